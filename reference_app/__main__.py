@@ -1,0 +1,65 @@
+"""``python -m reference_app {migrate,seed,serve}``: run the reference app by hand.
+
+All three read DATABASE_URL and REDIS_URL (and the other STORMPROOF_* settings)
+from the environment; see the README's "Running the reference app".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .settings import Settings, SettingsError
+from .weaken import UnknownWeakeningError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reference_app", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply the Alembic migrations to DATABASE_URL")
+    seed_p = sub.add_parser("seed", help="insert tenants, reps and appointments; print tokens as JSON")
+    seed_p.add_argument("--tenants", type=int, default=2)
+    seed_p.add_argument("--reps", type=int, default=3)
+    seed_p.add_argument("--appointments", type=int, default=5)
+    serve_p = sub.add_parser("serve", help="serve the app with uvicorn")
+    serve_p.add_argument("--host", default="127.0.0.1")
+    serve_p.add_argument("--port", type=int, default=8000)
+    serve_p.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+    except (SettingsError, UnknownWeakeningError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "migrate":
+        from .db import migrate
+
+        migrate(settings.database_url)
+        return 0
+    if args.command == "seed":
+        from .seed import seed
+
+        tenants = seed(settings, tenants=args.tenants, reps=args.reps, appointments=args.appointments)
+        json.dump([t.to_dict() for t in tenants], sys.stdout, indent=2)
+        print()
+        return 0
+    import uvicorn
+
+    os.environ.setdefault("STORMPROOF_ENV", settings.environment)
+    uvicorn.run(
+        "reference_app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

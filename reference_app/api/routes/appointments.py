@@ -1,0 +1,134 @@
+"""Appointments: tenant-scoped CRUD, and assignment to reps (plan A3, B1)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from ...models import Appointment, AppointmentAssignment
+from ...services.assignments import assign_appointment, unassign_appointment
+from ...services.idempotency import Outcome, UnitOfWork, run_write
+from ...services.tenancy import get_owned, parse_id
+from ..deps import Ctx, CurrentPrincipal, ManagerPrincipal
+from ..schemas import AppointmentCreate, AppointmentOut, AppointmentPatch, AssignIn, AssignmentOut, dump
+
+router = APIRouter(prefix="/api/v1/appointments", tags=["appointments"])
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+@router.get("", response_model=list[AppointmentOut])
+async def list_appointments(
+    ctx: Ctx, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0,
+    assigned_rep_id: str | None = None,
+) -> list[dict[str, Any]]:
+    stmt = (
+        select(Appointment)
+        .where(Appointment.company_id == principal.company_id)
+        .order_by(Appointment.starts_at, Appointment.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    if assigned_rep_id is not None:
+        stmt = stmt.where(Appointment.assigned_rep_id == parse_id(assigned_rep_id, "rep"))
+    async with ctx.sessions() as session:
+        rows = (await session.execute(stmt)).scalars().all()
+    return [dump(AppointmentOut, row) for row in rows]
+
+
+@router.post("", status_code=201, response_model=AppointmentOut)
+async def create_appointment(
+    request: Request, body: AppointmentCreate, ctx: Ctx, principal: ManagerPrincipal
+) -> Response:
+    async def op(uow: UnitOfWork) -> Outcome:
+        appointment = Appointment(
+            id=uuid.uuid4(),
+            company_id=principal.company_id,
+            title=body.title,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            status="scheduled",
+        )
+        uow.session.add(appointment)
+        await uow.session.flush()
+        return Outcome(201, dump(AppointmentOut, appointment))
+
+    return await run_write(request, ctx, principal, op, required=False)
+
+
+@router.get("/{appointment_id}", response_model=AppointmentOut)
+async def get_appointment(appointment_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+    async with ctx.sessions() as session:
+        row = await get_owned(session, Appointment, appointment_id, principal, ctx.settings, what="appointment")
+        return dump(AppointmentOut, row)
+
+
+@router.patch("/{appointment_id}", response_model=AppointmentOut)
+async def patch_appointment(
+    request: Request, appointment_id: str, body: AppointmentPatch, ctx: Ctx, principal: ManagerPrincipal
+) -> Response:
+    async def op(uow: UnitOfWork) -> Outcome:
+        row = await get_owned(
+            uow.session, Appointment, appointment_id, principal, ctx.settings,
+            what="appointment", for_update=True,
+        )
+        if body.title is not None:
+            row.title = body.title
+        await uow.session.flush()
+        return Outcome(200, dump(AppointmentOut, row))
+
+    return await run_write(request, ctx, principal, op, required=False)
+
+
+@router.delete("/{appointment_id}", status_code=204)
+async def delete_appointment(appointment_id: str, ctx: Ctx, principal: ManagerPrincipal) -> Response:
+    async with ctx.sessions() as session, session.begin():
+        row = await get_owned(
+            session, Appointment, appointment_id, principal, ctx.settings,
+            what="appointment", for_update=True,
+        )
+        await session.delete(row)
+    return Response(status_code=204)
+
+
+@router.post("/{appointment_id}/assign", response_model=AssignmentOut)
+async def assign(
+    request: Request, appointment_id: str, body: AssignIn, ctx: Ctx, principal: ManagerPrincipal
+) -> Response:
+    """Assign to a rep. Requires Idempotency-Key. 409 when another rep holds it or the rep is booked."""
+
+    async def op(uow: UnitOfWork) -> Outcome:
+        assignment = await assign_appointment(ctx, uow, principal, appointment_id, body.rep_id)
+        return Outcome(200, dump(AssignmentOut, assignment))
+
+    return await run_write(request, ctx, principal, op, required=True)
+
+
+@router.post("/{appointment_id}/unassign", response_model=AppointmentOut)
+async def unassign(request: Request, appointment_id: str, ctx: Ctx, principal: ManagerPrincipal) -> Response:
+    async def op(uow: UnitOfWork) -> Outcome:
+        appointment = await unassign_appointment(ctx, uow, principal, appointment_id)
+        return Outcome(200, dump(AppointmentOut, appointment))
+
+    return await run_write(request, ctx, principal, op, required=False)
+
+
+@router.get("/{appointment_id}/assignments", response_model=list[AssignmentOut])
+async def list_assignments(appointment_id: str, ctx: Ctx, principal: CurrentPrincipal) -> list[dict[str, Any]]:
+    async with ctx.sessions() as session:
+        appointment = await get_owned(
+            session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
+        )
+        rows = (
+            await session.execute(
+                select(AppointmentAssignment)
+                .where(AppointmentAssignment.appointment_id == appointment.id)
+                .order_by(AppointmentAssignment.created_at)
+            )
+        ).scalars().all()
+    return [dump(AssignmentOut, row) for row in rows]

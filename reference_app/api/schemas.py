@@ -1,0 +1,119 @@
+"""Request and response bodies: the documented contract the harness checks against."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "AppointmentCreate",
+    "AppointmentOut",
+    "AppointmentPatch",
+    "AssignIn",
+    "AssignmentOut",
+    "LegacyRecordingOut",
+    "RepCreate",
+    "RepOut",
+    "SessionOut",
+    "SessionStart",
+    "dump",
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+def dump(model: type[_Out], obj: Any) -> dict[str, Any]:
+    return model.model_validate(obj).model_dump(mode="json")
+
+
+class AppointmentCreate(_In):
+    title: str = Field(min_length=1, max_length=200)
+    starts_at: datetime
+    ends_at: datetime
+
+    @model_validator(mode="after")
+    def _window(self) -> "AppointmentCreate":
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("starts_at and ends_at need a timezone offset")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class AppointmentPatch(_In):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class AppointmentOut(_Out):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    assigned_rep_id: uuid.UUID | None
+
+
+class AssignIn(_In):
+    rep_id: str = Field(min_length=1, max_length=64)
+
+
+class AssignmentOut(_Out):
+    id: uuid.UUID
+    appointment_id: uuid.UUID
+    rep_id: uuid.UUID
+    company_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+
+
+class RepCreate(_In):
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str = Field(min_length=1, max_length=200)
+
+
+class RepOut(_Out):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    email: str
+    name: str
+    role: str
+
+
+class SessionStart(_In):
+    appointment_id: str = Field(min_length=1, max_length=64)
+
+
+class SessionOut(_Out):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    appointment_id: uuid.UUID
+    started_by: uuid.UUID
+    status: str
+    source: str
+    created_at: datetime
+    stopped_at: datetime | None
+
+
+class LegacyRecordingOut(BaseModel):
+    """The legacy ``/recordings`` shape: the same session under older field names."""
+
+    recording_id: uuid.UUID
+    appointment_id: uuid.UUID
+    status: str
+
+    @classmethod
+    def of(cls, session: Any) -> dict[str, Any]:
+        return cls(
+            recording_id=session.id, appointment_id=session.appointment_id, status=session.status
+        ).model_dump(mode="json")

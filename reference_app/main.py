@@ -1,0 +1,195 @@
+"""The ASGI application: ``uvicorn reference_app.main:create_app --factory``.
+
+Settings are read and validated when the app is built, so a bad environment
+fails at start-up with a message, not at the first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .api.routes import ROUTERS
+from .context import AppContext
+from .db import make_engine, make_sessionmaker, prepare_schema
+from .obs.metrics import METRICS
+from .problems import Problem, problem_response
+from .services.locks import RedisLocks
+from .settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("reference_app")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over ``max_body_bytes``, declared or streamed, before any parsing."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = Problem("payload-too-large", f"request bodies are limited to {self.max_bytes} bytes")
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await problem_response(Problem("malformed-request", "bad Content-Length"))(scope, receive, send)
+                    return
+                if declared > self.max_bytes:
+                    await problem_response(too_large)(scope, receive, send)
+                    return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await problem_response(too_large)(scope, receive, send)
+
+
+class MetricsMiddleware:
+    """Count and time every request by its route template (not its raw path: bounded labels)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            METRICS.http_requests.labels(method, template, str(status)).inc()
+            METRICS.http_duration.labels(method, template).observe(time.perf_counter() - started)
+
+
+def _validation_problem(exc: RequestValidationError) -> Problem:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return Problem("malformed-request", "the body is not valid JSON")
+    return Problem(
+        "validation-error",
+        "the request does not match the schema",
+        errors=[
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")), "type": str(e.get("type"))}
+            for e in errors
+        ],
+    )
+
+
+_HTTP_KINDS = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
+               405: "method-not-allowed", 413: "payload-too-large", 415: "unsupported-media-type"}
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> Response:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
+        return _validation_problem(exc).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        kind = _HTTP_KINDS.get(exc.status_code, "malformed-request" if exc.status_code < 500 else "internal-error")
+        return Problem(kind, str(exc.detail) if exc.detail else None).response()
+
+    @app.exception_handler(Exception)
+    async def on_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return Problem("internal-error", "an unexpected error occurred").response()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(prepare_schema, settings)
+        engine = make_engine(settings)
+        redis_client = aioredis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=1,
+            socket_timeout=2,
+            retry=Retry(NoBackoff(), 0),
+        )
+        app.state.ctx = AppContext(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            redis=redis_client,
+            locks=RedisLocks(redis_client, ttl_ms=settings.lock_ttl_ms, wait_ms=settings.lock_wait_ms),
+        )
+        try:
+            yield
+        finally:
+            await redis_client.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Stormproof reference app",
+        version="0.1.0",
+        description="The hardened backend of the production-hardening plan; see docs/API.md.",
+        lifespan=lifespan,
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    _install_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app
+
+

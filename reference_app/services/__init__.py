@@ -1,0 +1,1 @@
+"""Domain services: locks, idempotency keys, tenancy guards, sessions, assignments."""

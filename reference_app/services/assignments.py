@@ -1,0 +1,156 @@
+"""Assigning appointments to reps (plan A3): one assignee per appointment, no rep double-booked.
+
+Guards, each switchable off by name: the Redis lock
+``appointment:assign:{appointment_id}`` (``assignment-lock``); and the
+database (``assignment-guard``): a row lock on the appointment that serialises
+assigners, a partial unique index allowing one active assignment per
+appointment, and an exclusion constraint that keeps a rep's active
+assignments from overlapping in time.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..auth import Principal
+from ..context import AppContext
+from ..models import Appointment, AppointmentAssignment, User
+from ..models.base import utcnow
+from ..obs.metrics import METRICS
+from ..problems import Problem
+from .idempotency import UnitOfWork
+from .tenancy import get_owned
+
+__all__ = ["assign_appointment", "unassign_appointment", "ACTIVE_INDEX", "OVERLAP_CONSTRAINT"]
+
+ACTIVE_INDEX = "idx_appointment_assignments_active"
+OVERLAP_CONSTRAINT = "ex_appointment_assignments_rep_overlap"
+
+
+async def _active_assignment(uow: UnitOfWork, appointment: Appointment) -> AppointmentAssignment | None:
+    stmt = (
+        select(AppointmentAssignment)
+        .where(
+            AppointmentAssignment.appointment_id == appointment.id,
+            AppointmentAssignment.company_id == appointment.company_id,
+            AppointmentAssignment.status == "active",
+        )
+        .order_by(AppointmentAssignment.created_at)
+        .limit(1)
+    )
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
+async def _rep_overlap(uow: UnitOfWork, appointment: Appointment, rep: User) -> AppointmentAssignment | None:
+    stmt = (
+        select(AppointmentAssignment)
+        .where(
+            AppointmentAssignment.rep_id == rep.id,
+            AppointmentAssignment.status == "active",
+            AppointmentAssignment.appointment_id != appointment.id,
+            AppointmentAssignment.starts_at < appointment.ends_at,
+            AppointmentAssignment.ends_at > appointment.starts_at,
+        )
+        .limit(1)
+    )
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
+def _already_assigned(current: AppointmentAssignment | None) -> Problem:
+    return Problem(
+        "appointment-already-assigned",
+        "the appointment is assigned to another rep; unassign it first",
+        assigned_rep_id=str(current.rep_id) if current else None,
+    )
+
+
+def _double_booked(rep: User, other: AppointmentAssignment | None) -> Problem:
+    return Problem(
+        "rep-double-booked",
+        "the rep has another appointment overlapping this window",
+        rep_id=str(rep.id),
+        conflicting_appointment_id=str(other.appointment_id) if other else None,
+    )
+
+
+async def assign_appointment(
+    ctx: AppContext,
+    uow: UnitOfWork,
+    principal: Principal,
+    appointment_id: str | uuid.UUID,
+    rep_id: str | uuid.UUID,
+) -> AppointmentAssignment:
+    """Assign; assigning the current assignee again answers the existing assignment."""
+    guarded = not ctx.settings.weakened("assignment-guard")
+    appointment = await get_owned(
+        uow.session, Appointment, appointment_id, principal, ctx.settings,
+        what="appointment", for_update=guarded,
+    )
+    rep = await get_owned(uow.session, User, rep_id, principal, ctx.settings, what="rep")
+    if rep.role != "rep":
+        raise Problem("not-found", "rep not found")
+    if not ctx.settings.weakened("assignment-lock"):
+        await uow.after.enter_async_context(
+            ctx.locks.hold(f"appointment:assign:{appointment.id}", kind="assign")
+        )
+    current = await _active_assignment(uow, appointment)
+    if current is not None:
+        if current.rep_id == rep.id:
+            return current
+        raise _already_assigned(current)
+    other = await _rep_overlap(uow, appointment, rep)
+    if other is not None:
+        raise _double_booked(rep, other)
+    await ctx.race_window()
+    assignment = AppointmentAssignment(
+        id=uuid.uuid4(),
+        company_id=appointment.company_id,
+        appointment_id=appointment.id,
+        rep_id=rep.id,
+        starts_at=appointment.starts_at,
+        ends_at=appointment.ends_at,
+        status="active",
+        created_at=utcnow(),
+    )
+    try:
+        async with uow.session.begin_nested():
+            uow.session.add(assignment)
+            appointment.assigned_rep_id = rep.id
+    except IntegrityError as exc:
+        message = str(exc.orig)
+        if ACTIVE_INDEX in message:
+            METRICS.guard_rejections.labels(ACTIVE_INDEX).inc()
+            raise _already_assigned(await _active_assignment(uow, appointment)) from None
+        if OVERLAP_CONSTRAINT in message:
+            METRICS.guard_rejections.labels(OVERLAP_CONSTRAINT).inc()
+            raise _double_booked(rep, None) from None
+        raise
+    METRICS.assignments.inc()
+    return assignment
+
+
+async def unassign_appointment(
+    ctx: AppContext, uow: UnitOfWork, principal: Principal, appointment_id: str | uuid.UUID
+) -> Appointment:
+    appointment = await get_owned(
+        uow.session, Appointment, appointment_id, principal, ctx.settings,
+        what="appointment", for_update=True,
+    )
+    rows = (
+        await uow.session.execute(
+            select(AppointmentAssignment).where(
+                AppointmentAssignment.appointment_id == appointment.id,
+                AppointmentAssignment.status == "active",
+            )
+        )
+    ).scalars()
+    now = utcnow()
+    for row in rows:
+        row.status = "released"
+        row.released_at = now
+    appointment.assigned_rep_id = None
+    await uow.session.flush()
+    return appointment

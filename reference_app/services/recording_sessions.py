@@ -1,0 +1,100 @@
+"""Starting and stopping recording sessions (plan A2): one active session per appointment.
+
+Three layers, each switchable off by name: the Redis lock
+``recording_session:start:{appointment_id}`` (``session-lock``), the check for
+an active session, and the partial unique index on active sessions
+(``session-unique-index``), which has the last word when the lock was lost.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..auth import Principal
+from ..context import AppContext
+from ..models import ACTIVE_SESSION_STATUSES, Appointment, RecordingSession
+from ..models.base import utcnow
+from ..obs.metrics import METRICS
+from ..problems import Problem
+from .idempotency import UnitOfWork
+from .tenancy import get_owned
+
+__all__ = ["start_session", "stop_session", "ACTIVE_INDEX"]
+
+ACTIVE_INDEX = "idx_recording_sessions_active_appointment"
+
+
+async def _active_session(uow: UnitOfWork, appointment: Appointment) -> RecordingSession | None:
+    stmt = (
+        select(RecordingSession)
+        .where(
+            RecordingSession.appointment_id == appointment.id,
+            RecordingSession.company_id == appointment.company_id,
+            RecordingSession.status.in_(ACTIVE_SESSION_STATUSES),
+        )
+        .order_by(RecordingSession.created_at)
+        .limit(1)
+    )
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
+def _conflict(existing: RecordingSession | None) -> Problem:
+    return Problem(
+        "active-session-exists",
+        "the appointment already has an active recording session; stop it first",
+        active_session_id=str(existing.id) if existing else None,
+    )
+
+
+async def start_session(
+    ctx: AppContext, uow: UnitOfWork, principal: Principal, appointment_id: str | uuid.UUID, *, source: str
+) -> RecordingSession:
+    appointment = await get_owned(
+        uow.session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
+    )
+    if not ctx.settings.weakened("session-lock"):
+        await uow.after.enter_async_context(
+            ctx.locks.hold(f"recording_session:start:{appointment.id}", kind="session_start")
+        )
+    existing = await _active_session(uow, appointment)
+    if existing is not None:
+        raise _conflict(existing)
+    await ctx.race_window()
+    recording = RecordingSession(
+        id=uuid.uuid4(),
+        company_id=appointment.company_id,
+        appointment_id=appointment.id,
+        started_by=principal.user_id,
+        status="recording",
+        source=source,
+        created_at=utcnow(),
+    )
+    try:
+        async with uow.session.begin_nested():
+            uow.session.add(recording)
+    except IntegrityError as exc:
+        if ACTIVE_INDEX not in str(exc.orig):
+            raise
+        METRICS.guard_rejections.labels(ACTIVE_INDEX).inc()
+        raise _conflict(await _active_session(uow, appointment)) from None
+    METRICS.sessions_started.labels(source).inc()
+    return recording
+
+
+async def stop_session(
+    ctx: AppContext, uow: UnitOfWork, principal: Principal, session_id: str | uuid.UUID
+) -> RecordingSession:
+    """Stop a session; stopping a stopped session answers its state unchanged."""
+    recording = await get_owned(
+        uow.session, RecordingSession, session_id, principal, ctx.settings,
+        what="recording session", for_update=True,
+    )
+    if recording.status in ACTIVE_SESSION_STATUSES:
+        recording.status = "stopped"
+        recording.stopped_at = utcnow()
+        await uow.session.flush()
+        METRICS.sessions_stopped.labels(recording.source).inc()
+    return recording

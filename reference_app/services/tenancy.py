@@ -1,0 +1,55 @@
+"""Tenant ownership of ids (plan D2): another tenant's id is exactly a missing id.
+
+Every route that takes an id loads it through :func:`get_owned`, so a probe of
+another tenant's id answers the same 404 body as an id that never existed and
+ids cannot be enumerated. The ``tenant-guard`` weakening drops the tenant
+filter here, which is the original bug.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..auth import Principal
+from ..problems import Problem
+from ..settings import Settings
+
+__all__ = ["get_owned", "parse_id"]
+
+T = TypeVar("T")
+
+
+def parse_id(raw: str | uuid.UUID, what: str) -> uuid.UUID:
+    """A malformed id is simply not found: the same answer as for any unknown id."""
+    if isinstance(raw, uuid.UUID):
+        return raw
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise Problem("not-found", f"{what} not found") from None
+
+
+async def get_owned(
+    session: AsyncSession,
+    model: type[T],
+    raw_id: str | uuid.UUID,
+    principal: Principal,
+    settings: Settings,
+    *,
+    what: str,
+    for_update: bool = False,
+) -> T:
+    ident = parse_id(raw_id, what)
+    stmt = select(model).where(model.id == ident)  # type: ignore[attr-defined]
+    if not settings.weakened("tenant-guard"):
+        stmt = stmt.where(model.company_id == principal.company_id)  # type: ignore[attr-defined]
+    if for_update:
+        stmt = stmt.with_for_update()
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    if found is None:
+        raise Problem("not-found", f"{what} not found")
+    return found

@@ -1,0 +1,104 @@
+"""Settings, read from the environment once at start-up and validated there.
+
+The app refuses to start with the development JWT secret outside development,
+so that a forgotten default cannot reach a shared environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .weaken import parse_weakenings
+
+__all__ = ["Settings", "SettingsError", "DEV_JWT_SECRET"]
+
+DEV_JWT_SECRET = "stormproof-development-secret-change-me"
+_DEV_ENVIRONMENTS = {"development", "test"}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or unsafe; the message names the variable and the fix."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    environment: str = "development"
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithm: str = "HS256"
+    weakenings: frozenset[str] = field(default_factory=frozenset)
+    #: Seconds a stored idempotency key replays its response; after that the key is new again.
+    idempotency_ttl_seconds: int = 24 * 3600
+    #: Seconds an in-flight key blocks retries (409) before a crashed request's claim is taken over.
+    idempotency_lease_seconds: int = 30
+    lock_ttl_ms: int = 10_000
+    lock_wait_ms: int = 5_000
+    #: Sleep between a check and its write, to make races reproducible in tests (0: off).
+    race_delay_ms: int = 0
+    max_body_bytes: int = 64 * 1024
+    db_pool_size: int = 20
+    db_max_overflow: int = 40
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        missing = [n for n in ("DATABASE_URL", "REDIS_URL") if not env.get(n)]
+        if missing:
+            raise SettingsError(
+                f"{' and '.join(missing)} must be set, e.g. "
+                "DATABASE_URL=postgresql+psycopg://user@127.0.0.1:5432/app "
+                "REDIS_URL=redis://127.0.0.1:6379/0"
+            )
+        settings = cls(
+            database_url=_normalise_db_url(env["DATABASE_URL"]),
+            redis_url=env["REDIS_URL"],
+            environment=env.get("STORMPROOF_ENV", "development"),
+            jwt_secret=env.get("STORMPROOF_JWT_SECRET", DEV_JWT_SECRET),
+            weakenings=parse_weakenings(env.get("STORMPROOF_WEAKEN")),
+            idempotency_ttl_seconds=_int(env, "STORMPROOF_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, 1),
+            idempotency_lease_seconds=_int(env, "STORMPROOF_IDEMPOTENCY_LEASE_SECONDS", 30, 1),
+            lock_ttl_ms=_int(env, "STORMPROOF_LOCK_TTL_MS", 10_000, 1),
+            lock_wait_ms=_int(env, "STORMPROOF_LOCK_WAIT_MS", 5_000, 0),
+            race_delay_ms=_int(env, "STORMPROOF_RACE_DELAY_MS", 0, 0),
+            max_body_bytes=_int(env, "STORMPROOF_MAX_BODY_BYTES", 64 * 1024, 1),
+            db_pool_size=_int(env, "STORMPROOF_DB_POOL_SIZE", 20, 1),
+            db_max_overflow=_int(env, "STORMPROOF_DB_MAX_OVERFLOW", 40, 0),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.environment not in _DEV_ENVIRONMENTS and self.jwt_secret == DEV_JWT_SECRET:
+            raise SettingsError(
+                f"STORMPROOF_ENV={self.environment} but STORMPROOF_JWT_SECRET is the development "
+                "default; set a secret of at least 32 random characters"
+            )
+        if len(self.jwt_secret) < 16:
+            raise SettingsError("STORMPROOF_JWT_SECRET must be at least 16 characters")
+
+    def weakened(self, name: str) -> bool:
+        return name in self.weakenings
+
+
+def _normalise_db_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
