@@ -35,12 +35,14 @@ __all__ = ["create_app"]
 log = logging.getLogger("reference_app")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
-    """413 for bodies over ``max_body_bytes``, declared or streamed, before any parsing."""
+    """413 for bodies over ``max_body_bytes``, declared or streamed, before any parsing.
+
+    A declared Content-Length is checked up front; a body without one (chunked)
+    is read here, at most ``max_bytes`` of it, and handed on from the buffer,
+    because an error raised while the framework reads the body would come out
+    as its generic 400.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -51,6 +53,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         too_large = Problem("payload-too-large", f"request bodies are limited to {self.max_bytes} bytes")
+        declared: int | None = None
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -58,32 +61,32 @@ class BodyLimitMiddleware:
                 except ValueError:
                     await problem_response(Problem("malformed-request", "bad Content-Length"))(scope, receive, send)
                     return
-                if declared > self.max_bytes:
-                    await problem_response(too_large)(scope, receive, send)
-                    return
-        received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+        if declared is not None:
+            if declared > self.max_bytes:
                 await problem_response(too_large)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await problem_response(too_large)(scope, receive, send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        buffered: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay() -> Message:
+            return buffered.pop() if buffered else await receive()
+
+        await self.app(scope, replay, send)
 
 
 class MetricsMiddleware:
@@ -182,7 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Stormproof reference app",
         version="0.1.0",
-        description="The hardened backend of the production-hardening plan; see docs/API.md.",
+        description="The hardened backend of the production-hardening plan; the contract is docs/API.md in the repository.",
         lifespan=lifespan,
     )
     for router in ROUTERS:

@@ -73,7 +73,7 @@ class UnknownWeakeningError(ValueError):
     def __init__(self, unknown: list[str]) -> None:
         known = ", ".join(sorted(WEAKENINGS))
         super().__init__(
-            f"unknown weakening(s) {', '.join(unknown)} in STORMPROOF_WEAKEN; known names: {known}"
+            f"unknown weakening(s) {', '.join(unknown)}; known names: {known}"
         )
 
 

@@ -4,6 +4,7 @@ Everything a stack starts goes through :class:`ManagedProcess`, so that cleanup
 on exit, exceptions, Ctrl-C and harness death is handled in one place.
 """
 
+from .app import ReferenceAppProcess
 from .binaries import find_postgres_binary, find_redis_server
 from .errors import MissingBinaryError, ServiceStartError, StackError
 from .ports import free_port, wait_for_port, wait_until
@@ -16,6 +17,7 @@ __all__ = [
     "EphemeralPostgres",
     "EphemeralRedis",
     "ManagedProcess",
+    "ReferenceAppProcess",
     "MissingBinaryError",
     "ServiceStartError",
     "StackError",

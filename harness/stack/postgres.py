@@ -124,9 +124,13 @@ class EphemeralPostgres:
             cwd=self.data_dir,
         )
         if result.returncode != 0:
-            raise ServiceStartError(
-                "PostgreSQL", f"initdb exited with {result.returncode}", result.stderr[-2000:]
-            )
+            reason = f"initdb exited with {result.returncode}"
+            if "Permission denied" in result.stderr and self._user is not None:
+                reason += (
+                    f"; it runs as user {self._user.pw_name!r}, who cannot reach {self.data_dir}: "
+                    "set STORMPROOF_TMPDIR to a directory every user can traverse (e.g. /tmp)"
+                )
+            raise ServiceStartError("PostgreSQL", reason, result.stderr[-2000:])
 
     def _launch(self) -> None:
         assert self.process is not None

@@ -1,0 +1,166 @@
+"""The ``stormproof`` command.
+
+Exit codes: 0 success (or every invariant held), 1 an invariant was violated,
+2 an error stopped the run (bad input, a service that would not start).
+Errors are printed as one clear message naming the cause and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from . import __version__
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so that every service is stopped in order."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated()
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from reference_app.db import migrate
+    from reference_app.seed import seed
+    from reference_app.settings import Settings
+    from reference_app.weaken import parse_weakenings
+
+    from .stack import EphemeralPostgres, EphemeralRedis, ReferenceAppProcess
+
+    weakenings = parse_weakenings(args.weaken)
+    started = time.monotonic()
+    with EphemeralPostgres() as pg, EphemeralRedis() as redis_server:
+        database_url = pg.create_database("stormproof")
+        migrate(database_url)
+        settings = Settings(database_url=database_url, redis_url=redis_server.url(), environment="test")
+        tenants = seed(settings, tenants=args.tenants, reps=args.reps, appointments=args.appointments)
+        with ReferenceAppProcess(
+            database_url=database_url,
+            redis_url=redis_server.url(),
+            weakenings=weakenings,
+            workers=args.app_workers,
+        ) as app:
+            info = {
+                "app_url": app.url,
+                "database_url": pg.url("stormproof", driver="postgresql"),
+                "redis_url": redis_server.url(),
+                "weakenings": sorted(weakenings),
+                "logs": str(app.base_dir),
+                "ready_after_s": round(time.monotonic() - started, 2),
+                "tenants": [t.to_dict() for t in tenants],
+            }
+            if args.json:
+                print(json.dumps(info), flush=True)
+            else:
+                _print_endpoints(info)
+            _wait(args.duration)
+    return EXIT_OK
+
+
+def _print_endpoints(info: dict) -> None:
+    print(f"stormproof stack ready in {info['ready_after_s']}s")
+    print(f"  app        {info['app_url']}   (try {info['app_url']}/docs)")
+    print(f"  database   {info['database_url']}")
+    print(f"  redis      {info['redis_url']}")
+    print(f"  weakened   {', '.join(info['weakenings']) or 'nothing (all fixes on)'}")
+    print(f"  app log    {info['logs']}/app.log")
+    for tenant in info["tenants"]:
+        print(f"  {tenant['name']}: company {tenant['company_id']}")
+        print(f"    manager token  {tenant['manager_token']}")
+        print(f"    appointments   {', '.join(tenant['appointment_ids'][:3])} ...")
+        print(f"    reps           {', '.join(tenant['rep_ids'])}")
+    print("Ctrl-C stops everything and removes its data.", flush=True)
+
+
+def _wait(duration: float | None) -> None:
+    deadline = None if duration is None else time.monotonic() + duration
+    while deadline is None or time.monotonic() < deadline:
+        time.sleep(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """Check that this machine can run a stack: binaries found, PostgreSQL and Redis start."""
+    from .stack import EphemeralPostgres, EphemeralRedis, find_postgres_binary, find_redis_server
+
+    print(f"python      {sys.version.split()[0]} ({sys.executable})")
+    print(f"initdb      {find_postgres_binary('initdb')}")
+    print(f"postgres    {find_postgres_binary('postgres')}")
+    print(f"redis       {find_redis_server()}")
+    started = time.monotonic()
+    with EphemeralPostgres() as pg:
+        print(f"PostgreSQL  started on port {pg.port} in {time.monotonic() - started:.2f}s")
+    started = time.monotonic()
+    with EphemeralRedis() as server:
+        print(f"Redis       started on port {server.port} in {time.monotonic() - started:.2f}s")
+    print("ok: this machine can run stormproof stacks")
+    return EXIT_OK
+
+
+def _cmd_weakenings(args: argparse.Namespace) -> int:
+    from reference_app.weaken import WEAKENINGS
+
+    for weakening in WEAKENINGS.values():
+        print(f"{weakening.name:22} [{weakening.plan_item}] removes {weakening.removes}")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stormproof", description="Chaos and load testing for multi-tenant web backends."
+    )
+    parser.add_argument("--version", action="version", version=f"stormproof {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start PostgreSQL, Redis and the reference app; print endpoints")
+    up.add_argument("--weaken", default="", help="comma-separated fixes to switch off (see `stormproof weakenings`)")
+    up.add_argument("--app-workers", type=int, default=1, help="uvicorn worker processes")
+    up.add_argument("--tenants", type=int, default=2)
+    up.add_argument("--reps", type=int, default=3)
+    up.add_argument("--appointments", type=int, default=5)
+    up.add_argument("--json", action="store_true", help="print one JSON object with every endpoint and token")
+    up.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
+    up.set_defaults(func=_cmd_up)
+
+    doctor = sub.add_parser("doctor", help="check binaries and that PostgreSQL and Redis start here")
+    doctor.set_defaults(func=_cmd_doctor)
+
+    weak = sub.add_parser("weakenings", help="list the fixes that can be switched off by name")
+    weak.set_defaults(func=_cmd_weakenings)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("stopped; services shut down and their data removed", file=sys.stderr)
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
+        from reference_app.settings import SettingsError
+        from reference_app.weaken import UnknownWeakeningError
+
+        from .stack import StackError
+
+        if isinstance(exc, (StackError, SettingsError, UnknownWeakeningError, ValueError)):
+            print(f"stormproof: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""The reference app as a uvicorn process, ready when ``/readyz`` says so."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from .errors import ServiceStartError
+from .ports import free_port, wait_until
+from .process import ManagedProcess
+from .rundir import make_run_dir, remove_run_dir
+
+__all__ = ["ReferenceAppProcess"]
+
+
+class ReferenceAppProcess:
+    """``uvicorn reference_app.main:create_app --factory`` with the given database, Redis and weakenings.
+
+    The schema must already be migrated (templates make that cheap); the app
+    itself only applies the weakenings that live in the schema.
+    """
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        redis_url: str,
+        weakenings: Iterable[str] = (),
+        workers: int = 1,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        base_dir: Path | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.workers = workers
+        self.start_timeout = start_timeout
+        self._own_dir = base_dir is None
+        self.base_dir = base_dir
+        self.environment = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "STORMPROOF_WEAKEN": ",".join(sorted(set(weakenings))),
+            "STORMPROOF_ENV": os.environ.get("STORMPROOF_ENV", "test"),
+            **(env or {}),
+        }
+        self.process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "ReferenceAppProcess":
+        if self.base_dir is None:
+            self.base_dir = make_run_dir("app")
+        env = dict(self.environment)
+        if self.workers > 1:
+            metrics_dir = self.base_dir / "prometheus"
+            metrics_dir.mkdir(exist_ok=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        argv = [
+            sys.executable, "-m", "uvicorn", "reference_app.main:create_app", "--factory",
+            "--host", self.host, "--port", str(self.port),
+            "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
+        ]
+        self.process = ManagedProcess("app", argv, log_path=self.base_dir / "app.log", env=env)
+        started = time.monotonic()
+        self.process.start()
+        if not wait_until(self._ready, timeout=self.start_timeout, interval=0.05, alive=self.process.running):
+            tail = self.process.log_tail(40)
+            self.process.kill()
+            raise ServiceStartError(
+                "reference app", f"/readyz not ready after {time.monotonic() - started:.1f}s", tail
+            )
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+        if self._own_dir and self.base_dir is not None:
+            remove_run_dir(self.base_dir)
+            self.base_dir = None
+
+    def __enter__(self) -> "ReferenceAppProcess":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

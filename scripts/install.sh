@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install what Stormproof needs on Debian/Ubuntu, then the project itself:
+#   - PostgreSQL server binaries (package postgresql) and redis-server, only when missing;
+#   - a virtualenv in .venv with the project and its dev extra (editable).
+# Safe to run again: it installs nothing that is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_initdb() {
+    command -v initdb >/dev/null 2>&1 && return 0
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+    command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]
+}
+
+missing=()
+have_initdb || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=()
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo)
+    else
+        echo "install.sh: error: ${missing[*]} missing and not root (no sudo): run 'apt-get install -y ${missing[*]}' as root" >&2
+        exit 2
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "install.sh: error: ${missing[*]} missing and this is not a Debian/Ubuntu system: install them with your package manager" >&2
+        exit 2
+    fi
+    echo "install.sh: installing ${missing[*]}"
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "install.sh: error: Python 3.11 or newer is required ($python is $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+    exit 2
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+echo "install.sh: ready (.venv/bin/stormproof)"

@@ -1,0 +1,1 @@
+"""Shared test helpers. Services come from the stormproof pytest plugin (harness/pytest_plugin.py)."""

@@ -1,0 +1,135 @@
+"""Plan A2/A3 under real concurrency: 50 simultaneous requests against a uvicorn process.
+
+Every configuration widens the race with STORMPROOF_RACE_DELAY_MS, so a single
+remaining guard is really tested, and the all-guards-off case proves these
+tests can fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from .helpers import auth, fire_together, new_key, sql_rows
+
+RACE = {"STORMPROOF_RACE_DELAY_MS": "150"}
+N = 50
+
+
+def _start_storm(app) -> tuple[list, int]:
+    tenant = app.tenants[0]
+    appointment = tenant.appointment_ids[0]
+    requests = [
+        ("POST", "/api/v1/recordings/sessions/start",
+         auth(tenant.rep_tokens[i % len(tenant.rep_tokens)], new_key()), {"appointment_id": appointment})
+        for i in range(N)
+    ]
+    responses = asyncio.run(fire_together(app.url, requests))
+    (active,) = sql_rows(
+        app.database_url,
+        "SELECT count(*) FROM recording_sessions WHERE appointment_id = %s "
+        "AND status IN ('pending', 'recording')",
+        appointment,
+    )[0:1]
+    return responses, active[0]
+
+
+@pytest.mark.parametrize(
+    "weakenings",
+    [(), ("session-lock",), ("session-unique-index",)],
+    ids=["all-guards", "index-only", "lock-only"],
+)
+def test_concurrent_session_starts_leave_one_active(reference_app, weakenings) -> None:
+    app = reference_app(weakenings, env=RACE)
+    responses, active = _start_storm(app)
+    statuses = sorted(r.status_code for r in responses)
+    print(f"\n[session-start {weakenings or 'none'}] 201s={statuses.count(201)} active={active}")
+    assert active == 1
+    assert statuses.count(201) == 1
+    assert all(s in (201, 409) for s in statuses), statuses
+    ids = {r.json()["id"] for r in responses if r.status_code == 201}
+    conflicts = {r.json()["active_session_id"] for r in responses if r.status_code == 409}
+    assert conflicts <= ids
+
+
+def test_concurrent_session_starts_duplicate_without_guards(reference_app) -> None:
+    app = reference_app(("session-lock", "session-unique-index"), env=RACE)
+    responses, active = _start_storm(app)
+    created = sum(r.status_code == 201 for r in responses)
+    print(f"\n[session-start unguarded] 201s={created} active={active}")
+    assert active > 1, "with every guard off the race must show duplicates"
+    assert created == active
+
+
+def _assign_storm(app) -> tuple[list, list]:
+    tenant = app.tenants[0]
+    appointment = tenant.appointment_ids[0]
+    requests = [
+        ("POST", f"/api/v1/appointments/{appointment}/assign",
+         auth(tenant.manager_token, new_key()), {"rep_id": tenant.rep_ids[i]})
+        for i in range(N)
+    ]
+    responses = asyncio.run(fire_together(app.url, requests))
+    active = sql_rows(
+        app.database_url,
+        "SELECT rep_id FROM appointment_assignments WHERE appointment_id = %s AND status = 'active'",
+        appointment,
+    )
+    return responses, active
+
+
+@pytest.mark.parametrize(
+    "weakenings",
+    [(), ("assignment-lock",), ("assignment-guard",)],
+    ids=["all-guards", "db-guard-only", "lock-only"],
+)
+def test_concurrent_assignments_give_one_assignee(reference_app, weakenings) -> None:
+    app = reference_app(weakenings, env=RACE, reps=N, appointments=1)
+    responses, active = _assign_storm(app)
+    ok = [r for r in responses if r.status_code == 200]
+    print(f"\n[assign {weakenings or 'none'}] 200s={len(ok)} active={len(active)}")
+    assert len(active) == 1
+    assert len(ok) == 1
+    assert all(r.status_code in (200, 409) for r in responses)
+    assert ok[0].json()["rep_id"] == str(active[0][0])
+
+
+def test_concurrent_assignments_duplicate_without_guards(reference_app) -> None:
+    app = reference_app(("assignment-lock", "assignment-guard"), env=RACE, reps=N, appointments=1)
+    responses, active = _assign_storm(app)
+    ok = sum(r.status_code == 200 for r in responses)
+    print(f"\n[assign unguarded] 200s={ok} active={len(active)}")
+    assert len(active) > 1, "with every guard off the race must show several assignees"
+    assert ok == len(active)
+
+
+def test_rep_is_not_double_booked_across_overlapping_appointments(reference_app) -> None:
+    """Two overlapping appointments, one rep, assigned at once: the exclusion constraint decides."""
+    app = reference_app(("assignment-lock",), env=RACE, reps=1, appointments=1)
+    tenant = app.tenants[0]
+    import httpx
+
+    first = httpx.get(f"{app.url}/api/v1/appointments/{tenant.appointment_ids[0]}",
+                      headers=auth(tenant.manager_token)).json()
+    created = httpx.post(
+        f"{app.url}/api/v1/appointments",
+        headers=auth(tenant.manager_token),
+        json={"title": "overlap", "starts_at": first["starts_at"], "ends_at": first["ends_at"]},
+    )
+    assert created.status_code == 201
+    ids = [tenant.appointment_ids[0], created.json()["id"]]
+    requests = [
+        ("POST", f"/api/v1/appointments/{ids[i % 2]}/assign", auth(tenant.manager_token, new_key()),
+         {"rep_id": tenant.rep_ids[0]})
+        for i in range(20)
+    ]
+    responses = asyncio.run(fire_together(app.url, requests))
+    active = sql_rows(
+        app.database_url,
+        "SELECT appointment_id FROM appointment_assignments WHERE rep_id = %s AND status = 'active'",
+        tenant.rep_ids[0],
+    )
+    assert len(active) == 1
+    kinds = {r.json().get("type", "").rsplit("/", 1)[-1] for r in responses if r.status_code == 409}
+    assert "rep-double-booked" in kinds
