@@ -40,7 +40,7 @@ _PAUSE_QUEUE = 2  # toxic queue is full
 class _Endpoint(asyncio.Protocol):
     """One socket of the pair; routes its events to the links that use it."""
 
-    __slots__ = ("conn", "transport", "reader_link", "writer_link", "lost", "_paused_by")
+    __slots__ = ("conn", "transport", "reader_link", "writer_link", "lost", "_paused_by", "early", "early_eof")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -49,6 +49,10 @@ class _Endpoint(asyncio.Protocol):
         self.writer_link: Link | None = None  # link whose destination is this socket
         self.lost = False
         self._paused_by = 0
+        # Bytes/EOF that arrive before the links exist (some loops start
+        # reading right after connection_made even when it paused reading).
+        self.early: list[bytes] = []
+        self.early_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -57,6 +61,9 @@ class _Endpoint(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         link = self.reader_link
         if link is None:
+            self.early.append(data)
+            if self.transport is not None:
+                self.transport.pause_reading()
             return
         if link.fast:  # the no-toxic fast path: straight through
             link.dst_write(data)
@@ -67,6 +74,8 @@ class _Endpoint(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.reader_link is not None:
             self.reader_link.feed_eof()
+        else:
+            self.early_eof = True
         return True  # keep the socket half-open; the links decide when to close
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -193,6 +202,18 @@ class Link:
         collection.attach(self)
         self._sync_background()
         self._refresh()
+
+    def take_early(self) -> None:
+        """Deliver what the source sent before this link existed."""
+        early, self.src.early = self.src.early, []
+        for data in early:
+            if self.fast:
+                self.dst_write(data)
+                self.fast_bytes += len(data)
+            else:
+                self.feed(data)
+        if self.src.early_eof:
+            self.feed_eof()
 
     # -- byte accounting -----------------------------------------------------
     @property
@@ -381,6 +402,7 @@ class Connection:
         self.upstream: _Endpoint | None = None
         self.links: tuple[Link, ...] = ()
         self.closed = False
+        self._connecting: asyncio.Task[None] | None = None  # strong ref: loops keep weak ones
 
     # -- setup ---------------------------------------------------------------
     def endpoint_made(self, endpoint: _Endpoint) -> None:
@@ -388,7 +410,7 @@ class Connection:
             assert endpoint.transport is not None
             endpoint.transport.pause_reading()  # until upstream is connected
             self.proxy.connection_opened(self)
-            asyncio.get_running_loop().create_task(self._connect())
+            self._connecting = asyncio.get_running_loop().create_task(self._connect())
 
     async def _connect(self) -> None:
         host, port = self.proxy.upstream_address()
@@ -408,8 +430,11 @@ class Connection:
             Link(self, UPSTREAM, self.client, upstream, toxics),
             Link(self, DOWNSTREAM, upstream, self.client, toxics),
         )
+        for link in self.links:
+            link.take_early()
         assert self.client.transport is not None
-        self.client.transport.resume_reading()
+        if not self.client.transport.is_closing():
+            self.client.transport.resume_reading()
 
     # -- teardown ------------------------------------------------------------
     def endpoint_lost(self, endpoint: _Endpoint) -> None:
