@@ -1,0 +1,136 @@
+"""Process faults on processes the harness itself started.
+
+Faults act through the ``ManagedProcess`` protocol (implemented by the stack
+module) and signal only that process's PID, never a name: a chaos tool must
+not be able to hit a process it does not own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "ManagedProcess",
+    "ProcessFaultError",
+    "kill_and_restart",
+    "pause",
+    "resume",
+    "KillFault",
+    "PauseFault",
+]
+
+
+@runtime_checkable
+class ManagedProcess(Protocol):
+    """A process the harness started and can start again.
+
+    ``pid`` is None while the process is not running.  ``kill`` must send
+    SIGKILL and wait for the process to be reaped (so ``pid`` becomes None).
+    """
+
+    name: str
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+class ProcessFaultError(RuntimeError):
+    """A process fault could not be applied (not running, unsafe PID...)."""
+
+
+def _checked_pid(proc: ManagedProcess) -> int:
+    pid = proc.pid
+    if pid is None:
+        raise ProcessFaultError(f"process {proc.name!r} is not running")
+    if pid <= 1 or pid == os.getpid():
+        raise ProcessFaultError(f"refusing to signal pid {pid} for {proc.name!r}")
+    return pid
+
+
+def kill_and_restart(
+    proc: ManagedProcess, downtime: float = 0.0, *, sleep: Callable[[float], None] = time.sleep
+) -> tuple[int, int]:
+    """kill -9 ``proc``, stay down ``downtime`` seconds, start it; (old, new) PIDs."""
+    old = _checked_pid(proc)
+    proc.kill()
+    if downtime > 0:
+        sleep(downtime)
+    proc.start()
+    return old, _checked_pid(proc)
+
+
+def pause(proc: ManagedProcess) -> int:
+    """SIGSTOP the process; returns the PID to hand to ``resume``."""
+    pid = _checked_pid(proc)
+    os.kill(pid, signal.SIGSTOP)
+    return pid
+
+
+def resume(pid: int) -> None:
+    """SIGCONT a PID we paused; a PID that has exited since is fine."""
+    if pid <= 1 or pid == os.getpid():
+        raise ProcessFaultError(f"refusing to signal pid {pid}")
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
+class KillFault:
+    """Fault package "kill": SIGKILL at start, restart at stop, heal = all running."""
+
+    name = "kill"
+
+    def __init__(self, processes: Mapping[str, ManagedProcess]) -> None:
+        self._processes = processes
+
+    def start(self, target: str, params: Mapping[str, Any]) -> str:
+        proc = self._processes[target]
+        _checked_pid(proc)
+        proc.kill()
+        return target
+
+    def stop(self, handle: object) -> None:
+        proc = self._processes[str(handle)]
+        if proc.pid is None:
+            proc.start()
+
+    def heal(self) -> None:
+        for proc in self._processes.values():
+            if proc.pid is None:
+                proc.start()
+
+
+class PauseFault:
+    """Fault package "pause": SIGSTOP at start, SIGCONT at stop, heal = resume all."""
+
+    name = "pause"
+
+    def __init__(self, processes: Mapping[str, ManagedProcess]) -> None:
+        self._processes = processes
+        self._paused: set[int] = set()
+
+    def start(self, target: str, params: Mapping[str, Any]) -> int:
+        pid = pause(self._processes[target])
+        self._paused.add(pid)
+        return pid
+
+    def stop(self, handle: object) -> None:
+        pid = int(handle)  # type: ignore[call-overload]
+        resume(pid)
+        self._paused.discard(pid)
+
+    def heal(self) -> None:
+        for pid in sorted(self._paused):
+            resume(pid)
+        self._paused.clear()

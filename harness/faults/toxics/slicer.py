@@ -1,0 +1,55 @@
+"""slicer: cut chunks into ~``average_size`` +/- ``size_variation`` byte pieces,
+sleeping ``delay`` microseconds after each, to mimic fragmented TCP reads.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from harness.faults.toxics.base import AttributeError_, Chunk, Emit, Toxic, ToxicContext
+from harness.faults.toxics.registry import register
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class SlicerToxic(Toxic):
+    """Splits writes; sizes in bytes, delay in microseconds."""
+
+    type_name = "slicer"
+    average_size: int = 0
+    size_variation: int = 0
+    delay: int = 0
+
+    def validate(self) -> None:
+        Toxic.validate(self)
+        if self.average_size > 0 and self.size_variation >= self.average_size:
+            raise AttributeError_("slicer.size_variation must be smaller than average_size")
+
+    def cut_points(self, size: int) -> list[int]:
+        """Offsets [0, a, b, ..., size]: recursive halving like Toxiproxy, so
+        pieces vary evenly with no small tail at either end."""
+        if self.average_size <= 0:
+            return [0, size]
+        points = [0]
+        stack = [(0, size)]
+        while stack:  # iterative, depth-first, left to right
+            start, end = stack.pop()
+            if (end - start) - self.average_size <= self.size_variation:
+                points.append(end)
+                continue
+            jitter = random.randint(-self.size_variation, self.size_variation) if self.size_variation else 0
+            mid = start + (end - start) // 2 + jitter
+            stack.append((mid, end))
+            stack.append((start, mid))
+        return points
+
+    async def pipe(self, chunk: Chunk, ctx: ToxicContext, emit: Emit) -> None:
+        data = chunk.data
+        points = self.cut_points(len(data))
+        for start, end in zip(points, points[1:]):
+            await emit(Chunk(data[start:end], chunk.timestamp))
+            if self.delay > 0 and end < len(data):
+                if not await ctx.sleep(self.delay / 1_000_000):
+                    await emit(Chunk(data[end:], chunk.timestamp))  # removed: flush
+                    return
