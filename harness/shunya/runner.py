@@ -20,12 +20,13 @@ from .core import StubCore, StubSettings
 from .delivery import check_webhook_url
 from .server import create_app
 
-__all__ = ["RunningStub", "build_server", "start_stub"]
+__all__ = ["RunningStub", "bind_socket", "build_server", "start_stub"]
 
 _POLL_S = 0.01
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind (not yet listen) a TCP socket; binding before serving makes port 0 race-free."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -125,7 +126,7 @@ def start_stub(
         config=config,
         allow_remote_webhook=allow_remote_webhook,
     )
-    sock = _bind(host, port)
+    sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"shunya-stub-{bound_port}", daemon=True)
     thread.start()
