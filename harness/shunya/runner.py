@@ -28,7 +28,9 @@ _POLL_S = 0.01
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind (not yet listen) a TCP socket; binding before serving makes port 0 race-free."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets
+    # whose proto is TCP; with proto 0 every response waits ~40 ms (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
