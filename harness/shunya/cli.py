@@ -42,7 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the stub in the foreground until SIGINT/SIGTERM; return the exit status."""
+    """Run the stub in the foreground until SIGINT/SIGTERM; return the exit status.
+
+    SIGINT returns 0 after a graceful shutdown; on SIGTERM uvicorn shuts down
+    gracefully and then re-raises the signal, so the process ends by SIGTERM.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     config = StubConfig()
@@ -71,7 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"shunya stub: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    # Listen before announcing: connections made right after the announcement
+    # wait in the backlog until uvicorn starts accepting, instead of being refused.
+    sock.listen(128)
     host, port = sock.getsockname()[:2]
     print(f"shunya stub listening on http://{host}:{port} -> webhooks to {args.webhook_url}", file=sys.stderr, flush=True)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully, then re-raises the captured SIGINT;
+        # a requested stop is a clean exit for the CLI.
+        pass
     return 0

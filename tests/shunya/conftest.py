@@ -87,6 +87,11 @@ class WebhookReceiver:
         with self._cond:
             return list(self.received)
 
+    def clear(self) -> None:
+        """Forget what was received so far."""
+        with self._cond:
+            self.received.clear()
+
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
