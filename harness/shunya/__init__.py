@@ -44,7 +44,10 @@ and body (canonical JSON as above)::
      "job_id", "company_id", "call_id", "status": "completed"|"failed",
      "result": {...}|null, "output_hash": str|null, "error": {...}|null}
 
-Any 2xx is success. A retry of a failed attempt keeps the body and
+Deliveries are sent one at a time, in outbox order (so a seeded reorder is
+reproducible); the outbox is bounded and an overflow is logged as an attempt
+with ``"error": "outbox_full"``. Any 2xx is success. A retry of a failed
+attempt (non-2xx or transport error) keeps the body and
 delivery_id (new timestamp/signature). A deliberate duplicate has an
 identical body except a new delivery_id (or the same one with
 ``duplicate_same_delivery_id``). Webhook hosts must be loopback unless the
@@ -61,7 +64,8 @@ Admin (never faulted)
 ``webhook_reorder_window_ms`` 1000, ``webhook_retry`` true,
 ``webhook_max_attempts`` 3, ``webhook_backoff_ms`` 250 (doubling, capped 30 s),
 ``webhook_timeout_ms`` 5000, ``seed`` null.
-``POST /admin/reset`` -> jobs, deliveries, stats and config back to defaults.
+``POST /admin/reset`` -> jobs, queued deliveries, the attempt log, stats and
+config back to defaults (an attempt in flight is neither logged nor retried).
 ``GET /admin/stats`` -> counters (see ``StubStats``) + ``jobs_held``, ``deliveries_pending``.
 ``GET /admin/deliveries[?job_id=]`` -> ``{"deliveries": [{"seq", "delivery_id",
 "job_id", "event", "attempt", "attempted_at", "status_code"|null, "error"|null,

@@ -132,6 +132,7 @@ class WebhookDispatcher:
         self._records: deque[DeliveryRecord] = deque(maxlen=max_records)
         self._seq = 0
         self._record_seq = 0
+        self._epoch = 0  # bumped by clear(): attempts in flight across a reset are forgotten
         self._delivery_count = 0
         self._reorder_rng = random.Random()
         self._id_seed: int | None = None
@@ -157,6 +158,7 @@ class WebhookDispatcher:
 
     def clear(self) -> None:
         """Drop queued and buffered deliveries and the attempt log."""
+        self._epoch += 1
         self._outbox.clear()
         self._buffer.clear()
         self._records.clear()
@@ -248,8 +250,14 @@ class WebhookDispatcher:
 
     def _record(self, attempt: _Attempt, status: int | None, error: str | None, manual: bool) -> DeliveryRecord:
         self._record_seq += 1
-        rec: DeliveryRecord = {
-            "seq": self._record_seq,
+        rec = self._unrecorded(attempt, status, error, manual)
+        rec["seq"] = self._record_seq
+        self._records.append(rec)
+        return rec
+
+    def _unrecorded(self, attempt: _Attempt, status: int | None, error: str | None, manual: bool) -> DeliveryRecord:
+        return {
+            "seq": 0,
             "delivery_id": attempt.delivery_id,
             "job_id": attempt.event["job_id"],
             "event": attempt.event["event"],
@@ -261,11 +269,15 @@ class WebhookDispatcher:
             "duplicate": attempt.duplicate,
             "manual": manual,
         }
-        self._records.append(rec)
-        return rec
 
-    async def _send(self, attempt: _Attempt, manual: bool) -> DeliveryRecord:
+    async def _send(self, attempt: _Attempt, manual: bool) -> tuple[DeliveryRecord, bool]:
+        """Make one HTTP attempt; return its record and whether it still counts.
+
+        An attempt that straddled a reset does not count: it is neither
+        recorded nor retried, so a reset really starts from nothing.
+        """
         assert self._client is not None and self.webhook_url is not None
+        epoch = self._epoch
         cfg = self._config()
         body = canonical_json(attempt.event)
         timestamp = int(time.time())
@@ -284,6 +296,8 @@ class WebhookDispatcher:
             status = response.status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
+        if epoch != self._epoch:
+            return self._unrecorded(attempt, status, error, manual), False
         rec = self._record(attempt, status, error, manual)
         stats = self._stats()
         stats.deliveries_attempted += 1
@@ -295,7 +309,7 @@ class WebhookDispatcher:
             stats.duplicates_sent += 1
         if attempt.attempt > 1:
             stats.deliveries_retried += 1
-        return rec
+        return rec, True
 
     async def deliver_now(self, job: Job) -> DeliveryRecord:
         """Send a finished job's webhook once, immediately, bypassing delay/reorder/retry.
@@ -314,7 +328,8 @@ class WebhookDispatcher:
         if first is None:
             job.first_delivery_id = delivery_id
         attempt = _Attempt(time.monotonic(), 0, delivery_id, self.event_for(job, delivery_id), duplicate=first is not None)
-        return await self._send(attempt, manual=True)
+        rec, _ = await self._send(attempt, manual=True)
+        return rec
 
     def _next_deadline(self, now: float) -> float:
         deadline = now + _IDLE_WAKE_S
@@ -337,8 +352,8 @@ class WebhookDispatcher:
                 self._flush_buffer(now)
             if self._outbox and self._outbox[0].not_before <= now:
                 attempt = heapq.heappop(self._outbox)
-                rec = await self._send(attempt, manual=False)
-                if not rec["ok"] and cfg.webhook_retry and attempt.attempt < cfg.webhook_max_attempts:
+                rec, counts = await self._send(attempt, manual=False)
+                if counts and not rec["ok"] and cfg.webhook_retry and attempt.attempt < cfg.webhook_max_attempts:
                     backoff = min(cfg.webhook_backoff_ms / 1000 * 2 ** (attempt.attempt - 1), _MAX_BACKOFF_S)
                     self._push(
                         _Attempt(

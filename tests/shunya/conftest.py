@@ -36,13 +36,14 @@ class WebhookReceiver:
     """A threading HTTP server that records every POST and answers scripted statuses.
 
     ``script`` holds statuses for the next requests (FIFO); when it is empty
-    the receiver answers ``default_status``.
+    the receiver answers ``default_status``, after ``delay_s`` (a slow app).
     """
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.script: deque[int] = deque()
         self.default_status = 200
+        self.delay_s = 0.0
         self._cond = threading.Condition()
         receiver = self
 
@@ -56,6 +57,8 @@ class WebhookReceiver:
                         Received(len(receiver.received), time.monotonic(), {k.lower(): v for k, v in self.headers.items()}, body)
                     )
                     receiver._cond.notify_all()
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)
                 payload = b'{"ok": true}'
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
