@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from .config import ConfigError
 from .core import StubCore
-from .jobs import JobLimitError
+from .jobs import Job, JobLimitError
 from .problems import problem
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
@@ -45,7 +45,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
         raise _BadRequest(413, f"body larger than {MAX_BODY_BYTES} bytes")
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise _BadRequest(400, "body is not valid JSON") from None
     if not isinstance(value, dict):
         raise _BadRequest(422, "body must be a JSON object")
@@ -105,7 +105,7 @@ def create_app(core: StubCore) -> Starlette:
 
         return run
 
-    def job_or_404(request: Request):
+    def job_or_404(request: Request) -> Job:
         job_id = request.path_params["job_id"]
         job = core.jobs.get(job_id)
         if job is None:

@@ -84,6 +84,9 @@ def test_unknown_job_is_404_problem(stub: RunningStub) -> None:
     ("content", "status", "field"),
     [
         (b"{not json", 400, None),
+        (b"[" * 20_000 + b"]" * 20_000, 400, None),
+        (b'{"call_id": "' + b"x" * 70_000 + b'", "company_id": "co"}', 413, None),
+        (b'{"call_id": "' + b"x" * 2_000 + b'", "company_id": "co"}', 422, "call_id"),
         (b"[1, 2]", 422, None),
         (b'{"company_id": "co"}', 422, "call_id"),
         (b'{"call_id": "", "company_id": "co"}', 422, "call_id"),
