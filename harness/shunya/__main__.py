@@ -1,0 +1,7 @@
+"""Entry point for ``python -m harness.shunya``; the logic lives in ``cli.main``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

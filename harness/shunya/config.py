@@ -1,0 +1,139 @@
+"""Run-time fault knobs of the stub, with validation.
+
+Why: the harness turns faults on and off while a scenario runs, through
+``POST /admin/config``. Every value is checked here so a typo or an
+out-of-range value is a 4xx, not a stub that silently misbehaves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+__all__ = ["ConfigError", "StubConfig"]
+
+_HOUR_MS = 3_600_000
+
+
+class ConfigError(ValueError):
+    """Raised when a config update is invalid; ``errors`` maps field to reason."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in sorted(errors.items())))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class StubConfig:
+    """Fault-injection settings; the defaults describe a healthy Shunya.
+
+    API faults (``error_rate``, ``error_status``, ``latency_ms``,
+    ``latency_jitter_ms``) apply to ``/v1`` only; admin endpoints stay
+    reliable so the harness can always steer the stub.
+    """
+
+    error_rate: float = 0.0
+    error_status: int = 503
+    latency_ms: int = 0
+    latency_jitter_ms: int = 0
+    complete_after_ms: int = 500
+    fail_rate: float = 0.0
+    webhook_enabled: bool = True
+    webhook_duplicates: int = 0
+    duplicate_same_delivery_id: bool = False
+    webhook_delay_ms: int = 0
+    webhook_reorder: int = 0
+    webhook_reorder_window_ms: int = 1000
+    webhook_retry: bool = True
+    webhook_max_attempts: int = 3
+    webhook_backoff_ms: int = 250
+    webhook_timeout_ms: int = 5000
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    def updated(self, patch: Mapping[str, Any]) -> StubConfig:
+        """Return a copy with ``patch`` applied; raise ``ConfigError`` if any value is invalid.
+
+        The update is all-or-nothing: one bad field rejects the whole patch.
+        """
+        errors: dict[str, str] = {}
+        clean: dict[str, Any] = {}
+        for name, value in patch.items():
+            rule = _RULES.get(name)
+            if rule is None:
+                errors[name] = "unknown setting"
+                continue
+            problem = rule(value)
+            if problem is not None:
+                errors[name] = problem
+            else:
+                clean[name] = float(value) if name in _RATES else value
+        if errors:
+            raise ConfigError(errors)
+        return dataclasses.replace(self, **clean)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _rate(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "must be a number"
+    if not 0.0 <= value <= 1.0:
+        return "must be between 0 and 1"
+    return None
+
+
+def _int_range(low: int, high: int):
+    def check(value: Any) -> str | None:
+        if not _is_int(value):
+            return "must be an integer"
+        if not low <= value <= high:
+            return f"must be between {low} and {high}"
+        return None
+
+    return check
+
+
+def _bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be a boolean"
+
+
+def _seed(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not _is_int(value):
+        return "must be an integer or null"
+    if not 0 <= value < 2**63:
+        return "must be between 0 and 2**63-1"
+    return None
+
+
+_RATES = frozenset({"error_rate", "fail_rate"})
+
+_RULES = {
+    "error_rate": _rate,
+    "error_status": _int_range(500, 599),
+    "latency_ms": _int_range(0, 60_000),
+    "latency_jitter_ms": _int_range(0, 60_000),
+    "complete_after_ms": _int_range(0, _HOUR_MS),
+    "fail_rate": _rate,
+    "webhook_enabled": _bool,
+    "webhook_duplicates": _int_range(0, 10),
+    "duplicate_same_delivery_id": _bool,
+    "webhook_delay_ms": _int_range(0, _HOUR_MS),
+    "webhook_reorder": _int_range(0, 100),
+    "webhook_reorder_window_ms": _int_range(1, 60_000),
+    "webhook_retry": _bool,
+    "webhook_max_attempts": _int_range(1, 10),
+    "webhook_backoff_ms": _int_range(0, 60_000),
+    "webhook_timeout_ms": _int_range(1, 60_000),
+    "seed": _seed,
+}
+
+assert set(_RULES) == {f.name for f in dataclasses.fields(StubConfig)}

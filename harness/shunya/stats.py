@@ -1,0 +1,38 @@
+"""Counters of what the stub did, served by ``GET /admin/stats``.
+
+Why: checkers compare what the app did against what the outside world
+actually sent (jobs, injected errors, webhook attempts and duplicates).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["StubStats"]
+
+
+@dataclass
+class StubStats:
+    """Monotonic counters since start or the last ``POST /admin/reset``.
+
+    ``deliveries_*`` count HTTP attempts (a retried delivery counts once per
+    attempt); ``duplicates_sent`` counts first attempts of deliberate
+    duplicates, automatic or manual; ``deliveries_dropped`` counts deliveries
+    refused because the bounded outbox was full.
+    """
+
+    api_calls: int = 0
+    api_errors_injected: int = 0
+    jobs_created: int = 0
+    jobs_completed: int = 0
+    jobs_failed: int = 0
+    deliveries_attempted: int = 0
+    deliveries_succeeded: int = 0
+    deliveries_failed: int = 0
+    deliveries_retried: int = 0
+    deliveries_dropped: int = 0
+    duplicates_sent: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,1 @@
+"""Tests of the Shunya stub (harness.shunya)."""
