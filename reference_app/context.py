@@ -1,17 +1,30 @@
-"""What a request handler needs from the running app, built once in the lifespan."""
+"""What request handlers and tasks need from the running app, built in one place.
+
+The API's lifespan and each Celery worker process call :func:`build_context`,
+so both sides share one wiring of the database, Redis, locks, rate limits, the
+Shunya client and the task queue.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .services.locks import RedisLocks
+from .services.rate_limit import Limit, RateLimiter
 from .settings import Settings
 
-__all__ = ["AppContext"]
+if TYPE_CHECKING:
+    from .services.shunya_client import ShunyaClient
+    from .services.task_queue import TaskQueue
+
+__all__ = ["AppContext", "build_context"]
 
 
 @dataclass
@@ -21,8 +34,58 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     redis: "aioredis.Redis"
     locks: RedisLocks
+    limiter: RateLimiter
+    shunya: "ShunyaClient"
+    tasks: "TaskQueue"
+
+    @property
+    def api_limit(self) -> Limit:
+        s = self.settings
+        return Limit("api", s.rate_api_per_second, s.rate_api_burst)
 
     async def race_window(self) -> None:
         """The optional, documented pause between a check and its write (tests only)."""
         if self.settings.race_delay_ms:
             await asyncio.sleep(self.settings.race_delay_ms / 1000)
+
+    async def aclose(self) -> None:
+        await self.shunya.aclose()
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def build_context(settings: Settings, *, pool_size: int | None = None) -> AppContext:
+    from .db import make_engine, make_sessionmaker
+    from .services.shunya_client import ShunyaClient
+    from .services.task_queue import TaskQueue
+    from .worker.celery_app import make_celery
+
+    engine = make_engine(settings, pool_size=pool_size)
+    sessions = make_sessionmaker(engine)
+    redis_client = aioredis.from_url(
+        settings.redis_url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0)
+    )
+    limiter = RateLimiter(redis_client, enabled=not settings.weakened("rate-limit"))
+    shunya = ShunyaClient(
+        settings.shunya_url,
+        timeout_ms=settings.shunya_timeout_ms,
+        limiter=limiter,
+        limit=Limit("shunya", settings.rate_shunya_per_second, max(1, settings.rate_shunya_per_second)),
+    )
+    tasks = TaskQueue(
+        make_celery(settings),
+        settings=settings,
+        sessions=sessions,
+        redis=redis_client,
+        limiter=limiter,
+    )
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        redis=redis_client,
+        locks=RedisLocks(redis_client, ttl_ms=settings.lock_ttl_ms, wait_ms=settings.lock_wait_ms),
+        limiter=limiter,
+        shunya=shunya,
+        tasks=tasks,
+    )

@@ -22,10 +22,10 @@ __all__ = ["make_engine", "make_sessionmaker", "migrate", "prepare_schema", "ses
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
+def make_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.db_pool_size,
+        pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         pool_timeout=10,

@@ -12,22 +12,20 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api.routes import ROUTERS
-from .context import AppContext
-from .db import make_engine, make_sessionmaker, prepare_schema
+from .context import build_context
+from .db import prepare_schema
+from .obs.logging import configure_logging
 from .obs.metrics import METRICS
+from .obs.tracing import TRACE_HEADER, set_trace_id, trace_id_from_headers
 from .problems import Problem, problem_response
-from .services.locks import RedisLocks
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -118,6 +116,29 @@ class MetricsMiddleware:
             METRICS.http_duration.labels(method, template).observe(time.perf_counter() - started)
 
 
+class TraceMiddleware:
+    """Plan E1: a trace id per request, from the caller or new, echoed in ``X-Trace-Id``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        trace_id = trace_id_from_headers(headers.get)
+        set_trace_id(trace_id)
+
+        async def with_trace(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (TRACE_HEADER.lower().encode(), trace_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, with_trace)
+
+
 def _validation_problem(exc: RequestValidationError) -> Problem:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -159,28 +180,16 @@ def _install_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
+    configure_logging()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(prepare_schema, settings)
-        engine = make_engine(settings)
-        redis_client = aioredis.from_url(
-            settings.redis_url,
-            socket_connect_timeout=1,
-            socket_timeout=2,
-            retry=Retry(NoBackoff(), 0),
-        )
-        app.state.ctx = AppContext(
-            settings=settings,
-            engine=engine,
-            sessions=make_sessionmaker(engine),
-            redis=redis_client,
-            locks=RedisLocks(redis_client, ttl_ms=settings.lock_ttl_ms, wait_ms=settings.lock_wait_ms),
-        )
+        app.state.ctx = build_context(settings)
         try:
             yield
         finally:
-            await redis_client.aclose()
-            await engine.dispose()
+            await app.state.ctx.aclose()
 
     app = FastAPI(
         title="Stormproof reference app",
@@ -193,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_handlers(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TraceMiddleware)
     return app
 
 

@@ -54,6 +54,29 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 20
     db_max_overflow: int = 40
+    # -- background work (plan A1, A4, C1 to C3) --
+    shunya_url: str = "http://127.0.0.1:8090"
+    shunya_webhook_secret: str = "stormproof-development-webhook-secret"
+    #: Seconds a webhook's timestamp may differ from now before it is refused as stale.
+    webhook_tolerance_seconds: int = 300
+    shunya_timeout_ms: int = 5_000
+    #: Retries after the first attempt, before a task is dead-lettered (the retry budget).
+    task_max_retries: int = 5
+    #: Exponential backoff with full jitter: a retry waits uniform(0, min(cap, base * 2**n)).
+    task_backoff_base_ms: int = 1_000
+    task_backoff_cap_ms: int = 60_000
+    #: Polls of a pending Shunya job: first after this delay, then every interval, at most ``poll_budget``.
+    poll_interval_ms: int = 2_000
+    poll_budget: int = 60
+    #: Seconds a de-duplication mark keeps the same work item from being enqueued again.
+    task_dedupe_ttl_seconds: int = 3_600
+    #: Seconds before Redis hands an unacknowledged task (its worker died) to another worker.
+    broker_visibility_timeout_seconds: int = 300
+    #: Per-tenant limits (GCRA: a steady rate with a burst), 0 = unlimited.
+    rate_api_per_second: int = 200
+    rate_api_burst: int = 400
+    rate_shunya_per_second: int = 50
+    rate_tasks_per_second: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -79,6 +102,21 @@ class Settings:
             max_body_bytes=_int(env, "STORMPROOF_MAX_BODY_BYTES", 64 * 1024, 1),
             db_pool_size=_int(env, "STORMPROOF_DB_POOL_SIZE", 20, 1),
             db_max_overflow=_int(env, "STORMPROOF_DB_MAX_OVERFLOW", 40, 0),
+            shunya_url=env.get("SHUNYA_URL", cls.shunya_url).rstrip("/"),
+            shunya_webhook_secret=env.get("SHUNYA_WEBHOOK_SECRET", cls.shunya_webhook_secret),
+            webhook_tolerance_seconds=_int(env, "SHUNYA_WEBHOOK_TOLERANCE_SECONDS", 300, 1),
+            shunya_timeout_ms=_int(env, "SHUNYA_TIMEOUT_MS", 5_000, 1),
+            task_max_retries=_int(env, "STORMPROOF_TASK_MAX_RETRIES", 5, 0),
+            task_backoff_base_ms=_int(env, "STORMPROOF_TASK_BACKOFF_BASE_MS", 1_000, 1),
+            task_backoff_cap_ms=_int(env, "STORMPROOF_TASK_BACKOFF_CAP_MS", 60_000, 1),
+            poll_interval_ms=_int(env, "STORMPROOF_POLL_INTERVAL_MS", 2_000, 1),
+            poll_budget=_int(env, "STORMPROOF_POLL_BUDGET", 60, 1),
+            task_dedupe_ttl_seconds=_int(env, "STORMPROOF_TASK_DEDUPE_TTL_SECONDS", 3_600, 1),
+            broker_visibility_timeout_seconds=_int(env, "STORMPROOF_BROKER_VISIBILITY_TIMEOUT_SECONDS", 300, 1),
+            rate_api_per_second=_int(env, "STORMPROOF_RATE_API_PER_SECOND", 200, 0),
+            rate_api_burst=_int(env, "STORMPROOF_RATE_API_BURST", 400, 1),
+            rate_shunya_per_second=_int(env, "STORMPROOF_RATE_SHUNYA_PER_SECOND", 50, 0),
+            rate_tasks_per_second=_int(env, "STORMPROOF_RATE_TASKS_PER_SECOND", 100, 0),
         )
         settings.validate()
         return settings
@@ -88,6 +126,13 @@ class Settings:
             raise SettingsError(
                 f"STORMPROOF_ENV={self.environment} but STORMPROOF_JWT_SECRET is the development "
                 "default; set a secret of at least 32 random characters"
+            )
+        if (
+            self.environment not in _DEV_ENVIRONMENTS
+            and self.shunya_webhook_secret == Settings.shunya_webhook_secret
+        ):
+            raise SettingsError(
+                f"STORMPROOF_ENV={self.environment} but SHUNYA_WEBHOOK_SECRET is the development default"
             )
         if len(self.jwt_secret) < 16:
             raise SettingsError("STORMPROOF_JWT_SECRET must be at least 16 characters")

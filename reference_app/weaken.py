@@ -65,6 +65,32 @@ WEAKENINGS: dict[str, Weakening] = {
             "the rule that the tenant comes only from the token: an X-Company-Id header "
             "chosen by the client overrides it",
         ),
+        Weakening(
+            "job-lock",
+            "A1",
+            "the Redis lock shunya_job:{job_id} around applying a Shunya result",
+        ),
+        Weakening(
+            "job-db-guard",
+            "A1/B3",
+            "the database's last word on applying a result: the conditional update on "
+            "shunya_jobs.processed_output_hash and the unique index on call_analyses per job",
+        ),
+        Weakening(
+            "task-dedupe",
+            "A4/B2",
+            "task de-duplication: the same work item may be enqueued any number of times",
+        ),
+        Weakening(
+            "rate-limit",
+            "C3",
+            "the per-tenant rate limits on API requests, Shunya calls and task enqueues",
+        ),
+        Weakening(
+            "dead-letter-queue",
+            "C2",
+            "the dead-letter table: a task that exhausts its retries is logged and dropped",
+        ),
     )
 }
 

@@ -21,7 +21,8 @@ def get_ctx(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
-def get_principal(request: Request, ctx: Ctx) -> Principal:
+async def get_principal(request: Request, ctx: Ctx) -> Principal:
+    """The caller, from the bearer token; also where the tenant's API rate limit applies (C3)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -37,6 +38,13 @@ def get_principal(request: Request, ctx: Ctx) -> Principal:
             principal = Principal(uuid.UUID(override), principal.user_id, principal.role)
         except ValueError:
             pass
+    decision = await ctx.limiter.check(ctx.api_limit, principal.company_id)
+    if not decision.allowed:
+        raise Problem(
+            "rate-limited",
+            "your company's request rate is over its limit",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
     return principal
 
 

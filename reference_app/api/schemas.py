@@ -9,6 +9,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "CallOut",
+    "CallSubmit",
+    "DeadLetterOut",
+    "JobOut",
+    "WebhookIn",
     "AppointmentCreate",
     "AppointmentOut",
     "AppointmentPatch",
@@ -117,3 +122,58 @@ class LegacyRecordingOut(BaseModel):
         return cls(
             recording_id=session.id, appointment_id=session.appointment_id, status=session.status
         ).model_dump(mode="json")
+
+
+class CallSubmit(_In):
+    appointment_id: str | None = Field(default=None, max_length=64)
+    recording_session_id: str | None = Field(default=None, max_length=64)
+
+
+class CallOut(_Out):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    appointment_id: uuid.UUID | None
+    recording_session_id: uuid.UUID | None
+    status: str
+    lead_score: int | None
+    outcome: str | None
+
+
+class JobOut(_Out):
+    id: uuid.UUID
+    call_id: uuid.UUID
+    shunya_job_id: str | None
+    status: str
+    processed_output_hash: str | None
+
+
+class DeadLetterOut(_Out):
+    id: uuid.UUID
+    company_id: uuid.UUID | None
+    task_id: str
+    task_name: str
+    args: dict[str, Any]
+    error: str
+    attempts: int
+    trace_id: str | None
+    status: str
+    retried_task_id: str | None
+    created_at: datetime
+
+
+class WebhookIn(BaseModel):
+    """A Shunya delivery. Unknown fields are tolerated: the sender may add some."""
+
+    event: str = Field(max_length=50)
+    delivery_id: str = Field(max_length=100)
+    job_id: str = Field(min_length=1, max_length=64)
+    status: str = Field(pattern="^(completed|failed)$")
+    result: dict[str, Any] | None = None
+    output_hash: str | None = Field(default=None, max_length=128)
+    error: Any = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "WebhookIn":
+        if self.status == "completed" and (self.result is None or not self.output_hash):
+            raise ValueError("a completed job needs result and output_hash")
+        return self

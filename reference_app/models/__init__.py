@@ -5,6 +5,7 @@ from .base import Base
 from .calls import Call, CallAnalysis, ShunyaJob
 from .guards import GUARDS, SchemaGuard, apply_guards
 from .idempotency import IdempotencyKey
+from .tasks import TASK_STATES, DeadLetter, TaskRecord
 from .recordings import ACTIVE_SESSION_STATUSES, RecordingSession
 from .tenancy import Company, Role, User
 
@@ -16,12 +17,15 @@ __all__ = [
     "Call",
     "CallAnalysis",
     "Company",
+    "DeadLetter",
     "GUARDS",
     "IdempotencyKey",
     "RecordingSession",
     "Role",
     "SchemaGuard",
     "ShunyaJob",
+    "TASK_STATES",
+    "TaskRecord",
     "User",
     "apply_guards",
 ]

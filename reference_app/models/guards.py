@@ -59,6 +59,16 @@ GUARDS: tuple[SchemaGuard, ...] = (
         ),
     ),
     SchemaGuard(
+        name="ux_call_analyses_job",
+        table="call_analyses",
+        weakening="job-db-guard",
+        kind="index",
+        create_sql=(
+            "CREATE UNIQUE INDEX IF NOT EXISTS ux_call_analyses_job "
+            "ON call_analyses (shunya_job_id, company_id)"
+        ),
+    ),
+    SchemaGuard(
         name="ex_appointment_assignments_rep_overlap",
         table="appointment_assignments",
         weakening="assignment-guard",

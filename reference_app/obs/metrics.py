@@ -8,7 +8,9 @@ aggregates them, so the harness's metrics-agree check sees every worker.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,9 +19,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client import multiprocess
+from prometheus_client import REGISTRY, multiprocess
+from prometheus_client.core import GaugeMetricFamily
 
-__all__ = ["Metrics", "METRICS", "render_metrics", "CONTENT_TYPE_LATEST"]
+__all__ = ["Metrics", "METRICS", "LiveGauges", "render_metrics", "CONTENT_TYPE_LATEST"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,16 @@ class Metrics:
     sessions_started: Counter
     sessions_stopped: Counter
     assignments: Counter
+    shunya_job_failures: Counter
+    shunya_api_errors: Counter
+    webhook_dedupe_hits: Counter
+    webhook_dedupe_misses: Counter
+    webhook_rejected: Counter
+    tasks_enqueued: Counter
+    task_dedupe_hits: Counter
+    tasks_finished: Counter
+    task_retries: Counter
+    rate_limited: Counter
 
 
 def _build() -> Metrics:
@@ -74,16 +87,69 @@ def _build() -> Metrics:
             "recording_sessions_stopped_total", "Recording sessions stopped", ["source"]
         ),
         assignments=Counter("appointment_assignments_total", "Appointments assigned to a rep"),
+        shunya_job_failures=Counter(
+            "shunya_job_failures_total", "Shunya jobs that ended in failure, by type", ["type"]
+        ),
+        shunya_api_errors=Counter(
+            "shunya_api_errors_total", "Errors calling the Shunya API, by endpoint and kind", ["endpoint", "kind"]
+        ),
+        webhook_dedupe_hits=Counter(
+            "webhook_dedupe_hits_total",
+            "Shunya results that arrived again after being applied (by webhook or poll): not re-applied",
+            ["source"],
+        ),
+        webhook_dedupe_misses=Counter(
+            "webhook_dedupe_misses_total", "Shunya results applied for the first time", ["source"]
+        ),
+        webhook_rejected=Counter(
+            "webhook_rejected_total", "Webhook deliveries refused (bad signature, stale, malformed)", ["reason"]
+        ),
+        tasks_enqueued=Counter("tasks_enqueued_total", "Tasks published to the broker", ["task"]),
+        task_dedupe_hits=Counter(
+            "task_dedupe_hits_total", "Enqueues skipped because the same work item was already queued", ["task"]
+        ),
+        tasks_finished=Counter(
+            "tasks_finished_total", "Tasks finished, by outcome (succeeded, dead_lettered, dropped)", ["task", "outcome"]
+        ),
+        task_retries=Counter("task_retries_total", "Task retries scheduled, by reason", ["task", "reason"]),
+        rate_limited=Counter("rate_limited_total", "Requests refused by a per-tenant rate limit", ["scope"]),
     )
 
 
 METRICS = _build()
 
 
-def render_metrics() -> tuple[bytes, str]:
-    """The exposition text, aggregated across worker processes when multiprocess mode is on."""
+class LiveGauges:
+    """Gauges read at scrape time (pool and queue state), rather than kept up to date."""
+
+    def __init__(self, samples: "Callable[[], Iterable[tuple[str, str, dict[str, str], float]]]") -> None:
+        self._samples = samples
+
+    def collect(self) -> "Iterator[GaugeMetricFamily]":
+        families: dict[str, GaugeMetricFamily] = {}
+        for name, doc, labels, value in self._samples():
+            family = families.get(name)
+            if family is None:
+                family = families[name] = GaugeMetricFamily(name, doc, labels=sorted(labels))
+            family.add_metric([labels[k] for k in sorted(labels)], value)
+        yield from families.values()
+
+
+def render_metrics(live: LiveGauges | None = None) -> tuple[bytes, str]:
+    """The exposition text: counters (added up across processes in multiprocess mode) and live gauges."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+    else:
+        registry = CollectorRegistry()
+        registry.register(_DefaultCollector())
+    if live is not None:
+        registry.register(live)  # type: ignore[arg-type]
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _DefaultCollector:
+    """The process-wide default registry, wrapped so it can sit beside live gauges."""
+
+    def collect(self) -> "Iterator[Any]":
+        yield from REGISTRY.collect()

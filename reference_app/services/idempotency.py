@@ -27,7 +27,6 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -44,24 +43,13 @@ from ..models import IdempotencyKey
 from ..models.base import utcnow
 from ..obs.metrics import METRICS
 from ..problems import PROBLEM_JSON, Problem
+from .unit_of_work import UnitOfWork, run_in_transaction
 
 __all__ = ["UnitOfWork", "Outcome", "run_write", "fingerprint", "HEADER", "REPLAY_HEADER"]
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
-
-
-@dataclass
-class UnitOfWork:
-    """A handler's transaction, plus a stack closed *after* commit or rollback.
-
-    Locks go on ``after`` so that they are released only once the write is
-    durable; released earlier, a second request could check before the commit.
-    """
-
-    session: AsyncSession
-    after: AsyncExitStack
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +79,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 async def _run(ctx: AppContext, operation: Operation) -> Outcome:
-    async with AsyncExitStack() as after:
-        async with ctx.sessions() as session:
-            async with session.begin():
-                return await operation(UnitOfWork(session, after))
+    return await run_in_transaction(ctx.sessions, operation)
 
 
 def _response(status: int, body: bytes, content_type: str, *, replayed: bool = False) -> Response:

@@ -19,7 +19,11 @@ def test_defaults_are_fine_in_development() -> None:
 def test_default_secret_is_refused_outside_development() -> None:
     with pytest.raises(SettingsError, match="STORMPROOF_JWT_SECRET"):
         Settings.from_env({**BASE, "STORMPROOF_ENV": "production"})
-    ok = Settings.from_env({**BASE, "STORMPROOF_ENV": "production", "STORMPROOF_JWT_SECRET": "x" * 40})
+    with pytest.raises(SettingsError, match="SHUNYA_WEBHOOK_SECRET"):
+        Settings.from_env({**BASE, "STORMPROOF_ENV": "production", "STORMPROOF_JWT_SECRET": "x" * 40})
+    ok = Settings.from_env(
+        {**BASE, "STORMPROOF_ENV": "production", "STORMPROOF_JWT_SECRET": "x" * 40, "SHUNYA_WEBHOOK_SECRET": "y" * 40}
+    )
     assert ok.jwt_secret != DEV_JWT_SECRET
 
 

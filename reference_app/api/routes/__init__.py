@@ -1,7 +1,16 @@
 """One router per resource."""
 
-from . import appointments, meta, recording_sessions, recordings, reps
+from . import appointments, calls, dead_letters, meta, recording_sessions, recordings, reps, shunya_webhook
 
-ROUTERS = (meta.router, appointments.router, reps.router, recording_sessions.router, recordings.router)
+ROUTERS = (
+    meta.router,
+    appointments.router,
+    reps.router,
+    recording_sessions.router,
+    recordings.router,
+    calls.router,
+    shunya_webhook.router,
+    dead_letters.router,
+)
 
 __all__ = ["ROUTERS"]

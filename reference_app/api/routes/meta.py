@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
-from ...obs.metrics import render_metrics
+from ...obs.live import pool_samples, queue_samples
+from ...obs.metrics import LiveGauges, render_metrics
 from ..deps import Ctx, CurrentPrincipal
 
 router = APIRouter(tags=["meta"])
@@ -40,8 +41,9 @@ async def readyz(ctx: Ctx) -> Response:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
-    body, content_type = render_metrics()
+async def metrics(ctx: Ctx) -> Response:
+    samples = list(pool_samples(ctx)) + await queue_samples(ctx)
+    body, content_type = render_metrics(LiveGauges(lambda: samples))
     return Response(content=body, media_type=content_type)
 
 

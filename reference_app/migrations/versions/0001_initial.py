@@ -139,7 +139,8 @@ CREATE INDEX ix_call_analyses_company_id ON call_analyses (company_id);
 def upgrade() -> None:
     op.execute(TABLES)
     for guard in GUARDS:
-        op.execute(guard.create_sql)
+        if guard.table != "call_analyses":  # added by 0002
+            op.execute(guard.create_sql)
 
 
 def downgrade() -> None:

@@ -1,0 +1,127 @@
+"""Calls submitted for analysis by Shunya (plan A1, A4): 202 now, the result arrives later."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from ...models import Appointment, Call, CallAnalysis, RecordingSession, ShunyaJob
+from ...models.base import utcnow
+from ...problems import Problem
+from ...services.idempotency import Outcome, UnitOfWork, run_write
+from ...services.task_queue import TaskRateLimited
+from ...services.tenancy import get_owned
+from ...worker.celery_app import POLL_TASK, SUBMIT_TASK
+from ..deps import Ctx, CurrentPrincipal
+from ..schemas import CallOut, CallSubmit, JobOut, dump
+
+router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
+log = logging.getLogger(__name__)
+
+
+def _view(call: Call, job: ShunyaJob | None, analyses: int) -> dict[str, Any]:
+    return {
+        **dump(CallOut, call),
+        "job": dump(JobOut, job) if job is not None else None,
+        "analyses": analyses,
+    }
+
+
+@router.post("", status_code=202)
+async def submit_call(request: Request, body: CallSubmit, ctx: Ctx, principal: CurrentPrincipal) -> Response:
+    """Create a call and its Shunya job, and queue the submission. Idempotency-Key optional."""
+
+    async def op(uow: UnitOfWork) -> Outcome:
+        await _admit(ctx, principal.company_id)
+        appointment_id = session_id = None
+        if body.appointment_id is not None:
+            appointment_id = (await get_owned(
+                uow.session, Appointment, body.appointment_id, principal, ctx.settings, what="appointment"
+            )).id
+        if body.recording_session_id is not None:
+            session_id = (await get_owned(
+                uow.session, RecordingSession, body.recording_session_id, principal, ctx.settings,
+                what="recording session",
+            )).id
+        call = Call(id=uuid.uuid4(), company_id=principal.company_id, appointment_id=appointment_id,
+                    recording_session_id=session_id, status="submitted", created_at=utcnow())
+        job = ShunyaJob(id=uuid.uuid4(), company_id=principal.company_id, call_id=call.id, status="pending",
+                        attempts=0, created_at=utcnow())
+        uow.session.add(call)
+        await uow.session.flush()
+        uow.session.add(job)
+        await uow.session.flush()
+        uow.after.push_async_callback(_enqueue_submit, ctx, job)
+        return Outcome(202, _view(call, job, 0))
+
+    return await run_write(request, ctx, principal, op, required=False)
+
+
+async def _enqueue_submit(ctx: Any, job: ShunyaJob) -> None:
+    """After commit, so the worker finds the rows. A publish failure is dead-lettered by the queue."""
+    try:
+        await ctx.tasks.enqueue(
+            SUBMIT_TASK,
+            {"job_row_id": str(job.id), "company_id": str(job.company_id)},
+            company_id=job.company_id,
+            check_rate=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - the ledger or dead-letter table says what happened
+        log.error("submission of job %s could not be queued: %s", job.id, exc)
+
+
+async def _admit(ctx: Any, company_id: uuid.UUID) -> None:
+    """The tenant's task-enqueue limit, checked before anything is written (429 = no effect)."""
+    try:
+        await ctx.tasks.admit(company_id)
+    except TaskRateLimited as exc:
+        raise Problem("rate-limited", str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+
+
+@router.post("/{call_id}/refresh", status_code=202)
+async def refresh_call(call_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Queue a poll of the call's job now; a poll already queued for it makes this a no-op (A4)."""
+    async with ctx.sessions() as session:
+        call = await get_owned(session, Call, call_id, principal, ctx.settings, what="call")
+        job = (await session.execute(select(ShunyaJob).where(ShunyaJob.call_id == call.id))).scalar_one_or_none()
+    if job is None:
+        raise Problem("not-found", "call not found")
+    try:
+        queued = await ctx.tasks.enqueue(
+            POLL_TASK,
+            {"job_row_id": str(job.id), "company_id": str(job.company_id), "polls": 0},
+            company_id=job.company_id,
+            dedupe_key=str(job.id),
+        )
+    except TaskRateLimited as exc:
+        raise Problem("rate-limited", str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+    return {"task_id": queued.task_id, "deduplicated": queued.deduplicated}
+
+
+@router.get("/{call_id}")
+async def get_call(call_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+    async with ctx.sessions() as session:
+        call = await get_owned(session, Call, call_id, principal, ctx.settings, what="call")
+        job = (await session.execute(select(ShunyaJob).where(ShunyaJob.call_id == call.id))).scalar_one_or_none()
+        analyses = len((await session.execute(select(CallAnalysis.id).where(CallAnalysis.call_id == call.id))).all())
+    return _view(call, job, analyses)
+
+
+@router.get("")
+async def list_calls(
+    ctx: Ctx, principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    stmt = (
+        select(Call).where(Call.company_id == principal.company_id)
+        .order_by(Call.created_at, Call.id).limit(limit).offset(offset)
+    )
+    async with ctx.sessions() as session:
+        rows = (await session.execute(stmt)).scalars().all()
+    return [dump(CallOut, row) for row in rows]

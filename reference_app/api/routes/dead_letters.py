@@ -1,0 +1,56 @@
+"""Dead letters (plan C2): tasks that ran out of retries, listed and retried by hand."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from ...models import DeadLetter
+from ...models.base import utcnow
+from ...problems import Problem
+from ...services.task_queue import TaskRateLimited
+from ...services.tenancy import get_owned
+from ..deps import Ctx, ManagerPrincipal
+from ..schemas import DeadLetterOut, dump
+
+router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
+
+
+@router.get("", response_model=list[DeadLetterOut])
+async def list_dead_letters(
+    ctx: Ctx, principal: ManagerPrincipal,
+    status: Annotated[str | None, Query(pattern="^(dead|retried)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    stmt = (
+        select(DeadLetter).where(DeadLetter.company_id == principal.company_id)
+        .order_by(DeadLetter.created_at, DeadLetter.id).limit(limit).offset(offset)
+    )
+    if status is not None:
+        stmt = stmt.where(DeadLetter.status == status)
+    async with ctx.sessions() as session:
+        rows = (await session.execute(stmt)).scalars().all()
+    return [dump(DeadLetterOut, row) for row in rows]
+
+
+@router.post("/{dead_letter_id}/retry", response_model=DeadLetterOut)
+async def retry_dead_letter(dead_letter_id: str, ctx: Ctx, principal: ManagerPrincipal) -> dict[str, Any]:
+    """Queue the task again with its original arguments (a new task, with its own ledger row)."""
+    async with ctx.sessions() as session, session.begin():
+        letter = await get_owned(
+            session, DeadLetter, dead_letter_id, principal, ctx.settings, what="dead letter", for_update=True
+        )
+        if letter.status != "dead":
+            raise Problem("conflict", "this dead letter was already retried", retried_task_id=letter.retried_task_id)
+        args = {k: v for k, v in letter.args.items() if k not in ("failures", "polls")}
+        try:
+            queued = await ctx.tasks.enqueue(letter.task_name, args, company_id=principal.company_id)
+        except TaskRateLimited as exc:
+            raise Problem("rate-limited", str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+        letter.status = "retried"
+        letter.retried_task_id = queued.task_id
+        letter.retried_at = utcnow()
+    return dump(DeadLetterOut, letter)

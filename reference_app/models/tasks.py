@@ -1,0 +1,50 @@
+"""Background work bookkeeping: every enqueued task, and the tasks that ran out of retries.
+
+``task_records`` is the ledger the harness's dead-letter accounting reads:
+every enqueue is a row, and at the end each row is ``succeeded``,
+``dead_lettered`` or still in flight. Nothing may vanish between.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, CreatedAt, new_id
+
+__all__ = ["TaskRecord", "DeadLetter", "TASK_STATES"]
+
+TASK_STATES = ("queued", "running", "retrying", "succeeded", "dead_lettered", "dropped")
+
+
+class TaskRecord(CreatedAt, Base):
+    __tablename__ = "task_records"
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    company_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True, index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DeadLetter(CreatedAt, Base):
+    __tablename__ = "dead_letters"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True, index=True)
+    task_id: Mapped[str] = mapped_column(String(64))
+    task_name: Mapped[str] = mapped_column(String(100))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="dead")
+    retried_task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    retried_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,82 @@
+"""Per-tenant rate limits in Redis (plan C3): API requests, Shunya calls and task enqueues.
+
+GCRA (the generic cell rate algorithm): one key per (scope, tenant) holding a
+"theoretical arrival time", updated atomically by a Lua script that reads
+Redis's own clock, so app processes with skewed clocks agree. Each tenant has
+its own key, so a flooding tenant exhausts only its own allowance. A Redis
+outage fails open (counted), like the locks: limits protect capacity, not
+correctness.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..obs.metrics import METRICS
+
+__all__ = ["RateLimiter", "Decision", "Limit"]
+
+log = logging.getLogger(__name__)
+
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - tolerance
+if allow_at > now then
+    return {0, allow_at - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+return {1, 0}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    scope: str
+    per_second: int
+    burst: int
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_second > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    retry_after_s: int = 0
+
+
+class RateLimiter:
+    def __init__(self, client: "aioredis.Redis", *, enabled: bool = True) -> None:
+        self._client = client
+        self._enabled = enabled
+        self._script = client.register_script(_GCRA)
+
+    async def check(self, limit: Limit, tenant: uuid.UUID | str) -> Decision:
+        if not (self._enabled and limit.enabled):
+            return Decision(True)
+        interval_us = 1_000_000 // limit.per_second
+        tolerance_us = interval_us * max(limit.burst, 1)
+        try:
+            allowed, wait_us = await self._script(
+                keys=[f"ratelimit:{limit.scope}:{tenant}"], args=[interval_us, tolerance_us]
+            )
+        except RedisError as exc:
+            log.warning("rate limit %s unavailable, allowing: %s", limit.scope, exc)
+            return Decision(True)
+        if allowed:
+            return Decision(True)
+        METRICS.rate_limited.labels(limit.scope).inc()
+        return Decision(False, max(1, math.ceil(int(wait_us) / 1_000_000)))

@@ -1,0 +1,90 @@
+"""The app's client for Shunya, the external analysis service.
+
+Every call has a timeout and is counted on failure (``shunya_api_errors_total``
+by endpoint and kind), and is subject to the tenant's Shunya rate limit.
+Errors are split into :class:`ShunyaUnavailable` (5xx, timeouts, resets: worth
+a retry) and :class:`ShunyaRejected` (4xx: retrying will not help).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from ..obs.metrics import METRICS
+from ..obs.tracing import TRACE_HEADER, current_trace_id
+from .rate_limit import Limit, RateLimiter
+
+__all__ = ["ShunyaClient", "ShunyaError", "ShunyaUnavailable", "ShunyaRejected", "ShunyaRateLimited"]
+
+
+class ShunyaError(Exception):
+    """Base: a Shunya call did not give a usable answer."""
+
+
+class ShunyaUnavailable(ShunyaError):
+    """5xx, timeout or connection error: the call may be retried."""
+
+
+class ShunyaRejected(ShunyaError):
+    """A 4xx from Shunya: the request itself is wrong; retrying will not help."""
+
+
+class ShunyaRateLimited(ShunyaError):
+    """The tenant's Shunya allowance is used up; retry after ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(f"tenant Shunya rate limit reached; retry in {retry_after_s}s")
+
+
+class ShunyaClient:
+    def __init__(self, base_url: str, *, timeout_ms: int, limiter: RateLimiter, limit: Limit) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout_ms / 1000),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        )
+        self._limiter = limiter
+        self._limit = limit
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def create_job(self, *, company_id: uuid.UUID, call_id: uuid.UUID) -> dict[str, Any]:
+        body = {"call_id": str(call_id), "company_id": str(company_id), "audio_url": None}
+        return await self._call("create_job", company_id, "POST", "/v1/jobs", json=body)
+
+    async def get_job(self, *, company_id: uuid.UUID, job_id: str) -> dict[str, Any]:
+        return await self._call("get_job", company_id, "GET", f"/v1/jobs/{job_id}")
+
+    async def _call(self, endpoint: str, company_id: uuid.UUID, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        decision = await self._limiter.check(self._limit, company_id)
+        if not decision.allowed:
+            raise ShunyaRateLimited(decision.retry_after_s)
+        headers = {TRACE_HEADER: current_trace_id() or ""}
+        try:
+            response = await self._http.request(method, path, headers=headers, **kw)
+        except httpx.TimeoutException as exc:
+            METRICS.shunya_api_errors.labels(endpoint, "timeout").inc()
+            raise ShunyaUnavailable(f"{endpoint}: timeout ({exc.__class__.__name__})") from exc
+        except httpx.HTTPError as exc:
+            METRICS.shunya_api_errors.labels(endpoint, "connection").inc()
+            raise ShunyaUnavailable(f"{endpoint}: {exc.__class__.__name__}: {exc}") from exc
+        if response.status_code >= 500:
+            METRICS.shunya_api_errors.labels(endpoint, "5xx").inc()
+            raise ShunyaUnavailable(f"{endpoint}: HTTP {response.status_code}")
+        if response.status_code >= 400:
+            METRICS.shunya_api_errors.labels(endpoint, "4xx").inc()
+            raise ShunyaRejected(f"{endpoint}: HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            data = response.json()
+        except ValueError as exc:
+            METRICS.shunya_api_errors.labels(endpoint, "malformed").inc()
+            raise ShunyaUnavailable(f"{endpoint}: response is not JSON") from exc
+        if not isinstance(data, dict):
+            METRICS.shunya_api_errors.labels(endpoint, "malformed").inc()
+            raise ShunyaUnavailable(f"{endpoint}: response is not a JSON object")
+        return data

@@ -1,0 +1,26 @@
+"""The worker's entry point: ``celery -A reference_app.worker.main worker -Q shunya``.
+
+Settings come from the environment, as for the API.
+"""
+
+from __future__ import annotations
+
+from celery import signals
+
+from ..obs.logging import configure_logging
+from ..settings import Settings
+from .celery_app import make_celery
+
+app = make_celery(Settings.from_env())
+app.set_current()
+app.set_default()
+app.autodiscover_tasks(["reference_app.worker"], related_name="tasks", force=True)
+from . import tasks as _tasks  # noqa: E402,F401 - registers the tasks on this app
+
+
+@signals.setup_logging.connect
+def _logging(**_: object) -> None:
+    configure_logging()
+
+
+__all__ = ["app"]
