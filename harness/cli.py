@@ -31,40 +31,25 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from reference_app.db import migrate
-    from reference_app.seed import seed
-    from reference_app.settings import Settings
     from reference_app.weaken import parse_weakenings
 
-    from .stack import EphemeralPostgres, EphemeralRedis, ReferenceAppProcess
+    from .stack import LocalStack, StackConfig
 
-    weakenings = parse_weakenings(args.weaken)
-    started = time.monotonic()
-    with EphemeralPostgres() as pg, EphemeralRedis() as redis_server:
-        database_url = pg.create_database("stormproof")
-        migrate(database_url)
-        settings = Settings(database_url=database_url, redis_url=redis_server.url(), environment="test")
-        tenants = seed(settings, tenants=args.tenants, reps=args.reps, appointments=args.appointments)
-        with ReferenceAppProcess(
-            database_url=database_url,
-            redis_url=redis_server.url(),
-            weakenings=weakenings,
-            workers=args.app_workers,
-        ) as app:
-            info = {
-                "app_url": app.url,
-                "database_url": pg.url("stormproof", driver="postgresql"),
-                "redis_url": redis_server.url(),
-                "weakenings": sorted(weakenings),
-                "logs": str(app.base_dir),
-                "ready_after_s": round(time.monotonic() - started, 2),
-                "tenants": [t.to_dict() for t in tenants],
-            }
-            if args.json:
-                print(json.dumps(info), flush=True)
-            else:
-                _print_endpoints(info)
-            _wait(args.duration)
+    config = StackConfig(
+        weakenings=tuple(sorted(parse_weakenings(args.weaken))),
+        app_workers=args.app_workers,
+        task_workers=args.task_workers,
+        tenants=args.tenants,
+        reps=args.reps,
+        appointments=args.appointments,
+    )
+    with LocalStack(config) as stack:
+        info = stack.info()
+        if args.json:
+            print(json.dumps(info), flush=True)
+        else:
+            _print_endpoints(info)
+        _wait(args.duration)
     return EXIT_OK
 
 
@@ -73,8 +58,11 @@ def _print_endpoints(info: dict) -> None:
     print(f"  app        {info['app_url']}   (try {info['app_url']}/docs)")
     print(f"  database   {info['database_url']}")
     print(f"  redis      {info['redis_url']}")
+    if info["shunya_url"]:
+        print(f"  shunya     {info['shunya_url']}   (stub; admin at /admin/config)")
+    print(f"  workers    {info['task_workers']} Celery worker process(es)")
     print(f"  weakened   {', '.join(info['weakenings']) or 'nothing (all fixes on)'}")
-    print(f"  app log    {info['logs']}/app.log")
+    print(f"  logs       {info['run_dir']}/")
     for tenant in info["tenants"]:
         print(f"  {tenant['name']}: company {tenant['company_id']}")
         print(f"    manager token  {tenant['manager_token']}")
@@ -125,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start PostgreSQL, Redis and the reference app; print endpoints")
     up.add_argument("--weaken", default="", help="comma-separated fixes to switch off (see `stormproof weakenings`)")
     up.add_argument("--app-workers", type=int, default=1, help="uvicorn worker processes")
+    up.add_argument("--task-workers", type=int, default=1, help="Celery worker processes (0: no background work)")
     up.add_argument("--tenants", type=int, default=2)
     up.add_argument("--reps", type=int, default=3)
     up.add_argument("--appointments", type=int, default=5)
@@ -135,12 +124,27 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check binaries and that PostgreSQL and Redis start here")
     doctor.set_defaults(func=_cmd_doctor)
 
+    for name, (module, what) in _DELEGATED.items():
+        sub.add_parser(name, help=f"run {what} (`stormproof {name} --help`)", add_help=False)
+
     weak = sub.add_parser("weakenings", help="list the fixes that can be switched off by name")
     weak.set_defaults(func=_cmd_weakenings)
     return parser
 
 
+_DELEGATED = {
+    "proxy": ("harness.faults", "the Toxiproxy-compatible fault proxy server"),
+    "shunya": ("harness.shunya", "the Shunya stub (the upstream analysis service)"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        import importlib
+
+        module = importlib.import_module(_DELEGATED[argv[0]][0])
+        return int(module.main(argv[1:]))
     args = _parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:

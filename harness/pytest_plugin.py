@@ -20,12 +20,20 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from .stack import EphemeralPostgres, EphemeralRedis, ReferenceAppProcess
+from .stack import (
+    CeleryWorkerProcess,
+    EphemeralPostgres,
+    EphemeralRedis,
+    LocalStack,
+    ReferenceAppProcess,
+    StackConfig,
+)
+from .stack.local import WEBHOOK_SECRET
 
 __all__ = ["AppFactory", "AppUnderTest"]
 
@@ -71,27 +79,65 @@ def reference_app_template(stormproof_postgres: EphemeralPostgres) -> str:
 
 @dataclass
 class AppUnderTest:
-    """A running reference app with its own database, Redis db number and seeded tenants."""
+    """A running reference app with its own database, Redis db number and seeded tenants.
 
-    url: str
-    database_url: str
-    redis_url: str
-    weakenings: frozenset[str]
-    tenants: list[Any] = field(default_factory=list)
-    process: ReferenceAppProcess | None = None
+    With task workers, also the Shunya stub (webhooks pointed at the app) and
+    Celery worker processes; app and workers share one Prometheus
+    multiprocess directory, so ``/metrics`` counts the workers' work too.
+    """
+
+    stack: LocalStack
+
+    @property
+    def url(self) -> str:
+        assert self.stack.app is not None
+        return self.stack.app.url
+
+    @property
+    def database_url(self) -> str:
+        return self.stack.database_url
+
+    @property
+    def redis_url(self) -> str:
+        return self.stack.redis_url
+
+    @property
+    def weakenings(self) -> frozenset[str]:
+        return frozenset(self.stack.config.weakenings)
+
+    @property
+    def tenants(self) -> list[Any]:
+        return self.stack.tenants
+
+    @property
+    def process(self) -> ReferenceAppProcess | None:
+        return self.stack.app
+
+    @property
+    def workers(self) -> list[CeleryWorkerProcess]:
+        return self.stack.workers
+
+    @property
+    def webhook_secret(self) -> str:
+        return WEBHOOK_SECRET
+
+    @property
+    def shunya_url(self) -> str:
+        assert self.stack.shunya is not None, "start the app with shunya={...} or task_workers>0"
+        return self.stack.shunya.url
 
 
 _redis_db = itertools.count(1)
 
 
 class AppFactory:
-    """Starts reference apps on fresh migrated databases; :meth:`close` stops them all."""
+    """Starts reference stacks on clones of one migrated template; :meth:`close` stops them all."""
 
     def __init__(self, postgres: EphemeralPostgres, redis: EphemeralRedis, template: str) -> None:
         self._postgres = postgres
         self._redis = redis
         self._template = template
-        self._started: list[tuple[ReferenceAppProcess, str]] = []
+        self._started: list[LocalStack] = []
 
     def __call__(
         self,
@@ -102,35 +148,26 @@ class AppFactory:
         appointments: int = 3,
         env: dict[str, str] | None = None,
         workers: int = 1,
+        task_workers: int = 0,
+        worker_concurrency: int = 2,
+        shunya: dict[str, Any] | None = None,
     ) -> AppUnderTest:
-        from reference_app.seed import seed
-        from reference_app.settings import Settings
-
-        name = f"app{os.getpid()}_{next(_counter)}"
-        database_url = self._postgres.create_database(name, template=self._template)
-        db_number = next(_redis_db) % 64
-        self._redis.client(db_number).flushdb()
-        redis_url = self._redis.url(db_number)
-        settings = Settings(database_url=database_url, redis_url=redis_url, environment="test")
-        seeded = seed(settings, tenants=tenants, reps=reps, appointments=appointments)
-        proc = ReferenceAppProcess(
-            database_url=database_url, redis_url=redis_url, weakenings=weakenings, env=env, workers=workers
+        config = StackConfig(
+            weakenings=tuple(weakenings), app_workers=workers, task_workers=task_workers,
+            worker_concurrency=worker_concurrency, tenants=tenants, reps=reps, appointments=appointments,
+            shunya=shunya, env=dict(env or {}),
         )
-        self._started.append((proc, name))
-        proc.start()
-        return AppUnderTest(
-            url=proc.url,
-            database_url=database_url,
-            redis_url=redis_url,
-            weakenings=frozenset(weakenings),
-            tenants=seeded,
-            process=proc,
+        stack = LocalStack(
+            config, postgres=self._postgres, redis=self._redis,
+            redis_db=next(_redis_db) % 64, template=self._template,
         )
+        self._started.append(stack)
+        stack.start()
+        return AppUnderTest(stack)
 
     def close(self) -> None:
-        for proc, name in self._started:
-            proc.stop()
-            self._postgres.drop_database(name)
+        for stack in reversed(self._started):
+            stack.stop()
         self._started.clear()
 
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, pool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from .models.guards import apply_guards
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["make_engine", "make_sessionmaker", "migrate", "prepare_schema", "session_scope"]
 
@@ -45,7 +47,9 @@ def _sync_url(url: str) -> str:
     return url.replace("+asyncpg", "+psycopg")
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str) -> "Config":
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", _sync_url(database_url).replace("%", "%%"))
@@ -54,6 +58,8 @@ def alembic_config(database_url: str) -> Config:
 
 def migrate(database_url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with Alembic."""
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what Stormproof needs on Debian/Ubuntu, then the project itself:
-#   - PostgreSQL server binaries (package postgresql) and redis-server, only when missing;
+#   - PostgreSQL server binaries (package postgresql), redis-server and promtool
+#     (package prometheus, for the alert-rule tests), only when missing;
 #   - a virtualenv in .venv with the project and its dev extra (editable).
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
@@ -15,6 +16,8 @@ have_initdb() {
 missing=()
 have_initdb || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+# promtool (Debian package prometheus) unit-tests the alert rules in the test suite.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then

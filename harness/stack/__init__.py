@@ -7,13 +7,20 @@ on exit, exceptions, Ctrl-C and harness death is handled in one place.
 from .app import ReferenceAppProcess
 from .binaries import find_postgres_binary, find_redis_server
 from .errors import MissingBinaryError, ServiceStartError, StackError
+from .local import LocalStack, StackConfig
 from .ports import free_port, wait_for_port, wait_until
 from .postgres import EphemeralPostgres
 from .process import ManagedProcess, stop_all, unprivileged_user
 from .redis import EphemeralRedis
+from .shunya import ShunyaStubProcess
+from .worker import CeleryWorkerProcess
 from .rundir import make_run_dir, remove_run_dir, sweep_stale_run_dirs
 
 __all__ = [
+    "LocalStack",
+    "StackConfig",
+    "CeleryWorkerProcess",
+    "ShunyaStubProcess",
     "EphemeralPostgres",
     "EphemeralRedis",
     "ManagedProcess",

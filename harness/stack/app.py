@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-import httpx
-
-from .errors import ServiceStartError
-from .ports import free_port, wait_until
+from .http_ready import start_and_wait_http
+from .ports import free_port
 from .process import ManagedProcess
 from .rundir import make_run_dir, remove_run_dir
 
@@ -63,7 +60,7 @@ class ReferenceAppProcess:
         if self.base_dir is None:
             self.base_dir = make_run_dir("app")
         env = dict(self.environment)
-        if self.workers > 1:
+        if self.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
             metrics_dir = self.base_dir / "prometheus"
             metrics_dir.mkdir(exist_ok=True)
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
@@ -73,21 +70,8 @@ class ReferenceAppProcess:
             "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
         ]
         self.process = ManagedProcess("app", argv, log_path=self.base_dir / "app.log", env=env)
-        started = time.monotonic()
-        self.process.start()
-        if not wait_until(self._ready, timeout=self.start_timeout, interval=0.05, alive=self.process.running):
-            tail = self.process.log_tail(40)
-            self.process.kill()
-            raise ServiceStartError(
-                "reference app", f"/readyz not ready after {time.monotonic() - started:.1f}s", tail
-            )
+        start_and_wait_http(self.process, f"{self.url}/readyz", service="reference app", timeout=self.start_timeout)
         return self
-
-    def _ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     def stop(self) -> None:
         if self.process is not None:

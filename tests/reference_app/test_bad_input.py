@@ -149,6 +149,8 @@ def test_unknown_route_and_method_are_problems(app) -> None:
 
 
 def test_metrics_and_health(app) -> None:
+    t = app.tenants[0]
+    httpx.get(f"{app.url}/api/v1/appointments/{t.appointment_ids[0]}", headers=auth(t.manager_token))
     assert httpx.get(f"{app.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{app.url}/readyz").json()
     assert ready["status"] == "ready"

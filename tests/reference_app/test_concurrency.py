@@ -13,7 +13,7 @@ import pytest
 
 from .helpers import auth, fire_together, new_key, sql_rows
 
-RACE = {"STORMPROOF_RACE_DELAY_MS": "150"}
+RACE = {"STORMPROOF_RACE_DELAY_MS": "500"}
 N = 50
 
 

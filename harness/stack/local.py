@@ -1,0 +1,180 @@
+"""The whole reference system as local processes: PostgreSQL, Redis, the Shunya stub, the app, workers.
+
+One class composes the launchers so that ``stormproof up``, the pytest plugin
+and scenario runs bring a system up the same way. PostgreSQL and Redis may be
+shared (tests clone one migrated template per test and take their own Redis
+database number); otherwise the stack starts its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .app import ReferenceAppProcess
+from .ports import free_port
+from .postgres import EphemeralPostgres
+from .redis import EphemeralRedis
+from .rundir import make_run_dir, remove_run_dir
+from .shunya import ShunyaStubProcess
+from .worker import CeleryWorkerProcess
+
+__all__ = ["LocalStack", "StackConfig", "WEBHOOK_SECRET"]
+
+WEBHOOK_SECRET = "stormproof-local-webhook-secret"
+_names = itertools.count()
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    weakenings: tuple[str, ...] = ()
+    app_workers: int = 1
+    task_workers: int = 1
+    worker_concurrency: int = 2
+    tenants: int = 2
+    reps: int = 3
+    appointments: int = 5
+    #: Start the Shunya stub (always, when there are task workers), with this initial config.
+    shunya: dict[str, Any] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        config: StackConfig,
+        *,
+        postgres: EphemeralPostgres | None = None,
+        redis: EphemeralRedis | None = None,
+        redis_db: int = 0,
+        template: str | None = None,
+    ) -> None:
+        self.config = config
+        self._own_postgres = postgres is None
+        self._own_redis = redis is None
+        self.postgres = postgres
+        self.redis = redis
+        self.redis_db = redis_db
+        self.template = template
+        self.database_name = f"stormproof_{os.getpid()}_{next(_names)}"
+        self.base_dir: Path | None = None
+        self.app: ReferenceAppProcess | None = None
+        self.shunya: ShunyaStubProcess | None = None
+        self.workers: list[CeleryWorkerProcess] = []
+        self.tenants: list[Any] = []
+        self.ready_after_s = 0.0
+        self._services: list[Any] = []
+
+    @property
+    def database_url(self) -> str:
+        assert self.postgres is not None
+        return self.postgres.url(self.database_name)
+
+    @property
+    def redis_url(self) -> str:
+        assert self.redis is not None
+        return self.redis.url(self.redis_db)
+
+    def start(self) -> "LocalStack":
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        from reference_app.db import migrate
+        from reference_app.seed import seed
+        from reference_app.settings import Settings
+
+        started = time.monotonic()
+        cfg = self.config
+        self.base_dir = make_run_dir("stack")
+        if self.postgres is None:
+            self.postgres = EphemeralPostgres(base_dir=self.base_dir / "postgres").start()
+        if self.redis is None:
+            self.redis = EphemeralRedis(base_dir=self.base_dir / "redis").start()
+        self.postgres.create_database(self.database_name, template=self.template)
+        if self.template is None:
+            migrate(self.database_url)
+        self.redis.client(self.redis_db).flushdb()
+        settings = Settings(database_url=self.database_url, redis_url=self.redis_url, environment="test")
+        self.tenants = seed(settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments)
+
+        metrics_dir = self.base_dir / "prometheus"
+        metrics_dir.mkdir()
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "SHUNYA_WEBHOOK_SECRET": WEBHOOK_SECRET, **cfg.env}
+        app_port = free_port()
+        if cfg.shunya is not None or cfg.task_workers:
+            self.shunya = ShunyaStubProcess(
+                webhook_url=f"http://127.0.0.1:{app_port}/api/v1/shunya/webhook",
+                webhook_secret=WEBHOOK_SECRET,
+                config=cfg.shunya or {},
+                base_dir=self.base_dir,
+            )
+            self._services.append(self.shunya)
+            self.shunya.start()
+            env["SHUNYA_URL"] = self.shunya.url
+        self.app = ReferenceAppProcess(
+            database_url=self.database_url, redis_url=self.redis_url, weakenings=cfg.weakenings, env=env,
+            workers=cfg.app_workers, port=app_port, base_dir=self.base_dir,
+        )
+        self._services.append(self.app)
+        self.app.start()
+        for i in range(cfg.task_workers):
+            worker = CeleryWorkerProcess(
+                database_url=self.database_url, redis_url=self.redis_url, weakenings=cfg.weakenings, env=env,
+                concurrency=cfg.worker_concurrency, name=f"worker{i + 1}", base_dir=self.base_dir,
+            )
+            self._services.append(worker)
+            worker.start()
+            self.workers.append(worker)
+        self.ready_after_s = time.monotonic() - started
+
+    def stop(self) -> None:
+        for service in reversed(self._services):
+            service.stop()
+        self._services.clear()
+        if self.postgres is not None:
+            if self._own_postgres:
+                self.postgres.stop()
+            else:
+                self.postgres.drop_database(self.database_name)
+        if self.redis is not None and self._own_redis:
+            self.redis.stop()
+        if self.base_dir is not None:
+            remove_run_dir(self.base_dir)
+            self.base_dir = None
+
+    def info(self) -> dict[str, Any]:
+        """Every endpoint and token, as ``stormproof up --json`` prints it."""
+        assert self.app is not None and self.postgres is not None
+        return {
+            "app_url": self.app.url,
+            "database_url": self.postgres.url(self.database_name, driver="postgresql"),
+            "redis_url": self.redis_url,
+            "shunya_url": self.shunya.url if self.shunya else None,
+            "webhook_secret": WEBHOOK_SECRET,
+            "weakenings": sorted(self.config.weakenings),
+            "task_workers": len(self.workers),
+            "run_dir": str(self.base_dir),
+            "ready_after_s": round(self.ready_after_s, 2),
+            "tenants": [t.to_dict() for t in self.tenants],
+        }
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

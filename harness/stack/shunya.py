@@ -1,0 +1,75 @@
+"""The Shunya stub as its own process (``python -m harness.shunya``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .http_ready import start_and_wait_http
+from .ports import free_port
+from .process import ManagedProcess
+from .rundir import make_run_dir, remove_run_dir
+
+__all__ = ["ShunyaStubProcess"]
+
+
+class ShunyaStubProcess:
+    def __init__(
+        self,
+        *,
+        webhook_url: str,
+        webhook_secret: str,
+        config: Mapping[str, Any] | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        base_dir: Path | None = None,
+        start_timeout: float = 20.0,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self.config = dict(config or {})
+        self.start_timeout = start_timeout
+        self._own_dir = base_dir is None
+        self.base_dir = base_dir
+        self.process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "ShunyaStubProcess":
+        if self.base_dir is None:
+            self.base_dir = make_run_dir("shunya")
+        argv = [
+            sys.executable, "-m", "harness.shunya", "--host", self.host, "--port", str(self.port),
+            "--webhook-url", self.webhook_url, "--webhook-secret", self.webhook_secret,
+        ]
+        if self.config:
+            argv += ["--config", json.dumps(self.config)]
+        self.process = ManagedProcess("shunya", argv, log_path=self.base_dir / "shunya.log")
+        start_and_wait_http(self.process, f"{self.url}/admin/health", service="Shunya stub", timeout=self.start_timeout)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+        if self._own_dir and self.base_dir is not None:
+            remove_run_dir(self.base_dir)
+            self.base_dir = None
+
+    def __enter__(self) -> "ShunyaStubProcess":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,115 @@
+"""Celery worker processes of the reference app, ready when the worker says so."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+from .errors import ServiceStartError
+from .ports import wait_until
+from .process import ManagedProcess
+from .rundir import make_run_dir, remove_run_dir
+
+__all__ = ["CeleryWorkerProcess"]
+
+
+class CeleryWorkerProcess:
+    """``celery -A reference_app.worker.main worker`` (prefork) with the app's settings.
+
+    ``concurrency`` child processes execute tasks; :attr:`child_pids` lists them,
+    so a fault can kill one mid-task (acks-late redelivery) rather than the whole worker.
+    """
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        redis_url: str,
+        weakenings: Iterable[str] = (),
+        concurrency: int = 2,
+        name: str = "worker1",
+        env: Mapping[str, str] | None = None,
+        base_dir: Path | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.concurrency = concurrency
+        self.start_timeout = start_timeout
+        self._own_dir = base_dir is None
+        self.base_dir = base_dir
+        self.environment = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "STORMPROOF_WEAKEN": ",".join(sorted(set(weakenings))),
+            "STORMPROOF_ENV": os.environ.get("STORMPROOF_ENV", "test"),
+            "STORMPROOF_LOG_LEVEL": "INFO",
+            **(env or {}),
+        }
+        self.process: ManagedProcess | None = None
+
+    def start(self) -> "CeleryWorkerProcess":
+        if self.base_dir is None:
+            self.base_dir = make_run_dir("worker")
+        argv = [
+            sys.executable, "-m", "celery", "-A", "reference_app.worker.main", "worker",
+            "-Q", "shunya", "-P", "prefork", "-c", str(self.concurrency), "-n", f"{self.name}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+        ]
+        log_path = self.base_dir / f"{self.name}.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        self.process = ManagedProcess(self.name, argv, log_path=log_path, env=self.environment, stop_timeout=15)
+        started = time.monotonic()
+        self.process.start()
+
+        def ready() -> bool:
+            try:
+                with log_path.open("rb") as fh:
+                    fh.seek(offset)
+                    return b" ready." in fh.read()
+            except OSError:
+                return False
+
+        if not wait_until(ready, timeout=self.start_timeout, interval=0.05, alive=self.process.running):
+            tail = self.process.log_tail(40)
+            self.process.kill()
+            raise ServiceStartError(
+                f"Celery worker {self.name}", f"not ready after {time.monotonic() - started:.1f}s", tail
+            )
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def child_pids(self) -> list[int]:
+        """The prefork pool's processes (children of the worker's main process)."""
+        if self.pid is None:
+            return []
+        try:
+            text = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(p) for p in text.split()]
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+        if self._own_dir and self.base_dir is not None:
+            remove_run_dir(self.base_dir)
+            self.base_dir = None
+
+    def __enter__(self) -> "CeleryWorkerProcess":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,146 @@
+"""Background tasks on real Celery worker processes: crashes, retries, dead letters, de-duplication."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+import pytest
+
+from .background import analyses, ledger, ledger_settled, metric, shunya_job_id, submit_call, wait_for
+from .helpers import auth, sql_rows
+
+FAST = {
+    "STORMPROOF_POLL_INTERVAL_MS": "200",
+    "STORMPROOF_TASK_BACKOFF_BASE_MS": "50",
+    "STORMPROOF_TASK_BACKOFF_CAP_MS": "200",
+    "STORMPROOF_TASK_MAX_RETRIES": "2",
+}
+
+
+def test_worker_killed_mid_task_neither_loses_nor_duplicates(reference_app) -> None:
+    """Every pool process is SIGKILLed while a poll task sits between its check and its write.
+
+    Acks-late puts the message back; the pool restarts; the task runs again, waits out the
+    dead holder's lock (TTL 2 s) and applies the result once.
+    """
+    app = reference_app(
+        task_workers=1, worker_concurrency=1,
+        env={**FAST, "STORMPROOF_RACE_DELAY_MS": "3000", "STORMPROOF_LOCK_TTL_MS": "2000",
+             "STORMPROOF_LOCK_WAIT_MS": "500", "STORMPROOF_TASK_MAX_RETRIES": "10"},
+        shunya={"complete_after_ms": 50, "webhook_enabled": False},
+    )
+    call = submit_call(app, app.tenants[0])
+    job_id = shunya_job_id(app, call)
+
+    def polling_now() -> bool:
+        rows = sql_rows(app.database_url, "SELECT count(*) FROM task_records WHERE name LIKE %s AND state = 'running'",
+                        "%poll%")
+        return rows[0][0] > 0
+
+    wait_for(polling_now, timeout=20, interval=0.05, what="the poll task to start")
+    time.sleep(0.5)  # inside the 3 s race window, holding the job lock
+    children = app.workers[0].child_pids()
+    assert children, "the worker has no pool processes"
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: analyses(app, job_id) >= 1, timeout=60, what="the redelivered task to apply the result")
+    settled = wait_for(lambda: ledger_settled(app), timeout=60, what="the ledger to settle")
+    attempts = sql_rows(app.database_url, "SELECT max(attempts) FROM task_records WHERE name LIKE %s", "%poll%")[0][0]
+    print(f"\n[worker kill] ledger={settled} poll attempts={attempts} analyses={analyses(app, job_id)}")
+    assert analyses(app, job_id) == 1
+    assert attempts >= 2, "the killed task must have run again"
+    assert settled.get("dead_lettered", 0) == 0 and settled.get("dropped", 0) == 0
+
+
+def _failing_run(reference_app, weakenings=()):
+    app = reference_app(
+        weakenings, task_workers=1, worker_concurrency=2, env=FAST,
+        shunya={"complete_after_ms": 50, "webhook_enabled": False, "error_rate": 0.6, "seed": 7},
+    )
+    tenant = app.tenants[0]
+    for _ in range(12):
+        submit_call(app, tenant)
+    return app, wait_for(lambda: ledger_settled(app), timeout=90, interval=0.2, what="every task to finish")
+
+
+def test_dead_letter_accounting(reference_app) -> None:
+    """With 60% of Shunya calls failing and 2 retries allowed, some tasks die: none vanish."""
+    app, states = _failing_run(reference_app)
+    enqueued = sql_rows(app.database_url, "SELECT count(*) FROM task_records")[0][0]
+    dead_letters = sql_rows(app.database_url, "SELECT count(*) FROM dead_letters")[0][0]
+    print(f"\n[dlq] enqueued={enqueued} states={states} dead_letters={dead_letters}")
+    assert enqueued == states.get("succeeded", 0) + states.get("dead_lettered", 0)
+    assert states.get("dead_lettered", 0) > 0, "with 60% failures some task must run out of retries"
+    assert dead_letters == states["dead_lettered"]
+    assert metric(app, "tasks_finished_total", outcome="dead_lettered") == dead_letters
+    assert metric(app, "tasks_enqueued_total") == enqueued
+
+    tenant = app.tenants[0]
+    letters = httpx.get(f"{app.url}/api/v1/dead-letters", headers=auth(tenant.manager_token)).json()
+    assert len(letters) == dead_letters and all(letter["error"] for letter in letters)
+    other = httpx.get(f"{app.url}/api/v1/dead-letters", headers=auth(app.tenants[1].manager_token)).json()
+    assert other == []
+
+    httpx.post(f"{app.shunya_url}/admin/config", json={"error_rate": 0})
+    retried = httpx.post(f"{app.url}/api/v1/dead-letters/{letters[0]['id']}/retry", headers=auth(tenant.manager_token))
+    assert retried.status_code == 200 and retried.json()["status"] == "retried"
+    again = httpx.post(f"{app.url}/api/v1/dead-letters/{letters[0]['id']}/retry", headers=auth(tenant.manager_token))
+    assert again.status_code == 409
+    task_id = retried.json()["retried_task_id"]
+    wait_for(lambda: sql_rows(app.database_url, "SELECT state FROM task_records WHERE task_id = %s", task_id)[0][0]
+             == "succeeded", timeout=30, what="the retried task to succeed")
+
+
+def test_weakened_dead_letter_queue_drops_tasks_and_accounting_shows_it(reference_app) -> None:
+    app, states = _failing_run(reference_app, ("dead-letter-queue",))
+    print(f"\n[dlq weakened] states={states}")
+    assert states.get("dropped", 0) > 0
+    assert sql_rows(app.database_url, "SELECT count(*) FROM dead_letters")[0][0] == 0
+
+
+@pytest.mark.parametrize("weakened", [False, True], ids=["dedupe", "dedupe-weakened"])
+def test_the_same_work_item_is_not_enqueued_twice(reference_app, weakened) -> None:
+    app = reference_app(("task-dedupe",) if weakened else (), task_workers=1,
+                        env={"STORMPROOF_POLL_INTERVAL_MS": "60000"},
+                        shunya={"complete_after_ms": 60000, "webhook_enabled": False})
+    tenant = app.tenants[0]
+    call = submit_call(app, tenant)
+    shunya_job_id(app, call)  # submitted; its first poll is queued 60 s out
+    answers = [
+        httpx.post(f"{app.url}/api/v1/calls/{call['id']}/refresh", headers=auth(tenant.manager_token)).json()
+        for _ in range(3)
+    ]
+    polls = sql_rows(app.database_url, "SELECT count(*) FROM task_records WHERE name LIKE %s", "%poll%")[0][0]
+    print(f"\n[dedupe weakened={weakened}] refresh answers={answers} poll tasks={polls}")
+    if weakened:
+        assert polls == 4 and not any(a["deduplicated"] for a in answers)
+    else:
+        assert polls == 1 and all(a["deduplicated"] for a in answers)
+        assert metric(app, "task_dedupe_hits_total") == 3
+
+
+def test_metrics_agree_with_duplicate_deliveries(reference_app) -> None:
+    """The stub sends each webhook 4 extra times: dedupe hits equal the duplicates delivered."""
+    app = reference_app(task_workers=1, env={"STORMPROOF_POLL_INTERVAL_MS": "60000"},
+                        shunya={"complete_after_ms": 50, "webhook_duplicates": 4})
+    tenant = app.tenants[0]
+    calls = [submit_call(app, tenant) for _ in range(3)]
+    jobs = [shunya_job_id(app, call) for call in calls]
+
+    def delivered() -> list | None:
+        records = httpx.get(f"{app.shunya_url}/admin/deliveries").json()["deliveries"]
+        ok = [d for d in records if d["ok"]]
+        return ok if len(ok) == 15 else None
+
+    ok = wait_for(delivered, timeout=30, what="15 deliveries")
+    assert all(analyses(app, job) == 1 for job in jobs)
+    hits = metric(app, "webhook_dedupe_hits_total", source="webhook")
+    misses = metric(app, "webhook_dedupe_misses_total", source="webhook")
+    duplicates = sum(1 for d in ok if d["duplicate"])
+    print(f"\n[metrics] deliveries={len(ok)} duplicates={duplicates} hits={hits} misses={misses}")
+    assert misses == len(jobs)
+    assert hits == duplicates == len(ok) - len(jobs)
+    assert ledger(app).get("dead_lettered", 0) == 0
