@@ -1,6 +1,9 @@
 """An ephemeral PostgreSQL cluster: initdb into a temp dir, a free loopback port, fsync off.
 
-Ready in about a second. Databases for tests are cloned from a template with
+Ready in about a second. ``fsync`` is off (the OS cache survives a killed
+server, and nothing here must survive a power cut), but ``synchronous_commit``
+stays on: with it off, a kill -9 fault would lose acknowledged commits and
+make the harness blame the app for the database's setting. Databases for tests are cloned from a template with
 ``CREATE DATABASE ... TEMPLATE`` (about 0.15 s), so a migrated schema is built
 once per session. When run as root, the cluster runs as an unprivileged user,
 because ``initdb`` and ``postgres`` refuse root.
@@ -30,7 +33,6 @@ listen_addresses = '{host}'
 port = {port}
 unix_socket_directories = '{socket_dir}'
 fsync = off
-synchronous_commit = off
 full_page_writes = off
 max_connections = {max_connections}
 shared_buffers = 64MB

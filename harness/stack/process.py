@@ -139,7 +139,10 @@ class ManagedProcess:
     # -- state ---------------------------------------------------------------
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        """The PID while the process runs; None before start and after it ended (never a stale PID)."""
+        if self._proc is None or self._proc.poll() is not None:
+            return None
+        return self._proc.pid
 
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -192,8 +195,9 @@ class ManagedProcess:
         if proc is None:
             return
         if proc.poll() is None:
-            self.resume()
             self._signal(self.stop_signal)
+            # Paused by us or by a fault acting on the PID: a stopped process acts on no signal.
+            self._signal(signal.SIGCONT)
             try:
                 proc.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
@@ -252,6 +256,9 @@ class ManagedProcess:
 
     def __repr__(self) -> str:
         return f"ManagedProcess({self.name!r}, pid={self.pid})"
+
+    def __hash__(self) -> int:
+        return id(self)
 
 
 def stop_all(timeout: float = 5.0) -> None:

@@ -1,0 +1,71 @@
+"""The fault layer's process faults act on the stack's real services, by PID."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from harness.faults.process import ManagedProcess as FaultTarget
+from harness.faults.process import kill_and_restart, pause, resume
+from harness.stack import EphemeralPostgres, EphemeralRedis, ManagedProcess
+
+
+def test_stack_processes_satisfy_the_fault_protocol() -> None:
+    with EphemeralRedis() as server:
+        assert isinstance(server.process, FaultTarget)
+        assert isinstance(server.process, ManagedProcess)
+
+
+def test_killing_redis_loses_its_locks_and_it_comes_back_on_the_same_port() -> None:
+    with EphemeralRedis() as server:
+        server.client().set("shunya_job:abc", "token", px=60_000)
+        old, new = kill_and_restart(server.process)
+        assert old != new
+        client = server.client()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    break
+            except Exception:  # noqa: BLE001 - still starting
+                time.sleep(0.02)
+        assert client.get("shunya_job:abc") is None
+
+
+def test_paused_redis_makes_no_progress_until_resumed() -> None:
+    with EphemeralRedis() as server:
+        pid = pause(server.process)
+        client = server.client()
+        client.connection_pool.connection_kwargs["socket_timeout"] = 0.3
+        try:
+            client.ping()
+            raise AssertionError("a paused Redis answered")
+        except Exception as exc:  # noqa: BLE001
+            assert "Timeout" in type(exc).__name__ or "timed out" in str(exc)
+        resume(pid)
+        assert server.client().ping()
+
+
+def test_postgres_killed_and_restarted_recovers_committed_data(stormproof_postgres: EphemeralPostgres) -> None:
+    with EphemeralPostgres() as pg:
+        pg.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (7)")
+        kill_and_restart(pg.process)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(pg.dsn(), connect_timeout=1) as conn:
+                    assert conn.execute("SELECT x FROM t").fetchone() == (7,)
+                break
+            except psycopg.OperationalError:
+                assert time.monotonic() < deadline, "PostgreSQL did not recover"
+                time.sleep(0.1)
+
+
+def test_stop_of_a_paused_process_is_prompt() -> None:
+    with EphemeralRedis() as server:
+        pause(server.process)
+        started = time.monotonic()
+        server.process.stop()
+        assert server.process.pid is None
+        assert time.monotonic() - started < server.process.stop_timeout
