@@ -55,7 +55,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 def _print_endpoints(info: dict) -> None:
     print(f"stormproof stack ready in {info['ready_after_s']}s")
-    print(f"  app        {info['app_url']}   (try {info['app_url']}/docs)")
+    print(f"  app        {info['app_url']}   (through the fault proxy; try {info['app_url']}/docs)")
+    if info["proxy_api_url"]:
+        print(f"  proxy API  {info['proxy_api_url']}   (Toxiproxy API; links: {', '.join(info['proxies'])})")
     print(f"  database   {info['database_url']}")
     print(f"  redis      {info['redis_url']}")
     if info["shunya_url"]:

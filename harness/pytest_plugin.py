@@ -90,8 +90,7 @@ class AppUnderTest:
 
     @property
     def url(self) -> str:
-        assert self.stack.app is not None
-        return self.stack.app.url
+        return self.stack.app_url
 
     @property
     def database_url(self) -> str:
@@ -151,11 +150,13 @@ class AppFactory:
         task_workers: int = 0,
         worker_concurrency: int = 2,
         shunya: dict[str, Any] | None = None,
+        proxies: bool = False,
     ) -> AppUnderTest:
+        """Proxies are off by default here: most tests fault nothing and start faster without them."""
         config = StackConfig(
             weakenings=tuple(weakenings), app_workers=workers, task_workers=task_workers,
             worker_concurrency=worker_concurrency, tenants=tenants, reps=reps, appointments=appointments,
-            shunya=shunya, env=dict(env or {}),
+            shunya=shunya, env=dict(env or {}), proxies=proxies,
         )
         stack = LocalStack(
             config, postgres=self._postgres, redis=self._redis,

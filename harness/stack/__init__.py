@@ -8,6 +8,7 @@ from .app import ReferenceAppProcess
 from .binaries import find_postgres_binary, find_redis_server
 from .errors import MissingBinaryError, ServiceStartError, StackError
 from .local import LocalStack, StackConfig
+from .proxy import LINKS, FaultProxyProcess
 from .ports import free_port, wait_for_port, wait_until
 from .postgres import EphemeralPostgres
 from .process import ManagedProcess, stop_all, unprivileged_user
@@ -17,6 +18,8 @@ from .worker import CeleryWorkerProcess
 from .rundir import make_run_dir, remove_run_dir, sweep_stale_run_dirs
 
 __all__ = [
+    "FaultProxyProcess",
+    "LINKS",
     "LocalStack",
     "StackConfig",
     "CeleryWorkerProcess",

@@ -1,4 +1,5 @@
-"""The whole reference system as local processes: PostgreSQL, Redis, the Shunya stub, the app, workers.
+"""The whole reference system as local processes: PostgreSQL, Redis, the fault proxy, the Shunya stub,
+the app and its workers, every link through a proxy (see :mod:`harness.stack.proxy`).
 
 One class composes the launchers so that ``stormproof up``, the pytest plugin
 and scenario runs bring a system up the same way. PostgreSQL and Redis may be
@@ -19,6 +20,7 @@ from typing import Any
 from .app import ReferenceAppProcess
 from .ports import free_port
 from .postgres import EphemeralPostgres
+from .proxy import FaultProxyProcess
 from .redis import EphemeralRedis
 from .rundir import make_run_dir, remove_run_dir
 from .shunya import ShunyaStubProcess
@@ -42,6 +44,8 @@ class StackConfig:
     #: Start the Shunya stub (always, when there are task workers), with this initial config.
     shunya: dict[str, Any] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: Route every link through the fault proxy (see :data:`harness.stack.proxy.LINKS`).
+    proxies: bool = True
 
 
 class LocalStack:
@@ -66,6 +70,9 @@ class LocalStack:
         self.app: ReferenceAppProcess | None = None
         self.shunya: ShunyaStubProcess | None = None
         self.workers: list[CeleryWorkerProcess] = []
+        self.proxy: FaultProxyProcess | None = None
+        #: Proxy name -> the port it listens on.
+        self.links: dict[str, int] = {}
         self.tenants: list[Any] = []
         self.ready_after_s = 0.0
         self._services: list[Any] = []
@@ -110,26 +117,43 @@ class LocalStack:
         metrics_dir = self.base_dir / "prometheus"
         metrics_dir.mkdir()
         env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "SHUNYA_WEBHOOK_SECRET": WEBHOOK_SECRET, **cfg.env}
-        app_port = free_port()
-        if cfg.shunya is not None or cfg.task_workers:
+        app_port, stub_port = free_port(), free_port()
+        with_stub = cfg.shunya is not None or cfg.task_workers > 0
+        database_url, redis_url = self.database_url, self.redis_url
+        shunya_port, webhook_port = stub_port, app_port
+        if cfg.proxies:
+            self.proxy = FaultProxyProcess(base_dir=self.base_dir)
+            self._services.append(self.proxy)
+            self.proxy.start()
+            pg_port = self.proxy.link("postgres", self.postgres.port)
+            redis_port = self.proxy.link("redis", self.redis.port)
+            database_url = self.postgres.url(self.database_name).replace(f":{self.postgres.port}/", f":{pg_port}/")
+            redis_url = self.redis.url(self.redis_db).replace(f":{self.redis.port}/", f":{redis_port}/")
+            self.links.update(postgres=pg_port, redis=redis_port, app=self.proxy.link("app", app_port))
+            if with_stub:
+                shunya_port = self.proxy.link("shunya", stub_port)
+                webhook_port = self.proxy.link("webhook", app_port)
+                self.links.update(shunya=shunya_port, webhook=webhook_port)
+        if with_stub:
             self.shunya = ShunyaStubProcess(
-                webhook_url=f"http://127.0.0.1:{app_port}/api/v1/shunya/webhook",
+                webhook_url=f"http://127.0.0.1:{webhook_port}/api/v1/shunya/webhook",
                 webhook_secret=WEBHOOK_SECRET,
                 config=cfg.shunya or {},
+                port=stub_port,
                 base_dir=self.base_dir,
             )
             self._services.append(self.shunya)
             self.shunya.start()
-            env["SHUNYA_URL"] = self.shunya.url
+            env["SHUNYA_URL"] = f"http://127.0.0.1:{shunya_port}"
         self.app = ReferenceAppProcess(
-            database_url=self.database_url, redis_url=self.redis_url, weakenings=cfg.weakenings, env=env,
+            database_url=database_url, redis_url=redis_url, weakenings=cfg.weakenings, env=env,
             workers=cfg.app_workers, port=app_port, base_dir=self.base_dir,
         )
         self._services.append(self.app)
         self.app.start()
         for i in range(cfg.task_workers):
             worker = CeleryWorkerProcess(
-                database_url=self.database_url, redis_url=self.redis_url, weakenings=cfg.weakenings, env=env,
+                database_url=database_url, redis_url=redis_url, weakenings=cfg.weakenings, env=env,
                 concurrency=cfg.worker_concurrency, name=f"worker{i + 1}", base_dir=self.base_dir,
             )
             self._services.append(worker)
@@ -152,11 +176,26 @@ class LocalStack:
             remove_run_dir(self.base_dir)
             self.base_dir = None
 
+    @property
+    def app_url(self) -> str:
+        """Where clients reach the app: through the ``app`` proxy when there is one."""
+        assert self.app is not None
+        if "app" in self.links:
+            return f"http://127.0.0.1:{self.links['app']}"
+        return self.app.url
+
+    @property
+    def proxy_api_url(self) -> str | None:
+        return self.proxy.api_url if self.proxy else None
+
     def info(self) -> dict[str, Any]:
         """Every endpoint and token, as ``stormproof up --json`` prints it."""
         assert self.app is not None and self.postgres is not None
         return {
-            "app_url": self.app.url,
+            "app_url": self.app_url,
+            "app_direct_url": self.app.url,
+            "proxy_api_url": self.proxy_api_url,
+            "proxies": {name: f"127.0.0.1:{port}" for name, port in self.links.items()},
             "database_url": self.postgres.url(self.database_name, driver="postgresql"),
             "redis_url": self.redis_url,
             "shunya_url": self.shunya.url if self.shunya else None,

@@ -9,9 +9,14 @@ Every service of a stack (PostgreSQL, Redis, proxies, the app, workers) is a
   fires the parent-death signal when the *thread* that forked exits, and faults
   restart processes from short-lived threads;
 * each child runs in its own session, so a Ctrl-C at the terminal reaches only
-  the harness, which then stops services in order.
+  the harness, which then stops services in order;
+* grandchildren die too: a service's own workers (uvicorn's, Celery's pool,
+  PostgreSQL's backends) share its process group, and a small watchdog
+  process, which outlives the harness, SIGKILLs every group still registered
+  when the harness's end of a pipe closes, however the harness ended.
 
-Only the PID of a process we started is ever signalled.
+Only processes we started are ever signalled: by PID, or by the process group
+whose leader we started (a group id cannot be reused while any member lives).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pwd
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -102,6 +108,56 @@ class _Spawner:
 
 
 _spawner = _Spawner()
+
+_WATCHDOG = """
+import os, signal, sys
+groups = set()
+for line in sys.stdin:
+    op, _, pgid = line.strip().partition(" ")
+    if op == "add":
+        groups.add(int(pgid))
+    elif op == "del":
+        groups.discard(int(pgid))
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _Watchdog:
+    """Kills registered process groups when the harness dies: the pipe's EOF is the signal."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-S", "-c", _WATCHDOG],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            assert self._proc.stdin is not None
+            try:
+                self._proc.stdin.write(line.encode())
+                self._proc.stdin.flush()
+            except OSError:
+                self._proc = None
+
+    def watch(self, pgid: int) -> None:
+        self._send(f"add {pgid}\n")
+
+    def forget(self, pgid: int) -> None:
+        self._send(f"del {pgid}\n")
+
+
+_watchdog = _Watchdog()
 _live: set["ManagedProcess"] = set()
 _live_lock = threading.Lock()
 
@@ -185,6 +241,7 @@ class ManagedProcess:
             self._proc = _spawner.spawn(make)
         finally:
             log.close()
+        _watchdog.watch(self._proc.pid)
         self._paused = False
         with _live_lock:
             _live.add(self)
@@ -250,7 +307,14 @@ class ManagedProcess:
                 pass
 
     def _forget(self) -> None:
+        """After the leader is reaped: end stragglers of its group, stop watching it."""
         self._paused = False
+        if self._proc is not None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            _watchdog.forget(self._proc.pid)
         with _live_lock:
             _live.discard(self)
 

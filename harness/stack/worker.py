@@ -90,11 +90,13 @@ class CeleryWorkerProcess:
         """The prefork pool's processes (children of the worker's main process)."""
         if self.pid is None:
             return []
-        try:
-            text = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(p) for p in text.split()]
+        pids: list[int] = []
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):  # children belong to the forking thread
+            try:
+                pids += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return pids
 
     def stop(self) -> None:
         if self.process is not None:
