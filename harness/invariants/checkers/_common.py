@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from harness.history import History, Pair
+from harness.history import History, Op, Pair
 from harness.history.vocabulary import APPOINTMENT_DELETE
 from harness.invariants.timeline import INF, Undoers
 
-__all__ = ["AppointmentKey", "acknowledged", "deleters", "possible_span"]
+__all__ = ["AppointmentKey", "acknowledged", "deleters", "possible_span", "write_began"]
 
 #: An appointment as the caller names it: (tenant, appointment id).
 AppointmentKey = tuple[str | None, object]
@@ -42,3 +42,13 @@ def deleters(history: History) -> dict[AppointmentKey, Undoers]:
         if span is not None:
             spans[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
     return {key: Undoers(value) for key, value in spans.items()}
+
+
+def write_began(completion: Op, invoke: Op) -> float:
+    """The earliest time the effect an ``ok`` answer reports can have happened.
+
+    A fresh answer reports an effect made during its own call; a replayed one
+    (``Idempotent-Replayed``) reports an effect made by an earlier call, at a
+    time we do not know, so it may be older than anything in the history.
+    """
+    return -INF if completion.result.get("replayed") else invoke.time_ns

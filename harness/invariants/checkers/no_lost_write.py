@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from harness.history import History, Pair
 from harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, CALL_SUBMIT, STARTS, STOPS, UNASSIGN
-from harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span
+from harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
 from harness.invariants.collector import ViolationLog
 from harness.invariants.registry import checker
 from harness.invariants.snapshot import Row, Snapshot
@@ -63,7 +63,7 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
                 key = (invoke.tenant, invoke.args.get("appointment_id"))
                 session_appointment[session_id] = key
                 checked += 1
-                if session_id not in sessions and not deleted_after(key, invoke.time_ns):
+                if session_id not in sessions and not deleted_after(key, write_began(completion, invoke)):
                     log.add("start-lost", f"acknowledged session {session_id} ({invoke.f}) is not in the final state",
                             (completion.index,), session_id=session_id)
             for invoke, completion in stops:
@@ -125,7 +125,8 @@ def _check_assigns(
         key = (invoke.tenant, invoke.args.get("appointment_id"))
         rep = completion.result.get("rep_id", invoke.args.get("rep_id"))
         assignment_id = completion.result.get("id")
-        if deleted_after(key, invoke.time_ns):
+        began = write_began(completion, invoke)
+        if deleted_after(key, began):
             continue
         if assignment_id is None:
             if (key[1], rep) not in by_pair:
@@ -136,7 +137,7 @@ def _check_assigns(
         if row is None:
             log.add("assign-lost", f"acknowledged assignment {assignment_id} is not in the final state",
                     (completion.index,), assignment_id=assignment_id)
-        elif row.get("status") != "active" and undoers.get(key, NO_UNDOERS).end_after(invoke.time_ns) == INF:
+        elif row.get("status") != "active" and undoers.get(key, NO_UNDOERS).end_after(began) == INF:
             log.add("assign-lost",
                     f"acknowledged assignment {assignment_id} is {row.get('status')} but no unassign followed it",
                     (completion.index,), assignment_id=assignment_id, final_status=row.get("status"))

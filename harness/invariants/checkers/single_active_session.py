@@ -16,11 +16,11 @@ from collections import defaultdict
 
 from harness.history import History, Op
 from harness.history.vocabulary import STARTS, STOPS
-from harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span
+from harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
 from harness.invariants.collector import ViolationLog
 from harness.invariants.registry import checker
 from harness.invariants.snapshot import Snapshot
-from harness.invariants.timeline import INF, NO_UNDOERS, Interval, Undoers, certain_overlaps
+from harness.invariants.timeline import INF, NO_UNDOERS, Interval, certain_overlaps
 from harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_single_active_session"]
@@ -56,9 +56,11 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
     horizon = history[-1].time_ns if len(history) else 0
     lifetimes: dict[AppointmentKey, list[Interval]] = defaultdict(list)
     for session_id, (key, invoke, completion) in first_ack.items():
+        # Any stop of the session counts, however early: a stop cannot act before the
+        # session exists, and the acknowledgement may be a replay of an old creation.
         spans = stop_spans.get(session_id)
-        end = Undoers(spans).end_after(invoke.time_ns) if spans else INF
-        end = min(end, deletes.get(key, NO_UNDOERS).end_after(invoke.time_ns))
+        end = min(span[0] for span in spans) if spans else INF
+        end = min(end, deletes.get(key, NO_UNDOERS).end_after(write_began(completion, invoke)))
         lifetimes[key].append(Interval(completion.time_ns, end, session_id, completion.index))
 
     for (tenant, appointment), intervals in lifetimes.items():

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from harness.history import History
 from harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, UNASSIGN
-from harness.invariants.checkers._common import AppointmentKey, acknowledged, possible_span
+from harness.invariants.checkers._common import AppointmentKey, acknowledged, possible_span, write_began
 from harness.invariants.collector import ViolationLog
 from harness.invariants.registry import checker
 from harness.invariants.snapshot import Row, Snapshot
@@ -51,7 +51,7 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
         assignment_id = completion.result.get("id")
         if assignment_id is not None:
             ack_of_assignment.setdefault(assignment_id, completion.index)
-        end = undoers.get(key, NO_UNDOERS).end_after(invoke.time_ns)
+        end = undoers.get(key, NO_UNDOERS).end_after(write_began(completion, invoke))
         holds[key].append(Interval(completion.time_ns, end, rep, completion.index))
 
     for (tenant, appointment), intervals in holds.items():
