@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import overload
 
+from harness.history.gcpause import paused_gc
 from harness.history.op import Op, OpType
 from harness.history.vocabulary import FAULT
 
@@ -37,8 +38,9 @@ class History(Sequence[Op]):
     """Ops in index order, with pair and per-operation views."""
 
     def __init__(self, ops: Iterable[Op]) -> None:
-        self._ops: tuple[Op, ...] = tuple(ops)
-        self._completion_of = self._validate(self._ops)
+        with paused_gc():
+            self._ops: tuple[Op, ...] = tuple(ops)
+            self._completion_of = self._validate(self._ops)
 
     @staticmethod
     def _validate(ops: tuple[Op, ...]) -> dict[int, Op]:
@@ -98,7 +100,8 @@ class History(Sequence[Op]):
     @cached_property
     def _pairs(self) -> tuple[Pair, ...]:
         get = self._completion_of.get
-        return tuple((op, get(op.index)) for op in self._ops if op.type == "invoke")
+        with paused_gc():
+            return tuple((op, get(op.index)) for op in self._ops if op.type == "invoke")
 
     def pairs(self) -> tuple[Pair, ...]:
         """Every (invoke, completion-or-None), in invoke order."""
@@ -107,14 +110,20 @@ class History(Sequence[Op]):
     @cached_property
     def _pairs_by_f(self) -> dict[str, list[Pair]]:
         grouped: dict[str, list[Pair]] = {}
-        for pair in self._pairs:
+        pairs = self._pairs
+        with paused_gc():
+            self._group(pairs, grouped)
+        return grouped
+
+    @staticmethod
+    def _group(pairs: tuple[Pair, ...], grouped: dict[str, list[Pair]]) -> None:
+        for pair in pairs:
             f = pair[0].f
             bucket = grouped.get(f)
             if bucket is None:
                 grouped[f] = [pair]
             else:
                 bucket.append(pair)
-        return grouped
 
     def pairs_of(self, *fs: str) -> list[Pair]:
         """The pairs of the named operations, in invoke order."""

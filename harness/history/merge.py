@@ -15,6 +15,7 @@ import dataclasses
 import os
 from collections.abc import Iterable
 
+from harness.history.gcpause import paused_gc
 from harness.history.history import History, HistoryError
 from harness.history.op import Op
 from harness.history.storage import read_ops
@@ -24,6 +25,11 @@ __all__ = ["merge_histories"]
 
 def merge_histories(sources: Iterable[str | os.PathLike[str] | History]) -> History:
     """One history from several files (or already-loaded histories)."""
+    with paused_gc():
+        return _merge(sources)
+
+
+def _merge(sources: Iterable[str | os.PathLike[str] | History]) -> History:
     keyed: list[tuple[int, int, int, Op]] = []
     for source_number, source in enumerate(sources):
         ops = source.ops if isinstance(source, History) else read_ops(source)

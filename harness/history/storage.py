@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Iterable
 
+from harness.history.gcpause import paused_gc
 from harness.history.history import History
 from harness.history.op import Op, op_from_dict, op_to_json
 
@@ -25,6 +26,11 @@ class HistoryFileError(ValueError):
 
 def read_ops(path: str | os.PathLike[str]) -> list[Op]:
     """The ops of a history file, dropping a partial last line left by a crash."""
+    with paused_gc():
+        return _read_ops(path)
+
+
+def _read_ops(path: str | os.PathLike[str]) -> list[Op]:
     with open(path, "rb") as handle:
         data = handle.read()
     if not data:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from harness.history import History
+from harness.history.gcpause import paused_gc
 from harness.invariants.config import CheckConfig
 from harness.invariants.snapshot import Snapshot
 from harness.invariants.verdict import Kind, Verdict
@@ -79,7 +80,8 @@ def get_checker(name: str) -> CheckerInfo:
 def run_checker(info: CheckerInfo, history: History, snapshot: Snapshot) -> Verdict:
     """Run one checker; any exception or malformed answer gives ``unknown`` with the error."""
     try:
-        verdict = info.fn(history, snapshot)
+        with paused_gc():  # checkers build large acyclic indexes; see harness.history.gcpause
+            verdict = info.fn(history, snapshot)
     except Exception as exc:  # noqa: BLE001 - a crashing checker must never count as a pass
         return Verdict(
             invariant=info.name,
