@@ -121,3 +121,29 @@ def test_final_state_double_active_rep_overlap_and_denormalised_pointer() -> Non
     by_type = {v.details["type"]: v for v in verdict.violations}
     assert by_type["final-appointment"].ops == (b.at(ack),)
     assert by_type["final-rep-overlap"].details["assignments"] == ("x3", "x4")
+
+
+def test_late_replay_of_a_stopped_session_is_not_an_overlap() -> None:
+    """A replay acknowledges an old creation: stops before it still count (found by the model test)."""
+    b = HistoryBuilder()
+    lost = b.invoke("session.start", 0, appointment_id="a1", idempotency_key="k")
+    b.complete(lost, 5, None, error="ReadTimeout")  # created s4, answer lost
+    b.call("session.stop", 10, 15, 200, session_id="s4")
+    b.call("session.start", 20, 25, 201, process="p2", appointment_id="a1", result={"id": "s9"})
+    b.call("session.start", 30, 35, 201, appointment_id="a1", idempotency_key="k",
+           result={"id": "s4", "replayed": True})
+    assert _run("single-active-session", b, recording_sessions=(_session("s4", status="stopped"),
+                                                                  _session("s9"))).status == "valid"
+
+
+def test_replayed_assign_of_a_released_assignment_is_not_an_overlap() -> None:
+    b = HistoryBuilder()
+    b.call("appointment.assign", 0, 5, 200, appointment_id="a1", rep_id="r1", idempotency_key="k",
+           result={"id": "x1"})
+    b.call("appointment.unassign", 6, 7, 200, appointment_id="a1")
+    b.call("appointment.assign", 8, 9, 200, process="p2", appointment_id="a1", rep_id="r2", result={"id": "x2"})
+    b.call("appointment.assign", 10, 11, 200, appointment_id="a1", rep_id="r1", idempotency_key="k",
+           result={"id": "x1", "replayed": True})
+    rows = (_assignment("x1", "a1", "r1", "released"), _assignment("x2", "a1", "r2"))
+    assert _run("single-assignment", b, appointment_assignments=rows).status == "valid"
+    assert _run("no-lost-acknowledged-write", b, appointment_assignments=rows).status == "valid"
