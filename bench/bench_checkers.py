@@ -1,0 +1,233 @@
+"""Benchmark the invariant checkers on a large realistic history, in one run.
+
+Generates a valid history of N ops (default 1,000,000: sessions started and
+stopped, assignments, reads, calls, webhook deliveries with duplicates,
+cross-tenant probes, idempotent replays, lost answers) from 200 concurrent
+clients of 20 tenants, and the matching final snapshot and metrics. Times
+each checker and all of them together against a baseline pass that only
+iterates the history, and prints ops/s side by side. Then seeds a double
+start and shows that single-active-session finds it, with the op indices.
+
+    .venv/bin/python bench/bench_checkers.py [--ops N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from harness.history import History, Op  # noqa: E402
+from harness.invariants import Snapshot, check_all, get_checker, names, run_checker  # noqa: E402
+
+MS = 1_000_000
+
+
+class _Generator:
+    def __init__(self, n_ops: int, seed: int, clients: int = 200, tenants: int = 20) -> None:
+        self.rng = random.Random(seed)
+        self.n_ops = n_ops
+        self.ops: list[Op] = []
+        self.ids = 0
+        self.clients = [
+            {"name": f"user-{c}", "tenant": f"c{c % tenants}",
+             "appointments": [f"c{c % tenants}-a{c}-{k}" for k in range(8)], "last_keyed": None}
+            for c in range(clients)
+        ]
+        self.active_session: dict[str, tuple[str, int]] = {}  # appointment -> (session, ack index)
+        self.assigned: dict[str, tuple[str, str]] = {}  # appointment -> (assignment id, rep)
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.assignments: dict[str, dict[str, Any]] = {}
+        self.calls: list[dict[str, Any]] = []
+        self.analyses: list[dict[str, Any]] = []
+        self.replays = 0
+
+    def new_id(self, prefix: str) -> str:
+        self.ids += 1
+        return f"{prefix}{self.ids}"
+
+    def plan(self, client: dict[str, Any]) -> tuple[str, dict[str, Any], int | None, dict[str, Any]]:
+        """Choose the client's next op and decide its answer (the model applies it now)."""
+        rng, tenant = self.rng, client["tenant"]
+        appointment = rng.choice(client["appointments"])
+        roll = rng.random()
+        seen = {"company_ids_seen": frozenset((tenant,))}
+        if client["last_keyed"] is not None and roll < 0.05:
+            f, args, status, result = client["last_keyed"]
+            self.replays += 1
+            return f, args, status, {**result, "replayed": True}
+        if roll < 0.30:
+            key = self.new_id("k")
+            active = self.active_session.get(appointment)
+            if active is None:
+                session = self.new_id("s")
+                self.sessions[session] = {"id": session, "company_id": tenant, "appointment_id": appointment,
+                                          "started_by": client["name"], "status": "recording", "source": "sessions"}
+                answer = ("session.start", {"appointment_id": appointment, "idempotency_key": key,
+                                            "payload_fp": f"start:{appointment}"}, 201,
+                          {"id": session, "appointment_id": appointment, "body_sha256": session, **seen})
+            else:
+                self.sessions[active[0]]["status"] = "stopped"
+                del self.active_session[appointment]
+                answer = ("session.stop", {"session_id": active[0], "idempotency_key": key,
+                                           "payload_fp": f"stop:{active[0]}"}, 200,
+                          {"id": active[0], "status": "stopped", "body_sha256": "x" + active[0], **seen})
+            client["last_keyed"] = answer
+            return answer
+        if roll < 0.45:
+            held = self.assigned.pop(appointment, None)
+            if held is not None:
+                self.assignments[held[0]]["status"] = "released"
+                return "appointment.unassign", {"appointment_id": appointment}, 200, {"id": appointment, **seen}
+            rep = f"{tenant}-r{rng.randrange(1000)}"
+            assignment = self.new_id("as")
+            self.assignments[assignment] = {"id": assignment, "company_id": tenant, "appointment_id": appointment,
+                                            "rep_id": rep, "status": "active", "starts_at": float(self.ids),
+                                            "ends_at": self.ids + 0.5}
+            self.assigned[appointment] = (assignment, rep)
+            return "appointment.assign", {"appointment_id": appointment, "rep_id": rep}, 200, \
+                {"id": assignment, "rep_id": rep, **seen}
+        if roll < 0.75:
+            if rng.random() < 0.005:
+                return "appointment.read", {"appointment_id": appointment}, None, {}  # lost answer
+            return "appointment.read", {"appointment_id": appointment}, 200, seen
+        if roll < 0.85:
+            call = self.new_id("call")
+            self.calls.append({"id": call, "company_id": tenant, "appointment_id": appointment, "status": "submitted"})
+            return "call.submit", {"appointment_id": appointment}, 201, {"id": call, **seen}
+        if roll < 0.95 and self.calls:
+            call = self.calls[-1]
+            job = f"job-{call['id']}"
+            if not self.analyses or self.analyses[-1]["shunya_job_id"] != job:
+                self.analyses.append({"id": self.new_id("an"), "company_id": call["company_id"], "call_id": call["id"],
+                                      "shunya_job_id": job, "output_hash": f"h-{job}", "applied_by": "webhook"})
+            return "webhook.deliver", {"job_id": job}, 200, {}  # a later delivery of the same job is a duplicate
+        other = self.clients[(self.clients.index(client) + 1) % len(self.clients)]
+        return "probe.cross_tenant", {"target_tenant": other["tenant"], "target_id": other["appointments"][0]}, \
+            404, seen
+
+    def run(self) -> tuple[History, Snapshot]:
+        rng = self.rng
+        now = 0
+        pending: list[tuple[int, int, int, int | None, dict[str, Any]]] = []
+        idle = list(range(len(self.clients)))
+        ops = self.ops
+        while len(ops) + 2 * len(pending) < self.n_ops - 1 or pending:
+            if pending and (not idle or pending[0][0] <= now or len(ops) + 2 * len(pending) >= self.n_ops - 1):
+                due, _, invoke_index, status, result = heapq.heappop(pending)
+                now = max(now, due)
+                invoke = ops[invoke_index]
+                op_type = "info" if status is None else ("ok" if status < 300 else "fail")
+                ops.append(Op(len(ops), op_type, invoke.process, invoke.f, invoke.tenant, invoke.args, status, result,
+                              "ReadTimeout" if status is None else None, now, now / 1e9, invoke_index))
+                idle.append(int(invoke.process.split("-")[1]))
+                continue
+            client = self.clients[idle.pop(rng.randrange(len(idle)))]
+            now += rng.randrange(0, 60_000)
+            f, args, status, result = self.plan(client)
+            index = len(ops)
+            ops.append(Op(index, "invoke", client["name"], f, client["tenant"], args, time_ns=now, wall=now / 1e9))
+            latency = int(rng.lognormvariate(2.7, 0.5) * MS)
+            heapq.heappush(pending, (now + latency, index, index, status, result))
+            if f == "session.start" and not result.get("replayed"):
+                self.active_session[args["appointment_id"]] = (result["id"], -1)
+        history = History(ops)
+        metrics = {
+            'webhook_dedupe_misses_total{source="webhook"}': float(len(self.analyses)),
+            'idempotency_keys_total{outcome="replay"}': float(self.replays),
+            'recording_sessions_started_total{source="sessions"}': float(len(self.sessions)),
+        }
+        appointments = tuple(
+            {"id": a, "company_id": c["tenant"], "assigned_rep_id": self.assigned[a][1] if a in self.assigned else None}
+            for c in self.clients for a in c["appointments"])
+        snapshot = Snapshot(
+            appointments=appointments,
+            appointment_assignments=tuple(self.assignments.values()),
+            recording_sessions=tuple(self.sessions.values()),
+            calls=tuple(self.calls),
+            shunya_jobs=(),
+            call_analyses=tuple(self.analyses),
+            task_records=tuple({"task_id": f"t{i}", "name": "poll", "company_id": a["company_id"], "state": "succeeded",
+                                "attempts": 1} for i, a in enumerate(self.analyses)),
+            dead_letters=(),
+            metrics=metrics,
+            expected_outputs={a["shunya_job_id"]: a["output_hash"] for a in self.analyses},
+            completed_jobs=frozenset(a["shunya_job_id"] for a in self.analyses),
+        )
+        return history, snapshot
+
+
+def _baseline(history: History) -> int:
+    count = 0
+    for op in history:
+        if op.type == "ok":
+            count += 1
+    return count
+
+
+def _seed_double_start(history: History) -> tuple[History, int, int]:
+    """Append a second start, acknowledged, on an appointment whose session is active and never stopped."""
+    stopped = {i.args["session_id"] for i, _ in history.pairs_of("session.stop")}
+    for invoke, completion in reversed(history.pairs_of("session.start")):
+        if completion is not None and completion.type == "ok" and completion.result["id"] not in stopped:
+            break
+    else:
+        raise SystemExit("no active session to double-start")
+    ops = list(history)
+    t = ops[-1].time_ns + MS
+    bad_invoke = Op(len(ops), "invoke", "user-bug", "session.start", invoke.tenant, invoke.args, time_ns=t)
+    bad_ok = Op(len(ops) + 1, "ok", "user-bug", "session.start", invoke.tenant, invoke.args, 201,
+                {"id": "s-seeded", "appointment_id": invoke.args["appointment_id"]}, None, t + MS, 0.0, len(ops))
+    return History(ops + [bad_invoke, bad_ok]), completion.index, bad_ok.index
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ops", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    options = parser.parse_args()
+    started = time.perf_counter()
+    history, snapshot = _Generator(options.ops, options.seed).run()
+    print(f"generated {len(history):,} ops ({len(history.pairs()):,} pairs, {len(history.fs)} operations) "
+          f"in {time.perf_counter() - started:.1f} s")
+    print(f"{'':28}{'seconds':>9}{'ops/s':>15}  verdict")
+    started = time.perf_counter()
+    _baseline(history)
+    base = time.perf_counter() - started
+    print(f"{'baseline: iterate once':28}{base:>9.3f}{len(history) / base:>15,.0f}")
+    fresh = History(history.ops)
+    started = time.perf_counter()
+    fresh.pairs_of("session.start")  # the shared views every checker reuses, built once
+    took = time.perf_counter() - started
+    print(f"{'history views (pairs)':28}{took:>9.3f}{len(history) / took:>15,.0f}")
+    for name in names():
+        started = time.perf_counter()
+        verdict = run_checker(get_checker(name), fresh, snapshot)
+        took = time.perf_counter() - started
+        print(f"{name:28}{took:>9.3f}{len(history) / took:>15,.0f}  {verdict.status}"
+              + (f" ({verdict.error})" if verdict.error else ""))
+    fresh = History(history.ops)
+    started = time.perf_counter()
+    verdicts = check_all(fresh, snapshot)
+    took = time.perf_counter() - started
+    statuses = {v.status for v in verdicts}
+    print(f"{'all checkers (check_all)':28}{took:>9.3f}{len(history) / took:>15,.0f}  {sorted(statuses)}")
+
+    seeded, first_ack, bad_ack = _seed_double_start(history)
+    started = time.perf_counter()
+    (verdict,) = check_all(seeded, snapshot, ["single-active-session"])
+    took = time.perf_counter() - started
+    print(f"seeded double start (acks at ops {first_ack} and {bad_ack}): single-active-session -> "
+          f"{verdict.status} in {took:.2f} s; violation ops {[v.ops for v in verdict.violations]}")
+    assert verdict.status == "invalid" and verdict.violations[0].ops == (first_ack, bad_ack)
+
+
+if __name__ == "__main__":
+    main()

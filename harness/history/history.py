@@ -1,0 +1,148 @@
+"""An ordered, validated history and the views checkers need.
+
+Checkers run many passes over the same history, so the views (pairs, pairs
+by operation) are computed once, lazily, and shared. A history is immutable:
+building one validates it (index equals position, every completion points at
+an earlier invoke of the same operation, at most one completion per invoke),
+so checkers never have to defend against a malformed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from functools import cached_property
+from typing import overload
+
+from harness.history.gcpause import paused_gc
+from harness.history.op import Op, OpType
+from harness.history.vocabulary import FAULT
+
+__all__ = ["History", "HistoryError", "Pair", "outcome"]
+
+#: An invoke and its completion, or None when it never completed (the run
+#: ended or the process crashed first): the outcome is then unknown (info).
+Pair = tuple[Op, Op | None]
+
+
+class HistoryError(ValueError):
+    """The ops do not form a well-formed history."""
+
+
+def outcome(pair: Pair) -> OpType:
+    """The completion type of a pair; a missing completion counts as ``info``."""
+    completion = pair[1]
+    return "info" if completion is None else completion.type
+
+
+class History(Sequence[Op]):
+    """Ops in index order, with pair and per-operation views."""
+
+    def __init__(self, ops: Iterable[Op]) -> None:
+        with paused_gc():
+            self._ops: tuple[Op, ...] = tuple(ops)
+            self._completion_of = self._validate(self._ops)
+
+    @staticmethod
+    def _validate(ops: tuple[Op, ...]) -> dict[int, Op]:
+        completion_of: dict[int, Op] = {}
+        for position, op in enumerate(ops):
+            if op.index != position:
+                raise HistoryError(f"op at position {position} has index {op.index}")
+            if op.type == "invoke":
+                if op.invoke_index is not None:
+                    raise HistoryError(f"invoke {position} has an invoke_index")
+                continue
+            target = op.invoke_index
+            if target is None or not 0 <= target < position:
+                raise HistoryError(f"completion {position} points at invoke {target!r}")
+            invoke = ops[target]
+            if invoke.type != "invoke" or invoke.f != op.f:
+                raise HistoryError(f"completion {position} ({op.f}) points at op {target} ({invoke.f}, {invoke.type})")
+            if target in completion_of:
+                raise HistoryError(f"invoke {target} completed twice ({completion_of[target].index}, {position})")
+            completion_of[target] = op
+        return completion_of
+
+    # -- Sequence -----------------------------------------------------------
+    @overload
+    def __getitem__(self, index: int) -> Op: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Op]: ...
+
+    def __getitem__(self, index: int | slice) -> Op | Sequence[Op]:
+        return self._ops[index]
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self._ops)
+
+    def __repr__(self) -> str:
+        return f"History({len(self._ops)} ops)"
+
+    @property
+    def ops(self) -> tuple[Op, ...]:
+        return self._ops
+
+    # -- views ----------------------------------------------------------------
+    def completion(self, invoke: Op) -> Op | None:
+        """The completion of ``invoke``, or None if it never completed."""
+        return self._completion_of.get(invoke.index)
+
+    def invoke_of(self, completion: Op) -> Op:
+        """The invoke a completion answers."""
+        if completion.invoke_index is None:
+            raise HistoryError(f"op {completion.index} is not a completion")
+        return self._ops[completion.invoke_index]
+
+    @cached_property
+    def _pairs(self) -> tuple[Pair, ...]:
+        get = self._completion_of.get
+        with paused_gc():
+            return tuple((op, get(op.index)) for op in self._ops if op.type == "invoke")
+
+    def pairs(self) -> tuple[Pair, ...]:
+        """Every (invoke, completion-or-None), in invoke order."""
+        return self._pairs
+
+    @cached_property
+    def _pairs_by_f(self) -> dict[str, list[Pair]]:
+        grouped: dict[str, list[Pair]] = {}
+        pairs = self._pairs
+        with paused_gc():
+            self._group(pairs, grouped)
+        return grouped
+
+    @staticmethod
+    def _group(pairs: tuple[Pair, ...], grouped: dict[str, list[Pair]]) -> None:
+        for pair in pairs:
+            f = pair[0].f
+            bucket = grouped.get(f)
+            if bucket is None:
+                grouped[f] = [pair]
+            else:
+                bucket.append(pair)
+
+    def pairs_of(self, *fs: str) -> list[Pair]:
+        """The pairs of the named operations, in invoke order."""
+        grouped = self._pairs_by_f
+        if len(fs) == 1:
+            return list(grouped.get(fs[0], ()))
+        chosen = [pair for f in fs for pair in grouped.get(f, ())]
+        chosen.sort(key=lambda pair: pair[0].index)
+        return chosen
+
+    def by_f(self, f: str) -> tuple[Op, ...]:
+        """Every op (invokes and completions) of operation ``f``, in index order."""
+        return tuple(op for op in self._ops if op.f == f)
+
+    @property
+    def fs(self) -> frozenset[str]:
+        """The operation names present."""
+        return frozenset(self._pairs_by_f)
+
+    def faults(self) -> tuple[Op, ...]:
+        """The nemesis's fault invocations (injections and heals), in order."""
+        return tuple(pair[0] for pair in self._pairs_by_f.get(FAULT, ()))

@@ -1,0 +1,80 @@
+"""The operation names and the argument/result keys the checkers read.
+
+One place, so that the load generator (which writes ops) and the invariant
+checkers (which read them) cannot drift apart. Ids are strings (UUIDs as
+their canonical text).
+
+Per operation, ``args`` carries what was asked and ``result`` what the
+response said:
+
+=======================  ==========================================  ===========================================
+f                        args                                        result (on a response)
+=======================  ==========================================  ===========================================
+session.start            appointment_id, idempotency_key, payload_fp id (session id), appointment_id, status
+legacy.start             appointment_id, [idempotency_key]           id (the ``recording_id``), appointment_id
+session.stop             session_id, idempotency_key, payload_fp     id, status
+legacy.stop              session_id                                  id, status
+appointment.assign       appointment_id, rep_id, idempotency_key     id (assignment id), appointment_id, rep_id
+appointment.unassign     appointment_id                              id (appointment id)
+appointment.delete       appointment_id
+appointment.read         appointment_id
+session.read             session_id
+call.submit              appointment_id, ...                         id (call id)
+webhook.deliver          job_id (Shunya job id), payload_fp
+probe.cross_tenant       target_tenant, target_id, method, path
+fault (nemesis)          fault, phase ("start"/"stop"), target, params
+=======================  ==========================================  ===========================================
+
+Every response may also carry in ``result``: ``replayed`` (the
+``Idempotent-Replayed`` header), ``body_sha256`` (of the raw body) and
+``company_ids_seen`` (every company id found anywhere in the body, a set).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APPOINTMENT_DELETE",
+    "APPOINTMENT_READ",
+    "ASSIGN",
+    "CALL_SUBMIT",
+    "FAULT",
+    "LEGACY_START",
+    "LEGACY_STOP",
+    "NEMESIS",
+    "PROBE",
+    "SESSION_READ",
+    "SESSION_START",
+    "SESSION_STOP",
+    "STARTS",
+    "STOPS",
+    "UNASSIGN",
+    "WEBHOOK_DELIVER",
+    "WRITES",
+]
+
+SESSION_START = "session.start"
+SESSION_STOP = "session.stop"
+LEGACY_START = "legacy.start"
+LEGACY_STOP = "legacy.stop"
+ASSIGN = "appointment.assign"
+UNASSIGN = "appointment.unassign"
+APPOINTMENT_DELETE = "appointment.delete"
+APPOINTMENT_READ = "appointment.read"
+SESSION_READ = "session.read"
+CALL_SUBMIT = "call.submit"
+WEBHOOK_DELIVER = "webhook.deliver"
+PROBE = "probe.cross_tenant"
+FAULT = "fault"
+
+#: The process name of fault injections and heals.
+NEMESIS = "nemesis"
+
+#: Both ways of starting, and of stopping, a recording session.
+STARTS: frozenset[str] = frozenset((SESSION_START, LEGACY_START))
+STOPS: frozenset[str] = frozenset((SESSION_STOP, LEGACY_STOP))
+
+#: Operations that change state.
+WRITES: frozenset[str] = frozenset(
+    (SESSION_START, SESSION_STOP, LEGACY_START, LEGACY_STOP, ASSIGN, UNASSIGN, APPOINTMENT_DELETE, CALL_SUBMIT,
+     WEBHOOK_DELIVER)
+)

@@ -1,0 +1,51 @@
+"""Stormproof invariants: pure checkers of (history, final snapshot) -> verdict.
+
+Each invariant is a function ``(History, Snapshot) -> Verdict`` registered by
+name (one module per checker under ``harness.invariants.checkers``).
+``check_all`` runs them so that a crash is ``unknown``, never a pass;
+``overall`` ranks invalid > unknown > valid, with SLO verdicts apart.
+"""
+
+from harness.invariants.collector import ViolationLog
+from harness.invariants.config import CheckConfig
+from harness.invariants.metrics import metric_key, metric_sum, parse_metrics, split_metric_key
+from harness.invariants.registry import Checker, CheckerInfo, check_all, checker, get_checker, names, run_checker
+from harness.invariants.snapshot import TABLES, Row, Snapshot, normalise_row
+from harness.invariants.verdict import (
+    Kind,
+    Overall,
+    Status,
+    Verdict,
+    Violation,
+    merge_status,
+    overall,
+    verdict_to_dict,
+)
+
+__all__ = [
+    "TABLES",
+    "CheckConfig",
+    "Checker",
+    "CheckerInfo",
+    "Kind",
+    "Overall",
+    "Row",
+    "Snapshot",
+    "Status",
+    "Verdict",
+    "Violation",
+    "ViolationLog",
+    "check_all",
+    "checker",
+    "get_checker",
+    "merge_status",
+    "metric_key",
+    "metric_sum",
+    "names",
+    "normalise_row",
+    "overall",
+    "parse_metrics",
+    "run_checker",
+    "split_metric_key",
+    "verdict_to_dict",
+]

@@ -1,0 +1,54 @@
+"""Small helpers the checkers share: reading pairs the same way everywhere."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from harness.history import History, Op, Pair
+from harness.history.vocabulary import APPOINTMENT_DELETE
+from harness.invariants.timeline import INF, Undoers
+
+__all__ = ["AppointmentKey", "acknowledged", "deleters", "possible_span", "write_began"]
+
+#: An appointment as the caller names it: (tenant, appointment id).
+AppointmentKey = tuple[str | None, object]
+
+
+def acknowledged(pairs: Iterable[Pair]) -> Iterable[Pair]:
+    """The pairs that completed ``ok``."""
+    return (pair for pair in pairs if pair[1] is not None and pair[1].type == "ok")
+
+
+def possible_span(pair: Pair) -> tuple[float, float] | None:
+    """When an operation may have taken effect: (invoke time, completion time or INF).
+
+    None for a ``fail``: it certainly had no effect. An ``info`` or a missing
+    completion may take effect at any time after the invoke.
+    """
+    invoke, completion = pair
+    if completion is None or completion.type == "info":
+        return (invoke.time_ns, INF)
+    if completion.type == "fail":
+        return None
+    return (invoke.time_ns, completion.time_ns)
+
+
+def deleters(history: History) -> dict[AppointmentKey, Undoers]:
+    """Appointment deletions that may have taken effect, per appointment (they cascade)."""
+    spans: dict[AppointmentKey, list[tuple[float, float]]] = defaultdict(list)
+    for pair in history.pairs_of(APPOINTMENT_DELETE):
+        span = possible_span(pair)
+        if span is not None:
+            spans[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
+    return {key: Undoers(value) for key, value in spans.items()}
+
+
+def write_began(completion: Op, invoke: Op) -> float:
+    """The earliest time the effect an ``ok`` answer reports can have happened.
+
+    A fresh answer reports an effect made during its own call; a replayed one
+    (``Idempotent-Replayed``) reports an effect made by an earlier call, at a
+    time we do not know, so it may be older than anything in the history.
+    """
+    return -INF if completion.result.get("replayed") else invoke.time_ns

@@ -1,0 +1,31 @@
+"""What both job checkers read: analyses per Shunya job and the deliveries that mention a job."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from harness.history import History
+from harness.history.vocabulary import WEBHOOK_DELIVER
+from harness.invariants.snapshot import Row
+
+__all__ = ["MAX_OPS_PER_JOB", "analyses_by_job", "deliveries_by_job"]
+
+#: Op indices listed per job in a violation (a job may be delivered many times).
+MAX_OPS_PER_JOB = 20
+
+
+def analyses_by_job(rows: tuple[Row, ...]) -> dict[object, list[Row]]:
+    grouped: dict[object, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[row.get("shunya_job_id")].append(row)
+    return grouped
+
+
+def deliveries_by_job(history: History) -> dict[object, list[int]]:
+    """Completion (or invoke, if none) indices of webhook deliveries, per job id."""
+    grouped: dict[object, list[int]] = defaultdict(list)
+    for invoke, completion in history.pairs_of(WEBHOOK_DELIVER):
+        ops = grouped[invoke.args.get("job_id")]
+        if len(ops) < MAX_OPS_PER_JOB:
+            ops.append(invoke.index if completion is None else completion.index)
+    return grouped

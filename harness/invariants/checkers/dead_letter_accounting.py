@@ -1,0 +1,86 @@
+"""dead-letter-accounting: every enqueued task is accounted for; nothing silently dropped.
+
+``task_records`` has one row per enqueue. By the end each row is
+``succeeded`` or ``dead_lettered`` (with a ``dead_letters`` row), or still in
+flight (queued/running/retrying), which is tolerated only up to
+``CheckConfig.max_in_flight_tasks`` (0 once the run has quiesced). A
+``dropped`` row, or any other state, is work that vanished. The summary
+shows the balance ``enqueued = succeeded + dead_lettered + in_flight``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from harness.history import History
+from harness.invariants.collector import ViolationLog
+from harness.invariants.registry import checker
+from harness.invariants.snapshot import Snapshot
+from harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_dead_letter_accounting"]
+
+NAME = "dead-letter-accounting"
+IN_FLIGHT = frozenset(("queued", "running", "retrying"))
+FINISHED = frozenset(("succeeded", "dead_lettered"))
+
+#: Task ids listed in the in-flight violation.
+_LISTED = 20
+
+
+@checker(NAME, "safety")
+def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdict:
+    """Tasks end succeeded or dead-lettered (with a dead-letter row); none dropped or left in flight."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+    records = snapshot.task_records
+    if records is None:
+        log.cannot("task_records not in snapshot")
+        return log.verdict()
+    states: Counter[str] = Counter()
+    in_flight: list[object] = []
+    dead_lettered: list[object] = []
+    for record in records:
+        state = str(record.get("state"))
+        states[state] += 1
+        if state in IN_FLIGHT:
+            in_flight.append(record.get("task_id"))
+        elif state == "dead_lettered":
+            dead_lettered.append(record.get("task_id"))
+        elif state not in FINISHED:
+            log.add(
+                "dropped" if state == "dropped" else "unaccounted",
+                f"task {record.get('name')} {record.get('task_id')} ended {state} after "
+                f"{record.get('attempts')} attempts",
+                badness=float(record.get("attempts") or 0),
+                task_id=record.get("task_id"),
+                task_name=record.get("name"),
+                company_id=record.get("company_id"),
+                state=state,
+            )
+    limit = snapshot.config.max_in_flight_tasks
+    if len(in_flight) > limit:
+        log.add(
+            "in-flight-at-cutoff",
+            f"{len(in_flight)} tasks still in flight at the snapshot (allowed {limit})",
+            badness=float(len(in_flight)),
+            task_ids=tuple(in_flight[:_LISTED]),
+        )
+    letters = snapshot.dead_letters
+    if letters is None:
+        if dead_lettered:
+            log.cannot("dead_letters not in snapshot")
+    else:
+        lettered = {letter.get("task_id") for letter in letters}
+        for task_id in dead_lettered:
+            if task_id not in lettered:
+                log.add("dead-letter-missing", f"task {task_id} is dead_lettered but has no dead_letters row",
+                        task_id=task_id)
+    succeeded, dead = states["succeeded"], states["dead_lettered"]
+    return log.verdict(
+        enqueued=len(records),
+        succeeded=succeeded,
+        dead_lettered=dead,
+        in_flight=len(in_flight),
+        states=dict(states),
+        balanced=len(records) == succeeded + dead + len(in_flight),
+    )

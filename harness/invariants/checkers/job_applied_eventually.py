@@ -1,0 +1,46 @@
+"""job-applied-eventually (liveness): every job the upstream completed is applied by the end.
+
+The snapshot is taken after faults heal and the system quiesces (the grace
+period is the runner's), so a completed job with no ``call_analyses`` row
+was lost: the webhook was dropped and polling never picked it up.
+Applying it twice is job-applied-once's finding, not repeated here.
+"""
+
+from __future__ import annotations
+
+from harness.history import History
+from harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
+from harness.invariants.collector import ViolationLog
+from harness.invariants.registry import checker
+from harness.invariants.snapshot import Snapshot
+from harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_job_applied_eventually"]
+
+NAME = "job-applied-eventually"
+
+
+@checker(NAME, "liveness")
+def check_job_applied_eventually(history: History, snapshot: Snapshot) -> Verdict:
+    """Every job in ``completed_jobs`` has a call_analyses row in the final state."""
+    log = ViolationLog(NAME, "liveness", snapshot.config)
+    rows = snapshot.call_analyses
+    completed = snapshot.completed_jobs
+    if rows is None:
+        log.cannot("call_analyses not in snapshot")
+    if completed is None:
+        log.cannot("completed_jobs unknown (upstream stub not consulted)")
+    if rows is None or completed is None:
+        return log.verdict()
+    applied = analyses_by_job(rows)
+    deliveries = deliveries_by_job(history)
+    for job in sorted(completed):
+        if job not in applied:
+            log.add(
+                "never-applied",
+                f"Shunya job {job} completed upstream but was never applied",
+                deliveries.get(job, ()),
+                shunya_job_id=job,
+                deliveries_seen=len(deliveries.get(job, ())),
+            )
+    return log.verdict(completed_jobs=len(completed), applied=sum(1 for job in completed if job in applied))

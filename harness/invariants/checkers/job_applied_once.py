@@ -1,0 +1,58 @@
+"""job-applied-once: each Shunya job's result is applied at most once, and it is the right result.
+
+Webhook deliveries (duplicated, late, out of order) and polling may all
+carry one job's result; the side effect is a ``call_analyses`` row, so a job
+with two rows was applied twice. When the upstream stub reports what it
+produced (``expected_outputs``), the applied ``output_hash`` must equal it.
+Jobs never applied are the liveness checker's business (job-applied-eventually).
+"""
+
+from __future__ import annotations
+
+from harness.history import History
+from harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
+from harness.invariants.collector import ViolationLog
+from harness.invariants.registry import checker
+from harness.invariants.snapshot import Snapshot
+from harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_job_applied_once"]
+
+NAME = "job-applied-once"
+
+
+@checker(NAME, "safety")
+def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
+    """At most one call_analyses row per Shunya job, with the output the upstream produced."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+    rows = snapshot.call_analyses
+    if rows is None:
+        log.cannot("call_analyses not in snapshot")
+        return log.verdict()
+    by_job = analyses_by_job(rows)
+    deliveries = deliveries_by_job(history)
+    expected = snapshot.expected_outputs
+    for job, analyses in by_job.items():
+        if len(analyses) > 1:
+            log.add(
+                "applied-twice",
+                f"Shunya job {job} applied {len(analyses)} times",
+                deliveries.get(job, ()),
+                badness=float(len(analyses)),
+                shunya_job_id=job,
+                analyses=tuple(str(row.get("id")) for row in analyses),
+                applied_by=tuple(str(row.get("applied_by")) for row in analyses),
+            )
+        want = expected.get(str(job))
+        if want is None:
+            continue
+        for row in analyses:
+            if row.get("output_hash") != want:
+                log.add(
+                    "wrong-output",
+                    f"Shunya job {job}: applied output {row.get('output_hash')} but upstream produced {want}",
+                    deliveries.get(job, ()),
+                    shunya_job_id=job,
+                    analysis=str(row.get("id")),
+                )
+    return log.verdict(jobs_applied=len(by_job), analyses=len(rows), jobs_delivered=len(deliveries))

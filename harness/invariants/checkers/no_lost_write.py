@@ -1,0 +1,143 @@
+"""no-lost-acknowledged-write: every 2xx write is reflected in the final state.
+
+``ok`` means the write took effect, so the final state must show it unless a
+later operation could have undone it:
+
+- a started session exists (sessions only disappear with their appointment);
+- a stopped session is ``stopped`` (sessions never restart);
+- an assignment exists, and is ``released`` only if an unassign (or delete)
+  of its appointment could have acted after it;
+- a submitted call exists.
+
+``info`` writes may or may not have applied and are never flagged; an
+appointment delete that may have acted excuses everything under it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from harness.history import History, Pair
+from harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, CALL_SUBMIT, STARTS, STOPS, UNASSIGN
+from harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
+from harness.invariants.collector import ViolationLog
+from harness.invariants.registry import checker
+from harness.invariants.snapshot import Row, Snapshot
+from harness.invariants.timeline import INF, NO_UNDOERS, Undoers
+from harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_no_lost_write"]
+
+NAME = "no-lost-acknowledged-write"
+
+
+def _rows_by_id(rows: tuple[Row, ...]) -> dict[object, Row]:
+    return {row.get("id"): row for row in rows}
+
+
+@checker(NAME, "safety")
+def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
+    """Acknowledged starts, stops, assigns and call submissions are all in the final state."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+    deletes = deleters(history)
+    deleting_tenants = {key[0] for key in deletes}
+    checked = 0
+
+    def deleted_after(key: AppointmentKey, begin: float) -> bool:
+        return deletes.get(key, NO_UNDOERS).end_after(begin) < INF
+
+    starts = list(acknowledged(history.pairs_of(*STARTS)))
+    stops = list(acknowledged(history.pairs_of(*STOPS)))
+    if starts or stops:
+        if snapshot.recording_sessions is None:
+            log.cannot("recording_sessions not in snapshot")
+        else:
+            sessions = _rows_by_id(snapshot.recording_sessions)
+            session_appointment: dict[object, AppointmentKey] = {}
+            for invoke, completion in starts:
+                assert completion is not None
+                session_id = completion.result.get("id")
+                if session_id is None:
+                    continue
+                key = (invoke.tenant, invoke.args.get("appointment_id"))
+                session_appointment[session_id] = key
+                checked += 1
+                if session_id not in sessions and not deleted_after(key, write_began(completion, invoke)):
+                    log.add("start-lost", f"acknowledged session {session_id} ({invoke.f}) is not in the final state",
+                            (completion.index,), session_id=session_id)
+            for invoke, completion in stops:
+                assert completion is not None
+                session_id = invoke.args.get("session_id")
+                row = sessions.get(session_id)
+                checked += 1
+                if row is not None and row.get("status") == "stopped":
+                    continue
+                key = session_appointment.get(session_id)
+                if row is None and (deleted_after(key, 0) if key is not None else invoke.tenant in deleting_tenants):
+                    continue  # its appointment may have been deleted (for an unknown start: any of the tenant's)
+                state = "missing" if row is None else row.get("status")
+                log.add("stop-lost", f"acknowledged stop of session {session_id} but its final state is {state}",
+                        (completion.index,), session_id=session_id, final_status=state)
+
+    assigns = list(acknowledged(history.pairs_of(ASSIGN)))
+    if assigns:
+        if snapshot.appointment_assignments is None:
+            log.cannot("appointment_assignments not in snapshot")
+        else:
+            _check_assigns(log, history, assigns, snapshot.appointment_assignments, deleted_after)
+            checked += len(assigns)
+
+    calls = list(acknowledged(history.pairs_of(CALL_SUBMIT)))
+    if calls:
+        if snapshot.calls is None:
+            log.cannot("calls not in snapshot")
+        else:
+            call_ids = {row.get("id") for row in snapshot.calls}
+            for invoke, completion in calls:
+                assert completion is not None
+                call_id = completion.result.get("id")
+                checked += 1
+                if call_id is not None and call_id not in call_ids:
+                    log.add("call-lost", f"acknowledged call {call_id} is not in the final state",
+                            (completion.index,), call_id=call_id)
+
+    return log.verdict(acknowledged_writes_checked=checked)
+
+
+def _check_assigns(
+    log: ViolationLog,
+    history: History,
+    assigns: list[Pair],
+    rows: tuple[Row, ...],
+    deleted_after: Callable[[AppointmentKey, float], bool],
+) -> None:
+    undo: dict[AppointmentKey, list[tuple[float, float]]] = defaultdict(list)
+    for pair in history.pairs_of(UNASSIGN, APPOINTMENT_DELETE):
+        span = possible_span(pair)
+        if span is not None:
+            undo[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
+    undoers = {key: Undoers(spans) for key, spans in undo.items()}
+    by_id = _rows_by_id(rows)
+    by_pair = {(row.get("appointment_id"), row.get("rep_id")) for row in rows}
+    for invoke, completion in assigns:
+        assert completion is not None
+        key = (invoke.tenant, invoke.args.get("appointment_id"))
+        rep = completion.result.get("rep_id", invoke.args.get("rep_id"))
+        assignment_id = completion.result.get("id")
+        began = write_began(completion, invoke)
+        if deleted_after(key, began):
+            continue
+        if assignment_id is None:
+            if (key[1], rep) not in by_pair:
+                log.add("assign-lost", f"acknowledged assignment of {key[1]} to {rep} is not in the final state",
+                        (completion.index,), appointment_id=key[1], rep_id=rep)
+            continue
+        row = by_id.get(assignment_id)
+        if row is None:
+            log.add("assign-lost", f"acknowledged assignment {assignment_id} is not in the final state",
+                    (completion.index,), assignment_id=assignment_id)
+        elif row.get("status") != "active" and undoers.get(key, NO_UNDOERS).end_after(began) == INF:
+            log.add("assign-lost",
+                    f"acknowledged assignment {assignment_id} is {row.get('status')} but no unassign followed it",
+                    (completion.index,), assignment_id=assignment_id, final_status=row.get("status"))

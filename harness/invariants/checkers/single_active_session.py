@@ -1,0 +1,109 @@
+"""single-active-session: never two active (pending/recording) sessions for one appointment.
+
+Two views. The final state: at most one active session row per appointment.
+The history: two sessions acknowledged for one appointment whose *certain*
+lifetimes intersect (see ``timeline``): each is certainly active from its
+first acknowledgement until the earliest stop (or appointment delete) that
+could have acted on it. Stops that failed count for nothing; stops with an
+unknown outcome may have acted at any time after their invoke, so a start
+acknowledged after another session's stop was merely attempted is never
+flagged.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from harness.history import History, Op
+from harness.history.vocabulary import STARTS, STOPS
+from harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
+from harness.invariants.collector import ViolationLog
+from harness.invariants.registry import checker
+from harness.invariants.snapshot import Snapshot
+from harness.invariants.timeline import INF, NO_UNDOERS, Interval, certain_overlaps
+from harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_single_active_session"]
+
+NAME = "single-active-session"
+ACTIVE = frozenset(("pending", "recording"))
+
+
+@checker(NAME, "safety")
+def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict:
+    """Never two active sessions for one appointment, in the history or in the final state."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+
+    # Each session's first acknowledgement (a replay may acknowledge it again).
+    first_ack: dict[object, tuple[AppointmentKey, Op, Op]] = {}
+    for invoke, completion in acknowledged(history.pairs_of(*STARTS)):
+        assert completion is not None
+        session_id = completion.result.get("id")
+        if session_id is None:
+            continue
+        known = first_ack.get(session_id)
+        if known is None or completion.time_ns < known[2].time_ns:
+            appointment = invoke.args.get("appointment_id", completion.result.get("appointment_id"))
+            first_ack[session_id] = ((invoke.tenant, appointment), invoke, completion)
+
+    stop_spans: dict[object, list[tuple[float, float]]] = defaultdict(list)
+    for pair in history.pairs_of(*STOPS):
+        span = possible_span(pair)
+        if span is not None:
+            stop_spans[pair[0].args.get("session_id")].append(span)
+    deletes = deleters(history)
+
+    horizon = history[-1].time_ns if len(history) else 0
+    lifetimes: dict[AppointmentKey, list[Interval]] = defaultdict(list)
+    for session_id, (key, invoke, completion) in first_ack.items():
+        # Any stop of the session counts, however early: a stop cannot act before the
+        # session exists, and the acknowledgement may be a replay of an old creation.
+        spans = stop_spans.get(session_id)
+        end = min(span[0] for span in spans) if spans else INF
+        end = min(end, deletes.get(key, NO_UNDOERS).end_after(write_began(completion, invoke)))
+        lifetimes[key].append(Interval(completion.time_ns, end, session_id, completion.index))
+
+    for (tenant, appointment), intervals in lifetimes.items():
+        if len(intervals) < 2:
+            continue
+        for earlier, later in certain_overlaps(intervals):
+            overlap = min(earlier.end, later.end, max(horizon, later.start)) - later.start
+            log.add(
+                "history",
+                f"appointment {appointment}: sessions {earlier.group} and {later.group} were both "
+                f"acknowledged and certainly active together",
+                (earlier.ref, later.ref),
+                badness=float(overlap),
+                tenant=tenant,
+                appointment_id=appointment,
+                sessions=(earlier.group, later.group),
+            )
+
+    rows = snapshot.recording_sessions
+    active_final = 0
+    if rows is None:
+        log.cannot("recording_sessions not in snapshot")
+    else:
+        active: dict[tuple[object, object], list[object]] = defaultdict(list)
+        for row in rows:
+            if row.get("status") in ACTIVE:
+                active[(row.get("company_id"), row.get("appointment_id"))].append(row.get("id"))
+        active_final = sum(len(ids) for ids in active.values())
+        for (company, appointment), ids in active.items():
+            if len(ids) > 1:
+                ops = [first_ack[s][2].index for s in ids if s in first_ack]
+                log.add(
+                    "final-state",
+                    f"appointment {appointment}: {len(ids)} active sessions in the final state",
+                    ops,
+                    badness=float(len(ids)),
+                    company_id=company,
+                    appointment_id=appointment,
+                    sessions=tuple(sorted(map(str, ids))),
+                )
+
+    return log.verdict(
+        acknowledged_sessions=len(first_ack),
+        appointments=len(lifetimes),
+        active_sessions_final=active_final,
+    )

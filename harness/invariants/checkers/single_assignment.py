@@ -1,0 +1,147 @@
+"""single-assignment: an appointment is assigned to one rep at most, and no rep is double-booked.
+
+History: an ``ok`` assign certainly holds from its acknowledgement until the
+earliest unassign (or appointment delete) that could have acted after the
+assign began; two such spans for different reps of one appointment that
+intersect are a violation. Final state: at most one active assignment per
+appointment, no rep with two active assignments whose windows
+``[starts_at, ends_at)`` overlap, and the appointment's denormalised
+``assigned_rep_id`` naming the rep of its active assignment (or nobody).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from harness.history import History
+from harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, UNASSIGN
+from harness.invariants.checkers._common import AppointmentKey, acknowledged, possible_span, write_began
+from harness.invariants.collector import ViolationLog
+from harness.invariants.registry import checker
+from harness.invariants.snapshot import Row, Snapshot
+from harness.invariants.timeline import NO_UNDOERS, Interval, Undoers, certain_overlaps
+from harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_single_assignment"]
+
+NAME = "single-assignment"
+
+
+@checker(NAME, "safety")
+def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
+    """One rep per appointment at a time, and no rep booked twice for overlapping windows."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+
+    undo_spans: dict[AppointmentKey, list[tuple[float, float]]] = defaultdict(list)
+    for pair in history.pairs_of(UNASSIGN, APPOINTMENT_DELETE):
+        span = possible_span(pair)
+        if span is not None:
+            undo_spans[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
+    undoers = {key: Undoers(spans) for key, spans in undo_spans.items()}
+
+    horizon = history[-1].time_ns if len(history) else 0
+    holds: dict[AppointmentKey, list[Interval]] = defaultdict(list)
+    ack_of_assignment: dict[object, int] = {}
+    acks = 0
+    for invoke, completion in acknowledged(history.pairs_of(ASSIGN)):
+        assert completion is not None
+        acks += 1
+        key = (invoke.tenant, invoke.args.get("appointment_id", completion.result.get("appointment_id")))
+        rep = completion.result.get("rep_id", invoke.args.get("rep_id"))
+        assignment_id = completion.result.get("id")
+        if assignment_id is not None:
+            ack_of_assignment.setdefault(assignment_id, completion.index)
+        end = undoers.get(key, NO_UNDOERS).end_after(write_began(completion, invoke))
+        holds[key].append(Interval(completion.time_ns, end, rep, completion.index))
+
+    for (tenant, appointment), intervals in holds.items():
+        if len(intervals) < 2:
+            continue
+        for earlier, later in certain_overlaps(intervals):
+            overlap = min(earlier.end, later.end, max(horizon, later.start)) - later.start
+            log.add(
+                "history",
+                f"appointment {appointment}: acknowledged as assigned to rep {earlier.group} and to rep "
+                f"{later.group} with no unassign between",
+                (earlier.ref, later.ref),
+                badness=float(overlap),
+                tenant=tenant,
+                appointment_id=appointment,
+                reps=(earlier.group, later.group),
+            )
+
+    rows = snapshot.appointment_assignments
+    active_final = 0
+    if rows is None:
+        log.cannot("appointment_assignments not in snapshot")
+    else:
+        active = [row for row in rows if row.get("status") == "active"]
+        active_final = len(active)
+        _check_final(log, active, ack_of_assignment, snapshot.appointments)
+
+    return log.verdict(acknowledged_assigns=acks, appointments=len(holds), active_assignments_final=active_final)
+
+
+def _check_final(
+    log: ViolationLog,
+    active: list[Row],
+    ack_of_assignment: dict[object, int],
+    appointments: tuple[Row, ...] | None,
+) -> None:
+    def ops(rows: list[Row]) -> list[int]:
+        return [ack_of_assignment[row["id"]] for row in rows if row.get("id") in ack_of_assignment]
+
+    per_appointment: dict[tuple[object, object], list[Row]] = defaultdict(list)
+    per_rep: dict[tuple[object, object], list[Row]] = defaultdict(list)
+    for row in active:
+        per_appointment[(row.get("company_id"), row.get("appointment_id"))].append(row)
+        per_rep[(row.get("company_id"), row.get("rep_id"))].append(row)
+
+    for (company, appointment), rows in per_appointment.items():
+        if len(rows) > 1:
+            log.add(
+                "final-appointment",
+                f"appointment {appointment}: {len(rows)} active assignments in the final state",
+                ops(rows),
+                badness=float(len(rows)),
+                company_id=company,
+                appointment_id=appointment,
+                reps=tuple(sorted(str(row.get("rep_id")) for row in rows)),
+            )
+
+    for (company, rep), rows in per_rep.items():
+        if len(rows) < 2:
+            continue
+        rows = sorted(rows, key=lambda row: (row["starts_at"], str(row.get("id"))))
+        reach = rows[0]
+        for row in rows[1:]:
+            if row["starts_at"] < reach["ends_at"]:
+                log.add(
+                    "final-rep-overlap",
+                    f"rep {rep}: active assignments {reach.get('id')} and {row.get('id')} overlap in time",
+                    ops([reach, row]),
+                    badness=float(min(reach["ends_at"], row["ends_at"]) - row["starts_at"]),
+                    company_id=company,
+                    rep_id=rep,
+                    assignments=(reach.get("id"), row.get("id")),
+                )
+            if row["ends_at"] > reach["ends_at"]:
+                reach = row
+
+    if appointments is None:
+        return
+    active_rep = {key: rows[0].get("rep_id") for key, rows in per_appointment.items() if len(rows) == 1}
+    for appointment in appointments:
+        key = (appointment.get("company_id"), appointment.get("id"))
+        if key in per_appointment and len(per_appointment[key]) > 1:
+            continue  # already reported
+        expected = active_rep.get(key)
+        if appointment.get("assigned_rep_id") != expected:
+            log.add(
+                "final-denormalised",
+                f"appointment {appointment.get('id')}: assigned_rep_id is {appointment.get('assigned_rep_id')} "
+                f"but the active assignment names {expected}",
+                ops(per_appointment.get(key, [])),
+                company_id=appointment.get("company_id"),
+                appointment_id=appointment.get("id"),
+            )

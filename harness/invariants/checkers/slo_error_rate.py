@@ -1,0 +1,58 @@
+"""slo-error-rate (SLO, plan E5): the share of client operations without a definite answer.
+
+An error is a completion that is ``info`` (timeout, reset, 5xx, exception)
+or carries a 5xx status, or an invoke never completed; ``fail`` answers are
+the API's definite refusals and not errors. Nemesis ops do not count. The
+threshold is ``CheckConfig.error_rate_max`` (default 1%).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from harness.history import History
+from harness.history.vocabulary import NEMESIS
+from harness.invariants.collector import ViolationLog
+from harness.invariants.registry import checker
+from harness.invariants.snapshot import Snapshot
+from harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_slo_error_rate"]
+
+NAME = "slo-error-rate"
+
+#: Error ops listed in the violation.
+_LISTED = 20
+
+
+@checker(NAME, "slo")
+def check_slo_error_rate(history: History, snapshot: Snapshot) -> Verdict:
+    """Errors (info or 5xx) / client completions <= error_rate_max."""
+    log = ViolationLog(NAME, "slo", snapshot.config)
+    totals: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    examples: list[int] = []
+    for invoke, completion in history.pairs():
+        if invoke.process == NEMESIS:
+            continue
+        totals[invoke.f] += 1
+        if completion is None or completion.type == "info" or (completion.status or 0) >= 500:
+            errors[invoke.f] += 1
+            if len(examples) < _LISTED:
+                examples.append(invoke.index if completion is None else completion.index)
+    total, failed = sum(totals.values()), sum(errors.values())
+    if total == 0:
+        log.cannot("no client operations in the history")
+        return log.verdict()
+    rate = failed / total
+    threshold = snapshot.config.error_rate_max
+    if rate > threshold:
+        log.add("error-rate", f"error rate {rate:.2%} ({failed}/{total}) above {threshold:.2%}", examples,
+                badness=rate, rate=rate, errors=failed, total=total)
+    return log.verdict(
+        rate=rate,
+        errors=failed,
+        total=total,
+        threshold=threshold,
+        by_f={f: {"errors": errors[f], "total": totals[f], "rate": errors[f] / totals[f]} for f in sorted(totals)},
+    )

@@ -1,0 +1,49 @@
+"""Thresholds and limits for the checkers, in one small frozen value.
+
+It travels inside the ``Snapshot`` (``snapshot.config``), so every checker
+keeps the one signature ``(History, Snapshot) -> Verdict``; ``check_all``
+can override it for a run. Defaults are the plan's E5 SLO targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+__all__ = ["CheckConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckConfig:
+    """Knobs of the checkers.
+
+    - ``error_rate_max``: highest share of client completions that may be
+      ``info`` or 5xx (slo-error-rate).
+    - ``latency_p95_ms``: p95 of ok-operation latency, overall and for any
+      operation without its own entry in ``latency_p95_ms_by_f``.
+    - ``max_in_flight_tasks``: task records still queued/running/retrying at
+      the snapshot that are tolerated (0: the run quiesced).
+    - ``max_violations``: violations kept in a verdict (all are counted).
+    """
+
+    error_rate_max: float = 0.01
+    latency_p95_ms: float = 200.0
+    latency_p95_ms_by_f: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    max_in_flight_tasks: int = 0
+    max_violations: int = 100
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.error_rate_max <= 1.0:
+            raise ValueError("error_rate_max must be within [0, 1]")
+        if self.latency_p95_ms <= 0 or any(v <= 0 for v in self.latency_p95_ms_by_f.values()):
+            raise ValueError("latency thresholds must be positive")
+        if self.max_in_flight_tasks < 0 or self.max_violations < 1:
+            raise ValueError("max_in_flight_tasks >= 0 and max_violations >= 1 required")
+        object.__setattr__(self, "latency_p95_ms_by_f", MappingProxyType(dict(self.latency_p95_ms_by_f)))
+
+    def latency_threshold_ms(self, f: str | None) -> float:
+        """The p95 threshold for operation ``f`` (None: overall)."""
+        if f is None:
+            return self.latency_p95_ms
+        return self.latency_p95_ms_by_f.get(f, self.latency_p95_ms)

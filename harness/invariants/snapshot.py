@@ -1,0 +1,151 @@
+"""The final state a run is checked against: database rows and metrics.
+
+Rows are plain read-only mappings, one tuple per table, taken after the
+faults are healed and the system has quiesced. Values are normalised so that
+checkers compare like with like whatever the database driver returned:
+
+- UUIDs are their canonical strings;
+- timestamps are floats, unix seconds (``datetime`` values and ISO-8601
+  strings are converted; a naive datetime is taken as UTC);
+- everything else is kept as the driver gave it.
+
+A table that was not captured is ``None``, not empty: a checker that needs it
+answers ``unknown`` instead of passing on missing evidence. The same holds
+for ``metrics`` and ``completed_jobs``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any
+
+from harness.invariants.config import CheckConfig
+from harness.invariants.metrics import parse_metrics
+
+__all__ = ["Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row"]
+
+Row = Mapping[str, Any]
+
+#: The tables a snapshot holds, and the columns the checkers read.
+TABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "appointments": ("id", "company_id", "title", "starts_at", "ends_at", "status", "assigned_rep_id"),
+    "appointment_assignments": ("id", "company_id", "appointment_id", "rep_id", "starts_at", "ends_at", "status",
+                                "created_at", "released_at"),
+    "recording_sessions": ("id", "company_id", "appointment_id", "started_by", "status", "source", "created_at",
+                           "stopped_at"),
+    "calls": ("id", "company_id", "appointment_id", "status", "lead_score", "outcome"),
+    "shunya_jobs": ("id", "company_id", "call_id", "shunya_job_id", "status", "processed_output_hash",
+                    "processed_at"),
+    "call_analyses": ("id", "company_id", "call_id", "shunya_job_id", "output_hash", "result", "applied_by"),
+    "task_records": ("task_id", "name", "company_id", "dedupe_key", "state", "attempts"),
+    "dead_letters": ("id", "company_id", "task_id", "task_name", "error", "attempts", "status"),
+})
+
+TIMESTAMP_COLUMNS: frozenset[str] = frozenset(
+    ("starts_at", "ends_at", "created_at", "released_at", "stopped_at", "processed_at", "finished_at",
+     "retried_at")
+)
+
+
+def _timestamp(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    if isinstance(value, str):
+        return _timestamp(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return value
+
+
+def normalise_row(row: Mapping[str, Any]) -> Row:
+    """A read-only copy of a database row with UUIDs as str and timestamps as float."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, uuid.UUID):
+            value = str(value)
+        elif key in TIMESTAMP_COLUMNS and value is not None:
+            value = _timestamp(value)
+        out[key] = value
+    return MappingProxyType(out)
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Final database rows, metrics and upstream facts, plus the checker config.
+
+    ``baseline`` is the metrics at the start of the run: counters are compared
+    as ``metrics - baseline``. ``expected_outputs`` maps a Shunya job id to the
+    output hash the upstream stub produced (may be empty); ``completed_jobs``
+    are the job ids the stub completed (None: not known).
+    """
+
+    appointments: tuple[Row, ...] | None = None
+    appointment_assignments: tuple[Row, ...] | None = None
+    recording_sessions: tuple[Row, ...] | None = None
+    calls: tuple[Row, ...] | None = None
+    shunya_jobs: tuple[Row, ...] | None = None
+    call_analyses: tuple[Row, ...] | None = None
+    task_records: tuple[Row, ...] | None = None
+    dead_letters: tuple[Row, ...] | None = None
+    metrics: Mapping[str, float] | None = None
+    baseline: Mapping[str, float] = field(default_factory=_empty, hash=False)
+    expected_outputs: Mapping[str, str] = field(default_factory=_empty, hash=False)
+    completed_jobs: frozenset[str] | None = None
+    config: CheckConfig = field(default_factory=CheckConfig)
+
+    def __post_init__(self) -> None:
+        for name in TABLES:
+            rows = getattr(self, name)
+            if rows is not None and type(rows) is not tuple:
+                object.__setattr__(self, name, tuple(rows))
+        if self.metrics is not None and type(self.metrics) is not MappingProxyType:
+            object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
+        for name in ("baseline", "expected_outputs"):
+            value = getattr(self, name)
+            if type(value) is not MappingProxyType:
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
+        if self.completed_jobs is not None and type(self.completed_jobs) is not frozenset:
+            object.__setattr__(self, "completed_jobs", frozenset(self.completed_jobs))
+
+    def table(self, name: str) -> tuple[Row, ...] | None:
+        """The rows of table ``name``, or None when it was not captured."""
+        if name not in TABLES:
+            raise KeyError(f"unknown snapshot table {name!r}")
+        rows: tuple[Row, ...] | None = getattr(self, name)
+        return rows
+
+    def with_config(self, config: CheckConfig) -> Snapshot:
+        return replace(self, config=config)
+
+    @classmethod
+    def build(
+        cls,
+        tables: Mapping[str, Iterable[Mapping[str, Any]]],
+        *,
+        metrics_text: str | None = None,
+        baseline_text: str | None = None,
+        expected_outputs: Mapping[str, str] | None = None,
+        completed_jobs: Iterable[str] | None = None,
+        config: CheckConfig | None = None,
+    ) -> Snapshot:
+        """A snapshot from raw driver rows and ``/metrics`` texts, normalising values."""
+        unknown = set(tables) - set(TABLES)
+        if unknown:
+            raise ValueError(f"unknown snapshot tables: {sorted(unknown)}")
+        rows = {name: tuple(normalise_row(row) for row in table_rows) for name, table_rows in tables.items()}
+        return cls(
+            **rows,
+            metrics=None if metrics_text is None else parse_metrics(metrics_text),
+            baseline=parse_metrics(baseline_text) if baseline_text else {},
+            expected_outputs=dict(expected_outputs or {}),
+            completed_jobs=None if completed_jobs is None else frozenset(completed_jobs),
+            config=config or CheckConfig(),
+        )

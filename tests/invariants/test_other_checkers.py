@@ -1,0 +1,194 @@
+"""job-applied-*, idempotent-replay, tenant-isolation, no-lost-write, dead letters, metrics, SLOs."""
+
+from harness.invariants import CheckConfig, Snapshot, check_all
+from tests.invariants.builders import HistoryBuilder
+
+
+def _run(name: str, b: HistoryBuilder, **fields: object):
+    (verdict,) = check_all(b.build(), Snapshot(**fields), [name])  # type: ignore[arg-type]
+    return verdict
+
+
+def _analysis(aid: str, job: str, output: str = "h1", by: str = "webhook") -> dict:
+    return {"id": aid, "company_id": "c1", "call_id": "call1", "shunya_job_id": job, "output_hash": output,
+            "applied_by": by}
+
+
+def test_job_applied_twice_or_wrong_output_is_flagged() -> None:
+    b = HistoryBuilder()
+    _, d1 = b.call("webhook.deliver", 0, 5, 200, job_id="j1")
+    _, d2 = b.call("webhook.deliver", 1, 6, 200, process="p2", job_id="j1")
+    b.call("webhook.deliver", 2, 7, 200, job_id="j2")
+    verdict = _run("job-applied-once", b, call_analyses=(
+        _analysis("n1", "j1"), _analysis("n2", "j1", by="poll"), _analysis("n3", "j2", output="bad")),
+        expected_outputs={"j1": "h1", "j2": "h2"})
+    by_type = {v.details["type"]: v for v in verdict.violations}
+    assert set(by_type) == {"applied-twice", "wrong-output"}
+    assert by_type["applied-twice"].ops == tuple(sorted((b.at(d1), b.at(d2))))
+    ok = _run("job-applied-once", b, call_analyses=(_analysis("n1", "j1"), _analysis("n3", "j2", output="h2")),
+              expected_outputs={"j1": "h1", "j2": "h2"})
+    assert ok.status == "valid"
+
+
+def test_completed_job_never_applied_is_a_liveness_violation() -> None:
+    b = HistoryBuilder()
+    _, lost = b.call("webhook.deliver", 0, 500, None, job_id="j2")
+    verdict = _run("job-applied-eventually", b, call_analyses=(_analysis("n1", "j1"),),
+                   completed_jobs=frozenset({"j1", "j2"}))
+    assert verdict.status == "invalid" and verdict.kind == "liveness"
+    (violation,) = verdict.violations
+    assert violation.details["shunya_job_id"] == "j2" and violation.ops == (b.at(lost),)
+    assert _run("job-applied-eventually", b, call_analyses=(_analysis("n1", "j1"), _analysis("n2", "j2")),
+                completed_jobs=frozenset({"j1", "j2"})).status == "valid"
+    assert _run("job-applied-eventually", b, call_analyses=()).status == "unknown"  # stub not consulted
+
+
+def _start(b: HistoryBuilder, start: float, end: float, status: int | None, fp: str, key: str = "k1",
+           process: str = "p1", **result: object) -> int:
+    return b.call("session.start", start, end, status, process=process, idempotency_key=key, payload_fp=fp,
+                  appointment_id="a1", result=dict(result))[1]
+
+
+def test_replay_identical_and_marked_is_valid_with_409_and_422() -> None:
+    b = HistoryBuilder()
+    _start(b, 0, 10, 201, "fp1", id="s1", body_sha256="h", replayed=False)
+    _start(b, 5, 6, 409, "fp1", process="p2")  # in flight
+    _start(b, 20, 30, 201, "fp1", process="p3", id="s1", body_sha256="h", replayed=True)
+    _start(b, 40, 45, 422, "fp2", process="p4")  # other payload refused
+    _start(b, 50, 55, 201, "fp1", key="k2", id="s2", body_sha256="h2")  # another key is another request
+    assert _run("idempotent-replay", b).status == "valid"
+
+
+def test_idempotency_violations_each_flagged_with_ops() -> None:
+    cases = {
+        "duplicate-side-effect": [(0, 10, 201, "fp1", {"id": "s1", "body_sha256": "a"}),
+                                  (20, 30, 201, "fp1", {"id": "s2", "body_sha256": "b"})],
+        "replay-differs": [(0, 10, 201, "fp1", {"id": "s1", "body_sha256": "a"}),
+                           (20, 30, 201, "fp1", {"id": "s1", "body_sha256": "b", "replayed": True})],
+        "executed-twice": [(0, 10, 201, "fp1", {"id": "s1", "body_sha256": "a"}),
+                           (20, 30, 201, "fp1", {"id": "s1", "body_sha256": "a"})],
+        "mismatch-accepted": [(0, 10, 404, "fp1", {}), (20, 30, 201, "fp2", {"id": "s1"})],
+    }
+    for expected, calls in cases.items():
+        b = HistoryBuilder()
+        acks = [_start(b, s, e, st, fp, process=f"p{n}", **res) for n, (s, e, st, fp, res) in enumerate(calls)]
+        verdict = _run("idempotent-replay", b)
+        assert [v.details["type"] for v in verdict.violations] == [expected], expected
+        assert verdict.violations[0].ops == tuple(b.at(a) for a in acks), expected
+
+
+def test_other_payload_before_the_first_answer_may_be_404_then_ok() -> None:
+    b = HistoryBuilder()
+    _start(b, 0, 30, 404, "fp1")  # answered after the second began: the second may have run first
+    _start(b, 10, 20, 201, "fp2", process="p2", id="s1")
+    assert _run("idempotent-replay", b).status == "valid"
+    b2 = HistoryBuilder()
+    _start(b2, 0, 30, 201, "fp1", id="s1")  # two 2xx for two payloads: invalid in any order
+    _start(b2, 10, 20, 201, "fp2", process="p2", id="s2")
+    assert _run("idempotent-replay", b2).status == "invalid"
+
+
+def test_tenant_isolation_views() -> None:
+    b = HistoryBuilder()
+    _, leak = b.call("appointment.read", 0, 5, 200, appointment_id="a1", result={"company_ids_seen": {"c1", "c2"}})
+    probe, probe_ok = b.call("probe.cross_tenant", 6, 7, 200, target_tenant="c2", target_id="b1")
+    b.call("probe.cross_tenant", 8, 9, 404, target_tenant="c2", target_id="b1")
+    write, write_ok = b.call("session.stop", 10, 11, 200, session_id="sb", result={"company_ids_seen": {"c1"}})
+    b.call("session.stop", 12, 13, 404, session_id="sb")
+    b.call("appointment.read", 14, 15, 200, tenant="c2", appointment_id="b1", result={"company_ids_seen": {"c2"}})
+    verdict = _run("tenant-isolation", b, recording_sessions=(
+        {"id": "sb", "company_id": "c2", "appointment_id": "b1", "status": "recording"},),
+        appointments=({"id": "b1", "company_id": "c2"}, {"id": "a1", "company_id": "c1"}))
+    by_type = {v.details["type"]: v.ops for v in verdict.violations}
+    assert by_type == {"foreign-data": (b.at(leak),), "probe-leak": (b.at(probe), b.at(probe_ok)),
+                       "foreign-row": (b.at(write), b.at(write_ok))}
+    assert verdict.summary["probe_answers"] == {"200": 1, "404": 1}
+
+
+def test_lost_acknowledged_writes() -> None:
+    b = HistoryBuilder()
+    _, start_lost = b.call("session.start", 0, 5, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("session.start", 0, 5, 201, process="p2", appointment_id="a2", result={"id": "s2"})
+    _, stop_lost = b.call("session.stop", 6, 7, 200, process="p2", session_id="s2")
+    b.call("session.start", 8, 9, None, process="p3", appointment_id="a3")  # info: never flagged
+    _, assign_lost = b.call("appointment.assign", 10, 11, 200, appointment_id="a1", rep_id="r1",
+                            result={"id": "x1"})
+    b.call("appointment.assign", 10, 11, 200, process="p2", appointment_id="a2", rep_id="r1", result={"id": "x2"})
+    b.call("appointment.unassign", 12, 900, None, process="p2", appointment_id="a2")  # may have released x2
+    _, call_lost = b.call("call.submit", 13, 14, 201, result={"id": "call9"})
+    verdict = _run("no-lost-acknowledged-write", b,
+                   recording_sessions=({"id": "s2", "company_id": "c1", "status": "recording"},),
+                   appointment_assignments=({"id": "x1", "status": "released"}, {"id": "x2", "status": "released"}),
+                   calls=())
+    got = {(v.details["type"], v.ops) for v in verdict.violations}
+    assert got == {("start-lost", (b.at(start_lost),)), ("stop-lost", (b.at(stop_lost),)),
+                   ("assign-lost", (b.at(assign_lost),)), ("call-lost", (b.at(call_lost),))}
+
+
+def test_delete_excuses_missing_rows() -> None:
+    b = HistoryBuilder()
+    b.call("session.start", 0, 5, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("appointment.delete", 6, 7, 204, appointment_id="a1")
+    assert _run("no-lost-acknowledged-write", b, recording_sessions=()).status == "valid"
+
+
+def _task(tid: str, state: str) -> dict:
+    return {"task_id": tid, "name": "poll", "company_id": "c1", "dedupe_key": None, "state": state, "attempts": 3}
+
+
+def test_dead_letter_accounting() -> None:
+    b = HistoryBuilder()
+    good = _run("dead-letter-accounting", b, task_records=(_task("t1", "succeeded"), _task("t2", "dead_lettered")),
+                dead_letters=({"id": "d", "task_id": "t2"},))
+    assert good.status == "valid" and good.summary["balanced"] and good.summary["enqueued"] == 2
+    bad = _run("dead-letter-accounting", b, task_records=(
+        _task("t1", "dropped"), _task("t2", "dead_lettered"), _task("t3", "retrying"), _task("t4", "lost")),
+        dead_letters=())
+    assert sorted(v.details["type"] for v in bad.violations) == [
+        "dead-letter-missing", "dropped", "in-flight-at-cutoff", "unaccounted"]
+    (allowed,) = check_all(b.build(), Snapshot(task_records=(_task("t3", "running"),), dead_letters=(),
+                                                config=CheckConfig(max_in_flight_tasks=1)), ["dead-letter-accounting"])
+    assert allowed.status == "valid"
+
+
+METRICS = {
+    'webhook_dedupe_misses_total{source="webhook"}': 5.0,
+    'webhook_dedupe_misses_total{source="poll"}': 2.0,
+    'idempotency_keys_total{outcome="replay"}': 4.0,
+    'recording_sessions_started_total{source="sessions"}': 3.0,
+}
+
+
+def test_metrics_agree_with_baseline() -> None:
+    b = HistoryBuilder()
+    b.call("session.start", 0, 5, 201, appointment_id="a1", result={"id": "s1", "replayed": True})
+    fields = dict(call_analyses=tuple({"id": str(i)} for i in range(6)), recording_sessions=({"id": "s1"},),
+                  baseline={'webhook_dedupe_misses_total{source="webhook"}': 1.0,
+                            'recording_sessions_started_total{source="sessions"}': 2.0,
+                            'idempotency_keys_total{outcome="replay"}': 3.0})
+    assert _run("metrics-agree", b, metrics=METRICS, **fields).status == "valid"
+    off = dict(METRICS, **{'webhook_dedupe_misses_total{source="poll"}': 3.0,
+                           'idempotency_keys_total{outcome="replay"}': 3.0})
+    bad = _run("metrics-agree", b, metrics=off, **fields)
+    assert sorted(v.details["type"] for v in bad.violations) == ["dedupe-misses", "replays"]
+    partial = {k: v for k, v in METRICS.items() if not k.startswith("webhook")}
+    assert _run("metrics-agree", b, metrics=partial, **fields).status == "unknown"
+
+
+def test_slo_error_rate_and_latency() -> None:
+    b = HistoryBuilder()
+    for n in range(98):
+        b.call("session.read", n, n + 0.5, 200, process=f"p{n}")
+    _, slow = b.call("session.read", 0, 900, 200, process="slow")
+    _, error = b.call("session.read", 0, 1, 503, process="err")
+    b.call("fault", 0, 1, None, process="nemesis", tenant=None)  # nemesis ops never count
+    history = b.build()
+    rate, latency = check_all(history, Snapshot(), ["slo-error-rate", "slo-latency-p95"])
+    assert rate.status == "valid" and rate.summary["errors"] == 1 and rate.summary["total"] == 100
+    assert latency.status == "valid" and latency.summary["latency_ms"]["*"]["max_ms"] == 900.0
+    strict_rate, strict_latency = check_all(
+        history, Snapshot(), ["slo-error-rate", "slo-latency-p95"],
+        config=CheckConfig(error_rate_max=0.005, latency_p95_ms=0.4))
+    assert strict_rate.status == "invalid" and strict_rate.violations[0].ops == (b.at(error),)
+    assert strict_latency.status == "invalid" and strict_latency.violations[0].ops[-1] == b.at(slow)
+    assert strict_latency.kind == "slo"

@@ -1,0 +1,149 @@
+"""single-active-session and single-assignment on hand-made histories."""
+
+from harness.invariants import Snapshot, check_all
+from tests.invariants.builders import HistoryBuilder
+
+
+def _session(sid: str, appointment: str = "a1", status: str = "recording", company: str = "c1") -> dict:
+    return {"id": sid, "company_id": company, "appointment_id": appointment, "status": status}
+
+
+def _run(name: str, b: HistoryBuilder, **tables: object):
+    (verdict,) = check_all(b.build(), Snapshot(**tables), [name])  # type: ignore[arg-type]
+    return verdict
+
+
+def test_two_acknowledged_overlapping_sessions_are_flagged() -> None:
+    b = HistoryBuilder()
+    _, ack1 = b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    _, ack2 = b.call("session.start", 20, 30, 201, process="p2", appointment_id="a1", result={"id": "s2"})
+    b.call("session.stop", 40, 50, 200, session_id="s1")
+    verdict = _run("single-active-session", b, recording_sessions=(_session("s1", status="stopped"),
+                                                                      _session("s2")))
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.ops == (b.at(ack1), b.at(ack2))
+    assert violation.details["type"] == "history"
+    assert verdict.summary["by_type"]["history"]["count"] == 1
+
+
+def test_start_after_a_stop_is_valid_even_if_stop_answer_is_late() -> None:
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    stop = b.invoke("session.stop", 15, session_id="s1")  # the stop may act at 15
+    b.call("session.start", 20, 30, 201, process="p2", appointment_id="a1", result={"id": "s2"})
+    b.complete(stop, 40, 200)
+    assert _run("single-active-session", b, recording_sessions=(
+        _session("s1", status="stopped"), _session("s2"))).status == "valid"
+
+
+def test_unknown_stop_makes_overlap_uncertain_and_failed_stop_does_not() -> None:
+    for stop_status, expected in ((None, "valid"), (404, "invalid")):
+        b = HistoryBuilder()
+        b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+        b.call("session.stop", 12, 500, stop_status, session_id="s1")  # timeout vs definite no-effect
+        b.call("session.start", 20, 30, 201, process="p2", appointment_id="a1", result={"id": "s2"})
+        verdict = _run("single-active-session", b, recording_sessions=(_session("s1", status="stopped"),
+                                                                          _session("s2")))
+        assert verdict.status == expected, stop_status
+
+
+def test_concurrent_starts_on_different_appointments_and_replays_are_valid() -> None:
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("legacy.start", 1, 9, 201, process="p2", appointment_id="a2", result={"id": "s2"})
+    b.call("session.start", 20, 25, 201, process="p3", appointment_id="a1", result={"id": "s1", "replayed": True})
+    b.call("session.start", 21, 26, 409, process="p4", appointment_id="a1", result={"active_session_id": "s1"})
+    assert _run("single-active-session", b, recording_sessions=(
+        _session("s1"), _session("s2", appointment="a2"))).status == "valid"
+
+
+def test_two_active_rows_in_the_final_state_are_flagged_with_their_acks() -> None:
+    b = HistoryBuilder()
+    _, ack = b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("session.start", 5, 500, None, process="p2", appointment_id="a1")  # timed out: may have applied
+    verdict = _run("single-active-session", b, recording_sessions=(_session("s1"), _session("s9", status="pending")))
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "final-state" and violation.ops == (b.at(ack),)
+
+
+def test_missing_sessions_table_is_unknown_not_valid() -> None:
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    verdict = _run("single-active-session", b)
+    assert verdict.status == "unknown" and "recording_sessions" in (verdict.error or "")
+
+
+def _assignment(aid: str, appointment: str, rep: str, status: str = "active", window: tuple = (0.0, 10.0)) -> dict:
+    return {"id": aid, "company_id": "c1", "appointment_id": appointment, "rep_id": rep, "status": status,
+            "starts_at": window[0], "ends_at": window[1]}
+
+
+def test_appointment_acknowledged_to_two_reps_is_flagged() -> None:
+    b = HistoryBuilder()
+    _, ack1 = b.call("appointment.assign", 0, 10, 200, appointment_id="a1", rep_id="r1", result={"id": "x1"})
+    b.call("appointment.unassign", 12, 500, 404, appointment_id="a1")  # definite no-effect
+    _, ack2 = b.call("appointment.assign", 20, 30, 200, process="p2", appointment_id="a1", rep_id="r2",
+                     result={"id": "x2"})
+    verdict = _run("single-assignment", b, appointment_assignments=(
+        _assignment("x1", "a1", "r1", "released"), _assignment("x2", "a1", "r2")))
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.ops == (b.at(ack1), b.at(ack2)) and violation.details["reps"] == ("r1", "r2")
+
+
+def test_reassignment_after_unassign_and_same_rep_again_are_valid() -> None:
+    b = HistoryBuilder()
+    b.call("appointment.assign", 0, 10, 200, appointment_id="a1", rep_id="r1", result={"id": "x1"})
+    b.call("appointment.assign", 11, 12, 200, appointment_id="a1", rep_id="r1", result={"id": "x1"})
+    unassign = b.invoke("appointment.unassign", 15, process="p3", appointment_id="a1")  # answer lost
+    b.call("appointment.assign", 20, 30, 200, process="p2", appointment_id="a1", rep_id="r2", result={"id": "x2"})
+    b.complete(unassign, 600, None, error="ReadTimeout")
+    verdict = _run("single-assignment", b, appointment_assignments=(
+        _assignment("x1", "a1", "r1", "released"), _assignment("x2", "a1", "r2")),
+        appointments=({"id": "a1", "company_id": "c1", "assigned_rep_id": "r2"},))
+    assert verdict.status == "valid", verdict.violations
+
+
+def test_final_state_double_active_rep_overlap_and_denormalised_pointer() -> None:
+    b = HistoryBuilder()
+    _, ack = b.call("appointment.assign", 0, 10, 200, appointment_id="a1", rep_id="r1", result={"id": "x1"})
+    verdict = _run("single-assignment", b, appointment_assignments=(
+        _assignment("x1", "a1", "r1", window=(0, 10)),
+        _assignment("x2", "a1", "r2", window=(0, 10)),
+        _assignment("x3", "a2", "r3", window=(100, 200)),
+        _assignment("x4", "a3", "r3", window=(150, 250)),
+        _assignment("x5", "a4", "r3", window=(250, 300)),  # touches, does not overlap
+    ), appointments=({"id": "a2", "company_id": "c1", "assigned_rep_id": None},))
+    types = sorted(v.details["type"] for v in verdict.violations)
+    assert types == ["final-appointment", "final-denormalised", "final-rep-overlap"]
+    by_type = {v.details["type"]: v for v in verdict.violations}
+    assert by_type["final-appointment"].ops == (b.at(ack),)
+    assert by_type["final-rep-overlap"].details["assignments"] == ("x3", "x4")
+
+
+def test_late_replay_of_a_stopped_session_is_not_an_overlap() -> None:
+    """A replay acknowledges an old creation: stops before it still count (found by the model test)."""
+    b = HistoryBuilder()
+    lost = b.invoke("session.start", 0, appointment_id="a1", idempotency_key="k")
+    b.complete(lost, 5, None, error="ReadTimeout")  # created s4, answer lost
+    b.call("session.stop", 10, 15, 200, session_id="s4")
+    b.call("session.start", 20, 25, 201, process="p2", appointment_id="a1", result={"id": "s9"})
+    b.call("session.start", 30, 35, 201, appointment_id="a1", idempotency_key="k",
+           result={"id": "s4", "replayed": True})
+    assert _run("single-active-session", b, recording_sessions=(_session("s4", status="stopped"),
+                                                                  _session("s9"))).status == "valid"
+
+
+def test_replayed_assign_of_a_released_assignment_is_not_an_overlap() -> None:
+    b = HistoryBuilder()
+    b.call("appointment.assign", 0, 5, 200, appointment_id="a1", rep_id="r1", idempotency_key="k",
+           result={"id": "x1"})
+    b.call("appointment.unassign", 6, 7, 200, appointment_id="a1")
+    b.call("appointment.assign", 8, 9, 200, process="p2", appointment_id="a1", rep_id="r2", result={"id": "x2"})
+    b.call("appointment.assign", 10, 11, 200, appointment_id="a1", rep_id="r1", idempotency_key="k",
+           result={"id": "x1", "replayed": True})
+    rows = (_assignment("x1", "a1", "r1", "released"), _assignment("x2", "a1", "r2"))
+    assert _run("single-assignment", b, appointment_assignments=rows).status == "valid"
+    assert _run("no-lost-acknowledged-write", b, appointment_assignments=rows).status == "valid"
