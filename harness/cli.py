@@ -97,6 +97,63 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_list(args: argparse.Namespace) -> int:
+    from scenarios import load_scenario, scenario_names
+
+    for name in scenario_names():
+        scenario = load_scenario(name)
+        summary = scenario.description.split(". ")[0].replace("\n", " ")
+        breaks = f"  [breaks with --weaken {','.join(scenario.weaken)}]" if scenario.weaken else ""
+        print(f"{name:26} {scenario.duration_s:4.0f}s  {summary}{breaks}")
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from reference_app.weaken import parse_weakenings
+    from scenarios import load_scenario, scenario_names
+
+    from .runner import RunOptions, run_scenario
+
+    if args.all == bool(args.scenario):
+        raise ValueError("give one scenario name (see `stormproof list`) or --all")
+    names = scenario_names() if args.all else [args.scenario]
+    scenarios = [load_scenario(name) for name in names]  # every file is checked before anything runs
+    options = RunOptions(
+        duration_s=args.duration, users=args.users, seed=args.seed, backend=args.backend,
+        weakenings=tuple(sorted(parse_weakenings(args.weaken))) or None, workers=args.workers,
+        out_dir=Path(args.out), progress=not args.quiet,
+    )
+    worst = EXIT_OK
+    for scenario in scenarios:
+        print(f"== {scenario.name}: {scenario.description.splitlines()[0] if scenario.description else ''}",
+              file=sys.stderr)
+        outcome = run_scenario(scenario, options)
+        _print_outcome(outcome)
+        worst = max(worst, outcome.exit_code)
+    return worst
+
+
+def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
+    result = outcome.result
+    stats = result.stats
+    print(f"\n{result.scenario.name}: {result.verdict.upper()}  "
+          f"({stats.get('requests', 0)} requests, {stats.get('rps', 0):.0f} req/s, "
+          f"{len(result.faults)} fault windows, seed {result.scenario.seed})")
+    for verdict in result.verdicts:
+        count = verdict.summary.get("violations", len(verdict.violations))
+        mark = {"valid": "ok  ", "invalid": "FAIL", "unknown": "??  "}[verdict.status]
+        detail = f"{count} violation(s)" if verdict.status == "invalid" else (verdict.error or "")
+        print(f"  {mark} {verdict.invariant:28} {verdict.kind:9} {detail}")
+        if verdict.status == "invalid" and verdict.violations:
+            print(f"         first: {verdict.violations[0].message}")
+    if result.error:
+        print(f"  error: {result.error}")
+    print(f"  report  {outcome.run_dir / 'report.html'}")
+    print(f"  replay  {result.run.command}")
+
+
 def _cmd_weakenings(args: argparse.Namespace) -> int:
     from reference_app.weaken import WEAKENINGS
 
@@ -125,6 +182,22 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="check binaries and that PostgreSQL and Redis start here")
     doctor.set_defaults(func=_cmd_doctor)
+
+    listing = sub.add_parser("list", help="list the built-in scenarios")
+    listing.set_defaults(func=_cmd_list)
+
+    run = sub.add_parser("run", help="run a scenario end to end: stack, load, faults, checks, report")
+    run.add_argument("scenario", nargs="?", help="a scenario name (`stormproof list`) or a path to a .toml file")
+    run.add_argument("--all", action="store_true", help="run every built-in scenario, one after another")
+    run.add_argument("--duration", type=float, default=None, help="seconds of load (default: the scenario's)")
+    run.add_argument("--users", type=int, default=None, help="concurrent users (default: the scenario's)")
+    run.add_argument("--seed", type=int, default=None, help="seed of the users' choices and random faults")
+    run.add_argument("--backend", choices=["local", "docker"], default="local")
+    run.add_argument("--weaken", default="", help="fixes to switch off for this run (comma-separated)")
+    run.add_argument("--workers", type=int, default=None, help="Locust worker processes (default: the scenario's)")
+    run.add_argument("--out", default="reports", help="where run directories go (default: reports/)")
+    run.add_argument("--quiet", action="store_true", help="no progress line while running")
+    run.set_defaults(func=_cmd_run)
 
     for name, (module, what) in _DELEGATED.items():
         sub.add_parser(name, help=f"run {what} (`stormproof {name} --help`)", add_help=False)
@@ -158,9 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from reference_app.settings import SettingsError
         from reference_app.weaken import UnknownWeakeningError
 
+        from scenarios import ScenarioError
+
         from .stack import StackError
 
-        if isinstance(exc, (StackError, SettingsError, UnknownWeakeningError, ValueError)):
+        if isinstance(exc, (StackError, SettingsError, UnknownWeakeningError, ScenarioError, ValueError)):
             print(f"stormproof: error: {exc}", file=sys.stderr)
             return EXIT_ERROR
         raise

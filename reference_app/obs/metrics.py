@@ -116,7 +116,21 @@ def _build() -> Metrics:
     )
 
 
-METRICS = _build()
+def _initialise(metrics: Metrics) -> Metrics:
+    """Export every known label set from the start, at 0: an absent series reads as "unknown", not 0."""
+    for outcome in ("new", "replay", "mismatch", "in_flight", "missing", "expired"):
+        metrics.idempotency.labels(outcome)
+    for source in ("webhook", "poll"):
+        metrics.webhook_dedupe_hits.labels(source)
+        metrics.webhook_dedupe_misses.labels(source)
+    for source in ("sessions", "legacy"):
+        metrics.sessions_started.labels(source)
+        metrics.sessions_stopped.labels(source)
+    metrics.shunya_job_failures.labels("job_failed")
+    return metrics
+
+
+METRICS = _initialise(_build())
 
 
 class LiveGauges:

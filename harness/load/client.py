@@ -1,0 +1,117 @@
+"""One request, recorded: the invoke before it leaves, the completion when it returns.
+
+Every request of a load user goes through :func:`record_request`, so the
+history holds exactly what clients asked and saw. The completion type follows
+Jepsen: ``ok`` for 2xx, ``fail`` for a 4xx that means no effect, ``info`` for
+everything that leaves the outcome unknown (timeouts, resets, 5xx).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from harness.history import HistoryRecorder
+
+__all__ = ["Answer", "record_request", "payload_fingerprint", "extract_result"]
+
+
+class _Session(Protocol):
+    def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What came back: ``status`` 0 when no HTTP answer arrived."""
+
+    status: int
+    body: Mapping[str, Any] | list[Any] | None
+    replayed: bool
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def payload_fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tuple[dict[str, Any], Any]:
+    """The body fields the checkers read, plus every known company id the raw body mentions."""
+    text = raw.decode("utf-8", errors="replace")
+    body = _json(raw)
+    result: dict[str, Any] = {
+        "replayed": replayed,
+        "body_sha256": hashlib.sha256(raw).hexdigest(),
+        "company_ids_seen": frozenset(cid for cid in company_ids if cid in text),
+    }
+    if isinstance(body, dict):
+        for key in ("id", "appointment_id", "rep_id", "company_id", "active_session_id", "assigned_rep_id"):
+            value = body.get(key)
+            if isinstance(value, str):
+                result[key] = value
+        if isinstance(body.get("recording_id"), str):
+            result["id"] = body["recording_id"]
+        if isinstance(body.get("status"), str):
+            result["status"] = body["status"]
+        if isinstance(body.get("type"), str):
+            result["problem"] = body["type"].rsplit("/", 1)[-1]
+        job = body.get("job")
+        if isinstance(job, dict) and isinstance(job.get("shunya_job_id"), str):
+            result["shunya_job_id"] = job["shunya_job_id"]
+    return result, body
+
+
+def record_request(
+    session: _Session,
+    recorder: HistoryRecorder,
+    *,
+    process: str,
+    f: str,
+    tenant: str | None,
+    method: str,
+    path: str,
+    args: Mapping[str, Any],
+    company_ids: Iterable[str],
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+    raw_body: bytes | None = None,
+) -> Answer:
+    """Send one request through a Locust session and record it; never raises for HTTP outcomes."""
+    data = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else None)
+    sent_headers = dict(headers or {})
+    if data is not None:
+        sent_headers.setdefault("Content-Type", "application/json")
+    invoke = recorder.invoke(process, f, tenant=tenant, args=args)
+    try:
+        with session.request(method, path, data=data, headers=sent_headers, name=f, catch_response=True) as response:
+            status = int(response.status_code or 0)
+            raw = response.content or b""
+            error = getattr(response, "error", None)
+            if status == 0 or error is not None and status == 0:
+                response.failure(f"no answer: {error}")
+            elif status >= 500:
+                response.failure(f"HTTP {status}")
+            else:
+                response.success()  # 4xx here are defined, expected answers
+            replayed = (response.headers or {}).get("Idempotent-Replayed") == "true" if status else False
+    except Exception as exc:  # noqa: BLE001 - an unknown outcome, recorded as info
+        recorder.complete(invoke, error=exc)
+        return Answer(0, None, False)
+    if status == 0:
+        recorder.complete(invoke, error=error or "no HTTP answer")
+        return Answer(0, None, False)
+    result, parsed = extract_result(raw, replayed, company_ids)
+    recorder.complete(invoke, status=status, result=result)
+    return Answer(status, parsed, replayed)

@@ -1,0 +1,110 @@
+"""What a load process needs to know, handed over as one JSON file.
+
+The runner writes it (``STORMPROOF_LOAD_CONFIG`` names the file); for a plain
+``locust -f locustfile.py`` against ``stormproof up``, the output of
+``stormproof up --json`` saved to a file (``STORMPROOF_STACK_JSON``) is enough:
+the default operation mix and seed are used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LoadConfig", "Stage", "DEFAULT_WEIGHTS", "ACTIONS", "load_config"]
+
+#: Every action a load user can take, with the default mix.
+DEFAULT_WEIGHTS: dict[str, int] = {
+    "session.start": 10,
+    "session.stop": 6,
+    "legacy.start": 2,
+    "legacy.stop": 1,
+    "appointment.assign": 6,
+    "appointment.unassign": 3,
+    "appointment.read": 4,
+    "session.read": 3,
+    "appointment.list": 2,
+    "call.submit": 3,
+    "webhook.deliver": 3,
+    "replay.same": 3,
+    "replay.mismatch": 1,
+    "replay.concurrent": 2,
+    "probe.cross_tenant": 3,
+}
+ACTIONS = frozenset(DEFAULT_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Until ``until_s`` seconds into the run, hold ``users`` users (reached at ``spawn_rate``/s)."""
+
+    until_s: float
+    users: int
+    spawn_rate: float
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    app_url: str
+    tenants: tuple[Mapping[str, Any], ...]
+    webhook_secret: str
+    weights: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    seed: int = 0
+    hot_appointments: int = 2
+    origin_ns: int = 0
+    history_dir: str = "stormproof-history"
+    progress_path: str | None = None
+    stages: tuple[Stage, ...] = ()
+    request_timeout_s: float = 10.0
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.app_url}/api/v1/shunya/webhook"
+
+    def to_json(self) -> str:
+        data = {
+            "app_url": self.app_url, "tenants": list(self.tenants), "webhook_secret": self.webhook_secret,
+            "weights": dict(self.weights), "seed": self.seed, "hot_appointments": self.hot_appointments,
+            "origin_ns": self.origin_ns, "history_dir": self.history_dir, "progress_path": self.progress_path,
+            "stages": [s.__dict__ for s in self.stages], "request_timeout_s": self.request_timeout_s,
+        }
+        return json.dumps(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LoadConfig":
+        weights = {k: int(v) for k, v in (data.get("weights") or DEFAULT_WEIGHTS).items()}
+        unknown = set(weights) - ACTIONS
+        if unknown:
+            raise ValueError(f"unknown load actions {sorted(unknown)}; known: {sorted(ACTIONS)}")
+        return cls(
+            app_url=str(data["app_url"]).rstrip("/"),
+            tenants=tuple(data["tenants"]),
+            webhook_secret=str(data["webhook_secret"]),
+            weights=weights,
+            seed=int(data.get("seed", 0)),
+            hot_appointments=int(data.get("hot_appointments", 2)),
+            origin_ns=int(data.get("origin_ns") or time.monotonic_ns()),
+            history_dir=str(data.get("history_dir") or "stormproof-history"),
+            progress_path=data.get("progress_path"),
+            stages=tuple(Stage(**s) for s in data.get("stages") or ()),
+            request_timeout_s=float(data.get("request_timeout_s", 10.0)),
+        )
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> LoadConfig:
+    """The config of this load process, from ``STORMPROOF_LOAD_CONFIG`` or ``STORMPROOF_STACK_JSON``."""
+    env = os.environ if environ is None else environ
+    if env.get("STORMPROOF_LOAD_CONFIG"):
+        return LoadConfig.from_dict(json.loads(Path(env["STORMPROOF_LOAD_CONFIG"]).read_text()))
+    if env.get("STORMPROOF_STACK_JSON"):
+        stack = json.loads(Path(env["STORMPROOF_STACK_JSON"]).read_text())
+        return LoadConfig.from_dict({**stack, "seed": int(env.get("STORMPROOF_SEED", "0"))})
+    raise RuntimeError(
+        "no load configuration: set STORMPROOF_STACK_JSON to a file holding the output of "
+        "`stormproof up --json` (or run a scenario with `stormproof run NAME`)"
+    )

@@ -1,0 +1,38 @@
+"""Locust in its own process (it patches the standard library with gevent), fed one JSON config."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..load.config import LoadConfig
+from ..stack import ManagedProcess
+
+__all__ = ["start_load"]
+
+LOCUSTFILE = Path(__file__).resolve().parent.parent / "load" / "locustfile.py"
+
+
+def start_load(
+    config: LoadConfig, run_dir: Path, *, users: int, spawn_rate: float, duration_s: float, workers: int
+) -> ManagedProcess:
+    """Start headless Locust; it stops by itself after ``duration_s`` (or its shape's last stage)."""
+    locust_dir = run_dir / "locust"
+    locust_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "load-config.json"
+    config_path.write_text(config.to_json())
+    argv = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+        "--csv", str(locust_dir / "stats"), "--json-file", str(locust_dir / "stats"),
+        "--stop-timeout", "5", "--exit-code-on-error", "0", "--loglevel", "WARNING",
+        "--logfile", str(locust_dir / "locust.log"),
+    ]
+    if not config.stages:
+        argv += ["-u", str(users), "-r", str(spawn_rate), "-t", f"{max(1, round(duration_s))}s"]
+    if workers > 0:
+        argv += ["--processes", str(workers)]
+    env = {**os.environ, "STORMPROOF_LOAD_CONFIG": str(config_path)}
+    process = ManagedProcess("locust", argv, log_path=locust_dir / "stdout.log", env=env, stop_signal=2)
+    process.start()
+    return process

@@ -1,0 +1,114 @@
+"""The nemesis of a run: the scenario's fault schedule, played against the stack's proxies and processes.
+
+Network faults act on the stack's named proxies (``app``, ``postgres``,
+``redis``, ``shunya``, ``webhook``); process faults on its services
+(``postgres``, ``redis``, ``app``, ``shunya``, ``worker1``...) and on a
+worker's pool process (``worker1-pool``: the process that runs tasks, so a
+pause or kill lands on a task holding a lock). Every injection and heal is
+recorded in the history; everything is healed at the end, however the run ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from ..faults.client import ToxiproxyClient
+from ..faults.packages import standard_packages
+from ..faults.process import ManagedProcess
+from ..faults.schedule import FaultEvent, Schedule, run_schedule
+from ..history import HistoryRecorder
+from ..stack import CeleryWorkerProcess, LocalStack
+
+__all__ = ["Nemesis", "PoolProcess", "process_targets"]
+
+log = logging.getLogger(__name__)
+
+
+class PoolProcess:
+    """A Celery worker's first pool process as a fault target; the worker restarts it when it dies."""
+
+    def __init__(self, worker: CeleryWorkerProcess) -> None:
+        self.worker = worker
+        self.name = f"{worker.name}-pool"
+
+    @property
+    def pid(self) -> int | None:
+        children = self.worker.child_pids()
+        return min(children) if children else None
+
+    def start(self) -> None:
+        """Nothing to do: the worker's main process replaces a dead pool process itself."""
+
+    def stop(self) -> None:
+        self.kill()
+
+    def kill(self) -> None:
+        import os
+        import signal
+
+        pid = self.pid
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+
+
+def process_targets(stack: LocalStack) -> dict[str, ManagedProcess]:
+    targets: dict[str, Any] = {}
+    if stack.postgres is not None and stack.postgres.process is not None:
+        targets["postgres"] = stack.postgres.process
+    if stack.redis is not None and stack.redis.process is not None:
+        targets["redis"] = stack.redis.process
+    if stack.app is not None and stack.app.process is not None:
+        targets["app"] = stack.app.process
+    if stack.shunya is not None and stack.shunya.process is not None:
+        targets["shunya"] = stack.shunya.process
+    for worker in stack.workers:
+        if worker.process is not None:
+            targets[worker.name] = worker.process
+            targets[f"{worker.name}-pool"] = PoolProcess(worker)
+    return targets
+
+
+class Nemesis:
+    """Runs a schedule in a thread; :meth:`stop` ends it early and waits for the heal."""
+
+    def __init__(self, schedule: Schedule, stack: LocalStack, recorder: HistoryRecorder) -> None:
+        self.schedule = schedule
+        self._client = ToxiproxyClient(stack.proxy_api_url) if stack.proxy_api_url else None
+        self._packages = standard_packages(self._client, process_targets(stack))
+        missing = {f.fault for f in schedule.faults} - set(self._packages)
+        if missing:
+            raise ValueError(f"the stack offers no fault package for {sorted(missing)} (proxies off?)")
+        self._recorder = recorder
+        self._stop = threading.Event()
+        self.active: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="nemesis", daemon=True)
+
+    def _record(self, event: FaultEvent) -> None:
+        key = (event.fault, event.target)
+        if event.phase == "start":
+            self.active[key] = event.params
+        else:
+            self.active.pop(key, None)
+        self._recorder.fault(event.fault, event.phase, event.target, event.params)
+
+    def _run(self) -> None:
+        try:
+            run_schedule(self.schedule, self._packages, self._record, stop=self._stop)
+        except BaseException as exc:  # noqa: BLE001 - reported by the runner as a run error
+            log.exception("the nemesis failed")
+            self.error = exc
+
+    def start(self) -> None:
+        if self.schedule.faults:
+            self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._client is not None:
+            self._client.close()

@@ -1,0 +1,37 @@
+"""What a user can change about a scenario run from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RunOptions"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    duration_s: float | None = None
+    users: int | None = None
+    seed: int | None = None
+    backend: str = "local"
+    #: None: the scenario runs with every fix on; a tuple: exactly these fixes off.
+    weakenings: tuple[str, ...] | None = None
+    workers: int | None = None
+    out_dir: Path = Path("reports")
+    progress: bool = True
+    quiesce_s: float = 30.0
+
+    def replay_args(self) -> list[str]:
+        """The options as command-line flags (for the replay command)."""
+        args: list[str] = []
+        if self.duration_s is not None:
+            args += ["--duration", f"{self.duration_s:g}"]
+        if self.users is not None:
+            args += ["--users", str(self.users)]
+        if self.workers is not None:
+            args += ["--workers", str(self.workers)]
+        if self.weakenings:
+            args += ["--weaken", ",".join(self.weakenings)]
+        if self.backend != "local":
+            args += ["--backend", self.backend]
+        return args
