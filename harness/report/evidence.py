@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.history import History, Op, Pair
+from harness.history.gcpause import paused_gc
 from harness.invariants.verdict import Violation
 
 __all__ = ["SUBJECT_FIELDS", "EvidenceOp", "Neighbourhood", "cited_pairs", "neighbourhoods"]
@@ -130,20 +131,8 @@ def neighbourhoods(
     wanted = set().union(*subjects) if subjects else set()
     by_subject: dict[str, list[Pair]] = {}
     if wanted:
-        for pair in history.pairs():
-            invoke, completion = pair
-            hit: set[str] = set()
-            for op in (invoke, completion):
-                if op is None:
-                    continue
-                for where, field in _OP_FIELDS:
-                    value = (op.args if where == "args" else op.result).get(field)
-                    if value is not None and type(value) is not bool:
-                        text = value if type(value) is str else str(value)
-                        if text in wanted:
-                            hit.add(text)
-            for text in hit:
-                by_subject.setdefault(text, []).append(pair)
+        with paused_gc():
+            _index_subjects(history, wanted, by_subject)
 
     out: list[Neighbourhood] = []
     for calls, found in zip(cited, subjects):
@@ -174,3 +163,21 @@ def neighbourhoods(
         out.append(Neighbourhood(_describe(found) or "the cited operations", pairs, max(0.0, t0 - margin),
                                  t1 + margin, len(seen) - len(keep)))
     return out
+
+
+def _index_subjects(history: History, wanted: set[str], by_subject: dict[str, list[Pair]]) -> None:
+    """One pass: every call naming a wanted subject, by subject."""
+    for pair in history.pairs():
+        invoke, completion = pair
+        hit: set[str] = set()
+        for op in (invoke, completion):
+            if op is None:
+                continue
+            for where, field in _OP_FIELDS:
+                value = (op.args if where == "args" else op.result).get(field)
+                if value is not None and type(value) is not bool:
+                    text = value if type(value) is str else str(value)
+                    if text in wanted:
+                        hit.add(text)
+        for text in hit:
+            by_subject.setdefault(text, []).append(pair)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.history import History, HistoryError, HistoryFileError, load_history
+from harness.history.gcpause import paused_gc
 from harness.report.html import JUNIT_FILE, REPORT_FILE, render_report
 from harness.report.junit import render_junit
 from harness.report.result import load_result
@@ -57,5 +58,7 @@ def render_run(run_dir: str | os.PathLike[str]) -> Rendered:
     report = directory / REPORT_FILE
     junit = directory / JUNIT_FILE
     _write(junit, render_junit(result))  # first, so the report's link to it resolves
-    _write(report, render_report(result, history, series, run_dir=directory, history_problem=problem))
+    with paused_gc():  # the page is built from many small strings while the history is alive
+        page = render_report(result, history, series, run_dir=directory, history_problem=problem)
+    _write(report, page)
     return Rendered(report, junit, problem)

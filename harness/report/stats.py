@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.history import History
+from harness.history.gcpause import paused_gc
 from harness.history.vocabulary import FAULT, NEMESIS
 
 __all__ = [
@@ -71,6 +72,11 @@ def summarise_history(history: History) -> dict[str, Any]:
     latency (``p50_ms`` ... ``mean_ms``, None without ok ops). ``duration_s``
     is the span of the history, ``rps`` requests per second over it.
     """
+    with paused_gc():  # many small lists while a large history is alive (see harness.history.gcpause)
+        return _summarise(history)
+
+
+def _summarise(history: History) -> dict[str, Any]:
     counts: dict[str, list[int]] = {}  # f -> [count, ok, fail, info, errors]
     latencies: dict[str, list[int]] = {}
     for invoke, completion in history.pairs():
@@ -198,6 +204,11 @@ def time_series(history: History, *, max_points: int = MAX_POINTS) -> Series:
     """Bucket the history's client operations for the charts (see ``Series``)."""
     if max_points < 1:
         raise ValueError("max_points must be at least 1")
+    with paused_gc():  # 7x faster on a 1M-op history: no collections rescanning it
+        return _bucket(history, max_points)
+
+
+def _bucket(history: History, max_points: int) -> Series:
     end_ns = history[-1].time_ns if len(history) else 0
     end_ns = max(end_ns, 1)
     width_s = max(1, math.ceil(end_ns / _NS / max_points))
