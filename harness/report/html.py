@@ -136,6 +136,8 @@ def _header(result: RunResult) -> str:
         ("Backend", run.backend),
         ("Weakenings", ", ".join(run.weakenings) or "none (all fixes on)"),
         ("Load", f"{scenario.users} users, spawn {_num(scenario.spawn_rate, 1)}/s"),
+        ("Mix", ", ".join(f"{f} {_short(w, 12)}" for f, w in sorted(scenario.weights.items(),
+                                                                   key=lambda item: -item[1])) or "–"),
         ("Requests", f"{_num(stats.get('requests'))} at {_num(stats.get('rps'), 1)}/s, "
                      f"errors {_pct(stats.get('error_rate'))}, p95 {_num(stats.get('p95_ms'), 1, ' ms')}"),
         ("Faults", f"{len(result.faults)} injected ({len(scenario.faults)} scheduled)"),

@@ -61,6 +61,7 @@ def test_violation_report_shows_verdict_invariants_and_evidence(recorded: dict[s
 
     assert "VIOLATION" in text and 'id="verdict"' in text
     assert "stormproof run session-start-storm --seed 7 --weaken session-lock" in text  # the replay command
+    assert "appointment.read 50, session.start 20" in text  # the load mix, heaviest first
     assert "session-lock" in text and "0123456789abcdef" in text and "2025-06-10T02:00:00Z" in text
     for verdict in result.verdicts:
         assert f'id="inv-{verdict.invariant}"' in text
