@@ -210,6 +210,7 @@ def _parser() -> argparse.ArgumentParser:
 _DELEGATED = {
     "proxy": ("harness.faults", "the Toxiproxy-compatible fault proxy server"),
     "shunya": ("harness.shunya", "the Shunya stub (the upstream analysis service)"),
+    "report": ("harness.report.cli", "re-render run reports, or an index of runs (`--index OUT DIR...`)"),
 }
 
 

@@ -18,6 +18,9 @@ have_initdb || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 # promtool (Debian package prometheus) unit-tests the alert rules in the test suite.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# headless Chromium renders the HTML reports offline in tests/report/test_browser.py
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+fc-list 2>/dev/null | grep -qi dejavu || missing+=(fonts-dejavu-core)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then

@@ -110,7 +110,6 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOu
     run_dir.mkdir(parents=True)
     parts = run_dir / "history-parts"
     parts.mkdir()
-    origin = time.monotonic_ns()
     slo = CheckConfig(
         error_rate_max=float(scenario.slo.get("error_rate_max", 0.01)),
         latency_p95_ms=float(scenario.slo.get("latency_p95_ms", 200.0)),
@@ -132,7 +131,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOu
         )
         with LocalStack(stack_config) as stack:
             history, verdicts, logs, error = _drive(
-                scenario, stack, run_dir, parts, origin, schedule, seed, duration, users, workers, slo, options
+                scenario, stack, run_dir, parts, schedule, seed, duration, users, workers, slo, options
             )
     except Exception as exc:  # noqa: BLE001 - a failed run is a result with verdict "error"
         log.exception("run %s failed", run_id)
@@ -165,18 +164,19 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOu
     )
     write_result(run_dir, result)
     if history is None:
-        write_history(run_dir / "history.jsonl", History(()))
+        write_history(History(()), run_dir / "history.jsonl")
     render_run(run_dir)
     shutil.rmtree(parts, ignore_errors=True)
     return RunOutcome(run_dir, result)
 
 
 def _drive(
-    scenario: Scenario, stack: LocalStack, run_dir: Path, parts: Path, origin: int, schedule: Schedule,
+    scenario: Scenario, stack: LocalStack, run_dir: Path, parts: Path, schedule: Schedule,
     seed: int, duration: float, users: int, workers: int, slo: CheckConfig, options: RunOptions,
 ) -> tuple[History, list[Verdict], list[str], str | None]:
     error: str | None = None
     baseline = scrape_metrics(stack)
+    origin = time.monotonic_ns()  # time 0 of the history: the load and the nemesis start now
     nemesis_recorder = HistoryRecorder(parts / "nemesis.jsonl", origin_ns=origin)
     config = LoadConfig(
         app_url=stack.app_url, tenants=tuple(t.to_dict() for t in stack.tenants), webhook_secret=WEBHOOK_SECRET,
@@ -213,7 +213,7 @@ def _drive(
     log.info("quiesced=%s after %.1fs", quiet, waited)
     snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=slo)
     history = merge_histories(sorted(parts.glob("*.jsonl")))
-    write_history(run_dir / "history.jsonl", history)
+    write_history(history, run_dir / "history.jsonl")
     verdicts = check_all(history, snapshot, tuple(scenario.invariants) + SLO_CHECKS)
     logs = _copy_logs(stack, run_dir)
     return history, verdicts, logs, error
