@@ -285,6 +285,7 @@ class DockerStack:
         self._postgres_password = secrets.token_hex(12)
         self._client: docker.DockerClient | None = None
         self._network: Network | None = None
+        self._network_created = False
         self._containers: dict[str, DockerContainer] = {}
         self._host = "127.0.0.1"
         self._ports: dict[str, int] = {}
@@ -326,7 +327,16 @@ class DockerStack:
 
     def container_ids(self) -> dict[str, str]:
         """Docker id of each service's container, e.g. to pause or kill one."""
-        return {name: c.get_container_id() for name, c in self._containers.items() if c._container is not None}
+        return {name: wrapped.id for name in self._containers if (wrapped := self._wrapped(name)) is not None}
+
+    def _wrapped(self, service: str) -> Any:
+        """The docker-py container of ``service``, or None if it was never created."""
+        from testcontainers.core.exceptions import ContainerStartException
+
+        try:
+            return self._containers[service].get_wrapped_container()
+        except ContainerStartException:
+            return None
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> DockerStack:
@@ -346,6 +356,7 @@ class DockerStack:
         env = self._service_env()
         settings = self._settings(env)  # validates weakenings and secrets before anything starts
         self._client = _connect()
+        self._client.api.timeout = 120  # past the ping: removals and pulls may take a while
         sweep_stale_docker_runs(self._client)
         self._check_images()
         self.run_dir = make_run_dir("docker")
@@ -470,6 +481,7 @@ class DockerStack:
         network.name = f"stormproof-{self.run_id}"
         self._network = network
         network.create()
+        self._network_created = True
 
     def _run(
         self,
@@ -521,7 +533,7 @@ class DockerStack:
             ) from exc
 
     def _logs(self, service: str, tail: int | str = "all") -> bytes:
-        container = self._containers[service]._container
+        container = self._wrapped(service)
         if container is None:
             return b""
         try:
@@ -600,25 +612,27 @@ class DockerStack:
         _live.discard(self)
         leftovers: list[str] = []
         for service, container in reversed(list(self._containers.items())):
-            if container._container is None:
+            wrapped = self._wrapped(service)
+            if wrapped is None:
                 continue
             if self.run_dir is not None:
                 with contextlib.suppress(OSError):
                     (self.run_dir / f"{service}.log").write_bytes(self._logs(service, tail=500))
             try:
-                container._container.remove(force=True, v=True)
+                wrapped.remove(force=True, v=True)
             except Exception as exc:  # noqa: BLE001 - keep removing the others
                 if "No such container" not in str(exc) and "404" not in str(exc):
                     leftovers.append(f"container {service}: {exc}")
             with contextlib.suppress(Exception):
                 container.get_docker_client().client.close()
         self._containers.clear()
-        if self._network is not None and self._network._network is not None:
+        if self._network is not None and self._network_created:
             try:
                 self._network.remove()
             except Exception as exc:  # noqa: BLE001
                 leftovers.append(f"network {self._network.name}: {exc}")
         self._network = None
+        self._network_created = False
         if self._client is not None:
             leftovers = self._sweep_run(leftovers)
             self._client.close()

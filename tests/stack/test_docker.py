@@ -127,8 +127,16 @@ def test_info_has_local_stack_keys_plus_the_proxy_api(stack: DockerStack) -> Non
     with stack.faults() as proxy:
         proxies = proxy.list_proxies()
     assert {name: p.upstream for name, p in proxies.items()} == {n: up for n, (_, up) in PROXIES.items()}
-    # The host reaches the app only through the proxy named "app".
-    assert info["app_url"].endswith(f":{stack._ports['app']}")
+    # The host reaches the app only through the proxy named "app": its port is the proxy container's.
+    import docker
+
+    client = docker.from_env(timeout=10)
+    try:
+        proxy_ports = client.api.port(stack.container_ids()["proxy"], PROXIES["app"][0])
+        assert not client.api.port(stack.container_ids()["app"], 8000)  # the app itself is not published
+    finally:
+        client.close()
+    assert info["app_url"] == f"http://127.0.0.1:{proxy_ports[0]['HostPort']}"
     import psycopg
 
     with psycopg.connect(info["database_url"], connect_timeout=5) as conn:
