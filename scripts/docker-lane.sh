@@ -108,11 +108,13 @@ fi
 # Not --bridge=none: that makes dockerd delete an existing docker0, which may be another daemon's.
 # Instead the default bridge is left alone if it exists, and removed afterwards if we created it.
 if command -v ip > /dev/null && ! ip link show docker0 > /dev/null 2>&1; then CREATED_DOCKER0=1; fi
-dockerd --iptables=false --ip-forward=false \
+# Its own session: a Ctrl-C at the terminal reaches the tests (which then clean up through this
+# daemon) but not the daemon, which is stopped last, by PID.
+setsid dockerd --iptables=false --ip-forward=false \
     --data-root "$DAEMON_DIR/data" --exec-root "$DAEMON_DIR/exec" \
     --host "unix://$DAEMON_DIR/docker.sock" --pidfile "$DAEMON_DIR/docker.pid" \
     > "$DAEMON_DIR/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
+DOCKERD_PID=$!  # setsid execs dockerd in place (a background job is no group leader): same PID
 export DOCKER_HOST="unix://$DAEMON_DIR/docker.sock"
 echo "docker-lane: dockerd pid $DOCKERD_PID, DOCKER_HOST=$DOCKER_HOST"
 ready=0
@@ -124,6 +126,10 @@ done
 if [ "$ready" -ne 1 ]; then
     tail -n 30 "$DAEMON_DIR/dockerd.log" >&2
     echo "docker-lane: dockerd did not answer within 60s (its log above)." >&2
+    exit 1
+fi
+if [ "$(cat "$DAEMON_DIR/docker.pid" 2> /dev/null)" != "$DOCKERD_PID" ]; then
+    echo "docker-lane: dockerd's pidfile does not name pid $DOCKERD_PID; refusing to guess which process to stop." >&2
     exit 1
 fi
 
