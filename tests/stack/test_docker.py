@@ -1,0 +1,239 @@
+"""DockerStack: the whole system in containers, faults through the proxy, and nothing left behind.
+
+Needs a Docker daemon and the images (``scripts/build-images.sh`` where no
+registry is reachable; ``scripts/docker-lane.sh`` does both). Without Docker
+these tests skip with the reason, except under ``STORMPROOF_REQUIRE_DOCKER=1``
+(CI's docker lane), where they fail with it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.stack import ServiceStartError, StackConfig
+from harness.stack.docker import (
+    PROXIES,
+    RUN_LABEL,
+    DockerImages,
+    DockerStack,
+    DockerUnavailableError,
+    ImageUnavailableError,
+    docker_unreachable_reason,
+)
+
+LOCAL_STACK_KEYS = {
+    "app_url", "database_url", "redis_url", "shunya_url", "webhook_secret", "weakenings",
+    "task_workers", "run_dir", "ready_after_s", "tenants",
+}
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("STORMPROOF_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"STORMPROOF_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def docker_ready() -> None:
+    reason = docker_unreachable_reason()
+    if reason is not None:
+        _unavailable(reason)
+
+
+def _start(stack: DockerStack) -> DockerStack:
+    try:
+        return stack.start()
+    except ImageUnavailableError as exc:
+        _unavailable(str(exc))
+        raise
+
+
+@pytest.fixture(scope="module")
+def stack(docker_ready: None) -> Iterator[DockerStack]:
+    config = StackConfig(
+        task_workers=1,
+        tenants=1,
+        shunya={"complete_after_ms": 100},
+        env={"STORMPROOF_POLL_INTERVAL_MS": "300"},
+    )
+    started = _start(DockerStack(config))
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def leftovers(run_id: str) -> list[str]:
+    """Names of containers and networks still labelled with ``run_id`` (via docker-py)."""
+    import docker
+
+    client = docker.from_env(timeout=10)
+    try:
+        selector = {"label": f"{RUN_LABEL}={run_id}"}
+        containers = [c.name for c in client.containers.list(all=True, filters=selector)]
+        networks = [n.name for n in client.networks.list(filters=selector)]
+    finally:
+        client.close()
+    return containers + networks
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def bearer(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+# -- without a daemon -------------------------------------------------------------------------------
+def test_unreachable_docker_names_docker_host_and_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    reason = docker_unreachable_reason(timeout=2)
+    assert reason is not None and f"DOCKER_HOST=unix://{tmp_path}/no-daemon.sock" in reason
+    with pytest.raises(DockerUnavailableError, match="dockerd") as info:
+        DockerStack(StackConfig(task_workers=0)).start()
+    assert "DOCKER_HOST" in str(info.value) and "LocalStack" in str(info.value)
+
+
+def test_image_settings_default_to_public_images_and_read_the_environment() -> None:
+    assert DockerImages.from_env({}) == DockerImages(
+        postgres="postgres:15", redis="redis:7", proxy="ghcr.io/shopify/toxiproxy:2.12.0", app="stormproof/app",
+    )
+    images = DockerImages.from_env({"STORMPROOF_IMAGE_PROXY": "stormproof/fault-proxy", "STORMPROOF_IMAGE_REDIS": ""})
+    assert images.proxy == "stormproof/fault-proxy" and images.redis == "redis:7"
+
+
+# -- the running stack -------------------------------------------------------------------------------
+def test_info_has_local_stack_keys_plus_the_proxy_api(stack: DockerStack) -> None:
+    info = stack.info()
+    assert set(info) == LOCAL_STACK_KEYS | {"proxy_api_url"}
+    assert info["task_workers"] == 1 and len(info["tenants"]) == 1
+    assert 0 < info["ready_after_s"] < stack.start_timeout * 3
+    with stack.faults() as proxy:
+        proxies = proxy.list_proxies()
+    assert {name: p.upstream for name, p in proxies.items()} == {n: up for n, (_, up) in PROXIES.items()}
+    # The host reaches the app only through the proxy named "app": its port is the proxy container's.
+    import docker
+
+    client = docker.from_env(timeout=10)
+    try:
+        proxy_ports = client.api.port(stack.container_ids()["proxy"], PROXIES["app"][0])
+        assert not client.api.port(stack.container_ids()["app"], 8000)  # the app itself is not published
+    finally:
+        client.close()
+    assert info["app_url"] == f"http://127.0.0.1:{proxy_ports[0]['HostPort']}"
+    import psycopg
+
+    with psycopg.connect(info["database_url"], connect_timeout=5) as conn:
+        assert conn.execute("SELECT count(*) FROM companies").fetchone() == (1,)
+
+
+def test_authenticated_idempotent_request_through_the_proxy(stack: DockerStack) -> None:
+    tenant = stack.tenants[0]
+    key = uuid.uuid4().hex
+    url = f"{stack.app_url}/api/v1/recordings/sessions/start"
+    body = {"appointment_id": tenant.appointment_ids[0]}
+    first = httpx.post(url, json=body, headers=bearer(tenant.manager_token, **{"Idempotency-Key": key}), timeout=10)
+    assert first.status_code == 201, first.text
+    again = httpx.post(url, json=body, headers=bearer(tenant.manager_token, **{"Idempotency-Key": key}), timeout=10)
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    read = httpx.get(
+        f"{stack.app_url}/api/v1/recordings/sessions/{first.json()['id']}",
+        headers=bearer(tenant.manager_token), timeout=10,
+    )
+    assert read.status_code == 200 and read.json()["appointment_id"] == tenant.appointment_ids[0]
+    assert httpx.get(url.replace("/start", ""), timeout=10).status_code == 401
+
+
+def test_background_job_runs_end_to_end(stack: DockerStack) -> None:
+    """App -> Redis -> worker container -> Shunya stub -> webhook -> app: the analysis lands once."""
+    tenant = stack.tenants[0]
+    submitted = httpx.post(
+        f"{stack.app_url}/api/v1/calls", json={"appointment_id": tenant.appointment_ids[1]},
+        headers=bearer(tenant.manager_token), timeout=10,
+    )
+    assert submitted.status_code == 202, submitted.text
+    call_url = f"{stack.app_url}/api/v1/calls/{submitted.json()['id']}"
+
+    def analysed() -> dict[str, Any] | None:
+        call = httpx.get(call_url, headers=bearer(tenant.manager_token), timeout=10).json()
+        return call if call["analyses"] >= 1 else None
+
+    call = wait_for(analysed, timeout=60, what="the call's analysis")
+    assert call["analyses"] == 1 and call["job"]["status"] == "completed"
+
+
+def test_app_to_postgres_proxy_down_makes_the_app_unready(stack: DockerStack) -> None:
+    readyz = f"{stack.app_url}/readyz"
+    assert httpx.get(readyz, timeout=10).status_code == 200
+    with stack.faults() as proxy:
+        proxy.disable_proxy("postgres")
+        try:
+            down = wait_for(
+                lambda: (r := httpx.get(readyz, timeout=15)).status_code == 503 and r,
+                timeout=30, what="/readyz to answer 503 with the app->PostgreSQL link down",
+            )
+            assert down.json()["checks"]["database"].startswith("error") and down.json()["checks"]["redis"] == "ok"
+        finally:
+            proxy.enable_proxy("postgres")
+    wait_for(lambda: httpx.get(readyz, timeout=15).status_code == 200, timeout=30, what="/readyz back to 200")
+
+
+def test_stop_saves_logs_and_removes_every_container_and_the_network(stack: DockerStack) -> None:
+    """Runs last in this module: it stops the shared stack."""
+    run_id, run_dir = stack.run_id, Path(stack.info()["run_dir"])
+    services = set(stack.container_ids())
+    assert services == {"postgres", "redis", "proxy", "shunya", "app", "worker1"}
+    assert len(leftovers(run_id)) == len(services) + 1  # and the network
+    stack.stop()
+    assert leftovers(run_id) == []
+    assert {p.stem for p in run_dir.glob("*.log")} == services
+    assert b" ready." in (run_dir / "worker1.log").read_bytes()
+    stack.stop()  # idempotent
+
+
+# -- failures clean up too -----------------------------------------------------------------------------
+def test_missing_image_names_the_setting_and_the_build_script(docker_ready: None) -> None:
+    images = DockerImages.from_env()
+    missing = DockerImages(images.postgres, images.redis, images.proxy, app=f"stormproof/missing-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(ImageUnavailableError, match=r"STORMPROOF_IMAGE_APP=stormproof/missing-.*build-images\.sh"):
+        DockerStack(StackConfig(task_workers=0), images=missing).start()
+
+
+def test_service_that_never_gets_ready_fails_with_its_log_and_leaves_nothing(docker_ready: None) -> None:
+    images = DockerImages.from_env()
+    # The Redis image cannot run "serve": the app container exits at once.
+    broken = DockerImages(images.postgres, images.redis, images.proxy, app=images.redis)
+    stack = DockerStack(StackConfig(task_workers=0), images=broken, start_timeout=30)
+    with pytest.raises(ServiceStartError, match=r"(?s)app container.*exited.*serve") as info:
+        _start(stack)
+    assert "last lines of its log" in str(info.value)
+    assert leftovers(stack.run_id) == []
+    assert (Path(str(stack.run_dir)) / "postgres.log").exists()
+
+
+def test_interrupted_start_leaves_nothing(docker_ready: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupt(self: DockerStack, settings: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DockerStack, "_migrate_and_seed", interrupt)
+    stack = DockerStack(StackConfig(task_workers=0))
+    with pytest.raises(KeyboardInterrupt):
+        _start(stack)
+    assert stack.run_id and leftovers(stack.run_id) == []
