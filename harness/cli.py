@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from . import __version__
 
@@ -35,6 +36,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
     from .stack import LocalStack, StackConfig
 
+    stack_class: Any = LocalStack
+    if args.backend == "docker":
+        from .stack.docker import DockerStack
+
+        stack_class = DockerStack
     config = StackConfig(
         weakenings=tuple(sorted(parse_weakenings(args.weaken))),
         app_workers=args.app_workers,
@@ -43,7 +49,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         reps=args.reps,
         appointments=args.appointments,
     )
-    with LocalStack(config) as stack:
+    with stack_class(config) as stack:
         info = stack.info()
         if args.json:
             print(json.dumps(info), flush=True)
@@ -56,11 +62,12 @@ def _cmd_up(args: argparse.Namespace) -> int:
 def _print_endpoints(info: dict) -> None:
     print(f"stormproof stack ready in {info['ready_after_s']}s")
     print(f"  app        {info['app_url']}   (through the fault proxy; try {info['app_url']}/docs)")
-    if info["proxy_api_url"]:
-        print(f"  proxy API  {info['proxy_api_url']}   (Toxiproxy API; links: {', '.join(info['proxies'])})")
+    if info.get("proxy_api_url"):
+        links = ", ".join(info.get("proxies") or {})
+        print(f"  proxy API  {info['proxy_api_url']}   (Toxiproxy API{'; links: ' + links if links else ''})")
     print(f"  database   {info['database_url']}")
     print(f"  redis      {info['redis_url']}")
-    if info["shunya_url"]:
+    if info.get("shunya_url"):
         print(f"  shunya     {info['shunya_url']}   (stub; admin at /admin/config)")
     print(f"  workers    {info['task_workers']} Celery worker process(es)")
     print(f"  weakened   {', '.join(info['weakenings']) or 'nothing (all fixes on)'}")
@@ -170,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start PostgreSQL, Redis and the reference app; print endpoints")
+    up.add_argument("--backend", choices=["local", "docker"], default="local",
+                    help="local processes (default) or containers through testcontainers (see docker/README.md)")
     up.add_argument("--weaken", default="", help="comma-separated fixes to switch off (see `stormproof weakenings`)")
     up.add_argument("--app-workers", type=int, default=1, help="uvicorn worker processes")
     up.add_argument("--task-workers", type=int, default=1, help="Celery worker processes (0: no background work)")

@@ -10,7 +10,8 @@ Fixtures, each backed by real services started on free loopback ports:
   schema once per session, for cloning;
 * ``reference_app`` / ``reference_app_module``: a factory that starts the
   reference app (uvicorn) on a fresh migrated, seeded database with the given
-  weakenings, and stops it after the test (or the module).
+  weakenings, and stops it after the test (or the module);
+* ``run_scenario``: runs a scenario end to end and returns its outcome.
 
 With pytest-xdist each worker gets its own services.
 """
@@ -190,3 +191,26 @@ def reference_app_module(
     factory = AppFactory(stormproof_postgres, stormproof_redis, reference_app_template)
     yield factory
     factory.close()
+
+
+@pytest.fixture
+def run_scenario(tmp_path: Any) -> Callable[..., Any]:
+    """Run a scenario end to end inside a test: ``outcome = run_scenario("smoke", duration_s=10)``.
+
+    Takes a built-in name, a path to a TOML file or a ``Scenario``, plus any
+    :class:`harness.runner.RunOptions` field; the run directory goes under the
+    test's ``tmp_path``. The outcome has ``verdict``, ``exit_code``,
+    ``result`` (verdicts, stats) and ``run_dir`` (report.html and the rest).
+    """
+    from scenarios import Scenario, load_scenario
+
+    from .runner import RunOptions
+    from .runner import run_scenario as run
+
+    def _run(scenario: "str | Scenario", **options: Any) -> Any:
+        spec = load_scenario(scenario) if isinstance(scenario, str) else scenario
+        options.setdefault("out_dir", tmp_path)
+        options.setdefault("progress", False)
+        return run(spec, RunOptions(**options))
+
+    return _run

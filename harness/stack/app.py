@@ -6,22 +6,23 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 
 from .http_ready import start_and_wait_http
 from .ports import free_port
 from .process import ManagedProcess
-from .rundir import make_run_dir, remove_run_dir
+from .service import Service
 
 __all__ = ["ReferenceAppProcess"]
 
 
-class ReferenceAppProcess:
+class ReferenceAppProcess(Service):
     """``uvicorn reference_app.main:create_app --factory`` with the given database, Redis and weakenings.
 
     The schema must already be migrated (templates make that cheap); the app
     itself only applies the weakenings that live in the schema.
     """
+
+    kind = "app"
 
     def __init__(
         self,
@@ -36,12 +37,11 @@ class ReferenceAppProcess:
         base_dir: Path | None = None,
         start_timeout: float = 30.0,
     ) -> None:
+        super().__init__(base_dir=base_dir)
         self.host = host
         self.port = port or free_port(host)
         self.workers = workers
         self.start_timeout = start_timeout
-        self._own_dir = base_dir is None
-        self.base_dir = base_dir
         self.environment = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -50,15 +50,13 @@ class ReferenceAppProcess:
             "STORMPROOF_ENV": os.environ.get("STORMPROOF_ENV", "test"),
             **(env or {}),
         }
-        self.process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "ReferenceAppProcess":
-        if self.base_dir is None:
-            self.base_dir = make_run_dir("app")
+        self._run_dir()
         env = dict(self.environment)
         if self.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
             metrics_dir = self.base_dir / "prometheus"
@@ -73,20 +71,3 @@ class ReferenceAppProcess:
         start_and_wait_http(self.process, f"{self.url}/readyz", service="reference app", timeout=self.start_timeout)
         return self
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-        if self._own_dir and self.base_dir is not None:
-            remove_run_dir(self.base_dir)
-            self.base_dir = None
-
-    def __enter__(self) -> "ReferenceAppProcess":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

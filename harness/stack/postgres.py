@@ -16,7 +16,6 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 
@@ -24,7 +23,7 @@ from .binaries import find_postgres_binary
 from .errors import ServiceStartError
 from .ports import free_port, wait_until
 from .process import ManagedProcess, _child_setup, unprivileged_user
-from .rundir import make_run_dir, remove_run_dir
+from .service import Service
 
 __all__ = ["EphemeralPostgres"]
 
@@ -41,8 +40,10 @@ log_line_prefix = '%m [%p] '
 """
 
 
-class EphemeralPostgres:
+class EphemeralPostgres(Service):
     """A throwaway PostgreSQL server. Use as a context manager or call start()/stop()."""
+
+    kind = "pg"
 
     superuser = "postgres"
 
@@ -55,13 +56,11 @@ class EphemeralPostgres:
         max_connections: int = 300,
         start_timeout: float = 30.0,
     ) -> None:
+        super().__init__(base_dir=base_dir)
         self.host = host
         self.port = port or free_port(host)
-        self._own_dir = base_dir is None
-        self.base_dir = base_dir
         self.max_connections = max_connections
         self.start_timeout = start_timeout
-        self.process: ManagedProcess | None = None
         self._user = unprivileged_user()
 
     @property
@@ -78,8 +77,7 @@ class EphemeralPostgres:
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> "EphemeralPostgres":
-        if self.base_dir is None:
-            self.base_dir = make_run_dir("pg")
+        self._run_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._user is not None:
             os.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
@@ -161,23 +159,6 @@ class EphemeralPostgres:
         self.process.stop()
         self._launch()
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-        if self._own_dir and self.base_dir is not None:
-            remove_run_dir(self.base_dir)
-            self.base_dir = None
-
-    def __enter__(self) -> "EphemeralPostgres":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- databases -----------------------------------------------------------
     def execute(self, sql: str, dbname: str = "postgres") -> None:

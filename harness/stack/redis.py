@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from types import TracebackType
 
 import redis
 import redis.backoff
@@ -14,13 +13,15 @@ from .binaries import find_redis_server
 from .errors import ServiceStartError
 from .ports import free_port, wait_until
 from .process import ManagedProcess
-from .rundir import make_run_dir, remove_run_dir
+from .service import Service
 
 __all__ = ["EphemeralRedis"]
 
 
-class EphemeralRedis:
+class EphemeralRedis(Service):
     """A throwaway Redis server (starts in about 15 ms). Context manager or start()/stop()."""
+
+    kind = "redis"
 
     def __init__(
         self,
@@ -30,12 +31,10 @@ class EphemeralRedis:
         base_dir: Path | None = None,
         start_timeout: float = 10.0,
     ) -> None:
+        super().__init__(base_dir=base_dir)
         self.host = host
         self.port = port or free_port(host)
-        self._own_dir = base_dir is None
-        self.base_dir = base_dir
         self.start_timeout = start_timeout
-        self.process: ManagedProcess | None = None
 
     def url(self, db: int = 0) -> str:
         return f"redis://{self.host}:{self.port}/{db}"
@@ -52,8 +51,7 @@ class EphemeralRedis:
         )
 
     def start(self) -> "EphemeralRedis":
-        if self.base_dir is None:
-            self.base_dir = make_run_dir("redis")
+        self._run_dir()
         self.process = ManagedProcess(
             "redis",
             [
@@ -101,20 +99,3 @@ class EphemeralRedis:
         self.process.stop()
         self._launch()
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-        if self._own_dir and self.base_dir is not None:
-            remove_run_dir(self.base_dir)
-            self.base_dir = None
-
-    def __enter__(self) -> "EphemeralRedis":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

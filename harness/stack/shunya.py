@@ -6,18 +6,21 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .http_ready import start_and_wait_http
 from .ports import free_port
 from .process import ManagedProcess
-from .rundir import make_run_dir, remove_run_dir
+from .service import Service
 
 __all__ = ["ShunyaStubProcess"]
 
 
-class ShunyaStubProcess:
+class ShunyaStubProcess(Service):
+    """``python -m harness.shunya``, ready when its admin health endpoint answers."""
+
+    kind = "shunya"
+
     def __init__(
         self,
         *,
@@ -29,23 +32,20 @@ class ShunyaStubProcess:
         base_dir: Path | None = None,
         start_timeout: float = 20.0,
     ) -> None:
+        super().__init__(base_dir=base_dir)
         self.host = host
         self.port = port or free_port(host)
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.config = dict(config or {})
         self.start_timeout = start_timeout
-        self._own_dir = base_dir is None
-        self.base_dir = base_dir
-        self.process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "ShunyaStubProcess":
-        if self.base_dir is None:
-            self.base_dir = make_run_dir("shunya")
+        self._run_dir()
         argv = [
             sys.executable, "-m", "harness.shunya", "--host", self.host, "--port", str(self.port),
             "--webhook-url", self.webhook_url, "--webhook-secret", self.webhook_secret,
@@ -55,21 +55,3 @@ class ShunyaStubProcess:
         self.process = ManagedProcess("shunya", argv, log_path=self.base_dir / "shunya.log")
         start_and_wait_http(self.process, f"{self.url}/admin/health", service="Shunya stub", timeout=self.start_timeout)
         return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-        if self._own_dir and self.base_dir is not None:
-            remove_run_dir(self.base_dir)
-            self.base_dir = None
-
-    def __enter__(self) -> "ShunyaStubProcess":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

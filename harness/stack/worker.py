@@ -7,22 +7,23 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 
 from .errors import ServiceStartError
 from .ports import wait_until
 from .process import ManagedProcess
-from .rundir import make_run_dir, remove_run_dir
+from .service import Service
 
 __all__ = ["CeleryWorkerProcess"]
 
 
-class CeleryWorkerProcess:
+class CeleryWorkerProcess(Service):
     """``celery -A reference_app.worker.main worker`` (prefork) with the app's settings.
 
     ``concurrency`` child processes execute tasks; :attr:`child_pids` lists them,
     so a fault can kill one mid-task (acks-late redelivery) rather than the whole worker.
     """
+
+    kind = "worker"
 
     def __init__(
         self,
@@ -36,11 +37,10 @@ class CeleryWorkerProcess:
         base_dir: Path | None = None,
         start_timeout: float = 30.0,
     ) -> None:
+        super().__init__(base_dir=base_dir)
         self.name = name
         self.concurrency = concurrency
         self.start_timeout = start_timeout
-        self._own_dir = base_dir is None
-        self.base_dir = base_dir
         self.environment = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -50,11 +50,9 @@ class CeleryWorkerProcess:
             "STORMPROOF_LOG_LEVEL": "INFO",
             **(env or {}),
         }
-        self.process: ManagedProcess | None = None
 
     def start(self) -> "CeleryWorkerProcess":
-        if self.base_dir is None:
-            self.base_dir = make_run_dir("worker")
+        self._run_dir()
         argv = [
             sys.executable, "-m", "celery", "-A", "reference_app.worker.main", "worker",
             "-Q", "shunya", "-P", "prefork", "-c", str(self.concurrency), "-n", f"{self.name}@%h",
@@ -98,20 +96,3 @@ class CeleryWorkerProcess:
                 continue
         return pids
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-        if self._own_dir and self.base_dir is not None:
-            remove_run_dir(self.base_dir)
-            self.base_dir = None
-
-    def __enter__(self) -> "CeleryWorkerProcess":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

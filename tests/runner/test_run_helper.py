@@ -1,0 +1,37 @@
+"""The pytest helper and the run's files, on a short custom scenario."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.history import load_history
+
+
+def test_run_scenario_helper_with_a_custom_file(run_scenario, tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'name = "mine"\nseed = 3\nduration_s = 5\ninvariants = ["single-active-session", "tenant-isolation"]\n'
+        '[load]\nusers = 4\nspawn_rate = 4\nweights = { "session.start" = 3, "session.stop" = 2 }\n'
+        '[stack]\ntask_workers = 0\n'
+        '[[faults]]\nat = 1\nduration = 2\nfault = "latency"\ntarget = "postgres"\nparams = { latency = 20 }\n'
+    )
+    outcome = run_scenario(str(path))
+    assert outcome.verdict == "pass", outcome.result.error
+    result = json.loads((outcome.run_dir / "result.json").read_text())
+    assert result["run"]["command"].startswith(f"stormproof run {path} --seed 3")
+    history = load_history(outcome.run_dir / "history.jsonl")
+    faults = [op for op in history.ops if op.f == "fault"]
+    assert {op.args["phase"] for op in faults} >= {"start", "stop"}
+    assert any(op.f == "session.start" and op.type == "ok" for op in history.ops)
+    assert (outcome.run_dir / "logs" / "app.log").exists()
+
+
+def test_a_failed_run_is_an_error_verdict_not_a_traceback(run_scenario, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "bad"\nduration_s = 2\ninvariants = ["tenant-isolation"]\n'
+                    '[[faults]]\nat = 0.5\nduration = 1\nfault = "latency"\ntarget = "no-such-link"\n')
+    outcome = run_scenario(str(path))
+    assert outcome.verdict == "error" and outcome.exit_code == 2
+    assert outcome.result.error
+    assert (outcome.run_dir / "report.html").exists()
