@@ -32,6 +32,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
+    import shlex
+
     from reference_app.weaken import parse_weakenings
 
     from .stack import LocalStack, StackConfig
@@ -48,6 +50,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         tenants=args.tenants,
         reps=args.reps,
         appointments=args.appointments,
+        app_command=tuple(shlex.split(args.app_command)) if args.app_command else None,
     )
     with stack_class(config) as stack:
         info = stack.info()
@@ -127,10 +130,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ValueError("give one scenario name (see `stormproof list`) or --all")
     names = scenario_names() if args.all else [args.scenario]
     scenarios = [load_scenario(name) for name in names]  # every file is checked before anything runs
+    import shlex
+
     options = RunOptions(
         duration_s=args.duration, users=args.users, seed=args.seed, backend=args.backend,
         weakenings=tuple(sorted(parse_weakenings(args.weaken))) or None, workers=args.workers,
         out_dir=Path(args.out), progress=not args.quiet,
+        app_command=tuple(shlex.split(args.app_command)) if args.app_command else None,
+        app_url=args.app_url, database_url=args.database_url, jwt_secret=args.jwt_secret,
     )
     worst = EXIT_OK
     for scenario in scenarios:
@@ -179,6 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start PostgreSQL, Redis and the reference app; print endpoints")
     up.add_argument("--backend", choices=["local", "docker"], default="local",
                     help="local processes (default) or containers through testcontainers (see docker/README.md)")
+    up.add_argument("--app-command", default=None,
+                    help="run this backend instead of the reference app ({host} and {port} are replaced)")
     up.add_argument("--weaken", default="", help="comma-separated fixes to switch off (see `stormproof weakenings`)")
     up.add_argument("--app-workers", type=int, default=1, help="uvicorn worker processes")
     up.add_argument("--task-workers", type=int, default=1, help="Celery worker processes (0: no background work)")
@@ -206,6 +215,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None, help="Locust worker processes (default: the scenario's)")
     run.add_argument("--out", default="reports", help="where run directories go (default: reports/)")
     run.add_argument("--quiet", action="store_true", help="no progress line while running")
+    run.add_argument("--app-command", default=None,
+                     help="your own backend instead of ours, started here behind the proxies "
+                          "(e.g. 'myapp serve --port {port}'; it gets DATABASE_URL, REDIS_URL, PORT... in its environment)")
+    run.add_argument("--app-url", default=None, help="your own backend, already running (the 'external' backend)")
+    run.add_argument("--database-url", default=None, help="with --app-url: its database, where the checks read")
+    run.add_argument("--jwt-secret", default=None,
+                     help="with --app-url: the key your backend verifies tokens with (default $STORMPROOF_JWT_SECRET)")
     run.set_defaults(func=_cmd_run)
 
     for name, (module, what) in _DELEGATED.items():

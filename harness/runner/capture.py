@@ -14,35 +14,33 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ..invariants import TABLES, CheckConfig, Snapshot
-from ..stack import LocalStack
+from ..stack.system import SystemUnderTest
 
 __all__ = ["capture_snapshot", "scrape_metrics", "wait_quiet"]
 
 
-def scrape_metrics(stack: LocalStack) -> str:
-    assert stack.app is not None
-    return httpx.get(f"{stack.app.url}/metrics", timeout=10).text
+def scrape_metrics(stack: SystemUnderTest) -> str:
+    return httpx.get(stack.metrics_url, timeout=10).text
 
 
-def _dsn(stack: LocalStack) -> str:
-    assert stack.postgres is not None
-    return stack.postgres.dsn(stack.database_name)
+def _dsn(stack: SystemUnderTest) -> str:
+    return stack.check_dsn
 
 
-def _in_flight(stack: LocalStack) -> int:
+def _in_flight(stack: SystemUnderTest) -> int:
     with psycopg.connect(_dsn(stack), connect_timeout=5) as conn:
         row = conn.execute("SELECT count(*) FROM task_records WHERE state IN ('queued', 'running', 'retrying')").fetchone()
     return int(row[0]) if row else 0
 
 
-def _stub_pending(stack: LocalStack) -> int:
-    if stack.shunya is None:
+def _stub_pending(stack: SystemUnderTest) -> int:
+    if stack.shunya_admin_url is None:
         return 0
-    stats = httpx.get(f"{stack.shunya.url}/admin/stats", timeout=5).json()
+    stats = httpx.get(f"{stack.shunya_admin_url}/admin/stats", timeout=5).json()
     return int(stats.get("deliveries_pending", 0))
 
 
-def wait_quiet(stack: LocalStack, timeout: float) -> tuple[bool, float]:
+def wait_quiet(stack: SystemUnderTest, timeout: float) -> tuple[bool, float]:
     """Wait until no task is in flight and the stub has nothing left to deliver; (quiet, seconds waited)."""
     started = time.monotonic()
     while True:
@@ -56,7 +54,7 @@ def wait_quiet(stack: LocalStack, timeout: float) -> tuple[bool, float]:
         time.sleep(0.25)
 
 
-def capture_snapshot(stack: LocalStack, *, baseline_metrics: str | None, config: CheckConfig) -> Snapshot:
+def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, config: CheckConfig) -> Snapshot:
     tables: dict[str, list[dict[str, Any]]] = {}
     with psycopg.connect(_dsn(stack), connect_timeout=5, row_factory=dict_row) as conn:
         for table, columns in TABLES.items():
@@ -64,8 +62,8 @@ def capture_snapshot(stack: LocalStack, *, baseline_metrics: str | None, config:
     known = {row["shunya_job_id"] for row in tables["shunya_jobs"] if row["shunya_job_id"]}
     expected: dict[str, str] = {}
     completed: set[str] | None = None
-    if stack.shunya is not None:
-        jobs = httpx.get(f"{stack.shunya.url}/admin/jobs", timeout=10).json()["jobs"]
+    if stack.shunya_admin_url is not None:
+        jobs = httpx.get(f"{stack.shunya_admin_url}/admin/jobs", timeout=10).json()["jobs"]
         completed = set()
         for job in jobs:
             # Jobs the app never recorded (a submission retried after a lost answer) are not its to apply.

@@ -17,67 +17,21 @@ from typing import Any
 
 from ..faults.client import ToxiproxyClient
 from ..faults.packages import standard_packages
-from ..faults.process import ManagedProcess
 from ..faults.schedule import FaultEvent, Schedule, run_schedule
 from ..history import HistoryRecorder
-from ..stack import CeleryWorkerProcess, LocalStack
 
-__all__ = ["Nemesis", "PoolProcess", "process_targets"]
+__all__ = ["Nemesis"]
 
 log = logging.getLogger(__name__)
-
-
-class PoolProcess:
-    """A Celery worker's first pool process as a fault target; the worker restarts it when it dies."""
-
-    def __init__(self, worker: CeleryWorkerProcess) -> None:
-        self.worker = worker
-        self.name = f"{worker.name}-pool"
-
-    @property
-    def pid(self) -> int | None:
-        children = self.worker.child_pids()
-        return min(children) if children else None
-
-    def start(self) -> None:
-        """Nothing to do: the worker's main process replaces a dead pool process itself."""
-
-    def stop(self) -> None:
-        self.kill()
-
-    def kill(self) -> None:
-        import os
-        import signal
-
-        pid = self.pid
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-
-
-def process_targets(stack: LocalStack) -> dict[str, ManagedProcess]:
-    targets: dict[str, Any] = {}
-    if stack.postgres is not None and stack.postgres.process is not None:
-        targets["postgres"] = stack.postgres.process
-    if stack.redis is not None and stack.redis.process is not None:
-        targets["redis"] = stack.redis.process
-    if stack.app is not None and stack.app.process is not None:
-        targets["app"] = stack.app.process
-    if stack.shunya is not None and stack.shunya.process is not None:
-        targets["shunya"] = stack.shunya.process
-    for worker in stack.workers:
-        if worker.process is not None:
-            targets[worker.name] = worker.process
-            targets[f"{worker.name}-pool"] = PoolProcess(worker)
-    return targets
 
 
 class Nemesis:
     """Runs a schedule in a thread; :meth:`stop` ends it early and waits for the heal."""
 
-    def __init__(self, schedule: Schedule, stack: LocalStack, recorder: HistoryRecorder) -> None:
+    def __init__(self, schedule: Schedule, stack: Any, recorder: HistoryRecorder) -> None:
         self.schedule = schedule
         self._client = ToxiproxyClient(stack.proxy_api_url) if stack.proxy_api_url else None
-        self._packages = standard_packages(self._client, process_targets(stack))
+        self._packages = standard_packages(self._client, stack.fault_targets())
         missing = {f.fault for f in schedule.faults} - set(self._packages)
         if missing:
             raise ValueError(f"the stack offers no fault package for {sorted(missing)} (proxies off?)")

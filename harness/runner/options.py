@@ -20,6 +20,16 @@ class RunOptions:
     out_dir: Path = Path("reports")
     progress: bool = True
     quiesce_s: float = 30.0
+    #: The user's own backend, started here by this command (``{host}``/``{port}`` replaced).
+    app_command: tuple[str, ...] | None = None
+    #: Or a backend already running: its URL and its database's URL (the "external" backend).
+    app_url: str | None = None
+    database_url: str | None = None
+    jwt_secret: str | None = None
+
+    @property
+    def backend_name(self) -> str:
+        return "external" if self.app_url else self.backend
 
     def replay_args(self) -> list[str]:
         """The options as command-line flags (for the replay command)."""
@@ -34,4 +44,10 @@ class RunOptions:
             args += ["--weaken", ",".join(self.weakenings)]
         if self.backend != "local":
             args += ["--backend", self.backend]
+        if self.app_command:
+            import shlex
+
+            args += ["--app-command", shlex.quote(shlex.join(self.app_command))]
+        if self.app_url:
+            args += ["--app-url", self.app_url, "--database-url", str(self.database_url)]
         return args

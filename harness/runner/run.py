@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scenarios import Scenario
 
@@ -20,8 +22,10 @@ from ..invariants import CheckConfig, Verdict, check_all
 from ..load.config import DEFAULT_WEIGHTS, LoadConfig, Stage
 from ..report import FaultPlan, RunFiles, RunInfo, RunResult, ScenarioInfo, SLOTargets, build_result
 from ..report import render_run, write_result
+from reference_app.settings import DEV_JWT_SECRET
+
 from ..stack import LocalStack, StackConfig
-from ..stack.local import WEBHOOK_SECRET
+from ..stack.system import ExternalSystem, SystemUnderTest
 from .capture import capture_snapshot, scrape_metrics, wait_quiet
 from .load_process import start_load
 from .nemesis import Nemesis
@@ -79,13 +83,13 @@ def _schedule(scenario: Scenario, seed: int, duration: float) -> Schedule:
     return schedule
 
 
-def _copy_logs(stack: LocalStack, run_dir: Path) -> list[str]:
-    if stack.base_dir is None:
+def _copy_logs(stack: SystemUnderTest, run_dir: Path) -> list[str]:
+    if stack.log_dir is None:
         return []
     logs = run_dir / "logs"
     logs.mkdir(exist_ok=True)
     copied = []
-    for path in sorted(Path(stack.base_dir).rglob("*.log")):
+    for path in sorted(Path(stack.log_dir).rglob("*.log")):
         target = logs / path.name
         shutil.copyfile(path, target)
         copied.append(str(target.relative_to(run_dir)))
@@ -120,16 +124,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOu
     error: str | None = None
     schedule = Schedule(())
     try:
-        if options.backend != "local":
-            raise RuntimeError(f"backend {options.backend!r} is not available for runs yet; use --backend local")
         schedule = _schedule(scenario, seed, duration)
-        stack_config = StackConfig(
-            weakenings=weakenings, app_workers=scenario.stack.app_workers, task_workers=scenario.stack.task_workers,
-            worker_concurrency=scenario.stack.worker_concurrency, tenants=scenario.stack.tenants,
-            reps=scenario.stack.reps, appointments=scenario.stack.appointments,
-            shunya=dict(scenario.stack.shunya), env=dict(scenario.stack.env),
-        )
-        with LocalStack(stack_config) as stack:
+        with _system(scenario, options, weakenings, schedule) as stack:
             history, verdicts, logs, error = _drive(
                 scenario, stack, run_dir, parts, schedule, seed, duration, users, workers, slo, options
             )
@@ -150,7 +146,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOu
         ),
         RunInfo(
             id=run_dir.name, started_at=started.isoformat(), finished_at=finished.isoformat(),
-            duration_s=round((finished - started).total_seconds(), 3), backend="local", weakenings=weakenings,
+            duration_s=round((finished - started).total_seconds(), 3), backend=options.backend_name,
+            weakenings=weakenings,
             command=command, version=__version__, commit=_commit(), host=socket.gethostname(),
         ),
         verdicts,
@@ -170,8 +167,38 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOu
     return RunOutcome(run_dir, result)
 
 
+def _system(scenario: Scenario, options: RunOptions, weakenings: tuple[str, ...], schedule: Schedule) -> Any:
+    """The system under test: started here (local), or already running (external)."""
+    if options.app_url:
+        if not options.database_url:
+            raise ValueError("--app-url needs --database-url (the checkers read the final state there)")
+        if schedule.faults:
+            raise ValueError(
+                f"scenario {scenario.name} injects faults, which need links and processes this harness controls; "
+                "run it with --app-command (the harness starts your backend behind its proxies) instead"
+            )
+        if weakenings:
+            raise ValueError("--weaken switches off fixes of the reference app; it cannot weaken an external backend")
+        return ExternalSystem(
+            app_url=options.app_url, database_url=options.database_url,
+            jwt_secret=options.jwt_secret or os.environ.get("STORMPROOF_JWT_SECRET") or DEV_JWT_SECRET,
+            tenants=scenario.stack.tenants, reps=scenario.stack.reps, appointments=scenario.stack.appointments,
+        )
+    if options.backend != "local":
+        raise ValueError(
+            f"scenario runs use the local backend for now; `stormproof up --backend {options.backend}` "
+            "starts that stack for manual and Locust use"
+        )
+    return LocalStack(StackConfig(
+        weakenings=weakenings, app_workers=scenario.stack.app_workers, task_workers=scenario.stack.task_workers,
+        worker_concurrency=scenario.stack.worker_concurrency, tenants=scenario.stack.tenants,
+        reps=scenario.stack.reps, appointments=scenario.stack.appointments,
+        shunya=dict(scenario.stack.shunya), env=dict(scenario.stack.env), app_command=options.app_command,
+    ))
+
+
 def _drive(
-    scenario: Scenario, stack: LocalStack, run_dir: Path, parts: Path, schedule: Schedule,
+    scenario: Scenario, stack: SystemUnderTest, run_dir: Path, parts: Path, schedule: Schedule,
     seed: int, duration: float, users: int, workers: int, slo: CheckConfig, options: RunOptions,
 ) -> tuple[History, list[Verdict], list[str], str | None]:
     error: str | None = None
@@ -179,7 +206,7 @@ def _drive(
     origin = time.monotonic_ns()  # time 0 of the history: the load and the nemesis start now
     nemesis_recorder = HistoryRecorder(parts / "nemesis.jsonl", origin_ns=origin)
     config = LoadConfig(
-        app_url=stack.app_url, tenants=tuple(t.to_dict() for t in stack.tenants), webhook_secret=WEBHOOK_SECRET,
+        app_url=stack.app_url, tenants=tuple(t.to_dict() for t in stack.tenants), webhook_secret=stack.webhook_secret,
         weights=dict(scenario.load.weights or DEFAULT_WEIGHTS), seed=seed,
         hot_appointments=scenario.load.hot_appointments, origin_ns=origin, history_dir=str(parts),
         progress_path=str(run_dir / "locust" / "progress.json"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .http_ready import start_and_wait_http
@@ -36,7 +36,12 @@ class ReferenceAppProcess(Service):
         env: Mapping[str, str] | None = None,
         base_dir: Path | None = None,
         start_timeout: float = 30.0,
+        command: Sequence[str] | None = None,
+        ready_path: str = "/readyz",
     ) -> None:
+        """``command`` runs another backend instead of ours (the user's own, implementing the
+        contract of docs/API.md): ``{host}`` and ``{port}`` in it are replaced, and it also finds
+        them in ``HOST`` and ``PORT``, beside ``DATABASE_URL``, ``REDIS_URL`` and the rest."""
         super().__init__(base_dir=base_dir)
         self.host = host
         self.port = port or free_port(host)
@@ -50,6 +55,8 @@ class ReferenceAppProcess(Service):
             "STORMPROOF_ENV": os.environ.get("STORMPROOF_ENV", "test"),
             **(env or {}),
         }
+        self.command = list(command) if command else None
+        self.ready_path = ready_path
 
     @property
     def url(self) -> str:
@@ -62,12 +69,17 @@ class ReferenceAppProcess(Service):
             metrics_dir = self.base_dir / "prometheus"
             metrics_dir.mkdir(exist_ok=True)
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        argv = [
-            sys.executable, "-m", "uvicorn", "reference_app.main:create_app", "--factory",
-            "--host", self.host, "--port", str(self.port),
-            "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
-        ]
+        env.update(HOST=self.host, PORT=str(self.port))
+        if self.command:
+            argv = [part.replace("{host}", self.host).replace("{port}", str(self.port)) for part in self.command]
+        else:
+            argv = [
+                sys.executable, "-m", "uvicorn", "reference_app.main:create_app", "--factory",
+                "--host", self.host, "--port", str(self.port),
+                "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
+            ]
         self.process = ManagedProcess("app", argv, log_path=self.base_dir / "app.log", env=env)
-        start_and_wait_http(self.process, f"{self.url}/readyz", service="reference app", timeout=self.start_timeout)
+        service = "the app command" if self.command else "reference app"
+        start_and_wait_http(self.process, f"{self.url}{self.ready_path}", service=service, timeout=self.start_timeout)
         return self
 

@@ -24,7 +24,9 @@ from .proxy import FaultProxyProcess
 from .redis import EphemeralRedis
 from .rundir import make_run_dir, remove_run_dir
 from .shunya import ShunyaStubProcess
-from .worker import CeleryWorkerProcess
+from .worker import CeleryWorkerProcess, PoolProcess
+
+from reference_app.settings import DEV_JWT_SECRET
 
 __all__ = ["LocalStack", "StackConfig", "WEBHOOK_SECRET"]
 
@@ -46,6 +48,9 @@ class StackConfig:
     env: dict[str, str] = field(default_factory=dict)
     #: Route every link through the fault proxy (see :data:`harness.stack.proxy.LINKS`).
     proxies: bool = True
+    #: Run this command instead of the reference app: the user's own backend implementing the contract.
+    app_command: tuple[str, ...] | None = None
+    app_ready_path: str = "/readyz"
 
 
 class LocalStack:
@@ -77,10 +82,52 @@ class LocalStack:
         self.ready_after_s = 0.0
         self._services: list[Any] = []
 
+    #: The key that signs the seeded tenants' tokens, and that the app verifies them with.
+    jwt_secret = os.environ.get("STORMPROOF_JWT_SECRET") or DEV_JWT_SECRET
+    webhook_secret = WEBHOOK_SECRET
+
     @property
     def database_url(self) -> str:
         assert self.postgres is not None
         return self.postgres.url(self.database_name)
+
+    # -- what a run needs from the system under test (shared with ExternalSystem) ----
+    @property
+    def metrics_url(self) -> str:
+        """The app's /metrics, directly (not through a proxy a fault may have cut)."""
+        assert self.app is not None
+        return f"{self.app.url}/metrics"
+
+    @property
+    def check_dsn(self) -> str:
+        """Where checkers read the final state: PostgreSQL's own port, never the proxy."""
+        assert self.postgres is not None
+        return self.postgres.dsn(self.database_name)
+
+    @property
+    def shunya_admin_url(self) -> str | None:
+        return self.shunya.url if self.shunya else None
+
+    @property
+    def log_dir(self) -> Path | None:
+        return self.base_dir
+
+    def fault_targets(self) -> dict[str, Any]:
+        """Processes that process faults may act on, by the names schedules use."""
+        targets: dict[str, Any] = {}
+        if self.postgres is not None and self.postgres.process is not None:
+            targets["postgres"] = self.postgres.process
+        if self.redis is not None and self.redis.process is not None:
+            targets["redis"] = self.redis.process
+        if self.app is not None and self.app.process is not None:
+            targets["app"] = self.app.process
+        if self.shunya is not None and self.shunya.process is not None:
+            targets["shunya"] = self.shunya.process
+        for worker in self.workers:
+            if worker.process is not None:
+                targets[worker.name] = worker.process
+                targets[f"{worker.name}-pool"] = PoolProcess(worker)
+        return targets
 
     @property
     def redis_url(self) -> str:
@@ -111,12 +158,14 @@ class LocalStack:
         if self.template is None:
             migrate(self.database_url)
         self.redis.client(self.redis_db).flushdb()
-        settings = Settings(database_url=self.database_url, redis_url=self.redis_url, environment="test")
+        settings = Settings(database_url=self.database_url, redis_url=self.redis_url, environment="test",
+                            jwt_secret=self.jwt_secret)
         self.tenants = seed(settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments)
 
         metrics_dir = self.base_dir / "prometheus"
         metrics_dir.mkdir()
-        env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "SHUNYA_WEBHOOK_SECRET": WEBHOOK_SECRET, **cfg.env}
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "SHUNYA_WEBHOOK_SECRET": WEBHOOK_SECRET,
+               "STORMPROOF_JWT_SECRET": self.jwt_secret, **cfg.env}
         app_port, stub_port = free_port(), free_port()
         with_stub = cfg.shunya is not None or cfg.task_workers > 0
         database_url, redis_url = self.database_url, self.redis_url
@@ -148,6 +197,7 @@ class LocalStack:
         self.app = ReferenceAppProcess(
             database_url=database_url, redis_url=redis_url, weakenings=cfg.weakenings, env=env,
             workers=cfg.app_workers, port=app_port, base_dir=self.base_dir,
+            command=cfg.app_command, ready_path=cfg.app_ready_path,
         )
         self._services.append(self.app)
         self.app.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -13,7 +14,7 @@ from .ports import wait_until
 from .process import ManagedProcess
 from .service import Service
 
-__all__ = ["CeleryWorkerProcess"]
+__all__ = ["CeleryWorkerProcess", "PoolProcess"]
 
 
 class CeleryWorkerProcess(Service):
@@ -96,3 +97,26 @@ class CeleryWorkerProcess(Service):
                 continue
         return pids
 
+
+class PoolProcess:
+    """A Celery worker's first pool process as a fault target; the worker restarts it when it dies."""
+
+    def __init__(self, worker: CeleryWorkerProcess) -> None:
+        self.worker = worker
+        self.name = f"{worker.name}-pool"
+
+    @property
+    def pid(self) -> int | None:
+        children = self.worker.child_pids()
+        return min(children) if children else None
+
+    def start(self) -> None:
+        """Nothing to do: the worker's main process replaces a dead pool process itself."""
+
+    def stop(self) -> None:
+        self.kill()
+
+    def kill(self) -> None:
+        pid = self.pid
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
