@@ -184,17 +184,19 @@ def _system(scenario: Scenario, options: RunOptions, weakenings: tuple[str, ...]
             jwt_secret=options.jwt_secret or os.environ.get("STORMPROOF_JWT_SECRET") or DEV_JWT_SECRET,
             tenants=scenario.stack.tenants, reps=scenario.stack.reps, appointments=scenario.stack.appointments,
         )
-    if options.backend != "local":
-        raise ValueError(
-            f"scenario runs use the local backend for now; `stormproof up --backend {options.backend}` "
-            "starts that stack for manual and Locust use"
-        )
-    return LocalStack(StackConfig(
+    config = StackConfig(
         weakenings=weakenings, app_workers=scenario.stack.app_workers, task_workers=scenario.stack.task_workers,
         worker_concurrency=scenario.stack.worker_concurrency, tenants=scenario.stack.tenants,
         reps=scenario.stack.reps, appointments=scenario.stack.appointments,
         shunya=dict(scenario.stack.shunya), env=dict(scenario.stack.env), app_command=options.app_command,
-    ))
+    )
+    if options.backend == "docker":
+        if options.app_command:
+            raise ValueError("--app-command runs your backend as a local process; use --backend local with it")
+        from ..stack.docker import DockerStack
+
+        return DockerStack(config)
+    return LocalStack(config)
 
 
 def _drive(

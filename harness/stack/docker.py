@@ -321,6 +321,37 @@ class DockerStack:
     def proxy_api_url(self) -> str:
         return self._url("http", "proxy")
 
+    # -- what a scenario run needs (harness.stack.system.SystemUnderTest) -----------------------
+    webhook_secret = WEBHOOK_SECRET
+
+    @property
+    def metrics_url(self) -> str:
+        """The app's /metrics through the ``app`` proxy (runs scrape it after every fault is healed)."""
+        return f"{self.app_url}/metrics"
+
+    @property
+    def check_dsn(self) -> str:
+        """libpq DSN of the published PostgreSQL port: the checkers' direct view, no proxy."""
+        return (f"host={self._host} port={self._ports['postgres']} user={POSTGRES_USER} "
+                f"password={self._postgres_password} dbname={POSTGRES_DB}")
+
+    @property
+    def shunya_admin_url(self) -> str | None:
+        return self.shunya_url
+
+    @property
+    def log_dir(self) -> Path | None:
+        """The run dir, after saving each container's log there (as ``<service>.log``)."""
+        if self.run_dir is not None:
+            for service in list(self._containers):
+                with contextlib.suppress(Exception):
+                    (self.run_dir / f"{service}.log").write_bytes(self._logs(service, tail=2000))
+        return self.run_dir
+
+    def fault_targets(self) -> dict[str, Any]:
+        """No process faults on containers yet: network faults through the proxy only."""
+        return {}
+
     def faults(self, timeout: float = 5.0) -> ToxiproxyClient:
         """A client for the stack's proxy (close it, or use it as a context manager)."""
         return ToxiproxyClient(self.proxy_api_url, timeout=timeout)

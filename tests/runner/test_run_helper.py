@@ -35,3 +35,11 @@ def test_a_failed_run_is_an_error_verdict_not_a_traceback(run_scenario, tmp_path
     assert outcome.verdict == "error" and outcome.exit_code == 2
     assert outcome.result.error
     assert (outcome.run_dir / "report.html").exists()
+
+
+def test_locust_worker_processes_all_reach_the_history(run_scenario) -> None:
+    outcome = run_scenario("tenant-probe", duration_s=5, workers=2)
+    assert outcome.verdict == "pass", outcome.result.error
+    history = load_history(outcome.run_dir / "history.jsonl")
+    sources = {op.process.split("/")[0] for op in history.ops if op.process != "nemesis"}
+    assert len(sources) == 2, sources

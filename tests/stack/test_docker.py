@@ -237,3 +237,19 @@ def test_interrupted_start_leaves_nothing(docker_ready: None, monkeypatch: pytes
     with pytest.raises(KeyboardInterrupt):
         _start(stack)
     assert stack.run_id and leftovers(stack.run_id) == []
+
+
+def test_scenario_runs_on_the_docker_backend(docker_ready: None, tmp_path: Path) -> None:
+    """`stormproof run NAME --backend docker`: load, a latency fault on the redis link, checks, report."""
+    from harness.runner import RunOptions, run_scenario
+    from scenarios import load_scenario
+
+    outcome = run_scenario(
+        load_scenario("session-start-storm"),
+        RunOptions(duration_s=8, backend="docker", out_dir=tmp_path, progress=False),
+    )
+    assert outcome.verdict == "pass", (outcome.result.error, [v for v in outcome.result.verdicts if not v.valid])
+    assert outcome.result.run.backend == "docker"
+    assert outcome.result.stats["requests"] > 0
+    assert any(f["fault"] == "latency" for f in outcome.result.faults)
+    assert (outcome.run_dir / "logs" / "app.log").exists()
