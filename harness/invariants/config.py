@@ -25,6 +25,9 @@ class CheckConfig:
     - ``max_in_flight_tasks``: task records still queued/running/retrying at
       the snapshot that are tolerated (0: the run quiesced).
     - ``max_violations``: violations kept in a verdict (all are counted).
+    - ``rate_limit_per_s`` / ``rate_limit_burst``: the per-tenant API limit the
+      app was given (None: not checked); ``rate_limit_tolerance`` widens the
+      bound for the gap between when the app decided and when the client saw it.
     """
 
     error_rate_max: float = 0.01
@@ -32,6 +35,9 @@ class CheckConfig:
     latency_p95_ms_by_f: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     max_in_flight_tasks: int = 0
     max_violations: int = 100
+    rate_limit_per_s: float | None = None
+    rate_limit_burst: float = 0.0
+    rate_limit_tolerance: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.error_rate_max <= 1.0:

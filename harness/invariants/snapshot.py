@@ -41,7 +41,8 @@ TABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "shunya_jobs": ("id", "company_id", "call_id", "shunya_job_id", "status", "processed_output_hash",
                     "processed_at"),
     "call_analyses": ("id", "company_id", "call_id", "shunya_job_id", "output_hash", "result", "applied_by"),
-    "task_records": ("task_id", "name", "company_id", "dedupe_key", "state", "attempts"),
+    "task_records": ("task_id", "name", "company_id", "dedupe_key", "state", "attempts", "created_at",
+                     "finished_at"),
     "dead_letters": ("id", "company_id", "task_id", "task_name", "error", "attempts", "status"),
 })
 

@@ -30,11 +30,13 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "session.read": 3,
     "appointment.list": 2,
     "call.submit": 3,
+    "call.refresh": 1,
     "webhook.deliver": 3,
     "replay.same": 3,
     "replay.mismatch": 1,
     "replay.concurrent": 2,
     "probe.cross_tenant": 3,
+    "probe.tenant_header": 1,
 }
 ACTIONS = frozenset(DEFAULT_WEIGHTS)
 

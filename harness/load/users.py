@@ -189,6 +189,16 @@ class StormUser(FastHttpUser):
         if isinstance(answer.body, dict):
             _remember(_calls, self.company, answer.body.get("id"))
 
+    def do_call_refresh(self) -> None:
+        """Ask for a poll of a call's job now: with one already queued, nothing new may be enqueued."""
+        pool = _calls.get(self.company)
+        if not pool:
+            self.do_call_submit()
+            return
+        call = self.rng.choice(pool)
+        self._send("call.refresh", "POST", f"/api/v1/calls/{call}/refresh", args={"call_id": call},
+                   token=self._token())
+
     def do_webhook_deliver(self) -> None:
         """Deliver, signed as Shunya would, the result of a job of ours: a deliberate duplicate."""
         pool = _calls.get(self.company)
@@ -236,6 +246,14 @@ class StormUser(FastHttpUser):
         """Two requests with one key at once: 409 in flight, or the same answer."""
         appointment, key = self.rng.choice(self.hot), uuid.uuid4().hex
         gevent.joinall([gevent.spawn(self._start, v.SESSION_START, appointment, key) for _ in range(2)])
+
+    def do_probe_tenant_header(self) -> None:
+        """List with another tenant's id in X-Company-Id: the token decides, so only our rows may come back."""
+        if not self.others:
+            return
+        other = str(self.rng.choice(self.others)["company_id"])
+        self._send("appointment.list", "GET", "/api/v1/appointments?limit=50", args={"header_tenant": other},
+                   token=self._token(), headers={"X-Company-Id": other})
 
     def do_probe_cross_tenant(self) -> None:
         """Ask for another tenant's ids with our token: anything but 404 is a leak."""

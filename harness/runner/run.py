@@ -114,9 +114,13 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOu
     run_dir.mkdir(parents=True)
     parts = run_dir / "history-parts"
     parts.mkdir()
+    rate = scenario.stack.env.get("STORMPROOF_RATE_API_PER_SECOND")
     slo = CheckConfig(
         error_rate_max=float(scenario.slo.get("error_rate_max", 0.01)),
         latency_p95_ms=float(scenario.slo.get("latency_p95_ms", 200.0)),
+        # The limit the scenario gives the app is the one its answers are held to.
+        rate_limit_per_s=float(rate) if rate and float(rate) > 0 else None,
+        rate_limit_burst=float(scenario.stack.env.get("STORMPROOF_RATE_API_BURST", "400")),
     )
     history: History | None = None
     verdicts: list[Verdict] = []
