@@ -19,6 +19,7 @@ from ..models import ACTIVE_SESSION_STATUSES, Appointment, RecordingSession
 from ..models.base import utcnow
 from ..obs.metrics import METRICS
 from ..problems import Problem
+from .consent import require_consent
 from .idempotency import UnitOfWork
 from .tenancy import get_owned
 
@@ -55,6 +56,7 @@ async def start_session(
     appointment = await get_owned(
         uow.session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
     )
+    await require_consent(uow.session, ctx.settings, appointment, "recording")
     if not ctx.settings.weakened("session-lock"):
         await uow.after.enter_async_context(
             ctx.locks.hold(f"recording_session:start:{appointment.id}", kind="session_start")

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from ...models import Appointment, Call, CallAnalysis, RecordingSession, ShunyaJob
 from ...models.base import utcnow
 from ...problems import Problem
+from ...services.consent import require_consent
 from ...services.idempotency import Outcome, UnitOfWork, run_write
 from ...services.task_queue import TaskRateLimited
 from ...services.tenancy import get_owned
@@ -40,9 +41,11 @@ async def submit_call(request: Request, body: CallSubmit, ctx: Ctx, principal: C
         await _admit(ctx, principal.company_id)
         appointment_id = session_id = None
         if body.appointment_id is not None:
-            appointment_id = (await get_owned(
+            appointment = await get_owned(
                 uow.session, Appointment, body.appointment_id, principal, ctx.settings, what="appointment"
-            )).id
+            )
+            await require_consent(uow.session, ctx.settings, appointment, "analysis")
+            appointment_id = appointment.id
         if body.recording_session_id is not None:
             session_id = (await get_owned(
                 uow.session, RecordingSession, body.recording_session_id, principal, ctx.settings,
