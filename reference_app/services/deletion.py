@@ -194,10 +194,13 @@ async def confirm_request(
         result = await session.execute(delete(step.model).where(step.where))
         counts[step.table] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     if request.scope == "company":
-        # The other pending requests of the tenant go too; this one becomes the audit row.
+        # The tenant's other pending requests go too (their targets are gone); executed ones stay
+        # beside their audit rows.
         await session.execute(
             delete(DeletionRequest).where(
-                DeletionRequest.company_id == request.company_id, DeletionRequest.id != request.id
+                DeletionRequest.company_id == request.company_id,
+                DeletionRequest.id != request.id,
+                DeletionRequest.status == "pending",
             )
         )
     request.status = "executed"
