@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from psycopg.errors import ForeignKeyViolation
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -78,6 +79,9 @@ async def start_session(
         async with uow.session.begin_nested():
             uow.session.add(recording)
     except IntegrityError as exc:
+        if isinstance(exc.orig, ForeignKeyViolation):
+            # The appointment was deleted (by a deletion or retention) after it was read.
+            raise Problem("not-found", "appointment not found") from None
         if ACTIVE_INDEX not in str(exc.orig):
             raise
         METRICS.guard_rejections.labels(ACTIVE_INDEX).inc()

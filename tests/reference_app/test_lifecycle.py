@@ -7,7 +7,9 @@ answer the 404 of a missing id and leave B's rows as they were.
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -371,3 +373,18 @@ def test_company_deletion_keeps_only_the_company_its_managers_and_the_audit(refe
     audit = httpx.get(f"{doomed_app.url}/api/v1/deletions", headers=auth(a.manager_token)).json()
     assert [row["scope"] for row in audit] == ["appointment", "company"], "the audit survives its company's deletion"
     assert {t: _count(doomed_app, t, b.company_id) for t in before_b} == before_b, "B's rows changed"
+
+
+def test_a_session_start_racing_the_deletion_of_its_appointment_is_404_not_500(reference_app) -> None:
+    """The start reads the appointment, sleeps in its race window, and the deletion commits meanwhile."""
+    racy = reference_app(tenants=1, appointments=1, env={"STORMPROOF_RACE_DELAY_MS": "1500"})
+    t = racy.tenants[0]
+    appointment = t.appointment_ids[0]
+    request = _request_deletion(racy, t.manager_token, "appointment", appointment).json()
+    with ThreadPoolExecutor(1) as pool:
+        start = pool.submit(_start, racy, t.rep_tokens[0], appointment)
+        time.sleep(0.5)
+        confirmed = _confirm(racy, t.manager_token, request["id"], request["confirmation_token"])
+        assert confirmed.status_code == 200, confirmed.text
+        _problem(start.result(timeout=30), 404, "not-found")
+    assert not _exists(racy, "appointments", appointment)

@@ -7,7 +7,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from psycopg.errors import ForeignKeyViolation
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from ...models import Appointment, Call, CallAnalysis, RecordingSession, ShunyaJob
@@ -55,8 +57,14 @@ async def submit_call(request: Request, body: CallSubmit, ctx: Ctx, principal: C
                     recording_session_id=session_id, status="submitted", created_at=utcnow())
         job = ShunyaJob(id=uuid.uuid4(), company_id=principal.company_id, call_id=call.id, status="pending",
                         attempts=0, created_at=utcnow())
-        uow.session.add(call)
-        await uow.session.flush()
+        try:
+            async with uow.session.begin_nested():
+                uow.session.add(call)
+        except IntegrityError as exc:
+            if not isinstance(exc.orig, ForeignKeyViolation):
+                raise
+            # Its appointment or session was deleted (by a deletion or retention) after it was read.
+            raise Problem("not-found", "appointment or recording session not found") from None
         uow.session.add(job)
         await uow.session.flush()
         uow.after.push_async_callback(_enqueue_submit, ctx, job)
