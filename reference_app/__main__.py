@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     seed_p.add_argument("--tenants", type=int, default=2)
     seed_p.add_argument("--reps", type=int, default=3)
     seed_p.add_argument("--appointments", type=int, default=5)
+    seed_p.add_argument("--no-consent", action="store_true", help="seed appointments without consent rows")
     serve_p = sub.add_parser("serve", help="serve the app with uvicorn")
     serve_p.add_argument("--host", default="127.0.0.1")
     serve_p.add_argument("--port", type=int, default=8000)
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "seed":
         from .seed import seed
 
-        tenants = seed(settings, tenants=args.tenants, reps=args.reps, appointments=args.appointments)
+        tenants = seed(settings, tenants=args.tenants, reps=args.reps, appointments=args.appointments,
+                       consent=not args.no_consent)
         json.dump([t.to_dict() for t in tenants], sys.stdout, indent=2)
         print()
         return 0

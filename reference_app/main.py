@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .api.openapi import install_openapi
 from .api.routes import ROUTERS
 from .context import build_context
 from .db import prepare_schema
@@ -32,6 +33,9 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("reference_app")
 
+#: Counted as a rejected delivery when its body is too large (the route never sees it).
+WEBHOOK_PATH = "/api/v1/shunya/webhook"
+
 
 class BodyLimitMiddleware:
     """413 for bodies over ``max_body_bytes``, declared or streamed, before any parsing.
@@ -39,12 +43,19 @@ class BodyLimitMiddleware:
     A declared Content-Length is checked up front; a body without one (chunked)
     is read here, at most ``max_bytes`` of it, and handed on from the buffer,
     because an error raised while the framework reads the body would come out
-    as its generic 400.
+    as its generic 400. An oversized Shunya webhook is counted here as
+    ``webhook_rejected_total{reason="oversized"}``: the route never sees it.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+
+    @staticmethod
+    async def _too_large(problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("path") == WEBHOOK_PATH:
+            METRICS.webhook_rejected.labels("oversized").inc()
+        await problem_response(problem)(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,7 +72,7 @@ class BodyLimitMiddleware:
                     return
         if declared is not None:
             if declared > self.max_bytes:
-                await problem_response(too_large)(scope, receive, send)
+                await self._too_large(too_large, scope, receive, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -74,7 +85,7 @@ class BodyLimitMiddleware:
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_bytes:
-                await problem_response(too_large)(scope, receive, send)
+                await self._too_large(too_large, scope, receive, send)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -200,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     _install_handlers(app)
+    install_openapi(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TraceMiddleware)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import create_engine, insert, pool
 
 from .auth import mint_token
-from .models import Appointment, Company, User
+from .models import CONSENT_SCOPES, Appointment, Company, Consent, User
 from .settings import Settings
 
 __all__ = ["SeededTenant", "seed"]
@@ -39,13 +39,19 @@ def seed(
     reps: int = 3,
     appointments: int = 5,
     start: datetime | None = None,
+    consent: bool = True,
 ) -> list[SeededTenant]:
     """Insert ``tenants`` companies; appointments are one hour long, one hour apart.
 
     Non-overlapping windows let any rep take any appointment, so contention is
     about the appointment, not the calendar, unless a scenario wants otherwise.
+    With ``consent`` (the default) every appointment gets a consent of each
+    scope (plan F3), so recording and analysis work on seeded data as before
+    the consent check existed; ``consent=False`` leaves them without, for the
+    tests of that check.
     """
-    base = (start or datetime.now(timezone.utc) + timedelta(days=1)).replace(microsecond=0)
+    now = datetime.now(timezone.utc)
+    base = (start or now + timedelta(days=1)).replace(microsecond=0)
     engine = create_engine(settings.database_url, poolclass=pool.NullPool)
     out: list[SeededTenant] = []
     try:
@@ -89,6 +95,15 @@ def seed(
                         )
                     )
                     tenant.appointment_ids.append(str(appointment_id))
+                    if consent:
+                        for scope in CONSENT_SCOPES:
+                            conn.execute(
+                                insert(Consent).values(
+                                    id=uuid.uuid4(), company_id=company_id, appointment_id=appointment_id,
+                                    scope=scope, granted_at=now, ip=None, user_agent="stormproof-seed",
+                                    evidence="seeded fixture data: consent assumed", recorded_by=manager_id,
+                                )
+                            )
                 out.append(tenant)
     finally:
         engine.dispose()

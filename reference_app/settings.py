@@ -77,6 +77,13 @@ class Settings:
     rate_api_burst: int = 400
     rate_shunya_per_second: int = 50
     rate_tasks_per_second: int = 100
+    # -- data lifecycle (plan F1, F2) --
+    #: Seconds between runs of lifecycle.enforce_retention under Celery beat (the schedule only).
+    retention_interval_seconds: int = 3_600
+    #: Rows deleted per transaction by retention, so that no run holds locks for long.
+    retention_batch_size: int = 500
+    #: Seconds a deletion request's confirmation token stays valid.
+    deletion_confirm_ttl_seconds: int = 900
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -117,6 +124,9 @@ class Settings:
             rate_api_burst=_int(env, "STORMPROOF_RATE_API_BURST", 400, 1),
             rate_shunya_per_second=_int(env, "STORMPROOF_RATE_SHUNYA_PER_SECOND", 50, 0),
             rate_tasks_per_second=_int(env, "STORMPROOF_RATE_TASKS_PER_SECOND", 100, 0),
+            retention_interval_seconds=_int(env, "STORMPROOF_RETENTION_INTERVAL_SECONDS", 3_600, 1),
+            retention_batch_size=_int(env, "STORMPROOF_RETENTION_BATCH_SIZE", 500, 1),
+            deletion_confirm_ttl_seconds=_int(env, "STORMPROOF_DELETION_CONFIRM_TTL_SECONDS", 900, 1),
         )
         settings.validate()
         return settings

@@ -91,6 +91,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "C2",
             "the dead-letter table: a task that exhausts its retries is logged and dropped",
         ),
+        Weakening(
+            "consent-check",
+            "F3",
+            "the consent check: recording sessions start and calls are submitted for analysis "
+            "on appointments without a recorded consent",
+        ),
     )
 }
 

@@ -22,6 +22,11 @@ session.read             session_id
 call.submit              appointment_id, ...                         id (call id)
 webhook.deliver          job_id (Shunya job id), payload_fp
 probe.cross_tenant       target_tenant, target_id, method, path
+appointment.create       (none)                                      id (appointment id)
+consent.grant            appointment_id, scope                       id (consent id), appointment_id
+deletion.request         scope, target_id                            id (deletion request id)
+deletion.confirm         deletion_id                                 id (the audit row, same id)
+retention.run            (none)                                      company_id, counts
 fault (nemesis)          fault, phase ("start"/"stop"), target, params
 =======================  ==========================================  ===========================================
 
@@ -33,15 +38,20 @@ Every response may also carry in ``result``: ``replayed`` (the
 from __future__ import annotations
 
 __all__ = [
+    "APPOINTMENT_CREATE",
     "APPOINTMENT_DELETE",
     "APPOINTMENT_READ",
     "ASSIGN",
     "CALL_SUBMIT",
+    "CONSENT_GRANT",
+    "DELETION_CONFIRM",
+    "DELETION_REQUEST",
     "FAULT",
     "LEGACY_START",
     "LEGACY_STOP",
     "NEMESIS",
     "PROBE",
+    "RETENTION_RUN",
     "SESSION_READ",
     "SESSION_START",
     "SESSION_STOP",
@@ -65,6 +75,11 @@ CALL_SUBMIT = "call.submit"
 WEBHOOK_DELIVER = "webhook.deliver"
 PROBE = "probe.cross_tenant"
 FAULT = "fault"
+APPOINTMENT_CREATE = "appointment.create"
+CONSENT_GRANT = "consent.grant"
+DELETION_REQUEST = "deletion.request"
+DELETION_CONFIRM = "deletion.confirm"
+RETENTION_RUN = "retention.run"
 
 #: The process name of fault injections and heals.
 NEMESIS = "nemesis"

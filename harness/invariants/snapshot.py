@@ -37,18 +37,19 @@ TABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
                                 "created_at", "released_at"),
     "recording_sessions": ("id", "company_id", "appointment_id", "started_by", "status", "source", "created_at",
                            "stopped_at"),
-    "calls": ("id", "company_id", "appointment_id", "status", "lead_score", "outcome"),
+    "calls": ("id", "company_id", "appointment_id", "status", "lead_score", "outcome", "created_at"),
     "shunya_jobs": ("id", "company_id", "call_id", "shunya_job_id", "status", "processed_output_hash",
                     "processed_at"),
     "call_analyses": ("id", "company_id", "call_id", "shunya_job_id", "output_hash", "result", "applied_by"),
     "task_records": ("task_id", "name", "company_id", "dedupe_key", "state", "attempts", "created_at",
                      "finished_at"),
     "dead_letters": ("id", "company_id", "task_id", "task_name", "error", "attempts", "status"),
+    "consents": ("id", "company_id", "appointment_id", "scope", "granted_at"),
 })
 
 TIMESTAMP_COLUMNS: frozenset[str] = frozenset(
     ("starts_at", "ends_at", "created_at", "released_at", "stopped_at", "processed_at", "finished_at",
-     "retried_at")
+     "retried_at", "granted_at")
 )
 
 
@@ -96,6 +97,7 @@ class Snapshot:
     call_analyses: tuple[Row, ...] | None = None
     task_records: tuple[Row, ...] | None = None
     dead_letters: tuple[Row, ...] | None = None
+    consents: tuple[Row, ...] | None = None
     metrics: Mapping[str, float] | None = None
     baseline: Mapping[str, float] = field(default_factory=_empty, hash=False)
     expected_outputs: Mapping[str, str] = field(default_factory=_empty, hash=False)

@@ -37,6 +37,11 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "replay.concurrent": 2,
     "probe.cross_tenant": 3,
     "probe.tenant_header": 1,
+    # Data lifecycle (plan F1 to F3); off unless a scenario asks, so the default mix stays as it was.
+    "consent.grant": 0,
+    "consent.probe": 0,
+    "lifecycle.delete": 0,
+    "lifecycle.retention": 0,
 }
 ACTIONS = frozenset(DEFAULT_WEIGHTS)
 

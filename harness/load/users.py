@@ -283,6 +283,60 @@ class StormUser(FastHttpUser):
                                                 "method": method, "path": path},
                    body=body, key=key, token=self._token())
 
+    # -- data lifecycle (plan F1 to F3), off in the default mix ---------------------------------------
+    def do_consent_grant(self) -> None:
+        """Record consent on a hot appointment while sessions start on it: consents only ever add up."""
+        appointment = self.rng.choice(self.hot)
+        scope = self.rng.choice(("recording", "analysis"))
+        self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
+                   args={"appointment_id": appointment, "scope": scope},
+                   body={"scope": scope, "evidence": "load generator"}, token=self._token())
+
+    def _create_appointment(self) -> str | None:
+        """A new appointment of our tenant, at a random hour years ahead (no consent yet)."""
+        at = time.time() + 86400 * 400 + self.rng.randrange(24 * 365 * 5) * 3600
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        window = {"title": "lifecycle", "starts_at": time.strftime(fmt, time.gmtime(at)),
+                  "ends_at": time.strftime(fmt, time.gmtime(at + 1800))}
+        created = self._send(v.APPOINTMENT_CREATE, "POST", "/api/v1/appointments", args={}, body=window,
+                             token=self._token())
+        appointment = created.body.get("id") if isinstance(created.body, dict) else None
+        return appointment if created.status == 201 and isinstance(appointment, str) else None
+
+    def do_consent_probe(self) -> None:
+        """Start recording a new appointment that has no consent: must be 409 consent-required.
+
+        The appointment is kept, so with the ``consent-check`` weakening the session it got stays in
+        the final state for ``consent-before-processing`` to find.
+        """
+        appointment = self._create_appointment()
+        if appointment is not None:
+            self._start(v.SESSION_START, appointment, uuid.uuid4().hex)
+
+    def do_lifecycle_delete(self) -> None:
+        """Create an appointment with consent, then delete it with a confirmed request, under load.
+
+        Only appointments made here are deleted, so the seeded ones the other actions aim at stay.
+        """
+        appointment = self._create_appointment()
+        if appointment is None:
+            return
+        self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
+                   args={"appointment_id": appointment, "scope": "recording"},
+                   body={"scope": "recording", "evidence": "load generator"}, token=self._token())
+        request = self._send(v.DELETION_REQUEST, "POST", "/api/v1/deletions",
+                             args={"scope": "appointment", "target_id": appointment},
+                             body={"scope": "appointment", "target_id": appointment}, token=self._token())
+        if request.status != 201 or not isinstance(request.body, dict):
+            return
+        deletion = str(request.body.get("id"))
+        self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
+                   args={"deletion_id": deletion},
+                   body={"confirmation_token": request.body.get("confirmation_token")}, token=self._token())
+
+    def do_lifecycle_retention(self) -> None:
+        self._send(v.RETENTION_RUN, "POST", "/api/v1/admin/retention/run", args={}, token=self._token())
+
 
 if CONFIG.stages:
 

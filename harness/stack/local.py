@@ -43,6 +43,8 @@ class StackConfig:
     tenants: int = 2
     reps: int = 3
     appointments: int = 5
+    #: Seed a recording and an analysis consent for every appointment (plan F3).
+    seed_consent: bool = True
     #: Start the Shunya stub (always, when there are task workers), with this initial config.
     shunya: dict[str, Any] | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -160,7 +162,9 @@ class LocalStack:
         self.redis.client(self.redis_db).flushdb()
         settings = Settings(database_url=self.database_url, redis_url=self.redis_url, environment="test",
                             jwt_secret=self.jwt_secret)
-        self.tenants = seed(settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments)
+        self.tenants = seed(
+            settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments, consent=cfg.seed_consent
+        )
 
         metrics_dir = self.base_dir / "prometheus"
         metrics_dir.mkdir()

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "ConsentIn",
+    "ConsentOut",
+    "DeletionAuditOut",
+    "DeletionConfirm",
+    "DeletionCreate",
+    "DeletionCreatedOut",
+    "RetentionPolicyIn",
+    "RetentionPolicyOut",
+    "RetentionRunOut",
     "CallOut",
     "CallSubmit",
     "DeadLetterOut",
@@ -177,3 +186,73 @@ class WebhookIn(BaseModel):
         if self.status == "completed" and (self.result is None or not self.output_hash):
             raise ValueError("a completed job needs result and output_hash")
         return self
+
+
+# -- data lifecycle (plan F1 to F3) --
+
+class ConsentIn(_In):
+    scope: Literal["recording", "analysis"]
+    #: What the person agreed to and how (a form's version, a recorded phrase), kept verbatim.
+    evidence: str = Field(min_length=1, max_length=4000)
+
+
+class ConsentOut(_Out):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    appointment_id: uuid.UUID
+    scope: str
+    granted_at: datetime
+    ip: str | None
+    user_agent: str | None
+    evidence: str
+
+
+class RetentionPolicyIn(_In):
+    call_days: int = Field(ge=1, le=36_500)
+    appointment_days: int = Field(ge=1, le=36_500)
+
+
+class RetentionPolicyOut(BaseModel):
+    company_id: uuid.UUID
+    call_days: int
+    appointment_days: int
+    #: True when no policy was set and the defaults (90 and 365 days) apply.
+    default: bool
+
+
+class RetentionRunOut(BaseModel):
+    company_id: uuid.UUID
+    counts: dict[str, int]
+
+
+class DeletionCreate(_In):
+    scope: Literal["appointment", "company"]
+    target_id: str = Field(min_length=1, max_length=64)
+
+
+class DeletionCreatedOut(BaseModel):
+    id: uuid.UUID
+    scope: str
+    target_id: uuid.UUID
+    status: str
+    #: Rows that confirming would delete, per table, counted when the request was made.
+    counts: dict[str, int]
+    #: Shown once: only its hash is stored.
+    confirmation_token: str
+    expires_at: datetime
+
+
+class DeletionConfirm(_In):
+    confirmation_token: str = Field(min_length=1, max_length=200)
+
+
+class DeletionAuditOut(_Out):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    requested_by: uuid.UUID
+    confirmed_by: uuid.UUID
+    scope: str
+    target_id: uuid.UUID
+    counts: dict[str, int]
+    requested_at: datetime
+    executed_at: datetime

@@ -5,6 +5,14 @@ from .base import Base
 from .calls import Call, CallAnalysis, ShunyaJob
 from .guards import GUARDS, SchemaGuard, apply_guards
 from .idempotency import IdempotencyKey
+from .lifecycle import (
+    CONSENT_SCOPES,
+    DELETION_SCOPES,
+    Consent,
+    DeletionAudit,
+    DeletionRequest,
+    RetentionPolicy,
+)
 from .tasks import TASK_STATES, DeadLetter, TaskRecord
 from .recordings import ACTIVE_SESSION_STATUSES, RecordingSession
 from .tenancy import Company, Role, User
@@ -16,11 +24,17 @@ __all__ = [
     "Base",
     "Call",
     "CallAnalysis",
+    "CONSENT_SCOPES",
     "Company",
+    "Consent",
+    "DELETION_SCOPES",
+    "DeletionAudit",
+    "DeletionRequest",
     "DeadLetter",
     "GUARDS",
     "IdempotencyKey",
     "RecordingSession",
+    "RetentionPolicy",
     "Role",
     "SchemaGuard",
     "ShunyaJob",

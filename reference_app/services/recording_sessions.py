@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from psycopg.errors import ForeignKeyViolation
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -19,6 +20,7 @@ from ..models import ACTIVE_SESSION_STATUSES, Appointment, RecordingSession
 from ..models.base import utcnow
 from ..obs.metrics import METRICS
 from ..problems import Problem
+from .consent import require_consent
 from .idempotency import UnitOfWork
 from .tenancy import get_owned
 
@@ -55,6 +57,7 @@ async def start_session(
     appointment = await get_owned(
         uow.session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
     )
+    await require_consent(uow.session, ctx.settings, appointment, "recording")
     if not ctx.settings.weakened("session-lock"):
         await uow.after.enter_async_context(
             ctx.locks.hold(f"recording_session:start:{appointment.id}", kind="session_start")
@@ -76,6 +79,9 @@ async def start_session(
         async with uow.session.begin_nested():
             uow.session.add(recording)
     except IntegrityError as exc:
+        if isinstance(exc.orig, ForeignKeyViolation):
+            # The appointment was deleted (by a deletion or retention) after it was read.
+            raise Problem("not-found", "appointment not found") from None
         if ACTIVE_INDEX not in str(exc.orig):
             raise
         METRICS.guard_rejections.labels(ACTIVE_INDEX).inc()

@@ -3,6 +3,10 @@
 Acks late and reject on worker loss: a worker killed mid-task leaves its
 message to be delivered again, and the task's own guards make the second run
 harmless. Prefetch 1, so a paused worker holds at most one task hostage.
+
+``beat_schedule`` runs retention (plan F1) for every company every
+``STORMPROOF_RETENTION_INTERVAL_SECONDS``; it takes effect only where Celery
+beat runs (``celery -A reference_app.worker.main beat``), never in a worker.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from celery import Celery
 
 from ..settings import Settings
 
-__all__ = ["make_celery", "QUEUE", "SUBMIT_TASK", "POLL_TASK"]
+__all__ = ["make_celery", "QUEUE", "SUBMIT_TASK", "POLL_TASK", "RETENTION_TASK"]
 
 QUEUE = "shunya"
 SUBMIT_TASK = "shunya.submit_job"
 POLL_TASK = "shunya.poll_shunya_job_status"
+RETENTION_TASK = "lifecycle.enforce_retention"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -37,5 +42,12 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         timezone="UTC",
+        beat_schedule={
+            "enforce-retention": {
+                "task": RETENTION_TASK,
+                "schedule": float(settings.retention_interval_seconds),
+                "kwargs": {},
+            },
+        },
     )
     return app

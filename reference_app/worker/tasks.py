@@ -29,12 +29,13 @@ from ..obs.metrics import METRICS
 from ..obs.tracing import set_trace_id
 from ..problems import Problem
 from ..services.shunya_client import ShunyaRateLimited, ShunyaRejected, ShunyaUnavailable
+from ..services.retention import enforce_all, enforce_retention
 from ..services.shunya_jobs import JobResult, apply_job_result
 from ..services.task_queue import TaskRateLimited
-from .celery_app import POLL_TASK, SUBMIT_TASK
+from .celery_app import POLL_TASK, RETENTION_TASK, SUBMIT_TASK
 from .runtime import WorkerRuntime, runtime
 
-__all__ = ["submit_job", "poll_shunya_job_status", "backoff_seconds"]
+__all__ = ["submit_job", "poll_shunya_job_status", "enforce_retention_task", "backoff_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -179,3 +180,21 @@ def submit_job(self: Task, **kwargs: Any) -> None:
 @shared_task(bind=True, name=POLL_TASK, max_retries=None)
 def poll_shunya_job_status(self: Task, **kwargs: Any) -> None:
     _execute(self, _poll, kwargs, dedupe_key=kwargs.get("job_row_id"))
+
+
+async def _retention(rt: WorkerRuntime, kwargs: dict[str, Any]) -> Step:
+    """One company (``company_id``) or, from the beat schedule, every company."""
+    batch = rt.ctx.settings.retention_batch_size
+    company = _company(kwargs) if kwargs.get("company_id") else None
+    if company is not None:
+        counts = await enforce_retention(rt.ctx.sessions, company, batch_size=batch)
+        log.info("retention for %s deleted %s", company, counts.as_dict())
+    else:
+        for company_id, counts in (await enforce_all(rt.ctx.sessions, batch_size=batch)).items():
+            log.info("retention for %s deleted %s", company_id, counts.as_dict())
+    return DONE
+
+
+@shared_task(bind=True, name=RETENTION_TASK, max_retries=None)
+def enforce_retention_task(self: Task, **kwargs: Any) -> None:
+    _execute(self, _retention, kwargs, dedupe_key=None)

@@ -9,7 +9,7 @@ import pytest
 
 from harness.shunya.signing import sign
 
-from .background import delivery, metric, shunya_job_id, submit_call
+from .background import analyses, delivery, metric, shunya_job_id, submit_call
 
 
 @pytest.fixture(scope="module")
@@ -77,5 +77,33 @@ def test_unknown_job_is_404(app, job) -> None:
 def test_oversized_delivery_is_413(app) -> None:
     body = b'{"pad": "' + b"x" * 100_000 + b'"}'
     ts = int(time.time())
+    before = metric(app, "webhook_rejected_total", reason="oversized")
     response = _post(app, body, {"X-Shunya-Timestamp": str(ts), "X-Shunya-Signature": sign(app.webhook_secret, ts, body)})
     assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert metric(app, "webhook_rejected_total", reason="oversized") == before + 1
+
+
+@pytest.mark.parametrize("reason,case", [("bad_signature", "forged"), ("stale", "stale")])
+def test_rejections_are_counted_by_reason(app, job, reason, case) -> None:
+    call, job_id = job
+    if case == "forged":
+        body, headers = delivery(job_id, call, secret="forged-secret")
+    else:
+        body, headers = delivery(job_id, call, secret=app.webhook_secret, timestamp=int(time.time()) - 3600)
+    before = metric(app, "webhook_rejected_total", reason=reason)
+    assert _post(app, body, headers).status_code == 401
+    assert metric(app, "webhook_rejected_total", reason=reason) == before + 1
+
+
+def test_a_replayed_delivery_is_counted_and_never_applied_again(app, job) -> None:
+    """A replay is authentic, so it is not refused: it answers ``duplicate`` and counts a dedupe hit."""
+    call, job_id = job
+    body, headers = delivery(job_id, call, secret=app.webhook_secret)
+    _post(app, body, headers)
+    before = metric(app, "webhook_dedupe_hits_total", source="webhook")
+    for _ in range(3):
+        replay = _post(app, body, headers)
+        assert replay.status_code == 200 and replay.json()["status"] == "duplicate"
+    assert metric(app, "webhook_dedupe_hits_total", source="webhook") == before + 3
+    assert analyses(app, job_id) == 1

@@ -9,7 +9,7 @@ import pytest
 from scenarios import ScenarioError, load_scenario, parse_scenario, read_scenario, scenario_names
 
 REQUIRED = {"session-start-storm", "assignment-storm", "webhook-poll-storm", "idempotency-replay-storm",
-            "tenant-probe", "redis-flap", "db-latency", "pause-past-lock-ttl", "noisy-tenant", "smoke"}
+            "tenant-probe", "redis-flap", "db-latency", "pause-past-lock-ttl", "noisy-tenant", "smoke", "lifecycle-under-load"}
 
 
 def test_the_required_scenarios_exist_and_parse() -> None:

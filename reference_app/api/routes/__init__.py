@@ -1,6 +1,17 @@
 """One router per resource."""
 
-from . import appointments, calls, dead_letters, meta, recording_sessions, recordings, reps, shunya_webhook
+from . import (
+    appointments,
+    calls,
+    consents,
+    dead_letters,
+    lifecycle,
+    meta,
+    recording_sessions,
+    recordings,
+    reps,
+    shunya_webhook,
+)
 
 ROUTERS = (
     meta.router,
@@ -11,6 +22,8 @@ ROUTERS = (
     calls.router,
     shunya_webhook.router,
     dead_letters.router,
+    consents.router,
+    lifecycle.router,
 )
 
 __all__ = ["ROUTERS"]

@@ -7,12 +7,15 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from psycopg.errors import ForeignKeyViolation
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from ...models import Appointment, Call, CallAnalysis, RecordingSession, ShunyaJob
 from ...models.base import utcnow
 from ...problems import Problem
+from ...services.consent import require_consent
 from ...services.idempotency import Outcome, UnitOfWork, run_write
 from ...services.task_queue import TaskRateLimited
 from ...services.tenancy import get_owned
@@ -40,9 +43,11 @@ async def submit_call(request: Request, body: CallSubmit, ctx: Ctx, principal: C
         await _admit(ctx, principal.company_id)
         appointment_id = session_id = None
         if body.appointment_id is not None:
-            appointment_id = (await get_owned(
+            appointment = await get_owned(
                 uow.session, Appointment, body.appointment_id, principal, ctx.settings, what="appointment"
-            )).id
+            )
+            await require_consent(uow.session, ctx.settings, appointment, "analysis")
+            appointment_id = appointment.id
         if body.recording_session_id is not None:
             session_id = (await get_owned(
                 uow.session, RecordingSession, body.recording_session_id, principal, ctx.settings,
@@ -52,8 +57,14 @@ async def submit_call(request: Request, body: CallSubmit, ctx: Ctx, principal: C
                     recording_session_id=session_id, status="submitted", created_at=utcnow())
         job = ShunyaJob(id=uuid.uuid4(), company_id=principal.company_id, call_id=call.id, status="pending",
                         attempts=0, created_at=utcnow())
-        uow.session.add(call)
-        await uow.session.flush()
+        try:
+            async with uow.session.begin_nested():
+                uow.session.add(call)
+        except IntegrityError as exc:
+            if not isinstance(exc.orig, ForeignKeyViolation):
+                raise
+            # Its appointment or session was deleted (by a deletion or retention) after it was read.
+            raise Problem("not-found", "appointment or recording session not found") from None
         uow.session.add(job)
         await uow.session.flush()
         uow.after.push_async_callback(_enqueue_submit, ctx, job)

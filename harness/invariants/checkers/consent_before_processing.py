@@ -1,0 +1,90 @@
+"""consent-before-processing: nothing is recorded or analysed for an appointment without consent (plan F3).
+
+Judged on the final state. Every recording session needs a ``recording``
+consent of its appointment granted no later than the session was created;
+every call analysis of a call made for an appointment needs an ``analysis``
+consent granted no later than the call was submitted. Consent granted after
+the fact does not count: processing had already happened without it. Calls
+without an appointment are not tied to a person's consent and are skipped.
+"""
+
+from __future__ import annotations
+
+from harness.history import History
+from harness.invariants.collector import ViolationLog
+from harness.invariants.registry import checker
+from harness.invariants.snapshot import Row, Snapshot
+from harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_consent_before_processing"]
+
+NAME = "consent-before-processing"
+
+#: (company id, appointment id, scope) -> the earliest grant (None when its time was not captured).
+_Grants = dict[tuple[object, object, str], float | None]
+
+
+def _grants(consents: tuple[Row, ...]) -> _Grants:
+    grants: _Grants = {}
+    for row in consents:
+        key = (row.get("company_id"), row.get("appointment_id"), str(row.get("scope")))
+        at = row.get("granted_at")
+        if key not in grants:
+            grants[key] = at
+        else:
+            known = grants[key]
+            grants[key] = None if known is None or at is None else min(known, at)
+    return grants
+
+
+def _missing(grants: _Grants, key: tuple[object, object, str], processed_at: object) -> str | None:
+    """Why processing at ``processed_at`` lacked consent, or None when it had it."""
+    if key not in grants:
+        return "no consent"
+    granted = grants[key]
+    if granted is not None and isinstance(processed_at, (int, float)) and granted > processed_at:
+        return f"consent granted {granted - processed_at:.3f}s after processing began"
+    return None
+
+
+@checker(NAME, "safety")
+def check_consent_before_processing(history: History, snapshot: Snapshot) -> Verdict:
+    """Every session and every analysis of an appointment has that appointment's consent, granted first."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+    consents = snapshot.table("consents")
+    sessions = snapshot.table("recording_sessions")
+    calls = snapshot.table("calls")
+    analyses = snapshot.table("call_analyses")
+    if consents is None:
+        log.cannot("consents not captured: processing without consent not checked")
+        return log.verdict(sessions=0, analyses=0)
+    grants = _grants(consents)
+    checked_sessions = checked_analyses = 0
+    if sessions is None:
+        log.cannot("recording_sessions not captured")
+    else:
+        for row in sessions:
+            checked_sessions += 1
+            why = _missing(grants, (row.get("company_id"), row.get("appointment_id"), "recording"),
+                           row.get("created_at"))
+            if why is not None:
+                log.add("recorded-without-consent",
+                        f"recording session {row.get('id')} of appointment {row.get('appointment_id')}: {why}",
+                        session_id=row.get("id"), appointment_id=row.get("appointment_id"))
+    if calls is None or analyses is None:
+        log.cannot("calls or call_analyses not captured")
+    else:
+        by_id = {row.get("id"): row for row in calls}
+        for analysis in analyses:
+            call = by_id.get(analysis.get("call_id"))
+            if call is None or call.get("appointment_id") is None:
+                continue
+            checked_analyses += 1
+            why = _missing(grants, (call.get("company_id"), call.get("appointment_id"), "analysis"),
+                           call.get("created_at"))
+            if why is not None:
+                log.add("analysed-without-consent",
+                        f"analysis {analysis.get('id')} of call {call.get('id')} for appointment "
+                        f"{call.get('appointment_id')}: {why}",
+                        call_id=call.get("id"), appointment_id=call.get("appointment_id"))
+    return log.verdict(sessions=checked_sessions, analyses=checked_analyses, consents=len(consents))

@@ -1,0 +1,77 @@
+"""Consent evidence (plan F3): nothing is recorded or analysed for an appointment without it.
+
+A consent row is evidence, so it keeps where it came from (the caller's IP
+and user agent, taken from the request, never from the body) and when. The
+check runs inside the writer's transaction, so a consent recorded before the
+request is always seen; the ``consent-check`` weakening removes it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..auth import Principal
+from ..models import Appointment, Consent
+from ..models.base import utcnow
+from ..problems import Problem
+from ..settings import Settings
+
+__all__ = ["record_consent", "require_consent"]
+
+_UA_MAX = 512
+_IP_MAX = 64
+
+
+async def require_consent(session: AsyncSession, settings: Settings, appointment: Appointment, scope: str) -> None:
+    """409 ``consent-required`` unless the appointment has a consent of ``scope``."""
+    if settings.weakened("consent-check"):
+        return
+    found = (
+        await session.execute(
+            select(Consent.id)
+            .where(
+                Consent.appointment_id == appointment.id,
+                Consent.company_id == appointment.company_id,
+                Consent.scope == scope,
+            )
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        raise Problem(
+            "consent-required",
+            f"the appointment has no {scope} consent; record one with "
+            f"POST /api/v1/appointments/{appointment.id}/consents",
+            appointment_id=str(appointment.id),
+            scope=scope,
+        )
+
+
+async def record_consent(
+    session: AsyncSession,
+    principal: Principal,
+    appointment: Appointment,
+    *,
+    scope: str,
+    evidence: str,
+    ip: str | None,
+    user_agent: str | None,
+) -> Consent:
+    consent = Consent(
+        id=uuid.uuid4(),
+        company_id=appointment.company_id,
+        appointment_id=appointment.id,
+        scope=scope,
+        granted_at=utcnow(),
+        ip=(ip or None) and ip[:_IP_MAX],
+        user_agent=(user_agent or None) and user_agent[:_UA_MAX],
+        evidence=evidence,
+        recorded_by=principal.user_id,
+        created_at=utcnow(),
+    )
+    session.add(consent)
+    await session.flush()
+    return consent
