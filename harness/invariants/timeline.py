@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any
 from dataclasses import dataclass
 
-__all__ = ["INF", "Interval", "Undoers", "certain_overlaps"]
+__all__ = ["INF", "Interval", "Undoers", "certain_overlaps", "report_overlaps"]
 
 INF = math.inf
 
@@ -81,3 +82,30 @@ def certain_overlaps(intervals: Iterable[Interval]) -> list[tuple[Interval, Inte
         elif second is None or interval.end > second.end:
             second = interval
     return found
+
+
+def report_overlaps(
+    log: Any,
+    groups: Mapping[tuple[Any, Any], list[Interval]],
+    horizon: float,
+    message: Callable[[Any, Interval, Interval], str],
+    detail: str,
+) -> None:
+    """Add a ``history`` violation to ``log`` for every certain overlap within each (tenant, appointment).
+
+    ``message(appointment, earlier, later)`` words it; ``detail`` names the pair of groups in the details.
+    """
+    for (tenant, appointment), intervals in groups.items():
+        if len(intervals) < 2:
+            continue
+        for earlier, later in certain_overlaps(intervals):
+            overlap = min(earlier.end, later.end, max(horizon, later.start)) - later.start
+            log.add(
+                "history",
+                message(appointment, earlier, later),
+                (earlier.ref, later.ref),
+                badness=float(overlap),
+                tenant=tenant,
+                appointment_id=appointment,
+                **{detail: (earlier.group, later.group)},
+            )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 from .http_ready import start_and_wait_http
 from .ports import free_port
 from .process import ManagedProcess
-from .service import Service
+from .service import Service, app_environment
 
 __all__ = ["ReferenceAppProcess"]
 
@@ -47,14 +46,7 @@ class ReferenceAppProcess(Service):
         self.port = port or free_port(host)
         self.workers = workers
         self.start_timeout = start_timeout
-        self.environment = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "STORMPROOF_WEAKEN": ",".join(sorted(set(weakenings))),
-            "STORMPROOF_ENV": os.environ.get("STORMPROOF_ENV", "test"),
-            **(env or {}),
-        }
+        self.environment = app_environment(database_url, redis_url, weakenings, env)
         self.command = list(command) if command else None
         self.ready_path = ready_path
 

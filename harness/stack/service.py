@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -10,9 +12,23 @@ from typing import TypeVar
 from .process import ManagedProcess
 from .rundir import make_run_dir, remove_run_dir
 
-__all__ = ["Service"]
+__all__ = ["Service", "app_environment"]
 
 S = TypeVar("S", bound="Service")
+
+
+def app_environment(
+    database_url: str, redis_url: str, weakenings: Iterable[str], extra: Mapping[str, str] | None
+) -> dict[str, str]:
+    """What the app's processes (API and workers) read: stores, weakenings, environment, then ``extra``."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "STORMPROOF_WEAKEN": ",".join(sorted(set(weakenings))),
+        "STORMPROOF_ENV": os.environ.get("STORMPROOF_ENV", "test"),
+        **(extra or {}),
+    }
 
 
 class Service(ABC):

@@ -12,7 +12,7 @@ from pathlib import Path
 from .errors import ServiceStartError
 from .ports import wait_until
 from .process import ManagedProcess
-from .service import Service
+from .service import Service, app_environment
 
 __all__ = ["CeleryWorkerProcess", "PoolProcess"]
 
@@ -42,15 +42,9 @@ class CeleryWorkerProcess(Service):
         self.name = name
         self.concurrency = concurrency
         self.start_timeout = start_timeout
-        self.environment = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "STORMPROOF_WEAKEN": ",".join(sorted(set(weakenings))),
-            "STORMPROOF_ENV": os.environ.get("STORMPROOF_ENV", "test"),
-            "STORMPROOF_LOG_LEVEL": "INFO",
-            **(env or {}),
-        }
+        self.environment = app_environment(
+            database_url, redis_url, weakenings, {"STORMPROOF_LOG_LEVEL": "INFO", **(env or {})}
+        )
 
     def start(self) -> "CeleryWorkerProcess":
         self._run_dir()

@@ -9,6 +9,8 @@ rows are never touched here: they are the record of what was deleted.
 
 from __future__ import annotations
 
+from typing import Any
+
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -75,16 +77,15 @@ async def _rowcount(session: AsyncSession, stmt: object) -> int:
     return int(result.rowcount or 0)
 
 
+async def _lock_batch(session: AsyncSession, column: Any, *conditions: Any, order_by: Any, size: int) -> list[Any]:
+    """Ids of up to ``size`` expired rows, locked; rows live traffic holds are skipped, not waited for."""
+    stmt = select(column).where(*conditions).order_by(order_by).limit(size).with_for_update(skip_locked=True)
+    return list((await session.execute(stmt)).scalars().all())
+
+
 async def _call_batch(session: AsyncSession, company_id: uuid.UUID, cutoff: datetime, size: int) -> RetentionCounts:
-    ids = (
-        await session.execute(
-            select(Call.id)
-            .where(Call.company_id == company_id, Call.created_at < cutoff)
-            .order_by(Call.created_at)
-            .limit(size)
-            .with_for_update(skip_locked=True)
-        )
-    ).scalars().all()
+    ids = await _lock_batch(session, Call.id, Call.company_id == company_id, Call.created_at < cutoff,
+                            order_by=Call.created_at, size=size)
     counts = RetentionCounts(batches=1 if ids else 0)
     if not ids:
         return counts
@@ -97,15 +98,8 @@ async def _call_batch(session: AsyncSession, company_id: uuid.UUID, cutoff: date
 async def _appointment_batch(
     session: AsyncSession, company_id: uuid.UUID, cutoff: datetime, size: int
 ) -> RetentionCounts:
-    ids = (
-        await session.execute(
-            select(Appointment.id)
-            .where(Appointment.company_id == company_id, Appointment.ends_at < cutoff)
-            .order_by(Appointment.ends_at)
-            .limit(size)
-            .with_for_update(skip_locked=True)
-        )
-    ).scalars().all()
+    ids = await _lock_batch(session, Appointment.id, Appointment.company_id == company_id,
+                            Appointment.ends_at < cutoff, order_by=Appointment.ends_at, size=size)
     counts = RetentionCounts(batches=1 if ids else 0)
     if not ids:
         return counts

@@ -20,7 +20,7 @@ from harness.invariants.checkers._common import AppointmentKey, acknowledged, de
 from harness.invariants.collector import ViolationLog
 from harness.invariants.registry import checker
 from harness.invariants.snapshot import Snapshot
-from harness.invariants.timeline import INF, NO_UNDOERS, Interval, certain_overlaps
+from harness.invariants.timeline import INF, NO_UNDOERS, Interval, report_overlaps
 from harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_single_active_session"]
@@ -63,21 +63,14 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
         end = min(end, deletes.get(key, NO_UNDOERS).end_after(write_began(completion, invoke)))
         lifetimes[key].append(Interval(completion.time_ns, end, session_id, completion.index))
 
-    for (tenant, appointment), intervals in lifetimes.items():
-        if len(intervals) < 2:
-            continue
-        for earlier, later in certain_overlaps(intervals):
-            overlap = min(earlier.end, later.end, max(horizon, later.start)) - later.start
-            log.add(
-                "history",
-                f"appointment {appointment}: sessions {earlier.group} and {later.group} were both "
-                f"acknowledged and certainly active together",
-                (earlier.ref, later.ref),
-                badness=float(overlap),
-                tenant=tenant,
-                appointment_id=appointment,
-                sessions=(earlier.group, later.group),
-            )
+    report_overlaps(
+        log, lifetimes, horizon,
+        lambda appointment, earlier, later: (
+            f"appointment {appointment}: sessions {earlier.group} and {later.group} were both "
+            f"acknowledged and certainly active together"
+        ),
+        "sessions",
+    )
 
     rows = snapshot.recording_sessions
     active_final = 0

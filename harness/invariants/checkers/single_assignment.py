@@ -19,7 +19,7 @@ from harness.invariants.checkers._common import AppointmentKey, acknowledged, po
 from harness.invariants.collector import ViolationLog
 from harness.invariants.registry import checker
 from harness.invariants.snapshot import Row, Snapshot
-from harness.invariants.timeline import NO_UNDOERS, Interval, Undoers, certain_overlaps
+from harness.invariants.timeline import NO_UNDOERS, Interval, Undoers, report_overlaps
 from harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_single_assignment"]
@@ -54,21 +54,14 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
         end = undoers.get(key, NO_UNDOERS).end_after(write_began(completion, invoke))
         holds[key].append(Interval(completion.time_ns, end, rep, completion.index))
 
-    for (tenant, appointment), intervals in holds.items():
-        if len(intervals) < 2:
-            continue
-        for earlier, later in certain_overlaps(intervals):
-            overlap = min(earlier.end, later.end, max(horizon, later.start)) - later.start
-            log.add(
-                "history",
-                f"appointment {appointment}: acknowledged as assigned to rep {earlier.group} and to rep "
-                f"{later.group} with no unassign between",
-                (earlier.ref, later.ref),
-                badness=float(overlap),
-                tenant=tenant,
-                appointment_id=appointment,
-                reps=(earlier.group, later.group),
-            )
+    report_overlaps(
+        log, holds, horizon,
+        lambda appointment, earlier, later: (
+            f"appointment {appointment}: acknowledged as assigned to rep {earlier.group} and to rep "
+            f"{later.group} with no unassign between"
+        ),
+        "reps",
+    )
 
     rows = snapshot.appointment_assignments
     active_final = 0
