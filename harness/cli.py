@@ -158,11 +158,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from scenarios import load_scenario, scenario_names
 
-    from .plan import build_plan
+    from .plan import PlanError, build_plan
     from .runner import RunOptions, run_plan
 
     if args.all == bool(args.scenario):
-        raise ValueError("give one scenario name (see `stormproof list`) or --all")
+        raise PlanError("command line", "", "give one scenario name (see `stormproof list`) or --all")
     names = scenario_names() if args.all else [args.scenario]
     weakenings = tuple(sorted({w.strip() for w in args.weaken.split(",") if w.strip()}))
     options = RunOptions(
@@ -323,9 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("stopped; services shut down and their data removed", file=sys.stderr)
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback on the terminal
+        from reference_app.weaken import UnknownWeakeningError
+
         from .plan import PlanError
 
-        if isinstance(exc, PlanError):  # bad input: the message names the file, the field and the fix
+        if isinstance(exc, (PlanError, UnknownWeakeningError)):  # bad input: the message names it and the fix
             print(f"stormproof: error: {_one_line(str(exc))}", file=sys.stderr)
             return EXIT_ERROR
         log_file = _traceback_file(command, exc)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import Field, StrictInt, TypeAdapter, create_model, model_validator
+from pydantic import Field, StrictInt, TypeAdapter, create_model, field_validator, model_validator
 
 from ..faults.packages import TOXIC_TYPES
 from ..faults.schedule import FaultSpec, Schedule
@@ -134,11 +134,16 @@ class TimedFault(PlanModel):
 class TemplateFault(PlanModel):
     """A random fault's template: kind, params, and one target or a list to draw from."""
 
-    target: Name | Annotated[tuple[Name, ...], Field(min_length=1)]
+    target: Annotated[tuple[Name, ...], Field(min_length=1)]
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
 
     @property
     def targets(self) -> tuple[str, ...]:
-        return (self.target,) if isinstance(self.target, str) else self.target
+        return self.target
 
     @property
     def is_process(self) -> bool:
