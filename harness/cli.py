@@ -77,13 +77,21 @@ def _cmd_up(args: argparse.Namespace) -> int:
         from .stack.docker import DockerStack
 
         stack_class = DockerStack
+    from .plan import StackSpec
+
+    defaults = StackSpec()  # the defaults a scenario file gets, too
+
+    def given(name: str) -> int:
+        value = getattr(args, name)
+        return int(getattr(defaults, name) if value is None else value)
+
     config = StackConfig(
         weakenings=tuple(sorted(parse_weakenings(args.weaken))),
-        app_workers=args.app_workers,
-        task_workers=args.task_workers,
-        tenants=args.tenants,
-        reps=args.reps,
-        appointments=args.appointments,
+        app_workers=given("app_workers"),
+        task_workers=given("task_workers"),
+        tenants=given("tenants"),
+        reps=given("reps"),
+        appointments=given("appointments"),
         app_command=tuple(shlex.split(args.app_command)) if args.app_command else None,
     )
     with stack_class(config) as stack:
@@ -229,12 +237,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--app-command", default=None,
                     help="run this backend instead of the reference app ({host} and {port} are replaced)")
     up.add_argument("--weaken", default="", help="comma-separated fixes to switch off (see `stormproof weakenings`)")
-    up.add_argument("--app-workers", type=_count(1), default=1, help="uvicorn worker processes")
-    up.add_argument("--task-workers", type=_count(0), default=1,
+    up.add_argument("--app-workers", type=_count(1), default=None, help="uvicorn worker processes")
+    up.add_argument("--task-workers", type=_count(0), default=None,
                     help="Celery worker processes (0: no background work)")
-    up.add_argument("--tenants", type=_count(1), default=2)
-    up.add_argument("--reps", type=_count(1), default=3)
-    up.add_argument("--appointments", type=_count(1), default=5)
+    up.add_argument("--tenants", type=_count(1), default=None, help="seeded tenants")
+    up.add_argument("--reps", type=_count(1), default=None, help="sales reps per tenant")
+    up.add_argument("--appointments", type=_count(1), default=None, help="appointments per tenant")
     up.add_argument("--json", action="store_true", help="print one JSON object with every endpoint and token")
     up.add_argument("--duration", type=_seconds, default=None, help="stop after this many seconds (default: Ctrl-C)")
     up.set_defaults(func=_cmd_up)

@@ -51,23 +51,27 @@ def _check_targets(items: Iterable[tuple[str, str, tuple[str, ...]]], targets: T
 
 
 class RunPlan(PlanModel):
-    """One run, fully resolved: what to start, what load, which faults when, what to check."""
+    """One run, fully resolved: what to start, what load, which faults when, what to check.
+
+    No field has a default of its own: each value comes from the options, the
+    scenario or their defaults, so a default lives in one place only.
+    """
 
     scenario: Scenario
-    backend: Literal["local", "docker", "external"] = "local"
+    backend: Literal["local", "docker", "external"]
     seed: StrictInt
     duration_s: PosFloat
     users: PosInt
-    workers: NonNegInt = 0
+    workers: NonNegInt
     #: The fixes switched off, sorted (empty: every fix on).
     weakenings: tuple[Name, ...] = ()
     #: The faults as played: the scenario's that start within the run, then the drawn ones, by start time.
     faults: tuple[Fault, ...] = ()
     #: The invariants and SLO checks judged at the end.
     checks: tuple[Name, ...]
-    quiesce_s: PosFloat = 30.0
-    app_command: tuple[str, ...] | None = None
-    app_url: str | None = None
+    quiesce_s: PosFloat
+    app_command: tuple[str, ...] | None
+    app_url: str | None
 
     @model_validator(mode="after")
     def _consistent(self) -> RunPlan:

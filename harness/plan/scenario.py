@@ -18,13 +18,16 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field, StrictInt, ValidationError, field_validator, model_validator
 
 from ..invariants.config import CheckConfig
+from ..stack.local import StackConfig
 from .base import Name, NonNegInt, PlanModel, PosFloat, PosInt
 from .errors import PlanError, from_validation
 from .faults import FAULT_KINDS, Fault, RandomFaults
 
 __all__ = ["LoadSpec", "SLO", "Scenario", "StackSpec", "Stage", "parse_scenario", "read_scenario"]
 
+# Defaults belong to the part that uses the value; the plan reads them from there.
 _CHECK_DEFAULTS = {f.name: f.default for f in dataclasses.fields(CheckConfig)}
+_STACK_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StackConfig)}
 
 
 def _known(kind: str, names: Any, allowed: Any) -> None:
@@ -65,12 +68,14 @@ class LoadSpec(PlanModel):
 
 
 class StackSpec(PlanModel):
-    app_workers: PosInt = 1
-    task_workers: NonNegInt = 1
-    worker_concurrency: PosInt = 2
-    tenants: PosInt = 2
-    reps: PosInt = 3
-    appointments: PosInt = 5
+    """The services of the run (defaults: ``StackConfig``'s, shared with ``stormproof up``)."""
+
+    app_workers: PosInt = _STACK_DEFAULTS["app_workers"]
+    task_workers: NonNegInt = _STACK_DEFAULTS["task_workers"]
+    worker_concurrency: PosInt = _STACK_DEFAULTS["worker_concurrency"]
+    tenants: PosInt = _STACK_DEFAULTS["tenants"]
+    reps: PosInt = _STACK_DEFAULTS["reps"]
+    appointments: PosInt = _STACK_DEFAULTS["appointments"]
     #: Extra environment of the app and its workers (``STORMPROOF_*`` knobs).
     env: dict[str, str] = Field(default_factory=dict)
     #: The Shunya stub's initial config (``harness.shunya.config.StubConfig`` keys).
