@@ -161,7 +161,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-
     import shlex
 
     from scenarios import load_scenario, scenario_names

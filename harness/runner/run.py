@@ -152,18 +152,18 @@ def run_plan(plan: RunPlan, options: RunOptions | None = None) -> RunOutcome:
     not_run: str | None = None
     with _run_log(run_dir / LOG_FILE):
         log.info("plan: %s", plan.to_dict())
-        with ExitStack() as running:
-            try:
-                stack = running.enter_context(_system(plan, options))
-            except Exception as exc:  # noqa: BLE001 - the system could not be set up: reported as not run
-                log.exception("run %s: the system under test could not be set up", run_dir.name)
-                not_run = error = str(exc) or type(exc).__name__
-            else:
+        try:
+            with ExitStack() as running:
                 try:
+                    stack = running.enter_context(_system(plan, options))
+                except Exception as exc:  # noqa: BLE001 - the system could not be set up: reported as not run
+                    log.exception("run %s: the system under test could not be set up", run_dir.name)
+                    not_run = str(exc) or type(exc).__name__
+                else:
                     history, verdicts, logs, error = _drive(plan, stack, run_dir, parts, options)
-                except Exception as exc:  # noqa: BLE001 - a failed run is a result with verdict "error"
-                    log.exception("run %s failed", run_dir.name)
-                    error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a failed run (or stop) is a result with verdict "error"
+            log.exception("run %s failed", run_dir.name)
+            error = error or f"{type(exc).__name__}: {exc}"
         finished = dt.datetime.now(dt.timezone.utc)
         result = build_result(
             _scenario_info(plan),
