@@ -177,3 +177,21 @@ def test_a_tampered_plan_is_refused_by_name() -> None:
     data["faults"][0]["params"]["latncy"] = 3
     with pytest.raises(PlanError, match=r"plan\.faults\[0\]\.params\.latncy: unknown field; allowed: jitter"):
         plan_from_dict(data)
+
+
+def test_the_nemesis_plays_the_plan_and_refuses_a_stack_that_lacks_a_planned_process(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from harness.history import HistoryRecorder
+    from harness.runner.nemesis import Nemesis
+
+    plan = build_plan(_scenario(faults=[_fault("pause", "worker1-pool")]))
+    recorder = HistoryRecorder(tmp_path / "nemesis.jsonl", origin_ns=0)
+    try:
+        stack = SimpleNamespace(proxy_api_url=None, fault_targets=lambda: {"worker1-pool": object()})
+        assert Nemesis(plan, stack, recorder).schedule == plan.schedule()
+        bare = SimpleNamespace(proxy_api_url=None, fault_targets=lambda: {})
+        with pytest.raises(ValueError, match=r"no process \['worker1-pool'\]"):
+            Nemesis(plan, bare, recorder)
+    finally:
+        recorder.close()
