@@ -33,7 +33,6 @@ __all__ = [
     "Fault",
     "FaultTemplate",
     "RandomFaults",
-    "fault_adapter",
 ]
 
 Toxicity = Annotated[float, Field(ge=0, le=1, strict=True)]
@@ -118,10 +117,6 @@ class TimedFault(PlanModel):
     def end(self) -> float:
         return self.at + self.duration
 
-    @property
-    def is_process(self) -> bool:
-        return getattr(self, "fault") in PROCESS_FAULTS
-
     def wire_params(self) -> dict[str, Any]:
         """The params as the fault package takes them (defaults included: the plan as run)."""
         return dict(getattr(self, "params").model_dump())
@@ -145,10 +140,6 @@ class TemplateFault(PlanModel):
     def targets(self) -> tuple[str, ...]:
         return self.target
 
-    @property
-    def is_process(self) -> bool:
-        return getattr(self, "fault") in PROCESS_FAULTS
-
 
 def _kinds(base: type[PlanModel]) -> Any:
     members = tuple(
@@ -167,11 +158,6 @@ else:
     FaultTemplate = _kinds(TemplateFault)
 
 _FAULT = TypeAdapter(Fault)
-
-
-def fault_adapter() -> TypeAdapter[Any]:
-    """Validates one fault dict (``{"at", "duration", "fault", "target", "params"}``)."""
-    return _FAULT
 
 
 class RandomFaults(PlanModel):
