@@ -142,6 +142,11 @@ class TemplateFault(PlanModel):
 
 
 def _kinds(base: type[PlanModel]) -> Any:
+    """One model per kind (``fault`` fixed, ``params`` its model), as a union pydantic picks by ``fault``.
+
+    Built from :data:`PARAMS`, so a new fault kind is one params model and one
+    line there; the schedule and the random templates get it alike.
+    """
     members = tuple(
         create_model(f"{name}", __base__=base, __doc__=base.__doc__,
                      fault=(Literal[name], ...), params=(params, params()))  # type: ignore[call-overload]
