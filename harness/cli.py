@@ -329,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stopped; services shut down and their data removed", file=sys.stderr)
         return EXIT_OK
+    except BrokenPipeError:  # `stormproof list | head`: the reader left early, nothing went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback on the terminal
         from reference_app.weaken import UnknownWeakeningError
 
