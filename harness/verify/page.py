@@ -63,11 +63,12 @@ def render_page(matrix: Matrix) -> str:
     for result in matrix.cells:
         cell = result.cell
         median = result.median_first_violation_s
+        score = f"{result.caught}/{len(result.tries)}"
         problem = f'<p class="note">{esc(cell.problem)}</p>' if cell.problem else ""
         rows.append(
             f"<tr><td><strong>{esc(' + '.join(cell.weaken))}</strong></td><td>{esc(cell.scenario)}</td>"
             f"<td>{esc(', '.join(cell.expect))}</td>"
-            f"<td>{_badge(not result.escaped, f'{result.caught}/{len(result.tries)}', f'{result.caught}/{len(result.tries)} escaped')}</td>"
+            f"<td>{_badge(not result.escaped, score, f'{score} escaped')}</td>"
             f"<td class='n'>{'–' if median is None else f'{median:.1f} s'}</td>"
             f"<td>{problem}{_tries(result.tries, 'caught', 'escaped')}</td>"
             f"<td class='note'>{esc(', '.join(cell.sources))}</td></tr>")

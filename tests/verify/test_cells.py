@@ -42,7 +42,8 @@ def test_promises_merge_into_the_scenario_cell_and_add_their_own() -> None:
         # Same set as session-start-storm's own cell, named in another order: one cell, union of invariants.
         FakePromise("A2.one-active-session", "single-active-session", ("session-start-storm",),
                     ("session-unique-index", "session-lock")),
-        FakePromise("B1.replay", "idempotent-replay", ("session-start-storm",), ("session-lock", "session-unique-index")),
+        FakePromise("B1.replay", "idempotent-replay", ("session-start-storm",),
+                    ("session-lock", "session-unique-index")),
         # A new cell: a weakening run in a scenario that has no cell for it.
         FakePromise("D2.probe", "tenant-isolation", ("smoke",), ("tenant-guard",)),
         # No weakening yet: no cell, listed as uncovered.
