@@ -7,9 +7,11 @@ shown the bug, and a run that errored proves nothing about the checks.
 
 The time to first violation is read from the run's own evidence: each
 violation cites history ops, and it became visible when the last of its
-cited calls completed. The first violation is the earliest of the kept
-violations and of the first/worst/last of each type. A violation about the
-final state cites no op; when only those exist, the time is unknown (None),
+cited calls completed; a violation about one second of the run (the rate
+limit's) when that second ended. The first violation is the earliest of the
+kept violations and of the first/worst/last of each type. A violation about
+the final state (a result applied twice, found in the tables) has no time;
+when only those exist, the time is unknown (None, shown as "final state"),
 not guessed.
 """
 
@@ -63,8 +65,17 @@ def first_violation_s(result: RunResult, history: History, invariants: Iterable[
         for ops in _cited(verdict.violations, verdict.summary.get("by_type")):
             moment = _visible_at(history, ops)
             if moment is not None:
-                times.append(moment)
-    return min(times) / 1e9 if times else None
+                times.append(moment / 1e9)
+        times += [t for t in map(_window_end, verdict.violations) if t is not None]
+    return min(times) if times else None
+
+
+def _window_end(violation: Violation) -> float | None:
+    """A violation about a window of the run (the rate-limit checker's ``second``) is visible when it closes."""
+    second = violation.details.get("second")
+    if isinstance(second, (int, float)) and not isinstance(second, bool):
+        return float(second) + 1.0
+    return None
 
 
 def _count(verdict: Verdict) -> int:

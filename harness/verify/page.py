@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from harness.report.escape import esc
 from harness.verify.outcome import VERIFY_FILE, Matrix, Try, exit_code
+from harness.verify.table import first_violation_text
 
 __all__ = ["PAGE_FILE", "render_page", "write_page"]
 
@@ -62,14 +63,13 @@ def render_page(matrix: Matrix) -> str:
     rows = []
     for result in matrix.cells:
         cell = result.cell
-        median = result.median_first_violation_s
         score = f"{result.caught}/{len(result.tries)}"
         problem = f'<p class="note">{esc(cell.problem)}</p>' if cell.problem else ""
         rows.append(
             f"<tr><td><strong>{esc(' + '.join(cell.weaken))}</strong></td><td>{esc(cell.scenario)}</td>"
             f"<td>{esc(', '.join(cell.expect))}</td>"
             f"<td>{_badge(not result.escaped, score, f'{score} escaped')}</td>"
-            f"<td class='n'>{'–' if median is None else f'{median:.1f} s'}</td>"
+            f"<td class='n'>{esc(first_violation_text(result))}</td>"
             f"<td>{problem}{_tries(result.tries, 'caught', 'escaped')}</td>"
             f"<td class='note'>{esc(', '.join(cell.sources))}</td></tr>")
     cells = ('<table id="cells"><thead><tr><th scope="col">weakening</th><th scope="col">scenario</th>'

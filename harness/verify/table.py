@@ -6,13 +6,17 @@ log; escapes and failures are marked in capitals where the eye lands first.
 
 from __future__ import annotations
 
-from harness.verify.outcome import Matrix, exit_code
+from harness.verify.outcome import CellResult, Matrix, exit_code
 
-__all__ = ["render_table"]
+__all__ = ["first_violation_text", "render_table"]
 
 
-def _seconds(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f} s"
+def first_violation_text(result: CellResult) -> str:
+    """The median time to first violation; "final state" when the caught tries only broke the final state."""
+    median = result.median_first_violation_s
+    if median is not None:
+        return f"{median:.1f} s"
+    return "final state" if result.caught else "–"
 
 
 def render_table(matrix: Matrix) -> str:
@@ -23,7 +27,7 @@ def render_table(matrix: Matrix) -> str:
         mark = "ESCAPED" if result.escaped else "ok"
         note = f"  ({cell.problem})" if cell.problem else ""
         rows.append(("+".join(cell.weaken), cell.scenario, f"{result.caught}/{len(result.tries)}",
-                     _seconds(result.median_first_violation_s), mark + note))
+                     first_violation_text(result), mark + note))
     lines = _columns(rows)
     lines.append("")
     on_rows = [("all fixes on", "passed", "")]
