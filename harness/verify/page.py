@@ -52,9 +52,13 @@ def _tries(tries: tuple[Try, ...], yes: str, no: str) -> str:
     for t in tries:
         link = f' <a href="{esc(_href(t.run_dir))}">report</a>' if t.run_dir else ""
         first = f", first violation at {t.first_violation_s:.1f} s" if t.first_violation_s is not None else ""
-        items.append(f"<li>seed {esc(t.seed)}: {esc(yes if t.ok else no)}{esc(first)}{link}"
-                     f' <span class="note">{esc(t.reason)}</span></li>')
+        reason = "" if t.reason == yes or t.reason == "pass" else f' <span class="note">{esc(t.reason)}</span>'
+        items.append(f"<li>seed {esc(t.seed)}: {esc(yes if t.ok else no)}{esc(first)}{link}{reason}</li>")
     return f'<ul class="tries">{"".join(items)}</ul>'
+
+
+def _tries_text(tries: int) -> str:
+    return "1 try" if tries == 1 else f"{tries} tries"
 
 
 def render_page(matrix: Matrix) -> str:
@@ -93,7 +97,7 @@ def render_page(matrix: Matrix) -> str:
         f"<title>Stormproof verify: {'pass' if ok else 'fail'}</title><style>{_CSS}</style></head><body><main>"
         f"<h1>Sensitivity matrix {_badge(ok, 'pass', 'fail')}</h1>"
         f"<p class='note'>Each weakening switches fixes off; its scenario must then break the named invariants in "
-        f"every try, and the same scenario must pass with every fix on. {esc(matrix.tries)} tries per cell, "
+        f"every try, and the same scenario must pass with every fix on. {esc(_tries_text(matrix.tries))} per cell, "
         f"{esc(duration)}, backend {esc(matrix.backend)}; started {esc(matrix.started_at)}, "
         f"{esc(f'{matrix.wall_s / 60:.1f}')} min. <code>{esc(matrix.command)}</code> · "
         f'<a href="{VERIFY_FILE}">{VERIFY_FILE}</a></p>'

@@ -42,7 +42,7 @@ def render_table(matrix: Matrix) -> str:
     lines.append("")
     lines.append(f"verify: {verdict}: {len(matrix.cells) - escaped}/{len(matrix.cells)} cells caught in every try, "
                  f"{len(matrix.all_on) - failed}/{len(matrix.all_on)} scenarios passed every all-on try "
-                 f"({matrix.tries} tries each, {matrix.wall_s / 60:.1f} min)")
+                 f"({matrix.tries} {'try' if matrix.tries == 1 else 'tries'} each, {matrix.wall_s / 60:.1f} min)")
     if matrix.uncovered_promises:
         lines.append(f"promises with no cell (no weakening or no scenario): {', '.join(matrix.uncovered_promises)}")
     return "\n".join(lines)
