@@ -223,6 +223,16 @@ def _cmd_weakenings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .verify import VerifyArgs, verify
+
+    only = tuple(name.strip() for name in (args.only or "").split(",") if name.strip())
+    return verify(VerifyArgs(tries=args.tries, duration_s=args.duration, only=only, scenario=args.scenario,
+                             out_dir=Path(args.out) if args.out else None, backend=args.backend))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="stormproof", description="Chaos and load testing for multi-tenant web backends."
@@ -277,6 +287,19 @@ def _parser() -> argparse.ArgumentParser:
 
     weak = sub.add_parser("weakenings", help="list the fixes that can be switched off by name")
     weak.set_defaults(func=_cmd_weakenings)
+
+    check = sub.add_parser("verify",
+                           help="the sensitivity matrix: every weakening must be caught, every fix on must pass")
+    check.add_argument("--tries", type=int, default=3,
+                       help="runs per cell and per all-on scenario, each with another seed (default 3)")
+    check.add_argument("--duration", type=float, default=None,
+                       help="seconds of load per run (default: each scenario's)")
+    check.add_argument("--only", default="", help="only the cells that switch off these fixes (comma-separated)")
+    check.add_argument("--scenario", default=None, help="only the cells of this scenario")
+    check.add_argument("--out", default=None,
+                       help="where verify.json, verify.html and runs/ go (default: reports/verify-<time>)")
+    check.add_argument("--backend", choices=["local", "docker"], default="local")
+    check.set_defaults(func=_cmd_verify)
     return parser
 
 

@@ -116,7 +116,6 @@ def test_toxics_list_upstream_first(http: httpx.Client, proxy: ProxyInfo) -> Non
         ({"type": "latency", "stream": "sideways"}, 400, "stream was invalid, can be either upstream or downstream"),
         ({"type": "latency", "attributes": {"latency": "slow"}}, 400, "bad request body"),
         ({"type": "latency", "attributes": {"latency": -1}}, 400, "bad request body"),
-        ({"type": "slicer", "attributes": {"average_size": 5, "size_variation": 9}}, 400, "bad request body"),
         ({"type": "latency", "toxicity": 2}, 400, "bad request body"),
     ],
 )

@@ -162,3 +162,25 @@ def test_upstream_unreachable_closes_client(client: ToxiproxyClient) -> None:
             assert sock.recv(10) == b""
         except ConnectionResetError:
             pass
+
+
+@pytest.mark.parametrize(("average", "variation"), [(5, 9), (10, 10), (0, 7), (1, 0), (3, 100)])
+def test_slicer_accepts_what_upstream_accepts(average: int, variation: int) -> None:
+    """Upstream Toxiproxy creates a slicer whatever its attributes (toxiproxy-node-client
+    relies on it); every cut must still fall strictly inside the data, in order."""
+    from harness.faults.toxics import lookup
+
+    toxic = lookup("slicer").from_attributes({"average_size": average, "size_variation": variation})
+    for size in (0, 1, 2, 17, 1000):
+        for _ in range(20):
+            points = toxic.cut_points(size)
+            assert points[0] == 0 and points[-1] == size
+            assert all(a < b for a, b in zip(points, points[1:])) or size == 0
+
+
+def test_slicer_with_large_variation_keeps_bytes(client: ToxiproxyClient, proxy: ProxyInfo) -> None:
+    client.add_toxic("echo", "slicer", {"average_size": 5, "size_variation": 9})
+    payload = os.urandom(3000)
+    with connect(proxy.port) as sock:
+        sock.sendall(payload)
+        assert recv_exactly(sock, len(payload)) == payload

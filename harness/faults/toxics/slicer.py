@@ -1,5 +1,11 @@
 """slicer: cut chunks into ~``average_size`` +/- ``size_variation`` byte pieces,
 sleeping ``delay`` microseconds after each, to mimic fragmented TCP reads.
+
+Upstream Toxiproxy accepts any attributes here (its comment asks for a
+variation below the average, but nothing enforces it), and clients such as
+toxiproxy-node-client create slicers with a variation at or above the
+average. So we accept them too, and keep every cut strictly inside the piece
+being split, which upstream's arithmetic does not guarantee.
 """
 
 from __future__ import annotations
@@ -7,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from harness.faults.toxics.base import AttributeError_, Chunk, Emit, Toxic, ToxicContext
+from harness.faults.toxics.base import Chunk, Emit, Toxic, ToxicContext
 from harness.faults.toxics.registry import register
 
 
@@ -20,11 +26,6 @@ class SlicerToxic(Toxic):
     average_size: int = 0
     size_variation: int = 0
     delay: int = 0
-
-    def validate(self) -> None:
-        Toxic.validate(self)
-        if self.average_size > 0 and self.size_variation >= self.average_size:
-            raise AttributeError_("slicer.size_variation must be smaller than average_size")
 
     def cut_points(self, size: int) -> list[int]:
         """Offsets [0, a, b, ..., size]: recursive halving like Toxiproxy, so
@@ -39,7 +40,9 @@ class SlicerToxic(Toxic):
                 points.append(end)
                 continue
             jitter = random.randint(-self.size_variation, self.size_variation) if self.size_variation else 0
-            mid = start + (end - start) // 2 + jitter
+            # Clamped so that both halves are non-empty: with a variation at or above the
+            # average a jittered midpoint could otherwise fall outside the piece.
+            mid = min(end - 1, max(start + 1, start + (end - start) // 2 + jitter))
             stack.append((mid, end))
             stack.append((start, mid))
         return points
