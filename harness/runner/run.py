@@ -19,6 +19,7 @@ from .. import __version__
 from ..faults.schedule import Schedule
 from ..history import History, HistoryRecorder, merge_histories, write_history
 from ..invariants import CheckConfig, Verdict, check_all
+from ..promises.run import run_coverage
 from ..load.config import DEFAULT_WEIGHTS, LoadConfig, Stage
 from ..report import FaultPlan, RunFiles, RunInfo, RunResult, ScenarioInfo, SLOTargets, build_result
 from ..report import render_run, write_result
@@ -247,7 +248,7 @@ def _drive(
     snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=slo)
     history = merge_histories(sorted(parts.glob("*.jsonl")))
     write_history(history, run_dir / "history.jsonl")
-    verdicts = check_all(history, snapshot, tuple(scenario.invariants) + SLO_CHECKS)
+    verdicts = run_coverage(history, check_all(history, snapshot, tuple(scenario.invariants) + SLO_CHECKS))
     logs = _copy_logs(stack, run_dir)
     return history, verdicts, logs, error
 
