@@ -92,6 +92,61 @@ WEAKENINGS: dict[str, Weakening] = {
             "the dead-letter table: a task that exhausts its retries is logged and dropped",
         ),
         Weakening(
+            "idempotency-fingerprint",
+            "B1",
+            "the payload check of Idempotency-Key: a key used again with another payload replays the "
+            "first answer instead of 422 idempotency-key-mismatch",
+        ),
+        Weakening(
+            "idempotency-in-flight",
+            "B1",
+            "the in-flight claim of Idempotency-Key: a request with a key whose first request still runs "
+            "runs again instead of answering 409 idempotency-key-in-flight",
+        ),
+        Weakening(
+            "idempotency-key-required",
+            "B1",
+            "the 400 idempotency-key-missing of the endpoints that require a key: a write without one runs",
+        ),
+        Weakening(
+            "idempotency-tenant-scope",
+            "B1",
+            "the tenant scope of Idempotency-Key: keys are looked up by their text alone, so a key another "
+            "tenant used first answers with that tenant's stored response (or 422)",
+        ),
+        Weakening(
+            "idempotency-expiry",
+            "B1",
+            "the expiry of Idempotency-Key: a key older than the TTL still replays instead of running as new",
+        ),
+        Weakening(
+            "tenant-404",
+            "D2",
+            "the 404 for another tenant's id: it answers 403 forbidden, which tells the caller the id exists",
+        ),
+        Weakening(
+            "retry-backoff",
+            "C1",
+            "exponential backoff with full jitter: a failed task is retried after a fixed delay "
+            "(STORMPROOF_TASK_BACKOFF_BASE_MS)",
+        ),
+        Weakening(
+            "trace-propagation",
+            "E1",
+            "trace id propagation to tasks: a task's record and headers lose the request's trace id",
+        ),
+        Weakening(
+            "retention-defaults",
+            "F1",
+            "the default retention (calls 90 days, appointments 365): a company without a policy of its "
+            "own keeps everything",
+        ),
+        Weakening(
+            "deletion-audit",
+            "F2",
+            "the deletion audit row: a confirmed deletion deletes and answers, but writes no deletion_audit row",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "
