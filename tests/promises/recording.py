@@ -1,0 +1,47 @@
+"""Turn real answers of the reference app into a history and a snapshot, so the row's checker judges them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.rows import dict_row
+
+from harness.history import History
+from harness.invariants import TABLES, Snapshot
+from harness.load.client import extract_result, payload_fingerprint
+from tests.invariants.builders import HistoryBuilder
+
+
+class Recorder:
+    """Each answer becomes an invoke and its completion, with the result fields the load would record."""
+
+    def __init__(self, company_ids: list[str]) -> None:
+        self.builder = HistoryBuilder()
+        self.company_ids = company_ids
+        self.clock = 0.0
+
+    def record(self, f: str, tenant: str, response: httpx.Response, *, body: Any = None, **args: Any) -> None:
+        if body is not None:
+            args["payload_fp"] = payload_fingerprint(body)
+        key = response.request.headers.get("Idempotency-Key")
+        if key is not None:
+            args["idempotency_key"] = key
+        result, _ = extract_result(response.content, response.headers.get("Idempotent-Replayed") == "true",
+                                   self.company_ids)
+        self.clock += 10
+        self.builder.call(f, self.clock, self.clock + 5, response.status_code, tenant=tenant, result=result, **args)
+
+    def history(self) -> History:
+        return self.builder.build()
+
+
+def snapshot(database_url: str) -> Snapshot:
+    """The final state, read as the runner's capture reads it."""
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    tables: dict[str, list[dict[str, Any]]] = {}
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        for table, columns in TABLES.items():
+            tables[table] = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()  # noqa: S608
+    return Snapshot.build(tables)
