@@ -147,6 +147,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the deletion audit row: a confirmed deletion deletes and answers, but writes no deletion_audit row",
         ),
         Weakening(
+            "deletion-cascade",
+            "F2",
+            "the cascade of an appointment deletion to its calls (with their Shunya jobs and analyses): they "
+            "survive, unlinked from the deleted appointment",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

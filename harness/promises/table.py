@@ -374,8 +374,7 @@ _row("F2.audited", "F2",
 _row("F2.deleted-entirely", "F2",
      "After a confirmed appointment deletion nothing of it remains: no appointment, consent, assignment, "
      "recording session or call of it.",
-     "deletion-audited", (v.DELETION_CONFIRM,), TENANTS, ("lifecycle-under-load",),
-     gap="no weakening (a candidate: the cascade forgets recording sessions)")
+     "deletion-audited", (v.DELETION_CONFIRM,), TENANTS, ("lifecycle-under-load",), ("deletion-cascade",))
 _row("F2.confirm-required", "F2",
      "POST /deletions deletes nothing; only a confirmation with its token, before it expires, deletes.",
      "no-lost-acknowledged-write", (v.DELETION_REQUEST,), TENANTS, ("lifecycle-under-load",),

@@ -99,3 +99,15 @@ def test_retention_enforced_reads_the_tenants_policy() -> None:
 def test_retention_enforced_judges_nothing_without_a_run() -> None:
     verdict = _one("retention-enforced", History(()), {"calls": [_call("k1", 1000, 1e9)], "appointments": []})
     assert verdict.status == "valid" and verdict.summary["runs"] == 0
+
+
+def test_deletion_audited_flags_a_call_of_the_appointment_that_survived_unlinked() -> None:
+    b = HistoryBuilder()
+    b.call("call.submit", 0, 5, 202, result={"id": "k1"}, appointment_id="a1")
+    b.call(DELETION_CONFIRM, 10, 15, 200, result={"id": "d1"}, deletion_id="d1")
+    unlinked = {"id": "k1", "company_id": "c1", "appointment_id": None, "created_at": 1.0}
+    tables = {**EMPTY, "deletion_audit": [_audit("d1", "a1")], "calls": [unlinked]}
+    verdict = _one("deletion-audited", b.build(), tables)
+    assert verdict.status == "invalid"
+    assert verdict.violations[0].details["tables"] == ("calls",)
+    assert _one("deletion-audited", b.build(), {**tables, "calls": []}).status == "valid"

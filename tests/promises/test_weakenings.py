@@ -239,3 +239,26 @@ def _at_wall(history, wall: float):
     from harness.history import History
 
     return History([replace(op, wall=wall) for op in history])
+
+
+@FIX
+def test_deletion_cascade(apps, weakened: bool) -> None:
+    """An appointment's deletion takes its calls with the fix; they survive unlinked without (deletion-audited flags)."""
+    app = apps(*(("deletion-cascade",) if weakened else ()))
+    tenant = app.tenants[1]
+    appointment = tenant.appointment_ids[3]
+    rec = Recorder([t.company_id for t in app.tenants])
+    body = {"appointment_id": appointment}
+    call = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json=body)
+    assert call.status_code == 202, call.text
+    rec.record(v.CALL_SUBMIT, tenant.company_id, call, body=body, appointment_id=appointment)
+    created = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token),
+                         json={"scope": "appointment", "target_id": appointment}).json()
+    confirmed = httpx.post(f"{app.url}/api/v1/deletions/{created['id']}/confirm", headers=auth(tenant.manager_token),
+                           json={"confirmation_token": created["confirmation_token"]})
+    assert confirmed.status_code == 200, confirmed.text
+    rec.record(v.DELETION_CONFIRM, tenant.company_id, confirmed, deletion_id=created["id"])
+    survived = sql_rows(app.database_url, "SELECT appointment_id FROM calls WHERE id = %s", call.json()["id"])
+    assert survived == ([(None,)] if weakened else [])
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict

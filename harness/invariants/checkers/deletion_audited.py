@@ -7,14 +7,16 @@ Judged on the history's acknowledged confirmations and the final state:
   one-transaction rule exists to prevent, and audit rows are never deleted
   (by retention or anything else), so the row must still be there;
 - for every audited deletion of scope ``appointment``, nothing of the
-  appointment remains: no appointment row, and no consent, assignment,
-  recording session or call naming it.
+  appointment remains: no appointment row, no consent, assignment,
+  recording session or call naming it, and none of the calls the history
+  saw acknowledged for it (a call that survived unlinked, its
+  ``appointment_id`` set to NULL, is still the person's data).
 """
 
 from __future__ import annotations
 
 from harness.history import History
-from harness.history.vocabulary import DELETION_CONFIRM
+from harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM
 from harness.invariants.checkers._common import acknowledged
 from harness.invariants.collector import ViolationLog
 from harness.invariants.registry import checker
@@ -48,6 +50,14 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                     f"deletion {deletion} was confirmed (answered {completion.status}) but has no audit row",
                     (invoke.index, completion.index), deletion_id=deletion, tenant=invoke.tenant)
     leftovers = 0
+    calls_for: dict[str, set[str]] = {}
+    for invoke, completion in acknowledged(history.pairs_of(CALL_SUBMIT)):
+        assert completion is not None
+        appointment, call = invoke.args.get("appointment_id"), completion.result.get("id")
+        if appointment is not None and call is not None:
+            calls_for.setdefault(str(appointment), set()).add(str(call))
+    call_rows = snapshot.table("calls")
+    surviving_calls = {str(row.get("id")) for row in call_rows or ()}
     appointments = snapshot.table("appointments")
     for row in audit:
         if row.get("scope") != "appointment":
@@ -60,6 +70,8 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
             rows = snapshot.table(table)
             if rows is not None and any(r.get("appointment_id") == target for r in rows):
                 remaining.append(table)
+        if "calls" not in remaining and calls_for.get(str(target), set()) & surviving_calls:
+            remaining.append("calls")
         if remaining:
             leftovers += 1
             log.add("not-deleted",
