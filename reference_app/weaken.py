@@ -153,6 +153,17 @@ WEAKENINGS: dict[str, Weakening] = {
             "survive, unlinked from the deleted appointment",
         ),
         Weakening(
+            "stop-idempotent",
+            "A2",
+            "the idempotent stop: stopping a stopped session answers 409 conflict instead of its state",
+        ),
+        Weakening(
+            "reassign-idempotent",
+            "A3",
+            "the idempotent assignment: assigning the current rep again answers 409 "
+            "appointment-already-assigned instead of the existing assignment",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

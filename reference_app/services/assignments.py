@@ -98,7 +98,7 @@ async def assign_appointment(
         )
     current = await _active_assignment(uow, appointment)
     if current is not None:
-        if current.rep_id == rep.id:
+        if current.rep_id == rep.id and not ctx.settings.weakened("reassign-idempotent"):
             return current
         raise _already_assigned(current)
     other = await _rep_overlap(uow, appointment, rep)

@@ -262,3 +262,37 @@ def test_deletion_cascade(apps, weakened: bool) -> None:
     assert survived == ([(None,)] if weakened else [])
     verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
+def test_stop_idempotent(apps, weakened: bool) -> None:
+    """Stopping a stopped session answers its state with the fix; 409 without it."""
+    app = apps(*(("stop-idempotent",) if weakened else ()))
+    tenant = app.tenants[1]
+    started = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()),
+                         json={"appointment_id": tenant.appointment_ids[1]})
+    assert started.status_code == 201, started.text
+    stop = f"{app.url}/api/v1/recordings/sessions/{started.json()['id']}/stop"
+    first = httpx.post(stop, headers=auth(tenant.rep_tokens[0], new_key()))
+    second = httpx.post(stop, headers=auth(tenant.rep_tokens[0], new_key()))
+    assert first.status_code == 200 and first.json()["status"] == "stopped"
+    if weakened:
+        assert second.status_code == 409
+    else:
+        assert second.status_code == 200 and second.json() == first.json()
+
+
+@FIX
+def test_reassign_idempotent(apps, weakened: bool) -> None:
+    """Assigning the current rep again answers the existing assignment with the fix; 409 without it."""
+    app = apps(*(("reassign-idempotent",) if weakened else ()))
+    tenant = app.tenants[1]
+    assign = f"{app.url}/api/v1/appointments/{tenant.appointment_ids[2]}/assign"
+    body = {"rep_id": tenant.rep_ids[0]}
+    first = httpx.post(assign, headers=auth(tenant.manager_token, new_key()), json=body)
+    second = httpx.post(assign, headers=auth(tenant.manager_token, new_key()), json=body)
+    assert first.status_code == 200, first.text
+    if weakened:
+        assert second.status_code == 409 and _problem_type(second) == "appointment-already-assigned"
+    else:
+        assert second.status_code == 200 and second.json()["id"] == first.json()["id"]
