@@ -164,6 +164,17 @@ WEAKENINGS: dict[str, Weakening] = {
             "appointment-already-assigned instead of the existing assignment",
         ),
         Weakening(
+            "webhook-signature",
+            "A1",
+            "the webhook signature check: a delivery without a valid, fresh signature is applied",
+        ),
+        Weakening(
+            "dead-letter-retry-once",
+            "C2",
+            "the once-only manual retry of a dead letter: retrying it again queues the task again instead "
+            "of answering 409",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

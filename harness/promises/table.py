@@ -68,8 +68,9 @@ _row("A1.applied-eventually", "A1",
 _row("A1.webhook-signed", "A1",
      "A webhook with a missing, stale or wrong signature is refused (401) and applies nothing.",
      "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",),
-     count=c.with_arg((v.WEBHOOK_DELIVER,), "bad_signature"),
-     gap="the load signs every delivery: no probe sends a bad signature, and no weakening skips the check")
+     ("webhook-signature",), count=c.with_arg((v.WEBHOOK_DELIVER,), "bad_signature"),
+     gap="the load signs every delivery and no checker judges a refused one: shown by "
+         "tests/promises/test_weakenings.py only")
 
 # -- A2 recording sessions ------------------------------------------------------------------------
 _SESSION_OPS = (v.SESSION_START, v.LEGACY_START, v.SESSION_STOP, v.LEGACY_STOP)
@@ -229,7 +230,9 @@ _row("C2.manual-retry", "C2",
      "POST /dead-letters/{id}/retry runs the task again (a new task record that is accounted for), and "
      "retrying the same dead letter again answers 409.",
      "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters to retry", ("shunya-outage",),
-     gap="no load retries dead letters (op dead_letter.retry is never written) and no weakening")
+     ("dead-letter-retry-once",),
+     gap="no load retries dead letters (op dead_letter.retry is never written) and no checker counts retries: "
+         "shown by tests/promises/test_weakenings.py only")
 _row("C3.tenant-limited", "C3",
      "A tenant over its API rate gets 429 with Retry-After: in no second are more of its requests accepted "
      "than rate + burst allow.",

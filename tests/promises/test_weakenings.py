@@ -296,3 +296,28 @@ def test_reassign_idempotent(apps, weakened: bool) -> None:
         assert second.status_code == 409 and _problem_type(second) == "appointment-already-assigned"
     else:
         assert second.status_code == 200 and second.json()["id"] == first.json()["id"]
+
+
+@FIX
+def test_webhook_signature(apps, weakened: bool) -> None:
+    """An unsigned delivery is refused 401 with the fix; processed (here: 404 unknown job) without it."""
+    app = apps(*(("webhook-signature",) if weakened else ()))
+    delivery = {"event": "job.completed", "delivery_id": "dlv_x", "job_id": f"shj_{uuid.uuid4().hex}",
+                "company_id": app.tenants[0].company_id, "call_id": str(uuid.uuid4()), "status": "completed",
+                "result": {}, "output_hash": "h", "error": None}
+    answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", json=delivery)
+    assert answer.status_code == (404 if weakened else 401), answer.text
+
+
+@FIX
+def test_dead_letter_retry_once(apps, weakened: bool) -> None:
+    """A dead letter is retried once (then 409) with the fix; every retry queues the task again without it."""
+    app = apps(*(("dead-letter-retry-once",) if weakened else ()))
+    tenant = app.tenants[0]
+    letter = str(uuid.uuid4())
+    _execute(app, "INSERT INTO dead_letters (id, company_id, task_id, task_name, args, error, attempts, status, "
+                  "created_at) VALUES (%s, %s, %s, 'shunya.poll_shunya_job_status', %s, 'boom', 6, 'dead', now())",
+             letter, tenant.company_id, uuid.uuid4().hex, '{"job_row_id": "%s"}' % uuid.uuid4())
+    retry = f"{app.url}/api/v1/dead-letters/{letter}/retry"
+    answers = [httpx.post(retry, headers=auth(tenant.manager_token)).status_code for _ in range(2)]
+    assert answers == ([200, 200] if weakened else [200, 409])
