@@ -170,7 +170,7 @@ _row("B1.key-per-tenant", "B1",
      "Keys are scoped per tenant: tenant B using a key tenant A used gets its own result, never A's stored "
      "response.",
      "tenant-isolation", tuple(op for op, _, _ in _B1) + (v.PROBE_IDEMPOTENCY,), HOT,
-     ("idempotency-replay-storm",), ("idempotency-tenant-scope",),
+     ("tenant-probe",), ("idempotency-tenant-scope",),
      count=c.key_shared_across_tenants(tuple(op for op, _, _ in _B1) + (v.PROBE_IDEMPOTENCY,)),
      gap="the load draws a fresh UUID per key, so two tenants never share one: " + PROBES
          + " reuses another tenant's key")
@@ -241,8 +241,9 @@ _row("C3.tenant-limited", "C3",
 _row("C3.others-served", "C3",
      "While one tenant is limited, the other tenants are served: their error rate stays within the SLO.",
      "slo-error-rate", (v.SESSION_START, v.APPOINTMENT_READ, v.SESSION_READ, v.ASSIGN),
-     TENANTS + "; one noisy tenant and quiet ones", ("noisy-tenant",), ("rate-limit",),
-     gap="slo-error-rate judges all tenants together, not the quiet ones apart")
+     TENANTS + "; one noisy tenant and quiet ones", ("noisy-tenant",),
+     gap="slo-error-rate judges all tenants together, not the quiet ones apart, so the rate-limit weakening "
+         "is shown by C3.tenant-limited instead")
 _row("C3.task-and-shunya-limits", "C3",
      "Shunya calls and task enqueues are limited per tenant: a tenant over its limit gets 429 on "
      "POST /calls and /calls/{id}/refresh.",
@@ -336,7 +337,7 @@ _row("E2.counters-from-start-up", "E2",
      gap="judged by the promtool cold-start test of " + PROBES + ", not by a run")
 _row("E2.shunya-failures-counted", "E2",
      "shunya_job_failures_total and shunya_api_errors_total count every failed job and failed Shunya call.",
-     "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; Shunya failing", ("shunya-outage",),
+     "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; Shunya failing", ("webhook-poll-storm",),
      gap="metrics-agree does not compare failure counters yet; no weakening; owned by " + QUIESCE)
 _row("E3.queue-depth-gauge", "E3",
      "celery_queue_depth reports the queue's backlog at scrape time (zero once the run is quiet).",

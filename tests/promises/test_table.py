@@ -54,3 +54,14 @@ def test_every_weakening_breaks_some_promise() -> None:
 def test_committed_doc_is_the_generated_one() -> None:
     committed = (ROOT / "docs" / "PROMISES.md").read_text(encoding="utf-8")
     assert committed == render_markdown(), "run: python -m harness.promises --markdown > docs/PROMISES.md"
+
+
+def test_every_scenario_of_a_row_checks_its_invariant() -> None:
+    """Otherwise `stormproof verify` could never catch the row's weakening in that scenario."""
+    from harness.runner.run import SLO_CHECKS
+    from scenarios import load_scenario
+
+    for promise in PROMISES:
+        for name in promise.scenarios:
+            checked = set(load_scenario(name).invariants) | set(SLO_CHECKS)
+            assert promise.invariant in checked, (promise.id, name)
