@@ -153,7 +153,8 @@ def probe_route(method: str, template: str) -> Counter:
     def count(history: History) -> int:
         return sum(
             1 for invoke, _ in completed(history, (PROBE,))
-            if str(invoke.args.get("method", "GET")).upper() == method and pattern.match(str(invoke.args.get("path", "")))
+            if str(invoke.args.get("method", "GET")).upper() == method
+            and pattern.match(str(invoke.args.get("path", "")))
         )
 
     return count

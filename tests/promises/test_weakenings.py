@@ -188,7 +188,9 @@ def test_trace_propagation(apps, weakened: bool) -> None:
 # -- F1 and F2 ---------------------------------------------------------------------------------
 @FIX
 def test_retention_defaults(apps, weakened: bool) -> None:
-    """Without a policy, a 100-day-old call goes at a retention run with the fix; it stays without (retention-enforced flags)."""
+    """Without a policy, a 100-day-old call goes at a retention run with the fix; it stays without.
+
+    retention-enforced flags the second."""
     app = apps(*(("retention-defaults",) if weakened else ()))
     tenant = app.tenants[1]
     old = str(uuid.uuid4())
@@ -208,7 +210,9 @@ def test_retention_defaults(apps, weakened: bool) -> None:
 
 @FIX
 def test_deletion_audit(apps, weakened: bool) -> None:
-    """A confirmed deletion deletes and writes its audit row with the fix; no audit row without (deletion-audited flags)."""
+    """A confirmed deletion deletes and writes its audit row with the fix; no audit row without.
+
+    deletion-audited flags the second."""
     app = apps(*(("deletion-audit",) if weakened else ()))
     tenant = app.tenants[0]
     appointment = str(uuid.uuid4())
@@ -243,7 +247,9 @@ def _at_wall(history, wall: float):
 
 @FIX
 def test_deletion_cascade(apps, weakened: bool) -> None:
-    """An appointment's deletion takes its calls with the fix; they survive unlinked without (deletion-audited flags)."""
+    """An appointment's deletion takes its calls with the fix; they survive unlinked without.
+
+    deletion-audited flags the second."""
     app = apps(*(("deletion-cascade",) if weakened else ()))
     tenant = app.tenants[1]
     appointment = tenant.appointment_ids[3]
