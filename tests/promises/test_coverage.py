@@ -100,3 +100,18 @@ def test_result_json_and_report_carry_the_coverage(tmp_path: Path) -> None:
     html = (run.run_dir / "report.html").read_text(encoding="utf-8")
     assert 'id="coverage"' in html
     assert f"this run covered <strong>{len(exercised)}</strong> of {len(PROMISES)} promises" in html
+
+
+def test_the_report_shows_a_not_exercised_checker_as_such(tmp_path: Path) -> None:
+    from harness.report import build_result
+    from harness.report.html import render_report
+    from harness.report.result import load_result as load
+    run = make_run(tmp_path / "run", scenario="session-start-storm", seed=4, violating=False,
+                   started_at="2025-06-03T02:00:00Z")
+    result = load(run.run_dir)
+    history = _starts((0, 10, "c1", "k1", "x"))
+    verdicts = mark_not_exercised([Verdict("single-assignment", "valid", "safety")], coverage(history))
+    rebuilt = build_result(result.scenario, result.run, verdicts, history)
+    assert rebuilt.verdict == "error" and rebuilt.overall.unknown == ("single-assignment",)
+    html = render_report(rebuilt, history, None)
+    assert "not exercised</span>" in html and NOT_EXERCISED in html
