@@ -106,6 +106,7 @@ def test_the_report_shows_a_not_exercised_checker_as_such(tmp_path: Path) -> Non
     from harness.report import build_result
     from harness.report.html import render_report
     from harness.report.result import load_result as load
+
     run = make_run(tmp_path / "run", scenario="session-start-storm", seed=4, violating=False,
                    started_at="2025-06-03T02:00:00Z")
     result = load(run.run_dir)
