@@ -8,10 +8,10 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
-from harness.history import History
+from harness.history import History, Op, classify
 from harness.invariants import TABLES, Snapshot
 from harness.load.client import extract_result, payload_fingerprint
-from tests.invariants.builders import HistoryBuilder
+from tests.invariants.builders import MS, HistoryBuilder
 
 
 class Recorder:
@@ -31,7 +31,13 @@ class Recorder:
         result, _ = extract_result(response.content, response.headers.get("Idempotent-Replayed") == "true",
                                    self.company_ids)
         self.clock += 10
-        self.builder.call(f, self.clock, self.clock + 5, response.status_code, tenant=tenant, result=result, **args)
+        invoke = self.builder.invoke(f, self.clock, tenant=tenant, **args)
+        # Not builder.complete(): the body's own "status" would clash with its status argument.
+        inv = self.builder.ops[invoke]
+        at = self.clock + 5
+        self.builder.ops.append(Op(len(self.builder.ops), classify(response.status_code, None), inv.process, f, tenant,
+                                   inv.args, response.status_code, result, None, int(at * MS), 1e9 + at / 1e3,
+                                   invoke))
 
     def history(self) -> History:
         return self.builder.build()
