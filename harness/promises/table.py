@@ -94,9 +94,8 @@ _row("A2.conflict-names-active", "A2",
 _row("A2.stop-idempotent", "A2",
      "Stopping a stopped session answers 200 with its state unchanged (stopped, same stopped_at), never an "
      "error and never a second stop.",
-     "no-lost-acknowledged-write", (v.SESSION_STOP, v.LEGACY_STOP), HOT, ("session-start-storm", "smoke"),
-     ("stop-idempotent",),
-     gap="no checker judges the answer to a second stop yet: shown by tests/promises/test_weakenings.py only")
+     "single-active-session", (v.SESSION_STOP, v.LEGACY_STOP), HOT, ("session-start-storm", "smoke"),
+     ("stop-idempotent",))
 
 # -- A3 assignment --------------------------------------------------------------------------------
 _ASSIGN_OPS = (v.ASSIGN, v.UNASSIGN)
@@ -116,9 +115,7 @@ _row("A3.denormalised-rep", "A3",
 _row("A3.reassign-same-rep", "A3",
      "Assigning the appointment's current rep again answers the existing assignment (200, same id), not a "
      "new assignment and not a conflict.",
-     "single-assignment", (v.ASSIGN,), HOT, ("assignment-storm",), ("reassign-idempotent",),
-     gap="single-assignment does not judge the answer to a repeated assign yet: shown by "
-         "tests/promises/test_weakenings.py only")
+     "single-assignment", (v.ASSIGN,), HOT, ("assignment-storm",), ("reassign-idempotent",))
 
 # -- A4/B2 tasks ----------------------------------------------------------------------------------
 _TASK_OPS = (v.CALL_SUBMIT, v.CALL_REFRESH, v.WEBHOOK_DELIVER)

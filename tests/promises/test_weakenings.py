@@ -278,14 +278,20 @@ def test_stop_idempotent(apps, weakened: bool) -> None:
     started = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()),
                          json={"appointment_id": tenant.appointment_ids[1]})
     assert started.status_code == 201, started.text
-    stop = f"{app.url}/api/v1/recordings/sessions/{started.json()['id']}/stop"
+    session = started.json()["id"]
+    stop = f"{app.url}/api/v1/recordings/sessions/{session}/stop"
+    rec = Recorder([t.company_id for t in app.tenants])
     first = httpx.post(stop, headers=auth(tenant.rep_tokens[0], new_key()))
     second = httpx.post(stop, headers=auth(tenant.rep_tokens[0], new_key()))
+    for answer in (first, second):
+        rec.record(v.SESSION_STOP, tenant.company_id, answer, body=None, session_id=session)
     assert first.status_code == 200 and first.json()["status"] == "stopped"
     if weakened:
         assert second.status_code == 409
     else:
         assert second.status_code == 200 and second.json() == first.json()
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
 @FIX
@@ -295,13 +301,19 @@ def test_reassign_idempotent(apps, weakened: bool) -> None:
     tenant = app.tenants[1]
     assign = f"{app.url}/api/v1/appointments/{tenant.appointment_ids[2]}/assign"
     body = {"rep_id": tenant.rep_ids[0]}
+    rec = Recorder([t.company_id for t in app.tenants])
     first = httpx.post(assign, headers=auth(tenant.manager_token, new_key()), json=body)
     second = httpx.post(assign, headers=auth(tenant.manager_token, new_key()), json=body)
+    for answer in (first, second):
+        rec.record(v.ASSIGN, tenant.company_id, answer, body=body, appointment_id=tenant.appointment_ids[2],
+                   rep_id=tenant.rep_ids[0])
     assert first.status_code == 200, first.text
     if weakened:
         assert second.status_code == 409 and _problem_type(second) == "appointment-already-assigned"
     else:
         assert second.status_code == 200 and second.json()["id"] == first.json()["id"]
+    verdict = _verdict("single-assignment", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
 @FIX
