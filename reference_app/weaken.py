@@ -175,6 +175,22 @@ WEAKENINGS: dict[str, Weakening] = {
             "of answering 409",
         ),
         Weakening(
+            "idempotency-key-format",
+            "B1",
+            "the format check of Idempotency-Key: a malformed key (spaces, control characters, too long) is "
+            "stored and used instead of answering 400 idempotency-key-invalid",
+        ),
+        Weakening(
+            "retry-budget",
+            "C1",
+            "the retry budget: a task failing on a transient error is retried forever, never dead-lettered",
+        ),
+        Weakening(
+            "dedupe-metrics",
+            "E2",
+            "the dedupe-hit count: a duplicate delivery or poll is counted in webhook_dedupe_misses_total",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

@@ -187,8 +187,8 @@ _row("B1.malformed-key", "B1",
      "A malformed key (not 1 to 255 printable ASCII characters) answers 400 idempotency-key-invalid and runs "
      "nothing.",
      "idempotent-replay", (v.PROBE_IDEMPOTENCY,), HOT, ("idempotency-replay-storm",),
-     count=c.probe_case(v.PROBE_IDEMPOTENCY, "malformed"),
-     gap="no probe sends a malformed key and no weakening accepts one: " + PROBES)
+     ("idempotency-key-format",), count=c.probe_case(v.PROBE_IDEMPOTENCY, "malformed"),
+     gap="no probe sends a malformed key and idempotent-replay does not judge a refused one: " + PROBES)
 
 # -- B3 database constraints ----------------------------------------------------------------------
 _row("B3.active-session-index", "B3",
@@ -215,9 +215,9 @@ _row("C1.backoff-jitter", "C1",
 _row("C1.retry-budget", "C1",
      "A task is tried at most 1 + STORMPROOF_TASK_MAX_RETRIES times, then dead-lettered; never retried forever.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya down for longer than the budget",
-     ("shunya-outage",),
-     gap="dead-letter-accounting does not compare attempts with the budget; no weakening; checker owned by "
-         + QUIESCE)
+     ("shunya-outage",), ("retry-budget",),
+     gap="dead-letter-accounting sees a task retried forever only as in flight at the end (after quiescence); "
+         "it does not compare attempts with the budget: " + QUIESCE)
 _row("C2.exhausted-to-dead-letter", "C2",
      "A task that exhausts its retries lands in the dead-letter table (a dead_letters row, state "
      "dead_lettered), never silently dropped.",
@@ -318,7 +318,7 @@ _row("E2.dedupe-counters-agree", "E2",
      "webhook_dedupe_misses_total grows by exactly the call_analyses rows created, and dedupe hits by the "
      "duplicate deliveries.",
      "metrics-agree", (v.WEBHOOK_DELIVER, v.CALL_SUBMIT), JOBS, ("webhook-poll-storm", "smoke"),
-     gap="no weakening (a candidate: count a duplicate as a miss); checker owned by " + QUIESCE)
+     ("dedupe-metrics",))
 _row("E2.replay-counter-agrees", "E2",
      "idempotency_keys_total{outcome=\"replay\"} grows by at least the replays the clients saw.",
      "metrics-agree", (v.SESSION_START, v.SESSION_STOP, v.ASSIGN), HOT, ("session-start-storm", "smoke"),

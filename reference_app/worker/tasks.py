@@ -37,7 +37,7 @@ from .celery_app import POLL_TASK, RETENTION_TASK, SUBMIT_TASK
 from .runtime import WorkerRuntime, runtime
 
 __all__ = ["submit_job", "poll_shunya_job_status", "enforce_retention_task", "backoff_seconds",
-           "retry_delay"]
+           "out_of_retries", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ def backoff_seconds(failures: int, *, base_ms: int, cap_ms: int, rng: random.Ran
     """Full-jitter exponential backoff: spreads retries so a recovering upstream is not stampeded."""
     ceiling = min(cap_ms, base_ms * (2 ** max(0, failures)))
     return (rng or random).uniform(0, ceiling) / 1000
+
+
+def out_of_retries(settings: Settings, failures: int) -> bool:
+    """Whether a task that failed ``failures`` times has spent its retry budget (weakened ``retry-budget``: never)."""
+    return failures > settings.task_max_retries and not settings.weakened("retry-budget")
 
 
 def retry_delay(settings: Settings, failures: int, rng: random.Random | None = None) -> float:
@@ -99,7 +104,7 @@ def _execute(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key: str |
     except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered, never lost
         error = f"{type(exc).__name__}: {exc}"
         failures += 1
-        if not _is_transient(exc) or failures > settings.task_max_retries:
+        if not _is_transient(exc) or out_of_retries(settings, failures):
             rt.run(queue.give_up(task_id, name, kwargs, company_id, error, failures, dedupe_key=dedupe_key))
             return
         delay = retry_delay(settings, failures - 1)

@@ -339,3 +339,51 @@ def test_dead_letter_retry_once(apps, weakened: bool) -> None:
     retry = f"{app.url}/api/v1/dead-letters/{letter}/retry"
     answers = [httpx.post(retry, headers=auth(tenant.manager_token)).status_code for _ in range(2)]
     assert answers == ([200, 200] if weakened else [200, 409])
+
+
+@FIX
+def test_idempotency_key_format(apps, weakened: bool) -> None:
+    """A malformed key answers 400 with the fix; it is used without it."""
+    app = apps(*(("idempotency-key-format",) if weakened else ()))
+    tenant = app.tenants[0]
+    answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, "not a valid key"), json={})
+    if weakened:
+        assert answer.status_code == 202, answer.text
+    else:
+        assert answer.status_code == 400 and _problem_type(answer) == "idempotency-key-invalid"
+
+
+@FIX
+def test_retry_budget(weakened: bool) -> None:
+    """A task is dead-lettered once its retries are spent with the fix; retried forever without it."""
+    from reference_app.worker.tasks import out_of_retries
+
+    settings = Settings(database_url="postgresql://x", redis_url="redis://x", task_max_retries=5,
+                        weakenings=frozenset({"retry-budget"}) if weakened else frozenset())
+    assert not out_of_retries(settings, 5)
+    assert out_of_retries(settings, 6) is not weakened
+    assert out_of_retries(settings, 10_000) is not weakened
+
+
+@FIX
+def test_dedupe_metrics(apps, weakened: bool) -> None:
+    """A duplicate delivery counts as a dedupe hit with the fix; as a miss without it (misses then exceed analyses)."""
+    from tests.reference_app.background import analyses, delivery, metric
+
+    app = apps(*(("dedupe-metrics",) if weakened else ()))
+    tenant = app.tenants[0]
+    call, job, shunya_job = str(uuid.uuid4()), str(uuid.uuid4()), f"shj_{uuid.uuid4().hex}"
+    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'submitted', now())",
+             call, tenant.company_id)
+    _execute(app, "INSERT INTO shunya_jobs (id, company_id, call_id, shunya_job_id, status, attempts, created_at) "
+                  "VALUES (%s, %s, %s, %s, 'pending', 1, now())", job, tenant.company_id, call, shunya_job)
+    before = (metric(app, "webhook_dedupe_misses_total"), metric(app, "webhook_dedupe_hits_total"))
+    for _ in range(3):
+        body, headers = delivery(shunya_job, {"id": call, "company_id": tenant.company_id},
+                                 secret=app.webhook_secret)
+        answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+    assert analyses(app, shunya_job) == 1
+    misses = metric(app, "webhook_dedupe_misses_total") - before[0]
+    hits = metric(app, "webhook_dedupe_hits_total") - before[1]
+    assert (misses, hits) == ((3, 0) if weakened else (1, 2))
