@@ -163,12 +163,13 @@ for _op, _route, _required in _B1:
              ("idempotency-key-required",), count=c.key_missing((_op,)),
              gap="idempotent-replay judges keyed operations only, and the load always sends a key: "
                  + PROBES + " sends keyless writes and judges their 400")
+# Every keyed write (the five of the plan's table, and calls, whose body can be identical across tenants).
+_B1_KEYED = tuple(op for op, _, _ in _B1) + (v.CALL_SUBMIT, v.PROBE_IDEMPOTENCY)
 _row("B1.key-per-tenant", "B1",
      "Keys are scoped per tenant: tenant B using a key tenant A used gets its own result, never A's stored "
      "response.",
-     "tenant-isolation", tuple(op for op, _, _ in _B1) + (v.PROBE_IDEMPOTENCY,), HOT,
-     ("tenant-probe",), ("idempotency-tenant-scope",),
-     count=c.key_shared_across_tenants(tuple(op for op, _, _ in _B1) + (v.PROBE_IDEMPOTENCY,)),
+     "tenant-isolation", _B1_KEYED, HOT, ("tenant-probe",), ("idempotency-tenant-scope",),
+     count=c.key_shared_across_tenants(_B1_KEYED),
      gap="the load draws a fresh UUID per key, so two tenants never share one: " + PROBES
          + " reuses another tenant's key")
 _row("B1.key-expires", "B1",
