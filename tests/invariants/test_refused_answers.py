@@ -53,3 +53,10 @@ def test_assigning_the_current_rep_again_refused_409_is_flagged() -> None:
     verdict = _assigns((200, ok), (409, same))
     assert verdict.status == "invalid"
     assert verdict.summary["same_rep_refused"] == 1
+
+
+def test_a_409_to_a_stop_whose_body_named_no_problem_is_not_judged() -> None:
+    b = HistoryBuilder()
+    b.call(SESSION_STOP, 0, 5, 409, result={"detail": "request in flight"}, session_id="s1")
+    (verdict,) = check_all(b.build(), EMPTY, ["single-active-session"])
+    assert verdict.status == "valid"

@@ -101,9 +101,11 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
     refused = 0
     for invoke, completion in history.pairs_of(*STOPS):
         # A stop answers the session's state, stopped or not: its only refusal is 404 (and the
-        # Idempotency-Key protocol's in-flight 409). Any other 409 refused an idempotent stop.
-        if completion is not None and completion.status == 409 \
-                and completion.result.get("problem") not in _STOP_CONFLICTS_ALLOWED:
+        # Idempotency-Key protocol's in-flight 409). Any other 409 that names its problem refused
+        # an idempotent stop (a 409 whose body named none is not judged).
+        problem = completion.result.get("problem") if completion is not None else None
+        if completion is not None and completion.status == 409 and problem is not None \
+                and problem not in _STOP_CONFLICTS_ALLOWED:
             refused += 1
             log.add("stop-refused",
                     f"stopping session {invoke.args.get('session_id')} was refused with 409 "
