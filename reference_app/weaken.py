@@ -92,6 +92,105 @@ WEAKENINGS: dict[str, Weakening] = {
             "the dead-letter table: a task that exhausts its retries is logged and dropped",
         ),
         Weakening(
+            "idempotency-fingerprint",
+            "B1",
+            "the payload check of Idempotency-Key: a key used again with another payload replays the "
+            "first answer instead of 422 idempotency-key-mismatch",
+        ),
+        Weakening(
+            "idempotency-in-flight",
+            "B1",
+            "the in-flight claim of Idempotency-Key: a request with a key whose first request still runs "
+            "runs again instead of answering 409 idempotency-key-in-flight",
+        ),
+        Weakening(
+            "idempotency-key-required",
+            "B1",
+            "the 400 idempotency-key-missing of the endpoints that require a key: a write without one runs",
+        ),
+        Weakening(
+            "idempotency-tenant-scope",
+            "B1",
+            "the tenant scope of Idempotency-Key: keys are looked up by their text alone, so a key another "
+            "tenant used first answers with that tenant's stored response (or 422)",
+        ),
+        Weakening(
+            "idempotency-expiry",
+            "B1",
+            "the expiry of Idempotency-Key: a key older than the TTL still replays instead of running as new",
+        ),
+        Weakening(
+            "tenant-404",
+            "D2",
+            "the 404 for another tenant's id: it answers 403 forbidden, which tells the caller the id exists",
+        ),
+        Weakening(
+            "retry-backoff",
+            "C1",
+            "exponential backoff with full jitter: a failed task is retried after a fixed delay "
+            "(STORMPROOF_TASK_BACKOFF_BASE_MS)",
+        ),
+        Weakening(
+            "trace-propagation",
+            "E1",
+            "trace id propagation to tasks: a task's record and headers lose the request's trace id",
+        ),
+        Weakening(
+            "retention-defaults",
+            "F1",
+            "the default retention (calls 90 days, appointments 365): a company without a policy of its "
+            "own keeps everything",
+        ),
+        Weakening(
+            "deletion-audit",
+            "F2",
+            "the deletion audit row: a confirmed deletion deletes and answers, but writes no deletion_audit row",
+        ),
+        Weakening(
+            "deletion-cascade",
+            "F2",
+            "the cascade of an appointment deletion to its calls (with their Shunya jobs and analyses): they "
+            "survive, unlinked from the deleted appointment",
+        ),
+        Weakening(
+            "stop-idempotent",
+            "A2",
+            "the idempotent stop: stopping a stopped session answers 409 conflict instead of its state",
+        ),
+        Weakening(
+            "reassign-idempotent",
+            "A3",
+            "the idempotent assignment: assigning the current rep again answers 409 "
+            "appointment-already-assigned instead of the existing assignment",
+        ),
+        Weakening(
+            "webhook-signature",
+            "A1",
+            "the webhook signature check: a delivery without a valid, fresh signature is applied",
+        ),
+        Weakening(
+            "dead-letter-retry-once",
+            "C2",
+            "the once-only manual retry of a dead letter: retrying it again queues the task again instead "
+            "of answering 409",
+        ),
+        Weakening(
+            "idempotency-key-format",
+            "B1",
+            "the format check of Idempotency-Key: a malformed key (spaces, control characters, too long) is "
+            "stored and used instead of answering 400 idempotency-key-invalid",
+        ),
+        Weakening(
+            "retry-budget",
+            "C1",
+            "the retry budget: a task failing on a transient error is retried forever, never dead-lettered",
+        ),
+        Weakening(
+            "dedupe-metrics",
+            "E2",
+            "the dedupe-hit count: a duplicate delivery or poll is counted in webhook_dedupe_misses_total",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

@@ -40,10 +40,14 @@ from __future__ import annotations
 __all__ = [
     "APPOINTMENT_CREATE",
     "APPOINTMENT_DELETE",
+    "APPOINTMENT_LIST",
     "APPOINTMENT_READ",
     "ASSIGN",
+    "CALL_READ",
+    "CALL_REFRESH",
     "CALL_SUBMIT",
     "CONSENT_GRANT",
+    "DEAD_LETTER_RETRY",
     "DELETION_CONFIRM",
     "DELETION_REQUEST",
     "FAULT",
@@ -51,6 +55,8 @@ __all__ = [
     "LEGACY_STOP",
     "NEMESIS",
     "PROBE",
+    "PROBE_AUTHZ",
+    "PROBE_IDEMPOTENCY",
     "RETENTION_RUN",
     "SESSION_READ",
     "SESSION_START",
@@ -80,6 +86,12 @@ CONSENT_GRANT = "consent.grant"
 DELETION_REQUEST = "deletion.request"
 DELETION_CONFIRM = "deletion.confirm"
 RETENTION_RUN = "retention.run"
+CALL_REFRESH = "call.refresh"
+CALL_READ = "call.read"
+APPOINTMENT_LIST = "appointment.list"
+PROBE_IDEMPOTENCY = "probe.idempotency"
+PROBE_AUTHZ = "probe.authz"
+DEAD_LETTER_RETRY = "dead_letter.retry"
 
 #: The process name of fault injections and heals.
 NEMESIS = "nemesis"

@@ -45,11 +45,14 @@ TABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
                      "finished_at"),
     "dead_letters": ("id", "company_id", "task_id", "task_name", "error", "attempts", "status"),
     "consents": ("id", "company_id", "appointment_id", "scope", "granted_at"),
+    "deletion_audit": ("id", "company_id", "scope", "target_id", "counts", "executed_at"),
+    # The table's key is company_id; it is also read as ``id`` so that every table has one.
+    "retention_policies": ("company_id AS id", "company_id", "call_days", "appointment_days"),
 })
 
 TIMESTAMP_COLUMNS: frozenset[str] = frozenset(
     ("starts_at", "ends_at", "created_at", "released_at", "stopped_at", "processed_at", "finished_at",
-     "retried_at", "granted_at")
+     "retried_at", "granted_at", "executed_at")
 )
 
 
@@ -98,6 +101,8 @@ class Snapshot:
     task_records: tuple[Row, ...] | None = None
     dead_letters: tuple[Row, ...] | None = None
     consents: tuple[Row, ...] | None = None
+    deletion_audit: tuple[Row, ...] | None = None
+    retention_policies: tuple[Row, ...] | None = None
     metrics: Mapping[str, float] | None = None
     baseline: Mapping[str, float] = field(default_factory=_empty, hash=False)
     expected_outputs: Mapping[str, str] = field(default_factory=_empty, hash=False)

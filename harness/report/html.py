@@ -26,6 +26,7 @@ from harness.report.charts import Band, Bar, Line, gantt, line_chart
 from harness.report.escape import esc, slug
 from harness.report.evidence import EvidenceOp, Neighbourhood, cited_pairs, neighbourhoods
 from harness.report.result import RESULT_FILE, RunResult
+from harness.promises.run import NOT_EXERCISED
 from harness.report.stats import ALL_OPS, Series
 
 __all__ = ["JUNIT_FILE", "REPORT_FILE", "TIMELINES_PER_INVARIANT", "render_report"]
@@ -168,8 +169,8 @@ def _header(result: RunResult) -> str:
 
 def _nav() -> str:
     items = [("invariants", "Invariants"), ("slo", "SLOs"), ("charts", "Load and latency"),
-             ("violations", "Violations"), ("operations", "Per operation"), ("faults", "Fault log"),
-             ("files", "Files")]
+             ("violations", "Violations"), ("operations", "Per operation"), ("coverage", "Promise coverage"),
+             ("faults", "Fault log"), ("files", "Files")]
     links = "".join(f'<li><a href="#{key}">{label}</a></li>' for key, label in items)
     return f'<nav aria-label="Sections"><ul>{links}</ul></nav>'
 
@@ -194,8 +195,10 @@ def _invariants(result: RunResult, ids: Mapping[str, str]) -> str:
         anchor = ids[verdict.invariant]
         count_cell = (f'<a href="#viol-{anchor}">{count:,}</a>' if count and verdict.violations else f"{count:,}")
         notes = esc(verdict.error) if verdict.error else esc(_summary_text(verdict))
+        badge = (_status_badge(verdict.status) if not (verdict.error or "").startswith(NOT_EXERCISED)
+                 else '<span class="st st-unknown"><span aria-hidden="true">?</span> not exercised</span>')
         rows.append(f'<tr id="inv-{anchor}"><td><strong>{esc(verdict.invariant)}</strong></td>'
-                    f"<td>{esc(verdict.kind)}</td><td>{_status_badge(verdict.status)}</td>"
+                    f"<td>{esc(verdict.kind)}</td><td>{badge}</td>"
                     f'<td class="n">{count_cell}</td><td>{notes}</td></tr>')
     checked = {v.invariant for v in result.verdicts}
     for name in result.scenario.invariants:
@@ -207,8 +210,41 @@ def _invariants(result: RunResult, ids: Mapping[str, str]) -> str:
     return ('<section id="invariants"><h2>Invariants</h2><table><thead><tr><th scope="col">invariant</th>'
             '<th scope="col">kind</th><th scope="col">status</th><th scope="col" class="n">violations</th>'
             f'<th scope="col">notes</th></tr></thead><tbody>{body}</tbody></table>'
+            f"{_covered_note(result)}"
             '<p class="note">Safety and liveness invariants decide the verdict; SLOs are reported apart. '
-            "Unknown means the checker crashed or lacked evidence: it never counts as a pass.</p></section>")
+            "Unknown means the checker crashed, lacked evidence or had nothing to judge (not exercised): "
+            "it never counts as a pass.</p></section>")
+
+
+def _covered_note(result: RunResult) -> str:
+    if not result.coverage:
+        return ""
+    exercised = sum(1 for entry in result.coverage if entry.get("status") == "exercised")
+    judged = sum(1 for entry in result.coverage if entry.get("status") == "exercised" and entry.get("judged"))
+    return (f'<p class="note"><a href="#coverage">Promise coverage</a>: this run covered <strong>{exercised}</strong> '
+            f"of {len(result.coverage)} promises ({judged} of them judged by a checker it ran).</p>")
+
+
+def _coverage(result: RunResult) -> str:
+    if not result.coverage:
+        return ('<section id="coverage"><h2>Promise coverage</h2><p>No coverage recorded '
+                "(no history, or a result written before the promise table).</p></section>")
+    rows = []
+    for entry in result.coverage:
+        exercised = entry.get("status") == "exercised"
+        status = ('<span class="st st-valid">exercised</span>' if exercised
+                  else '<span class="st st-none">not exercised</span>')
+        judged = "yes" if entry.get("judged") else "no"
+        rows.append(f"<tr><td>{esc(entry.get('promise'))}</td><td>{esc(entry.get('plan_item'))}</td>"
+                    f"<td>{esc(entry.get('invariant'))}</td><td>{judged}</td>"
+                    f"<td class='n'>{int(entry.get('count') or 0):,}</td><td>{status}</td></tr>")
+    return ('<section id="coverage"><h2>Promise coverage</h2>'
+            '<p class="note">Per promise of docs/PROMISES.md: the completed operations of this run that '
+            "exercised it. A promise not exercised was not at risk in this run; its checker's pass says "
+            "nothing about it.</p>"
+            '<table><thead><tr><th scope="col">promise</th><th scope="col">plan</th><th scope="col">invariant</th>'
+            '<th scope="col">checked</th><th scope="col" class="n">operations</th><th scope="col">status</th>'
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
 
 
 def _slo(result: RunResult) -> str:
@@ -534,7 +570,7 @@ def render_report(result: RunResult, history: History | None, series: Series | N
         f"<style>{_CSS}</style></head><body>"
         + _header(result) + _nav() + "<main>" + history_note
         + _invariants(result, ids) + _slo(result) + _charts(result, series) + _violations(result, history, ids)
-        + _operations(result) + _faults(result) + _files(result, run_dir)
+        + _operations(result) + _coverage(result) + _faults(result) + _files(result, run_dir)
         + f"</main><footer>Stormproof {esc(result.run.version)} · report generated {esc(when)} · "
         f"run {esc(result.run.id)}</footer></body></html>\n"
     )

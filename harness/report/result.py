@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 from harness.history import History
 from harness.invariants.verdict import Overall, Verdict, Violation, overall, verdict_to_dict
+from harness.promises import coverage as promise_coverage
+from harness.promises.run import coverage_entries
 from harness.report.stats import fault_windows, summarise_history
 
 __all__ = [
@@ -165,6 +167,8 @@ class RunResult:
     faults: tuple[Mapping[str, Any], ...]
     files: RunFiles
     error: str | None = None
+    #: Per promise of ``harness.promises``: how often this run exercised it (see ``coverage_entries``).
+    coverage: tuple[Mapping[str, Any], ...] = ()
     schema_version: int = SCHEMA_VERSION
     #: The run plan as run (``harness.plan.RunPlan.to_dict()``), None in results written before it existed.
     plan: Mapping[str, Any] | None = None
@@ -176,6 +180,7 @@ class RunResult:
             raise ValueError(f"verdict must be pass, violation or error, got {self.verdict!r}")
         object.__setattr__(self, "verdicts", tuple(self.verdicts))
         object.__setattr__(self, "faults", tuple(self.faults))
+        object.__setattr__(self, "coverage", tuple(self.coverage))
 
     @property
     def exit_code(self) -> int:
@@ -227,11 +232,12 @@ def build_result(
     verdict, combined = decide(verdicts, error)
     if history is not None:
         stats, faults = summarise_history(history), fault_windows(history)
+        covered = coverage_entries(promise_coverage(history), (v.invariant for v in verdicts))
     else:
-        stats, faults = summarise_history(History(())), []
+        stats, faults, covered = summarise_history(History(())), [], []
     return RunResult(scenario=scenario, run=run, verdict=verdict, verdicts=verdicts, overall=combined,
                      stats=stats, faults=tuple(faults), files=files or RunFiles(), error=error,
-                     plan=plan, not_run=not_run)
+                     plan=plan, not_run=not_run, coverage=tuple(covered))
 
 
 # -- to and from JSON ------------------------------------------------------------------
@@ -304,6 +310,7 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
         "faults": [dict(f) for f in result.faults],
         "error": result.error,
         "not_run": result.not_run,
+        "coverage": [dict(entry) for entry in result.coverage],
         "files": {"history": result.files.history, "locust_stats": result.files.locust_stats,
                   "logs": list(result.files.logs)},
         "plan": None if result.plan is None else dict(result.plan),
@@ -376,7 +383,8 @@ def result_from_dict(data: Mapping[str, Any]) -> RunResult:
         result = RunResult(scenario=scenario, run=run, verdict=data["verdict"], verdicts=verdicts,
                            overall=combined, stats=dict(data["stats"]), faults=tuple(data.get("faults") or ()),
                            files=files, error=data.get("error"), plan=data.get("plan"),
-                           not_run=data.get("not_run"))
+                           not_run=data.get("not_run"),
+                           coverage=tuple(dict(entry) for entry in data.get("coverage") or ()))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResultError(f"result.json is malformed: {type(exc).__name__}: {exc}") from exc
     if data.get("exit_code") is not None and data["exit_code"] != result.exit_code:

@@ -29,6 +29,7 @@ from ..history import History, HistoryRecorder, merge_histories, write_history
 from ..invariants import Verdict, check_all
 from ..load.config import LoadConfig, Stage
 from ..plan import SLO_CHECKS, RunPlan, Scenario, build_plan
+from ..promises.run import run_coverage
 from ..report import FaultPlan, RunFiles, RunInfo, RunResult, ScenarioInfo, SLOTargets, build_result
 from ..report import render_run, write_result
 from reference_app.settings import DEV_JWT_SECRET
@@ -281,6 +282,6 @@ def _drive(
     snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=config_slo)
     history = merge_histories(sorted(parts.glob("*.jsonl")))
     write_history(history, run_dir / "history.jsonl")
-    verdicts = check_all(history, snapshot, plan.checks)
+    verdicts = run_coverage(history, check_all(history, snapshot, plan.checks))
     logs = _copy_logs(stack, run_dir)
     return history, verdicts, logs, error

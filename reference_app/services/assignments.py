@@ -98,7 +98,7 @@ async def assign_appointment(
         )
     current = await _active_assignment(uow, appointment)
     if current is not None:
-        if current.rep_id == rep.id:
+        if current.rep_id == rep.id and not ctx.settings.weakened("reassign-idempotent"):
             return current
         raise _already_assigned(current)
     other = await _rep_overlap(uow, appointment, rep)
@@ -123,7 +123,10 @@ async def assign_appointment(
         message = str(exc.orig)
         if ACTIVE_INDEX in message:
             METRICS.guard_rejections.labels(ACTIVE_INDEX).inc()
-            raise _already_assigned(await _active_assignment(uow, appointment)) from None
+            current = await _active_assignment(uow, appointment)
+            if current is not None and current.rep_id == rep.id and not ctx.settings.weakened("reassign-idempotent"):
+                return current  # a concurrent assign of the same rep won the race: answer its assignment
+            raise _already_assigned(current) from None
         if OVERLAP_CONSTRAINT in message:
             METRICS.guard_rejections.labels(OVERLAP_CONSTRAINT).inc()
             raise _double_booked(rep, None) from None

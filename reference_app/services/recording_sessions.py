@@ -103,4 +103,7 @@ async def stop_session(
         recording.stopped_at = utcnow()
         await uow.session.flush()
         METRICS.sessions_stopped.labels(recording.source).inc()
+    elif ctx.settings.weakened("stop-idempotent"):
+        # The original refused a second stop, so a client retrying a lost answer saw an error.
+        raise Problem("conflict", f"recording session {recording.id} is not active")
     return recording

@@ -121,6 +121,7 @@ async def enforce_retention(
     *,
     batch_size: int = 500,
     now: datetime | None = None,
+    weakened_defaults: bool = False,
 ) -> RetentionCounts:
     """Delete the company's expired calls and appointments, ``batch_size`` rows per transaction.
 
@@ -131,6 +132,8 @@ async def enforce_retention(
     async with sessions() as session:
         policy = await effective_policy(session, company_id)
     total = RetentionCounts()
+    if policy.default and weakened_defaults:
+        return total  # weakened ``retention-defaults``: only companies with a policy of their own are cleaned
     for batch, cutoff in (
         (_call_batch, now - timedelta(days=policy.call_days)),
         (_appointment_batch, now - timedelta(days=policy.appointment_days)),
@@ -145,12 +148,14 @@ async def enforce_retention(
 
 
 async def enforce_all(
-    sessions: async_sessionmaker[AsyncSession], *, batch_size: int = 500, now: datetime | None = None
+    sessions: async_sessionmaker[AsyncSession], *, batch_size: int = 500, now: datetime | None = None,
+    weakened_defaults: bool = False,
 ) -> dict[str, RetentionCounts]:
     """Every company in turn (what the periodic task does); keyed by company id."""
     async with sessions() as session:
         companies = (await session.execute(select(Company.id).order_by(Company.id))).scalars().all()
     return {
-        str(company): await enforce_retention(sessions, company, batch_size=batch_size, now=now)
+        str(company): await enforce_retention(sessions, company, batch_size=batch_size, now=now,
+                                               weakened_defaults=weakened_defaults)
         for company in companies
     }

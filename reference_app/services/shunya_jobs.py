@@ -60,6 +60,12 @@ async def apply_job_result(ctx: AppContext, job: JobResult, *, source: str) -> A
     return await run_in_transaction(ctx.sessions, op)
 
 
+def _count_duplicate(ctx: AppContext, source: str) -> None:
+    """A duplicate is a dedupe hit (weakened ``dedupe-metrics``: counted as a miss, as the original did)."""
+    counter = METRICS.webhook_dedupe_misses if ctx.settings.weakened("dedupe-metrics") else METRICS.webhook_dedupe_hits
+    counter.labels(source).inc()
+
+
 async def _apply(ctx: AppContext, uow: UnitOfWork, job: JobResult, source: str) -> ApplyOutcome:
     session = uow.session
     row = (
@@ -71,7 +77,7 @@ async def _apply(ctx: AppContext, uow: UnitOfWork, job: JobResult, source: str) 
         await uow.after.enter_async_context(ctx.locks.hold(f"shunya_job:{job.shunya_job_id}", kind="shunya_job"))
         await session.refresh(row)
     if row.processed_output_hash is not None or row.status == "failed":
-        METRICS.webhook_dedupe_hits.labels(source).inc()
+        _count_duplicate(ctx, source)
         return ApplyOutcome.duplicate
     await ctx.race_window()
     guarded = not ctx.settings.weakened("job-db-guard")
@@ -89,7 +95,7 @@ async def _apply(ctx: AppContext, uow: UnitOfWork, job: JobResult, source: str) 
     )
     if marked.rowcount == 0:
         METRICS.guard_rejections.labels("shunya_jobs.processed_output_hash").inc()
-        METRICS.webhook_dedupe_hits.labels(source).inc()
+        _count_duplicate(ctx, source)
         return ApplyOutcome.duplicate
     if job.status != "completed":
         METRICS.shunya_job_failures.labels("job_failed").inc()
@@ -113,7 +119,7 @@ async def _apply(ctx: AppContext, uow: UnitOfWork, job: JobResult, source: str) 
         if ANALYSIS_INDEX not in str(exc.orig):
             raise
         METRICS.guard_rejections.labels(ANALYSIS_INDEX).inc()
-        METRICS.webhook_dedupe_hits.labels(source).inc()
+        _count_duplicate(ctx, source)
         return ApplyOutcome.duplicate
     lead_score = result.get("lead_score")
     await session.execute(

@@ -111,7 +111,8 @@ class TaskQueue:
                 existing = await self._redis.get(redis_key)
                 METRICS.task_dedupe_hits.labels(name).inc()
                 return Enqueued(existing.decode() if existing else "", True)
-        trace_id = current_trace_id()
+        # Weakened ``trace-propagation``: the task loses the request's trace id (the original's gap).
+        trace_id = None if self._settings.weakened("trace-propagation") else current_trace_id()
         async with self._sessions() as session, session.begin():
             await session.execute(
                 insert(TaskRecord).values(

@@ -3,7 +3,8 @@
 Every route that takes an id loads it through :func:`get_owned`, so a probe of
 another tenant's id answers the same 404 body as an id that never existed and
 ids cannot be enumerated. The ``tenant-guard`` weakening drops the tenant
-filter here, which is the original bug.
+filter here, which is the original bug; ``tenant-404`` keeps the refusal but
+answers 403, which tells the caller the id exists in another tenant.
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ async def get_owned(
 ) -> T:
     ident = parse_id(raw_id, what)
     stmt = select(model).where(model.id == ident)  # type: ignore[attr-defined]
-    if not settings.weakened("tenant-guard"):
+    forbid = settings.weakened("tenant-404") and not settings.weakened("tenant-guard")
+    if not settings.weakened("tenant-guard") and not forbid:
         stmt = stmt.where(model.company_id == principal.company_id)  # type: ignore[attr-defined]
     if for_update:
         stmt = stmt.with_for_update()
     found = (await session.execute(stmt)).scalar_one_or_none()
     if found is None:
         raise Problem("not-found", f"{what} not found")
+    if forbid and found.company_id != principal.company_id:  # type: ignore[attr-defined]
+        # Weakened ``tenant-404``: the original's 403 tells the caller the id exists elsewhere.
+        raise Problem("forbidden", f"this {what} belongs to another company")
     return found

@@ -32,10 +32,12 @@ from ..services.shunya_client import ShunyaRateLimited, ShunyaRejected, ShunyaUn
 from ..services.retention import enforce_all, enforce_retention
 from ..services.shunya_jobs import JobResult, apply_job_result
 from ..services.task_queue import TaskRateLimited
+from ..settings import Settings
 from .celery_app import POLL_TASK, RETENTION_TASK, SUBMIT_TASK
 from .runtime import WorkerRuntime, runtime
 
-__all__ = ["submit_job", "poll_shunya_job_status", "enforce_retention_task", "backoff_seconds"]
+__all__ = ["submit_job", "poll_shunya_job_status", "enforce_retention_task", "backoff_seconds",
+           "out_of_retries", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,19 @@ def backoff_seconds(failures: int, *, base_ms: int, cap_ms: int, rng: random.Ran
     """Full-jitter exponential backoff: spreads retries so a recovering upstream is not stampeded."""
     ceiling = min(cap_ms, base_ms * (2 ** max(0, failures)))
     return (rng or random).uniform(0, ceiling) / 1000
+
+
+def out_of_retries(settings: Settings, failures: int) -> bool:
+    """Whether a task that failed ``failures`` times has spent its retry budget (weakened ``retry-budget``: never)."""
+    return failures > settings.task_max_retries and not settings.weakened("retry-budget")
+
+
+def retry_delay(settings: Settings, failures: int, rng: random.Random | None = None) -> float:
+    """Seconds before the next try after ``failures`` failed retries (weakened ``retry-backoff``: a fixed delay)."""
+    if settings.weakened("retry-backoff"):
+        return settings.task_backoff_base_ms / 1000
+    return backoff_seconds(failures, base_ms=settings.task_backoff_base_ms, cap_ms=settings.task_backoff_cap_ms,
+                           rng=rng)
 
 
 @dataclass(frozen=True)
@@ -89,10 +104,10 @@ def _execute(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key: str |
     except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered, never lost
         error = f"{type(exc).__name__}: {exc}"
         failures += 1
-        if not _is_transient(exc) or failures > settings.task_max_retries:
+        if not _is_transient(exc) or out_of_retries(settings, failures):
             rt.run(queue.give_up(task_id, name, kwargs, company_id, error, failures, dedupe_key=dedupe_key))
             return
-        delay = backoff_seconds(failures - 1, base_ms=settings.task_backoff_base_ms, cap_ms=settings.task_backoff_cap_ms)
+        delay = retry_delay(settings, failures - 1)
         if isinstance(exc, (ShunyaRateLimited, TaskRateLimited)):
             delay = max(delay, exc.retry_after_s)
         METRICS.task_retries.labels(name, "failure").inc()
@@ -185,12 +200,14 @@ def poll_shunya_job_status(self: Task, **kwargs: Any) -> None:
 async def _retention(rt: WorkerRuntime, kwargs: dict[str, Any]) -> Step:
     """One company (``company_id``) or, from the beat schedule, every company."""
     batch = rt.ctx.settings.retention_batch_size
+    weakened = rt.ctx.settings.weakened("retention-defaults")
     company = _company(kwargs) if kwargs.get("company_id") else None
     if company is not None:
-        counts = await enforce_retention(rt.ctx.sessions, company, batch_size=batch)
+        counts = await enforce_retention(rt.ctx.sessions, company, batch_size=batch, weakened_defaults=weakened)
         log.info("retention for %s deleted %s", company, counts.as_dict())
     else:
-        for company_id, counts in (await enforce_all(rt.ctx.sessions, batch_size=batch)).items():
+        for company_id, counts in (await enforce_all(rt.ctx.sessions, batch_size=batch,
+                                                           weakened_defaults=weakened)).items():
             log.info("retention for %s deleted %s", company_id, counts.as_dict())
     return DONE
 

@@ -7,7 +7,8 @@ first acknowledgement until the earliest stop (or appointment delete) that
 could have acted on it. Stops that failed count for nothing; stops with an
 unknown outcome may have acted at any time after their invoke, so a start
 acknowledged after another session's stop was merely attempted is never
-flagged.
+flagged. Answers: a stop refused with a 409 other than the Idempotency-Key
+protocol's broke the promise that stopping a stopped session answers its state.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ __all__ = ["NAME", "check_single_active_session"]
 
 NAME = "single-active-session"
 ACTIVE = frozenset(("pending", "recording"))
+#: 409s a stop may answer: the Idempotency-Key protocol's, and a transient busy resource.
+_STOP_CONFLICTS_ALLOWED = frozenset(("idempotency-key-in-flight", "resource-busy"))
 
 
 @checker(NAME, "safety")
@@ -95,7 +98,22 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
                     sessions=tuple(sorted(map(str, ids))),
                 )
 
+    refused = 0
+    for invoke, completion in history.pairs_of(*STOPS):
+        # A stop answers the session's state, stopped or not: its only refusal is 404 (and the
+        # Idempotency-Key protocol's in-flight 409). Any other 409 that names its problem refused
+        # an idempotent stop (a 409 whose body named none is not judged).
+        problem = completion.result.get("problem") if completion is not None else None
+        if completion is not None and completion.status == 409 and problem is not None \
+                and problem not in _STOP_CONFLICTS_ALLOWED:
+            refused += 1
+            log.add("stop-refused",
+                    f"stopping session {invoke.args.get('session_id')} was refused with 409 "
+                    f"{completion.result.get('problem')}: a stop of a stopped session answers its state",
+                    (invoke.index, completion.index), session_id=invoke.args.get("session_id"))
+
     return log.verdict(
+        stops_refused=refused,
         acknowledged_sessions=len(first_ack),
         appointments=len(lifetimes),
         active_sessions_final=active_final,

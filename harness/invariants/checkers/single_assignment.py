@@ -7,6 +7,9 @@ intersect are a violation. Final state: at most one active assignment per
 appointment, no rep with two active assignments whose windows
 ``[starts_at, ends_at)`` overlap, and the appointment's denormalised
 ``assigned_rep_id`` naming the rep of its active assignment (or nobody).
+Answers: an assign refused 409 appointment-already-assigned naming the very
+rep it asked for broke the promise that assigning the current rep again
+answers the existing assignment.
 """
 
 from __future__ import annotations
@@ -72,7 +75,26 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
         active_final = len(active)
         _check_final(log, active, ack_of_assignment, snapshot.appointments)
 
-    return log.verdict(acknowledged_assigns=acks, appointments=len(holds), active_assignments_final=active_final)
+    refused = _check_reassign_answers(log, history)
+    return log.verdict(acknowledged_assigns=acks, appointments=len(holds), active_assignments_final=active_final,
+                       same_rep_refused=refused)
+
+
+def _check_reassign_answers(log: ViolationLog, history: History) -> int:
+    """Assigning the current rep again answers the existing assignment: a 409 naming that rep is a broken promise."""
+    refused = 0
+    for invoke, completion in history.pairs_of(ASSIGN):
+        if completion is None or completion.status != 409:
+            continue
+        rep = invoke.args.get("rep_id")
+        if completion.result.get("problem") == "appointment-already-assigned" and rep is not None \
+                and completion.result.get("assigned_rep_id") == rep:
+            refused += 1
+            log.add("reassign-refused",
+                    f"assigning rep {rep} to appointment {invoke.args.get('appointment_id')} was refused as "
+                    f"already assigned to that same rep, instead of answering the existing assignment",
+                    (invoke.index, completion.index), appointment_id=invoke.args.get("appointment_id"), rep_id=rep)
+    return refused
 
 
 def _check_final(

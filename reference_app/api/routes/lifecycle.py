@@ -57,7 +57,8 @@ async def put_retention_policy(body: RetentionPolicyIn, ctx: Ctx, principal: Man
 async def run_retention(ctx: Ctx, principal: ManagerPrincipal) -> dict[str, Any]:
     """Enforce the caller's company's retention now (what the periodic task does for every company)."""
     counts = await enforce_retention(
-        ctx.sessions, principal.company_id, batch_size=ctx.settings.retention_batch_size
+        ctx.sessions, principal.company_id, batch_size=ctx.settings.retention_batch_size,
+        weakened_defaults=ctx.settings.weakened("retention-defaults"),
     )
     return {"company_id": str(principal.company_id), "counts": counts.as_dict()}
 

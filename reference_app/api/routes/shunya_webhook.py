@@ -52,14 +52,15 @@ def verify_signature(secret: str, timestamp: str | None, signature: str | None, 
 @router.post("/webhook")
 async def shunya_webhook(request: Request, ctx: Ctx) -> dict[str, str]:
     body = await request.body()
-    verify_signature(
-        ctx.settings.shunya_webhook_secret,
-        request.headers.get(TIMESTAMP_HEADER),
-        request.headers.get(SIGNATURE_HEADER),
-        body,
-        tolerance_s=ctx.settings.webhook_tolerance_seconds,
-        now=time.time(),
-    )
+    if not ctx.settings.weakened("webhook-signature"):  # weakened: anyone can post a result
+        verify_signature(
+            ctx.settings.shunya_webhook_secret,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            body,
+            tolerance_s=ctx.settings.webhook_tolerance_seconds,
+            now=time.time(),
+        )
     try:
         delivery = WebhookIn.model_validate_json(body)
     except ValidationError as exc:

@@ -1,0 +1,81 @@
+"""deletion-audited: every executed deletion is audited, and what it deleted is gone (plan F2).
+
+Judged on the history's acknowledged confirmations and the final state:
+
+- every ``ok`` ``deletion.confirm`` has its ``deletion_audit`` row (the audit
+  id is the deletion id): a deletion without its audit row is the bug the
+  one-transaction rule exists to prevent, and audit rows are never deleted
+  (by retention or anything else), so the row must still be there;
+- for every audited deletion of scope ``appointment``, nothing of the
+  appointment remains: no appointment row, no consent, assignment,
+  recording session or call naming it, and none of the calls the history
+  saw acknowledged for it (a call that survived unlinked, its
+  ``appointment_id`` set to NULL, is still the person's data).
+"""
+
+from __future__ import annotations
+
+from harness.history import History
+from harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM
+from harness.invariants.checkers._common import acknowledged
+from harness.invariants.collector import ViolationLog
+from harness.invariants.registry import checker
+from harness.invariants.snapshot import Snapshot
+from harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_deletion_audited"]
+
+NAME = "deletion-audited"
+
+#: Tables whose rows name an appointment by ``appointment_id`` and go with it.
+_CHILDREN = ("consents", "appointment_assignments", "recording_sessions", "calls")
+
+
+@checker(NAME, "safety")
+def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
+    """Each acknowledged deletion has its audit row; an audited appointment deletion left nothing behind."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+    audit = snapshot.table("deletion_audit")
+    if audit is None:
+        log.cannot("deletion_audit not captured: deletions not checked")
+        return log.verdict(confirmed=0, audited=0)
+    audited = {str(row.get("id")): row for row in audit}
+    confirmed = 0
+    for invoke, completion in acknowledged(history.pairs_of(DELETION_CONFIRM)):
+        assert completion is not None
+        confirmed += 1
+        deletion = completion.result.get("id") or invoke.args.get("deletion_id")
+        if str(deletion) not in audited:
+            log.add("missing-audit",
+                    f"deletion {deletion} was confirmed (answered {completion.status}) but has no audit row",
+                    (invoke.index, completion.index), deletion_id=deletion, tenant=invoke.tenant)
+    leftovers = 0
+    calls_for: dict[str, set[str]] = {}
+    for invoke, completion in acknowledged(history.pairs_of(CALL_SUBMIT)):
+        assert completion is not None
+        appointment, call = invoke.args.get("appointment_id"), completion.result.get("id")
+        if appointment is not None and call is not None:
+            calls_for.setdefault(str(appointment), set()).add(str(call))
+    call_rows = snapshot.table("calls")
+    surviving_calls = {str(row.get("id")) for row in call_rows or ()}
+    appointments = snapshot.table("appointments")
+    for row in audit:
+        if row.get("scope") != "appointment":
+            continue
+        target, company = row.get("target_id"), row.get("company_id")
+        remaining = []
+        if appointments is not None and any(a.get("id") == target for a in appointments):
+            remaining.append("appointments")
+        for table in _CHILDREN:
+            rows = snapshot.table(table)
+            if rows is not None and any(r.get("appointment_id") == target for r in rows):
+                remaining.append(table)
+        if "calls" not in remaining and calls_for.get(str(target), set()) & surviving_calls:
+            remaining.append("calls")
+        if remaining:
+            leftovers += 1
+            log.add("not-deleted",
+                    f"appointment {target} was deleted (audit {row.get('id')}) but rows of it remain in "
+                    f"{', '.join(remaining)}",
+                    deletion_id=row.get("id"), appointment_id=target, company_id=company, tables=tuple(remaining))
+    return log.verdict(confirmed=confirmed, audited=len(audit), incomplete=leftovers)

@@ -1,0 +1,421 @@
+"""The promise table: every testable promise of the plan (A1 to F3) and of the brief's invariants.
+
+One row per promise, each a falsifiable sentence with the checker that judges
+it, the operations that exercise it, the seed data it needs, the scenarios
+where it is at risk and the weakening that breaks exactly it. ``GAPS`` says,
+for the rows that lack something (no checker judges the sentence yet, no
+weakening shows its teeth, no load exercises it), what is missing and whose
+it is. ``docs/PROMISES.md`` is generated from this module
+(``python -m harness.promises --markdown``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from harness.history import vocabulary as v
+from harness.promises import counting as c
+from harness.promises.promise import Promise
+
+__all__ = ["COUNTERS", "GAPS", "PROMISES"]
+
+_rows: list[Promise] = []
+_counters: dict[str, c.Counter] = {}
+_gaps: dict[str, str] = {}
+
+# Seed data, in words, shared by many rows.
+TENANTS = "two or more tenants, each with a manager, reps and appointments"
+CONSENTED = TENANTS + "; every appointment has its recording and analysis consents"
+HOT = CONSENTED + "; a few hot appointments that every user hits at once"
+JOBS = CONSENTED + "; the Shunya stub completing jobs and delivering signed webhooks"
+
+# Who owns the missing piece of a gap (see /work/coord/CONTRACT.md).
+PROBES = "probes (load derived from the OpenAPI document)"
+QUIESCE = "quiesce (metrics and task checkers)"
+
+
+def _row(id: str, plan_item: str, sentence: str, invariant: str, operations: tuple[str, ...], seed: str,
+         scenarios: tuple[str, ...], weaken: tuple[str, ...] = (), *, count: c.Counter | None = None,
+         gap: str | None = None) -> None:
+    _rows.append(Promise(id, plan_item, sentence, invariant, operations, seed, scenarios, weaken))
+    _counters[id] = count or c.by_operations(operations)
+    if gap:
+        _gaps[id] = gap
+
+
+# -- A1 webhook vs polling -----------------------------------------------------------------------
+_JOB_OPS = (v.CALL_SUBMIT, v.WEBHOOK_DELIVER, v.CALL_REFRESH)
+_row("A1.job-applied-once", "A1",
+     "Whatever mix of webhook deliveries, duplicate deliveries and polls a Shunya job sees, its result is "
+     "applied exactly once: one call_analyses row per job.",
+     "job-applied-once", _JOB_OPS, JOBS, ("webhook-poll-storm", "redis-flap", "smoke"),
+     ("job-lock", "job-db-guard"))
+_row("A1.db-guard-last-word", "A1",
+     "A worker paused past its lock's TTL cannot apply a result a second time: the conditional update on "
+     "processed_output_hash refuses the late writer.",
+     "job-applied-once", _JOB_OPS, JOBS, ("pause-past-lock-ttl",), ("job-db-guard",))
+_row("A1.right-result", "A1",
+     "The result applied to a call is the one Shunya produced for its job (the applied output_hash equals "
+     "the stub's), never a stale or another job's result.",
+     "job-applied-once", _JOB_OPS, JOBS, ("webhook-poll-storm", "smoke"),
+     gap="no weakening yet (a candidate: apply a delivery without comparing its output_hash)")
+_row("A1.applied-eventually", "A1",
+     "Every job Shunya completed is applied by the end of the run (after the grace period), by the webhook "
+     "or by polling.",
+     "job-applied-eventually", (v.CALL_SUBMIT,), JOBS, ("webhook-poll-storm", "pause-past-lock-ttl", "smoke"),
+     gap="no weakening yet (a candidate: polling gives up before the poll budget); checker owned by " + QUIESCE)
+_row("A1.webhook-signed", "A1",
+     "A webhook with a missing, stale or wrong signature is refused (401) and applies nothing.",
+     "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",),
+     ("webhook-signature",), count=c.with_arg((v.WEBHOOK_DELIVER,), "bad_signature"),
+     gap="the load signs every delivery and no checker judges a refused one: shown by "
+         "tests/promises/test_weakenings.py only")
+
+# -- A2 recording sessions ------------------------------------------------------------------------
+_SESSION_OPS = (v.SESSION_START, v.LEGACY_START, v.SESSION_STOP, v.LEGACY_STOP)
+_row("A2.one-active-session", "A2",
+     "An appointment never has two active (pending or recording) sessions, in the history (two starts "
+     "acknowledged with different ids, neither stopped in between) or in the final state.",
+     "single-active-session", _SESSION_OPS, HOT,
+     ("session-start-storm", "db-latency", "redis-flap", "idempotency-replay-storm", "smoke"),
+     ("session-lock", "session-unique-index"))
+_row("A2.legacy-start-same-rule", "A2",
+     "The legacy POST /recordings/start obeys the same one-active-session rule as /recordings/sessions/start, "
+     "and mixing the two routes never yields two active sessions.",
+     "single-active-session", (v.LEGACY_START,), HOT, ("session-start-storm", "smoke"),
+     ("session-lock", "session-unique-index"),
+     gap="no weakening of the legacy route alone (both routes share one service)")
+_row("A2.conflict-names-active", "A2",
+     "A start refused because a session is active answers 409 active-session-exists naming the active "
+     "session's id, and that session is active.",
+     "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",),
+     gap="single-active-session does not read the 409's body yet; no weakening")
+_row("A2.stop-idempotent", "A2",
+     "Stopping a stopped session answers 200 with its state unchanged (stopped, same stopped_at), never an "
+     "error and never a second stop.",
+     "single-active-session", (v.SESSION_STOP, v.LEGACY_STOP), HOT, ("session-start-storm", "smoke"),
+     ("stop-idempotent",))
+
+# -- A3 assignment --------------------------------------------------------------------------------
+_ASSIGN_OPS = (v.ASSIGN, v.UNASSIGN)
+_row("A3.one-assignee", "A3",
+     "An appointment is acknowledged as assigned to one rep at most at any time, and has at most one active "
+     "assignment in the final state.",
+     "single-assignment", _ASSIGN_OPS, HOT, ("assignment-storm", "db-latency", "smoke"),
+     ("assignment-lock", "assignment-guard"))
+_row("A3.no-double-booking", "A3",
+     "No rep holds two active assignments whose windows overlap: the second answers 409 rep-double-booked.",
+     "single-assignment", (v.ASSIGN,), HOT + "; appointments of one tenant whose windows overlap",
+     ("assignment-storm",), ("assignment-lock", "assignment-guard"),
+     gap="the seed's overlapping windows are few: " + PROBES + " adds seed data for overlap")
+_row("A3.denormalised-rep", "A3",
+     "An appointment's assigned_rep_id names the rep of its active assignment, or nobody.",
+     "single-assignment", _ASSIGN_OPS, HOT, ("assignment-storm", "smoke"), ("assignment-lock", "assignment-guard"))
+_row("A3.reassign-same-rep", "A3",
+     "Assigning the appointment's current rep again answers the existing assignment (200, same id), not a "
+     "new assignment and not a conflict.",
+     "single-assignment", (v.ASSIGN,), HOT, ("assignment-storm",), ("reassign-idempotent",))
+
+# -- A4/B2 tasks ----------------------------------------------------------------------------------
+_TASK_OPS = (v.CALL_SUBMIT, v.CALL_REFRESH, v.WEBHOOK_DELIVER)
+_row("A4.task-dedupe", "A4",
+     "The same work item is never queued twice at once: one task per (name, dedupe key) in flight.",
+     "task-deduplicated", _TASK_OPS, JOBS, ("task-dedupe-storm",), ("task-dedupe",))
+_row("A4.refresh-deduplicated", "A4",
+     "POST /calls/{id}/refresh while a poll of that call is queued answers deduplicated: true and enqueues "
+     "nothing.",
+     "task-deduplicated", (v.CALL_REFRESH,), JOBS, ("task-dedupe-storm",), ("task-dedupe",))
+_row("B2.redelivered-task-once", "B2",
+     "A task delivered twice (its worker died before acknowledging) applies its effect once.",
+     "job-applied-once", (v.CALL_SUBMIT,), JOBS, ("pause-past-lock-ttl",), ("job-db-guard",))
+
+# -- B1 Idempotency-Key, per endpoint of the plan's table ----------------------------------------
+_B1 = (
+    (v.SESSION_START, "POST /recordings/sessions/start", True),
+    (v.SESSION_STOP, "POST /recordings/sessions/{id}/stop", True),
+    (v.ASSIGN, "POST /appointments/{id}/assign", True),
+    (v.LEGACY_START, "POST /recordings/start", False),
+    (v.LEGACY_STOP, "POST /recordings/{id}/stop", False),
+)
+_B1_SCENARIOS = ("idempotency-replay-storm", "session-start-storm", "assignment-storm", "smoke")
+for _op, _route, _required in _B1:
+    _slug = _op.replace(".", "-")
+    _row(f"B1.replay.{_slug}", "B1",
+         f"{_route}: the same Idempotency-Key with the same payload, once the first finished, replays the stored "
+         "status and body byte for byte with Idempotent-Replayed: true, and the effect happens once.",
+         "idempotent-replay", (_op,), HOT, _B1_SCENARIOS, ("idempotency-keys",), count=c.key_repeat((_op,)))
+    _row(f"B1.mismatch.{_slug}", "B1",
+         f"{_route}: the same key with another payload (or on another endpoint) answers 422 "
+         "idempotency-key-mismatch and runs nothing.",
+         "idempotent-replay", (_op,), HOT, _B1_SCENARIOS, ("idempotency-fingerprint",),
+         count=c.key_mismatch((_op,)))
+    _row(f"B1.concurrent.{_slug}", "B1",
+         f"{_route}: the same key sent while its first request runs answers 409 idempotency-key-in-flight with "
+         "Retry-After, or the first request's result; the effect happens once.",
+         "idempotent-replay", (_op,), HOT, _B1_SCENARIOS, ("idempotency-in-flight",),
+         count=c.key_concurrent((_op,)))
+    if _required:
+        _row(f"B1.key-required.{_slug}", "B1",
+             f"{_route}: a request without an Idempotency-Key answers 400 idempotency-key-missing and runs "
+             "nothing.",
+             "idempotent-replay", (_op, v.PROBE_IDEMPOTENCY), HOT, ("idempotency-replay-storm",),
+             ("idempotency-key-required",), count=c.key_missing((_op,)),
+             gap="idempotent-replay judges keyed operations only, and the load always sends a key: "
+                 + PROBES + " sends keyless writes and judges their 400")
+# Every keyed write (the five of the plan's table, and calls, whose body can be identical across tenants).
+_B1_KEYED = tuple(op for op, _, _ in _B1) + (v.CALL_SUBMIT, v.PROBE_IDEMPOTENCY)
+_row("B1.key-per-tenant", "B1",
+     "Keys are scoped per tenant: tenant B using a key tenant A used gets its own result, never A's stored "
+     "response.",
+     "tenant-isolation", _B1_KEYED, HOT, ("tenant-probe",), ("idempotency-tenant-scope",),
+     count=c.key_shared_across_tenants(_B1_KEYED),
+     gap="the load draws a fresh UUID per key, so two tenants never share one: " + PROBES
+         + " reuses another tenant's key")
+_row("B1.key-expires", "B1",
+     "A key older than the TTL (STORMPROOF_IDEMPOTENCY_TTL_SECONDS, 24 h by default) is forgotten: the same "
+     "key and payload runs again as new.",
+     "idempotent-replay", (v.PROBE_IDEMPOTENCY,), HOT, ("idempotency-replay-storm",), ("idempotency-expiry",),
+     count=c.probe_case(v.PROBE_IDEMPOTENCY, "expired"),
+     gap="no run lasts a TTL and idempotent-replay does not know the TTL: shown by "
+         "tests/promises/test_weakenings.py only")
+_row("B1.conflict-stored", "B1",
+     "A definite 4xx (404, 409 conflict) under a key is stored and replayed like a success; a 5xx releases the "
+     "key so a retry runs.",
+     "idempotent-replay", tuple(op for op, _, _ in _B1), HOT, ("idempotency-replay-storm", "redis-flap"),
+     ("idempotency-keys",), count=c.key_repeat(tuple(op for op, _, _ in _B1)))
+_row("B1.malformed-key", "B1",
+     "A malformed key (not 1 to 255 printable ASCII characters) answers 400 idempotency-key-invalid and runs "
+     "nothing.",
+     "idempotent-replay", (v.PROBE_IDEMPOTENCY,), HOT, ("idempotency-replay-storm",),
+     ("idempotency-key-format",), count=c.probe_case(v.PROBE_IDEMPOTENCY, "malformed"),
+     gap="no probe sends a malformed key and idempotent-replay does not judge a refused one: " + PROBES)
+
+# -- B3 database constraints ----------------------------------------------------------------------
+_row("B3.active-session-index", "B3",
+     "With the Redis lock out of play (Redis down, lock lost), the partial unique index on active sessions "
+     "still refuses a second active session, answered 409 active-session-exists, never 500.",
+     "single-active-session", (v.SESSION_START, v.LEGACY_START), HOT, ("redis-flap", "db-latency"),
+     ("session-unique-index",))
+_row("B3.assignment-constraints", "B3",
+     "The database refuses a second active assignment of an appointment and overlapping active assignments "
+     "of a rep (unique index and exclusion constraint), whatever the application checks did.",
+     "single-assignment", (v.ASSIGN,), HOT, ("assignment-storm",), ("assignment-guard",))
+_row("B3.one-analysis-per-job", "B3",
+     "The unique index on call_analyses per job refuses a second analysis row for one Shunya job.",
+     "job-applied-once", _JOB_OPS, JOBS, ("pause-past-lock-ttl", "webhook-poll-storm"), ("job-db-guard",))
+
+# -- C1 to C3 queues and backpressure -------------------------------------------------------------
+_row("C1.backoff-jitter", "C1",
+     "A failing task's n-th retry waits uniform(0, min(cap, base * 2**n)): exponential backoff with full "
+     "jitter, never a fixed delay.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing or slow",
+     ("shunya-outage",), ("retry-backoff",),
+     gap="no checker judges retry timing (task_records keep no per-attempt times): shown by "
+         "tests/promises/test_weakenings.py only")
+_row("C1.retry-budget", "C1",
+     "A task is tried at most 1 + STORMPROOF_TASK_MAX_RETRIES times, then dead-lettered; never retried forever.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya down for longer than the budget",
+     ("shunya-outage",), ("retry-budget",),
+     gap="dead-letter-accounting sees a task retried forever only as in flight at the end (after quiescence); "
+         "it does not compare attempts with the budget: " + QUIESCE)
+_row("C2.exhausted-to-dead-letter", "C2",
+     "A task that exhausts its retries lands in the dead-letter table (a dead_letters row, state "
+     "dead_lettered), never silently dropped.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya down for longer than the budget",
+     ("shunya-outage", "lifecycle-under-load"), ("dead-letter-queue",))
+_row("C2.manual-retry", "C2",
+     "POST /dead-letters/{id}/retry runs the task again (a new task record that is accounted for), and "
+     "retrying the same dead letter again answers 409.",
+     "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters to retry", ("shunya-outage",),
+     ("dead-letter-retry-once",),
+     gap="no load retries dead letters (op dead_letter.retry is never written) and no checker counts retries: "
+         "shown by tests/promises/test_weakenings.py only")
+_row("C3.tenant-limited", "C3",
+     "A tenant over its API rate gets 429 with Retry-After: in no second are more of its requests accepted "
+     "than rate + burst allow.",
+     "rate-limit-enforced", (v.SESSION_START, v.APPOINTMENT_READ, v.APPOINTMENT_LIST, v.SESSION_READ, v.ASSIGN),
+     TENANTS + "; one tenant sending far above its limit", ("noisy-tenant",), ("rate-limit",))
+_row("C3.others-served", "C3",
+     "While one tenant is limited, the other tenants are served: their error rate stays within the SLO.",
+     "slo-error-rate", (v.SESSION_START, v.APPOINTMENT_READ, v.SESSION_READ, v.ASSIGN),
+     TENANTS + "; one noisy tenant and quiet ones", ("noisy-tenant",),
+     gap="slo-error-rate judges all tenants together, not the quiet ones apart, so the rate-limit weakening "
+         "is shown by C3.tenant-limited instead")
+_row("C3.task-and-shunya-limits", "C3",
+     "Shunya calls and task enqueues are limited per tenant: a tenant over its limit gets 429 on "
+     "POST /calls and /calls/{id}/refresh.",
+     "rate-limit-enforced", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; one tenant submitting far above its limit",
+     ("noisy-tenant",), ("rate-limit",))
+
+# -- D1/D2 tenancy --------------------------------------------------------------------------------
+_ALL_TENANT_OPS = (v.SESSION_START, v.SESSION_STOP, v.LEGACY_START, v.LEGACY_STOP, v.ASSIGN, v.UNASSIGN,
+                   v.APPOINTMENT_READ, v.APPOINTMENT_LIST, v.SESSION_READ, v.CALL_SUBMIT, v.CALL_READ,
+                   v.CALL_REFRESH, v.CONSENT_GRANT, v.PROBE)
+_row("D1.no-foreign-data", "D1",
+     "No response to tenant A carries tenant B's data (no other company id anywhere in a body).",
+     "tenant-isolation", _ALL_TENANT_OPS, TENANTS, ("tenant-probe", "tenant-header-probe", "smoke"),
+     ("tenant-guard",))
+_row("D1.no-foreign-rows-touched", "D1",
+     "No acknowledged operation of tenant A reads or writes a row the final state shows belongs to tenant B.",
+     "tenant-isolation", _ALL_TENANT_OPS, TENANTS, ("tenant-probe", "smoke"), ("tenant-guard",))
+_row("D2.tenant-from-token", "D2",
+     "The tenant comes only from the token: an X-Company-Id header naming another tenant changes nothing.",
+     "tenant-isolation", (v.APPOINTMENT_LIST,), TENANTS, ("tenant-header-probe",), ("tenant-from-header",),
+     count=c.with_arg((v.APPOINTMENT_LIST,), "header_tenant"))
+_row("D2.not-found-not-forbidden", "D2",
+     "Another tenant's id answers 404, never 403 or another refusal that tells it exists.",
+     "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("tenant-404",),
+     gap="tenant-isolation flags only a 2xx to a probe and counts other answers: " + PROBES
+         + " makes it flag anything but the 404 of a missing id")
+_D2_ROUTES = (
+    ("GET", "/api/v1/appointments/{id}"),
+    ("PATCH", "/api/v1/appointments/{id}"),
+    ("DELETE", "/api/v1/appointments/{id}"),
+    ("GET", "/api/v1/appointments/{id}/assignments"),
+    ("POST", "/api/v1/appointments/{id}/assign"),
+    ("POST", "/api/v1/appointments/{id}/unassign"),
+    ("GET", "/api/v1/appointments/{id}/consents"),
+    ("POST", "/api/v1/appointments/{id}/consents"),
+    ("GET", "/api/v1/reps/{id}"),
+    ("GET", "/api/v1/recordings/sessions/{id}"),
+    ("POST", "/api/v1/recordings/sessions/{id}/stop"),
+    ("POST", "/api/v1/recordings/{id}/stop"),
+    ("GET", "/api/v1/calls/{id}"),
+    ("POST", "/api/v1/calls/{id}/refresh"),
+    ("POST", "/api/v1/dead-letters/{id}/retry"),
+    ("POST", "/api/v1/deletions/{id}/confirm"),
+)
+_PROBED_NOW = {("GET", "/api/v1/appointments/{id}"), ("GET", "/api/v1/reps/{id}"),
+               ("GET", "/api/v1/recordings/sessions/{id}"), ("POST", "/api/v1/recordings/sessions/{id}/stop"),
+               ("POST", "/api/v1/appointments/{id}/assign")}
+for _method, _template in _D2_ROUTES:
+    _slug = _template.removeprefix("/api/v1/").replace("/{id}", "").replace("/", "-")
+    _row(f"D2.cross-tenant-404.{_method.lower()}-{_slug}", "D2",
+         f"{_method} {_template} with another tenant's id answers 404 with exactly the body of a missing id, and "
+         "changes nothing of the other tenant's.",
+         "tenant-isolation", (v.PROBE,), TENANTS + "; ids of every kind in every tenant", ("tenant-probe",),
+         ("tenant-guard",), count=c.probe_route(_method, _template),
+         gap=None if (_method, _template) in _PROBED_NOW else "no probe of this route yet: " + PROBES)
+_row("D2.ids-in-bodies", "D2",
+     "An id of another tenant in a request body (appointment_id of a session start, a call, rep_id of an "
+     "assignment) answers 404 like a missing one.",
+     "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("tenant-guard",),
+     count=c.probe_route("POST", "/api/v1/appointments/{id}/assign"),
+     gap="only rep_id of an assignment is probed: " + PROBES)
+
+# -- E1 to E5 observability -----------------------------------------------------------------------
+_row("E1.trace-to-tasks", "E1",
+     "The trace id of a request (X-Trace-Id or traceparent) reaches the tasks it enqueues: their task "
+     "records and their log lines carry it.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS, ("smoke",), ("trace-propagation",),
+     gap="no checker reads trace ids (the snapshot has no task trace_id or logs): shown by "
+         "tests/promises/test_weakenings.py only")
+_row("E1.trace-on-responses", "E1",
+     "Every response carries X-Trace-Id, the request's own when it sent one.",
+     "slo-error-rate", _ALL_TENANT_OPS, TENANTS, ("smoke",),
+     gap="the history does not record response headers; no checker, no weakening")
+_row("E2.dedupe-counters-agree", "E2",
+     "webhook_dedupe_misses_total grows by exactly the call_analyses rows created, and dedupe hits by the "
+     "duplicate deliveries.",
+     "metrics-agree", (v.WEBHOOK_DELIVER, v.CALL_SUBMIT), JOBS, ("webhook-poll-storm", "smoke"),
+     ("dedupe-metrics",))
+_row("E2.replay-counter-agrees", "E2",
+     "idempotency_keys_total{outcome=\"replay\"} grows by at least the replays the clients saw.",
+     "metrics-agree", (v.SESSION_START, v.SESSION_STOP, v.ASSIGN), HOT, ("session-start-storm", "smoke"),
+     count=c.key_repeat((v.SESSION_START, v.SESSION_STOP, v.ASSIGN)),
+     gap="no weakening; checker owned by " + QUIESCE)
+_row("E2.sessions-counter-agrees", "E2",
+     "recording_sessions_started_total grows by exactly the recording_sessions rows created.",
+     "metrics-agree", (v.SESSION_START, v.LEGACY_START), HOT, ("session-start-storm", "smoke"),
+     gap="no weakening; checker owned by " + QUIESCE)
+_row("E2.counters-from-start-up", "E2",
+     "Every counter an alert rule uses exists in /metrics from start-up, for the label values the rules name.",
+     "metrics-agree", (), TENANTS, ("smoke",),
+     gap="judged by the promtool cold-start test of " + PROBES + ", not by a run")
+_row("E2.shunya-failures-counted", "E2",
+     "shunya_job_failures_total and shunya_api_errors_total count every failed job and failed Shunya call.",
+     "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; Shunya failing", ("webhook-poll-storm",),
+     gap="metrics-agree does not compare failure counters yet; no weakening; owned by " + QUIESCE)
+_row("E3.queue-depth-gauge", "E3",
+     "celery_queue_depth reports the queue's backlog at scrape time (zero once the run is quiet).",
+     "dead-letter-accounting", (v.CALL_SUBMIT,), JOBS, ("shunya-outage",),
+     gap="no checker reads the gauge; no weakening")
+_row("E4.db-pool-gauges", "E4",
+     "db_pool_size, db_pool_active, db_pool_idle and db_pool_overflow exist and active + idle never exceed "
+     "size + overflow.",
+     "slo-latency-p95", (), TENANTS, ("db-latency",), gap="no checker reads the gauges; no weakening")
+_row("E5.error-rate-slo", "E5",
+     "The run's error rate (5xx and timeouts among requests) stays under the scenario's error_rate_max (1 %).",
+     "slo-error-rate", _ALL_TENANT_OPS, TENANTS, ("smoke",),
+     gap="an SLO, reported apart from safety: no weakening")
+_row("E5.latency-slo", "E5",
+     "The run's p95 latency stays under the scenario's latency_p95_ms (200 ms).",
+     "slo-latency-p95", _ALL_TENANT_OPS, TENANTS, ("smoke",),
+     gap="an SLO, reported apart from safety: no weakening")
+
+# -- F1 to F3 data lifecycle ----------------------------------------------------------------------
+_row("F1.default-retention", "F1",
+     "Without a retention policy, a retention run deletes the tenant's calls older than 90 days and its "
+     "appointments ended more than 365 days ago.",
+     "retention-enforced", (v.RETENTION_RUN,), TENANTS + "; calls and appointments older than the defaults",
+     ("lifecycle-under-load",), ("retention-defaults",),
+     gap="the seed has no expired rows, so a run only shows the rule holds vacuously: " + PROBES
+         + " seeds expired rows")
+_row("F1.policy-respected", "F1",
+     "Retention never deletes a row younger than its tenant's policy, nor another tenant's rows.",
+     "retention-enforced", (v.RETENTION_RUN,), TENANTS + "; one tenant with a short policy",
+     ("lifecycle-under-load",), gap="no weakening")
+_row("F1.audit-survives", "F1",
+     "Deletion audit rows are never deleted, by retention or anything else.",
+     "deletion-audited", (v.RETENTION_RUN, v.DELETION_CONFIRM), TENANTS, ("lifecycle-under-load",),
+     gap="no weakening")
+_row("F2.audited", "F2",
+     "Every executed deletion has its deletion_audit row (who asked, who confirmed, scope, target, counts), "
+     "written in the same transaction as the deletion.",
+     "deletion-audited", (v.DELETION_CONFIRM,), TENANTS + "; managers who request and confirm deletions",
+     ("lifecycle-under-load",), ("deletion-audit",))
+_row("F2.deleted-entirely", "F2",
+     "After a confirmed appointment deletion nothing of it remains: no appointment, consent, assignment, "
+     "recording session or call of it.",
+     "deletion-audited", (v.DELETION_CONFIRM,), TENANTS, ("lifecycle-under-load",), ("deletion-cascade",))
+_row("F2.confirm-required", "F2",
+     "POST /deletions deletes nothing; only a confirmation with its token, before it expires, deletes.",
+     "no-lost-acknowledged-write", (v.DELETION_REQUEST,), TENANTS, ("lifecycle-under-load",),
+     gap="no checker compares a pending request with the final state; no weakening")
+_row("F3.consent-before-recording", "F3",
+     "No recording session exists for an appointment without a recording consent granted before it started.",
+     "consent-before-processing", (v.SESSION_START, v.LEGACY_START), TENANTS + "; appointments without consent",
+     ("lifecycle-under-load",), ("consent-check",))
+_row("F3.consent-before-analysis", "F3",
+     "No call of an appointment is analysed without an analysis consent granted before the call was submitted.",
+     "consent-before-processing", (v.CALL_SUBMIT,), JOBS + "; appointments without consent",
+     ("lifecycle-under-load",), ("consent-check",))
+_row("F3.evidence-from-connection", "F3",
+     "A consent row keeps granted_at, the caller's IP and User-Agent from the connection (never the body) "
+     "and the evidence text verbatim.",
+     "consent-before-processing", (v.CONSENT_GRANT,), TENANTS, ("lifecycle-under-load",),
+     gap="consent-before-processing does not read the evidence columns; no weakening")
+
+# -- the brief's invariants (section 5) not already rows above ------------------------------------
+_KEYED = (v.SESSION_START, v.SESSION_STOP, v.ASSIGN, v.LEGACY_START, v.LEGACY_STOP, v.CALL_SUBMIT)
+_row("brief-5.idempotent-replay", "brief-5",
+     "Same key and payload: identical status and body and one side effect; another payload: never a 2xx; "
+     "concurrent: 409 or the same result (every keyed write).",
+     "idempotent-replay", _KEYED, HOT, _B1_SCENARIOS, ("idempotency-keys",),
+     count=c.with_arg(_KEYED, "idempotency_key"))
+_row("brief-5.no-lost-acknowledged-write", "brief-5",
+     "Every 2xx write is reflected in the final state (a started session exists, a stop is stopped, an "
+     "assignment holds unless undone later, a submitted call exists).",
+     "no-lost-acknowledged-write", tuple(sorted(v.WRITES)), HOT, ("redis-flap", "db-latency", "smoke"),
+     gap="no weakening (a candidate: answer 2xx before the transaction commits)")
+_row("brief-5.task-accounting", "brief-5",
+     "Every task enqueued is accounted for: enqueued = succeeded + dead-lettered (+ in flight at the cutoff).",
+     "dead-letter-accounting", _TASK_OPS, JOBS, ("shunya-outage", "task-dedupe-storm", "smoke"),
+     ("dead-letter-queue",))
+
+PROMISES: tuple[Promise, ...] = tuple(_rows)
+#: promise id -> counter of the operations that exercised it.
+COUNTERS: Mapping[str, c.Counter] = MappingProxyType(_counters)
+#: promise id -> what the row still lacks (checker, weakening, load or seed) and whose it is.
+GAPS: Mapping[str, str] = MappingProxyType(_gaps)

@@ -1,0 +1,113 @@
+"""deletion-audited and retention-enforced on hand-made histories and final states: bad flagged, good valid."""
+
+from __future__ import annotations
+
+from harness.history import History
+from harness.history.vocabulary import DELETION_CONFIRM, RETENTION_RUN
+from harness.invariants import Snapshot, check_all
+
+from .builders import HistoryBuilder
+
+DAY = 86_400.0
+
+
+def _one(name: str, history: History, tables: dict) -> object:
+    (verdict,) = check_all(history, Snapshot.build(tables), [name])
+    return verdict
+
+
+def _confirmed(*deletions: str) -> History:
+    b = HistoryBuilder()
+    for n, deletion in enumerate(deletions):
+        b.call(DELETION_CONFIRM, 10 * n, 10 * n + 5, 200, result={"id": deletion}, deletion_id=deletion)
+    return b.build()
+
+
+def _audit(deletion: str, target: str, scope: str = "appointment") -> dict:
+    return {"id": deletion, "company_id": "c1", "scope": scope, "target_id": target, "counts": {}, "executed_at": 1.0}
+
+
+EMPTY = {"appointments": [], "consents": [], "appointment_assignments": [], "recording_sessions": [], "calls": []}
+
+
+def test_deletion_audited_passes_an_audited_complete_deletion() -> None:
+    verdict = _one("deletion-audited", _confirmed("d1"), {**EMPTY, "deletion_audit": [_audit("d1", "a1")]})
+    assert verdict.status == "valid", verdict
+    assert verdict.summary["confirmed"] == 1
+
+
+def test_deletion_audited_flags_a_confirmed_deletion_without_audit_row() -> None:
+    verdict = _one("deletion-audited", _confirmed("d1", "d2"), {**EMPTY, "deletion_audit": [_audit("d1", "a1")]})
+    assert verdict.status == "invalid"
+    assert [v.details["deletion_id"] for v in verdict.violations] == ["d2"]
+
+
+def test_deletion_audited_flags_rows_left_behind() -> None:
+    tables = {**EMPTY, "deletion_audit": [_audit("d1", "a1")],
+              "recording_sessions": [{"id": "s1", "company_id": "c1", "appointment_id": "a1", "status": "stopped"}]}
+    verdict = _one("deletion-audited", _confirmed("d1"), tables)
+    assert verdict.status == "invalid"
+    assert verdict.violations[0].details["tables"] == ("recording_sessions",)
+
+
+def test_deletion_audited_without_the_audit_table_is_unknown() -> None:
+    assert _one("deletion-audited", _confirmed("d1"), EMPTY).status == "unknown"
+
+
+def _ran(company: str = "c1") -> History:
+    b = HistoryBuilder()
+    b.call(RETENTION_RUN, 10, 20, 200, tenant=company, result={"company_id": company})
+    return b.build()
+
+
+def _call(call_id: str, days_old: float, run_wall: float, company: str = "c1") -> dict:
+    return {"id": call_id, "company_id": company, "created_at": run_wall - days_old * DAY}
+
+
+def _appointment(appointment_id: str, days_ended: float, run_wall: float, company: str = "c1") -> dict:
+    return {"id": appointment_id, "company_id": company, "ends_at": run_wall - days_ended * DAY}
+
+
+def test_retention_enforced_passes_when_only_young_rows_remain() -> None:
+    history = _ran()
+    wall = history[0].wall
+    tables = {"calls": [_call("k1", 89, wall), _call("k2", 200, wall, company="c2")],
+              "appointments": [_appointment("a1", 364, wall)]}
+    verdict = _one("retention-enforced", history, tables)
+    assert verdict.status == "valid", verdict
+
+
+def test_retention_enforced_flags_expired_rows_under_the_defaults() -> None:
+    history = _ran()
+    wall = history[0].wall
+    tables = {"calls": [_call("k1", 91, wall)], "appointments": [_appointment("a1", 366, wall)]}
+    verdict = _one("retention-enforced", history, tables)
+    assert verdict.status == "invalid"
+    assert sorted(v.details["row_id"] for v in verdict.violations) == ["a1", "k1"]
+
+
+def test_retention_enforced_reads_the_tenants_policy() -> None:
+    history = _ran()
+    wall = history[0].wall
+    tables = {"calls": [_call("k1", 100, wall)], "appointments": [],
+              "retention_policies": [{"id": "c1", "company_id": "c1", "call_days": 120, "appointment_days": 400}]}
+    assert _one("retention-enforced", history, tables).status == "valid"
+    tables["retention_policies"] = [{"id": "c1", "company_id": "c1", "call_days": 30, "appointment_days": 400}]
+    assert _one("retention-enforced", history, tables).status == "invalid"
+
+
+def test_retention_enforced_judges_nothing_without_a_run() -> None:
+    verdict = _one("retention-enforced", History(()), {"calls": [_call("k1", 1000, 1e9)], "appointments": []})
+    assert verdict.status == "valid" and verdict.summary["runs"] == 0
+
+
+def test_deletion_audited_flags_a_call_of_the_appointment_that_survived_unlinked() -> None:
+    b = HistoryBuilder()
+    b.call("call.submit", 0, 5, 202, result={"id": "k1"}, appointment_id="a1")
+    b.call(DELETION_CONFIRM, 10, 15, 200, result={"id": "d1"}, deletion_id="d1")
+    unlinked = {"id": "k1", "company_id": "c1", "appointment_id": None, "created_at": 1.0}
+    tables = {**EMPTY, "deletion_audit": [_audit("d1", "a1")], "calls": [unlinked]}
+    verdict = _one("deletion-audited", b.build(), tables)
+    assert verdict.status == "invalid"
+    assert verdict.violations[0].details["tables"] == ("calls",)
+    assert _one("deletion-audited", b.build(), {**tables, "calls": []}).status == "valid"

@@ -1,0 +1,62 @@
+"""Refusals that break a promise: a stop refused 409, an assign of the current rep refused 409."""
+
+from __future__ import annotations
+
+from harness.history.vocabulary import ASSIGN, SESSION_STOP
+from harness.invariants import Snapshot, check_all
+
+from .builders import HistoryBuilder
+
+EMPTY = Snapshot.build({"recording_sessions": [], "appointment_assignments": [], "appointments": []})
+
+
+def _stops(*answers: tuple[int, str | None]):
+    b = HistoryBuilder()
+    for n, (status, problem) in enumerate(answers):
+        result = {"problem": problem} if problem else {"id": "s1"}
+        b.call(SESSION_STOP, 10 * n, 10 * n + 5, status, process=f"p{n}", result=result, session_id="s1",
+               idempotency_key=f"k{n}", payload_fp="fp")
+    (verdict,) = check_all(b.build(), EMPTY, ["single-active-session"])
+    return verdict
+
+
+def test_a_second_stop_answering_the_state_is_valid() -> None:
+    verdict = _stops((200, None), (200, None), (409, "idempotency-key-in-flight"), (404, "not-found"))
+    assert verdict.status == "valid", verdict
+    assert verdict.summary["stops_refused"] == 0
+
+
+def test_a_stop_refused_with_a_conflict_is_flagged() -> None:
+    verdict = _stops((200, None), (409, "conflict"))
+    assert verdict.status == "invalid"
+    assert [v.details["session_id"] for v in verdict.violations] == ["s1"]
+
+
+def _assigns(*answers: tuple[int, dict]):
+    b = HistoryBuilder()
+    for n, (status, result) in enumerate(answers):
+        b.call(ASSIGN, 10 * n, 10 * n + 5, status, process=f"p{n}", result=result, appointment_id="a1",
+               rep_id="r1", idempotency_key=f"k{n}", payload_fp="fp")
+    (verdict,) = check_all(b.build(), EMPTY, ["single-assignment"])
+    return verdict
+
+
+def test_assigning_the_current_rep_again_answered_with_the_assignment_is_valid() -> None:
+    ok = {"id": "as1", "appointment_id": "a1", "rep_id": "r1"}
+    other = {"problem": "appointment-already-assigned", "assigned_rep_id": "r2"}
+    assert _assigns((200, ok), (200, ok), (409, other)).status == "valid"
+
+
+def test_assigning_the_current_rep_again_refused_409_is_flagged() -> None:
+    ok = {"id": "as1", "appointment_id": "a1", "rep_id": "r1"}
+    same = {"problem": "appointment-already-assigned", "assigned_rep_id": "r1"}
+    verdict = _assigns((200, ok), (409, same))
+    assert verdict.status == "invalid"
+    assert verdict.summary["same_rep_refused"] == 1
+
+
+def test_a_409_to_a_stop_whose_body_named_no_problem_is_not_judged() -> None:
+    b = HistoryBuilder()
+    b.call(SESSION_STOP, 0, 5, 409, result={"detail": "request in flight"}, session_id="s1")
+    (verdict,) = check_all(b.build(), EMPTY, ["single-active-session"])
+    assert verdict.status == "valid"

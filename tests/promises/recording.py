@@ -1,0 +1,53 @@
+"""Turn real answers of the reference app into a history and a snapshot, so the row's checker judges them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.rows import dict_row
+
+from harness.history import History, Op, classify
+from harness.invariants import TABLES, Snapshot
+from harness.load.client import extract_result, payload_fingerprint
+from tests.invariants.builders import MS, HistoryBuilder
+
+
+class Recorder:
+    """Each answer becomes an invoke and its completion, with the result fields the load would record."""
+
+    def __init__(self, company_ids: list[str]) -> None:
+        self.builder = HistoryBuilder()
+        self.company_ids = company_ids
+        self.clock = 0.0
+
+    def record(self, f: str, tenant: str, response: httpx.Response, *, body: Any = None, **args: Any) -> None:
+        if body is not None:
+            args["payload_fp"] = payload_fingerprint(body)
+        key = response.request.headers.get("Idempotency-Key")
+        if key is not None:
+            args["idempotency_key"] = key
+        result, _ = extract_result(response.content, response.headers.get("Idempotent-Replayed") == "true",
+                                   self.company_ids)
+        self.clock += 10
+        invoke = self.builder.invoke(f, self.clock, tenant=tenant, **args)
+        # Not builder.complete(): the body's own "status" would clash with its status argument.
+        inv = self.builder.ops[invoke]
+        at = self.clock + 5
+        self.builder.ops.append(Op(len(self.builder.ops), classify(response.status_code, None), inv.process, f, tenant,
+                                   inv.args, response.status_code, result, None, int(at * MS), 1e9 + at / 1e3,
+                                   invoke))
+
+    def history(self) -> History:
+        return self.builder.build()
+
+
+def snapshot(database_url: str) -> Snapshot:
+    """The final state, read as the runner's capture reads it."""
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    tables: dict[str, list[dict[str, Any]]] = {}
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        for table, columns in TABLES.items():
+            tables[table] = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()  # noqa: S608
+    return Snapshot.build(tables)

@@ -1,0 +1,118 @@
+"""Promise coverage: counters, "not exercised" instead of a vacuous pass, and coverage in result.json and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.history import History
+from harness.history import vocabulary as v
+from harness.invariants import Snapshot, Verdict, check_all
+from harness.promises import PROMISES, coverage
+from harness.promises import counting as c
+from harness.promises.run import NOT_EXERCISED, coverage_entries, mark_not_exercised, run_coverage
+from harness.report import load_result, schema_path
+from tests.invariants.builders import HistoryBuilder
+from tests.report.runs import make_run
+
+
+def _starts(*uses: tuple[float, float, str, str, str], status: int = 201) -> History:
+    """Session starts: (start ms, end ms, tenant, key, payload fingerprint)."""
+    b = HistoryBuilder()
+    for n, (start, end, tenant, key, fp) in enumerate(uses):
+        b.call(v.SESSION_START, start, end, status, process=f"p{n}", tenant=tenant, result={"id": f"s{n}"},
+               appointment_id="a1", idempotency_key=key, payload_fp=fp)
+    return b.build()
+
+
+def test_key_counters_count_the_situation_not_the_operation() -> None:
+    history = _starts((0, 10, "c1", "k1", "x"), (20, 30, "c1", "k1", "x"), (25, 40, "c1", "k1", "y"),
+                      (50, 60, "c2", "k1", "x"), (70, 80, "c1", "k2", "x"))
+    ops = (v.SESSION_START,)
+    assert c.key_repeat(ops)(history) == 1          # the 2nd use of (c1, k1) with x (c2 has its own keys)
+    assert c.key_mismatch(ops)(history) == 1        # (c1, k1) used with y after x
+    assert c.key_concurrent(ops)(history) == 1      # the y request invoked while the 2nd x one was unanswered
+    assert c.key_shared_across_tenants(ops)(history) == 1  # c2 reusing c1's k1
+    assert c.key_missing(ops)(history) == 0
+    assert c.by_operations(ops)(history) == 5
+
+
+def test_probe_route_counts_probes_of_one_route_only() -> None:
+    b = HistoryBuilder()
+    for n, (method, path) in enumerate((("GET", "/api/v1/appointments/x1"), ("GET", "/api/v1/appointments/x1/consents"),
+                                        ("POST", "/api/v1/appointments/x2/assign"), ("GET", "/api/v1/reps/r1"))):
+        b.call(v.PROBE, 10 * n, 10 * n + 5, 404, method=method, path=path, target_tenant="c2", target_id="x")
+    history = b.build()
+    assert c.probe_route("GET", "/api/v1/appointments/{id}")(history) == 1
+    assert c.probe_route("GET", "/api/v1/appointments/{id}/consents")(history) == 1
+    assert c.probe_route("POST", "/api/v1/appointments/{id}/assign")(history) == 1
+    assert c.probe_route("POST", "/api/v1/appointments/{id}")(history) == 0
+
+
+def test_coverage_names_every_promise_and_ignores_unanswered_ops() -> None:
+    b = HistoryBuilder()
+    b.invoke(v.ASSIGN, 0, appointment_id="a1", rep_id="r1", idempotency_key="k")
+    counts = coverage(b.build())
+    assert set(counts) == {p.id for p in PROMISES}
+    assert counts["A3.one-assignee"] == 0
+
+
+def test_a_checker_whose_promises_were_not_exercised_is_unknown_not_valid() -> None:
+    history = _starts((0, 10, "c1", "k1", "x"))
+    verdicts = check_all(history, Snapshot.build({"appointment_assignments": [], "appointments": [],
+                                                  "recording_sessions": []}),
+                         ["single-assignment", "single-active-session"])
+    assert [v.status for v in verdicts] == ["valid", "valid"]
+    marked = {v.invariant: v for v in run_coverage(history, verdicts)}
+    assert marked["single-assignment"].status == "unknown"
+    assert marked["single-assignment"].error.startswith(NOT_EXERCISED)
+    assert marked["single-active-session"].status == "valid"
+
+
+def test_an_invalid_verdict_stays_invalid_and_unknown_invariants_are_left_alone() -> None:
+    invalid = Verdict("single-assignment", "invalid", "safety")
+    outside = Verdict("some-future-checker", "valid", "safety")
+    marked = mark_not_exercised([invalid, outside], {})
+    assert marked == [invalid, outside]
+
+
+def test_coverage_entries_say_exercised_and_judged() -> None:
+    entries = coverage_entries({"A2.one-active-session": 3}, ["single-active-session"])
+    by_id = {e["promise"]: e for e in entries}
+    assert by_id["A2.one-active-session"] == {"promise": "A2.one-active-session", "plan_item": "A2",
+                                              "invariant": "single-active-session", "count": 3,
+                                              "status": "exercised", "judged": True}
+    assert by_id["A3.one-assignee"]["status"] == "not exercised" and not by_id["A3.one-assignee"]["judged"]
+
+
+def test_result_json_and_report_carry_the_coverage(tmp_path: Path) -> None:
+    import jsonschema
+
+    run = make_run(tmp_path / "run", scenario="session-start-storm", seed=3, violating=False,
+                   started_at="2025-06-03T02:00:00Z")
+    data = json.loads((run.run_dir / "result.json").read_text(encoding="utf-8"))
+    schema = json.loads(schema_path().read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(data)
+    assert [e["promise"] for e in data["coverage"]] == [p.id for p in PROMISES]
+    exercised = [e for e in data["coverage"] if e["status"] == "exercised"]
+    assert exercised and all(e["count"] > 0 for e in exercised)
+    assert load_result(run.run_dir).coverage == tuple(data["coverage"])
+    html = (run.run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'id="coverage"' in html
+    assert f"this run covered <strong>{len(exercised)}</strong> of {len(PROMISES)} promises" in html
+
+
+def test_the_report_shows_a_not_exercised_checker_as_such(tmp_path: Path) -> None:
+    from harness.report import build_result
+    from harness.report.html import render_report
+    from harness.report.result import load_result as load
+
+    run = make_run(tmp_path / "run", scenario="session-start-storm", seed=4, violating=False,
+                   started_at="2025-06-03T02:00:00Z")
+    result = load(run.run_dir)
+    history = _starts((0, 10, "c1", "k1", "x"))
+    verdicts = mark_not_exercised([Verdict("single-assignment", "valid", "safety")], coverage(history))
+    rebuilt = build_result(result.scenario, result.run, verdicts, history)
+    assert rebuilt.verdict == "error" and rebuilt.overall.unknown == ("single-assignment",)
+    html = render_report(rebuilt, history, None)
+    assert "not exercised</span>" in html and NOT_EXERCISED in html

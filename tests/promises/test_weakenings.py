@@ -1,0 +1,389 @@
+"""Each new weakening against the real app: the fix on keeps its promise, the fix off breaks it.
+
+Where a checker judges the promise, the real answers (and the real final
+state) are fed to it: valid with the fix on, invalid with it off. The rows
+whose checker does not judge them yet say so in ``harness.promises.GAPS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import psycopg
+import pytest
+
+from harness.history import vocabulary as v
+from harness.invariants import check_all
+from reference_app.settings import Settings
+from reference_app.worker.tasks import retry_delay
+from tests.reference_app.helpers import auth, fire_together, new_key, sql_rows
+
+from .recording import Recorder, snapshot
+
+START = "/api/v1/recordings/sessions/start"
+FIX = pytest.mark.parametrize("weakened", [False, True], ids=["fix-on", "fix-off"])
+
+
+@pytest.fixture(scope="module")
+def apps(reference_app_module):
+    """One app per set of weakenings (and env), started on first use and kept for the module."""
+    started: dict[tuple, object] = {}
+
+    def get(*weakenings: str, **env: str):
+        key = (weakenings, tuple(sorted(env.items())))
+        if key not in started:
+            started[key] = reference_app_module(weakenings, tenants=2, appointments=4,
+                                                env={"STORMPROOF_RATE_API_PER_SECOND": "0", **env},
+                                                shunya={"webhook_enabled": False})
+        return started[key]
+
+    return get
+
+
+def _verdict(name: str, history, snap=None):
+    from harness.invariants import Snapshot
+
+    (verdict,) = check_all(history, snap or Snapshot.build({}), [name])
+    return verdict
+
+
+def _problem_type(response: httpx.Response) -> str:
+    return response.json().get("type", "").rsplit("/", 1)[-1]
+
+
+def _execute(app, query: str, *params: object) -> None:
+    with psycopg.connect(app.database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute(query, params)  # type: ignore[arg-type]
+
+
+# -- B1 ----------------------------------------------------------------------------------------
+@FIX
+def test_idempotency_fingerprint(apps, weakened: bool) -> None:
+    """Same key, another payload: 422 with the fix; the first answer replayed without it (idempotent-replay flags)."""
+    app = apps(*(("idempotency-fingerprint",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    key = new_key()
+    for appointment in tenant.appointment_ids[:2]:
+        body = {"appointment_id": appointment}
+        answer = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], key), json=body)
+        rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=appointment)
+    statuses = [op.status for op in rec.history() if op.type != "invoke"]
+    assert statuses == ([201, 201] if weakened else [201, 422])
+    assert _verdict("idempotent-replay", rec.history()).status == ("invalid" if weakened else "valid")
+
+
+@FIX
+def test_idempotency_in_flight(apps, weakened: bool) -> None:
+    """Same key while the first runs: 409 idempotency-key-in-flight with the fix; the request runs again without."""
+    app = apps(*(("idempotency-in-flight",) if weakened else ()), STORMPROOF_RACE_DELAY_MS="800")
+    tenant = app.tenants[0]
+    key, body = new_key(), {"appointment_id": tenant.appointment_ids[2]}
+    headers = auth(tenant.rep_tokens[0], key)
+    answers = asyncio.run(fire_together(app.url, [("POST", START, headers, body)] * 2))
+    refused = [r for r in answers if r.status_code == 409]
+    assert sorted(r.status_code for r in answers) == [201, 409]
+    expected = "active-session-exists" if weakened else "idempotency-key-in-flight"
+    assert _problem_type(refused[0]) == expected
+    if not weakened:
+        assert refused[0].headers["Retry-After"] == "1"
+
+
+@FIX
+def test_idempotency_key_required(apps, weakened: bool) -> None:
+    """No key on a route that requires one: 400 with the fix; the write runs without it."""
+    app = apps(*(("idempotency-key-required",) if weakened else ()))
+    tenant = app.tenants[0]
+    answer = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0]),
+                        json={"appointment_id": tenant.appointment_ids[3]})
+    if weakened:
+        assert answer.status_code == 201
+    else:
+        assert answer.status_code == 400 and _problem_type(answer) == "idempotency-key-missing"
+
+
+@FIX
+def test_idempotency_tenant_scope(apps, weakened: bool) -> None:
+    """Tenant B reusing A's key gets its own call with the fix; A's stored call without it (tenant-isolation flags)."""
+    app = apps(*(("idempotency-tenant-scope",) if weakened else ()))
+    a, b = app.tenants
+    rec = Recorder([t.company_id for t in app.tenants])
+    key = new_key()
+    for tenant in (a, b):
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, key), json={})
+        assert answer.status_code == 202, answer.text
+        rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={})
+    ids = [op.result["id"] for op in rec.history() if op.type == "ok"]
+    assert (ids[0] == ids[1]) is weakened
+    assert _verdict("tenant-isolation", rec.history(), snapshot(app.database_url)).status == (
+        "invalid" if weakened else "valid")
+
+
+@FIX
+def test_idempotency_expiry(apps, weakened: bool) -> None:
+    """A key older than the TTL runs as new with the fix; it still replays without it."""
+    app = apps(*(("idempotency-expiry",) if weakened else ()), STORMPROOF_IDEMPOTENCY_TTL_SECONDS="1")
+    tenant = app.tenants[1]
+    key = new_key()
+    first = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, key), json={})
+    assert first.status_code == 202
+    time.sleep(1.5)
+    again = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, key), json={})
+    assert again.status_code == 202
+    assert (again.headers.get("Idempotent-Replayed") == "true") is weakened
+    assert (again.json()["id"] == first.json()["id"]) is weakened
+
+
+# -- D2 ----------------------------------------------------------------------------------------
+@FIX
+def test_tenant_404(apps, weakened: bool) -> None:
+    """Another tenant's id answers the 404 of a missing id with the fix; 403 (it exists) without it."""
+    app = apps(*(("tenant-404",) if weakened else ()))
+    a, b = app.tenants
+    path = f"{app.url}/api/v1/appointments/"
+    foreign = httpx.get(path + b.appointment_ids[0], headers=auth(a.manager_token))
+    missing = httpx.get(path + str(uuid.uuid4()), headers=auth(a.manager_token))
+    assert missing.status_code == 404
+    if weakened:
+        assert foreign.status_code == 403
+    else:
+        assert (foreign.status_code, foreign.json()) == (404, missing.json())
+    assert httpx.get(path + a.appointment_ids[0], headers=auth(a.manager_token)).status_code == 200
+
+
+# -- C1 and E1 ---------------------------------------------------------------------------------
+@FIX
+def test_retry_backoff(weakened: bool) -> None:
+    """Retries back off exponentially with full jitter with the fix; a fixed delay without it."""
+    settings = Settings(database_url="postgresql://x", redis_url="redis://x", task_backoff_base_ms=1000,
+                        task_backoff_cap_ms=60_000,
+                        weakenings=frozenset({"retry-backoff"}) if weakened else frozenset())
+    rng = random.Random(7)
+    delays = {n: [retry_delay(settings, n, rng) for _ in range(200)] for n in range(5)}
+    if weakened:
+        assert {d for ds in delays.values() for d in ds} == {1.0}
+    else:
+        assert all(0 <= d <= min(60, 2 ** n) for n, ds in delays.items() for d in ds)
+        assert max(delays[4]) > 8 and len(set(delays[0])) > 100, "exponential, and jittered"
+
+
+@FIX
+def test_trace_propagation(apps, weakened: bool) -> None:
+    """The request's trace id reaches its task's record with the fix; the task loses it without."""
+    app = apps(*(("trace-propagation",) if weakened else ()))
+    tenant = app.tenants[0]
+    trace = f"trace-{uuid.uuid4().hex}"
+    answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, **{"X-Trace-Id": trace}),
+                        json={})
+    assert answer.status_code == 202 and answer.headers["X-Trace-Id"] == trace
+    traced = sql_rows(app.database_url, "SELECT count(*) FROM task_records WHERE trace_id = %s", trace)[0][0]
+    assert (traced == 0) is weakened
+
+
+# -- F1 and F2 ---------------------------------------------------------------------------------
+@FIX
+def test_retention_defaults(apps, weakened: bool) -> None:
+    """Without a policy, a 100-day-old call goes at a retention run with the fix; it stays without.
+
+    retention-enforced flags the second."""
+    app = apps(*(("retention-defaults",) if weakened else ()))
+    tenant = app.tenants[1]
+    old = str(uuid.uuid4())
+    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'completed', %s)",
+             old, tenant.company_id, datetime.now(timezone.utc) - timedelta(days=100))
+    rec = Recorder([t.company_id for t in app.tenants])
+    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(tenant.manager_token))
+    assert run.status_code == 200, run.text
+    rec.builder.call(v.RETENTION_RUN, 10, 20, 200, tenant=tenant.company_id, result={"company_id": tenant.company_id})
+    history = rec.history()
+    kept = bool(sql_rows(app.database_url, "SELECT 1 FROM calls WHERE id = %s", old))
+    assert kept is weakened
+    # The builder's wall clock is synthetic: judge at the real time of the run.
+    verdict = _verdict("retention-enforced", _at_wall(history, time.time()), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
+def test_deletion_audit(apps, weakened: bool) -> None:
+    """A confirmed deletion deletes and writes its audit row with the fix; no audit row without.
+
+    deletion-audited flags the second."""
+    app = apps(*(("deletion-audit",) if weakened else ()))
+    tenant = app.tenants[0]
+    appointment = str(uuid.uuid4())
+    ends = datetime.now(timezone.utc) + timedelta(days=30)
+    _execute(app, "INSERT INTO appointments (id, company_id, title, starts_at, ends_at, status) "
+                  "VALUES (%s, %s, 'x', %s, %s, 'scheduled')", appointment, tenant.company_id,
+             ends - timedelta(hours=1), ends)
+    created = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token),
+                         json={"scope": "appointment", "target_id": appointment})
+    assert created.status_code == 201, created.text
+    request = created.json()
+    rec = Recorder([t.company_id for t in app.tenants])
+    confirmed = httpx.post(f"{app.url}/api/v1/deletions/{request['id']}/confirm", headers=auth(tenant.manager_token),
+                           json={"confirmation_token": request["confirmation_token"]})
+    assert confirmed.status_code == 200, confirmed.text
+    rec.record(v.DELETION_CONFIRM, tenant.company_id, confirmed, deletion_id=request["id"])
+    assert not sql_rows(app.database_url, "SELECT 1 FROM appointments WHERE id = %s", appointment)
+    audited = bool(sql_rows(app.database_url, "SELECT 1 FROM deletion_audit WHERE id = %s", request["id"]))
+    assert audited is not weakened
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+def _at_wall(history, wall: float):
+    """The same history with every op's wall clock set to ``wall`` (the builder's is synthetic)."""
+    from dataclasses import replace
+
+    from harness.history import History
+
+    return History([replace(op, wall=wall) for op in history])
+
+
+@FIX
+def test_deletion_cascade(apps, weakened: bool) -> None:
+    """An appointment's deletion takes its calls with the fix; they survive unlinked without.
+
+    deletion-audited flags the second."""
+    app = apps(*(("deletion-cascade",) if weakened else ()))
+    tenant = app.tenants[1]
+    appointment = tenant.appointment_ids[3]
+    rec = Recorder([t.company_id for t in app.tenants])
+    body = {"appointment_id": appointment}
+    call = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json=body)
+    assert call.status_code == 202, call.text
+    rec.record(v.CALL_SUBMIT, tenant.company_id, call, body=body, appointment_id=appointment)
+    created = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token),
+                         json={"scope": "appointment", "target_id": appointment}).json()
+    confirmed = httpx.post(f"{app.url}/api/v1/deletions/{created['id']}/confirm", headers=auth(tenant.manager_token),
+                           json={"confirmation_token": created["confirmation_token"]})
+    assert confirmed.status_code == 200, confirmed.text
+    rec.record(v.DELETION_CONFIRM, tenant.company_id, confirmed, deletion_id=created["id"])
+    survived = sql_rows(app.database_url, "SELECT appointment_id FROM calls WHERE id = %s", call.json()["id"])
+    assert survived == ([(None,)] if weakened else [])
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
+def test_stop_idempotent(apps, weakened: bool) -> None:
+    """Stopping a stopped session answers its state with the fix; 409 without it."""
+    app = apps(*(("stop-idempotent",) if weakened else ()))
+    tenant = app.tenants[1]
+    started = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()),
+                         json={"appointment_id": tenant.appointment_ids[1]})
+    assert started.status_code == 201, started.text
+    session = started.json()["id"]
+    stop = f"{app.url}/api/v1/recordings/sessions/{session}/stop"
+    rec = Recorder([t.company_id for t in app.tenants])
+    first = httpx.post(stop, headers=auth(tenant.rep_tokens[0], new_key()))
+    second = httpx.post(stop, headers=auth(tenant.rep_tokens[0], new_key()))
+    for answer in (first, second):
+        rec.record(v.SESSION_STOP, tenant.company_id, answer, body=None, session_id=session)
+    assert first.status_code == 200 and first.json()["status"] == "stopped"
+    if weakened:
+        assert second.status_code == 409
+    else:
+        assert second.status_code == 200 and second.json() == first.json()
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
+def test_reassign_idempotent(apps, weakened: bool) -> None:
+    """Assigning the current rep again answers the existing assignment with the fix; 409 without it."""
+    app = apps(*(("reassign-idempotent",) if weakened else ()))
+    tenant = app.tenants[1]
+    assign = f"{app.url}/api/v1/appointments/{tenant.appointment_ids[2]}/assign"
+    body = {"rep_id": tenant.rep_ids[0]}
+    rec = Recorder([t.company_id for t in app.tenants])
+    first = httpx.post(assign, headers=auth(tenant.manager_token, new_key()), json=body)
+    second = httpx.post(assign, headers=auth(tenant.manager_token, new_key()), json=body)
+    for answer in (first, second):
+        rec.record(v.ASSIGN, tenant.company_id, answer, body=body, appointment_id=tenant.appointment_ids[2],
+                   rep_id=tenant.rep_ids[0])
+    assert first.status_code == 200, first.text
+    if weakened:
+        assert second.status_code == 409 and _problem_type(second) == "appointment-already-assigned"
+    else:
+        assert second.status_code == 200 and second.json()["id"] == first.json()["id"]
+    verdict = _verdict("single-assignment", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
+def test_webhook_signature(apps, weakened: bool) -> None:
+    """An unsigned delivery is refused 401 with the fix; processed (here: 404 unknown job) without it."""
+    app = apps(*(("webhook-signature",) if weakened else ()))
+    delivery = {"event": "job.completed", "delivery_id": "dlv_x", "job_id": f"shj_{uuid.uuid4().hex}",
+                "company_id": app.tenants[0].company_id, "call_id": str(uuid.uuid4()), "status": "completed",
+                "result": {}, "output_hash": "h", "error": None}
+    answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", json=delivery)
+    assert answer.status_code == (404 if weakened else 401), answer.text
+
+
+@FIX
+def test_dead_letter_retry_once(apps, weakened: bool) -> None:
+    """A dead letter is retried once (then 409) with the fix; every retry queues the task again without it."""
+    app = apps(*(("dead-letter-retry-once",) if weakened else ()))
+    tenant = app.tenants[0]
+    letter = str(uuid.uuid4())
+    _execute(app, "INSERT INTO dead_letters (id, company_id, task_id, task_name, args, error, attempts, status, "
+                  "created_at) VALUES (%s, %s, %s, 'shunya.poll_shunya_job_status', %s, 'boom', 6, 'dead', now())",
+             letter, tenant.company_id, uuid.uuid4().hex, '{"job_row_id": "%s"}' % uuid.uuid4())
+    retry = f"{app.url}/api/v1/dead-letters/{letter}/retry"
+    answers = [httpx.post(retry, headers=auth(tenant.manager_token)).status_code for _ in range(2)]
+    assert answers == ([200, 200] if weakened else [200, 409])
+
+
+@FIX
+def test_idempotency_key_format(apps, weakened: bool) -> None:
+    """A malformed key answers 400 with the fix; it is used without it."""
+    app = apps(*(("idempotency-key-format",) if weakened else ()))
+    tenant = app.tenants[0]
+    answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, "not a valid key"), json={})
+    if weakened:
+        assert answer.status_code == 202, answer.text
+    else:
+        assert answer.status_code == 400 and _problem_type(answer) == "idempotency-key-invalid"
+
+
+@FIX
+def test_retry_budget(weakened: bool) -> None:
+    """A task is dead-lettered once its retries are spent with the fix; retried forever without it."""
+    from reference_app.worker.tasks import out_of_retries
+
+    settings = Settings(database_url="postgresql://x", redis_url="redis://x", task_max_retries=5,
+                        weakenings=frozenset({"retry-budget"}) if weakened else frozenset())
+    assert not out_of_retries(settings, 5)
+    assert out_of_retries(settings, 6) is not weakened
+    assert out_of_retries(settings, 10_000) is not weakened
+
+
+@FIX
+def test_dedupe_metrics(apps, weakened: bool) -> None:
+    """A duplicate delivery counts as a dedupe hit with the fix; as a miss without it (misses then exceed analyses)."""
+    from tests.reference_app.background import analyses, delivery, metric
+
+    app = apps(*(("dedupe-metrics",) if weakened else ()))
+    tenant = app.tenants[0]
+    call, job, shunya_job = str(uuid.uuid4()), str(uuid.uuid4()), f"shj_{uuid.uuid4().hex}"
+    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'submitted', now())",
+             call, tenant.company_id)
+    _execute(app, "INSERT INTO shunya_jobs (id, company_id, call_id, shunya_job_id, status, attempts, created_at) "
+                  "VALUES (%s, %s, %s, %s, 'pending', 1, now())", job, tenant.company_id, call, shunya_job)
+    before = (metric(app, "webhook_dedupe_misses_total"), metric(app, "webhook_dedupe_hits_total"))
+    for _ in range(3):
+        body, headers = delivery(shunya_job, {"id": call, "company_id": tenant.company_id},
+                                 secret=app.webhook_secret)
+        answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+    assert analyses(app, shunya_job) == 1
+    misses = metric(app, "webhook_dedupe_misses_total") - before[0]
+    hits = metric(app, "webhook_dedupe_hits_total") - before[1]
+    assert (misses, hits) == ((3, 0) if weakened else (1, 2))
