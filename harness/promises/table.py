@@ -254,8 +254,7 @@ _ALL_TENANT_OPS = (v.SESSION_START, v.SESSION_STOP, v.LEGACY_START, v.LEGACY_STO
                    v.CALL_REFRESH, v.CONSENT_GRANT, v.PROBE)
 _row("D1.no-foreign-data", "D1",
      "No response to tenant A carries tenant B's data (no other company id anywhere in a body).",
-     "tenant-isolation", _ALL_TENANT_OPS, TENANTS, ("tenant-probe", "tenant-header-probe", "smoke"),
-     ("tenant-guard",))
+     "tenant-isolation", _ALL_TENANT_OPS, TENANTS, ("tenant-probe", "smoke"), ("tenant-guard",))
 _row("D1.no-foreign-rows-touched", "D1",
      "No acknowledged operation of tenant A reads or writes a row the final state shows belongs to tenant B.",
      "tenant-isolation", _ALL_TENANT_OPS, TENANTS, ("tenant-probe", "smoke"), ("tenant-guard",))

@@ -2,20 +2,56 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Callable
+from functools import lru_cache
 
 __all__ = ["free_port", "wait_for_port", "wait_until"]
 
+#: Where service ports are drawn from when the ephemeral range leaves room below it.
+_LOWEST_PORT = 10000
+_random = random.SystemRandom()
+
+
+@lru_cache(maxsize=1)
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """Ask the kernel for a free TCP port on ``host``.
+    """A free TCP port on ``host``, drawn below the kernel's ephemeral range.
 
-    The port is released before the caller binds it, so a race with another
-    process is possible but rare on loopback; services that lose it fail to
-    start with a clear message and the caller may retry.
+    The port is released before the service binds it. A port the kernel hands
+    out for ``bind(0)`` comes from the ephemeral range, the same range every
+    outgoing connection takes its local port from: under load (Locust, the
+    proxies, the pools) an outgoing connection can take the port in that
+    window and the service fails with "address already in use", a false
+    alarm on a busy machine. Ports below the range are never given to
+    outgoing connections, so only another process choosing the same random
+    port in the same instant can collide. Falls back to ``bind(0)``.
     """
+    low, _ = _ephemeral_range()
+    if low - _LOWEST_PORT >= 1000:
+        for _ in range(50):
+            port = _random.randrange(_LOWEST_PORT, low)
+            if _bindable(host, port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

@@ -8,6 +8,11 @@ judges it). Two sources naming the same weakening set and scenario make one
 cell expecting the union of their invariants, so a scenario is not run twice
 for the same bug.
 
+A promise the table marks as a known gap (``harness.promises.GAPS``: no
+checker judges its sentence in a run yet, or no load creates its situation)
+makes no cell: it is listed with the promises no run verifies, so the
+matrix neither runs a cell that cannot be caught nor hides that it exists.
+
 A source that names a scenario or a weakening that does not exist is a
 :class:`VerifyError` (exit 2): a typo in the table must not turn into a
 cell that silently never runs. A cell whose expected invariant the scenario
@@ -17,7 +22,7 @@ no run of that scenario could ever catch it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,10 +64,11 @@ class Cell:
 
 
 def build_cells(scenarios: Iterable[Scenario], promises: Iterable[PromiseLike] = (),
-                weakenings: Iterable[str] | None = None) -> tuple[Cell, ...]:
+                weakenings: Iterable[str] | None = None, gaps: Mapping[str, str] | None = None) -> tuple[Cell, ...]:
     """Every cell named by the scenarios' ``weaken``/``expect`` and by the promises, in a stable order.
 
-    ``weakenings`` are the known fix names (default: the reference app's).
+    ``weakenings`` are the known fix names (default: the reference app's);
+    promises whose id is in ``gaps`` make no cell (see :func:`uncovered_promises`).
     """
     by_name: dict[str, Scenario] = {s.name: s for s in scenarios}
     known = set(weakenings) if weakenings is not None else _known_weakenings()
@@ -79,7 +85,7 @@ def build_cells(scenarios: Iterable[Scenario], promises: Iterable[PromiseLike] =
         if scenario.weaken:
             add(scenario.weaken, scenario.name, scenario.expect, SCENARIO_SOURCE)
     for promise in promises:
-        if not promise.weaken:
+        if not promise.weaken or promise.id in (gaps or {}):
             continue
         unknown = sorted(set(promise.weaken) - known)
         if unknown:
@@ -103,9 +109,10 @@ def build_cells(scenarios: Iterable[Scenario], promises: Iterable[PromiseLike] =
     return tuple(cells)
 
 
-def uncovered_promises(promises: Iterable[PromiseLike]) -> tuple[str, ...]:
-    """Ids of promises that make no cell: no weakening breaks them, or no scenario puts them at risk."""
-    return tuple(p.id for p in promises if not p.weaken or not p.scenarios)
+def uncovered_promises(promises: Iterable[PromiseLike], gaps: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Ids of promises that make no cell: no weakening breaks them, no scenario puts them at risk,
+    or the table marks them as a known gap."""
+    return tuple(p.id for p in promises if not p.weaken or not p.scenarios or p.id in (gaps or {}))
 
 
 def select_cells(cells: Sequence[Cell], *, only: Sequence[str] = (), scenario: str | None = None,

@@ -13,7 +13,7 @@ import datetime as dt
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +61,15 @@ def load_promises() -> tuple[PromiseLike, ...]:
     return tuple(promises.PROMISES)
 
 
+def load_gaps() -> Mapping[str, str]:
+    """``harness.promises.GAPS``: the rows no run can verify yet, and why (empty without the table)."""
+    try:
+        from harness.promises import GAPS
+    except ImportError:
+        return {}
+    return GAPS
+
+
 def verify(args: VerifyArgs, *, runner: Runner | None = None,
            promises: Sequence[PromiseLike] | None = None,
            echo: Callable[[str], None] | None = None) -> int:
@@ -76,7 +85,8 @@ def verify(args: VerifyArgs, *, runner: Runner | None = None,
     progress = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     scenarios = {name: load_scenario(name) for name in scenario_names()}
     table = tuple(load_promises() if promises is None else promises)
-    cells = select_cells(build_cells(scenarios.values(), table), only=args.only, scenario=args.scenario,
+    gaps = load_gaps() if promises is None else {}
+    cells = select_cells(build_cells(scenarios.values(), table, gaps=gaps), only=args.only, scenario=args.scenario,
                          scenarios=scenarios)
     started = dt.datetime.now(dt.timezone.utc)
     out_dir = args.out_dir or Path("reports") / f"verify-{started.strftime('%Y%m%dT%H%M%SZ')}"
@@ -89,7 +99,7 @@ def verify(args: VerifyArgs, *, runner: Runner | None = None,
     matrix = Matrix(cells=cell_results, all_on=all_on, tries=args.tries, duration_s=args.duration_s,
                     backend=args.backend, started_at=started.isoformat(), finished_at=finished.isoformat(),
                     wall_s=time.monotonic() - clock, command=args.command(),
-                    uncovered_promises=uncovered_promises(table))
+                    uncovered_promises=uncovered_promises(table, gaps))
     json_path = write_verify_json(matrix, out_dir)
     page = write_page(matrix, out_dir)
     print(render_table(matrix))

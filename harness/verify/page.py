@@ -88,8 +88,9 @@ def render_page(matrix: Matrix) -> str:
               f'<th scope="col">tries</th></tr></thead><tbody>{on_rows}</tbody></table>')
     uncovered = ""
     if matrix.uncovered_promises:
-        uncovered = ('<h2>Promises with no cell</h2><p class="note">No weakening breaks them, or no scenario puts '
-                     f'them at risk: {esc(", ".join(matrix.uncovered_promises))}</p>')
+        uncovered = ('<h2>Promises no run verifies</h2><p class="note">No weakening breaks them, no scenario puts '
+                     'them at risk, or the promise table marks a known gap (docs/PROMISES.md, last column): '
+                     f'{esc(", ".join(matrix.uncovered_promises))}</p>')
     duration = "each scenario's own duration" if matrix.duration_s is None else f"{matrix.duration_s:g} s per run"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
