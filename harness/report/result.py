@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from harness.history import History
 from harness.invariants.verdict import Overall, Verdict, Violation, overall, verdict_to_dict
+from harness.invariants.snapshot import Quiescence
 from harness.report.stats import fault_windows, summarise_history
 
 __all__ = [
@@ -165,6 +166,8 @@ class RunResult:
     faults: tuple[Mapping[str, Any], ...]
     files: RunFiles
     error: str | None = None
+    #: How the wait for an idle system ended before the snapshot (None: the run never got there).
+    quiescence: Quiescence | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -208,6 +211,7 @@ def build_result(
     *,
     files: RunFiles | None = None,
     error: str | None = None,
+    quiescence: Quiescence | None = None,
 ) -> RunResult:
     """The result of a run: verdict, exit code, stats and fault windows computed here.
 
@@ -221,7 +225,8 @@ def build_result(
     else:
         stats, faults = summarise_history(History(())), []
     return RunResult(scenario=scenario, run=run, verdict=verdict, verdicts=verdicts, overall=combined,
-                     stats=stats, faults=tuple(faults), files=files or RunFiles(), error=error)
+                     stats=stats, faults=tuple(faults), files=files or RunFiles(), error=error,
+                     quiescence=quiescence)
 
 
 # -- to and from JSON ------------------------------------------------------------------
@@ -293,6 +298,7 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
         "stats": dict(result.stats),
         "faults": [dict(f) for f in result.faults],
         "error": result.error,
+        "quiescence": None if result.quiescence is None else result.quiescence.to_dict(),
         "files": {"history": result.files.history, "locust_stats": result.files.locust_stats,
                   "logs": list(result.files.logs)},
     })
@@ -361,9 +367,13 @@ def result_from_dict(data: Mapping[str, Any]) -> RunResult:
         )
         files = RunFiles(history=str(fl.get("history") or "history.jsonl"), locust_stats=fl.get("locust_stats"),
                          logs=tuple(str(p) for p in fl.get("logs") or ()))
+        q = data.get("quiescence")
+        quiescence = None if q is None else Quiescence(
+            quiet=bool(q["quiet"]), waited_s=float(q["waited_s"]), backlog=int(q["backlog"]), reason=str(q["reason"]),
+        )
         result = RunResult(scenario=scenario, run=run, verdict=data["verdict"], verdicts=verdicts,
                            overall=combined, stats=dict(data["stats"]), faults=tuple(data.get("faults") or ()),
-                           files=files, error=data.get("error"))
+                           files=files, error=data.get("error"), quiescence=quiescence)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResultError(f"result.json is malformed: {type(exc).__name__}: {exc}") from exc
     if data.get("exit_code") is not None and data["exit_code"] != result.exit_code:

@@ -18,7 +18,7 @@ from scenarios import Scenario
 from .. import __version__
 from ..faults.schedule import Schedule
 from ..history import History, HistoryRecorder, merge_histories, write_history
-from ..invariants import CheckConfig, Verdict, check_all
+from ..invariants import CheckConfig, Quiescence, Verdict, check_all
 from ..load.config import DEFAULT_WEIGHTS, LoadConfig, Stage
 from ..report import FaultPlan, RunFiles, RunInfo, RunResult, ScenarioInfo, SLOTargets, build_result
 from ..report import render_run, write_result
@@ -28,6 +28,7 @@ from ..stack import LocalStack, StackConfig
 from ..stack.system import ExternalSystem, SystemUnderTest
 from .capture import capture_snapshot, scrape_metrics, wait_quiet
 from .load_process import start_load
+from .quiesce import QuiescePolicy
 from .nemesis import Nemesis
 from .options import RunOptions
 from .progress import Progress
@@ -123,6 +124,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOu
         rate_limit_burst=float(scenario.stack.env.get("STORMPROOF_RATE_API_BURST", "400")),
     )
     history: History | None = None
+    quiescence: Quiescence | None = None
     verdicts: list[Verdict] = []
     logs: list[str] = []
     error: str | None = None
@@ -130,7 +132,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOu
     try:
         schedule = _schedule(scenario, seed, duration)
         with _system(scenario, options, weakenings, schedule) as stack:
-            history, verdicts, logs, error = _drive(
+            history, verdicts, logs, error, quiescence = _drive(
                 scenario, stack, run_dir, parts, schedule, seed, duration, users, workers, slo, options
             )
     except Exception as exc:  # noqa: BLE001 - a failed run is a result with verdict "error"
@@ -162,6 +164,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOu
             logs=tuple(logs),
         ),
         error=error,
+        quiescence=quiescence,
     )
     write_result(run_dir, result)
     if history is None:
@@ -206,7 +209,7 @@ def _system(scenario: Scenario, options: RunOptions, weakenings: tuple[str, ...]
 def _drive(
     scenario: Scenario, stack: SystemUnderTest, run_dir: Path, parts: Path, schedule: Schedule,
     seed: int, duration: float, users: int, workers: int, slo: CheckConfig, options: RunOptions,
-) -> tuple[History, list[Verdict], list[str], str | None]:
+) -> tuple[History, list[Verdict], list[str], str | None, Quiescence]:
     error: str | None = None
     baseline = scrape_metrics(stack)
     origin = time.monotonic_ns()  # time 0 of the history: the load and the nemesis start now
@@ -242,13 +245,14 @@ def _drive(
         nemesis_recorder.close()
     if nemesis.error is not None:
         error = error or f"the nemesis failed: {nemesis.error}"
-    quiet, waited = wait_quiet(stack, options.quiesce_s)
-    log.info("quiesced=%s after %.1fs", quiet, waited)
-    snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=slo)
+    policy = QuiescePolicy() if options.quiesce_s is None else QuiescePolicy(cap_s=options.quiesce_s)
+    quiescence = wait_quiet(stack, policy)
+    log.info("quiescence: %s", quiescence.summary())
+    snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=slo, quiescence=quiescence)
     history = merge_histories(sorted(parts.glob("*.jsonl")))
     write_history(history, run_dir / "history.jsonl")
     verdicts = check_all(history, snapshot, tuple(scenario.invariants) + SLO_CHECKS)
     logs = _copy_logs(stack, run_dir)
-    return history, verdicts, logs, error
+    return history, verdicts, logs, error, quiescence
 
 
