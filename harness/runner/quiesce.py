@@ -12,7 +12,7 @@ outstanding work:
 The system is *quiet* when all three are empty. Until then the wait goes on up
 to a bound that scales with the work and its progress:
 
-- it starts at ``base_s + per_item_s * backlog``;
+- it starts at ``base_s + per_item_s * backlog``, and at least ``stall_s``;
 - each time something moves (a task ends or is tried again, a message is
   taken, the stub serves a call or a delivery), the deadline moves to at least
   ``now + stall_s``, and to ``now + 1.5 * backlog / rate`` where ``rate`` is the
@@ -80,7 +80,8 @@ class QuiescePolicy:
             raise ValueError("quiescence bounds must be positive")
 
     def initial(self, backlog: int) -> float:
-        return min(self.cap_s, self.base_s + self.per_item_s * backlog)
+        """The first bound: never shorter than the stall window, so stillness is judged on a full window."""
+        return min(self.cap_s, max(self.stall_s, self.base_s + self.per_item_s * backlog))
 
 
 @dataclass(frozen=True)
