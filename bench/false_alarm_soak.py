@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="where run directories go (default: a new temp dir)")
     parser.add_argument("--lock", default=None, help=f"flock file taken around each run (default {DEFAULT_LOCK})")
     parser.add_argument("--no-lock", action="store_true", help="take no lock")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="run i uses the scenario's seed + offset + i (default 0: the first run is the seed's)")
     args = parser.parse_args(argv)
     known = scenario_names()
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()] if args.scenarios else known
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         tally = Tally(name)
         for i in range(args.runs):
             options = RunOptions(duration_s=args.duration, out_dir=out, progress=False, backend=args.backend,
-                                 seed=scenario.seed + i)
+                                 seed=scenario.seed + args.seed_offset + i)
             bound = (args.duration or scenario.duration_s) + HOG_MARGIN_S
             with _locked(lock), _hog(args.hog, bound):
                 run_started = time.monotonic()
