@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -43,10 +44,34 @@ class AppContext:
         s = self.settings
         return Limit("api", s.rate_api_per_second, s.rate_api_burst)
 
-    async def race_window(self) -> None:
-        """The optional, documented pause between a check and its write (tests only)."""
-        if self.settings.race_delay_ms:
-            await asyncio.sleep(self.settings.race_delay_ms / 1000)
+    async def race_window(self, race: str | None = None) -> None:
+        """The optional, documented pause between a check and its write (tests only).
+
+        ``STORMPROOF_RACE_DELAY_MS`` alone: a fixed sleep, which widens the window
+        but cannot promise that a second caller comes in while it is open. With
+        ``STORMPROOF_RACE_BARRIER=n`` too, callers of the same ``race`` (one
+        appointment, one job) wait in the window until ``n`` of them are inside,
+        at most the delay: with no guard in the way, ``n`` callers pass the
+        check before any of them writes, every time. The count lives in Redis,
+        so the API and the task workers meet there.
+        """
+        settings = self.settings
+        if not settings.race_delay_ms:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.race_delay_ms / 1000
+        if settings.race_barrier > 1 and race is not None:
+            key = f"racebarrier:{race}"
+            try:
+                inside = int(await self.redis.incr(key))
+                await self.redis.expire(key, settings.race_delay_ms // 1000 + 60)
+                while inside < settings.race_barrier and loop.time() < deadline:
+                    await asyncio.sleep(0.005)
+                    inside = int(await self.redis.get(key) or 0)
+                return
+            except RedisError:
+                pass  # no Redis: the plain window below
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
 
     async def aclose(self) -> None:
         await self.shunya.aclose()

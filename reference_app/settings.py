@@ -51,6 +51,9 @@ class Settings:
     lock_wait_ms: int = 5_000
     #: Sleep between a check and its write, to make races reproducible in tests (0: off).
     race_delay_ms: int = 0
+    #: With ``race_delay_ms``: the window closes as soon as this many callers of one race are in it (0: off).
+    #: A test that proves a race sets it to 2 with a long delay, so the race happens every time (tests only).
+    race_barrier: int = 0
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 20
     db_max_overflow: int = 40
@@ -106,6 +109,7 @@ class Settings:
             lock_ttl_ms=_int(env, "STORMPROOF_LOCK_TTL_MS", 10_000, 1),
             lock_wait_ms=_int(env, "STORMPROOF_LOCK_WAIT_MS", 5_000, 0),
             race_delay_ms=_int(env, "STORMPROOF_RACE_DELAY_MS", 0, 0),
+            race_barrier=_int(env, "STORMPROOF_RACE_BARRIER", 0, 0),
             max_body_bytes=_int(env, "STORMPROOF_MAX_BODY_BYTES", 64 * 1024, 1),
             db_pool_size=_int(env, "STORMPROOF_DB_POOL_SIZE", 20, 1),
             db_max_overflow=_int(env, "STORMPROOF_DB_MAX_OVERFLOW", 40, 0),

@@ -10,7 +10,7 @@ from harness.invariants.collector import ViolationLog
 from harness.invariants.config import CheckConfig
 from harness.invariants.metrics import metric_key, metric_sum, parse_metrics, split_metric_key
 from harness.invariants.registry import Checker, CheckerInfo, check_all, checker, get_checker, names, run_checker
-from harness.invariants.snapshot import TABLES, Row, Snapshot, normalise_row
+from harness.invariants.snapshot import TABLES, Quiescence, Row, Snapshot, normalise_row
 from harness.invariants.verdict import (
     Kind,
     Overall,
@@ -29,6 +29,7 @@ __all__ = [
     "CheckerInfo",
     "Kind",
     "Overall",
+    "Quiescence",
     "Row",
     "Snapshot",
     "Status",

@@ -12,6 +12,12 @@ checkers compare like with like whatever the database driver returned:
 A table that was not captured is ``None``, not empty: a checker that needs it
 answers ``unknown`` instead of passing on missing evidence. The same holds
 for ``metrics`` and ``completed_jobs``.
+
+``quiescence`` says whether the system went idle before the snapshot (see
+``harness.runner.quiesce``): the checkers of background work read it to tell
+work that was lost (a violation) from work still progressing (``unknown``).
+None: not measured (a snapshot built by hand); the checkers then fall back to
+``CheckConfig.max_in_flight_tasks``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any
 from harness.invariants.config import CheckConfig
 from harness.invariants.metrics import parse_metrics
 
-__all__ = ["Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row"]
+__all__ = ["Quiescence", "Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row"]
 
 Row = Mapping[str, Any]
 
@@ -78,6 +84,46 @@ def normalise_row(row: Mapping[str, Any]) -> Row:
     return MappingProxyType(out)
 
 
+@dataclass(frozen=True, slots=True)
+class Quiescence:
+    """How the wait for an idle system ended, before the snapshot was taken.
+
+    - ``quiet``: no task queued, running or retrying in the ledger or the broker,
+      and no upstream delivery pending;
+    - ``waited_s``: how long the wait took;
+    - ``backlog``: work left when it ended (ledger tasks in flight + stub deliveries pending);
+    - ``reason``: one line for the report ("idle", "not quiet after 90 s: ...");
+    - ``lost_tasks``: ids of tasks in flight in the ledger that no broker message or
+      worker holds: nothing will ever finish them;
+    - ``pending``: work left that may still finish (a message waiting, reserved by a
+      worker or a retry due later; deliveries the stub has yet to send).
+    """
+
+    quiet: bool
+    waited_s: float
+    backlog: int = 0
+    reason: str = "idle"
+    lost_tasks: frozenset[str] = frozenset()
+    pending: int = 0
+
+    def __post_init__(self) -> None:
+        if type(self.lost_tasks) is not frozenset:
+            object.__setattr__(self, "lost_tasks", frozenset(self.lost_tasks))
+        if self.quiet and (self.backlog or self.lost_tasks or self.pending):
+            raise ValueError("a quiet system has no backlog")
+
+    def summary(self) -> str:
+        """The report's phrase: "quiesced in 12.3 s" or "not quiet after 90 s: ..."."""
+        if self.quiet:
+            return f"quiesced in {self.waited_s:.1f} s"
+        return self.reason
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``quiescence`` object of result.json."""
+        return {"quiet": self.quiet, "waited_s": round(self.waited_s, 3), "backlog": self.backlog,
+                "reason": self.reason}
+
+
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 
@@ -108,6 +154,7 @@ class Snapshot:
     expected_outputs: Mapping[str, str] = field(default_factory=_empty, hash=False)
     completed_jobs: frozenset[str] | None = None
     config: CheckConfig = field(default_factory=CheckConfig)
+    quiescence: Quiescence | None = None
 
     def __post_init__(self) -> None:
         for name in TABLES:
@@ -143,6 +190,7 @@ class Snapshot:
         expected_outputs: Mapping[str, str] | None = None,
         completed_jobs: Iterable[str] | None = None,
         config: CheckConfig | None = None,
+        quiescence: Quiescence | None = None,
     ) -> Snapshot:
         """A snapshot from raw driver rows and ``/metrics`` texts, normalising values."""
         unknown = set(tables) - set(TABLES)
@@ -156,4 +204,5 @@ class Snapshot:
             expected_outputs=dict(expected_outputs or {}),
             completed_jobs=None if completed_jobs is None else frozenset(completed_jobs),
             config=config or CheckConfig(),
+            quiescence=quiescence,
         )

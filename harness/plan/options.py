@@ -25,7 +25,8 @@ class RunOptions:
     workers: int | None = None
     out_dir: Path = Path("reports")
     progress: bool = True
-    quiesce_s: float = 30.0
+    #: Hard cap of the wait for quiescence (None: ``QuiescePolicy``'s default); the wait itself scales with the work.
+    quiesce_s: float | None = None
     #: The user's own backend, started here by this command (``{host}``/``{port}`` replaced).
     app_command: tuple[str, ...] | None = None
     #: Or a backend already running: its URL and its database's URL (the "external" backend).

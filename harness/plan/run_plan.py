@@ -69,7 +69,8 @@ class RunPlan(PlanModel):
     faults: tuple[Fault, ...] = ()
     #: The invariants and SLO checks judged at the end.
     checks: tuple[Name, ...]
-    quiesce_s: PosFloat
+    #: Hard cap of the wait for quiescence (None: the policy's default, see ``harness.runner.quiesce``).
+    quiesce_s: PosFloat | None
     app_command: tuple[str, ...] | None
     app_url: str | None
 
@@ -128,7 +129,7 @@ def _options(options: RunOptions) -> None:
             raise PlanError(_CLI, flag, f"must be {'an integer' if kind is int else 'a number'}, got {value!r}")
         if (value <= low) if kind is float else (value < low):
             raise PlanError(_CLI, flag, f"must be {'above' if kind is float else 'at least'} {low}, got {value:g}")
-    if options.quiesce_s <= 0:
+    if options.quiesce_s is not None and options.quiesce_s <= 0:
         raise PlanError(_CLI, "quiesce_s", f"must be above 0, got {options.quiesce_s:g}")
     if options.backend not in ("local", "docker"):
         raise PlanError(_CLI, "--backend", f"unknown backend {options.backend!r}; allowed: local, docker")

@@ -142,6 +142,7 @@ def _header(result: RunResult) -> str:
         ("Requests", f"{_num(stats.get('requests'))} at {_num(stats.get('rps'), 1)}/s, "
                      f"errors {_pct(stats.get('error_rate'))}, p95 {_num(stats.get('p95_ms'), 1, ' ms')}"),
         ("Faults", f"{len(result.faults)} injected ({len(scenario.faults)} scheduled)"),
+        ("Quiescence", result.quiescence.summary() if result.quiescence is not None else "not reached"),
         ("Started", run.started_at),
         ("Finished", run.finished_at),
         ("Version", run.version),

@@ -27,6 +27,7 @@ from harness.history import History
 from harness.invariants.verdict import Overall, Verdict, Violation, overall, verdict_to_dict
 from harness.promises import coverage as promise_coverage
 from harness.promises.run import coverage_entries
+from harness.invariants.snapshot import Quiescence
 from harness.report.stats import fault_windows, summarise_history
 
 __all__ = [
@@ -169,6 +170,8 @@ class RunResult:
     error: str | None = None
     #: Per promise of ``harness.promises``: how often this run exercised it (see ``coverage_entries``).
     coverage: tuple[Mapping[str, Any], ...] = ()
+    #: How the wait for an idle system ended before the snapshot (None: the run never got there).
+    quiescence: Quiescence | None = None
     schema_version: int = SCHEMA_VERSION
     #: The run plan as run (``harness.plan.RunPlan.to_dict()``), None in results written before it existed.
     plan: Mapping[str, Any] | None = None
@@ -219,6 +222,7 @@ def build_result(
     error: str | None = None,
     plan: Mapping[str, Any] | None = None,
     not_run: str | None = None,
+    quiescence: Quiescence | None = None,
 ) -> RunResult:
     """The result of a run: verdict, exit code, stats and fault windows computed here.
 
@@ -237,7 +241,7 @@ def build_result(
         stats, faults, covered = summarise_history(History(())), [], []
     return RunResult(scenario=scenario, run=run, verdict=verdict, verdicts=verdicts, overall=combined,
                      stats=stats, faults=tuple(faults), files=files or RunFiles(), error=error,
-                     plan=plan, not_run=not_run, coverage=tuple(covered))
+                     plan=plan, not_run=not_run, coverage=tuple(covered), quiescence=quiescence)
 
 
 # -- to and from JSON ------------------------------------------------------------------
@@ -311,6 +315,7 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
         "error": result.error,
         "not_run": result.not_run,
         "coverage": [dict(entry) for entry in result.coverage],
+        "quiescence": None if result.quiescence is None else result.quiescence.to_dict(),
         "files": {"history": result.files.history, "locust_stats": result.files.locust_stats,
                   "logs": list(result.files.logs)},
         "plan": None if result.plan is None else dict(result.plan),
@@ -380,11 +385,16 @@ def result_from_dict(data: Mapping[str, Any]) -> RunResult:
         )
         files = RunFiles(history=str(fl.get("history") or "history.jsonl"), locust_stats=fl.get("locust_stats"),
                          logs=tuple(str(p) for p in fl.get("logs") or ()))
+        q = data.get("quiescence")
+        quiescence = None if q is None else Quiescence(
+            quiet=bool(q["quiet"]), waited_s=float(q["waited_s"]), backlog=int(q["backlog"]), reason=str(q["reason"]),
+        )
         result = RunResult(scenario=scenario, run=run, verdict=data["verdict"], verdicts=verdicts,
                            overall=combined, stats=dict(data["stats"]), faults=tuple(data.get("faults") or ()),
                            files=files, error=data.get("error"), plan=data.get("plan"),
                            not_run=data.get("not_run"),
-                           coverage=tuple(dict(entry) for entry in data.get("coverage") or ()))
+                           coverage=tuple(dict(entry) for entry in data.get("coverage") or ()),
+                           quiescence=quiescence)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResultError(f"result.json is malformed: {type(exc).__name__}: {exc}") from exc
     if data.get("exit_code") is not None and data["exit_code"] != result.exit_code:

@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import __version__
 from ..history import History, HistoryRecorder, merge_histories, write_history
-from ..invariants import Verdict, check_all
+from ..invariants import Quiescence, Verdict, check_all
 from ..load.config import LoadConfig, Stage
 from ..plan import SLO_CHECKS, RunPlan, Scenario, build_plan
 from ..promises.run import run_coverage
@@ -38,6 +38,7 @@ from ..stack import LocalStack, StackConfig
 from ..stack.system import ExternalSystem, SystemUnderTest
 from .capture import capture_snapshot, scrape_metrics, wait_quiet
 from .load_process import start_load
+from .quiesce import QuiescePolicy
 from .nemesis import Nemesis
 from .options import RunOptions
 from .progress import Progress
@@ -147,6 +148,7 @@ def run_plan(plan: RunPlan, options: RunOptions | None = None) -> RunOutcome:
     parts = run_dir / "history-parts"
     parts.mkdir()
     history: History | None = None
+    quiescence: Quiescence | None = None
     verdicts: list[Verdict] = []
     logs: list[str] = []
     error: str | None = None
@@ -161,7 +163,7 @@ def run_plan(plan: RunPlan, options: RunOptions | None = None) -> RunOutcome:
                     log.exception("run %s: the system under test could not be set up", run_dir.name)
                     not_run = str(exc) or type(exc).__name__
                 else:
-                    history, verdicts, logs, error = _drive(plan, stack, run_dir, parts, options)
+                    history, verdicts, logs, error, quiescence = _drive(plan, stack, run_dir, parts, options)
         except Exception as exc:  # noqa: BLE001 - a failed run (or stop) is a result with verdict "error"
             log.exception("run %s failed", run_dir.name)
             error = error or f"{type(exc).__name__}: {exc}"
@@ -184,6 +186,7 @@ def run_plan(plan: RunPlan, options: RunOptions | None = None) -> RunOutcome:
             error=error,
             plan=plan.to_dict(),
             not_run=not_run,
+            quiescence=quiescence,
         )
         write_result(run_dir, result)
         if history is None:
@@ -238,7 +241,7 @@ def _system(plan: RunPlan, options: RunOptions) -> Any:
 
 def _drive(
     plan: RunPlan, stack: SystemUnderTest, run_dir: Path, parts: Path, options: RunOptions,
-) -> tuple[History, list[Verdict], list[str], str | None]:
+) -> tuple[History, list[Verdict], list[str], str | None, Quiescence]:
     error: str | None = None
     load_spec = plan.scenario.load
     config_slo = plan.check_config()
@@ -277,11 +280,12 @@ def _drive(
         nemesis_recorder.close()
     if nemesis.error is not None:
         error = error or f"the nemesis failed: {nemesis.error}"
-    quiet, waited = wait_quiet(stack, plan.quiesce_s)
-    log.info("quiesced=%s after %.1fs", quiet, waited)
-    snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=config_slo)
+    policy = QuiescePolicy() if plan.quiesce_s is None else QuiescePolicy(cap_s=plan.quiesce_s)
+    quiescence = wait_quiet(stack, policy)
+    log.info("quiescence: %s", quiescence.summary())
+    snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=config_slo, quiescence=quiescence)
     history = merge_histories(sorted(parts.glob("*.jsonl")))
     write_history(history, run_dir / "history.jsonl")
     verdicts = run_coverage(history, check_all(history, snapshot, plan.checks))
     logs = _copy_logs(stack, run_dir)
-    return history, verdicts, logs, error
+    return history, verdicts, logs, error, quiescence

@@ -104,7 +104,7 @@ async def assign_appointment(
     other = await _rep_overlap(uow, appointment, rep)
     if other is not None:
         raise _double_booked(rep, other)
-    await ctx.race_window()
+    await ctx.race_window(f"assign:{appointment.id}")
     assignment = AppointmentAssignment(
         id=uuid.uuid4(),
         company_id=appointment.company_id,

@@ -65,7 +65,7 @@ async def start_session(
     existing = await _active_session(uow, appointment)
     if existing is not None:
         raise _conflict(existing)
-    await ctx.race_window()
+    await ctx.race_window(f"session-start:{appointment.id}")
     recording = RecordingSession(
         id=uuid.uuid4(),
         company_id=appointment.company_id,

@@ -79,7 +79,7 @@ async def _apply(ctx: AppContext, uow: UnitOfWork, job: JobResult, source: str) 
     if row.processed_output_hash is not None or row.status == "failed":
         _count_duplicate(ctx, source)
         return ApplyOutcome.duplicate
-    await ctx.race_window()
+    await ctx.race_window(f"apply:{job.shunya_job_id}")
     guarded = not ctx.settings.weakened("job-db-guard")
     marker = job.output_hash if job.status == "completed" else f"failed:{job.shunya_job_id}"
     stmt = update(ShunyaJob).where(ShunyaJob.id == row.id)

@@ -2,7 +2,9 @@
 
 Every configuration widens the race with STORMPROOF_RACE_DELAY_MS, so a single
 remaining guard is really tested, and the all-guards-off case proves these
-tests can fail.
+tests can fail. That proof holds the window open until two requests are
+inside it (``STORMPROOF_RACE_BARRIER``, at most 10 s), so with no guard both
+pass the check before either writes: the duplicate is certain, not likely.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import pytest
 from .helpers import auth, fire_together, new_key, sql_rows
 
 RACE = {"STORMPROOF_RACE_DELAY_MS": "500"}
+#: For the tests that prove a race: the window closes once two callers are in it (at most 10 s).
+SURE_RACE = {"STORMPROOF_RACE_DELAY_MS": "10000", "STORMPROOF_RACE_BARRIER": "2"}
 N = 50
 
 
@@ -54,7 +58,7 @@ def test_concurrent_session_starts_leave_one_active(reference_app, weakenings) -
 
 
 def test_concurrent_session_starts_duplicate_without_guards(reference_app) -> None:
-    app = reference_app(("session-lock", "session-unique-index"), env=RACE)
+    app = reference_app(("session-lock", "session-unique-index"), env=SURE_RACE)
     responses, active = _start_storm(app)
     created = sum(r.status_code == 201 for r in responses)
     print(f"\n[session-start unguarded] 201s={created} active={active}")
@@ -96,7 +100,7 @@ def test_concurrent_assignments_give_one_assignee(reference_app, weakenings) -> 
 
 
 def test_concurrent_assignments_duplicate_without_guards(reference_app) -> None:
-    app = reference_app(("assignment-lock", "assignment-guard"), env=RACE, reps=N, appointments=1)
+    app = reference_app(("assignment-lock", "assignment-guard"), env=SURE_RACE, reps=N, appointments=1)
     responses, active = _assign_storm(app)
     ok = sum(r.status_code == 200 for r in responses)
     print(f"\n[assign unguarded] 200s={ok} active={len(active)}")

@@ -4,6 +4,13 @@
 (sent with distinct task ids, as several pollers would) run on 2 worker
 processes; the race window is widened to 100 ms. Each guard alone holds; with
 both off, duplicates appear, which proves the test can fail.
+
+The proof must not depend on luck: with a fixed 100 ms window on a loaded
+2-core machine the appliers sometimes came one after the other and the
+unguarded storm applied once (issue 11). The unguarded test therefore holds
+the window open until two appliers are inside it (``STORMPROOF_RACE_BARRIER``,
+at most 10 s): with no guard in the way both pass the check before either
+writes, so the duplicate is certain, not likely.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from .background import analyses, delivery, ledger_settled, shunya_job_id, submi
 from .helpers import sql_rows
 
 ENV = {"STORMPROOF_RACE_DELAY_MS": "100", "STORMPROOF_POLL_INTERVAL_MS": "500"}
+#: The window stays open until two appliers are in it (at most 10 s): the race happens every time.
+RACE = {**ENV, "STORMPROOF_RACE_DELAY_MS": "10000", "STORMPROOF_RACE_BARRIER": "2"}
 DELIVERIES, POLLERS = 20, 6
 
 
@@ -41,9 +50,9 @@ async def _storm(app, call: dict, job_id: str) -> list[int]:
     return [r.status_code for r in responses]
 
 
-def _run(reference_app, weakenings):
+def _run(reference_app, weakenings, env=ENV):
     app = reference_app(
-        weakenings, task_workers=1, worker_concurrency=2, env=ENV,
+        weakenings, task_workers=1, worker_concurrency=2, env=env,
         shunya={"complete_after_ms": 50, "webhook_enabled": False},
     )
     call = submit_call(app, app.tenants[0])
@@ -68,5 +77,5 @@ def test_storm_applies_the_result_once(reference_app, weakenings) -> None:
 
 
 def test_storm_duplicates_without_guards(reference_app) -> None:
-    _app, _job, applied = _run(reference_app, ("job-lock", "job-db-guard"))
+    _app, _job, applied = _run(reference_app, ("job-lock", "job-db-guard"), env=RACE)
     assert applied > 1, "with the lock and the database guard off, the storm must apply the result twice or more"

@@ -1,11 +1,23 @@
 """dead-letter-accounting: every enqueued task is accounted for; nothing silently dropped.
 
 ``task_records`` has one row per enqueue. By the end each row is
-``succeeded`` or ``dead_lettered`` (with a ``dead_letters`` row), or still in
-flight (queued/running/retrying), which is tolerated only up to
-``CheckConfig.max_in_flight_tasks`` (0 once the run has quiesced). A
+``succeeded`` or ``dead_lettered`` (with a ``dead_letters`` row). A
 ``dropped`` row, or any other state, is work that vanished. The summary
 shows the balance ``enqueued = succeeded + dead_lettered + in_flight``.
+
+A row still in flight (queued/running/retrying) is judged by how the wait for
+quiescence ended (``snapshot.quiescence``, see ``harness.runner.quiesce``):
+
+- *lost* (in flight in the ledger, but no broker message and no worker holds
+  it): nothing will ever finish it, a violation;
+- otherwise, when the system was not quiet: it may still finish, so the
+  verdict is ``unknown`` with the reason and the backlog, never a pass and
+  never a false ``invalid``;
+- in flight although the system was seen quiet (enqueued after the wait):
+  ``unknown`` too.
+
+Without a quiescence measure (a snapshot built by hand), in-flight rows
+beyond ``CheckConfig.max_in_flight_tasks`` are violations, as before.
 """
 
 from __future__ import annotations
@@ -58,13 +70,36 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
                 state=state,
             )
     limit = snapshot.config.max_in_flight_tasks
-    if len(in_flight) > limit:
-        log.add(
-            "in-flight-at-cutoff",
-            f"{len(in_flight)} tasks still in flight at the snapshot (allowed {limit})",
-            badness=float(len(in_flight)),
-            task_ids=tuple(in_flight[:_LISTED]),
-        )
+    quiescence = snapshot.quiescence
+    if quiescence is None:
+        if len(in_flight) > limit:
+            log.add(
+                "in-flight-at-cutoff",
+                f"{len(in_flight)} tasks still in flight at the snapshot (allowed {limit})",
+                badness=float(len(in_flight)),
+                task_ids=tuple(in_flight[:_LISTED]),
+            )
+    else:
+        lost = [record for record in records if record.get("task_id") in quiescence.lost_tasks
+                and str(record.get("state")) in IN_FLIGHT]
+        for record in lost:
+            log.add(
+                "lost",
+                f"task {record.get('name')} {record.get('task_id')} is {record.get('state')} in the ledger, but no "
+                f"broker message or worker holds it: nothing will ever finish it",
+                badness=float(record.get("attempts") or 0),
+                task_id=record.get("task_id"),
+                task_name=record.get("name"),
+                company_id=record.get("company_id"),
+                state=record.get("state"),
+            )
+        progressing = len(in_flight) - len(lost)
+        if progressing > limit:
+            if quiescence.quiet:
+                log.cannot(f"{progressing} tasks in flight at the snapshot, enqueued after the system was seen "
+                           f"quiet ({quiescence.summary()})")
+            else:
+                log.cannot(f"{progressing} tasks may still finish: {quiescence.reason}")
     letters = snapshot.dead_letters
     if letters is None:
         if dead_lettered:
@@ -83,4 +118,5 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         in_flight=len(in_flight),
         states=dict(states),
         balanced=len(records) == succeeded + dead + len(in_flight),
+        quiescence=None if quiescence is None else quiescence.to_dict(),
     )

@@ -1,9 +1,14 @@
 """job-applied-eventually (liveness): every job the upstream completed is applied by the end.
 
-The snapshot is taken after faults heal and the system quiesces (the grace
-period is the runner's), so a completed job with no ``call_analyses`` row
+The snapshot is taken after faults heal and the system quiesces (see
+``harness.runner.quiesce``), so a completed job with no ``call_analyses`` row
 was lost: the webhook was dropped and polling never picked it up.
-Applying it twice is job-applied-once's finding, not repeated here.
+
+When the wait ended with work still progressing (``snapshot.quiescence`` not
+quiet, with pending work), an unapplied job may still be applied by it: the
+verdict is then ``unknown`` with the reason, never a false ``invalid``. When
+nothing is left that could apply it (quiet, or only lost tasks remain), it is
+a violation. Applying it twice is job-applied-once's finding, not repeated here.
 """
 
 from __future__ import annotations
@@ -34,13 +39,20 @@ def check_job_applied_eventually(history: History, snapshot: Snapshot) -> Verdic
         return log.verdict()
     applied = analyses_by_job(rows)
     deliveries = deliveries_by_job(history)
-    for job in sorted(completed):
-        if job not in applied:
-            log.add(
-                "never-applied",
-                f"Shunya job {job} completed upstream but was never applied",
-                deliveries.get(job, ()),
-                shunya_job_id=job,
-                deliveries_seen=len(deliveries.get(job, ())),
-            )
+    missing = [job for job in sorted(completed) if job not in applied]
+    quiescence = snapshot.quiescence
+    if missing and quiescence is not None and not quiescence.quiet and quiescence.pending > 0:
+        log.cannot(f"{len(missing)} completed jobs not applied yet, and work may still apply them: "
+                   f"{quiescence.reason}")
+        missing = []
+    lost = "" if quiescence is None or not quiescence.lost_tasks else (
+        f"; {len(quiescence.lost_tasks)} tasks were lost (no broker message, no worker)")
+    for job in missing:
+        log.add(
+            "never-applied",
+            f"Shunya job {job} completed upstream but was never applied{lost}",
+            deliveries.get(job, ()),
+            shunya_job_id=job,
+            deliveries_seen=len(deliveries.get(job, ())),
+        )
     return log.verdict(completed_jobs=len(completed), applied=sum(1 for job in completed if job in applied))

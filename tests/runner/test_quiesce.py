@@ -1,0 +1,76 @@
+"""Quiescence against a real stack: PostgreSQL ledger, Redis broker, Celery workers, the Shunya stub.
+
+Each case builds the state it names (drained, lost, still pending) and checks
+that :func:`harness.runner.quiesce.quiesce` tells them apart by the system's
+own state, within a bound measured in seconds, not a fixed clock.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from harness.runner.quiesce import QuiescePolicy, observe, quiesce
+from tests.reference_app.background import ledger_settled, submit_call, wait_for
+from tests.reference_app.helpers import sql_rows
+
+FAST = {"STORMPROOF_POLL_INTERVAL_MS": "200", "STORMPROOF_TASK_BACKOFF_BASE_MS": "50",
+        "STORMPROOF_TASK_BACKOFF_CAP_MS": "200"}
+#: Small bounds so a wrong answer shows in seconds.
+POLICY = QuiescePolicy(base_s=5, per_item_s=0.5, stall_s=4, cap_s=60, confirm_s=1, interval_s=0.2)
+
+
+def _probe(app):
+    stack = app.stack
+    return stack.check_dsn, stack.redis_url, stack.shunya_admin_url
+
+
+def test_work_that_drains_ends_quiet(reference_app) -> None:
+    app = reference_app(task_workers=1, worker_concurrency=2, env=FAST,
+                        shunya={"complete_after_ms": 300, "webhook_enabled": False})
+    for _ in range(4):
+        submit_call(app, app.tenants[0])
+    outcome = quiesce(*_probe(app), POLICY)
+    print(f"\n[quiesce drained] {outcome}")
+    assert outcome.quiet, outcome
+    assert outcome.backlog == 0 and outcome.reason == "idle"
+    assert ledger_settled(app), "quiet must mean the ledger has nothing in flight"
+    assert observe(*_probe(app)).idle
+
+
+def test_a_ledger_row_nothing_will_run_is_lost(reference_app) -> None:
+    """A task the ledger calls queued, with no broker message and no worker: lost, and said so at once."""
+    app = reference_app(tenants=1)
+    task_id = uuid.uuid4().hex
+    sql_rows(app.database_url, "INSERT INTO task_records (task_id, name, company_id, args, state, attempts, created_at) "
+             "VALUES (%s, 'shunya.poll_shunya_job_status', %s, '{}'::jsonb, 'queued', 0, now()) RETURNING task_id",
+             task_id, app.tenants[0].company_id)
+    started = time.monotonic()
+    outcome = quiesce(*_probe(app), POLICY)
+    print(f"\n[quiesce lost] {outcome}")
+    assert not outcome.quiet
+    assert outcome.lost_tasks == frozenset({task_id})
+    assert outcome.pending == 0 and outcome.backlog == 1
+    assert "1 tasks lost" in outcome.reason and "nothing left that could finish it" in outcome.reason
+    assert time.monotonic() - started < POLICY.stall_s + 2, "lost work alone must not wait for the stall window"
+
+
+def test_a_queued_message_without_worker_is_pending_not_lost(reference_app) -> None:
+    """The broker holds the message (no worker runs): it may still finish, so it is pending, never lost."""
+    app = reference_app(tenants=1)  # no task workers: the submit task waits in the broker
+    submit_call(app, app.tenants[0])
+    wait_for(lambda: observe(*_probe(app)).broker.messages > 0, timeout=10, what="the message in the broker")
+    outcome = quiesce(*_probe(app), POLICY)
+    print(f"\n[quiesce pending] {outcome}")
+    assert not outcome.quiet
+    assert outcome.lost_tasks == frozenset()
+    assert outcome.pending == outcome.backlog == 1
+    assert "1 tasks still progressing" in outcome.reason and "nothing moved for 4 s" in outcome.reason
+
+
+def test_observe_sees_ledger_and_broker_agree(reference_app) -> None:
+    app = reference_app(tenants=1)
+    submit_call(app, app.tenants[0])
+    seen = wait_for(lambda: (o := observe(*_probe(app))).broker.messages and o, timeout=10, what="a broker message")
+    assert seen.in_flight and seen.in_flight <= seen.broker.task_ids
+    assert seen.orphans == frozenset()

@@ -1,0 +1,91 @@
+"""The bound of the wait for quiescence, on a simulated clock: it scales with the work and its progress.
+
+No services: ``observe`` is replaced by a scripted system, ``clock``/``sleep`` by a fake clock.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.runner import quiesce as q
+from harness.runner.quiesce import BrokerView, Observation, QuiescePolicy
+
+POLICY = QuiescePolicy(base_s=5, per_item_s=0.5, stall_s=15, cap_s=300, confirm_s=3, interval_s=0.5)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def _system(clock: Clock, backlog_at, *, in_broker: bool = True):  # type: ignore[no-untyped-def]
+    """A system whose in-flight tasks at time t are ``backlog_at(t)`` (each with a broker message if in_broker)."""
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observation:
+        n = backlog_at(clock.t)
+        ids = frozenset(f"t{i}" for i in range(n))
+        finished = 1000 - n
+        broker = BrokerView(ids if in_broker else frozenset(), len(ids) if in_broker else 0, None)
+        return Observation(ids, finished, finished, broker, 0, 0)
+    return observe
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, backlog_at, **kwargs):  # type: ignore[no-untyped-def]
+    clock = Clock()
+    monkeypatch.setattr(q, "observe", _system(clock, backlog_at, **kwargs))
+    return q.quiesce("dsn", "redis://x", None, POLICY, clock=clock, sleep=clock.sleep)
+
+
+def test_a_backlog_that_keeps_draining_is_waited_for_past_its_first_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 150 tasks, one done every 0.5 s: 75 s, far past a fixed 30 s and past the initial 80 s bound's start.
+    outcome = _run(monkeypatch, lambda t: max(0, 150 - int(t * 2)))
+    assert outcome.quiet and 74 <= outcome.waited_s <= 77, outcome
+
+
+def test_a_slow_but_steady_drain_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 10 tasks, one every 12 s (less than the 15 s stall window): 120 s, twelve times the initial 10 s bound.
+    outcome = _run(monkeypatch, lambda t: max(0, 10 - int(t / 12)))
+    assert outcome.quiet and 119 <= outcome.waited_s <= 122, outcome
+
+
+def test_nothing_moving_stops_after_the_stall_window_as_pending(monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = _run(monkeypatch, lambda t: 5)
+    assert not outcome.quiet and outcome.pending == 5 and not outcome.lost_tasks
+    assert 15 <= outcome.waited_s <= 16
+    assert outcome.reason.startswith("not quiet after 15 s: 5 tasks still progressing (nothing moved for 15 s)")
+
+
+def test_progress_that_never_ends_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Something moves every 5 s forever (the backlog flips between 40 and 41): the hard cap ends it.
+    outcome = _run(monkeypatch, lambda t: 40 + int(t / 5) % 2)
+    assert not outcome.quiet and 300 <= outcome.waited_s <= 301
+    assert "expired" in outcome.reason and outcome.backlog in (40, 41)
+
+
+def test_ledger_rows_without_broker_messages_are_lost_after_the_confirm_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = _run(monkeypatch, lambda t: 3, in_broker=False)
+    assert not outcome.quiet and outcome.lost_tasks == frozenset({"t0", "t1", "t2"}) and outcome.pending == 0
+    assert 3 <= outcome.waited_s <= 4, "lost work alone ends the wait once confirmed"
+    assert "3 tasks lost" in outcome.reason
+
+
+def test_a_retry_due_later_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One task whose retry is due in 40 s (its message has an ETA): nothing moves, but it is planned movement."""
+    import time
+
+    clock = Clock()
+    due = time.time() + 40
+
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observation:
+        if clock.t < 41:
+            return Observation(frozenset({"r1"}), 0, 1, BrokerView(frozenset({"r1"}), 1, due), 0, 0)
+        return Observation(frozenset(), 1, 2, BrokerView(frozenset(), 0, None), 0, 0)
+
+    monkeypatch.setattr(q, "observe", observe)
+    outcome = q.quiesce("dsn", "redis://x", None, POLICY, clock=clock, sleep=clock.sleep)
+    assert outcome.quiet and 41 <= outcome.waited_s <= 42, outcome
