@@ -367,7 +367,10 @@ class StormUser(FastHttpUser):
         if not choices:
             return
         route, foreign = self.rng.choice(choices)
-        missing = {name: str(uuid.uuid4()) for name in foreign}
+        # the control: an id that exists nowhere, or (half the time, where the seed made one) one of ours deleted
+        missing = {name: (self.rng.choice(gone) if (gone := self.tenant.get(f"deleted_{kind}_ids"))
+                          and self.rng.random() < 0.5 else str(uuid.uuid4()))
+                   for name, kind in route.id_params}
         body = derive.sample_body(d.doc, route, self._own(), self.rng, derive.MARKER + self.company)
         probe_id = uuid.uuid4().hex
         for control, ids in ((False, foreign), (True, missing)):
