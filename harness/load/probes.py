@@ -262,6 +262,8 @@ def _sample(doc: Mapping[str, Any], schema: Any, name: str, own: Mapping[str, Se
         return f"2031-{1 + clock[1] % 12:02d}-{1 + clock[1]:02d}T{clock[0]:02d}:00:00Z"
     if fmt == "date":
         return "2031-01-01"
+    if fmt == "email" or "email" in name:
+        return f"{marker}@example.test"
     return marker[: schema["maxLength"]] if isinstance(schema.get("maxLength"), int) else marker
 
 

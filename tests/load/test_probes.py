@@ -143,6 +143,8 @@ def test_reference_document_covers_every_promise_route(reference_doc: dict) -> N
     for route in routes.values():  # a body we can send for every write that takes one
         body = p.sample_body(reference_doc, route, {"appointment": ["a1"], "rep": ["r1"]}, random.Random(1), "m")
         assert (body is None) == (route.body_schema is None)
+    rep = p.sample_body(reference_doc, routes["POST /api/v1/reps"], {}, random.Random(1), "sp-probe-c1")
+    assert rep == {"email": "sp-probe-c1@example.test", "name": "sp-probe-c1"}  # passes the email pattern
     assign = routes["POST /api/v1/appointments/{appointment_id}/assign"]
     assert p.sample_body(reference_doc, assign, {"rep": ["r1"]}, random.Random(1), "m") == {"rep_id": "r1"}
     assert p.fill_path(assign, {"appointment_id": "a9"}) == "/api/v1/appointments/a9/assign"
