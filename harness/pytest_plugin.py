@@ -153,12 +153,14 @@ class AppFactory:
         shunya: dict[str, Any] | None = None,
         proxies: bool = False,
         seed_consent: bool = True,
+        seed_at_risk: bool = False,
     ) -> AppUnderTest:
         """Proxies are off by default here: most tests fault nothing and start faster without them."""
         config = StackConfig(
             weakenings=tuple(weakenings), app_workers=workers, task_workers=task_workers,
             worker_concurrency=worker_concurrency, tenants=tenants, reps=reps, appointments=appointments,
             shunya=shunya, env=dict(env or {}), proxies=proxies, seed_consent=seed_consent,
+            seed_at_risk=seed_at_risk,
         )
         stack = LocalStack(
             config, postgres=self._postgres, redis=self._redis,

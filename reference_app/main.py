@@ -24,7 +24,7 @@ from .api.routes import ROUTERS
 from .context import build_context
 from .db import prepare_schema
 from .obs.logging import configure_logging
-from .obs.metrics import METRICS
+from .obs.metrics import METRICS, initialise_routes
 from .obs.tracing import TRACE_HEADER, set_trace_id, trace_id_from_headers
 from .problems import Problem, problem_response
 from .settings import Settings
@@ -210,6 +210,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    initialise_routes((method, route.path) for router in ROUTERS for route in router.routes
+                      for method in sorted(getattr(route, "methods", None) or ()))
     _install_handlers(app)
     install_openapi(app)
     app.add_middleware(MetricsMiddleware)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import create_engine, insert, pool
+from sqlalchemy import create_engine, delete, insert, pool
 
 from .auth import mint_token
-from .models import CONSENT_SCOPES, Appointment, Company, Consent, User
+from .models import CONSENT_SCOPES, Appointment, AppointmentAssignment, Company, Consent, RecordingSession, User
 from .settings import Settings
 
 __all__ = ["SeededTenant", "seed"]
@@ -27,6 +28,17 @@ class SeededTenant:
     rep_ids: list[str] = field(default_factory=list)
     rep_tokens: list[str] = field(default_factory=list)
     appointment_ids: list[str] = field(default_factory=list)
+    #: A manager token of this tenant that expired an hour before seeding (probes of 401).
+    expired_token: str = ""
+    #: With ``at_risk``: two appointments whose windows overlap; the first is assigned to the first rep,
+    #: so assigning the second to that rep must be refused (double booking, plan A3).
+    overlap_appointment_ids: list[str] = field(default_factory=list)
+    #: With ``at_risk``: an appointment with a session already recording (a start must answer 409).
+    active_session_appointment_ids: list[str] = field(default_factory=list)
+    #: With ``at_risk``: an appointment without any consent (recording must answer 409 consent-required).
+    unconsented_appointment_ids: list[str] = field(default_factory=list)
+    #: With ``at_risk``: the id of an appointment created then deleted (must answer 404, like any missing id).
+    deleted_appointment_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -40,6 +52,7 @@ def seed(
     appointments: int = 5,
     start: datetime | None = None,
     consent: bool = True,
+    at_risk: bool = False,
 ) -> list[SeededTenant]:
     """Insert ``tenants`` companies; appointments are one hour long, one hour apart.
 
@@ -49,6 +62,14 @@ def seed(
     scope (plan F3), so recording and analysis work on seeded data as before
     the consent check existed; ``consent=False`` leaves them without, for the
     tests of that check.
+
+    ``at_risk`` adds, per tenant and outside ``appointment_ids`` (so the hot
+    appointments of existing scenarios do not change), data that puts the
+    plan's promises at risk: two overlapping appointments, the first assigned
+    to the first rep (a double booking is one assign away); an appointment
+    with a session already recording; one without consent; and the id of a
+    deleted appointment. The tenants also differ: the last one (with two or
+    more) has no consent on its overlapping appointments.
     """
     now = datetime.now(timezone.utc)
     base = (start or now + timedelta(days=1)).replace(microsecond=0)
@@ -96,15 +117,63 @@ def seed(
                     )
                     tenant.appointment_ids.append(str(appointment_id))
                     if consent:
-                        for scope in CONSENT_SCOPES:
-                            conn.execute(
-                                insert(Consent).values(
-                                    id=uuid.uuid4(), company_id=company_id, appointment_id=appointment_id,
-                                    scope=scope, granted_at=now, ip=None, user_agent="stormproof-seed",
-                                    evidence="seeded fixture data: consent assumed", recorded_by=manager_id,
-                                )
-                            )
+                        _consent(conn, company_id, appointment_id, manager_id, now)
+                tenant.expired_token = mint_token(settings, company_id=company_id, user_id=manager_id,
+                                                  role="manager", ttl_seconds=60, now=now.timestamp() - 3600)
+                if at_risk:
+                    _seed_at_risk(conn, tenant, company_id, manager_id, base + timedelta(hours=2 * appointments),
+                                  now, consent=consent and not (tenants > 1 and t == tenants - 1))
                 out.append(tenant)
     finally:
         engine.dispose()
     return out
+
+
+def _consent(conn: Any, company_id: uuid.UUID, appointment_id: uuid.UUID, manager_id: uuid.UUID,
+             now: datetime) -> None:
+    for scope in CONSENT_SCOPES:
+        conn.execute(
+            insert(Consent).values(
+                id=uuid.uuid4(), company_id=company_id, appointment_id=appointment_id,
+                scope=scope, granted_at=now, ip=None, user_agent="stormproof-seed",
+                evidence="seeded fixture data: consent assumed", recorded_by=manager_id,
+            )
+        )
+
+
+def _appointment(conn: Any, company_id: uuid.UUID, title: str, starts: datetime, hours: float) -> uuid.UUID:
+    appointment_id = uuid.uuid4()
+    conn.execute(insert(Appointment).values(
+        id=appointment_id, company_id=company_id, title=title, starts_at=starts,
+        ends_at=starts + timedelta(hours=hours), status="scheduled",
+    ))
+    return appointment_id
+
+
+def _seed_at_risk(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, manager_id: uuid.UUID, base: datetime,
+                  now: datetime, *, consent: bool) -> None:
+    first = _appointment(conn, company_id, "Overlap A", base, 2)
+    second = _appointment(conn, company_id, "Overlap B", base + timedelta(hours=1), 2)
+    tenant.overlap_appointment_ids += [str(first), str(second)]
+    if tenant.rep_ids:
+        rep = uuid.UUID(tenant.rep_ids[0])
+        conn.execute(insert(AppointmentAssignment).values(
+            id=uuid.uuid4(), company_id=company_id, appointment_id=first, rep_id=rep, starts_at=base,
+            ends_at=base + timedelta(hours=2), status="active",
+        ))
+        conn.execute(Appointment.__table__.update().where(Appointment.id == first).values(assigned_rep_id=rep))
+    active = _appointment(conn, company_id, "Recording already", base + timedelta(hours=4), 1)
+    tenant.active_session_appointment_ids.append(str(active))
+    conn.execute(insert(RecordingSession).values(
+        id=uuid.uuid4(), company_id=company_id, appointment_id=active, started_by=manager_id, status="recording",
+        source="seed",  # made here, not through the API: metrics-agree does not expect it counted
+    ))
+    unconsented = _appointment(conn, company_id, "No consent", base + timedelta(hours=6), 1)
+    tenant.unconsented_appointment_ids.append(str(unconsented))
+    _consent(conn, company_id, active, manager_id, now)  # a session exists: its consent must too
+    for appointment_id in (first, second):
+        if consent:
+            _consent(conn, company_id, appointment_id, manager_id, now)
+    gone = _appointment(conn, company_id, "Deleted", base + timedelta(hours=8), 1)
+    conn.execute(delete(Appointment).where(Appointment.id == gone))
+    tenant.deleted_appointment_ids.append(str(gone))

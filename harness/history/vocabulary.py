@@ -21,7 +21,11 @@ appointment.read         appointment_id
 session.read             session_id
 call.submit              appointment_id, ...                         id (call id)
 webhook.deliver          job_id (Shunya job id), payload_fp
-probe.cross_tenant       target_tenant, target_id, method, path
+probe.cross_tenant       target_tenant, target_id, method, path,     status, body_masked (digest of the body with
+                         [route, probe_id, control]                  the asked-for ids masked)
+probe.idempotency        route, probe, step, method, path,           like any keyed write
+                         [idempotency_key], payload_fp
+probe.authz              route, role, required_roles, method, path   status, problem
 appointment.create       (none)                                      id (appointment id)
 consent.grant            appointment_id, scope                       id (consent id), appointment_id
 deletion.request         scope, target_id                            id (deletion request id)
@@ -80,6 +84,8 @@ SESSION_READ = "session.read"
 CALL_SUBMIT = "call.submit"
 WEBHOOK_DELIVER = "webhook.deliver"
 PROBE = "probe.cross_tenant"
+PROBE_IDEMPOTENCY = "probe.idempotency"
+PROBE_AUTHZ = "probe.authz"
 FAULT = "fault"
 APPOINTMENT_CREATE = "appointment.create"
 CONSENT_GRANT = "consent.grant"

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from harness.history import HistoryRecorder
 
+from .probes import masked_digest
+
 __all__ = ["Answer", "record_request", "payload_fingerprint", "extract_result"]
 
 
@@ -87,8 +89,14 @@ def record_request(
     headers: Mapping[str, str] | None = None,
     body: Any = None,
     raw_body: bytes | None = None,
+    mask: Iterable[str] | None = None,
 ) -> Answer:
-    """Send one request through a Locust session and record it; never raises for HTTP outcomes."""
+    """Send one request through a Locust session and record it; never raises for HTTP outcomes.
+
+    With ``mask`` (the ids a probe asked for), the result also carries ``body_masked``: a digest
+    of the body with those ids and per-request fields masked, so that the answers to a foreign
+    id and to a missing one can be compared.
+    """
     data = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else None)
     sent_headers = dict(headers or {})
     if data is not None:
@@ -113,5 +121,7 @@ def record_request(
         recorder.complete(invoke, error=error or "no HTTP answer")
         return Answer(0, None, False)
     result, parsed = extract_result(raw, replayed, company_ids)
+    if mask is not None:
+        result["body_masked"] = masked_digest(raw, mask)
     recorder.complete(invoke, status=status, result=result)
     return Answer(status, parsed, replayed)

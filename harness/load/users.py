@@ -10,11 +10,15 @@ the run's seed and the user's number, so a run's mix can be replayed.
 from __future__ import annotations
 
 import itertools
+import base64
+import hashlib
+import hmac
 import json
 import os
 import random
 import threading
 import time
+import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +31,7 @@ from locust.runners import WorkerRunner
 from harness.history import HistoryRecorder
 from harness.history import vocabulary as v
 
+from . import probes as derive
 from .client import Answer, payload_fingerprint, record_request
 from .config import LoadConfig, load_config
 
@@ -69,6 +74,79 @@ def _remember(pool: dict[str, deque[str]], tenant: str, value: Any) -> None:
         pool.setdefault(tenant, deque(maxlen=64)).append(value)
 
 
+# -- probes derived from the OpenAPI document (harness.load.probes) ----------------------------------------
+#: Ids per tenant and kind (``appointment``, ``session``, ...): the seed's, then those the answers named.
+_ids: dict[str, dict[str, deque[str]]] = {}
+#: Seeded ids per kind and list name of the tenant: every ``<kind>_ids`` list, and ``manager_id``.
+_SEEDED_KINDS = {"appointment_ids": "appointment", "rep_ids": "rep"}
+
+
+def _seed_ids() -> None:
+    for tenant in CONFIG.tenants:
+        pools = _ids.setdefault(str(tenant["company_id"]), {})
+        for name, values in tenant.items():
+            if name.endswith("_ids") and isinstance(values, list):
+                kind = _SEEDED_KINDS.get(name, "appointment" if "appointment" in name else derive.kind_of(name[:-1]))
+                pool = pools.setdefault(kind, deque(maxlen=256))
+                pool.extend(str(value) for value in values if name not in ("deleted_appointment_ids",))
+
+
+_seed_ids()
+
+
+def _learn(tenant: str, path: str, answer: Answer) -> None:
+    """File the ids a 2xx answer names under their kinds (cheap: only dict/list bodies of 2xx)."""
+    if not answer.ok or answer.body is None:
+        return
+    pools = _ids.setdefault(tenant, {})
+    for kind, value in derive.learn(path.split("?", 1)[0], answer.status, answer.body):
+        pool = pools.get(kind)
+        if pool is None:
+            pool = pools[kind] = deque(maxlen=256)
+        if not pool or pool[-1] != value:
+            pool.append(value)
+
+
+class _Derived:
+    """The document and the routes each kind of probe draws from, fetched once per process."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        routes = derive.routes(doc)
+        self.cross = derive.cross_tenant_routes(routes)
+        self.idempotent = derive.idempotent_routes(routes)
+        self.authz = derive.authz_routes(routes)
+
+
+_derived: _Derived | None = None
+_derived_failed = 0.0
+_derived_lock = threading.Lock()
+
+
+def derived() -> _Derived | None:
+    """The system under test's ``/openapi.json``, read at the first probe (retried every 5 s on failure)."""
+    global _derived, _derived_failed
+    if _derived is not None:
+        return _derived
+    if time.monotonic() - _derived_failed < 5.0:
+        return None
+    with _derived_lock:
+        if _derived is None:
+            try:
+                with urllib.request.urlopen(f"{CONFIG.app_url}/openapi.json", timeout=10) as response:
+                    _derived = _Derived(json.load(response))
+            except (OSError, ValueError):
+                _derived_failed = time.monotonic()
+    return _derived
+
+
+def _forge(token: str) -> str:
+    """The same claims signed with a key the app never had (HS256)."""
+    head, claims = token.split(".")[:2]
+    mac = hmac.new(uuid.uuid4().bytes, f"{head}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{head}.{claims}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
 class StormUser(FastHttpUser):
     host = CONFIG.app_url
     wait_time = between(0.0, 0.02)
@@ -101,20 +179,24 @@ class StormUser(FastHttpUser):
 
     def _send(self, f: str, method: str, path: str, *, args: dict[str, Any], body: Any = None,
               key: str | None = None, token: str | None = None, tenant: str | None = None,
-              raw_body: bytes | None = None, headers: dict[str, str] | None = None) -> Answer:
+              raw_body: bytes | None = None, headers: dict[str, str] | None = None,
+              mask: tuple[str, ...] | None = None) -> Answer:
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         if key is not None:
             sent["Idempotency-Key"] = key
             args = {**args, "idempotency_key": key}
-        if body is not None:
+        if body is not None and "payload_fp" not in args:
             args = {**args, "payload_fp": payload_fingerprint(body)}
-        return record_request(
+        answer = record_request(
             self.client, recorder(), process=self.process_name, f=f, tenant=tenant or self.company,
             method=method, path=path, args=args, company_ids=COMPANY_IDS, headers=sent, body=body,
-            raw_body=raw_body,
+            raw_body=raw_body, mask=mask,
         )
+        if answer.ok and token is not None:
+            _learn(tenant or self.company, path, answer)
+        return answer
 
     def _start(self, f: str, appointment: str, key: str | None) -> Answer:
         path = "/api/v1/recordings/sessions/start" if f == v.SESSION_START else "/api/v1/recordings/start"
@@ -255,33 +337,133 @@ class StormUser(FastHttpUser):
         self._send("appointment.list", "GET", "/api/v1/appointments?limit=50", args={"header_tenant": other},
                    token=self._token(), headers={"X-Company-Id": other})
 
+    def _own(self, tenant: str | None = None) -> dict[str, list[str]]:
+        return {kind: list(pool) for kind, pool in _ids.get(tenant or self.company, {}).items() if pool}
+
+    def _fill(self, route: derive.Route, pools: dict[str, list[str]]) -> dict[str, str] | None:
+        """An id of the right kind for each path parameter, or None when a kind has none yet."""
+        ids = {}
+        for name, kind in route.id_params:
+            pool = pools.get(kind)
+            if not pool:
+                return None
+            ids[name] = self.rng.choice(pool)
+        return ids
+
     def do_probe_cross_tenant(self) -> None:
-        """Ask for another tenant's ids with our token: anything but 404 is a leak."""
-        if not self.others:
+        """Any route that takes an id, with another tenant's id and then a missing one: both must answer alike, 404.
+
+        Routes come from the app's OpenAPI document (every method, writes included), ids from the
+        seed and from what the load has seen. The body is one we could send for our own rows, so
+        that only the path's id can make the difference.
+        """
+        d = derived()
+        if d is None or not self.others:
             return
         other = self.rng.choice(self.others)
         target_company = str(other["company_id"])
-        choice = self.rng.randrange(5)
-        method, key, body = "GET", None, None
-        if choice == 0:
-            target = self.rng.choice(other["appointment_ids"])
-            path = f"/api/v1/appointments/{target}"
-        elif choice == 1:
-            target = self.rng.choice(other["rep_ids"])
-            path = f"/api/v1/reps/{target}"
-        elif choice == 2 and _sessions.get(target_company):
-            target = self.rng.choice(_sessions[target_company])
-            path = f"/api/v1/recordings/sessions/{target}"
-        elif choice == 3 and _sessions.get(target_company):
-            target = self.rng.choice(_sessions[target_company])
-            method, path, key = "POST", f"/api/v1/recordings/sessions/{target}/stop", uuid.uuid4().hex
-        else:
-            target = self.rng.choice(other["appointment_ids"])
-            method, path, key = "POST", f"/api/v1/appointments/{target}/assign", uuid.uuid4().hex
-            body = {"rep_id": self.rng.choice(self.tenant["rep_ids"])}
-        self._send(v.PROBE, method, path, args={"target_tenant": target_company, "target_id": target,
-                                                "method": method, "path": path},
-                   body=body, key=key, token=self._token())
+        foreign_pools = self._own(target_company)
+        choices = [(route, ids) for route in d.cross if (ids := self._fill(route, foreign_pools)) is not None]
+        if not choices:
+            return
+        route, foreign = self.rng.choice(choices)
+        # the control: an id that exists nowhere, or (half the time, where the seed made one) one of ours deleted
+        missing = {name: (self.rng.choice(gone) if (gone := self.tenant.get(f"deleted_{kind}_ids"))
+                          and self.rng.random() < 0.5 else str(uuid.uuid4()))
+                   for name, kind in route.id_params}
+        body = derive.sample_body(d.doc, route, self._own(), self.rng, derive.MARKER + self.company)
+        probe_id = uuid.uuid4().hex
+        for control, ids in ((False, foreign), (True, missing)):
+            path = derive.fill_path(route, ids)
+            target = next(iter(ids.values()))
+            self._send(v.PROBE, route.method, path, body=body, token=self._token(), mask=tuple(ids.values()),
+                       key=uuid.uuid4().hex if route.idempotency else None,
+                       args={"target_tenant": None if control else target_company, "target_id": target,
+                             "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
+                             "control": control})
+
+    def do_probe_idempotency(self) -> None:
+        """A write that declares an Idempotency-Key, in one of the situations the draft names.
+
+        replay (same key and payload, one after the other), mismatch (same key, another payload
+        or path), concurrent (twice at once), missing (no key where required), other-tenant (the
+        same key used by another tenant for its own request: its own, independent answer).
+        """
+        d = derived()
+        if d is None:
+            return
+        own = self._own()
+        choices = [(route, ids) for route in d.idempotent if (ids := self._fill(route, own)) is not None]
+        if not choices:
+            return
+        route, ids = self.rng.choice(choices)
+        situations = [s for s in derive.IDEMPOTENCY_PROBES
+                      if (s != "missing" or route.idempotency == "required") and (s != "other-tenant" or self.others)]
+        situation = self.rng.choice(situations)
+        key = uuid.uuid4().hex
+        marker = f"{derive.MARKER}{self.company}-{key[:8]}"
+
+        def send(step: int, ids: dict[str, str], body: Any, *, key: str | None = key, tenant: str | None = None,
+                 token: str | None = None) -> Answer:
+            path = derive.fill_path(route, ids)
+            return self._send(v.PROBE_IDEMPOTENCY, route.method, path, body=body, key=key,
+                              token=token or self._token(), tenant=tenant,
+                              args={"route": route.name, "probe": situation, "step": step, "method": route.method,
+                                    "path": path,
+                                    "payload_fp": derive.request_fingerprint(route.method, path, body)})
+
+        body = derive.sample_body(d.doc, route, own, self.rng, marker)
+        if situation == "replay":
+            send(1, ids, body)
+            send(2, ids, body)
+        elif situation == "concurrent":
+            gevent.joinall([gevent.spawn(send, step, ids, body) for step in (1, 2)])
+        elif situation == "missing":
+            send(1, ids, body, key=None)
+        elif situation == "mismatch":
+            other_ids, other_body = ids, body
+            for _ in range(4):
+                other_ids = self._fill(route, own) or ids
+                other_body = derive.sample_body(d.doc, route, own, self.rng, marker + "-2")
+                if (other_ids, other_body) != (ids, body):
+                    break
+            else:
+                return
+            send(1, ids, body)
+            send(2, other_ids, other_body)
+        else:  # other-tenant: their own request, under the key we just used
+            other = self.rng.choice(self.others)
+            theirs = str(other["company_id"])
+            their_ids = self._fill(route, self._own(theirs))
+            if their_ids is None:
+                return
+            send(1, ids, body)
+            their_body = derive.sample_body(d.doc, route, self._own(theirs), self.rng,
+                                            f"{derive.MARKER}{theirs}-{key[:8]}")
+            send(2, their_ids, their_body, tenant=theirs, token=str(other["manager_token"]))
+
+    def do_probe_authz(self) -> None:
+        """Any route that needs a token, called by someone who may not: no token, an expired or forged one,
+        a rep where the manager role is required; or by a manager on a read, who may."""
+        d = derived()
+        if d is None or not d.authz:
+            return
+        route = self.rng.choice(d.authz)
+        roles = [r for r in derive.authz_roles(route) if r != "expired" or self.tenant.get("expired_token")]
+        if "rep" in roles and not self.tenant.get("rep_tokens"):
+            roles.remove("rep")
+        role = self.rng.choice(roles)
+        token = {"none": None, "expired": self.tenant.get("expired_token"), "forged": _forge(self._token()),
+                 "rep": (self.tenant.get("rep_tokens") or [None])[0], "manager": self._token()}[role]
+        own = self._own()
+        ids = {name: (self.rng.choice(own[kind]) if own.get(kind) else str(uuid.uuid4()))
+               for name, kind in route.id_params}
+        path = derive.fill_path(route, ids)
+        body = derive.sample_body(d.doc, route, own, self.rng, derive.MARKER + self.company)
+        self._send(v.PROBE_AUTHZ, route.method, path, body=body, token=token,
+                   key=uuid.uuid4().hex if route.idempotency else None,
+                   args={"route": route.name, "role": role, "required_roles": list(route.roles),
+                         "method": route.method, "path": path})
 
     # -- data lifecycle (plan F1 to F3), off in the default mix ---------------------------------------
     def do_consent_grant(self) -> None:

@@ -672,7 +672,8 @@ class DockerStack:
         host_settings = replace(settings, database_url=self.database_url, redis_url=self.redis_url)
         try:
             migrate(self.database_url)
-            self.tenants = seed(host_settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments)
+            self.tenants = seed(host_settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments,
+                                at_risk=cfg.seed_at_risk)
         except Exception as exc:
             raise ServiceStartError("schema (migrate and seed from the host)", f"{type(exc).__name__}: {exc}") from exc
 

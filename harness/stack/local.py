@@ -45,6 +45,9 @@ class StackConfig:
     appointments: int = 5
     #: Seed a recording and an analysis consent for every appointment (plan F3).
     seed_consent: bool = True
+    #: Seed data that puts the plan's promises at risk (overlaps, an active session, no consent, a
+    #: deleted id: ``reference_app.seed``); runs want it, the pytest fixture's app tests do not.
+    seed_at_risk: bool = True
     #: Start the Shunya stub (always, when there are task workers), with this initial config.
     shunya: dict[str, Any] | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -163,7 +166,8 @@ class LocalStack:
         settings = Settings(database_url=self.database_url, redis_url=self.redis_url, environment="test",
                             jwt_secret=self.jwt_secret)
         self.tenants = seed(
-            settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments, consent=cfg.seed_consent
+            settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments, consent=cfg.seed_consent,
+            at_risk=cfg.seed_at_risk,
         )
 
         metrics_dir = self.base_dir / "prometheus"

@@ -7,14 +7,31 @@ client generated from the document, or a fuzzer validating responses against
 it, would be misled; so the document is rewritten once, when first served:
 the 422 is replaced and the other problem statuses an ``/api/v1`` operation
 can answer are declared, all with the one ``Problem`` schema.
+
+It also declares what a client (and the harness, which derives its probes
+from this document) must know to call each operation right, read from the
+code rather than listed by hand:
+
+- ``security``: ``bearer`` (an HS256 JWT) on every operation that reads the
+  principal, with the role it needs as an OpenAPI 3.1 role name
+  (``["manager"]``) where the route requires the manager; ``[]`` on the
+  operations that take no token (probes, scrapes, the signed webhook);
+- an ``Idempotency-Key`` header parameter on every write that runs through
+  :func:`reference_app.services.idempotency.run_write`, ``required`` where the
+  route requires it.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from ..problems import KINDS, PROBLEM_JSON
 
@@ -52,10 +69,68 @@ def _problem_response(status: int) -> dict[str, Any]:
     }
 
 
+_RUN_WRITE = re.compile(r"run_write\((?P<args>[^)]*)\)")
+
+
+def _calls(dependant: Dependant) -> set[Callable[..., Any]]:
+    found = {dependant.call} if dependant.call is not None else set()
+    for sub in dependant.dependencies:
+        found |= _calls(sub)
+    return found
+
+
+def _idempotency_key(endpoint: Callable[..., Any]) -> bool | None:
+    """None when the route takes no Idempotency-Key, else whether it requires one."""
+    try:
+        source = inspect.getsource(endpoint)
+    except (OSError, TypeError):
+        return None
+    match = _RUN_WRITE.search(source)
+    if match is None:
+        return None
+    return "required=True" in match.group("args")
+
+
+def _declare_access(doc: dict[str, Any]) -> None:
+    from ..services.idempotency import HEADER
+    from .deps import get_principal, require_manager
+    from .routes import ROUTERS
+
+    doc["components"].setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "HS256 JWT with sub, cid (the tenant), role (manager or rep) and exp",
+    }
+    for route in (route for router in ROUTERS for route in router.routes):
+        if not isinstance(route, APIRoute):
+            continue
+        item = doc.get("paths", {}).get(route.path_format)
+        if item is None:
+            continue
+        deps = _calls(route.dependant)
+        security: list[dict[str, list[str]]] = []
+        if require_manager in deps:
+            security = [{"bearer": ["manager"]}]
+        elif get_principal in deps:
+            security = [{"bearer": []}]
+        key = _idempotency_key(route.endpoint)
+        for method in route.methods or ():
+            operation = item.get(method.lower())
+            if operation is None:
+                continue
+            operation["security"] = security
+            if key is not None:
+                operation.setdefault("parameters", []).append({
+                    "name": HEADER, "in": "header", "required": key,
+                    "description": "IETF Idempotency-Key: same key and payload replays the stored answer",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                })
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
+    _declare_access(doc)
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     for path, item in doc.get("paths", {}).items():

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "ConsentIn",
@@ -39,6 +39,19 @@ __all__ = [
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        """Text PostgreSQL can store: no NUL (U+0000), no lone surrogate (not UTF-8). Else 422, not 500."""
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("text may not contain NUL (U+0000)")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+        return value
 
 
 class _Out(BaseModel):

@@ -22,7 +22,15 @@ from prometheus_client import (
 from prometheus_client import REGISTRY, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
-__all__ = ["Metrics", "METRICS", "LiveGauges", "render_metrics", "CONTENT_TYPE_LATEST"]
+__all__ = ["Metrics", "METRICS", "LiveGauges", "render_metrics", "CONTENT_TYPE_LATEST", "initialise_routes"]
+
+#: Label values exported at 0 from start-up, so that the first burst after a start is an increase an alert
+#: rule (deploy/prometheus/alerts.yml) can see: ``rate``/``increase`` of a series born at 7 reads 0.
+SHUNYA_ENDPOINTS = ("create_job", "get_job")
+SHUNYA_ERROR_KINDS = ("timeout", "connection", "5xx", "4xx", "malformed")
+TASK_OUTCOMES = ("succeeded", "dead_lettered", "dropped")
+#: The server errors the app answers (problems ``internal-error`` and ``unavailable``).
+SERVER_ERROR_STATUSES = ("500", "503")
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,29 @@ def _initialise(metrics: Metrics) -> Metrics:
         metrics.sessions_started.labels(source)
         metrics.sessions_stopped.labels(source)
     metrics.shunya_job_failures.labels("job_failed")
+    for endpoint in SHUNYA_ENDPOINTS:
+        for kind in SHUNYA_ERROR_KINDS:
+            metrics.shunya_api_errors.labels(endpoint, kind)
+    from ..worker.celery_app import POLL_TASK, RETENTION_TASK, SUBMIT_TASK  # celery and settings only
+
+    for task in (SUBMIT_TASK, POLL_TASK, RETENTION_TASK):
+        for outcome in TASK_OUTCOMES:
+            metrics.tasks_finished.labels(task, outcome)
     return metrics
+
+
+def initialise_routes(routes: Iterable[tuple[str, str]], metrics: Metrics | None = None) -> None:
+    """Export, per (method, route template), the server-error counters and the latency histogram at 0.
+
+    The error-rate alert divides the rate of 5xx answers by the rate of all answers: without a 5xx
+    series from the start, the first burst of errors after a start creates it already counted and
+    ``rate`` sees nothing.
+    """
+    metrics = metrics or METRICS
+    for method, template in routes:
+        for status in SERVER_ERROR_STATUSES:
+            metrics.http_requests.labels(method, template, status)
+        metrics.http_duration.labels(method, template)
 
 
 METRICS = _initialise(_build())

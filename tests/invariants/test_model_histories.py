@@ -28,6 +28,9 @@ sizes = st.integers(5, 60)
 def test_correct_server_histories_are_valid(seed: int, n_ops: int, processes: int, info_rate: float) -> None:
     run = generate(seed, n_ops=n_ops, processes=processes, info_rate=info_rate)
     for verdict in check_all(run.history, run.snapshot, CHECKED):
+        if verdict.status == "unknown":  # a short history may exercise nothing: said so, never valid
+            assert (verdict.error or "").startswith("not exercised: "), (verdict.invariant, verdict.error)
+            continue
         assert verdict.status == "valid", (verdict.invariant, [v.message for v in verdict.violations])
 
 

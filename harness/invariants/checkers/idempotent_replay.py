@@ -10,9 +10,27 @@ with a request's fingerprint being (operation, ``payload_fp``):
   fingerprints both answered 2xx (in any order: concurrent use gets 409), or a
   2xx for one invoked after the other's stored answer (2xx or 404) came back.
 
-Only ``ok`` answers are compared: ``info`` may or may not have run, 409
-in-flight and 422 mismatch are the expected refusals. Ops without a
-``payload_fp`` are counted and skipped for the fingerprint rules.
+Only ``ok`` answers are compared by these rules: ``info`` may or may not
+have run, 409 in-flight and 422 mismatch are the expected refusals. Ops
+without a ``payload_fp`` are counted and skipped for the fingerprint rules.
+
+The ``probe.idempotency`` ops (derived from the OpenAPI document, one
+situation each, ``args.probe``) have every answer judged against the draft:
+
+- ``replay``: a stored answer (2xx, 404, 409) is given back the same, status
+  and body bytes (``replay-differs``; two 2xx are the rules above);
+- ``mismatch``: once the key holds a stored answer, another payload or path
+  gets 422 (``mismatch-not-refused``; a 2xx is ``mismatch-accepted`` above);
+- ``concurrent``: the same answer twice, or one of them 409
+  ``idempotency-key-in-flight``; anything else (a 422 mismatch, a success
+  next to another refusal: it ran twice) is ``concurrent-differs``;
+- ``missing``: no key where the document says it is required gets 400
+  (``missing-key-accepted`` for a 2xx, ``missing-key-wrong-status`` else);
+- ``other-tenant``: another tenant using the same key gets its own answer:
+  never a replay, never a key mismatch or in-flight refusal (``key-crossed-tenants``);
+- any probe: a 5xx is a violation (``server-error``) unless a fault was active.
+
+With no keyed operation at all the verdict is ``unknown`` ("not exercised").
 """
 
 from __future__ import annotations
@@ -20,10 +38,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 from harness.history import History, Op
+from harness.history.vocabulary import PROBE_IDEMPOTENCY
 from harness.invariants.collector import ViolationLog
 from harness.invariants.registry import checker
 from harness.invariants.snapshot import Snapshot
 from harness.invariants.verdict import Verdict
+
+from ._probes import FaultWindows, answer_class
 
 __all__ = ["NAME", "check_idempotent_replay"]
 
@@ -53,7 +74,74 @@ def check_idempotent_replay(history: History, snapshot: Snapshot) -> Verdict:
     for (tenant, key), answered in groups.items():
         _check_key(log, tenant, key, answered)
 
-    return log.verdict(keyed_ops=keyed, keys=len(groups), unfingerprinted=unfingerprinted)
+    probes = _check_probes(log, history)
+    if keyed == 0 and not probes:
+        log.cannot("not exercised: no operation carried an Idempotency-Key")
+    return log.verdict(keyed_ops=keyed, keys=len(groups), unfingerprinted=unfingerprinted, probes=probes)
+
+
+_STORED = (404, 409)  # definite refusals stored under the key and replayed like successes (docs/API.md)
+_KEY_REFUSALS = frozenset(("idempotency-key-mismatch", "idempotency-key-in-flight"))
+
+
+def _check_probes(log: ViolationLog, history: History) -> dict[str, int]:
+    """Judge every answer to a ``probe.idempotency`` against its situation; count them per situation."""
+    faults = FaultWindows(history)
+    runs: dict[tuple[object, object, object], list[tuple[Op, Op]]] = defaultdict(list)
+    counts: dict[str, int] = defaultdict(int)
+    for invoke, completion in history.pairs_of(PROBE_IDEMPOTENCY):
+        if completion is None:
+            continue
+        situation = invoke.args.get("probe")
+        counts[str(situation)] += 1
+        kind = answer_class(invoke, completion, faults)
+        if kind == "5xx":
+            log.add("server-error", f"{situation} probe {invoke.args.get('route')} answered {completion.status}",
+                    (invoke.index, completion.index), tenant=invoke.tenant, status=completion.status)
+            continue
+        if situation == "missing":
+            if kind == "2xx":
+                log.add("missing-key-accepted", f"{invoke.args.get('route')} without the Idempotency-Key it "
+                        f"requires answered {completion.status}", (invoke.index, completion.index),
+                        tenant=invoke.tenant)
+            elif kind == "4xx" and completion.status != 400:
+                log.add("missing-key-wrong-status", f"{invoke.args.get('route')} without the Idempotency-Key it "
+                        f"requires answered {completion.status}, not 400", (invoke.index, completion.index),
+                        tenant=invoke.tenant, status=completion.status)
+            continue
+        run = (situation, invoke.args.get("idempotency_key"), invoke.args.get("route"))
+        runs[run].append((invoke, completion))
+    for (situation, key, route), pairs in runs.items():
+        pairs.sort(key=lambda pair: (pair[0].args.get("step", 0), pair[0].index))
+        judgeable = [(i, c) for i, c in pairs if answer_class(i, c, faults) in ("2xx", "4xx")]
+        if len(judgeable) < 2:
+            continue
+        (i1, c1), (i2, c2) = judgeable[0], judgeable[1]
+        ops = (i1.index, c1.index, i2.index, c2.index)
+        if situation == "replay" and (c1.status in _STORED or (c1.type == "ok") != (c2.type == "ok")):
+            if c1.status != c2.status or c1.result.get("body_sha256") != c2.result.get("body_sha256"):
+                log.add("replay-differs", f"key {key!r}: the replay of {route} answered {c2.status} where the "
+                        f"first use answered {c1.status} (or another body)", ops, tenant=i1.tenant,
+                        idempotency_key=key)
+        elif situation == "mismatch" and (c1.type == "ok" or c1.status in _STORED) and c2.type != "ok":
+            if c2.status != 422:
+                log.add("mismatch-not-refused", f"key {key!r}: another payload for {route} answered {c2.status}, "
+                        "not 422", ops, tenant=i1.tenant, idempotency_key=key, status=c2.status)
+        elif situation == "concurrent":
+            in_flight = [c.result.get("problem") == "idempotency-key-in-flight" for c in (c1, c2)]
+            problems = {c1.result.get("problem"), c2.result.get("problem")}
+            same = c1.status == c2.status and (c1.type == "ok" or
+                                               c1.result.get("body_sha256") == c2.result.get("body_sha256"))
+            if "idempotency-key-mismatch" in problems or not (same or any(in_flight)):
+                log.add("concurrent-differs", f"key {key!r}: two concurrent identical {route} answered "
+                        f"{c1.status} and {c2.status}: neither the result twice nor 409", ops, tenant=i1.tenant,
+                        idempotency_key=key)
+        elif situation == "other-tenant" and i1.tenant != i2.tenant:
+            if c2.result.get("replayed") or c2.result.get("problem") in _KEY_REFUSALS:
+                log.add("key-crossed-tenants", f"key {key!r} used by {i1.tenant} then by {i2.tenant}: the second "
+                        f"tenant got {c2.status} ({c2.result.get('problem') or 'replayed'}), not its own answer",
+                        ops, tenant=i2.tenant, other_tenant=i1.tenant, idempotency_key=key)
+    return dict(counts)
 
 
 def _check_key(log: ViolationLog, tenant: str | None, key: object, answered: list[tuple[Op, Op]]) -> None:

@@ -1,33 +1,50 @@
-"""tenant-isolation: tenant A never sees or touches tenant B's data.
+"""tenant-isolation: tenant A never sees or touches tenant B's data (plan D1, D2).
 
-Three views:
+Every answer is judged, not only the successes:
 
 - no response to A carries another company id (``result.company_ids_seen``,
   every company id the load client found anywhere in the body);
-- every ``probe.cross_tenant`` (A naming B's ids) is answered 404: a 2xx is
-  a leak; other definite answers are counted in the summary;
+- a ``probe.cross_tenant`` (A naming B's id, on any route that takes one,
+  any method) must answer exactly like the same request naming a missing id
+  (its control, paired by ``probe_id``): 404, with the same body once the ids
+  are masked (``result.body_masked``). A 2xx is a leak (``probe-leak``); any
+  other status, 403, 409, 422, 5xx ... (``probe-wrong-status``) tells A the id
+  exists; a 404 whose body differs from the control's
+  (``probe-distinguishable``) too. When the control got the very same
+  non-404 refusal (the body was refused before the id mattered) the pair is
+  inconclusive and counted. No answer and 429 are counted, not judged; a 5xx
+  while a fault was active is excused (see ``_probes``);
 - no ``ok`` operation of A named a row that the final state shows belongs to
-  B (an id in its arguments or the ``id`` it got back): A read or wrote B's
-  row. Ids are matched against every captured table.
+  B (an id in its arguments or the ``id`` it got back);
+- the final state: no row of B carries the marker a probe of A writes into
+  its bodies (``sp-probe-<A>``: a foreign write took effect whatever it
+  answered), and no row of a foreign ``DELETE`` probe vanished unless its own
+  tenant deleted it.
+
+With no answered operation at all the verdict is ``unknown`` ("not exercised").
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from harness.history import History
+from harness.history import History, Op
 from harness.history.vocabulary import NEMESIS, PROBE
 from harness.invariants.collector import ViolationLog
 from harness.invariants.registry import checker
 from harness.invariants.snapshot import TABLES, Snapshot
 from harness.invariants.verdict import Verdict
 
-__all__ = ["NAME", "check_tenant_isolation"]
+from ._probes import FaultWindows, answer_class
+
+__all__ = ["NAME", "MARKER", "check_tenant_isolation"]
 
 NAME = "tenant-isolation"
+#: The prefix a probe writes into every string of its bodies, followed by its tenant (harness.load.probes).
+MARKER = "sp-probe-"
 
 #: Argument keys that are not row ids even though they end in ``_id``.
-_NOT_ROW_IDS = frozenset(("company_id", "target_tenant", "idempotency_key"))
+_NOT_ROW_IDS = frozenset(("company_id", "target_tenant", "idempotency_key", "target_id", "probe_id"))
 
 
 def _owners(snapshot: Snapshot) -> tuple[dict[object, tuple[str, object]], list[str]]:
@@ -48,65 +65,152 @@ def _owners(snapshot: Snapshot) -> tuple[dict[object, tuple[str, object]], list[
 
 @checker(NAME, "safety")
 def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
-    """No foreign company ids in responses, probes answered 404, no ok op on another tenant's row."""
+    """No foreign data in answers, cross-tenant probes answered like a missing id, foreign rows untouched."""
     log = ViolationLog(NAME, "safety", snapshot.config)
     owners, missing = _owners(snapshot)
     if len(missing) == len(TABLES):
         log.cannot("no table in snapshot: rows touched across tenants not checked")
+    faults = FaultWindows(history)
     probe_answers: Counter[str] = Counter()
+    outcome: Counter[str] = Counter()
+    probes: dict[object, dict[bool, tuple[Op, Op]]] = {}
     responses = 0
     for invoke, completion in history.pairs():
         if completion is None or invoke.process == NEMESIS:
             continue
         tenant = invoke.tenant
         responses += 1
-        seen = completion.result.get("company_ids_seen")
-        if seen and tenant is not None:
-            foreign = sorted(str(company) for company in seen if company != tenant)
-            if foreign:
-                log.add(
-                    "foreign-data",
-                    f"{invoke.f} by tenant {tenant} was answered with data of {', '.join(foreign)}",
-                    (completion.index,),
-                    badness=float(len(foreign)),
-                    tenant=tenant,
-                    foreign=tuple(foreign),
-                )
+        _foreign_data(log, invoke, completion)
         if invoke.f == PROBE:
-            probe_answers[str(completion.status) if completion.type != "info" else "info"] += 1
-            if completion.type == "ok":
-                log.add(
-                    "probe-leak",
-                    f"cross-tenant probe by {tenant} of {invoke.args.get('target_tenant')}'s "
-                    f"{invoke.args.get('target_id')} answered {completion.status}, not 404",
-                    (invoke.index, completion.index),
-                    tenant=tenant,
-                    target_tenant=invoke.args.get("target_tenant"),
-                    target_id=invoke.args.get("target_id"),
-                )
+            control = bool(invoke.args.get("control"))
+            if not control:
+                probe_answers[str(completion.status) if completion.type != "info" else "info"] += 1
+            probes.setdefault(invoke.args.get("probe_id") or ("solo", invoke.index), {})[control] = (invoke, completion)
             continue
         if completion.type != "ok" or tenant is None or not owners:
             continue
-        named = [value for name, value in invoke.args.items()
-                 if name.endswith("_id") and name not in _NOT_ROW_IDS]
-        returned = completion.result.get("id")
-        if returned is not None:
-            named.append(returned)
-        for row_id in named:
-            owner = owners.get(row_id)
-            if owner is not None and owner[1] != tenant:
-                log.add(
-                    "foreign-row",
-                    f"{invoke.f} by tenant {tenant} succeeded on {owner[0]} row {row_id} of {owner[1]}",
-                    (invoke.index, completion.index),
-                    tenant=tenant,
-                    owner=owner[1],
-                    table=owner[0],
-                    row_id=row_id,
-                )
+        _foreign_row(log, invoke, completion, owners)
+
+    for pair in probes.values():
+        if False in pair:
+            outcome[_judge_probe(log, pair[False], pair.get(True), faults)] += 1
+    if owners:
+        _final_state(log, history, snapshot, probes, owners)
+    if responses == 0:
+        log.cannot("not exercised: no answered operation to judge")
     return log.verdict(
         responses=responses,
         probes=sum(probe_answers.values()),
         probe_answers=dict(probe_answers),
+        probe_outcomes=dict(outcome),
+        probed_routes=len({pair[False][0].args.get("route") for pair in probes.values() if False in pair}),
         tables_missing=missing,
     )
+
+
+def _foreign_data(log: ViolationLog, invoke: Op, completion: Op) -> None:
+    seen = completion.result.get("company_ids_seen")
+    tenant = invoke.tenant
+    if seen and tenant is not None:
+        foreign = sorted(str(company) for company in seen if company != tenant)
+        if foreign:
+            log.add(
+                "foreign-data",
+                f"{invoke.f} by tenant {tenant} was answered with data of {', '.join(foreign)}",
+                (completion.index,),
+                badness=float(len(foreign)),
+                tenant=tenant,
+                foreign=tuple(foreign),
+            )
+
+
+def _foreign_row(log: ViolationLog, invoke: Op, completion: Op, owners: dict[object, tuple[str, object]]) -> None:
+    tenant = invoke.tenant
+    named = [value for name, value in invoke.args.items() if name.endswith("_id") and name not in _NOT_ROW_IDS]
+    returned = completion.result.get("id")
+    if returned is not None:
+        named.append(returned)
+    for row_id in named:
+        owner = owners.get(row_id)
+        if owner is not None and owner[1] != tenant:
+            log.add(
+                "foreign-row",
+                f"{invoke.f} by tenant {tenant} succeeded on {owner[0]} row {row_id} of {owner[1]}",
+                (invoke.index, completion.index),
+                tenant=tenant,
+                owner=owner[1],
+                table=owner[0],
+                row_id=row_id,
+            )
+
+
+def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op] | None,
+                 faults: FaultWindows) -> str:
+    """One foreign-id probe against the promise; returns how it came out (for the summary)."""
+    invoke, completion = probe
+    kind = answer_class(invoke, completion, faults)
+    if kind in ("none", "limited", "excused"):
+        return kind
+    where = f"{invoke.args.get('method', '')} {invoke.args.get('path', '')}".strip() or invoke.f
+    facts = dict(tenant=invoke.tenant, target_tenant=invoke.args.get("target_tenant"),
+                 target_id=invoke.args.get("target_id"), route=invoke.args.get("route"))
+    ops = (invoke.index, completion.index)
+    if kind == "2xx":
+        log.add("probe-leak", f"cross-tenant probe by {invoke.tenant} of {facts['target_tenant']}'s "
+                f"{facts['target_id']} ({where}) answered {completion.status}, not 404", ops, **facts)
+        return "violation"
+    same_as_control = None
+    if control is not None:
+        c_kind = answer_class(*control, faults)
+        if c_kind in ("2xx", "4xx", "5xx"):
+            same_as_control = (control[1].status == completion.status
+                               and control[1].result.get("body_masked") == completion.result.get("body_masked"))
+            ops = ops + (control[0].index, control[1].index)
+    if completion.status == 404:
+        if same_as_control is False and control is not None and control[1].status == 404:
+            log.add("probe-distinguishable", f"cross-tenant probe by {invoke.tenant} ({where}) answered 404 with "
+                    "another body than the same request for a missing id", ops, **facts)
+            return "violation"
+        return "404" if same_as_control else "404-unpaired"
+    if kind == "4xx" and same_as_control and completion.status not in (403, 409):
+        return "inconclusive"  # refused before the id mattered, exactly like the missing id
+    log.add("probe-wrong-status", f"cross-tenant probe by {invoke.tenant} of {facts['target_tenant']}'s "
+            f"{facts['target_id']} ({where}) answered {completion.status}, not the 404 of a missing id"
+            + (f" (the missing id got {control[1].status})" if control is not None else ""), ops,
+            status=completion.status, **facts)
+    return "violation"
+
+
+def _final_state(log: ViolationLog, history: History, snapshot: Snapshot,
+                 probes: dict[object, dict[bool, tuple[Op, Op]]], owners: dict[object, tuple[str, object]]) -> None:
+    """Foreign rows untouched: no probe's marker in another tenant's row; no foreign DELETE took effect."""
+    probers = {(invoke.tenant) for pair in probes.values() for invoke, _ in pair.values()}
+    for table in TABLES:
+        for row in snapshot.table(table) or ():
+            company = row.get("company_id")
+            for column, value in row.items():
+                if not isinstance(value, str) or MARKER not in value:
+                    continue
+                writer = value.split(MARKER, 1)[1]
+                if company is not None and not writer.startswith(str(company)):
+                    who = next((t for t in probers if t and writer.startswith(str(t))), writer[:36])
+                    log.add("foreign-row-changed", f"{table} row {row.get('id')} of {company} holds {column}="
+                            f"{value!r}, written by a probe of tenant {who}", (), tenant=who, owner=company,
+                            table=table, row_id=row.get("id"))
+    deleted_by_owner: set[object] = set()
+    for invoke in history:
+        if invoke.type == "invoke" and invoke.f != PROBE and "delet" in invoke.f:
+            deleted_by_owner.update(invoke.args.values())
+    for pair in probes.values():
+        if False not in pair:
+            continue
+        invoke, completion = pair[False]
+        target = invoke.args.get("target_id")
+        if invoke.args.get("method") != "DELETE" or target in owners or target in deleted_by_owner:
+            continue
+        segments = str(invoke.args.get("route") or "").replace("-", "_").split("/")
+        if not any(segment in TABLES for segment in segments):
+            continue  # its table is not in the snapshot: gone or never captured, we cannot tell
+        log.add("foreign-row-deleted", f"DELETE probe by {invoke.tenant} of {invoke.args.get('target_tenant')}'s "
+                f"{target} answered {completion.status}, and the row is gone from the final state",
+                (invoke.index, completion.index), tenant=invoke.tenant, target_id=target)

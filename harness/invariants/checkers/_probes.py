@@ -1,0 +1,57 @@
+"""What the probe checkers share: when a server error is excused, and how an answer is classed.
+
+A probe's answer is judged against a promise. Two answers are not judgeable
+and are counted instead: no answer (``info``: a timeout or a reset) and 429
+(the tenant's rate limit answered before the promise could). A 5xx is a
+violation, except while a fault was active (the nemesis's own ops say when):
+an injected outage may answer 5xx, and a 5xx leaves the outcome unknown.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+from harness.history import History, Op
+from harness.history.vocabulary import FAULT, NEMESIS
+from harness.invariants.timeline import INF
+
+__all__ = ["FaultWindows", "answer_class"]
+
+
+class FaultWindows:
+    """The times some fault was active: from each ``start`` to its ``stop`` (or the end of the run)."""
+
+    def __init__(self, history: History) -> None:
+        open_at: dict[tuple[object, object], int] = {}
+        spans: list[tuple[float, float]] = []
+        for op in history:
+            if op.process != NEMESIS or op.f != FAULT or op.type == "invoke":
+                continue
+            key = (op.args.get("fault"), op.args.get("target"))
+            if op.args.get("phase") == "start":
+                open_at.setdefault(key, op.time_ns)
+            elif op.args.get("phase") == "stop" and key in open_at:
+                spans.append((open_at.pop(key), op.time_ns))
+        spans.extend((start, INF) for start in open_at.values())
+        spans.sort()
+        self._starts = [s for s, _ in spans]
+        self._spans = spans
+
+    def overlaps(self, start: float, end: float) -> bool:
+        """Whether some fault was active at some time in [start, end]."""
+        upto = bisect_left(self._starts, end + 1)
+        return any(stop >= start for _, stop in self._spans[:upto])
+
+
+def answer_class(invoke: Op, completion: Op, faults: FaultWindows) -> str:
+    """``none`` (no answer), ``limited`` (429), ``excused`` (5xx under a fault), ``5xx``, ``2xx`` or ``4xx``."""
+    status = completion.status
+    if completion.type == "info" and not status:
+        return "none"
+    if status is None or status == 0:
+        return "none"
+    if status == 429:
+        return "limited"
+    if status >= 500:
+        return "excused" if faults.overlaps(invoke.time_ns, completion.time_ns) else "5xx"
+    return "2xx" if 200 <= status < 300 else "4xx"

@@ -1,0 +1,343 @@
+"""Probes derived from the app's OpenAPI document, not listed by hand.
+
+A hand list of routes to probe forgets the route added next month. Here the
+routes come from the document the system under test serves at
+``/openapi.json`` (the reference app's, or a user's own backend implementing
+docs/API.md), so every route is covered the day it exists:
+
+- **cross-tenant**: every operation with a path parameter (any method), called
+  with another tenant's id of the right kind, and then with a random id that
+  exists nowhere (the control). The promise (plan D2): the foreign id answers
+  exactly like the missing one, 404, and changes nothing;
+- **idempotency**: every operation that declares an ``Idempotency-Key`` header
+  parameter: replayed with the same key and payload, reused with another
+  payload, sent twice at once, sent without the key where it is required, and
+  the same key used by another tenant (plan B1, IETF Idempotency-Key draft);
+- **authorization**: every operation that declares a security requirement,
+  called with no token, an expired token, a forged token, a rep's token where
+  the requirement names the ``manager`` role (OpenAPI 3.1 role names), and a
+  manager's token on reads.
+
+Everything here is a pure function of the document (and of the ids and the
+random generator it is given), so it is unit-tested without a server. The
+kind of an id is its parameter's name without ``_id`` (``appointment_id`` ->
+``appointment``; a bare ``id`` takes the singular of the segment before it),
+and :func:`learn` files the ids an answer carries under the same kinds.
+A document that declares no security at all is read as docs/API.md says:
+every route under ``/api/`` needs a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "AUTHZ_ROLES",
+    "IDEMPOTENCY_PROBES",
+    "MARKER",
+    "Route",
+    "authz_roles",
+    "authz_routes",
+    "cross_tenant_routes",
+    "fill_path",
+    "idempotent_routes",
+    "kind_of",
+    "learn",
+    "masked_digest",
+    "request_fingerprint",
+    "routes",
+    "sample_body",
+]
+
+#: Written into every string a generated body carries, followed by the prober's tenant: a row of
+#: another tenant holding it in the final state was changed by a probe.
+MARKER = "sp-probe-"
+#: The callers an authorization probe may pretend to be.
+AUTHZ_ROLES = ("none", "expired", "forged", "rep", "manager")
+#: The idempotency situations a probe may create.
+IDEMPOTENCY_PROBES = ("replay", "mismatch", "concurrent", "missing", "other-tenant")
+
+_WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+_METHODS = ("get", "post", "put", "patch", "delete")
+_PARAM = re.compile(r"\{([^}/]+)\}")
+_KEY_HEADER = "idempotency-key"
+#: Body keys that are not ids of the answer's resource.
+_NOT_LEARNT = frozenset(("company_id", "idempotency_key", "trace_id", "task_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One operation of the document, as the probes need it."""
+
+    method: str                                 # upper case
+    path: str                                   # the template, e.g. /api/v1/appointments/{appointment_id}
+    id_params: tuple[tuple[str, str], ...]      # (path parameter, kind of id), in path order
+    idempotency: str | None                     # None, "optional" or "required"
+    token: bool                                 # needs a bearer token
+    roles: tuple[str, ...]                      # roles the security requirement names; () = any role
+    body_schema: Mapping[str, Any] | None       # the JSON request body schema, $refs resolved lazily
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def write(self) -> bool:
+        return self.method in _WRITES
+
+
+def _singular(word: str) -> str:
+    word = word.replace("-", "_")
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def kind_of(param: str, path: str = "") -> str:
+    """The kind of id a path parameter names: ``appointment_id`` -> ``appointment``."""
+    name = param.lower()
+    for suffix in ("_id", "id"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)].rstrip("_-")
+    if name == "id" and path:
+        before = path.split("{" + param + "}")[0].rstrip("/").rsplit("/", 1)[-1]
+        return _singular(before)
+    return name
+
+
+def _resolve(doc: Mapping[str, Any], schema: Any) -> Any:
+    seen = 0
+    while isinstance(schema, Mapping) and "$ref" in schema and seen < 16:
+        ref = str(schema["$ref"])
+        node: Any = doc
+        for part in ref.lstrip("#/").split("/"):
+            node = node.get(part, {}) if isinstance(node, Mapping) else {}
+        schema, seen = node, seen + 1
+    return schema
+
+
+def _security(doc: Mapping[str, Any], operation: Mapping[str, Any], path: str) -> tuple[bool, tuple[str, ...]]:
+    requirement = operation.get("security", doc.get("security"))
+    if requirement is None:  # nothing declared: docs/API.md's rule
+        return path.startswith("/api/"), ()
+    if not requirement:
+        return False, ()
+    roles: set[str] = set()
+    for alternative in requirement:
+        if not alternative:  # an empty alternative: anonymous access allowed
+            return False, ()
+        for scopes in alternative.values():
+            roles.update(str(scope) for scope in scopes or ())
+    return True, tuple(sorted(roles))
+
+
+def routes(doc: Mapping[str, Any]) -> tuple[Route, ...]:
+    """Every operation of an OpenAPI 3 document, in document order."""
+    out: list[Route] = []
+    for path, item in (doc.get("paths") or {}).items():
+        if not isinstance(item, Mapping):
+            continue
+        shared = list(item.get("parameters") or ())
+        for method in _METHODS:
+            operation = item.get(method)
+            if not isinstance(operation, Mapping):
+                continue
+            params = [_resolve(doc, p) for p in shared + list(operation.get("parameters") or ())]
+            in_path = {p.get("name") for p in params if isinstance(p, Mapping) and p.get("in") == "path"}
+            in_path |= set(_PARAM.findall(path))
+            ordered = [name for name in _PARAM.findall(path) if name in in_path]
+            key = None
+            for p in params:
+                if isinstance(p, Mapping) and p.get("in") == "header" and str(p.get("name", "")).lower() == _KEY_HEADER:
+                    key = "required" if p.get("required") else "optional"
+            token, roles = _security(doc, operation, path)
+            body = None
+            content = (_resolve(doc, operation.get("requestBody")) or {}).get("content") or {}
+            for media, spec in content.items():
+                if "json" in media and isinstance(spec, Mapping):
+                    body = _resolve(doc, spec.get("schema")) or {}
+                    break
+            out.append(Route(
+                method=method.upper(), path=path,
+                id_params=tuple((name, kind_of(name, path)) for name in ordered),
+                idempotency=key, token=token, roles=roles, body_schema=body,
+            ))
+    return tuple(out)
+
+
+def cross_tenant_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:
+    """Operations that take an id in their path and a token: each is a door to another tenant's row."""
+    return tuple(r for r in all_routes if r.id_params and r.token)
+
+
+def idempotent_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:
+    """Writes that declare an ``Idempotency-Key`` header."""
+    return tuple(r for r in all_routes if r.idempotency is not None and r.token)
+
+
+def authz_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:
+    """Operations that declare a security requirement."""
+    return tuple(r for r in all_routes if r.token)
+
+
+def authz_roles(route: Route) -> tuple[str, ...]:
+    """Who an authorization probe of ``route`` may pretend to be, without side effects when the app is right.
+
+    Unauthenticated callers everywhere (a 401 has no effect); a rep only where the manager role is
+    required (a 403 has no effect); a manager only on reads (its answers are ordinary traffic).
+    """
+    roles = ["none", "expired", "forged"]
+    if "manager" in route.roles:
+        roles.append("rep")
+    if not route.write:
+        roles.append("manager")
+    return tuple(roles)
+
+
+def fill_path(route: Route, ids: Mapping[str, str]) -> str:
+    """The route's path with each path parameter replaced by ``ids[parameter]``."""
+    return _PARAM.sub(lambda m: ids[m.group(1)], route.path)
+
+
+def sample_body(doc: Mapping[str, Any], route: Route, own: Mapping[str, Sequence[str]], rng: random.Random,
+                marker: str) -> Any:
+    """A small request body valid for the schema: required properties only.
+
+    ``<kind>_id`` properties take one of our own ids of that kind (so that a refusal is about the
+    path's id, not the body's); strings carry ``marker``; date-times are an hour apart, in order.
+    """
+    if route.body_schema is None:
+        return None
+    clock = [0]
+    return _sample(doc, route.body_schema, "", own, rng, marker, clock, 0)
+
+
+def _sample(doc: Mapping[str, Any], schema: Any, name: str, own: Mapping[str, Sequence[str]], rng: random.Random,
+            marker: str, clock: list[int], depth: int) -> Any:
+    schema = _resolve(doc, schema)
+    if not isinstance(schema, Mapping) or depth > 6:
+        return None
+    for combo in ("anyOf", "oneOf", "allOf"):
+        options = [o for o in schema.get(combo) or () if _resolve(doc, o).get("type") != "null"]
+        if options:
+            return _sample(doc, options[0], name, own, rng, marker, clock, depth + 1)
+    if "enum" in schema and schema["enum"]:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        keys = list(schema.get("required") or ())
+        if not keys:  # a patch: nothing required, so change what can be seen (plain strings)
+            keys = [key for key, prop in props.items() if _plain_string(doc, prop)]
+        return {key: _sample(doc, props.get(key, {}), key, own, rng, marker, clock, depth + 1) for key in keys}
+    if kind == "array":
+        return []
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return float(schema.get("minimum", 1))
+    if kind == "boolean":
+        return False
+    fmt = schema.get("format")
+    if name.endswith("_id") or fmt == "uuid":
+        pool = own.get(kind_of(name)) if name else None
+        return rng.choice(list(pool)) if pool else str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    if fmt == "date-time":  # one day far ahead per body, fields an hour apart in order
+        if clock[0] == 0:
+            clock.append(rng.randrange(28))
+        clock[0] += 1
+        return f"2031-{1 + clock[1] % 12:02d}-{1 + clock[1]:02d}T{clock[0]:02d}:00:00Z"
+    if fmt == "date":
+        return "2031-01-01"
+    if fmt == "email" or "email" in name:
+        return f"{marker}@example.test"
+    return marker[: schema["maxLength"]] if isinstance(schema.get("maxLength"), int) else marker
+
+
+def _plain_string(doc: Mapping[str, Any], schema: Any) -> bool:
+    schema = _resolve(doc, schema)
+    if not isinstance(schema, Mapping):
+        return False
+    options = [_resolve(doc, o) for o in schema.get("anyOf") or ()] or [schema]
+    return any(isinstance(o, Mapping) and o.get("type") == "string" and "format" not in o and "enum" not in o
+               for o in options)
+
+
+def learn(path: str, status: int, body: Any) -> list[tuple[str, str]]:
+    """The (kind, id) pairs a 2xx answer to ``path`` (the template) names.
+
+    ``<kind>_id`` fields are filed under their kind; the answer's own ``id``
+    under the kind of the resource the path names: its last id parameter when
+    the path ends with it, else the singular of the last plural segment
+    (``/recordings/sessions/start`` -> ``session``).
+    """
+    if not 200 <= status < 300:
+        return []
+    if isinstance(body, Mapping) and isinstance(body.get("items"), list):
+        body = body["items"]
+    if isinstance(body, list):  # a list answer: each item is a row of the path's resource
+        return [pair for item in body[:50] for pair in learn(path, status, item)]
+    if not isinstance(body, Mapping):
+        return []
+    out = [(kind_of(key), value) for key, value in body.items()
+           if key.endswith("_id") and key not in _NOT_LEARNT and isinstance(value, str)]
+    own = body.get("id")
+    if isinstance(own, str):
+        kind = _resource_kind(path)
+        if kind:
+            out.append((kind, own))
+    return out
+
+
+def _resource_kind(path: str) -> str | None:
+    segments = [s for s in path.strip("/").split("/") if s]
+    if segments and _PARAM.fullmatch(segments[-1]):
+        return kind_of(segments[-1][1:-1], path)
+    for segment in reversed(segments):
+        if _PARAM.fullmatch(segment):
+            return kind_of(segment[1:-1], path)
+        if segment.endswith("s") and not segment.startswith("v"):
+            return _singular(segment)
+    return None
+
+
+def request_fingerprint(method: str, path: str, body: Any) -> str:
+    """One request's identity for Idempotency-Key purposes: method, concrete path and payload."""
+    payload = json.dumps(body, sort_keys=True, separators=(",", ":")) if body is not None else ""
+    return hashlib.sha256(f"{method} {path}\n{payload}".encode()).hexdigest()[:32]
+
+
+#: Body fields that legitimately differ between two answers to the same question.
+_VOLATILE = frozenset(("trace_id", "instance", "request_id", "timestamp"))
+
+
+def masked_digest(raw: bytes, ids: Iterable[str]) -> str:
+    """A digest of an answer's body with the asked-for ids and per-request fields masked.
+
+    A foreign id and a missing id must answer alike "modulo the id and the
+    trace": both are replaced by ``{id}`` and volatile fields are dropped.
+    """
+    text = raw.decode("utf-8", errors="replace")
+    for value in ids:
+        if value:
+            text = text.replace(value, "{id}")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in _VOLATILE}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]

@@ -1,0 +1,211 @@
+"""Every answer to a probe judged: tenant-isolation, idempotent-replay (probe situations) and authorization.
+
+One known-bad history per wrong-answer kind (each must be flagged with its
+type), known-good ones that must pass, and the "not exercised" verdict.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.invariants import Snapshot, check_all
+from tests.invariants.builders import HistoryBuilder
+
+
+def _run(name: str, b: HistoryBuilder, **fields: object):
+    (verdict,) = check_all(b.build(), Snapshot(**fields), [name])  # type: ignore[arg-type]
+    return verdict
+
+
+def _types(verdict) -> list[str]:
+    return sorted(v.details["type"] for v in verdict.violations)
+
+
+def _fault(b: HistoryBuilder, start: float, stop: float) -> None:
+    for phase, at in (("start", start), ("stop", stop)):
+        i = b.invoke("fault", at, process="nemesis", tenant=None, fault="down", phase=phase, target="postgres")
+        b.complete(i, at, type="ok")
+
+
+# -- tenant-isolation: a foreign id answers exactly like a missing one -----------------------------------------
+_TABLES = dict(appointments=({"id": "b1", "company_id": "c2", "title": "Visit"},
+                             {"id": "a1", "company_id": "c1", "title": "Visit"}))
+
+
+def _probe(b: HistoryBuilder, at: float, status: int | None, masked: str = "m404", *, control: int | None = 404,
+           control_masked: str = "m404", method: str = "GET", route: str = "GET /api/v1/appointments/{appointment_id}",
+           target: str = "b1", pid: str = "p") -> None:
+    common = dict(method=method, route=route, probe_id=pid + str(at))
+    b.call("probe.cross_tenant", at, at + 1, status, result={"body_masked": masked} if status else None,
+           target_tenant="c2", target_id=target, control=False, path=f"/x/{target}", **common)
+    if control is not None:
+        b.call("probe.cross_tenant", at + 2, at + 3, control, result={"body_masked": control_masked},
+               target_tenant=None, target_id="zz", control=True, path="/x/zz", **common)
+
+
+@pytest.mark.parametrize(("status", "masked", "control", "expected"), [
+    (200, "m200", 404, "probe-leak"),                  # a 2xx: the row was served
+    (403, "m403", 404, "probe-wrong-status"),          # "forbidden": tells the id exists
+    (409, "m409", 404, "probe-wrong-status"),          # a conflict on someone else's row
+    (500, "m500", 404, "probe-wrong-status"),          # crashed on the foreign row (no fault active)
+    (422, "m422", 404, "probe-wrong-status"),          # refused differently from the missing id
+    (404, "other", 404, "probe-distinguishable"),      # 404, but not the missing id's 404
+    (403, "m403", 403, "probe-wrong-status"),          # 403 even if the missing id got it too
+])
+def test_cross_tenant_wrong_answers_are_flagged(status: int, masked: str, control: int, expected: str) -> None:
+    b = HistoryBuilder()
+    alike = control == status and expected != "probe-distinguishable"
+    _probe(b, 0, status, masked, control=control, control_masked=masked if alike else "m404")
+    verdict = _run("tenant-isolation", b, **_TABLES)
+    assert verdict.status == "invalid" and _types(verdict) == [expected]
+
+
+def test_foreign_rows_changed_or_deleted_in_the_final_state_are_flagged() -> None:
+    b = HistoryBuilder()
+    _probe(b, 0, 404, method="PATCH", route="PATCH /api/v1/appointments/{appointment_id}")
+    changed = dict(appointments=({"id": "b1", "company_id": "c2", "title": "sp-probe-c1"},))
+    assert _types(_run("tenant-isolation", b, **changed)) == ["foreign-row-changed"]
+    b = HistoryBuilder()
+    _probe(b, 0, 404, method="DELETE", route="DELETE /api/v1/appointments/{appointment_id}")
+    gone = dict(appointments=({"id": "a1", "company_id": "c1"},))
+    assert _types(_run("tenant-isolation", b, **gone)) == ["foreign-row-deleted"]
+    # deleted by its own tenant: not the probe's doing
+    b.call("appointment.delete", 10, 11, 204, tenant="c2", appointment_id="b1")
+    assert _run("tenant-isolation", b, **gone).status == "valid"
+
+
+def test_cross_tenant_right_answers_pass() -> None:
+    b = HistoryBuilder()
+    _probe(b, 0, 404)                                           # exactly the missing id's answer
+    _probe(b, 10, 422, "m422", control=422, control_masked="m422")  # refused before the id mattered, alike
+    _probe(b, 20, None)                                         # no answer: counted, not judged
+    _probe(b, 30, 429, "m429")                                  # rate limited: counted
+    _fault(b, 39, 45)
+    _probe(b, 40, 503, "m503")                                  # a 5xx under an injected fault is excused
+    own = dict(appointments=({"id": "b1", "company_id": "c2", "title": "Visit"},
+                             {"id": "a1", "company_id": "c1", "title": "sp-probe-c1"}))  # our own row: fine
+    verdict = _run("tenant-isolation", b, **own)
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+    assert verdict.summary["probe_outcomes"] == {"404": 1, "inconclusive": 1, "none": 1, "limited": 1, "excused": 1}
+
+
+def test_tenant_isolation_with_nothing_answered_is_not_exercised() -> None:
+    verdict = _run("tenant-isolation", HistoryBuilder(), **_TABLES)
+    assert verdict.status == "unknown" and verdict.error.startswith("not exercised: ")
+
+
+# -- idempotent-replay: every answer to an idempotency probe ---------------------------------------------------
+def _idem(b: HistoryBuilder, situation: str, answers: list[tuple[float, float, int | None, dict]], *,
+          tenants: tuple[str, ...] = ("c1", "c1"), fps: tuple[str, ...] = ("f1", "f1"), key: str | None = "k1") -> None:
+    for step, ((start, end, status, result), tenant, fp) in enumerate(zip(answers, tenants, fps), start=1):
+        args = dict(route="POST /api/v1/recordings/sessions/start", probe=situation, step=step, payload_fp=fp)
+        if key is not None:
+            args["idempotency_key"] = key
+        b.call("probe.idempotency", start, end, status, process=f"p{step}", tenant=tenant, result=result, **args)
+
+
+_CREATED = {"id": "s1", "body_sha256": "h1"}
+_REPLAYED = {"id": "s1", "body_sha256": "h1", "replayed": True}
+_NOT_FOUND = {"body_sha256": "h404", "problem": "not-found"}
+
+
+@pytest.mark.parametrize(("situation", "answers", "extra", "expected"), [
+    ("replay", [(0, 1, 404, _NOT_FOUND), (2, 3, 201, {"id": "s9", "body_sha256": "h9"})], {}, "replay-differs"),
+    ("replay", [(0, 1, 404, _NOT_FOUND), (2, 3, 404, {"body_sha256": "other"})], {}, "replay-differs"),
+    ("replay", [(0, 1, 201, _CREATED), (2, 3, 201, _CREATED)], {}, "executed-twice"),  # not marked replayed
+    ("replay", [(0, 1, 201, _CREATED), (2, 3, 201, {"id": "s2", "body_sha256": "h2"})], {},
+     "duplicate-side-effect"),  # a new effect
+    ("replay", [(0, 1, 201, _CREATED), (2, 3, 500, {})], {}, "server-error"),
+    ("mismatch", [(0, 1, 201, _CREATED), (2, 3, 409, {"problem": "active-session-exists"})],
+     {"fps": ("f1", "f2")}, "mismatch-not-refused"),
+    ("mismatch", [(0, 1, 201, _CREATED), (2, 3, 201, {"id": "s2"})], {"fps": ("f1", "f2")}, "mismatch-accepted"),
+    ("concurrent", [(0, 5, 201, _CREATED), (1, 4, 409, {"problem": "active-session-exists"})], {},
+     "concurrent-differs"),  # ran twice: the second hit the first one's session
+    ("concurrent", [(0, 5, 201, _CREATED), (1, 4, 422, {"problem": "idempotency-key-mismatch"})], {},
+     "concurrent-differs"),
+    ("missing", [(0, 1, 201, _CREATED)], {"key": None}, "missing-key-accepted"),
+    ("missing", [(0, 1, 422, {"problem": "invalid"})], {"key": None}, "missing-key-wrong-status"),
+    ("other-tenant", [(0, 1, 201, _CREATED), (2, 3, 201, _REPLAYED)], {"tenants": ("c1", "c2"), "fps": ("f1", "f2")},
+     "key-crossed-tenants"),  # got the first tenant's stored answer
+    ("other-tenant", [(0, 1, 201, _CREATED), (2, 3, 422, {"problem": "idempotency-key-mismatch"})],
+     {"tenants": ("c1", "c2"), "fps": ("f1", "f2")}, "key-crossed-tenants"),
+])
+def test_idempotency_probe_wrong_answers_are_flagged(situation, answers, extra, expected) -> None:
+    b = HistoryBuilder()
+    _idem(b, situation, answers, **extra)
+    verdict = _run("idempotent-replay", b)
+    assert verdict.status == "invalid" and _types(verdict) == [expected], _types(verdict)
+
+
+def test_idempotency_probe_right_answers_pass() -> None:
+    b = HistoryBuilder()
+    _idem(b, "replay", [(0, 1, 201, _CREATED), (2, 3, 201, _REPLAYED)])
+    _idem(b, "replay", [(0, 1, 404, _NOT_FOUND), (2, 3, 404, _NOT_FOUND)], key="k2")
+    _idem(b, "mismatch", [(0, 1, 201, {"id": "s3", "body_sha256": "h3"}), (2, 3, 422, {"problem": "x"})],
+          fps=("f1", "f2"), key="k3")
+    _idem(b, "concurrent", [(0, 5, 201, {"id": "s4"}), (1, 2, 409, {"problem": "idempotency-key-in-flight"})],
+          key="k4")
+    _idem(b, "missing", [(0, 1, 400, {"problem": "idempotency-key-missing"})], key=None)
+    _idem(b, "other-tenant", [(0, 1, 201, {"id": "s5"}), (2, 3, 201, {"id": "s6"})], tenants=("c1", "c2"),
+          fps=("f1", "f2"), key="k5")
+    _fault(b, 9, 20)
+    _idem(b, "replay", [(10, 11, 503, {}), (12, 13, 201, {"id": "s7"})], key="k6")  # key released after a 5xx
+    verdict = _run("idempotent-replay", b)
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+    assert verdict.summary["probes"]["replay"] == 6
+
+
+def test_idempotent_replay_without_keys_is_not_exercised() -> None:
+    b = HistoryBuilder()
+    b.call("appointment.read", 0, 1, 200, appointment_id="a1")
+    verdict = _run("idempotent-replay", b)
+    assert verdict.status == "unknown" and verdict.error.startswith("not exercised: ")
+
+
+# -- authorization: 401 without a valid token, 403 for a rep on manager routes, never 2xx or 5xx -------------
+def _authz(b: HistoryBuilder, at: float, role: str, status: int | None, *, roles: tuple[str, ...] = ("manager",),
+           route: str = "DELETE /api/v1/appointments/{appointment_id}") -> None:
+    b.call("probe.authz", at, at + 1, status, role=role, required_roles=list(roles), route=route,
+           result={"problem": "x"} if status else None)
+
+
+@pytest.mark.parametrize(("role", "status", "expected"), [
+    ("none", 200, "unauthenticated-success"),
+    ("expired", 204, "unauthenticated-success"),
+    ("forged", 201, "unauthenticated-success"),
+    ("expired", 403, "wrong-refusal"),       # judged the role of a token it should not have trusted
+    ("forged", 404, "wrong-refusal"),        # looked the row up for an unknown caller
+    ("none", 500, "server-error"),
+    ("rep", 200, "forbidden-success"),
+    ("rep", 401, "wrong-refusal"),
+    ("rep", 500, "server-error"),
+    ("manager", 403, "rightful-caller-refused"),
+    ("manager", 502, "server-error"),
+])
+def test_authorization_wrong_answers_are_flagged(role: str, status: int, expected: str) -> None:
+    b = HistoryBuilder()
+    _authz(b, 0, role, status)
+    verdict = _run("authorization", b)
+    assert verdict.status == "invalid" and _types(verdict) == [expected]
+
+
+def test_authorization_right_answers_pass() -> None:
+    b = HistoryBuilder()
+    for n, role in enumerate(("none", "expired", "forged")):
+        _authz(b, n * 10, role, 401)
+    _authz(b, 30, "rep", 403)
+    _authz(b, 40, "rep", 404, roles=())       # any role may: not a refusal the contract names
+    _authz(b, 50, "manager", 200, route="GET /api/v1/appointments")
+    _authz(b, 60, "manager", 404)
+    _authz(b, 70, "none", None)               # no answer: counted
+    _authz(b, 80, "none", 429)                # rate limited: counted
+    _fault(b, 89, 95)
+    _authz(b, 90, "forged", 503)              # under an injected fault
+    verdict = _run("authorization", b)
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+    assert verdict.summary["per_role"] == {"none": 3, "expired": 1, "forged": 2, "rep": 2, "manager": 2}
+
+
+def test_authorization_without_probes_is_not_exercised() -> None:
+    verdict = _run("authorization", HistoryBuilder())
+    assert verdict.status == "unknown" and verdict.error.startswith("not exercised: ")

@@ -1,0 +1,150 @@
+"""The probes derived from an OpenAPI document: the reference app's, and a small hand-made one."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from harness.load import probes as p
+
+#: A backend that is not ours: a bare ``id`` parameter, a shared path parameter, a route-level key
+#: header, roles in a 3.1 security requirement, an anonymous route and a $ref'd body.
+HAND_MADE = {
+    "openapi": "3.1.0",
+    "security": [{"jwt": []}],
+    "components": {
+        "securitySchemes": {"jwt": {"type": "http", "scheme": "bearer"}},
+        "schemas": {"Visit": {"type": "object", "required": ["title", "owner_id", "starts_at", "ends_at"],
+                              "properties": {"title": {"type": "string", "maxLength": 40},
+                                             "owner_id": {"type": "string", "format": "uuid"},
+                                             "starts_at": {"type": "string", "format": "date-time"},
+                                             "ends_at": {"type": "string", "format": "date-time"},
+                                             "note": {"type": "string"}}}},
+        "parameters": {"Key": {"name": "Idempotency-Key", "in": "header", "required": True,
+                               "schema": {"type": "string"}}},
+    },
+    "paths": {
+        "/health": {"get": {"security": []}},
+        "/visits": {
+            "post": {"parameters": [{"$ref": "#/components/parameters/Key"}],
+                     "requestBody": {"content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/Visit"}}}}},
+            "get": {},
+        },
+        "/visits/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True}],
+            "get": {},
+            "delete": {"security": [{"jwt": ["admin", "manager"]}]},
+        },
+        "/visits/{id}/notes/{noteId}": {"put": {
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False}],
+            "requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "properties": {"text": {"type": "string"}}}}}}}},
+        "/hooks/in": {"post": {"security": [{}, {"jwt": []}]}},
+    },
+}
+
+
+def _by_name(doc: dict) -> dict[str, p.Route]:
+    return {route.name: route for route in p.routes(doc)}
+
+
+def test_hand_made_document() -> None:
+    routes = _by_name(HAND_MADE)
+    assert set(routes) == {"GET /health", "POST /visits", "GET /visits", "GET /visits/{id}", "DELETE /visits/{id}",
+                           "PUT /visits/{id}/notes/{noteId}", "POST /hooks/in"}
+    assert routes["GET /visits/{id}"].id_params == (("id", "visit"),)  # bare id: the segment before it
+    assert routes["PUT /visits/{id}/notes/{noteId}"].id_params == (("id", "visit"), ("noteId", "note"))
+    assert routes["POST /visits"].idempotency == "required"
+    assert routes["PUT /visits/{id}/notes/{noteId}"].idempotency == "optional"
+    assert routes["DELETE /visits/{id}"].roles == ("admin", "manager")
+    assert not routes["GET /health"].token and not routes["POST /hooks/in"].token  # {} = anonymous allowed
+    assert routes["GET /visits"].token  # the document-wide requirement
+    cross = {r.name for r in p.cross_tenant_routes(routes.values())}
+    assert cross == {"GET /visits/{id}", "DELETE /visits/{id}", "PUT /visits/{id}/notes/{noteId}"}
+    assert {r.name for r in p.idempotent_routes(routes.values())} == {"POST /visits", "PUT /visits/{id}/notes/{noteId}"}
+    assert p.authz_roles(routes["DELETE /visits/{id}"]) == ("none", "expired", "forged", "rep")
+    assert p.authz_roles(routes["GET /visits"]) == ("none", "expired", "forged", "manager")
+
+
+def test_sample_body_is_valid_and_uses_our_ids() -> None:
+    routes = _by_name(HAND_MADE)
+    body = p.sample_body(HAND_MADE, routes["POST /visits"], {"owner": ["o1"]}, random.Random(3), "sp-probe-c1")
+    assert body["owner_id"] == "o1" and body["title"] == "sp-probe-c1"
+    assert body["starts_at"] < body["ends_at"]  # date-times in order, so a window is valid
+    assert "note" not in body  # required properties only
+    patch = p.sample_body(HAND_MADE, routes["PUT /visits/{id}/notes/{noteId}"], {}, random.Random(3), "m")
+    assert patch == {"text": "m"}  # nothing required: the visible strings change
+    assert p.sample_body(HAND_MADE, routes["GET /visits"], {}, random.Random(3), "m") is None
+
+
+def test_document_without_security_follows_the_contract() -> None:
+    doc = {"paths": {"/api/v1/things/{thing_id}": {"get": {}}, "/healthz": {"get": {}}}}
+    routes = _by_name(doc)
+    assert routes["GET /api/v1/things/{thing_id}"].token and not routes["GET /healthz"].token
+
+
+def test_learn_files_ids_under_their_kinds() -> None:
+    assert p.learn("/api/v1/recordings/sessions/start", 201, {"id": "s1", "appointment_id": "a1",
+                                                              "company_id": "c1"}) == [("appointment", "a1"),
+                                                                                       ("session", "s1")]
+    assert p.learn("/api/v1/recordings/start", 201, {"recording_id": "r1"}) == [("recording", "r1")]
+    assert p.learn("/api/v1/calls/c9", 200, {"id": "c9"}) == [("call", "c9")]
+    assert p.learn("/api/v1/dead-letters", 200, [{"id": "d1"}, {"id": "d2"}]) == [("dead_letter", "d1"),
+                                                                                  ("dead_letter", "d2")]
+    assert p.learn("/api/v1/calls", 404, {"id": "x"}) == []
+
+
+def test_masked_digest_ignores_the_id_and_the_trace() -> None:
+    a = json.dumps({"type": "not-found", "detail": "appointment a1 not found", "trace_id": "t1"}).encode()
+    b = json.dumps({"type": "not-found", "detail": "appointment b2 not found", "trace_id": "t2"}).encode()
+    c = json.dumps({"type": "not-found", "detail": "appointment of another tenant", "trace_id": "t2"}).encode()
+    assert p.masked_digest(a, ["a1"]) == p.masked_digest(b, ["b2"])
+    assert p.masked_digest(a, ["a1"]) != p.masked_digest(c, ["zz"])
+
+
+@pytest.fixture(scope="module")
+def reference_doc() -> dict:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    mp.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    try:
+        from reference_app.main import create_app
+
+        return create_app().openapi()
+    finally:
+        mp.undo()
+
+
+def test_reference_document_covers_every_promise_route(reference_doc: dict) -> None:
+    routes = _by_name(reference_doc)
+    cross = {r.name for r in p.cross_tenant_routes(routes.values())}
+    # every route that takes an id, every method: nothing listed by hand
+    assert {"GET /api/v1/appointments/{appointment_id}", "PATCH /api/v1/appointments/{appointment_id}",
+            "DELETE /api/v1/appointments/{appointment_id}", "POST /api/v1/appointments/{appointment_id}/assign",
+            "POST /api/v1/recordings/sessions/{session_id}/stop", "POST /api/v1/recordings/{recording_id}/stop",
+            "GET /api/v1/calls/{call_id}", "POST /api/v1/dead-letters/{dead_letter_id}/retry",
+            "POST /api/v1/deletions/{deletion_id}/confirm"} <= cross
+    assert all("{" in name for name in cross)
+    keyed = {r.name: r.idempotency for r in p.idempotent_routes(routes.values())}
+    # docs/API.md: required on the three P0 writes of plan B1, optional on the others
+    assert keyed["POST /api/v1/recordings/sessions/start"] == "required"
+    assert keyed["POST /api/v1/recordings/sessions/{session_id}/stop"] == "required"
+    assert keyed["POST /api/v1/appointments/{appointment_id}/assign"] == "required"
+    assert keyed["POST /api/v1/recordings/start"] == "optional"
+    assert keyed["POST /api/v1/calls"] == "optional"
+    assert not routes["POST /api/v1/shunya/webhook"].token and not routes["GET /metrics"].token
+    assert routes["DELETE /api/v1/appointments/{appointment_id}"].roles == ("manager",)
+    assert routes["POST /api/v1/recordings/sessions/start"].roles == ()
+    assert {r.name for r in p.authz_routes(routes.values())} == {
+        name for name in routes if name.split(" ", 1)[1].startswith("/api/v1/") and "webhook" not in name}
+    for route in routes.values():  # a body we can send for every write that takes one
+        body = p.sample_body(reference_doc, route, {"appointment": ["a1"], "rep": ["r1"]}, random.Random(1), "m")
+        assert (body is None) == (route.body_schema is None)
+    rep = p.sample_body(reference_doc, routes["POST /api/v1/reps"], {}, random.Random(1), "sp-probe-c1")
+    assert rep == {"email": "sp-probe-c1@example.test", "name": "sp-probe-c1"}  # passes the email pattern
+    assign = routes["POST /api/v1/appointments/{appointment_id}/assign"]
+    assert p.sample_body(reference_doc, assign, {"rep": ["r1"]}, random.Random(1), "m") == {"rep_id": "r1"}
+    assert p.fill_path(assign, {"appointment_id": "a9"}) == "/api/v1/appointments/a9/assign"
