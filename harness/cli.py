@@ -230,7 +230,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     only = tuple(name.strip() for name in (args.only or "").split(",") if name.strip())
     return verify(VerifyArgs(tries=args.tries, duration_s=args.duration, only=only, scenario=args.scenario,
-                             out_dir=Path(args.out) if args.out else None, backend=args.backend))
+                             out_dir=Path(args.out) if args.out else None, backend=args.backend,
+                             source=args.source))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -299,6 +300,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--out", default=None,
                        help="where verify.json, verify.html and runs/ go (default: reports/verify-<time>)")
     check.add_argument("--backend", choices=["local", "docker"], default="local")
+    check.add_argument("--source", choices=["all", "scenarios", "promises"], default="all",
+                       help="cells from the scenario files' weaken/expect, from the promise table, or both (default)")
     check.set_defaults(func=_cmd_verify)
     return parser
 

@@ -64,13 +64,18 @@ class Cell:
 
 
 def build_cells(scenarios: Iterable[Scenario], promises: Iterable[PromiseLike] = (),
-                weakenings: Iterable[str] | None = None, gaps: Mapping[str, str] | None = None) -> tuple[Cell, ...]:
+                weakenings: Iterable[str] | None = None, gaps: Mapping[str, str] | None = None,
+                scenarios_by_name: Mapping[str, Scenario] | None = None) -> tuple[Cell, ...]:
     """Every cell named by the scenarios' ``weaken``/``expect`` and by the promises, in a stable order.
 
     ``weakenings`` are the known fix names (default: the reference app's);
     promises whose id is in ``gaps`` make no cell (see :func:`uncovered_promises`).
+    ``scenarios_by_name`` resolves the scenarios promises name when ``scenarios``
+    (whose files' own cells are made) is not all of them.
     """
-    by_name: dict[str, Scenario] = {s.name: s for s in scenarios}
+    cell_sources = tuple(scenarios)
+    by_name: dict[str, Scenario] = dict(scenarios_by_name or {})
+    by_name.update({s.name: s for s in cell_sources})
     known = set(weakenings) if weakenings is not None else _known_weakenings()
     expect: dict[tuple[tuple[str, ...], str], list[str]] = {}
     sources: dict[tuple[tuple[str, ...], str], list[str]] = {}
@@ -81,7 +86,7 @@ def build_cells(scenarios: Iterable[Scenario], promises: Iterable[PromiseLike] =
         wanted += [i for i in invariants if i not in wanted]
         sources.setdefault(key, []).append(source)
 
-    for scenario in by_name.values():
+    for scenario in cell_sources:
         if scenario.weaken:
             add(scenario.weaken, scenario.name, scenario.expect, SCENARIO_SOURCE)
     for promise in promises:

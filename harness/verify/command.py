@@ -23,7 +23,10 @@ from harness.verify.outcome import Matrix, exit_code, write_verify_json
 from harness.verify.page import write_page
 from harness.verify.table import render_table
 
-__all__ = ["VerifyArgs", "load_promises", "verify"]
+__all__ = ["SOURCES", "VerifyArgs", "load_promises", "verify"]
+
+#: Where the cells of a matrix may come from (``--source``).
+SOURCES = ("all", "scenarios", "promises")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class VerifyArgs:
     scenario: str | None = None
     out_dir: Path | None = None
     backend: str = "local"
+    #: Where cells come from: "all", "scenarios" (each scenario file's weaken/expect) or "promises" (the table).
+    source: str = "all"
 
     def command(self) -> str:
         parts = ["stormproof", "verify", "--tries", str(self.tries)]
@@ -45,6 +50,8 @@ class VerifyArgs:
             parts += ["--scenario", self.scenario]
         if self.backend != "local":
             parts += ["--backend", self.backend]
+        if self.source != "all":
+            parts += ["--source", self.source]
         return shlex.join(parts)
 
 
@@ -80,13 +87,17 @@ def verify(args: VerifyArgs, *, runner: Runner | None = None,
         raise VerifyError(f"--tries must be at least 1, got {args.tries}")
     if args.duration_s is not None and args.duration_s <= 0:
         raise VerifyError(f"--duration must be a positive number of seconds, got {args.duration_s:g}")
+    if args.source not in SOURCES:
+        raise VerifyError(f"--source must be one of {', '.join(SOURCES)}, got {args.source!r}")
     if args.backend not in ("local", "docker"):
         raise VerifyError(f"--backend must be local or docker, got {args.backend!r}")
     progress = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     scenarios = {name: load_scenario(name) for name in scenario_names()}
     table = tuple(load_promises() if promises is None else promises)
     gaps = load_gaps() if promises is None else {}
-    cells = select_cells(build_cells(scenarios.values(), table, gaps=gaps), only=args.only, scenario=args.scenario,
+    cells = build_cells(scenarios.values() if args.source != "promises" else (),
+                        table if args.source != "scenarios" else (), gaps=gaps, scenarios_by_name=scenarios)
+    cells = select_cells(cells, only=args.only, scenario=args.scenario,
                          scenarios=scenarios)
     started = dt.datetime.now(dt.timezone.utc)
     out_dir = args.out_dir or Path("reports") / f"verify-{started.strftime('%Y%m%dT%H%M%SZ')}"
