@@ -3,7 +3,9 @@
 # tests (a skip is a failure here), then the daemon stopped by its PID and its directory removed,
 # on success, failure and Ctrl-C alike. Prints how long each phase took. Needs root (dockerd).
 #
-#   bash scripts/docker-lane.sh
+#   bash scripts/docker-lane.sh                    the docker tests, then scenario runs on --backend docker
+#   bash scripts/docker-lane.sh -- COMMAND [ARG...]  COMMAND instead, with the daemon up and the images built
+#                                                    (scripts/nightly.sh runs its docker half this way)
 #
 # STORMPROOF_DOCKER_CACHE_DIR=<dir>  keep the daemon's data (images, layer cache) there between runs
 #                                    instead of a temporary directory: later runs skip debootstrap
@@ -81,6 +83,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+COMMAND=()
+if [ "${1:-}" = "--" ]; then
+    shift
+    COMMAND=("$@")
+    [ "${#COMMAND[@]}" -gt 0 ] || { echo "docker-lane: nothing after --" >&2; exit 2; }
+elif [ "$#" -gt 0 ]; then
+    echo "docker-lane: unknown argument $1 (usage: docker-lane.sh [-- COMMAND...])" >&2
+    exit 2
+fi
+
 if [ "$(id -u)" -ne 0 ]; then
     echo "docker-lane: needs root to run its own dockerd (and to debootstrap the base image)." >&2
     exit 1
@@ -136,17 +148,38 @@ fi
 phase "build images"
 bash scripts/build-images.sh
 
-phase "docker tests"
 export TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_CONNECTION_MODE=docker_host \
     TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 STORMPROOF_REQUIRE_DOCKER=1 \
     STORMPROOF_IMAGE_POSTGRES=stormproof/postgres:15 STORMPROOF_IMAGE_REDIS=stormproof/redis:7 \
     STORMPROOF_IMAGE_PROXY=stormproof/fault-proxy:latest STORMPROOF_IMAGE_APP=stormproof/app:latest
+
+if [ "${#COMMAND[@]}" -gt 0 ]; then
+    phase "command: ${COMMAND[*]}"
+    set +e
+    "${COMMAND[@]}"
+    status=$?
+    set -e
+    exit "$status"
+fi
+
+phase "docker tests"
 set +e
-.venv/bin/python -m pytest tests/stack/test_docker.py -p no:cacheprovider
+.venv/bin/python -m pytest tests/stack/test_docker.py tests/stack/test_recipe.py -p no:cacheprovider
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
     echo "docker-lane: pytest collected no tests: failing" >&2
     exit 1
 fi
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+# The scenarios whose faults only the container launcher's process faults can play (kill and pause),
+# and the smoke run, with every fix on and then with the weakening each must catch, at short
+# durations: a scenario that breaks on containers fails CI here.
+phase "scenarios on --backend docker"
+rm -rf reports/docker-lane
+.venv/bin/stormproof run smoke --backend docker --duration 15 --quiet --out reports/docker-lane \
+    --junit reports/docker-lane/junit.xml
+for scenario in redis-flap pause-past-lock-ttl; do
+    .venv/bin/stormproof run "$scenario" --backend docker --quiet --out reports/docker-lane
+done

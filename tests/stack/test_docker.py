@@ -121,7 +121,8 @@ def test_image_settings_default_to_public_images_and_read_the_environment() -> N
 # -- the running stack -------------------------------------------------------------------------------
 def test_info_has_local_stack_keys_plus_the_proxy_api(stack: DockerStack) -> None:
     info = stack.info()
-    assert set(info) == LOCAL_STACK_KEYS | {"proxy_api_url"}
+    assert set(info) == LOCAL_STACK_KEYS | {"proxy_api_url", "proxies"}
+    assert info["proxies"] == {name: f"127.0.0.1:{port}" for name, port in stack.links.items()}
     assert info["task_workers"] == 1 and len(info["tenants"]) == 1
     assert 0 < info["ready_after_s"] < stack.start_timeout * 3
     with stack.faults() as proxy:
@@ -193,6 +194,87 @@ def test_app_to_postgres_proxy_down_makes_the_app_unready(stack: DockerStack) ->
         finally:
             proxy.enable_proxy("postgres")
     wait_for(lambda: httpx.get(readyz, timeout=15).status_code == 200, timeout=30, what="/readyz back to 200")
+
+
+# -- process faults on containers (same names and packages as locally) ------------------------------
+
+def test_fault_targets_are_the_recipes_under_the_local_names(stack: DockerStack) -> None:
+    from harness.stack.recipe import recipe
+
+    targets = stack.fault_targets()
+    assert tuple(targets) == recipe(stack.config).targets().processes
+    assert set(targets) == {"postgres", "redis", "shunya", "app", "worker1", "worker1-pool"}
+    assert all(t.pid for t in targets.values())
+
+
+def test_redis_kill_and_restart_loses_keys_and_keeps_its_address(stack: DockerStack) -> None:
+    import redis
+
+    from harness.faults.packages import standard_packages
+
+    kill = standard_packages(processes=stack.fault_targets())["kill"]
+    client = redis.Redis.from_url(stack.redis_url, socket_timeout=5, socket_connect_timeout=5, retry=None)
+    try:
+        client.set("stormproof:before-kill", "1")
+        handle = kill.start("redis", {})
+        assert stack.fault_targets()["redis"].pid is None
+        readyz = f"{stack.app_url}/readyz"
+        wait_for(lambda: httpx.get(readyz, timeout=15).status_code == 503, timeout=30, what="/readyz 503, Redis dead")
+        kill.stop(handle)  # restarts it and waits for PING, on the same published port
+        assert client.ping() and client.get("stormproof:before-kill") is None
+    finally:
+        client.close()
+        kill.heal()
+    wait_for(lambda: httpx.get(readyz, timeout=15).status_code == 200, timeout=30, what="/readyz back to 200")
+
+
+def test_postgres_kill_and_restart_keeps_its_data(stack: DockerStack) -> None:
+    import psycopg
+
+    from harness.faults.packages import standard_packages
+
+    def tenants() -> int:
+        with psycopg.connect(stack.check_dsn, connect_timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM companies").fetchone()[0])
+
+    before = tenants()
+    kill = standard_packages(processes=stack.fault_targets())["kill"]
+    kill.stop(kill.start("postgres", {}))
+    assert tenants() == before > 0
+    wait_for(lambda: httpx.get(f"{stack.app_url}/readyz", timeout=15).status_code == 200, timeout=30,
+             what="/readyz back to 200 after PostgreSQL's restart")
+
+
+def test_pause_freezes_the_app_container_and_resume_thaws_it(stack: DockerStack) -> None:
+    from harness.faults.packages import standard_packages
+
+    pause = standard_packages(processes=stack.fault_targets())["pause"]
+    readyz = f"{stack.app_url}/readyz"
+    handle = pause.start("app", {})
+    try:
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(readyz, timeout=2)
+    finally:
+        pause.heal()  # heals what start did, like the nemesis at the end of a run
+    assert handle == ("app", None)
+    assert httpx.get(readyz, timeout=15).status_code == 200
+
+
+def test_worker_pool_process_is_paused_and_killed_inside_its_container(stack: DockerStack) -> None:
+    from harness.faults.packages import standard_packages
+
+    targets = stack.fault_targets()
+    pool = targets["worker1-pool"]
+    first = pool.pid
+    assert first is not None and first != targets["worker1"].pid
+    packages = standard_packages(processes=targets)
+    packages["pause"].stop(packages["pause"].start("worker1-pool", {}))
+    packages["kill"].start("worker1-pool", {})
+    # The worker's main process replaces its dead pool process with a new one.
+    replaced = wait_for(lambda: (pid := pool.pid) not in (None, first) and pid, timeout=30,
+                        what="a new pool process")
+    assert replaced != first
+    packages["kill"].heal()
 
 
 def test_stop_saves_logs_and_removes_every_container_and_the_network(stack: DockerStack) -> None:
