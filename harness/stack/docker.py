@@ -15,10 +15,17 @@ Layout (one network, ``stormproof-<run id>``; aliases in brackets)::
     app, workers --> [proxy]:18090 --> [shunya]:8090 (the Shunya stub)
     shunya (webhooks) --> [proxy]:18001 --> [app]:8000
 
-PostgreSQL, Redis, the Shunya stub and the proxy API are also published on
-127.0.0.1 (random ports) so the harness can inspect state directly, past the
-faults. The schema is migrated and seeded from the host, with the same code
-and JWT secret as the app (``Settings.from_env`` over the same environment).
+The services, links, environment and readiness checks come from the stack
+recipe (:mod:`harness.stack.recipe`), the same one ``LocalStack`` launches
+as processes; each service is one small testcontainers class
+(:mod:`harness.stack.containers`). PostgreSQL, Redis, the Shunya stub, the
+proxy API and every link are also published on 127.0.0.1, on ports chosen
+before the containers are created (so a container restarted by a process
+fault keeps them), so the harness can inspect state directly, past the
+faults. Process faults act on the containers under the recipe's names
+(:meth:`DockerStack.fault_targets`). The schema is migrated and seeded from
+the host, with the same code and JWT secret as the app (``Settings.from_env``
+over the same environment).
 
 Cleanup: Ryuk is not used (there is no registry here to pull it from), so
 ``stop()`` removes every container and the network itself, after saving each
@@ -262,7 +269,7 @@ class DockerStack:
     Same public surface as :class:`~harness.stack.local.LocalStack` (``start()``,
     ``stop()``, context manager, :meth:`info` with the same keys), plus
     ``proxy_api_url`` and :meth:`faults` for the proxy between every pair of
-    services (proxy names: :data:`PROXIES`).
+    services (proxy names: :data:`PROXIES`), ``links`` and :meth:`fault_targets` as locally.
     """
 
     def __init__(

@@ -8,6 +8,7 @@ these tests skip with the reason, except under ``STORMPROOF_REQUIRE_DOCKER=1``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -335,3 +336,75 @@ def test_scenario_runs_on_the_docker_backend(docker_ready: None, tmp_path: Path)
     assert outcome.result.stats["requests"] > 0
     assert any(f["fault"] == "latency" for f in outcome.result.faults)
     assert (outcome.run_dir / "logs" / "app.log").exists()
+
+
+# -- images: nothing only our images have (issue 13, item 4) -----------------------------------------
+def test_the_launcher_uses_only_what_the_public_images_offer(docker_ready: None) -> None:
+    """postgres:15 takes POSTGRES_* and server flags as arguments; redis:7 a redis-server command line;
+    Toxiproxy its own default command. Nothing else is asked of those three images."""
+    from types import SimpleNamespace
+
+    from harness.stack.containers import PostgresContainer, ProxyContainer, RedisContainer
+
+    common: dict[str, Any] = {"network": SimpleNamespace(name="unused"), "labels": {}}
+    pg = PostgresContainer("postgres:15", user="u", password="p", dbname="d", host_port=1,
+                           service="postgres", name="pg", **common)
+    assert set(pg.env) == {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
+    assert pg._command and all(arg.startswith("-") for arg in pg._command[::2])  # the image prepends "postgres"
+    redis = RedisContainer("redis:7", host_port=2, service="redis", name="r", **common)
+    assert redis._command[0] == "redis-server" and not redis.env
+    proxy = ProxyContainer("ghcr.io/shopify/toxiproxy:2.12.0", api_host_port=3, service="proxy", name="p", **common)
+    assert proxy._command is None and not proxy.env  # the image's own entrypoint and command
+
+
+def test_our_proxy_image_is_driven_as_the_real_toxiproxy_would_be(docker_ready: None) -> None:
+    """toxiproxy-python (a client we did not write) drives the proxy container through its published API."""
+    import docker
+    import toxiproxy
+    from testcontainers.core.network import Network
+    from toxiproxy.api import APIConsumer
+
+    from harness.stack.containers import ProxyContainer, RedisContainer
+    from harness.stack.ports import free_port
+
+    images = DockerImages.from_env()
+    run = uuid.uuid4().hex[:8]
+    labels = {RUN_LABEL: f"toxi-{run}"}
+    network = Network(docker_network_kw={"labels": labels})
+    network.create()
+    link_port = free_port()
+    proxy = ProxyContainer(images.proxy, api_host_port=free_port(), publish={16379: link_port},
+                           service="proxy", name=f"stormproof-toxi-{run}-proxy", network=network, labels=labels)
+    redis = RedisContainer(images.redis, host_port=free_port(), service="redis",
+                           name=f"stormproof-toxi-{run}-redis", network=network, labels=labels)
+    saved = (APIConsumer.host, APIConsumer.port)
+    try:
+        redis.start()
+        proxy.start()
+        server = toxiproxy.Toxiproxy()
+        server.update_api_consumer("127.0.0.1", proxy.published[ProxyContainer.API_PORT])
+        assert server.running()
+        link = server.create(upstream="redis:6379", name="redis", listen="0.0.0.0:16379")
+        import redis as redis_py
+
+        client = redis_py.Redis(host="127.0.0.1", port=link_port, socket_timeout=5, retry=None)
+        try:
+            assert client.ping()
+            link.add_toxic(type="latency", attributes={"latency": 300})
+            started = time.monotonic()
+            client.ping()
+            assert time.monotonic() - started >= 0.28
+            link.destroy_toxic("latency_downstream")
+            with link.down():
+                with pytest.raises(redis_py.ConnectionError):
+                    redis_py.Redis(host="127.0.0.1", port=link_port, socket_timeout=2, retry=None).ping()
+        finally:
+            client.close()
+    finally:
+        APIConsumer.host, APIConsumer.port = saved
+        for container in (proxy, redis):
+            with contextlib.suppress(Exception):
+                container.stop()
+        with contextlib.suppress(Exception):
+            network.remove()
+    assert leftovers(f"toxi-{run}") == []
