@@ -173,13 +173,29 @@ if [ "$status" -eq 5 ]; then
 fi
 [ "$status" -eq 0 ] || exit "$status"
 
-# The scenarios whose faults only the container launcher's process faults can play (kill and pause),
-# and the smoke run, with every fix on and then with the weakening each must catch, at short
-# durations: a scenario that breaks on containers fails CI here.
+# On --backend docker: smoke, then the sensitivity check of the scenarios whose faults only the
+# container launcher's process faults can play (kill, pause) and of session-start-storm: each with
+# every fix on (must pass) and with its weakening (must be caught), one try each, short enough to
+# keep CI under its hour. `stormproof verify` judges the pairs where it exists; until then plain
+# runs do, weakened runs checked for exit 1. A scenario that breaks on containers fails CI here.
 phase "scenarios on --backend docker"
 rm -rf reports/docker-lane
-.venv/bin/stormproof run smoke --backend docker --duration 15 --quiet --out reports/docker-lane \
+.venv/bin/stormproof run smoke --backend docker --quiet --out reports/docker-lane/runs \
     --junit reports/docker-lane/junit.xml
-for scenario in redis-flap pause-past-lock-ttl; do
-    .venv/bin/stormproof run "$scenario" --backend docker --quiet --out reports/docker-lane
+for scenario in redis-flap pause-past-lock-ttl session-start-storm; do
+    if .venv/bin/stormproof verify --help 2> /dev/null | grep -q -- --backend; then
+        .venv/bin/stormproof verify --tries 1 --backend docker --scenario "$scenario" \
+            --out "reports/docker-lane/verify-$scenario"
+    else
+        .venv/bin/stormproof run "$scenario" --backend docker --quiet --out reports/docker-lane/runs
+        weaken="$(.venv/bin/python -c "from scenarios import load_scenario; print(','.join(load_scenario('$scenario').weaken))")"
+        set +e
+        .venv/bin/stormproof run "$scenario" --backend docker --quiet --out reports/docker-lane/runs --weaken "$weaken"
+        status=$?
+        set -e
+        if [ "$status" -ne 1 ]; then
+            echo "docker-lane: $scenario with --weaken $weaken exited $status, not 1: the weakening escaped" >&2
+            exit 1
+        fi
+    fi
 done
