@@ -174,9 +174,9 @@ class PostgresContainer(StackContainer):
                     "-c", "shared_buffers=64MB")
 
     def __init__(self, image: str, *, user: str, password: str, dbname: str, host_port: int, **kwargs: Any) -> None:
-        super().__init__(image, publish={self.PORT: host_port}, command=list(self.SERVER_FLAGS), env={
-            "POSTGRES_USER": user, "POSTGRES_PASSWORD": password, "POSTGRES_DB": dbname,
-        }, **kwargs)
+        env = {**(kwargs.pop("env", None) or {}), "POSTGRES_USER": user, "POSTGRES_PASSWORD": password,
+               "POSTGRES_DB": dbname}
+        super().__init__(image, publish={self.PORT: host_port}, command=list(self.SERVER_FLAGS), env=env, **kwargs)
         self.user, self.password, self.dbname = user, password, dbname
 
     def url(self, scheme: str = "postgresql+psycopg", port: int = PORT, path: str = "") -> str:  # type: ignore[override]
@@ -351,19 +351,25 @@ class ContainerProcess:
             wrapped.unpause()
 
 
-#: Runs in the worker container: the PIDs of the Celery main process's children (the prefork pool).
+#: Runs in the worker container: the PIDs of the prefork pool, i.e. the Celery processes forked by a
+#: Celery process that fork nothing themselves (the main process may sit under a wrapper, so "children
+#: of PID 1's child" is not enough: it would pick the main process).
 _POOL_PIDS = """
 import os
-parents = {}
+parent, celery = {}, set()
 for entry in os.listdir('/proc'):
     if entry.isdigit():
         try:
             with open(f'/proc/{entry}/stat') as fh:
-                parents[int(entry)] = int(fh.read().rsplit(')', 1)[1].split()[1])
+                parent[int(entry)] = int(fh.read().rsplit(')', 1)[1].split()[1])
+            with open(f'/proc/{entry}/cmdline', 'rb') as fh:
+                if b'celery' in fh.read():
+                    celery.add(int(entry))
         except (OSError, IndexError, ValueError):
             pass
-mains = {pid for pid, ppid in parents.items() if ppid == 1}
-print(' '.join(str(pid) for pid in sorted(pid for pid, ppid in parents.items() if ppid in mains)))
+forking = set(parent.values())
+pool = sorted(pid for pid in celery if parent.get(pid) in celery and pid not in forking)
+print(' '.join(map(str, pool)))
 """
 
 

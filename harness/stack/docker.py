@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from ..faults.client import ToxiproxyClient
 from .errors import ServiceStartError, StackError
 from .local import WEBHOOK_SECRET, LocalStack, StackConfig
-from .ports import free_port
+from .ports import free_ports
 from .recipe import LINKS, Targets, app_env, recipe
 from .rundir import make_run_dir, remove_run_dir
 
@@ -422,10 +422,10 @@ class DockerStack:
         self.run_dir = make_run_dir("docker")
         self._create_network()
         # Host ports chosen here, not by Docker: a container restarted by a fault publishes the same ones.
-        self.links = {link.name: free_port() for link in plan.links}  # every link, published on loopback
-        self._ports = {"postgres": free_port(), "redis": free_port(), "proxy": free_port(), "app": self.links["app"]}
-        if plan.has("shunya"):
-            self._ports["shunya"] = free_port()
+        services = ["postgres", "redis", "proxy"] + (["shunya"] if plan.has("shunya") else [])
+        ports = free_ports(len(plan.links) + len(services))
+        self.links = {link.name: ports.pop() for link in plan.links}  # every link, published on loopback
+        self._ports = {**{service: ports.pop() for service in services}, "app": self.links["app"]}
 
         postgres = self._add(PostgresContainer(
             self.images.postgres, user=POSTGRES_USER, password=self._postgres_password, dbname=POSTGRES_DB,
@@ -479,11 +479,13 @@ class DockerStack:
     def _common(self, service: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         """What every container of the stack shares: network, alias, name, labels, timeout."""
         assert self._network is not None
-        return {
+        common: dict[str, Any] = {
             "service": service, "name": f"stormproof-{self.run_id}-{service}", "network": self._network,
             "labels": self._labels(service), "host": self._host, "start_timeout": self.start_timeout,
-            "env": dict(env or {}),
         }
+        if env is not None:
+            common["env"] = dict(env)
+        return common
 
     def _add(self, container: C) -> C:
         """Track ``container`` before it starts, so stop() removes it whatever happens next."""

@@ -264,12 +264,19 @@ def test_pause_freezes_the_app_container_and_resume_thaws_it(stack: DockerStack)
 def test_worker_pool_process_is_paused_and_killed_inside_its_container(stack: DockerStack) -> None:
     from harness.faults.packages import standard_packages
 
+    import json
+
     targets = stack.fault_targets()
     pool = targets["worker1-pool"]
     first = pool.pid
-    assert first is not None and first != targets["worker1"].pid
+    # Not the Celery main process (the one that logs "ready." and receives tasks): a task-running child.
+    ready = next(line for line in stack._logs("worker1").decode().splitlines() if " ready." in line)
+    assert first is not None and first != json.loads(ready)["pid"]
     packages = standard_packages(processes=targets)
-    packages["pause"].stop(packages["pause"].start("worker1-pool", {}))
+    handle = packages["pause"].start("worker1-pool", {})
+    state = pool._exec(["sh", "-c", f"cut -d' ' -f3 /proc/{first}/stat"])
+    packages["pause"].stop(handle)
+    assert state == "T"  # stopped while the fault lasted
     packages["kill"].start("worker1-pool", {})
     # The worker's main process replaces its dead pool process with a new one.
     replaced = wait_for(lambda: (pid := pool.pid) not in (None, first) and pid, timeout=30,
