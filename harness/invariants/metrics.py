@@ -8,12 +8,12 @@ exactly like the sample line. ``metric_sum`` adds samples up across labels.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["metric_key", "metric_sum", "parse_metrics", "split_metric_key"]
+__all__ = ["metric_key", "metric_sum", "parse_metrics", "split_metric_key", "sum_expositions"]
 
 
 def _escape(value: str) -> str:
@@ -70,6 +70,23 @@ def parse_metrics(text: str) -> dict[str, float]:
         for sample in family.samples:
             samples[metric_key(sample.name, sample.labels)] = float(sample.value)
     return samples
+
+
+def sum_expositions(texts: Iterable[str]) -> str:
+    """Several processes' expositions as one, each series summed (as ``sum by`` every label would).
+
+    Right for counters and histogram buckets, which is what the checkers
+    compare; ``_created`` timestamps are left out (a sum of them means nothing).
+    The result is plain ``key value`` lines, which :func:`parse_metrics` reads
+    back to the same keys.
+    """
+    totals: dict[str, float] = {}
+    for text in texts:
+        for key, value in parse_metrics(text).items():
+            if split_metric_key(key)[0].endswith("_created"):
+                continue
+            totals[key] = totals.get(key, 0.0) + value
+    return "".join(f"{key} {value!r}\n" for key, value in sorted(totals.items()))
 
 
 def metric_sum(metrics: Mapping[str, float], name: str, **label_filter: str) -> float | None:

@@ -36,6 +36,19 @@ later stack sweeps what a SIGKILLed harness left behind, as run dirs are swept.
 
 Images are settings (see :class:`DockerImages`); ``scripts/build-images.sh``
 builds local equivalents on a machine without a registry.
+
+Metrics (:meth:`DockerStack.scrape_metrics`): each container keeps its own
+Prometheus multiprocess directory, and the harness adds the app's ``/metrics``
+and every task worker's counters up, series by series, as Prometheus' ``sum``
+over targets would. Why not one multiprocess volume shared by the app and the
+workers: prometheus_client names its files by PID, and PIDs repeat across
+containers (each has its own PID namespace: the app's uvicorn and a worker's
+Celery main are both PID 7 or so), so two processes would write one mmapped
+file. Making PIDs unique means sharing one PID namespace, which ties the
+workers' lives to the namespace holder's (a kill fault on the app would kill
+the workers too), or changing how the app names its files. Summing keeps every
+container independent, as deployed, and needs nothing from the app but what
+it already writes.
 """
 
 from __future__ import annotations
@@ -56,6 +69,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import httpx
 
 from ..faults.client import ToxiproxyClient
 from .errors import ServiceStartError, StackError
@@ -110,6 +125,16 @@ _DOCKERD_HINT = (
     "--host unix://$d/docker.sock --exec-root $d/exec --pidfile $d/docker.pid & "
     "export DOCKER_HOST=unix://$d/docker.sock (scripts/docker-lane.sh does all of this), "
     "or use LocalStack, which needs no Docker."
+)
+
+
+#: Each app or worker container's own Prometheus multiprocess directory.
+METRICS_DIR = "/tmp/stormproof-metrics"
+#: Run in a worker container: its processes' counters as a Prometheus text exposition.
+_EXPORT_METRICS = (
+    "import sys; from prometheus_client import CollectorRegistry, generate_latest, multiprocess; "
+    "r = CollectorRegistry(); multiprocess.MultiProcessCollector(r, path={path!r}); "
+    "sys.stdout.write(generate_latest(r).decode())"
 )
 
 
@@ -343,6 +368,28 @@ class DockerStack:
         """The app's /metrics through the ``app`` proxy (runs scrape it after every fault is healed)."""
         return f"{self.app_url}/metrics"
 
+    def scrape_metrics(self, timeout: float = 10.0) -> str:
+        """The app's ``/metrics`` plus each task worker container's counters, summed series by series.
+
+        A worker has no HTTP endpoint: its multiprocess directory is rendered in
+        the container (``docker exec``, the image's own prometheus_client). See
+        the module docstring for why this and not a shared volume.
+        """
+        from ..invariants.metrics import sum_expositions
+
+        texts = [httpx.get(self.metrics_url, timeout=timeout).text]
+        for i in range(self.task_workers):
+            service = f"worker{i + 1}"
+            container = self._wrapped(service)
+            if container is None:
+                raise StackError(f"cannot read the metrics of {service}: the container was never created")
+            result = container.exec_run(["python", "-c", _EXPORT_METRICS.format(path=METRICS_DIR)])
+            if result.exit_code != 0:
+                raise StackError(f"cannot read the metrics of {service} (exit {result.exit_code}): "
+                                 f"{result.output.decode(errors='replace').strip()[-300:]}")
+            texts.append(result.output.decode())
+        return sum_expositions(texts)
+
     @property
     def check_dsn(self) -> str:
         """libpq DSN of the published PostgreSQL port: the checkers' direct view, no proxy."""
@@ -505,8 +552,9 @@ class DockerStack:
             webhook_secret=WEBHOOK_SECRET,
             jwt_secret=self.jwt_secret,
             environment=os.environ.get("STORMPROOF_ENV", "test"),
-            # Per container: Prometheus' multiprocess files are named by PID, which containers share.
-            metrics_dir="/tmp/stormproof-metrics",
+            # Per container: Prometheus' multiprocess files are named by PID, which repeat across containers;
+            # scrape_metrics() adds the containers' counters up.
+            metrics_dir=METRICS_DIR,
         )
 
     def _settings(self, env: Mapping[str, str]) -> Settings:

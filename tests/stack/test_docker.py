@@ -181,6 +181,37 @@ def test_background_job_runs_end_to_end(stack: DockerStack) -> None:
     assert call["analyses"] == 1 and call["job"]["status"] == "completed"
 
 
+def test_metrics_add_up_the_app_and_the_worker_containers(stack: DockerStack) -> None:
+    """Issue 11: each container has its own multiprocess dir, so the app's /metrics alone misses the worker's
+    counters; the stack's scrape adds every container up, and dedupe misses match the analyses again."""
+    import psycopg
+
+    from harness.invariants.metrics import metric_sum, parse_metrics
+
+    tenant = stack.tenants[0]
+    submitted = httpx.post(f"{stack.app_url}/api/v1/calls", json={"appointment_id": tenant.appointment_ids[0]},
+                           headers=bearer(tenant.manager_token), timeout=10)
+    assert submitted.status_code == 202, submitted.text
+
+    def settled() -> bool:
+        with psycopg.connect(stack.check_dsn) as conn:
+            in_flight = conn.execute("SELECT count(*) FROM task_records WHERE state IN ('queued', 'running', "
+                                     "'retrying')").fetchone()
+            done = conn.execute("SELECT count(*) FROM task_records WHERE state = 'succeeded'").fetchone()
+        return bool(in_flight and done and in_flight[0] == 0 and done[0] >= 2)
+
+    wait_for(settled, timeout=60, what="the submit and poll tasks to finish")
+    with psycopg.connect(stack.check_dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM call_analyses").fetchone()
+    analyses = row[0] if row else 0
+    app_only = parse_metrics(httpx.get(stack.metrics_url, timeout=10).text)
+    summed = parse_metrics(stack.scrape_metrics())
+    worker_tasks = metric_sum(summed, "tasks_finished_total") or 0
+    assert worker_tasks >= 2, "the worker container's task counters must be in the scrape"
+    assert worker_tasks > (metric_sum(app_only, "tasks_finished_total") or 0)
+    assert metric_sum(summed, "webhook_dedupe_misses_total") == analyses
+
+
 def test_app_to_postgres_proxy_down_makes_the_app_unready(stack: DockerStack) -> None:
     readyz = f"{stack.app_url}/readyz"
     assert httpx.get(readyz, timeout=10).status_code == 200
