@@ -2,25 +2,59 @@
 
 Exit codes: 0 success (or every invariant held), 1 an invariant was violated,
 2 an error stopped the run (bad input, a service that would not start).
-Errors are printed as one clear message naming the cause and the fix.
+Errors are printed as one line naming the cause and the fix; a traceback,
+when there is one worth keeping, goes to a log file that the line names (the
+run's ``stormproof.log`` for ``run``), never to the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (with where to look), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _count(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0 seconds, got {text}")
+    return value
 
 
 class _Terminated(KeyboardInterrupt):
@@ -43,13 +77,21 @@ def _cmd_up(args: argparse.Namespace) -> int:
         from .stack.docker import DockerStack
 
         stack_class = DockerStack
+    from .plan import StackSpec
+
+    defaults = StackSpec()  # the defaults a scenario file gets, too
+
+    def given(name: str) -> int:
+        value = getattr(args, name)
+        return int(getattr(defaults, name) if value is None else value)
+
     config = StackConfig(
         weakenings=tuple(sorted(parse_weakenings(args.weaken))),
-        app_workers=args.app_workers,
-        task_workers=args.task_workers,
-        tenants=args.tenants,
-        reps=args.reps,
-        appointments=args.appointments,
+        app_workers=given("app_workers"),
+        task_workers=given("task_workers"),
+        tenants=given("tenants"),
+        reps=given("reps"),
+        appointments=given("appointments"),
         app_command=tuple(shlex.split(args.app_command)) if args.app_command else None,
     )
     with stack_class(config) as stack:
@@ -119,33 +161,38 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from reference_app.weaken import parse_weakenings
-    from scenarios import load_scenario, scenario_names
-
-    from .runner import RunOptions, run_scenario
-
-    if args.all == bool(args.scenario):
-        raise ValueError("give one scenario name (see `stormproof list`) or --all")
-    names = scenario_names() if args.all else [args.scenario]
-    scenarios = [load_scenario(name) for name in names]  # every file is checked before anything runs
     import shlex
 
+    from scenarios import load_scenario, scenario_names
+
+    from .plan import PlanError, build_plan
+    from .runner import RunOptions, run_plan
+
+    if args.all == bool(args.scenario):
+        raise PlanError("command line", "", "give one scenario name (see `stormproof list`) or --all")
+    names = scenario_names() if args.all else [args.scenario]
+    weakenings = tuple(sorted({w.strip() for w in args.weaken.split(",") if w.strip()}))
     options = RunOptions(
         duration_s=args.duration, users=args.users, seed=args.seed, backend=args.backend,
-        weakenings=tuple(sorted(parse_weakenings(args.weaken))) or None, workers=args.workers,
+        weakenings=weakenings or None, workers=args.workers,
         out_dir=Path(args.out), progress=not args.quiet,
         app_command=tuple(shlex.split(args.app_command)) if args.app_command else None,
         app_url=args.app_url, database_url=args.database_url, jwt_secret=args.jwt_secret,
     )
+    # Every file and option is checked, and every plan built, before any service starts.
+    plans = [build_plan(load_scenario(name), options) for name in names]
     worst = EXIT_OK
     outcomes = []
-    for scenario in scenarios:
+    for plan in plans:
+        scenario = plan.scenario
         print(f"== {scenario.name}: {scenario.description.splitlines()[0] if scenario.description else ''}",
               file=sys.stderr)
-        outcome = run_scenario(scenario, options)
-        _print_outcome(outcome)
+        outcome = run_plan(plan, options)
+        if outcome.not_run is not None:
+            print(f"stormproof: error: {scenario.name} did not run: {outcome.not_run} "
+                  f"(details: {outcome.log_file})", file=sys.stderr)
+        else:
+            _print_outcome(outcome)
         outcomes.append((scenario.name, outcome))
         worst = max(worst, outcome.exit_code)
     _finish_suite(outcomes, Path(args.out), junit=args.junit, summary=args.all)
@@ -202,8 +249,18 @@ def _cmd_weakenings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .verify import VerifyArgs, verify
+
+    only = tuple(name.strip() for name in (args.only or "").split(",") if name.strip())
+    return verify(VerifyArgs(tries=args.tries, duration_s=args.duration, only=only, scenario=args.scenario,
+                             out_dir=Path(args.out) if args.out else None, backend=args.backend))
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stormproof", description="Chaos and load testing for multi-tenant web backends."
     )
     parser.add_argument("--version", action="version", version=f"stormproof {__version__}")
@@ -215,13 +272,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--app-command", default=None,
                     help="run this backend instead of the reference app ({host} and {port} are replaced)")
     up.add_argument("--weaken", default="", help="comma-separated fixes to switch off (see `stormproof weakenings`)")
-    up.add_argument("--app-workers", type=int, default=1, help="uvicorn worker processes")
-    up.add_argument("--task-workers", type=int, default=1, help="Celery worker processes (0: no background work)")
-    up.add_argument("--tenants", type=int, default=2)
-    up.add_argument("--reps", type=int, default=3)
-    up.add_argument("--appointments", type=int, default=5)
+    up.add_argument("--app-workers", type=_count(1), default=None, help="uvicorn worker processes")
+    up.add_argument("--task-workers", type=_count(0), default=None,
+                    help="Celery worker processes (0: no background work)")
+    up.add_argument("--tenants", type=_count(1), default=None, help="seeded tenants")
+    up.add_argument("--reps", type=_count(1), default=None, help="sales reps per tenant")
+    up.add_argument("--appointments", type=_count(1), default=None, help="appointments per tenant")
     up.add_argument("--json", action="store_true", help="print one JSON object with every endpoint and token")
-    up.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
+    up.add_argument("--duration", type=_seconds, default=None, help="stop after this many seconds (default: Ctrl-C)")
     up.set_defaults(func=_cmd_up)
 
     doctor = sub.add_parser("doctor", help="check binaries and that PostgreSQL and Redis start here")
@@ -257,6 +315,19 @@ def _parser() -> argparse.ArgumentParser:
 
     weak = sub.add_parser("weakenings", help="list the fixes that can be switched off by name")
     weak.set_defaults(func=_cmd_weakenings)
+
+    check = sub.add_parser("verify",
+                           help="the sensitivity matrix: every weakening must be caught, every fix on must pass")
+    check.add_argument("--tries", type=int, default=3,
+                       help="runs per cell and per all-on scenario, each with another seed (default 3)")
+    check.add_argument("--duration", type=float, default=None,
+                       help="seconds of load per run (default: each scenario's)")
+    check.add_argument("--only", default="", help="only the cells that switch off these fixes (comma-separated)")
+    check.add_argument("--scenario", default=None, help="only the cells of this scenario")
+    check.add_argument("--out", default=None,
+                       help="where verify.json, verify.html and runs/ go (default: reports/verify-<time>)")
+    check.add_argument("--backend", choices=["local", "docker"], default="local")
+    check.set_defaults(func=_cmd_verify)
     return parser
 
 
@@ -267,32 +338,63 @@ _DELEGATED = {
 }
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's to fix and say how: their message is the whole story."""
+    from reference_app.settings import SettingsError
+    from reference_app.weaken import UnknownWeakeningError
+
+    from .plan import PlanError
+    from .report.result import ResultError
+    from .stack import StackError
+
+    return (PlanError, StackError, SettingsError, UnknownWeakeningError, ResultError, ValueError, OSError)
+
+
+def _traceback_file(command: str, exc: BaseException) -> Path:
+    """Write ``exc``'s traceback to a log file of its own; the one-line message names it."""
+    import tempfile
+    import traceback
+
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = Path(tempfile.gettempdir()) / f"stormproof-{command or 'cli'}-{stamp}-{os.getpid()}.log"
+    path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    return path
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in _DELEGATED:
-        import importlib
-
-        module = importlib.import_module(_DELEGATED[argv[0]][0])
-        return int(module.main(argv[1:]))
-    args = _parser().parse_args(argv)
+    command = argv[0] if argv else ""
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        if command in _DELEGATED:
+            import importlib
+
+            module = importlib.import_module(_DELEGATED[command][0])
+            return int(module.main(argv[1:]))
+        args = _parser().parse_args(argv)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("stopped; services shut down and their data removed", file=sys.stderr)
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
-        from reference_app.settings import SettingsError
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback on the terminal
         from reference_app.weaken import UnknownWeakeningError
 
-        from scenarios import ScenarioError
+        from .plan import PlanError
 
-        from .stack import StackError
-
-        if isinstance(exc, (StackError, SettingsError, UnknownWeakeningError, ScenarioError, ValueError)):
-            print(f"stormproof: error: {exc}", file=sys.stderr)
+        if isinstance(exc, (PlanError, UnknownWeakeningError)):  # bad input: the message names it and the fix
+            print(f"stormproof: error: {_one_line(str(exc))}", file=sys.stderr)
             return EXIT_ERROR
-        raise
+        log_file = _traceback_file(command, exc)
+        if isinstance(exc, _user_errors()):
+            print(f"stormproof: error: {_one_line(str(exc))} (details: {log_file})", file=sys.stderr)
+        else:
+            print(f"stormproof: error: {type(exc).__name__}: {_one_line(str(exc))} (unexpected: please report it "
+                  f"with the traceback in {log_file})", file=sys.stderr)
+        return EXIT_ERROR
     finally:
         signal.signal(signal.SIGTERM, previous)
 

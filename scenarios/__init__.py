@@ -31,13 +31,14 @@ def scenario_names() -> list[str]:
 
 
 def load_scenario(name_or_path: str) -> Scenario:
-    """A built-in scenario by name, or any scenario file by path."""
+    """A built-in scenario by name, or any scenario file by path (a name with ``/`` or ``.toml`` is a path)."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" and path.exists():
-        return read_scenario(path)
+    if path.suffix == ".toml" or "/" in name_or_path or path.is_file():
+        return read_scenario(path)  # a missing file says "file not found"
     builtin = SCENARIO_DIR / f"{name_or_path}.toml"
     if builtin.exists():
         return read_scenario(builtin)
     raise ScenarioError(
-        f"no scenario named {name_or_path!r}; built-in: {', '.join(scenario_names())} (or give a path to a .toml file)"
+        "", "", f"no scenario named {name_or_path!r}; built-in: {', '.join(scenario_names())} "
+        "(or give a path to a .toml file)"
     )

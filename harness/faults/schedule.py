@@ -7,6 +7,11 @@ dicts), either fixed or drawn from a seed so a failing run can be replayed.
 ``run_schedule`` applies it and, in ``finally``, stops every active fault and
 heals every package, so an interrupted run never leaves the system broken.
 Every injection and heal is reported as a ``FaultEvent`` for the history.
+
+Scenario files do not come through ``FaultSpec.from_dict``: their faults are
+parsed once, typed per kind, by ``harness.plan``, whose ``RunPlan.schedule()``
+hands this module ready ``FaultSpec`` values. ``from_dict`` stays for direct
+users of this library (any package name, no target check).
 """
 
 from __future__ import annotations

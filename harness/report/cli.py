@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from harness.report.index import write_index
 from harness.report.render import render_run
@@ -27,8 +28,15 @@ __all__ = ["build_parser", "main"]
 EXIT_OK, EXIT_ERROR = 0, 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line, exit 2, like every ``stormproof`` error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser(prog: str = "stormproof report") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Render run reports (report.html, junit.xml) from run directories, or an index of runs.",
     )

@@ -151,6 +151,9 @@ def _header(result: RunResult) -> str:
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
     error = (f'<p class="error-box" role="alert"><strong>The run stopped with an error:</strong> '
              f"{esc(result.error)}</p>" if result.error else "")
+    if result.not_run:
+        error = (f'<p class="error-box" role="alert"><strong>Not run: the system under test could not be set '
+                 f"up, so nothing was checked:</strong> {esc(result.not_run)}</p>")
     return (
         f'<header class="top"><div class="banner {esc(result.verdict)}" id="verdict">'
         f'<span class="verdict {esc(result.verdict)}" id="verdict-word"><span aria-hidden="true">{symbol}</span> '

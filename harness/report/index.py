@@ -109,8 +109,10 @@ def _num(value: object, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _badge(verdict: str) -> str:
+def _badge(verdict: str, not_run: bool = False) -> str:
     symbol, word, status = _WORD.get(verdict, ("?", verdict, "unknown"))
+    if not_run:  # the system could not be set up: there is no result to read
+        word = "not run"
     return f'<span class="st st-{status}"><span aria-hidden="true">{symbol}</span> {esc(word)}</span>'
 
 
@@ -123,7 +125,7 @@ def _runs_table(entries: Sequence[RunEntry], out_dir: Path) -> str:
         link = f'<a href="{esc(_href(out_dir, target))}">{"report" if target is report else "result.json"}</a>'
         rows.append(
             f"<tr><td>{esc(result.run.started_at)}</td><td><strong>{esc(result.scenario.name)}</strong></td>"
-            f"<td>{_badge(result.verdict)}</td><td class='n'>{result.violation_count:,}</td>"
+            f"<td>{_badge(result.verdict, result.not_run is not None)}</td><td class='n'>{result.violation_count:,}</td>"
             f"<td class='n'>{_num(stats.get('rps'))}</td><td class='n'>{_num(stats.get('p95_ms'))}</td>"
             f"<td class='n'>{_num((stats.get('error_rate') or 0) * 100, 2)}%</td>"
             f"<td class='n'>{_num(result.run.duration_s)}</td><td class='n'>{esc(result.scenario.seed)}</td>"

@@ -166,6 +166,10 @@ class RunResult:
     files: RunFiles
     error: str | None = None
     schema_version: int = SCHEMA_VERSION
+    #: The run plan as run (``harness.plan.RunPlan.to_dict()``), None in results written before it existed.
+    plan: Mapping[str, Any] | None = None
+    #: Why the run never started (its system could not be set up), or None: such a run has no result to read.
+    not_run: str | None = None
 
     def __post_init__(self) -> None:
         if self.verdict not in _EXIT_CODES:
@@ -208,12 +212,17 @@ def build_result(
     *,
     files: RunFiles | None = None,
     error: str | None = None,
+    plan: Mapping[str, Any] | None = None,
+    not_run: str | None = None,
 ) -> RunResult:
     """The result of a run: verdict, exit code, stats and fault windows computed here.
 
     ``history`` may be None when the run failed before recording anything;
-    the stats are then empty and ``error`` should say why.
+    the stats are then empty and ``error`` should say why. ``not_run`` marks a
+    run whose system could not be set up (its verdict is ``error``).
     """
+    if not_run is not None:
+        error = error or not_run
     verdicts = tuple(verdicts)
     verdict, combined = decide(verdicts, error)
     if history is not None:
@@ -221,7 +230,8 @@ def build_result(
     else:
         stats, faults = summarise_history(History(())), []
     return RunResult(scenario=scenario, run=run, verdict=verdict, verdicts=verdicts, overall=combined,
-                     stats=stats, faults=tuple(faults), files=files or RunFiles(), error=error)
+                     stats=stats, faults=tuple(faults), files=files or RunFiles(), error=error,
+                     plan=plan, not_run=not_run)
 
 
 # -- to and from JSON ------------------------------------------------------------------
@@ -293,8 +303,10 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
         "stats": dict(result.stats),
         "faults": [dict(f) for f in result.faults],
         "error": result.error,
+        "not_run": result.not_run,
         "files": {"history": result.files.history, "locust_stats": result.files.locust_stats,
                   "logs": list(result.files.logs)},
+        "plan": None if result.plan is None else dict(result.plan),
     })
 
 
@@ -363,7 +375,8 @@ def result_from_dict(data: Mapping[str, Any]) -> RunResult:
                          logs=tuple(str(p) for p in fl.get("logs") or ()))
         result = RunResult(scenario=scenario, run=run, verdict=data["verdict"], verdicts=verdicts,
                            overall=combined, stats=dict(data["stats"]), faults=tuple(data.get("faults") or ()),
-                           files=files, error=data.get("error"))
+                           files=files, error=data.get("error"), plan=data.get("plan"),
+                           not_run=data.get("not_run"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResultError(f"result.json is malformed: {type(exc).__name__}: {exc}") from exc
     if data.get("exit_code") is not None and data["exit_code"] != result.exit_code:

@@ -6,6 +6,10 @@ Network faults act on the stack's named proxies (``app``, ``postgres``,
 worker's pool process (``worker1-pool``: the process that runs tasks, so a
 pause or kill lands on a task holding a lock). Every injection and heal is
 recorded in the history; everything is healed at the end, however the run ends.
+
+It plays the run plan's faults as they are: their targets were checked
+against the backend when the plan was built, so a missing target here is a
+bug, not a user's typo.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from typing import Any
 
 from ..faults.client import ToxiproxyClient
 from ..faults.packages import standard_packages
-from ..faults.schedule import FaultEvent, Schedule, run_schedule
+from ..faults.schedule import FaultEvent, run_schedule
 from ..history import HistoryRecorder
+from ..plan import PROCESS_FAULTS, RunPlan
 
 __all__ = ["Nemesis"]
 
@@ -28,13 +33,16 @@ log = logging.getLogger(__name__)
 class Nemesis:
     """Runs a schedule in a thread; :meth:`stop` ends it early and waits for the heal."""
 
-    def __init__(self, schedule: Schedule, stack: Any, recorder: HistoryRecorder) -> None:
-        self.schedule = schedule
+    def __init__(self, plan: RunPlan, stack: Any, recorder: HistoryRecorder) -> None:
+        self.schedule = plan.schedule()
         self._client = ToxiproxyClient(stack.proxy_api_url) if stack.proxy_api_url else None
-        self._packages = standard_packages(self._client, stack.fault_targets())
-        missing = {f.fault for f in schedule.faults} - set(self._packages)
-        if missing:
-            raise ValueError(f"the stack offers no fault package for {sorted(missing)} (proxies off?)")
+        processes = stack.fault_targets()
+        self._packages = standard_packages(self._client, processes)
+        missing = sorted({f.fault for f in self.schedule.faults} - set(self._packages))
+        absent = sorted({f.target for f in self.schedule.faults if f.fault in PROCESS_FAULTS} - set(processes))
+        if missing or absent:
+            raise ValueError(f"the stack offers no fault package for {missing} or no process {absent}, "
+                             "though the plan was checked against its backend (a harness bug)")
         self._recorder = recorder
         self._stop = threading.Event()
         self.active: dict[tuple[str, str], Mapping[str, Any]] = {}

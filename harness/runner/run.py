@@ -1,4 +1,13 @@
-"""One scenario run, from stack up to report, with every failure turned into a reported error."""
+"""One scenario run, from stack up to report, with every failure turned into a reported error.
+
+The run takes its :class:`~harness.plan.RunPlan` (built and checked before
+anything starts) and nothing else about the scenario: the stack's shape, the
+load, the nemesis's faults, the checks and result.json's ``plan`` all come
+from it. A failure to set the system up (a service that will not start, an
+external app that does not answer) leaves a run directory marked as not run
+(verdict ``error``, ``not_run`` the reason); the traceback goes to the run's
+``stormproof.log``, never to the terminal.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +18,17 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios import Scenario
-
 from .. import __version__
-from ..faults.schedule import Schedule
 from ..history import History, HistoryRecorder, merge_histories, write_history
-from ..invariants import CheckConfig, Verdict, check_all
-from ..load.config import DEFAULT_WEIGHTS, LoadConfig, Stage
+from ..invariants import Verdict, check_all
+from ..load.config import LoadConfig, Stage
+from ..plan import SLO_CHECKS, RunPlan, Scenario, build_plan
 from ..report import FaultPlan, RunFiles, RunInfo, RunResult, ScenarioInfo, SLOTargets, build_result
 from ..report import render_run, write_result
 from reference_app.settings import DEV_JWT_SECRET
@@ -32,11 +41,12 @@ from .nemesis import Nemesis
 from .options import RunOptions
 from .progress import Progress
 
-__all__ = ["RunOutcome", "run_scenario", "SLO_CHECKS"]
+__all__ = ["LOG_FILE", "RunOutcome", "run_plan", "run_scenario", "SLO_CHECKS"]
 
 log = logging.getLogger(__name__)
 
-SLO_CHECKS = ("slo-error-rate", "slo-latency-p95")
+#: The harness's own log of a run (tracebacks included), in the run directory.
+LOG_FILE = "stormproof.log"
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,15 @@ class RunOutcome:
     def verdict(self) -> str:
         return self.result.verdict
 
+    @property
+    def not_run(self) -> str | None:
+        """Why the run never started (the system could not be set up), or None."""
+        return self.result.not_run
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / LOG_FILE
+
     def verdict_of(self, invariant: str) -> Verdict | None:
         return next((v for v in self.result.verdicts if v.invariant == invariant), None)
 
@@ -63,24 +82,6 @@ def _commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def _schedule(scenario: Scenario, seed: int, duration: float) -> Schedule:
-    """The scenario's fixed faults that start within the run, plus its seeded random ones."""
-    fixed = [f for f in scenario.faults if float(f["at"]) < duration]
-    schedule = Schedule.from_dicts(fixed)
-    spec = scenario.random_faults
-    if spec:
-        drawn = Schedule.random(
-            int(spec.get("seed", seed)),
-            spec["templates"],
-            horizon=float(spec.get("horizon", duration)),
-            count=int(spec.get("count", 1)),
-            min_duration=float(spec.get("min_duration", 1.0)),
-            max_duration=float(spec.get("max_duration", 3.0)),
-        )
-        schedule = Schedule(tuple(sorted(schedule.faults + drawn.faults, key=lambda f: f.at)))
-    return schedule
 
 
 def _copy_logs(stack: SystemUnderTest, run_dir: Path) -> list[str]:
@@ -97,106 +98,137 @@ def _copy_logs(stack: SystemUnderTest, run_dir: Path) -> list[str]:
 
 
 def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOutcome:
-    """Run ``scenario``; never raises for a failed run: the outcome says ``error`` and why."""
+    """Plan ``scenario`` with ``options``, then run it (see :func:`run_plan`).
+
+    A bad plan raises :class:`~harness.plan.PlanError` before anything starts or any directory is made.
+    """
     options = options or RunOptions()
-    seed = options.seed if options.seed is not None else scenario.seed
-    duration = options.duration_s or scenario.duration_s
-    users = options.users or scenario.load.users
-    workers = options.workers if options.workers is not None else scenario.load.workers
-    weakenings = tuple(sorted(options.weakenings or ()))
-    started = dt.datetime.now(dt.timezone.utc)
-    run_id = f"{scenario.name}-{started.strftime('%Y%m%dT%H%M%SZ')}-s{seed}"
-    run_dir = Path(options.out_dir) / run_id
-    suffix = 1
+    return run_plan(build_plan(scenario, options), options)
+
+
+@contextmanager
+def _run_log(path: Path) -> Iterator[None]:
+    """The harness's log records (and tracebacks) go to ``path`` while the run lasts, not to the terminal."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("harness")
+    previous = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+        handler.close()
+
+
+def _new_run_dir(out_dir: Path, run_id: str) -> Path:
+    run_dir, suffix = out_dir / run_id, 1
     while run_dir.exists():
         suffix += 1
-        run_dir = Path(options.out_dir) / f"{run_id}-{suffix}"
+        run_dir = out_dir / f"{run_id}-{suffix}"
     run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def run_plan(plan: RunPlan, options: RunOptions | None = None) -> RunOutcome:
+    """Run ``plan``; never raises for a failed run: the outcome says ``error`` and why.
+
+    ``options`` gives what the plan does not record: where run directories go,
+    the progress line, an external backend's database URL and JWT secret.
+    """
+    options = options or RunOptions()
+    started = dt.datetime.now(dt.timezone.utc)
+    run_id = f"{plan.scenario.name}-{started.strftime('%Y%m%dT%H%M%SZ')}-s{plan.seed}"
+    run_dir = _new_run_dir(Path(options.out_dir), run_id)
     parts = run_dir / "history-parts"
     parts.mkdir()
-    rate = scenario.stack.env.get("STORMPROOF_RATE_API_PER_SECOND")
-    slo = CheckConfig(
-        error_rate_max=float(scenario.slo.get("error_rate_max", 0.01)),
-        latency_p95_ms=float(scenario.slo.get("latency_p95_ms", 200.0)),
-        # The limit the scenario gives the app is the one its answers are held to.
-        rate_limit_per_s=float(rate) if rate and float(rate) > 0 else None,
-        rate_limit_burst=float(scenario.stack.env.get("STORMPROOF_RATE_API_BURST", "400")),
-    )
     history: History | None = None
     verdicts: list[Verdict] = []
     logs: list[str] = []
     error: str | None = None
-    schedule = Schedule(())
-    try:
-        schedule = _schedule(scenario, seed, duration)
-        with _system(scenario, options, weakenings, schedule) as stack:
-            history, verdicts, logs, error = _drive(
-                scenario, stack, run_dir, parts, schedule, seed, duration, users, workers, slo, options
-            )
-    except Exception as exc:  # noqa: BLE001 - a failed run is a result with verdict "error"
-        log.exception("run %s failed", run_id)
-        error = f"{type(exc).__name__}: {exc}"
-    finished = dt.datetime.now(dt.timezone.utc)
-    name = scenario.name if Path(scenario.source).parent.name == "scenarios" else scenario.source
-    command = " ".join(["stormproof", "run", name, "--seed", str(seed), *options.replay_args()])
-    weights = dict(scenario.load.weights or DEFAULT_WEIGHTS)
-    result = build_result(
-        ScenarioInfo(
-            name=scenario.name, description=scenario.description, seed=seed, duration_s=duration, users=users,
-            spawn_rate=scenario.load.spawn_rate, weights=weights,
-            faults=tuple(FaultPlan(f.at, f.duration, f.fault, f.target, dict(f.params)) for f in schedule.faults),
-            invariants=tuple(scenario.invariants) + SLO_CHECKS,
-            slo=SLOTargets(slo.error_rate_max, slo.latency_p95_ms),
-        ),
-        RunInfo(
-            id=run_dir.name, started_at=started.isoformat(), finished_at=finished.isoformat(),
-            duration_s=round((finished - started).total_seconds(), 3), backend=options.backend_name,
-            weakenings=weakenings,
-            command=command, version=__version__, commit=_commit(), host=socket.gethostname(),
-        ),
-        verdicts,
-        history,
-        files=RunFiles(
-            history="history.jsonl",
-            locust_stats="locust/stats_stats.csv" if (run_dir / "locust" / "stats_stats.csv").exists() else None,
-            logs=tuple(logs),
-        ),
-        error=error,
-    )
-    write_result(run_dir, result)
-    if history is None:
-        write_history(History(()), run_dir / "history.jsonl")
-    render_run(run_dir)
-    shutil.rmtree(parts, ignore_errors=True)
+    not_run: str | None = None
+    with _run_log(run_dir / LOG_FILE):
+        log.info("plan: %s", plan.to_dict())
+        try:
+            with ExitStack() as running:
+                try:
+                    stack = running.enter_context(_system(plan, options))
+                except Exception as exc:  # noqa: BLE001 - the system could not be set up: reported as not run
+                    log.exception("run %s: the system under test could not be set up", run_dir.name)
+                    not_run = str(exc) or type(exc).__name__
+                else:
+                    history, verdicts, logs, error = _drive(plan, stack, run_dir, parts, options)
+        except Exception as exc:  # noqa: BLE001 - a failed run (or stop) is a result with verdict "error"
+            log.exception("run %s failed", run_dir.name)
+            error = error or f"{type(exc).__name__}: {exc}"
+        finished = dt.datetime.now(dt.timezone.utc)
+        result = build_result(
+            _scenario_info(plan),
+            RunInfo(
+                id=run_dir.name, started_at=started.isoformat(), finished_at=finished.isoformat(),
+                duration_s=round((finished - started).total_seconds(), 3), backend=plan.backend,
+                weakenings=plan.weakenings, command=_replay(plan, options), version=__version__, commit=_commit(),
+                host=socket.gethostname(),
+            ),
+            verdicts,
+            history,
+            files=RunFiles(
+                history="history.jsonl",
+                locust_stats="locust/stats_stats.csv" if (run_dir / "locust" / "stats_stats.csv").exists() else None,
+                logs=(LOG_FILE, *logs),
+            ),
+            error=error,
+            plan=plan.to_dict(),
+            not_run=not_run,
+        )
+        write_result(run_dir, result)
+        if history is None:
+            write_history(History(()), run_dir / "history.jsonl")
+        render_run(run_dir)
+        shutil.rmtree(parts, ignore_errors=True)
     return RunOutcome(run_dir, result)
 
 
-def _system(scenario: Scenario, options: RunOptions, weakenings: tuple[str, ...], schedule: Schedule) -> Any:
-    """The system under test: started here (local), or already running (external)."""
-    if options.app_url:
-        if not options.database_url:
-            raise ValueError("--app-url needs --database-url (the checkers read the final state there)")
-        if schedule.faults:
-            raise ValueError(
-                f"scenario {scenario.name} injects faults, which need links and processes this harness controls; "
-                "run it with --app-command (the harness starts your backend behind its proxies) instead"
-            )
-        if weakenings:
-            raise ValueError("--weaken switches off fixes of the reference app; it cannot weaken an external backend")
+def _replay(plan: RunPlan, options: RunOptions) -> str:
+    """The command that runs this plan again."""
+    scenario = plan.scenario
+    name = scenario.name if Path(scenario.source).parent.name == "scenarios" else scenario.source
+    return " ".join(["stormproof", "run", name, "--seed", str(plan.seed), *options.replay_args()])
+
+
+def _scenario_info(plan: RunPlan) -> ScenarioInfo:
+    """The report's view of the plan (result.json's ``scenario``)."""
+    scenario, config = plan.scenario, plan.check_config()
+    return ScenarioInfo(
+        name=scenario.name, description=scenario.description, seed=plan.seed, duration_s=plan.duration_s,
+        users=plan.users, spawn_rate=scenario.load.spawn_rate, weights=plan.weights,
+        faults=tuple(FaultPlan(f.at, f.duration, f.fault, f.target, f.wire_params())  # type: ignore[attr-defined]
+                     for f in plan.faults),
+        invariants=plan.checks,
+        slo=SLOTargets(config.error_rate_max, config.latency_p95_ms),
+    )
+
+
+def _system(plan: RunPlan, options: RunOptions) -> Any:
+    """The system under test: started here (local, docker), or already running (external)."""
+    stack = plan.scenario.stack
+    if plan.backend == "external":
+        assert plan.app_url is not None and options.database_url  # build_plan saw to it
         return ExternalSystem(
-            app_url=options.app_url, database_url=options.database_url,
+            app_url=plan.app_url, database_url=options.database_url,
             jwt_secret=options.jwt_secret or os.environ.get("STORMPROOF_JWT_SECRET") or DEV_JWT_SECRET,
-            tenants=scenario.stack.tenants, reps=scenario.stack.reps, appointments=scenario.stack.appointments,
+            tenants=stack.tenants, reps=stack.reps, appointments=stack.appointments,
         )
     config = StackConfig(
-        weakenings=weakenings, app_workers=scenario.stack.app_workers, task_workers=scenario.stack.task_workers,
-        worker_concurrency=scenario.stack.worker_concurrency, tenants=scenario.stack.tenants,
-        reps=scenario.stack.reps, appointments=scenario.stack.appointments,
-        shunya=dict(scenario.stack.shunya), env=dict(scenario.stack.env), app_command=options.app_command,
+        weakenings=plan.weakenings, app_workers=stack.app_workers, task_workers=stack.task_workers,
+        worker_concurrency=stack.worker_concurrency, tenants=stack.tenants, reps=stack.reps,
+        appointments=stack.appointments, shunya=dict(stack.shunya), env=dict(stack.env),
+        app_command=plan.app_command,
     )
-    if options.backend == "docker":
-        if options.app_command:
-            raise ValueError("--app-command runs your backend as a local process; use --backend local with it")
+    if plan.backend == "docker":
         from ..stack.docker import DockerStack
 
         return DockerStack(config)
@@ -204,30 +236,32 @@ def _system(scenario: Scenario, options: RunOptions, weakenings: tuple[str, ...]
 
 
 def _drive(
-    scenario: Scenario, stack: SystemUnderTest, run_dir: Path, parts: Path, schedule: Schedule,
-    seed: int, duration: float, users: int, workers: int, slo: CheckConfig, options: RunOptions,
+    plan: RunPlan, stack: SystemUnderTest, run_dir: Path, parts: Path, options: RunOptions,
 ) -> tuple[History, list[Verdict], list[str], str | None]:
     error: str | None = None
+    load_spec = plan.scenario.load
+    config_slo = plan.check_config()
     baseline = scrape_metrics(stack)
     origin = time.monotonic_ns()  # time 0 of the history: the load and the nemesis start now
     nemesis_recorder = HistoryRecorder(parts / "nemesis.jsonl", origin_ns=origin)
     config = LoadConfig(
         app_url=stack.app_url, tenants=tuple(t.to_dict() for t in stack.tenants), webhook_secret=stack.webhook_secret,
-        weights=dict(scenario.load.weights or DEFAULT_WEIGHTS), seed=seed,
-        hot_appointments=scenario.load.hot_appointments, origin_ns=origin, history_dir=str(parts),
+        weights=plan.weights, seed=plan.seed,
+        hot_appointments=load_spec.hot_appointments, origin_ns=origin, history_dir=str(parts),
         progress_path=str(run_dir / "locust" / "progress.json"),
-        stages=tuple(Stage(**s) for s in scenario.load.stages), request_timeout_s=scenario.load.request_timeout_s,
+        stages=tuple(Stage(s.until_s, s.users, s.spawn_rate) for s in load_spec.stages),
+        request_timeout_s=load_spec.request_timeout_s,
     )
-    nemesis = Nemesis(schedule, stack, nemesis_recorder)
-    load = start_load(config, run_dir, users=users, spawn_rate=scenario.load.spawn_rate, duration_s=duration,
-                      workers=workers)
+    nemesis = Nemesis(plan, stack, nemesis_recorder)
+    load = start_load(config, run_dir, users=plan.users, spawn_rate=load_spec.spawn_rate,
+                      duration_s=plan.duration_s, workers=plan.workers)
     nemesis.start()
     progress = Progress(run_dir / "locust" / "progress.json",
-                        lambda: [f"{f}@{t}" for f, t in list(nemesis.active)], total_s=duration)
+                        lambda: [f"{f}@{t}" for f, t in list(nemesis.active)], total_s=plan.duration_s)
     if options.progress:
         progress.start()
     try:
-        code = load.wait(timeout=duration + 120)
+        code = load.wait(timeout=plan.duration_s + 120)
         if code is None:
             error = "the load did not stop in time; it was killed"
             load.stop()
@@ -242,13 +276,11 @@ def _drive(
         nemesis_recorder.close()
     if nemesis.error is not None:
         error = error or f"the nemesis failed: {nemesis.error}"
-    quiet, waited = wait_quiet(stack, options.quiesce_s)
+    quiet, waited = wait_quiet(stack, plan.quiesce_s)
     log.info("quiesced=%s after %.1fs", quiet, waited)
-    snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=slo)
+    snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=config_slo)
     history = merge_histories(sorted(parts.glob("*.jsonl")))
     write_history(history, run_dir / "history.jsonl")
-    verdicts = check_all(history, snapshot, tuple(scenario.invariants) + SLO_CHECKS)
+    verdicts = check_all(history, snapshot, plan.checks)
     logs = _copy_logs(stack, run_dir)
     return history, verdicts, logs, error
-
-

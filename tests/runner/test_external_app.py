@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
+from harness.plan import PlanError
 from harness.runner import RunOptions, run_scenario
 from harness.stack import LocalStack, StackConfig
 from scenarios import load_scenario
@@ -36,10 +39,12 @@ def test_run_against_an_external_backend(tmp_path) -> None:
 
 
 def test_an_external_backend_cannot_take_faults(tmp_path) -> None:
-    outcome = run_scenario(load_scenario("smoke"), RunOptions(
-        duration_s=5, out_dir=tmp_path, progress=False, app_url="http://127.0.0.1:9", database_url="postgresql://x@127.0.0.1:9/x",
-    ))
-    assert outcome.verdict == "error" and "faults" in (outcome.result.error or "")
+    with pytest.raises(PlanError, match=r"smoke\.toml: faults\[0\]: the external backend offers no link faults"):
+        run_scenario(load_scenario("smoke"), RunOptions(
+            duration_s=5, out_dir=tmp_path, progress=False, app_url="http://127.0.0.1:9",
+            database_url="postgresql://x@127.0.0.1:9/x",
+        ))
+    assert list(tmp_path.iterdir()) == []  # refused before any run directory
 
 
 def test_an_unreachable_external_backend_is_a_clear_error(tmp_path) -> None:
@@ -47,3 +52,4 @@ def test_an_unreachable_external_backend_is_a_clear_error(tmp_path) -> None:
         duration_s=5, out_dir=tmp_path, progress=False, app_url="http://127.0.0.1:9", database_url="postgresql://x@127.0.0.1:9/x",
     ))
     assert outcome.verdict == "error" and "does not answer" in (outcome.result.error or "")
+    assert outcome.not_run == outcome.result.error  # marked as never run, not as a result

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.history import load_history
 
 
@@ -27,14 +29,15 @@ def test_run_scenario_helper_with_a_custom_file(run_scenario, tmp_path: Path) ->
     assert (outcome.run_dir / "logs" / "app.log").exists()
 
 
-def test_a_failed_run_is_an_error_verdict_not_a_traceback(run_scenario, tmp_path: Path) -> None:
+def test_a_bad_target_is_a_plan_error_before_anything_starts(run_scenario, tmp_path: Path) -> None:
+    from harness.plan import PlanError
+
     path = tmp_path / "bad.toml"
     path.write_text('name = "bad"\nduration_s = 2\ninvariants = ["tenant-isolation"]\n'
                     '[[faults]]\nat = 0.5\nduration = 1\nfault = "latency"\ntarget = "no-such-link"\n')
-    outcome = run_scenario(str(path))
-    assert outcome.verdict == "error" and outcome.exit_code == 2
-    assert outcome.result.error
-    assert (outcome.run_dir / "report.html").exists()
+    with pytest.raises(PlanError, match=r"bad\.toml: faults\[0\]\.target: 'no-such-link' is not a link"):
+        run_scenario(str(path))
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.toml"]  # no run directory
 
 
 def test_locust_worker_processes_all_reach_the_history(run_scenario) -> None:

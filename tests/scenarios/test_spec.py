@@ -26,7 +26,7 @@ BASE = {"name": "x", "invariants": ["single-active-session"]}
 @pytest.mark.parametrize(
     ("patch", "field"),
     [
-        ({"durations": 3}, "unknown field(s) durations"),
+        ({"durations": 3}, "durations: unknown field; allowed: "),
         ({"duration_s": "long"}, "duration_s"),
         ({"load": {"users": 0}}, "load.users"),
         ({"load": {"weights": {"session.begin": 3}}}, "load.weights"),

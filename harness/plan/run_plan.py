@@ -1,0 +1,188 @@
+"""The run plan: one scenario and the command-line options, resolved and checked once.
+
+Jepsen's "a test is one map": everything the runner, the nemesis, the checks
+and the report need to know about a run is here, typed and frozen, and
+result.json records it as is (``plan``), so a run can be read back as the
+plan it ran. ``build_plan`` is the only place options meet scenario values
+and defaults, and the only place fault targets meet the backend: every
+mistake is a :class:`PlanError` before any service starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from pydantic import StrictInt, ValidationError, model_validator
+
+from ..faults.schedule import Schedule
+from ..invariants.config import CheckConfig
+from .base import Name, NonNegInt, PlanModel, PosFloat, PosInt
+from .errors import PlanError, from_validation
+from .faults import FAULT_KINDS, NETWORK_FAULTS, Fault
+from .options import RunOptions
+from .scenario import Scenario
+from .targets import Targets, targets_for
+
+__all__ = ["RunPlan", "SLO_CHECKS", "build_plan", "plan_from_dict"]
+
+#: The SLO checks every run adds to its scenario's invariants (reported apart from safety).
+SLO_CHECKS = ("slo-error-rate", "slo-latency-p95")
+
+_CLI = "command line"
+
+
+def _check_targets(items: Iterable[tuple[str, str, tuple[str, ...]]], targets: Targets, source: str) -> None:
+    """Each ``(path, fault, targets)`` must be something ``targets.backend`` offers."""
+    for path, fault, names in items:
+        if fault in NETWORK_FAULTS:
+            offered, what = targets.links, "link"
+        else:
+            offered, what = targets.processes, "process"
+        if not offered:
+            fix = ("run it with --backend local" if targets.backend == "docker"
+                   else "run it with --app-command (the harness then starts your backend behind its proxies)")
+            raise PlanError(source, path, f"the {targets.backend} backend offers no {what} faults, so {fault!r} "
+                                          f"cannot run there; {fix}")
+        for name in names:
+            if name not in offered:
+                raise PlanError(source, f"{path}.target", f"{name!r} is not a {what} of the {targets.backend} "
+                                                          f"backend; allowed: {', '.join(offered)}")
+
+
+class RunPlan(PlanModel):
+    """One run, fully resolved: what to start, what load, which faults when, what to check.
+
+    No field has a default of its own: each value comes from the options, the
+    scenario or their defaults, so a default lives in one place only.
+    """
+
+    scenario: Scenario
+    backend: Literal["local", "docker", "external"]
+    seed: StrictInt
+    duration_s: PosFloat
+    users: PosInt
+    workers: NonNegInt
+    #: The fixes switched off, sorted (empty: every fix on).
+    weakenings: tuple[Name, ...] = ()
+    #: The faults as played: the scenario's that start within the run, then the drawn ones, by start time.
+    faults: tuple[Fault, ...] = ()
+    #: The invariants and SLO checks judged at the end.
+    checks: tuple[Name, ...]
+    quiesce_s: PosFloat
+    app_command: tuple[str, ...] | None
+    app_url: str | None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunPlan:
+        from reference_app.weaken import WEAKENINGS
+
+        unknown = [w for w in self.weakenings if w not in WEAKENINGS]
+        if unknown:
+            raise ValueError(f"unknown weakening {unknown[0]!r}; known: {', '.join(sorted(WEAKENINGS))}")
+        if (self.backend == "external") != (self.app_url is not None):
+            raise ValueError("the external backend is the one given by app_url, and only it")
+        _check_targets(((f"faults[{i}]", f.fault, (f.target,)) for i, f in enumerate(self.faults)),  # type: ignore[attr-defined]
+                       targets_for(self.backend, self.scenario.stack.task_workers), "plan")
+        return self
+
+    @property
+    def weights(self) -> dict[str, int]:
+        """The load mix: the scenario's, or the load's default."""
+        from ..load.config import DEFAULT_WEIGHTS
+
+        return dict(self.scenario.load.weights or DEFAULT_WEIGHTS)
+
+    def schedule(self) -> Schedule:
+        """The faults as the nemesis plays them."""
+        return Schedule(tuple(f.to_spec() for f in self.faults))
+
+    def check_config(self) -> CheckConfig:
+        """The checkers' thresholds: the scenario's SLOs, and the rate limit it gives the app."""
+        rate, burst = self.scenario.stack.rate_limit
+        return CheckConfig(error_rate_max=self.scenario.slo.error_rate_max,
+                           latency_p95_ms=self.scenario.slo.latency_p95_ms,
+                           rate_limit_per_s=rate, rate_limit_burst=burst)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form recorded in result.json (``plan``)."""
+        return self.model_dump(mode="json")
+
+
+def plan_from_dict(data: Mapping[str, Any], source: str = "result.json") -> RunPlan:
+    """A plan read back from its JSON form; a :class:`PlanError` names what is wrong."""
+    try:
+        return RunPlan.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation(exc, source, drop=frozenset(FAULT_KINDS), prefix="plan") from None
+
+
+def _options(options: RunOptions) -> None:
+    """The command line's own mistakes, named by their flags."""
+    checks = (("--duration", options.duration_s, 0, float), ("--users", options.users, 1, int),
+              ("--workers", options.workers, 0, int))
+    for flag, value, low, kind in checks:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            raise PlanError(_CLI, flag, f"must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        if (value <= low) if kind is float else (value < low):
+            raise PlanError(_CLI, flag, f"must be {'above' if kind is float else 'at least'} {low}, got {value:g}")
+    if options.quiesce_s <= 0:
+        raise PlanError(_CLI, "quiesce_s", f"must be above 0, got {options.quiesce_s:g}")
+    if options.backend not in ("local", "docker"):
+        raise PlanError(_CLI, "--backend", f"unknown backend {options.backend!r}; allowed: local, docker")
+    if options.weakenings:
+        from reference_app.weaken import WEAKENINGS
+
+        for name in options.weakenings:
+            if name not in WEAKENINGS:
+                raise PlanError(_CLI, "--weaken", f"unknown weakening {name!r}; known: {', '.join(sorted(WEAKENINGS))}")
+    if options.app_url:
+        if not options.database_url:
+            raise PlanError(_CLI, "--app-url", "needs --database-url (the checks read the final state in that "
+                                               "database); give the URL of the database your backend uses")
+        if options.weakenings:
+            raise PlanError(_CLI, "--weaken", "switches off fixes of the reference app; it cannot weaken an external "
+                                              "backend (--app-url): drop one of the two")
+        if options.app_command:
+            raise PlanError(_CLI, "--app-command", "starts a backend here; --app-url uses one already running: "
+                                                   "give one of the two")
+        if options.backend != "local":
+            raise PlanError(_CLI, "--backend", "--app-url uses a backend already running: drop --backend")
+    elif options.database_url:
+        raise PlanError(_CLI, "--database-url", "only goes with --app-url (a backend already running)")
+    if options.app_command and options.backend == "docker":
+        raise PlanError(_CLI, "--app-command", "runs your backend as a local process; use --backend local with it")
+
+
+def build_plan(scenario: Scenario, options: RunOptions | None = None) -> RunPlan:
+    """Resolve ``options`` against ``scenario``; a :class:`PlanError` names the flag or the file's field."""
+    options = options or RunOptions()
+    _options(options)
+    backend = "external" if options.app_url else options.backend
+    targets = targets_for(backend, scenario.stack.task_workers)
+    source = scenario.source
+    _check_targets(((f"faults[{i}]", f.fault, (f.target,)) for i, f in enumerate(scenario.faults)),  # type: ignore[attr-defined]
+                   targets, source)
+    random = scenario.random_faults
+    if random is not None:
+        _check_targets(((f"random_faults.templates[{i}]", t.fault, t.targets) for i, t in enumerate(random.templates)),  # type: ignore[attr-defined]
+                       targets, source)
+    seed = options.seed if options.seed is not None else scenario.seed
+    duration = options.duration_s if options.duration_s is not None else scenario.duration_s
+    faults = [f for f in scenario.faults if f.at < duration]
+    if random is not None:
+        faults += random.draw(seed, duration)
+    try:
+        return RunPlan(
+            scenario=scenario, backend=backend, seed=seed, duration_s=duration,
+            users=options.users if options.users is not None else scenario.load.users,
+            workers=options.workers if options.workers is not None else scenario.load.workers,
+            weakenings=tuple(sorted(options.weakenings or ())),
+            faults=tuple(sorted(faults, key=lambda f: f.at)),
+            checks=(*scenario.invariants, *SLO_CHECKS), quiesce_s=options.quiesce_s,
+            app_command=options.app_command, app_url=options.app_url,
+        )
+    except ValidationError as exc:  # only what the checks above did not name: still one line
+        raise from_validation(exc, source, drop=frozenset(FAULT_KINDS)) from None

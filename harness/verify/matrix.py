@@ -1,0 +1,121 @@
+"""Running the matrix: every cell weakened, then every scenario of the matrix with every fix on.
+
+Runs go one at a time through the runner's public API (``run_scenario`` with
+``RunOptions``), exactly as ``stormproof run`` would run them, so a cell's
+run directory is an ordinary run with its own report and replay command.
+Sequential on purpose: runs share the machine's cores, and two at once would
+make the timings (and the races the scenarios provoke) depend on each other.
+
+Try ``i`` of a scenario uses seed ``scenario.seed + i``: try 0 is the
+scenario's own run, and the others vary the users' choices and any random
+faults, so a cell caught by one lucky interleaving shows up as k < n.
+The runner is a parameter so the matrix logic is testable without a stack.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from harness.history import History, load_history
+from harness.runner import RunOptions, RunOutcome
+from harness.verify.cells import Cell
+from harness.verify.judge import first_violation_s, judge_all_on, judge_weakened
+from harness.verify.outcome import AllOnResult, CellResult, Try
+from scenarios import Scenario
+
+__all__ = ["Runner", "run_matrix"]
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[Scenario, RunOptions], RunOutcome]
+
+
+def run_matrix(
+    cells: Sequence[Cell],
+    scenarios: dict[str, Scenario],
+    *,
+    tries: int,
+    out_dir: Path,
+    duration_s: float | None = None,
+    backend: str = "local",
+    runner: Runner | None = None,
+    echo: Callable[[str], None] = lambda line: None,
+) -> tuple[tuple[CellResult, ...], tuple[AllOnResult, ...]]:
+    """Run every cell ``tries`` times weakened, then each of their scenarios ``tries`` times with every fix on."""
+    if runner is None:
+        from harness.runner import run_scenario as runner
+    runs_dir = out_dir / "runs"
+    total = sum(tries for c in cells if c.problem is None) + tries * len({c.scenario for c in cells})
+    done = 0
+
+    def run(scenario: Scenario, seed: int, weaken: tuple[str, ...] | None) -> tuple[RunOutcome | None, str, float]:
+        nonlocal done
+        done += 1
+        options = RunOptions(duration_s=duration_s, seed=seed, backend=backend, weakenings=weaken,
+                             out_dir=runs_dir, progress=False)
+        what = f"{'+'.join(weaken)} @ {scenario.name}" if weaken else f"all fixes on @ {scenario.name}"
+        echo(f"[{done}/{total}] {what}, seed {seed}")
+        started = time.monotonic()
+        try:
+            return runner(scenario, options), "", time.monotonic() - started
+        except Exception as exc:  # noqa: BLE001 - one broken run is an escape or a failure, not a crash
+            log.exception("run of %s failed", what)
+            return None, f"{type(exc).__name__}: {exc}", time.monotonic() - started
+
+    cell_results = []
+    for cell in cells:
+        scenario = scenarios[cell.scenario]
+        results = []
+        for i in range(tries if cell.problem is None else 0):
+            outcome, crash, wall = run(scenario, scenario.seed + i, cell.weaken)
+            results.append(_weakened_try(cell, scenario.seed + i, outcome, crash, wall, out_dir))
+            echo(f"    {'caught' if results[-1].ok else 'ESCAPED'}: {results[-1].reason}")
+        cell_results.append(CellResult(cell, tuple(results)))
+
+    all_on = []
+    for name in dict.fromkeys(c.scenario for c in cells):
+        scenario = scenarios[name]
+        results = []
+        for i in range(tries):
+            outcome, crash, wall = run(scenario, scenario.seed + i, None)
+            if outcome is None:
+                results.append(Try(scenario.seed + i, False, "error", f"the runner crashed: {crash}", None, wall))
+            else:
+                passed, reason = judge_all_on(outcome.result)
+                results.append(Try(scenario.seed + i, passed, outcome.verdict, reason,
+                                   _relative(outcome.run_dir, out_dir), wall))
+            echo(f"    {'pass' if results[-1].ok else 'FAILED'}: {results[-1].reason}")
+        all_on.append(AllOnResult(name, tuple(results)))
+    return tuple(cell_results), tuple(all_on)
+
+
+def _weakened_try(cell: Cell, seed: int, outcome: RunOutcome | None, crash: str, wall: float,
+                  out_dir: Path) -> Try:
+    if outcome is None:
+        return Try(seed, False, "error", f"the runner crashed: {crash}", None, wall)
+    caught, reason = judge_weakened(outcome.result, cell.expect)
+    first = None
+    if caught:
+        history = _history(outcome.run_dir)
+        if history is not None:
+            first = first_violation_s(outcome.result, history, cell.expect)
+    return Try(seed, caught, outcome.verdict, reason, _relative(outcome.run_dir, out_dir), wall, first)
+
+
+def _history(run_dir: Path) -> History | None:
+    try:
+        return load_history(run_dir / "history.jsonl")
+    except (OSError, ValueError) as exc:
+        log.warning("no history to time the first violation in %s: %s", run_dir, exc)
+        return None
+
+
+def _relative(run_dir: Path, out_dir: Path) -> str:
+    """The run directory relative to the verify output (so the page's links survive a move), else as is."""
+    try:
+        return Path(run_dir).resolve().relative_to(out_dir.resolve()).as_posix()
+    except ValueError:
+        return str(run_dir)

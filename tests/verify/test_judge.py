@@ -1,0 +1,43 @@
+"""Time to first violation, read from the run's own evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.invariants.verdict import Verdict, Violation
+from harness.report import RunInfo, ScenarioInfo, SLOTargets, build_result
+from harness.verify import Cell, first_violation_s
+from harness.verify.outcome import CellResult, Try
+from harness.verify.table import first_violation_text
+
+from .fakes import VIOLATION_AT_S, history
+
+
+def _result(*violations: Violation, by_type=None):
+    verdict = Verdict("x", "invalid", "safety", violations, {"violations": len(violations), "by_type": by_type or {}})
+    return build_result(
+        ScenarioInfo("s", "", 1, 10, 1, 1.0, {}, (), ("x",), SLOTargets(0.01, 200.0)),
+        RunInfo("r", "t0", "t1", 10.0, "local", ("w",), "c", "0", None, "h"), [verdict], history())
+
+
+def test_a_violation_is_visible_when_the_last_cited_call_completes() -> None:
+    # Cites the invoke of the second call: its completion at VIOLATION_AT_S is when it became visible.
+    assert first_violation_s(_result(Violation("x", "m", (0, 2))), history(), ["x"]) == pytest.approx(VIOLATION_AT_S)
+    # The earliest violation wins, also one only summarised in by_type.
+    by_type = {"t": {"count": 9, "first": {"ops": [1]}, "worst": {"ops": [3]}, "last": {"ops": [3]}}}
+    assert first_violation_s(_result(Violation("x", "m", (2,)), by_type=by_type), history(), ["x"]) == 1.2
+
+
+def test_a_violation_of_one_second_is_visible_when_that_second_ends() -> None:
+    late = Violation("x", "m", (2,))
+    window = Violation("x", "over limit", (), {"type": "over-limit", "second": 1})
+    assert first_violation_s(_result(late, window), history(), ["x"]) == 2.0
+
+
+def test_a_final_state_violation_has_no_time() -> None:
+    final = Violation("x", "applied twice", (), {"type": "applied-twice"})
+    assert first_violation_s(_result(final), history(), ["x"]) is None
+    assert first_violation_s(_result(Violation("x", "m", (2,))), history(), ["other"]) is None
+    cell = Cell(("w",), "s", ("x",), ("scenario file",))
+    assert first_violation_text(CellResult(cell, (Try(1, True, "violation", "x: 1"),))) == "final state"
+    assert first_violation_text(CellResult(cell, (Try(1, False, "pass", "x was valid"),))) == "–"
