@@ -182,6 +182,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # Every file and option is checked, and every plan built, before any service starts.
     plans = [build_plan(load_scenario(name), options) for name in names]
     worst = EXIT_OK
+    outcomes = []
     for plan in plans:
         scenario = plan.scenario
         print(f"== {scenario.name}: {scenario.description.splitlines()[0] if scenario.description else ''}",
@@ -192,8 +193,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   f"(details: {outcome.log_file})", file=sys.stderr)
         else:
             _print_outcome(outcome)
+        outcomes.append((scenario.name, outcome))
         worst = max(worst, outcome.exit_code)
+    _finish_suite(outcomes, Path(args.out), junit=args.junit, summary=args.all)
     return worst
+
+
+def _finish_suite(outcomes: list[tuple[str, Any]], out: Path, *, junit: str | None, summary: bool) -> None:
+    """After the runs: ``latest`` links, the summary table (``--all``), one combined junit.xml (``--junit``)."""
+    from pathlib import Path
+
+    from .report.suite import link_latest, render_summary, suite_row, write_combined_junit
+
+    rows, run_dirs, missing = [], [], []
+    for name, outcome in outcomes:
+        result = getattr(outcome, "result", None)
+        run_dir = getattr(outcome, "run_dir", None)
+        rows.append(suite_row(name, result, run_dir))
+        if run_dir is not None and (Path(run_dir) / "result.json").is_file():
+            link_latest(out, name, Path(run_dir))
+            run_dirs.append(Path(run_dir))
+        else:
+            missing.append((name, str(getattr(outcome, "not_run", None) or "the run left no result")))
+    if summary:
+        print("\n" + render_summary(rows))
+    if junit:
+        path = write_combined_junit(Path(junit), run_dirs, missing)
+        print(f"junit   {path}")
 
 
 def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
@@ -273,6 +299,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--weaken", default="", help="fixes to switch off for this run (comma-separated)")
     run.add_argument("--workers", type=int, default=None, help="Locust worker processes (default: the scenario's)")
     run.add_argument("--out", default="reports", help="where run directories go (default: reports/)")
+    run.add_argument("--junit", default=None, metavar="PATH",
+                     help="also write one junit.xml combining every run's suites (for CI)")
     run.add_argument("--quiet", action="store_true", help="no progress line while running")
     run.add_argument("--app-command", default=None,
                      help="your own backend instead of ours, started here behind the proxies "

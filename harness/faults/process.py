@@ -2,7 +2,10 @@
 
 Faults act through the ``ManagedProcess`` protocol (implemented by the stack
 module) and signal only that process's PID, never a name: a chaos tool must
-not be able to hit a process it does not own.
+not be able to hit a process it does not own. A target that is not a local
+process (a container) also implements :class:`Pausable`: it pauses and
+resumes itself (Docker's pause freezes every process of the container),
+and ``kill``/``start`` go through its own API rather than a PID.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "ManagedProcess",
+    "Pausable",
     "ProcessFaultError",
     "kill_and_restart",
     "pause",
@@ -42,6 +46,15 @@ class ManagedProcess(Protocol):
     def stop(self) -> None: ...
 
     def kill(self) -> None: ...
+
+
+@runtime_checkable
+class Pausable(Protocol):
+    """A target that pauses itself (e.g. a container, frozen by Docker): no PID is signalled here."""
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
 
 
 class ProcessFaultError(RuntimeError):
@@ -112,25 +125,40 @@ class KillFault:
 
 
 class PauseFault:
-    """Fault package "pause": SIGSTOP at start, SIGCONT at stop, heal = resume all."""
+    """Fault package "pause": SIGSTOP at start, SIGCONT at stop, heal = resume all.
+
+    A :class:`Pausable` target (a container) is paused and resumed through its own methods.
+    The handle is ``(target, pid)``; ``pid`` is None for a self-pausing target.
+    """
 
     name = "pause"
 
     def __init__(self, processes: Mapping[str, ManagedProcess]) -> None:
         self._processes = processes
-        self._paused: set[int] = set()
+        self._paused: set[tuple[str, int | None]] = set()
 
-    def start(self, target: str, params: Mapping[str, Any]) -> int:
-        pid = pause(self._processes[target])
-        self._paused.add(pid)
-        return pid
+    def start(self, target: str, params: Mapping[str, Any]) -> tuple[str, int | None]:
+        proc = self._processes[target]
+        if isinstance(proc, Pausable):
+            _checked_pid(proc)
+            proc.pause()
+            handle: tuple[str, int | None] = (target, None)
+        else:
+            handle = (target, pause(proc))
+        self._paused.add(handle)
+        return handle
 
     def stop(self, handle: object) -> None:
-        pid = int(handle)  # type: ignore[call-overload]
-        resume(pid)
-        self._paused.discard(pid)
+        target, pid = handle  # type: ignore[misc]
+        if pid is None:
+            proc = self._processes[target]
+            assert isinstance(proc, Pausable)
+            proc.resume()
+        else:
+            resume(int(pid))
+        self._paused.discard((target, pid))
 
     def heal(self) -> None:
-        for pid in sorted(self._paused):
-            resume(pid)
+        for handle in sorted(self._paused, key=lambda h: (h[0], h[1] or 0)):
+            self.stop(handle)
         self._paused.clear()

@@ -84,7 +84,7 @@ class RunPlan(PlanModel):
         if (self.backend == "external") != (self.app_url is not None):
             raise ValueError("the external backend is the one given by app_url, and only it")
         _check_targets(((f"faults[{i}]", f.fault, (f.target,)) for i, f in enumerate(self.faults)),  # type: ignore[attr-defined]
-                       targets_for(self.backend, self.scenario.stack.task_workers), "plan")
+                       targets_for(self.backend, self.scenario.stack), "plan")
         return self
 
     @property
@@ -162,7 +162,7 @@ def build_plan(scenario: Scenario, options: RunOptions | None = None) -> RunPlan
     options = options or RunOptions()
     _options(options)
     backend = "external" if options.app_url else options.backend
-    targets = targets_for(backend, scenario.stack.task_workers)
+    targets = targets_for(backend, scenario.stack)
     source = scenario.source
     _check_targets(((f"faults[{i}]", f.fault, (f.target,)) for i, f in enumerate(scenario.faults)),  # type: ignore[attr-defined]
                    targets, source)

@@ -1,24 +1,27 @@
 """What each backend lets a fault act on, known before anything starts.
 
-The local stack proxies every link and runs every service as a child process
-it can kill or pause; the docker stack proxies the same links but offers no
-process faults yet (``DockerStack.fault_targets`` is empty); an external
-backend (``--app-url``) offers nothing, since the harness neither proxies nor
-started it. Checking a schedule against this table turns "404: proxy not
-found" after the load into a plan error naming the fault and the target.
+Both stacks launch one recipe (``harness.stack.recipe``), which declares the
+proxied links and the services a fault may kill or pause; the plan asks it,
+so a service added to the recipe is a target on both backends at once. An
+external backend (``--app-url``) offers nothing, since the harness neither
+proxies nor started it. Checking a schedule against this turns "404: proxy
+not found" after the load into a plan error naming the fault and the target.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["BACKENDS", "Targets", "targets_for"]
+if TYPE_CHECKING:
+    from harness.stack import StackConfig
+
+    from .scenario import StackSpec
+
+__all__ = ["BACKENDS", "Targets", "stack_config", "targets_for"]
 
 BACKENDS = ("local", "docker", "external")
-
-#: The proxied links of both stacks (``LocalStack.links``, ``harness.stack.docker.PROXIES``).
-LINKS = ("app", "postgres", "redis", "shunya", "webhook")
-_SERVICES = ("postgres", "redis", "app", "shunya")
 
 
 @dataclass(frozen=True)
@@ -30,13 +33,25 @@ class Targets:
     processes: tuple[str, ...]
 
 
-def targets_for(backend: str, task_workers: int) -> Targets:
-    """What ``backend`` offers for a stack with ``task_workers`` Celery workers."""
-    if backend == "local":
-        workers = tuple(f"worker{i}" for i in range(1, task_workers + 1))
-        return Targets(backend, LINKS, (*_SERVICES, *workers, *(f"{w}-pool" for w in workers)))
-    if backend == "docker":
-        return Targets(backend, LINKS, ())
+def stack_config(stack: StackSpec, *, weakenings: Sequence[str] = (),
+                 app_command: tuple[str, ...] | None = None) -> StackConfig:
+    """The stack a run starts for ``stack`` (the one place a scenario's stack becomes a ``StackConfig``)."""
+    from harness.stack import StackConfig
+
+    return StackConfig(
+        weakenings=tuple(weakenings), app_workers=stack.app_workers, task_workers=stack.task_workers,
+        worker_concurrency=stack.worker_concurrency, tenants=stack.tenants, reps=stack.reps,
+        appointments=stack.appointments, shunya=dict(stack.shunya), env=dict(stack.env), app_command=app_command,
+    )
+
+
+def targets_for(backend: str, stack: StackSpec) -> Targets:
+    """What ``backend`` offers for a run whose stack is ``stack``."""
     if backend == "external":
         return Targets(backend, (), ())
-    raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+    from harness.stack.recipe import targets_for as recipe_targets
+
+    offered = recipe_targets(backend, stack_config(stack))
+    return Targets(backend, offered.links, offered.processes)

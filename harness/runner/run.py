@@ -29,12 +29,13 @@ from ..history import History, HistoryRecorder, merge_histories, write_history
 from ..invariants import Quiescence, Verdict, check_all
 from ..load.config import LoadConfig, Stage
 from ..plan import SLO_CHECKS, RunPlan, Scenario, build_plan
+from ..plan.targets import stack_config
 from ..promises.run import run_coverage
 from ..report import FaultPlan, RunFiles, RunInfo, RunResult, ScenarioInfo, SLOTargets, build_result
 from ..report import render_run, write_result
 from reference_app.settings import DEV_JWT_SECRET
 
-from ..stack import LocalStack, StackConfig
+from ..stack import LocalStack
 from ..stack.system import ExternalSystem, SystemUnderTest
 from .capture import capture_snapshot, scrape_metrics, wait_quiet
 from .load_process import start_load
@@ -226,12 +227,7 @@ def _system(plan: RunPlan, options: RunOptions) -> Any:
             jwt_secret=options.jwt_secret or os.environ.get("STORMPROOF_JWT_SECRET") or DEV_JWT_SECRET,
             tenants=stack.tenants, reps=stack.reps, appointments=stack.appointments,
         )
-    config = StackConfig(
-        weakenings=plan.weakenings, app_workers=stack.app_workers, task_workers=stack.task_workers,
-        worker_concurrency=stack.worker_concurrency, tenants=stack.tenants, reps=stack.reps,
-        appointments=stack.appointments, shunya=dict(stack.shunya), env=dict(stack.env),
-        app_command=plan.app_command,
-    )
+    config = stack_config(stack, weakenings=plan.weakenings, app_command=plan.app_command)
     if plan.backend == "docker":
         from ..stack.docker import DockerStack
 

@@ -9,6 +9,7 @@ from .binaries import find_postgres_binary, find_redis_server
 from .errors import MissingBinaryError, ServiceStartError, StackError
 from .local import LocalStack, StackConfig
 from .proxy import LINKS, FaultProxyProcess
+from .recipe import Recipe, Targets, recipe, targets_for
 from .ports import free_port, wait_for_port, wait_until
 from .postgres import EphemeralPostgres
 from .process import ManagedProcess, stop_all, unprivileged_user
@@ -28,6 +29,10 @@ __all__ = [
     "EphemeralRedis",
     "ManagedProcess",
     "ReferenceAppProcess",
+    "Recipe",
+    "Targets",
+    "recipe",
+    "targets_for",
     "MissingBinaryError",
     "ServiceStartError",
     "StackError",

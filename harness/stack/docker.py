@@ -15,10 +15,17 @@ Layout (one network, ``stormproof-<run id>``; aliases in brackets)::
     app, workers --> [proxy]:18090 --> [shunya]:8090 (the Shunya stub)
     shunya (webhooks) --> [proxy]:18001 --> [app]:8000
 
-PostgreSQL, Redis, the Shunya stub and the proxy API are also published on
-127.0.0.1 (random ports) so the harness can inspect state directly, past the
-faults. The schema is migrated and seeded from the host, with the same code
-and JWT secret as the app (``Settings.from_env`` over the same environment).
+The services, links, environment and readiness checks come from the stack
+recipe (:mod:`harness.stack.recipe`), the same one ``LocalStack`` launches
+as processes; each service is one small testcontainers class
+(:mod:`harness.stack.containers`). PostgreSQL, Redis, the Shunya stub, the
+proxy API and every link are also published on 127.0.0.1, on ports chosen
+before the containers are created (so a container restarted by a process
+fault keeps them), so the harness can inspect state directly, past the
+faults. Process faults act on the containers under the recipe's names
+(:meth:`DockerStack.fault_targets`). The schema is migrated and seeded from
+the host, with the same code and JWT secret as the app (``Settings.from_env``
+over the same environment).
 
 Cleanup: Ryuk is not used (there is no registry here to pull it from), so
 ``stop()`` removes every container and the network itself, after saving each
@@ -57,23 +64,26 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
 
 from ..faults.client import ToxiproxyClient
 from .errors import ServiceStartError, StackError
-from .local import WEBHOOK_SECRET, StackConfig
+from .local import WEBHOOK_SECRET, LocalStack, StackConfig
+from .ports import free_ports
+from .recipe import LINKS, Targets, app_env, recipe
 from .rundir import make_run_dir, remove_run_dir
 
 if TYPE_CHECKING:  # docker and testcontainers come with the dev extra; imported when a stack starts
     import docker
-    from testcontainers.core.container import DockerContainer
     from testcontainers.core.network import Network
+
+    from .containers import StackContainer
 
     from reference_app.settings import Settings
 
@@ -100,13 +110,13 @@ SHUNYA_PORT = 8090
 POSTGRES_USER = "stormproof"
 POSTGRES_DB = "stormproof"
 
+#: Where each service listens inside its container.
+SERVICE_PORTS = {"postgres": 5432, "redis": 6379, "shunya": SHUNYA_PORT, "app": APP_PORT}
+#: Where each link of the recipe (:data:`harness.stack.recipe.LINKS`) listens in the proxy container.
+LINK_PORTS = {"app": 18000, "postgres": 15432, "redis": 16379, "shunya": 18090, "webhook": 18001}
 #: Proxies created in the proxy container: name -> (listen port there, upstream alias:port).
 PROXIES: dict[str, tuple[int, str]] = {
-    "postgres": (15432, "postgres:5432"),
-    "redis": (16379, "redis:6379"),
-    "shunya": (18090, f"shunya:{SHUNYA_PORT}"),
-    "app": (18000, f"app:{APP_PORT}"),
-    "webhook": (18001, f"app:{APP_PORT}"),
+    link.name: (LINK_PORTS[link.name], f"{link.service}:{SERVICE_PORTS[link.service]}") for link in LINKS
 }
 
 _DOCKERD_HINT = (
@@ -267,6 +277,8 @@ def _interrupts_deferred() -> Iterator[None]:
                 previous(signal.SIGINT, None)
 
 
+C = TypeVar("C", bound="StackContainer")
+
 _live: weakref.WeakSet[DockerStack] = weakref.WeakSet()
 
 
@@ -282,7 +294,7 @@ class DockerStack:
     Same public surface as :class:`~harness.stack.local.LocalStack` (``start()``,
     ``stop()``, context manager, :meth:`info` with the same keys), plus
     ``proxy_api_url`` and :meth:`faults` for the proxy between every pair of
-    services (proxy names: :data:`PROXIES`).
+    services (proxy names: :data:`PROXIES`), ``links`` and :meth:`fault_targets` as locally.
     """
 
     def __init__(
@@ -309,9 +321,11 @@ class DockerStack:
         self._client: docker.DockerClient | None = None
         self._network: Network | None = None
         self._network_created = False
-        self._containers: dict[str, DockerContainer] = {}
+        self._containers: dict[str, StackContainer] = {}
         self._host = "127.0.0.1"
         self._ports: dict[str, int] = {}
+        #: Link (proxy) name -> the host port it is published on, as ``LocalStack.links``.
+        self.links: dict[str, int] = {}
 
     # -- addresses (valid once started) ----------------------------------------------------------
     def _url(self, scheme: str, service: str, path: str = "") -> str:
@@ -346,6 +360,8 @@ class DockerStack:
 
     # -- what a scenario run needs (harness.stack.system.SystemUnderTest) -----------------------
     webhook_secret = WEBHOOK_SECRET
+    #: The key that signs the seeded tenants' tokens, and that the app verifies them with (as locally).
+    jwt_secret = LocalStack.jwt_secret
 
     @property
     def metrics_url(self) -> str:
@@ -393,9 +409,24 @@ class DockerStack:
                     (self.run_dir / f"{service}.log").write_bytes(self._logs(service, tail=2000))
         return self.run_dir
 
+    @classmethod
+    def targets(cls, config: StackConfig) -> Targets:
+        """The fault targets a stack with ``config`` offers, known before it starts (the recipe's)."""
+        return recipe(config).targets()
+
     def fault_targets(self) -> dict[str, Any]:
-        """No process faults on containers yet: network faults through the proxy only."""
-        return {}
+        """Containers that process faults may act on, by the recipe's names (as ``LocalStack``'s)."""
+        from .containers import ContainerPool, ContainerProcess, WorkerContainer
+
+        targets: dict[str, Any] = {}
+        for spec in recipe(self.config).services:
+            container = self._containers.get(spec.name)
+            if container is None or not spec.faultable:
+                continue
+            targets[spec.name] = ContainerProcess(container)
+            if spec.pool and isinstance(container, WorkerContainer):
+                targets[f"{spec.name}-pool"] = ContainerPool(container)
+        return targets
 
     def faults(self, timeout: float = 5.0) -> ToxiproxyClient:
         """A client for the stack's proxy (close it, or use it as a context manager)."""
@@ -407,12 +438,8 @@ class DockerStack:
 
     def _wrapped(self, service: str) -> Any:
         """The docker-py container of ``service``, or None if it was never created."""
-        from testcontainers.core.exceptions import ContainerStartException
-
-        try:
-            return self._containers[service].get_wrapped_container()
-        except ContainerStartException:
-            return None
+        container = self._containers.get(service)
+        return container.wrapped() if container is not None else None
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> DockerStack:
@@ -427,8 +454,12 @@ class DockerStack:
         return self
 
     def _start(self) -> None:
+        from .containers import (AppContainer, PostgresContainer, ProxyContainer, RedisContainer, ShunyaContainer,
+                                 WorkerContainer)
+
         started = time.monotonic()
         cfg = self.config
+        plan = recipe(cfg)
         env = self._service_env()
         settings = self._settings(env)  # validates weakenings and secrets before anything starts
         self._client = _connect()
@@ -437,71 +468,94 @@ class DockerStack:
         self._check_images()
         self.run_dir = make_run_dir("docker")
         self._create_network()
+        # Host ports chosen here, not by Docker: a container restarted by a fault publishes the same ones.
+        services = ["postgres", "redis", "proxy"] + (["shunya"] if plan.has("shunya") else [])
+        ports = free_ports(len(plan.links) + len(services))
+        self.links = {link.name: ports.pop() for link in plan.links}  # every link, published on loopback
+        self._ports = {**{service: ports.pop() for service in services}, "app": self.links["app"]}
 
-        self._run("postgres", self.images.postgres, alias="postgres", publish=[5432], command=[
-            "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=64MB",
-        ], env={
-            "POSTGRES_USER": POSTGRES_USER, "POSTGRES_PASSWORD": self._postgres_password, "POSTGRES_DB": POSTGRES_DB,
-        })
-        self._run("redis", self.images.redis, alias="redis", publish=[6379],
-                  command=["redis-server", "--save", "", "--appendonly", "no"])
-        self._run("proxy", self.images.proxy, alias="proxy", publish=[PROXY_API_PORT, PROXIES["app"][0]])
-
-        self._wait("proxy", "the proxy API (/version)", lambda: _http_ok(f"{self.proxy_api_url}/version"))
-        self._ports["app"] = self._published("proxy", PROXIES["app"][0])
-        with self.faults() as proxy:
-            proxy.populate([
-                {"name": name, "listen": f"0.0.0.0:{port}", "upstream": upstream, "enabled": True}
-                for name, (port, upstream) in PROXIES.items()
+        postgres = self._add(PostgresContainer(
+            self.images.postgres, user=POSTGRES_USER, password=self._postgres_password, dbname=POSTGRES_DB,
+            host_port=self._ports["postgres"], **self._common("postgres"),
+        ).launch())
+        redis = self._add(RedisContainer(self.images.redis, host_port=self._ports["redis"],
+                                         **self._common("redis")).launch())
+        proxy = self._add(ProxyContainer(
+            self.images.proxy, api_host_port=self._ports["proxy"],
+            publish={PROXIES[name][0]: host_port for name, host_port in self.links.items()},
+            **self._common("proxy"),
+        ).launch())
+        proxy.wait_ready()
+        with self.faults() as client:
+            client.populate([
+                {"name": link.name, "listen": f"0.0.0.0:{PROXIES[link.name][0]}", "upstream": PROXIES[link.name][1],
+                 "enabled": True}
+                for link in plan.links
             ])
-        run_shunya = cfg.shunya is not None or cfg.task_workers > 0
-        if run_shunya:  # needs nothing else up yet: start it now, check it later
-            command = [
-                "shunya", "--webhook-url", f"http://proxy:{PROXIES['webhook'][0]}/api/v1/shunya/webhook",
-                "--webhook-secret", WEBHOOK_SECRET, "--allow-remote-webhook",
-            ]
-            if cfg.shunya:
-                command += ["--config", json.dumps(cfg.shunya)]
-            self._run("shunya", self.images.app, alias="shunya", publish=[SHUNYA_PORT], command=command)
+        shunya = None
+        if plan.has("shunya"):  # needs nothing else up yet: start it now, check it later
+            shunya = self._add(ShunyaContainer(
+                self.images.app, webhook_url=f"http://proxy:{PROXIES['webhook'][0]}/api/v1/shunya/webhook",
+                webhook_secret=WEBHOOK_SECRET, config=json.dumps(cfg.shunya) if cfg.shunya else None,
+                host_port=self._ports["shunya"], **self._common("shunya"),
+            ).launch())
 
-        self._wait("postgres", "PostgreSQL accepting connections", self._postgres_ready)
-        self._wait("redis", "Redis answering PING", self._redis_ready)
+        postgres.wait_ready()
+        redis.wait_ready()
         self._migrate_and_seed(settings)
 
-        self._run("app", self.images.app, alias="app", env=env,
-                  command=["serve", "--workers", str(cfg.app_workers)])
-        for i in range(cfg.task_workers):
-            name = f"worker{i + 1}"
-            self._run(name, self.images.app, alias=name, env={**env, "STORMPROOF_LOG_LEVEL": "INFO"}, command=[
-                "worker", "-P", "prefork", "-c", str(cfg.worker_concurrency), "-n", f"{name}@%h",
-                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
-            ])
-        if run_shunya:
-            self._wait("shunya", "the Shunya stub (/admin/health)", lambda: _http_ok(f"{self.shunya_url}/admin/health"))
-        self._wait("app", "the app (/readyz through the proxy)", lambda: _http_ok(f"{self.app_url}/readyz"))
-        for i in range(cfg.task_workers):
-            name = f"worker{i + 1}"
-            self._wait(name, "the Celery worker's ' ready.' line", lambda n=name: b" ready." in self._logs(n))
-        self.task_workers = cfg.task_workers
+        app = self._add(AppContainer(
+            self.images.app, app_workers=cfg.app_workers, ready_url=f"{self.app_url}{cfg.app_ready_path}",
+            **self._common("app", env),
+        ).launch())
+        workers = [
+            self._add(WorkerContainer(
+                self.images.app, concurrency=cfg.worker_concurrency,
+                **self._common(spec.name, {**env, "STORMPROOF_LOG_LEVEL": "INFO"}),
+            ).launch())
+            for spec in plan.workers
+        ]
+        if shunya is not None:
+            shunya.wait_ready()
+        app.wait_ready()
+        for worker in workers:
+            worker.wait_ready()
+        self.task_workers = len(workers)
         self.ready_after_s = time.monotonic() - started
+
+    def _common(self, service: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """What every container of the stack shares: network, alias, name, labels, timeout."""
+        assert self._network is not None
+        common: dict[str, Any] = {
+            "service": service, "name": f"stormproof-{self.run_id}-{service}", "network": self._network,
+            "labels": self._labels(service), "host": self._host, "start_timeout": self.start_timeout,
+        }
+        if env is not None:
+            common["env"] = dict(env)
+        return common
+
+    def _add(self, container: C) -> C:
+        """Track ``container`` before it starts, so stop() removes it whatever happens next."""
+        self._containers[container.service] = container
+        return container
 
     def _service_env(self) -> dict[str, str]:
         """Environment of the app and its workers: every connection goes through the proxy."""
         cfg = self.config
-        return {
-            "DATABASE_URL": (
+        return app_env(
+            cfg,
+            database_url=(
                 f"postgresql://{POSTGRES_USER}:{self._postgres_password}@proxy:{PROXIES['postgres'][0]}/{POSTGRES_DB}"
             ),
-            "REDIS_URL": f"redis://proxy:{PROXIES['redis'][0]}/0",
-            "STORMPROOF_WEAKEN": ",".join(sorted(set(cfg.weakenings))),
-            "STORMPROOF_ENV": os.environ.get("STORMPROOF_ENV", "test"),
-            "SHUNYA_URL": f"http://proxy:{PROXIES['shunya'][0]}",
-            "SHUNYA_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            redis_url=f"redis://proxy:{PROXIES['redis'][0]}/0",
+            shunya_url=f"http://proxy:{PROXIES['shunya'][0]}",
+            webhook_secret=WEBHOOK_SECRET,
+            jwt_secret=self.jwt_secret,
+            environment=os.environ.get("STORMPROOF_ENV", "test"),
             # Per container: Prometheus' multiprocess files are named by PID, which repeat across containers;
             # scrape_metrics() adds the containers' counters up.
-            "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR,
-            **cfg.env,
-        }
+            metrics_dir=METRICS_DIR,
+        )
 
     def _settings(self, env: Mapping[str, str]) -> Settings:
         """The app's settings as the host sees them (host addresses patched in at seed time)."""
@@ -560,106 +614,9 @@ class DockerStack:
         network.create()
         self._network_created = True
 
-    def _run(
-        self,
-        service: str,
-        image: str,
-        *,
-        alias: str,
-        publish: list[int] | None = None,
-        command: list[str] | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        """Create and start one container on the stack's network (no waiting: see :meth:`_wait`).
-
-        ``publish`` ports get a random 127.0.0.1 port on the host; the first one is the service's URL.
-        """
-        from testcontainers.core.container import DockerContainer
-
-        assert self._network is not None
-        container = DockerContainer(
-            image,
-            command=command,  # type: ignore[arg-type]  # a list is passed through to docker-py as argv
-            env=dict(env or {}),
-            name=f"stormproof-{self.run_id}-{service}",
-            labels=self._labels(service),
-            init=True,  # reaps Celery's and uvicorn's children and forwards signals
-        )
-        container.with_network(self._network).with_network_aliases(alias)
-        bind_ip = "127.0.0.1" if self._host == "127.0.0.1" else "0.0.0.0"
-        for port in publish or []:
-            # A random host port on loopback only; with_bind_ports() cannot say which interface.
-            container.ports[f"{port}/tcp"] = (bind_ip, None)  # type: ignore[assignment]
-        self._containers[service] = container
-        container.start()
-        if publish:  # the first published port is the one the service's URL names
-            self._ports[service] = self._published(service, publish[0])
-
-    def _published(self, service: str, port: int) -> int:
-        """The host port of ``port``; a container that died at once has none, and says why in its log."""
-        container = self._containers[service]
-        try:
-            return int(container.get_exposed_port(port))
-        except Exception as exc:  # noqa: BLE001 - testcontainers raises several kinds here
-            wrapped = container.get_wrapped_container()
-            wrapped.reload()
-            raise ServiceStartError(
-                f"{service} container ({wrapped.attrs.get('Config', {}).get('Image')})",
-                f"port {port} is not published (container {wrapped.status}: {type(exc).__name__} {exc})",
-                self._logs(service, tail=40).decode(errors="replace"),
-            ) from exc
-
     def _logs(self, service: str, tail: int | str = "all") -> bytes:
-        container = self._wrapped(service)
-        if container is None:
-            return b""
-        try:
-            return bytes(container.logs(tail=tail))
-        except Exception:  # noqa: BLE001 - a vanished container has no logs to give
-            return b""
-
-    def _wait(self, service: str, what: str, ready: Callable[[], bool]) -> None:
-        """Poll ``ready`` until true; fail early if the container exits, or at ``start_timeout``."""
-        container = self._containers[service].get_wrapped_container()
-        started = time.monotonic()
-        deadline = started + self.start_timeout
-        while True:
-            try:
-                if ready():
-                    return
-            except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
-                pass
-            container.reload()  # one cheap API call: a crashed service fails now, not at the timeout
-            if container.status not in ("created", "running", "restarting"):
-                code = container.attrs.get("State", {}).get("ExitCode")
-                raise ServiceStartError(
-                    f"{service} container ({container.attrs.get('Config', {}).get('Image')})",
-                    f"it exited (status {container.status}, exit code {code}) before {what}",
-                    self._logs(service, tail=40).decode(errors="replace"),
-                )
-            if time.monotonic() >= deadline:
-                raise ServiceStartError(
-                    f"{service} container",
-                    f"{what}: not ready after {time.monotonic() - started:.1f}s",
-                    self._logs(service, tail=40).decode(errors="replace"),
-                )
-            time.sleep(0.1)
-
-    def _postgres_ready(self) -> bool:
-        import psycopg
-
-        with psycopg.connect(self.database_url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=2) as conn:
-            conn.execute("SELECT 1")
-        return True
-
-    def _redis_ready(self) -> bool:
-        import redis
-
-        client = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        container = self._containers.get(service)
+        return container.logs_bytes(tail) if container is not None else b""
 
     def _migrate_and_seed(self, settings: Settings) -> None:
         """Migrate and seed from the host over the published port: no extra container to start."""
@@ -716,6 +673,7 @@ class DockerStack:
             self._client.close()
             self._client = None
         self._ports.clear()
+        self.links.clear()
         if self.run_dir is not None and not self.keep_logs:
             remove_run_dir(self.run_dir)
             self.run_dir = None
@@ -756,6 +714,7 @@ class DockerStack:
             "ready_after_s": round(self.ready_after_s, 2),
             "tenants": [t.to_dict() for t in self.tenants],
             "proxy_api_url": self.proxy_api_url,
+            "proxies": {name: f"{self._host}:{port}" for name, port in self.links.items()},
         }
 
     def __enter__(self) -> DockerStack:
@@ -769,6 +728,3 @@ class DockerStack:
     ) -> None:
         self.stop()
 
-
-def _http_ok(url: str) -> bool:
-    return httpx.get(url, timeout=2.0).status_code == 200

@@ -21,6 +21,7 @@ from .app import ReferenceAppProcess
 from .ports import free_port
 from .postgres import EphemeralPostgres
 from .proxy import FaultProxyProcess
+from .recipe import Targets, app_env, recipe
 from .redis import EphemeralRedis
 from .rundir import make_run_dir, remove_run_dir
 from .shunya import ShunyaStubProcess
@@ -117,8 +118,13 @@ class LocalStack:
     def log_dir(self) -> Path | None:
         return self.base_dir
 
+    @classmethod
+    def targets(cls, config: StackConfig) -> Targets:
+        """The fault targets a stack with ``config`` offers, known before it starts (the recipe's)."""
+        return recipe(config).targets()
+
     def fault_targets(self) -> dict[str, Any]:
-        """Processes that process faults may act on, by the names schedules use."""
+        """Processes that process faults may act on, by the recipe's names (see :meth:`targets`)."""
         targets: dict[str, Any] = {}
         if self.postgres is not None and self.postgres.process is not None:
             targets["postgres"] = self.postgres.process
@@ -170,30 +176,32 @@ class LocalStack:
             at_risk=cfg.seed_at_risk,
         )
 
+        plan = recipe(cfg)
         metrics_dir = self.base_dir / "prometheus"
         metrics_dir.mkdir()
-        env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "SHUNYA_WEBHOOK_SECRET": WEBHOOK_SECRET,
-               "STORMPROOF_JWT_SECRET": self.jwt_secret, **cfg.env}
         app_port, stub_port = free_port(), free_port()
-        with_stub = cfg.shunya is not None or cfg.task_workers > 0
+        with_stub = plan.has("shunya")
         database_url, redis_url = self.database_url, self.redis_url
-        shunya_port, webhook_port = stub_port, app_port
-        if cfg.proxies:
+        shunya_port = stub_port
+        upstreams = {"postgres": self.postgres.port, "redis": self.redis.port, "app": app_port, "shunya": stub_port}
+        if plan.has("proxy"):
             self.proxy = FaultProxyProcess(base_dir=self.base_dir)
             self._services.append(self.proxy)
             self.proxy.start()
-            pg_port = self.proxy.link("postgres", self.postgres.port)
-            redis_port = self.proxy.link("redis", self.redis.port)
-            database_url = self.postgres.url(self.database_name).replace(f":{self.postgres.port}/", f":{pg_port}/")
-            redis_url = self.redis.url(self.redis_db).replace(f":{self.redis.port}/", f":{redis_port}/")
-            self.links.update(postgres=pg_port, redis=redis_port, app=self.proxy.link("app", app_port))
-            if with_stub:
-                shunya_port = self.proxy.link("shunya", stub_port)
-                webhook_port = self.proxy.link("webhook", app_port)
-                self.links.update(shunya=shunya_port, webhook=webhook_port)
+            for link in plan.links:
+                self.links[link.name] = self.proxy.link(link.name, upstreams[link.service])
+            database_url = database_url.replace(f":{self.postgres.port}/", f":{self.links['postgres']}/")
+            redis_url = redis_url.replace(f":{self.redis.port}/", f":{self.links['redis']}/")
+            shunya_port = self.links.get("shunya", stub_port)
+        env = app_env(
+            cfg, database_url=database_url, redis_url=redis_url,
+            shunya_url=f"http://127.0.0.1:{shunya_port}" if with_stub else None,
+            webhook_secret=WEBHOOK_SECRET, jwt_secret=self.jwt_secret, metrics_dir=str(metrics_dir),
+            environment=os.environ.get("STORMPROOF_ENV", "test"),
+        )
         if with_stub:
             self.shunya = ShunyaStubProcess(
-                webhook_url=f"http://127.0.0.1:{webhook_port}/api/v1/shunya/webhook",
+                webhook_url=f"http://127.0.0.1:{self.links.get('webhook', app_port)}/api/v1/shunya/webhook",
                 webhook_secret=WEBHOOK_SECRET,
                 config=cfg.shunya or {},
                 port=stub_port,
@@ -201,7 +209,6 @@ class LocalStack:
             )
             self._services.append(self.shunya)
             self.shunya.start()
-            env["SHUNYA_URL"] = f"http://127.0.0.1:{shunya_port}"
         self.app = ReferenceAppProcess(
             database_url=database_url, redis_url=redis_url, weakenings=cfg.weakenings, env=env,
             workers=cfg.app_workers, port=app_port, base_dir=self.base_dir,
@@ -209,10 +216,10 @@ class LocalStack:
         )
         self._services.append(self.app)
         self.app.start()
-        for i in range(cfg.task_workers):
+        for spec in plan.workers:
             worker = CeleryWorkerProcess(
                 database_url=database_url, redis_url=redis_url, weakenings=cfg.weakenings, env=env,
-                concurrency=cfg.worker_concurrency, name=f"worker{i + 1}", base_dir=self.base_dir,
+                concurrency=cfg.worker_concurrency, name=spec.name, base_dir=self.base_dir,
             )
             self._services.append(worker)
             worker.start()

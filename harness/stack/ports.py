@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["free_port", "wait_for_port", "wait_until"]
+__all__ = ["free_port", "free_ports", "wait_for_port", "wait_until"]
 
 #: Where service ports are drawn from when the ephemeral range leaves room below it.
 _LOWEST_PORT = 10000
@@ -55,6 +55,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct free ports (see :func:`free_port`)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port(host)
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def wait_until(

@@ -17,17 +17,12 @@ from ..faults.client import ToxiproxyClient
 from .http_ready import start_and_wait_http
 from .ports import free_port
 from .process import ManagedProcess
+from .recipe import LINKS as RECIPE_LINKS
 
 __all__ = ["FaultProxyProcess", "LINKS"]
 
-#: Proxy name -> what it carries.
-LINKS = {
-    "app": "clients to the app",
-    "postgres": "app and workers to PostgreSQL",
-    "redis": "app and workers to Redis",
-    "shunya": "app and workers to the Shunya stub",
-    "webhook": "the Shunya stub to the app's webhook",
-}
+#: Proxy name -> what it carries (the recipe's links, :data:`harness.stack.recipe.LINKS`).
+LINKS = {link.name: link.carries for link in RECIPE_LINKS}
 
 
 class FaultProxyProcess:

@@ -12,6 +12,7 @@ from pathlib import Path
 from .errors import ServiceStartError
 from .ports import wait_until
 from .process import ManagedProcess
+from .recipe import worker_args
 from .service import Service, app_environment
 
 __all__ = ["CeleryWorkerProcess", "PoolProcess"]
@@ -50,8 +51,7 @@ class CeleryWorkerProcess(Service):
         self._run_dir()
         argv = [
             sys.executable, "-m", "celery", "-A", "reference_app.worker.main", "worker",
-            "-Q", "shunya", "-P", "prefork", "-c", str(self.concurrency), "-n", f"{self.name}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+            "-Q", "shunya", *worker_args(self.name, self.concurrency),
         ]
         log_path = self.base_dir / f"{self.name}.log"
         offset = log_path.stat().st_size if log_path.exists() else 0

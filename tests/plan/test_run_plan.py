@@ -64,21 +64,22 @@ def test_process_targets_follow_the_task_workers() -> None:
     scenario = _scenario(stack={"task_workers": 2}, faults=[_fault("pause", "worker2-pool"), _fault("kill", "worker2")])
     assert build_plan(scenario).faults[0].target == "worker2-pool"
     one = _scenario(stack={"task_workers": 1}, faults=[_fault("pause", "worker2-pool")])
-    assert "faults[0].target: 'worker2-pool' is not a process of the local backend; allowed: postgres, redis, app, " \
-           "shunya, worker1, worker1-pool" in _plan_error(one, RunOptions())
+    assert "faults[0].target: 'worker2-pool' is not a process of the local backend; allowed: postgres, redis, shunya, " \
+           "app, worker1, worker1-pool" in _plan_error(one, RunOptions())
 
 
-def test_a_process_fault_on_docker_is_a_plan_error() -> None:
+def test_docker_offers_the_recipes_processes_and_nothing_else() -> None:
+    """Both stacks launch one recipe, so docker offers the same process targets as local."""
     scenario = _scenario(faults=[_fault("latency", "redis"), _fault("pause", "worker1-pool", at=3)])
-    message = _plan_error(scenario, RunOptions(backend="docker"))
-    assert message.startswith("my.toml: faults[1]: the docker backend offers no process faults, so 'pause' cannot ")
-    assert "--backend local" in message
-    assert build_plan(_scenario(faults=[_fault("latency", "redis")]), RunOptions(backend="docker")).backend == "docker"
+    assert build_plan(scenario, RunOptions(backend="docker")).faults[1].target == "worker1-pool"
+    message = _plan_error(_scenario(faults=[_fault("kill", "worker3")]), RunOptions(backend="docker"))
+    assert message.startswith("my.toml: faults[0].target: 'worker3' is not a process of the docker backend")
 
 
 @pytest.mark.parametrize("name", ["pause-past-lock-ttl", "redis-flap"])
-def test_built_in_scenarios_with_process_faults_refuse_docker(name: str) -> None:
-    assert "offers no process faults" in _plan_error(load_scenario(name), RunOptions(backend="docker"))
+def test_built_in_scenarios_with_process_faults_plan_on_docker(name: str) -> None:
+    plan = build_plan(load_scenario(name), RunOptions(backend="docker"))
+    assert plan.backend == "docker" and any(f.fault in ("kill", "pause") for f in plan.faults)
 
 
 def test_faults_on_an_external_backend_name_the_fault_and_the_fix() -> None:

@@ -8,6 +8,7 @@ these tests skip with the reason, except under ``STORMPROOF_REQUIRE_DOCKER=1``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -121,7 +122,8 @@ def test_image_settings_default_to_public_images_and_read_the_environment() -> N
 # -- the running stack -------------------------------------------------------------------------------
 def test_info_has_local_stack_keys_plus_the_proxy_api(stack: DockerStack) -> None:
     info = stack.info()
-    assert set(info) == LOCAL_STACK_KEYS | {"proxy_api_url"}
+    assert set(info) == LOCAL_STACK_KEYS | {"proxy_api_url", "proxies"}
+    assert info["proxies"] == {name: f"127.0.0.1:{port}" for name, port in stack.links.items()}
     assert info["task_workers"] == 1 and len(info["tenants"]) == 1
     assert 0 < info["ready_after_s"] < stack.start_timeout * 3
     with stack.faults() as proxy:
@@ -226,6 +228,94 @@ def test_app_to_postgres_proxy_down_makes_the_app_unready(stack: DockerStack) ->
     wait_for(lambda: httpx.get(readyz, timeout=15).status_code == 200, timeout=30, what="/readyz back to 200")
 
 
+# -- process faults on containers (same names and packages as locally) ------------------------------
+
+def test_fault_targets_are_the_recipes_under_the_local_names(stack: DockerStack) -> None:
+    from harness.stack.recipe import recipe
+
+    targets = stack.fault_targets()
+    assert tuple(targets) == recipe(stack.config).targets().processes
+    assert set(targets) == {"postgres", "redis", "shunya", "app", "worker1", "worker1-pool"}
+    assert all(t.pid for t in targets.values())
+
+
+def test_redis_kill_and_restart_loses_keys_and_keeps_its_address(stack: DockerStack) -> None:
+    import redis
+
+    from harness.faults.packages import standard_packages
+
+    kill = standard_packages(processes=stack.fault_targets())["kill"]
+    client = redis.Redis.from_url(stack.redis_url, socket_timeout=5, socket_connect_timeout=5, retry=None)
+    try:
+        client.set("stormproof:before-kill", "1")
+        handle = kill.start("redis", {})
+        assert stack.fault_targets()["redis"].pid is None
+        readyz = f"{stack.app_url}/readyz"
+        wait_for(lambda: httpx.get(readyz, timeout=15).status_code == 503, timeout=30, what="/readyz 503, Redis dead")
+        kill.stop(handle)  # restarts it and waits for PING, on the same published port
+        assert client.ping() and client.get("stormproof:before-kill") is None
+    finally:
+        client.close()
+        kill.heal()
+    wait_for(lambda: httpx.get(readyz, timeout=15).status_code == 200, timeout=30, what="/readyz back to 200")
+
+
+def test_postgres_kill_and_restart_keeps_its_data(stack: DockerStack) -> None:
+    import psycopg
+
+    from harness.faults.packages import standard_packages
+
+    def tenants() -> int:
+        with psycopg.connect(stack.check_dsn, connect_timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM companies").fetchone()[0])
+
+    before = tenants()
+    kill = standard_packages(processes=stack.fault_targets())["kill"]
+    kill.stop(kill.start("postgres", {}))
+    assert tenants() == before > 0
+    wait_for(lambda: httpx.get(f"{stack.app_url}/readyz", timeout=15).status_code == 200, timeout=30,
+             what="/readyz back to 200 after PostgreSQL's restart")
+
+
+def test_pause_freezes_the_app_container_and_resume_thaws_it(stack: DockerStack) -> None:
+    from harness.faults.packages import standard_packages
+
+    pause = standard_packages(processes=stack.fault_targets())["pause"]
+    readyz = f"{stack.app_url}/readyz"
+    handle = pause.start("app", {})
+    try:
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(readyz, timeout=2)
+    finally:
+        pause.heal()  # heals what start did, like the nemesis at the end of a run
+    assert handle == ("app", None)
+    assert httpx.get(readyz, timeout=15).status_code == 200
+
+
+def test_worker_pool_process_is_paused_and_killed_inside_its_container(stack: DockerStack) -> None:
+    from harness.faults.packages import standard_packages
+
+    import json
+
+    targets = stack.fault_targets()
+    pool = targets["worker1-pool"]
+    first = pool.pid
+    # Not the Celery main process (the one that logs "ready." and receives tasks): a task-running child.
+    ready = next(line for line in stack._logs("worker1").decode().splitlines() if " ready." in line)
+    assert first is not None and first != json.loads(ready)["pid"]
+    packages = standard_packages(processes=targets)
+    handle = packages["pause"].start("worker1-pool", {})
+    state = pool._exec(["sh", "-c", f"cut -d' ' -f3 /proc/{first}/stat"])
+    packages["pause"].stop(handle)
+    assert state == "T"  # stopped while the fault lasted
+    packages["kill"].start("worker1-pool", {})
+    # The worker's main process replaces its dead pool process with a new one.
+    replaced = wait_for(lambda: (pid := pool.pid) not in (None, first) and pid, timeout=30,
+                        what="a new pool process")
+    assert replaced != first
+    packages["kill"].heal()
+
+
 def test_stop_saves_logs_and_removes_every_container_and_the_network(stack: DockerStack) -> None:
     """Runs last in this module: it stops the shared stack."""
     run_id, run_dir = stack.run_id, Path(stack.info()["run_dir"])
@@ -284,3 +374,75 @@ def test_scenario_runs_on_the_docker_backend(docker_ready: None, tmp_path: Path)
     assert outcome.result.stats["requests"] > 0
     assert any(f["fault"] == "latency" for f in outcome.result.faults)
     assert (outcome.run_dir / "logs" / "app.log").exists()
+
+
+# -- images: nothing only our images have (issue 13, item 4) -----------------------------------------
+def test_the_launcher_uses_only_what_the_public_images_offer(docker_ready: None) -> None:
+    """postgres:15 takes POSTGRES_* and server flags as arguments; redis:7 a redis-server command line;
+    Toxiproxy its own default command. Nothing else is asked of those three images."""
+    from types import SimpleNamespace
+
+    from harness.stack.containers import PostgresContainer, ProxyContainer, RedisContainer
+
+    common: dict[str, Any] = {"network": SimpleNamespace(name="unused"), "labels": {}}
+    pg = PostgresContainer("postgres:15", user="u", password="p", dbname="d", host_port=1,
+                           service="postgres", name="pg", **common)
+    assert set(pg.env) == {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
+    assert pg._command and all(arg.startswith("-") for arg in pg._command[::2])  # the image prepends "postgres"
+    redis = RedisContainer("redis:7", host_port=2, service="redis", name="r", **common)
+    assert redis._command[0] == "redis-server" and not redis.env
+    proxy = ProxyContainer("ghcr.io/shopify/toxiproxy:2.12.0", api_host_port=3, service="proxy", name="p", **common)
+    assert proxy._command is None and not proxy.env  # the image's own entrypoint and command
+
+
+def test_our_proxy_image_is_driven_as_the_real_toxiproxy_would_be(docker_ready: None) -> None:
+    """toxiproxy-python (a client we did not write) drives the proxy container through its published API."""
+    import docker
+    import toxiproxy
+    from testcontainers.core.network import Network
+    from toxiproxy.api import APIConsumer
+
+    from harness.stack.containers import ProxyContainer, RedisContainer
+    from harness.stack.ports import free_port
+
+    images = DockerImages.from_env()
+    run = uuid.uuid4().hex[:8]
+    labels = {RUN_LABEL: f"toxi-{run}"}
+    network = Network(docker_network_kw={"labels": labels})
+    network.create()
+    link_port = free_port()
+    proxy = ProxyContainer(images.proxy, api_host_port=free_port(), publish={16379: link_port},
+                           service="proxy", name=f"stormproof-toxi-{run}-proxy", network=network, labels=labels)
+    redis = RedisContainer(images.redis, host_port=free_port(), service="redis",
+                           name=f"stormproof-toxi-{run}-redis", network=network, labels=labels)
+    saved = (APIConsumer.host, APIConsumer.port)
+    try:
+        redis.start()
+        proxy.start()
+        server = toxiproxy.Toxiproxy()
+        server.update_api_consumer("127.0.0.1", proxy.published[ProxyContainer.API_PORT])
+        assert server.running()
+        link = server.create(upstream="redis:6379", name="redis", listen="0.0.0.0:16379")
+        import redis as redis_py
+
+        client = redis_py.Redis(host="127.0.0.1", port=link_port, socket_timeout=5, retry=None)
+        try:
+            assert client.ping()
+            link.add_toxic(type="latency", attributes={"latency": 300})
+            started = time.monotonic()
+            client.ping()
+            assert time.monotonic() - started >= 0.28
+            link.destroy_toxic("latency_downstream")
+            with link.down():
+                with pytest.raises(redis_py.ConnectionError):
+                    redis_py.Redis(host="127.0.0.1", port=link_port, socket_timeout=2, retry=None).ping()
+        finally:
+            client.close()
+    finally:
+        APIConsumer.host, APIConsumer.port = saved
+        for container in (proxy, redis):
+            with contextlib.suppress(Exception):
+                container.stop()
+        with contextlib.suppress(Exception):
+            network.remove()
+    assert leftovers(f"toxi-{run}") == []
