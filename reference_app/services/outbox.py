@@ -91,8 +91,8 @@ _SWEEP = text(
         SELECT task_id FROM outbox
         WHERE published_at IS NOT NULL
           AND GREATEST(published_at, due_at, started_at) < clock_timestamp() - make_interval(secs => :bound)
+          AND pg_try_advisory_xact_lock(:lock_class, hashtext(task_id))
         FOR UPDATE SKIP LOCKED)
-      AND pg_try_advisory_xact_lock(:lock_class, hashtext(task_id))
     RETURNING task_id, name, publications
     """
 )
@@ -129,10 +129,20 @@ class Delivery:
                 select(func.pg_advisory_unlock(_LOCK_CLASS, func.hashtext(self.task_id)))
             )
             await self._conn.commit()
-        except Exception as exc:  # noqa: BLE001 - closing the connection releases it anyway
+        except Exception as exc:  # noqa: BLE001 - dropping the connection releases it
             log.warning("releasing the run lock of %s: %s", self.task_id, exc)
-        finally:
-            await self._conn.close()
+            await _discard(self._conn)
+            return
+        await self._conn.close()
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    """Close the connection for good, not back to the pool: a session lock must not outlive its run."""
+    try:
+        await conn.invalidate()
+    except Exception:  # noqa: BLE001
+        pass
+    await conn.close()
 
 
 class Outbox:
@@ -217,8 +227,6 @@ class Outbox:
                 METRICS.outbox_publish_failures.inc()
                 return i
             METRICS.outbox_published.inc()
-            if message.publication == 1:
-                METRICS.tasks_enqueued.labels(message.name).inc()
         return len(messages)
 
     async def sweep(self) -> int:
@@ -281,7 +289,7 @@ class Outbox:
             await delivery.release()
             return None
         except BaseException:
-            await conn.close()
+            await _discard(conn)
             raise
 
     async def _lock(self, conn: AsyncConnection, task_id: str) -> bool:

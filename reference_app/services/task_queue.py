@@ -33,7 +33,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import RedisError
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -164,6 +164,9 @@ class TaskQueue:
                 args=kwargs, state="queued", attempts=0, trace_id=trace_id, created_at=utcnow(),
             )
         )
+        # Counted when the transaction commits: a rolled-back write enqueued nothing.
+        event.listen(session.sync_session, "after_commit", lambda _: METRICS.tasks_enqueued.labels(name).inc(),
+                     once=True)
         return Enqueued(task_id, False)
 
     async def _publish_directly(

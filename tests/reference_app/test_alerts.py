@@ -33,3 +33,15 @@ def test_rule_tests_catch_a_broken_rule(tmp_path: Path) -> None:
     test = subprocess.run([_promtool(), "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True)
     assert test.returncode != 0
     assert "HighErrorRate" in test.stdout + test.stderr
+
+
+def test_rule_tests_catch_a_broken_outbox_rule(tmp_path: Path) -> None:
+    """An outbox age threshold of an hour would never fire in the test: the unit test must say so."""
+    rules = (RULES / "alerts.yml").read_text()
+    assert "max(outbox_oldest_unpublished_age_seconds) > 60" in rules
+    (tmp_path / "alerts.yml").write_text(rules.replace("outbox_oldest_unpublished_age_seconds) > 60",
+                                                       "outbox_oldest_unpublished_age_seconds) > 3600"))
+    shutil.copy(RULES / "alerts_test.yml", tmp_path / "alerts_test.yml")
+    test = subprocess.run([_promtool(), "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert test.returncode != 0
+    assert "OutboxRelayStalled" in test.stdout + test.stderr
