@@ -372,9 +372,12 @@ class Outbox:
 
 async def outbox_samples(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str, dict[str, str], float]]:
     """Scrape-time gauges: rows waiting for the relay, the age of the oldest, rows published and unfinished."""
-    try:
+    async def read() -> Any:
         async with sessions() as session:
-            backlog, oldest, in_flight = (await session.execute(_SAMPLES)).one()
+            return (await session.execute(_SAMPLES)).one()
+
+    try:
+        backlog, oldest, in_flight = await asyncio.wait_for(read(), timeout=2.0)
     except Exception as exc:  # noqa: BLE001 - the scrape must answer; the gauges are absent meanwhile
         log.warning("outbox gauges unavailable: %s", exc)
         return []
