@@ -142,25 +142,35 @@ def test_a_lost_poll_is_not_kept_lost_by_its_deduplication_mark(reference_app, w
     answered "deduplicated" while nothing polls the job.
     """
     env = {**ENV, "STORMPROOF_POLL_INTERVAL_MS": "3000"}
-    app = reference_app(("outbox",) if weakened else (), task_workers=1, env=env, shunya=SHUNYA)
+    # Shunya answers slowly, so the worker's consumer can be stopped while the submission runs,
+    # before it queues the first poll: that poll then stays in the broker, where it is lost.
+    app = reference_app(("outbox",) if weakened else (), task_workers=1, env=env,
+                        shunya={**SHUNYA, "latency_ms": 1500})
     tenant = app.tenants[0]
     call = submit_call(app, tenant)
-    job_id = shunya_job_id(app, call)
     worker = app.workers[0].pid
     assert worker is not None
+
+    def state(name: str) -> str | None:
+        rows = sql_rows(app.database_url, "SELECT state FROM task_records WHERE name = %s", name)
+        return rows[0][0] if rows else None
+
+    wait_for(lambda: state(SUBMIT_TASK) == "running", timeout=10, interval=0.02, what="the submission to start")
     os.kill(worker, signal.SIGSTOP)
     broker = _redis(app)
     try:
+        wait_for(lambda: state(POLL_TASK) is not None, timeout=10, what="the poll to be queued")
+        if not weakened:  # due 3 s later, then published by the relay into the broker
+            wait_for(lambda: all(published for _, name, published, _ in _outbox(app) if name == POLL_TASK),
+                     timeout=10, what="the poll to be published")
         time.sleep(1.5)
-        # The first poll is due 3 s after the submission: published to the broker, or held there.
-        wait_for(lambda: sql_rows(app.database_url, "SELECT count(*) FROM task_records WHERE name = %s",
-                                  POLL_TASK)[0][0] == 1, timeout=10, what="the poll to be queued")
-        time.sleep(3.5)
+        assert broker.llen(QUEUE) == 1, "the poll should be waiting in the broker"
         for key in broker.keys("*"):  # the broker's messages go; every other key (marks, locks) stays
             if not key.startswith(b"taskdedupe:"):
                 broker.delete(key)
     finally:
         os.kill(worker, signal.SIGCONT)
+    job_id = shunya_job_id(app, call)
     answer = httpx.post(f"{app.url}/api/v1/calls/{call['id']}/refresh", headers=auth(tenant.manager_token)).json()
     assert answer["deduplicated"], answer
     if weakened:
