@@ -1,6 +1,7 @@
-"""``python -m reference_app {migrate,seed,serve}``: run the reference app by hand.
+"""``python -m reference_app {migrate,seed,serve,relay}``: run the reference app by hand.
 
-All three read DATABASE_URL and REDIS_URL (and the other STORMPROOF_* settings)
+``relay`` runs the outbox relay and sweeper on their own (the API processes
+run them too); several relays share the work. All of them read DATABASE_URL and REDIS_URL (and the other STORMPROOF_* settings)
 from the environment; see the README's "Running the reference app".
 """
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--host", default="127.0.0.1")
     serve_p.add_argument("--port", type=int, default=8000)
     serve_p.add_argument("--workers", type=int, default=1)
+    sub.add_parser("relay", help="publish outbox rows to the broker, and re-publish lost ones, until stopped")
     args = parser.parse_args(argv)
 
     try:
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         json.dump([t.to_dict() for t in tenants], sys.stdout, indent=2)
         print()
         return 0
+    if args.command == "relay":
+        return _relay(settings)
     import uvicorn
 
     os.environ.setdefault("STORMPROOF_ENV", settings.environment)
@@ -60,6 +64,28 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         log_level="warning",
     )
+    return 0
+
+
+def _relay(settings: Settings) -> int:
+    import asyncio
+
+    from .context import build_context
+    from .obs.logging import configure_logging
+
+    configure_logging()
+
+    async def run() -> None:
+        ctx = build_context(settings, pool_size=2)
+        try:
+            await ctx.tasks.outbox.run()
+        finally:
+            await ctx.aclose()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

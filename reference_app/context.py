@@ -22,6 +22,7 @@ from .services.rate_limit import Limit, RateLimiter
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .services.outbox import Outbox
     from .services.shunya_client import ShunyaClient
     from .services.task_queue import TaskQueue
 
@@ -81,6 +82,7 @@ class AppContext:
 
 def build_context(settings: Settings, *, pool_size: int | None = None) -> AppContext:
     from .db import make_engine, make_sessionmaker
+    from .services.outbox import Outbox
     from .services.shunya_client import ShunyaClient
     from .services.task_queue import TaskQueue
     from .worker.celery_app import make_celery
@@ -97,12 +99,14 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
         limiter=limiter,
         limit=Limit("shunya", settings.rate_shunya_per_second, max(1, settings.rate_shunya_per_second)),
     )
+    celery = make_celery(settings)
     tasks = TaskQueue(
-        make_celery(settings),
+        celery,
         settings=settings,
         sessions=sessions,
         redis=redis_client,
         limiter=limiter,
+        outbox=Outbox(celery, settings=settings, engine=engine, sessions=sessions),
     )
     return AppContext(
         settings=settings,

@@ -7,6 +7,7 @@ fails at start-up with a message, not at the first request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -197,9 +198,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(prepare_schema, settings)
         app.state.ctx = build_context(settings)
+        # The outbox relay runs in every API process (several share the rows: SKIP LOCKED).
+        relay = None if settings.weakened("outbox") else asyncio.create_task(
+            app.state.ctx.tasks.outbox.run(), name="outbox-relay"
+        )
         try:
             yield
         finally:
+            if relay is not None:
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay
             await app.state.ctx.aclose()
 
     app = FastAPI(

@@ -80,6 +80,11 @@ class Settings:
     rate_api_burst: int = 400
     rate_shunya_per_second: int = 50
     rate_tasks_per_second: int = 100
+    #: The outbox relay: how often it looks for rows to publish, and how many it takes at once.
+    outbox_relay_interval_ms: int = 200
+    outbox_batch_size: int = 200
+    #: A published task neither started nor finished within this is published again (the broker lost it).
+    outbox_redeliver_seconds: int = 60
     # -- data lifecycle (plan F1, F2) --
     #: Seconds between runs of lifecycle.enforce_retention under Celery beat (the schedule only).
     retention_interval_seconds: int = 3_600
@@ -128,6 +133,9 @@ class Settings:
             rate_api_burst=_int(env, "STORMPROOF_RATE_API_BURST", 400, 1),
             rate_shunya_per_second=_int(env, "STORMPROOF_RATE_SHUNYA_PER_SECOND", 50, 0),
             rate_tasks_per_second=_int(env, "STORMPROOF_RATE_TASKS_PER_SECOND", 100, 0),
+            outbox_relay_interval_ms=_int(env, "STORMPROOF_OUTBOX_RELAY_INTERVAL_MS", 200, 10),
+            outbox_batch_size=_int(env, "STORMPROOF_OUTBOX_BATCH_SIZE", 200, 1),
+            outbox_redeliver_seconds=_int(env, "STORMPROOF_OUTBOX_REDELIVER_SECONDS", 60, 1),
             retention_interval_seconds=_int(env, "STORMPROOF_RETENTION_INTERVAL_SECONDS", 3_600, 1),
             retention_batch_size=_int(env, "STORMPROOF_RETENTION_BATCH_SIZE", 500, 1),
             deletion_confirm_ttl_seconds=_int(env, "STORMPROOF_DELETION_CONFIRM_TTL_SECONDS", 900, 1),

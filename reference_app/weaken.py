@@ -191,6 +191,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the dedupe-hit count: a duplicate delivery or poll is counted in webhook_dedupe_misses_total",
         ),
         Weakening(
+            "outbox",
+            "A4/C1",
+            "the transactional outbox: tasks are published straight to the broker after the "
+            "commit, and retries go back to the broker, so a broker (Redis) restart loses them",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

@@ -13,6 +13,7 @@ from .lifecycle import (
     DeletionRequest,
     RetentionPolicy,
 )
+from .outbox import OutboxRow
 from .tasks import TASK_STATES, DeadLetter, TaskRecord
 from .recordings import ACTIVE_SESSION_STATUSES, RecordingSession
 from .tenancy import Company, Role, User
@@ -33,6 +34,7 @@ __all__ = [
     "DeadLetter",
     "GUARDS",
     "IdempotencyKey",
+    "OutboxRow",
     "RecordingSession",
     "RetentionPolicy",
     "Role",

@@ -54,6 +54,9 @@ class Metrics:
     tasks_finished: Counter
     task_retries: Counter
     rate_limited: Counter
+    outbox_published: Counter
+    outbox_publish_failures: Counter
+    outbox_redelivered: Counter
 
 
 def _build() -> Metrics:
@@ -121,6 +124,13 @@ def _build() -> Metrics:
         ),
         task_retries=Counter("task_retries_total", "Task retries scheduled, by reason", ["task", "reason"]),
         rate_limited=Counter("rate_limited_total", "Requests refused by a per-tenant rate limit", ["scope"]),
+        outbox_published=Counter("outbox_published_total", "Outbox rows handed to the broker by the relay"),
+        outbox_publish_failures=Counter(
+            "outbox_publish_failures_total", "Relay rounds cut short because the broker refused a message"
+        ),
+        outbox_redelivered=Counter(
+            "outbox_redelivered_total", "Outbox rows published again by the sweeper: the broker lost the message"
+        ),
     )
 
 

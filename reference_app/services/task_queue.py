@@ -5,9 +5,16 @@ so the ledger never misses a task the broker has; every end of a task updates
 that row. ``enqueued = succeeded + dead_lettered + in flight`` is then a
 property anyone can check in the database (the harness does).
 
-De-duplication (plan A4/B2): a work item's key is marked in Redis with
-``SET NX EX`` when it is enqueued and cleared when its task ends, so the same
-item is not queued twice meanwhile (weakening ``task-dedupe``).
+Publication goes through the transactional outbox (:mod:`.outbox`): the
+ledger row and the outbox row are written in the caller's transaction, and the
+relay publishes them. With the weakening ``outbox`` the queue publishes
+straight to the broker after the commit, as the original did, and a broker
+restart loses what it held.
+
+De-duplication (plan A4/B2): a work item's key is unique among live outbox
+rows; with ``outbox`` weakened it is marked in Redis with ``SET NX EX`` when
+it is enqueued and cleared when its task ends. Either way the same item is not
+queued twice meanwhile (weakening ``task-dedupe``).
 
 Dead letters (plan C2): a task out of retries gets a ``dead_letters`` row with
 its error, listed and retried through the API; with the weakening
@@ -19,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import RedisError
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +42,7 @@ from ..models.base import utcnow
 from ..obs.metrics import METRICS
 from ..obs.tracing import current_trace_id
 from ..settings import Settings
+from .outbox import Delivery, Outbox
 from .rate_limit import Limit, RateLimiter
 
 __all__ = ["TaskQueue", "Enqueued", "TaskRateLimited"]
@@ -67,13 +76,20 @@ class TaskQueue:
         sessions: async_sessionmaker[AsyncSession],
         redis: "aioredis.Redis",
         limiter: RateLimiter,
+        outbox: Outbox,
     ) -> None:
         self.celery = celery
+        self.outbox = outbox
         self._settings = settings
         self._sessions = sessions
         self._redis = redis
         self._limiter = limiter
         self._limit = Limit("tasks", settings.rate_tasks_per_second, max(1, settings.rate_tasks_per_second))
+
+    @property
+    def direct(self) -> bool:
+        """Weakening ``outbox``: publish straight to the broker, as the original did."""
+        return self._settings.weakened("outbox")
 
     async def admit(self, company_id: uuid.UUID) -> None:
         """Raise :class:`TaskRateLimited` when the tenant's task-enqueue allowance is used up."""
@@ -94,9 +110,70 @@ class TaskQueue:
         dedupe_key: str | None = None,
         countdown: float | None = None,
         check_rate: bool = True,
+        session: AsyncSession | None = None,
     ) -> Enqueued:
+        """Queue a task: in ``session``'s transaction when given (it commits or rolls back with it)."""
         if check_rate:
             await self.admit(company_id)
+        if self.direct:
+            return await self._publish_directly(name, kwargs, company_id, dedupe_key, countdown)
+        if session is not None:
+            return await self._write(session, name, kwargs, company_id, dedupe_key, countdown)
+        async with self._sessions() as own, own.begin():
+            queued = await self._write(own, name, kwargs, company_id, dedupe_key, countdown)
+        self.outbox.nudge()
+        return queued
+
+    async def enqueue_with(
+        self, session: AsyncSession, after: AsyncExitStack, name: str, kwargs: dict[str, Any], *,
+        company_id: uuid.UUID, dedupe_key: str | None = None, check_rate: bool = True,
+    ) -> None:
+        """Queue a task with a handler's business write: in its transaction (outbox), or after its commit."""
+        if self.direct:
+            after.push_async_callback(self._enqueue_logged, name, kwargs, company_id, dedupe_key, check_rate)
+            return
+        await self.enqueue(name, kwargs, company_id=company_id, dedupe_key=dedupe_key, check_rate=check_rate,
+                           session=session)
+        after.callback(self.outbox.nudge)
+
+    async def _enqueue_logged(
+        self, name: str, kwargs: dict[str, Any], company_id: uuid.UUID, dedupe_key: str | None, check_rate: bool
+    ) -> None:
+        try:
+            await self.enqueue(name, kwargs, company_id=company_id, dedupe_key=dedupe_key, check_rate=check_rate)
+        except Exception as exc:  # noqa: BLE001 - the ledger or dead-letter table says what happened
+            log.error("%s %s could not be queued: %s", name, kwargs, exc)
+
+    async def _write(
+        self, session: AsyncSession, name: str, kwargs: dict[str, Any], company_id: uuid.UUID,
+        dedupe_key: str | None, countdown: float | None,
+    ) -> Enqueued:
+        task_id = uuid.uuid4().hex
+        trace_id = current_trace_id()
+        unique_key = dedupe_key if dedupe_key is not None and not self._settings.weakened("task-dedupe") else None
+        existing = await self.outbox.add(
+            session, task_id=task_id, name=name, kwargs=kwargs, company_id=company_id, dedupe_key=unique_key,
+            trace_id=trace_id, countdown=countdown,
+        )
+        if existing is not None:
+            METRICS.task_dedupe_hits.labels(name).inc()
+            return Enqueued(existing, True)
+        await session.execute(
+            insert(TaskRecord).values(
+                task_id=task_id, name=name, company_id=company_id, dedupe_key=dedupe_key,
+                args=kwargs, state="queued", attempts=0, trace_id=trace_id, created_at=utcnow(),
+            )
+        )
+        # Counted when the transaction commits: a rolled-back write enqueued nothing.
+        event.listen(session.sync_session, "after_commit", lambda _: METRICS.tasks_enqueued.labels(name).inc(),
+                     once=True)
+        return Enqueued(task_id, False)
+
+    async def _publish_directly(
+        self, name: str, kwargs: dict[str, Any], company_id: uuid.UUID, dedupe_key: str | None,
+        countdown: float | None,
+    ) -> Enqueued:
+        """The original path (weakening ``outbox``): ledger row, then straight to the broker."""
         task_id = uuid.uuid4().hex
         dedupe = dedupe_key is not None and not self._settings.weakened("task-dedupe")
         if dedupe:
@@ -151,10 +228,38 @@ class TaskQueue:
             values["last_error"] = error[:2000]
         if attempt:
             values["attempts"] = TaskRecord.attempts + 1
-        if state in ("succeeded", "dead_lettered", "dropped"):
+        finished = state in ("succeeded", "dead_lettered", "dropped")
+        if finished:
             values["finished_at"] = utcnow()
         async with self._sessions() as session, session.begin():
             await session.execute(update(TaskRecord).where(TaskRecord.task_id == task_id).values(**values))
+            if finished:  # the task's end and the end of its outbox row are one fact
+                await Outbox.remove(session, task_id)
+
+    # -- the outbox's side of a delivery -----------------------------------
+    async def begin(
+        self, task_id: str, name: str, kwargs: dict[str, Any], company_id: uuid.UUID | None, publication: int | None
+    ) -> Delivery | None:
+        """Start a delivery (see :meth:`Outbox.begin`); None: skip it, it is a duplicate."""
+        return await self.outbox.begin(task_id, name, kwargs, company_id, current_trace_id(), publication)
+
+    async def retry_later(
+        self, task_id: str, name: str, kwargs: dict[str, Any], company_id: uuid.UUID | None, countdown: float,
+        *, error: str | None = None,
+    ) -> None:
+        """Run the task again in ``countdown`` seconds with ``kwargs``: its outbox row is re-armed, durably."""
+        values: dict[str, Any] = {"state": "retrying"}
+        if error is not None:
+            values["last_error"] = error[:2000]
+        async with self._sessions() as session, session.begin():
+            changed = await session.execute(
+                update(TaskRecord)
+                .where(TaskRecord.task_id == task_id, TaskRecord.state.not_in(("succeeded", "dead_lettered", "dropped")))
+                .values(**values)
+            )
+            if changed.rowcount:
+                await self.outbox.rearm(session, task_id=task_id, name=name, kwargs=kwargs, company_id=company_id,
+                                        trace_id=current_trace_id(), countdown=countdown)
 
     async def ensure_record(self, task_id: str, name: str, kwargs: dict[str, Any], company_id: uuid.UUID | None) -> None:
         """A task arriving without a ledger row (sent by hand) gets one, so accounting still holds."""
@@ -169,7 +274,7 @@ class TaskQueue:
     async def finish(self, task_id: str, name: str, *, dedupe_key: str | None) -> None:
         await self.mark(task_id, "succeeded")
         METRICS.tasks_finished.labels(name, "succeeded").inc()
-        if dedupe_key:
+        if dedupe_key and self.direct:
             await self.release_dedupe(name, dedupe_key, task_id)
 
     async def give_up(
@@ -190,7 +295,7 @@ class TaskQueue:
             METRICS.tasks_finished.labels(name, "dropped").inc()
         else:
             await self.dead_letter(task_id, name, kwargs, company_id, error, attempts, current_trace_id())
-        if dedupe_key:
+        if dedupe_key and self.direct:
             await self.release_dedupe(name, dedupe_key, task_id)
 
     async def dead_letter(
@@ -215,5 +320,6 @@ class TaskQueue:
                 .where(TaskRecord.task_id == task_id)
                 .values(state="dead_lettered", last_error=error[:2000], finished_at=utcnow())
             )
+            await Outbox.remove(session, task_id)
         METRICS.tasks_finished.labels(name, "dead_lettered").inc()
         log.error("task %s %s dead-lettered after %d attempts: %s", name, task_id, attempts, error)

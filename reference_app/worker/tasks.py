@@ -31,6 +31,7 @@ from ..problems import Problem
 from ..services.shunya_client import ShunyaRateLimited, ShunyaRejected, ShunyaUnavailable
 from ..services.retention import enforce_all, enforce_retention
 from ..services.shunya_jobs import JobResult, apply_job_result
+from ..services.outbox import PUBLICATION_HEADER
 from ..services.task_queue import TaskRateLimited
 from ..settings import Settings
 from .celery_app import POLL_TASK, RETENTION_TASK, SUBMIT_TASK
@@ -90,7 +91,53 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 def _execute(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key: str | None) -> None:
-    """Run a task body with the ledger, the retry budget and dead-lettering around it."""
+    """Run a task body with the ledger, the retry budget and dead-lettering around it.
+
+    A run that must happen again (a retry, the next poll) re-arms the task's
+    outbox row rather than sending itself back to the broker, so a broker
+    restart cannot lose it; with ``outbox`` weakened it goes back to the broker.
+    """
+    rt: WorkerRuntime = runtime()
+    if rt.ctx.tasks.direct:
+        _execute_direct(task, body, kwargs, dedupe_key=dedupe_key)
+        return
+    queue = rt.ctx.tasks
+    settings = rt.ctx.settings
+    task_id, name, company_id = task.request.id, task.name, _company(kwargs)
+    set_trace_id(task.request.get("trace_id"))
+    failures = int(kwargs.get("failures", 0))
+    publication = task.request.get(PUBLICATION_HEADER)
+    delivery = rt.run(queue.begin(task_id, name, kwargs, company_id, int(publication) if publication else None))
+    if delivery is None:
+        return
+    try:
+        try:
+            step: Step = rt.run(body(rt, kwargs))
+        except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered, never lost
+            error = f"{type(exc).__name__}: {exc}"
+            failures += 1
+            if not _is_transient(exc) or failures > settings.task_max_retries:
+                rt.run(queue.give_up(task_id, name, kwargs, company_id, error, failures, dedupe_key=dedupe_key))
+                return
+            delay = backoff_seconds(
+                failures - 1, base_ms=settings.task_backoff_base_ms, cap_ms=settings.task_backoff_cap_ms
+            )
+            if isinstance(exc, (ShunyaRateLimited, TaskRateLimited)):
+                delay = max(delay, exc.retry_after_s)
+            METRICS.task_retries.labels(name, "failure").inc()
+            rt.run(queue.retry_later(task_id, name, {**kwargs, "failures": failures}, company_id, delay, error=error))
+            return
+        if step.done:
+            rt.run(queue.finish(task_id, name, dedupe_key=dedupe_key))
+            return
+        METRICS.task_retries.labels(name, step.reason).inc()
+        rt.run(queue.retry_later(task_id, name, {**kwargs, **step.kwargs}, company_id, step.countdown))
+    finally:
+        rt.run(delivery.release())
+
+
+def _execute_direct(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key: str | None) -> None:
+    """The original: the ledger around the body, retries sent back to the broker (weakening ``outbox``)."""
     rt: WorkerRuntime = runtime()
     queue = rt.ctx.tasks
     settings = rt.ctx.settings

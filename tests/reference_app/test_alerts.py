@@ -92,3 +92,15 @@ def test_rule_selectors_are_read_from_the_expressions() -> None:
     assert rule_selectors(expr) == [("tasks_finished_total", [("outcome", "=", "dead_lettered")])]
     assert [n for n, _ in rule_selectors("db_pool_active >= (db_pool_size + db_pool_max_overflow)")] == [
         "db_pool_active", "db_pool_size", "db_pool_max_overflow"]
+
+
+def test_rule_tests_catch_a_broken_outbox_rule(tmp_path: Path) -> None:
+    """An outbox age threshold of an hour would never fire in the test: the unit test must say so."""
+    rules = (RULES / "alerts.yml").read_text()
+    assert "max(outbox_oldest_unpublished_age_seconds) > 60" in rules
+    (tmp_path / "alerts.yml").write_text(rules.replace("outbox_oldest_unpublished_age_seconds) > 60",
+                                                       "outbox_oldest_unpublished_age_seconds) > 3600"))
+    shutil.copy(RULES / "alerts_test.yml", tmp_path / "alerts_test.yml")
+    test = subprocess.run([_promtool(), "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert test.returncode != 0
+    assert "OutboxRelayStalled" in test.stdout + test.stderr

@@ -67,23 +67,14 @@ async def submit_call(request: Request, body: CallSubmit, ctx: Ctx, principal: C
             raise Problem("not-found", "appointment or recording session not found") from None
         uow.session.add(job)
         await uow.session.flush()
-        uow.after.push_async_callback(_enqueue_submit, ctx, job)
+        # In this transaction (the outbox): the call, its job and the task to submit it commit together.
+        await ctx.tasks.enqueue_with(
+            uow.session, uow.after, SUBMIT_TASK, {"job_row_id": str(job.id), "company_id": str(job.company_id)},
+            company_id=job.company_id, check_rate=False,
+        )
         return Outcome(202, _view(call, job, 0))
 
     return await run_write(request, ctx, principal, op, required=False)
-
-
-async def _enqueue_submit(ctx: Any, job: ShunyaJob) -> None:
-    """After commit, so the worker finds the rows. A publish failure is dead-lettered by the queue."""
-    try:
-        await ctx.tasks.enqueue(
-            SUBMIT_TASK,
-            {"job_row_id": str(job.id), "company_id": str(job.company_id)},
-            company_id=job.company_id,
-            check_rate=False,
-        )
-    except Exception as exc:  # noqa: BLE001 - the ledger or dead-letter table says what happened
-        log.error("submission of job %s could not be queued: %s", job.id, exc)
 
 
 async def _admit(ctx: Any, company_id: uuid.UUID) -> None:

@@ -47,10 +47,11 @@ async def retry_dead_letter(dead_letter_id: str, ctx: Ctx, principal: ManagerPri
             raise Problem("conflict", "this dead letter was already retried", retried_task_id=letter.retried_task_id)
         args = {k: v for k, v in letter.args.items() if k not in ("failures", "polls")}
         try:
-            queued = await ctx.tasks.enqueue(letter.task_name, args, company_id=principal.company_id)
+            queued = await ctx.tasks.enqueue(letter.task_name, args, company_id=principal.company_id, session=session)
         except TaskRateLimited as exc:
             raise Problem("rate-limited", str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
         letter.status = "retried"
         letter.retried_task_id = queued.task_id
         letter.retried_at = utcnow()
+    ctx.tasks.outbox.nudge()
     return dump(DeadLetterOut, letter)

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from ...obs.live import pool_samples, queue_samples
 from ...obs.metrics import LiveGauges, render_metrics
+from ...services.outbox import outbox_samples
 from ..deps import Ctx, CurrentPrincipal
 
 router = APIRouter(tags=["meta"])
@@ -42,7 +43,7 @@ async def readyz(ctx: Ctx) -> Response:
 
 @router.get("/metrics")
 async def metrics(ctx: Ctx) -> Response:
-    samples = list(pool_samples(ctx)) + await queue_samples(ctx)
+    samples = list(pool_samples(ctx)) + await queue_samples(ctx) + await outbox_samples(ctx.sessions)
     body, content_type = render_metrics(LiveGauges(lambda: samples))
     return Response(content=body, media_type=content_type)
 
