@@ -148,6 +148,7 @@ def _ready_info(stack: Any) -> dict[str, Any]:
     app's metrics at readiness (the baseline the metrics checker subtracts)."""
     info = dict(stack.info())
     info["origin_ns"] = time.monotonic_ns()
+    info["ready_at"] = time.time()
     base = Path(info.get("run_dir") or ".")
     try:
         from .runner.capture import scrape_metrics

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,15 @@ def check_histories(
         raise ValueError(f"{history_dir}: no *.jsonl histories (plain Locust writes stormproof-history/load-<pid>.jsonl)")
     info = read_stack_file(stack_file)
     system = StackFile(info)
+    ready_at = info.get("ready_at")
+    if ready_at is not None:  # a history from before this stack belongs to another one
+        stale = [s for s in sources if s.stat().st_mtime < float(ready_at)]
+        if stale:
+            print(f"stormproof: skipping {len(stale)} histories older than the stack: "
+                  f"{', '.join(s.name for s in stale[:3])}{' ...' if len(stale) > 3 else ''}", file=sys.stderr)
+        sources = [s for s in sources if s not in stale]
+        if not sources:
+            raise ValueError(f"{history_dir}: every history there is older than the stack of {stack_file}")
     weakenings = tuple(info.get("weakenings") or ())
     plan: RunPlan = build_plan(load_scenario(scenario), RunOptions(weakenings=weakenings or None))
     plan = plan.model_copy(update={"faults": ()})
