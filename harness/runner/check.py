@@ -11,6 +11,7 @@ and the runner's own :func:`~harness.runner.run.judge` and
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import shutil
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..history import merge_histories
 from ..plan import RunPlan, build_plan
 from .options import RunOptions
 from .run import LOG_FILE, RunOutcome, _new_run_dir, _run_log, judge, log, record_run
@@ -109,6 +111,8 @@ def check_histories(
             history, verdicts = judge(plan, system, parts, run_dir, system.baseline_metrics())
         except Exception as exc:  # noqa: BLE001 - reported as the run's error, like `run`
             log.exception("check %s failed", run_dir.name)
-            error = f"{type(exc).__name__}: {exc}"
+            error = " ".join(f"{type(exc).__name__}: {exc}".split())
+            with contextlib.suppress(Exception):  # the report still shows what the load did
+                history = merge_histories(sorted(parts.glob("*.jsonl")))
         command = f"stormproof check {history_dir} --stack {stack_file} --scenario {plan.scenario.name}"
         return record_run(plan, run_dir, started, history, verdicts, [], error=error, not_run=None, command=command)

@@ -103,3 +103,18 @@ def test_stack_file_errors_name_the_fix(tmp_path: Path) -> None:
         read_stack_file(tmp_path / "half.json")
     with pytest.raises(ValueError, match="lacks database_url"):
         StackFile({"app_url": "http://x", "tenants": []})
+
+
+def test_check_skips_histories_older_than_the_stack(tmp_path: Path) -> None:
+    from harness.runner.check import check_histories
+
+    history = tmp_path / "stormproof-history"
+    history.mkdir()
+    (history / "load-1.jsonl").write_text("")
+    stack = tmp_path / "stack.json"
+    stack.write_text(json.dumps({"app_url": "http://127.0.0.1:1", "database_url": "postgresql://x@127.0.0.1:1/x",
+                                 "tenants": [], "ready_at": time.time() + 3600}))
+    with pytest.raises(ValueError, match="older than the stack"):
+        check_histories(history, stack, out_dir=tmp_path / "reports")
+    with pytest.raises(ValueError, match="no \\*.jsonl histories"):
+        check_histories(tmp_path / "empty", stack, out_dir=tmp_path / "reports")
