@@ -312,8 +312,8 @@ def _scenario_runner(config: pytest.Config, tmp_path: Path, scenario_dir: Any, o
                      defaults: dict[str, Any]) -> Callable[..., Any]:
     from scenarios import Scenario, load_scenario
 
+    from . import runner
     from .runner import RunOptions
-    from .runner import run_scenario as run
 
     directory = scenario_dir if scenario_dir is not None else option(config, "scenario_dir")
     out = out_dir if out_dir is not None else option(config, "out")
@@ -329,7 +329,7 @@ def _scenario_runner(config: pytest.Config, tmp_path: Path, scenario_dir: Any, o
         merged.setdefault("out_dir", Path(out) if out else tmp_path)
         merged.setdefault("progress", False)
         merged.setdefault("backend", backend)
-        return run(spec, RunOptions(**merged))
+        return runner.run_scenario(spec, RunOptions(**merged))
 
     return _run
 
