@@ -65,6 +65,26 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _Terminated()
 
 
+def _stop_once(signum: int, frame: FrameType | None) -> None:
+    """SIGINT or SIGTERM during ``up``: stop the stack; later signals are ignored so
+    that a second Ctrl-C (or a supervisor's repeated TERM) cannot cut the cleanup short."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Terminated()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a
+    rename, so that a reader sees either no file or the whole of it, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     import shlex
 
@@ -94,14 +114,51 @@ def _cmd_up(args: argparse.Namespace) -> int:
         appointments=given("appointments"),
         app_command=tuple(shlex.split(args.app_command)) if args.app_command else None,
     )
-    with stack_class(config) as stack:
-        info = stack.info()
-        if args.json:
-            print(json.dumps(info), flush=True)
-        else:
-            _print_endpoints(info)
-        _wait(args.duration)
+    json_file = Path(args.json_file) if args.json_file else None
+    if json_file is not None:
+        json_file.unlink(missing_ok=True)  # a stale file from an earlier stack must not be read as this one
+    # SIGINT too, even when the shell started us with it ignored (a background job of a
+    # script): a Ctrl-C of the script then stops the stack instead of orphaning it.
+    previous = {sig: signal.signal(sig, _stop_once) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with stack_class(config) as stack:
+            info = _ready_info(stack)
+            text = json.dumps(info)
+            if json_file is not None:
+                _write_atomically(json_file, text + "\n")
+            if args.json:
+                print(text, flush=True)
+            elif json_file is None or sys.stdout.isatty():
+                _print_endpoints(info)
+            if json_file is not None:
+                print(f"stormproof: stack ready in {info['ready_after_s']}s; connection file {json_file} "
+                      f"(stop with Ctrl-C, or `kill {os.getpid()}` from elsewhere)", file=sys.stderr, flush=True)
+            _wait(args.duration)
+    finally:
+        if json_file is not None:
+            json_file.unlink(missing_ok=True)  # the stack is gone: so is its connection file
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return EXIT_OK
+
+
+def _ready_info(stack: Any) -> dict[str, Any]:
+    """``stack.info()`` plus what ``stormproof check`` needs later: the time origin every
+    Locust process on this machine shares (so their histories merge on one clock) and the
+    app's metrics at readiness (the baseline the metrics checker subtracts)."""
+    info = dict(stack.info())
+    info["origin_ns"] = time.monotonic_ns()
+    info["ready_at"] = time.time()
+    base = Path(info.get("run_dir") or ".")
+    try:
+        from .runner.capture import scrape_metrics
+
+        baseline = base / "baseline-metrics.txt"
+        baseline.write_text(scrape_metrics(stack))
+        info["baseline_metrics"] = str(baseline)
+    except Exception:  # noqa: BLE001 - no baseline: the metrics checker then counts from zero
+        info["baseline_metrics"] = None
+    return info
 
 
 def _print_endpoints(info: dict) -> None:
@@ -241,6 +298,15 @@ def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
     print(f"  replay  {result.run.command}")
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    """Histories from plain Locust -> verdicts, result.json and a report, like ``run``."""
+    from .runner.check import check_histories
+
+    outcome = check_histories(args.history_dir, args.stack, scenario=args.scenario, out_dir=args.out)
+    _print_outcome(outcome)
+    return outcome.exit_code
+
+
 def _cmd_weakenings(args: argparse.Namespace) -> int:
     from reference_app.weaken import WEAKENINGS
 
@@ -279,7 +345,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--tenants", type=_count(1), default=None, help="seeded tenants")
     up.add_argument("--reps", type=_count(1), default=None, help="sales reps per tenant")
     up.add_argument("--appointments", type=_count(1), default=None, help="appointments per tenant")
-    up.add_argument("--json", action="store_true", help="print one JSON object with every endpoint and token")
+    up.add_argument("--json", action="store_true",
+                    help="print one JSON object with every endpoint and token, once the stack is ready")
+    up.add_argument("--json-file", metavar="PATH", default=None,
+                    help="write that JSON object to PATH once the stack is ready (atomically: the file appears "
+                         "whole or not at all), and remove it when the stack stops")
     up.add_argument("--duration", type=_seconds, default=None, help="stop after this many seconds (default: Ctrl-C)")
     up.set_defaults(func=_cmd_up)
 
@@ -313,6 +383,15 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, (module, what) in _DELEGATED.items():
         sub.add_parser(name, help=f"run {what} (`stormproof {name} --help`)", add_help=False)
+
+    judged = sub.add_parser("check", help="judge histories recorded by plain Locust: verdict, result.json, report")
+    judged.add_argument("history_dir", metavar="DIR", help="the histories' directory (Locust writes stormproof-history/)")
+    judged.add_argument("--stack", required=True, metavar="stack.json",
+                        help="the connection file of the running stack (`stormproof up --json-file stack.json`)")
+    judged.add_argument("--scenario", default="smoke",
+                        help="whose invariants and SLO targets to judge by (default smoke: every invariant)")
+    judged.add_argument("--out", default="reports", help="where the run directory goes (default: reports/)")
+    judged.set_defaults(func=_cmd_check)
 
     weak = sub.add_parser("weakenings", help="list the fixes that can be switched off by name")
     weak.set_defaults(func=_cmd_weakenings)

@@ -1,19 +1,46 @@
 """Stormproof's pytest plugin (entry point ``pytest11: stormproof``).
 
-Fixtures, each backed by real services started on free loopback ports:
+Fixtures, each backed by real services started on free loopback ports (with
+pytest-xdist, each worker gets its own):
 
-* ``stormproof_postgres``: an ephemeral PostgreSQL cluster for the session;
-* ``stormproof_redis``: an ephemeral Redis for the session;
-* ``stormproof_database``: a factory making a fresh database (optionally from a
-  template) that is dropped after the test;
-* ``reference_app_template``: a database migrated to the reference app's
-  schema once per session, for cloning;
-* ``reference_app`` / ``reference_app_module``: a factory that starts the
-  reference app (uvicorn) on a fresh migrated, seeded database with the given
-  weakenings, and stops it after the test (or the module);
-* ``run_scenario``: runs a scenario end to end and returns its outcome.
+=========================  =======  ==================================================================
+fixture                    scope    gives
+=========================  =======  ==================================================================
+``stormproof_postgres``    session  :class:`PostgresServer`: an ephemeral PostgreSQL cluster
+                                    (``.host``, ``.port``, ``.user``, ``.dsn``, ``.url``,
+                                    ``.sqlalchemy_url``; ``.service`` to restart or kill it)
+``stormproof_redis``       session  :class:`RedisServer`: an ephemeral Redis (``.url``, ``.host``,
+                                    ``.port``, ``.client()``; ``.service``)
+``stormproof_database``    test     :class:`Database`: a fresh empty database, dropped after the test
+                                    (``.dsn`` and ``.url`` for psycopg, ``.sqlalchemy_url``); call it
+                                    (``stormproof_database(template=...)``) for more databases
+``reference_app_template`` session  the name of a database migrated to the reference app's schema
+``reference_app``          test     :class:`AppFactory`: ``app = reference_app(("session-lock",))``
+``reference_app_module``   module   the same, apps living for the whole module
+``run_scenario``           test     ``outcome = run_scenario("smoke", duration_s=10)``
+=========================  =======  ==================================================================
 
-With pytest-xdist each worker gets its own services.
+Options, each both an ini setting (``[pytest]`` / ``[tool.pytest.ini_options]``)
+and a command-line flag, the flag winning:
+
+==============================  ==================================  ==============================================
+ini                             flag                                meaning
+==============================  ==================================  ==============================================
+``stormproof_postgres_port``    ``--stormproof-postgres-port``      port of ``stormproof_postgres`` (default: free)
+``stormproof_redis_port``       ``--stormproof-redis-port``         port of ``stormproof_redis`` (default: free)
+``stormproof_scenario_dir``     ``--stormproof-scenario-dir``       where ``run_scenario`` looks up names first
+``stormproof_out``              ``--stormproof-out``                where run directories go (default: tmp_path)
+``stormproof_backend``          ``--stormproof-backend``            ``local`` (default) or ``docker``
+==============================  ==================================  ==============================================
+
+Factories make more fixtures of the same kinds (``harness.pytest_plugin.factories``)::
+
+    from harness.pytest_plugin import factories
+
+    second_postgres = factories.postgres_proc(port=None)              # another cluster
+    orders_db = factories.database("second_postgres")                 # a database on it
+    my_stack = factories.stack(tenants=3, weakenings=("session-lock",))   # a second whole stack
+    run_mine = factories.run_scenario(scenario_dir="tests/scenarios")  # another scenario directory
 """
 
 from __future__ import annotations
@@ -21,7 +48,9 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -36,45 +65,297 @@ from .stack import (
 )
 from .stack.local import WEBHOOK_SECRET
 
-__all__ = ["AppFactory", "AppUnderTest"]
+__all__ = ["AppFactory", "AppUnderTest", "Database", "PostgresServer", "RedisServer", "factories"]
 
 _counter = itertools.count()
 TEMPLATE_DB = "stormproof_app_template"
 
-
-@pytest.fixture(scope="session")
-def stormproof_postgres() -> Iterator[EphemeralPostgres]:
-    with EphemeralPostgres() as pg:
-        yield pg
-
-
-@pytest.fixture(scope="session")
-def stormproof_redis() -> Iterator[EphemeralRedis]:
-    with EphemeralRedis() as server:
-        yield server
+#: name -> (help, default); each is an ini setting ``stormproof_<name>`` and a flag ``--stormproof-<name>``.
+_OPTIONS: dict[str, tuple[str, str | None]] = {
+    "postgres_port": ("port of the stormproof_postgres cluster (default: a free port)", None),
+    "redis_port": ("port of the stormproof_redis server (default: a free port)", None),
+    "scenario_dir": ("directory where run_scenario looks up scenario names before the built-in ones", None),
+    "out": ("directory where run_scenario's run directories go (default: the test's tmp_path)", None),
+    "backend": ("backend of run_scenario: local (default) or docker", "local"),
+}
 
 
-@pytest.fixture
-def stormproof_database(stormproof_postgres: EphemeralPostgres) -> Iterator[Callable[..., str]]:
-    created: list[str] = []
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stormproof", "Stormproof services and scenario runs")
+    for name, (help_text, default) in _OPTIONS.items():
+        parser.addini(f"stormproof_{name}", help_text, default=default)
+        group.addoption(f"--stormproof-{name.replace('_', '-')}", dest=f"stormproof_{name}", default=None,
+                        help=f"{help_text} [ini: stormproof_{name}]")
 
-    def make(template: str | None = None) -> str:
+
+def option(config: pytest.Config, name: str) -> str | None:
+    """The value of option ``name``: the command-line flag, else the ini setting, else its default."""
+    value = config.getoption(f"stormproof_{name}", default=None)
+    if value is None:
+        value = config.getini(f"stormproof_{name}")
+    return str(value) if value not in (None, "") else None
+
+
+def _port(config: pytest.Config, name: str) -> int | None:
+    value = option(config, name)
+    return int(value) if value else None
+
+
+# -- what the fixtures give ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running PostgreSQL cluster. ``dsn``/``url`` are for psycopg (and libpq);
+    ``sqlalchemy_url`` is for SQLAlchemy; all name the ``postgres`` database."""
+
+    service: EphemeralPostgres
+
+    @property
+    def host(self) -> str:
+        return self.service.host
+
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    @property
+    def user(self) -> str:
+        return self.service.superuser
+
+    @property
+    def dsn(self) -> str:
+        return self.service.dsn()
+
+    @property
+    def url(self) -> str:
+        return self.service.url(driver="postgresql")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.service.url(driver="postgresql+psycopg")
+
+    def database(self, name: str) -> "Database":
+        """A handle on database ``name`` of this cluster (not created here)."""
+        return Database(self, name)
+
+    def create_database(self, name: str, *, template: str | None = None) -> "Database":
+        self.service.create_database(name, template=template)
+        return Database(self, name)
+
+    def drop_database(self, name: str) -> None:
+        self.service.drop_database(name)
+
+    def execute(self, sql: str, dbname: str = "postgres") -> None:
+        self.service.execute(sql, dbname)
+
+
+@dataclass(frozen=True)
+class Database:
+    """One database: ``dsn`` (libpq keywords) and ``url`` (``postgresql://``) both
+    work with ``psycopg.connect``; ``sqlalchemy_url`` with ``create_engine``."""
+
+    server: PostgresServer
+    name: str
+
+    @property
+    def dsn(self) -> str:
+        return self.server.service.dsn(self.name)
+
+    @property
+    def url(self) -> str:
+        return self.server.service.url(self.name, driver="postgresql")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.server.service.url(self.name, driver="postgresql+psycopg")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    """A running Redis: ``url`` is database 0; ``url_for(n)`` another database."""
+
+    service: EphemeralRedis
+
+    @property
+    def host(self) -> str:
+        return self.service.host
+
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    @property
+    def url(self) -> str:
+        return self.service.url(0)
+
+    def url_for(self, db: int) -> str:
+        return self.service.url(db)
+
+    def client(self, db: int = 0) -> Any:
+        """A redis-py client that fails fast (no retries)."""
+        return self.service.client(db)
+
+
+@dataclass
+class _DatabaseFactory:
+    """What ``stormproof_database`` gives: the test's own database, and more on call."""
+
+    server: PostgresServer
+    template: str | None = None
+    created: list[str] = field(default_factory=list)
+    _first: Database | None = None
+
+    def __call__(self, template: str | None = None) -> Database:
         name = f"t{os.getpid()}_{next(_counter)}"
-        url = stormproof_postgres.create_database(name, template=template)
-        created.append(name)
-        return url
+        database = self.server.create_database(name, template=template)
+        self.created.append(name)
+        return database
 
-    yield make
-    for name in created:
-        stormproof_postgres.drop_database(name)
+    @property
+    def first(self) -> Database:
+        if self._first is None:
+            self._first = self(self.template)
+        return self._first
+
+    # the test's database, so that ``stormproof_database.url`` just works
+    @property
+    def name(self) -> str:
+        return self.first.name
+
+    @property
+    def dsn(self) -> str:
+        return self.first.dsn
+
+    @property
+    def url(self) -> str:
+        return self.first.url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.first.sqlalchemy_url
+
+    def __str__(self) -> str:
+        return self.url
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            self.server.drop_database(name)
+        self.created.clear()
+
+
+# -- factories -----------------------------------------------------------------------------------
+def _postgres_proc(port: int | None = None, scope: str = "session", port_option: str | None = None,
+                   doc: str | None = None) -> Any:
+    def fixture(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+        chosen = port if port is not None else (_port(request.config, port_option) if port_option else None)
+        with EphemeralPostgres(port=chosen) as service:
+            yield PostgresServer(service)
+
+    fixture.__doc__ = doc or "An ephemeral PostgreSQL cluster (:class:`PostgresServer`), stopped and removed after."
+    return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
+
+
+def _redis_proc(port: int | None = None, scope: str = "session", port_option: str | None = None,
+                doc: str | None = None) -> Any:
+    def fixture(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+        chosen = port if port is not None else (_port(request.config, port_option) if port_option else None)
+        with EphemeralRedis(port=chosen) as service:
+            yield RedisServer(service)
+
+    fixture.__doc__ = doc or "An ephemeral Redis (:class:`RedisServer`), stopped and removed after."
+    return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
+
+
+def _database(postgres_fixture: str = "stormproof_postgres", template: str | None = None,
+              scope: str = "function", doc: str | None = None) -> Any:
+    def fixture(request: pytest.FixtureRequest) -> Iterator[_DatabaseFactory]:
+        made = _DatabaseFactory(request.getfixturevalue(postgres_fixture), template)
+        yield made
+        made.drop_all()
+
+    fixture.__doc__ = doc or (f"A fresh database on ``{postgres_fixture}`` (``.dsn``, ``.url``, "
+                              "``.sqlalchemy_url``), dropped after; call it for more: ``db2 = fixture(template=...)``.")
+    return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
+
+
+def _stack(scope: str = "session", **config: Any) -> Any:
+    """A whole stack of its own (PostgreSQL, Redis, proxies, the app, workers) for ``scope``."""
+
+    def fixture() -> Iterator[LocalStack]:
+        with LocalStack(StackConfig(**config)) as stack:
+            yield stack
+
+    fixture.__doc__ = f"A LocalStack({config!r}): ``.app_url``, ``.database_url``, ``.tenants``, ``.info()``."
+    return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
+
+
+def _run_scenario(scenario_dir: str | os.PathLike[str] | None = None, out_dir: str | os.PathLike[str] | None = None,
+                  **defaults: Any) -> Any:
+    """A ``run_scenario``-like fixture resolving names in ``scenario_dir`` first."""
+
+    def fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+        return _scenario_runner(request.config, tmp_path, scenario_dir, out_dir, defaults)
+
+    fixture.__doc__ = f"Run scenarios (names looked up in {scenario_dir!s} first) end to end."
+    return pytest.fixture(fixture)
+
+
+factories = SimpleNamespace(
+    postgres_proc=_postgres_proc, redis_proc=_redis_proc, database=_database, stack=_stack,
+    run_scenario=_run_scenario,
+)
+
+
+def _scenario_runner(config: pytest.Config, tmp_path: Path, scenario_dir: Any, out_dir: Any,
+                     defaults: dict[str, Any]) -> Callable[..., Any]:
+    from scenarios import Scenario, load_scenario
+
+    from . import runner
+    from .runner import RunOptions
+
+    directory = scenario_dir if scenario_dir is not None else option(config, "scenario_dir")
+    out = out_dir if out_dir is not None else option(config, "out")
+    backend = option(config, "backend") or "local"
+
+    def _run(scenario: "str | Scenario", **options: Any) -> Any:
+        if isinstance(scenario, str):
+            local = Path(directory) / f"{scenario}.toml" if directory else None
+            spec = load_scenario(str(local) if local is not None and local.is_file() else scenario)
+        else:
+            spec = scenario
+        merged = {**defaults, **options}
+        merged.setdefault("out_dir", Path(out) if out else tmp_path)
+        merged.setdefault("progress", False)
+        merged.setdefault("backend", backend)
+        return runner.run_scenario(spec, RunOptions(**merged))
+
+    return _run
+
+
+# -- the fixtures --------------------------------------------------------------------------------
+stormproof_postgres = _postgres_proc(port_option="postgres_port", doc="""An ephemeral PostgreSQL cluster for the session (:class:`PostgresServer`).
+
+``.dsn``/``.url`` connect psycopg, ``.sqlalchemy_url`` SQLAlchemy; ``.service`` is the
+process (``restart()``, ``process`` for kill/pause faults). Port: ``--stormproof-postgres-port``.""")
+
+stormproof_redis = _redis_proc(port_option="redis_port", doc="""An ephemeral Redis for the session (:class:`RedisServer`): ``.url`` (database 0),
+``.url_for(n)``, ``.client()``; ``.service`` is the process. Port: ``--stormproof-redis-port``.""")
+
+stormproof_database = _database("stormproof_postgres", doc="""A fresh, empty database for this test, dropped after it.
+
+``stormproof_database.dsn`` / ``.url`` connect psycopg; ``.sqlalchemy_url`` SQLAlchemy.
+Call it for more databases: ``other = stormproof_database(template="my_template")``.""")
 
 
 @pytest.fixture(scope="session")
-def reference_app_template(stormproof_postgres: EphemeralPostgres) -> str:
+def reference_app_template(stormproof_postgres: PostgresServer) -> str:
+    """The name of a database migrated to the reference app's schema once per session (to clone)."""
     from reference_app.db import migrate
 
-    url = stormproof_postgres.create_database(TEMPLATE_DB)
-    migrate(url)
+    stormproof_postgres.create_database(TEMPLATE_DB)
+    migrate(stormproof_postgres.database(TEMPLATE_DB).sqlalchemy_url)
     return TEMPLATE_DB
 
 
@@ -95,7 +376,13 @@ class AppUnderTest:
 
     @property
     def database_url(self) -> str:
+        """SQLAlchemy URL of the app's database (``database_dsn`` for psycopg)."""
         return self.stack.database_url
+
+    @property
+    def database_dsn(self) -> str:
+        """libpq URL of the app's database, for psycopg."""
+        return self.stack.check_dsn
 
     @property
     def redis_url(self) -> str:
@@ -133,9 +420,10 @@ _redis_db = itertools.count(1)
 class AppFactory:
     """Starts reference stacks on clones of one migrated template; :meth:`close` stops them all."""
 
-    def __init__(self, postgres: EphemeralPostgres, redis: EphemeralRedis, template: str) -> None:
-        self._postgres = postgres
-        self._redis = redis
+    def __init__(self, postgres: PostgresServer | EphemeralPostgres, redis: RedisServer | EphemeralRedis,
+                 template: str) -> None:
+        self._postgres = getattr(postgres, "service", postgres)
+        self._redis = getattr(redis, "service", redis)
         self._template = template
         self._started: list[LocalStack] = []
 
@@ -178,7 +466,7 @@ class AppFactory:
 
 @pytest.fixture
 def reference_app(
-    stormproof_postgres: EphemeralPostgres, stormproof_redis: EphemeralRedis, reference_app_template: str
+    stormproof_postgres: PostgresServer, stormproof_redis: RedisServer, reference_app_template: str
 ) -> Iterator[AppFactory]:
     """Start reference apps for one test: ``app = reference_app(("session-lock",), env={...})``."""
     factory = AppFactory(stormproof_postgres, stormproof_redis, reference_app_template)
@@ -188,7 +476,7 @@ def reference_app(
 
 @pytest.fixture(scope="module")
 def reference_app_module(
-    stormproof_postgres: EphemeralPostgres, stormproof_redis: EphemeralRedis, reference_app_template: str
+    stormproof_postgres: PostgresServer, stormproof_redis: RedisServer, reference_app_template: str
 ) -> Iterator[AppFactory]:
     """Like ``reference_app``, but the apps live for the whole test module."""
     factory = AppFactory(stormproof_postgres, stormproof_redis, reference_app_template)
@@ -197,23 +485,13 @@ def reference_app_module(
 
 
 @pytest.fixture
-def run_scenario(tmp_path: Any) -> Callable[..., Any]:
+def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
     """Run a scenario end to end inside a test: ``outcome = run_scenario("smoke", duration_s=10)``.
 
-    Takes a built-in name, a path to a TOML file or a ``Scenario``, plus any
-    :class:`harness.runner.RunOptions` field; the run directory goes under the
-    test's ``tmp_path``. The outcome has ``verdict``, ``exit_code``,
-    ``result`` (verdicts, stats) and ``run_dir`` (report.html and the rest).
+    Takes a name (looked up in ``--stormproof-scenario-dir`` first, then the
+    built-in ones), a path to a TOML file or a ``Scenario``, plus any
+    :class:`harness.runner.RunOptions` field; the run directory goes under
+    ``--stormproof-out`` or the test's ``tmp_path``. The outcome has
+    ``verdict``, ``exit_code``, ``result`` (verdicts, stats) and ``run_dir``.
     """
-    from scenarios import Scenario, load_scenario
-
-    from .runner import RunOptions
-    from .runner import run_scenario as run
-
-    def _run(scenario: "str | Scenario", **options: Any) -> Any:
-        spec = load_scenario(scenario) if isinstance(scenario, str) else scenario
-        options.setdefault("out_dir", tmp_path)
-        options.setdefault("progress", False)
-        return run(spec, RunOptions(**options))
-
-    return _run
+    return _scenario_runner(request.config, tmp_path, None, None, {})

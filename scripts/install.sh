@@ -47,4 +47,15 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+# toxiproxy-node-client, for tests/faults/test_faults_node_client.py, into a project-local,
+# git-ignored node_modules (tests/faults/node/package-lock.json pins it). Without node/npm the
+# test skips on a laptop, but under CI (CI set) both this script and the test fail.
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+    npm ci --prefix tests/faults/node --no-audit --no-fund --silent
+elif [ -n "${CI:-}" ]; then
+    echo "install.sh: error: node and npm are required under CI (the toxiproxy-node-client compatibility test): apt-get install -y nodejs npm" >&2
+    exit 2
+else
+    echo "install.sh: warning: node/npm not found: tests/faults/test_faults_node_client.py will be skipped" >&2
+fi
 echo "install.sh: ready (.venv/bin/stormproof)"

@@ -112,7 +112,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> LoadConfig:
     if env.get("STORMPROOF_LOAD_CONFIG"):
         return LoadConfig.from_dict(json.loads(Path(env["STORMPROOF_LOAD_CONFIG"]).read_text()))
     if env.get("STORMPROOF_STACK_JSON"):
-        stack = json.loads(Path(env["STORMPROOF_STACK_JSON"]).read_text())
+        from .stackfile import wait_for_stack_file  # the stack may still be starting
+
+        stack = wait_for_stack_file(env["STORMPROOF_STACK_JSON"])
         return LoadConfig.from_dict({**stack, "seed": int(env.get("STORMPROOF_SEED", "0"))})
     raise RuntimeError(
         "no load configuration: set STORMPROOF_STACK_JSON to a file holding the output of "

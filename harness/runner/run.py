@@ -44,7 +44,7 @@ from .nemesis import Nemesis
 from .options import RunOptions
 from .progress import Progress
 
-__all__ = ["LOG_FILE", "RunOutcome", "run_plan", "run_scenario", "SLO_CHECKS"]
+__all__ = ["LOG_FILE", "RunOutcome", "judge", "record_run", "run_plan", "run_scenario", "SLO_CHECKS"]
 
 log = logging.getLogger(__name__)
 
@@ -168,32 +168,41 @@ def run_plan(plan: RunPlan, options: RunOptions | None = None) -> RunOutcome:
         except Exception as exc:  # noqa: BLE001 - a failed run (or stop) is a result with verdict "error"
             log.exception("run %s failed", run_dir.name)
             error = error or f"{type(exc).__name__}: {exc}"
-        finished = dt.datetime.now(dt.timezone.utc)
-        result = build_result(
-            _scenario_info(plan),
-            RunInfo(
-                id=run_dir.name, started_at=started.isoformat(), finished_at=finished.isoformat(),
-                duration_s=round((finished - started).total_seconds(), 3), backend=plan.backend,
-                weakenings=plan.weakenings, command=_replay(plan, options), version=__version__, commit=_commit(),
-                host=socket.gethostname(),
-            ),
-            verdicts,
-            history,
-            files=RunFiles(
-                history="history.jsonl",
-                locust_stats="locust/stats_stats.csv" if (run_dir / "locust" / "stats_stats.csv").exists() else None,
-                logs=(LOG_FILE, *logs),
-            ),
-            error=error,
-            plan=plan.to_dict(),
-            not_run=not_run,
-            quiescence=quiescence,
-        )
-        write_result(run_dir, result)
-        if history is None:
-            write_history(History(()), run_dir / "history.jsonl")
-        render_run(run_dir)
-        shutil.rmtree(parts, ignore_errors=True)
+        return record_run(plan, run_dir, started, history, verdicts, logs, error=error, not_run=not_run,
+                          command=_replay(plan, options), quiescence=quiescence)
+
+
+def record_run(
+    plan: RunPlan, run_dir: Path, started: dt.datetime, history: History | None, verdicts: list[Verdict],
+    logs: list[str], *, error: str | None, not_run: str | None, command: str, quiescence: Quiescence | None = None,
+) -> RunOutcome:
+    """Write a run's result.json, history and report into ``run_dir`` (``run`` and ``check`` both end here)."""
+    finished = dt.datetime.now(dt.timezone.utc)
+    result = build_result(
+        _scenario_info(plan),
+        RunInfo(
+            id=run_dir.name, started_at=started.isoformat(), finished_at=finished.isoformat(),
+            duration_s=round((finished - started).total_seconds(), 3), backend=plan.backend,
+            weakenings=plan.weakenings, command=command, version=__version__, commit=_commit(),
+            host=socket.gethostname(),
+        ),
+        verdicts,
+        history,
+        files=RunFiles(
+            history="history.jsonl",
+            locust_stats="locust/stats_stats.csv" if (run_dir / "locust" / "stats_stats.csv").exists() else None,
+            logs=(LOG_FILE, *logs),
+        ),
+        error=error,
+        plan=plan.to_dict(),
+        not_run=not_run,
+        quiescence=quiescence,
+    )
+    write_result(run_dir, result)
+    if history is None:
+        write_history(History(()), run_dir / "history.jsonl")
+    render_run(run_dir)
+    shutil.rmtree(run_dir / "history-parts", ignore_errors=True)
     return RunOutcome(run_dir, result)
 
 
@@ -240,7 +249,6 @@ def _drive(
 ) -> tuple[History, list[Verdict], list[str], str | None, Quiescence]:
     error: str | None = None
     load_spec = plan.scenario.load
-    config_slo = plan.check_config()
     baseline = scrape_metrics(stack)
     origin = time.monotonic_ns()  # time 0 of the history: the load and the nemesis start now
     nemesis_recorder = HistoryRecorder(parts / "nemesis.jsonl", origin_ns=origin)
@@ -276,12 +284,19 @@ def _drive(
         nemesis_recorder.close()
     if nemesis.error is not None:
         error = error or f"the nemesis failed: {nemesis.error}"
+    history, verdicts, quiescence = judge(plan, stack, parts, run_dir, baseline)
+    logs = _copy_logs(stack, run_dir)
+    return history, verdicts, logs, error, quiescence
+
+
+def judge(
+    plan: RunPlan, stack: SystemUnderTest, parts: Path, run_dir: Path, baseline: str | None,
+) -> tuple[History, list[Verdict], Quiescence]:
+    """Quiesce, snapshot, merge the histories in ``parts`` and check them (``run`` and ``check`` both)."""
     policy = QuiescePolicy() if plan.quiesce_s is None else QuiescePolicy(cap_s=plan.quiesce_s)
     quiescence = wait_quiet(stack, policy)
     log.info("quiescence: %s", quiescence.summary())
-    snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=config_slo, quiescence=quiescence)
+    snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=plan.check_config(), quiescence=quiescence)
     history = merge_histories(sorted(parts.glob("*.jsonl")))
     write_history(history, run_dir / "history.jsonl")
-    verdicts = run_coverage(history, check_all(history, snapshot, plan.checks))
-    logs = _copy_logs(stack, run_dir)
-    return history, verdicts, logs, error, quiescence
+    return history, run_coverage(history, check_all(history, snapshot, plan.checks)), quiescence

@@ -115,8 +115,13 @@ def test_toxics_list_upstream_first(http: httpx.Client, proxy: ProxyInfo) -> Non
         ({"type": "nope"}, 400, "invalid toxic type"),
         ({"type": "latency", "stream": "sideways"}, 400, "stream was invalid, can be either upstream or downstream"),
         ({"type": "latency", "attributes": {"latency": "slow"}}, 400, "bad request body"),
-        ({"type": "latency", "attributes": {"latency": -1}}, 400, "bad request body"),
-        ({"type": "latency", "toxicity": 2}, 400, "bad request body"),
+        ({"type": "latency", "attributes": {"latency": 1.5}}, 400, "bad request body"),
+        ({"type": "latency", "attributes": {"latency": 1.0}}, 400, "bad request body"),  # Go: not an int64
+        ({"type": "latency", "attributes": {"latency": 1 << 63}}, 400, "bad request body"),
+        ({"type": "latency", "attributes": 5}, 400, "bad request body"),
+        ({"type": "latency", "toxicity": "1"}, 400, "bad request body"),
+        ({"type": 5}, 400, "bad request body"),
+        ({"type": "latency", "stream": 1}, 400, "bad request body"),  # a JSON type error before the stream check
     ],
 )
 def test_toxic_create_errors(http: httpx.Client, proxy: ProxyInfo, body, status: int, message: str) -> None:

@@ -46,7 +46,7 @@ def _alive(pid: int) -> bool:
 def test_every_link_carries_traffic_and_can_be_cut(stormproof_postgres, stormproof_redis, reference_app_template) -> None:
     config = StackConfig(tenants=1, appointments=1, task_workers=1,
                          shunya={"complete_after_ms": 50}, env={"STORMPROOF_POLL_INTERVAL_MS": "300"})
-    with LocalStack(config, postgres=stormproof_postgres, redis=stormproof_redis, redis_db=63,
+    with LocalStack(config, postgres=stormproof_postgres.service, redis=stormproof_redis.service, redis_db=63,
                     template=reference_app_template) as stack:
         info = stack.info()
         assert set(info["proxies"]) == set(LINKS)

@@ -73,36 +73,69 @@ class Toxic:
     has_background: ClassVar[bool] = False
 
     # -- wire format ---------------------------------------------------------
+    #: The Go struct upstream decodes these attributes into (named in errors).
+    go_struct: ClassVar[str] = ""
+    #: Go type of the integer attributes: ``int64`` for most toxics, ``int`` for the slicer.
+    go_int: ClassVar[str] = "int64"
+
     @classmethod
     def from_attributes(
         cls, attributes: Mapping[str, Any], base: "Toxic | None" = None
     ) -> "Toxic":
-        """Build from JSON attributes; unknown keys are ignored like Go's decoder.
+        """Build from JSON attributes exactly as upstream's ``encoding/json`` would.
 
-        ``base`` supplies values for missing keys (partial update semantics).
+        Upstream Toxiproxy validates nothing beyond the JSON types: any integer
+        (negative included) is accepted for an integer attribute, ``null`` leaves
+        the field as it was, unknown keys are ignored and key names match
+        case-insensitively. ``base`` supplies the values of missing keys
+        (partial update semantics); without it, the zero values are the defaults.
         """
         if not isinstance(attributes, Mapping):
-            raise AttributeError_("attributes must be a JSON object")
+            raise AttributeError_(
+                f"json: cannot unmarshal {_json_kind(attributes)} into Go struct field "
+                f".attributes of type toxics.{cls._go_struct_name()}"
+            )
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        folded = {name.lower(): name for name in fields}
         values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            if field.name in attributes and attributes[field.name] is not None:
-                values[field.name] = _coerce(cls.type_name, field.name, field.type, attributes[field.name])
-            elif base is not None:
-                values[field.name] = getattr(base, field.name)
+        if base is not None:
+            values.update({name: getattr(base, name) for name in fields})
+        for key, value in attributes.items():  # in document order: the last match wins, as in Go
+            name = key if key in fields else folded.get(str(key).lower())
+            if name is None or value is None:
+                continue
+            values[name] = cls._decode(name, fields[name].type, value)
         toxic = cls(**values)
         toxic.validate()
         return toxic
+
+    @classmethod
+    def _go_struct_name(cls) -> str:
+        return cls.go_struct or cls.__name__
+
+    @classmethod
+    def _decode(cls, name: str, annotation: Any, value: Any) -> Any:
+        kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+        go_type = cls.go_int if kind == "int" else ("float32" if kind == "float" else kind)
+        if kind == "int" and _is_int64(value):
+            return value
+        if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind not in ("int", "float"):
+            return value
+        raise AttributeError_(
+            f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+            f"{cls._go_struct_name()}.attributes.{name} of type {go_type}"
+        )
 
     def attributes(self) -> dict[str, Any]:
         """Attributes as Toxiproxy serialises them (every field, defaults included)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def validate(self) -> None:
-        """Reject impossible values; default: every numeric attribute >= 0."""
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, (int, float)) and value < 0:
-                raise AttributeError_(f"{self.type_name}.{f.name} must be >= 0, got {value}")
+        """Reject impossible values. Upstream rejects none (every integer is
+        accepted and each toxic gives negatives a meaning), so neither do we by
+        default; a toxic of our own may override this."""
 
     # -- behaviour -----------------------------------------------------------
     def new_state(self) -> Any:
@@ -120,19 +153,25 @@ class Toxic:
         """Background task per connection when ``has_background`` is True."""
 
 
-def _coerce(toxic: str, name: str, annotation: Any, value: Any) -> Any:
-    """Type-check one attribute the way Go's json decoder would (ints stay ints)."""
-    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _is_int64(value: Any) -> bool:
+    """True for a JSON integer literal that fits Go's int64 (``1.0`` and ``1e3`` do not:
+    Python parses them as floats, and Go refuses them for an integer field)."""
+    return isinstance(value, int) and not isinstance(value, bool) and _INT64_MIN <= value <= _INT64_MAX
+
+
+def _json_kind(value: Any) -> str:
+    """How Go's decoder names a JSON value in an UnmarshalTypeError."""
     if isinstance(value, bool):
-        raise AttributeError_(f"{toxic}.{name} must be a number, got {value!r}")
-    if kind == "int":
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if not isinstance(value, int):
-            raise AttributeError_(f"{toxic}.{name} must be an integer, got {value!r}")
-        return value
-    if kind == "float":
-        if not isinstance(value, (int, float)):
-            raise AttributeError_(f"{toxic}.{name} must be a number, got {value!r}")
-        return float(value)
-    return value
+        return "bool"
+    if isinstance(value, (int, float)):
+        return f"number {value}"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__

@@ -19,6 +19,7 @@ class ResetPeerToxic(Toxic):
     """Resets the connection instead of delivering data."""
 
     type_name = "reset_peer"
+    go_struct = "ResetToxic"
     timeout: int = 0
 
     async def pipe(self, chunk: Chunk, ctx: ToxicContext, emit: Emit) -> None:

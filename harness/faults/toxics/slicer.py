@@ -1,11 +1,13 @@
 """slicer: cut chunks into ~``average_size`` +/- ``size_variation`` byte pieces,
 sleeping ``delay`` microseconds after each, to mimic fragmented TCP reads.
 
-Upstream Toxiproxy accepts any attributes here (its comment asks for a
+Upstream Toxiproxy accepts any integers here (its comment asks for a
 variation below the average, but nothing enforces it), and clients such as
 toxiproxy-node-client create slicers with a variation at or above the
 average. So we accept them too, and keep every cut strictly inside the piece
-being split, which upstream's arithmetic does not guarantee.
+being split, which upstream's arithmetic does not guarantee. Where upstream
+would recurse forever or panic (an average of 0 or below, a piece of one byte
+still above ``average + variation``), we pass the piece through whole.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class SlicerToxic(Toxic):
     """Splits writes; sizes in bytes, delay in microseconds."""
 
     type_name = "slicer"
+    go_int = "int"
     average_size: int = 0
     size_variation: int = 0
     delay: int = 0
@@ -36,10 +39,11 @@ class SlicerToxic(Toxic):
         stack = [(0, size)]
         while stack:  # iterative, depth-first, left to right
             start, end = stack.pop()
-            if (end - start) - self.average_size <= self.size_variation:
+            if (end - start) - self.average_size <= self.size_variation or end - start <= 1:
                 points.append(end)
                 continue
-            jitter = random.randint(-self.size_variation, self.size_variation) if self.size_variation else 0
+            variation = self.size_variation
+            jitter = random.randint(-variation, variation) if variation > 0 else 0
             # Clamped so that both halves are non-empty: with a variation at or above the
             # average a jittered midpoint could otherwise fall outside the piece.
             mid = min(end - 1, max(start + 1, start + (end - start) // 2 + jitter))
