@@ -173,24 +173,20 @@ if [ "$status" -eq 5 ]; then
 fi
 [ "$status" -eq 0 ] || exit "$status"
 
-# On --backend docker: smoke, then the sensitivity check of session-start-storm and, once the run
-# plan accepts process faults on docker (harness/plan/targets.py reading the stack recipe), of
-# pause-past-lock-ttl (a pause of the worker's pool process inside its container): each with every
-# fix on (must pass) and with its weakening (must be caught), one try each, short enough to keep CI
-# under its hour. Not yet redis-flap: its worker container exits after Redis is killed (open).
-# `stormproof verify` judges the pairs where it exists; otherwise plain runs do, weakened runs
-# checked for exit 1. A scenario that breaks on containers fails CI here.
+# On --backend docker: smoke, then the sensitivity check of session-start-storm with every fix on
+# (must pass) and with its scenario file's weakening (must be caught), one try each, short enough to
+# keep CI under its hour. The plan accepts process faults on docker now (the targets come from the
+# stack recipe), but pause-past-lock-ttl and redis-flap are not in this gate yet: the first catches its
+# weakening by 1 to 3 double applies a try locally and was measured on docker once, and redis-flap's
+# worker container exits after Redis is killed (open). A scenario that breaks on containers fails CI here.
 phase "scenarios on --backend docker"
 rm -rf reports/docker-lane
 .venv/bin/stormproof run smoke --backend docker --quiet --out reports/docker-lane/runs \
     --junit reports/docker-lane/junit.xml
 scenarios=(session-start-storm)
-if .venv/bin/python -c "import sys; from harness.plan import targets_for; sys.exit(0 if targets_for('docker', 1).processes else 1)" 2> /dev/null; then
-    scenarios+=(pause-past-lock-ttl)
-fi
 for scenario in "${scenarios[@]}"; do
     if .venv/bin/stormproof verify --help 2> /dev/null | grep -q -- --backend; then
-        .venv/bin/stormproof verify --tries 1 --backend docker --scenario "$scenario" \
+        .venv/bin/stormproof verify --tries 1 --backend docker --scenario "$scenario" --source scenarios \
             --out "reports/docker-lane/verify-$scenario"
     else
         .venv/bin/stormproof run "$scenario" --backend docker --quiet --out reports/docker-lane/runs
