@@ -131,8 +131,8 @@ class StackContainer(DockerContainer):
         """Called before every start, first and restart alike."""
 
     def ready(self) -> bool:
-        """One readiness probe; an exception counts as not ready."""
-        raise NotImplementedError
+        """One readiness probe; an exception counts as not ready. Each service's class defines it."""
+        raise TypeError(f"{type(self).__name__} defines no readiness probe: every service container needs one")
 
     def wait_ready(self) -> None:
         """Poll :meth:`ready` until true; fail at once if the container exits, or at ``start_timeout``."""
