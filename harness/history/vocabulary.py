@@ -95,8 +95,6 @@ RETENTION_RUN = "retention.run"
 CALL_REFRESH = "call.refresh"
 CALL_READ = "call.read"
 APPOINTMENT_LIST = "appointment.list"
-PROBE_IDEMPOTENCY = "probe.idempotency"
-PROBE_AUTHZ = "probe.authz"
 DEAD_LETTER_RETRY = "dead_letter.retry"
 
 #: The process name of fault injections and heals.

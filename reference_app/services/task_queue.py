@@ -149,7 +149,7 @@ class TaskQueue:
         dedupe_key: str | None, countdown: float | None,
     ) -> Enqueued:
         task_id = uuid.uuid4().hex
-        trace_id = current_trace_id()
+        trace_id = self._trace_id()
         unique_key = dedupe_key if dedupe_key is not None and not self._settings.weakened("task-dedupe") else None
         existing = await self.outbox.add(
             session, task_id=task_id, name=name, kwargs=kwargs, company_id=company_id, dedupe_key=unique_key,
@@ -168,6 +168,10 @@ class TaskQueue:
         event.listen(session.sync_session, "after_commit", lambda _: METRICS.tasks_enqueued.labels(name).inc(),
                      once=True)
         return Enqueued(task_id, False)
+
+    def _trace_id(self) -> str | None:
+        """The request's trace id for its tasks; weakened ``trace-propagation``: lost (the original's gap)."""
+        return None if self._settings.weakened("trace-propagation") else current_trace_id()
 
     async def _publish_directly(
         self, name: str, kwargs: dict[str, Any], company_id: uuid.UUID, dedupe_key: str | None,
@@ -188,8 +192,7 @@ class TaskQueue:
                 existing = await self._redis.get(redis_key)
                 METRICS.task_dedupe_hits.labels(name).inc()
                 return Enqueued(existing.decode() if existing else "", True)
-        # Weakened ``trace-propagation``: the task loses the request's trace id (the original's gap).
-        trace_id = None if self._settings.weakened("trace-propagation") else current_trace_id()
+        trace_id = self._trace_id()
         async with self._sessions() as session, session.begin():
             await session.execute(
                 insert(TaskRecord).values(
@@ -241,7 +244,7 @@ class TaskQueue:
         self, task_id: str, name: str, kwargs: dict[str, Any], company_id: uuid.UUID | None, publication: int | None
     ) -> Delivery | None:
         """Start a delivery (see :meth:`Outbox.begin`); None: skip it, it is a duplicate."""
-        return await self.outbox.begin(task_id, name, kwargs, company_id, current_trace_id(), publication)
+        return await self.outbox.begin(task_id, name, kwargs, company_id, self._trace_id(), publication)
 
     async def retry_later(
         self, task_id: str, name: str, kwargs: dict[str, Any], company_id: uuid.UUID | None, countdown: float,
@@ -259,7 +262,7 @@ class TaskQueue:
             )
             if changed.rowcount:
                 await self.outbox.rearm(session, task_id=task_id, name=name, kwargs=kwargs, company_id=company_id,
-                                        trace_id=current_trace_id(), countdown=countdown)
+                                        trace_id=self._trace_id(), countdown=countdown)
 
     async def ensure_record(self, task_id: str, name: str, kwargs: dict[str, Any], company_id: uuid.UUID | None) -> None:
         """A task arriving without a ledger row (sent by hand) gets one, so accounting still holds."""
@@ -267,7 +270,7 @@ class TaskQueue:
             await session.execute(
                 insert(TaskRecord)
                 .values(task_id=task_id, name=name, company_id=company_id, args=kwargs, state="queued",
-                        attempts=0, trace_id=current_trace_id(), created_at=utcnow())
+                        attempts=0, trace_id=self._trace_id(), created_at=utcnow())
                 .on_conflict_do_nothing()
             )
 
@@ -294,7 +297,7 @@ class TaskQueue:
             await self.mark(task_id, "dropped", error=error)
             METRICS.tasks_finished.labels(name, "dropped").inc()
         else:
-            await self.dead_letter(task_id, name, kwargs, company_id, error, attempts, current_trace_id())
+            await self.dead_letter(task_id, name, kwargs, company_id, error, attempts, self._trace_id())
         if dedupe_key and self.direct:
             await self.release_dedupe(name, dedupe_key, task_id)
 

@@ -60,3 +60,31 @@ def test_a_409_to_a_stop_whose_body_named_no_problem_is_not_judged() -> None:
     b.call(SESSION_STOP, 0, 5, 409, result={"detail": "request in flight"}, session_id="s1")
     (verdict,) = check_all(b.build(), EMPTY, ["single-active-session"])
     assert verdict.status == "valid"
+
+
+def _start_probe_stop_start(probe: str, stop_status: int):
+    """s1 started, a probe stops it (answered ``stop_status``), then s2 starts on the same appointment."""
+    from harness.history.vocabulary import SESSION_START
+
+    b = HistoryBuilder()
+    b.call(SESSION_START, 0, 5, 201, process="p0", result={"id": "s1", "appointment_id": "a1"},
+           appointment_id="a1", idempotency_key="k0", payload_fp="fp")
+    b.call(probe, 10, 15, stop_status, process="p1", result={},
+           route="stop", method="POST", path="/api/v1/recordings/sessions/s1/stop")
+    b.call(SESSION_START, 20, 25, 201, process="p2", result={"id": "s2", "appointment_id": "a1"},
+           appointment_id="a1", idempotency_key="k2", payload_fp="fp")
+    (verdict,) = check_all(b.build(), EMPTY, ["single-active-session"])
+    return verdict
+
+
+def test_a_session_a_probe_stopped_is_not_active_any_more() -> None:
+    """Probes derived from the API document stop sessions too: no false overlap after one."""
+    from harness.history.vocabulary import PROBE_IDEMPOTENCY
+
+    assert _start_probe_stop_start(PROBE_IDEMPOTENCY, 200).status == "valid"
+
+
+def test_a_refused_probe_stop_does_not_hide_an_overlap() -> None:
+    from harness.history.vocabulary import PROBE
+
+    assert _start_probe_stop_start(PROBE, 404).status == "invalid"

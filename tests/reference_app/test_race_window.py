@@ -36,7 +36,7 @@ async def _timed(ctx: AppContext, race: str | None) -> float:
 
 def test_barrier_releases_when_the_second_caller_arrives(stormproof_redis) -> None:
     async def scenario() -> tuple[float, float]:
-        ctx = _context(stormproof_redis.url(60), race_delay_ms=10_000, race_barrier=2)
+        ctx = _context(stormproof_redis.url_for(60), race_delay_ms=10_000, race_barrier=2)
         try:
             first = asyncio.create_task(_timed(ctx, f"apply:{RUN}"))
             await asyncio.sleep(0.3)  # the first caller waits in the window meanwhile
@@ -53,7 +53,7 @@ def test_barrier_releases_when_the_second_caller_arrives(stormproof_redis) -> No
 
 def test_barrier_keeps_races_apart_and_never_outlasts_the_delay(stormproof_redis) -> None:
     async def scenario() -> list[float]:
-        ctx = _context(stormproof_redis.url(61), race_delay_ms=400, race_barrier=2)
+        ctx = _context(stormproof_redis.url_for(61), race_delay_ms=400, race_barrier=2)
         try:
             return await asyncio.gather(_timed(ctx, f"assign:one:{RUN}"), _timed(ctx, f"assign:two:{RUN}"))
         finally:
@@ -65,7 +65,7 @@ def test_barrier_keeps_races_apart_and_never_outlasts_the_delay(stormproof_redis
 
 def test_without_barrier_the_window_is_the_fixed_delay(stormproof_redis) -> None:
     async def scenario() -> float:
-        ctx = _context(stormproof_redis.url(62), race_delay_ms=200)
+        ctx = _context(stormproof_redis.url_for(62), race_delay_ms=200)
         try:
             return await _timed(ctx, f"session-start:{RUN}")
         finally:

@@ -10,8 +10,8 @@ import pytest
 from harness.stack import EphemeralPostgres, EphemeralRedis, MissingBinaryError, find_redis_server
 
 
-def test_postgres_serves_clones_and_restarts(stormproof_postgres: EphemeralPostgres) -> None:
-    pg = stormproof_postgres
+def test_postgres_serves_clones_and_restarts(stormproof_postgres) -> None:
+    pg: EphemeralPostgres = stormproof_postgres.service
     pg.create_database("svc_src")
     pg.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (42)", dbname="svc_src")
     pg.create_database("svc_clone", template="svc_src")
@@ -27,8 +27,8 @@ def test_postgres_serves_clones_and_restarts(stormproof_postgres: EphemeralPostg
     pg.drop_database("svc_src")
 
 
-def test_postgres_runs_unprivileged_when_root(stormproof_postgres: EphemeralPostgres) -> None:
-    status = open(f"/proc/{stormproof_postgres.process.pid}/status").read()
+def test_postgres_runs_unprivileged_when_root(stormproof_postgres) -> None:
+    status = open(f"/proc/{stormproof_postgres.service.process.pid}/status").read()
     uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
     if os.geteuid() == 0:
         assert uid != 0, "postgres must not run as root"

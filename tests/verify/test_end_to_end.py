@@ -10,7 +10,8 @@ from harness.report import load_result
 
 def test_verify_catches_tenant_guard_and_passes_all_on(tmp_path, capsys) -> None:
     out = tmp_path / "verify"
-    code = main(["verify", "--only", "tenant-guard", "--tries", "1", "--duration", "5", "--out", str(out)])
+    code = main(["verify", "--only", "tenant-guard", "--source", "scenarios", "--tries", "1", "--duration", "5",
+                 "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0, printed
     data = json.loads((out / "verify.json").read_text())

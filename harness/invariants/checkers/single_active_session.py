@@ -13,10 +13,11 @@ protocol's broke the promise that stopping a stopped session answers its state.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from harness.history import History, Op
-from harness.history.vocabulary import STARTS, STOPS
+from harness.history.vocabulary import PROBE, PROBE_AUTHZ, PROBE_IDEMPOTENCY, STARTS, STOPS
 from harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
 from harness.invariants.collector import ViolationLog
 from harness.invariants.registry import checker
@@ -30,6 +31,32 @@ NAME = "single-active-session"
 ACTIVE = frozenset(("pending", "recording"))
 #: 409s a stop may answer: the Idempotency-Key protocol's, and a transient busy resource.
 _STOP_CONFLICTS_ALLOWED = frozenset(("idempotency-key-in-flight", "resource-busy"))
+
+
+#: A stop route as a probe fills it: the session's id is in the path.
+_STOP_PATH = re.compile(r"/recordings/(?:sessions/)?(?P<id>[^/?]+)/stop(?:\?|$)")
+
+
+def _probe_stops(history: History) -> list[tuple[object, tuple[float, float]]]:
+    """Stops that probes sent (derived from the API document, so not ``session.stop`` ops).
+
+    A probe that stopped a session ends it as surely as a stop of the load: without
+    this, a session a probe stopped looks active forever and the next start of its
+    appointment is a false violation. Only answers that may have stopped it count (a
+    2xx, or no answer); a refusal such as a cross-tenant probe's 404 stopped nothing,
+    and counting it would hide a real overlap.
+    """
+    stops: list[tuple[object, tuple[float, float]]] = []
+    for pair in history.pairs_of(PROBE, PROBE_IDEMPOTENCY, PROBE_AUTHZ):
+        invoke, completion = pair
+        match = _STOP_PATH.search(str(invoke.args.get("path") or ""))
+        if match is None:
+            continue
+        if completion is not None and completion.type != "info" and not 200 <= (completion.status or 0) < 300:
+            continue
+        end = INF if completion is None or completion.type == "info" else completion.time_ns
+        stops.append((match.group("id"), (invoke.time_ns, end)))
+    return stops
 
 
 @checker(NAME, "safety")
@@ -54,6 +81,8 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
         span = possible_span(pair)
         if span is not None:
             stop_spans[pair[0].args.get("session_id")].append(span)
+    for session_id, span in _probe_stops(history):
+        stop_spans[session_id].append(span)
     deletes = deleters(history)
 
     horizon = history[-1].time_ns if len(history) else 0
