@@ -67,10 +67,18 @@ def test_master_and_two_workers_make_one_history(tmp_path: Path) -> None:
             [str(BIN / "stormproof"), "check", str(history), "--stack", str(stack_json),
              "--out", str(dirs["master"] / "reports")],
             cwd=dirs["master"], env=env, capture_output=True, text=True, timeout=300)
-        assert check.returncode == 0, check.stdout[-4000:] + check.stderr[-2000:]
+        # An 8 s load of two workers is about transport, too short to exercise every promise of smoke (a
+        # probe of weight 1 may never be drawn): what it did exercise must hold, and the rest must say
+        # "not exercised" (exit 2), never pass and never fail.
+        assert check.returncode in (0, 2), check.stdout[-4000:] + check.stderr[-2000:]
         (run,) = (dirs["master"] / "reports").glob("check-*")
         result = json.loads((run / "result.json").read_text())
-        assert result["verdict"] == "pass"
+        assert result["error"] is None and result.get("not_run") is None, result["error"]
+        statuses = {v["invariant"]: v for v in result["verdicts"] if v["kind"] != "slo"}  # SLOs are apart
+        assert not [name for name, v in statuses.items() if v["status"] == "invalid"], statuses
+        unknown = {name: v["error"] for name, v in statuses.items() if v["status"] == "unknown"}
+        assert all(str(error).startswith("not exercised") for error in unknown.values()), unknown
+        assert statuses["single-active-session"]["status"] == "valid"
         assert result["stats"]["requests"] > 20
     finally:
         for proc in procs:
