@@ -50,7 +50,8 @@ def _outbox(app) -> list[tuple]:
 def test_the_outbox_row_commits_and_rolls_back_with_the_business_write(
     stormproof_database, stormproof_redis, reference_app_template
 ) -> None:
-    url = stormproof_database(reference_app_template)
+    database = stormproof_database(reference_app_template)
+    url = database.sqlalchemy_url
     settings = Settings(database_url=url, redis_url=stormproof_redis.url_for(63), environment="test")
     company = uuid.uuid4()
 
