@@ -519,11 +519,12 @@ def _broken(result: RunResult, history: History | None, ids: Mapping[str, str]) 
 
 
 def _cited_fs(result: RunResult, history: History | None) -> set[str]:
+    """The operations a safety or liveness violation cites (their latency charts are drawn open)."""
     if history is None:
         return set()
     size = len(history)
-    return {history[i].f for v in result.verdicts for violation in v.violations[:TIMELINES_PER_INVARIANT]
-            for i in violation.ops if 0 <= i < size}
+    return {history[i].f for v in result.verdicts if v.kind != "slo"  # an SLO's ops are its errors or slow calls
+            for violation in v.violations[:TIMELINES_PER_INVARIANT] for i in violation.ops if 0 <= i < size}
 
 
 # -- tables --------------------------------------------------------------------------------
