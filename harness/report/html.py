@@ -358,7 +358,7 @@ def _charts(result: RunResult, series: Series | None, cited_fs: set[str]) -> dic
     axis = "time since start of run (s)"
     load_lines = [Line("requests/s", series.rps, 0, width=2.0)]
     if series.refused_per_s:
-        load_lines.append(Line(f"refused/s ({_REFUSALS})", series.refused_per_s, 2))
+        load_lines.append(Line("refused/s", series.refused_per_s, 2))
     load_lines.append(Line("errors/s", series.errors_per_s, 1, width=2.0))
     main = [Markup(line_chart(
         "chart-throughput", f"Requests, refusals and errors per second ({bucket})", x, load_lines,
