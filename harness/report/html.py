@@ -279,11 +279,10 @@ def _invariant_rows(result: RunResult, ids: Mapping[str, str], broken: set[str])
     return rows
 
 
-def _coverage_note(result: RunResult) -> str:
+def _coverage_note(result: RunResult) -> dict[str, int]:
     exercised = sum(1 for entry in result.coverage if entry.get("status") == "exercised")
     judged = sum(1 for entry in result.coverage if entry.get("status") == "exercised" and entry.get("judged"))
-    return (f"this run covered {exercised} of {len(result.coverage)} promises "
-            f"({judged} of them judged by a checker it ran)")
+    return {"exercised": exercised, "total": len(result.coverage), "judged": judged}
 
 
 def _coverage(result: RunResult) -> list[dict[str, Any]]:
