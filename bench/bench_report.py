@@ -162,6 +162,10 @@ def main() -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         baseline = _export(options.baseline, scratch)
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", options.baseline], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        here = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()
         write_history(history, run_dir / "history.jsonl")
         size_mb = (run_dir / "history.jsonl").stat().st_size / 1e6
         span = history[-1].time_ns / 1e9
@@ -178,7 +182,7 @@ def main() -> None:
         result = build_result(scenario, run, verdicts, held, files=RunFiles())
         write_result(run_dir, result)
         print(f"history.jsonl: {size_mb:,.1f} MB, {len(held):,} ops, run span {span:,.1f} s; "
-              f"baseline {options.baseline} exported; load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
+              f"baseline {options.baseline} = {commit}, this tree {here} (+ uncommitted changes if any); load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
         rows: dict[str, list[tuple[float, float]]] = {"before": [], "after, runner": [], "after, from disk": []}
         for _ in range(options.rounds):
             rows["before"].append(_child(baseline, run_dir))
