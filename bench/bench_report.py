@@ -182,7 +182,8 @@ def main() -> None:
         result = build_result(scenario, run, verdicts, held, files=RunFiles())
         write_result(run_dir, result)
         print(f"history.jsonl: {size_mb:,.1f} MB, {len(held):,} ops, run span {span:,.1f} s; "
-              f"baseline {options.baseline} = {commit}, this tree {here} (+ uncommitted changes if any); load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
+              f"baseline {options.baseline} = {commit}, this tree {here} (+ uncommitted changes if any); "
+              f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
         rows: dict[str, list[tuple[float, float]]] = {"before": [], "after, runner": [], "after, from disk": []}
         for _ in range(options.rounds):
             rows["before"].append(_child(baseline, run_dir))

@@ -117,7 +117,8 @@ class Counts:
             parts[-1] += f" ({self.not_exercised} not exercised)"
         if self.not_checked:
             parts.append(f"{self.not_checked} not checked")
-        invariants = f"{self.invariants + self.not_checked} invariant{'s' if self.invariants + self.not_checked != 1 else ''}"
+        named = self.invariants + self.not_checked
+        invariants = f"{named} invariant{'s' if named != 1 else ''}"
         if self.slos:
             slo = (f"{self.slos} SLO{'s' if self.slos != 1 else ''}: {self.slos_met} met, "
                    f"{self.slos_breached} breached" + (f", {self.slos_unknown} unknown" if self.slos_unknown else ""))
@@ -632,7 +633,8 @@ def render_report(result: RunResult, history: History | None, series: Series | N
     op_rows, op_total, split = _operations(result)
     broken = _broken(result, history, ids)
     zero = sorted(f for f, w in result.scenario.weights.items() if not w)
-    nav = [("violations", f"Violations ({counts.violations:,})"), ("invariants", f"Invariants and SLOs ({counts.checks})"),
+    nav = [("violations", f"Violations ({counts.violations:,})"),
+           ("invariants", f"Invariants and SLOs ({counts.checks})"),
            ("charts", "Load and latency"), ("operations", "Per operation"), ("coverage", "Promise coverage"),
            ("faults", "Fault log"), ("plan", "Run plan"), ("files", "Files")]
     page = environment().get_template("report.html.j2").render(

@@ -122,8 +122,8 @@ def _summarise(history: History) -> dict[str, Any]:
         count, ok, fail, info, errors = counts[f]
         ordered = sorted(latencies[f])
         everything.extend(ordered)
-        by_status = {("none" if status is None else str(status)): n
-                     for status, n in sorted(fails.get(f, {}).items(), key=lambda item: (item[0] is None, item[0] or 0))}
+        ordered_fails = sorted(fails.get(f, {}).items(), key=lambda item: (item[0] is None, item[0] or 0))
+        by_status = {("none" if status is None else str(status)): n for status, n in ordered_fails}
         by_f[f] = {"count": count, "ok": ok, "fail": fail, "info": info, "errors": errors,
                    "fail_by_status": by_status, **_latency_stats(ordered)}
     everything.sort()
