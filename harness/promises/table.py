@@ -187,7 +187,7 @@ _row("B1.key-expires", "B1",
 _row("B1.conflict-stored", "B1",
      "A definite 4xx (404, 409 conflict) under a key is stored and replayed like a success; a 5xx releases the "
      "key so a retry runs.",
-     # redis-flap measured escaping (one try, 2026-11-30): its load repeats no key after a 4xx.
+     # redis-flap measured escaping (one try, 2026-11-30); idempotency-replay-storm repeats keys on purpose.
      "idempotent-replay", tuple(op for op, _, _ in _B1), HOT, ("idempotency-replay-storm",),
      ("idempotency-keys",), count=c.key_repeat(tuple(op for op, _, _ in _B1)))
 _row("B1.malformed-key", "B1",
