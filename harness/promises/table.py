@@ -210,7 +210,9 @@ _row("B3.assignment-constraints", "B3",
      "single-assignment", (v.ASSIGN,), HOT, ("assignment-storm",), ("assignment-guard",))
 _row("B3.one-analysis-per-job", "B3",
      "The unique index on call_analyses per job refuses a second analysis row for one Shunya job.",
-     "job-applied-once", _JOB_OPS, JOBS, ("pause-past-lock-ttl", "webhook-poll-storm"), ("job-db-guard",))
+     # The index is the last word only where the lock is outlived: webhook-poll-storm keeps its lock and
+     # measured escaping with the guard alone weakened (one try, 2026-11-30).
+     "job-applied-once", _JOB_OPS, JOBS, ("pause-past-lock-ttl",), ("job-db-guard",))
 
 # -- C1 to C3 queues and backpressure -------------------------------------------------------------
 _row("C1.backoff-jitter", "C1",
