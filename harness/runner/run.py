@@ -26,6 +26,8 @@ from typing import Any
 
 from .. import __version__
 from ..history import History, HistoryRecorder, merge_histories, write_history
+from ..history.spool import SPOOL_SUFFIX, finish_spool
+from ..load.client import Derived
 from ..invariants import Quiescence, Verdict, check_all
 from ..load.config import LoadConfig, Stage
 from ..plan import SLO_CHECKS, RunPlan, Scenario, build_plan
@@ -289,6 +291,17 @@ def _drive(
     return history, verdicts, logs, error, quiescence
 
 
+def finish_spools(parts: Path, tenants: Any) -> None:
+    """Histories of load processes that died before writing theirs: derive them from their spools."""
+    spools = sorted(parts.glob(f"*.jsonl{SPOOL_SUFFIX}"))
+    if not spools:
+        return
+    company_ids = [str((t if isinstance(t, dict) else t.to_dict())["company_id"]) for t in tenants]
+    for spool in spools:
+        log.warning("load history %s was left unfinished (its process died): deriving it from the spool", spool.name)
+        finish_spool(spool, Derived(company_ids))
+
+
 def judge(
     plan: RunPlan, stack: SystemUnderTest, parts: Path, run_dir: Path, baseline: str | None,
 ) -> tuple[History, list[Verdict], Quiescence]:
@@ -297,6 +310,7 @@ def judge(
     quiescence = wait_quiet(stack, policy)
     log.info("quiescence: %s", quiescence.summary())
     snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=plan.check_config(), quiescence=quiescence)
+    finish_spools(parts, stack.tenants)
     history = merge_histories(sorted(parts.glob("*.jsonl")))
     write_history(history, run_dir / "history.jsonl")
     return history, run_coverage(history, check_all(history, snapshot, plan.checks)), quiescence
