@@ -17,7 +17,7 @@ from harness.history import History, HistoryError, HistoryFileError, load_histor
 from harness.history.gcpause import paused_gc
 from harness.report.html import JUNIT_FILE, REPORT_FILE, render_report
 from harness.report.junit import render_junit
-from harness.report.result import load_result
+from harness.report.result import RunResult, load_result
 from harness.report.stats import time_series
 
 __all__ = ["Rendered", "render_run"]
@@ -38,22 +38,26 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def render_run(run_dir: str | os.PathLike[str]) -> Rendered:
+def render_run(run_dir: str | os.PathLike[str], history: History | None = None,
+               result: RunResult | None = None) -> Rendered:
     """Write ``report.html`` and ``junit.xml`` into ``run_dir`` from its result.json and history.
 
+    The runner passes the ``history`` it has just checked and the ``result`` it
+    has just written, so a big run is not read back from disk; None reads
+    each from the run directory (``stormproof report DIR``).
     Raises ``ResultError`` when result.json is missing or malformed.
     """
     directory = Path(run_dir)
-    result = load_result(directory)
-    history: History | None = None
+    if result is None:
+        result = load_result(directory)
     problem: str | None = None
-    history_path = directory / result.files.history
-    try:
-        history = load_history(history_path)
-    except FileNotFoundError:
-        problem = f"no history file {result.files.history}"
-    except (OSError, HistoryError, HistoryFileError) as exc:
-        problem = f"{result.files.history}: {exc}"
+    if history is None:
+        try:
+            history = load_history(directory / result.files.history)
+        except FileNotFoundError:
+            problem = f"no history file {result.files.history}"
+        except (OSError, HistoryError, HistoryFileError) as exc:
+            problem = f"{result.files.history}: {exc}"
     series = time_series(history) if history is not None and len(history) else None
     report = directory / REPORT_FILE
     junit = directory / JUNIT_FILE

@@ -202,8 +202,9 @@ def record_run(
     )
     write_result(run_dir, result)
     if history is None:
-        write_history(History(()), run_dir / "history.jsonl")
-    render_run(run_dir)
+        history = History(())
+        write_history(history, run_dir / "history.jsonl")
+    render_run(run_dir, history, result)  # what was just checked and written: no second load from disk
     shutil.rmtree(run_dir / "history-parts", ignore_errors=True)
     return RunOutcome(run_dir, result)
 
