@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from harness.history.classify import classify
-from harness.history.op import EMPTY, Op, freeze_mapping, op_to_json
+from harness.history.op import dict_to_json
 
 __all__ = ["Derive", "SPOOL_SUFFIX", "SpooledRecorder", "finish_spool"]
 
@@ -165,6 +165,14 @@ def _records(spool_path: str) -> Iterator[tuple[Any, ...]]:
             yield from batch
 
 
+def _plain(result: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Sets of strings in their JSON form already (``{"$set": sorted}``), as ``op_to_json`` writes them."""
+    for key, value in result.items():
+        if type(value) is frozenset and all(type(item) is str for item in value):
+            result = {**result, key: {"$set": sorted(value)}}
+    return result
+
+
 def finish_spool(spool_path: str | os.PathLike[str], derive: Derive, path: str | os.PathLike[str] | None = None,
                  *, keep_spool: bool = False) -> str:
     """Turn a spool into its JSON-lines history (``path``: the spool's name less ``.spool``); returns the path.
@@ -179,25 +187,30 @@ def finish_spool(spool_path: str | os.PathLike[str], derive: Derive, path: str |
     path = os.fspath(path)
     tmp = f"{path}.tmp"
     pending: dict[int, tuple[int, str, str, str | None, Mapping[str, Any]]] = {}
+    empty: dict[str, Any] = {}
     with open(tmp, "w", encoding="utf-8", buffering=1 << 20) as out:
         position = 0
         lines: list[str] = []
         for record in _records(spool_path):
             if record[0] == _INVOKE:
                 _, handle, process, f, tenant, args, payload, t, wall = record
-                frozen = freeze_mapping(args if payload is None else derive.args(args, payload))
-                pending[handle] = (position, process, f, tenant, frozen)
-                op = Op(position, "invoke", process, f, tenant, frozen, None, EMPTY, None, t, wall)
+                if payload is not None:
+                    args = derive.args(args, payload)
+                pending[handle] = (position, process, f, tenant, args)
+                line = {"index": position, "type": "invoke", "process": process, "f": f, "tenant": tenant,
+                        "args": args, "status": None, "result": empty, "error": None, "time_ns": t, "wall": wall,
+                        "invoke_index": None}
             else:
                 _, handle, status, body, replayed, extra, error, t, wall = record
                 invoke = pending.pop(handle, None)
                 if invoke is None:
                     continue  # its invoke was in a batch lost to a crash
-                at, process, f, tenant, frozen = invoke
-                result = EMPTY if body is None else freeze_mapping(derive.result(status, body, replayed, extra))
-                op = Op(position, classify(status, error), process, f, tenant, frozen, status, result, error,
-                        t, wall, at)
-            lines.append(op_to_json(op))
+                at, process, f, tenant, args = invoke
+                result = empty if body is None else _plain(derive.result(status, body, replayed, extra))
+                line = {"index": position, "type": classify(status, error), "process": process, "f": f,
+                        "tenant": tenant, "args": args, "status": status, "result": result, "error": error,
+                        "time_ns": t, "wall": wall, "invoke_index": at}
+            lines.append(dict_to_json(line))  # the line op_to_json writes for the same op
             position += 1
             if len(lines) >= 8192:
                 out.write("\n".join(lines) + "\n")
