@@ -77,6 +77,7 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
     responses = 0
     row_keys = _RowIdKeys()
     found: list[tuple[int, int, Op, Op]] = []  # (invoke index, 0 data / 1 row, ...): logged in history order
+    owner_of = owners.get
     for f, pairs in history.grouped().items():  # one operation at a time: the hot loop has no per-op lookups
         is_probe = f == PROBE
         for invoke, completion in pairs:
@@ -84,7 +85,8 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
                 continue
             tenant = invoke.tenant
             responses += 1
-            seen = completion.result.get("company_ids_seen")
+            result = completion.result
+            seen = result.get("company_ids_seen")
             if seen and tenant is not None and (len(seen) > 1 or tenant not in seen):
                 found.append((invoke.index, 0, invoke, completion))
             if is_probe:
@@ -96,7 +98,19 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
                 continue
             if completion.type != "ok" or tenant is None or not owners:
                 continue
-            if _foreign_rows(invoke, completion, owners, row_keys):
+            args = invoke.args  # _foreign_rows, inlined: this runs for every acknowledged operation
+            hit = False
+            for name in row_keys[tuple(args)]:
+                owner = owner_of(args[name])
+                if owner is not None and owner[1] != tenant:
+                    hit = True
+                    break
+            if not hit:
+                returned = result.get("id")
+                if returned is not None:
+                    owner = owner_of(returned)
+                    hit = owner is not None and owner[1] != tenant
+            if hit:
                 found.append((invoke.index, 1, invoke, completion))
     found.sort(key=lambda item: item[:2])
     for _, kind, invoke, completion in found:
