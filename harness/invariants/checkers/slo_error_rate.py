@@ -31,18 +31,15 @@ def check_slo_error_rate(history: History, snapshot: Snapshot) -> Verdict:
     log = ViolationLog(NAME, "slo", snapshot.config)
     totals: Counter[str] = Counter()
     errors: Counter[str] = Counter()
-    first: list[tuple[int, int]] = []  # (invoke index, op listed) of the first errors of each operation
-    for f, pairs in history.grouped().items():  # one pass per operation: no lookup per op
-        client = [pair for pair in pairs if pair[0].process != NEMESIS]
-        if not client:
+    examples: list[int] = []
+    for invoke, completion in history.pairs():
+        if invoke.process == NEMESIS:
             continue
-        totals[f] = len(client)
-        failed = [(i.index, i.index if c is None else c.index) for i, c in client
-                  if c is None or c.type == "info" or (c.status or 0) >= 500]
-        if failed:
-            errors[f] = len(failed)
-            first.extend(failed[:_LISTED])
-    examples = [listed for _, listed in sorted(first)[:_LISTED]]  # the first errors in invoke order
+        totals[invoke.f] += 1
+        if completion is None or completion.type == "info" or (completion.status or 0) >= 500:
+            errors[invoke.f] += 1
+            if len(examples) < _LISTED:
+                examples.append(invoke.index if completion is None else completion.index)
     total, failed = sum(totals.values()), sum(errors.values())
     if total == 0:
         log.cannot("no client operations in the history")

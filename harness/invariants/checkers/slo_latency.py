@@ -37,10 +37,13 @@ def check_slo_latency(history: History, snapshot: Snapshot) -> Verdict:
     config = snapshot.config
     log = ViolationLog(NAME, "slo", config)
     latencies: dict[str, list[int]] = {}
-    for f, pairs in history.grouped().items():
-        bucket = [c.time_ns - i.time_ns for i, c in pairs if c is not None and c.type == "ok" and i.process != NEMESIS]
-        if bucket:
-            latencies[f] = bucket
+    for invoke, completion in history.pairs():
+        if completion is None or completion.type != "ok" or invoke.process == NEMESIS:
+            continue
+        bucket = latencies.get(invoke.f)
+        if bucket is None:
+            bucket = latencies[invoke.f] = []
+        bucket.append(completion.time_ns - invoke.time_ns)
     if not latencies:
         log.cannot("no successful client operations in the history")
         return log.verdict()
