@@ -231,8 +231,10 @@ def main() -> None:
         if not wait_for_port("127.0.0.1", port, timeout=10):
             raise SystemExit("the bench's HTTP server did not start")
         with tempfile.TemporaryDirectory() as work:
-            for _ in range(options.rounds):
-                for name, mode, tree in arms:  # taking turns: a busy moment of the machine hits every arm
+            for round_ in range(options.rounds):
+                # Taking turns, each round starting with the next arm: a busy moment of the machine, or what
+                # the arm before leaves behind (its history being written back to disk), hits every arm alike.
+                for name, mode, tree in arms[round_ % len(arms):] + arms[:round_ % len(arms)]:
                     results[name].append(run_arm(mode, tree, port, options.seconds, options.users, Path(work)))
                     loads.append(os.getloadavg())
     finally:
