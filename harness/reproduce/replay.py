@@ -42,7 +42,7 @@ from harness.invariants.snapshot import TABLES
 from .case import Case, Step
 from .requests import ReplayContext, build_request
 
-__all__ = ["Attempt", "Replayer", "ReplayError"]
+__all__ = ["Attempt", "Replayer", "ReplayError", "replayer_on", "stack_config_for"]
 
 log = logging.getLogger(__name__)
 
@@ -344,3 +344,35 @@ def _only(snapshot: Snapshot, companies: set[str]) -> Snapshot:
     tables = {name: tuple(r for r in rows if str(r.get("company_id")) in companies)
               for name in TABLES if (rows := snapshot.table(name)) is not None}
     return replace(snapshot, **tables)
+
+
+def replayer_on(case: Case, weakenings: tuple[str, ...], postgres: Any, redis: Any, template: str) -> Replayer:
+    """A replayer whose stack runs on the pytest plugin's PostgreSQL, Redis and migrated template.
+
+    For the generated pytest files: the services come from the plugin's fixtures
+    (``stormproof_postgres``, ``stormproof_redis``, ``reference_app_template``), the app
+    and the proxies are started here, with ``weakenings``.
+    """
+    from harness.stack import LocalStack
+
+    config = stack_config_for(case, weakenings)
+    stack = LocalStack(config, postgres=getattr(postgres, "service", postgres),
+                       redis=getattr(redis, "service", redis), template=template)
+    return _OwnedReplayer(case, weakenings=weakenings, stack=stack)
+
+
+class _OwnedReplayer(Replayer):
+    """A replayer given a stack not yet started: it starts and stops it."""
+
+    def __enter__(self) -> "Replayer":
+        began = time.monotonic()
+        try:
+            self.stack.start()
+        except Exception as exc:  # noqa: BLE001
+            raise ReplayError(f"the stack for the replay did not start: {exc}") from exc
+        self.started_in_s = time.monotonic() - began
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stack.stop()
