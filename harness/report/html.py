@@ -380,6 +380,7 @@ def _violation(verdict: Verdict, number: int, violation: Violation, history: His
     head = (f'<article class="violation" id="{vid}"><h4>{esc(verdict.invariant)} #{number}'
             f" <span class='note'>({esc(violation.details.get('type', 'violation'))})</span></h4>"
             f"<p>{esc(violation.message)}</p>{f'<p>{detail}</p>' if detail else ''}")
+    head += f'<p class="note">reproduce: <code>{esc(violation.reproduce)}</code></p>' if violation.reproduce else ""  # issue 15 hook
     if not violation.ops:
         return head + '<p class="note">This violation cites no operation (it is about the final state).</p></article>'
     if history is None:

@@ -25,7 +25,7 @@ from .select import load_run, select_case
 from .shrink import shrink
 from .steps import describe, describe_fault, describe_step
 
-__all__ = ["ReproduceOptions", "reproduce", "reproduce_command"]
+__all__ = ["ReproduceOptions", "attach_reproduce", "reproduce", "reproduce_command"]
 
 
 def reproduce_command(run_dir: str | Path, number: int, app_command: Sequence[str] | None = None) -> str:
@@ -34,6 +34,27 @@ def reproduce_command(run_dir: str | Path, number: int, app_command: Sequence[st
     if app_command:
         parts += ["--app-command", shlex.quote(" ".join(app_command))]
     return " ".join(parts)
+
+
+def attach_reproduce(verdicts: Sequence[Any], run_dir: str | Path,
+                     app_command: Sequence[str] | None = None) -> list[Any]:
+    """The verdicts with each replayable violation's ``reproduce`` command set (result.json's field).
+
+    Violations are numbered from 1 across the verdicts in order, as ``--violation`` counts them;
+    SLO breaches and violations that cite no operation get none.
+    """
+    from dataclasses import replace
+
+    out, number = [], 0
+    for verdict in verdicts:
+        violations = []
+        for violation in verdict.violations:
+            number += 1
+            replayable = verdict.kind != "slo" and bool(violation.ops)
+            violations.append(replace(violation, reproduce=reproduce_command(run_dir, number, app_command))
+                              if replayable else violation)
+        out.append(replace(verdict, violations=tuple(violations)))
+    return out
 
 
 @dataclass(frozen=True)
