@@ -88,7 +88,19 @@ class Case:
         return len(self.steps), len(self.faults)
 
     def with_parts(self, steps: tuple[Step, ...], faults: tuple[CaseFault, ...]) -> "Case":
-        return replace(self, steps=tuple(sorted(steps, key=lambda s: s.index)), faults=tuple(faults))
+        """The same case with only these steps and faults (and only the refs they use)."""
+        return replace(self, steps=tuple(sorted(steps, key=lambda s: s.index)), faults=tuple(faults)).pruned()
+
+    def pruned(self) -> "Case":
+        """The case with only the refs its steps use (tenants, ids in args and paths, keys)."""
+        used: set[str] = set()
+        for step in self.steps:
+            if step.tenant:
+                used.add(step.tenant)
+            for text in _texts(step.args):
+                used.add(text)
+                used.update(original for original in self.refs if len(original) > 8 and original in text)
+        return replace(self, refs={k: v for k, v in self.refs.items() if k in used})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +125,16 @@ def case_from_dict(data: Mapping[str, Any]) -> Case:
         app_command=tuple(data["app_command"]) if data.get("app_command") else None,
         source=dict(data.get("source") or {}),
     )
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [t for item in value.values() for t in _texts(item)]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [t for item in value for t in _texts(item)]
+    return []
 
 
 def _plain(value: Any) -> Any:

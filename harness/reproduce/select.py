@@ -302,4 +302,4 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         source={"run_dir": str(record.run_dir), "scenario": (record.result.get("scenario") or {}).get("name"),
                 "violation": number, "message": violation.get("message"), "ops": list(violation.get("ops") or ())},
     )
-    return number, case
+    return number, case.pruned()
