@@ -32,6 +32,7 @@ from harness.history import History, Op, load_history
 from harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS
 
 from .case import Case, CaseFault, Step
+from .requests import SUPPORTED
 
 __all__ = ["SelectionError", "RunRecord", "load_run", "numbered_violations", "select_case", "MAX_CONTEXT"]
 
@@ -217,6 +218,10 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
     if not named:
         raise SelectionError(f"--violation {number}: its operations are not in history.jsonl; was the run "
                              "directory edited?")
+    unsupported = sorted({op.f for op in named.values() if op.f not in SUPPORTED})
+    if unsupported:
+        raise SelectionError(f"--violation {number}: names operations a replay cannot send yet "
+                             f"({', '.join(unsupported)}); pick another violation")
     refs = _seeded_refs(record.tenants)
     creators = _creators(history)
     chosen: dict[int, Op] = dict(named)
@@ -228,7 +233,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
     resources |= {str(op.args["idempotency_key"]) for op in named.values() if op.args.get("idempotency_key")}
     context = []
     for invoke, done in history.pairs():
-        if invoke.index in chosen or invoke.f == FAULT or invoke.process == NEMESIS:
+        if invoke.index in chosen or invoke.f not in SUPPORTED or invoke.process == NEMESIS:
             continue
         s, e = _span(history, invoke)
         if e < start or s > end:
@@ -248,7 +253,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
             if ident in refs:
                 continue
             creator = creators.get(ident)
-            if creator is None or creator[0] >= op.index:
+            if creator is None or creator[0] >= op.index or history[creator[0]].f not in SUPPORTED:
                 continue
             refs[ident] = f"step:{creator[0]}.{creator[1]}"
             if creator[0] not in chosen:
