@@ -35,6 +35,7 @@ from ..plan.targets import stack_config
 from ..promises.run import run_coverage
 from ..report import FaultPlan, RunFiles, RunInfo, RunResult, ScenarioInfo, SLOTargets, build_result
 from ..report import render_run, write_result
+from ..reproduce.command import attach_reproduce
 from reference_app.settings import DEV_JWT_SECRET
 
 from ..stack import LocalStack
@@ -183,6 +184,7 @@ def record_run(
 ) -> RunOutcome:
     """Write a run's result.json, history and report into ``run_dir`` (``run`` and ``check`` both end here)."""
     finished = dt.datetime.now(dt.timezone.utc)
+    verdicts = attach_reproduce(verdicts, run_dir, plan.app_command)  # issue 15: each violation's reproduce command
     result = build_result(
         _scenario_info(plan),
         RunInfo(
