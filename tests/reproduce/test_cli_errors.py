@@ -10,7 +10,10 @@ from harness.cli import main
 
 
 def _run(capsys, *argv: str) -> tuple[int, str]:
-    code = main(["reproduce", *argv])
+    try:
+        code = main(["reproduce", *argv])
+    except SystemExit as exc:  # argparse refuses bad option values itself, with exit 2
+        code = exc.code if isinstance(exc.code, int) else 1
     err = capsys.readouterr().err.strip()
     return code, err
 
