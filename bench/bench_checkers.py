@@ -31,8 +31,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.history import History, Op  # noqa: E402
-from harness.invariants import Snapshot, check_all, get_checker, names, run_checker  # noqa: E402
+from stormproof.harness.history import History, Op  # noqa: E402
+from stormproof.harness.invariants import Snapshot, check_all, get_checker, names, run_checker  # noqa: E402
 
 MS = 1_000_000
 
@@ -198,11 +198,11 @@ def _seed_double_start(history: History) -> tuple[History, int, int]:
 _SCALE_CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-import harness  # this tree's or the baseline's, before bench_checkers puts its own first
+import stormproof.harness  # this tree's or the baseline's, before bench_checkers puts its own first
 sys.path.insert(0, sys.argv[2])
 from bench_checkers import _Generator
-from harness.history import History
-from harness.invariants import check_all
+from stormproof.harness.history import History
+from stormproof.harness.invariants import check_all
 history, snapshot = _Generator(int(sys.argv[3]), int(sys.argv[4])).run()
 fresh = History(history.ops)
 cpu, wall = time.process_time(), time.perf_counter()

@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 _CHILD = r"""
 import gc, hashlib, json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
-from harness.history import load_history, op_to_json
-from harness.invariants import check_all, Snapshot
+from stormproof.harness.history import load_history, op_to_json
+from stormproof.harness.invariants import check_all, Snapshot
 
 def rss():
     with open("/proc/self/statm") as fh:
@@ -62,7 +62,7 @@ def write_file(n_ops: int, path: str) -> None:
     sys.path.insert(0, str(REPO / "bench"))
     from bench_checkers import _Generator
 
-    from harness.history import History, Op, write_history
+    from stormproof.harness.history import History, Op, write_history
 
     history, _ = _Generator(n_ops, 7).run()
     ops = []

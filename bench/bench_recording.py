@@ -10,8 +10,8 @@ body for ``--seconds``, in three arms that take turns, ``--rounds`` times:
   for the user's own logic), nothing recorded;
 - ``baseline``: recording as a baseline tree does it (``--baseline DIR``,
   another checkout of the project; skipped without it);
-- ``this tree``: recording as this tree does it (``harness.load.client.record_request``
-  with the recorder ``harness.load.users`` uses).
+- ``this tree``: recording as this tree does it (``stormproof.harness.load.client.record_request``
+  with the recorder ``stormproof.harness.load.users`` uses).
 
 Inside the Locust process, CPU seconds (user+system, ``time.process_time``)
 are read at test start and at test stop, so start-up is not counted; the
@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.stack.ports import free_port, wait_for_port  # noqa: E402
+from stormproof.harness.stack.ports import free_port, wait_for_port  # noqa: E402
 
 _SERVER = r"""
 import asyncio, sys
@@ -78,12 +78,12 @@ COMPANIES = tuple(f"c0a80164-0000-4000-8000-00000000000{i}" for i in range(1, 9)
 _recorder = None
 
 if MODE != "off":
-    from harness.load import client
-    from harness.history import HistoryRecorder
+    from stormproof.harness.load import client
+    from stormproof.harness.history import HistoryRecorder
     NEW = "fingerprint" in inspect.signature(client.record_request).parameters
     path = os.path.join(os.environ["BENCH_DIR"], "load.jsonl")
     if NEW:
-        from harness.history.spool import SpooledRecorder
+        from stormproof.harness.history.spool import SpooledRecorder
         _recorder = SpooledRecorder(path, client.Derived(COMPANIES), origin_ns=time.monotonic_ns())
     else:
         _recorder = HistoryRecorder(path, origin_ns=time.monotonic_ns())
@@ -158,8 +158,8 @@ class Bench(FastHttpUser):
 _HOT = r"""
 import inspect, json, os, sys, tempfile, time
 sys.path.insert(0, sys.argv[1])
-from harness.load import client
-from harness.history import HistoryRecorder
+from stormproof.harness.load import client
+from stormproof.harness.history import HistoryRecorder
 n = int(sys.argv[2])
 companies = tuple(f"c0a80164-0000-4000-8000-00000000000{i}" for i in range(1, 9))
 raw = BODY
@@ -167,7 +167,7 @@ body = {"appointment_id": "0b8f5a77-3c1d-4e0a-8f7e-61c2d9a40001", "notes": "benc
 path = os.path.join(tempfile.mkdtemp(), "h.jsonl")
 new = "fingerprint" in inspect.signature(client.record_request).parameters
 if new:
-    from harness.history.spool import SpooledRecorder
+    from stormproof.harness.history.spool import SpooledRecorder
     recorder = SpooledRecorder(path, client.Derived(companies))
 else:
     recorder = HistoryRecorder(path)

@@ -42,9 +42,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_checkers import _Generator, _seed_double_start  # noqa: E402 - the shared realistic history
 
-from harness.history import History, Op, load_history, write_history  # noqa: E402
-from harness.invariants import CheckConfig, check_all  # noqa: E402
-from harness.report import (  # noqa: E402
+from stormproof.harness.history import History, Op, load_history, write_history  # noqa: E402
+from stormproof.harness.invariants import CheckConfig, check_all  # noqa: E402
+from stormproof.harness.report import (  # noqa: E402
     FaultPlan,
     RunFiles,
     RunInfo,
@@ -109,7 +109,7 @@ def _with_faults(history: History) -> History:
 _CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from harness.report import render_run
+from stormproof.harness.report import render_run
 started, cpu = time.perf_counter(), time.process_time()
 render_run(sys.argv[2])
 print(json.dumps({"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu}))

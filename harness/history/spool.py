@@ -31,8 +31,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from harness.history.classify import classify
-from harness.history.op import dict_to_json
+from stormproof.harness.history.classify import classify
+from stormproof.harness.history.op import dict_to_json
 
 __all__ = ["Derive", "SPOOL_SUFFIX", "SpooledRecorder", "finish_spool"]
 

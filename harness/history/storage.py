@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from harness.history.gcpause import paused_gc
-from harness.history.history import History
-from harness.history.op import EMPTY, OP_TYPES, Op, freeze, op_from_dict, op_to_json
+from stormproof.harness.history.gcpause import paused_gc
+from stormproof.harness.history.history import History
+from stormproof.harness.history.op import EMPTY, OP_TYPES, Op, freeze, op_from_dict, op_to_json
 
 try:
     from orjson import loads as _fast_loads

@@ -34,7 +34,7 @@ class Violation:
     message: str
     ops: tuple[int, ...] = ()
     details: Mapping[str, Any] = field(default_factory=_empty, hash=False)
-    #: The command that replays it with the few requests that break it (set by the runner; see harness.reproduce).
+    #: The command that replays it with the few requests that break it (set by the runner; see stormproof.harness.reproduce).
     reproduce: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

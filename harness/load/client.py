@@ -6,7 +6,7 @@ Jepsen: ``ok`` for 2xx, ``fail`` for a 4xx that means no effect, ``info`` for
 everything that leaves the outcome unknown (timeouts, resets, 5xx).
 
 While the load runs only the raw facts are kept (timestamps, status, the body
-bytes, the replay header): a :class:`~harness.history.spool.SpooledRecorder`.
+bytes, the replay header): a :class:`~stormproof.harness.history.spool.SpooledRecorder`.
 What the checkers read from them (digest, company ids seen, ids, payload
 fingerprint, the masked digest of a probe) is :class:`Derived` after the run,
 so recording costs the load process two list appends per request
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.history.spool import SpooledRecorder
+from stormproof.harness.history.spool import SpooledRecorder
 
 from .probes import masked_digest
 

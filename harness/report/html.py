@@ -35,14 +35,14 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from harness.history import History
-from harness.invariants.verdict import Verdict, Violation
-from harness.promises.run import NOT_EXERCISED
-from harness.report.charts import Band, Bar, Line, gantt, line_chart
-from harness.report.escape import printable, slug
-from harness.report.evidence import EvidenceOp, Neighbourhood, cited_pairs, neighbourhoods
-from harness.report.result import RESULT_FILE, RunResult
-from harness.report.stats import ALL_OPS, REFUSAL_STATUSES, Series
+from stormproof.harness.history import History
+from stormproof.harness.invariants.verdict import Verdict, Violation
+from stormproof.harness.promises.run import NOT_EXERCISED
+from stormproof.harness.report.charts import Band, Bar, Line, gantt, line_chart
+from stormproof.harness.report.escape import printable, slug
+from stormproof.harness.report.evidence import EvidenceOp, Neighbourhood, cited_pairs, neighbourhoods
+from stormproof.harness.report.result import RESULT_FILE, RunResult
+from stormproof.harness.report.stats import ALL_OPS, REFUSAL_STATUSES, Series
 
 __all__ = [
     "JUNIT_FILE",

@@ -38,7 +38,7 @@ import json
 import os
 import shlex
 
-from harness.reproduce import case_from_dict, replayer_on
+from stormproof.harness.reproduce import case_from_dict, replayer_on
 
 #: The replays a test makes: it fails as soon as one of them breaks the invariant.
 TRIES = {tries}

@@ -35,9 +35,9 @@ from typing import Any
 
 import httpx
 
-from harness.history import History, Op, classify
-from harness.invariants import CheckConfig, Quiescence, Snapshot, Verdict, check_all
-from harness.invariants.snapshot import TABLES
+from stormproof.harness.history import History, Op, classify
+from stormproof.harness.invariants import CheckConfig, Quiescence, Snapshot, Verdict, check_all
+from stormproof.harness.invariants.snapshot import TABLES
 
 from .case import Case, Step
 from .requests import ReplayContext, build_request
@@ -89,7 +89,7 @@ class _Log:
 
 def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> Any:
     """The StackConfig of the run's stack (with proxies only when a fault needs one)."""
-    from harness.stack import StackConfig
+    from stormproof.harness.stack import StackConfig
 
     s = case.stack
     return StackConfig(
@@ -118,7 +118,7 @@ class Replayer:
     # -- the stack -----------------------------------------------------------------------------
     def __enter__(self) -> "Replayer":
         if self.stack is None:
-            from harness.stack import LocalStack
+            from stormproof.harness.stack import LocalStack
 
             began = time.monotonic()
             stack = LocalStack(stack_config_for(self.case, self.weakenings))
@@ -142,8 +142,8 @@ class Replayer:
         return self._openapi
 
     def _seed(self) -> list[Any]:
-        from reference_app.seed import seed
-        from reference_app.settings import Settings
+        from stormproof.reference_app.seed import seed
+        from stormproof.reference_app.settings import Settings
 
         stack = self.stack
         settings = Settings(database_url=stack.database_url, redis_url=stack.redis_url, environment="test",
@@ -155,7 +155,7 @@ class Replayer:
     # -- one attempt -----------------------------------------------------------------------------
     def attempt(self, case: Case | None = None) -> Attempt:
         """Replay ``case`` (default: the one the stack was made for) once, on fresh tenants."""
-        from harness.runner.capture import capture_snapshot, scrape_metrics
+        from stormproof.harness.runner.capture import capture_snapshot, scrape_metrics
 
         case = case or self.case
         began = time.monotonic()
@@ -184,8 +184,8 @@ class Replayer:
     def _quiesce(self) -> Quiescence:
         if not self.stack.config.task_workers:
             return Quiescence(quiet=True, waited_s=0.0)
-        from harness.runner.capture import wait_quiet
-        from harness.runner.quiesce import QuiescePolicy
+        from stormproof.harness.runner.capture import wait_quiet
+        from stormproof.harness.runner.quiesce import QuiescePolicy
 
         return wait_quiet(self.stack, QuiescePolicy(base_s=1.0, per_item_s=0.2, stall_s=3.0, cap_s=30.0,
                                                     confirm_s=1.0, interval_s=0.25))
@@ -240,8 +240,8 @@ class Replayer:
 
     async def _send(self, client: httpx.AsyncClient, step: Step, case: Case, fresh: dict[str, str],
                     ctx: ReplayContext, record: _Log) -> None:
-        from harness.load.client import extract_result
-        from harness.load.probes import masked_digest
+        from stormproof.harness.load.client import extract_result
+        from stormproof.harness.load.probes import masked_digest
 
         args = _translate(step.args, fresh)
         tenant = fresh.get(step.tenant or "", step.tenant)
@@ -276,8 +276,8 @@ class _Faults:
     """The faults in place during the attempt: :meth:`enter` makes them exactly the given set."""
 
     def __init__(self, stack: Any) -> None:
-        from harness.faults.client import ToxiproxyClient
-        from harness.faults.packages import standard_packages
+        from stormproof.harness.faults.client import ToxiproxyClient
+        from stormproof.harness.faults.packages import standard_packages
 
         self._client = ToxiproxyClient(stack.proxy_api_url) if stack.proxy_api_url else None
         self._packages = standard_packages(self._client, stack.fault_targets())
@@ -353,7 +353,7 @@ def replayer_on(case: Case, weakenings: tuple[str, ...], postgres: Any, redis: A
     (``stormproof_postgres``, ``stormproof_redis``, ``reference_app_template``), the app
     and the proxies are started here, with ``weakenings``.
     """
-    from harness.stack import LocalStack
+    from stormproof.harness.stack import LocalStack
 
     config = stack_config_for(case, weakenings)
     stack = LocalStack(config, postgres=getattr(postgres, "service", postgres),

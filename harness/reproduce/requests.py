@@ -4,7 +4,7 @@ The history records what each request asked (``f`` and ``args``), not its
 bytes; the load generator (``harness/load/users.py``) is the one place that
 says how each operation is sent, and this table mirrors it. Bodies the
 history does not keep are rebuilt the way the load built them: a probe's
-body from the API document (``harness.load.probes.sample_body``, a body per
+body from the API document (``stormproof.harness.load.probes.sample_body``, a body per
 distinct payload fingerprint, so a replay with one payload stays one and a
 mismatch stays two), a webhook's from the job's expected result, signed.
 """
@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.history import vocabulary as v
-from harness.load import probes as derive
+from stormproof.harness.history import vocabulary as v
+from stormproof.harness.load import probes as derive
 
 from .case import Step
 
@@ -95,8 +95,8 @@ def _confirm(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request
 
 
 def _webhook(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
-    from harness.shunya.results import canonical_json, expected_result, output_hash
-    from harness.shunya.signing import sign
+    from stormproof.harness.shunya.results import canonical_json, expected_result, output_hash
+    from stormproof.harness.shunya.signing import sign
 
     job_id = str(args["job_id"])
     made = ctx.bodies.get(ctx.created_by.get(job_id, -1))

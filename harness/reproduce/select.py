@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.history import History, Op, load_history
-from harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS
+from stormproof.harness.history import History, Op, load_history
+from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS
 
 from .case import Case, CaseFault, Step
 from .requests import SUPPORTED

@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.history import History, load_history
-from harness.runner import RunOptions, RunOutcome
-from harness.verify.cells import Cell
-from harness.verify.judge import first_violation_s, judge_all_on, judge_weakened
-from harness.verify.outcome import AllOnResult, CellResult, Try
-from scenarios import Scenario
+from stormproof.harness.history import History, load_history
+from stormproof.harness.runner import RunOptions, RunOutcome
+from stormproof.harness.verify.cells import Cell
+from stormproof.harness.verify.judge import first_violation_s, judge_all_on, judge_weakened
+from stormproof.harness.verify.outcome import AllOnResult, CellResult, Try
+from stormproof.scenarios import Scenario
 
 __all__ = ["Runner", "run_matrix"]
 
@@ -50,7 +50,7 @@ def run_matrix(
     ``all_on=False`` skips the second half (a batch whose false alarms another run measures).
     """
     if runner is None:
-        from harness.runner import run_scenario as runner
+        from stormproof.harness.runner import run_scenario as runner
     runs_dir = out_dir / "runs"
     total = sum(tries for c in cells if c.problem is None) + tries * len({c.scenario for c in cells}) * all_on
     done = 0

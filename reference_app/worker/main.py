@@ -1,4 +1,4 @@
-"""The worker's entry point: ``celery -A reference_app.worker.main worker -Q shunya``.
+"""The worker's entry point: ``celery -A stormproof.reference_app.worker.main worker -Q shunya``.
 
 Settings come from the environment, as for the API.
 """
@@ -17,7 +17,7 @@ broker_restart.install(_settings.redis_url)
 app = make_celery(_settings)
 app.set_current()
 app.set_default()
-app.autodiscover_tasks(["reference_app.worker"], related_name="tasks", force=True)
+app.autodiscover_tasks(["stormproof.reference_app.worker"], related_name="tasks", force=True)
 from . import tasks as _tasks  # noqa: E402,F401 - registers the tasks on this app
 
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from harness.history import HistoryRecorder, load_history
-from harness.history.spool import SPOOL_SUFFIX, SpooledRecorder, finish_spool
-from harness.load.client import Derived, extract_result, payload_fingerprint
-from harness.load.probes import masked_digest
+from stormproof.harness.history import HistoryRecorder, load_history
+from stormproof.harness.history.spool import SPOOL_SUFFIX, SpooledRecorder, finish_spool
+from stormproof.harness.load.client import Derived, extract_result, payload_fingerprint
+from stormproof.harness.load.probes import masked_digest
 
 COMPANIES = ("c-111", "c-222", "c-333")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from reference_app.worker import broker_restart
+from stormproof.reference_app.worker import broker_restart
 
 QUEUE = "broker-restart-test"
 

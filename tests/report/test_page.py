@@ -12,12 +12,12 @@ from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
-from harness.history import History, Op
-from harness.invariants import Verdict, Violation
-from harness.report import build_result, load_result, render_report, render_run, time_series, write_index
-from harness.report.charts import Line, line_chart
-from harness.report.html import FAIL_NOTE, counts_of
-from harness.report.stats import summarise_history
+from stormproof.harness.history import History, Op
+from stormproof.harness.invariants import Verdict, Violation
+from stormproof.harness.report import build_result, load_result, render_report, render_run, time_series, write_index
+from stormproof.harness.report.charts import Line, line_chart
+from stormproof.harness.report.html import FAIL_NOTE, counts_of
+from stormproof.harness.report.stats import summarise_history
 from tests.report.runs import DUP_APPOINTMENT, RecordedRun
 from tests.report.test_html import _Page, assert_offline
 
@@ -278,7 +278,7 @@ def test_render_run_uses_the_history_and_result_it_is_given(recorded: dict[str, 
     source = recorded["violation"].run_dir
     run_dir = tmp_path / "run"
     shutil.copytree(source, run_dir)
-    from harness.history import load_history
+    from stormproof.harness.history import load_history
 
     history = load_history(run_dir / "history.jsonl")
     result = load_result(run_dir)

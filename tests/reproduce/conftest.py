@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import RunOptions, run_scenario
-from scenarios import load_scenario
+from stormproof.harness.runner import RunOptions, run_scenario
+from stormproof.scenarios import load_scenario
 
 WEAKEN = ("session-lock", "session-unique-index")
 

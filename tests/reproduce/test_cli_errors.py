@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from harness.cli import main
+from stormproof.harness.cli import main
 
 
 def _run(capsys, *argv: str) -> tuple[int, str]:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.reproduce import ReproduceOptions, reproduce
+from stormproof.harness.reproduce import ReproduceOptions, reproduce
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import History, Op
-from harness.invariants import Snapshot, check_all
-from harness.reproduce import Case, SelectionError, load_run, numbered_violations, select_case, shrink
-from harness.reproduce.steps import describe
+from stormproof.harness.history import History, Op
+from stormproof.harness.invariants import Snapshot, check_all
+from stormproof.harness.reproduce import Case, SelectionError, load_run, numbered_violations, select_case, shrink
+from stormproof.harness.reproduce.steps import describe
 
 
 def _sub_history(history: History, keep: set[int]) -> History:

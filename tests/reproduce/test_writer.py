@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ast
 
-from harness.invariants import Verdict, Violation
-from harness.reproduce import Case, CaseFault, Step, case_from_dict
-from harness.reproduce.command import attach_reproduce, reproduce_command
-from harness.reproduce.pytest_file import render_pytest_file
-from harness.reproduce.steps import describe
+from stormproof.harness.invariants import Verdict, Violation
+from stormproof.harness.reproduce import Case, CaseFault, Step, case_from_dict
+from stormproof.harness.reproduce.command import attach_reproduce, reproduce_command
+from stormproof.harness.reproduce.pytest_file import render_pytest_file
+from stormproof.harness.reproduce.steps import describe
 
 CASE = Case(
     invariant="single-active-session",

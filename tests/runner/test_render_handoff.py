@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-import harness.report.render as render
-from harness.history import load_history
-from harness.report import load_result, render_run
-from harness.report.html import JUNIT_FILE, REPORT_FILE
+import stormproof.harness.report.render as render
+from stormproof.harness.history import load_history
+from stormproof.harness.report import load_result, render_run
+from stormproof.harness.report.html import JUNIT_FILE, REPORT_FILE
 
 from tests.report.runs import make_run
 
