@@ -55,9 +55,16 @@ def install(broker_url: str) -> None:
         log.warning("broker connection released before its unacknowledged messages were restored; "
                     "restoring them with a new connection")
         fresh = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=5)
+        # The restore also looks up the exchange's bindings through the channel's own pool
+        # (``get_table``), which is gone too: lend it the fresh client's pool meanwhile, or the
+        # message is dropped ("Could not restore message") instead of put back.
+        channel = self.channel
+        pool = getattr(channel, "_pool", None)
+        channel._pool = fresh.connection_pool
         try:
             return original(self, fresh)
         finally:
+            channel._pool = pool
             fresh.close()
 
     kombu_redis.QoS.restore_unacked = restore_unacked
