@@ -121,3 +121,24 @@ def test_a_refused_or_unrelated_probe_does_not_hide_a_second_assignee() -> None:
     assert _assign_probe_undo_assign(PROBE_IDEMPOTENCY, 200, "POST",
                                      "/api/v1/appointments/a2/unassign").status == "invalid"
     assert _assign_probe_undo_assign(PROBE_IDEMPOTENCY, 200, "PATCH", "/api/v1/appointments/a1").status == "invalid"
+
+
+def _assign_probe_undo(status: int) -> object:
+    from stormproof.harness.history.vocabulary import PROBE_IDEMPOTENCY
+
+    b = HistoryBuilder()
+    b.call(ASSIGN, 0, 5, 200, process="p0", result={"id": "as1", "rep_id": "r1"},
+           appointment_id="a1", rep_id="r1", idempotency_key="k0", payload_fp="fp1")
+    b.call(PROBE_IDEMPOTENCY, 10, 15, status, process="p1", result={}, route="undo", method="POST",
+           path="/api/v1/appointments/a1/unassign")
+    released = Snapshot.build({"recording_sessions": [], "appointments": [], "appointment_assignments": [
+        {"id": "as1", "appointment_id": "a1", "rep_id": "r1", "status": "released"}]})
+    (verdict,) = check_all(b.build(), released, ["no-lost-acknowledged-write"])
+    return verdict
+
+
+def test_an_assignment_a_probe_unassigned_is_not_a_lost_write() -> None:
+    """Seen on docker smoke with every fix on: the probe's unassign released it, no load unassign did."""
+    assert _assign_probe_undo(200).status == "valid"
+    refused = _assign_probe_undo(404)  # a refused probe released nothing: the released row is a lost write
+    assert refused.status == "invalid" and "no unassign followed it" in refused.violations[0].message

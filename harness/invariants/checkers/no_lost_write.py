@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from stormproof.harness.history import History, Pair
 from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, CALL_SUBMIT, STARTS, STOPS, UNASSIGN
+from stormproof.harness.invariants.checkers.single_assignment import probe_undos
 from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -117,6 +118,10 @@ def _check_assigns(
         span = possible_span(pair)
         if span is not None:
             undo[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
+    # An unassign (or delete) a probe sent and that may have acted releases an assignment as surely
+    # as the load's own (seen on docker smoke: a false "released but no unassign followed it").
+    for tenant, appointment_id, span in probe_undos(history):
+        undo[(tenant, appointment_id)].append(span)
     undoers = {key: Undoers(spans) for key, spans in undo.items()}
     by_id = _rows_by_id(rows)
     by_pair = {(row.get("appointment_id"), row.get("rep_id")) for row in rows}

@@ -37,7 +37,7 @@ _UNDO_ROUTES = (
 )
 
 
-def _probe_undos(history: History) -> list[tuple[object, object, tuple[float, float]]]:
+def probe_undos(history: History) -> list[tuple[object, object, tuple[float, float]]]:
     """Unassigns and appointment deletes that probes sent (derived from the API document, so not load ops).
 
     A probe that unassigned an appointment ends its assignment as surely as an
@@ -73,7 +73,7 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
         span = possible_span(pair)
         if span is not None:
             undo_spans[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
-    for tenant, appointment_id, span in _probe_undos(history):
+    for tenant, appointment_id, span in probe_undos(history):
         undo_spans[(tenant, appointment_id)].append(span)
     undoers = {key: Undoers(spans) for key, spans in undo_spans.items()}
 
