@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from stormproof.harness.history.classify import classify
 from stormproof.harness.history.op import dict_to_json
+from stormproof.harness.history.recorder import _error_text
 
 __all__ = ["Derive", "SPOOL_SUFFIX", "SpooledRecorder", "finish_spool"]
 
@@ -52,14 +53,6 @@ class Derive(Protocol):
 
 _INVOKE = 0
 _COMPLETE = 1
-
-
-def _error_text(error: object | None) -> str | None:
-    if error is None or isinstance(error, str):
-        return error
-    if isinstance(error, BaseException):
-        return f"{type(error).__name__}: {error}"
-    return str(error)
 
 
 class SpooledRecorder:
