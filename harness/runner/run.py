@@ -43,6 +43,7 @@ from ..stack.system import ExternalSystem, SystemUnderTest
 from .capture import capture_snapshot, scrape_metrics, wait_quiet
 from .load_process import start_load
 from .quiesce import QuiescePolicy
+from .services import describe_exits, exited_on_their_own
 from .nemesis import Nemesis
 from .options import RunOptions
 from .progress import Progress
@@ -296,6 +297,10 @@ def _drive(
         error = error or f"the nemesis failed: {nemesis.error}"
     log.info("phase: load stopped, faults healed")
     history, verdicts, quiescence = judge(plan, stack, parts, run_dir, baseline)
+    down = exited_on_their_own(stack)
+    if down:
+        log.error("services down after the faults were healed: %s", down)
+        error = error or describe_exits(down)
     logs = _copy_logs(stack, run_dir)
     log.info("phase: service logs copied")
     return history, verdicts, logs, error, quiescence
