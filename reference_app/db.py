@@ -25,13 +25,17 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def make_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
-    return create_async_engine(
+    from .services.unit_of_work import track_writes
+
+    engine = create_async_engine(
         settings.database_url,
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         pool_timeout=10,
     )
+    track_writes(engine.sync_engine)
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .weaken import parse_weakenings
 
-__all__ = ["Settings", "SettingsError", "DEV_JWT_SECRET"]
+__all__ = ["Settings", "SettingsError", "DEV_JWT_SECRET", "default_app_workers"]
 
 DEV_JWT_SECRET = "stormproof-development-secret-change-me"
 _DEV_ENVIRONMENTS = {"development", "test"}
@@ -33,6 +33,18 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise SettingsError(f"{name}={value} must be >= {minimum}")
     return value
+
+
+def default_app_workers(env: Mapping[str, str] | None = None) -> int:
+    """uvicorn worker processes: ``STORMPROOF_APP_WORKERS``, else one per core this process may use.
+
+    One process runs Python on one core at a time, so a single worker leaves
+    every other core idle however many requests wait; the CPU affinity mask
+    (what a container or ``taskset`` grants) counts, not the machine's cores.
+    """
+    env = os.environ if env is None else env
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return _int(env, "STORMPROOF_APP_WORKERS", max(1, cores), 1)
 
 
 @dataclass(frozen=True)
