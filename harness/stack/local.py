@@ -27,7 +27,7 @@ from .rundir import make_run_dir, remove_run_dir
 from .shunya import ShunyaStubProcess
 from .worker import CeleryWorkerProcess, PoolProcess
 
-from reference_app.settings import DEV_JWT_SECRET
+from reference_app.settings import DEV_JWT_SECRET, default_app_workers
 
 __all__ = ["LocalStack", "StackConfig", "WEBHOOK_SECRET"]
 
@@ -38,7 +38,8 @@ _names = itertools.count()
 @dataclass(frozen=True)
 class StackConfig:
     weakenings: tuple[str, ...] = ()
-    app_workers: int = 1
+    #: uvicorn processes of the app: the cores available (or ``STORMPROOF_APP_WORKERS``), as the app's own default.
+    app_workers: int = default_app_workers()
     task_workers: int = 1
     worker_concurrency: int = 2
     tenants: int = 2
