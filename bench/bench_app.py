@@ -27,7 +27,7 @@ fix on to the weakened app's. The load average is printed at each step: the
 machine is shared.
 
     flock -w 1500 /tmp/sp-heavy.lock .venv/bin/python bench/bench_app.py \\
-        [--users 12,32,64] [--duration 15] [--rounds 2] [--baseline-rev REV] [--app-workers N]
+        [--users 12,48] [--duration 12] [--rounds 2] [--baseline-rev REV] [--app-workers N]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,8 +179,8 @@ def median(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", default="12,32,64", help="comma-separated user counts (default 12,32,64)")
-    parser.add_argument("--duration", type=int, default=15, help="seconds of load per app and step (default 15)")
+    parser.add_argument("--users", default="12,48", help="comma-separated user counts (default 12,48)")
+    parser.add_argument("--duration", type=int, default=12, help="seconds of load per app and step (default 12)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     parser.add_argument("--baseline-rev", default=None, help="the baseline commit (default: merge-base with main)")
     parser.add_argument("--app-workers", type=int, default=None,
@@ -226,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
                  ("current", config())]
         if not args.no_weakened:
             specs.append(("weakened", config(weakenings=tuple(sorted(WEAKENINGS)))))
-        for db, (name, cfg) in enumerate(specs):
-            apps.append(App(name, LocalStack(cfg, postgres=postgres, redis=redis, redis_db=db).start()))
+        stacks = [LocalStack(cfg, postgres=postgres, redis=redis, redis_db=db) for db, (_, cfg) in enumerate(specs)]
+        apps.extend(App(name, stack) for (name, _), stack in zip(specs, stacks))
+        with ThreadPoolExecutor(len(stacks)) as pool:  # started side by side: each waits mostly on its processes
+            for started in [pool.submit(stack.start) for stack in stacks]:
+                started.result()
         print(f"baseline {rev[:12]} ({args.baseline_workers} uvicorn worker(s)); current and weakened: "
               f"{workers} worker(s); {os.cpu_count()} cores; smoke mix, seed {smoke.seed}, "
               f"{stack_spec.task_workers} Celery worker(s) each; {args.duration} s per step, {args.rounds} round(s)")
