@@ -57,7 +57,8 @@ class Settings:
     weakenings: frozenset[str] = field(default_factory=frozenset)
     #: Seconds a stored idempotency key replays its response; after that the key is new again.
     idempotency_ttl_seconds: int = 24 * 3600
-    #: Seconds an in-flight key blocks retries (409) before a crashed request's claim is taken over.
+    #: Seconds an ``in_flight`` row of the former claim-row protocol blocks retries (409) before it is taken
+    #: over; requests in flight now hold an advisory lock instead (services/idempotency.py).
     idempotency_lease_seconds: int = 30
     lock_ttl_ms: int = 10_000
     lock_wait_ms: int = 5_000
