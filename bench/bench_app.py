@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,11 +226,9 @@ def main(argv: list[str] | None = None) -> int:
                  ("current", config())]
         if not args.no_weakened:
             specs.append(("weakened", config(weakenings=tuple(sorted(WEAKENINGS)))))
-        stacks = [LocalStack(cfg, postgres=postgres, redis=redis, redis_db=db) for db, (_, cfg) in enumerate(specs)]
-        apps.extend(App(name, stack) for (name, _), stack in zip(specs, stacks))
-        with ThreadPoolExecutor(len(stacks)) as pool:  # started side by side: each waits mostly on its processes
-            for started in [pool.submit(stack.start) for stack in stacks]:
-                started.result()
+        for db, (name, cfg) in enumerate(specs):  # one after another: started side by side, they hung
+            apps.append(App(name, LocalStack(cfg, postgres=postgres, redis=redis, redis_db=db).start()))
+        print(f"stacks ready; load average {os.getloadavg()[0]:.2f}", flush=True)
         print(f"baseline {rev[:12]} ({args.baseline_workers} uvicorn worker(s)); current and weakened: "
               f"{workers} worker(s); {os.cpu_count()} cores; smoke mix, seed {smoke.seed}, "
               f"{stack_spec.task_workers} Celery worker(s) each; {args.duration} s per step, {args.rounds} round(s)")
