@@ -10,14 +10,14 @@ same users with a scenario's mix, faults and invariants. Across machines, run
 Locust's own master and workers with the same file and environment:
 ``locust -f locustfile.py --master`` and ``locust -f locustfile.py --worker
 --master-host HOST``; the workers send their histories to the master, on
-its clock (``harness.load.distributed``), and ``stormproof check`` on the
+its clock (``stormproof.harness.load.distributed``), and ``stormproof check`` on the
 master's ``stormproof-history`` judges the one history.
 """
 
-import harness.load.users as _users
-from harness.load.users import StormUser  # noqa: F401 - Locust finds the user class here
+import stormproof.harness.load.users as _users
+from stormproof.harness.load.users import StormUser  # noqa: F401 - Locust finds the user class here
 
-import harness.load.distributed  # noqa: E402,F401 - master/worker: workers send their history to the master
+import stormproof.harness.load.distributed  # noqa: E402,F401 - master/worker: workers send their history to the master
 
 if hasattr(_users, "StagesShape"):
     StagesShape = _users.StagesShape  # a load shape, when the configuration has stages

@@ -47,12 +47,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.load.config import LoadConfig  # noqa: E402
-from harness.stack import LocalStack, StackConfig  # noqa: E402
-from harness.stack.postgres import EphemeralPostgres  # noqa: E402
-from harness.stack.redis import EphemeralRedis  # noqa: E402
-from reference_app.weaken import WEAKENINGS  # noqa: E402
-from scenarios import load_scenario  # noqa: E402
+from stormproof.harness.load.config import LoadConfig  # noqa: E402
+from stormproof.harness.stack import LocalStack, StackConfig  # noqa: E402
+from stormproof.harness.stack.postgres import EphemeralPostgres  # noqa: E402
+from stormproof.harness.stack.redis import EphemeralRedis  # noqa: E402
+from stormproof.reference_app.weaken import WEAKENINGS  # noqa: E402
+from stormproof.scenarios import load_scenario  # noqa: E402
 
 LOCUSTFILE = REPO / "harness" / "load" / "locustfile.py"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-app-"))
     (work / "baseline").mkdir()
     baseline_dir = extract_app(rev, work / "baseline")
-    from reference_app.settings import default_app_workers
+    from stormproof.reference_app.settings import default_app_workers
 
     workers = args.app_workers or default_app_workers()
 
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     baseline_command = (
-        "env", f"PYTHONPATH={baseline_dir}", sys.executable, "-m", "uvicorn", "reference_app.main:create_app",
+        "env", f"PYTHONPATH={baseline_dir}", sys.executable, "-m", "uvicorn", "stormproof.reference_app.main:create_app",
         "--factory", "--host", "{host}", "--port", "{port}", "--workers", str(args.baseline_workers),
         "--log-level", "warning", "--no-access-log",
     )

@@ -24,8 +24,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.history import History, Op  # noqa: E402
-from harness.invariants import Snapshot, check_all, get_checker, names, run_checker  # noqa: E402
+from stormproof.harness.history import History, Op  # noqa: E402
+from stormproof.harness.invariants import Snapshot, check_all, get_checker, names, run_checker  # noqa: E402
 
 MS = 1_000_000
 

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.history import HistoryRecorder, load_history  # noqa: E402
+from stormproof.harness.history import HistoryRecorder, load_history  # noqa: E402
 
 
 def baseline(pairs: int) -> float:

@@ -1,6 +1,6 @@
 """Benchmark the fault proxy against a direct connection, in one run.
 
-Starts a uvloop echo server and ``python -m harness.faults`` as separate
+Starts a uvloop echo server and ``python -m stormproof.harness.faults`` as separate
 processes (so the proxy does not share a GIL with the measuring client), then
 prints round-trip latency p50/p99 (us) and echo throughput (MB/s) direct vs
 through the proxy with no toxics, and requested vs measured latency for the
@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.faults.client import ToxiproxyClient  # noqa: E402
+from stormproof.harness.faults.client import ToxiproxyClient  # noqa: E402
 
 ECHO_SERVER = r"""
 import asyncio, sys
@@ -113,7 +113,7 @@ def pct(samples: list[float], q: float) -> float:
 
 def main() -> None:
     echo, echo_port = _spawn([sys.executable, "-c", ECHO_SERVER])
-    proxy_srv, line = _spawn([sys.executable, "-m", "harness.faults", "--port", "0"])
+    proxy_srv, line = _spawn([sys.executable, "-m", "stormproof.harness.faults", "--port", "0"])
     try:
         api = "http://" + line.rsplit(" ", 1)[1]
         with ToxiproxyClient(api) as client:

@@ -32,9 +32,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_checkers import _Generator, _seed_double_start  # noqa: E402 - the shared realistic history
 
-from harness.history import History, Op, load_history, write_history  # noqa: E402
-from harness.invariants import CheckConfig, check_all  # noqa: E402
-from harness.report import (  # noqa: E402
+from stormproof.harness.history import History, Op, load_history, write_history  # noqa: E402
+from stormproof.harness.invariants import CheckConfig, check_all  # noqa: E402
+from stormproof.harness.report import (  # noqa: E402
     FaultPlan,
     RunFiles,
     RunInfo,

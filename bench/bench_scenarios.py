@@ -14,9 +14,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from harness.history import load_history
-from harness.runner import RunOptions, run_scenario
-from scenarios import load_scenario, scenario_names
+from stormproof.harness.history import load_history
+from stormproof.harness.runner import RunOptions, run_scenario
+from stormproof.scenarios import load_scenario, scenario_names
 
 
 def _first_violation_s(run_dir: Path, verdicts) -> float | None:  # type: ignore[no-untyped-def]

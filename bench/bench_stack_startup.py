@@ -26,8 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.stack import LocalStack, StackConfig, StackError  # noqa: E402
-from harness.stack.docker import DockerImages, DockerStack, docker_unreachable_reason  # noqa: E402
+from stormproof.harness.stack import LocalStack, StackConfig, StackError  # noqa: E402
+from stormproof.harness.stack.docker import DockerImages, DockerStack, docker_unreachable_reason  # noqa: E402
 
 
 def measure(make: Callable[[], LocalStack | DockerStack]) -> tuple[float, float]:

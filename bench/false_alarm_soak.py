@@ -31,8 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.runner import RunOptions, run_scenario
-from scenarios import load_scenario, scenario_names
+from stormproof.harness.runner import RunOptions, run_scenario
+from stormproof.scenarios import load_scenario, scenario_names
 
 DEFAULT_LOCK = "/tmp/sp-heavy.lock"
 #: The hog spins at most this long past the run's own duration, whatever happens to this process.

@@ -88,7 +88,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def _cmd_up(args: argparse.Namespace) -> int:
     import shlex
 
-    from reference_app.weaken import parse_weakenings
+    from stormproof.reference_app.weaken import parse_weakenings
 
     from .stack import LocalStack, StackConfig
 
@@ -207,7 +207,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from scenarios import load_scenario, scenario_names
+    from stormproof.scenarios import load_scenario, scenario_names
 
     for name in scenario_names():
         scenario = load_scenario(name)
@@ -220,7 +220,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import shlex
 
-    from scenarios import load_scenario, scenario_names
+    from stormproof.scenarios import load_scenario, scenario_names
 
     from .plan import PlanError, build_plan
     from .runner import RunOptions, run_plan
@@ -308,7 +308,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_weakenings(args: argparse.Namespace) -> int:
-    from reference_app.weaken import WEAKENINGS
+    from stormproof.reference_app.weaken import WEAKENINGS
 
     for weakening in WEAKENINGS.values():
         print(f"{weakening.name:22} [{weakening.plan_item}] removes {weakening.removes}")
@@ -414,16 +414,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _DELEGATED = {
-    "proxy": ("harness.faults", "the Toxiproxy-compatible fault proxy server"),
-    "shunya": ("harness.shunya", "the Shunya stub (the upstream analysis service)"),
-    "report": ("harness.report.cli", "re-render run reports, or an index of runs (`--index OUT DIR...`)"),
+    "proxy": ("stormproof.harness.faults", "the Toxiproxy-compatible fault proxy server"),
+    "shunya": ("stormproof.harness.shunya", "the Shunya stub (the upstream analysis service)"),
+    "report": ("stormproof.harness.report.cli", "re-render run reports, or an index of runs (`--index OUT DIR...`)"),
 }
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the user's to fix and say how: their message is the whole story."""
-    from reference_app.settings import SettingsError
-    from reference_app.weaken import UnknownWeakeningError
+    from stormproof.reference_app.settings import SettingsError
+    from stormproof.reference_app.weaken import UnknownWeakeningError
 
     from .plan import PlanError
     from .report.result import ResultError
@@ -466,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback on the terminal
-        from reference_app.weaken import UnknownWeakeningError
+        from stormproof.reference_app.weaken import UnknownWeakeningError
 
         from .plan import PlanError
 

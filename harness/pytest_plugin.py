@@ -33,9 +33,9 @@ ini                             flag                                meaning
 ``stormproof_backend``          ``--stormproof-backend``            ``local`` (default) or ``docker``
 ==============================  ==================================  ==============================================
 
-Factories make more fixtures of the same kinds (``harness.pytest_plugin.factories``)::
+Factories make more fixtures of the same kinds (``stormproof.harness.pytest_plugin.factories``)::
 
-    from harness.pytest_plugin import factories
+    from stormproof.harness.pytest_plugin import factories
 
     second_postgres = factories.postgres_proc(port=None)              # another cluster
     orders_db = factories.database("second_postgres")                 # a database on it
@@ -310,7 +310,7 @@ factories = SimpleNamespace(
 
 def _scenario_runner(config: pytest.Config, tmp_path: Path, scenario_dir: Any, out_dir: Any,
                      defaults: dict[str, Any]) -> Callable[..., Any]:
-    from scenarios import Scenario, load_scenario
+    from stormproof.scenarios import Scenario, load_scenario
 
     from . import runner
     from .runner import RunOptions
@@ -352,7 +352,7 @@ Call it for more databases: ``other = stormproof_database(template="my_template"
 @pytest.fixture(scope="session")
 def reference_app_template(stormproof_postgres: PostgresServer) -> str:
     """The name of a database migrated to the reference app's schema once per session (to clone)."""
-    from reference_app.db import migrate
+    from stormproof.reference_app.db import migrate
 
     stormproof_postgres.create_database(TEMPLATE_DB)
     migrate(stormproof_postgres.database(TEMPLATE_DB).sqlalchemy_url)
@@ -490,7 +490,7 @@ def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...
 
     Takes a name (looked up in ``--stormproof-scenario-dir`` first, then the
     built-in ones), a path to a TOML file or a ``Scenario``, plus any
-    :class:`harness.runner.RunOptions` field; the run directory goes under
+    :class:`stormproof.harness.runner.RunOptions` field; the run directory goes under
     ``--stormproof-out`` or the test's ``tmp_path``. The outcome has
     ``verdict``, ``exit_code``, ``result`` (verdicts, stats) and ``run_dir``.
     """

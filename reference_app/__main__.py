@@ -1,4 +1,4 @@
-"""``python -m reference_app {migrate,seed,serve,relay}``: run the reference app by hand.
+"""``python -m stormproof.reference_app {migrate,seed,serve,relay}``: run the reference app by hand.
 
 ``relay`` runs the outbox relay and sweeper on their own (the API processes
 run them too); several relays share the work. All of them read DATABASE_URL and REDIS_URL (and the other STORMPROOF_* settings)
@@ -18,7 +18,7 @@ from .weaken import UnknownWeakeningError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reference_app", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stormproof.reference_app", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply the Alembic migrations to DATABASE_URL")
     seed_p = sub.add_parser("seed", help="insert tenants, reps and appointments; print tokens as JSON")
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ.setdefault("STORMPROOF_ENV", settings.environment)
     uvicorn.run(
-        "reference_app.main:create_app",
+        "stormproof.reference_app.main:create_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -1,4 +1,4 @@
-"""The ASGI application: ``uvicorn reference_app.main:create_app --factory``.
+"""The ASGI application: ``uvicorn stormproof.reference_app.main:create_app --factory``.
 
 Settings are read and validated when the app is built, so a bad environment
 fails at start-up with a message, not at the first request.
@@ -32,7 +32,7 @@ from .settings import Settings
 
 __all__ = ["create_app"]
 
-log = logging.getLogger("reference_app")
+log = logging.getLogger("stormproof.reference_app")
 
 #: Counted as a rejected delivery when its body is too large (the route never sees it).
 WEBHOOK_PATH = "/api/v1/shunya/webhook"

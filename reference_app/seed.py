@@ -1,6 +1,6 @@
 """Fixture data: tenants with a manager, reps and appointments, and a token for each user.
 
-Used by the harness to prepare a run and by ``python -m reference_app seed``.
+Used by the harness to prepare a run and by ``python -m stormproof.reference_app seed``.
 """
 
 from __future__ import annotations

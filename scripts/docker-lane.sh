@@ -190,7 +190,7 @@ for scenario in "${scenarios[@]}"; do
             --out "reports/docker-lane/verify-$scenario"
     else
         .venv/bin/stormproof run "$scenario" --backend docker --quiet --out reports/docker-lane/runs
-        weaken="$(.venv/bin/python -c "from scenarios import load_scenario; print(','.join(load_scenario('$scenario').weaken))")"
+        weaken="$(.venv/bin/python -c "from stormproof.scenarios import load_scenario; print(','.join(load_scenario('$scenario').weaken))")"
         set +e
         .venv/bin/stormproof run "$scenario" --backend docker --quiet --out reports/docker-lane/runs --weaken "$weaken"
         status=$?

@@ -1,13 +1,13 @@
 """Fault injection for Stormproof: a Toxiproxy-compatible proxy, its client,
 process faults and fault schedules.
 
-The server side (``python -m harness.faults``) implements Toxiproxy's HTTP
+The server side (``python -m stormproof.harness.faults``) implements Toxiproxy's HTTP
 API so any Toxiproxy client drives it and the real Toxiproxy can replace it.
 """
 
-from harness.faults.client import ProxyInfo, ToxicInfo, ToxiproxyClient, ToxiproxyError
-from harness.faults.packages import ProxyDownFault, ToxicFault, standard_packages
-from harness.faults.process import (
+from stormproof.harness.faults.client import ProxyInfo, ToxicInfo, ToxiproxyClient, ToxiproxyError
+from stormproof.harness.faults.packages import ProxyDownFault, ToxicFault, standard_packages
+from stormproof.harness.faults.process import (
     KillFault,
     ManagedProcess,
     PauseFault,
@@ -16,8 +16,8 @@ from harness.faults.process import (
     pause,
     resume,
 )
-from harness.faults.schedule import FaultEvent, FaultPackage, FaultSpec, Schedule, run_schedule
-from harness.faults.server import FaultProxyServer, RunningServer, main, serve_in_thread
+from stormproof.harness.faults.schedule import FaultEvent, FaultPackage, FaultSpec, Schedule, run_schedule
+from stormproof.harness.faults.server import FaultProxyServer, RunningServer, main, serve_in_thread
 
 __all__ = [
     "FaultEvent",

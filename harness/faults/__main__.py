@@ -1,7 +1,7 @@
-"""``python -m harness.faults --host 127.0.0.1 --port 8474``."""
+"""``python -m stormproof.harness.faults --host 127.0.0.1 --port 8474``."""
 
 import sys
 
-from harness.faults.server import main
+from stormproof.harness.faults.server import main
 
 sys.exit(main())

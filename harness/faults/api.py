@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from harness.faults import errors
-from harness.faults.collection import ProxyCollection, ProxySpec
-from harness.faults.errors import ApiError
-from harness.faults.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from harness.faults.metrics import render_metrics
+from stormproof.harness.faults import errors
+from stormproof.harness.faults.collection import ProxyCollection, ProxySpec
+from stormproof.harness.faults.errors import ApiError
+from stormproof.harness.faults.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from stormproof.harness.faults.metrics import render_metrics
 
 __all__ = ["API_VERSION", "Response", "ToxiproxyApi"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.faults import errors
-from harness.faults.errors import ApiError
-from harness.faults.proxy import Proxy
+from stormproof.harness.faults import errors
+from stormproof.harness.faults.errors import ApiError
+from stormproof.harness.faults.proxy import Proxy
 
 __all__ = ["ProxyCollection", "ProxySpec"]
 

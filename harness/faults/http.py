@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
-from harness.faults.api import Response
-from harness.faults.errors import ApiError
+from stormproof.harness.faults.api import Response
+from stormproof.harness.faults.errors import ApiError
 
 __all__ = ["HttpHandler", "serve_http"]
 

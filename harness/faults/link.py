@@ -19,11 +19,11 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from harness.faults.toxic_collection import DOWNSTREAM, UPSTREAM, ToxicCollection, ToxicEntry
-from harness.faults.toxics import Chunk
+from stormproof.harness.faults.toxic_collection import DOWNSTREAM, UPSTREAM, ToxicCollection, ToxicEntry
+from stormproof.harness.faults.toxics import Chunk
 
 if TYPE_CHECKING:
-    from harness.faults.proxy import Proxy
+    from stormproof.harness.faults.proxy import Proxy
 
 __all__ = ["Connection", "Link"]
 

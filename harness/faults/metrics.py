@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harness.faults.proxy import Proxy
-from harness.faults.toxic_collection import DIRECTIONS
+from stormproof.harness.faults.proxy import Proxy
+from stormproof.harness.faults.toxic_collection import DIRECTIONS
 
 __all__ = ["render_metrics", "CONTENT_TYPE"]
 

@@ -13,9 +13,9 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from harness.faults.client import ToxiproxyClient, ToxiproxyError
-from harness.faults.process import KillFault, ManagedProcess, PauseFault
-from harness.faults.schedule import FaultPackage
+from stormproof.harness.faults.client import ToxiproxyClient, ToxiproxyError
+from stormproof.harness.faults.process import KillFault, ManagedProcess, PauseFault
+from stormproof.harness.faults.schedule import FaultPackage
 
 __all__ = ["ToxicFault", "ProxyDownFault", "standard_packages", "TOXIC_TYPES"]
 

@@ -14,9 +14,9 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.faults.errors import ApiError, bad_request
-from harness.faults.link import Connection
-from harness.faults.toxic_collection import DIRECTIONS, ToxicCollection
+from stormproof.harness.faults.errors import ApiError, bad_request
+from stormproof.harness.faults.link import Connection
+from stormproof.harness.faults.toxic_collection import DIRECTIONS, ToxicCollection
 
 __all__ = ["Proxy", "ProxyCounters", "parse_address", "format_address"]
 

@@ -9,7 +9,7 @@ heals every package, so an interrupted run never leaves the system broken.
 Every injection and heal is reported as a ``FaultEvent`` for the history.
 
 Scenario files do not come through ``FaultSpec.from_dict``: their faults are
-parsed once, typed per kind, by ``harness.plan``, whose ``RunPlan.schedule()``
+parsed once, typed per kind, by ``stormproof.harness.plan``, whose ``RunPlan.schedule()``
 hands this module ready ``FaultSpec`` values. ``from_dict`` stays for direct
 users of this library (any package name, no target check).
 """

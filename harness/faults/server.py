@@ -1,6 +1,6 @@
 """Run the fault proxy: API server + proxies on one event loop.
 
-``main(argv)`` is the CLI entry (``python -m harness.faults`` and the
+``main(argv)`` is the CLI entry (``python -m stormproof.harness.faults`` and the
 ``stormproof proxy`` subcommand).  ``FaultProxyServer`` embeds it in an
 existing loop, and ``serve_in_thread`` runs it beside synchronous code
 (tests, the harness driver) on a private loop in a daemon thread.
@@ -21,10 +21,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from harness.faults.api import ToxiproxyApi
-from harness.faults.errors import ApiError
-from harness.faults.http import serve_http
-from harness.faults.proxy import format_address
+from stormproof.harness.faults.api import ToxiproxyApi
+from stormproof.harness.faults.errors import ApiError
+from stormproof.harness.faults.http import serve_http
+from stormproof.harness.faults.proxy import format_address
 
 __all__ = ["FaultProxyServer", "RunningServer", "main", "serve_in_thread", "new_event_loop"]
 

@@ -13,11 +13,11 @@ import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from harness.faults import errors
-from harness.faults.toxics import AttributeError_, Toxic, lookup
+from stormproof.harness.faults import errors
+from stormproof.harness.faults.toxics import AttributeError_, Toxic, lookup
 
 if TYPE_CHECKING:
-    from harness.faults.link import Link
+    from stormproof.harness.faults.link import Link
 
 __all__ = ["UPSTREAM", "DOWNSTREAM", "DIRECTIONS", "ToxicEntry", "ToxicCollection"]
 

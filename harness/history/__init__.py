@@ -6,12 +6,12 @@ effect) or ``info`` (unknown) completions, in real-time order. The recorder
 writes it as JSON lines while the load runs; checkers read it back.
 """
 
-from harness.history.classify import NO_EFFECT_STATUSES, classify
-from harness.history.history import History, HistoryError, Pair, outcome
-from harness.history.merge import merge_histories
-from harness.history.op import EMPTY, Op, OpType, freeze, op_from_dict, op_from_json, op_to_dict, op_to_json
-from harness.history.recorder import HistoryRecorder, HistoryWriteError
-from harness.history.storage import HistoryFileError, load_history, read_ops, write_history
+from stormproof.harness.history.classify import NO_EFFECT_STATUSES, classify
+from stormproof.harness.history.history import History, HistoryError, Pair, outcome
+from stormproof.harness.history.merge import merge_histories
+from stormproof.harness.history.op import EMPTY, Op, OpType, freeze, op_from_dict, op_from_json, op_to_dict, op_to_json
+from stormproof.harness.history.recorder import HistoryRecorder, HistoryWriteError
+from stormproof.harness.history.storage import HistoryFileError, load_history, read_ops, write_history
 
 __all__ = [
     "EMPTY",

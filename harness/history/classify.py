@@ -9,7 +9,7 @@ resets, 5xx, other statuses, any exception) is ``info``, never ``fail``.
 
 from __future__ import annotations
 
-from harness.history.op import OpType
+from stormproof.harness.history.op import OpType
 
 __all__ = ["NO_EFFECT_STATUSES", "classify"]
 

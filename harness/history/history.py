@@ -13,9 +13,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import overload
 
-from harness.history.gcpause import paused_gc
-from harness.history.op import Op, OpType
-from harness.history.vocabulary import FAULT
+from stormproof.harness.history.gcpause import paused_gc
+from stormproof.harness.history.op import Op, OpType
+from stormproof.harness.history.vocabulary import FAULT
 
 __all__ = ["History", "HistoryError", "Pair", "outcome"]
 

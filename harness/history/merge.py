@@ -15,10 +15,10 @@ import dataclasses
 import os
 from collections.abc import Iterable
 
-from harness.history.gcpause import paused_gc
-from harness.history.history import History, HistoryError
-from harness.history.op import Op
-from harness.history.storage import read_ops
+from stormproof.harness.history.gcpause import paused_gc
+from stormproof.harness.history.history import History, HistoryError
+from stormproof.harness.history.op import Op
+from stormproof.harness.history.storage import read_ops
 
 __all__ = ["merge_histories"]
 

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from harness.history.classify import classify
-from harness.history.op import EMPTY, Op, OpType, freeze_mapping, op_to_json
-from harness.history.vocabulary import FAULT, NEMESIS
+from stormproof.harness.history.classify import classify
+from stormproof.harness.history.op import EMPTY, Op, OpType, freeze_mapping, op_to_json
+from stormproof.harness.history.vocabulary import FAULT, NEMESIS
 
 __all__ = ["HistoryRecorder", "HistoryWriteError"]
 

@@ -11,9 +11,9 @@ import json
 import os
 from collections.abc import Iterable
 
-from harness.history.gcpause import paused_gc
-from harness.history.history import History
-from harness.history.op import Op, op_from_dict, op_to_json
+from stormproof.harness.history.gcpause import paused_gc
+from stormproof.harness.history.history import History
+from stormproof.harness.history.op import Op, op_from_dict, op_to_json
 
 __all__ = ["HistoryFileError", "load_history", "read_ops", "write_history"]
 

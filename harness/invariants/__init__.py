@@ -1,17 +1,17 @@
 """Stormproof invariants: pure checkers of (history, final snapshot) -> verdict.
 
 Each invariant is a function ``(History, Snapshot) -> Verdict`` registered by
-name (one module per checker under ``harness.invariants.checkers``).
+name (one module per checker under ``stormproof.harness.invariants.checkers``).
 ``check_all`` runs them so that a crash is ``unknown``, never a pass;
 ``overall`` ranks invalid > unknown > valid, with SLO verdicts apart.
 """
 
-from harness.invariants.collector import ViolationLog
-from harness.invariants.config import CheckConfig
-from harness.invariants.metrics import metric_key, metric_sum, parse_metrics, split_metric_key
-from harness.invariants.registry import Checker, CheckerInfo, check_all, checker, get_checker, names, run_checker
-from harness.invariants.snapshot import TABLES, Quiescence, Row, Snapshot, normalise_row
-from harness.invariants.verdict import (
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.config import CheckConfig
+from stormproof.harness.invariants.metrics import metric_key, metric_sum, parse_metrics, split_metric_key
+from stormproof.harness.invariants.registry import Checker, CheckerInfo, check_all, checker, get_checker, names, run_checker
+from stormproof.harness.invariants.snapshot import TABLES, Quiescence, Row, Snapshot, normalise_row
+from stormproof.harness.invariants.verdict import (
     Kind,
     Overall,
     Status,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from harness.invariants.config import CheckConfig
-from harness.invariants.verdict import Kind, Status, Verdict, Violation
+from stormproof.harness.invariants.config import CheckConfig
+from stormproof.harness.invariants.verdict import Kind, Status, Verdict, Violation
 
 __all__ = ["ViolationLog"]
 

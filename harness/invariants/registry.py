@@ -2,7 +2,7 @@
 
 A checker is a plain function ``(History, Snapshot) -> Verdict`` registered
 under its invariant's name with the ``checker`` decorator. Every module of
-``harness.invariants.checkers`` is imported on first use, so adding a
+``stormproof.harness.invariants.checkers`` is imported on first use, so adding a
 checker is adding one module there; nothing else changes.
 """
 
@@ -14,11 +14,11 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from harness.history import History
-from harness.history.gcpause import paused_gc
-from harness.invariants.config import CheckConfig
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.verdict import Kind, Verdict
+from stormproof.harness.history import History
+from stormproof.harness.history.gcpause import paused_gc
+from stormproof.harness.invariants.config import CheckConfig
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Kind, Verdict
 
 __all__ = ["Checker", "CheckerInfo", "check_all", "checker", "get_checker", "names", "run_checker"]
 
@@ -57,7 +57,7 @@ def _load() -> None:
     global _loaded
     if _loaded:
         return
-    package = importlib.import_module("harness.invariants.checkers")
+    package = importlib.import_module("stormproof.harness.invariants.checkers")
     for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         importlib.import_module(f"{package.__name__}.{module.name}")
     _loaded = True
@@ -80,7 +80,7 @@ def get_checker(name: str) -> CheckerInfo:
 def run_checker(info: CheckerInfo, history: History, snapshot: Snapshot) -> Verdict:
     """Run one checker; any exception or malformed answer gives ``unknown`` with the error."""
     try:
-        with paused_gc():  # checkers build large acyclic indexes; see harness.history.gcpause
+        with paused_gc():  # checkers build large acyclic indexes; see stormproof.harness.history.gcpause
             verdict = info.fn(history, snapshot)
     except Exception as exc:  # noqa: BLE001 - a crashing checker must never count as a pass
         return Verdict(

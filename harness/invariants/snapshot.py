@@ -14,7 +14,7 @@ answers ``unknown`` instead of passing on missing evidence. The same holds
 for ``metrics`` and ``completed_jobs``.
 
 ``quiescence`` says whether the system went idle before the snapshot (see
-``harness.runner.quiesce``): the checkers of background work read it to tell
+``stormproof.harness.runner.quiesce``): the checkers of background work read it to tell
 work that was lost (a violation) from work still progressing (``unknown``).
 None: not measured (a snapshot built by hand); the checkers then fall back to
 ``CheckConfig.max_in_flight_tasks``.
@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
-from harness.invariants.config import CheckConfig
-from harness.invariants.metrics import parse_metrics
+from stormproof.harness.invariants.config import CheckConfig
+from stormproof.harness.invariants.metrics import parse_metrics
 
 __all__ = ["Quiescence", "Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row"]
 

@@ -1,8 +1,8 @@
 """Load: Locust users for every operation, run headless by the runner or as ``locustfile.py``.
 
-``harness.load.users`` imports Locust, which patches the standard library
+``stormproof.harness.load.users`` imports Locust, which patches the standard library
 with gevent: only load processes import it. This package's top level stays
-light so that the runner can read :mod:`harness.load.config` safely.
+light so that the runner can read :mod:`stormproof.harness.load.config` safely.
 """
 
 from .config import ACTIONS, DEFAULT_WEIGHTS, LoadConfig, Stage, load_config

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.history import HistoryRecorder
+from stormproof.harness.history import HistoryRecorder
 
 from .probes import masked_digest
 

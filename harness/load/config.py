@@ -37,7 +37,7 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "replay.concurrent": 2,
     "probe.cross_tenant": 3,
     "probe.tenant_header": 1,
-    # Probes derived from the app's OpenAPI document (harness.load.probes): every keyed write, every role.
+    # Probes derived from the app's OpenAPI document (stormproof.harness.load.probes): every keyed write, every role.
     "probe.idempotency": 1,
     "probe.authz": 1,
     # Data lifecycle (plan F1 to F3); off unless a scenario asks, so the default mix stays as it was.

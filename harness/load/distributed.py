@@ -18,7 +18,7 @@ Over Locust's own channel (its custom messages), nothing copied by hand:
    origin_m``) and writes ``<history_dir>/worker-<n>.jsonl``, plus
    ``clock-offsets.json``; ``stormproof check`` then judges the one history.
 
-Loaded by the locustfiles (``import harness.load.distributed``); it only
+Loaded by the locustfiles (``import stormproof.harness.load.distributed``); it only
 acts when Locust runs as a master or a worker.
 """
 

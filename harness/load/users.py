@@ -28,8 +28,8 @@ import gevent
 from locust import FastHttpUser, LoadTestShape, between, events, task
 from locust.runners import WorkerRunner
 
-from harness.history import HistoryRecorder
-from harness.history import vocabulary as v
+from stormproof.harness.history import HistoryRecorder
+from stormproof.harness.history import vocabulary as v
 
 from . import probes as derive
 from .client import Answer, payload_fingerprint, record_request
@@ -74,7 +74,7 @@ def _remember(pool: dict[str, deque[str]], tenant: str, value: Any) -> None:
         pool.setdefault(tenant, deque(maxlen=64)).append(value)
 
 
-# -- probes derived from the OpenAPI document (harness.load.probes) ----------------------------------------
+# -- probes derived from the OpenAPI document (stormproof.harness.load.probes) ----------------------------------------
 #: Ids per tenant and kind (``appointment``, ``session``, ...): the seed's, then those the answers named.
 _ids: dict[str, dict[str, deque[str]]] = {}
 #: Seeded ids per kind and list name of the tenant: every ``<kind>_ids`` list, and ``manager_id``.
@@ -293,8 +293,8 @@ class StormUser(FastHttpUser):
         job_id = job.get("shunya_job_id") if isinstance(job, dict) else None
         if not job_id:
             return
-        from harness.shunya.results import canonical_json, expected_result, output_hash
-        from harness.shunya.signing import sign
+        from stormproof.harness.shunya.results import canonical_json, expected_result, output_hash
+        from stormproof.harness.shunya.signing import sign
 
         result = expected_result(job_id)
         payload = {

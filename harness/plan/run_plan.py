@@ -69,14 +69,14 @@ class RunPlan(PlanModel):
     faults: tuple[Fault, ...] = ()
     #: The invariants and SLO checks judged at the end.
     checks: tuple[Name, ...]
-    #: Hard cap of the wait for quiescence (None: the policy's default, see ``harness.runner.quiesce``).
+    #: Hard cap of the wait for quiescence (None: the policy's default, see ``stormproof.harness.runner.quiesce``).
     quiesce_s: PosFloat | None
     app_command: tuple[str, ...] | None
     app_url: str | None
 
     @model_validator(mode="after")
     def _consistent(self) -> RunPlan:
-        from reference_app.weaken import WEAKENINGS
+        from stormproof.reference_app.weaken import WEAKENINGS
 
         unknown = [w for w in self.weakenings if w not in WEAKENINGS]
         if unknown:
@@ -134,7 +134,7 @@ def _options(options: RunOptions) -> None:
     if options.backend not in ("local", "docker"):
         raise PlanError(_CLI, "--backend", f"unknown backend {options.backend!r}; allowed: local, docker")
     if options.weakenings:
-        from reference_app.weaken import WEAKENINGS
+        from stormproof.reference_app.weaken import WEAKENINGS
 
         for name in options.weakenings:
             if name not in WEAKENINGS:

@@ -78,7 +78,7 @@ class StackSpec(PlanModel):
     appointments: PosInt = _STACK_DEFAULTS["appointments"]
     #: Extra environment of the app and its workers (``STORMPROOF_*`` knobs).
     env: dict[str, str] = Field(default_factory=dict)
-    #: The Shunya stub's initial config (``harness.shunya.config.StubConfig`` keys).
+    #: The Shunya stub's initial config (``stormproof.harness.shunya.config.StubConfig`` keys).
     shunya: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("env", mode="before")
@@ -105,7 +105,7 @@ class StackSpec(PlanModel):
     @property
     def rate_limit(self) -> tuple[float | None, float]:
         """The per-tenant API limit the app is given (per second, burst); None: the app's default, not checked."""
-        from reference_app.settings import Settings
+        from stormproof.reference_app.settings import Settings
 
         defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
         rate = float(self.env.get("STORMPROOF_RATE_API_PER_SECOND", 0) or 0)
@@ -156,7 +156,7 @@ class Scenario(PlanModel):
     @field_validator("weaken")
     @classmethod
     def _weakenings(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        from reference_app.weaken import WEAKENINGS
+        from stormproof.reference_app.weaken import WEAKENINGS
 
         _known("weakening", names, WEAKENINGS)
         return names

@@ -1,6 +1,6 @@
 """What each backend lets a fault act on, known before anything starts.
 
-Both stacks launch one recipe (``harness.stack.recipe``), which declares the
+Both stacks launch one recipe (``stormproof.harness.stack.recipe``), which declares the
 proxied links and the services a fault may kill or pause; the plan asks it,
 so a service added to the recipe is a target on both backends at once. An
 external backend (``--app-url``) offers nothing, since the harness neither
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.stack import StackConfig
+    from stormproof.harness.stack import StackConfig
 
     from .scenario import StackSpec
 
@@ -36,7 +36,7 @@ class Targets:
 def stack_config(stack: StackSpec, *, weakenings: Sequence[str] = (),
                  app_command: tuple[str, ...] | None = None) -> StackConfig:
     """The stack a run starts for ``stack`` (the one place a scenario's stack becomes a ``StackConfig``)."""
-    from harness.stack import StackConfig
+    from stormproof.harness.stack import StackConfig
 
     return StackConfig(
         weakenings=tuple(weakenings), app_workers=stack.app_workers, task_workers=stack.task_workers,
@@ -51,7 +51,7 @@ def targets_for(backend: str, stack: StackSpec) -> Targets:
         return Targets(backend, (), ())
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
-    from harness.stack.recipe import targets_for as recipe_targets
+    from stormproof.harness.stack.recipe import targets_for as recipe_targets
 
     offered = recipe_targets(backend, stack_config(stack))
     return Targets(backend, offered.links, offered.processes)

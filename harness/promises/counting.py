@@ -15,8 +15,8 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from harness.history import History, Op
-from harness.history.vocabulary import NEMESIS, PROBE
+from stormproof.harness.history import History, Op
+from stormproof.harness.history.vocabulary import NEMESIS, PROBE
 
 __all__ = [
     "Counter",

@@ -11,7 +11,7 @@ __all__ = ["Promise"]
 class Promise:
     """A falsifiable sentence, the checker that judges it and what puts it at risk.
 
-    ``weaken`` names the fixes (``reference_app.weaken``) that, switched off
+    ``weaken`` names the fixes (``stormproof.reference_app.weaken``) that, switched off
     together, break exactly this promise; empty when no weakening shows the
     row's teeth yet (the table's ``GAPS`` says what is missing).
     """

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
-from harness.history import History
-from harness.invariants.verdict import Verdict
-from harness.promises import PROMISES, coverage
+from stormproof.harness.history import History
+from stormproof.harness.invariants.verdict import Verdict
+from stormproof.harness.promises import PROMISES, coverage
 
 __all__ = ["NOT_EXERCISED", "CoverageStatus", "coverage_entries", "mark_not_exercised", "run_coverage"]
 

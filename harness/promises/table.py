@@ -6,7 +6,7 @@ where it is at risk and the weakening that breaks exactly it. ``GAPS`` says,
 for the rows that lack something (no checker judges the sentence yet, no
 weakening shows its teeth, no load exercises it), what is missing and whose
 it is. ``docs/PROMISES.md`` is generated from this module
-(``python -m harness.promises --markdown``).
+(``python -m stormproof.harness.promises --markdown``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harness.history import vocabulary as v
-from harness.promises import counting as c
-from harness.promises.promise import Promise
+from stormproof.harness.history import vocabulary as v
+from stormproof.harness.promises import counting as c
+from stormproof.harness.promises.promise import Promise
 
 __all__ = ["COUNTERS", "GAPS", "PROMISES"]
 

@@ -11,11 +11,11 @@ from those files, so any run can be re-rendered later:
 - ``cli.main``: ``stormproof report``.
 """
 
-from harness.report.html import JUNIT_FILE, REPORT_FILE, render_report
-from harness.report.index import INDEX_FILE, find_runs, render_index, write_index
-from harness.report.junit import render_junit
-from harness.report.render import Rendered, render_run
-from harness.report.result import (
+from stormproof.harness.report.html import JUNIT_FILE, REPORT_FILE, render_report
+from stormproof.harness.report.index import INDEX_FILE, find_runs, render_index, write_index
+from stormproof.harness.report.junit import render_junit
+from stormproof.harness.report.render import Rendered, render_run
+from stormproof.harness.report.result import (
     RESULT_FILE,
     SCHEMA_VERSION,
     FaultPlan,
@@ -32,7 +32,7 @@ from harness.report.result import (
     schema_path,
     write_result,
 )
-from harness.report.stats import Series, fault_windows, summarise_history, time_series
+from stormproof.harness.report.stats import Series, fault_windows, summarise_history, time_series
 
 __all__ = [
     "INDEX_FILE",

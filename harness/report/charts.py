@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.report.escape import esc as _esc
+from stormproof.harness.report.escape import esc as _esc
 
 __all__ = [
     "OKABE_ITO",

@@ -19,9 +19,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from harness.report.index import write_index
-from harness.report.render import render_run
-from harness.report.result import ResultError
+from stormproof.harness.report.index import write_index
+from stormproof.harness.report.render import render_run
+from stormproof.harness.report.result import ResultError
 
 __all__ = ["build_parser", "main"]
 

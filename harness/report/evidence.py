@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.history import History, Op, Pair
-from harness.history.gcpause import paused_gc
-from harness.invariants.verdict import Violation
+from stormproof.harness.history import History, Op, Pair
+from stormproof.harness.history.gcpause import paused_gc
+from stormproof.harness.invariants.verdict import Violation
 
 __all__ = ["SUBJECT_FIELDS", "EvidenceOp", "Neighbourhood", "cited_pairs", "neighbourhoods"]
 

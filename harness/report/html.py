@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from harness.history import History
-from harness.invariants.verdict import Verdict, Violation
-from harness.report.charts import Band, Bar, Line, gantt, line_chart
-from harness.report.escape import esc, slug
-from harness.report.evidence import EvidenceOp, Neighbourhood, cited_pairs, neighbourhoods
-from harness.report.result import RESULT_FILE, RunResult
-from harness.promises.run import NOT_EXERCISED
-from harness.report.stats import ALL_OPS, Series
+from stormproof.harness.history import History
+from stormproof.harness.invariants.verdict import Verdict, Violation
+from stormproof.harness.report.charts import Band, Bar, Line, gantt, line_chart
+from stormproof.harness.report.escape import esc, slug
+from stormproof.harness.report.evidence import EvidenceOp, Neighbourhood, cited_pairs, neighbourhoods
+from stormproof.harness.report.result import RESULT_FILE, RunResult
+from stormproof.harness.promises.run import NOT_EXERCISED
+from stormproof.harness.report.stats import ALL_OPS, Series
 
 __all__ = ["JUNIT_FILE", "REPORT_FILE", "TIMELINES_PER_INVARIANT", "render_report"]
 

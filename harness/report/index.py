@@ -17,10 +17,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
 
-from harness.report.charts import sparkline
-from harness.report.escape import esc, slug
-from harness.report.html import REPORT_FILE
-from harness.report.result import RESULT_FILE, ResultError, RunResult, load_result
+from stormproof.harness.report.charts import sparkline
+from stormproof.harness.report.escape import esc, slug
+from stormproof.harness.report.html import REPORT_FILE
+from stormproof.harness.report.result import RESULT_FILE, ResultError, RunResult, load_result
 
 __all__ = ["INDEX_FILE", "RunEntry", "find_runs", "render_index", "write_index"]
 

@@ -18,8 +18,8 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from harness.invariants.verdict import Verdict
-from harness.report.result import RunResult
+from stormproof.harness.invariants.verdict import Verdict
+from stormproof.harness.report.result import RunResult
 
 __all__ = ["MAX_LISTED", "render_junit"]
 

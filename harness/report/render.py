@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.history import History, HistoryError, HistoryFileError, load_history
-from harness.history.gcpause import paused_gc
-from harness.report.html import JUNIT_FILE, REPORT_FILE, render_report
-from harness.report.junit import render_junit
-from harness.report.result import load_result
-from harness.report.stats import time_series
+from stormproof.harness.history import History, HistoryError, HistoryFileError, load_history
+from stormproof.harness.history.gcpause import paused_gc
+from stormproof.harness.report.html import JUNIT_FILE, REPORT_FILE, render_report
+from stormproof.harness.report.junit import render_junit
+from stormproof.harness.report.result import load_result
+from stormproof.harness.report.stats import time_series
 
 __all__ = ["Rendered", "render_run"]
 

@@ -23,12 +23,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from harness.history import History
-from harness.invariants.verdict import Overall, Verdict, Violation, overall, verdict_to_dict
-from harness.promises import coverage as promise_coverage
-from harness.promises.run import coverage_entries
-from harness.invariants.snapshot import Quiescence
-from harness.report.stats import fault_windows, summarise_history
+from stormproof.harness.history import History
+from stormproof.harness.invariants.verdict import Overall, Verdict, Violation, overall, verdict_to_dict
+from stormproof.harness.promises import coverage as promise_coverage
+from stormproof.harness.promises.run import coverage_entries
+from stormproof.harness.invariants.snapshot import Quiescence
+from stormproof.harness.report.stats import fault_windows, summarise_history
 
 __all__ = [
     "RESULT_FILE",
@@ -168,12 +168,12 @@ class RunResult:
     faults: tuple[Mapping[str, Any], ...]
     files: RunFiles
     error: str | None = None
-    #: Per promise of ``harness.promises``: how often this run exercised it (see ``coverage_entries``).
+    #: Per promise of ``stormproof.harness.promises``: how often this run exercised it (see ``coverage_entries``).
     coverage: tuple[Mapping[str, Any], ...] = ()
     #: How the wait for an idle system ended before the snapshot (None: the run never got there).
     quiescence: Quiescence | None = None
     schema_version: int = SCHEMA_VERSION
-    #: The run plan as run (``harness.plan.RunPlan.to_dict()``), None in results written before it existed.
+    #: The run plan as run (``stormproof.harness.plan.RunPlan.to_dict()``), None in results written before it existed.
     plan: Mapping[str, Any] | None = None
     #: Why the run never started (its system could not be set up), or None: such a run has no result to read.
     not_run: str | None = None

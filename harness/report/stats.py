@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.history import History
-from harness.history.gcpause import paused_gc
-from harness.history.vocabulary import FAULT, NEMESIS
+from stormproof.harness.history import History
+from stormproof.harness.history.gcpause import paused_gc
+from stormproof.harness.history.vocabulary import FAULT, NEMESIS
 
 __all__ = [
     "ALL_OPS",
@@ -72,7 +72,7 @@ def summarise_history(history: History) -> dict[str, Any]:
     latency (``p50_ms`` ... ``mean_ms``, None without ok ops). ``duration_s``
     is the span of the history, ``rps`` requests per second over it.
     """
-    with paused_gc():  # many small lists while a large history is alive (see harness.history.gcpause)
+    with paused_gc():  # many small lists while a large history is alive (see stormproof.harness.history.gcpause)
         return _summarise(history)
 
 

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.report.render import JUNIT_FILE
-from harness.report.result import RunResult
+from stormproof.harness.report.render import JUNIT_FILE
+from stormproof.harness.report.result import RunResult
 
 __all__ = ["SuiteRow", "combined_junit", "link_latest", "render_summary", "suite_row", "write_combined_junit"]
 

@@ -5,8 +5,8 @@ A user who drives load with their own ``locust`` command against a stack from
 ``stormproof-history/*.jsonl``. This turns them into the same verdicts,
 ``result.json``, ``history.jsonl`` and ``report.html`` as ``stormproof run``:
 the stack file says where the database, the metrics and the Shunya stub are,
-and the runner's own :func:`~harness.runner.run.judge` and
-:func:`~harness.runner.run.record_run` do the rest. The stack must still be up.
+and the runner's own :func:`~stormproof.harness.runner.run.judge` and
+:func:`~stormproof.harness.runner.run.record_run` do the rest. The stack must still be up.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def check_histories(
     ``scenario`` chooses the invariants and SLO targets (its faults are ignored:
     plain Locust injected none). The stack must still be running.
     """
-    from scenarios import load_scenario
+    from stormproof.scenarios import load_scenario
 
     history_dir = Path(history_dir)
     sources = sorted(history_dir.glob("*.jsonl"))

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 IN_FLIGHT = ("queued", "running", "retrying")
 FINISHED = ("succeeded", "dead_lettered", "dropped")
 
-#: Celery queues of the reference app (``reference_app.worker.celery_app.QUEUE``) and Celery's default.
+#: Celery queues of the reference app (``stormproof.reference_app.worker.celery_app.QUEUE``) and Celery's default.
 DEFAULT_QUEUES = ("shunya", "celery")
 #: kombu's Redis transport: messages taken by a worker and not yet acknowledged.
 UNACKED_HASH = "unacked"

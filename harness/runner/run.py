@@ -1,6 +1,6 @@
 """One scenario run, from stack up to report, with every failure turned into a reported error.
 
-The run takes its :class:`~harness.plan.RunPlan` (built and checked before
+The run takes its :class:`~stormproof.harness.plan.RunPlan` (built and checked before
 anything starts) and nothing else about the scenario: the stack's shape, the
 load, the nemesis's faults, the checks and result.json's ``plan`` all come
 from it. A failure to set the system up (a service that will not start, an
@@ -33,7 +33,7 @@ from ..plan.targets import stack_config
 from ..promises.run import run_coverage
 from ..report import FaultPlan, RunFiles, RunInfo, RunResult, ScenarioInfo, SLOTargets, build_result
 from ..report import render_run, write_result
-from reference_app.settings import DEV_JWT_SECRET
+from stormproof.reference_app.settings import DEV_JWT_SECRET
 
 from ..stack import LocalStack
 from ..stack.system import ExternalSystem, SystemUnderTest
@@ -103,7 +103,7 @@ def _copy_logs(stack: SystemUnderTest, run_dir: Path) -> list[str]:
 def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOutcome:
     """Plan ``scenario`` with ``options``, then run it (see :func:`run_plan`).
 
-    A bad plan raises :class:`~harness.plan.PlanError` before anything starts or any directory is made.
+    A bad plan raises :class:`~stormproof.harness.plan.PlanError` before anything starts or any directory is made.
     """
     options = options or RunOptions()
     return run_plan(build_plan(scenario, options), options)
@@ -114,7 +114,7 @@ def _run_log(path: Path) -> Iterator[None]:
     """The harness's log records (and tracebacks) go to ``path`` while the run lasts, not to the terminal."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("harness")
+    logger = logging.getLogger("stormproof.harness")
     previous = logger.level
     logger.addHandler(handler)
     if logger.getEffectiveLevel() > logging.INFO:

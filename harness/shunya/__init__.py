@@ -78,7 +78,7 @@ duplicate if it was sent before); ``409`` while pending.
 
 Running it
 ----------
-``python -m harness.shunya --host 127.0.0.1 --port N --webhook-url URL --webhook-secret S``
+``python -m stormproof.harness.shunya --host 127.0.0.1 --port N --webhook-url URL --webhook-secret S``
 (``main(argv)``), or in-process ``with start_stub(webhook_url=..., webhook_secret=...) as stub:``
 and steer it with ``ShunyaStubClient(stub.url)``.
 '''

@@ -1,4 +1,4 @@
-"""Entry point for ``python -m harness.shunya``; the logic lives in ``cli.main``."""
+"""Entry point for ``python -m stormproof.harness.shunya``; the logic lives in ``cli.main``."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Command line of the stub: ``python -m harness.shunya --port N --webhook-url URL --webhook-secret S``.
+"""Command line of the stub: ``python -m stormproof.harness.shunya --port N --webhook-url URL --webhook-secret S``.
 
 Why: scenarios run the stub as its own process next to the app; ``main``
 is also what the ``stormproof shunya`` subcommand calls.
@@ -19,7 +19,7 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.shunya",
+        prog="python -m stormproof.harness.shunya",
         description="Run the Shunya stub: a fault-injecting stand-in for the Shunya call-analysis service.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

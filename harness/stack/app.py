@@ -15,7 +15,7 @@ __all__ = ["ReferenceAppProcess"]
 
 
 class ReferenceAppProcess(Service):
-    """``uvicorn reference_app.main:create_app --factory`` with the given database, Redis and weakenings.
+    """``uvicorn stormproof.reference_app.main:create_app --factory`` with the given database, Redis and weakenings.
 
     The schema must already be migrated (templates make that cheap); the app
     itself only applies the weakenings that live in the schema.
@@ -66,7 +66,7 @@ class ReferenceAppProcess(Service):
             argv = [part.replace("{host}", self.host).replace("{port}", str(self.port)) for part in self.command]
         else:
             argv = [
-                sys.executable, "-m", "uvicorn", "reference_app.main:create_app", "--factory",
+                sys.executable, "-m", "uvicorn", "stormproof.reference_app.main:create_app", "--factory",
                 "--host", self.host, "--port", str(self.port),
                 "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
             ]

@@ -2,7 +2,7 @@
 
 As testcontainers' own modules do (``RedisContainer``, ``PostgresContainer``):
 defaults in ``__init__``, typed accessors, an explicit readiness wait
-(:meth:`StackContainer.wait_ready`, the recipe's :class:`~harness.stack.recipe.Ready`
+(:meth:`StackContainer.wait_ready`, the recipe's :class:`~stormproof.harness.stack.recipe.Ready`
 check of that service), and ``start()`` returning once the service answers.
 :meth:`StackContainer.launch` starts without waiting, so a stack can start
 independent services together and wait for them afterwards.
@@ -288,7 +288,7 @@ class WorkerContainer(StackContainer):
 # -- process faults on containers -------------------------------------------------------------------
 
 class ContainerProcess:
-    """A container as a process-fault target (``harness.faults.process.ManagedProcess`` and ``Pausable``).
+    """A container as a process-fault target (``stormproof.harness.faults.process.ManagedProcess`` and ``Pausable``).
 
     ``kill`` is ``docker kill`` (SIGKILL to the container's init: everything in it
     dies) and waits for the exit; ``start`` starts the same container again (same

@@ -16,9 +16,9 @@ Layout (one network, ``stormproof-<run id>``; aliases in brackets)::
     shunya (webhooks) --> [proxy]:18001 --> [app]:8000
 
 The services, links, environment and readiness checks come from the stack
-recipe (:mod:`harness.stack.recipe`), the same one ``LocalStack`` launches
+recipe (:mod:`stormproof.harness.stack.recipe`), the same one ``LocalStack`` launches
 as processes; each service is one small testcontainers class
-(:mod:`harness.stack.containers`). PostgreSQL, Redis, the Shunya stub, the
+(:mod:`stormproof.harness.stack.containers`). PostgreSQL, Redis, the Shunya stub, the
 proxy API and every link are also published on 127.0.0.1, on ports chosen
 before the containers are created (so a container restarted by a process
 fault keeps them), so the harness can inspect state directly, past the
@@ -85,7 +85,7 @@ if TYPE_CHECKING:  # docker and testcontainers come with the dev extra; imported
 
     from .containers import StackContainer
 
-    from reference_app.settings import Settings
+    from stormproof.reference_app.settings import Settings
 
 __all__ = [
     "DockerImages",
@@ -112,7 +112,7 @@ POSTGRES_DB = "stormproof"
 
 #: Where each service listens inside its container.
 SERVICE_PORTS = {"postgres": 5432, "redis": 6379, "shunya": SHUNYA_PORT, "app": APP_PORT}
-#: Where each link of the recipe (:data:`harness.stack.recipe.LINKS`) listens in the proxy container.
+#: Where each link of the recipe (:data:`stormproof.harness.stack.recipe.LINKS`) listens in the proxy container.
 LINK_PORTS = {"app": 18000, "postgres": 15432, "redis": 16379, "shunya": 18090, "webhook": 18001}
 #: Proxies created in the proxy container: name -> (listen port there, upstream alias:port).
 PROXIES: dict[str, tuple[int, str]] = {
@@ -291,7 +291,7 @@ def _stop_live_stacks() -> None:
 class DockerStack:
     """PostgreSQL, Redis, the fault proxy, the Shunya stub, the app and Celery workers, in containers.
 
-    Same public surface as :class:`~harness.stack.local.LocalStack` (``start()``,
+    Same public surface as :class:`~stormproof.harness.stack.local.LocalStack` (``start()``,
     ``stop()``, context manager, :meth:`info` with the same keys), plus
     ``proxy_api_url`` and :meth:`faults` for the proxy between every pair of
     services (proxy names: :data:`PROXIES`), ``links`` and :meth:`fault_targets` as locally.
@@ -358,7 +358,7 @@ class DockerStack:
     def proxy_api_url(self) -> str:
         return self._url("http", "proxy")
 
-    # -- what a scenario run needs (harness.stack.system.SystemUnderTest) -----------------------
+    # -- what a scenario run needs (stormproof.harness.stack.system.SystemUnderTest) -----------------------
     webhook_secret = WEBHOOK_SECRET
     #: The key that signs the seeded tenants' tokens, and that the app verifies them with (as locally).
     jwt_secret = LocalStack.jwt_secret
@@ -559,7 +559,7 @@ class DockerStack:
 
     def _settings(self, env: Mapping[str, str]) -> Settings:
         """The app's settings as the host sees them (host addresses patched in at seed time)."""
-        from reference_app.settings import Settings
+        from stormproof.reference_app.settings import Settings
 
         return Settings.from_env(env)
 
@@ -622,8 +622,8 @@ class DockerStack:
         """Migrate and seed from the host over the published port: no extra container to start."""
         from dataclasses import replace
 
-        from reference_app.db import migrate
-        from reference_app.seed import seed
+        from stormproof.reference_app.db import migrate
+        from stormproof.reference_app.seed import seed
 
         cfg = self.config
         host_settings = replace(settings, database_url=self.database_url, redis_url=self.redis_url)

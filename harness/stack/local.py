@@ -1,5 +1,5 @@
 """The whole reference system as local processes: PostgreSQL, Redis, the fault proxy, the Shunya stub,
-the app and its workers, every link through a proxy (see :mod:`harness.stack.proxy`).
+the app and its workers, every link through a proxy (see :mod:`stormproof.harness.stack.proxy`).
 
 One class composes the launchers so that ``stormproof up``, the pytest plugin
 and scenario runs bring a system up the same way. PostgreSQL and Redis may be
@@ -27,7 +27,7 @@ from .rundir import make_run_dir, remove_run_dir
 from .shunya import ShunyaStubProcess
 from .worker import CeleryWorkerProcess, PoolProcess
 
-from reference_app.settings import DEV_JWT_SECRET, default_app_workers
+from stormproof.reference_app.settings import DEV_JWT_SECRET, default_app_workers
 
 __all__ = ["LocalStack", "StackConfig", "WEBHOOK_SECRET"]
 
@@ -48,12 +48,12 @@ class StackConfig:
     #: Seed a recording and an analysis consent for every appointment (plan F3).
     seed_consent: bool = True
     #: Seed data that puts the plan's promises at risk (overlaps, an active session, no consent, a
-    #: deleted id: ``reference_app.seed``); runs want it, the pytest fixture's app tests do not.
+    #: deleted id: ``stormproof.reference_app.seed``); runs want it, the pytest fixture's app tests do not.
     seed_at_risk: bool = True
     #: Start the Shunya stub (always, when there are task workers), with this initial config.
     shunya: dict[str, Any] | None = None
     env: dict[str, str] = field(default_factory=dict)
-    #: Route every link through the fault proxy (see :data:`harness.stack.proxy.LINKS`).
+    #: Route every link through the fault proxy (see :data:`stormproof.harness.stack.proxy.LINKS`).
     proxies: bool = True
     #: Run this command instead of the reference app: the user's own backend implementing the contract.
     app_command: tuple[str, ...] | None = None
@@ -155,9 +155,9 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        from reference_app.db import migrate
-        from reference_app.seed import seed
-        from reference_app.settings import Settings
+        from stormproof.reference_app.db import migrate
+        from stormproof.reference_app.seed import seed
+        from stormproof.reference_app.settings import Settings
 
         started = time.monotonic()
         cfg = self.config

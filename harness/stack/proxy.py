@@ -21,12 +21,12 @@ from .recipe import LINKS as RECIPE_LINKS
 
 __all__ = ["FaultProxyProcess", "LINKS"]
 
-#: Proxy name -> what it carries (the recipe's links, :data:`harness.stack.recipe.LINKS`).
+#: Proxy name -> what it carries (the recipe's links, :data:`stormproof.harness.stack.recipe.LINKS`).
 LINKS = {link.name: link.carries for link in RECIPE_LINKS}
 
 
 class FaultProxyProcess:
-    """``python -m harness.faults`` on a free port; :meth:`link` adds a proxy on another free port."""
+    """``python -m stormproof.harness.faults`` on a free port; :meth:`link` adds a proxy on another free port."""
 
     def __init__(self, *, base_dir: Path, host: str = "127.0.0.1", port: int | None = None,
                  start_timeout: float = 15.0) -> None:
@@ -48,7 +48,7 @@ class FaultProxyProcess:
         return self._client
 
     def start(self) -> "FaultProxyProcess":
-        argv = [sys.executable, "-m", "harness.faults", "--host", self.host, "--port", str(self.port)]
+        argv = [sys.executable, "-m", "stormproof.harness.faults", "--host", self.host, "--port", str(self.port)]
         self.process = ManagedProcess("fault-proxy", argv, log_path=self.base_dir / "fault-proxy.log")
         start_and_wait_http(self.process, f"{self.api_url}/version", service="fault proxy", timeout=self.start_timeout)
         return self

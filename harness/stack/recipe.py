@@ -1,11 +1,11 @@
 """The stack recipe: which services run, the links between them, their environment, how each is known
 to be ready, and what faults may act on. Declared once; two launchers start it.
 
-``LocalStack`` (:mod:`harness.stack.local`) launches each service as a local
+``LocalStack`` (:mod:`stormproof.harness.stack.local`) launches each service as a local
 process (the classes in ``postgres.py``, ``redis.py``, ``proxy.py``,
 ``shunya.py``, ``app.py``, ``worker.py``); ``DockerStack``
-(:mod:`harness.stack.docker`) launches the same services as containers, one
-small testcontainers class each (:mod:`harness.stack.containers`). Both
+(:mod:`stormproof.harness.stack.docker`) launches the same services as containers, one
+small testcontainers class each (:mod:`stormproof.harness.stack.containers`). Both
 read this module for:
 
 - the services and the order they start in (:func:`recipe`);

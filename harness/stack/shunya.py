@@ -1,4 +1,4 @@
-"""The Shunya stub as its own process (``python -m harness.shunya``)."""
+"""The Shunya stub as its own process (``python -m stormproof.harness.shunya``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ __all__ = ["ShunyaStubProcess"]
 
 
 class ShunyaStubProcess(Service):
-    """``python -m harness.shunya``, ready when its admin health endpoint answers."""
+    """``python -m stormproof.harness.shunya``, ready when its admin health endpoint answers."""
 
     kind = "shunya"
 
@@ -47,7 +47,7 @@ class ShunyaStubProcess(Service):
     def start(self) -> "ShunyaStubProcess":
         self._run_dir()
         argv = [
-            sys.executable, "-m", "harness.shunya", "--host", self.host, "--port", str(self.port),
+            sys.executable, "-m", "stormproof.harness.shunya", "--host", self.host, "--port", str(self.port),
             "--webhook-url", self.webhook_url, "--webhook-secret", self.webhook_secret,
         ]
         if self.config:

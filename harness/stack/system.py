@@ -1,6 +1,6 @@
 """What a scenario run needs from the system under test, whoever started it.
 
-:class:`~harness.stack.local.LocalStack` (everything started here), a
+:class:`~stormproof.harness.stack.local.LocalStack` (everything started here), a
 ``DockerStack`` and :class:`ExternalSystem` (the user's own running backend
 plus its database) all offer it, so the runner drives any of them the same way.
 """
@@ -41,7 +41,7 @@ class ExternalSystem:
     """A backend already running elsewhere (the user's own), given as a URL and a database URL.
 
     The database must hold the contract's schema (docs/API.md; ``python -m
-    reference_app migrate`` creates it); tenants are seeded into it and their
+    stormproof.reference_app migrate`` creates it); tenants are seeded into it and their
     tokens signed with ``jwt_secret``, which the backend must verify tokens
     with. Nothing is proxied or started here, so a scenario with faults cannot
     run against it.
@@ -86,8 +86,8 @@ class ExternalSystem:
     def start(self) -> "ExternalSystem":
         import httpx
 
-        from reference_app.seed import seed
-        from reference_app.settings import Settings
+        from stormproof.reference_app.seed import seed
+        from stormproof.reference_app.settings import Settings
 
         started = time.monotonic()
         try:
@@ -104,7 +104,7 @@ class ExternalSystem:
         except Exception as exc:  # noqa: BLE001 - named, with the fix
             raise StackError(
                 f"could not seed tenants into {self.database_url}: {exc}. The database needs the contract's "
-                "schema: run `python -m reference_app migrate` against it"
+                "schema: run `python -m stormproof.reference_app migrate` against it"
             ) from exc
         self.ready_after_s = time.monotonic() - started
         return self

@@ -19,7 +19,7 @@ __all__ = ["CeleryWorkerProcess", "PoolProcess"]
 
 
 class CeleryWorkerProcess(Service):
-    """``celery -A reference_app.worker.main worker`` (prefork) with the app's settings.
+    """``celery -A stormproof.reference_app.worker.main worker`` (prefork) with the app's settings.
 
     ``concurrency`` child processes execute tasks; :attr:`child_pids` lists them,
     so a fault can kill one mid-task (acks-late redelivery) rather than the whole worker.
@@ -50,7 +50,7 @@ class CeleryWorkerProcess(Service):
     def start(self) -> "CeleryWorkerProcess":
         self._run_dir()
         argv = [
-            sys.executable, "-m", "celery", "-A", "reference_app.worker.main", "worker",
+            sys.executable, "-m", "celery", "-A", "stormproof.reference_app.worker.main", "worker",
             "-Q", "shunya", *worker_args(self.name, self.concurrency),
         ]
         log_path = self.base_dir / f"{self.name}.log"

@@ -2,7 +2,7 @@
 
 A checker that never fails proves nothing. Each scenario file names the fixes
 it exists to catch (``weaken``) and the invariants that must then break
-(``expect``); the promise table (``harness.promises``, when present) adds one
+(``expect``); the promise table (``stormproof.harness.promises``, when present) adds one
 row per promise. ``verify`` turns both into cells, (weakening set, scenario)
 -> expected invariants, runs each cell against the weakened app a few times
 with different seeds, and runs every scenario of the matrix with every fix on.
@@ -18,11 +18,11 @@ stop catching it.
 - ``command``: ``stormproof verify`` end to end.
 """
 
-from harness.verify.cells import Cell, VerifyError, build_cells, select_cells
-from harness.verify.command import VerifyArgs, verify
-from harness.verify.judge import first_violation_s, judge_all_on, judge_weakened
-from harness.verify.matrix import run_matrix
-from harness.verify.outcome import (
+from stormproof.harness.verify.cells import Cell, VerifyError, build_cells, select_cells
+from stormproof.harness.verify.command import VerifyArgs, verify
+from stormproof.harness.verify.judge import first_violation_s, judge_all_on, judge_weakened
+from stormproof.harness.verify.matrix import run_matrix
+from stormproof.harness.verify.outcome import (
     VERIFY_FILE,
     AllOnResult,
     CellResult,
@@ -33,8 +33,8 @@ from harness.verify.outcome import (
     schema_path,
     write_verify_json,
 )
-from harness.verify.page import PAGE_FILE, render_page, write_page
-from harness.verify.table import render_table
+from stormproof.harness.verify.page import PAGE_FILE, render_page, write_page
+from stormproof.harness.verify.table import render_table
 
 __all__ = [
     "PAGE_FILE",

@@ -2,13 +2,13 @@
 
 Two sources name cells, and both are taken as they are, never re-derived:
 each scenario file's ``weaken``/``expect`` (the bug the scenario was written
-for) and, when ``harness.promises`` exists, every promise of the table (the
+for) and, when ``stormproof.harness.promises`` exists, every promise of the table (the
 fixes that break it, the scenarios where it is at risk, the checker that
 judges it). Two sources naming the same weakening set and scenario make one
 cell expecting the union of their invariants, so a scenario is not run twice
 for the same bug.
 
-A promise the table marks as a known gap (``harness.promises.GAPS``: no
+A promise the table marks as a known gap (``stormproof.harness.promises.GAPS``: no
 checker judges its sentence in a run yet, or no load creates its situation)
 makes no cell: it is listed with the promises no run verifies, so the
 matrix neither runs a cell that cannot be caught nor hides that it exists.
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from scenarios import Scenario
+from stormproof.scenarios import Scenario
 
 __all__ = ["Cell", "PromiseLike", "VerifyError", "build_cells", "select_cells", "uncovered_promises"]
 
@@ -38,7 +38,7 @@ class VerifyError(ValueError):
 
 
 class PromiseLike(Protocol):
-    """The fields of ``harness.promises.Promise`` that the matrix reads."""
+    """The fields of ``stormproof.harness.promises.Promise`` that the matrix reads."""
 
     id: str
     invariant: str
@@ -145,7 +145,7 @@ def select_cells(cells: Sequence[Cell], *, only: Sequence[str] = (), scenario: s
 
 
 def _known_weakenings() -> set[str]:
-    from reference_app.weaken import WEAKENINGS
+    from stormproof.reference_app.weaken import WEAKENINGS
 
     return set(WEAKENINGS)
 

@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.verify.cells import PromiseLike, VerifyError, build_cells, select_cells, uncovered_promises
-from harness.verify.matrix import Runner, run_matrix
-from harness.verify.outcome import Matrix, exit_code, write_verify_json
-from harness.verify.page import write_page
-from harness.verify.table import render_table
+from stormproof.harness.verify.cells import PromiseLike, VerifyError, build_cells, select_cells, uncovered_promises
+from stormproof.harness.verify.matrix import Runner, run_matrix
+from stormproof.harness.verify.outcome import Matrix, exit_code, write_verify_json
+from stormproof.harness.verify.page import write_page
+from stormproof.harness.verify.table import render_table
 
 __all__ = ["SOURCES", "VerifyArgs", "load_promises", "verify"]
 
@@ -56,22 +56,22 @@ class VerifyArgs:
 
 
 def load_promises() -> tuple[PromiseLike, ...]:
-    """``harness.promises.PROMISES`` when that package exists, else none (the scenario files alone)."""
+    """``stormproof.harness.promises.PROMISES`` when that package exists, else none (the scenario files alone)."""
     import importlib
 
     try:
-        promises = importlib.import_module("harness.promises")
+        promises = importlib.import_module("stormproof.harness.promises")
     except ModuleNotFoundError as exc:
-        if exc.name in ("harness.promises",):
+        if exc.name in ("stormproof.harness.promises",):
             return ()
         raise
     return tuple(promises.PROMISES)
 
 
 def load_gaps() -> Mapping[str, str]:
-    """``harness.promises.GAPS``: the rows no run can verify yet, and why (empty without the table)."""
+    """``stormproof.harness.promises.GAPS``: the rows no run can verify yet, and why (empty without the table)."""
     try:
-        from harness.promises import GAPS
+        from stormproof.harness.promises import GAPS
     except ImportError:
         return {}
     return GAPS
@@ -81,7 +81,7 @@ def verify(args: VerifyArgs, *, runner: Runner | None = None,
            promises: Sequence[PromiseLike] | None = None,
            echo: Callable[[str], None] | None = None) -> int:
     """Run the matrix ``args`` ask for; write verify.json and verify.html; print the table; return the exit code."""
-    from scenarios import load_scenario, scenario_names
+    from stormproof.scenarios import load_scenario, scenario_names
 
     if args.tries < 1:
         raise VerifyError(f"--tries must be at least 1, got {args.tries}")

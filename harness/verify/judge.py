@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from harness.history import History
-from harness.invariants.verdict import Verdict, Violation
-from harness.report.result import RunResult
+from stormproof.harness.history import History
+from stormproof.harness.invariants.verdict import Verdict, Violation
+from stormproof.harness.report.result import RunResult
 
 __all__ = ["first_violation_s", "judge_all_on", "judge_weakened"]
 

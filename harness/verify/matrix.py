@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.history import History, load_history
-from harness.runner import RunOptions, RunOutcome
-from harness.verify.cells import Cell
-from harness.verify.judge import first_violation_s, judge_all_on, judge_weakened
-from harness.verify.outcome import AllOnResult, CellResult, Try
-from scenarios import Scenario
+from stormproof.harness.history import History, load_history
+from stormproof.harness.runner import RunOptions, RunOutcome
+from stormproof.harness.verify.cells import Cell
+from stormproof.harness.verify.judge import first_violation_s, judge_all_on, judge_weakened
+from stormproof.harness.verify.outcome import AllOnResult, CellResult, Try
+from stormproof.scenarios import Scenario
 
 __all__ = ["Runner", "run_matrix"]
 
@@ -46,7 +46,7 @@ def run_matrix(
 ) -> tuple[tuple[CellResult, ...], tuple[AllOnResult, ...]]:
     """Run every cell ``tries`` times weakened, then each of their scenarios ``tries`` times with every fix on."""
     if runner is None:
-        from harness.runner import run_scenario as runner
+        from stormproof.harness.runner import run_scenario as runner
     runs_dir = out_dir / "runs"
     total = sum(tries for c in cells if c.problem is None) + tries * len({c.scenario for c in cells})
     done = 0

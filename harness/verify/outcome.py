@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.verify.cells import Cell
+from stormproof.harness.verify.cells import Cell
 
 __all__ = [
     "SCHEMA_VERSION",

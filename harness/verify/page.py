@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-from harness.report.escape import esc
-from harness.verify.outcome import VERIFY_FILE, Matrix, Try, exit_code
-from harness.verify.table import first_violation_text
+from stormproof.harness.report.escape import esc
+from stormproof.harness.verify.outcome import VERIFY_FILE, Matrix, Try, exit_code
+from stormproof.harness.verify.table import first_violation_text
 
 __all__ = ["PAGE_FILE", "render_page", "write_page"]
 

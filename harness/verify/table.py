@@ -6,7 +6,7 @@ log; escapes and failures are marked in capitals where the eye lands first.
 
 from __future__ import annotations
 
-from harness.verify.outcome import CellResult, Matrix, exit_code
+from stormproof.harness.verify.outcome import CellResult, Matrix, exit_code
 
 __all__ = ["first_violation_text", "render_table"]
 

@@ -2,7 +2,7 @@
 
 FastAPI declares every operation's 422 as ``application/json`` with its own
 ``HTTPValidationError`` shape, but this app answers every error as
-``application/problem+json`` (RFC 9457, :mod:`reference_app.problems`). A
+``application/problem+json`` (RFC 9457, :mod:`stormproof.reference_app.problems`). A
 client generated from the document, or a fuzzer validating responses against
 it, would be misled; so the document is rewritten once, when first served:
 the 422 is replaced and the other problem statuses an ``/api/v1`` operation
@@ -17,7 +17,7 @@ code rather than listed by hand:
   (``["manager"]``) where the route requires the manager; ``[]`` on the
   operations that take no token (probes, scrapes, the signed webhook);
 - an ``Idempotency-Key`` header parameter on every write that runs through
-  :func:`reference_app.services.idempotency.run_write`, ``required`` where the
+  :func:`stormproof.reference_app.services.idempotency.run_write`, ``required`` where the
   route requires it.
 """
 

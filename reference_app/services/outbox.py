@@ -13,7 +13,7 @@ to do, and the broker only its transport:
    published *and commits*, then hands them to Celery, each message carrying
    its publication number. A publish that fails un-marks its row for the next
    round. The relay runs in every API process (:meth:`Outbox.run`, started by
-   the app's lifespan) or on its own (``python -m reference_app relay``).
+   the app's lifespan) or on its own (``python -m stormproof.reference_app relay``).
 3. **Run.** A worker begins a delivery only if the ledger says the task has
    not ended, no other worker is running it (a PostgreSQL advisory lock held
    for the run, released by PostgreSQL if the worker dies), and the message is

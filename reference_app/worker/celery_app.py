@@ -6,7 +6,7 @@ harmless. Prefetch 1, so a paused worker holds at most one task hostage.
 
 ``beat_schedule`` runs retention (plan F1) for every company every
 ``STORMPROOF_RETENTION_INTERVAL_SECONDS``; it takes effect only where Celery
-beat runs (``celery -A reference_app.worker.main beat``), never in a worker.
+beat runs (``celery -A stormproof.reference_app.worker.main beat``), never in a worker.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ RETENTION_TASK = "lifecycle.enforce_retention"
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("reference_app", broker=settings.redis_url, set_as_current=False)
+    app = Celery("stormproof.reference_app", broker=settings.redis_url, set_as_current=False)
     app.conf.update(
         task_default_queue=QUEUE,
         task_acks_late=True,

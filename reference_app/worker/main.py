@@ -1,4 +1,4 @@
-"""The worker's entry point: ``celery -A reference_app.worker.main worker -Q shunya``.
+"""The worker's entry point: ``celery -A stormproof.reference_app.worker.main worker -Q shunya``.
 
 Settings come from the environment, as for the API.
 """
@@ -14,7 +14,7 @@ from .celery_app import make_celery
 app = make_celery(Settings.from_env())
 app.set_current()
 app.set_default()
-app.autodiscover_tasks(["reference_app.worker"], related_name="tasks", force=True)
+app.autodiscover_tasks(["stormproof.reference_app.worker"], related_name="tasks", force=True)
 from . import tasks as _tasks  # noqa: E402,F401 - registers the tasks on this app
 
 

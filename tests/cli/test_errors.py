@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
-from harness.plan import RunOptions
+from stormproof.harness import cli
+from stormproof.harness.plan import RunOptions
 
 STORMPROOF = shutil.which("stormproof", path=os.path.dirname(sys.executable)) or "stormproof"
 
@@ -31,9 +31,9 @@ def no_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise _Started("a stack was constructed for a run that should have stopped at its plan")
 
-    import harness.runner.run as run
-    import harness.stack as stack
-    import harness.stack.docker as docker
+    import stormproof.harness.runner.run as run
+    import stormproof.harness.stack as stack
+    import stormproof.harness.stack.docker as docker
 
     for module, name in ((run, "LocalStack"), (run, "ExternalSystem"), (stack, "LocalStack"),
                          (docker, "DockerStack")):
@@ -150,7 +150,7 @@ def test_report_of_a_missing_directory_is_one_line(tmp_path: Path, capsys: pytes
 
 def test_an_unexpected_failure_is_one_line_naming_the_traceback_file(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import harness.stack as stack
+    import stormproof.harness.stack as stack
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the disk caught fire")
@@ -192,7 +192,7 @@ def test_an_app_url_on_a_closed_port_is_one_line_and_a_run_marked_not_run(tmp_pa
     assert "is it running?" in lines[0] and "stormproof.log" in lines[0]
     assert "--database-url None" not in done.stderr + done.stdout
     (run_dir,) = [p for p in out.iterdir() if p.name != "latest"]  # latest/<scenario>: a link to it
-    from harness.report import load_result
+    from stormproof.harness.report import load_result
 
     result = load_result(run_dir)
     assert result.verdict == "error" and result.not_run and "does not answer" in result.not_run

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.faults import ProxyInfo, RunningServer, ToxiproxyClient, serve_in_thread
+from stormproof.harness.faults import ProxyInfo, RunningServer, ToxiproxyClient, serve_in_thread
 
 
 class _EchoHandler(socketserver.BaseRequestHandler):

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.faults import ProxyInfo, RunningServer, ToxiproxyClient, ToxiproxyError
+from stormproof.harness.faults import ProxyInfo, RunningServer, ToxiproxyClient, ToxiproxyError
 
 from conftest import connect, round_trip
 
@@ -238,7 +238,7 @@ def test_module_entry_point_starts_fast_and_reports_port_clash(tmp_path: Path, e
     config.write_text(json.dumps([{"name": "cfg", "upstream": f"127.0.0.1:{echo_addr[1]}"}]))
     start = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.faults", "--port", "0", "--config", str(config)],
+        [sys.executable, "-m", "stormproof.harness.faults", "--port", "0", "--config", str(config)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -249,7 +249,7 @@ def test_module_entry_point_starts_fast_and_reports_port_clash(tmp_path: Path, e
         with ToxiproxyClient(f"http://127.0.0.1:{port}") as c:
             assert list(c.list_proxies()) == ["cfg"]
         clash = subprocess.run(
-            [sys.executable, "-m", "harness.faults", "--port", str(port)],
+            [sys.executable, "-m", "stormproof.harness.faults", "--port", str(port)],
             cwd=REPO, capture_output=True, text=True, timeout=10,
         )
         assert clash.returncode == 1

@@ -7,7 +7,7 @@ import toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from harness.faults import RunningServer
+from stormproof.harness.faults import RunningServer
 
 from conftest import connect, round_trip
 

@@ -35,7 +35,7 @@ def _missing(reason: str) -> None:
 def stormproof_proxy():
     """`stormproof proxy --port 0` as its own process, as a user would run it."""
     stormproof = Path(sys.executable).parent / "stormproof"
-    command = [str(stormproof)] if stormproof.exists() else [sys.executable, "-m", "harness.faults"]
+    command = [str(stormproof)] if stormproof.exists() else [sys.executable, "-m", "stormproof.harness.faults"]
     proc = subprocess.Popen([*command, *(["proxy"] if stormproof.exists() else []), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

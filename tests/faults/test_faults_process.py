@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness.faults import KillFault, ManagedProcess, PauseFault, ProcessFaultError, kill_and_restart, pause, resume
+from stormproof.harness.faults import KillFault, ManagedProcess, PauseFault, ProcessFaultError, kill_and_restart, pause, resume
 
 ECHO = r"""
 import socket, sys

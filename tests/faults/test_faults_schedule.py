@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.faults import FaultEvent, FaultSpec, ProxyInfo, Schedule, ToxiproxyClient, run_schedule, standard_packages
+from stormproof.harness.faults import FaultEvent, FaultSpec, ProxyInfo, Schedule, ToxiproxyClient, run_schedule, standard_packages
 
 
 class FakeClock:

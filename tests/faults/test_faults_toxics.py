@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness.faults import ProxyInfo, ToxiproxyClient
+from stormproof.harness.faults import ProxyInfo, ToxiproxyClient
 
 from conftest import connect, recv_exactly, recv_until_eof, round_trip
 
@@ -168,7 +168,7 @@ def test_upstream_unreachable_closes_client(client: ToxiproxyClient) -> None:
 def test_slicer_accepts_what_upstream_accepts(average: int, variation: int) -> None:
     """Upstream Toxiproxy creates a slicer whatever its attributes (toxiproxy-node-client
     relies on it); every cut must still fall strictly inside the data, in order."""
-    from harness.faults.toxics import lookup
+    from stormproof.harness.faults.toxics import lookup
 
     toxic = lookup("slicer").from_attributes({"average_size": average, "size_variation": variation})
     for size in (0, 1, 2, 17, 1000):

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from harness.faults.errors import ApiError
-from harness.faults.toxic_collection import ToxicCollection
-from harness.faults.toxics import lookup, names
+from stormproof.harness.faults.errors import ApiError
+from stormproof.harness.faults.toxic_collection import ToxicCollection
+from stormproof.harness.faults.toxics import lookup, names
 
 
 def add(body: dict) -> dict:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from harness.faults.process import KillFault, Pausable, PauseFault
+from stormproof.harness.faults.process import KillFault, Pausable, PauseFault
 
 
 class FakeContainer:
-    """What ``harness.stack.containers.ContainerProcess`` offers, recorded (its pid is above any pid_max)."""
+    """What ``stormproof.harness.stack.containers.ContainerProcess`` offers, recorded (its pid is above any pid_max)."""
 
     def __init__(self, name: str) -> None:
         self.name = name

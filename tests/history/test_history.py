@@ -1,6 +1,6 @@
 import pytest
 
-from harness.history import History, HistoryError, Op, outcome
+from stormproof.harness.history import History, HistoryError, Op, outcome
 
 
 def _ops() -> list[Op]:

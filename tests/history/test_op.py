@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.history import NO_EFFECT_STATUSES, Op, classify, freeze, op_from_json, op_to_json
+from stormproof.harness.history import NO_EFFECT_STATUSES, Op, classify, freeze, op_from_json, op_to_json
 
 scalars = st.none() | st.booleans() | st.integers(-2**63, 2**63) | st.text(max_size=8) | st.floats(
     allow_nan=False, allow_infinity=False)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import (
+from stormproof.harness.history import (
     HistoryFileError,
     HistoryRecorder,
     HistoryWriteError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.history import History, Op, OpType, classify
+from stormproof.harness.history import History, Op, OpType, classify
 
 MS = 1_000_000
 

@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.history import History, Op
-from harness.invariants import Snapshot
+from stormproof.harness.history import History, Op
+from stormproof.harness.invariants import Snapshot
 
 MS = 1_000_000
 BUGS = ("double-start", "double-assign", "no-idempotency", "lost-stop")

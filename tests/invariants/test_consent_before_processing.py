@@ -1,7 +1,7 @@
 """consent-before-processing on hand-made final states: known-bad flagged, known-good valid, missing unknown."""
 
-from harness.history import History
-from harness.invariants import Snapshot, check_all
+from stormproof.harness.history import History
+from stormproof.harness.invariants import Snapshot, check_all
 
 NAME = "consent-before-processing"
 

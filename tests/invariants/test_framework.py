@@ -1,7 +1,7 @@
 import pytest
 
-from harness.history import History
-from harness.invariants import (
+from stormproof.harness.history import History
+from stormproof.harness.invariants import (
     CheckConfig,
     Snapshot,
     Verdict,
@@ -18,8 +18,8 @@ from harness.invariants import (
     split_metric_key,
     verdict_to_dict,
 )
-from harness.invariants.registry import _REGISTRY
-from harness.invariants.timeline import INF, Interval, Undoers, certain_overlaps
+from stormproof.harness.invariants.registry import _REGISTRY
+from stormproof.harness.invariants.timeline import INF, Interval, Undoers, certain_overlaps
 
 ALL = {"single-active-session", "single-assignment", "job-applied-once", "job-applied-eventually",
        "idempotent-replay", "tenant-isolation", "no-lost-acknowledged-write", "dead-letter-accounting",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness.history import History
-from harness.history.vocabulary import DELETION_CONFIRM, RETENTION_RUN
-from harness.invariants import Snapshot, check_all
+from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import DELETION_CONFIRM, RETENTION_RUN
+from stormproof.harness.invariants import Snapshot, check_all
 
 from .builders import HistoryBuilder
 

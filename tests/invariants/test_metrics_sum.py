@@ -1,6 +1,6 @@
 """Summing several processes' expositions (the docker backend's scrape): counters add up series by series."""
 
-from harness.invariants.metrics import metric_sum, parse_metrics, sum_expositions
+from stormproof.harness.invariants.metrics import metric_sum, parse_metrics, sum_expositions
 
 APP = """# HELP webhook_dedupe_misses_total First applications.
 # TYPE webhook_dedupe_misses_total counter

@@ -13,8 +13,8 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.history import History
-from harness.invariants import check_all
+from stormproof.harness.history import History
+from stormproof.harness.invariants import check_all
 from tests.invariants.model import generate
 
 CHECKED = ["single-active-session", "single-assignment", "no-lost-acknowledged-write", "idempotent-replay",

@@ -1,6 +1,6 @@
 """job-applied-*, idempotent-replay, tenant-isolation, no-lost-write, dead letters, metrics, SLOs."""
 
-from harness.invariants import CheckConfig, Snapshot, check_all
+from stormproof.harness.invariants import CheckConfig, Snapshot, check_all
 from tests.invariants.builders import HistoryBuilder
 
 

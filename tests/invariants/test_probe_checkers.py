@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.invariants import Snapshot, check_all
+from stormproof.harness.invariants import Snapshot, check_all
 from tests.invariants.builders import HistoryBuilder
 
 

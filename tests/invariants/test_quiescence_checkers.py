@@ -4,7 +4,7 @@ Guards issue 11's false alarms (a slow but healthy system judged invalid because
 work was still draining at a fixed cutoff) without letting lost work pass.
 """
 
-from harness.invariants import Quiescence, Snapshot, check_all
+from stormproof.harness.invariants import Quiescence, Snapshot, check_all
 from tests.invariants.builders import HistoryBuilder
 
 QUIET = Quiescence(True, 4.2)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.history import HistoryRecorder, load_history
-from harness.invariants import CheckConfig, Snapshot, check_all
+from stormproof.harness.history import HistoryRecorder, load_history
+from stormproof.harness.invariants import CheckConfig, Snapshot, check_all
 
 
 def _history(tmp_path: Path, per_second: dict[str, list[int]]) -> object:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.history.vocabulary import ASSIGN, SESSION_STOP
-from harness.invariants import Snapshot, check_all
+from stormproof.harness.history.vocabulary import ASSIGN, SESSION_STOP
+from stormproof.harness.invariants import Snapshot, check_all
 
 from .builders import HistoryBuilder
 
@@ -64,7 +64,7 @@ def test_a_409_to_a_stop_whose_body_named_no_problem_is_not_judged() -> None:
 
 def _start_probe_stop_start(probe: str, stop_status: int):
     """s1 started, a probe stops it (answered ``stop_status``), then s2 starts on the same appointment."""
-    from harness.history.vocabulary import SESSION_START
+    from stormproof.harness.history.vocabulary import SESSION_START
 
     b = HistoryBuilder()
     b.call(SESSION_START, 0, 5, 201, process="p0", result={"id": "s1", "appointment_id": "a1"},
@@ -79,12 +79,12 @@ def _start_probe_stop_start(probe: str, stop_status: int):
 
 def test_a_session_a_probe_stopped_is_not_active_any_more() -> None:
     """Probes derived from the API document stop sessions too: no false overlap after one."""
-    from harness.history.vocabulary import PROBE_IDEMPOTENCY
+    from stormproof.harness.history.vocabulary import PROBE_IDEMPOTENCY
 
     assert _start_probe_stop_start(PROBE_IDEMPOTENCY, 200).status == "valid"
 
 
 def test_a_refused_probe_stop_does_not_hide_an_overlap() -> None:
-    from harness.history.vocabulary import PROBE
+    from stormproof.harness.history.vocabulary import PROBE
 
     assert _start_probe_stop_start(PROBE, 404).status == "invalid"

@@ -1,6 +1,6 @@
 """single-active-session and single-assignment on hand-made histories."""
 
-from harness.invariants import Snapshot, check_all
+from stormproof.harness.invariants import Snapshot, check_all
 from tests.invariants.builders import HistoryBuilder
 
 

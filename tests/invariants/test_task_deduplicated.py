@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.history import History
-from harness.invariants import Snapshot, check_all
+from stormproof.harness.history import History
+from stormproof.harness.invariants import Snapshot, check_all
 
 
 def _snapshot(*records: tuple[str, str | None, float, float | None]) -> Snapshot:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from harness.load import probes as p
+from stormproof.harness.load import probes as p
 
 #: A backend that is not ours: a bare ``id`` parameter, a shared path parameter, a route-level key
 #: header, roles in a 3.1 security requirement, an anonymous route and a $ref'd body.
@@ -111,7 +111,7 @@ def reference_doc() -> dict:
     mp.setenv("DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     mp.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     try:
-        from reference_app.main import create_app
+        from stormproof.reference_app.main import create_app
 
         return create_app().openapi()
     finally:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from harness.invariants.config import CheckConfig
-from harness.plan import SLO_CHECKS, PlanError, RunOptions, RunPlan, build_plan, parse_scenario, plan_from_dict
-from harness.report import RunInfo, ScenarioInfo, SLOTargets, build_result, load_result, schema_path, write_result
-from scenarios import load_scenario, scenario_names
+from stormproof.harness.invariants.config import CheckConfig
+from stormproof.harness.plan import SLO_CHECKS, PlanError, RunOptions, RunPlan, build_plan, parse_scenario, plan_from_dict
+from stormproof.harness.report import RunInfo, ScenarioInfo, SLOTargets, build_result, load_result, schema_path, write_result
+from stormproof.scenarios import load_scenario, scenario_names
 
 BASE: dict[str, Any] = {"name": "x", "invariants": ["single-active-session"], "duration_s": 20, "seed": 4}
 
@@ -129,7 +129,7 @@ def test_every_default_has_one_home() -> None:
     checks = {f.name: f.default for f in dataclasses.fields(CheckConfig)}
     config = build_plan(_scenario()).check_config()
     assert (config.error_rate_max, config.latency_p95_ms) == (checks["error_rate_max"], checks["latency_p95_ms"])
-    from reference_app.settings import Settings
+    from stormproof.reference_app.settings import Settings
 
     burst = {f.name: f.default for f in dataclasses.fields(Settings)}["rate_api_burst"]
     assert config.rate_limit_per_s is None and config.rate_limit_burst == burst
@@ -183,8 +183,8 @@ def test_a_tampered_plan_is_refused_by_name() -> None:
 def test_the_nemesis_plays_the_plan_and_refuses_a_stack_that_lacks_a_planned_process(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from harness.history import HistoryRecorder
-    from harness.runner.nemesis import Nemesis
+    from stormproof.harness.history import HistoryRecorder
+    from stormproof.harness.runner.nemesis import Nemesis
 
     plan = build_plan(_scenario(faults=[_fault("pause", "worker1-pool")]))
     recorder = HistoryRecorder(tmp_path / "nemesis.jsonl", origin_ns=0)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from harness.plan import FAULT_KINDS, PARAMS, PlanError, parse_scenario, read_scenario
-from scenarios import load_scenario, scenario_names
+from stormproof.harness.plan import FAULT_KINDS, PARAMS, PlanError, parse_scenario, read_scenario
+from stormproof.scenarios import load_scenario, scenario_names
 
 BASE: dict[str, Any] = {"name": "x", "invariants": ["single-active-session", "tenant-isolation"]}
 LATENCY = {"at": 1, "duration": 2, "fault": "latency", "target": "postgres"}

@@ -19,8 +19,8 @@ USER_TESTS = '''
 import psycopg
 import sqlalchemy
 
-import harness.runner
-from harness.pytest_plugin import factories, option
+import stormproof.harness.runner
+from stormproof.harness.pytest_plugin import factories, option
 
 second_postgres = factories.postgres_proc()
 second_db = factories.database("second_postgres")
@@ -69,7 +69,7 @@ def test_options_are_ini_settings_and_flags_the_flag_winning(request):
 
 def test_run_scenario_factory_looks_in_its_own_directory(run_mine, monkeypatch):
     seen = {}
-    monkeypatch.setattr(harness.runner, "run_scenario", lambda spec, options: seen.update(spec=spec, options=options))
+    monkeypatch.setattr(stormproof.harness.runner, "run_scenario", lambda spec, options: seen.update(spec=spec, options=options))
     run_mine("mine")
     assert seen["spec"].name == "mine" and seen["options"].duration_s == 3
     run_mine("smoke")  # not there: the built-in one

@@ -8,9 +8,9 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
-from harness.history import History, Op, classify
-from harness.invariants import TABLES, Snapshot
-from harness.load.client import extract_result, payload_fingerprint
+from stormproof.harness.history import History, Op, classify
+from stormproof.harness.invariants import TABLES, Snapshot
+from stormproof.harness.load.client import extract_result, payload_fingerprint
 from tests.invariants.builders import MS, HistoryBuilder
 
 

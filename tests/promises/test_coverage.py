@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.history import History
-from harness.history import vocabulary as v
-from harness.invariants import Snapshot, Verdict, check_all
-from harness.promises import PROMISES, coverage
-from harness.promises import counting as c
-from harness.promises.run import NOT_EXERCISED, coverage_entries, mark_not_exercised, run_coverage
-from harness.report import load_result, schema_path
+from stormproof.harness.history import History
+from stormproof.harness.history import vocabulary as v
+from stormproof.harness.invariants import Snapshot, Verdict, check_all
+from stormproof.harness.promises import PROMISES, coverage
+from stormproof.harness.promises import counting as c
+from stormproof.harness.promises.run import NOT_EXERCISED, coverage_entries, mark_not_exercised, run_coverage
+from stormproof.harness.report import load_result, schema_path
 from tests.invariants.builders import HistoryBuilder
 from tests.report.runs import make_run
 
@@ -103,9 +103,9 @@ def test_result_json_and_report_carry_the_coverage(tmp_path: Path) -> None:
 
 
 def test_the_report_shows_a_not_exercised_checker_as_such(tmp_path: Path) -> None:
-    from harness.report import build_result
-    from harness.report.html import render_report
-    from harness.report.result import load_result as load
+    from stormproof.harness.report import build_result
+    from stormproof.harness.report.html import render_report
+    from stormproof.harness.report.result import load_result as load
 
     run = make_run(tmp_path / "run", scenario="session-start-storm", seed=4, violating=False,
                    started_at="2025-06-03T02:00:00Z")

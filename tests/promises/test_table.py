@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.history import vocabulary
-from harness.invariants.registry import names
-from harness.promises import GAPS, PROMISES, Promise
-from harness.promises.markdown import render_markdown
-from reference_app.weaken import WEAKENINGS
+from stormproof.harness.history import vocabulary
+from stormproof.harness.invariants.registry import names
+from stormproof.harness.promises import GAPS, PROMISES, Promise
+from stormproof.harness.promises.markdown import render_markdown
+from stormproof.reference_app.weaken import WEAKENINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 OP_NAMES = {value for name, value in vars(vocabulary).items() if name.isupper() and isinstance(value, str)}
@@ -53,13 +53,13 @@ def test_every_weakening_breaks_some_promise() -> None:
 
 def test_committed_doc_is_the_generated_one() -> None:
     committed = (ROOT / "docs" / "PROMISES.md").read_text(encoding="utf-8")
-    assert committed == render_markdown(), "run: python -m harness.promises --markdown > docs/PROMISES.md"
+    assert committed == render_markdown(), "run: python -m stormproof.harness.promises --markdown > docs/PROMISES.md"
 
 
 def test_every_scenario_of_a_row_checks_its_invariant() -> None:
     """Otherwise `stormproof verify` could never catch the row's weakening in that scenario."""
-    from harness.runner.run import SLO_CHECKS
-    from scenarios import load_scenario
+    from stormproof.harness.runner.run import SLO_CHECKS
+    from stormproof.scenarios import load_scenario
 
     for promise in PROMISES:
         for name in promise.scenarios:

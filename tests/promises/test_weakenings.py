@@ -2,7 +2,7 @@
 
 Where a checker judges the promise, the real answers (and the real final
 state) are fed to it: valid with the fix on, invalid with it off. The rows
-whose checker does not judge them yet say so in ``harness.promises.GAPS``.
+whose checker does not judge them yet say so in ``stormproof.harness.promises.GAPS``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import httpx
 import psycopg
 import pytest
 
-from harness.history import vocabulary as v
-from harness.invariants import check_all
-from reference_app.settings import Settings
-from reference_app.worker.tasks import retry_delay
+from stormproof.harness.history import vocabulary as v
+from stormproof.harness.invariants import check_all
+from stormproof.reference_app.settings import Settings
+from stormproof.reference_app.worker.tasks import retry_delay
 from tests.reference_app.helpers import auth, fire_together, new_key, sql_rows
 
 from .recording import Recorder, snapshot
@@ -46,7 +46,7 @@ def apps(reference_app_module):
 
 
 def _verdict(name: str, history, snap=None):
-    from harness.invariants import Snapshot
+    from stormproof.harness.invariants import Snapshot
 
     (verdict,) = check_all(history, snap or Snapshot.build({}), [name])
     return verdict
@@ -240,7 +240,7 @@ def _at_wall(history, wall: float):
     """The same history with every op's wall clock set to ``wall`` (the builder's is synthetic)."""
     from dataclasses import replace
 
-    from harness.history import History
+    from stormproof.harness.history import History
 
     return History([replace(op, wall=wall) for op in history])
 
@@ -356,7 +356,7 @@ def test_idempotency_key_format(apps, weakened: bool) -> None:
 @FIX
 def test_retry_budget(weakened: bool) -> None:
     """A task is dead-lettered once its retries are spent with the fix; retried forever without it."""
-    from reference_app.worker.tasks import out_of_retries
+    from stormproof.reference_app.worker.tasks import out_of_retries
 
     settings = Settings(database_url="postgresql://x", redis_url="redis://x", task_max_retries=5,
                         weakenings=frozenset({"retry-budget"}) if weakened else frozenset())

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from harness.shunya.results import canonical_json, expected_result, output_hash
-from harness.shunya.signing import sign
+from stormproof.harness.shunya.results import canonical_json, expected_result, output_hash
+from stormproof.harness.shunya.signing import sign
 
 from .helpers import auth, sql_rows
 

@@ -26,10 +26,10 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from reference_app.api.deps import get_principal, require_manager
-from reference_app.api.routes import ROUTERS
-from reference_app.auth import mint_token
-from reference_app.settings import DEV_JWT_SECRET, Settings
+from stormproof.reference_app.api.deps import get_principal, require_manager
+from stormproof.reference_app.api.routes import ROUTERS
+from stormproof.reference_app.auth import mint_token
+from stormproof.reference_app.settings import DEV_JWT_SECRET, Settings
 
 from .helpers import auth, new_key, sql_rows
 

@@ -8,7 +8,7 @@ import httpx
 import jwt
 import pytest
 
-from reference_app.settings import DEV_JWT_SECRET
+from stormproof.reference_app.settings import DEV_JWT_SECRET
 
 from .helpers import auth, new_key
 
@@ -115,8 +115,8 @@ def test_bad_tokens_are_401(app, header) -> None:
 
 
 def test_expired_token_is_401(app) -> None:
-    from reference_app.auth import mint_token
-    from reference_app.settings import Settings
+    from stormproof.reference_app.auth import mint_token
+    from stormproof.reference_app.settings import Settings
 
     t = app.tenants[0]
     settings = Settings(database_url="x", redis_url="y")

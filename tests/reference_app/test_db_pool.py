@@ -14,9 +14,9 @@ import asyncio
 import psycopg
 from sqlalchemy import text
 
-from reference_app.db import make_engine, make_read_sessionmaker, make_sessionmaker
-from reference_app.services.unit_of_work import wrote_in_transaction
-from reference_app.settings import Settings
+from stormproof.reference_app.db import make_engine, make_read_sessionmaker, make_sessionmaker
+from stormproof.reference_app.services.unit_of_work import wrote_in_transaction
+from stormproof.reference_app.settings import Settings
 
 
 def _settings(database) -> Settings:  # type: ignore[no-untyped-def]

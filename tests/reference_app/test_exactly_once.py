@@ -20,8 +20,8 @@ import uuid
 
 import pytest
 
-from reference_app.settings import Settings
-from reference_app.worker.celery_app import POLL_TASK, make_celery
+from stormproof.reference_app.settings import Settings
+from stormproof.reference_app.worker.celery_app import POLL_TASK, make_celery
 
 from .background import analyses, delivery, ledger_settled, shunya_job_id, submit_call, wait_for
 from .helpers import sql_rows
@@ -71,7 +71,7 @@ def test_storm_applies_the_result_once(reference_app, weakenings) -> None:
     assert applied == 1
     (lead,) = sql_rows(app.database_url, "SELECT c.lead_score FROM calls c JOIN shunya_jobs j ON j.call_id = c.id "
                                          "WHERE j.shunya_job_id = %s", job_id)
-    from harness.shunya.results import expected_result
+    from stormproof.harness.shunya.results import expected_result
 
     assert lead[0] == expected_result(job_id)["lead_score"]
 

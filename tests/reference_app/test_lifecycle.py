@@ -16,8 +16,8 @@ import httpx
 import psycopg
 import pytest
 
-from reference_app.settings import Settings
-from reference_app.worker.celery_app import RETENTION_TASK, make_celery
+from stormproof.reference_app.settings import Settings
+from stormproof.reference_app.worker.celery_app import RETENTION_TASK, make_celery
 
 from .background import wait_for
 from .helpers import auth, new_key, sql_rows

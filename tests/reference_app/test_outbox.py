@@ -20,9 +20,9 @@ import httpx
 import pytest
 import redis
 
-from reference_app.context import build_context
-from reference_app.settings import Settings
-from reference_app.worker.celery_app import POLL_TASK, QUEUE, SUBMIT_TASK
+from stormproof.reference_app.context import build_context
+from stormproof.reference_app.settings import Settings
+from stormproof.reference_app.worker.celery_app import POLL_TASK, QUEUE, SUBMIT_TASK
 
 from .background import analyses, ledger, ledger_settled, metric, shunya_job_id, submit_call, wait_for
 from .helpers import auth, sql_rows

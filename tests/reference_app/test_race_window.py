@@ -14,8 +14,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from reference_app.context import AppContext
-from reference_app.settings import Settings
+from stormproof.reference_app.context import AppContext
+from stormproof.reference_app.settings import Settings
 
 #: Race keys unique to this run: a barrier's count outlives the test in Redis for a minute.
 RUN = uuid.uuid4().hex

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reference_app.settings import DEV_JWT_SECRET, Settings, SettingsError
-from reference_app.weaken import WEAKENINGS, UnknownWeakeningError, parse_weakenings
+from stormproof.reference_app.settings import DEV_JWT_SECRET, Settings, SettingsError
+from stormproof.reference_app.weaken import WEAKENINGS, UnknownWeakeningError, parse_weakenings
 
 BASE = {"DATABASE_URL": "postgresql://u@127.0.0.1:5432/app", "REDIS_URL": "redis://127.0.0.1:6379/0"}
 

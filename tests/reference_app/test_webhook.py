@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from harness.shunya.signing import sign
+from stormproof.harness.shunya.signing import sign
 
 from .background import analyses, delivery, metric, shunya_job_id, submit_call
 

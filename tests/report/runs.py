@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.history import HistoryRecorder, load_history
-from harness.invariants import CheckConfig, Snapshot, check_all
-from harness.report import (
+from stormproof.harness.history import HistoryRecorder, load_history
+from stormproof.harness.invariants import CheckConfig, Snapshot, check_all
+from stormproof.harness.report import (
     FaultPlan,
     RunFiles,
     RunInfo,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import write_index
+from stormproof.harness.report import write_index
 from tests.report.browser import BINARIES, Browser, find_chromium
 from tests.report.runs import DUP_APPOINTMENT, DUP_KEY, DUP_SESSIONS, RecordedRun
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.cli import main
+from stormproof.harness.report.cli import main
 from tests.report.runs import RecordedRun
 
 

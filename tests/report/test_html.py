@@ -7,9 +7,9 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from harness.history import History, Op
-from harness.invariants import Verdict, Violation
-from harness.report import load_result, render_report, time_series
+from stormproof.harness.history import History, Op
+from stormproof.harness.invariants import Verdict, Violation
+from stormproof.harness.report import load_result, render_report, time_series
 from tests.report.runs import DUP_APPOINTMENT, DUP_KEY, DUP_SESSIONS, RecordedRun
 
 
@@ -122,7 +122,7 @@ def test_untrusted_history_is_escaped(recorded: dict[str, RecordedRun]) -> None:
     verdict = Verdict("single-active-session", "invalid", "safety",
                       (Violation("single-active-session", evil, (0, 1), {"type": evil, "appointment_id": evil}),),
                       {"violations": 1, "by_type": {evil: {"count": 1}}})
-    from harness.report import build_result
+    from stormproof.harness.report import build_result
 
     result = build_result(base.scenario, base.run, [verdict], history)
     text = render_report(result, history, time_series(history))

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
-from harness.report import write_index
+from stormproof.harness.report import write_index
 from tests.report.runs import RecordedRun
 from tests.report.test_html import _parse, assert_offline
 

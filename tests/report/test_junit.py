@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from harness.invariants import Verdict, Violation
-from harness.report import build_result, load_result, render_junit
+from stormproof.harness.invariants import Verdict, Violation
+from stormproof.harness.report import build_result, load_result, render_junit
 from tests.report.runs import DUP_APPOINTMENT, RecordedRun
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import jsonschema
 
-from harness.invariants import Quiescence
-from harness.report import load_result, render_run, result_to_dict, schema_path, write_result
-from harness.report.result import result_from_dict
+from stormproof.harness.invariants import Quiescence
+from stormproof.harness.report import load_result, render_run, result_to_dict, schema_path, write_result
+from stormproof.harness.report.result import result_from_dict
 from tests.report.runs import RecordedRun
 
 SLOW = Quiescence(False, 90.2, backlog=40, reason="not quiet after 90 s: 40 tasks still progressing (the bound of "

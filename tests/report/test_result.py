@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.invariants import Verdict, Violation
-from harness.report import ResultError, build_result, load_result, result_to_dict, schema_path, write_result
-from harness.report.result import RunFiles, RunInfo
+from stormproof.harness.invariants import Verdict, Violation
+from stormproof.harness.report import ResultError, build_result, load_result, result_to_dict, schema_path, write_result
+from stormproof.harness.report.result import RunFiles, RunInfo
 from tests.report.runs import RecordedRun
 
 try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.history import History, Op
-from harness.report.stats import ALL_OPS, fault_windows, summarise_history, time_series
+from stormproof.harness.history import History, Op
+from stormproof.harness.report.stats import ALL_OPS, fault_windows, summarise_history, time_series
 from tests.invariants.builders import HistoryBuilder
 
 

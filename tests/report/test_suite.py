@@ -6,8 +6,8 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.report import load_result
-from harness.report.suite import (
+from stormproof.harness.report import load_result
+from stormproof.harness.report.suite import (
     combined_junit,
     link_latest,
     render_summary,

@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 
-from harness.load.distributed import ClockSample, best_offset, shift_lines
+from stormproof.harness.load.distributed import ClockSample, best_offset, shift_lines
 
 
 def test_importing_the_module_does_not_import_locust() -> None:
-    code = "import sys, harness.load.distributed; print('locust' in sys.modules)"
+    code = "import sys, stormproof.harness.load.distributed; print('locust' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
 

@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from harness.plan import PlanError
-from harness.runner import RunOptions, run_scenario
-from harness.stack import LocalStack, StackConfig
-from scenarios import load_scenario
+from stormproof.harness.plan import PlanError
+from stormproof.harness.runner import RunOptions, run_scenario
+from stormproof.harness.stack import LocalStack, StackConfig
+from stormproof.scenarios import load_scenario
 
-COMMAND = (sys.executable, "-m", "reference_app", "serve", "--host", "{host}", "--port", "{port}")
+COMMAND = (sys.executable, "-m", "stormproof.reference_app", "serve", "--host", "{host}", "--port", "{port}")
 
 
 def test_run_against_a_backend_started_by_command(tmp_path) -> None:

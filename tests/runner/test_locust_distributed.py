@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.load.stackfile import wait_for_stack_file
+from stormproof.harness.load.stackfile import wait_for_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

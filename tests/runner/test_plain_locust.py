@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import _write_atomically
-from harness.load.stackfile import wait_for_stack_file
-from harness.runner.check import StackFile, read_stack_file
+from stormproof.harness.cli import _write_atomically
+from stormproof.harness.load.stackfile import wait_for_stack_file
+from stormproof.harness.runner.check import StackFile, read_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,7 +106,7 @@ def test_stack_file_errors_name_the_fix(tmp_path: Path) -> None:
 
 
 def test_check_skips_histories_older_than_the_stack(tmp_path: Path) -> None:
-    from harness.runner.check import check_histories
+    from stormproof.harness.runner.check import check_histories
 
     history = tmp_path / "stormproof-history"
     history.mkdir()

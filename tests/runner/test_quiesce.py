@@ -1,7 +1,7 @@
 """Quiescence against a real stack: PostgreSQL ledger, Redis broker, Celery workers, the Shunya stub.
 
 Each case builds the state it names (drained, lost, still pending) and checks
-that :func:`harness.runner.quiesce.quiesce` tells them apart by the system's
+that :func:`stormproof.harness.runner.quiesce.quiesce` tells them apart by the system's
 own state, within a bound measured in seconds, not a fixed clock.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from harness.runner.quiesce import QuiescePolicy, observe, quiesce
+from stormproof.harness.runner.quiesce import QuiescePolicy, observe, quiesce
 from tests.reference_app.background import ledger_settled, submit_call, wait_for
 from tests.reference_app.helpers import sql_rows
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.runner import quiesce as q
-from harness.runner.quiesce import BrokerView, Observation, QuiescePolicy
+from stormproof.harness.runner import quiesce as q
+from stormproof.harness.runner.quiesce import BrokerView, Observation, QuiescePolicy
 
 POLICY = QuiescePolicy(base_s=5, per_item_s=0.5, stall_s=15, cap_s=300, confirm_s=3, interval_s=0.5)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import load_history
+from stormproof.harness.history import load_history
 
 
 def test_run_scenario_helper_with_a_custom_file(run_scenario, tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_run_scenario_helper_with_a_custom_file(run_scenario, tmp_path: Path) ->
 
 
 def test_a_bad_target_is_a_plan_error_before_anything_starts(run_scenario, tmp_path: Path) -> None:
-    from harness.plan import PlanError
+    from stormproof.harness.plan import PlanError
 
     path = tmp_path / "bad.toml"
     path.write_text('name = "bad"\nduration_s = 2\ninvariants = ["tenant-isolation"]\n'

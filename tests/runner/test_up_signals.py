@@ -15,7 +15,7 @@ import pytest
 
 FAKE = r'''
 import sys, time
-import harness.stack as stack_pkg
+import stormproof.harness.stack as stack_pkg
 
 class FakeStack:
     def __init__(self, config):
@@ -32,7 +32,7 @@ class FakeStack:
         print("stopped-cleanly", file=sys.stderr, flush=True)
 
 stack_pkg.LocalStack = FakeStack
-from harness.cli import main
+from stormproof.harness.cli import main
 sys.exit(main(["up", "--json-file", sys.argv[2]]))
 '''
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.runner import RunOptions, run_scenario
-from scenarios import load_scenario, scenario_names
+from stormproof.harness.runner import RunOptions, run_scenario
+from stormproof.scenarios import load_scenario, scenario_names
 
 SHORT = 8.0
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios import ScenarioError, load_scenario, parse_scenario, read_scenario, scenario_names
+from stormproof.scenarios import ScenarioError, load_scenario, parse_scenario, read_scenario, scenario_names
 
 REQUIRED = {"session-start-storm", "assignment-storm", "webhook-poll-storm", "idempotency-replay-storm",
             "tenant-probe", "redis-flap", "db-latency", "pause-past-lock-ttl", "noisy-tenant", "smoke", "lifecycle-under-load"}

@@ -1,1 +1,1 @@
-"""Tests of the Shunya stub (harness.shunya)."""
+"""Tests of the Shunya stub (stormproof.harness.shunya)."""

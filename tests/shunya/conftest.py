@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from harness.shunya import RunningStub, ShunyaStubClient, start_stub
+from stormproof.harness.shunya import RunningStub, ShunyaStubClient, start_stub
 
 SECRET = "test-webhook-secret"
 WAIT_S = 10.0

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from harness.shunya import (
+from stormproof.harness.shunya import (
     RunningStub,
     ShunyaStubClient,
     ShunyaStubError,

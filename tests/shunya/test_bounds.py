@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from harness.shunya import ShunyaStubClient, StubConfig
-from harness.shunya.delivery import WebhookDispatcher
-from harness.shunya.jobs import JobLimitError, JobStore
-from harness.shunya.stats import StubStats
+from stormproof.harness.shunya import ShunyaStubClient, StubConfig
+from stormproof.harness.shunya.delivery import WebhookDispatcher
+from stormproof.harness.shunya.jobs import JobLimitError, JobStore
+from stormproof.harness.shunya.stats import StubStats
 
 from .conftest import WebhookReceiver, wait_until
 

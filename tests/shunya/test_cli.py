@@ -1,4 +1,4 @@
-"""``python -m harness.shunya`` runs a real stub process; ``main`` rejects bad arguments."""
+"""``python -m stormproof.harness.shunya`` runs a real stub process; ``main`` rejects bad arguments."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.shunya import ShunyaStubClient, main
+from stormproof.harness.shunya import ShunyaStubClient, main
 
 from .conftest import SECRET, WebhookReceiver
 
@@ -40,7 +40,7 @@ def test_bad_arguments_exit_with_usage_error(argv: list[str], capsys: pytest.Cap
 def test_module_runs_a_stub_that_delivers_and_stops_on_sigint(receiver: WebhookReceiver) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [
-        sys.executable, "-m", "harness.shunya", "--port", "0",
+        sys.executable, "-m", "stormproof.harness.shunya", "--port", "0",
         "--webhook-url", receiver.url, "--webhook-secret", SECRET,
         "--config", '{"complete_after_ms": 0}',
     ]  # fmt: skip

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness.shunya import ConfigError, StubConfig
+from stormproof.harness.shunya import ConfigError, StubConfig
 
 
 @pytest.mark.parametrize(

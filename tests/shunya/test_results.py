@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.shunya import canonical_json, expected_result, failure_draw, output_hash
+from stormproof.harness.shunya import canonical_json, expected_result, failure_draw, output_hash
 
 job_ids = st.one_of(
     st.text(min_size=0, max_size=64),

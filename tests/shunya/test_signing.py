@@ -8,7 +8,7 @@ import hmac
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from harness.shunya import sign, verify
+from stormproof.harness.shunya import sign, verify
 
 NOW = 1_750_000_000
 BODY = b'{"event":"job.completed","job_id":"shj_00"}'

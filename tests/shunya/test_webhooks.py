@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.shunya import (
+from stormproof.harness.shunya import (
     ShunyaStubClient,
     ShunyaStubError,
     canonical_json,

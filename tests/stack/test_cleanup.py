@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.stack import sweep_stale_run_dirs
+from stormproof.harness.stack import sweep_stale_run_dirs
 
 SCRIPT = textwrap.dedent(
     """
     import json, sys, time
-    from harness.stack import EphemeralPostgres, EphemeralRedis
+    from stormproof.harness.stack import EphemeralPostgres, EphemeralRedis
     with EphemeralPostgres() as pg, EphemeralRedis() as r:
         print(json.dumps({"pids": [pg.process.pid, r.process.pid],
                           "dirs": [str(pg.base_dir), str(r.base_dir)]}), flush=True)

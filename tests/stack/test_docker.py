@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.stack import ServiceStartError, StackConfig
-from harness.stack.docker import (
+from stormproof.harness.stack import ServiceStartError, StackConfig
+from stormproof.harness.stack.docker import (
     PROXIES,
     RUN_LABEL,
     DockerImages,
@@ -186,7 +186,7 @@ def test_metrics_add_up_the_app_and_the_worker_containers(stack: DockerStack) ->
     counters; the stack's scrape adds every container up, and dedupe misses match the analyses again."""
     import psycopg
 
-    from harness.invariants.metrics import metric_sum, parse_metrics
+    from stormproof.harness.invariants.metrics import metric_sum, parse_metrics
 
     tenant = stack.tenants[0]
     submitted = httpx.post(f"{stack.app_url}/api/v1/calls", json={"appointment_id": tenant.appointment_ids[0]},
@@ -231,7 +231,7 @@ def test_app_to_postgres_proxy_down_makes_the_app_unready(stack: DockerStack) ->
 # -- process faults on containers (same names and packages as locally) ------------------------------
 
 def test_fault_targets_are_the_recipes_under_the_local_names(stack: DockerStack) -> None:
-    from harness.stack.recipe import recipe
+    from stormproof.harness.stack.recipe import recipe
 
     targets = stack.fault_targets()
     assert tuple(targets) == recipe(stack.config).targets().processes
@@ -242,7 +242,7 @@ def test_fault_targets_are_the_recipes_under_the_local_names(stack: DockerStack)
 def test_redis_kill_and_restart_loses_keys_and_keeps_its_address(stack: DockerStack) -> None:
     import redis
 
-    from harness.faults.packages import standard_packages
+    from stormproof.harness.faults.packages import standard_packages
 
     kill = standard_packages(processes=stack.fault_targets())["kill"]
     client = redis.Redis.from_url(stack.redis_url, socket_timeout=5, socket_connect_timeout=5, retry=None)
@@ -263,7 +263,7 @@ def test_redis_kill_and_restart_loses_keys_and_keeps_its_address(stack: DockerSt
 def test_postgres_kill_and_restart_keeps_its_data(stack: DockerStack) -> None:
     import psycopg
 
-    from harness.faults.packages import standard_packages
+    from stormproof.harness.faults.packages import standard_packages
 
     def tenants() -> int:
         with psycopg.connect(stack.check_dsn, connect_timeout=5) as conn:
@@ -278,7 +278,7 @@ def test_postgres_kill_and_restart_keeps_its_data(stack: DockerStack) -> None:
 
 
 def test_pause_freezes_the_app_container_and_resume_thaws_it(stack: DockerStack) -> None:
-    from harness.faults.packages import standard_packages
+    from stormproof.harness.faults.packages import standard_packages
 
     pause = standard_packages(processes=stack.fault_targets())["pause"]
     readyz = f"{stack.app_url}/readyz"
@@ -293,7 +293,7 @@ def test_pause_freezes_the_app_container_and_resume_thaws_it(stack: DockerStack)
 
 
 def test_worker_pool_process_is_paused_and_killed_inside_its_container(stack: DockerStack) -> None:
-    from harness.faults.packages import standard_packages
+    from stormproof.harness.faults.packages import standard_packages
 
     import json
 
@@ -362,8 +362,8 @@ def test_interrupted_start_leaves_nothing(docker_ready: None, monkeypatch: pytes
 
 def test_scenario_runs_on_the_docker_backend(docker_ready: None, tmp_path: Path) -> None:
     """`stormproof run NAME --backend docker`: load, a latency fault on the redis link, checks, report."""
-    from harness.runner import RunOptions, run_scenario
-    from scenarios import load_scenario
+    from stormproof.harness.runner import RunOptions, run_scenario
+    from stormproof.scenarios import load_scenario
 
     outcome = run_scenario(
         load_scenario("session-start-storm"),
@@ -382,7 +382,7 @@ def test_the_launcher_uses_only_what_the_public_images_offer(docker_ready: None)
     Toxiproxy its own default command. Nothing else is asked of those three images."""
     from types import SimpleNamespace
 
-    from harness.stack.containers import PostgresContainer, ProxyContainer, RedisContainer
+    from stormproof.harness.stack.containers import PostgresContainer, ProxyContainer, RedisContainer
 
     common: dict[str, Any] = {"network": SimpleNamespace(name="unused"), "labels": {}}
     pg = PostgresContainer("postgres:15", user="u", password="p", dbname="d", host_port=1,
@@ -402,8 +402,8 @@ def test_our_proxy_image_is_driven_as_the_real_toxiproxy_would_be(docker_ready: 
     from testcontainers.core.network import Network
     from toxiproxy.api import APIConsumer
 
-    from harness.stack.containers import ProxyContainer, RedisContainer
-    from harness.stack.ports import free_port
+    from stormproof.harness.stack.containers import ProxyContainer, RedisContainer
+    from stormproof.harness.stack.ports import free_port
 
     images = DockerImages.from_env()
     run = uuid.uuid4().hex[:8]

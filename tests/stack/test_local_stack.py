@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.stack import LINKS, LocalStack, StackConfig
+from stormproof.harness.stack import LINKS, LocalStack, StackConfig
 
 from ..reference_app.background import wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from harness.stack.ports import _ephemeral_range, free_port
+from stormproof.harness.stack.ports import _ephemeral_range, free_port
 
 
 def test_free_port_is_bindable_and_outside_the_ephemeral_range() -> None:

@@ -6,9 +6,9 @@ import time
 
 import psycopg
 
-from harness.faults.process import ManagedProcess as FaultTarget
-from harness.faults.process import kill_and_restart, pause, resume
-from harness.stack import EphemeralPostgres, EphemeralRedis, ManagedProcess
+from stormproof.harness.faults.process import ManagedProcess as FaultTarget
+from stormproof.harness.faults.process import kill_and_restart, pause, resume
+from stormproof.harness.stack import EphemeralPostgres, EphemeralRedis, ManagedProcess
 
 
 def test_stack_processes_satisfy_the_fault_protocol() -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.stack import LocalStack, StackConfig
-from harness.stack.recipe import LINKS, Ready, recipe, targets_for
+from stormproof.harness.stack import LocalStack, StackConfig
+from stormproof.harness.stack.recipe import LINKS, Ready, recipe, targets_for
 
 CONFIG = StackConfig(task_workers=1, tenants=1, shunya={"complete_after_ms": 100})
 
@@ -35,7 +35,7 @@ def test_without_the_stub_there_is_no_shunya_service_nor_its_links() -> None:
 
 
 def test_targets_are_one_table_for_both_backends() -> None:
-    from harness.stack.docker import DockerStack
+    from stormproof.harness.stack.docker import DockerStack
 
     config = StackConfig(task_workers=2)
     targets = recipe(config).targets()
@@ -83,7 +83,7 @@ def _answers(service: str, stack: Any, port: int) -> bool:
 def _start(backend: str) -> Any:
     if backend == "local":
         return LocalStack(CONFIG).start()
-    from harness.stack.docker import DockerStack, ImageUnavailableError, docker_unreachable_reason
+    from stormproof.harness.stack.docker import DockerStack, ImageUnavailableError, docker_unreachable_reason
 
     reason = docker_unreachable_reason()
     try:

@@ -7,7 +7,7 @@ import os
 import psycopg
 import pytest
 
-from harness.stack import EphemeralPostgres, EphemeralRedis, MissingBinaryError, find_redis_server
+from stormproof.harness.stack import EphemeralPostgres, EphemeralRedis, MissingBinaryError, find_redis_server
 
 
 def test_postgres_serves_clones_and_restarts(stormproof_postgres) -> None:
@@ -61,7 +61,7 @@ def test_missing_redis_binary_names_the_package(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_missing_postgres_binary_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.stack import binaries
+    from stormproof.harness.stack import binaries
 
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr(binaries, "_pg_config_bindir", lambda: None)

@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.history import History, Op, write_history
-from harness.invariants.verdict import Verdict, Violation
-from harness.report import RunFiles, RunInfo, ScenarioInfo, SLOTargets, build_result, write_result
-from harness.runner import RunOptions, RunOutcome
-from scenarios import Scenario
+from stormproof.harness.history import History, Op, write_history
+from stormproof.harness.invariants.verdict import Verdict, Violation
+from stormproof.harness.report import RunFiles, RunInfo, ScenarioInfo, SLOTargets, build_result, write_result
+from stormproof.harness.runner import RunOptions, RunOutcome
+from stormproof.scenarios import Scenario
 
 S = 1_000_000_000
 VIOLATION_AT_S = 3.5
@@ -65,6 +65,6 @@ class FakeRunner:
 
 def catches_everything(name: str, weaken: tuple[str, ...], seed: int) -> tuple[Mapping[str, str], str | None]:
     """Every expected invariant breaks when weakened; everything holds with every fix on."""
-    from scenarios import load_scenario
+    from stormproof.scenarios import load_scenario
 
     return ({i: "invalid" for i in load_scenario(name).expect} if weaken else {}), None

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.verify import VerifyError, build_cells, select_cells
-from harness.verify.cells import uncovered_promises
-from scenarios import load_scenario, scenario_names
+from stormproof.harness.verify import VerifyError, build_cells, select_cells
+from stormproof.harness.verify.cells import uncovered_promises
+from stormproof.scenarios import load_scenario, scenario_names
 
 
 @dataclass(frozen=True)

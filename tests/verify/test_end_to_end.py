@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from harness.cli import main
-from harness.report import load_result
+from stormproof.harness.cli import main
+from stormproof.harness.report import load_result
 
 
 def test_verify_catches_tenant_guard_and_passes_all_on(tmp_path, capsys) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.invariants.verdict import Verdict, Violation
-from harness.report import RunInfo, ScenarioInfo, SLOTargets, build_result
-from harness.verify import Cell, first_violation_s
-from harness.verify.outcome import CellResult, Try
-from harness.verify.table import first_violation_text
+from stormproof.harness.invariants.verdict import Verdict, Violation
+from stormproof.harness.report import RunInfo, ScenarioInfo, SLOTargets, build_result
+from stormproof.harness.verify import Cell, first_violation_s
+from stormproof.harness.verify.outcome import CellResult, Try
+from stormproof.harness.verify.table import first_violation_text
 
 from .fakes import VIOLATION_AT_S, history
 

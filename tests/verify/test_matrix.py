@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from harness.verify import VerifyArgs, build_cells, exit_code, run_matrix, select_cells, verify
-from harness.verify.outcome import AllOnResult, CellResult, Matrix, Try
-from scenarios import load_scenario, scenario_names
+from stormproof.harness.verify import VerifyArgs, build_cells, exit_code, run_matrix, select_cells, verify
+from stormproof.harness.verify.outcome import AllOnResult, CellResult, Matrix, Try
+from stormproof.scenarios import load_scenario, scenario_names
 
 from .fakes import VIOLATION_AT_S, FakeRunner, catches_everything
 
@@ -75,7 +75,7 @@ def test_an_all_on_failure_fails_the_matrix(tmp_path) -> None:
 
 
 def test_a_cell_with_a_problem_escapes_without_running() -> None:
-    from harness.verify import Cell
+    from stormproof.harness.verify import Cell
 
     cell = Cell(("consent-check",), "tenant-probe", ("consent-before-processing",), ("promise F1",), "not checked")
     matrix = Matrix((CellResult(cell, ()),), (AllOnResult("tenant-probe", (Try(6, True, "pass", "pass"),)),),
@@ -102,7 +102,7 @@ def test_verify_writes_json_and_page_and_returns_the_exit_code(tmp_path, capsys)
     (VerifyArgs(only=("nope",)), "unknown weakening"),
 ])
 def test_bad_input_raises_before_any_run(tmp_path, args, words) -> None:
-    from harness.verify import VerifyError
+    from stormproof.harness.verify import VerifyError
 
     runner = FakeRunner(catches_everything)
     with pytest.raises(VerifyError, match=words):
@@ -111,7 +111,7 @@ def test_bad_input_raises_before_any_run(tmp_path, args, words) -> None:
 
 
 def test_the_cli_answers_bad_input_with_exit_2(capsys) -> None:
-    from harness.cli import main
+    from stormproof.harness.cli import main
 
     assert main(["verify", "--only", "tenant-gaurd"]) == 2
     err = capsys.readouterr().err

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from harness.verify import Cell, matrix_to_dict, render_page, schema_path
-from harness.verify.outcome import AllOnResult, CellResult, Matrix, Try
+from stormproof.harness.verify import Cell, matrix_to_dict, render_page, schema_path
+from stormproof.harness.verify.outcome import AllOnResult, CellResult, Matrix, Try
 
 try:
     import jsonschema

@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from harness.faults.toxics.base import AttributeError_, Chunk, Emit, Toxic, ToxicContext
-from harness.faults.toxics.registry import lookup, names, register
+from stormproof.harness.faults.toxics.base import AttributeError_, Chunk, Emit, Toxic, ToxicContext
+from stormproof.harness.faults.toxics.registry import lookup, names, register
 
 __all__ = [
     "AttributeError_",

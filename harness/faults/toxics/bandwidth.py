@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.faults.toxics.base import Chunk, Emit, Toxic, ToxicContext
-from harness.faults.toxics.registry import register
+from stormproof.harness.faults.toxics.base import Chunk, Emit, Toxic, ToxicContext
+from stormproof.harness.faults.toxics.registry import register
 
 #: Large chunks are released in pieces worth this much time, like Toxiproxy.
 _SLICE_SECONDS = 0.1

@@ -64,7 +64,7 @@ class ToxicContext(Protocol):
 class Toxic:
     """Base class: subclasses declare ``type_name`` and attribute fields.
 
-    Subclasses register themselves with ``harness.faults.toxics.registry.register``
+    Subclasses register themselves with ``stormproof.harness.faults.toxics.registry.register``
     and live in their own module; nothing else needs to change to add one.
     """
 

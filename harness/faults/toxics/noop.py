@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.faults.toxics.base import Toxic
-from harness.faults.toxics.registry import register
+from stormproof.harness.faults.toxics.base import Toxic
+from stormproof.harness.faults.toxics.registry import register
 
 
 @register

@@ -7,7 +7,7 @@ adding one file.
 
 from __future__ import annotations
 
-from harness.faults.toxics.base import Toxic
+from stormproof.harness.faults.toxics.base import Toxic
 
 __all__ = ["register", "lookup", "names"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from harness.faults.toxics.base import Chunk, Emit, Toxic, ToxicContext
-from harness.faults.toxics.registry import register
+from stormproof.harness.faults.toxics.base import Chunk, Emit, Toxic, ToxicContext
+from stormproof.harness.faults.toxics.registry import register
 
 
 @register

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from harness.history import History, Op, Pair
-from harness.history.vocabulary import APPOINTMENT_DELETE
-from harness.invariants.timeline import INF, Undoers
+from stormproof.harness.history import History, Op, Pair
+from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE
+from stormproof.harness.invariants.timeline import INF, Undoers
 
 __all__ = ["AppointmentKey", "acknowledged", "deleters", "possible_span", "write_began"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from harness.history import History
-from harness.history.vocabulary import WEBHOOK_DELIVER
-from harness.invariants.snapshot import Row
+from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import WEBHOOK_DELIVER
+from stormproof.harness.invariants.snapshot import Row
 
 __all__ = ["MAX_OPS_PER_JOB", "analyses_by_job", "deliveries_by_job"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from harness.history import History, Op
-from harness.history.vocabulary import FAULT, NEMESIS
-from harness.invariants.timeline import INF
+from stormproof.harness.history import History, Op
+from stormproof.harness.history.vocabulary import FAULT, NEMESIS
+from stormproof.harness.invariants.timeline import INF
 
 __all__ = ["FaultWindows", "answer_class"]
 

@@ -6,7 +6,7 @@
 shows the balance ``enqueued = succeeded + dead_lettered + in_flight``.
 
 A row still in flight (queued/running/retrying) is judged by how the wait for
-quiescence ended (``snapshot.quiescence``, see ``harness.runner.quiesce``):
+quiescence ended (``snapshot.quiescence``, see ``stormproof.harness.runner.quiesce``):
 
 - *lost* (in flight in the ledger, but no broker message and no worker holds
   it): nothing will ever finish it, a violation;
@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from harness.history import History
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_dead_letter_accounting"]
 

@@ -15,13 +15,13 @@ Judged on the history's acknowledged confirmations and the final state:
 
 from __future__ import annotations
 
-from harness.history import History
-from harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM
-from harness.invariants.checkers._common import acknowledged
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM
+from stormproof.harness.invariants.checkers._common import acknowledged
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_deletion_audited"]
 

@@ -37,12 +37,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from harness.history import History, Op
-from harness.history.vocabulary import PROBE_IDEMPOTENCY
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History, Op
+from stormproof.harness.history.vocabulary import PROBE_IDEMPOTENCY
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
 
 from ._probes import FaultWindows, answer_class
 

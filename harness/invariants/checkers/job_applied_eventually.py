@@ -1,7 +1,7 @@
 """job-applied-eventually (liveness): every job the upstream completed is applied by the end.
 
 The snapshot is taken after faults heal and the system quiesces (see
-``harness.runner.quiesce``), so a completed job with no ``call_analyses`` row
+``stormproof.harness.runner.quiesce``), so a completed job with no ``call_analyses`` row
 was lost: the webhook was dropped and polling never picked it up.
 
 When the wait ended with work still progressing (``snapshot.quiescence`` not
@@ -13,12 +13,12 @@ a violation. Applying it twice is job-applied-once's finding, not repeated here.
 
 from __future__ import annotations
 
-from harness.history import History
-from harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History
+from stormproof.harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_job_applied_eventually"]
 

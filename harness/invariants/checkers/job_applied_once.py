@@ -9,12 +9,12 @@ Jobs never applied are the liveness checker's business (job-applied-eventually).
 
 from __future__ import annotations
 
-from harness.history import History
-from harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History
+from stormproof.harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_job_applied_once"]
 

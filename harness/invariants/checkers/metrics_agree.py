@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.history import History
-from harness.invariants.collector import ViolationLog
-from harness.invariants.metrics import metric_sum
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.metrics import metric_sum
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_metrics_agree"]
 
@@ -82,7 +82,7 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
     if started is None or snapshot.recording_sessions is None:
         log.cannot("recording_sessions_started_total or recording_sessions missing")
     else:
-        # sessions the seed made (source "seed", reference_app.seed) were never counted by the app
+        # sessions the seed made (source "seed", stormproof.reference_app.seed) were never counted by the app
         rows = sum(1 for row in snapshot.recording_sessions if row.get("source") != "seed")
         compared["sessions_started"] = {"metric": started, "observed": rows}
         if started != rows:

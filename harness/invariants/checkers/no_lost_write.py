@@ -18,14 +18,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-from harness.history import History, Pair
-from harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, CALL_SUBMIT, STARTS, STOPS, UNASSIGN
-from harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Row, Snapshot
-from harness.invariants.timeline import INF, NO_UNDOERS, Undoers
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History, Pair
+from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, CALL_SUBMIT, STARTS, STOPS, UNASSIGN
+from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Row, Snapshot
+from stormproof.harness.invariants.timeline import INF, NO_UNDOERS, Undoers
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_no_lost_write"]
 

@@ -11,13 +11,13 @@ the latest acknowledged run of a tenant is the one judged.
 
 from __future__ import annotations
 
-from harness.history import History
-from harness.history.vocabulary import RETENTION_RUN
-from harness.invariants.checkers._common import acknowledged
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import RETENTION_RUN
+from stormproof.harness.invariants.checkers._common import acknowledged
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["DEFAULT_APPOINTMENT_DAYS", "DEFAULT_CALL_DAYS", "NAME", "check_retention_enforced"]
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from harness.history import History, Op
-from harness.history.vocabulary import PROBE, PROBE_AUTHZ, PROBE_IDEMPOTENCY, STARTS, STOPS
-from harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.timeline import INF, NO_UNDOERS, Interval, report_overlaps
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History, Op
+from stormproof.harness.history.vocabulary import PROBE, PROBE_AUTHZ, PROBE_IDEMPOTENCY, STARTS, STOPS
+from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.timeline import INF, NO_UNDOERS, Interval, report_overlaps
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_single_active_session"]
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from harness.history import History
-from harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, UNASSIGN
-from harness.invariants.checkers._common import AppointmentKey, acknowledged, possible_span, write_began
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Row, Snapshot
-from harness.invariants.timeline import NO_UNDOERS, Interval, Undoers, report_overlaps
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, UNASSIGN
+from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, possible_span, write_began
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Row, Snapshot
+from stormproof.harness.invariants.timeline import NO_UNDOERS, Interval, Undoers, report_overlaps
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_single_assignment"]
 

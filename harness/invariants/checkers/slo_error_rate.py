@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from harness.history import History
-from harness.history.vocabulary import NEMESIS
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import NEMESIS
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_slo_error_rate"]
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from harness.history import History
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import Snapshot
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_task_deduplicated"]
 

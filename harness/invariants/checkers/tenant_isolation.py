@@ -28,19 +28,19 @@ from __future__ import annotations
 
 from collections import Counter
 
-from harness.history import History, Op
-from harness.history.vocabulary import NEMESIS, PROBE
-from harness.invariants.collector import ViolationLog
-from harness.invariants.registry import checker
-from harness.invariants.snapshot import TABLES, Snapshot
-from harness.invariants.verdict import Verdict
+from stormproof.harness.history import History, Op
+from stormproof.harness.history.vocabulary import NEMESIS, PROBE
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import TABLES, Snapshot
+from stormproof.harness.invariants.verdict import Verdict
 
 from ._probes import FaultWindows, answer_class
 
 __all__ = ["NAME", "MARKER", "check_tenant_isolation"]
 
 NAME = "tenant-isolation"
-#: The prefix a probe writes into every string of its bodies, followed by its tenant (harness.load.probes).
+#: The prefix a probe writes into every string of its bodies, followed by its tenant (stormproof.harness.load.probes).
 MARKER = "sp-probe-"
 
 #: Argument keys that are not row ids even though they end in ``_id``.

@@ -1,7 +1,7 @@
 """Initial schema: tenants, users, appointments and assignments, sessions, keys, calls, jobs.
 
 Includes the plan's guards (B3 partial unique index on active sessions, A3
-assignment guards), whose DDL lives in ``reference_app.models.guards``.
+assignment guards), whose DDL lives in ``stormproof.reference_app.models.guards``.
 
 Revision ID: 0001
 Revises:
@@ -10,7 +10,7 @@ Create Date: 2026-11-25
 
 from alembic import op
 
-from reference_app.models.guards import GUARDS
+from stormproof.reference_app.models.guards import GUARDS
 
 revision = "0001"
 down_revision = None

@@ -51,7 +51,7 @@ ALTER TABLE shunya_jobs ADD COLUMN error text NULL;
 
 
 def upgrade() -> None:
-    from reference_app.models.guards import GUARDS
+    from stormproof.reference_app.models.guards import GUARDS
 
     op.execute(DDL)
     for guard in GUARDS:
