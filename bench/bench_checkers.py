@@ -8,13 +8,20 @@ each checker and all of them together against a baseline pass that only
 iterates the history, and prints ops/s side by side. Then seeds a double
 start and shows that single-active-session finds it, with the op indices.
 
+With ``--sizes`` it measures scaling instead: for each size, a fresh
+process generates the history and times ``check_all`` (CPU seconds and
+wall), for this tree and, with ``--baseline DIR`` (another checkout of the
+project), for the baseline too, taking turns, up to ``--baseline-max`` ops.
+
     .venv/bin/python bench/bench_checkers.py [--ops N] [--seed S]
+    .venv/bin/python bench/bench_checkers.py --sizes 100000,1000000,5000000 [--baseline DIR] [--baseline-max N]
 """
 
 from __future__ import annotations
 
 import argparse
 import heapq
+import json
 import random
 import sys
 import time
@@ -188,11 +195,58 @@ def _seed_double_start(history: History) -> tuple[History, int, int]:
     return History(ops + [bad_invoke, bad_ok]), completion.index, bad_ok.index
 
 
+_SCALE_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import stormproof.harness  # this tree's or the baseline's, before bench_checkers puts its own first
+sys.path.insert(0, sys.argv[2])
+from bench_checkers import _Generator
+from stormproof.harness.history import History
+from stormproof.harness.invariants import check_all
+history, snapshot = _Generator(int(sys.argv[3]), int(sys.argv[4])).run()
+fresh = History(history.ops)
+cpu, wall = time.process_time(), time.perf_counter()
+verdicts = check_all(fresh, snapshot)
+cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+print(json.dumps({"ops": len(history), "cpu": cpu, "wall": wall,
+                  "verdicts": sorted((v.invariant, v.status, len(v.violations)) for v in verdicts)}))
+"""
+
+
+def scaling(sizes: list[int], seed: int, baseline: Path | None, baseline_max: int) -> None:
+    import os
+    import subprocess
+
+    trees = ([("baseline", baseline.resolve())] if baseline else []) + [("this tree", REPO)]
+    print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'ops':>11}  {'tree':10}{'CPU s':>8}{'wall s':>8}{'ops/s (CPU)':>13}{'us/op':>7}  verdicts")
+    for size in sizes:
+        seen = set()
+        for name, tree in trees:
+            if name == "baseline" and size > baseline_max:
+                continue
+            out = subprocess.run([sys.executable, "-c", _SCALE_CHILD, str(tree), str(REPO / "bench"), str(size),
+                                  str(seed)], capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            seen.add(json.dumps(r["verdicts"]))
+            print(f"{r['ops']:>11,}  {name:10}{r['cpu']:>8.2f}{r['wall']:>8.2f}{r['ops'] / r['cpu']:>13,.0f}"
+                  f"{r['cpu'] / r['ops'] * 1e6:>7.2f}  {'same as the other tree' if len(seen) == 1 and name != trees[0][0] else ''}")
+        if len(seen) > 1:
+            print("  VERDICTS DIFFER between the trees")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ops", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--sizes", help="comma-separated op counts: measure scaling instead")
+    parser.add_argument("--baseline", type=Path, help="another checkout of the project to compare with")
+    parser.add_argument("--baseline-max", type=int, default=1_000_000)
     options = parser.parse_args()
+    if options.sizes:
+        scaling([int(x) for x in options.sizes.split(",")], options.seed, options.baseline, options.baseline_max)
+        return
     started = time.perf_counter()
     history, snapshot = _Generator(options.ops, options.seed).run()
     print(f"generated {len(history):,} ops ({len(history.pairs()):,} pairs, {len(history.fs)} operations) "

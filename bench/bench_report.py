@@ -1,26 +1,36 @@
-"""Benchmark rendering a run's report from a 1,000,000-op history, beside just loading the history.
+"""Benchmark the report of a 1,000,000-op run: today's renderer beside main's, in the same run.
 
 Generates the realistic history of ``bench_checkers.py`` (200 clients, 20
 tenants, every operation kind), adds three fault windows recorded as
 nemesis ops and a seeded double session start, runs real checkers, writes
 the run directory (history.jsonl, result.json), with invokes spread over
-an hour (``--span``) so the charts must downsample, then times:
+an hour (``--span``) so the charts must downsample. Then, interleaved
+``--rounds`` times on that one run directory:
 
-- baseline: ``load_history`` of history.jsonl (what any reader of the run pays);
-- the runner's side: ``summarise_history`` + ``fault_windows``;
-- ``time_series`` and ``render_report`` on the loaded history;
-- ``render_run`` end to end (load, series, report.html, junit.xml).
+- **before**: the renderer of ``--baseline`` (a git revision, default
+  ``main``), exported with ``git archive`` and run in a child process:
+  ``render_run(run_dir)``, which loads history.jsonl again after the runner
+  checked it (what a run paid);
+- **after, runner**: this tree's ``render_run(run_dir, history=..., result=...)``
+  with the history and result the runner already holds (what a run pays now);
+- **after, from disk**: this tree's ``render_run(run_dir)`` in a child
+  process (``stormproof report DIR``).
 
-It prints the times and the size of report.html (charts are downsampled
-to at most 600 points; evidence is never dropped).
+Each line gives wall seconds and CPU seconds (the child's own, or this
+process's), so a busy shared machine shows up as wall above CPU. It ends
+with the size and height-driving parts of report.html.
 
-    .venv/bin/python bench/bench_report.py [--ops N] [--seed S] [--keep DIR]
+    .venv/bin/python bench/bench_report.py [--ops N] [--seed S] [--rounds R] [--baseline REV] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,11 +51,7 @@ from stormproof.harness.report import (  # noqa: E402
     ScenarioInfo,
     SLOTargets,
     build_result,
-    fault_windows,
-    render_report,
     render_run,
-    summarise_history,
-    time_series,
     write_result,
 )
 
@@ -100,12 +106,37 @@ def _with_faults(history: History) -> History:
     return History(ops)
 
 
-def _timed(label: str, fn, width: int = 44):
-    started = time.perf_counter()
-    value = fn()
-    took = time.perf_counter() - started
-    print(f"{label:<{width}}{took:>9.2f} s")
-    return value, took
+_CHILD = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from stormproof.harness.report import render_run
+started, cpu = time.perf_counter(), time.process_time()
+render_run(sys.argv[2])
+print(json.dumps({"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu}))
+"""
+
+
+def _child(tree: Path, run_dir: Path) -> tuple[float, float]:
+    """``render_run(run_dir)`` of the code in ``tree``, in a fresh interpreter: (wall s, CPU s) of the call."""
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(tree), str(run_dir)], cwd=tree, check=True,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)})
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    return times["wall"], times["cpu"]
+
+
+def _here(fn) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def _export(revision: str, into: Path) -> Path:
+    """The tree of ``revision`` as files (git archive), to run its renderer beside this one."""
+    tree = into / "baseline"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
 
 
 def main() -> None:
@@ -113,6 +144,8 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--span", type=float, default=3600.0, help="seconds the run lasts (default: an hour)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved before/after rounds (default 2)")
+    parser.add_argument("--baseline", default="main", help="git revision of the renderer to compare with")
     parser.add_argument("--keep", type=Path, help="write the run directory here (default: a temporary one)")
     options = parser.parse_args()
 
@@ -124,9 +157,15 @@ def main() -> None:
     print(f"generated and checked {len(history):,} ops in {time.perf_counter() - started:.1f} s: "
           + ", ".join(f"{v.invariant} {v.status}" for v in verdicts))
 
-    run_dir = options.keep or Path(tempfile.mkdtemp(prefix="bench-report-"))
+    scratch = Path(tempfile.mkdtemp(prefix="bench-report-"))
+    run_dir = options.keep or scratch / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
+        baseline = _export(options.baseline, scratch)
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", options.baseline], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        here = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()
         write_history(history, run_dir / "history.jsonl")
         size_mb = (run_dir / "history.jsonl").stat().st_size / 1e6
         span = history[-1].time_ns / 1e9
@@ -139,26 +178,33 @@ def main() -> None:
                       duration_s=span, backend="local", weakenings=(), command="stormproof run bench-mix --seed 7",
                       version="0.1.0", commit=None, host="bench")
         del history
-        print(f"history.jsonl: {size_mb:,.1f} MB, run span {span:,.1f} s")
-        print(f"{'':44}{'time':>9}")
-
-        loaded, base = _timed("baseline: load_history(history.jsonl)", lambda: load_history(run_dir / "history.jsonl"))
-        _timed("runner: summarise_history + fault_windows", lambda: (summarise_history(loaded), fault_windows(loaded)))
-        result = build_result(scenario, run, verdicts, loaded, files=RunFiles())
+        held = load_history(run_dir / "history.jsonl")  # what the runner holds after checking
+        result = build_result(scenario, run, verdicts, held, files=RunFiles())
         write_result(run_dir, result)
-        series, _ = _timed("time_series (chart buckets)", lambda: time_series(loaded))
-        html, _ = _timed("render_report (HTML + SVG, evidence)", lambda: render_report(result, loaded, series,
-                                                                                     run_dir=run_dir))
-        del loaded
-        rendered, total = _timed("render_run end to end (load + render + write)", lambda: render_run(run_dir))
-        size = rendered.report.stat().st_size
-        print(f"render_run / baseline load: {total / base:.2f}x; report.html {size / 1e3:,.0f} kB "
-              f"({len(series.t)} points per chart line, bucket {series.bucket_s:g} s), "
-              f"junit.xml {rendered.junit.stat().st_size / 1e3:,.1f} kB")
-        assert len(html) > 0 and "VIOLATION" in html
+        print(f"history.jsonl: {size_mb:,.1f} MB, {len(held):,} ops, run span {span:,.1f} s; "
+              f"baseline {options.baseline} = {commit}, this tree {here} (+ uncommitted changes if any); "
+              f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
+        rows: dict[str, list[tuple[float, float]]] = {"before": [], "after, runner": [], "after, from disk": []}
+        for _ in range(options.rounds):
+            rows["before"].append(_child(baseline, run_dir))
+            before_size = (run_dir / "report.html").stat().st_size
+            rows["after, runner"].append(_here(lambda: render_run(run_dir, history=held, result=result)))
+            rows["after, from disk"].append(_child(REPO, run_dir))
+        after_size = (run_dir / "report.html").stat().st_size
+        label = {"before": f"before ({options.baseline}): render_run(dir), loads history",
+                 "after, runner": "after: render_run(dir, history=, result=)",
+                 "after, from disk": "after: render_run(dir) from disk (report DIR)"}
+        print(f"{'':52}{'wall s (each round)':>24}{'best wall':>11}{'best CPU':>10}")
+        for key, times in rows.items():
+            each = " ".join(f"{w:.2f}" for w, _ in times)
+            print(f"{label[key]:<52}{each:>24}{min(w for w, _ in times):>11.2f}{min(c for _, c in times):>10.2f}")
+        best_before = min(w for w, _ in rows["before"])
+        best_after = min(w for w, _ in rows["after, runner"])
+        print(f"runner's report time: {best_before:.2f} s -> {best_after:.2f} s ({best_before / best_after:.1f}x); "
+              f"report.html {before_size / 1e3:,.0f} kB -> {after_size / 1e3:,.0f} kB; "
+              f"peak RSS of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:,.0f} MB")
     finally:
-        if options.keep is None:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -323,7 +323,26 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     only = tuple(name.strip() for name in (args.only or "").split(",") if name.strip())
     return verify(VerifyArgs(tries=args.tries, duration_s=args.duration, only=only, scenario=args.scenario,
                              out_dir=Path(args.out) if args.out else None, backend=args.backend,
-                             source=args.source))
+                             source=args.source, all_on=not args.no_all_on))
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    """A violation of a run -> the few requests that break it, shrunk, as a pytest file."""
+    import shlex
+
+    from .reproduce import ReproduceOptions, SelectionError, reproduce
+
+    options = ReproduceOptions(
+        violation=args.violation, tries=args.tries, min_rate=args.min_rate, shrink_budget_s=args.shrink_budget,
+        shrink=not args.no_shrink, check_fixed=not args.no_fixed, out_dir=Path(args.out) if args.out else None,
+        app_command=tuple(shlex.split(args.app_command)) if args.app_command else None,
+    )
+    try:
+        figures = reproduce(args.run_dir, options)
+    except SelectionError as exc:
+        print(f"stormproof: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK if figures["after"]["reproduced"] else EXIT_VIOLATION
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -409,7 +428,26 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--backend", choices=["local", "docker"], default="local")
     check.add_argument("--source", choices=["all", "scenarios", "promises"], default="all",
                        help="cells from the scenario files' weaken/expect, from the promise table, or both (default)")
+    check.add_argument("--no-all-on", action="store_true",
+                       help="only the weakened cells: skip the every-fix-on runs (a batch whose false alarms "
+                            "the false-alarm soak measures); the verdict then says nothing about false alarms")
     check.set_defaults(func=_cmd_verify)
+
+    rep = sub.add_parser("reproduce", help="replay a run's violation with the few requests that break it; "
+                                           "shrink it; write a pytest file")
+    rep.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (with result.json and history.jsonl)")
+    rep.add_argument("--violation", type=_count(1), default=None,
+                     help="which violation, numbered from 1 as in result.json (default: the first reproducible)")
+    rep.add_argument("--tries", type=_count(1), default=10, help="replays per measured rate (default 10)")
+    rep.add_argument("--min-rate", type=float, default=0.9,
+                     help="rate a shrunk case must keep (default 0.9, on 3 replays per candidate)")
+    rep.add_argument("--shrink-budget", type=_seconds, default=90.0, help="seconds for shrinking (default 90)")
+    rep.add_argument("--no-shrink", action="store_true", help="keep every selected request and fault")
+    rep.add_argument("--no-fixed", action="store_true", help="skip the replays against the app with every fix on")
+    rep.add_argument("--out", default=None, help="where the test goes (default: RUN_DIR/reproduce-N)")
+    rep.add_argument("--app-command", default=None,
+                     help="start this backend instead of the reference app (kept in the pytest file)")
+    rep.set_defaults(func=_cmd_reproduce)
     return parser
 
 

@@ -173,7 +173,7 @@ app_context() {
     local ctx="$WORK/app-context" cert
     mkdir -p "$ctx/src" "$ctx/build"
     cp "$REPO/docker/app/entrypoint.sh" "$ctx/"
-    local paths=(pyproject.toml README.md harness reference_app scenarios)
+    local paths=(pyproject.toml setup.py README.md harness reference_app scenarios)
     if git -C "$REPO" rev-parse --is-inside-work-tree > /dev/null 2>&1; then
         # Tracked files plus new untracked ones, never ignored ones (.venv, caches, reports).
         git -C "$REPO" ls-files -z --cached --others --exclude-standard -- "${paths[@]}" \

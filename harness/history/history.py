@@ -125,6 +125,11 @@ class History(Sequence[Op]):
             else:
                 bucket.append(pair)
 
+    def grouped(self) -> dict[str, list[Pair]]:
+        """Every operation name -> its pairs in invoke order (shared: do not change it); one pass per f is
+        cheaper than one pass over everything with a lookup per op."""
+        return self._pairs_by_f
+
     def pairs_of(self, *fs: str) -> list[Pair]:
         """The pairs of the named operations, in invoke order."""
         grouped = self._pairs_by_f

@@ -11,7 +11,6 @@ unique across sources (e.g. prefixed by the worker).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterable
 
@@ -37,16 +36,22 @@ def _merge(sources: Iterable[str | os.PathLike[str] | History]) -> History:
     keyed.sort(key=lambda item: item[:3])
     new_index: dict[tuple[int, int], int] = {}
     merged: list[Op] = []
-    replace = dataclasses.replace
+    append = merged.append
     for position, (_, source_number, old_index, op) in enumerate(keyed):
         new_index[(source_number, old_index)] = position
         if op.invoke_index is None:
-            merged.append(op if op.index == position else replace(op, index=position))
+            append(op if op.index == position else Op(
+                position, op.type, op.process, op.f, op.tenant, op.args, op.status, op.result, op.error,
+                op.time_ns, op.wall, None))
             continue
         invoke_position = new_index.get((source_number, op.invoke_index))
         if invoke_position is None:
             raise HistoryError(
                 f"source {source_number}: completion {old_index} is ordered before its invoke {op.invoke_index}"
             )
-        merged.append(replace(op, index=position, invoke_index=invoke_position))
+        if op.index == position and op.invoke_index == invoke_position:
+            append(op)
+        else:  # positional: several times cheaper than dataclasses.replace, for millions of ops
+            append(Op(position, op.type, op.process, op.f, op.tenant, op.args, op.status, op.result, op.error,
+                      op.time_ns, op.wall, invoke_position))
     return History(merged)

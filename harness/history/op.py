@@ -166,6 +166,12 @@ def op_to_json(op: Op) -> str:
     return "".join(_encode(op_to_dict(op), 0))
 
 
+def dict_to_json(data: dict[str, Any]) -> str:
+    """``op_to_json`` of an op given as the plain dict ``op_to_dict`` would make (JSON-like values; sets
+    allowed): writers of many ops skip building and freezing an ``Op`` each."""
+    return "".join(_encode(data, 0))
+
+
 def op_from_dict(data: Mapping[str, Any]) -> Op:
     """Rebuild an op from its JSON dict, validating the type field."""
     op_type = data["type"]

@@ -3,17 +3,33 @@
 A run that crashes mid-write leaves a partial last line; reading tolerates
 exactly that (the partial line is dropped) and nothing else: a malformed line
 anywhere before the end means the file is corrupt, and we say where.
+
+A loaded history is what a run's memory is made of (millions of ops), so
+reading keeps it compact: ``orjson`` parses (several times faster than
+``json``; ``json`` takes over for a chunk orjson refuses, e.g. an integer
+beyond 64 bits), the strings that repeat across ops (process, operation,
+tenant, type, error, argument values) are one object each, as are the
+``company_ids_seen`` sets and the small statuses, and a completion whose
+args equal its invoke's shares the invoke's mapping. The ops are equal to
+those written, field for field (bench/bench_history.py measures bytes/op).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 from stormproof.harness.history.gcpause import paused_gc
 from stormproof.harness.history.history import History
-from stormproof.harness.history.op import Op, op_from_dict, op_to_json
+from stormproof.harness.history.op import EMPTY, OP_TYPES, Op, freeze, op_from_dict, op_to_json
+
+try:
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is a dependency; json still reads every history
+    _fast_loads = json.loads
 
 __all__ = ["HistoryFileError", "load_history", "read_ops", "write_history"]
 
@@ -36,31 +52,124 @@ def _read_ops(path: str | os.PathLike[str]) -> list[Op]:
     if not data:
         return []
     lines = data.split(b"\n")
+    del data
     # A file written to the end finishes with "\n", so the last piece is empty;
     # otherwise the last piece is a line cut short by a crash.
     tail = lines.pop()
     ops: list[Op] = []
+    add = _Compact(ops).add
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    del lines
     for start in range(0, len(numbered), _CHUNK):
         chunk = numbered[start : start + _CHUNK]
-        try:  # one parse per chunk: much cheaper than one per line
-            decoded = json.loads(b"[" + b",".join(line for _, line in chunk) + b"]")
-            if len(decoded) == len(chunk):
-                ops.extend([op_from_dict(item) for item in decoded])
+        decoded = _parse_chunk(b"[" + b",".join(line for _, line in chunk) + b"]", len(chunk))
+        if decoded is not None:
+            base = len(ops)
+            try:
+                for item in decoded:
+                    add(item)
                 continue
-        except (ValueError, KeyError, TypeError):
-            pass
+            except (ValueError, KeyError, TypeError, AttributeError):
+                del ops[base:]
         for number, line in chunk:  # find the culprit
             try:
-                ops.append(op_from_dict(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as exc:
+                add(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise HistoryFileError(f"{os.fspath(path)}:{number}: not a history op: {exc}") from exc
     if tail.strip():
         try:
-            ops.append(op_from_dict(json.loads(tail)))
-        except (ValueError, KeyError, TypeError):
+            add(json.loads(tail))
+        except (ValueError, KeyError, TypeError, AttributeError):
             pass  # truncated by a crash mid-write: that op was never fully recorded
     return ops
+
+
+def _parse_chunk(joined: bytes, expected: int) -> list[Any] | None:
+    """One parse per chunk of lines (much cheaper than one per line); None when a line is not JSON."""
+    for loads in (_fast_loads, json.loads):
+        try:
+            decoded = loads(joined)
+        except (ValueError, TypeError):
+            continue
+        return decoded if type(decoded) is list and len(decoded) == expected else None
+    return None
+
+
+#: Strings longer than this are not interned (digests and bodies: unique per op, a table entry would cost more).
+_INTERN_MAX = 40
+_SCALARS = (int, float, bool, type(None))
+_SET_TAG = "$set"
+
+
+class _Compact:
+    """Builds ops from parsed JSON with one object per repeated value (see the module docstring)."""
+
+    def __init__(self, ops: list[Op]) -> None:
+        self.ops = ops
+        self.values: dict[Any, Any] = {}
+
+    def add(self, data: Mapping[str, Any]) -> None:
+        op_type = data["type"]
+        if op_type not in OP_TYPES:
+            raise ValueError(f"unknown op type {op_type!r}")
+        values = self.values
+        ops = self.ops
+        invoke_index = data.get("invoke_index")
+        raw_args = data.get("args")
+        args = None
+        if type(invoke_index) is int and 0 <= invoke_index < len(ops):
+            invoke = ops[invoke_index]
+            if invoke.index == invoke_index:
+                invoke_index = invoke.index  # one int object for both
+                if invoke.args == (raw_args or EMPTY):
+                    args = invoke.args  # a completion repeats its invoke's args: share them
+        if args is None:
+            args = self.mapping(raw_args) if raw_args else EMPTY
+        status = data.get("status")
+        if type(status) is int:
+            status = values.setdefault(status, status)
+        tenant = data.get("tenant")
+        if type(tenant) is str:
+            tenant = values.setdefault(tenant, tenant)
+        error = data.get("error")
+        if type(error) is str and len(error) <= _INTERN_MAX:
+            error = values.setdefault(error, error)
+        result = data.get("result")
+        process = data["process"]
+        f = data["f"]
+        ops.append(Op(data["index"], values.setdefault(op_type, op_type), values.setdefault(process, process),
+                      values.setdefault(f, f), tenant, args, status, self.mapping(result) if result else EMPTY,
+                      error, data.get("time_ns", 0), data.get("wall", 0.0), invoke_index))
+
+    def mapping(self, value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        """``freeze_mapping``, with repeated short strings and sets shared."""
+        if not value:
+            return EMPTY
+        if type(value) is not dict:
+            raise TypeError(f"history args and results are objects, got {type(value).__name__}")
+        values = self.values
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            kind = type(item)
+            if kind is str:
+                if len(item) <= _INTERN_MAX:
+                    item = values.setdefault(item, item)
+            elif kind is dict and len(item) == 1 and _SET_TAG in item:
+                members = item[_SET_TAG]
+                key_of = (_SET_TAG, *members) if type(members) is list else None
+                shared = values.get(key_of) if key_of is not None else None
+                if shared is None:
+                    shared = freeze(item)
+                    if key_of is not None and type(shared) is frozenset:
+                        try:
+                            values[key_of] = shared
+                        except TypeError:  # unhashable members: nothing to share
+                            pass
+                item = shared
+            elif kind not in _SCALARS:
+                item = freeze(item)
+            out[key] = item
+        return MappingProxyType(out)
 
 
 def load_history(path: str | os.PathLike[str]) -> History:

@@ -34,10 +34,15 @@ class Violation:
     message: str
     ops: tuple[int, ...] = ()
     details: Mapping[str, Any] = field(default_factory=_empty, hash=False)
+    #: The command that replays it with the few requests that break it (set by the runner; see stormproof.harness.reproduce).
+    reproduce: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"invariant": self.invariant, "message": self.message, "ops": list(self.ops),
-                "details": dict(self.details)}
+        out = {"invariant": self.invariant, "message": self.message, "ops": list(self.ops),
+               "details": dict(self.details)}
+        if self.reproduce is not None:
+            out["reproduce"] = self.reproduce
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,13 @@ Every request of a load user goes through :func:`record_request`, so the
 history holds exactly what clients asked and saw. The completion type follows
 Jepsen: ``ok`` for 2xx, ``fail`` for a 4xx that means no effect, ``info`` for
 everything that leaves the outcome unknown (timeouts, resets, 5xx).
+
+While the load runs only the raw facts are kept (timestamps, status, the body
+bytes, the replay header): a :class:`~stormproof.harness.history.spool.SpooledRecorder`.
+What the checkers read from them (digest, company ids seen, ids, payload
+fingerprint, the masked digest of a probe) is :class:`Derived` after the run,
+so recording costs the load process two list appends per request
+(bench/bench_recording.py).
 """
 
 from __future__ import annotations
@@ -14,11 +21,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from stormproof.harness.history import HistoryRecorder
+from stormproof.harness.history.spool import SpooledRecorder
 
 from .probes import masked_digest
 
-__all__ = ["Answer", "record_request", "payload_fingerprint", "extract_result"]
+__all__ = ["Answer", "Derived", "record_request", "payload_fingerprint", "extract_result"]
 
 
 class _Session(Protocol):
@@ -40,6 +47,27 @@ class Answer:
 
 def payload_fingerprint(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+class Derived:
+    """The history's args and results from a request's raw facts (``SpooledRecorder``'s ``derive``).
+
+    ``company_ids``: every tenant's id, looked for in each answer's body.
+    """
+
+    def __init__(self, company_ids: Iterable[str]) -> None:
+        self.company_ids = tuple(company_ids)
+
+    def args(self, args: Mapping[str, Any], payload: bytes) -> Mapping[str, Any]:
+        """``payload_fp`` of the JSON body sent: the same as ``payload_fingerprint`` of the body before encoding."""
+        return {**args, "payload_fp": payload_fingerprint(json.loads(payload))}
+
+    def result(self, status: int | None, body: bytes | None, replayed: bool, extra: Any) -> Mapping[str, Any]:
+        """``extra``: the ids a probe asked for (then ``body_masked`` too), or None."""
+        result, _ = extract_result(body or b"", replayed, self.company_ids)
+        if extra is not None:
+            result["body_masked"] = masked_digest(body or b"", extra)
+        return result
 
 
 def _json(raw: bytes) -> Any:
@@ -77,7 +105,7 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
 
 def record_request(
     session: _Session,
-    recorder: HistoryRecorder,
+    recorder: SpooledRecorder,
     *,
     process: str,
     f: str,
@@ -85,14 +113,15 @@ def record_request(
     method: str,
     path: str,
     args: Mapping[str, Any],
-    company_ids: Iterable[str],
     headers: Mapping[str, str] | None = None,
     body: Any = None,
     raw_body: bytes | None = None,
     mask: Iterable[str] | None = None,
+    fingerprint: bool = False,
 ) -> Answer:
     """Send one request through a Locust session and record it; never raises for HTTP outcomes.
 
+    With ``fingerprint``, the history's args get ``payload_fp`` of ``body`` (computed after the run).
     With ``mask`` (the ids a probe asked for), the result also carries ``body_masked``: a digest
     of the body with those ids and per-request fields masked, so that the answers to a foreign
     id and to a missing one can be compared.
@@ -101,7 +130,7 @@ def record_request(
     sent_headers = dict(headers or {})
     if data is not None:
         sent_headers.setdefault("Content-Type", "application/json")
-    invoke = recorder.invoke(process, f, tenant=tenant, args=args)
+    handle = recorder.invoke(process, f, tenant, args, data if fingerprint and body is not None else None)
     try:
         with session.request(method, path, data=data, headers=sent_headers, name=f, catch_response=True) as response:
             status = int(response.status_code or 0)
@@ -115,13 +144,10 @@ def record_request(
                 response.success()  # 4xx here are defined, expected answers
             replayed = (response.headers or {}).get("Idempotent-Replayed") == "true" if status else False
     except Exception as exc:  # noqa: BLE001 - an unknown outcome, recorded as info
-        recorder.complete(invoke, error=exc)
+        recorder.complete(handle, None, error=exc)
         return Answer(0, None, False)
     if status == 0:
-        recorder.complete(invoke, error=error or "no HTTP answer")
+        recorder.complete(handle, None, error=error or "no HTTP answer")
         return Answer(0, None, False)
-    result, parsed = extract_result(raw, replayed, company_ids)
-    if mask is not None:
-        result["body_masked"] = masked_digest(raw, mask)
-    recorder.complete(invoke, status=status, result=result)
-    return Answer(status, parsed, replayed)
+    recorder.complete(handle, status, raw, replayed, None if mask is None else tuple(mask))
+    return Answer(status, _json(raw), replayed)

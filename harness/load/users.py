@@ -28,11 +28,11 @@ import gevent
 from locust import FastHttpUser, LoadTestShape, between, events, task
 from locust.runners import WorkerRunner
 
-from stormproof.harness.history import HistoryRecorder
 from stormproof.harness.history import vocabulary as v
+from stormproof.harness.history.spool import SpooledRecorder
 
 from . import probes as derive
-from .client import Answer, payload_fingerprint, record_request
+from .client import Answer, Derived, record_request
 from .config import LoadConfig, load_config
 
 __all__ = ["StormUser", "CONFIG"]  # and StagesShape, when the config has stages
@@ -40,7 +40,7 @@ __all__ = ["StormUser", "CONFIG"]  # and StagesShape, when the config has stages
 CONFIG: LoadConfig = load_config()
 COMPANY_IDS = tuple(str(t["company_id"]) for t in CONFIG.tenants)
 _numbers = itertools.count(1)
-_recorder: HistoryRecorder | None = None
+_recorder: SpooledRecorder | None = None
 _recorder_pid = 0
 #: What this process has learnt, per tenant: session ids and call ids seen in answers.
 _sessions: dict[str, deque[str]] = {}
@@ -50,11 +50,11 @@ _calls: dict[str, deque[str]] = {}
 _recorder_lock = threading.Lock()
 
 
-def recorder() -> HistoryRecorder:
+def recorder() -> SpooledRecorder:
     """This process's recorder (each forked Locust worker writes its own file).
 
-    Created under a lock: building it starts a writer thread, which under gevent
-    yields to other users, and two recorders on one file would interleave lines.
+    Created under a lock: opening its spool may yield to other users under
+    gevent, and two recorders on one file would interleave records.
     """
     global _recorder, _recorder_pid
     if _recorder is not None and _recorder_pid == os.getpid():
@@ -62,8 +62,9 @@ def recorder() -> HistoryRecorder:
     with _recorder_lock:
         if _recorder is None or _recorder_pid != os.getpid():
             os.makedirs(CONFIG.history_dir, exist_ok=True)
-            _recorder = HistoryRecorder(
-                os.path.join(CONFIG.history_dir, f"load-{os.getpid()}.jsonl"), origin_ns=CONFIG.origin_ns
+            _recorder = SpooledRecorder(
+                os.path.join(CONFIG.history_dir, f"load-{os.getpid()}.jsonl"), Derived(COMPANY_IDS),
+                origin_ns=CONFIG.origin_ns,
             )
             _recorder_pid = os.getpid()
     return _recorder
@@ -187,12 +188,10 @@ class StormUser(FastHttpUser):
         if key is not None:
             sent["Idempotency-Key"] = key
             args = {**args, "idempotency_key": key}
-        if body is not None and "payload_fp" not in args:
-            args = {**args, "payload_fp": payload_fingerprint(body)}
         answer = record_request(
             self.client, recorder(), process=self.process_name, f=f, tenant=tenant or self.company,
-            method=method, path=path, args=args, company_ids=COMPANY_IDS, headers=sent, body=body,
-            raw_body=raw_body, mask=mask,
+            method=method, path=path, args=args, headers=sent, body=body, raw_body=raw_body, mask=mask,
+            fingerprint=body is not None and "payload_fp" not in args,
         )
         if answer.ok and token is not None:
             _learn(tenant or self.company, path, answer)

@@ -69,8 +69,8 @@ def _fingerprint(invoke: Op) -> tuple[str, object]:
     return (invoke.f, invoke.args.get("payload_fp"))
 
 
-def key_repeat(names: tuple[str, ...]) -> Counter:
-    """Uses of a key again with the same operation and payload: the replay situation."""
+def _key_uses(names: tuple[str, ...], counts: Callable[[set[tuple[str, object]], tuple[str, object]], bool]) -> Counter:
+    """Uses of a key that ``counts`` flags, given the fingerprints the key was used with before."""
 
     def count(history: History) -> int:
         total = 0
@@ -78,27 +78,21 @@ def key_repeat(names: tuple[str, ...]) -> Counter:
             seen: set[tuple[str, object]] = set()
             for invoke, _ in pairs:
                 fp = _fingerprint(invoke)
-                total += fp in seen
+                total += counts(seen, fp)
                 seen.add(fp)
         return total
 
     return count
+
+
+def key_repeat(names: tuple[str, ...]) -> Counter:
+    """Uses of a key again with the same operation and payload: the replay situation."""
+    return _key_uses(names, lambda seen, fp: fp in seen)
 
 
 def key_mismatch(names: tuple[str, ...]) -> Counter:
     """Uses of a key already used with another operation or payload: the 422 situation."""
-
-    def count(history: History) -> int:
-        total = 0
-        for pairs in _keyed(history, names).values():
-            seen: set[tuple[str, object]] = set()
-            for invoke, _ in pairs:
-                fp = _fingerprint(invoke)
-                total += bool(seen - {fp})
-                seen.add(fp)
-        return total
-
-    return count
+    return _key_uses(names, lambda seen, fp: bool(seen - {fp}))
 
 
 def key_concurrent(names: tuple[str, ...]) -> Counter:

@@ -113,6 +113,10 @@ class Line:
     label: str
     values: Sequence[float | None]
     style: int | None = None
+    #: Stroke width and opacity: a wide, pale line drawn first stays visible under a thin one
+    #: drawn over it where both have the same values (p99 under p95 in a quiet bucket).
+    width: float = 1.6
+    opacity: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +261,9 @@ def line_chart(
                 path.append("l0 0")
             pen_down = True
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        parts.append(f'<path d="{"".join(path)}" fill="none" stroke="{colour}" stroke-width="1.6" '
+        look = f'stroke-width="{_n(line.width)}"' + (
+            f' stroke-opacity="{line.opacity:g}"' if line.opacity < 1 else "")
+        parts.append(f'<path d="{"".join(path)}" fill="none" stroke="{colour}" {look} '
                      f'stroke-linejoin="round" stroke-linecap="round"{dash_attr}><title>{_esc(line.label)}'
                      f'</title></path>')
         points = [(t, v) for t, v in zip(x, line.values) if v is not None]
@@ -269,7 +275,7 @@ def line_chart(
         ly = top + 8 + number * 18
         lx = right + 14
         parts.append(f'<line x1="{_n(lx)}" y1="{_n(ly)}" x2="{_n(lx + 26)}" y2="{_n(ly)}" stroke="{colour}" '
-                     f'stroke-width="2"{dash_attr}/><path d="{_marker(shape, lx + 13, ly)}" fill="{colour}"/>'
+                     f'{look}{dash_attr}/><path d="{_marker(shape, lx + 13, ly)}" fill="{colour}"/>'
                      f'<text x="{_n(lx + 32)}" y="{_n(ly + 4)}">{_esc(line.label)}</text>')
     if not y_values:
         parts.append(f'<text x="{_n((left + right) / 2)}" y="{_n((top + bottom) / 2)}" text-anchor="middle" '

@@ -7,12 +7,14 @@ cited calls, the *neighbourhood* is every call on the same subject (the
 same appointment, session, Shunya job, target id or idempotency key) near
 the same time: what a reviewer would otherwise grep the history for.
 
-Neighbourhoods of all violations are found in one pass over the history,
-because a long run has a million ops and a hundred violations.
+Neighbourhoods of all violations are found in one pass over the slices of
+the history around the cited calls (bisected by time), because a long run
+has a million ops and a hundred violations.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -129,10 +131,15 @@ def neighbourhoods(
     cited = [cited_pairs(history, violation)[0] for violation in violations]
     subjects = [_subjects(violation, calls) for violation, calls in zip(violations, cited)]
     wanted = set().union(*subjects) if subjects else set()
+    spans = []
+    for calls in cited:
+        if calls:
+            spans.append((min(c.invoke.time_ns for c in calls) - int(pad_s * _NS),
+                          max((c.completion or c.invoke).time_ns for c in calls) + int(pad_s * _NS)))
     by_subject: dict[str, list[Pair]] = {}
     if wanted:
         with paused_gc():
-            _index_subjects(history, wanted, by_subject)
+            _index_subjects(history, wanted, by_subject, _index_ranges(history, spans))
 
     out: list[Neighbourhood] = []
     for calls, found in zip(cited, subjects):
@@ -165,19 +172,61 @@ def neighbourhoods(
     return out
 
 
-def _index_subjects(history: History, wanted: set[str], by_subject: dict[str, list[Pair]]) -> None:
-    """One pass: every call naming a wanted subject, by subject."""
-    for pair in history.pairs():
-        invoke, completion = pair
-        hit: set[str] = set()
-        for op in (invoke, completion):
-            if op is None:
+def _index_ranges(history: History, spans: Sequence[tuple[int, int]]) -> list[range]:
+    """The op index ranges holding every op whose time is in one of ``spans`` (ns), merged.
+
+    A recorder writes ops in time order, so a window of a long run is a
+    short slice found by bisection, and a report never rescans a million
+    ops for a few seconds of neighbours. A history not in time order (built
+    by hand) is scanned whole.
+    """
+    size = len(history)
+    times = [op.time_ns for op in history]
+    if not spans or any(a > b for a, b in zip(times, times[1:])):
+        return [range(size)]
+    ranges: list[range] = []
+    for low, high in sorted(spans):
+        start, stop = bisect_left(times, low), bisect_right(times, high)
+        if ranges and start <= ranges[-1].stop:
+            ranges[-1] = range(ranges[-1].start, max(stop, ranges[-1].stop))
+        else:
+            ranges.append(range(start, stop))
+    return ranges
+
+
+def _index_subjects(history: History, wanted: set[str], by_subject: dict[str, list[Pair]],
+                    ranges: Sequence[range]) -> None:
+    """Every call with an op in ``ranges`` naming a wanted subject, by subject, in invoke order.
+
+    A call counts when its invoke or its completion lies in a range; a call
+    spanning a whole window (invoked before it, answered after it) is not
+    a neighbour, the price of not scanning the whole history.
+    """
+    seen: set[int] = set()
+    found: list[tuple[int, str, Pair]] = []
+    for indices in ranges:
+        for position in indices:
+            op = history[position]
+            if op.type == "invoke":
+                invoke = op
+            else:
+                invoke = history.invoke_of(op)
+            if invoke.index in seen:
                 continue
-            for where, field in _OP_FIELDS:
-                value = (op.args if where == "args" else op.result).get(field)
-                if value is not None and type(value) is not bool:
-                    text = value if type(value) is str else str(value)
-                    if text in wanted:
-                        hit.add(text)
-        for text in hit:
-            by_subject.setdefault(text, []).append(pair)
+            seen.add(invoke.index)
+            completion = history.completion(invoke)
+            hit: set[str] = set()
+            for one in (invoke, completion):
+                if one is None:
+                    continue
+                for where, field in _OP_FIELDS:
+                    value = (one.args if where == "args" else one.result).get(field)
+                    if value is not None and type(value) is not bool:
+                        text = value if type(value) is str else str(value)
+                        if text in wanted:
+                            hit.add(text)
+            for text in hit:
+                found.append((invoke.index, text, (invoke, completion)))
+    found.sort(key=lambda item: item[0])
+    for _, text, pair in found:
+        by_subject.setdefault(text, []).append(pair)

@@ -1,50 +1,161 @@
-"""report.html: one self-contained page per run, for a release reviewer in a hurry.
+"""report.html: one self-contained page per run, for a release reviewer with one minute.
 
-Reading order follows the reviewer's questions: did it hold (the verdict
-and how to replay it), what held and what broke (invariants, SLOs), under
-what load and faults (charts with fault bands), and why (each violation's
-operations, linked to a timeline of the calls around them). The page has
-no script and loads nothing: styles and SVG charts are inline, links are
-fragments or relative paths to files of the run directory that exist.
+Reading order follows the reviewer's questions: did it hold (the verdict,
+one line of counts, how to replay it), what broke and the operations that
+show it (violations come right under the verdict, before any chart), what
+held (invariants, SLOs), under what load and faults (the whole run's charts
+and the charts of the operations that matter; the rest folded), then the
+reference tables. The page has no script and loads nothing: styles and SVG
+charts are inline, links are fragments or relative paths to files of the
+run directory that exist.
 
-Everything from the history or result.json is escaped with ``esc``: the
-history is what a possibly broken server answered.
+Every number shown is read from the ``RunResult`` (result.json) through one
+``Counts`` or from ``result.stats``, never recounted from the history, so
+the headline, the tables and the index agree. The history only supplies
+evidence (the cited calls and their neighbours) and the time series.
+
+The page is a Jinja2 template with autoescaping (``templates/report.html.j2``):
+every string from the history or result.json is escaped by the template,
+and control characters are dropped by ``escape.printable``. The SVG charts
+are drawn by ``charts.py``, which escapes its own text, and reach the
+template as ``Markup``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
 from stormproof.harness.history import History
 from stormproof.harness.invariants.verdict import Verdict, Violation
+from stormproof.harness.promises.run import NOT_EXERCISED
 from stormproof.harness.report.charts import Band, Bar, Line, gantt, line_chart
-from stormproof.harness.report.escape import esc, slug
+from stormproof.harness.report.escape import printable, slug
 from stormproof.harness.report.evidence import EvidenceOp, Neighbourhood, cited_pairs, neighbourhoods
 from stormproof.harness.report.result import RESULT_FILE, RunResult
-from stormproof.harness.promises.run import NOT_EXERCISED
-from stormproof.harness.report.stats import ALL_OPS, Series
+from stormproof.harness.report.stats import ALL_OPS, REFUSAL_STATUSES, Series
 
-__all__ = ["JUNIT_FILE", "REPORT_FILE", "TIMELINES_PER_INVARIANT", "render_report"]
+__all__ = [
+    "JUNIT_FILE",
+    "REPORT_FILE",
+    "SHOWN_PER_INVARIANT",
+    "TEMPLATES",
+    "TIMELINES_PER_INVARIANT",
+    "Counts",
+    "counts_of",
+    "environment",
+    "render_report",
+]
 
 REPORT_FILE = "report.html"
 JUNIT_FILE = "junit.xml"
 
+#: Where the page templates and the shared stylesheet live.
+TEMPLATES = Path(__file__).with_name("templates")
+
+#: Violations drawn open per invariant (the first ones); the others of the kept ones are folded.
+SHOWN_PER_INVARIANT = 1
+
 #: Timelines drawn per invariant (every kept violation still gets its evidence table).
 TIMELINES_PER_INVARIANT = 25
 
+#: Operation latency charts drawn open besides the whole run's; the rest are folded.
+MATTER_CHARTS = 4
+
 _NS = 1_000_000_000
 _VERDICT_TEXT = {"pass": ("✔", "PASS"), "violation": ("✖", "VIOLATION"), "error": ("⚠", "ERROR")}
-_STATUS_TEXT = {"valid": ("✔", "valid"), "invalid": ("✖", "invalid"), "unknown": ("?", "unknown")}
+_STATUS_SYMBOL = {"valid": "✔", "invalid": "✖", "unknown": "?", "none": "–"}
 _ID_FIELDS = ("id", "appointment_id", "session_id", "rep_id", "job_id", "shunya_job_id", "call_id", "target_id",
               "target_tenant", "assignment_id")
 _TRUNCATE = 160
+_REFUSALS = "/".join(str(s) for s in sorted(REFUSAL_STATUSES))
+
+FAIL_NOTE = (
+    "A fail is an answer that certainly had no effect (a 4xx the API defines, see harness/history/classify.py). "
+    f"Refused ({_REFUSALS}) are the refusals the hardening gives by design: 409 an active session or a key still in "
+    "flight, 422 a key reused with another payload, 429 a rate limit. Other 4xx are 400/401/403/404 "
+    "(a 404 answers a cross-tenant probe). Neither is an error: errors are 5xx, timeouts and calls never "
+    "answered, and only they make the error rate."
+)
 
 
+# -- counts: one owner for every number of the headline ----------------------------------------
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """The run's counts, from its result only: the headline, table titles and the index use these."""
+
+    invariants: int
+    valid: int
+    invalid: int
+    unknown: int
+    not_exercised: int
+    not_checked: int
+    slos: int
+    slos_met: int
+    slos_breached: int
+    slos_unknown: int
+    violations: int
+
+    @property
+    def checks(self) -> int:
+        """Rows of the invariants table: every verdict, and every scenario invariant never checked."""
+        return self.invariants + self.not_checked + self.slos
+
+    @property
+    def lead(self) -> str:
+        parts = [f"{self.valid} valid", f"{self.invalid} invalid", f"{self.unknown} unknown"]
+        if self.not_exercised:
+            parts[-1] += f" ({self.not_exercised} not exercised)"
+        if self.not_checked:
+            parts.append(f"{self.not_checked} not checked")
+        named = self.invariants + self.not_checked
+        invariants = f"{named} invariant{'s' if named != 1 else ''}"
+        if self.slos:
+            slo = (f"{self.slos} SLO{'s' if self.slos != 1 else ''}: {self.slos_met} met, "
+                   f"{self.slos_breached} breached" + (f", {self.slos_unknown} unknown" if self.slos_unknown else ""))
+        else:
+            slo = "no SLO checked"
+        return (f"{self.checks} checks · {invariants}: {', '.join(parts)} · {self.violations_text} · {slo}")
+
+    @property
+    def violations_text(self) -> str:
+        return f"{self.violations:,} violation{'s' if self.violations != 1 else ''}"
+
+
+def _is_not_exercised(verdict: Verdict) -> bool:
+    return (verdict.error or "").startswith(NOT_EXERCISED)
+
+
+def counts_of(result: RunResult) -> Counts:
+    """Count the result's verdicts once (violations: ``RunResult.violation_count``, as the index and suite)."""
+    correctness = [v for v in result.verdicts if v.kind != "slo"]
+    slos = [v for v in result.verdicts if v.kind == "slo"]
+    checked = {v.invariant for v in result.verdicts}
+    return Counts(
+        invariants=len(correctness),
+        valid=sum(v.status == "valid" for v in correctness),
+        invalid=sum(v.status == "invalid" for v in correctness),
+        unknown=sum(v.status == "unknown" for v in correctness),
+        not_exercised=sum(v.status == "unknown" and _is_not_exercised(v) for v in correctness),
+        not_checked=sum(1 for name in result.scenario.invariants if name not in checked),
+        slos=len(slos),
+        slos_met=sum(v.status == "valid" for v in slos),
+        slos_breached=sum(v.status == "invalid" for v in slos),
+        slos_unknown=sum(v.status == "unknown" for v in slos),
+        violations=result.violation_count,
+    )
+
+
+# -- formatting ---------------------------------------------------------------------------------
 def _short(value: Any, limit: int = _TRUNCATE) -> str:
     if isinstance(value, (frozenset, set)):
         text = "{" + ", ".join(sorted(_short(v, 60) for v in value)) + "}"
@@ -67,113 +178,68 @@ def _num(value: Any, digits: int = 1, unit: str = "") -> str:
 
 
 def _pct(value: Any) -> str:
-    return "–" if not isinstance(value, (int, float)) else f"{value:.2%}"
+    return "–" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.2%}"
 
 
-def _status_badge(status: str) -> str:
-    symbol, word = _STATUS_TEXT.get(status, ("?", status))
-    return f'<span class="st st-{esc(status)}"><span aria-hidden="true">{symbol}</span> {esc(word)}</span>'
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-_CSS = """
-:root{--ok:#009E73;--bad:#D55E00;--unk:#E69F00;--ink:#1b1b1b;--mute:#555;--line:#d0d0d0}
-*{box-sizing:border-box}
-body{margin:0;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;color:var(--ink);
-background:#fafafa}
-main,header.top,nav{max-width:1200px;margin:0 auto;padding:0 20px}
-header.top{padding-top:18px}
-h1{font-size:26px;margin:4px 0}h2{font-size:20px;margin:28px 0 8px;border-bottom:2px solid var(--line)}
-h3{font-size:17px;margin:18px 0 6px}h4{font-size:15px;margin:12px 0 4px}
-.banner{border:3px solid;border-radius:8px;padding:12px 16px;background:#fff}
-.banner.pass{border-color:var(--ok)}.banner.violation{border-color:var(--bad)}.banner.error{border-color:var(--unk)}
-.verdict{display:inline-block;font-size:22px;font-weight:800;letter-spacing:.04em;padding:2px 12px;border-radius:6px;
-color:#fff}
-.verdict.pass{background:#00664a}.verdict.violation{background:#a33f00}.verdict.error{background:#8a5a00}
-.lead{font-size:16px;margin:6px 0}
-dl.facts{display:grid;grid-template-columns:max-content 1fr max-content 1fr;gap:2px 14px;margin:10px 0}
-dl.facts dt{font-weight:600;color:var(--mute)}dl.facts dd{margin:0;overflow-wrap:anywhere}
-pre.cmd{background:#1e1e1e;color:#f4f4f4;padding:10px 12px;border-radius:6px;white-space:pre-wrap;
-overflow-wrap:anywhere;font-size:13px}
-pre.cmd code{background:none;color:inherit;font-size:13px;padding:0}
-.error-box{border-left:5px solid var(--unk);background:#fff7e6;padding:8px 12px;white-space:pre-wrap}
-nav ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 16px;margin:14px 0}
-table{border-collapse:collapse;width:100%;background:#fff;font-size:13.5px;margin:6px 0 10px}
-th,td{border:1px solid var(--line);padding:4px 7px;text-align:left;vertical-align:top}
-th{background:#eee}tbody tr:nth-child(even){background:#f6f6f6}td.n,th.n{text-align:right;
-font-variant-numeric:tabular-nums}
-.st{font-weight:700;padding:1px 6px;border-radius:4px;white-space:nowrap;border:1px solid}
-.st-valid{color:#00563f;background:#e3f4ec}.st-invalid{color:#8f3500;background:#fbe3d6}
-.st-unknown{color:#6b4700;background:#fdf0d5}.st-none{color:#444;background:#eee}
-code{font-size:12.5px;background:#f0f0f0;padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
-td code{display:inline-block;margin:1px 0}code.f{white-space:nowrap;overflow-wrap:normal}
-article.violation{background:#fff;border:1px solid var(--line);border-left:5px solid var(--bad);padding:6px 12px;
-margin:10px 0}
-tr.cited:target,tr:target{outline:3px solid #0072B2}
-.chart{max-width:100%;height:auto;background:#fff;border:1px solid var(--line);margin:6px 0}
-.grid{display:grid;grid-template-columns:1fr;gap:6px}
-.note{color:var(--mute);font-size:13px}
-footer{max-width:1200px;margin:30px auto;padding:0 20px;color:var(--mute);font-size:12px}
-a{color:#0060a0}
-@media print{body{background:#fff}.chart{break-inside:avoid}}
-"""
+# -- the fail split --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """A row's completions: ok, refused by design, other 4xx, errors (None: result.json predates the split)."""
+
+    count: int
+    ok: int
+    refused: int | None
+    other_4xx: int | None
+    fail: int
+    errors: int
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> "_Split":
+        fail = _int(row.get("fail"))
+        by_status = row.get("fail_by_status")
+        refused = other = None
+        if isinstance(by_status, Mapping):
+            refused = sum(_int(n) for s, n in by_status.items() if s.isdigit() and int(s) in REFUSAL_STATUSES)
+            other = fail - refused
+        return cls(_int(row.get("count")), _int(row.get("ok")), refused, other, fail, _int(row.get("errors")))
+
+    @classmethod
+    def total(cls, rows: Sequence["_Split"]) -> "_Split":
+        known = all(r.refused is not None for r in rows)
+        return cls(sum(r.count for r in rows), sum(r.ok for r in rows),
+                   sum(r.refused or 0 for r in rows) if known else None,
+                   sum(r.other_4xx or 0 for r in rows) if known else None,
+                   sum(r.fail for r in rows), sum(r.errors for r in rows))
+
+    def text(self) -> str:
+        if self.refused is None:
+            middle = f"{self.fail:,} fail (4xx, no effect)"
+        else:
+            middle = f"{self.refused:,} refused by design ({_REFUSALS}), {self.other_4xx:,} other 4xx"
+        return f"{self.ok:,} ok, {middle}, {self.errors:,} errors"
 
 
-# -- header -------------------------------------------------------------------------------
-def _header(result: RunResult) -> str:
-    scenario, run = result.scenario, result.run
-    symbol, word = _VERDICT_TEXT[result.verdict]
-    correctness = [v for v in result.verdicts if v.kind != "slo"]
-    counts = {status: sum(1 for v in correctness if v.status == status) for status in ("valid", "invalid", "unknown")}
-    slo_text = {"valid": "all SLOs met", "invalid": "SLO breached", "unknown": "SLOs unknown"}.get(
-        result.overall.slo_status, result.overall.slo_status)
-    if not any(v.kind == "slo" for v in result.verdicts):
-        slo_text = "no SLO checked"
-    lead = (f"{len(correctness)} invariants: {counts['valid']} valid, {counts['invalid']} invalid, "
-            f"{counts['unknown']} unknown · {result.violation_count} violations · {slo_text}")
-    stats = result.stats
-    facts = [
-        ("Duration", f"{_num(run.duration_s, 1)} s (scenario {_num(scenario.duration_s, 0)} s)"),
-        ("Seed", str(scenario.seed)),
-        ("Backend", run.backend),
+# -- header --------------------------------------------------------------------------------
+def _facts(result: RunResult, split: _Split) -> list[tuple[str, str]]:
+    scenario, run, stats = result.scenario, result.run, result.stats
+    weights = sorted(scenario.weights.items(), key=lambda item: -item[1])
+    return [
         ("Weakenings", ", ".join(run.weakenings) or "none (all fixes on)"),
-        ("Load", f"{scenario.users} users, spawn {_num(scenario.spawn_rate, 1)}/s"),
-        ("Mix", ", ".join(f"{f} {_short(w, 12)}" for f, w in sorted(scenario.weights.items(),
-                                                                   key=lambda item: -item[1])) or "–"),
-        ("Requests", f"{_num(stats.get('requests'))} at {_num(stats.get('rps'), 1)}/s, "
-                     f"errors {_pct(stats.get('error_rate'))}, p95 {_num(stats.get('p95_ms'), 1, ' ms')}"),
+        ("Load", f"{scenario.users} users, spawn {_num(scenario.spawn_rate, 1)}/s, "
+                 f"{_num(run.duration_s, 1)} s (scenario {_num(scenario.duration_s, 0)} s), backend {run.backend}"),
+        ("Requests", f"{_num(stats.get('requests'))} at {_num(stats.get('rps'), 1)}/s: {split.text()}"),
+        ("Latency", f"p95 {_num(stats.get('p95_ms'), 1, ' ms')}, p99 {_num(stats.get('p99_ms'), 1, ' ms')}; "
+                    f"error rate {_pct(stats.get('error_rate'))}"),
+        ("Mix", ", ".join(f"{f} {_short(w, 12)}" for f, w in weights if w) or "–"),
         ("Faults", f"{len(result.faults)} injected ({len(scenario.faults)} scheduled)"),
         ("Quiescence", result.quiescence.summary() if result.quiescence is not None else "not reached"),
-        ("Started", run.started_at),
-        ("Finished", run.finished_at),
-        ("Version", run.version),
-        ("Commit", run.commit or "unknown"),
-        ("Host", run.host),
-        ("Run id", run.id),
+        ("Run", f"{run.id} · {run.started_at} → {run.finished_at} · {run.host} · "
+                f"stormproof {run.version} · commit {run.commit or 'unknown'}"),
     ]
-    dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
-    error = (f'<p class="error-box" role="alert"><strong>The run stopped with an error:</strong> '
-             f"{esc(result.error)}</p>" if result.error else "")
-    if result.not_run:
-        error = (f'<p class="error-box" role="alert"><strong>Not run: the system under test could not be set '
-                 f"up, so nothing was checked:</strong> {esc(result.not_run)}</p>")
-    return (
-        f'<header class="top"><div class="banner {esc(result.verdict)}" id="verdict">'
-        f'<span class="verdict {esc(result.verdict)}" id="verdict-word"><span aria-hidden="true">{symbol}</span> '
-        f'{word}</span> <span class="note">exit code {result.exit_code}</span>'
-        f"<h1>{esc(scenario.name)}</h1><p>{esc(scenario.description)}</p>"
-        f'<p class="lead"><strong>{esc(lead)}</strong></p>{error}'
-        f'<dl class="facts">{dl}</dl>'
-        f'<h4 id="replay">Replay this run</h4><pre class="cmd"><code>{esc(run.command)}</code></pre>'
-        f"</div></header>"
-    )
-
-
-def _nav() -> str:
-    items = [("invariants", "Invariants"), ("slo", "SLOs"), ("charts", "Load and latency"),
-             ("violations", "Violations"), ("operations", "Per operation"), ("coverage", "Promise coverage"),
-             ("faults", "Fault log"), ("files", "Files")]
-    links = "".join(f'<li><a href="#{key}">{label}</a></li>' for key, label in items)
-    return f'<nav aria-label="Sections"><ul>{links}</ul></nav>'
 
 
 # -- invariants and SLOs -------------------------------------------------------------------
@@ -189,87 +255,61 @@ def _summary_text(verdict: Verdict) -> str:
     return ", ".join(items[:6])
 
 
-def _invariants(result: RunResult, ids: Mapping[str, str]) -> str:
+def _ordered(result: RunResult) -> list[Verdict]:
+    return sorted(result.verdicts, key=lambda v: (v.kind == "slo", v.invariant))
+
+
+def _invariant_rows(result: RunResult, ids: Mapping[str, str], broken: set[str]) -> list[dict[str, Any]]:
     rows = []
-    for verdict in sorted(result.verdicts, key=lambda v: (v.kind == "slo", v.invariant)):
+    for verdict in _ordered(result):
         count = _count(verdict)
-        anchor = ids[verdict.invariant]
-        count_cell = (f'<a href="#viol-{anchor}">{count:,}</a>' if count and verdict.violations else f"{count:,}")
-        notes = esc(verdict.error) if verdict.error else esc(_summary_text(verdict))
-        badge = (_status_badge(verdict.status) if not (verdict.error or "").startswith(NOT_EXERCISED)
-                 else '<span class="st st-unknown"><span aria-hidden="true">?</span> not exercised</span>')
-        rows.append(f'<tr id="inv-{anchor}"><td><strong>{esc(verdict.invariant)}</strong></td>'
-                    f"<td>{esc(verdict.kind)}</td><td>{badge}</td>"
-                    f'<td class="n">{count_cell}</td><td>{notes}</td></tr>')
+        not_exercised = _is_not_exercised(verdict)
+        rows.append({
+            "anchor": ids[verdict.invariant], "name": verdict.invariant, "kind": verdict.kind,
+            "status_class": verdict.status, "status_word": "not exercised" if not_exercised else verdict.status,
+            "count": f"{count:,}",
+            "href": f"#viol-{ids[verdict.invariant]}" if verdict.invariant in broken and count else None,
+            "notes": verdict.error if verdict.error else _summary_text(verdict),
+        })
     checked = {v.invariant for v in result.verdicts}
     for name in result.scenario.invariants:
         if name not in checked:
-            rows.append(f"<tr><td><strong>{esc(name)}</strong></td><td>–</td>"
-                        f'<td><span class="st st-none">not checked</span></td><td class="n">–</td>'
-                        f"<td>the run ended before this invariant was checked</td></tr>")
-    body = "".join(rows) or '<tr><td colspan="5">no invariant was checked</td></tr>'
-    return ('<section id="invariants"><h2>Invariants</h2><table><thead><tr><th scope="col">invariant</th>'
-            '<th scope="col">kind</th><th scope="col">status</th><th scope="col" class="n">violations</th>'
-            f'<th scope="col">notes</th></tr></thead><tbody>{body}</tbody></table>'
-            f"{_covered_note(result)}"
-            '<p class="note">Safety and liveness invariants decide the verdict; SLOs are reported apart. '
-            "Unknown means the checker crashed, lacked evidence or had nothing to judge (not exercised): "
-            "it never counts as a pass.</p></section>")
+            rows.append({"anchor": None, "name": name, "kind": "–", "status_class": "none",
+                         "status_word": "not checked", "count": "–", "href": None,
+                         "notes": "the run ended before this invariant was checked"})
+    return rows
 
 
-def _covered_note(result: RunResult) -> str:
-    if not result.coverage:
-        return ""
+def _coverage_note(result: RunResult) -> dict[str, int]:
     exercised = sum(1 for entry in result.coverage if entry.get("status") == "exercised")
     judged = sum(1 for entry in result.coverage if entry.get("status") == "exercised" and entry.get("judged"))
-    return (f'<p class="note"><a href="#coverage">Promise coverage</a>: this run covered <strong>{exercised}</strong> '
-            f"of {len(result.coverage)} promises ({judged} of them judged by a checker it ran).</p>")
+    return {"exercised": exercised, "total": len(result.coverage), "judged": judged}
 
 
-def _coverage(result: RunResult) -> str:
-    if not result.coverage:
-        return ('<section id="coverage"><h2>Promise coverage</h2><p>No coverage recorded '
-                "(no history, or a result written before the promise table).</p></section>")
-    rows = []
-    for entry in result.coverage:
-        exercised = entry.get("status") == "exercised"
-        status = ('<span class="st st-valid">exercised</span>' if exercised
-                  else '<span class="st st-none">not exercised</span>')
-        judged = "yes" if entry.get("judged") else "no"
-        rows.append(f"<tr><td>{esc(entry.get('promise'))}</td><td>{esc(entry.get('plan_item'))}</td>"
-                    f"<td>{esc(entry.get('invariant'))}</td><td>{judged}</td>"
-                    f"<td class='n'>{int(entry.get('count') or 0):,}</td><td>{status}</td></tr>")
-    return ('<section id="coverage"><h2>Promise coverage</h2>'
-            '<p class="note">Per promise of docs/PROMISES.md: the completed operations of this run that '
-            "exercised it. A promise not exercised was not at risk in this run; its checker's pass says "
-            "nothing about it.</p>"
-            '<table><thead><tr><th scope="col">promise</th><th scope="col">plan</th><th scope="col">invariant</th>'
-            '<th scope="col">checked</th><th scope="col" class="n">operations</th><th scope="col">status</th>'
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
+def _coverage(result: RunResult) -> list[dict[str, Any]]:
+    return [{"promise": e.get("promise"), "plan_item": e.get("plan_item"), "invariant": e.get("invariant"),
+             "judged": "yes" if e.get("judged") else "no", "count": f"{_int(e.get('count')):,}",
+             "exercised": e.get("status") == "exercised"} for e in result.coverage]
 
 
-def _slo(result: RunResult) -> str:
+def _slo_rows(result: RunResult) -> list[dict[str, Any]]:
     slo, stats = result.scenario.slo, result.stats
     by_name = {v.invariant: v for v in result.verdicts if v.kind == "slo"}
 
-    def status(name: str) -> str:
+    def status(name: str) -> str | None:
         verdict = by_name.pop(name, None)
-        return _status_badge(verdict.status) if verdict else '<span class="st st-none">not checked</span>'
+        return verdict.status if verdict else None
 
     rows = [
-        ("error rate (info, 5xx or no answer)", f"≤ {_pct(slo.error_rate_max)}", _pct(stats.get("error_rate")),
-         status("slo-error-rate")),
-        ("p95 latency of ok operations", f"≤ {_num(slo.latency_p95_ms, 0, ' ms')}",
-         _num(stats.get("p95_ms"), 1, " ms"), status("slo-latency-p95")),
+        {"name": "error rate (5xx, timeouts, no answer; refusals are not errors)",
+         "target": f"≤ {_pct(slo.error_rate_max)}", "measured": _pct(stats.get("error_rate")),
+         "status": status("slo-error-rate")},
+        {"name": "p95 latency of ok operations", "target": f"≤ {_num(slo.latency_p95_ms, 0, ' ms')}",
+         "measured": _num(stats.get("p95_ms"), 1, " ms"), "status": status("slo-latency-p95")},
     ]
-    body = "".join(f"<tr><td>{esc(a)}</td><td class='n'>{esc(b)}</td><td class='n'>{esc(c)}</td><td>{d}</td></tr>"
-                   for a, b, c, d in rows)
-    for name, verdict in sorted(by_name.items()):
-        body += (f"<tr><td>{esc(name)}</td><td class='n'>–</td><td class='n'>{esc(_summary_text(verdict))}</td>"
-                 f"<td>{_status_badge(verdict.status)}</td></tr>")
-    return ('<section id="slo"><h2>Service-level objectives</h2><table><thead><tr><th scope="col">objective</th>'
-            '<th scope="col" class="n">target</th><th scope="col" class="n">measured</th><th scope="col">status</th>'
-            f"</tr></thead><tbody>{body}</tbody></table></section>")
+    rows += [{"name": name, "target": "–", "measured": _summary_text(verdict), "status": verdict.status}
+             for name, verdict in sorted(by_name.items())]
+    return rows
 
 
 # -- charts --------------------------------------------------------------------------------
@@ -279,79 +319,112 @@ def _bands(result: RunResult) -> list[Band]:
             for n, w in enumerate(result.faults, start=1)]
 
 
-def _charts(result: RunResult, series: Series | None) -> str:
+def _latency_lines(lines: Mapping[str, Sequence[float | None]]) -> list[Line]:
+    """p99 wide and pale first, p95 dashed over it, p50 dotted on top: equal lines stay visible."""
+    return [Line("p99", lines["p99"], 1, width=4.5, opacity=0.45), Line("p95", lines["p95"], 0, width=2.0),
+            Line("p50", lines["p50"], 2, width=1.6)]
+
+
+def _matter(result: RunResult, series: Series, cited_fs: set[str]) -> tuple[list[str], dict[str, str]]:
+    """The operations whose latency chart is drawn open, and why each matters (cited, errors, over p95)."""
+    by_f = result.stats.get("by_f") or {}
+    target = result.scenario.slo.latency_p95_ms
+    reasons: dict[str, str] = {}
+    for f in sorted(series.latency):
+        if f == ALL_OPS:
+            continue
+        row = by_f.get(f) or {}
+        p95 = row.get("p95_ms")
+        why = []
+        if f in cited_fs:
+            why.append("cited by a violation")
+        if _int(row.get("errors")):
+            why.append(f"{_int(row.get('errors')):,} errors")
+        if isinstance(p95, (int, float)) and p95 > target:
+            why.append(f"p95 {p95:,.0f} ms over {target:,.0f}")
+        if why:
+            reasons[f] = ", ".join(why)
+    ranked = sorted(reasons, key=lambda f: (f not in cited_fs, -_int((by_f.get(f) or {}).get("errors")),
+                                           -float((by_f.get(f) or {}).get("p95_ms") or 0)))
+    return ranked[:MATTER_CHARTS], reasons
+
+
+def _charts(result: RunResult, series: Series | None, cited_fs: set[str]) -> dict[str, Any] | None:
     if series is None:
-        return ('<section id="charts"><h2>Load and latency over time</h2>'
-                '<p class="note">No history: no charts.</p></section>')
+        return None
     bands = _bands(result)
     x = series.t
     bucket = f"{series.bucket_s:g} s buckets"
-    parts = [line_chart(
-        "chart-throughput", f"Requests and errors per second ({bucket})", x,
-        [Line("requests/s", series.rps, 0), Line("errors/s", series.errors_per_s, 1)],
-        x_end=series.end_s, x_label="time since start of run (s)", y_label="operations per second",
-        bands=bands, description="Completed client operations per second, and errors (info, 5xx or no "
-        "answer) per second, with fault windows shaded and labelled.")]
+    axis = "time since start of run (s)"
+    load_lines = [Line("requests/s", series.rps, 0, width=2.0)]
+    if series.refused_per_s:
+        load_lines.append(Line("refused/s", series.refused_per_s, 2))
+    load_lines.append(Line("errors/s", series.errors_per_s, 1, width=2.0))
+    main = [Markup(line_chart(
+        "chart-throughput", f"Requests, refusals and errors per second ({bucket})", x, load_lines,
+        x_end=series.end_s, x_label=axis, y_label="operations per second", bands=bands, height=210,
+        description="Completed client operations per second, refusals by design and errors (5xx, timeouts, no "
+        "answer) per second, with fault windows shaded and labelled."))]
     latency = series.latency
-    order = ([ALL_OPS] if ALL_OPS in latency else []) + sorted(f for f in latency if f != ALL_OPS)
-    for number, f in enumerate(order):
-        name = "all operations" if f == ALL_OPS else f
-        lines = latency[f]
-        parts.append(line_chart(
-            f"chart-latency-{number}", f"Latency of ok {name}: p50, p95, p99 ({bucket})", x,
-            [Line("p50", lines["p50"], 2), Line("p95", lines["p95"], 0), Line("p99", lines["p99"], 1)],
-            x_end=series.end_s, x_label="time since start of run (s)", y_label="latency (ms)", bands=bands,
-            height=250 if f == ALL_OPS else 170,
-            description=f"Latency percentiles of successful {name} per time bucket, in milliseconds."))
-    legend = ("Fault windows are the hatched yellow bands, labelled F1, F2, … as in the "
-              '<a href="#faults">fault log</a>. Lines differ by colour, dash and marker shape.')
-    return (f'<section id="charts"><h2>Load and latency over time</h2><p class="note">{legend}</p>'
-            f'<div class="grid">{"".join(parts)}</div></section>')
+    if ALL_OPS in latency:
+        main.append(Markup(line_chart(
+            "chart-latency-0", f"Latency of ok operations, all together: p50, p95, p99 ({bucket})", x,
+            _latency_lines(latency[ALL_OPS]), x_end=series.end_s, x_label=axis, y_label="latency (ms)",
+            bands=bands, height=210,
+            description="Latency percentiles of all successful operations per time bucket, in milliseconds.")))
+    chosen, reasons = _matter(result, series, cited_fs)
+    others = [f for f in sorted(latency) if f != ALL_OPS and f not in chosen]
+
+    def chart(number: int, f: str) -> Markup:
+        why = f" ({reasons[f]})" if f in reasons else ""
+        return Markup(line_chart(
+            f"chart-latency-{number}", f"Latency of ok {f}: p50, p95, p99{why}", x, _latency_lines(latency[f]),
+            x_end=series.end_s, x_label=axis, y_label="latency (ms)", bands=bands, height=150,
+            description=f"Latency percentiles of successful {f} per time bucket, in milliseconds."))
+
+    matter = [chart(n, f) for n, f in enumerate(chosen, start=1)]
+    rest = [chart(n, f) for n, f in enumerate(others, start=1 + len(chosen))]
+    return {"main": main, "matter": matter, "rest": rest, "rest_names": ", ".join(others),
+            "matter_note": "Drawn open because they were cited by a violation, had errors or were over the p95 "
+                           "target: " + "; ".join(f"{f}: {reasons[f]}" for f in chosen) + "."}
 
 
 # -- violations ----------------------------------------------------------------------------
-def _kv(mapping: Mapping[str, Any], keys: Iterable[str], prefix: str = "") -> list[str]:
-    return [f"<code>{esc(prefix)}{esc(k)}={esc(_short(mapping[k]))}</code>" for k in keys if k in mapping]
+def _pairs(mapping: Mapping[str, Any], keys: Sequence[str], prefix: str = "") -> list[tuple[str, str]]:
+    return [(f"{prefix}{k}", _short(mapping[k])) for k in keys if k in mapping]
 
 
-def _evidence_row(call: EvidenceOp, vid: str, in_timeline: bool) -> str:
+def _evidence_row(call: EvidenceOp, vid: str, in_timeline: bool) -> dict[str, Any]:
     invoke, completion = call.invoke, call.completion
     start = invoke.time_ns / _NS
-    row_id = f"{vid}-op-{invoke.index}"
-    link = f' <a href="#{vid}-tl-{invoke.index}" title="on the timeline">⤓ timeline</a>' if in_timeline else ""
-    op_cell = f"<strong>#{invoke.index}</strong>"
-    if completion is not None:
-        op_cell += f' → <strong id="{vid}-op-{completion.index}">#{completion.index}</strong>'
-    op_cell += link
+    row: dict[str, Any] = {
+        "row_id": f"{vid}-op-{invoke.index}", "invoke_index": invoke.index,
+        "completion_index": None if completion is None else completion.index,
+        "completion_id": None if completion is None else f"{vid}-op-{completion.index}",
+        "timeline_href": f"#{vid}-tl-{invoke.index}" if in_timeline else None,
+        "cited": ", ".join(f"#{i}" for i in call.cited), "process": invoke.process, "tenant": invoke.tenant or "–",
+        "f": invoke.f, "outcome": None, "outcome_class": "none", "status": "", "error": None, "latency": None,
+    }
     if completion is None:
-        time_cell = f"{start:.3f} → never"
-        outcome = '<span class="st st-unknown">no answer</span>'
+        row["time"] = f"{start:.3f} → never"
     else:
-        latency = (completion.time_ns - invoke.time_ns) / 1e6
-        time_cell = f"{start:.3f} → {completion.time_ns / _NS:.3f}<br><span class='note'>{latency:,.1f} ms</span>"
-        kind = {"ok": "valid", "fail": "invalid", "info": "unknown"}[completion.type]
-        outcome = (f'<span class="st st-{kind}">{esc(completion.type)}</span> '
-                   f"{esc(completion.status if completion.status is not None else '')}")
-        if completion.error:
-            outcome += f"<br><code>{esc(_short(completion.error))}</code>"
-    ids = _kv(invoke.args, [k for k in _ID_FIELDS if k != "id"])
+        row["time"] = f"{start:.3f} → {completion.time_ns / _NS:.3f}"
+        row["latency"] = f"{(completion.time_ns - invoke.time_ns) / 1e6:,.1f} ms"
+        row["outcome"] = completion.type
+        row["outcome_class"] = {"ok": "valid", "fail": "invalid", "info": "unknown"}[completion.type]
+        row["status"] = "" if completion.status is None else str(completion.status)
+        row["error"] = _short(completion.error) if completion.error else None
+    ids = _pairs(invoke.args, [k for k in _ID_FIELDS if k != "id"])
+    body = _pairs(invoke.args, [k for k in invoke.args if k not in _ID_FIELDS and k != "idempotency_key"])
     if completion is not None:
-        ids += _kv(completion.result, _ID_FIELDS, "answer.")
+        ids += _pairs(completion.result, _ID_FIELDS, "answer.")
+        body += _pairs(completion.result, [k for k in completion.result if k not in _ID_FIELDS], "answer.")
     key = invoke.args.get("idempotency_key")
-    key_cell = f"<code>{esc(_short(key))}</code>" if key is not None else "–"
-    body_keys = [k for k in invoke.args if k not in _ID_FIELDS and k != "idempotency_key"]
-    body = _kv(invoke.args, body_keys)
-    if completion is not None:
-        answer = [k for k in completion.result if k not in _ID_FIELDS]
-        body += _kv(completion.result, answer, "answer.")
-    cited = ", ".join(f"#{i}" for i in call.cited)
-    return (f'<tr id="{row_id}" class="cited"><td>{op_cell}<br><span class="note">cited {esc(cited)}</span></td>'
-            f"<td class='n'>{time_cell}</td><td>{esc(invoke.process)}</td><td>{esc(invoke.tenant or '–')}</td>"
-            f"<td><code class='f'>{esc(invoke.f)}</code></td><td>{outcome}</td><td>{' '.join(ids) or '–'}</td>"
-            f"<td>{key_cell}</td><td>{' '.join(body) or '–'}</td></tr>")
+    row.update(ids=ids, body=body, key=None if key is None else _short(key))
+    return row
 
 
-def _timeline(vid: str, hood: Neighbourhood, cited: set[int], bands: Sequence[Band]) -> str:
+def _timeline(vid: str, hood: Neighbourhood, cited: set[int], bands: Sequence[Band]) -> Markup:
     bars = []
     for invoke, completion in hood.pairs:
         outcome = "info" if completion is None else completion.type
@@ -364,44 +437,40 @@ def _timeline(vid: str, hood: Neighbourhood, cited: set[int], bands: Sequence[Ba
                         outcome, text, f"{vid}-tl-{invoke.index}",
                         f"#{vid}-op-{invoke.index}" if is_cited else None, is_cited))
     near = [b for b in bands if b.start <= hood.t1 and (b.stop is None or b.stop >= hood.t0)]
-    chart = gantt(f"{vid}-timeline", f"Operations on {hood.subject}", bars, t0=hood.t0, t1=hood.t1, bands=near)
-    note = (f'<p class="note">★ marks the operations the violation cites (bold, linked to the table above). '
-            f"Bars run from invoke to completion: solid ok, striped fail, hollow dashed info or no answer."
-            f"{f' {hood.truncated} more operations on the same subject are not drawn.' if hood.truncated else ''}"
-            "</p>")
-    return chart + note
+    return Markup(gantt(f"{vid}-timeline", f"Operations on {hood.subject}", bars, t0=hood.t0, t1=hood.t1,
+                        bands=near))
+
+
+def reproduce_of(violation: Violation) -> str | None:
+    """The command that replays this violation, if the run recorded one (result.json ``violations[].reproduce``)."""
+    command = getattr(violation, "reproduce", None) or violation.details.get("reproduce")
+    return command if isinstance(command, str) and command.strip() else None
 
 
 def _violation(verdict: Verdict, number: int, violation: Violation, history: History | None, anchor: str,
-               hood: Neighbourhood | None, bands: Sequence[Band]) -> str:
+               hood: Neighbourhood | None, bands: Sequence[Band]) -> dict[str, Any]:
     vid = f"v-{anchor}-{number}"
-    details = {k: v for k, v in violation.details.items() if k != "type"}
-    detail = " ".join(f"<code>{esc(k)}={esc(_short(v))}</code>" for k, v in details.items())
-    head = (f'<article class="violation" id="{vid}"><h4>{esc(verdict.invariant)} #{number}'
-            f" <span class='note'>({esc(violation.details.get('type', 'violation'))})</span></h4>"
-            f"<p>{esc(violation.message)}</p>{f'<p>{detail}</p>' if detail else ''}")
-    if not violation.ops:
-        return head + '<p class="note">This violation cites no operation (it is about the final state).</p></article>'
-    if history is None:
-        cited = ", ".join(f"#{i}" for i in violation.ops)
-        return head + f'<p class="note">Cited operations {esc(cited)}; no history to show them.</p></article>'
-    calls, missing = cited_pairs(history, violation)
-    in_timeline = hood is not None
-    rows = "".join(_evidence_row(call, vid, in_timeline) for call in calls)
-    table = ('<table><thead><tr><th scope="col">op</th><th scope="col" class="n">time (s)</th>'
-             '<th scope="col">process</th><th scope="col">tenant</th><th scope="col">operation</th>'
-             '<th scope="col">outcome</th><th scope="col">ids</th><th scope="col">idempotency key</th>'
-             f'<th scope="col">request and answer</th></tr></thead><tbody>{rows}</tbody></table>')
-    gone = (f'<p class="error-box">Cited operations not in this history: {esc(", ".join(map(str, missing)))}</p>'
-            if missing else "")
-    timeline = _timeline(vid, hood, {c.invoke.index for c in calls}, bands) if hood is not None else ""
-    return head + table + gone + timeline + "</article>"
+    view: dict[str, Any] = {
+        "vid": vid, "invariant": verdict.invariant, "number": number,
+        "type": violation.details.get("type", "violation"), "message": violation.message,
+        "details": [(k, _short(v)) for k, v in violation.details.items() if k not in ("type", "reproduce")],
+        "cites": bool(violation.ops), "cited_text": ", ".join(f"#{i}" for i in violation.ops),
+        "rows": None, "missing": None, "timeline": None, "truncated": 0, "reproduce": reproduce_of(violation),
+    }
+    if violation.ops and history is not None:
+        calls, missing = cited_pairs(history, violation)
+        view["rows"] = [_evidence_row(call, vid, hood is not None) for call in calls]
+        view["missing"] = ", ".join(map(str, missing)) or None
+        if hood is not None:
+            view["timeline"] = _timeline(vid, hood, {c.invoke.index for c in calls}, bands)
+            view["truncated"] = hood.truncated
+    return view
 
 
-def _by_type(verdict: Verdict) -> str:
+def _by_type(verdict: Verdict) -> list[dict[str, Any]]:
     by_type = verdict.summary.get("by_type")
-    if not isinstance(by_type, Mapping) or not by_type:
-        return ""
+    if not isinstance(by_type, Mapping):
+        return []
     rows = []
     for kind, info in by_type.items():
         if not isinstance(info, Mapping):
@@ -409,82 +478,84 @@ def _by_type(verdict: Verdict) -> str:
         cells = []
         for which in ("first", "worst", "last"):
             brief = info.get(which)
-            if isinstance(brief, Mapping):
-                ops = ", ".join(f"#{i}" for i in brief.get("ops") or ())
-                cells.append(f"<td>{esc(_short(brief.get('message', ''), 200))}"
-                             f"{f' <span class=note>({esc(ops)})</span>' if ops else ''}</td>")
-            else:
-                cells.append("<td>–</td>")
-        rows.append(f"<tr><td>{esc(kind)}</td><td class='n'>{esc(info.get('count', '–'))}</td>{''.join(cells)}</tr>")
-    return ('<table><thead><tr><th scope="col">type</th><th scope="col" class="n">count</th><th scope="col">first'
-            '</th><th scope="col">worst</th><th scope="col">last</th></tr></thead><tbody>'
-            + "".join(rows) + "</tbody></table>")
+            cells.append({"message": _short(brief.get("message", ""), 200),
+                          "ops": ", ".join(f"#{i}" for i in brief.get("ops") or ())}
+                         if isinstance(brief, Mapping) else None)
+        rows.append({"kind": kind, "count": info.get("count", "–"), "cells": cells})
+    return rows
 
 
-def _violations(result: RunResult, history: History | None, ids: Mapping[str, str]) -> str:
-    broken = [v for v in sorted(result.verdicts, key=lambda v: (v.kind == "slo", v.invariant))
-              if v.violations or v.status != "valid"]
-    if not broken:
-        return ('<section id="violations"><h2>Violations</h2><p>None: every invariant checked held.</p>'
-                "</section>")
+def _broken(result: RunResult, history: History | None, ids: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The invariants that did not hold, safety and liveness before SLOs, with their violations' views."""
+    broken = [v for v in _ordered(result) if v.violations or v.status != "valid"]
     bands = _bands(result)
-    drawn: list[tuple[Verdict, int]] = []
-    for verdict in broken:
-        drawn += [(verdict, n) for n in range(min(TIMELINES_PER_INVARIANT, len(verdict.violations)))]
+    drawn = [(v, n) for v in broken for n in range(min(TIMELINES_PER_INVARIANT, len(v.violations)))]
     hoods: dict[tuple[str, int], Neighbourhood] = {}
     if history is not None and drawn:
         found = neighbourhoods(history, [v.violations[n] for v, n in drawn])
         hoods = {(v.invariant, n): hood for (v, n), hood in zip(drawn, found)}
-    parts = ['<section id="violations"><h2>Violations</h2>']
+    out = []
     for verdict in broken:
         anchor = ids[verdict.invariant]
         count = _count(verdict)
-        parts.append(f'<h3 id="viol-{anchor}">{esc(verdict.invariant)} {_status_badge(verdict.status)} '
-                     f'<span class="note">{count:,} violation{"s" if count != 1 else ""}</span></h3>')
-        if verdict.error:
-            parts.append(f'<p class="error-box">{esc(verdict.error)}</p>')
-        traceback = verdict.summary.get("traceback")
-        if isinstance(traceback, str):
-            parts.append(f"<details><summary>checker traceback</summary><pre>{esc(traceback)}</pre></details>")
+        views = [_violation(verdict, n + 1, violation, history, anchor, hoods.get((verdict.invariant, n)), bands)
+                 for n, violation in enumerate(verdict.violations)]
+        kept_note = None
         if count > len(verdict.violations):
-            parts.append(f'<p class="note">{count:,} violations in all; the first {len(verdict.violations)} are '
-                         "kept. The first, worst and last of each type:</p>")
-        parts.append(_by_type(verdict))
+            kept_note = (f"{count:,} violations in all; the first {len(verdict.violations)} are kept in result.json "
+                         "(first, worst and last of each type below).")
         if len(verdict.violations) > TIMELINES_PER_INVARIANT:
-            parts.append(f'<p class="note">Timelines are drawn for the first {TIMELINES_PER_INVARIANT} '
-                         "violations; every kept violation has its evidence table.</p>")
-        for n, violation in enumerate(verdict.violations):
-            parts.append(_violation(verdict, n + 1, violation, history, anchor, hoods.get((verdict.invariant, n)),
-                                    bands))
-    parts.append("</section>")
-    return "".join(parts)
+            kept_note = (kept_note or "") + (f" Timelines are drawn for the first {TIMELINES_PER_INVARIANT}; "
+                                             "every kept violation has its evidence table.")
+        traceback = verdict.summary.get("traceback")
+        out.append({
+            "invariant": verdict.invariant, "anchor": anchor, "status": verdict.status,
+            "count_text": f"{count:,} violation{'s' if count != 1 else ''}",
+            "error": verdict.error, "traceback": traceback if isinstance(traceback, str) else None,
+            "shown": views[:SHOWN_PER_INVARIANT], "folded": views[SHOWN_PER_INVARIANT:], "kept_note": kept_note,
+            "by_type": _by_type(verdict),
+        })
+    return out
+
+
+def _cited_fs(result: RunResult, history: History | None) -> set[str]:
+    """The operations a safety or liveness violation cites (their latency charts are drawn open)."""
+    if history is None:
+        return set()
+    size = len(history)
+    return {history[i].f for v in result.verdicts if v.kind != "slo"  # an SLO's ops are its errors or slow calls
+            for violation in v.violations[:TIMELINES_PER_INVARIANT] for i in violation.ops if 0 <= i < size}
 
 
 # -- tables --------------------------------------------------------------------------------
-def _operations(result: RunResult) -> str:
+_OP_HEAD = ("count", "share", "ok", f"refused {_REFUSALS}", "other 4xx", "errors", "error rate", "p50 ms", "p95 ms",
+            "p99 ms", "max ms")
+
+
+def _op_cells(split: _Split, row: Mapping[str, Any], total: int) -> list[str]:
+    count = split.count
+    return [_num(count), _pct(count / total if total else None), _num(split.ok),
+            _num(split.refused) if split.refused is not None else f"{split.fail:,} (fail)",
+            _num(split.other_4xx) if split.other_4xx is not None else "–",
+            _num(split.errors), _pct(split.errors / count if count else None)] + [
+        _num(row.get(k), 1) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")]
+
+
+def _operations(result: RunResult) -> tuple[list[dict[str, Any]], list[str], _Split]:
     by_f = result.stats.get("by_f") or {}
-    total = result.stats.get("requests") or 0
+    total = _int(result.stats.get("requests"))
     target = result.scenario.slo.latency_p95_ms
-    rows = []
+    rows, splits = [], []
     for f, row in sorted(by_f.items()):
+        split = _Split.of(row)
+        splits.append(split)
         p95 = row.get("p95_ms")
-        mark = ("–" if not isinstance(p95, (int, float)) else
-                _status_badge("valid") if p95 <= target else _status_badge("invalid"))
-        count = row.get("count") or 0
-        cells = [_num(count), _pct(count / total if total else None), _num(row.get("ok")), _num(row.get("fail")),
-                 _num(row.get("info")), _num(row.get("errors")),
-                 _pct((row.get("errors") or 0) / count if count else None)]
-        cells += [_num(row.get(k), 1) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms")]
-        rows.append(f"<tr><td><code>{esc(f)}</code></td>" + "".join(f"<td class='n'>{esc(c)}</td>" for c in cells)
-                    + f"<td>{mark}</td></tr>")
-    head = "".join(f'<th scope="col" class="n">{h}</th>' for h in (
-        "count", "share", "ok", "fail", "info", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms", "max ms",
-        "mean ms"))
-    body = "".join(rows) or '<tr><td colspan="14">no client operations</td></tr>'
-    return ('<section id="operations"><h2>Per operation</h2><table><thead><tr><th scope="col">operation</th>'
-            f'{head}<th scope="col">p95 ≤ {esc(_num(target, 0))} ms</th></tr></thead><tbody>{body}</tbody></table>'
-            '<p class="note">Latency is completion minus invoke time of ok operations (nearest-rank percentiles); '
-            "errors are info answers, 5xx statuses and calls never answered.</p></section>")
+        mark = None if not isinstance(p95, (int, float)) else ("valid" if p95 <= target else "invalid")
+        rows.append({"f": f, "cells": _op_cells(split, row, total), "mark": mark})
+    everything = _Split.total(splits)
+    overall = {"p50_ms": result.stats.get("p50_ms"), "p95_ms": result.stats.get("p95_ms"),
+               "p99_ms": result.stats.get("p99_ms"), "max_ms": None}
+    return rows, _op_cells(everything, overall, total), everything
 
 
 def _params(params: Any) -> str:
@@ -496,51 +567,48 @@ def _params(params: Any) -> str:
         return _short(params, 200)
 
 
-def _faults(result: RunResult) -> str:
+def _faults(result: RunResult) -> list[dict[str, Any]]:
     rows = []
     for n, w in enumerate(result.faults, start=1):
         start, stop = w.get("start_s"), w.get("stop_s")
         length = stop - start if isinstance(start, (int, float)) and isinstance(stop, (int, float)) else None
-        rows.append(f'<tr id="fault-{n}"><td><strong>F{n}</strong></td><td>{esc(w.get("fault"))}</td>'
-                    f'<td>{esc(w.get("target"))}</td><td><code>{esc(_params(w.get("params")))}</code></td>'
-                    f"<td class='n'>{_num(start, 3)}</td><td class='n'>"
-                    f"{_num(stop, 3) if stop is not None else 'never healed'}</td><td class='n'>{_num(length, 3)}</td>"
-                    f"<td>{esc(w.get('outcome', 'ok'))}</td></tr>")
-    observed = "".join(rows) or '<tr><td colspan="8">no fault was injected</td></tr>'
-    planned = "".join(
-        f"<tr><td class='n'>{_num(p.at_s, 3)}</td><td class='n'>{_num(p.duration_s, 3)}</td><td>{esc(p.fault)}</td>"
-        f"<td>{esc(p.target)}</td><td><code>{esc(_params(dict(p.params)))}</code></td></tr>"
-        for p in result.scenario.faults) or '<tr><td colspan="5">no fault scheduled</td></tr>'
-    return ('<section id="faults"><h2>Fault log</h2><h3>Injected (from the history)</h3><table><thead><tr>'
-            '<th scope="col">band</th><th scope="col">fault</th><th scope="col">target</th><th scope="col">params</th>'
-            '<th scope="col" class="n">start (s)</th><th scope="col" class="n">stop (s)</th>'
-            '<th scope="col" class="n">length (s)</th><th scope="col">injection</th></tr></thead>'
-            f"<tbody>{observed}</tbody></table><h3>Scheduled (the scenario)</h3><table><thead><tr>"
-            '<th scope="col" class="n">at (s)</th><th scope="col" class="n">for (s)</th><th scope="col">fault</th>'
-            f'<th scope="col">target</th><th scope="col">params</th></tr></thead><tbody>{planned}</tbody></table>'
-            "</section>")
+        rows.append({"n": n, "fault": w.get("fault"), "target": w.get("target"), "params": _params(w.get("params")),
+                     "start": _num(start, 3), "stop": _num(stop, 3) if stop is not None else "never healed",
+                     "length": _num(length, 3), "outcome": w.get("outcome", "ok")})
+    return rows
 
 
-def _file_link(run_dir: Path | None, path: str | None, label: str) -> str:
+def _file(run_dir: Path | None, path: str | None, label: str) -> dict[str, Any]:
     if not path:
-        return f"<li>{esc(label)}: none recorded</li>"
+        return {"label": label, "path": None, "href": None}
     inside = run_dir is not None and not Path(path).is_absolute() and ".." not in Path(path).parts
-    if inside and (run_dir / path).is_file():  # type: ignore[operator]
-        return f'<li>{esc(label)}: <a href="{esc(quote(path))}">{esc(path)}</a></li>'
-    return f"<li>{esc(label)}: <code>{esc(path)}</code> <span class='note'>(not in the run directory)</span></li>"
+    href = quote(path) if inside and (run_dir / path).is_file() else None  # type: ignore[operator]
+    return {"label": label, "path": path, "href": href}
 
 
-def _files(result: RunResult, run_dir: Path | None) -> str:
-    items = [
-        _file_link(run_dir, RESULT_FILE, "result (JSON, schema version 1)"),
-        _file_link(run_dir, JUNIT_FILE, "JUnit XML"),
-        _file_link(run_dir, result.files.history, "history (JSON lines, one op per line)"),
-        _file_link(run_dir, result.files.locust_stats, "Locust's own statistics"),
-    ]
-    items += [_file_link(run_dir, log, f"service log {Path(log).stem}") for log in result.files.logs]
+def _files(result: RunResult, run_dir: Path | None) -> list[dict[str, Any]]:
+    files = [_file(run_dir, RESULT_FILE, "result (JSON, schema version 1)"),
+             _file(run_dir, JUNIT_FILE, "JUnit XML"),
+             _file(run_dir, result.files.history, "history (JSON lines, one op per line)"),
+             _file(run_dir, result.files.locust_stats, "Locust's own statistics")]
+    files += [_file(run_dir, log, f"service log {Path(log).stem}") for log in result.files.logs]
     if not result.files.logs:
-        items.append("<li>service logs: none recorded</li>")
-    return f'<section id="files"><h2>Files of this run</h2><ul>{"".join(items)}</ul></section>'
+        files.append({"label": "service logs", "path": None, "href": None})
+    return files
+
+
+# -- the page --------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The Jinja environment of every Stormproof page: autoescaped, strict, control characters dropped."""
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
+                       finalize=printable, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+@lru_cache(maxsize=1)
+def stylesheet() -> Markup:
+    """The stylesheet every page inlines (report, index): one look, no file to fetch."""
+    return Markup((TEMPLATES / "style.css").read_text(encoding="utf-8"))
 
 
 def render_report(result: RunResult, history: History | None, series: Series | None, *,
@@ -549,8 +617,9 @@ def render_report(result: RunResult, history: History | None, series: Series | N
     """The whole report page as a string.
 
     ``history`` and ``series`` may be None (a run that failed before it
-    recorded anything): the page then says so instead of drawing. File
-    links are checked against ``run_dir`` and only made for files there.
+    recorded anything, or a history that cannot be read): the page then
+    says so instead of drawing. File links are checked against ``run_dir``
+    and only made for files there.
     """
     ids: dict[str, str] = {}
     for verdict in result.verdicts:
@@ -559,19 +628,29 @@ def render_report(result: RunResult, history: History | None, series: Series | N
         while name in ids.values():
             name = f"{base}-{len(ids)}"
         ids[verdict.invariant] = name
-    when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    word = _VERDICT_TEXT[result.verdict][1]
-    history_note = "" if history is not None else (
-        f'<p class="error-box">No history ({esc(history_problem or "not given")}): evidence shows op indices '
-        "only and there are no charts.</p>")
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(word)}: {esc(result.scenario.name)} (seed {esc(result.scenario.seed)}) · Stormproof</title>"
-        f"<style>{_CSS}</style></head><body>"
-        + _header(result) + _nav() + "<main>" + history_note
-        + _invariants(result, ids) + _slo(result) + _charts(result, series) + _violations(result, history, ids)
-        + _operations(result) + _coverage(result) + _faults(result) + _files(result, run_dir)
-        + f"</main><footer>Stormproof {esc(result.run.version)} · report generated {esc(when)} · "
-        f"run {esc(result.run.id)}</footer></body></html>\n"
+    symbol, word = _VERDICT_TEXT[result.verdict]
+    counts = counts_of(result)
+    op_rows, op_total, split = _operations(result)
+    broken = _broken(result, history, ids)
+    zero = sorted(f for f, w in result.scenario.weights.items() if not w)
+    nav = [("violations", f"Violations ({counts.violations:,})"),
+           ("invariants", f"Invariants and SLOs ({counts.checks})"),
+           ("charts", "Load and latency"), ("operations", "Per operation"), ("coverage", "Promise coverage"),
+           ("faults", "Fault log"), ("plan", "Run plan"), ("files", "Files")]
+    page = environment().get_template("report.html.j2").render(
+        css=stylesheet(), result=result, scenario=result.scenario, run=result.run, counts=counts,
+        verdict_symbol=symbol, verdict_word=word, STATUS_SYMBOL=_STATUS_SYMBOL,
+        facts=_facts(result, split), nav=nav, history_problem=(history_problem or "not given") if history is None
+        else None, broken=broken, invariant_rows=_invariant_rows(result, ids, {b["invariant"] for b in broken}),
+        coverage_note=_coverage_note(result) if result.coverage else None, coverage=_coverage(result),
+        coverage_open=False, slo_rows=_slo_rows(result), charts=_charts(result, series, _cited_fs(result, history)),
+        fail_note=FAIL_NOTE, op_head=_OP_HEAD, op_rows=op_rows, op_total=op_total,
+        p95_target=_num(result.scenario.slo.latency_p95_ms, 0), zero_weight=", ".join(zero),
+        faults=_faults(result),
+        planned=[{"at": _num(p.at_s, 3), "duration": _num(p.duration_s, 3), "fault": p.fault, "target": p.target,
+                  "params": _params(dict(p.params))} for p in result.scenario.faults],
+        plan_json=json.dumps(result.plan, indent=1, sort_keys=True, default=str) if result.plan else None,
+        files=_files(result, run_dir),
+        generated=(generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
+    return page

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from stormproof.harness.report.charts import sparkline
 from stormproof.harness.report.escape import esc, slug
-from stormproof.harness.report.html import REPORT_FILE
+from stormproof.harness.report.html import REPORT_FILE, stylesheet
 from stormproof.harness.report.result import RESULT_FILE, ResultError, RunResult, load_result
 
 __all__ = ["INDEX_FILE", "RunEntry", "find_runs", "render_index", "write_index"]
@@ -31,18 +31,8 @@ TREND_RUNS = 60
 
 _WORD = {"pass": ("✔", "pass", "valid"), "violation": ("✖", "violation", "invalid"), "error": ("⚠", "error", "unknown")}
 
-_CSS = """
-body{margin:0;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;color:#1b1b1b;
-background:#fafafa}main{max-width:1300px;margin:0 auto;padding:10px 20px}h1{font-size:24px}
-h2{font-size:19px;border-bottom:2px solid #d0d0d0;margin-top:26px}
-table{border-collapse:collapse;width:100%;background:#fff;font-size:13.5px}
-th,td{border:1px solid #d0d0d0;padding:4px 7px;text-align:left;vertical-align:middle}th{background:#eee}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tbody tr:nth-child(even){background:#f6f6f6}
-.st{font-weight:700;padding:1px 6px;border-radius:4px;white-space:nowrap;border:1px solid}
-.st-valid{color:#00563f;background:#e3f4ec}.st-invalid{color:#8f3500;background:#fbe3d6}
-.st-unknown{color:#6b4700;background:#fdf0d5}.note{color:#555;font-size:13px}.spark{vertical-align:middle}
-.strip{font-family:'DejaVu Sans Mono',monospace;letter-spacing:1px}a{color:#0060a0}
-"""
+# One look for every page: the report's stylesheet (templates/style.css), inlined.
+_CSS = stylesheet()
 
 
 @dataclass(frozen=True, slots=True)

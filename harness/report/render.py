@@ -1,7 +1,8 @@
 """Rendering a run directory: result.json + history.jsonl -> report.html and junit.xml.
 
-The runner calls ``render_run`` once the result is written; ``stormproof
-report RUN_DIR`` calls it again later (after a template fix, or on an
+The runner calls ``render_run`` once the result is written, handing over
+the result and the history it holds (no second load of a large history);
+``stormproof report RUN_DIR`` calls it again later (after a template fix, or on an
 artefact downloaded from CI), so the report depends on nothing but the
 files of the run directory. A history that cannot be read does not stop
 the report: the verdict and tables matter most and come from result.json.
@@ -17,7 +18,7 @@ from stormproof.harness.history import History, HistoryError, HistoryFileError, 
 from stormproof.harness.history.gcpause import paused_gc
 from stormproof.harness.report.html import JUNIT_FILE, REPORT_FILE, render_report
 from stormproof.harness.report.junit import render_junit
-from stormproof.harness.report.result import load_result
+from stormproof.harness.report.result import RunResult, load_result
 from stormproof.harness.report.stats import time_series
 
 __all__ = ["Rendered", "render_run"]
@@ -38,22 +39,30 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def render_run(run_dir: str | os.PathLike[str]) -> Rendered:
-    """Write ``report.html`` and ``junit.xml`` into ``run_dir`` from its result.json and history.
+def render_run(run_dir: str | os.PathLike[str], *, history: History | None = None,
+               result: RunResult | None = None) -> Rendered:
+    """Write ``report.html`` and ``junit.xml`` into ``run_dir``.
 
-    Raises ``ResultError`` when result.json is missing or malformed.
+    ``result`` and ``history`` are what the runner already holds after
+    checking (the result it wrote, the history it checked): given, they are
+    used as they are and nothing is read back, so a 1M-operation history is
+    never loaded a second time. None (``stormproof report DIR``) reads
+    result.json and history.jsonl from ``run_dir``.
+
+    Raises ``ResultError`` when result.json is needed and missing or malformed.
     """
     directory = Path(run_dir)
-    result = load_result(directory)
-    history: History | None = None
+    if result is None:
+        result = load_result(directory)
     problem: str | None = None
-    history_path = directory / result.files.history
-    try:
-        history = load_history(history_path)
-    except FileNotFoundError:
-        problem = f"no history file {result.files.history}"
-    except (OSError, HistoryError, HistoryFileError) as exc:
-        problem = f"{result.files.history}: {exc}"
+    if history is None:
+        history_path = directory / result.files.history
+        try:
+            history = load_history(history_path)
+        except FileNotFoundError:
+            problem = f"no history file {result.files.history}"
+        except (OSError, HistoryError, HistoryFileError) as exc:
+            problem = f"{result.files.history}: {exc}"
     series = time_series(history) if history is not None and len(history) else None
     report = directory / REPORT_FILE
     junit = directory / JUNIT_FILE

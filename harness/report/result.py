@@ -330,6 +330,7 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
             message=str(item.get("message", "")),
             ops=tuple(int(op) for op in item.get("ops") or ()),
             details=_ro(item.get("details")),
+            reproduce=item.get("reproduce"),
         )
         for item in data.get("violations") or ()
     )

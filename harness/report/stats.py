@@ -29,6 +29,7 @@ from stormproof.harness.history.vocabulary import FAULT, NEMESIS
 __all__ = [
     "ALL_OPS",
     "MAX_POINTS",
+    "REFUSAL_STATUSES",
     "Series",
     "fault_windows",
     "nearest_rank",
@@ -41,6 +42,11 @@ ALL_OPS = "*"
 
 #: Default cap on points per chart line.
 MAX_POINTS = 600
+
+#: ``fail`` answers a storm provokes on purpose and the API promises (docs/API.md): 409 a conflict
+#: (an active session, a key still in flight), 422 a key reused with another payload, 429 a rate
+#: limit. They are the hardening doing its job, not errors; the report shows them apart.
+REFUSAL_STATUSES: frozenset[int] = frozenset((409, 422, 429))
 
 _NS = 1_000_000_000
 _PERCENTILES = (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99))
@@ -68,9 +74,11 @@ def summarise_history(history: History) -> dict[str, Any]:
     """The ``stats`` field of result.json.
 
     ``requests`` counts client invocations; ``by_f[f]`` has ``count``, ``ok``,
-    ``fail``, ``info`` (a missing completion counts as info), ``errors`` and
-    latency (``p50_ms`` ... ``mean_ms``, None without ok ops). ``duration_s``
-    is the span of the history, ``rps`` requests per second over it.
+    ``fail``, ``info`` (a missing completion counts as info), ``errors``,
+    ``fail_by_status`` (the fails by HTTP status, as strings: the report splits
+    expected refusals from other 4xx with it) and latency (``p50_ms`` ...
+    ``mean_ms``, None without ok ops). ``duration_s`` is the span of the
+    history, ``rps`` requests per second over it.
     """
     with paused_gc():  # many small lists while a large history is alive (see stormproof.harness.history.gcpause)
         return _summarise(history)
@@ -79,6 +87,7 @@ def summarise_history(history: History) -> dict[str, Any]:
 def _summarise(history: History) -> dict[str, Any]:
     counts: dict[str, list[int]] = {}  # f -> [count, ok, fail, info, errors]
     latencies: dict[str, list[int]] = {}
+    fails: dict[str, dict[int | None, int]] = {}
     for invoke, completion in history.pairs():
         f = invoke.f
         if not _is_client(invoke.process, f):
@@ -98,6 +107,10 @@ def _summarise(history: History) -> dict[str, Any]:
             latencies[f].append(completion.time_ns - invoke.time_ns)
         elif kind == "fail":
             row[2] += 1
+            by_status = fails.get(f)
+            if by_status is None:
+                by_status = fails[f] = {}
+            by_status[completion.status] = by_status.get(completion.status, 0) + 1
         else:
             row[3] += 1
         if kind == "info" or (completion.status or 0) >= 500:
@@ -109,8 +122,10 @@ def _summarise(history: History) -> dict[str, Any]:
         count, ok, fail, info, errors = counts[f]
         ordered = sorted(latencies[f])
         everything.extend(ordered)
+        ordered_fails = sorted(fails.get(f, {}).items(), key=lambda item: (item[0] is None, item[0] or 0))
+        by_status = {("none" if status is None else str(status)): n for status, n in ordered_fails}
         by_f[f] = {"count": count, "ok": ok, "fail": fail, "info": info, "errors": errors,
-                   **_latency_stats(ordered)}
+                   "fail_by_status": by_status, **_latency_stats(ordered)}
     everything.sort()
     requests = sum(row[0] for row in counts.values())
     errors = sum(row[4] for row in counts.values())
@@ -185,7 +200,8 @@ class Series:
     """Time-bucketed load and latency, ready to chart.
 
     Bucket ``i`` covers ``[i * bucket_s, (i + 1) * bucket_s)`` seconds;
-    ``t`` holds each bucket's start. Rates are per second. ``latency[f]``
+    ``t`` holds each bucket's start. Rates are per second; ``refused_per_s``
+    counts the fails with a ``REFUSAL_STATUSES`` status. ``latency[f]``
     maps ``"p50"``, ``"p95"``, ``"p99"`` to one value (ms) per bucket, None
     where the bucket has no ok completion of ``f``; ``ALL_OPS`` is every
     operation together. Operations and errors are placed by completion time
@@ -198,6 +214,7 @@ class Series:
     errors_per_s: tuple[float, ...]
     latency: Mapping[str, Mapping[str, tuple[float | None, ...]]]
     end_s: float
+    refused_per_s: tuple[float, ...] = ()
 
 
 def time_series(history: History, *, max_points: int = MAX_POINTS) -> Series:
@@ -218,6 +235,8 @@ def _bucket(history: History, max_points: int) -> Series:
     buckets = max(1, math.ceil(end_ns / width))
     done = [0] * buckets
     errors = [0] * buckets
+    refused = [0] * buckets
+    refusal = REFUSAL_STATUSES
     by_bucket: dict[str, list[list[int] | None]] = {}
     last = buckets - 1
     for invoke, completion in history.pairs():
@@ -239,6 +258,8 @@ def _bucket(history: History, max_points: int) -> Series:
                 slots[bucket] = [completion.time_ns - invoke.time_ns]
             else:
                 cell.append(completion.time_ns - invoke.time_ns)
+        elif kind == "fail" and completion.status in refusal:
+            refused[bucket] += 1
         if kind == "info" or (completion.status or 0) >= 500:
             errors[bucket] += 1
 
@@ -260,6 +281,7 @@ def _bucket(history: History, max_points: int) -> Series:
         errors_per_s=tuple(count / width_s for count in errors),
         latency=latency,
         end_s=end_ns / _NS,
+        refused_per_s=tuple(count / width_s for count in refused),
     )
 
 

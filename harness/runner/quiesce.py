@@ -7,9 +7,16 @@ outstanding work:
 - the broker: Celery's queue lists in Redis and kombu's ``unacked`` hash, which
   holds every message a worker has taken and not yet acknowledged (with
   acks-late, a task being run; with a countdown, a retry not yet due);
-- the Shunya stub: deliveries it has still to send.
+- the Shunya stub: deliveries it has still to send;
+- the transactional outbox, when the backend has one (an ``outbox`` table, as
+  the reference app): a task with an outbox row is durably due to be published
+  (again) by the relay or its sweeper, even while the broker holds no message
+  for it (the relay's process is restarting after a kill, a retry or the next
+  poll is re-armed for later, the broker lost the message and the sweeper has
+  not re-armed it yet). Such a task is pending, never lost, and a row due later
+  is planned movement, like a message with an ETA.
 
-The system is *quiet* when all three are empty. Until then the wait goes on up
+The system is *quiet* when the first three are empty. Until then the wait goes on up
 to a bound that scales with the work and its progress:
 
 - it starts at ``base_s + per_item_s * backlog``, and at least ``stall_s``;
@@ -23,7 +30,8 @@ to a bound that scales with the work and its progress:
   ``stall_s`` with no retry due, or when all that is left is lost work.
 
 Then the leftovers are sorted. A task in flight in the ledger with no message in
-the broker (nothing waits to run it, no worker holds it), seen so for
+the broker and no outbox row (nothing waits to run it, no worker holds it, nothing
+will publish it), seen so for
 ``confirm_s`` in a row, is *lost*: nothing will ever finish it, and the checkers
 report it as a violation. Everything else left is *pending*: it may still
 finish, so the checkers say ``unknown`` with the reason and the backlog size,
@@ -103,6 +111,10 @@ class Observation:
     broker: BrokerView | None
     stub_pending: int
     stub_activity: int
+    #: Tasks with a row in the backend's outbox (a relay will publish them, again if need be).
+    outbox: frozenset[str] = frozenset()
+    #: The earliest due time (unix seconds) of an outbox row not yet published and due later, if any.
+    outbox_next_due: float | None = None
 
     @property
     def backlog(self) -> int:
@@ -114,15 +126,16 @@ class Observation:
 
     @property
     def orphans(self) -> frozenset[str]:
-        """In flight in the ledger, but no broker message for it (None broker: unknown, so none)."""
+        """In flight in the ledger, but no broker message and no outbox row for it (None broker: unknown, so none)."""
         if self.broker is None:
             return frozenset()
-        return self.in_flight - self.broker.task_ids
+        return self.in_flight - self.broker.task_ids - self.outbox
 
     def signature(self) -> tuple[Any, ...]:
         """Anything that changes here is movement."""
         broker = (self.broker.messages, len(self.broker.task_ids)) if self.broker else None
-        return (len(self.in_flight), self.finished, self.attempts, broker, self.stub_pending, self.stub_activity)
+        return (len(self.in_flight), self.finished, self.attempts, broker, self.stub_pending, self.stub_activity,
+                len(self.outbox))
 
 
 # -- the witnesses -----------------------------------------------------------------------------
@@ -139,6 +152,19 @@ def read_ledger(dsn: str) -> tuple[frozenset[str], int, int]:
     in_flight = frozenset(str(task_id) for task_id, state, _ in rows if task_id is not None)
     totals = {state: int(value or 0) for task_id, state, value in rows if task_id is None}
     return in_flight, totals.get("finished", 0), totals.get("attempts", 0)
+
+
+def read_outbox(dsn: str) -> tuple[frozenset[str], float | None]:
+    """(task ids with an outbox row, earliest future due time of an unpublished row); empty without the table."""
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        if conn.execute("SELECT to_regclass('outbox')").fetchone()[0] is None:
+            return frozenset(), None
+        rows = conn.execute(
+            "SELECT task_id, CASE WHEN published_at IS NULL AND due_at > clock_timestamp() "
+            "THEN extract(epoch FROM due_at) END FROM outbox"
+        ).fetchall()
+    dues = [float(due) for _, due in rows if due is not None]
+    return frozenset(str(task_id) for task_id, _ in rows), (min(dues) if dues else None)
 
 
 def _message_facts(raw: bytes | str) -> tuple[str | None, float | None]:
@@ -205,7 +231,8 @@ def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observatio
     in_flight, finished, attempts = read_ledger(dsn)
     broker = read_broker(redis_url) if redis_url else None
     pending, activity = read_stub(stub_url)
-    return Observation(in_flight, finished, attempts, broker, pending, activity)
+    outbox, next_due = read_outbox(dsn)
+    return Observation(in_flight, finished, attempts, broker, pending, activity, outbox, next_due)
 
 
 # -- the wait ----------------------------------------------------------------------------------
@@ -263,8 +290,10 @@ def quiesce(
                 drain = 1.5 * seen.backlog / rate if rate > 0 else 0.0
                 assert deadline is not None
                 deadline = max(deadline, now + max(policy.stall_s, drain))
-            if seen.broker is not None and seen.broker.next_eta is not None:
-                due = now + max(0.0, seen.broker.next_eta - time.time())
+            planned = [eta for eta in (seen.broker.next_eta if seen.broker is not None else None,
+                                       seen.outbox_next_due) if eta is not None]
+            if planned:
+                due = now + max(0.0, min(planned) - time.time())
                 last_move = max(last_move, min(due, started + policy.cap_s))
                 assert deadline is not None
                 deadline = max(deadline, due + policy.stall_s)

@@ -26,6 +26,8 @@ from typing import Any
 
 from .. import __version__
 from ..history import History, HistoryRecorder, merge_histories, write_history
+from ..history.spool import SPOOL_SUFFIX, finish_spool
+from ..load.client import Derived
 from ..invariants import Quiescence, Verdict, check_all
 from ..load.config import LoadConfig, Stage
 from ..plan import SLO_CHECKS, RunPlan, Scenario, build_plan
@@ -33,6 +35,7 @@ from ..plan.targets import stack_config
 from ..promises.run import run_coverage
 from ..report import FaultPlan, RunFiles, RunInfo, RunResult, ScenarioInfo, SLOTargets, build_result
 from ..report import render_run, write_result
+from ..reproduce.command import attach_reproduce
 from stormproof.reference_app.settings import DEV_JWT_SECRET
 
 from ..stack import LocalStack
@@ -159,7 +162,9 @@ def run_plan(plan: RunPlan, options: RunOptions | None = None) -> RunOutcome:
         try:
             with ExitStack() as running:
                 try:
+                    log.info("phase: starting the system under test")
                     stack = running.enter_context(_system(plan, options))
+                    log.info("phase: system up")
                 except Exception as exc:  # noqa: BLE001 - the system could not be set up: reported as not run
                     log.exception("run %s: the system under test could not be set up", run_dir.name)
                     not_run = str(exc) or type(exc).__name__
@@ -168,6 +173,7 @@ def run_plan(plan: RunPlan, options: RunOptions | None = None) -> RunOutcome:
         except Exception as exc:  # noqa: BLE001 - a failed run (or stop) is a result with verdict "error"
             log.exception("run %s failed", run_dir.name)
             error = error or f"{type(exc).__name__}: {exc}"
+        log.info("phase: system stopped")
         return record_run(plan, run_dir, started, history, verdicts, logs, error=error, not_run=not_run,
                           command=_replay(plan, options), quiescence=quiescence)
 
@@ -178,6 +184,7 @@ def record_run(
 ) -> RunOutcome:
     """Write a run's result.json, history and report into ``run_dir`` (``run`` and ``check`` both end here)."""
     finished = dt.datetime.now(dt.timezone.utc)
+    verdicts = attach_reproduce(verdicts, run_dir, plan.app_command)  # issue 15: each violation's reproduce command
     result = build_result(
         _scenario_info(plan),
         RunInfo(
@@ -200,8 +207,10 @@ def record_run(
     )
     write_result(run_dir, result)
     if history is None:
-        write_history(History(()), run_dir / "history.jsonl")
-    render_run(run_dir)
+        history = History(())
+        write_history(history, run_dir / "history.jsonl")
+    render_run(run_dir, history=history, result=result)  # what was just checked and written: no second load from disk
+    log.info("phase: report written")
     shutil.rmtree(run_dir / "history-parts", ignore_errors=True)
     return RunOutcome(run_dir, result)
 
@@ -264,6 +273,7 @@ def _drive(
     load = start_load(config, run_dir, users=plan.users, spawn_rate=load_spec.spawn_rate,
                       duration_s=plan.duration_s, workers=plan.workers)
     nemesis.start()
+    log.info("phase: load and nemesis started")
     progress = Progress(run_dir / "locust" / "progress.json",
                         lambda: [f"{f}@{t}" for f, t in list(nemesis.active)], total_s=plan.duration_s)
     if options.progress:
@@ -284,9 +294,22 @@ def _drive(
         nemesis_recorder.close()
     if nemesis.error is not None:
         error = error or f"the nemesis failed: {nemesis.error}"
+    log.info("phase: load stopped, faults healed")
     history, verdicts, quiescence = judge(plan, stack, parts, run_dir, baseline)
     logs = _copy_logs(stack, run_dir)
+    log.info("phase: service logs copied")
     return history, verdicts, logs, error, quiescence
+
+
+def finish_spools(parts: Path, tenants: Any) -> None:
+    """Histories of load processes that died before writing theirs: derive them from their spools."""
+    spools = sorted(parts.glob(f"*.jsonl{SPOOL_SUFFIX}"))
+    if not spools:
+        return
+    company_ids = [str((t if isinstance(t, dict) else t.to_dict())["company_id"]) for t in tenants]
+    for spool in spools:
+        log.warning("load history %s was left unfinished (its process died): deriving it from the spool", spool.name)
+        finish_spool(spool, Derived(company_ids))
 
 
 def judge(
@@ -297,6 +320,11 @@ def judge(
     quiescence = wait_quiet(stack, policy)
     log.info("quiescence: %s", quiescence.summary())
     snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=plan.check_config(), quiescence=quiescence)
+    log.info("phase: snapshot taken")
+    finish_spools(parts, stack.tenants)
     history = merge_histories(sorted(parts.glob("*.jsonl")))
     write_history(history, run_dir / "history.jsonl")
-    return history, run_coverage(history, check_all(history, snapshot, plan.checks)), quiescence
+    log.info("phase: %d ops merged and written", len(history))
+    verdicts = run_coverage(history, check_all(history, snapshot, plan.checks))
+    log.info("phase: checked")
+    return history, verdicts, quiescence

@@ -10,8 +10,10 @@ database number); otherwise the stack starts its own.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +35,20 @@ __all__ = ["LocalStack", "StackConfig", "WEBHOOK_SECRET"]
 
 WEBHOOK_SECRET = "stormproof-local-webhook-secret"
 _names = itertools.count()
+log = logging.getLogger(__name__)
+
+
+class _Steps:
+    """Logs when each step of a start or stop ended (the run's stormproof.log says where the time goes).
+
+    Steps run concurrently, so each is stamped with the time since the first, not since the previous one.
+    """
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+
+    def done(self, step: str) -> None:
+        log.info("stack: %s at +%.2f s", step, time.monotonic() - self.began)
 
 
 @dataclass(frozen=True)
@@ -155,42 +171,54 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        from stormproof.reference_app.db import migrate
-        from stormproof.reference_app.seed import seed
-        from stormproof.reference_app.settings import Settings
+        """Start every service, each as soon as what it needs is up.
 
+        Three lanes run at once: PostgreSQL (database, schema, seed), Redis,
+        and the fault proxy followed by the Shunya stub (they need only ports,
+        chosen up front). The app and the task workers, which need the
+        database, Redis and the links, then start together. Each service is
+        in ``_services`` before it starts, so a failure anywhere stops all.
+        """
         started = time.monotonic()
+        steps = _Steps()
         cfg = self.config
         self.base_dir = make_run_dir("stack")
+        own_postgres = self.postgres is None
         if self.postgres is None:
-            self.postgres = EphemeralPostgres(base_dir=self.base_dir / "postgres").start()
+            self.postgres = EphemeralPostgres(base_dir=self.base_dir / "postgres")
+        own_redis = self.redis is None
         if self.redis is None:
-            self.redis = EphemeralRedis(base_dir=self.base_dir / "redis").start()
-        self.postgres.create_database(self.database_name, template=self.template)
-        if self.template is None:
-            migrate(self.database_url)
-        self.redis.client(self.redis_db).flushdb()
-        settings = Settings(database_url=self.database_url, redis_url=self.redis_url, environment="test",
-                            jwt_secret=self.jwt_secret)
-        self.tenants = seed(
-            settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments, consent=cfg.seed_consent,
-            at_risk=cfg.seed_at_risk,
-        )
-
+            self.redis = EphemeralRedis(base_dir=self.base_dir / "redis")
         plan = recipe(cfg)
         metrics_dir = self.base_dir / "prometheus"
         metrics_dir.mkdir()
         app_port, stub_port = free_port(), free_port()
         with_stub = plan.has("shunya")
-        database_url, redis_url = self.database_url, self.redis_url
-        shunya_port = stub_port
         upstreams = {"postgres": self.postgres.port, "redis": self.redis.port, "app": app_port, "shunya": stub_port}
         if plan.has("proxy"):
             self.proxy = FaultProxyProcess(base_dir=self.base_dir)
             self._services.append(self.proxy)
-            self.proxy.start()
-            for link in plan.links:
-                self.links[link.name] = self.proxy.link(link.name, upstreams[link.service])
+        if with_stub:
+            self.shunya = ShunyaStubProcess(
+                webhook_url="",  # set once the webhook link's port is known
+                webhook_secret=WEBHOOK_SECRET,
+                config=cfg.shunya or {},
+                port=stub_port,
+                base_dir=self.base_dir,
+            )
+            self._services.append(self.shunya)
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="stack-start") as pool:
+            database = pool.submit(self._start_database, own_postgres, steps)
+            broker = pool.submit(self._start_redis, own_redis, steps)
+            edge = pool.submit(self._start_edge, plan, upstreams, app_port, steps)
+            for future in (database, broker, edge):
+                future.result()
+        self.redis.client(self.redis_db).flushdb()
+        self._seed(steps)
+
+        database_url, redis_url = self.database_url, self.redis_url
+        shunya_port = stub_port
+        if self.proxy is not None:
             database_url = database_url.replace(f":{self.postgres.port}/", f":{self.links['postgres']}/")
             redis_url = redis_url.replace(f":{self.redis.port}/", f":{self.links['redis']}/")
             shunya_port = self.links.get("shunya", stub_port)
@@ -200,36 +228,83 @@ class LocalStack:
             webhook_secret=WEBHOOK_SECRET, jwt_secret=self.jwt_secret, metrics_dir=str(metrics_dir),
             environment=os.environ.get("STORMPROOF_ENV", "test"),
         )
-        if with_stub:
-            self.shunya = ShunyaStubProcess(
-                webhook_url=f"http://127.0.0.1:{self.links.get('webhook', app_port)}/api/v1/shunya/webhook",
-                webhook_secret=WEBHOOK_SECRET,
-                config=cfg.shunya or {},
-                port=stub_port,
-                base_dir=self.base_dir,
-            )
-            self._services.append(self.shunya)
-            self.shunya.start()
         self.app = ReferenceAppProcess(
             database_url=database_url, redis_url=redis_url, weakenings=cfg.weakenings, env=env,
             workers=cfg.app_workers, port=app_port, base_dir=self.base_dir,
             command=cfg.app_command, ready_path=cfg.app_ready_path,
         )
         self._services.append(self.app)
-        self.app.start()
         for spec in plan.workers:
             worker = CeleryWorkerProcess(
                 database_url=database_url, redis_url=redis_url, weakenings=cfg.weakenings, env=env,
                 concurrency=cfg.worker_concurrency, name=spec.name, base_dir=self.base_dir,
             )
             self._services.append(worker)
-            worker.start()
             self.workers.append(worker)
+        with ThreadPoolExecutor(max_workers=1 + len(self.workers), thread_name_prefix="stack-start") as pool:
+            futures = [pool.submit(self._start_logged, service, f"{service.kind} {getattr(service, 'name', '')}")
+                       for service in (self.app, *self.workers)]
+            for future in futures:
+                future.result()
+        steps.done("app and workers started")
         self.ready_after_s = time.monotonic() - started
+        log.info("stack: ready in %.2f s", self.ready_after_s)
+
+    def _start_database(self, own: bool, steps: _Steps) -> None:
+        from stormproof.reference_app.db import migrate
+
+        assert self.postgres is not None
+        if own:
+            self.postgres.start()
+            steps.done("PostgreSQL started")
+        self.postgres.create_database(self.database_name, template=self.template)
+        if self.template is None:
+            migrate(self.database_url)
+        steps.done("database created" + (" and migrated" if self.template is None else " from the template"))
+
+    def _start_redis(self, own: bool, steps: _Steps) -> None:
+        assert self.redis is not None
+        if own:
+            self.redis.start()
+            steps.done("Redis started")
+
+    def _start_edge(self, plan: Any, upstreams: dict[str, int], app_port: int, steps: _Steps) -> None:
+        """The fault proxy and its links, then the Shunya stub (its webhooks go through the link)."""
+        if self.proxy is not None:
+            self.proxy.start()
+            for link in plan.links:
+                self.links[link.name] = self.proxy.link(link.name, upstreams[link.service])
+            steps.done("fault proxy started, links made")
+        if self.shunya is not None:
+            self.shunya.webhook_url = (
+                f"http://127.0.0.1:{self.links.get('webhook', app_port)}/api/v1/shunya/webhook")
+            self.shunya.start()
+            steps.done("Shunya stub started")
+
+    def _seed(self, steps: _Steps) -> None:
+        from stormproof.reference_app.seed import seed
+        from stormproof.reference_app.settings import Settings
+
+        cfg = self.config
+        settings = Settings(database_url=self.database_url, redis_url=self.redis_url, environment="test",
+                            jwt_secret=self.jwt_secret)
+        self.tenants = seed(
+            settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments, consent=cfg.seed_consent,
+            at_risk=cfg.seed_at_risk,
+        )
+        steps.done("tenants seeded")
+
+    @staticmethod
+    def _start_logged(service: Any, name: str) -> None:
+        began = time.monotonic()
+        service.start()
+        log.info("stack: %s started in %.2f s", name.strip(), time.monotonic() - began)
 
     def stop(self) -> None:
+        steps = _Steps()
         for service in reversed(self._services):
             service.stop()
+            steps.done(f"{getattr(service, 'kind', type(service).__name__)} stopped")
         self._services.clear()
         if self.postgres is not None:
             if self._own_postgres:

@@ -39,6 +39,9 @@ class VerifyArgs:
     backend: str = "local"
     #: Where cells come from: "all", "scenarios" (each scenario file's weaken/expect) or "promises" (the table).
     source: str = "all"
+    #: False (``--no-all-on``): only the weakened cells, for a batch of a matrix whose all-on runs are
+    #: measured elsewhere (the false-alarm soak); the verdict then says nothing about false alarms.
+    all_on: bool = True
 
     def command(self) -> str:
         parts = ["stormproof", "verify", "--tries", str(self.tries)]
@@ -52,6 +55,8 @@ class VerifyArgs:
             parts += ["--backend", self.backend]
         if self.source != "all":
             parts += ["--source", self.source]
+        if not self.all_on:
+            parts.append("--no-all-on")
         return shlex.join(parts)
 
 
@@ -105,7 +110,7 @@ def verify(args: VerifyArgs, *, runner: Runner | None = None,
     clock = time.monotonic()
     cell_results, all_on = run_matrix(cells, scenarios, tries=args.tries, out_dir=out_dir,
                                       duration_s=args.duration_s, backend=args.backend, runner=runner,
-                                      echo=progress)
+                                      echo=progress, all_on=args.all_on)
     finished = dt.datetime.now(dt.timezone.utc)
     matrix = Matrix(cells=cell_results, all_on=all_on, tries=args.tries, duration_s=args.duration_s,
                     backend=args.backend, started_at=started.isoformat(), finished_at=finished.isoformat(),

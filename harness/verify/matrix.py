@@ -43,12 +43,16 @@ def run_matrix(
     backend: str = "local",
     runner: Runner | None = None,
     echo: Callable[[str], None] = lambda line: None,
+    all_on: bool = True,
 ) -> tuple[tuple[CellResult, ...], tuple[AllOnResult, ...]]:
-    """Run every cell ``tries`` times weakened, then each of their scenarios ``tries`` times with every fix on."""
+    """Run every cell ``tries`` times weakened, then each of their scenarios ``tries`` times with every fix on.
+
+    ``all_on=False`` skips the second half (a batch whose false alarms another run measures).
+    """
     if runner is None:
         from stormproof.harness.runner import run_scenario as runner
     runs_dir = out_dir / "runs"
-    total = sum(tries for c in cells if c.problem is None) + tries * len({c.scenario for c in cells})
+    total = sum(tries for c in cells if c.problem is None) + tries * len({c.scenario for c in cells}) * all_on
     done = 0
 
     def run(scenario: Scenario, seed: int, weaken: tuple[str, ...] | None) -> tuple[RunOutcome | None, str, float]:
@@ -75,8 +79,8 @@ def run_matrix(
             echo(f"    {'caught' if results[-1].ok else 'ESCAPED'}: {results[-1].reason}")
         cell_results.append(CellResult(cell, tuple(results)))
 
-    all_on = []
-    for name in dict.fromkeys(c.scenario for c in cells):
+    all_on_results = []
+    for name in dict.fromkeys(c.scenario for c in cells) if all_on else ():
         scenario = scenarios[name]
         results = []
         for i in range(tries):
@@ -88,8 +92,8 @@ def run_matrix(
                 results.append(Try(scenario.seed + i, passed, outcome.verdict, reason,
                                    _relative(outcome.run_dir, out_dir), wall))
             echo(f"    {'pass' if results[-1].ok else 'FAILED'}: {results[-1].reason}")
-        all_on.append(AllOnResult(name, tuple(results)))
-    return tuple(cell_results), tuple(all_on)
+        all_on_results.append(AllOnResult(name, tuple(results)))
+    return tuple(cell_results), tuple(all_on_results)
 
 
 def _weakened_try(cell: Cell, seed: int, outcome: RunOutcome | None, crash: str, wall: float,

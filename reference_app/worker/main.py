@@ -9,9 +9,12 @@ from celery import signals
 
 from ..obs.logging import configure_logging
 from ..settings import Settings
+from . import broker_restart
 from .celery_app import make_celery
 
-app = make_celery(Settings.from_env())
+_settings = Settings.from_env()
+broker_restart.install(_settings.redis_url)
+app = make_celery(_settings)
 app.set_current()
 app.set_default()
 app.autodiscover_tasks(["stormproof.reference_app.worker"], related_name="tasks", force=True)

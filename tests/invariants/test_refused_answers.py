@@ -88,3 +88,57 @@ def test_a_refused_probe_stop_does_not_hide_an_overlap() -> None:
     from stormproof.harness.history.vocabulary import PROBE
 
     assert _start_probe_stop_start(PROBE, 404).status == "invalid"
+
+
+def _assign_probe_undo_assign(probe: str, status: int, method: str, path: str):
+    """a1 assigned to r1, a probe sends ``method path`` (answered ``status``), then a1 assigned to r2."""
+    from stormproof.harness.history.vocabulary import ASSIGN
+
+    b = HistoryBuilder()
+    b.call(ASSIGN, 0, 5, 200, process="p0", result={"id": "as1", "rep_id": "r1"},
+           appointment_id="a1", rep_id="r1", idempotency_key="k0", payload_fp="fp1")
+    b.call(probe, 10, 15, status, process="p1", result={}, route="undo", method=method, path=path)
+    b.call(ASSIGN, 20, 25, 200, process="p2", result={"id": "as2", "rep_id": "r2"},
+           appointment_id="a1", rep_id="r2", idempotency_key="k2", payload_fp="fp2")
+    (verdict,) = check_all(b.build(), EMPTY, ["single-assignment"])
+    return verdict
+
+
+def test_an_appointment_a_probe_unassigned_may_get_another_rep() -> None:
+    """The idempotency probe replays unassigns (seen in smoke, dead-letter-queue weakened): no false second assignee."""
+    from stormproof.harness.history.vocabulary import PROBE_IDEMPOTENCY
+
+    verdict = _assign_probe_undo_assign(PROBE_IDEMPOTENCY, 200, "POST", "/api/v1/appointments/a1/unassign")
+    assert verdict.status == "valid", verdict.violations
+    deleted = _assign_probe_undo_assign(PROBE_IDEMPOTENCY, 204, "DELETE", "/api/v1/appointments/a1")
+    assert deleted.status == "valid", deleted.violations
+
+
+def test_a_refused_or_unrelated_probe_does_not_hide_a_second_assignee() -> None:
+    from stormproof.harness.history.vocabulary import PROBE, PROBE_IDEMPOTENCY
+
+    assert _assign_probe_undo_assign(PROBE, 404, "POST", "/api/v1/appointments/a1/unassign").status == "invalid"
+    assert _assign_probe_undo_assign(PROBE_IDEMPOTENCY, 200, "POST",
+                                     "/api/v1/appointments/a2/unassign").status == "invalid"
+    assert _assign_probe_undo_assign(PROBE_IDEMPOTENCY, 200, "PATCH", "/api/v1/appointments/a1").status == "invalid"
+
+
+def _assign_probe_undo(status: int) -> object:
+    from stormproof.harness.history.vocabulary import PROBE_IDEMPOTENCY
+
+    b = HistoryBuilder()
+    b.call(ASSIGN, 0, 5, 200, process="p0", result={"id": "as1", "rep_id": "r1"},
+           appointment_id="a1", rep_id="r1", idempotency_key="k0", payload_fp="fp1")
+    b.call(PROBE_IDEMPOTENCY, 10, 15, status, process="p1", result={}, route="undo", method="POST",
+           path="/api/v1/appointments/a1/unassign")
+    released = Snapshot.build({"recording_sessions": [], "appointments": [], "appointment_assignments": [
+        {"id": "as1", "appointment_id": "a1", "rep_id": "r1", "status": "released"}]})
+    (verdict,) = check_all(b.build(), released, ["no-lost-acknowledged-write"])
+    return verdict
+
+
+def test_an_assignment_a_probe_unassigned_is_not_a_lost_write() -> None:
+    """Seen on docker smoke with every fix on: the probe's unassign released it, no load unassign did."""
+    assert _assign_probe_undo(200).status == "valid"
+    refused = _assign_probe_undo(404)  # a refused probe released nothing: the released row is a lost write
+    assert refused.status == "invalid" and "no unassign followed it" in refused.violations[0].message

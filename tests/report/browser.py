@@ -148,14 +148,19 @@ class Browser:
             handle.seek(page.log_offset)
             return handle.read().decode(errors="replace")
 
+    def viewport(self, width: int, height: int) -> None:
+        """Resize the tab's window (CSS pixels), e.g. 1400x900 for an above-the-fold check."""
+        self.send("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
     def evaluate(self, expression: str) -> Any:
         return self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get("value")
 
-    def screenshot(self, out: Path, *, y: float = 0.0, height: float = 2400.0) -> Path:
-        """A 1400-pixel-wide PNG of the page from ``y`` down ``height`` pixels."""
+    def screenshot(self, out: Path, *, y: float = 0.0, height: float = 2400.0, width: float = 1400.0) -> Path:
+        """A ``width``-pixel-wide PNG of the page from ``y`` down ``height`` pixels."""
         shot = self.send("Page.captureScreenshot", {
             "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": y, "width": 1400, "height": height, "scale": 1}})
+            "clip": {"x": 0, "y": y, "width": width, "height": height, "scale": 1}})
         out.write_bytes(base64.b64decode(shot["data"]))
         return out
 

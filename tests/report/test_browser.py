@@ -16,6 +16,7 @@ import pytest
 from stormproof.harness.report import write_index
 from tests.report.browser import BINARIES, Browser, find_chromium
 from tests.report.runs import DUP_APPOINTMENT, DUP_KEY, DUP_SESSIONS, RecordedRun
+from tests.report.screenshot import layout
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +47,34 @@ def test_violation_report_in_chromium(browser: Browser, recorded: dict[str, Reco
     for needle in (DUP_APPOINTMENT, DUP_KEY, *DUP_SESSIONS, "F1 latency on app"):
         assert needle in page.text, needle
     # The charts are drawn: SVGs with a real size and their band labels.
-    charts = browser.evaluate("Array.from(document.querySelectorAll('svg.chart')).map(s => s.getBBox().width)")
+    charts = browser.evaluate("Array.from(document.querySelectorAll('svg.chart'))"
+                              ".filter(s => !s.closest('details:not([open])')).map(s => s.getBBox().width)")
     assert len(charts) >= 5 and min(charts) > 100
     shot = browser.screenshot(tmp_path / "report.png")
     top = browser.evaluate("document.getElementById('violations').getBoundingClientRect().top + window.scrollY")
     evidence = browser.screenshot(tmp_path / "violations.png", y=top, height=2400)
     assert shot.stat().st_size > 20_000 and evidence.stat().st_size > 20_000
     print(f"screenshots: {shot} {evidence}")
+
+
+def test_first_violation_is_above_the_fold_at_1400x900(browser: Browser, recorded: dict[str, RecordedRun],
+                                                       tmp_path: Path) -> None:
+    """A reviewer opening a weakened run's report sees its first violation without scrolling."""
+    path = recorded["violation"].run_dir / "report.html"
+    try:
+        found = layout(browser, path, width=1400, height=900)
+        shot = browser.screenshot(tmp_path / "fold.png", height=900)
+        heading, message = found["violation_heading"], found["violation_message"]
+        assert heading is not None and message is not None, found
+        assert message["bottom"] <= 900 and found["above_fold"], found
+        # Before any chart of the run: the first drawn chart is the violation's own timeline or below the fold.
+        assert found["first_chart"]["top"] > heading["top"], found
+        # The check can fail: a page whose violation is further down is reported as below the fold.
+        low = layout(browser, path, width=1400, height=int(heading["top"]) - 1)
+        assert not low["above_fold"], low
+        print(f"screenshot: {shot} {found}")
+    finally:
+        browser.viewport(1400, 2400)
 
 
 def test_passing_report_and_index_in_chromium(browser: Browser, recorded: dict[str, RecordedRun],

@@ -91,7 +91,7 @@ def test_violation_report_shows_verdict_invariants_and_evidence(recorded: dict[s
     assert "never healed" not in text  # the final heal closed F2
 
     # Load, SLO table and links to the run's own files.
-    assert "Requests and errors per second" in text and "latency (ms)" in text
+    assert "Requests, refusals and errors per second" in text and "latency (ms)" in text
     assert "p95 latency of ok operations" in text
     for path in ("locust/stats.json", "logs/app.log", "history.jsonl", "junit.xml", "result.json"):
         assert f'href="{path}"' in text

@@ -89,3 +89,55 @@ def test_a_retry_due_later_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(q, "observe", observe)
     outcome = q.quiesce("dsn", "redis://x", None, POLICY, clock=clock, sleep=clock.sleep)
     assert outcome.quiet and 41 <= outcome.waited_s <= 42, outcome
+
+
+def test_a_task_its_outbox_will_publish_again_is_waited_for_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay's process restarts after a kill: 3 tasks have outbox rows but no broker message for 20 s.
+
+    Without the outbox as a witness they would be called lost after the 3 s confirm window (a false
+    alarm with every fix on); with it they are pending, and the wait sees them published and finished.
+    """
+    clock = Clock()
+    ids = frozenset({"o1", "o2", "o3"})
+
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observation:
+        if clock.t < 10:  # the relay is down: rows, no messages
+            return Observation(ids, 0, 3, BrokerView(frozenset(), 0, None), 0, 0, ids)
+        if clock.t < 20:  # published, running
+            return Observation(ids, 0, 3, BrokerView(ids, 3, None), 0, 0, ids)
+        return Observation(frozenset(), 3, 3, BrokerView(frozenset(), 0, None), 0, 0)
+
+    monkeypatch.setattr(q, "observe", observe)
+    outcome = q.quiesce("dsn", "redis://x", None, POLICY, clock=clock, sleep=clock.sleep)
+    assert outcome.quiet and 20 <= outcome.waited_s <= 21, outcome
+
+
+def test_an_outbox_row_due_later_is_planned_movement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next poll of a job is re-armed in the outbox for 40 s ahead: nothing moves, but it is waited for."""
+    import time
+
+    clock = Clock()
+    due = time.time() + 40
+
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observation:
+        if clock.t < 41:
+            return Observation(frozenset({"p1"}), 0, 1, BrokerView(frozenset(), 0, None), 0, 0,
+                               frozenset({"p1"}), due)
+        return Observation(frozenset(), 1, 2, BrokerView(frozenset(), 0, None), 0, 0)
+
+    monkeypatch.setattr(q, "observe", observe)
+    outcome = q.quiesce("dsn", "redis://x", None, POLICY, clock=clock, sleep=clock.sleep)
+    assert outcome.quiet and 41 <= outcome.waited_s <= 42, outcome
+
+
+def test_a_task_with_neither_message_nor_outbox_row_is_still_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weakening ``outbox`` writes no rows: a task the broker lost stays lost (the witness hides nothing)."""
+    clock = Clock()
+
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observation:
+        return Observation(frozenset({"l1", "o1"}), 0, 2, BrokerView(frozenset(), 0, None), 0, 0,
+                           frozenset({"o1"}))
+
+    monkeypatch.setattr(q, "observe", observe)
+    outcome = q.quiesce("dsn", "redis://x", None, POLICY, clock=clock, sleep=clock.sleep)
+    assert not outcome.quiet and outcome.lost_tasks == frozenset({"l1"}) and outcome.pending == 1

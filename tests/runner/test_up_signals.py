@@ -49,7 +49,10 @@ def _start(tmp_path: Path, ignore_sigint: bool) -> tuple[subprocess.Popen, Path]
 def _wait_ready(target: Path) -> dict:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        text = target.read_text() if target.exists() else "stale"
+        try:
+            text = target.read_text()
+        except FileNotFoundError:  # between `up` removing the stale file and renaming its own into place
+            text = "stale"
         if text != "stale":  # until `up` removes the stale file, then writes its own
             return json.loads(text)  # never partial
 

@@ -96,6 +96,18 @@ def test_verify_writes_json_and_page_and_returns_the_exit_code(tmp_path, capsys)
     assert "tenant-guard  tenant-probe  2/2" in printed and "verify: PASS" in printed
 
 
+def test_no_all_on_runs_only_the_weakened_cells_and_says_so(tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    runner = FakeRunner(catches_everything)
+    code = verify(VerifyArgs(tries=2, duration_s=5, only=("tenant-guard",), out_dir=out, all_on=False),
+                  runner=runner, promises=(), echo=lambda line: None)
+    assert code == 0
+    assert [weaken for _, weaken, _, _ in runner.calls] == [("tenant-guard",), ("tenant-guard",)]
+    data = json.loads((out / "verify.json").read_text())
+    assert data["all_on"] == [] and data["command"].endswith("--no-all-on")
+    assert "all fixes on: not run (--no-all-on)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("args, words", [
     (VerifyArgs(tries=0), "--tries"),
     (VerifyArgs(duration_s=0), "--duration"),

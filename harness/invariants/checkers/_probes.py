@@ -24,8 +24,9 @@ class FaultWindows:
     def __init__(self, history: History) -> None:
         open_at: dict[tuple[object, object], int] = {}
         spans: list[tuple[float, float]] = []
-        for op in history:
-            if op.process != NEMESIS or op.f != FAULT or op.type == "invoke":
+        done = sorted((c for i, c in history.pairs_of(FAULT) if c is not None), key=lambda op: op.index)
+        for op in done:  # the fault completions in history order, without a pass over every op
+            if op.process != NEMESIS:
                 continue
             key = (op.args.get("fault"), op.args.get("target"))
             if op.args.get("phase") == "start":

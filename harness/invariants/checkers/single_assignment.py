@@ -14,20 +14,53 @@ answers the existing assignment.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, UNASSIGN
+from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, PROBE, PROBE_AUTHZ, PROBE_IDEMPOTENCY, UNASSIGN
 from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, possible_span, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot
-from stormproof.harness.invariants.timeline import NO_UNDOERS, Interval, Undoers, report_overlaps
+from stormproof.harness.invariants.timeline import INF, NO_UNDOERS, Interval, Undoers, report_overlaps
 from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_single_assignment"]
 
 NAME = "single-assignment"
+
+#: The routes by which a probe can end an assignment, as it fills them: (method, path with the id in it).
+_UNDO_ROUTES = (
+    ("POST", re.compile(r"/appointments/(?P<id>[^/?]+)/unassign(?:\?|$)")),
+    ("DELETE", re.compile(r"/appointments/(?P<id>[^/?]+)(?:\?|$)")),  # a deleted appointment's assignment ends too
+)
+
+
+def probe_undos(history: History) -> list[tuple[object, object, tuple[float, float]]]:
+    """Unassigns and appointment deletes that probes sent (derived from the API document, so not load ops).
+
+    A probe that unassigned an appointment ends its assignment as surely as an
+    unassign of the load: without this, the next assign of that appointment to
+    another rep looks like a second assignee (a false violation with every fix
+    on, seen in smoke when the idempotency probe replayed an unassign). Only
+    answers that may have acted count (a 2xx, or no answer); a refusal such as a
+    cross-tenant probe's 404 undid nothing, and counting it would hide a real
+    double assignment. Keyed by the probing tenant, so another tenant's
+    appointment is never freed by a probe.
+    """
+    undos: list[tuple[object, object, tuple[float, float]]] = []
+    for invoke, completion in history.pairs_of(PROBE, PROBE_IDEMPOTENCY, PROBE_AUTHZ):
+        method, path = str(invoke.args.get("method") or "").upper(), str(invoke.args.get("path") or "")
+        match = next((m for route_method, route in _UNDO_ROUTES
+                      if route_method == method and (m := route.search(path)) is not None), None)
+        if match is None:
+            continue
+        if completion is not None and completion.type != "info" and not 200 <= (completion.status or 0) < 300:
+            continue
+        end = INF if completion is None or completion.type == "info" else completion.time_ns
+        undos.append((invoke.tenant, match.group("id"), (invoke.time_ns, end)))
+    return undos
 
 
 @checker(NAME, "safety")
@@ -40,6 +73,8 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
         span = possible_span(pair)
         if span is not None:
             undo_spans[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
+    for tenant, appointment_id, span in probe_undos(history):
+        undo_spans[(tenant, appointment_id)].append(span)
     undoers = {key: Undoers(spans) for key, spans in undo_spans.items()}
 
     horizon = history[-1].time_ns if len(history) else 0

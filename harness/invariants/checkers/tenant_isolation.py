@@ -75,21 +75,51 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
     outcome: Counter[str] = Counter()
     probes: dict[object, dict[bool, tuple[Op, Op]]] = {}
     responses = 0
-    for invoke, completion in history.pairs():
-        if completion is None or invoke.process == NEMESIS:
-            continue
-        tenant = invoke.tenant
-        responses += 1
-        _foreign_data(log, invoke, completion)
-        if invoke.f == PROBE:
-            control = bool(invoke.args.get("control"))
-            if not control:
-                probe_answers[str(completion.status) if completion.type != "info" else "info"] += 1
-            probes.setdefault(invoke.args.get("probe_id") or ("solo", invoke.index), {})[control] = (invoke, completion)
-            continue
-        if completion.type != "ok" or tenant is None or not owners:
-            continue
-        _foreign_row(log, invoke, completion, owners)
+    row_keys = _RowIdKeys()
+    found: list[tuple[int, int, Op, Op]] = []  # (invoke index, 0 data / 1 row, ...): logged in history order
+    owner_of = owners.get
+    for f, pairs in history.grouped().items():  # one operation at a time: the hot loop has no per-op lookups
+        is_probe = f == PROBE
+        for invoke, completion in pairs:
+            if completion is None or invoke.process == NEMESIS:
+                continue
+            tenant = invoke.tenant
+            responses += 1
+            result = completion.result
+            seen = result.get("company_ids_seen")
+            if seen and tenant is not None and (len(seen) > 1 or tenant not in seen):
+                found.append((invoke.index, 0, invoke, completion))
+            if is_probe:
+                control = bool(invoke.args.get("control"))
+                if not control:
+                    probe_answers[str(completion.status) if completion.type != "info" else "info"] += 1
+                probes.setdefault(invoke.args.get("probe_id") or ("solo", invoke.index), {})[control] = (
+                    invoke, completion)
+                continue
+            if completion.type != "ok" or tenant is None or not owners:
+                continue
+            args = invoke.args  # _foreign_rows, inlined: this runs for every acknowledged operation
+            hit = False
+            for name in row_keys[tuple(args)]:
+                owner = owner_of(args[name])
+                if owner is not None and owner[1] != tenant:
+                    hit = True
+                    break
+            if not hit:
+                returned = result.get("id")
+                if returned is not None:
+                    owner = owner_of(returned)
+                    hit = owner is not None and owner[1] != tenant
+            if hit:
+                found.append((invoke.index, 1, invoke, completion))
+    found.sort(key=lambda item: item[:2])
+    for _, kind, invoke, completion in found:
+        if kind == 0:
+            _foreign_data(log, invoke, completion)
+        else:
+            _foreign_row(log, invoke, completion, owners, _foreign_rows(invoke, completion, owners, row_keys))
+    if len(probes) > 1:  # pairs were read per operation: judge probes in history order, as before
+        probes = dict(sorted(probes.items(), key=lambda item: min(p[0].index for p in item[1].values())))
 
     for pair in probes.values():
         if False in pair:
@@ -124,24 +154,44 @@ def _foreign_data(log: ViolationLog, invoke: Op, completion: Op) -> None:
             )
 
 
-def _foreign_row(log: ViolationLog, invoke: Op, completion: Op, owners: dict[object, tuple[str, object]]) -> None:
+class _RowIdKeys(dict[tuple[str, ...], tuple[str, ...]]):
+    """Argument names -> those that name rows, worked out once per shape of args (there are few shapes)."""
+
+    def __missing__(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        chosen = self[names] = tuple(n for n in names if n.endswith("_id") and n not in _NOT_ROW_IDS)
+        return chosen
+
+
+def _foreign_rows(invoke: Op, completion: Op, owners: dict[object, tuple[str, object]],
+                  row_keys: _RowIdKeys) -> list[tuple[object, tuple[str, object]]]:
+    """The rows of another tenant that an ``ok`` operation named (ids in its args, the id it got back)."""
     tenant = invoke.tenant
-    named = [value for name, value in invoke.args.items() if name.endswith("_id") and name not in _NOT_ROW_IDS]
+    args = invoke.args
+    named = [args[name] for name in row_keys[tuple(args)]]
     returned = completion.result.get("id")
     if returned is not None:
         named.append(returned)
+    foreign = []
     for row_id in named:
         owner = owners.get(row_id)
         if owner is not None and owner[1] != tenant:
-            log.add(
-                "foreign-row",
-                f"{invoke.f} by tenant {tenant} succeeded on {owner[0]} row {row_id} of {owner[1]}",
-                (invoke.index, completion.index),
-                tenant=tenant,
-                owner=owner[1],
-                table=owner[0],
-                row_id=row_id,
-            )
+            foreign.append((row_id, owner))
+    return foreign
+
+
+def _foreign_row(log: ViolationLog, invoke: Op, completion: Op, owners: dict[object, tuple[str, object]],
+                 foreign: list[tuple[object, tuple[str, object]]]) -> None:
+    tenant = invoke.tenant
+    for row_id, owner in foreign:
+        log.add(
+            "foreign-row",
+            f"{invoke.f} by tenant {tenant} succeeded on {owner[0]} row {row_id} of {owner[1]}",
+            (invoke.index, completion.index),
+            tenant=tenant,
+            owner=owner[1],
+            table=owner[0],
+            row_id=row_id,
+        )
 
 
 def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op] | None,
@@ -198,9 +248,10 @@ def _final_state(log: ViolationLog, history: History, snapshot: Snapshot,
                             f"{value!r}, written by a probe of tenant {who}", (), tenant=who, owner=company,
                             table=table, row_id=row.get("id"))
     deleted_by_owner: set[object] = set()
-    for invoke in history:
-        if invoke.type == "invoke" and invoke.f != PROBE and "delet" in invoke.f:
-            deleted_by_owner.update(invoke.args.values())
+    for f, pairs in history.grouped().items():
+        if f != PROBE and "delet" in f:
+            for invoke, _ in pairs:
+                deleted_by_owner.update(invoke.args.values())
     for pair in probes.values():
         if False not in pair:
             continue

@@ -1,0 +1,154 @@
+"""``stormproof reproduce``: select, replay, measure, shrink, measure again, write the test.
+
+Figures printed (and written to ``reproduce.json`` beside the test): the
+case's size before and after shrinking (requests, faults), its reproduction
+rate against the run's weakened app before and after, its pass rate against
+the app with every fix on, and the seconds each phase took.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from .case import Case
+from .pytest_file import write_pytest_file
+from .repeat import Rate, measure
+from .replay import Replayer
+from .select import load_run, select_case
+from .shrink import shrink
+from .steps import describe, describe_fault, describe_step
+
+__all__ = ["ReproduceOptions", "attach_reproduce", "reproduce", "reproduce_command"]
+
+
+def reproduce_command(run_dir: str | Path, number: int, app_command: Sequence[str] | None = None) -> str:
+    """The command line that reproduces violation ``number`` of the run in ``run_dir`` (result.json's ``reproduce``)."""
+    parts = ["stormproof", "reproduce", shlex.quote(str(run_dir)), "--violation", str(number)]
+    if app_command:
+        parts += ["--app-command", shlex.quote(" ".join(app_command))]
+    return " ".join(parts)
+
+
+def attach_reproduce(verdicts: Sequence[Any], run_dir: str | Path,
+                     app_command: Sequence[str] | None = None) -> list[Any]:
+    """The verdicts with each replayable violation's ``reproduce`` command set (result.json's field).
+
+    Violations are numbered from 1 across the verdicts in order, as ``--violation`` counts them;
+    SLO breaches and violations that cite no operation get none.
+    """
+    from dataclasses import replace
+
+    out, number = [], 0
+    for verdict in verdicts:
+        violations = []
+        for violation in verdict.violations:
+            number += 1
+            replayable = verdict.kind != "slo" and bool(violation.ops)
+            violations.append(replace(violation, reproduce=reproduce_command(run_dir, number, app_command))
+                              if replayable else violation)
+        out.append(replace(verdict, violations=tuple(violations)))
+    return out
+
+
+@dataclass(frozen=True)
+class ReproduceOptions:
+    violation: int | None = None
+    #: Replays measuring each rate (weakened before and after shrinking, fixed).
+    tries: int = 10
+    #: Rate a shrunk candidate must keep, measured on ``shrink_tries`` replays.
+    min_rate: float = 0.9
+    shrink_tries: int = 3
+    shrink_budget_s: float = 90.0
+    shrink: bool = True
+    check_fixed: bool = True
+    out_dir: Path | None = None
+    app_command: tuple[str, ...] | None = None
+    #: Tries the generated pytest file makes.
+    test_tries: int = 3
+
+
+def _line(out: TextIO) -> Callable[[str], None]:
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+    return say
+
+
+def reproduce(run_dir: str | Path, options: ReproduceOptions, out: TextIO = sys.stdout) -> dict[str, Any]:
+    """Run the whole reproduction; returns the figures (also written to ``reproduce.json``).
+
+    Raises :class:`~.select.SelectionError` on bad input and :class:`~.replay.ReplayError`
+    when the stack does not start; the CLI turns both into one line and exit 2.
+    """
+    say = _line(out)
+    record = load_run(run_dir)
+    number, case = select_case(record, options.violation, app_command=options.app_command)
+    command = reproduce_command(run_dir, number, case.app_command)
+    say(f"violation {number} ({case.invariant}): {case.source.get('message')}")
+    figures: dict[str, Any] = {"run_dir": str(run_dir), "violation": number, "invariant": case.invariant,
+                               "weakenings": list(case.weakenings), "selected": _size(case)}
+    say(f"selected {len(case.steps)} request(s) and {len(case.faults)} fault(s) in {len(case.groups)} group(s)")
+    began = time.monotonic()
+    with Replayer(case) as replayer:
+        say(f"stack up in {replayer.started_in_s:.1f} s (weakenings: {', '.join(case.weakenings) or 'none'})")
+        before = measure(replayer, case, options.tries)
+        say(f"before shrinking: reproduced {before} ({before.seconds / max(before.tries, 1):.2f} s per replay)")
+        figures["before"] = _rate(before)
+        small = case
+        if options.shrink and before.reproduced:
+            result = shrink(case, lambda c: measure(replayer, c, options.shrink_tries, need=options.min_rate)
+                            .rate >= options.min_rate, budget_s=options.shrink_budget_s)
+            small = result.case
+            for step in result.removed_steps:
+                say(f"  removed request {describe_step(step, case.refs)}")
+            for fault in result.removed_faults:
+                say(f"  removed fault   {describe_fault(fault)}")
+            say(f"shrunk to {len(small.steps)} request(s), {len(small.faults)} fault(s) in {result.seconds:.1f} s "
+                f"({result.tests} tests{', out of time' if result.out_of_time else ''})")
+            figures["shrink"] = {"seconds": round(result.seconds, 2), "tests": result.tests,
+                                 "out_of_time": result.out_of_time,
+                                 "removed_requests": [s.index for s in result.removed_steps],
+                                 "removed_faults": [f.label for f in result.removed_faults]}
+            after = measure(replayer, small, options.tries)
+        else:
+            after = before
+        say(f"reproducer: {len(small.steps)} request(s), {len(small.faults)} fault(s); reproduced {after} "
+            f"against the weakened app ({after.seconds / max(after.tries, 1):.2f} s per replay)")
+        figures["after"] = _rate(after)
+        figures["shrunk"] = _size(small)
+    if options.check_fixed:
+        with Replayer(small, weakenings=()) as fixed:
+            rate = measure(fixed, small, options.tries)
+        passed = rate.tries - rate.reproduced
+        say(f"with every fix on: passed {passed}/{rate.tries}")
+        figures["fixed"] = {"passed": passed, "tries": rate.tries, "seconds": round(rate.seconds, 2)}
+    figures["seconds"] = round(time.monotonic() - began, 1)
+    target = Path(options.out_dir) if options.out_dir else Path(run_dir) / f"reproduce-{number}"
+    target.mkdir(parents=True, exist_ok=True)
+    test = write_pytest_file(small, target, command=command, tries=options.test_tries)
+    (target / "steps.txt").write_text("\n".join(describe(small)) + "\n")
+    (target / "case.json").write_text(json.dumps(small.to_dict(), indent=1) + "\n")
+    figures["test"] = str(test)
+    (target / "reproduce.json").write_text(json.dumps(figures, indent=1) + "\n")
+    say("")
+    say("\n".join(describe(small)))
+    say("")
+    weaken = ",".join(small.weakenings)
+    say(f"test   {test}")
+    say(f"run it STORMPROOF_WEAKEN={weaken} .venv/bin/python -m pytest {test}   (fails while the bug is there)")
+    return figures
+
+
+def _size(case: Case) -> dict[str, int]:
+    return {"requests": len(case.steps), "faults": len(case.faults), "groups": len(case.groups)}
+
+
+def _rate(rate: Rate) -> dict[str, Any]:
+    return {"reproduced": rate.reproduced, "tries": rate.tries, "seconds": round(rate.seconds, 2),
+            "per_replay_s": round(rate.seconds / max(rate.tries, 1), 2)}

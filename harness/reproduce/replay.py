@@ -1,0 +1,378 @@
+"""The replay: a case's requests against a fresh stack, in the run's groups, under the run's faults.
+
+One :class:`Replayer` starts one stack like the run's (same stack settings,
+same weakenings, the same ``--app-command`` for an external backend) and
+replays a case on it as often as asked. Each attempt seeds fresh tenants, so
+attempts never see each other's rows, locks or keys, and costs a seed and
+the requests, not a stack start. The attempt's history is recorded in
+memory the way the load records it, the final rows are read directly and
+restricted to the attempt's tenants, and the case's invariant is checked on
+both by the very checker of the run: a replay reproduces when it says
+``invalid``.
+
+Groups are played one after the other. The requests of a group leave
+together (they overlapped in the run; sent at once, a race window of a few
+milliseconds is hit every time), except that a request waits for the answer
+that named an id it uses. Before each group the faults the run had in place
+during it are put in place (a toxic on the same link with the same
+parameters, a process paused or killed) and the others removed, so every
+request meets the faults it met in the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from stormproof.harness.history import History, Op, classify
+from stormproof.harness.invariants import CheckConfig, Quiescence, Snapshot, Verdict, check_all
+from stormproof.harness.invariants.snapshot import TABLES
+
+from .case import Case, Step
+from .requests import ReplayContext, build_request
+
+__all__ = ["Attempt", "Replayer", "ReplayError", "replayer_on", "stack_config_for"]
+
+log = logging.getLogger(__name__)
+
+_STEP_REF = re.compile(r"^step:(\d+)\.(\w+)$")
+_IDS = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+class ReplayError(RuntimeError):
+    """The stack for a replay could not be started (one line: cause and fix)."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One replay: did it break the invariant, the checker's verdict, and what was sent."""
+
+    reproduced: bool
+    verdict: Verdict
+    history: History
+    seconds: float
+
+
+class _Log:
+    """An in-memory history: the load's invoke/complete records, without a file."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self._lock = threading.Lock()
+        self._origin = time.monotonic_ns()
+
+    def invoke(self, process: str, f: str, tenant: str | None, args: Mapping[str, Any]) -> Op:
+        with self._lock:
+            op = Op(len(self.ops), "invoke", process, f, tenant, args, time_ns=time.monotonic_ns() - self._origin,
+                    wall=time.time())
+            self.ops.append(op)
+            return op
+
+    def complete(self, invoke: Op, status: int | None, result: Mapping[str, Any] | None, error: str | None) -> Op:
+        with self._lock:
+            op = Op(len(self.ops), classify(status, error), invoke.process, invoke.f, invoke.tenant, invoke.args,
+                    status, result or {}, error, time.monotonic_ns() - self._origin, time.time(), invoke.index)
+            self.ops.append(op)
+            return op
+
+
+def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> Any:
+    """The StackConfig of the run's stack (with proxies only when a fault needs one)."""
+    from stormproof.harness.stack import StackConfig
+
+    s = case.stack
+    return StackConfig(
+        weakenings=tuple(case.weakenings if weakenings is None else weakenings),
+        app_workers=int(s.get("app_workers", 1)), task_workers=int(s.get("task_workers", 0)),
+        worker_concurrency=int(s.get("worker_concurrency", 2)), tenants=int(s.get("tenants", 2)),
+        reps=int(s.get("reps", 3)), appointments=int(s.get("appointments", 5)),
+        shunya=dict(s.get("shunya") or {}), env=dict(s.get("env") or {}), app_command=case.app_command,
+        proxies=True,
+    )
+
+
+class Replayer:
+    """A fresh stack for ``case`` (weakenings: the case's unless given); :meth:`attempt` replays it."""
+
+    def __init__(self, case: Case, *, weakenings: tuple[str, ...] | None = None, timeout_s: float = 10.0,
+                 stack: Any = None) -> None:
+        self.case = case
+        self.weakenings = tuple(case.weakenings if weakenings is None else weakenings)
+        self.timeout_s = timeout_s
+        self._own = stack is None
+        self.stack = stack
+        self._openapi: Mapping[str, Any] | None = None
+        self.started_in_s = 0.0
+
+    # -- the stack -----------------------------------------------------------------------------
+    def __enter__(self) -> "Replayer":
+        if self.stack is None:
+            from stormproof.harness.stack import LocalStack
+
+            began = time.monotonic()
+            stack = LocalStack(stack_config_for(self.case, self.weakenings))
+            try:
+                stack.start()
+            except Exception as exc:  # noqa: BLE001 - one line for the user, details in the stack's logs
+                raise ReplayError(f"the stack for the replay did not start: {exc}") from exc
+            self.stack = stack
+            self.started_in_s = time.monotonic() - began
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._own and self.stack is not None:
+            self.stack.stop()
+            self.stack = None
+
+    def _doc(self) -> Mapping[str, Any]:
+        if self._openapi is None:
+            self._openapi = httpx.get(f"{self.stack.app_url}/openapi.json", timeout=10).json()
+        return self._openapi
+
+    def _seed(self) -> list[Any]:
+        from stormproof.reference_app.seed import seed
+        from stormproof.reference_app.settings import Settings
+
+        stack = self.stack
+        settings = Settings(database_url=stack.database_url, redis_url=stack.redis_url, environment="test",
+                            jwt_secret=stack.jwt_secret)
+        cfg = stack.config
+        return seed(settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments,
+                    consent=cfg.seed_consent, at_risk=cfg.seed_at_risk)
+
+    # -- one attempt -----------------------------------------------------------------------------
+    def attempt(self, case: Case | None = None) -> Attempt:
+        """Replay ``case`` (default: the one the stack was made for) once, on fresh tenants."""
+        from stormproof.harness.runner.capture import capture_snapshot, scrape_metrics
+
+        case = case or self.case
+        began = time.monotonic()
+        tenants = self._seed()
+        fresh = self._translation(case, tenants)
+        baseline = scrape_metrics(self.stack)
+        record = _Log()
+        ctx = ReplayContext(tenants=tenants, by_company={t.company_id: t for t in tenants},
+                            webhook_secret=self.stack.webhook_secret, openapi=self._doc, bodies={}, created_by={})
+        faults = _Faults(self.stack)
+        try:
+            for group in case.groups:
+                faults.enter({(f.fault, f.target): f.params for f in case.faults if group[0].group in f.groups},
+                             record)
+                asyncio.run(self._group(group, case, fresh, ctx, record))
+        finally:
+            faults.close(record)
+        quiescence = self._quiesce()
+        snapshot = capture_snapshot(self.stack, baseline_metrics=baseline, config=CheckConfig(),
+                                    quiescence=quiescence)
+        snapshot = _only(snapshot, {t.company_id for t in tenants})
+        history = History(record.ops)
+        (verdict,) = check_all(history, snapshot, [case.invariant])
+        return Attempt(verdict.status == "invalid", verdict, history, time.monotonic() - began)
+
+    def _quiesce(self) -> Quiescence:
+        if not self.stack.config.task_workers:
+            return Quiescence(quiet=True, waited_s=0.0)
+        from stormproof.harness.runner.capture import wait_quiet
+        from stormproof.harness.runner.quiesce import QuiescePolicy
+
+        return wait_quiet(self.stack, QuiescePolicy(base_s=1.0, per_item_s=0.2, stall_s=3.0, cap_s=30.0,
+                                                    confirm_s=1.0, interval_s=0.25))
+
+    @staticmethod
+    def _translation(case: Case, tenants: list[Any]) -> dict[str, str]:
+        """The run's ids, tenants and keys -> this attempt's (answers add theirs as they come)."""
+        out: dict[str, str] = {}
+        for original, ref in case.refs.items():
+            if ref.startswith("key:"):
+                out[original] = uuid.uuid4().hex
+            elif ref.startswith("t"):
+                head, _, rest = ref.partition(".")
+                number = int(head[1:])
+                if number >= len(tenants):
+                    continue
+                tenant = tenants[number]
+                if not rest:
+                    out[original] = tenant.company_id
+                elif rest == "manager_id":
+                    out[original] = tenant.manager_id
+                else:
+                    name, _, position = rest.rpartition(".")
+                    values = getattr(tenant, name, None)
+                    if isinstance(values, list) and int(position) < len(values):
+                        out[original] = str(values[int(position)])
+        return out
+
+    async def _group(self, group: list[Step], case: Case, fresh: dict[str, str], ctx: ReplayContext,
+                     record: _Log) -> None:
+        in_group = {s.index for s in group}
+        waits: dict[int, asyncio.Event] = {s.index: asyncio.Event() for s in group}
+        start = asyncio.Event()
+        limits = httpx.Limits(max_connections=len(group) + 5, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=self.stack.app_url, timeout=self.timeout_s, limits=limits) as client:
+
+            async def one(step: Step) -> None:
+                try:
+                    await start.wait()
+                    for original in _ids_used(step.args):
+                        ref = _STEP_REF.match(case.refs.get(original, ""))
+                        if ref and int(ref.group(1)) in in_group and int(ref.group(1)) != step.index:
+                            await waits[int(ref.group(1))].wait()
+                    await self._send(client, step, case, fresh, ctx, record)
+                finally:
+                    waits[step.index].set()
+
+            tasks = [asyncio.create_task(one(step)) for step in group]
+            await asyncio.sleep(0.02)
+            start.set()
+            await asyncio.gather(*tasks)
+
+    async def _send(self, client: httpx.AsyncClient, step: Step, case: Case, fresh: dict[str, str],
+                    ctx: ReplayContext, record: _Log) -> None:
+        from stormproof.harness.load.client import extract_result
+        from stormproof.harness.load.probes import masked_digest
+
+        args = _translate(step.args, fresh)
+        tenant = fresh.get(step.tenant or "", step.tenant)
+        request = build_request(replace(step, tenant=tenant), args, ctx)
+        invoke = record.invoke(step.process, step.f, tenant, args)
+        headers = dict(request.headers)
+        content = request.raw_body if request.raw_body is not None else (
+            json.dumps(request.body).encode() if request.body is not None else None)
+        if content is not None:
+            headers.setdefault("Content-Type", "application/json")
+        try:
+            response = await client.request(request.method, request.path, headers=headers, content=content)
+        except httpx.HTTPError as exc:
+            record.complete(invoke, None, None, f"{type(exc).__name__}: {exc}")
+            return
+        raw = response.content
+        replayed = response.headers.get("Idempotent-Replayed") == "true"
+        result, body = extract_result(raw, replayed, tuple(ctx.by_company))
+        if step.f == "probe.cross_tenant":
+            result["body_masked"] = masked_digest(raw, _IDS.findall(request.path))
+        record.complete(invoke, response.status_code, result, None)
+        ctx.bodies[step.index] = body
+        if 200 <= response.status_code < 300 or response.status_code == 409:
+            for original, ref in case.refs.items():
+                match = _STEP_REF.match(ref)
+                if match and int(match.group(1)) == step.index and isinstance(result.get(match.group(2)), str):
+                    fresh[original] = result[match.group(2)]
+                    ctx.created_by[result[match.group(2)]] = step.index
+
+
+class _Faults:
+    """The faults in place during the attempt: :meth:`enter` makes them exactly the given set."""
+
+    def __init__(self, stack: Any) -> None:
+        from stormproof.harness.faults.client import ToxiproxyClient
+        from stormproof.harness.faults.packages import standard_packages
+
+        self._client = ToxiproxyClient(stack.proxy_api_url) if stack.proxy_api_url else None
+        self._packages = standard_packages(self._client, stack.fault_targets())
+        self._active: dict[tuple[str, str], object] = {}
+        self._used: set[str] = set()
+
+    def enter(self, wanted: Mapping[tuple[str, str], Mapping[str, Any]], record: _Log) -> None:
+        for key in [k for k in self._active if k not in wanted]:
+            self._packages[key[0]].stop(self._active.pop(key))
+            self._note(record, key, "stop", {})
+        for key, params in wanted.items():
+            if key in self._active:
+                continue
+            package = self._packages.get(key[0])
+            if package is None:
+                raise ReplayError(f"the replay's stack offers no fault {key[0]!r} (on {key[1]})")
+            self._active[key] = package.start(key[1], params)
+            self._used.add(key[0])
+            self._note(record, key, "start", params)
+
+    @staticmethod
+    def _note(record: _Log, key: tuple[str, str], phase: str, params: Mapping[str, Any]) -> None:
+        op = record.invoke("nemesis", "fault", None, {"fault": key[0], "phase": phase, "target": key[1],
+                                                       "params": dict(params)})
+        record.complete(op, None, None, None)
+
+    def close(self, record: _Log) -> None:
+        try:
+            self.enter({}, record)
+            for name in self._used:
+                self._packages[name].heal()
+        finally:
+            if self._client is not None:
+                self._client.close()
+
+
+def _ids_used(args: Mapping[str, Any]) -> list[str]:
+    out = []
+    for value in args.values():
+        if isinstance(value, str):
+            out.append(value)
+            out.extend(_IDS.findall(value))
+    return out
+
+
+def _translate(value: Any, fresh: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        if value in fresh:
+            return fresh[value]
+        if "/" in value:
+            for found in set(_IDS.findall(value)):
+                if found in fresh:
+                    value = value.replace(found, fresh[found])
+        return value
+    if isinstance(value, Mapping):
+        return {k: _translate(v, fresh) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_translate(v, fresh) for v in value]
+    return value
+
+
+def _only(snapshot: Snapshot, companies: set[str]) -> Snapshot:
+    """The snapshot restricted to the attempt's tenants (earlier attempts' rows are not its concern)."""
+    tables = {name: tuple(r for r in rows if str(r.get("company_id")) in companies)
+              for name in TABLES if (rows := snapshot.table(name)) is not None}
+    return replace(snapshot, **tables)
+
+
+def replayer_on(case: Case, weakenings: tuple[str, ...], postgres: Any, redis: Any, template: str) -> Replayer:
+    """A replayer whose stack runs on the pytest plugin's PostgreSQL, Redis and migrated template.
+
+    For the generated pytest files: the services come from the plugin's fixtures
+    (``stormproof_postgres``, ``stormproof_redis``, ``reference_app_template``), the app
+    and the proxies are started here, with ``weakenings``.
+    """
+    from stormproof.harness.stack import LocalStack
+
+    config = stack_config_for(case, weakenings)
+    stack = LocalStack(config, postgres=getattr(postgres, "service", postgres),
+                       redis=getattr(redis, "service", redis), template=template)
+    return _OwnedReplayer(case, weakenings=weakenings, stack=stack)
+
+
+class _OwnedReplayer(Replayer):
+    """A replayer given a stack not yet started: it starts and stops it."""
+
+    def __enter__(self) -> "Replayer":
+        began = time.monotonic()
+        try:
+            self.stack.start()
+        except Exception as exc:  # noqa: BLE001
+            raise ReplayError(f"the stack for the replay did not start: {exc}") from exc
+        self.started_in_s = time.monotonic() - began
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stack.stop()

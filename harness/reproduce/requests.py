@@ -1,0 +1,192 @@
+"""From a recorded step to the HTTP request that sends it again.
+
+The history records what each request asked (``f`` and ``args``), not its
+bytes; the load generator (``harness/load/users.py``) is the one place that
+says how each operation is sent, and this table mirrors it. Bodies the
+history does not keep are rebuilt the way the load built them: a probe's
+body from the API document (``stormproof.harness.load.probes.sample_body``, a body per
+distinct payload fingerprint, so a replay with one payload stays one and a
+mismatch stays two), a webhook's from the job's expected result, signed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stormproof.harness.history import vocabulary as v
+from stormproof.harness.load import probes as derive
+
+from .case import Step
+
+__all__ = ["Request", "ReplayContext", "build_request", "SUPPORTED"]
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: Any = None
+    raw_body: bytes | None = None
+
+
+@dataclass
+class ReplayContext:
+    """What a request of a replay may need beyond its args: tenants, the document, answers so far."""
+
+    tenants: list[Any]
+    #: company id (fresh) -> tenant
+    by_company: dict[str, Any]
+    webhook_secret: str
+    openapi: Callable[[], Mapping[str, Any]]
+    #: parsed body of each step's answer, by step index
+    bodies: dict[int, Any]
+    #: fresh id -> the step index that created it (to find a deletion's confirmation token)
+    created_by: dict[str, int]
+
+
+def _token(ctx: ReplayContext, tenant: str | None) -> str | None:
+    t = ctx.by_company.get(tenant or "")
+    return str(t.manager_token) if t is not None else None
+
+
+def _auth(token: str | None, key: Any = None, **extra: str) -> dict[str, str]:
+    headers = dict(extra)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    if isinstance(key, str):
+        headers["Idempotency-Key"] = key
+    return headers
+
+
+def _simple(method: str, path: str, *, body: Callable[[Mapping[str, Any]], Any] | None = None,
+            keyed: bool = False) -> Callable[[Step, Mapping[str, Any], ReplayContext], Request]:
+    def build(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+        return Request(method, path.format(**args), _auth(_token(ctx, step.tenant),
+                                                         args.get("idempotency_key") if keyed else None),
+                       body(args) if body is not None else None)
+    return build
+
+
+def _list(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    extra = {"X-Company-Id": str(args["header_tenant"])} if args.get("header_tenant") else {}
+    return Request("GET", "/api/v1/appointments?limit=50", _auth(_token(ctx, step.tenant), **extra))
+
+
+def _create(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    at = time.time() + 86400 * 400 + random.randrange(24 * 365 * 5) * 3600
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    body = {"title": "reproduce", "starts_at": time.strftime(fmt, time.gmtime(at)),
+            "ends_at": time.strftime(fmt, time.gmtime(at + 1800))}
+    return Request("POST", "/api/v1/appointments", _auth(_token(ctx, step.tenant)), body)
+
+
+def _confirm(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    deletion = str(args["deletion_id"])
+    made = ctx.bodies.get(ctx.created_by.get(deletion, -1))
+    token = made.get("confirmation_token") if isinstance(made, dict) else None
+    return Request("POST", f"/api/v1/deletions/{deletion}/confirm", _auth(_token(ctx, step.tenant)),
+                   {"confirmation_token": token})
+
+
+def _webhook(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    from stormproof.harness.shunya.results import canonical_json, expected_result, output_hash
+    from stormproof.harness.shunya.signing import sign
+
+    job_id = str(args["job_id"])
+    made = ctx.bodies.get(ctx.created_by.get(job_id, -1))
+    call = args.get("call_id") or (made.get("id") if isinstance(made, dict) else None)
+    result = expected_result(job_id)
+    payload = {"event": "job.completed", "delivery_id": f"dlv_{uuid.uuid4().hex}", "job_id": job_id,
+               "company_id": step.tenant, "call_id": call, "status": "completed",
+               "result": result, "output_hash": output_hash(result), "error": None}
+    raw = canonical_json(payload)
+    ts = int(time.time())
+    return Request("POST", "/api/v1/shunya/webhook",
+                   {"X-Shunya-Timestamp": str(ts), "X-Shunya-Signature": sign(ctx.webhook_secret, ts, raw),
+                    "Content-Type": "application/json"}, raw_body=raw)
+
+
+def _own_pools(ctx: ReplayContext, company: str | None) -> dict[str, list[str]]:
+    tenant = ctx.by_company.get(company or "")
+    if tenant is None:
+        return {}
+    return {"appointment": list(tenant.appointment_ids), "rep": list(tenant.rep_ids)}
+
+
+def _probe(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    """A probe derived from the API document: its method and path as recorded, its body rebuilt."""
+    method, path = str(args.get("method") or "GET"), str(args.get("path") or "/")
+    doc = ctx.openapi()
+    route = next((r for r in derive.routes(doc) if r.name == args.get("route")), None)
+    body = None
+    if route is not None and route.body_schema is not None:
+        seed = str(args.get("payload_fp") or args.get("probe_id") or step.index)
+        body = derive.sample_body(doc, route, _own_pools(ctx, step.tenant), random.Random(seed),
+                                  f"{derive.MARKER}{step.tenant}-{seed[:8]}")
+    tenant = ctx.by_company.get(step.tenant or "")
+    token: str | None = _token(ctx, step.tenant)
+    if step.f == v.PROBE_AUTHZ and tenant is not None:
+        role = args.get("role")
+        token = {"none": None, "expired": getattr(tenant, "expired_token", None) or None,
+                 "forged": _forge(str(tenant.manager_token)),
+                 "rep": (list(tenant.rep_tokens) or [None])[0], "manager": str(tenant.manager_token)}.get(role, token)
+    key = args.get("idempotency_key")
+    return Request(method, path, _auth(token, key), body)
+
+
+def _forge(token: str) -> str:
+    import base64
+    import hashlib
+    import hmac
+
+    head, claims = token.split(".")[:2]
+    mac = hmac.new(uuid.uuid4().bytes, f"{head}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{head}.{claims}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+_BUILDERS: dict[str, Callable[[Step, Mapping[str, Any], ReplayContext], Request]] = {
+    v.SESSION_START: _simple("POST", "/api/v1/recordings/sessions/start", keyed=True,
+                             body=lambda a: {"appointment_id": a["appointment_id"]}),
+    v.LEGACY_START: _simple("POST", "/api/v1/recordings/start", keyed=True,
+                            body=lambda a: {"appointment_id": a["appointment_id"]}),
+    v.SESSION_STOP: _simple("POST", "/api/v1/recordings/sessions/{session_id}/stop", keyed=True),
+    v.LEGACY_STOP: _simple("POST", "/api/v1/recordings/{session_id}/stop"),
+    v.ASSIGN: _simple("POST", "/api/v1/appointments/{appointment_id}/assign", keyed=True,
+                      body=lambda a: {"rep_id": a["rep_id"]}),
+    v.UNASSIGN: _simple("POST", "/api/v1/appointments/{appointment_id}/unassign", keyed=True),
+    v.APPOINTMENT_READ: _simple("GET", "/api/v1/appointments/{appointment_id}"),
+    v.SESSION_READ: _simple("GET", "/api/v1/recordings/sessions/{session_id}"),
+    v.APPOINTMENT_LIST: _list,
+    v.CALL_SUBMIT: _simple("POST", "/api/v1/calls", keyed=True, body=lambda a: {"appointment_id": a["appointment_id"]}),
+    v.CALL_REFRESH: _simple("POST", "/api/v1/calls/{call_id}/refresh"),
+    v.CALL_READ: _simple("GET", "/api/v1/calls/{call_id}"),
+    v.WEBHOOK_DELIVER: _webhook,
+    v.CONSENT_GRANT: _simple("POST", "/api/v1/appointments/{appointment_id}/consents",
+                             body=lambda a: {"scope": a["scope"], "evidence": "stormproof reproduce"}),
+    v.APPOINTMENT_CREATE: _create,
+    v.DELETION_REQUEST: _simple("POST", "/api/v1/deletions",
+                                body=lambda a: {"scope": a["scope"], "target_id": a["target_id"]}),
+    v.DELETION_CONFIRM: _confirm,
+    v.RETENTION_RUN: _simple("POST", "/api/v1/admin/retention/run"),
+    v.PROBE: _probe,
+    v.PROBE_IDEMPOTENCY: _probe,
+    v.PROBE_AUTHZ: _probe,
+}
+
+#: The operations a replay can send.
+SUPPORTED: frozenset[str] = frozenset(_BUILDERS)
+
+
+def build_request(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    """The request of ``step`` with ``args`` already translated to the fresh stack's ids."""
+    try:
+        builder = _BUILDERS[step.f]
+    except KeyError:
+        raise ValueError(f"cannot replay operation {step.f!r}; replayable: {', '.join(sorted(SUPPORTED))}") from None
+    return builder(step, args, ctx)

@@ -1,0 +1,310 @@
+"""Selection: from a violation to the steps and faults a replay needs.
+
+A violation names the operations that show it (``ops``: invoke or completion
+indices). Those alone rarely replay: a stop needs the start that made its
+session, a webhook the call whose job it answers. So selection takes
+
+1. the named operations;
+2. *context*: other requests on the same resources (appointment, session, call,
+   job, key) that overlapped them in time, since the race may need them (the
+   shrinker removes those it does not);
+3. *preconditions*, transitively: the request whose answer first named an id
+   a selected request used (the start that created a stopped session, the
+   appointment a consent was granted on), and the consents granted on an
+   appointment created during the run;
+4. the faults in place while any of them ran, each with the groups it covers.
+
+Requests that overlapped in time form one *group* (chained overlaps); groups
+are replayed one after the other, the requests of a group together. Seeded
+ids, tenants and keys become refs (see :mod:`.case`), so a fresh stack can
+stand in for the run's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from stormproof.harness.history import History, Op, load_history
+from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS
+
+from .case import Case, CaseFault, Step
+from .requests import SUPPORTED
+
+__all__ = ["SelectionError", "RunRecord", "load_run", "numbered_violations", "select_case", "MAX_CONTEXT"]
+
+#: At most this many context requests join the named ones (the shrinker starts from here).
+MAX_CONTEXT = 12
+#: Answer fields that name a created resource.
+_CREATED = ("id", "shunya_job_id", "active_session_id")
+_UUIDISH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|job_[0-9a-zA-Z_]+")
+#: Invariants judged on latency or rates: a handful of requests cannot show them.
+UNREPRODUCIBLE_KINDS = frozenset(("slo",))
+
+
+class SelectionError(ValueError):
+    """The run directory or the violation cannot be reproduced (one line: cause and fix)."""
+
+
+class RunRecord:
+    """What a run directory holds that selection reads: result.json, the history, the seeded tenants."""
+
+    def __init__(self, run_dir: Path, result: Mapping[str, Any], history: History,
+                 tenants: Sequence[Mapping[str, Any]]) -> None:
+        self.run_dir = run_dir
+        self.result = result
+        self.history = history
+        self.tenants = tenants
+
+    @property
+    def plan(self) -> Mapping[str, Any]:
+        return self.result.get("plan") or {}
+
+
+def load_run(run_dir: str | Path) -> RunRecord:
+    """Read a run directory; a :class:`SelectionError` says what is missing."""
+    path = Path(run_dir)
+    if not (path / "result.json").is_file():
+        raise SelectionError(f"{path}: not a run directory (no result.json); give a directory that "
+                             "`stormproof run` wrote, e.g. reports/<run>")
+    try:
+        result = json.loads((path / "result.json").read_text())
+    except ValueError as exc:
+        raise SelectionError(f"{path}/result.json: not JSON ({exc}); run the scenario again") from None
+    if not (path / "history.jsonl").is_file():
+        raise SelectionError(f"{path}: no history.jsonl; the run recorded no operations to replay")
+    history = load_history(path / "history.jsonl")
+    tenants: list[Mapping[str, Any]] = []
+    if (path / "load-config.json").is_file():
+        tenants = json.loads((path / "load-config.json").read_text()).get("tenants") or []
+    return RunRecord(path, result, history, tenants)
+
+
+def numbered_violations(result: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """Every violation of result.json as (verdict, violation), numbered from 1 in this order."""
+    return [(verdict, violation) for verdict in result.get("verdicts") or ()
+            for violation in verdict.get("violations") or ()]
+
+
+def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[str, Any], Mapping[str, Any]]:
+    """Violation ``number`` (1-based), or the first one a replay can show."""
+    listed = numbered_violations(record.result)
+    if not listed:
+        raise SelectionError(f"{record.run_dir}: the run has no violations; nothing to reproduce")
+    if number is None:
+        for n, (verdict, violation) in enumerate(listed, 1):
+            if verdict.get("kind") not in UNREPRODUCIBLE_KINDS and violation.get("ops"):
+                return n, verdict, violation
+        raise SelectionError(f"{record.run_dir}: only SLO breaches, which a few requests cannot show; "
+                             "nothing to reproduce")
+    if not 1 <= number <= len(listed):
+        raise SelectionError(f"--violation {number}: out of range; this run has violations 1 to {len(listed)}")
+    verdict, violation = listed[number - 1]
+    if verdict.get("kind") in UNREPRODUCIBLE_KINDS:
+        raise SelectionError(f"--violation {number}: an SLO breach ({verdict.get('invariant')}), which a few "
+                             "requests cannot show; pick a safety or liveness violation")
+    if not violation.get("ops"):
+        raise SelectionError(f"--violation {number}: names no operations ({violation.get('message')}); "
+                             "pick one that does")
+    return number, verdict, violation
+
+
+def _invoke(history: History, index: int) -> Op | None:
+    if not 0 <= index < len(history):
+        return None
+    op = history[index]
+    return op if op.is_invoke else history[op.invoke_index]  # type: ignore[index]
+
+
+def _span(history: History, invoke: Op) -> tuple[int, int]:
+    done = history.completion(invoke)
+    end = done.time_ns if done is not None else (history[-1].time_ns if len(history) else invoke.time_ns)
+    return invoke.time_ns, end
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _ids_in(args: Mapping[str, Any]) -> set[str]:
+    """Every id a request's args use (whole values, or ids inside a probe's path)."""
+    found: set[str] = set()
+    for key, value in args.items():
+        if key in ("payload_fp", "method", "route", "probe", "role", "scope", "idempotency_key"):
+            continue
+        for text in _strings(value):
+            found.update(_UUIDISH.findall(text))
+    return found
+
+
+def _seeded_refs(tenants: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    refs: dict[str, str] = {}
+    for t, tenant in enumerate(tenants):
+        for name, value in tenant.items():
+            if name == "company_id":
+                refs[str(value)] = f"t{t}"
+            elif name == "manager_id":
+                refs[str(value)] = f"t{t}.manager_id"
+            elif name.endswith("_ids") and isinstance(value, list):
+                for position, item in enumerate(value):
+                    refs.setdefault(str(item), f"t{t}.{name}.{position}")
+    return refs
+
+
+def _creators(history: History) -> dict[str, tuple[int, str]]:
+    """Each id an answer named first: (the invoke index of that request, the answer's field)."""
+    first: dict[str, tuple[int, str]] = {}
+    for invoke, done in history.pairs():
+        if done is None or invoke.f == FAULT:
+            continue
+        for field in _CREATED:
+            value = done.result.get(field)
+            if isinstance(value, str) and value not in first:
+                first[value] = (invoke.index, field)
+    return first
+
+
+def _groups(history: History, invokes: Sequence[Op]) -> dict[int, int]:
+    """Group number per invoke index: requests whose spans chain by overlap share one."""
+    ordered = sorted(invokes, key=lambda op: op.time_ns)
+    groups: dict[int, int] = {}
+    group, end = -1, -1
+    for op in ordered:
+        start, stop = _span(history, op)
+        if start > end:
+            group += 1
+            end = stop
+        else:
+            end = max(end, stop)
+        groups[op.index] = group
+    return groups
+
+
+def _fault_windows(history: History) -> list[tuple[str, str, Mapping[str, Any], int, int]]:
+    """(fault, target, params, start, end) of every fault the nemesis injected."""
+    open_: dict[tuple[str, str], tuple[Mapping[str, Any], int]] = {}
+    windows = []
+    horizon = history[-1].time_ns if len(history) else 0
+    for op in history.faults():
+        fault, phase, target = op.args.get("fault"), op.args.get("phase"), op.args.get("target")
+        if target == "*" or not isinstance(fault, str) or not isinstance(target, str):
+            continue
+        if phase == "start":
+            open_[(fault, target)] = (op.args.get("params") or {}, op.time_ns)
+        elif (fault, target) in open_:
+            params, began = open_.pop((fault, target))
+            windows.append((fault, target, params, began, op.time_ns))
+    windows.extend((f, t, p, began, horizon) for (f, t), (p, began) in open_.items())
+    return windows
+
+
+def select_case(record: RunRecord, number: int | None = None, *, max_context: int = MAX_CONTEXT,
+                app_command: Sequence[str] | None = None) -> tuple[int, Case]:
+    """The case that replays violation ``number`` of the run (the first reproducible one when None)."""
+    history = record.history
+    number, verdict, violation = pick_violation(record, number)
+    named = {op.index: op for i in violation.get("ops") or () if (op := _invoke(history, int(i))) is not None
+             and op.f != FAULT}
+    if not named:
+        raise SelectionError(f"--violation {number}: its operations are not in history.jsonl; was the run "
+                             "directory edited?")
+    unsupported = sorted({op.f for op in named.values() if op.f not in SUPPORTED})
+    if unsupported:
+        raise SelectionError(f"--violation {number}: names operations a replay cannot send yet "
+                             f"({', '.join(unsupported)}); pick another violation")
+    refs = _seeded_refs(record.tenants)
+    creators = _creators(history)
+    chosen: dict[int, Op] = dict(named)
+
+    # context: requests on the same resources, overlapping the named ones
+    start = min(_span(history, op)[0] for op in named.values())
+    end = max(_span(history, op)[1] for op in named.values())
+    resources = set().union(*(_ids_in(op.args) for op in named.values()))
+    resources |= {str(op.args["idempotency_key"]) for op in named.values() if op.args.get("idempotency_key")}
+    context = []
+    for invoke, done in history.pairs():
+        if invoke.index in chosen or invoke.f not in SUPPORTED or invoke.process == NEMESIS:
+            continue
+        s, e = _span(history, invoke)
+        if e < start or s > end:
+            continue
+        used = _ids_in(invoke.args) | ({str(invoke.args["idempotency_key"])}
+                                        if invoke.args.get("idempotency_key") else set())
+        if used & resources:
+            context.append((abs(s - start), invoke))
+    for _, invoke in sorted(context, key=lambda item: item[0])[:max_context]:
+        chosen[invoke.index] = invoke
+
+    # preconditions: creators of every id used, transitively; consents on created appointments
+    todo = list(chosen.values())
+    while todo:
+        op = todo.pop()
+        for ident in _ids_in(op.args):
+            if ident in refs:
+                continue
+            creator = creators.get(ident)
+            if creator is None or creator[0] >= op.index or history[creator[0]].f not in SUPPORTED:
+                continue
+            refs[ident] = f"step:{creator[0]}.{creator[1]}"
+            if creator[0] not in chosen:
+                chosen[creator[0]] = history[creator[0]]
+                todo.append(history[creator[0]])
+    created = {ident for ident, ref in refs.items() if ref.startswith("step:")}
+    latest = max(chosen)
+    for invoke in history.pairs_of(CONSENT_GRANT):
+        op = invoke[0]
+        if op.index < latest and op.index not in chosen and op.args.get("appointment_id") in created:
+            chosen[op.index] = op
+
+    keys: dict[str, str] = {}
+    for op in sorted(chosen.values(), key=lambda o: o.index):
+        key = op.args.get("idempotency_key")
+        if isinstance(key, str) and key not in keys:
+            keys[key] = f"key:{len(keys)}"
+    refs.update(keys)
+
+    groups = _groups(history, list(chosen.values()))
+    steps = []
+    for index in sorted(chosen):
+        op = chosen[index]
+        done = history.completion(op)
+        steps.append(Step(index, groups[index], op.process, op.f, op.tenant, op.args,
+                          done.status if done is not None else None, done.type if done is not None else "info"))
+
+    spans: dict[int, tuple[int, int]] = {}
+    for op in chosen.values():
+        s, e = _span(history, op)
+        g = groups[op.index]
+        known = spans.get(g)
+        spans[g] = (s, e) if known is None else (min(known[0], s), max(known[1], e))
+    faults = []
+    for fault, target, params, began, ended in _fault_windows(history):
+        covered = tuple(sorted(g for g, (s, e) in spans.items() if began <= e and ended >= s))
+        if covered:
+            faults.append(CaseFault(fault, target, dict(params), covered))
+
+    plan = record.plan
+    stack = dict(plan.get("scenario", {}).get("stack") or {})
+    command = tuple(app_command) if app_command else (tuple(plan["app_command"]) if plan.get("app_command") else None)
+    case = Case(
+        invariant=str(verdict.get("invariant")),
+        steps=tuple(steps),
+        faults=tuple(faults),
+        refs=refs,
+        stack=stack,
+        weakenings=tuple(plan.get("weakenings") or record.result.get("run", {}).get("weakenings") or ()),
+        app_command=command,
+        source={"run_dir": str(record.run_dir), "scenario": (record.result.get("scenario") or {}).get("name"),
+                "violation": number, "message": violation.get("message"), "ops": list(violation.get("ops") or ())},
+    )
+    return number, case.pruned()

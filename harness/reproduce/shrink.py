@@ -1,0 +1,92 @@
+"""Shrinking: the smallest set of requests and faults that still reproduces, by delta debugging.
+
+Zeller and Hildebrandt's ddmin, on the case's parts (each request, each
+fault): split the parts into ``n`` chunks; try removing each chunk; keep the
+first removal that still reproduces at the stated rate and go on with the
+rest, else split finer; stop at single parts or when the time budget is
+spent (the best case so far is kept, never a worse one). A candidate that
+leaves no request is never tried. Requests whose ids came from a removed
+request are kept and simply meet a missing id, so "still reproduces" is
+judged on what was actually sent.
+
+Faults are shrunk first: a fault costs seconds of every attempt it covers
+and is the part a reader most needs to know about ("no fault was needed").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .case import Case, CaseFault, Step
+
+__all__ = ["ShrinkResult", "shrink"]
+
+Part = Step | CaseFault
+
+
+@dataclass
+class ShrinkResult:
+    case: Case
+    removed_steps: list[Step] = field(default_factory=list)
+    removed_faults: list[CaseFault] = field(default_factory=list)
+    tests: int = 0
+    seconds: float = 0.0
+    out_of_time: bool = False
+
+
+def _ddmin(parts: list[Part], keep: list[Part], test: Callable[[list[Part]], bool], deadline: float,
+           counter: list[int], *, allow_empty: bool) -> tuple[list[Part], bool]:
+    """The parts of ``parts`` that ``test`` (given them plus ``keep``) still needs; True if out of time."""
+    n = 2
+    while len(parts) >= 1:
+        if time.monotonic() > deadline:
+            return parts, True
+        size = max(1, len(parts) // n)
+        chunks = [parts[i:i + size] for i in range(0, len(parts), size)]
+        for chunk in chunks:
+            rest = [p for p in parts if p not in chunk]
+            if not rest and not allow_empty:
+                continue
+            if time.monotonic() > deadline:
+                return parts, True
+            counter[0] += 1
+            if test(rest + keep):
+                parts = rest
+                n = max(n - 1, 2)
+                break
+        else:
+            if size == 1:
+                return parts, False
+            n = min(len(parts), n * 2)
+        if not parts:
+            return parts, False
+    return parts, False
+
+
+def shrink(case: Case, reproduces: Callable[[Case], bool], *, budget_s: float) -> ShrinkResult:
+    """Shrink ``case`` while ``reproduces(candidate)`` holds, within ``budget_s`` seconds."""
+    began = time.monotonic()
+    deadline = began + budget_s
+    counter = [0]
+
+    def as_case(parts: list[Part]) -> Case:
+        steps = tuple(p for p in parts if isinstance(p, Step))
+        faults = tuple(p for p in parts if isinstance(p, CaseFault))
+        return case.with_parts(steps, faults)
+
+    def test(parts: list[Part]) -> bool:
+        return reproduces(as_case(parts))
+
+    faults, late = _ddmin(list(case.faults), list(case.steps), test, deadline, counter, allow_empty=True)
+    steps: list[Part] = list(case.steps)
+    if not late:
+        steps, late = _ddmin(steps, list(faults), test, deadline, counter, allow_empty=False)
+    small = as_case(list(steps) + list(faults))
+    return ShrinkResult(
+        case=small,
+        removed_steps=[s for s in case.steps if s not in small.steps],
+        removed_faults=[f for f in case.faults if f not in small.faults],
+        tests=counter[0], seconds=time.monotonic() - began, out_of_time=late,
+    )

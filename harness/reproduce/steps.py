@@ -1,0 +1,52 @@
+"""The readable step list: who sent what, in which group, under which fault.
+
+Ids are shown by their refs (``t0.appointment_ids.0``, ``step:35.id``,
+``key:1``), which say where each one comes from, rather than UUIDs that mean
+nothing outside the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .case import Case, CaseFault, Step
+
+__all__ = ["describe", "describe_step", "describe_fault"]
+
+_HIDDEN = frozenset(("payload_fp", "probe_id"))
+
+
+def _show(value: Any, refs: Mapping[str, str]) -> str:
+    if isinstance(value, str):
+        if value in refs:
+            return refs[value]
+        for original, ref in refs.items():
+            if len(original) > 8 and original in value:
+                value = value.replace(original, ref)
+        return value
+    return str(value)
+
+
+def describe_fault(fault: CaseFault) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in sorted(fault.params.items()))
+    return f"{fault.fault} on {fault.target}" + (f" ({params})" if params else "")
+
+
+def describe_step(step: Step, refs: Mapping[str, str]) -> str:
+    args = " ".join(f"{k}={_show(v, refs)}" for k, v in step.args.items() if k not in _HIDDEN)
+    who = f"{refs.get(step.tenant or '', step.tenant or '-')} as {step.process}"
+    seen = f"{step.status or 'no answer'} ({step.outcome})"
+    return f"#{step.index:<6} {who:<28} {step.f:<20} {args}  [run: {seen}]"
+
+
+def describe(case: Case) -> list[str]:
+    """One line per group header, step and fault, in replay order."""
+    lines = [f"invariant {case.invariant}; {len(case.steps)} request(s), {len(case.faults)} fault(s); "
+             f"weakenings: {', '.join(case.weakenings) or 'none'}"]
+    for number, group in enumerate(case.groups, 1):
+        faults = [describe_fault(f) for f in case.faults if group[0].group in f.groups]
+        together = "sent together" if len(group) > 1 else "alone"
+        lines.append(f"group {number} ({together}); under: {'; '.join(faults) or 'no fault'}")
+        lines.extend("  " + describe_step(step, case.refs) for step in group)
+    return lines

@@ -1,0 +1,111 @@
+"""Selection and shrinking on a real recorded history (see conftest: a caught session-start race)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stormproof.harness.history import History, Op
+from stormproof.harness.invariants import Snapshot, check_all
+from stormproof.harness.reproduce import Case, SelectionError, load_run, numbered_violations, select_case, shrink
+from stormproof.harness.reproduce.steps import describe
+
+
+def _sub_history(history: History, keep: set[int]) -> History:
+    """The ops of the kept invokes and their completions, re-indexed (a history of only those requests)."""
+    chosen = [op for op in history if (op.index if op.is_invoke else op.invoke_index) in keep]
+    position = {op.index: i for i, op in enumerate(chosen)}
+    return History(Op(position[op.index], op.type, op.process, op.f, op.tenant, op.args, op.status, op.result,
+                      op.error, op.time_ns, op.wall, None if op.is_invoke else position[op.invoke_index])
+                   for op in chosen)
+
+
+def _violated_on_record(history: History, case: Case) -> bool:
+    """The case's invariant, judged on the run's own answers to the case's requests (history view only)."""
+    (verdict,) = check_all(_sub_history(history, {s.index for s in case.steps}), Snapshot(recording_sessions=()),
+                           [case.invariant])
+    return verdict.status == "invalid"
+
+
+def test_selection_takes_the_named_requests_and_their_resources(race_run: Path) -> None:
+    record = load_run(race_run)
+    number, case = select_case(record)
+    _, violation = numbered_violations(record.result)[number - 1]
+    named = {op if record.history[op].is_invoke else record.history[op].invoke_index for op in violation["ops"]}
+    indices = {s.index for s in case.steps}
+    assert named <= indices
+    assert case.invariant == "single-active-session"
+    assert set(case.weakenings) == {"session-lock", "session-unique-index"}
+    # every id the steps use is either seeded (a tenant ref) or made by a selected step
+    for step in case.steps:
+        appointment = step.args.get("appointment_id")
+        if appointment is not None:
+            ref = case.refs[appointment]
+            assert ref.startswith("t") or int(ref.split(":")[1].split(".")[0]) in indices, ref
+        key = step.args.get("idempotency_key")
+        if key is not None:
+            assert case.refs[key].startswith("key:")
+    # the two acknowledged starts overlapped in the run: they are sent together
+    groups = {s.group for s in case.steps if s.index in named}
+    assert len(groups) == 1
+    # and the case, judged on the run's own answers, still shows the violation
+    assert _violated_on_record(record.history, case)
+
+
+def test_a_stop_brings_the_start_that_made_its_session(race_run: Path) -> None:
+    record = load_run(race_run)
+    stops = [pair for pair in record.history.pairs_of("session.stop", "legacy.stop")
+             if pair[1] is not None and pair[1].status == 200]
+    if not stops:
+        pytest.skip("this short run acknowledged no stop")
+    stop = stops[-1][0]
+    fake = {"verdicts": [{"invariant": "single-active-session", "kind": "safety", "status": "invalid",
+                          "violations": [{"invariant": "single-active-session", "message": "m", "ops": [stop.index],
+                                          "details": {}}]}], "plan": record.result["plan"]}
+    record.result = fake
+    _, case = select_case(record, 1)
+    session = stop.args["session_id"]
+    ref = case.refs[session]
+    assert ref.startswith("step:"), ref
+    creator = int(ref.split(":")[1].split(".")[0])
+    assert creator in {s.index for s in case.steps} and creator < stop.index
+    assert record.history[creator].f in ("session.start", "legacy.start")
+
+
+def test_shrinking_keeps_exactly_the_racing_pair(race_run: Path) -> None:
+    record = load_run(race_run)
+    _, case = select_case(record)
+    assert len(case.steps) > 2
+    result = shrink(case, lambda c: _violated_on_record(record.history, c), budget_s=30)
+    assert not result.out_of_time
+    assert len(result.case.steps) == 2
+    assert _violated_on_record(record.history, result.case)
+    assert len(result.removed_steps) == len(case.steps) - 2
+    # one-minimal: removing either of the two leaves no violation
+    for step in result.case.steps:
+        assert not _violated_on_record(record.history, result.case.with_parts(
+            tuple(s for s in result.case.steps if s != step), ()))
+    assert any("sent together" in line for line in describe(result.case))
+
+
+def test_numbering_of_reproduce_commands_matches_the_violations(race_run: Path) -> None:
+    result = json.loads((race_run / "result.json").read_text())
+    listed = numbered_violations(result)
+    for number, (verdict, violation) in enumerate(listed, 1):
+        if verdict["kind"] == "slo":
+            assert violation.get("reproduce") is None
+        else:
+            assert violation["reproduce"].endswith(f"--violation {number}")
+            assert str(race_run) in violation["reproduce"]
+    html = (race_run / "report.html").read_text()
+    assert "stormproof reproduce" in html
+
+
+def test_bad_input_is_one_line(tmp_path: Path, race_run: Path) -> None:
+    with pytest.raises(SelectionError, match="not a run directory"):
+        load_run(tmp_path)
+    count = len(numbered_violations(load_run(race_run).result))
+    with pytest.raises(SelectionError, match=f"out of range; this run has violations 1 to {count}"):
+        select_case(load_run(race_run), count + 1)
