@@ -76,6 +76,16 @@ def _state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
+def _reaches(pid: int, stopped: bool) -> bool:
+    """Signals are delivered asynchronously: wait (boundedly) for the state to follow."""
+    deadline = time.monotonic() + 5
+    while (_state(pid) == "T") != stopped:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_pause_freezes_the_children_of_a_service_too(tmp_path: Path) -> None:
     """An app of several uvicorn workers serves from its children: pausing the parent alone would not pause it."""
     proc = ManagedProcess("tree", ["sh", "-c", "sleep 60 & echo $! > child.pid; wait"], log_path=tmp_path / "log",
@@ -89,12 +99,9 @@ def test_pause_freezes_the_children_of_a_service_too(tmp_path: Path) -> None:
         child = int((tmp_path / "child.pid").read_text())
         for pausing in (proc.pause, lambda: pause(proc)):
             pausing()
-            assert _state(child) == "T" and _state(proc.pid) == "T"
+            assert _reaches(proc.pid, stopped=True) and _reaches(child, stopped=True), "the child kept running"
             proc.resume() if pausing is proc.pause else resume(proc.pid)
-            deadline = time.monotonic() + 5
-            while _state(child) == "T":
-                assert time.monotonic() < deadline, "the child stayed stopped"
-                time.sleep(0.02)
+            assert _reaches(child, stopped=False) and _reaches(proc.pid, stopped=False), "the child stayed stopped"
     finally:
         proc.stop()
     assert proc.pid is None
