@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,7 +25,7 @@ from stormproof.harness.history.spool import SpooledRecorder
 
 from .probes import masked_digest
 
-__all__ = ["Answer", "Derived", "record_request", "payload_fingerprint", "extract_result"]
+__all__ = ["Answer", "Derived", "record_request", "payload_fingerprint", "extract_result", "together"]
 
 
 class _Session(Protocol):
@@ -103,6 +103,23 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
     return result, body
 
 
+def together(*calls: Callable[[], Any]) -> None:
+    """Run ``calls`` at once in their own greenlets and wait for all of them.
+
+    If this user is stopped while they run (Locust kills its greenlet), they are killed
+    with it, before the kill returns: a request still running after the load stopped
+    would be answered after the history was written, and appear in one copy of it
+    only (a distributed worker ships its history as soon as its users are stopped).
+    """
+    import gevent  # the load process's runtime; imported here so this module loads without its patches
+
+    group = [gevent.spawn(call) for call in calls]
+    try:
+        gevent.joinall(group)
+    finally:
+        gevent.killall([g for g in group if not g.dead], block=True)
+
+
 def record_request(
     session: _Session,
     recorder: SpooledRecorder,
@@ -146,6 +163,9 @@ def record_request(
     except Exception as exc:  # noqa: BLE001 - an unknown outcome, recorded as info
         recorder.complete(handle, None, error=exc)
         return Answer(0, None, False)
+    except BaseException as exc:  # the user was stopped mid-request (GreenletExit): sent, answer unknown
+        recorder.complete(handle, None, error=exc)
+        raise
     if status == 0:
         recorder.complete(handle, None, error=error or "no HTTP answer")
         return Answer(0, None, False)

@@ -32,7 +32,7 @@ from stormproof.harness.history import vocabulary as v
 from stormproof.harness.history.spool import SpooledRecorder
 
 from . import probes as derive
-from .client import Answer, Derived, record_request
+from .client import Answer, Derived, record_request, together
 from .config import LoadConfig, load_config
 
 __all__ = ["StormUser", "CONFIG"]  # and StagesShape, when the config has stages
@@ -326,7 +326,7 @@ class StormUser(FastHttpUser):
     def do_replay_concurrent(self) -> None:
         """Two requests with one key at once: 409 in flight, or the same answer."""
         appointment, key = self.rng.choice(self.hot), uuid.uuid4().hex
-        gevent.joinall([gevent.spawn(self._start, v.SESSION_START, appointment, key) for _ in range(2)])
+        together(*(lambda: self._start(v.SESSION_START, appointment, key) for _ in range(2)))
 
     def do_probe_tenant_header(self) -> None:
         """List with another tenant's id in X-Company-Id: the token decides, so only our rows may come back."""
@@ -416,7 +416,7 @@ class StormUser(FastHttpUser):
             send(1, ids, body)
             send(2, ids, body)
         elif situation == "concurrent":
-            gevent.joinall([gevent.spawn(send, step, ids, body) for step in (1, 2)])
+            together(*(lambda step=step: send(step, ids, body) for step in (1, 2)))
         elif situation == "missing":
             send(1, ids, body, key=None)
         elif situation == "mismatch":

@@ -23,13 +23,22 @@ def test_trace_id_is_echoed_generated_and_carried_into_tasks(reference_app) -> N
     trace = "trace-e2e-0123456789"
     call = submit_call(app, tenant, **{"X-Trace-Id": trace})
     wait_for(lambda: ledger_settled(app), timeout=30, what="the call's tasks to finish")
-    worker_log = (app.workers[0].base_dir / "worker1.log").read_text()
-    lines = [json.loads(line) for line in worker_log.splitlines() if line.startswith("{")]
+
+    def traced_lines() -> list[dict]:
+        worker_log = (app.workers[0].base_dir / "worker1.log").read_text()
+        whole = worker_log.split("\n")[:-1]  # a line still being written has no newline yet
+        return [json.loads(line) for line in whole if line.startswith("{")]
+
+    def succeeded(task: str) -> bool:
+        return any(task in line["msg"] and "succeeded" in line["msg"] and line.get("trace_id") == trace
+                   for line in traced_lines())
+
+    # Celery logs "succeeded" after the task returned, so a moment after the ledger row settles.
+    wait_for(lambda: succeeded("poll_shunya_job_status"), timeout=30, what="the poll task's 'succeeded' log line")
+    lines = traced_lines()
     assert lines, "the worker wrote no JSON log lines"
     assert all("trace_id" in line for line in lines)
-    traced = [line for line in lines if line["trace_id"] == trace]
-    assert any("submit_job" in line["msg"] and "succeeded" in line["msg"] for line in traced)
-    assert any("poll_shunya_job_status" in line["msg"] and "succeeded" in line["msg"] for line in traced)
+    assert succeeded("submit_job")
     from .helpers import sql_rows
 
     assert sql_rows(app.database_url, "SELECT DISTINCT trace_id FROM task_records") == [(trace,)]

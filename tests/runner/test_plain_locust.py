@@ -50,7 +50,7 @@ def test_plain_locust_then_check_gives_a_pass(tmp_path: Path) -> None:
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=600)
     out = done.stdout + done.stderr
-    assert "smoke: PASS" in done.stdout, out[-4000:]
+    assert "smoke: PASS" in done.stdout, done.stdout[-3000:] + done.stderr[-1500:]
     assert "stack exit 0" in done.stdout, out[-4000:]  # SIGTERM from `kill %1` stopped it cleanly
     assert not (tmp_path / "stack.json").exists()  # removed with the stack
     runs = list((tmp_path / "reports").glob("check-smoke-*"))
