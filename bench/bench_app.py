@@ -7,7 +7,7 @@ worker:
 * ``baseline``: the app of ``--baseline-rev`` (default: the merge-base with
   main), every fix on, with that commit's defaults (one uvicorn worker); its
   ``reference_app/`` is extracted with ``git archive`` into a temporary
-  directory and put first on ``PYTHONPATH``, so the schema, the seed, the
+  directory (as ``stormproof/reference_app``) and put first on ``PYTHONPATH``, so the schema, the seed, the
   worker and the load are this tree's;
 * ``current``: this tree's app, every fix on, its default number of workers
   (``--app-workers`` to pin it);
@@ -72,7 +72,10 @@ def extract_app(rev: str, into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "reference_app"], capture_output=True)
     if archive.returncode != 0:
         raise SystemExit(f"bench_app: git archive {rev} failed: {archive.stderr.decode().strip()}")
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    # As ``stormproof/reference_app`` under ``into``: with ``into`` first on PYTHONPATH, the import
+    # ``stormproof.reference_app`` finds this copy before the editable install's mapping.
+    (into / "stormproof").mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into / "stormproof")], input=archive.stdout, check=True)
     return into
 
 
@@ -201,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-app-"))
     (work / "baseline").mkdir()
     baseline_dir = extract_app(rev, work / "baseline")
+    loaded = subprocess.run([sys.executable, "-c", "import stormproof.reference_app as m; print(m.__file__)"],
+                            env={**os.environ, "PYTHONPATH": str(baseline_dir)}, capture_output=True, text=True)
+    if not loaded.stdout.strip().startswith(str(baseline_dir)):  # else "baseline" would be this tree's app
+        raise SystemExit(f"bench_app: the baseline's app does not load from {baseline_dir}: "
+                         f"{loaded.stdout.strip() or loaded.stderr.strip()[-300:]}")
     from stormproof.reference_app.settings import default_app_workers
 
     workers = args.app_workers or default_app_workers()
