@@ -13,10 +13,17 @@ crash on other paths). A worker that exits after a broker restart loses
 every later task until someone restarts it, which the plan's queue design
 must not do.
 
-:func:`install` wraps ``restore_unacked``: when, and only when, it fails that
-way, the restore is done again with a client of its own on the broker URL,
-so the messages go back to their queue (where the ledger's checks skip the
-copies of tasks that already ended). Any other error is raised as before.
+:func:`install` wraps ``restore_unacked``, and the ``ack`` and ``reject`` of a
+task that ended while the connection was being replaced (with late
+acknowledgement, the pool's result arrives on the old channel: measured in
+``redis-flap-tasks``, "Unrecoverable error: AttributeError: 'NoneType' object has no
+attribute 'hostname'" from ``QoS.ack``). When, and only when, one fails that way,
+it is done again with a Redis client of its own on the broker URL, lent to the
+channel for that call: the restored messages go back to their queue (where the
+ledger's checks skip the copies of tasks that already ended), and an ack
+removes its message from the unacknowledged index as it would have (a message
+the restore already put back runs again, harmlessly, for the same reason).
+Any other error is raised as before.
 """
 
 from __future__ import annotations
@@ -36,36 +43,67 @@ def _connection_released(qos: Any) -> bool:
     return transport is None or getattr(transport, "client", None) is None
 
 
+def _on_fresh_client(qos: Any, broker_url: str, call: Any) -> Any:
+    """``call(client)`` with a new client on ``broker_url``, its pool lent to the channel meanwhile.
+
+    kombu looks some keys up through the channel's own pool (``get_table`` for a
+    restore, ``conn_or_acquire`` for an ack), which is gone too: without the loan the
+    message is dropped ("Could not restore message") or the call fails again.
+    """
+    import redis
+
+    fresh = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=5)
+    channel = qos.channel
+    pool = getattr(channel, "_pool", None)
+    channel._pool = fresh.connection_pool
+    try:
+        return call(fresh)
+    finally:
+        channel._pool = pool
+        fresh.close()
+
+
 def install(broker_url: str) -> None:
-    """Wrap kombu's Redis ``QoS.restore_unacked`` (once per process) to survive a released connection."""
+    """Wrap kombu's Redis ``QoS.restore_unacked``, ``ack`` and ``reject`` (once per process)."""
     global _installed
     if _installed:
         return
-    import redis
     from kombu.transport import redis as kombu_redis
 
-    original = kombu_redis.QoS.restore_unacked
+    original_restore = kombu_redis.QoS.restore_unacked
+    original_ack = kombu_redis.QoS.ack
+    original_reject = kombu_redis.QoS.reject
 
     def restore_unacked(self: Any, client: Any = None) -> Any:
         try:
-            return original(self, client)
+            return original_restore(self, client)
         except AttributeError:
             if client is not None or not _connection_released(self):
                 raise
         log.warning("broker connection released before its unacknowledged messages were restored; "
                     "restoring them with a new connection")
-        fresh = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=5)
-        # The restore also looks up the exchange's bindings through the channel's own pool
-        # (``get_table``), which is gone too: lend it the fresh client's pool meanwhile, or the
-        # message is dropped ("Could not restore message") instead of put back.
-        channel = self.channel
-        pool = getattr(channel, "_pool", None)
-        channel._pool = fresh.connection_pool
+        return _on_fresh_client(self, broker_url, lambda fresh: original_restore(self, fresh))
+
+    def ack(self: Any, delivery_tag: Any) -> Any:
         try:
-            return original(self, fresh)
-        finally:
-            channel._pool = pool
-            fresh.close()
+            return original_ack(self, delivery_tag)
+        except AttributeError:
+            if not _connection_released(self):
+                raise
+        log.warning("a task ended while the broker connection was replaced; acknowledging it with a new connection")
+        return _on_fresh_client(self, broker_url, lambda fresh: original_ack(self, delivery_tag))
+
+    def reject(self: Any, delivery_tag: Any, requeue: bool = False) -> Any:
+        try:
+            return original_reject(self, delivery_tag, requeue=requeue)
+        except AttributeError:
+            if not _connection_released(self):
+                raise
+        log.warning("a task was rejected while the broker connection was replaced; rejecting it with a new "
+                    "connection")
+        return _on_fresh_client(self, broker_url, lambda fresh: original_reject(self, delivery_tag, requeue=requeue))
 
     kombu_redis.QoS.restore_unacked = restore_unacked
+    kombu_redis.QoS.ack = ack
+    kombu_redis.QoS.reject = reject
     _installed = True

@@ -9,6 +9,7 @@ the message goes back to its queue.
 from __future__ import annotations
 
 import pytest
+import redis
 from kombu import Connection, Exchange, Queue
 
 from stormproof.reference_app.worker import broker_restart
@@ -16,7 +17,12 @@ from stormproof.reference_app.worker import broker_restart
 QUEUE = "broker-restart-test"
 
 
-def _taken_message(url: str):  # type: ignore[no-untyped-def]
+def _taken(url: str):  # type: ignore[no-untyped-def]
+    conn, channel, message = _taken_with_message(url)
+    return conn, channel
+
+
+def _taken_with_message(url: str):  # type: ignore[no-untyped-def]
     conn = Connection(url)
     channel = conn.channel()
     queue = Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE, channel=channel)
@@ -24,7 +30,7 @@ def _taken_message(url: str):  # type: ignore[no-untyped-def]
     conn.Producer(channel).publish({"n": 1}, exchange=queue.exchange, routing_key=QUEUE, declare=[queue])
     message = queue.get(no_ack=False)
     assert message is not None
-    return conn, channel
+    return conn, channel, message
 
 
 def _release(channel) -> None:  # type: ignore[no-untyped-def]
@@ -39,12 +45,42 @@ def test_a_restore_on_a_released_connection_puts_the_message_back(stormproof_red
     client.execute_command("SELECT", 61)
     client.flushdb()
     broker_restart.install(url)
-    conn, channel = _taken_message(url)
+    conn, channel = _taken(url)
     assert client.llen(QUEUE) == 0 and client.hlen("unacked") == 1
     _release(channel)
     channel.qos.restore_unacked()
     assert client.llen(QUEUE) == 1 and client.hlen("unacked") == 0
     conn.client = None  # already released above; nothing left to close
+
+
+def _fresh_db(url: str) -> redis.Redis:
+    client = redis.Redis.from_url(url)  # on the URL's database (a SELECT would hold for one pooled connection)
+    client.flushdb()
+    return client
+
+
+def test_an_ack_on_a_released_connection_is_applied_with_a_new_one(stormproof_redis) -> None:
+    """A task that ends while the worker reconnects: its late ack must not stop the worker."""
+    url = stormproof_redis.url_for(61)  # install() wraps once per process, on the first URL
+    client = _fresh_db(url)
+    broker_restart.install(url)
+    conn, channel, message = _taken_with_message(url)
+    assert client.hlen("unacked") == 1
+    _release(channel)
+    channel.qos.ack(message.delivery_tag)
+    assert client.hlen("unacked") == 0 and client.llen(QUEUE) == 0  # acknowledged: gone, not redelivered
+    conn.client = None
+
+
+def test_a_requeueing_reject_on_a_released_connection_puts_the_message_back(stormproof_redis) -> None:
+    url = stormproof_redis.url_for(61)
+    client = _fresh_db(url)
+    broker_restart.install(url)
+    conn, channel, message = _taken_with_message(url)
+    _release(channel)
+    channel.qos.reject(message.delivery_tag, requeue=True)
+    assert client.hlen("unacked") == 0 and client.llen(QUEUE) == 1
+    conn.client = None
 
 
 def test_the_wrapper_leaves_other_attribute_errors_alone(monkeypatch: pytest.MonkeyPatch) -> None:
