@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 from .settings import Settings, SettingsError
 from .weaken import UnknownWeakeningError
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     serve_p = sub.add_parser("serve", help="serve the app with uvicorn")
     serve_p.add_argument("--host", default="127.0.0.1")
     serve_p.add_argument("--port", type=int, default=8000)
-    serve_p.add_argument("--workers", type=int, default=1)
+    serve_p.add_argument("--workers", type=int, default=None,
+                         help="uvicorn worker processes (default: STORMPROOF_APP_WORKERS, else the cores available)")
     sub.add_parser("relay", help="publish outbox rows to the broker, and re-publish lost ones, until stopped")
     args = parser.parse_args(argv)
 
@@ -55,13 +57,24 @@ def main(argv: list[str] | None = None) -> int:
         return _relay(settings)
     import uvicorn
 
+    from .settings import default_app_workers
+
+    try:
+        workers = args.workers or default_app_workers()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Counters live per process; without a shared directory /metrics would show one worker's share.
+        metrics_dir = tempfile.mkdtemp(prefix="stormproof-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ.setdefault("STORMPROOF_ENV", settings.environment)
     uvicorn.run(
         "stormproof.reference_app.main:create_app",
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers,
+        workers=workers,
         log_level="warning",
     )
     return 0

@@ -39,6 +39,15 @@ class AppContext:
     limiter: RateLimiter
     shunya: "ShunyaClient"
     tasks: "TaskQueue"
+    #: Autocommit sessions for read-only handlers (no BEGIN/ROLLBACK round trips): never write through them.
+    #: Made from ``engine`` when not given.
+    reads: async_sessionmaker[AsyncSession] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.reads is None and self.engine is not None:
+            from .db import make_read_sessionmaker
+
+            self.reads = make_read_sessionmaker(self.engine)
 
     @property
     def api_limit(self) -> Limit:

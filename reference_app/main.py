@@ -128,6 +128,9 @@ class MetricsMiddleware:
             METRICS.http_duration.labels(method, template).observe(time.perf_counter() - started)
 
 
+_TRACE_HEADERS = (TRACE_HEADER.lower().encode(), b"traceparent")
+
+
 class TraceMiddleware:
     """Plan E1: a trace id per request, from the caller or new, echoed in ``X-Trace-Id``."""
 
@@ -138,8 +141,12 @@ class TraceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        trace_id = trace_id_from_headers(headers.get)
+        # ASGI header names are lower case: pick the two this needs rather than decode them all.
+        wanted: dict[str, str] = {}
+        for name, value in scope.get("headers", []):
+            if name in _TRACE_HEADERS:
+                wanted.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        trace_id = trace_id_from_headers(wanted.get)
         set_trace_id(trace_id)
 
         async def with_trace(message: Message) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .weaken import parse_weakenings
 
-__all__ = ["Settings", "SettingsError", "DEV_JWT_SECRET"]
+__all__ = ["Settings", "SettingsError", "DEV_JWT_SECRET", "default_app_workers"]
 
 DEV_JWT_SECRET = "stormproof-development-secret-change-me"
 _DEV_ENVIRONMENTS = {"development", "test"}
@@ -35,6 +35,18 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def default_app_workers(env: Mapping[str, str] | None = None) -> int:
+    """uvicorn worker processes: ``STORMPROOF_APP_WORKERS``, else one per core this process may use.
+
+    One process runs Python on one core at a time, so a single worker leaves
+    every other core idle however many requests wait; the CPU affinity mask
+    (what a container or ``taskset`` grants) counts, not the machine's cores.
+    """
+    env = os.environ if env is None else env
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return _int(env, "STORMPROOF_APP_WORKERS", max(1, cores), 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -45,7 +57,8 @@ class Settings:
     weakenings: frozenset[str] = field(default_factory=frozenset)
     #: Seconds a stored idempotency key replays its response; after that the key is new again.
     idempotency_ttl_seconds: int = 24 * 3600
-    #: Seconds an in-flight key blocks retries (409) before a crashed request's claim is taken over.
+    #: Seconds an ``in_flight`` row of the former claim-row protocol blocks retries (409) before it is taken
+    #: over; requests in flight now hold an advisory lock instead (services/idempotency.py).
     idempotency_lease_seconds: int = 30
     lock_ttl_ms: int = 10_000
     lock_wait_ms: int = 5_000

@@ -82,21 +82,33 @@ def kill_and_restart(
     return old, _checked_pid(proc)
 
 
+def _signal_tree(pid: int, signum: int) -> None:
+    """Signal the group ``pid`` leads (the stack starts each service in its own session), else ``pid``.
+
+    A pause must freeze a service's children too (uvicorn workers, a task pool), as
+    Docker's pause freezes a whole container.
+    """
+    try:
+        if os.getpgid(pid) == pid and pid != os.getpgid(0):
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 def pause(proc: ManagedProcess) -> int:
-    """SIGSTOP the process; returns the PID to hand to ``resume``."""
+    """SIGSTOP the process and its group; returns the PID to hand to ``resume``."""
     pid = _checked_pid(proc)
-    os.kill(pid, signal.SIGSTOP)
+    _signal_tree(pid, signal.SIGSTOP)
     return pid
 
 
 def resume(pid: int) -> None:
-    """SIGCONT a PID we paused; a PID that has exited since is fine."""
+    """SIGCONT a PID (and its group) we paused; a PID that has exited since is fine."""
     if pid <= 1 or pid == os.getpid():
         raise ProcessFaultError(f"refusing to signal pid {pid}")
-    try:
-        os.kill(pid, signal.SIGCONT)
-    except ProcessLookupError:
-        pass
+    _signal_tree(pid, signal.SIGCONT)
 
 
 class KillFault:

@@ -29,7 +29,7 @@ from .rundir import make_run_dir, remove_run_dir
 from .shunya import ShunyaStubProcess
 from .worker import CeleryWorkerProcess, PoolProcess
 
-from stormproof.reference_app.settings import DEV_JWT_SECRET
+from stormproof.reference_app.settings import DEV_JWT_SECRET, default_app_workers
 
 __all__ = ["LocalStack", "StackConfig", "WEBHOOK_SECRET"]
 
@@ -54,7 +54,8 @@ class _Steps:
 @dataclass(frozen=True)
 class StackConfig:
     weakenings: tuple[str, ...] = ()
-    app_workers: int = 1
+    #: uvicorn processes of the app: the cores available (or ``STORMPROOF_APP_WORKERS``), as the app's own default.
+    app_workers: int = default_app_workers()
     task_workers: int = 1
     worker_concurrency: int = 2
     tenants: int = 2

@@ -254,7 +254,7 @@ class ManagedProcess:
         if proc.poll() is None:
             self._signal(self.stop_signal)
             # Paused by us or by a fault acting on the PID: a stopped process acts on no signal.
-            self._signal(signal.SIGCONT)
+            self._signal_group(signal.SIGCONT)
             try:
                 proc.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
@@ -277,14 +277,19 @@ class ManagedProcess:
         self.start()
 
     def pause(self) -> None:
-        """SIGSTOP: the process keeps its sockets but makes no progress."""
+        """SIGSTOP the process and its children: it keeps its sockets but makes no progress.
+
+        The whole group, as Docker's pause freezes a whole container: an app of several
+        uvicorn workers (or a prefork task worker) would otherwise go on serving from
+        its children while only its supervisor sleeps.
+        """
         if self.running():
-            self._signal(signal.SIGSTOP)
+            self._signal_group(signal.SIGSTOP)
             self._paused = True
 
     def resume(self) -> None:
         if self._paused and self.running():
-            self._signal(signal.SIGCONT)
+            self._signal_group(signal.SIGCONT)
         self._paused = False
 
     @property
@@ -305,6 +310,19 @@ class ManagedProcess:
                 os.kill(self._proc.pid, signum)
             except ProcessLookupError:
                 pass
+
+    def _signal_group(self, signum: int) -> None:
+        """Signal the process group the child leads (its own session), else the child alone."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        pid = self._proc.pid
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signum)
+            else:
+                os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
 
     def _forget(self) -> None:
         """After the leader is reaped: end stragglers of its group, stop watching it."""

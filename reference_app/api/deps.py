@@ -1,4 +1,10 @@
-"""Dependencies shared by the routes, as ``Annotated`` aliases that keep signatures short."""
+"""Dependencies shared by the routes, as ``Annotated`` aliases that keep signatures short.
+
+Every dependency is ``async def``, even where it awaits nothing: FastAPI runs a
+plain ``def`` dependency in the thread pool, a hand-off to a worker thread and
+back (and a wait for a free thread under load) on every request for a few
+attribute reads.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from ..problems import Problem
 __all__ = ["Ctx", "CurrentPrincipal", "ManagerPrincipal"]
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
@@ -51,7 +57,7 @@ async def get_principal(request: Request, ctx: Ctx) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_manager(principal: CurrentPrincipal) -> Principal:
+async def require_manager(principal: CurrentPrincipal) -> Principal:
     if not principal.is_manager:
         raise Problem("forbidden", "this action needs the manager role")
     return principal

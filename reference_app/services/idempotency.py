@@ -1,37 +1,50 @@
 """Idempotency-Key for write endpoints, after the IETF httpapi Idempotency-Key draft.
 
-Protocol, per (tenant, key):
+Protocol, per (tenant, key), all of it in the write's own transaction:
 
-* no stored key: the request *claims* it (a row ``in_flight`` with a lease,
-  committed at once so that retries see it), runs, and stores its response in
-  the same transaction as its side effects, so that a stored response always
-  means the effect happened and vice versa;
-* same key and payload, completed: the stored status and body are replayed byte
-  for byte, with ``Idempotent-Replayed: true``;
-* same key, other payload (or other endpoint): 422;
-* same key while the first request still runs: 409; if the first request died
-  and its lease (``STORMPROOF_IDEMPOTENCY_LEASE_SECONDS``, default 30) ran out,
-  the retry takes the claim over;
-* a key older than ``STORMPROOF_IDEMPOTENCY_TTL_SECONDS`` (default 86,400) is
-  expired: it is forgotten and the request runs as new;
+* the request first takes a transaction-scoped PostgreSQL advisory lock on
+  (tenant, key) without waiting; if another request holds it, that request is
+  still running: 409 ``idempotency-key-in-flight`` (``Retry-After: 1``);
+* holding the lock, it reads the stored key:
+  same key and payload, completed: the stored status and body are replayed
+  byte for byte, with ``Idempotent-Replayed: true``; same key, other payload
+  (or other endpoint): 422; a key older than ``STORMPROOF_IDEMPOTENCY_TTL_SECONDS``
+  (default 86,400) is expired: forgotten, and the request runs as new;
+* a new key: the operation runs and its response is stored in the same
+  transaction as its side effects, so a stored response always means the effect
+  happened and vice versa;
 * no key where the endpoint requires one: 400.
 
 Definite 4xx outcomes (404, 409 conflicts) are stored and replayed like
-successes; a 5xx or a crash releases the claim so the client may retry.
+successes; a 5xx or a crash rolls the transaction back, which stores nothing
+and frees the lock, so the client may retry at once.
+
+Why one transaction: the former protocol committed an ``in_flight`` claim row
+first, then ran the write in a second transaction and released the claim in a
+third on failure: two more transactions (a pool checkout, BEGIN and COMMIT
+each) on every keyed write, and a crashed request's claim blocked retries for a
+lease. The advisory lock is what the claim row was for (a retry sees the first
+request in flight) and dies with the first request's transaction or
+connection, so no lease is needed. Round trips of a keyed write: the lock, the
+lookup, the write's own statements, one upsert of the stored response, COMMIT.
+The lock and the lookup stay two statements: a lookup in the lock's statement
+would read a snapshot taken before the lock, and could miss a response that
+the previous holder committed in between. ``in_flight`` rows with a lease are
+still honoured when found (a process of the former protocol wrote them).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -43,7 +56,7 @@ from ..models import IdempotencyKey
 from ..models.base import utcnow
 from ..obs.metrics import METRICS
 from ..problems import PROBLEM_JSON, Problem
-from .unit_of_work import UnitOfWork, run_in_transaction
+from .unit_of_work import UnitOfWork, run_in_transaction, wrote_in_transaction
 
 __all__ = ["UnitOfWork", "Outcome", "run_write", "fingerprint", "HEADER", "REPLAY_HEADER"]
 
@@ -78,13 +91,17 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-async def _run(ctx: AppContext, operation: Operation) -> Outcome:
-    return await run_in_transaction(ctx.sessions, operation)
-
-
 def _response(status: int, body: bytes, content_type: str, *, replayed: bool = False) -> Response:
     headers = {REPLAY_HEADER: "true"} if replayed else None
     return Response(content=body, status_code=status, media_type=content_type, headers=headers)
+
+
+def _in_flight() -> Problem:
+    return Problem(
+        "idempotency-key-in-flight",
+        "the first request with this key has not finished; retry later",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def run_write(
@@ -100,7 +117,7 @@ async def run_write(
     if ctx.settings.weakened("idempotency-key-required"):
         required = False  # the original: a key was honoured when sent, never demanded
     if ctx.settings.weakened("idempotency-keys") or (key is None and not required):
-        outcome = await _run(ctx, operation)
+        outcome = await run_in_transaction(ctx.sessions, operation)
         return _response(outcome.status, _encode(outcome.payload), "application/json")
     if key is None:
         METRICS.idempotency.labels("missing").inc()
@@ -108,66 +125,92 @@ async def run_write(
     if not _KEY_RE.match(key) and not ctx.settings.weakened("idempotency-key-format"):
         raise Problem("idempotency-key-invalid", "1 to 255 printable ASCII characters, no spaces")
 
-    fp = fingerprint(request.method, request.url.path, await request.body())
+    write = _KeyedWrite(ctx, principal, key, request.method, request.url.path,
+                        fingerprint(request.method, request.url.path, await request.body()))
+    try:
+        async with AsyncExitStack() as after:
+            async with ctx.sessions() as session:
+                async with session.begin():
+                    return await _write_once(ctx, write, session, UnitOfWork(session, after), operation)
+    except _RolledBack as rolled:
+        return await _store_refusal(ctx, write, rolled.problem)
+
+
+class _RolledBack(Exception):
+    """A definite 4xx from a write that had written: roll it back, then store the refusal."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.kind.slug)
+        self.problem = problem
+
+
+async def _write_once(
+    ctx: AppContext, write: "_KeyedWrite", session: AsyncSession, uow: UnitOfWork, operation: Operation
+) -> Response:
+    """Claim, run and store in the one transaction ``session`` is in; a raise rolls it all back."""
     if ctx.settings.weakened("idempotency-tenant-scope"):
-        principal = await _key_owner(ctx, principal, key)
-    replay = await _claim(ctx, principal, key, fp, request)
+        write.principal = await _key_owner(session, write.principal, write.key)
+    replay = await write.claim(session)
     if replay is not None:
         return replay
     try:
-        outcome = await _run_and_store(ctx, principal, key, operation)
+        outcome = await operation(uow)
     except Problem as problem:
         if problem.status >= 500:
-            await _release(ctx, principal, key)
-            raise
-        await _store(ctx, principal, key, problem.status, problem.body(), PROBLEM_JSON)
-        return problem.response()
-    except BaseException:
-        await asyncio.shield(_release(ctx, principal, key))
-        raise
-    return _response(outcome.status, _encode(outcome.payload), "application/json")
+            raise  # rolled back: nothing stored, the key is free for a retry
+        if await wrote_in_transaction(session):
+            raise _RolledBack(problem) from None  # its writes must go before its refusal is stored
+        session.expunge_all()  # nothing was flushed; drop what was added but not flushed
+        stored = await write.store(session, problem.status, problem.body(), PROBLEM_JSON)
+    else:
+        stored = await write.store(session, outcome.status, _encode(outcome.payload), "application/json")
+    if stored is None:
+        # A live answer appeared under the key while we held its lock: only a process of the former
+        # protocol (claim rows, no lock) can do that. Roll back; the retry will replay that answer.
+        METRICS.idempotency.labels("in_flight").inc()
+        raise _in_flight()
+    return stored
 
 
-async def _claim(
-    ctx: AppContext, principal: Principal, key: str, fp: str, request: Request
-) -> Response | None:
-    """Claim the key for this request, or answer from what is stored."""
-    now = utcnow()
-    settings = ctx.settings
-    claim = {
-        "fingerprint": fp,
-        "method": request.method,
-        "path": request.url.path,
-        "state": "in_flight",
-        "lease_expires_at": now + timedelta(seconds=settings.idempotency_lease_seconds),
-        "expires_at": now + timedelta(seconds=settings.idempotency_ttl_seconds),
-        "response_status": None,
-        "response_content_type": None,
-        "response_body": None,
-        "created_at": now,
-    }
-    async with ctx.sessions() as session, session.begin():
-        inserted = await session.execute(
-            insert(IdempotencyKey)
-            .values(company_id=principal.company_id, key=key, **claim)
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
-        )
-        if inserted.first() is not None:
-            METRICS.idempotency.labels("new").inc()
-            return None
+@dataclass(slots=True)
+class _KeyedWrite:
+    ctx: AppContext
+    principal: Principal
+    key: str
+    method: str
+    path: str
+    fp: str
+
+    def _lock(self) -> Any:
+        return select(func.pg_try_advisory_xact_lock(
+            func.hashtextextended(f"idempotency:{self.principal.company_id}:{self.key}", 0)
+        ))
+
+    async def claim(self, session: AsyncSession) -> Response | None:
+        """Take the key's lock and read it: None to run the write, or the stored answer to replay."""
+        settings = self.ctx.settings
+        if not settings.weakened("idempotency-in-flight") and not await session.scalar(self._lock()):
+            METRICS.idempotency.labels("in_flight").inc()
+            raise _in_flight()
         row = (
             await session.execute(
-                select(IdempotencyKey)
-                .where(IdempotencyKey.company_id == principal.company_id, IdempotencyKey.key == key)
-                .with_for_update()
+                select(*_STORED).where(
+                    IdempotencyKey.company_id == self.principal.company_id, IdempotencyKey.key == self.key
+                )
             )
-        ).scalar_one()
+        ).first()
+        return self.answer(row, utcnow())
+
+    def answer(self, row: Any, now: Any) -> Response | None:
+        """What a stored row means for this request (raising 422 or 409), or None: run as new."""
+        settings = self.ctx.settings
+        if row is None:
+            METRICS.idempotency.labels("new").inc()
+            return None
         if row.expires_at <= now and not settings.weakened("idempotency-expiry"):
             METRICS.idempotency.labels("expired").inc()
-            await _overwrite(session, principal, key, claim)
             return None
-        if row.fingerprint != fp and not settings.weakened("idempotency-fingerprint"):
+        if row.fingerprint != self.fp and not settings.weakened("idempotency-fingerprint"):
             METRICS.idempotency.labels("mismatch").inc()
             raise Problem(
                 "idempotency-key-mismatch",
@@ -176,84 +219,80 @@ async def _claim(
         if row.state == "in_flight":
             if row.lease_expires_at > now and not settings.weakened("idempotency-in-flight"):
                 METRICS.idempotency.labels("in_flight").inc()
-                raise Problem(
-                    "idempotency-key-in-flight",
-                    "the first request with this key has not finished; retry later",
-                    headers={"Retry-After": "1"},
-                )
+                raise _in_flight()
             METRICS.idempotency.labels("new").inc()
-            await _overwrite(session, principal, key, claim)
             return None
         METRICS.idempotency.labels("replay").inc()
         assert row.response_status is not None and row.response_body is not None
         return _response(
-            row.response_status,
-            row.response_body,
-            row.response_content_type or "application/json",
-            replayed=True,
+            row.response_status, row.response_body, row.response_content_type or "application/json", replayed=True
         )
 
+    async def store(self, session: AsyncSession, status: int, body: bytes, content_type: str) -> Response | None:
+        """Store the answer under the key and return it; None when a live answer is stored already.
 
-async def _key_owner(ctx: AppContext, principal: Principal, key: str) -> Principal:
+        A row that is expired or a claim of the former protocol is overwritten. With the
+        ``idempotency-in-flight`` weakening a second request ran beside the first (no lock): it
+        keeps its effects and its own answer, and the first answer stays stored, like the original.
+        """
+        now = utcnow()
+        settings = self.ctx.settings
+        values = {
+            "company_id": self.principal.company_id, "key": self.key, "fingerprint": self.fp,
+            "method": self.method, "path": self.path, "state": "completed", "lease_expires_at": now,
+            "expires_at": now + timedelta(seconds=settings.idempotency_ttl_seconds),
+            "response_status": status, "response_content_type": content_type, "response_body": body,
+            "created_at": now,
+        }
+        stmt = insert(IdempotencyKey).values(**values)
+        table = IdempotencyKey.__table__
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.company_id, table.c.key],
+            set_={name: stmt.excluded[name] for name in values if name not in ("company_id", "key")},
+            where=(table.c.expires_at <= now) | (table.c.state == "in_flight"),
+        ).returning(table.c.key)
+        stored = (await session.execute(stmt)).first() is not None
+        if not stored and not settings.weakened("idempotency-in-flight"):
+            return None
+        return _response(status, body, content_type)
+
+
+#: The columns a claim reads (no ORM object: nothing to track for a row that is only read).
+_STORED = (
+    IdempotencyKey.fingerprint, IdempotencyKey.method, IdempotencyKey.path, IdempotencyKey.state,
+    IdempotencyKey.lease_expires_at, IdempotencyKey.expires_at, IdempotencyKey.response_status,
+    IdempotencyKey.response_content_type, IdempotencyKey.response_body,
+)
+
+
+async def _store_refusal(ctx: AppContext, write: _KeyedWrite, problem: Problem) -> Response:
+    """Store a definite 4xx after its write's transaction was rolled back (it had written before refusing).
+
+    Its own transaction, under the key's lock again (waiting for it this time): if another request
+    stored the key in between, that stored answer (or a 422) is this request's answer too.
+    """
+    async with ctx.sessions() as session, session.begin():
+        if not ctx.settings.weakened("idempotency-in-flight"):
+            await session.execute(select(func.pg_advisory_xact_lock(
+                func.hashtextextended(f"idempotency:{write.principal.company_id}:{write.key}", 0))))
+        stored = await write.store(session, problem.status, problem.body(), PROBLEM_JSON)
+        if stored is not None:
+            return stored
+        row = (await session.execute(select(*_STORED).where(
+            IdempotencyKey.company_id == write.principal.company_id, IdempotencyKey.key == write.key))).first()
+    replay = write.answer(row, utcnow())
+    if replay is None:  # cannot happen: store() found a live row; answer as the write did
+        return problem.response()
+    return replay
+
+
+async def _key_owner(session: AsyncSession, principal: Principal, key: str) -> Principal:
     """Weakened ``idempotency-tenant-scope``: the key store as one global namespace.
 
     The original looked a key up by its text alone: a key another tenant used
     first is that tenant's, and its stored answer is what this caller gets.
     """
-    async with ctx.sessions() as session:
-        owner = (
-            await session.execute(select(IdempotencyKey.company_id).where(IdempotencyKey.key == key).limit(1))
-        ).scalar_one_or_none()
+    owner = (
+        await session.execute(select(IdempotencyKey.company_id).where(IdempotencyKey.key == key).limit(1))
+    ).scalar_one_or_none()
     return principal if owner is None else replace(principal, company_id=owner)
-
-
-async def _overwrite(session: AsyncSession, principal: Principal, key: str, claim: dict[str, Any]) -> None:
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.company_id == principal.company_id, IdempotencyKey.key == key)
-        .values(**claim)
-    )
-
-
-def _completion(principal: Principal, key: str, status: int, body: bytes, content_type: str) -> Any:
-    return (
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.company_id == principal.company_id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.state == "in_flight",
-        )
-        .values(
-            state="completed",
-            response_status=status,
-            response_body=body,
-            response_content_type=content_type,
-        )
-    )
-
-
-async def _run_and_store(ctx: AppContext, principal: Principal, key: str, operation: Operation) -> Outcome:
-    async def with_store(uow: UnitOfWork) -> Outcome:
-        outcome = await operation(uow)
-        await uow.session.execute(
-            _completion(principal, key, outcome.status, _encode(outcome.payload), "application/json")
-        )
-        return outcome
-
-    return await _run(ctx, with_store)
-
-
-async def _store(ctx: AppContext, principal: Principal, key: str, status: int, body: bytes, content_type: str) -> None:
-    async with ctx.sessions() as session, session.begin():
-        await session.execute(_completion(principal, key, status, body, content_type))
-
-
-async def _release(ctx: AppContext, principal: Principal, key: str) -> None:
-    async with ctx.sessions() as session, session.begin():
-        await session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.company_id == principal.company_id,
-                IdempotencyKey.key == key,
-                IdempotencyKey.state == "in_flight",
-            )
-        )

@@ -36,6 +36,7 @@ return 0
 class RedisLocks:
     def __init__(self, client: "aioredis.Redis", *, ttl_ms: int, wait_ms: int) -> None:
         self._client = client
+        self._release_script = client.register_script(_RELEASE)  # EVALSHA: the script's text is sent once
         self._ttl_ms = ttl_ms
         self._wait_ms = wait_ms
 
@@ -80,7 +81,7 @@ class RedisLocks:
 
     async def _release(self, key: str, token: str, kind: str) -> None:
         try:
-            released = await self._client.eval(_RELEASE, 1, key, token)
+            released = await self._release_script(keys=[key], args=[token])
         except RedisError as exc:
             log.warning("lock %s release failed: %s", key, exc)
             return

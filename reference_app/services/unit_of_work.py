@@ -1,4 +1,10 @@
-"""A transaction plus what must happen after it ends (releasing locks), in one helper."""
+"""A transaction plus what must happen after it ends (releasing locks), in one helper.
+
+Also whether a transaction has written (:func:`wrote_in_transaction`): a keyed
+write that refuses (a definite 4xx) before writing anything stores its refusal
+in the same transaction; one that wrote first must be rolled back before.
+Knowing which saves a savepoint around every keyed write.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,15 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-__all__ = ["UnitOfWork", "run_in_transaction"]
+__all__ = ["UnitOfWork", "run_in_transaction", "track_writes", "wrote_in_transaction"]
+
+#: Statements that may change rows (a ``WITH`` may hold a data-modifying CTE: counted as a write).
+_WRITES = ("INSERT", "UPDATE", "DELETE", "MERGE", "WITH", "COPY", "TRUNCATE")
+_WROTE = "stormproof_wrote"
 
 T = TypeVar("T")
 
@@ -33,3 +45,33 @@ async def run_in_transaction(
         async with sessions() as session:
             async with session.begin():
                 return await operation(UnitOfWork(session, after))
+
+
+def _on_begin(conn: object) -> None:
+    conn.info[_WROTE] = False  # type: ignore[attr-defined]
+
+
+def _on_execute(conn: object, cursor: object, statement: str, *_: object) -> None:
+    if statement.lstrip()[:8].upper().startswith(_WRITES):
+        conn.info[_WROTE] = True  # type: ignore[attr-defined]
+
+
+def _on_error(context: ExceptionContext) -> None:
+    if context.connection is not None:
+        context.connection.info[_WROTE] = True  # a failed statement: the transaction may be unusable
+
+
+def track_writes(engine: Engine) -> None:
+    """Note, per connection and transaction, whether a statement that may write (or that failed) was sent."""
+    event.listen(engine, "begin", _on_begin)
+    event.listen(engine, "before_cursor_execute", _on_execute)
+    event.listen(engine, "handle_error", _on_error)
+
+
+async def wrote_in_transaction(session: AsyncSession) -> bool:
+    """Whether ``session``'s transaction sent a write or had a statement fail (True when unsure).
+
+    Objects added but not flushed are not counted: the caller discards them (``expunge_all``).
+    """
+    connection = await session.connection()
+    return bool(connection.sync_connection.info.get(_WROTE, True))  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -69,3 +70,38 @@ def test_stop_of_a_paused_process_is_prompt() -> None:
         server.process.stop()
         assert server.process.pid is None
         assert time.monotonic() - started < server.process.stop_timeout
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _reaches(pid: int, stopped: bool) -> bool:
+    """Signals are delivered asynchronously: wait (boundedly) for the state to follow."""
+    deadline = time.monotonic() + 5
+    while (_state(pid) == "T") != stopped:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_pause_freezes_the_children_of_a_service_too(tmp_path: Path) -> None:
+    """An app of several uvicorn workers serves from its children: pausing the parent alone would not pause it."""
+    proc = ManagedProcess("tree", ["sh", "-c", "sleep 60 & echo $! > child.pid; wait"], log_path=tmp_path / "log",
+                          cwd=tmp_path)
+    proc.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "child.pid").read_text().strip() if (tmp_path / "child.pid").exists() else True:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        child = int((tmp_path / "child.pid").read_text())
+        for pausing in (proc.pause, lambda: pause(proc)):
+            pausing()
+            assert _reaches(proc.pid, stopped=True) and _reaches(child, stopped=True), "the child kept running"
+            proc.resume() if pausing is proc.pause else resume(proc.pid)
+            assert _reaches(child, stopped=False) and _reaches(proc.pid, stopped=False), "the child stayed stopped"
+    finally:
+        proc.stop()
+    assert proc.pid is None

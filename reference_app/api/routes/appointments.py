@@ -36,7 +36,7 @@ async def list_appointments(
     )
     if assigned_rep_id is not None:
         stmt = stmt.where(Appointment.assigned_rep_id == parse_id(assigned_rep_id, "rep"))
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         rows = (await session.execute(stmt)).scalars().all()
     return [dump(AppointmentOut, row) for row in rows]
 
@@ -63,7 +63,7 @@ async def create_appointment(
 
 @router.get("/{appointment_id}", response_model=AppointmentOut)
 async def get_appointment(appointment_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         row = await get_owned(session, Appointment, appointment_id, principal, ctx.settings, what="appointment")
         return dump(AppointmentOut, row)
 
@@ -120,7 +120,7 @@ async def unassign(request: Request, appointment_id: str, ctx: Ctx, principal: M
 
 @router.get("/{appointment_id}/assignments", response_model=list[AssignmentOut])
 async def list_assignments(appointment_id: str, ctx: Ctx, principal: CurrentPrincipal) -> list[dict[str, Any]]:
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         appointment = await get_owned(
             session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
         )

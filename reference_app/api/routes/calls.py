@@ -88,7 +88,7 @@ async def _admit(ctx: Any, company_id: uuid.UUID) -> None:
 @router.post("/{call_id}/refresh", status_code=202)
 async def refresh_call(call_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
     """Queue a poll of the call's job now; a poll already queued for it makes this a no-op (A4)."""
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         call = await get_owned(session, Call, call_id, principal, ctx.settings, what="call")
         job = (await session.execute(select(ShunyaJob).where(ShunyaJob.call_id == call.id))).scalar_one_or_none()
     if job is None:
@@ -107,7 +107,7 @@ async def refresh_call(call_id: str, ctx: Ctx, principal: CurrentPrincipal) -> d
 
 @router.get("/{call_id}")
 async def get_call(call_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         call = await get_owned(session, Call, call_id, principal, ctx.settings, what="call")
         job = (await session.execute(select(ShunyaJob).where(ShunyaJob.call_id == call.id))).scalar_one_or_none()
         analyses = len((await session.execute(select(CallAnalysis.id).where(CallAnalysis.call_id == call.id))).all())
@@ -124,6 +124,6 @@ async def list_calls(
         select(Call).where(Call.company_id == principal.company_id)
         .order_by(Call.created_at, Call.id).limit(limit).offset(offset)
     )
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         rows = (await session.execute(stmt)).scalars().all()
     return [dump(CallOut, row) for row in rows]

@@ -44,7 +44,7 @@ async def list_consents(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[dict[str, Any]]:
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         appointment = await get_owned(
             session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
         )

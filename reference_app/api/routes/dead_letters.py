@@ -31,7 +31,7 @@ async def list_dead_letters(
     )
     if status is not None:
         stmt = stmt.where(DeadLetter.status == status)
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         rows = (await session.execute(stmt)).scalars().all()
     return [dump(DeadLetterOut, row) for row in rows]
 

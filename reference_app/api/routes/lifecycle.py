@@ -28,7 +28,7 @@ router = APIRouter(prefix="/api/v1", tags=["data lifecycle"])
 
 @router.get("/retention-policy", response_model=RetentionPolicyOut)
 async def get_retention_policy(ctx: Ctx, principal: ManagerPrincipal) -> dict[str, Any]:
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         policy = await effective_policy(session, principal.company_id)
     return RetentionPolicyOut(
         company_id=policy.company_id, call_days=policy.call_days,
@@ -92,7 +92,7 @@ async def list_deletions(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     """The audit: every executed deletion of the caller's company, oldest first."""
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         rows = (
             await session.execute(
                 select(DeletionAudit)

@@ -58,14 +58,14 @@ async def list_sessions(
         stmt = stmt.where(RecordingSession.appointment_id == parse_id(appointment_id, "appointment"))
     if status is not None:
         stmt = stmt.where(RecordingSession.status == status)
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         rows = (await session.execute(stmt)).scalars().all()
     return [dump(SessionOut, row) for row in rows]
 
 
 @router.get("/{session_id}", response_model=SessionOut)
 async def get_session(session_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         row = await get_owned(
             session, RecordingSession, session_id, principal, ctx.settings, what="recording session"
         )

@@ -33,7 +33,7 @@ async def list_reps(
         .limit(limit)
         .offset(offset)
     )
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         rows = (await session.execute(stmt)).scalars().all()
     return [dump(RepOut, row) for row in rows]
 
@@ -56,7 +56,7 @@ async def create_rep(request: Request, body: RepCreate, ctx: Ctx, principal: Man
 
 @router.get("/{rep_id}", response_model=RepOut)
 async def get_rep(rep_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
-    async with ctx.sessions() as session:
+    async with ctx.reads() as session:
         user = await get_owned(session, User, rep_id, principal, ctx.settings, what="rep")
     if user.role != "rep":
         raise Problem("not-found", "rep not found")
