@@ -13,10 +13,12 @@ both by the very checker of the run: a replay reproduces when it says
 Groups are played one after the other. The requests of a group leave
 together (they overlapped in the run; sent at once, a race window of a few
 milliseconds is hit every time), except that a request waits for the answer
-that named an id it uses. Before each group the faults the run had in place
+that named an id it uses (a read that must name an id a worker makes later,
+a call's Shunya job, is read again until it does). Before each group the faults the run had in place
 during it are put in place (a toxic on the same link with the same
 parameters, a process paused or killed) and the others removed, so every
-request meets the faults it met in the run.
+request meets the faults it met in the run. Shunya jobs are held pending
+while the groups play and completed together after them (:mod:`.jobs`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ from stormproof.harness.history import History, Op, classify
 from stormproof.harness.invariants import CheckConfig, Quiescence, Snapshot, Verdict, check_all
 from stormproof.harness.invariants.snapshot import TABLES
 
+from stormproof.harness.history.vocabulary import CALL_SUBMIT
+
 from .case import Case, Step
+from .jobs import HeldJobs
 from .requests import ReplayContext, build_request
 
 __all__ = ["Attempt", "Replayer", "ReplayError", "replayer_on", "stack_config_for"]
@@ -166,13 +171,19 @@ class Replayer:
         ctx = ReplayContext(tenants=tenants, by_company={t.company_id: t for t in tenants},
                             webhook_secret=self.stack.webhook_secret, openapi=self._doc, bodies={}, created_by={})
         faults = _Faults(self.stack)
+        jobs = HeldJobs(self.stack.shunya_admin_url if any(s.f == CALL_SUBMIT for s in case.steps) else None)
         try:
+            jobs.hold()
             for group in case.groups:
                 faults.enter({(f.fault, f.target): f.params for f in case.faults if group[0].group in f.groups},
                              record)
                 asyncio.run(self._group(group, case, fresh, ctx, record))
         finally:
-            faults.close(record)
+            try:
+                faults.close(record)
+            finally:
+                jobs.release({t.company_id for t in tenants})
+                jobs.close()
         quiescence = self._quiesce()
         snapshot = capture_snapshot(self.stack, baseline_metrics=baseline, config=CheckConfig(),
                                     quiescence=quiescence)
@@ -252,14 +263,23 @@ class Replayer:
             json.dumps(request.body).encode() if request.body is not None else None)
         if content is not None:
             headers.setdefault("Content-Type", "application/json")
-        try:
-            response = await client.request(request.method, request.path, headers=headers, content=content)
-        except httpx.HTTPError as exc:
-            record.complete(invoke, None, None, f"{type(exc).__name__}: {exc}")
-            return
-        raw = response.content
-        replayed = response.headers.get("Idempotent-Replayed") == "true"
-        result, body = extract_result(raw, replayed, tuple(ctx.by_company))
+        wanted = _fields_made_by(case, step.index)
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                response = await client.request(request.method, request.path, headers=headers, content=content)
+            except httpx.HTTPError as exc:
+                record.complete(invoke, None, None, f"{type(exc).__name__}: {exc}")
+                return
+            raw = response.content
+            replayed = response.headers.get("Idempotent-Replayed") == "true"
+            result, body = extract_result(raw, replayed, tuple(ctx.by_company))
+            # A read that named an id a worker makes later (a call's Shunya job id) is read again until it
+            # names it, as the run's read came after the worker: a write is never sent twice.
+            if (request.method != "GET" or response.status_code != 200 or time.monotonic() > deadline
+                    or all(isinstance(result.get(f), str) for f in wanted)):
+                break
+            await asyncio.sleep(0.02)
         if step.f == "probe.cross_tenant":
             result["body_masked"] = masked_digest(raw, _IDS.findall(request.path))
         record.complete(invoke, response.status_code, result, None)
@@ -312,6 +332,11 @@ class _Faults:
         finally:
             if self._client is not None:
                 self._client.close()
+
+
+def _fields_made_by(case: Case, index: int) -> set[str]:
+    """The answer fields of step ``index`` that later steps use (``step:index.field`` refs)."""
+    return {m.group(2) for ref in case.refs.values() if (m := _STEP_REF.match(ref)) and int(m.group(1)) == index}
 
 
 def _ids_used(args: Mapping[str, Any]) -> list[str]:

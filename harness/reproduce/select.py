@@ -40,7 +40,12 @@ __all__ = ["SelectionError", "RunRecord", "load_run", "numbered_violations", "se
 MAX_CONTEXT = 12
 #: Answer fields that name a created resource.
 _CREATED = ("id", "shunya_job_id", "active_session_id")
-_UUIDISH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|job_[0-9a-zA-Z_]+")
+#: Resource ids: UUIDs, and Shunya job ids (``shj_`` + 32 hex, the stub's; ``job_...`` other upstreams').
+_UUIDISH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+                      r"|shj_[0-9a-fA-F]{32}|job_[0-9a-zA-Z_]+")
+#: Violation details that name a resource when the violation cites no request (a job applied twice
+#: by the stub's own webhook and the poller: no request of the load delivered it).
+_NAMED_IN_DETAILS = ("shunya_job_id",)
 #: Invariants judged on latency or rates: a handful of requests cannot show them.
 UNREPRODUCIBLE_KINDS = frozenset(("slo",))
 
@@ -96,7 +101,7 @@ def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[
         raise SelectionError(f"{record.run_dir}: the run has no violations; nothing to reproduce")
     if number is None:
         for n, (verdict, violation) in enumerate(listed, 1):
-            if verdict.get("kind") not in UNREPRODUCIBLE_KINDS and violation.get("ops"):
+            if verdict.get("kind") not in UNREPRODUCIBLE_KINDS and _cites(violation):
                 return n, verdict, violation
         raise SelectionError(f"{record.run_dir}: only SLO breaches, which a few requests cannot show; "
                              "nothing to reproduce")
@@ -106,10 +111,16 @@ def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[
     if verdict.get("kind") in UNREPRODUCIBLE_KINDS:
         raise SelectionError(f"--violation {number}: an SLO breach ({verdict.get('invariant')}), which a few "
                              "requests cannot show; pick a safety or liveness violation")
-    if not violation.get("ops"):
+    if not _cites(violation):
         raise SelectionError(f"--violation {number}: names no operations ({violation.get('message')}); "
                              "pick one that does")
     return number, verdict, violation
+
+
+def _cites(violation: Mapping[str, Any]) -> bool:
+    """Whether the violation names something to replay: requests, or a resource a request made."""
+    details = violation.get("details") or {}
+    return bool(violation.get("ops")) or any(isinstance(details.get(k), str) for k in _NAMED_IN_DETAILS)
 
 
 def _invoke(history: History, index: int) -> Op | None:
@@ -215,6 +226,17 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
     number, verdict, violation = pick_violation(record, number)
     named = {op.index: op for i in violation.get("ops") or () if (op := _invoke(history, int(i))) is not None
              and op.f != FAULT}
+    creators = _creators(history)
+    details = violation.get("details") or {}
+    for key in _NAMED_IN_DETAILS:
+        # a resource the violation names: the request whose answer first named it stands for it
+        made = creators.get(str(details.get(key)))
+        if made is not None and history[made[0]].f in SUPPORTED:
+            named.setdefault(made[0], history[made[0]])
+    if not named and not violation.get("ops"):
+        what = ", ".join(f"{k} {details[k]}" for k in _NAMED_IN_DETAILS if isinstance(details.get(k), str))
+        raise SelectionError(f"--violation {number}: names {what}, but no request of the run learned that id "
+                             "(the load never read it), so a replay cannot reach it; pick another violation")
     if not named:
         raise SelectionError(f"--violation {number}: its operations are not in history.jsonl; was the run "
                              "directory edited?")
@@ -223,7 +245,6 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         raise SelectionError(f"--violation {number}: names operations a replay cannot send yet "
                              f"({', '.join(unsupported)}); pick another violation")
     refs = _seeded_refs(record.tenants)
-    creators = _creators(history)
     chosen: dict[int, Op] = dict(named)
 
     # context: requests on the same resources, overlapping the named ones
