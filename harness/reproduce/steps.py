@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .case import Case, CaseFault, Step
+from .requests import SHUNYA_DELIVER
 
 __all__ = ["describe", "describe_step", "describe_fault"]
 
@@ -36,7 +37,8 @@ def describe_fault(fault: CaseFault) -> str:
 def describe_step(step: Step, refs: Mapping[str, str]) -> str:
     args = " ".join(f"{k}={_show(v, refs)}" for k, v in step.args.items() if k not in _HIDDEN)
     who = f"{refs.get(step.tenant or '', step.tenant or '-')} as {step.process}"
-    seen = f"{step.status or 'no answer'} ({step.outcome})"
+    seen = (f"{step.status or 'no answer'} ({step.outcome})" if step.f != SHUNYA_DELIVER
+            else "the stub's own webhook, not in the run's history")
     return f"#{step.index:<6} {who:<28} {step.f:<20} {args}  [run: {seen}]"
 
 

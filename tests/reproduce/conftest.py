@@ -1,7 +1,8 @@
-"""A real recorded run with a caught session-start race, shared by the reproduce tests.
+"""Real recorded runs with a caught bug, shared by the reproduce tests.
 
-Recorded once per session by running ``session-start-storm`` briefly against the
-app with both of its guards off (real PostgreSQL, Redis, proxies and Locust).
+Recorded once per session by running a scenario briefly against the app with
+its guards off (real PostgreSQL, Redis, proxies, Shunya stub and Locust): a
+session-start race, and a Shunya job applied twice.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from stormproof.harness.runner import RunOptions, run_scenario
 from stormproof.scenarios import load_scenario
 
 WEAKEN = ("session-lock", "session-unique-index")
+JOB_WEAKEN = ("job-lock", "job-db-guard")
 
 
 @pytest.fixture(scope="session")
@@ -22,5 +24,16 @@ def race_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outcome = run_scenario(load_scenario("session-start-storm"),
                            RunOptions(duration_s=6, out_dir=out, progress=False, weakenings=WEAKEN))
     verdict = outcome.verdict_of("single-active-session")
+    assert verdict is not None and verdict.status == "invalid", (outcome.result.error, verdict)
+    return outcome.run_dir
+
+
+@pytest.fixture(scope="session")
+def job_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A caught job double apply: ``webhook-poll-storm`` briefly, with the job lock and database guard off."""
+    out = tmp_path_factory.mktemp("job-run")
+    outcome = run_scenario(load_scenario("webhook-poll-storm"),
+                           RunOptions(duration_s=6, out_dir=out, progress=False, weakenings=JOB_WEAKEN))
+    verdict = outcome.verdict_of("job-applied-once")
     assert verdict is not None and verdict.status == "invalid", (outcome.result.error, verdict)
     return outcome.run_dir
