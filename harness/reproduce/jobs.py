@@ -1,21 +1,21 @@
 """Holding a replay's Shunya jobs until the replay says they complete.
 
 A job applied twice needs its result to arrive by two paths inside the
-app's race window. In the run that moment came from the load: signed
-deliveries of the same job sent by several users at once, while the stub's
-own webhook and the worker's poll waited for the job to finish. In a replay
-the stub finishes a job ``complete_after_ms`` after its creation and the
-poller applies it at its next tick, so a replay left alone has the job
-applied before its deliveries are sent, and they are duplicates (0 of 5
-reproduced before this module).
+app's race window. In a run those paths are the load's signed deliveries
+(in the history), the stub's own webhook and the worker's poll (not in
+it). In a replay left alone the stub finishes a job ``complete_after_ms``
+after its creation and its webhook or the poller applies it at once, so
+the replayed deliveries that come later are duplicates and nothing races.
 
 So while a replay plays its groups, the stub keeps every new job pending
 (``complete_after_ms`` raised through its admin API): the replayed
-deliveries meet an unapplied job, as in the run. When the groups are done,
-the stub's setting is restored and the attempt's jobs are completed at once
-(``POST /admin/jobs/{id}/complete``): the stub's webhooks and the poller
-then race to apply them, as they did in the run, and quiescence waits for
-them. Jobs of other attempts are left alone.
+deliveries, and the stub's own delivery (a ``shunya.deliver`` step, see
+select.py), meet an unapplied job, as in the run. When the groups are done,
+the stub's setting is restored and the attempt's pending jobs are completed
+at once (``POST /admin/jobs/{id}/complete``): the stub's webhooks and the
+poller then race to apply them, as they did in the run (select.py holds the
+app's race window open when the run's double apply involved the poll), and
+quiescence waits for them. Jobs of other attempts are left alone.
 """
 
 from __future__ import annotations

@@ -46,6 +46,9 @@ def describe(case: Case) -> list[str]:
     """One line per group header, step and fault, in replay order."""
     lines = [f"invariant {case.invariant}; {len(case.steps)} request(s), {len(case.faults)} fault(s); "
              f"weakenings: {', '.join(case.weakenings) or 'none'}"]
+    race = {k: v for k, v in sorted((case.stack.get("env") or {}).items()) if k.startswith("STORMPROOF_RACE")}
+    if race:
+        lines.append("app race window: " + ", ".join(f"{k}={v}" for k, v in race.items()))
     for number, group in enumerate(case.groups, 1):
         faults = [describe_fault(f) for f in case.faults if group[0].group in f.groups]
         together = "sent together" if len(group) > 1 else "alone"
