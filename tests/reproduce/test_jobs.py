@@ -1,4 +1,4 @@
-"""A Shunya job applied twice, from a recorded webhook-poll-storm run to a replay that applies it twice again.
+"""A Shunya job applied twice, from a recorded run (conftest: pause-past-lock-ttl) to a replay that applies it twice again.
 
 What the replay must control: the job's id is made by a worker after the
 submit answered (a replayed read waits for it); the job must still be
