@@ -330,16 +330,17 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     """A violation of a run -> the few requests that break it, shrunk, as a pytest file."""
     import shlex
 
-    from .reproduce import ReproduceOptions, SelectionError, reproduce
+    from .reproduce import ReplayError, ReproduceOptions, SelectionError, reproduce
 
     options = ReproduceOptions(
         violation=args.violation, tries=args.tries, min_rate=args.min_rate, shrink_budget_s=args.shrink_budget,
         shrink=not args.no_shrink, check_fixed=not args.no_fixed, out_dir=Path(args.out) if args.out else None,
         app_command=tuple(shlex.split(args.app_command)) if args.app_command else None,
+        time_test=not args.no_time_test,
     )
     try:
         figures = reproduce(args.run_dir, options)
-    except SelectionError as exc:
+    except (SelectionError, ReplayError) as exc:
         print(f"stormproof: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK if figures["after"]["reproduced"] else EXIT_VIOLATION
@@ -445,6 +446,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-shrink", action="store_true", help="keep every selected request and fault")
     rep.add_argument("--no-fixed", action="store_true", help="skip the replays against the app with every fix on")
     rep.add_argument("--out", default=None, help="where the test goes (default: RUN_DIR/reproduce-N)")
+    rep.add_argument("--no-time-test", action="store_true",
+                     help="do not run the written pytest file once to print its wall time")
     rep.add_argument("--app-command", default=None,
                      help="start this backend instead of the reference app (kept in the pytest file)")
     rep.set_defaults(func=_cmd_reproduce)

@@ -25,7 +25,7 @@ from .select import load_run, select_case
 from .shrink import shrink
 from .steps import describe, describe_fault, describe_step
 
-__all__ = ["ReproduceOptions", "attach_reproduce", "reproduce", "reproduce_command"]
+__all__ = ["ReproduceOptions", "attach_reproduce", "reproduce", "reproduce_command", "time_test_file"]
 
 
 def reproduce_command(run_dir: str | Path, number: int, app_command: Sequence[str] | None = None) -> str:
@@ -72,6 +72,8 @@ class ReproduceOptions:
     app_command: tuple[str, ...] | None = None
     #: Tries the generated pytest file makes.
     test_tries: int = 3
+    #: Run the generated file once against the weakened app and print its wall time.
+    time_test: bool = False
 
 
 def _line(out: TextIO) -> Callable[[str], None]:
@@ -135,14 +137,44 @@ def reproduce(run_dir: str | Path, options: ReproduceOptions, out: TextIO = sys.
     (target / "steps.txt").write_text("\n".join(describe(small)) + "\n")
     (target / "case.json").write_text(json.dumps(small.to_dict(), indent=1) + "\n")
     figures["test"] = str(test)
+    weaken = ",".join(small.weakenings)
+    if options.time_test:
+        code, seconds = time_test_file(test, weaken)
+        verdict = {1: "failed (the bug is there)", 0: "PASSED (did not reproduce)"}.get(code, f"exit {code}")
+        say(f"test file: {verdict} in {seconds:.1f} s against the weakened app ({len(small.steps)} request(s), "
+            f"{options.test_tries} replay(s) at most, stack start included)")
+        figures["test_file"] = {"exit": code, "seconds": round(seconds, 1)}
     (target / "reproduce.json").write_text(json.dumps(figures, indent=1) + "\n")
     say("")
     say("\n".join(describe(small)))
     say("")
-    weaken = ",".join(small.weakenings)
     say(f"test   {test}")
     say(f"run it STORMPROOF_WEAKEN={weaken} .venv/bin/python -m pytest {test}   (fails while the bug is there)")
     return figures
+
+
+#: pytest with only our plugin (PYTEST_DISABLE_PLUGIN_AUTOLOAD=1): the other installed plugins
+#: (hypothesis, schemathesis, locust...) cost about 5 s of imports on every run of a written file.
+FAST_PYTEST = ("-q", "-p", "no:cacheprovider", "-p", "stormproof.harness.pytest_plugin")
+
+
+def time_test_file(test: Path, weaken: str) -> tuple[int, float]:
+    """Run a generated file as its docstring says, with ``STORMPROOF_WEAKEN=weaken``: (exit code, wall seconds).
+
+    Its own process, as the user runs it: the wall time includes pytest, the plugin's services and the
+    stack start, which is what the user waits for.
+    """
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "STORMPROOF_WEAKEN"))}
+    if weaken:
+        env["STORMPROOF_WEAKEN"] = weaken
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", *FAST_PYTEST, str(test)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    return done.returncode, time.monotonic() - began
 
 
 def _size(case: Case) -> dict[str, int]:

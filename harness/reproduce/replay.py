@@ -13,10 +13,12 @@ both by the very checker of the run: a replay reproduces when it says
 Groups are played one after the other. The requests of a group leave
 together (they overlapped in the run; sent at once, a race window of a few
 milliseconds is hit every time), except that a request waits for the answer
-that named an id it uses. Before each group the faults the run had in place
+that named an id it uses (a read that must name an id a worker makes later,
+a call's Shunya job, is read again until it does). Before each group the faults the run had in place
 during it are put in place (a toxic on the same link with the same
 parameters, a process paused or killed) and the others removed, so every
-request meets the faults it met in the run.
+request meets the faults it met in the run. Shunya jobs are held pending
+while the groups play and completed together after them (:mod:`.jobs`).
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ from stormproof.harness.history import History, Op, classify
 from stormproof.harness.invariants import CheckConfig, Quiescence, Snapshot, Verdict, check_all
 from stormproof.harness.invariants.snapshot import TABLES
 
+from stormproof.harness.history.vocabulary import CALL_SUBMIT
+
 from .case import Case, Step
-from .requests import ReplayContext, build_request
+from .jobs import HeldJobs
+from .requests import SHUNYA_DELIVER, ReplayContext, build_request
 
 __all__ = ["Attempt", "Replayer", "ReplayError", "replayer_on", "stack_config_for"]
 
@@ -88,17 +93,24 @@ class _Log:
 
 
 def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> Any:
-    """The StackConfig of the run's stack (with proxies only when a fault needs one)."""
+    """The StackConfig of the run's stack, with the fault proxy only when a fault of the case needs it.
+
+    The proxy and the Shunya stub are started only when the case needs them (a network fault; a
+    configured stub or task workers): each is a process on the path to the app's start, and the
+    written test pays for it on every run (about 2 s of a session race's file).
+    """
+    from stormproof.harness.faults.packages import TOXIC_TYPES
     from stormproof.harness.stack import StackConfig
 
     s = case.stack
+    network = set(TOXIC_TYPES) | {"down"}
     return StackConfig(
         weakenings=tuple(case.weakenings if weakenings is None else weakenings),
         app_workers=int(s.get("app_workers", 1)), task_workers=int(s.get("task_workers", 0)),
         worker_concurrency=int(s.get("worker_concurrency", 2)), tenants=int(s.get("tenants", 2)),
         reps=int(s.get("reps", 3)), appointments=int(s.get("appointments", 5)),
-        shunya=dict(s.get("shunya") or {}), env=dict(s.get("env") or {}), app_command=case.app_command,
-        proxies=True,
+        shunya=dict(s["shunya"]) if s.get("shunya") is not None else None, env=dict(s.get("env") or {}),
+        app_command=case.app_command, proxies=any(f.fault in network for f in case.faults),
     )
 
 
@@ -166,13 +178,19 @@ class Replayer:
         ctx = ReplayContext(tenants=tenants, by_company={t.company_id: t for t in tenants},
                             webhook_secret=self.stack.webhook_secret, openapi=self._doc, bodies={}, created_by={})
         faults = _Faults(self.stack)
+        jobs = HeldJobs(self.stack.shunya_admin_url if any(s.f == CALL_SUBMIT for s in case.steps) else None)
         try:
+            jobs.hold()
             for group in case.groups:
                 faults.enter({(f.fault, f.target): f.params for f in case.faults if group[0].group in f.groups},
                              record)
                 asyncio.run(self._group(group, case, fresh, ctx, record))
         finally:
-            faults.close(record)
+            try:
+                faults.close(record)
+            finally:
+                jobs.release({t.company_id for t in tenants})
+                jobs.close()
         quiescence = self._quiesce()
         snapshot = capture_snapshot(self.stack, baseline_metrics=baseline, config=CheckConfig(),
                                     quiescence=quiescence)
@@ -245,6 +263,9 @@ class Replayer:
 
         args = _translate(step.args, fresh)
         tenant = fresh.get(step.tenant or "", step.tenant)
+        if step.f == SHUNYA_DELIVER:
+            await self._upstream_delivery(step, args, tenant, record)
+            return
         request = build_request(replace(step, tenant=tenant), args, ctx)
         invoke = record.invoke(step.process, step.f, tenant, args)
         headers = dict(request.headers)
@@ -252,14 +273,23 @@ class Replayer:
             json.dumps(request.body).encode() if request.body is not None else None)
         if content is not None:
             headers.setdefault("Content-Type", "application/json")
-        try:
-            response = await client.request(request.method, request.path, headers=headers, content=content)
-        except httpx.HTTPError as exc:
-            record.complete(invoke, None, None, f"{type(exc).__name__}: {exc}")
-            return
-        raw = response.content
-        replayed = response.headers.get("Idempotent-Replayed") == "true"
-        result, body = extract_result(raw, replayed, tuple(ctx.by_company))
+        wanted = _fields_made_by(case, step.index)
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                response = await client.request(request.method, request.path, headers=headers, content=content)
+            except httpx.HTTPError as exc:
+                record.complete(invoke, None, None, f"{type(exc).__name__}: {exc}")
+                return
+            raw = response.content
+            replayed = response.headers.get("Idempotent-Replayed") == "true"
+            result, body = extract_result(raw, replayed, tuple(ctx.by_company))
+            # A read that named an id a worker makes later (a call's Shunya job id) is read again until it
+            # names it, as the run's read came after the worker: a write is never sent twice.
+            if (request.method != "GET" or response.status_code != 200 or time.monotonic() > deadline
+                    or all(isinstance(result.get(f), str) for f in wanted)):
+                break
+            await asyncio.sleep(0.02)
         if step.f == "probe.cross_tenant":
             result["body_masked"] = masked_digest(raw, _IDS.findall(request.path))
         record.complete(invoke, response.status_code, result, None)
@@ -270,6 +300,31 @@ class Replayer:
                 if match and int(match.group(1)) == step.index and isinstance(result.get(match.group(2)), str):
                     fresh[original] = result[match.group(2)]
                     ctx.created_by[result[match.group(2)]] = step.index
+
+
+    async def _upstream_delivery(self, step: Step, args: Mapping[str, Any], tenant: str | None,
+                                 record: _Log) -> None:
+        """The stub completes the job (if still held) and sends its own signed webhook now."""
+        invoke = record.invoke(step.process, step.f, tenant, args)
+        admin = self.stack.shunya_admin_url
+        if admin is None:
+            record.complete(invoke, None, None, "no Shunya stub in this stack")
+            return
+        async with httpx.AsyncClient(base_url=admin, timeout=self.timeout_s, trust_env=False) as stub:
+            try:
+                job = await _job_of(stub, args, self.timeout_s)
+                if job is None:
+                    record.complete(invoke, None, None, f"no Shunya job for call {args.get('call_id')}")
+                    return
+                await stub.post(f"/admin/jobs/{job}/complete")  # 409: already complete, which is as good
+                answer = await stub.post(f"/admin/jobs/{job}/deliver")
+            except httpx.HTTPError as exc:
+                record.complete(invoke, None, None, f"{type(exc).__name__}: {exc}")
+                return
+        body = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+        status = body.get("status_code") if answer.status_code == 200 and isinstance(body, dict) else None
+        record.complete(invoke, status if isinstance(status, int) else answer.status_code,
+                        {"delivery_id": body.get("delivery_id")} if isinstance(body, dict) else {}, None)
 
 
 class _Faults:
@@ -312,6 +367,25 @@ class _Faults:
         finally:
             if self._client is not None:
                 self._client.close()
+
+
+async def _job_of(stub: httpx.AsyncClient, args: Mapping[str, Any], timeout_s: float) -> str | None:
+    """The job id the step names, or the stub's job of its call (waiting for the worker to create it)."""
+    if isinstance(args.get("job_id"), str) and str(args["job_id"]).startswith("shj_"):
+        return str(args["job_id"])
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        jobs = (await stub.get("/admin/jobs")).json().get("jobs") or []
+        mine = [j for j in jobs if str(j.get("call_id")) == str(args.get("call_id"))]
+        if mine:
+            return str(mine[0]["job_id"])
+        await asyncio.sleep(0.02)
+    return None
+
+
+def _fields_made_by(case: Case, index: int) -> set[str]:
+    """The answer fields of step ``index`` that later steps use (``step:index.field`` refs)."""
+    return {m.group(2) for ref in case.refs.values() if (m := _STEP_REF.match(ref)) and int(m.group(1)) == index}
 
 
 def _ids_used(args: Mapping[str, Any]) -> list[str]:

@@ -23,7 +23,11 @@ from stormproof.harness.load import probes as derive
 
 from .case import Step
 
-__all__ = ["Request", "ReplayContext", "build_request", "SUPPORTED"]
+__all__ = ["Request", "ReplayContext", "build_request", "SHUNYA_DELIVER", "SUPPORTED"]
+
+#: A replay-only step: the Shunya stub completes a job and delivers its webhook now (its admin API),
+#: standing for the upstream's own delivery, which the run's history cannot hold (see select.py).
+SHUNYA_DELIVER = "shunya.deliver"
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from stormproof.harness.history import History, Op, load_history
-from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS
+from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS, WEBHOOK_DELIVER
 
 from .case import Case, CaseFault, Step
-from .requests import SUPPORTED
+from .requests import SHUNYA_DELIVER, SUPPORTED
 
 __all__ = ["SelectionError", "RunRecord", "load_run", "numbered_violations", "select_case", "MAX_CONTEXT"]
 
@@ -40,7 +40,12 @@ __all__ = ["SelectionError", "RunRecord", "load_run", "numbered_violations", "se
 MAX_CONTEXT = 12
 #: Answer fields that name a created resource.
 _CREATED = ("id", "shunya_job_id", "active_session_id")
-_UUIDISH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|job_[0-9a-zA-Z_]+")
+#: Resource ids: UUIDs, and Shunya job ids (``shj_`` + 32 hex, the stub's; ``job_...`` other upstreams').
+_UUIDISH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+                      r"|shj_[0-9a-fA-F]{32}|job_[0-9a-zA-Z_]+")
+#: Violation details that name a resource when the violation cites no request (a job applied twice
+#: by the stub's own webhook and the poller: no request of the load delivered it).
+_NAMED_IN_DETAILS = ("shunya_job_id", "call_id")
 #: Invariants judged on latency or rates: a handful of requests cannot show them.
 UNREPRODUCIBLE_KINDS = frozenset(("slo",))
 
@@ -96,7 +101,7 @@ def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[
         raise SelectionError(f"{record.run_dir}: the run has no violations; nothing to reproduce")
     if number is None:
         for n, (verdict, violation) in enumerate(listed, 1):
-            if verdict.get("kind") not in UNREPRODUCIBLE_KINDS and violation.get("ops"):
+            if verdict.get("kind") not in UNREPRODUCIBLE_KINDS and _cites(violation):
                 return n, verdict, violation
         raise SelectionError(f"{record.run_dir}: only SLO breaches, which a few requests cannot show; "
                              "nothing to reproduce")
@@ -106,10 +111,16 @@ def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[
     if verdict.get("kind") in UNREPRODUCIBLE_KINDS:
         raise SelectionError(f"--violation {number}: an SLO breach ({verdict.get('invariant')}), which a few "
                              "requests cannot show; pick a safety or liveness violation")
-    if not violation.get("ops"):
+    if not _cites(violation):
         raise SelectionError(f"--violation {number}: names no operations ({violation.get('message')}); "
                              "pick one that does")
     return number, verdict, violation
+
+
+def _cites(violation: Mapping[str, Any]) -> bool:
+    """Whether the violation names something to replay: requests, or a resource a request made."""
+    details = violation.get("details") or {}
+    return bool(violation.get("ops")) or any(isinstance(details.get(k), str) for k in _NAMED_IN_DETAILS)
 
 
 def _invoke(history: History, index: int) -> Op | None:
@@ -190,6 +201,50 @@ def _groups(history: History, invokes: Sequence[Op]) -> dict[int, int]:
     return groups
 
 
+def _upstream_steps(steps: Sequence[Step], refs: Mapping[str, str], details: Mapping[str, Any]) -> list[Step]:
+    """The job's own delivery by Shunya, which the run's history cannot hold (the stub sent it, not the load).
+
+    It names the job by its id when a request of the run learned it, else by its call (the replay
+    finds the call's job at the stub).
+
+    A job applied twice was applied by two of: the load's signed deliveries (in the history), the
+    stub's webhook and the worker's poll (not in it). So the case gets one ``shunya.deliver`` step:
+    the stub completes the job and delivers its webhook at once, sent with the first group that
+    delivers the job (or after the last group, when the load delivered none). Its index is minus
+    that of the delivery it goes with (after every group: minus one past the last), so it sorts
+    first in its group and never collides with a run's index. The shrinker drops it if not needed.
+    """
+    job, call = details.get("shunya_job_id"), details.get("call_id")
+    args = {name: value for name, value in (("job_id", job), ("call_id", call))
+            if isinstance(value, str) and value in refs}
+    if not args or not steps:
+        return []
+    mine = [s for s in steps if s.f == WEBHOOK_DELIVER and s.args.get("job_id") == job]
+    if mine:
+        first = min(mine, key=lambda s: s.index)
+        return [Step(-first.index, first.group, "shunya", SHUNYA_DELIVER, first.tenant, args)]
+    last = max(steps, key=lambda s: s.index)
+    return [Step(-(last.index + 1), max(s.group for s in steps) + 1, "shunya", SHUNYA_DELIVER, last.tenant, args)]
+
+
+def _meeting_env(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack for a job the poller applied too: the app's race window held open until the poll comes.
+
+    The poll is the worker's timer (``STORMPROOF_POLL_INTERVAL_MS``), which a replay cannot send;
+    in the run it met a webhook inside the app's race window by chance. The replay opens that
+    window to one poll interval and more, with a barrier of two (the app's documented test knobs,
+    as pause-past-lock-ttl uses them): the first applier waits inside until the second comes in,
+    so the webhook and the poll meet on every replay. A guard stops the second as it would have.
+    """
+    if "poll" not in tuple(details.get("applied_by") or ()):
+        return dict(stack)
+    env = dict(stack.get("env") or {})
+    poll = int(env.get("STORMPROOF_POLL_INTERVAL_MS", 2000))
+    env["STORMPROOF_RACE_DELAY_MS"] = str(max(int(env.get("STORMPROOF_RACE_DELAY_MS", 0)), 2 * poll + 200))
+    env["STORMPROOF_RACE_BARRIER"] = "2"
+    return {**stack, "env": env}
+
+
 def _fault_windows(history: History) -> list[tuple[str, str, Mapping[str, Any], int, int]]:
     """(fault, target, params, start, end) of every fault the nemesis injected."""
     open_: dict[tuple[str, str], tuple[Mapping[str, Any], int]] = {}
@@ -210,11 +265,38 @@ def _fault_windows(history: History) -> list[tuple[str, str, Mapping[str, Any], 
 
 def select_case(record: RunRecord, number: int | None = None, *, max_context: int = MAX_CONTEXT,
                 app_command: Sequence[str] | None = None) -> tuple[int, Case]:
-    """The case that replays violation ``number`` of the run (the first reproducible one when None)."""
+    """The case that replays violation ``number`` of the run (the first one a replay can reach when None)."""
+    if number is None:
+        first, _, _ = pick_violation(record, None)
+        listed = numbered_violations(record.result)
+        failure: SelectionError | None = None
+        for n in range(first, len(listed) + 1):
+            verdict, violation = listed[n - 1]
+            if verdict.get("kind") in UNREPRODUCIBLE_KINDS or not _cites(violation):
+                continue
+            try:
+                return select_case(record, n, max_context=max_context, app_command=app_command)
+            except SelectionError as exc:
+                failure = failure or exc
+        assert failure is not None
+        raise failure
     history = record.history
     number, verdict, violation = pick_violation(record, number)
     named = {op.index: op for i in violation.get("ops") or () if (op := _invoke(history, int(i))) is not None
              and op.f != FAULT}
+    creators = _creators(history)
+    details = violation.get("details") or {}
+    from_details: dict[str, str] = {}
+    for key in _NAMED_IN_DETAILS:
+        # a resource the violation names: the request whose answer first named it stands for it
+        made = creators.get(str(details.get(key)))
+        if made is not None and history[made[0]].f in SUPPORTED:
+            named.setdefault(made[0], history[made[0]])
+            from_details[str(details[key])] = f"step:{made[0]}.{made[1]}"
+    if not named and not violation.get("ops"):
+        what = ", ".join(f"{k} {details[k]}" for k in _NAMED_IN_DETAILS if isinstance(details.get(k), str))
+        raise SelectionError(f"--violation {number}: names {what}, but no request of the run learned that id "
+                             "(the load never read it), so a replay cannot reach it; pick another violation")
     if not named:
         raise SelectionError(f"--violation {number}: its operations are not in history.jsonl; was the run "
                              "directory edited?")
@@ -222,8 +304,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
     if unsupported:
         raise SelectionError(f"--violation {number}: names operations a replay cannot send yet "
                              f"({', '.join(unsupported)}); pick another violation")
-    refs = _seeded_refs(record.tenants)
-    creators = _creators(history)
+    refs = {**_seeded_refs(record.tenants), **from_details}
     chosen: dict[int, Op] = dict(named)
 
     # context: requests on the same resources, overlapping the named ones
@@ -280,6 +361,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         done = history.completion(op)
         steps.append(Step(index, groups[index], op.process, op.f, op.tenant, op.args,
                           done.status if done is not None else None, done.type if done is not None else "info"))
+    steps.extend(_upstream_steps(steps, refs, details))
 
     spans: dict[int, tuple[int, int]] = {}
     for op in chosen.values():
@@ -294,7 +376,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
             faults.append(CaseFault(fault, target, dict(params), covered))
 
     plan = record.plan
-    stack = dict(plan.get("scenario", {}).get("stack") or {})
+    stack = _meeting_env(plan.get("scenario", {}).get("stack") or {}, details)
     command = tuple(app_command) if app_command else (tuple(plan["app_command"]) if plan.get("app_command") else None)
     case = Case(
         invariant=str(verdict.get("invariant")),

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .case import Case, CaseFault, Step
+from .requests import SHUNYA_DELIVER
 
 __all__ = ["describe", "describe_step", "describe_fault"]
 
@@ -36,7 +37,8 @@ def describe_fault(fault: CaseFault) -> str:
 def describe_step(step: Step, refs: Mapping[str, str]) -> str:
     args = " ".join(f"{k}={_show(v, refs)}" for k, v in step.args.items() if k not in _HIDDEN)
     who = f"{refs.get(step.tenant or '', step.tenant or '-')} as {step.process}"
-    seen = f"{step.status or 'no answer'} ({step.outcome})"
+    seen = (f"{step.status or 'no answer'} ({step.outcome})" if step.f != SHUNYA_DELIVER
+            else "the stub's own webhook, not in the run's history")
     return f"#{step.index:<6} {who:<28} {step.f:<20} {args}  [run: {seen}]"
 
 
@@ -44,6 +46,9 @@ def describe(case: Case) -> list[str]:
     """One line per group header, step and fault, in replay order."""
     lines = [f"invariant {case.invariant}; {len(case.steps)} request(s), {len(case.faults)} fault(s); "
              f"weakenings: {', '.join(case.weakenings) or 'none'}"]
+    race = {k: v for k, v in sorted((case.stack.get("env") or {}).items()) if k.startswith("STORMPROOF_RACE")}
+    if race:
+        lines.append("app race window: " + ", ".join(f"{k}={v}" for k, v in race.items()))
     for number, group in enumerate(case.groups, 1):
         faults = [describe_fault(f) for f in case.faults if group[0].group in f.groups]
         together = "sent together" if len(group) > 1 else "alone"

@@ -1,7 +1,8 @@
-"""A real recorded run with a caught session-start race, shared by the reproduce tests.
+"""Real recorded runs with a caught bug, shared by the reproduce tests.
 
-Recorded once per session by running ``session-start-storm`` briefly against the
-app with both of its guards off (real PostgreSQL, Redis, proxies and Locust).
+Recorded once per session by running a scenario briefly against the app with
+its guards off (real PostgreSQL, Redis, proxies, Shunya stub and Locust): a
+session-start race, and a Shunya job applied twice (by the stub's webhook and the poller).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from stormproof.harness.runner import RunOptions, run_scenario
 from stormproof.scenarios import load_scenario
 
 WEAKEN = ("session-lock", "session-unique-index")
+JOB_WEAKEN = ("job-db-guard",)
 
 
 @pytest.fixture(scope="session")
@@ -22,5 +24,20 @@ def race_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outcome = run_scenario(load_scenario("session-start-storm"),
                            RunOptions(duration_s=6, out_dir=out, progress=False, weakenings=WEAKEN))
     verdict = outcome.verdict_of("single-active-session")
+    assert verdict is not None and verdict.status == "invalid", (outcome.result.error, verdict)
+    return outcome.run_dir
+
+
+@pytest.fixture(scope="session")
+def job_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A caught job double apply: ``pause-past-lock-ttl`` briefly, with the database guard off.
+
+    Its race window is opened deterministically (a barrier of two, longer than the lock's TTL), so
+    every run catches it; webhook-poll-storm's chance meetings were missed by a 6 s run under load.
+    """
+    out = tmp_path_factory.mktemp("job-run")
+    outcome = run_scenario(load_scenario("pause-past-lock-ttl"),
+                           RunOptions(duration_s=8, out_dir=out, progress=False, weakenings=JOB_WEAKEN))
+    verdict = outcome.verdict_of("job-applied-once")
     assert verdict is not None and verdict.status == "invalid", (outcome.result.error, verdict)
     return outcome.run_dir

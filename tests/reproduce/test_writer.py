@@ -41,8 +41,9 @@ def test_the_file_is_python_keeps_the_app_command_and_reads_the_weakenings() -> 
 
 def test_steps_say_who_sent_what_in_which_group_under_which_fault() -> None:
     lines = describe(CASE)
-    assert lines[1] == "group 1 (sent together); under: latency on redis (latency=20)"
-    assert "t0 as u1" in lines[2] and "appointment_id=t0.appointment_ids.0" in lines[2] and "key:0" in lines[2]
+    assert lines[1] == "app race window: STORMPROOF_RACE_DELAY_MS=30"
+    assert lines[2] == "group 1 (sent together); under: latency on redis (latency=20)"
+    assert "t0 as u1" in lines[3] and "appointment_id=t0.appointment_ids.0" in lines[3] and "key:0" in lines[3]
 
 
 def test_every_replayable_violation_gets_its_numbered_command() -> None:

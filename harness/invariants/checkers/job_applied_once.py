@@ -40,6 +40,9 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
                 deliveries.get(job, ()),
                 badness=float(len(analyses)),
                 shunya_job_id=job,
+                # the call whose job it is: the way back to the request that made it, when no
+                # request of the load delivered or read the job (the stub's webhook and the poll did)
+                call_id=str(analyses[0].get("call_id")),
                 analyses=tuple(str(row.get("id")) for row in analyses),
                 applied_by=tuple(str(row.get("applied_by")) for row in analyses),
             )
