@@ -69,3 +69,18 @@ def test_consent_granted_after_processing_is_flagged() -> None:
 
 def test_uncaptured_consents_are_unknown_not_valid() -> None:
     assert _run(**{k: v for k, v in GOOD.items() if k != "consents"}).status == "unknown"
+
+
+def test_each_violation_cites_the_request_that_created_what_it_names() -> None:
+    """The report shows it and `stormproof reproduce` replays it: a violation with no request has nothing to replay."""
+    from tests.invariants.builders import HistoryBuilder
+
+    b = HistoryBuilder()
+    start, started = b.call("session.start", 0, 5, 201, appointment_id="a1", result={"id": "s1"})
+    submit, submitted = b.call("call.submit", 6, 8, 202, appointment_id="a1", result={"id": "k1"})
+    b.call("session.start", 9, 10, 409, appointment_id="a1")  # a refusal created nothing
+    history = b.build()
+    (verdict,) = check_all(history, Snapshot.build({**GOOD, "consents": []}), [NAME])  # type: ignore[arg-type]
+    cited = {v.details["type"]: v.ops for v in verdict.violations}
+    assert cited == {"recorded-without-consent": (b.at(start), b.at(started)),
+                     "analysed-without-consent": (b.at(submit), b.at(submitted))}

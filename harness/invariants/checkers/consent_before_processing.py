@@ -6,11 +6,16 @@ every call analysis of a call made for an appointment needs an ``analysis``
 consent granted no later than the call was submitted. Consent granted after
 the fact does not count: processing had already happened without it. Calls
 without an appointment are not tied to a person's consent and are skipped.
+
+Each violation cites the request that created the session or the call, when the
+history holds it (a probe's or the load's), so that the report shows it and
+``stormproof reproduce`` has a request to replay.
 """
 
 from __future__ import annotations
 
 from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import CALL_SUBMIT, STARTS
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot
@@ -35,6 +40,15 @@ def _grants(consents: tuple[Row, ...]) -> _Grants:
             known = grants[key]
             grants[key] = None if known is None or at is None else min(known, at)
     return grants
+
+
+def _created_by(history: History, *fs: str) -> dict[object, tuple[int, ...]]:
+    """Id of what a request created -> (its invoke, its completion): the requests to cite."""
+    found: dict[object, tuple[int, ...]] = {}
+    for invoke, completion in history.pairs_of(*fs):
+        if completion is not None and (made := completion.result.get("id")) is not None:
+            found.setdefault(made, (invoke.index, completion.index))
+    return found
 
 
 def _missing(grants: _Grants, key: tuple[object, object, str], processed_at: object) -> str | None:
@@ -63,6 +77,7 @@ def check_consent_before_processing(history: History, snapshot: Snapshot) -> Ver
     if sessions is None:
         log.cannot("recording_sessions not captured")
     else:
+        started = _created_by(history, *STARTS)
         for row in sessions:
             checked_sessions += 1
             why = _missing(grants, (row.get("company_id"), row.get("appointment_id"), "recording"),
@@ -70,11 +85,13 @@ def check_consent_before_processing(history: History, snapshot: Snapshot) -> Ver
             if why is not None:
                 log.add("recorded-without-consent",
                         f"recording session {row.get('id')} of appointment {row.get('appointment_id')}: {why}",
-                        session_id=row.get("id"), appointment_id=row.get("appointment_id"))
+                        started.get(row.get("id"), ()), session_id=row.get("id"),
+                        appointment_id=row.get("appointment_id"))
     if calls is None or analyses is None:
         log.cannot("calls or call_analyses not captured")
     else:
         by_id = {row.get("id"): row for row in calls}
+        submitted = _created_by(history, CALL_SUBMIT)
         for analysis in analyses:
             call = by_id.get(analysis.get("call_id"))
             if call is None or call.get("appointment_id") is None:
@@ -86,5 +103,6 @@ def check_consent_before_processing(history: History, snapshot: Snapshot) -> Ver
                 log.add("analysed-without-consent",
                         f"analysis {analysis.get('id')} of call {call.get('id')} for appointment "
                         f"{call.get('appointment_id')}: {why}",
-                        call_id=call.get("id"), appointment_id=call.get("appointment_id"))
+                        submitted.get(call.get("id"), ()), call_id=call.get("id"),
+                        appointment_id=call.get("appointment_id"))
     return log.verdict(sessions=checked_sessions, analyses=checked_analyses, consents=len(consents))
