@@ -23,6 +23,7 @@ __all__ = [
     "kill_and_restart",
     "pause",
     "resume",
+    "signal_tree",
     "KillFault",
     "PauseFault",
 ]
@@ -82,7 +83,7 @@ def kill_and_restart(
     return old, _checked_pid(proc)
 
 
-def _signal_tree(pid: int, signum: int) -> None:
+def signal_tree(pid: int, signum: int) -> None:
     """Signal the group ``pid`` leads (the stack starts each service in its own session), else ``pid``.
 
     A pause must freeze a service's children too (uvicorn workers, a task pool), as
@@ -100,7 +101,7 @@ def _signal_tree(pid: int, signum: int) -> None:
 def pause(proc: ManagedProcess) -> int:
     """SIGSTOP the process and its group; returns the PID to hand to ``resume``."""
     pid = _checked_pid(proc)
-    _signal_tree(pid, signal.SIGSTOP)
+    signal_tree(pid, signal.SIGSTOP)
     return pid
 
 
@@ -108,7 +109,7 @@ def resume(pid: int) -> None:
     """SIGCONT a PID (and its group) we paused; a PID that has exited since is fine."""
     if pid <= 1 or pid == os.getpid():
         raise ProcessFaultError(f"refusing to signal pid {pid}")
-    _signal_tree(pid, signal.SIGCONT)
+    signal_tree(pid, signal.SIGCONT)
 
 
 class KillFault:

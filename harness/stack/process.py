@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
+from ..faults.process import signal_tree
+
 __all__ = ["ManagedProcess", "unprivileged_user", "stop_all"]
 
 _PR_SET_PDEATHSIG = 1
@@ -313,16 +315,8 @@ class ManagedProcess:
 
     def _signal_group(self, signum: int) -> None:
         """Signal the process group the child leads (its own session), else the child alone."""
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        pid = self._proc.pid
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signum)
-            else:
-                os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
+        if self._proc is not None and self._proc.poll() is None:
+            signal_tree(self._proc.pid, signum)
 
     def _forget(self) -> None:
         """After the leader is reaped: end stragglers of its group, stop watching it."""

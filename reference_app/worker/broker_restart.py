@@ -63,6 +63,28 @@ def _on_fresh_client(qos: Any, broker_url: str, call: Any) -> Any:
         fresh.close()
 
 
+def _surviving_release(original: Any, doing: str, broker_url: str, *, takes_client: bool = False) -> Any:
+    """``original`` (a ``QoS`` method), done again on a new connection when it failed on a released one.
+
+    ``takes_client``: the method takes the client to use (``restore_unacked``): the retry passes the
+    new one, and a call that brought its own client is not retried (its failure is not this one).
+    """
+
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        except AttributeError:
+            own_client = takes_client and any(c is not None for c in (*args, kwargs.get("client")))
+            if own_client or not _connection_released(self):
+                raise
+        log.warning("broker connection released while %s; doing it again with a new connection", doing)
+        if takes_client:
+            return _on_fresh_client(self, broker_url, lambda fresh: original(self, fresh))
+        return _on_fresh_client(self, broker_url, lambda fresh: original(self, *args, **kwargs))
+
+    return wrapped
+
+
 def install(broker_url: str) -> None:
     """Wrap kombu's Redis ``QoS.restore_unacked``, ``ack`` and ``reject`` (once per process)."""
     global _installed
@@ -70,40 +92,9 @@ def install(broker_url: str) -> None:
         return
     from kombu.transport import redis as kombu_redis
 
-    original_restore = kombu_redis.QoS.restore_unacked
-    original_ack = kombu_redis.QoS.ack
-    original_reject = kombu_redis.QoS.reject
-
-    def restore_unacked(self: Any, client: Any = None) -> Any:
-        try:
-            return original_restore(self, client)
-        except AttributeError:
-            if client is not None or not _connection_released(self):
-                raise
-        log.warning("broker connection released before its unacknowledged messages were restored; "
-                    "restoring them with a new connection")
-        return _on_fresh_client(self, broker_url, lambda fresh: original_restore(self, fresh))
-
-    def ack(self: Any, delivery_tag: Any) -> Any:
-        try:
-            return original_ack(self, delivery_tag)
-        except AttributeError:
-            if not _connection_released(self):
-                raise
-        log.warning("a task ended while the broker connection was replaced; acknowledging it with a new connection")
-        return _on_fresh_client(self, broker_url, lambda fresh: original_ack(self, delivery_tag))
-
-    def reject(self: Any, delivery_tag: Any, requeue: bool = False) -> Any:
-        try:
-            return original_reject(self, delivery_tag, requeue=requeue)
-        except AttributeError:
-            if not _connection_released(self):
-                raise
-        log.warning("a task was rejected while the broker connection was replaced; rejecting it with a new "
-                    "connection")
-        return _on_fresh_client(self, broker_url, lambda fresh: original_reject(self, delivery_tag, requeue=requeue))
-
-    kombu_redis.QoS.restore_unacked = restore_unacked
-    kombu_redis.QoS.ack = ack
-    kombu_redis.QoS.reject = reject
+    qos = kombu_redis.QoS
+    qos.restore_unacked = _surviving_release(qos.restore_unacked, "restoring unacknowledged messages", broker_url,
+                                             takes_client=True)
+    qos.ack = _surviving_release(qos.ack, "acknowledging a task that ended meanwhile", broker_url)
+    qos.reject = _surviving_release(qos.reject, "rejecting a task", broker_url)
     _installed = True

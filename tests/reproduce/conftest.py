@@ -18,14 +18,18 @@ WEAKEN = ("session-lock", "session-unique-index")
 JOB_WEAKEN = ("job-db-guard",)
 
 
-@pytest.fixture(scope="session")
-def race_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("race-run")
-    outcome = run_scenario(load_scenario("session-start-storm"),
-                           RunOptions(duration_s=6, out_dir=out, progress=False, weakenings=WEAKEN))
-    verdict = outcome.verdict_of("single-active-session")
+def _caught_run(out: Path, scenario: str, duration_s: int, weakenings: tuple[str, ...], invariant: str) -> Path:
+    """A short weakened run of ``scenario`` that ``invariant`` caught: what ``reproduce`` starts from."""
+    outcome = run_scenario(load_scenario(scenario),
+                           RunOptions(duration_s=duration_s, out_dir=out, progress=False, weakenings=weakenings))
+    verdict = outcome.verdict_of(invariant)
     assert verdict is not None and verdict.status == "invalid", (outcome.result.error, verdict)
     return outcome.run_dir
+
+
+@pytest.fixture(scope="session")
+def race_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _caught_run(tmp_path_factory.mktemp("race-run"), "session-start-storm", 6, WEAKEN, "single-active-session")
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +39,4 @@ def job_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Its race window is opened deterministically (a barrier of two, longer than the lock's TTL), so
     every run catches it; webhook-poll-storm's chance meetings were missed by a 6 s run under load.
     """
-    out = tmp_path_factory.mktemp("job-run")
-    outcome = run_scenario(load_scenario("pause-past-lock-ttl"),
-                           RunOptions(duration_s=8, out_dir=out, progress=False, weakenings=JOB_WEAKEN))
-    verdict = outcome.verdict_of("job-applied-once")
-    assert verdict is not None and verdict.status == "invalid", (outcome.result.error, verdict)
-    return outcome.run_dir
+    return _caught_run(tmp_path_factory.mktemp("job-run"), "pause-past-lock-ttl", 8, JOB_WEAKEN, "job-applied-once")
