@@ -147,13 +147,15 @@ class LocalStack:
             targets["postgres"] = self.postgres.process
         if self.redis is not None and self.redis.process is not None:
             targets["redis"] = self.redis.process
+        # The services that take seconds to serve again restart through their readiness check
+        # (see stack.readiness.RestartsReady), as a container restarts on the docker backend.
         if self.app is not None and self.app.process is not None:
-            targets["app"] = self.app.process
+            targets["app"] = self.app.fault_target()
         if self.shunya is not None and self.shunya.process is not None:
-            targets["shunya"] = self.shunya.process
+            targets["shunya"] = self.shunya.fault_target()
         for worker in self.workers:
             if worker.process is not None:
-                targets[worker.name] = worker.process
+                targets[worker.name] = worker.fault_target()
                 targets[f"{worker.name}-pool"] = PoolProcess(worker)
         return targets
 

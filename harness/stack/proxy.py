@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..faults.client import ToxiproxyClient
-from .http_ready import start_and_wait_http
+from .readiness import start_and_wait_http
 from .ports import free_port
 from .process import ManagedProcess
 from .recipe import LINKS as RECIPE_LINKS

@@ -5,17 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .errors import ServiceStartError
-from .ports import wait_until
 from .process import ManagedProcess
+from .readiness import RestartsReady, log_says, start_and_wait
 from .recipe import worker_args
 from .service import Service, app_environment
 
 __all__ = ["CeleryWorkerProcess", "PoolProcess"]
+
+#: What Celery logs once the worker consumes (``celery@worker1 ready.``).
+READY = b" ready."
 
 
 class CeleryWorkerProcess(Service):
@@ -53,27 +54,20 @@ class CeleryWorkerProcess(Service):
             sys.executable, "-m", "celery", "-A", "stormproof.reference_app.worker.main", "worker",
             "-Q", "shunya", *worker_args(self.name, self.concurrency),
         ]
-        log_path = self.base_dir / f"{self.name}.log"
-        offset = log_path.stat().st_size if log_path.exists() else 0
-        self.process = ManagedProcess(self.name, argv, log_path=log_path, env=self.environment, stop_timeout=15)
-        started = time.monotonic()
-        self.process.start()
-
-        def ready() -> bool:
-            try:
-                with log_path.open("rb") as fh:
-                    fh.seek(offset)
-                    return b" ready." in fh.read()
-            except OSError:
-                return False
-
-        if not wait_until(ready, timeout=self.start_timeout, interval=0.05, alive=self.process.running):
-            tail = self.process.log_tail(40)
-            self.process.kill()
-            raise ServiceStartError(
-                f"Celery worker {self.name}", f"not ready after {time.monotonic() - started:.1f}s", tail
-            )
+        self.process = ManagedProcess(self.name, argv, log_path=self._log_path, env=self.environment, stop_timeout=15)
+        start_and_wait(self.process, log_says(self._log_path, READY), service=f"Celery worker {self.name}",
+                       what="the worker", timeout=self.start_timeout)
         return self
+
+    @property
+    def _log_path(self) -> Path:
+        return self.base_dir / f"{self.name}.log"
+
+    def fault_target(self) -> RestartsReady:
+        """The worker's main process for process faults: a kill's restart returns once Celery logs it is ready."""
+        assert self.process is not None, f"worker {self.name} is not started"
+        return RestartsReady(self.process, log_says(self._log_path, READY), service=f"Celery worker {self.name}",
+                             what="the worker", timeout=self.start_timeout)
 
     @property
     def pid(self) -> int | None:
