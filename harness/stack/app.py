@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .readiness import RestartsReady, http_ok, start_and_wait_http
+from .readiness import RestartsReady, http_ok
 from .ports import free_port
 from .process import ManagedProcess
 from .service import Service, app_environment
@@ -71,7 +71,7 @@ class ReferenceAppProcess(Service):
                 "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
             ]
         self.process = ManagedProcess("app", argv, log_path=self.base_dir / "app.log", env=env)
-        start_and_wait_http(self.process, f"{self.url}{self.ready_path}", service=self._service, timeout=self.start_timeout)
+        self.fault_target().start()
         return self
 
     @property
@@ -79,7 +79,7 @@ class ReferenceAppProcess(Service):
         return "the app command" if self.command else "reference app"
 
     def fault_target(self) -> RestartsReady:
-        """The app's process for process faults: a kill's restart returns once the ready path answers."""
+        """The app's process as a fault target; its first start and a kill's restart both end once it is ready."""
         assert self.process is not None, "the app is not started"
         url = f"{self.url}{self.ready_path}"
         return RestartsReady(self.process, http_ok(url), service=self._service, what=url, timeout=self.start_timeout)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .readiness import RestartsReady, http_ok, start_and_wait_http
+from .readiness import RestartsReady, http_ok
 from .ports import free_port
 from .process import ManagedProcess
 from .service import Service
@@ -53,11 +53,11 @@ class ShunyaStubProcess(Service):
         if self.config:
             argv += ["--config", json.dumps(self.config)]
         self.process = ManagedProcess("shunya", argv, log_path=self.base_dir / "shunya.log")
-        start_and_wait_http(self.process, f"{self.url}/admin/health", service="Shunya stub", timeout=self.start_timeout)
+        self.fault_target().start()
         return self
 
     def fault_target(self) -> RestartsReady:
-        """The stub's process for process faults: a kill's restart returns once it answers its health check."""
+        """The stub's process as a fault target; its first start and a kill's restart both end once it is healthy."""
         assert self.process is not None, "the Shunya stub is not started"
         url = f"{self.url}/admin/health"
         return RestartsReady(self.process, http_ok(url), service="Shunya stub", what=url, timeout=self.start_timeout)

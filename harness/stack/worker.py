@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .process import ManagedProcess
-from .readiness import RestartsReady, log_says, start_and_wait
+from .readiness import RestartsReady, log_says
 from .recipe import worker_args
 from .service import Service, app_environment
 
@@ -55,8 +55,7 @@ class CeleryWorkerProcess(Service):
             "-Q", "shunya", *worker_args(self.name, self.concurrency),
         ]
         self.process = ManagedProcess(self.name, argv, log_path=self._log_path, env=self.environment, stop_timeout=15)
-        start_and_wait(self.process, log_says(self._log_path, READY), service=f"Celery worker {self.name}",
-                       what="the worker", timeout=self.start_timeout)
+        self.fault_target().start()
         return self
 
     @property
@@ -64,7 +63,7 @@ class CeleryWorkerProcess(Service):
         return self.base_dir / f"{self.name}.log"
 
     def fault_target(self) -> RestartsReady:
-        """The worker's main process for process faults: a kill's restart returns once Celery logs it is ready."""
+        """The worker's process as a fault target; its first start and a kill's restart end once Celery says ready."""
         assert self.process is not None, f"worker {self.name} is not started"
         return RestartsReady(self.process, log_says(self._log_path, READY), service=f"Celery worker {self.name}",
                              what="the worker", timeout=self.start_timeout)
