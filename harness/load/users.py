@@ -80,6 +80,8 @@ def _remember(pool: dict[str, deque[str]], tenant: str, value: Any) -> None:
 _ids: dict[str, dict[str, deque[str]]] = {}
 #: Seeded ids per kind and list name of the tenant: every ``<kind>_ids`` list, and ``manager_id``.
 _SEEDED_KINDS = {"appointment_ids": "appointment", "rep_ids": "rep"}
+#: (tenant, kind) -> when a probe last had that tenant create a row of that kind (``_create_unseen``).
+_create_tried: dict[tuple[str, str], float] = {}
 
 
 def _seed_ids() -> None:
@@ -117,6 +119,7 @@ class _Derived:
         self.cross = derive.cross_tenant_routes(routes)
         self.idempotent = derive.idempotent_routes(routes)
         self.authz = derive.authz_routes(routes)
+        self.creators = derive.creators(routes)
 
 
 _derived: _Derived | None = None
@@ -362,6 +365,9 @@ class StormUser(FastHttpUser):
         other = self.rng.choice(self.others)
         target_company = str(other["company_id"])
         foreign_pools = self._own(target_company)
+        unseen = sorted({kind for route in d.cross for _, kind in route.id_params if not foreign_pools.get(kind)})
+        if unseen and self._create_unseen(d, other, unseen):
+            foreign_pools = self._own(target_company)
         choices = [(route, ids) for route in d.cross if (ids := self._fill(route, foreign_pools)) is not None]
         if not choices:
             return
@@ -380,6 +386,29 @@ class StormUser(FastHttpUser):
                        args={"target_tenant": None if control else target_company, "target_id": target,
                              "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
                              "control": control})
+
+    def _create_unseen(self, d: _Derived, tenant: dict[str, Any], kinds: list[str]) -> bool:
+        """Have ``tenant`` create, through the API's own create route, a row of a kind no answer named yet.
+
+        Without it the probes reach only routes whose ids the scenario's actions happen to make; with it,
+        every route that takes an id is probed (calls, legacy recordings, deletion requests ...). One
+        kind per call, each (tenant, kind) tried at most every 2 s; a refused creation (409, 429) is
+        simply tried again later. Recorded as ``probe.setup`` under the creating tenant.
+        """
+        company = str(tenant["company_id"])
+        now = time.monotonic()
+        ready = [k for k in kinds if d.creators.get(k) and now - _create_tried.get((company, k), -10.0) >= 2.0]
+        if not ready:
+            return False
+        kind = self.rng.choice(ready)
+        _create_tried[(company, kind)] = now
+        route = self.rng.choice(d.creators[kind])
+        theirs = self._own(company)
+        body = derive.sample_body(d.doc, route, theirs, self.rng, derive.MARKER + company, known_ids=True)
+        answer = self._send(v.PROBE_SETUP, route.method, route.path, body=body, token=str(tenant["manager_token"]),
+                            tenant=company, key=uuid.uuid4().hex if route.idempotency else None,
+                            args={"route": route.name, "kind": kind, "method": route.method, "path": route.path})
+        return answer.ok
 
     def do_probe_idempotency(self) -> None:
         """A write that declares an Idempotency-Key, in one of the situations the draft names.
