@@ -45,6 +45,7 @@ __all__ = [
     "Route",
     "authz_roles",
     "authz_routes",
+    "body_id_fields",
     "creators",
     "cross_tenant_routes",
     "fill_path",
@@ -195,6 +196,21 @@ def creators(all_routes: Iterable[Route]) -> dict[str, tuple[Route, ...]]:
             if kind:
                 out.setdefault(kind, []).append(route)
     return {kind: tuple(found) for kind, found in out.items()}
+
+
+def body_id_fields(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, str], ...]:
+    """The ``(property, kind)`` pairs of the ids a write's JSON body names at its top level (required or not):
+    ``appointment_id`` of a session start or a call, ``rep_id`` of an assignment.
+
+    Each is a door to another tenant's row as surely as a path parameter (plan D2): the cross-tenant
+    probe puts another tenant's id there, and a missing one in its control.
+    """
+    if not route.write or not route.token or route.body_schema is None:
+        return ()
+    schema = _resolve(doc, route.body_schema)
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    return tuple((name, kind_of(name)) for name in props or ()
+                 if name.endswith("_id") and name not in _NOT_LEARNT)
 
 
 def idempotent_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:

@@ -120,6 +120,7 @@ class _Derived:
         self.idempotent = derive.idempotent_routes(routes)
         self.authz = derive.authz_routes(routes)
         self.creators = derive.creators(routes)
+        self.body_ids = tuple((route, fields) for route in routes if (fields := derive.body_id_fields(doc, route)))
 
 
 _derived: _Derived | None = None
@@ -357,7 +358,8 @@ class StormUser(FastHttpUser):
 
         Routes come from the app's OpenAPI document (every method, writes included), ids from the
         seed and from what the load has seen. The body is one we could send for our own rows, so
-        that only the path's id can make the difference.
+        that only the path's id can make the difference. Writes whose body names an id
+        (``appointment_id``, ``rep_id`` ...) are probed the same way with that id instead.
         """
         d = derived()
         if d is None or not self.others:
@@ -368,16 +370,25 @@ class StormUser(FastHttpUser):
         unseen = sorted({kind for route in d.cross for _, kind in route.id_params if not foreign_pools.get(kind)})
         if unseen and self._create_unseen(d, other, unseen):
             foreign_pools = self._own(target_company)
-        choices = [(route, ids) for route in d.cross if (ids := self._fill(route, foreign_pools)) is not None]
+        choices: list[tuple[derive.Route, dict[str, str], str | None]] = [
+            (route, ids, None) for route in d.cross if (ids := self._fill(route, foreign_pools)) is not None]
+        own = self._own()
+        for route, fields in d.body_ids:  # another tenant's id in a body instead of a path: the same door
+            ids = self._fill(route, own)
+            if ids is not None:
+                choices += [(route, ids, field) for field, kind in fields if foreign_pools.get(kind)]
         if not choices:
             return
-        route, foreign = self.rng.choice(choices)
+        route, foreign, field = self.rng.choice(choices)
+        probe_id = uuid.uuid4().hex
+        if field is not None:
+            self._probe_body_id(d, route, foreign, field, foreign_pools, target_company, probe_id)
+            return
         # the control: an id that exists nowhere, or (half the time, where the seed made one) one of ours deleted
         missing = {name: (self.rng.choice(gone) if (gone := self.tenant.get(f"deleted_{kind}_ids"))
                           and self.rng.random() < 0.5 else str(uuid.uuid4()))
                    for name, kind in route.id_params}
-        body = derive.sample_body(d.doc, route, self._own(), self.rng, derive.MARKER + self.company)
-        probe_id = uuid.uuid4().hex
+        body = derive.sample_body(d.doc, route, own, self.rng, derive.MARKER + self.company)
         for control, ids in ((False, foreign), (True, missing)):
             path = derive.fill_path(route, ids)
             target = next(iter(ids.values()))
@@ -386,6 +397,23 @@ class StormUser(FastHttpUser):
                        args={"target_tenant": None if control else target_company, "target_id": target,
                              "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
                              "control": control})
+
+    def _probe_body_id(self, d: _Derived, route: derive.Route, ids: dict[str, str], field: str,
+                       foreign_pools: dict[str, list[str]], target_company: str, probe_id: str) -> None:
+        """Our own path, a body naming another tenant's id in ``field``, then the same body naming a missing id.
+
+        Everything else is ours and valid, so only that id can make a difference: both must answer
+        alike, 404, and nothing may be written (plan D2, ids in bodies; judged by tenant-isolation).
+        """
+        path = derive.fill_path(route, ids)
+        body = derive.sample_body(d.doc, route, self._own(), self.rng, derive.MARKER + self.company, known_ids=True)
+        foreign = self.rng.choice(foreign_pools[derive.kind_of(field)])
+        for control, value in ((False, foreign), (True, str(uuid.uuid4()))):
+            self._send(v.PROBE, route.method, path, body={**(body or {}), field: value}, token=self._token(),
+                       mask=(value,), key=uuid.uuid4().hex if route.idempotency else None,
+                       args={"target_tenant": None if control else target_company, "target_id": value,
+                             "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
+                             "control": control, "body_field": field})
 
     def _create_unseen(self, d: _Derived, tenant: dict[str, Any], kinds: list[str]) -> bool:
         """Have ``tenant`` create, through the API's own create route, a row of a kind no answer named yet.

@@ -309,12 +309,16 @@ for _method, _template in _D2_ROUTES:
          "changes nothing of the other tenant's.",
          "tenant-isolation", (v.PROBE,), TENANTS + "; ids of every kind in every tenant", ("tenant-probe",),
          ("tenant-guard",), count=c.probe_route(_method, _template))
+# Every write whose body names an id (probes.body_id_fields) is probed with another tenant's id there and a
+# missing one as control; counted by the probes that carry body_field; tenant-isolation also flags a final-state
+# row naming another tenant's row (foreign-reference). Measured (verify --tries 1 --only tenant-guard --scenario
+# tenant-probe, 2026-12-01): weakened, session/legacy starts, calls and assignments answered 2xx/409 for another
+# tenant's appointment or rep (11 foreign-reference rows); all fixes on, every body probe 404.
 _row("D2.ids-in-bodies", "D2",
-     "An id of another tenant in a request body (appointment_id of a session start, a call, rep_id of an "
-     "assignment) answers 404 like a missing one.",
+     "An id of another tenant in a request body (appointment_id of a session start, a legacy start or a call, "
+     "rep_id of an assignment) answers 404 like a missing one, and writes nothing.",
      "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("tenant-guard",),
-     count=c.probe_route("POST", "/api/v1/appointments/{id}/assign"),
-     gap="only rep_id of an assignment is probed: " + PROBES)
+     count=c.with_arg((v.PROBE,), "body_field"))
 
 # -- E1 to E5 observability -----------------------------------------------------------------------
 _row("E1.trace-to-tasks", "E1",

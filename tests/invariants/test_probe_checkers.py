@@ -89,6 +89,32 @@ def test_cross_tenant_right_answers_pass() -> None:
     assert verdict.summary["probe_outcomes"] == {"404": 1, "inconclusive": 1, "none": 1, "limited": 1, "excused": 1}
 
 
+def _body_probe(b: HistoryBuilder, at: float, status: int, control: int = 404) -> None:
+    """Another tenant's appointment in a session start's body (plan D2, ids in bodies), then a missing one."""
+    common = dict(method="POST", route="POST /api/v1/recordings/sessions/start", probe_id=f"b{at}",
+                  path="/api/v1/recordings/sessions/start", body_field="appointment_id")
+    b.call("probe.cross_tenant", at, at + 1, status, result={"body_masked": f"m{status}"}, target_tenant="c2",
+           target_id="b1", control=False, **common)
+    b.call("probe.cross_tenant", at + 2, at + 3, control, result={"body_masked": f"m{control}"}, target_tenant=None,
+           target_id="zz", control=True, **common)
+
+
+def test_foreign_id_in_a_body_is_judged_like_one_in_a_path() -> None:
+    b = HistoryBuilder()
+    _body_probe(b, 0, 201)  # the session was started on another tenant's appointment
+    # ... and the final state shows it: our session names their appointment, whatever was answered
+    taken = dict(_TABLES, recording_sessions=({"id": "s1", "company_id": "c1", "appointment_id": "b1"},))
+    assert _types(_run("tenant-isolation", b, **taken)) == ["foreign-reference", "probe-leak"]
+    b = HistoryBuilder()
+    _body_probe(b, 0, 404)  # answered like the missing id, yet written
+    assert _types(_run("tenant-isolation", b, **taken)) == ["foreign-reference"]
+    b = HistoryBuilder()
+    _body_probe(b, 0, 404)  # right: 404 like the missing id, and our own session on our own appointment only
+    own = dict(_TABLES, recording_sessions=({"id": "s1", "company_id": "c1", "appointment_id": "a1"},))
+    verdict = _run("tenant-isolation", b, **own)
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+
+
 def test_tenant_isolation_with_nothing_answered_is_not_exercised() -> None:
     verdict = _run("tenant-isolation", HistoryBuilder(), **_TABLES)
     assert verdict.status == "unknown" and verdict.error.startswith("not exercised: ")

@@ -167,3 +167,14 @@ def test_every_kind_of_id_has_a_creator_or_a_seed(reference_doc: dict) -> None:
     # target_id names no kind: it takes the one its sibling scope names
     deletion = p.sample_body(reference_doc, made["deletion"][0], theirs, random.Random(1), "m", known_ids=True)
     assert deletion == {"scope": "appointment", "target_id": "a1"}
+
+
+def test_ids_in_bodies_are_doors_too(reference_doc: dict) -> None:
+    """Every write whose body names an id is probed with another tenant's id there (plan D2)."""
+    fields = {route.name: p.body_id_fields(reference_doc, route) for route in p.routes(reference_doc)}
+    assert fields["POST /api/v1/recordings/sessions/start"] == (("appointment_id", "appointment"),)
+    assert fields["POST /api/v1/recordings/start"] == (("appointment_id", "appointment"),)
+    assert ("appointment_id", "appointment") in fields["POST /api/v1/calls"]
+    assert fields["POST /api/v1/appointments/{appointment_id}/assign"] == (("rep_id", "rep"),)
+    assert fields["GET /api/v1/appointments/{appointment_id}"] == ()  # reads have no body
+    assert fields["POST /api/v1/shunya/webhook"] == ()  # no token: not a tenant's door
