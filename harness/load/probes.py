@@ -11,8 +11,9 @@ docs/API.md), so every route is covered the day it exists:
   exactly like the missing one, 404, and changes nothing;
 - **idempotency**: every operation that declares an ``Idempotency-Key`` header
   parameter: replayed with the same key and payload, reused with another
-  payload, sent twice at once, sent without the key where it is required, and
-  the same key used by another tenant (plan B1, IETF Idempotency-Key draft);
+  payload, sent twice at once, sent without the key where it is required, the
+  same key used by another tenant, and a malformed key (plan B1, IETF
+  Idempotency-Key draft);
 - **authorization**: every operation that declares a security requirement,
   called with no token, an expired token, a forged token, a rep's token where
   the requirement names the ``manager`` role (OpenAPI 3.1 role names), and a
@@ -41,6 +42,7 @@ from typing import Any
 __all__ = [
     "AUTHZ_ROLES",
     "IDEMPOTENCY_PROBES",
+    "MALFORMED_KEYS",
     "MARKER",
     "Route",
     "authz_roles",
@@ -64,7 +66,11 @@ MARKER = "sp-probe-"
 #: The callers an authorization probe may pretend to be.
 AUTHZ_ROLES = ("none", "expired", "forged", "rep", "manager")
 #: The idempotency situations a probe may create.
-IDEMPOTENCY_PROBES = ("replay", "mismatch", "concurrent", "missing", "other-tenant")
+IDEMPOTENCY_PROBES = ("replay", "mismatch", "concurrent", "missing", "other-tenant", "malformed")
+#: Keys outside the format (1 to 255 printable ASCII characters): a space, a control character (a tab, which
+#: HTTP still carries inside a header value) and one character too many. Each call of a probe makes them
+#: unique with its own suffix, so that a weakened app that stores one cannot replay another's answer.
+MALFORMED_KEYS = ("sp key {}", "sp\tkey-{}", "k{}".ljust(256 + 2, "k"))
 
 _WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _METHODS = ("get", "post", "put", "patch", "delete")

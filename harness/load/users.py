@@ -443,7 +443,8 @@ class StormUser(FastHttpUser):
 
         replay (same key and payload, one after the other), mismatch (same key, another payload
         or path), concurrent (twice at once), missing (no key where required), other-tenant (the
-        same key used by another tenant for its own request: its own, independent answer).
+        same key used by another tenant for its own request: its own, independent answer),
+        malformed (a key with a space, a tab or 256 characters and more: 400).
         """
         d = derived()
         if d is None:
@@ -476,6 +477,8 @@ class StormUser(FastHttpUser):
             together(*(lambda step=step: send(step, ids, body) for step in (1, 2)))
         elif situation == "missing":
             send(1, ids, body, key=None)
+        elif situation == "malformed":  # must be refused 400 idempotency-key-invalid before anything runs
+            send(1, ids, body, key=self.rng.choice(derive.MALFORMED_KEYS).format(key[:8]))
         elif situation == "mismatch":
             other_ids, other_body = ids, body
             for _ in range(4):

@@ -136,8 +136,8 @@ def key_shared_across_tenants(names: tuple[str, ...]) -> Counter:
 
 
 def probe_case(name: str, case: str) -> Counter:
-    """Probes of op ``name`` whose ``case`` argument is ``case`` (the probes name their situation)."""
-    return lambda history: sum(1 for invoke, _ in completed(history, (name,)) if invoke.args.get("case") == case)
+    """Probes of op ``name`` whose situation (their ``probe`` argument) is ``case``."""
+    return lambda history: sum(1 for invoke, _ in completed(history, (name,)) if invoke.args.get("probe") == case)
 
 
 def probe_route(method: str, template: str) -> Counter:

@@ -151,6 +151,11 @@ _NOT_FOUND = {"body_sha256": "h404", "problem": "not-found"}
      "concurrent-differs"),
     ("missing", [(0, 1, 201, _CREATED)], {"key": None}, "missing-key-accepted"),
     ("missing", [(0, 1, 422, {"problem": "invalid"})], {"key": None}, "missing-key-wrong-status"),
+    ("malformed", [(0, 1, 201, _CREATED)], {"key": "sp key 1"}, "malformed-key-accepted"),  # ran under it
+    ("malformed", [(0, 1, 409, {"problem": "active-session-exists"})], {"key": "sp\tkey-1"},
+     "malformed-key-wrong-status"),  # taken for a valid key: the start ran into the active session
+    ("malformed", [(0, 1, 400, {"problem": "idempotency-key-missing"})], {"key": "k" * 256},
+     "malformed-key-wrong-status"),  # a 400, but not the one the contract names
     ("other-tenant", [(0, 1, 201, _CREATED), (2, 3, 201, _REPLAYED)], {"tenants": ("c1", "c2"), "fps": ("f1", "f2")},
      "key-crossed-tenants"),  # got the first tenant's stored answer
     ("other-tenant", [(0, 1, 201, _CREATED), (2, 3, 422, {"problem": "idempotency-key-mismatch"})],
@@ -172,6 +177,8 @@ def test_idempotency_probe_right_answers_pass() -> None:
     _idem(b, "concurrent", [(0, 5, 201, {"id": "s4"}), (1, 2, 409, {"problem": "idempotency-key-in-flight"})],
           key="k4")
     _idem(b, "missing", [(0, 1, 400, {"problem": "idempotency-key-missing"})], key=None)
+    _idem(b, "malformed", [(0, 1, 400, {"problem": "idempotency-key-invalid"})], key="sp key 1")
+    _idem(b, "malformed", [(0, 1, 429, {"problem": "rate-limited"})], key="k" * 256)  # limited: not judged
     _idem(b, "other-tenant", [(0, 1, 201, {"id": "s5"}), (2, 3, 201, {"id": "s6"})], tenants=("c1", "c2"),
           fps=("f1", "f2"), key="k5")
     _fault(b, 9, 20)
