@@ -80,6 +80,11 @@ def _remember(pool: dict[str, deque[str]], tenant: str, value: Any) -> None:
 _ids: dict[str, dict[str, deque[str]]] = {}
 #: Seeded ids per kind and list name of the tenant: every ``<kind>_ids`` list, and ``manager_id``.
 _SEEDED_KINDS = {"appointment_ids": "appointment", "rep_ids": "rep"}
+#: The share of webhook deliveries sent as an impostor would (plan A1: each must be refused 401, apply nothing).
+_BAD_SIGNATURE_SHARE = 0.1
+_BAD_SIGNATURES = ("missing", "stale", "wrong")
+#: How old a stale delivery's timestamp is: far past any tolerance the contract allows (docs/API.md: 300 s).
+_STALE_S = 3600
 #: (tenant, kind) -> when a probe last had that tenant create a row of that kind (``_create_unseen``).
 _create_tried: dict[tuple[str, str], float] = {}
 
@@ -285,7 +290,8 @@ class StormUser(FastHttpUser):
                    token=self._token())
 
     def do_webhook_deliver(self) -> None:
-        """Deliver, signed as Shunya would, the result of a job of ours: a deliberate duplicate."""
+        """Deliver, signed as Shunya would, the result of a job of ours: a deliberate duplicate; or (one in
+        ten) a forged result with a missing, stale or wrong signature, which must be refused 401."""
         pool = _calls.get(self.company)
         if not pool:
             self.do_call_submit()
@@ -300,16 +306,26 @@ class StormUser(FastHttpUser):
         from stormproof.harness.shunya.signing import sign
 
         result = expected_result(job_id)
+        # A small share is not Shunya's: unsigned, signed too long ago, or signed with another secret. Each
+        # carries a forged result (its own output_hash), so that one applied shows in the final state.
+        bad = self.rng.choice(_BAD_SIGNATURES) if self.rng.random() < _BAD_SIGNATURE_SHARE else None
+        if bad is not None:
+            result = {**result, "summary": f"forged by {derive.MARKER}{self.company}: {bad} signature"}
         payload = {
             "event": "job.completed", "delivery_id": f"dlv_{uuid.uuid4().hex}", "job_id": job_id,
             "company_id": self.company, "call_id": call, "status": "completed", "result": result,
             "output_hash": output_hash(result), "error": None,
         }
         raw = canonical_json(payload)
-        ts = int(time.time())
+        ts = int(time.time()) - (_STALE_S if bad == "stale" else 0)
+        headers = {"X-Shunya-Timestamp": str(ts),
+                   "X-Shunya-Signature": sign(uuid.uuid4().hex if bad == "wrong" else CONFIG.webhook_secret, ts, raw)}
+        if bad == "missing":
+            headers = {}
         self._send(v.WEBHOOK_DELIVER, "POST", "/api/v1/shunya/webhook",
-                   args={"job_id": job_id, "payload_fp": output_hash(result)}, raw_body=raw,
-                   headers={"X-Shunya-Timestamp": str(ts), "X-Shunya-Signature": sign(CONFIG.webhook_secret, ts, raw)})
+                   args={"job_id": job_id, "payload_fp": output_hash(result), **({"bad_signature": bad} if bad else {})},
+                   raw_body=raw,
+                   headers=headers)
 
     def do_replay_same(self) -> None:
         """The same request twice with one key: the second must be the first, replayed."""
