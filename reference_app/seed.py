@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import create_engine, delete, insert, pool
 
 from .auth import mint_token
-from .models import CONSENT_SCOPES, Appointment, AppointmentAssignment, Company, Consent, RecordingSession, User
+from .models import (CONSENT_SCOPES, Appointment, AppointmentAssignment, Company, Consent, DeadLetter, RecordingSession,
+                     TaskRecord, User)
 from .settings import Settings
+from .worker.celery_app import POLL_TASK
 
 __all__ = ["SeededTenant", "seed"]
 
@@ -39,6 +41,10 @@ class SeededTenant:
     unconsented_appointment_ids: list[str] = field(default_factory=list)
     #: With ``at_risk``: the id of an appointment created then deleted (must answer 404, like any missing id).
     deleted_appointment_ids: list[str] = field(default_factory=list)
+    #: With ``at_risk``: a dead letter (a poll of a job that no longer exists, so a retry ends at once),
+    #: because no API route creates one: cross-tenant probes of POST /dead-letters/{id}/retry and manual
+    #: retries (plan C2, D2) need one in every tenant even when no task ran out of retries.
+    dead_letter_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -67,8 +73,8 @@ def seed(
     appointments of existing scenarios do not change), data that puts the
     plan's promises at risk: two overlapping appointments, the first assigned
     to the first rep (a double booking is one assign away); an appointment
-    with a session already recording; one without consent; and the id of a
-    deleted appointment. The tenants also differ: the last one (with two or
+    with a session already recording; one without consent; the id of a
+    deleted appointment; and a dead letter. The tenants also differ: the last one (with two or
     more) has no consent on its overlapping appointments.
     """
     now = datetime.now(timezone.utc)
@@ -177,3 +183,15 @@ def _seed_at_risk(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, manage
     gone = _appointment(conn, company_id, "Deleted", base + timedelta(hours=8), 1)
     conn.execute(delete(Appointment).where(Appointment.id == gone))
     tenant.deleted_appointment_ids.append(str(gone))
+    task_id = uuid.uuid4().hex  # its ledger row, dead-lettered, so the task accounting stays balanced
+    conn.execute(insert(TaskRecord).values(
+        task_id=task_id, name=POLL_TASK, company_id=company_id, args={"job_row_id": str(uuid.uuid4())},
+        state="dead_lettered", attempts=1, last_error="seeded", finished_at=now,
+    ))
+    letter = uuid.uuid4()
+    conn.execute(insert(DeadLetter).values(
+        id=letter, company_id=company_id, task_id=task_id, task_name=POLL_TASK,
+        args={"job_row_id": str(uuid.uuid4()), "company_id": str(company_id)}, error="seeded", attempts=1,
+        status="dead",
+    ))
+    tenant.dead_letter_ids.append(str(letter))

@@ -26,6 +26,9 @@ probe.cross_tenant       target_tenant, target_id, method, path,     status, bod
 probe.idempotency        route, probe, step, method, path,           like any keyed write
                          [idempotency_key], payload_fp
 probe.authz              route, role, required_roles, method, path   status, problem
+probe.setup              route, kind, method, path                   like the route's own answer (a tenant
+                                                                     creating its own row of a kind no
+                                                                     answer named yet, for the probes)
 appointment.create       (none)                                      id (appointment id)
 consent.grant            appointment_id, scope                       id (consent id), appointment_id
 deletion.request         scope, target_id                            id (deletion request id)
@@ -61,6 +64,7 @@ __all__ = [
     "PROBE",
     "PROBE_AUTHZ",
     "PROBE_IDEMPOTENCY",
+    "PROBE_SETUP",
     "RETENTION_RUN",
     "SESSION_READ",
     "SESSION_START",
@@ -86,6 +90,7 @@ WEBHOOK_DELIVER = "webhook.deliver"
 PROBE = "probe.cross_tenant"
 PROBE_IDEMPOTENCY = "probe.idempotency"
 PROBE_AUTHZ = "probe.authz"
+PROBE_SETUP = "probe.setup"
 FAULT = "fault"
 APPOINTMENT_CREATE = "appointment.create"
 CONSENT_GRANT = "consent.grant"

@@ -11,8 +11,9 @@ docs/API.md), so every route is covered the day it exists:
   exactly like the missing one, 404, and changes nothing;
 - **idempotency**: every operation that declares an ``Idempotency-Key`` header
   parameter: replayed with the same key and payload, reused with another
-  payload, sent twice at once, sent without the key where it is required, and
-  the same key used by another tenant (plan B1, IETF Idempotency-Key draft);
+  payload, sent twice at once, sent without the key where it is required, the
+  same key used by another tenant, and a malformed key (plan B1, IETF
+  Idempotency-Key draft);
 - **authorization**: every operation that declares a security requirement,
   called with no token, an expired token, a forged token, a rep's token where
   the requirement names the ``manager`` role (OpenAPI 3.1 role names), and a
@@ -41,10 +42,13 @@ from typing import Any
 __all__ = [
     "AUTHZ_ROLES",
     "IDEMPOTENCY_PROBES",
+    "MALFORMED_KEYS",
     "MARKER",
     "Route",
     "authz_roles",
     "authz_routes",
+    "body_id_fields",
+    "creators",
     "cross_tenant_routes",
     "fill_path",
     "idempotent_routes",
@@ -62,7 +66,11 @@ MARKER = "sp-probe-"
 #: The callers an authorization probe may pretend to be.
 AUTHZ_ROLES = ("none", "expired", "forged", "rep", "manager")
 #: The idempotency situations a probe may create.
-IDEMPOTENCY_PROBES = ("replay", "mismatch", "concurrent", "missing", "other-tenant")
+IDEMPOTENCY_PROBES = ("replay", "mismatch", "concurrent", "missing", "other-tenant", "malformed")
+#: Keys outside the format (1 to 255 printable ASCII characters): a space, a control character (a tab, which
+#: HTTP still carries inside a header value) and one character too many. Each call of a probe makes them
+#: unique with its own suffix, so that a weakened app that stores one cannot replay another's answer.
+MALFORMED_KEYS = ("sp key {}", "sp\tkey-{}", "k{}".ljust(256 + 2, "k"))
 
 _WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _METHODS = ("get", "post", "put", "patch", "delete")
@@ -179,6 +187,38 @@ def cross_tenant_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:
     return tuple(r for r in all_routes if r.id_params and r.token)
 
 
+def creators(all_routes: Iterable[Route]) -> dict[str, tuple[Route, ...]]:
+    """The routes that create a row of each kind: ``POST`` with a token and no id in the path, by the kind
+    of the resource the path names (``POST /calls`` -> ``call``, ``POST /recordings/start`` -> ``recording``).
+
+    A cross-tenant probe reaches a route only with another tenant's id of its kind: where the load has
+    seen none, the probe has that tenant create one through the API's own route first, so every route
+    that takes an id is probed, including kinds no action of the scenario creates.
+    """
+    out: dict[str, list[Route]] = {}
+    for route in all_routes:
+        if route.method == "POST" and route.token and not route.id_params:
+            kind = _resource_kind(route.path)
+            if kind:
+                out.setdefault(kind, []).append(route)
+    return {kind: tuple(found) for kind, found in out.items()}
+
+
+def body_id_fields(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, str], ...]:
+    """The ``(property, kind)`` pairs of the ids a write's JSON body names at its top level (required or not):
+    ``appointment_id`` of a session start or a call, ``rep_id`` of an assignment.
+
+    Each is a door to another tenant's row as surely as a path parameter (plan D2): the cross-tenant
+    probe puts another tenant's id there, and a missing one in its control.
+    """
+    if not route.write or not route.token or route.body_schema is None:
+        return ()
+    schema = _resolve(doc, route.body_schema)
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    return tuple((name, kind_of(name)) for name in props or ()
+                 if name.endswith("_id") and name not in _NOT_LEARNT)
+
+
 def idempotent_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:
     """Writes that declare an ``Idempotency-Key`` header."""
     return tuple(r for r in all_routes if r.idempotency is not None and r.token)
@@ -209,27 +249,30 @@ def fill_path(route: Route, ids: Mapping[str, str]) -> str:
 
 
 def sample_body(doc: Mapping[str, Any], route: Route, own: Mapping[str, Sequence[str]], rng: random.Random,
-                marker: str) -> Any:
+                marker: str, *, known_ids: bool = False) -> Any:
     """A small request body valid for the schema: required properties only.
 
     ``<kind>_id`` properties take one of our own ids of that kind (so that a refusal is about the
-    path's id, not the body's); strings carry ``marker``; date-times are an hour apart, in order.
+    path's id, not the body's); an id whose name says no kind we hold takes the kind a sibling
+    string names (``{"scope": "appointment", "target_id": ...}``); strings carry ``marker``;
+    date-times are an hour apart, in order. With ``known_ids`` (a body meant to succeed, e.g. to
+    create a row), an optional id property of a kind we hold none of is left out rather than made up.
     """
     if route.body_schema is None:
         return None
     clock = [0]
-    return _sample(doc, route.body_schema, "", own, rng, marker, clock, 0)
+    return _sample(doc, route.body_schema, "", own, rng, marker, clock, 0, known_ids)
 
 
 def _sample(doc: Mapping[str, Any], schema: Any, name: str, own: Mapping[str, Sequence[str]], rng: random.Random,
-            marker: str, clock: list[int], depth: int) -> Any:
+            marker: str, clock: list[int], depth: int, known_ids: bool = False) -> Any:
     schema = _resolve(doc, schema)
     if not isinstance(schema, Mapping) or depth > 6:
         return None
     for combo in ("anyOf", "oneOf", "allOf"):
         options = [o for o in schema.get(combo) or () if _resolve(doc, o).get("type") != "null"]
         if options:
-            return _sample(doc, options[0], name, own, rng, marker, clock, depth + 1)
+            return _sample(doc, options[0], name, own, rng, marker, clock, depth + 1, known_ids)
     if "enum" in schema and schema["enum"]:
         return schema["enum"][0]
     if "const" in schema:
@@ -239,10 +282,21 @@ def _sample(doc: Mapping[str, Any], schema: Any, name: str, own: Mapping[str, Se
         kind = next((k for k in kind if k != "null"), None)
     if kind == "object" or "properties" in schema:
         props = schema.get("properties") or {}
-        keys = list(schema.get("required") or ())
+        required = list(schema.get("required") or ())
+        keys = required
         if not keys:  # a patch: nothing required, so change what can be seen (plain strings)
             keys = [key for key, prop in props.items() if _plain_string(doc, prop)]
-        return {key: _sample(doc, props.get(key, {}), key, own, rng, marker, clock, depth + 1) for key in keys}
+        if known_ids:
+            keys = [key for key in keys if key in required or not key.endswith("_id") or own.get(kind_of(key))]
+        out = {key: _sample(doc, props.get(key, {}), key, own, rng, marker, clock, depth + 1, known_ids)
+               for key in keys}
+        for key in keys:  # an id of no kind we hold: the kind a sibling names, if it names one we hold
+            if key.endswith("_id") and not own.get(kind_of(key)):
+                named = next((val for other, val in out.items()
+                              if other != key and isinstance(val, str) and own.get(val)), None)
+                if named is not None:
+                    out[key] = rng.choice(list(own[named]))
+        return out
     if kind == "array":
         return []
     if kind == "integer":

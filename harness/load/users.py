@@ -80,6 +80,13 @@ def _remember(pool: dict[str, deque[str]], tenant: str, value: Any) -> None:
 _ids: dict[str, dict[str, deque[str]]] = {}
 #: Seeded ids per kind and list name of the tenant: every ``<kind>_ids`` list, and ``manager_id``.
 _SEEDED_KINDS = {"appointment_ids": "appointment", "rep_ids": "rep"}
+#: The share of webhook deliveries sent as an impostor would (plan A1: each must be refused 401, apply nothing).
+_BAD_SIGNATURE_SHARE = 0.1
+_BAD_SIGNATURES = ("missing", "stale", "wrong")
+#: How old a stale delivery's timestamp is: far past any tolerance the contract allows (docs/API.md: 300 s).
+_STALE_S = 3600
+#: (tenant, kind) -> when a probe last had that tenant create a row of that kind (``_create_unseen``).
+_create_tried: dict[tuple[str, str], float] = {}
 
 
 def _seed_ids() -> None:
@@ -117,6 +124,8 @@ class _Derived:
         self.cross = derive.cross_tenant_routes(routes)
         self.idempotent = derive.idempotent_routes(routes)
         self.authz = derive.authz_routes(routes)
+        self.creators = derive.creators(routes)
+        self.body_ids = tuple((route, fields) for route in routes if (fields := derive.body_id_fields(doc, route)))
 
 
 _derived: _Derived | None = None
@@ -281,7 +290,8 @@ class StormUser(FastHttpUser):
                    token=self._token())
 
     def do_webhook_deliver(self) -> None:
-        """Deliver, signed as Shunya would, the result of a job of ours: a deliberate duplicate."""
+        """Deliver, signed as Shunya would, the result of a job of ours: a deliberate duplicate; or (one in
+        ten) a forged result with a missing, stale or wrong signature, which must be refused 401."""
         pool = _calls.get(self.company)
         if not pool:
             self.do_call_submit()
@@ -296,16 +306,26 @@ class StormUser(FastHttpUser):
         from stormproof.harness.shunya.signing import sign
 
         result = expected_result(job_id)
+        # A small share is not Shunya's: unsigned, signed too long ago, or signed with another secret. Each
+        # carries a forged result (its own output_hash), so that one applied shows in the final state.
+        bad = self.rng.choice(_BAD_SIGNATURES) if self.rng.random() < _BAD_SIGNATURE_SHARE else None
+        if bad is not None:
+            result = {**result, "summary": f"forged by {derive.MARKER}{self.company}: {bad} signature"}
         payload = {
             "event": "job.completed", "delivery_id": f"dlv_{uuid.uuid4().hex}", "job_id": job_id,
             "company_id": self.company, "call_id": call, "status": "completed", "result": result,
             "output_hash": output_hash(result), "error": None,
         }
         raw = canonical_json(payload)
-        ts = int(time.time())
+        ts = int(time.time()) - (_STALE_S if bad == "stale" else 0)
+        headers = {"X-Shunya-Timestamp": str(ts),
+                   "X-Shunya-Signature": sign(uuid.uuid4().hex if bad == "wrong" else CONFIG.webhook_secret, ts, raw)}
+        if bad == "missing":
+            headers = {}
         self._send(v.WEBHOOK_DELIVER, "POST", "/api/v1/shunya/webhook",
-                   args={"job_id": job_id, "payload_fp": output_hash(result)}, raw_body=raw,
-                   headers={"X-Shunya-Timestamp": str(ts), "X-Shunya-Signature": sign(CONFIG.webhook_secret, ts, raw)})
+                   args={"job_id": job_id, "payload_fp": output_hash(result), **({"bad_signature": bad} if bad else {})},
+                   raw_body=raw,
+                   headers=headers)
 
     def do_replay_same(self) -> None:
         """The same request twice with one key: the second must be the first, replayed."""
@@ -354,7 +374,8 @@ class StormUser(FastHttpUser):
 
         Routes come from the app's OpenAPI document (every method, writes included), ids from the
         seed and from what the load has seen. The body is one we could send for our own rows, so
-        that only the path's id can make the difference.
+        that only the path's id can make the difference. Writes whose body names an id
+        (``appointment_id``, ``rep_id`` ...) are probed the same way with that id instead.
         """
         d = derived()
         if d is None or not self.others:
@@ -362,16 +383,28 @@ class StormUser(FastHttpUser):
         other = self.rng.choice(self.others)
         target_company = str(other["company_id"])
         foreign_pools = self._own(target_company)
-        choices = [(route, ids) for route in d.cross if (ids := self._fill(route, foreign_pools)) is not None]
+        unseen = sorted({kind for route in d.cross for _, kind in route.id_params if not foreign_pools.get(kind)})
+        if unseen and self._create_unseen(d, other, unseen):
+            foreign_pools = self._own(target_company)
+        choices: list[tuple[derive.Route, dict[str, str], str | None]] = [
+            (route, ids, None) for route in d.cross if (ids := self._fill(route, foreign_pools)) is not None]
+        own = self._own()
+        for route, fields in d.body_ids:  # another tenant's id in a body instead of a path: the same door
+            ids = self._fill(route, own)
+            if ids is not None:
+                choices += [(route, ids, field) for field, kind in fields if foreign_pools.get(kind)]
         if not choices:
             return
-        route, foreign = self.rng.choice(choices)
+        route, foreign, field = self.rng.choice(choices)
+        probe_id = uuid.uuid4().hex
+        if field is not None:
+            self._probe_body_id(d, route, foreign, field, foreign_pools, target_company, probe_id)
+            return
         # the control: an id that exists nowhere, or (half the time, where the seed made one) one of ours deleted
         missing = {name: (self.rng.choice(gone) if (gone := self.tenant.get(f"deleted_{kind}_ids"))
                           and self.rng.random() < 0.5 else str(uuid.uuid4()))
                    for name, kind in route.id_params}
-        body = derive.sample_body(d.doc, route, self._own(), self.rng, derive.MARKER + self.company)
-        probe_id = uuid.uuid4().hex
+        body = derive.sample_body(d.doc, route, own, self.rng, derive.MARKER + self.company)
         for control, ids in ((False, foreign), (True, missing)):
             path = derive.fill_path(route, ids)
             target = next(iter(ids.values()))
@@ -381,12 +414,53 @@ class StormUser(FastHttpUser):
                              "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
                              "control": control})
 
+    def _probe_body_id(self, d: _Derived, route: derive.Route, ids: dict[str, str], field: str,
+                       foreign_pools: dict[str, list[str]], target_company: str, probe_id: str) -> None:
+        """Our own path, a body naming another tenant's id in ``field``, then the same body naming a missing id.
+
+        Everything else is ours and valid, so only that id can make a difference: both must answer
+        alike, 404, and nothing may be written (plan D2, ids in bodies; judged by tenant-isolation).
+        """
+        path = derive.fill_path(route, ids)
+        body = derive.sample_body(d.doc, route, self._own(), self.rng, derive.MARKER + self.company, known_ids=True)
+        foreign = self.rng.choice(foreign_pools[derive.kind_of(field)])
+        for control, value in ((False, foreign), (True, str(uuid.uuid4()))):
+            self._send(v.PROBE, route.method, path, body={**(body or {}), field: value}, token=self._token(),
+                       mask=(value,), key=uuid.uuid4().hex if route.idempotency else None,
+                       args={"target_tenant": None if control else target_company, "target_id": value,
+                             "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
+                             "control": control, "body_field": field})
+
+    def _create_unseen(self, d: _Derived, tenant: dict[str, Any], kinds: list[str]) -> bool:
+        """Have ``tenant`` create, through the API's own create route, a row of a kind no answer named yet.
+
+        Without it the probes reach only routes whose ids the scenario's actions happen to make; with it,
+        every route that takes an id is probed (calls, legacy recordings, deletion requests ...). One
+        kind per call, each (tenant, kind) tried at most every 2 s; a refused creation (409, 429) is
+        simply tried again later. Recorded as ``probe.setup`` under the creating tenant.
+        """
+        company = str(tenant["company_id"])
+        now = time.monotonic()
+        ready = [k for k in kinds if d.creators.get(k) and now - _create_tried.get((company, k), -10.0) >= 2.0]
+        if not ready:
+            return False
+        kind = self.rng.choice(ready)
+        _create_tried[(company, kind)] = now
+        route = self.rng.choice(d.creators[kind])
+        theirs = self._own(company)
+        body = derive.sample_body(d.doc, route, theirs, self.rng, derive.MARKER + company, known_ids=True)
+        answer = self._send(v.PROBE_SETUP, route.method, route.path, body=body, token=str(tenant["manager_token"]),
+                            tenant=company, key=uuid.uuid4().hex if route.idempotency else None,
+                            args={"route": route.name, "kind": kind, "method": route.method, "path": route.path})
+        return answer.ok
+
     def do_probe_idempotency(self) -> None:
         """A write that declares an Idempotency-Key, in one of the situations the draft names.
 
         replay (same key and payload, one after the other), mismatch (same key, another payload
         or path), concurrent (twice at once), missing (no key where required), other-tenant (the
-        same key used by another tenant for its own request: its own, independent answer).
+        same key used by another tenant for its own request: its own, independent answer),
+        malformed (a key with a space, a tab or 256 characters and more: 400).
         """
         d = derived()
         if d is None:
@@ -419,6 +493,8 @@ class StormUser(FastHttpUser):
             together(*(lambda step=step: send(step, ids, body) for step in (1, 2)))
         elif situation == "missing":
             send(1, ids, body, key=None)
+        elif situation == "malformed":  # must be refused 400 idempotency-key-invalid before anything runs
+            send(1, ids, body, key=self.rng.choice(derive.MALFORMED_KEYS).format(key[:8]))
         elif situation == "mismatch":
             other_ids, other_body = ids, body
             for _ in range(4):

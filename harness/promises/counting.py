@@ -136,18 +136,19 @@ def key_shared_across_tenants(names: tuple[str, ...]) -> Counter:
 
 
 def probe_case(name: str, case: str) -> Counter:
-    """Probes of op ``name`` whose ``case`` argument is ``case`` (the probes name their situation)."""
-    return lambda history: sum(1 for invoke, _ in completed(history, (name,)) if invoke.args.get("case") == case)
+    """Probes of op ``name`` whose situation (their ``probe`` argument) is ``case``."""
+    return lambda history: sum(1 for invoke, _ in completed(history, (name,)) if invoke.args.get("probe") == case)
 
 
 def probe_route(method: str, template: str) -> Counter:
-    """Cross-tenant probes of one route (``template`` with ``{...}`` placeholders), any id."""
+    """Cross-tenant probes of one route (``template`` with ``{...}`` placeholders), any id in the path (a probe
+    of another tenant's id in the body, ``body_field``, is counted by its own promise)."""
     pattern = re.compile("^" + re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template)) + r"(\?.*)?$")
 
     def count(history: History) -> int:
         return sum(
             1 for invoke, _ in completed(history, (PROBE,))
-            if str(invoke.args.get("method", "GET")).upper() == method
+            if str(invoke.args.get("method", "GET")).upper() == method and invoke.args.get("body_field") is None
             and pattern.match(str(invoke.args.get("path", "")))
         )
 

@@ -89,6 +89,32 @@ def test_cross_tenant_right_answers_pass() -> None:
     assert verdict.summary["probe_outcomes"] == {"404": 1, "inconclusive": 1, "none": 1, "limited": 1, "excused": 1}
 
 
+def _body_probe(b: HistoryBuilder, at: float, status: int, control: int = 404) -> None:
+    """Another tenant's appointment in a session start's body (plan D2, ids in bodies), then a missing one."""
+    common = dict(method="POST", route="POST /api/v1/recordings/sessions/start", probe_id=f"b{at}",
+                  path="/api/v1/recordings/sessions/start", body_field="appointment_id")
+    b.call("probe.cross_tenant", at, at + 1, status, result={"body_masked": f"m{status}"}, target_tenant="c2",
+           target_id="b1", control=False, **common)
+    b.call("probe.cross_tenant", at + 2, at + 3, control, result={"body_masked": f"m{control}"}, target_tenant=None,
+           target_id="zz", control=True, **common)
+
+
+def test_foreign_id_in_a_body_is_judged_like_one_in_a_path() -> None:
+    b = HistoryBuilder()
+    _body_probe(b, 0, 201)  # the session was started on another tenant's appointment
+    # ... and the final state shows it: our session names their appointment, whatever was answered
+    taken = dict(_TABLES, recording_sessions=({"id": "s1", "company_id": "c1", "appointment_id": "b1"},))
+    assert _types(_run("tenant-isolation", b, **taken)) == ["foreign-reference", "probe-leak"]
+    b = HistoryBuilder()
+    _body_probe(b, 0, 404)  # answered like the missing id, yet written
+    assert _types(_run("tenant-isolation", b, **taken)) == ["foreign-reference"]
+    b = HistoryBuilder()
+    _body_probe(b, 0, 404)  # right: 404 like the missing id, and our own session on our own appointment only
+    own = dict(_TABLES, recording_sessions=({"id": "s1", "company_id": "c1", "appointment_id": "a1"},))
+    verdict = _run("tenant-isolation", b, **own)
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+
+
 def test_tenant_isolation_with_nothing_answered_is_not_exercised() -> None:
     verdict = _run("tenant-isolation", HistoryBuilder(), **_TABLES)
     assert verdict.status == "unknown" and verdict.error.startswith("not exercised: ")
@@ -125,6 +151,11 @@ _NOT_FOUND = {"body_sha256": "h404", "problem": "not-found"}
      "concurrent-differs"),
     ("missing", [(0, 1, 201, _CREATED)], {"key": None}, "missing-key-accepted"),
     ("missing", [(0, 1, 422, {"problem": "invalid"})], {"key": None}, "missing-key-wrong-status"),
+    ("malformed", [(0, 1, 201, _CREATED)], {"key": "sp key 1"}, "malformed-key-accepted"),  # ran under it
+    ("malformed", [(0, 1, 409, {"problem": "active-session-exists"})], {"key": "sp\tkey-1"},
+     "malformed-key-wrong-status"),  # taken for a valid key: the start ran into the active session
+    ("malformed", [(0, 1, 400, {"problem": "idempotency-key-missing"})], {"key": "k" * 256},
+     "malformed-key-wrong-status"),  # a 400, but not the one the contract names
     ("other-tenant", [(0, 1, 201, _CREATED), (2, 3, 201, _REPLAYED)], {"tenants": ("c1", "c2"), "fps": ("f1", "f2")},
      "key-crossed-tenants"),  # got the first tenant's stored answer
     ("other-tenant", [(0, 1, 201, _CREATED), (2, 3, 422, {"problem": "idempotency-key-mismatch"})],
@@ -146,6 +177,8 @@ def test_idempotency_probe_right_answers_pass() -> None:
     _idem(b, "concurrent", [(0, 5, 201, {"id": "s4"}), (1, 2, 409, {"problem": "idempotency-key-in-flight"})],
           key="k4")
     _idem(b, "missing", [(0, 1, 400, {"problem": "idempotency-key-missing"})], key=None)
+    _idem(b, "malformed", [(0, 1, 400, {"problem": "idempotency-key-invalid"})], key="sp key 1")
+    _idem(b, "malformed", [(0, 1, 429, {"problem": "rate-limited"})], key="k" * 256)  # limited: not judged
     _idem(b, "other-tenant", [(0, 1, 201, {"id": "s5"}), (2, 3, 201, {"id": "s6"})], tenants=("c1", "c2"),
           fps=("f1", "f2"), key="k5")
     _fault(b, 9, 20)

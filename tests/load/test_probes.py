@@ -148,3 +148,33 @@ def test_reference_document_covers_every_promise_route(reference_doc: dict) -> N
     assign = routes["POST /api/v1/appointments/{appointment_id}/assign"]
     assert p.sample_body(reference_doc, assign, {"rep": ["r1"]}, random.Random(1), "m") == {"rep_id": "r1"}
     assert p.fill_path(assign, {"appointment_id": "a9"}) == "/api/v1/appointments/a9/assign"
+
+
+def test_every_kind_of_id_has_a_creator_or_a_seed(reference_doc: dict) -> None:
+    """A probe reaches a route only with an id of its kind: every kind a cross-tenant route takes is created
+    through the API's own route, except dead letters, which no route creates (the seed makes one per tenant)."""
+    routes = p.routes(reference_doc)
+    kinds = {kind for route in p.cross_tenant_routes(routes) for _, kind in route.id_params}
+    made = p.creators(routes)
+    assert kinds - set(made) == {"dead_letter"}
+    assert [r.name for r in made["call"]] == ["POST /api/v1/calls"]
+    assert [r.name for r in made["recording"]] == ["POST /api/v1/recordings/start"]
+    assert [r.name for r in made["deletion"]] == ["POST /api/v1/deletions"]
+    theirs = {"appointment": ["a1"], "rep": ["r1"]}
+    # a body meant to create: an optional id of a kind we hold none of is left out, not made up
+    call = p.sample_body(reference_doc, made["call"][0], theirs, random.Random(1), "m", known_ids=True)
+    assert call == {"appointment_id": "a1"}
+    # target_id names no kind: it takes the one its sibling scope names
+    deletion = p.sample_body(reference_doc, made["deletion"][0], theirs, random.Random(1), "m", known_ids=True)
+    assert deletion == {"scope": "appointment", "target_id": "a1"}
+
+
+def test_ids_in_bodies_are_doors_too(reference_doc: dict) -> None:
+    """Every write whose body names an id is probed with another tenant's id there (plan D2)."""
+    fields = {route.name: p.body_id_fields(reference_doc, route) for route in p.routes(reference_doc)}
+    assert fields["POST /api/v1/recordings/sessions/start"] == (("appointment_id", "appointment"),)
+    assert fields["POST /api/v1/recordings/start"] == (("appointment_id", "appointment"),)
+    assert ("appointment_id", "appointment") in fields["POST /api/v1/calls"]
+    assert fields["POST /api/v1/appointments/{appointment_id}/assign"] == (("rep_id", "rep"),)
+    assert fields["GET /api/v1/appointments/{appointment_id}"] == ()  # reads have no body
+    assert fields["POST /api/v1/shunya/webhook"] == ()  # no token: not a tenant's door

@@ -26,6 +26,10 @@ situation each, ``args.probe``) have every answer judged against the draft:
   next to another refusal: it ran twice) is ``concurrent-differs``;
 - ``missing``: no key where the document says it is required gets 400
   (``missing-key-accepted`` for a 2xx, ``missing-key-wrong-status`` else);
+- ``malformed``: a key that is not 1 to 255 printable ASCII characters gets
+  400 ``idempotency-key-invalid`` before anything runs
+  (``malformed-key-accepted`` for a 2xx, ``malformed-key-wrong-status`` for
+  any other refusal: the key was taken for a valid one);
 - ``other-tenant``: another tenant using the same key gets its own answer:
   never a replay, never a key mismatch or in-flight refusal (``key-crossed-tenants``);
 - any probe: a 5xx is a violation (``server-error``) unless a fault was active.
@@ -110,6 +114,18 @@ def _check_probes(log: ViolationLog, history: History) -> dict[str, int]:
                 log.add("missing-key-wrong-status", f"{invoke.args.get('route')} without the Idempotency-Key it "
                         f"requires answered {completion.status}, not 400", (invoke.index, completion.index),
                         tenant=invoke.tenant, status=completion.status)
+            continue
+        if situation == "malformed":
+            if kind == "2xx":
+                log.add("malformed-key-accepted", f"{invoke.args.get('route')} with the malformed Idempotency-Key "
+                        f"{invoke.args.get('idempotency_key')!r} answered {completion.status}: it ran",
+                        (invoke.index, completion.index), tenant=invoke.tenant)
+            elif kind == "4xx" and (completion.status != 400
+                                    or completion.result.get("problem") != "idempotency-key-invalid"):
+                log.add("malformed-key-wrong-status", f"{invoke.args.get('route')} with the malformed "
+                        f"Idempotency-Key {invoke.args.get('idempotency_key')!r} answered {completion.status} "
+                        f"{completion.result.get('problem') or ''}".rstrip() + ", not 400 idempotency-key-invalid",
+                        (invoke.index, completion.index), tenant=invoke.tenant, status=completion.status)
             continue
         run = (situation, invoke.args.get("idempotency_key"), invoke.args.get("route"))
         runs[run].append((invoke, completion))

@@ -4,12 +4,15 @@ Webhook deliveries (duplicated, late, out of order) and polling may all
 carry one job's result; the side effect is a ``call_analyses`` row, so a job
 with two rows was applied twice. When the upstream stub reports what it
 produced (``expected_outputs``), the applied ``output_hash`` must equal it.
-Jobs never applied are the liveness checker's business (job-applied-eventually).
+Deliveries without a valid signature must be refused 401 and apply nothing
+(``_forged_deliveries``). Jobs never applied are the liveness checker's
+business (job-applied-eventually).
 """
 
 from __future__ import annotations
 
 from stormproof.harness.history import History
+from stormproof.harness.invariants.checkers._forged_deliveries import check_forged_deliveries
 from stormproof.harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -58,4 +61,6 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
                     shunya_job_id=job,
                     analysis=str(row.get("id")),
                 )
-    return log.verdict(jobs_applied=len(by_job), analyses=len(rows), jobs_delivered=len(deliveries))
+    forged = check_forged_deliveries(log, history, rows)
+    return log.verdict(jobs_applied=len(by_job), analyses=len(rows), jobs_delivered=len(deliveries),
+                       forged_deliveries=forged)

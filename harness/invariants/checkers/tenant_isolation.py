@@ -18,8 +18,10 @@ Every answer is judged, not only the successes:
   B (an id in its arguments or the ``id`` it got back);
 - the final state: no row of B carries the marker a probe of A writes into
   its bodies (``sp-probe-<A>``: a foreign write took effect whatever it
-  answered), and no row of a foreign ``DELETE`` probe vanished unless its own
-  tenant deleted it.
+  answered), no row of A names a row of B in an ``*_id`` column (a session
+  or a call of A on B's appointment: an id in a body was taken, whatever the
+  answer said), and no row of a foreign ``DELETE`` probe vanished unless its
+  own tenant deleted it.
 
 With no answered operation at all the verdict is ``unknown`` ("not exercised").
 """
@@ -233,12 +235,20 @@ def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op]
 
 def _final_state(log: ViolationLog, history: History, snapshot: Snapshot,
                  probes: dict[object, dict[bool, tuple[Op, Op]]], owners: dict[object, tuple[str, object]]) -> None:
-    """Foreign rows untouched: no probe's marker in another tenant's row; no foreign DELETE took effect."""
+    """Foreign rows untouched: no probe's marker in another tenant's row, no row naming another tenant's row;
+    no foreign DELETE took effect."""
     probers = {(invoke.tenant) for pair in probes.values() for invoke, _ in pair.values()}
     for table in TABLES:
         for row in snapshot.table(table) or ():
             company = row.get("company_id")
             for column, value in row.items():
+                if company is not None and column.endswith("_id") and column != "company_id":
+                    owner = owners.get(value)
+                    if owner is not None and owner[1] != company:
+                        log.add("foreign-reference", f"{table} row {row.get('id')} of {company} names {owner[0]} row "
+                                f"{value} of {owner[1]} in {column}: a write took another tenant's id",
+                                (), owner=owner[1], table=table, row_id=row.get("id"), column=column,
+                                foreign_id=value)
                 if not isinstance(value, str) or MARKER not in value:
                     continue
                 writer = value.split(MARKER, 1)[1]

@@ -1,0 +1,43 @@
+"""job-applied-once judges the webhook deliveries Shunya did not sign (plan A1): refused 401, nothing applied."""
+
+from __future__ import annotations
+
+from stormproof.harness.invariants import Snapshot, check_all
+from tests.invariants.builders import HistoryBuilder
+
+
+def _run(b: HistoryBuilder, *analyses: dict):
+    (verdict,) = check_all(b.build(), Snapshot(call_analyses=analyses), ["job-applied-once"])  # type: ignore[arg-type]
+    return verdict
+
+
+def _analysis(job: str, output: str) -> dict:
+    return {"id": f"n-{job}", "company_id": "c1", "call_id": "call1", "shunya_job_id": job, "output_hash": output,
+            "applied_by": "webhook"}
+
+
+def _forged(b: HistoryBuilder, at: float, status: int | None, bad: str, job: str = "j1") -> None:
+    b.call("webhook.deliver", at, at + 1, status, job_id=job, payload_fp=f"forged-{job}-{bad}", bad_signature=bad)
+
+
+def test_forged_deliveries_accepted_refused_wrongly_or_applied_are_flagged() -> None:
+    b = HistoryBuilder()
+    _forged(b, 0, 202, "missing")          # accepted without a signature
+    _forged(b, 10, 422, "stale", "j2")     # the body was judged before its sender: not 401
+    _forged(b, 20, 401, "wrong", "j3")     # refused right, yet its forged result is in the final state
+    verdict = _run(b, _analysis("j1", "h1"), _analysis("j2", "h2"), _analysis("j3", "forged-j3-wrong"))
+    assert sorted(v.details["type"] for v in verdict.violations) == [
+        "forged-delivery-accepted", "forged-delivery-wrong-status", "forged-result-applied"]
+    assert verdict.summary["forged_deliveries"] == 3
+
+
+def test_forged_deliveries_refused_401_pass() -> None:
+    b = HistoryBuilder()
+    b.call("webhook.deliver", 0, 1, 200, job_id="j1", payload_fp="h1")  # Shunya's own, signed: applied
+    for at, bad in ((2, "missing"), (4, "stale"), (6, "wrong")):
+        _forged(b, at, 401, bad)
+    _forged(b, 8, None, "wrong")          # no answer: counted, not judged
+    _forged(b, 10, 429, "missing")        # rate limited: counted, not judged
+    verdict = _run(b, _analysis("j1", "h1"))
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+    assert verdict.summary["forged_deliveries"] == 5
