@@ -197,6 +197,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "commit, and retries go back to the broker, so a broker (Redis) restart loses them",
         ),
         Weakening(
+            "conflict-names-active",
+            "A2",
+            "the active session named by 409 active-session-exists: the answer names the appointment's "
+            "oldest session (looked up without the status filter), often one stopped long ago",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

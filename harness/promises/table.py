@@ -89,8 +89,7 @@ _row("A2.legacy-start-same-rule", "A2",
 _row("A2.conflict-names-active", "A2",
      "A start refused because a session is active answers 409 active-session-exists naming the active "
      "session's id, and that session is active.",
-     "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",),
-     gap="single-active-session does not read the 409's body yet; no weakening")
+     "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",), ("conflict-names-active",))
 _row("A2.stop-idempotent", "A2",
      "Stopping a stopped session answers 200 with its state unchanged (stopped, same stopped_at), never an "
      "error and never a second stop.",

@@ -295,6 +295,35 @@ def test_stop_idempotent(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_conflict_names_active(apps, weakened: bool) -> None:
+    """A start refused because a session is active names that session with the fix; a stopped one without it."""
+    app = apps(*(("conflict-names-active",) if weakened else ()))
+    tenant = app.tenants[1]
+    appointment = tenant.appointment_ids[0]  # no other test of this module starts sessions on it
+    rec = Recorder([t.company_id for t in app.tenants])
+    body = {"appointment_id": appointment}
+
+    def start() -> httpx.Response:
+        answer = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()), json=body)
+        rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=appointment)
+        return answer
+
+    first = start()
+    assert first.status_code == 201, first.text
+    stopped = httpx.post(f"{app.url}/api/v1/recordings/sessions/{first.json()['id']}/stop",
+                         headers=auth(tenant.rep_tokens[0], new_key()))
+    rec.record(v.SESSION_STOP, tenant.company_id, stopped, session_id=first.json()["id"])
+    second = start()
+    assert second.status_code == 201, second.text
+    refused = start()
+    assert refused.status_code == 409 and _problem_type(refused) == "active-session-exists"
+    named = refused.json()["active_session_id"]
+    assert named == (first.json()["id"] if weakened else second.json()["id"])
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_reassign_idempotent(apps, weakened: bool) -> None:
     """Assigning the current rep again answers the existing assignment with the fix; 409 without it."""
     app = apps(*(("reassign-idempotent",) if weakened else ()))
