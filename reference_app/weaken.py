@@ -203,6 +203,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "oldest session (looked up without the status filter), often one stopped long ago",
         ),
         Weakening(
+            "deletion-token",
+            "F2",
+            "the confirmation token check of a deletion: a confirmation with any token (a wrong one, "
+            "a guessed one) executes the deletion",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

@@ -29,7 +29,7 @@ probe.authz              route, role, required_roles, method, path   status, pro
 appointment.create       (none)                                      id (appointment id)
 consent.grant            appointment_id, scope                       id (consent id), appointment_id
 deletion.request         scope, target_id                            id (deletion request id)
-deletion.confirm         deletion_id                                 id (the audit row, same id)
+deletion.confirm         deletion_id, [wrong_token]                  id (the audit row, same id)
 retention.run            (none)                                      company_id, counts
 fault (nemesis)          fault, phase ("start"/"stop"), target, params
 =======================  ==========================================  ===========================================

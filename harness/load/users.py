@@ -511,6 +511,13 @@ class StormUser(FastHttpUser):
         if request.status != 201 or not isinstance(request.body, dict):
             return
         deletion = str(request.body.get("id"))
+        # A mistyped token first: it must delete nothing (plan F2); and one request in three is left
+        # unconfirmed (the manager changed their mind), so the final state shows what it kept.
+        self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
+                   args={"deletion_id": deletion, "wrong_token": True},
+                   body={"confirmation_token": f"wrong-{uuid.uuid4().hex}"}, token=self._token())
+        if self.rng.random() < 1 / 3:
+            return
         self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
                    args={"deletion_id": deletion},
                    body={"confirmation_token": request.body.get("confirmation_token")}, token=self._token())

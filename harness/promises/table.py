@@ -399,8 +399,9 @@ _row("F2.deleted-entirely", "F2",
      "deletion-audited", (v.DELETION_CONFIRM,), TENANTS, ("lifecycle-under-load",), ("deletion-cascade",))
 _row("F2.confirm-required", "F2",
      "POST /deletions deletes nothing; only a confirmation with its token, before it expires, deletes.",
-     "no-lost-acknowledged-write", (v.DELETION_REQUEST,), TENANTS, ("lifecycle-under-load",),
-     gap="no checker compares a pending request with the final state; no weakening")
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
+     TENANTS + "; deletion requests confirmed with a wrong token first, some never confirmed",
+     ("lifecycle-under-load",), ("deletion-token",), count=c.with_arg((v.DELETION_CONFIRM,), "wrong_token"))
 _row("F3.consent-before-recording", "F3",
      "No recording session exists for an appointment without a recording consent granted before it started.",
      "consent-before-processing", (v.SESSION_START, v.LEGACY_START), TENANTS + "; appointments without consent",

@@ -271,6 +271,36 @@ def test_deletion_cascade(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_deletion_token(apps, weakened: bool) -> None:
+    """A confirmation with a wrong token is refused 422 and deletes nothing with the fix; it deletes without.
+
+    deletion-audited flags the second (a wrong token answered 2xx)."""
+    app = apps(*(("deletion-token",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    window = {"title": "to delete", "starts_at": "2031-01-01T10:00:00Z", "ends_at": "2031-01-01T10:30:00Z"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    appointment = made.json()["id"]
+    body = {"scope": "appointment", "target_id": appointment}
+    requested = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token), json=body)
+    assert requested.status_code == 201, requested.text
+    rec.record(v.DELETION_REQUEST, tenant.company_id, requested, body=body, **body)
+    deletion = requested.json()["id"]
+    wrong = httpx.post(f"{app.url}/api/v1/deletions/{deletion}/confirm", headers=auth(tenant.manager_token),
+                       json={"confirmation_token": "not-the-token"})
+    rec.record(v.DELETION_CONFIRM, tenant.company_id, wrong, deletion_id=deletion, wrong_token=True)
+    left = sql_rows(app.database_url, "SELECT id FROM appointments WHERE id = %s", appointment)
+    if weakened:
+        assert wrong.status_code == 200 and left == []
+    else:
+        assert wrong.status_code == 422 and _problem_type(wrong) == "confirmation-token-invalid"
+        assert len(left) == 1
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_stop_idempotent(apps, weakened: bool) -> None:
     """Stopping a stopped session answers its state with the fix; 409 without it."""
     app = apps(*(("stop-idempotent",) if weakened else ()))
