@@ -209,6 +209,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "a guessed one) executes the deletion",
         ),
         Weakening(
+            "job-match-by-call",
+            "A1",
+            "the match of a delivered result to its job by job id: the webhook finds the job through the "
+            "delivery's call_id, so a late delivery of a job superseded for the same call is applied as its result",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

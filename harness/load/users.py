@@ -262,13 +262,14 @@ class StormUser(FastHttpUser):
     def do_appointment_list(self) -> None:
         self._send("appointment.list", "GET", "/api/v1/appointments?limit=50", args={}, token=self._token())
 
-    def do_call_submit(self) -> None:
+    def do_call_submit(self) -> str | None:
         appointment = self.rng.choice(self.hot)
         body = {"appointment_id": appointment}
         answer = self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls", args={"appointment_id": appointment},
                             body=body, key=uuid.uuid4().hex, token=self._token())
-        if isinstance(answer.body, dict):
-            _remember(_calls, self.company, answer.body.get("id"))
+        call = answer.body.get("id") if isinstance(answer.body, dict) else None
+        _remember(_calls, self.company, call)
+        return call if isinstance(call, str) else None
 
     def do_call_refresh(self) -> None:
         """Ask for a poll of a call's job now: with one already queued, nothing new may be enqueued."""
@@ -292,6 +293,18 @@ class StormUser(FastHttpUser):
         job_id = job.get("shunya_job_id") if isinstance(job, dict) else None
         if not job_id:
             return
+        self._deliver(job_id, call)
+
+    def do_webhook_superseded(self) -> None:
+        """A new call, then at once a signed delivery of another job of that call, superseded (as when a
+        submission was retried after a lost answer and Shunya ran both): it is not the call's job, so its
+        result must never become the call's (plan A1)."""
+        call = self.do_call_submit()
+        if call is not None:
+            self._deliver(f"shj_superseded_{uuid.uuid4().hex[:16]}", call, superseded=True)
+
+    def _deliver(self, job_id: str, call: str, **extra: object) -> None:
+        """POST the completed job's result, signed as Shunya signs it."""
         from stormproof.harness.shunya.results import canonical_json, expected_result, output_hash
         from stormproof.harness.shunya.signing import sign
 
@@ -304,7 +317,7 @@ class StormUser(FastHttpUser):
         raw = canonical_json(payload)
         ts = int(time.time())
         self._send(v.WEBHOOK_DELIVER, "POST", "/api/v1/shunya/webhook",
-                   args={"job_id": job_id, "payload_fp": output_hash(result)}, raw_body=raw,
+                   args={"job_id": job_id, "payload_fp": output_hash(result), "call_id": call, **extra}, raw_body=raw,
                    headers={"X-Shunya-Timestamp": str(ts), "X-Shunya-Signature": sign(CONFIG.webhook_secret, ts, raw)})
 
     def do_replay_same(self) -> None:

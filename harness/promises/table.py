@@ -58,8 +58,9 @@ _row("A1.db-guard-last-word", "A1",
 _row("A1.right-result", "A1",
      "The result applied to a call is the one Shunya produced for its job (the applied output_hash equals "
      "the stub's), never a stale or another job's result.",
-     "job-applied-once", _JOB_OPS, JOBS, ("webhook-poll-storm", "smoke"),
-     gap="no weakening yet (a candidate: apply a delivery without comparing its output_hash)")
+     # Only webhook-poll-storm's load delivers results of superseded jobs (webhook.superseded).
+     "job-applied-once", _JOB_OPS, JOBS + "; signed deliveries of jobs superseded for the same call",
+     ("webhook-poll-storm",), ("job-match-by-call",), count=c.with_arg((v.WEBHOOK_DELIVER,), "superseded"))
 _row("A1.applied-eventually", "A1",
      "Every job Shunya completed is applied by the end of the run (after the grace period), by the webhook "
      "or by polling.",

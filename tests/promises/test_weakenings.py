@@ -387,6 +387,35 @@ def test_webhook_signature(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_job_match_by_call(apps, weakened: bool) -> None:
+    """A signed delivery of another job of a call is refused 404 with the fix; applied as the call's result without.
+
+    job-applied-once flags the second."""
+    from tests.reference_app.background import delivery
+
+    app = apps(*(("job-match-by-call",) if weakened else ()))
+    tenant = app.tenants[0]
+    submitted = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+    assert submitted.status_code == 202, submitted.text
+    call = submitted.json()
+    superseded = f"shj_superseded_{uuid.uuid4().hex[:16]}"
+    raw, headers = delivery(superseded, {"id": call["id"], "company_id": tenant.company_id}, secret=app.webhook_secret)
+    answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=raw, headers=headers)
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.CALL_SUBMIT, tenant.company_id, submitted, body={})
+    rec.record(v.WEBHOOK_DELIVER, None, answer, job_id=superseded, call_id=call["id"], superseded=True)
+    applied = sql_rows(app.database_url, "SELECT shunya_job_id FROM call_analyses WHERE call_id = %s", call["id"])
+    if weakened:
+        assert answer.status_code == 200 and answer.json()["status"] == "applied", answer.text
+        assert applied == [(superseded,)]
+    else:
+        assert answer.status_code == 404, answer.text
+        assert applied == []
+    verdict = _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_dead_letter_retry_once(apps, weakened: bool) -> None:
     """A dead letter is retried once (then 409) with the fix; every retry queues the task again without it."""
     app = apps(*(("dead-letter-retry-once",) if weakened else ()))
