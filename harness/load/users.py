@@ -508,16 +508,20 @@ class StormUser(FastHttpUser):
             self._start(v.SESSION_START, appointment, uuid.uuid4().hex)
 
     def do_lifecycle_delete(self) -> None:
-        """Create an appointment with consent, then delete it with a confirmed request, under load.
+        """Create an appointment with consent and a call, then delete it with a confirmed request, under load.
 
         Only appointments made here are deleted, so the seeded ones the other actions aim at stay.
         """
         appointment = self._create_appointment()
         if appointment is None:
             return
-        self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
-                   args={"appointment_id": appointment, "scope": "recording"},
-                   body={"scope": "recording", "evidence": "load generator"}, token=self._token())
+        for scope in ("recording", "analysis"):
+            self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
+                       args={"appointment_id": appointment, "scope": scope},
+                       body={"scope": scope, "evidence": "load generator"}, token=self._token())
+        # A call of it, so that what the deletion must take includes a call and its Shunya job (plan F2).
+        self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls", args={"appointment_id": appointment},
+                   body={"appointment_id": appointment}, key=uuid.uuid4().hex, token=self._token())
         request = self._send(v.DELETION_REQUEST, "POST", "/api/v1/deletions",
                              args={"scope": "appointment", "target_id": appointment},
                              body={"scope": "appointment", "target_id": appointment}, token=self._token())

@@ -232,3 +232,14 @@ def test_a_superseded_job_applied_to_the_call_is_flagged_in_the_answer_and_the_f
     assert set(by_type) == {"superseded-applied", "other-job-result"}
     assert by_type["superseded-applied"].ops == (superseded - 1, superseded)
     assert by_type["other-job-result"].details["call_id"] == "call1"
+
+
+def test_a_call_taken_by_a_confirmed_deletion_of_its_appointment_is_not_lost() -> None:
+    """F2 deletes an appointment's calls; only a deletion that may have acted excuses a missing call."""
+    for confirmed, expected in ((200, "valid"), (422, "invalid")):
+        b = HistoryBuilder()
+        b.call("call.submit", 0, 5, 202, appointment_id="a9", result={"id": "call9"})
+        b.call("deletion.request", 6, 8, 201, result={"id": "d1"}, scope="appointment", target_id="a9")
+        b.call("deletion.confirm", 9, 12, confirmed, result={"id": "d1"}, deletion_id="d1")
+        verdict = _run("no-lost-acknowledged-write", b, calls=())
+        assert verdict.status == expected, (confirmed, verdict.violations)
