@@ -197,6 +197,24 @@ WEAKENINGS: dict[str, Weakening] = {
             "commit, and retries go back to the broker, so a broker (Redis) restart loses them",
         ),
         Weakening(
+            "conflict-names-active",
+            "A2",
+            "the active session named by 409 active-session-exists: the answer names the appointment's "
+            "oldest session (looked up without the status filter), often one stopped long ago",
+        ),
+        Weakening(
+            "deletion-token",
+            "F2",
+            "the confirmation token check of a deletion: a confirmation with any token (a wrong one, "
+            "a guessed one) executes the deletion",
+        ),
+        Weakening(
+            "job-match-by-call",
+            "A1",
+            "the match of a delivered result to its job by job id: the webhook finds the job through the "
+            "delivery's call_id, so a late delivery of a job superseded for the same call is applied as its result",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

@@ -20,7 +20,8 @@ appointment.delete       appointment_id
 appointment.read         appointment_id
 session.read             session_id
 call.submit              appointment_id, ...                         id (call id)
-webhook.deliver          job_id (Shunya job id), payload_fp
+webhook.deliver          job_id (Shunya job id), payload_fp,
+                         [call_id, superseded]
 probe.cross_tenant       target_tenant, target_id, method, path,     status, body_masked (digest of the body with
                          [route, probe_id, control]                  the asked-for ids masked)
 probe.idempotency        route, probe, step, method, path,           like any keyed write
@@ -32,7 +33,7 @@ probe.setup              route, kind, method, path                   like the ro
 appointment.create       (none)                                      id (appointment id)
 consent.grant            appointment_id, scope                       id (consent id), appointment_id
 deletion.request         scope, target_id                            id (deletion request id)
-deletion.confirm         deletion_id                                 id (the audit row, same id)
+deletion.confirm         deletion_id, [wrong_token]                  id (the audit row, same id)
 retention.run            (none)                                      company_id, counts
 fault (nemesis)          fault, phase ("start"/"stop"), target, params
 =======================  ==========================================  ===========================================

@@ -32,6 +32,8 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "call.submit": 3,
     "call.refresh": 1,
     "webhook.deliver": 3,
+    # A signed delivery of a job superseded for one of our calls (a resubmission's); off unless asked.
+    "webhook.superseded": 0,
     "replay.same": 3,
     "replay.mismatch": 1,
     "replay.concurrent": 2,

@@ -271,13 +271,14 @@ class StormUser(FastHttpUser):
     def do_appointment_list(self) -> None:
         self._send("appointment.list", "GET", "/api/v1/appointments?limit=50", args={}, token=self._token())
 
-    def do_call_submit(self) -> None:
+    def do_call_submit(self) -> str | None:
         appointment = self.rng.choice(self.hot)
         body = {"appointment_id": appointment}
         answer = self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls", args={"appointment_id": appointment},
                             body=body, key=uuid.uuid4().hex, token=self._token())
-        if isinstance(answer.body, dict):
-            _remember(_calls, self.company, answer.body.get("id"))
+        call = answer.body.get("id") if isinstance(answer.body, dict) else None
+        _remember(_calls, self.company, call)
+        return call if isinstance(call, str) else None
 
     def do_call_refresh(self) -> None:
         """Ask for a poll of a call's job now: with one already queued, nothing new may be enqueued."""
@@ -302,6 +303,18 @@ class StormUser(FastHttpUser):
         job_id = job.get("shunya_job_id") if isinstance(job, dict) else None
         if not job_id:
             return
+        self._deliver(job_id, call)
+
+    def do_webhook_superseded(self) -> None:
+        """A new call, then at once a signed delivery of another job of that call, superseded (as when a
+        submission was retried after a lost answer and Shunya ran both): it is not the call's job, so its
+        result must never become the call's (plan A1)."""
+        call = self.do_call_submit()
+        if call is not None:
+            self._deliver(f"shj_superseded_{uuid.uuid4().hex[:16]}", call, superseded=True)
+
+    def _deliver(self, job_id: str, call: str, **extra: object) -> None:
+        """POST the completed job's result, signed as Shunya signs it."""
         from stormproof.harness.shunya.results import canonical_json, expected_result, output_hash
         from stormproof.harness.shunya.signing import sign
 
@@ -323,7 +336,8 @@ class StormUser(FastHttpUser):
         if bad == "missing":
             headers = {}
         self._send(v.WEBHOOK_DELIVER, "POST", "/api/v1/shunya/webhook",
-                   args={"job_id": job_id, "payload_fp": output_hash(result), **({"bad_signature": bad} if bad else {})},
+                   args={"job_id": job_id, "payload_fp": output_hash(result), "call_id": call, **extra,
+                         **({"bad_signature": bad} if bad else {})},
                    raw_body=raw,
                    headers=headers)
 
@@ -571,22 +585,33 @@ class StormUser(FastHttpUser):
             self._start(v.SESSION_START, appointment, uuid.uuid4().hex)
 
     def do_lifecycle_delete(self) -> None:
-        """Create an appointment with consent, then delete it with a confirmed request, under load.
+        """Create an appointment with consent and a call, then delete it with a confirmed request, under load.
 
         Only appointments made here are deleted, so the seeded ones the other actions aim at stay.
         """
         appointment = self._create_appointment()
         if appointment is None:
             return
-        self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
-                   args={"appointment_id": appointment, "scope": "recording"},
-                   body={"scope": "recording", "evidence": "load generator"}, token=self._token())
+        for scope in ("recording", "analysis"):
+            self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
+                       args={"appointment_id": appointment, "scope": scope},
+                       body={"scope": scope, "evidence": "load generator"}, token=self._token())
+        # A call of it, so that what the deletion must take includes a call and its Shunya job (plan F2).
+        self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls", args={"appointment_id": appointment},
+                   body={"appointment_id": appointment}, key=uuid.uuid4().hex, token=self._token())
         request = self._send(v.DELETION_REQUEST, "POST", "/api/v1/deletions",
                              args={"scope": "appointment", "target_id": appointment},
                              body={"scope": "appointment", "target_id": appointment}, token=self._token())
         if request.status != 201 or not isinstance(request.body, dict):
             return
         deletion = str(request.body.get("id"))
+        # A mistyped token first: it must delete nothing (plan F2); and one request in three is left
+        # unconfirmed (the manager changed their mind), so the final state shows what it kept.
+        self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
+                   args={"deletion_id": deletion, "wrong_token": True},
+                   body={"confirmation_token": f"wrong-{uuid.uuid4().hex}"}, token=self._token())
+        if self.rng.random() < 1 / 3:
+            return
         self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
                    args={"deletion_id": deletion},
                    body={"confirmation_token": request.body.get("confirmation_token")}, token=self._token())

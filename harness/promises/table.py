@@ -58,8 +58,9 @@ _row("A1.db-guard-last-word", "A1",
 _row("A1.right-result", "A1",
      "The result applied to a call is the one Shunya produced for its job (the applied output_hash equals "
      "the stub's), never a stale or another job's result.",
-     "job-applied-once", _JOB_OPS, JOBS, ("webhook-poll-storm", "smoke"),
-     gap="no weakening yet (a candidate: apply a delivery without comparing its output_hash)")
+     # Only webhook-poll-storm's load delivers results of superseded jobs (webhook.superseded).
+     "job-applied-once", _JOB_OPS, JOBS + "; signed deliveries of jobs superseded for the same call",
+     ("webhook-poll-storm",), ("job-match-by-call",), count=c.with_arg((v.WEBHOOK_DELIVER,), "superseded"))
 _row("A1.applied-eventually", "A1",
      "Every job Shunya completed is applied by the end of the run (after the grace period), by the webhook "
      "or by polling.",
@@ -90,8 +91,7 @@ _row("A2.legacy-start-same-rule", "A2",
 _row("A2.conflict-names-active", "A2",
      "A start refused because a session is active answers 409 active-session-exists naming the active "
      "session's id, and that session is active.",
-     "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",),
-     gap="single-active-session does not read the 409's body yet; no weakening")
+     "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",), ("conflict-names-active",))
 _row("A2.stop-idempotent", "A2",
      "Stopping a stopped session answers 200 with its state unchanged (stopped, same stopped_at), never an "
      "error and never a second stop.",
@@ -399,8 +399,9 @@ _row("F2.deleted-entirely", "F2",
      "deletion-audited", (v.DELETION_CONFIRM,), TENANTS, ("lifecycle-under-load",), ("deletion-cascade",))
 _row("F2.confirm-required", "F2",
      "POST /deletions deletes nothing; only a confirmation with its token, before it expires, deletes.",
-     "no-lost-acknowledged-write", (v.DELETION_REQUEST,), TENANTS, ("lifecycle-under-load",),
-     gap="no checker compares a pending request with the final state; no weakening")
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
+     TENANTS + "; deletion requests confirmed with a wrong token first, some never confirmed",
+     ("lifecycle-under-load",), ("deletion-token",), count=c.with_arg((v.DELETION_CONFIRM,), "wrong_token"))
 _row("F3.consent-before-recording", "F3",
      "No recording session exists for an appointment without a recording consent granted before it started.",
      "consent-before-processing", (v.SESSION_START, v.LEGACY_START), TENANTS + "; appointments without consent",

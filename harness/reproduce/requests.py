@@ -94,6 +94,8 @@ def _confirm(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request
     deletion = str(args["deletion_id"])
     made = ctx.bodies.get(ctx.created_by.get(deletion, -1))
     token = made.get("confirmation_token") if isinstance(made, dict) else None
+    if args.get("wrong_token"):
+        token = f"wrong-{uuid.uuid4().hex}"
     return Request("POST", f"/api/v1/deletions/{deletion}/confirm", _auth(_token(ctx, step.tenant)),
                    {"confirmation_token": token})
 

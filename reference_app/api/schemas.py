@@ -189,6 +189,8 @@ class WebhookIn(BaseModel):
     event: str = Field(max_length=50)
     delivery_id: str = Field(max_length=100)
     job_id: str = Field(min_length=1, max_length=64)
+    #: Shunya echoes the call the job was created for; the job id, not this, says whose result it is.
+    call_id: str | None = Field(default=None, max_length=64)
     status: str = Field(pattern="^(completed|failed)$")
     result: dict[str, Any] | None = None
     output_hash: str | None = Field(default=None, max_length=128)

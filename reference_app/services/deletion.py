@@ -182,7 +182,8 @@ async def confirm_request(
     )
     if request.status != "pending":
         raise Problem("deletion-not-pending", "this deletion was already executed", deletion_id=str(request.id))
-    if not hmac.compare_digest(request.token_hash, _hash(token)):
+    # Weakened ``deletion-token``: the original only checked that a token was sent.
+    if not hmac.compare_digest(request.token_hash, _hash(token)) and not settings.weakened("deletion-token"):
         raise Problem("confirmation-token-invalid", "the confirmation token does not match this request")
     now = utcnow()
     if request.expires_at <= now:

@@ -43,6 +43,18 @@ async def _active_session(uow: UnitOfWork, appointment: Appointment) -> Recordin
     return (await uow.session.execute(stmt)).scalar_one_or_none()
 
 
+async def _oldest_session(uow: UnitOfWork, appointment: Appointment) -> RecordingSession | None:
+    """The weakened ``conflict-names-active`` lookup: the status filter forgotten, so the oldest session wins."""
+    stmt = (
+        select(RecordingSession)
+        .where(RecordingSession.appointment_id == appointment.id,
+               RecordingSession.company_id == appointment.company_id)
+        .order_by(RecordingSession.created_at)
+        .limit(1)
+    )
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
 def _conflict(existing: RecordingSession | None) -> Problem:
     return Problem(
         "active-session-exists",
@@ -64,6 +76,9 @@ async def start_session(
         )
     existing = await _active_session(uow, appointment)
     if existing is not None:
+        if ctx.settings.weakened("conflict-names-active"):
+            # The original looked the session up again for the answer, without the status filter.
+            raise _conflict(await _oldest_session(uow, appointment))
         raise _conflict(existing)
     await ctx.race_window(f"session-start:{appointment.id}")
     recording = RecordingSession(

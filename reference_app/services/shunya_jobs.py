@@ -51,6 +51,8 @@ class JobResult:
     result: dict[str, Any] | None
     output_hash: str | None
     error: str | None = None
+    #: The call the sender says the job is for (webhooks only); read only by the ``job-match-by-call`` weakening.
+    call_id: str | None = None
 
 
 async def apply_job_result(ctx: AppContext, job: JobResult, *, source: str) -> ApplyOutcome:
@@ -68,9 +70,15 @@ def _count_duplicate(ctx: AppContext, source: str) -> None:
 
 async def _apply(ctx: AppContext, uow: UnitOfWork, job: JobResult, source: str) -> ApplyOutcome:
     session = uow.session
-    row = (
-        await session.execute(select(ShunyaJob).where(ShunyaJob.shunya_job_id == job.shunya_job_id).limit(1))
-    ).scalar_one_or_none()
+    match = ShunyaJob.shunya_job_id == job.shunya_job_id
+    if job.call_id is not None and ctx.settings.weakened("job-match-by-call"):
+        # The original found the job through the delivery's call (one job per call, it assumed), so a late
+        # delivery of a job superseded for the same call (a resubmission) was applied as the call's result.
+        try:
+            match = ShunyaJob.call_id == uuid.UUID(job.call_id)
+        except ValueError:
+            return ApplyOutcome.unknown_job
+    row = (await session.execute(select(ShunyaJob).where(match).limit(1))).scalar_one_or_none()
     if row is None:
         return ApplyOutcome.unknown_job
     if not ctx.settings.weakened("job-lock"):

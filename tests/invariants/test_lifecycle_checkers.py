@@ -111,3 +111,55 @@ def test_deletion_audited_flags_a_call_of_the_appointment_that_survived_unlinked
     assert verdict.status == "invalid"
     assert verdict.violations[0].details["tables"] == ("calls",)
     assert _one("deletion-audited", b.build(), {**tables, "calls": []}).status == "valid"
+
+
+def _two_step(*, wrong_status: int, confirm: bool, kept: bool, audited: bool) -> tuple[History, dict]:
+    """Request d1 for a1, confirm with a wrong token (answered ``wrong_status``), then maybe with the right one."""
+    from stormproof.harness.history.vocabulary import DELETION_REQUEST
+
+    b = HistoryBuilder()
+    b.call(DELETION_REQUEST, 0, 5, 201, result={"id": "d1"}, scope="appointment", target_id="a1")
+    b.call(DELETION_CONFIRM, 10, 15, wrong_status, result={"id": "d1"} if wrong_status < 300 else
+           {"problem": "confirmation-token-invalid"}, deletion_id="d1", wrong_token=True)
+    if confirm:
+        b.call(DELETION_CONFIRM, 20, 25, 200, result={"id": "d1"}, deletion_id="d1")
+    tables = {**EMPTY, "deletion_audit": [_audit("d1", "a1")] if audited else [],
+              "appointments": [{"id": "a1", "company_id": "c1"}] if kept else []}
+    return b.build(), tables
+
+
+def test_deletion_audited_passes_a_wrong_token_refused_then_confirmed_or_left_pending() -> None:
+    for confirm in (True, False):
+        history, tables = _two_step(wrong_status=422, confirm=confirm, kept=not confirm, audited=confirm)
+        verdict = _one("deletion-audited", history, tables)
+        assert verdict.status == "valid", (confirm, verdict.violations)
+        assert verdict.summary["left_pending"] == (0 if confirm else 1)
+
+
+def test_deletion_audited_flags_a_wrong_token_accepted() -> None:
+    history, tables = _two_step(wrong_status=200, confirm=False, kept=False, audited=True)
+    verdict = _one("deletion-audited", history, tables)
+    assert verdict.status == "invalid"
+    assert [v.details["type"] for v in verdict.violations] == ["wrong-token-accepted"]
+
+
+def test_deletion_audited_flags_an_audit_row_no_right_token_explains() -> None:
+    """The wrong-token confirmation timed out, yet the deletion ran: only the wrong token can have run it."""
+    history, tables = _two_step(wrong_status=422, confirm=False, kept=False, audited=True)
+    ops = [op for op in history]
+    wrong = next(op for op in ops if op.type != "invoke" and op.args.get("wrong_token"))
+    timed_out = History([op if op is not wrong else type(op)(op.index, "info", op.process, op.f, op.tenant, op.args,
+                                                            None, {}, "timeout", op.time_ns, op.wall, op.invoke_index)
+                         for op in ops])
+    verdict = _one("deletion-audited", timed_out, tables)
+    assert verdict.status == "invalid"
+    assert [v.details["type"] for v in verdict.violations] == ["executed-without-token"]
+
+
+def test_deletion_audited_flags_an_unconfirmed_request_whose_target_is_gone() -> None:
+    """Deleted on request (no audit row, no confirmation): the final state shows it."""
+    history, tables = _two_step(wrong_status=422, confirm=False, kept=False, audited=False)
+    verdict = _one("deletion-audited", history, tables)
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "deleted-unconfirmed" and violation.details["appointment_id"] == "a1"

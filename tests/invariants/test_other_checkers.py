@@ -192,3 +192,54 @@ def test_slo_error_rate_and_latency() -> None:
     assert strict_rate.status == "invalid" and strict_rate.violations[0].ops == (b.at(error),)
     assert strict_latency.status == "invalid" and strict_latency.violations[0].ops[-1] == b.at(slow)
     assert strict_latency.kind == "slo"
+
+
+def _delivered(b: HistoryBuilder, start: float, end: float, status: int, result: dict, **args: object) -> tuple[int, int]:
+    """A delivery whose answer body has its own ``status`` (which ``HistoryBuilder.complete`` cannot take)."""
+    from stormproof.harness.history import Op, classify
+    from tests.invariants.builders import MS
+
+    invoke = b.invoke("webhook.deliver", start, **args)
+    inv = b.ops[invoke]
+    b.ops.append(Op(len(b.ops), classify(status, None), inv.process, inv.f, inv.tenant, inv.args, status, result,
+                    None, int(end * MS), 1e9 + end / 1e3, invoke))
+    return invoke, len(b.ops) - 1
+
+
+def _superseded_case(answer: str, analysis_job: str):
+    """call1's job is j1; a delivery of j0 (superseded for call1) answered ``answer``; call1 analysed from ``analysis_job``."""
+    b = HistoryBuilder()
+    b.call("call.submit", 0, 5, 202, appointment_id="a1", result={"id": "call1"})
+    _, superseded = _delivered(b, 6, 9, 404 if answer == "not-found" else 200,
+                               {"problem": "not-found"} if answer == "not-found" else {"status": answer},
+                               job_id="j0", call_id="call1", superseded=True)
+    _delivered(b, 10, 15, 200, {"status": "applied"}, job_id="j1", call_id="call1")
+    output = "h1" if analysis_job == "j1" else "h0"
+    verdict = _run("job-applied-once", b, call_analyses=(_analysis("n1", analysis_job, output=output),),
+                   shunya_jobs=({"id": "r1", "company_id": "c1", "call_id": "call1", "shunya_job_id": "j1"},),
+                   expected_outputs={"j1": "h1"})
+    return verdict, b.at(superseded)
+
+
+def test_a_superseded_job_refused_leaves_the_calls_own_result_valid() -> None:
+    verdict, _ = _superseded_case("not-found", "j1")
+    assert verdict.status == "valid" and verdict.summary["foreign_results"] == 0
+
+
+def test_a_superseded_job_applied_to_the_call_is_flagged_in_the_answer_and_the_final_state() -> None:
+    verdict, superseded = _superseded_case("applied", "j0")
+    by_type = {v.details["type"]: v for v in verdict.violations}
+    assert set(by_type) == {"superseded-applied", "other-job-result"}
+    assert by_type["superseded-applied"].ops == (superseded - 1, superseded)
+    assert by_type["other-job-result"].details["call_id"] == "call1"
+
+
+def test_a_call_taken_by_a_confirmed_deletion_of_its_appointment_is_not_lost() -> None:
+    """F2 deletes an appointment's calls; only a deletion that may have acted excuses a missing call."""
+    for confirmed, expected in ((200, "valid"), (422, "invalid")):
+        b = HistoryBuilder()
+        b.call("call.submit", 0, 5, 202, appointment_id="a9", result={"id": "call9"})
+        b.call("deletion.request", 6, 8, 201, result={"id": "d1"}, scope="appointment", target_id="a9")
+        b.call("deletion.confirm", 9, 12, confirmed, result={"id": "d1"}, deletion_id="d1")
+        verdict = _run("no-lost-acknowledged-write", b, calls=())
+        assert verdict.status == expected, (confirmed, verdict.violations)

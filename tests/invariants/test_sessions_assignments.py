@@ -147,3 +147,49 @@ def test_replayed_assign_of_a_released_assignment_is_not_an_overlap() -> None:
     rows = (_assignment("x1", "a1", "r1", "released"), _assignment("x2", "a1", "r2"))
     assert _run("single-assignment", b, appointment_assignments=rows).status == "valid"
     assert _run("no-lost-acknowledged-write", b, appointment_assignments=rows).status == "valid"
+
+
+def _conflict_history(named: str | None, *, replayed: bool = False) -> HistoryBuilder:
+    """s1 started then stopped (2xx), s2 started; a later start refused 409 naming ``named``."""
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("session.stop", 20, 30, 200, session_id="s1")
+    b.call("session.start", 40, 50, 201, appointment_id="a1", result={"id": "s2"})
+    result = {"problem": "active-session-exists", "replayed": replayed}
+    if named is not None:
+        result["active_session_id"] = named
+    b.call("session.start", 60, 70, 409, process="p2", appointment_id="a1", result=result)
+    return b
+
+
+_FINAL = (_session("s1", status="stopped"), _session("s2"), _session("s9", appointment="a2"))
+
+
+def test_conflict_naming_the_active_session_is_valid() -> None:
+    verdict = _run("single-active-session", _conflict_history("s2"), recording_sessions=_FINAL)
+    assert verdict.status == "valid"
+    assert verdict.summary["conflicts_judged"] == 1
+
+
+def test_conflict_naming_a_stopped_another_or_no_session_is_flagged() -> None:
+    for named in ("s1", "s9", None):
+        verdict = _run("single-active-session", _conflict_history(named), recording_sessions=_FINAL)
+        assert verdict.status == "invalid", named
+        (violation,) = verdict.violations
+        assert violation.details["type"] == "conflict-misnamed"
+
+
+def test_replayed_conflict_is_not_judged() -> None:
+    """A stored 409 replayed later may name a session stopped since: it answered for an earlier moment."""
+    verdict = _run("single-active-session", _conflict_history("s1", replayed=True), recording_sessions=_FINAL)
+    assert verdict.status == "valid"
+
+
+def test_conflict_naming_a_session_whose_stop_ran_concurrently_is_valid() -> None:
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    stop = b.invoke("session.stop", 20, session_id="s1")
+    b.call("session.start", 25, 35, 409, process="p2", appointment_id="a1",
+           result={"problem": "active-session-exists", "active_session_id": "s1"})
+    b.complete(stop, 30, 200)
+    assert _run("single-active-session", b, recording_sessions=(_session("s1", status="stopped"),)).status == "valid"

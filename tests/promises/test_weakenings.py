@@ -271,6 +271,36 @@ def test_deletion_cascade(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_deletion_token(apps, weakened: bool) -> None:
+    """A confirmation with a wrong token is refused 422 and deletes nothing with the fix; it deletes without.
+
+    deletion-audited flags the second (a wrong token answered 2xx)."""
+    app = apps(*(("deletion-token",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    window = {"title": "to delete", "starts_at": "2031-01-01T10:00:00Z", "ends_at": "2031-01-01T10:30:00Z"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    appointment = made.json()["id"]
+    body = {"scope": "appointment", "target_id": appointment}
+    requested = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token), json=body)
+    assert requested.status_code == 201, requested.text
+    rec.record(v.DELETION_REQUEST, tenant.company_id, requested, body=body, **body)
+    deletion = requested.json()["id"]
+    wrong = httpx.post(f"{app.url}/api/v1/deletions/{deletion}/confirm", headers=auth(tenant.manager_token),
+                       json={"confirmation_token": "not-the-token"})
+    rec.record(v.DELETION_CONFIRM, tenant.company_id, wrong, deletion_id=deletion, wrong_token=True)
+    left = sql_rows(app.database_url, "SELECT id FROM appointments WHERE id = %s", appointment)
+    if weakened:
+        assert wrong.status_code == 200 and left == []
+    else:
+        assert wrong.status_code == 422 and _problem_type(wrong) == "confirmation-token-invalid"
+        assert len(left) == 1
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_stop_idempotent(apps, weakened: bool) -> None:
     """Stopping a stopped session answers its state with the fix; 409 without it."""
     app = apps(*(("stop-idempotent",) if weakened else ()))
@@ -290,6 +320,35 @@ def test_stop_idempotent(apps, weakened: bool) -> None:
         assert second.status_code == 409
     else:
         assert second.status_code == 200 and second.json() == first.json()
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
+def test_conflict_names_active(apps, weakened: bool) -> None:
+    """A start refused because a session is active names that session with the fix; a stopped one without it."""
+    app = apps(*(("conflict-names-active",) if weakened else ()))
+    tenant = app.tenants[1]
+    appointment = tenant.appointment_ids[0]  # no other test of this module starts sessions on it
+    rec = Recorder([t.company_id for t in app.tenants])
+    body = {"appointment_id": appointment}
+
+    def start() -> httpx.Response:
+        answer = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()), json=body)
+        rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=appointment)
+        return answer
+
+    first = start()
+    assert first.status_code == 201, first.text
+    stopped = httpx.post(f"{app.url}/api/v1/recordings/sessions/{first.json()['id']}/stop",
+                         headers=auth(tenant.rep_tokens[0], new_key()))
+    rec.record(v.SESSION_STOP, tenant.company_id, stopped, session_id=first.json()["id"])
+    second = start()
+    assert second.status_code == 201, second.text
+    refused = start()
+    assert refused.status_code == 409 and _problem_type(refused) == "active-session-exists"
+    named = refused.json()["active_session_id"]
+    assert named == (first.json()["id"] if weakened else second.json()["id"])
     verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
@@ -325,6 +384,35 @@ def test_webhook_signature(apps, weakened: bool) -> None:
                 "result": {}, "output_hash": "h", "error": None}
     answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", json=delivery)
     assert answer.status_code == (404 if weakened else 401), answer.text
+
+
+@FIX
+def test_job_match_by_call(apps, weakened: bool) -> None:
+    """A signed delivery of another job of a call is refused 404 with the fix; applied as the call's result without.
+
+    job-applied-once flags the second."""
+    from tests.reference_app.background import delivery
+
+    app = apps(*(("job-match-by-call",) if weakened else ()))
+    tenant = app.tenants[0]
+    submitted = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+    assert submitted.status_code == 202, submitted.text
+    call = submitted.json()
+    superseded = f"shj_superseded_{uuid.uuid4().hex[:16]}"
+    raw, headers = delivery(superseded, {"id": call["id"], "company_id": tenant.company_id}, secret=app.webhook_secret)
+    answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=raw, headers=headers)
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.CALL_SUBMIT, tenant.company_id, submitted, body={})
+    rec.record(v.WEBHOOK_DELIVER, None, answer, job_id=superseded, call_id=call["id"], superseded=True)
+    applied = sql_rows(app.database_url, "SELECT shunya_job_id FROM call_analyses WHERE call_id = %s", call["id"])
+    if weakened:
+        assert answer.status_code == 200 and answer.json()["status"] == "applied", answer.text
+        assert applied == [(superseded,)]
+    else:
+        assert answer.status_code == 404, answer.text
+        assert applied == []
+    verdict = _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
 @FIX

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from stormproof.harness.history import History, Op, Pair
-from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE
+from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, DELETION_CONFIRM, DELETION_REQUEST
 from stormproof.harness.invariants.timeline import INF, Undoers
 
 __all__ = ["AppointmentKey", "acknowledged", "deleters", "possible_span", "write_began"]
@@ -35,12 +35,26 @@ def possible_span(pair: Pair) -> tuple[float, float] | None:
 
 
 def deleters(history: History) -> dict[AppointmentKey, Undoers]:
-    """Appointment deletions that may have taken effect, per appointment (they cascade)."""
+    """Appointment deletions that may have taken effect, per appointment (they cascade).
+
+    Both kinds: ``DELETE /appointments/{id}`` and a confirmed deletion request of scope
+    appointment (plan F2), whose target is named by the request the confirmation refers to.
+    """
     spans: dict[AppointmentKey, list[tuple[float, float]]] = defaultdict(list)
     for pair in history.pairs_of(APPOINTMENT_DELETE):
         span = possible_span(pair)
         if span is not None:
             spans[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
+    targets = {str(completion.result.get("id")): (invoke.tenant, invoke.args.get("target_id"))
+               for invoke, completion in acknowledged(history.pairs_of(DELETION_REQUEST))
+               if invoke.args.get("scope") == "appointment"}
+    for pair in history.pairs_of(DELETION_CONFIRM):
+        target = targets.get(str(pair[0].args.get("deletion_id")))
+        span = possible_span(pair)
+        # A wrong-token confirmation deletes nothing when the app keeps F2; when it does not,
+        # deletion-audited says so, and the rows it took are excused here like any deletion's.
+        if target is not None and span is not None:
+            spans[target].append(span)
     return {key: Undoers(value) for key, value in spans.items()}
 
 

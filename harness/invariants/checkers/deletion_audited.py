@@ -10,14 +10,21 @@ Judged on the history's acknowledged confirmations and the final state:
   appointment remains: no appointment row, no consent, assignment,
   recording session or call naming it, and none of the calls the history
   saw acknowledged for it (a call that survived unlinked, its
-  ``appointment_id`` set to NULL, is still the person's data).
+  ``appointment_id`` set to NULL, is still the person's data);
+- nothing is deleted without its confirmation token (F2's two steps): a
+  confirmation sent with a wrong token (``wrong_token``) answered 2xx, an
+  audit row of a deletion that no confirmation with its token may have
+  executed, and an appointment gone from the final state whose acknowledged
+  deletion request was never confirmed with its token (and that nothing
+  else may have deleted: another request's confirmation, an appointment
+  DELETE) are each a deletion done without consent.
 """
 
 from __future__ import annotations
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM
-from stormproof.harness.invariants.checkers._common import acknowledged
+from stormproof.harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM, DELETION_REQUEST
+from stormproof.harness.invariants.checkers._common import acknowledged, deleters, possible_span
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -43,6 +50,8 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
     confirmed = 0
     for invoke, completion in acknowledged(history.pairs_of(DELETION_CONFIRM)):
         assert completion is not None
+        if invoke.args.get("wrong_token"):
+            continue  # judged by _unconfirmed_deletions
         confirmed += 1
         deletion = completion.result.get("id") or invoke.args.get("deletion_id")
         if str(deletion) not in audited:
@@ -78,4 +87,57 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                     f"appointment {target} was deleted (audit {row.get('id')}) but rows of it remain in "
                     f"{', '.join(remaining)}",
                     deletion_id=row.get("id"), appointment_id=target, company_id=company, tables=tuple(remaining))
-    return log.verdict(confirmed=confirmed, audited=len(audit), incomplete=leftovers)
+    unconfirmed, pending = _unconfirmed_deletions(log, history, snapshot, audited)
+    return log.verdict(confirmed=confirmed, audited=len(audit), incomplete=leftovers,
+                       deleted_unconfirmed=unconfirmed, left_pending=pending)
+
+
+def _unconfirmed_deletions(log: ViolationLog, history: History, snapshot: Snapshot,
+                           audited: dict[str, object]) -> tuple[int, int]:
+    """Deletions done without their token; returns (violations, requests never confirmed with their token)."""
+    found = 0
+    confirms = history.pairs_of(DELETION_CONFIRM)
+    # Requests a confirmation with their token may have executed (answered ok, or no answer).
+    confirmable = {str(pair[0].args.get("deletion_id")) for pair in confirms
+                   if not pair[0].args.get("wrong_token") and possible_span(pair) is not None}
+    for invoke, completion in confirms:
+        deletion = str(invoke.args.get("deletion_id"))
+        if not invoke.args.get("wrong_token"):
+            continue
+        if completion is not None and completion.type == "ok":
+            found += 1
+            log.add("wrong-token-accepted",
+                    f"deletion {deletion} was confirmed with a wrong token and answered {completion.status}",
+                    (invoke.index, completion.index), deletion_id=deletion, tenant=invoke.tenant)
+        elif deletion in audited and deletion not in confirmable:
+            found += 1
+            log.add("executed-without-token",
+                    f"deletion {deletion} was executed (it has an audit row) but no confirmation with its "
+                    "token may have executed it",
+                    (invoke.index,) if completion is None else (invoke.index, completion.index),
+                    deletion_id=deletion, tenant=invoke.tenant)
+    appointments = snapshot.table("appointments")
+    if appointments is None:
+        return found, 0
+    remaining = {str(row.get("id")) for row in appointments}
+    requests = [(invoke, completion) for invoke, completion in acknowledged(history.pairs_of(DELETION_REQUEST))
+                if invoke.args.get("scope") == "appointment"]
+    # Targets some executed (or possibly executed) request or an appointment DELETE may have removed.
+    excused = {str(invoke.args.get("target_id")) for invoke, completion in requests
+               if str(completion.result.get("id")) in confirmable | set(audited)}  # type: ignore[union-attr]
+    excused |= {str(appointment) for (_, appointment) in deleters(history)}
+    pending = 0
+    for invoke, completion in requests:
+        assert completion is not None
+        deletion, target = str(completion.result.get("id")), str(invoke.args.get("target_id"))
+        if deletion in confirmable:
+            continue
+        pending += 1
+        if target not in remaining and target not in excused:
+            found += 1
+            log.add("deleted-unconfirmed",
+                    f"appointment {target} is gone, but its deletion {deletion} was never confirmed with its token",
+                    (invoke.index, completion.index), deletion_id=deletion, appointment_id=target,
+                    tenant=invoke.tenant)
+    return found, pending
+

@@ -4,6 +4,11 @@ Webhook deliveries (duplicated, late, out of order) and polling may all
 carry one job's result; the side effect is a ``call_analyses`` row, so a job
 with two rows was applied twice. When the upstream stub reports what it
 produced (``expected_outputs``), the applied ``output_hash`` must equal it.
+A result belongs to its job, not to whichever call a delivery names: a
+call's analysis must come from the call's own job (``shunya_jobs``), never
+from another Shunya job (one superseded for the same call), and a delivery
+of a job the app never recorded for that call (``superseded`` in its args)
+must not be answered ``applied``.
 Deliveries without a valid signature must be refused 401 and apply nothing
 (``_forged_deliveries``). Jobs never applied are the liveness checker's
 business (job-applied-eventually).
@@ -12,11 +17,12 @@ business (job-applied-eventually).
 from __future__ import annotations
 
 from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import WEBHOOK_DELIVER
 from stormproof.harness.invariants.checkers._forged_deliveries import check_forged_deliveries
 from stormproof.harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
-from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.snapshot import Row, Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_job_applied_once"]
@@ -62,5 +68,32 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
                     analysis=str(row.get("id")),
                 )
     forged = check_forged_deliveries(log, history, rows)
+    foreign = _foreign_results(log, history, snapshot, rows)
     return log.verdict(jobs_applied=len(by_job), analyses=len(rows), jobs_delivered=len(deliveries),
-                       forged_deliveries=forged)
+                       forged_deliveries=forged, foreign_results=foreign)
+
+
+def _foreign_results(log: ViolationLog, history: History, snapshot: Snapshot, rows: tuple[Row, ...]) -> int:
+    """Results applied to a call that are not its own job's: from the answers, then from the final state."""
+    found = 0
+    for invoke, completion in history.pairs_of(WEBHOOK_DELIVER):
+        if not invoke.args.get("superseded") or completion is None or completion.type != "ok" \
+                or completion.result.get("status") != "applied":
+            continue
+        found += 1
+        log.add("superseded-applied",
+                f"call {invoke.args.get('call_id')}: a delivery of job {invoke.args.get('job_id')}, which is not "
+                "the call's job, was answered applied",
+                (invoke.index, completion.index), shunya_job_id=invoke.args.get("job_id"),
+                call_id=invoke.args.get("call_id"))
+    jobs = snapshot.table("shunya_jobs")
+    own = {str(job.get("call_id")): job.get("shunya_job_id") for job in jobs or () if job.get("shunya_job_id")}
+    deliveries = deliveries_by_job(history)
+    for row in rows:
+        call, job = str(row.get("call_id")), row.get("shunya_job_id")
+        if call in own and job != own[call]:
+            found += 1
+            log.add("other-job-result",
+                    f"call {call}: its analysis is the result of Shunya job {job}, but the call's job is {own[call]}",
+                    deliveries.get(job, ()), shunya_job_id=job, call_id=call, analysis=str(row.get("id")))
+    return found

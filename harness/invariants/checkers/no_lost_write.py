@@ -10,7 +10,8 @@ later operation could have undone it:
 - a submitted call exists.
 
 ``info`` writes may or may not have applied and are never flagged; an
-appointment delete that may have acted excuses everything under it.
+appointment delete (or a confirmed deletion request of it) that may have
+acted excuses everything under it.
 """
 
 from __future__ import annotations
@@ -99,7 +100,9 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
                 assert completion is not None
                 call_id = completion.result.get("id")
                 checked += 1
-                if call_id is not None and call_id not in call_ids:
+                key = (invoke.tenant, invoke.args.get("appointment_id"))
+                if call_id is not None and call_id not in call_ids \
+                        and not deleted_after(key, write_began(completion, invoke)):
                     log.add("call-lost", f"acknowledged call {call_id} is not in the final state",
                             (completion.index,), call_id=call_id)
 

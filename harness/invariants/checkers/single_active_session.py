@@ -8,7 +8,12 @@ could have acted on it. Stops that failed count for nothing; stops with an
 unknown outcome may have acted at any time after their invoke, so a start
 acknowledged after another session's stop was merely attempted is never
 flagged. Answers: a stop refused with a 409 other than the Idempotency-Key
-protocol's broke the promise that stopping a stopped session answers its state.
+protocol's broke the promise that stopping a stopped session answers its state,
+and a start refused with 409 active-session-exists must name the session that
+blocked it: an id (not none), a session of that appointment (per the final
+state), and not one a stop had certainly ended before the start was sent
+(a stop answered 2xx before the start's invoke). A replayed 409 is the stored
+answer of an earlier call, whose moment is unknown, so it is not judged.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from stormproof.harness.history.vocabulary import PROBE, PROBE_AUTHZ, PROBE_IDEM
 from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
-from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.snapshot import Row, Snapshot
 from stormproof.harness.invariants.timeline import INF, NO_UNDOERS, Interval, report_overlaps
 from stormproof.harness.invariants.verdict import Verdict
 
@@ -141,9 +146,49 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
                     f"{completion.result.get('problem')}: a stop of a stopped session answers its state",
                     (invoke.index, completion.index), session_id=invoke.args.get("session_id"))
 
+    misnamed, judged = _judge_conflicts(log, history, rows)
+
     return log.verdict(
+        conflicts_judged=judged,
+        conflicts_misnamed=misnamed,
         stops_refused=refused,
         acknowledged_sessions=len(first_ack),
         appointments=len(lifetimes),
         active_sessions_final=active_final,
     )
+
+
+def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] | None) -> tuple[int, int]:
+    """Each fresh 409 active-session-exists of a start names a session that may have been active.
+
+    Returns (violations, conflicts judged). "Certainly stopped" uses only stops
+    answered 2xx: a stop's 2xx says the session is stopped, whenever it was.
+    """
+    stopped_at: dict[object, float] = {}
+    for invoke, completion in acknowledged(history.pairs_of(*STOPS)):
+        assert completion is not None
+        session_id = invoke.args.get("session_id")
+        stopped_at[session_id] = min(stopped_at.get(session_id, INF), completion.time_ns)
+    appointment_of = {str(row.get("id")): row.get("appointment_id") for row in rows or ()}
+    misnamed = judged = 0
+    for invoke, completion in history.pairs_of(*STARTS):
+        if completion is None or completion.status != 409 or completion.result.get("replayed") \
+                or completion.result.get("problem") != "active-session-exists":
+            continue
+        judged += 1
+        named = completion.result.get("active_session_id")
+        appointment = invoke.args.get("appointment_id")
+        problem = None
+        if not named:
+            problem = "names no session"
+        elif named in appointment_of and str(appointment_of[named]) != str(appointment):
+            problem = f"names session {named}, which belongs to appointment {appointment_of[named]}"
+        elif stopped_at.get(named, INF) < invoke.time_ns:
+            problem = f"names session {named}, which a stop answered 2xx had ended before this start was sent"
+        if problem is None:
+            continue
+        misnamed += 1
+        log.add("conflict-misnamed",
+                f"appointment {appointment}: start refused with 409 active-session-exists that {problem}",
+                (invoke.index, completion.index), appointment_id=appointment, active_session_id=named)
+    return misnamed, judged

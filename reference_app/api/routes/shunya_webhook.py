@@ -77,6 +77,7 @@ async def shunya_webhook(request: Request, ctx: Ctx) -> dict[str, str]:
             result=delivery.result,
             output_hash=delivery.output_hash,
             error=json.dumps(delivery.error) if delivery.error is not None else None,
+            call_id=delivery.call_id,
         ),
         source="webhook",
     )
