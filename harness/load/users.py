@@ -157,6 +157,11 @@ def _forge(token: str) -> str:
     return f"{head}.{claims}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
+_FAST_FAILURE_S = 0.5
+_BACKOFF_BASE_S = 0.05
+_BACKOFF_CAP_S = 1.0
+
+
 class StormUser(FastHttpUser):
     host = CONFIG.app_url
     wait_time = between(0.0, 0.02)
@@ -168,6 +173,7 @@ class StormUser(FastHttpUser):
         number = next(_numbers)
         worker = getattr(self.environment.runner, "worker_index", 0) or 0
         self.process_name = f"w{worker}-{os.getpid()}/u{number}"
+        self._refusals = 0  # fast failures in a row: see _back_off_if_refused
         self.rng = random.Random(f"{CONFIG.seed}:{worker}:{number}")
         self.tenant = CONFIG.tenants[(number - 1) % len(CONFIG.tenants)]
         self.company = str(self.tenant["company_id"])
@@ -197,14 +203,31 @@ class StormUser(FastHttpUser):
         if key is not None:
             sent["Idempotency-Key"] = key
             args = {**args, "idempotency_key": key}
+        began = time.monotonic()
         answer = record_request(
             self.client, recorder(), process=self.process_name, f=f, tenant=tenant or self.company,
             method=method, path=path, args=args, headers=sent, body=body, raw_body=raw_body, mask=mask,
             fingerprint=body is not None and "payload_fp" not in args,
         )
+        self._back_off_if_refused(answer, time.monotonic() - began)
         if answer.ok and token is not None:
             _learn(tenant or self.company, path, answer)
         return answer
+
+    def _back_off_if_refused(self, answer: Answer, elapsed: float) -> None:
+        """After a fast failure with no HTTP answer (the API is down: refused or reset at once), wait
+        50 ms, doubling up to 1 s, as a real client does; any HTTP answer or a slow failure resets it.
+
+        Without it, six users spun about 100 failed requests a second while a killed app restarted,
+        and on a 2-core machine that CPU stretched the restart they were waiting for to 21 s
+        (relay-worker-kill); the error rate then counted the spin, not the requests users would send.
+        A timeout (a slow failure) is not a refusal: it already waited, and is not slowed further.
+        """
+        if answer.status != 0 or elapsed >= _FAST_FAILURE_S:
+            self._refusals = 0
+            return
+        self._refusals += 1
+        gevent.sleep(min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** (self._refusals - 1)))
 
     def _start(self, f: str, appointment: str, key: str | None) -> Answer:
         path = "/api/v1/recordings/sessions/start" if f == v.SESSION_START else "/api/v1/recordings/start"

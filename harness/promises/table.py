@@ -234,13 +234,14 @@ _row("C2.exhausted-to-dead-letter", "C2",
      "A task that exhausts its retries lands in the dead-letter table (a dead_letters row, state "
      "dead_lettered), never silently dropped.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya down for longer than the budget",
-     ("shunya-outage", "lifecycle-under-load"), ("dead-letter-queue",))
+     ("shunya-outage",), ("dead-letter-queue",))
 _row("C2.survives-broker-restart", "C2",
      "A task written with the business write that caused it survives a restart of the broker (Redis without "
-     "persistence): it is published again and ends, succeeded or dead-lettered, and every job Shunya "
-     "completed is applied.",
-     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; the broker restarted under load",
-     ("redis-flap-tasks", "redis-flap"), ("outbox",))
+     "persistence) and a kill of the process that committed it before publishing: it is published again "
+     "and ends, succeeded or dead-lettered, and every job Shunya completed is applied.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH),
+     JOBS + "; the broker restarted, or the API and worker processes killed, under load",
+     ("redis-flap-tasks", "redis-flap", "relay-worker-kill"), ("outbox",))
 _row("C2.manual-retry", "C2",
      "POST /dead-letters/{id}/retry runs the task again (a new task record that is accounted for), and "
      "retrying the same dead letter again answers 409.",
