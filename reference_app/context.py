@@ -101,7 +101,8 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
     redis_client = aioredis.from_url(
         settings.redis_url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0)
     )
-    limiter = RateLimiter(redis_client, enabled=not settings.weakened("rate-limit"))
+    limiter = RateLimiter(redis_client, enabled=not settings.weakened("rate-limit"),
+                          per_tenant=not settings.weakened("rate-limit-per-tenant"))
     shunya = ShunyaClient(
         settings.shunya_url,
         timeout_ms=settings.shunya_timeout_ms,

@@ -87,6 +87,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the per-tenant rate limits on API requests, Shunya calls and task enqueues",
         ),
         Weakening(
+            "rate-limit-per-tenant",
+            "C3",
+            "the tenant in the rate limits' key: every tenant shares one allowance, so a noisy tenant's "
+            "flood refuses the quiet ones too",
+        ),
+        Weakening(
             "dead-letter-queue",
             "C2",
             "the dead-letter table: a task that exhausts its retries is logged and dropped",

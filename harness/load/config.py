@@ -73,6 +73,9 @@ class LoadConfig:
     progress_path: str | None = None
     stages: tuple[Stage, ...] = ()
     request_timeout_s: float = 10.0
+    #: Company ids of the quiet tenants, and the mean pause between one quiet user's actions.
+    quiet_tenants: tuple[str, ...] = ()
+    quiet_interval_s: float = 0.0
 
     @property
     def webhook_url(self) -> str:
@@ -84,6 +87,7 @@ class LoadConfig:
             "weights": dict(self.weights), "seed": self.seed, "hot_appointments": self.hot_appointments,
             "origin_ns": self.origin_ns, "history_dir": self.history_dir, "progress_path": self.progress_path,
             "stages": [s.__dict__ for s in self.stages], "request_timeout_s": self.request_timeout_s,
+            "quiet_tenants": list(self.quiet_tenants), "quiet_interval_s": self.quiet_interval_s,
         }
         return json.dumps(data)
 
@@ -105,6 +109,8 @@ class LoadConfig:
             progress_path=data.get("progress_path"),
             stages=tuple(Stage(**s) for s in data.get("stages") or ()),
             request_timeout_s=float(data.get("request_timeout_s", 10.0)),
+            quiet_tenants=tuple(str(t) for t in data.get("quiet_tenants") or ()),
+            quiet_interval_s=float(data.get("quiet_interval_s", 0.0)),
         )
 
 

@@ -55,6 +55,10 @@ class LoadSpec(PlanModel):
     #: Locust worker processes (``--processes``); 0 runs the users in one process.
     workers: NonNegInt = 0
     request_timeout_s: PosFloat = 10.0
+    #: The last this many tenants are quiet: each sends at most ``quiet_rate_per_s`` requests a second in
+    #: all, so that a per-tenant limit never has cause to refuse them while the others flood (plan C3).
+    quiet_tenants: NonNegInt = 0
+    quiet_rate_per_s: PosFloat = 2.0
 
     @field_validator("weights")
     @classmethod
@@ -160,6 +164,13 @@ class Scenario(PlanModel):
 
         _known("weakening", names, WEAKENINGS)
         return names
+
+    @model_validator(mode="after")
+    def _quiet_among_tenants(self) -> Scenario:
+        if self.load.quiet_tenants >= self.stack.tenants:
+            raise ValueError(f"load.quiet_tenants: {self.load.quiet_tenants} quiet tenants leave none of the "
+                             f"stack's {self.stack.tenants} tenants to make noise; use fewer than stack.tenants")
+        return self
 
     @model_validator(mode="after")
     def _expect_among_invariants(self) -> Scenario:

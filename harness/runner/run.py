@@ -30,7 +30,7 @@ from ..history.spool import SPOOL_SUFFIX, finish_spool
 from ..load.client import Derived
 from ..invariants import Quiescence, Verdict, check_all
 from ..load.config import LoadConfig, Stage
-from ..plan import SLO_CHECKS, RunPlan, Scenario, build_plan
+from ..plan import SLO_CHECKS, LoadSpec, RunPlan, Scenario, build_plan
 from ..plan.targets import stack_config
 from ..promises.run import run_coverage
 from ..report import FaultPlan, RunFiles, RunInfo, RunResult, ScenarioInfo, SLOTargets, build_result
@@ -254,6 +254,17 @@ def _system(plan: RunPlan, options: RunOptions) -> Any:
     return LocalStack(config)
 
 
+def _quiet(load_spec: LoadSpec, stack: SystemUnderTest, users: int) -> dict[str, Any]:
+    """The quiet tenants (the stack's last ``quiet_tenants``) and the pause that keeps each one's users,
+    together, at ``quiet_rate_per_s`` actions a second (users are dealt to tenants in turn)."""
+    if not load_spec.quiet_tenants:
+        return {}
+    tenants = [str(t.company_id) for t in stack.tenants]
+    per_tenant = -(-users // len(tenants))
+    return {"quiet_tenants": tuple(tenants[-load_spec.quiet_tenants:]),
+            "quiet_interval_s": per_tenant / load_spec.quiet_rate_per_s}
+
+
 def _drive(
     plan: RunPlan, stack: SystemUnderTest, run_dir: Path, parts: Path, options: RunOptions,
 ) -> tuple[History, list[Verdict], list[str], str | None, Quiescence]:
@@ -269,6 +280,7 @@ def _drive(
         progress_path=str(run_dir / "locust" / "progress.json"),
         stages=tuple(Stage(s.until_s, s.users, s.spawn_rate) for s in load_spec.stages),
         request_timeout_s=load_spec.request_timeout_s,
+        **_quiet(load_spec, stack, plan.users),
     )
     nemesis = Nemesis(plan, stack, nemesis_recorder)
     load = start_load(config, run_dir, users=plan.users, spawn_rate=load_spec.spawn_rate,

@@ -59,9 +59,11 @@ class Decision:
 
 
 class RateLimiter:
-    def __init__(self, client: "aioredis.Redis", *, enabled: bool = True) -> None:
+    def __init__(self, client: "aioredis.Redis", *, enabled: bool = True, per_tenant: bool = True) -> None:
+        """``per_tenant=False`` is the weakening ``rate-limit-per-tenant``: one key for everyone."""
         self._client = client
         self._enabled = enabled
+        self._per_tenant = per_tenant
         self._script = client.register_script(_GCRA)
 
     async def check(self, limit: Limit, tenant: uuid.UUID | str) -> Decision:
@@ -71,7 +73,7 @@ class RateLimiter:
         tolerance_us = interval_us * max(limit.burst, 1)
         try:
             allowed, wait_us = await self._script(
-                keys=[f"ratelimit:{limit.scope}:{tenant}"], args=[interval_us, tolerance_us]
+                keys=[f"ratelimit:{limit.scope}:{tenant if self._per_tenant else 'all'}"], args=[interval_us, tolerance_us]
             )
         except RedisError as exc:
             log.warning("rate limit %s unavailable, allowing: %s", limit.scope, exc)

@@ -46,3 +46,45 @@ def test_an_unlimited_tenant_is_a_violation(tmp_path: Path) -> None:
 def test_no_limit_configured_is_not_checked(tmp_path: Path) -> None:
     verdict = _verdict(_history(tmp_path, {"a": [200] * 500}), CheckConfig())
     assert verdict.status == "valid" and verdict.summary["checked"] is False
+
+
+def _timed(tmp_path: Path, requests: list[tuple[float, str, str, int]]) -> object:
+    """requests: (seconds into the run, tenant, operation, status); each answered 20 ms after it was sent."""
+    now = [0]
+    recorder = HistoryRecorder(tmp_path / "t.jsonl", origin_ns=0, clock=lambda: now[0])
+    for at, tenant, f, status in sorted(requests):
+        now[0] = int(at * 1e9)
+        invoke = recorder.invoke(f"u-{tenant}", f, tenant=tenant, args={"appointment_id": "a"})
+        now[0] = int((at + 0.02) * 1e9)
+        recorder.complete(invoke, status=status)
+    recorder.close()
+    return load_history(tmp_path / "t.jsonl")
+
+
+def _flood(seconds: int) -> list[tuple[float, str, str, int]]:
+    """Tenant a far over its limit for ``seconds``: 100 requests a second, its burst then one in five accepted."""
+    return [(k / 100, "a", "appointment.read", 200 if k < 10 or k % 5 == 0 else 429) for k in range(seconds * 100)]
+
+
+def test_a_quiet_tenant_refused_for_anothers_flood_is_a_violation(tmp_path: Path) -> None:
+    """b sends two requests a second (limit 20/s): its 429 can only come from a's traffic (one shared allowance)."""
+    quiet = [(0.5 * k + 0.003, "b", "appointment.read", 429 if k == 7 else 200) for k in range(10)]
+    verdict = _verdict(_timed(tmp_path, _flood(5) + quiet), LIMIT)
+    assert verdict.status == "invalid"
+    assert [(v.details["type"], v.details["tenant"]) for v in verdict.violations] == [("quiet-tenant-limited", "b")]
+    assert verdict.summary["quiet_tenant_429"] == 1
+
+
+def test_a_tenant_refused_after_its_own_burst_passes(tmp_path: Path) -> None:
+    """b sends 30 requests in 0.3 s (over burst 10 at 20/s): its own traffic explains the 429s."""
+    burst = [(1 + k / 100, "b", "appointment.read", 429 if k >= 25 else 200) for k in range(30)]
+    verdict = _verdict(_timed(tmp_path, _flood(3) + burst), LIMIT)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["api_429_judged"] > 5
+
+
+def test_a_quiet_tenants_call_refused_is_not_judged(tmp_path: Path) -> None:
+    """A call submission may meet the Shunya or task limit, which is lower: its 429 is not the API limit's."""
+    quiet = [(0.5 * k + 0.003, "b", "call.submit", 429 if k == 7 else 202) for k in range(10)]
+    verdict = _verdict(_timed(tmp_path, _flood(5) + quiet), LIMIT)
+    assert verdict.status == "valid", verdict.violations

@@ -115,6 +115,7 @@ def test_an_unknown_fault_kind_lists_every_kind() -> None:
         ({"stack": {"shunya": {"fail_rat": 0.5}}}, "stack.shunya: not a Shunya stub config: fail_rat"),
         ({"name": ""}, "name: "),
         ({"source": "elsewhere"}, "source: unknown field"),
+        ({"load": {"quiet_tenants": 2}}, "load.quiet_tenants: 2 quiet tenants leave none of the stack's 2"),
     ],
 )
 def test_names_are_checked_against_their_registries(patch: dict, expected: str) -> None:

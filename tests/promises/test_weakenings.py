@@ -125,6 +125,29 @@ def test_idempotency_tenant_scope(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_rate_limit_per_tenant(apps, weakened: bool) -> None:
+    """After tenant A floods, quiet tenant B is served with the fix; refused without it (one shared allowance),
+    and rate-limit-enforced flags B's 429 (quiet-tenant-limited)."""
+    from stormproof.harness.invariants import CheckConfig, Snapshot
+
+    app = apps(*(("rate-limit-per-tenant",) if weakened else ()), STORMPROOF_RATE_API_PER_SECOND="1",
+               STORMPROOF_RATE_API_BURST="5")
+    a, b = app.tenants
+    rec = Recorder([t.company_id for t in app.tenants])
+    for tenant, times in ((a, 12), (b, 1)):
+        for _ in range(times):
+            path = f"/api/v1/appointments/{tenant.appointment_ids[0]}"
+            answer = httpx.get(app.url + path, headers=auth(tenant.manager_token))
+            rec.record(v.APPOINTMENT_READ, tenant.company_id, answer, appointment_id=tenant.appointment_ids[0])
+    statuses = [op.status for op in rec.history() if op.type != "invoke"]
+    assert 429 in statuses[:12]  # A met its own limit either way
+    assert statuses[12] == (429 if weakened else 200)
+    config = CheckConfig(rate_limit_per_s=1, rate_limit_burst=5)
+    verdict = _verdict("rate-limit-enforced", rec.history(), Snapshot.build({}, config=config))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict.violations
+
+
+@FIX
 def test_idempotency_expiry(apps, weakened: bool) -> None:
     """A key older than the TTL runs as new with the fix; it still replays without it."""
     app = apps(*(("idempotency-expiry",) if weakened else ()), STORMPROOF_IDEMPOTENCY_TTL_SECONDS="1")

@@ -7,13 +7,27 @@ times are when the client saw the answer, not when the app decided, so the
 rate is widened by ``rate_limit_tolerance``. A tenant over the bound in some
 second was not limited; the limit that protects the other tenants was not
 there. Not checked (valid, with a note) when the run had no limit.
+
+The limit is per tenant, so it must never refuse a tenant that stayed within
+its own allowance, whatever the others send (plan C3: the others are served).
+GCRA refuses a request only when, in some window ending at its arrival, the
+tenant had more than ``rate x length + burst - 1`` requests accepted. A 429
+of the API limit whose tenant *sent* (accepted or not) no more than that in
+every window ending at the answer (widened by the request's own latency, so
+the app's arrival time is inside it) is ``quiet-tenant-limited``: someone
+else's traffic used this tenant's allowance. The windows are a doubling grid
+(0.25 s to the whole run), each bound taken at the next shorter length, so
+the rule never claims more than the arithmetic allows. Only the API limit is
+judged: a call submission or refresh may meet the Shunya or task limit.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
 
 from stormproof.harness.history import History
+from stormproof.harness.history import vocabulary as v
 from stormproof.harness.history.vocabulary import NEMESIS, WEBHOOK_DELIVER
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -35,13 +49,19 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
     bound = config.rate_limit_per_s * (1 + config.rate_limit_tolerance) + config.rate_limit_burst
     accepted: Counter[tuple[str, int]] = Counter()
     limited = 0
+    sent: defaultdict[str, list[tuple[int, int]]] = defaultdict(list)  # tenant -> (invoke ns, completion ns)
+    refused: list[tuple[str, int, int, int]] = []  # (tenant, invoke ns, completion ns, completion index)
     for invoke, completion in history.pairs():
-        if completion is None or invoke.process == NEMESIS or invoke.f == WEBHOOK_DELIVER or invoke.tenant is None:
+        if invoke.process == NEMESIS or invoke.f == WEBHOOK_DELIVER or invoke.tenant is None:
             continue
-        if completion.status is None:
+        # Every request sent counts against its tenant, even one never answered: it may have arrived.
+        sent[invoke.tenant].append((invoke.time_ns, completion.time_ns if completion is not None else 1 << 62))
+        if completion is None or completion.status is None:
             continue
         if completion.status == 429:
             limited += 1
+            if invoke.f not in _OTHER_LIMITS and not invoke.f.startswith("probe."):
+                refused.append((invoke.tenant, invoke.time_ns, completion.time_ns, completion.index))
             continue
         accepted[(invoke.tenant, completion.time_ns // 1_000_000_000)] += 1
     for (tenant, second), count in sorted(accepted.items()):
@@ -52,5 +72,41 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
                 f"(limit {config.rate_limit_per_s:g}/s, burst {config.rate_limit_burst:g}: at most {bound:g})",
                 badness=float(count - bound), tenant=tenant, second=second, accepted=count,
             )
+    quiet_refusals = _quiet_refusals(log, sent, refused, config.rate_limit_per_s, config.rate_limit_burst,
+                                     config.rate_limit_tolerance)
     busiest = max(accepted.values(), default=0)
-    return log.verdict(checked=True, bound_per_second=bound, busiest_second=busiest, answered_429=limited)
+    return log.verdict(checked=True, bound_per_second=bound, busiest_second=busiest, answered_429=limited,
+                       api_429_judged=len(refused), quiet_tenant_429=quiet_refusals)
+
+
+#: Operations that may meet another limit than the API's (Shunya calls, task enqueues).
+_OTHER_LIMITS = frozenset((v.CALL_SUBMIT, v.CALL_REFRESH, v.DEAD_LETTER_RETRY))
+_GRID_S = tuple(0.25 * 2 ** k for k in range(16))  # 0.25 s doubling to about 2.3 hours
+
+
+def _quiet_refusals(log: ViolationLog, sent: dict[str, list[tuple[int, int]]],
+                    refused: list[tuple[str, int, int, int]], rate: float, burst: float, tolerance: float) -> int:
+    """Flag each API 429 of a tenant that stayed within its own allowance in every window before it."""
+    invokes = {tenant: sorted(i for i, _ in spans) for tenant, spans in sent.items()}
+    completions = {tenant: sorted(c for _, c in spans) for tenant, spans in sent.items()}
+    found = 0
+    for tenant, invoked_ns, answered_ns, index in refused:
+        starts, ends = invokes[tenant], completions[tenant]
+        before = bisect_right(starts, answered_ns)  # requests sent before the answer came
+        latency_s = (answered_ns - invoked_ns) / 1e9
+        shorter = 0.0
+        for length in _GRID_S:
+            # Requests whose flight overlaps the window: sent before its end, answered after its start.
+            window_start = answered_ns - int((length + latency_s) * 1e9)
+            in_window = before - bisect_left(ends, window_start)
+            if in_window > rate * shorter * (1 - tolerance) + burst - 2:
+                break  # this much traffic could have used the allowance: the 429 may be right
+            shorter = length
+            if window_start <= (starts[0] if starts else 0):
+                found += 1
+                log.add("quiet-tenant-limited",
+                        f"tenant {tenant} was answered 429 though it sent at most {in_window} requests in the "
+                        f"{length:g} s before (its limit: {rate:g}/s, burst {burst:g}): another tenant's traffic "
+                        "used its allowance", (index,), tenant=tenant, sent_in_window=in_window)
+                break
+    return found
