@@ -203,6 +203,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "commit, and retries go back to the broker, so a broker (Redis) restart loses them",
         ),
         Weakening(
+            "legacy-start-lock",
+            "A2",
+            "the per-appointment lock on the legacy POST /recordings/start (its handler kept its own path): "
+            "with the unique index gone too, it starts a second active session beside any other start",
+        ),
+        Weakening(
             "conflict-names-active",
             "A2",
             "the active session named by 409 active-session-exists: the answer names the appointment's "

@@ -70,7 +70,9 @@ async def start_session(
         uow.session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
     )
     await require_consent(uow.session, ctx.settings, appointment, "recording")
-    if not ctx.settings.weakened("session-lock"):
+    unlocked = ctx.settings.weakened("session-lock") or (source == "legacy" and ctx.settings.weakened(
+        "legacy-start-lock"))
+    if not unlocked:
         await uow.after.enter_async_context(
             ctx.locks.hold(f"recording_session:start:{appointment.id}", kind="session_start")
         )

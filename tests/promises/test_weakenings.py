@@ -377,6 +377,29 @@ def test_conflict_names_active(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_legacy_start_lock(apps, weakened: bool) -> None:
+    """With the unique index dropped, a legacy start and a new-route start at once leave one active session
+    with the fix (both routes take the lock); two without it. The race window holds until both are in it
+    (STORMPROOF_RACE_BARRIER), or 2 s where the lock lets only one in: the duplicate is certain, not likely."""
+    weakenings = ("legacy-start-lock", "session-unique-index") if weakened else ("session-unique-index",)
+    app = apps(*weakenings, STORMPROOF_RACE_DELAY_MS="2000", STORMPROOF_RACE_BARRIER="2")
+    tenant = app.tenants[0]
+    appointment = tenant.appointment_ids[1]
+    body = {"appointment_id": appointment}
+    routes = ((v.LEGACY_START, "/api/v1/recordings/start"), (v.SESSION_START, START))
+    answers = asyncio.run(fire_together(app.url, [("POST", path, auth(tenant.rep_tokens[0], new_key()), body)
+                                                  for _, path in routes]))
+    rec = Recorder([t.company_id for t in app.tenants])
+    for (f, _), answer in zip(routes, answers):
+        rec.record(f, tenant.company_id, answer, body=body, appointment_id=appointment)
+    active = sql_rows(app.database_url, "SELECT count(*) FROM recording_sessions WHERE appointment_id = %s "
+                      "AND status IN ('pending', 'recording')", appointment)[0][0]
+    assert active == (2 if weakened else 1), [a.text for a in answers]
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_reassign_idempotent(apps, weakened: bool) -> None:
     """Assigning the current rep again answers the existing assignment with the fix; 409 without it."""
     app = apps(*(("reassign-idempotent",) if weakened else ()))
