@@ -203,6 +203,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "commit, and retries go back to the broker, so a broker (Redis) restart loses them",
         ),
         Weakening(
+            "metrics-from-start-up",
+            "E2",
+            "series exported from start-up: counters appear at their first event, so an alert's increase() "
+            "or rate() misses the first burst after a start",
+        ),
+        Weakening(
             "legacy-start-lock",
             "A2",
             "the per-appointment lock on the legacy POST /recordings/start (its handler kept its own path): "

@@ -164,13 +164,22 @@ def initialise_routes(routes: Iterable[tuple[str, str]], metrics: Metrics | None
     ``rate`` sees nothing.
     """
     metrics = metrics or METRICS
+    if _lazy_series():
+        return
     for method, template in routes:
         for status in SERVER_ERROR_STATUSES:
             metrics.http_requests.labels(method, template, status)
         metrics.http_duration.labels(method, template)
 
 
-METRICS = _initialise(_build())
+def _lazy_series() -> bool:
+    """The weakening ``metrics-from-start-up``, read at import (the counters are built before any settings)."""
+    from ..weaken import parse_weakenings
+
+    return "metrics-from-start-up" in parse_weakenings(os.environ.get("STORMPROOF_WEAKEN"))
+
+
+METRICS = _build() if _lazy_series() else _initialise(_build())
 
 
 class LiveGauges:

@@ -500,6 +500,38 @@ def test_retry_budget(weakened: bool) -> None:
 
 
 @FIX
+def test_metrics_from_start_up(apps, weakened: bool) -> None:
+    """Every series an alert rule reads is in the first scrape with the fix; without it the dedupe counters
+    appear only at the first delivery, and metrics-agree's start-up rule flags the misses counter."""
+    from stormproof.harness.invariants.checkers._alert_series import check_alert_series
+    from stormproof.harness.invariants.collector import ViolationLog
+    from stormproof.harness.invariants.metrics import parse_metrics
+    from tests.reference_app.background import delivery
+
+    app = apps(*(("metrics-from-start-up",) if weakened else ()), STORMPROOF_POLL_INTERVAL_MS="60000")
+    tenant = app.tenants[1]
+    start = parse_metrics(httpx.get(f"{app.url}/metrics").text)
+    call, job, shunya_job = str(uuid.uuid4()), str(uuid.uuid4()), f"shj_{uuid.uuid4().hex}"
+    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'submitted', now())",
+             call, tenant.company_id)
+    _execute(app, "INSERT INTO shunya_jobs (id, company_id, call_id, shunya_job_id, status, attempts, created_at) "
+                  "VALUES (%s, %s, %s, %s, 'pending', 1, now())", job, tenant.company_id, call, shunya_job)
+    body, headers = delivery(shunya_job, {"id": call, "company_id": tenant.company_id}, secret=app.webhook_secret)
+    assert httpx.post(f"{app.url}/api/v1/shunya/webhook", content=body, headers=headers).status_code == 200
+    end = parse_metrics(httpx.get(f"{app.url}/metrics").text)
+    from stormproof.harness.invariants import CheckConfig
+
+    log = ViolationLog("metrics-agree", "safety", CheckConfig())
+    counts = check_alert_series(log, start, end)
+    absent = {v.details["series"] for v in log.verdict().violations}
+    assert counts["judged"] >= 8, counts
+    if weakened:
+        assert "webhook_dedupe_misses_total" in absent, absent
+    else:
+        assert absent == set(), absent
+
+
+@FIX
 def test_dedupe_metrics(apps, weakened: bool) -> None:
     """A duplicate delivery counts as a dedupe hit with the fix; as a miss without it (misses then exceed analyses)."""
     from tests.reference_app.background import analyses, delivery, metric

@@ -10,6 +10,9 @@ database without sessions or analyses (a fresh one from the template):
   the client saw at least that many replays;
 - ``recording_sessions_started_total`` (all sources) == ``recording_sessions`` rows.
 
+- every series an alert rule reads exists in the scrape before the load
+  (``_alert_series``: created lazily, the first burst never moves the alert).
+
 A missing counter or table makes that comparison, and so the verdict
 (unless another comparison fails), ``unknown``. So does a dedupe-miss
 mismatch when the system was not quiet at the snapshot with work still
@@ -27,6 +30,8 @@ from stormproof.harness.invariants.metrics import metric_sum
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
+
+from ._alert_series import check_alert_series
 
 __all__ = ["NAME", "check_metrics_agree"]
 
@@ -89,4 +94,5 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
             log.add("sessions-started", f"recording_sessions_started_total grew by {started:g} but there are "
                     f"{rows} sessions", badness=abs(started - rows), metric=started, observed=rows)
 
-    return log.verdict(compared=compared)
+    alert_series = check_alert_series(log, base, metrics)
+    return log.verdict(compared=compared, alert_series=alert_series)
