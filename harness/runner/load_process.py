@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from ..load.config import LoadConfig
 from ..stack import ManagedProcess
 
-__all__ = ["start_load"]
+__all__ = ["load_exceptions", "start_load"]
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "load" / "locustfile.py"
 
@@ -36,3 +37,23 @@ def start_load(
     process = ManagedProcess("locust", argv, log_path=locust_dir / "stdout.log", env=env, stop_signal=2)
     process.start()
     return process
+
+
+def load_exceptions(run_dir: Path) -> str | None:
+    """What went wrong in the load's own code, or None: Locust counts an exception raised by a user's
+    action (or its ``on_start``) and carries on, so without this a run whose users could not act, or
+    whose actions broke half way, was judged on the little it did and could pass."""
+    path = run_dir / "locust" / "stats_exceptions.csv"
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        return None
+    count = sum(int(row.get("Count") or 0) for row in rows)
+    if count == 0:
+        return None
+    first = rows[0].get("Message", "").strip()
+    frames = [line.strip() for line in (rows[0].get("Traceback") or "").splitlines() if line.strip().startswith("File")]
+    where = f" at {frames[-1]}" if frames else ""
+    return (f"the load's own code raised {count} exception(s), so some of its actions never ran "
+            f"(first: {first}{where}); see locust/stats_exceptions.csv")

@@ -41,7 +41,7 @@ from stormproof.reference_app.settings import DEV_JWT_SECRET
 from ..stack import LocalStack
 from ..stack.system import ExternalSystem, SystemUnderTest
 from .capture import capture_snapshot, scrape_metrics, wait_quiet
-from .load_process import start_load
+from .load_process import load_exceptions, start_load
 from .quiesce import QuiescePolicy
 from .services import describe_exits, exited_on_their_own
 from .nemesis import Nemesis
@@ -298,6 +298,8 @@ def _drive(
             load.stop()
         elif code != 0:
             error = f"Locust exited with {code}; see locust/locust.log and locust/stdout.log"
+        else:
+            error = load_exceptions(run_dir)
     finally:
         nemesis.stop()
         if options.progress:
