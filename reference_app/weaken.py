@@ -257,6 +257,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "not the app's, so it reads 0 whatever the backlog",
         ),
         Weakening(
+            "trace-echo",
+            "E1",
+            "the caller's trace id: every request gets a new one, so the X-Trace-Id answered is not the one "
+            "the caller sent and its logs cannot be joined to the caller's",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

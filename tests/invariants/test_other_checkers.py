@@ -272,6 +272,23 @@ def test_metrics_agree_judges_the_queue_depth_gauge() -> None:
     assert [v.details["type"] for v in stale.violations] == ["queue-depth-stale"]
 
 
+def test_trace_echoed() -> None:
+    """Every answer's X-Trace-Id is the one its request sent; no answer recording it at all is unknown."""
+    b = HistoryBuilder()
+    b.call("session.read", 0, 1, 200, result={"trace": "echoed"})
+    b.call("session.start", 1, 2, 409, process="p2", result={"trace": "echoed"})
+    b.call("session.read", 2, 3, None, process="p3")  # no answer: says nothing
+    assert _run("trace-echoed", b).status == "valid"
+    _, other = b.call("session.read", 3, 4, 200, process="p4", result={"trace": "other"})
+    _, missing = b.call("session.read", 4, 5, 500, process="p5", result={"trace": "missing"})
+    bad = _run("trace-echoed", b)
+    assert {v.details["type"]: v.ops for v in bad.violations} == {"trace-other": (b.at(other),),
+                                                                  "trace-missing": (b.at(missing),)}
+    untraced = HistoryBuilder()
+    untraced.call("session.read", 0, 1, 200)
+    assert _run("trace-echoed", untraced).status == "unknown"
+
+
 def test_slo_error_rate_and_latency() -> None:
     b = HistoryBuilder()
     for n in range(98):

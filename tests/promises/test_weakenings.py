@@ -654,3 +654,16 @@ def test_queue_depth_gauge(apps, weakened: bool) -> None:
     finally:
         client.close()
     assert waiting >= 3 and (depth == 0 if weakened else depth >= 3)
+
+
+# -- E1 trace ids --------------------------------------------------------------------------------
+@FIX
+def test_trace_echo(apps, weakened: bool) -> None:
+    """The caller's X-Trace-Id comes back with the fix; another id comes back without it (trace-echoed flags)."""
+    app = apps(*(("trace-echo",) if weakened else ()))
+    tenant = app.tenants[0]
+    trace = f"trace-{uuid.uuid4().hex}"
+    answer = httpx.get(f"{app.url}/api/v1/appointments/{tenant.appointment_ids[0]}",
+                       headers=auth(tenant.manager_token, **{"X-Trace-Id": trace}))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["X-Trace-Id"] != "" and (answer.headers["X-Trace-Id"] == trace) is not weakened
