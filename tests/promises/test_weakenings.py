@@ -491,11 +491,11 @@ def test_replay_metrics(apps, weakened: bool) -> None:
     tenant = app.tenants[1]
     rec = Recorder([t.company_id for t in app.tenants])
     baseline = httpx.get(f"{app.url}/metrics").text
-    key, body = new_key(), {"appointment_id": tenant.appointment_ids[0]}
-    for _ in range(2):
-        answer = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[1], key), json=body)
-        rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=body["appointment_id"])
-    assert answer.headers.get("Idempotent-Replayed") == "true", answer.text
+    key = new_key()
+    for _ in range(2):  # a call submission is accepted whatever other tests left behind in this app
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, key), json={})
+        rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={})
+    assert answer.status_code == 202 and answer.headers.get("Idempotent-Replayed") == "true", answer.text
     verdict = _metrics_agree(app, baseline, rec.history())
     assert verdict.summary["compared"]["idempotency_replays"] == {"metric": 0.0 if weakened else 1.0, "observed": 1}
     assert ("replays" in {x.details["type"] for x in verdict.violations}) is weakened

@@ -29,7 +29,8 @@ database without sessions or analyses (a fresh one from the template):
   queue may drain and refill between the reads).
 
 A missing counter or table makes that comparison, and so the verdict
-(unless another comparison fails), ``unknown``. So does a dedupe-miss
+(unless another comparison fails), ``unknown``; a missing pool or queue-depth
+gauge is a violation, since E3 and E4 promise that they exist. So does a dedupe-miss
 mismatch when the system was not quiet at the snapshot with work still
 pending (``snapshot.quiescence``): a job applied between the table read and
 the scrape would tip the balance, so the mismatch proves nothing.
