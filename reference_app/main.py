@@ -134,8 +134,10 @@ _TRACE_HEADERS = (TRACE_HEADER.lower().encode(), b"traceparent")
 class TraceMiddleware:
     """Plan E1: a trace id per request, from the caller or new, echoed in ``X-Trace-Id``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, caller_ids: bool = True) -> None:
         self.app = app
+        #: False only under the weakening trace-echo: the caller's id is ignored.
+        self.caller_ids = caller_ids
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -143,7 +145,7 @@ class TraceMiddleware:
             return
         # ASGI header names are lower case: pick the two this needs rather than decode them all.
         wanted: dict[str, str] = {}
-        for name, value in scope.get("headers", []):
+        for name, value in scope.get("headers", []) if self.caller_ids else ():
             if name in _TRACE_HEADERS:
                 wanted.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         trace_id = trace_id_from_headers(wanted.get)
@@ -232,7 +234,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(TraceMiddleware)
+    app.add_middleware(TraceMiddleware, caller_ids=not settings.weakened("trace-echo"))
     return app
 
 

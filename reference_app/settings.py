@@ -67,6 +67,8 @@ class Settings:
     #: With ``race_delay_ms``: the window closes as soon as this many callers of one race are in it (0: off).
     #: A test that proves a race sets it to 2 with a long delay, so the race happens every time (tests only).
     race_barrier: int = 0
+    #: Under the weakening stop-write-behind only: how long an acknowledged stop waits before it is written.
+    write_behind_ms: int = 1_000
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 20
     db_max_overflow: int = 40
@@ -128,6 +130,7 @@ class Settings:
             lock_wait_ms=_int(env, "STORMPROOF_LOCK_WAIT_MS", 5_000, 0),
             race_delay_ms=_int(env, "STORMPROOF_RACE_DELAY_MS", 0, 0),
             race_barrier=_int(env, "STORMPROOF_RACE_BARRIER", 0, 0),
+            write_behind_ms=_int(env, "STORMPROOF_WRITE_BEHIND_MS", 1_000, 0),
             max_body_bytes=_int(env, "STORMPROOF_MAX_BODY_BYTES", 64 * 1024, 1),
             db_pool_size=_int(env, "STORMPROOF_DB_POOL_SIZE", 20, 1),
             db_max_overflow=_int(env, "STORMPROOF_DB_MAX_OVERFLOW", 40, 0),

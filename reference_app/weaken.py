@@ -233,6 +233,54 @@ WEAKENINGS: dict[str, Weakening] = {
             "delivery's call_id, so a late delivery of a job superseded for the same call is applied as its result",
         ),
         Weakening(
+            "replay-metrics",
+            "E2",
+            "the replay count of Idempotency-Key: a replayed answer is counted as outcome new in "
+            "idempotency_keys_total, so replays the clients saw are missing from the counter",
+        ),
+        Weakening(
+            "session-metrics",
+            "E2",
+            "the sessions-started count: recording_sessions_started_total counts every start request that "
+            "passes the tenant and consent checks, refused ones (409) included, not the sessions created",
+        ),
+        Weakening(
+            "shunya-failure-metrics",
+            "E2",
+            "the Shunya failure counters: a 5xx answer of the Shunya API and a job that ended failed are "
+            "not counted (only timeouts and connection errors are)",
+        ),
+        Weakening(
+            "poll-until-done",
+            "A1",
+            "polling until the job is done: the poller asks Shunya once and, finding the job still pending, "
+            "stops, leaving the result to the webhook alone",
+        ),
+        Weakening(
+            "stop-write-behind",
+            "brief-5",
+            "the stop written before it is acknowledged: a session stop answers 200 from memory and leaves "
+            "its write to a buffer flushed STORMPROOF_WRITE_BEHIND_MS later, so a crash in between loses it",
+        ),
+        Weakening(
+            "pool-gauges",
+            "E4",
+            "the pool gauges read from the pool itself: db_pool_active counts connection check-outs (an event "
+            "listener that never sees the check-ins) instead of the connections in use",
+        ),
+        Weakening(
+            "queue-depth-gauge",
+            "E3",
+            "the queue the depth gauge reads: celery_queue_depth measures Celery's default queue (celery), "
+            "not the app's, so it reads 0 whatever the backlog",
+        ),
+        Weakening(
+            "trace-echo",
+            "E1",
+            "the caller's trace id: every request gets a new one, so the X-Trace-Id answered is not the one "
+            "the caller sent and its logs cannot be joined to the caller's",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

@@ -39,8 +39,10 @@ fault (nemesis)          fault, phase ("start"/"stop"), target, params
 =======================  ==========================================  ===========================================
 
 Every response may also carry in ``result``: ``replayed`` (the
-``Idempotent-Replayed`` header), ``body_sha256`` (of the raw body) and
-``company_ids_seen`` (every company id found anywhere in the body, a set).
+``Idempotent-Replayed`` header), ``body_sha256`` (of the raw body),
+``company_ids_seen`` (every company id found anywhere in the body, a set) and
+``trace`` (the answer's ``X-Trace-Id`` against the one the request sent:
+``echoed``, ``other`` or ``missing``).
 """
 
 from __future__ import annotations

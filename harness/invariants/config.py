@@ -28,6 +28,8 @@ class CheckConfig:
     - ``rate_limit_per_s`` / ``rate_limit_burst``: the per-tenant API limit the
       app was given (None: not checked); ``rate_limit_tolerance`` widens the
       bound for the gap between when the app decided and when the client saw it.
+    - ``task_try_budget``: task name -> the most times one task may be tried (its
+      retry budget, plus its polls for a task that polls); names absent are not judged.
     """
 
     error_rate_max: float = 0.01
@@ -38,6 +40,7 @@ class CheckConfig:
     rate_limit_per_s: float | None = None
     rate_limit_burst: float = 0.0
     rate_limit_tolerance: float = 0.5
+    task_try_budget: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.error_rate_max <= 1.0:
@@ -47,6 +50,7 @@ class CheckConfig:
         if self.max_in_flight_tasks < 0 or self.max_violations < 1:
             raise ValueError("max_in_flight_tasks >= 0 and max_violations >= 1 required")
         object.__setattr__(self, "latency_p95_ms_by_f", MappingProxyType(dict(self.latency_p95_ms_by_f)))
+        object.__setattr__(self, "task_try_budget", MappingProxyType(dict(self.task_try_budget)))
 
     def latency_threshold_ms(self, f: str | None) -> float:
         """The p95 threshold for operation ``f`` (None: overall)."""

@@ -135,7 +135,12 @@ class Snapshot:
     ``baseline`` is the metrics at the start of the run: counters are compared
     as ``metrics - baseline``. ``expected_outputs`` maps a Shunya job id to the
     output hash the upstream stub produced (may be empty); ``completed_jobs``
-    are the job ids the stub completed (None: not known).
+    are the job ids the stub completed (None: not known). ``upstream_stats``
+    are the stub's own counters since it started (``GET /admin/stats``: API
+    calls, errors it injected, jobs it failed); None: no stub, or not read.
+    ``gauge_samples`` are the gauges scraped during the load, each with the
+    broker's own queue length read just before and just after
+    (``stormproof.harness.runner.sampling``); None: not sampled.
     """
 
     appointments: tuple[Row, ...] | None = None
@@ -153,6 +158,8 @@ class Snapshot:
     baseline: Mapping[str, float] = field(default_factory=_empty, hash=False)
     expected_outputs: Mapping[str, str] = field(default_factory=_empty, hash=False)
     completed_jobs: frozenset[str] | None = None
+    upstream_stats: Mapping[str, int] | None = field(default=None, hash=False)
+    gauge_samples: tuple[Mapping[str, float], ...] | None = field(default=None, hash=False)
     config: CheckConfig = field(default_factory=CheckConfig)
     quiescence: Quiescence | None = None
 
@@ -167,6 +174,10 @@ class Snapshot:
             value = getattr(self, name)
             if type(value) is not MappingProxyType:
                 object.__setattr__(self, name, MappingProxyType(dict(value)))
+        if self.gauge_samples is not None and type(self.gauge_samples) is not tuple:
+            object.__setattr__(self, "gauge_samples", tuple(self.gauge_samples))
+        if self.upstream_stats is not None and type(self.upstream_stats) is not MappingProxyType:
+            object.__setattr__(self, "upstream_stats", MappingProxyType(dict(self.upstream_stats)))
         if self.completed_jobs is not None and type(self.completed_jobs) is not frozenset:
             object.__setattr__(self, "completed_jobs", frozenset(self.completed_jobs))
 
@@ -189,6 +200,8 @@ class Snapshot:
         baseline_text: str | None = None,
         expected_outputs: Mapping[str, str] | None = None,
         completed_jobs: Iterable[str] | None = None,
+        upstream_stats: Mapping[str, int] | None = None,
+        gauge_samples: Iterable[Mapping[str, float]] | None = None,
         config: CheckConfig | None = None,
         quiescence: Quiescence | None = None,
     ) -> Snapshot:
@@ -203,6 +216,8 @@ class Snapshot:
             baseline=parse_metrics(baseline_text) if baseline_text else {},
             expected_outputs=dict(expected_outputs or {}),
             completed_jobs=None if completed_jobs is None else frozenset(completed_jobs),
+            upstream_stats=upstream_stats,
+            gauge_samples=None if gauge_samples is None else tuple(gauge_samples),
             config=config or CheckConfig(),
             quiescence=quiescence,
         )

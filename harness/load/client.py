@@ -63,10 +63,14 @@ class Derived:
         return {**args, "payload_fp": payload_fingerprint(json.loads(payload))}
 
     def result(self, status: int | None, body: bytes | None, replayed: bool, extra: Any) -> Mapping[str, Any]:
-        """``extra``: the ids a probe asked for (then ``body_masked`` too), or None."""
+        """``extra``: the ids a probe asked for (then ``body_masked`` too), or None; or a dict of them
+        (``mask``) and of how the answer's trace header matched the one sent (``trace``, then in the result)."""
+        mask, trace = (extra.get("mask"), extra.get("trace")) if isinstance(extra, dict) else (extra, None)
         result, _ = extract_result(body or b"", replayed, self.company_ids)
-        if extra is not None:
-            result["body_masked"] = masked_digest(body or b"", extra)
+        if mask is not None:
+            result["body_masked"] = masked_digest(body or b"", mask)
+        if trace is not None:
+            result["trace"] = trace
         return result
 
 
@@ -160,6 +164,7 @@ def record_request(
             else:
                 response.success()  # 4xx here are defined, expected answers
             replayed = (response.headers or {}).get("Idempotent-Replayed") == "true" if status else False
+            trace = _trace_echo(sent_headers.get(TRACE_HEADER), response.headers or {}) if status else None
     except Exception as exc:  # noqa: BLE001 - an unknown outcome, recorded as info
         recorder.complete(handle, None, error=exc)
         return Answer(0, None, False)
@@ -169,5 +174,20 @@ def record_request(
     if status == 0:
         recorder.complete(handle, None, error=error or "no HTTP answer")
         return Answer(0, None, False)
-    recorder.complete(handle, status, raw, replayed, None if mask is None else tuple(mask))
+    extra = None if mask is None else tuple(mask)
+    if trace is not None:
+        extra = {"mask": extra, "trace": trace}
+    recorder.complete(handle, status, raw, replayed, extra)
     return Answer(status, _json(raw), replayed)
+
+
+#: The header that carries a request's trace id, both ways (plan E1).
+TRACE_HEADER = "X-Trace-Id"
+
+
+def _trace_echo(sent: str | None, headers: Mapping[str, str]) -> str | None:
+    """How the answer's X-Trace-Id relates to the one sent: echoed, other, missing; None: none was sent."""
+    if sent is None:
+        return None
+    got = headers.get(TRACE_HEADER)
+    return "echoed" if got == sent else ("missing" if not got else "other")

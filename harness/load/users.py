@@ -207,7 +207,7 @@ class StormUser(FastHttpUser):
               key: str | None = None, token: str | None = None, tenant: str | None = None,
               raw_body: bytes | None = None, headers: dict[str, str] | None = None,
               mask: tuple[str, ...] | None = None) -> Answer:
-        sent = dict(headers or {})
+        sent = {"X-Trace-Id": uuid.uuid4().hex, **(headers or {})}  # plan E1: the answer must echo it
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         if key is not None:

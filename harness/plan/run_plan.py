@@ -103,7 +103,8 @@ class RunPlan(PlanModel):
         rate, burst = self.scenario.stack.rate_limit
         return CheckConfig(error_rate_max=self.scenario.slo.error_rate_max,
                            latency_p95_ms=self.scenario.slo.latency_p95_ms,
-                           rate_limit_per_s=rate, rate_limit_burst=burst)
+                           rate_limit_per_s=rate, rate_limit_burst=burst,
+                           task_try_budget=self.scenario.stack.task_try_budget)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form recorded in result.json (``plan``)."""

@@ -116,6 +116,21 @@ class StackSpec(PlanModel):
         burst = float(self.env.get("STORMPROOF_RATE_API_BURST", defaults["rate_api_burst"]))
         return (rate if rate > 0 else None), burst
 
+    @property
+    def task_try_budget(self) -> dict[str, int]:
+        """Task name -> the most tries of one task the app's budgets allow (plan C1).
+
+        A submission is tried once plus ``STORMPROOF_TASK_MAX_RETRIES`` retries; a poll
+        also re-runs for each poll of a pending job, up to ``STORMPROOF_POLL_BUDGET``.
+        """
+        from stormproof.reference_app.settings import Settings
+        from stormproof.reference_app.worker.celery_app import POLL_TASK, SUBMIT_TASK
+
+        defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+        retries = int(self.env.get("STORMPROOF_TASK_MAX_RETRIES", defaults["task_max_retries"]))
+        polls = int(self.env.get("STORMPROOF_POLL_BUDGET", defaults["poll_budget"]))
+        return {SUBMIT_TASK: 1 + retries, POLL_TASK: 1 + retries + polls}
+
 
 class SLO(PlanModel):
     """The service-level objectives a run is held to (plan E5); defaults are the checkers'."""

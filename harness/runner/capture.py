@@ -8,6 +8,7 @@ never through the fault proxy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -40,7 +41,8 @@ def wait_quiet(stack: SystemUnderTest, policy: QuiescePolicy | None = None) -> Q
 
 
 def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, config: CheckConfig,
-                     quiescence: Quiescence | None = None) -> Snapshot:
+                     quiescence: Quiescence | None = None,
+                     gauge_samples: tuple[Mapping[str, float], ...] | None = None) -> Snapshot:
     tables: dict[str, list[dict[str, Any]]] = {}
     with psycopg.connect(_dsn(stack), connect_timeout=5, row_factory=dict_row) as conn:
         for table, columns in TABLES.items():
@@ -48,7 +50,9 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
     known = {row["shunya_job_id"] for row in tables["shunya_jobs"] if row["shunya_job_id"]}
     expected: dict[str, str] = {}
     completed: set[str] | None = None
+    stats: dict[str, int] | None = None
     if stack.shunya_admin_url is not None:
+        stats = httpx.get(f"{stack.shunya_admin_url}/admin/stats", timeout=10).json()
         jobs = httpx.get(f"{stack.shunya_admin_url}/admin/jobs", timeout=10).json()["jobs"]
         completed = set()
         for job in jobs:
@@ -63,6 +67,8 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
         baseline_text=baseline_metrics,
         expected_outputs=expected,
         completed_jobs=completed,
+        upstream_stats=stats,
+        gauge_samples=gauge_samples,
         config=config,
         quiescence=quiescence,
     )

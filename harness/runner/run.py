@@ -18,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +41,7 @@ from stormproof.reference_app.settings import DEV_JWT_SECRET
 from ..stack import LocalStack
 from ..stack.system import ExternalSystem, SystemUnderTest
 from .capture import capture_snapshot, scrape_metrics, wait_quiet
+from .sampling import GaugeSampler
 from .load_process import load_exceptions, start_load
 from .quiesce import QuiescePolicy
 from .services import describe_exits, exited_on_their_own
@@ -283,9 +284,13 @@ def _drive(
         **_quiet(load_spec, stack, plan.users),
     )
     nemesis = Nemesis(plan, stack, nemesis_recorder)
+    broker = getattr(stack, "redis_url", None)  # read directly, no proxy; None for an external app
+    sampler = GaugeSampler(broker, lambda: scrape_metrics(stack)) if broker else None
     load = start_load(config, run_dir, users=plan.users, spawn_rate=load_spec.spawn_rate,
                       duration_s=plan.duration_s, workers=plan.workers)
     nemesis.start()
+    if sampler is not None:
+        sampler.start()
     log.info("phase: load and nemesis started")
     progress = Progress(run_dir / "locust" / "progress.json",
                         lambda: [f"{f}@{t}" for f, t in list(nemesis.active)], total_s=plan.duration_s)
@@ -301,6 +306,7 @@ def _drive(
         else:
             error = load_exceptions(run_dir)
     finally:
+        samples = sampler.stop() if sampler is not None else None
         nemesis.stop()
         if options.progress:
             progress.stop()
@@ -310,7 +316,7 @@ def _drive(
     if nemesis.error is not None:
         error = error or f"the nemesis failed: {nemesis.error}"
     log.info("phase: load stopped, faults healed")
-    history, verdicts, quiescence = judge(plan, stack, parts, run_dir, baseline)
+    history, verdicts, quiescence = judge(plan, stack, parts, run_dir, baseline, samples)
     down = exited_on_their_own(stack)
     if down:
         log.error("services down after the faults were healed: %s", down)
@@ -333,12 +339,14 @@ def finish_spools(parts: Path, tenants: Any) -> None:
 
 def judge(
     plan: RunPlan, stack: SystemUnderTest, parts: Path, run_dir: Path, baseline: str | None,
+    gauge_samples: tuple[Mapping[str, float], ...] | None = None,
 ) -> tuple[History, list[Verdict], Quiescence]:
     """Quiesce, snapshot, merge the histories in ``parts`` and check them (``run`` and ``check`` both)."""
     policy = QuiescePolicy() if plan.quiesce_s is None else QuiescePolicy(cap_s=plan.quiesce_s)
     quiescence = wait_quiet(stack, policy)
     log.info("quiescence: %s", quiescence.summary())
-    snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=plan.check_config(), quiescence=quiescence)
+    snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=plan.check_config(), quiescence=quiescence,
+                                gauge_samples=gauge_samples)
     log.info("phase: snapshot taken")
     finish_spools(parts, stack.tenants)
     history = merge_histories(sorted(parts.glob("*.jsonl")))

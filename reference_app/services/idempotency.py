@@ -222,7 +222,7 @@ class _KeyedWrite:
                 raise _in_flight()
             METRICS.idempotency.labels("new").inc()
             return None
-        METRICS.idempotency.labels("replay").inc()
+        METRICS.idempotency.labels("new" if settings.weakened("replay-metrics") else "replay").inc()
         assert row.response_status is not None and row.response_body is not None
         return _response(
             row.response_status, row.response_body, row.response_content_type or "application/json", replayed=True

@@ -8,10 +8,12 @@ an active session, and the partial unique index on active sessions
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import datetime
 
 from psycopg.errors import ForeignKeyViolation
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..auth import Principal
@@ -22,6 +24,7 @@ from ..obs.metrics import METRICS
 from ..problems import Problem
 from .consent import require_consent
 from .idempotency import UnitOfWork
+from .unit_of_work import run_in_transaction
 from .tenancy import get_owned
 
 __all__ = ["start_session", "stop_session", "ACTIVE_INDEX"]
@@ -76,6 +79,8 @@ async def start_session(
         await uow.after.enter_async_context(
             ctx.locks.hold(f"recording_session:start:{appointment.id}", kind="session_start")
         )
+    if ctx.settings.weakened("session-metrics"):  # counted when asked for, not when created
+        METRICS.sessions_started.labels(source).inc()
     existing = await _active_session(uow, appointment)
     if existing is not None:
         if ctx.settings.weakened("conflict-names-active"):
@@ -103,7 +108,8 @@ async def start_session(
             raise
         METRICS.guard_rejections.labels(ACTIVE_INDEX).inc()
         raise _conflict(await _active_session(uow, appointment)) from None
-    METRICS.sessions_started.labels(source).inc()
+    if not ctx.settings.weakened("session-metrics"):
+        METRICS.sessions_started.labels(source).inc()
     return recording
 
 
@@ -115,7 +121,12 @@ async def stop_session(
         uow.session, RecordingSession, session_id, principal, ctx.settings,
         what="recording session", for_update=True,
     )
-    if recording.status in ACTIVE_SESSION_STATUSES:
+    if recording.status in ACTIVE_SESSION_STATUSES and ctx.settings.weakened("stop-write-behind"):
+        uow.session.expunge(recording)  # answered from memory; the row is written later
+        recording.status, recording.stopped_at = "stopped", utcnow()
+        _write_behind(ctx, recording.id, recording.stopped_at)
+        METRICS.sessions_stopped.labels(recording.source).inc()
+    elif recording.status in ACTIVE_SESSION_STATUSES:
         recording.status = "stopped"
         recording.stopped_at = utcnow()
         await uow.session.flush()
@@ -124,3 +135,26 @@ async def stop_session(
         # The original refused a second stop, so a client retrying a lost answer saw an error.
         raise Problem("conflict", f"recording session {recording.id} is not active")
     return recording
+
+
+#: Writes left for later under the weakening stop-write-behind (held so they are not garbage-collected).
+_BEHIND: set[asyncio.Task[None]] = set()
+
+
+def _write_behind(ctx: AppContext, session_id: uuid.UUID, stopped_at: datetime) -> None:
+    """The original's buffered write: the stop reaches the database ``write_behind_ms`` after its answer."""
+
+    async def write(uow: UnitOfWork) -> None:
+        await uow.session.execute(
+            update(RecordingSession)
+            .where(RecordingSession.id == session_id, RecordingSession.status.in_(ACTIVE_SESSION_STATUSES))
+            .values(status="stopped", stopped_at=stopped_at)
+        )
+
+    async def later() -> None:
+        await asyncio.sleep(ctx.settings.write_behind_ms / 1000)
+        await run_in_transaction(ctx.sessions, write)
+
+    task = asyncio.get_running_loop().create_task(later())
+    _BEHIND.add(task)
+    task.add_done_callback(_BEHIND.discard)

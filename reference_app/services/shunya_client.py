@@ -41,7 +41,8 @@ class ShunyaRateLimited(ShunyaError):
 
 
 class ShunyaClient:
-    def __init__(self, base_url: str, *, timeout_ms: int, limiter: RateLimiter, limit: Limit) -> None:
+    def __init__(self, base_url: str, *, timeout_ms: int, limiter: RateLimiter, limit: Limit,
+                 count_error_answers: bool = True) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout_ms / 1000),
@@ -49,6 +50,8 @@ class ShunyaClient:
         )
         self._limiter = limiter
         self._limit = limit
+        #: False only under the weakening shunya-failure-metrics: an answer with an error status goes uncounted.
+        self._count_error_answers = count_error_answers
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -74,7 +77,8 @@ class ShunyaClient:
             METRICS.shunya_api_errors.labels(endpoint, "connection").inc()
             raise ShunyaUnavailable(f"{endpoint}: {exc.__class__.__name__}: {exc}") from exc
         if response.status_code >= 500:
-            METRICS.shunya_api_errors.labels(endpoint, "5xx").inc()
+            if self._count_error_answers:
+                METRICS.shunya_api_errors.labels(endpoint, "5xx").inc()
             raise ShunyaUnavailable(f"{endpoint}: HTTP {response.status_code}")
         if response.status_code >= 400:
             METRICS.shunya_api_errors.labels(endpoint, "4xx").inc()

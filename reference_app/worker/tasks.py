@@ -116,7 +116,7 @@ def _execute(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key: str |
         except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered, never lost
             error = f"{type(exc).__name__}: {exc}"
             failures += 1
-            if not _is_transient(exc) or failures > settings.task_max_retries:
+            if not _is_transient(exc) or out_of_retries(settings, failures):
                 rt.run(queue.give_up(task_id, name, kwargs, company_id, error, failures, dedupe_key=dedupe_key))
                 return
             delay = backoff_seconds(
@@ -218,7 +218,7 @@ async def _poll(rt: WorkerRuntime, kwargs: dict[str, Any]) -> Step:
     data = await rt.ctx.shunya.get_job(company_id=job.company_id, job_id=job.shunya_job_id)
     status = data.get("status")
     if status not in ("completed", "failed"):
-        return again
+        return DONE if settings.weakened("poll-until-done") else again
     error = data.get("error")
     await apply_job_result(
         rt.ctx,

@@ -151,11 +151,36 @@ def test_dead_letter_accounting() -> None:
     assert allowed.status == "valid"
 
 
+def test_dead_letter_accounting_judges_the_retry_budget() -> None:
+    """A task tried more often than its budget allows was retried past it, whatever it ended as."""
+    b = HistoryBuilder()
+    budget = CheckConfig(task_try_budget={"submit": 3})
+    tried = ({**_task("t1", "succeeded"), "name": "submit", "attempts": 3},
+             {**_task("t2", "dead_lettered"), "name": "submit", "attempts": 3},
+             {**_task("t3", "succeeded"), "attempts": 50})  # a task of a name without a budget: not judged
+    letters = ({"id": "d", "task_id": "t2"},)
+    assert _run("dead-letter-accounting", b, task_records=tried, dead_letters=letters, config=budget).status == "valid"
+    retried = tried + ({**_task("t4", "succeeded"), "name": "submit", "attempts": 7},)
+    bad = _run("dead-letter-accounting", b, task_records=retried, dead_letters=letters, config=budget)
+    (violation,) = bad.violations
+    assert violation.details["type"] == "over-budget" and violation.details["task_id"] == "t4"
+    assert violation.details["attempts"] == 7 and violation.details["budget"] == 3
+    # a killed worker's task runs again without failing: an excess is then unknown, never a false alarm
+    b.call("fault", 0, 1, None, process="nemesis", tenant=None, fault="kill", phase="start", target="worker")
+    killed = _run("dead-letter-accounting", b, task_records=retried, dead_letters=letters, config=budget)
+    assert killed.status == "unknown"
+
+
 METRICS = {
     'webhook_dedupe_misses_total{source="webhook"}': 5.0,
     'webhook_dedupe_misses_total{source="poll"}': 2.0,
     'idempotency_keys_total{outcome="replay"}': 4.0,
     'recording_sessions_started_total{source="sessions"}': 3.0,
+    'shunya_job_failures_total{type="job_failed"}': 1.0,
+    'shunya_api_errors_total{endpoint="create_job",kind="5xx"}': 4.0,
+    'shunya_api_errors_total{endpoint="get_job",kind="timeout"}': 2.0,
+    "db_pool_size": 20.0, "db_pool_max_overflow": 40.0, "db_pool_active": 1.0, "db_pool_idle": 3.0,
+    "db_pool_overflow": 0.0, 'celery_queue_depth{queue="shunya"}': 0.0,
 }
 
 
@@ -163,6 +188,7 @@ def test_metrics_agree_with_baseline() -> None:
     b = HistoryBuilder()
     b.call("session.start", 0, 5, 201, appointment_id="a1", result={"id": "s1", "replayed": True})
     fields = dict(call_analyses=tuple({"id": str(i)} for i in range(6)), recording_sessions=({"id": "s1"},),
+                  shunya_jobs=({"id": "j1", "status": "failed"}, {"id": "j2", "status": "completed"}),
                   baseline={'webhook_dedupe_misses_total{source="webhook"}': 1.0,
                             'recording_sessions_started_total{source="sessions"}': 2.0,
                             'idempotency_keys_total{outcome="replay"}': 3.0})
@@ -173,6 +199,94 @@ def test_metrics_agree_with_baseline() -> None:
     assert sorted(v.details["type"] for v in bad.violations) == ["dedupe-misses", "replays"]
     partial = {k: v for k, v in METRICS.items() if not k.startswith("webhook")}
     assert _run("metrics-agree", b, metrics=partial, **fields).status == "unknown"
+
+
+def test_metrics_agree_counts_shunya_failures() -> None:
+    """Failed jobs counted == failed jobs recorded; API errors counted >= the errors the stub answered."""
+    b = HistoryBuilder()
+    jobs = ({"id": "j1", "status": "failed"}, {"id": "j2", "status": "failed"}, {"id": "j3", "status": "completed"})
+    fields = dict(call_analyses=(), recording_sessions=(), shunya_jobs=jobs)
+    counted = {'shunya_job_failures_total{type="job_failed"}': 2.0,
+               'shunya_api_errors_total{endpoint="create_job",kind="5xx"}': 5.0,
+               'shunya_api_errors_total{endpoint="get_job",kind="connection"}': 2.0}
+    base = {k: 0.0 for k in METRICS if not k.startswith("shunya")}
+    ok = _run("metrics-agree", b, metrics={**base, **counted}, upstream_stats={"api_errors_injected": 7}, **fields)
+    assert ok.status == "valid", ok.violations
+    assert ok.summary["compared"]["shunya_api_errors"] == {"metric": 7.0, "observed": 7}
+    # 5xx answers and failed jobs left uncounted (as the weakening shunya-failure-metrics does)
+    uncounted = {**base, 'shunya_job_failures_total{type="job_failed"}': 0.0,
+                 'shunya_api_errors_total{endpoint="create_job",kind="5xx"}': 0.0,
+                 'shunya_api_errors_total{endpoint="get_job",kind="connection"}': 2.0}
+    bad = _run("metrics-agree", b, metrics=uncounted, upstream_stats={"api_errors_injected": 7}, **fields)
+    assert sorted(v.details["type"] for v in bad.violations) == ["shunya-api-errors", "shunya-job-failures"]
+    # a process killed mid-call may die before counting: a shortfall is then unknown, not a violation
+    b.call("fault", 0, 1, None, process="nemesis", tenant=None, fault="kill", phase="start", target="app")
+    killed = _run("metrics-agree", b, metrics={**base, **counted}, upstream_stats={"api_errors_injected": 9},
+                  **fields)
+    assert killed.status == "unknown"
+
+
+def test_metrics_agree_judges_the_pool_gauges() -> None:
+    """Pool gauges must exist and describe a possible pool: in use + idle <= size + overflow <= size + max."""
+    b = HistoryBuilder()
+    fields = dict(call_analyses=(), recording_sessions=(), shunya_jobs=())
+    zeroed = {k: (v if k.startswith("db_pool") else 0.0) for k, v in METRICS.items()}
+    assert _run("metrics-agree", b, metrics=zeroed, baseline=zeroed, **fields).status == "valid"
+    busy = dict(zeroed, db_pool_active=25.0, db_pool_idle=2.0, db_pool_overflow=7.0)  # 20 + 7 open, all counted
+    assert _run("metrics-agree", b, metrics=busy, baseline=zeroed, **fields).status == "valid"
+    # check-outs counted without check-ins (as the weakening pool-gauges does): 450 "in use" in a pool of 20
+    counted = dict(zeroed, db_pool_active=450.0)
+    bad = _run("metrics-agree", b, metrics=counted, baseline=zeroed, **fields)
+    assert [v.details["type"] for v in bad.violations] == ["pool-gauges-inconsistent"]
+    over = dict(zeroed, db_pool_overflow=41.0, db_pool_idle=50.0)
+    assert _run("metrics-agree", b, metrics=over, baseline=zeroed, **fields).status == "invalid"
+    gone = {k: v for k, v in zeroed.items() if k != "db_pool_idle"}
+    missing = _run("metrics-agree", b, metrics=gone, baseline=zeroed, **fields)
+    assert [v.details["type"] for v in missing.violations] == ["pool-gauges-missing"]
+
+
+def test_metrics_agree_judges_the_queue_depth_gauge() -> None:
+    """0 once quiet; a backlog the broker held before and after two scrapes must show in one of them."""
+    from stormproof.harness.invariants import Quiescence
+
+    b = HistoryBuilder()
+    quiet = Quiescence(quiet=True, waited_s=1.0)
+    fields = dict(call_analyses=(), recording_sessions=(), shunya_jobs=(), baseline=METRICS, quiescence=quiet)
+    depth = 'celery_queue_depth{queue="shunya"}'
+
+    def sample(t: float, before: float, after: float, gauge: float) -> dict:
+        return {"t": t, "broker_before": before, "broker_after": after, depth: gauge}
+
+    piled = (sample(1, 0, 0, 0), sample(2, 5, 9, 7), sample(3, 12, 14, 13), sample(4, 3, 0, 0))
+    ok = _run("metrics-agree", b, metrics=METRICS, gauge_samples=piled, **fields)
+    assert ok.status == "valid", ok.violations
+    assert ok.summary["compared"]["queue_depth"] == {"backlog_samples": 2, "shown": 2}
+    # a drain between the reads may make one sample read 0: not a violation while another shows the backlog
+    drained = piled[:2] + (sample(3, 12, 14, 0),)
+    assert _run("metrics-agree", b, metrics=METRICS, gauge_samples=drained, **fields).status == "valid"
+    # a gauge reading another queue (as the weakening queue-depth-gauge does): 0 whatever the broker holds
+    blind = tuple(sample(s["t"], s["broker_before"], s["broker_after"], 0) for s in piled)
+    bad = _run("metrics-agree", b, metrics=METRICS, gauge_samples=blind, **fields)
+    assert [v.details["type"] for v in bad.violations] == ["queue-depth-blind"]
+    stale = _run("metrics-agree", b, metrics={**METRICS, depth: 4.0}, **fields)
+    assert [v.details["type"] for v in stale.violations] == ["queue-depth-stale"]
+
+
+def test_trace_echoed() -> None:
+    """Every answer's X-Trace-Id is the one its request sent; no answer recording it at all is unknown."""
+    b = HistoryBuilder()
+    b.call("session.read", 0, 1, 200, result={"trace": "echoed"})
+    b.call("session.start", 1, 2, 409, process="p2", result={"trace": "echoed"})
+    b.call("session.read", 2, 3, None, process="p3")  # no answer: says nothing
+    assert _run("trace-echoed", b).status == "valid"
+    _, other = b.call("session.read", 3, 4, 200, process="p4", result={"trace": "other"})
+    _, missing = b.call("session.read", 4, 5, 500, process="p5", result={"trace": "missing"})
+    bad = _run("trace-echoed", b)
+    assert {v.details["type"]: v.ops for v in bad.violations} == {"trace-other": (b.at(other),),
+                                                                  "trace-missing": (b.at(missing),)}
+    untraced = HistoryBuilder()
+    untraced.call("session.read", 0, 1, 200)
+    assert _run("trace-echoed", untraced).status == "unknown"
 
 
 def test_slo_error_rate_and_latency() -> None:

@@ -553,3 +553,195 @@ def test_dedupe_metrics(apps, weakened: bool) -> None:
     misses = metric(app, "webhook_dedupe_misses_total") - before[0]
     hits = metric(app, "webhook_dedupe_hits_total") - before[1]
     assert (misses, hits) == ((3, 0) if weakened else (1, 2))
+
+
+# -- E2 counters ---------------------------------------------------------------------------------
+def _metrics_agree(app, baseline: str, history):
+    """metrics-agree over the app's real counters (since ``baseline``) and its final state."""
+    snap = replace_metrics(snapshot(app.database_url), httpx.get(f"{app.url}/metrics").text, baseline)
+    return _verdict("metrics-agree", history, snap)
+
+
+@FIX
+def test_replay_metrics(apps, weakened: bool) -> None:
+    """A replayed answer is counted as a replay with the fix; as new without it (metrics-agree flags the gap)."""
+    app = apps(*(("replay-metrics",) if weakened else ()))
+    tenant = app.tenants[1]
+    rec = Recorder([t.company_id for t in app.tenants])
+    baseline = httpx.get(f"{app.url}/metrics").text
+    key = new_key()
+    for _ in range(2):  # a call submission is accepted whatever other tests left behind in this app
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, key), json={})
+        rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={})
+    assert answer.status_code == 202 and answer.headers.get("Idempotent-Replayed") == "true", answer.text
+    verdict = _metrics_agree(app, baseline, rec.history())
+    assert verdict.summary["compared"]["idempotency_replays"] == {"metric": 0.0 if weakened else 1.0, "observed": 1}
+    assert ("replays" in {x.details["type"] for x in verdict.violations}) is weakened
+
+
+@FIX
+def test_session_metrics(apps, weakened: bool) -> None:
+    """recording_sessions_started_total counts sessions created with the fix; refused starts too without it."""
+    from tests.reference_app.background import metric
+
+    app = apps(*(("session-metrics",) if weakened else ()))
+    tenant = app.tenants[1]
+    before = metric(app, "recording_sessions_started_total")
+    statuses = [httpx.post(app.url + START, headers=auth(tenant.rep_tokens[2], new_key()),
+                           json={"appointment_id": tenant.appointment_ids[1]}).status_code for _ in range(2)]
+    assert 409 in statuses, statuses  # the second start at least finds the first one active
+    counted = metric(app, "recording_sessions_started_total") - before
+    assert counted == (2 if weakened else statuses.count(201))
+
+
+@FIX
+def test_shunya_failure_metrics(reference_app_module, weakened: bool) -> None:
+    """Shunya's 5xx answers and failed jobs are counted with the fix; neither is without it."""
+    from stormproof.harness.invariants.metrics import metric_sum
+    from tests.reference_app.background import ledger_settled, wait_for
+
+    app = reference_app_module(("shunya-failure-metrics",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_POLL_INTERVAL_MS": "100",
+                                    "STORMPROOF_TASK_BACKOFF_BASE_MS": "20", "STORMPROOF_TASK_BACKOFF_CAP_MS": "50",
+                                    "STORMPROOF_TASK_MAX_RETRIES": "8"},
+                               shunya={"error_rate": 0.5, "fail_rate": 1.0, "complete_after_ms": 50,
+                                       "webhook_enabled": False, "seed": 3})
+    tenant = app.tenants[0]
+    baseline = httpx.get(f"{app.url}/metrics").text
+    for _ in range(3):
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+        assert answer.status_code == 202, answer.text
+    wait_for(lambda: ledger_settled(app), timeout=60, what="every task to settle")
+    failed = sql_rows(app.database_url, "SELECT count(*) FROM shunya_jobs WHERE status = 'failed'")[0][0]
+    injected = httpx.get(f"{app.shunya_url}/admin/stats").json()["api_errors_injected"]
+    assert failed > 0 and injected > 0
+    snap = replace_metrics(snapshot(app.database_url), httpx.get(f"{app.url}/metrics").text, baseline,
+                           upstream_stats={"api_errors_injected": injected})
+    assert snap.metrics is not None
+    failures, errors = (metric_sum(snap.metrics, name) - (metric_sum(snap.baseline, name) or 0.0)
+                        for name in ("shunya_job_failures_total", "shunya_api_errors_total"))
+    if weakened:
+        assert (failures, errors) == (0, 0)
+    else:
+        assert failures == failed and errors >= injected
+    verdict = _verdict("metrics-agree", Recorder([]).history(), snap)
+    types = {x.details["type"] for x in verdict.violations}
+    assert types >= {"shunya-job-failures", "shunya-api-errors"} if weakened else not types & {
+        "shunya-job-failures", "shunya-api-errors"}
+
+
+def replace_metrics(snap, metrics_text: str, baseline_text: str, **fields):
+    """The snapshot with the app's counters (and the stub's) as the runner's capture adds them."""
+    from dataclasses import replace
+
+    from stormproof.harness.invariants.metrics import parse_metrics
+
+    return replace(snap, metrics=parse_metrics(metrics_text), baseline=parse_metrics(baseline_text), **fields)
+
+
+# -- A1 polling ----------------------------------------------------------------------------------
+@FIX
+def test_poll_until_done(reference_app_module, weakened: bool) -> None:
+    """Without webhooks, polling applies a slow job's result with the fix; the poller stops at "pending" without."""
+    from tests.reference_app.background import ledger_settled, wait_for
+
+    app = reference_app_module(("poll-until-done",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_POLL_INTERVAL_MS": "200"},
+                               shunya={"complete_after_ms": 1500, "webhook_enabled": False})
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+    rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={})
+    assert answer.status_code == 202, answer.text
+
+    def completed() -> set[str]:
+        jobs = httpx.get(f"{app.shunya_url}/admin/jobs").json()["jobs"]
+        return {job["job_id"] for job in jobs if job.get("status") == "completed"}
+
+    done = wait_for(completed, timeout=30, what="Shunya to complete the job")
+    wait_for(lambda: ledger_settled(app), timeout=30, what="every task to settle")
+    applied = sql_rows(app.database_url, "SELECT count(*) FROM call_analyses")[0][0]
+    assert applied == (0 if weakened else 1)
+    from dataclasses import replace
+
+    snap = replace(snapshot(app.database_url), completed_jobs=frozenset(done))
+    assert _verdict("job-applied-eventually", rec.history(), snap).status == ("invalid" if weakened else "valid")
+
+
+# -- brief 5: no lost acknowledged write ----------------------------------------------------------
+@FIX
+def test_stop_write_behind(apps, weakened: bool) -> None:
+    """A stop answered 200 is in the database with the fix; only in a write buffer without it (a crash loses it)."""
+    app = apps(*(("stop-write-behind",) if weakened else ()), STORMPROOF_WRITE_BEHIND_MS="600000")
+    tenant = app.tenants[1]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = tenant.appointment_ids[2]
+    body = {"appointment_id": appointment}
+    started = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()), json=body)
+    rec.record(v.SESSION_START, tenant.company_id, started, body=body, appointment_id=appointment)
+    assert started.status_code == 201, started.text
+    session = started.json()["id"]
+    stopped = httpx.post(f"{app.url}/api/v1/recordings/sessions/{session}/stop",
+                         headers=auth(tenant.rep_tokens[0], new_key()))
+    rec.record(v.SESSION_STOP, tenant.company_id, stopped, session_id=session)
+    assert stopped.status_code == 200 and stopped.json()["status"] == "stopped", stopped.text
+    (status,) = sql_rows(app.database_url, "SELECT status FROM recording_sessions WHERE id = %s", session)[0]
+    assert status == ("recording" if weakened else "stopped")
+    verdict = _verdict("no-lost-acknowledged-write", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid")
+
+
+# -- E4 pool gauges ------------------------------------------------------------------------------
+@FIX
+def test_pool_gauges(apps, weakened: bool) -> None:
+    """db_pool_active is the connections in use with the fix; check-outs counted forever without it."""
+    from tests.reference_app.background import metric
+
+    app = apps(*(("pool-gauges",) if weakened else ()))
+    tenant = app.tenants[0]
+    httpx.get(f"{app.url}/metrics")  # the weakened gauge starts counting at its first scrape
+    for _ in range(30):
+        answer = httpx.get(f"{app.url}/api/v1/appointments/{tenant.appointment_ids[0]}",
+                           headers=auth(tenant.manager_token))
+        assert answer.status_code == 200, answer.text
+    active, idle = metric(app, "db_pool_active"), metric(app, "db_pool_idle")
+    size, overflow = metric(app, "db_pool_size"), metric(app, "db_pool_overflow")
+    assert (active + idle > size + overflow) is weakened, (active, idle, size, overflow)
+
+
+# -- E3 queue depth ------------------------------------------------------------------------------
+@FIX
+def test_queue_depth_gauge(apps, weakened: bool) -> None:
+    """With no worker to take them, submitted tasks wait in the broker: the gauge shows them with the fix, 0 without."""
+    import redis
+
+    from stormproof.harness.runner.sampling import queue_length
+    from tests.reference_app.background import metric, wait_for
+
+    app = apps(*(("queue-depth-gauge",) if weakened else ()))
+    tenant = app.tenants[0]
+    for _ in range(3):
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+        assert answer.status_code == 202, answer.text
+    client = redis.Redis.from_url(app.redis_url)
+    try:
+        waiting = wait_for(lambda: queue_length(client) >= 3 and queue_length(client), timeout=30,
+                           what="the relay to publish the tasks")
+        depth = metric(app, "celery_queue_depth")
+        assert queue_length(client) >= 3
+    finally:
+        client.close()
+    assert waiting >= 3 and (depth == 0 if weakened else depth >= 3)
+
+
+# -- E1 trace ids --------------------------------------------------------------------------------
+@FIX
+def test_trace_echo(apps, weakened: bool) -> None:
+    """The caller's X-Trace-Id comes back with the fix; another id comes back without it (trace-echoed flags)."""
+    app = apps(*(("trace-echo",) if weakened else ()))
+    tenant = app.tenants[0]
+    trace = f"trace-{uuid.uuid4().hex}"
+    answer = httpx.get(f"{app.url}/api/v1/appointments/{tenant.appointment_ids[0]}",
+                       headers=auth(tenant.manager_token, **{"X-Trace-Id": trace}))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["X-Trace-Id"] != "" and (answer.headers["X-Trace-Id"] == trace) is not weakened

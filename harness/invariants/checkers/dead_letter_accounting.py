@@ -18,6 +18,13 @@ quiescence ended (``snapshot.quiescence``, see ``stormproof.harness.runner.quies
 
 Without a quiescence measure (a snapshot built by hand), in-flight rows
 beyond ``CheckConfig.max_in_flight_tasks`` are violations, as before.
+
+The retry budget (plan C1): a task tried more times than its budget allows
+(``CheckConfig.task_try_budget``, from the budgets the run gives the app) was
+retried past it, whatever its state now: one that exhausts its budget must be
+dead-lettered, not tried again. A run that kills processes re-runs a task whose
+worker died mid-try (a try that neither failed nor finished), so there an
+excess is ``unknown``.
 """
 
 from __future__ import annotations
@@ -100,6 +107,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
                            f"quiet ({quiescence.summary()})")
             else:
                 log.cannot(f"{progressing} tasks may still finish: {quiescence.reason}")
+    _retry_budget(history, records, snapshot, log)
     letters = snapshot.dead_letters
     if letters is None:
         if dead_lettered:
@@ -120,3 +128,23 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         balanced=len(records) == succeeded + dead + len(in_flight),
         quiescence=None if quiescence is None else quiescence.to_dict(),
     )
+
+
+def _retry_budget(history: History, records: tuple, snapshot: Snapshot, log: ViolationLog) -> None:
+    """Every task tried at most its budget's number of times (a killed worker's re-run excused as unknown)."""
+    budget = snapshot.config.task_try_budget
+    over = [record for record in records
+            if str(record.get("name")) in budget and int(record.get("attempts") or 0) > budget[str(record.get("name"))]]
+    if not over:
+        return
+    kills = [op.index for op in history.faults() if "kill" in str(op.args.get("fault", ""))]
+    if kills:
+        log.cannot(f"{len(over)} tasks were tried more often than their budget allows, in a run that killed "
+                   "processes (a worker that died mid-try has its task run again)")
+        return
+    for record in over:
+        name, attempts = str(record.get("name")), int(record.get("attempts") or 0)
+        log.add("over-budget", f"task {name} {record.get('task_id')} was tried {attempts} times, its budget allows "
+                f"{budget[name]}; it ended {record.get('state')}", badness=float(attempts - budget[name]),
+                task_id=record.get("task_id"), task_name=name, company_id=record.get("company_id"),
+                attempts=attempts, budget=budget[name], state=record.get("state"))

@@ -8,13 +8,31 @@ database without sessions or analyses (a fresh one from the template):
   every first application is counted once, and only those;
 - ``idempotency_keys_total{outcome="replay"}`` >= ``ok`` ops marked replayed:
   the client saw at least that many replays;
-- ``recording_sessions_started_total`` (all sources) == ``recording_sessions`` rows.
-
+- ``recording_sessions_started_total`` (all sources) == ``recording_sessions`` rows;
+- ``shunya_job_failures_total`` == ``shunya_jobs`` rows recorded as failed: every
+  failed job the app learnt of is counted once;
+- ``shunya_api_errors_total`` (every endpoint and kind) >= the errors the Shunya
+  stub says it answered (``upstream_stats.api_errors_injected``): each one reached
+  the app as an error status, or as a timeout or reset if the link was faulted,
+  and every kind is counted. A process killed mid-call never counts the error it
+  was about to see, so under a kill fault a shortfall is ``unknown``;
+- the pool gauges of the final scrape (plan E4) exist and are consistent: no
+  count below 0, ``db_pool_active + db_pool_idle <= db_pool_size + db_pool_overflow``
+  (every connection is in use or idle, and no more are open than the pool holds
+  plus its overflow) and ``db_pool_overflow <= db_pool_max_overflow``. These hold
+  at any instant, so scrape timing cannot make them fail;
+- ``celery_queue_depth`` (plan E3) reads 0 in the final scrape when the system
+  was seen quiet, and is not blind: in the samples taken during the load
+  (``snapshot.gauge_samples``), when the broker held a backlog of at least
+  ``_BACKLOG`` messages both just before and just after a scrape, the gauge
+  must show one in at least one of them (one sample alone proves nothing: the
+  queue may drain and refill between the reads);
 - every series an alert rule reads exists in the scrape before the load
   (``_alert_series``: created lazily, the first burst never moves the alert).
 
 A missing counter or table makes that comparison, and so the verdict
-(unless another comparison fails), ``unknown``. So does a dedupe-miss
+(unless another comparison fails), ``unknown`` (a missing pool or queue-depth
+gauge is a violation, since E3 and E4 promise that they exist). So does a dedupe-miss
 mismatch when the system was not quiet at the snapshot with work still
 pending (``snapshot.quiescence``): a job applied between the table read and
 the scrape would tip the balance, so the mismatch proves nothing.
@@ -94,5 +112,107 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
             log.add("sessions-started", f"recording_sessions_started_total grew by {started:g} but there are "
                     f"{rows} sessions", badness=abs(started - rows), metric=started, observed=rows)
 
+    _shunya_failures(history, snapshot, log, compared)
+    _pool_gauges(metrics, log)
+    _queue_depth(snapshot, log, compared)
     alert_series = check_alert_series(log, base, metrics)
     return log.verdict(compared=compared, alert_series=alert_series)
+
+
+#: Messages the broker must hold, before and after a scrape, for the sample to count as a backlog.
+_BACKLOG = 2
+
+
+def _queue_depth(snapshot: Snapshot, log: ViolationLog, compared: dict[str, dict[str, float]]) -> None:
+    """0 once quiet; and some backlog shown among the samples where the broker held one throughout."""
+    final = metric_sum(snapshot.metrics or {}, "celery_queue_depth")
+    if final is None:
+        log.add("queue-depth-missing", "celery_queue_depth is missing from /metrics")
+        return
+    quiescence = snapshot.quiescence
+    if quiescence is not None and quiescence.quiet and final > 0:
+        log.add("queue-depth-stale", f"celery_queue_depth reads {final:g} after the system was seen quiet "
+                f"({quiescence.summary()}): no task was waiting", badness=final, depth=final)
+    if snapshot.gauge_samples is None:
+        return
+    backlog = []
+    for sample in snapshot.gauge_samples:
+        depth = metric_sum(sample, "celery_queue_depth")
+        held = min(sample.get("broker_before", 0.0), sample.get("broker_after", 0.0))
+        if depth is not None and held >= _BACKLOG:
+            backlog.append((sample.get("t"), held, depth))
+    compared["queue_depth"] = {"backlog_samples": len(backlog), "shown": sum(1 for _, _, d in backlog if d > 0)}
+    if len(backlog) >= 2 and all(depth == 0 for _, _, depth in backlog):
+        log.add("queue-depth-blind", f"celery_queue_depth read 0 in all {len(backlog)} samples in which the broker "
+                f"held a backlog (up to {max(h for _, h, _ in backlog):g} messages) before and after the scrape",
+                badness=float(len(backlog)), samples=[{"t": t, "broker": h} for t, h, _ in backlog[:10]])
+
+
+_POOL = ("db_pool_size", "db_pool_active", "db_pool_idle", "db_pool_overflow")
+
+
+def _pool_gauges(metrics: Mapping[str, float], log: ViolationLog) -> None:
+    """The pool gauges exist and describe a possible pool (summed over processes, the bounds still hold)."""
+    values = {name: metric_sum(metrics, name) for name in (*_POOL, "db_pool_max_overflow")}
+    missing = [name for name in _POOL if values[name] is None]
+    if missing:
+        log.add("pool-gauges-missing", f"the pool gauges {', '.join(missing)} are missing from /metrics",
+                missing=missing)
+        return
+    size, active, idle, overflow = (float(values[name] or 0.0) for name in _POOL)
+    shown = {name: values[name] for name in values}
+    if min(size, active, idle, overflow) < 0:
+        log.add("pool-gauges-negative", f"a pool gauge is negative: {shown}", gauges=shown)
+    if active + idle > size + overflow:
+        log.add("pool-gauges-inconsistent", f"db_pool_active {active:g} + db_pool_idle {idle:g} exceed db_pool_size "
+                f"{size:g} + db_pool_overflow {overflow:g}: more connections in use or idle than the pool holds",
+                badness=active + idle - size - overflow, gauges=shown)
+    most = values["db_pool_max_overflow"]
+    if most is not None and overflow > most:
+        log.add("pool-gauges-inconsistent", f"db_pool_overflow {overflow:g} exceeds db_pool_max_overflow {most:g}",
+                badness=overflow - most, gauges=shown)
+
+
+def _busy(snapshot: Snapshot) -> str | None:
+    """Why a count taken now may still move (work pending when the wait for quiet ended), or None."""
+    quiescence = snapshot.quiescence
+    if quiescence is not None and not quiescence.quiet and quiescence.pending > 0:
+        return quiescence.reason
+    return None
+
+
+def _shunya_failures(history: History, snapshot: Snapshot, log: ViolationLog,
+                     compared: dict[str, dict[str, float]]) -> None:
+    """Failed jobs counted == failed jobs recorded; Shunya API errors counted >= errors the stub answered."""
+    metrics, base = snapshot.metrics or {}, snapshot.baseline
+    failures = _delta(metrics, base, "shunya_job_failures_total")
+    if failures is None or snapshot.shunya_jobs is None:
+        log.cannot("shunya_job_failures_total or shunya_jobs missing")
+    else:
+        rows = sum(1 for row in snapshot.shunya_jobs if row.get("status") == "failed")
+        compared["shunya_job_failures"] = {"metric": failures, "observed": rows}
+        busy = _busy(snapshot)
+        if failures != rows and busy:
+            log.cannot(f"shunya_job_failures_total grew by {failures:g} but {rows} jobs are recorded failed, while "
+                       f"work was still progressing: {busy}")
+        elif failures != rows:
+            log.add("shunya-job-failures", f"shunya_job_failures_total grew by {failures:g} but {rows} Shunya jobs "
+                    "are recorded failed", badness=abs(failures - rows), metric=failures, observed=rows)
+
+    injected = (snapshot.upstream_stats or {}).get("api_errors_injected")
+    errors = _delta(metrics, base, "shunya_api_errors_total")
+    if injected is None:
+        return  # no stub to ask (an external Shunya): nothing to compare with, and nothing claimed
+    if errors is None:
+        log.cannot("shunya_api_errors_total missing")
+        return
+    compared["shunya_api_errors"] = {"metric": errors, "observed": injected}
+    if errors >= injected:
+        return
+    kills = [op.index for op in history.faults() if op.type == "invoke" and "kill" in str(op.args.get("fault", ""))]
+    if kills:
+        log.cannot(f"shunya_api_errors_total grew by {errors:g} but the Shunya stub answered {injected} errors; "
+                   "a process was killed during the run, and may have died before counting one")
+    else:
+        log.add("shunya-api-errors", f"shunya_api_errors_total grew by {errors:g} but the Shunya stub answered "
+                f"{injected} errors", kills, badness=injected - errors, metric=errors, observed=injected)

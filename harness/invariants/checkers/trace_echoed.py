@@ -1,0 +1,50 @@
+"""trace-echoed: every answer carries X-Trace-Id, the request's own when it sent one (plan E1).
+
+The load sends an ``X-Trace-Id`` with every request and records how the
+answer's header matched it (``result["trace"]``: ``echoed``, ``other``,
+``missing``; see ``stormproof.harness.load.client``). An answer with another id,
+or none, breaks the chain from the caller's logs to the app's and its tasks'.
+Only answers count: a request with no answer (``info``) says nothing. A history
+in which no answer recorded its trace header (an older harness, or a client
+that sends none) is ``unknown``, never a pass.
+"""
+
+from __future__ import annotations
+
+from stormproof.harness.history import History
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_trace_echoed"]
+
+NAME = "trace-echoed"
+
+#: Ops listed per violation.
+_LISTED = 20
+
+
+@checker(NAME, "safety")
+def check_trace_echoed(history: History, snapshot: Snapshot) -> Verdict:
+    """Each answered request's X-Trace-Id is the one it sent."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+    judged = 0
+    wrong: dict[str, list[int]] = {"other": [], "missing": []}
+    for _, completion in history.pairs():
+        if completion is None or completion.status is None:
+            continue
+        trace = completion.result.get("trace")
+        if trace is None:
+            continue
+        judged += 1
+        if trace in wrong:
+            wrong[trace].append(completion.index)
+    if not judged:
+        log.cannot("no answer in the history recorded its X-Trace-Id")
+    for kind, ops in wrong.items():
+        if ops:
+            what = "another X-Trace-Id than the one sent" if kind == "other" else "no X-Trace-Id"
+            log.add(f"trace-{kind}", f"{len(ops)} of {judged} answers carried {what}", ops[:_LISTED],
+                    badness=float(len(ops)), answers=len(ops))
+    return log.verdict(judged=judged, echoed=judged - len(wrong["other"]) - len(wrong["missing"]))

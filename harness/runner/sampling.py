@@ -1,0 +1,77 @@
+"""Gauges sampled while the load runs, each beside what the broker itself held at that moment.
+
+A gauge read only at the end (after quiescence) says nothing about whether it
+ever moved: a queue-depth gauge stuck at 0 reads right once the system is idle.
+So, every ``interval_s`` during the load, the sampler reads the broker's queue
+lists directly (no proxy), scrapes ``/metrics``, and reads the lists again: the
+gauge, scraped between the two reads, is judged against both (the queue may
+move between them; see ``metrics-agree``). A failed scrape or read skips that
+sample; it never fails the run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any
+
+from ..invariants.metrics import parse_metrics
+from .quiesce import DEFAULT_QUEUES, PRIORITY_SEP
+
+__all__ = ["GaugeSampler", "queue_length"]
+
+#: The gauges kept from each scrape (the rest of the exposition is not needed).
+_KEPT = ("celery_queue_depth", "celery_active_tasks", "db_pool_")
+
+
+def queue_length(client: Any, queues: tuple[str, ...] = DEFAULT_QUEUES) -> int:
+    """Messages waiting in the queues' lists (every priority step), as the broker holds them now."""
+    total = 0
+    for queue in queues:
+        for key in (queue.encode(), *client.scan_iter(match=f"{queue}{PRIORITY_SEP}*")):
+            if client.type(key) == b"list":
+                total += int(client.llen(key))
+    return total
+
+
+class GaugeSampler:
+    """Samples ``{"t", "broker_before", "broker_after", <gauge keys>}`` every ``interval_s`` until stopped."""
+
+    def __init__(self, redis_url: str, scrape: Callable[[], str], *, interval_s: float = 1.0) -> None:
+        self._redis_url = redis_url
+        self._scrape = scrape
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._samples: list[MappingProxyType[str, float]] = []
+        self._thread = threading.Thread(target=self._run, name="gauge-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> tuple[MappingProxyType[str, float], ...]:
+        """Stop sampling; the samples taken."""
+        self._stop.set()
+        self._thread.join(timeout=15)
+        return tuple(self._samples)
+
+    def _run(self) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self._redis_url, socket_timeout=2, socket_connect_timeout=2)
+        started = time.monotonic()
+        try:
+            while not self._stop.wait(self._interval):
+                try:
+                    before = queue_length(client)
+                    text = self._scrape()
+                    after = queue_length(client)
+                    gauges = {k: v for k, v in parse_metrics(text).items() if k.startswith(_KEPT)}
+                except Exception:  # noqa: BLE001 - a fault may cut the scrape or the broker: skip the sample
+                    continue
+                self._samples.append(MappingProxyType({"t": round(time.monotonic() - started, 3),
+                                                       "broker_before": float(before),
+                                                       "broker_after": float(after), **gauges}))
+        finally:
+            client.close()

@@ -1,0 +1,22 @@
+"""How an answer's X-Trace-Id is recorded beside the one sent (plan E1, judged by trace-echoed)."""
+
+from __future__ import annotations
+
+from stormproof.harness.load.client import Derived, _trace_echo
+
+
+def test_trace_echo_names_how_the_answer_matched() -> None:
+    assert _trace_echo("abc12345", {"X-Trace-Id": "abc12345"}) == "echoed"
+    assert _trace_echo("abc12345", {"X-Trace-Id": "zzz99999"}) == "other"
+    assert _trace_echo("abc12345", {}) == "missing"
+    assert _trace_echo(None, {"X-Trace-Id": "abc12345"}) is None  # nothing sent: nothing to judge
+
+
+def test_derived_result_carries_the_trace_and_still_the_mask() -> None:
+    derive = Derived(["c1"])
+    body = b'{"id": "s1", "company_id": "c1"}'
+    traced = derive.result(200, body, False, {"mask": None, "trace": "other"})
+    assert traced["trace"] == "other" and "body_masked" not in traced
+    both = derive.result(404, body, False, {"mask": ("s1",), "trace": "echoed"})
+    assert both["trace"] == "echoed" and both["body_masked"] == derive.result(404, body, False, ("s1",))["body_masked"]
+    assert "trace" not in derive.result(200, body, False, None)
