@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -39,21 +39,39 @@ def start_load(
     return process
 
 
+#: How Locust logs an exception raised in a user's task (``locust.user.task``) or ``on_start`` (``users``).
+_LOGGED = re.compile(r"/ERROR/locust\.user\.(?:task|users): (.*)$")
+
+
 def load_exceptions(run_dir: Path) -> str | None:
     """What went wrong in the load's own code, or None: Locust counts an exception raised by a user's
     action (or its ``on_start``) and carries on, so without this a run whose users could not act, or
-    whose actions broke half way, was judged on the little it did and could pass."""
-    path = run_dir / "locust" / "stats_exceptions.csv"
+    whose actions broke half way, was judged on the little it did and could pass.
+
+    Read from ``locust/locust.log``, where Locust logs each one as it happens (its
+    ``stats_exceptions.csv`` is written every second, so the last ones may never reach it).
+    """
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        lines = (run_dir / "locust" / "locust.log").read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         return None
-    count = sum(int(row.get("Count") or 0) for row in rows)
+    count, first, where = 0, "", ""
+    for number, line in enumerate(lines):
+        found = _LOGGED.search(line)
+        if found is None:
+            continue
+        count += 1
+        if count == 1:
+            first, frames = found.group(1).strip(), []
+            for follow in lines[number + 1:]:
+                if not follow.strip() or follow.startswith("["):
+                    break
+                if follow.strip().startswith("File"):
+                    frames.append(follow.strip())
+                elif not follow.startswith((" ", "Traceback")):
+                    first = follow.strip()  # the exception's own line: its type and message
+            where = f" at {frames[-1]}" if frames else ""
     if count == 0:
         return None
-    first = rows[0].get("Message", "").strip()
-    frames = [line.strip() for line in (rows[0].get("Traceback") or "").splitlines() if line.strip().startswith("File")]
-    where = f" at {frames[-1]}" if frames else ""
     return (f"the load's own code raised {count} exception(s), so some of its actions never ran "
-            f"(first: {first}{where}); see locust/stats_exceptions.csv")
+            f"(first: {first}{where}); see locust/locust.log")

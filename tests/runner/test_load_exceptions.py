@@ -32,7 +32,8 @@ def _run_locust(tmp_path: Path, *, fail: bool) -> Path:
     locustfile.write_text(LOCUSTFILE.format(fail=fail))
     subprocess.run([sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
                     "-u", "2", "-r", "2", "-t", "2s", "--csv", str(run_dir / "locust" / "stats"),
-                    "--exit-code-on-error", "0", "--loglevel", "ERROR"],
+                    "--exit-code-on-error", "0", "--loglevel", "WARNING",
+                    "--logfile", str(run_dir / "locust" / "locust.log")],
                    check=True, capture_output=True, timeout=60)
     return run_dir
 
@@ -41,12 +42,12 @@ def _run_locust(tmp_path: Path, *, fail: bool) -> Path:
 def test_exceptions_in_the_load_are_reported(tmp_path: Path, fail: bool) -> None:
     message = load_exceptions(_run_locust(tmp_path, fail=fail))
     if fail:
-        assert message is not None and "raised" in message and "'company'" in message and "\n" not in message
+        assert message is not None and "raised" in message and "KeyError: 'company'" in message and "\n" not in message
         assert "locustfile.py" in message and "in act" in message  # where it was raised
-        assert "stats_exceptions.csv" in message
+        assert "locust/locust.log" in message
     else:
         assert message is None
 
 
-def test_no_csv_no_error(tmp_path: Path) -> None:
+def test_no_log_no_error(tmp_path: Path) -> None:
     assert load_exceptions(tmp_path) is None
