@@ -220,6 +220,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the consent check: recording sessions start and calls are submitted for analysis "
             "on appointments without a recorded consent",
         ),
+        Weakening(
+            "consent-forwarded-for",
+            "F3",
+            "the consent evidence's IP from the connection: it is taken from the client's X-Forwarded-For "
+            "header, which anyone can write",
+        ),
     )
 }
 

@@ -557,11 +557,19 @@ class StormUser(FastHttpUser):
     # -- data lifecycle (plan F1 to F3), off in the default mix ---------------------------------------
     def do_consent_grant(self) -> None:
         """Record consent on a hot appointment while sessions start on it: consents only ever add up."""
-        appointment = self.rng.choice(self.hot)
-        scope = self.rng.choice(("recording", "analysis"))
+        self._grant_consent(self.rng.choice(self.hot), self.rng.choice(("recording", "analysis")))
+
+    def _grant_consent(self, appointment: str, scope: str) -> None:
+        """A consent grant whose X-Forwarded-For names an address the client chose (TEST-NET-3): the
+        evidence must keep the connection's IP, the User-Agent sent and the text verbatim (plan F3)."""
+        spoofed = f"203.0.113.{self.rng.randrange(1, 255)}"
+        agent = f"stormproof-load/{self.process_name}"
+        evidence = f"agreed by phone, script v{self.rng.randrange(100)} \u2014 {uuid.uuid4().hex[:8]}"
         self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
-                   args={"appointment_id": appointment, "scope": scope},
-                   body={"scope": scope, "evidence": "load generator"}, token=self._token())
+                   args={"appointment_id": appointment, "scope": scope, "forwarded_for": spoofed,
+                         "user_agent": agent, "evidence": evidence},
+                   body={"scope": scope, "evidence": evidence}, token=self._token(),
+                   headers={"X-Forwarded-For": spoofed, "User-Agent": agent})
 
     def _create_appointment(self) -> str | None:
         """A new appointment of our tenant, at a random hour years ahead (no consent yet)."""
@@ -593,9 +601,7 @@ class StormUser(FastHttpUser):
         if appointment is None:
             return
         for scope in ("recording", "analysis"):
-            self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
-                       args={"appointment_id": appointment, "scope": scope},
-                       body={"scope": scope, "evidence": "load generator"}, token=self._token())
+            self._grant_consent(appointment, scope)
         # A call of it, so that what the deletion must take includes a call and its Shunya job (plan F2).
         self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls", args={"appointment_id": appointment},
                    body={"appointment_id": appointment}, key=uuid.uuid4().hex, token=self._token())

@@ -410,11 +410,13 @@ _row("F3.consent-before-analysis", "F3",
      "No call of an appointment is analysed without an analysis consent granted before the call was submitted.",
      "consent-before-processing", (v.CALL_SUBMIT,), JOBS + "; appointments without consent",
      ("lifecycle-under-load",), ("consent-check",))
+# Every consent.grant of the load sends a spoofed X-Forwarded-For, its own User-Agent and evidence text;
+# consent-before-processing judges each answer and row (_consent_evidence).
 _row("F3.evidence-from-connection", "F3",
-     "A consent row keeps granted_at, the caller's IP and User-Agent from the connection (never the body) "
-     "and the evidence text verbatim.",
-     "consent-before-processing", (v.CONSENT_GRANT,), TENANTS, ("lifecycle-under-load",),
-     gap="consent-before-processing does not read the evidence columns; no weakening")
+     "A consent row keeps granted_at, the caller's IP and User-Agent from the connection (never the body "
+     "nor a header the client writes, such as X-Forwarded-For) and the evidence text verbatim.",
+     "consent-before-processing", (v.CONSENT_GRANT,), TENANTS + "; consents granted with a spoofed X-Forwarded-For",
+     ("lifecycle-under-load",), ("consent-forwarded-for",), count=c.with_arg((v.CONSENT_GRANT,), "forwarded_for"))
 
 # -- the brief's invariants (section 5) not already rows above ------------------------------------
 _KEYED = (v.SESSION_START, v.SESSION_STOP, v.ASSIGN, v.LEGACY_START, v.LEGACY_STOP, v.CALL_SUBMIT)

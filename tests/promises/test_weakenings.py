@@ -475,3 +475,29 @@ def test_dedupe_metrics(apps, weakened: bool) -> None:
     misses = metric(app, "webhook_dedupe_misses_total") - before[0]
     hits = metric(app, "webhook_dedupe_hits_total") - before[1]
     assert (misses, hits) == ((3, 0) if weakened else (1, 2))
+
+
+# -- F3 ----------------------------------------------------------------------------------------
+@FIX
+def test_consent_forwarded_for(apps, weakened: bool) -> None:
+    """A consent's IP is the connection's with the fix, even with uvicorn in front trusting loopback
+    proxies (the app runs with --no-proxy-headers); the client's X-Forwarded-For without it.
+
+    consent-before-processing flags the second (evidence-ip-from-client)."""
+    app = apps(*(("consent-forwarded-for",) if weakened else ()))
+    tenant = app.tenants[0]
+    appointment = tenant.appointment_ids[0]
+    spoofed, agent, evidence = "203.0.113.9", "weakening-test/1", "agreed on the phone \u2014 v2"
+    headers = {**auth(tenant.manager_token), "X-Forwarded-For": spoofed, "User-Agent": agent}
+    answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents", headers=headers,
+                        json={"scope": "recording", "evidence": evidence})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["ip"] == (spoofed if weakened else "127.0.0.1")
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.CONSENT_GRANT, tenant.company_id, answer, appointment_id=appointment, scope="recording",
+               forwarded_for=spoofed, user_agent=agent, evidence=evidence)
+    # The recorder's wall clock is synthetic: judge granted_at at the real time of the request.
+    verdict = _verdict("consent-before-processing", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"evidence-ip-from-client"}
