@@ -47,6 +47,8 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "consent.probe": 0,
     "lifecycle.delete": 0,
     "lifecycle.retention": 0,
+    # Manual retries of dead letters (plan C2), each letter retried twice; off unless a scenario asks.
+    "dead_letter.retry": 0,
 }
 ACTIONS = frozenset(DEFAULT_WEIGHTS)
 

@@ -622,6 +622,31 @@ class StormUser(FastHttpUser):
                    args={"deletion_id": deletion},
                    body={"confirmation_token": request.body.get("confirmation_token")}, token=self._token())
 
+    def do_dead_letter_retry(self) -> None:
+        """Retry one of our dead letters by hand, then the same one again, one after the other or both at
+        once (plan C2): the task runs again once; the other retry answers 409 (judged by dead-letter-accounting).
+
+        The letter is one the tenant lists as dead now (Shunya's failures make them during the run), else
+        the seed's."""
+        listed = self._send("dead_letter.list", "GET", "/api/v1/dead-letters?status=dead&limit=50", args={},
+                            token=self._token())
+        dead = [str(row["id"]) for row in listed.body if isinstance(row, dict) and row.get("id")] \
+            if isinstance(listed.body, list) else []
+        letters = dead or [str(x) for x in self.tenant.get("dead_letter_ids") or ()]
+        if not letters:
+            return
+        letter = self.rng.choice(letters)
+
+        def retry(step: int) -> None:
+            self._send(v.DEAD_LETTER_RETRY, "POST", f"/api/v1/dead-letters/{letter}/retry",
+                       args={"dead_letter_id": letter, "step": step}, token=self._token())
+
+        if self.rng.random() < 0.5:
+            retry(1)
+            retry(2)
+        else:
+            together(lambda: retry(1), lambda: retry(2))
+
     def do_lifecycle_retention(self) -> None:
         self._send(v.RETENTION_RUN, "POST", "/api/v1/admin/retention/run", args={}, token=self._token())
 

@@ -245,9 +245,7 @@ _row("C2.manual-retry", "C2",
      "POST /dead-letters/{id}/retry runs the task again (a new task record that is accounted for), and "
      "retrying the same dead letter again answers 409.",
      "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters to retry", ("shunya-outage",),
-     ("dead-letter-retry-once",),
-     gap="no load retries dead letters (op dead_letter.retry is never written) and no checker counts retries: "
-         "shown by tests/promises/test_weakenings.py only")
+     ("dead-letter-retry-once",))
 _row("C3.tenant-limited", "C3",
      "A tenant over its API rate gets 429 with Retry-After: in no second are more of its requests accepted "
      "than rate + burst allow.",

@@ -425,8 +425,17 @@ def test_dead_letter_retry_once(apps, weakened: bool) -> None:
                   "created_at) VALUES (%s, %s, %s, 'shunya.poll_shunya_job_status', %s, 'boom', 6, 'dead', now())",
              letter, tenant.company_id, uuid.uuid4().hex, '{"job_row_id": "%s"}' % uuid.uuid4())
     retry = f"{app.url}/api/v1/dead-letters/{letter}/retry"
-    answers = [httpx.post(retry, headers=auth(tenant.manager_token)).status_code for _ in range(2)]
+    rec = Recorder([t.company_id for t in app.tenants])
+    answers = []
+    for _ in range(2):
+        answer = httpx.post(retry, headers=auth(tenant.manager_token))
+        rec.record(v.DEAD_LETTER_RETRY, tenant.company_id, answer, dead_letter_id=letter)
+        answers.append(answer.status_code)
     assert answers == ([200, 200] if weakened else [200, 409])
+    # dead-letter-accounting's manual-retry rules (the rest of its verdict depends on the module's other tasks).
+    verdict = _verdict("dead-letter-accounting", rec.history(), snapshot(app.database_url))
+    flagged = {x.details["type"] for x in verdict.violations if x.details["type"].startswith("dead-letter-retr")}
+    assert flagged == ({"dead-letter-retried-twice"} if weakened else set()), verdict
 
 
 @FIX
