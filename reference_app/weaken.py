@@ -226,6 +226,18 @@ WEAKENINGS: dict[str, Weakening] = {
             "the consent evidence's IP from the connection: it is taken from the client's X-Forwarded-For "
             "header, which anyone can write",
         ),
+        Weakening(
+            "retention-tenant-scope",
+            "F1",
+            "the tenant scope of a retention run: it deletes every company's rows older than the caller's "
+            "policy, not only the caller's",
+        ),
+        Weakening(
+            "retention-audit",
+            "F1/F2",
+            "the rule that deletion audit rows are never deleted: a retention run deletes the company's audit "
+            "rows older than its call retention, like the data they record",
+        ),
     )
 }
 

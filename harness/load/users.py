@@ -648,7 +648,11 @@ class StormUser(FastHttpUser):
             together(lambda: retry(1), lambda: retry(2))
 
     def do_lifecycle_retention(self) -> None:
-        self._send(v.RETENTION_RUN, "POST", "/api/v1/admin/retention/run", args={}, token=self._token())
+        """Enforce our tenant's retention now. The args name every tenant's seeded old rows (``retention_rows``)
+        so that retention-enforced can tell a row deleted within its tenant's retention (plan F1)."""
+        rows = [row for tenant in CONFIG.tenants for row in tenant.get("retention_rows") or ()]
+        self._send(v.RETENTION_RUN, "POST", "/api/v1/admin/retention/run", args={"rows": rows} if rows else {},
+                   token=self._token())
 
 
 if CONFIG.stages:

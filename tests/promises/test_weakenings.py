@@ -209,6 +209,55 @@ def test_retention_defaults(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_retention_tenant_scope(apps, weakened: bool) -> None:
+    """A tenant with a 30-day policy runs retention: another tenant's 60-day-old call (within its 90-day default)
+    stays with the fix; it goes without.
+
+    retention-enforced flags the second (retained-call-deleted)."""
+    app = apps(*(("retention-tenant-scope",) if weakened else ()))
+    short, other = app.tenants
+    policy = httpx.put(f"{app.url}/api/v1/retention-policy", headers=auth(short.manager_token),
+                       json={"call_days": 30, "appointment_days": 100})
+    assert policy.status_code == 200, policy.text
+    call, created = str(uuid.uuid4()), datetime.now(timezone.utc) - timedelta(days=60)
+    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'completed', %s)",
+             call, other.company_id, created)
+    rec = Recorder([t.company_id for t in app.tenants])
+    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(short.manager_token))
+    rows = [{"kind": "call", "id": call, "company_id": other.company_id, "at": created.timestamp()}]
+    rec.record(v.RETENTION_RUN, short.company_id, run, rows=rows)
+    assert run.status_code == 200, run.text
+    kept = bool(sql_rows(app.database_url, "SELECT 1 FROM calls WHERE id = %s", call))
+    assert kept is not weakened
+    verdict = _verdict("retention-enforced", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"retained-call-deleted"}
+
+
+@FIX
+def test_retention_audit(apps, weakened: bool) -> None:
+    """A deletion audit row executed 100 days ago survives a retention run with the fix; it goes without.
+
+    deletion-audited flags the second (audit-row-deleted)."""
+    app = apps(*(("retention-audit",) if weakened else ()))
+    tenant = app.tenants[1]
+    audit, executed = str(uuid.uuid4()), datetime.now(timezone.utc) - timedelta(days=100)
+    _execute(app, "INSERT INTO deletion_audit (id, company_id, requested_by, confirmed_by, scope, target_id, counts, "
+                  "requested_at, executed_at) VALUES (%s, %s, %s, %s, 'appointment', %s, '{}', %s, %s)",
+             audit, tenant.company_id, tenant.manager_id, tenant.manager_id, str(uuid.uuid4()), executed, executed)
+    rec = Recorder([t.company_id for t in app.tenants])
+    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(tenant.manager_token))
+    assert run.status_code == 200, run.text
+    rec.record(v.RETENTION_RUN, tenant.company_id, run,
+               rows=[{"kind": "audit", "id": audit, "company_id": tenant.company_id, "at": executed.timestamp()}])
+    kept = bool(sql_rows(app.database_url, "SELECT 1 FROM deletion_audit WHERE id = %s", audit))
+    assert kept is not weakened
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_deletion_audit(apps, weakened: bool) -> None:
     """A confirmed deletion deletes and writes its audit row with the fix; no audit row without.
 
