@@ -51,6 +51,9 @@ class SeededTenant:
     #: tenant's own policy is shorter); and a deletion audit row as old as the expired call, which no
     #: retention may delete. The first tenant, with two or more, has a short policy of its own.
     retention_rows: list[dict[str, object]] = field(default_factory=list)
+    #: With ``at_risk``: pairs of appointments whose windows overlap, none assigned, so that a rep assigned to
+    #: both at once is a double booking one race away (plan A3); the load's ``appointment.double_book`` tries it.
+    overlap_pair_ids: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -136,6 +139,7 @@ def seed(
                     _seed_at_risk(conn, tenant, company_id, manager_id, base + timedelta(hours=2 * appointments),
                                   now, consent=consent and not (tenants > 1 and t == tenants - 1))
                     _seed_retention(conn, tenant, company_id, manager_id, now, short_policy=tenants > 1 and t == 0)
+                    _seed_overlap_pairs(conn, tenant, company_id, base + timedelta(hours=2 * appointments + 24))
                 out.append(tenant)
     finally:
         engine.dispose()
@@ -161,6 +165,19 @@ def _appointment(conn: Any, company_id: uuid.UUID, title: str, starts: datetime,
         ends_at=starts + timedelta(hours=hours), status="scheduled",
     ))
     return appointment_id
+
+
+#: Overlapping pairs per tenant: a few, so a run has more than one chance at the race.
+_OVERLAP_PAIRS = 4
+
+
+def _seed_overlap_pairs(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, base: datetime) -> None:
+    """Pairs of two-hour appointments, the second starting an hour into the first; a pair every six hours."""
+    for n in range(_OVERLAP_PAIRS):
+        starts = base + timedelta(hours=6 * n)
+        pair = [_appointment(conn, company_id, f"Overlap pair {n + 1}{half}", starts + timedelta(hours=i), 2)
+                for i, half in enumerate("ab")]
+        tenant.overlap_pair_ids.append([str(a) for a in pair])
 
 
 #: The short policy of the first tenant: shorter than the defaults (90, 365) and than the ages of the rows

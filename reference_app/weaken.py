@@ -44,7 +44,7 @@ WEAKENINGS: dict[str, Weakening] = {
         Weakening(
             "assignment-guard",
             "A3/B3",
-            "the database guards on assignments: the row lock on the appointment, the partial "
+            "the database guards on assignments: the row locks on the appointment and the rep, the partial "
             "unique index on active assignments and the exclusion constraint against "
             "double-booking a rep (dropped at app start-up)",
         ),

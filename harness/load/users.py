@@ -250,6 +250,26 @@ class StormUser(FastHttpUser):
                    args={"appointment_id": appointment, "rep_id": rep}, body={"rep_id": rep},
                    key=uuid.uuid4().hex, token=self._token())
 
+    def do_appointment_double_book(self) -> None:
+        """Assign one rep to both appointments of an overlapping pair at once (plan A3): at most one may hold,
+        the other answers 409 rep-double-booked. Pairs come from the seed (``overlap_pair_ids``), unassigned;
+        half the time the pair is unassigned first, so the race can be run again."""
+        pairs = self.tenant.get("overlap_pair_ids") or []
+        if not pairs:
+            return
+        pair, rep = self.rng.choice(pairs), self.rng.choice(self.tenant["rep_ids"])
+        if self.rng.random() < 0.5:
+            for appointment in pair:
+                self._send(v.UNASSIGN, "POST", f"/api/v1/appointments/{appointment}/unassign",
+                           args={"appointment_id": appointment}, key=uuid.uuid4().hex, token=self._token())
+
+        def assign(appointment: str) -> None:
+            self._send(v.ASSIGN, "POST", f"/api/v1/appointments/{appointment}/assign",
+                       args={"appointment_id": appointment, "rep_id": rep, "overlap_pair": True},
+                       body={"rep_id": rep}, key=uuid.uuid4().hex, token=self._token())
+
+        together(*(lambda appointment=appointment: assign(appointment) for appointment in pair))
+
     def do_appointment_unassign(self) -> None:
         appointment = self.rng.choice(self.hot)
         self._send(v.UNASSIGN, "POST", f"/api/v1/appointments/{appointment}/unassign",
