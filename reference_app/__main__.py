@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=workers,
         log_level="warning",
+        # No proxy is trusted to name the client: consent evidence records the connection's address (plan F3).
+        proxy_headers=False,
     )
     return 0
 

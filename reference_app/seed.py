@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import create_engine, delete, insert, pool
 
 from .auth import mint_token
-from .models import (CONSENT_SCOPES, Appointment, AppointmentAssignment, Company, Consent, DeadLetter, RecordingSession,
-                     TaskRecord, User)
+from .models import (CONSENT_SCOPES, Appointment, AppointmentAssignment, Call, Company, Consent, DeadLetter,
+                     DeletionAudit, RecordingSession, RetentionPolicy, TaskRecord, User)
 from .settings import Settings
 from .worker.celery_app import POLL_TASK
 
@@ -45,6 +45,15 @@ class SeededTenant:
     #: because no API route creates one: cross-tenant probes of POST /dead-letters/{id}/retry and manual
     #: retries (plan C2, D2) need one in every tenant even when no task ran out of retries.
     dead_letter_ids: list[str] = field(default_factory=list)
+    #: With ``at_risk``: old calls and appointments (plan F1), each ``{"kind", "id", "company_id", "at"}`` with
+    #: ``at`` the unix time retention counts from (a call's created_at, an appointment's ends_at): one of each
+    #: past the defaults (a retention run must delete it) and one of each within them (it must stay unless the
+    #: tenant's own policy is shorter); and a deletion audit row as old as the expired call, which no
+    #: retention may delete. The first tenant, with two or more, has a short policy of its own.
+    retention_rows: list[dict[str, object]] = field(default_factory=list)
+    #: With ``at_risk``: pairs of appointments whose windows overlap, none assigned, so that a rep assigned to
+    #: both at once is a double booking one race away (plan A3); the load's ``appointment.double_book`` tries it.
+    overlap_pair_ids: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -129,6 +138,8 @@ def seed(
                 if at_risk:
                     _seed_at_risk(conn, tenant, company_id, manager_id, base + timedelta(hours=2 * appointments),
                                   now, consent=consent and not (tenants > 1 and t == tenants - 1))
+                    _seed_retention(conn, tenant, company_id, manager_id, now, short_policy=tenants > 1 and t == 0)
+                    _seed_overlap_pairs(conn, tenant, company_id, base + timedelta(hours=2 * appointments + 24))
                 out.append(tenant)
     finally:
         engine.dispose()
@@ -154,6 +165,52 @@ def _appointment(conn: Any, company_id: uuid.UUID, title: str, starts: datetime,
         ends_at=starts + timedelta(hours=hours), status="scheduled",
     ))
     return appointment_id
+
+
+#: Overlapping pairs per tenant: a few, so a run has more than one chance at the race.
+_OVERLAP_PAIRS = 4
+
+
+def _seed_overlap_pairs(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, base: datetime) -> None:
+    """Pairs of two-hour appointments, the second starting an hour into the first; a pair every six hours."""
+    for n in range(_OVERLAP_PAIRS):
+        starts = base + timedelta(hours=6 * n)
+        pair = [_appointment(conn, company_id, f"Overlap pair {n + 1}{half}", starts + timedelta(hours=i), 2)
+                for i, half in enumerate("ab")]
+        tenant.overlap_pair_ids.append([str(a) for a in pair])
+
+
+#: The short policy of the first tenant: shorter than the defaults (90, 365) and than the ages of the rows
+#: within them below, so one tenant's run deletes rows another tenant's policy keeps.
+SHORT_POLICY = {"call_days": 30, "appointment_days": 100}
+#: Ages in days: past the defaults, and within them (past SHORT_POLICY).
+_EXPIRED_DAYS = {"call": 100, "appointment": 400}
+_RETAINED_DAYS = {"call": 60, "appointment": 200}
+
+
+def _seed_retention(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, manager_id: uuid.UUID, now: datetime,
+                    *, short_policy: bool) -> None:
+    """Calls and appointments past and within the default retention, so that retention has work (plan F1)."""
+    if short_policy:
+        conn.execute(insert(RetentionPolicy).values(company_id=company_id, updated_at=now, **SHORT_POLICY))
+    for ages in (_EXPIRED_DAYS, _RETAINED_DAYS):
+        created = now - timedelta(days=ages["call"])
+        call = uuid.uuid4()
+        conn.execute(insert(Call).values(id=call, company_id=company_id, status="completed", created_at=created))
+        ended = now - timedelta(days=ages["appointment"])
+        appointment = _appointment(conn, company_id, "Long past", ended - timedelta(hours=1), 1)
+        tenant.retention_rows += [
+            {"kind": "call", "id": str(call), "company_id": str(company_id), "at": created.timestamp()},
+            {"kind": "appointment", "id": str(appointment), "company_id": str(company_id), "at": ended.timestamp()},
+        ]
+    executed = now - timedelta(days=_EXPIRED_DAYS["call"])
+    audit = uuid.uuid4()  # an appointment deleted long ago: the row is the record of it (plan F1, F2)
+    conn.execute(insert(DeletionAudit).values(
+        id=audit, company_id=company_id, requested_by=manager_id, confirmed_by=manager_id, scope="appointment",
+        target_id=uuid.uuid4(), counts={"appointments": 1}, requested_at=executed, executed_at=executed,
+    ))
+    tenant.retention_rows.append(
+        {"kind": "audit", "id": str(audit), "company_id": str(company_id), "at": executed.timestamp()})
 
 
 def _seed_at_risk(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, manager_id: uuid.UUID, base: datetime,

@@ -44,7 +44,7 @@ WEAKENINGS: dict[str, Weakening] = {
         Weakening(
             "assignment-guard",
             "A3/B3",
-            "the database guards on assignments: the row lock on the appointment, the partial "
+            "the database guards on assignments: the row locks on the appointment and the rep, the partial "
             "unique index on active assignments and the exclusion constraint against "
             "double-booking a rep (dropped at app start-up)",
         ),
@@ -285,6 +285,24 @@ WEAKENINGS: dict[str, Weakening] = {
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "
             "on appointments without a recorded consent",
+        ),
+        Weakening(
+            "consent-forwarded-for",
+            "F3",
+            "the consent evidence's IP from the connection: it is taken from the client's X-Forwarded-For "
+            "header, which anyone can write",
+        ),
+        Weakening(
+            "retention-tenant-scope",
+            "F1",
+            "the tenant scope of a retention run: it deletes every company's rows older than the caller's "
+            "policy, not only the caller's",
+        ),
+        Weakening(
+            "retention-audit",
+            "F1/F2",
+            "the rule that deletion audit rows are never deleted: a retention run deletes the company's audit "
+            "rows older than its call retention, like the data they record",
         ),
     )
 }

@@ -26,6 +26,8 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "legacy.stop": 1,
     "appointment.assign": 6,
     "appointment.unassign": 3,
+    # One rep assigned to both appointments of a seeded overlapping pair at once (plan A3); off unless asked.
+    "appointment.double_book": 0,
     "appointment.read": 4,
     "session.read": 3,
     "appointment.list": 2,
@@ -47,6 +49,8 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "consent.probe": 0,
     "lifecycle.delete": 0,
     "lifecycle.retention": 0,
+    # Manual retries of dead letters (plan C2), each letter retried twice; off unless a scenario asks.
+    "dead_letter.retry": 0,
 }
 ACTIONS = frozenset(DEFAULT_WEIGHTS)
 

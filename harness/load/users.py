@@ -283,6 +283,26 @@ class StormUser(FastHttpUser):
                    args={"appointment_id": appointment, "rep_id": rep}, body={"rep_id": rep},
                    key=uuid.uuid4().hex, token=self._token())
 
+    def do_appointment_double_book(self) -> None:
+        """Assign one rep to both appointments of an overlapping pair at once (plan A3): at most one may hold,
+        the other answers 409 rep-double-booked. Pairs come from the seed (``overlap_pair_ids``), unassigned;
+        half the time the pair is unassigned first, so the race can be run again."""
+        pairs = self.tenant.get("overlap_pair_ids") or []
+        if not pairs:
+            return
+        pair, rep = self.rng.choice(pairs), self.rng.choice(self.tenant["rep_ids"])
+        if self.rng.random() < 0.5:
+            for appointment in pair:
+                self._send(v.UNASSIGN, "POST", f"/api/v1/appointments/{appointment}/unassign",
+                           args={"appointment_id": appointment}, key=uuid.uuid4().hex, token=self._token())
+
+        def assign(appointment: str) -> None:
+            self._send(v.ASSIGN, "POST", f"/api/v1/appointments/{appointment}/assign",
+                       args={"appointment_id": appointment, "rep_id": rep, "overlap_pair": True},
+                       body={"rep_id": rep}, key=uuid.uuid4().hex, token=self._token())
+
+        together(*(lambda appointment=appointment: assign(appointment) for appointment in pair))
+
     def do_appointment_unassign(self) -> None:
         appointment = self.rng.choice(self.hot)
         self._send(v.UNASSIGN, "POST", f"/api/v1/appointments/{appointment}/unassign",
@@ -590,11 +610,19 @@ class StormUser(FastHttpUser):
     # -- data lifecycle (plan F1 to F3), off in the default mix ---------------------------------------
     def do_consent_grant(self) -> None:
         """Record consent on a hot appointment while sessions start on it: consents only ever add up."""
-        appointment = self.rng.choice(self.hot)
-        scope = self.rng.choice(("recording", "analysis"))
+        self._grant_consent(self.rng.choice(self.hot), self.rng.choice(("recording", "analysis")))
+
+    def _grant_consent(self, appointment: str, scope: str) -> None:
+        """A consent grant whose X-Forwarded-For names an address the client chose (TEST-NET-3): the
+        evidence must keep the connection's IP, the User-Agent sent and the text verbatim (plan F3)."""
+        spoofed = f"203.0.113.{self.rng.randrange(1, 255)}"
+        agent = f"stormproof-load/{self.process_name}"
+        evidence = f"agreed by phone, script v{self.rng.randrange(100)} \u2014 {uuid.uuid4().hex[:8]}"
         self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
-                   args={"appointment_id": appointment, "scope": scope},
-                   body={"scope": scope, "evidence": "load generator"}, token=self._token())
+                   args={"appointment_id": appointment, "scope": scope, "forwarded_for": spoofed,
+                         "user_agent": agent, "evidence": evidence},
+                   body={"scope": scope, "evidence": evidence}, token=self._token(),
+                   headers={"X-Forwarded-For": spoofed, "User-Agent": agent})
 
     def _create_appointment(self) -> str | None:
         """A new appointment of our tenant, at a random hour years ahead (no consent yet)."""
@@ -626,9 +654,7 @@ class StormUser(FastHttpUser):
         if appointment is None:
             return
         for scope in ("recording", "analysis"):
-            self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
-                       args={"appointment_id": appointment, "scope": scope},
-                       body={"scope": scope, "evidence": "load generator"}, token=self._token())
+            self._grant_consent(appointment, scope)
         # A call of it, so that what the deletion must take includes a call and its Shunya job (plan F2).
         self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls", args={"appointment_id": appointment},
                    body={"appointment_id": appointment}, key=uuid.uuid4().hex, token=self._token())
@@ -649,8 +675,37 @@ class StormUser(FastHttpUser):
                    args={"deletion_id": deletion},
                    body={"confirmation_token": request.body.get("confirmation_token")}, token=self._token())
 
+    def do_dead_letter_retry(self) -> None:
+        """Retry one of our dead letters by hand, then the same one again, one after the other or both at
+        once (plan C2): the task runs again once; the other retry answers 409 (judged by dead-letter-accounting).
+
+        The letter is one the tenant lists as dead now (Shunya's failures make them during the run), else
+        the seed's."""
+        listed = self._send("dead_letter.list", "GET", "/api/v1/dead-letters?status=dead&limit=50", args={},
+                            token=self._token())
+        dead = [str(row["id"]) for row in listed.body if isinstance(row, dict) and row.get("id")] \
+            if isinstance(listed.body, list) else []
+        letters = dead or [str(x) for x in self.tenant.get("dead_letter_ids") or ()]
+        if not letters:
+            return
+        letter = self.rng.choice(letters)
+
+        def retry(step: int) -> None:
+            self._send(v.DEAD_LETTER_RETRY, "POST", f"/api/v1/dead-letters/{letter}/retry",
+                       args={"dead_letter_id": letter, "step": step}, token=self._token())
+
+        if self.rng.random() < 0.5:
+            retry(1)
+            retry(2)
+        else:
+            together(lambda: retry(1), lambda: retry(2))
+
     def do_lifecycle_retention(self) -> None:
-        self._send(v.RETENTION_RUN, "POST", "/api/v1/admin/retention/run", args={}, token=self._token())
+        """Enforce our tenant's retention now. The args name every tenant's seeded old rows (``retention_rows``)
+        so that retention-enforced can tell a row deleted within its tenant's retention (plan F1)."""
+        rows = [row for tenant in CONFIG.tenants for row in tenant.get("retention_rows") or ()]
+        self._send(v.RETENTION_RUN, "POST", "/api/v1/admin/retention/run", args={"rows": rows} if rows else {},
+                   token=self._token())
 
 
 if CONFIG.stages:

@@ -108,11 +108,14 @@ _row("A3.one-assignee", "A3",
      "assignment in the final state.",
      "single-assignment", _ASSIGN_OPS, HOT, ("assignment-storm", "db-latency", "smoke"),
      ("assignment-lock", "assignment-guard"))
+# The seed (at_risk) gives each tenant four unassigned overlapping pairs; appointment.double_book assigns one rep
+# to both of a pair at once. The Redis lock is per appointment, so only the guard stands between them.
+# Measured (verify --tries 1 --only assignment-guard --scenario assignment-storm, 2026-12-01): weakened, 31 double
+# bookings in the history and 8 in the final state; all fixes on, 63 pair assigns refused 409 rep-double-booked, 0.
 _row("A3.no-double-booking", "A3",
      "No rep holds two active assignments whose windows overlap: the second answers 409 rep-double-booked.",
      "single-assignment", (v.ASSIGN,), HOT + "; appointments of one tenant whose windows overlap",
-     ("assignment-storm",), ("assignment-lock", "assignment-guard"),
-     gap="the seed's overlapping windows are few: " + PROBES + " adds seed data for overlap")
+     ("assignment-storm",), ("assignment-guard",), count=c.with_arg((v.ASSIGN,), "overlap_pair"))
 _row("A3.denormalised-rep", "A3",
      "An appointment's assigned_rep_id names the rep of its active assignment, or nobody.",
      "single-assignment", _ASSIGN_OPS, HOT, ("assignment-storm", "smoke"), ("assignment-lock", "assignment-guard"))
@@ -177,10 +180,12 @@ _B1_KEYED = tuple(op for op, _, _ in _B1) + (v.CALL_SUBMIT, v.PROBE_IDEMPOTENCY)
 _row("B1.key-per-tenant", "B1",
      "Keys are scoped per tenant: tenant B using a key tenant A used gets its own result, never A's stored "
      "response.",
-     "tenant-isolation", _B1_KEYED, HOT, ("tenant-probe",), ("idempotency-tenant-scope",),
-     count=c.key_shared_across_tenants(_B1_KEYED),
-     gap="measured escaping in tenant-probe (one try, 2026-11-30): the probes' other-tenant key case runs in "
-         "idempotency-replay-storm and idempotent-replay judges it there; re-aim the row and measure it")
+     # probe.idempotency's other-tenant case (the same key sent by another tenant for its own request) runs in
+     # idempotency-replay-storm, where idempotent-replay judges it (key-crossed-tenants); tenant-probe measured
+     # escaping (one try, 2026-11-30). Measured (verify --tries 1 --only idempotency-tenant-scope, 2026-12-01):
+     # weakened, 19 of 19 other-tenant probes crossed tenants; all fixes on, 28 probes, none.
+     "idempotent-replay", _B1_KEYED, HOT, ("idempotency-replay-storm",), ("idempotency-tenant-scope",),
+     count=c.key_shared_across_tenants(_B1_KEYED))
 _row("B1.key-expires", "B1",
      "A key older than the TTL (STORMPROOF_IDEMPOTENCY_TTL_SECONDS, 24 h by default) is forgotten: the same "
      "key and payload runs again as new.",
@@ -246,13 +251,14 @@ _row("C2.survives-broker-restart", "C2",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH),
      JOBS + "; the broker restarted, or the API and worker processes killed, under load",
      ("redis-flap-tasks", "redis-flap", "relay-worker-kill"), ("outbox",))
+# dead_letter.retry retries a letter twice (in turn or at once); dead-letter-accounting judges every answer
+# (_manual_retry). Measured (verify --tries 1 --only dead-letter-retry-once, 2026-12-01): weakened, 72 retries all
+# 200 (2 letters retried 36 times each); all fixes on, 50 retries: 3 letters 200 once, 47 answers 409.
 _row("C2.manual-retry", "C2",
      "POST /dead-letters/{id}/retry runs the task again (a new task record that is accounted for), and "
      "retrying the same dead letter again answers 409.",
      "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters to retry", ("shunya-outage",),
-     ("dead-letter-retry-once",),
-     gap="no load retries dead letters (op dead_letter.retry is never written) and no checker counts retries: "
-         "shown by tests/promises/test_weakenings.py only")
+     ("dead-letter-retry-once",))
 _row("C3.tenant-limited", "C3",
      "A tenant over its API rate gets 429 with Retry-After: in no second are more of its requests accepted "
      "than rate + burst allow.",
@@ -391,17 +397,22 @@ _row("F1.default-retention", "F1",
      "Without a retention policy, a retention run deletes the tenant's calls older than 90 days and its "
      "appointments ended more than 365 days ago.",
      "retention-enforced", (v.RETENTION_RUN,), TENANTS + "; calls and appointments older than the defaults",
-     ("lifecycle-under-load",), ("retention-defaults",),
-     gap="the seed has no expired rows, so a run only shows the rule holds vacuously: " + PROBES
-         + " seeds expired rows")
+     ("lifecycle-under-load",), ("retention-defaults",))
+# The seed (at_risk) gives every tenant a call and an appointment past the defaults and one of each within them,
+# and the first tenant a 30/100-day policy; every retention.run names those rows (args.rows), so
+# retention-enforced sees both a row kept too long and one deleted too early, the tenant's or another's.
+# Measured (verify --tries 1 --only retention-defaults,retention-tenant-scope,retention-audit, 2026-12-01): weakened,
+# each cell 2 violations (defaults: the default tenant's expired call and appointment kept; tenant scope: the
+# other tenant's retained call and appointment deleted; audit: both tenants' old audit rows deleted); all fixes on,
+# 2 tenants' runs judged, 0.
 _row("F1.policy-respected", "F1",
      "Retention never deletes a row younger than its tenant's policy, nor another tenant's rows.",
      "retention-enforced", (v.RETENTION_RUN,), TENANTS + "; one tenant with a short policy",
-     ("lifecycle-under-load",), gap="no weakening")
+     ("lifecycle-under-load",), ("retention-tenant-scope",))
 _row("F1.audit-survives", "F1",
      "Deletion audit rows are never deleted, by retention or anything else.",
-     "deletion-audited", (v.RETENTION_RUN, v.DELETION_CONFIRM), TENANTS, ("lifecycle-under-load",),
-     gap="no weakening")
+     "deletion-audited", (v.RETENTION_RUN, v.DELETION_CONFIRM), TENANTS + "; audit rows older than any retention",
+     ("lifecycle-under-load",), ("retention-audit",))
 _row("F2.audited", "F2",
      "Every executed deletion has its deletion_audit row (who asked, who confirmed, scope, target, counts), "
      "written in the same transaction as the deletion.",
@@ -424,11 +435,14 @@ _row("F3.consent-before-analysis", "F3",
      "No call of an appointment is analysed without an analysis consent granted before the call was submitted.",
      "consent-before-processing", (v.CALL_SUBMIT,), JOBS + "; appointments without consent",
      ("lifecycle-under-load",), ("consent-check",))
+# Every consent.grant of the load sends a spoofed X-Forwarded-For, its own User-Agent and evidence text;
+# consent-before-processing judges each answer and row (_consent_evidence). Measured (verify --tries 1 --only
+# consent-forwarded-for, 2026-12-01): weakened, 79 consents kept the spoofed IP; all fixes on, 104 grants judged, 0.
 _row("F3.evidence-from-connection", "F3",
-     "A consent row keeps granted_at, the caller's IP and User-Agent from the connection (never the body) "
-     "and the evidence text verbatim.",
-     "consent-before-processing", (v.CONSENT_GRANT,), TENANTS, ("lifecycle-under-load",),
-     gap="consent-before-processing does not read the evidence columns; no weakening")
+     "A consent row keeps granted_at, the caller's IP and User-Agent from the connection (never the body "
+     "nor a header the client writes, such as X-Forwarded-For) and the evidence text verbatim.",
+     "consent-before-processing", (v.CONSENT_GRANT,), TENANTS + "; consents granted with a spoofed X-Forwarded-For",
+     ("lifecycle-under-load",), ("consent-forwarded-for",), count=c.with_arg((v.CONSENT_GRANT,), "forwarded_for"))
 
 # -- the brief's invariants (section 5) not already rows above ------------------------------------
 _KEYED = (v.SESSION_START, v.SESSION_STOP, v.ASSIGN, v.LEGACY_START, v.LEGACY_STOP, v.CALL_SUBMIT)

@@ -69,6 +69,9 @@ class ReferenceAppProcess(Service):
                 sys.executable, "-m", "uvicorn", "stormproof.reference_app.main:create_app", "--factory",
                 "--host", self.host, "--port", str(self.port),
                 "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
+                # The fault proxy in front of the app connects from 127.0.0.1, which uvicorn trusts by default:
+                # a client's X-Forwarded-For would then become the consent evidence's IP (plan F3).
+                "--no-proxy-headers",
             ]
         self.process = ManagedProcess("app", argv, log_path=self.base_dir / "app.log", env=env)
         self.fault_target().start()

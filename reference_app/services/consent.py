@@ -19,10 +19,21 @@ from ..models.base import utcnow
 from ..problems import Problem
 from ..settings import Settings
 
-__all__ = ["record_consent", "require_consent"]
+__all__ = ["evidence_ip", "record_consent", "require_consent"]
 
 _UA_MAX = 512
 _IP_MAX = 64
+
+
+def evidence_ip(client_host: str | None, forwarded_for: str | None, settings: Settings) -> str | None:
+    """The IP a consent is evidence of: the connection's peer, never a header the client wrote.
+
+    Whoever calls can put any address in X-Forwarded-For, so evidence taken from
+    it proves nothing; the ``consent-forwarded-for`` weakening takes it anyway.
+    """
+    if settings.weakened("consent-forwarded-for") and forwarded_for:
+        return forwarded_for.split(",", 1)[0].strip() or client_host
+    return client_host
 
 
 async def require_consent(session: AsyncSession, settings: Settings, appointment: Appointment, scope: str) -> None:

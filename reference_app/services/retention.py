@@ -15,7 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..models import (
@@ -25,6 +25,7 @@ from ..models import (
     CallAnalysis,
     Company,
     Consent,
+    DeletionAudit,
     RecordingSession,
     RetentionPolicy,
     ShunyaJob,
@@ -83,8 +84,14 @@ async def _lock_batch(session: AsyncSession, column: Any, *conditions: Any, orde
     return list((await session.execute(stmt)).scalars().all())
 
 
-async def _call_batch(session: AsyncSession, company_id: uuid.UUID, cutoff: datetime, size: int) -> RetentionCounts:
-    ids = await _lock_batch(session, Call.id, Call.company_id == company_id, Call.created_at < cutoff,
+def _of(column: Any, company_id: uuid.UUID, everyone: bool) -> Any:
+    """The company's rows; every company's with the ``retention-tenant-scope`` weakening (one policy for all)."""
+    return true() if everyone else column == company_id
+
+
+async def _call_batch(session: AsyncSession, company_id: uuid.UUID, cutoff: datetime, size: int,
+                      everyone: bool = False) -> RetentionCounts:
+    ids = await _lock_batch(session, Call.id, _of(Call.company_id, company_id, everyone), Call.created_at < cutoff,
                             order_by=Call.created_at, size=size)
     counts = RetentionCounts(batches=1 if ids else 0)
     if not ids:
@@ -96,9 +103,9 @@ async def _call_batch(session: AsyncSession, company_id: uuid.UUID, cutoff: date
 
 
 async def _appointment_batch(
-    session: AsyncSession, company_id: uuid.UUID, cutoff: datetime, size: int
+    session: AsyncSession, company_id: uuid.UUID, cutoff: datetime, size: int, everyone: bool = False
 ) -> RetentionCounts:
-    ids = await _lock_batch(session, Appointment.id, Appointment.company_id == company_id,
+    ids = await _lock_batch(session, Appointment.id, _of(Appointment.company_id, company_id, everyone),
                             Appointment.ends_at < cutoff, order_by=Appointment.ends_at, size=size)
     counts = RetentionCounts(batches=1 if ids else 0)
     if not ids:
@@ -122,6 +129,8 @@ async def enforce_retention(
     batch_size: int = 500,
     now: datetime | None = None,
     weakened_defaults: bool = False,
+    weakened_scope: bool = False,
+    weakened_audit: bool = False,
 ) -> RetentionCounts:
     """Delete the company's expired calls and appointments, ``batch_size`` rows per transaction.
 
@@ -140,10 +149,15 @@ async def enforce_retention(
     ):
         while True:
             async with sessions() as session, session.begin():
-                counts = await batch(session, company_id, cutoff, batch_size)
+                counts = await batch(session, company_id, cutoff, batch_size, weakened_scope)
             total.add(counts)
             if counts.batches == 0 or max(counts.calls, counts.appointments) < batch_size:
                 break
+    if weakened_audit:  # ``retention-audit``: the record of deletions is cleaned up like the data it records
+        async with sessions() as session, session.begin():
+            await session.execute(delete(DeletionAudit).where(
+                DeletionAudit.company_id == company_id,
+                DeletionAudit.executed_at < now - timedelta(days=policy.call_days)))
     return total
 
 

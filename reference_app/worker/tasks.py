@@ -250,7 +250,9 @@ async def _retention(rt: WorkerRuntime, kwargs: dict[str, Any]) -> Step:
     weakened = rt.ctx.settings.weakened("retention-defaults")
     company = _company(kwargs) if kwargs.get("company_id") else None
     if company is not None:
-        counts = await enforce_retention(rt.ctx.sessions, company, batch_size=batch, weakened_defaults=weakened)
+        counts = await enforce_retention(rt.ctx.sessions, company, batch_size=batch, weakened_defaults=weakened,
+                                         weakened_scope=rt.ctx.settings.weakened("retention-tenant-scope"),
+                                         weakened_audit=rt.ctx.settings.weakened("retention-audit"))
         log.info("retention for %s deleted %s", company, counts.as_dict())
     else:
         for company_id, counts in (await enforce_all(rt.ctx.sessions, batch_size=batch,

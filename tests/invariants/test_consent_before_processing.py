@@ -84,3 +84,56 @@ def test_each_violation_cites_the_request_that_created_what_it_names() -> None:
     cited = {v.details["type"]: v.ops for v in verdict.violations}
     assert cited == {"recorded-without-consent": (b.at(start), b.at(started)),
                      "analysed-without-consent": (b.at(submit), b.at(submitted))}
+
+
+# -- consent evidence (plan F3: timestamp, IP and user agent from the connection, text verbatim) --------------
+def _grant(b, at: float, status: int | None, consent: str | None, appointment: str = "a1", spoofed: str = "203.0.113.7"):
+    from stormproof.harness.history import vocabulary as v
+
+    b.call(v.CONSENT_GRANT, at, at + 5, status, result={"id": consent} if consent else None,
+           appointment_id=appointment, scope="recording", forwarded_for=spoofed, user_agent="load/u1",
+           evidence="agreed \u2014 v1")
+
+
+def _evidence_row(consent: str, at_ms: float, **changes: object) -> dict:
+    row = {"id": consent, "company_id": "c1", "appointment_id": "a1", "scope": "recording",
+           "granted_at": 1e9 + at_ms / 1e3, "ip": "127.0.0.1", "user_agent": "load/u1", "evidence": "agreed \u2014 v1"}
+    return {**row, **changes}
+
+
+def _judge(b, consents: list[dict], appointments: list[str] = ("a1",)):
+    tables = {"consents": consents, "recording_sessions": [], "calls": [], "call_analyses": [], "appointments": [
+        {"id": a, "company_id": "c1", "title": "t", "starts_at": 0.0, "ends_at": 1.0, "status": "scheduled",
+         "assigned_rep_id": None} for a in appointments]}
+    (verdict,) = check_all(b.build(), Snapshot.build(tables), [NAME])  # type: ignore[arg-type]
+    return verdict
+
+
+def test_evidence_from_the_connection_and_right_refusals_pass() -> None:
+    from tests.invariants.builders import HistoryBuilder
+
+    b = HistoryBuilder()
+    _grant(b, 0, 201, "k1")
+    _grant(b, 10, 404, None, appointment="gone")   # its appointment was deleted: 404 is right
+    _grant(b, 20, 429, None)                        # rate limited: counted, not judged
+    _grant(b, 30, None, None)                       # no answer: not judged
+    _grant(b, 40, 201, "k2", appointment="gone")    # granted, then deleted with its appointment
+    verdict = _judge(b, [_evidence_row("k1", 2)])
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+    assert verdict.summary["consent_grants"] == 3
+
+
+def test_evidence_the_client_wrote_or_altered_and_wrong_refusals_are_flagged() -> None:
+    from tests.invariants.builders import HistoryBuilder
+
+    b = HistoryBuilder()
+    _grant(b, 0, 201, "k1")      # ip taken from X-Forwarded-For
+    _grant(b, 10, 201, "k2")     # no ip at all
+    _grant(b, 20, 201, "k3")     # user agent and text not the ones sent, granted a day before
+    _grant(b, 30, 422, None)     # a well-formed grant refused
+    _grant(b, 40, 404, None)     # "not found" for an appointment that exists
+    verdict = _judge(b, [_evidence_row("k1", 2, ip="203.0.113.7"), _evidence_row("k2", 12, ip=None),
+                         _evidence_row("k3", 22 - 86_400_000, user_agent="python-httpx", evidence="agreed")])
+    assert sorted(v.details["type"] for v in verdict.violations) == [
+        "consent-grant-wrong-status", "consent-grant-wrong-status", "evidence-altered", "evidence-granted-at",
+        "evidence-ip-from-client", "evidence-ip-missing", "evidence-user-agent"]

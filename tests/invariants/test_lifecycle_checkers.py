@@ -163,3 +163,54 @@ def test_deletion_audited_flags_an_unconfirmed_request_whose_target_is_gone() ->
     assert verdict.status == "invalid"
     (violation,) = verdict.violations
     assert violation.details["type"] == "deleted-unconfirmed" and violation.details["appointment_id"] == "a1"
+
+
+def _runs(*runs: tuple[str, int | None], rows: list[dict]) -> History:
+    """Retention runs by tenant with their answers; every invoke names the seeded ``rows``."""
+    b = HistoryBuilder()
+    for n, (tenant, status) in enumerate(runs):
+        b.call(RETENTION_RUN, 10 * n, 10 * n + 5, status, tenant=tenant,
+               result={"company_id": tenant} if status == 200 else None, rows=rows)
+    return b.build()
+
+
+def _seeded(kind: str, row_id: str, company: str, days: float, wall: float) -> dict:
+    return {"kind": kind, "id": row_id, "company_id": company, "at": wall - days * DAY}
+
+
+def test_retention_enforced_passes_when_rows_within_their_tenants_policy_survive() -> None:
+    wall = 1e9
+    rows = [_seeded("call", "old1", "c1", 100, wall), _seeded("call", "mid1", "c1", 60, wall),
+            _seeded("call", "mid2", "c2", 60, wall), _seeded("appointment", "a2", "c2", 200, wall)]
+    history = _runs(("c1", 200), ("c2", 200), ("c1", 429), ("c2", None), rows=rows)
+    # c1 has a 30-day policy: its 60-day call went with its 100-day one; c2's (defaults) stay.
+    tables = {"calls": [_call("mid2", 60, wall, company="c2")],
+              "appointments": [_appointment("a2", 200, wall, company="c2")],
+              "retention_policies": [{"id": "c1", "company_id": "c1", "call_days": 30, "appointment_days": 100}]}
+    verdict = _one("retention-enforced", history, tables)
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+
+
+def test_retention_enforced_flags_rows_deleted_within_their_tenants_policy_and_refused_runs() -> None:
+    wall = 1e9
+    rows = [_seeded("call", "mid1", "c1", 60, wall), _seeded("call", "mid2", "c2", 60, wall),
+            _seeded("appointment", "a2", "c2", 200, wall)]
+    # c1's short policy applied to everyone: c2's rows, within c2's default retention, are gone; a run refused.
+    history = _runs(("c1", 200), ("c2", 403), rows=rows)
+    tables = {"calls": [], "appointments": [],
+              "retention_policies": [{"id": "c1", "company_id": "c1", "call_days": 30, "appointment_days": 100}]}
+    verdict = _one("retention-enforced", history, tables)
+    assert sorted(v.details["type"] for v in verdict.violations) == [
+        "retained-appointment-deleted", "retained-call-deleted", "retention-run-refused"]
+
+
+def test_deletion_audited_flags_an_audit_row_there_before_the_run_and_gone() -> None:
+    rows = [{"kind": "audit", "id": "old1", "company_id": "c1", "at": 1.0},
+            {"kind": "audit", "id": "old2", "company_id": "c1", "at": 1.0}]
+    history = _runs(("c1", 200), rows=rows)
+    tables = {**EMPTY, "deletion_audit": [_audit("old1", "t1")]}
+    verdict = _one("deletion-audited", history, tables)
+    assert [v.details["type"] for v in verdict.violations] == ["audit-row-deleted"]
+    assert verdict.violations[0].details["deletion_id"] == "old2"
+    tables["deletion_audit"].append(_audit("old2", "t2"))
+    assert _one("deletion-audited", history, tables).status == "valid"

@@ -232,6 +232,55 @@ def test_retention_defaults(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_retention_tenant_scope(apps, weakened: bool) -> None:
+    """A tenant with a 30-day policy runs retention: another tenant's 60-day-old call (within its 90-day default)
+    stays with the fix; it goes without.
+
+    retention-enforced flags the second (retained-call-deleted)."""
+    app = apps(*(("retention-tenant-scope",) if weakened else ()))
+    short, other = app.tenants
+    policy = httpx.put(f"{app.url}/api/v1/retention-policy", headers=auth(short.manager_token),
+                       json={"call_days": 30, "appointment_days": 100})
+    assert policy.status_code == 200, policy.text
+    call, created = str(uuid.uuid4()), datetime.now(timezone.utc) - timedelta(days=60)
+    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'completed', %s)",
+             call, other.company_id, created)
+    rec = Recorder([t.company_id for t in app.tenants])
+    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(short.manager_token))
+    rows = [{"kind": "call", "id": call, "company_id": other.company_id, "at": created.timestamp()}]
+    rec.record(v.RETENTION_RUN, short.company_id, run, rows=rows)
+    assert run.status_code == 200, run.text
+    kept = bool(sql_rows(app.database_url, "SELECT 1 FROM calls WHERE id = %s", call))
+    assert kept is not weakened
+    verdict = _verdict("retention-enforced", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"retained-call-deleted"}
+
+
+@FIX
+def test_retention_audit(apps, weakened: bool) -> None:
+    """A deletion audit row executed 100 days ago survives a retention run with the fix; it goes without.
+
+    deletion-audited flags the second (audit-row-deleted)."""
+    app = apps(*(("retention-audit",) if weakened else ()))
+    tenant = app.tenants[1]
+    audit, executed = str(uuid.uuid4()), datetime.now(timezone.utc) - timedelta(days=100)
+    _execute(app, "INSERT INTO deletion_audit (id, company_id, requested_by, confirmed_by, scope, target_id, counts, "
+                  "requested_at, executed_at) VALUES (%s, %s, %s, %s, 'appointment', %s, '{}', %s, %s)",
+             audit, tenant.company_id, tenant.manager_id, tenant.manager_id, str(uuid.uuid4()), executed, executed)
+    rec = Recorder([t.company_id for t in app.tenants])
+    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(tenant.manager_token))
+    assert run.status_code == 200, run.text
+    rec.record(v.RETENTION_RUN, tenant.company_id, run,
+               rows=[{"kind": "audit", "id": audit, "company_id": tenant.company_id, "at": executed.timestamp()}])
+    kept = bool(sql_rows(app.database_url, "SELECT 1 FROM deletion_audit WHERE id = %s", audit))
+    assert kept is not weakened
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_deletion_audit(apps, weakened: bool) -> None:
     """A confirmed deletion deletes and writes its audit row with the fix; no audit row without.
 
@@ -471,8 +520,17 @@ def test_dead_letter_retry_once(apps, weakened: bool) -> None:
                   "created_at) VALUES (%s, %s, %s, 'shunya.poll_shunya_job_status', %s, 'boom', 6, 'dead', now())",
              letter, tenant.company_id, uuid.uuid4().hex, '{"job_row_id": "%s"}' % uuid.uuid4())
     retry = f"{app.url}/api/v1/dead-letters/{letter}/retry"
-    answers = [httpx.post(retry, headers=auth(tenant.manager_token)).status_code for _ in range(2)]
+    rec = Recorder([t.company_id for t in app.tenants])
+    answers = []
+    for _ in range(2):
+        answer = httpx.post(retry, headers=auth(tenant.manager_token))
+        rec.record(v.DEAD_LETTER_RETRY, tenant.company_id, answer, dead_letter_id=letter)
+        answers.append(answer.status_code)
     assert answers == ([200, 200] if weakened else [200, 409])
+    # dead-letter-accounting's manual-retry rules (the rest of its verdict depends on the module's other tasks).
+    verdict = _verdict("dead-letter-accounting", rec.history(), snapshot(app.database_url))
+    flagged = {x.details["type"] for x in verdict.violations if x.details["type"].startswith("dead-letter-retr")}
+    assert flagged == ({"dead-letter-retried-twice"} if weakened else set()), verdict
 
 
 @FIX
@@ -745,3 +803,29 @@ def test_trace_echo(apps, weakened: bool) -> None:
                        headers=auth(tenant.manager_token, **{"X-Trace-Id": trace}))
     assert answer.status_code == 200, answer.text
     assert answer.headers["X-Trace-Id"] != "" and (answer.headers["X-Trace-Id"] == trace) is not weakened
+
+
+# -- F3 ----------------------------------------------------------------------------------------
+@FIX
+def test_consent_forwarded_for(apps, weakened: bool) -> None:
+    """A consent's IP is the connection's with the fix, even with uvicorn in front trusting loopback
+    proxies (the app runs with --no-proxy-headers); the client's X-Forwarded-For without it.
+
+    consent-before-processing flags the second (evidence-ip-from-client)."""
+    app = apps(*(("consent-forwarded-for",) if weakened else ()))
+    tenant = app.tenants[0]
+    appointment = tenant.appointment_ids[0]
+    spoofed, agent, evidence = "203.0.113.9", "weakening-test/1", "agreed on the phone \u2014 v2"
+    headers = {**auth(tenant.manager_token), "X-Forwarded-For": spoofed, "User-Agent": agent}
+    answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents", headers=headers,
+                        json={"scope": "recording", "evidence": evidence})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["ip"] == (spoofed if weakened else "127.0.0.1")
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.CONSENT_GRANT, tenant.company_id, answer, appointment_id=appointment, scope="recording",
+               forwarded_for=spoofed, user_agent=agent, evidence=evidence)
+    # The recorder's wall clock is synthetic: judge granted_at at the real time of the request.
+    verdict = _verdict("consent-before-processing", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"evidence-ip-from-client"}

@@ -10,6 +10,10 @@ without an appointment are not tied to a person's consent and are skipped.
 Each violation cites the request that created the session or the call, when the
 history holds it (a probe's or the load's), so that the report shows it and
 ``stormproof reproduce`` has a request to replay.
+
+The evidence a consent keeps (its IP and user agent from the connection, its
+text verbatim, its time) and the answers to consent grants are judged by
+``_consent_evidence``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot
 from stormproof.harness.invariants.verdict import Verdict
+
+from ._consent_evidence import check_consent_evidence
 
 __all__ = ["NAME", "check_consent_before_processing"]
 
@@ -73,6 +79,7 @@ def check_consent_before_processing(history: History, snapshot: Snapshot) -> Ver
         log.cannot("consents not captured: processing without consent not checked")
         return log.verdict(sessions=0, analyses=0)
     grants = _grants(consents)
+    evidence = check_consent_evidence(log, history, consents, snapshot.table("appointments"))
     checked_sessions = checked_analyses = 0
     if sessions is None:
         log.cannot("recording_sessions not captured")
@@ -105,4 +112,5 @@ def check_consent_before_processing(history: History, snapshot: Snapshot) -> Ver
                         f"{call.get('appointment_id')}: {why}",
                         submitted.get(call.get("id"), ()), call_id=call.get("id"),
                         appointment_id=call.get("appointment_id"))
-    return log.verdict(sessions=checked_sessions, analyses=checked_analyses, consents=len(consents))
+    return log.verdict(sessions=checked_sessions, analyses=checked_analyses, consents=len(consents),
+                       consent_grants=evidence)

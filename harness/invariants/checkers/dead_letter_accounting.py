@@ -25,6 +25,9 @@ retried past it, whatever its state now: one that exhausts its budget must be
 dead-lettered, not tried again. A run that kills processes re-runs a task whose
 worker died mid-try (a try that neither failed nor finished), so there an
 excess is ``unknown``.
+
+Manual retries of dead letters (each retried once, every answer right, the
+retried task in the ledger) are judged by ``_manual_retry``.
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from __future__ import annotations
 from collections import Counter
 
 from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import DEAD_LETTER_RETRY
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
+
+from ._manual_retry import check_manual_retries
 
 __all__ = ["NAME", "check_dead_letter_accounting"]
 
@@ -109,10 +115,12 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
                 log.cannot(f"{progressing} tasks may still finish: {quiescence.reason}")
     _retry_budget(history, records, snapshot, log)
     letters = snapshot.dead_letters
+    retries = 0
     if letters is None:
-        if dead_lettered:
+        if dead_lettered or history.pairs_of(DEAD_LETTER_RETRY):
             log.cannot("dead_letters not in snapshot")
     else:
+        retries = check_manual_retries(log, history, letters, records)
         lettered = {letter.get("task_id") for letter in letters}
         for task_id in dead_lettered:
             if task_id not in lettered:
@@ -127,6 +135,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         states=dict(states),
         balanced=len(records) == succeeded + dead + len(in_flight),
         quiescence=None if quiescence is None else quiescence.to_dict(),
+        manual_retries=retries,
     )
 
 

@@ -17,13 +17,18 @@ Judged on the history's acknowledged confirmations and the final state:
   executed, and an appointment gone from the final state whose acknowledged
   deletion request was never confirmed with its token (and that nothing
   else may have deleted: another request's confirmation, an appointment
-  DELETE) are each a deletion done without consent.
+  DELETE) are each a deletion done without consent;
+- audit rows known to exist before the run (the seed's old ones, named by a
+  ``retention.run`` invoke's ``args.rows`` with kind ``audit``) are still
+  there: retention, or anything else, deleting one is ``audit-row-deleted``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM, DELETION_REQUEST
+from stormproof.harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM, DELETION_REQUEST, RETENTION_RUN
 from stormproof.harness.invariants.checkers._common import acknowledged, deleters, possible_span
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -88,8 +93,23 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                     f"{', '.join(remaining)}",
                     deletion_id=row.get("id"), appointment_id=target, company_id=company, tables=tuple(remaining))
     unconfirmed, pending = _unconfirmed_deletions(log, history, snapshot, audited)
+    known = _known_audit_rows(history)
+    for audit_id, ops in known.items():
+        if audit_id not in audited:
+            log.add("audit-row-deleted", f"deletion audit row {audit_id}, there before the run, is gone: audit rows "
+                    "are never deleted", ops, deletion_id=audit_id)
     return log.verdict(confirmed=confirmed, audited=len(audit), incomplete=leftovers,
-                       deleted_unconfirmed=unconfirmed, left_pending=pending)
+                       deleted_unconfirmed=unconfirmed, left_pending=pending, known_audit_rows=len(known))
+
+
+def _known_audit_rows(history: History) -> dict[str, tuple[int, ...]]:
+    """Audit rows that existed before the run, as retention runs name them -> the first invoke naming each."""
+    known: dict[str, tuple[int, ...]] = {}
+    for invoke, _ in history.pairs_of(RETENTION_RUN):
+        for row in invoke.args.get("rows") or ():
+            if isinstance(row, Mapping) and row.get("kind") == "audit":
+                known.setdefault(str(row.get("id")), (invoke.index,))
+    return known
 
 
 def _unconfirmed_deletions(log: ViolationLog, history: History, snapshot: Snapshot,

@@ -7,16 +7,29 @@ more than ``appointment_days`` before it. The policy is the tenant's
 ``retention_policies`` row, or the defaults (calls 90 days, appointments 365)
 without one. Rows created after the run cannot be older than its cutoff, so
 the latest acknowledged run of a tenant is the one judged.
+
+And only those: a row still within its own tenant's retention must survive
+every run, its tenant's and every other tenant's. The rows known to exist are
+the ones a run's invoke names in ``args.rows`` (``{"kind", "id",
+"company_id", "at"}``, the seed's old calls and appointments); one of them
+younger than its tenant's policy at the latest acknowledged run, and gone from
+the final state, is ``retained-<kind>-deleted``. Every answer of a run is
+judged too: the caller is a manager, so a refusal (4xx other than 429) or a
+5xx outside a fault is ``retention-run-refused``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import RETENTION_RUN
 from stormproof.harness.invariants.checkers._common import acknowledged
+from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
-from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.snapshot import Row, Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["DEFAULT_APPOINTMENT_DAYS", "DEFAULT_CALL_DAYS", "NAME", "check_retention_enforced"]
@@ -32,7 +45,9 @@ def check_retention_enforced(history: History, snapshot: Snapshot) -> Verdict:
     """No call or appointment older than its tenant's retention survives an acknowledged retention run."""
     log = ViolationLog(NAME, "safety", snapshot.config)
     runs: dict[object, float] = {}
-    for invoke, completion in acknowledged(history.pairs_of(RETENTION_RUN)):
+    pairs = history.pairs_of(RETENTION_RUN)
+    _judge_answers(log, history, pairs)
+    for invoke, completion in acknowledged(pairs):
         assert completion is not None
         company = completion.result.get("company_id") or invoke.tenant
         runs[str(company)] = max(runs.get(str(company), 0.0), invoke.wall)
@@ -43,9 +58,8 @@ def check_retention_enforced(history: History, snapshot: Snapshot) -> Verdict:
     policies = {str(row.get("company_id")): row for row in snapshot.table("retention_policies") or ()}
     kept = 0
     for company, began in runs.items():
-        policy = policies.get(company, {})
-        call_days = float(policy.get("call_days") or DEFAULT_CALL_DAYS)
-        appointment_days = float(policy.get("appointment_days") or DEFAULT_APPOINTMENT_DAYS)
+        call_days = _policy_days(policies, company, "call")
+        appointment_days = _policy_days(policies, company, "appointment")
         for kind, rows, column, days in (("call", calls, "created_at", call_days),
                                          ("appointment", appointments, "ends_at", appointment_days)):
             cutoff = began - days * _DAY
@@ -57,4 +71,49 @@ def check_retention_enforced(history: History, snapshot: Snapshot) -> Verdict:
                             f"{kind} {row.get('id')} of {company} ({column} {(began - at) / _DAY:.0f} days before "
                             f"the retention run) outlived its {days:.0f}-day retention",
                             badness=(cutoff - at) / _DAY, company_id=company, row_id=row.get("id"))
-    return log.verdict(runs=len(runs), expired_kept=kept)
+    deleted = _retained_deleted(log, pairs, max(runs.values(), default=None), policies,
+                                {"call": {row.get("id") for row in calls},
+                                 "appointment": {row.get("id") for row in appointments}})
+    return log.verdict(runs=len(runs), expired_kept=kept, retained_deleted=deleted)
+
+
+def _policy_days(policies: dict[str, Row], company: str, kind: str) -> float:
+    policy = policies.get(company, {})
+    if kind == "call":
+        return float(policy.get("call_days") or DEFAULT_CALL_DAYS)
+    return float(policy.get("appointment_days") or DEFAULT_APPOINTMENT_DAYS)
+
+
+def _retained_deleted(log: ViolationLog, pairs: list, latest: float | None, policies: dict[str, Row],
+                      present: dict[str, set[object]]) -> int:
+    """Rows the runs name that were within their own tenant's retention, yet are gone."""
+    if latest is None:
+        return 0
+    known: dict[object, tuple[Mapping[str, Any], tuple[int, ...]]] = {}
+    for invoke, _ in pairs:
+        for row in invoke.args.get("rows") or ():
+            if isinstance(row, Mapping) and row.get("kind") in present:
+                known.setdefault(row.get("id"), (row, (invoke.index,)))
+    deleted = 0
+    for row_id, (row, ops) in known.items():
+        kind, company, at = str(row.get("kind")), str(row.get("company_id")), row.get("at")
+        days = _policy_days(policies, company, kind)
+        if not isinstance(at, (int, float)) or latest - at >= days * _DAY or row_id in present[kind]:
+            continue
+        deleted += 1
+        log.add(f"retained-{kind}-deleted", f"{kind} {row_id} of {company} was {(latest - at) / _DAY:.0f} days old "
+                f"at the last retention run, within its {days:.0f}-day retention, yet it is gone", ops,
+                company_id=company, row_id=row_id)
+    return deleted
+
+
+def _judge_answers(log: ViolationLog, history: History, pairs: list) -> None:
+    """A manager's retention run answers 200; a refusal or a 5xx outside a fault is a violation."""
+    faults: FaultWindows | None = None
+    for invoke, completion in pairs:
+        if completion is None:
+            continue
+        faults = faults or FaultWindows(history)
+        if answer_class(invoke, completion, faults) in ("4xx", "5xx"):
+            log.add("retention-run-refused", f"a manager's retention run answered {completion.status}",
+                    (invoke.index, completion.index), tenant=invoke.tenant, status=completion.status)

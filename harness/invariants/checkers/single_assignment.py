@@ -10,16 +10,26 @@ appointment, no rep with two active assignments whose windows
 Answers: an assign refused 409 appointment-already-assigned naming the very
 rep it asked for broke the promise that assigning the current rep again
 answers the existing assignment.
+
+Double booking is judged in the history too: two acknowledged assigns of one
+rep to two appointments whose windows overlap (read from the final state),
+holding at the same time, are ``rep-double-booked``, even if an unassign
+later hid it from the final state. The answers to the load's assigns of
+overlapping pairs (``args.overlap_pair``) are 200 or a 409; any other refusal
+of that well-formed request (400, 403, 404, 422) or a 5xx outside a fault is
+``assign-wrong-status``.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, PROBE, PROBE_AUTHZ, PROBE_IDEMPOTENCY, UNASSIGN
 from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, possible_span, write_began
+from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot
@@ -101,6 +111,9 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
         "reps",
     )
 
+    double_booked = _double_bookings(log, holds, snapshot.appointments or ())
+    _judge_pair_answers(log, history)
+
     rows = snapshot.appointment_assignments
     active_final = 0
     if rows is None:
@@ -112,7 +125,46 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
 
     refused = _check_reassign_answers(log, history)
     return log.verdict(acknowledged_assigns=acks, appointments=len(holds), active_assignments_final=active_final,
-                       same_rep_refused=refused)
+                       same_rep_refused=refused, double_booked=double_booked)
+
+
+def _double_bookings(log: ViolationLog, holds: dict[AppointmentKey, list[Interval]], appointments: Iterable[Row]) -> int:
+    """One rep certainly holding two appointments whose windows overlap, at the same time; one report per pair."""
+    windows = {row.get("id"): (row.get("starts_at"), row.get("ends_at")) for row in appointments}
+    by_rep: dict[tuple[object, object], dict[object, list[Interval]]] = defaultdict(lambda: defaultdict(list))
+    for (tenant, appointment), intervals in holds.items():
+        for interval in intervals:
+            by_rep[(tenant, interval.group)][appointment].append(interval)
+    found = 0
+    for (tenant, rep), held in by_rep.items():
+        booked = [a for a in held if all(isinstance(t, (int, float)) for t in windows.get(a, (None, None)))]
+        for i, first in enumerate(booked):
+            for second in booked[i + 1:]:
+                (s1, e1), (s2, e2) = windows[first], windows[second]
+                if not (s1 < e2 and s2 < e1):
+                    continue
+                both = next(((x, y) for x in held[first] for y in held[second]
+                             if x.start < y.end and y.start < x.end), None)
+                if both is not None:
+                    found += 1
+                    log.add("rep-double-booked", f"rep {rep} was acknowledged as assigned to appointments {first} and "
+                            f"{second}, whose windows overlap, at the same time", tuple(sorted((both[0].ref, both[1].ref))),
+                            tenant=tenant, rep_id=rep, appointment_ids=(first, second))
+    return found
+
+
+def _judge_pair_answers(log: ViolationLog, history: History) -> None:
+    """A well-formed assign of an overlapping pair answers 200 or 409 (already assigned, double booked)."""
+    faults: FaultWindows | None = None
+    for invoke, completion in history.pairs_of(ASSIGN):
+        if completion is None or not invoke.args.get("overlap_pair"):
+            continue
+        faults = faults or FaultWindows(history)
+        kind = answer_class(invoke, completion, faults)
+        if kind == "5xx" or kind == "4xx" and completion.status != 409:
+            log.add("assign-wrong-status", f"assigning rep {invoke.args.get('rep_id')} to appointment "
+                    f"{invoke.args.get('appointment_id')} answered {completion.status}, not 200 or 409",
+                    (invoke.index, completion.index), tenant=invoke.tenant, status=completion.status)
 
 
 def _check_reassign_answers(log: ViolationLog, history: History) -> int:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from ...models import Appointment, Consent
-from ...services.consent import record_consent
+from ...services.consent import evidence_ip, record_consent
 from ...services.idempotency import Outcome, UnitOfWork, run_write
 from ...services.tenancy import get_owned
 from ..deps import Ctx, CurrentPrincipal
@@ -30,7 +30,8 @@ async def create_consent(
         )
         consent = await record_consent(
             uow.session, principal, appointment, scope=body.scope, evidence=body.evidence,
-            ip=request.client.host if request.client else None,
+            ip=evidence_ip(request.client.host if request.client else None,
+                           request.headers.get("X-Forwarded-For"), ctx.settings),
             user_agent=request.headers.get("User-Agent"),
         )
         return Outcome(201, dump(ConsentOut, consent))

@@ -59,6 +59,8 @@ async def run_retention(ctx: Ctx, principal: ManagerPrincipal) -> dict[str, Any]
     counts = await enforce_retention(
         ctx.sessions, principal.company_id, batch_size=ctx.settings.retention_batch_size,
         weakened_defaults=ctx.settings.weakened("retention-defaults"),
+        weakened_scope=ctx.settings.weakened("retention-tenant-scope"),
+        weakened_audit=ctx.settings.weakened("retention-audit"),
     )
     return {"company_id": str(principal.company_id), "counts": counts.as_dict()}
 
