@@ -250,7 +250,8 @@ _row("C2.survives-broker-restart", "C2",
      "and ends, succeeded or dead-lettered, and every job Shunya completed is applied.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH),
      JOBS + "; the broker restarted, or the API and worker processes killed, under load",
-     ("redis-flap-tasks", "redis-flap", "relay-worker-kill"), ("outbox",))
+     # relay-worker-kill (scenarios/relay-worker-kill.toml.wip) kills the API and the worker: not loaded yet.
+     ("redis-flap-tasks", "redis-flap"), ("outbox",))
 # dead_letter.retry retries a letter twice (in turn or at once); dead-letter-accounting judges every answer
 # (_manual_retry). Measured (verify --tries 1 --only dead-letter-retry-once, 2026-12-01): weakened, 72 retries all
 # 200 (2 letters retried 36 times each); all fixes on, 50 retries: 3 letters 200 once, 47 answers 409.
