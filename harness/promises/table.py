@@ -246,10 +246,9 @@ _row("C2.exhausted-to-dead-letter", "C2",
      ("shunya-outage",), ("dead-letter-queue",))
 _row("C2.survives-broker-restart", "C2",
      "A task written with the business write that caused it survives a restart of the broker (Redis without "
-     "persistence) and a kill of the process that committed it before publishing: it is published again "
-     "and ends, succeeded or dead-lettered, and every job Shunya completed is applied.",
-     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH),
-     JOBS + "; the broker restarted, or the API and worker processes killed, under load",
+     "persistence): it is published again and ends, succeeded or dead-lettered, and every job Shunya "
+     "completed is applied.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; the broker restarted under load",
      # relay-worker-kill (scenarios/relay-worker-kill.toml.wip) kills the API and the worker: not loaded yet.
      ("redis-flap-tasks", "redis-flap"), ("outbox",))
 # dead_letter.retry retries a letter twice (in turn or at once); dead-letter-accounting judges every answer
