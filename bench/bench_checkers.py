@@ -196,9 +196,16 @@ def _seed_double_start(history: History) -> tuple[History, int, int]:
 
 
 _SCALE_CHILD = r"""
-import json, sys, time
-sys.path.insert(0, sys.argv[1])
-import stormproof.harness  # this tree's or the baseline's, before bench_checkers puts its own first
+import json, sys, time, types
+# The repository's folders install as stormproof.<folder> (setup.py), so putting a tree on sys.path
+# is not enough: the editable install would still answer `import stormproof` with this tree. Make
+# `stormproof` the given tree's folder, and check that it is the one imported.
+package = types.ModuleType("stormproof")
+package.__path__ = [sys.argv[1]]
+sys.modules["stormproof"] = package
+import stormproof.harness
+if not stormproof.harness.__file__.startswith(sys.argv[1].rstrip("/") + "/"):
+    raise SystemExit(f"imported {stormproof.harness.__file__}, not the tree {sys.argv[1]}")
 sys.path.insert(0, sys.argv[2])
 from bench_checkers import _Generator
 from stormproof.harness.history import History

@@ -31,8 +31,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 _CHILD = r"""
-import gc, hashlib, json, os, resource, sys, time
-sys.path.insert(0, sys.argv[1])
+import gc, hashlib, json, os, resource, sys, time, types
+# `stormproof` is the given tree's folder: on sys.path alone, the editable install would win (setup.py).
+package = types.ModuleType("stormproof")
+package.__path__ = [sys.argv[1]]
+sys.modules["stormproof"] = package
+import stormproof.harness
+if not stormproof.harness.__file__.startswith(sys.argv[1].rstrip("/") + "/"):
+    raise SystemExit(f"imported {stormproof.harness.__file__}, not the tree {sys.argv[1]}")
 from stormproof.harness.history import load_history, op_to_json
 from stormproof.harness.invariants import check_all, Snapshot
 
