@@ -9,9 +9,9 @@ so checkers never have to defend against a malformed one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
-from typing import overload
+from typing import Any, TypeVar, overload
 
 from stormproof.harness.history.gcpause import paused_gc
 from stormproof.harness.history.op import Op, OpType
@@ -22,6 +22,8 @@ __all__ = ["History", "HistoryError", "Pair", "outcome"]
 #: An invoke and its completion, or None when it never completed (the run
 #: ended or the process crashed first): the outcome is then unknown (info).
 Pair = tuple[Op, Op | None]
+
+T = TypeVar("T")
 
 
 class HistoryError(ValueError):
@@ -41,6 +43,7 @@ class History(Sequence[Op]):
         with paused_gc():
             self._ops: tuple[Op, ...] = tuple(ops)
             self._completion_of = self._validate(self._ops)
+        self._views: dict[Callable[[History], Any], Any] = {}
 
     @staticmethod
     def _validate(ops: tuple[Op, ...]) -> dict[int, Op]:
@@ -147,6 +150,22 @@ class History(Sequence[Op]):
     def fs(self) -> frozenset[str]:
         """The operation names present."""
         return frozenset(self._pairs_by_f)
+
+    def view(self, build: Callable[[History], T]) -> T:
+        """``build(self)``, computed on the first call and shared by every later one.
+
+        Several checkers need the same index of a history (the deletions per
+        appointment, the fault windows, the answers' latencies); each is built
+        once per history instead of once per checker. ``build`` must be a pure
+        function of the history (it is the cache key), and callers must not
+        change what it returns.
+        """
+        views = self._views
+        if build in views:
+            return views[build]  # type: ignore[no-any-return]
+        with paused_gc():
+            built = views[build] = build(self)
+        return built
 
     def faults(self) -> tuple[Op, ...]:
         """The nemesis's fault invocations (injections and heals), in order."""

@@ -39,7 +39,12 @@ def deleters(history: History) -> dict[AppointmentKey, Undoers]:
 
     Both kinds: ``DELETE /appointments/{id}`` and a confirmed deletion request of scope
     appointment (plan F2), whose target is named by the request the confirmation refers to.
+    Built once per history and shared by the checkers that ask (do not change it).
     """
+    return history.view(_deleters)
+
+
+def _deleters(history: History) -> dict[AppointmentKey, Undoers]:
     spans: dict[AppointmentKey, list[tuple[float, float]]] = defaultdict(list)
     for pair in history.pairs_of(APPOINTMENT_DELETE):
         span = possible_span(pair)

@@ -16,17 +16,16 @@ acted excuses everything under it.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 
 from stormproof.harness.history import History, Pair
-from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, CALL_SUBMIT, STARTS, STOPS, UNASSIGN
-from stormproof.harness.invariants.checkers.single_assignment import probe_undos
-from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
+from stormproof.harness.history.vocabulary import ASSIGN, CALL_SUBMIT, STARTS, STOPS
+from stormproof.harness.invariants.checkers.single_assignment import assignment_undoers
+from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot
-from stormproof.harness.invariants.timeline import INF, NO_UNDOERS, Undoers
+from stormproof.harness.invariants.timeline import INF, NO_UNDOERS
 from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_no_lost_write"]
@@ -116,16 +115,9 @@ def _check_assigns(
     rows: tuple[Row, ...],
     deleted_after: Callable[[AppointmentKey, float], bool],
 ) -> None:
-    undo: dict[AppointmentKey, list[tuple[float, float]]] = defaultdict(list)
-    for pair in history.pairs_of(UNASSIGN, APPOINTMENT_DELETE):
-        span = possible_span(pair)
-        if span is not None:
-            undo[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
     # An unassign (or delete) a probe sent and that may have acted releases an assignment as surely
     # as the load's own (seen on docker smoke: a false "released but no unassign followed it").
-    for tenant, appointment_id, span in probe_undos(history):
-        undo[(tenant, appointment_id)].append(span)
-    undoers = {key: Undoers(spans) for key, spans in undo.items()}
+    undoers = assignment_undoers(history)
     by_id = _rows_by_id(rows)
     by_pair = {(row.get("appointment_id"), row.get("rep_id")) for row in rows}
     for invoke, completion in assigns:

@@ -73,11 +73,13 @@ def probe_undos(history: History) -> list[tuple[object, object, tuple[float, flo
     return undos
 
 
-@checker(NAME, "safety")
-def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
-    """One rep per appointment at a time, and no rep booked twice for overlapping windows."""
-    log = ViolationLog(NAME, "safety", snapshot.config)
+def assignment_undoers(history: History) -> dict[AppointmentKey, Undoers]:
+    """Per appointment, the operations that may have ended its assignment: unassigns and appointment
+    deletes of the load, and those a probe sent (``probe_undos``). Built once per history, shared."""
+    return history.view(_assignment_undoers)
 
+
+def _assignment_undoers(history: History) -> dict[AppointmentKey, Undoers]:
     undo_spans: dict[AppointmentKey, list[tuple[float, float]]] = defaultdict(list)
     for pair in history.pairs_of(UNASSIGN, APPOINTMENT_DELETE):
         span = possible_span(pair)
@@ -85,7 +87,15 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
             undo_spans[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
     for tenant, appointment_id, span in probe_undos(history):
         undo_spans[(tenant, appointment_id)].append(span)
-    undoers = {key: Undoers(spans) for key, spans in undo_spans.items()}
+    return {key: Undoers(spans) for key, spans in undo_spans.items()}
+
+
+@checker(NAME, "safety")
+def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
+    """One rep per appointment at a time, and no rep booked twice for overlapping windows."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+
+    undoers = assignment_undoers(history)
 
     horizon = history[-1].time_ns if len(history) else 0
     holds: dict[AppointmentKey, list[Interval]] = defaultdict(list)
