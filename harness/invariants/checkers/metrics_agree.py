@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from stormproof.harness.history import History
+from stormproof.harness.invariants.checkers._answers import answers
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.metrics import metric_sum
 from stormproof.harness.invariants.registry import checker
@@ -91,7 +92,7 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
                     badness=abs(misses - rows), metric=misses, observed=rows)
 
     replays = _delta(metrics, base, "idempotency_keys_total", outcome="replay")
-    seen_ops = [c.index for _, c in history.pairs() if c is not None and c.type == "ok" and c.result.get("replayed")]
+    seen_ops = answers(history).replayed
     if replays is None:
         log.cannot('idempotency_keys_total{outcome="replay"} missing')
     else:

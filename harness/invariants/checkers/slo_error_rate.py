@@ -8,10 +8,8 @@ threshold is ``CheckConfig.error_rate_max`` (default 1%).
 
 from __future__ import annotations
 
-from collections import Counter
-
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import NEMESIS
+from stormproof.harness.invariants.checkers._answers import answers
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -29,17 +27,9 @@ _LISTED = 20
 def check_slo_error_rate(history: History, snapshot: Snapshot) -> Verdict:
     """Errors (info or 5xx) / client completions <= error_rate_max."""
     log = ViolationLog(NAME, "slo", snapshot.config)
-    totals: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    examples: list[int] = []
-    for invoke, completion in history.pairs():
-        if invoke.process == NEMESIS:
-            continue
-        totals[invoke.f] += 1
-        if completion is None or completion.type == "info" or (completion.status or 0) >= 500:
-            errors[invoke.f] += 1
-            if len(examples) < _LISTED:
-                examples.append(invoke.index if completion is None else completion.index)
+    seen = answers(history)
+    totals, errors = seen.totals, seen.errors
+    examples = seen.error_examples[:_LISTED]
     total, failed = sum(totals.values()), sum(errors.values())
     if total == 0:
         log.cannot("no client operations in the history")

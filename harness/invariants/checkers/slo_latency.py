@@ -13,6 +13,7 @@ import math
 
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import NEMESIS
+from stormproof.harness.invariants.checkers._answers import answers
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -36,14 +37,7 @@ def check_slo_latency(history: History, snapshot: Snapshot) -> Verdict:
     """p95 of ok latency <= latency_p95_ms, per operation and overall."""
     config = snapshot.config
     log = ViolationLog(NAME, "slo", config)
-    latencies: dict[str, list[int]] = {}
-    for invoke, completion in history.pairs():
-        if completion is None or completion.type != "ok" or invoke.process == NEMESIS:
-            continue
-        bucket = latencies.get(invoke.f)
-        if bucket is None:
-            bucket = latencies[invoke.f] = []
-        bucket.append(completion.time_ns - invoke.time_ns)
+    latencies = answers(history).latencies
     if not latencies:
         log.cannot("no successful client operations in the history")
         return log.verdict()

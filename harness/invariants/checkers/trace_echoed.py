@@ -12,6 +12,7 @@ that sends none) is ``unknown``, never a pass.
 from __future__ import annotations
 
 from stormproof.harness.history import History
+from stormproof.harness.invariants.checkers._answers import answers
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -29,17 +30,8 @@ _LISTED = 20
 def check_trace_echoed(history: History, snapshot: Snapshot) -> Verdict:
     """Each answered request's X-Trace-Id is the one it sent."""
     log = ViolationLog(NAME, "safety", snapshot.config)
-    judged = 0
-    wrong: dict[str, list[int]] = {"other": [], "missing": []}
-    for _, completion in history.pairs():
-        if completion is None or completion.status is None:
-            continue
-        trace = completion.result.get("trace")
-        if trace is None:
-            continue
-        judged += 1
-        if trace in wrong:
-            wrong[trace].append(completion.index)
+    seen = answers(history)
+    judged, wrong = seen.traced, seen.trace_wrong
     if not judged:
         log.cannot("no answer in the history recorded its X-Trace-Id")
     for kind, ops in wrong.items():
