@@ -22,10 +22,18 @@ def analyses_by_job(rows: tuple[Row, ...]) -> dict[object, list[Row]]:
 
 
 def deliveries_by_job(history: History) -> dict[object, list[int]]:
-    """Completion (or invoke, if none) indices of webhook deliveries, per job id."""
-    grouped: dict[object, list[int]] = defaultdict(list)
+    """Completion (or invoke, if none) indices of webhook deliveries, per job id (built once per history and
+    shared by both job checkers: read it, do not change it)."""
+    return history.view(_deliveries_by_job)
+
+
+def _deliveries_by_job(history: History) -> dict[object, list[int]]:
+    grouped: dict[object, list[int]] = {}
     for invoke, completion in history.pairs_of(WEBHOOK_DELIVER):
-        ops = grouped[invoke.args.get("job_id")]
+        job = invoke.args.get("job_id")
+        ops = grouped.get(job)
+        if ops is None:
+            ops = grouped[job] = []
         if len(ops) < MAX_OPS_PER_JOB:
             ops.append(invoke.index if completion is None else completion.index)
     return grouped

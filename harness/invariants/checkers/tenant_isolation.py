@@ -164,6 +164,14 @@ class _RowIdKeys(dict[tuple[str, ...], tuple[str, ...]]):
         return chosen
 
 
+class _RowIdColumns(dict[tuple[str, ...], tuple[str, ...]]):
+    """Row columns -> those that may name another row (``*_id`` but ``company_id``), once per table shape."""
+
+    def __missing__(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        chosen = self[names] = tuple(n for n in names if n.endswith("_id") and n != "company_id")
+        return chosen
+
+
 def _foreign_rows(invoke: Op, completion: Op, owners: dict[object, tuple[str, object]],
                   row_keys: _RowIdKeys) -> list[tuple[object, tuple[str, object]]]:
     """The rows of another tenant that an ``ok`` operation named (ids in its args, the id it got back)."""
@@ -238,9 +246,27 @@ def _final_state(log: ViolationLog, history: History, snapshot: Snapshot,
     """Foreign rows untouched: no probe's marker in another tenant's row, no row naming another tenant's row;
     no foreign DELETE took effect."""
     probers = {(invoke.tenant) for pair in probes.values() for invoke, _ in pair.values()}
+    id_columns = _RowIdColumns()
+    owner_of = owners.get
     for table in TABLES:
         for row in snapshot.table(table) or ():
             company = row.get("company_id")
+            # Most rows are clean: look for a reason to read the row column by column first
+            # (a foreign id in an *_id column, a probe's marker in a string), then report as below.
+            suspect = False
+            if company is not None:
+                for column in id_columns[tuple(row)]:
+                    owner = owner_of(row[column])
+                    if owner is not None and owner[1] != company:
+                        suspect = True
+                        break
+            if not suspect:
+                for value in row.values():
+                    if isinstance(value, str) and MARKER in value:
+                        suspect = True
+                        break
+            if not suspect:
+                continue
             for column, value in row.items():
                 if company is not None and column.endswith("_id") and column != "company_id":
                     owner = owners.get(value)
