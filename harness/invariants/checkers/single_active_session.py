@@ -92,12 +92,14 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
 
     horizon = history[-1].time_ns if len(history) else 0
     lifetimes: dict[AppointmentKey, list[Interval]] = defaultdict(list)
+    spans_of = stop_spans.get
     for session_id, (key, invoke, completion) in first_ack.items():
         # Any stop of the session counts, however early: a stop cannot act before the
         # session exists, and the acknowledgement may be a replay of an old creation.
-        spans = stop_spans.get(session_id)
-        end = min(span[0] for span in spans) if spans else INF
-        end = min(end, deletes.get(key, NO_UNDOERS).end_after(write_began(completion, invoke)))
+        spans = spans_of(session_id)
+        end = min([span[0] for span in spans]) if spans else INF
+        if deletes:  # with none, every appointment's undoers are NO_UNDOERS, which end nothing
+            end = min(end, deletes.get(key, NO_UNDOERS).end_after(write_began(completion, invoke)))
         lifetimes[key].append(Interval(completion.time_ns, end, session_id, completion.index))
 
     report_overlaps(
@@ -164,6 +166,10 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
     Returns (violations, conflicts judged). "Certainly stopped" uses only stops
     answered 2xx: a stop's 2xx says the session is stopped, whenever it was.
     """
+    conflicts = [(invoke, completion) for invoke, completion in history.pairs_of(*STARTS)
+                 if completion is not None and completion.status == 409]
+    if not conflicts:  # nothing to judge: skip indexing the stops and the rows
+        return 0, 0
     stopped_at: dict[object, float] = {}
     for invoke, completion in acknowledged(history.pairs_of(*STOPS)):
         assert completion is not None
@@ -171,9 +177,8 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
         stopped_at[session_id] = min(stopped_at.get(session_id, INF), completion.time_ns)
     appointment_of = {str(row.get("id")): row.get("appointment_id") for row in rows or ()}
     misnamed = judged = 0
-    for invoke, completion in history.pairs_of(*STARTS):
-        if completion is None or completion.status != 409 or completion.result.get("replayed") \
-                or completion.result.get("problem") != "active-session-exists":
+    for invoke, completion in conflicts:
+        if completion.result.get("replayed") or completion.result.get("problem") != "active-session-exists":
             continue
         judged += 1
         named = completion.result.get("active_session_id")
