@@ -111,4 +111,7 @@ def check_all(
     chosen = [get_checker(name) for name in (sorted(_REGISTRY) if names is None else names)]
     if config is not None:
         snapshot = snapshot.with_config(config)
-    return [run_checker(info, history, snapshot) for info in chosen]
+    # One pause for the whole run: re-enabling the collector between checkers let it rescan every op and
+    # index still alive, once per checker (about 5% of check_all on 200k ops, py-spy).
+    with paused_gc():
+        return [run_checker(info, history, snapshot) for info in chosen]

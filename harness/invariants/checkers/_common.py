@@ -15,9 +15,9 @@ __all__ = ["AppointmentKey", "acknowledged", "deleters", "possible_span", "write
 AppointmentKey = tuple[str | None, object]
 
 
-def acknowledged(pairs: Iterable[Pair]) -> Iterable[Pair]:
-    """The pairs that completed ``ok``."""
-    return (pair for pair in pairs if pair[1] is not None and pair[1].type == "ok")
+def acknowledged(pairs: Iterable[Pair]) -> list[Pair]:
+    """The pairs that completed ``ok`` (a list: faster to build than a generator is to walk)."""
+    return [pair for pair in pairs if pair[1] is not None and pair[1].type == "ok"]
 
 
 def possible_span(pair: Pair) -> tuple[float, float] | None:

@@ -48,8 +48,8 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
     def deleted_after(key: AppointmentKey, begin: float) -> bool:
         return deletes.get(key, NO_UNDOERS).end_after(begin) < INF
 
-    starts = list(acknowledged(history.pairs_of(*STARTS)))
-    stops = list(acknowledged(history.pairs_of(*STOPS)))
+    starts = acknowledged(history.pairs_of(*STARTS))
+    stops = acknowledged(history.pairs_of(*STOPS))
     if starts or stops:
         if snapshot.recording_sessions is None:
             log.cannot("recording_sessions not in snapshot")
@@ -81,7 +81,7 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
                 log.add("stop-lost", f"acknowledged stop of session {session_id} but its final state is {state}",
                         (completion.index,), session_id=session_id, final_status=state)
 
-    assigns = list(acknowledged(history.pairs_of(ASSIGN)))
+    assigns = acknowledged(history.pairs_of(ASSIGN))
     if assigns:
         if snapshot.appointment_assignments is None:
             log.cannot("appointment_assignments not in snapshot")
@@ -89,7 +89,7 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
             _check_assigns(log, history, assigns, snapshot.appointment_assignments, deleted_after)
             checked += len(assigns)
 
-    calls = list(acknowledged(history.pairs_of(CALL_SUBMIT)))
+    calls = acknowledged(history.pairs_of(CALL_SUBMIT))
     if calls:
         if snapshot.calls is None:
             log.cannot("calls not in snapshot")
@@ -119,7 +119,7 @@ def _check_assigns(
     # as the load's own (seen on docker smoke: a false "released but no unassign followed it").
     undoers = assignment_undoers(history)
     by_id = _rows_by_id(rows)
-    by_pair = {(row.get("appointment_id"), row.get("rep_id")) for row in rows}
+    by_pair: set[tuple[object, object]] | None = None  # built only if an answer named no assignment id
     for invoke, completion in assigns:
         assert completion is not None
         result = completion.result
@@ -128,6 +128,8 @@ def _check_assigns(
         # Whether the write looks lost first, the deletion that excuses it only then: most writes are not lost.
         if assignment_id is None:
             rep = result.get("rep_id", invoke.args.get("rep_id"))
+            if by_pair is None:
+                by_pair = {(row.get("appointment_id"), row.get("rep_id")) for row in rows}
             if (appointment, rep) in by_pair:
                 continue
             key = (invoke.tenant, appointment)
