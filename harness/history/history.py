@@ -102,32 +102,32 @@ class History(Sequence[Op]):
         return self._ops[completion.invoke_index]
 
     @cached_property
-    def _pairs(self) -> tuple[Pair, ...]:
+    def _pair_views(self) -> tuple[tuple[Pair, ...], dict[str, list[Pair]]]:
+        """Both pair views in one pass over the ops, sharing their pair tuples."""
         get = self._completion_of.get
+        pairs: list[Pair] = []
+        append = pairs.append
+        grouped: dict[str, list[Pair]] = {}
+        bucket_of = grouped.get
         with paused_gc():
-            return tuple([(op, get(op.index)) for op in self._ops if op.type == "invoke"])  # a list first: faster
+            for op in self._ops:
+                if op.type == "invoke":
+                    pair = (op, get(op.index))
+                    append(pair)
+                    bucket = bucket_of(op.f)
+                    if bucket is None:
+                        grouped[op.f] = [pair]
+                    else:
+                        bucket.append(pair)
+            return tuple(pairs), grouped
 
     def pairs(self) -> tuple[Pair, ...]:
         """Every (invoke, completion-or-None), in invoke order."""
-        return self._pairs
+        return self._pair_views[0]
 
-    @cached_property
+    @property
     def _pairs_by_f(self) -> dict[str, list[Pair]]:
-        grouped: dict[str, list[Pair]] = {}
-        pairs = self._pairs
-        with paused_gc():
-            self._group(pairs, grouped)
-        return grouped
-
-    @staticmethod
-    def _group(pairs: tuple[Pair, ...], grouped: dict[str, list[Pair]]) -> None:
-        for pair in pairs:
-            f = pair[0].f
-            bucket = grouped.get(f)
-            if bucket is None:
-                grouped[f] = [pair]
-            else:
-                bucket.append(pair)
+        return self._pair_views[1]
 
     def grouped(self) -> dict[str, list[Pair]]:
         """Every operation name -> its pairs in invoke order (shared: do not change it); one pass per f is
