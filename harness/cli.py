@@ -25,6 +25,11 @@ from . import __version__
 __all__ = ["main"]
 
 EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
+#: A run, verify or soak stopped by Ctrl-C (SIGINT) or SIGTERM before its verdict: the shell's 128 + signal,
+#: never 0, so that a CI job cancelled or timed out mid-run cannot read as a pass.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+#: Commands that serve until stopped: a signal is how they end, so it is a clean exit.
+_SERVING = frozenset({"up"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -500,9 +505,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(module.main(argv[1:]))
         args = _parser().parse_args(argv)
         return int(args.func(args))
-    except KeyboardInterrupt:
-        print("stopped; services shut down and their data removed", file=sys.stderr)
-        return EXIT_OK
+    except KeyboardInterrupt as stop:
+        if command in _SERVING:
+            print("stopped; services shut down and their data removed", file=sys.stderr)
+            return EXIT_OK
+        print("stopped before the verdict: services shut down and their data removed; this is not a pass",
+              file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # `stormproof list | head`: the reader left early, nothing went wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 STORMPROOF = shutil.which("stormproof", path=os.path.dirname(sys.executable)) or "stormproof"
 
@@ -56,3 +57,28 @@ def test_weakenings_are_listed() -> None:
     result = subprocess.run([STORMPROOF, "weakenings"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "session-unique-index" in result.stdout
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_run_stopped_before_its_verdict_never_exits_0(tmp_path, signum: int, code: int) -> None:
+    """A CI job cancelled or timed out in the middle of a run must not read as a pass."""
+    proc = subprocess.Popen(
+        [STORMPROOF, "run", "smoke", "--duration", "60", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:  # the load's progress lines: the stack is up and the load runs
+            seen.append(line)
+            if " rps " in line:
+                break
+        else:
+            raise AssertionError(f"the run ended before its load began: {''.join(seen)[-2000:]}")
+        proc.send_signal(signum)
+        assert proc.wait(timeout=60) == code
+        assert "not a pass" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
