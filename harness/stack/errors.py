@@ -31,6 +31,7 @@ class ServiceStartError(StackError):
 
     def __init__(self, service: str, reason: str, log_tail: str = "") -> None:
         self.service = service
+        self.log_tail = log_tail
         msg = f"{service} did not start: {reason}"
         if log_tail:
             msg += f"\n--- last lines of its log ---\n{log_tail}"

@@ -8,11 +8,27 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["free_port", "free_ports", "wait_for_port", "wait_until"]
+__all__ = ["PORT_TRIES", "free_port", "free_ports", "port_was_taken", "wait_for_port", "wait_until"]
 
 #: Where service ports are drawn from when the ephemeral range leaves room below it.
 _LOWEST_PORT = 10000
 _random = random.SystemRandom()
+
+#: How many ports a service we place ourselves tries before its start fails (see :func:`port_was_taken`).
+PORT_TRIES = 4
+
+
+def port_was_taken(log_tail: str) -> bool:
+    """True when a server's log says its port was taken between our pick and its bind.
+
+    :func:`free_port` releases the port before the server binds it, so another
+    process (a parallel run, a test worker, a container publishing a port) can
+    take it in that window. That is a race of ours, not a fault of the service:
+    a service whose port we chose retries on a new one instead of ending the
+    run with an ERROR (PostgreSQL says "could not bind ... Address already in
+    use", Redis "bind: Address already in use").
+    """
+    return "address already in use" in log_tail.lower()
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ import redis.retry
 
 from .binaries import find_redis_server
 from .errors import ServiceStartError
-from .ports import free_port, wait_until
+from .ports import PORT_TRIES, free_port, port_was_taken, wait_until
 from .process import ManagedProcess
 from .service import Service
 
@@ -34,6 +34,7 @@ class EphemeralRedis(Service):
         super().__init__(base_dir=base_dir)
         self.host = host
         self.port = port or free_port(host)
+        self._port_is_ours = port is None
         self.start_timeout = start_timeout
 
     def url(self, db: int = 0) -> str:
@@ -52,23 +53,31 @@ class EphemeralRedis(Service):
 
     def start(self) -> "EphemeralRedis":
         self._run_dir()
-        self.process = ManagedProcess(
-            "redis",
-            [
-                find_redis_server(),
-                "--bind", self.host,
-                "--port", str(self.port),
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.base_dir),
-                "--databases", "64",
-                "--protected-mode", "no",
-                "--loglevel", "warning",
-            ],
-            log_path=self.base_dir / "redis.log",
-        )
-        self._launch()
-        return self
+        for tries_left in range(PORT_TRIES - 1, -1, -1):
+            self.process = ManagedProcess("redis", self._argv(), log_path=self.base_dir / "redis.log")
+            try:
+                self._launch()
+                return self
+            except ServiceStartError as err:
+                if not (tries_left and self._port_is_ours and port_was_taken(err.log_tail)):
+                    raise
+            # Someone took the port we picked before the server bound it: pick another.
+            self.port = free_port(self.host)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _argv(self) -> list[str]:
+        assert self.base_dir is not None
+        return [
+            find_redis_server(),
+            "--bind", self.host,
+            "--port", str(self.port),
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.base_dir),
+            "--databases", "64",
+            "--protected-mode", "no",
+            "--loglevel", "warning",
+        ]
 
     def _launch(self) -> None:
         assert self.process is not None

@@ -15,12 +15,17 @@ from celery import Celery
 
 from ..settings import Settings
 
-__all__ = ["make_celery", "QUEUE", "SUBMIT_TASK", "POLL_TASK", "RETENTION_TASK"]
+__all__ = ["make_celery", "restore_interval", "QUEUE", "SUBMIT_TASK", "POLL_TASK", "RETENTION_TASK"]
 
 QUEUE = "shunya"
 SUBMIT_TASK = "shunya.submit_job"
 POLL_TASK = "shunya.poll_shunya_job_status"
 RETENTION_TASK = "lifecycle.enforce_retention"
+
+
+def restore_interval(visibility_timeout_s: int) -> int:
+    """Seconds between the worker's looks for messages whose worker died (see make_celery)."""
+    return max(1, min(10, visibility_timeout_s // 2))
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -36,6 +41,12 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             "visibility_timeout": settings.broker_visibility_timeout_seconds,
+            # kombu looks for messages held past the visibility timeout (their worker died) only every
+            # unacked_restore_interval * unacked_restore_throttle seconds: 10 * 10 by default, so a
+            # dead worker's tasks came back up to 100 s after the timeout. One look every
+            # min(10 s, half the timeout) is one cheap ZRANGE on the unacked index.
+            "unacked_restore_interval": restore_interval(settings.broker_visibility_timeout_seconds),
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
         },

@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from stormproof.reference_app.context import build_context
+from stormproof.reference_app.services.outbox import SWEEP_DOUBLINGS
 from stormproof.reference_app.settings import Settings
 from stormproof.reference_app.worker.celery_app import POLL_TASK, QUEUE, SUBMIT_TASK
 
@@ -91,6 +92,53 @@ def test_a_submitted_call_and_its_task_commit_together_and_the_relay_publishes_i
     assert metric(app, "tasks_enqueued_total") == 2
     assert metric(app, "outbox_backlog") == 0 and "outbox_oldest_unpublished_age_seconds" in httpx.get(
         f"{app.url}/metrics").text
+
+
+# -- the sweeper -----------------------------------------------------------------------------
+
+
+def test_the_sweeper_backs_off_for_a_message_that_is_only_waiting_in_a_long_queue(
+    stormproof_database, stormproof_redis, reference_app_template
+) -> None:
+    """A row published n times in a row that no worker began is re-armed after bound * 2**(n-1) (capped).
+
+    Without the back-off a queue longer than the bound fed itself: every waiting message was published
+    again each bound, lengthening the queue it waited in. The rows are written by hand, aged by their
+    published_at, so the rule is judged without waiting for a clock.
+    """
+    database = stormproof_database(reference_app_template)
+    url = database.sqlalchemy_url
+    bound = 10
+    settings = Settings(database_url=url, redis_url=stormproof_redis.url_for(62), environment="test",
+                        outbox_redeliver_seconds=bound)
+    # (publications, started_publication, seconds since published, re-armed?)
+    cases = {
+        "lost-once": (1, 0, bound + 2, True),          # published once, never begun: the broker lost it
+        "fresh": (1, 0, bound - 3, False),
+        "twice-early": (2, 0, 2 * bound - 3, False),   # published twice unbegun: waits 2 bounds
+        "twice-late": (2, 0, 2 * bound + 2, True),
+        "begun-then-twice": (7, 5, 2 * bound - 3, False),  # counted since the last begun publication
+        "capped": (30, 0, 2 ** SWEEP_DOUBLINGS * bound + 2, True),
+        "capped-early": (30, 0, 2 ** SWEEP_DOUBLINGS * bound - 3, False),
+    }
+    for task_id, (publications, started, age, _) in cases.items():
+        sql_rows(url, "INSERT INTO outbox (task_id, name, kwargs, due_at, published_at, publications, "
+                      "started_publication, created_at) VALUES (%s, %s, '{}', now() - make_interval(secs => %s), "
+                      "now() - make_interval(secs => %s), %s, %s, now()) RETURNING task_id",
+                 task_id, POLL_TASK, age + 1, age, publications, started)
+
+    async def sweep() -> int:
+        ctx = build_context(settings, pool_size=2)
+        try:
+            return await ctx.tasks.outbox.sweep()
+        finally:
+            await ctx.aclose()
+
+    swept = asyncio.run(sweep())
+    rearmed = {task_id for task_id, published in sql_rows(url, "SELECT task_id, published_at IS NOT NULL FROM outbox")
+               if not published}
+    assert rearmed == {task_id for task_id, case in cases.items() if case[3]}
+    assert swept == len(rearmed)
 
 
 # -- a lost broker -------------------------------------------------------------------------

@@ -55,6 +55,39 @@ def test_worker_killed_mid_task_neither_loses_nor_duplicates(reference_app) -> N
     assert settled.get("dead_lettered", 0) == 0 and settled.get("dropped", 0) == 0
 
 
+def test_a_dead_workers_task_comes_back_soon_after_the_visibility_timeout(reference_app) -> None:
+    """The whole worker is SIGKILLed mid-task and restarted; only the broker can hand the task out again.
+
+    The outbox is weakened here, so no sweeper re-publishes it: the message sits in kombu's unacked
+    hash until a worker looks for messages held past the visibility timeout (4 s). kombu looks only
+    every 10 * 10 s by default, so the task came back up to 100 s late; the app now has it look
+    every min(10 s, half the timeout).
+    """
+    app = reference_app(
+        ("outbox",), task_workers=1, worker_concurrency=1,
+        env={**FAST, "STORMPROOF_RACE_DELAY_MS": "3000", "STORMPROOF_LOCK_TTL_MS": "2000",
+             "STORMPROOF_LOCK_WAIT_MS": "500", "STORMPROOF_TASK_MAX_RETRIES": "10",
+             "STORMPROOF_BROKER_VISIBILITY_TIMEOUT_SECONDS": "4"},
+        shunya={"complete_after_ms": 50, "webhook_enabled": False},
+    )
+    call = submit_call(app, app.tenants[0])
+    job_id = shunya_job_id(app, call)
+
+    def polling_now() -> bool:
+        rows = sql_rows(app.database_url, "SELECT count(*) FROM task_records WHERE name LIKE %s AND state = 'running'",
+                        "%poll%")
+        return rows[0][0] > 0
+
+    wait_for(polling_now, timeout=20, interval=0.05, what="the poll task to start")
+    time.sleep(0.5)  # inside the 3 s race window: the message is taken and not acknowledged
+    worker = app.workers[0].fault_target()
+    worker.kill()
+    worker.start()  # returns once the new worker says ready
+    wait_for(lambda: analyses(app, job_id) >= 1, timeout=40, interval=0.2,
+             what="the broker to hand the dead worker's task out again (kombu's default look is every 100 s)")
+    assert analyses(app, job_id) == 1
+
+
 def _failing_run(reference_app, weakenings=()):
     app = reference_app(
         weakenings, task_workers=1, worker_concurrency=2, env=FAST,
