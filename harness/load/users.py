@@ -208,6 +208,7 @@ class StormUser(FastHttpUser):
               raw_body: bytes | None = None, headers: dict[str, str] | None = None,
               mask: tuple[str, ...] | None = None) -> Answer:
         sent = {"X-Trace-Id": uuid.uuid4().hex, **(headers or {})}  # plan E1: the answer must echo it
+        args = {**args, "trace_id": sent["X-Trace-Id"]}  # and the tasks the request enqueues must carry it
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         if key is not None:
