@@ -32,6 +32,8 @@ class CheckConfig:
       retry budget, plus its polls for a task that polls); names absent are not judged.
     - ``task_backoff_ms``: the app's retry backoff (base, cap) in ms: the n-th retry after
       a failure waits uniform(0, min(cap, base * 2**n)); None: retry timing not judged.
+    - ``idempotency_ttl_s``: how long the app keeps an Idempotency-Key; None: not known, key
+      expiry not judged and every use of a key compared, however far apart.
     """
 
     error_rate_max: float = 0.01
@@ -44,6 +46,7 @@ class CheckConfig:
     rate_limit_tolerance: float = 0.5
     task_try_budget: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     task_backoff_ms: tuple[int, int] | None = None
+    idempotency_ttl_s: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.error_rate_max <= 1.0:
