@@ -141,7 +141,7 @@ class StackSpec(PlanModel):
 
     @property
     def task_backoff_ms(self) -> tuple[int, int]:
-        """The app's retry backoff (base, cap) in ms (plan C1): the n-th retry waits uniform(0, min(cap, base * 2**n))."""
+        """The app's retry backoff (base, cap) in ms (plan C1): retry n waits uniform(0, min(cap, base * 2**n))."""
         from stormproof.reference_app.settings import Settings
 
         defaults = {f.name: f.default for f in dataclasses.fields(Settings)}

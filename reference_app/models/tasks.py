@@ -39,7 +39,7 @@ class TaskRecord(CreatedAt, Base):
 
 
 def _event(**fields: Any) -> Any:
-    """One event: ``fields`` plus ``at``, PostgreSQL's clock in unix seconds (every time in ``tries`` from one clock)."""
+    """One event: ``fields`` plus ``at``, PostgreSQL's clock in unix seconds (all times in ``tries``: one clock)."""
     at = func.jsonb_build_object(literal_column("'at'"), func.extract("epoch", func.clock_timestamp()))
     return literal(fields, JSONB).op("||")(at)
 

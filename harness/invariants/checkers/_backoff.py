@@ -83,8 +83,8 @@ def check_backoff(log: ViolationLog, records: Iterable[Row], backoff_ms: tuple[i
         ceiling = _ceiling(n + 1, base_s, cap_s)
         spread = max(waits) - min(waits)
         if len(waits) >= MIN_SAMPLES and spread < FIXED_SPREAD * ceiling:
-            log.add("fixed-delay", f"all {len(waits)} retries at level {n} waited {min(waits):.3f} to {max(waits):.3f} s: "
-                    f"a fixed delay, where full jitter spreads them over 0 to {ceiling:.3f} s",
+            log.add("fixed-delay", f"all {len(waits)} retries at level {n} waited {min(waits):.3f} to "
+                    f"{max(waits):.3f} s: a fixed delay, where full jitter spreads them over 0 to {ceiling:.3f} s",
                     badness=float(len(waits)), level=n, retries=len(waits), spread_s=round(spread, 4),
                     bound_s=ceiling)
     return {
