@@ -38,7 +38,8 @@ retention.run            (none)                                      company_id,
 fault (nemesis)          fault, phase ("start"/"stop"), target, params
 =======================  ==========================================  ===========================================
 
-Every response may also carry in ``result``: ``replayed`` (the
+Every request of the load also has in ``args`` its ``trace_id`` (the
+``X-Trace-Id`` it sent). Every response may also carry in ``result``: ``replayed`` (the
 ``Idempotent-Replayed`` header), ``body_sha256`` (of the raw body),
 ``company_ids_seen`` (every company id found anywhere in the body, a set) and
 ``trace`` (the answer's ``X-Trace-Id`` against the one the request sent:

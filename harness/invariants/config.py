@@ -30,6 +30,10 @@ class CheckConfig:
       bound for the gap between when the app decided and when the client saw it.
     - ``task_try_budget``: task name -> the most times one task may be tried (its
       retry budget, plus its polls for a task that polls); names absent are not judged.
+    - ``task_backoff_ms``: the app's retry backoff (base, cap) in ms: the n-th retry after
+      a failure waits uniform(0, min(cap, base * 2**n)); None: retry timing not judged.
+    - ``idempotency_ttl_s``: how long the app keeps an Idempotency-Key; None: not known, key
+      expiry not judged and every use of a key compared, however far apart.
     """
 
     error_rate_max: float = 0.01
@@ -41,6 +45,8 @@ class CheckConfig:
     rate_limit_burst: float = 0.0
     rate_limit_tolerance: float = 0.5
     task_try_budget: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    task_backoff_ms: tuple[int, int] | None = None
+    idempotency_ttl_s: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.error_rate_max <= 1.0:
@@ -51,6 +57,8 @@ class CheckConfig:
             raise ValueError("max_in_flight_tasks >= 0 and max_violations >= 1 required")
         object.__setattr__(self, "latency_p95_ms_by_f", MappingProxyType(dict(self.latency_p95_ms_by_f)))
         object.__setattr__(self, "task_try_budget", MappingProxyType(dict(self.task_try_budget)))
+        if self.task_backoff_ms is not None and not 0 < self.task_backoff_ms[0] <= self.task_backoff_ms[1]:
+            raise ValueError("task_backoff_ms must be (base, cap) with 0 < base <= cap")
 
     def latency_threshold_ms(self, f: str | None) -> float:
         """The p95 threshold for operation ``f`` (None: overall)."""

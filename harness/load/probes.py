@@ -41,6 +41,8 @@ from typing import Any
 
 __all__ = [
     "AUTHZ_ROLES",
+    "EXPIRY_PROBE_MAX_TTL_S",
+    "EXPIRY_PROBE_WAIT_TTLS",
     "IDEMPOTENCY_PROBES",
     "MALFORMED_KEYS",
     "MARKER",
@@ -70,6 +72,11 @@ IDEMPOTENCY_PROBES = ("replay", "mismatch", "concurrent", "missing", "other-tena
 #: Keys outside the format (1 to 255 printable ASCII characters): a space, a control character (a tab, which
 #: HTTP still carries inside a header value) and one character too many. Each call of a probe makes them
 #: unique with its own suffix, so that a weakened app that stores one cannot replay another's answer.
+#: The ``expired`` situation (the same key and payload again once the key's TTL is over) is tried only when
+#: the app's TTL is at most this long: a probe waits it out.
+EXPIRY_PROBE_MAX_TTL_S = 10.0
+#: An ``expired`` probe's second request waits this many TTLs, plus a second, after the first answer.
+EXPIRY_PROBE_WAIT_TTLS = 1.5
 MALFORMED_KEYS = ("sp key {}", "sp\tkey-{}", "k{}".ljust(256 + 2, "k"))
 
 _WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))

@@ -208,6 +208,7 @@ class StormUser(FastHttpUser):
               raw_body: bytes | None = None, headers: dict[str, str] | None = None,
               mask: tuple[str, ...] | None = None) -> Answer:
         sent = {"X-Trace-Id": uuid.uuid4().hex, **(headers or {})}  # plan E1: the answer must echo it
+        args = {**args, "trace_id": sent["X-Trace-Id"]}  # and the tasks the request enqueues must carry it
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         if key is not None:
@@ -527,7 +528,9 @@ class StormUser(FastHttpUser):
         replay (same key and payload, one after the other), mismatch (same key, another payload
         or path), concurrent (twice at once), missing (no key where required), other-tenant (the
         same key used by another tenant for its own request: its own, independent answer),
-        malformed (a key with a space, a tab or 256 characters and more: 400).
+        malformed (a key with a space, a tab or 256 characters and more: 400); and, when the app's
+        key TTL is short enough to wait out, expired (the same key and payload again well after the
+        TTL: it must run as new, not replay).
         """
         d = derived()
         if d is None:
@@ -539,6 +542,9 @@ class StormUser(FastHttpUser):
         route, ids = self.rng.choice(choices)
         situations = [s for s in derive.IDEMPOTENCY_PROBES
                       if (s != "missing" or route.idempotency == "required") and (s != "other-tenant" or self.others)]
+        ttl = CONFIG.idempotency_ttl_s
+        if ttl is not None and ttl <= derive.EXPIRY_PROBE_MAX_TTL_S:
+            situations.append("expired")
         situation = self.rng.choice(situations)
         key = uuid.uuid4().hex
         marker = f"{derive.MARKER}{self.company}-{key[:8]}"
@@ -555,6 +561,11 @@ class StormUser(FastHttpUser):
         body = derive.sample_body(d.doc, route, own, self.rng, marker)
         if situation == "replay":
             send(1, ids, body)
+            send(2, ids, body)
+        elif situation == "expired":
+            assert ttl is not None
+            send(1, ids, body)
+            gevent.sleep(ttl * derive.EXPIRY_PROBE_WAIT_TTLS + 1.0)
             send(2, ids, body)
         elif situation == "concurrent":
             together(*(lambda step=step: send(step, ids, body) for step in (1, 2)))

@@ -104,7 +104,9 @@ class RunPlan(PlanModel):
         return CheckConfig(error_rate_max=self.scenario.slo.error_rate_max,
                            latency_p95_ms=self.scenario.slo.latency_p95_ms,
                            rate_limit_per_s=rate, rate_limit_burst=burst,
-                           task_try_budget=self.scenario.stack.task_try_budget)
+                           task_try_budget=self.scenario.stack.task_try_budget,
+                           task_backoff_ms=self.scenario.stack.task_backoff_ms,
+                           idempotency_ttl_s=self.scenario.stack.idempotency_ttl_s)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form recorded in result.json (``plan``)."""

@@ -131,6 +131,23 @@ class StackSpec(PlanModel):
         polls = int(self.env.get("STORMPROOF_POLL_BUDGET", defaults["poll_budget"]))
         return {SUBMIT_TASK: 1 + retries, POLL_TASK: 1 + retries + polls}
 
+    @property
+    def idempotency_ttl_s(self) -> float:
+        """Seconds an Idempotency-Key is kept (plan B1): older, the same key and payload run again as new."""
+        from stormproof.reference_app.settings import Settings
+
+        defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+        return float(self.env.get("STORMPROOF_IDEMPOTENCY_TTL_SECONDS", defaults["idempotency_ttl_seconds"]))
+
+    @property
+    def task_backoff_ms(self) -> tuple[int, int]:
+        """The app's retry backoff (base, cap) in ms (plan C1): retry n waits uniform(0, min(cap, base * 2**n))."""
+        from stormproof.reference_app.settings import Settings
+
+        defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+        return (int(self.env.get("STORMPROOF_TASK_BACKOFF_BASE_MS", defaults["task_backoff_base_ms"])),
+                int(self.env.get("STORMPROOF_TASK_BACKOFF_CAP_MS", defaults["task_backoff_cap_ms"])))
+
 
 class SLO(PlanModel):
     """The service-level objectives a run is held to (plan E5); defaults are the checkers'."""

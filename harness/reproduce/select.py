@@ -151,7 +151,7 @@ def _ids_in(args: Mapping[str, Any]) -> set[str]:
     """Every id a request's args use (whole values, or ids inside a probe's path)."""
     found: set[str] = set()
     for key, value in args.items():
-        if key in ("payload_fp", "method", "route", "probe", "role", "scope", "idempotency_key"):
+        if key in ("payload_fp", "method", "route", "probe", "role", "scope", "idempotency_key", "trace_id"):
             continue
         for text in _strings(value):
             found.update(_UUIDISH.findall(text))

@@ -11,12 +11,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Integer, String, Text, func, literal, literal_column
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, CreatedAt, new_id
 
-__all__ = ["TaskRecord", "DeadLetter", "TASK_STATES"]
+__all__ = ["TaskRecord", "DeadLetter", "TASK_STATES", "try_started", "try_rearmed"]
 
 TASK_STATES = ("queued", "running", "retrying", "succeeded", "dead_lettered", "dropped")
 
@@ -33,6 +34,28 @@ class TaskRecord(CreatedAt, Base):
     trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Per-try events (see migration 0005): when each try began, and the wait each retry chose.
+    tries: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
+
+
+def _event(**fields: Any) -> Any:
+    """One event: ``fields`` plus ``at``, PostgreSQL's clock in unix seconds (all times in ``tries``: one clock)."""
+    at = func.jsonb_build_object(literal_column("'at'"), func.extract("epoch", func.clock_timestamp()))
+    return literal(fields, JSONB).op("||")(at)
+
+
+def _appended(event: Any) -> Any:
+    return TaskRecord.tries.op("||")(func.jsonb_build_array(event))
+
+
+def try_started() -> Any:
+    """The ``tries`` value after a try begins (an UPDATE's SET expression)."""
+    return _appended(_event(event="start"))
+
+
+def try_rearmed(wait_s: float, failure: int | None, throttled: bool) -> Any:
+    """The ``tries`` value after a try ends with a retry (``failure`` tries failed so far) or the next poll (None)."""
+    return _appended(_event(event="retry", wait_s=float(wait_s), failure=failure, throttled=bool(throttled)))
 
 
 class DeadLetter(CreatedAt, Base):

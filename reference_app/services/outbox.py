@@ -61,6 +61,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..models import OutboxRow, TaskRecord
+from ..models.tasks import try_started
 from ..models.base import utcnow
 from ..obs.metrics import METRICS
 from ..settings import Settings
@@ -353,7 +354,7 @@ class Outbox:
                 row.started_publication = max(row.publications, publication or 0)
             await session.execute(
                 update(TaskRecord).where(TaskRecord.task_id == task_id)
-                .values(state="running", attempts=TaskRecord.attempts + 1)
+                .values(state="running", attempts=TaskRecord.attempts + 1, tries=try_started())
             )
         return True
 

@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..models import DeadLetter, TaskRecord
+from ..models.tasks import try_rearmed, try_started
 from ..models.base import utcnow
 from ..obs.metrics import METRICS
 from ..obs.tracing import current_trace_id
@@ -45,7 +46,7 @@ from ..settings import Settings
 from .outbox import Delivery, Outbox
 from .rate_limit import Limit, RateLimiter
 
-__all__ = ["TaskQueue", "Enqueued", "TaskRateLimited"]
+__all__ = ["Again", "TaskQueue", "Enqueued", "TaskRateLimited"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,23 @@ class TaskRateLimited(Exception):
     def __init__(self, retry_after_s: int) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(f"tenant task-enqueue rate limit reached; retry in {retry_after_s}s")
+
+
+@dataclass(frozen=True, slots=True)
+class Again:
+    """Why and when a task runs again, as its ledger records it (``task_records.tries``, plan C1).
+
+    ``failure``: how many of its tries failed so far (None: the next poll of a
+    pending job, not a failure); ``throttled``: a rate limit's Retry-After set a
+    floor under the backoff.
+    """
+
+    wait_s: float
+    failure: int | None = None
+    throttled: bool = False
+
+    def event(self) -> Any:
+        return try_rearmed(self.wait_s, self.failure, self.throttled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,12 +243,17 @@ class TaskQueue:
             log.warning("could not clear de-duplication mark %s: %s", dedupe_key, exc)
 
     # -- the ledger, as tasks run -------------------------------------------
-    async def mark(self, task_id: str, state: str, *, error: str | None = None, attempt: bool = False) -> None:
+    async def mark(self, task_id: str, state: str, *, error: str | None = None, attempt: bool = False,
+                   again: Again | None = None) -> None:
+        """Record a task's state; ``attempt``: a try begins; ``again``: the try ends, the task runs again later."""
         values: dict[str, Any] = {"state": state}
         if error is not None:
             values["last_error"] = error[:2000]
         if attempt:
             values["attempts"] = TaskRecord.attempts + 1
+            values["tries"] = try_started()
+        if again is not None:
+            values["tries"] = again.event()
         finished = state in ("succeeded", "dead_lettered", "dropped")
         if finished:
             values["finished_at"] = utcnow()
@@ -247,11 +270,12 @@ class TaskQueue:
         return await self.outbox.begin(task_id, name, kwargs, company_id, self._trace_id(), publication)
 
     async def retry_later(
-        self, task_id: str, name: str, kwargs: dict[str, Any], company_id: uuid.UUID | None, countdown: float,
+        self, task_id: str, name: str, kwargs: dict[str, Any], company_id: uuid.UUID | None, again: Again,
         *, error: str | None = None,
     ) -> None:
-        """Run the task again in ``countdown`` seconds with ``kwargs``: its outbox row is re-armed, durably."""
-        values: dict[str, Any] = {"state": "retrying"}
+        """Run the task again ``again.wait_s`` seconds from now with ``kwargs``: its outbox row is re-armed, durably."""
+        countdown = again.wait_s
+        values: dict[str, Any] = {"state": "retrying", "tries": again.event()}
         if error is not None:
             values["last_error"] = error[:2000]
         async with self._sessions() as session, session.begin():

@@ -32,7 +32,7 @@ from ..services.shunya_client import ShunyaRateLimited, ShunyaRejected, ShunyaUn
 from ..services.retention import enforce_all, enforce_retention
 from ..services.shunya_jobs import JobResult, apply_job_result
 from ..services.outbox import PUBLICATION_HEADER
-from ..services.task_queue import TaskRateLimited
+from ..services.task_queue import Again, TaskRateLimited
 from ..settings import Settings
 from .celery_app import POLL_TASK, RETENTION_TASK, SUBMIT_TASK
 from .runtime import WorkerRuntime, runtime
@@ -62,6 +62,15 @@ def retry_delay(settings: Settings, failures: int, rng: random.Random | None = N
         return settings.task_backoff_base_ms / 1000
     return backoff_seconds(failures, base_ms=settings.task_backoff_base_ms, cap_ms=settings.task_backoff_cap_ms,
                            rng=rng)
+
+
+def _after_failure(settings: Settings, exc: BaseException, failures: int) -> Again:
+    """The wait after a task's ``failures``-th failed try: the backoff, floored by a rate limit's Retry-After."""
+    delay = retry_delay(settings, failures - 1)
+    throttled = isinstance(exc, (ShunyaRateLimited, TaskRateLimited))
+    if throttled:
+        delay = max(delay, exc.retry_after_s)  # type: ignore[union-attr]
+    return Again(delay, failures, throttled)
 
 
 @dataclass(frozen=True)
@@ -119,19 +128,15 @@ def _execute(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key: str |
             if not _is_transient(exc) or out_of_retries(settings, failures):
                 rt.run(queue.give_up(task_id, name, kwargs, company_id, error, failures, dedupe_key=dedupe_key))
                 return
-            delay = backoff_seconds(
-                failures - 1, base_ms=settings.task_backoff_base_ms, cap_ms=settings.task_backoff_cap_ms
-            )
-            if isinstance(exc, (ShunyaRateLimited, TaskRateLimited)):
-                delay = max(delay, exc.retry_after_s)
+            again = _after_failure(settings, exc, failures)
             METRICS.task_retries.labels(name, "failure").inc()
-            rt.run(queue.retry_later(task_id, name, {**kwargs, "failures": failures}, company_id, delay, error=error))
+            rt.run(queue.retry_later(task_id, name, {**kwargs, "failures": failures}, company_id, again, error=error))
             return
         if step.done:
             rt.run(queue.finish(task_id, name, dedupe_key=dedupe_key))
             return
         METRICS.task_retries.labels(name, step.reason).inc()
-        rt.run(queue.retry_later(task_id, name, {**kwargs, **step.kwargs}, company_id, step.countdown))
+        rt.run(queue.retry_later(task_id, name, {**kwargs, **step.kwargs}, company_id, Again(step.countdown)))
     finally:
         rt.run(delivery.release())
 
@@ -154,17 +159,15 @@ def _execute_direct(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key
         if not _is_transient(exc) or out_of_retries(settings, failures):
             rt.run(queue.give_up(task_id, name, kwargs, company_id, error, failures, dedupe_key=dedupe_key))
             return
-        delay = retry_delay(settings, failures - 1)
-        if isinstance(exc, (ShunyaRateLimited, TaskRateLimited)):
-            delay = max(delay, exc.retry_after_s)
+        again = _after_failure(settings, exc, failures)
         METRICS.task_retries.labels(name, "failure").inc()
-        rt.run(queue.mark(task_id, "retrying", error=error))
-        raise task.retry(kwargs={**kwargs, "failures": failures}, countdown=delay, max_retries=None) from None
+        rt.run(queue.mark(task_id, "retrying", error=error, again=again))
+        raise task.retry(kwargs={**kwargs, "failures": failures}, countdown=again.wait_s, max_retries=None) from None
     if step.done:
         rt.run(queue.finish(task_id, name, dedupe_key=dedupe_key))
         return
     METRICS.task_retries.labels(name, step.reason).inc()
-    rt.run(queue.mark(task_id, "retrying"))
+    rt.run(queue.mark(task_id, "retrying", again=Again(step.countdown)))
     raise task.retry(kwargs={**kwargs, **step.kwargs}, countdown=step.countdown, max_retries=None)
 
 

@@ -137,6 +137,20 @@ def test_every_default_has_one_home() -> None:
     assert limited.rate_limit_per_s == 20
 
 
+def test_the_checkers_learn_the_apps_backoff_and_key_ttl() -> None:
+    """Retry timing (C1) and key expiry (B1) are judged against what the run gives the app, its defaults else."""
+    from stormproof.reference_app.settings import Settings
+
+    app = {f.name: f.default for f in dataclasses.fields(Settings)}
+    config = build_plan(_scenario()).check_config()
+    assert config.task_backoff_ms == (app["task_backoff_base_ms"], app["task_backoff_cap_ms"])
+    assert config.idempotency_ttl_s == app["idempotency_ttl_seconds"]
+    env = {"STORMPROOF_TASK_BACKOFF_BASE_MS": "50", "STORMPROOF_TASK_BACKOFF_CAP_MS": "200",
+           "STORMPROOF_IDEMPOTENCY_TTL_SECONDS": "3"}
+    given = build_plan(_scenario(stack={"env": env})).check_config()
+    assert (given.task_backoff_ms, given.idempotency_ttl_s) == ((50, 200), 3.0)
+
+
 def test_the_plan_is_frozen() -> None:
     plan = build_plan(_scenario())
     with pytest.raises(Exception, match="frozen"):

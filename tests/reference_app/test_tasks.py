@@ -177,3 +177,32 @@ def test_metrics_agree_with_duplicate_deliveries(reference_app) -> None:
     assert misses == len(jobs)
     assert hits == duplicates == len(ok) - len(jobs)
     assert ledger(app).get("dead_lettered", 0) == 0
+
+
+def _tries(app) -> list[tuple[int, list[dict]]]:
+    return [(attempts, tries) for attempts, tries in
+            sql_rows(app.database_url, "SELECT attempts, tries FROM task_records")]
+
+
+@pytest.mark.parametrize("weakened", [False, True], ids=["fixed", "weakened"])
+def test_ledger_records_each_try_and_the_wait_each_retry_chose(reference_app, weakened: bool) -> None:
+    """task_records.tries (plan C1): a start per try, and after a failure the wait chosen, never run before it.
+
+    With the fix the waits after the n-th failure spread over [0, min(cap, base * 2**n)]; with
+    ``retry-backoff`` weakened every one is the base delay (50 ms).
+    """
+    app, _ = _failing_run(reference_app, ("retry-backoff",) if weakened else ())
+    waits: list[float] = []
+    for attempts, tries in _tries(app):
+        starts = [event for event in tries if event["event"] == "start"]
+        assert len(starts) == attempts, tries
+        for event, following in zip(tries, tries[1:]):
+            if event["event"] == "retry":
+                assert following["event"] == "start", tries
+                assert following["at"] >= event["at"] + event["wait_s"] - 0.05, "ran before its wait was over"
+                if event["failure"] is not None and not event["throttled"]:
+                    waits.append(event["wait_s"])
+                    assert 0 <= event["wait_s"] <= min(0.2, 0.05 * 2 ** (event["failure"] - 1)) + 1e-9
+    print(f"\n[tries] weakened={weakened} waits after failures: {len(waits)}, distinct {len(set(waits))}")
+    assert len(waits) >= 5, "with 60% failures some tasks must have retried"
+    assert (set(waits) == {0.05}) is weakened

@@ -27,7 +27,9 @@ worker died mid-try (a try that neither failed nor finished), so there an
 excess is ``unknown``.
 
 Manual retries of dead letters (each retried once, every answer right, the
-retried task in the ledger) are judged by ``_manual_retry``.
+retried task in the ledger) are judged by ``_manual_retry``; the wait of each
+retry after a failure (exponential backoff with full jitter, plan C1) by
+``_backoff``, when the run gives the app's backoff (``CheckConfig.task_backoff_ms``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
+from ._backoff import check_backoff
 from ._manual_retry import check_manual_retries
 
 __all__ = ["NAME", "check_dead_letter_accounting"]
@@ -114,6 +117,8 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
             else:
                 log.cannot(f"{progressing} tasks may still finish: {quiescence.reason}")
     _retry_budget(history, records, snapshot, log)
+    backoff = snapshot.config.task_backoff_ms
+    timing = None if backoff is None else check_backoff(log, records, backoff)
     letters = snapshot.dead_letters
     retries = 0
     if letters is None:
@@ -136,6 +141,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         balanced=len(records) == succeeded + dead + len(in_flight),
         quiescence=None if quiescence is None else quiescence.to_dict(),
         manual_retries=retries,
+        **({} if timing is None else {"retry_timing": timing}),
     )
 
 

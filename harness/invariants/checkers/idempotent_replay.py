@@ -32,7 +32,20 @@ situation each, ``args.probe``) have every answer judged against the draft:
   any other refusal: the key was taken for a valid one);
 - ``other-tenant``: another tenant using the same key gets its own answer:
   never a replay, never a key mismatch or in-flight refusal (``key-crossed-tenants``);
+- ``expired``: the same key and payload again after the key's TTL
+  (``CheckConfig.idempotency_ttl_s``): the key is forgotten, so the second
+  request runs as new. Its age is bounded by the history: at least from the
+  first answer to the second request, at most from the first request to the
+  second answer. Older than the TTL plus a margin for sure, a replay is
+  ``expired-key-replayed``; younger than the TTL minus the margin for sure, a
+  fresh run is ``key-forgotten-early``; in between it is not judged (the
+  margin, ``ttl_margin``, covers the app's clock, the time it takes to store
+  the key, and scheduling);
 - any probe: a 5xx is a violation (``server-error``) unless a fault was active.
+
+A known TTL also bounds the other rules: two uses of a key that may lie a TTL
+(less the margin) apart are not compared, since the key may have expired
+between them; ``expired`` probes are judged by their own rule only.
 
 With no keyed operation at all the verdict is ``unknown`` ("not exercised").
 """
@@ -50,11 +63,25 @@ from stormproof.harness.invariants.verdict import Verdict
 
 from ._probes import FaultWindows, answer_class
 
-__all__ = ["NAME", "check_idempotent_replay"]
+__all__ = ["NAME", "check_idempotent_replay", "ttl_margin"]
 
 NAME = "idempotent-replay"
 
 Fingerprint = tuple[str, object]
+
+
+def ttl_margin(ttl_s: float) -> float:
+    """Seconds either side of the TTL where a key's fate is not judged: half a second, or a fifth of the TTL."""
+    return max(0.5, 0.2 * ttl_s)
+
+
+def _span_s(first: Op, last: Op) -> float:
+    return (last.time_ns - first.time_ns) / 1e9
+
+
+def _may_have_expired(first_invoke: Op, last_completion: Op, ttl: float | None) -> bool:
+    """Whether the key may have expired between the first request's start and the last answer."""
+    return ttl is not None and _span_s(first_invoke, last_completion) >= ttl - ttl_margin(ttl)
 
 
 @checker(NAME, "safety")
@@ -63,13 +90,14 @@ def check_idempotent_replay(history: History, snapshot: Snapshot) -> Verdict:
     log = ViolationLog(NAME, "safety", snapshot.config)
     groups: dict[tuple[str | None, object], list[tuple[Op, Op]]] = defaultdict(list)
     keyed = unfingerprinted = 0
+    ttl = snapshot.config.idempotency_ttl_s
     for invoke, completion in history.pairs():
         args = invoke.args
         key = args.get("idempotency_key")
         if key is None:
             continue
         keyed += 1
-        if completion is None:
+        if completion is None or (invoke.f == PROBE_IDEMPOTENCY and args.get("probe") == "expired"):
             continue
         if args.get("payload_fp") is None:
             unfingerprinted += 1
@@ -77,10 +105,13 @@ def check_idempotent_replay(history: History, snapshot: Snapshot) -> Verdict:
             groups[(invoke.tenant, key)].append((invoke, completion))
 
     for (tenant, key), answered in groups.items():
+        if ttl is not None and len(answered) > 1:
+            start = min((invoke for invoke, _ in answered), key=lambda op: op.time_ns)
+            answered = [(i, c) for i, c in answered if not _may_have_expired(start, c, ttl)]
         if len(answered) > 1:  # one answer under a key can neither differ from another nor mismatch one
             _check_key(log, tenant, key, answered)
 
-    probes = _check_probes(log, history)
+    probes = _check_probes(log, history, ttl)
     if keyed == 0 and not probes:
         log.cannot("not exercised: no operation carried an Idempotency-Key")
     return log.verdict(keyed_ops=keyed, keys=len(groups), unfingerprinted=unfingerprinted, probes=probes)
@@ -90,7 +121,7 @@ _STORED = (404, 409)  # definite refusals stored under the key and replayed like
 _KEY_REFUSALS = frozenset(("idempotency-key-mismatch", "idempotency-key-in-flight"))
 
 
-def _check_probes(log: ViolationLog, history: History) -> dict[str, int]:
+def _check_probes(log: ViolationLog, history: History, ttl: float | None) -> dict[str, int]:
     """Judge every answer to a ``probe.idempotency`` against its situation; count them per situation."""
     faults = FaultWindows(history)
     runs: dict[tuple[object, object, object], list[tuple[Op, Op]]] = defaultdict(list)
@@ -136,7 +167,11 @@ def _check_probes(log: ViolationLog, history: History) -> dict[str, int]:
             continue
         (i1, c1), (i2, c2) = judgeable[0], judgeable[1]
         ops = (i1.index, c1.index, i2.index, c2.index)
-        if situation == "replay" and (c1.status in _STORED or (c1.type == "ok") != (c2.type == "ok")):
+        if situation == "expired":
+            _check_expiry(log, key, route, (i1, c1, i2, c2), ttl, counts)
+        elif _may_have_expired(i1, c2, ttl):
+            counts["compared-past-ttl:skipped"] += 1
+        elif situation == "replay" and (c1.status in _STORED or (c1.type == "ok") != (c2.type == "ok")):
             if c1.status != c2.status or c1.result.get("body_sha256") != c2.result.get("body_sha256"):
                 log.add("replay-differs", f"key {key!r}: the replay of {route} answered {c2.status} where the "
                         f"first use answered {c1.status} (or another body)", ops, tenant=i1.tenant,
@@ -160,6 +195,36 @@ def _check_probes(log: ViolationLog, history: History) -> dict[str, int]:
                         f"tenant got {c2.status} ({c2.result.get('problem') or 'replayed'}), not its own answer",
                         ops, tenant=i2.tenant, other_tenant=i1.tenant, idempotency_key=key)
     return dict(counts)
+
+
+def _check_expiry(log: ViolationLog, key: object, route: object, ops: tuple[Op, Op, Op, Op], ttl: float | None,
+                  counts: dict[str, int]) -> None:
+    """An ``expired`` probe: past the TTL for sure the key is forgotten (no replay); before it for sure, kept."""
+    i1, c1, i2, c2 = ops
+    if ttl is None:
+        counts["expired:ttl-unknown"] += 1
+        return
+    if not (c1.type == "ok" or c1.status in _STORED):
+        counts["expired:first-not-stored"] += 1
+        return
+    margin = ttl_margin(ttl)
+    youngest, oldest = _span_s(c1, i2), _span_s(i1, c2)
+    indexes = tuple(op.index for op in ops)
+    if youngest > ttl + margin:
+        counts["expired:after-ttl"] += 1
+        if c2.result.get("replayed"):
+            log.add("expired-key-replayed", f"key {key!r}: {route} again {youngest:.1f} s or more after the first "
+                    f"answer, past the TTL of {ttl:g} s, replayed the stored answer instead of running as new",
+                    indexes, badness=youngest - ttl, tenant=i1.tenant, idempotency_key=key, age_s=round(youngest, 3),
+                    ttl_s=ttl)
+    elif oldest < ttl - margin:
+        counts["expired:before-ttl"] += 1
+        if not c2.result.get("replayed"):
+            log.add("key-forgotten-early", f"key {key!r}: {route} again at most {oldest:.1f} s after the first "
+                    f"request, within the TTL of {ttl:g} s, ran as new instead of replaying", indexes,
+                    badness=ttl - oldest, tenant=i1.tenant, idempotency_key=key, age_s=round(oldest, 3), ttl_s=ttl)
+    else:
+        counts["expired:near-ttl"] += 1
 
 
 def _check_key(log: ViolationLog, tenant: str | None, key: object, answered: list[tuple[Op, Op]]) -> None:

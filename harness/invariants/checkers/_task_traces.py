@@ -1,0 +1,78 @@
+"""Trace ids from requests to their tasks, judged for trace-echoed (plan E1: trace ids from request to task).
+
+A call answered 2xx to ``call.submit`` (not a replay: a replay enqueues
+nothing) was sent with the trace id the history records (``args["trace_id"]``);
+its Shunya job's tasks must carry that id in ``task_records.trace_id``:
+
+- its submit task (``shunya.submit_job``, ``args.job_row_id`` = the job) was
+  enqueued by the request itself: it carries the request's trace id;
+- a poll of the job (``shunya.poll_shunya_job_status``) was enqueued by that
+  submit task, or by a ``call.refresh`` of the call: it carries the trace id of
+  one of them.
+
+A task that is a dead letter's manual retry (``dead_letters.retried_task_id``)
+belongs to the retry request, and is not judged. A call, job or task gone from
+the final state (its data deleted) is not judged either. A history without
+trace ids in its args (an older harness) judges nothing; a snapshot without
+the columns is ``unknown`` when there was something to judge.
+
+Log lines are not read here: tests/reference_app/test_tracing.py shows they
+carry the same id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import CALL_REFRESH, CALL_SUBMIT
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.snapshot import Snapshot
+
+__all__ = ["check_task_traces", "SUBMIT_TASK", "POLL_TASK"]
+
+SUBMIT_TASK = "shunya.submit_job"
+POLL_TASK = "shunya.poll_shunya_job_status"
+
+
+def check_task_traces(log: ViolationLog, history: History, snapshot: Snapshot) -> dict[str, int]:
+    """Judge the trace id of every task of every submitted call; returns counts for the summary."""
+    submitted: dict[str, tuple[str, int]] = {}  # call id -> (trace id, completion index)
+    refreshed: dict[str, set[str]] = defaultdict(set)
+    for invoke, completion in history.pairs_of(CALL_SUBMIT, CALL_REFRESH):
+        trace = invoke.args.get("trace_id")
+        if completion is None or completion.status is None or not 200 <= completion.status < 300 or not trace:
+            continue
+        if invoke.f == CALL_REFRESH:
+            refreshed[str(invoke.args.get("call_id"))].add(str(trace))
+        elif not completion.result.get("replayed") and completion.result.get("id"):
+            submitted[str(completion.result["id"])] = (str(trace), completion.index)
+    if not submitted:
+        return {}
+    records, jobs, letters = snapshot.task_records, snapshot.shunya_jobs, snapshot.dead_letters
+    if records is None or jobs is None or (records and "trace_id" not in records[0]):
+        log.cannot("task_records (with trace_id and args) or shunya_jobs not in snapshot: task trace ids not judged")
+        return {}
+    call_of_job = {str(job.get("id")): str(job.get("call_id")) for job in jobs}
+    manual = {letter.get("retried_task_id") for letter in letters or ()} - {None}
+    judged = carried = 0
+    for record in records:
+        name = record.get("name")
+        if name not in (SUBMIT_TASK, POLL_TASK) or record.get("task_id") in manual:
+            continue
+        args = record.get("args") or {}
+        call = call_of_job.get(str(args.get("job_row_id")))
+        if call not in submitted:
+            continue
+        trace, op = submitted[call]
+        allowed = {trace} if name == SUBMIT_TASK else {trace} | refreshed.get(call, set())
+        judged += 1
+        got = record.get("trace_id")
+        if got in allowed:
+            carried += 1
+            continue
+        what = "the request's" if name == SUBMIT_TASK else "the submitting request's or a refresh's"
+        log.add("trace-not-in-task", f"task {name} {record.get('task_id')} of call {call} carries trace id "
+                f"{got!r}, not {what} ({trace})", [op], task_id=record.get("task_id"), task_name=name,
+                call_id=call, trace_id=got, expected=trace)
+    return {"tasks_judged": judged, "tasks_traced": carried}

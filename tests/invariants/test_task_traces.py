@@ -1,0 +1,62 @@
+"""trace-echoed judges that a request's trace id reaches the tasks it enqueues (plan E1)."""
+
+from __future__ import annotations
+
+from stormproof.harness.invariants import Snapshot, check_all
+from tests.invariants.builders import HistoryBuilder
+
+SUBMIT, POLL = "shunya.submit_job", "shunya.poll_shunya_job_status"
+
+
+def _history() -> tuple[HistoryBuilder, int]:
+    """Call k1 submitted with trace T1 then refreshed with R1; k2 submitted with T2; k3's answer a replay."""
+    b = HistoryBuilder()
+    _, submitted = b.call("call.submit", 0, 1, 202, result={"id": "k1", "trace": "echoed"}, trace_id="T1")
+    b.call("call.submit", 1, 2, 202, result={"id": "k2", "trace": "echoed"}, trace_id="T2")
+    b.call("call.refresh", 2, 3, 202, result={"trace": "echoed"}, call_id="k1", trace_id="R1")
+    b.call("call.submit", 3, 4, 202, result={"id": "k3", "replayed": True, "trace": "echoed"}, trace_id="T3")
+    return b, submitted
+
+
+def _task(tid: str, name: str, job: str, trace: str | None) -> dict:
+    return {"task_id": tid, "name": name, "company_id": "c1", "state": "succeeded", "attempts": 1,
+            "args": {"job_row_id": job, "company_id": "c1"}, "trace_id": trace}
+
+
+JOBS = ({"id": "j1", "call_id": "k1"}, {"id": "j2", "call_id": "k2"}, {"id": "j3", "call_id": "k3"})
+
+
+def _check(b: HistoryBuilder, records: tuple, letters: tuple = ()):
+    (verdict,) = check_all(b.build(), Snapshot(task_records=records, shunya_jobs=JOBS, dead_letters=letters),
+                           ["trace-echoed"])
+    return verdict
+
+
+def test_tasks_carrying_their_requests_trace_pass() -> None:
+    b, _ = _history()
+    records = (_task("s1", SUBMIT, "j1", "T1"), _task("p1", POLL, "j1", "T1"), _task("p2", POLL, "j1", "R1"),
+               _task("s2", SUBMIT, "j2", "T2"), _task("p3", POLL, "j2", "T2"),
+               _task("s3", SUBMIT, "j3", "other"),  # the replayed call's first request is not in the history
+               _task("m1", SUBMIT, "j2", "M"))  # a dead letter's manual retry: the retry request's trace
+    verdict = _check(b, records, ({"id": "d1", "task_id": "s0", "retried_task_id": "m1"},))
+    assert verdict.status == "valid", verdict.violations
+    assert (verdict.summary["tasks_judged"], verdict.summary["tasks_traced"]) == (5, 5)
+
+
+def test_tasks_that_lost_the_trace_are_caught() -> None:
+    """What the app does with ``trace-propagation`` weakened: task records without the request's trace id."""
+    b, submitted = _history()
+    records = (_task("s1", SUBMIT, "j1", None), _task("p1", POLL, "j1", "new-in-the-worker"),
+               _task("s2", SUBMIT, "j2", "T2"), _task("p3", POLL, "j2", "R1"))  # a refresh of another call
+    verdict = _check(b, records)
+    assert verdict.status == "invalid"
+    found = sorted((v.details["task_id"], v.details["expected"]) for v in verdict.violations)
+    assert found == [("p1", "T1"), ("p3", "T2"), ("s1", "T1")]
+    assert b.at(submitted) in next(v for v in verdict.violations if v.details["task_id"] == "s1").ops
+
+
+def test_without_task_trace_columns_the_verdict_is_unknown() -> None:
+    b, _ = _history()
+    (verdict,) = check_all(b.build(), Snapshot(task_records=({"task_id": "s1", "name": SUBMIT},), shunya_jobs=JOBS),
+                           ["trace-echoed"])
+    assert verdict.status == "unknown"
