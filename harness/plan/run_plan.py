@@ -98,15 +98,26 @@ class RunPlan(PlanModel):
         """The faults as the nemesis plays them."""
         return Schedule(tuple(f.to_spec() for f in self.faults))
 
+    @property
+    def idempotency_ttl_s(self) -> float | None:
+        """The key TTL the app was given; None for an app already running (``app_url``), which the
+        scenario's stack env never reached: judging it by a TTL it was not given cried wolf."""
+        return self.scenario.stack.idempotency_ttl_s if self.app_url is None else None
+
     def check_config(self) -> CheckConfig:
-        """The checkers' thresholds: the scenario's SLOs, and the rate limit it gives the app."""
+        """The checkers' thresholds: the scenario's SLOs, and the limits, budgets and TTL it gives the app.
+
+        The retry budget, the backoff and the key TTL come from the scenario's stack env, which only an
+        app the harness starts receives; for an app already running (``app_url``) they are not known,
+        and the rules that need them judge nothing rather than the wrong thing."""
         rate, burst = self.scenario.stack.rate_limit
+        started_here = self.app_url is None
         return CheckConfig(error_rate_max=self.scenario.slo.error_rate_max,
                            latency_p95_ms=self.scenario.slo.latency_p95_ms,
                            rate_limit_per_s=rate, rate_limit_burst=burst,
-                           task_try_budget=self.scenario.stack.task_try_budget,
-                           task_backoff_ms=self.scenario.stack.task_backoff_ms,
-                           idempotency_ttl_s=self.scenario.stack.idempotency_ttl_s)
+                           task_try_budget=self.scenario.stack.task_try_budget if started_here else {},
+                           task_backoff_ms=self.scenario.stack.task_backoff_ms if started_here else None,
+                           idempotency_ttl_s=self.idempotency_ttl_s)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form recorded in result.json (``plan``)."""

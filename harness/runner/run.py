@@ -281,7 +281,7 @@ def _drive(
         progress_path=str(run_dir / "locust" / "progress.json"),
         stages=tuple(Stage(s.until_s, s.users, s.spawn_rate) for s in load_spec.stages),
         request_timeout_s=load_spec.request_timeout_s,
-        idempotency_ttl_s=plan.scenario.stack.idempotency_ttl_s,
+        idempotency_ttl_s=plan.idempotency_ttl_s,
         **_quiet(load_spec, stack, plan.users),
     )
     nemesis = Nemesis(plan, stack, nemesis_recorder)

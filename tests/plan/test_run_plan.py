@@ -151,6 +151,22 @@ def test_the_checkers_learn_the_apps_backoff_and_key_ttl() -> None:
     assert (given.task_backoff_ms, given.idempotency_ttl_s) == ((50, 200), 3.0)
 
 
+def test_an_app_already_running_is_not_judged_by_settings_the_scenario_never_gave_it() -> None:
+    """With --app-url the scenario's stack env never reaches the app: its TTL, backoff and budgets are unknown.
+
+    idempotency-replay-storm gives the app a 3 s key TTL; judged by it, an external app keeping keys for
+    24 h (correctly) was reported replaying expired keys.
+    """
+    env = {"STORMPROOF_TASK_BACKOFF_BASE_MS": "50", "STORMPROOF_TASK_BACKOFF_CAP_MS": "200",
+           "STORMPROOF_IDEMPOTENCY_TTL_SECONDS": "3"}
+    external = build_plan(_scenario(stack={"env": env}),
+                          RunOptions(app_url="http://127.0.0.1:9", database_url="postgresql://u@127.0.0.1:9/db"))
+    config = external.check_config()
+    assert (config.task_backoff_ms, config.idempotency_ttl_s, dict(config.task_try_budget)) == (None, None, {})
+    assert external.idempotency_ttl_s is None
+    assert build_plan(_scenario(stack={"env": env})).idempotency_ttl_s == 3.0
+
+
 def test_the_plan_is_frozen() -> None:
     plan = build_plan(_scenario())
     with pytest.raises(Exception, match="frozen"):
