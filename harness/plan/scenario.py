@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -28,6 +29,14 @@ __all__ = ["LoadSpec", "SLO", "Scenario", "StackSpec", "Stage", "parse_scenario"
 # Defaults belong to the part that uses the value; the plan reads them from there.
 _CHECK_DEFAULTS = {f.name: f.default for f in dataclasses.fields(CheckConfig)}
 _STACK_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StackConfig)}
+
+
+@lru_cache(maxsize=1)
+def _app_defaults() -> dict[str, Any]:
+    """The reference app's settings defaults (its Settings dataclass): what it reads when the env says nothing."""
+    from stormproof.reference_app.settings import Settings
+
+    return {f.name: f.default for f in dataclasses.fields(Settings)}
 
 
 def _known(kind: str, names: Any, allowed: Any) -> None:
@@ -106,14 +115,15 @@ class StackSpec(PlanModel):
             raise ValueError(f"not a Shunya stub config: {exc}") from None
         return config
 
+    def _setting(self, variable: str, field: str) -> Any:
+        """What the app reads for ``variable``: the stack env's value, else the reference app's default."""
+        return self.env.get(variable, _app_defaults()[field])
+
     @property
     def rate_limit(self) -> tuple[float | None, float]:
         """The per-tenant API limit the app is given (per second, burst); None: the app's default, not checked."""
-        from stormproof.reference_app.settings import Settings
-
-        defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
         rate = float(self.env.get("STORMPROOF_RATE_API_PER_SECOND", 0) or 0)
-        burst = float(self.env.get("STORMPROOF_RATE_API_BURST", defaults["rate_api_burst"]))
+        burst = float(self._setting("STORMPROOF_RATE_API_BURST", "rate_api_burst"))
         return (rate if rate > 0 else None), burst
 
     @property
@@ -123,30 +133,22 @@ class StackSpec(PlanModel):
         A submission is tried once plus ``STORMPROOF_TASK_MAX_RETRIES`` retries; a poll
         also re-runs for each poll of a pending job, up to ``STORMPROOF_POLL_BUDGET``.
         """
-        from stormproof.reference_app.settings import Settings
         from stormproof.reference_app.worker.celery_app import POLL_TASK, SUBMIT_TASK
 
-        defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
-        retries = int(self.env.get("STORMPROOF_TASK_MAX_RETRIES", defaults["task_max_retries"]))
-        polls = int(self.env.get("STORMPROOF_POLL_BUDGET", defaults["poll_budget"]))
+        retries = int(self._setting("STORMPROOF_TASK_MAX_RETRIES", "task_max_retries"))
+        polls = int(self._setting("STORMPROOF_POLL_BUDGET", "poll_budget"))
         return {SUBMIT_TASK: 1 + retries, POLL_TASK: 1 + retries + polls}
 
     @property
     def idempotency_ttl_s(self) -> float:
         """Seconds an Idempotency-Key is kept (plan B1): older, the same key and payload run again as new."""
-        from stormproof.reference_app.settings import Settings
-
-        defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
-        return float(self.env.get("STORMPROOF_IDEMPOTENCY_TTL_SECONDS", defaults["idempotency_ttl_seconds"]))
+        return float(self._setting("STORMPROOF_IDEMPOTENCY_TTL_SECONDS", "idempotency_ttl_seconds"))
 
     @property
     def task_backoff_ms(self) -> tuple[int, int]:
         """The app's retry backoff (base, cap) in ms (plan C1): retry n waits uniform(0, min(cap, base * 2**n))."""
-        from stormproof.reference_app.settings import Settings
-
-        defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
-        return (int(self.env.get("STORMPROOF_TASK_BACKOFF_BASE_MS", defaults["task_backoff_base_ms"])),
-                int(self.env.get("STORMPROOF_TASK_BACKOFF_CAP_MS", defaults["task_backoff_cap_ms"])))
+        return (int(self._setting("STORMPROOF_TASK_BACKOFF_BASE_MS", "task_backoff_base_ms")),
+                int(self._setting("STORMPROOF_TASK_BACKOFF_CAP_MS", "task_backoff_cap_ms")))
 
 
 class SLO(PlanModel):

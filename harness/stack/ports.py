@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["PORT_TRIES", "free_port", "free_ports", "port_was_taken", "wait_for_port", "wait_until"]
+from .errors import ServiceStartError
+
+__all__ = ["PORT_TRIES", "free_port", "free_ports", "port_was_taken", "start_on_a_free_port", "wait_for_port", "wait_until"]
 
 #: Where service ports are drawn from when the ephemeral range leaves room below it.
 _LOWEST_PORT = 10000
@@ -29,6 +31,22 @@ def port_was_taken(log_tail: str) -> bool:
     use", Redis "bind: Address already in use").
     """
     return "address already in use" in log_tail.lower()
+
+
+def start_on_a_free_port(launch: Callable[[], None], repick: Callable[[], None], *, port_is_ours: bool) -> None:
+    """``launch()`` a server; when its port was taken before it bound it, ``repick()`` a port and launch again.
+
+    Only a port the harness picked is replaced (``port_is_ours``): a port the user chose fails with the
+    server's own message. At most :data:`PORT_TRIES` launches; any other failure is raised at once.
+    """
+    for tries_left in range(PORT_TRIES - 1, -1, -1):
+        try:
+            launch()
+            return
+        except ServiceStartError as err:
+            if not (tries_left and port_is_ours and port_was_taken(err.log_tail)):
+                raise
+        repick()
 
 
 @lru_cache(maxsize=1)

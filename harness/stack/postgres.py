@@ -21,7 +21,7 @@ import psycopg
 
 from .binaries import find_postgres_binary
 from .errors import ServiceStartError
-from .ports import PORT_TRIES, free_port, port_was_taken, wait_until
+from .ports import free_port, start_on_a_free_port, wait_until
 from .process import ManagedProcess, _child_setup, unprivileged_user
 from .service import Service
 
@@ -101,19 +101,15 @@ class EphemeralPostgres(Service):
             stop_signal=signal.SIGINT,  # fast shutdown: do not wait for clients
             env=_clean_env(),
         )
-        for tries_left in range(PORT_TRIES - 1, -1, -1):
-            try:
-                self._launch()
-                return self
-            except ServiceStartError as err:
-                if not (tries_left and self._port_is_ours and port_was_taken(err.log_tail)):
-                    raise
-            # Someone took the port we picked before the server bound it: pick another. The later
-            # ``port`` line of postgresql.conf wins over the earlier one.
+
+        def repick() -> None:
+            # The later ``port`` line of postgresql.conf wins over the earlier one.
             self.port = free_port(self.host)
             with conf.open("a") as fh:
                 fh.write(f"port = {self.port}\n")
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        start_on_a_free_port(self._launch, repick, port_is_ours=self._port_is_ours)
+        return self
 
     def _initdb(self) -> None:
         argv = [

@@ -11,7 +11,7 @@ import redis.retry
 
 from .binaries import find_redis_server
 from .errors import ServiceStartError
-from .ports import PORT_TRIES, free_port, port_was_taken, wait_until
+from .ports import free_port, start_on_a_free_port, wait_until
 from .process import ManagedProcess
 from .service import Service
 
@@ -53,17 +53,16 @@ class EphemeralRedis(Service):
 
     def start(self) -> "EphemeralRedis":
         self._run_dir()
-        for tries_left in range(PORT_TRIES - 1, -1, -1):
+
+        def launch() -> None:
             self.process = ManagedProcess("redis", self._argv(), log_path=self.base_dir / "redis.log")
-            try:
-                self._launch()
-                return self
-            except ServiceStartError as err:
-                if not (tries_left and self._port_is_ours and port_was_taken(err.log_tail)):
-                    raise
-            # Someone took the port we picked before the server bound it: pick another.
+            self._launch()
+
+        def repick() -> None:
             self.port = free_port(self.host)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        start_on_a_free_port(launch, repick, port_is_ours=self._port_is_ours)
+        return self
 
     def _argv(self) -> list[str]:
         assert self.base_dir is not None

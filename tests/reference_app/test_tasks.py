@@ -20,6 +20,13 @@ FAST = {
 }
 
 
+def _polling_now(app) -> bool:
+    """A poll task is running: inside its race window, with its message taken and not acknowledged."""
+    rows = sql_rows(app.database_url, "SELECT count(*) FROM task_records WHERE name LIKE %s AND state = 'running'",
+                    "%poll%")
+    return rows[0][0] > 0
+
+
 def test_worker_killed_mid_task_neither_loses_nor_duplicates(reference_app) -> None:
     """Every pool process is SIGKILLed while a poll task sits between its check and its write.
 
@@ -34,13 +41,7 @@ def test_worker_killed_mid_task_neither_loses_nor_duplicates(reference_app) -> N
     )
     call = submit_call(app, app.tenants[0])
     job_id = shunya_job_id(app, call)
-
-    def polling_now() -> bool:
-        rows = sql_rows(app.database_url, "SELECT count(*) FROM task_records WHERE name LIKE %s AND state = 'running'",
-                        "%poll%")
-        return rows[0][0] > 0
-
-    wait_for(polling_now, timeout=20, interval=0.05, what="the poll task to start")
+    wait_for(lambda: _polling_now(app), timeout=20, interval=0.05, what="the poll task to start")
     time.sleep(0.5)  # inside the 3 s race window, holding the job lock
     children = app.workers[0].child_pids()
     assert children, "the worker has no pool processes"
@@ -72,13 +73,7 @@ def test_a_dead_workers_task_comes_back_soon_after_the_visibility_timeout(refere
     )
     call = submit_call(app, app.tenants[0])
     job_id = shunya_job_id(app, call)
-
-    def polling_now() -> bool:
-        rows = sql_rows(app.database_url, "SELECT count(*) FROM task_records WHERE name LIKE %s AND state = 'running'",
-                        "%poll%")
-        return rows[0][0] > 0
-
-    wait_for(polling_now, timeout=20, interval=0.05, what="the poll task to start")
+    wait_for(lambda: _polling_now(app), timeout=20, interval=0.05, what="the poll task to start")
     time.sleep(0.5)  # inside the 3 s race window: the message is taken and not acknowledged
     worker = app.workers[0].fault_target()
     worker.kill()
