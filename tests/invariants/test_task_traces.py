@@ -60,3 +60,21 @@ def test_without_task_trace_columns_the_verdict_is_unknown() -> None:
     (verdict,) = check_all(b.build(), Snapshot(task_records=({"task_id": "s1", "name": SUBMIT},), shunya_jobs=JOBS),
                            ["trace-echoed"])
     assert verdict.status == "unknown"
+
+
+def test_a_refresh_that_may_have_acted_gives_its_trace_to_a_poll_whoever_sent_it() -> None:
+    """A probe's refresh (the probes derive their routes from the API) and a refresh whose answer was lost
+    both may have queued the poll: their trace ids are the poll's own (a false alarm in a plain-Locust smoke
+    run, every fix on). A refused refresh queued nothing, so its trace id on a poll is still caught."""
+    b, _ = _history()
+    path = "/api/v1/calls/k2/refresh"
+    b.call("probe.idempotency", 5, 6, 202, result={"trace": "echoed"}, method="POST", path=path, trace_id="P1")
+    b.call("probe.authz", 6, 7, 202, method="POST", path=path + "?x=1", trace_id="P2")
+    b.call("call.refresh", 7, 8, None, error="connection reset", call_id="k2", trace_id="L1")
+    b.call("probe.cross_tenant", 8, 9, 404, method="POST", path=path, trace_id="N1")
+    b.call("probe.idempotency", 9, 10, 200, method="GET", path="/api/v1/calls/k2", trace_id="N2")
+    records = (_task("p4", POLL, "j2", "P1"), _task("p5", POLL, "j2", "P2"), _task("p6", POLL, "j2", "L1"),
+               _task("p7", POLL, "j2", "N1"), _task("p8", POLL, "j2", "N2"))
+    verdict = _check(b, records)
+    assert sorted(v.details["task_id"] for v in verdict.violations) == ["p7", "p8"]
+    assert (verdict.summary["tasks_judged"], verdict.summary["tasks_traced"]) == (5, 3)

@@ -7,8 +7,12 @@ its Shunya job's tasks must carry that id in ``task_records.trace_id``:
 - its submit task (``shunya.submit_job``, ``args.job_row_id`` = the job) was
   enqueued by the request itself: it carries the request's trace id;
 - a poll of the job (``shunya.poll_shunya_job_status``) was enqueued by that
-  submit task, or by a ``call.refresh`` of the call: it carries the trace id of
-  one of them.
+  submit task, or by a refresh of the call: it carries the trace id of one of
+  them. A refresh is any ``POST /calls/{id}/refresh`` that may have acted: a 2xx,
+  or no answer at all (a lost answer may hide an enqueue), whether the load sent
+  it (``call.refresh``) or a probe did (the idempotency and authorization probes
+  derive their routes from the API document, so they refresh calls too: a
+  false alarm with every fix on, seen in a plain-Locust smoke run).
 
 A task that is a dead letter's manual retry (``dead_letters.retried_task_id``)
 belongs to the retry request, and is not judged. A call, job or task gone from
@@ -22,10 +26,12 @@ carry the same id.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import CALL_REFRESH, CALL_SUBMIT
+from stormproof.harness.history.vocabulary import (CALL_REFRESH, CALL_SUBMIT, PROBE, PROBE_AUTHZ,
+                                                   PROBE_IDEMPOTENCY, PROBE_SETUP)
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.snapshot import Snapshot
 
@@ -34,19 +40,35 @@ __all__ = ["check_task_traces", "SUBMIT_TASK", "POLL_TASK"]
 SUBMIT_TASK = "shunya.submit_job"
 POLL_TASK = "shunya.poll_shunya_job_status"
 
+#: A refresh route as a probe fills it: the call's id is in the path.
+_REFRESH_PATH = re.compile(r"/calls/(?P<id>[^/?]+)/refresh(?:\?|$)")
+
 
 def check_task_traces(log: ViolationLog, history: History, snapshot: Snapshot) -> dict[str, int]:
     """Judge the trace id of every task of every submitted call; returns counts for the summary."""
     submitted: dict[str, tuple[str, int]] = {}  # call id -> (trace id, completion index)
     refreshed: dict[str, set[str]] = defaultdict(set)
-    for invoke, completion in history.pairs_of(CALL_SUBMIT, CALL_REFRESH):
+    for invoke, completion in history.pairs_of(CALL_SUBMIT, CALL_REFRESH, PROBE, PROBE_IDEMPOTENCY, PROBE_AUTHZ,
+                                               PROBE_SETUP):
         trace = invoke.args.get("trace_id")
-        if completion is None or completion.status is None or not 200 <= completion.status < 300 or not trace:
+        if not trace:
+            continue
+        if invoke.f == CALL_SUBMIT:
+            if completion is not None and completion.status is not None and 200 <= completion.status < 300 \
+                    and not completion.result.get("replayed") and completion.result.get("id"):
+                submitted[str(completion.result["id"])] = (str(trace), completion.index)
             continue
         if invoke.f == CALL_REFRESH:
-            refreshed[str(invoke.args.get("call_id"))].add(str(trace))
-        elif not completion.result.get("replayed") and completion.result.get("id"):
-            submitted[str(completion.result["id"])] = (str(trace), completion.index)
+            call = invoke.args.get("call_id")
+        elif str(invoke.args.get("method") or "").upper() == "POST" \
+                and (match := _REFRESH_PATH.search(str(invoke.args.get("path") or ""))) is not None:
+            call = match.group("id")
+        else:
+            continue
+        acted = completion is None or completion.type == "info" or not completion.status \
+            or 200 <= completion.status < 300
+        if acted:
+            refreshed[str(call)].add(str(trace))
     if not submitted:
         return {}
     records, jobs, letters = snapshot.task_records, snapshot.shunya_jobs, snapshot.dead_letters
