@@ -15,6 +15,10 @@ project), for the baseline too, taking turns, up to ``--baseline-max`` ops.
 
     .venv/bin/python bench/bench_checkers.py [--ops N] [--seed S]
     .venv/bin/python bench/bench_checkers.py --sizes 100000,1000000,5000000 [--baseline DIR] [--baseline-max N]
+        [--only baseline|this]
+
+Every tree's verdicts on each size are compared to the last detail (a digest of ``verdict_to_dict`` of
+each); the script exits 1 when they differ. The snapshot carries a run's config (``RUN_CONFIG``).
 """
 
 from __future__ import annotations
@@ -32,9 +36,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from stormproof.harness.history import History, Op  # noqa: E402
-from stormproof.harness.invariants import Snapshot, check_all, get_checker, names, run_checker  # noqa: E402
+from stormproof.harness.invariants import (  # noqa: E402
+    CheckConfig, Snapshot, check_all, get_checker, names, run_checker)
 
 MS = 1_000_000
+#: What a run the harness starts gives the checkers: the app's default key TTL (24 h), and a per-tenant
+#: API limit as noisy-tenant sets one (above what the generated tenants send, about 1,700 requests a
+#: second each), so that the rate and TTL rules do their work on every op, as in a real run.
+RUN_CONFIG = CheckConfig(idempotency_ttl_s=24 * 3600.0, rate_limit_per_s=2000.0, rate_limit_burst=400.0)
 
 
 class _Generator:
@@ -167,6 +176,7 @@ class _Generator:
             metrics=metrics,
             expected_outputs={a["shunya_job_id"]: a["output_hash"] for a in self.analyses},
             completed_jobs=frozenset(a["shunya_job_id"] for a in self.analyses),
+            config=RUN_CONFIG,
         )
         return history, snapshot
 
@@ -195,8 +205,44 @@ def _seed_double_start(history: History) -> tuple[History, int, int]:
     return History(ops + [bad_invoke, bad_ok]), completion.index, bad_ok.index
 
 
-_SCALE_CHILD = r"""
-import json, sys, time, types
+def _seed_violations(history: History, snapshot: Snapshot) -> tuple[History, Snapshot]:
+    """Append one violation of each rule the shared answers pass and tenant-isolation's final state judge.
+
+    Foreign data and a foreign row in an answer, a probe answered 200, a key reused for another payload,
+    a tenant over its rate limit for a second, a row naming another tenant's row, a probe's marker in
+    another tenant's row: the trees must find the same violations, not only agree that all is valid.
+    """
+    import dataclasses
+
+    ops = list(history)
+    t = ops[-1].time_ns + MS
+    foreign = "c1-a1-0"  # an appointment of tenant c1 (the generator's naming)
+
+    def pair(f: str, tenant: str, args: dict[str, Any], status: int, result: dict[str, Any]) -> None:
+        nonlocal t
+        invoke = Op(len(ops), "invoke", "user-seeded", f, tenant, args, time_ns=t)
+        ops.append(invoke)
+        t += 1000
+        ops.append(Op(len(ops), "ok" if status < 300 else "fail", "user-seeded", f, tenant, args, status, result,
+                      None, t, 0.0, invoke.index))
+
+    pair("appointment.read", "c0", {"appointment_id": "c0-a0-0"}, 200, {"company_ids_seen": frozenset(("c0", "c1"))})
+    pair("appointment.read", "c0", {"appointment_id": foreign}, 200, {"company_ids_seen": frozenset(("c0",))})
+    pair("probe.cross_tenant", "c0", {"target_tenant": "c1", "target_id": foreign, "probe_id": "seeded"}, 200, {})
+    for fp in ("start:one", "start:other"):
+        pair("session.start", "c0", {"appointment_id": "c0-a0-1", "idempotency_key": "k-seeded", "payload_fp": fp},
+             201, {"id": f"s-{fp}", "appointment_id": "c0-a0-1"})
+    for _ in range(int(RUN_CONFIG.rate_limit_per_s * 1.5 + RUN_CONFIG.rate_limit_burst) + 10):
+        pair("appointment.read", "c2", {"appointment_id": "c2-a2-0"}, 200, {})
+    sessions = snapshot.recording_sessions + (
+        {"id": "s-seeded", "company_id": "c0", "appointment_id": foreign, "status": "stopped", "source": "sessions"},)
+    calls = snapshot.calls + ({"id": "call-seeded", "company_id": "c1", "appointment_id": foreign,
+                               "status": "sp-probe-c0-seeded"},)
+    return History(ops), dataclasses.replace(snapshot, recording_sessions=sessions, calls=calls)
+
+
+_SCALE_CHILD = r"""""
+import hashlib, json, sys, time, types
 # The repository's folders install as stormproof.<folder> (setup.py), so putting a tree on sys.path
 # is not enough: the editable install would still answer `import stormproof` with this tree. Make
 # `stormproof` the given tree's folder, and check that it is the one imported.
@@ -209,38 +255,62 @@ if not stormproof.harness.__file__.startswith(sys.argv[1].rstrip("/") + "/"):
 sys.path.insert(0, sys.argv[2])
 from bench_checkers import _Generator
 from stormproof.harness.history import History
-from stormproof.harness.invariants import check_all
+from stormproof.harness.invariants import check_all, verdict_to_dict
 history, snapshot = _Generator(int(sys.argv[3]), int(sys.argv[4])).run()
 fresh = History(history.ops)
 cpu, wall = time.process_time(), time.perf_counter()
 verdicts = check_all(fresh, snapshot)
 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+# Every verdict to the last detail (status, each violation kept and the count of all, summary), not
+# only the statuses: the two trees must say exactly the same thing about the same history.
+full = json.dumps([verdict_to_dict(v) for v in verdicts], sort_keys=True, default=repr)
+seeded = ""
+if len(history) <= 1_000_000:  # and on the same history with one violation of each rule seeded (not timed)
+    from bench_checkers import _seed_violations
+    bad = check_all(*_seed_violations(history, snapshot))
+    seeded = json.dumps([verdict_to_dict(v) for v in bad], sort_keys=True, default=repr)
+    bad = sorted((v.invariant, v.status, len(v.violations)) for v in bad if v.status == "invalid")
 print(json.dumps({"ops": len(history), "cpu": cpu, "wall": wall,
-                  "verdicts": sorted((v.invariant, v.status, len(v.violations)) for v in verdicts)}))
+                  "verdicts": sorted((v.invariant, v.status, len(v.violations)) for v in verdicts),
+                  "seeded": bad if seeded else None,
+                  "digest": hashlib.sha256((full + seeded).encode()).hexdigest()}))
 """
 
 
-def scaling(sizes: list[int], seed: int, baseline: Path | None, baseline_max: int) -> None:
+def scaling(sizes: list[int], seed: int, baseline: Path | None, baseline_max: int, only: str | None) -> None:
     import os
     import subprocess
 
     trees = ([("baseline", baseline.resolve())] if baseline else []) + [("this tree", REPO)]
+    if only is not None:
+        trees = [tree for tree in trees if tree[0].startswith(only)]
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'ops':>11}  {'tree':10}{'CPU s':>8}{'wall s':>8}{'ops/s (CPU)':>13}{'us/op':>7}  verdicts")
+    differ = []
     for size in sizes:
-        seen = set()
+        seen: dict[str, str] = {}
         for name, tree in trees:
             if name == "baseline" and size > baseline_max:
                 continue
+            # The same string hashes in both children, so that set orders (and any text built from them) agree.
             out = subprocess.run([sys.executable, "-c", _SCALE_CHILD, str(tree), str(REPO / "bench"), str(size),
-                                  str(seed)], capture_output=True, text=True, check=True)
+                                  str(seed)], capture_output=True, text=True, check=True,
+                                 env={**os.environ, "PYTHONHASHSEED": "0"})
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            seen.add(json.dumps(r["verdicts"]))
+            seen[name] = r["digest"]
+            counts = ", ".join(f"{i} {s}" + (f" ({n})" if n else "") for i, s, n in r["verdicts"] if s != "valid")
+            same = len(seen) == 2 and len(set(seen.values())) == 1
             print(f"{r['ops']:>11,}  {name:10}{r['cpu']:>8.2f}{r['wall']:>8.2f}{r['ops'] / r['cpu']:>13,.0f}"
-                  f"{r['cpu'] / r['ops'] * 1e6:>7.2f}  {'same as the other tree' if len(seen) == 1 and name != trees[0][0] else ''}")
-        if len(seen) > 1:
-            print("  VERDICTS DIFFER between the trees")
+                  f"{r['cpu'] / r['ops'] * 1e6:>7.2f}  " + ("identical to the baseline's, " if same else "")
+                  + f"sha256 {r['digest'][:12]}; all valid but: {counts or 'none'}")
+            if r["seeded"]:
+                print(f"{'':13}seeded: " + ", ".join(f"{i} {s} ({n})" for i, s, n in r["seeded"]))
+        if len(set(seen.values())) > 1:
+            differ.append(size)
+            print(f"  VERDICTS DIFFER between the trees at {size:,} ops")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if differ:
+        raise SystemExit(f"verdicts differ from the baseline's at {differ}: a checker changed what it says")
 
 
 def main() -> None:
@@ -250,9 +320,11 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated op counts: measure scaling instead")
     parser.add_argument("--baseline", type=Path, help="another checkout of the project to compare with")
     parser.add_argument("--baseline-max", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=("baseline", "this"), help="with --sizes: measure one tree only")
     options = parser.parse_args()
     if options.sizes:
-        scaling([int(x) for x in options.sizes.split(",")], options.seed, options.baseline, options.baseline_max)
+        scaling([int(x) for x in options.sizes.split(",")], options.seed, options.baseline, options.baseline_max,
+                options.only)
         return
     started = time.perf_counter()
     history, snapshot = _Generator(options.ops, options.seed).run()

@@ -18,7 +18,7 @@ import pytest
 
 from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import NEMESIS
-from stormproof.harness.invariants import check_all, names
+from stormproof.harness.invariants import Snapshot, check_all, names
 from stormproof.harness.invariants.checkers._answers import Answers, answers
 from stormproof.harness.invariants.verdict import verdict_to_dict
 from tests.invariants.model import BUGS, generate
@@ -113,3 +113,116 @@ def test_answers_equal_the_loops_they_replaced(seed: int) -> None:
     replayed = [c.index for _, c in history.pairs()  # metrics-agree
                 if c is not None and c.type == "ok" and c.result.get("replayed")]
     assert seen.replayed == replayed and replayed
+
+
+def _tenant_history(seed: int) -> History:
+    """Ops of several tenants with keys, probes, foreign company ids, 429s, nemesis ops and lost answers."""
+    rng = random.Random(seed)
+    ops: list[Op] = []
+    open_: list[int] = []
+    t = 0
+    for _ in range(600):
+        t += rng.randrange(1, 50_000_000)
+        if open_ and rng.random() < 0.5:
+            invoke = ops[open_.pop(rng.randrange(len(open_)))]
+            status = rng.choice((200, 201, 404, 409, 422, 429, 500, None))
+            kind = "info" if status is None else ("ok" if status < 300 else "fail")
+            result: dict[str, object] = {}
+            if rng.random() < 0.6:
+                result["company_ids_seen"] = frozenset(rng.sample(("c1", "c2", "c3"), rng.randrange(0, 3)))
+            if rng.random() < 0.5:
+                result["id"] = rng.choice(("r1", "r2", "r3", None))
+            ops.append(Op(len(ops), kind, invoke.process, invoke.f, invoke.tenant, invoke.args, status, result,
+                          None, t, 0.0, invoke.index))
+            continue
+        process = NEMESIS if rng.random() < 0.1 else f"p{rng.randrange(4)}"
+        f = rng.choice(("session.start", "appointment.read", "call.submit", "webhook.deliver",
+                        "probe.cross_tenant", "probe.idempotency"))
+        args: dict[str, object] = {"appointment_id": rng.choice(("a1", "a2", "r1"))}
+        if rng.random() < 0.5:
+            args["idempotency_key"] = rng.choice(("k1", "k2", "k3", None))
+            if rng.random() < 0.7:
+                args["payload_fp"] = rng.choice(("x", "y"))
+        if f.startswith("probe."):
+            args.update(probe_id=rng.choice(("q1", "q2", "q3", None)), control=rng.random() < 0.3,
+                        probe=rng.choice(("expired", "replay")))
+        ops.append(Op(len(ops), "invoke", process, f, rng.choice(("c1", "c2", "c3", None)), args, time_ns=t))
+        open_.append(len(ops) - 1)
+    return History(ops)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tenant_key_and_rate_parts_equal_the_loops_they_replaced(seed: int) -> None:
+    history = _tenant_history(seed)
+    seen = Answers(history)
+    assert not seen.failed
+
+    responses = 0  # tenant-isolation, in history order
+    foreign: list[int] = []
+    probe_answers: Counter[str] = Counter()
+    probes: dict[object, dict[bool, tuple[Op, Op]]] = {}
+    named: dict[str, set[object]] = {}
+    for invoke, completion in history.pairs():
+        if completion is None or invoke.process == NEMESIS:
+            continue
+        responses += 1
+        ids_seen = completion.result.get("company_ids_seen")
+        if ids_seen and invoke.tenant is not None and (len(ids_seen) > 1 or invoke.tenant not in ids_seen):
+            foreign.append(invoke.index)
+        if invoke.f == "probe.cross_tenant":
+            control = bool(invoke.args.get("control"))
+            if not control:
+                probe_answers[str(completion.status) if completion.type != "info" else "info"] += 1
+            probes.setdefault(invoke.args.get("probe_id") or ("solo", invoke.index), {})[control] = (
+                invoke, completion)
+        elif completion.type == "ok" and invoke.tenant is not None:
+            ids = named.setdefault(invoke.tenant, set())
+            ids.update(v for k, v in invoke.args.items()
+                       if k.endswith("_id") and k not in ("company_id", "target_id", "probe_id"))
+            ids.update({completion.result.get("id")} - {None})
+    probes = dict(sorted(probes.items(), key=lambda item: min(p[0].index for p in item[1].values())))
+    assert (seen.responses, [i for i, _, _ in seen.foreign_data]) == (responses, foreign) and foreign
+    assert seen.probe_answers == probe_answers and list(seen.probes.items()) == list(probes.items()) and probes
+    assert seen.named == named
+
+    groups: dict[tuple[object, object], list[tuple[Op, Op]]] = {}  # idempotent-replay
+    keyed = unfingerprinted = 0
+    for invoke, completion in history.pairs():
+        key = invoke.args.get("idempotency_key")
+        if key is None:
+            continue
+        keyed += 1
+        if completion is None or (invoke.f == "probe.idempotency" and invoke.args.get("probe") == "expired"):
+            continue
+        unfingerprinted += invoke.args.get("payload_fp") is None
+        if completion.type == "ok" or completion.status == 404:
+            groups.setdefault((invoke.tenant, key), []).append((invoke, completion))
+    assert (seen.keyed, seen.unfingerprinted) == (keyed, unfingerprinted)
+    assert list(seen.key_groups.items()) == list(groups.items()) and groups
+
+    accepted: Counter[tuple[str, int]] = Counter()  # rate-limit-enforced
+    limited = 0
+    refused: list[tuple[str, int, int, int]] = []
+    for invoke, completion in history.pairs():
+        if invoke.process == NEMESIS or invoke.f == "webhook.deliver" or invoke.tenant is None:
+            continue
+        if completion is None or completion.status is None:
+            continue
+        if completion.status == 429:
+            limited += 1
+            if invoke.f != "call.submit" and not invoke.f.startswith("probe."):
+                refused.append((invoke.tenant, invoke.time_ns, completion.time_ns, completion.index))
+            continue
+        accepted[(invoke.tenant, completion.time_ns // 1_000_000_000)] += 1
+    assert (seen.accepted, seen.limited, seen.refused) == (accepted, limited, refused) and refused
+
+
+def test_an_unreadable_id_makes_only_tenant_isolation_unknown() -> None:
+    """An unhashable row id crashed tenant-isolation's own walk; in the shared pass it must not crash the others."""
+    ops = [Op(0, "invoke", "p1", "appointment.read", "c1", {"appointment_id": {"nested": "x"}}, time_ns=1),
+           Op(1, "ok", "p1", "appointment.read", "c1", {"appointment_id": {"nested": "x"}}, 200, {}, None, 2, 0.0, 0)]
+    snapshot = Snapshot(appointments=({"id": "a1", "company_id": "c1"},))
+    verdicts = {v.invariant: v for v in check_all(History(ops), snapshot)}
+    assert verdicts["tenant-isolation"].status == "unknown"
+    assert "unhashable" in (verdicts["tenant-isolation"].error or "")
+    assert [name for name, v in verdicts.items() if "crashed" in (v.error or "")] == ["tenant-isolation"]

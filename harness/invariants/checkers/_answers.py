@@ -1,27 +1,55 @@
 """One pass over every answer of a history, shared by the checkers that read all of them.
 
-slo-latency-p95, slo-error-rate, trace-echoed and metrics-agree each used to
-walk every pair of the history for a few fields; on a 1,000,000-op history
-each walk cost a tenth of a second or more (bench/bench_checkers.py). This
-module walks it once per history (``History.view``), one operation at a time
-so that the per-operation figures need no lookup per op, and each checker
-reads its part. What each part holds is exactly what its checker computed
-before, in the same order.
+slo-latency-p95, slo-error-rate, trace-echoed, metrics-agree, tenant-isolation,
+idempotent-replay and rate-limit-enforced each used to walk every pair of the
+history for a few fields. On a 1,000,000-op history each walk cost from a
+tenth of a second to three seconds (bench/bench_checkers.py), most of it in
+touching each op again after the previous walk had pushed it out of the CPU's
+caches. This module walks the history once (``History.view``), one operation
+at a time so that the per-operation facts need no lookup per op, and each
+checker reads its part and does the rest (whatever needs the snapshot or the
+config) on what the pass kept. What each part holds is exactly what its
+checker computed before, in the same order.
+
+The hot loop reads ``args`` and ``result`` with ``key in m`` and ``m[key]``:
+on a read-only mapping both go straight to the dict beneath, while ``m.get``
+is a method call forwarded to it (about twice as slow, a million times).
 """
 
 from __future__ import annotations
 
-from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import NEMESIS
+from collections import Counter
 
-__all__ = ["Answers", "EXAMPLES", "answers"]
+from stormproof.harness.history import History, Op
+from stormproof.harness.history import vocabulary as v
+from stormproof.harness.history.vocabulary import NEMESIS, PROBE, PROBE_IDEMPOTENCY, WEBHOOK_DELIVER
+
+__all__ = ["Answers", "EXAMPLES", "OTHER_LIMITS", "RowIdKeys", "answers", "named_by"]
 
 #: Error ops kept as examples (slo-error-rate lists this many).
 EXAMPLES = 20
+#: Operations that may meet another rate limit than the API's (Shunya calls, task enqueues).
+OTHER_LIMITS = frozenset((v.CALL_SUBMIT, v.CALL_REFRESH, v.DEAD_LETTER_RETRY))
+#: Argument keys that are not row ids even though they end in ``_id`` (tenant-isolation).
+_NOT_ROW_IDS = frozenset(("company_id", "target_tenant", "idempotency_key", "target_id", "probe_id"))
+_SECOND = 1_000_000_000
+
+
+class RowIdKeys(dict[tuple[str, ...], tuple[str, ...]]):
+    """Argument names -> those that name rows, worked out once per shape of args (there are few shapes)."""
+
+    def __missing__(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        chosen = self[names] = tuple(n for n in names if n.endswith("_id") and n not in _NOT_ROW_IDS)
+        return chosen
+
+
+Probes = dict[object, dict[bool, tuple[Op, Op]]]
 
 
 class Answers:
     """What the whole-history checkers read, from one pass.
+
+    SLOs, traces, metrics (client ops are those not sent by the nemesis):
 
     - ``latencies``: operation -> latency (ns) of each ``ok`` client op, in invoke order;
     - ``totals`` / ``errors``: operation -> client ops / those without a definite answer
@@ -32,10 +60,36 @@ class Answers:
       ``trace_wrong``: ``other`` / ``missing`` -> their completion indices, in invoke order;
     - ``replayed``: ``ok`` completions with ``result.replayed`` set, in invoke order.
 
-    Client ops are those not sent by the nemesis; the trace and replay parts read every op.
+    tenant-isolation (answered client ops):
+
+    - ``responses``: how many; ``foreign_data``: (invoke index, invoke, completion) of those whose
+      ``result.company_ids_seen`` names another company than the op's tenant, in invoke order;
+    - ``probes``: ``probe_id`` (or ``("solo", index)``) -> {is control: (invoke, completion)}, in
+      history order; ``probe_answers``: answers to the non-control probes, per status (or ``info``);
+    - ``named``: tenant -> every row id its ``ok`` non-probe ops named (``*_id`` args, the ``id``
+      answered): the checker looks for a foreign owner among them, and walks the ops
+      (``named_by``) only for a tenant that has one.
+
+    idempotent-replay (every op with an ``idempotency_key``, nemesis included, as before):
+
+    - ``keyed``: how many; ``unfingerprinted``: answered ones without a ``payload_fp``;
+    - ``key_groups``: (tenant, key) -> the (invoke, completion) answered ``ok`` or 404, in invoke
+      order, keys in the order of their first such answer (``expired`` probes left out).
+
+    rate-limit-enforced (client ops with a tenant, webhook deliveries left out):
+
+    - ``accepted``: (tenant, second of the answer) -> answers with a status but 429;
+    - ``limited``: answers 429; ``refused``: (tenant, invoke ns, completion ns, completion index)
+      of the 429s of operations only the API limit meets, in invoke order.
+
+    A part whose input a checker could not read (an unhashable id or key) keeps the error in
+    ``failed`` (``tenancy``, ``named``, ``keys``); that checker raises it where it read that part
+    (so it is ``unknown``, as when it walked alone), the others are unaffected.
     """
 
-    __slots__ = ("latencies", "totals", "errors", "error_examples", "traced", "trace_wrong", "replayed")
+    __slots__ = ("latencies", "totals", "errors", "error_examples", "traced", "trace_wrong", "replayed",
+                 "responses", "foreign_data", "probes", "probe_answers", "named",
+                 "keyed", "unfingerprinted", "key_groups", "accepted", "limited", "refused", "failed")
 
     def __init__(self, history: History) -> None:
         latencies: dict[str, list[int]] = {}
@@ -45,46 +99,106 @@ class Answers:
         wrong: list[tuple[int, int, str]] = []
         replayed: list[tuple[int, int]] = []
         traced = 0
+        responses = 0
+        foreign_data: list[tuple[int, Op, Op]] = []
+        probes: Probes = {}
+        probe_answers: Counter[str] = Counter()
+        named: dict[str, set[object]] = {}
+        row_keys = RowIdKeys()
+        keyed = unfingerprinted = 0
+        keyed_answers: list[tuple[int, tuple[object, object], Op, Op]] = []
+        accepted: list[tuple[str, int]] = []
+        accept = accepted.append
+        limited = 0
+        refused: list[tuple[int, str, int, int, int]] = []
+        failed: dict[str, Exception] = {}
         for f, pairs in history.grouped().items():
             latency: list[int] = []
             append = latency.append
-            total = failed = 0
+            total = failed_ops = 0
             f_examples: list[tuple[int, int]] = []
+            is_probe = f == PROBE
+            expiry_probe = f == PROBE_IDEMPOTENCY
+            rated = f != WEBHOOK_DELIVER
+            api_only = f not in OTHER_LIMITS and not f.startswith("probe.")
             for invoke, completion in pairs:
+                args = invoke.args
+                if args and "idempotency_key" in args and args["idempotency_key"] is not None:
+                    keyed += 1
+                    if completion is not None and not (expiry_probe and args.get("probe") == "expired"):
+                        if args.get("payload_fp") is None:
+                            unfingerprinted += 1
+                        if completion.type == "ok" or completion.status == 404:
+                            keyed_answers.append((invoke.index, (invoke.tenant, args["idempotency_key"]),
+                                                  invoke, completion))
                 client = invoke.process != NEMESIS
                 if completion is None:
                     if client:
                         total += 1
-                        failed += 1
+                        failed_ops += 1
                         if len(f_examples) < EXAMPLES:
                             f_examples.append((invoke.index, invoke.index))
                     continue
                 kind = completion.type
                 status = completion.status
+                result = completion.result
                 if client:
                     total += 1
                     if kind == "ok":
                         append(completion.time_ns - invoke.time_ns)
                     if kind == "info" or (status or 0) >= 500:
-                        failed += 1
+                        failed_ops += 1
                         if len(f_examples) < EXAMPLES:
                             f_examples.append((invoke.index, completion.index))
-                result = completion.result
+                    responses += 1
+                    tenant = invoke.tenant
+                    if tenant is not None and rated and status is not None:
+                        if status == 429:
+                            limited += 1
+                            if api_only:
+                                refused.append((invoke.index, tenant, invoke.time_ns, completion.time_ns,
+                                                completion.index))
+                        else:
+                            accept((tenant, completion.time_ns // _SECOND))
+                    try:
+                        if tenant is not None and "company_ids_seen" in result:
+                            seen = result["company_ids_seen"]
+                            if seen and (len(seen) > 1 or tenant not in seen):
+                                foreign_data.append((invoke.index, invoke, completion))
+                        if is_probe:
+                            control = bool(args.get("control"))
+                            if not control:
+                                probe_answers[str(status) if kind != "info" else "info"] += 1
+                            probes.setdefault(args.get("probe_id") or ("solo", invoke.index), {})[control] = (
+                                invoke, completion)
+                    except Exception as exc:  # noqa: BLE001 - e.g. an unhashable probe id: tenant-isolation's alone
+                        failed.setdefault("tenancy", exc)
+                    if kind == "ok" and tenant is not None and not is_probe:
+                        try:
+                            ids = named.get(tenant)
+                            if ids is None:
+                                ids = named[tenant] = set()
+                            for name in row_keys[tuple(args)]:
+                                ids.add(args[name])
+                            if "id" in result and result["id"] is not None:
+                                ids.add(result["id"])
+                        except TypeError as exc:  # an unhashable id: it matters only where rows have owners
+                            failed.setdefault("named", exc)
                 if not result:
                     continue
-                if status is not None:
-                    trace = result.get("trace")
+                if status is not None and "trace" in result:
+                    trace = result["trace"]
                     if trace is not None:
                         traced += 1
                         if trace == "other" or trace == "missing":
                             wrong.append((invoke.index, completion.index, trace))
-                if kind == "ok" and result.get("replayed"):
+                if kind == "ok" and "replayed" in result and result["replayed"]:
                     replayed.append((invoke.index, completion.index))
             if latency:
                 latencies[f] = latency
             if total:
                 totals[f] = total
-                errors[f] = failed
+                errors[f] = failed_ops
             examples.extend(f_examples)
         examples.sort()
         wrong.sort()
@@ -99,7 +213,51 @@ class Answers:
             self.trace_wrong[trace].append(index)
         self.replayed = [index for _, index in replayed]
 
+        self.responses = responses
+        foreign_data.sort(key=lambda item: item[0])
+        self.foreign_data = foreign_data
+        if len(probes) > 1:  # read one operation at a time; the checker judges them in history order
+            probes = dict(sorted(probes.items(), key=lambda item: min(p[0].index for p in item[1].values())))
+        self.probes = probes
+        self.probe_answers = probe_answers
+        self.named = named
+
+        self.keyed = keyed
+        self.unfingerprinted = unfingerprinted
+        keyed_answers.sort(key=lambda item: item[0])
+        groups: dict[tuple[object, object], list[tuple[Op, Op]]] = {}
+        try:
+            for _, group, invoke, completion in keyed_answers:
+                members = groups.get(group)
+                if members is None:
+                    groups[group] = [(invoke, completion)]
+                else:
+                    members.append((invoke, completion))
+        except TypeError as exc:  # an unhashable key
+            failed["keys"] = exc
+        self.key_groups = groups
+
+        self.accepted: Counter[tuple[str, int]] = Counter(accepted)
+        self.limited = limited
+        refused.sort(key=lambda item: item[0])
+        self.refused = [item[1:] for item in refused]
+        self.failed = failed
+
+    def part(self, name: str) -> Answers:
+        """Self, once the named part (``tenancy``, ``named``, ``keys``) was read without error; else that error."""
+        error = self.failed.get(name)
+        if error is not None:
+            raise error
+        return self
+
 
 def answers(history: History) -> Answers:
     """The history's ``Answers``, built once and shared (do not change it)."""
     return history.view(Answers)
+
+
+def named_by(history: History, tenant: str) -> list[tuple[Op, Op]]:
+    """The ``ok`` non-probe client pairs of ``tenant``, in history order (the rare walk after a foreign id)."""
+    return [(invoke, completion) for invoke, completion in history.pairs()
+            if completion is not None and completion.type == "ok" and invoke.tenant == tenant
+            and invoke.process != NEMESIS and invoke.f != PROBE]

@@ -61,6 +61,7 @@ from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
+from ._answers import answers
 from ._probes import FaultWindows, answer_class
 
 __all__ = ["NAME", "check_idempotent_replay", "ttl_margin"]
@@ -88,22 +89,10 @@ def _may_have_expired(first_invoke: Op, last_completion: Op, ttl: float | None) 
 def check_idempotent_replay(history: History, snapshot: Snapshot) -> Verdict:
     """Same key and payload: identical answer, one side effect; other payload: never 2xx."""
     log = ViolationLog(NAME, "safety", snapshot.config)
-    groups: dict[tuple[str | None, object], list[tuple[Op, Op]]] = defaultdict(list)
-    keyed = unfingerprinted = 0
+    seen = answers(history).part("keys")  # the walk of every op for its key, shared (see _answers)
+    groups = seen.key_groups
+    keyed, unfingerprinted = seen.keyed, seen.unfingerprinted
     ttl = snapshot.config.idempotency_ttl_s
-    for invoke, completion in history.pairs():
-        args = invoke.args
-        key = args.get("idempotency_key")
-        if key is None:
-            continue
-        keyed += 1
-        if completion is None or (invoke.f == PROBE_IDEMPOTENCY and args.get("probe") == "expired"):
-            continue
-        if args.get("payload_fp") is None:
-            unfingerprinted += 1
-        if completion.type == "ok" or completion.status == 404:
-            groups[(invoke.tenant, key)].append((invoke, completion))
-
     for (tenant, key), answered in groups.items():
         if ttl is not None and len(answered) > 1:
             start = min((invoke for invoke, _ in answered), key=lambda op: op.time_ns)

@@ -24,15 +24,16 @@ judged: a call submission or refresh may meet the Shunya or task limit.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 from stormproof.harness.history import History
-from stormproof.harness.history import vocabulary as v
 from stormproof.harness.history.vocabulary import NEMESIS, WEBHOOK_DELIVER
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
+
+from ._answers import answers
 
 __all__ = ["NAME", "check_rate_limit_enforced"]
 
@@ -47,23 +48,8 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
     if config.rate_limit_per_s is None:
         return log.verdict(checked=False, note="the run set no per-tenant rate limit")
     bound = config.rate_limit_per_s * (1 + config.rate_limit_tolerance) + config.rate_limit_burst
-    accepted: Counter[tuple[str, int]] = Counter()
-    limited = 0
-    sent: defaultdict[str, list[tuple[int, int]]] = defaultdict(list)  # tenant -> (invoke ns, completion ns)
-    refused: list[tuple[str, int, int, int]] = []  # (tenant, invoke ns, completion ns, completion index)
-    for invoke, completion in history.pairs():
-        if invoke.process == NEMESIS or invoke.f == WEBHOOK_DELIVER or invoke.tenant is None:
-            continue
-        # Every request sent counts against its tenant, even one never answered: it may have arrived.
-        sent[invoke.tenant].append((invoke.time_ns, completion.time_ns if completion is not None else 1 << 62))
-        if completion is None or completion.status is None:
-            continue
-        if completion.status == 429:
-            limited += 1
-            if invoke.f not in _OTHER_LIMITS and not invoke.f.startswith("probe."):
-                refused.append((invoke.tenant, invoke.time_ns, completion.time_ns, completion.index))
-            continue
-        accepted[(invoke.tenant, completion.time_ns // 1_000_000_000)] += 1
+    seen = answers(history)  # the walk of every answer, shared (see _answers)
+    accepted, limited, refused = seen.accepted, seen.limited, seen.refused
     for (tenant, second), count in sorted(accepted.items()):
         if count > bound:
             log.add(
@@ -72,15 +58,27 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
                 f"(limit {config.rate_limit_per_s:g}/s, burst {config.rate_limit_burst:g}: at most {bound:g})",
                 badness=float(count - bound), tenant=tenant, second=second, accepted=count,
             )
-    quiet_refusals = _quiet_refusals(log, sent, refused, config.rate_limit_per_s, config.rate_limit_burst,
-                                     config.rate_limit_tolerance)
+    quiet_refusals = _quiet_refusals(log, _sent(history), refused, config.rate_limit_per_s,
+                                     config.rate_limit_burst, config.rate_limit_tolerance) if refused else 0
     busiest = max(accepted.values(), default=0)
     return log.verdict(checked=True, bound_per_second=bound, busiest_second=busiest, answered_429=limited,
                        api_429_judged=len(refused), quiet_tenant_429=quiet_refusals)
 
 
-#: Operations that may meet another limit than the API's (Shunya calls, task enqueues).
-_OTHER_LIMITS = frozenset((v.CALL_SUBMIT, v.CALL_REFRESH, v.DEAD_LETTER_RETRY))
+def _sent(history: History) -> dict[str, list[tuple[int, int]]]:
+    """Tenant -> (invoke ns, completion ns) of every request it sent, even one never answered: it may have
+    arrived. Walked only when an API 429 is to be judged (runs without one never need it)."""
+    sent: defaultdict[str, list[tuple[int, int]]] = defaultdict(list)
+    for f, pairs in history.grouped().items():
+        if f == WEBHOOK_DELIVER:
+            continue
+        for invoke, completion in pairs:
+            if invoke.process != NEMESIS and invoke.tenant is not None:
+                answered = completion.time_ns if completion is not None else 1 << 62
+                sent[invoke.tenant].append((invoke.time_ns, answered))
+    return sent
+
+
 _GRID_S = tuple(0.25 * 2 ** k for k in range(16))  # 0.25 s doubling to about 2.3 hours
 
 

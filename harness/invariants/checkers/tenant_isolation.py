@@ -31,12 +31,13 @@ from __future__ import annotations
 from collections import Counter
 
 from stormproof.harness.history import History, Op
-from stormproof.harness.history.vocabulary import NEMESIS, PROBE
+from stormproof.harness.history.vocabulary import PROBE
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import TABLES, Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
+from ._answers import RowIdKeys, answers, named_by
 from ._probes import FaultWindows, answer_class
 
 __all__ = ["NAME", "MARKER", "check_tenant_isolation"]
@@ -44,9 +45,6 @@ __all__ = ["NAME", "MARKER", "check_tenant_isolation"]
 NAME = "tenant-isolation"
 #: The prefix a probe writes into every string of its bodies, followed by its tenant (stormproof.harness.load.probes).
 MARKER = "sp-probe-"
-
-#: Argument keys that are not row ids even though they end in ``_id``.
-_NOT_ROW_IDS = frozenset(("company_id", "target_tenant", "idempotency_key", "target_id", "probe_id"))
 
 
 def _owners(snapshot: Snapshot) -> tuple[dict[object, tuple[str, object]], list[str]]:
@@ -58,10 +56,9 @@ def _owners(snapshot: Snapshot) -> tuple[dict[object, tuple[str, object]], list[
             missing.append(table)
             continue
         id_column = "task_id" if table == "task_records" else "id"
-        for row in rows:
-            company = row.get("company_id")
-            if company is not None:
-                owners[row.get(id_column)] = (table, company)
+        for row in rows:  # ``in`` and ``[]`` reach the row's dict directly; ``get`` is a forwarded method call
+            if "company_id" in row and row["company_id"] is not None:
+                owners[row[id_column] if id_column in row else None] = (table, row["company_id"])
     return owners, missing
 
 
@@ -73,67 +70,41 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
     if len(missing) == len(TABLES):
         log.cannot("no table in snapshot: rows touched across tenants not checked")
     faults = FaultWindows(history)
-    probe_answers: Counter[str] = Counter()
+    seen = answers(history).part("tenancy")  # the walk of every answer, shared (see _answers)
+    probes = seen.probes
     outcome: Counter[str] = Counter()
-    probes: dict[object, dict[bool, tuple[Op, Op]]] = {}
-    responses = 0
-    row_keys = _RowIdKeys()
-    found: list[tuple[int, int, Op, Op]] = []  # (invoke index, 0 data / 1 row, ...): logged in history order
-    owner_of = owners.get
-    for f, pairs in history.grouped().items():  # one operation at a time: the hot loop has no per-op lookups
-        is_probe = f == PROBE
-        for invoke, completion in pairs:
-            if completion is None or invoke.process == NEMESIS:
+    row_keys = RowIdKeys()
+    # (invoke index, 0 data / 1 row, ...): logged in history order
+    found: list[tuple[int, int, Op, Op]] = [(index, 0, invoke, completion)
+                                            for index, invoke, completion in seen.foreign_data]
+    if owners:
+        owner_of = owners.get
+        owned = set(owners)
+        for tenant, ids in seen.part("named").named.items():
+            # Every id a tenant's ok ops named, at once; its ops are walked only when one is foreign.
+            if not any(owner_of(row_id)[1] != tenant for row_id in ids & owned):
                 continue
-            tenant = invoke.tenant
-            responses += 1
-            result = completion.result
-            seen = result.get("company_ids_seen")
-            if seen and tenant is not None and (len(seen) > 1 or tenant not in seen):
-                found.append((invoke.index, 0, invoke, completion))
-            if is_probe:
-                control = bool(invoke.args.get("control"))
-                if not control:
-                    probe_answers[str(completion.status) if completion.type != "info" else "info"] += 1
-                probes.setdefault(invoke.args.get("probe_id") or ("solo", invoke.index), {})[control] = (
-                    invoke, completion)
-                continue
-            if completion.type != "ok" or tenant is None or not owners:
-                continue
-            args = invoke.args  # _foreign_rows, inlined: this runs for every acknowledged operation
-            hit = False
-            for name in row_keys[tuple(args)]:
-                owner = owner_of(args[name])
-                if owner is not None and owner[1] != tenant:
-                    hit = True
-                    break
-            if not hit:
-                returned = result.get("id")
-                if returned is not None:
-                    owner = owner_of(returned)
-                    hit = owner is not None and owner[1] != tenant
-            if hit:
-                found.append((invoke.index, 1, invoke, completion))
+            for invoke, completion in named_by(history, tenant):
+                if _foreign_rows(invoke, completion, owners, row_keys):
+                    found.append((invoke.index, 1, invoke, completion))
     found.sort(key=lambda item: item[:2])
     for _, kind, invoke, completion in found:
         if kind == 0:
             _foreign_data(log, invoke, completion)
         else:
             _foreign_row(log, invoke, completion, owners, _foreign_rows(invoke, completion, owners, row_keys))
-    if len(probes) > 1:  # pairs were read per operation: judge probes in history order, as before
-        probes = dict(sorted(probes.items(), key=lambda item: min(p[0].index for p in item[1].values())))
 
     for pair in probes.values():
         if False in pair:
             outcome[_judge_probe(log, pair[False], pair.get(True), faults)] += 1
     if owners:
         _final_state(log, history, snapshot, probes, owners)
-    if responses == 0:
+    if seen.responses == 0:
         log.cannot("not exercised: no answered operation to judge")
     return log.verdict(
-        responses=responses,
-        probes=sum(probe_answers.values()),
-        probe_answers=dict(probe_answers),
+        responses=seen.responses,
+        probes=sum(seen.probe_answers.values()),
+        probe_answers=dict(seen.probe_answers),
         probe_outcomes=dict(outcome),
         probed_routes=len({pair[False][0].args.get("route") for pair in probes.values() if False in pair}),
         tables_missing=missing,
@@ -156,14 +127,6 @@ def _foreign_data(log: ViolationLog, invoke: Op, completion: Op) -> None:
             )
 
 
-class _RowIdKeys(dict[tuple[str, ...], tuple[str, ...]]):
-    """Argument names -> those that name rows, worked out once per shape of args (there are few shapes)."""
-
-    def __missing__(self, names: tuple[str, ...]) -> tuple[str, ...]:
-        chosen = self[names] = tuple(n for n in names if n.endswith("_id") and n not in _NOT_ROW_IDS)
-        return chosen
-
-
 class _RowIdColumns(dict[tuple[str, ...], tuple[str, ...]]):
     """Row columns -> those that may name another row (``*_id`` but ``company_id``), once per table shape."""
 
@@ -173,7 +136,7 @@ class _RowIdColumns(dict[tuple[str, ...], tuple[str, ...]]):
 
 
 def _foreign_rows(invoke: Op, completion: Op, owners: dict[object, tuple[str, object]],
-                  row_keys: _RowIdKeys) -> list[tuple[object, tuple[str, object]]]:
+                  row_keys: RowIdKeys) -> list[tuple[object, tuple[str, object]]]:
     """The rows of another tenant that an ``ok`` operation named (ids in its args, the id it got back)."""
     tenant = invoke.tenant
     args = invoke.args
@@ -249,8 +212,12 @@ def _final_state(log: ViolationLog, history: History, snapshot: Snapshot,
     id_columns = _RowIdColumns()
     owner_of = owners.get
     for table in TABLES:
-        for row in snapshot.table(table) or ():
-            company = row.get("company_id")
+        rows = snapshot.table(table) or ()
+        # A probe's marker is rare: one look at all the table's strings at once says whether a row holds it
+        # (joined by a character the marker lacks, so a match lies within one string).
+        marked = MARKER in "\x1f".join([value for row in rows for value in row.values() if isinstance(value, str)])
+        for row in rows:
+            company = row["company_id"] if "company_id" in row else None
             # One look per row, at what may break the promise only: the columns that name another row
             # (chosen once per table shape) and the strings that may hold a probe's marker.
             if company is not None:
@@ -262,6 +229,8 @@ def _final_state(log: ViolationLog, history: History, snapshot: Snapshot,
                                 f"{value} of {owner[1]} in {column}: a write took another tenant's id",
                                 (), owner=owner[1], table=table, row_id=row.get("id"), column=column,
                                 foreign_id=value)
+            if not marked:
+                continue
             for column, value in row.items():
                 if not isinstance(value, str) or MARKER not in value:
                     continue
