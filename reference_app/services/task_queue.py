@@ -157,11 +157,6 @@ class TaskQueue:
     async def _enqueue_logged(
         self, name: str, kwargs: dict[str, Any], company_id: uuid.UUID, dedupe_key: str | None, check_rate: bool
     ) -> None:
-        if self._settings.race_delay_ms:
-            # Tests only (STORMPROOF_RACE_DELAY_MS): widen the gap between the business commit and the
-            # publication, where a crash of this process loses the task (the promise the outbox keeps), so
-            # that a kill lands in it every time rather than by luck.
-            await asyncio.sleep(self._settings.race_delay_ms / 1000)
         try:
             await self.enqueue(name, kwargs, company_id=company_id, dedupe_key=dedupe_key, check_rate=check_rate)
         except Exception as exc:  # noqa: BLE001 - the ledger or dead-letter table says what happened
@@ -223,6 +218,11 @@ class TaskQueue:
                     args=kwargs, state="queued", attempts=0, trace_id=trace_id, created_at=utcnow(),
                 )
             )
+        if self._settings.race_delay_ms:
+            # Tests only (STORMPROOF_RACE_DELAY_MS): widen the gap between the ledger's commit and the
+            # publication, where a crash of this process loses the task (the gap the outbox closes), so
+            # that a kill lands in it every time rather than by luck.
+            await asyncio.sleep(self._settings.race_delay_ms / 1000)
         try:
             await asyncio.to_thread(
                 self.celery.send_task,
