@@ -193,3 +193,21 @@ def test_conflict_naming_a_session_whose_stop_ran_concurrently_is_valid() -> Non
            result={"problem": "active-session-exists", "active_session_id": "s1"})
     b.complete(stop, 30, 200)
     assert _run("single-active-session", b, recording_sessions=(_session("s1", status="stopped"),)).status == "valid"
+
+
+def test_conflict_naming_a_session_a_probe_had_stopped_is_flagged() -> None:
+    """A probe's stop answered 2xx (its route derived from the API document) ended s1 as surely as the load's:
+    a later start refused as blocked by s1 misnamed its blocker. A probe's stop with no answer proves nothing."""
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("probe.idempotency", 20, 30, 200, method="POST", path="/api/v1/recordings/sessions/s1/stop")
+    conflict = {"problem": "active-session-exists", "active_session_id": "s1"}
+    b.call("session.start", 40, 50, 409, process="p2", appointment_id="a1", result=conflict)
+    final = (_session("s1", status="stopped"),)
+    verdict = _run("single-active-session", b, recording_sessions=final)
+    assert [v.details["type"] for v in verdict.violations] == ["conflict-misnamed"]
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("probe.idempotency", 20, 30, None, error="timeout", method="POST", path="/api/v1/recordings/s1/stop")
+    b.call("session.start", 40, 50, 409, process="p2", appointment_id="a1", result=conflict)
+    assert _run("single-active-session", b, recording_sessions=final).status == "valid"

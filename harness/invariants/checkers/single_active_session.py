@@ -155,7 +155,8 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
     """Each fresh 409 active-session-exists of a start names a session that may have been active.
 
     Returns (violations, conflicts judged). "Certainly stopped" uses only stops
-    answered 2xx: a stop's 2xx says the session is stopped, whenever it was.
+    answered 2xx, the load's or a probe's: a stop's 2xx says the session is
+    stopped, whenever it was (a stop with no answer ends at INF: never certain).
     """
     conflicts = [(invoke, completion) for invoke, completion in history.pairs_of(*STARTS)
                  if completion is not None and completion.status == 409]
@@ -166,6 +167,8 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
         assert completion is not None
         session_id = invoke.args.get("session_id")
         stopped_at[session_id] = min(stopped_at.get(session_id, INF), completion.time_ns)
+    for session_id, (_, answered) in _probe_stops(history):  # a probe's stop answered 2xx ended it as surely
+        stopped_at[session_id] = min(stopped_at.get(session_id, INF), answered)
     appointment_of = {str(row.get("id")): row.get("appointment_id") for row in rows or ()}
     misnamed = judged = 0
     for invoke, completion in conflicts:
