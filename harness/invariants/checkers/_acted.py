@@ -11,8 +11,9 @@ this: a probe's stop, a probe's unassign, a probe's refresh).
 
 Only a write that may have acted counts (``possible_span``: a 2xx, or no
 definite answer, which may have acted at any time after its invoke); a refusal
-such as a cross-tenant probe's 404 did nothing, and counting it would hide a
-real violation.
+such as a cross-tenant probe's 404 did nothing, and neither did a replayed 2xx
+(``Idempotent-Replayed``: the idempotency probe's second use of a key answers
+what the first did); counting them would hide a real violation.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def probe_writes(history: History, method: str, path: re.Pattern[str]) -> list[P
         match = path.search(str(invoke.args.get("path") or ""))
         if match is None:
             continue
+        completion = pair[1]
+        if completion is not None and completion.type == "ok" and completion.result.get("replayed"):
+            continue  # the stored answer of an earlier request with its key: this one did nothing
         span = possible_span(pair)
         if span is not None:
             found.append((invoke, match, span))
