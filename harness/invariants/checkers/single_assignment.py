@@ -34,7 +34,7 @@ from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot
-from stormproof.harness.invariants.timeline import INF, NO_UNDOERS, Interval, Undoers, report_overlaps
+from stormproof.harness.invariants.timeline import NO_UNDOERS, Interval, Undoers, report_overlaps
 from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_single_assignment"]
