@@ -19,6 +19,13 @@ else's traffic used this tenant's allowance. The windows are a doubling grid
 (0.25 s to the whole run), each bound taken at the next shorter length, so
 the rule never claims more than the arithmetic allows. Only the API limit is
 judged: a call submission or refresh may meet the Shunya or task limit.
+
+A request without a valid token (an authorization probe's ``none``,
+``expired`` or ``forged`` caller) is nobody's: the limit applies to the
+tenant the token names, once the token is known good, so its 401 never spends
+the allowance of the tenant whose user sent it. It counts neither as accepted
+(with authorization probes among a limited tenant's traffic, the 401s pushed
+the count past the bound: a false ``over-limit``) nor as sent.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from collections import Counter, defaultdict
 
 from stormproof.harness.history import History
 from stormproof.harness.history import vocabulary as v
-from stormproof.harness.history.vocabulary import NEMESIS, WEBHOOK_DELIVER
+from stormproof.harness.history.vocabulary import NEMESIS, PROBE_AUTHZ, WEBHOOK_DELIVER
+from stormproof.harness.invariants.checkers.authorization import expected_status
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -52,7 +60,8 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
     sent: defaultdict[str, list[tuple[int, int]]] = defaultdict(list)  # tenant -> (invoke ns, completion ns)
     refused: list[tuple[str, int, int, int]] = []  # (tenant, invoke ns, completion ns, completion index)
     for invoke, completion in history.pairs():
-        if invoke.process == NEMESIS or invoke.f == WEBHOOK_DELIVER or invoke.tenant is None:
+        if invoke.process == NEMESIS or invoke.f == WEBHOOK_DELIVER or invoke.tenant is None \
+                or (invoke.f == PROBE_AUTHZ and expected_status(invoke.args.get("role"), ()) == 401):
             continue
         # Every request sent counts against its tenant, even one never answered: it may have arrived.
         sent[invoke.tenant].append((invoke.time_ns, completion.time_ns if completion is not None else 1 << 62))
