@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -459,9 +460,15 @@ class AppFactory:
         return AppUnderTest(stack)
 
     def close(self) -> None:
-        for stack in reversed(self._started):
-            stack.stop()
-        self._started.clear()
+        """Stop every stack, several at once: a module that started one app per weakening (about forty)
+        spent 41 s of the suite stopping them one after the other. Every stack is stopped even when one
+        fails to stop; the first failure is raised after."""
+        stacks, self._started = list(reversed(self._started)), []
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="stack-stop") as pool:
+            outcomes = [pool.submit(stack.stop) for stack in stacks]
+        errors = [error for outcome in outcomes if (error := outcome.exception()) is not None]
+        if errors:
+            raise errors[0]
 
 
 @pytest.fixture

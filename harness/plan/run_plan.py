@@ -107,11 +107,12 @@ class RunPlan(PlanModel):
     def check_config(self) -> CheckConfig:
         """The checkers' thresholds: the scenario's SLOs, and the limits, budgets and TTL it gives the app.
 
-        The retry budget, the backoff and the key TTL come from the scenario's stack env, which only an
-        app the harness starts receives; for an app already running (``app_url``) they are not known,
-        and the rules that need them judge nothing rather than the wrong thing."""
-        rate, burst = self.scenario.stack.rate_limit
+        The rate limit, the retry budget, the backoff and the key TTL come from the scenario's stack env,
+        which only an app the harness starts receives; for an app already running (``app_url``) they are
+        not known, and the rules that need them judge nothing rather than the wrong thing (a higher limit
+        of its own would read as over-limit, a lower one as a quiet tenant refused)."""
         started_here = self.app_url is None
+        rate, burst = self.scenario.stack.rate_limit if started_here else (None, 0.0)
         return CheckConfig(error_rate_max=self.scenario.slo.error_rate_max,
                            latency_p95_ms=self.scenario.slo.latency_p95_ms,
                            rate_limit_per_s=rate, rate_limit_burst=burst,

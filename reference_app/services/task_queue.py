@@ -218,6 +218,11 @@ class TaskQueue:
                     args=kwargs, state="queued", attempts=0, trace_id=trace_id, created_at=utcnow(),
                 )
             )
+        if self._settings.race_delay_ms:
+            # Tests only (STORMPROOF_RACE_DELAY_MS): widen the gap between the ledger's commit and the
+            # publication, where a crash of this process loses the task (the gap the outbox closes), so
+            # that a kill lands in it every time rather than by luck.
+            await asyncio.sleep(self._settings.race_delay_ms / 1000)
         try:
             await asyncio.to_thread(
                 self.celery.send_task,

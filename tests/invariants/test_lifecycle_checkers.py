@@ -214,3 +214,28 @@ def test_deletion_audited_flags_an_audit_row_there_before_the_run_and_gone() -> 
     assert verdict.violations[0].details["deletion_id"] == "old2"
     tables["deletion_audit"].append(_audit("old2", "t2"))
     assert _one("deletion-audited", history, tables).status == "valid"
+
+
+def test_retention_enforced_excuses_an_expired_row_held_by_a_request_during_every_run() -> None:
+    """A run skips the rows live traffic holds (SKIP LOCKED): a probe granting a consent on an old appointment
+    (learnt from a list answer) while the run went left it for the next run. A row no request held during some
+    run that found it expired should have gone with that run."""
+    def history(*held: tuple[float, float]) -> History:
+        b = HistoryBuilder()
+        b.call(RETENTION_RUN, 10, 20, 200, result={"company_id": "c1"})
+        b.call(RETENTION_RUN, 40, 50, 200, result={"company_id": "c1"})
+        for start, end in held:
+            b.call("probe.idempotency", start, end, 201, method="POST", path="/api/v1/appointments/a1/consents")
+        return b.build()
+
+    def tables(h: History) -> dict:
+        return {"calls": [], "appointments": [_appointment("a1", 400, h[0].wall)]}
+
+    both = history((5, 25), (45, 55))
+    verdict = _one("retention-enforced", both, tables(both))
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["expired_held"] == 1
+    once = history((5, 25))  # free during the second run
+    assert [v.details["row_id"] for v in _one("retention-enforced", once, tables(once)).violations] == ["a1"]
+    before = history((0, 5), (30, 35))  # held only between runs
+    assert [v.details["row_id"] for v in _one("retention-enforced", before, tables(before)).violations] == ["a1"]

@@ -359,3 +359,27 @@ def test_a_call_taken_by_a_confirmed_deletion_of_its_appointment_is_not_lost() -
         b.call("deletion.confirm", 9, 12, confirmed, result={"id": "d1"}, deletion_id="d1")
         verdict = _run("no-lost-acknowledged-write", b, calls=())
         assert verdict.status == expected, (confirmed, verdict.violations)
+
+
+def test_metrics_agree_counts_what_the_runs_deletions_took() -> None:
+    """A confirmed deletion (plan F2) takes an appointment's sessions, jobs and analyses after they were counted:
+    its audit row's counts are rows too, also when the confirmation's answer was lost. An audit row no
+    confirmation of the run names (there before it) adds nothing, and a count still short is caught."""
+    b = HistoryBuilder()
+    b.call("deletion.confirm", 0, 5, 200, deletion_id="d1", result={"id": "d1"})
+    b.call("deletion.confirm", 6, 7, None, error="timeout", deletion_id="d2")
+    audit = ({"id": "d1", "counts": {"call_analyses": 2, "recording_sessions": 1, "shunya_jobs": 2}},
+             {"id": "d2", "counts": {"call_analyses": 1, "recording_sessions": 1, "shunya_jobs": 1}},
+             {"id": "old", "counts": {"call_analyses": 5, "recording_sessions": 5}})
+    metrics = dict(METRICS, **{'shunya_job_failures_total{type="job_failed"}': 2.0})
+    fields = dict(call_analyses=tuple({"id": str(i)} for i in range(4)),  # 7 applied, 3 deleted since
+                  recording_sessions=({"id": "s1"},),                      # 3 started, 2 deleted since
+                  shunya_jobs=({"id": "j1", "status": "failed"},),         # 2 failed, one maybe deleted
+                  baseline={key: 0.0 for key in METRICS})
+    verdict = _run("metrics-agree", b, metrics=metrics, deletion_audit=audit, **fields)
+    assert verdict.status == "valid", verdict.violations
+    fewer = (audit[0],)
+    bad = _run("metrics-agree", b, metrics=dict(metrics, **{'shunya_job_failures_total{type="job_failed"}': 5.0}),
+               deletion_audit=fewer, **fields)
+    assert sorted(v.details["type"] for v in bad.violations) == ["dedupe-misses", "sessions-started",
+                                                                 "shunya-job-failures"]

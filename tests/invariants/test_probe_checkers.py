@@ -74,6 +74,31 @@ def test_foreign_rows_changed_or_deleted_in_the_final_state_are_flagged() -> Non
     assert _run("tenant-isolation", b, **gone).status == "valid"
 
 
+def test_a_foreign_rows_deletion_is_excused_only_by_its_owner_deleting_it() -> None:
+    """The row of a DELETE probe (404) gone from the final state: its owner's retention run that named it
+    deleted it (the probes learn old appointments from list answers), not the probe. A deletion request the
+    owner never confirmed, or an owner's DELETE refused, deleted nothing: the row's end is still the probe's."""
+    gone = dict(appointments=({"id": "a1", "company_id": "c1"},))
+    old = [{"kind": "appointment", "id": "b1", "company_id": "c2", "at": 0.0}]
+
+    def deleting(*owner: tuple) -> HistoryBuilder:
+        b = HistoryBuilder()
+        _probe(b, 0, 404, method="DELETE", route="DELETE /api/v1/appointments/{appointment_id}")
+        for f, status, args in owner:
+            b.call(f, 10, 11, status, tenant="c2", result={"id": "d1"} if f == "deletion.request" else None, **args)
+        return b
+
+    assert _run("tenant-isolation", deleting(("retention.run", 200, {"rows": old})), **gone).status == "valid"
+    assert _run("tenant-isolation", deleting(("retention.run", None, {"rows": old})), **gone).status == "valid"
+    for owner in [(("retention.run", 403, {"rows": old}),),                       # refused: deleted nothing
+                  (("deletion.request", 201, {"scope": "appointment", "target_id": "b1"}),),  # never confirmed
+                  (("appointment.delete", 404, {"appointment_id": "b1"}),)]:
+        assert _types(_run("tenant-isolation", deleting(*owner), **gone)) == ["foreign-row-deleted"], owner
+    confirmed = deleting(("deletion.request", 201, {"scope": "appointment", "target_id": "b1"}),
+                         ("deletion.confirm", 200, {"deletion_id": "d1"}))
+    assert _run("tenant-isolation", confirmed, **gone).status == "valid"
+
+
 def test_cross_tenant_right_answers_pass() -> None:
     b = HistoryBuilder()
     _probe(b, 0, 404)                                           # exactly the missing id's answer

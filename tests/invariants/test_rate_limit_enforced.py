@@ -88,3 +88,37 @@ def test_a_quiet_tenants_call_refused_is_not_judged(tmp_path: Path) -> None:
     quiet = [(0.5 * k + 0.003, "b", "call.submit", 429 if k == 7 else 202) for k in range(10)]
     verdict = _verdict(_timed(tmp_path, _flood(5) + quiet), LIMIT)
     assert verdict.status == "valid", verdict.violations
+
+
+def _with_authz(tmp_path: Path, accepted: int, unauthenticated: int, rep: int = 0) -> object:
+    """Tenant a in one second: ``accepted`` reads let through by its limit, then the rest 429, and
+    authorization probes answered 401 (no, expired or forged token) or 403 (a rep on a manager route)."""
+    clock = iter(range(1, 10_000))
+    recorder = HistoryRecorder(tmp_path / "z.jsonl", origin_ns=0, clock=lambda: next(clock) * 1000)
+    sent = [("appointment.read", {"appointment_id": "x"}, 200)] * accepted
+    sent += [("appointment.read", {"appointment_id": "x"}, 429)] * 20
+    roles = ("none", "expired", "forged")
+    sent += [("probe.authz", {"role": roles[k % 3], "method": "GET", "path": "/api/v1/me"}, 401)
+             for k in range(unauthenticated)]
+    sent += [("probe.authz", {"role": "rep", "required_roles": ["manager"], "method": "GET",
+                              "path": "/api/v1/deletions"}, 403)] * rep
+    for f, args, status in sent:
+        invoke = recorder.invoke("u1", f, tenant="a", args=args)
+        recorder.complete(invoke, status=status)
+    recorder.close()
+    return load_history(tmp_path / "z.jsonl")
+
+
+def test_unauthenticated_probes_do_not_spend_the_tenants_allowance(tmp_path: Path) -> None:
+    """The limit applies once the token names the tenant: the 401s of callers with no valid token are not the
+    tenant's accepted requests (a false over-limit when authorization probes joined a limited tenant's load)."""
+    verdict = _verdict(_with_authz(tmp_path, accepted=38, unauthenticated=15), LIMIT)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["busiest_second"] == 38
+
+
+def test_an_authenticated_refusal_still_spends_the_allowance(tmp_path: Path) -> None:
+    """A rep's 403 passed the limit (the token was good): with it, the tenant is over its bound."""
+    verdict = _verdict(_with_authz(tmp_path, accepted=38, unauthenticated=15, rep=5), LIMIT)
+    assert verdict.status == "invalid"
+    assert verdict.violations[0].details["accepted"] == 43

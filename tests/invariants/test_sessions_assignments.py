@@ -193,3 +193,34 @@ def test_conflict_naming_a_session_whose_stop_ran_concurrently_is_valid() -> Non
            result={"problem": "active-session-exists", "active_session_id": "s1"})
     b.complete(stop, 30, 200)
     assert _run("single-active-session", b, recording_sessions=(_session("s1", status="stopped"),)).status == "valid"
+
+
+def test_conflict_naming_a_session_a_probe_had_stopped_is_flagged() -> None:
+    """A probe's stop answered 2xx (its route derived from the API document) ended s1 as surely as the load's:
+    a later start refused as blocked by s1 misnamed its blocker. A probe's stop with no answer proves nothing."""
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("probe.idempotency", 20, 30, 200, method="POST", path="/api/v1/recordings/sessions/s1/stop")
+    conflict = {"problem": "active-session-exists", "active_session_id": "s1"}
+    b.call("session.start", 40, 50, 409, process="p2", appointment_id="a1", result=conflict)
+    final = (_session("s1", status="stopped"),)
+    verdict = _run("single-active-session", b, recording_sessions=final)
+    assert [v.details["type"] for v in verdict.violations] == ["conflict-misnamed"]
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("probe.idempotency", 20, 30, None, error="timeout", method="POST", path="/api/v1/recordings/s1/stop")
+    b.call("session.start", 40, 50, 409, process="p2", appointment_id="a1", result=conflict)
+    assert _run("single-active-session", b, recording_sessions=final).status == "valid"
+
+
+def test_a_probes_replayed_unassign_undoes_nothing() -> None:
+    """The idempotency probe's second use of a key gets the first one's stored answer (replayed): that request
+    unassigned nothing, so it cannot explain r1 and r2 held together (counted, it hid the double assignment)."""
+    b = HistoryBuilder()
+    path = dict(method="POST", path="/api/v1/appointments/a1/unassign", idempotency_key="k")
+    b.call("probe.idempotency", 0, 5, 200, result={"id": "a1"}, probe="replay", step=1, **path)
+    b.call("appointment.assign", 10, 20, 200, appointment_id="a1", rep_id="r1", result={"id": "x1"})
+    b.call("probe.idempotency", 30, 40, 200, result={"id": "a1", "replayed": True}, probe="replay", step=2, **path)
+    b.call("appointment.assign", 50, 60, 200, appointment_id="a1", rep_id="r2", result={"id": "x2"})
+    verdict = _run("single-assignment", b)
+    assert [v.details["type"] for v in verdict.violations] == ["history"]

@@ -78,3 +78,17 @@ def test_a_refresh_that_may_have_acted_gives_its_trace_to_a_poll_whoever_sent_it
     verdict = _check(b, records)
     assert sorted(v.details["task_id"] for v in verdict.violations) == ["p7", "p8"]
     assert (verdict.summary["tasks_judged"], verdict.summary["tasks_traced"]) == (5, 3)
+
+
+def test_a_poll_enqueued_by_a_manually_retried_submit_task_may_carry_the_retrys_trace() -> None:
+    """A dead-lettered submit task retried by hand (``POST /dead-letters/{id}/retry``) submits the job again and
+    enqueues its poll under the retry request's trace id: that poll is the retry's, not a lost trace. The retry of
+    another job's submit task gives its trace to no poll of this one."""
+    b, _ = _history()
+    letters = ({"id": "d1", "task_id": "s2", "retried_task_id": "m1"},
+               {"id": "d2", "task_id": "s9", "retried_task_id": "m2"})
+    records = (_task("s2", SUBMIT, "j2", "T2"), _task("m1", SUBMIT, "j2", "M1"), _task("p3", POLL, "j2", "M1"),
+               _task("m2", SUBMIT, "j1", "M2"), _task("p4", POLL, "j2", "M2"))
+    verdict = _check(b, records, letters)
+    assert [v.details["task_id"] for v in verdict.violations] == ["p4"]
+    assert (verdict.summary["tasks_judged"], verdict.summary["tasks_traced"]) == (3, 2)

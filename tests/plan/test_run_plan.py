@@ -155,16 +155,19 @@ def test_an_app_already_running_is_not_judged_by_settings_the_scenario_never_gav
     """With --app-url the scenario's stack env never reaches the app: its TTL, backoff and budgets are unknown.
 
     idempotency-replay-storm gives the app a 3 s key TTL; judged by it, an external app keeping keys for
-    24 h (correctly) was reported replaying expired keys.
+    24 h (correctly) was reported replaying expired keys. The same holds for the rate limit: noisy-tenant's
+    20/s would call an app with a higher limit of its own over the limit.
     """
     env = {"STORMPROOF_TASK_BACKOFF_BASE_MS": "50", "STORMPROOF_TASK_BACKOFF_CAP_MS": "200",
-           "STORMPROOF_IDEMPOTENCY_TTL_SECONDS": "3"}
+           "STORMPROOF_IDEMPOTENCY_TTL_SECONDS": "3", "STORMPROOF_RATE_API_PER_SECOND": "20"}
     external = build_plan(_scenario(stack={"env": env}),
                           RunOptions(app_url="http://127.0.0.1:9", database_url="postgresql://u@127.0.0.1:9/db"))
     config = external.check_config()
     assert (config.task_backoff_ms, config.idempotency_ttl_s, dict(config.task_try_budget)) == (None, None, {})
+    assert config.rate_limit_per_s is None
     assert external.idempotency_ttl_s is None
-    assert build_plan(_scenario(stack={"env": env})).idempotency_ttl_s == 3.0
+    started = build_plan(_scenario(stack={"env": env}))
+    assert (started.idempotency_ttl_s, started.check_config().rate_limit_per_s) == (3.0, 20)
 
 
 def test_the_plan_is_frozen() -> None:

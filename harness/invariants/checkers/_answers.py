@@ -22,9 +22,9 @@ from collections import Counter
 
 from stormproof.harness.history import History, Op
 from stormproof.harness.history import vocabulary as v
-from stormproof.harness.history.vocabulary import NEMESIS, PROBE, PROBE_IDEMPOTENCY, WEBHOOK_DELIVER
+from stormproof.harness.history.vocabulary import NEMESIS, PROBE, PROBE_AUTHZ, PROBE_IDEMPOTENCY, WEBHOOK_DELIVER
 
-__all__ = ["Answers", "EXAMPLES", "OTHER_LIMITS", "RowIdKeys", "answers", "named_by"]
+__all__ = ["Answers", "EXAMPLES", "OTHER_LIMITS", "RowIdKeys", "answers", "named_by", "spends_nothing"]
 
 #: Error ops kept as examples (slo-error-rate lists this many).
 EXAMPLES = 20
@@ -120,6 +120,7 @@ class Answers:
             is_probe = f == PROBE
             expiry_probe = f == PROBE_IDEMPOTENCY
             rated = f != WEBHOOK_DELIVER
+            tokenless = f == PROBE_AUTHZ  # some of its requests carry no valid token: see spends_nothing
             api_only = f not in OTHER_LIMITS and not f.startswith("probe.")
             for invoke, completion in pairs:
                 args = invoke.args
@@ -152,7 +153,8 @@ class Answers:
                             f_examples.append((invoke.index, completion.index))
                     responses += 1
                     tenant = invoke.tenant
-                    if tenant is not None and rated and status is not None:
+                    if tenant is not None and rated and status is not None \
+                            and not (tokenless and spends_nothing(invoke)):
                         if status == 429:
                             limited += 1
                             if api_only:
@@ -249,6 +251,14 @@ class Answers:
         if error is not None:
             raise error
         return self
+
+
+def spends_nothing(invoke: Op) -> bool:
+    """Whether a request spends no tenant's rate allowance: an authorization probe sent with no valid token
+    (``none``, ``expired``, ``forged``) is answered 401 before the limiter knows whose it is."""
+    from .authorization import expected_status  # authorization imports this module's neighbours, not it
+
+    return invoke.f == PROBE_AUTHZ and expected_status(invoke.args.get("role"), ()) == 401
 
 
 def answers(history: History) -> Answers:

@@ -10,12 +10,13 @@ its Shunya job's tasks must carry that id in ``task_records.trace_id``:
   submit task, or by a refresh of the call: it carries the trace id of one of
   them. A refresh is any ``POST /calls/{id}/refresh`` that may have acted: a 2xx,
   or no answer at all (a lost answer may hide an enqueue), whether the load sent
-  it (``call.refresh``) or a probe did (the idempotency and authorization probes
-  derive their routes from the API document, so they refresh calls too: a
-  false alarm with every fix on, seen in a plain-Locust smoke run).
+  it (``call.refresh``) or a probe did (``_acted``: the probes derive their
+  routes from the API document, so they refresh calls too: a false alarm with
+  every fix on, seen in a plain-Locust smoke run).
 
 A task that is a dead letter's manual retry (``dead_letters.retried_task_id``)
-belongs to the retry request, and is not judged. A call, job or task gone from
+belongs to the retry request, and is not judged; a manually retried submit task
+enqueues the job's poll again, so that poll may carry the retry's trace id. A call, job or task gone from
 the final state (its data deleted) is not judged either. A history without
 trace ids in its args (an older harness) judges nothing; a snapshot without
 the columns is ``unknown`` when there was something to judge.
@@ -30,8 +31,9 @@ import re
 from collections import defaultdict
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import (CALL_REFRESH, CALL_SUBMIT, PROBE, PROBE_AUTHZ,
-                                                   PROBE_IDEMPOTENCY, PROBE_SETUP)
+from stormproof.harness.history.vocabulary import CALL_REFRESH, CALL_SUBMIT
+from stormproof.harness.invariants.checkers._acted import probe_writes
+from stormproof.harness.invariants.checkers._common import possible_span
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.snapshot import Snapshot
 
@@ -47,28 +49,19 @@ _REFRESH_PATH = re.compile(r"/calls/(?P<id>[^/?]+)/refresh(?:\?|$)")
 def check_task_traces(log: ViolationLog, history: History, snapshot: Snapshot) -> dict[str, int]:
     """Judge the trace id of every task of every submitted call; returns counts for the summary."""
     submitted: dict[str, tuple[str, int]] = {}  # call id -> (trace id, completion index)
-    refreshed: dict[str, set[str]] = defaultdict(set)
-    for invoke, completion in history.pairs_of(CALL_SUBMIT, CALL_REFRESH, PROBE, PROBE_IDEMPOTENCY, PROBE_AUTHZ,
-                                               PROBE_SETUP):
+    for invoke, completion in history.pairs_of(CALL_SUBMIT):
         trace = invoke.args.get("trace_id")
-        if not trace:
-            continue
-        if invoke.f == CALL_SUBMIT:
-            if completion is not None and completion.status is not None and 200 <= completion.status < 300 \
-                    and not completion.result.get("replayed") and completion.result.get("id"):
-                submitted[str(completion.result["id"])] = (str(trace), completion.index)
-            continue
-        if invoke.f == CALL_REFRESH:
-            call = invoke.args.get("call_id")
-        elif str(invoke.args.get("method") or "").upper() == "POST" \
-                and (match := _REFRESH_PATH.search(str(invoke.args.get("path") or ""))) is not None:
-            call = match.group("id")
-        else:
-            continue
-        acted = completion is None or completion.type == "info" or not completion.status \
-            or 200 <= completion.status < 300
-        if acted:
-            refreshed[str(call)].add(str(trace))
+        if trace and completion is not None and completion.status is not None \
+                and 200 <= completion.status < 300 and not completion.result.get("replayed") \
+                and completion.result.get("id"):
+            submitted[str(completion.result["id"])] = (str(trace), completion.index)
+    refreshed: dict[str, set[str]] = defaultdict(set)
+    for pair in history.pairs_of(CALL_REFRESH):
+        if pair[0].args.get("trace_id") and possible_span(pair) is not None:
+            refreshed[str(pair[0].args.get("call_id"))].add(str(pair[0].args["trace_id"]))
+    for invoke, match, _ in probe_writes(history, "POST", _REFRESH_PATH):
+        if invoke.args.get("trace_id"):
+            refreshed[match.group("id")].add(str(invoke.args["trace_id"]))
     if not submitted:
         return {}
     records, jobs, letters = snapshot.task_records, snapshot.shunya_jobs, snapshot.dead_letters
@@ -77,6 +70,12 @@ def check_task_traces(log: ViolationLog, history: History, snapshot: Snapshot) -
         return {}
     call_of_job = {str(job.get("id")): str(job.get("call_id")) for job in jobs}
     manual = {letter.get("retried_task_id") for letter in letters or ()} - {None}
+    # A manual retry of a submit task submits the job again and enqueues its poll, under the retry's trace id.
+    for record in records:
+        if record.get("task_id") in manual and record.get("name") == SUBMIT_TASK and record.get("trace_id"):
+            call = call_of_job.get(str((record.get("args") or {}).get("job_row_id")))
+            if call is not None:
+                refreshed[call].add(str(record["trace_id"]))
     judged = carried = 0
     for record in records:
         name = record.get("name")

@@ -26,7 +26,9 @@ dead-lettered, not tried again. A run that kills processes re-runs a task whose
 worker died mid-try (a try that neither failed nor finished), so there an
 excess is ``unknown``.
 
-Manual retries of dead letters (each retried once, every answer right, the
+An acknowledged call submission whose job has no task at all (the work lost
+between the commit and the publication, so the ledger never saw it) is judged
+by ``_unqueued_submissions``. Manual retries of dead letters (each retried once, every answer right, the
 retried task in the ledger) are judged by ``_manual_retry``; the wait of each
 retry after a failure (exponential backoff with full jitter, plan C1) by
 ``_backoff``, when the run gives the app's backoff (``CheckConfig.task_backoff_ms``).
@@ -45,6 +47,7 @@ from stormproof.harness.invariants.verdict import Verdict
 
 from ._backoff import check_backoff
 from ._manual_retry import check_manual_retries
+from ._unqueued_submissions import check_unqueued_submissions
 
 __all__ = ["NAME", "check_dead_letter_accounting"]
 
@@ -117,6 +120,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
             else:
                 log.cannot(f"{progressing} tasks may still finish: {quiescence.reason}")
     _retry_budget(history, records, snapshot, log)
+    submissions = check_unqueued_submissions(log, history, snapshot)
     backoff = snapshot.config.task_backoff_ms
     timing = None if backoff is None else check_backoff(log, records, backoff)
     letters = snapshot.dead_letters
@@ -141,6 +145,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         balanced=len(records) == succeeded + dead + len(in_flight),
         quiescence=None if quiescence is None else quiescence.to_dict(),
         manual_retries=retries,
+        **submissions,
         **({} if timing is None else {"retry_timing": timing}),
     )
 

@@ -19,6 +19,13 @@ else's traffic used this tenant's allowance. The windows are a doubling grid
 (0.25 s to the whole run), each bound taken at the next shorter length, so
 the rule never claims more than the arithmetic allows. Only the API limit is
 judged: a call submission or refresh may meet the Shunya or task limit.
+
+A request without a valid token (an authorization probe's ``none``,
+``expired`` or ``forged`` caller) is nobody's: the limit applies to the
+tenant the token names, once the token is known good, so its 401 never spends
+the allowance of the tenant whose user sent it. It counts neither as accepted
+(with authorization probes among a limited tenant's traffic, the 401s pushed
+the count past the bound: a false ``over-limit``) nor as sent.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
-from ._answers import answers
+from ._answers import answers, spends_nothing
 
 __all__ = ["NAME", "check_rate_limit_enforced"]
 
@@ -73,7 +80,7 @@ def _sent(history: History) -> dict[str, list[tuple[int, int]]]:
         if f == WEBHOOK_DELIVER:
             continue
         for invoke, completion in pairs:
-            if invoke.process != NEMESIS and invoke.tenant is not None:
+            if invoke.process != NEMESIS and invoke.tenant is not None and not spends_nothing(invoke):
                 answered = completion.time_ns if completion is not None else 1 << 62
                 sent[invoke.tenant].append((invoke.time_ns, answered))
     return sent

@@ -6,7 +6,11 @@ For each tenant whose retention run was acknowledged (``retention.run``
 more than ``appointment_days`` before it. The policy is the tenant's
 ``retention_policies`` row, or the defaults (calls 90 days, appointments 365)
 without one. Rows created after the run cannot be older than its cutoff, so
-the latest acknowledged run of a tenant is the one judged.
+the latest acknowledged run of a tenant is the one judged. A run skips the
+rows live traffic holds (SKIP LOCKED, left for the next run): an expired row
+that a request naming it (the load's, or a probe's that learnt an old row from
+a list) held during every run that found it expired is counted
+(``expired_held``), not a violation.
 
 And only those: a row still within its own tenant's retention must survive
 every run, its tenant's and every other tenant's. The rows known to exist are
@@ -20,16 +24,17 @@ judged too: the caller is a manager, so a refusal (4xx other than 429) or a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import RETENTION_RUN
+from stormproof.harness.history.vocabulary import NEMESIS, RETENTION_RUN
 from stormproof.harness.invariants.checkers._common import acknowledged
 from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot
+from stormproof.harness.invariants.timeline import INF
 from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["DEFAULT_APPOINTMENT_DAYS", "DEFAULT_CALL_DAYS", "NAME", "check_retention_enforced"]
@@ -45,18 +50,21 @@ def check_retention_enforced(history: History, snapshot: Snapshot) -> Verdict:
     """No call or appointment older than its tenant's retention survives an acknowledged retention run."""
     log = ViolationLog(NAME, "safety", snapshot.config)
     runs: dict[object, float] = {}
+    spans: dict[str, list[tuple[float, float, float]]] = {}  # company -> (began wall, invoke ns, completion ns)
     pairs = history.pairs_of(RETENTION_RUN)
     _judge_answers(log, history, pairs)
     for invoke, completion in acknowledged(pairs):
         assert completion is not None
         company = completion.result.get("company_id") or invoke.tenant
         runs[str(company)] = max(runs.get(str(company), 0.0), invoke.wall)
+        spans.setdefault(str(company), []).append((invoke.wall, invoke.time_ns, completion.time_ns))
     calls, appointments = snapshot.table("calls"), snapshot.table("appointments")
     if calls is None or appointments is None:
         log.cannot("calls or appointments not captured: retention not checked")
         return log.verdict(runs=len(runs))
     policies = {str(row.get("company_id")): row for row in snapshot.table("retention_policies") or ()}
-    kept = 0
+    kept = held = 0
+    expired: list[tuple[str, str, str, Row, float, float, float]] = []  # company, kind, column, row, at, days, began
     for company, began in runs.items():
         call_days = _policy_days(policies, company, "call")
         appointment_days = _policy_days(policies, company, "appointment")
@@ -66,15 +74,52 @@ def check_retention_enforced(history: History, snapshot: Snapshot) -> Verdict:
             for row in rows:
                 at = row.get(column)
                 if str(row.get("company_id")) == company and isinstance(at, (int, float)) and at < cutoff:
-                    kept += 1
-                    log.add(f"expired-{kind}-kept",
-                            f"{kind} {row.get('id')} of {company} ({column} {(began - at) / _DAY:.0f} days before "
-                            f"the retention run) outlived its {days:.0f}-day retention",
-                            badness=(cutoff - at) / _DAY, company_id=company, row_id=row.get("id"))
+                    expired.append((company, kind, column, row, float(at), days, began))
+    touching = _touching(history, {str(item[3].get("id")) for item in expired}) if expired else {}
+    for company, kind, column, row, at, days, began in expired:
+        if _held_at_every_run(spans[company], at + days * _DAY, touching.get(str(row.get("id")), ())):
+            held += 1
+            continue
+        kept += 1
+        log.add(f"expired-{kind}-kept",
+                f"{kind} {row.get('id')} of {company} ({column} {(began - at) / _DAY:.0f} days before "
+                f"the retention run) outlived its {days:.0f}-day retention",
+                badness=(began - days * _DAY - at) / _DAY, company_id=company, row_id=row.get("id"))
     deleted = _retained_deleted(log, pairs, max(runs.values(), default=None), policies,
                                 {"call": {row.get("id") for row in calls},
                                  "appointment": {row.get("id") for row in appointments}})
-    return log.verdict(runs=len(runs), expired_kept=kept, retained_deleted=deleted)
+    return log.verdict(runs=len(runs), expired_kept=kept, expired_held=held, retained_deleted=deleted)
+
+
+def _touching(history: History, ids: set[str]) -> dict[str, list[tuple[float, float]]]:
+    """Row id -> when requests naming it (an id in the args, or in a probe's path) were in flight: from the
+    invoke to the answer, or to the end of time for a request never answered."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    for invoke, completion in history.pairs():
+        if invoke.process == NEMESIS:
+            continue
+        named = {str(value) for value in invoke.args.values() if isinstance(value, str)}
+        named.update(str(invoke.args.get("path") or "").split("?", 1)[0].split("/"))
+        hit = named & ids
+        if hit:
+            span = (invoke.time_ns, INF if completion is None else completion.time_ns)
+            for row_id in hit:
+                found.setdefault(row_id, []).append(span)
+    return found
+
+
+def _held_at_every_run(runs: list[tuple[float, float, float]], expires: float,
+                       held: Iterable[tuple[float, float]]) -> bool:
+    """Whether a request naming the row was in flight during every run that found it expired (``expires``:
+    the wall time from which it is past its retention).
+
+    A run deletes in batches of rows it locks with SKIP LOCKED: a row that live traffic holds (a probe
+    granting a consent on an old appointment it learnt from a list, say) is left for the next run, not
+    waited for. Only a run with no request on the row in flight had to delete it; a row every run found
+    held is counted (``expired_held``), not a violation.
+    """
+    spans = list(held)
+    return all(any(s <= end and e >= start for s, e in spans) for began, start, end in runs if began > expires)
 
 
 def _policy_days(policies: dict[str, Row], company: str, kind: str) -> float:

@@ -22,7 +22,8 @@ import re
 from collections import defaultdict
 
 from stormproof.harness.history import History, Op
-from stormproof.harness.history.vocabulary import PROBE, PROBE_AUTHZ, PROBE_IDEMPOTENCY, STARTS, STOPS
+from stormproof.harness.history.vocabulary import STARTS, STOPS
+from stormproof.harness.invariants.checkers._acted import probe_writes
 from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -47,21 +48,11 @@ def _probe_stops(history: History) -> list[tuple[object, tuple[float, float]]]:
 
     A probe that stopped a session ends it as surely as a stop of the load: without
     this, a session a probe stopped looks active forever and the next start of its
-    appointment is a false violation. Only answers that may have stopped it count (a
-    2xx, or no answer); a refusal such as a cross-tenant probe's 404 stopped nothing,
-    and counting it would hide a real overlap.
+    appointment is a false violation. Only answers that may have stopped it count
+    (``_acted``); a refusal such as a cross-tenant probe's 404 stopped nothing, and
+    counting it would hide a real overlap.
     """
-    stops: list[tuple[object, tuple[float, float]]] = []
-    for pair in history.pairs_of(PROBE, PROBE_IDEMPOTENCY, PROBE_AUTHZ):
-        invoke, completion = pair
-        match = _STOP_PATH.search(str(invoke.args.get("path") or ""))
-        if match is None:
-            continue
-        if completion is not None and completion.type != "info" and not 200 <= (completion.status or 0) < 300:
-            continue
-        end = INF if completion is None or completion.type == "info" else completion.time_ns
-        stops.append((match.group("id"), (invoke.time_ns, end)))
-    return stops
+    return [(match.group("id"), span) for _, match, span in probe_writes(history, "POST", _STOP_PATH)]
 
 
 @checker(NAME, "safety")
@@ -164,7 +155,8 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
     """Each fresh 409 active-session-exists of a start names a session that may have been active.
 
     Returns (violations, conflicts judged). "Certainly stopped" uses only stops
-    answered 2xx: a stop's 2xx says the session is stopped, whenever it was.
+    answered 2xx, the load's or a probe's: a stop's 2xx says the session is
+    stopped, whenever it was (a stop with no answer ends at INF: never certain).
     """
     conflicts = [(invoke, completion) for invoke, completion in history.pairs_of(*STARTS)
                  if completion is not None and completion.status == 409]
@@ -175,6 +167,8 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
         assert completion is not None
         session_id = invoke.args.get("session_id")
         stopped_at[session_id] = min(stopped_at.get(session_id, INF), completion.time_ns)
+    for session_id, (_, answered) in _probe_stops(history):  # a probe's stop answered 2xx ended it as surely
+        stopped_at[session_id] = min(stopped_at.get(session_id, INF), answered)
     appointment_of = {str(row.get("id")): row.get("appointment_id") for row in rows or ()}
     misnamed = judged = 0
     for invoke, completion in conflicts:

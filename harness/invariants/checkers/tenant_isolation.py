@@ -29,15 +29,17 @@ With no answered operation at all the verdict is ``unknown`` ("not exercised").
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 from stormproof.harness.history import History, Op
-from stormproof.harness.history.vocabulary import PROBE
+from stormproof.harness.history.vocabulary import RETENTION_RUN
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import TABLES, Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
 from ._answers import RowIdKeys, answers, named_by
+from ._common import deleters, possible_span
 from ._probes import FaultWindows, answer_class
 
 __all__ = ["NAME", "MARKER", "check_tenant_isolation"]
@@ -240,17 +242,14 @@ def _final_state(log: ViolationLog, history: History, snapshot: Snapshot,
                     log.add("foreign-row-changed", f"{table} row {row.get('id')} of {company} holds {column}="
                             f"{value!r}, written by a probe of tenant {who}", (), tenant=who, owner=company,
                             table=table, row_id=row.get("id"))
-    deleted_by_owner: set[object] = set()
-    for f, pairs in history.grouped().items():
-        if f != PROBE and "delet" in f:
-            for invoke, _ in pairs:
-                deleted_by_owner.update(invoke.args.values())
+    deleted_by_owner = _deleted_by_owner(history)
     for pair in probes.values():
         if False not in pair:
             continue
         invoke, completion = pair[False]
         target = invoke.args.get("target_id")
-        if invoke.args.get("method") != "DELETE" or target in owners or target in deleted_by_owner:
+        if invoke.args.get("method") != "DELETE" or target in owners \
+                or (invoke.args.get("target_tenant"), str(target)) in deleted_by_owner:
             continue
         segments = str(invoke.args.get("route") or "").replace("-", "_").split("/")
         if not any(segment in TABLES for segment in segments):
@@ -258,3 +257,22 @@ def _final_state(log: ViolationLog, history: History, snapshot: Snapshot,
         log.add("foreign-row-deleted", f"DELETE probe by {invoke.tenant} of {invoke.args.get('target_tenant')}'s "
                 f"{target} answered {completion.status}, and the row is gone from the final state",
                 (invoke.index, completion.index), tenant=invoke.tenant, target_id=target)
+
+
+def _deleted_by_owner(history: History) -> set[tuple[object, object]]:
+    """(tenant, row id) of the rows their own tenant may have deleted: an appointment DELETE or a confirmed
+    deletion request that may have acted (``deleters``), and the old appointments a retention run names
+    (``args.rows``, kind ``appointment``) once a run of their tenant may have acted.
+
+    Only requests that may have acted count: a deletion request left unconfirmed deleted nothing, so the
+    row of it that a foreign DELETE took is still the probe's doing. Retention is the owner's too: a probe
+    may have learnt another tenant's old appointment from a list answer, and the owner's run deletes it.
+    """
+    gone: set[tuple[object, object]] = {(tenant, str(row)) for tenant, row in deleters(history)}
+    runs = history.pairs_of(RETENTION_RUN)
+    ran = {pair[0].tenant for pair in runs if possible_span(pair) is not None}
+    for invoke, _ in runs:
+        for row in invoke.args.get("rows") or ():
+            if isinstance(row, Mapping) and row.get("kind") == "appointment" and row.get("company_id") in ran:
+                gone.add((row.get("company_id"), str(row.get("id"))))
+    return gone
