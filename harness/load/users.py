@@ -160,6 +160,8 @@ def _forge(token: str) -> str:
 _FAST_FAILURE_S = 0.5
 _BACKOFF_BASE_S = 0.05
 _BACKOFF_CAP_S = 1.0
+#: Waits before each resend of a keyed write whose answer was lost (see StormUser._send).
+_RESEND_WAITS_S = (0.2, 1.0)
 
 
 _BUSY_WAIT = between(0.0, 0.02)
@@ -207,6 +209,33 @@ class StormUser(FastHttpUser):
               key: str | None = None, token: str | None = None, tenant: str | None = None,
               raw_body: bytes | None = None, headers: dict[str, str] | None = None,
               mask: tuple[str, ...] | None = None) -> Answer:
+        """Send one request and record it; a keyed write of the load whose answer was lost is sent again.
+
+        That is what an Idempotency-Key is for, and what real clients do: with no answer (reset,
+        refused, timed out) the write may or may not have run, so the same request goes again under
+        the same key (``args.resend`` = 1, 2), up to twice, while the answer is lost or the first
+        request is still in flight (409 ``idempotency-key-in-flight``). The app must then replay what
+        ran or run it now: a write committed just before a crash becomes an acknowledged replay that
+        the checkers judge (its effects must all be there), instead of an answer nobody saw.
+        Probes are never resent: each sends exactly the requests its situation describes.
+        """
+        answer = self._send_once(f, method, path, args=args, body=body, key=key, token=token, tenant=tenant,
+                                 raw_body=raw_body, headers=headers, mask=mask)
+        if key is None or f.startswith("probe."):
+            return answer
+        for resend, wait_s in enumerate(_RESEND_WAITS_S, start=1):
+            in_flight = answer.status == 409 and isinstance(answer.body, dict) \
+                and str(answer.body.get("type", "")).endswith("idempotency-key-in-flight")
+            if answer.status != 0 and not (resend > 1 and in_flight):
+                break
+            gevent.sleep(wait_s)
+            answer = self._send_once(f, method, path, args={**args, "resend": resend}, body=body, key=key,
+                                     token=token, tenant=tenant, raw_body=raw_body, headers=headers, mask=mask)
+        return answer
+
+    def _send_once(self, f: str, method: str, path: str, *, args: dict[str, Any], body: Any,
+                   key: str | None, token: str | None, tenant: str | None, raw_body: bytes | None,
+                   headers: dict[str, str] | None, mask: tuple[str, ...] | None) -> Answer:
         sent = {"X-Trace-Id": uuid.uuid4().hex, **(headers or {})}  # plan E1: the answer must echo it
         args = {**args, "trace_id": sent["X-Trace-Id"]}  # and the tasks the request enqueues must carry it
         if token is not None:
