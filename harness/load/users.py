@@ -160,8 +160,9 @@ def _forge(token: str) -> str:
 _FAST_FAILURE_S = 0.5
 _BACKOFF_BASE_S = 0.05
 _BACKOFF_CAP_S = 1.0
-#: Waits before each resend of a keyed write whose answer was lost (see StormUser._send).
-_RESEND_WAITS_S = (0.2, 1.0)
+#: Waits before each resend of a keyed write whose answer was lost (see StormUser._send): 7.5 s in all,
+#: longer than a killed API takes to restart on a loaded machine, as a patient client waits.
+_RESEND_WAITS_S = (0.5, 2.0, 5.0)
 
 
 _BUSY_WAIT = between(0.0, 0.02)
@@ -213,7 +214,7 @@ class StormUser(FastHttpUser):
 
         That is what an Idempotency-Key is for, and what real clients do: with no answer (reset,
         refused, timed out) the write may or may not have run, so the same request goes again under
-        the same key (``args.resend`` = 1, 2), up to twice, while the answer is lost or the first
+        the same key (``args.resend`` = 1, 2, 3), up to three times over 7.5 s, while the answer is lost or the first
         request is still in flight (409 ``idempotency-key-in-flight``). The app must then replay what
         ran or run it now: a write committed just before a crash becomes an acknowledged replay that
         the checkers judge (its effects must all be there), instead of an answer nobody saw.
