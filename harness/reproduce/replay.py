@@ -41,7 +41,7 @@ from stormproof.harness.history import History, Op, classify
 from stormproof.harness.invariants import CheckConfig, Quiescence, Snapshot, Verdict, check_all
 from stormproof.harness.invariants.snapshot import TABLES
 
-from stormproof.harness.history.vocabulary import CALL_SUBMIT
+from stormproof.harness.history.vocabulary import CALL_READ, CALL_REFRESH, CALL_SUBMIT, WEBHOOK_DELIVER
 
 from .case import Case, Step
 from .jobs import HeldJobs
@@ -52,6 +52,9 @@ __all__ = ["Attempt", "Replayer", "ReplayError", "replayer_on", "stack_config_fo
 log = logging.getLogger(__name__)
 
 _STEP_REF = re.compile(r"^step:(\d+)\.(\w+)$")
+#: Requests that reach the Shunya stub (through the app or directly): without them and without task
+#: workers, the stub would only lengthen the stack's start.
+UPSTREAM = frozenset((CALL_SUBMIT, CALL_REFRESH, CALL_READ, WEBHOOK_DELIVER, SHUNYA_DELIVER))
 _IDS = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -104,12 +107,15 @@ def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> A
 
     s = case.stack
     network = set(TOXIC_TYPES) | {"down"}
+    task_workers = int(s.get("task_workers", 0))
+    # The run's stack may name a stub config (even ``{}``) for requests this case no longer has.
+    stub = s.get("shunya") is not None and (task_workers > 0 or any(step.f in UPSTREAM for step in case.steps))
     return StackConfig(
         weakenings=tuple(case.weakenings if weakenings is None else weakenings),
-        app_workers=int(s.get("app_workers", 1)), task_workers=int(s.get("task_workers", 0)),
+        app_workers=int(s.get("app_workers", 1)), task_workers=task_workers,
         worker_concurrency=int(s.get("worker_concurrency", 2)), tenants=int(s.get("tenants", 2)),
         reps=int(s.get("reps", 3)), appointments=int(s.get("appointments", 5)),
-        shunya=dict(s["shunya"]) if s.get("shunya") is not None else None, env=dict(s.get("env") or {}),
+        shunya=dict(s["shunya"]) if stub else None, env=dict(s.get("env") or {}),
         app_command=case.app_command, proxies=any(f.fault in network for f in case.faults),
     )
 
@@ -150,7 +156,7 @@ class Replayer:
 
     def _doc(self) -> Mapping[str, Any]:
         if self._openapi is None:
-            self._openapi = httpx.get(f"{self.stack.app_url}/openapi.json", timeout=10).json()
+            self._openapi = httpx.get(f"{self.stack.app_url}/openapi.json", timeout=10, verify=tls()).json()
         return self._openapi
 
     def _seed(self) -> list[Any]:
@@ -238,7 +244,8 @@ class Replayer:
         waits: dict[int, asyncio.Event] = {s.index: asyncio.Event() for s in group}
         start = asyncio.Event()
         limits = httpx.Limits(max_connections=len(group) + 5, max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=self.stack.app_url, timeout=self.timeout_s, limits=limits) as client:
+        async with httpx.AsyncClient(base_url=self.stack.app_url, timeout=self.timeout_s, limits=limits,
+                                     verify=tls()) as client:
 
             async def one(step: Step) -> None:
                 try:
@@ -310,7 +317,7 @@ class Replayer:
         if admin is None:
             record.complete(invoke, None, None, "no Shunya stub in this stack")
             return
-        async with httpx.AsyncClient(base_url=admin, timeout=self.timeout_s, trust_env=False) as stub:
+        async with httpx.AsyncClient(base_url=admin, timeout=self.timeout_s, trust_env=False, verify=tls()) as stub:
             try:
                 job = await _job_of(stub, args, self.timeout_s)
                 if job is None:
@@ -381,6 +388,13 @@ async def _job_of(stub: httpx.AsyncClient, args: Mapping[str, Any], timeout_s: f
             return str(mine[0]["job_id"])
         await asyncio.sleep(0.02)
     return None
+
+
+def tls() -> Any:
+    """The runner's one TLS context (imported late: the runner imports this package)."""
+    from stormproof.harness.runner.capture import tls as shared
+
+    return shared()
 
 
 def _fields_made_by(case: Case, index: int) -> set[str]:

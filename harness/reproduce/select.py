@@ -173,10 +173,18 @@ def _seeded_refs(tenants: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 
 def _creators(history: History) -> dict[str, tuple[int, str]]:
-    """Each id an answer named first: (the invoke index of that request, the answer's field)."""
+    """Each id an answer named first: (the invoke index of that request, the answer's field).
+
+    First in the order the answers came, not the requests: a start sent early and answered 409
+    late names the session (``active_session_id``) another start made and answered 201 before it.
+    Taken for the creator, that 409 would replay on fresh tenants as the 201 and name no
+    ``active_session_id``, leaving the stops that follow pointed at an unknown session.
+    """
     first: dict[str, tuple[int, str]] = {}
-    for invoke, done in history.pairs():
-        if done is None or invoke.f == FAULT:
+    answered = sorted(((invoke, done) for invoke, done in history.pairs() if done is not None),
+                      key=lambda pair: pair[1].index)
+    for invoke, done in answered:
+        if invoke.f == FAULT:
             continue
         for field in _CREATED:
             value = done.result.get(field)

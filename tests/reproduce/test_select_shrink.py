@@ -109,3 +109,16 @@ def test_bad_input_is_one_line(tmp_path: Path, race_run: Path) -> None:
     count = len(numbered_violations(load_run(race_run).result))
     with pytest.raises(SelectionError, match=f"out of range; this run has violations 1 to {count}"):
         select_case(load_run(race_run), count + 1)
+
+
+def test_the_creator_is_the_first_answer_not_the_first_request() -> None:
+    """A start sent first but answered 409 after another start's 201 does not stand for the session."""
+    from stormproof.harness.reproduce.select import _creators
+
+    appt, sid, t = "a" * 8 + "-0000-0000-0000-" + "0" * 12, "b" * 8 + "-0000-0000-0000-" + "0" * 12, "t"
+    args = {"appointment_id": appt}
+    ops = [Op(0, "invoke", "u1", "session.start", t, args, time_ns=0),
+           Op(1, "invoke", "u2", "session.start", t, args, time_ns=1),
+           Op(2, "ok", "u2", "session.start", t, args, 201, {"id": sid}, time_ns=2, invoke_index=1),
+           Op(3, "fail", "u1", "session.start", t, args, 409, {"active_session_id": sid}, time_ns=3, invoke_index=0)]
+    assert _creators(History(ops))[sid] == (1, "id")

@@ -58,3 +58,17 @@ def test_every_replayable_violation_gets_its_numbered_command() -> None:
     assert commands[0] == "stormproof reproduce 'reports/r 1' --violation 1 --app-command 'my app'"
     assert out[0].violations[0].to_dict()["reproduce"] == commands[0]
     assert "reproduce" not in out[0].violations[1].to_dict()
+
+
+def test_a_pytest_ini_beside_the_file_loads_only_our_plugin_unless_the_directory_has_a_config(tmp_path) -> None:
+    from stormproof.harness.reproduce.pytest_file import write_pytest_file
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    write_pytest_file(CASE, fresh, command="c")
+    assert "--disable-plugin-autoload -p stormproof.harness.pytest_plugin" in (fresh / "pytest.ini").read_text()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "conftest.py").write_text("")
+    write_pytest_file(CASE, theirs, command="c")
+    assert not (theirs / "pytest.ini").exists()
