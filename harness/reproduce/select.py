@@ -46,6 +46,10 @@ _UUIDISH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 #: Violation details that name a resource when the violation cites no request (a job applied twice
 #: by the stub's own webhook and the poller: no request of the load delivered it).
 _NAMED_IN_DETAILS = ("shunya_job_id", "call_id")
+#: Violation details that name a session whose end matters: a start refused 409 naming a session that a stop
+#: had ended is only wrong if the replay ends it too, so the stops answered 2xx before the violation join it.
+_ENDED_IN_DETAILS = ("active_session_id",)
+_STOPS = ("session.stop", "legacy.stop")
 #: Invariants judged on latency or rates: a handful of requests cannot show them.
 UNREPRODUCIBLE_KINDS = frozenset(("slo",))
 
@@ -301,6 +305,13 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         if made is not None and history[made[0]].f in SUPPORTED:
             named.setdefault(made[0], history[made[0]])
             from_details[str(details[key])] = f"step:{made[0]}.{made[1]}"
+    ended = {str(details[key]) for key in _ENDED_IN_DETAILS if isinstance(details.get(key), str)}
+    if ended and named:
+        latest = max(named)
+        for invoke, done in history.pairs_of(*_STOPS):
+            if invoke.index < latest and invoke.f in SUPPORTED and str(invoke.args.get("session_id")) in ended \
+                    and done is not None and done.status is not None and 200 <= done.status < 300:
+                named.setdefault(invoke.index, invoke)
     if not named and not violation.get("ops"):
         what = ", ".join(f"{k} {details[k]}" for k in _NAMED_IN_DETAILS if isinstance(details.get(k), str))
         raise SelectionError(f"--violation {number}: names {what}, but no request of the run learned that id "

@@ -122,3 +122,28 @@ def test_the_creator_is_the_first_answer_not_the_first_request() -> None:
            Op(2, "ok", "u2", "session.start", t, args, 201, {"id": sid}, time_ns=2, invoke_index=1),
            Op(3, "fail", "u1", "session.start", t, args, 409, {"active_session_id": sid}, time_ns=3, invoke_index=0)]
     assert _creators(History(ops))[sid] == (1, "id")
+
+
+def test_a_conflict_naming_a_stopped_session_brings_the_stop_that_ended_it(tmp_path: Path) -> None:
+    """conflict-misnamed cites the 409 start; the session it names is wrong only because a stop had ended it.
+    Without that stop (and the start that made the session) the replay's 409 is right: 0/10 reproduced."""
+    from stormproof.harness.reproduce.select import RunRecord
+
+    appt, sid, t = "a" * 8 + "-0000-0000-0000-" + "0" * 12, "b" * 8 + "-0000-0000-0000-" + "0" * 12, "t"
+    start = {"appointment_id": appt, "idempotency_key": "k1"}
+    stop = {"session_id": sid, "idempotency_key": "k2"}
+    late = {"appointment_id": appt, "idempotency_key": "k3"}
+    ops = [Op(0, "invoke", "u1", "session.start", t, start, time_ns=0),
+           Op(1, "ok", "u1", "session.start", t, start, 201, {"id": sid}, time_ns=1, invoke_index=0),
+           Op(2, "invoke", "u2", "session.stop", t, stop, time_ns=2),
+           Op(3, "ok", "u2", "session.stop", t, stop, 200, {}, time_ns=3, invoke_index=2),
+           Op(4, "invoke", "u3", "session.start", t, late, time_ns=4),
+           Op(5, "fail", "u3", "session.start", t, late, 409,
+              {"problem": "active-session-exists", "active_session_id": sid}, time_ns=5, invoke_index=4)]
+    violation = {"type": "conflict-misnamed", "ops": [4, 5], "details": {"active_session_id": sid}}
+    result = {"verdicts": [{"invariant": "single-active-session", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}],
+              "plan": {"weakenings": ["conflict-names-active"]}}
+    record = RunRecord(tmp_path, result, History(ops), [{"company_id": t, "appointment_ids": [appt]}])
+    _, case = select_case(record, 1)
+    assert [step.index for step in case.steps] == [0, 2, 4]  # the start, the stop that ended it, the 409
