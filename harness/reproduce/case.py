@@ -16,11 +16,15 @@ An id with no ref (a probe's made-up missing id) is sent as it is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["Case", "CaseFault", "Step", "case_from_dict"]
+__all__ = ["Case", "CaseFault", "STEP_REF", "Step", "case_from_dict"]
+
+#: A ref to what an earlier step's answer made: ``step:<index>.<field>`` (e.g. ``step:27.id``).
+STEP_REF = re.compile(r"^step:(\d+)\.(\w+)$")
 
 
 @dataclass(frozen=True, slots=True)

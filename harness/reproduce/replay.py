@@ -43,7 +43,7 @@ from stormproof.harness.invariants.snapshot import TABLES
 
 from stormproof.harness.history.vocabulary import CALL_READ, CALL_REFRESH, CALL_SUBMIT, WEBHOOK_DELIVER
 
-from .case import Case, Step
+from .case import STEP_REF, Case, Step
 from .jobs import HeldJobs
 from .requests import SHUNYA_DELIVER, ReplayContext, build_request
 
@@ -51,7 +51,6 @@ __all__ = ["Attempt", "Replayer", "ReplayError", "replayer_on", "stack_config_fo
 
 log = logging.getLogger(__name__)
 
-_STEP_REF = re.compile(r"^step:(\d+)\.(\w+)$")
 #: Requests that reach the Shunya stub (through the app or directly): without them and without task
 #: workers, the stub would only lengthen the stack's start.
 UPSTREAM = frozenset((CALL_SUBMIT, CALL_REFRESH, CALL_READ, WEBHOOK_DELIVER, SHUNYA_DELIVER))
@@ -251,7 +250,7 @@ class Replayer:
                 try:
                     await start.wait()
                     for original in _ids_used(step.args):
-                        ref = _STEP_REF.match(case.refs.get(original, ""))
+                        ref = STEP_REF.match(case.refs.get(original, ""))
                         if ref and int(ref.group(1)) in in_group and int(ref.group(1)) != step.index:
                             await waits[int(ref.group(1))].wait()
                     await self._send(client, step, case, fresh, ctx, record)
@@ -303,7 +302,7 @@ class Replayer:
         ctx.bodies[step.index] = body
         if 200 <= response.status_code < 300 or response.status_code == 409:
             for original, ref in case.refs.items():
-                match = _STEP_REF.match(ref)
+                match = STEP_REF.match(ref)
                 if match and int(match.group(1)) == step.index and isinstance(result.get(match.group(2)), str):
                     fresh[original] = result[match.group(2)]
                     ctx.created_by[result[match.group(2)]] = step.index
@@ -399,7 +398,7 @@ def tls() -> Any:
 
 def _fields_made_by(case: Case, index: int) -> set[str]:
     """The answer fields of step ``index`` that later steps use (``step:index.field`` refs)."""
-    return {m.group(2) for ref in case.refs.values() if (m := _STEP_REF.match(ref)) and int(m.group(1)) == index}
+    return {m.group(2) for ref in case.refs.values() if (m := STEP_REF.match(ref)) and int(m.group(1)) == index}
 
 
 def _ids_used(args: Mapping[str, Any]) -> list[str]:

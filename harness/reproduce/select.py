@@ -31,7 +31,7 @@ from typing import Any
 from stormproof.harness.history import History, Op, load_history
 from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS, WEBHOOK_DELIVER
 
-from .case import Case, CaseFault, Step
+from .case import STEP_REF, Case, CaseFault, Step
 from .requests import SHUNYA_DELIVER, SUPPORTED
 
 __all__ = ["SelectionError", "RunRecord", "load_run", "numbered_violations", "select_case", "MAX_CONTEXT"]
@@ -213,6 +213,31 @@ def _groups(history: History, invokes: Sequence[Op]) -> dict[int, int]:
     return groups
 
 
+def _ended_first(history: History, groups: dict[int, int], enders: set[int], cited: set[int],
+                 refs: Mapping[str, str]) -> dict[int, int]:
+    """Groups where each stop in ``enders`` (with the start that made its session) plays just before the
+    group of the cited request it was answered before, when the two share a group.
+
+    A start storm chains every request into one group by overlap, and in one group the stop may land
+    after the refused start that names its session: the replay's 409 is then right, and a misnamed
+    conflict never reproduces. Order is kept only where the violation depends on it.
+    """
+    moved: dict[int, int] = {}
+    for stop in enders:
+        done = history.completion(history[stop])
+        if done is None or not any(groups[n] == groups[stop] and history[n].time_ns > done.time_ns for n in cited):
+            continue
+        moved[stop] = groups[stop]
+        ref = STEP_REF.match(refs.get(str(history[stop].args.get("session_id")), ""))
+        if ref is not None and int(ref.group(1)) in groups and groups[int(ref.group(1))] == groups[stop]:
+            moved[int(ref.group(1))] = groups[stop]
+    if not moved:
+        return groups
+    order = {index: 2 * group - 1 if index in moved else 2 * group for index, group in groups.items()}
+    renumber = {slot: number for number, slot in enumerate(sorted(set(order.values())))}
+    return {index: renumber[slot] for index, slot in order.items()}
+
+
 def _upstream_steps(steps: Sequence[Step], refs: Mapping[str, str], details: Mapping[str, Any]) -> list[Step]:
     """The job's own delivery by Shunya, which the run's history cannot hold (the stub sent it, not the load).
 
@@ -306,12 +331,15 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
             named.setdefault(made[0], history[made[0]])
             from_details[str(details[key])] = f"step:{made[0]}.{made[1]}"
     ended = {str(details[key]) for key in _ENDED_IN_DETAILS if isinstance(details.get(key), str)}
+    cited = set(named)  # the requests the violation itself names
+    enders: set[int] = set()  # the stops that ended a session it names, answered before one of them was sent
     if ended and named:
         latest = max(named)
         for invoke, done in history.pairs_of(*_STOPS):
             if invoke.index < latest and invoke.f in SUPPORTED and str(invoke.args.get("session_id")) in ended \
                     and done is not None and done.status is not None and 200 <= done.status < 300:
                 named.setdefault(invoke.index, invoke)
+                enders.add(invoke.index)
     if not named and not violation.get("ops"):
         what = ", ".join(f"{k} {details[k]}" for k in _NAMED_IN_DETAILS if isinstance(details.get(k), str))
         raise SelectionError(f"--violation {number}: names {what}, but no request of the run learned that id "
@@ -373,7 +401,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
             keys[key] = f"key:{len(keys)}"
     refs.update(keys)
 
-    groups = _groups(history, list(chosen.values()))
+    groups = _ended_first(history, _groups(history, list(chosen.values())), enders, cited, refs)
     steps = []
     for index in sorted(chosen):
         op = chosen[index]
