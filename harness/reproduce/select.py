@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from stormproof.harness.history import History, Op, load_history
-from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS, WEBHOOK_DELIVER
+from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS, STOPS, WEBHOOK_DELIVER
 
 from .case import STEP_REF, Case, CaseFault, Step
 from .requests import SHUNYA_DELIVER, SUPPORTED
@@ -49,7 +49,6 @@ _NAMED_IN_DETAILS = ("shunya_job_id", "call_id")
 #: Violation details that name a session whose end matters: a start refused 409 naming a session that a stop
 #: had ended is only wrong if the replay ends it too, so the stops answered 2xx before the violation join it.
 _ENDED_IN_DETAILS = ("active_session_id",)
-_STOPS = ("session.stop", "legacy.stop")
 #: Invariants judged on latency or rates: a handful of requests cannot show them.
 UNREPRODUCIBLE_KINDS = frozenset(("slo",))
 
@@ -222,15 +221,15 @@ def _ended_first(history: History, groups: dict[int, int], enders: set[int], cit
     after the refused start that names its session: the replay's 409 is then right, and a misnamed
     conflict never reproduces. Order is kept only where the violation depends on it.
     """
-    moved: dict[int, int] = {}
+    moved: set[int] = set()
     for stop in enders:
         done = history.completion(history[stop])
         if done is None or not any(groups[n] == groups[stop] and history[n].time_ns > done.time_ns for n in cited):
             continue
-        moved[stop] = groups[stop]
+        moved.add(stop)
         ref = STEP_REF.match(refs.get(str(history[stop].args.get("session_id")), ""))
         if ref is not None and int(ref.group(1)) in groups and groups[int(ref.group(1))] == groups[stop]:
-            moved[int(ref.group(1))] = groups[stop]
+            moved.add(int(ref.group(1)))
     if not moved:
         return groups
     order = {index: 2 * group - 1 if index in moved else 2 * group for index, group in groups.items()}
@@ -335,7 +334,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
     enders: set[int] = set()  # the stops that ended a session it names, answered before one of them was sent
     if ended and named:
         latest = max(named)
-        for invoke, done in history.pairs_of(*_STOPS):
+        for invoke, done in history.pairs_of(*sorted(STOPS)):
             if invoke.index < latest and invoke.f in SUPPORTED and str(invoke.args.get("session_id")) in ended \
                     and done is not None and done.status is not None and 200 <= done.status < 300:
                 named.setdefault(invoke.index, invoke)

@@ -10,7 +10,8 @@ from functools import lru_cache
 
 from .errors import ServiceStartError
 
-__all__ = ["PORT_TRIES", "free_port", "free_ports", "port_was_taken", "start_on_a_free_port", "wait_for_port", "wait_until"]
+__all__ = ["PORT_TRIES", "free_port", "free_ports", "port_was_taken", "start_on_a_free_port", "wait_for_port",
+           "wait_until"]
 
 #: Where service ports are drawn from when the ephemeral range leaves room below it.
 _LOWEST_PORT = 10000

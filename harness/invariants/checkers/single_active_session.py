@@ -77,7 +77,8 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
         span = possible_span(pair)
         if span is not None:
             stop_spans[pair[0].args.get("session_id")].append(span)
-    for session_id, span in _probe_stops(history):
+    probe_stops = _probe_stops(history)
+    for session_id, span in probe_stops:
         stop_spans[session_id].append(span)
     deletes = deleters(history)
 
@@ -139,7 +140,7 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
                     f"{completion.result.get('problem')}: a stop of a stopped session answers its state",
                     (invoke.index, completion.index), session_id=invoke.args.get("session_id"))
 
-    misnamed, judged = _judge_conflicts(log, history, rows)
+    misnamed, judged = _judge_conflicts(log, history, rows, probe_stops)
 
     return log.verdict(
         conflicts_judged=judged,
@@ -151,7 +152,8 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
     )
 
 
-def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] | None) -> tuple[int, int]:
+def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] | None,
+                     probe_stops: list[tuple[object, tuple[float, float]]]) -> tuple[int, int]:
     """Each fresh 409 active-session-exists of a start names a session that may have been active.
 
     Returns (violations, conflicts judged). "Certainly stopped" uses only stops
@@ -167,7 +169,7 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
         assert completion is not None
         session_id = invoke.args.get("session_id")
         stopped_at[session_id] = min(stopped_at.get(session_id, INF), completion.time_ns)
-    for session_id, (_, answered) in _probe_stops(history):  # a probe's stop answered 2xx ended it as surely
+    for session_id, (_, answered) in probe_stops:  # a probe's stop answered 2xx ended it as surely
         stopped_at[session_id] = min(stopped_at.get(session_id, INF), answered)
     appointment_of = {str(row.get("id")): row.get("appointment_id") for row in rows or ()}
     misnamed = judged = 0
