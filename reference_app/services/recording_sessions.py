@@ -88,29 +88,56 @@ async def start_session(
             raise _conflict(await _oldest_session(uow, appointment))
         raise _conflict(existing)
     await ctx.race_window(f"session-start:{appointment.id}")
-    recording = RecordingSession(
-        id=uuid.uuid4(),
-        company_id=appointment.company_id,
-        appointment_id=appointment.id,
-        started_by=principal.user_id,
-        status="recording",
-        source=source,
-        created_at=utcnow(),
-    )
-    try:
-        async with uow.session.begin_nested():
-            uow.session.add(recording)
-    except IntegrityError as exc:
-        if isinstance(exc.orig, ForeignKeyViolation):
-            # The appointment was deleted (by a deletion or retention) after it was read.
-            raise Problem("not-found", "appointment not found") from None
-        if ACTIVE_INDEX not in str(exc.orig):
-            raise
-        METRICS.guard_rejections.labels(ACTIVE_INDEX).inc()
-        raise _conflict(await _active_session(uow, appointment)) from None
+    recording = await _insert_session(ctx, uow, principal, appointment, source)
     if not ctx.settings.weakened("session-metrics"):
         METRICS.sessions_started.labels(source).inc()
     return recording
+
+
+#: Inserts tried when the session that blocked one has ended before it could be named.
+_INSERT_ATTEMPTS = 3
+
+
+async def _insert_session(
+    ctx: AppContext, uow: UnitOfWork, principal: Principal, appointment: Appointment, source: str
+) -> RecordingSession:
+    """Insert the active session, with the partial unique index as the last word.
+
+    When the index refuses it, the 409 names the active session, read again
+    after the refusal. That session may have been stopped in between (read
+    committed: the refusal and the read are two statements), and a conflict
+    naming no session breaks the promise that a refused start names what
+    blocked it; with no active session left the start is no longer in conflict,
+    so it tries the insert again (found by redis-flap, where the lock is lost).
+    """
+    for attempt in range(_INSERT_ATTEMPTS):
+        recording = RecordingSession(
+            id=uuid.uuid4(),
+            company_id=appointment.company_id,
+            appointment_id=appointment.id,
+            started_by=principal.user_id,
+            status="recording",
+            source=source,
+            created_at=utcnow(),
+        )
+        try:
+            async with uow.session.begin_nested():
+                uow.session.add(recording)
+            return recording
+        except IntegrityError as exc:
+            if isinstance(exc.orig, ForeignKeyViolation):
+                # The appointment was deleted (by a deletion or retention) after it was read.
+                raise Problem("not-found", "appointment not found") from None
+            if ACTIVE_INDEX not in str(exc.orig):
+                raise
+            METRICS.guard_rejections.labels(ACTIVE_INDEX).inc()
+        await ctx.race_window()  # tests widen the gap between the refusal and the read
+        existing = await _active_session(uow, appointment)
+        if existing is not None:
+            raise _conflict(existing)
+    # Refused every time, and every time the blocker was gone before it could be read:
+    # a start storm on this appointment; the client retries.
+    raise Problem("resource-busy", "the appointment's sessions are changing; retry")
 
 
 async def stop_session(

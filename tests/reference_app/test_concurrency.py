@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from .helpers import auth, fire_together, new_key, sql_rows
@@ -69,6 +70,42 @@ def test_concurrent_session_starts_duplicate_without_guards(reference_app) -> No
     print(f"\n[session-start unguarded] 201s={created} active={active}")
     assert active > 1, "with every guard off the race must show duplicates"
     assert created == active
+
+
+def test_a_start_the_index_refused_names_the_blocker_or_starts(reference_app) -> None:
+    """The index refuses a start, and its blocker is stopped before the refusal is answered.
+
+    Two starts pass the check together (no lock, a 3 s window), the first
+    insert wins, and the second is refused by the unique index; it then waits
+    3 s more (the same window, between the refusal and reading the blocker)
+    while the test stops the winner. With the winner gone the second start is no
+    longer in conflict: it starts (redis-flap found the old code answering a 409
+    that named no session, breaking single-active-session's naming rule).
+    """
+    app = reference_app(("session-lock",), env={"STORMPROOF_RACE_DELAY_MS": "3000"})
+    tenant = app.tenants[0]
+    appointment = tenant.appointment_ids[1]
+
+    async def race() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        limits = httpx.Limits(max_connections=10, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=app.url, timeout=60, limits=limits) as client:
+            starts = [asyncio.create_task(client.post(
+                "/api/v1/recordings/sessions/start", headers=auth(token, new_key()),
+                json={"appointment_id": appointment})) for token in tenant.rep_tokens[:2]]
+            done, pending = await asyncio.wait(starts, return_when=asyncio.FIRST_COMPLETED)
+            (first,) = [task.result() for task in done]
+            assert first.status_code == 201, first.text
+            stop = await client.post(f"/api/v1/recordings/sessions/{first.json()['id']}/stop",
+                                     headers=auth(tenant.rep_tokens[0], new_key()))
+            (second,) = await asyncio.gather(*pending)
+            return first, stop, second
+
+    first, stop, second = asyncio.run(race())
+    assert stop.status_code == 200, stop.text
+    assert second.status_code == 201, (second.status_code, second.text)
+    active = sql_rows(app.database_url, "SELECT id FROM recording_sessions WHERE appointment_id = %s "
+                      "AND status IN ('pending', 'recording')", appointment)
+    assert [str(row[0]) for row in active] == [second.json()["id"]]
 
 
 def _assign_storm(app) -> tuple[list, list]:
