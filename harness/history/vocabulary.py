@@ -64,6 +64,7 @@ __all__ = [
     "FAULT",
     "LEGACY_START",
     "LEGACY_STOP",
+    "LOAD_STOPPED",
     "NEMESIS",
     "PROBE",
     "PROBE_AUTHZ",
@@ -108,6 +109,11 @@ DEAD_LETTER_RETRY = "dead_letter.retry"
 
 #: The process name of fault injections and heals.
 NEMESIS = "nemesis"
+
+#: How an ``info`` completion's error begins when the load itself cut the request: its user
+#: was stopped mid-request at the end of the load (or by Ctrl-C). The answer is unknown, as
+#: for any info, but no fault and no part of the app caused it: the SLOs do not count it.
+LOAD_STOPPED = "load stopped"
 
 #: Both ways of starting, and of stopping, a recording session.
 STARTS: frozenset[str] = frozenset((SESSION_START, LEGACY_START))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from stormproof.harness.history.spool import SpooledRecorder
+from stormproof.harness.history.vocabulary import LOAD_STOPPED
 
 from .probes import masked_digest
 
@@ -169,7 +170,7 @@ def record_request(
         recorder.complete(handle, None, error=exc)
         return Answer(0, None, False)
     except BaseException as exc:  # the user was stopped mid-request (GreenletExit): sent, answer unknown
-        recorder.complete(handle, None, error=exc)
+        recorder.complete(handle, None, error=f"{LOAD_STOPPED}: {type(exc).__name__}")
         raise
     if status == 0:
         recorder.complete(handle, None, error=error or "no HTTP answer")

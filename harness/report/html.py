@@ -300,9 +300,16 @@ def _slo_rows(result: RunResult) -> list[dict[str, Any]]:
         verdict = by_name.pop(name, None)
         return verdict.status if verdict else None
 
+    # The checker's rate when it judged one: it leaves out what the load's end cut and, when the
+    # schedule took the API itself away, the requests of those outages (said here, with the raw rate).
+    judged = by_name["slo-error-rate"].summary if "slo-error-rate" in by_name else {}
+    measured = _pct(judged.get("rate", stats.get("error_rate")))
+    if judged.get("api_outages"):
+        measured += (f" ({_int(judged.get('outage_ops')):,} requests during {_int(judged.get('api_outages'))} "
+                     f"outage(s) of the API left out; {_pct(stats.get('error_rate'))} with them)")
     rows = [
         {"name": "error rate (5xx, timeouts, no answer; refusals are not errors)",
-         "target": f"≤ {_pct(slo.error_rate_max)}", "measured": _pct(stats.get("error_rate")),
+         "target": f"≤ {_pct(slo.error_rate_max)}", "measured": measured,
          "status": status("slo-error-rate")},
         {"name": "p95 latency of ok operations", "target": f"≤ {_num(slo.latency_p95_ms, 0, ' ms')}",
          "measured": _num(stats.get("p95_ms"), 1, " ms"), "status": status("slo-latency-p95")},

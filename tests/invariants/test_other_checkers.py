@@ -1,5 +1,6 @@
 """job-applied-*, idempotent-replay, tenant-isolation, no-lost-write, dead letters, metrics, SLOs."""
 
+from stormproof.harness.history.vocabulary import LOAD_STOPPED
 from stormproof.harness.invariants import CheckConfig, Snapshot, check_all
 from tests.invariants.builders import HistoryBuilder
 
@@ -308,6 +309,44 @@ def test_slo_error_rate_and_latency() -> None:
     assert strict_rate.status == "invalid" and strict_rate.violations[0].ops == (b.at(error),)
     assert strict_latency.status == "invalid" and strict_latency.violations[0].ops[-1] == b.at(slow)
     assert strict_latency.kind == "slo"
+
+
+def _outage_history(target: str, fault: str = "kill") -> tuple[HistoryBuilder, int, int]:
+    """60 reads; a fault on ``target`` from 10 to 20 s during which 10 reads fail; one 503 at 40 s."""
+    b = HistoryBuilder()
+    b.call("fault", 10, 10.1, None, process="nemesis", tenant=None, fault=fault, phase="start", target=target)
+    b.call("fault", 20, 20.1, None, process="nemesis", tenant=None, fault=fault, phase="stop", target=target)
+    for n in range(50):
+        at = 30 + n * 0.5
+        b.call("session.read", at, at + 0.1, 503 if n == 20 else 200, process=f"p{n}")
+    lost = []
+    for n in range(10):
+        lost.append(b.call("session.read", 11 + n, 11.5 + n, None, process=f"q{n}", result={"error": "reset"}))
+    (_, outside) = b.call("session.read", 5, 25, 502, process="long")  # sent before, answered after: overlaps
+    lonely = b.invoke("session.read", 2, process="never")  # never answered, sent before the outage
+    cut = b.invoke("session.read", 54, process="cut")  # cut by the end of the load: counts nowhere
+    b.complete(cut, 55, None, type="info", error=f"{LOAD_STOPPED}: GreenletExit")
+    return b, outside, lonely
+
+
+def test_slo_error_rate_leaves_out_the_outages_of_the_api_itself() -> None:
+    config = CheckConfig(error_rate_max=0.05)
+    b, _, lonely = _outage_history("app")
+    history = b.build()
+    (rate,) = check_all(history, Snapshot(), ["slo-error-rate"], config=config)
+    # 11 ops overlap the app's kill (all failed); 2 errors of 51 ops outside it.
+    assert rate.status == "valid", rate.violations
+    assert (rate.summary["outage_ops"], rate.summary["outage_errors"], rate.summary["api_outages"]) == (11, 11, 1)
+    assert (rate.summary["errors"], rate.summary["total"]) == (2, 51)
+    strict = check_all(history, Snapshot(), ["slo-error-rate"], config=CheckConfig(error_rate_max=0.01))[0]
+    assert strict.status == "invalid" and "outside 1 outage(s) of the API" in strict.violations[0].message
+    assert b.at(lonely) in strict.violations[0].ops  # a request that never got an answer is not excused
+
+    # A dependency's fault (a worker killed, the database link down) excuses nothing: 13 errors of 62.
+    for target, fault in (("worker1", "kill"), ("postgres", "down"), ("app", "latency")):
+        b, _, _ = _outage_history(target, fault)
+        (rate,) = check_all(b.build(), Snapshot(), ["slo-error-rate"], config=config)
+        assert rate.status == "invalid" and (rate.summary["errors"], rate.summary["total"]) == (13, 62), target
 
 
 def _delivered(b: HistoryBuilder, start: float, end: float, status: int, result: dict, **args: object) -> tuple[int, int]:

@@ -292,3 +292,19 @@ def test_render_run_uses_the_history_and_result_it_is_given(recorded: dict[str, 
     expected = (source / "report.html").read_text(encoding="utf-8")
     strip = re.compile(r"report generated [^ ]+|<li>[^<]*(result|history)[^<]*: .*?</li>")
     assert strip.sub("", text) == strip.sub("", expected)
+
+
+def test_the_slo_row_says_which_requests_an_outage_of_the_api_left_out(recorded: dict[str, RecordedRun]) -> None:
+    """The row shows the rate the SLO judged; when the schedule took the API away, it says what was left out."""
+    base = load_result(recorded["pass"].run_dir)
+    judged = Verdict("slo-error-rate", "valid", "slo", (), {"rate": 0.0012, "errors": 1, "total": 830,
+                                                              "api_outages": 2, "outage_ops": 73})
+    verdicts = tuple(judged if v.invariant == "slo-error-rate" else v for v in base.verdicts)
+    result = replace(base, verdicts=verdicts, stats={**base.stats, "error_rate": 0.0817})
+    text = render_report(result, None, None)
+    row = next(r for r in _table(text, "slo") if r[0].startswith("error rate"))
+    assert "0.12% (73 requests during 2 outage(s) of the API left out; 8.17% with them)" in row
+    plain = replace(result, verdicts=tuple(
+        replace(v, summary={"rate": 0.02, "errors": 2, "total": 100}) if v.invariant == "slo-error-rate" else v
+        for v in base.verdicts))
+    assert "2.00%" in next(r for r in _table(render_report(plain, None, None), "slo") if r[0].startswith("error rate"))

@@ -22,9 +22,11 @@ from collections import Counter
 
 from stormproof.harness.history import History, Op
 from stormproof.harness.history import vocabulary as v
-from stormproof.harness.history.vocabulary import NEMESIS, PROBE, PROBE_AUTHZ, PROBE_IDEMPOTENCY, WEBHOOK_DELIVER
+from stormproof.harness.history.vocabulary import (LOAD_STOPPED, NEMESIS, PROBE, PROBE_AUTHZ, PROBE_IDEMPOTENCY,
+                                                   WEBHOOK_DELIVER)
 
-__all__ = ["Answers", "EXAMPLES", "OTHER_LIMITS", "RowIdKeys", "answers", "named_by", "spends_nothing"]
+__all__ = ["Answers", "EXAMPLES", "OTHER_LIMITS", "RowIdKeys", "answers", "load_stopped", "named_by",
+           "spends_nothing"]
 
 #: Error ops kept as examples (slo-error-rate lists this many).
 EXAMPLES = 20
@@ -144,13 +146,17 @@ class Answers:
                 status = completion.status
                 result = completion.result
                 if client:
-                    total += 1
                     if kind == "ok":
+                        total += 1
                         append(completion.time_ns - invoke.time_ns)
-                    if kind == "info" or (status or 0) >= 500:
-                        failed_ops += 1
-                        if len(f_examples) < EXAMPLES:
-                            f_examples.append((invoke.index, completion.index))
+                    elif kind == "info" and load_stopped(completion):
+                        pass  # cut by the end of the load: no answer to judge, and nobody's error
+                    else:
+                        total += 1
+                        if kind == "info" or (status or 0) >= 500:
+                            failed_ops += 1
+                            if len(f_examples) < EXAMPLES:
+                                f_examples.append((invoke.index, completion.index))
                     responses += 1
                     tenant = invoke.tenant
                     if tenant is not None and rated and status is not None \
@@ -251,6 +257,12 @@ class Answers:
         if error is not None:
             raise error
         return self
+
+
+def load_stopped(completion: Op) -> bool:
+    """Whether the load itself cut this request (its user stopped mid-request): not an error of anyone's."""
+    error = completion.error
+    return error is not None and error.startswith(LOAD_STOPPED)
 
 
 def spends_nothing(invoke: Op) -> bool:

@@ -10,6 +10,7 @@ an injected outage may answer 5xx, and a 5xx leaves the outcome unknown.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 
 from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import FAULT, NEMESIS
@@ -21,7 +22,8 @@ __all__ = ["FaultWindows", "answer_class"]
 class FaultWindows:
     """The times some fault was active: from each ``start`` to its ``stop`` (or the end of the run)."""
 
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: History, only: Callable[[object, object], bool] | None = None) -> None:
+        """Every fault's windows, or only those whose (fault, target) ``only`` accepts."""
         open_at: dict[tuple[object, object], int] = {}
         spans: list[tuple[float, float]] = []
         done = sorted((c for i, c in history.pairs_of(FAULT) if c is not None), key=lambda op: op.index)
@@ -29,6 +31,8 @@ class FaultWindows:
             if op.process != NEMESIS:
                 continue
             key = (op.args.get("fault"), op.args.get("target"))
+            if only is not None and not only(*key):
+                continue
             if op.args.get("phase") == "start":
                 open_at.setdefault(key, op.time_ns)
             elif op.args.get("phase") == "stop" and key in open_at:
@@ -37,6 +41,9 @@ class FaultWindows:
         spans.sort()
         self._starts = [s for s, _ in spans]
         self._spans = spans
+
+    def __len__(self) -> int:
+        return len(self._spans)
 
     def overlaps(self, start: float, end: float) -> bool:
         """Whether some fault was active at some time in [start, end]."""
