@@ -110,7 +110,7 @@ async def _insert_session(
     blocked it; with no active session left the start is no longer in conflict,
     so it tries the insert again (found by redis-flap, where the lock is lost).
     """
-    for attempt in range(_INSERT_ATTEMPTS):
+    for _ in range(_INSERT_ATTEMPTS):
         recording = RecordingSession(
             id=uuid.uuid4(),
             company_id=appointment.company_id,
