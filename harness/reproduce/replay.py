@@ -273,6 +273,7 @@ class Replayer:
             await self._upstream_delivery(step, args, tenant, record)
             return
         request = build_request(replace(step, tenant=tenant), args, ctx)
+        args = request.args if request.args is not None else args
         invoke = record.invoke(step.process, step.f, tenant, args)
         headers = dict(request.headers)
         content = request.raw_body if request.raw_body is not None else (

@@ -37,6 +37,9 @@ class Request:
     headers: Mapping[str, str]
     body: Any = None
     raw_body: bytes | None = None
+    #: Args the history records for it when they differ from the step's (a webhook's ``payload_fp``: the
+    #: fingerprint of the result this replay sent, which the checkers compare with the final state).
+    args: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -101,21 +104,22 @@ def _confirm(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request
 
 
 def _webhook(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
-    from stormproof.harness.shunya.results import canonical_json, expected_result, output_hash
-    from stormproof.harness.shunya.signing import sign
+    """The delivery as the load sent it: signed, or unsigned/stale/wrongly signed with a forged result.
+
+    A forged delivery (``bad_signature``) sent signed would be accepted by a correct app and judged
+    ``forged-delivery-accepted``: a false alarm. Its result is forged again for this replay's tenant,
+    so the recorded ``payload_fp`` is the one this replay sent.
+    """
+    from stormproof.harness.shunya.forged import job_delivery
 
     job_id = str(args["job_id"])
     made = ctx.bodies.get(ctx.created_by.get(job_id, -1))
     call = args.get("call_id") or (made.get("id") if isinstance(made, dict) else None)
-    result = expected_result(job_id)
-    payload = {"event": "job.completed", "delivery_id": f"dlv_{uuid.uuid4().hex}", "job_id": job_id,
-               "company_id": step.tenant, "call_id": call, "status": "completed",
-               "result": result, "output_hash": output_hash(result), "error": None}
-    raw = canonical_json(payload)
-    ts = int(time.time())
-    return Request("POST", "/api/v1/shunya/webhook",
-                   {"X-Shunya-Timestamp": str(ts), "X-Shunya-Signature": sign(ctx.webhook_secret, ts, raw),
-                    "Content-Type": "application/json"}, raw_body=raw)
+    bad = args.get("bad_signature")
+    sent = job_delivery(job_id, call, step.tenant, ctx.webhook_secret, bad=str(bad) if bad else None,
+                        forger=f"{derive.MARKER}{step.tenant}")
+    return Request("POST", "/api/v1/shunya/webhook", {**sent.headers, "Content-Type": "application/json"},
+                   raw_body=sent.raw, args={**args, "payload_fp": sent.payload_fp})
 
 
 def _own_pools(ctx: ReplayContext, company: str | None) -> dict[str, list[str]]:
