@@ -264,7 +264,7 @@ class Replayer:
 
     async def _send(self, client: httpx.AsyncClient, step: Step, case: Case, fresh: dict[str, str],
                     ctx: ReplayContext, record: _Log) -> None:
-        from stormproof.harness.load.client import extract_result
+        from stormproof.harness.load.client import TRACE_HEADER, extract_result, trace_echo
         from stormproof.harness.load.probes import masked_digest
 
         args = _translate(step.args, fresh)
@@ -297,6 +297,8 @@ class Replayer:
                     or all(isinstance(result.get(f), str) for f in wanted)):
                 break
             await asyncio.sleep(0.02)
+        if TRACE_HEADER in headers:
+            result["trace"] = trace_echo(headers[TRACE_HEADER], response.headers)
         if step.f == "probe.cross_tenant":
             result["body_masked"] = masked_digest(raw, _IDS.findall(request.path))
         record.complete(invoke, response.status_code, result, None)

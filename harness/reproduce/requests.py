@@ -15,11 +15,12 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stormproof.harness.history import vocabulary as v
 from stormproof.harness.load import probes as derive
+from stormproof.harness.load.client import TRACE_HEADER
 
 from .case import Step
 
@@ -91,6 +92,21 @@ def _create(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
     body = {"title": "reproduce", "starts_at": time.strftime(fmt, time.gmtime(at)),
             "ends_at": time.strftime(fmt, time.gmtime(at + 1800))}
     return Request("POST", "/api/v1/appointments", _auth(_token(ctx, step.tenant)), body)
+
+
+def _consent(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    """A consent grant with the evidence text, User-Agent and X-Forwarded-For the load sent.
+
+    The checker compares what the consent keeps with what the history says was sent (plan F3): a grant
+    sent with other text or headers than the recorded ones is judged altered evidence on a correct app,
+    and one sent without the spoofed X-Forwarded-For cannot show an app that trusts it.
+    """
+    extra = {header: str(args[name]) for name, header in (("forwarded_for", "X-Forwarded-For"),
+                                                           ("user_agent", "User-Agent")) if args.get(name)}
+    evidence = args.get("evidence") or "stormproof reproduce"
+    return Request("POST", f"/api/v1/appointments/{args['appointment_id']}/consents",
+                   _auth(_token(ctx, step.tenant), **extra), {"scope": args["scope"], "evidence": evidence},
+                   args=None if args.get("evidence") else {**args, "evidence": evidence})
 
 
 def _confirm(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
@@ -177,8 +193,7 @@ _BUILDERS: dict[str, Callable[[Step, Mapping[str, Any], ReplayContext], Request]
     v.CALL_REFRESH: _simple("POST", "/api/v1/calls/{call_id}/refresh"),
     v.CALL_READ: _simple("GET", "/api/v1/calls/{call_id}"),
     v.WEBHOOK_DELIVER: _webhook,
-    v.CONSENT_GRANT: _simple("POST", "/api/v1/appointments/{appointment_id}/consents",
-                             body=lambda a: {"scope": a["scope"], "evidence": "stormproof reproduce"}),
+    v.CONSENT_GRANT: _consent,
     v.APPOINTMENT_CREATE: _create,
     v.DELETION_REQUEST: _simple("POST", "/api/v1/deletions",
                                 body=lambda a: {"scope": a["scope"], "target_id": a["target_id"]}),
@@ -199,4 +214,11 @@ def build_request(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Re
         builder = _BUILDERS[step.f]
     except KeyError:
         raise ValueError(f"cannot replay operation {step.f!r}; replayable: {', '.join(sorted(SUPPORTED))}") from None
-    return builder(step, args, ctx)
+    request = builder(step, args, ctx)
+    if args.get("trace_id"):
+        # The load sent an X-Trace-Id (plan E1) and its tasks must carry it: a fresh one per replay, recorded
+        # as sent, so that the answer's echo and the tasks' trace ids are judged against this request's own.
+        trace = uuid.uuid4().hex
+        request = replace(request, headers={**request.headers, TRACE_HEADER: trace},
+                          args={**(request.args if request.args is not None else args), "trace_id": trace})
+    return request

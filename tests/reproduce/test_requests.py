@@ -52,3 +52,29 @@ def test_a_forged_delivery_is_sent_forged_and_recorded_with_what_it_carried(bad:
     assert request.args is not None and request.args["payload_fp"] == body["output_hash"]
     assert request.args["bad_signature"] == bad
 
+
+
+def test_a_consent_grant_is_sent_with_the_evidence_and_headers_the_run_recorded() -> None:
+    """The checker compares the consent's text, user agent and IP with the recorded args: sent with other
+    ones, a correct app's consent is judged altered evidence (a false alarm), and without the spoofed
+    X-Forwarded-For an app that trusts it (consent-forwarded-for) cannot show it."""
+    args = {"appointment_id": "a" * 8 + "-0000-0000-0000-" + "0" * 12, "scope": "recording",
+            "forwarded_for": "203.0.113.7", "user_agent": "stormproof-load/u3", "evidence": "agreed, script v4 \u2014 x"}
+    step = Step(3, 0, "u3", "consent.grant", TENANT, args)
+    request = build_request(step, args, _ctx())
+    assert request.body == {"scope": "recording", "evidence": args["evidence"]}
+    assert request.headers["X-Forwarded-For"] == "203.0.113.7"
+    assert request.headers["User-Agent"] == "stormproof-load/u3"
+    assert request.args is None or request.args["evidence"] == args["evidence"]
+
+
+def test_a_traced_request_sends_a_fresh_trace_id_and_records_it() -> None:
+    """trace-echoed and the task traces compare the answer's and the tasks' ids with ``args.trace_id``: a replay
+    that sent none (or the run's, on every attempt) is judged against an id it never sent."""
+    args = {"appointment_id": "a" * 8 + "-0000-0000-0000-" + "0" * 12, "trace_id": "f" * 32, "idempotency_key": "k"}
+    step = Step(4, 0, "u1", "call.submit", TENANT, args)
+    first, second = (build_request(step, args, _ctx()) for _ in range(2))
+    for request in (first, second):
+        sent = request.headers["X-Trace-Id"]
+        assert sent != "f" * 32 and request.args is not None and request.args["trace_id"] == sent
+    assert first.headers["X-Trace-Id"] != second.headers["X-Trace-Id"]
