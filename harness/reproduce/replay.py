@@ -12,7 +12,9 @@ both by the very checker of the run: a replay reproduces when it says
 
 Groups are played one after the other. The requests of a group leave
 together (they overlapped in the run; sent at once, a race window of a few
-milliseconds is hit every time), except that a request waits for the answer
+milliseconds is hit every time), except that a request waits for the answers
+the run had given before it was sent (``Step.after``: overlap chains a group
+through requests that did not overlap each other) and for the answer
 that named an id it uses (a read that must name an id a worker makes later,
 a call's Shunya job, is read again until it does). Before each group the faults the run had in place
 during it are put in place (a toxic on the same link with the same
@@ -249,6 +251,9 @@ class Replayer:
             async def one(step: Step) -> None:
                 try:
                     await start.wait()
+                    for before in step.after:  # the run had these answers before it sent this one
+                        if before in in_group:
+                            await waits[before].wait()
                     for original in _ids_used(step.args):
                         ref = STEP_REF.match(case.refs.get(original, ""))
                         if ref and int(ref.group(1)) in in_group and int(ref.group(1)) != step.index:

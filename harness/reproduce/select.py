@@ -15,7 +15,8 @@ session, a webhook the call whose job it answers. So selection takes
 4. the faults in place while any of them ran, each with the groups it covers.
 
 Requests that overlapped in time form one *group* (chained overlaps); groups
-are replayed one after the other, the requests of a group together. Seeded
+are replayed one after the other, the requests of a group together, each
+after the answers of its group the run had given before it was sent. Seeded
 ids, tenants and keys become refs (see :mod:`.case`), so a fresh stack can
 stand in for the run's.
 """
@@ -212,6 +213,24 @@ def _groups(history: History, invokes: Sequence[Op]) -> dict[int, int]:
     return groups
 
 
+def _answered_before(history: History, groups: Mapping[int, int]) -> dict[int, tuple[int, ...]]:
+    """Per chosen request, the chosen requests of its group whose answer came before it was sent.
+
+    Overlap chains: a long request (a start under load) overlaps two that did not overlap each other,
+    and all three share a group. Sent at once, those two lose the run's order: a key used by one tenant
+    and then by another, a grant and then the start it allowed, may arrive the other way round and the
+    violation cannot show. The replay sends each request after the answers it had seen (all of them,
+    not the last, so that shrinking a request away keeps the order of the rest).
+    """
+    done_at = {index: done.time_ns for index in groups if (done := history.completion(history[index])) is not None}
+    out: dict[int, tuple[int, ...]] = {}
+    for index, group in groups.items():
+        sent = history[index].time_ns
+        out[index] = tuple(sorted(other for other, at in done_at.items()
+                                  if other != index and groups[other] == group and at < sent))
+    return out
+
+
 def _ended_first(history: History, groups: dict[int, int], enders: set[int], cited: set[int],
                  refs: Mapping[str, str]) -> dict[int, int]:
     """Groups where each stop in ``enders`` (with the start that made its session) plays just before the
@@ -401,12 +420,14 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
     refs.update(keys)
 
     groups = _ended_first(history, _groups(history, list(chosen.values())), enders, cited, refs)
+    before = _answered_before(history, groups)
     steps = []
     for index in sorted(chosen):
         op = chosen[index]
         done = history.completion(op)
         steps.append(Step(index, groups[index], op.process, op.f, op.tenant, op.args,
-                          done.status if done is not None else None, done.type if done is not None else "info"))
+                          done.status if done is not None else None, done.type if done is not None else "info",
+                          before[index]))
     steps.extend(_upstream_steps(steps, refs, details))
 
     spans: dict[int, tuple[int, int]] = {}

@@ -10,6 +10,7 @@ import pytest
 from stormproof.harness.history import History, Op
 from stormproof.harness.invariants import Snapshot, check_all
 from stormproof.harness.reproduce import Case, SelectionError, load_run, numbered_violations, select_case, shrink
+from stormproof.harness.reproduce.select import RunRecord
 from stormproof.harness.reproduce.steps import describe
 
 
@@ -155,3 +156,46 @@ def test_a_conflict_naming_a_stopped_session_brings_the_stop_that_ended_it(tmp_p
     assert {0, 3, 5} <= steps  # the start, the stop that ended it, the 409
     groups = {step.index: step.group for step in case.steps}
     assert groups[0] <= groups[3] < groups[5]  # ended before the refused start is sent
+
+
+def test_a_group_keeps_the_order_of_requests_that_did_not_overlap(tmp_path: Path) -> None:
+    """A long start overlaps a key used by tenant t1 and then by tenant t0: the three chain into one group,
+    and sent at once the two keyed requests may arrive the other way round (idempotency-tenant-scope was
+    0/5 reproduced). The second is sent after the first's answer; the long start still races both."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from stormproof.harness.reproduce.replay import Replayer
+
+    a0, a1 = ("a" * 8 + f"-0000-0000-0000-00000000000{n}" for n in range(2))
+    first = {"route": "POST /x", "method": "POST", "path": f"/x/{a1}", "idempotency_key": "k"}
+    second = {"route": "POST /x", "method": "POST", "path": f"/x/{a0}", "idempotency_key": "k"}
+    long = {"appointment_id": a0, "idempotency_key": "k9"}
+    ops = [Op(0, "invoke", "u9", "session.start", "t0", long, time_ns=0),
+           Op(1, "invoke", "u1", "probe.idempotency", "t1", first, time_ns=1),
+           Op(2, "ok", "u1", "probe.idempotency", "t1", first, 200, {}, time_ns=2, invoke_index=1),
+           Op(3, "invoke", "u1", "probe.idempotency", "t0", second, time_ns=3),
+           Op(4, "fail", "u1", "probe.idempotency", "t0", second, 422, {}, time_ns=4, invoke_index=3),
+           Op(5, "ok", "u9", "session.start", "t0", long, 201, {"id": "s"}, time_ns=5, invoke_index=0)]
+    violation = {"ops": [1, 3], "details": {}}
+    result = {"verdicts": [{"invariant": "idempotent-replay", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}], "plan": {"weakenings": ["idempotency-tenant-scope"]}}
+    tenants = [{"company_id": "t0", "appointment_ids": [a0]}, {"company_id": "t1", "appointment_ids": [a1]}]
+    _, case = select_case(RunRecord(tmp_path, result, History(ops), tenants), 1)
+    by_index = {step.index: step for step in case.steps}
+    assert {0, 1, 3} <= set(by_index) and len({s.group for s in case.steps}) == 1
+    assert by_index[3].after == (1,) and by_index[1].after == () and by_index[0].after == ()
+    assert any("(after #1)" in line for line in describe(case))
+
+    events: list[str] = []
+
+    class _Order(Replayer):
+        async def _send(self, client, step, case, fresh, ctx, record):  # type: ignore[no-untyped-def]
+            events.append(f"sent {step.index}")
+            await asyncio.sleep(0.05 if step.index == 1 else 0.0)  # the first answer comes late
+            events.append(f"answered {step.index}")
+
+    replayer = _Order(case, stack=SimpleNamespace(app_url="http://127.0.0.1:9"))
+    asyncio.run(replayer._group(case.groups[0], case, {}, None, None))  # type: ignore[arg-type]
+    assert events.index("sent 3") > events.index("answered 1")
+    assert events.index("sent 0") < events.index("answered 1")  # the overlapping start still races
