@@ -49,7 +49,7 @@ from .case import STEP_REF, Case, Step
 from .jobs import HeldJobs
 from .requests import SHUNYA_DELIVER, ReplayContext, build_request
 
-__all__ = ["Attempt", "Replayer", "ReplayError", "replayer_on", "stack_config_for"]
+__all__ = ["Attempt", "Replayer", "ReplayError", "check_config_for", "replayer_on", "stack_config_for"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,22 @@ def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> A
         shunya=dict(s["shunya"]) if stub else None, env=dict(s.get("env") or {}),
         app_command=case.app_command, proxies=any(f.fault in network for f in case.faults),
     )
+
+
+def check_config_for(case: Case) -> CheckConfig:
+    """The limits, budgets and key TTL the run's checker judged with, read from the run's stack settings.
+
+    The run takes them from its plan (``RunPlan.check_config``: the scenario's stack env, which the
+    replay's app is given too). Judged with the defaults instead, a replay knows no rate limit, no
+    retry budget and no key TTL, so over-limit, a quiet tenant refused, a task tried too often or a key
+    replayed past its TTL can never show. SLOs are not needed: a replay cannot show one.
+    """
+    from stormproof.harness.plan.scenario import StackSpec
+
+    spec = StackSpec.model_validate(dict(case.stack))
+    rate, burst = spec.rate_limit
+    return CheckConfig(rate_limit_per_s=rate, rate_limit_burst=burst, task_try_budget=spec.task_try_budget,
+                       task_backoff_ms=spec.task_backoff_ms, idempotency_ttl_s=spec.idempotency_ttl_s)
 
 
 class Replayer:
@@ -199,7 +215,7 @@ class Replayer:
                 jobs.release({t.company_id for t in tenants})
                 jobs.close()
         quiescence = self._quiesce()
-        snapshot = capture_snapshot(self.stack, baseline_metrics=baseline, config=CheckConfig(),
+        snapshot = capture_snapshot(self.stack, baseline_metrics=baseline, config=check_config_for(case),
                                     quiescence=quiescence)
         snapshot = _only(snapshot, {t.company_id for t in tenants})
         history = History(record.ops)

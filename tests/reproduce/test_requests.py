@@ -78,3 +78,22 @@ def test_a_traced_request_sends_a_fresh_trace_id_and_records_it() -> None:
         sent = request.headers["X-Trace-Id"]
         assert sent != "f" * 32 and request.args is not None and request.args["trace_id"] == sent
     assert first.headers["X-Trace-Id"] != second.headers["X-Trace-Id"]
+
+
+@pytest.mark.parametrize("scenario", ["noisy-tenant", "idempotency-replay-storm", "shunya-outage"])
+def test_a_replay_is_judged_with_the_runs_limits_budgets_and_key_ttl(scenario: str) -> None:
+    """With the default config the replay's checker knew no rate limit, budget or TTL: rate-limit-per-tenant's
+    reproducer was 0/5 (rate-limit-enforced judged nothing), and no key TTL or retry budget could show."""
+    from stormproof.harness.plan.run_plan import build_plan
+    from stormproof.harness.reproduce.case import Case
+    from stormproof.harness.reproduce.replay import check_config_for
+    from stormproof.scenarios import load_scenario
+
+    plan = build_plan(load_scenario(scenario))
+    run = plan.check_config()
+    replay = check_config_for(Case("rate-limit-enforced", (), stack=plan.to_dict()["scenario"]["stack"]))
+    for name in ("rate_limit_per_s", "rate_limit_burst", "task_backoff_ms", "idempotency_ttl_s"):
+        assert getattr(replay, name) == getattr(run, name), name
+    assert dict(replay.task_try_budget) == dict(run.task_try_budget)
+    if scenario == "noisy-tenant":
+        assert replay.rate_limit_per_s is not None
