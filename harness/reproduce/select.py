@@ -4,7 +4,8 @@ A violation names the operations that show it (``ops``: invoke or completion
 indices). Those alone rarely replay: a stop needs the start that made its
 session, a webhook the call whose job it answers. So selection takes
 
-1. the named operations;
+1. the named operations (for a rate-limit violation, the traffic that spent
+   the tenant's allowance: ``_traffic``);
 2. *context*: other requests on the same resources (appointment, session, call,
    job, key) that overlapped them in time, since the race may need them (the
    shrinker removes those it does not);
@@ -52,6 +53,9 @@ _NAMED_IN_DETAILS = ("shunya_job_id", "call_id")
 _ENDED_IN_DETAILS = ("active_session_id",)
 #: Invariants judged on latency or rates: a handful of requests cannot show them.
 UNREPRODUCIBLE_KINDS = frozenset(("slo",))
+#: At most this many requests stand for the traffic that spent a tenant's rate allowance (see ``_traffic``).
+MAX_TRAFFIC = 40
+_SECOND_NS = 1_000_000_000
 
 
 class SelectionError(ValueError):
@@ -122,9 +126,42 @@ def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[
 
 
 def _cites(violation: Mapping[str, Any]) -> bool:
-    """Whether the violation names something to replay: requests, or a resource a request made."""
+    """Whether the violation names something to replay: requests, a resource a request made, or a tenant's
+    traffic in one second of the run (over-limit)."""
     details = violation.get("details") or {}
-    return bool(violation.get("ops")) or any(isinstance(details.get(k), str) for k in _NAMED_IN_DETAILS)
+    return bool(violation.get("ops")) or any(isinstance(details.get(k), str) for k in _NAMED_IN_DETAILS) \
+        or (details.get("type") == "over-limit" and isinstance(details.get("second"), int))
+
+
+def _traffic(history: History, details: Mapping[str, Any], named: Mapping[int, Op]) -> list[Op]:
+    """The requests that spent a tenant's rate allowance, for a rate-limit violation (else none).
+
+    A rate limit is not a resource a request names: what breaks it is how many requests reached the
+    limiter, and whose. ``over-limit`` names a tenant and a second of the run: the tenant's requests
+    answered in that second with anything but 429 (the checker's count) are the case. A
+    ``quiet-tenant-limited`` 429 was refused because others spent the allowance: every other tenant's
+    requests sent in the second before it was answered join it, nearest first, so that a limiter shared
+    between tenants is exhausted again when the refused request comes (it waits for the answers it had
+    seen, ``Step.after``). At most :data:`MAX_TRAFFIC`; the shrinker keeps the few that matter.
+    """
+    kind, tenant = details.get("type"), details.get("tenant")
+
+    def counted(invoke: Op) -> bool:
+        return invoke.f in SUPPORTED and invoke.f != WEBHOOK_DELIVER and invoke.process != NEMESIS
+
+    if kind == "over-limit" and isinstance(details.get("second"), int):
+        second = int(details["second"])
+        return [invoke for invoke, done in history.pairs() if invoke.tenant == tenant and counted(invoke)
+                and done is not None and done.status not in (None, 429)
+                and done.time_ns // _SECOND_NS == second][:MAX_TRAFFIC]
+    if kind == "quiet-tenant-limited" and named:
+        refused = max(named.values(), key=lambda op: op.index)
+        done = history.completion(refused)
+        answered = done.time_ns if done is not None else refused.time_ns
+        others = [invoke for invoke, _ in history.pairs() if invoke.tenant not in (None, tenant) and counted(invoke)
+                  and answered - _SECOND_NS <= invoke.time_ns <= answered]
+        return sorted(others, key=lambda op: answered - op.time_ns)[:MAX_TRAFFIC]
+    return []
 
 
 def _invoke(history: History, index: int) -> Op | None:
@@ -349,6 +386,8 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
             named.setdefault(made[0], history[made[0]])
             from_details[str(details[key])] = f"step:{made[0]}.{made[1]}"
     ended = {str(details[key]) for key in _ENDED_IN_DETAILS if isinstance(details.get(key), str)}
+    for invoke in _traffic(history, details, named):
+        named.setdefault(invoke.index, invoke)
     cited = set(named)  # the requests the violation itself names
     enders: set[int] = set()  # the stops that ended a session it names, answered before one of them was sent
     if ended and named:
@@ -360,6 +399,9 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
                 enders.add(invoke.index)
     if not named and not violation.get("ops"):
         what = ", ".join(f"{k} {details[k]}" for k in _NAMED_IN_DETAILS if isinstance(details.get(k), str))
+        if not what:
+            raise SelectionError(f"--violation {number}: no request of the run that a replay can send stands for "
+                                 f"it ({violation.get('message')}); pick another violation")
         raise SelectionError(f"--violation {number}: names {what}, but no request of the run learned that id "
                              "(the load never read it), so a replay cannot reach it; pick another violation")
     if not named:

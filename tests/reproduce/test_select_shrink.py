@@ -199,3 +199,58 @@ def test_a_group_keeps_the_order_of_requests_that_did_not_overlap(tmp_path: Path
     asyncio.run(replayer._group(case.groups[0], case, {}, None, None))  # type: ignore[arg-type]
     assert events.index("sent 3") > events.index("answered 1")
     assert events.index("sent 0") < events.index("answered 1")  # the overlapping start still races
+
+
+def _rate_record(tmp_path: Path, ops: list[Op], violation: dict) -> RunRecord:
+    result = {"verdicts": [{"invariant": "rate-limit-enforced", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}], "plan": {"weakenings": ["rate-limit"]}}
+    return RunRecord(tmp_path, result, History(ops), [{"company_id": "t0"}, {"company_id": "t1"}])
+
+
+def _lists(spec: list[tuple[str, int, int, int]]) -> list[Op]:
+    """(tenant, sent ns, answered ns, status) -> appointment.list invokes and completions, in time order."""
+    events = []
+    for n, (tenant, sent, answered, status) in enumerate(spec):
+        events.append((sent, n, "invoke", tenant, None))
+        events.append((answered, n, "ok" if status < 400 else "fail", tenant, status))
+    ops: list[Op] = []
+    invoke_at: dict[int, int] = {}
+    for at, n, kind, tenant, status in sorted(events):
+        if kind == "invoke":
+            invoke_at[n] = len(ops)
+            ops.append(Op(len(ops), "invoke", f"u{n}", "appointment.list", tenant, {}, time_ns=at))
+        else:
+            ops.append(Op(len(ops), kind, f"u{n}", "appointment.list", tenant, {}, status, {}, time_ns=at,
+                          invoke_index=invoke_at[n]))
+    return ops
+
+
+def test_an_over_limit_second_selects_the_tenants_requests_accepted_in_it(tmp_path: Path) -> None:
+    """over-limit names a tenant and a second, no request: the case is that tenant's accepted requests of
+    that second (rate-limit had nothing to replay)."""
+    s = 1_000_000_000
+    spec = [("t0", s + 10 * n, s + 10 * n + 5, 200) for n in range(25)]  # second 1: 25 accepted
+    spec += [("t0", 2 * s + 10, 2 * s + 20, 200), ("t1", s + 7, s + 9, 200), ("t0", s + 300, s + 400, 429)]
+    ops = _lists(spec)
+    violation = {"ops": [], "details": {"type": "over-limit", "tenant": "t0", "second": 1, "accepted": 25}}
+    _, case = select_case(_rate_record(tmp_path, ops, violation), 1)
+    assert len(case.steps) == 25
+    assert all(step.tenant == "t0" and step.status == 200 for step in case.steps)
+
+
+def test_a_quiet_tenants_429_brings_the_others_traffic_before_it(tmp_path: Path) -> None:
+    """quiet-tenant-limited cites the refused request alone; replayed alone it is accepted (rate-limit-per-tenant
+    0/5). The other tenants' requests of the second before it join it, and it is sent after their answers."""
+    s = 1_000_000_000
+    spec = [("t1", 3 * s + 10 * n, 3 * s + 10 * n + 5, 200 if n < 15 else 429) for n in range(30)]
+    spec += [("t1", s, s + 5, 200),  # long before: not in the window
+             ("t0", 3 * s + 400, 3 * s + 450, 429)]
+    ops = _lists(spec)
+    refused = next(op for op in ops if op.tenant == "t0" and not op.is_invoke)
+    violation = {"ops": [refused.index], "details": {"type": "quiet-tenant-limited", "tenant": "t0",
+                                                     "sent_in_window": 1}}
+    _, case = select_case(_rate_record(tmp_path, ops, violation), 1)
+    others = [step for step in case.steps if step.tenant == "t1"]
+    assert len(others) == 30
+    quiet = next(step for step in case.steps if step.tenant == "t0")
+    assert set(quiet.after) >= {step.index for step in others if step.group == quiet.group}
