@@ -36,7 +36,7 @@ from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS,
 from .case import STEP_REF, Case, CaseFault, Step
 from .requests import SHUNYA_DELIVER, SUPPORTED
 
-__all__ = ["SelectionError", "RunRecord", "load_run", "numbered_violations", "select_case", "MAX_CONTEXT"]
+__all__ = ["SelectionError", "RunRecord", "cites", "load_run", "numbered_violations", "select_case", "MAX_CONTEXT"]
 
 #: At most this many context requests join the named ones (the shrinker starts from here).
 MAX_CONTEXT = 12
@@ -109,7 +109,7 @@ def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[
         raise SelectionError(f"{record.run_dir}: the run has no violations; nothing to reproduce")
     if number is None:
         for n, (verdict, violation) in enumerate(listed, 1):
-            if verdict.get("kind") not in UNREPRODUCIBLE_KINDS and _cites(violation):
+            if verdict.get("kind") not in UNREPRODUCIBLE_KINDS and cites(violation):
                 return n, verdict, violation
         raise SelectionError(f"{record.run_dir}: only SLO breaches, which a few requests cannot show; "
                              "nothing to reproduce")
@@ -119,13 +119,13 @@ def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[
     if verdict.get("kind") in UNREPRODUCIBLE_KINDS:
         raise SelectionError(f"--violation {number}: an SLO breach ({verdict.get('invariant')}), which a few "
                              "requests cannot show; pick a safety or liveness violation")
-    if not _cites(violation):
+    if not cites(violation):
         raise SelectionError(f"--violation {number}: names no operations ({violation.get('message')}); "
                              "pick one that does")
     return number, verdict, violation
 
 
-def _cites(violation: Mapping[str, Any]) -> bool:
+def cites(violation: Mapping[str, Any]) -> bool:
     """Whether the violation names something to replay: requests, a resource a request made, or a tenant's
     traffic in one second of the run (over-limit)."""
     details = violation.get("details") or {}
@@ -364,7 +364,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         failure: SelectionError | None = None
         for n in range(first, len(listed) + 1):
             verdict, violation = listed[n - 1]
-            if verdict.get("kind") in UNREPRODUCIBLE_KINDS or not _cites(violation):
+            if verdict.get("kind") in UNREPRODUCIBLE_KINDS or not cites(violation):
                 continue
             try:
                 return select_case(record, n, max_context=max_context, app_command=app_command)
