@@ -49,7 +49,7 @@ from .case import STEP_REF, Case, Step
 from .jobs import HeldJobs
 from .requests import SHUNYA_DELIVER, ReplayContext, build_request
 
-__all__ = ["Attempt", "Replayer", "ReplayError", "check_config_for", "replayer_on", "stack_config_for"]
+__all__ = ["Attempt", "Replayer", "ReplayError", "check_config_for", "fresh_key", "replayer_on", "stack_config_for"]
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class Replayer:
         out: dict[str, str] = {}
         for original, ref in case.refs.items():
             if ref.startswith("key:"):
-                out[original] = uuid.uuid4().hex
+                out[original] = fresh_key(original)
             elif ref.startswith("t"):
                 head, _, rest = ref.partition(".")
                 number = int(head[1:])
@@ -418,6 +418,24 @@ def tls() -> Any:
     from stormproof.harness.runner.capture import tls as shared
 
     return shared()
+
+
+_HEX_RUN = re.compile(r"[0-9a-f]{4,}")
+
+
+def fresh_key(original: str) -> str:
+    """A new Idempotency-Key of the run key's shape: its hex runs drawn again, every other character kept.
+
+    Each attempt needs its own keys (a key stored by one attempt must not answer the next), but the
+    shape is what some requests test: a malformed key (a space, a tab, 256 characters and more) must
+    reach the app malformed, or a correct app runs it and the probe that expected a 400 reports it
+    ran (idempotency-key-format's reproducer failed 0/5 with every fix on). A key with no hex run
+    becomes a fresh UUID, as the load's own keys are.
+    """
+    if not _HEX_RUN.search(original):
+        return uuid.uuid4().hex
+    return _HEX_RUN.sub(lambda m: "".join(uuid.uuid4().hex for _ in range(len(m.group()) // 32 + 1))[:len(m.group())],
+                        original)
 
 
 def _fields_made_by(case: Case, index: int) -> set[str]:

@@ -97,3 +97,16 @@ def test_a_replay_is_judged_with_the_runs_limits_budgets_and_key_ttl(scenario: s
     assert dict(replay.task_try_budget) == dict(run.task_try_budget)
     if scenario == "noisy-tenant":
         assert replay.rate_limit_per_s is not None
+
+
+@pytest.mark.parametrize("form", ["sp key {}", "sp\tkey-{}", "k{}".ljust(258, "k"), "{}{}{}{}"])
+def test_a_fresh_key_keeps_the_run_keys_shape(form: str) -> None:
+    """Each attempt draws new keys; a malformed one must stay malformed (a space, a tab, 256 characters and
+    more), or the fixed app runs it and the probe expecting 400 reports it ran: a false alarm."""
+    from stormproof.harness.reproduce.replay import fresh_key
+
+    original = form.format(*("e3ebbdeb" for _ in range(form.count("{}"))))
+    fresh = fresh_key(original)
+    assert fresh != original and len(fresh) == len(original)
+    assert [c for c in fresh if c not in "0123456789abcdef"] == [c for c in original if c not in "0123456789abcdef"]
+    assert fresh_key(original) != fresh
