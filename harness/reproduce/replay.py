@@ -270,6 +270,8 @@ class Replayer:
                     for before in step.after:  # the run had these answers before it sent this one
                         if before in in_group:
                             await waits[before].wait()
+                    if step.pause_s:  # the run reused this key that long after its answer (its TTL)
+                        await asyncio.sleep(step.pause_s)
                     for original in _ids_used(step.args):
                         ref = STEP_REF.match(case.refs.get(original, ""))
                         if ref and int(ref.group(1)) in in_group and int(ref.group(1)) != step.index:

@@ -55,6 +55,8 @@ _ENDED_IN_DETAILS = ("active_session_id",)
 UNREPRODUCIBLE_KINDS = frozenset(("slo",))
 #: At most this many requests stand for the traffic that spent a tenant's rate allowance (see ``_traffic``).
 MAX_TRAFFIC = 40
+#: A reused key's pause (``_key_pauses``) counts from this long, and is kept up to this long.
+KEY_PAUSE_S = (0.5, 30.0)
 _SECOND_NS = 1_000_000_000
 
 
@@ -268,6 +270,28 @@ def _answered_before(history: History, groups: Mapping[int, int]) -> dict[int, t
     return out
 
 
+def _key_pauses(history: History, chosen: Mapping[int, Op]) -> dict[int, float]:
+    """Per chosen request that reuses an Idempotency-Key: seconds since the last answer to that key before it.
+
+    Groups play back to back, so a key the run used again seconds later would be reused at once: within
+    its TTL, where a replayed answer is right (idempotency-expiry was 0/5). Gaps under a half second are
+    not kept (the race windows are what matters there), nor more than 30 s of one.
+    """
+    low, high = KEY_PAUSE_S
+    answered: dict[str, list[int]] = {}
+    for index, op in chosen.items():
+        key, done = op.args.get("idempotency_key"), history.completion(op)
+        if isinstance(key, str) and done is not None:
+            answered.setdefault(key, []).append(done.time_ns)
+    pauses: dict[int, float] = {}
+    for index, op in chosen.items():
+        key = op.args.get("idempotency_key")
+        before = [at for at in answered.get(key, ()) if at < op.time_ns] if isinstance(key, str) else []
+        if before and (gap := (op.time_ns - max(before)) / 1e9) >= low:
+            pauses[index] = round(min(gap, high), 3)
+    return pauses
+
+
 def _ended_first(history: History, groups: dict[int, int], enders: set[int], cited: set[int],
                  refs: Mapping[str, str]) -> dict[int, int]:
     """Groups where each stop in ``enders`` (with the start that made its session) plays just before the
@@ -463,13 +487,14 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
 
     groups = _ended_first(history, _groups(history, list(chosen.values())), enders, cited, refs)
     before = _answered_before(history, groups)
+    pauses = _key_pauses(history, chosen)
     steps = []
     for index in sorted(chosen):
         op = chosen[index]
         done = history.completion(op)
         steps.append(Step(index, groups[index], op.process, op.f, op.tenant, op.args,
                           done.status if done is not None else None, done.type if done is not None else "info",
-                          before[index]))
+                          before[index], pauses.get(index, 0.0)))
     steps.extend(_upstream_steps(steps, refs, details))
 
     spans: dict[int, tuple[int, int]] = {}

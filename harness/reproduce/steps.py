@@ -56,5 +56,7 @@ def describe(case: Case) -> list[str]:
         present = {s.index for s in group}
         for step in group:
             after = [f"#{i}" for i in step.after if i in present]
-            lines.append("  " + describe_step(step, case.refs) + (f"  (after {', '.join(after)})" if after else ""))
+            notes = ([f"after {', '.join(after)}"] if after else []) + \
+                ([f"{step.pause_s:g} s after its key's last answer"] if step.pause_s else [])
+            lines.append("  " + describe_step(step, case.refs) + (f"  ({'; '.join(notes)})" if notes else ""))
     return lines

@@ -254,3 +254,39 @@ def test_a_quiet_tenants_429_brings_the_others_traffic_before_it(tmp_path: Path)
     assert len(others) == 30
     quiet = next(step for step in case.steps if step.tenant == "t0")
     assert set(quiet.after) >= {step.index for step in others if step.group == quiet.group}
+
+
+def test_a_key_reused_past_its_ttl_is_reused_as_late_in_the_replay(tmp_path: Path) -> None:
+    """Groups play back to back: a key the run reused 5.5 s later (past a 3 s TTL) was reused at once, within
+    the TTL, where a replayed answer is right (idempotency-expiry 0/5). The second waits as long as in the run."""
+    import asyncio
+    import time
+    from types import SimpleNamespace
+
+    from stormproof.harness.reproduce.replay import Replayer
+
+    s = 1_000_000_000
+    args = {"route": "POST /api/v1/calls", "probe": "expired", "method": "POST", "path": "/api/v1/calls",
+            "idempotency_key": "k"}
+    ops = [Op(0, "invoke", "u1", "probe.idempotency", "t0", {**args, "step": 1}, time_ns=0),
+           Op(1, "ok", "u1", "probe.idempotency", "t0", {**args, "step": 1}, 201, {}, time_ns=s // 10, invoke_index=0),
+           Op(2, "invoke", "u1", "probe.idempotency", "t0", {**args, "step": 2}, time_ns=s // 10 + 5 * s // 2),
+           Op(3, "ok", "u1", "probe.idempotency", "t0", {**args, "step": 2}, 201, {}, time_ns=3 * s, invoke_index=2)]
+    violation = {"ops": [0, 2], "details": {}}
+    result = {"verdicts": [{"invariant": "idempotent-replay", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}], "plan": {"weakenings": ["idempotency-expiry"]}}
+    _, case = select_case(RunRecord(tmp_path, result, History(ops), [{"company_id": "t0"}]), 1)
+    late = next(step for step in case.steps if step.index == 2)
+    assert late.pause_s == 2.5 and next(step for step in case.steps if step.index == 0).pause_s == 0.0
+    assert any("2.5 s after its key's last answer" in line for line in describe(case))
+
+    sent: dict[int, float] = {}
+
+    class _Clock(Replayer):
+        async def _send(self, client, step, case, fresh, ctx, record):  # type: ignore[no-untyped-def]
+            sent[step.index] = time.monotonic()
+
+    replayer = _Clock(case, stack=SimpleNamespace(app_url="http://127.0.0.1:9"))
+    for group in case.groups:
+        asyncio.run(replayer._group(group, case, {}, None, None))  # type: ignore[arg-type]
+    assert sent[2] - sent[0] >= 2.5
