@@ -53,7 +53,8 @@ def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: s
                "output_hash": output_hash(result), "error": None}
     raw = canonical_json(payload)
     ts = int(time.time()) - (STALE_S if bad == "stale" else 0)
-    headers = {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(uuid.uuid4().hex if bad == "wrong" else secret, ts, raw)}
+    signer = uuid.uuid4().hex if bad == "wrong" else secret
+    headers = {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(signer, ts, raw)}
     if bad == "missing":
         headers = {}
     return Delivery(raw, headers, output_hash(result))

@@ -59,7 +59,8 @@ def test_a_consent_grant_is_sent_with_the_evidence_and_headers_the_run_recorded(
     ones, a correct app's consent is judged altered evidence (a false alarm), and without the spoofed
     X-Forwarded-For an app that trusts it (consent-forwarded-for) cannot show it."""
     args = {"appointment_id": "a" * 8 + "-0000-0000-0000-" + "0" * 12, "scope": "recording",
-            "forwarded_for": "203.0.113.7", "user_agent": "stormproof-load/u3", "evidence": "agreed, script v4 \u2014 x"}
+            "forwarded_for": "203.0.113.7", "user_agent": "stormproof-load/u3",
+            "evidence": "agreed, script v4 \u2014 x"}
     step = Step(3, 0, "u3", "consent.grant", TENANT, args)
     request = build_request(step, args, _ctx())
     assert request.body == {"scope": "recording", "evidence": args["evidence"]}
