@@ -111,3 +111,20 @@ def test_a_fresh_key_keeps_the_run_keys_shape(form: str) -> None:
     assert fresh != original and len(fresh) == len(original)
     assert [c for c in fresh if c not in "0123456789abcdef"] == [c for c in original if c not in "0123456789abcdef"]
     assert fresh_key(original) != fresh
+
+
+def test_a_retention_run_names_the_rows_of_this_attempts_seed() -> None:
+    """The run's old rows do not exist on a fresh stack: named in the replay's history, each reads as a row
+    retention deleted, on any app (retention-tenant-scope failed 0/5 with every fix on)."""
+    from types import SimpleNamespace
+
+    mine = [{"kind": "call", "id": "n" * 8 + "-0000-0000-0000-" + "0" * 12, "company_id": TENANT, "at": 1.0}]
+    other = [{"kind": "appointment", "id": "m" * 8 + "-0000-0000-0000-" + "0" * 12, "company_id": "x", "at": 2.0}]
+    ctx = _ctx()
+    ctx.tenants = [SimpleNamespace(retention_rows=mine), SimpleNamespace(retention_rows=other)]
+    ran = [{"kind": "call", "id": "r" * 8 + "-0000-0000-0000-" + "0" * 12, "company_id": TENANT, "at": 1.0}]
+    step = Step(9, 0, "u1", "retention.run", TENANT, {"rows": ran})
+    request = build_request(step, step.args, ctx)
+    assert request.args is not None and request.args["rows"] == mine + other
+    bare = Step(9, 0, "u1", "retention.run", TENANT, {})
+    assert "rows" not in (build_request(bare, bare.args, ctx).args or {})
