@@ -48,6 +48,10 @@ _UUIDISH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 #: Violation details that name a resource when the violation cites no request (a job applied twice
 #: by the stub's own webhook and the poller: no request of the load delivered it).
 _NAMED_IN_DETAILS = ("shunya_job_id", "call_id")
+#: Details that name no resource a request made (the tenant is every request's).
+_NOT_RESOURCES = frozenset(("company_id", "tenant"))
+#: At most this many acknowledged requests that used a resource named only in the details join the case.
+MAX_USERS = 8
 #: Violation details that name a session whose end matters: a start refused 409 naming a session that a stop
 #: had ended is only wrong if the replay ends it too, so the stops answered 2xx before the violation join it.
 _ENDED_IN_DETAILS = ("active_session_id",)
@@ -128,11 +132,38 @@ def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[
 
 
 def cites(violation: Mapping[str, Any]) -> bool:
-    """Whether the violation names something to replay: requests, a resource a request made, or a tenant's
-    traffic in one second of the run (over-limit)."""
+    """Whether the violation names something to replay: requests, a resource a request may have made, or a
+    tenant's traffic in one second of the run (over-limit)."""
     details = violation.get("details") or {}
-    return bool(violation.get("ops")) or any(isinstance(details.get(k), str) for k in _NAMED_IN_DETAILS) \
+    return bool(violation.get("ops")) or bool(_named_ids(details)) \
         or (details.get("type") == "over-limit" and isinstance(details.get("second"), int))
+
+
+def _named_ids(details: Mapping[str, Any]) -> list[str]:
+    """The resource ids a violation's details name (a job, a call, a deletion, an appointment), tenants excepted."""
+    found: list[str] = []
+    for key, value in details.items():
+        if key not in _NOT_RESOURCES:
+            found.extend(ident for text in _strings(value) for ident in _UUIDISH.findall(text) if ident not in found)
+    return found
+
+
+def _users(history: History, idents: Sequence[str]) -> list[Op]:
+    """For a violation judged on the final state that names no request: the acknowledged requests that used
+    the resources it names (the call submitted on a deleted appointment, the confirmation that ran the
+    deletion), first ones first, at most :data:`MAX_USERS` per resource.
+
+    Such a violation (deletion-cascade's rows left behind, a task deduplicated by a call's id) has only the
+    creator of each resource to start from, and the creator alone leaves the state the violation is about
+    unmade. The shrinker removes the users it does not need.
+    """
+    out: list[Op] = []
+    for ident in idents:
+        users = [invoke for invoke, done in history.pairs() if invoke.f in SUPPORTED and invoke.process != NEMESIS
+                 and done is not None and done.status is not None and 200 <= done.status < 300
+                 and ident in _ids_in(invoke.args)]
+        out.extend(users[:MAX_USERS])
+    return out
 
 
 def _traffic(history: History, details: Mapping[str, Any], named: Mapping[int, Op]) -> list[Op]:
@@ -403,12 +434,19 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
     creators = _creators(history)
     details = violation.get("details") or {}
     from_details: dict[str, str] = {}
-    for key in _NAMED_IN_DETAILS:
-        # a resource the violation names: the request whose answer first named it stands for it
-        made = creators.get(str(details.get(key)))
+    # resources the violation names: the request whose answer first named each stands for it; with no request
+    # named, every id of the details, and the requests that used them (_users)
+    bare = not violation.get("ops")
+    idents = _named_ids(details) if bare else [str(details[k]) for k in _NAMED_IN_DETAILS
+                                                if isinstance(details.get(k), str)]
+    for ident in idents:
+        made = creators.get(ident)
         if made is not None and history[made[0]].f in SUPPORTED:
             named.setdefault(made[0], history[made[0]])
-            from_details[str(details[key])] = f"step:{made[0]}.{made[1]}"
+            from_details[ident] = f"step:{made[0]}.{made[1]}"
+    if bare and from_details:
+        for invoke in _users(history, list(from_details)):
+            named.setdefault(invoke.index, invoke)
     ended = {str(details[key]) for key in _ENDED_IN_DETAILS if isinstance(details.get(key), str)}
     for invoke in _traffic(history, details, named):
         named.setdefault(invoke.index, invoke)
@@ -422,7 +460,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
                 named.setdefault(invoke.index, invoke)
                 enders.add(invoke.index)
     if not named and not violation.get("ops"):
-        what = ", ".join(f"{k} {details[k]}" for k in _NAMED_IN_DETAILS if isinstance(details.get(k), str))
+        what = ", ".join(_named_ids(details))
         if not what:
             raise SelectionError(f"--violation {number}: no request of the run that a replay can send stands for "
                                  f"it ({violation.get('message')}); pick another violation")

@@ -290,3 +290,29 @@ def test_a_key_reused_past_its_ttl_is_reused_as_late_in_the_replay(tmp_path: Pat
     for group in case.groups:
         asyncio.run(replayer._group(group, case, {}, None, None))  # type: ignore[arg-type]
     assert sent[2] - sent[0] >= 2.5
+
+
+def test_a_final_state_violation_naming_no_request_brings_what_used_its_resources(tmp_path: Path) -> None:
+    """deletion-cascade's not-deleted names a deletion and an appointment, no request: the creator of each
+    alone leaves no call to leave behind and no deletion run ("nothing to replay"). The requests that used
+    them (the call submitted on the appointment, the confirmation) join, and a tenant id never does."""
+    t, appt, call, deletion = "t0", *("%s-0000-0000-0000-000000000000" % (c * 8) for c in "abc")
+    made = [("appointment.create", {}, 201, {"id": appt}),
+            ("call.submit", {"appointment_id": appt, "idempotency_key": "k"}, 202, {"id": call}),
+            ("deletion.request", {"scope": "appointment", "target_id": appt}, 202, {"id": deletion}),
+            ("deletion.confirm", {"deletion_id": deletion, "wrong_token": True}, 403, {}),
+            ("deletion.confirm", {"deletion_id": deletion}, 200, {})]
+    ops: list[Op] = []
+    for n, (f, args, status, result) in enumerate(made):
+        ops.append(Op(len(ops), "invoke", "u1", f, t, args, time_ns=10 * n))
+        ops.append(Op(len(ops), "ok" if status < 400 else "fail", "u1", f, t, args, status, result,
+                      time_ns=10 * n + 5, invoke_index=len(ops) - 1))
+    violation = {"ops": [], "details": {"type": "not-deleted", "deletion_id": deletion, "appointment_id": appt,
+                                        "company_id": t, "tables": ["calls"]}}
+    result = {"verdicts": [{"invariant": "deletion-audited", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}], "plan": {"weakenings": ["deletion-cascade"]}}
+    record = RunRecord(tmp_path, result, History(ops), [{"company_id": t}])
+    _, case = select_case(record, 1)
+    fs = [step.f for step in case.steps]
+    assert {"appointment.create", "call.submit", "deletion.request"} <= set(fs)
+    assert any(step.f == "deletion.confirm" and step.status == 200 for step in case.steps)
