@@ -44,7 +44,7 @@ MAX_CONTEXT = 12
 _CREATED = ("id", "shunya_job_id", "active_session_id")
 #: Resource ids: UUIDs, and Shunya job ids (``shj_`` + 32 hex, the stub's; ``job_...`` other upstreams').
 _UUIDISH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-                      r"|shj_[0-9a-fA-F]{32}|job_[0-9a-zA-Z_]+")
+                      r"|shj_[0-9a-fA-F]{32}|\bjob_[0-9a-zA-Z_]+")
 #: Violation details that name a resource when the violation cites no request (a job applied twice
 #: by the stub's own webhook and the poller: no request of the load delivered it).
 _NAMED_IN_DETAILS = ("shunya_job_id", "call_id")

@@ -316,3 +316,12 @@ def test_a_final_state_violation_naming_no_request_brings_what_used_its_resource
     fs = [step.f for step in case.steps]
     assert {"appointment.create", "call.submit", "deletion.request"} <= set(fs)
     assert any(step.f == "deletion.confirm" and step.status == 200 for step in case.steps)
+
+
+def test_a_task_name_is_no_resource_id() -> None:
+    """'shunya.poll_shunya_job_status' read as the job id 'job_status': task-dedupe's selection looked for it."""
+    from stormproof.harness.reproduce.select import cites
+
+    assert not cites({"ops": [], "details": {"type": "duplicate-in-flight",
+                                             "task_name": "shunya.poll_shunya_job_status"}})
+    assert cites({"ops": [], "details": {"shunya_job_id": "job_42"}})
