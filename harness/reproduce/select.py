@@ -153,17 +153,19 @@ def _users(history: History, idents: Sequence[str]) -> list[Op]:
     the resources it names (the call submitted on a deleted appointment, the confirmation that ran the
     deletion), first ones first, at most :data:`MAX_USERS` per resource.
 
-    Such a violation (deletion-cascade's rows left behind, a task deduplicated by a call's id) has only the
-    creator of each resource to start from, and the creator alone leaves the state the violation is about
-    unmade. The shrinker removes the users it does not need.
+    Such a violation (deletion-cascade's rows left behind) has only the creator of each resource to start
+    from, and the creator alone leaves the state the violation is about unmade. The shrinker removes the
+    users it does not need.
     """
-    out: list[Op] = []
-    for ident in idents:
-        users = [invoke for invoke, done in history.pairs() if invoke.f in SUPPORTED and invoke.process != NEMESIS
-                 and done is not None and done.status is not None and 200 <= done.status < 300
-                 and ident in _ids_in(invoke.args)]
-        out.extend(users[:MAX_USERS])
-    return out
+    users: dict[str, list[Op]] = {ident: [] for ident in idents}
+    for invoke, done in history.pairs():
+        if invoke.f not in SUPPORTED or invoke.process == NEMESIS or done is None or done.status is None \
+                or not 200 <= done.status < 300:
+            continue
+        for ident in _ids_in(invoke.args) & users.keys():
+            if len(users[ident]) < MAX_USERS:
+                users[ident].append(invoke)
+    return [invoke for ident in idents for invoke in users[ident]]
 
 
 def _traffic(history: History, details: Mapping[str, Any], named: Mapping[int, Op]) -> list[Op]:
