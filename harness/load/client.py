@@ -26,7 +26,8 @@ from stormproof.harness.history.vocabulary import LOAD_STOPPED
 
 from .probes import masked_digest
 
-__all__ = ["Answer", "Derived", "record_request", "payload_fingerprint", "extract_result", "together"]
+__all__ = ["Answer", "Derived", "TRACE_HEADER", "record_request", "payload_fingerprint", "extract_result", "trace_echo",
+           "together"]
 
 
 class _Session(Protocol):
@@ -165,7 +166,7 @@ def record_request(
             else:
                 response.success()  # 4xx here are defined, expected answers
             replayed = (response.headers or {}).get("Idempotent-Replayed") == "true" if status else False
-            trace = _trace_echo(sent_headers.get(TRACE_HEADER), response.headers or {}) if status else None
+            trace = trace_echo(sent_headers.get(TRACE_HEADER), response.headers or {}) if status else None
     except Exception as exc:  # noqa: BLE001 - an unknown outcome, recorded as info
         recorder.complete(handle, None, error=exc)
         return Answer(0, None, False)
@@ -186,7 +187,7 @@ def record_request(
 TRACE_HEADER = "X-Trace-Id"
 
 
-def _trace_echo(sent: str | None, headers: Mapping[str, str]) -> str | None:
+def trace_echo(sent: str | None, headers: Mapping[str, str]) -> str | None:
     """How the answer's X-Trace-Id relates to the one sent: echoed, other, missing; None: none was sent."""
     if sent is None:
         return None

@@ -82,9 +82,6 @@ _ids: dict[str, dict[str, deque[str]]] = {}
 _SEEDED_KINDS = {"appointment_ids": "appointment", "rep_ids": "rep"}
 #: The share of webhook deliveries sent as an impostor would (plan A1: each must be refused 401, apply nothing).
 _BAD_SIGNATURE_SHARE = 0.1
-_BAD_SIGNATURES = ("missing", "stale", "wrong")
-#: How old a stale delivery's timestamp is: far past any tolerance the contract allows (docs/API.md: 300 s).
-_STALE_S = 3600
 #: (tenant, kind) -> when a probe last had that tenant create a row of that kind (``_create_unseen``).
 _create_tried: dict[tuple[str, str], float] = {}
 
@@ -398,32 +395,21 @@ class StormUser(FastHttpUser):
             self._deliver(f"shj_superseded_{uuid.uuid4().hex[:16]}", call, superseded=True)
 
     def _deliver(self, job_id: str, call: str, **extra: object) -> None:
-        """POST the completed job's result, signed as Shunya signs it."""
-        from stormproof.harness.shunya.results import canonical_json, expected_result, output_hash
-        from stormproof.harness.shunya.signing import sign
+        """POST the completed job's result, signed as Shunya signs it (``harness/shunya/forged.py``).
 
-        result = expected_result(job_id)
-        # A small share is not Shunya's: unsigned, signed too long ago, or signed with another secret. Each
-        # carries a forged result (its own output_hash), so that one applied shows in the final state.
-        bad = self.rng.choice(_BAD_SIGNATURES) if self.rng.random() < _BAD_SIGNATURE_SHARE else None
-        if bad is not None:
-            result = {**result, "summary": f"forged by {derive.MARKER}{self.company}: {bad} signature"}
-        payload = {
-            "event": "job.completed", "delivery_id": f"dlv_{uuid.uuid4().hex}", "job_id": job_id,
-            "company_id": self.company, "call_id": call, "status": "completed", "result": result,
-            "output_hash": output_hash(result), "error": None,
-        }
-        raw = canonical_json(payload)
-        ts = int(time.time()) - (_STALE_S if bad == "stale" else 0)
-        headers = {"X-Shunya-Timestamp": str(ts),
-                   "X-Shunya-Signature": sign(uuid.uuid4().hex if bad == "wrong" else CONFIG.webhook_secret, ts, raw)}
-        if bad == "missing":
-            headers = {}
+        A small share is not Shunya's: unsigned, signed too long ago, or signed with another secret. Each
+        carries a forged result (its own output_hash), so that one applied shows in the final state.
+        """
+        from stormproof.harness.shunya.forged import BAD_SIGNATURES, job_delivery
+
+        bad = self.rng.choice(BAD_SIGNATURES) if self.rng.random() < _BAD_SIGNATURE_SHARE else None
+        sent = job_delivery(job_id, call, self.company, CONFIG.webhook_secret, bad=bad,
+                            forger=f"{derive.MARKER}{self.company}")
         self._send(v.WEBHOOK_DELIVER, "POST", "/api/v1/shunya/webhook",
-                   args={"job_id": job_id, "payload_fp": output_hash(result), "call_id": call, **extra,
+                   args={"job_id": job_id, "payload_fp": sent.payload_fp, "call_id": call, **extra,
                          **({"bad_signature": bad} if bad else {})},
-                   raw_body=raw,
-                   headers=headers)
+                   raw_body=sent.raw,
+                   headers=sent.headers)
 
     def do_replay_same(self) -> None:
         """The same request twice with one key: the second must be the first, replayed."""

@@ -40,10 +40,17 @@ class Step:
     #: What the run saw: HTTP status (0: no answer) and the completion type.
     status: int | None = None
     outcome: str = "info"
+    #: Steps of its group the run had answered before it sent this one: the replay sends it after their
+    #: answers, so the group keeps the run's order where there was one and only overlapping requests race.
+    after: tuple[int, ...] = ()
+    #: Seconds the run waited between the answer to an earlier request with the same Idempotency-Key and
+    #: this one (0: none, or too short to matter): the replay waits as long, as a key's TTL is the point.
+    pause_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "group": self.group, "process": self.process, "f": self.f,
-                "tenant": self.tenant, "args": _plain(self.args), "status": self.status, "outcome": self.outcome}
+                "tenant": self.tenant, "args": _plain(self.args), "status": self.status, "outcome": self.outcome,
+                "after": list(self.after), "pause_s": self.pause_s}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +127,9 @@ def case_from_dict(data: Mapping[str, Any]) -> Case:
     return Case(
         invariant=data["invariant"],
         steps=tuple(Step(s["index"], s["group"], s["process"], s["f"], s.get("tenant"), dict(s.get("args") or {}),
-                         s.get("status"), s.get("outcome", "info")) for s in data["steps"]),
+                         s.get("status"), s.get("outcome", "info"), tuple(s.get("after") or ()),
+                         float(s.get("pause_s") or 0.0))
+               for s in data["steps"]),
         faults=tuple(CaseFault(f["fault"], f["target"], dict(f.get("params") or {}), tuple(f.get("groups") or ()))
                      for f in data.get("faults") or ()),
         refs=dict(data.get("refs") or {}),

@@ -21,7 +21,7 @@ from .case import Case
 from .pytest_file import write_pytest_file
 from .repeat import Rate, measure
 from .replay import Replayer
-from .select import load_run, select_case
+from .select import cites, load_run, select_case
 from .shrink import shrink
 from .steps import describe, describe_fault, describe_step
 
@@ -41,7 +41,7 @@ def attach_reproduce(verdicts: Sequence[Any], run_dir: str | Path,
     """The verdicts with each replayable violation's ``reproduce`` command set (result.json's field).
 
     Violations are numbered from 1 across the verdicts in order, as ``--violation`` counts them;
-    SLO breaches and violations that cite no operation get none.
+    SLO breaches and violations that cite nothing a replay can start from (``select.cites``) get none.
     """
     from dataclasses import replace
 
@@ -50,7 +50,7 @@ def attach_reproduce(verdicts: Sequence[Any], run_dir: str | Path,
         violations = []
         for violation in verdict.violations:
             number += 1
-            replayable = verdict.kind != "slo" and bool(violation.ops)
+            replayable = verdict.kind != "slo" and cites(violation.to_dict())
             violations.append(replace(violation, reproduce=reproduce_command(run_dir, number, app_command))
                               if replayable else violation)
         out.append(replace(verdict, violations=tuple(violations)))

@@ -12,7 +12,9 @@ both by the very checker of the run: a replay reproduces when it says
 
 Groups are played one after the other. The requests of a group leave
 together (they overlapped in the run; sent at once, a race window of a few
-milliseconds is hit every time), except that a request waits for the answer
+milliseconds is hit every time), except that a request waits for the answers
+the run had given before it was sent (``Step.after``: overlap chains a group
+through requests that did not overlap each other) and for the answer
 that named an id it uses (a read that must name an id a worker makes later,
 a call's Shunya job, is read again until it does). Before each group the faults the run had in place
 during it are put in place (a toxic on the same link with the same
@@ -47,7 +49,7 @@ from .case import STEP_REF, Case, Step
 from .jobs import HeldJobs
 from .requests import SHUNYA_DELIVER, ReplayContext, build_request
 
-__all__ = ["Attempt", "Replayer", "ReplayError", "replayer_on", "stack_config_for"]
+__all__ = ["Attempt", "Replayer", "ReplayError", "check_config_for", "fresh_key", "replayer_on", "stack_config_for"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,22 @@ def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> A
         shunya=dict(s["shunya"]) if stub else None, env=dict(s.get("env") or {}),
         app_command=case.app_command, proxies=any(f.fault in network for f in case.faults),
     )
+
+
+def check_config_for(case: Case) -> CheckConfig:
+    """The limits, budgets and key TTL the run's checker judged with, read from the run's stack settings.
+
+    The run takes them from its plan (``RunPlan.check_config``: the scenario's stack env, which the
+    replay's app is given too). Judged with the defaults instead, a replay knows no rate limit, no
+    retry budget and no key TTL, so over-limit, a quiet tenant refused, a task tried too often or a key
+    replayed past its TTL can never show. SLOs are not needed: a replay cannot show one.
+    """
+    from stormproof.harness.plan.scenario import StackSpec
+
+    spec = StackSpec.model_validate(dict(case.stack))
+    rate, burst = spec.rate_limit
+    return CheckConfig(rate_limit_per_s=rate, rate_limit_burst=burst, task_try_budget=spec.task_try_budget,
+                       task_backoff_ms=spec.task_backoff_ms, idempotency_ttl_s=spec.idempotency_ttl_s)
 
 
 class Replayer:
@@ -197,7 +215,7 @@ class Replayer:
                 jobs.release({t.company_id for t in tenants})
                 jobs.close()
         quiescence = self._quiesce()
-        snapshot = capture_snapshot(self.stack, baseline_metrics=baseline, config=CheckConfig(),
+        snapshot = capture_snapshot(self.stack, baseline_metrics=baseline, config=check_config_for(case),
                                     quiescence=quiescence)
         snapshot = _only(snapshot, {t.company_id for t in tenants})
         history = History(record.ops)
@@ -219,7 +237,7 @@ class Replayer:
         out: dict[str, str] = {}
         for original, ref in case.refs.items():
             if ref.startswith("key:"):
-                out[original] = uuid.uuid4().hex
+                out[original] = fresh_key(original)
             elif ref.startswith("t"):
                 head, _, rest = ref.partition(".")
                 number = int(head[1:])
@@ -249,6 +267,11 @@ class Replayer:
             async def one(step: Step) -> None:
                 try:
                     await start.wait()
+                    for before in step.after:  # the run had these answers before it sent this one
+                        if before in in_group:
+                            await waits[before].wait()
+                    if step.pause_s:  # the run reused this key that long after its answer (its TTL)
+                        await asyncio.sleep(step.pause_s)
                     for original in _ids_used(step.args):
                         ref = STEP_REF.match(case.refs.get(original, ""))
                         if ref and int(ref.group(1)) in in_group and int(ref.group(1)) != step.index:
@@ -264,7 +287,7 @@ class Replayer:
 
     async def _send(self, client: httpx.AsyncClient, step: Step, case: Case, fresh: dict[str, str],
                     ctx: ReplayContext, record: _Log) -> None:
-        from stormproof.harness.load.client import extract_result
+        from stormproof.harness.load.client import TRACE_HEADER, extract_result, trace_echo
         from stormproof.harness.load.probes import masked_digest
 
         args = _translate(step.args, fresh)
@@ -273,6 +296,7 @@ class Replayer:
             await self._upstream_delivery(step, args, tenant, record)
             return
         request = build_request(replace(step, tenant=tenant), args, ctx)
+        args = request.args if request.args is not None else args
         invoke = record.invoke(step.process, step.f, tenant, args)
         headers = dict(request.headers)
         content = request.raw_body if request.raw_body is not None else (
@@ -296,6 +320,8 @@ class Replayer:
                     or all(isinstance(result.get(f), str) for f in wanted)):
                 break
             await asyncio.sleep(0.02)
+        if TRACE_HEADER in headers:
+            result["trace"] = trace_echo(headers[TRACE_HEADER], response.headers)
         if step.f == "probe.cross_tenant":
             result["body_masked"] = masked_digest(raw, _IDS.findall(request.path))
         record.complete(invoke, response.status_code, result, None)
@@ -394,6 +420,24 @@ def tls() -> Any:
     from stormproof.harness.runner.capture import tls as shared
 
     return shared()
+
+
+_HEX_RUN = re.compile(r"[0-9a-f]{4,}")
+
+
+def fresh_key(original: str) -> str:
+    """A new Idempotency-Key of the run key's shape: its hex runs drawn again, every other character kept.
+
+    Each attempt needs its own keys (a key stored by one attempt must not answer the next), but the
+    shape is what some requests test: a malformed key (a space, a tab, 256 characters and more) must
+    reach the app malformed, or a correct app runs it and the probe that expected a 400 reports it
+    ran (idempotency-key-format's reproducer failed 0/5 with every fix on). A key with no hex run
+    becomes a fresh UUID, as the load's own keys are.
+    """
+    if not _HEX_RUN.search(original):
+        return uuid.uuid4().hex
+    return _HEX_RUN.sub(lambda m: "".join(uuid.uuid4().hex for _ in range(len(m.group()) // 32 + 1))[:len(m.group())],
+                        original)
 
 
 def _fields_made_by(case: Case, index: int) -> set[str]:

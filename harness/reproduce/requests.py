@@ -15,11 +15,12 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stormproof.harness.history import vocabulary as v
 from stormproof.harness.load import probes as derive
+from stormproof.harness.load.client import TRACE_HEADER
 
 from .case import Step
 
@@ -37,6 +38,9 @@ class Request:
     headers: Mapping[str, str]
     body: Any = None
     raw_body: bytes | None = None
+    #: Args the history records for it when they differ from the step's (a webhook's ``payload_fp``: the
+    #: fingerprint of the result this replay sent, which the checkers compare with the final state).
+    args: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -90,6 +94,36 @@ def _create(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
     return Request("POST", "/api/v1/appointments", _auth(_token(ctx, step.tenant)), body)
 
 
+def _consent(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    """A consent grant with the evidence text, User-Agent and X-Forwarded-For the load sent.
+
+    The checker compares what the consent keeps with what the history says was sent (plan F3): a grant
+    sent with other text or headers than the recorded ones is judged altered evidence on a correct app,
+    and one sent without the spoofed X-Forwarded-For cannot show an app that trusts it.
+    """
+    extra = {header: str(args[name]) for name, header in (("forwarded_for", "X-Forwarded-For"),
+                                                           ("user_agent", "User-Agent")) if args.get(name)}
+    evidence = args.get("evidence") or "stormproof reproduce"
+    return Request("POST", f"/api/v1/appointments/{args['appointment_id']}/consents",
+                   _auth(_token(ctx, step.tenant), **extra), {"scope": args["scope"], "evidence": evidence},
+                   args=None if args.get("evidence") else {**args, "evidence": evidence})
+
+
+def _retention(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    """A retention run, recorded with the rows this attempt's seed made where the run's named its own.
+
+    The load's args name every seeded tenant's old rows (``retention_rows``: ids and ages), which the
+    checker looks for in the final state. The run's rows do not exist on a fresh stack, so each would
+    read as a row a retention run deleted, on any app (retention-tenant-scope failed 0/5 with every fix
+    on); this attempt's tenants' rows are the ones the load would have named.
+    """
+    recorded = None
+    if "rows" in args:
+        recorded = {**args, "rows": [dict(row) for tenant in ctx.tenants
+                                     for row in getattr(tenant, "retention_rows", None) or ()]}
+    return Request("POST", "/api/v1/admin/retention/run", _auth(_token(ctx, step.tenant)), args=recorded)
+
+
 def _confirm(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
     deletion = str(args["deletion_id"])
     made = ctx.bodies.get(ctx.created_by.get(deletion, -1))
@@ -101,21 +135,22 @@ def _confirm(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request
 
 
 def _webhook(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
-    from stormproof.harness.shunya.results import canonical_json, expected_result, output_hash
-    from stormproof.harness.shunya.signing import sign
+    """The delivery as the load sent it: signed, or unsigned/stale/wrongly signed with a forged result.
+
+    A forged delivery (``bad_signature``) sent signed would be accepted by a correct app and judged
+    ``forged-delivery-accepted``: a false alarm. Its result is forged again for this replay's tenant,
+    so the recorded ``payload_fp`` is the one this replay sent.
+    """
+    from stormproof.harness.shunya.forged import job_delivery
 
     job_id = str(args["job_id"])
     made = ctx.bodies.get(ctx.created_by.get(job_id, -1))
     call = args.get("call_id") or (made.get("id") if isinstance(made, dict) else None)
-    result = expected_result(job_id)
-    payload = {"event": "job.completed", "delivery_id": f"dlv_{uuid.uuid4().hex}", "job_id": job_id,
-               "company_id": step.tenant, "call_id": call, "status": "completed",
-               "result": result, "output_hash": output_hash(result), "error": None}
-    raw = canonical_json(payload)
-    ts = int(time.time())
-    return Request("POST", "/api/v1/shunya/webhook",
-                   {"X-Shunya-Timestamp": str(ts), "X-Shunya-Signature": sign(ctx.webhook_secret, ts, raw),
-                    "Content-Type": "application/json"}, raw_body=raw)
+    bad = args.get("bad_signature")
+    sent = job_delivery(job_id, call, step.tenant, ctx.webhook_secret, bad=str(bad) if bad else None,
+                        forger=f"{derive.MARKER}{step.tenant}")
+    return Request("POST", "/api/v1/shunya/webhook", {**sent.headers, "Content-Type": "application/json"},
+                   raw_body=sent.raw, args={**args, "payload_fp": sent.payload_fp})
 
 
 def _own_pools(ctx: ReplayContext, company: str | None) -> dict[str, list[str]]:
@@ -173,13 +208,12 @@ _BUILDERS: dict[str, Callable[[Step, Mapping[str, Any], ReplayContext], Request]
     v.CALL_REFRESH: _simple("POST", "/api/v1/calls/{call_id}/refresh"),
     v.CALL_READ: _simple("GET", "/api/v1/calls/{call_id}"),
     v.WEBHOOK_DELIVER: _webhook,
-    v.CONSENT_GRANT: _simple("POST", "/api/v1/appointments/{appointment_id}/consents",
-                             body=lambda a: {"scope": a["scope"], "evidence": "stormproof reproduce"}),
+    v.CONSENT_GRANT: _consent,
     v.APPOINTMENT_CREATE: _create,
     v.DELETION_REQUEST: _simple("POST", "/api/v1/deletions",
                                 body=lambda a: {"scope": a["scope"], "target_id": a["target_id"]}),
     v.DELETION_CONFIRM: _confirm,
-    v.RETENTION_RUN: _simple("POST", "/api/v1/admin/retention/run"),
+    v.RETENTION_RUN: _retention,
     v.PROBE: _probe,
     v.PROBE_IDEMPOTENCY: _probe,
     v.PROBE_AUTHZ: _probe,
@@ -195,4 +229,11 @@ def build_request(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Re
         builder = _BUILDERS[step.f]
     except KeyError:
         raise ValueError(f"cannot replay operation {step.f!r}; replayable: {', '.join(sorted(SUPPORTED))}") from None
-    return builder(step, args, ctx)
+    request = builder(step, args, ctx)
+    if args.get("trace_id"):
+        # The load sent an X-Trace-Id (plan E1) and its tasks must carry it: a fresh one per replay, recorded
+        # as sent, so that the answer's echo and the tasks' trace ids are judged against this request's own.
+        trace = uuid.uuid4().hex
+        request = replace(request, headers={**request.headers, TRACE_HEADER: trace},
+                          args={**(request.args if request.args is not None else args), "trace_id": trace})
+    return request

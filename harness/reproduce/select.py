@@ -4,7 +4,8 @@ A violation names the operations that show it (``ops``: invoke or completion
 indices). Those alone rarely replay: a stop needs the start that made its
 session, a webhook the call whose job it answers. So selection takes
 
-1. the named operations;
+1. the named operations (for a rate-limit violation, the traffic that spent
+   the tenant's allowance: ``_traffic``);
 2. *context*: other requests on the same resources (appointment, session, call,
    job, key) that overlapped them in time, since the race may need them (the
    shrinker removes those it does not);
@@ -15,7 +16,8 @@ session, a webhook the call whose job it answers. So selection takes
 4. the faults in place while any of them ran, each with the groups it covers.
 
 Requests that overlapped in time form one *group* (chained overlaps); groups
-are replayed one after the other, the requests of a group together. Seeded
+are replayed one after the other, the requests of a group together, each
+after the answers of its group the run had given before it was sent. Seeded
 ids, tenants and keys become refs (see :mod:`.case`), so a fresh stack can
 stand in for the run's.
 """
@@ -34,7 +36,7 @@ from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS,
 from .case import STEP_REF, Case, CaseFault, Step
 from .requests import SHUNYA_DELIVER, SUPPORTED
 
-__all__ = ["SelectionError", "RunRecord", "load_run", "numbered_violations", "select_case", "MAX_CONTEXT"]
+__all__ = ["SelectionError", "RunRecord", "cites", "load_run", "numbered_violations", "select_case", "MAX_CONTEXT"]
 
 #: At most this many context requests join the named ones (the shrinker starts from here).
 MAX_CONTEXT = 12
@@ -42,15 +44,24 @@ MAX_CONTEXT = 12
 _CREATED = ("id", "shunya_job_id", "active_session_id")
 #: Resource ids: UUIDs, and Shunya job ids (``shj_`` + 32 hex, the stub's; ``job_...`` other upstreams').
 _UUIDISH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-                      r"|shj_[0-9a-fA-F]{32}|job_[0-9a-zA-Z_]+")
+                      r"|shj_[0-9a-fA-F]{32}|\bjob_[0-9a-zA-Z_]+")
 #: Violation details that name a resource when the violation cites no request (a job applied twice
 #: by the stub's own webhook and the poller: no request of the load delivered it).
 _NAMED_IN_DETAILS = ("shunya_job_id", "call_id")
+#: Details that name no resource a request made (the tenant is every request's).
+_NOT_RESOURCES = frozenset(("company_id", "tenant"))
+#: At most this many acknowledged requests that used a resource named only in the details join the case.
+MAX_USERS = 8
 #: Violation details that name a session whose end matters: a start refused 409 naming a session that a stop
 #: had ended is only wrong if the replay ends it too, so the stops answered 2xx before the violation join it.
 _ENDED_IN_DETAILS = ("active_session_id",)
 #: Invariants judged on latency or rates: a handful of requests cannot show them.
 UNREPRODUCIBLE_KINDS = frozenset(("slo",))
+#: At most this many requests stand for the traffic that spent a tenant's rate allowance (see ``_traffic``).
+MAX_TRAFFIC = 40
+#: A reused key's pause (``_key_pauses``) counts from this long, and is kept up to this long.
+KEY_PAUSE_S = (0.5, 30.0)
+_SECOND_NS = 1_000_000_000
 
 
 class SelectionError(ValueError):
@@ -104,7 +115,7 @@ def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[
         raise SelectionError(f"{record.run_dir}: the run has no violations; nothing to reproduce")
     if number is None:
         for n, (verdict, violation) in enumerate(listed, 1):
-            if verdict.get("kind") not in UNREPRODUCIBLE_KINDS and _cites(violation):
+            if verdict.get("kind") not in UNREPRODUCIBLE_KINDS and cites(violation):
                 return n, verdict, violation
         raise SelectionError(f"{record.run_dir}: only SLO breaches, which a few requests cannot show; "
                              "nothing to reproduce")
@@ -114,16 +125,78 @@ def pick_violation(record: RunRecord, number: int | None) -> tuple[int, Mapping[
     if verdict.get("kind") in UNREPRODUCIBLE_KINDS:
         raise SelectionError(f"--violation {number}: an SLO breach ({verdict.get('invariant')}), which a few "
                              "requests cannot show; pick a safety or liveness violation")
-    if not _cites(violation):
+    if not cites(violation):
         raise SelectionError(f"--violation {number}: names no operations ({violation.get('message')}); "
                              "pick one that does")
     return number, verdict, violation
 
 
-def _cites(violation: Mapping[str, Any]) -> bool:
-    """Whether the violation names something to replay: requests, or a resource a request made."""
+def cites(violation: Mapping[str, Any]) -> bool:
+    """Whether the violation names something to replay: requests, a resource a request may have made, or a
+    tenant's traffic in one second of the run (over-limit)."""
     details = violation.get("details") or {}
-    return bool(violation.get("ops")) or any(isinstance(details.get(k), str) for k in _NAMED_IN_DETAILS)
+    return bool(violation.get("ops")) or bool(_named_ids(details)) \
+        or (details.get("type") == "over-limit" and isinstance(details.get("second"), int))
+
+
+def _named_ids(details: Mapping[str, Any]) -> list[str]:
+    """The resource ids a violation's details name (a job, a call, a deletion, an appointment), tenants excepted."""
+    found: list[str] = []
+    for key, value in details.items():
+        if key not in _NOT_RESOURCES:
+            found.extend(ident for text in _strings(value) for ident in _UUIDISH.findall(text) if ident not in found)
+    return found
+
+
+def _users(history: History, idents: Sequence[str]) -> list[Op]:
+    """For a violation judged on the final state that names no request: the acknowledged requests that used
+    the resources it names (the call submitted on a deleted appointment, the confirmation that ran the
+    deletion), first ones first, at most :data:`MAX_USERS` per resource.
+
+    Such a violation (deletion-cascade's rows left behind) has only the creator of each resource to start
+    from, and the creator alone leaves the state the violation is about unmade. The shrinker removes the
+    users it does not need.
+    """
+    users: dict[str, list[Op]] = {ident: [] for ident in idents}
+    for invoke, done in history.pairs():
+        if invoke.f not in SUPPORTED or invoke.process == NEMESIS or done is None or done.status is None \
+                or not 200 <= done.status < 300:
+            continue
+        for ident in _ids_in(invoke.args) & users.keys():
+            if len(users[ident]) < MAX_USERS:
+                users[ident].append(invoke)
+    return [invoke for ident in idents for invoke in users[ident]]
+
+
+def _traffic(history: History, details: Mapping[str, Any], named: Mapping[int, Op]) -> list[Op]:
+    """The requests that spent a tenant's rate allowance, for a rate-limit violation (else none).
+
+    A rate limit is not a resource a request names: what breaks it is how many requests reached the
+    limiter, and whose. ``over-limit`` names a tenant and a second of the run: the tenant's requests
+    answered in that second with anything but 429 (the checker's count) are the case. A
+    ``quiet-tenant-limited`` 429 was refused because others spent the allowance: every other tenant's
+    requests sent in the second before it was answered join it, nearest first, so that a limiter shared
+    between tenants is exhausted again when the refused request comes (it waits for the answers it had
+    seen, ``Step.after``). At most :data:`MAX_TRAFFIC`; the shrinker keeps the few that matter.
+    """
+    kind, tenant = details.get("type"), details.get("tenant")
+
+    def counted(invoke: Op) -> bool:
+        return invoke.f in SUPPORTED and invoke.f != WEBHOOK_DELIVER and invoke.process != NEMESIS
+
+    if kind == "over-limit" and isinstance(details.get("second"), int):
+        second = int(details["second"])
+        return [invoke for invoke, done in history.pairs() if invoke.tenant == tenant and counted(invoke)
+                and done is not None and done.status not in (None, 429)
+                and done.time_ns // _SECOND_NS == second][:MAX_TRAFFIC]
+    if kind == "quiet-tenant-limited" and named:
+        refused = max(named.values(), key=lambda op: op.index)
+        done = history.completion(refused)
+        answered = done.time_ns if done is not None else refused.time_ns
+        others = [invoke for invoke, _ in history.pairs() if invoke.tenant not in (None, tenant) and counted(invoke)
+                  and answered - _SECOND_NS <= invoke.time_ns <= answered]
+        return sorted(others, key=lambda op: answered - op.time_ns)[:MAX_TRAFFIC]
+    return []
 
 
 def _invoke(history: History, index: int) -> Op | None:
@@ -210,6 +283,46 @@ def _groups(history: History, invokes: Sequence[Op]) -> dict[int, int]:
             end = max(end, stop)
         groups[op.index] = group
     return groups
+
+
+def _answered_before(history: History, groups: Mapping[int, int]) -> dict[int, tuple[int, ...]]:
+    """Per chosen request, the chosen requests of its group whose answer came before it was sent.
+
+    Overlap chains: a long request (a start under load) overlaps two that did not overlap each other,
+    and all three share a group. Sent at once, those two lose the run's order: a key used by one tenant
+    and then by another, a grant and then the start it allowed, may arrive the other way round and the
+    violation cannot show. The replay sends each request after the answers it had seen (all of them,
+    not the last, so that shrinking a request away keeps the order of the rest).
+    """
+    done_at = {index: done.time_ns for index in groups if (done := history.completion(history[index])) is not None}
+    out: dict[int, tuple[int, ...]] = {}
+    for index, group in groups.items():
+        sent = history[index].time_ns
+        out[index] = tuple(sorted(other for other, at in done_at.items()
+                                  if other != index and groups[other] == group and at < sent))
+    return out
+
+
+def _key_pauses(history: History, chosen: Mapping[int, Op]) -> dict[int, float]:
+    """Per chosen request that reuses an Idempotency-Key: seconds since the last answer to that key before it.
+
+    Groups play back to back, so a key the run used again seconds later would be reused at once: within
+    its TTL, where a replayed answer is right (idempotency-expiry was 0/5). Gaps under a half second are
+    not kept (the race windows are what matters there), nor more than 30 s of one.
+    """
+    low, high = KEY_PAUSE_S
+    answered: dict[str, list[int]] = {}
+    for index, op in chosen.items():
+        key, done = op.args.get("idempotency_key"), history.completion(op)
+        if isinstance(key, str) and done is not None:
+            answered.setdefault(key, []).append(done.time_ns)
+    pauses: dict[int, float] = {}
+    for index, op in chosen.items():
+        key = op.args.get("idempotency_key")
+        before = [at for at in answered.get(key, ()) if at < op.time_ns] if isinstance(key, str) else []
+        if before and (gap := (op.time_ns - max(before)) / 1e9) >= low:
+            pauses[index] = round(min(gap, high), 3)
+    return pauses
 
 
 def _ended_first(history: History, groups: dict[int, int], enders: set[int], cited: set[int],
@@ -308,7 +421,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         failure: SelectionError | None = None
         for n in range(first, len(listed) + 1):
             verdict, violation = listed[n - 1]
-            if verdict.get("kind") in UNREPRODUCIBLE_KINDS or not _cites(violation):
+            if verdict.get("kind") in UNREPRODUCIBLE_KINDS or not cites(violation):
                 continue
             try:
                 return select_case(record, n, max_context=max_context, app_command=app_command)
@@ -323,13 +436,22 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
     creators = _creators(history)
     details = violation.get("details") or {}
     from_details: dict[str, str] = {}
-    for key in _NAMED_IN_DETAILS:
-        # a resource the violation names: the request whose answer first named it stands for it
-        made = creators.get(str(details.get(key)))
+    # resources the violation names: the request whose answer first named each stands for it; with no request
+    # named, every id of the details, and the requests that used them (_users)
+    bare = not violation.get("ops")
+    idents = _named_ids(details) if bare else [str(details[k]) for k in _NAMED_IN_DETAILS
+                                                if isinstance(details.get(k), str)]
+    for ident in idents:
+        made = creators.get(ident)
         if made is not None and history[made[0]].f in SUPPORTED:
             named.setdefault(made[0], history[made[0]])
-            from_details[str(details[key])] = f"step:{made[0]}.{made[1]}"
+            from_details[ident] = f"step:{made[0]}.{made[1]}"
+    if bare and from_details:
+        for invoke in _users(history, list(from_details)):
+            named.setdefault(invoke.index, invoke)
     ended = {str(details[key]) for key in _ENDED_IN_DETAILS if isinstance(details.get(key), str)}
+    for invoke in _traffic(history, details, named):
+        named.setdefault(invoke.index, invoke)
     cited = set(named)  # the requests the violation itself names
     enders: set[int] = set()  # the stops that ended a session it names, answered before one of them was sent
     if ended and named:
@@ -340,7 +462,10 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
                 named.setdefault(invoke.index, invoke)
                 enders.add(invoke.index)
     if not named and not violation.get("ops"):
-        what = ", ".join(f"{k} {details[k]}" for k in _NAMED_IN_DETAILS if isinstance(details.get(k), str))
+        what = ", ".join(_named_ids(details))
+        if not what:
+            raise SelectionError(f"--violation {number}: no request of the run that a replay can send stands for "
+                                 f"it ({violation.get('message')}); pick another violation")
         raise SelectionError(f"--violation {number}: names {what}, but no request of the run learned that id "
                              "(the load never read it), so a replay cannot reach it; pick another violation")
     if not named:
@@ -401,12 +526,15 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
     refs.update(keys)
 
     groups = _ended_first(history, _groups(history, list(chosen.values())), enders, cited, refs)
+    before = _answered_before(history, groups)
+    pauses = _key_pauses(history, chosen)
     steps = []
     for index in sorted(chosen):
         op = chosen[index]
         done = history.completion(op)
         steps.append(Step(index, groups[index], op.process, op.f, op.tenant, op.args,
-                          done.status if done is not None else None, done.type if done is not None else "info"))
+                          done.status if done is not None else None, done.type if done is not None else "info",
+                          before[index], pauses.get(index, 0.0)))
     steps.extend(_upstream_steps(steps, refs, details))
 
     spans: dict[int, tuple[int, int]] = {}

@@ -53,5 +53,10 @@ def describe(case: Case) -> list[str]:
         faults = [describe_fault(f) for f in case.faults if group[0].group in f.groups]
         together = "sent together" if len(group) > 1 else "alone"
         lines.append(f"group {number} ({together}); under: {'; '.join(faults) or 'no fault'}")
-        lines.extend("  " + describe_step(step, case.refs) for step in group)
+        present = {s.index for s in group}
+        for step in group:
+            after = [f"#{i}" for i in step.after if i in present]
+            notes = ([f"after {', '.join(after)}"] if after else []) + \
+                ([f"{step.pause_s:g} s after its key's last answer"] if step.pause_s else [])
+            lines.append("  " + describe_step(step, case.refs) + (f"  ({'; '.join(notes)})" if notes else ""))
     return lines

@@ -84,6 +84,8 @@ def test_retention_enforced_flags_expired_rows_under_the_defaults() -> None:
     verdict = _one("retention-enforced", history, tables)
     assert verdict.status == "invalid"
     assert sorted(v.details["row_id"] for v in verdict.violations) == ["a1", "k1"]
+    # each cites the run that had to delete it (its invoke and answer), for the report and `stormproof reproduce`
+    assert all(v.ops == (0, 1) for v in verdict.violations)
 
 
 def test_retention_enforced_reads_the_tenants_policy() -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from stormproof.harness.load.client import Derived, _trace_echo
+from stormproof.harness.load.client import Derived, trace_echo
 
 
-def test_trace_echo_names_how_the_answer_matched() -> None:
-    assert _trace_echo("abc12345", {"X-Trace-Id": "abc12345"}) == "echoed"
-    assert _trace_echo("abc12345", {"X-Trace-Id": "zzz99999"}) == "other"
-    assert _trace_echo("abc12345", {}) == "missing"
-    assert _trace_echo(None, {"X-Trace-Id": "abc12345"}) is None  # nothing sent: nothing to judge
+def testtrace_echo_names_how_the_answer_matched() -> None:
+    assert trace_echo("abc12345", {"X-Trace-Id": "abc12345"}) == "echoed"
+    assert trace_echo("abc12345", {"X-Trace-Id": "zzz99999"}) == "other"
+    assert trace_echo("abc12345", {}) == "missing"
+    assert trace_echo(None, {"X-Trace-Id": "abc12345"}) is None  # nothing sent: nothing to judge
 
 
 def test_derived_result_carries_the_trace_and_still_the_mask() -> None:

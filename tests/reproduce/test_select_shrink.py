@@ -10,6 +10,7 @@ import pytest
 from stormproof.harness.history import History, Op
 from stormproof.harness.invariants import Snapshot, check_all
 from stormproof.harness.reproduce import Case, SelectionError, load_run, numbered_violations, select_case, shrink
+from stormproof.harness.reproduce.select import RunRecord
 from stormproof.harness.reproduce.steps import describe
 
 
@@ -155,3 +156,172 @@ def test_a_conflict_naming_a_stopped_session_brings_the_stop_that_ended_it(tmp_p
     assert {0, 3, 5} <= steps  # the start, the stop that ended it, the 409
     groups = {step.index: step.group for step in case.steps}
     assert groups[0] <= groups[3] < groups[5]  # ended before the refused start is sent
+
+
+def test_a_group_keeps_the_order_of_requests_that_did_not_overlap(tmp_path: Path) -> None:
+    """A long start overlaps a key used by tenant t1 and then by tenant t0: the three chain into one group,
+    and sent at once the two keyed requests may arrive the other way round (idempotency-tenant-scope was
+    0/5 reproduced). The second is sent after the first's answer; the long start still races both."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from stormproof.harness.reproduce.replay import Replayer
+
+    a0, a1 = ("a" * 8 + f"-0000-0000-0000-00000000000{n}" for n in range(2))
+    first = {"route": "POST /x", "method": "POST", "path": f"/x/{a1}", "idempotency_key": "k"}
+    second = {"route": "POST /x", "method": "POST", "path": f"/x/{a0}", "idempotency_key": "k"}
+    long = {"appointment_id": a0, "idempotency_key": "k9"}
+    ops = [Op(0, "invoke", "u9", "session.start", "t0", long, time_ns=0),
+           Op(1, "invoke", "u1", "probe.idempotency", "t1", first, time_ns=1),
+           Op(2, "ok", "u1", "probe.idempotency", "t1", first, 200, {}, time_ns=2, invoke_index=1),
+           Op(3, "invoke", "u1", "probe.idempotency", "t0", second, time_ns=3),
+           Op(4, "fail", "u1", "probe.idempotency", "t0", second, 422, {}, time_ns=4, invoke_index=3),
+           Op(5, "ok", "u9", "session.start", "t0", long, 201, {"id": "s"}, time_ns=5, invoke_index=0)]
+    violation = {"ops": [1, 3], "details": {}}
+    result = {"verdicts": [{"invariant": "idempotent-replay", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}], "plan": {"weakenings": ["idempotency-tenant-scope"]}}
+    tenants = [{"company_id": "t0", "appointment_ids": [a0]}, {"company_id": "t1", "appointment_ids": [a1]}]
+    _, case = select_case(RunRecord(tmp_path, result, History(ops), tenants), 1)
+    by_index = {step.index: step for step in case.steps}
+    assert {0, 1, 3} <= set(by_index) and len({s.group for s in case.steps}) == 1
+    assert by_index[3].after == (1,) and by_index[1].after == () and by_index[0].after == ()
+    assert any("(after #1)" in line for line in describe(case))
+
+    events: list[str] = []
+
+    class _Order(Replayer):
+        async def _send(self, client, step, case, fresh, ctx, record):  # type: ignore[no-untyped-def]
+            events.append(f"sent {step.index}")
+            await asyncio.sleep(0.05 if step.index == 1 else 0.0)  # the first answer comes late
+            events.append(f"answered {step.index}")
+
+    replayer = _Order(case, stack=SimpleNamespace(app_url="http://127.0.0.1:9"))
+    asyncio.run(replayer._group(case.groups[0], case, {}, None, None))  # type: ignore[arg-type]
+    assert events.index("sent 3") > events.index("answered 1")
+    assert events.index("sent 0") < events.index("answered 1")  # the overlapping start still races
+
+
+def _rate_record(tmp_path: Path, ops: list[Op], violation: dict) -> RunRecord:
+    result = {"verdicts": [{"invariant": "rate-limit-enforced", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}], "plan": {"weakenings": ["rate-limit"]}}
+    return RunRecord(tmp_path, result, History(ops), [{"company_id": "t0"}, {"company_id": "t1"}])
+
+
+def _lists(spec: list[tuple[str, int, int, int]]) -> list[Op]:
+    """(tenant, sent ns, answered ns, status) -> appointment.list invokes and completions, in time order."""
+    events = []
+    for n, (tenant, sent, answered, status) in enumerate(spec):
+        events.append((sent, n, "invoke", tenant, None))
+        events.append((answered, n, "ok" if status < 400 else "fail", tenant, status))
+    ops: list[Op] = []
+    invoke_at: dict[int, int] = {}
+    for at, n, kind, tenant, status in sorted(events):
+        if kind == "invoke":
+            invoke_at[n] = len(ops)
+            ops.append(Op(len(ops), "invoke", f"u{n}", "appointment.list", tenant, {}, time_ns=at))
+        else:
+            ops.append(Op(len(ops), kind, f"u{n}", "appointment.list", tenant, {}, status, {}, time_ns=at,
+                          invoke_index=invoke_at[n]))
+    return ops
+
+
+def test_an_over_limit_second_selects_the_tenants_requests_accepted_in_it(tmp_path: Path) -> None:
+    """over-limit names a tenant and a second, no request: the case is that tenant's accepted requests of
+    that second (rate-limit had nothing to replay)."""
+    s = 1_000_000_000
+    spec = [("t0", s + 10 * n, s + 10 * n + 5, 200) for n in range(25)]  # second 1: 25 accepted
+    spec += [("t0", 2 * s + 10, 2 * s + 20, 200), ("t1", s + 7, s + 9, 200), ("t0", s + 300, s + 400, 429)]
+    ops = _lists(spec)
+    violation = {"ops": [], "details": {"type": "over-limit", "tenant": "t0", "second": 1, "accepted": 25}}
+    _, case = select_case(_rate_record(tmp_path, ops, violation), 1)
+    assert len(case.steps) == 25
+    assert all(step.tenant == "t0" and step.status == 200 for step in case.steps)
+
+
+def test_a_quiet_tenants_429_brings_the_others_traffic_before_it(tmp_path: Path) -> None:
+    """quiet-tenant-limited cites the refused request alone; replayed alone it is accepted (rate-limit-per-tenant
+    0/5). The other tenants' requests of the second before it join it, and it is sent after their answers."""
+    s = 1_000_000_000
+    spec = [("t1", 3 * s + 10 * n, 3 * s + 10 * n + 5, 200 if n < 15 else 429) for n in range(30)]
+    spec += [("t1", s, s + 5, 200),  # long before: not in the window
+             ("t0", 3 * s + 400, 3 * s + 450, 429)]
+    ops = _lists(spec)
+    refused = next(op for op in ops if op.tenant == "t0" and not op.is_invoke)
+    violation = {"ops": [refused.index], "details": {"type": "quiet-tenant-limited", "tenant": "t0",
+                                                     "sent_in_window": 1}}
+    _, case = select_case(_rate_record(tmp_path, ops, violation), 1)
+    others = [step for step in case.steps if step.tenant == "t1"]
+    assert len(others) == 30
+    quiet = next(step for step in case.steps if step.tenant == "t0")
+    assert set(quiet.after) >= {step.index for step in others if step.group == quiet.group}
+
+
+def test_a_key_reused_past_its_ttl_is_reused_as_late_in_the_replay(tmp_path: Path) -> None:
+    """Groups play back to back: a key the run reused 5.5 s later (past a 3 s TTL) was reused at once, within
+    the TTL, where a replayed answer is right (idempotency-expiry 0/5). The second waits as long as in the run."""
+    import asyncio
+    import time
+    from types import SimpleNamespace
+
+    from stormproof.harness.reproduce.replay import Replayer
+
+    s = 1_000_000_000
+    args = {"route": "POST /api/v1/calls", "probe": "expired", "method": "POST", "path": "/api/v1/calls",
+            "idempotency_key": "k"}
+    ops = [Op(0, "invoke", "u1", "probe.idempotency", "t0", {**args, "step": 1}, time_ns=0),
+           Op(1, "ok", "u1", "probe.idempotency", "t0", {**args, "step": 1}, 201, {}, time_ns=s // 10, invoke_index=0),
+           Op(2, "invoke", "u1", "probe.idempotency", "t0", {**args, "step": 2}, time_ns=s // 10 + 5 * s // 2),
+           Op(3, "ok", "u1", "probe.idempotency", "t0", {**args, "step": 2}, 201, {}, time_ns=3 * s, invoke_index=2)]
+    violation = {"ops": [0, 2], "details": {}}
+    result = {"verdicts": [{"invariant": "idempotent-replay", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}], "plan": {"weakenings": ["idempotency-expiry"]}}
+    _, case = select_case(RunRecord(tmp_path, result, History(ops), [{"company_id": "t0"}]), 1)
+    late = next(step for step in case.steps if step.index == 2)
+    assert late.pause_s == 2.5 and next(step for step in case.steps if step.index == 0).pause_s == 0.0
+    assert any("2.5 s after its key's last answer" in line for line in describe(case))
+
+    sent: dict[int, float] = {}
+
+    class _Clock(Replayer):
+        async def _send(self, client, step, case, fresh, ctx, record):  # type: ignore[no-untyped-def]
+            sent[step.index] = time.monotonic()
+
+    replayer = _Clock(case, stack=SimpleNamespace(app_url="http://127.0.0.1:9"))
+    for group in case.groups:
+        asyncio.run(replayer._group(group, case, {}, None, None))  # type: ignore[arg-type]
+    assert sent[2] - sent[0] >= 2.5
+
+
+def test_a_final_state_violation_naming_no_request_brings_what_used_its_resources(tmp_path: Path) -> None:
+    """deletion-cascade's not-deleted names a deletion and an appointment, no request: the creator of each
+    alone leaves no call to leave behind and no deletion run ("nothing to replay"). The requests that used
+    them (the call submitted on the appointment, the confirmation) join, and a tenant id never does."""
+    t, appt, call, deletion = "t0", *("%s-0000-0000-0000-000000000000" % (c * 8) for c in "abc")
+    made = [("appointment.create", {}, 201, {"id": appt}),
+            ("call.submit", {"appointment_id": appt, "idempotency_key": "k"}, 202, {"id": call}),
+            ("deletion.request", {"scope": "appointment", "target_id": appt}, 202, {"id": deletion}),
+            ("deletion.confirm", {"deletion_id": deletion, "wrong_token": True}, 403, {}),
+            ("deletion.confirm", {"deletion_id": deletion}, 200, {})]
+    ops: list[Op] = []
+    for n, (f, args, status, result) in enumerate(made):
+        ops.append(Op(len(ops), "invoke", "u1", f, t, args, time_ns=10 * n))
+        ops.append(Op(len(ops), "ok" if status < 400 else "fail", "u1", f, t, args, status, result,
+                      time_ns=10 * n + 5, invoke_index=len(ops) - 1))
+    violation = {"ops": [], "details": {"type": "not-deleted", "deletion_id": deletion, "appointment_id": appt,
+                                        "company_id": t, "tables": ["calls"]}}
+    result = {"verdicts": [{"invariant": "deletion-audited", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}], "plan": {"weakenings": ["deletion-cascade"]}}
+    record = RunRecord(tmp_path, result, History(ops), [{"company_id": t}])
+    _, case = select_case(record, 1)
+    fs = [step.f for step in case.steps]
+    assert {"appointment.create", "call.submit", "deletion.request"} <= set(fs)
+    assert any(step.f == "deletion.confirm" and step.status == 200 for step in case.steps)
+
+
+def test_a_task_name_is_no_resource_id() -> None:
+    """'shunya.poll_shunya_job_status' read as the job id 'job_status': task-dedupe's selection looked for it."""
+    from stormproof.harness.reproduce.select import cites
+
+    assert not cites({"ops": [], "details": {"type": "duplicate-in-flight",
+                                             "task_name": "shunya.poll_shunya_job_status"}})
+    assert cites({"ops": [], "details": {"shunya_job_id": "job_42"}})

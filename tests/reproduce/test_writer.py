@@ -60,6 +60,13 @@ def test_every_replayable_violation_gets_its_numbered_command() -> None:
     assert "reproduce" not in out[0].violations[1].to_dict()
 
 
+def test_an_over_limit_second_gets_its_command_though_it_names_no_request() -> None:
+    """Selection replays a tenant's requests of that second (select._traffic), so the report offers it."""
+    over = Violation("rate-limit-enforced", "t had 23", (), {"type": "over-limit", "tenant": "t", "second": 1})
+    (verdict,) = attach_reproduce([Verdict("rate-limit-enforced", "invalid", "safety", (over,))], "r")
+    assert verdict.violations[0].reproduce == reproduce_command("r", 1)
+
+
 def test_a_pytest_ini_beside_the_file_loads_only_our_plugin_unless_the_directory_has_a_config(tmp_path) -> None:
     from stormproof.harness.reproduce.pytest_file import write_pytest_file
 

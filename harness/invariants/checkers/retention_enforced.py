@@ -17,7 +17,9 @@ every run, its tenant's and every other tenant's. The rows known to exist are
 the ones a run's invoke names in ``args.rows`` (``{"kind", "id",
 "company_id", "at"}``, the seed's old calls and appointments); one of them
 younger than its tenant's policy at the latest acknowledged run, and gone from
-the final state, is ``retained-<kind>-deleted``. Every answer of a run is
+the final state, is ``retained-<kind>-deleted``. An expired row kept cites the
+tenant's latest acknowledged run (the request that had to delete it), so that
+``stormproof reproduce`` has a request to replay. Every answer of a run is
 judged too: the caller is a manager, so a refusal (4xx other than 429) or a
 5xx outside a fault is ``retention-run-refused``.
 """
@@ -53,9 +55,12 @@ def check_retention_enforced(history: History, snapshot: Snapshot) -> Verdict:
     spans: dict[str, list[tuple[float, float, float]]] = {}  # company -> (began wall, invoke ns, completion ns)
     pairs = history.pairs_of(RETENTION_RUN)
     _judge_answers(log, history, pairs)
+    cite: dict[str, tuple[int, int]] = {}  # company -> its latest acknowledged run (invoke, completion)
     for invoke, completion in acknowledged(pairs):
         assert completion is not None
         company = completion.result.get("company_id") or invoke.tenant
+        if str(company) not in runs or invoke.wall >= runs[str(company)]:
+            cite[str(company)] = (invoke.index, completion.index)
         runs[str(company)] = max(runs.get(str(company), 0.0), invoke.wall)
         spans.setdefault(str(company), []).append((invoke.wall, invoke.time_ns, completion.time_ns))
     calls, appointments = snapshot.table("calls"), snapshot.table("appointments")
@@ -83,7 +88,7 @@ def check_retention_enforced(history: History, snapshot: Snapshot) -> Verdict:
         kept += 1
         log.add(f"expired-{kind}-kept",
                 f"{kind} {row.get('id')} of {company} ({column} {(began - at) / _DAY:.0f} days before "
-                f"the retention run) outlived its {days:.0f}-day retention",
+                f"the retention run) outlived its {days:.0f}-day retention", cite.get(company, ()),
                 badness=(began - days * _DAY - at) / _DAY, company_id=company, row_id=row.get("id"))
     deleted = _retained_deleted(log, pairs, max(runs.values(), default=None), policies,
                                 {"call": {row.get("id") for row in calls},

@@ -1,0 +1,60 @@
+"""A job's completion webhook as a client sends it: signed as Shunya signs it, or as an impostor would.
+
+Why one place: the load sends these deliveries (a small share without a valid
+signature, each carrying a forged result) and ``stormproof reproduce`` sends
+them again; the checkers judge a delivery by what it says it was
+(``bad_signature``, ``payload_fp``). A replay that signed a forged delivery
+properly, or sent Shunya's result under a forged fingerprint, would break
+plan A1 against a correct app, so both senders build the bytes here.
+
+``bad`` is one of :data:`BAD_SIGNATURES`: ``missing`` (no signature headers),
+``stale`` (signed :data:`STALE_S` seconds ago, far past the contract's 300 s
+tolerance) or ``wrong`` (signed with another secret). A forged delivery's
+result differs from the job's (its summary names the forger), so its
+``output_hash`` shows in the final state if the app applied it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .results import canonical_json, expected_result, output_hash
+from .signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+__all__ = ["BAD_SIGNATURES", "STALE_S", "Delivery", "job_delivery"]
+
+BAD_SIGNATURES = ("missing", "stale", "wrong")
+#: How old a stale delivery's timestamp is: far past any tolerance the contract allows (docs/API.md: 300 s).
+STALE_S = 3600
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The body and headers to POST to the app's webhook, and the fingerprint of the result it carries."""
+
+    raw: bytes
+    headers: dict[str, str]
+    payload_fp: str
+
+
+def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: str | None = None,
+                 forger: str = "") -> Delivery:
+    """Job ``job_id``'s completion for ``call_id``; with ``bad``, unsigned/stale/wrongly signed and forged."""
+    if bad is not None and bad not in BAD_SIGNATURES:
+        raise ValueError(f"bad signature {bad!r}: one of {', '.join(BAD_SIGNATURES)}")
+    result: dict[str, Any] = dict(expected_result(job_id))
+    if bad is not None:
+        result["summary"] = f"forged by {forger}: {bad} signature"
+    payload = {"event": "job.completed", "delivery_id": f"dlv_{uuid.uuid4().hex}", "job_id": job_id,
+               "company_id": company, "call_id": call_id, "status": "completed", "result": result,
+               "output_hash": output_hash(result), "error": None}
+    raw = canonical_json(payload)
+    ts = int(time.time()) - (STALE_S if bad == "stale" else 0)
+    signer = uuid.uuid4().hex if bad == "wrong" else secret
+    headers = {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(signer, ts, raw)}
+    if bad == "missing":
+        headers = {}
+    return Delivery(raw, headers, output_hash(result))

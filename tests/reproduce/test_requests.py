@@ -1,0 +1,130 @@
+"""A replayed request says what the run's said: a forged webhook stays forged (no stack needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stormproof.harness.reproduce.case import Step
+from stormproof.harness.reproduce.requests import ReplayContext, build_request
+from stormproof.harness.shunya.forged import BAD_SIGNATURES
+from stormproof.harness.shunya.results import expected_result, output_hash
+from stormproof.harness.shunya.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+SECRET = "whsec-test"
+TENANT = "11111111-2222-3333-4444-555555555555"
+JOB = "shj_" + "ab" * 16
+
+
+def _ctx() -> ReplayContext:
+    return ReplayContext(tenants=[], by_company={}, webhook_secret=SECRET, openapi=dict, bodies={}, created_by={})
+
+
+def _deliver(**extra: str) -> Step:
+    args = {"job_id": JOB, "call_id": "c" * 8 + "-0000-0000-0000-" + "0" * 12, "payload_fp": "the-run's", **extra}
+    return Step(7, 0, "u1", "webhook.deliver", TENANT, args)
+
+
+def _signed(headers: dict[str, str], raw: bytes) -> bool:
+    return SIGNATURE_HEADER in headers and verify(SECRET, headers[TIMESTAMP_HEADER], raw, headers[SIGNATURE_HEADER])
+
+
+def test_a_delivery_shunya_signed_is_signed_again_with_the_jobs_result() -> None:
+    step = _deliver()
+    request = build_request(step, step.args, _ctx())
+    assert _signed(dict(request.headers), request.raw_body or b"")
+    body = json.loads(request.raw_body or b"{}")
+    assert body["result"] == expected_result(JOB)
+    assert request.args is not None and request.args["payload_fp"] == output_hash(expected_result(JOB))
+
+
+@pytest.mark.parametrize("bad", BAD_SIGNATURES)
+def test_a_forged_delivery_is_sent_forged_and_recorded_with_what_it_carried(bad: str) -> None:
+    """Sent properly signed, a forged delivery is accepted by the fixed app: forged-delivery-accepted, a false
+    alarm (webhook-signature's reproducer failed 5/5 with every fix on)."""
+    step = _deliver(bad_signature=bad)
+    request = build_request(step, step.args, _ctx())
+    raw = request.raw_body or b""
+    assert not _signed(dict(request.headers), raw)
+    body = json.loads(raw)
+    assert body["output_hash"] != output_hash(expected_result(JOB))  # a forged result, not the job's
+    assert request.args is not None and request.args["payload_fp"] == body["output_hash"]
+    assert request.args["bad_signature"] == bad
+
+
+
+def test_a_consent_grant_is_sent_with_the_evidence_and_headers_the_run_recorded() -> None:
+    """The checker compares the consent's text, user agent and IP with the recorded args: sent with other
+    ones, a correct app's consent is judged altered evidence (a false alarm), and without the spoofed
+    X-Forwarded-For an app that trusts it (consent-forwarded-for) cannot show it."""
+    args = {"appointment_id": "a" * 8 + "-0000-0000-0000-" + "0" * 12, "scope": "recording",
+            "forwarded_for": "203.0.113.7", "user_agent": "stormproof-load/u3",
+            "evidence": "agreed, script v4 \u2014 x"}
+    step = Step(3, 0, "u3", "consent.grant", TENANT, args)
+    request = build_request(step, args, _ctx())
+    assert request.body == {"scope": "recording", "evidence": args["evidence"]}
+    assert request.headers["X-Forwarded-For"] == "203.0.113.7"
+    assert request.headers["User-Agent"] == "stormproof-load/u3"
+    assert request.args is None or request.args["evidence"] == args["evidence"]
+
+
+def test_a_traced_request_sends_a_fresh_trace_id_and_records_it() -> None:
+    """trace-echoed and the task traces compare the answer's and the tasks' ids with ``args.trace_id``: a replay
+    that sent none (or the run's, on every attempt) is judged against an id it never sent."""
+    args = {"appointment_id": "a" * 8 + "-0000-0000-0000-" + "0" * 12, "trace_id": "f" * 32, "idempotency_key": "k"}
+    step = Step(4, 0, "u1", "call.submit", TENANT, args)
+    first, second = (build_request(step, args, _ctx()) for _ in range(2))
+    for request in (first, second):
+        sent = request.headers["X-Trace-Id"]
+        assert sent != "f" * 32 and request.args is not None and request.args["trace_id"] == sent
+    assert first.headers["X-Trace-Id"] != second.headers["X-Trace-Id"]
+
+
+@pytest.mark.parametrize("scenario", ["noisy-tenant", "idempotency-replay-storm", "shunya-outage"])
+def test_a_replay_is_judged_with_the_runs_limits_budgets_and_key_ttl(scenario: str) -> None:
+    """With the default config the replay's checker knew no rate limit, budget or TTL: rate-limit-per-tenant's
+    reproducer was 0/5 (rate-limit-enforced judged nothing), and no key TTL or retry budget could show."""
+    from stormproof.harness.plan.run_plan import build_plan
+    from stormproof.harness.reproduce.case import Case
+    from stormproof.harness.reproduce.replay import check_config_for
+    from stormproof.scenarios import load_scenario
+
+    plan = build_plan(load_scenario(scenario))
+    run = plan.check_config()
+    replay = check_config_for(Case("rate-limit-enforced", (), stack=plan.to_dict()["scenario"]["stack"]))
+    for name in ("rate_limit_per_s", "rate_limit_burst", "task_backoff_ms", "idempotency_ttl_s"):
+        assert getattr(replay, name) == getattr(run, name), name
+    assert dict(replay.task_try_budget) == dict(run.task_try_budget)
+    if scenario == "noisy-tenant":
+        assert replay.rate_limit_per_s is not None
+
+
+@pytest.mark.parametrize("form", ["sp key {}", "sp\tkey-{}", "k{}".ljust(258, "k"), "{}{}{}{}"])
+def test_a_fresh_key_keeps_the_run_keys_shape(form: str) -> None:
+    """Each attempt draws new keys; a malformed one must stay malformed (a space, a tab, 256 characters and
+    more), or the fixed app runs it and the probe expecting 400 reports it ran: a false alarm."""
+    from stormproof.harness.reproduce.replay import fresh_key
+
+    original = form.format(*("e3ebbdeb" for _ in range(form.count("{}"))))
+    fresh = fresh_key(original)
+    assert fresh != original and len(fresh) == len(original)
+    assert [c for c in fresh if c not in "0123456789abcdef"] == [c for c in original if c not in "0123456789abcdef"]
+    assert fresh_key(original) != fresh
+
+
+def test_a_retention_run_names_the_rows_of_this_attempts_seed() -> None:
+    """The run's old rows do not exist on a fresh stack: named in the replay's history, each reads as a row
+    retention deleted, on any app (retention-tenant-scope failed 0/5 with every fix on)."""
+    from types import SimpleNamespace
+
+    mine = [{"kind": "call", "id": "n" * 8 + "-0000-0000-0000-" + "0" * 12, "company_id": TENANT, "at": 1.0}]
+    other = [{"kind": "appointment", "id": "m" * 8 + "-0000-0000-0000-" + "0" * 12, "company_id": "x", "at": 2.0}]
+    ctx = _ctx()
+    ctx.tenants = [SimpleNamespace(retention_rows=mine), SimpleNamespace(retention_rows=other)]
+    ran = [{"kind": "call", "id": "r" * 8 + "-0000-0000-0000-" + "0" * 12, "company_id": TENANT, "at": 1.0}]
+    step = Step(9, 0, "u1", "retention.run", TENANT, {"rows": ran})
+    request = build_request(step, step.args, ctx)
+    assert request.args is not None and request.args["rows"] == mine + other
+    bare = Step(9, 0, "u1", "retention.run", TENANT, {})
+    assert "rows" not in (build_request(bare, bare.args, ctx).args or {})
