@@ -48,13 +48,14 @@ def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: s
     result: dict[str, Any] = dict(expected_result(job_id))
     if bad is not None:
         result["summary"] = f"forged by {forger}: {bad} signature"
+    fingerprint = output_hash(result)
     payload = {"event": "job.completed", "delivery_id": f"dlv_{uuid.uuid4().hex}", "job_id": job_id,
                "company_id": company, "call_id": call_id, "status": "completed", "result": result,
-               "output_hash": output_hash(result), "error": None}
+               "output_hash": fingerprint, "error": None}
     raw = canonical_json(payload)
     ts = int(time.time()) - (STALE_S if bad == "stale" else 0)
     signer = uuid.uuid4().hex if bad == "wrong" else secret
     headers = {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(signer, ts, raw)}
     if bad == "missing":
         headers = {}
-    return Delivery(raw, headers, output_hash(result))
+    return Delivery(raw, headers, fingerprint)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from stormproof.harness.load.client import Derived, trace_echo
 
 
-def testtrace_echo_names_how_the_answer_matched() -> None:
+def test_trace_echo_names_how_the_answer_matched() -> None:
     assert trace_echo("abc12345", {"X-Trace-Id": "abc12345"}) == "echoed"
     assert trace_echo("abc12345", {"X-Trace-Id": "zzz99999"}) == "other"
     assert trace_echo("abc12345", {}) == "missing"
