@@ -289,7 +289,23 @@ def test_pause_freezes_the_app_container_and_resume_thaws_it(stack: DockerStack)
     finally:
         pause.heal()  # heals what start did, like the nemesis at the end of a run
     assert handle == ("app", None)
-    assert httpx.get(readyz, timeout=15).status_code == 200
+    # Thawed means it answers at once, whatever it answers: a frozen app answers nothing.
+    first = httpx.get(readyz, timeout=15)
+    assert first.status_code in (200, 503), first.text
+    # Ready again within a bound. Not necessarily at once: the first check after a
+    # freeze can meet a dependency connection that went stale while the app was
+    # frozen (seen once in CI as a single 503), which the pool then replaces.
+    last: list[httpx.Response] = [first]
+
+    def ready() -> bool:
+        last[0] = httpx.get(readyz, timeout=15)
+        return last[0].status_code == 200
+
+    if first.status_code != 200:
+        try:
+            wait_for(ready, timeout=30, what="/readyz back to 200 after the app was thawed")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; first answer {first.status_code} {first.text}, last {last[0].text}") from None
 
 
 def test_worker_pool_process_is_paused_and_killed_inside_its_container(stack: DockerStack) -> None:
