@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .services.shunya_client import ShunyaClient
     from .services.task_queue import TaskQueue
 
-__all__ = ["AppContext", "build_context"]
+__all__ = ["AppContext", "build_context", "make_redis"]
 
 
 @dataclass
@@ -89,6 +89,30 @@ class AppContext:
         await self.engine.dispose()
 
 
+def make_redis(url: str) -> "aioredis.Redis":
+    """The app's Redis client: fails fast, never retries, and never sends on a connection Redis closed.
+
+    No retries: a command whose answer was lost (INCR, SET NX) may have been
+    applied, and a retry would apply it twice; the caller decides. Stale
+    connections are another matter: after a Redis restart (or a reset link)
+    every pooled connection has been closed by the server, and the pool must
+    replace each one before use instead of failing one request per connection.
+    redis-py checks that at checkout, but from redis-py 6 on it skips the check
+    while "maintenance notifications" are on, and their default ("auto") counts
+    as on: measured, after a Redis restart the first command on each pooled
+    connection failed with "Connection closed by server". They are a Redis
+    Enterprise feature this app does not use, so they are switched off.
+    """
+    options: dict[str, object] = {}
+    try:
+        from redis.maint_notifications import MaintNotificationsConfig
+    except ImportError:  # redis-py before 6: no notifications, and the checkout check always runs
+        pass
+    else:
+        options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+    return aioredis.from_url(url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0), **options)
+
+
 def build_context(settings: Settings, *, pool_size: int | None = None) -> AppContext:
     from .db import make_engine, make_sessionmaker
     from .services.outbox import Outbox
@@ -98,9 +122,7 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
 
     engine = make_engine(settings, pool_size=pool_size)
     sessions = make_sessionmaker(engine)
-    redis_client = aioredis.from_url(
-        settings.redis_url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0)
-    )
+    redis_client = make_redis(settings.redis_url)
     limiter = RateLimiter(redis_client, enabled=not settings.weakened("rate-limit"),
                           per_tenant=not settings.weakened("rate-limit-per-tenant"))
     shunya = ShunyaClient(
