@@ -72,6 +72,11 @@ class Attempt:
     history: History
     seconds: float
 
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The sub-types (``details["type"]``) of the violations the attempt showed."""
+        return frozenset(str(v.details.get("type")) for v in self.verdict.violations)
+
 
 class _Log:
     """An in-memory history: the load's invoke/complete records, without a file."""
