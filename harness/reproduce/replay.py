@@ -476,10 +476,20 @@ def _translate(value: Any, fresh: Mapping[str, str]) -> Any:
 
 
 def _only(snapshot: Snapshot, companies: set[str]) -> Snapshot:
-    """The snapshot restricted to the attempt's tenants (earlier attempts' rows are not its concern)."""
+    """The snapshot restricted to the attempt's tenants (earlier attempts' rows are not its concern).
+
+    The Shunya stub's completed jobs are the stack's, every attempt's: only those of the attempt's own
+    job rows are kept. Kept whole, an earlier attempt's job that polling never applied (weakening
+    poll-until-done) made every later attempt fail job-applied-eventually, whatever it sent: a case
+    shrank to one request that could not even find its job, "reproduced" 5/5, and its test passed.
+    """
     tables = {name: tuple(r for r in rows if str(r.get("company_id")) in companies)
               for name in TABLES if (rows := snapshot.table(name)) is not None}
-    return replace(snapshot, **tables)
+    completed = snapshot.completed_jobs
+    if completed is not None and "shunya_jobs" in tables:
+        mine = {str(row.get("shunya_job_id")) for row in tables["shunya_jobs"]}
+        completed = frozenset(job for job in completed if job in mine)
+    return replace(snapshot, **tables, completed_jobs=completed)
 
 
 def replayer_on(case: Case, weakenings: tuple[str, ...], postgres: Any, redis: Any, template: str) -> Replayer:
