@@ -106,7 +106,8 @@ def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> A
 
     The proxy and the Shunya stub are started only when the case needs them (a network fault; a
     configured stub or task workers): each is a process on the path to the app's start, and the
-    written test pays for it on every run (about 2 s of a session race's file).
+    written test pays for it on every run (about 2 s of a session race's file). Without the proxy,
+    the stack launches the reference app while PostgreSQL starts (``LocalStack._launch_app_early``).
     """
     from stormproof.harness.faults.packages import TOXIC_TYPES
     from stormproof.harness.stack import StackConfig
@@ -123,6 +124,8 @@ def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> A
         reps=int(s.get("reps", 3)), appointments=int(s.get("appointments", 5)),
         shunya=dict(s["shunya"]) if stub else None, env=dict(s.get("env") or {}),
         app_command=case.app_command, proxies=any(f.fault in network for f in case.faults),
+        # Each attempt seeds tenants of its own (``Replayer._seed``); the stack's would go unused.
+        seed_tenants=False,
     )
 
 
