@@ -11,9 +11,10 @@ The test starts a stack of its own (a real PostgreSQL, Redis and the app, as
 ``reproduce`` does) rather than taking PostgreSQL and the migrated template
 from the plugin's session fixtures: fixtures are set up before the test, so
 the app could only start after them, while a stack of its own launches the
-app first and lets its seconds of imports overlap PostgreSQL's start and the
-migration (a session race's file: 9.2 s before, see bench/README.md). Files
-written before keep working: :func:`.replay.replayer_on` stays.
+app first and lets its seconds of imports overlap PostgreSQL's start, which
+copies a cached cluster with the schema migrated (the session race's file:
+median 10.4 s before, 7.9 s after, at load 3 to 5; bench/README.md, session 9).
+Files written before keep working: :func:`.replay.replayer_on` stays.
 
 Beside it goes a ``pytest.ini`` (unless the directory already has a pytest
 configuration) that turns off the autoloading of installed pytest plugins and
