@@ -12,7 +12,8 @@ A cluster may be *prepared* (:class:`Prepared`: a migrated schema to clone
 databases from). The first such cluster runs ``initdb`` and the preparation,
 stops cleanly and leaves a copy of its data directory in a cache
 (``STORMPROOF_CACHE_DIR``, else ``~/.cache/stormproof``), keyed by the server's
-version, the user it runs as and the preparation's key; later clusters start
+version, the user it runs as, ``initdb``'s options and the preparation's key
+(a copy is renamed into place whole, so a killed copy never counts); later clusters start
 from a copy of it. ``initdb`` and a migration cost about 1.7 s of CPU, which a
 replay's written test paid on every run on a 2-core machine. The server
 started on the copy is as fresh as one after ``initdb``: its own port, socket
@@ -127,6 +128,10 @@ class EphemeralPostgres(Service):
                 self._fill_cache(cache)
         return self
 
+    def _initdb_options(self) -> list[str]:
+        """What ``initdb`` is given besides the data directory (part of a prepared cluster's cache key)."""
+        return ["-U", self.superuser, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"]
+
     def _cache_dir(self) -> Path | None:
         """Where a prepared cluster's data directory is kept (None: not prepared, or no usable cache)."""
         if self.prepared is None:
@@ -135,7 +140,8 @@ class EphemeralPostgres(Service):
         version = subprocess.run([find_postgres_binary("postgres"), "--version"], capture_output=True,
                                  text=True, check=False).stdout.strip()
         user = self._user.pw_name if self._user is not None else str(os.geteuid())
-        digest = hashlib.sha256(f"{version}\0{user}\0{self.prepared.key}".encode()).hexdigest()[:16]
+        options = " ".join(self._initdb_options())
+        digest = hashlib.sha256(f"{version}\0{user}\0{options}\0{self.prepared.key}".encode()).hexdigest()[:16]
         return root / "postgres" / digest
 
     def _fill_cache(self, cache: Path) -> None:
@@ -182,16 +188,7 @@ class EphemeralPostgres(Service):
         start_on_a_free_port(self._launch, repick, port_is_ours=self._port_is_ours)
 
     def _initdb(self) -> None:
-        argv = [
-            find_postgres_binary("initdb"),
-            "-D", str(self.data_dir),
-            "-U", self.superuser,
-            "-A", "trust",
-            "-E", "UTF8",
-            "--locale=C",
-            "--no-sync",
-            "--no-instructions",
-        ]
+        argv = [find_postgres_binary("initdb"), "-D", str(self.data_dir), *self._initdb_options()]
         result = subprocess.run(
             argv,
             capture_output=True,
