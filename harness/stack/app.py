@@ -78,6 +78,17 @@ class ReferenceAppProcess(Service):
         self.fault_target().start()
         return self
 
+    def stop(self) -> None:
+        """Stop the app; one launched but never seen ready (a start interrupted, Ctrl-C) is killed.
+
+        It served nothing, so it has nothing to finish, and uvicorn acts on SIGTERM only once its
+        workers have imported the app: a Ctrl-C during a replay's start waited 10 s for the kill.
+        """
+        if self._launched and self.process is not None:
+            self._launched = False
+            self.process.kill()
+        super().stop()
+
     def _process(self) -> ManagedProcess:
         self._run_dir()
         env = dict(self.environment)
