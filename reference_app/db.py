@@ -7,6 +7,7 @@ schema guards run on a short-lived sync engine, before the app serves.
 from __future__ import annotations
 
 import select as _select
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,10 +106,23 @@ def migrate(database_url: str, revision: str = "head") -> None:
 
 
 def prepare_schema(settings: Settings) -> None:
-    """Apply the weakenings that live in the schema (dropped or restored guards)."""
+    """Apply the weakenings that live in the schema (dropped or restored guards).
+
+    With ``database_wait_ms``, a database that refuses connections (not started yet, or not
+    created yet) is tried again until the wait runs out; any other error fails the start at once.
+    """
     engine = create_engine(_sync_url(settings.database_url), poolclass=pool.NullPool)
+    deadline = time.monotonic() + settings.database_wait_ms / 1000
     try:
-        with engine.begin() as conn:
-            apply_guards(conn, settings.weakenings)
+        while True:
+            try:
+                with engine.begin() as conn:
+                    apply_guards(conn, settings.weakenings)
+                return
+            except exc.OperationalError:
+                # Connection refused, or "database ... does not exist": the launcher has not made it yet.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
     finally:
         engine.dispose()

@@ -107,6 +107,10 @@ class Settings:
     retention_batch_size: int = 500
     #: Seconds a deletion request's confirmation token stays valid.
     deletion_confirm_ttl_seconds: int = 900
+    #: Milliseconds the API's start waits for its database to accept connections (0: fail at once).
+    #: A launcher that starts the app while PostgreSQL still starts (the harness's replays) sets it,
+    #: so the app's seconds of imports overlap the database's start instead of following it.
+    database_wait_ms: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -155,6 +159,7 @@ class Settings:
             retention_interval_seconds=_int(env, "STORMPROOF_RETENTION_INTERVAL_SECONDS", 3_600, 1),
             retention_batch_size=_int(env, "STORMPROOF_RETENTION_BATCH_SIZE", 500, 1),
             deletion_confirm_ttl_seconds=_int(env, "STORMPROOF_DELETION_CONFIRM_TTL_SECONDS", 900, 1),
+            database_wait_ms=_int(env, "STORMPROOF_DATABASE_WAIT_MS", 0, 0),
         )
         settings.validate()
         return settings

@@ -83,7 +83,7 @@ class Case:
     stack: Mapping[str, Any] = field(default_factory=dict, hash=False)
     weakenings: tuple[str, ...] = ()
     app_command: tuple[str, ...] | None = None
-    #: Where it came from: run directory, scenario, violation number and message.
+    #: Where it came from: run directory, scenario, violation number, message and kind (``details["type"]``).
     source: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property

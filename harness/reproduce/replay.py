@@ -72,6 +72,11 @@ class Attempt:
     history: History
     seconds: float
 
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The sub-types (``details["type"]``) of the violations the attempt showed."""
+        return frozenset(str(v.details.get("type")) for v in self.verdict.violations)
+
 
 class _Log:
     """An in-memory history: the load's invoke/complete records, without a file."""
@@ -101,7 +106,8 @@ def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> A
 
     The proxy and the Shunya stub are started only when the case needs them (a network fault; a
     configured stub or task workers): each is a process on the path to the app's start, and the
-    written test pays for it on every run (about 2 s of a session race's file).
+    written test pays for it on every run (about 2 s of a session race's file). Without the proxy,
+    the stack launches the reference app while PostgreSQL starts (``LocalStack._launch_app_early``).
     """
     from stormproof.harness.faults.packages import TOXIC_TYPES
     from stormproof.harness.stack import StackConfig
@@ -118,6 +124,8 @@ def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> A
         reps=int(s.get("reps", 3)), appointments=int(s.get("appointments", 5)),
         shunya=dict(s["shunya"]) if stub else None, env=dict(s.get("env") or {}),
         app_command=case.app_command, proxies=any(f.fault in network for f in case.faults),
+        # Each attempt seeds tenants of its own (``Replayer._seed``); the stack's would go unused.
+        seed_tenants=False,
     )
 
 
@@ -471,10 +479,20 @@ def _translate(value: Any, fresh: Mapping[str, str]) -> Any:
 
 
 def _only(snapshot: Snapshot, companies: set[str]) -> Snapshot:
-    """The snapshot restricted to the attempt's tenants (earlier attempts' rows are not its concern)."""
+    """The snapshot restricted to the attempt's tenants (earlier attempts' rows are not its concern).
+
+    The Shunya stub's completed jobs are the stack's, every attempt's: only those of the attempt's own
+    job rows are kept. Kept whole, an earlier attempt's job that polling never applied (weakening
+    poll-until-done) made every later attempt fail job-applied-eventually, whatever it sent: a case
+    shrank to one request that could not even find its job, "reproduced" 5/5, and its test passed.
+    """
     tables = {name: tuple(r for r in rows if str(r.get("company_id")) in companies)
               for name in TABLES if (rows := snapshot.table(name)) is not None}
-    return replace(snapshot, **tables)
+    completed = snapshot.completed_jobs
+    if completed is not None and "shunya_jobs" in tables:
+        mine = {str(row.get("shunya_job_id")) for row in tables["shunya_jobs"]}
+        completed = frozenset(job for job in completed if job in mine)
+    return replace(snapshot, **tables, completed_jobs=completed)
 
 
 def replayer_on(case: Case, weakenings: tuple[str, ...], postgres: Any, redis: Any, template: str) -> Replayer:

@@ -561,6 +561,8 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         weakenings=tuple(plan.get("weakenings") or record.result.get("run", {}).get("weakenings") or ()),
         app_command=command,
         source={"run_dir": str(record.run_dir), "scenario": (record.result.get("scenario") or {}).get("name"),
-                "violation": number, "message": violation.get("message"), "ops": list(violation.get("ops") or ())},
+                "violation": number, "message": violation.get("message"), "ops": list(violation.get("ops") or ()),
+                # the sub-type a replay must show to count as this violation (repeat.measure)
+                "kind": details.get("type")},
     )
     return number, case.pruned()

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .readiness import RestartsReady, http_ok
+from .readiness import RestartsReady, http_ok, start_and_wait
 from .ports import free_port
 from .process import ManagedProcess
 from .service import Service, app_environment
@@ -49,12 +49,47 @@ class ReferenceAppProcess(Service):
         self.environment = app_environment(database_url, redis_url, weakenings, env)
         self.command = list(command) if command else None
         self.ready_path = ready_path
+        self._launched = False
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def launch(self) -> None:
+        """Spawn the process without waiting for it to serve; :meth:`start` then waits.
+
+        The app's seconds of imports can so overlap the start of what it needs: the reference app
+        waits for its database when ``STORMPROOF_DATABASE_WAIT_MS`` is in its environment.
+        """
+        if self.process is None:
+            self.process = self._process()
+            self._launched = True
+            self.process.start()
+
     def start(self) -> "ReferenceAppProcess":
+        if self._launched and self.process is not None:
+            # Launched: only the wait is left (the same check and timeout as a start; a process that
+            # died while waiting for its database fails here, with its log).
+            self._launched = False
+            start_and_wait(self.process, http_ok(f"{self.url}{self.ready_path}"), service=self._service,
+                           what=f"{self.url}{self.ready_path}", timeout=self.start_timeout, started=True)
+            return self
+        self.process = self._process()
+        self.fault_target().start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the app; one launched but never seen ready (a start interrupted, Ctrl-C) is killed.
+
+        It served nothing, so it has nothing to finish, and uvicorn acts on SIGTERM only once its
+        workers have imported the app: a Ctrl-C during a replay's start waited 10 s for the kill.
+        """
+        if self._launched and self.process is not None:
+            self._launched = False
+            self.process.kill()
+        super().stop()
+
+    def _process(self) -> ManagedProcess:
         self._run_dir()
         env = dict(self.environment)
         if self.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
@@ -73,9 +108,7 @@ class ReferenceAppProcess(Service):
                 # a client's X-Forwarded-For would then become the consent evidence's IP (plan F3).
                 "--no-proxy-headers",
             ]
-        self.process = ManagedProcess("app", argv, log_path=self.base_dir / "app.log", env=env)
-        self.fault_target().start()
-        return self
+        return ManagedProcess("app", argv, log_path=self.base_dir / "app.log", env=env)
 
     @property
     def _service(self) -> str:

@@ -9,6 +9,8 @@ database number); otherwise the stack starts its own.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import itertools
 import logging
 import os
@@ -21,7 +23,7 @@ from typing import Any
 
 from .app import ReferenceAppProcess
 from .ports import free_port
-from .postgres import EphemeralPostgres
+from .postgres import EphemeralPostgres, Prepared
 from .proxy import FaultProxyProcess
 from .recipe import Targets, app_env, recipe
 from .redis import EphemeralRedis
@@ -36,6 +38,29 @@ __all__ = ["LocalStack", "StackConfig", "WEBHOOK_SECRET"]
 WEBHOOK_SECRET = "stormproof-local-webhook-secret"
 _names = itertools.count()
 log = logging.getLogger(__name__)
+
+
+#: The migrated database a prepared cluster holds, to clone the app's databases from.
+SCHEMA_DB = "stormproof_schema"
+
+
+def schema_prepared() -> Prepared:
+    """A cluster prepared with the reference app's schema, keyed by a digest of its migrations."""
+    # Found without importing the app's modules (SQLAlchemy: about 0.9 s before the app's launch).
+    spec = importlib.util.find_spec("stormproof.reference_app")
+    assert spec is not None and spec.submodule_search_locations
+    migrations = Path(next(iter(spec.submodule_search_locations))) / "migrations"
+    digest = hashlib.sha256()
+    for path in sorted(migrations.rglob("*.py")):
+        digest.update(str(path.relative_to(migrations)).encode() + b"\0" + path.read_bytes())
+
+    def prepare(postgres: EphemeralPostgres) -> None:
+        from stormproof.reference_app.db import migrate
+
+        postgres.create_database(SCHEMA_DB)
+        migrate(postgres.url(SCHEMA_DB))
+
+    return Prepared(key=f"reference-app-schema-{digest.hexdigest()}", prepare=prepare)
 
 
 class _Steps:
@@ -66,6 +91,9 @@ class StackConfig:
     #: Seed data that puts the plan's promises at risk (overlaps, an active session, no consent, a
     #: deleted id: ``stormproof.reference_app.seed``); runs want it, the pytest fixture's app tests do not.
     seed_at_risk: bool = True
+    #: Seed tenants at the start (``tenants`` and the rest). A replay seeds fresh tenants on each
+    #: attempt and never uses these, so it turns this off (about 0.3 s of a written test's start).
+    seed_tenants: bool = True
     #: Start the Shunya stub (always, when there are task workers), with this initial config.
     shunya: dict[str, Any] | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -104,6 +132,8 @@ class LocalStack:
         self.tenants: list[Any] = []
         self.ready_after_s = 0.0
         self._services: list[Any] = []
+        #: The migrated database an early-launched app's database is cloned from, when no template was given.
+        self._schema_db: str | None = None
 
     #: The key that signs the seeded tenants' tokens, and that the app verifies them with.
     jwt_secret = os.environ.get("STORMPROOF_JWT_SECRET") or DEV_JWT_SECRET
@@ -180,18 +210,29 @@ class LocalStack:
         chosen up front). The app and the task workers, which need the
         database, Redis and the links, then start together. Each service is
         in ``_services`` before it starts, so a failure anywhere stops all.
+
+        Without the fault proxy, the reference app's addresses are known before
+        anything starts, so its process is launched first and imports its modules
+        (2 to 4 s) while the lanes run; it waits for its database (see
+        :meth:`_launch_app_early`). Its database appears, cloned whole from the
+        migrated schema, only after Redis is flushed, so the app never sees a
+        half-made schema or writes to Redis before the flush.
         """
         started = time.monotonic()
         steps = _Steps()
         cfg = self.config
         self.base_dir = make_run_dir("stack")
+        plan = recipe(cfg)
+        early = cfg.app_command is None and not plan.has("proxy")
         own_postgres = self.postgres is None
         if self.postgres is None:
-            self.postgres = EphemeralPostgres(base_dir=self.base_dir / "postgres")
+            # Launched early, the app waits on PostgreSQL's start: a cluster copied with its schema made
+            # (``Prepared``) spares initdb and the migration, CPU that the app's imports also need.
+            self.postgres = EphemeralPostgres(base_dir=self.base_dir / "postgres",
+                                              prepared=schema_prepared() if early and self.template is None else None)
         own_redis = self.redis is None
         if self.redis is None:
             self.redis = EphemeralRedis(base_dir=self.base_dir / "redis")
-        plan = recipe(cfg)
         metrics_dir = self.base_dir / "prometheus"
         metrics_dir.mkdir()
         app_port, stub_port = free_port(), free_port()
@@ -209,14 +250,31 @@ class LocalStack:
                 base_dir=self.base_dir,
             )
             self._services.append(self.shunya)
+        ports = (self.postgres.port, self.redis.port)
+        if early:
+            self._launch_app_early(app_port, stub_port if with_stub else None, metrics_dir, steps)
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="stack-start") as pool:
-            database = pool.submit(self._start_database, own_postgres, steps)
+            database = pool.submit(self._start_database, own_postgres, steps, early)
             broker = pool.submit(self._start_redis, own_redis, steps)
             edge = pool.submit(self._start_edge, plan, upstreams, app_port, steps)
             for future in (database, broker, edge):
                 future.result()
         self.redis.client(self.redis_db).flushdb()
-        self._seed(steps)
+        if early:
+            self.postgres.create_database(self.database_name, template=self.template)
+            steps.done("database created from the migrated schema")
+            if (self.postgres.port, self.redis.port) != ports:
+                # A port taken meanwhile was picked again: the launched app points at the old one.
+                assert self.app is not None
+                self._services.remove(self.app)
+                self.app.stop()
+                self.app = None
+        if cfg.seed_tenants:
+            self._seed(steps)
+        if self.app is not None:
+            env = self._app_env(self.database_url, self.redis_url, stub_port if with_stub else None, metrics_dir)
+            self._start_workers_and_app(plan, steps, started, self.database_url, self.redis_url, env)
+            return
 
         database_url, redis_url = self.database_url, self.redis_url
         shunya_port = stub_port
@@ -224,18 +282,45 @@ class LocalStack:
             database_url = database_url.replace(f":{self.postgres.port}/", f":{self.links['postgres']}/")
             redis_url = redis_url.replace(f":{self.redis.port}/", f":{self.links['redis']}/")
             shunya_port = self.links.get("shunya", stub_port)
-        env = app_env(
-            cfg, database_url=database_url, redis_url=redis_url,
-            shunya_url=f"http://127.0.0.1:{shunya_port}" if with_stub else None,
-            webhook_secret=WEBHOOK_SECRET, jwt_secret=self.jwt_secret, metrics_dir=str(metrics_dir),
-            environment=os.environ.get("STORMPROOF_ENV", "test"),
-        )
+        env = self._app_env(database_url, redis_url, shunya_port if with_stub else None, metrics_dir)
         self.app = ReferenceAppProcess(
             database_url=database_url, redis_url=redis_url, weakenings=cfg.weakenings, env=env,
             workers=cfg.app_workers, port=app_port, base_dir=self.base_dir,
             command=cfg.app_command, ready_path=cfg.app_ready_path,
         )
         self._services.append(self.app)
+        self._start_workers_and_app(plan, steps, started, database_url, redis_url, env)
+
+    def _app_env(self, database_url: str, redis_url: str, shunya_port: int | None, metrics_dir: Path) -> dict[str, str]:
+        return app_env(
+            self.config, database_url=database_url, redis_url=redis_url,
+            shunya_url=f"http://127.0.0.1:{shunya_port}" if shunya_port is not None else None,
+            webhook_secret=WEBHOOK_SECRET, jwt_secret=self.jwt_secret, metrics_dir=str(metrics_dir),
+            environment=os.environ.get("STORMPROOF_ENV", "test"),
+        )
+
+    def _launch_app_early(self, app_port: int, stub_port: int | None, metrics_dir: Path, steps: _Steps) -> None:
+        """Spawn the reference app before its database exists; it waits for it (``STORMPROOF_DATABASE_WAIT_MS``).
+
+        Only the reference app is launched so: another backend (``app_command``) may not wait for its
+        database, so it still starts once the database is made.
+        """
+        cfg = self.config
+        env = self._app_env(self.database_url, self.redis_url, stub_port, metrics_dir)
+        env.setdefault("STORMPROOF_DATABASE_WAIT_MS", "30000")
+        self.app = ReferenceAppProcess(
+            database_url=self.database_url, redis_url=self.redis_url, weakenings=cfg.weakenings, env=env,
+            workers=cfg.app_workers, port=app_port, base_dir=self.base_dir, ready_path=cfg.app_ready_path,
+        )
+        self._services.append(self.app)
+        self.app.launch()
+        steps.done("app launched (its imports run while its database starts)")
+
+    def _start_workers_and_app(self, plan: Any, steps: _Steps, started: float, database_url: str, redis_url: str,
+                               env: dict[str, str]) -> None:
+        """The task workers, then the app and the workers together (a launched app: only its wait)."""
+        assert self.app is not None
+        cfg = self.config
         for spec in plan.workers:
             worker = CeleryWorkerProcess(
                 database_url=database_url, redis_url=redis_url, weakenings=cfg.weakenings, env=env,
@@ -252,13 +337,24 @@ class LocalStack:
         self.ready_after_s = time.monotonic() - started
         log.info("stack: ready in %.2f s", self.ready_after_s)
 
-    def _start_database(self, own: bool, steps: _Steps) -> None:
+    def _start_database(self, own: bool, steps: _Steps, early: bool = False) -> None:
+        """PostgreSQL (if ours) and the app's database; ``early``: only a migrated template to clone it from."""
         from stormproof.reference_app.db import migrate
 
         assert self.postgres is not None
         if own:
             self.postgres.start()
             steps.done("PostgreSQL started")
+        if early:
+            if self.template is None and self.postgres.prepared is not None:
+                self.template = SCHEMA_DB  # made once, copied with the cluster (schema_prepared)
+            elif self.template is None:
+                self._schema_db = f"{self.database_name}_schema"
+                self.postgres.create_database(self._schema_db)
+                migrate(self.postgres.url(self._schema_db))
+                self.template = self._schema_db
+                steps.done("schema migrated")
+            return
         self.postgres.create_database(self.database_name, template=self.template)
         if self.template is None:
             migrate(self.database_url)
@@ -313,6 +409,9 @@ class LocalStack:
                 self.postgres.stop()
             else:
                 self.postgres.drop_database(self.database_name)
+                if self._schema_db is not None:
+                    self.postgres.drop_database(self._schema_db)
+                    self.template = self._schema_db = None
         if self.redis is not None and self._own_redis:
             self.redis.stop()
         if self.base_dir is not None:

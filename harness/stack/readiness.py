@@ -58,15 +58,20 @@ def log_says(path: Path, marker: bytes) -> ReadyCheck:
     return check
 
 
-def start_and_wait(process: ManagedProcess, check: ReadyCheck, *, service: str, what: str, timeout: float) -> None:
-    """Start ``process`` and wait until ``check`` says it serves; kill it and explain (``what`` was awaited) otherwise."""
+def start_and_wait(process: ManagedProcess, check: ReadyCheck, *, service: str, what: str, timeout: float,
+                   started: bool = False) -> None:
+    """Start ``process`` and wait until ``check`` says it serves; kill it and explain (``what`` was awaited) otherwise.
+
+    ``started``: the process was already spawned (launched early); only wait.
+    """
     ready = check()
-    started = time.monotonic()
-    process.start()
+    began = time.monotonic()
+    if not started:
+        process.start()
     if not wait_until(ready, timeout=timeout, interval=0.05, alive=process.running):
         tail = process.log_tail(40)
         process.kill()
-        raise ServiceStartError(service, f"{what} not ready after {time.monotonic() - started:.1f}s", tail)
+        raise ServiceStartError(service, f"{what} not ready after {time.monotonic() - began:.1f}s", tail)
 
 
 def start_and_wait_http(process: ManagedProcess, url: str, *, service: str, timeout: float) -> None:

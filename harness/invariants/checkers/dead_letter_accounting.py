@@ -28,7 +28,8 @@ excess is ``unknown``.
 
 An acknowledged call submission whose job has no task at all (the work lost
 between the commit and the publication, so the ledger never saw it) is judged
-by ``_unqueued_submissions``. Manual retries of dead letters (each retried once, every answer right, the
+by ``_unqueued_submissions``. A violation about tasks cites the requests behind
+them (``_requests_behind``), so that ``stormproof reproduce`` can replay them. Manual retries of dead letters (each retried once, every answer right, the
 retried task in the ledger) are judged by ``_manual_retry``; the wait of each
 retry after a failure (exponential backoff with full jitter, plan C1) by
 ``_backoff``, when the run gives the app's backoff (``CheckConfig.task_backoff_ms``).
@@ -40,6 +41,7 @@ from collections import Counter
 
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import DEAD_LETTER_RETRY
+from stormproof.harness.invariants.checkers._requests_behind import requests_behind_tasks
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -82,6 +84,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
                 "dropped" if state == "dropped" else "unaccounted",
                 f"task {record.get('name')} {record.get('task_id')} ended {state} after "
                 f"{record.get('attempts')} attempts",
+                requests_behind_tasks(history, snapshot, (record,)),
                 badness=float(record.get("attempts") or 0),
                 task_id=record.get("task_id"),
                 task_name=record.get("name"),
@@ -106,6 +109,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
                 "lost",
                 f"task {record.get('name')} {record.get('task_id')} is {record.get('state')} in the ledger, but no "
                 f"broker message or worker holds it: nothing will ever finish it",
+                requests_behind_tasks(history, snapshot, (record,)),
                 badness=float(record.get("attempts") or 0),
                 task_id=record.get("task_id"),
                 task_name=record.get("name"),
@@ -131,10 +135,11 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
     else:
         retries = check_manual_retries(log, history, letters, records)
         lettered = {letter.get("task_id") for letter in letters}
+        by_id = {record.get("task_id"): record for record in records}
         for task_id in dead_lettered:
             if task_id not in lettered:
                 log.add("dead-letter-missing", f"task {task_id} is dead_lettered but has no dead_letters row",
-                        task_id=task_id)
+                        requests_behind_tasks(history, snapshot, (by_id[task_id],)), task_id=task_id)
     succeeded, dead = states["succeeded"], states["dead_lettered"]
     return log.verdict(
         enqueued=len(records),
@@ -165,6 +170,7 @@ def _retry_budget(history: History, records: tuple, snapshot: Snapshot, log: Vio
     for record in over:
         name, attempts = str(record.get("name")), int(record.get("attempts") or 0)
         log.add("over-budget", f"task {name} {record.get('task_id')} was tried {attempts} times, its budget allows "
-                f"{budget[name]}; it ended {record.get('state')}", badness=float(attempts - budget[name]),
+                f"{budget[name]}; it ended {record.get('state')}", requests_behind_tasks(history, snapshot, (record,)),
+                badness=float(attempts - budget[name]),
                 task_id=record.get("task_id"), task_name=name, company_id=record.get("company_id"),
                 attempts=attempts, budget=budget[name], state=record.get("state"))

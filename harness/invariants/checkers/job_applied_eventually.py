@@ -9,12 +9,17 @@ quiet, with pending work), an unapplied job may still be applied by it: the
 verdict is then ``unknown`` with the reason, never a false ``invalid``. When
 nothing is left that could apply it (quiet, or only lost tasks remain), it is
 a violation. Applying it twice is job-applied-once's finding, not repeated here.
+
+A violation cites the submission that made the job's call (``_requests_behind``)
+and the deliveries that mentioned the job, and names the call: no request reads
+a Shunya job id, so without them ``stormproof reproduce`` had nothing to select.
 """
 
 from __future__ import annotations
 
 from stormproof.harness.history import History
 from stormproof.harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
+from stormproof.harness.invariants.checkers._requests_behind import requests_behind_calls
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -47,12 +52,15 @@ def check_job_applied_eventually(history: History, snapshot: Snapshot) -> Verdic
         missing = []
     lost = "" if quiescence is None or not quiescence.lost_tasks else (
         f"; {len(quiescence.lost_tasks)} tasks were lost (no broker message, no worker)")
+    calls = {row.get("shunya_job_id"): row.get("call_id") for row in snapshot.shunya_jobs or ()}
     for job in missing:
+        call = calls.get(job)
         log.add(
             "never-applied",
             f"Shunya job {job} completed upstream but was never applied{lost}",
-            deliveries.get(job, ()),
+            (*requests_behind_calls(history, () if call is None else (call,)), *deliveries.get(job, ())),
             shunya_job_id=job,
+            **({} if call is None else {"call_id": str(call)}),
             deliveries_seen=len(deliveries.get(job, ())),
         )
     return log.verdict(completed_jobs=len(completed), applied=sum(1 for job in completed if job in applied))

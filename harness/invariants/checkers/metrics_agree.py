@@ -9,7 +9,8 @@ rows the run's confirmed deletions took count as rows (``_deleted_in_run``):
   every first application is counted once, and only those;
 - ``idempotency_keys_total{outcome="replay"}`` >= ``ok`` ops marked replayed:
   the client saw at least that many replays;
-- ``recording_sessions_started_total`` (all sources) == ``recording_sessions`` rows;
+- ``recording_sessions_started_total`` (all sources) == ``recording_sessions`` rows; a
+  mismatch cites the starts that show it (``_starts_behind``), for ``stormproof reproduce``;
 - ``shunya_job_failures_total`` == ``shunya_jobs`` rows recorded as failed: every
   failed job the app learnt of is counted once;
 - ``shunya_api_errors_total`` (every endpoint and kind) >= the errors the Shunya
@@ -45,7 +46,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import DELETION_CONFIRM
+from stormproof.harness.history.vocabulary import DELETION_CONFIRM, LEGACY_START, SESSION_START
 from stormproof.harness.invariants.checkers._answers import answers
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.metrics import metric_sum
@@ -116,7 +117,7 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
         compared["sessions_started"] = {"metric": started, "observed": rows}
         if started != rows:
             log.add("sessions-started", f"recording_sessions_started_total grew by {started:g} but there are "
-                    f"{rows} sessions", badness=abs(started - rows), metric=started, observed=rows)
+                    f"{rows} sessions", _starts_behind(history, over=started > rows), badness=abs(started - rows), metric=started, observed=rows)
 
     _shunya_failures(history, snapshot, log, compared, deleted["shunya_jobs"])
     _pool_gauges(metrics, log)
@@ -177,6 +178,35 @@ def _pool_gauges(metrics: Mapping[str, float], log: ViolationLog) -> None:
     if most is not None and overflow > most:
         log.add("pool-gauges-inconsistent", f"db_pool_overflow {overflow:g} exceeds db_pool_max_overflow {most:g}",
                 badness=overflow - most, gauges=shown)
+
+
+#: Acknowledged starts cited by a sessions-started mismatch, at most.
+_STARTS_CITED = 4
+
+
+def _starts_behind(history: History, *, over: bool) -> tuple[int, ...]:
+    """The starts (invoke indices) that show a sessions-started mismatch in a few requests.
+
+    Counted more than created (``over``): the first start the app refused with a definite answer (a counter
+    that counts refusals counts it) and the acknowledged starts of its appointment sent before it, which made
+    the session it was refused for. Counted less: the first acknowledged starts.
+    """
+    pairs = history.pairs_of(SESSION_START, LEGACY_START)
+    made = [(invoke, done) for invoke, done in pairs if done is not None and done.status is not None
+            and 200 <= done.status < 300 and not done.result.get("replayed")]
+    if not over:
+        return tuple(invoke.index for invoke, _ in made[:_STARTS_CITED])
+    # a conflict is refused after the check a misplaced counter follows; other refusals may come before it
+    refusals = [invoke for invoke, done in pairs if done is not None and done.status is not None
+                and not 200 <= done.status < 300 and done.status != 429]
+    refused = next((invoke for invoke in refusals if history.completion(invoke).status == 409),  # type: ignore[union-attr]
+                   refusals[0] if refusals else None)
+    if refused is None:
+        return ()
+    appointment = refused.args.get("appointment_id")
+    before = [invoke.index for invoke, _ in made
+              if invoke.index < refused.index and invoke.args.get("appointment_id") == appointment]
+    return (*before[-_STARTS_CITED:], refused.index)
 
 
 def _busy(snapshot: Snapshot) -> str | None:

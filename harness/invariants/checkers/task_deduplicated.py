@@ -5,7 +5,9 @@ Each ``task_records`` row with a ``dedupe_key`` lives from ``created_at``
 flight: open-ended). Two rows of one task name and key whose lives overlap
 mean the work item was enqueued while a task for it was already queued or
 running. A new task after the previous one ended is fine: that is a new
-round of work, not a duplicate.
+round of work, not a duplicate. A violation cites the requests behind both
+tasks (``_requests_behind``: the refreshes or the submission that queued them),
+so that ``stormproof reproduce`` can replay them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from stormproof.harness.history import History
+from stormproof.harness.invariants.checkers._requests_behind import requests_behind_tasks
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -35,6 +38,7 @@ def check_task_deduplicated(history: History, snapshot: Snapshot) -> Verdict:
         log.cannot("task_records lack created_at/finished_at: lifetimes cannot be compared")
         return log.verdict()
     lives: dict[tuple[object, object], list[tuple[float, float, object]]] = defaultdict(list)
+    by_id = {record.get("task_id"): record for record in records}
     for record in records:
         key = record.get("dedupe_key")
         created = record.get("created_at")
@@ -54,6 +58,7 @@ def check_task_deduplicated(history: History, snapshot: Snapshot) -> Verdict:
                 log.add(
                     "duplicate-in-flight",
                     f"{name} for {key}: task {task_id} was enqueued while task {open_task} was still in flight",
+                    requests_behind_tasks(history, snapshot, (by_id[open_task], by_id[task_id])),
                     badness=(open_until - created) if open_until != float("inf") else 1e9,
                     task_name=name, dedupe_key=key, tasks=(open_task, task_id),
                 )
