@@ -13,7 +13,7 @@ from the plugin's session fixtures: fixtures are set up before the test, so
 the app could only start after them, while a stack of its own launches the
 app first and lets its seconds of imports overlap PostgreSQL's start, which
 copies a cached cluster with the schema migrated (the session race's file:
-median 10.4 s before, 7.9 s after, at load 3 to 5; bench/README.md, session 9).
+median 11.4 s before, 6.7 s after over 20 runs each, at load 2.7 to 5.7; bench/README.md, session 9).
 Files written before keep working: :func:`.replay.replayer_on` stays.
 
 Beside it goes a ``pytest.ini`` (unless the directory already has a pytest

@@ -44,7 +44,7 @@ from stormproof.harness.history.vocabulary import DEAD_LETTER_RETRY
 from stormproof.harness.invariants.checkers._requests_behind import requests_behind_tasks
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
-from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.snapshot import Row, Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
 from ._backoff import check_backoff
@@ -71,14 +71,14 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         return log.verdict()
     states: Counter[str] = Counter()
     in_flight: list[object] = []
-    dead_lettered: list[object] = []
+    dead_lettered: list[Row] = []
     for record in records:
         state = str(record.get("state"))
         states[state] += 1
         if state in IN_FLIGHT:
             in_flight.append(record.get("task_id"))
         elif state == "dead_lettered":
-            dead_lettered.append(record.get("task_id"))
+            dead_lettered.append(record)
         elif state not in FINISHED:
             log.add(
                 "dropped" if state == "dropped" else "unaccounted",
@@ -135,11 +135,11 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
     else:
         retries = check_manual_retries(log, history, letters, records)
         lettered = {letter.get("task_id") for letter in letters}
-        by_id = {record.get("task_id"): record for record in records}
-        for task_id in dead_lettered:
+        for record in dead_lettered:
+            task_id = record.get("task_id")
             if task_id not in lettered:
                 log.add("dead-letter-missing", f"task {task_id} is dead_lettered but has no dead_letters row",
-                        requests_behind_tasks(history, snapshot, (by_id[task_id],)), task_id=task_id)
+                        requests_behind_tasks(history, snapshot, (record,)), task_id=task_id)
     succeeded, dead = states["succeeded"], states["dead_lettered"]
     return log.verdict(
         enqueued=len(records),

@@ -117,7 +117,8 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
         compared["sessions_started"] = {"metric": started, "observed": rows}
         if started != rows:
             log.add("sessions-started", f"recording_sessions_started_total grew by {started:g} but there are "
-                    f"{rows} sessions", _starts_behind(history, over=started > rows), badness=abs(started - rows), metric=started, observed=rows)
+                    f"{rows} sessions", _starts_behind(history, over=started > rows), badness=abs(started - rows),
+                    metric=started, observed=rows)
 
     _shunya_failures(history, snapshot, log, compared, deleted["shunya_jobs"])
     _pool_gauges(metrics, log)
@@ -197,10 +198,9 @@ def _starts_behind(history: History, *, over: bool) -> tuple[int, ...]:
     if not over:
         return tuple(invoke.index for invoke, _ in made[:_STARTS_CITED])
     # a conflict is refused after the check a misplaced counter follows; other refusals may come before it
-    refusals = [invoke for invoke, done in pairs if done is not None and done.status is not None
+    refusals = [(invoke, done.status) for invoke, done in pairs if done is not None and done.status is not None
                 and not 200 <= done.status < 300 and done.status != 429]
-    refused = next((invoke for invoke in refusals if history.completion(invoke).status == 409),  # type: ignore[union-attr]
-                   refusals[0] if refusals else None)
+    refused = next((invoke for invoke, status in refusals if status == 409), refusals[0][0] if refusals else None)
     if refused is None:
         return ()
     appointment = refused.args.get("appointment_id")
