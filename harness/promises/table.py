@@ -404,9 +404,11 @@ _row("E4.db-pool-gauges", "E4",
      "metrics-agree", (), TENANTS, ("session-start-storm",), ("pool-gauges",))
 _row("E5.error-rate-slo", "E5",
      "The run's error rate (5xx and timeouts among requests, leaving out those sent while the schedule had "
-     "taken the API itself away) stays under the scenario's error_rate_max (1 %).",
-     "slo-error-rate", _ALL_TENANT_OPS, TENANTS, ("smoke",),
-     gap="an SLO, reported apart from safety: no weakening")
+     "taken the API itself away) stays under the scenario's error_rate_max (1 %), Redis restarts included: "
+     "locks and rate limits fail open and the database guards decide.",
+     # Every run checks it; redis-flap is where it is at risk: two Redis kills of 3 s under load, with an
+     # error_rate_max of 2 % (every fix on: 0 errors in every run since the app's Redis pool fix, a1b0c23).
+     "slo-error-rate", _ALL_TENANT_OPS, TENANTS, ("redis-flap",), ("redis-fail-open",))
 _row("E5.latency-slo", "E5",
      "The run's p95 latency stays under the scenario's latency_p95_ms (200 ms).",
      "slo-latency-p95", _ALL_TENANT_OPS, TENANTS, ("smoke",),
