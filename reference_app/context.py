@@ -124,7 +124,8 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
     sessions = make_sessionmaker(engine)
     redis_client = make_redis(settings.redis_url)
     limiter = RateLimiter(redis_client, enabled=not settings.weakened("rate-limit"),
-                          per_tenant=not settings.weakened("rate-limit-per-tenant"))
+                          per_tenant=not settings.weakened("rate-limit-per-tenant"),
+                          fail_open=not settings.weakened("redis-fail-open"))
     shunya = ShunyaClient(
         settings.shunya_url,
         timeout_ms=settings.shunya_timeout_ms,
@@ -146,7 +147,8 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
         engine=engine,
         sessions=sessions,
         redis=redis_client,
-        locks=RedisLocks(redis_client, ttl_ms=settings.lock_ttl_ms, wait_ms=settings.lock_wait_ms),
+        locks=RedisLocks(redis_client, ttl_ms=settings.lock_ttl_ms, wait_ms=settings.lock_wait_ms,
+                         fail_open=not settings.weakened("redis-fail-open")),
         limiter=limiter,
         shunya=shunya,
         tasks=tasks,

@@ -281,6 +281,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "the caller sent and its logs cannot be joined to the caller's",
         ),
         Weakening(
+            "redis-fail-open",
+            "A2/C3",
+            "the fail-open of the Redis locks and rate limits: when Redis cannot be reached, the error "
+            "propagates and the request answers 500, so a Redis restart turns the requests in flight into "
+            "errors instead of leaving the decision to the database guards",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

@@ -45,14 +45,22 @@ def judge_weakened(result: RunResult, expect: Sequence[str]) -> tuple[bool, str]
     return True, counts
 
 
-def judge_all_on(result: RunResult) -> tuple[bool, str]:
-    """(passed, reason) for a run with every fix on: the run's verdict must be pass."""
-    if result.verdict == "pass":
+def judge_all_on(result: RunResult, slos: Sequence[str] = ()) -> tuple[bool, str]:
+    """(passed, reason) for a run with every fix on: the run's verdict must be pass.
+
+    SLOs do not decide a run's verdict (a slow machine misses them with a correct
+    app), so they are judged here only where a cell of the same scenario expects
+    a weakening to break them (``slos``): that weakening proves nothing if the
+    fixed app breaks the same SLO too.
+    """
+    statuses = {v.invariant: v.status for v in result.verdicts}
+    missed = [f"{name} {statuses.get(name, 'not checked')}" for name in slos if statuses.get(name) != "valid"]
+    if result.verdict == "pass" and not missed:
         return True, "pass"
     if result.error is not None:
         return False, f"{result.verdict}: {result.error}"
     bad = [f"{v.invariant} {v.status}" for v in result.verdicts if v.kind != "slo" and v.status != "valid"]
-    return False, f"{result.verdict}: {', '.join(bad) or 'no verdict'}"
+    return False, f"{result.verdict}: {', '.join(bad + missed) or 'no verdict'}"
 
 
 def first_violation_s(result: RunResult, history: History, invariants: Iterable[str]) -> float | None:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stormproof.harness.history import History, load_history
+from stormproof.harness.plan.run_plan import SLO_CHECKS
 from stormproof.harness.runner import RunOptions, RunOutcome
 from stormproof.harness.verify.cells import Cell
 from stormproof.harness.verify.judge import first_violation_s, judge_all_on, judge_weakened
@@ -82,13 +83,14 @@ def run_matrix(
     all_on_results = []
     for name in dict.fromkeys(c.scenario for c in cells) if all_on else ():
         scenario = scenarios[name]
+        slos = sorted({i for c in cells if c.scenario == name and c.problem is None for i in c.expect} & set(SLO_CHECKS))
         results = []
         for i in range(tries):
             outcome, crash, wall = run(scenario, scenario.seed + i, None)
             if outcome is None:
                 results.append(Try(scenario.seed + i, False, "error", f"the runner crashed: {crash}", None, wall))
             else:
-                passed, reason = judge_all_on(outcome.result)
+                passed, reason = judge_all_on(outcome.result, slos)
                 results.append(Try(scenario.seed + i, passed, outcome.verdict, reason,
                                    _relative(outcome.run_dir, out_dir), wall))
             echo(f"    {'pass' if results[-1].ok else 'FAILED'}: {results[-1].reason}")

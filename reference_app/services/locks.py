@@ -34,8 +34,10 @@ return 0
 
 
 class RedisLocks:
-    def __init__(self, client: "aioredis.Redis", *, ttl_ms: int, wait_ms: int) -> None:
+    def __init__(self, client: "aioredis.Redis", *, ttl_ms: int, wait_ms: int, fail_open: bool = True) -> None:
+        """``fail_open=False`` is the weakening ``redis-fail-open``: a Redis error propagates (a 500)."""
         self._client = client
+        self._fail_open = fail_open
         self._release_script = client.register_script(_RELEASE)  # EVALSHA: the script's text is sent once
         self._ttl_ms = ttl_ms
         self._wait_ms = wait_ms
@@ -52,6 +54,8 @@ class RedisLocks:
             acquired = await self._acquire(key, token)
         except RedisError as exc:
             METRICS.locks.labels(kind, "error").inc()
+            if not self._fail_open:
+                raise
             log.warning("lock %s unavailable, relying on the database guard: %s", key, exc)
             yield False
             return

@@ -59,9 +59,12 @@ class Decision:
 
 
 class RateLimiter:
-    def __init__(self, client: "aioredis.Redis", *, enabled: bool = True, per_tenant: bool = True) -> None:
-        """``per_tenant=False`` is the weakening ``rate-limit-per-tenant``: one key for everyone."""
+    def __init__(self, client: "aioredis.Redis", *, enabled: bool = True, per_tenant: bool = True,
+                 fail_open: bool = True) -> None:
+        """``per_tenant=False`` is the weakening ``rate-limit-per-tenant``: one key for everyone;
+        ``fail_open=False`` is ``redis-fail-open``: a Redis error propagates (the request answers 500)."""
         self._client = client
+        self._fail_open = fail_open
         self._enabled = enabled
         self._per_tenant = per_tenant
         self._script = client.register_script(_GCRA)
@@ -76,6 +79,8 @@ class RateLimiter:
                 keys=[f"ratelimit:{limit.scope}:{tenant if self._per_tenant else 'all'}"], args=[interval_us, tolerance_us]
             )
         except RedisError as exc:
+            if not self._fail_open:
+                raise
             log.warning("rate limit %s unavailable, allowing: %s", limit.scope, exc)
             return Decision(True)
         if allowed:

@@ -844,3 +844,37 @@ def test_consent_forwarded_for(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"evidence-ip-from-client"}
+
+
+@FIX
+def test_redis_fail_open(reference_app_module, weakened: bool) -> None:
+    """With Redis unreachable, writes and reads still answer with the fix (locks and limits fail open);
+    without it every request that touches a lock or a rate limit answers 500, and slo-error-rate says so."""
+    from stormproof.harness.faults.client import ToxiproxyClient
+    from stormproof.harness.invariants import CheckConfig, Snapshot
+
+    app = reference_app_module(("redis-fail-open",) if weakened else (), tenants=1, appointments=3,
+                               proxies=True, shunya={"webhook_enabled": False})
+    tenant = app.tenants[0]
+    rec = Recorder([tenant.company_id])
+    with ToxiproxyClient(app.stack.proxy_api_url) as proxies:
+        proxies.disable_proxy("redis")  # the app's Redis link refuses: what a Redis restart looks like
+        try:
+            for appointment in tenant.appointment_ids[:3]:
+                body = {"appointment_id": appointment}
+                answer = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()), json=body,
+                                    timeout=30)
+                rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=appointment)
+                read = httpx.get(f"{app.url}/api/v1/appointments/{appointment}",
+                                 headers=auth(tenant.rep_tokens[0]), timeout=30)
+                rec.record(v.APPOINTMENT_READ, tenant.company_id, read, appointment_id=appointment)
+        finally:
+            proxies.enable_proxy("redis")
+    statuses = [op.status for op in rec.history().ops if op.type != "invoke"]
+    if weakened:
+        assert statuses and set(statuses) == {500}, statuses
+    else:
+        assert statuses == [201, 200] * 3, statuses
+    (verdict,) = check_all(rec.history(), Snapshot.build({}), ["slo-error-rate"],
+                           config=CheckConfig(error_rate_max=0.02))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict

@@ -94,3 +94,10 @@ def test_select_by_only_and_scenario() -> None:
 def test_bad_selection_is_one_clear_error(kwargs: dict, words: str) -> None:
     with pytest.raises(VerifyError, match=words):
         select_cells(build_cells(_scenarios()), scenarios=scenario_names(), **kwargs)
+
+
+def test_every_scenario_checks_the_slos_so_an_slo_promise_makes_a_cell_without_a_problem() -> None:
+    """Every run adds slo-error-rate and slo-latency-p95 to its scenario's invariants (run_plan.SLO_CHECKS)."""
+    promise = FakePromise("E5.errors", "slo-error-rate", ("tenant-probe",), ("redis-fail-open",))
+    (cell,) = [c for c in build_cells(_scenarios(), [promise]) if c.weaken == ("redis-fail-open",)]
+    assert cell.problem is None and cell.expect == ("slo-error-rate",)

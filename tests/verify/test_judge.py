@@ -41,3 +41,22 @@ def test_a_final_state_violation_has_no_time() -> None:
     cell = Cell(("w",), "s", ("x",), ("scenario file",))
     assert first_violation_text(CellResult(cell, (Try(1, True, "violation", "x: 1"),))) == "final state"
     assert first_violation_text(CellResult(cell, (Try(1, False, "pass", "x was valid"),))) == "–"
+
+
+def _all_on(slo_status: str):
+    safety = Verdict("x", "valid", "safety", (), {"violations": 0, "by_type": {}})
+    slo = Verdict("slo-error-rate", slo_status, "slo", (), {"violations": 0, "by_type": {}})
+    return build_result(
+        ScenarioInfo("s", "", 1, 10, 1, 1.0, {}, (), ("x",), SLOTargets(0.01, 200.0)),
+        RunInfo("r", "t0", "t1", 10.0, "local", (), "c", "0", None, "h"), [safety, slo], history())
+
+
+def test_an_all_on_run_breaking_an_slo_passes_unless_a_cell_of_its_scenario_expects_that_slo() -> None:
+    from stormproof.harness.verify import judge_all_on
+
+    breached = _all_on("invalid")
+    assert breached.verdict == "pass"  # an SLO never decides a run's verdict
+    assert judge_all_on(breached) == (True, "pass")
+    passed, reason = judge_all_on(breached, ["slo-error-rate"])
+    assert not passed and "slo-error-rate invalid" in reason
+    assert judge_all_on(_all_on("valid"), ["slo-error-rate"]) == (True, "pass")
