@@ -399,10 +399,30 @@ class LocalStack:
         log.info("stack: %s started in %.2f s", name.strip(), time.monotonic() - began)
 
     def stop(self) -> None:
+        """Stop every service, then PostgreSQL and Redis; a service that fails to stop does not keep the others up.
+
+        The app and the workers are only clients of the rest, so they stop together first (a Celery worker's
+        warm shutdown alone takes 1.5 to 2.5 s), then the stub and the proxy in the reverse of their start.
+        """
         steps = _Steps()
-        for service in reversed(self._services):
+        services = list(reversed(self._services))
+        clients = [s for s in services if getattr(s, "kind", None) in ("app", "worker")]
+
+        def stop(service: Any) -> None:
             service.stop()
             steps.done(f"{getattr(service, 'kind', type(service).__name__)} stopped")
+
+        errors: list[BaseException] = []
+        if clients:
+            with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="stack-stop") as pool:
+                outcomes = [pool.submit(stop, service) for service in clients]
+            errors += [error for outcome in outcomes if (error := outcome.exception()) is not None]
+        for service in services:
+            if service not in clients:
+                try:
+                    stop(service)
+                except Exception as exc:  # noqa: BLE001 - raised below, once everything else is stopped
+                    errors.append(exc)
         self._services.clear()
         if self.postgres is not None:
             if self._own_postgres:
@@ -417,6 +437,8 @@ class LocalStack:
         if self.base_dir is not None:
             remove_run_dir(self.base_dir)
             self.base_dir = None
+        if errors:
+            raise errors[0]
 
     @property
     def app_url(self) -> str:
