@@ -159,6 +159,7 @@ def run_plan(plan: RunPlan, options: RunOptions | None = None) -> RunOutcome:
     logs: list[str] = []
     error: str | None = None
     not_run: str | None = None
+    recorded: RunOutcome | None = None
     with _run_log(run_dir / LOG_FILE):
         log.info("plan: %s", plan.to_dict())
         try:
@@ -172,10 +173,18 @@ def run_plan(plan: RunPlan, options: RunOptions | None = None) -> RunOutcome:
                     not_run = str(exc) or type(exc).__name__
                 else:
                     history, verdicts, logs, error, quiescence = _drive(plan, stack, run_dir, parts, options)
+                    # The checks are done and the logs copied: the report need not wait for the stack to stop
+                    # (seconds: the Celery worker's warm shutdown alone takes 1.5 to 2.5).
+                    recorded = record_run(plan, run_dir, started, history, verdicts, logs, error=error,
+                                          not_run=None, command=_replay(plan, options), quiescence=quiescence)
+                    log.info("phase: stopping the system under test")
         except Exception as exc:  # noqa: BLE001 - a failed run (or stop) is a result with verdict "error"
             log.exception("run %s failed", run_dir.name)
             error = error or f"{type(exc).__name__}: {exc}"
+            recorded = None  # recorded before a stop that failed: written again, with the error
         log.info("phase: system stopped")
+        if recorded is not None:
+            return recorded
         return record_run(plan, run_dir, started, history, verdicts, logs, error=error, not_run=not_run,
                           command=_replay(plan, options), quiescence=quiescence)
 
