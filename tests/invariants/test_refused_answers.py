@@ -233,3 +233,17 @@ def test_a_new_assignment_of_the_same_rep_after_an_unassign_or_from_a_replay_is_
     (verdict,) = check_all(b.build(), EMPTY, ["single-assignment"])
     assert verdict.status == "valid", verdict.violations
     assert verdict.summary["same_rep_replaced"] == 0
+
+
+def test_an_assign_answered_2xx_with_another_reps_assignment_is_flagged() -> None:
+    """"Already assigned? answer the current assignment": the caller asking for r2 is told 200 with r1's."""
+    b = HistoryBuilder()
+    b.call(ASSIGN, 0, 5, 200, appointment_id="a1", rep_id="r1", idempotency_key="k0", payload_fp="fp1",
+           result={"id": "as1", "rep_id": "r1"})
+    _, ack = b.call(ASSIGN, 10, 15, 200, process="p2", appointment_id="a1", rep_id="r2", idempotency_key="k1",
+                    payload_fp="fp2", result={"id": "as1", "rep_id": "r1"})
+    (verdict,) = check_all(b.build(), EMPTY, ["single-assignment"])
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "assign-other-rep" and violation.details["answered_rep_id"] == "r1"
+    assert verdict.summary["other_rep_answered"] == 1

@@ -13,6 +13,10 @@ answers the existing assignment, and so did one that answered 2xx with
 another assignment id while the first certainly held (``reassign-replaced``:
 the assign released the current assignment and made a new one, a second
 execution the final state cannot show, since it keeps one active row).
+A 2xx assign names the rep it was asked for (``assign-other-rep``: one that
+answered 200 with another rep's current assignment told a caller that did
+not read the body that its rep was assigned; the API's answer is 409
+appointment-already-assigned).
 
 Double booking is judged in the history too: two acknowledged assigns of one
 rep to two appointments whose windows overlap (read from the final state),
@@ -132,8 +136,26 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
         _check_final(log, active, ack_of_assignment, snapshot.appointments)
 
     refused = _check_reassign_answers(log, history)
+    other_rep = _check_answered_rep(log, history)
     return log.verdict(acknowledged_assigns=acks, appointments=len(holds), active_assignments_final=active_final,
-                       same_rep_refused=refused, same_rep_replaced=replaced, double_booked=double_booked)
+                       same_rep_refused=refused, same_rep_replaced=replaced, other_rep_answered=other_rep,
+                       double_booked=double_booked)
+
+
+def _check_answered_rep(log: ViolationLog, history: History) -> int:
+    """A 2xx assign answers an assignment of the rep it asked for, never another rep's (which is a 409)."""
+    found = 0
+    for invoke, completion in acknowledged(history.pairs_of(ASSIGN)):
+        assert completion is not None
+        asked, answered = invoke.args.get("rep_id"), completion.result.get("rep_id")
+        if asked is None or answered is None or str(asked) == str(answered):
+            continue
+        found += 1
+        log.add("assign-other-rep", f"assigning rep {asked} to appointment {invoke.args.get('appointment_id')} "
+                f"answered {completion.status} with an assignment of rep {answered}, not 409 already assigned",
+                (invoke.index, completion.index), tenant=invoke.tenant, appointment_id=invoke.args.get("appointment_id"),
+                rep_id=asked, answered_rep_id=answered)
+    return found
 
 
 def _replaced_assignments(log: ViolationLog, same_rep: dict[tuple[AppointmentKey, object], list[Interval]]) -> int:
