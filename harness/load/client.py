@@ -93,7 +93,9 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
         "company_ids_seen": frozenset(cid for cid in company_ids if cid in text),
     }
     if isinstance(body, dict):
-        for key in ("id", "appointment_id", "rep_id", "company_id", "active_session_id", "assigned_rep_id"):
+        # stopped_at: single-active-session compares every stop's answer with the others and the final row.
+        for key in ("id", "appointment_id", "rep_id", "company_id", "active_session_id", "assigned_rep_id",
+                    "stopped_at"):
             value = body.get(key)
             if isinstance(value, str):
                 result[key] = value

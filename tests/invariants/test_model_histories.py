@@ -103,6 +103,19 @@ def test_no_idempotency_bug_flagged_whenever_two_answers_show_it(seed: int, n_op
         if completion is not None and completion.type == "ok" and not completion.result.get("replayed"):
             fresh_ok[(invoke.tenant, invoke.args.get("idempotency_key"))] += 1
     shown = any(count > 1 for key, count in fresh_ok.items() if key[1] is not None)
+    # A stored refusal (the model's 404) shows it too: the same request sent after it came back ran again.
+    stored = defaultdict(list)
+    for invoke, completion in run.history.pairs():
+        key, fp = invoke.args.get("idempotency_key"), invoke.args.get("payload_fp")
+        if key is not None and fp is not None and completion is not None and (
+                completion.type == "ok" or completion.status == 404):
+            stored[(invoke.tenant, key, invoke.f, fp)].append((invoke, completion))
+    for members in stored.values():
+        if all(c.type == "ok" for _, c in members):
+            continue
+        first = min((completion for _, completion in members), key=lambda op: (op.time_ns, op.index))
+        shown = shown or any(i.time_ns > first.time_ns and not c.result.get("replayed")
+                             and not (first.type == "ok" and c.type == "ok") for i, c in members)
     assert (verdict.status == "invalid") == shown
 
 

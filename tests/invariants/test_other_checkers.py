@@ -422,3 +422,43 @@ def test_metrics_agree_counts_what_the_runs_deletions_took() -> None:
                deletion_audit=fewer, **fields)
     assert sorted(v.details["type"] for v in bad.violations) == ["dedupe-misses", "sessions-started",
                                                                  "shunya-job-failures"]
+
+
+_ACTIVE = {"problem": "active-session-exists", "active_session_id": "s0", "body_sha256": "c"}
+
+
+def test_a_stored_refusal_that_a_later_identical_request_did_not_get_back_is_flagged() -> None:
+    """A key store that keeps only 2xx: the 409 was not stored, so the same request ran again."""
+    cases = {
+        "ran again, created": [(0, 10, 409, _ACTIVE), (20, 30, 201, {"id": "s1", "body_sha256": "h"})],
+        "ran again, refused alike": [(0, 10, 409, _ACTIVE), (20, 30, 409, {**_ACTIVE, "replayed": False})],
+        "2xx stored, then refused": [(0, 10, 201, {"id": "s1", "body_sha256": "h"}), (20, 30, 409, _ACTIVE)],
+        "404 stored, then created": [(0, 10, 404, {"problem": "not-found"}), (20, 30, 201, {"id": "s1"})],
+    }
+    for name, calls in cases.items():
+        b = HistoryBuilder()
+        acks = [_start(b, s, e, st, "fp1", process=f"p{n}", **res) for n, (s, e, st, res) in enumerate(calls)]
+        verdict = _run("idempotent-replay", b)
+        assert [v.details["type"] for v in verdict.violations] == ["stored-answer-not-replayed"], name
+        assert verdict.violations[0].ops == tuple(b.at(a) for a in acks), name
+
+
+def test_another_payload_after_a_stored_409_is_refused_422_not_run() -> None:
+    b = HistoryBuilder()
+    _start(b, 0, 10, 409, "fp1", **_ACTIVE)
+    _start(b, 20, 30, 201, "fp2", process="p2", id="s1")
+    verdict = _run("idempotent-replay", b)
+    assert [v.details["type"] for v in verdict.violations] == ["mismatch-accepted"]
+
+
+def test_a_stored_refusal_replayed_and_concurrent_or_unnamed_409s_are_valid() -> None:
+    b = HistoryBuilder()
+    _start(b, 0, 10, 409, "fp1", **_ACTIVE)
+    _start(b, 5, 12, 409, "fp1", process="p2", **_ACTIVE)  # sent before the first answer came back: concurrent
+    _start(b, 20, 30, 409, "fp1", process="p3", **{**_ACTIVE, "replayed": True})
+    _start(b, 40, 45, 422, "fp2", process="p4", problem="idempotency-key-mismatch")
+    _start(b, 50, 55, 201, "fp1", key="k2", id="s2", body_sha256="h2")
+    _start(b, 60, 65, 409, "fp1", key="k2", process="p5", detail="in flight")  # names no problem: not judged
+    _start(b, 70, 75, 409, "fp1", key="k2", process="p6", problem="idempotency-key-in-flight")
+    verdict = _run("idempotent-replay", b)
+    assert verdict.status == "valid", [v.message for v in verdict.violations]

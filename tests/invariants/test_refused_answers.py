@@ -142,3 +142,108 @@ def test_an_assignment_a_probe_unassigned_is_not_a_lost_write() -> None:
     assert _assign_probe_undo(200).status == "valid"
     refused = _assign_probe_undo(404)  # a refused probe released nothing: the released row is a lost write
     assert refused.status == "invalid" and "no unassign followed it" in refused.violations[0].message
+
+
+def test_a_stop_refused_400_or_422_as_not_active_is_flagged() -> None:
+    """The usual hand-written refusal (HTTPException 400 / a 422 "not active") breaks the promise as a 409 does."""
+    for status, problem in ((400, "session-not-active"), (422, None), (410, "gone")):
+        verdict = _stops((200, None), (status, problem))
+        assert verdict.status == "invalid", (status, problem)
+        assert verdict.summary["stops_refused"] == 1
+        assert verdict.violations[0].details["status"] == status
+
+
+def test_stop_refusals_of_the_key_protocol_token_and_limiter_are_valid() -> None:
+    verdict = _stops((200, None), (400, "idempotency-key-invalid"), (422, "idempotency-key-mismatch"),
+                     (401, "unauthorized"), (403, "forbidden"), (429, "rate-limited"), (409, "resource-busy"))
+    assert verdict.status == "valid", verdict.violations
+
+
+def _stopped_at_history(*moments: str) -> HistoryBuilder:
+    b = HistoryBuilder()
+    b.call("session.start", 0, 5, 201, appointment_id="a1", result={"id": "s1"})
+    for n, moment in enumerate(moments):
+        b.call(SESSION_STOP, 10 * (n + 1), 10 * (n + 1) + 5, 200, process=f"p{n}", session_id="s1",
+               idempotency_key=f"k{n}", payload_fp="fp", result={"id": "s1", "stopped_at": moment})
+    return b
+
+
+def _stopped_row(stopped_at: float) -> Snapshot:
+    return Snapshot.build({"recording_sessions": [{"id": "s1", "company_id": "c1", "appointment_id": "a1",
+                                                   "status": "stopped", "stopped_at": stopped_at}]})
+
+
+FIRST = "2026-12-01T21:00:00.123456Z"
+FIRST_S = 1796158800.123456  # FIRST as epoch seconds, as a snapshot holds it
+
+
+def test_a_second_stop_that_wrote_a_new_stopped_at_is_flagged() -> None:
+    """stopped_at = now() outside the "if active": every stop answers 200 stopped, and re-stamps the row."""
+    b = _stopped_at_history(FIRST, "2026-12-01T21:00:01.500000Z")
+    (verdict,) = check_all(b.build(), _stopped_row(1796158801.5), ["single-active-session"])
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "stop-restamped" and violation.details["session_id"] == "s1"
+    assert verdict.summary["stops_restamped"] == 1
+
+
+def test_a_stop_answer_that_disagrees_with_the_final_row_is_flagged() -> None:
+    b = _stopped_at_history(FIRST)
+    (verdict,) = check_all(b.build(), _stopped_row(FIRST_S + 2.0), ["single-active-session"])
+    assert verdict.status == "invalid"
+
+
+def test_stops_that_answer_the_same_stopped_at_as_the_row_are_valid() -> None:
+    b = _stopped_at_history(FIRST, FIRST, "2026-12-01T21:00:00.123456+00:00")
+    (verdict,) = check_all(b.build(), _stopped_row(FIRST_S), ["single-active-session"])
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["stops_restamped"] == 0
+    # The row gone (its appointment deleted): the answers are compared with each other only.
+    (verdict,) = check_all(b.build(), Snapshot.build({"recording_sessions": []}), ["single-active-session"])
+    assert verdict.status == "valid", verdict.violations
+
+
+def test_assigning_the_current_rep_again_as_a_new_assignment_is_flagged() -> None:
+    """Reassigning the same rep by releasing the current assignment and inserting another: 200 both times,
+    one active row at the end, but the second assign ran a second time."""
+    first = {"id": "as1", "appointment_id": "a1", "rep_id": "r1"}
+    second = {"id": "as2", "appointment_id": "a1", "rep_id": "r1"}
+    verdict = _assigns((200, first), (200, second))
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "reassign-replaced"
+    assert violation.details["assignments"] == ("as1", "as2")
+    assert verdict.summary["same_rep_replaced"] == 1
+
+
+def test_a_new_assignment_of_the_same_rep_after_an_unassign_or_from_a_replay_is_valid() -> None:
+    b = HistoryBuilder()
+    b.call(ASSIGN, 0, 5, 200, appointment_id="a1", rep_id="r1", idempotency_key="k0", payload_fp="fp",
+           result={"id": "as1", "rep_id": "r1"})
+    b.call("appointment.unassign", 10, 15, 200, appointment_id="a1")
+    b.call(ASSIGN, 20, 25, 200, appointment_id="a1", rep_id="r1", idempotency_key="k1", payload_fp="fp",
+           result={"id": "as2", "rep_id": "r1"})
+    b.call(ASSIGN, 30, 35, 200, appointment_id="a1", rep_id="r1", idempotency_key="k0", payload_fp="fp",
+           result={"id": "as1", "rep_id": "r1", "replayed": True})
+    # An unassign whose answer was lost may have acted at any time after it was sent.
+    lost = b.invoke("appointment.unassign", 40, process="p9", appointment_id="a1")
+    b.call(ASSIGN, 50, 55, 200, appointment_id="a1", rep_id="r1", idempotency_key="k2", payload_fp="fp",
+           result={"id": "as3", "rep_id": "r1"})
+    b.complete(lost, 60, None, error="ReadTimeout")
+    (verdict,) = check_all(b.build(), EMPTY, ["single-assignment"])
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["same_rep_replaced"] == 0
+
+
+def test_an_assign_answered_2xx_with_another_reps_assignment_is_flagged() -> None:
+    """"Already assigned? answer the current assignment": the caller asking for r2 is told 200 with r1's."""
+    b = HistoryBuilder()
+    b.call(ASSIGN, 0, 5, 200, appointment_id="a1", rep_id="r1", idempotency_key="k0", payload_fp="fp1",
+           result={"id": "as1", "rep_id": "r1"})
+    _, ack = b.call(ASSIGN, 10, 15, 200, process="p2", appointment_id="a1", rep_id="r2", idempotency_key="k1",
+                    payload_fp="fp2", result={"id": "as1", "rep_id": "r1"})
+    (verdict,) = check_all(b.build(), EMPTY, ["single-assignment"])
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "assign-other-rep" and violation.details["answered_rep_id"] == "r1"
+    assert verdict.summary["other_rep_answered"] == 1

@@ -35,6 +35,9 @@ OTHER_LIMITS = frozenset((v.CALL_SUBMIT, v.CALL_REFRESH, v.DEAD_LETTER_RETRY))
 #: Argument keys that are not row ids even though they end in ``_id`` (tenant-isolation).
 _NOT_ROW_IDS = frozenset(("company_id", "target_tenant", "idempotency_key", "target_id", "probe_id"))
 _SECOND = 1_000_000_000
+#: 409 problems a key does not store: the in-flight refusal, and one whose body named no problem
+#: (a backend's own wording of it, e.g. FastAPI's {"detail": ...}): not judged as a stored answer.
+_NOT_STORED_409 = frozenset(("idempotency-key-in-flight", None))
 
 
 class RowIdKeys(dict[tuple[str, ...], tuple[str, ...]]):
@@ -75,7 +78,8 @@ class Answers:
     idempotent-replay (every op with an ``idempotency_key``, nemesis included, as before):
 
     - ``keyed``: how many; ``unfingerprinted``: answered ones without a ``payload_fp``;
-    - ``key_groups``: (tenant, key) -> the (invoke, completion) answered ``ok`` or 404, in invoke
+    - ``key_groups``: (tenant, key) -> the (invoke, completion) answered ``ok``, 404 or a 409 naming a
+      problem other than ``idempotency-key-in-flight`` (the answers the key stores), in invoke
       order, keys in the order of their first such answer (``expired`` probes left out).
 
     rate-limit-enforced (client ops with a tenant, webhook deliveries left out):
@@ -131,7 +135,9 @@ class Answers:
                     if completion is not None and not (expiry_probe and args.get("probe") == "expired"):
                         if args.get("payload_fp") is None:
                             unfingerprinted += 1
-                        if completion.type == "ok" or completion.status == 404:
+                        status = completion.status
+                        if completion.type == "ok" or status == 404 or status == 409 \
+                                and completion.result.get("problem") not in _NOT_STORED_409:
                             keyed_answers.append((invoke.index, (invoke.tenant, args["idempotency_key"]),
                                                   invoke, completion))
                 client = invoke.process != NEMESIS

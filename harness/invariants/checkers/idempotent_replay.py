@@ -6,12 +6,18 @@ with a request's fingerprint being (operation, ``payload_fp``):
 - same fingerprint, several 2xx answers: one execution. The answers must be
   identical (status and ``body_sha256``), name one created id, and all but the
   first must be marked ``replayed``;
+- same fingerprint, a definite refusal stored (404, a 409 conflict such as
+  active-session-exists; docs/API.md): a request sent after that answer came
+  back gets it again, marked ``replayed``, same status and body; and a stored
+  2xx is never followed by a refusal (``stored-answer-not-replayed``: a key
+  store that keeps only successes runs the request again);
 - another fingerprint: never 2xx once the key is taken, i.e. two different
   fingerprints both answered 2xx (in any order: concurrent use gets 409), or a
   2xx for one invoked after the other's stored answer (2xx or 404) came back.
 
-Only ``ok`` answers are compared by these rules: ``info`` may or may not
-have run, 409 in-flight and 422 mismatch are the expected refusals. Ops
+Only stored answers (``ok``, 404, a 409 other than in-flight) are compared by
+these rules: ``info`` may or may not have run, 409 in-flight and 422 mismatch
+are the expected refusals. Ops
 without a ``payload_fp`` are counted and skipped for the fingerprint rules.
 
 The ``probe.idempotency`` ops (derived from the OpenAPI document, one
@@ -218,7 +224,8 @@ def _check_expiry(log: ViolationLog, key: object, route: object, ops: tuple[Op, 
 
 def _check_key(log: ViolationLog, tenant: str | None, key: object, answered: list[tuple[Op, Op]]) -> None:
     oks: dict[Fingerprint, list[tuple[Op, Op]]] = defaultdict(list)
-    first_stored: dict[Fingerprint, Op] = {}  # earliest stored answer (2xx or 404) per fingerprint
+    first_stored: dict[Fingerprint, Op] = {}  # earliest stored answer (2xx, 404, 409) per fingerprint
+    stored_answers: dict[Fingerprint, list[tuple[Op, Op]]] = defaultdict(list)
     for invoke, completion in answered:
         fp = (invoke.f, invoke.args.get("payload_fp"))
         if fp[1] is None:
@@ -227,6 +234,7 @@ def _check_key(log: ViolationLog, tenant: str | None, key: object, answered: lis
             continue
         if completion.type == "ok":
             oks[fp].append((invoke, completion))
+        stored_answers[fp].append((invoke, completion))
         known = first_stored.get(fp)
         if known is None or completion.time_ns < known.time_ns:
             first_stored[fp] = completion
@@ -234,6 +242,10 @@ def _check_key(log: ViolationLog, tenant: str | None, key: object, answered: lis
     for fp, members in oks.items():
         if len(members) > 1:
             _check_replays(log, tenant, key, fp, members)
+    for fp, members in stored_answers.items():
+        # Some refusal among them (the 2xx alone are judged above); probes by their situation's own rule.
+        if len(members) > 1 and len(members) != len(oks.get(fp, ())) and not str(fp[0]).startswith("probe."):
+            _check_stored_refusals(log, tenant, key, fp, members)
 
     # Another fingerprint answered 2xx once the key was taken.
     reported: set[frozenset[Fingerprint]] = set()
@@ -302,3 +314,35 @@ def _check_replays(
             tenant=tenant,
             idempotency_key=key,
         )
+
+
+def _check_stored_refusals(
+    log: ViolationLog, tenant: str | None, key: object, fp: Fingerprint, members: list[tuple[Op, Op]]
+) -> None:
+    """Where a refusal is among a fingerprint's stored answers: each later request got the first answer again.
+
+    The first answer to come back was stored with the key (a 404 or 409 as surely as a 2xx), so a
+    request of the same payload sent after it must replay it: marked ``replayed``, same status and
+    body. A request sent before it came back ran alongside it and is judged by the in-flight rules.
+    One report per key and payload.
+    """
+    members = sorted(members, key=lambda pair: (pair[1].time_ns, pair[1].index))
+    first = members[0][1]
+    for invoke, completion in members[1:]:
+        if invoke.time_ns <= first.time_ns or (first.type == "ok" and completion.type == "ok"):
+            continue  # concurrent with the first; or two 2xx, which _check_replays judges
+        digest, first_digest = completion.result.get("body_sha256"), first.result.get("body_sha256")
+        same = completion.status == first.status and (digest is None or first_digest is None or digest == first_digest)
+        if same and completion.result.get("replayed"):
+            continue
+        how = "ran again (not a replay)" if same else f"answered {completion.status} (or another body)"
+        log.add(
+            "stored-answer-not-replayed",
+            f"key {key!r} (tenant {tenant}): {fp[0]} first answered {first.status}, stored with the key; the "
+            f"same request sent after that {how}",
+            (first.index, completion.index),
+            tenant=tenant,
+            idempotency_key=key,
+            statuses=(first.status, completion.status),
+        )
+        return

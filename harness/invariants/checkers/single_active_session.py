@@ -14,12 +14,24 @@ blocked it: an id (not none), a session of that appointment (per the final
 state), and not one a stop had certainly ended before the start was sent
 (a stop answered 2xx before the start's invoke). A replayed 409 is the stored
 answer of an earlier call, whose moment is unknown, so it is not judged.
+
+A stop of a stopped session answers its state, so its only refusals are 404,
+the Idempotency-Key protocol's and the limiter's (401, 403, 429; a 409
+in-flight or resource-busy; a 400 or 422 naming an ``idempotency-key-``
+problem). Any other 4xx (a 400 or 422 "session not active", a 409 naming
+another problem) is ``stop-refused``; a 409 whose body names no problem is
+not judged (an in-flight 409 of a backend that words it its own way). And
+"unchanged" includes the time it stopped: every 2xx stop of one session that
+reports ``stopped_at`` reports the same one, that of the final row
+(``stop-restamped``: a second stop wrote a new stopped_at, a second stop in
+all but name).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from datetime import datetime, timezone
 
 from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import STARTS, STOPS
@@ -37,6 +49,11 @@ NAME = "single-active-session"
 ACTIVE = frozenset(("pending", "recording"))
 #: 409s a stop may answer: the Idempotency-Key protocol's, and a transient busy resource.
 _STOP_CONFLICTS_ALLOWED = frozenset(("idempotency-key-in-flight", "resource-busy"))
+#: 4xx a stop may answer whatever its problem: no such session (or another tenant's), no valid
+#: token or role, rate-limited. A 409 is judged by its problem (above), a 400 or 422 too (below).
+_STOP_REFUSALS_ALLOWED = frozenset((401, 403, 404, 429))
+#: Seconds two stopped_at values may differ by and still be one (the database keeps microseconds).
+_STOPPED_AT_SLACK_S = 1e-5
 
 
 #: A stop route as a probe fills it: the session's id is in the path.
@@ -128,24 +145,23 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
 
     refused = 0
     for invoke, completion in history.pairs_of(*STOPS):
-        # A stop answers the session's state, stopped or not: its only refusal is 404 (and the
-        # Idempotency-Key protocol's in-flight 409). Any other 409 that names its problem refused
-        # an idempotent stop (a 409 whose body named none is not judged).
-        problem = completion.result.get("problem") if completion is not None else None
-        if completion is not None and completion.status == 409 and problem is not None \
-                and problem not in _STOP_CONFLICTS_ALLOWED:
+        if completion is not None and _refuses_stop(completion.status, completion.result.get("problem")):
             refused += 1
+            refusal = f"{completion.status} {completion.result.get('problem') or ''}".rstrip()
             log.add("stop-refused",
-                    f"stopping session {invoke.args.get('session_id')} was refused with 409 "
-                    f"{completion.result.get('problem')}: a stop of a stopped session answers its state",
-                    (invoke.index, completion.index), session_id=invoke.args.get("session_id"))
+                    f"stopping session {invoke.args.get('session_id')} was refused with {refusal}: "
+                    "a stop of a stopped session answers its state",
+                    (invoke.index, completion.index), session_id=invoke.args.get("session_id"),
+                    status=completion.status)
 
+    restamped = _check_stopped_at(log, history, rows)
     misnamed, judged = _judge_conflicts(log, history, rows, probe_stops)
 
     return log.verdict(
         conflicts_judged=judged,
         conflicts_misnamed=misnamed,
         stops_refused=refused,
+        stops_restamped=restamped,
         acknowledged_sessions=len(first_ack),
         appointments=len(lifetimes),
         active_sessions_final=active_final,
@@ -193,3 +209,65 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
                 f"appointment {appointment}: start refused with 409 active-session-exists that {problem}",
                 (invoke.index, completion.index), appointment_id=appointment, active_session_id=named)
     return misnamed, judged
+
+
+def _refuses_stop(status: int | None, problem: object) -> bool:
+    """Whether a stop's answer refused it where the session's state should have been answered.
+
+    Stopping a stopped session answers its state, so a 4xx that is not "no such session", a
+    token, role or rate refusal, or the Idempotency-Key protocol's own, refused an idempotent
+    stop: typically a 400 or 422 "session not active". A 409 with no problem named is not judged.
+    """
+    if status is None or not 400 <= status < 500 or status in _STOP_REFUSALS_ALLOWED:
+        return False
+    if status == 409:
+        return problem is not None and problem not in _STOP_CONFLICTS_ALLOWED
+    return not (isinstance(problem, str) and problem.startswith("idempotency-key-"))
+
+
+def _seconds(value: object) -> float | None:
+    """A stopped_at as epoch seconds: an answer's ISO 8601 text, or a snapshot's number; None if neither."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _check_stopped_at(log: ViolationLog, history: History, rows: tuple[Row, ...] | None) -> int:
+    """Every 2xx stop of a session reports one stopped_at, the final row's: a later stop changed nothing.
+
+    Returns how many sessions broke it. The first answer (by completion time) is the reference
+    when the final row is gone or has none; an answer without a readable stopped_at is not judged.
+    """
+    answered: dict[object, list[tuple[float, Op, Op]]] = defaultdict(list)
+    for invoke, completion in acknowledged(history.pairs_of(*STOPS)):
+        assert completion is not None
+        moment = _seconds(completion.result.get("stopped_at"))
+        if moment is not None:
+            answered[invoke.args.get("session_id")].append((moment, invoke, completion))
+    if not answered:
+        return 0
+    final = {row.get("id"): _seconds(row.get("stopped_at")) for row in rows or () if row.get("status") == "stopped"}
+    broken = 0
+    for session_id, stops in answered.items():
+        stops.sort(key=lambda item: (item[2].time_ns, item[2].index))
+        reference = final.get(session_id)
+        source = "the final row's"
+        if reference is None:
+            reference, source = stops[0][0], "the first stop's"
+        odd = next(((moment, invoke, completion) for moment, invoke, completion in stops
+                    if abs(moment - reference) > _STOPPED_AT_SLACK_S), None)
+        if odd is None:
+            continue
+        broken += 1
+        moment, invoke, completion = odd
+        log.add("stop-restamped",
+                f"session {session_id}: a stop answered stopped_at {completion.result.get('stopped_at')}, "
+                f"{moment - reference:+.6f} s from {source}: stopping a stopped session changed its state",
+                (stops[0][2].index, completion.index), tenant=invoke.tenant, session_id=session_id)
+    return broken

@@ -9,7 +9,14 @@ appointment, no rep with two active assignments whose windows
 ``assigned_rep_id`` naming the rep of its active assignment (or nobody).
 Answers: an assign refused 409 appointment-already-assigned naming the very
 rep it asked for broke the promise that assigning the current rep again
-answers the existing assignment.
+answers the existing assignment, and so did one that answered 2xx with
+another assignment id while the first certainly held (``reassign-replaced``:
+the assign released the current assignment and made a new one, a second
+execution the final state cannot show, since it keeps one active row).
+A 2xx assign names the rep it was asked for (``assign-other-rep``: one that
+answered 200 with another rep's current assignment told a caller that did
+not read the body that its rep was assigned; the API's answer is 409
+appointment-already-assigned).
 
 Double booking is judged in the history too: two acknowledged assigns of one
 rep to two appointments whose windows overlap (read from the final state),
@@ -34,7 +41,7 @@ from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot
-from stormproof.harness.invariants.timeline import NO_UNDOERS, Interval, Undoers, report_overlaps
+from stormproof.harness.invariants.timeline import NO_UNDOERS, Interval, Undoers, certain_overlaps, report_overlaps
 from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_single_assignment"]
@@ -90,6 +97,7 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
 
     horizon = history[-1].time_ns if len(history) else 0
     holds: dict[AppointmentKey, list[Interval]] = defaultdict(list)
+    same_rep: dict[tuple[AppointmentKey, object], list[Interval]] = defaultdict(list)  # grouped by assignment id
     ack_of_assignment: dict[object, int] = {}
     acks = 0
     for invoke, completion in acknowledged(history.pairs_of(ASSIGN)):
@@ -102,6 +110,8 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
             ack_of_assignment.setdefault(assignment_id, completion.index)
         end = undoers.get(key, NO_UNDOERS).end_after(write_began(completion, invoke))
         holds[key].append(Interval(completion.time_ns, end, rep, completion.index))
+        if assignment_id is not None and not completion.result.get("replayed"):
+            same_rep[(key, rep)].append(Interval(completion.time_ns, end, assignment_id, completion.index))
 
     report_overlaps(
         log, holds, horizon,
@@ -112,6 +122,7 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
         "reps",
     )
 
+    replaced = _replaced_assignments(log, same_rep)
     double_booked = _double_bookings(log, holds, snapshot.appointments or ())
     _judge_pair_answers(log, history)
 
@@ -125,8 +136,48 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
         _check_final(log, active, ack_of_assignment, snapshot.appointments)
 
     refused = _check_reassign_answers(log, history)
+    other_rep = _check_answered_rep(log, history)
     return log.verdict(acknowledged_assigns=acks, appointments=len(holds), active_assignments_final=active_final,
-                       same_rep_refused=refused, double_booked=double_booked)
+                       same_rep_refused=refused, same_rep_replaced=replaced, other_rep_answered=other_rep,
+                       double_booked=double_booked)
+
+
+def _check_answered_rep(log: ViolationLog, history: History) -> int:
+    """A 2xx assign answers an assignment of the rep it asked for, never another rep's (which is a 409)."""
+    found = 0
+    for invoke, completion in acknowledged(history.pairs_of(ASSIGN)):
+        assert completion is not None
+        asked, answered = invoke.args.get("rep_id"), completion.result.get("rep_id")
+        if asked is None or answered is None or str(asked) == str(answered):
+            continue
+        found += 1
+        log.add("assign-other-rep", f"assigning rep {asked} to appointment {invoke.args.get('appointment_id')} "
+                f"answered {completion.status} with an assignment of rep {answered}, not 409 already assigned",
+                (invoke.index, completion.index), tenant=invoke.tenant, appointment_id=invoke.args.get("appointment_id"),
+                rep_id=asked, answered_rep_id=answered)
+    return found
+
+
+def _replaced_assignments(log: ViolationLog, same_rep: dict[tuple[AppointmentKey, object], list[Interval]]) -> int:
+    """Two fresh 2xx assigns of one rep to one appointment, certainly holding together, naming two assignments.
+
+    Assigning the current rep again answers the existing assignment (plan A3, docs/API.md). Both
+    holds are certain (no unassign or delete could have acted since either began), so the second
+    assign found the first one active and still made another: it released and replaced it, or ran
+    twice. Replayed answers are left out: they name the assignment of an earlier call, which an
+    unassign may have ended before either hold began.
+    """
+    found = 0
+    for ((tenant, appointment), rep), intervals in same_rep.items():
+        if len(intervals) < 2:
+            continue
+        for earlier, later in certain_overlaps(intervals):
+            found += 1
+            log.add("reassign-replaced", f"appointment {appointment}: assigning rep {rep} again answered assignment "
+                    f"{later.group} while assignment {earlier.group} of the same rep certainly held, instead of "
+                    f"answering the existing assignment", (earlier.ref, later.ref), tenant=tenant,
+                    appointment_id=appointment, rep_id=rep, assignments=(earlier.group, later.group))
+    return found
 
 
 def _double_bookings(log: ViolationLog, holds: dict[AppointmentKey, list[Interval]], appointments: Iterable[Row]) -> int:

@@ -1,0 +1,21 @@
+"""The answer fields the load keeps for the checkers (``extract_result``)."""
+
+from __future__ import annotations
+
+import json
+
+from stormproof.harness.load.client import extract_result
+
+
+def test_a_stop_answer_keeps_its_stopped_at_for_single_active_session() -> None:
+    body = {"id": "s1", "company_id": "c1", "appointment_id": "a1", "status": "stopped",
+            "stopped_at": "2026-12-01T21:00:00.123456Z"}
+    result, _ = extract_result(json.dumps(body).encode(), False, ("c1", "c2"))
+    assert result["stopped_at"] == "2026-12-01T21:00:00.123456Z"
+    assert result["status"] == "stopped" and result["id"] == "s1"
+
+
+def test_an_active_session_answer_has_no_stopped_at() -> None:
+    body = {"id": "s1", "status": "recording", "stopped_at": None}
+    result, _ = extract_result(json.dumps(body).encode(), False, ())
+    assert "stopped_at" not in result
