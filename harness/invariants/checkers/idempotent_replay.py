@@ -291,10 +291,7 @@ def _check_replays(
         )
         return
     for _, completion in members[1:]:
-        digest, first_digest = completion.result.get("body_sha256"), first.result.get("body_sha256")
-        if completion.status != first.status or (
-            digest is not None and first_digest is not None and digest != first_digest
-        ):
+        if not _same_answer(completion, first):
             log.add(
                 "replay-differs",
                 f"key {key!r} (tenant {tenant}): replay of {fp[0]} answered {completion.status} "
@@ -316,6 +313,12 @@ def _check_replays(
         )
 
 
+def _same_answer(one: Op, other: Op) -> bool:
+    """Same status, and the same body where both answers' bodies were hashed."""
+    digest, other_digest = one.result.get("body_sha256"), other.result.get("body_sha256")
+    return one.status == other.status and (digest is None or other_digest is None or digest == other_digest)
+
+
 def _check_stored_refusals(
     log: ViolationLog, tenant: str | None, key: object, fp: Fingerprint, members: list[tuple[Op, Op]]
 ) -> None:
@@ -331,8 +334,7 @@ def _check_stored_refusals(
     for invoke, completion in members[1:]:
         if invoke.time_ns <= first.time_ns or (first.type == "ok" and completion.type == "ok"):
             continue  # concurrent with the first; or two 2xx, which _check_replays judges
-        digest, first_digest = completion.result.get("body_sha256"), first.result.get("body_sha256")
-        same = completion.status == first.status and (digest is None or first_digest is None or digest == first_digest)
+        same = _same_answer(completion, first)
         if same and completion.result.get("replayed"):
             continue
         how = "ran again (not a replay)" if same else f"answered {completion.status} (or another body)"
