@@ -57,6 +57,13 @@ def describe(case: Case) -> list[str]:
         for step in group:
             after = [f"#{i}" for i in step.after if i in present]
             notes = ([f"after {', '.join(after)}"] if after else []) + \
-                ([f"{step.pause_s:g} s after its key's last answer"] if step.pause_s else [])
+                ([_pause(step)] if step.pause_s else [])
             lines.append("  " + describe_step(step, case.refs) + (f"  ({'; '.join(notes)})" if notes else ""))
     return lines
+
+
+def _pause(step: Step) -> str:
+    """Why a step waits: the run's pause before a key was reused, or the stub's time to complete its job."""
+    if step.f == SHUNYA_DELIVER:
+        return f"{step.pause_s:g} s after the group before, when the run's stub completed the job"
+    return f"{step.pause_s:g} s after its key's last answer"
