@@ -433,6 +433,27 @@ def _meeting_env(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[s
     return {**stack, "env": env}
 
 
+#: An upstream's 5xx answer a task's last error names (the reference app's Shunya client: ``create_job: HTTP 503``).
+_UPSTREAM_STATUS = re.compile(r"\bHTTP (5\d\d)\b")
+
+
+def _failing_upstream(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack for a task that ran out of tries on the upstream's errors: the stub fails every call so.
+
+    The run's stub fails a share of its calls (``error_rate``), drawn at random; a task is dropped
+    or dead-lettered only when every one of its tries drew a failure (three 503s in a row at a rate of
+    one half: one time in eight). The run recorded which answer failed the task's last try
+    (``details["last_error"]``, from the task ledger), so the replay's stub gives that answer to every
+    API call: each try of the task fails as in the run, on every replay (dead-letter-queue: 2/5 before).
+    """
+    shunya = stack.get("shunya")
+    error = details.get("last_error")
+    found = _UPSTREAM_STATUS.search(error) if isinstance(error, str) and shunya is not None else None
+    if found is None:
+        return dict(stack)
+    return {**stack, "shunya": {**dict(shunya), "error_rate": 1.0, "error_status": int(found.group(1))}}
+
+
 def _fault_windows(history: History) -> list[tuple[str, str, Mapping[str, Any], int, int]]:
     """(fault, target, params, start, end) of every fault the nemesis injected."""
     open_: dict[tuple[str, str], tuple[Mapping[str, Any], int]] = {}
@@ -593,7 +614,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         if covered:
             faults.append(CaseFault(fault, target, dict(params), covered))
 
-    stack = _meeting_env(run_stack, details)
+    stack = _failing_upstream(_meeting_env(run_stack, details), details)
     command = tuple(app_command) if app_command else (tuple(plan["app_command"]) if plan.get("app_command") else None)
     case = Case(
         invariant=str(verdict.get("invariant")),

@@ -49,6 +49,10 @@ def describe(case: Case) -> list[str]:
     race = {k: v for k, v in sorted((case.stack.get("env") or {}).items()) if k.startswith("STORMPROOF_RACE")}
     if race:
         lines.append("app race window: " + ", ".join(f"{k}={v}" for k, v in race.items()))
+    stub = case.stack.get("shunya") or {}
+    if stub.get("error_rate") == 1.0:
+        lines.append(f"Shunya stub: every API call answered {stub.get('error_status', 503)} "
+                     "(the run's task failed its last try so)")
     for number, group in enumerate(case.groups, 1):
         faults = [describe_fault(f) for f in case.faults if group[0].group in f.groups]
         together = "sent together" if len(group) > 1 else "alone"

@@ -90,6 +90,9 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
                 task_name=record.get("name"),
                 company_id=record.get("company_id"),
                 state=state,
+                # why its last try failed (an upstream's 503...): what a replay must make happen again
+                **({"last_error": str(record["last_error"])} if record.get("last_error") else {}),
+                attempts=record.get("attempts"),
             )
     limit = snapshot.config.max_in_flight_tasks
     quiescence = snapshot.quiescence
