@@ -208,6 +208,7 @@ class Replayer:
         record = _Log()
         ctx = ReplayContext(tenants=tenants, by_company={t.company_id: t for t in tenants},
                             webhook_secret=self.stack.webhook_secret, openapi=self._doc, bodies={}, created_by={})
+        _rearm_errors(self.stack, case)
         faults = _Faults(self.stack)
         jobs = HeldJobs(self.stack.shunya_admin_url if any(s.f == CALL_SUBMIT for s in case.steps) else None)
         try:
@@ -421,6 +422,20 @@ class _Faults:
         finally:
             if self._client is not None:
                 self._client.close()
+
+
+def _rearm_errors(stack: Any, case: Case) -> None:
+    """Count the stub's ``error_first`` failures again from this attempt's first call.
+
+    The stub counts them from when the setting was made, the stack's start: the first attempt would
+    use them up and every later one meet an upstream that never fails.
+    """
+    first = int((case.stack.get("shunya") or {}).get("error_first") or 0)
+    if first and stack.shunya_admin_url:
+        from stormproof.harness.shunya.client import ShunyaStubClient
+
+        with ShunyaStubClient(stack.shunya_admin_url) as stub:
+            stub.set_config(error_first=first)
 
 
 async def _webhook_settled(stub: httpx.AsyncClient, job: str, timeout_s: float) -> bool:

@@ -438,20 +438,27 @@ _UPSTREAM_STATUS = re.compile(r"\bHTTP (5\d\d)\b")
 
 
 def _failing_upstream(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[str, Any]:
-    """The stack for a task that ran out of tries on the upstream's errors: the stub fails every call so.
+    """The stack for a task whose tries met the upstream's errors: the stub fails the calls as in the run.
 
     The run's stub fails a share of its calls (``error_rate``), drawn at random; a task is dropped
     or dead-lettered only when every one of its tries drew a failure (three 503s in a row at a rate of
-    one half: one time in eight). The run recorded which answer failed the task's last try
-    (``details["last_error"]``, from the task ledger), so the replay's stub gives that answer to every
-    API call: each try of the task fails as in the run, on every replay (dead-letter-queue: 2/5 before).
+    one half: one time in eight). The run recorded the answer that failed the task's last try
+    (``details["last_error"]``, from the task ledger), so the replay's stub gives it to every API call:
+    each try fails, on every replay (dead-letter-queue: 2/5 before). A task tried past its budget that
+    then succeeded (``over-budget``, retry-budget: 0/5 before) failed all its tries but the last: the
+    stub fails the first ``attempts - 1`` calls of each attempt (``error_first``) and answers the rest.
     """
     shunya = stack.get("shunya")
     error = details.get("last_error")
     found = _UPSTREAM_STATUS.search(error) if isinstance(error, str) and shunya is not None else None
     if found is None:
         return dict(stack)
-    return {**stack, "shunya": {**dict(shunya), "error_rate": 1.0, "error_status": int(found.group(1))}}
+    status = int(found.group(1))
+    attempts = details.get("attempts")
+    if details.get("type") == "over-budget" and details.get("state") == "succeeded" and isinstance(attempts, int):
+        return {**stack, "shunya": {**dict(shunya), "error_rate": 0.0, "error_first": attempts - 1,
+                                    "error_status": status}}
+    return {**stack, "shunya": {**dict(shunya), "error_rate": 1.0, "error_status": status}}
 
 
 def _fault_windows(history: History) -> list[tuple[str, str, Mapping[str, Any], int, int]]:

@@ -53,6 +53,9 @@ def describe(case: Case) -> list[str]:
     if stub.get("error_rate") == 1.0:
         lines.append(f"Shunya stub: every API call answered {stub.get('error_status', 503)} "
                      "(the run's task failed its last try so)")
+    elif stub.get("error_first"):
+        lines.append(f"Shunya stub: the first {stub['error_first']} API call(s) of each replay answered "
+                     f"{stub.get('error_status', 503)} (the run's task failed as often before it succeeded)")
     for number, group in enumerate(case.groups, 1):
         faults = [describe_fault(f) for f in case.faults if group[0].group in f.groups]
         together = "sent together" if len(group) > 1 else "alone"

@@ -25,15 +25,15 @@ STACK = {"tenants": 1, "task_workers": 1, "worker_concurrency": 2,
          "shunya": {"complete_after_ms": 100, "error_rate": 0.5, "seed": 11}}
 
 
-def _run(tmp_path: Path, last_error: str | None) -> RunRecord:
+def _run(tmp_path: Path, last_error: str | None, weakening: str = "dead-letter-queue", **more: object) -> RunRecord:
     submit = {"appointment_id": APPOINTMENT, "idempotency_key": "k"}
     ops = [Op(0, "invoke", "u1", "call.submit", TENANT, submit, time_ns=S),
            Op(1, "ok", "u1", "call.submit", TENANT, submit, 202, {"id": CALL}, time_ns=S + S // 50, invoke_index=0)]
     details = {"type": "dropped", "task_id": "t1", "task_name": "shunya.submit_job", "company_id": TENANT,
-               "state": "dropped", "attempts": 3, **({"last_error": last_error} if last_error else {})}
+               "state": "dropped", "attempts": 3, **({"last_error": last_error} if last_error else {}), **more}
     result = {"verdicts": [{"invariant": "dead-letter-accounting", "kind": "safety", "status": "invalid",
                             "violations": [{"ops": [0], "details": details}]}],
-              "plan": {"weakenings": ["dead-letter-queue"], "scenario": {"stack": STACK}}}
+              "plan": {"weakenings": [weakening], "scenario": {"stack": STACK}}}
     return RunRecord(tmp_path, result, History(ops), [{"company_id": TENANT, "appointment_ids": [APPOINTMENT]}])
 
 
@@ -51,5 +51,25 @@ def test_the_drop_reproduces_on_every_replay_and_never_with_the_dead_letter_queu
     _, case = select_case(_run(tmp_path, "ShunyaUnavailable: create_job: HTTP 503"), 1)
     with Replayer(case) as weak:
         assert measure(weak, case, 3, kind="dropped").reproduced == 3
+    with Replayer(case, weakenings=()) as fixed:
+        assert measure(fixed, case, 3).reproduced == 0
+
+
+def _over_budget(tmp_path: Path) -> RunRecord:
+    """retry-budget: tried 4 times (budget 3) and then succeeded: three 503s, then an answer."""
+    return _run(tmp_path, "ShunyaUnavailable: create_job: HTTP 503", type="over-budget", state="succeeded",
+                attempts=4, budget=3, weakening="retry-budget")
+
+
+def test_a_task_tried_past_its_budget_meets_as_many_failures_as_it_had(tmp_path: Path) -> None:
+    _, case = select_case(_over_budget(tmp_path), 1)
+    assert case.stack["shunya"] == {**STACK["shunya"], "error_rate": 0.0, "error_first": 3, "error_status": 503}
+    assert any("the first 3 API call(s) of each replay answered 503" in line for line in describe(case))
+
+
+def test_the_retries_past_the_budget_reproduce_on_every_replay_and_never_with_the_budget(tmp_path: Path) -> None:
+    _, case = select_case(_over_budget(tmp_path), 1)
+    with Replayer(case) as weak:
+        assert measure(weak, case, 3, kind="over-budget").reproduced == 3
     with Replayer(case, weakenings=()) as fixed:
         assert measure(fixed, case, 3).reproduced == 0
