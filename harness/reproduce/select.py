@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from stormproof.harness.history import History, Op, load_history
-from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS, STOPS, WEBHOOK_DELIVER
+from stormproof.harness.history.vocabulary import (CALL_REFRESH, CALL_SUBMIT, CONSENT_GRANT, FAULT, NEMESIS, STOPS,
+                                                   WEBHOOK_DELIVER)
 
 from .case import STEP_REF, Case, CaseFault, Step
 from .requests import SHUNYA_DELIVER, SUPPORTED
@@ -433,11 +434,13 @@ def _meeting_env(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[s
     return {**stack, "env": env}
 
 
+#: Requests whose task calls the upstream (each submission's task creates its job).
+_CALLS_UPSTREAM = frozenset((CALL_SUBMIT, CALL_REFRESH))
 #: An upstream's 5xx answer a task's last error names (the reference app's Shunya client: ``create_job: HTTP 503``).
 _UPSTREAM_STATUS = re.compile(r"\bHTTP (5\d\d)\b")
 
 
-def _failing_upstream(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[str, Any]:
+def _failing_upstream(stack: Mapping[str, Any], details: Mapping[str, Any], tasks: int = 1) -> dict[str, Any]:
     """The stack for a task whose tries met the upstream's errors: the stub fails the calls as in the run.
 
     The run's stub fails a share of its calls (``error_rate``), drawn at random; a task is dropped
@@ -446,7 +449,10 @@ def _failing_upstream(stack: Mapping[str, Any], details: Mapping[str, Any]) -> d
     (``details["last_error"]``, from the task ledger), so the replay's stub gives it to every API call:
     each try fails, on every replay (dead-letter-queue: 2/5 before). A task tried past its budget that
     then succeeded (``over-budget``, retry-budget: 0/5 before) failed all its tries but the last: the
-    stub fails the first ``attempts - 1`` calls of each attempt (``error_first``) and answers the rest.
+    stub fails the first ``attempts - 1`` calls of each attempt (``error_first``) and answers the rest,
+    times the ``tasks`` of the case that call it (the submissions): the stub cannot tell whose call it
+    is, and shared out, three failures over two tasks left each short of its budget (0/5). With that
+    many, the weakened app tries one task at least ``attempts`` times; the fixed one dead-letters it.
     """
     shunya = stack.get("shunya")
     error = details.get("last_error")
@@ -456,8 +462,8 @@ def _failing_upstream(stack: Mapping[str, Any], details: Mapping[str, Any]) -> d
     status = int(found.group(1))
     attempts = details.get("attempts")
     if details.get("type") == "over-budget" and details.get("state") == "succeeded" and isinstance(attempts, int):
-        return {**stack, "shunya": {**dict(shunya), "error_rate": 0.0, "error_first": attempts - 1,
-                                    "error_status": status}}
+        first = (attempts - 1) * max(tasks, 1)
+        return {**stack, "shunya": {**dict(shunya), "error_rate": 0.0, "error_first": first, "error_status": status}}
     return {**stack, "shunya": {**dict(shunya), "error_rate": 1.0, "error_status": status}}
 
 
@@ -621,7 +627,8 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         if covered:
             faults.append(CaseFault(fault, target, dict(params), covered))
 
-    stack = _failing_upstream(_meeting_env(run_stack, details), details)
+    stack = _failing_upstream(_meeting_env(run_stack, details), details,
+                              tasks=sum(1 for step in steps if step.f in _CALLS_UPSTREAM))
     command = tuple(app_command) if app_command else (tuple(plan["app_command"]) if plan.get("app_command") else None)
     case = Case(
         invariant=str(verdict.get("invariant")),

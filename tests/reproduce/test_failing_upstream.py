@@ -65,6 +65,11 @@ def test_a_task_tried_past_its_budget_meets_as_many_failures_as_it_had(tmp_path:
     _, case = select_case(_over_budget(tmp_path), 1)
     assert case.stack["shunya"] == {**STACK["shunya"], "error_rate": 0.0, "error_first": 3, "error_status": 503}
     assert any("the first 3 API call(s) of each replay answered 503" in line for line in describe(case))
+    # two submissions share the stub's failures: each needs its three (retry-budget's run: 0/5 with three)
+    from stormproof.harness.reproduce.select import _failing_upstream
+
+    details = _over_budget(tmp_path).result["verdicts"][0]["violations"][0]["details"]
+    assert _failing_upstream(STACK, details, tasks=2)["shunya"]["error_first"] == 6
 
 
 def test_the_retries_past_the_budget_reproduce_on_every_replay_and_never_with_the_budget(tmp_path: Path) -> None:
