@@ -279,7 +279,7 @@ class Replayer:
                     for before in step.after:  # the run had these answers before it sent this one
                         if before in in_group:
                             await waits[before].wait()
-                    if step.pause_s:  # the run reused this key that long after its answer (its TTL)
+                    if step.pause_s and step.f != SHUNYA_DELIVER:  # the run reused this key that long after its answer
                         await asyncio.sleep(step.pause_s)
                     for original in _ids_used(step.args):
                         ref = STEP_REF.match(case.refs.get(original, ""))
@@ -364,6 +364,8 @@ class Replayer:
                 if job is None:
                     record.complete(invoke, None, None, f"no Shunya job for call {args.get('call_id')}")
                     return
+                if step.pause_s:  # the stub completes a job that long after creating it: the poller polls first
+                    await asyncio.sleep(step.pause_s)
                 await stub.post(f"/admin/jobs/{job}/complete")  # 409: already complete, which is as good
                 answer = await stub.post(f"/admin/jobs/{job}/deliver")
                 if settle:

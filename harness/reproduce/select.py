@@ -366,8 +366,8 @@ def _upstream_steps(steps: Sequence[Step], refs: Mapping[str, str], details: Map
     that of the delivery it goes with (after every group: minus one past the last), so it sorts
     first in its group and never collides with a run's index. The shrinker drops it if not needed.
 
-    After the last group, the step keeps the run's timing (:func:`_completion`): it waits as long as
-    the stub took to complete the job after the groups before it, and the second value returned is the
+    After the last group, the step keeps the run's timing (:func:`_completion`): it waits as long after
+    the job's creation as the stub took to complete it (``pause_s``), and the second value returned is the
     span of the run during which the stub completed the job and tried its webhook, so that the faults
     in place then (the webhook link down) are put in place around it. Sent at once and with no fault,
     it delivered a webhook the run's stub had lost to the outage, and a job polling never applied
@@ -391,8 +391,8 @@ def _upstream_steps(steps: Sequence[Step], refs: Mapping[str, str], details: Map
 
 def _completion(history: History, steps: Sequence[Step], refs: Mapping[str, str], call: Any,
                 stack: Mapping[str, Any]) -> tuple[float, tuple[int, int]] | None:
-    """When the run's stub completed the call's job and gave its webhook up: (seconds after the last
-    selected request's answer, the run's span from completion to the last webhook attempt), or None
+    """When the run's stub completed the call's job and gave its webhook up: (seconds after the job's
+    creation, the run's span from completion to the last webhook attempt), or None
     when the case holds no submission of the call.
 
     The history cannot say when: the stub completes a job ``complete_after_ms`` after the worker
@@ -411,9 +411,7 @@ def _completion(history: History, steps: Sequence[Step], refs: Mapping[str, str]
     stub = replace(StubConfig(), **{k: v for k, v in dict(stack.get("shunya") or {}).items() if k in known})
     completed = submitted.time_ns + stub.complete_after_ms * 1_000_000
     retries = stub.webhook_backoff_ms * (2 ** max(stub.webhook_max_attempts - 1, 0) - 1) if stub.webhook_retry else 0
-    answered = [done.time_ns for s in steps if s.index >= 0 and (done := history.completion(history[s.index]))]
-    pause = max(0.0, (completed - max(answered, default=submitted.time_ns)) / 1e9)
-    return round(pause, 3), (completed, completed + retries * 1_000_000)
+    return stub.complete_after_ms / 1000, (completed, completed + retries * 1_000_000)
 
 
 def _meeting_env(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[str, Any]:
@@ -434,6 +432,10 @@ def _meeting_env(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[s
     return {**stack, "env": env}
 
 
+#: The fault targets on the way of the stub's own webhook: the only faults its step meets at the moment the
+#: run's stub completed the job. The app's processes are not: the worker pool paused then (pause-past-lock-ttl)
+#: could not create the job the step waits for.
+DELIVERY_PATH = frozenset(("webhook",))
 #: Requests whose task calls the upstream (each submission's task creates its job).
 _CALLS_UPSTREAM = frozenset((CALL_SUBMIT, CALL_REFRESH))
 #: An upstream's 5xx answer a task's last error names (the reference app's Shunya client: ``create_job: HTTP 503``).
@@ -623,7 +625,8 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         spans[upstream[0].group] = upstream_span
     faults = []
     for fault, target, params, began, ended in _fault_windows(history):
-        covered = tuple(sorted(g for g, (s, e) in spans.items() if began <= e and ended >= s))
+        covered = tuple(sorted(g for g, (s, e) in spans.items() if began <= e and ended >= s
+                               and (target in DELIVERY_PATH or not upstream or g != upstream[0].group)))
         if covered:
             faults.append(CaseFault(fault, target, dict(params), covered))
 

@@ -72,5 +72,5 @@ def describe(case: Case) -> list[str]:
 def _pause(step: Step) -> str:
     """Why a step waits: the run's pause before a key was reused, or the stub's time to complete its job."""
     if step.f == SHUNYA_DELIVER:
-        return f"{step.pause_s:g} s after the group before, when the run's stub completed the job"
+        return f"{step.pause_s:g} s after its job was created, when the run's stub completed it"
     return f"{step.pause_s:g} s after its key's last answer"

@@ -50,10 +50,10 @@ def test_the_stubs_webhook_plays_when_the_run_completed_the_job_under_the_faults
     (upstream,) = [s for s in case.steps if s.f == SHUNYA_DELIVER]
     (submit,) = [s for s in case.steps if s.f == "call.submit"]
     assert upstream.group > submit.group
-    assert upstream.pause_s == 3.0  # complete_after_ms after the submission's answer
+    assert upstream.pause_s == 3.0  # complete_after_ms after the job's creation
     (fault,) = case.faults
     assert (fault.fault, fault.target) == ("down", "webhook") and upstream.group in fault.groups
-    assert any("when the run's stub completed the job" in line for line in describe(case))
+    assert any("after its job was created, when the run's stub completed it" in line for line in describe(case))
 
 
 def test_no_fault_at_the_completion_none_around_the_webhook(tmp_path: Path) -> None:
@@ -87,3 +87,25 @@ def test_the_lost_webhook_stays_lost_and_only_the_weakened_poller_leaves_the_job
     assert lost.reproduced and rate.reproduced == 2, (lost.verdict, rate)
     with Replayer(CASE, weakenings=()) as fixed:
         assert measure(fixed, CASE, 2).reproduced == 0
+
+
+def test_only_the_webhooks_link_faults_meet_the_stubs_delivery(tmp_path: Path) -> None:
+    """A worker paused when the run's stub completed the job (pause-past-lock-ttl) is the app's fault, not the
+    webhook's: around the delivery step it would stop the worker creating the job the step waits for."""
+    record = _run(tmp_path)
+    pause = {"fault": "pause", "target": "worker1-pool", "params": {}}
+    ops = list(record.history)
+    n = len(ops)
+    ops += [Op(n, "invoke", "nemesis", "fault", None, {**pause, "phase": "start"}, time_ns=8 * S),
+            Op(n + 1, "ok", "nemesis", "fault", None, {**pause, "phase": "start"}, time_ns=8 * S, invoke_index=n),
+            Op(n + 2, "invoke", "nemesis", "fault", None, {**pause, "phase": "stop"}, time_ns=10 * S),
+            Op(n + 3, "ok", "nemesis", "fault", None, {**pause, "phase": "stop"}, time_ns=10 * S, invoke_index=n + 2)]
+    ops.sort(key=lambda op: op.time_ns)
+    position = {op.index: i for i, op in enumerate(ops)}
+    history = History(Op(position[op.index], op.type, op.process, op.f, op.tenant, op.args, op.status, op.result,
+                         op.error, op.time_ns, op.wall, None if op.is_invoke else position[op.invoke_index])
+                      for op in ops)
+    record.result["verdicts"][0]["violations"][0]["ops"] = [position[2]]
+    _, case = select_case(RunRecord(tmp_path, record.result, history, record.tenants), 1)
+    (upstream,) = [s for s in case.steps if s.f == SHUNYA_DELIVER]
+    assert [f.target for f in case.faults if upstream.group in f.groups] == ["webhook"]
