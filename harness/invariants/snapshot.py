@@ -48,7 +48,7 @@ TABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
                     "processed_at"),
     "call_analyses": ("id", "company_id", "call_id", "shunya_job_id", "output_hash", "result", "applied_by"),
     "task_records": ("task_id", "name", "company_id", "dedupe_key", "state", "attempts", "created_at",
-                     "finished_at", "args", "tries", "trace_id"),
+                     "finished_at", "args", "tries", "trace_id", "last_error"),
     "dead_letters": ("id", "company_id", "task_id", "task_name", "error", "attempts", "status", "retried_task_id"),
     "consents": ("id", "company_id", "appointment_id", "scope", "granted_at", "ip", "user_agent", "evidence"),
     "deletion_audit": ("id", "company_id", "scope", "target_id", "counts", "executed_at"),

@@ -45,6 +45,8 @@ class Step:
     after: tuple[int, ...] = ()
     #: Seconds the run waited between the answer to an earlier request with the same Idempotency-Key and
     #: this one (0: none, or too short to matter): the replay waits as long, as a key's TTL is the point.
+    #: For the stub's own delivery (``shunya.deliver``): how long after the job's creation the run's stub
+    #: completed it (see select.py's ``_completion``).
     pause_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -208,6 +208,7 @@ class Replayer:
         record = _Log()
         ctx = ReplayContext(tenants=tenants, by_company={t.company_id: t for t in tenants},
                             webhook_secret=self.stack.webhook_secret, openapi=self._doc, bodies={}, created_by={})
+        _rearm_errors(self.stack, case)
         faults = _Faults(self.stack)
         jobs = HeldJobs(self.stack.shunya_admin_url if any(s.f == CALL_SUBMIT for s in case.steps) else None)
         try:
@@ -278,7 +279,7 @@ class Replayer:
                     for before in step.after:  # the run had these answers before it sent this one
                         if before in in_group:
                             await waits[before].wait()
-                    if step.pause_s:  # the run reused this key that long after its answer (its TTL)
+                    if step.pause_s and step.f != SHUNYA_DELIVER:  # the run reused this key that long after its answer
                         await asyncio.sleep(step.pause_s)
                     for original in _ids_used(step.args):
                         ref = STEP_REF.match(case.refs.get(original, ""))
@@ -301,7 +302,8 @@ class Replayer:
         args = _translate(step.args, fresh)
         tenant = fresh.get(step.tenant or "", step.tenant)
         if step.f == SHUNYA_DELIVER:
-            await self._upstream_delivery(step, args, tenant, record)
+            alone = sum(1 for other in case.steps if other.group == step.group) == 1
+            await self._upstream_delivery(step, args, tenant, record, settle=alone)
             return
         request = build_request(replace(step, tenant=tenant), args, ctx)
         args = request.args if request.args is not None else args
@@ -343,8 +345,14 @@ class Replayer:
 
 
     async def _upstream_delivery(self, step: Step, args: Mapping[str, Any], tenant: str | None,
-                                 record: _Log) -> None:
-        """The stub completes the job (if still held) and sends its own signed webhook now."""
+                                 record: _Log, *, settle: bool = False) -> None:
+        """The stub completes the job (if still held) and sends its own signed webhook now.
+
+        With ``settle`` (the step plays alone, at the moment the run's stub completed the job), the step
+        ends only when the stub has delivered the job's webhook or given it up (:func:`_webhook_settled`):
+        the faults of its group stay in place until then, as the run's outage outlasted the stub's retries.
+        Ended at once, the faults were removed under the stub's first retry, which then got through.
+        """
         invoke = record.invoke(step.process, step.f, tenant, args)
         admin = self.stack.shunya_admin_url
         if admin is None:
@@ -356,15 +364,24 @@ class Replayer:
                 if job is None:
                     record.complete(invoke, None, None, f"no Shunya job for call {args.get('call_id')}")
                     return
+                if step.pause_s:  # the stub completes a job that long after creating it: the poller polls first
+                    await asyncio.sleep(step.pause_s)
                 await stub.post(f"/admin/jobs/{job}/complete")  # 409: already complete, which is as good
                 answer = await stub.post(f"/admin/jobs/{job}/deliver")
+                if settle:
+                    await _webhook_settled(stub, job, self.timeout_s)
             except httpx.HTTPError as exc:
                 record.complete(invoke, None, None, f"{type(exc).__name__}: {exc}")
                 return
         body = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
-        status = body.get("status_code") if answer.status_code == 200 and isinstance(body, dict) else None
+        body = body if isinstance(body, dict) else {}
+        if answer.status_code == 200 and body.get("status_code") is None and body.get("error"):
+            # the stub sent it and it never reached the app (the webhook link down): no answer, as in the run
+            record.complete(invoke, None, {"delivery_id": body.get("delivery_id")}, str(body["error"]))
+            return
+        status = body.get("status_code") if answer.status_code == 200 else None
         record.complete(invoke, status if isinstance(status, int) else answer.status_code,
-                        {"delivery_id": body.get("delivery_id")} if isinstance(body, dict) else {}, None)
+                        {"delivery_id": body.get("delivery_id")}, None)
 
 
 class _Faults:
@@ -407,6 +424,43 @@ class _Faults:
         finally:
             if self._client is not None:
                 self._client.close()
+
+
+def _rearm_errors(stack: Any, case: Case) -> None:
+    """Count the stub's ``error_first`` failures again from this attempt's first call.
+
+    The stub counts them from when the setting was made, the stack's start: the first attempt would
+    use them up and every later one meet an upstream that never fails.
+    """
+    first = int((case.stack.get("shunya") or {}).get("error_first") or 0)
+    if first and stack.shunya_admin_url:
+        from stormproof.harness.shunya.client import ShunyaStubClient
+
+        with ShunyaStubClient(stack.shunya_admin_url) as stub:
+            stub.set_config(error_first=first)
+
+
+async def _webhook_settled(stub: httpx.AsyncClient, job: str, timeout_s: float) -> bool:
+    """Wait (at most ``timeout_s``) until each of the stub's own webhooks for ``job`` was delivered or its
+    last attempt made; whether it settled.
+
+    An attempt in flight is neither pending nor recorded, so "nothing pending" alone can come between a
+    failed attempt and its retry: each delivery's records are read instead, with the stub's retry settings.
+    """
+    config = (await stub.get("/admin/config")).json()
+    last = int(config.get("webhook_max_attempts", 1)) if config.get("webhook_retry", True) else 1
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        records = [r for r in (await stub.get("/admin/deliveries", params={"job_id": job})).json()
+                   .get("deliveries") or () if not r.get("manual")]
+        tried: dict[str, list[Mapping[str, Any]]] = {}
+        for rec in records:
+            tried.setdefault(str(rec.get("delivery_id")), []).append(rec)
+        if tried and all(any(r.get("ok") for r in attempts) or max(int(r.get("attempt") or 1) for r in attempts) >= last
+                         or any(r.get("error") == "outbox_full" for r in attempts) for attempts in tried.values()):
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 async def _job_of(stub: httpx.AsyncClient, args: Mapping[str, Any], timeout_s: float) -> str | None:

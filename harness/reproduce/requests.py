@@ -214,6 +214,9 @@ _BUILDERS: dict[str, Callable[[Step, Mapping[str, Any], ReplayContext], Request]
                                 body=lambda a: {"scope": a["scope"], "target_id": a["target_id"]}),
     v.DELETION_CONFIRM: _confirm,
     v.RETENTION_RUN: _retention,
+    # a seeded dead letter (``t0.dead_letter_ids.N``); one the run's tasks made is named by no answer it
+    # recorded, and is sent as it was (a 404 on a fresh stack)
+    v.DEAD_LETTER_RETRY: _simple("POST", "/api/v1/dead-letters/{dead_letter_id}/retry"),
     v.PROBE: _probe,
     v.PROBE_IDEMPOTENCY: _probe,
     v.PROBE_AUTHZ: _probe,

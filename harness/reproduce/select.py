@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import fields, replace
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from stormproof.harness.history import History, Op, load_history
-from stormproof.harness.history.vocabulary import CONSENT_GRANT, FAULT, NEMESIS, STOPS, WEBHOOK_DELIVER
+from stormproof.harness.history.vocabulary import (CALL_REFRESH, CALL_SUBMIT, CONSENT_GRANT, FAULT, NEMESIS, STOPS,
+                                                   WEBHOOK_DELIVER)
 
 from .case import STEP_REF, Case, CaseFault, Step
 from .requests import SHUNYA_DELIVER, SUPPORTED
@@ -350,7 +352,8 @@ def _ended_first(history: History, groups: dict[int, int], enders: set[int], cit
     return {index: renumber[slot] for index, slot in order.items()}
 
 
-def _upstream_steps(steps: Sequence[Step], refs: Mapping[str, str], details: Mapping[str, Any]) -> list[Step]:
+def _upstream_steps(steps: Sequence[Step], refs: Mapping[str, str], details: Mapping[str, Any],
+                    history: History, stack: Mapping[str, Any]) -> tuple[list[Step], tuple[int, int] | None]:
     """The job's own delivery by Shunya, which the run's history cannot hold (the stub sent it, not the load).
 
     It names the job by its id when a request of the run learned it, else by its call (the replay
@@ -362,18 +365,53 @@ def _upstream_steps(steps: Sequence[Step], refs: Mapping[str, str], details: Map
     delivers the job (or after the last group, when the load delivered none). Its index is minus
     that of the delivery it goes with (after every group: minus one past the last), so it sorts
     first in its group and never collides with a run's index. The shrinker drops it if not needed.
+
+    After the last group, the step keeps the run's timing (:func:`_completion`): it waits as long after
+    the job's creation as the stub took to complete it (``pause_s``), and the second value returned is the
+    span of the run during which the stub completed the job and tried its webhook, so that the faults
+    in place then (the webhook link down) are put in place around it. Sent at once and with no fault,
+    it delivered a webhook the run's stub had lost to the outage, and a job polling never applied
+    (poll-until-done) was applied in every replay (0/5).
     """
     job, call = details.get("shunya_job_id"), details.get("call_id")
     args = {name: value for name, value in (("job_id", job), ("call_id", call))
             if isinstance(value, str) and value in refs}
     if not args or not steps:
-        return []
+        return [], None
     mine = [s for s in steps if s.f == WEBHOOK_DELIVER and s.args.get("job_id") == job]
     if mine:
         first = min(mine, key=lambda s: s.index)
-        return [Step(-first.index, first.group, "shunya", SHUNYA_DELIVER, first.tenant, args)]
+        return [Step(-first.index, first.group, "shunya", SHUNYA_DELIVER, first.tenant, args)], None
     last = max(steps, key=lambda s: s.index)
-    return [Step(-(last.index + 1), max(s.group for s in steps) + 1, "shunya", SHUNYA_DELIVER, last.tenant, args)]
+    timing = _completion(history, steps, refs, call, stack)
+    pause, span = timing if timing is not None else (0.0, None)
+    return [Step(-(last.index + 1), max(s.group for s in steps) + 1, "shunya", SHUNYA_DELIVER, last.tenant, args,
+                 pause_s=pause)], span
+
+
+def _completion(history: History, steps: Sequence[Step], refs: Mapping[str, str], call: Any,
+                stack: Mapping[str, Any]) -> tuple[float, tuple[int, int]] | None:
+    """When the run's stub completed the call's job and gave its webhook up: (seconds after the job's
+    creation, the run's span from completion to the last webhook attempt), or None
+    when the case holds no submission of the call.
+
+    The history cannot say when: the stub completes a job ``complete_after_ms`` after the worker
+    created it (just after the submission was answered) and retries a failed webhook
+    ``webhook_max_attempts`` times, ``webhook_backoff_ms`` doubling each time (the stack's stub
+    settings, the stub's defaults where the run set none).
+    """
+    from stormproof.harness.shunya.config import StubConfig
+
+    made = STEP_REF.match(refs.get(call, "")) if isinstance(call, str) else None
+    submitted = history.completion(history[int(made.group(1))]) if made is not None \
+        and 0 <= int(made.group(1)) < len(history) else None
+    if submitted is None:
+        return None
+    known = {f.name for f in fields(StubConfig)}
+    stub = replace(StubConfig(), **{k: v for k, v in dict(stack.get("shunya") or {}).items() if k in known})
+    completed = submitted.time_ns + stub.complete_after_ms * 1_000_000
+    retries = stub.webhook_backoff_ms * (2 ** max(stub.webhook_max_attempts - 1, 0) - 1) if stub.webhook_retry else 0
+    return stub.complete_after_ms / 1000, (completed, completed + retries * 1_000_000)
 
 
 def _meeting_env(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[str, Any]:
@@ -392,6 +430,43 @@ def _meeting_env(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[s
     env["STORMPROOF_RACE_DELAY_MS"] = str(max(int(env.get("STORMPROOF_RACE_DELAY_MS", 0)), 2 * poll + 200))
     env["STORMPROOF_RACE_BARRIER"] = "2"
     return {**stack, "env": env}
+
+
+#: The fault targets on the way of the stub's own webhook: the only faults its step meets at the moment the
+#: run's stub completed the job. The app's processes are not: the worker pool paused then (pause-past-lock-ttl)
+#: could not create the job the step waits for.
+DELIVERY_PATH = frozenset(("webhook",))
+#: Requests whose task calls the upstream (each submission's task creates its job).
+_CALLS_UPSTREAM = frozenset((CALL_SUBMIT, CALL_REFRESH))
+#: An upstream's 5xx answer a task's last error names (the reference app's Shunya client: ``create_job: HTTP 503``).
+_UPSTREAM_STATUS = re.compile(r"\bHTTP (5\d\d)\b")
+
+
+def _failing_upstream(stack: Mapping[str, Any], details: Mapping[str, Any], tasks: int = 1) -> dict[str, Any]:
+    """The stack for a task whose tries met the upstream's errors: the stub fails the calls as in the run.
+
+    The run's stub fails a share of its calls (``error_rate``), drawn at random; a task is dropped
+    or dead-lettered only when every one of its tries drew a failure (three 503s in a row at a rate of
+    one half: one time in eight). The run recorded the answer that failed the task's last try
+    (``details["last_error"]``, from the task ledger), so the replay's stub gives it to every API call:
+    each try fails, on every replay (dead-letter-queue: 2/5 before). A task tried past its budget that
+    then succeeded (``over-budget``, retry-budget: 0/5 before) failed all its tries but the last: the
+    stub fails the first ``attempts - 1`` calls of each attempt (``error_first``) and answers the rest,
+    times the ``tasks`` of the case that call it (the submissions): the stub cannot tell whose call it
+    is, and shared out, three failures over two tasks left each short of its budget (0/5). With that
+    many, the weakened app tries one task at least ``attempts`` times; the fixed one dead-letters it.
+    """
+    shunya = stack.get("shunya")
+    error = details.get("last_error")
+    found = _UPSTREAM_STATUS.search(error) if isinstance(error, str) and shunya is not None else None
+    if found is None:
+        return dict(stack)
+    status = int(found.group(1))
+    attempts = details.get("attempts")
+    if details.get("type") == "over-budget" and details.get("state") == "succeeded" and isinstance(attempts, int):
+        first = (attempts - 1) * max(tasks, 1)
+        return {**stack, "shunya": {**dict(shunya), "error_rate": 0.0, "error_first": first, "error_status": status}}
+    return {**stack, "shunya": {**dict(shunya), "error_rate": 1.0, "error_status": status}}
 
 
 def _fault_windows(history: History) -> list[tuple[str, str, Mapping[str, Any], int, int]]:
@@ -535,7 +610,10 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         steps.append(Step(index, groups[index], op.process, op.f, op.tenant, op.args,
                           done.status if done is not None else None, done.type if done is not None else "info",
                           before[index], pauses.get(index, 0.0)))
-    steps.extend(_upstream_steps(steps, refs, details))
+    plan = record.plan
+    run_stack = plan.get("scenario", {}).get("stack") or {}
+    upstream, upstream_span = _upstream_steps(steps, refs, details, history, run_stack)
+    steps.extend(upstream)
 
     spans: dict[int, tuple[int, int]] = {}
     for op in chosen.values():
@@ -543,14 +621,17 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         g = groups[op.index]
         known = spans.get(g)
         spans[g] = (s, e) if known is None else (min(known[0], s), max(known[1], e))
+    if upstream and upstream_span is not None:  # its own group, at the run's moment of completion
+        spans[upstream[0].group] = upstream_span
     faults = []
     for fault, target, params, began, ended in _fault_windows(history):
-        covered = tuple(sorted(g for g, (s, e) in spans.items() if began <= e and ended >= s))
+        covered = tuple(sorted(g for g, (s, e) in spans.items() if began <= e and ended >= s
+                               and (target in DELIVERY_PATH or not upstream or g != upstream[0].group)))
         if covered:
             faults.append(CaseFault(fault, target, dict(params), covered))
 
-    plan = record.plan
-    stack = _meeting_env(plan.get("scenario", {}).get("stack") or {}, details)
+    stack = _failing_upstream(_meeting_env(run_stack, details), details,
+                              tasks=sum(1 for step in steps if step.f in _CALLS_UPSTREAM))
     command = tuple(app_command) if app_command else (tuple(plan["app_command"]) if plan.get("app_command") else None)
     case = Case(
         invariant=str(verdict.get("invariant")),

@@ -49,6 +49,13 @@ def describe(case: Case) -> list[str]:
     race = {k: v for k, v in sorted((case.stack.get("env") or {}).items()) if k.startswith("STORMPROOF_RACE")}
     if race:
         lines.append("app race window: " + ", ".join(f"{k}={v}" for k, v in race.items()))
+    stub = case.stack.get("shunya") or {}
+    if stub.get("error_rate") == 1.0:
+        lines.append(f"Shunya stub: every API call answered {stub.get('error_status', 503)} "
+                     "(the run's task failed its last try so)")
+    elif stub.get("error_first"):
+        lines.append(f"Shunya stub: the first {stub['error_first']} API call(s) of each replay answered "
+                     f"{stub.get('error_status', 503)} (the run's task failed as often before it succeeded)")
     for number, group in enumerate(case.groups, 1):
         faults = [describe_fault(f) for f in case.faults if group[0].group in f.groups]
         together = "sent together" if len(group) > 1 else "alone"
@@ -57,6 +64,13 @@ def describe(case: Case) -> list[str]:
         for step in group:
             after = [f"#{i}" for i in step.after if i in present]
             notes = ([f"after {', '.join(after)}"] if after else []) + \
-                ([f"{step.pause_s:g} s after its key's last answer"] if step.pause_s else [])
+                ([_pause(step)] if step.pause_s else [])
             lines.append("  " + describe_step(step, case.refs) + (f"  ({'; '.join(notes)})" if notes else ""))
     return lines
+
+
+def _pause(step: Step) -> str:
+    """Why a step waits: the run's pause before a key was reused, or the stub's time to complete its job."""
+    if step.f == SHUNYA_DELIVER:
+        return f"{step.pause_s:g} s after its job was created, when the run's stub completed it"
+    return f"{step.pause_s:g} s after its key's last answer"

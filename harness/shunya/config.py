@@ -35,6 +35,9 @@ class StubConfig:
 
     error_rate: float = 0.0
     error_status: int = 503
+    #: The next this many API calls are answered ``error_status`` whatever the rate (counted from when it is
+    #: set): a task's run of failures replayed exactly (``stormproof reproduce``), not drawn again.
+    error_first: int = 0
     latency_ms: int = 0
     latency_jitter_ms: int = 0
     complete_after_ms: int = 500
@@ -119,6 +122,7 @@ _RATES = frozenset({"error_rate", "fail_rate"})
 _RULES = {
     "error_rate": _rate,
     "error_status": _int_range(500, 599),
+    "error_first": _int_range(0, 1_000_000),
     "latency_ms": _int_range(0, 60_000),
     "latency_jitter_ms": _int_range(0, 60_000),
     "complete_after_ms": _int_range(0, _HOUR_MS),

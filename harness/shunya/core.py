@@ -57,6 +57,7 @@ class StubCore:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._reseed(self.config.seed)
+        self._errors_left = self.config.error_first
 
     # -- config ----------------------------------------------------------------
 
@@ -69,6 +70,8 @@ class StubCore:
         self.config = self.config.updated(patch)
         if "seed" in patch:
             self._reseed(self.config.seed)
+        if "error_first" in patch:
+            self._errors_left = self.config.error_first
         self._wake.set()
         return self.config
 
@@ -78,6 +81,7 @@ class StubCore:
         self.dispatcher.clear()
         self.stats = StubStats()
         self.config = StubConfig()
+        self._errors_left = 0
         self._reseed(None)
 
     # -- API faults ------------------------------------------------------------
@@ -89,7 +93,11 @@ class StubCore:
         return (cfg.latency_ms + jitter) / 1000
 
     def inject_error(self) -> bool:
-        """Whether this API call should be answered with ``error_status``."""
+        """Whether this API call should be answered with ``error_status``: one of the first ``error_first``
+        since it was set, else drawn at ``error_rate``."""
+        if self._errors_left > 0:
+            self._errors_left -= 1
+            return True
         rate = self.config.error_rate
         if rate <= 0.0:
             return False

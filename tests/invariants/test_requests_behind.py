@@ -87,3 +87,16 @@ def test_a_session_counter_counting_refusals_cites_the_start_and_the_refused_one
     (violation,) = [v for v in verdict.violations if v.details["type"] == "sessions-started"]
     assert violation.ops == (h.at(made), h.at(refused))
     assert h.at(other) not in violation.ops
+
+
+def test_a_dropped_task_says_why_its_last_try_failed() -> None:
+    """The replay makes the upstream fail as the run's did (reproduce's ``_failing_upstream``): it needs the error."""
+    h = HistoryBuilder()
+    _submit(h, 0, "trace-submit")
+    row = {**_task("t1", trace="trace-submit", created=1.0, finished=2.0, state="dropped", attempts=3),
+           "last_error": "ShunyaUnavailable: create_job: HTTP 503"}
+    snapshot = Snapshot.build({"task_records": [row], "shunya_jobs": _JOBS, "dead_letters": []})
+    (verdict,) = check_all(h.build(), snapshot, ["dead-letter-accounting"])
+    (dropped,) = [v for v in verdict.violations if v.details["type"] == "dropped"]
+    assert dropped.details["last_error"] == "ShunyaUnavailable: create_job: HTTP 503"
+    assert dropped.details["attempts"] == 3

@@ -145,6 +145,16 @@ def test_partial_error_rate_is_seeded_and_reproducible(client: ShunyaStubClient,
     assert pattern() == first
 
 
+def test_error_first_fails_exactly_the_next_calls_each_time_it_is_set(client: ShunyaStubClient,
+                                                                       stub: RunningStub) -> None:
+    """A replay makes a task fail as often as it did in the run, whatever the rate would have drawn."""
+    client.set_config(error_first=3, error_status=502)
+    with raw(stub) as http:
+        assert [http.get("/v1/jobs/shj_" + "1" * 32).status_code for _ in range(5)] == [502, 502, 502, 404, 404]
+        client.set_config(error_first=2)  # set again: counted again
+        assert [http.get("/v1/jobs/shj_" + "1" * 32).status_code for _ in range(3)] == [502, 502, 404]
+
+
 def test_latency_slows_api_but_not_admin(client: ShunyaStubClient) -> None:
     client.set_config(latency_ms=800, latency_jitter_ms=100)
     start = time.monotonic()

@@ -90,6 +90,9 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
                 task_name=record.get("name"),
                 company_id=record.get("company_id"),
                 state=state,
+                # why its last try failed (an upstream's 503...): what a replay must make happen again
+                **({"last_error": str(record["last_error"])} if record.get("last_error") else {}),
+                attempts=record.get("attempts"),
             )
     limit = snapshot.config.max_in_flight_tasks
     quiescence = snapshot.quiescence
@@ -173,4 +176,5 @@ def _retry_budget(history: History, records: tuple, snapshot: Snapshot, log: Vio
                 f"{budget[name]}; it ended {record.get('state')}", requests_behind_tasks(history, snapshot, (record,)),
                 badness=float(attempts - budget[name]),
                 task_id=record.get("task_id"), task_name=name, company_id=record.get("company_id"),
-                attempts=attempts, budget=budget[name], state=record.get("state"))
+                attempts=attempts, budget=budget[name], state=record.get("state"),
+                **({"last_error": str(record["last_error"])} if record.get("last_error") else {}))
