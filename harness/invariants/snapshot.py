@@ -32,7 +32,7 @@ from typing import Any
 from stormproof.harness.invariants.config import CheckConfig
 from stormproof.harness.invariants.metrics import parse_metrics
 
-__all__ = ["Quiescence", "Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row"]
+__all__ = ["Quiescence", "Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row", "timestamp_seconds"]
 
 Row = Mapping[str, Any]
 
@@ -62,13 +62,16 @@ TIMESTAMP_COLUMNS: frozenset[str] = frozenset(
 )
 
 
-def _timestamp(value: Any) -> Any:
+def timestamp_seconds(value: Any) -> Any:
+    """A datetime or an ISO-8601 text as unix seconds (naive: UTC); anything else as it is.
+
+    Raises ValueError for a text that is not ISO-8601."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value.timestamp()
     if isinstance(value, str):
-        return _timestamp(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return timestamp_seconds(datetime.fromisoformat(value.replace("Z", "+00:00")))
     return value
 
 
@@ -79,7 +82,7 @@ def normalise_row(row: Mapping[str, Any]) -> Row:
         if isinstance(value, uuid.UUID):
             value = str(value)
         elif key in TIMESTAMP_COLUMNS and value is not None:
-            value = _timestamp(value)
+            value = timestamp_seconds(value)
         out[key] = value
     return MappingProxyType(out)
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import datetime, timezone
 
 from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import STARTS, STOPS
@@ -39,7 +38,7 @@ from stormproof.harness.invariants.checkers._acted import probe_writes
 from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
-from stormproof.harness.invariants.snapshot import Row, Snapshot
+from stormproof.harness.invariants.snapshot import Row, Snapshot, timestamp_seconds
 from stormproof.harness.invariants.timeline import INF, NO_UNDOERS, Interval, report_overlaps
 from stormproof.harness.invariants.verdict import Verdict
 
@@ -226,16 +225,12 @@ def _refuses_stop(status: int | None, problem: object) -> bool:
 
 
 def _seconds(value: object) -> float | None:
-    """A stopped_at as epoch seconds: an answer's ISO 8601 text, or a snapshot's number; None if neither."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    if not isinstance(value, str):
-        return None
+    """A stopped_at as epoch seconds (an answer's ISO 8601 text, or a snapshot's number); None if neither."""
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = timestamp_seconds(value)
     except ValueError:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    return float(moment) if isinstance(moment, (int, float)) and not isinstance(moment, bool) else None
 
 
 def _check_stopped_at(log: ViolationLog, history: History, rows: tuple[Row, ...] | None) -> int:
