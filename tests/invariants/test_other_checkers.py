@@ -460,5 +460,7 @@ def test_a_stored_refusal_replayed_and_concurrent_or_unnamed_409s_are_valid() ->
     _start(b, 50, 55, 201, "fp1", key="k2", id="s2", body_sha256="h2")
     _start(b, 60, 65, 409, "fp1", key="k2", process="p5", detail="in flight")  # names no problem: not judged
     _start(b, 70, 75, 409, "fp1", key="k2", process="p6", problem="idempotency-key-in-flight")
+    _start(b, 80, 85, 409, "fp1", key="k3", process="p7", problem="resource-busy")  # "retry": a key may try again
+    _start(b, 90, 95, 201, "fp1", key="k3", process="p8", id="s3", body_sha256="h3")
     verdict = _run("idempotent-replay", b)
     assert verdict.status == "valid", [v.message for v in verdict.violations]

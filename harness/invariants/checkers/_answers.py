@@ -35,9 +35,10 @@ OTHER_LIMITS = frozenset((v.CALL_SUBMIT, v.CALL_REFRESH, v.DEAD_LETTER_RETRY))
 #: Argument keys that are not row ids even though they end in ``_id`` (tenant-isolation).
 _NOT_ROW_IDS = frozenset(("company_id", "target_tenant", "idempotency_key", "target_id", "probe_id"))
 _SECOND = 1_000_000_000
-#: 409 problems a key does not store: the in-flight refusal, and one whose body named no problem
+#: 409 problems a key need not store: the in-flight refusal, a busy resource (a lock held: "retry",
+#: Retry-After; a backend may well let the same key try again), and one whose body named no problem
 #: (a backend's own wording of it, e.g. FastAPI's {"detail": ...}): not judged as a stored answer.
-_NOT_STORED_409 = frozenset(("idempotency-key-in-flight", None))
+_NOT_STORED_409 = frozenset(("idempotency-key-in-flight", "resource-busy", None))
 
 
 class RowIdKeys(dict[tuple[str, ...], tuple[str, ...]]):
