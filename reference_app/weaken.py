@@ -93,6 +93,19 @@ WEAKENINGS: dict[str, Weakening] = {
             "flood refuses the quiet ones too",
         ),
         Weakening(
+            "rate-limit-tasks",
+            "C3",
+            "the per-tenant limit on task enqueues: POST /calls and /calls/{id}/refresh queue work for the "
+            "workers and Shunya at whatever rate a tenant sends (the API limit alone stands)",
+        ),
+        Weakening(
+            "rate-limit-not-stored",
+            "B1/C3",
+            "the rule that a rate limit's 429 is never stored under an Idempotency-Key: it is stored like a "
+            "404, so the client's retry with the same key after Retry-After is answered the stored 429 (without "
+            "Retry-After) for the key's lifetime",
+        ),
+        Weakening(
             "dead-letter-queue",
             "C2",
             "the dead-letter table: a task that exhausts its retries is logged and dropped",

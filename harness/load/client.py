@@ -66,13 +66,17 @@ class Derived:
 
     def result(self, status: int | None, body: bytes | None, replayed: bool, extra: Any) -> Mapping[str, Any]:
         """``extra``: the ids a probe asked for (then ``body_masked`` too), or None; or a dict of them
-        (``mask``) and of how the answer's trace header matched the one sent (``trace``, then in the result)."""
-        mask, trace = (extra.get("mask"), extra.get("trace")) if isinstance(extra, dict) else (extra, None)
+        (``mask``), of how the answer's trace header matched the one sent (``trace``) and of a 429's
+        Retry-After (``retry_after``, "" when it had none), the last two then in the result."""
+        mask, trace, retry_after = ((extra.get("mask"), extra.get("trace"), extra.get("retry_after"))
+                                    if isinstance(extra, dict) else (extra, None, None))
         result, _ = extract_result(body or b"", replayed, self.company_ids)
         if mask is not None:
             result["body_masked"] = masked_digest(body or b"", mask)
         if trace is not None:
             result["trace"] = trace
+        if retry_after is not None:
+            result["retry_after"] = retry_after
         return result
 
 
@@ -169,6 +173,8 @@ def record_request(
                 response.success()  # 4xx here are defined, expected answers
             replayed = (response.headers or {}).get("Idempotent-Replayed") == "true" if status else False
             trace = trace_echo(sent_headers.get(TRACE_HEADER), response.headers or {}) if status else None
+            # A limit's 429 says when to come back (plan C3); "" records that it did not.
+            retry_after = (response.headers or {}).get("Retry-After") or "" if status == 429 else None
     except Exception as exc:  # noqa: BLE001 - an unknown outcome, recorded as info
         recorder.complete(handle, None, error=exc)
         return Answer(0, None, False)
@@ -179,8 +185,8 @@ def record_request(
         recorder.complete(handle, None, error=error or "no HTTP answer")
         return Answer(0, None, False)
     extra = None if mask is None else tuple(mask)
-    if trace is not None:
-        extra = {"mask": extra, "trace": trace}
+    if trace is not None or retry_after is not None:
+        extra = {"mask": extra, "trace": trace, "retry_after": retry_after}
     recorder.complete(handle, status, raw, replayed, extra)
     return Answer(status, _json(raw), replayed)
 

@@ -160,6 +160,8 @@ _BACKOFF_CAP_S = 1.0
 #: Waits before each resend of a keyed write whose answer was lost (see StormUser._send): 7.5 s in all,
 #: longer than a killed API takes to restart on a loaded machine, as a patient client waits.
 _RESEND_WAITS_S = (0.5, 2.0, 5.0)
+#: A keyed write refused 429 is sent again (same key) as the user's first action this long after (its Retry-After).
+_LIMITED_RETRY_S = 1.0
 
 
 _BUSY_WAIT = between(0.0, 0.02)
@@ -176,6 +178,7 @@ class StormUser(FastHttpUser):
         worker = getattr(self.environment.runner, "worker_index", 0) or 0
         self.process_name = f"w{worker}-{os.getpid()}/u{number}"
         self._refusals = 0  # fast failures in a row: see _back_off_if_refused
+        self._limited: tuple[float, Callable[[], None]] | None = None  # a keyed write refused 429: see _send
         self.rng = random.Random(f"{CONFIG.seed}:{worker}:{number}")
         self.tenant = CONFIG.tenants[(number - 1) % len(CONFIG.tenants)]
         self.company = str(self.tenant["company_id"])
@@ -196,7 +199,10 @@ class StormUser(FastHttpUser):
 
     @task
     def act(self) -> None:
-        if self.actions:
+        if self._limited is not None and time.monotonic() >= self._limited[0]:
+            again, self._limited = self._limited[1], None
+            again()
+        elif self.actions:
             self.rng.choices(self.actions, cum_weights=self.cum_weights)[0]()
 
     # -- plumbing --------------------------------------------------------------
@@ -229,6 +235,15 @@ class StormUser(FastHttpUser):
             gevent.sleep(wait_s)
             answer = self._send_once(f, method, path, args={**args, "resend": resend}, body=body, key=key,
                                      token=token, tenant=tenant, raw_body=raw_body, headers=headers, mask=mask)
+        if answer.status == 429 and "after_429" not in args:
+            # A rate limit's "not now": a real client sends the same request again with the same key after
+            # Retry-After (about a second here), as the user's next action; the app must run it anew, not
+            # answer a 429 it stored under the key (args.after_429 marks the retry; rate-limit-enforced).
+            def again() -> None:
+                self._send(f, method, path, args={**args, "after_429": 1}, body=body, key=key, token=token,
+                           tenant=tenant, raw_body=raw_body, headers=headers, mask=mask)
+
+            self._limited = (time.monotonic() + _LIMITED_RETRY_S, again)
         return answer
 
     def _send_once(self, f: str, method: str, path: str, *, args: dict[str, Any], body: Any,
@@ -555,13 +570,17 @@ class StormUser(FastHttpUser):
         choices = [(route, ids) for route in d.idempotent if (ids := self._fill(route, own)) is not None]
         if not choices:
             return
-        route, ids = self.rng.choice(choices)
+        # The situation first, then a route it applies to: drawn the other way round, "missing" (only for
+        # the routes that require a key) came up so rarely that runs sent none (idempotency-replay-storm,
+        # 2026-12-02: 0 of 90 probes), and B1.key-required went unexercised.
+        required = [(route, ids) for route, ids in choices if route.idempotency == "required"]
         situations = [s for s in derive.IDEMPOTENCY_PROBES
-                      if (s != "missing" or route.idempotency == "required") and (s != "other-tenant" or self.others)]
+                      if (s != "missing" or required) and (s != "other-tenant" or self.others)]
         ttl = CONFIG.idempotency_ttl_s
         if ttl is not None and ttl <= derive.EXPIRY_PROBE_MAX_TTL_S:
             situations.append("expired")
         situation = self.rng.choice(situations)
+        route, ids = self.rng.choice(required if situation == "missing" else choices)
         key = uuid.uuid4().hex
         marker = f"{derive.MARKER}{self.company}-{key[:8]}"
 

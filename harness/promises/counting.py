@@ -16,10 +16,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from stormproof.harness.history import History, Op
-from stormproof.harness.history.vocabulary import NEMESIS, PROBE
+from stormproof.harness.history.vocabulary import NEMESIS, PROBE, PROBE_IDEMPOTENCY
 
 __all__ = [
     "Counter",
+    "answered",
     "by_operations",
     "completed",
     "key_concurrent",
@@ -29,8 +30,13 @@ __all__ = [
     "key_shared_across_tenants",
     "probe_case",
     "probe_route",
+    "served_beside_limited",
     "with_arg",
 ]
+
+#: The API's path prefix, which the promise table's routes leave out.
+API_PREFIX = "/api/v1"
+_PARAM = re.compile(r"\{[^}]*\}")
 
 #: A counter: the completed pairs of a history that exercised a promise, counted.
 Counter = Callable[[History], int]
@@ -51,6 +57,33 @@ def by_operations(names: tuple[str, ...]) -> Counter:
 def with_arg(names: tuple[str, ...], arg: str) -> Counter:
     """Completed operations of ``names`` whose args carry ``arg`` (not None)."""
     return lambda history: sum(1 for invoke, _ in completed(history, names) if invoke.args.get(arg) is not None)
+
+
+def answered(names: tuple[str, ...], status: int) -> Counter:
+    """Completed operations of ``names`` answered ``status``: for a limit (429), the situation it is for.
+
+    A correct app answers 429 exactly when the tenant went over its allowance, so a run whose load never
+    reached the limit counts nothing (its pass would be vacuous). An app that never limits counts nothing
+    either, but its checker finds the over-limit seconds: invalid outranks "not exercised"."""
+    return lambda history: sum(1 for _, completion in completed(history, names) if completion.status == status)
+
+
+def served_beside_limited(names: tuple[str, ...]) -> Counter:
+    """Operations of ``names`` answered (not 429) to a tenant in a second in which another tenant was answered
+    429: a tenant served while the others are limited, the situation a shared allowance breaks."""
+
+    def count(history: History) -> int:
+        second = 1_000_000_000
+        limited: dict[int, set[str | None]] = defaultdict(set)
+        served: list[tuple[int, str | None]] = []
+        for invoke, completion in completed(history, names):
+            if completion.status == 429:
+                limited[completion.time_ns // second].add(invoke.tenant)
+            elif completion.status is not None:
+                served.append((completion.time_ns // second, invoke.tenant))
+        return sum(1 for at, tenant in served if limited.get(at, set()) - {tenant})
+
+    return count
 
 
 def _keyed(history: History, names: tuple[str, ...]) -> dict[tuple[str | None, object], list[tuple[Op, Op]]]:
@@ -110,11 +143,26 @@ def key_concurrent(names: tuple[str, ...]) -> Counter:
     return count
 
 
-def key_missing(names: tuple[str, ...]) -> Counter:
-    """Operations of ``names`` sent without an Idempotency-Key (where one is required: the 400 situation)."""
-    return lambda history: sum(
-        1 for invoke, _ in completed(history, names) if invoke.args.get("idempotency_key") is None
-    )
+def key_missing(names: tuple[str, ...], route: str | None = None) -> Counter:
+    """Operations of ``names`` sent without an Idempotency-Key (where one is required: the 400 situation),
+    and with ``route`` (``METHOD /path``, the API prefix left out) the idempotency probes of that route
+    whose situation is ``missing``: those are the requests that send no key on purpose."""
+    def count(history: History) -> int:
+        total = sum(1 for invoke, _ in completed(history, names) if invoke.args.get("idempotency_key") is None)
+        if route is not None:
+            total += sum(1 for invoke, _ in completed(history, (PROBE_IDEMPOTENCY,))
+                         if invoke.args.get("probe") == "missing" and _same_route(invoke.args.get("route"), route))
+        return total
+
+    return count
+
+
+def _same_route(name: object, route: str) -> bool:
+    """``POST /api/v1/recordings/sessions/{session_id}/stop`` is ``POST /recordings/sessions/{id}/stop``."""
+    if not isinstance(name, str):
+        return False
+    method, path = route.split(" ", 1)
+    return _PARAM.sub("{}", name) == f"{method} {API_PREFIX}{_PARAM.sub('{}', path)}"
 
 
 def key_shared_across_tenants(names: tuple[str, ...]) -> Counter:

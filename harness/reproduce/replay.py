@@ -141,7 +141,9 @@ def check_config_for(case: Case) -> CheckConfig:
 
     spec = StackSpec.model_validate(dict(case.stack))
     rate, burst = spec.rate_limit
-    return CheckConfig(rate_limit_per_s=rate, rate_limit_burst=burst, task_try_budget=spec.task_try_budget,
+    task_rate, task_burst = spec.task_rate_limit
+    return CheckConfig(rate_limit_per_s=rate, rate_limit_burst=burst, task_rate_per_s=task_rate,
+                       task_rate_burst=task_burst, task_try_budget=spec.task_try_budget,
                        task_backoff_ms=spec.task_backoff_ms, idempotency_ttl_s=spec.idempotency_ttl_s)
 
 
@@ -332,6 +334,8 @@ class Replayer:
             await asyncio.sleep(0.02)
         if TRACE_HEADER in headers:
             result["trace"] = trace_echo(headers[TRACE_HEADER], response.headers)
+        if response.status_code == 429:
+            result["retry_after"] = response.headers.get("Retry-After") or ""
         if step.f == "probe.cross_tenant":
             result["body_masked"] = masked_digest(raw, _IDS.findall(request.path))
         record.complete(invoke, response.status_code, result, None)

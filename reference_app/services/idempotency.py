@@ -158,6 +158,10 @@ async def _write_once(
     except Problem as problem:
         if problem.status >= 500:
             raise  # rolled back: nothing stored, the key is free for a retry
+        if problem.status == 429 and not ctx.settings.weakened("rate-limit-not-stored"):
+            # A limit's refusal ran nothing and says "again after Retry-After": stored, the key would answer
+            # 429 to that retry for its whole lifetime (and without the header, which a stored answer lacks).
+            raise
         if await wrote_in_transaction(session):
             raise _RolledBack(problem) from None  # its writes must go before its refusal is stored
         session.expunge_all()  # nothing was flushed; drop what was added but not flushed

@@ -110,7 +110,11 @@ class TaskQueue:
         return self._settings.weakened("outbox")
 
     async def admit(self, company_id: uuid.UUID) -> None:
-        """Raise :class:`TaskRateLimited` when the tenant's task-enqueue allowance is used up."""
+        """Raise :class:`TaskRateLimited` when the tenant's task-enqueue allowance is used up.
+
+        Weakening ``rate-limit-tasks``: no task allowance (the API limit alone stands)."""
+        if self._settings.weakened("rate-limit-tasks"):
+            return
         decision = await self._limiter.check(self._limit, company_id)
         if not decision.allowed:
             raise TaskRateLimited(decision.retry_after_s)

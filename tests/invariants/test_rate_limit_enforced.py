@@ -122,3 +122,107 @@ def test_an_authenticated_refusal_still_spends_the_allowance(tmp_path: Path) -> 
     verdict = _verdict(_with_authz(tmp_path, accepted=38, unauthenticated=15, rep=5), LIMIT)
     assert verdict.status == "invalid"
     assert verdict.violations[0].details["accepted"] == 43
+
+
+# -- the task-enqueue limit (plan C3: "task enqueueing") ---------------------------------------------
+
+TASKS = CheckConfig(task_rate_per_s=1, task_rate_burst=1)  # at most 1 x L x 1.5 + 1 in a window of L s
+
+
+def _calls(tmp_path: Path, requests: list[tuple[float, float, str, int, bool]]) -> object:
+    """requests: (sent at s, answered after s, operation, status, replayed)."""
+    events: list[tuple[int, int, str, int, bool, int]] = []  # (ns, order, f, status, replayed, request no.)
+    for k, (at, latency, f, status, replayed) in enumerate(requests):
+        events.append((int(at * 1e9), 0, f, status, replayed, k))
+        events.append((int((at + latency) * 1e9), 1, f, status, replayed, k))
+    now = [0]
+    recorder = HistoryRecorder(tmp_path / "c.jsonl", origin_ns=0, clock=lambda: now[0])
+    invokes = {}
+    for ns, order, f, status, replayed, k in sorted(events):
+        now[0] = ns
+        if order == 0:
+            invokes[k] = recorder.invoke("u-a", f, tenant="a", args={"call_id": "c"})
+        else:
+            recorder.complete(invokes[k], status=status, result={"replayed": True} if replayed else None)
+    recorder.close()
+    return load_history(tmp_path / "c.jsonl")
+
+
+def test_task_enqueues_within_their_limit_pass(tmp_path: Path) -> None:
+    """One accepted a second (plus the first burst), the rest 429: within 1/s burst 1 in every window."""
+    calls = [(k / 10, 0.02, "call.submit" if k % 2 else "call.refresh", 202 if k % 10 == 0 else 429, False)
+             for k in range(100)]
+    verdict = _verdict(_calls(tmp_path, calls), TASKS)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["task_enqueues_judged"] == 10
+
+
+def test_answers_bunched_by_latency_do_not_read_as_over_limit(tmp_path: Path) -> None:
+    """Accepted at 1/s, but three answers delayed into one second: a window holds a request only whole."""
+    calls = [(0.0, 2.9, "call.submit", 202, False), (1.0, 1.95, "call.submit", 202, False),
+             (2.0, 0.96, "call.submit", 202, False), (3.0, 0.02, "call.submit", 202, False)]
+    verdict = _verdict(_calls(tmp_path, calls), TASKS)
+    assert verdict.status == "valid", verdict.violations
+
+
+def test_replayed_answers_spend_no_task_allowance(tmp_path: Path) -> None:
+    calls = [(k / 10, 0.02, "call.submit", 202, k > 0) for k in range(30)]
+    verdict = _verdict(_calls(tmp_path, calls), TASKS)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["task_enqueues_judged"] == 1
+
+
+def test_unlimited_task_enqueues_are_a_violation(tmp_path: Path) -> None:
+    """Five submissions and refreshes accepted a second: the task limit was not there."""
+    calls = [(k / 5, 0.05, "call.submit" if k % 2 else "call.refresh", 202, False) for k in range(40)]
+    verdict = _verdict(_calls(tmp_path, calls), TASKS)
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "task-over-limit" and violation.details["tenant"] == "a"
+    assert violation.details["accepted"] > 1 * violation.details["window_s"] * 1.5 + 1
+    assert violation.ops  # the requests admitted inside the window, for reproduce
+
+
+def test_task_limit_judged_without_an_api_limit(tmp_path: Path) -> None:
+    calls = [(k / 5, 0.05, "call.submit", 202, False) for k in range(40)]
+    assert _verdict(_calls(tmp_path, calls), CheckConfig()).summary["checked"] is False
+    assert _verdict(_calls(tmp_path, calls), TASKS).status == "invalid"
+
+
+# -- a 429 says when to come back, and is never a stored answer --------------------------------------
+
+def _refusals(tmp_path: Path, answers: list[tuple[int, dict]]) -> object:
+    """answers: (status, result) of keyed call submissions, one after the other."""
+    clock = iter(range(1, 10_000))
+    recorder = HistoryRecorder(tmp_path / "r.jsonl", origin_ns=0, clock=lambda: next(clock) * 1_000_000)
+    for status, result in answers:
+        invoke = recorder.invoke("u1", "call.submit", tenant="a", args={"idempotency_key": "k1"})
+        recorder.complete(invoke, status=status, result=result)
+    recorder.close()
+    return load_history(tmp_path / "r.jsonl")
+
+
+def test_a_429_with_retry_after_then_a_fresh_answer_passes(tmp_path: Path) -> None:
+    history = _refusals(tmp_path, [(429, {"retry_after": "1", "replayed": False}),
+                                   (429, {"retry_after": "Wed, 21 Oct 2026 07:28:00 GMT", "replayed": False}),
+                                   (202, {"replayed": False})])
+    verdict = _verdict(history, CheckConfig())
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["limits_429_judged"] == 2
+
+
+def test_a_429_without_retry_after_is_a_violation(tmp_path: Path) -> None:
+    history = _refusals(tmp_path, [(429, {"retry_after": "", "replayed": False}),
+                                   (429, {"retry_after": "soon", "replayed": False}),
+                                   (429, {"replayed": False})])  # not recorded: not judged
+    verdict = _verdict(history, CheckConfig())
+    assert [v.details["type"] for v in verdict.violations] == ["limit-without-retry-after"] * 2
+
+
+def test_a_stored_429_replayed_to_the_keys_retry_is_a_violation(tmp_path: Path) -> None:
+    history = _refusals(tmp_path, [(429, {"retry_after": "1", "replayed": False}),
+                                   (429, {"retry_after": "1", "replayed": True})])
+    verdict = _verdict(history, CheckConfig())
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "limit-replayed" and violation.ops

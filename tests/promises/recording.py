@@ -30,6 +30,8 @@ class Recorder:
             args["idempotency_key"] = key
         result, _ = extract_result(response.content, response.headers.get("Idempotent-Replayed") == "true",
                                    self.company_ids)
+        if response.status_code == 429:
+            result["retry_after"] = response.headers.get("Retry-After") or ""
         self.clock += 10
         invoke = self.builder.invoke(f, self.clock, tenant=tenant, **args)
         # Not builder.complete(): the body's own "status" would clash with its status argument.

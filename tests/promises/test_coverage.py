@@ -37,6 +37,36 @@ def test_key_counters_count_the_situation_not_the_operation() -> None:
     assert c.by_operations(ops)(history) == 5
 
 
+def test_key_missing_counts_the_missing_key_probes_of_its_route() -> None:
+    """The idempotency probe sends the keyless requests (f probe.idempotency, probe missing): counting only
+    keyless session.stop ops left B1.key-required.* at 0 in every run."""
+    b = HistoryBuilder()
+    routes = ("POST /api/v1/recordings/sessions/{session_id}/stop", "POST /api/v1/recordings/sessions/start",
+              "POST /api/v1/recordings/sessions/{session_id}/stop")
+    for n, (route, probe) in enumerate(zip(routes, ("missing", "missing", "replay"))):
+        b.call(v.PROBE_IDEMPOTENCY, 10 * n, 10 * n + 5, 400, route=route, probe=probe, step=1)
+    history = b.build()
+    assert c.key_missing((v.SESSION_STOP,), "POST /recordings/sessions/{id}/stop")(history) == 1
+    assert c.key_missing((v.SESSION_START,), "POST /recordings/sessions/start")(history) == 1
+    assert c.key_missing((v.ASSIGN,), "POST /appointments/{id}/assign")(history) == 0
+    assert coverage(history)["B1.key-required.session-stop"] == 1
+
+
+def test_limit_counters_count_refusals_and_tenants_served_beside_them() -> None:
+    b = HistoryBuilder()
+    b.call(v.APPOINTMENT_READ, 0, 5, 429, tenant="c1", appointment_id="a1")
+    b.call(v.APPOINTMENT_READ, 10, 15, 200, tenant="c2", appointment_id="a2")     # served beside c1's 429
+    b.call(v.APPOINTMENT_READ, 2000, 2005, 200, tenant="c2", appointment_id="a2")  # another second
+    b.call(v.CALL_SUBMIT, 20, 25, 429, tenant="c1")
+    b.call(v.CALL_SUBMIT, 1030, 1035, 202, tenant="c1", after_429=1)
+    history = b.build()
+    counts = coverage(history)
+    assert counts["C3.tenant-limited"] == 1
+    assert counts["C3.others-served"] == 1
+    assert counts["C3.task-limit"] == 1
+    assert counts["C3.limit-retryable"] == 1
+
+
 def test_probe_route_counts_probes_of_one_route_only() -> None:
     b = HistoryBuilder()
     for n, (method, path) in enumerate((("GET", "/api/v1/appointments/x1"), ("GET", "/api/v1/appointments/x1/consents"),

@@ -163,6 +163,63 @@ def test_rate_limit_per_tenant(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_rate_limit_tasks(apps, weakened: bool) -> None:
+    """Ten call submissions at once under a task limit of 1/s (burst 1), the API limit off: with the fix one is
+    accepted and nine answer 429 rate-limited with Retry-After; without it all ten queue their task, and
+    rate-limit-enforced flags the window (task-over-limit)."""
+    from stormproof.harness.invariants import CheckConfig, Snapshot
+
+    app = apps(*(("rate-limit-tasks",) if weakened else ()), STORMPROOF_RATE_TASKS_PER_SECOND="1")
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    calls = [("POST", "/api/v1/calls", auth(tenant.manager_token, new_key()), {}) for _ in range(10)]
+    answers = asyncio.run(fire_together(app.url, calls))
+    for answer in answers:
+        rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={})
+    statuses = sorted(answer.status_code for answer in answers)
+    if weakened:
+        assert statuses == [202] * 10, statuses
+    else:
+        # One, or two if the ten took over a second to arrive (a loaded machine): the allowance refilled once.
+        assert statuses.count(202) in (1, 2) and statuses.count(429) == 10 - statuses.count(202), statuses
+        refused = next(answer for answer in answers if answer.status_code == 429)
+        assert _problem_type(refused) == "rate-limited" and refused.headers.get("Retry-After"), dict(refused.headers)
+    config = CheckConfig(task_rate_per_s=1, task_rate_burst=1)
+    verdict = _verdict("rate-limit-enforced", rec.history(), Snapshot.build({}, config=config))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict.violations
+
+
+@FIX
+def test_rate_limit_not_stored(apps, weakened: bool) -> None:
+    """Three keyed submissions at once under a task limit of 1/s: two are refused 429. Sent again with its key
+    after its Retry-After, a refused one runs (202) with the fix; without it the key answers the stored 429,
+    replayed and without Retry-After, and rate-limit-enforced flags both."""
+    from stormproof.harness.invariants import CheckConfig, Snapshot
+
+    app = apps(*(("rate-limit-not-stored",) if weakened else ()), STORMPROOF_RATE_TASKS_PER_SECOND="1")
+    tenant = app.tenants[1]
+    rec = Recorder([t.company_id for t in app.tenants])
+    calls = [("POST", "/api/v1/calls", auth(tenant.manager_token, new_key()), {}) for _ in range(3)]
+    answers = asyncio.run(fire_together(app.url, calls))
+    for answer in answers:
+        rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={})
+    refused = [answer for answer in answers if answer.status_code == 429]
+    assert refused, [answer.status_code for answer in answers]
+    time.sleep(float(refused[0].headers.get("Retry-After") or 1) + 0.5)
+    again = httpx.post(f"{app.url}/api/v1/calls", headers=dict(refused[0].request.headers), json={})
+    rec.record(v.CALL_SUBMIT, tenant.company_id, again, body={})
+    if weakened:
+        assert again.status_code == 429 and again.headers.get("Idempotent-Replayed") == "true"
+    else:
+        assert again.status_code == 202 and again.headers.get("Idempotent-Replayed") != "true", again.text
+    config = CheckConfig(task_rate_per_s=1, task_rate_burst=1)
+    verdict = _verdict("rate-limit-enforced", rec.history(), Snapshot.build({}, config=config))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict.violations
+    if weakened:
+        assert {v.details["type"] for v in verdict.violations} == {"limit-replayed", "limit-without-retry-after"}
+
+
+@FIX
 def test_idempotency_expiry(apps, weakened: bool) -> None:
     """A key older than the TTL runs as new with the fix; it still replays without it."""
     app = apps(*(("idempotency-expiry",) if weakened else ()), STORMPROOF_IDEMPOTENCY_TTL_SECONDS="1")

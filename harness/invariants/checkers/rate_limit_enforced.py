@@ -20,6 +20,15 @@ else's traffic used this tenant's allowance. The windows are a doubling grid
 the rule never claims more than the arithmetic allows. Only the API limit is
 judged: a call submission or refresh may meet the Shunya or task limit.
 
+Task enqueues have a per-tenant limit of their own (plan C3: "task enqueueing"),
+spent by every call submission and refresh that runs (a replayed answer ran
+nothing). Completion seconds cannot judge so small an allowance: a few answers
+delayed into the same second would read as over-limit. A window instead holds
+only the requests whose whole flight (invoke to answer, so the app's decision)
+lies inside it; more of them accepted than ``rate x length + burst`` (the rate
+widened by ``rate_limit_tolerance``) in some window is ``task-over-limit``:
+whatever the latency, those were admitted inside it.
+
 A request without a valid token (an authorization probe's ``none``,
 ``expired`` or ``forged`` caller) is nobody's: the limit applies to the
 tenant the token names, once the token is known good, so its 401 never spends
@@ -30,11 +39,12 @@ the count past the bound: a false ``over-limit``) nor as sent.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import NEMESIS, WEBHOOK_DELIVER
+from stormproof.harness.history.vocabulary import CALL_REFRESH, CALL_SUBMIT, NEMESIS, WEBHOOK_DELIVER
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -52,8 +62,14 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
     """Per tenant and per second, accepted (non-429) answers stay within rate + burst."""
     config = snapshot.config
     log = ViolationLog(NAME, "safety", config)
+    tasks: dict[str, int] = {"limits_429_judged": _refusals_retryable(log, history)}
+    if config.task_rate_per_s is not None:
+        tasks["task_enqueues_judged"] = _task_over_limit(log, history, config.task_rate_per_s,
+                                                         config.task_rate_burst, config.rate_limit_tolerance)
     if config.rate_limit_per_s is None:
-        return log.verdict(checked=False, note="the run set no per-tenant rate limit")
+        if config.task_rate_per_s is not None or tasks["limits_429_judged"]:
+            return log.verdict(checked=True, **tasks)
+        return log.verdict(checked=False, note="the run set no per-tenant rate limit", **tasks)
     bound = config.rate_limit_per_s * (1 + config.rate_limit_tolerance) + config.rate_limit_burst
     seen = answers(history)  # the walk of every answer, shared (see _answers)
     accepted, limited, refused = seen.accepted, seen.limited, seen.refused
@@ -69,7 +85,96 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
                                      config.rate_limit_burst, config.rate_limit_tolerance) if refused else 0
     busiest = max(accepted.values(), default=0)
     return log.verdict(checked=True, bound_per_second=bound, busiest_second=busiest, answered_429=limited,
-                       api_429_judged=len(refused), quiet_tenant_429=quiet_refusals)
+                       api_429_judged=len(refused), quiet_tenant_429=quiet_refusals, **tasks)
+
+
+_DELTA_SECONDS = re.compile(r"^[0-9]+$")
+
+
+def _refusals_retryable(log: ViolationLog, history: History) -> int:
+    """Every 429 says when to come back and is the limit's answer now, never a stored one (plan C3, B1).
+
+    A 429 without a Retry-After (delta-seconds or an HTTP-date) leaves the client to guess (the recorder
+    notes the header of each 429 as ``retry_after``, "" when absent; histories without the note are not
+    judged on it). A 429 answered as a replay (Idempotent-Replayed) was stored under the request's key:
+    the same request sent again with its key after Retry-After gets that 429 again, for the key's whole
+    lifetime, so a rate-limited write can never be retried safely. Returns how many 429s were judged.
+    """
+    judged = 0
+    for pairs in history.grouped().values():
+        for invoke, completion in pairs:
+            if completion is None or completion.status != 429 or invoke.process == NEMESIS:
+                continue
+            judged += 1
+            result = completion.result
+            retry_after = result.get("retry_after")
+            if retry_after is not None and not _valid_retry_after(str(retry_after)):
+                log.add("limit-without-retry-after",
+                        f"{invoke.f} was answered 429 with "
+                        + (f"Retry-After {retry_after!r}, neither delay-seconds nor an HTTP-date" if retry_after
+                           else "no Retry-After") + ": the client cannot tell when to come back",
+                        (invoke.index, completion.index), tenant=invoke.tenant, f=invoke.f)
+            if result.get("replayed"):
+                log.add("limit-replayed",
+                        f"{invoke.f} was answered a stored 429 (Idempotent-Replayed) for key "
+                        f"{invoke.args.get('idempotency_key')!r}: a limit's refusal was kept under the key, so its "
+                        "retry after Retry-After is refused again for the key's lifetime",
+                        (invoke.index, completion.index), tenant=invoke.tenant, f=invoke.f)
+    return judged
+
+
+def _valid_retry_after(value: str) -> bool:
+    """RFC 9110 10.2.3: delay-seconds (digits) or an HTTP-date."""
+    from email.utils import parsedate_to_datetime
+
+    value = value.strip()
+    if _DELTA_SECONDS.match(value):
+        return True
+    try:
+        return parsedate_to_datetime(value) is not None
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
+#: Window lengths (s) for the task limit: a short one for a flood, longer ones for a tenant slowed by latency.
+_TASK_WINDOWS_S = (1.0, 2.0, 4.0, 8.0)
+#: Requests named in a task-over-limit violation.
+_TASK_LISTED = 20
+
+
+def _task_over_limit(log: ViolationLog, history: History, rate: float, burst: float, tolerance: float) -> int:
+    """Flag, per tenant, the window holding the most accepted task enqueues beyond ``rate x length + burst``.
+
+    Returns how many accepted submissions and refreshes were judged."""
+    spans: defaultdict[str, list[tuple[int, int, int]]] = defaultdict(list)
+    for invoke, completion in history.pairs_of(CALL_SUBMIT, CALL_REFRESH):
+        if (completion is None or completion.type != "ok" or invoke.process == NEMESIS or invoke.tenant is None
+                or completion.result.get("replayed")):
+            continue
+        spans[invoke.tenant].append((invoke.time_ns, completion.time_ns, invoke.index))
+    for tenant, flights in sorted(spans.items()):
+        flights.sort()
+        worst: tuple[float, float, float, list[int]] | None = None  # (excess ratio, length, bound, requests)
+        for length in _TASK_WINDOWS_S:
+            bound = rate * length * (1 + tolerance) + burst
+            width = int(length * 1e9)
+            for i, (start, _, _) in enumerate(flights):  # a window opening at an invoke holds the most
+                inside = []
+                for invoked, answered, index in flights[i:]:
+                    if invoked > start + width:
+                        break
+                    if answered <= start + width:
+                        inside.append(index)
+                if len(inside) > bound and (worst is None or len(inside) / bound > worst[0]):
+                    worst = (len(inside) / bound, length, bound, inside)
+        if worst is not None:
+            _, length, bound, inside = worst
+            log.add("task-over-limit",
+                    f"tenant {tenant} had {len(inside)} call submissions and refreshes accepted within "
+                    f"{length:g} s (task limit {rate:g}/s, burst {burst:g}: at most {bound:g}): its task "
+                    "enqueues were not limited", inside[:_TASK_LISTED],
+                    badness=len(inside) - bound, tenant=tenant, accepted=len(inside), window_s=length)
+    return sum(len(flights) for flights in spans.values())
 
 
 def _sent(history: History) -> dict[str, list[tuple[int, int]]]:
