@@ -40,6 +40,13 @@ __all__ = ["StormUser", "CONFIG"]  # and StagesShape, when the config has stages
 CONFIG: LoadConfig = load_config()
 COMPANY_IDS = tuple(str(t["company_id"]) for t in CONFIG.tenants)
 _numbers = itertools.count(1)
+#: The idempotency probes' turn (see StormUser.do_probe_idempotency), one count for the process's users.
+_probe_turns = itertools.count()
+
+
+def _probe_offset() -> int:
+    """Where this load process starts in the probes' turn: another place for each worker and seed."""
+    return int(hashlib.sha256(f"{CONFIG.seed}:{os.getpid()}".encode()).hexdigest()[:6], 16)
 _recorder: SpooledRecorder | None = None
 _recorder_pid = 0
 #: What this process has learnt, per tenant: session ids and call ids seen in answers.
@@ -570,17 +577,18 @@ class StormUser(FastHttpUser):
         choices = [(route, ids) for route in d.idempotent if (ids := self._fill(route, own)) is not None]
         if not choices:
             return
-        # The situation first, then a route it applies to: drawn the other way round, "missing" (only for
-        # the routes that require a key) came up so rarely that runs sent none (idempotency-replay-storm,
-        # 2026-12-02: 0 of 90 probes), and B1.key-required went unexercised.
+        # Every (situation, route) in turn, shared by the process's users: each route's replay, mismatch,
+        # concurrent, missing-key... is a promise of its own (docs/PROMISES.md, B1.*), and drawn at random
+        # most of them went without a single probe in a run ("missing", only for the routes that require a
+        # key: 0 of 90 probes in an idempotency-replay-storm run, 2026-12-02).
         required = [(route, ids) for route, ids in choices if route.idempotency == "required"]
         situations = [s for s in derive.IDEMPOTENCY_PROBES
                       if (s != "missing" or required) and (s != "other-tenant" or self.others)]
         ttl = CONFIG.idempotency_ttl_s
         if ttl is not None and ttl <= derive.EXPIRY_PROBE_MAX_TTL_S:
             situations.append("expired")
-        situation = self.rng.choice(situations)
-        route, ids = self.rng.choice(required if situation == "missing" else choices)
+        pairs = [(s, pair) for s in situations for pair in (required if s == "missing" else choices)]
+        situation, (route, ids) = pairs[(next(_probe_turns) + _probe_offset()) % len(pairs)]
         key = uuid.uuid4().hex
         marker = f"{derive.MARKER}{self.company}-{key[:8]}"
 

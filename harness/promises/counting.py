@@ -28,6 +28,8 @@ __all__ = [
     "key_missing",
     "key_repeat",
     "key_shared_across_tenants",
+    "plus",
+    "probe_situation",
     "probe_case",
     "probe_route",
     "served_beside_limited",
@@ -147,14 +149,23 @@ def key_missing(names: tuple[str, ...], route: str | None = None) -> Counter:
     """Operations of ``names`` sent without an Idempotency-Key (where one is required: the 400 situation),
     and with ``route`` (``METHOD /path``, the API prefix left out) the idempotency probes of that route
     whose situation is ``missing``: those are the requests that send no key on purpose."""
-    def count(history: History) -> int:
-        total = sum(1 for invoke, _ in completed(history, names) if invoke.args.get("idempotency_key") is None)
-        if route is not None:
-            total += sum(1 for invoke, _ in completed(history, (PROBE_IDEMPOTENCY,))
-                         if invoke.args.get("probe") == "missing" and _same_route(invoke.args.get("route"), route))
-        return total
+    keyless = lambda history: sum(  # noqa: E731
+        1 for invoke, _ in completed(history, names) if invoke.args.get("idempotency_key") is None)
+    return keyless if route is None else plus(keyless, probe_situation(route, "missing", step=1))
 
-    return count
+
+def probe_situation(route: str, situation: str, *, step: int = 2) -> Counter:
+    """Idempotency probes of ``route`` (``METHOD /path``, the API prefix left out) in ``situation``, counted
+    at ``step`` (the use of the key that meets the situation: the second, but for a missing key)."""
+    return lambda history: sum(
+        1 for invoke, _ in completed(history, (PROBE_IDEMPOTENCY,))
+        if invoke.args.get("probe") == situation and invoke.args.get("step") == step
+        and _same_route(invoke.args.get("route"), route))
+
+
+def plus(*counters: Counter) -> Counter:
+    """The sum of ``counters``: a promise exercised by the load's own operations and by probes alike."""
+    return lambda history: sum(counter(history) for counter in counters)
 
 
 def _same_route(name: object, route: str) -> bool:

@@ -161,17 +161,18 @@ for _op, _route, _required in _B1:
     _row(f"B1.replay.{_slug}", "B1",
          f"{_route}: the same Idempotency-Key with the same payload, once the first finished, replays the stored "
          "status and body byte for byte with Idempotent-Replayed: true, and the effect happens once.",
-         "idempotent-replay", (_op,), HOT, _B1_SCENARIOS, ("idempotency-keys",), count=c.key_repeat((_op,)))
+         "idempotent-replay", (_op,), HOT, _B1_SCENARIOS, ("idempotency-keys",),
+         count=c.plus(c.key_repeat((_op,)), c.probe_situation(_route, "replay")))
     _row(f"B1.mismatch.{_slug}", "B1",
          f"{_route}: the same key with another payload (or on another endpoint) answers 422 "
          "idempotency-key-mismatch and runs nothing.",
          "idempotent-replay", (_op,), HOT, _B1_SCENARIOS, ("idempotency-fingerprint",),
-         count=c.key_mismatch((_op,)))
+         count=c.plus(c.key_mismatch((_op,)), c.probe_situation(_route, "mismatch")))
     _row(f"B1.concurrent.{_slug}", "B1",
          f"{_route}: the same key sent while its first request runs answers 409 idempotency-key-in-flight with "
          "Retry-After, or the first request's result; the effect happens once.",
          "idempotent-replay", (_op,), HOT, _B1_CONCURRENT_SCENARIOS, ("idempotency-in-flight",),
-         count=c.key_concurrent((_op,)))
+         count=c.plus(c.key_concurrent((_op,)), c.probe_situation(_route, "concurrent")))
     if _required:
         _row(f"B1.key-required.{_slug}", "B1",
              f"{_route}: a request without an Idempotency-Key answers 400 idempotency-key-missing and runs "

@@ -32,6 +32,7 @@ from stormproof.scenarios import Scenario
 __all__ = ["Cell", "PromiseLike", "VerifyError", "build_cells", "select_cells", "uncovered_promises"]
 
 SCENARIO_SOURCE = "scenario file"
+PROMISE_SOURCE = "promise "
 
 
 class VerifyError(ValueError):
@@ -58,6 +59,12 @@ class Cell:
     sources: tuple[str, ...]
     #: Why no run can catch this cell as written (then it is an escape without running).
     problem: str | None = None
+
+    @property
+    def promises(self) -> tuple[str, ...]:
+        """The promise table's rows this cell comes from (each must be exercised by a try that catches it)."""
+        return tuple(source.removeprefix(PROMISE_SOURCE) for source in self.sources
+                     if source.startswith(PROMISE_SOURCE))
 
     @property
     def label(self) -> str:
@@ -100,7 +107,7 @@ def build_cells(scenarios: Iterable[Scenario], promises: Iterable[PromiseLike] =
             if name not in by_name:
                 raise VerifyError(f"promise {promise.id} names scenario {name!r}, which does not exist; "
                                   f"built-in: {', '.join(sorted(by_name))}")
-            add(promise.weaken, name, (promise.invariant,), f"promise {promise.id}")
+            add(promise.weaken, name, (promise.invariant,), f"{PROMISE_SOURCE}{promise.id}")
 
     cells = []
     for (weaken, name), invariants in sorted(expect.items()):

@@ -26,8 +26,14 @@ from stormproof.harness.report.result import RunResult
 __all__ = ["first_violation_s", "judge_all_on", "judge_weakened"]
 
 
-def judge_weakened(result: RunResult, expect: Sequence[str]) -> tuple[bool, str]:
-    """(caught, reason) for a weakened run expected to break every invariant in ``expect``."""
+def judge_weakened(result: RunResult, expect: Sequence[str], promises: Sequence[str] = ()) -> tuple[bool, str]:
+    """(caught, reason) for a weakened run expected to break every invariant in ``expect``.
+
+    ``promises``: the promise table's rows the cell comes from. Each must have been exercised in the run
+    (its coverage count above 0): an invariant made invalid by another promise's violations shows nothing
+    about a promise no operation put at risk (noisy-tenant's task-limit row was "caught" so, by the API
+    limit's violations, while its load sent no call at all).
+    """
     if result.error is not None:
         return False, f"the run failed: {result.error}"
     statuses = {v.invariant: v for v in result.verdicts}
@@ -39,6 +45,11 @@ def judge_weakened(result: RunResult, expect: Sequence[str]) -> tuple[bool, str]
         elif verdict.status != "invalid":
             why = f" ({verdict.error})" if verdict.error else ""
             missed.append(f"{invariant} was {verdict.status}{why}")
+    counted = {str(entry.get("promise")): entry.get("count") for entry in result.coverage}
+    idle = [p for p in promises if p in counted and not counted[p]]
+    if idle:
+        missed.append(f"not exercised in this run: {', '.join(idle)} (another promise's violations do not show "
+                      "these)")
     if missed:
         return False, "; ".join(missed)
     counts = ", ".join(f"{i}: {_count(statuses[i])} violation(s)" for i in expect)

@@ -102,7 +102,7 @@ def _weakened_try(cell: Cell, seed: int, outcome: RunOutcome | None, crash: str,
                   out_dir: Path) -> Try:
     if outcome is None:
         return Try(seed, False, "error", f"the runner crashed: {crash}", None, wall)
-    caught, reason = judge_weakened(outcome.result, cell.expect)
+    caught, reason = judge_weakened(outcome.result, cell.expect, cell.promises)
     first = None
     if caught:
         history = _history(outcome.run_dir)

@@ -60,3 +60,21 @@ def test_an_all_on_run_breaking_an_slo_passes_unless_a_cell_of_its_scenario_expe
     passed, reason = judge_all_on(breached, ["slo-error-rate"])
     assert not passed and "slo-error-rate invalid" in reason
     assert judge_all_on(_all_on("valid"), ["slo-error-rate"]) == (True, "pass")
+
+
+def test_a_promise_cell_is_caught_only_where_its_promise_was_exercised() -> None:
+    """noisy-tenant's task-limit row was "caught" by the API limit's violations while its load sent no call:
+    a try whose run never exercised the cell's promise shows nothing about it."""
+    from dataclasses import replace
+
+    from stormproof.harness.verify import judge_weakened
+
+    result = _result(Violation("x", "m", (2,)))
+    exercised = replace(result, coverage=({"promise": "P.a", "count": 3}, {"promise": "P.b", "count": 0}))
+    assert judge_weakened(exercised, ["x"])[0]  # a scenario file's cell names no promise
+    assert judge_weakened(exercised, ["x"], ["P.a"])[0]
+    caught, reason = judge_weakened(exercised, ["x"], ["P.a", "P.b"])
+    assert not caught and "not exercised in this run: P.b" in reason
+    assert judge_weakened(exercised, ["x"], ["P.unknown"])[0]  # a row the run's table did not have: not judged
+    cell = Cell(("w",), "s", ("x",), ("scenario file", "promise P.a", "promise P.b"))
+    assert cell.promises == ("P.a", "P.b")
