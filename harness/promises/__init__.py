@@ -2,21 +2,31 @@
 
 ``PROMISES`` holds one :class:`Promise` per row of ``docs/PROMISES.md``
 (which is generated from it: ``python -m stormproof.harness.promises --markdown``);
-``coverage(history)`` counts, per promise, the completed operations of a run
-that exercised it. ``stormproof.harness.promises.run`` turns those counts into the
+``coverage(history, config)`` counts, per promise, the completed operations of a
+run that exercised it (the run's limits, from ``config``, tell a flood from
+traffic within them). ``stormproof.harness.promises.run`` turns those counts into the
 ``coverage`` list of result.json and marks a checker that had nothing to
 judge as "not exercised".
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stormproof.harness.history import History
 from stormproof.harness.promises.promise import Promise
 from stormproof.harness.promises.table import COUNTERS, GAPS, PROMISES
 
+if TYPE_CHECKING:
+    from stormproof.harness.invariants.config import CheckConfig
+
 __all__ = ["GAPS", "PROMISES", "Promise", "coverage"]
 
 
-def coverage(history: History) -> dict[str, int]:
-    """Promise id -> how many completed operations of ``history`` exercised it."""
-    return {promise.id: COUNTERS[promise.id](history) for promise in PROMISES}
+def coverage(history: History, config: "CheckConfig | None" = None) -> dict[str, int]:
+    """Promise id -> how many completed operations of ``history`` exercised it.
+
+    ``config``: the run's limits (None: not known); counters that need them (``counting.ConfigCounter``)
+    get it."""
+    return {promise.id: (counter(history, config) if getattr(counter, "needs_config", False) else counter(history))
+            for promise in PROMISES for counter in (COUNTERS[promise.id],)}

@@ -28,6 +28,7 @@ __all__ = [
     "key_missing",
     "key_repeat",
     "key_shared_across_tenants",
+    "over_allowance",
     "plus",
     "probe_situation",
     "probe_case",
@@ -68,6 +69,31 @@ def answered(names: tuple[str, ...], status: int) -> Counter:
     reached the limit counts nothing (its pass would be vacuous). An app that never limits counts nothing
     either, but its checker finds the over-limit seconds: invalid outranks "not exercised"."""
     return lambda history: sum(1 for _, completion in completed(history, names) if completion.status == status)
+
+
+class over_allowance:  # noqa: N801 - a counter, named like the functions that make the others
+    """Requests of ``names`` a tenant sent in a second beyond its allowance there (``rate + burst`` of the
+    limit ``limit`` names in the run's config: ``api`` or ``tasks``), answered or not: the situation a limit is
+    for, whatever the app answered (an app that never limits is exercised too, and its checker says so).
+
+    Without the run's config (a limit not known), the requests answered 429 are counted instead."""
+
+    needs_config = True
+
+    def __init__(self, names: tuple[str, ...], limit: str) -> None:
+        self.names, self.limit = names, limit
+
+    def __call__(self, history: History, config: object | None = None) -> int:
+        rate, burst = ((getattr(config, "rate_limit_per_s", None), getattr(config, "rate_limit_burst", 0.0))
+                       if self.limit == "api" else
+                       (getattr(config, "task_rate_per_s", None), getattr(config, "task_rate_burst", 0.0)))
+        if rate is None:
+            return answered(self.names, 429)(history)
+        sent: dict[tuple[str | None, int], int] = defaultdict(int)
+        for invoke, _ in completed(history, self.names):
+            sent[(invoke.tenant, invoke.time_ns // 1_000_000_000)] += 1
+        allowance = rate + burst
+        return int(sum(max(0, count - allowance) for count in sent.values()))
 
 
 def served_beside_limited(names: tuple[str, ...]) -> Counter:

@@ -67,9 +67,11 @@ def mark_not_exercised(verdicts: Iterable[Verdict], counts: Mapping[str, int]) -
     return marked
 
 
-def run_coverage(history: History | None, verdicts: Iterable[Verdict]) -> list[Verdict]:
-    """The runner's hook: the verdicts, with those that judged nothing marked "not exercised"."""
+def run_coverage(history: History | None, verdicts: Iterable[Verdict], config: Any = None) -> list[Verdict]:
+    """The runner's hook: the verdicts, with those that judged nothing marked "not exercised".
+
+    ``config``: the run's ``CheckConfig`` (its limits tell a flood from traffic within them)."""
     verdicts = list(verdicts)
     if history is None:
         return verdicts
-    return mark_not_exercised(verdicts, coverage(history))
+    return mark_not_exercised(verdicts, coverage(history, config))

@@ -223,8 +223,11 @@ def build_result(
     plan: Mapping[str, Any] | None = None,
     not_run: str | None = None,
     quiescence: Quiescence | None = None,
+    config: Any = None,
 ) -> RunResult:
     """The result of a run: verdict, exit code, stats and fault windows computed here.
+
+    ``config``: the run's ``CheckConfig``, for the promise coverage (its limits).
 
     ``history`` may be None when the run failed before recording anything;
     the stats are then empty and ``error`` should say why. ``not_run`` marks a
@@ -236,7 +239,7 @@ def build_result(
     verdict, combined = decide(verdicts, error)
     if history is not None:
         stats, faults = summarise_history(history), fault_windows(history)
-        covered = coverage_entries(promise_coverage(history), (v.invariant for v in verdicts))
+        covered = coverage_entries(promise_coverage(history, config), (v.invariant for v in verdicts))
     else:
         stats, faults, covered = summarise_history(History(())), [], []
     return RunResult(scenario=scenario, run=run, verdict=verdict, verdicts=verdicts, overall=combined,

@@ -215,6 +215,7 @@ def record_run(
         plan=plan.to_dict(),
         not_run=not_run,
         quiescence=quiescence,
+        config=plan.check_config(),
     )
     write_result(run_dir, result)
     if history is None:
@@ -362,6 +363,6 @@ def judge(
     history = merge_histories(sorted(parts.glob("*.jsonl")))
     write_history(history, run_dir / "history.jsonl")
     log.info("phase: %d ops merged and written", len(history))
-    verdicts = run_coverage(history, check_all(history, snapshot, plan.checks))
+    verdicts = run_coverage(history, check_all(history, snapshot, plan.checks), plan.check_config())
     log.info("phase: checked")
     return history, verdicts, quiescence

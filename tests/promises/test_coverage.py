@@ -67,6 +67,23 @@ def test_limit_counters_count_refusals_and_tenants_served_beside_them() -> None:
     assert counts["C3.limit-retryable"] == 1
 
 
+def test_a_limit_is_exercised_by_the_flood_whatever_the_app_answered() -> None:
+    """Five reads in one second at 1/s burst 1: three beyond the allowance, though an app without a limit
+    answered them all 200 (counting 429s, its weakened run read 'not exercised' and verify called the cell an
+    escape: verify --scenario noisy-tenant, 2026-12-02)."""
+    from stormproof.harness.invariants import CheckConfig
+
+    b = HistoryBuilder()
+    for n in range(5):
+        b.call(v.APPOINTMENT_READ, 100 * n, 100 * n + 5, 200, tenant="c1", appointment_id="a1")
+    b.call(v.CALL_SUBMIT, 600, 605, 202, tenant="c1")
+    history = b.build()
+    config = CheckConfig(rate_limit_per_s=1, rate_limit_burst=1, task_rate_per_s=1, task_rate_burst=1)
+    assert coverage(history, config)["C3.tenant-limited"] == 3
+    assert coverage(history, config)["C3.task-limit"] == 0  # one submission: within its allowance
+    assert coverage(history)["C3.tenant-limited"] == 0      # no limit known: the 429s, of which there are none
+
+
 def test_probe_route_counts_probes_of_one_route_only() -> None:
     b = HistoryBuilder()
     for n, (method, path) in enumerate((("GET", "/api/v1/appointments/x1"), ("GET", "/api/v1/appointments/x1/consents"),
