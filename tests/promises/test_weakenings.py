@@ -162,6 +162,16 @@ def test_rate_limit_per_tenant(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict.violations
 
 
+def _submit_together(app, tenant, count: int) -> tuple[Recorder, list[httpx.Response]]:
+    """``count`` keyed call submissions of ``tenant`` sent at once, recorded."""
+    rec = Recorder([t.company_id for t in app.tenants])
+    calls = [("POST", "/api/v1/calls", auth(tenant.manager_token, new_key()), {}) for _ in range(count)]
+    answers = asyncio.run(fire_together(app.url, calls))
+    for answer in answers:
+        rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={})
+    return rec, answers
+
+
 @FIX
 def test_rate_limit_tasks(apps, weakened: bool) -> None:
     """Ten call submissions at once under a task limit of 1/s (burst 1), the API limit off: with the fix one is
@@ -170,12 +180,7 @@ def test_rate_limit_tasks(apps, weakened: bool) -> None:
     from stormproof.harness.invariants import CheckConfig, Snapshot
 
     app = apps(*(("rate-limit-tasks",) if weakened else ()), STORMPROOF_RATE_TASKS_PER_SECOND="1")
-    tenant = app.tenants[0]
-    rec = Recorder([t.company_id for t in app.tenants])
-    calls = [("POST", "/api/v1/calls", auth(tenant.manager_token, new_key()), {}) for _ in range(10)]
-    answers = asyncio.run(fire_together(app.url, calls))
-    for answer in answers:
-        rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={})
+    rec, answers = _submit_together(app, app.tenants[0], 10)
     statuses = sorted(answer.status_code for answer in answers)
     if weakened:
         assert statuses == [202] * 10, statuses
@@ -197,12 +202,8 @@ def test_rate_limit_not_stored(apps, weakened: bool) -> None:
     from stormproof.harness.invariants import CheckConfig, Snapshot
 
     app = apps(*(("rate-limit-not-stored",) if weakened else ()), STORMPROOF_RATE_TASKS_PER_SECOND="1")
-    tenant = app.tenants[1]
-    rec = Recorder([t.company_id for t in app.tenants])
-    calls = [("POST", "/api/v1/calls", auth(tenant.manager_token, new_key()), {}) for _ in range(3)]
-    answers = asyncio.run(fire_together(app.url, calls))
-    for answer in answers:
-        rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={})
+    tenant = app.tenants[1]  # not test_rate_limit_tasks's: the fixed app is shared, and so is its allowance
+    rec, answers = _submit_together(app, tenant, 3)
     refused = [answer for answer in answers if answer.status_code == 429]
     assert refused, [answer.status_code for answer in answers]
     time.sleep(float(refused[0].headers.get("Retry-After") or 1) + 0.5)
