@@ -159,15 +159,17 @@ def test_an_app_already_running_is_not_judged_by_settings_the_scenario_never_gav
     20/s would call an app with a higher limit of its own over the limit.
     """
     env = {"STORMPROOF_TASK_BACKOFF_BASE_MS": "50", "STORMPROOF_TASK_BACKOFF_CAP_MS": "200",
-           "STORMPROOF_IDEMPOTENCY_TTL_SECONDS": "3", "STORMPROOF_RATE_API_PER_SECOND": "20"}
+           "STORMPROOF_IDEMPOTENCY_TTL_SECONDS": "3", "STORMPROOF_RATE_API_PER_SECOND": "20",
+           "STORMPROOF_RATE_TASKS_PER_SECOND": "2"}
     external = build_plan(_scenario(stack={"env": env}),
                           RunOptions(app_url="http://127.0.0.1:9", database_url="postgresql://u@127.0.0.1:9/db"))
     config = external.check_config()
     assert (config.task_backoff_ms, config.idempotency_ttl_s, dict(config.task_try_budget)) == (None, None, {})
-    assert config.rate_limit_per_s is None
+    assert config.rate_limit_per_s is None and config.task_rate_per_s is None
     assert external.idempotency_ttl_s is None
     started = build_plan(_scenario(stack={"env": env}))
     assert (started.idempotency_ttl_s, started.check_config().rate_limit_per_s) == (3.0, 20)
+    assert (started.check_config().task_rate_per_s, started.check_config().task_rate_burst) == (2, 2)
 
 
 def test_the_plan_is_frozen() -> None:

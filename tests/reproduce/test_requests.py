@@ -93,11 +93,12 @@ def test_a_replay_is_judged_with_the_runs_limits_budgets_and_key_ttl(scenario: s
     plan = build_plan(load_scenario(scenario))
     run = plan.check_config()
     replay = check_config_for(Case("rate-limit-enforced", (), stack=plan.to_dict()["scenario"]["stack"]))
-    for name in ("rate_limit_per_s", "rate_limit_burst", "task_backoff_ms", "idempotency_ttl_s"):
+    for name in ("rate_limit_per_s", "rate_limit_burst", "task_rate_per_s", "task_rate_burst", "task_backoff_ms",
+                 "idempotency_ttl_s"):
         assert getattr(replay, name) == getattr(run, name), name
     assert dict(replay.task_try_budget) == dict(run.task_try_budget)
     if scenario == "noisy-tenant":
-        assert replay.rate_limit_per_s is not None
+        assert replay.rate_limit_per_s is not None and replay.task_rate_per_s is not None
 
 
 @pytest.mark.parametrize("form", ["sp key {}", "sp\tkey-{}", "k{}".ljust(258, "k"), "{}{}{}{}"])
