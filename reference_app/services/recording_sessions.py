@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 
 from psycopg.errors import ForeignKeyViolation
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..auth import Principal
@@ -32,18 +32,22 @@ __all__ = ["start_session", "stop_session", "ACTIVE_INDEX"]
 ACTIVE_INDEX = "idx_recording_sessions_active_appointment"
 
 
-async def _active_session(uow: UnitOfWork, appointment: Appointment) -> RecordingSession | None:
-    stmt = (
-        select(RecordingSession)
-        .where(
-            RecordingSession.appointment_id == appointment.id,
-            RecordingSession.company_id == appointment.company_id,
-            RecordingSession.status.in_(ACTIVE_SESSION_STATUSES),
-        )
-        .order_by(RecordingSession.created_at)
-        .limit(1)
+#: Built once (issue 17): a statement built per call paid its construction and cache-key walk each time.
+_ACTIVE = (
+    select(RecordingSession)
+    .where(
+        RecordingSession.appointment_id == bindparam("appointment_id"),
+        RecordingSession.company_id == bindparam("company_id"),
+        RecordingSession.status.in_(ACTIVE_SESSION_STATUSES),
     )
-    return (await uow.session.execute(stmt)).scalar_one_or_none()
+    .order_by(RecordingSession.created_at)
+    .limit(1)
+)
+
+
+async def _active_session(uow: UnitOfWork, appointment: Appointment) -> RecordingSession | None:
+    params = {"appointment_id": appointment.id, "company_id": appointment.company_id}
+    return (await uow.session.execute(_ACTIVE, params)).scalar_one_or_none()
 
 
 async def _oldest_session(uow: UnitOfWork, appointment: Appointment) -> RecordingSession | None:
