@@ -25,11 +25,19 @@ third on failure: two more transactions (a pool checkout, BEGIN and COMMIT
 each) on every keyed write, and a crashed request's claim blocked retries for a
 lease. The advisory lock is what the claim row was for (a retry sees the first
 request in flight) and dies with the first request's transaction or
-connection, so no lease is needed. Round trips of a keyed write: the lock, the
-lookup, the write's own statements, one upsert of the stored response, COMMIT.
-The lock and the lookup stay two statements: a lookup in the lock's statement
-would read a snapshot taken before the lock, and could miss a response that
-the previous holder committed in between. ``in_flight`` rows with a lease are
+connection, so no lease is needed.
+
+Round trips of a keyed write (issue 17): BEGIN, the claim (lock and lookup in
+one statement), the write's own statements, the upsert of the stored response,
+COMMIT. The upsert stays a statement of its own, after the operation: its row
+holds the operation's answer, known only once the operation has run, and it
+shares the operation's transaction, so one COMMIT makes both durable. The lock
+and the lookup were two statements: a lookup in the lock's statement reads a
+snapshot taken before the lock, and could miss a response that the previous
+holder committed in between. They are one round trip now through the
+``idempotency_claim()`` function (migration 0006): a VOLATILE PL/pgSQL function
+takes a new snapshot for each query it runs, so its lookup, after the lock,
+sees what the previous holder committed. ``in_flight`` rows with a lease are
 still honoured when found (a process of the former protocol wrote them).
 """
 
@@ -186,13 +194,13 @@ class _KeyedWrite:
     async def claim(self, session: AsyncSession) -> Response | None:
         """Take the key's lock and read it: None to run the write, or the stored answer to replay."""
         settings = self.ctx.settings
-        if not settings.weakened("idempotency-in-flight") and not await session.scalar(
-            _TRY_LOCK, {"name": self._lock_name()}
-        ):
+        params = {"company_id": self.principal.company_id, "key": self.key, "name": self._lock_name(),
+                  "take_lock": not settings.weakened("idempotency-in-flight")}
+        row = (await session.execute(_CLAIM, params)).one()
+        if not row.locked:
             METRICS.idempotency.labels("in_flight").inc()
             raise _in_flight()
-        row = (await session.execute(_LOOKUP, {"company_id": self.principal.company_id, "key": self.key})).first()
-        return self.answer(row, utcnow())
+        return self.answer(row if row.found else None, utcnow())
 
     def answer(self, row: Any, now: Any) -> Response | None:
         """What a stored row means for this request (raising 422 or 409), or None: run as new."""
@@ -248,8 +256,13 @@ class _KeyedWrite:
 # has a cache key of its text, and its rows need no type processing (psycopg hands back datetimes
 # and bytes). The column names below are the model's (:class:`~..models.IdempotencyKey`).
 
-#: The key's transaction-scoped lock, without waiting: false when another request holds it.
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))")
+#: The claim, one round trip: the key's transaction-scoped lock without waiting (``locked`` false
+#: when another request holds it), then the stored key read with a snapshot taken after the lock
+#: (migration 0006's ``idempotency_claim``, a VOLATILE function: a fresh snapshot per query).
+_CLAIM = text(
+    "SELECT locked, found, fingerprint, method, path, state, lease_expires_at, expires_at, response_status,"
+    " response_content_type, response_body FROM idempotency_claim(:company_id, :key, :name, :take_lock)"
+)
 #: The same lock, waiting for it (a refusal stored after its write's rollback).
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
 #: The columns a claim reads (no ORM object: nothing to track for a row that is only read).
