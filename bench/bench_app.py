@@ -12,7 +12,15 @@ worker:
 * ``current``: this tree's app, every fix on, its default number of workers
   (``--app-workers`` to pin it);
 * ``weakened``: this tree's app with every weakening (``stormproof
-  weakenings``), same workers: what the fixes cost.
+  weakenings``), same workers: what the fixes cost;
+* ``base-weak`` (with ``--baseline-weakened``): the baseline's app with every
+  weakening, the baseline's hardening cost beside this tree's.
+
+Before each step the app rests ``--idle`` seconds (3): its CPU at rest (the
+outbox relay's polls, the sweeper) is measured and, scaled to the step's wall
+time, taken out of the "net" CPU per request. On a loaded machine the app
+serves few requests per second and that background is a large share of the raw
+figure; the net figure compares the requests' own cost.
 
 The load is the smoke mix (the default action weights, the smoke scenario's
 seed and hot appointments) from the run's own Locust users, recording their
@@ -109,10 +117,22 @@ class Sample:
     p95_ms: float
     cpu_s: float
     load_avg: float
+    #: The app's CPU at rest (outbox relay, sweeper, gauges), CPU-seconds per second, measured just before.
+    idle_rate: float = 0.0
+    wall_s: float = 0.0
 
     @property
     def cpu_ms_per_request(self) -> float:
         return 1000 * self.cpu_s / self.requests if self.requests else float("nan")
+
+    @property
+    def net_cpu_s(self) -> float:
+        """The load's own CPU: the window's, less what the app spends at rest in as long."""
+        return max(0.0, self.cpu_s - self.idle_rate * self.wall_s)
+
+    @property
+    def net_ms_per_request(self) -> float:
+        return 1000 * self.net_cpu_s / self.requests if self.requests else float("nan")
 
 
 def percentile(histogram: dict[int, int], q: float) -> float:
@@ -127,8 +147,14 @@ def percentile(histogram: dict[int, int], q: float) -> float:
     return float(max(histogram))
 
 
-def run_load(stack: LocalStack, *, users: int, duration_s: int, seed: int, hot: int, work: Path) -> Sample:
-    """One headless Locust run of the smoke mix against ``stack``'s app, measured."""
+def run_load(stack: LocalStack, *, users: int, duration_s: int, seed: int, hot: int, work: Path,
+             idle_s: float = 0.0) -> Sample:
+    """One headless Locust run of the smoke mix against ``stack``'s app, measured.
+
+    With ``idle_s``, the app's CPU at rest is measured for that long first: on a loaded machine the
+    app serves few requests per second and its background work (the outbox relay's polls, the
+    sweeper) is a large share of its CPU per request; the net figure takes it out.
+    """
     assert stack.app is not None and stack.app.process is not None and stack.app.process.pid is not None
     history_dir = work / "history"
     config = LoadConfig(
@@ -146,11 +172,18 @@ def run_load(stack: LocalStack, *, users: int, duration_s: int, seed: int, hot: 
     ]
     env = {**os.environ, "STORMPROOF_LOAD_CONFIG": str(config_path)}
     pid = stack.app.process.pid
+    idle_rate = 0.0
+    if idle_s > 0:
+        idle_start, idle_cpu = time.monotonic(), process_tree_cpu(pid)
+        time.sleep(idle_s)
+        idle_rate = (process_tree_cpu(pid) - idle_cpu) / (time.monotonic() - idle_start)
     cpu_before = process_tree_cpu(pid)
     load_before = os.getloadavg()[0]
+    wall_start = time.monotonic()
     subprocess.run(argv, env=env, check=True, timeout=duration_s + 120, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     cpu = process_tree_cpu(pid) - cpu_before
+    wall = time.monotonic() - wall_start
     entries = json.loads(Path(f"{stats_path}.json").read_text())
     histogram: dict[int, int] = {}
     requests = failures = 0
@@ -165,7 +198,8 @@ def run_load(stack: LocalStack, *, users: int, duration_s: int, seed: int, hot: 
     shutil.rmtree(history_dir, ignore_errors=True)
     elapsed = max(last - first, 1e-9)
     load_avg = (load_before + os.getloadavg()[0]) / 2
-    return Sample(requests, failures, requests / elapsed, percentile(histogram, 0.95), cpu, load_avg)
+    return Sample(requests, failures, requests / elapsed, percentile(histogram, 0.95), cpu, load_avg,
+                  idle_rate, wall)
 
 
 @dataclass
@@ -190,11 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-workers", type=int, default=1, help="uvicorn workers of the baseline (default 1)")
     parser.add_argument("--slo-ms", type=float, default=200.0, help="the p95 bound of the headline (default 200)")
     parser.add_argument("--no-weakened", action="store_true", help="skip the weakened app (no CPU ratio)")
+    parser.add_argument("--baseline-weakened", action="store_true",
+                        help="also the baseline's app with every weakening: the baseline's hardening cost")
+    parser.add_argument("--idle", type=float, default=3.0,
+                        help="seconds of the app at rest measured before each step, its background CPU taken "
+                             "out of the net CPU per request (default 3; 0: none)")
     args = parser.parse_args(argv)
     levels = [int(u) for u in args.users.split(",") if u.strip()]
     if not levels or min(levels) < 1 or not 5 <= args.duration <= 120 or not 1 <= args.rounds <= 5:
         parser.error("--users must be positive integers, --duration 5..120 s, --rounds 1..5")
-    budget = len(levels) * args.rounds * (2 if args.no_weakened else 3) * (args.duration + 8)
+    n_apps = (2 if args.no_weakened else 3) + (1 if args.baseline_weakened else 0)
+    budget = len(levels) * args.rounds * n_apps * (args.duration + 8 + args.idle)
     if budget > 600:
         parser.error(f"about {budget} s of load: keep a run under 10 minutes (fewer --users, --rounds or --duration)")
 
@@ -234,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
                  ("current", config())]
         if not args.no_weakened:
             specs.append(("weakened", config(weakenings=tuple(sorted(WEAKENINGS)))))
+        if args.baseline_weakened:
+            specs.append(("base-weak", config(weakenings=tuple(sorted(WEAKENINGS)), command=baseline_command,
+                                              app_workers=args.baseline_workers)))
         for db, (name, cfg) in enumerate(specs):  # one after another: started side by side, they hung
             apps.append(App(name, LocalStack(cfg, postgres=postgres, redis=redis, redis_db=db).start()))
         print(f"stacks ready; load average {os.getloadavg()[0]:.2f}", flush=True)
@@ -241,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{workers} worker(s); {os.cpu_count()} cores; smoke mix, seed {smoke.seed}, "
               f"{stack_spec.task_workers} Celery worker(s) each; {args.duration} s per step, {args.rounds} round(s)")
         print(f"{'round':>5} {'users':>5} {'app':9} {'req/s':>8} {'p95 ms':>7} {'errors':>7} "
-              f"{'CPU ms/req':>10} {'load':>5}", flush=True)
+              f"{'CPU ms/req':>10} {'net ms/req':>10} {'load':>5}", flush=True)
         for round_no in range(args.rounds):
             for users in levels:
                 order = apps[round_no % len(apps):] + apps[:round_no % len(apps)]
@@ -249,10 +292,11 @@ def main(argv: list[str] | None = None) -> int:
                     step = work / f"{app.name}-{users}-{round_no}"
                     step.mkdir()
                     sample = run_load(app.stack, users=users, duration_s=args.duration, seed=smoke.seed,
-                                      hot=smoke.load.hot_appointments, work=step)
+                                      hot=smoke.load.hot_appointments, work=step, idle_s=args.idle)
                     app.samples.setdefault(users, []).append(sample)
                     print(f"{round_no + 1:5} {users:5} {app.name:9} {sample.rps:8.1f} {sample.p95_ms:7.0f} "
                           f"{sample.failures / max(sample.requests, 1):7.1%} {sample.cpu_ms_per_request:10.2f} "
+                          f"{sample.net_ms_per_request:10.2f} "
                           f"{sample.load_avg:5.2f}", flush=True)
     finally:
         for app in apps:
@@ -262,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     print("\nmedians over the rounds")
-    print(f"{'users':>5} {'app':9} {'req/s':>8} {'p95 ms':>7} {'CPU ms/req':>10}")
+    print(f"{'users':>5} {'app':9} {'req/s':>8} {'p95 ms':>7} {'CPU ms/req':>10} {'net ms/req':>10}")
     best: dict[str, tuple[float, int]] = {}
     for users in levels:
         for app in apps:
@@ -270,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             rps = median([s.rps for s in samples])
             p95 = median([s.p95_ms for s in samples])
             print(f"{users:5} {app.name:9} {rps:8.1f} {p95:7.0f} "
-                  f"{median([s.cpu_ms_per_request for s in samples]):10.2f}")
+                  f"{median([s.cpu_ms_per_request for s in samples]):10.2f} "
+                  f"{median([s.net_ms_per_request for s in samples]):10.2f}")
             if p95 < args.slo_ms and rps > best.get(app.name, (0.0, 0))[0]:
                 best[app.name] = (rps, users)
     base, cur = best.get("baseline"), best.get("current")
@@ -279,11 +324,20 @@ def main(argv: list[str] | None = None) -> int:
     if base and cur:
         print(f"current / baseline req/s at p95 < {args.slo_ms:.0f} ms: {cur[0] / base[0]:.2f}x")
     if not args.no_weakened:
-        cpu = {app.name: sum(s.cpu_s for ss in app.samples.values() for s in ss)
-               / max(1, sum(s.requests for ss in app.samples.values() for s in ss)) for app in apps}
-        print(f"app CPU per request, all steps: " + ", ".join(f"{n} {1000 * c:.2f} ms" for n, c in cpu.items()))
-        print(f"hardening cost (current / weakened CPU per request): {cpu['current'] / cpu['weakened']:.2f}x; "
-              f"baseline / its weakened is not measured here (issue 17: 1.64x)")
+        def per_request(app: App, net: bool) -> float:
+            samples = [s for ss in app.samples.values() for s in ss]
+            cpu = sum(s.net_cpu_s if net else s.cpu_s for s in samples)
+            return cpu / max(1, sum(s.requests for s in samples))
+
+        for net in (False, True):
+            cpu = {app.name: per_request(app, net) for app in apps}
+            label = "net of the app at rest" if net else "all of it"
+            print(f"app CPU per request, all steps, {label}: "
+                  + ", ".join(f"{n} {1000 * c:.2f} ms" for n, c in cpu.items()))
+            line = f"hardening cost ({label}): current / weakened {cpu['current'] / cpu['weakened']:.2f}x"
+            if "base-weak" in cpu:
+                line += f"; baseline / base-weak {cpu['baseline'] / cpu['base-weak']:.2f}x"
+            print(line)
     return 0
 
 

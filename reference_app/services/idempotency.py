@@ -25,11 +25,19 @@ third on failure: two more transactions (a pool checkout, BEGIN and COMMIT
 each) on every keyed write, and a crashed request's claim blocked retries for a
 lease. The advisory lock is what the claim row was for (a retry sees the first
 request in flight) and dies with the first request's transaction or
-connection, so no lease is needed. Round trips of a keyed write: the lock, the
-lookup, the write's own statements, one upsert of the stored response, COMMIT.
-The lock and the lookup stay two statements: a lookup in the lock's statement
-would read a snapshot taken before the lock, and could miss a response that
-the previous holder committed in between. ``in_flight`` rows with a lease are
+connection, so no lease is needed.
+
+Round trips of a keyed write (issue 17): BEGIN, the claim (lock and lookup in
+one statement), the write's own statements, the upsert of the stored response,
+COMMIT. The upsert stays a statement of its own, after the operation: its row
+holds the operation's answer, known only once the operation has run, and it
+shares the operation's transaction, so one COMMIT makes both durable. The lock
+and the lookup were two statements: a lookup in the lock's statement reads a
+snapshot taken before the lock, and could miss a response that the previous
+holder committed in between. They are one round trip now through the
+``idempotency_claim()`` function (migration 0006): a VOLATILE PL/pgSQL function
+takes a new snapshot for each query it runs, so its lookup, after the lock,
+sees what the previous holder committed. ``in_flight`` rows with a lease are
 still honoured when found (a process of the former protocol wrote them).
 """
 
@@ -44,8 +52,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -185,25 +192,19 @@ class _KeyedWrite:
     path: str
     fp: str
 
-    def _lock(self) -> Any:
-        return select(func.pg_try_advisory_xact_lock(
-            func.hashtextextended(f"idempotency:{self.principal.company_id}:{self.key}", 0)
-        ))
+    def _lock_name(self) -> str:
+        return f"idempotency:{self.principal.company_id}:{self.key}"
 
     async def claim(self, session: AsyncSession) -> Response | None:
         """Take the key's lock and read it: None to run the write, or the stored answer to replay."""
         settings = self.ctx.settings
-        if not settings.weakened("idempotency-in-flight") and not await session.scalar(self._lock()):
+        params = {"company_id": self.principal.company_id, "key": self.key, "name": self._lock_name(),
+                  "take_lock": not settings.weakened("idempotency-in-flight")}
+        row = (await session.execute(_CLAIM, params)).one()
+        if not row.locked:
             METRICS.idempotency.labels("in_flight").inc()
             raise _in_flight()
-        row = (
-            await session.execute(
-                select(*_STORED).where(
-                    IdempotencyKey.company_id == self.principal.company_id, IdempotencyKey.key == self.key
-                )
-            )
-        ).first()
-        return self.answer(row, utcnow())
+        return self.answer(row if row.found else None, utcnow())
 
     def answer(self, row: Any, now: Any) -> Response | None:
         """What a stored row means for this request (raising 422 or 409), or None: run as new."""
@@ -241,31 +242,52 @@ class _KeyedWrite:
         """
         now = utcnow()
         settings = self.ctx.settings
-        values = {
+        params = {
             "company_id": self.principal.company_id, "key": self.key, "fingerprint": self.fp,
-            "method": self.method, "path": self.path, "state": "completed", "lease_expires_at": now,
+            "method": self.method, "path": self.path, "now": now,
             "expires_at": now + timedelta(seconds=settings.idempotency_ttl_seconds),
-            "response_status": status, "response_content_type": content_type, "response_body": body,
-            "created_at": now,
+            "status": status, "content_type": content_type, "body": body,
         }
-        stmt = insert(IdempotencyKey).values(**values)
-        table = IdempotencyKey.__table__
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.company_id, table.c.key],
-            set_={name: stmt.excluded[name] for name in values if name not in ("company_id", "key")},
-            where=(table.c.expires_at <= now) | (table.c.state == "in_flight"),
-        ).returning(table.c.key)
-        stored = (await session.execute(stmt)).first() is not None
+        stored = (await session.execute(_STORE, params)).first() is not None
         if not stored and not settings.weakened("idempotency-in-flight"):
             return None
         return _response(status, body, content_type)
 
 
+# The key's three statements, built once (issue 17). A statement built per request cost its
+# construction, then a walk of the whole tree for its cache key and, for ORM-entity columns, the
+# ORM's compile state: about as much CPU as the round trip itself. Plain SQL with bind parameters
+# has a cache key of its text, and its rows need no type processing (psycopg hands back datetimes
+# and bytes). The column names below are the model's (:class:`~..models.IdempotencyKey`).
+
+#: The claim, one round trip: the key's transaction-scoped lock without waiting (``locked`` false
+#: when another request holds it), then the stored key read with a snapshot taken after the lock
+#: (migration 0006's ``idempotency_claim``, a VOLATILE function: a fresh snapshot per query).
+_CLAIM = text(
+    "SELECT locked, found, fingerprint, method, path, state, lease_expires_at, expires_at, response_status,"
+    " response_content_type, response_body FROM idempotency_claim(:company_id, :key, :name, :take_lock)"
+)
+#: The same lock, waiting for it (a refusal stored after its write's rollback).
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
 #: The columns a claim reads (no ORM object: nothing to track for a row that is only read).
-_STORED = (
-    IdempotencyKey.fingerprint, IdempotencyKey.method, IdempotencyKey.path, IdempotencyKey.state,
-    IdempotencyKey.lease_expires_at, IdempotencyKey.expires_at, IdempotencyKey.response_status,
-    IdempotencyKey.response_content_type, IdempotencyKey.response_body,
+_LOOKUP = text(
+    "SELECT fingerprint, method, path, state, lease_expires_at, expires_at, response_status,"
+    " response_content_type, response_body FROM idempotency_keys WHERE company_id = :company_id AND key = :key"
+)
+#: Store the answer: a new row, or over one that is expired or a claim of the former protocol.
+#: RETURNING nothing when a live answer is stored already.
+_STORE = text(
+    "INSERT INTO idempotency_keys (company_id, key, fingerprint, method, path, state, lease_expires_at,"
+    " expires_at, response_status, response_content_type, response_body, created_at)"
+    " VALUES (:company_id, :key, :fingerprint, :method, :path, 'completed', :now, :expires_at, :status,"
+    " :content_type, :body, :now)"
+    " ON CONFLICT (company_id, key) DO UPDATE SET fingerprint = excluded.fingerprint,"
+    " method = excluded.method, path = excluded.path, state = excluded.state,"
+    " lease_expires_at = excluded.lease_expires_at, expires_at = excluded.expires_at,"
+    " response_status = excluded.response_status, response_content_type = excluded.response_content_type,"
+    " response_body = excluded.response_body, created_at = excluded.created_at"
+    " WHERE idempotency_keys.expires_at <= :now OR idempotency_keys.state = 'in_flight'"
+    " RETURNING key"
 )
 
 
@@ -277,13 +299,11 @@ async def _store_refusal(ctx: AppContext, write: _KeyedWrite, problem: Problem) 
     """
     async with ctx.sessions() as session, session.begin():
         if not ctx.settings.weakened("idempotency-in-flight"):
-            await session.execute(select(func.pg_advisory_xact_lock(
-                func.hashtextextended(f"idempotency:{write.principal.company_id}:{write.key}", 0))))
+            await session.execute(_LOCK, {"name": write._lock_name()})
         stored = await write.store(session, problem.status, problem.body(), PROBLEM_JSON)
         if stored is not None:
             return stored
-        row = (await session.execute(select(*_STORED).where(
-            IdempotencyKey.company_id == write.principal.company_id, IdempotencyKey.key == write.key))).first()
+        row = (await session.execute(_LOOKUP, {"company_id": write.principal.company_id, "key": write.key})).first()
     replay = write.answer(row, utcnow())
     if replay is None:  # cannot happen: store() found a live row; answer as the write did
         return problem.response()

@@ -56,7 +56,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Interval, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -152,6 +152,22 @@ async def _discard(conn: AsyncConnection) -> None:
     await conn.close()
 
 
+def _add_statement() -> Any:
+    """The row's insert, built once: as an ORM insert built per call, SQLAlchemy compiled it again on
+    every call (its ORM RETURNING setup missed the statement cache; issue 17)."""
+    table = OutboxRow.__table__
+    values: dict[str, Any] = {
+        name: bindparam(f"v_{name}", type_=table.c[name].type)
+        for name in ("task_id", "name", "kwargs", "company_id", "dedupe_key", "trace_id", "created_at")
+    }
+    values["due_at"] = func.clock_timestamp() + bindparam("v_delay", type_=Interval())
+    return (insert(table).values(**values, publications=0, started_publication=0)
+            .on_conflict_do_nothing().returning(table.c.task_id))
+
+
+_ADD = _add_statement()
+
+
 class Outbox:
     def __init__(
         self, celery: Celery, *, settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
@@ -176,15 +192,11 @@ class Outbox:
         countdown: float | None = None,
     ) -> str | None:
         """Insert the task's row; the task id of the live row for the same work item if there is one."""
-        due = func.clock_timestamp() + timedelta(seconds=countdown or 0)
+        params = {"v_task_id": task_id, "v_name": name, "v_kwargs": kwargs, "v_company_id": company_id,
+                  "v_dedupe_key": dedupe_key, "v_trace_id": trace_id, "v_delay": timedelta(seconds=countdown or 0),
+                  "v_created_at": utcnow()}
         for _ in range(3):
-            inserted = await session.execute(
-                insert(OutboxRow)
-                .values(task_id=task_id, name=name, kwargs=kwargs, company_id=company_id, dedupe_key=dedupe_key,
-                        trace_id=trace_id, due_at=due, publications=0, started_publication=0, created_at=utcnow())
-                .on_conflict_do_nothing()
-                .returning(OutboxRow.task_id)
-            )
+            inserted = await session.execute(_ADD, params)
             if inserted.first() is not None:
                 return None
             existing = await session.scalar(

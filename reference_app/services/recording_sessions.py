@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 
 from psycopg.errors import ForeignKeyViolation
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..auth import Principal
@@ -32,18 +32,22 @@ __all__ = ["start_session", "stop_session", "ACTIVE_INDEX"]
 ACTIVE_INDEX = "idx_recording_sessions_active_appointment"
 
 
-async def _active_session(uow: UnitOfWork, appointment: Appointment) -> RecordingSession | None:
-    stmt = (
-        select(RecordingSession)
-        .where(
-            RecordingSession.appointment_id == appointment.id,
-            RecordingSession.company_id == appointment.company_id,
-            RecordingSession.status.in_(ACTIVE_SESSION_STATUSES),
-        )
-        .order_by(RecordingSession.created_at)
-        .limit(1)
+#: Built once (issue 17): a statement built per call paid its construction and cache-key walk each time.
+_ACTIVE = (
+    select(RecordingSession)
+    .where(
+        RecordingSession.appointment_id == bindparam("appointment_id"),
+        RecordingSession.company_id == bindparam("company_id"),
+        RecordingSession.status.in_(ACTIVE_SESSION_STATUSES),
     )
-    return (await uow.session.execute(stmt)).scalar_one_or_none()
+    .order_by(RecordingSession.created_at)
+    .limit(1)
+)
+
+
+async def _active_session(uow: UnitOfWork, appointment: Appointment) -> RecordingSession | None:
+    params = {"appointment_id": appointment.id, "company_id": appointment.company_id}
+    return (await uow.session.execute(_ACTIVE, params)).scalar_one_or_none()
 
 
 async def _oldest_session(uow: UnitOfWork, appointment: Appointment) -> RecordingSession | None:
@@ -94,6 +98,24 @@ async def start_session(
     return recording
 
 
+#: The active session's insert, refused by the partial unique index without an error: ``ON CONFLICT
+#: DO NOTHING`` on that index (``RETURNING`` nothing). It was an ORM add in a savepoint, whose
+#: violation rolled the savepoint back: SAVEPOINT and RELEASE were two more round trips on every
+#: start, and the flush's unit of work more CPU than the statement (issue 17). A conflicting start
+#: still in flight is waited for, as for the violation; any other error (the appointment's foreign
+#: key) aborts the transaction, and the keyed write rolls back before storing its 404.
+_INSERT_ACTIVE = text(
+    "INSERT INTO recording_sessions (id, company_id, appointment_id, started_by, status, source, created_at)"
+    " VALUES (:id, :company_id, :appointment_id, :started_by, 'recording', :source, :created_at)"
+    f" ON CONFLICT (appointment_id, company_id) WHERE status IN {ACTIVE_SESSION_STATUSES!r} DO NOTHING"
+    " RETURNING id"
+)
+#: Under the weakening ``session-unique-index`` the index is dropped: nothing to name, a plain insert.
+_INSERT = text(
+    "INSERT INTO recording_sessions (id, company_id, appointment_id, started_by, status, source, created_at)"
+    " VALUES (:id, :company_id, :appointment_id, :started_by, 'recording', :source, :created_at) RETURNING id"
+)
+
 #: Inserts tried when the session that blocked one has ended before it could be named.
 _INSERT_ATTEMPTS = 3
 
@@ -110,6 +132,7 @@ async def _insert_session(
     blocked it; with no active session left the start is no longer in conflict,
     so it tries the insert again (found by redis-flap, where the lock is lost).
     """
+    guarded = not ctx.settings.weakened("session-unique-index")
     for _ in range(_INSERT_ATTEMPTS):
         recording = RecordingSession(
             id=uuid.uuid4(),
@@ -119,18 +142,22 @@ async def _insert_session(
             status="recording",
             source=source,
             created_at=utcnow(),
+            stopped_at=None,
         )
+        params = {
+            "id": recording.id, "company_id": recording.company_id, "appointment_id": recording.appointment_id,
+            "started_by": recording.started_by, "source": source, "created_at": recording.created_at,
+        }
         try:
-            async with uow.session.begin_nested():
-                uow.session.add(recording)
-            return recording
+            inserted = (await uow.session.execute(_INSERT_ACTIVE if guarded else _INSERT, params)).first()
         except IntegrityError as exc:
             if isinstance(exc.orig, ForeignKeyViolation):
                 # The appointment was deleted (by a deletion or retention) after it was read.
                 raise Problem("not-found", "appointment not found") from None
-            if ACTIVE_INDEX not in str(exc.orig):
-                raise
-            METRICS.guard_rejections.labels(ACTIVE_INDEX).inc()
+            raise
+        if inserted is not None:
+            return recording  # not added to the session: answered as inserted, nothing else to write
+        METRICS.guard_rejections.labels(ACTIVE_INDEX).inc()
         await ctx.race_window()  # tests widen the gap between the refusal and the read
         existing = await _active_session(uow, appointment)
         if existing is not None:

@@ -10,9 +10,9 @@ answers 403, which tells the caller the id exists in another tenant.
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth import Principal
@@ -34,6 +34,24 @@ def parse_id(raw: str | uuid.UUID, what: str) -> uuid.UUID:
         raise Problem("not-found", f"{what} not found") from None
 
 
+#: The statements of :func:`get_owned`, one per (model, tenant-scoped, for update), built once: a
+#: statement built per request paid its construction and its cache-key walk on every call (issue 17).
+_OWNED: dict[tuple[type[Any], bool, bool], Any] = {}
+
+
+def _owned_statement(model: type[Any], scoped: bool, for_update: bool) -> Any:
+    key = (model, scoped, for_update)
+    stmt = _OWNED.get(key)
+    if stmt is None:
+        stmt = select(model).where(model.id == bindparam("id"))
+        if scoped:
+            stmt = stmt.where(model.company_id == bindparam("company_id"))
+        if for_update:
+            stmt = stmt.with_for_update()
+        stmt = _OWNED.setdefault(key, stmt)
+    return stmt
+
+
 async def get_owned(
     session: AsyncSession,
     model: type[T],
@@ -45,13 +63,10 @@ async def get_owned(
     for_update: bool = False,
 ) -> T:
     ident = parse_id(raw_id, what)
-    stmt = select(model).where(model.id == ident)  # type: ignore[attr-defined]
     forbid = settings.weakened("tenant-404") and not settings.weakened("tenant-guard")
-    if not settings.weakened("tenant-guard") and not forbid:
-        stmt = stmt.where(model.company_id == principal.company_id)  # type: ignore[attr-defined]
-    if for_update:
-        stmt = stmt.with_for_update()
-    found = (await session.execute(stmt)).scalar_one_or_none()
+    scoped = not settings.weakened("tenant-guard") and not forbid
+    params = {"id": ident, "company_id": principal.company_id} if scoped else {"id": ident}
+    found = (await session.execute(_owned_statement(model, scoped, for_update), params)).scalar_one_or_none()
     if found is None:
         raise Problem("not-found", f"{what} not found")
     if forbid and found.company_id != principal.company_id:  # type: ignore[attr-defined]
