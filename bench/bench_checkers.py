@@ -16,6 +16,11 @@ project), for the baseline too, taking turns, up to ``--baseline-max`` ops.
     .venv/bin/python bench/bench_checkers.py [--ops N] [--seed S]
     .venv/bin/python bench/bench_checkers.py --sizes 100000,1000000,5000000 [--baseline DIR] [--baseline-max N]
         [--only baseline|this]
+    .venv/bin/python bench/bench_checkers.py --paired 300000 --rounds 6 --baseline DIR
+
+``--paired N`` runs both trees at the same time, one process each, each timing ``--rounds`` runs of
+``check_all`` (CPU seconds) on its own copy of the same N-op history: on a machine shared with other
+work, a busy moment then slows both alike, where one tree after the other can be off by 20% either way.
 
 Every tree's verdicts on each size are compared to the last detail (a digest of ``verdict_to_dict`` of
 each); the script exits 1 when they differ. The snapshot carries a run's config (``RUN_CONFIG``).
@@ -277,6 +282,57 @@ print(json.dumps({"ops": len(history), "cpu": cpu, "wall": wall,
 """
 
 
+_PAIRED_CHILD = r"""
+import json, statistics, sys, time, types
+package = types.ModuleType("stormproof")
+package.__path__ = [sys.argv[1]]
+sys.modules["stormproof"] = package
+import stormproof.harness
+if not stormproof.harness.__file__.startswith(sys.argv[1].rstrip("/") + "/"):
+    raise SystemExit(f"imported {stormproof.harness.__file__}, not the tree {sys.argv[1]}")
+sys.path.insert(0, sys.argv[2])
+from bench_checkers import _Generator
+from stormproof.harness.history import History
+from stormproof.harness.invariants import check_all
+history, snapshot = _Generator(int(sys.argv[3]), int(sys.argv[4])).run()
+cpus = []
+for _ in range(int(sys.argv[5])):
+    fresh = History(history.ops)
+    cpu = time.process_time()
+    check_all(fresh, snapshot)
+    cpus.append(time.process_time() - cpu)
+    del fresh
+print(json.dumps({"ops": len(history), "cpus": cpus}))
+"""
+
+
+def paired(size: int, rounds: int, seed: int, baseline: Path) -> None:
+    import os
+    import statistics
+    import subprocess
+
+    trees = [("baseline", baseline.resolve()), ("this tree", REPO)]
+    print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    children = [subprocess.Popen([sys.executable, "-c", _PAIRED_CHILD, str(tree), str(REPO / "bench"), str(size),
+                                  str(seed), str(rounds)], stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONHASHSEED": "0"}) for _, tree in trees]
+    results = []
+    for child in children:
+        out, _ = child.communicate()
+        if child.returncode:
+            raise SystemExit(f"a child failed ({child.returncode})")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    medians = []
+    for (name, _), r in zip(trees, results):
+        median = statistics.median(r["cpus"])
+        medians.append(median)
+        print(f"{r['ops']:>11,}  {name:10} check_all CPU s: median {median:.2f} ({r['ops'] / median:,.0f} ops/s, "
+              f"{median / r['ops'] * 1e6:.2f} us/op), min {min(r['cpus']):.2f}; rounds "
+              + " ".join(f"{x:.2f}" for x in r["cpus"]))
+    print(f"this tree / baseline (medians): {medians[1] / medians[0]:.3f}")
+
+
 def scaling(sizes: list[int], seed: int, baseline: Path | None, baseline_max: int, only: str | None) -> None:
     import os
     import subprocess
@@ -321,7 +377,14 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout of the project to compare with")
     parser.add_argument("--baseline-max", type=int, default=1_000_000)
     parser.add_argument("--only", choices=("baseline", "this"), help="with --sizes: measure one tree only")
+    parser.add_argument("--paired", type=int, metavar="N", help="both trees at once on N ops (needs --baseline)")
+    parser.add_argument("--rounds", type=int, default=5, help="with --paired: check_all runs per tree")
     options = parser.parse_args()
+    if options.paired:
+        if options.baseline is None:
+            parser.error("--paired compares with a baseline: give --baseline DIR (another checkout of the project)")
+        paired(options.paired, options.rounds, options.seed, options.baseline)
+        return
     if options.sizes:
         scaling([int(x) for x in options.sizes.split(",")], options.seed, options.baseline, options.baseline_max,
                 options.only)

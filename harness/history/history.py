@@ -45,6 +45,7 @@ class History(Sequence[Op]):
             self._completion_of = self._validate(self._ops)
         self._views: dict[Callable[[History], Any], Any] = {}
         self._merged: dict[tuple[str, ...], list[Pair]] = {}
+        self._acked: dict[tuple[str, ...], tuple[Pair, ...]] = {}
 
     @staticmethod
     def _validate(ops: tuple[Op, ...]) -> dict[int, Op]:
@@ -136,16 +137,34 @@ class History(Sequence[Op]):
 
     def pairs_of(self, *fs: str) -> list[Pair]:
         """The pairs of the named operations, in invoke order (a new list each call)."""
+        return list(self._shared_pairs(fs))
+
+    def _shared_pairs(self, fs: tuple[str, ...]) -> list[Pair]:
+        """``pairs_of(*fs)`` without the copy: the shared list (do not change it)."""
         grouped = self._pairs_by_f
         if len(fs) == 1:
-            return list(grouped.get(fs[0], ()))
+            return grouped.get(fs[0], [])
         merged = self._merged.get(fs)
         if merged is None:  # several checkers ask for the same mix (starts, stops, probes): sort it once
-            with paused_gc():
-                merged = [pair for f in fs for pair in grouped.get(f, ())]
-                merged.sort(key=lambda pair: pair[0].index)
+            present = [grouped[f] for f in fs if f in grouped]
+            if len(present) == 1:  # one of the operations was sent (the usual case): already in invoke order
+                merged = present[0]
+            else:
+                with paused_gc():
+                    merged = [pair for pairs in present for pair in pairs]
+                    merged.sort(key=lambda pair: pair[0].index)
             self._merged[fs] = merged
-        return list(merged)
+        return merged
+
+    def acknowledged_of(self, *fs: str) -> tuple[Pair, ...]:
+        """The pairs of the named operations that completed ``ok``, in invoke order; built once per ``fs`` and
+        shared by every checker that asks (starts, stops, assigns: five checkers read them)."""
+        acked = self._acked.get(fs)
+        if acked is None:
+            with paused_gc():
+                acked = self._acked[fs] = tuple([pair for pair in self._shared_pairs(fs)
+                                                 if pair[1] is not None and pair[1].type == "ok"])
+        return acked
 
     def by_f(self, f: str) -> tuple[Op, ...]:
         """Every op (invokes and completions) of operation ``f``, in index order."""

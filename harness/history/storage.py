@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -47,41 +47,50 @@ def read_ops(path: str | os.PathLike[str]) -> list[Op]:
 
 
 def _read_ops(path: str | os.PathLike[str]) -> list[Op]:
-    with open(path, "rb") as handle:
-        data = handle.read()
-    if not data:
-        return []
-    lines = data.split(b"\n")
-    del data
-    # A file written to the end finishes with "\n", so the last piece is empty;
-    # otherwise the last piece is a line cut short by a crash.
-    tail = lines.pop()
+    # Streamed, a chunk of lines at a time: reading the whole file and splitting it held the file twice
+    # (the bytes and its lines) and then its lines beside the ops being built, the peak memory of a loaded
+    # run (about 300 bytes a line on a 1M-op history). Now at most one chunk of lines is alive beside the ops.
     ops: list[Op] = []
     add = _Compact(ops).add
-    numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
-    del lines
-    for start in range(0, len(numbered), _CHUNK):
-        chunk = numbered[start : start + _CHUNK]
-        decoded = _parse_chunk(b"[" + b",".join(line for _, line in chunk) + b"]", len(chunk))
-        if decoded is not None:
-            base = len(ops)
-            try:
-                for item in decoded:
-                    add(item)
-                continue
-            except (ValueError, KeyError, TypeError, AttributeError):
-                del ops[base:]
-        for number, line in chunk:  # find the culprit
-            try:
-                add(json.loads(line))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise HistoryFileError(f"{os.fspath(path)}:{number}: not a history op: {exc}") from exc
+    chunk: list[tuple[int, bytes]] = []
+    tail = b""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith(b"\n"):
+                tail = line  # the last piece, with no newline: a line cut short by a crash
+                break
+            if line.strip():
+                chunk.append((number, line))
+                if len(chunk) == _CHUNK:
+                    _add_chunk(path, chunk, ops, add)
+                    chunk = []
+    if chunk:
+        _add_chunk(path, chunk, ops, add)
     if tail.strip():
         try:
             add(json.loads(tail))
         except (ValueError, KeyError, TypeError, AttributeError):
             pass  # truncated by a crash mid-write: that op was never fully recorded
     return ops
+
+
+def _add_chunk(path: str | os.PathLike[str], chunk: list[tuple[int, bytes]], ops: list[Op],
+               add: Callable[[Mapping[str, Any]], None]) -> None:
+    """The ops of one chunk of (line number, line): one parse for all of it, line by line to name a bad one."""
+    decoded = _parse_chunk(b"[" + b",".join(line for _, line in chunk) + b"]", len(chunk))
+    if decoded is not None:
+        base = len(ops)
+        try:
+            for item in decoded:
+                add(item)
+            return
+        except (ValueError, KeyError, TypeError, AttributeError):
+            del ops[base:]
+    for number, line in chunk:  # find the culprit
+        try:
+            add(json.loads(line))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise HistoryFileError(f"{os.fspath(path)}:{number}: not a history op: {exc}") from exc
 
 
 def _parse_chunk(joined: bytes, expected: int) -> list[Any] | None:

@@ -42,3 +42,31 @@ def test_pairs_and_views() -> None:
 def test_malformed_histories_are_refused(bad: list[Op]) -> None:
     with pytest.raises(HistoryError):
         History(bad)
+
+
+def test_acknowledged_of_and_a_one_operation_mix_equal_the_merged_filter() -> None:
+    """``acknowledged_of`` (shared, session 11) is the ok pairs of ``pairs_of``; a mix of which only one
+    operation was sent is that operation's pairs, no sort needed; the shared results are built once."""
+    import random
+
+    from stormproof.harness.history import Op
+
+    rng = random.Random(3)
+    ops: list[Op] = []
+    open_: list[int] = []
+    for _ in range(300):
+        if open_ and rng.random() < 0.5:
+            invoke = ops[open_.pop(rng.randrange(len(open_)))]
+            kind = rng.choice(("ok", "ok", "fail", "info"))
+            ops.append(Op(len(ops), kind, invoke.process, invoke.f, "c1", invoke.args, 200 if kind == "ok" else 500,
+                          {}, None, len(ops), 0.0, invoke.index))
+        else:
+            ops.append(Op(len(ops), "invoke", "p1", rng.choice(("a", "b", "c")), "c1", {}, time_ns=len(ops)))
+            open_.append(len(ops) - 1)
+    history = History(ops)
+    for fs in (("a",), ("a", "b"), ("b", "a"), ("a", "missing"), ("missing",), ("missing", "c"), ("a", "b", "c")):
+        merged = sorted((pair for pair in history.pairs() if pair[0].f in fs), key=lambda pair: pair[0].index)
+        assert history.pairs_of(*fs) == merged, fs
+        assert list(history.acknowledged_of(*fs)) == [p for p in merged if p[1] is not None and p[1].type == "ok"]
+        assert history.acknowledged_of(*fs) is history.acknowledged_of(*fs)
+    assert history.pairs_of("a", "missing") is not history.pairs_of("a", "missing")  # a copy each call

@@ -138,3 +138,24 @@ def test_merge_breaks_time_ties_by_source_order(tmp_path: Path) -> None:
     merged = merge_histories(reversed(paths))
     assert [op.process for op in merged] == ["w2", "w2", "w1", "w1", "w0", "w0"]
     assert [op.invoke_index for op in merged] == [None, 0, None, 2, None, 4]
+
+
+def test_a_file_read_in_chunks_gives_every_op_and_names_a_bad_line_past_the_first_chunk(tmp_path: Path) -> None:
+    """The file is read a chunk of lines at a time (session 11): ops across chunk boundaries, blank lines,
+    a partial last line, and a bad line in a later chunk named by its line number."""
+    from stormproof.harness.history.op import op_to_json
+    from stormproof.harness.history.storage import _CHUNK
+
+    path = tmp_path / "h.jsonl"
+    with HistoryRecorder(path) as recorder:
+        for i in range(_CHUNK + 10):
+            recorder.complete(recorder.invoke("u", "call.submit", args={"n": i}), status=201)
+    written = path.read_text().splitlines()
+    history = load_history(path)
+    assert [op_to_json(op) for op in history] == written
+    path.write_text("\n".join(written[:5] + ["", "  "] + written[5:]) + "\n" + written[-1][:9])
+    assert [op_to_json(op) for op in read_ops(path)] == written
+    bad = written[: _CHUNK + 3] + ["{not json"] + written[_CHUNK + 3:]
+    path.write_text("\n".join(bad) + "\n")
+    with pytest.raises(HistoryFileError, match=f":{_CHUNK + 4}:"):
+        read_ops(path)

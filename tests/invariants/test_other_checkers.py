@@ -464,3 +464,22 @@ def test_a_stored_refusal_replayed_and_concurrent_or_unnamed_409s_are_valid() ->
     _start(b, 90, 95, 201, "fp1", key="k3", process="p8", id="s3", body_sha256="h3")
     verdict = _run("idempotent-replay", b)
     assert verdict.status == "valid", [v.message for v in verdict.violations]
+
+
+def test_tenant_isolation_foreign_row_by_the_last_owner_of_an_id() -> None:
+    """A tenant's named ids are compared with its own rows at once (session 11): an id two tables share is
+    owned by the last row of it (the owners index), the same as the per-id comparison this replaced."""
+    def run(reader: str) -> tuple[list[tuple[str, tuple[int, ...]]], tuple[int, int]]:
+        b = HistoryBuilder()
+        b.call("appointment.read", 0, 5, 200, tenant="c1", appointment_id="a1", result={"company_ids_seen": {"c1"}})
+        read, read_ok = b.call("appointment.read", 6, 7, 200, tenant=reader, appointment_id="x9",
+                               result={"company_ids_seen": {reader}})
+        verdict = _run("tenant-isolation", b,
+                       appointments=({"id": "a1", "company_id": "c1"}, {"id": "x9", "company_id": "c2"}),
+                       calls=({"id": "x9", "company_id": "c1", "appointment_id": "a1", "status": "submitted"},))
+        return [(v.details["type"], v.ops) for v in verdict.violations], (b.at(read), b.at(read_ok))
+
+    # x9 is c2's appointment but, read later, c1's call: c1 naming it is no violation, c2 naming it is one.
+    assert run("c1")[0] == []
+    violations, ops = run("c2")
+    assert violations == [("foreign-row", ops)]

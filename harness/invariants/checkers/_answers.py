@@ -19,6 +19,7 @@ is a method call forwarded to it (about twice as slow, a million times).
 from __future__ import annotations
 
 from collections import Counter
+from operator import itemgetter
 
 from stormproof.harness.history import History, Op
 from stormproof.harness.history import vocabulary as v
@@ -50,6 +51,7 @@ class RowIdKeys(dict[tuple[str, ...], tuple[str, ...]]):
 
 
 Probes = dict[object, dict[bool, tuple[Op, Op]]]
+_FIRST = itemgetter(0)
 
 
 class Answers:
@@ -113,7 +115,8 @@ class Answers:
         named: dict[str, set[object]] = {}
         row_keys = RowIdKeys()
         keyed = unfingerprinted = 0
-        keyed_answers: list[tuple[int, tuple[object, object], Op, Op]] = []
+        keyed_answers: list[tuple[int, tuple[object, object], tuple[Op, Op]]] = []
+        reprobed = False  # a probe id answered twice the same way: the later replaces the earlier (see below)
         accepted: list[tuple[str, int]] = []
         accept = accepted.append
         limited = 0
@@ -129,7 +132,8 @@ class Answers:
             rated = f != WEBHOOK_DELIVER
             tokenless = f == PROBE_AUTHZ  # some of its requests carry no valid token: see spends_nothing
             api_only = f not in OTHER_LIMITS and not f.startswith("probe.")
-            for invoke, completion in pairs:
+            for pair in pairs:
+                invoke, completion = pair
                 args = invoke.args
                 if args and "idempotency_key" in args and args["idempotency_key"] is not None:
                     keyed += 1
@@ -139,8 +143,7 @@ class Answers:
                         status = completion.status
                         if completion.type == "ok" or status == 404 or status == 409 \
                                 and completion.result.get("problem") not in _NOT_STORED_409:
-                            keyed_answers.append((invoke.index, (invoke.tenant, args["idempotency_key"]),
-                                                  invoke, completion))
+                            keyed_answers.append((invoke.index, (invoke.tenant, args["idempotency_key"]), pair))
                 client = invoke.process != NEMESIS
                 if completion is None:
                     if client:
@@ -184,8 +187,10 @@ class Answers:
                             control = bool(args.get("control"))
                             if not control:
                                 probe_answers[str(status) if kind != "info" else "info"] += 1
-                            probes.setdefault(args.get("probe_id") or ("solo", invoke.index), {})[control] = (
-                                invoke, completion)
+                            entry = probes.setdefault(args.get("probe_id") or ("solo", invoke.index), {})
+                            if control in entry:
+                                reprobed = True
+                            entry[control] = pair
                     except Exception as exc:  # noqa: BLE001 - e.g. an unhashable probe id: tenant-isolation's alone
                         failed.setdefault("tenancy", exc)
                     if kind == "ok" and tenant is not None and not is_probe:
@@ -229,9 +234,12 @@ class Answers:
         self.replayed = [index for _, index in replayed]
 
         self.responses = responses
-        foreign_data.sort(key=lambda item: item[0])
+        foreign_data.sort(key=_FIRST)
         self.foreign_data = foreign_data
-        if len(probes) > 1:  # read one operation at a time; the checker judges them in history order
+        # Read one operation at a time; the checker judges them in history order (each probe id at its
+        # earliest op kept). Probes are one operation's, walked in invoke order, so they are in that order
+        # already unless a later answer replaced a probe id's earlier one.
+        if len(probes) > 1 and reprobed:
             probes = dict(sorted(probes.items(), key=lambda item: min(p[0].index for p in item[1].values())))
         self.probes = probes
         self.probe_answers = probe_answers
@@ -239,22 +247,22 @@ class Answers:
 
         self.keyed = keyed
         self.unfingerprinted = unfingerprinted
-        keyed_answers.sort(key=lambda item: item[0])
+        keyed_answers.sort(key=_FIRST)
         groups: dict[tuple[object, object], list[tuple[Op, Op]]] = {}
         try:
-            for _, group, invoke, completion in keyed_answers:
+            for _, group, answer in keyed_answers:  # the history's own pair tuples, not copies
                 members = groups.get(group)
                 if members is None:
-                    groups[group] = [(invoke, completion)]
+                    groups[group] = [answer]
                 else:
-                    members.append((invoke, completion))
+                    members.append(answer)
         except TypeError as exc:  # an unhashable key
             failed["keys"] = exc
         self.key_groups = groups
 
         self.accepted: Counter[tuple[str, int]] = Counter(accepted)
         self.limited = limited
-        refused.sort(key=lambda item: item[0])
+        refused.sort(key=_FIRST)
         self.refused = [item[1:] for item in refused]
         self.failed = failed
 

@@ -51,7 +51,7 @@ def _deleters(history: History) -> dict[AppointmentKey, Undoers]:
         if span is not None:
             spans[(pair[0].tenant, pair[0].args.get("appointment_id"))].append(span)
     targets = {str(completion.result.get("id")): (invoke.tenant, invoke.args.get("target_id"))
-               for invoke, completion in acknowledged(history.pairs_of(DELETION_REQUEST))
+               for invoke, completion in history.acknowledged_of(DELETION_REQUEST)
                if invoke.args.get("scope") == "appointment"}
     for pair in history.pairs_of(DELETION_CONFIRM):
         target = targets.get(str(pair[0].args.get("deletion_id")))

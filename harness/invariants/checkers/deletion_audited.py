@@ -29,7 +29,7 @@ from collections.abc import Mapping
 
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM, DELETION_REQUEST, RETENTION_RUN
-from stormproof.harness.invariants.checkers._common import acknowledged, deleters, possible_span
+from stormproof.harness.invariants.checkers._common import deleters, possible_span
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -53,7 +53,7 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
         return log.verdict(confirmed=0, audited=0)
     audited = {str(row.get("id")): row for row in audit}
     confirmed = 0
-    for invoke, completion in acknowledged(history.pairs_of(DELETION_CONFIRM)):
+    for invoke, completion in history.acknowledged_of(DELETION_CONFIRM):
         assert completion is not None
         if invoke.args.get("wrong_token"):
             continue  # judged by _unconfirmed_deletions
@@ -65,7 +65,7 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                     (invoke.index, completion.index), deletion_id=deletion, tenant=invoke.tenant)
     leftovers = 0
     calls_for: dict[str, set[str]] = {}
-    for invoke, completion in acknowledged(history.pairs_of(CALL_SUBMIT)):
+    for invoke, completion in history.acknowledged_of(CALL_SUBMIT):
         assert completion is not None
         appointment, call = invoke.args.get("appointment_id"), completion.result.get("id")
         if appointment is not None and call is not None:
@@ -140,7 +140,7 @@ def _unconfirmed_deletions(log: ViolationLog, history: History, snapshot: Snapsh
     if appointments is None:
         return found, 0
     remaining = {str(row.get("id")) for row in appointments}
-    requests = [(invoke, completion) for invoke, completion in acknowledged(history.pairs_of(DELETION_REQUEST))
+    requests = [(invoke, completion) for invoke, completion in history.acknowledged_of(DELETION_REQUEST)
                 if invoke.args.get("scope") == "appointment"]
     # Targets some executed (or possibly executed) request or an appointment DELETE may have removed.
     excused = {str(invoke.args.get("target_id")) for invoke, completion in requests

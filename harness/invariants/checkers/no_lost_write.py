@@ -21,7 +21,7 @@ from collections.abc import Callable
 from stormproof.harness.history import History, Pair
 from stormproof.harness.history.vocabulary import ASSIGN, CALL_SUBMIT, STARTS, STOPS
 from stormproof.harness.invariants.checkers.single_assignment import assignment_undoers
-from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, write_began
+from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot
@@ -48,8 +48,8 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
     def deleted_after(key: AppointmentKey, begin: float) -> bool:
         return deletes.get(key, NO_UNDOERS).end_after(begin) < INF
 
-    starts = acknowledged(history.pairs_of(*STARTS))
-    stops = acknowledged(history.pairs_of(*STOPS))
+    starts = history.acknowledged_of(*STARTS)
+    stops = history.acknowledged_of(*STOPS)
     if starts or stops:
         if snapshot.recording_sessions is None:
             log.cannot("recording_sessions not in snapshot")
@@ -81,7 +81,7 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
                 log.add("stop-lost", f"acknowledged stop of session {session_id} but its final state is {state}",
                         (completion.index,), session_id=session_id, final_status=state)
 
-    assigns = acknowledged(history.pairs_of(ASSIGN))
+    assigns = history.acknowledged_of(ASSIGN)
     if assigns:
         if snapshot.appointment_assignments is None:
             log.cannot("appointment_assignments not in snapshot")
@@ -89,7 +89,7 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
             _check_assigns(log, history, assigns, snapshot.appointment_assignments, deleted_after)
             checked += len(assigns)
 
-    calls = acknowledged(history.pairs_of(CALL_SUBMIT))
+    calls = history.acknowledged_of(CALL_SUBMIT)
     if calls:
         if snapshot.calls is None:
             log.cannot("calls not in snapshot")
@@ -111,7 +111,7 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
 def _check_assigns(
     log: ViolationLog,
     history: History,
-    assigns: list[Pair],
+    assigns: tuple[Pair, ...],
     rows: tuple[Row, ...],
     deleted_after: Callable[[AppointmentKey, float], bool],
 ) -> None:

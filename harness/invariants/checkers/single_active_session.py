@@ -35,7 +35,7 @@ from collections import defaultdict
 from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import STARTS, STOPS
 from stormproof.harness.invariants.checkers._acted import probe_writes
-from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, deleters, possible_span, write_began
+from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, possible_span, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot, timestamp_seconds
@@ -78,7 +78,7 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
 
     # Each session's first acknowledgement (a replay may acknowledge it again).
     first_ack: dict[object, tuple[AppointmentKey, Op, Op]] = {}
-    for invoke, completion in acknowledged(history.pairs_of(*STARTS)):
+    for invoke, completion in history.acknowledged_of(*STARTS):
         assert completion is not None
         session_id = completion.result.get("id")
         if session_id is None:
@@ -180,7 +180,7 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
     if not conflicts:  # nothing to judge: skip indexing the stops and the rows
         return 0, 0
     stopped_at: dict[object, float] = {}
-    for invoke, completion in acknowledged(history.pairs_of(*STOPS)):
+    for invoke, completion in history.acknowledged_of(*STOPS):
         assert completion is not None
         session_id = invoke.args.get("session_id")
         stopped_at[session_id] = min(stopped_at.get(session_id, INF), completion.time_ns)
@@ -240,7 +240,7 @@ def _check_stopped_at(log: ViolationLog, history: History, rows: tuple[Row, ...]
     when the final row is gone or has none; an answer without a readable stopped_at is not judged.
     """
     answered: dict[object, list[tuple[float, Op, Op]]] = defaultdict(list)
-    for invoke, completion in acknowledged(history.pairs_of(*STOPS)):
+    for invoke, completion in history.acknowledged_of(*STOPS):
         assert completion is not None
         moment = _seconds(completion.result.get("stopped_at"))
         if moment is not None:

@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, UNASSIGN
 from stormproof.harness.invariants.checkers._acted import probe_writes
-from stormproof.harness.invariants.checkers._common import AppointmentKey, acknowledged, possible_span, write_began
+from stormproof.harness.invariants.checkers._common import AppointmentKey, possible_span, write_began
 from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -100,7 +100,7 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
     same_rep: dict[tuple[AppointmentKey, object], list[Interval]] = defaultdict(list)  # grouped by assignment id
     ack_of_assignment: dict[object, int] = {}
     acks = 0
-    for invoke, completion in acknowledged(history.pairs_of(ASSIGN)):
+    for invoke, completion in history.acknowledged_of(ASSIGN):
         assert completion is not None
         acks += 1
         key = (invoke.tenant, invoke.args.get("appointment_id", completion.result.get("appointment_id")))
@@ -145,7 +145,7 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
 def _check_answered_rep(log: ViolationLog, history: History) -> int:
     """A 2xx assign answers an assignment of the rep it asked for, never another rep's (which is a 409)."""
     found = 0
-    for invoke, completion in acknowledged(history.pairs_of(ASSIGN)):
+    for invoke, completion in history.acknowledged_of(ASSIGN):
         assert completion is not None
         asked, answered = invoke.args.get("rep_id"), completion.result.get("rep_id")
         if asked is None or answered is None or str(asked) == str(answered):

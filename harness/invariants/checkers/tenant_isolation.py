@@ -80,11 +80,20 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
     found: list[tuple[int, int, Op, Op]] = [(index, 0, invoke, completion)
                                             for index, invoke, completion in seen.foreign_data]
     if owners:
-        owner_of = owners.get
         owned = set(owners)
+        # Each company's own rows, from the owners index (the last row of an id wins there, as here): a
+        # tenant named a foreign row exactly when an id it named is owned and not its own.
+        own: dict[object, set[object]] = {}
+        for row_id, (_, company) in owners.items():
+            mine = own.get(company)
+            if mine is None:
+                own[company] = {row_id}
+            else:
+                mine.add(row_id)
+        nothing: set[object] = set()
         for tenant, ids in seen.part("named").named.items():
             # Every id a tenant's ok ops named, at once; its ops are walked only when one is foreign.
-            if not any(owner_of(row_id)[1] != tenant for row_id in ids & owned):
+            if (ids & owned) <= own.get(tenant, nothing):
                 continue
             for invoke, completion in named_by(history, tenant):
                 if _foreign_rows(invoke, completion, owners, row_keys):
