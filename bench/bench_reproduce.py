@@ -104,6 +104,9 @@ def one(name: str, cells: list[Cell], args: argparse.Namespace, out: Path, runs:
                     note=f"{type(exc).__name__}: {exc}")
     (out / f"reproduce-{name}.log").write_text(log.getvalue())
     note = f"violation {number} of {run_dir.name}"
+    lean = figures.get("one_worker")
+    if lean:
+        note += f"; one app worker {lean['reproduced']}/{lean['tries']} ({'kept' if lean['kept'] else 'not kept'})"
     if not figures["after"]["reproduced"]:
         note = "NOT reproduced: " + note
     return _row(name, cell, figures["invariant"], figures, time.monotonic() - began, note)

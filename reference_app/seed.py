@@ -16,7 +16,7 @@ from .auth import mint_token
 from .models import (CONSENT_SCOPES, Appointment, AppointmentAssignment, Call, Company, Consent, DeadLetter,
                      DeletionAudit, RecordingSession, RetentionPolicy, TaskRecord, User)
 from .settings import Settings
-from .worker.celery_app import POLL_TASK
+from .worker.names import POLL_TASK  # not celery_app: Celery's import is half a second
 
 __all__ = ["SeededTenant", "seed"]
 

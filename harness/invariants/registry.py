@@ -30,6 +30,9 @@ class CheckerInfo:
     name: str
     kind: Kind
     fn: Checker
+    #: Whether the checker reads the app's ``/metrics`` (``snapshot.metrics``, ``.baseline``): a caller that
+    #: runs only checkers that do not may leave them out (a replay: two scrapes and parsing, 0.4 s of each).
+    reads_metrics: bool = False
 
     @property
     def doc(self) -> str:
@@ -40,14 +43,15 @@ _REGISTRY: dict[str, CheckerInfo] = {}
 _loaded = False
 
 
-def checker(name: str, kind: Kind) -> Callable[[Checker], Checker]:
-    """Decorator: register ``fn`` as the checker of invariant ``name``."""
+def checker(name: str, kind: Kind, *, reads_metrics: bool = False) -> Callable[[Checker], Checker]:
+    """Decorator: register ``fn`` as the checker of invariant ``name`` (``reads_metrics``: it reads the
+    snapshot's metrics, which a snapshot for other checkers may leave out)."""
 
     def register(fn: Checker) -> Checker:
         existing = _REGISTRY.get(name)
         if existing is not None and existing.fn is not fn:
             raise ValueError(f"checker {name!r} registered twice")
-        _REGISTRY[name] = CheckerInfo(name, kind, fn)
+        _REGISTRY[name] = CheckerInfo(name, kind, fn, reads_metrics)
         return fn
 
     return register

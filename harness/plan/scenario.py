@@ -140,7 +140,7 @@ class StackSpec(PlanModel):
         A submission is tried once plus ``STORMPROOF_TASK_MAX_RETRIES`` retries; a poll
         also re-runs for each poll of a pending job, up to ``STORMPROOF_POLL_BUDGET``.
         """
-        from stormproof.reference_app.worker.celery_app import POLL_TASK, SUBMIT_TASK
+        from stormproof.reference_app.worker.names import POLL_TASK, SUBMIT_TASK
 
         retries = int(self._setting("STORMPROOF_TASK_MAX_RETRIES", "task_max_retries"))
         polls = int(self._setting("STORMPROOF_POLL_BUDGET", "poll_budget"))

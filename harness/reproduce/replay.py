@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 
 from stormproof.harness.history import History, Op, classify
-from stormproof.harness.invariants import CheckConfig, Quiescence, Snapshot, Verdict, check_all
+from stormproof.harness.invariants import CheckConfig, Quiescence, Snapshot, Verdict, check_all, get_checker
 from stormproof.harness.invariants.snapshot import TABLES
 
 from stormproof.harness.history.vocabulary import CALL_READ, CALL_REFRESH, CALL_SUBMIT, WEBHOOK_DELIVER
@@ -49,7 +49,8 @@ from .case import STEP_REF, Case, Step
 from .jobs import HeldJobs
 from .requests import SHUNYA_DELIVER, ReplayContext, build_request
 
-__all__ = ["Attempt", "Replayer", "ReplayError", "check_config_for", "fresh_key", "replayer_on", "stack_config_for"]
+__all__ = ["Attempt", "Replayer", "ReplayError", "check_config_for", "fresh_key", "replayer_on", "stack_config_for",
+           "tenants_needed"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,28 @@ class Attempt:
         return frozenset(str(v.details.get("type")) for v in self.verdict.violations)
 
 
+#: What an attempt imports on first use (the seed's models, the snapshot's reader, the faults, the load's
+#: client): about 1.5 s of CPU that the written test would spend after its stack is up.
+ATTEMPT_MODULES = (
+    "stormproof.reference_app.seed", "stormproof.harness.runner.capture", "stormproof.harness.runner.quiesce",
+    "stormproof.harness.faults.packages", "stormproof.harness.load.client", "stormproof.harness.load.probes",
+    "stormproof.harness.plan.scenario",
+)
+
+
+def warm_imports() -> None:
+    """Import :data:`ATTEMPT_MODULES` while the stack starts (a thread: the start mostly waits on its
+    processes, and one core is left while the app imports on the other). An import that fails here fails
+    again, with its traceback, where the attempt needs it."""
+    import importlib
+
+    for name in ATTEMPT_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S112 - raised again at the attempt's own import
+            continue
+
+
 class _Log:
     """An in-memory history: the load's invoke/complete records, without a file."""
 
@@ -99,6 +122,19 @@ class _Log:
                     status, result or {}, error, time.monotonic_ns() - self._origin, time.time(), invoke.index)
             self.ops.append(op)
             return op
+
+
+def tenants_needed(case: Case, run_tenants: int) -> int:
+    """The tenants an attempt seeds: up to the last one the case's requests name (``tN`` refs), at least one.
+
+    Seeding is most of an attempt's own time (about 0.5 s a tenant at load 8, at-risk rows included);
+    a tenant no request names has no part in the case (a cross-tenant probe names both tenants).
+    """
+    named = [int(m.group(1)) for ref in case.refs.values() if (m := _TENANT_REF.match(ref))]
+    return max(1, min(run_tenants, max(named, default=run_tenants - 1) + 1))
+
+
+_TENANT_REF = re.compile(r"t(\d+)(?:\.|$)")
 
 
 def stack_config_for(case: Case, weakenings: tuple[str, ...] | None = None) -> Any:
@@ -167,10 +203,14 @@ class Replayer:
 
             began = time.monotonic()
             stack = LocalStack(stack_config_for(self.case, self.weakenings))
+            warm = threading.Thread(target=warm_imports, name="replay-imports", daemon=True)
+            warm.start()
             try:
                 stack.start()
             except Exception as exc:  # noqa: BLE001 - one line for the user, details in the stack's logs
                 raise ReplayError(f"the stack for the replay did not start: {exc}") from exc
+            finally:
+                warm.join()
             self.stack = stack
             self.started_in_s = time.monotonic() - began
         return self
@@ -186,7 +226,7 @@ class Replayer:
             self._openapi = httpx.get(f"{self.stack.app_url}/openapi.json", timeout=10, verify=tls()).json()
         return self._openapi
 
-    def _seed(self) -> list[Any]:
+    def _seed(self, case: Case | None = None) -> list[Any]:
         from stormproof.reference_app.seed import seed
         from stormproof.reference_app.settings import Settings
 
@@ -194,8 +234,8 @@ class Replayer:
         settings = Settings(database_url=stack.database_url, redis_url=stack.redis_url, environment="test",
                             jwt_secret=stack.jwt_secret)
         cfg = stack.config
-        return seed(settings, tenants=cfg.tenants, reps=cfg.reps, appointments=cfg.appointments,
-                    consent=cfg.seed_consent, at_risk=cfg.seed_at_risk)
+        return seed(settings, tenants=tenants_needed(self.case if case is None else case, cfg.tenants), reps=cfg.reps,
+                    appointments=cfg.appointments, consent=cfg.seed_consent, at_risk=cfg.seed_at_risk)
 
     # -- one attempt -----------------------------------------------------------------------------
     def attempt(self, case: Case | None = None) -> Attempt:
@@ -204,9 +244,11 @@ class Replayer:
 
         case = case or self.case
         began = time.monotonic()
-        tenants = self._seed()
+        tenants = self._seed(case)
         fresh = self._translation(case, tenants)
-        baseline = scrape_metrics(self.stack)
+        # Only a checker that reads /metrics gets them: two scrapes and their parsing were 0.4 s of a replay.
+        metrics = get_checker(case.invariant).reads_metrics
+        baseline = scrape_metrics(self.stack) if metrics else None
         record = _Log()
         ctx = ReplayContext(tenants=tenants, by_company={t.company_id: t for t in tenants},
                             webhook_secret=self.stack.webhook_secret, openapi=self._doc, bodies={}, created_by={})
@@ -227,7 +269,7 @@ class Replayer:
                 jobs.close()
         quiescence = self._quiesce()
         snapshot = capture_snapshot(self.stack, baseline_metrics=baseline, config=check_config_for(case),
-                                    quiescence=quiescence)
+                                    quiescence=quiescence, metrics=metrics)
         snapshot = _only(snapshot, {t.company_id for t in tenants})
         history = History(record.ops)
         (verdict,) = check_all(history, snapshot, [case.invariant])

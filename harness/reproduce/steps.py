@@ -49,6 +49,9 @@ def describe(case: Case) -> list[str]:
     race = {k: v for k, v in sorted((case.stack.get("env") or {}).items()) if k.startswith("STORMPROOF_RACE")}
     if race:
         lines.append("app race window: " + ", ".join(f"{k}={v}" for k, v in race.items()))
+    if case.source.get("run_app_workers"):
+        lines.append(f"app workers: {case.stack.get('app_workers')} (the run had {case.source['run_app_workers']}; "
+                     "it reproduced as often on this many)")
     stub = case.stack.get("shunya") or {}
     if stub.get("error_rate") == 1.0:
         lines.append(f"Shunya stub: every API call answered {stub.get('error_status', 503)} "

@@ -51,7 +51,8 @@ def wait_quiet(stack: SystemUnderTest, policy: QuiescePolicy | None = None) -> Q
 
 def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, config: CheckConfig,
                      quiescence: Quiescence | None = None,
-                     gauge_samples: tuple[Mapping[str, float], ...] | None = None) -> Snapshot:
+                     gauge_samples: tuple[Mapping[str, float], ...] | None = None, metrics: bool = True) -> Snapshot:
+    """The final state; ``metrics=False`` leaves ``/metrics`` out (for checkers that do not read it)."""
     tables: dict[str, list[dict[str, Any]]] = {}
     with psycopg.connect(_dsn(stack), connect_timeout=5, row_factory=dict_row) as conn:
         for table, columns in TABLES.items():
@@ -72,7 +73,7 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
                     expected[job["job_id"]] = job["output_hash"]
     return Snapshot.build(
         tables,
-        metrics_text=scrape_metrics(stack),
+        metrics_text=scrape_metrics(stack) if metrics else None,
         baseline_text=baseline_metrics,
         expected_outputs=expected,
         completed_jobs=completed,

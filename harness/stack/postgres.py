@@ -128,6 +128,15 @@ class EphemeralPostgres(Service):
                 self._fill_cache(cache)
         return self
 
+    def starts_from_copy(self) -> bool:
+        """Whether :meth:`start` will copy a prepared cluster (complete at once) rather than prepare one.
+
+        A cluster prepared here makes its databases while it serves: a client must not use them before
+        :meth:`start` returns. A copy has them whole from its first connection.
+        """
+        cache = self._cache_dir()
+        return cache is not None and cache.is_dir()
+
     def _initdb_options(self) -> list[str]:
         """What ``initdb`` is given besides the data directory (part of a prepared cluster's cache key)."""
         return ["-U", self.superuser, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"]

@@ -17,10 +17,7 @@ from ..settings import Settings
 
 __all__ = ["make_celery", "restore_interval", "QUEUE", "SUBMIT_TASK", "POLL_TASK", "RETENTION_TASK"]
 
-QUEUE = "shunya"
-SUBMIT_TASK = "shunya.submit_job"
-POLL_TASK = "shunya.poll_shunya_job_status"
-RETENTION_TASK = "lifecycle.enforce_retention"
+from .names import POLL_TASK, QUEUE, RETENTION_TASK, SUBMIT_TASK
 
 
 def restore_interval(visibility_timeout_s: int) -> int:

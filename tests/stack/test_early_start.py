@@ -53,11 +53,22 @@ def test_the_app_waits_for_a_database_made_after_it_started(monkeypatch: pytest.
             prepare_schema(at_once)
 
 
-def test_a_stack_without_proxies_serves_on_a_clone_of_the_prepared_schema(monkeypatch: pytest.MonkeyPatch,
-                                                                   tmp_path: Path) -> None:
+def test_a_stack_of_its_own_serves_on_the_prepared_schema_itself(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
     monkeypatch.setenv("STORMPROOF_CACHE_DIR", str(tmp_path / "cache"))
-    with LocalStack(StackConfig(task_workers=0, proxies=False, seed_tenants=False, app_workers=1)) as stack:
+    config = StackConfig(task_workers=0, proxies=False, seed_tenants=False, app_workers=1)
+    # no cache yet: the cluster is prepared while it serves, so the app gets a clone of the finished schema
+    with LocalStack(config) as first:
+        assert first.template == SCHEMA_DB and first.database_name != SCHEMA_DB
+        with psycopg.connect(first.check_dsn) as conn:
+            assert conn.execute("SELECT count(*) FROM recording_sessions").fetchone() == (0,)
+    with LocalStack(config) as stack:
         assert stack.template == SCHEMA_DB and not stack.tenants
+        # a copy of the cached cluster, its own: no clone made (a CREATE DATABASE before the app's wait ends)
+        assert stack.database_name == SCHEMA_DB
+        with psycopg.connect(stack.postgres.dsn()) as conn:
+            names = {row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE NOT datistemplate")}
+        assert names == {"postgres", SCHEMA_DB}
         assert stack.app is not None and stack.app.process is not None and stack.app.process.running()
         with psycopg.connect(stack.check_dsn) as conn:  # the app's database: migrated, empty
             assert conn.execute("SELECT count(*) FROM recording_sessions").fetchone() == (0,)

@@ -68,7 +68,7 @@ def _delta(metrics: Mapping[str, float], baseline: Mapping[str, float], name: st
     return now - (metric_sum(baseline, name, **labels) or 0.0)
 
 
-@checker(NAME, "safety")
+@checker(NAME, "safety", reads_metrics=True)
 def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
     """Dedupe misses == analyses, replays counted >= replays seen, sessions started == session rows."""
     log = ViolationLog(NAME, "safety", snapshot.config)
