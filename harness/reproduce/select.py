@@ -432,6 +432,33 @@ def _meeting_env(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[s
     return {**stack, "env": env}
 
 
+#: Invariants about two requests that both passed a check before either wrote (the app's keyed race window).
+_CHECK_THEN_WRITE = frozenset(("single-active-session", "single-assignment"))
+#: The window a replay holds open for them: long enough for the other requests of the group to arrive on a
+#: loaded machine (fresh connections, an empty pool), short enough that the fixed app, whose guard makes the
+#: requests wait in turn, answers ten of them inside a request's timeout.
+_CHECK_THEN_WRITE_WINDOW_MS = 300
+
+
+def _check_then_write_env(stack: Mapping[str, Any], invariant: str) -> dict[str, Any]:
+    """The stack for a check-then-write race the run opened with the app's race window: a barrier of two.
+
+    The run's window (``STORMPROOF_RACE_DELAY_MS``, 30 ms in session-start-storm) was met by chance
+    among hundreds of requests on warm connections. A replay sends a handful on fresh ones to a fresh
+    app: on a loaded machine they arrived more than 30 ms apart and nothing raced (CI: 0 of 2
+    replays). The replay keeps the window open up to 300 ms with a barrier of two (the documented
+    test knobs, as pause-past-lock-ttl uses them): with the guard off, the first two requests for the
+    same appointment pass the check together on every replay; with a guard, the second waits for the
+    first to write and is refused, as it would have been.
+    """
+    env = dict(stack.get("env") or {})
+    if invariant not in _CHECK_THEN_WRITE or int(env.get("STORMPROOF_RACE_DELAY_MS", 0) or 0) <= 0:
+        return dict(stack)
+    env["STORMPROOF_RACE_DELAY_MS"] = str(max(int(env["STORMPROOF_RACE_DELAY_MS"]), _CHECK_THEN_WRITE_WINDOW_MS))
+    env.setdefault("STORMPROOF_RACE_BARRIER", "2")
+    return {**stack, "env": env}
+
+
 #: The fault targets on the way of the stub's own webhook: the only faults its step meets at the moment the
 #: run's stub completed the job. The app's processes are not: the worker pool paused then (pause-past-lock-ttl)
 #: could not create the job the step waits for.
@@ -630,7 +657,8 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         if covered:
             faults.append(CaseFault(fault, target, dict(params), covered))
 
-    stack = _failing_upstream(_meeting_env(run_stack, details), details,
+    stack = _failing_upstream(_meeting_env(_check_then_write_env(run_stack, str(verdict.get("invariant"))),
+                                           details), details,
                               tasks=sum(1 for step in steps if step.f in _CALLS_UPSTREAM))
     command = tuple(app_command) if app_command else (tuple(plan["app_command"]) if plan.get("app_command") else None)
     case = Case(
