@@ -72,6 +72,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 20
     db_max_overflow: int = 40
+    #: Connections to Redis per process; a command waits for a free one (up to ``redis_socket_timeout``).
+    redis_pool_size: int = 64
     # -- background work (plan A1, A4, C1 to C3) --
     shunya_url: str = "http://127.0.0.1:8090"
     shunya_webhook_secret: str = "stormproof-development-webhook-secret"
@@ -138,6 +140,7 @@ class Settings:
             max_body_bytes=_int(env, "STORMPROOF_MAX_BODY_BYTES", 64 * 1024, 1),
             db_pool_size=_int(env, "STORMPROOF_DB_POOL_SIZE", 20, 1),
             db_max_overflow=_int(env, "STORMPROOF_DB_MAX_OVERFLOW", 40, 0),
+            redis_pool_size=_int(env, "STORMPROOF_REDIS_POOL_SIZE", 64, 1),
             shunya_url=env.get("SHUNYA_URL", cls.shunya_url).rstrip("/"),
             shunya_webhook_secret=env.get("SHUNYA_WEBHOOK_SECRET", cls.shunya_webhook_secret),
             webhook_tolerance_seconds=_int(env, "SHUNYA_WEBHOOK_TOLERANCE_SECONDS", 300, 1),

@@ -106,6 +106,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "Retry-After) for the key's lifetime",
         ),
         Weakening(
+            "redis-pool-wait",
+            "C3",
+            "the wait for a free pooled Redis connection: above the pool's size a command fails at once "
+            "(redis-py's default pool), so in a burst the rate limits and locks fail open as if Redis were down",
+        ),
+        Weakening(
             "dead-letter-queue",
             "C2",
             "the dead-letter table: a task that exhausts its retries is logged and dropped",

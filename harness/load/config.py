@@ -31,6 +31,9 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "appointment.read": 4,
     "session.read": 3,
     "appointment.list": 2,
+    # A burst of lists sent at once by one user (plan C3: a limit holds when a tenant's requests arrive
+    # together, not only under a steady flood); off unless a scenario asks.
+    "appointment.list_burst": 0,
     "call.submit": 3,
     "call.refresh": 1,
     "webhook.deliver": 3,

@@ -172,6 +172,8 @@ _LIMITED_RETRY_S = 1.0
 
 
 _BUSY_WAIT = between(0.0, 0.02)
+#: Requests of one burst (do_appointment_list_burst), each on its own connection.
+BURST_SIZE = 16
 
 
 class StormUser(FastHttpUser):
@@ -186,6 +188,7 @@ class StormUser(FastHttpUser):
         self.process_name = f"w{worker}-{os.getpid()}/u{number}"
         self._refusals = 0  # fast failures in a row: see _back_off_if_refused
         self._limited: tuple[float, Callable[[], None]] | None = None  # a keyed write refused 429: see _send
+        self._burst_client: Any = None  # a session of BURST_SIZE connections, made at the first burst
         self.rng = random.Random(f"{CONFIG.seed}:{worker}:{number}")
         self.tenant = CONFIG.tenants[(number - 1) % len(CONFIG.tenants)]
         self.company = str(self.tenant["company_id"])
@@ -255,7 +258,7 @@ class StormUser(FastHttpUser):
 
     def _send_once(self, f: str, method: str, path: str, *, args: dict[str, Any], body: Any,
                    key: str | None, token: str | None, tenant: str | None, raw_body: bytes | None,
-                   headers: dict[str, str] | None, mask: tuple[str, ...] | None) -> Answer:
+                   headers: dict[str, str] | None, mask: tuple[str, ...] | None, client: Any = None) -> Answer:
         sent = {"X-Trace-Id": uuid.uuid4().hex, **(headers or {})}  # plan E1: the answer must echo it
         args = {**args, "trace_id": sent["X-Trace-Id"]}  # and the tasks the request enqueues must carry it
         if token is not None:
@@ -265,7 +268,7 @@ class StormUser(FastHttpUser):
             args = {**args, "idempotency_key": key}
         began = time.monotonic()
         answer = record_request(
-            self.client, recorder(), process=self.process_name, f=f, tenant=tenant or self.company,
+            client or self.client, recorder(), process=self.process_name, f=f, tenant=tenant or self.company,
             method=method, path=path, args=args, headers=sent, body=body, raw_body=raw_body, mask=mask,
             fingerprint=body is not None and "payload_fp" not in args,
         )
@@ -373,6 +376,34 @@ class StormUser(FastHttpUser):
 
     def do_appointment_list(self) -> None:
         self._send("appointment.list", "GET", "/api/v1/appointments?limit=50", args={}, token=self._token())
+
+    def do_appointment_list_burst(self) -> None:
+        """BURST_SIZE lists of this user's tenant at once, each on its own connection (``args.burst``).
+
+        A steady flood reaches the app's limiter one request at a time; a burst reaches it together,
+        and finds what only simultaneity finds: every request of the burst needing a connection to
+        Redis at the same moment (a pool that fails instead of waiting lets them all through, fail
+        open). rate-limit-enforced judges the accepted ones against the allowance like any others.
+        A quiet tenant's user sends one list instead.
+        """
+        if self.quiet:  # a quiet tenant stays within its allowance (see wait_time): one list, not a burst
+            self.do_appointment_list()
+            return
+        from locust.contrib.fasthttp import FastHttpSession
+
+        if self._burst_client is None:
+            self._burst_client = FastHttpSession(
+                base_url=self.host, request_event=self.environment.events.request, user=self,
+                network_timeout=self.network_timeout, connection_timeout=self.connection_timeout,
+                max_redirects=self.max_redirects, max_retries=self.max_retries, insecure=self.insecure,
+                concurrency=BURST_SIZE, ssl_context_factory=self.ssl_context_factory, headers=self.default_headers)
+
+        def one(n: int) -> None:
+            self._send_once(v.APPOINTMENT_LIST, "GET", "/api/v1/appointments?limit=50", args={"burst": n},
+                            body=None, key=None, token=self._token(), tenant=None, raw_body=None, headers=None,
+                            mask=None, client=self._burst_client)
+
+        together(*(lambda n=n: one(n) for n in range(1, BURST_SIZE + 1)))
 
     def do_call_submit(self) -> str | None:
         appointment = self.rng.choice(self.hot)

@@ -292,6 +292,17 @@ _row("C3.others-served", "C3",
      "answers it 429, whatever the others send.",
      "rate-limit-enforced", _API_LIMITED, TENANTS + "; noisy tenants and a quiet one (load.quiet_tenants)",
      ("noisy-tenant",), ("rate-limit-per-tenant",), count=c.served_beside_limited(_API_LIMITED))
+# Found 2026-12-02: the reference app's Redis pool (redis-py's default) failed a command at once when its 100
+# connections were in use, and the limiter failed open on that error as during an outage: 20 to 30 of a burst of
+# 120 simultaneous requests got through at 2/s, burst 10. A steady flood never met it (24 users keep at most 24
+# requests in flight); the load's bursts (appointment.list_burst, args.burst) do, against a pool of 4 per process.
+_row("C3.limit-under-burst", "C3",
+     "The API limit holds when a tenant's requests arrive at once: a burst larger than the app's connections "
+     "to Redis gets no more accepted than rate + burst allow; while Redis is up, the limiter waits for a "
+     "connection instead of failing open.",
+     "rate-limit-enforced", (v.APPOINTMENT_LIST,), TENANTS + "; one tenant sending bursts of simultaneous "
+     "requests, more than the app's pooled Redis connections", ("noisy-tenant",), ("redis-pool-wait",),
+     count=c.with_arg((v.APPOINTMENT_LIST,), "burst"))
 # Until 2026-12-02 noisy-tenant sent no call submission or refresh and the checker judged only the API limit: this
 # row's cell was "caught" by C3.tenant-limited's violations. Now the load submits and refreshes (a third of its mix)
 # under a task limit far below the API's, and the checker judges the task limit (task-over-limit).
