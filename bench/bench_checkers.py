@@ -246,8 +246,9 @@ def _seed_violations(history: History, snapshot: Snapshot) -> tuple[History, Sna
     return History(ops), dataclasses.replace(snapshot, recording_sessions=sessions, calls=calls)
 
 
-_SCALE_CHILD = r"""""
-import hashlib, json, sys, time, types
+#: The start of each child: import ``stormproof`` from the tree in argv[1] and the bench from argv[2].
+_TREE_IMPORT = r"""
+import hashlib, json, statistics, sys, time, types
 # The repository's folders install as stormproof.<folder> (setup.py), so putting a tree on sys.path
 # is not enough: the editable install would still answer `import stormproof` with this tree. Make
 # `stormproof` the given tree's folder, and check that it is the one imported.
@@ -259,6 +260,9 @@ if not stormproof.harness.__file__.startswith(sys.argv[1].rstrip("/") + "/"):
     raise SystemExit(f"imported {stormproof.harness.__file__}, not the tree {sys.argv[1]}")
 sys.path.insert(0, sys.argv[2])
 from bench_checkers import _Generator
+"""
+
+_SCALE_CHILD = _TREE_IMPORT + r"""
 from stormproof.harness.history import History
 from stormproof.harness.invariants import check_all, verdict_to_dict
 history, snapshot = _Generator(int(sys.argv[3]), int(sys.argv[4])).run()
@@ -282,16 +286,7 @@ print(json.dumps({"ops": len(history), "cpu": cpu, "wall": wall,
 """
 
 
-_PAIRED_CHILD = r"""
-import json, statistics, sys, time, types
-package = types.ModuleType("stormproof")
-package.__path__ = [sys.argv[1]]
-sys.modules["stormproof"] = package
-import stormproof.harness
-if not stormproof.harness.__file__.startswith(sys.argv[1].rstrip("/") + "/"):
-    raise SystemExit(f"imported {stormproof.harness.__file__}, not the tree {sys.argv[1]}")
-sys.path.insert(0, sys.argv[2])
-from bench_checkers import _Generator
+_PAIRED_CHILD = _TREE_IMPORT + r"""
 from stormproof.harness.history import History
 from stormproof.harness.invariants import check_all
 history, snapshot = _Generator(int(sys.argv[3]), int(sys.argv[4])).run()
