@@ -459,18 +459,27 @@ class StormUser(FastHttpUser):
 
     def do_webhook_deliver(self) -> None:
         """Deliver, signed as Shunya would, the result of a job of ours: a deliberate duplicate; or (one in
-        ten) a forged result with a missing, stale or wrong signature, which must be refused 401."""
+        ten) a forged result with a missing, stale or wrong signature, which must be refused 401.
+
+        Aimed at the moment a duplicate can do harm: half the time the newest call (its job most likely
+        not applied yet; an old call's was, and a duplicate of an applied job meets only the plain status
+        check), and half the time two copies at once, as Shunya's retry meets the worker's poll. A
+        starved machine served random old calls' duplicates one after the other, and with the job guards
+        off the run found 1 or 2 double applies, or none (2026-12-02, load 8 to 15)."""
         pool = _calls.get(self.company)
         if not pool:
             self.do_call_submit()
             return
-        call = self.rng.choice(pool)
+        call = pool[-1] if self.rng.random() < 0.5 else self.rng.choice(pool)
         answer = self._send("call.read", "GET", f"/api/v1/calls/{call}", args={"call_id": call}, token=self._token())
         job = answer.body.get("job") if isinstance(answer.body, dict) else None
         job_id = job.get("shunya_job_id") if isinstance(job, dict) else None
         if not job_id:
             return
-        self._deliver(job_id, call)
+        if self.rng.random() < 0.5:
+            together(lambda: self._deliver(job_id, call), lambda: self._deliver(job_id, call))
+        else:
+            self._deliver(job_id, call)
 
     def do_webhook_superseded(self) -> None:
         """A new call, then at once a signed delivery of another job of that call, superseded (as when a
