@@ -226,3 +226,46 @@ def test_a_stored_429_replayed_to_the_keys_retry_is_a_violation(tmp_path: Path) 
     assert verdict.status == "invalid"
     (violation,) = verdict.violations
     assert violation.details["type"] == "limit-replayed" and violation.ops
+
+
+# -- answers bunched by latency against a limit that held ------------------------------------------
+
+def _flights(tmp_path: Path, requests: list[tuple[float, float, int]]) -> object:
+    """requests: (sent at s, answered after s, status) of tenant a's reads."""
+    events = sorted([(int(at * 1e9), 0, k, status) for k, (at, _, status) in enumerate(requests)]
+                    + [(int((at + latency) * 1e9), 1, k, status) for k, (at, latency, status) in enumerate(requests)])
+    now = [0]
+    recorder = HistoryRecorder(tmp_path / "f.jsonl", origin_ns=0, clock=lambda: now[0])
+    invokes = {}
+    for ns, order, k, status in events:
+        now[0] = ns
+        if order == 0:
+            invokes[k] = recorder.invoke("u-a", "appointment.read", tenant="a", args={"appointment_id": "x"})
+        else:
+            recorder.complete(invokes[k], status=status)
+    recorder.close()
+    return load_history(tmp_path / "f.jsonl")
+
+
+SLOW_LIMIT = CheckConfig(rate_limit_per_s=2, rate_limit_burst=10)  # 2 x 1.25 + 10 = 12.5 a second
+
+
+def test_answers_bunched_by_a_stall_do_not_read_as_over_limit(tmp_path: Path) -> None:
+    """Sent and admitted at 2 a second for 9 s, but the app stalled: every answer arrives in second 10.
+    Counted by arrival, 18 answers in one second (bound 12.5); no window held that many whole flights,
+    so the limit held."""
+    requests = [(k / 2, 10.2 - k / 2, 200) for k in range(18)]
+    verdict = _verdict(_flights(tmp_path, requests), SLOW_LIMIT)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["busiest_second"] > 12.5 and verdict.summary["bunched_seconds"] == 1
+
+
+def test_an_unlimited_tenant_with_slow_answers_is_still_a_violation(tmp_path: Path) -> None:
+    """No limit: 20 requests a second accepted, each answered 1.5 s later: no 1 s window holds a whole
+    flight, a 2 s window 10 (bound 15), but a 4 s window 50 (bound 2 x 4 x 1.25 + 10 = 20)."""
+    requests = [(k / 20, 1.5, 200) for k in range(100)]
+    verdict = _verdict(_flights(tmp_path, requests), SLOW_LIMIT)
+    assert verdict.status == "invalid"
+    violation = verdict.violations[0]
+    assert violation.details["type"] == "over-limit" and violation.details["window_s"] == 4.0
+    assert violation.details["accepted"] > 20
