@@ -42,6 +42,9 @@ COMPANY_IDS = tuple(str(t["company_id"]) for t in CONFIG.tenants)
 _numbers = itertools.count(1)
 #: The idempotency probes' turn (see StormUser.do_probe_idempotency), one count for the process's users.
 _probe_turns = itertools.count()
+#: Every operation that records or analyses for an appointment, and the consent probes' turn over them.
+_CONSENT_PROBED = (v.SESSION_START, v.LEGACY_START, v.CALL_SUBMIT)
+_consent_turns = itertools.count()
 
 
 def _idempotency_turns(routes: list[Any], others: bool) -> list[tuple[str, Any]]:
@@ -431,10 +434,15 @@ class StormUser(FastHttpUser):
                 max_redirects=self.max_redirects, max_retries=self.max_retries, insecure=self.insecure,
                 concurrency=BURST_SIZE, ssl_context_factory=self.ssl_context_factory, headers=self.default_headers)
 
+        # From every user of the tenant in turn: the allowance is the tenant's, and a limiter keyed by the
+        # user (or the token) would let each of them through in full (a tenant's traffic from one token
+        # passed such a limiter at noisy-tenant, 2026-12-02).
+        tokens = [self._token(), *(str(t) for t in self.tenant.get("rep_tokens") or ())]
+
         def one(n: int) -> None:
             self._send_once(v.APPOINTMENT_LIST, "GET", "/api/v1/appointments?limit=50", args={"burst": n},
-                            body=None, key=None, token=self._token(), tenant=None, raw_body=None, headers=None,
-                            mask=None, client=self._burst_client)
+                            body=None, key=None, token=tokens[n % len(tokens)], tenant=None, raw_body=None,
+                            headers=None, mask=None, client=self._burst_client)
 
         together(*(lambda n=n: one(n) for n in range(1, BURST_SIZE + 1)))
 
@@ -782,14 +790,27 @@ class StormUser(FastHttpUser):
         return appointment if created.status == 201 and isinstance(appointment, str) else None
 
     def do_consent_probe(self) -> None:
-        """Start recording a new appointment that has no consent: must be 409 consent-required.
+        """Process a new appointment without the consent it needs: must be 409 consent-required.
 
-        The appointment is kept, so with the ``consent-check`` weakening the session it got stays in
-        the final state for ``consent-before-processing`` to find.
+        Every way in, in turn: a session start, a legacy start, a call submission (its analysis needs
+        consent). A check made on one route only let the others record without consent, and the
+        probe sent session starts alone (a legacy start that skipped the check passed
+        lifecycle-under-load, 2026-12-02). Half the time the appointment first gets a consent of a
+        scope drawn at random, so a check that accepts any consent (not the one of the processing's
+        scope) is at risk too. The appointment is kept: whatever was made stays in the final state
+        for ``consent-before-processing`` to judge against the consents.
         """
         appointment = self._create_appointment()
-        if appointment is not None:
-            self._start(v.SESSION_START, appointment, uuid.uuid4().hex)
+        if appointment is None:
+            return
+        if self.rng.random() < 0.5:
+            self._grant_consent(appointment, self.rng.choice(("recording", "analysis")))
+        f = _CONSENT_PROBED[next(_consent_turns) % len(_CONSENT_PROBED)]
+        if f == v.CALL_SUBMIT:
+            self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls", args={"appointment_id": appointment},
+                       body={"appointment_id": appointment}, key=uuid.uuid4().hex, token=self._token())
+        else:
+            self._start(f, appointment, uuid.uuid4().hex if f == v.SESSION_START else None)
 
     def do_lifecycle_delete(self) -> None:
         """Create an appointment with consent and a call, then delete it with a confirmed request, under load.
