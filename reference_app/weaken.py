@@ -234,6 +234,18 @@ WEAKENINGS: dict[str, Weakening] = {
             "with the unique index gone too, it starts a second active session beside any other start",
         ),
         Weakening(
+            "legacy-consent-check",
+            "F3",
+            "the consent check on the legacy POST /recordings/start (the newer start route and call "
+            "submission keep theirs): an older client records an appointment nobody consented to",
+        ),
+        Weakening(
+            "rate-limit-per-user",
+            "C3",
+            "the API limit's key: the tenant's allowance is kept per user of the token, so each of a "
+            "tenant's users gets the whole allowance and the tenant as many times its limit",
+        ),
+        Weakening(
             "conflict-names-active",
             "A2",
             "the active session named by 409 active-session-exists: the answer names the appointment's "

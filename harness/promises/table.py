@@ -298,6 +298,14 @@ _row("C3.others-served", "C3",
      "answers it 429, whatever the others send.",
      "rate-limit-enforced", _API_LIMITED, TENANTS + "; noisy tenants and a quiet one (load.quiet_tenants)",
      ("noisy-tenant",), ("rate-limit-per-tenant",), count=c.served_beside_limited(_API_LIMITED))
+# Found 2026-12-02 with a limiter keyed by the token's user: noisy-tenant passed, because every request of a tenant
+# came from its manager's token. The bursts now come from each of the tenant's users in turn.
+_row("C3.limit-per-tenant-not-user", "C3",
+     "A tenant's API allowance is shared by all its users: requests from several users of one tenant together "
+     "get no more accepted than rate + burst allow.",
+     "rate-limit-enforced", (v.APPOINTMENT_LIST,), TENANTS + "; one tenant's bursts sent by its manager and its "
+     "reps together", ("noisy-tenant",), ("rate-limit-per-user",),
+     count=c.with_arg((v.APPOINTMENT_LIST,), "burst"))
 # Found 2026-12-02: the reference app's Redis pool (redis-py's default) failed a command at once when its 100
 # connections were in use, and the limiter failed open on that error as during an outage: 20 to 30 of a burst of
 # 120 simultaneous requests got through at 2/s, burst 10. A steady flood never met it (24 users keep at most 24
@@ -511,6 +519,13 @@ _row("F3.consent-before-analysis", "F3",
      "No call of an appointment is analysed without an analysis consent granted before the call was submitted.",
      "consent-before-processing", (v.CALL_SUBMIT,), JOBS + "; appointments without consent",
      ("lifecycle-under-load",), ("consent-check",))
+# Found 2026-12-02 with a legacy start that skipped the check: lifecycle-under-load passed, its consent probe
+# sent session starts alone. The probe now takes each processing operation in turn (consent.probe).
+_row("F3.consent-every-route", "F3",
+     "Every way of processing an appointment checks its consent: a legacy start, like a session start, "
+     "on an appointment without a recording consent is refused 409 consent-required and records nothing.",
+     "consent-before-processing", (v.LEGACY_START,), TENANTS + "; appointments without consent",
+     ("lifecycle-under-load",), ("legacy-consent-check",))
 # Every consent.grant of the load sends a spoofed X-Forwarded-For, its own User-Agent and evidence text;
 # consent-before-processing judges each answer and row (_consent_evidence). Measured (verify --tries 1 --only
 # consent-forwarded-for, 2026-12-01): weakened, 79 consents kept the spoofed IP; all fixes on, 104 grants judged, 0.

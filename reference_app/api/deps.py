@@ -44,7 +44,9 @@ async def get_principal(request: Request, ctx: Ctx) -> Principal:
             principal = Principal(uuid.UUID(override), principal.user_id, principal.role)
         except ValueError:
             pass
-    decision = await ctx.limiter.check(ctx.api_limit, principal.company_id)
+    # The tenant's allowance, whoever of its users sends (weakened: one allowance per user).
+    limited = principal.user_id if ctx.settings.weakened("rate-limit-per-user") else principal.company_id
+    decision = await ctx.limiter.check(ctx.api_limit, limited)
     if not decision.allowed:
         raise Problem(
             "rate-limited",

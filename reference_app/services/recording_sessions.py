@@ -76,7 +76,8 @@ async def start_session(
     appointment = await get_owned(
         uow.session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
     )
-    await require_consent(uow.session, ctx.settings, appointment, "recording")
+    if not (source == "legacy" and ctx.settings.weakened("legacy-consent-check")):
+        await require_consent(uow.session, ctx.settings, appointment, "recording")
     unlocked = ctx.settings.weakened("session-lock") or (source == "legacy" and ctx.settings.weakened(
         "legacy-start-lock"))
     if not unlocked:

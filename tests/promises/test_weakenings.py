@@ -162,6 +162,30 @@ def test_rate_limit_per_tenant(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict.violations
 
 
+@FIX
+def test_rate_limit_per_user(apps, weakened: bool) -> None:
+    """Forty reads at once from one tenant, ten from each of its users (the manager and three reps), at 1/s,
+    burst 5: with the fix the tenant's one allowance admits about six; without it each user's own allowance
+    admits about six, over twenty in all, and rate-limit-enforced flags the tenant (over-limit)."""
+    from stormproof.harness.invariants import CheckConfig, Snapshot
+
+    app = apps(*(("rate-limit-per-user",) if weakened else ()), STORMPROOF_RATE_API_PER_SECOND="1",
+               STORMPROOF_RATE_API_BURST="5")
+    tenant = app.tenants[0]
+    tokens = [tenant.manager_token, *tenant.rep_tokens][:4]
+    assert len(tokens) == 4, "the seed gives each tenant a manager and three reps"
+    path = f"/api/v1/appointments/{tenant.appointment_ids[0]}"
+    answers = asyncio.run(fire_together(app.url, [("GET", path, auth(tokens[k % 4]), None) for k in range(40)]))
+    admitted = sum(answer.status_code != 429 for answer in answers)
+    assert (admitted > 12) is weakened, [answer.status_code for answer in answers]
+    rec = Recorder([t.company_id for t in app.tenants])
+    for answer in sorted(answers, key=lambda answer: answer.status_code == 429):  # admitted first, as decided
+        rec.record(v.APPOINTMENT_READ, tenant.company_id, answer, appointment_id=tenant.appointment_ids[0])
+    config = CheckConfig(rate_limit_per_s=1, rate_limit_burst=5)
+    verdict = _verdict("rate-limit-enforced", rec.history(), Snapshot.build({}, config=config))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict.violations
+
+
 def _submit_together(app, tenant, count: int) -> tuple[Recorder, list[httpx.Response]]:
     """``count`` keyed call submissions of ``tenant`` sent at once, recorded."""
     rec = Recorder([t.company_id for t in app.tenants])
@@ -902,6 +926,28 @@ def test_consent_forwarded_for(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"evidence-ip-from-client"}
+
+
+@FIX
+def test_legacy_consent_check(apps, weakened: bool) -> None:
+    """A new appointment nobody consented to: the session start is refused 409 consent-required either way;
+    the legacy start too with the fix, and records it without (consent-before-processing flags the session)."""
+    app = apps(*(("legacy-consent-check",) if weakened else ()))
+    tenant = app.tenants[0]
+    created = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token),
+                         json={"title": "no consent", "starts_at": "2031-03-01T10:00:00Z",
+                               "ends_at": "2031-03-01T10:30:00Z"})
+    assert created.status_code == 201, created.text
+    appointment = created.json()["id"]
+    body = {"appointment_id": appointment}
+    rec = Recorder([t.company_id for t in app.tenants])
+    for f, path in ((v.SESSION_START, START), (v.LEGACY_START, "/api/v1/recordings/start")):
+        answer = httpx.post(app.url + path, headers=auth(tenant.rep_tokens[0], new_key()), json=body)
+        rec.record(f, tenant.company_id, answer, body=body, appointment_id=appointment)
+    statuses = [op.status for op in rec.history() if op.type != "invoke"]
+    assert statuses == [409, 201 if weakened else 409], statuses
+    verdict = _verdict("consent-before-processing", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
 @FIX
