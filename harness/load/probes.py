@@ -50,6 +50,7 @@ __all__ = [
     "authz_roles",
     "authz_routes",
     "body_id_fields",
+    "query_id_fields",
     "creators",
     "cross_tenant_routes",
     "fill_path",
@@ -224,6 +225,25 @@ def body_id_fields(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, str
     props = schema.get("properties") if isinstance(schema, Mapping) else None
     return tuple((name, kind_of(name)) for name in props or ()
                  if name.endswith("_id") and name not in _NOT_LEARNT)
+
+
+def query_id_fields(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, str], ...]:
+    """The ``(query parameter, kind)`` pairs of a read's ids in its query string: ``assigned_rep_id`` of the
+    appointment list (kind ``assigned_rep``; the probe finds the ``rep`` ids by the kind's last word).
+
+    A filter by id is a door to another tenant's rows as surely as a path parameter (plan D2): a list
+    filtered by another tenant's rep that drops its own tenant filter hands over that tenant's rows.
+    """
+    if route.write or not route.token:
+        return ()
+    item = (doc.get("paths") or {}).get(route.path) or {}
+    operation = item.get(route.method.lower()) if isinstance(item, Mapping) else None
+    if not isinstance(operation, Mapping):
+        return ()
+    params = [_resolve(doc, p) for p in list(item.get("parameters") or ()) + list(operation.get("parameters") or ())]
+    return tuple((str(p["name"]), kind_of(str(p["name"]))) for p in params
+                 if isinstance(p, Mapping) and p.get("in") == "query" and str(p.get("name", "")).endswith("_id")
+                 and p.get("name") not in _NOT_LEARNT)
 
 
 def idempotent_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:

@@ -80,6 +80,15 @@ def _idempotency_turns(routes: list[Any], others: bool) -> list[tuple[str, Any]]
 _turns_cache: dict[tuple[Any, ...], list[tuple[str, Any]]] = {}
 
 
+#: The share of cross-tenant probes that try a filter by id in a query string, when the app has one.
+_QUERY_PROBE_SHARE = 0.2
+
+
+def _pool(pools: dict[str, list[str]], kind: str) -> list[str]:
+    """The ids of ``kind``, or of its last word (``assigned_rep`` -> ``rep``) when none has that name."""
+    return pools.get(kind) or pools.get(kind.rsplit("_", 1)[-1]) or []
+
+
 def _probe_offset() -> int:
     """Where this load process starts in the probes' turn: another place for each worker and seed."""
     return int(hashlib.sha256(f"{CONFIG.seed}:{os.getpid()}".encode()).hexdigest()[:6], 16)
@@ -166,6 +175,7 @@ class _Derived:
         self.authz = derive.authz_routes(routes)
         self.creators = derive.creators(routes)
         self.body_ids = tuple((route, fields) for route in routes if (fields := derive.body_id_fields(doc, route)))
+        self.query_ids = tuple((route, fields) for route in routes if (fields := derive.query_id_fields(doc, route)))
 
 
 _derived: _Derived | None = None
@@ -580,7 +590,19 @@ class StormUser(FastHttpUser):
             ids = self._fill(route, own)
             if ids is not None:
                 choices += [(route, ids, field) for field, kind in fields if foreign_pools.get(kind)]
-        if not choices:
+        queried: list[tuple[derive.Route, dict[str, str], str, str]] = []
+        for route, fields in d.query_ids:  # or in a read's query string (a filter by id)
+            ids = self._fill(route, own)
+            if ids is not None:
+                queried += [(route, ids, field, kind) for field, kind in fields if _pool(foreign_pools, kind)]
+        if not choices and not queried:
+            return
+        # A query door is one route among many: taken a fixed share of the time, or a run of a hundred
+        # probes over dozens of doors would often never try it.
+        if queried and (not choices or self.rng.random() < _QUERY_PROBE_SHARE):
+            route, own_ids, field, kind = self.rng.choice(queried)
+            self._probe_query_id(route, own_ids, field, self.rng.choice(_pool(foreign_pools, kind)),
+                                 target_company, uuid.uuid4().hex)
             return
         route, foreign, field = self.rng.choice(choices)
         probe_id = uuid.uuid4().hex
@@ -617,6 +639,22 @@ class StormUser(FastHttpUser):
                        args={"target_tenant": None if control else target_company, "target_id": value,
                              "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
                              "control": control, "body_field": field})
+
+    def _probe_query_id(self, route: derive.Route, ids: dict[str, str], field: str, foreign: str,
+                        target_company: str, probe_id: str) -> None:
+        """Our own read, filtered by another tenant's id in ``field``, then by a missing id.
+
+        Both must answer alike (status, and the body once the id is masked): a filter naming someone
+        else's row finds nothing of ours, exactly as one naming no row; and no answer may carry the
+        other tenant's rows (judged by tenant-isolation, ``query_field`` in the args).
+        """
+        base = derive.fill_path(route, ids)
+        for control, value in ((False, foreign), (True, str(uuid.uuid4()))):
+            path = f"{base}?{field}={value}"
+            self._send(v.PROBE, route.method, path, token=self._token(), mask=(value,),
+                       args={"target_tenant": None if control else target_company, "target_id": value,
+                             "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
+                             "control": control, "query_field": field})
 
     def _create_unseen(self, d: _Derived, tenant: dict[str, Any], kinds: list[str]) -> bool:
         """Have ``tenant`` create, through the API's own create route, a row of a kind no answer named yet.

@@ -43,6 +43,36 @@ def _probe(b: HistoryBuilder, at: float, status: int | None, masked: str = "m404
                target_tenant=None, target_id="zz", control=True, path="/x/zz", **common)
 
 
+def _filter_probe(b: HistoryBuilder, at: float, status: int, masked: str, control: int, control_masked: str,
+                  seen: frozenset[str] = frozenset(("c1",))) -> None:
+    """A read of c1's list filtered by c2's rep (``query_field``), then by a missing rep."""
+    common = dict(method="GET", route="GET /api/v1/appointments", probe_id=f"q{at}", query_field="assigned_rep_id")
+    b.call("probe.cross_tenant", at, at + 1, status, result={"body_masked": masked, "company_ids_seen": seen},
+           target_tenant="c2", target_id="r2", control=False, path="/x?assigned_rep_id=r2", **common)
+    b.call("probe.cross_tenant", at + 2, at + 3, control, result={"body_masked": control_masked},
+           target_tenant=None, target_id="zz", control=True, path="/x?assigned_rep_id=zz", **common)
+
+
+def test_a_filter_by_a_foreign_id_answered_like_a_missing_one_passes() -> None:
+    """An empty list for another tenant's rep, as for a rep nobody has: nothing found, nothing told."""
+    b = HistoryBuilder()
+    _filter_probe(b, 0, 200, "[]", 200, "[]", seen=frozenset())
+    _filter_probe(b, 10, 422, "bad", 422, "bad", seen=frozenset())
+    verdict = _run("tenant-isolation", b, **_TABLES)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["probe_outcomes"] == {"filter-alike": 2}
+
+
+def test_a_filter_that_reaches_another_tenants_rows_is_flagged() -> None:
+    """The list filtered by c2's rep came back with c2's appointments (the tenant filter dropped when the rep
+    filter is given): its answer differs from the missing rep's empty list, and carries c2's company id."""
+    b = HistoryBuilder()
+    _filter_probe(b, 0, 200, "[{b1}]", 200, "[]", seen=frozenset(("c2",)))
+    verdict = _run("tenant-isolation", b, **_TABLES)
+    assert verdict.status == "invalid"
+    assert "probe-distinguishable" in _types(verdict)
+
+
 @pytest.mark.parametrize(("status", "masked", "control", "expected"), [
     (200, "m200", 404, "probe-leak"),                  # a 2xx: the row was served
     (403, "m403", 404, "probe-wrong-status"),          # "forbidden": tells the id exists

@@ -5,7 +5,9 @@ Every answer is judged, not only the successes:
 - no response to A carries another company id (``result.company_ids_seen``,
   every company id the load client found anywhere in the body);
 - a ``probe.cross_tenant`` (A naming B's id, on any route that takes one,
-  any method) must answer exactly like the same request naming a missing id
+  any method; in a read's query string too, ``query_field``, where the
+  right answer is whatever the missing id gets, e.g. an empty list) must
+  answer exactly like the same request naming a missing id
   (its control, paired by ``probe_id``): 404, with the same body once the ids
   are masked (``result.body_masked``). A 2xx is a leak (``probe-leak``); any
   other status, 403, 409, 422, 5xx ... (``probe-wrong-status``) tells A the id
@@ -189,6 +191,8 @@ def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op]
     facts = dict(tenant=invoke.tenant, target_tenant=invoke.args.get("target_tenant"),
                  target_id=invoke.args.get("target_id"), route=invoke.args.get("route"))
     ops = (invoke.index, completion.index)
+    if "query_field" in invoke.args:
+        return _judge_filter(log, probe, control, faults, where, facts)
     if kind == "2xx":
         log.add("probe-leak", f"cross-tenant probe by {invoke.tenant} of {facts['target_tenant']}'s "
                 f"{facts['target_id']} ({where}) answered {completion.status}, not 404", ops, **facts)
@@ -212,6 +216,26 @@ def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op]
             f"{facts['target_id']} ({where}) answered {completion.status}, not the 404 of a missing id"
             + (f" (the missing id got {control[1].status})" if control is not None else ""), ops,
             status=completion.status, **facts)
+    return "violation"
+
+
+def _judge_filter(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op] | None, faults: FaultWindows,
+                  where: str, facts: dict[str, object]) -> str:
+    """A read filtered by another tenant's id (``query_field``) must answer exactly as the same read filtered
+    by a missing id: status and body, the id masked (an empty list, or the same refusal). Any difference
+    tells the caller the id exists elsewhere, or hands over what it filters (the rows themselves are
+    judged by the company ids in every answer)."""
+    invoke, completion = probe
+    if control is None or answer_class(*control, faults) not in ("2xx", "4xx", "5xx"):
+        return "filter-unpaired"
+    if (control[1].status == completion.status
+            and control[1].result.get("body_masked") == completion.result.get("body_masked")):
+        return "filter-alike"
+    log.add("probe-distinguishable",
+            f"a read by {invoke.tenant} filtered by {facts['target_tenant']}'s {invoke.args.get('query_field')} "
+            f"{facts['target_id']} ({where}) answered {completion.status}, unlike the same read filtered by a "
+            f"missing id ({control[1].status}, another body): the filter reached the other tenant's rows",
+            (invoke.index, completion.index, control[0].index, control[1].index), **facts)
     return "violation"
 
 
