@@ -246,6 +246,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "tenant's users gets the whole allowance and the tenant as many times its limit",
         ),
         Weakening(
+            "list-filter-tenant",
+            "D2",
+            "the tenant filter of the appointment list when it is filtered by rep (assigned_rep_id): the "
+            "list answers the rep's appointments whichever tenant they belong to",
+        ),
+        Weakening(
             "conflict-names-active",
             "A2",
             "the active session named by 409 active-session-exists: the answer names the appointment's "

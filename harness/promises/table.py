@@ -364,6 +364,13 @@ _row("D2.tenant-from-token", "D2",
      "The tenant comes only from the token: an X-Company-Id header naming another tenant changes nothing.",
      "tenant-isolation", (v.APPOINTMENT_LIST,), TENANTS, ("tenant-header-probe",), ("tenant-from-header",),
      count=c.with_arg((v.APPOINTMENT_LIST,), "header_tenant"))
+# Found 2026-12-02 with a list that dropped its tenant filter when filtered by rep: tenant-probe passed, its probes
+# put foreign ids in paths and bodies only. The probe now also puts them in a read's query string (query_field).
+_row("D2.ids-in-queries", "D2",
+     "A read filtered by another tenant's id (a query parameter such as assigned_rep_id) answers exactly as the "
+     "same read filtered by a missing id, and never with another tenant's rows.",
+     "tenant-isolation", (v.PROBE,), TENANTS + "; reps assigned in every tenant", ("tenant-probe",),
+     ("list-filter-tenant",), count=c.with_arg((v.PROBE,), "query_field"))
 _row("D2.not-found-not-forbidden", "D2",
      "Another tenant's id answers 404, never 403 or another refusal that tells it exists.",
      "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("tenant-404",))

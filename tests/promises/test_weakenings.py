@@ -163,6 +163,28 @@ def test_rate_limit_per_tenant(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_list_filter_tenant(apps, weakened: bool) -> None:
+    """Tenant A lists its appointments filtered by tenant B's rep (assigned one of B's): an empty list with the
+    fix, as for a rep nobody has; B's appointment without it (tenant-isolation flags the answer)."""
+    app = apps(*(("list-filter-tenant",) if weakened else ()))
+    a, b = app.tenants
+    assigned = httpx.post(f"{app.url}/api/v1/appointments/{b.appointment_ids[3]}/assign",
+                          headers=auth(b.manager_token, new_key()), json={"rep_id": b.rep_ids[2]})
+    assert assigned.status_code in (200, 201), assigned.text
+    rec = Recorder([t.company_id for t in app.tenants])
+    probe_id = new_key()
+    for control, rep in ((False, b.rep_ids[2]), (True, str(uuid.uuid4()))):
+        answer = httpx.get(f"{app.url}/api/v1/appointments?assigned_rep_id={rep}", headers=auth(a.manager_token))
+        assert answer.status_code == 200, answer.text
+        assert (answer.json() != []) is (weakened and not control), answer.text
+        rec.record(v.PROBE, a.company_id, answer, method="GET", route="GET /api/v1/appointments", probe_id=probe_id,
+                   path=f"/api/v1/appointments?assigned_rep_id={rep}", target_id=rep, control=control,
+                   target_tenant=None if control else b.company_id, query_field="assigned_rep_id")
+    verdict = _verdict("tenant-isolation", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_rate_limit_per_user(apps, weakened: bool) -> None:
     """Forty reads at once from one tenant, ten from each of its users (the manager and three reps), at 1/s,
     burst 5: with the fix the tenant's one allowance admits about six; without it each user's own allowance

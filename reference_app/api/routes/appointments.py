@@ -35,7 +35,12 @@ async def list_appointments(
         .offset(offset)
     )
     if assigned_rep_id is not None:
-        stmt = stmt.where(Appointment.assigned_rep_id == parse_id(assigned_rep_id, "rep"))
+        rep = parse_id(assigned_rep_id, "rep")
+        if ctx.settings.weakened("list-filter-tenant"):  # the rep's filter replaced the tenant's
+            stmt = (select(Appointment).where(Appointment.assigned_rep_id == rep)
+                    .order_by(Appointment.starts_at, Appointment.id).limit(limit).offset(offset))
+        else:
+            stmt = stmt.where(Appointment.assigned_rep_id == rep)
     async with ctx.reads() as session:
         rows = (await session.execute(stmt)).scalars().all()
     return [dump(AppointmentOut, row) for row in rows]
