@@ -583,31 +583,43 @@ class StormUser(FastHttpUser):
         unseen = sorted({kind for route in d.cross for _, kind in route.id_params if not foreign_pools.get(kind)})
         if unseen and self._create_unseen(d, other, unseen):
             foreign_pools = self._own(target_company)
+        # Sent by any user of ours, on the routes the document lets that user call: a tenant check made for
+        # one role only (the manager's, say) is a door for the others (a guard that scoped managers' lookups
+        # alone passed tenant-probe while every probe came from the manager, 2026-12-02).
+        reps = [str(t) for t in self.tenant.get("rep_tokens") or ()]
+        as_rep = bool(reps) and self.rng.random() < 0.5
+        token = self.rng.choice(reps) if as_rep else self._token()
+
+        def callable_by_us(route: derive.Route) -> bool:
+            return not as_rep or not route.roles or "rep" in route.roles
+
         choices: list[tuple[derive.Route, dict[str, str], str | None]] = [
-            (route, ids, None) for route in d.cross if (ids := self._fill(route, foreign_pools)) is not None]
+            (route, ids, None) for route in d.cross
+            if callable_by_us(route) and (ids := self._fill(route, foreign_pools)) is not None]
         own = self._own()
         for route, fields in d.body_ids:  # another tenant's id in a body instead of a path: the same door
-            ids = self._fill(route, own)
+            ids = self._fill(route, own) if callable_by_us(route) else None
             if ids is not None:
                 choices += [(route, ids, field) for field, kind in fields if foreign_pools.get(kind)]
         queried: list[tuple[derive.Route, dict[str, str], str, str]] = []
         for route, fields in d.query_ids:  # or in a read's query string (a filter by id)
-            ids = self._fill(route, own)
+            ids = self._fill(route, own) if callable_by_us(route) else None
             if ids is not None:
                 queried += [(route, ids, field, kind) for field, kind in fields if _pool(foreign_pools, kind)]
         if not choices and not queried:
             return
+        role = "rep" if as_rep else "manager"
         # A query door is one route among many: taken a fixed share of the time, or a run of a hundred
         # probes over dozens of doors would often never try it.
         if queried and (not choices or self.rng.random() < _QUERY_PROBE_SHARE):
             route, own_ids, field, kind = self.rng.choice(queried)
             self._probe_query_id(route, own_ids, field, self.rng.choice(_pool(foreign_pools, kind)),
-                                 target_company, uuid.uuid4().hex)
+                                 target_company, uuid.uuid4().hex, token, role)
             return
         route, foreign, field = self.rng.choice(choices)
         probe_id = uuid.uuid4().hex
         if field is not None:
-            self._probe_body_id(d, route, foreign, field, foreign_pools, target_company, probe_id)
+            self._probe_body_id(d, route, foreign, field, foreign_pools, target_company, probe_id, token, role)
             return
         # the control: an id that exists nowhere, or (half the time, where the seed made one) one of ours deleted
         missing = {name: (self.rng.choice(gone) if (gone := self.tenant.get(f"deleted_{kind}_ids"))
@@ -617,14 +629,15 @@ class StormUser(FastHttpUser):
         for control, ids in ((False, foreign), (True, missing)):
             path = derive.fill_path(route, ids)
             target = next(iter(ids.values()))
-            self._send(v.PROBE, route.method, path, body=body, token=self._token(), mask=tuple(ids.values()),
+            self._send(v.PROBE, route.method, path, body=body, token=token, mask=tuple(ids.values()),
                        key=uuid.uuid4().hex if route.idempotency else None,
                        args={"target_tenant": None if control else target_company, "target_id": target,
                              "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
-                             "control": control})
+                             "control": control, "as_role": role})
 
     def _probe_body_id(self, d: _Derived, route: derive.Route, ids: dict[str, str], field: str,
-                       foreign_pools: dict[str, list[str]], target_company: str, probe_id: str) -> None:
+                       foreign_pools: dict[str, list[str]], target_company: str, probe_id: str, token: str,
+                       role: str) -> None:
         """Our own path, a body naming another tenant's id in ``field``, then the same body naming a missing id.
 
         Everything else is ours and valid, so only that id can make a difference: both must answer
@@ -634,14 +647,15 @@ class StormUser(FastHttpUser):
         body = derive.sample_body(d.doc, route, self._own(), self.rng, derive.MARKER + self.company, known_ids=True)
         foreign = self.rng.choice(foreign_pools[derive.kind_of(field)])
         for control, value in ((False, foreign), (True, str(uuid.uuid4()))):
-            self._send(v.PROBE, route.method, path, body={**(body or {}), field: value}, token=self._token(),
+            self._send(v.PROBE, route.method, path, body={**(body or {}), field: value}, token=token,
                        mask=(value,), key=uuid.uuid4().hex if route.idempotency else None,
                        args={"target_tenant": None if control else target_company, "target_id": value,
                              "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
+                             "as_role": role,
                              "control": control, "body_field": field})
 
     def _probe_query_id(self, route: derive.Route, ids: dict[str, str], field: str, foreign: str,
-                        target_company: str, probe_id: str) -> None:
+                        target_company: str, probe_id: str, token: str, role: str) -> None:
         """Our own read, filtered by another tenant's id in ``field``, then by a missing id.
 
         Both must answer alike (status, and the body once the id is masked): a filter naming someone
@@ -651,10 +665,10 @@ class StormUser(FastHttpUser):
         base = derive.fill_path(route, ids)
         for control, value in ((False, foreign), (True, str(uuid.uuid4()))):
             path = f"{base}?{field}={value}"
-            self._send(v.PROBE, route.method, path, token=self._token(), mask=(value,),
+            self._send(v.PROBE, route.method, path, token=token, mask=(value,),
                        args={"target_tenant": None if control else target_company, "target_id": value,
                              "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
-                             "control": control, "query_field": field})
+                             "control": control, "query_field": field, "as_role": role})
 
     def _create_unseen(self, d: _Derived, tenant: dict[str, Any], kinds: list[str]) -> bool:
         """Have ``tenant`` create, through the API's own create route, a row of a kind no answer named yet.

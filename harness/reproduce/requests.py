@@ -177,6 +177,8 @@ def _probe(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
         token = {"none": None, "expired": getattr(tenant, "expired_token", None) or None,
                  "forged": _forge(str(tenant.manager_token)),
                  "rep": (list(tenant.rep_tokens) or [None])[0], "manager": str(tenant.manager_token)}.get(role, token)
+    if step.f == v.PROBE and args.get("as_role") == "rep" and tenant is not None and tenant.rep_tokens:
+        token = str(list(tenant.rep_tokens)[0])  # a cross-tenant probe sent by one of the tenant's reps
     key = args.get("idempotency_key")
     return Request(method, path, _auth(token, key), body)
 
