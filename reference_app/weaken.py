@@ -252,6 +252,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "list answers the rep's appointments whichever tenant they belong to",
         ),
         Weakening(
+            "tenant-guard-reps",
+            "D2",
+            "the tenant ownership check on ids for reps: a rep's lookup by id is not scoped to its tenant "
+            "(a manager's still is), so a rep reads and writes another tenant's rows by id",
+        ),
+        Weakening(
             "conflict-names-active",
             "A2",
             "the active session named by 409 active-session-exists: the answer names the appointment's "

@@ -35,6 +35,7 @@ __all__ = [
     "probe_route",
     "served_beside_limited",
     "with_arg",
+    "with_arg_value",
 ]
 
 #: The API's path prefix, which the promise table's routes leave out.
@@ -60,6 +61,11 @@ def by_operations(names: tuple[str, ...]) -> Counter:
 def with_arg(names: tuple[str, ...], arg: str) -> Counter:
     """Completed operations of ``names`` whose args carry ``arg`` (not None)."""
     return lambda history: sum(1 for invoke, _ in completed(history, names) if invoke.args.get(arg) is not None)
+
+
+def with_arg_value(names: tuple[str, ...], arg: str, value: object) -> Counter:
+    """Completed operations of ``names`` whose ``arg`` is ``value`` (cross-tenant probes a rep sent, say)."""
+    return lambda history: sum(1 for invoke, _ in completed(history, names) if invoke.args.get(arg) == value)
 
 
 def answered(names: tuple[str, ...], status: int) -> Counter:

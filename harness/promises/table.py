@@ -371,6 +371,12 @@ _row("D2.ids-in-queries", "D2",
      "same read filtered by a missing id, and never with another tenant's rows.",
      "tenant-isolation", (v.PROBE,), TENANTS + "; reps assigned in every tenant", ("tenant-probe",),
      ("list-filter-tenant",), count=c.with_arg((v.PROBE,), "query_field"))
+# Found 2026-12-02 with a guard that scoped only managers' lookups: tenant-probe passed, every probe came from the
+# manager's token. Half the probes now come from a rep, on the routes the document lets a rep call (as_role).
+_row("D2.every-role", "D2",
+     "Another tenant's id answers 404 whoever of the tenant asks: a rep's request as surely as a manager's.",
+     "tenant-isolation", (v.PROBE,), TENANTS + "; reps with tokens in every tenant", ("tenant-probe",),
+     ("tenant-guard-reps",), count=c.with_arg_value((v.PROBE,), "as_role", "rep"))
 _row("D2.not-found-not-forbidden", "D2",
      "Another tenant's id answers 404, never 403 or another refusal that tells it exists.",
      "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("tenant-404",))

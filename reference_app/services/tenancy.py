@@ -64,7 +64,8 @@ async def get_owned(
 ) -> T:
     ident = parse_id(raw_id, what)
     forbid = settings.weakened("tenant-404") and not settings.weakened("tenant-guard")
-    scoped = not settings.weakened("tenant-guard") and not forbid
+    scoped = not settings.weakened("tenant-guard") and not forbid and not (
+        settings.weakened("tenant-guard-reps") and not principal.is_manager)
     params = {"id": ident, "company_id": principal.company_id} if scoped else {"id": ident}
     found = (await session.execute(_owned_statement(model, scoped, for_update), params)).scalar_one_or_none()
     if found is None:

@@ -163,6 +163,27 @@ def test_rate_limit_per_tenant(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_tenant_guard_reps(apps, weakened: bool) -> None:
+    """A rep of tenant A reads tenant B's appointment by id, then a missing one: 404 alike with the fix (as for a
+    manager); B's appointment without it (tenant-isolation flags the probe). A's manager gets 404 either way."""
+    app = apps(*(("tenant-guard-reps",) if weakened else ()))
+    a, b = app.tenants
+    rec = Recorder([t.company_id for t in app.tenants])
+    for role, token in (("manager", a.manager_token), ("rep", a.rep_tokens[0])):
+        probe_id = new_key()
+        for control, target in ((False, b.appointment_ids[0]), (True, str(uuid.uuid4()))):
+            path = f"/api/v1/appointments/{target}"
+            answer = httpx.get(app.url + path, headers=auth(token))
+            leaked = weakened and role == "rep" and not control
+            assert answer.status_code == (200 if leaked else 404), answer.text
+            rec.record(v.PROBE, a.company_id, answer, method="GET", route="GET /api/v1/appointments/{appointment_id}",
+                       probe_id=probe_id, path=path, target_id=target, control=control, as_role=role,
+                       target_tenant=None if control else b.company_id)
+    verdict = _verdict("tenant-isolation", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_list_filter_tenant(apps, weakened: bool) -> None:
     """Tenant A lists its appointments filtered by tenant B's rep (assigned one of B's): an empty list with the
     fix, as for a rep nobody has; B's appointment without it (tenant-isolation flags the answer)."""
