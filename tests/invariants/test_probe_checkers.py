@@ -53,6 +53,21 @@ def _filter_probe(b: HistoryBuilder, at: float, status: int, masked: str, contro
            target_tenant=None, target_id="zz", control=True, path="/x?assigned_rep_id=zz", **common)
 
 
+def test_a_reps_probe_refused_403_like_the_missing_id_is_the_routes_role() -> None:
+    """A rep on a route its app keeps for managers without saying so in the document: 403 for the foreign id
+    and for the missing one alike is the role's refusal, not the id's; the same from a manager is flagged."""
+    b = HistoryBuilder()
+    common = dict(method="DELETE", route="DELETE /api/v1/appointments/{appointment_id}")
+    for at, role in ((0, "rep"), (10, "manager")):
+        b.call("probe.cross_tenant", at, at + 1, 403, result={"body_masked": "m403"}, target_tenant="c2",
+               target_id="b1", control=False, path="/x/b1", probe_id=f"r{at}", as_role=role, **common)
+        b.call("probe.cross_tenant", at + 2, at + 3, 403, result={"body_masked": "m403"}, target_tenant=None,
+               target_id="zz", control=True, path="/x/zz", probe_id=f"r{at}", as_role=role, **common)
+    verdict = _run("tenant-isolation", b, **_TABLES)
+    assert _types(verdict) == ["probe-wrong-status"]
+    assert verdict.violations[0].details["tenant"] is not None and verdict.summary["probe_outcomes"]["inconclusive"] == 1
+
+
 def test_a_filter_by_a_foreign_id_answered_like_a_missing_one_passes() -> None:
     """An empty list for another tenant's rep, as for a rep nobody has: nothing found, nothing told."""
     b = HistoryBuilder()
