@@ -483,3 +483,33 @@ def test_tenant_isolation_foreign_row_by_the_last_owner_of_an_id() -> None:
     assert run("c1")[0] == []
     violations, ops = run("c2")
     assert violations == [("foreign-row", ops)]
+
+
+def test_lost_consents_and_appointments() -> None:
+    """A consent granted 201 missing while its appointment stays, an appointment created 201 missing with
+    nothing that could have removed it: flagged. A consent whose appointment went (a deletion took both),
+    an appointment a confirmed deletion may have taken, and an appointment of a tenant that ran retention:
+    not flagged."""
+    b = HistoryBuilder()
+    _, consent_lost = b.call("consent.grant", 0, 1, 201, appointment_id="a1", scope="recording",
+                             result={"id": "k1"})
+    b.call("consent.grant", 0, 1, 201, process="p2", appointment_id="a1", scope="analysis", result={"id": "k2"})
+    b.call("consent.grant", 0, 1, 201, process="p3", appointment_id="gone", scope="recording", result={"id": "k3"})
+    _, created_lost = b.call("appointment.create", 2, 3, 201, result={"id": "n1"})
+    b.call("appointment.create", 2, 3, 201, process="p2", result={"id": "n2"})
+    b.call("appointment.create", 2, 3, 201, process="p3", result={"id": "n3"})
+    b.call("deletion.request", 4, 5, 201, process="p2", scope="appointment", target_id="n2", result={"id": "d1"})
+    b.call("deletion.confirm", 6, 7, 200, process="p2", deletion_id="d1")
+    b.call("retention.run", 4, 5, 200, process="p9", tenant="c2")
+    b.call("appointment.create", 2, 3, 201, process="p9", tenant="c2", result={"id": "m1"})
+    verdict = _run("no-lost-acknowledged-write", b,
+                   consents=({"id": "k2", "company_id": "c1", "appointment_id": "a1"},),
+                   appointments=({"id": "a1", "company_id": "c1"}, {"id": "n3", "company_id": "c1"}))
+    got = {(v.details["type"], v.ops) for v in verdict.violations}
+    assert got == {("consent-lost", (b.at(consent_lost),)), ("appointment-lost", (b.at(created_lost),))}
+    kept = _run("no-lost-acknowledged-write", b,
+                consents=({"id": "k1", "company_id": "c1", "appointment_id": "a1"},
+                          {"id": "k2", "company_id": "c1", "appointment_id": "a1"}),
+                appointments=({"id": "a1", "company_id": "c1"}, {"id": "n1", "company_id": "c1"},
+                              {"id": "n3", "company_id": "c1"}))
+    assert kept.status == "valid", kept.violations

@@ -7,7 +7,12 @@ later operation could have undone it:
 - a stopped session is ``stopped`` (sessions never restart);
 - an assignment exists, and is ``released`` only if an unassign (or delete)
   of its appointment could have acted after it;
-- a submitted call exists.
+- a submitted call exists;
+- a granted consent exists while its appointment does (consents, the evidence
+  that processing was allowed, only go with their appointment: a deletion or
+  retention that takes the appointment takes them);
+- a created appointment exists, unless a deletion of it, or a retention run
+  or a company deletion of its tenant, may have acted after it.
 
 ``info`` writes may or may not have applied and are never flagged; an
 appointment delete (or a confirmed deletion request of it) that may have
@@ -19,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stormproof.harness.history import History, Pair
-from stormproof.harness.history.vocabulary import ASSIGN, CALL_SUBMIT, STARTS, STOPS
+from stormproof.harness.history.vocabulary import (APPOINTMENT_CREATE, ASSIGN, CALL_SUBMIT, CONSENT_GRANT,
+                                                   DELETION_CONFIRM, DELETION_REQUEST, RETENTION_RUN, STARTS, STOPS)
 from stormproof.harness.invariants.checkers.single_assignment import assignment_undoers
 from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, write_began
 from stormproof.harness.invariants.collector import ViolationLog
@@ -105,7 +111,66 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
                     log.add("call-lost", f"acknowledged call {call_id} is not in the final state",
                             (completion.index,), call_id=call_id)
 
+    checked += _check_consents(log, history, snapshot)
+    checked += _check_created_appointments(log, history, snapshot, deleted_after)
     return log.verdict(acknowledged_writes_checked=checked)
+
+
+def _check_consents(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
+    """Each acknowledged consent grant is in the final state while its appointment is."""
+    grants = history.acknowledged_of(CONSENT_GRANT)
+    if not grants:
+        return 0
+    if snapshot.consents is None or snapshot.appointments is None:
+        log.cannot("consents or appointments not in snapshot")
+        return 0
+    kept = {row.get("id") for row in snapshot.consents}
+    appointments = {row.get("id") for row in snapshot.appointments}
+    checked = 0
+    for invoke, completion in grants:
+        assert completion is not None
+        consent_id, appointment = completion.result.get("id"), invoke.args.get("appointment_id")
+        if consent_id is None or appointment not in appointments:
+            continue  # no id answered, or its appointment went (with its consents)
+        checked += 1
+        if consent_id not in kept:
+            log.add("consent-lost", f"acknowledged consent {consent_id} of appointment {appointment} is not in the "
+                    "final state, though its appointment is", (completion.index,), consent_id=consent_id,
+                    appointment_id=appointment)
+    return checked
+
+
+def _check_created_appointments(log: ViolationLog, history: History, snapshot: Snapshot,
+                                deleted_after: Callable[[AppointmentKey, float], bool]) -> int:
+    """Each acknowledged appointment creation is in the final state unless something may have removed it."""
+    created = history.acknowledged_of(APPOINTMENT_CREATE)
+    if not created:
+        return 0
+    if snapshot.appointments is None:
+        log.cannot("appointments not in snapshot")
+        return 0
+    rows = {row.get("id") for row in snapshot.appointments}
+    # A retention run, or a deletion of a whole company, removes rows the load did not name one by one.
+    sweeping = {invoke.tenant for invoke, _ in history.pairs_of(RETENTION_RUN)}
+    whole = {str(completion.result.get("id")) for invoke, completion in history.acknowledged_of(DELETION_REQUEST)
+             if invoke.args.get("scope") != "appointment"}
+    sweeping |= {invoke.tenant for invoke, _ in history.pairs_of(DELETION_CONFIRM)
+                 if str(invoke.args.get("deletion_id")) in whole}
+    any_tenant = None in sweeping
+    checked = 0
+    for invoke, completion in created:
+        assert completion is not None
+        appointment = completion.result.get("id")
+        if appointment is None or appointment in rows:
+            checked += appointment is not None
+            continue
+        checked += 1
+        if any_tenant or invoke.tenant in sweeping \
+                or deleted_after((invoke.tenant, appointment), write_began(completion, invoke)):
+            continue
+        log.add("appointment-lost", f"acknowledged appointment {appointment} is not in the final state",
+                (completion.index,), appointment_id=appointment)
+    return checked
 
 
 def _check_assigns(
