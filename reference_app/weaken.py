@@ -258,6 +258,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "(a manager's still is), so a rep reads and writes another tenant's rows by id",
         ),
         Weakening(
+            "consent-commit",
+            "F3/brief-5",
+            "the consent's write: recorded in a savepoint that is rolled back (a write the handler never "
+            "commits), so the 201 names a consent that does not exist",
+        ),
+        Weakening(
             "conflict-names-active",
             "A2",
             "the active session named by 409 active-session-exists: the answer names the appointment's "

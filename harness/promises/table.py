@@ -562,6 +562,14 @@ _row("brief-5.no-lost-acknowledged-write", "brief-5",
      # Measured (verify --tries 1 --only stop-write-behind, 2026-12-01): weakened, 4 acknowledged stops found
      # recording; all fixes on, 69 acknowledged writes all in the final state.
      "no-lost-acknowledged-write", tuple(sorted(v.WRITES)), HOT, ("app-kill-sessions",), ("stop-write-behind",))
+# Found 2026-12-02: a consent answered 201 whose row never landed (written in a rolled-back savepoint) passed
+# lifecycle-under-load: no checker looked for it. no-lost-acknowledged-write now judges consent grants and
+# appointment creations too.
+_row("brief-5.consent-kept", "brief-5",
+     "Every consent answered 201 is in the final state as long as its appointment is: the evidence a "
+     "processing relies on is never lost.",
+     "no-lost-acknowledged-write", (v.CONSENT_GRANT,), TENANTS + "; appointments that consents are granted on",
+     ("lifecycle-under-load",), ("consent-commit",))
 _row("brief-5.task-accounting", "brief-5",
      "Every task enqueued is accounted for: enqueued = succeeded + dead-lettered (+ in flight at the cutoff).",
      "dead-letter-accounting", _TASK_OPS, JOBS + "; Shunya failing often enough to exhaust retries",

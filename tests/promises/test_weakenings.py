@@ -994,6 +994,24 @@ def test_legacy_consent_check(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_consent_commit(apps, weakened: bool) -> None:
+    """A consent granted 201 is in the database with the fix; not without it, though its appointment is
+    (no-lost-acknowledged-write flags consent-lost)."""
+    app = apps(*(("consent-commit",) if weakened else ()))
+    tenant = app.tenants[1]
+    appointment = tenant.appointment_ids[2]
+    answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents", headers=auth(tenant.manager_token),
+                        json={"scope": "analysis", "evidence": "agreed by email"})
+    assert answer.status_code == 201, answer.text
+    stored = sql_rows(app.database_url, "SELECT count(*) FROM consents WHERE id = %s", answer.json()["id"])[0][0]
+    assert stored == (0 if weakened else 1)
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.CONSENT_GRANT, tenant.company_id, answer, appointment_id=appointment, scope="analysis")
+    verdict = _verdict("no-lost-acknowledged-write", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_redis_fail_open(reference_app_module, weakened: bool) -> None:
     """With Redis unreachable, writes and reads still answer with the fix (locks and limits fail open);
     without it every request that touches a lock or a rate limit answers 500, and slo-error-rate says so."""

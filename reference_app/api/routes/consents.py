@@ -28,13 +28,17 @@ async def create_consent(
         appointment = await get_owned(
             uow.session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
         )
+        lost = await uow.session.begin_nested() if ctx.settings.weakened("consent-commit") else None
         consent = await record_consent(
             uow.session, principal, appointment, scope=body.scope, evidence=body.evidence,
             ip=evidence_ip(request.client.host if request.client else None,
                            request.headers.get("X-Forwarded-For"), ctx.settings),
             user_agent=request.headers.get("User-Agent"),
         )
-        return Outcome(201, dump(ConsentOut, consent))
+        answer = dump(ConsentOut, consent)
+        if lost is not None:  # weakened: the write is undone, the answer still names it
+            await lost.rollback()
+        return Outcome(201, answer)
 
     return await run_write(request, ctx, principal, op, required=False)
 
