@@ -516,11 +516,12 @@ class StormUser(FastHttpUser):
         from stormproof.harness.shunya.forged import BAD_SIGNATURES, job_delivery
 
         bad = self.rng.choice(BAD_SIGNATURES) if self.rng.random() < _BAD_SIGNATURE_SHARE else None
+        spaced = self.rng.random() < 0.5  # another layout of the same JSON, signed as sent: must be accepted
         sent = job_delivery(job_id, call, self.company, CONFIG.webhook_secret, bad=bad,
-                            forger=f"{derive.MARKER}{self.company}")
+                            forger=f"{derive.MARKER}{self.company}", spaced=spaced)
         self._send(v.WEBHOOK_DELIVER, "POST", "/api/v1/shunya/webhook",
                    args={"job_id": job_id, "payload_fp": sent.payload_fp, "call_id": call, **extra,
-                         **({"bad_signature": bad} if bad else {})},
+                         **({"bad_signature": bad} if bad else {}), **({"spaced": True} if spaced else {})},
                    raw_body=sent.raw,
                    headers=sent.headers)
 

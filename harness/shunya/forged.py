@@ -16,6 +16,8 @@ result differs from the job's (its summary names the forger), so its
 
 from __future__ import annotations
 
+import json
+
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,8 +43,13 @@ class Delivery:
 
 
 def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: str | None = None,
-                 forger: str = "") -> Delivery:
-    """Job ``job_id``'s completion for ``call_id``; with ``bad``, unsigned/stale/wrongly signed and forged."""
+                 forger: str = "", spaced: bool = False) -> Delivery:
+    """Job ``job_id``'s completion for ``call_id``; with ``bad``, unsigned/stale/wrongly signed and forged.
+
+    ``spaced``: the body laid out with indentation and its keys in another order, signed as sent. The
+    signature covers the raw bytes, so any layout of a valid JSON body must be accepted; an app that
+    checks it against its own re-serialisation of the parsed body refuses every sender but one.
+    """
     if bad is not None and bad not in BAD_SIGNATURES:
         raise ValueError(f"bad signature {bad!r}: one of {', '.join(BAD_SIGNATURES)}")
     result: dict[str, Any] = dict(expected_result(job_id))
@@ -52,7 +59,7 @@ def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: s
     payload = {"event": "job.completed", "delivery_id": f"dlv_{uuid.uuid4().hex}", "job_id": job_id,
                "company_id": company, "call_id": call_id, "status": "completed", "result": result,
                "output_hash": fingerprint, "error": None}
-    raw = canonical_json(payload)
+    raw = json.dumps(dict(reversed(payload.items())), indent=2).encode() if spaced else canonical_json(payload)
     ts = int(time.time()) - (STALE_S if bad == "stale" else 0)
     signer = uuid.uuid4().hex if bad == "wrong" else secret
     headers = {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(signer, ts, raw)}

@@ -41,3 +41,16 @@ def test_forged_deliveries_refused_401_pass() -> None:
     verdict = _run(b, _analysis("j1", "h1"))
     assert verdict.status == "valid", [v.message for v in verdict.violations]
     assert verdict.summary["forged_deliveries"] == 5
+
+
+def test_a_signed_delivery_refused_401_is_flagged() -> None:
+    """Shunya's own deliveries, one compact and one laid out with indentation (the signature covers the raw
+    bytes): the second refused 401, as by an app that checks the signature against its re-serialised body."""
+    b = HistoryBuilder()
+    b.call("webhook.deliver", 0, 1, 200, job_id="j1", payload_fp="h1")
+    _, refused = b.call("webhook.deliver", 2, 3, 401, job_id="j2", payload_fp="h2", spaced=True)
+    b.call("webhook.deliver", 4, 5, 200, job_id="j3", payload_fp="h3", spaced=True)
+    verdict = _run(b, _analysis("j1", "h1"), _analysis("j3", "h3"))
+    assert [(v.details["type"], v.details["spaced"]) for v in verdict.violations] == [
+        ("signed-delivery-refused", True)]
+    assert verdict.violations[0].ops == (b.at(refused - 1), b.at(refused))

@@ -12,6 +12,12 @@ signature (``args.bad_signature``), each carrying a forged result whose
   ``output_hash`` is ``forged-result-applied``, whatever the answer said.
 
 No answer and 429 are counted, not judged (see ``_probes``).
+
+And the other way round: a delivery signed as Shunya signs it (in any layout of
+its JSON: ``args.spaced``, the signature covers the raw bytes) answered 401
+outside a fault is ``signed-delivery-refused``: the check refuses the sender
+it exists for (one that verifies its own re-serialisation of the body, say),
+and every result waits for the poller.
 """
 
 from __future__ import annotations
@@ -36,6 +42,14 @@ def check_forged_deliveries(log: ViolationLog, history: History, analyses: Itera
     for invoke, completion in history.pairs_of(WEBHOOK_DELIVER):
         bad = invoke.args.get("bad_signature")
         if bad is None:
+            if completion is not None and completion.status == 401:
+                faults = faults or FaultWindows(history)
+                if answer_class(invoke, completion, faults) == "4xx":
+                    layout = "re-laid-out " if invoke.args.get("spaced") else ""
+                    log.add("signed-delivery-refused", f"a {layout}webhook delivery signed with Shunya's secret for "
+                            f"job {invoke.args.get('job_id')} answered 401: the signature check refuses Shunya",
+                            (invoke.index, completion.index), tenant=invoke.tenant,
+                            shunya_job_id=invoke.args.get("job_id"), spaced=bool(invoke.args.get("spaced")))
             continue
         count += 1
         ops = (invoke.index,) if completion is None else (invoke.index, completion.index)
