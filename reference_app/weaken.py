@@ -264,6 +264,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "commits), so the 201 names a consent that does not exist",
         ),
         Weakening(
+            "webhook-raw-body",
+            "A1",
+            "the signature over the raw body: the webhook checks it against the parsed body re-serialised "
+            "(keys sorted, compact), so a delivery laid out any other way is refused 401",
+        ),
+        Weakening(
             "conflict-names-active",
             "A2",
             "the active session named by 409 active-session-exists: the answer names the appointment's "

@@ -79,6 +79,13 @@ _row("A1.webhook-signed", "A1",
      "A webhook with a missing, stale or wrong signature is refused (401) and applies nothing.",
      "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",),
      ("webhook-signature",), count=c.with_arg((v.WEBHOOK_DELIVER,), "bad_signature"))
+# Found 2026-12-02 with a signature checked over the re-serialised body: webhook-poll-storm passed, every delivery
+# was laid out exactly as the app re-serialised it. Half of the signed deliveries are now laid out another way.
+_row("A1.signed-accepted", "A1",
+     "A delivery signed with Shunya's secret over its raw body is accepted whatever the layout of its JSON: "
+     "the signature check refuses only senders without the secret, never Shunya.",
+     "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",), ("webhook-raw-body",),
+     count=c.with_arg((v.WEBHOOK_DELIVER,), "spaced"))
 
 # -- A2 recording sessions ------------------------------------------------------------------------
 _SESSION_OPS = (v.SESSION_START, v.LEGACY_START, v.SESSION_STOP, v.LEGACY_STOP)

@@ -753,6 +753,30 @@ def test_dedupe_metrics(apps, weakened: bool) -> None:
     assert (misses, hits) == ((3, 0) if weakened else (1, 2))
 
 
+@FIX
+def test_webhook_raw_body(apps, weakened: bool) -> None:
+    """A delivery signed with the secret, its JSON laid out with indentation: applied (200) with the fix; refused
+    401 without it, as the app checks its own compact rendering (job-applied-once: signed-delivery-refused)."""
+    from stormproof.harness.shunya.forged import job_delivery
+
+    app = apps(*(("webhook-raw-body",) if weakened else ()))
+    tenant = app.tenants[0]
+    call, job, shunya_job = str(uuid.uuid4()), str(uuid.uuid4()), f"shj_{uuid.uuid4().hex}"
+    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'submitted', now())",
+             call, tenant.company_id)
+    _execute(app, "INSERT INTO shunya_jobs (id, company_id, call_id, shunya_job_id, status, attempts, created_at) "
+                  "VALUES (%s, %s, %s, %s, 'pending', 1, now())", job, tenant.company_id, call, shunya_job)
+    sent = job_delivery(shunya_job, call, tenant.company_id, app.webhook_secret, spaced=True)
+    answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=sent.raw,
+                        headers={**sent.headers, "Content-Type": "application/json"})
+    assert answer.status_code == (401 if weakened else 200), answer.text
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=shunya_job, call_id=call,
+               payload_fp=sent.payload_fp, spaced=True)
+    verdict = _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
 # -- E2 counters ---------------------------------------------------------------------------------
 def _metrics_agree(app, baseline: str, history):
     """metrics-agree over the app's real counters (since ``baseline``) and its final state."""
