@@ -84,9 +84,14 @@ _turns_cache: dict[tuple[Any, ...], list[tuple[str, Any]]] = {}
 _QUERY_PROBE_SHARE = 0.2
 
 
-def _pool(pools: dict[str, list[str]], kind: str) -> list[str]:
-    """The ids of ``kind``, or of its last word (``assigned_rep`` -> ``rep``) when none has that name."""
-    return pools.get(kind) or pools.get(kind.rsplit("_", 1)[-1]) or []
+def _pool(pools: dict[str, list[str]], kind: str, *, anything: bool = False) -> list[str]:
+    """The ids of ``kind``, or of its last word (``assigned_rep`` -> ``rep``) when none has that name; with
+    ``anything``, else every id of every kind: a field that names no kind (``target_id`` of a deletion
+    request, whose kind its ``scope`` says) must answer another tenant's id of any kind like a missing one."""
+    found = pools.get(kind) or pools.get(kind.rsplit("_", 1)[-1])
+    if found or not anything:
+        return found or []
+    return [ident for ids in pools.values() for ident in ids]
 
 
 def _probe_offset() -> int:
@@ -601,7 +606,7 @@ class StormUser(FastHttpUser):
         for route, fields in d.body_ids:  # another tenant's id in a body instead of a path: the same door
             ids = self._fill(route, own) if callable_by_us(route) else None
             if ids is not None:
-                choices += [(route, ids, field) for field, kind in fields if foreign_pools.get(kind)]
+                choices += [(route, ids, field) for field, kind in fields if _pool(foreign_pools, kind, anything=True)]
         queried: list[tuple[derive.Route, dict[str, str], str, str]] = []
         for route, fields in d.query_ids:  # or in a read's query string (a filter by id)
             ids = self._fill(route, own) if callable_by_us(route) else None
@@ -646,7 +651,7 @@ class StormUser(FastHttpUser):
         """
         path = derive.fill_path(route, ids)
         body = derive.sample_body(d.doc, route, self._own(), self.rng, derive.MARKER + self.company, known_ids=True)
-        foreign = self.rng.choice(foreign_pools[derive.kind_of(field)])
+        foreign = self.rng.choice(_pool(foreign_pools, derive.kind_of(field), anything=True))
         for control, value in ((False, foreign), (True, str(uuid.uuid4()))):
             self._send(v.PROBE, route.method, path, body={**(body or {}), field: value}, token=token,
                        mask=(value,), key=uuid.uuid4().hex if route.idempotency else None,
