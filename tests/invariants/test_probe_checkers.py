@@ -68,6 +68,19 @@ def test_a_reps_probe_refused_403_like_the_missing_id_is_the_routes_role() -> No
     assert verdict.violations[0].details["tenant"] is not None and verdict.summary["probe_outcomes"]["inconclusive"] == 1
 
 
+def test_a_conflict_of_the_body_alike_for_the_missing_id_is_inconclusive() -> None:
+    """A call naming another tenant's session beside our own appointment, which has no analysis consent: 409
+    consent-required, and exactly the same for a missing session id: refused before the id mattered (seen as
+    a false alarm in tenant-probe, 2026-12-02). A 409 only the foreign id got is still flagged."""
+    b = HistoryBuilder()
+    _probe(b, 0, 409, "consent", control=409, control_masked="consent", method="POST", route="POST /api/v1/calls")
+    verdict = _run("tenant-isolation", b, **_TABLES)
+    assert verdict.status == "valid" and verdict.summary["probe_outcomes"] == {"inconclusive": 1}
+    b = HistoryBuilder()
+    _probe(b, 0, 409, "conflict", control=409, control_masked="consent", method="POST", route="POST /api/v1/calls")
+    assert _types(_run("tenant-isolation", b, **_TABLES)) == ["probe-wrong-status"]
+
+
 def test_a_filter_by_a_foreign_id_answered_like_a_missing_one_passes() -> None:
     """An empty list for another tenant's rep, as for a rep nobody has: nothing found, nothing told."""
     b = HistoryBuilder()

@@ -210,9 +210,9 @@ def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op]
                     "another body than the same request for a missing id", ops, **facts)
             return "violation"
         return "404" if same_as_control else "404-unpaired"
-    if kind == "4xx" and same_as_control and (completion.status not in (403, 409) or (
-            completion.status == 403 and invoke.args.get("as_role") == "rep")):
-        # Refused before the id mattered, exactly like the missing id; for a rep, a 403 on both is the
+    if kind == "4xx" and same_as_control and (completion.status != 403 or invoke.args.get("as_role") == "rep"):
+        # Refused before the id mattered, exactly like the missing id (a 409 consent-required for the
+        # body's own appointment, whatever session id it names beside it); for a rep, a 403 on both is the
         # route's role (an app whose document does not say the route is the manager's), not the id.
         return "inconclusive"
     log.add("probe-wrong-status", f"cross-tenant probe by {invoke.tenant} of {facts['target_tenant']}'s "
