@@ -52,6 +52,17 @@ def _verdict(name: str, history, snap=None):
     return verdict
 
 
+def _pending_job(app, tenant) -> tuple[str, str]:
+    """A submitted call of ``tenant`` and its pending Shunya job, written straight to the database:
+    (the call's id, the Shunya job id a delivery names)."""
+    call, job, shunya_job = str(uuid.uuid4()), str(uuid.uuid4()), f"shj_{uuid.uuid4().hex}"
+    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'submitted', now())",
+             call, tenant.company_id)
+    _execute(app, "INSERT INTO shunya_jobs (id, company_id, call_id, shunya_job_id, status, attempts, created_at) "
+                  "VALUES (%s, %s, %s, %s, 'pending', 1, now())", job, tenant.company_id, call, shunya_job)
+    return call, shunya_job
+
+
 def _problem_type(response: httpx.Response) -> str:
     return response.json().get("type", "").rsplit("/", 1)[-1]
 
@@ -709,11 +720,7 @@ def test_metrics_from_start_up(apps, weakened: bool) -> None:
     app = apps(*(("metrics-from-start-up",) if weakened else ()), STORMPROOF_POLL_INTERVAL_MS="60000")
     tenant = app.tenants[1]
     start = parse_metrics(httpx.get(f"{app.url}/metrics").text)
-    call, job, shunya_job = str(uuid.uuid4()), str(uuid.uuid4()), f"shj_{uuid.uuid4().hex}"
-    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'submitted', now())",
-             call, tenant.company_id)
-    _execute(app, "INSERT INTO shunya_jobs (id, company_id, call_id, shunya_job_id, status, attempts, created_at) "
-                  "VALUES (%s, %s, %s, %s, 'pending', 1, now())", job, tenant.company_id, call, shunya_job)
+    call, shunya_job = _pending_job(app, tenant)
     body, headers = delivery(shunya_job, {"id": call, "company_id": tenant.company_id}, secret=app.webhook_secret)
     assert httpx.post(f"{app.url}/api/v1/shunya/webhook", content=body, headers=headers).status_code == 200
     end = parse_metrics(httpx.get(f"{app.url}/metrics").text)
@@ -736,11 +743,7 @@ def test_dedupe_metrics(apps, weakened: bool) -> None:
 
     app = apps(*(("dedupe-metrics",) if weakened else ()))
     tenant = app.tenants[0]
-    call, job, shunya_job = str(uuid.uuid4()), str(uuid.uuid4()), f"shj_{uuid.uuid4().hex}"
-    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'submitted', now())",
-             call, tenant.company_id)
-    _execute(app, "INSERT INTO shunya_jobs (id, company_id, call_id, shunya_job_id, status, attempts, created_at) "
-                  "VALUES (%s, %s, %s, %s, 'pending', 1, now())", job, tenant.company_id, call, shunya_job)
+    call, shunya_job = _pending_job(app, tenant)
     before = (metric(app, "webhook_dedupe_misses_total"), metric(app, "webhook_dedupe_hits_total"))
     for _ in range(3):
         body, headers = delivery(shunya_job, {"id": call, "company_id": tenant.company_id},
@@ -761,11 +764,7 @@ def test_webhook_raw_body(apps, weakened: bool) -> None:
 
     app = apps(*(("webhook-raw-body",) if weakened else ()))
     tenant = app.tenants[0]
-    call, job, shunya_job = str(uuid.uuid4()), str(uuid.uuid4()), f"shj_{uuid.uuid4().hex}"
-    _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'submitted', now())",
-             call, tenant.company_id)
-    _execute(app, "INSERT INTO shunya_jobs (id, company_id, call_id, shunya_job_id, status, attempts, created_at) "
-                  "VALUES (%s, %s, %s, %s, 'pending', 1, now())", job, tenant.company_id, call, shunya_job)
+    call, shunya_job = _pending_job(app, tenant)
     sent = job_delivery(shunya_job, call, tenant.company_id, app.webhook_secret, spaced=True)
     answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=sent.raw,
                         headers={**sent.headers, "Content-Type": "application/json"})
