@@ -150,7 +150,10 @@ def _seed_ids() -> None:
             if name.endswith("_ids") and isinstance(values, list):
                 kind = _SEEDED_KINDS.get(name, "appointment" if "appointment" in name else derive.kind_of(name[:-1]))
                 pool = pools.setdefault(kind, deque(maxlen=256))
-                pool.extend(str(value) for value in values if name not in ("deleted_appointment_ids",))
+                # Single ids only: overlap_pair_ids holds pairs, and a pair rendered as one string where an id
+                # goes is refused 422 before the id matters (a probe's false alarm, 2026-12-02).
+                pool.extend(str(value) for value in values
+                            if name not in ("deleted_appointment_ids",) and isinstance(value, (str, int)))
 
 
 _seed_ids()
