@@ -346,10 +346,10 @@ class StormUser(FastHttpUser):
         self._refusals += 1
         gevent.sleep(min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** (self._refusals - 1)))
 
-    def _start(self, f: str, appointment: str, key: str | None) -> Answer:
+    def _start(self, f: str, appointment: str, key: str | None, **extra: Any) -> Answer:
         path = "/api/v1/recordings/sessions/start" if f == v.SESSION_START else "/api/v1/recordings/start"
         body = {"appointment_id": appointment}
-        answer = self._send(f, "POST", path, args={"appointment_id": appointment}, body=body, key=key,
+        answer = self._send(f, "POST", path, args={"appointment_id": appointment, **extra}, body=body, key=key,
                             token=self._token())
         if isinstance(answer.body, dict):
             _remember(_sessions, self.company, answer.body.get("id") or answer.body.get("recording_id")
@@ -864,14 +864,19 @@ class StormUser(FastHttpUser):
         appointment = self._create_appointment()
         if appointment is None:
             return
+        # The args say what the probe granted first ("none" or the scope), so that coverage counts the
+        # probes (a start on a consented appointment puts no consent promise at risk) and a reader sees why.
+        granted = "none"
         if self.rng.random() < 0.5:
-            self._grant_consent(appointment, self.rng.choice(("recording", "analysis")))
+            granted = self.rng.choice(("recording", "analysis"))
+            self._grant_consent(appointment, granted)
         f = _CONSENT_PROBED[next(_consent_turns) % len(_CONSENT_PROBED)]
         if f == v.CALL_SUBMIT:
-            self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls", args={"appointment_id": appointment},
+            self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls",
+                       args={"appointment_id": appointment, "consent_probe": granted},
                        body={"appointment_id": appointment}, key=uuid.uuid4().hex, token=self._token())
         else:
-            self._start(f, appointment, uuid.uuid4().hex if f == v.SESSION_START else None)
+            self._start(f, appointment, uuid.uuid4().hex if f == v.SESSION_START else None, consent_probe=granted)
 
     def do_lifecycle_delete(self) -> None:
         """Create an appointment with consent and a call, then delete it with a confirmed request, under load.

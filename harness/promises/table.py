@@ -534,18 +534,19 @@ _row("F2.confirm-required", "F2",
 _row("F3.consent-before-recording", "F3",
      "No recording session exists for an appointment without a recording consent granted before it started.",
      "consent-before-processing", (v.SESSION_START, v.LEGACY_START), TENANTS + "; appointments without consent",
-     ("lifecycle-under-load",), ("consent-check",))
+     ("lifecycle-under-load",), ("consent-check",),
+     count=c.with_arg((v.SESSION_START, v.LEGACY_START), "consent_probe"))
 _row("F3.consent-before-analysis", "F3",
      "No call of an appointment is analysed without an analysis consent granted before the call was submitted.",
      "consent-before-processing", (v.CALL_SUBMIT,), JOBS + "; appointments without consent",
-     ("lifecycle-under-load",), ("consent-check",))
+     ("lifecycle-under-load",), ("consent-check",), count=c.with_arg((v.CALL_SUBMIT,), "consent_probe"))
 # Found 2026-12-02 with a legacy start that skipped the check: lifecycle-under-load passed, its consent probe
 # sent session starts alone. The probe now takes each processing operation in turn (consent.probe).
 _row("F3.consent-every-route", "F3",
      "Every way of processing an appointment checks its consent: a legacy start, like a session start, "
      "on an appointment without a recording consent is refused 409 consent-required and records nothing.",
      "consent-before-processing", (v.LEGACY_START,), TENANTS + "; appointments without consent",
-     ("lifecycle-under-load",), ("legacy-consent-check",))
+     ("lifecycle-under-load",), ("legacy-consent-check",), count=c.with_arg((v.LEGACY_START,), "consent_probe"))
 # Every consent.grant of the load sends a spoofed X-Forwarded-For, its own User-Agent and evidence text;
 # consent-before-processing judges each answer and row (_consent_evidence). Measured (verify --tries 1 --only
 # consent-forwarded-for, 2026-12-01): weakened, 79 consents kept the spoofed IP; all fixes on, 104 grants judged, 0.

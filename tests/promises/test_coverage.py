@@ -96,6 +96,26 @@ def test_probe_route_counts_probes_of_one_route_only() -> None:
     assert c.probe_route("POST", "/api/v1/appointments/{id}")(history) == 0
 
 
+def test_consent_promises_count_the_consent_probes_not_every_start() -> None:
+    """A start or call on a consented appointment puts no consent promise at risk: counting every start showed
+    F3.consent-every-route exercised in runs that never processed an appointment without consent."""
+    b = HistoryBuilder()
+    b.call(v.SESSION_START, 0, 5, 201, appointment_id="a1", idempotency_key="k1")
+    b.call(v.LEGACY_START, 10, 15, 201, appointment_id="a1")
+    b.call(v.CALL_SUBMIT, 20, 25, 202, appointment_id="a1", idempotency_key="k2")
+    history = b.build()
+    counts = coverage(history)
+    for promise in ("F3.consent-before-recording", "F3.consent-before-analysis", "F3.consent-every-route"):
+        assert counts[promise] == 0, promise
+    b.call(v.SESSION_START, 30, 35, 409, appointment_id="a2", idempotency_key="k3", consent_probe="none")
+    b.call(v.LEGACY_START, 40, 45, 409, appointment_id="a3", consent_probe="analysis")
+    b.call(v.CALL_SUBMIT, 50, 55, 409, appointment_id="a4", idempotency_key="k4", consent_probe="recording")
+    counts = coverage(b.build())
+    assert counts["F3.consent-before-recording"] == 2
+    assert counts["F3.consent-before-analysis"] == 1
+    assert counts["F3.consent-every-route"] == 1
+
+
 def test_coverage_names_every_promise_and_ignores_unanswered_ops() -> None:
     b = HistoryBuilder()
     b.invoke(v.ASSIGN, 0, appointment_id="a1", rep_id="r1", idempotency_key="k")
