@@ -27,7 +27,7 @@ from stormproof.harness.history.vocabulary import (LOAD_STOPPED, NEMESIS, PROBE,
                                                    WEBHOOK_DELIVER)
 
 __all__ = ["Answers", "EXAMPLES", "OTHER_LIMITS", "RowIdKeys", "answers", "load_stopped", "named_by",
-           "spends_nothing"]
+           "spends_allowance", "spends_nothing"]
 
 #: Error ops kept as examples (slo-error-rate lists this many).
 EXAMPLES = 20
@@ -129,8 +129,6 @@ class Answers:
             f_examples: list[tuple[int, int]] = []
             is_probe = f == PROBE
             expiry_probe = f == PROBE_IDEMPOTENCY
-            rated = f != WEBHOOK_DELIVER
-            tokenless = f == PROBE_AUTHZ  # some of its requests carry no valid token: see spends_nothing
             api_only = f not in OTHER_LIMITS and not f.startswith("probe.")
             for pair in pairs:
                 invoke, completion = pair
@@ -169,8 +167,7 @@ class Answers:
                                 f_examples.append((invoke.index, completion.index))
                     responses += 1
                     tenant = invoke.tenant
-                    if tenant is not None and rated and status is not None \
-                            and not (tokenless and spends_nothing(invoke)):
+                    if spends_allowance(f, invoke, status):
                         if status == 429:
                             limited += 1
                             if api_only:
@@ -278,6 +275,15 @@ def load_stopped(completion: Op) -> bool:
     """Whether the load itself cut this request (its user stopped mid-request): not an error of anyone's."""
     error = completion.error
     return error is not None and error.startswith(LOAD_STOPPED)
+
+
+def spends_allowance(f: str, invoke: Op, status: int | None) -> bool:
+    """Whether a client request of operation ``f``, answered ``status``, counts against its tenant's API
+    allowance (accepted unless 429): the one definition rate-limit-enforced's busy seconds (``Answers``) and
+    the flights that confirm them both use, so the two never disagree on what was accepted. Webhook
+    deliveries are the provider's, not a tenant's; a request without a valid token is nobody's."""
+    return (status is not None and invoke.tenant is not None and f != WEBHOOK_DELIVER
+            and not (f == PROBE_AUTHZ and spends_nothing(invoke)))
 
 
 def spends_nothing(invoke: Op) -> bool:

@@ -55,7 +55,7 @@ from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
-from ._answers import answers, spends_nothing
+from ._answers import answers, spends_allowance, spends_nothing
 
 __all__ = ["NAME", "check_rate_limit_enforced"]
 
@@ -113,13 +113,10 @@ def _accepted_flights(history: History, tenants: set[str]) -> dict[str, list[tup
     sorted. Walked only when some second was over the bound (a correct run rarely has one)."""
     flights: dict[str, list[tuple[int, int]]] = {tenant: [] for tenant in tenants}
     for f, pairs in history.grouped().items():
-        if f == WEBHOOK_DELIVER:
-            continue
         for invoke, completion in pairs:
-            if (invoke.tenant not in flights or completion is None or completion.status is None
-                    or completion.status == 429 or invoke.process == NEMESIS or spends_nothing(invoke)):
-                continue
-            flights[invoke.tenant].append((invoke.time_ns, completion.time_ns))
+            if (invoke.tenant in flights and completion is not None and completion.status != 429
+                    and invoke.process != NEMESIS and spends_allowance(f, invoke, completion.status)):
+                flights[invoke.tenant].append((invoke.time_ns, completion.time_ns))
     for spans in flights.values():
         spans.sort()
     return flights
