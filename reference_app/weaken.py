@@ -123,6 +123,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "first answer instead of 422 idempotency-key-mismatch",
         ),
         Weakening(
+            "replay-rerender",
+            "B1",
+            "the stored answer of Idempotency-Key: a replay of a session start or stop re-reads the session "
+            "and answers its current status (a started session stopped since replays as stopped)",
+        ),
+        Weakening(
             "idempotency-in-flight",
             "B1",
             "the in-flight claim of Idempotency-Key: a request with a key whose first request still runs "

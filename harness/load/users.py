@@ -534,9 +534,21 @@ class StormUser(FastHttpUser):
                    headers=sent.headers)
 
     def do_replay_same(self) -> None:
-        """The same request twice with one key: the second must be the first, replayed."""
+        """The same request twice with one key: the second must be the first, replayed.
+
+        Half the time the session the first request started is stopped in between (args
+        ``changed_between``): the replay must still give back the stored answer, the session as it was
+        started, not re-read it as it is now. Replays sent back to back never saw a store that kept only
+        the id and re-rendered the row (it passed idempotency-replay-storm, 2026-12-02).
+        """
         appointment, key = self.rng.choice(self.hot), uuid.uuid4().hex
-        self._start(v.SESSION_START, appointment, key)
+        first = self._start(v.SESSION_START, appointment, key)
+        created = first.body.get("id") if first.status == 201 and isinstance(first.body, dict) else None
+        if isinstance(created, str) and self.rng.random() < 0.5:
+            self._send(v.SESSION_STOP, "POST", f"/api/v1/recordings/sessions/{created}/stop",
+                       args={"session_id": created}, key=uuid.uuid4().hex, token=self._token())
+            self._start(v.SESSION_START, appointment, key, changed_between=created)
+            return
         self._start(v.SESSION_START, appointment, key)
 
     def do_replay_mismatch(self) -> None:

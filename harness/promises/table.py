@@ -192,6 +192,13 @@ for _op, _route, _required in _B1:
              "nothing.",
              "idempotent-replay", (_op, v.PROBE_IDEMPOTENCY), HOT, ("idempotency-replay-storm",),
              ("idempotency-key-required",), count=c.key_missing((_op,), _route))
+# Found 2026-12-02 with a key store that kept the id and re-read the session on a replay: idempotency-replay-storm
+# passed, every replay.same was sent right after its first request. Half of them now stop the session in between.
+_row("B1.replay-stored-answer", "B1",
+     "A replay gives back the answer stored when the key was first used, not the resource as it is now: a "
+     "session start replayed after that session was stopped still answers the session as started.",
+     "idempotent-replay", (v.SESSION_START, v.SESSION_STOP), HOT, _B1_SCENARIOS, ("replay-rerender",),
+     count=c.with_arg((v.SESSION_START,), "changed_between"))
 # Every keyed write (the five of the plan's table, and calls, whose body can be identical across tenants).
 _B1_KEYED = tuple(op for op, _, _ in _B1) + (v.CALL_SUBMIT, v.PROBE_IDEMPOTENCY)
 _row("B1.key-per-tenant", "B1",

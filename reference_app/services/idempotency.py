@@ -159,6 +159,8 @@ async def _write_once(
         write.principal = await _key_owner(session, write.principal, write.key)
     replay = await write.claim(session)
     if replay is not None:
+        if ctx.settings.weakened("replay-rerender"):
+            return await _rerendered(session, replay, write.path)
         return replay
     try:
         outcome = await operation(uow)
@@ -181,6 +183,23 @@ async def _write_once(
         METRICS.idempotency.labels("in_flight").inc()
         raise _in_flight()
     return stored
+
+
+async def _rerendered(session: AsyncSession, replay: Response, path: str) -> Response:
+    """Weakened ``replay-rerender``: a store that kept the answer's id and re-reads the row on a replay, so
+    a session stopped since its start replays as stopped (the client is told something it never was)."""
+    try:
+        data = json.loads(replay.body)
+    except ValueError:
+        return replay
+    if replay.status_code >= 300 or "/recordings/" not in path or not isinstance(data, dict) or "id" not in data:
+        return replay
+    current = (await session.execute(text("SELECT status FROM recording_sessions WHERE id = CAST(:id AS uuid)"),
+                                     {"id": str(data["id"])})).scalar_one_or_none()
+    if current is None or current == data.get("status"):
+        return replay
+    data["status"] = current
+    return _response(replay.status_code, _encode(data), "application/json", replayed=True)
 
 
 @dataclass(slots=True)

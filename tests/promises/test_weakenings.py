@@ -63,6 +63,19 @@ def _pending_job(app, tenant) -> tuple[str, str]:
     return call, shunya_job
 
 
+def _consented_appointment(app, tenant) -> str:
+    """A new appointment of ``tenant`` with its recording consent: no other test of the module holds a
+    session on it (the seeded ones are shared by every test of an app)."""
+    window = {"title": "fresh", "starts_at": "2031-02-01T10:00:00Z", "ends_at": "2031-02-01T10:30:00Z"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    appointment = made.json()["id"]
+    granted = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents", headers=auth(tenant.manager_token),
+                         json={"scope": "recording", "evidence": "test"})
+    assert granted.status_code == 201, granted.text
+    return appointment
+
+
 def _problem_type(response: httpx.Response) -> str:
     return response.json().get("type", "").rsplit("/", 1)[-1]
 
@@ -86,6 +99,30 @@ def test_idempotency_fingerprint(apps, weakened: bool) -> None:
         rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=appointment)
     statuses = [op.status for op in rec.history() if op.type != "invoke"]
     assert statuses == ([201, 201] if weakened else [201, 422])
+    assert _verdict("idempotent-replay", rec.history()).status == ("invalid" if weakened else "valid")
+
+
+@FIX
+def test_replay_rerender(apps, weakened: bool) -> None:
+    """Start, stop, replay the start: the stored answer (recording) with the fix; the session as it is now
+    (stopped) without it, and idempotent-replay flags two different answers to one key and payload."""
+    app = apps(*(("replay-rerender",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    key, appointment = new_key(), _consented_appointment(app, tenant)
+    body = {"appointment_id": appointment}
+    first = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], key), json=body)
+    rec.record(v.SESSION_START, tenant.company_id, first, body=body, appointment_id=appointment)
+    session = first.json()["id"]
+    stopped = httpx.post(f"{app.url}/api/v1/recordings/sessions/{session}/stop",
+                         headers=auth(tenant.rep_tokens[0], new_key()))
+    rec.record(v.SESSION_STOP, tenant.company_id, stopped, session_id=session)
+    replay = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], key), json=body)
+    rec.record(v.SESSION_START, tenant.company_id, replay, body=body, appointment_id=appointment,
+               changed_between=session)
+    assert (first.status_code, stopped.status_code, replay.status_code) == (201, 200, 201)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json()["status"] == ("stopped" if weakened else "recording")
     assert _verdict("idempotent-replay", rec.history()).status == ("invalid" if weakened else "valid")
 
 
