@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, delete, insert, pool
 from .auth import mint_token
 from .models import (CONSENT_SCOPES, Appointment, AppointmentAssignment, Call, Company, Consent, DeadLetter,
                      DeletionAudit, RecordingSession, RetentionPolicy, TaskRecord, User)
+from .models.lifecycle import DEFAULT_APPOINTMENT_RETENTION_DAYS
 from .settings import Settings
 from .worker.names import POLL_TASK  # not celery_app: Celery's import is half a second
 
@@ -203,6 +204,14 @@ def _seed_retention(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, mana
             {"kind": "call", "id": str(call), "company_id": str(company_id), "at": created.timestamp()},
             {"kind": "appointment", "id": str(appointment), "company_id": str(company_id), "at": ended.timestamp()},
         ]
+    # An appointment across its tenant's cutoff: started an hour before it, ended an hour after. Kept (its age
+    # counts from its end); nothing seeded sat across a cutoff, so a retention that compared starts_at passed
+    # lifecycle-under-load (2026-12-02).
+    days = SHORT_POLICY["appointment_days"] if short_policy else DEFAULT_APPOINTMENT_RETENTION_DAYS
+    ended = now - timedelta(days=days) + timedelta(hours=1)
+    across = _appointment(conn, company_id, "Across the cutoff", ended - timedelta(hours=2), 2)
+    tenant.retention_rows.append(
+        {"kind": "appointment", "id": str(across), "company_id": str(company_id), "at": ended.timestamp()})
     executed = now - timedelta(days=_EXPIRED_DAYS["call"])
     audit = uuid.uuid4()  # an appointment deleted long ago: the row is the record of it (plan F1, F2)
     conn.execute(insert(DeletionAudit).values(

@@ -372,6 +372,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the rule that deletion audit rows are never deleted: a retention run deletes the company's audit "
             "rows older than its call retention, like the data they record",
         ),
+        Weakening(
+            "retention-from-start",
+            "F1",
+            "the age of an appointment from its end: retention counts it from its start, so an appointment that "
+            "began before the cutoff and ended after it is deleted within its retention",
+        ),
     )
 }
 

@@ -520,6 +520,13 @@ _row("F1.policy-respected", "F1",
      "Retention never deletes a row younger than its tenant's policy, nor another tenant's rows.",
      "retention-enforced", (v.RETENTION_RUN,), TENANTS + "; one tenant with a short policy",
      ("lifecycle-under-load",), ("retention-tenant-scope",))
+# Found 2026-12-02 with a retention that aged appointments from their start: lifecycle-under-load passed, no seeded
+# appointment sat across a cutoff. The seed now gives each tenant one that began before its cutoff and ended after.
+_row("F1.age-from-end", "F1",
+     "An appointment's age counts from its end: one that began before the tenant's cutoff and ended after it "
+     "survives a retention run.",
+     "retention-enforced", (v.RETENTION_RUN,), TENANTS + "; an appointment across each tenant's cutoff",
+     ("lifecycle-under-load",), ("retention-from-start",))
 _row("F1.audit-survives", "F1",
      "Deletion audit rows are never deleted, by retention or anything else.",
      "deletion-audited", (v.RETENTION_RUN, v.DELETION_CONFIRM), TENANTS + "; audit rows older than any retention",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import uuid
+from functools import partial
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -103,10 +104,14 @@ async def _call_batch(session: AsyncSession, company_id: uuid.UUID, cutoff: date
 
 
 async def _appointment_batch(
-    session: AsyncSession, company_id: uuid.UUID, cutoff: datetime, size: int, everyone: bool = False
+    session: AsyncSession, company_id: uuid.UUID, cutoff: datetime, size: int, everyone: bool = False,
+    from_start: bool = False,
 ) -> RetentionCounts:
+    # An appointment's age counts from its end (weakened ``retention-from-start``: from its start, so one that
+    # began before the cutoff and ended after it goes a few hours early).
+    age_from = Appointment.starts_at if from_start else Appointment.ends_at
     ids = await _lock_batch(session, Appointment.id, _of(Appointment.company_id, company_id, everyone),
-                            Appointment.ends_at < cutoff, order_by=Appointment.ends_at, size=size)
+                            age_from < cutoff, order_by=Appointment.ends_at, size=size)
     counts = RetentionCounts(batches=1 if ids else 0)
     if not ids:
         return counts
@@ -131,6 +136,7 @@ async def enforce_retention(
     weakened_defaults: bool = False,
     weakened_scope: bool = False,
     weakened_audit: bool = False,
+    weakened_from_start: bool = False,
 ) -> RetentionCounts:
     """Delete the company's expired calls and appointments, ``batch_size`` rows per transaction.
 
@@ -145,7 +151,7 @@ async def enforce_retention(
         return total  # weakened ``retention-defaults``: only companies with a policy of their own are cleaned
     for batch, cutoff in (
         (_call_batch, now - timedelta(days=policy.call_days)),
-        (_appointment_batch, now - timedelta(days=policy.appointment_days)),
+        (partial(_appointment_batch, from_start=weakened_from_start), now - timedelta(days=policy.appointment_days)),
     ):
         while True:
             async with sessions() as session, session.begin():

@@ -447,6 +447,29 @@ def test_retention_tenant_scope(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_retention_from_start(apps, weakened: bool) -> None:
+    """An appointment that began an hour before the 365-day cutoff and ended an hour after it stays with the fix;
+    it goes without (aged from its start). retention-enforced flags the second (retained-appointment-deleted)."""
+    app = apps(*(("retention-from-start",) if weakened else ()))
+    tenant = app.tenants[1]
+    appointment, ended = str(uuid.uuid4()), datetime.now(timezone.utc) - timedelta(days=365, hours=-1)
+    _execute(app, "INSERT INTO appointments (id, company_id, title, starts_at, ends_at, status) "
+                  "VALUES (%s, %s, 'across', %s, %s, 'scheduled')",
+             appointment, tenant.company_id, ended - timedelta(hours=2), ended)
+    rec = Recorder([t.company_id for t in app.tenants])
+    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(tenant.manager_token))
+    rows = [{"kind": "appointment", "id": appointment, "company_id": tenant.company_id, "at": ended.timestamp()}]
+    rec.record(v.RETENTION_RUN, tenant.company_id, run, rows=rows)
+    assert run.status_code == 200, run.text
+    kept = bool(sql_rows(app.database_url, "SELECT 1 FROM appointments WHERE id = %s", appointment))
+    assert kept is not weakened
+    verdict = _verdict("retention-enforced", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"retained-appointment-deleted"}
+
+
+@FIX
 def test_retention_audit(apps, weakened: bool) -> None:
     """A deletion audit row executed 100 days ago survives a retention run with the fix; it goes without.
 
