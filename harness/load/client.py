@@ -26,7 +26,7 @@ from stormproof.harness.history.vocabulary import LOAD_STOPPED
 
 from .probes import masked_digest
 
-__all__ = ["Answer", "Derived", "TRACE_HEADER", "record_request", "payload_fingerprint", "extract_result", "trace_echo",
+__all__ = ["Answer", "CLIENT_IP_HEADERS", "Derived", "TRACE_HEADER", "client_ip_headers", "record_request", "payload_fingerprint", "extract_result", "trace_echo",
            "together"]
 
 
@@ -193,6 +193,16 @@ def record_request(
 
 #: The header that carries a request's trace id, both ways (plan E1).
 TRACE_HEADER = "X-Trace-Id"
+
+#: Request headers in which a client can name any address it likes, as proxies and CDNs write them
+#: (X-Forwarded-For first): consent grants put a spoofed address in each, and the evidence must keep none.
+CLIENT_IP_HEADERS = (("X-Forwarded-For", "{}"), ("X-Real-IP", "{}"), ("Forwarded", "for={}"),
+                     ("True-Client-IP", "{}"), ("CF-Connecting-IP", "{}"), ("X-Client-IP", "{}"))
+
+
+def client_ip_headers(addresses: Iterable[str]) -> dict[str, str]:
+    """The headers of ``CLIENT_IP_HEADERS``, in order, each naming the next of ``addresses``."""
+    return {name: template.format(ip) for (name, template), ip in zip(CLIENT_IP_HEADERS, addresses)}
 
 
 def trace_echo(sent: str | None, headers: Mapping[str, str]) -> str | None:

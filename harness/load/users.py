@@ -32,7 +32,7 @@ from stormproof.harness.history import vocabulary as v
 from stormproof.harness.history.spool import SpooledRecorder
 
 from . import probes as derive
-from .client import Answer, Derived, record_request, together
+from .client import CLIENT_IP_HEADERS, Answer, Derived, client_ip_headers, record_request, together
 from .config import LoadConfig, load_config
 
 __all__ = ["StormUser", "CONFIG"]  # and StagesShape, when the config has stages
@@ -840,16 +840,18 @@ class StormUser(FastHttpUser):
         self._grant_consent(self.rng.choice(self.hot), self.rng.choice(("recording", "analysis")))
 
     def _grant_consent(self, appointment: str, scope: str) -> None:
-        """A consent grant whose X-Forwarded-For names an address the client chose (TEST-NET-3): the
-        evidence must keep the connection's IP, the User-Agent sent and the text verbatim (plan F3)."""
-        spoofed = f"203.0.113.{self.rng.randrange(1, 255)}"
+        """A consent grant whose client-settable address headers (X-Forwarded-For, X-Real-IP, Forwarded and
+        the CDN ones) name addresses the client chose (TEST-NET-3, one per header): the evidence must keep
+        the connection's IP, the User-Agent sent and the text verbatim (plan F3). X-Forwarded-For alone let
+        an app that read X-Real-IP pass (2026-12-02)."""
+        spoofed = [f"203.0.113.{self.rng.randrange(1, 255)}" for _ in CLIENT_IP_HEADERS]
         agent = f"stormproof-load/{self.process_name}"
         evidence = f"agreed by phone, script v{self.rng.randrange(100)} \u2014 {uuid.uuid4().hex[:8]}"
         self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
-                   args={"appointment_id": appointment, "scope": scope, "forwarded_for": spoofed,
-                         "user_agent": agent, "evidence": evidence},
+                   args={"appointment_id": appointment, "scope": scope, "forwarded_for": spoofed[0],
+                         "client_ips": spoofed, "user_agent": agent, "evidence": evidence},
                    body={"scope": scope, "evidence": evidence}, token=self._token(),
-                   headers={"X-Forwarded-For": spoofed, "User-Agent": agent})
+                   headers={**client_ip_headers(spoofed), "User-Agent": agent})
 
     def _create_appointment(self) -> str | None:
         """A new appointment of our tenant, at a random hour years ahead (no consent yet)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from stormproof.harness.history import vocabulary as v
 from stormproof.harness.load import probes as derive
-from stormproof.harness.load.client import TRACE_HEADER
+from stormproof.harness.load.client import TRACE_HEADER, client_ip_headers
 
 from .case import Step
 
@@ -95,14 +95,16 @@ def _create(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
 
 
 def _consent(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
-    """A consent grant with the evidence text, User-Agent and X-Forwarded-For the load sent.
+    """A consent grant with the evidence text, User-Agent and spoofed address headers the load sent.
 
     The checker compares what the consent keeps with what the history says was sent (plan F3): a grant
     sent with other text or headers than the recorded ones is judged altered evidence on a correct app,
-    and one sent without the spoofed X-Forwarded-For cannot show an app that trusts it.
+    and one sent without the spoofed addresses cannot show an app that trusts them.
     """
-    extra = {header: str(args[name]) for name, header in (("forwarded_for", "X-Forwarded-For"),
-                                                           ("user_agent", "User-Agent")) if args.get(name)}
+    addresses = args.get("client_ips") or ([args["forwarded_for"]] if args.get("forwarded_for") else [])
+    extra = client_ip_headers(str(ip) for ip in addresses)
+    if args.get("user_agent"):
+        extra["User-Agent"] = str(args["user_agent"])
     evidence = args.get("evidence") or "stormproof reproduce"
     return Request("POST", f"/api/v1/appointments/{args['appointment_id']}/consents",
                    _auth(_token(ctx, step.tenant), **extra), {"scope": args["scope"], "evidence": evidence},

@@ -91,8 +91,8 @@ def _grant(b, at: float, status: int | None, consent: str | None, appointment: s
     from stormproof.harness.history import vocabulary as v
 
     b.call(v.CONSENT_GRANT, at, at + 5, status, result={"id": consent} if consent else None,
-           appointment_id=appointment, scope="recording", forwarded_for=spoofed, user_agent="load/u1",
-           evidence="agreed \u2014 v1")
+           appointment_id=appointment, scope="recording", forwarded_for=spoofed,
+           client_ips=[spoofed, "203.0.113.88", "203.0.113.89"], user_agent="load/u1", evidence="agreed \u2014 v1")
 
 
 def _evidence_row(consent: str, at_ms: float, **changes: object) -> dict:
@@ -132,8 +132,10 @@ def test_evidence_the_client_wrote_or_altered_and_wrong_refusals_are_flagged() -
     _grant(b, 20, 201, "k3")     # user agent and text not the ones sent, granted a day before
     _grant(b, 30, 422, None)     # a well-formed grant refused
     _grant(b, 40, 404, None)     # "not found" for an appointment that exists
+    _grant(b, 50, 201, "k5")     # ip taken from X-Real-IP (another of the client's headers)
     verdict = _judge(b, [_evidence_row("k1", 2, ip="203.0.113.7"), _evidence_row("k2", 12, ip=None),
-                         _evidence_row("k3", 22 - 86_400_000, user_agent="python-httpx", evidence="agreed")])
+                         _evidence_row("k3", 22 - 86_400_000, user_agent="python-httpx", evidence="agreed"),
+                         _evidence_row("k5", 52, ip="203.0.113.88")])
     assert sorted(v.details["type"] for v in verdict.violations) == [
         "consent-grant-wrong-status", "consent-grant-wrong-status", "evidence-altered", "evidence-granted-at",
-        "evidence-ip-from-client", "evidence-ip-missing", "evidence-user-agent"]
+        "evidence-ip-from-client", "evidence-ip-from-client", "evidence-ip-missing", "evidence-user-agent"]

@@ -1,13 +1,15 @@
 """Consent evidence, judged for consent-before-processing (plan F3: store timestamp, IP and user agent).
 
 A consent is evidence only if the client cannot write it. The load grants
-consents with a spoofed ``X-Forwarded-For`` (``args.forwarded_for``), its own
+consents with spoofed addresses in every header a client can set (``X-Forwarded-For``,
+``X-Real-IP``, ``Forwarded`` and the CDN ones: ``args.client_ips``; the first,
+``X-Forwarded-For``'s, also in ``args.forwarded_for``), its own
 ``User-Agent`` (``args.user_agent``) and an evidence text (``args.evidence``).
 Every answer is judged:
 
 - a 2xx whose row is in the final state must hold what the connection said:
   an ``ip`` that is set and is none of the addresses the client put in
-  ``X-Forwarded-For`` (``evidence-ip-from-client``, ``evidence-ip-missing``),
+  those headers (``evidence-ip-from-client``, ``evidence-ip-missing``),
   the ``User-Agent`` sent (``evidence-user-agent``), the evidence text
   verbatim (``evidence-altered``) and a ``granted_at`` within the request's
   time, give or take :data:`CLOCK_SLACK_S` (``evidence-granted-at``);
@@ -39,6 +41,10 @@ CLOCK_SLACK_S = 60.0
 
 def _forwarded(value: object) -> set[str]:
     return {part.strip() for part in str(value).split(",") if part.strip()} if value else set()
+
+
+def _listed(value: object) -> set[str]:
+    return {str(ip) for ip in value} if isinstance(value, (list, tuple)) else set()
 
 
 def check_consent_evidence(log: ViolationLog, history: History, consents: Iterable[Row],
@@ -73,12 +79,12 @@ def check_consent_evidence(log: ViolationLog, history: History, consents: Iterab
             continue
         facts["consent_id"] = row.get("id")
         ip = row.get("ip")
-        spoofed = _forwarded(invoke.args.get("forwarded_for"))
+        spoofed = _forwarded(invoke.args.get("forwarded_for")) | _listed(invoke.args.get("client_ips"))
         if not ip:
             log.add("evidence-ip-missing", f"consent {row.get('id')} keeps no IP of the caller", ops, **facts)
         elif str(ip) in spoofed:
-            log.add("evidence-ip-from-client", f"consent {row.get('id')} keeps IP {ip}, the address the client "
-                    "wrote in X-Forwarded-For, not the connection's", ops, ip=str(ip), **facts)
+            log.add("evidence-ip-from-client", f"consent {row.get('id')} keeps IP {ip}, an address the client "
+                    "wrote in a request header, not the connection's", ops, ip=str(ip), **facts)
         sent_ua = invoke.args.get("user_agent")
         if sent_ua is not None and row.get("user_agent") != sent_ua:
             log.add("evidence-user-agent", f"consent {row.get('id')} keeps user agent {row.get('user_agent')!r}, "
