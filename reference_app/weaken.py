@@ -123,6 +123,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "first answer instead of 422 idempotency-key-mismatch",
         ),
         Weakening(
+            "idempotency-store-errors",
+            "B1",
+            "the rule that a 5xx stores nothing under its Idempotency-Key: the error is stored like any answer "
+            "and replayed to every retry (a response-caching middleware)",
+        ),
+        Weakening(
             "replay-rerender",
             "B1",
             "the stored answer of Idempotency-Key: a replay of a session start or stop re-reads the session "

@@ -218,7 +218,7 @@ def _forge(token: str) -> str:
 _FAST_FAILURE_S = 0.5
 _BACKOFF_BASE_S = 0.05
 _BACKOFF_CAP_S = 1.0
-#: Waits before each resend of a keyed write whose answer was lost (see StormUser._send): 7.5 s in all,
+#: Waits before each resend of a keyed write whose answer was lost or a 5xx (see StormUser._send): 7.5 s in all,
 #: longer than a killed API takes to restart on a loaded machine, as a patient client waits.
 _RESEND_WAITS_S = (0.5, 2.0, 5.0)
 #: A keyed write refused 429 is sent again (same key) as the user's first action this long after (its Retry-After).
@@ -281,8 +281,9 @@ class StormUser(FastHttpUser):
 
         That is what an Idempotency-Key is for, and what real clients do: with no answer (reset,
         refused, timed out) the write may or may not have run, so the same request goes again under
-        the same key (``args.resend`` = 1, 2, 3), up to three times over 7.5 s, while the answer is lost or the first
-        request is still in flight (409 ``idempotency-key-in-flight``). The app must then replay what
+        the same key (``args.resend`` = 1, 2, 3), up to three times over 7.5 s, while the answer is lost, a
+        5xx, or the first request is still in flight (409 ``idempotency-key-in-flight``; ``args.resend_after``
+        says which). The app must then replay what
         ran or run it now: a write committed just before a crash becomes an acknowledged replay that
         the checkers judge (its effects must all be there), instead of an answer nobody saw.
         Probes are never resent: each sends exactly the requests its situation describes.
@@ -294,11 +295,17 @@ class StormUser(FastHttpUser):
         for resend, wait_s in enumerate(_RESEND_WAITS_S, start=1):
             in_flight = answer.status == 409 and isinstance(answer.body, dict) \
                 and str(answer.body.get("type", "")).endswith("idempotency-key-in-flight")
-            if answer.status != 0 and not (resend > 1 and in_flight):
+            # A lost answer and a server error are both "try again, same key" (the key is what makes that
+            # safe): a 5xx stores nothing, so the resend must run (B1.conflict-stored); a key store that kept
+            # the 5xx answers it again, marked replayed (idempotent-replay: error-replayed).
+            failed = "lost" if answer.status == 0 else "5xx" if answer.status >= 500 else None
+            if failed is None and not (resend > 1 and in_flight):
                 break
             gevent.sleep(wait_s)
-            answer = self._send_once(f, method, path, args={**args, "resend": resend}, body=body, key=key,
-                                     token=token, tenant=tenant, raw_body=raw_body, headers=headers, mask=mask)
+            after = failed or "in-flight"
+            answer = self._send_once(f, method, path, args={**args, "resend": resend, "resend_after": after},
+                                     body=body, key=key, token=token, tenant=tenant, raw_body=raw_body,
+                                     headers=headers, mask=mask)
         if answer.status == 429 and "after_429" not in args:
             # A rate limit's "not now": a real client sends the same request again with the same key after
             # Retry-After (about a second here), as the user's next action; the app must run it anew, not

@@ -141,6 +141,16 @@ async def run_write(
                     return await _write_once(ctx, write, session, UnitOfWork(session, after), operation)
     except _RolledBack as rolled:
         return await _store_refusal(ctx, write, rolled.problem)
+    except Exception as exc:
+        if not ctx.settings.weakened("idempotency-store-errors") or (isinstance(exc, Problem) and exc.status < 500):
+            raise
+        # Weakened: the key store keeps whatever was answered, as a response-caching middleware does; the
+        # error is stored in a transaction of its own (when the database takes it) and replayed from then on.
+        error = exc if isinstance(exc, Problem) else Problem("internal-error", "an unexpected error occurred")
+        try:
+            return await _store_refusal(ctx, write, error)
+        except Exception:
+            raise exc from None
 
 
 class _RolledBack(Exception):

@@ -60,6 +60,21 @@ def test_replay_identical_and_marked_is_valid_with_409_and_422() -> None:
     assert _run("idempotent-replay", b).status == "valid"
 
 
+def test_a_5xx_answered_as_a_replay_is_flagged_and_a_retry_that_runs_is_valid() -> None:
+    """A 5xx stores nothing: the resend under the key must run. A key store that kept the 503 (a middleware
+    caching every answer) replays it, and the client can never get past it."""
+    b = HistoryBuilder()
+    _start(b, 0, 10, 503, "fp1", problem="unavailable")
+    _start(b, 500, 510, 201, "fp1", process="p2", id="s1", body_sha256="h")  # the resend ran
+    assert _run("idempotent-replay", b).status == "valid"
+    b = HistoryBuilder()
+    _start(b, 0, 10, 503, "fp1", problem="unavailable")
+    resent = _start(b, 500, 510, 503, "fp1", process="p2", problem="unavailable", replayed=True)
+    verdict = _run("idempotent-replay", b)
+    assert [v.details["type"] for v in verdict.violations] == ["error-replayed"]
+    assert verdict.violations[0].ops == (resent - 1, resent)
+
+
 def test_idempotency_violations_each_flagged_with_ops() -> None:
     cases = {
         "duplicate-side-effect": [(0, 10, 201, "fp1", {"id": "s1", "body_sha256": "a"}),

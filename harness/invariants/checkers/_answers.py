@@ -81,6 +81,7 @@ class Answers:
     idempotent-replay (every op with an ``idempotency_key``, nemesis included, as before):
 
     - ``keyed``: how many; ``unfingerprinted``: answered ones without a ``payload_fp``;
+    - ``errors_replayed``: (invoke, completion) of the 5xx answers marked replayed (a stored 5xx);
     - ``key_groups``: (tenant, key) -> the (invoke, completion) answered ``ok``, 404 or a 409 naming a
       problem other than ``idempotency-key-in-flight`` (the answers the key stores), in invoke
       order, keys in the order of their first such answer (``expired`` probes left out).
@@ -98,7 +99,7 @@ class Answers:
 
     __slots__ = ("latencies", "totals", "errors", "error_examples", "traced", "trace_wrong", "replayed",
                  "responses", "foreign_data", "probes", "probe_answers", "named",
-                 "keyed", "unfingerprinted", "key_groups", "accepted", "limited", "refused", "failed")
+                 "keyed", "unfingerprinted", "errors_replayed", "key_groups", "accepted", "limited", "refused", "failed")
 
     def __init__(self, history: History) -> None:
         latencies: dict[str, list[int]] = {}
@@ -116,6 +117,7 @@ class Answers:
         row_keys = RowIdKeys()
         keyed = unfingerprinted = 0
         keyed_answers: list[tuple[int, tuple[object, object], tuple[Op, Op]]] = []
+        errors_replayed: list[tuple[Op, Op]] = []
         reprobed = False  # a probe id answered twice the same way: the later replaces the earlier (see below)
         accepted: list[tuple[str, int]] = []
         accept = accepted.append
@@ -142,6 +144,8 @@ class Answers:
                         if completion.type == "ok" or status == 404 or status == 409 \
                                 and completion.result.get("problem") not in _NOT_STORED_409:
                             keyed_answers.append((invoke.index, (invoke.tenant, args["idempotency_key"]), pair))
+                        elif status is not None and status >= 500 and completion.result.get("replayed"):
+                            errors_replayed.append(pair)
                 client = invoke.process != NEMESIS
                 if completion is None:
                     if client:
@@ -244,6 +248,7 @@ class Answers:
 
         self.keyed = keyed
         self.unfingerprinted = unfingerprinted
+        self.errors_replayed = errors_replayed
         keyed_answers.sort(key=_FIRST)
         groups: dict[tuple[object, object], list[tuple[Op, Op]]] = {}
         try:

@@ -15,6 +15,11 @@ with a request's fingerprint being (operation, ``payload_fp``):
   fingerprints both answered 2xx (in any order: concurrent use gets 409), or a
   2xx for one invoked after the other's stored answer (2xx or 404) came back.
 
+A 5xx stores nothing (the write rolled back; the key is free for a retry): a
+5xx answered as a replay (``Idempotent-Replayed: true``) is ``error-replayed``,
+a key store that kept an error the client can never get past. The load sends
+a keyed write again after a 5xx, as after a lost answer.
+
 Only stored answers (``ok``, 404, a 409 other than in-flight) are compared by
 these rules: ``info`` may or may not have run, 409 in-flight and 422 mismatch
 are the expected refusals. Ops
@@ -106,6 +111,11 @@ def check_idempotent_replay(history: History, snapshot: Snapshot) -> Verdict:
         if len(answered) > 1:  # one answer under a key can neither differ from another nor mismatch one
             _check_key(log, tenant, key, answered)
 
+    for invoke, completion in seen.errors_replayed:
+        log.add("error-replayed", f"key {invoke.args.get('idempotency_key')!r} (tenant {invoke.tenant}): a "
+                f"{completion.status} was answered as a replay; a 5xx stores nothing, so a retry under the "
+                "key must run the request", (invoke.index, completion.index), tenant=invoke.tenant,
+                key=invoke.args.get("idempotency_key"), status=completion.status)
     probes = _check_probes(log, history, ttl)
     if keyed == 0 and not probes:
         log.cannot("not exercised: no operation carried an Idempotency-Key")
