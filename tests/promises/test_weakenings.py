@@ -127,6 +127,40 @@ def test_replay_rerender(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_idempotency_store_errors(apps, weakened: bool) -> None:
+    """A start fails with a 500 (a trigger refuses its insert), then the trigger is gone and the client
+    retries under the same key: the retry runs (201) with the fix; the stored 500 is replayed without it,
+    and idempotent-replay flags it (error-replayed)."""
+    app = apps(*(("idempotency-store-errors",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    key, appointment = new_key(), _consented_appointment(app, tenant)
+    body = {"appointment_id": appointment}
+    trigger = f"fail_{uuid.uuid4().hex[:8]}"
+    _execute(app, f"CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                  f"IF NEW.appointment_id = '{appointment}' THEN RAISE EXCEPTION 'injected'; END IF; "
+                  f"RETURN NEW; END $$")
+    _execute(app, f"CREATE TRIGGER {trigger} BEFORE INSERT ON recording_sessions FOR EACH ROW "
+                  f"EXECUTE FUNCTION {trigger}()")
+    try:
+        failed = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], key), json=body)
+        rec.record(v.SESSION_START, tenant.company_id, failed, body=body, appointment_id=appointment)
+    finally:
+        _execute(app, f"DROP TRIGGER {trigger} ON recording_sessions")
+        _execute(app, f"DROP FUNCTION {trigger}()")
+    retried = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], key), json=body)
+    rec.record(v.SESSION_START, tenant.company_id, retried, body=body, appointment_id=appointment, resend=1,
+               resend_after="5xx")
+    assert failed.status_code == 500, failed.text
+    assert retried.status_code == (500 if weakened else 201), retried.text
+    assert (retried.headers.get("Idempotent-Replayed") == "true") is weakened
+    verdict = _verdict("idempotent-replay", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"error-replayed"}
+
+
+@FIX
 def test_idempotency_in_flight(apps, weakened: bool) -> None:
     """Same key while the first runs: 409 idempotency-key-in-flight with the fix; the request runs again without."""
     app = apps(*(("idempotency-in-flight",) if weakened else ()), STORMPROOF_RACE_DELAY_MS="800")
