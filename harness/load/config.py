@@ -47,9 +47,11 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     # Probes derived from the app's OpenAPI document (stormproof.harness.load.probes): every keyed write, every role.
     "probe.idempotency": 1,
     "probe.authz": 1,
-    # Data lifecycle (plan F1 to F3); off unless a scenario asks, so the default mix stays as it was.
+    # Data lifecycle (plan F1 to F3); off unless a scenario asks, so the default mix stays as it was, but for
+    # the consent probe: processing an appointment without its consent is the only load that puts the consent
+    # promises at risk, and without it a smoke check (plain Locust included) judged consented appointments only.
     "consent.grant": 0,
-    "consent.probe": 0,
+    "consent.probe": 1,
     "lifecycle.delete": 0,
     "lifecycle.retention": 0,
     # Manual retries of dead letters (plan C2), each letter retried twice; off unless a scenario asks.

@@ -19,8 +19,8 @@ monkey.patch_all()
 import gevent
 from gevent.server import StreamServer
 
-plan = iter(sys.argv[2].split(","))  # per connection: "drop" (close unanswered), "busy" (409 in flight) or "ok"
-BODIES = {"ok": (202, b'{"id": "k1"}'),
+plan = iter(sys.argv[2].split(","))  # per connection: "drop" (close unanswered), "busy" (409 in flight), "error"
+BODIES = {"ok": (202, b'{"id": "k1"}'), "error": (503, b'{"type": "https://stormproof.dev/problems/unavailable"}'),
           "busy": (409, b'{"type": "https://stormproof.dev/problems/idempotency-key-in-flight"}')}
 
 
@@ -85,6 +85,15 @@ def test_a_resend_finding_the_first_still_in_flight_waits_and_sends_again_at_mos
     (tmp_path / "again").mkdir()
     status, invokes = _sent(tmp_path / "again", "drop,drop,drop,drop,ok")
     assert (status, len(invokes)) == (0, 4)  # bounded: the answer stays lost after three resends
+
+
+def test_a_5xx_is_sent_again_under_the_same_key(tmp_path: Path) -> None:
+    """A 5xx stores nothing under the key (the write rolled back): a careful client retries it, and the app must
+    run the retry, not replay the error (idempotent-replay: error-replayed)."""
+    status, invokes = _sent(tmp_path, "error,ok")
+    assert status == 202
+    assert [(op["args"].get("resend"), op["args"].get("resend_after")) for op in invokes] == [(None, None), (1, "5xx")]
+    assert {op["args"]["idempotency_key"] for op in invokes} == {"key-1"}
 
 
 def test_an_answer_or_a_probe_is_never_resent(tmp_path: Path) -> None:

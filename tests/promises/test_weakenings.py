@@ -29,18 +29,28 @@ START = "/api/v1/recordings/sessions/start"
 FIX = pytest.mark.parametrize("weakened", [False, True], ids=["fix-on", "fix-off"])
 
 
+#: Apps kept running at once by ``apps``, the all-fixes-on one among them (it serves most tests).
+_LIVE_APPS = 4
+
+
 @pytest.fixture(scope="module")
 def apps(reference_app_module):
-    """One app per set of weakenings (and env), started on first use and kept for the module."""
-    started: dict[tuple, object] = {}
+    """One app per set of weakenings (and env), started on first use; the least recently used is stopped
+    once more than ``_LIVE_APPS`` run (a test's fix-on and fix-off halves run one after the other, so a
+    weakened app is rarely asked for again; when it is, it starts anew)."""
+    started: dict[tuple, object] = {}  # in order of last use
 
     def get(*weakenings: str, **env: str):
         key = (weakenings, tuple(sorted(env.items())))
-        if key not in started:
-            started[key] = reference_app_module(weakenings, tenants=2, appointments=4,
-                                                env={"STORMPROOF_RATE_API_PER_SECOND": "0", **env},
-                                                shunya={"webhook_enabled": False})
-        return started[key]
+        app = started.pop(key, None)
+        if app is None:
+            app = reference_app_module(weakenings, tenants=2, appointments=4,
+                                       env={"STORMPROOF_RATE_API_PER_SECOND": "0", **env},
+                                       shunya={"webhook_enabled": False})
+        started[key] = app
+        while len(started) > _LIVE_APPS:
+            reference_app_module.stop(started.pop(next(iter(started))))
+        return app
 
     return get
 
