@@ -182,8 +182,10 @@ for _op, _route, _required in _B1:
          ("idempotency-fingerprint",),
          count=c.plus(c.key_mismatch((_op,)), c.probe_situation(_route, "mismatch")))
     _row(f"B1.concurrent.{_slug}", "B1",
-         f"{_route}: the same key sent while its first request runs answers 409 idempotency-key-in-flight with "
-         "Retry-After, or the first request's result; the effect happens once.",
+         f"{_route}: the same key sent while its first request runs answers 409 idempotency-key-in-flight, or "
+         "the first request's result; the effect happens once.",
+         # Not "with Retry-After": docs/API.md gives one (1 s), but neither the brief nor the IETF draft asks
+         # for it, so an app without it keeps this promise (an in-flight 409 without it passed, 2026-12-02).
          "idempotent-replay", (_op,), HOT, _B1_CONCURRENT_SCENARIOS, ("idempotency-in-flight",),
          count=c.plus(c.key_concurrent((_op,)), c.probe_situation(_route, "concurrent")))
     if _required:

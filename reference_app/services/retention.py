@@ -9,12 +9,11 @@ rows are never touched here: they are the record of what was deleted.
 
 from __future__ import annotations
 
-from typing import Any
-
 import uuid
-from functools import partial
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 from sqlalchemy import delete, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker

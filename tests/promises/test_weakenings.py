@@ -463,12 +463,31 @@ def test_retention_defaults(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
+_RETAINED_TABLES = {"call": "calls", "appointment": "appointments", "audit": "deletion_audit"}
+
+
+def _retention_run_keeps(app, runner, kind: str, row: str, owner: str, at: datetime, weakened: bool,
+                         checker: str, rule: str) -> None:
+    """``runner`` runs retention; the ``kind`` row ``row`` of ``owner`` dated ``at`` must stay (with the fix) and
+    go (weakened), and ``checker`` judges the recorded run valid, or invalid for ``rule`` alone."""
+    rec = Recorder([t.company_id for t in app.tenants])
+    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(runner.manager_token))
+    rec.record(v.RETENTION_RUN, runner.company_id, run,
+               rows=[{"kind": kind, "id": row, "company_id": owner, "at": at.timestamp()}])
+    assert run.status_code == 200, run.text
+    kept = bool(sql_rows(app.database_url, f"SELECT 1 FROM {_RETAINED_TABLES[kind]} WHERE id = %s", row))
+    assert kept is not weakened
+    # The recorder's wall clock is synthetic: judge at the real time of the run.
+    verdict = _verdict(checker, _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {rule}
+
+
 @FIX
 def test_retention_tenant_scope(apps, weakened: bool) -> None:
     """A tenant with a 30-day policy runs retention: another tenant's 60-day-old call (within its 90-day default)
-    stays with the fix; it goes without.
-
-    retention-enforced flags the second (retained-call-deleted)."""
+    stays with the fix; it goes without. retention-enforced flags the second (retained-call-deleted)."""
     app = apps(*(("retention-tenant-scope",) if weakened else ()))
     short, other = app.tenants
     policy = httpx.put(f"{app.url}/api/v1/retention-policy", headers=auth(short.manager_token),
@@ -477,17 +496,8 @@ def test_retention_tenant_scope(apps, weakened: bool) -> None:
     call, created = str(uuid.uuid4()), datetime.now(timezone.utc) - timedelta(days=60)
     _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'completed', %s)",
              call, other.company_id, created)
-    rec = Recorder([t.company_id for t in app.tenants])
-    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(short.manager_token))
-    rows = [{"kind": "call", "id": call, "company_id": other.company_id, "at": created.timestamp()}]
-    rec.record(v.RETENTION_RUN, short.company_id, run, rows=rows)
-    assert run.status_code == 200, run.text
-    kept = bool(sql_rows(app.database_url, "SELECT 1 FROM calls WHERE id = %s", call))
-    assert kept is not weakened
-    verdict = _verdict("retention-enforced", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
-    assert verdict.status == ("invalid" if weakened else "valid"), verdict
-    if weakened:
-        assert {x.details["type"] for x in verdict.violations} == {"retained-call-deleted"}
+    _retention_run_keeps(app, short, "call", call, other.company_id, created, weakened,
+                         "retention-enforced", "retained-call-deleted")
 
 
 @FIX
@@ -500,17 +510,8 @@ def test_retention_from_start(apps, weakened: bool) -> None:
     _execute(app, "INSERT INTO appointments (id, company_id, title, starts_at, ends_at, status) "
                   "VALUES (%s, %s, 'across', %s, %s, 'scheduled')",
              appointment, tenant.company_id, ended - timedelta(hours=2), ended)
-    rec = Recorder([t.company_id for t in app.tenants])
-    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(tenant.manager_token))
-    rows = [{"kind": "appointment", "id": appointment, "company_id": tenant.company_id, "at": ended.timestamp()}]
-    rec.record(v.RETENTION_RUN, tenant.company_id, run, rows=rows)
-    assert run.status_code == 200, run.text
-    kept = bool(sql_rows(app.database_url, "SELECT 1 FROM appointments WHERE id = %s", appointment))
-    assert kept is not weakened
-    verdict = _verdict("retention-enforced", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
-    assert verdict.status == ("invalid" if weakened else "valid"), verdict
-    if weakened:
-        assert {x.details["type"] for x in verdict.violations} == {"retained-appointment-deleted"}
+    _retention_run_keeps(app, tenant, "appointment", appointment, tenant.company_id, ended, weakened,
+                         "retention-enforced", "retained-appointment-deleted")
 
 
 @FIX
@@ -524,15 +525,8 @@ def test_retention_audit(apps, weakened: bool) -> None:
     _execute(app, "INSERT INTO deletion_audit (id, company_id, requested_by, confirmed_by, scope, target_id, counts, "
                   "requested_at, executed_at) VALUES (%s, %s, %s, %s, 'appointment', %s, '{}', %s, %s)",
              audit, tenant.company_id, tenant.manager_id, tenant.manager_id, str(uuid.uuid4()), executed, executed)
-    rec = Recorder([t.company_id for t in app.tenants])
-    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(tenant.manager_token))
-    assert run.status_code == 200, run.text
-    rec.record(v.RETENTION_RUN, tenant.company_id, run,
-               rows=[{"kind": "audit", "id": audit, "company_id": tenant.company_id, "at": executed.timestamp()}])
-    kept = bool(sql_rows(app.database_url, "SELECT 1 FROM deletion_audit WHERE id = %s", audit))
-    assert kept is not weakened
-    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
-    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    _retention_run_keeps(app, tenant, "audit", audit, tenant.company_id, executed, weakened,
+                         "deletion-audited", "audit-row-deleted")
 
 
 @FIX

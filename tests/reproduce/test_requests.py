@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from stormproof.harness.load.client import CLIENT_IP_HEADERS
 from stormproof.harness.reproduce.case import Step
 from stormproof.harness.reproduce.requests import ReplayContext, build_request
 from stormproof.harness.shunya.forged import BAD_SIGNATURES
@@ -67,6 +68,18 @@ def test_a_consent_grant_is_sent_with_the_evidence_and_headers_the_run_recorded(
     assert request.headers["X-Forwarded-For"] == "203.0.113.7"
     assert request.headers["User-Agent"] == "stormproof-load/u3"
     assert request.args is None or request.args["evidence"] == args["evidence"]
+
+
+def test_a_consent_grant_sends_every_client_address_header_the_run_spoofed() -> None:
+    """The load spoofs each client-settable address header (``args.client_ips``): an app that takes its evidence
+    IP from X-Real-IP or Forwarded shows only when the reproducer sends them all, each with the run's value."""
+    spoofed = ["203.0.113.%d" % n for n in range(1, len(CLIENT_IP_HEADERS) + 1)]
+    args = {"appointment_id": "a" * 8 + "-0000-0000-0000-" + "0" * 12, "scope": "analysis",
+            "client_ips": spoofed, "user_agent": "stormproof-load/u4", "evidence": "agreed"}
+    request = build_request(Step(4, 0, "u4", "consent.grant", TENANT, args), args, _ctx())
+    sent = {name: request.headers.get(name) for name, _ in CLIENT_IP_HEADERS}
+    assert sent == {name: template.format(ip) for (name, template), ip in zip(CLIENT_IP_HEADERS, spoofed)}
+    assert sent["Forwarded"] == "for=203.0.113.3" and sent["X-Real-IP"] == "203.0.113.2"
 
 
 def test_a_traced_request_sends_a_fresh_trace_id_and_records_it() -> None:
