@@ -294,6 +294,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "a guessed one) executes the deletion",
         ),
         Weakening(
+            "deletion-reconfirm",
+            "F2",
+            "the pending check of a confirmation: an executed deletion confirmed again runs again and "
+            "rewrites its audit row (the second run's counts, zeros, and its time), answering 200",
+        ),
+        Weakening(
             "job-match-by-call",
             "A1",
             "the match of a delivered result to its job by job id: the webhook finds the job through the "

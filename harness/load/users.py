@@ -925,9 +925,14 @@ class StormUser(FastHttpUser):
                    body={"confirmation_token": f"wrong-{uuid.uuid4().hex}"}, token=self._token())
         if self.rng.random() < 1 / 3:
             return
-        self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
-                   args={"deletion_id": deletion},
-                   body={"confirmation_token": request.body.get("confirmation_token")}, token=self._token())
+        confirm = {"confirmation_token": request.body.get("confirmation_token")}
+        done = self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
+                          args={"deletion_id": deletion}, body=confirm, token=self._token())
+        # Half the executed ones are confirmed again (a double click, a retry whose first answer was slow):
+        # a deletion runs once, so the second gets 409 or the first answer, never a second run (plan F2).
+        if done.status == 200 and self.rng.random() < 0.5:
+            self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
+                       args={"deletion_id": deletion, "again": True}, body=confirm, token=self._token())
 
     def do_dead_letter_retry(self) -> None:
         """Retry one of our dead letters by hand, then the same one again, one after the other or both at

@@ -549,6 +549,13 @@ _row("F2.deleted-entirely", "F2",
      "After a confirmed appointment deletion nothing of it remains: no appointment, consent, assignment, "
      "recording session or call of it.",
      "deletion-audited", (v.DELETION_CONFIRM,), TENANTS, ("lifecycle-under-load",), ("deletion-cascade",))
+# Found 2026-12-02 with a pending check that let an executed request through (lifecycle-under-load passed: no
+# deletion was ever confirmed twice). Half the executed deletions are now confirmed again (args.again).
+_row("F2.runs-once", "F2",
+     "A deletion runs once: a confirmation sent after one was answered 2xx gets a refusal (409 "
+     "deletion-not-pending) or the first answer again, never a second run that rewrites its audit row.",
+     "deletion-audited", (v.DELETION_CONFIRM,), TENANTS + "; executed deletions confirmed a second time",
+     ("lifecycle-under-load",), ("deletion-reconfirm",), count=c.with_arg((v.DELETION_CONFIRM,), "again"))
 _row("F2.confirm-required", "F2",
      "POST /deletions deletes nothing; only a confirmation with its token, before it expires, deletes.",
      "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),

@@ -180,7 +180,9 @@ async def confirm_request(
     request = await get_owned(
         session, DeletionRequest, request_id, principal, settings, what="deletion request", for_update=True
     )
-    if request.status != "pending":
+    # Weakened ``deletion-reconfirm``: only a token check stood between an executed request and a second run.
+    reconfirm = settings.weakened("deletion-reconfirm") and request.status == "executed"
+    if request.status != "pending" and not reconfirm:
         raise Problem("deletion-not-pending", "this deletion was already executed", deletion_id=str(request.id))
     # Weakened ``deletion-token``: the original only checked that a token was sent.
     if not hmac.compare_digest(request.token_hash, _hash(token)) and not settings.weakened("deletion-token"):
@@ -224,7 +226,9 @@ async def confirm_request(
         requested_at=request.created_at,
         executed_at=now,
     )
-    if not settings.weakened("deletion-audit"):
+    if reconfirm:
+        audit = await session.merge(audit)
+    elif not settings.weakened("deletion-audit"):
         session.add(audit)
     await session.flush()
     return audit

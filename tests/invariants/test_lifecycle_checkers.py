@@ -241,3 +241,38 @@ def test_retention_enforced_excuses_an_expired_row_held_by_a_request_during_ever
     assert [v.details["row_id"] for v in _one("retention-enforced", once, tables(once)).violations] == ["a1"]
     before = history((0, 5), (30, 35))  # held only between runs
     assert [v.details["row_id"] for v in _one("retention-enforced", before, tables(before)).violations] == ["a1"]
+
+
+def _reconfirmed(second: int, second_body: str, *, fault: bool = False, overlapping: bool = False) -> History:
+    """d1 confirmed (200, body "first"), then confirmed again: after that answer, or while it was in flight."""
+    b = HistoryBuilder()
+    if fault:
+        b.call("fault", 0, 1, None, process="nemesis", tenant=None, fault="latency", phase="start", target="postgres")
+    b.call(DELETION_CONFIRM, 10, 15, 200, result={"id": "d1", "body_sha256": "first"}, deletion_id="d1")
+    start = 12 if overlapping else 20
+    b.call(DELETION_CONFIRM, start, 25, second, process="p2",
+           result={"body_sha256": second_body, **({"problem": "deletion-not-pending"} if second == 409 else {})},
+           deletion_id="d1", again=True)
+    return b.build()
+
+
+def test_deletion_audited_flags_a_deletion_run_again_or_failing_when_confirmed_again() -> None:
+    """A second confirmation that ran again (2xx, another body: its audit row rewritten) or answered 5xx with no
+    fault active (the retrying client cannot learn it is done) breaks "a deletion runs once" (plan F2)."""
+    tables = {**EMPTY, "deletion_audit": [_audit("d1", "a1")]}
+    again = _one("deletion-audited", _reconfirmed(200, "second"), tables)
+    assert again.status == "invalid"
+    assert [v.details["type"] for v in again.violations] == ["deletion-executed-again"]
+    failed = _one("deletion-audited", _reconfirmed(500, "error"), tables)
+    assert [v.details["type"] for v in failed.violations] == ["reconfirm-failed"]
+
+
+def test_deletion_audited_passes_a_second_confirmation_refused_or_answered_the_same() -> None:
+    """409 deletion-not-pending, the first answer again, a 5xx under a fault and a confirmation in flight with the
+    first (the app serialised them in an order the history cannot see) all keep the promise."""
+    tables = {**EMPTY, "deletion_audit": [_audit("d1", "a1")]}
+    for history in (_reconfirmed(409, "refused"), _reconfirmed(200, "first"), _reconfirmed(404, "gone"),
+                    _reconfirmed(503, "error", fault=True), _reconfirmed(200, "second", overlapping=True)):
+        verdict = _one("deletion-audited", history, tables)
+        assert verdict.status == "valid", verdict
+    assert _one("deletion-audited", _reconfirmed(409, "refused"), tables).summary["confirmed_again"] == 1

@@ -557,6 +557,36 @@ def test_deletion_audit(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
+@FIX
+def test_deletion_reconfirm(apps, weakened: bool) -> None:
+    """An executed deletion confirmed again answers 409 deletion-not-pending with the fix; without, it runs again,
+    answers 200 and rewrites its audit row. deletion-audited flags the second (deletion-executed-again)."""
+    app = apps(*(("deletion-reconfirm",) if weakened else ()))
+    tenant = app.tenants[0]
+    appointment, ends = str(uuid.uuid4()), datetime.now(timezone.utc) + timedelta(days=30)
+    _execute(app, "INSERT INTO appointments (id, company_id, title, starts_at, ends_at, status) "
+                  "VALUES (%s, %s, 'x', %s, %s, 'scheduled')", appointment, tenant.company_id,
+             ends - timedelta(hours=1), ends)
+    created = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token),
+                         json={"scope": "appointment", "target_id": appointment})
+    assert created.status_code == 201, created.text
+    request = created.json()
+    rec = Recorder([t.company_id for t in app.tenants])
+    for again in (False, True):
+        confirmed = httpx.post(f"{app.url}/api/v1/deletions/{request['id']}/confirm",
+                               headers=auth(tenant.manager_token),
+                               json={"confirmation_token": request["confirmation_token"]})
+        rec.record(v.DELETION_CONFIRM, tenant.company_id, confirmed, deletion_id=request["id"],
+                   **({"again": True} if again else {}))
+    problem = str(confirmed.json().get("type", "")).rsplit("/", 1)[-1] if confirmed.status_code >= 400 else None
+    assert (confirmed.status_code, problem) == ((200, None) if weakened else (409, "deletion-not-pending")), \
+        confirmed.text
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"deletion-executed-again"}
+
+
 def _at_wall(history, wall: float):
     """The same history with every op's wall clock set to ``wall`` (the builder's is synthetic)."""
     from dataclasses import replace

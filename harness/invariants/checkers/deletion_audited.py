@@ -18,6 +18,12 @@ Judged on the history's acknowledged confirmations and the final state:
   deletion request was never confirmed with its token (and that nothing
   else may have deleted: another request's confirmation, an appointment
   DELETE) are each a deletion done without consent;
+- a deletion runs once: a confirmation sent after one with the token was
+  answered 2xx (a double click, a retry) gets a refusal (409
+  ``deletion-not-pending``) or the first answer again, status and body; a
+  2xx with another body ran the deletion again and rewrote its audit
+  (``deletion-executed-again``), a 5xx with no fault active leaves a client
+  that retries unable to learn that it is done (``reconfirm-failed``);
 - audit rows known to exist before the run (the seed's old ones, named by a
   ``retention.run`` invoke's ``args.rows`` with kind ``audit``) are still
   there: retention, or anything else, deleting one is ``audit-row-deleted``.
@@ -25,11 +31,13 @@ Judged on the history's acknowledged confirmations and the final state:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 
-from stormproof.harness.history import History
+from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM, DELETION_REQUEST, RETENTION_RUN
 from stormproof.harness.invariants.checkers._common import deleters, possible_span
+from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -93,13 +101,55 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                     f"{', '.join(remaining)}",
                     deletion_id=row.get("id"), appointment_id=target, company_id=company, tables=tuple(remaining))
     unconfirmed, pending = _unconfirmed_deletions(log, history, snapshot, audited)
+    reconfirmed = _confirmed_again(log, history)
     known = _known_audit_rows(history)
     for audit_id, ops in known.items():
         if audit_id not in audited:
             log.add("audit-row-deleted", f"deletion audit row {audit_id}, there before the run, is gone: audit rows "
                     "are never deleted", ops, deletion_id=audit_id)
     return log.verdict(confirmed=confirmed, audited=len(audit), incomplete=leftovers,
-                       deleted_unconfirmed=unconfirmed, left_pending=pending, known_audit_rows=len(known))
+                       deleted_unconfirmed=unconfirmed, left_pending=pending, known_audit_rows=len(known),
+                       confirmed_again=reconfirmed)
+
+
+def _confirmed_again(log: ViolationLog, history: History) -> int:
+    """Judge every confirmation sent after a confirmation of the same deletion was answered 2xx; count them.
+
+    Only those invoked after that answer came back are judged: two confirmations in flight together
+    are serialised by the app in an order the history cannot see. Any refusal is accepted (the
+    reference app answers 409 deletion-not-pending; 404 or 410 keep the promise too).
+    """
+    faults = FaultWindows(history)
+    confirms: dict[str, list[tuple[Op, Op]]] = defaultdict(list)
+    for invoke, completion in history.pairs_of(DELETION_CONFIRM):
+        if completion is not None and not invoke.args.get("wrong_token"):
+            confirms[str(invoke.args.get("deletion_id"))].append((invoke, completion))
+    judged = 0
+    for deletion, pairs in confirms.items():
+        done = [pair for pair in pairs if pair[1].type == "ok"]
+        if not done:
+            continue
+        first_invoke, first = min(done, key=lambda pair: pair[1].time_ns)
+        for invoke, completion in pairs:
+            if invoke.time_ns <= first.time_ns:
+                continue
+            judged += 1
+            kind = answer_class(invoke, completion, faults)
+            ops = (first_invoke.index, first.index, invoke.index, completion.index)
+            if kind == "2xx" and (completion.status != first.status
+                                  or completion.result.get("body_sha256") != first.result.get("body_sha256")):
+                log.add("deletion-executed-again",
+                        f"deletion {deletion} was confirmed again after its confirmation answered {first.status}, "
+                        f"and answered {completion.status} with another body: it ran again (a deletion runs once; "
+                        "a second confirmation gets 409 or the first answer)", ops, deletion_id=deletion,
+                        tenant=invoke.tenant)
+            elif kind == "5xx":
+                log.add("reconfirm-failed",
+                        f"deletion {deletion}, executed (answered {first.status}), was confirmed again and answered "
+                        f"{completion.status} with no fault active: a client retrying its confirmation cannot "
+                        "learn that it is done", ops, deletion_id=deletion, tenant=invoke.tenant,
+                        status=completion.status)
+    return judged
 
 
 def _known_audit_rows(history: History) -> dict[str, tuple[int, ...]]:
