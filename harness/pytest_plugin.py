@@ -48,7 +48,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -427,6 +427,8 @@ class AppFactory:
         self._redis = getattr(redis, "service", redis)
         self._template = template
         self._started: list[LocalStack] = []
+        self._stopping: list[Future[None]] = []
+        self._stopper: ThreadPoolExecutor | None = None
 
     def __call__(
         self,
@@ -459,13 +461,23 @@ class AppFactory:
         stack.start()
         return AppUnderTest(stack)
 
-    def stop(self, app: AppUnderTest) -> None:
+    def stop(self, app: AppUnderTest, *, wait: bool = True) -> None:
         """Stop one app now rather than at :meth:`close`: an idle app still runs its outbox relay and the
         Shunya stub its loops (measured about 4% of a core each, with PostgreSQL's share on top), so a module
-        that keeps one app per weakening for its whole length (sixty) had them take the machine."""
-        if app.stack in self._started:
-            self._started.remove(app.stack)
+        that keeps one app per weakening for its whole length (sixty) had them take the machine.
+
+        With ``wait=False`` the stop runs on a background thread (2 to 3 s of waiting for processes to exit,
+        which the test that evicted the app need not spend); :meth:`close` waits for it and raises its error.
+        """
+        if app.stack not in self._started:
+            return
+        self._started.remove(app.stack)
+        if wait:
             app.stack.stop()
+            return
+        if self._stopper is None:
+            self._stopper = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stack-stop")
+        self._stopping.append(self._stopper.submit(app.stack.stop))
 
     def close(self) -> None:
         """Stop every stack, several at once: a module that started one app per weakening (about forty)
@@ -474,6 +486,11 @@ class AppFactory:
         stacks, self._started = list(reversed(self._started)), []
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="stack-stop") as pool:
             outcomes = [pool.submit(stack.stop) for stack in stacks]
+        outcomes += self._stopping  # the stops begun by stop(wait=False): wait for each
+        self._stopping = []
+        if self._stopper is not None:
+            self._stopper.shutdown(wait=True)
+            self._stopper = None
         errors = [error for outcome in outcomes if (error := outcome.exception()) is not None]
         if errors:
             raise errors[0]

@@ -49,7 +49,7 @@ def apps(reference_app_module):
                                        shunya={"webhook_enabled": False})
         started[key] = app
         while len(started) > _LIVE_APPS:
-            reference_app_module.stop(started.pop(next(iter(started))))
+            reference_app_module.stop(started.pop(next(iter(started))), wait=False)
         return app
 
     return get
