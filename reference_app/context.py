@@ -142,7 +142,8 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
                               wait_for_connection=not settings.weakened("redis-pool-wait"))
     limiter = RateLimiter(redis_client, enabled=not settings.weakened("rate-limit"),
                           per_tenant=not settings.weakened("rate-limit-per-tenant"),
-                          fail_open=not settings.weakened("redis-fail-open"))
+                          fail_open=not settings.weakened("redis-fail-open"),
+                          count_refusals=settings.weakened("rate-limit-counts-refusals"))
     shunya = ShunyaClient(
         settings.shunya_url,
         timeout_ms=settings.shunya_timeout_ms,

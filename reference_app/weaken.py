@@ -294,6 +294,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "a guessed one) executes the deletion",
         ),
         Weakening(
+            "rate-limit-counts-refusals",
+            "C3",
+            "the limiter's refusals: GCRA stores the arrival time of a refused request too, so refusals spend "
+            "the allowance and a tenant that keeps sending over its rate gets nothing through, for good",
+        ),
+        Weakening(
             "deletion-reconfirm",
             "F2",
             "the pending check of a confirmation: an executed deletion confirmed again runs again and "

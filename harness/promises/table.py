@@ -321,6 +321,14 @@ _row("C3.others-served", "C3",
      "answers it 429, whatever the others send.",
      "rate-limit-enforced", _API_LIMITED, TENANTS + "; noisy tenants and a quiet one (load.quiet_tenants)",
      ("noisy-tenant",), ("rate-limit-per-tenant",), count=c.served_beside_limited(_API_LIMITED))
+# Found 2026-12-02 with a GCRA that stored the arrival time of refused requests too: noisy-tenant passed, though its
+# flooding tenants got nothing through after their first second. rate-limit-enforced now judges each API 429 by the
+# tenant's requests let through near it (limit-starves).
+_row("C3.allowance-kept", "C3",
+     "A limit is a rate, not a ban: a tenant that keeps sending over its API rate still gets its requests "
+     "through at that rate; a 429 comes only when one of its requests was let through within 1/rate seconds.",
+     "rate-limit-enforced", _API_LIMITED, TENANTS + "; one tenant sending far above its limit for many seconds",
+     ("noisy-tenant",), ("rate-limit-counts-refusals",), count=c.over_allowance(_API_LIMITED, "api"))
 # Found 2026-12-02 with a limiter keyed by the token's user: noisy-tenant passed, because every request of a tenant
 # came from its manager's token. The bursts now come from each of the tenant's users in turn.
 _row("C3.limit-per-tenant-not-user", "C3",

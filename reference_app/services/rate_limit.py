@@ -40,6 +40,15 @@ redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 10
 return {1, 0}
 """
 
+#: Weakened ``rate-limit-counts-refusals``: the arrival time is stored before the check, so a refused
+#: request spends allowance too; a tenant that keeps sending over its rate is kept out for good.
+_GCRA_COUNTING_REFUSALS = _GCRA.replace(
+    "if allow_at > now then\n    return {0, allow_at - now}\nend\n"
+    "redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)\n",
+    "redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)\n"
+    "if allow_at > now then\n    return {0, allow_at - now}\nend\n")
+assert _GCRA_COUNTING_REFUSALS != _GCRA
+
 
 @dataclass(frozen=True, slots=True)
 class Limit:
@@ -60,14 +69,15 @@ class Decision:
 
 class RateLimiter:
     def __init__(self, client: "aioredis.Redis", *, enabled: bool = True, per_tenant: bool = True,
-                 fail_open: bool = True) -> None:
+                 fail_open: bool = True, count_refusals: bool = False) -> None:
         """``per_tenant=False`` is the weakening ``rate-limit-per-tenant``: one key for everyone;
-        ``fail_open=False`` is ``redis-fail-open``: a Redis error propagates (the request answers 500)."""
+        ``fail_open=False`` is ``redis-fail-open``: a Redis error propagates (the request answers 500);
+        ``count_refusals=True`` is ``rate-limit-counts-refusals``."""
         self._client = client
         self._fail_open = fail_open
         self._enabled = enabled
         self._per_tenant = per_tenant
-        self._script = client.register_script(_GCRA)
+        self._script = client.register_script(_GCRA_COUNTING_REFUSALS if count_refusals else _GCRA)
 
     async def check(self, limit: Limit, tenant: uuid.UUID | str) -> Decision:
         if not (self._enabled and limit.enabled):

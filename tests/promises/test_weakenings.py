@@ -255,6 +255,36 @@ def test_rate_limit_per_tenant(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_rate_limit_counts_refusals(apps, weakened: bool) -> None:
+    """Tenant A sends 25 reads a second for 3 s, one after the other, at 5/s, burst 5: with the fix about 5 a
+    second get through all along; without it (refusals spend the allowance) none after the burst, and
+    rate-limit-enforced flags the refusals far from any request let through (limit-starves)."""
+    from stormproof.harness.invariants import CheckConfig, Snapshot
+    from tests.invariants.builders import HistoryBuilder
+
+    app = apps(*(("rate-limit-counts-refusals",) if weakened else ()), STORMPROOF_RATE_API_PER_SECOND="5",
+               STORMPROOF_RATE_API_BURST="5")
+    tenant = app.tenants[0]
+    builder, origin, statuses = HistoryBuilder(), time.monotonic(), []
+    with httpx.Client(base_url=app.url, headers=auth(tenant.manager_token), timeout=10) as client:
+        for n in range(75):  # bounded: 75 requests, about 3 s
+            time.sleep(max(0.0, origin + n / 25 - time.monotonic()))
+            sent = (time.monotonic() - origin) * 1000
+            answer = client.get(f"/api/v1/appointments/{tenant.appointment_ids[0]}")
+            invoke = builder.invoke(v.APPOINTMENT_READ, sent, tenant=tenant.company_id,
+                                    appointment_id=tenant.appointment_ids[0])
+            builder.complete(invoke, (time.monotonic() - origin) * 1000, answer.status_code)
+            statuses.append(answer.status_code)
+    let_through_late = statuses[40:].count(200)  # in the last 1.4 s
+    assert (let_through_late == 0) if weakened else (let_through_late >= 3), statuses
+    config = CheckConfig(rate_limit_per_s=5, rate_limit_burst=5)
+    verdict = _verdict("rate-limit-enforced", builder.build(), Snapshot.build({}, config=config))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict.violations
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"limit-starves"}
+
+
+@FIX
 def test_tenant_guard_reps(apps, weakened: bool) -> None:
     """A rep of tenant A reads tenant B's appointment by id, then a missing one: 404 alike with the fix (as for a
     manager); B's appointment without it (tenant-isolation flags the probe). A's manager gets 404 either way."""

@@ -25,6 +25,16 @@ else's traffic used this tenant's allowance. The windows are a doubling grid
 the rule never claims more than the arithmetic allows. Only the API limit is
 judged: a call submission or refresh may meet the Shunya or task limit.
 
+A limit is a rate, not a ban: a tenant over it still gets its allowance
+(plan C3, "requests/minute"). GCRA, a token bucket or a sliding log refuse a
+request only when the tenant had one accepted within the last ``1/rate``
+seconds (the bucket was emptied by acceptances, and it refills). A 429 of the
+API limit with nothing of its tenant's passing the limit (answered anything
+but an API-only 429, or not answered, so perhaps admitted) in the
+``2/rate + 1`` seconds either side of its flight is ``limit-starves``: the
+limiter counted refusals against the tenant (a flood then keeps it out for
+as long as it sends). Refusals near a fault are not judged.
+
 Task enqueues have a per-tenant limit of their own (plan C3: "task enqueueing"),
 spent by every call submission and refresh that runs (a replayed answer ran
 nothing). Completion seconds cannot judge so small an allowance: a few answers
@@ -50,12 +60,13 @@ from collections import defaultdict
 
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import CALL_REFRESH, CALL_SUBMIT, NEMESIS, WEBHOOK_DELIVER
+from stormproof.harness.invariants.checkers._probes import FaultWindows
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
-from ._answers import answers, spends_allowance, spends_nothing
+from ._answers import OTHER_LIMITS, answers, spends_allowance, spends_nothing
 
 __all__ = ["NAME", "check_rate_limit_enforced"]
 
@@ -98,10 +109,67 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
         )
     quiet_refusals = _quiet_refusals(log, _sent(history), refused, config.rate_limit_per_s,
                                      config.rate_limit_burst, config.rate_limit_tolerance) if refused else 0
+    starved = _starved_refusals(log, history, refused, config.rate_limit_per_s) if refused else {}
     busiest = max(accepted.values(), default=0)
     return log.verdict(checked=True, bound_per_second=bound, busiest_second=busiest, answered_429=limited,
                        api_429_judged=len(refused), quiet_tenant_429=quiet_refusals, bunched_seconds=bunched,
-                       **tasks)
+                       **starved, **tasks)
+
+
+_FAR = 1 << 62  # a request never answered: it may have passed the limiter at any time after it was sent
+
+
+def _starved_refusals(log: ViolationLog, history: History, refused: list[tuple[str, int, int, int]],
+                      rate: float) -> dict[str, int]:
+    """Flag each API 429 with nothing of its tenant passing the limit within ``2/rate + 1`` s of its flight.
+
+    What may have passed: every request of the tenant that spends its allowance and was answered anything
+    but an API-only 429 (a call's 429 may be the task limit's, after the API limit let it through), or was
+    never answered (then up to the same gap after the client gave up). Returns counts for the verdict.
+    """
+    gap = int((2.0 / rate + 1.0) * 1e9)
+    spans: dict[str, list[tuple[int, int]]] = {tenant: [] for tenant, *_ in refused}
+    for f, pairs in history.grouped().items():
+        if f == WEBHOOK_DELIVER:
+            continue
+        api_only = f not in OTHER_LIMITS and not f.startswith("probe.")
+        for invoke, completion in pairs:
+            if invoke.tenant not in spans or invoke.process == NEMESIS or spends_nothing(invoke):
+                continue
+            status = completion.status if completion is not None else None
+            if status:
+                if status == 429 and api_only or not spends_allowance(f, invoke, status):
+                    continue
+                end = completion.time_ns  # type: ignore[union-attr]
+            else:
+                end = completion.time_ns + gap if completion is not None else _FAR
+            spans[invoke.tenant].append((invoke.time_ns, end))
+    starts: dict[str, list[int]] = {}
+    latest: dict[str, list[int]] = {}  # the latest end among the spans sent up to each position
+    for tenant, flights in spans.items():
+        flights.sort()
+        starts[tenant] = [start for start, _ in flights]
+        running, ends = -1, []
+        for _, end in flights:
+            running = max(running, end)
+            ends.append(running)
+        latest[tenant] = ends
+    faults = FaultWindows(history)
+    starved = near_fault = 0
+    for tenant, invoked_ns, answered_ns, index in refused:
+        window = (invoked_ns - gap, answered_ns + gap)
+        if faults.overlaps(*window):
+            near_fault += 1
+            continue
+        before = bisect_right(starts[tenant], window[1])
+        if before and latest[tenant][before - 1] >= window[0]:
+            continue  # something of the tenant's may have passed the limit near this refusal
+        starved += 1
+        log.add("limit-starves",
+                f"tenant {tenant} was answered 429 with none of its requests let through by the limit within "
+                f"{gap / 1e9:g} s either side (limit {rate:g}/s): a rate limit that counts the refusals keeps a "
+                "tenant that keeps sending out for good", (index,), tenant=tenant)
+    return {"starved_429": starved, "starved_not_judged_near_fault": near_fault}
 
 
 #: Window lengths (s) that confirm an over-limit second: the second itself, then longer ones for slow answers.
