@@ -256,9 +256,9 @@ def test_rate_limit_per_tenant(apps, weakened: bool) -> None:
 
 @FIX
 def test_rate_limit_counts_refusals(apps, weakened: bool) -> None:
-    """Tenant A sends 25 reads a second for 3 s, one after the other, at 5/s, burst 5: with the fix about 5 a
+    """Tenant A sends 25 reads a second for 7 s, one after the other, at 5/s, burst 5: with the fix about 5 a
     second get through all along; without it (refusals spend the allowance) none after the burst, and
-    rate-limit-enforced flags the refusals far from any request let through (limit-starves)."""
+    rate-limit-enforced flags the refusals more than 4 s from any request let through (limit-starves)."""
     from stormproof.harness.invariants import CheckConfig, Snapshot
     from tests.invariants.builders import HistoryBuilder
 
@@ -267,7 +267,7 @@ def test_rate_limit_counts_refusals(apps, weakened: bool) -> None:
     tenant = app.tenants[0]
     builder, origin, statuses = HistoryBuilder(), time.monotonic(), []
     with httpx.Client(base_url=app.url, headers=auth(tenant.manager_token), timeout=10) as client:
-        for n in range(75):  # bounded: 75 requests, about 3 s
+        for n in range(175):  # bounded: 175 requests, about 7 s
             time.sleep(max(0.0, origin + n / 25 - time.monotonic()))
             sent = (time.monotonic() - origin) * 1000
             answer = client.get(f"/api/v1/appointments/{tenant.appointment_ids[0]}")
@@ -275,8 +275,8 @@ def test_rate_limit_counts_refusals(apps, weakened: bool) -> None:
                                     appointment_id=tenant.appointment_ids[0])
             builder.complete(invoke, (time.monotonic() - origin) * 1000, answer.status_code)
             statuses.append(answer.status_code)
-    let_through_late = statuses[40:].count(200)  # in the last 1.4 s
-    assert (let_through_late == 0) if weakened else (let_through_late >= 3), statuses
+    let_through_late = statuses[125:].count(200)  # in the last 2 s
+    assert (let_through_late == 0) if weakened else (let_through_late >= 5), statuses
     config = CheckConfig(rate_limit_per_s=5, rate_limit_burst=5)
     verdict = _verdict("rate-limit-enforced", builder.build(), Snapshot.build({}, config=config))
     assert verdict.status == ("invalid" if weakened else "valid"), verdict.violations

@@ -7,6 +7,12 @@ rows the run's confirmed deletions took count as rows (``_deleted_in_run``):
 
 - ``webhook_dedupe_misses_total`` (all sources) == ``call_analyses`` rows:
   every first application is counted once, and only those;
+- ``webhook_dedupe_hits_total{source="webhook"}`` counts the deliveries it should,
+  and only those: at least the load's deliveries answered ``duplicate`` (unless a
+  process was killed: its counts went with it), and with the misses of that
+  source at most the deliveries that reached the app, the load's plus those
+  the Shunya stub attempted (``upstream_stats.deliveries_attempted``): a count
+  above it took hits of another source (polls) as the webhook's;
 - ``idempotency_keys_total{outcome="replay"}`` >= ``ok`` ops marked replayed:
   the client saw at least that many replays;
 - ``recording_sessions_started_total`` (all sources) == ``recording_sessions`` rows; a
@@ -46,7 +52,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import DELETION_CONFIRM, LEGACY_START, SESSION_START
+from stormproof.harness.history.vocabulary import DELETION_CONFIRM, LEGACY_START, SESSION_START, WEBHOOK_DELIVER
 from stormproof.harness.invariants.checkers._answers import answers
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.metrics import metric_sum
@@ -96,6 +102,7 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
             log.add("dedupe-misses", f"webhook_dedupe_misses_total grew by {misses:g} but there are {rows} analyses",
                     badness=abs(misses - rows), metric=misses, observed=rows)
 
+    _dedupe_hits(history, snapshot, log, compared)
     replays = _delta(metrics, base, "idempotency_keys_total", outcome="replay")
     seen_ops = answers(history).replayed
     if replays is None:
@@ -125,6 +132,47 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
     _queue_depth(snapshot, log, compared)
     alert_series = check_alert_series(log, base, metrics)
     return log.verdict(compared=compared, alert_series=alert_series)
+
+
+def _dedupe_hits(history: History, snapshot: Snapshot, log: ViolationLog,
+                 compared: dict[str, dict[str, float]]) -> None:
+    """The webhook's dedupe hits: no fewer than the duplicates the load saw answered, and with its misses no more
+    than the deliveries that reached the app (plan E2: the dedupe metrics, per source)."""
+    metrics, base = snapshot.metrics or {}, snapshot.baseline
+    hits = _delta(metrics, base, "webhook_dedupe_hits_total", source="webhook")
+    misses = _delta(metrics, base, "webhook_dedupe_misses_total", source="webhook")
+    sent = answered_duplicate = 0
+    for invoke, completion in history.pairs_of(WEBHOOK_DELIVER):
+        sent += 1
+        if completion is not None and completion.type == "ok" and completion.result.get("status") == "duplicate":
+            answered_duplicate += 1
+    if hits is None:
+        if answered_duplicate:
+            log.add("dedupe-hits", f"the app answered {answered_duplicate} deliveries duplicate, but "
+                    'webhook_dedupe_hits_total{source="webhook"} is missing from /metrics',
+                    badness=float(answered_duplicate), metric=None, observed=answered_duplicate)
+        return
+    attempted = (snapshot.upstream_stats or {}).get("deliveries_attempted")
+    reached = None if attempted is None else sent + int(attempted)
+    counted = hits + (misses or 0.0)
+    compared["webhook_dedupe_hits"] = {"metric": hits, "observed": answered_duplicate,
+                                       **({"with_misses": counted, "deliveries": reached} if reached is not None
+                                          else {})}
+    if hits < answered_duplicate:
+        kills = [op.index for op in history.faults() if op.type == "invoke"
+                 and "kill" in str(op.args.get("fault", ""))]
+        if kills:
+            log.cannot(f'webhook_dedupe_hits_total{{source="webhook"}} grew by {hits:g} but {answered_duplicate} '
+                       "deliveries were answered duplicate; a process was killed, and its counts with it")
+        else:
+            log.add("dedupe-hits", f'webhook_dedupe_hits_total{{source="webhook"}} grew by {hits:g} but the app '
+                    f"answered {answered_duplicate} deliveries duplicate", badness=answered_duplicate - hits,
+                    metric=hits, observed=answered_duplicate)
+    if reached is not None and counted > reached:
+        log.add("dedupe-source", f'webhook_dedupe_hits_total{{source="webhook"}} and the misses of that source grew '
+                f"by {counted:g}, but only {reached} deliveries reached the app ({sent} from the load, {attempted} "
+                "from Shunya): another source's processing (polls) was counted as the webhook's",
+                badness=counted - reached, metric=counted, observed=reached)
 
 
 #: Messages the broker must hold, before and after a scrape, for the sample to count as a backlog.

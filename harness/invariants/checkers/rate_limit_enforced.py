@@ -29,11 +29,13 @@ A limit is a rate, not a ban: a tenant over it still gets its allowance
 (plan C3, "requests/minute"). GCRA, a token bucket or a sliding log refuse a
 request only when the tenant had one accepted within the last ``1/rate``
 seconds (the bucket was emptied by acceptances, and it refills). A 429 of the
-API limit with nothing of its tenant's passing the limit (answered anything
-but an API-only 429, or not answered, so perhaps admitted) in the
-``2/rate + 1`` seconds either side of its flight is ``limit-starves``: the
-limiter counted refusals against the tenant (a flood then keeps it out for
-as long as it sends). Refusals near a fault are not judged.
+API limit with nothing of its tenant's let through (answered anything but
+429, or not answered, so perhaps admitted) in the ``max(4, 20/rate)``
+seconds either side of its flight is ``limit-starves``: the limiter counted
+refusals against the tenant (a flood then keeps it out for as long as it
+sends). Not judged near a fault, nor where the tenant's refused calls
+outnumbered its API-only requests (a call's 429 may be the task limit's,
+after the API limit let it through).
 
 Task enqueues have a per-tenant limit of their own (plan C3: "task enqueueing"),
 spent by every call submission and refresh that runs (a replayed answer ran
@@ -121,32 +123,41 @@ _FAR = 1 << 62  # a request never answered: it may have passed the limiter at an
 
 def _starved_refusals(log: ViolationLog, history: History, refused: list[tuple[str, int, int, int]],
                       rate: float) -> dict[str, int]:
-    """Flag each API 429 with nothing of its tenant passing the limit within ``2/rate + 1`` s of its flight.
+    """Flag each API 429 with nothing of its tenant let through in the ``max(4, 20/rate)`` s either side.
 
-    What may have passed: every request of the tenant that spends its allowance and was answered anything
-    but an API-only 429 (a call's 429 may be the task limit's, after the API limit let it through), or was
-    never answered (then up to the same gap after the client gave up). Returns counts for the verdict.
+    Let through for sure: a request of the tenant answered anything but 429 (or never answered: perhaps).
+    A call's 429 may be the task limit's after the API limit let it through (the bodies need not say which
+    limit refused), so a silence is judged only where the tenant's API-only requests were at least as many
+    as its refused calls: a correct limiter lets some 20 requests through in such a window, and all of them
+    being calls then has odds below one in a million. Returns counts for the verdict.
     """
-    gap = int((2.0 / rate + 1.0) * 1e9)
-    spans: dict[str, list[tuple[int, int]]] = {tenant: [] for tenant, *_ in refused}
+    gap = int(max(4.0, 20.0 / rate) * 1e9)
+    tenants = {tenant for tenant, *_ in refused}
+    through: dict[str, list[tuple[int, int]]] = {tenant: [] for tenant in tenants}
+    maybe: dict[str, list[int]] = {tenant: [] for tenant in tenants}
+    api_sent: dict[str, list[int]] = {tenant: [] for tenant in tenants}
     for f, pairs in history.grouped().items():
         if f == WEBHOOK_DELIVER:
             continue
         api_only = f not in OTHER_LIMITS and not f.startswith("probe.")
         for invoke, completion in pairs:
-            if invoke.tenant not in spans or invoke.process == NEMESIS or spends_nothing(invoke):
+            if invoke.tenant not in tenants or invoke.process == NEMESIS or spends_nothing(invoke):
                 continue
+            if api_only:
+                api_sent[invoke.tenant].append(invoke.time_ns)
             status = completion.status if completion is not None else None
-            if status:
-                if status == 429 and api_only or not spends_allowance(f, invoke, status):
-                    continue
-                end = completion.time_ns  # type: ignore[union-attr]
+            if status == 429:
+                if not api_only:
+                    maybe[invoke.tenant].append(invoke.time_ns)
+            elif status:
+                if spends_allowance(f, invoke, status):
+                    through[invoke.tenant].append((invoke.time_ns, completion.time_ns))  # type: ignore[union-attr]
             else:
                 end = completion.time_ns + gap if completion is not None else _FAR
-            spans[invoke.tenant].append((invoke.time_ns, end))
+                through[invoke.tenant].append((invoke.time_ns, end))
     starts: dict[str, list[int]] = {}
-    latest: dict[str, list[int]] = {}  # the latest end among the spans sent up to each position
-    for tenant, flights in spans.items():
+    latest: dict[str, list[int]] = {}  # the latest end among the flights sent up to each position
+    for tenant, flights in through.items():
         flights.sort()
         starts[tenant] = [start for start, _ in flights]
         running, ends = -1, []
@@ -154,22 +165,31 @@ def _starved_refusals(log: ViolationLog, history: History, refused: list[tuple[s
             running = max(running, end)
             ends.append(running)
         latest[tenant] = ends
+        maybe[tenant].sort()
+        api_sent[tenant].sort()
     faults = FaultWindows(history)
-    starved = near_fault = 0
+    starved = near_fault = mostly_calls = 0
     for tenant, invoked_ns, answered_ns, index in refused:
-        window = (invoked_ns - gap, answered_ns + gap)
-        if faults.overlaps(*window):
+        low, high = invoked_ns - gap, answered_ns + gap
+        before = bisect_right(starts[tenant], high)
+        if before and latest[tenant][before - 1] >= low:
+            continue  # something of the tenant's was let through near this refusal
+        if faults.overlaps(low, high):
             near_fault += 1
             continue
-        before = bisect_right(starts[tenant], window[1])
-        if before and latest[tenant][before - 1] >= window[0]:
-            continue  # something of the tenant's may have passed the limit near this refusal
+        calls = bisect_right(maybe[tenant], high) - bisect_left(maybe[tenant], low)
+        reads = bisect_right(api_sent[tenant], high) - bisect_left(api_sent[tenant], low)
+        if calls > reads:
+            mostly_calls += 1  # the API limit may have let only calls through, which the task limit refused
+            continue
         starved += 1
         log.add("limit-starves",
-                f"tenant {tenant} was answered 429 with none of its requests let through by the limit within "
-                f"{gap / 1e9:g} s either side (limit {rate:g}/s): a rate limit that counts the refusals keeps a "
-                "tenant that keeps sending out for good", (index,), tenant=tenant)
-    return {"starved_429": starved, "starved_not_judged_near_fault": near_fault}
+                f"tenant {tenant} was answered 429 with none of its requests let through within {gap / 1e9:g} s "
+                f"either side, though it sent {reads} API requests then (limit {rate:g}/s): a rate limit that "
+                "counts the refusals keeps a tenant that keeps sending out for good", (index,), tenant=tenant,
+                api_requests_in_window=reads)
+    return {"starved_429": starved, "starved_not_judged_near_fault": near_fault,
+            "starved_not_judged_mostly_calls": mostly_calls}
 
 
 #: Window lengths (s) that confirm an over-limit second: the second itself, then longer ones for slow answers.
