@@ -473,6 +473,16 @@ _row("E2.dedupe-counters-agree", "E2",
      "duplicate deliveries.",
      "metrics-agree", (v.WEBHOOK_DELIVER, v.CALL_SUBMIT), JOBS, ("webhook-poll-storm", "smoke"),
      ("dedupe-metrics",))
+# Found 2026-12-02 with every duplicate counted under source="webhook" (polls' too): webhook-poll-storm passed, no
+# checker read the hit counter (E2.dedupe-counters-agree's "hits" half was not judged). metrics-agree now bounds
+# the webhook's hits from below (deliveries answered duplicate) and, with its misses, from above (deliveries that
+# reached the app: the load's and the stub's).
+_row("E2.dedupe-hits-by-source", "E2",
+     "webhook_dedupe_hits_total{source=\"webhook\"} counts the webhook's duplicates: at least the deliveries "
+     "answered duplicate, and with the webhook's misses no more than the deliveries that reached the app (a "
+     "poll's hit is counted under source=\"poll\").",
+     "metrics-agree", (v.WEBHOOK_DELIVER, v.CALL_SUBMIT), JOBS + "; jobs both delivered and polled",
+     ("webhook-poll-storm",), ("dedupe-hit-source",))
 _row("E2.replay-counter-agrees", "E2",
      "idempotency_keys_total{outcome=\"replay\"} grows by at least the replays the clients saw.",
      # idempotency-replay-storm replays on purpose; session-start-storm measured 0 replayed answers. Measured (verify

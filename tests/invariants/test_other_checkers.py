@@ -1,5 +1,7 @@
 """job-applied-*, idempotent-replay, tenant-isolation, no-lost-write, dead letters, metrics, SLOs."""
 
+from dataclasses import replace
+
 from stormproof.harness.history.vocabulary import LOAD_STOPPED
 from stormproof.harness.invariants import CheckConfig, Snapshot, check_all
 from tests.invariants.builders import HistoryBuilder
@@ -528,3 +530,34 @@ def test_lost_consents_and_appointments() -> None:
                 appointments=({"id": "a1", "company_id": "c1"}, {"id": "n1", "company_id": "c1"},
                               {"id": "n3", "company_id": "c1"}))
     assert kept.status == "valid", kept.violations
+
+
+def test_metrics_agree_counts_the_webhooks_dedupe_hits_by_source() -> None:
+    """Hits of source webhook: at least the deliveries answered duplicate; with that source's misses, at most the
+    deliveries that reached the app (the load's and the stub's). A poll's hit counted as the webhook's, or a hit
+    never counted, is flagged."""
+    b = HistoryBuilder()
+    for n, status in enumerate(("applied", "duplicate", "duplicate")):
+        _, done = b.call("webhook.deliver", 10 * n, 10 * n + 5, 200, job_id="j1")
+        b.ops[done] = replace(b.ops[done], result={"status": status})  # the body's status, as the load records it
+    fields = dict(call_analyses=(), recording_sessions=(), shunya_jobs=(), upstream_stats={"deliveries_attempted": 4})
+    base = {k: 0.0 for k in METRICS if not k.startswith(("db_pool", "celery"))} | {
+        'webhook_dedupe_hits_total{source="webhook"}': 0.0, 'webhook_dedupe_hits_total{source="poll"}': 0.0}
+    gauges = {k: v for k, v in METRICS.items() if k.startswith(("db_pool", "celery"))}
+
+    def judged(webhook_hits: float, webhook_misses: float, poll_hits: float = 9.0, **more: object):
+        counted = {**base, **gauges, 'webhook_dedupe_hits_total{source="webhook"}': webhook_hits,
+                   'webhook_dedupe_hits_total{source="poll"}': poll_hits,
+                   'webhook_dedupe_misses_total{source="webhook"}': webhook_misses}
+        verdict = _run("metrics-agree", b, metrics=counted, baseline=base, **{**fields, **more})
+        return verdict, sorted(v.details["type"] for v in verdict.violations if v.details["type"].startswith("dedupe-h")
+                               or v.details["type"] == "dedupe-source")
+
+    ok, types = judged(webhook_hits=4.0, webhook_misses=3.0)  # 7 counted, 3 + 4 deliveries reached the app
+    assert types == [], ok.violations
+    assert ok.summary["compared"]["webhook_dedupe_hits"] == {"metric": 4.0, "observed": 2, "with_misses": 7.0,
+                                                             "deliveries": 7}
+    assert judged(webhook_hits=1.0, webhook_misses=1.0)[1] == ["dedupe-hits"]  # 2 answered duplicate
+    assert judged(webhook_hits=13.0, webhook_misses=1.0, poll_hits=0.0)[1] == ["dedupe-source"]  # polls' as webhook's
+    # without the stub's count (an external Shunya) only the lower bound is judged
+    assert judged(webhook_hits=13.0, webhook_misses=1.0, upstream_stats=None)[1] == []
