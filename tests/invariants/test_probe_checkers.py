@@ -53,6 +53,21 @@ def _filter_probe(b: HistoryBuilder, at: float, status: int, masked: str, contro
            target_tenant=None, target_id="zz", control=True, path="/x?assigned_rep_id=zz", **common)
 
 
+def test_a_refusal_whose_missing_id_twin_got_no_answer_is_unpaired_not_a_violation() -> None:
+    """A 409 for the foreign id whose control was cut by the end of the load (no answer) cannot be told from a
+    refusal before the id mattered (a false alarm in a plain-Locust smoke run, 2026-12-02); with a control that
+    answered 404, the same 409 is flagged."""
+    b = HistoryBuilder()
+    _probe(b, 0, 409, "consent", control=None, method="POST", route="POST /api/v1/calls")
+    b.call("probe.cross_tenant", 2, 3, None, target_tenant=None, target_id="zz", control=True, path="/x/zz",
+           method="POST", route="POST /api/v1/calls", probe_id="p0")
+    verdict = _run("tenant-isolation", b, **_TABLES)
+    assert verdict.status == "valid" and verdict.summary["probe_outcomes"] == {"unpaired": 1}, verdict.violations
+    b = HistoryBuilder()
+    _probe(b, 0, 409, "consent", control=404, method="POST", route="POST /api/v1/calls")
+    assert _types(_run("tenant-isolation", b, **_TABLES)) == ["probe-wrong-status"]
+
+
 def test_a_reps_probe_refused_403_like_the_missing_id_is_the_routes_role() -> None:
     """A rep on a route its app keeps for managers without saying so in the document: 403 for the foreign id
     and for the missing one alike is the role's refusal, not the id's; the same from a manager is flagged."""

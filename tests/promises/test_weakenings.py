@@ -559,6 +559,19 @@ def test_retention_audit(apps, weakened: bool) -> None:
                          "deletion-audited", "audit-row-deleted")
 
 
+def _deletion_requested(app, tenant) -> tuple[str, dict]:
+    """A new appointment of ``tenant`` a month ahead and its pending deletion request: (appointment id, the
+    request as POST /deletions answered it, confirmation token included)."""
+    appointment, ends = str(uuid.uuid4()), datetime.now(timezone.utc) + timedelta(days=30)
+    _execute(app, "INSERT INTO appointments (id, company_id, title, starts_at, ends_at, status) "
+                  "VALUES (%s, %s, 'x', %s, %s, 'scheduled')", appointment, tenant.company_id,
+             ends - timedelta(hours=1), ends)
+    created = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token),
+                         json={"scope": "appointment", "target_id": appointment})
+    assert created.status_code == 201, created.text
+    return appointment, created.json()
+
+
 @FIX
 def test_deletion_audit(apps, weakened: bool) -> None:
     """A confirmed deletion deletes and writes its audit row with the fix; no audit row without.
@@ -566,15 +579,7 @@ def test_deletion_audit(apps, weakened: bool) -> None:
     deletion-audited flags the second."""
     app = apps(*(("deletion-audit",) if weakened else ()))
     tenant = app.tenants[0]
-    appointment = str(uuid.uuid4())
-    ends = datetime.now(timezone.utc) + timedelta(days=30)
-    _execute(app, "INSERT INTO appointments (id, company_id, title, starts_at, ends_at, status) "
-                  "VALUES (%s, %s, 'x', %s, %s, 'scheduled')", appointment, tenant.company_id,
-             ends - timedelta(hours=1), ends)
-    created = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token),
-                         json={"scope": "appointment", "target_id": appointment})
-    assert created.status_code == 201, created.text
-    request = created.json()
+    appointment, request = _deletion_requested(app, tenant)
     rec = Recorder([t.company_id for t in app.tenants])
     confirmed = httpx.post(f"{app.url}/api/v1/deletions/{request['id']}/confirm", headers=auth(tenant.manager_token),
                            json={"confirmation_token": request["confirmation_token"]})
@@ -593,14 +598,7 @@ def test_deletion_reconfirm(apps, weakened: bool) -> None:
     answers 200 and rewrites its audit row. deletion-audited flags the second (deletion-executed-again)."""
     app = apps(*(("deletion-reconfirm",) if weakened else ()))
     tenant = app.tenants[0]
-    appointment, ends = str(uuid.uuid4()), datetime.now(timezone.utc) + timedelta(days=30)
-    _execute(app, "INSERT INTO appointments (id, company_id, title, starts_at, ends_at, status) "
-                  "VALUES (%s, %s, 'x', %s, %s, 'scheduled')", appointment, tenant.company_id,
-             ends - timedelta(hours=1), ends)
-    created = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token),
-                         json={"scope": "appointment", "target_id": appointment})
-    assert created.status_code == 201, created.text
-    request = created.json()
+    _, request = _deletion_requested(app, tenant)
     rec = Recorder([t.company_id for t in app.tenants])
     for again in (False, True):
         confirmed = httpx.post(f"{app.url}/api/v1/deletions/{request['id']}/confirm",
@@ -608,7 +606,7 @@ def test_deletion_reconfirm(apps, weakened: bool) -> None:
                                json={"confirmation_token": request["confirmation_token"]})
         rec.record(v.DELETION_CONFIRM, tenant.company_id, confirmed, deletion_id=request["id"],
                    **({"again": True} if again else {}))
-    problem = str(confirmed.json().get("type", "")).rsplit("/", 1)[-1] if confirmed.status_code >= 400 else None
+    problem = _problem_type(confirmed) if confirmed.status_code >= 400 else None
     assert (confirmed.status_code, problem) == ((200, None) if weakened else (409, "deletion-not-pending")), \
         confirmed.text
     verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))

@@ -198,9 +198,11 @@ def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op]
                 f"{facts['target_id']} ({where}) answered {completion.status}, not 404", ops, **facts)
         return "violation"
     same_as_control = None
+    control_unanswered = False
     if control is not None:
         c_kind = answer_class(*control, faults)
-        if c_kind in ("2xx", "4xx", "5xx"):
+        control_unanswered = c_kind not in ("2xx", "4xx", "5xx")
+        if not control_unanswered:
             same_as_control = (control[1].status == completion.status
                                and control[1].result.get("body_masked") == completion.result.get("body_masked"))
             ops = ops + (control[0].index, control[1].index)
@@ -215,6 +217,11 @@ def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op]
         # body's own appointment, whatever session id it names beside it); for a rep, a 403 on both is the
         # route's role (an app whose document does not say the route is the manager's), not the id.
         return "inconclusive"
+    if kind == "4xx" and control_unanswered:
+        # Its missing-id twin got no answer to compare with (cut by the end of the load, a timeout, a 429):
+        # a refusal before the id mattered (consent-required for the body's own appointment) cannot be told
+        # from one that knew the id. A plain-Locust smoke run flagged such a 409 (2026-12-02).
+        return "unpaired"
     log.add("probe-wrong-status", f"cross-tenant probe by {invoke.tenant} of {facts['target_tenant']}'s "
             f"{facts['target_id']} ({where}) answered {completion.status}, not the 404 of a missing id"
             + (f" (the missing id got {control[1].status})" if control is not None else ""), ops,
