@@ -147,10 +147,9 @@ def _dedupe_hits(history: History, snapshot: Snapshot, log: ViolationLog,
         if completion is not None and completion.type == "ok" and completion.result.get("status") == "duplicate":
             answered_duplicate += 1
     if hits is None:
-        if answered_duplicate:
-            log.add("dedupe-hits", f"the app answered {answered_duplicate} deliveries duplicate, but "
-                    'webhook_dedupe_hits_total{source="webhook"} is missing from /metrics',
-                    badness=float(answered_duplicate), metric=None, observed=answered_duplicate)
+        if answered_duplicate:  # a missing counter makes its comparison unknown, as for the others
+            log.cannot(f"the app answered {answered_duplicate} deliveries duplicate, but "
+                       'webhook_dedupe_hits_total{source="webhook"} is missing from /metrics')
         return
     attempted = (snapshot.upstream_stats or {}).get("deliveries_attempted")
     reached = None if attempted is None else sent + int(attempted)
@@ -159,9 +158,7 @@ def _dedupe_hits(history: History, snapshot: Snapshot, log: ViolationLog,
                                        **({"with_misses": counted, "deliveries": reached} if reached is not None
                                           else {})}
     if hits < answered_duplicate:
-        kills = [op.index for op in history.faults() if op.type == "invoke"
-                 and "kill" in str(op.args.get("fault", ""))]
-        if kills:
+        if _kills(history):
             log.cannot(f'webhook_dedupe_hits_total{{source="webhook"}} grew by {hits:g} but {answered_duplicate} '
                        "deliveries were answered duplicate; a process was killed, and its counts with it")
         else:
@@ -173,6 +170,11 @@ def _dedupe_hits(history: History, snapshot: Snapshot, log: ViolationLog,
                 f"by {counted:g}, but only {reached} deliveries reached the app ({sent} from the load, {attempted} "
                 "from Shunya): another source's processing (polls) was counted as the webhook's",
                 badness=counted - reached, metric=counted, observed=reached)
+
+
+def _kills(history: History) -> list[int]:
+    """The invokes of kill faults: a killed process takes the counts it had not exported with it."""
+    return [op.index for op in history.faults() if op.type == "invoke" and "kill" in str(op.args.get("fault", ""))]
 
 
 #: Messages the broker must hold, before and after a scrape, for the sample to count as a backlog.
@@ -315,7 +317,7 @@ def _shunya_failures(history: History, snapshot: Snapshot, log: ViolationLog,
     compared["shunya_api_errors"] = {"metric": errors, "observed": injected}
     if errors >= injected:
         return
-    kills = [op.index for op in history.faults() if op.type == "invoke" and "kill" in str(op.args.get("fault", ""))]
+    kills = _kills(history)
     if kills:
         log.cannot(f"shunya_api_errors_total grew by {errors:g} but the Shunya stub answered {injected} errors; "
                    "a process was killed during the run, and may have died before counting one")
