@@ -300,6 +300,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the allowance and a tenant that keeps sending over its rate gets nothing through, for good",
         ),
         Weakening(
+            "dedupe-hit-source",
+            "E2",
+            "the source label of a dedupe hit: a poll that finds its job already applied is counted as a "
+            "webhook hit, so webhook_dedupe_hits_total{source=\"webhook\"} counts more than the webhooks",
+        ),
+        Weakening(
             "deletion-reconfirm",
             "F2",
             "the pending check of a confirmation: an executed deletion confirmed again runs again and "

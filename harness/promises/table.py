@@ -468,18 +468,28 @@ _row("E1.trace-on-responses", "E1",
      # The load sends an X-Trace-Id with every request and records whether the answer echoed it. Measured (verify
      # --tries 1 --only trace-echo, 2026-12-01): weakened, 673 of 673 answers carried another id; all on, 882 of 882.
      "trace-echoed", _ALL_TENANT_OPS, TENANTS, ("smoke",), ("trace-echo",))
-# The hits half was not judged until 2026-12-02 (a bug counting every duplicate under source="webhook" passed
-# webhook-poll-storm): metrics-agree now bounds the webhook's hits by the deliveries answered duplicate (below) and,
-# with its misses, by the deliveries that reached the app (above). The weakening counts hits as misses, so both
-# halves break. A poll's hit counted as the webhook's is within the upper bound's slack here: webhook-poll-storm
-# makes few poll hits (measured 2026-12-02: 1,316 webhook hits and misses against 1,407 deliveries all fixes on,
-# 1,486 against 1,584 with polls' hits counted as the webhook's).
 _row("E2.dedupe-counters-agree", "E2",
      "webhook_dedupe_misses_total grows by exactly the call_analyses rows created; the webhook's dedupe hits "
      "by at least the deliveries answered duplicate and, with its misses, by no more than the deliveries "
      "that reached the app.",
      "metrics-agree", (v.WEBHOOK_DELIVER, v.CALL_SUBMIT), JOBS, ("webhook-poll-storm", "smoke"),
      ("dedupe-metrics",))
+# Found 2026-12-02 with every duplicate counted under source="webhook" (polls' too): webhook-poll-storm passed, no
+# checker read the hit counter (E2.dedupe-counters-agree's "hits" half was not judged). metrics-agree now bounds
+# the webhook's hits from below (deliveries answered duplicate) and, with its misses, from above (deliveries that
+# reached the app: the load's and the stub's). That upper bound had the slack of every delivery the app refused
+# (401 forged, 404 unknown job: 208 of 3,561 in one all-on run), more than the poll hits, so this weakening was not
+# caught; deliveries answered a 4xx other than 409 no longer count as reached (the stub counts its own,
+# deliveries_refused), which left a slack of 0 in that run. And the stub now sets off a
+# webhook from a quarter of the polls of a finished job before it answers them (webhook_on_poll_rate): those polls
+# find the job applied, a poll's hit each (2026-12-02, one run each: all on, 2,444 counted against 2,444 reached;
+# weakened, 2,755 against 2,654).
+_row("E2.dedupe-hits-by-source", "E2",
+     "webhook_dedupe_hits_total{source=\"webhook\"} counts the webhook's duplicates: at least the deliveries "
+     "answered duplicate, and with the webhook's misses no more than the deliveries that reached the app and "
+     "were not refused (a poll's hit is counted under source=\"poll\").",
+     "metrics-agree", (v.WEBHOOK_DELIVER, v.CALL_SUBMIT), JOBS + "; jobs both delivered and polled",
+     ("webhook-poll-storm",), ("dedupe-hit-source",))
 _row("E2.replay-counter-agrees", "E2",
      "idempotency_keys_total{outcome=\"replay\"} grows by at least the replays the clients saw.",
      # idempotency-replay-storm replays on purpose; session-start-storm measured 0 replayed answers. Measured (verify

@@ -64,7 +64,8 @@ answer ``error_status``, counted from when it is set), ``latency_ms`` 0, ``laten
 ``webhook_delay_ms`` 0, ``webhook_reorder`` 0 (batch size; <=1 is off),
 ``webhook_reorder_window_ms`` 1000, ``webhook_retry`` true,
 ``webhook_max_attempts`` 3, ``webhook_backoff_ms`` 250 (doubling, capped 30 s),
-``webhook_timeout_ms`` 5000, ``seed`` null.
+``webhook_timeout_ms`` 5000, ``webhook_on_poll_rate`` 0 (the share of polls of a
+finished job that deliver its webhook first and answer after it), ``seed`` null.
 ``POST /admin/reset`` -> jobs, queued deliveries, the attempt log, stats and
 config back to defaults (an attempt in flight is neither logged nor retried).
 ``GET /admin/stats`` -> counters (see ``StubStats``) + ``jobs_held``, ``deliveries_pending``.

@@ -52,6 +52,11 @@ class StubConfig:
     webhook_max_attempts: int = 3
     webhook_backoff_ms: int = 250
     webhook_timeout_ms: int = 5000
+    #: The share of polls (``GET /v1/jobs/{id}``) of a finished job that first deliver its webhook, once and at
+    #: once (as ``POST /admin/jobs/{id}/deliver``), and answer only after the receiver answered it: the webhook
+    #: wins the race against a poll that found the job unapplied, so the poll's result is a duplicate there.
+    #: Why: the two race in production only now and then; this makes the interleaving common.
+    webhook_on_poll_rate: float = 0.0
     seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,7 +122,7 @@ def _seed(value: Any) -> str | None:
     return None
 
 
-_RATES = frozenset({"error_rate", "fail_rate"})
+_RATES = frozenset({"error_rate", "fail_rate", "webhook_on_poll_rate"})
 
 _RULES = {
     "error_rate": _rate,
@@ -133,6 +138,7 @@ _RULES = {
     "webhook_delay_ms": _int_range(0, _HOUR_MS),
     "webhook_reorder": _int_range(0, 100),
     "webhook_reorder_window_ms": _int_range(1, 60_000),
+    "webhook_on_poll_rate": _rate,
     "webhook_retry": _bool,
     "webhook_max_attempts": _int_range(1, 10),
     "webhook_backoff_ms": _int_range(0, 60_000),

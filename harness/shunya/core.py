@@ -103,6 +103,16 @@ class StubCore:
             return False
         return rate >= 1.0 or self._fault_rng.random() < rate
 
+    def webhook_on_poll(self, job: Job) -> bool:
+        """Whether this poll of ``job`` first delivers its webhook (``webhook_on_poll_rate``): only for a finished
+        job, with webhooks on and a receiver to send to."""
+        rate = self.config.webhook_on_poll_rate
+        if rate <= 0.0 or job.status == "pending" or not self.config.webhook_enabled:
+            return False
+        if self.settings.webhook_url is None:
+            return False
+        return rate >= 1.0 or self._fault_rng.random() < rate
+
     # -- jobs ------------------------------------------------------------------
 
     def create_job(self, call_id: str, company_id: str, audio_url: str | None) -> Job:

@@ -305,6 +305,8 @@ class WebhookDispatcher:
             stats.deliveries_succeeded += 1
         else:
             stats.deliveries_failed += 1
+            if status is not None and 400 <= status < 500 and status != 409:
+                stats.deliveries_refused += 1
         if attempt.duplicate and attempt.attempt == 1:
             stats.duplicates_sent += 1
         if attempt.attempt > 1:

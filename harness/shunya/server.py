@@ -122,7 +122,10 @@ def create_app(core: StubCore) -> Starlette:
         return JSONResponse(body, status_code=201)
 
     async def get_job(request: Request) -> Response:
-        return JSONResponse(job_or_404(request).public_view())
+        job = job_or_404(request)
+        if core.webhook_on_poll(job):
+            await core.deliver_now(job)  # the webhook first: the poll's answer comes after the receiver's
+        return JSONResponse(job.public_view())
 
     async def read_config(request: Request) -> Response:
         return JSONResponse(core.config.to_dict())

@@ -19,7 +19,10 @@ class StubStats:
     ``deliveries_*`` count HTTP attempts (a retried delivery counts once per
     attempt); ``duplicates_sent`` counts first attempts of deliberate
     duplicates, automatic or manual; ``deliveries_dropped`` counts deliveries
-    refused because the bounded outbox was full.
+    refused because the bounded outbox was full; ``deliveries_refused`` counts
+    attempts the receiver answered with a 4xx other than 409 (unauthenticated,
+    unknown job, malformed): refused before the job could be applied or found
+    a duplicate, so they bound from above what the receiver may have counted.
     """
 
     api_calls: int = 0
@@ -32,6 +35,7 @@ class StubStats:
     deliveries_failed: int = 0
     deliveries_retried: int = 0
     deliveries_dropped: int = 0
+    deliveries_refused: int = 0
     duplicates_sent: int = 0
 
     def to_dict(self) -> dict[str, int]:

@@ -65,7 +65,8 @@ async def apply_job_result(ctx: AppContext, job: JobResult, *, source: str) -> A
 def _count_duplicate(ctx: AppContext, source: str) -> None:
     """A duplicate is a dedupe hit (weakened ``dedupe-metrics``: counted as a miss, as the original did)."""
     counter = METRICS.webhook_dedupe_misses if ctx.settings.weakened("dedupe-metrics") else METRICS.webhook_dedupe_hits
-    counter.labels(source).inc()
+    # Weakened ``dedupe-hit-source``: every duplicate is the webhook's (a label copied from the webhook route).
+    counter.labels("webhook" if ctx.settings.weakened("dedupe-hit-source") else source).inc()
 
 
 async def _apply(ctx: AppContext, uow: UnitOfWork, job: JobResult, source: str) -> ApplyOutcome:

@@ -561,6 +561,16 @@ def test_metrics_agree_counts_the_webhooks_dedupe_hits_by_source() -> None:
     assert judged(webhook_hits=13.0, webhook_misses=1.0, poll_hits=0.0)[1] == ["dedupe-source"]  # polls' as webhook's
     # without the stub's count (an external Shunya) only the lower bound is judged
     assert judged(webhook_hits=13.0, webhook_misses=1.0, upstream_stats=None)[1] == []
+    # deliveries refused before they could count (a 4xx other than 409), the load's or the stub's, did not reach
+    # the deduplication: one more counted than the 7 left is a poll's hit taken as the webhook's
+    b.call("webhook.deliver", 30, 35, 404, job_id="unknown")
+    b.call("webhook.deliver", 32, 36, 401, job_id="j1")
+    refused = {"deliveries_attempted": 6, "deliveries_refused": 2}
+    assert judged(webhook_hits=4.0, webhook_misses=3.0, upstream_stats=refused)[1] == []
+    assert judged(webhook_hits=5.0, webhook_misses=3.0, upstream_stats=refused)[1] == ["dedupe-source"]
+    # a 409 may be an app's answer to a duplicate: it may have counted
+    b.call("webhook.deliver", 37, 38, 409, job_id="j1")
+    assert judged(webhook_hits=5.0, webhook_misses=3.0, upstream_stats=refused)[1] == []
     # a process killed during the run took its counts with it: a shortfall is then unknown
     b.call("fault", 40, 41, None, process="nemesis", tenant=None, fault="kill", phase="start", target="app")
     killed, types = judged(webhook_hits=1.0, webhook_misses=3.0)

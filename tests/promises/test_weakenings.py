@@ -913,6 +913,36 @@ def test_dedupe_metrics(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_dedupe_hit_source(reference_app_module, weakened: bool) -> None:
+    """A poll that finds its job applied by the webhook meanwhile (the stub delivers the webhook before it answers
+    the poll) is a hit of source poll with the fix; of source webhook without it, so the webhook's hits and misses
+    exceed the deliveries that reached the app (metrics-agree: dedupe-source)."""
+    from stormproof.harness.invariants.metrics import metric_sum
+    from tests.reference_app.background import ledger_settled, wait_for
+
+    app = reference_app_module(("dedupe-hit-source",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_POLL_INTERVAL_MS": "100"},
+                               shunya={"complete_after_ms": 0, "webhook_delay_ms": 600_000,
+                                       "webhook_on_poll_rate": 1.0})
+    tenant = app.tenants[0]
+    baseline = httpx.get(f"{app.url}/metrics").text
+    answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+    assert answer.status_code == 202, answer.text
+    wait_for(lambda: ledger_settled(app) and sql_rows(app.database_url, "SELECT count(*) FROM call_analyses")[0][0],
+             timeout=30, what="the poll to apply the job")
+    stats = httpx.get(f"{app.shunya_url}/admin/stats").json()
+    assert stats["deliveries_attempted"] == 1  # the one the poll set off, before its answer
+    snap = replace_metrics(snapshot(app.database_url), httpx.get(f"{app.url}/metrics").text, baseline,
+                           upstream_stats=stats)
+    hits = {source: metric_sum(snap.metrics, "webhook_dedupe_hits_total", source=source) -
+            (metric_sum(snap.baseline, "webhook_dedupe_hits_total", source=source) or 0.0)
+            for source in ("webhook", "poll")}
+    assert hits == ({"webhook": 1.0, "poll": 0.0} if weakened else {"webhook": 0.0, "poll": 1.0})
+    verdict = _verdict("metrics-agree", Recorder([]).history(), snap)
+    assert ("dedupe-source" in {x.details["type"] for x in verdict.violations}) is weakened, verdict.violations
+
+
+@FIX
 def test_webhook_raw_body(apps, weakened: bool) -> None:
     """A delivery signed with the secret, its JSON laid out with indentation: applied (200) with the fix; refused
     401 without it, as the app checks its own compact rendering (job-applied-once: signed-delivery-refused)."""

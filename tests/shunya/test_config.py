@@ -31,6 +31,7 @@ from stormproof.harness.shunya import ConfigError, StubConfig
         ("webhook_max_attempts", 0),
         ("webhook_timeout_ms", 0),
         ("webhook_enabled", 1),
+        ("webhook_on_poll_rate", 1.5),
         ("seed", "7"),
         ("seed", -1),
         ("no_such_setting", 1),

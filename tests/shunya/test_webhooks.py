@@ -236,3 +236,39 @@ def test_non_loopback_webhook_url_is_refused() -> None:
         start_stub(webhook_url="http://192.0.2.10/hook", webhook_secret=SECRET)
     with pytest.raises(ValueError):
         start_stub(webhook_url="ftp://127.0.0.1/hook", webhook_secret=SECRET)
+
+
+def test_a_poll_can_deliver_the_webhook_before_it_answers(client: ShunyaStubClient, receiver: WebhookReceiver) -> None:
+    """``webhook_on_poll_rate`` 1: a poll of a finished job sets off its webhook and answers after the receiver
+    did (the race a poll loses to the webhook, made common); a pending job's poll, or rate 0, sends nothing."""
+    client.set_config(complete_after_ms=0, webhook_delay_ms=600_000)
+    job_id = client.create_job("c", "co")["job_id"]
+    client.wait_for_job(job_id)
+    assert receiver.snapshot() == []  # the scheduled delivery is ten minutes away
+    client.set_config(webhook_on_poll_rate=1.0)
+    client.get_job(job_id)
+    (delivery,) = receiver.snapshot()  # already received when the poll's answer came
+    assert delivery.json["job_id"] == job_id
+    client.get_job(job_id)
+    assert len(receiver.snapshot()) == 2  # every poll: the second one a duplicate
+    client.set_config(webhook_on_poll_rate=0.0)
+    client.get_job(job_id)
+    client.set_config(webhook_on_poll_rate=1.0, complete_after_ms=600_000)
+    pending = client.create_job("c2", "co")["job_id"]
+    client.get_job(pending)
+    time.sleep(GRACE_S)
+    assert len(receiver.snapshot()) == 2
+    assert client.stats()["deliveries_attempted"] == 2
+
+
+def test_refused_deliveries_are_counted_apart(client: ShunyaStubClient, receiver: WebhookReceiver) -> None:
+    """``deliveries_refused``: attempts answered a 4xx other than 409 (unauthenticated, unknown job, malformed),
+    which the receiver turned away before it could apply or deduplicate them; a 409 or a 5xx is not one."""
+    receiver.script.extend([404, 401, 409, 503])
+    client.set_config(complete_after_ms=0, webhook_retry=False)
+    for n in range(4):
+        client.create_job(f"c{n}", "co")
+    receiver.wait_for(4)
+    settle(client, 4)
+    stats = client.stats()
+    assert (stats["deliveries_attempted"], stats["deliveries_failed"], stats["deliveries_refused"]) == (4, 4, 2)

@@ -10,9 +10,11 @@ rows the run's confirmed deletions took count as rows (``_deleted_in_run``):
 - ``webhook_dedupe_hits_total{source="webhook"}`` counts the deliveries it should,
   and only those: at least the load's deliveries answered ``duplicate`` (unless a
   process was killed: its counts went with it), and with the misses of that
-  source at most the deliveries that reached the app, the load's plus those
-  the Shunya stub attempted (``upstream_stats.deliveries_attempted``): a count
-  above it took hits of another source (polls) as the webhook's;
+  source at most the deliveries that reached the app and were not refused
+  (a 4xx other than 409: unauthenticated, unknown job, malformed), the load's
+  plus those the Shunya stub attempted (``upstream_stats.deliveries_attempted``
+  less ``deliveries_refused``): a count above it took hits of another source
+  (polls) as the webhook's;
 - ``idempotency_keys_total{outcome="replay"}`` >= ``ok`` ops marked replayed:
   the client saw at least that many replays;
 - ``recording_sessions_started_total`` (all sources) == ``recording_sessions`` rows; a
@@ -143,6 +145,8 @@ def _dedupe_hits(history: History, snapshot: Snapshot, log: ViolationLog,
     misses = _delta(metrics, base, "webhook_dedupe_misses_total", source="webhook")
     sent = answered_duplicate = 0
     for invoke, completion in history.pairs_of(WEBHOOK_DELIVER):
+        if completion is not None and _refused(completion.status):
+            continue  # refused before it could be applied or found a duplicate: it counted nothing
         sent += 1
         if completion is not None and completion.type == "ok" and completion.result.get("status") == "duplicate":
             answered_duplicate += 1
@@ -151,8 +155,11 @@ def _dedupe_hits(history: History, snapshot: Snapshot, log: ViolationLog,
             log.cannot(f"the app answered {answered_duplicate} deliveries duplicate, but "
                        'webhook_dedupe_hits_total{source="webhook"} is missing from /metrics')
         return
-    attempted = (snapshot.upstream_stats or {}).get("deliveries_attempted")
-    reached = None if attempted is None else sent + int(attempted)
+    upstream = snapshot.upstream_stats or {}
+    attempted = upstream.get("deliveries_attempted")
+    if attempted is not None:
+        attempted = int(attempted) - int(upstream.get("deliveries_refused", 0))
+    reached = None if attempted is None else sent + attempted
     counted = hits + (misses or 0.0)
     compared["webhook_dedupe_hits"] = {"metric": hits, "observed": answered_duplicate,
                                        **({"with_misses": counted, "deliveries": reached} if reached is not None
@@ -170,6 +177,12 @@ def _dedupe_hits(history: History, snapshot: Snapshot, log: ViolationLog,
                 f"by {counted:g}, but only {reached} deliveries reached the app ({sent} from the load, {attempted} "
                 "from Shunya): another source's processing (polls) was counted as the webhook's",
                 badness=counted - reached, metric=counted, observed=reached)
+
+
+def _refused(status: int | None) -> bool:
+    """A 4xx other than 409 Conflict: unauthenticated, unknown job or malformed, refused before the job was applied
+    or found a duplicate (an app may answer a duplicate 409, so that one may have counted)."""
+    return status is not None and 400 <= status < 500 and status != 409
 
 
 def _kills(history: History) -> list[int]:
