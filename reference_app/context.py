@@ -149,6 +149,7 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
         timeout_ms=settings.shunya_timeout_ms,
         limiter=limiter,
         limit=Limit("shunya", settings.rate_shunya_per_second, max(1, settings.rate_shunya_per_second)),
+        limited=not settings.weakened("shunya-limit"),
         count_error_answers=not settings.weakened("shunya-failure-metrics"),
     )
     celery = make_celery(settings)

@@ -87,6 +87,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the per-tenant rate limits on API requests, Shunya calls and task enqueues",
         ),
         Weakening(
+            "shunya-limit",
+            "C3",
+            "the per-tenant limit on calls to Shunya (job creations and polls): the workers call Shunya at "
+            "whatever rate the tasks run, so one tenant's backlog can use up the whole Shunya quota",
+        ),
+        Weakening(
             "rate-limit-per-tenant",
             "C3",
             "the tenant in the rate limits' key: every tenant shares one allowance, so a noisy tenant's "

@@ -30,6 +30,8 @@ class CheckConfig:
       bound for the gap between when the app decided and when the client saw it.
     - ``task_rate_per_s`` / ``task_rate_burst``: the per-tenant task-enqueue limit
       (call submissions and refreshes) the app was given (None: not checked).
+    - ``shunya_rate_per_s`` / ``shunya_rate_burst``: the per-tenant limit on the app's calls
+      to Shunya (job creations and polls) the app was given (None: not checked).
     - ``task_try_budget``: task name -> the most times one task may be tried (its
       retry budget, plus its polls for a task that polls); names absent are not judged.
     - ``task_backoff_ms``: the app's retry backoff (base, cap) in ms: the n-th retry after
@@ -48,6 +50,8 @@ class CheckConfig:
     rate_limit_tolerance: float = 0.5
     task_rate_per_s: float | None = None
     task_rate_burst: float = 0.0
+    shunya_rate_per_s: float | None = None
+    shunya_rate_burst: float = 0.0
     task_try_budget: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     task_backoff_ms: tuple[int, int] | None = None
     idempotency_ttl_s: float | None = None

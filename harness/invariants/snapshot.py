@@ -141,6 +141,8 @@ class Snapshot:
     are the job ids the stub completed (None: not known). ``upstream_stats``
     are the stub's own counters since it started (``GET /admin/stats``: API
     calls, errors it injected, jobs it failed); None: no stub, or not read.
+    ``upstream_calls`` are the API calls the stub served (``GET /admin/calls``:
+    unix seconds and company id each, oldest first); None: not read.
     ``gauge_samples`` are the gauges scraped during the load, each with the
     broker's own queue length read just before and just after
     (``stormproof.harness.runner.sampling``); None: not sampled.
@@ -163,6 +165,7 @@ class Snapshot:
     completed_jobs: frozenset[str] | None = None
     upstream_stats: Mapping[str, int] | None = field(default=None, hash=False)
     gauge_samples: tuple[Mapping[str, float], ...] | None = field(default=None, hash=False)
+    upstream_calls: tuple[tuple[float, str], ...] | None = field(default=None, hash=False)
     config: CheckConfig = field(default_factory=CheckConfig)
     quiescence: Quiescence | None = None
 
@@ -179,6 +182,8 @@ class Snapshot:
                 object.__setattr__(self, name, MappingProxyType(dict(value)))
         if self.gauge_samples is not None and type(self.gauge_samples) is not tuple:
             object.__setattr__(self, "gauge_samples", tuple(self.gauge_samples))
+        if self.upstream_calls is not None and type(self.upstream_calls) is not tuple:
+            object.__setattr__(self, "upstream_calls", tuple((float(at), str(who)) for at, who in self.upstream_calls))
         if self.upstream_stats is not None and type(self.upstream_stats) is not MappingProxyType:
             object.__setattr__(self, "upstream_stats", MappingProxyType(dict(self.upstream_stats)))
         if self.completed_jobs is not None and type(self.completed_jobs) is not frozenset:
@@ -205,6 +210,7 @@ class Snapshot:
         completed_jobs: Iterable[str] | None = None,
         upstream_stats: Mapping[str, int] | None = None,
         gauge_samples: Iterable[Mapping[str, float]] | None = None,
+        upstream_calls: Iterable[tuple[float, str]] | None = None,
         config: CheckConfig | None = None,
         quiescence: Quiescence | None = None,
     ) -> Snapshot:
@@ -221,6 +227,8 @@ class Snapshot:
             completed_jobs=None if completed_jobs is None else frozenset(completed_jobs),
             upstream_stats=upstream_stats,
             gauge_samples=None if gauge_samples is None else tuple(gauge_samples),
+            upstream_calls=None if upstream_calls is None else tuple((float(at), str(who))
+                                                                     for at, who in upstream_calls),
             config=config or CheckConfig(),
             quiescence=quiescence,
         )

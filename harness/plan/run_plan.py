@@ -114,10 +114,12 @@ class RunPlan(PlanModel):
         started_here = self.app_url is None
         rate, burst = self.scenario.stack.rate_limit if started_here else (None, 0.0)
         task_rate, task_burst = self.scenario.stack.task_rate_limit if started_here else (None, 0.0)
+        shunya_rate, shunya_burst = self.scenario.stack.shunya_rate_limit if started_here else (None, 0.0)
         return CheckConfig(error_rate_max=self.scenario.slo.error_rate_max,
                            latency_p95_ms=self.scenario.slo.latency_p95_ms,
                            rate_limit_per_s=rate, rate_limit_burst=burst,
                            task_rate_per_s=task_rate, task_rate_burst=task_burst,
+                           shunya_rate_per_s=shunya_rate, shunya_rate_burst=shunya_burst,
                            task_try_budget=self.scenario.stack.task_try_budget if started_here else {},
                            task_backoff_ms=self.scenario.stack.task_backoff_ms if started_here else None,
                            idempotency_ttl_s=self.idempotency_ttl_s)

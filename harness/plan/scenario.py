@@ -134,6 +134,13 @@ class StackSpec(PlanModel):
         return (rate, max(1.0, rate)) if rate > 0 else (None, 0.0)
 
     @property
+    def shunya_rate_limit(self) -> tuple[float | None, float]:
+        """The per-tenant limit on the app's Shunya calls (per second, burst); None: the app's default, not
+        checked. The app's burst is one second of its rate (``max(1, rate)``)."""
+        rate = float(self.env.get("STORMPROOF_RATE_SHUNYA_PER_SECOND", 0) or 0)
+        return (rate, max(1.0, rate)) if rate > 0 else (None, 0.0)
+
+    @property
     def task_try_budget(self) -> dict[str, int]:
         """Task name -> the most tries of one task the app's budgets allow (plan C1).
 

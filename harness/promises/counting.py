@@ -79,8 +79,9 @@ def answered(names: tuple[str, ...], status: int) -> Counter:
 
 class over_allowance:  # noqa: N801 - a counter, named like the functions that make the others
     """Requests of ``names`` a tenant sent in a second beyond its allowance there (``rate + burst`` of the
-    limit ``limit`` names in the run's config: ``api`` or ``tasks``), answered or not: the situation a limit is
-    for, whatever the app answered (an app that never limits is exercised too, and its checker says so).
+    limit ``limit`` names in the run's config: ``api``, ``tasks`` or ``shunya``, each submission or refresh one
+    Shunya call at least), answered or not: the situation a limit is for, whatever the app answered (an app
+    that never limits is exercised too, and its checker says so).
 
     Without the run's config (a limit not known), the requests answered 429 are counted instead."""
 
@@ -90,9 +91,9 @@ class over_allowance:  # noqa: N801 - a counter, named like the functions that m
         self.names, self.limit = names, limit
 
     def __call__(self, history: History, config: object | None = None) -> int:
-        rate, burst = ((getattr(config, "rate_limit_per_s", None), getattr(config, "rate_limit_burst", 0.0))
-                       if self.limit == "api" else
-                       (getattr(config, "task_rate_per_s", None), getattr(config, "task_rate_burst", 0.0)))
+        prefix = {"api": "rate_limit", "tasks": "task_rate", "shunya": "shunya_rate"}[self.limit]
+        rate = getattr(config, f"{prefix}_per_s", None)
+        burst = getattr(config, f"{prefix}_burst", 0.0)
         if rate is None:
             return answered(self.names, 429)(history)
         sent: dict[tuple[str | None, int], int] = defaultdict(int)

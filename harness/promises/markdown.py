@@ -42,7 +42,8 @@ def render_markdown() -> str:
     weakened = sum(1 for p in PROMISES if p.weaken)
     lines = [_HEADER]
     lines.append(f"**{len(PROMISES)} promises**; {weakened} have a weakening that breaks them, "
-                 f"{len(GAPS)} rows say what they still lack (last column).")
+                 f"{len(GAPS)} " + ("row says what it still lacks" if len(GAPS) == 1 else "rows say what they still lack")
+                 + " (last column).")
     lines.append("")
     lines.append("| plan item | promises |")
     lines.append("| --- | --- |")

@@ -362,14 +362,15 @@ _row("C3.task-limit", "C3",
      ("noisy-tenant",), ("rate-limit-tasks",),
      count=c.over_allowance((v.CALL_SUBMIT, v.CALL_REFRESH), "tasks"))
 # The worker's per-tenant limit on Shunya API calls (plan C3) is invisible to the client: a task over it is
-# retried later. Judging it needs each call's time and tenant at the stub (its job log keeps only a sequence).
+# retried later. The stub logs each call's time and tenant (GET /admin/calls), the snapshot carries the log, and
+# rate-limit-enforced counts each tenant's calls per window (shunya-over-limit). shunya-quota's tasks would call
+# Shunya some ten times a second per tenant against a limit of 3.
 _row("C3.shunya-limit", "C3",
      "Shunya API calls are limited per tenant: in no window does the stub receive more of one tenant's job "
-     "submissions and polls than the Shunya rate allows; calls over it wait and are retried, never dropped.",
-     "rate-limit-enforced", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; one tenant submitting far above its "
-     "Shunya limit", ("noisy-tenant",),
-     gap="no checker judges it yet: the Shunya stub would have to log each call's time and tenant, and the "
-         "snapshot to carry that log; no weakening of the Shunya limit alone either")
+     "creations and polls than the app's Shunya rate and burst allow.",
+     "rate-limit-enforced", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; tenants whose tasks would call Shunya "
+     "far above its limit", ("shunya-quota",), ("shunya-limit",),
+     count=c.over_allowance((v.CALL_SUBMIT, v.CALL_REFRESH), "shunya"))
 
 # A limit's 429 is "not now": the load sends a keyed write refused 429 again with its key a second later
 # (args.after_429), as a client does after Retry-After. Found 2026-12-02: the reference app stored the task limit's

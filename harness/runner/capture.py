@@ -61,8 +61,11 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
     expected: dict[str, str] = {}
     completed: set[str] | None = None
     stats: dict[str, int] | None = None
+    calls: list[tuple[float, str]] | None = None
     if stack.shunya_admin_url is not None:
         stats = httpx.get(f"{stack.shunya_admin_url}/admin/stats", timeout=10, verify=tls()).json()
+        calls = [(at, who) for at, who in
+                 httpx.get(f"{stack.shunya_admin_url}/admin/calls", timeout=30, verify=tls()).json()["calls"]]
         jobs = httpx.get(f"{stack.shunya_admin_url}/admin/jobs", timeout=10, verify=tls()).json()["jobs"]
         completed = set()
         for job in jobs:
@@ -78,6 +81,7 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
         expected_outputs=expected,
         completed_jobs=completed,
         upstream_stats=stats,
+        upstream_calls=calls,
         gauge_samples=gauge_samples,
         config=config,
         quiescence=quiescence,

@@ -69,6 +69,8 @@ finished job that deliver its webhook first and answer after it), ``seed`` null.
 ``POST /admin/reset`` -> jobs, queued deliveries, the attempt log, stats and
 config back to defaults (an attempt in flight is neither logged nor retried).
 ``GET /admin/stats`` -> counters (see ``StubStats``) + ``jobs_held``, ``deliveries_pending``.
+``GET /admin/calls`` -> ``{"calls": [[unix seconds, company_id], ...]}``: every job
+creation and poll served, oldest first (what the app's per-tenant Shunya limit let through).
 ``GET /admin/deliveries[?job_id=]`` -> ``{"deliveries": [{"seq", "delivery_id",
 "job_id", "event", "attempt", "attempted_at", "status_code"|null, "error"|null,
 "ok", "duplicate", "manual"}]}`` in attempt order.

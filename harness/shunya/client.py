@@ -133,6 +133,10 @@ class ShunyaStubClient:
         params = {"job_id": job_id} if job_id is not None else None
         return cast(list[DeliveryRecord], self._call("GET", "/admin/deliveries", params=params)["deliveries"])
 
+    def calls(self) -> list[tuple[float, str]]:
+        """Every API call served: (unix seconds, company id), oldest first."""
+        return [(float(at), str(company)) for at, company in self._call("GET", "/admin/calls")["calls"]]
+
     def jobs(self) -> list[dict[str, Any]]:
         """Admin view of every job, including ``created_seq``/``completed_seq``."""
         return cast(list[dict[str, Any]], self._call("GET", "/admin/jobs")["jobs"])

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -35,6 +36,7 @@ class StubSettings:
     max_jobs: int = 100_000
     max_outbox: int = 10_000
     max_delivery_records: int = 100_000
+    max_call_log: int = 500_000
 
 
 class StubCore:
@@ -53,6 +55,9 @@ class StubCore:
             max_outbox=settings.max_outbox,
             max_records=settings.max_delivery_records,
         )
+        #: (unix seconds, company id) of each API call the stub served, for the Shunya rate limit's checker
+        #: (``GET /admin/calls``); bounded, oldest dropped first.
+        self.calls: deque[tuple[float, str]] = deque(maxlen=settings.max_call_log)
         self._fault_rng = random.Random()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -78,6 +83,7 @@ class StubCore:
     def reset(self) -> None:
         """Forget jobs, deliveries and counters; restore ``StubConfig()`` defaults (settings stay)."""
         self.jobs.clear()
+        self.calls.clear()
         self.dispatcher.clear()
         self.stats = StubStats()
         self.config = StubConfig()
@@ -102,6 +108,10 @@ class StubCore:
         if rate <= 0.0:
             return False
         return rate >= 1.0 or self._fault_rng.random() < rate
+
+    def log_call(self, company_id: str) -> None:
+        """Note an API call of ``company_id`` now: what the app's per-tenant Shunya limit let through."""
+        self.calls.append((time.time(), company_id))
 
     def webhook_on_poll(self, job: Job) -> bool:
         """Whether this poll of ``job`` first delivers its webhook (``webhook_on_poll_rate``): only for a finished

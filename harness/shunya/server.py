@@ -114,6 +114,7 @@ def create_app(core: StubCore) -> Starlette:
 
     async def create_job(request: Request) -> Response:
         call_id, company_id, audio_url = _job_request(await _json_object(request))
+        core.log_call(company_id)
         try:
             job = core.create_job(call_id, company_id, audio_url)
         except JobLimitError as exc:
@@ -123,6 +124,7 @@ def create_app(core: StubCore) -> Starlette:
 
     async def get_job(request: Request) -> Response:
         job = job_or_404(request)
+        core.log_call(job.company_id)
         if core.webhook_on_poll(job):
             await core.deliver_now(job)  # the webhook first: the poll's answer comes after the receiver's
         return JSONResponse(job.public_view())
@@ -149,6 +151,9 @@ def create_app(core: StubCore) -> Starlette:
     async def deliveries(request: Request) -> Response:
         job_id = request.query_params.get("job_id")
         return JSONResponse({"deliveries": core.dispatcher.records(job_id)})
+
+    async def calls(request: Request) -> Response:
+        return JSONResponse({"calls": [[at, company] for at, company in core.calls]})
 
     async def list_jobs(request: Request) -> Response:
         return JSONResponse({"jobs": [job.admin_view() for job in core.jobs.all()]})
@@ -196,6 +201,7 @@ def create_app(core: StubCore) -> Starlette:
         Route("/admin/reset", guarded(reset), methods=["POST"]),
         Route("/admin/stats", guarded(stats), methods=["GET"]),
         Route("/admin/deliveries", guarded(deliveries), methods=["GET"]),
+        Route("/admin/calls", guarded(calls), methods=["GET"]),
         Route("/admin/jobs", guarded(list_jobs), methods=["GET"]),
         Route("/admin/jobs/{job_id}/deliver", guarded(deliver), methods=["POST"]),
         Route("/admin/jobs/{job_id}/complete", guarded(complete), methods=["POST"]),

@@ -322,3 +322,58 @@ def test_a_refusal_near_a_request_that_may_have_passed_or_among_refused_calls_is
         [(at + 0.015, tenant, "call.refresh", 429) for at, tenant, _, _ in lists if at >= 10.0]
     mixed = _verdict(_timed(tmp_path, lists + calls), FLOOD).summary
     assert 0 < mixed["starved_429"] < alone and mixed["starved_not_judged_mostly_calls"] > 0
+
+
+# -- the Shunya limit: the stub's own log of the calls it served -----------------------------------------
+
+SHUNYA = CheckConfig(shunya_rate_per_s=3, shunya_rate_burst=3)  # at most 7.5 in 1 s, 12 in 2 s, 21 in 4 s
+
+
+def _shunya(calls: list[tuple[float, str]], config: CheckConfig = SHUNYA, fault: tuple[float, float] | None = None):
+    """calls: (seconds into the run, tenant) as the stub logged them; a fault active over ``fault`` (s)."""
+    from tests.invariants.builders import HistoryBuilder
+
+    b = HistoryBuilder()  # its clock: wall = 1e9 s + the run's ms
+    b.call("appointment.read", 0, 5, 200, appointment_id="a")
+    if fault is not None:
+        for phase, at in zip(("start", "stop"), fault):
+            b.call("fault", at * 1000, at * 1000 + 1, None, process="nemesis", tenant=None, fault="pause",
+                   phase=phase, target="worker")
+    snapshot = Snapshot.build({}, upstream_calls=[(1e9 + at, tenant) for at, tenant in calls], config=config)
+    (verdict,) = check_all(b.build(), snapshot, ["rate-limit-enforced"])
+    return verdict
+
+
+def test_shunya_calls_kept_to_the_limit_pass() -> None:
+    """3 a second after a burst of 3, for each of two tenants: within the bound in every window."""
+    calls = [(0.01 * k, t) for k in range(3) for t in ("a", "b")]
+    calls += [(1 + k / 3, t) for k in range(30) for t in ("a", "b")]
+    verdict = _shunya(calls)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["shunya_calls_judged"] == len(calls)
+    assert verdict.summary["shunya_busiest_second"] <= 6
+
+
+def test_shunya_calls_over_the_limit_are_a_violation() -> None:
+    """One tenant's calls at 10 a second for 5 s (the limit off): flagged, for that tenant only."""
+    calls = [(k / 10, "a") for k in range(50)] + [(1 + k / 3, "b") for k in range(15)]
+    verdict = _shunya(calls)
+    assert verdict.status == "invalid"
+    assert {v.details["type"] for v in verdict.violations} == {"shunya-over-limit"}
+    assert {v.details["tenant"] for v in verdict.violations} == {"a"}
+    assert all(v.details["calls"] > v.details["window_s"] * 4.5 + 3 for v in verdict.violations)
+
+
+def test_shunya_calls_bunched_by_a_fault_or_without_a_limit_are_not_judged() -> None:
+    """Calls bunched while a fault was active (a paused worker releases them together) are not judged; nor is
+    anything without the app's Shunya limit or without the stub's log."""
+    bunched = [(5 + k / 100, "a") for k in range(30)]
+    assert _shunya(bunched).status == "invalid"
+    paused = _shunya(bunched, fault=(4.0, 5.2))
+    assert paused.status == "valid" and paused.summary["shunya_windows_not_judged_near_fault"] >= 1
+    assert "shunya_calls_judged" not in _shunya(bunched, config=CheckConfig()).summary
+    snapshot = Snapshot.build({}, config=SHUNYA)  # no log of the stub's (an external Shunya)
+    from tests.invariants.builders import HistoryBuilder
+
+    (verdict,) = check_all(HistoryBuilder().build(), snapshot, ["rate-limit-enforced"])
+    assert "shunya_calls_judged" not in verdict.summary

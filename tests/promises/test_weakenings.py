@@ -384,6 +384,33 @@ def test_rate_limit_tasks(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_shunya_limit(reference_app_module, weakened: bool) -> None:
+    """Two calls submitted, their jobs polled every 100 ms for 1.5 s, under a Shunya limit of 1/s (burst 1):
+    with the fix the stub serves at most a call and a half a second of the tenant's; without it every poll
+    goes out, and rate-limit-enforced flags the windows from the stub's log (shunya-over-limit)."""
+    from stormproof.harness.invariants import CheckConfig, Snapshot
+    from tests.reference_app.background import ledger_settled, wait_for
+
+    app = reference_app_module(("shunya-limit",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_RATE_SHUNYA_PER_SECOND": "1",
+                                    "STORMPROOF_POLL_INTERVAL_MS": "100"},
+                               shunya={"complete_after_ms": 1500, "webhook_enabled": False})
+    tenant = app.tenants[0]
+    for _ in range(2):
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+        assert answer.status_code == 202, answer.text
+    wait_for(lambda: ledger_settled(app) and sql_rows(app.database_url, "SELECT count(*) FROM call_analyses")[0][0]
+             == 2, timeout=60, what="every job to be applied")
+    calls = [(float(at), str(who)) for at, who in httpx.get(f"{app.shunya_url}/admin/calls").json()["calls"]]
+    assert {who for _, who in calls} == {str(tenant.company_id)} and len(calls) >= 4  # 2 creations, 2+ polls
+    config = CheckConfig(shunya_rate_per_s=1, shunya_rate_burst=1)
+    verdict = _verdict("rate-limit-enforced", Recorder([]).history(), Snapshot.build({}, upstream_calls=calls,
+                                                                                     config=config))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict.violations
+    assert {x.details["type"] for x in verdict.violations} == ({"shunya-over-limit"} if weakened else set())
+
+
+@FIX
 def test_rate_limit_not_stored(apps, weakened: bool) -> None:
     """Three keyed submissions at once under a task limit of 1/s: two are refused 429. Sent again with its key
     after its Retry-After, a refused one runs (202) with the fix; without it the key answers the stored 429,

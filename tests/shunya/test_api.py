@@ -239,3 +239,21 @@ def test_stub_stops_cleanly_and_frees_its_port(receiver: WebhookReceiver) -> Non
     assert not stub.running
     with pytest.raises(httpx.ConnectError):
         httpx.get(stub.url + "/admin/health", trust_env=False, timeout=2)
+
+
+def test_every_job_creation_and_poll_is_logged_with_its_tenant(client: ShunyaStubClient) -> None:
+    """``GET /admin/calls``: when each API call arrived and for whom (the app's per-tenant Shunya limit is judged
+    on it); admin calls and unknown jobs are not logged, and a reset forgets it."""
+    before = time.time()
+    job = client.create_job("c1", "tenant-a")["job_id"]
+    client.create_job("c2", "tenant-b")
+    client.get_job(job)
+    with pytest.raises(ShunyaStubError):
+        client.get_job("shj_" + "0" * 32)
+    client.stats()
+    calls = client.calls()
+    assert [who for _, who in calls] == ["tenant-a", "tenant-b", "tenant-a"]
+    assert all(before <= at <= time.time() for at, _ in calls)
+    assert [at for at, _ in calls] == sorted(at for at, _ in calls)
+    client.reset()
+    assert client.calls() == []

@@ -46,6 +46,15 @@ lies inside it; more of them accepted than ``rate x length + burst`` (the rate
 widened by ``rate_limit_tolerance``) in some window is ``task-over-limit``:
 whatever the latency, those were admitted inside it.
 
+Calls to Shunya have a per-tenant limit too (plan C3: "Shunya API calls"),
+spent by the workers' job creations and polls, which no client sees. The
+Shunya stub logs when each call arrived and for whom (``GET /admin/calls``,
+``snapshot.upstream_calls``); more of one tenant's in some window of 1, 2 or
+4 s than ``rate x length + burst`` (the rate widened by
+``rate_limit_tolerance``) is ``shunya-over-limit``. Windows near a fault are
+not judged: a paused worker or a slowed link delivers calls decided apart
+together.
+
 A request without a valid token (an authorization probe's ``none``,
 ``expired`` or ``forged`` caller) is nobody's: the limit applies to the
 tenant the token names, once the token is known good, so its 401 never spends
@@ -84,8 +93,12 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
     if config.task_rate_per_s is not None:
         tasks["task_enqueues_judged"] = _task_over_limit(log, history, config.task_rate_per_s,
                                                          config.task_rate_burst, config.rate_limit_tolerance)
+    if config.shunya_rate_per_s is not None and snapshot.upstream_calls is not None:
+        tasks.update(_shunya_over_limit(log, history, snapshot.upstream_calls, config.shunya_rate_per_s,
+                                        config.shunya_rate_burst, config.rate_limit_tolerance))
     if config.rate_limit_per_s is None:
-        if config.task_rate_per_s is not None or tasks["limits_429_judged"]:
+        if config.task_rate_per_s is not None or config.shunya_rate_per_s is not None \
+                or tasks["limits_429_judged"]:
             return log.verdict(checked=True, **tasks)
         return log.verdict(checked=False, note="the run set no per-tenant rate limit", **tasks)
     bound = config.rate_limit_per_s * (1 + config.rate_limit_tolerance) + config.rate_limit_burst
@@ -190,6 +203,59 @@ def _starved_refusals(log: ViolationLog, history: History, refused: list[tuple[s
                 api_requests_in_window=reads)
     return {"starved_429": starved, "starved_not_judged_near_fault": near_fault,
             "starved_not_judged_mostly_calls": mostly_calls}
+
+
+#: Window lengths (s) over which the Shunya stub's arrivals of one tenant's calls are counted.
+_SHUNYA_WINDOWS_S = (1.0, 2.0, 4.0)
+
+
+def _shunya_over_limit(log: ViolationLog, history: History, calls: tuple[tuple[float, str], ...], rate: float,
+                       burst: float, tolerance: float) -> dict[str, int]:
+    """Flag a window in which the Shunya stub served more of one tenant's calls than the app's limit lets out.
+
+    The stub notes when each call arrived (unix seconds) and for whom. A limiter that keeps to ``rate`` per
+    second after ``burst`` lets at most ``rate x length + burst`` calls out in any window of ``length`` s;
+    the rate is widened by ``tolerance`` for the time between the app's decision and the arrival (a call
+    decided just before the window may land in it). Windows that overlap a fault are not judged: a paused
+    worker or a slowed link can hold calls decided apart and deliver them together. One violation per
+    tenant and window, the next judged after it; returns counts for the verdict.
+    """
+    per_tenant: dict[str, list[float]] = defaultdict(list)
+    for at, company in calls:
+        per_tenant[company].append(at)
+    faults = FaultWindows(history)
+    # The history's clock: ns since its start; the stub's: unix seconds. Any op carries both.
+    origin = next((op.wall - op.time_ns / 1e9 for op in history if op.wall), None)
+    judged = near_fault = busiest = 0
+    for tenant, times in sorted(per_tenant.items()):
+        times.sort()
+        judged += len(times)
+        for length in _SHUNYA_WINDOWS_S:
+            bound = rate * (1 + tolerance) * length + burst
+            i, end = 0, 0
+            while i < len(times):
+                end = max(end, i)
+                while end + 1 < len(times) and times[end + 1] < times[i] + length:
+                    end += 1
+                count = end - i + 1
+                if length == _SHUNYA_WINDOWS_S[0]:
+                    busiest = max(busiest, count)
+                if count <= bound:
+                    i += 1
+                    continue
+                start_ns = None if origin is None else (times[i] - origin) * 1e9
+                if start_ns is not None and faults.overlaps(start_ns - 1e9, start_ns + (length + 1) * 1e9):
+                    near_fault += 1
+                    i = end + 1
+                    continue
+                log.add("shunya-over-limit",
+                        f"tenant {tenant}: the Shunya stub served {count} of its calls (job creations and polls) "
+                        f"within {length:g} s, over the app's Shunya limit {rate:g}/s, burst {burst:g}: at most "
+                        f"{bound:g}", badness=float(count - bound), tenant=tenant, window_s=length, calls=count,
+                        at=times[i])
+                i = end + 1
+    return {"shunya_calls_judged": judged, "shunya_busiest_second": busiest,
+            "shunya_windows_not_judged_near_fault": near_fault}
 
 
 #: Window lengths (s) that confirm an over-limit second: the second itself, then longer ones for slow answers.
