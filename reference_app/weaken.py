@@ -87,6 +87,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the per-tenant rate limits on API requests, Shunya calls and task enqueues",
         ),
         Weakening(
+            "retry-after-units",
+            "C3",
+            "the unit of the API limit's Retry-After: milliseconds where the header means seconds, so a client "
+            "that honours a 429 stays away a thousand times as long as its allowance needs",
+        ),
+        Weakening(
             "shunya-limit",
             "C3",
             "the per-tenant limit on calls to Shunya (job creations and polls): the workers call Shunya at "

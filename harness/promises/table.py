@@ -385,6 +385,16 @@ _row("C3.limit-retryable", "C3",
      ("noisy-tenant",), ("rate-limit-not-stored",),
      count=c.with_arg(tuple(sorted(v.WRITES - {v.WEBHOOK_DELIVER})), "after_429"))
 
+# A realistic bug (milliseconds sent as Retry-After's seconds) passed every rule: 200 is valid delay-seconds.
+_row("C3.retry-after-bounded", "C3",
+     "A 429's Retry-After asks no longer wait than the run's limits can mean: at most twice the time a limit "
+     "takes to let burst + 1 requests through (and never less than 5 s allowed).",
+     "rate-limit-enforced", tuple(sorted(v.WRITES - {v.WEBHOOK_DELIVER})) + (v.APPOINTMENT_READ,
+                                                                             v.APPOINTMENT_LIST),
+     TENANTS + "; tenants sending far above their API limit", ("noisy-tenant",), ("retry-after-units",),
+     count=c.answered(tuple(sorted(v.WRITES - {v.WEBHOOK_DELIVER})) + (v.APPOINTMENT_READ, v.APPOINTMENT_LIST),
+                      429))
+
 # -- D1/D2 tenancy --------------------------------------------------------------------------------
 _ALL_TENANT_OPS = (v.SESSION_START, v.SESSION_STOP, v.LEGACY_START, v.LEGACY_STOP, v.ASSIGN, v.UNASSIGN,
                    v.APPOINTMENT_READ, v.APPOINTMENT_LIST, v.SESSION_READ, v.CALL_SUBMIT, v.CALL_READ,

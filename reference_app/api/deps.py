@@ -48,10 +48,12 @@ async def get_principal(request: Request, ctx: Ctx) -> Principal:
     limited = principal.user_id if ctx.settings.weakened("rate-limit-per-user") else principal.company_id
     decision = await ctx.limiter.check(ctx.api_limit, limited)
     if not decision.allowed:
+        # Weakened ``retry-after-units``: the wait in milliseconds where the header means seconds.
+        wait = decision.retry_after_s * (1000 if ctx.settings.weakened("retry-after-units") else 1)
         raise Problem(
             "rate-limited",
             "your company's request rate is over its limit",
-            headers={"Retry-After": str(decision.retry_after_s)},
+            headers={"Retry-After": str(wait)},
         )
     return principal
 

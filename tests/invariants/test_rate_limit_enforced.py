@@ -219,6 +219,27 @@ def test_a_429_without_retry_after_is_a_violation(tmp_path: Path) -> None:
     assert [v.details["type"] for v in verdict.violations] == ["limit-without-retry-after"] * 2
 
 
+def test_a_retry_after_far_longer_than_the_limits_can_mean_is_a_violation(tmp_path: Path) -> None:
+    """Limits of 20/s (burst 10) and 1/s: no refusal can mean more than 5 s. A Retry-After of 200 (milliseconds
+    sent as seconds), or an HTTP-date an hour ahead, keeps a client that honours it out: flagged. Without a
+    known limit (an app already running) the length is not judged."""
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    soon = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=2), usegmt=True)
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(hours=1), usegmt=True)
+    history = _refusals(tmp_path, [(429, {"retry_after": "1", "replayed": False}),
+                                   (429, {"retry_after": "5", "replayed": False}),
+                                   (429, {"retry_after": soon, "replayed": False}),
+                                   (429, {"retry_after": "200", "replayed": False}),
+                                   (429, {"retry_after": later, "replayed": False})])
+    limits = CheckConfig(rate_limit_per_s=20, rate_limit_burst=10, task_rate_per_s=1, task_rate_burst=1)
+    verdict = _verdict(history, limits)
+    assert [v.details["type"] for v in verdict.violations] == ["retry-after-too-long"] * 2
+    assert [round(v.details["retry_after_s"], -2) for v in verdict.violations] == [200, 3600]
+    assert _verdict(history, CheckConfig()).status == "valid"
+
+
 def test_a_stored_429_replayed_to_the_keys_retry_is_a_violation(tmp_path: Path) -> None:
     history = _refusals(tmp_path, [(429, {"retry_after": "1", "replayed": False}),
                                    (429, {"retry_after": "1", "replayed": True})])

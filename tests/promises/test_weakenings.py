@@ -285,6 +285,27 @@ def test_rate_limit_counts_refusals(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_retry_after_units(apps, weakened: bool) -> None:
+    """Five reads in a row under an API limit of 1/s (burst 1): the refused ones say Retry-After 1 with the fix;
+    1000 without it (milliseconds), and rate-limit-enforced flags each (retry-after-too-long)."""
+    from stormproof.harness.invariants import CheckConfig, Snapshot
+
+    app = apps(*(("retry-after-units",) if weakened else ()), STORMPROOF_RATE_API_PER_SECOND="1",
+               STORMPROOF_RATE_API_BURST="1")
+    tenant = app.tenants[1]
+    rec = Recorder([t.company_id for t in app.tenants])
+    with httpx.Client(base_url=app.url, headers=auth(tenant.manager_token), timeout=10) as client:
+        answers = [client.get(f"/api/v1/appointments/{tenant.appointment_ids[0]}") for _ in range(5)]
+    for answer in answers:
+        rec.record(v.APPOINTMENT_READ, tenant.company_id, answer, appointment_id=tenant.appointment_ids[0])
+    waits = {answer.headers.get("Retry-After") for answer in answers if answer.status_code == 429}
+    assert waits == ({"1000"} if weakened else {"1"}), [a.status_code for a in answers]
+    config = CheckConfig(rate_limit_per_s=1, rate_limit_burst=1)
+    verdict = _verdict("rate-limit-enforced", rec.history(), Snapshot.build({}, config=config))
+    assert {x.details["type"] for x in verdict.violations} == ({"retry-after-too-long"} if weakened else set())
+
+
+@FIX
 def test_tenant_guard_reps(apps, weakened: bool) -> None:
     """A rep of tenant A reads tenant B's appointment by id, then a missing one: 404 alike with the fix (as for a
     manager); B's appointment without it (tenant-isolation flags the probe). A's manager gets 404 either way."""

@@ -46,6 +46,12 @@ lies inside it; more of them accepted than ``rate x length + burst`` (the rate
 widened by ``rate_limit_tolerance``) in some window is ``task-over-limit``:
 whatever the latency, those were admitted inside it.
 
+A 429's Retry-After must also be one the run's limits can mean: no longer
+than twice the time a limit takes to let ``burst + 1`` requests through (at
+least 5 s allowed); a longer one (milliseconds sent as seconds) keeps a client
+that honours it out for far longer than its allowance does
+(``retry-after-too-long``; not judged when no limit is known).
+
 Calls to Shunya have a per-tenant limit too (plan C3: "Shunya API calls"),
 spent by the workers' job creations and polls, which no client sees. The
 Shunya stub logs when each call arrived and for whom (``GET /admin/calls``,
@@ -65,6 +71,7 @@ the count past the bound: a false ``over-limit``) nor as sent.
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -89,7 +96,7 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
     """Per tenant and per second, accepted (non-429) answers stay within rate + burst."""
     config = snapshot.config
     log = ViolationLog(NAME, "safety", config)
-    tasks: dict[str, int] = {"limits_429_judged": _refusals_retryable(log, history)}
+    tasks: dict[str, int] = {"limits_429_judged": _refusals_retryable(log, history, _longest_wait_s(config))}
     if config.task_rate_per_s is not None:
         tasks["task_enqueues_judged"] = _task_over_limit(log, history, config.task_rate_per_s,
                                                          config.task_rate_burst, config.rate_limit_tolerance)
@@ -305,12 +312,44 @@ def _admitted_window(flights: list[tuple[int, int]], second: int, rate: float, b
 _DELTA_SECONDS = re.compile(r"^[0-9]+$")
 
 
-def _refusals_retryable(log: ViolationLog, history: History) -> int:
+def _longest_wait_s(config: object) -> float | None:
+    """The longest Retry-After the run's limits can mean, in seconds; None when no client-facing limit is known.
+
+    A limit of ``rate`` per second after a burst of ``burst`` refuses a request only until enough of its
+    allowance is back for it: GCRA and a token bucket within ``1/rate`` s, a window of ``burst`` requests
+    (a sliding log) within ``burst/rate`` s. Twice the longest of those, rounded up, and never under 5 s, is
+    allowed: a correct limiter never asks for more, and one that says milliseconds where it means seconds
+    asks a thousand times as much."""
+    waits = [(burst + 1) / rate for rate, burst in ((getattr(config, "rate_limit_per_s", None),
+                                                     getattr(config, "rate_limit_burst", 0.0)),
+                                                    (getattr(config, "task_rate_per_s", None),
+                                                     getattr(config, "task_rate_burst", 0.0)))
+             if rate]
+    return max(5.0, 2 * math.ceil(max(waits))) if waits else None
+
+
+def _retry_after_s(value: str, answered_wall: float) -> float | None:
+    """A Retry-After in seconds from the answer: delay-seconds as is, an HTTP-date less the answer's time."""
+    from email.utils import parsedate_to_datetime
+
+    value = value.strip()
+    if _DELTA_SECONDS.match(value):
+        return float(value)
+    try:
+        return parsedate_to_datetime(value).timestamp() - answered_wall
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _refusals_retryable(log: ViolationLog, history: History, longest_s: float | None) -> int:
     """Every 429 says when to come back and is the limit's answer now, never a stored one (plan C3, B1).
 
     A 429 without a Retry-After (delta-seconds or an HTTP-date) leaves the client to guess (the recorder
     notes the header of each 429 as ``retry_after``, "" when absent; histories without the note are not
-    judged on it). A 429 answered as a replay (Idempotent-Replayed) was stored under the request's key:
+    judged on it). A Retry-After longer than the run's limits can mean (``longest_s``, see
+    :func:`_longest_wait_s`; not judged when no limit is known) keeps a client that honours it out far
+    longer than its allowance does: ``retry-after-too-long``. A 429 answered as a replay
+    (Idempotent-Replayed) was stored under the request's key:
     the same request sent again with its key after Retry-After gets that 429 again, for the key's whole
     lifetime, so a rate-limited write can never be retried safely. Returns how many 429s were judged.
     """
@@ -328,6 +367,14 @@ def _refusals_retryable(log: ViolationLog, history: History) -> int:
                         + (f"Retry-After {retry_after!r}, neither delay-seconds nor an HTTP-date" if retry_after
                            else "no Retry-After") + ": the client cannot tell when to come back",
                         (invoke.index, completion.index), tenant=invoke.tenant, f=invoke.f)
+            elif retry_after and longest_s is not None:
+                wait = _retry_after_s(str(retry_after), completion.wall)
+                if wait is not None and wait > longest_s:
+                    log.add("retry-after-too-long",
+                            f"{invoke.f} was answered 429 with Retry-After {retry_after!r} ({wait:g} s), longer than "
+                            f"the run's limits can mean (at most {longest_s:g} s): a client that honours it stays "
+                            "out far longer than its allowance does", (invoke.index, completion.index),
+                            badness=wait - longest_s, tenant=invoke.tenant, f=invoke.f, retry_after_s=wait)
             if result.get("replayed"):
                 log.add("limit-replayed",
                         f"{invoke.f} was answered a stored 429 (Idempotent-Replayed) for key "
