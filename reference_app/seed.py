@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, delete, insert, pool
 from .auth import mint_token
 from .models import (CONSENT_SCOPES, Appointment, AppointmentAssignment, Call, Company, Consent, DeadLetter,
                      DeletionAudit, RecordingSession, RetentionPolicy, TaskRecord, User)
-from .models.lifecycle import DEFAULT_APPOINTMENT_RETENTION_DAYS
+from .models.lifecycle import DEFAULT_APPOINTMENT_RETENTION_DAYS, DEFAULT_CALL_RETENTION_DAYS
 from .settings import Settings
 from .worker.names import POLL_TASK  # not celery_app: Celery's import is half a second
 
@@ -212,6 +212,15 @@ def _seed_retention(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, mana
     across = _appointment(conn, company_id, "Across the cutoff", ended - timedelta(hours=2), 2)
     tenant.retention_rows.append(
         {"kind": "appointment", "id": str(across), "company_id": str(company_id), "at": ended.timestamp()})
+    # Calls an hour either side of the tenant's call cutoff: the one inside is kept, the one past deleted. Rows
+    # days away from every cutoff passed a retention that cut a day early (lifecycle-under-load, 2026-12-02).
+    days = SHORT_POLICY["call_days"] if short_policy else DEFAULT_CALL_RETENTION_DAYS
+    for hours in (-1, 1):
+        created = now - timedelta(days=days) - timedelta(hours=hours)
+        call = uuid.uuid4()
+        conn.execute(insert(Call).values(id=call, company_id=company_id, status="completed", created_at=created))
+        tenant.retention_rows.append(
+            {"kind": "call", "id": str(call), "company_id": str(company_id), "at": created.timestamp()})
     executed = now - timedelta(days=_EXPIRED_DAYS["call"])
     audit = uuid.uuid4()  # an appointment deleted long ago: the row is the record of it (plan F1, F2)
     conn.execute(insert(DeletionAudit).values(
