@@ -318,6 +318,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "webhook hit, so webhook_dedupe_hits_total{source=\"webhook\"} counts more than the webhooks",
         ),
         Weakening(
+            "appointment-delete-direct",
+            "F2",
+            "DELETE /appointments/{id} asking for a confirmed deletion: the route hard-deletes at once (204), "
+            "with no confirmation and no audit row, the appointment's calls kept with no appointment",
+        ),
+        Weakening(
             "deletion-reconfirm",
             "F2",
             "the pending check of a confirmation: an executed deletion confirmed again runs again and "

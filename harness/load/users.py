@@ -912,10 +912,20 @@ class StormUser(FastHttpUser):
         # A call of it, so that what the deletion must take includes a call and its Shunya job (plan F2).
         self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls", args={"appointment_id": appointment},
                    body={"appointment_id": appointment}, key=uuid.uuid4().hex, token=self._token())
-        request = self._send(v.DELETION_REQUEST, "POST", "/api/v1/deletions",
-                             args={"scope": "appointment", "target_id": appointment},
-                             body={"scope": "appointment", "target_id": appointment}, token=self._token())
-        if request.status != 201 or not isinstance(request.body, dict):
+        # Half the requests go through DELETE /appointments/{id}: every way to delete must wait for the
+        # confirmation and write the audit (plan F2: cascade deletion with confirmation, an audit trail for
+        # all deletions). A route that deleted at once, unaudited, passed lifecycle-under-load while the
+        # load asked by POST /deletions alone (2026-12-03). Its answer is judged like any request's: an
+        # appointment gone without a confirmation with the token is deleted-unconfirmed.
+        if self.rng.random() < 0.5:
+            request = self._send(v.DELETION_REQUEST, "DELETE", f"/api/v1/appointments/{appointment}",
+                                 args={"scope": "appointment", "target_id": appointment, "route": "delete"},
+                                 token=self._token())
+        else:
+            request = self._send(v.DELETION_REQUEST, "POST", "/api/v1/deletions",
+                                 args={"scope": "appointment", "target_id": appointment},
+                                 body={"scope": "appointment", "target_id": appointment}, token=self._token())
+        if request.status not in (201, 202) or not isinstance(request.body, dict):
             return
         deletion = str(request.body.get("id"))
         # A mistyped token first: it must delete nothing (plan F2); and one request in three is left

@@ -600,6 +600,17 @@ _row("F2.confirm-required", "F2",
      "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
      TENANTS + "; deletion requests confirmed with a wrong token first, some never confirmed",
      ("lifecycle-under-load",), ("deletion-token",), count=c.with_arg((v.DELETION_CONFIRM,), "wrong_token"))
+# Found 2026-12-03 reading the reference app: DELETE /appointments/{id} hard-deleted at once, unconfirmed and
+# unaudited, its calls kept with no appointment; no load sent it on a tenant's own appointment, so nothing judged
+# it. Half the load's deletion requests now go through the route (args.route "delete").
+_row("F2.every-route-confirmed", "F2",
+     "Every way to delete an appointment waits for the confirmation: DELETE /appointments/{id} deletes nothing "
+     "by itself; the appointment goes only with a confirmation carrying its request's token, audited and with "
+     "everything of it.",
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
+     TENANTS + "; appointments with consents and a call, asked deleted through DELETE /appointments/{id}",
+     ("lifecycle-under-load",), ("appointment-delete-direct",),
+     count=c.with_arg_value((v.DELETION_REQUEST,), "route", "delete"))
 _row("F3.consent-before-recording", "F3",
      "No recording session exists for an appointment without a recording consent granted before it started.",
      "consent-before-processing", (v.SESSION_START, v.LEGACY_START), TENANTS + "; appointments without consent",

@@ -185,6 +185,16 @@ def _probe(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
     return Request(method, path, _auth(token, key), body)
 
 
+_REQUEST_DELETION = _simple("POST", "/api/v1/deletions",
+                            body=lambda a: {"scope": a["scope"], "target_id": a["target_id"]})
+_DELETE_APPOINTMENT = _simple("DELETE", "/api/v1/appointments/{target_id}")
+
+
+def _deletion_request(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    """A deletion asked by POST /deletions, or by DELETE /appointments/{id} where the run did (``route``)."""
+    return (_DELETE_APPOINTMENT if args.get("route") == "delete" else _REQUEST_DELETION)(step, args, ctx)
+
+
 def _forge(token: str) -> str:
     import base64
     import hashlib
@@ -214,8 +224,7 @@ _BUILDERS: dict[str, Callable[[Step, Mapping[str, Any], ReplayContext], Request]
     v.WEBHOOK_DELIVER: _webhook,
     v.CONSENT_GRANT: _consent,
     v.APPOINTMENT_CREATE: _create,
-    v.DELETION_REQUEST: _simple("POST", "/api/v1/deletions",
-                                body=lambda a: {"scope": a["scope"], "target_id": a["target_id"]}),
+    v.DELETION_REQUEST: _deletion_request,
     v.DELETION_CONFIRM: _confirm,
     v.RETENTION_RUN: _retention,
     # a seeded dead letter (``t0.dead_letter_ids.N``); one the run's tasks made is named by no answer it

@@ -15,6 +15,7 @@ __all__ = [
     "DeletionConfirm",
     "DeletionCreate",
     "DeletionCreatedOut",
+    "created_body",
     "RetentionPolicyIn",
     "RetentionPolicyOut",
     "RetentionRunOut",
@@ -255,6 +256,15 @@ class DeletionCreatedOut(BaseModel):
     #: Shown once: only its hash is stored.
     confirmation_token: str
     expires_at: datetime
+
+
+def created_body(created: Any) -> dict[str, Any]:
+    """The answer to a new deletion request (a ``services.deletion.CreatedDeletion``), whichever route made it."""
+    r = created.request
+    return DeletionCreatedOut(
+        id=r.id, scope=r.scope, target_id=r.target_id, status=r.status, counts=r.counts,
+        confirmation_token=created.token, expires_at=r.expires_at,
+    ).model_dump(mode="json")
 
 
 class DeletionConfirm(_In):

@@ -167,6 +167,29 @@ def test_deletion_audited_flags_an_unconfirmed_request_whose_target_is_gone() ->
     assert violation.details["type"] == "deleted-unconfirmed" and violation.details["appointment_id"] == "a1"
 
 
+def test_deletion_audited_judges_a_delete_route_like_a_request() -> None:
+    """DELETE /appointments/{id} is a deletion request (args.route "delete"): answered 204 with the appointment
+    gone at once (a hard delete, no token, no audit) it is flagged; answered 202 and left pending with the
+    appointment kept, or confirmed with the token, it is valid."""
+    from stormproof.harness.history.vocabulary import DELETION_REQUEST
+
+    def run(status: int, *, confirm: bool, kept: bool) -> object:
+        b = HistoryBuilder()
+        b.call(DELETION_REQUEST, 0, 5, status, result={"id": "d1"} if status == 202 else {},
+               scope="appointment", target_id="a1", route="delete")
+        if confirm:
+            b.call(DELETION_CONFIRM, 10, 15, 200, result={"id": "d1"}, deletion_id="d1")
+        tables = {**EMPTY, "deletion_audit": [_audit("d1", "a1")] if confirm else [],
+                  "appointments": [{"id": "a1", "company_id": "c1"}] if kept else []}
+        return _one("deletion-audited", b.build(), tables)
+
+    direct = run(204, confirm=False, kept=False)
+    assert direct.status == "invalid"
+    assert [v.details["type"] for v in direct.violations] == ["deleted-unconfirmed"]
+    assert run(202, confirm=False, kept=True).status == "valid"
+    assert run(202, confirm=True, kept=False).status == "valid"
+
+
 def _runs(*runs: tuple[str, int | None], rows: list[dict]) -> History:
     """Retention runs by tenant with their answers; every invoke names the seeded ``rows``."""
     b = HistoryBuilder()

@@ -728,6 +728,48 @@ def test_deletion_token(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_appointment_delete_direct(apps, weakened: bool) -> None:
+    """DELETE /appointments/{id} answers 202 with a deletion request and deletes nothing with the fix; the
+    confirmation with its token then deletes it, audited, its call included. Without, the DELETE itself
+    deletes (204), unaudited, and leaves the call. deletion-audited flags the second (deleted-unconfirmed)."""
+    app = apps(*(("appointment-delete-direct",) if weakened else ()))
+    tenant = app.tenants[0]
+    window = {"title": "to delete", "starts_at": "2031-02-01T10:00:00Z", "ends_at": "2031-02-01T10:30:00Z"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    appointment = made.json()["id"]
+    consent = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents", headers=auth(tenant.manager_token),
+                         json={"scope": "analysis", "evidence": "said yes on the phone"})
+    assert consent.status_code == 201, consent.text
+    rec = Recorder([t.company_id for t in app.tenants])
+    body = {"appointment_id": appointment}
+    call = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json=body)
+    assert call.status_code == 202, call.text
+    rec.record(v.CALL_SUBMIT, tenant.company_id, call, body=body, appointment_id=appointment)
+    deleted = httpx.delete(f"{app.url}/api/v1/appointments/{appointment}", headers=auth(tenant.manager_token))
+    rec.record(v.DELETION_REQUEST, tenant.company_id, deleted, scope="appointment", target_id=appointment,
+               route="delete")
+    left = sql_rows(app.database_url, "SELECT id FROM appointments WHERE id = %s", appointment)
+    if weakened:
+        assert deleted.status_code == 204 and left == []
+    else:
+        assert deleted.status_code == 202 and len(left) == 1, deleted.text
+        request = deleted.json()
+        assert request["target_id"] == appointment and request["status"] == "pending"
+        confirmed = httpx.post(f"{app.url}/api/v1/deletions/{request['id']}/confirm",
+                               headers=auth(tenant.manager_token),
+                               json={"confirmation_token": request["confirmation_token"]})
+        assert confirmed.status_code == 200, confirmed.text
+        rec.record(v.DELETION_CONFIRM, tenant.company_id, confirmed, deletion_id=request["id"])
+        assert not sql_rows(app.database_url, "SELECT 1 FROM appointments WHERE id = %s", appointment)
+        assert sql_rows(app.database_url, "SELECT 1 FROM deletion_audit WHERE id = %s", request["id"])
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"deleted-unconfirmed"}
+
+
+@FIX
 def test_stop_idempotent(apps, weakened: bool) -> None:
     """Stopping a stopped session answers its state with the fix; 409 without it."""
     app = apps(*(("stop-idempotent",) if weakened else ()))

@@ -142,3 +142,15 @@ def test_a_retention_run_names_the_rows_of_this_attempts_seed() -> None:
     assert request.args is not None and request.args["rows"] == mine + other
     bare = Step(9, 0, "u1", "retention.run", TENANT, {})
     assert "rows" not in (build_request(bare, bare.args, ctx).args or {})
+
+
+def test_a_deletion_asked_by_the_delete_route_is_replayed_through_it() -> None:
+    """The run's DELETE /appointments/{id} (``route`` delete) is sent as a DELETE: sent as POST /deletions, the
+    weakened app's direct delete (appointment-delete-direct) could not happen in the replay."""
+    target = "a" * 8 + "-0000-0000-0000-" + "0" * 12
+    args = {"scope": "appointment", "target_id": target}
+    posted = build_request(Step(3, 0, "u1", "deletion.request", TENANT, args), args, _ctx())
+    assert (posted.method, posted.path, posted.body) == ("POST", "/api/v1/deletions", args)
+    deleted = build_request(Step(4, 0, "u1", "deletion.request", TENANT, {**args, "route": "delete"}),
+                            {**args, "route": "delete"}, _ctx())
+    assert (deleted.method, deleted.path, deleted.body) == ("DELETE", f"/api/v1/appointments/{target}", None)

@@ -17,7 +17,10 @@ Judged on the history's acknowledged confirmations and the final state:
   executed, and an appointment gone from the final state whose acknowledged
   deletion request was never confirmed with its token (and that nothing
   else may have deleted: another request's confirmation, an appointment
-  DELETE) are each a deletion done without consent;
+  DELETE probe) are each a deletion done without consent. The load's
+  ``DELETE /appointments/{id}`` is a deletion request too (``args.route``
+  ``delete``): plan F2 wants every way of deleting confirmed and audited,
+  so a route that deleted at once (204) is ``deleted-unconfirmed``;
 - a deletion runs once: a confirmation sent after one with the token was
   answered 2xx (a double click, a retry) gets a refusal (409
   ``deletion-not-pending``) or the first answer again, status and body; a
@@ -205,8 +208,13 @@ def _unconfirmed_deletions(log: ViolationLog, history: History, snapshot: Snapsh
         pending += 1
         if target not in remaining and target not in excused:
             found += 1
-            log.add("deleted-unconfirmed",
-                    f"appointment {target} is gone, but its deletion {deletion} was never confirmed with its token",
+            # A route that deleted at once answers no request (a 204): say what it answered instead.
+            if completion.result.get("id") is not None:
+                why = f"its deletion {deletion} was never confirmed with its token"
+            else:
+                asked = "DELETE /appointments/{id}" if invoke.args.get("route") == "delete" else "its deletion request"
+                why = f"{asked} answered {completion.status} with no request to confirm: deleted unconfirmed"
+            log.add("deleted-unconfirmed", f"appointment {target} is gone, but {why}",
                     (invoke.index, completion.index), deletion_id=deletion, appointment_id=target,
                     tenant=invoke.tenant)
     return found, pending

@@ -7,14 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from ...models import Appointment, AppointmentAssignment
+from ...services.deletion import create_request
 from ...services.assignments import assign_appointment, unassign_appointment
 from ...services.idempotency import Outcome, UnitOfWork, run_write
 from ...services.tenancy import get_owned, parse_id
 from ..deps import Ctx, CurrentPrincipal, ManagerPrincipal
-from ..schemas import AppointmentCreate, AppointmentOut, AppointmentPatch, AssignIn, AssignmentOut, dump
+from ..schemas import (
+    AppointmentCreate, AppointmentOut, AppointmentPatch, AssignIn, AssignmentOut, DeletionCreatedOut, created_body, dump,
+)
 
 router = APIRouter(prefix="/api/v1/appointments", tags=["appointments"])
 
@@ -90,15 +93,25 @@ async def patch_appointment(
     return await run_write(request, ctx, principal, op, required=False)
 
 
-@router.delete("/{appointment_id}", status_code=204)
+@router.delete("/{appointment_id}", status_code=202, response_model=DeletionCreatedOut)
 async def delete_appointment(appointment_id: str, ctx: Ctx, principal: ManagerPrincipal) -> Response:
+    """Ask for the appointment's deletion: 202 with a deletion request, exactly as POST /deletions answers.
+
+    Plan F2 wants cascade deletion *with confirmation* and an audit trail for *all* deletions, so this
+    route deletes nothing by itself: only a confirmation with the request's token does, in one
+    transaction with the audit row, calls included. Weakened ``appointment-delete-direct``: the
+    original's hard delete at once (204), unconfirmed, unaudited, its calls kept with no appointment.
+    """
     async with ctx.sessions() as session, session.begin():
-        row = await get_owned(
-            session, Appointment, appointment_id, principal, ctx.settings,
-            what="appointment", for_update=True,
-        )
-        await session.delete(row)
-    return Response(status_code=204)
+        if ctx.settings.weakened("appointment-delete-direct"):
+            row = await get_owned(
+                session, Appointment, appointment_id, principal, ctx.settings,
+                what="appointment", for_update=True,
+            )
+            await session.delete(row)
+            return Response(status_code=204)
+        created = await create_request(session, ctx.settings, principal, "appointment", appointment_id)
+    return JSONResponse(created_body(created), status_code=202)
 
 
 @router.post("/{appointment_id}/assign", response_model=AssignmentOut)

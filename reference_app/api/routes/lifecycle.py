@@ -20,6 +20,7 @@ from ..schemas import (
     RetentionPolicyIn,
     RetentionPolicyOut,
     RetentionRunOut,
+    created_body,
     dump,
 )
 
@@ -71,11 +72,7 @@ async def create_deletion(body: DeletionCreate, ctx: Ctx, principal: ManagerPrin
     """Ask for a deletion: nothing is deleted yet; the answer counts what would be, and gives the token."""
     async with ctx.sessions() as session, session.begin():
         created = await create_request(session, ctx.settings, principal, body.scope, body.target_id)
-    r = created.request
-    return DeletionCreatedOut(
-        id=r.id, scope=r.scope, target_id=r.target_id, status=r.status, counts=r.counts,
-        confirmation_token=created.token, expires_at=r.expires_at,
-    ).model_dump(mode="json")
+    return created_body(created)
 
 
 @router.post("/deletions/{deletion_id}/confirm", response_model=DeletionAuditOut)
