@@ -143,6 +143,7 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
     limiter = RateLimiter(redis_client, enabled=not settings.weakened("rate-limit"),
                           per_tenant=not settings.weakened("rate-limit-per-tenant"),
                           fail_open=not settings.weakened("redis-fail-open"),
+                          fail_closed=settings.weakened("rate-limit-fail-closed"),
                           count_refusals=settings.weakened("rate-limit-counts-refusals"))
     shunya = ShunyaClient(
         settings.shunya_url,

@@ -391,6 +391,26 @@ WEAKENINGS: dict[str, Weakening] = {
             "errors instead of leaving the decision to the database guards",
         ),
         Weakening(
+            "dead-letter-filter-tenant",
+            "D2",
+            "the tenant condition of the dead-letter list's status filter: GET /dead-letters?status=... "
+            "builds its own statement without it and lists every tenant's letters of that status",
+        ),
+        Weakening(
+            "session-index-unhandled",
+            "B3",
+            "the handling of the partial unique index's refusal: a session start the index refuses (the lock "
+            "lost, or two starts past the check) is a plain insert whose error answers 500, not the 409 "
+            "naming the active session",
+        ),
+        Weakening(
+            "rate-limit-fail-closed",
+            "C3",
+            "the fail-open of the rate limits: when Redis cannot be reached, the limiters refuse (429, "
+            "Retry-After 1) instead of letting requests through, so a Redis restart locks every tenant out "
+            "of the API for as long as it lasts",
+        ),
+        Weakening(
             "consent-check",
             "F3",
             "the consent check: recording sessions start and calls are submitted for analysis "

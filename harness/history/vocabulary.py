@@ -27,6 +27,8 @@ probe.cross_tenant       target_tenant, target_id, method, path,     status, bod
 probe.idempotency        route, probe, step, method, path,           like any keyed write
                          [idempotency_key], payload_fp
 probe.authz              route, role, required_roles, method, path   status, problem
+probe.filter             route, query_field, value, method, path     like the read's own answer (a list read
+                                                                     filtered by one of its enumerated values)
 probe.setup              route, kind, method, path                   like the route's own answer (a tenant
                                                                      creating its own row of a kind no
                                                                      answer named yet, for the probes)
@@ -68,6 +70,7 @@ __all__ = [
     "NEMESIS",
     "PROBE",
     "PROBE_AUTHZ",
+    "PROBE_FILTER",
     "PROBE_IDEMPOTENCY",
     "PROBE_SETUP",
     "RETENTION_RUN",
@@ -96,6 +99,7 @@ PROBE = "probe.cross_tenant"
 PROBE_IDEMPOTENCY = "probe.idempotency"
 PROBE_AUTHZ = "probe.authz"
 PROBE_SETUP = "probe.setup"
+PROBE_FILTER = "probe.filter"
 FAULT = "fault"
 APPOINTMENT_CREATE = "appointment.create"
 CONSENT_GRANT = "consent.grant"

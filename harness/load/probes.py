@@ -55,6 +55,7 @@ __all__ = [
     "cross_tenant_routes",
     "fill_path",
     "idempotent_routes",
+    "query_filters",
     "kind_of",
     "learn",
     "masked_digest",
@@ -244,6 +245,45 @@ def query_id_fields(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, st
     return tuple((str(p["name"]), kind_of(str(p["name"]))) for p in params
                  if isinstance(p, Mapping) and p.get("in") == "query" and str(p.get("name", "")).endswith("_id")
                  and p.get("name") not in _NOT_LEARNT)
+
+
+#: A pattern that lists a parameter's values: ``^(dead|retried)$`` (FastAPI writes ``Query(pattern=...)`` so).
+_ALTERNATIVES = re.compile(r"^\^?\(?([\w-]+(?:\|[\w-]+)+)\)?\$?$")
+
+
+def _values(doc: Mapping[str, Any], schema: Any) -> tuple[str, ...]:
+    """The values a query parameter's schema enumerates (``enum``, or a pattern of alternatives), else none."""
+    schema = _resolve(doc, schema)
+    if not isinstance(schema, Mapping):
+        return ()
+    for branch in list(schema.get("anyOf") or ()) + list(schema.get("oneOf") or ()):
+        found = _values(doc, branch)
+        if found:
+            return found
+    if isinstance(schema.get("enum"), list):
+        return tuple(str(x) for x in schema["enum"] if x is not None)
+    match = _ALTERNATIVES.match(str(schema.get("pattern") or ""))
+    return tuple(match.group(1).split("|")) if match else ()
+
+
+def query_filters(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The ``(query parameter, values)`` pairs of a read's enumerated filters: ``status`` of the dead-letter
+    list (``dead``, ``retried``).
+
+    A filter is a branch of the read's query, and a branch is where a tenant condition gets lost: a
+    dead-letter list that rebuilt its statement for ``?status=`` without the tenant handed every tenant's
+    letters to anyone who filtered, and tenant-probe passed it (no load filtered; 2026-12-03).
+    """
+    if route.write or not route.token:
+        return ()
+    item = (doc.get("paths") or {}).get(route.path) or {}
+    operation = item.get(route.method.lower()) if isinstance(item, Mapping) else None
+    if not isinstance(operation, Mapping):
+        return ()
+    params = [_resolve(doc, p) for p in list(item.get("parameters") or ()) + list(operation.get("parameters") or ())]
+    return tuple((str(p["name"]), values) for p in params
+                 if isinstance(p, Mapping) and p.get("in") == "query"
+                 and (values := _values(doc, p.get("schema"))))
 
 
 def idempotent_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:

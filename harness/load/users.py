@@ -82,6 +82,16 @@ _turns_cache: dict[tuple[Any, ...], list[tuple[str, Any]]] = {}
 
 #: The share of cross-tenant probes that try a filter by id in a query string, when the app has one.
 _QUERY_PROBE_SHARE = 0.2
+#: Lines of a consent script a long evidence text is made of (accents, quotes and punctuation included).
+_SCRIPT = (
+    "This call is recorded so that we can review the visit and improve our service.",
+    "Your consent covers the recording and its analysis by our provider; you may withdraw it at any time.",
+    "Le client a confirm\u00e9 qu'il accepte l'enregistrement \u00ab sans r\u00e9serve \u00bb.",
+    "Recordings are kept for 90 days, analyses for 365 days, unless you ask us to delete them sooner.",
+    "Asked twice; the answer was \"yes, that's fine\" both times.",
+)
+#: Likewise the share of cross-tenant probe turns that filter one of our own reads instead (``probe.filter``).
+_FILTER_PROBE_SHARE = 0.15
 
 
 def _pool(pools: dict[str, list[str]], kind: str, *, anything: bool = False) -> list[str]:
@@ -184,6 +194,8 @@ class _Derived:
         self.creators = derive.creators(routes)
         self.body_ids = tuple((route, fields) for route in routes if (fields := derive.body_id_fields(doc, route)))
         self.query_ids = tuple((route, fields) for route in routes if (fields := derive.query_id_fields(doc, route)))
+        self.filters = tuple((route, field, values) for route in routes
+                             for field, values in derive.query_filters(doc, route))
 
 
 _derived: _Derived | None = None
@@ -634,9 +646,22 @@ class StormUser(FastHttpUser):
             ids = self._fill(route, own) if callable_by_us(route) else None
             if ids is not None:
                 queried += [(route, ids, field, kind) for field, kind in fields if _pool(foreign_pools, kind)]
+        filtered = [(route, ids, field, values) for route, field, values in d.filters
+                    if callable_by_us(route) and (ids := self._fill(route, own)) is not None]
+        role = "rep" if as_rep else "manager"
+        # A filter is a branch of a read's query, where a tenant condition can get lost: our own read, filtered
+        # by one of the values the document enumerates (every status of the dead-letter list, say); any other
+        # tenant's data in the answer is foreign-data (tenant-isolation). Taken a fixed share of the time.
+        if filtered and self.rng.random() < _FILTER_PROBE_SHARE:
+            route, own_ids, field, values = self.rng.choice(filtered)
+            value = self.rng.choice(values)
+            path = f"{derive.fill_path(route, own_ids)}?{field}={value}"
+            self._send(v.PROBE_FILTER, route.method, path, token=token,
+                       args={"route": route.name, "query_field": field, "value": value, "method": route.method,
+                             "path": path, "as_role": role})
+            return
         if not choices and not queried:
             return
-        role = "rep" if as_rep else "manager"
         # A query door is one route among many: taken a fixed share of the time, or a run of a hundred
         # probes over dozens of doors would often never try it.
         if queried and (not choices or self.rng.random() < _QUERY_PROBE_SHARE):
@@ -854,6 +879,12 @@ class StormUser(FastHttpUser):
         spoofed = [f"203.0.113.{self.rng.randrange(1, 255)}" for _ in CLIENT_IP_HEADERS]
         agent = f"stormproof-load/{self.process_name}"
         evidence = f"agreed by phone, script v{self.rng.randrange(100)} \u2014 {uuid.uuid4().hex[:8]}"
+        if self.rng.random() < 1 / 3:
+            # The script read out, as a long text kept in full: short evidence alone let an app that cut the
+            # text at 255 characters (a VARCHAR(255) habit) pass lifecycle-under-load (2026-12-03).
+            lines = [f"{n + 1}. {_SCRIPT[(n + self.rng.randrange(len(_SCRIPT))) % len(_SCRIPT)]}"
+                     for n in range(self.rng.randrange(6, 30))]
+            evidence = evidence + "\n" + "\n".join(lines)
         self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
                    args={"appointment_id": appointment, "scope": scope, "forwarded_for": spoofed[0],
                          "client_ips": spoofed, "user_agent": agent, "evidence": evidence},

@@ -121,6 +121,22 @@ def served_beside_limited(names: tuple[str, ...]) -> Counter:
     return count
 
 
+def under_fault(names: tuple[str, ...], target: str) -> Counter:
+    """Operations of ``names`` whose flight overlapped a fault on ``target`` (Redis killed, say): the
+    situation a fail-open promise is about."""
+
+    def count(history: History) -> int:
+        from stormproof.harness.invariants.checkers._probes import FaultWindows
+
+        windows = FaultWindows(history, lambda _fault, where: where == target)
+        if not len(windows):
+            return 0
+        return sum(1 for invoke, completion in completed(history, names)
+                   if windows.overlaps(invoke.time_ns, completion.time_ns))
+
+    return count
+
+
 def _keyed(history: History, names: tuple[str, ...]) -> dict[tuple[str | None, object], list[tuple[Op, Op]]]:
     """Completed keyed pairs grouped by (tenant, key), in invoke order."""
     groups: dict[tuple[str | None, object], list[tuple[Op, Op]]] = defaultdict(list)

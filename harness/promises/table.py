@@ -251,6 +251,13 @@ _row("B3.active-session-index", "B3",
      # latency: its cell escaped (verify --source promises --scenario db-latency, 2026-12-01, seed 8).
      "single-active-session", (v.SESSION_START, v.LEGACY_START), HOT, ("redis-flap",),
      ("session-unique-index",))
+# Found 2026-12-03 with the index's refusal left unhandled (a plain insert): redis-flap passed, 129 starts answered
+# 500 showing only in its error rate (2.7 % against 2 %), which is reported apart from the verdict.
+_row("B3.index-refusal-answered", "B3",
+     "A start the partial unique index refuses is answered 409 active-session-exists, never 5xx: with no fault "
+     "in place but on Redis, no session start or stop is answered an error.",
+     "single-active-session", (v.SESSION_START, v.LEGACY_START), HOT, ("redis-flap",),
+     ("session-index-unhandled",), count=c.under_fault((v.SESSION_START, v.LEGACY_START), "redis"))
 _row("B3.assignment-constraints", "B3",
      "The database refuses a second active assignment of an appointment and overlapping active assignments "
      "of a rep (unique index and exclusion constraint), whatever the application checks did.",
@@ -321,6 +328,14 @@ _row("C3.others-served", "C3",
      "answers it 429, whatever the others send.",
      "rate-limit-enforced", _API_LIMITED, TENANTS + "; noisy tenants and a quiet one (load.quiet_tenants)",
      ("noisy-tenant",), ("rate-limit-per-tenant",), count=c.served_beside_limited(_API_LIMITED))
+# Found 2026-12-03 with limiters that refused (429) while Redis was down: redis-flap passed with two thirds of its
+# 5,569 requests refused, as no rule judged its 429s (its API limit was the app's default, not known to the checker).
+# redis-flap now gives the app its API limit and judges rate-limit-enforced: every 429 is quiet-tenant-limited.
+_row("C3.limit-fails-open", "C3",
+     "A rate limit that cannot reach Redis lets the request through (fails open): a Redis restart never answers a "
+     "tenant within its allowance 429.",
+     "rate-limit-enforced", _API_LIMITED, TENANTS + "; Redis killed under load, the app's API limit known",
+     ("redis-flap",), ("rate-limit-fail-closed",), count=c.under_fault(_API_LIMITED, "redis"))
 # Found 2026-12-02 with a GCRA that stored the arrival time of refused requests too: noisy-tenant passed, though its
 # flooding tenants got nothing through after their first second. rate-limit-enforced now judges each API 429 by the
 # tenant's requests let through near it (limit-starves). Measured (rate-limit-enforced on the histories of verify
@@ -416,6 +431,13 @@ _row("D2.ids-in-queries", "D2",
      "same read filtered by a missing id, and never with another tenant's rows.",
      "tenant-isolation", (v.PROBE,), TENANTS + "; reps assigned in every tenant", ("tenant-probe",),
      ("list-filter-tenant",), count=c.with_arg((v.PROBE,), "query_field"))
+# Found 2026-12-03 with a dead-letter list whose ?status= branch rebuilt its statement without the tenant: tenant-probe
+# passed (no load filtered a list by status). The probes now filter every read by each value its document enumerates.
+_row("D2.filters-scoped", "D2",
+     "A read filtered by any value its API document enumerates (a status of sessions or dead letters) answers the "
+     "tenant's own rows only: no filter is a way around the tenant condition.",
+     "tenant-isolation", (v.PROBE_FILTER,), TENANTS + "; dead letters and sessions of every status in every tenant",
+     ("tenant-probe",), ("dead-letter-filter-tenant",), count=c.by_operations((v.PROBE_FILTER,)))
 # Found 2026-12-02 with a guard that scoped only managers' lookups: tenant-probe passed, every probe came from the
 # manager's token. Half the probes now come from a rep, on the routes the document lets a rep call (as_role).
 _row("D2.every-role", "D2",

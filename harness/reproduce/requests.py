@@ -233,6 +233,7 @@ _BUILDERS: dict[str, Callable[[Step, Mapping[str, Any], ReplayContext], Request]
     v.PROBE: _probe,
     v.PROBE_IDEMPOTENCY: _probe,
     v.PROBE_AUTHZ: _probe,
+    v.PROBE_FILTER: _probe,
 }
 
 #: The operations a replay can send.

@@ -69,12 +69,14 @@ class Decision:
 
 class RateLimiter:
     def __init__(self, client: "aioredis.Redis", *, enabled: bool = True, per_tenant: bool = True,
-                 fail_open: bool = True, count_refusals: bool = False) -> None:
+                 fail_open: bool = True, fail_closed: bool = False, count_refusals: bool = False) -> None:
         """``per_tenant=False`` is the weakening ``rate-limit-per-tenant``: one key for everyone;
         ``fail_open=False`` is ``redis-fail-open``: a Redis error propagates (the request answers 500);
+        ``fail_closed=True`` is ``rate-limit-fail-closed``: a Redis error refuses the request (429);
         ``count_refusals=True`` is ``rate-limit-counts-refusals``."""
         self._client = client
         self._fail_open = fail_open
+        self._fail_closed = fail_closed
         self._enabled = enabled
         self._per_tenant = per_tenant
         self._script = client.register_script(_GCRA_COUNTING_REFUSALS if count_refusals else _GCRA)
@@ -91,6 +93,9 @@ class RateLimiter:
         except RedisError as exc:
             if not self._fail_open:
                 raise
+            if self._fail_closed:  # "when in doubt, refuse": a Redis restart locks every tenant out
+                log.warning("rate limit %s unavailable, refusing: %s", limit.scope, exc)
+                return Decision(False, 1)
             log.warning("rate limit %s unavailable, allowing: %s", limit.scope, exc)
             return Decision(True)
         if allowed:

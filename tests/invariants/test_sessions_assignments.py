@@ -224,3 +224,29 @@ def test_a_probes_replayed_unassign_undoes_nothing() -> None:
     b.call("appointment.assign", 50, 60, 200, appointment_id="a1", rep_id="r2", result={"id": "x2"})
     verdict = _run("single-assignment", b)
     assert [v.details["type"] for v in verdict.violations] == ["history"]
+
+
+def _errored(target: str | None, status: int = 500, f: str = "session.start") -> object:
+    """A start (or stop) answered ``status`` while a kill of ``target`` (none: no fault) was in place."""
+    b = HistoryBuilder()
+    if target is not None:
+        b.call("fault", 0, 1, None, process="nemesis", tenant=None, fault="kill", phase="start", target=target)
+    args = {"appointment_id": "a1"} if f == "session.start" else {"session_id": "s1"}
+    b.call(f, 10, 20, status, result={"problem": "internal-error"} if status >= 500 else {}, **args)
+    if target is not None:
+        b.call("fault", 30, 31, None, process="nemesis", tenant=None, fault="kill", phase="stop", target=target)
+    return _run("single-active-session", b, recording_sessions=())
+
+
+def test_a_start_or_stop_answered_5xx_under_no_fault_but_redis_is_flagged() -> None:
+    """The partial unique index's refusal answered 500 (its error let through) passed redis-flap: a start or a
+    stop answered 5xx with no fault in place but a Redis one is start-errored or stop-errored (locks fail open,
+    the database decides); a fault on the database or the app excuses it, and a 409 is no error."""
+    for target in (None, "redis"):
+        verdict = _errored(target)
+        assert verdict.status == "invalid", target
+        assert [v.details["type"] for v in verdict.violations] == ["start-errored"]
+    assert [v.details["type"] for v in _errored("redis", f="session.stop").violations] == ["stop-errored"]
+    for target in ("postgres", "app"):
+        assert _errored(target).status == "valid", target
+    assert _errored("redis", status=409).status == "valid"

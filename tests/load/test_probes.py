@@ -178,3 +178,22 @@ def test_ids_in_bodies_are_doors_too(reference_doc: dict) -> None:
     assert fields["POST /api/v1/appointments/{appointment_id}/assign"] == (("rep_id", "rep"),)
     assert fields["GET /api/v1/appointments/{appointment_id}"] == ()  # reads have no body
     assert fields["POST /api/v1/shunya/webhook"] == ()  # no token: not a tenant's door
+
+
+def test_enumerated_filters_are_doors_too(reference_doc: dict) -> None:
+    """Every read's enumerated query parameter is probed with each of its values (a filtered branch of a query
+    can lose its tenant): the reference app's status filters, and an ``enum`` or a pattern of a document not ours."""
+    found = {route.name: dict(p.query_filters(reference_doc, route)) for route in p.routes(reference_doc)}
+    assert found["GET /api/v1/dead-letters"] == {"status": ("dead", "retried")}
+    assert found["GET /api/v1/recordings/sessions"] == {"status": ("pending", "recording", "stopped", "failed")}
+    assert not found["POST /api/v1/recordings/sessions/start"]  # writes are not filters
+    doc = {"openapi": "3.1.0", "security": [{"jwt": []}],
+           "components": {"securitySchemes": {"jwt": {"type": "http", "scheme": "bearer"}},
+                          "schemas": {"State": {"type": "string", "enum": ["open", "closed"]}}},
+           "paths": {"/visits": {"get": {"parameters": [
+               {"name": "state", "in": "query", "schema": {"anyOf": [{"$ref": "#/components/schemas/State"},
+                                                                     {"type": "null"}]}},
+               {"name": "kind", "in": "query", "schema": {"type": "string", "pattern": "^(a|b-c)$"}},
+               {"name": "q", "in": "query", "schema": {"type": "string", "pattern": "^[a-z]+$"}}]}}}}
+    (route,) = p.routes(doc)
+    assert dict(p.query_filters(doc, route)) == {"state": ("open", "closed"), "kind": ("a", "b-c")}

@@ -349,6 +349,27 @@ def test_list_filter_tenant(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_dead_letter_filter_tenant(apps, weakened: bool) -> None:
+    """Tenant A lists its dead letters filtered by status: its own letters only with the fix; B's seeded letter
+    too without it (tenant-isolation flags the answer: foreign-data)."""
+    app = apps(*(("dead-letter-filter-tenant",) if weakened else ()))
+    a, b = app.tenants
+    theirs = str(uuid.uuid4())
+    _execute(app, "INSERT INTO dead_letters (id, company_id, task_id, task_name, args, error, attempts, status) "
+                  "VALUES (%s, %s, %s, 'poll_shunya_job', '{}', 'seeded', 1, 'dead')", theirs, b.company_id,
+             uuid.uuid4().hex)
+    rec = Recorder([t.company_id for t in app.tenants])
+    path = "/api/v1/dead-letters?status=dead&limit=500"
+    answer = httpx.get(app.url + path, headers=auth(a.manager_token))
+    assert answer.status_code == 200, answer.text
+    assert (theirs in {row["id"] for row in answer.json()}) is weakened, answer.text
+    rec.record(v.PROBE_FILTER, a.company_id, answer, method="GET", route="GET /api/v1/dead-letters", path=path,
+               query_field="status", value="dead")
+    verdict = _verdict("tenant-isolation", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_rate_limit_per_user(apps, weakened: bool) -> None:
     """Forty reads at once from one tenant, ten from each of its users (the manager and three reps), at 1/s,
     burst 5: with the fix the tenant's one allowance admits about six; without it each user's own allowance
@@ -843,6 +864,29 @@ def test_legacy_start_lock(apps, weakened: bool) -> None:
     assert active == (2 if weakened else 1), [a.text for a in answers]
     verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
+def test_session_index_unhandled(apps, weakened: bool) -> None:
+    """With the lock out of play, two starts at once both pass the check and meet the partial unique index: the
+    one it refuses answers 409 active-session-exists with the fix, 500 without (single-active-session:
+    start-errored). The race window holds until both are in it (STORMPROOF_RACE_BARRIER)."""
+    weakenings = ("session-lock", "session-index-unhandled") if weakened else ("session-lock",)
+    app = apps(*weakenings, STORMPROOF_RACE_DELAY_MS="2000", STORMPROOF_RACE_BARRIER="2")
+    tenant = app.tenants[0]
+    appointment = tenant.appointment_ids[2]
+    body = {"appointment_id": appointment}
+    answers = asyncio.run(fire_together(app.url, [("POST", START, auth(tenant.rep_tokens[0], new_key()), body)
+                                                  for _ in range(2)]))
+    rec = Recorder([t.company_id for t in app.tenants])
+    for answer in answers:
+        rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=appointment)
+    assert sorted(a.status_code for a in answers) == ([201, 500] if weakened else [201, 409]), \
+        [a.text for a in answers]
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"start-errored"}
 
 
 @FIX
@@ -1342,3 +1386,32 @@ def test_redis_fail_open(reference_app_module, weakened: bool) -> None:
     (verdict,) = check_all(rec.history(), Snapshot.build({}), ["slo-error-rate"],
                            config=CheckConfig(error_rate_max=0.02))
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
+def test_rate_limit_fail_closed(reference_app_module, weakened: bool) -> None:
+    """With Redis unreachable, a tenant far within its API limit is served with the fix (the limit fails open);
+    without it every request is refused 429, and rate-limit-enforced flags each (quiet-tenant-limited)."""
+    from stormproof.harness.faults.client import ToxiproxyClient
+    from stormproof.harness.invariants import CheckConfig, Snapshot
+
+    app = reference_app_module(("rate-limit-fail-closed",) if weakened else (), tenants=1, appointments=3,
+                               proxies=True, shunya={"webhook_enabled": False})
+    tenant = app.tenants[0]
+    rec = Recorder([tenant.company_id])
+    with ToxiproxyClient(app.stack.proxy_api_url) as proxies:
+        proxies.disable_proxy("redis")  # what a Redis restart looks like from the app
+        try:
+            for appointment in tenant.appointment_ids[:3]:
+                read = httpx.get(f"{app.url}/api/v1/appointments/{appointment}",
+                                 headers=auth(tenant.rep_tokens[0]), timeout=30)
+                rec.record(v.APPOINTMENT_READ, tenant.company_id, read, appointment_id=appointment)
+        finally:
+            proxies.enable_proxy("redis")
+    statuses = [op.status for op in rec.history().ops if op.type != "invoke"]
+    assert statuses == ([429] * 3 if weakened else [200] * 3), statuses
+    (verdict,) = check_all(rec.history(), Snapshot.build({}), ["rate-limit-enforced"],
+                           config=CheckConfig(rate_limit_per_s=200, rate_limit_burst=400))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert "quiet-tenant-limited" in {x.details["type"] for x in verdict.violations}

@@ -129,7 +129,7 @@ def check_rate_limit_enforced(history: History, snapshot: Snapshot) -> Verdict:
             badness=float(len(inside) - window_bound), tenant=tenant, second=second, accepted=len(inside),
             answered_in_second=count, window_s=length,
         )
-    quiet_refusals = _quiet_refusals(log, _sent(history), refused, config.rate_limit_per_s,
+    quiet_refusals = _quiet_refusals(log, history, _sent(history), refused, config.rate_limit_per_s,
                                      config.rate_limit_burst, config.rate_limit_tolerance) if refused else 0
     starved = _starved_refusals(log, history, refused, config.rate_limit_per_s) if refused else {}
     busiest = max(accepted.values(), default=0)
@@ -455,9 +455,14 @@ def _sent(history: History) -> dict[str, list[tuple[int, int]]]:
 _GRID_S = tuple(0.25 * 2 ** k for k in range(16))  # 0.25 s doubling to about 2.3 hours
 
 
-def _quiet_refusals(log: ViolationLog, sent: dict[str, list[tuple[int, int]]],
+def _quiet_refusals(log: ViolationLog, history: History, sent: dict[str, list[tuple[int, int]]],
                     refused: list[tuple[str, int, int, int]], rate: float, burst: float, tolerance: float) -> int:
-    """Flag each API 429 of a tenant that stayed within its own allowance in every window before it."""
+    """Flag each API 429 of a tenant that stayed within its own allowance in every window before it.
+
+    Under a fault on Redis (the limiter's store) the message says so: a limiter that cannot check must let
+    the request through (fail open), not refuse it (2026-12-03: limiters that refused while Redis was
+    down passed redis-flap)."""
+    redis_down = FaultWindows(history, lambda _fault, target: target == "redis")
     invokes = {tenant: sorted(i for i, _ in spans) for tenant, spans in sent.items()}
     completions = {tenant: sorted(c for _, c in spans) for tenant, spans in sent.items()}
     found = 0
@@ -475,9 +480,12 @@ def _quiet_refusals(log: ViolationLog, sent: dict[str, list[tuple[int, int]]],
             shorter = length
             if window_start <= (starts[0] if starts else 0):
                 found += 1
+                why = ("while Redis was faulty: a limiter that cannot check must let requests through (fail open)"
+                       if len(redis_down) and redis_down.overlaps(invoked_ns, answered_ns)
+                       else "another tenant's traffic used its allowance")
                 log.add("quiet-tenant-limited",
                         f"tenant {tenant} was answered 429 though it sent at most {in_window} requests in the "
-                        f"{length:g} s before (its limit: {rate:g}/s, burst {burst:g}): another tenant's traffic "
-                        "used its allowance", (index,), tenant=tenant, sent_in_window=in_window)
+                        f"{length:g} s before (its limit: {rate:g}/s, burst {burst:g}): {why}", (index,),
+                        tenant=tenant, sent_in_window=in_window)
                 break
     return found

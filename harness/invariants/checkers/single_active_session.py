@@ -25,6 +25,11 @@ not judged (an in-flight 409 of a backend that words it its own way). And
 reports ``stopped_at`` reports the same one, that of the final row
 (``stop-restamped``: a second stop wrote a new stopped_at, a second stop in
 all but name).
+
+A start or stop is never an error while only Redis is faulty (its locks
+fail open; the partial unique index decides, and its refusal is a 409): a
+5xx with no fault in place on the database, the app or their links is
+``start-errored`` or ``stop-errored``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import STARTS, STOPS
 from stormproof.harness.invariants.checkers._acted import probe_writes
 from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, possible_span, write_began
+from stormproof.harness.invariants.checkers._probes import FaultWindows
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot, timestamp_seconds
@@ -153,6 +159,7 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
                     (invoke.index, completion.index), session_id=invoke.args.get("session_id"),
                     status=completion.status)
 
+    errored = _judge_errors(log, history)
     restamped = _check_stopped_at(log, history, rows)
     misnamed, judged = _judge_conflicts(log, history, rows, probe_stops)
 
@@ -160,11 +167,43 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
         conflicts_judged=judged,
         conflicts_misnamed=misnamed,
         stops_refused=refused,
+        errored=errored,
         stops_restamped=restamped,
         acknowledged_sessions=len(first_ack),
         appointments=len(lifetimes),
         active_sessions_final=active_final,
     )
+
+
+#: The only fault target that excuses no error of a start or stop: Redis holds locks and limits, which
+#: fail open, while the database's guards decide (plan A2, B3, E5).
+_FAILS_OPEN = "redis"
+
+
+def _judge_errors(log: ViolationLog, history: History) -> int:
+    """Starts and stops answered 5xx while no fault but a Redis one was in place: ``start-errored``.
+
+    A start the partial unique index refuses is a conflict (409 active-session-exists), and a Redis
+    outage takes the lock away, not the answer: the database decides. An app that let the index's
+    refusal through as a 500 passed redis-flap (only its error rate, reported apart from the verdict,
+    was 2.7 % against 2 %; 2026-12-03). A fault on the database, the app or its links excuses a 5xx.
+    """
+    faults = FaultWindows(history, lambda _fault, target: target != _FAILS_OPEN)
+    found = 0
+    for invoke, completion in history.pairs_of(*STARTS, *STOPS):
+        if completion is None or completion.status is None or completion.status < 500:
+            continue
+        if faults.overlaps(invoke.time_ns, completion.time_ns):
+            continue
+        found += 1
+        what = invoke.args.get("appointment_id") or invoke.args.get("session_id")
+        problem = completion.result.get("problem")
+        log.add("start-errored" if invoke.f in STARTS else "stop-errored",
+                f"{invoke.f} of {what} answered {completion.status}{f' {problem}' if problem else ''} with no "
+                "fault in place but on Redis: a conflict the database decides is a 409, and locks fail open",
+                (invoke.index, completion.index), status=completion.status, appointment_id=invoke.args.get(
+                    "appointment_id"), session_id=invoke.args.get("session_id"))
+    return found
 
 
 def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] | None,
