@@ -671,6 +671,8 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         app_command=command,
         source={"run_dir": str(record.run_dir), "scenario": (record.result.get("scenario") or {}).get("name"),
                 "violation": number, "message": violation.get("message"), "ops": list(violation.get("ops") or ()),
+                # the requests the violation names (invoke indices): shrink.loosened sends them unordered
+                "cited": sorted(cited),
                 # the sub-type a replay must show to count as this violation (repeat.measure)
                 "kind": details.get("type")},
     )

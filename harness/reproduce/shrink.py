@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .case import Case, CaseFault, Step
+from stormproof.harness.history.vocabulary import CONSENT_GRANT
 
-__all__ = ["ShrinkResult", "shrink"]
+from .case import STEP_REF, Case, CaseFault, Step, _texts
+
+__all__ = ["ShrinkResult", "loosened", "shrink"]
 
 Part = Step | CaseFault
 
@@ -34,6 +36,32 @@ class ShrinkResult:
     tests: int = 0
     seconds: float = 0.0
     out_of_time: bool = False
+
+
+def loosened(case: Case) -> Case | None:
+    """The case with the requests the violation cites sent as their group starts, or None if nothing changes.
+
+    A group keeps the run's order (``Step.after``: each request waits for the answers the run had given
+    before it was sent), which is right for preconditions and wrong for a race. In a session-start-storm
+    run, a legacy start raced a session start that had been in flight for 2.6 s under load, and by the
+    time it was sent the run had answered eleven other requests of the group; the replay, waiting for
+    those eleven, sent it long after the session start was answered: 0 of 5 reproduced
+    (legacy-start-lock). Here a cited request waits only for what it needs: the requests whose answers
+    made an id it uses (``step:N`` refs) and the consents granted before it.
+    """
+    cited = {int(i) for i in case.source.get("cited") or ()}
+    kinds = {step.index: step.f for step in case.steps}
+    changed = False
+    steps = []
+    for step in case.steps:
+        if step.index in cited and step.after:
+            makers = {int(m.group(1)) for text in _texts(step.args)
+                      if (ref := case.refs.get(text)) and (m := STEP_REF.match(ref))}
+            keep = tuple(i for i in step.after if i in makers or kinds.get(i) == CONSENT_GRANT)
+            if keep != step.after:
+                step, changed = replace(step, after=keep), True
+        steps.append(step)
+    return replace(case, steps=tuple(steps)) if changed else None
 
 
 def _ddmin(parts: list[Part], keep: list[Part], test: Callable[[list[Part]], bool], deadline: float,

@@ -330,3 +330,29 @@ def test_a_task_name_is_no_resource_id() -> None:
     assert not cites({"ops": [], "details": {"type": "duplicate-in-flight",
                                              "task_name": "shunya.poll_shunya_job_status"}})
     assert cites({"ops": [], "details": {"shunya_job_id": "job_42"}})
+
+
+def test_loosened_sends_the_cited_requests_with_only_what_they_need_first() -> None:
+    """A cited start waiting for every answer its group had (the run's order) loses the race it was in
+    (legacy-start-lock 0/5); loosened keeps only the request that made its appointment and its consent."""
+    from stormproof.harness.reproduce.case import Step
+    from stormproof.harness.reproduce.shrink import loosened
+
+    made, consent, other, start, raced = 1, 2, 3, 4, 5
+    appointment = "aaaaaaaa-0000-0000-0000-000000000001"
+    steps = (
+        Step(made, 0, "u1", "appointment.create", "t0", {}),
+        Step(consent, 1, "u1", "consent.grant", "t0", {"appointment_id": appointment}, after=()),
+        Step(raced, 1, "u2", "session.start", "t0", {"appointment_id": appointment}, after=(consent,)),
+        Step(other, 1, "u3", "session.stop", "t0", {"session_id": "bbbbbbbb-0000-0000-0000-000000000002"},
+             after=(consent,)),
+        Step(start, 1, "u4", "legacy.start", "t0", {"appointment_id": appointment}, after=(consent, other)),
+    )
+    case = Case("single-active-session", steps, refs={appointment: f"step:{made}.id"},
+                source={"cited": [raced, start]})
+    loose = loosened(case)
+    assert loose is not None
+    after = {s.index: s.after for s in loose.steps}
+    assert after == {made: (), consent: (), raced: (consent,), other: (consent,), start: (consent,)}
+    assert loosened(loose) is None  # nothing left to loosen
+    assert loosened(Case("single-active-session", steps, refs=case.refs, source={})) is None  # none cited
