@@ -391,6 +391,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "errors instead of leaving the decision to the database guards",
         ),
         Weakening(
+            "tenant-from-query",
+            "D2",
+            "the tenant from the token only: a company_id query parameter (support's \"act as\", left in) "
+            "names the tenant instead, on every route",
+        ),
+        Weakening(
             "dead-letter-filter-tenant",
             "D2",
             "the tenant condition of the dead-letter list's status filter: GET /dead-letters?status=... "

@@ -82,6 +82,8 @@ _turns_cache: dict[tuple[Any, ...], list[tuple[str, Any]]] = {}
 
 #: The share of cross-tenant probes that try a filter by id in a query string, when the app has one.
 _QUERY_PROBE_SHARE = 0.2
+#: Query parameters by which a client could name a tenant: the token must decide, whatever they say.
+_TENANT_PARAMS = ("company_id", "tenant_id")
 #: Lines of a consent script a long evidence text is made of (accents, quotes and punctuation included).
 _SCRIPT = (
     "This call is recorded so that we can review the visit and improve our service.",
@@ -586,12 +588,27 @@ class StormUser(FastHttpUser):
         together(*(lambda: self._start(v.SESSION_START, appointment, key) for _ in range(2)))
 
     def do_probe_tenant_header(self) -> None:
-        """List with another tenant's id in X-Company-Id: the token decides, so only our rows may come back."""
+        """A read naming another tenant where a client can name one: the token decides, so only our rows may
+        come back (plan D2; any other tenant's data in the answer is foreign-data).
+
+        Half the time the X-Company-Id header on the appointment list; else a query parameter that names a
+        tenant (``company_id``, ``tenant_id``) on any list read of the document. The header alone let an app
+        that honoured ``?company_id=`` (support's "act as", left in) pass tenant-header-probe (2026-12-03).
+        """
         if not self.others:
             return
         other = str(self.rng.choice(self.others)["company_id"])
-        self._send("appointment.list", "GET", "/api/v1/appointments?limit=50", args={"header_tenant": other},
-                   token=self._token(), headers={"X-Company-Id": other})
+        d = derived()
+        lists = [r for r in d.authz if r.method == "GET" and not r.id_params] if d is not None else []
+        if not lists or self.rng.random() < 0.5:
+            self._send("appointment.list", "GET", "/api/v1/appointments?limit=50", args={"header_tenant": other},
+                       token=self._token(), headers={"X-Company-Id": other})
+            return
+        route, field = self.rng.choice(lists), self.rng.choice(_TENANT_PARAMS)
+        path = f"{route.path}?{field}={other}"
+        self._send(v.PROBE_FILTER, "GET", path, token=self._token(),
+                   args={"route": route.name, "query_field": field, "value": other, "target_tenant": other,
+                         "method": "GET", "path": path})
 
     def _own(self, tenant: str | None = None) -> dict[str, list[str]]:
         return {kind: list(pool) for kind, pool in _ids.get(tenant or self.company, {}).items() if pool}

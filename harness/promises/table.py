@@ -424,6 +424,14 @@ _row("D2.tenant-from-token", "D2",
      "The tenant comes only from the token: an X-Company-Id header naming another tenant changes nothing.",
      "tenant-isolation", (v.APPOINTMENT_LIST,), TENANTS, ("tenant-header-probe",), ("tenant-from-header",),
      count=c.with_arg((v.APPOINTMENT_LIST,), "header_tenant"))
+# Found 2026-12-03 with a company_id query parameter honoured on every route (support's "act as"): tenant-header-probe
+# and tenant-probe passed (the header was the only channel tried). Half the header probes now name the other tenant
+# in a query parameter (company_id, tenant_id) of a list read from the document.
+_row("D2.tenant-not-from-query", "D2",
+     "A query parameter naming another tenant (company_id, tenant_id) changes nothing: the token decides, and "
+     "no answer carries that tenant's data.",
+     "tenant-isolation", (v.PROBE_FILTER,), TENANTS, ("tenant-header-probe",), ("tenant-from-query",),
+     count=c.with_arg((v.PROBE_FILTER,), "target_tenant"))
 # Found 2026-12-02 with a list that dropped its tenant filter when filtered by rep: tenant-probe passed, its probes
 # put foreign ids in paths and bodies only. The probe now also puts them in a read's query string (query_field).
 _row("D2.ids-in-queries", "D2",
@@ -437,7 +445,9 @@ _row("D2.filters-scoped", "D2",
      "A read filtered by any value its API document enumerates (a status of sessions or dead letters) answers the "
      "tenant's own rows only: no filter is a way around the tenant condition.",
      "tenant-isolation", (v.PROBE_FILTER,), TENANTS + "; dead letters and sessions of every status in every tenant",
-     ("tenant-probe",), ("dead-letter-filter-tenant",), count=c.by_operations((v.PROBE_FILTER,)))
+     ("tenant-probe",), ("dead-letter-filter-tenant",),
+     count=lambda history: sum(1 for invoke, _ in c.completed(history, (v.PROBE_FILTER,))
+                               if invoke.args.get("target_tenant") is None))
 # Found 2026-12-02 with a guard that scoped only managers' lookups: tenant-probe passed, every probe came from the
 # manager's token. Half the probes now come from a rep, on the routes the document lets a rep call (as_role).
 _row("D2.every-role", "D2",

@@ -349,6 +349,23 @@ def test_list_filter_tenant(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_tenant_from_query(apps, weakened: bool) -> None:
+    """Tenant A lists appointments with ?company_id= naming tenant B: its own appointments with the fix (the token
+    decides); B's without it (tenant-isolation flags the answer: foreign-data)."""
+    app = apps(*(("tenant-from-query",) if weakened else ()))
+    a, b = app.tenants
+    rec = Recorder([t.company_id for t in app.tenants])
+    path = f"/api/v1/appointments?company_id={b.company_id}"
+    answer = httpx.get(app.url + path, headers=auth(a.manager_token))
+    assert answer.status_code == 200, answer.text
+    assert ({row["company_id"] for row in answer.json()} == {b.company_id}) is weakened, answer.text
+    rec.record(v.PROBE_FILTER, a.company_id, answer, method="GET", route="GET /api/v1/appointments", path=path,
+               query_field="company_id", value=b.company_id, target_tenant=b.company_id)
+    verdict = _verdict("tenant-isolation", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_dead_letter_filter_tenant(apps, weakened: bool) -> None:
     """Tenant A lists its dead letters filtered by status: its own letters only with the fix; B's seeded letter
     too without it (tenant-isolation flags the answer: foreign-data)."""
