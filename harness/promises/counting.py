@@ -46,10 +46,19 @@ _PARAM = re.compile(r"\{[^}]*\}")
 Counter = Callable[[History], int]
 
 
-def completed(history: History, names: Iterable[str]) -> Iterable[tuple[Op, Op]]:
-    """The pairs of ``names`` that have a completion (the nemesis's ops never count)."""
+def completed(history: History, names: Iterable[str], *, definite: bool = True) -> Iterable[tuple[Op, Op]]:
+    """The pairs of ``names`` that have a definite answer (the nemesis's ops never count).
+
+    An answer whose outcome is unknown (``info``: a 5xx, a timeout, a reset) exercised nothing a checker can
+    judge: an app that answered 500 to every call submission had "exercised" every promise about Shunya jobs
+    192 times, so webhook-poll-storm passed with no job ever created (2026-12-03). Now those promises are not
+    exercised, and the checkers that judge only them are ``unknown``: not a pass.
+
+    ``definite=False`` keeps them: a request whose answer was lost may still have run, and sent again
+    under its key it is the situation a replay promise is about; a request the limiter counted was sent.
+    """
     for invoke, completion in history.pairs_of(*names):
-        if completion is not None and invoke.process != NEMESIS:
+        if completion is not None and (completion.type != "info" or not definite) and invoke.process != NEMESIS:
             yield invoke, completion
 
 
@@ -63,9 +72,10 @@ def with_arg(names: tuple[str, ...], arg: str) -> Counter:
     return lambda history: sum(1 for invoke, _ in completed(history, names) if invoke.args.get(arg) is not None)
 
 
-def with_arg_value(names: tuple[str, ...], arg: str, value: object) -> Counter:
+def with_arg_value(names: tuple[str, ...], arg: str, value: object, *, definite: bool = True) -> Counter:
     """Completed operations of ``names`` whose ``arg`` is ``value`` (cross-tenant probes a rep sent, say)."""
-    return lambda history: sum(1 for invoke, _ in completed(history, names) if invoke.args.get(arg) == value)
+    return lambda history: sum(1 for invoke, _ in completed(history, names, definite=definite)
+                               if invoke.args.get(arg) == value)
 
 
 def answered(names: tuple[str, ...], status: int) -> Counter:
@@ -97,7 +107,7 @@ class over_allowance:  # noqa: N801 - a counter, named like the functions that m
         if rate is None:
             return answered(self.names, 429)(history)
         sent: dict[tuple[str | None, int], int] = defaultdict(int)
-        for invoke, _ in completed(history, self.names):
+        for invoke, _ in completed(history, self.names, definite=False):
             sent[(invoke.tenant, invoke.time_ns // 1_000_000_000)] += 1
         allowance = rate + burst
         return int(sum(max(0, count - allowance) for count in sent.values()))
@@ -140,7 +150,7 @@ def under_fault(names: tuple[str, ...], target: str) -> Counter:
 def _keyed(history: History, names: tuple[str, ...]) -> dict[tuple[str | None, object], list[tuple[Op, Op]]]:
     """Completed keyed pairs grouped by (tenant, key), in invoke order."""
     groups: dict[tuple[str | None, object], list[tuple[Op, Op]]] = defaultdict(list)
-    for invoke, completion in completed(history, names):
+    for invoke, completion in completed(history, names, definite=False):
         key = invoke.args.get("idempotency_key")
         if key is not None:
             groups[(invoke.tenant, key)].append((invoke, completion))

@@ -22,8 +22,9 @@ where it is at risk, and the weakening (`STORMPROOF_WEAKEN`, see
 `reference_app/weaken.py`) that breaks exactly this promise.
 
 Every run reports, in `result.json` (`coverage`) and in its report, how many
-completed operations exercised each promise. A promise no operation exercised
-is *not exercised*; a checker the scenario declared whose promises were all
+operations exercised each promise with a definite answer (a 5xx, a timeout or
+a lost answer exercised nothing, except where a resend under the same key is
+the situation). A promise no operation exercised is *not exercised*; a checker the scenario declared whose promises were all
 not exercised is `unknown` ("not exercised: ..."), never valid.
 """
 

@@ -233,7 +233,8 @@ _row("B1.error-not-stored", "B1",
      "A 5xx under a key stores nothing: the same request sent again under the key runs, and is never answered "
      "the error as a replay.",
      "idempotent-replay", _B1_KEYED, HOT, ("db-latency",), ("idempotency-store-errors",),
-     count=c.with_arg_value(_B1_KEYED, "resend_after", "5xx"))
+     # a resend answered 5xx again exercised it too (a stored 5xx would have come back as a replay)
+     count=c.with_arg_value(_B1_KEYED, "resend_after", "5xx", definite=False))
 # probe.idempotency's "malformed" situation (a space, a tab, 264 characters) on every keyed write. Measured (verify
 # --tries 1 --only idempotency-key-format --scenario idempotency-replay-storm, 2026-12-01): weakened, 44 malformed
 # probes, 21 answered 2xx, 9 another refusal, 14 a 500; all fixes on, 43 of 43 answered 400 idempotency-key-invalid.

@@ -124,6 +124,28 @@ def test_coverage_names_every_promise_and_ignores_unanswered_ops() -> None:
     assert counts["A3.one-assignee"] == 0
 
 
+def test_answers_of_unknown_outcome_exercise_nothing_but_a_replay_after_them() -> None:
+    """Every call submission answered 500 (an ``info``: it may or may not have run): the promises about
+    Shunya jobs are not exercised, so job-applied-once is unknown, not valid (webhook-poll-storm passed such
+    an app, 2026-12-03). A resend after the 500 under the same key still exercises the key's promises."""
+    b = HistoryBuilder()
+    for n in range(5):
+        invoke = b.invoke(v.CALL_SUBMIT, 10 * n, process=f"p{n}", appointment_id="a1", idempotency_key=f"k{n}")
+        b.complete(invoke, 10 * n + 5, 500, type="info", error="500 internal-error")
+    resend = b.invoke(v.CALL_SUBMIT, 100, process="p0", appointment_id="a1", idempotency_key="k0", resend=1,
+                      resend_after="5xx")
+    b.complete(resend, 105, 500, type="info", error="500 internal-error")
+    history = b.build()
+    counts = coverage(history)
+    assert counts["A1.job-applied-once"] == counts["B3.one-analysis-per-job"] == 0
+    assert counts["B1.error-not-stored"] == 1
+    (verdict,) = check_all(history, Snapshot.build({"call_analyses": [], "shunya_jobs": [], "calls": []}),
+                           ["job-applied-once"])
+    assert verdict.status == "valid"
+    (marked,) = run_coverage(history, [verdict])
+    assert marked.status == "unknown" and marked.error.startswith(NOT_EXERCISED)
+
+
 def test_a_checker_whose_promises_were_not_exercised_is_unknown_not_valid() -> None:
     history = _starts((0, 10, "c1", "k1", "x"))
     verdicts = check_all(history, Snapshot.build({"appointment_assignments": [], "appointments": [],
