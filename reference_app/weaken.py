@@ -324,6 +324,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "with no confirmation and no audit row, the appointment's calls kept with no appointment",
         ),
         Weakening(
+            "deletion-audit-counts",
+            "F2",
+            "the audit's counts of what a deletion erased: only the appointment (or company) row is counted, "
+            "its consents, calls and sessions going by ON DELETE CASCADE uncounted",
+        ),
+        Weakening(
             "deletion-reconfirm",
             "F2",
             "the pending check of a confirmation: an executed deletion confirmed again runs again and "

@@ -617,6 +617,12 @@ _row("F2.audited", "F2",
      "written in the same transaction as the deletion.",
      "deletion-audited", (v.DELETION_CONFIRM,), TENANTS + "; managers who request and confirm deletions",
      ("lifecycle-under-load",), ("deletion-audit",))
+# Found 2026-12-03 with an audit written with zero counts: lifecycle-under-load passed (no rule read the counts).
+_row("F2.audit-counts", "F2",
+     "An executed deletion's audit row counts what it erased: the appointment, and at least each consent and call "
+     "of it that existed when it was confirmed.",
+     "deletion-audited", (v.DELETION_CONFIRM,), TENANTS + "; appointments with two consents and a call, deleted",
+     ("lifecycle-under-load",), ("deletion-audit-counts",))
 _row("F2.deleted-entirely", "F2",
      "After a confirmed appointment deletion nothing of it remains: no appointment, consent, assignment, "
      "recording session or call of it.",

@@ -23,8 +23,10 @@ def _confirmed(*deletions: str) -> History:
     return b.build()
 
 
-def _audit(deletion: str, target: str, scope: str = "appointment") -> dict:
-    return {"id": deletion, "company_id": "c1", "scope": scope, "target_id": target, "counts": {}, "executed_at": 1.0}
+def _audit(deletion: str, target: str, scope: str = "appointment", counts: dict | None = None) -> dict:
+    counts = {"appointments": 1} if counts is None else counts
+    return {"id": deletion, "company_id": "c1", "scope": scope, "target_id": target, "counts": counts,
+            "executed_at": 1.0}
 
 
 EMPTY = {"appointments": [], "consents": [], "appointment_assignments": [], "recording_sessions": [], "calls": []}
@@ -299,3 +301,25 @@ def test_deletion_audited_passes_a_second_confirmation_refused_or_answered_the_s
         verdict = _one("deletion-audited", history, tables)
         assert verdict.status == "valid", verdict
     assert _one("deletion-audited", _reconfirmed(409, "refused"), tables).summary["confirmed_again"] == 1
+
+
+def test_deletion_audited_flags_an_audit_that_counts_less_than_was_erased() -> None:
+    """An audit that wrote zeros passed lifecycle-under-load: the appointment's two consents and its call, seen
+    acknowledged before the confirmation, must be counted (and the appointment itself)."""
+    from stormproof.harness.history.vocabulary import CONSENT_GRANT, DELETION_REQUEST
+
+    def run(counts: dict) -> object:
+        b = HistoryBuilder()
+        for n, scope in enumerate(("recording", "analysis")):
+            b.call(CONSENT_GRANT, n, n + 1, 201, result={"id": f"g{n}"}, appointment_id="a1", scope=scope)
+        b.call("call.submit", 3, 4, 202, result={"id": "k1"}, appointment_id="a1")
+        b.call(DELETION_REQUEST, 5, 6, 201, result={"id": "d1"}, scope="appointment", target_id="a1")
+        b.call(DELETION_CONFIRM, 10, 15, 200, result={"id": "d1"}, deletion_id="d1")
+        return _one("deletion-audited", b.build(), {**EMPTY, "deletion_audit": [_audit("d1", "a1", counts=counts)]})
+
+    full = run({"appointments": 1, "consents": 2, "calls": 1, "shunya_jobs": 1})
+    assert full.status == "valid", full.violations
+    for counts in ({"appointments": 0, "consents": 0, "calls": 0}, {"appointments": 1, "consents": 2}, {}):
+        short = run(counts)
+        assert short.status == "invalid", counts
+        assert [v.details["type"] for v in short.violations] == ["audit-counts-short"]

@@ -736,6 +736,43 @@ def test_deletion_cascade(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_deletion_audit_counts(apps, weakened: bool) -> None:
+    """An appointment with two consents and a call, deleted: its audit counts them all with the fix; only the
+    appointment without it (deletion-audited: audit-counts-short)."""
+    app = apps(*(("deletion-audit-counts",) if weakened else ()))
+    tenant = app.tenants[1]
+    rec = Recorder([t.company_id for t in app.tenants])
+    window = {"title": "counted", "starts_at": "2031-03-01T10:00:00Z", "ends_at": "2031-03-01T10:30:00Z"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    appointment = made.json()["id"]
+    for scope in ("recording", "analysis"):
+        granted = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents",
+                             headers=auth(tenant.manager_token), json={"scope": scope, "evidence": "yes"})
+        assert granted.status_code == 201, granted.text
+        rec.record(v.CONSENT_GRANT, tenant.company_id, granted, appointment_id=appointment, scope=scope)
+    body = {"appointment_id": appointment}
+    call = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json=body)
+    assert call.status_code == 202, call.text
+    rec.record(v.CALL_SUBMIT, tenant.company_id, call, body=body, appointment_id=appointment)
+    asked = {"scope": "appointment", "target_id": appointment}
+    created = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token), json=asked)
+    assert created.status_code == 201, created.text
+    rec.record(v.DELETION_REQUEST, tenant.company_id, created, body=asked, **asked)
+    confirmed = httpx.post(f"{app.url}/api/v1/deletions/{created.json()['id']}/confirm",
+                           headers=auth(tenant.manager_token),
+                           json={"confirmation_token": created.json()["confirmation_token"]})
+    assert confirmed.status_code == 200, confirmed.text
+    rec.record(v.DELETION_CONFIRM, tenant.company_id, confirmed, deletion_id=created.json()["id"])
+    counts = confirmed.json()["counts"]
+    assert (counts.get("consents", 0), counts.get("calls", 0)) == ((0, 0) if weakened else (2, 1)), counts
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"audit-counts-short"}
+
+
+@FIX
 def test_deletion_token(apps, weakened: bool) -> None:
     """A confirmation with a wrong token is refused 422 and deletes nothing with the fix; it deletes without.
 

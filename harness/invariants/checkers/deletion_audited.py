@@ -27,6 +27,10 @@ Judged on the history's acknowledged confirmations and the final state:
   2xx with another body ran the deletion again and rewrote its audit
   (``deletion-executed-again``), a 5xx with no fault active leaves a client
   that retries unable to learn that it is done (``reconfirm-failed``);
+- an executed appointment deletion's audit counts at least what it erased:
+  the appointment, and each consent and call the history saw acknowledged
+  for it before the confirmation (``audit-counts-short``: the record of a
+  deletion that says it erased nothing is no record);
 - audit rows known to exist before the run (the seed's old ones, named by a
   ``retention.run`` invoke's ``args.rows`` with kind ``audit``) are still
   there: retention, or anything else, deleting one is ``audit-row-deleted``.
@@ -38,7 +42,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from stormproof.harness.history import History, Op
-from stormproof.harness.history.vocabulary import CALL_SUBMIT, DELETION_CONFIRM, DELETION_REQUEST, RETENTION_RUN
+from stormproof.harness.history.vocabulary import (CALL_SUBMIT, CONSENT_GRANT, DELETION_CONFIRM, DELETION_REQUEST,
+                                                   RETENTION_RUN)
 from stormproof.harness.invariants.checkers._common import deleters, possible_span
 from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
@@ -103,6 +108,7 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                     f"appointment {target} was deleted (audit {row.get('id')}) but rows of it remain in "
                     f"{', '.join(remaining)}",
                     deletion_id=row.get("id"), appointment_id=target, company_id=company, tables=tuple(remaining))
+    short = _short_counts(log, history, audited)
     unconfirmed, pending = _unconfirmed_deletions(log, history, snapshot, audited)
     reconfirmed = _confirmed_again(log, history)
     known = _known_audit_rows(history)
@@ -112,7 +118,7 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                     "are never deleted", ops, deletion_id=audit_id)
     return log.verdict(confirmed=confirmed, audited=len(audit), incomplete=leftovers,
                        deleted_unconfirmed=unconfirmed, left_pending=pending, known_audit_rows=len(known),
-                       confirmed_again=reconfirmed)
+                       confirmed_again=reconfirmed, counts_short=short)
 
 
 def _confirmed_again(log: ViolationLog, history: History) -> int:
@@ -153,6 +159,51 @@ def _confirmed_again(log: ViolationLog, history: History) -> int:
                         "learn that it is done", ops, deletion_id=deletion, tenant=invoke.tenant,
                         status=completion.status)
     return judged
+
+
+#: What an appointment's audit row must count at least: the appointment itself, and each of its consents and
+#: calls the history saw acknowledged before the confirmation was sent (counts keyed by table).
+_COUNTED = (("consents", CONSENT_GRANT), ("calls", CALL_SUBMIT))
+
+
+def _short_counts(log: ViolationLog, history: History, audited: Mapping[str, Mapping[str, object]]) -> int:
+    """Audit rows of appointment deletions whose counts leave out what the deletion took: ``audit-counts-short``.
+
+    The audit is the record of what was erased (plan F2: "audit trail for all deletions"); an audit
+    that wrote zeros, or counted before the cascade, passed lifecycle-under-load while its rows existed
+    (2026-12-03). Each executed confirmation is judged by the rows its target is known to have had.
+    """
+    targets = {str(completion.result.get("id")): str(invoke.args.get("target_id"))
+               for invoke, completion in history.acknowledged_of(DELETION_REQUEST)
+               if invoke.args.get("scope") == "appointment" and completion.result.get("id") is not None}
+    made: dict[tuple[str, str], list[int]] = defaultdict(list)  # (table, appointment) -> acknowledgement times
+    for table, name in _COUNTED:
+        for invoke, completion in history.acknowledged_of(name):
+            assert completion is not None
+            if invoke.args.get("appointment_id") is not None:
+                made[(table, str(invoke.args["appointment_id"]))].append(completion.time_ns)
+    found = 0
+    judged: set[str] = set()
+    for invoke, completion in history.acknowledged_of(DELETION_CONFIRM):
+        assert completion is not None
+        deletion = str(invoke.args.get("deletion_id"))
+        target, row = targets.get(deletion), audited.get(deletion)
+        if invoke.args.get("wrong_token") or target is None or row is None or deletion in judged:
+            continue
+        judged.add(deletion)
+        counts = row.get("counts") if isinstance(row.get("counts"), Mapping) else {}
+        expected = {"appointments": 1, **{table: sum(1 for at in made[(table, target)] if at < invoke.time_ns)
+                                          for table, _ in _COUNTED}}
+        short = {table: (counts.get(table, 0), want) for table, want in expected.items()  # type: ignore[union-attr]
+                 if want and not (isinstance(counts.get(table), int) and counts[table] >= want)}  # type: ignore[index]
+        if short:
+            found += 1
+            said = ", ".join(f"{table} {got} (at least {want})" for table, (got, want) in short.items())
+            log.add("audit-counts-short",
+                    f"deletion {deletion} of appointment {target} was audited with counts {said}: the audit must "
+                    "record what the deletion erased", (invoke.index, completion.index), deletion_id=deletion,
+                    appointment_id=target, tenant=invoke.tenant)
+    return found
 
 
 def _known_audit_rows(history: History) -> dict[str, tuple[int, ...]]:
