@@ -235,16 +235,20 @@ def query_id_fields(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, st
     A filter by id is a door to another tenant's rows as surely as a path parameter (plan D2): a list
     filtered by another tenant's rep that drops its own tenant filter hands over that tenant's rows.
     """
+    return tuple((str(p["name"]), kind_of(str(p["name"]))) for p in _read_query_params(doc, route)
+                 if str(p.get("name", "")).endswith("_id") and p.get("name") not in _NOT_LEARNT)
+
+
+def _read_query_params(doc: Mapping[str, Any], route: Route) -> list[Mapping[str, Any]]:
+    """The query parameters of a read that needs a token (path-level and operation-level), resolved."""
     if route.write or not route.token:
-        return ()
+        return []
     item = (doc.get("paths") or {}).get(route.path) or {}
     operation = item.get(route.method.lower()) if isinstance(item, Mapping) else None
     if not isinstance(operation, Mapping):
-        return ()
+        return []
     params = [_resolve(doc, p) for p in list(item.get("parameters") or ()) + list(operation.get("parameters") or ())]
-    return tuple((str(p["name"]), kind_of(str(p["name"]))) for p in params
-                 if isinstance(p, Mapping) and p.get("in") == "query" and str(p.get("name", "")).endswith("_id")
-                 and p.get("name") not in _NOT_LEARNT)
+    return [p for p in params if isinstance(p, Mapping) and p.get("in") == "query"]
 
 
 #: A pattern that lists a parameter's values: ``^(dead|retried)$`` (FastAPI writes ``Query(pattern=...)`` so).
@@ -274,16 +278,8 @@ def query_filters(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, tupl
     dead-letter list that rebuilt its statement for ``?status=`` without the tenant handed every tenant's
     letters to anyone who filtered, and tenant-probe passed it (no load filtered; 2026-12-03).
     """
-    if route.write or not route.token:
-        return ()
-    item = (doc.get("paths") or {}).get(route.path) or {}
-    operation = item.get(route.method.lower()) if isinstance(item, Mapping) else None
-    if not isinstance(operation, Mapping):
-        return ()
-    params = [_resolve(doc, p) for p in list(item.get("parameters") or ()) + list(operation.get("parameters") or ())]
-    return tuple((str(p["name"]), values) for p in params
-                 if isinstance(p, Mapping) and p.get("in") == "query"
-                 and (values := _values(doc, p.get("schema"))))
+    return tuple((str(p["name"]), values) for p in _read_query_params(doc, route)
+                 if (values := _values(doc, p.get("schema"))))
 
 
 def idempotent_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:

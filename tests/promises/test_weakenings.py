@@ -73,16 +73,19 @@ def _pending_job(app, tenant) -> tuple[str, str]:
     return call, shunya_job
 
 
-def _consented_appointment(app, tenant) -> str:
-    """A new appointment of ``tenant`` with its recording consent: no other test of the module holds a
-    session on it (the seeded ones are shared by every test of an app)."""
+def _consented_appointment(app, tenant, scopes: tuple[str, ...] = ("recording",), rec=None) -> str:
+    """A new appointment of ``tenant`` with a consent of each of ``scopes`` (recorded in ``rec`` if given): no
+    other test of the module holds a session on it (the seeded ones are shared by every test of an app)."""
     window = {"title": "fresh", "starts_at": "2031-02-01T10:00:00Z", "ends_at": "2031-02-01T10:30:00Z"}
     made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
     assert made.status_code == 201, made.text
     appointment = made.json()["id"]
-    granted = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents", headers=auth(tenant.manager_token),
-                         json={"scope": "recording", "evidence": "test"})
-    assert granted.status_code == 201, granted.text
+    for scope in scopes:
+        granted = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents",
+                             headers=auth(tenant.manager_token), json={"scope": scope, "evidence": "test"})
+        assert granted.status_code == 201, granted.text
+        if rec is not None:
+            rec.record(v.CONSENT_GRANT, tenant.company_id, granted, appointment_id=appointment, scope=scope)
     return appointment
 
 
@@ -742,15 +745,7 @@ def test_deletion_audit_counts(apps, weakened: bool) -> None:
     app = apps(*(("deletion-audit-counts",) if weakened else ()))
     tenant = app.tenants[1]
     rec = Recorder([t.company_id for t in app.tenants])
-    window = {"title": "counted", "starts_at": "2031-03-01T10:00:00Z", "ends_at": "2031-03-01T10:30:00Z"}
-    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
-    assert made.status_code == 201, made.text
-    appointment = made.json()["id"]
-    for scope in ("recording", "analysis"):
-        granted = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents",
-                             headers=auth(tenant.manager_token), json={"scope": scope, "evidence": "yes"})
-        assert granted.status_code == 201, granted.text
-        rec.record(v.CONSENT_GRANT, tenant.company_id, granted, appointment_id=appointment, scope=scope)
+    appointment = _consented_appointment(app, tenant, ("recording", "analysis"), rec)
     body = {"appointment_id": appointment}
     call = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json=body)
     assert call.status_code == 202, call.text
@@ -809,13 +804,7 @@ def test_appointment_delete_direct(apps, weakened: bool) -> None:
     deletes (204), unaudited, and leaves the call. deletion-audited flags the second (deleted-unconfirmed)."""
     app = apps(*(("appointment-delete-direct",) if weakened else ()))
     tenant = app.tenants[0]
-    window = {"title": "to delete", "starts_at": "2031-02-01T10:00:00Z", "ends_at": "2031-02-01T10:30:00Z"}
-    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
-    assert made.status_code == 201, made.text
-    appointment = made.json()["id"]
-    consent = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents", headers=auth(tenant.manager_token),
-                         json={"scope": "analysis", "evidence": "said yes on the phone"})
-    assert consent.status_code == 201, consent.text
+    appointment = _consented_appointment(app, tenant, ("analysis",))
     rec = Recorder([t.company_id for t in app.tenants])
     body = {"appointment_id": appointment}
     call = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json=body)
