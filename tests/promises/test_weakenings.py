@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -1397,30 +1398,38 @@ def test_consent_commit(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
+@contextmanager
+def _redis_down(app):
+    """The app's Redis link refusing while the block runs: what a Redis restart looks like from the app."""
+    from stormproof.harness.faults.client import ToxiproxyClient
+
+    with ToxiproxyClient(app.stack.proxy_api_url) as proxies:
+        proxies.disable_proxy("redis")
+        try:
+            yield
+        finally:
+            proxies.enable_proxy("redis")
+
+
 @FIX
 def test_redis_fail_open(reference_app_module, weakened: bool) -> None:
     """With Redis unreachable, writes and reads still answer with the fix (locks and limits fail open);
     without it every request that touches a lock or a rate limit answers 500, and slo-error-rate says so."""
-    from stormproof.harness.faults.client import ToxiproxyClient
     from stormproof.harness.invariants import CheckConfig, Snapshot
 
     app = reference_app_module(("redis-fail-open",) if weakened else (), tenants=1, appointments=3,
                                proxies=True, shunya={"webhook_enabled": False})
     tenant = app.tenants[0]
     rec = Recorder([tenant.company_id])
-    with ToxiproxyClient(app.stack.proxy_api_url) as proxies:
-        proxies.disable_proxy("redis")  # the app's Redis link refuses: what a Redis restart looks like
-        try:
-            for appointment in tenant.appointment_ids[:3]:
-                body = {"appointment_id": appointment}
-                answer = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()), json=body,
-                                    timeout=30)
-                rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=appointment)
-                read = httpx.get(f"{app.url}/api/v1/appointments/{appointment}",
-                                 headers=auth(tenant.rep_tokens[0]), timeout=30)
-                rec.record(v.APPOINTMENT_READ, tenant.company_id, read, appointment_id=appointment)
-        finally:
-            proxies.enable_proxy("redis")
+    with _redis_down(app):
+        for appointment in tenant.appointment_ids[:3]:
+            body = {"appointment_id": appointment}
+            answer = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()), json=body,
+                                timeout=30)
+            rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=appointment)
+            read = httpx.get(f"{app.url}/api/v1/appointments/{appointment}",
+                             headers=auth(tenant.rep_tokens[0]), timeout=30)
+            rec.record(v.APPOINTMENT_READ, tenant.company_id, read, appointment_id=appointment)
     statuses = [op.status for op in rec.history().ops if op.type != "invoke"]
     if weakened:
         assert statuses and set(statuses) == {500}, statuses
@@ -1435,22 +1444,17 @@ def test_redis_fail_open(reference_app_module, weakened: bool) -> None:
 def test_rate_limit_fail_closed(reference_app_module, weakened: bool) -> None:
     """With Redis unreachable, a tenant far within its API limit is served with the fix (the limit fails open);
     without it every request is refused 429, and rate-limit-enforced flags each (quiet-tenant-limited)."""
-    from stormproof.harness.faults.client import ToxiproxyClient
     from stormproof.harness.invariants import CheckConfig, Snapshot
 
     app = reference_app_module(("rate-limit-fail-closed",) if weakened else (), tenants=1, appointments=3,
                                proxies=True, shunya={"webhook_enabled": False})
     tenant = app.tenants[0]
     rec = Recorder([tenant.company_id])
-    with ToxiproxyClient(app.stack.proxy_api_url) as proxies:
-        proxies.disable_proxy("redis")  # what a Redis restart looks like from the app
-        try:
-            for appointment in tenant.appointment_ids[:3]:
-                read = httpx.get(f"{app.url}/api/v1/appointments/{appointment}",
-                                 headers=auth(tenant.rep_tokens[0]), timeout=30)
-                rec.record(v.APPOINTMENT_READ, tenant.company_id, read, appointment_id=appointment)
-        finally:
-            proxies.enable_proxy("redis")
+    with _redis_down(app):
+        for appointment in tenant.appointment_ids[:3]:
+            read = httpx.get(f"{app.url}/api/v1/appointments/{appointment}",
+                             headers=auth(tenant.rep_tokens[0]), timeout=30)
+            rec.record(v.APPOINTMENT_READ, tenant.company_id, read, appointment_id=appointment)
     statuses = [op.status for op in rec.history().ops if op.type != "invoke"]
     assert statuses == ([429] * 3 if weakened else [200] * 3), statuses
     (verdict,) = check_all(rec.history(), Snapshot.build({}), ["rate-limit-enforced"],
