@@ -152,6 +152,7 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
         limit=Limit("shunya", settings.rate_shunya_per_second, max(1, settings.rate_shunya_per_second)),
         limited=not settings.weakened("shunya-limit"),
         count_error_answers=not settings.weakened("shunya-failure-metrics"),
+        one_error_endpoint=settings.weakened("shunya-error-endpoint"),
     )
     celery = make_celery(settings)
     tasks = TaskQueue(

@@ -306,6 +306,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "a guessed one) executes the deletion",
         ),
         Weakening(
+            "deletion-expiry",
+            "F2",
+            "the confirmation's expiry: expires_at is stored and shown but never compared, so a token leaked "
+            "in a mail or a log deletes the appointment whenever it is used",
+        ),
+        Weakening(
             "rate-limit-counts-refusals",
             "C3",
             "the limiter's refusals: GCRA stores the arrival time of a refused request too, so refusals spend "
@@ -358,6 +364,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "E2",
             "the Shunya failure counters: a 5xx answer of the Shunya API and a job that ended failed are "
             "not counted (only timeouts and connection errors are)",
+        ),
+        Weakening(
+            "shunya-error-endpoint",
+            "E2",
+            "the endpoint of a Shunya API error: every error is counted under create_job (a label set once "
+            "for the client), so the polls' errors never show under their own endpoint",
         ),
         Weakening(
             "poll-until-done",

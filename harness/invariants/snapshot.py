@@ -163,7 +163,7 @@ class Snapshot:
     baseline: Mapping[str, float] = field(default_factory=_empty, hash=False)
     expected_outputs: Mapping[str, str] = field(default_factory=_empty, hash=False)
     completed_jobs: frozenset[str] | None = None
-    upstream_stats: Mapping[str, int] | None = field(default=None, hash=False)
+    upstream_stats: Mapping[str, Any] | None = field(default=None, hash=False)
     gauge_samples: tuple[Mapping[str, float], ...] | None = field(default=None, hash=False)
     upstream_calls: tuple[tuple[float, str], ...] | None = field(default=None, hash=False)
     config: CheckConfig = field(default_factory=CheckConfig)
@@ -208,7 +208,7 @@ class Snapshot:
         baseline_text: str | None = None,
         expected_outputs: Mapping[str, str] | None = None,
         completed_jobs: Iterable[str] | None = None,
-        upstream_stats: Mapping[str, int] | None = None,
+        upstream_stats: Mapping[str, Any] | None = None,
         gauge_samples: Iterable[Mapping[str, float]] | None = None,
         upstream_calls: Iterable[tuple[float, str]] | None = None,
         config: CheckConfig | None = None,

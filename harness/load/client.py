@@ -41,6 +41,8 @@ class Answer:
     status: int
     body: Mapping[str, Any] | list[Any] | None
     replayed: bool
+    #: The answer's ``Date`` header (the server's clock, to the second), when it sent one.
+    date: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -175,6 +177,7 @@ def record_request(
             trace = trace_echo(sent_headers.get(TRACE_HEADER), response.headers or {}) if status else None
             # A limit's 429 says when to come back (plan C3); "" records that it did not.
             retry_after = (response.headers or {}).get("Retry-After") or "" if status == 429 else None
+            date = (response.headers or {}).get("Date")
     except Exception as exc:  # noqa: BLE001 - an unknown outcome, recorded as info
         recorder.complete(handle, None, error=exc)
         return Answer(0, None, False)
@@ -188,7 +191,7 @@ def record_request(
     if trace is not None or retry_after is not None:
         extra = {"mask": extra, "trace": trace, "retry_after": retry_after}
     recorder.complete(handle, status, raw, replayed, extra)
-    return Answer(status, _json(raw), replayed)
+    return Answer(status, _json(raw), replayed, date)
 
 
 #: The header that carries a request's trace id, both ways (plan E1).

@@ -33,6 +33,7 @@ from stormproof.harness.history.spool import SpooledRecorder
 
 from . import probes as derive
 from .client import CLIENT_IP_HEADERS, Answer, Derived, client_ip_headers, record_request, together
+from .deadlines import LATE_MARGIN_S, LATE_WAIT_MAX_S, deletion_life_bound_s, expiry_args
 from .config import LoadConfig, load_config
 
 __all__ = ["StormUser", "CONFIG"]  # and StagesShape, when the config has stages
@@ -976,16 +977,26 @@ class StormUser(FastHttpUser):
         if request.status not in (201, 202) or not isinstance(request.body, dict):
             return
         deletion = str(request.body.get("id"))
+        answered = time.monotonic()
+        life = deletion_life_bound_s(request.body.get("expires_at"), request.date)
         # A mistyped token first: it must delete nothing (plan F2); and one request in three is left
         # unconfirmed (the manager changed their mind), so the final state shows what it kept.
         self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
                    args={"deletion_id": deletion, "wrong_token": True},
                    body={"confirmation_token": f"wrong-{uuid.uuid4().hex}"}, token=self._token())
-        if self.rng.random() < 1 / 3:
-            return
         confirm = {"confirmation_token": request.body.get("confirmation_token")}
+        if self.rng.random() < 1 / 3:
+            # Half of those come back once the request has expired, with the right token (plan F2: only a
+            # confirmation before it expires deletes), when its life is short enough to wait out.
+            if life is not None and life <= LATE_WAIT_MAX_S and self.rng.random() < 0.5:
+                gevent.sleep(max(0.0, life - (time.monotonic() - answered)) + LATE_MARGIN_S)
+                self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
+                           args={"deletion_id": deletion, "late": True, **expiry_args(life, answered)},
+                           body=confirm, token=self._token())
+            return
         done = self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
-                          args={"deletion_id": deletion}, body=confirm, token=self._token())
+                          args={"deletion_id": deletion, **expiry_args(life, answered)}, body=confirm,
+                          token=self._token())
         # Half the executed ones are confirmed again (a double click, a retry whose first answer was slow):
         # a deletion runs once, so the second gets 409 or the first answer, never a second run (plan F2).
         if done.status == 200 and self.rng.random() < 0.5:

@@ -554,6 +554,12 @@ _row("E2.shunya-failures-counted", "E2",
      # Measured (verify --tries 1 --only shunya-failure-metrics, 2026-12-01): weakened, 0 counted for 77 failed jobs
      # and 402 errors answered; all fixes on, 55 == 55 and 324 >= 324.
      "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; Shunya failing", ("shunya-outage",), ("shunya-failure-metrics",))
+# Found 2026-12-03 with a client that labelled every error create_job: shunya-outage passed (the total was right).
+_row("E2.shunya-errors-by-endpoint", "E2",
+     "shunya_api_errors_total counts Shunya API errors by endpoint: errors on job creations and on polls each "
+     "move the counter under their own endpoint label.",
+     "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; Shunya failing on creations and polls", ("shunya-outage",),
+     ("shunya-error-endpoint",))
 _row("E3.queue-depth-gauge", "E3",
      "celery_queue_depth reports the queue's backlog at scrape time (zero once the run is quiet).",
      # metrics-agree reads the gauge sampled during the load beside the broker's own queue length; shunya-outage
@@ -639,6 +645,14 @@ _row("F2.confirm-required", "F2",
      "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
      TENANTS + "; deletion requests confirmed with a wrong token first, some never confirmed",
      ("lifecycle-under-load",), ("deletion-token",), count=c.with_arg((v.DELETION_CONFIRM,), "wrong_token"))
+# Found 2026-12-03 with an app that never compared expires_at: lifecycle-under-load passed, no confirmation was
+# ever sent late. The scenario's TTL is now 4 s and a sixth of the requests are confirmed once it is over.
+_row("F2.confirm-expires", "F2",
+     "A confirmation sent after its request's expires_at deletes nothing: it is refused (409 "
+     "deletion-not-pending) and the appointment stays, whoever sends the token.",
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
+     TENANTS + "; a confirmation TTL of a few seconds; deletion requests confirmed after it",
+     ("lifecycle-under-load",), ("deletion-expiry",), count=c.with_arg((v.DELETION_CONFIRM,), "expired"))
 # Found 2026-12-03 reading the reference app: DELETE /appointments/{id} hard-deleted at once, unconfirmed and
 # unaudited, its calls kept with no appointment; no load sent it on a tenant's own appointment, so nothing judged
 # it. Half the load's deletion requests now go through the route (args.route "delete").

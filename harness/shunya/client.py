@@ -126,8 +126,8 @@ class ShunyaStubClient:
     def reset(self) -> None:
         self._call("POST", "/admin/reset")
 
-    def stats(self) -> dict[str, int]:
-        return cast(dict[str, int], self._call("GET", "/admin/stats"))
+    def stats(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self._call("GET", "/admin/stats"))
 
     def deliveries(self, job_id: str | None = None) -> list[DeliveryRecord]:
         params = {"job_id": job_id} if job_id is not None else None

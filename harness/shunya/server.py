@@ -85,8 +85,8 @@ def create_app(core: StubCore) -> Starlette:
 
         return run
 
-    def api(handler: Handler) -> Handler:
-        """Wrap a ``/v1`` handler with the configured latency and injected errors."""
+    def api(handler: Handler, route: str) -> Handler:
+        """Wrap a ``/v1`` handler with the configured latency and injected errors (counted per ``route``)."""
         inner = guarded(handler)
 
         async def run(request: Request) -> Response:
@@ -96,6 +96,8 @@ def create_app(core: StubCore) -> Starlette:
                 await asyncio.sleep(delay)
             if core.inject_error():
                 core.stats.api_errors_injected += 1
+                by_route = core.stats.api_errors_by_route
+                by_route[route] = by_route.get(route, 0) + 1
                 return problem(
                     core.config.error_status,
                     "fault injected by the Shunya stub",
@@ -194,8 +196,8 @@ def create_app(core: StubCore) -> Starlette:
             await core.stop()
 
     routes = [
-        Route("/v1/jobs", api(create_job), methods=["POST"]),
-        Route("/v1/jobs/{job_id}", api(get_job), methods=["GET"]),
+        Route("/v1/jobs", api(create_job, "POST /v1/jobs"), methods=["POST"]),
+        Route("/v1/jobs/{job_id}", api(get_job, "GET /v1/jobs/{job_id}"), methods=["GET"]),
         Route("/admin/config", guarded(read_config), methods=["GET"]),
         Route("/admin/config", guarded(write_config), methods=["POST"]),
         Route("/admin/reset", guarded(reset), methods=["POST"]),

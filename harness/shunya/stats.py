@@ -7,7 +7,7 @@ actually sent (jobs, injected errors, webhook attempts and duplicates).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["StubStats"]
 
@@ -23,6 +23,8 @@ class StubStats:
     attempts the receiver answered with a 4xx other than 409 (unauthenticated,
     unknown job, malformed): refused before the job could be applied or found
     a duplicate, so they bound from above what the receiver may have counted.
+    ``api_errors_by_route`` splits ``api_errors_injected`` by route (``POST
+    /v1/jobs``, ``GET /v1/jobs/{job_id}``): plan E2 counts them by endpoint.
     """
 
     api_calls: int = 0
@@ -37,6 +39,7 @@ class StubStats:
     deliveries_dropped: int = 0
     deliveries_refused: int = 0
     duplicates_sent: int = 0
+    api_errors_by_route: dict[str, int] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

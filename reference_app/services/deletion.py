@@ -188,7 +188,8 @@ async def confirm_request(
     if not hmac.compare_digest(request.token_hash, _hash(token)) and not settings.weakened("deletion-token"):
         raise Problem("confirmation-token-invalid", "the confirmation token does not match this request")
     now = utcnow()
-    if request.expires_at <= now:
+    # Weakened ``deletion-expiry``: expires_at stored and shown, never compared.
+    if request.expires_at <= now and not settings.weakened("deletion-expiry"):
         raise Problem("deletion-not-pending", "the confirmation token expired; create a new request",
                       deletion_id=str(request.id))
     if request.scope == "appointment":

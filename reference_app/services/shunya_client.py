@@ -42,7 +42,7 @@ class ShunyaRateLimited(ShunyaError):
 
 class ShunyaClient:
     def __init__(self, base_url: str, *, timeout_ms: int, limiter: RateLimiter, limit: Limit,
-                 limited: bool = True, count_error_answers: bool = True) -> None:
+                 limited: bool = True, count_error_answers: bool = True, one_error_endpoint: bool = False) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout_ms / 1000),
@@ -54,6 +54,8 @@ class ShunyaClient:
         self._limited = limited
         #: False only under the weakening shunya-failure-metrics: an answer with an error status goes uncounted.
         self._count_error_answers = count_error_answers
+        #: True only under the weakening shunya-error-endpoint: every error is counted under create_job.
+        self._one_error_endpoint = one_error_endpoint
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -71,6 +73,8 @@ class ShunyaClient:
             if not decision.allowed:
                 raise ShunyaRateLimited(decision.retry_after_s)
         headers = {TRACE_HEADER: current_trace_id() or ""}
+        if self._one_error_endpoint:
+            endpoint = "create_job"
         try:
             response = await self._http.request(method, path, headers=headers, **kw)
         except httpx.TimeoutException as exc:

@@ -169,6 +169,43 @@ def test_deletion_audited_flags_an_unconfirmed_request_whose_target_is_gone() ->
     assert violation.details["type"] == "deleted-unconfirmed" and violation.details["appointment_id"] == "a1"
 
 
+def _late(status: int | None, *, audited: bool, in_time: bool = False) -> tuple[History, dict]:
+    """Request d1 for a1, confirmed with its token after it expired (answered ``status``, None: no answer),
+    and maybe once before (``in_time``, answered 200)."""
+    from stormproof.harness.history.vocabulary import DELETION_REQUEST
+
+    b = HistoryBuilder()
+    b.call(DELETION_REQUEST, 0, 5, 201, result={"id": "d1"}, scope="appointment", target_id="a1")
+    if in_time:
+        b.call(DELETION_CONFIRM, 10, 15, 200, result={"id": "d1"}, deletion_id="d1", past_expiry_s=-3.5,
+               expired=False)
+    args = {"deletion_id": "d1", "late": True, "past_expiry_s": 0.6, "expired": True}
+    if status is None:
+        b.invoke(DELETION_CONFIRM, 40, **args)
+    else:
+        b.call(DELETION_CONFIRM, 40, 45, status, result={"id": "d1"} if status < 300 else
+               {"problem": "deletion-not-pending"}, **args)
+    tables = {**EMPTY, "deletion_audit": [_audit("d1", "a1")] if audited else [],
+              "appointments": [] if audited else [{"id": "a1", "company_id": "c1"}]}
+    return b.build(), tables
+
+
+def test_deletion_audited_flags_a_confirmation_after_expiry_that_deleted() -> None:
+    """Answered 200 after expires_at, or unanswered with the deletion executed and no confirmation in time."""
+    for status in (200, None):
+        verdict = _one("deletion-audited", *_late(status, audited=True))
+        assert verdict.status == "invalid", status
+        assert {v.details["type"] for v in verdict.violations} == {"confirmed-expired"}, verdict.violations
+
+
+def test_deletion_audited_passes_a_late_confirmation_refused_or_one_in_time() -> None:
+    assert _one("deletion-audited", *_late(409, audited=False)).status == "valid"
+    assert _one("deletion-audited", *_late(None, audited=False)).status == "valid"
+    # Executed by the confirmation in time; the late one got 409 (or, being a second, no answer).
+    assert _one("deletion-audited", *_late(409, audited=True, in_time=True)).status == "valid"
+    assert _one("deletion-audited", *_late(None, audited=True, in_time=True)).status == "valid"
+
+
 def test_deletion_audited_judges_a_delete_route_like_a_request() -> None:
     """DELETE /appointments/{id} is a deletion request (args.route "delete"): answered 204 with the appointment
     gone at once (a hard delete, no token, no audit) it is flagged; answered 202 and left pending with the

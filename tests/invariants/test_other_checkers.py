@@ -246,6 +246,30 @@ def test_metrics_agree_counts_shunya_failures() -> None:
     assert killed.status == "unknown"
 
 
+def test_metrics_agree_counts_shunya_errors_by_endpoint() -> None:
+    """Errors the stub answered on two routes must move the counter under two endpoint labels (plan E2)."""
+    b = HistoryBuilder()
+    fields = dict(call_analyses=(), recording_sessions=(), shunya_jobs=())
+    base = {**{k: 0.0 for k in METRICS if not k.startswith("shunya")}, 'shunya_job_failures_total{type="job_failed"}': 0.0}
+    stats = {"api_errors_injected": 7, "api_errors_by_route": {"POST /v1/jobs": 5, "GET /v1/jobs/{job_id}": 2}}
+    split = {'shunya_api_errors_total{endpoint="create_job",kind="5xx"}': 5.0,
+             'shunya_api_errors_total{endpoint="get_job",kind="5xx"}': 2.0}
+    ok = _run("metrics-agree", b, metrics={**base, **split}, upstream_stats=stats, **fields)
+    assert ok.status == "valid", ok.violations
+    # every error under one endpoint (as the weakening shunya-error-endpoint does): the total is right
+    one = {'shunya_api_errors_total{endpoint="create_job",kind="5xx"}': 7.0,
+           'shunya_api_errors_total{endpoint="get_job",kind="5xx"}': 0.0}
+    bad = _run("metrics-agree", b, metrics={**base, **one}, upstream_stats=stats, **fields)
+    assert [v.details["type"] for v in bad.violations] == ["shunya-errors-by-endpoint"]
+    assert bad.violations[0].details["endpoints"] == ("create_job",)
+    # errors on one route only: one label is all there is to see
+    single = {**stats, "api_errors_by_route": {"POST /v1/jobs": 7}}
+    assert _run("metrics-agree", b, metrics={**base, **one}, upstream_stats=single, **fields).status == "valid"
+    # no endpoint label at all: cannot be told apart (unknown), not a pass
+    flat = {"shunya_api_errors_total": 7.0}
+    assert _run("metrics-agree", b, metrics={**base, **flat}, upstream_stats=stats, **fields).status == "unknown"
+
+
 def test_metrics_agree_judges_the_pool_gauges() -> None:
     """Pool gauges must exist and describe a possible pool: in use + idle <= size + overflow <= size + max."""
     b = HistoryBuilder()

@@ -799,6 +799,40 @@ def test_deletion_token(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_deletion_expiry(apps, weakened: bool) -> None:
+    """A confirmation with the right token after the request expired is refused 409 deletion-not-pending and
+    deletes nothing with the fix; it deletes without. deletion-audited flags the second (confirmed-expired)."""
+    app = apps(*(("deletion-expiry",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    window = {"title": "to delete late", "starts_at": "2031-01-02T10:00:00Z", "ends_at": "2031-01-02T10:30:00Z"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    appointment = made.json()["id"]
+    body = {"scope": "appointment", "target_id": appointment}
+    requested = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token), json=body)
+    assert requested.status_code == 201, requested.text
+    rec.record(v.DELETION_REQUEST, tenant.company_id, requested, body=body, **body)
+    deletion = requested.json()["id"]
+    # Its life run out (the app's TTL is 15 min; the test ages the request instead of waiting).
+    _execute(app, "UPDATE deletion_requests SET expires_at = now() - interval '2 seconds' WHERE id = %s", deletion)
+    late = httpx.post(f"{app.url}/api/v1/deletions/{deletion}/confirm", headers=auth(tenant.manager_token),
+                      json={"confirmation_token": requested.json()["confirmation_token"]})
+    rec.record(v.DELETION_CONFIRM, tenant.company_id, late, deletion_id=deletion, late=True, past_expiry_s=2.0,
+               expired=True)
+    left = sql_rows(app.database_url, "SELECT id FROM appointments WHERE id = %s", appointment)
+    if weakened:
+        assert late.status_code == 200 and left == []
+    else:
+        assert late.status_code == 409 and _problem_type(late) == "deletion-not-pending"
+        assert len(left) == 1
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"confirmed-expired"}
+
+
+@FIX
 def test_appointment_delete_direct(apps, weakened: bool) -> None:
     """DELETE /appointments/{id} answers 202 with a deletion request and deletes nothing with the fix; the
     confirmation with its token then deletes it, audited, its call included. Without, the DELETE itself
@@ -1179,13 +1213,12 @@ def test_session_metrics(apps, weakened: bool) -> None:
     assert counted == (2 if weakened else statuses.count(201))
 
 
-@FIX
-def test_shunya_failure_metrics(reference_app_module, weakened: bool) -> None:
-    """Shunya's 5xx answers and failed jobs are counted with the fix; neither is without it."""
-    from stormproof.harness.invariants.metrics import metric_sum
+def _failing_shunya(reference_app_module, weakenings: tuple[str, ...]):
+    """An app whose Shunya fails half its API calls and every job, after three calls settled:
+    (the app, the metrics before, the stub's stats after)."""
     from tests.reference_app.background import ledger_settled, wait_for
 
-    app = reference_app_module(("shunya-failure-metrics",) if weakened else (), task_workers=1,
+    app = reference_app_module(weakenings, task_workers=1,
                                env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_POLL_INTERVAL_MS": "100",
                                     "STORMPROOF_TASK_BACKOFF_BASE_MS": "20", "STORMPROOF_TASK_BACKOFF_CAP_MS": "50",
                                     "STORMPROOF_TASK_MAX_RETRIES": "8"},
@@ -1197,8 +1230,17 @@ def test_shunya_failure_metrics(reference_app_module, weakened: bool) -> None:
         answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
         assert answer.status_code == 202, answer.text
     wait_for(lambda: ledger_settled(app), timeout=60, what="every task to settle")
+    return app, baseline, httpx.get(f"{app.shunya_url}/admin/stats").json()
+
+
+@FIX
+def test_shunya_failure_metrics(reference_app_module, weakened: bool) -> None:
+    """Shunya's 5xx answers and failed jobs are counted with the fix; neither is without it."""
+    from stormproof.harness.invariants.metrics import metric_sum
+
+    app, baseline, stats = _failing_shunya(reference_app_module, ("shunya-failure-metrics",) if weakened else ())
     failed = sql_rows(app.database_url, "SELECT count(*) FROM shunya_jobs WHERE status = 'failed'")[0][0]
-    injected = httpx.get(f"{app.shunya_url}/admin/stats").json()["api_errors_injected"]
+    injected = stats["api_errors_injected"]
     assert failed > 0 and injected > 0
     snap = replace_metrics(snapshot(app.database_url), httpx.get(f"{app.url}/metrics").text, baseline,
                            upstream_stats={"api_errors_injected": injected})
@@ -1213,6 +1255,24 @@ def test_shunya_failure_metrics(reference_app_module, weakened: bool) -> None:
     types = {x.details["type"] for x in verdict.violations}
     assert types >= {"shunya-job-failures", "shunya-api-errors"} if weakened else not types & {
         "shunya-job-failures", "shunya-api-errors"}
+
+
+@FIX
+def test_shunya_error_endpoint(reference_app_module, weakened: bool) -> None:
+    """Errors on job creations and on polls move shunya_api_errors_total under create_job and get_job with the
+    fix; all under create_job without. metrics-agree flags the second (shunya-errors-by-endpoint)."""
+    from stormproof.harness.invariants.metrics import metric_sum
+
+    app, baseline, stats = _failing_shunya(reference_app_module, ("shunya-error-endpoint",) if weakened else ())
+    assert set(stats["api_errors_by_route"]) == {"POST /v1/jobs", "GET /v1/jobs/{job_id}"}, stats
+    snap = replace_metrics(snapshot(app.database_url), httpx.get(f"{app.url}/metrics").text, baseline,
+                           upstream_stats=stats)
+    assert snap.metrics is not None
+    polls = metric_sum(snap.metrics, "shunya_api_errors_total", endpoint="get_job") or 0.0
+    assert (polls == 0) if weakened else (polls > 0)
+    verdict = _verdict("metrics-agree", Recorder([]).history(), snap)
+    types = {x.details["type"] for x in verdict.violations}
+    assert ("shunya-errors-by-endpoint" in types) == weakened, verdict
 
 
 def replace_metrics(snap, metrics_text: str, baseline_text: str, **fields):

@@ -115,8 +115,11 @@ def test_error_rate_one_fails_every_api_call_and_zero_fails_none(client: ShunyaS
         for _ in range(10):
             body = assert_problem(http.post("/v1/jobs", json={"call_id": "c", "company_id": "co"}), 503)
             assert body["type"] == "urn:shunya-stub:injected-fault"
+        assert_problem(http.get("/v1/jobs/shj_missing"), 503)
     stats = client.stats()
-    assert stats["api_errors_injected"] == 10 and stats["api_calls"] == 10
+    assert stats["api_errors_injected"] == 11 and stats["api_calls"] == 11
+    # split by route, so that an app's count by endpoint (plan E2) can be compared
+    assert stats["api_errors_by_route"] == {"POST /v1/jobs": 10, "GET /v1/jobs/{job_id}": 1}
     assert stats["jobs_created"] == 0, "an injected fault must not create a job"
     # admin endpoints are never faulted
     assert client.get_config()["error_rate"] == 1.0
@@ -125,7 +128,7 @@ def test_error_rate_one_fails_every_api_call_and_zero_fails_none(client: ShunyaS
     for i in range(20):
         client.create_job(f"c{i}", "co")
     stats = client.stats()
-    assert stats["api_errors_injected"] == 10 and stats["jobs_created"] == 20
+    assert stats["api_errors_injected"] == 11 and stats["jobs_created"] == 20
 
     client.set_config(error_rate=1.0)
     with pytest.raises(ShunyaStubError) as info:
@@ -224,7 +227,7 @@ def test_reset_clears_jobs_deliveries_stats_and_config(client: ShunyaStubClient,
     client.reset()
     assert client.get_config() == StubConfig().to_dict()
     assert client.jobs() == [] and client.deliveries() == []
-    assert all(value == 0 for value in client.stats().values())
+    assert all(not value for value in client.stats().values())  # 0, or an empty split by route
     with pytest.raises(ShunyaStubError) as info:
         client.get_job(job_id)
     assert info.value.status_code == 404

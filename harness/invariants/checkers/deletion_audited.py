@@ -31,6 +31,12 @@ Judged on the history's acknowledged confirmations and the final state:
   the appointment, and each consent and call the history saw acknowledged
   for it before the confirmation (``audit-counts-short``: the record of a
   deletion that says it erased nothing is no record);
+- only a confirmation sent before its request expired deletes: one the load
+  sent once the request's ``expires_at`` was certainly past (``args.expired``,
+  from the server's own clock: see ``load.deadlines``) answered 2xx, or an
+  audit row of a request confirmed with its token only late, is
+  ``confirmed-expired``; an appointment gone whose request was confirmed only
+  late is ``deleted-unconfirmed``;
 - audit rows known to exist before the run (the seed's old ones, named by a
   ``retention.run`` invoke's ``args.rows`` with kind ``audit``) are still
   there: retention, or anything else, deleting one is ``audit-row-deleted``.
@@ -216,16 +222,43 @@ def _known_audit_rows(history: History) -> dict[str, tuple[int, ...]]:
     return known
 
 
+def _expired_confirmation(log: ViolationLog, invoke: Op, completion: Op | None, executed: bool) -> int:
+    """A confirmation sent after its request's life was certainly over (``args.expired``): it must delete nothing.
+
+    Answered 2xx, or its request executed (an audit row) with no confirmation sent in time: ``confirmed-expired``.
+    An expiry that is not enforced leaves a leaked token (a mail, a log line) able to erase data for ever
+    (found 2026-12-03: no confirmation was ever sent late, so an app that ignored ``expires_at`` passed).
+    """
+    deletion, past = invoke.args.get("deletion_id"), invoke.args.get("past_expiry_s")
+    ops = (invoke.index,) if completion is None else (invoke.index, completion.index)
+    if completion is not None and completion.type == "ok":
+        log.add("confirmed-expired", f"deletion {deletion} was confirmed {past} s after its request had expired "
+                f"and answered {completion.status}: only a confirmation before expires_at may delete", ops,
+                deletion_id=deletion, tenant=invoke.tenant, past_expiry_s=past)
+        return 1
+    if executed:
+        log.add("confirmed-expired", f"deletion {deletion} was executed (it has an audit row), but its only "
+                f"confirmations with the token were sent after it expired ({past} s after)", ops,
+                deletion_id=deletion, tenant=invoke.tenant, past_expiry_s=past)
+        return 1
+    return 0
+
+
 def _unconfirmed_deletions(log: ViolationLog, history: History, snapshot: Snapshot,
                            audited: dict[str, object]) -> tuple[int, int]:
     """Deletions done without their token; returns (violations, requests never confirmed with their token)."""
     found = 0
     confirms = history.pairs_of(DELETION_CONFIRM)
-    # Requests a confirmation with their token may have executed (answered ok, or no answer).
+    # Requests a confirmation with their token, sent before the request expired, may have executed
+    # (answered ok, or no answer).
     confirmable = {str(pair[0].args.get("deletion_id")) for pair in confirms
-                   if not pair[0].args.get("wrong_token") and possible_span(pair) is not None}
+                   if not pair[0].args.get("wrong_token") and not pair[0].args.get("expired")
+                   and possible_span(pair) is not None}
     for invoke, completion in confirms:
         deletion = str(invoke.args.get("deletion_id"))
+        if invoke.args.get("expired") and not invoke.args.get("wrong_token"):
+            found += _expired_confirmation(log, invoke, completion, deletion in audited and deletion not in confirmable)
+            continue
         if not invoke.args.get("wrong_token"):
             continue
         if completion is not None and completion.type == "ok":

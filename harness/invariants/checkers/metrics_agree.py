@@ -22,7 +22,8 @@ rows the run's confirmed deletions took count as rows (``_deleted_in_run``):
 - ``shunya_job_failures_total`` == ``shunya_jobs`` rows recorded as failed: every
   failed job the app learnt of is counted once;
 - ``shunya_api_errors_total`` (every endpoint and kind) >= the errors the Shunya
-  stub says it answered (``upstream_stats.api_errors_injected``): each one reached
+  stub says it answered, and it moved under as many ``endpoint`` label values
+  as the stub answered errors on routes (plan E2: "by endpoint") (``upstream_stats.api_errors_injected``): each one reached
   the app as an error status, or as a timeout or reset if the link was faulted,
   and every kind is counted. A process killed mid-call never counts the error it
   was about to see, so under a kill fault a shortfall is ``unknown``;
@@ -57,7 +58,7 @@ from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import DELETION_CONFIRM, LEGACY_START, SESSION_START, WEBHOOK_DELIVER
 from stormproof.harness.invariants.checkers._answers import answers
 from stormproof.harness.invariants.collector import ViolationLog
-from stormproof.harness.invariants.metrics import metric_sum
+from stormproof.harness.invariants.metrics import metric_sum, split_metric_key
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
@@ -188,6 +189,55 @@ def _refused(status: int | None) -> bool:
 def _kills(history: History) -> list[int]:
     """The invokes of kill faults: a killed process takes the counts it had not exported with it."""
     return [op.index for op in history.faults() if op.type == "invoke" and "kill" in str(op.args.get("fault", ""))]
+
+
+def _errors_by_endpoint(snapshot: Snapshot, log: ViolationLog, compared: dict[str, dict[str, float]], *,
+                        killed: bool) -> None:
+    """Plan E2 counts Shunya API errors *by endpoint*: errors the stub answered on k routes must move the
+    counter under at least k ``endpoint`` label values (``shunya-errors-by-endpoint``).
+
+    The app's names for its endpoints are its own, so only their number is compared: a counter that puts
+    every error under one endpoint (a label set once, a copy-paste) passed the total's comparison while an
+    alert on the polls' errors could never fire (2026-12-03).
+    """
+    by_route = (snapshot.upstream_stats or {}).get("api_errors_by_route")
+    if not isinstance(by_route, Mapping):
+        return  # a stub that does not say (an older one): nothing to compare
+    routes = sorted(route for route, n in by_route.items() if isinstance(n, (int, float)) and n > 0)
+    if len(routes) < 2:
+        return
+    moved = _label_values_moved(snapshot.metrics or {}, snapshot.baseline, "shunya_api_errors_total", "endpoint")
+    if moved is None:
+        log.cannot("shunya_api_errors_total has no endpoint label: its errors cannot be told apart by endpoint")
+        return
+    compared["shunya_api_errors_endpoints"] = {"metric": float(len(moved)), "observed": float(len(routes))}
+    if len(moved) >= len(routes):
+        return
+    said = f"the Shunya stub answered errors on {len(routes)} endpoints ({', '.join(routes)}) but " \
+           f"shunya_api_errors_total grew under {len(moved)} endpoint label value(s) ({', '.join(moved) or 'none'})"
+    if killed:
+        log.cannot(f"{said}; a process was killed during the run, and may have died before counting one")
+    else:
+        log.add("shunya-errors-by-endpoint", f"{said}: plan E2 counts them by endpoint",
+                badness=float(len(routes) - len(moved)), routes=tuple(routes), endpoints=tuple(moved))
+
+
+def _label_values_moved(metrics: Mapping[str, float], baseline: Mapping[str, float], name: str,
+                        label: str) -> list[str] | None:
+    """The values of ``label`` under which counter ``name`` grew since the baseline; None: no such label."""
+    grew: Counter[str] = Counter()
+    labelled = False
+    for values, sign in ((metrics, 1.0), (baseline, -1.0)):
+        for key, value in values.items():
+            sample, labels = split_metric_key(key)
+            if sample != name:
+                continue
+            found = dict(labels).get(label)
+            if found is None:
+                continue
+            labelled = True
+            grew[found] += sign * value  # type: ignore[assignment]
+    return sorted(value for value, n in grew.items() if n > 0) if labelled else None
 
 
 #: Messages the broker must hold, before and after a scrape, for the sample to count as a backlog.
@@ -328,9 +378,10 @@ def _shunya_failures(history: History, snapshot: Snapshot, log: ViolationLog,
         log.cannot("shunya_api_errors_total missing")
         return
     compared["shunya_api_errors"] = {"metric": errors, "observed": injected}
+    kills = _kills(history)
+    _errors_by_endpoint(snapshot, log, compared, killed=bool(kills))
     if errors >= injected:
         return
-    kills = _kills(history)
     if kills:
         log.cannot(f"shunya_api_errors_total grew by {errors:g} but the Shunya stub answered {injected} errors; "
                    "a process was killed during the run, and may have died before counting one")
