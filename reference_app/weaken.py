@@ -390,6 +390,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "listener that never sees the check-ins) instead of the connections in use",
         ),
         Weakening(
+            "pool-gauges-source",
+            "E4",
+            "the pool the gauges read: an engine made for the metrics from the same URL, never used, so "
+            "db_pool_size says 20 and nothing is ever in use or idle",
+        ),
+        Weakening(
             "queue-depth-gauge",
             "E3",
             "the queue the depth gauge reads: celery_queue_depth measures Celery's default queue (celery), "

@@ -575,6 +575,12 @@ _row("E4.db-pool-gauges", "E4",
      # Exercised by the requests that check a connection out of the pool (its row named none until 2026-12-02, so
      # every run counted 0 and verify called the weakened try an escape: "not exercised").
      "metrics-agree", (v.SESSION_START, v.SESSION_STOP), TENANTS, ("session-start-storm",), ("pool-gauges",))
+# Found 2026-12-03 with gauges read from a pool of their own (never used): consistent, and smoke passed.
+_row("E4.pool-gauges-live", "E4",
+     "The pool gauges read the pool that serves the requests: while the load runs, it holds connections "
+     "(db_pool_active + db_pool_idle >= 1 in the samples taken during the load), so a pool-exhaustion alert can fire.",
+     "metrics-agree", (v.SESSION_START, v.SESSION_STOP), TENANTS + "; gauges sampled every second during the load",
+     ("smoke", "session-start-storm"), ("pool-gauges-source",))
 _row("E5.error-rate-slo", "E5",
      "The run's error rate (5xx and timeouts among requests, leaving out those sent while the schedule had "
      "taken the API itself away) stays under the scenario's error_rate_max (1 %), Redis restarts included: "

@@ -41,7 +41,7 @@ from stormproof.reference_app.settings import DEV_JWT_SECRET
 from ..stack import LocalStack
 from ..stack.system import ExternalSystem, SystemUnderTest
 from .capture import capture_snapshot, scrape_metrics, wait_quiet
-from .sampling import GaugeSampler
+from .sampling import GaugeSampler, write_samples
 from .load_process import load_exceptions, start_load
 from .quiesce import QuiescePolicy
 from .services import describe_exits, exited_on_their_own
@@ -327,6 +327,8 @@ def _drive(
     if nemesis.error is not None:
         error = error or f"the nemesis failed: {nemesis.error}"
     log.info("phase: load stopped, faults healed")
+    if samples is not None:
+        write_samples(samples, run_dir / "gauges.jsonl")
     history, verdicts, quiescence = judge(plan, stack, parts, run_dir, baseline, samples)
     down = exited_on_their_own(stack)
     if down:

@@ -11,16 +11,18 @@ sample; it never fails the run.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from ..invariants.metrics import parse_metrics
 from .quiesce import DEFAULT_QUEUES, PRIORITY_SEP
 
-__all__ = ["GaugeSampler", "queue_length"]
+__all__ = ["GaugeSampler", "queue_length", "write_samples"]
 
 #: The gauges kept from each scrape (the rest of the exposition is not needed).
 _KEPT = ("celery_queue_depth", "celery_active_tasks", "db_pool_")
@@ -75,3 +77,11 @@ class GaugeSampler:
                                                        "broker_after": float(after), **gauges}))
         finally:
             client.close()
+
+
+def write_samples(samples: Iterable[Mapping[str, float]], path: Path) -> None:
+    """The samples as JSON lines (``gauges.jsonl`` of a run): what the gauges read while the load ran, for a
+    reader of a ``queue-depth-blind`` or ``pool-gauges-blind`` violation."""
+    with path.open("w", encoding="utf-8") as out:
+        for sample in samples:
+            out.write(json.dumps(dict(sample), sort_keys=True) + "\n")

@@ -44,8 +44,22 @@ def _counted_checkouts(pool: object) -> float:
     return float(_checkouts[id(pool)])
 
 
+#: The pool the gauges read under the weakening pool-gauges-source, per engine pool.
+_unused: dict[int, object] = {}
+
+
+def _metrics_pool(pool: object) -> object:
+    """The weakening pool-gauges-source: a pool made for the metrics (an engine of its own, as a metrics module
+    that builds one from the URL does), configured alike and never used: size 20, nothing held, ever."""
+    if id(pool) not in _unused:
+        _unused[id(pool)] = pool.recreate()  # type: ignore[attr-defined]
+    return _unused[id(pool)]
+
+
 def pool_samples(ctx: AppContext) -> Iterator[Sample]:
     pool = ctx.engine.sync_engine.pool
+    if ctx.settings.weakened("pool-gauges-source"):
+        pool = _metrics_pool(pool)
     size = float(pool.size())  # type: ignore[attr-defined]
     checked_out = float(pool.checkedout())  # type: ignore[attr-defined]
     if ctx.settings.weakened("pool-gauges"):

@@ -316,6 +316,30 @@ def test_metrics_agree_judges_the_queue_depth_gauge() -> None:
     assert [v.details["type"] for v in stale.violations] == ["queue-depth-stale"]
 
 
+def test_metrics_agree_judges_a_pool_that_never_holds_a_connection() -> None:
+    """During the load the app's pool holds connections: gauges reading 0 held in every sample read another pool."""
+    b = HistoryBuilder()
+    fields = dict(call_analyses=(), recording_sessions=(), shunya_jobs=(), baseline=METRICS)
+
+    def sample(t: float, active: float, idle: float, size: float = 20.0) -> dict:
+        return {"t": t, "broker_before": 0.0, "broker_after": 0.0, "db_pool_size": size, "db_pool_active": active,
+                "db_pool_idle": idle, "db_pool_overflow": 0.0}
+
+    # a PostgreSQL restart may empty the pool for a moment: one sample holding something is enough
+    busy = (sample(1, 0, 0), sample(2, 3, 5), sample(3, 0, 0), sample(4, 0, 0), sample(5, 0, 0), sample(6, 0, 0))
+    ok = _run("metrics-agree", b, metrics=METRICS, gauge_samples=busy, **fields)
+    assert ok.status == "valid", ok.violations
+    assert ok.summary["compared"]["pool_held"] == {"samples": 6.0, "holding": 1.0}
+    # gauges of a pool nobody uses (a recreated one): consistent, and 0 held for good
+    blind = tuple(sample(t, 0, 0) for t in range(1, 7))
+    bad = _run("metrics-agree", b, metrics=METRICS, gauge_samples=blind, **fields)
+    assert [v.details["type"] for v in bad.violations] == ["pool-gauges-blind"]
+    # too few samples to say, or a pool that keeps nothing (size 0): not judged
+    assert _run("metrics-agree", b, metrics=METRICS, gauge_samples=blind[:4], **fields).status == "valid"
+    unpooled = tuple(sample(t, 0, 0, size=0) for t in range(1, 7))
+    assert _run("metrics-agree", b, metrics=METRICS, gauge_samples=unpooled, **fields).status == "valid"
+
+
 def test_trace_echoed() -> None:
     """Every answer's X-Trace-Id is the one its request sent; no answer recording it at all is unknown."""
     b = HistoryBuilder()

@@ -1354,6 +1354,32 @@ def test_pool_gauges(apps, weakened: bool) -> None:
     assert (active + idle > size + overflow) is weakened, (active, idle, size, overflow)
 
 
+@FIX
+def test_pool_gauges_source(apps, weakened: bool) -> None:
+    """Between requests the app's pool holds the connections it opened: the gauges show them with the fix; a
+    pool of the metrics' own shows none, ever. metrics-agree flags the second from samples (pool-gauges-blind)."""
+    from stormproof.harness.invariants import Snapshot
+    from stormproof.harness.invariants.metrics import parse_metrics
+
+    app = apps(*(("pool-gauges-source",) if weakened else ()))
+    tenant = app.tenants[0]
+    samples, text = [], ""
+    for t in range(6):
+        for _ in range(5):
+            answer = httpx.get(f"{app.url}/api/v1/appointments/{tenant.appointment_ids[0]}",
+                               headers=auth(tenant.manager_token))
+            assert answer.status_code == 200, answer.text
+        text = httpx.get(f"{app.url}/metrics").text
+        gauges = {k: v for k, v in parse_metrics(text).items() if k.startswith("db_pool_")}
+        samples.append({"t": float(t), "broker_before": 0.0, "broker_after": 0.0, **gauges})
+    held = [s["db_pool_active"] + s["db_pool_idle"] for s in samples]
+    assert all(s["db_pool_size"] > 0 for s in samples)
+    assert (max(held) == 0) if weakened else (min(held) >= 1), held
+    snap = Snapshot.build({}, metrics_text=text, baseline_text=text, gauge_samples=samples)
+    verdict = _verdict("metrics-agree", Recorder([]).history(), snap)
+    assert ("pool-gauges-blind" in {x.details["type"] for x in verdict.violations}) == weakened, verdict
+
+
 # -- E3 queue depth ------------------------------------------------------------------------------
 @FIX
 def test_queue_depth_gauge(apps, weakened: bool) -> None:

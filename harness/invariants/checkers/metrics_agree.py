@@ -31,7 +31,9 @@ rows the run's confirmed deletions took count as rows (``_deleted_in_run``):
   count below 0, ``db_pool_active + db_pool_idle <= db_pool_size + db_pool_overflow``
   (every connection is in use or idle, and no more are open than the pool holds
   plus its overflow) and ``db_pool_overflow <= db_pool_max_overflow``. These hold
-  at any instant, so scrape timing cannot make them fail;
+  at any instant, so scrape timing cannot make them fail; and in the samples
+  taken during the load, the pool holds a connection (active + idle >= 1) in
+  at least one: gauges of a pool the app does not use read 0 for good;
 - ``celery_queue_depth`` (plan E3) reads 0 in the final scrape when the system
   was seen quiet, and is not blind: in the samples taken during the load
   (``snapshot.gauge_samples``), when the broker held a backlog of at least
@@ -132,6 +134,7 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
 
     _shunya_failures(history, snapshot, log, compared, deleted["shunya_jobs"])
     _pool_gauges(metrics, log)
+    _pool_blind(snapshot, log, compared)
     _queue_depth(snapshot, log, compared)
     alert_series = check_alert_series(log, base, metrics)
     return log.verdict(compared=compared, alert_series=alert_series)
@@ -292,6 +295,35 @@ def _pool_gauges(metrics: Mapping[str, float], log: ViolationLog) -> None:
     if most is not None and overflow > most:
         log.add("pool-gauges-inconsistent", f"db_pool_overflow {overflow:g} exceeds db_pool_max_overflow {most:g}",
                 badness=overflow - most, gauges=shown)
+
+
+#: Samples taken during the load, at least, before a pool that never held a connection is judged blind.
+_POOL_SAMPLES = 5
+
+
+def _pool_blind(snapshot: Snapshot, log: ViolationLog, compared: dict[str, dict[str, float]]) -> None:
+    """The pool gauges describe the pool the app uses: during the load it holds connections (in use or idle).
+
+    A pool of ``db_pool_size`` > 0 keeps the connections it opened, so while the app serves requests its
+    gauges read ``db_pool_active + db_pool_idle`` >= 1 but for moments (a PostgreSQL restart empties it). Gauges
+    read from another pool (one made for the metrics, a recreated one) say 0 connections, size 20, for good:
+    consistent, and blind; an alert on pool exhaustion (plan E5) never fires (found 2026-12-03: db-latency and
+    smoke passed). Every one of at least ``_POOL_SAMPLES`` samples reading 0 held is ``pool-gauges-blind``.
+    """
+    if snapshot.gauge_samples is None:
+        return
+    held, read = 0, 0
+    for sample in snapshot.gauge_samples:
+        values = [metric_sum(sample, name) for name in ("db_pool_size", "db_pool_active", "db_pool_idle")]
+        if any(value is None for value in values) or not values[0]:
+            continue  # no gauges in this scrape, or a pool that keeps nothing (size 0): nothing to judge
+        read += 1
+        held += int((values[1] or 0.0) + (values[2] or 0.0) > 0)
+    compared["pool_held"] = {"samples": float(read), "holding": float(held)}
+    if read >= _POOL_SAMPLES and held == 0:
+        log.add("pool-gauges-blind", f"db_pool_active + db_pool_idle read 0 in all {read} samples taken while the "
+                "load ran: the pool that serves the requests holds connections, so the gauges read another pool",
+                badness=float(read), samples=read)
 
 
 #: Acknowledged starts cited by a sessions-started mismatch, at most.
