@@ -134,10 +134,12 @@ _TRACE_HEADERS = (TRACE_HEADER.lower().encode(), b"traceparent")
 class TraceMiddleware:
     """Plan E1: a trace id per request, from the caller or new, echoed in ``X-Trace-Id``."""
 
-    def __init__(self, app: ASGIApp, *, caller_ids: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, caller_ids: bool = True, traceparent: bool = True) -> None:
         self.app = app
         #: False only under the weakening trace-echo: the caller's id is ignored.
         self.caller_ids = caller_ids
+        #: False only under the weakening traceparent-ignored: X-Trace-Id alone is read.
+        self.headers = _TRACE_HEADERS if traceparent else _TRACE_HEADERS[:1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,7 +148,7 @@ class TraceMiddleware:
         # ASGI header names are lower case: pick the two this needs rather than decode them all.
         wanted: dict[str, str] = {}
         for name, value in scope.get("headers", []) if self.caller_ids else ():
-            if name in _TRACE_HEADERS:
+            if name in self.headers:
                 wanted.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         trace_id = trace_id_from_headers(wanted.get)
         set_trace_id(trace_id)
@@ -234,7 +236,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(TraceMiddleware, caller_ids=not settings.weakened("trace-echo"))
+    app.add_middleware(TraceMiddleware, caller_ids=not settings.weakened("trace-echo"),
+                       traceparent=not settings.weakened("traceparent-ignored"))
     return app
 
 

@@ -402,10 +402,22 @@ WEAKENINGS: dict[str, Weakening] = {
             "not the app's, so it reads 0 whatever the backlog",
         ),
         Weakening(
+            "active-tasks-gauge",
+            "E3",
+            "the hash the active-tasks gauge reads: a per-queue key the Celery transport never writes, so "
+            "celery_active_tasks reads 0 whatever the workers hold",
+        ),
+        Weakening(
             "trace-echo",
             "E1",
             "the caller's trace id: every request gets a new one, so the X-Trace-Id answered is not the one "
             "the caller sent and its logs cannot be joined to the caller's",
+        ),
+        Weakening(
+            "traceparent-ignored",
+            "E1",
+            "the W3C traceparent: only X-Trace-Id is read, so a caller that traces with Trace Context (an "
+            "OpenTelemetry client) gets a new id back and its tasks carry that one",
         ),
         Weakening(
             "redis-fail-open",

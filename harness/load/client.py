@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,7 +27,8 @@ from stormproof.harness.history.vocabulary import LOAD_STOPPED
 
 from .probes import masked_digest
 
-__all__ = ["Answer", "CLIENT_IP_HEADERS", "Derived", "TRACE_HEADER", "client_ip_headers", "record_request", "payload_fingerprint", "extract_result", "trace_echo",
+__all__ = ["Answer", "CLIENT_IP_HEADERS", "Derived", "TRACE_HEADER", "TRACEPARENT_HEADER", "client_ip_headers",
+           "record_request", "payload_fingerprint", "extract_result", "sent_trace_id", "trace_echo", "traceparent",
            "together"]
 
 
@@ -174,7 +176,7 @@ def record_request(
             else:
                 response.success()  # 4xx here are defined, expected answers
             replayed = (response.headers or {}).get("Idempotent-Replayed") == "true" if status else False
-            trace = trace_echo(sent_headers.get(TRACE_HEADER), response.headers or {}) if status else None
+            trace = trace_echo(sent_trace_id(sent_headers), response.headers or {}) if status else None
             # A limit's 429 says when to come back (plan C3); "" records that it did not.
             retry_after = (response.headers or {}).get("Retry-After") or "" if status == 429 else None
             date = (response.headers or {}).get("Date")
@@ -196,6 +198,23 @@ def record_request(
 
 #: The header that carries a request's trace id, both ways (plan E1).
 TRACE_HEADER = "X-Trace-Id"
+#: The W3C Trace Context header a caller may send instead: its trace-id is the request's trace id (plan E1).
+TRACEPARENT_HEADER = "traceparent"
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def traceparent(trace_id: str, span_id: str) -> str:
+    """A W3C ``traceparent`` (version 00, sampled) naming ``trace_id`` (32 hex digits) and ``span_id`` (16)."""
+    return f"00-{trace_id}-{span_id}-01"
+
+
+def sent_trace_id(headers: Mapping[str, str]) -> str | None:
+    """The trace id a request's headers give: its X-Trace-Id, else the trace-id of a well-formed traceparent."""
+    given = headers.get(TRACE_HEADER)
+    if given:
+        return given
+    match = _TRACEPARENT.match((headers.get(TRACEPARENT_HEADER) or "").strip())
+    return match.group(1) if match else None
 
 #: Request headers in which a client can name any address it likes, as proxies and CDNs write them
 #: (X-Forwarded-For first): consent grants put a spoofed address in each, and the evidence must keep none.

@@ -32,7 +32,8 @@ from stormproof.harness.history import vocabulary as v
 from stormproof.harness.history.spool import SpooledRecorder
 
 from . import probes as derive
-from .client import CLIENT_IP_HEADERS, Answer, Derived, client_ip_headers, record_request, together
+from .client import (CLIENT_IP_HEADERS, TRACE_HEADER, TRACEPARENT_HEADER, Answer, Derived, client_ip_headers,
+                     record_request, sent_trace_id, together, traceparent)
 from .deadlines import LATE_MARGIN_S, LATE_WAIT_MAX_S, deletion_life_bound_s, expiry_args
 from .config import LoadConfig, load_config
 
@@ -46,6 +47,8 @@ _probe_turns = itertools.count()
 #: Every operation that records or analyses for an appointment, and the consent probes' turn over them.
 _CONSENT_PROBED = (v.SESSION_START, v.LEGACY_START, v.CALL_SUBMIT)
 _consent_turns = itertools.count()
+#: Turns of the requests' trace headers (X-Trace-Id, or a traceparent one time in four).
+_trace_turns = itertools.count()
 
 
 def _idempotency_turns(routes: list[Any], others: bool) -> list[tuple[str, Any]]:
@@ -335,8 +338,16 @@ class StormUser(FastHttpUser):
     def _send_once(self, f: str, method: str, path: str, *, args: dict[str, Any], body: Any,
                    key: str | None, token: str | None, tenant: str | None, raw_body: bytes | None,
                    headers: dict[str, str] | None, mask: tuple[str, ...] | None, client: Any = None) -> Answer:
-        sent = {"X-Trace-Id": uuid.uuid4().hex, **(headers or {})}  # plan E1: the answer must echo it
-        args = {**args, "trace_id": sent["X-Trace-Id"]}  # and the tasks the request enqueues must carry it
+        # Plan E1: the answer must echo the request's trace id, and the tasks it enqueues must carry it. One
+        # request in four gives it as a W3C traceparent instead (plan E1's other way in; an app that read
+        # X-Trace-Id alone passed while no request sent one, 2026-12-03).
+        trace = uuid.uuid4().hex
+        if next(_trace_turns) % 4 == 3 and TRACE_HEADER not in (headers or {}):
+            sent = {TRACEPARENT_HEADER: traceparent(trace, uuid.uuid4().hex[:16]), **(headers or {})}
+            args = {**args, "trace_via": TRACEPARENT_HEADER}
+        else:
+            sent = {TRACE_HEADER: trace, **(headers or {})}
+        args = {**args, "trace_id": sent_trace_id(sent) or trace}  # a probe's own header wins
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         if key is not None:

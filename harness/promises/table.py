@@ -512,6 +512,12 @@ _row("E1.trace-on-responses", "E1",
      # The load sends an X-Trace-Id with every request and records whether the answer echoed it. Measured (verify
      # --tries 1 --only trace-echo, 2026-12-01): weakened, 673 of 673 answers carried another id; all on, 882 of 882.
      "trace-echoed", _ALL_TENANT_OPS, TENANTS, ("smoke",), ("trace-echo",))
+# Found 2026-12-03 with an app that read X-Trace-Id alone: smoke passed, no request sent a traceparent.
+_row("E1.traceparent-honoured", "E1",
+     "A request that gives its trace id as a W3C traceparent (and no X-Trace-Id) gets that trace-id back as "
+     "X-Trace-Id, and the tasks it enqueues carry it.",
+     "trace-echoed", _ALL_TENANT_OPS, TENANTS + "; one request in four traced by traceparent alone", ("smoke",),
+     ("traceparent-ignored",), count=c.with_arg_value(_ALL_TENANT_OPS, "trace_via", "traceparent"))
 _row("E2.dedupe-counters-agree", "E2",
      "webhook_dedupe_misses_total grows by exactly the call_analyses rows created; the webhook's dedupe hits "
      "by at least the deliveries answered duplicate and, with its misses, by no more than the deliveries "
@@ -566,6 +572,13 @@ _row("E3.queue-depth-gauge", "E3",
      # pauses the worker for a few seconds so that tasks pile up. Measured (verify --tries 1 --only queue-depth-gauge,
      # 2026-12-01): weakened, 0 in all 10 samples where the broker held a backlog (up to 386); all on, 10 of 10 shown.
      "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; a paused worker", ("shunya-outage",), ("queue-depth-gauge",))
+# Found 2026-12-03 with a gauge reading a key the transport never writes: smoke and shunya-outage passed (nothing
+# judged the gauge). The sampler now reads the broker's unacked hash beside each scrape.
+_row("E3.active-tasks-gauge", "E3",
+     "celery_active_tasks reports the tasks delivered to workers and not yet acknowledged: while the broker "
+     "holds such tasks throughout a scrape, the gauge shows them.",
+     "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; gauges sampled every second during the load",
+     ("shunya-outage", "smoke"), ("active-tasks-gauge",))
 _row("E4.db-pool-gauges", "E4",
      "db_pool_size, db_pool_active, db_pool_idle and db_pool_overflow exist and active + idle never exceed "
      "size + overflow.",

@@ -20,7 +20,7 @@ from typing import Any
 
 from stormproof.harness.history import vocabulary as v
 from stormproof.harness.load import probes as derive
-from stormproof.harness.load.client import TRACE_HEADER, client_ip_headers
+from stormproof.harness.load.client import TRACE_HEADER, TRACEPARENT_HEADER, client_ip_headers, traceparent
 
 from .case import Step
 
@@ -250,7 +250,10 @@ def build_request(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Re
     if args.get("trace_id"):
         # The load sent an X-Trace-Id (plan E1) and its tasks must carry it: a fresh one per replay, recorded
         # as sent, so that the answer's echo and the tasks' trace ids are judged against this request's own.
+        # A request that gave it as a W3C traceparent (args.trace_via) gives it so again.
         trace = uuid.uuid4().hex
-        request = replace(request, headers={**request.headers, TRACE_HEADER: trace},
+        header = {TRACEPARENT_HEADER: traceparent(trace, uuid.uuid4().hex[:16])} \
+            if args.get("trace_via") == TRACEPARENT_HEADER else {TRACE_HEADER: trace}
+        request = replace(request, headers={**request.headers, **header},
                           args={**(request.args if request.args is not None else args), "trace_id": trace})
     return request

@@ -15,7 +15,7 @@ from .requests import SHUNYA_DELIVER
 
 __all__ = ["describe", "describe_step", "describe_fault"]
 
-_HIDDEN = frozenset(("payload_fp", "probe_id", "trace_id"))
+_HIDDEN = frozenset(("payload_fp", "probe_id", "trace_id", "trace_via"))
 
 
 def _show(value: Any, refs: Mapping[str, str]) -> str:

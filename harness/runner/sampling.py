@@ -3,9 +3,10 @@
 A gauge read only at the end (after quiescence) says nothing about whether it
 ever moved: a queue-depth gauge stuck at 0 reads right once the system is idle.
 So, every ``interval_s`` during the load, the sampler reads the broker's queue
-lists directly (no proxy), scrapes ``/metrics``, and reads the lists again: the
-gauge, scraped between the two reads, is judged against both (the queue may
-move between them; see ``metrics-agree``). A failed scrape or read skips that
+lists and its ``unacked`` hash (tasks delivered and not yet acknowledged)
+directly (no proxy), scrapes ``/metrics``, and reads them again: the gauges,
+scraped between the two reads, are judged against both (the queue may move
+between them; see ``metrics-agree``). A failed scrape or read skips that
 sample; it never fails the run.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 from ..invariants.metrics import parse_metrics
 from .quiesce import DEFAULT_QUEUES, PRIORITY_SEP
 
-__all__ = ["GaugeSampler", "queue_length", "write_samples"]
+__all__ = ["GaugeSampler", "UNACKED", "queue_length", "unacked_length", "write_samples"]
 
 #: The gauges kept from each scrape (the rest of the exposition is not needed).
 _KEPT = ("celery_queue_depth", "celery_active_tasks", "db_pool_")
@@ -38,8 +39,18 @@ def queue_length(client: Any, queues: tuple[str, ...] = DEFAULT_QUEUES) -> int:
     return total
 
 
+#: The hash in which Celery's Redis transport keeps the messages delivered to a worker and not yet acknowledged.
+UNACKED = "unacked"
+
+
+def unacked_length(client: Any) -> int:
+    """Messages delivered to workers and not yet acknowledged (running, or prefetched), as the broker holds them."""
+    return int(client.hlen(UNACKED))
+
+
 class GaugeSampler:
-    """Samples ``{"t", "broker_before", "broker_after", <gauge keys>}`` every ``interval_s`` until stopped."""
+    """Samples ``{"t", "broker_before", "broker_after", "unacked_before", "unacked_after", <gauge keys>}`` every
+    ``interval_s`` until stopped."""
 
     def __init__(self, redis_url: str, scrape: Callable[[], str], *, interval_s: float = 1.0) -> None:
         self._redis_url = redis_url
@@ -66,15 +77,17 @@ class GaugeSampler:
         try:
             while not self._stop.wait(self._interval):
                 try:
-                    before = queue_length(client)
+                    before, held_before = queue_length(client), unacked_length(client)
                     text = self._scrape()
-                    after = queue_length(client)
+                    after, held_after = queue_length(client), unacked_length(client)
                     gauges = {k: v for k, v in parse_metrics(text).items() if k.startswith(_KEPT)}
                 except Exception:  # noqa: BLE001 - a fault may cut the scrape or the broker: skip the sample
                     continue
                 self._samples.append(MappingProxyType({"t": round(time.monotonic() - started, 3),
                                                        "broker_before": float(before),
-                                                       "broker_after": float(after), **gauges}))
+                                                       "broker_after": float(after),
+                                                       "unacked_before": float(held_before),
+                                                       "unacked_after": float(held_after), **gauges}))
         finally:
             client.close()
 

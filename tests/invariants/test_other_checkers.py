@@ -199,6 +199,7 @@ METRICS = {
     'shunya_api_errors_total{endpoint="get_job",kind="timeout"}': 2.0,
     "db_pool_size": 20.0, "db_pool_max_overflow": 40.0, "db_pool_active": 1.0, "db_pool_idle": 3.0,
     "db_pool_overflow": 0.0, 'celery_queue_depth{queue="shunya"}': 0.0,
+    'celery_active_tasks{queue="shunya"}': 0.0,
 }
 
 
@@ -338,6 +339,33 @@ def test_metrics_agree_judges_a_pool_that_never_holds_a_connection() -> None:
     assert _run("metrics-agree", b, metrics=METRICS, gauge_samples=blind[:4], **fields).status == "valid"
     unpooled = tuple(sample(t, 0, 0, size=0) for t in range(1, 7))
     assert _run("metrics-agree", b, metrics=METRICS, gauge_samples=unpooled, **fields).status == "valid"
+
+
+def test_metrics_agree_judges_the_active_tasks_gauge() -> None:
+    """Tasks the broker held unacknowledged before and after two scrapes must show in one; a missing gauge is a
+    violation (plan E3 names it)."""
+    b = HistoryBuilder()
+    fields = dict(call_analyses=(), recording_sessions=(), shunya_jobs=(), baseline=METRICS)
+    active = 'celery_active_tasks{queue="shunya"}'
+
+    def sample(t: float, before: float, after: float, gauge: float) -> dict:
+        return {"t": t, "broker_before": 0.0, "broker_after": 0.0, "unacked_before": before,
+                "unacked_after": after, active: gauge}
+
+    held = (sample(1, 0, 0, 0), sample(2, 4, 4, 4), sample(3, 6, 3, 0), sample(4, 1, 0, 0))
+    ok = _run("metrics-agree", b, metrics=METRICS, gauge_samples=held, **fields)
+    assert ok.status == "valid", ok.violations
+    assert ok.summary["compared"]["active_tasks"] == {"backlog_samples": 2, "shown": 1}
+    # a gauge reading a key the transport never writes (as the weakening active-tasks-gauge does)
+    blind = tuple(sample(s["t"], s["unacked_before"], s["unacked_after"], 0) for s in held)
+    bad = _run("metrics-agree", b, metrics=METRICS, gauge_samples=blind, **fields)
+    assert [v.details["type"] for v in bad.violations] == ["active-tasks-blind"]
+    # samples of a sampler that did not read the hash are not judged
+    old = tuple({k: v for k, v in s.items() if not k.startswith("unacked")} for s in blind)
+    assert _run("metrics-agree", b, metrics=METRICS, gauge_samples=old, **fields).status == "valid"
+    missing = {k: v for k, v in METRICS.items() if not k.startswith("celery_active_tasks")}
+    gone = _run("metrics-agree", b, metrics=missing, **{**fields, "baseline": missing})
+    assert [v.details["type"] for v in gone.violations] == ["active-tasks-missing"]
 
 
 def test_trace_echoed() -> None:

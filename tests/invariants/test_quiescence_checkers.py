@@ -88,7 +88,8 @@ def test_metrics_mismatch_while_work_progresses_is_unknown_and_caught_when_quiet
     metrics = {'webhook_dedupe_misses_total{source="poll"}': 3.0, 'idempotency_keys_total{outcome="replay"}': 0.0,
                'recording_sessions_started_total{source="sessions"}': 0.0,
                'shunya_job_failures_total{type="job_failed"}': 0.0, "db_pool_size": 5.0, "db_pool_active": 0.0,
-               "db_pool_idle": 2.0, "db_pool_overflow": 0.0, 'celery_queue_depth{queue="shunya"}': 0.0}
+               "db_pool_idle": 2.0, "db_pool_overflow": 0.0, 'celery_queue_depth{queue="shunya"}': 0.0,
+               'celery_active_tasks{queue="shunya"}': 0.0}
     fields = dict(metrics=metrics, call_analyses=(_analysis("j1"), _analysis("j2")), recording_sessions=(),
                   shunya_jobs=())
     assert _check("metrics-agree", quiescence=DRAINING, **fields).status == "unknown"

@@ -1382,6 +1382,45 @@ def test_pool_gauges_source(apps, weakened: bool) -> None:
 
 # -- E3 queue depth ------------------------------------------------------------------------------
 @FIX
+def test_active_tasks_gauge(reference_app_module, weakened: bool) -> None:
+    """Tasks running on a worker (Shunya answers in 3 s) sit in the broker's unacked hash: celery_active_tasks
+    shows them with the fix, 0 without. metrics-agree flags the second from samples (active-tasks-blind)."""
+    import redis
+
+    from stormproof.harness.invariants import Snapshot
+    from stormproof.harness.invariants.metrics import metric_sum, parse_metrics
+    from stormproof.harness.runner.sampling import unacked_length
+    from tests.reference_app.background import wait_for
+
+    app = reference_app_module(("active-tasks-gauge",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_RATE_API_PER_SECOND": "0"},
+                               shunya={"latency_ms": 3000, "webhook_enabled": False})
+    tenant = app.tenants[0]
+    for _ in range(4):
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+        assert answer.status_code == 202, answer.text
+    client = redis.Redis.from_url(app.redis_url)
+    samples, text = [], ""
+    try:
+        wait_for(lambda: unacked_length(client) >= 2, timeout=30, what="the worker to take the tasks")
+        for t in range(2):
+            before = unacked_length(client)
+            text = httpx.get(f"{app.url}/metrics").text
+            after = unacked_length(client)
+            gauges = {k: v for k, v in parse_metrics(text).items() if k.startswith("celery_")}
+            samples.append({"t": float(t), "broker_before": 0.0, "broker_after": 0.0, "unacked_before": float(before),
+                            "unacked_after": float(after), **gauges})
+    finally:
+        client.close()
+    assert all(min(s["unacked_before"], s["unacked_after"]) >= 2 for s in samples), samples
+    shown = [metric_sum(s, "celery_active_tasks") for s in samples]
+    assert all(n == 0 for n in shown) if weakened else all(n and n >= 1 for n in shown), shown
+    snap = Snapshot.build({}, metrics_text=text, baseline_text=text, gauge_samples=samples)
+    verdict = _verdict("metrics-agree", Recorder([]).history(), snap)
+    assert ("active-tasks-blind" in {x.details["type"] for x in verdict.violations}) == weakened, verdict
+
+
+@FIX
 def test_queue_depth_gauge(apps, weakened: bool) -> None:
     """With no worker to take them, submitted tasks wait in the broker: the gauge shows them with the fix, 0 without."""
     import redis
@@ -1416,6 +1455,23 @@ def test_trace_echo(apps, weakened: bool) -> None:
                        headers=auth(tenant.manager_token, **{"X-Trace-Id": trace}))
     assert answer.status_code == 200, answer.text
     assert answer.headers["X-Trace-Id"] != "" and (answer.headers["X-Trace-Id"] == trace) is not weakened
+
+
+@FIX
+def test_traceparent_ignored(apps, weakened: bool) -> None:
+    """A request traced by a W3C traceparent alone gets its trace-id back as X-Trace-Id with the fix; a new id
+    without it. The load's record of the answer says "other" then, which trace-echoed flags."""
+    from stormproof.harness.load.client import sent_trace_id, trace_echo, traceparent
+
+    app = apps(*(("traceparent-ignored",) if weakened else ()))
+    tenant = app.tenants[0]
+    trace = uuid.uuid4().hex
+    sent = {"traceparent": traceparent(trace, uuid.uuid4().hex[:16])}
+    answer = httpx.get(f"{app.url}/api/v1/appointments/{tenant.appointment_ids[0]}",
+                       headers=auth(tenant.manager_token, **sent))
+    assert answer.status_code == 200, answer.text
+    assert sent_trace_id(sent) == trace
+    assert trace_echo(sent_trace_id(sent), answer.headers) == ("other" if weakened else "echoed")
 
 
 # -- F3 ----------------------------------------------------------------------------------------

@@ -136,6 +136,7 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
     _pool_gauges(metrics, log)
     _pool_blind(snapshot, log, compared)
     _queue_depth(snapshot, log, compared)
+    _active_tasks(snapshot, log, compared)
     alert_series = check_alert_series(log, base, metrics)
     return log.verdict(compared=compared, alert_series=alert_series)
 
@@ -257,19 +258,45 @@ def _queue_depth(snapshot: Snapshot, log: ViolationLog, compared: dict[str, dict
     if quiescence is not None and quiescence.quiet and final > 0:
         log.add("queue-depth-stale", f"celery_queue_depth reads {final:g} after the system was seen quiet "
                 f"({quiescence.summary()}): no task was waiting", badness=final, depth=final)
+    _blind(snapshot, log, compared, "celery_queue_depth", "broker", "queue_depth", "queue-depth-blind",
+           "the broker held a backlog")
+
+
+def _active_tasks(snapshot: Snapshot, log: ViolationLog, compared: dict[str, dict[str, float]]) -> None:
+    """celery_active_tasks (plan E3) exists, and shows tasks among the samples where workers held some throughout.
+
+    The broker's ``unacked`` hash holds each message delivered to a worker until it is acknowledged (late
+    acknowledgement: after it ran); a gauge reading 0 while it held tasks before and after each of several
+    scrapes reads something else (found 2026-12-03: a gauge reading the wrong hash passed smoke and
+    shunya-outage, nothing judged it).
+    """
+    if metric_sum(snapshot.metrics or {}, "celery_active_tasks") is None:
+        log.add("active-tasks-missing", "celery_active_tasks is missing from /metrics")
+        return
+    _blind(snapshot, log, compared, "celery_active_tasks", "unacked", "active_tasks", "active-tasks-blind",
+           "workers held tasks delivered and not yet acknowledged")
+
+
+def _blind(snapshot: Snapshot, log: ViolationLog, compared: dict[str, dict[str, float]], gauge: str, broker: str,
+           key: str, kind: str, held_what: str) -> None:
+    """A gauge of what the broker holds must show it: among the samples where the broker held at least
+    ``_BACKLOG`` (read just before and just after the scrape: ``{broker}_before``, ``{broker}_after``), two or
+    more all reading 0 is ``kind`` (one sample alone proves nothing: it may drain and refill between the reads)."""
     if snapshot.gauge_samples is None:
         return
     backlog = []
     for sample in snapshot.gauge_samples:
-        depth = metric_sum(sample, "celery_queue_depth")
-        held = min(sample.get("broker_before", 0.0), sample.get("broker_after", 0.0))
+        if f"{broker}_before" not in sample:
+            continue  # a sample of a sampler that did not read it
+        depth = metric_sum(sample, gauge)
+        held = min(sample.get(f"{broker}_before", 0.0), sample.get(f"{broker}_after", 0.0))
         if depth is not None and held >= _BACKLOG:
             backlog.append((sample.get("t"), held, depth))
-    compared["queue_depth"] = {"backlog_samples": len(backlog), "shown": sum(1 for _, _, d in backlog if d > 0)}
+    compared[key] = {"backlog_samples": len(backlog), "shown": sum(1 for _, _, d in backlog if d > 0)}
     if len(backlog) >= 2 and all(depth == 0 for _, _, depth in backlog):
-        log.add("queue-depth-blind", f"celery_queue_depth read 0 in all {len(backlog)} samples in which the broker "
-                f"held a backlog (up to {max(h for _, h, _ in backlog):g} messages) before and after the scrape",
-                badness=float(len(backlog)), samples=[{"t": t, "broker": h} for t, h, _ in backlog[:10]])
+        log.add(kind, f"{gauge} read 0 in all {len(backlog)} samples in which {held_what} (up to "
+                f"{max(h for _, h, _ in backlog):g}) before and after the scrape",
+                badness=float(len(backlog)), samples=[{"t": t, broker: h} for t, h, _ in backlog[:10]])
 
 
 _POOL = ("db_pool_size", "db_pool_active", "db_pool_idle", "db_pool_overflow")
