@@ -235,6 +235,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the retry budget: a task failing on a transient error is retried forever, never dead-lettered",
         ),
         Weakening(
+            "retries-skipped",
+            "C1",
+            "the retry count: read as 0 (a setting parsed from the wrong variable), so a task that fails once, "
+            "however transiently, is dead-lettered at once",
+        ),
+        Weakening(
             "dedupe-metrics",
             "E2",
             "the dedupe-hit count: a duplicate delivery or poll is counted in webhook_dedupe_misses_total",

@@ -34,6 +34,8 @@ class CheckConfig:
       to Shunya (job creations and polls) the app was given (None: not checked).
     - ``task_try_budget``: task name -> the most times one task may be tried (its
       retry budget, plus its polls for a task that polls); names absent are not judged.
+    - ``task_max_retries``: the retries the app gives a task that fails transiently before it
+      dead-letters it (plan C1); None: not known, early dead letters not judged.
     - ``task_backoff_ms``: the app's retry backoff (base, cap) in ms: the n-th retry after
       a failure waits uniform(0, min(cap, base * 2**n)); None: retry timing not judged.
     - ``idempotency_ttl_s``: how long the app keeps an Idempotency-Key; None: not known, key
@@ -54,6 +56,7 @@ class CheckConfig:
     shunya_rate_burst: float = 0.0
     task_try_budget: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     task_backoff_ms: tuple[int, int] | None = None
+    task_max_retries: int | None = None
     idempotency_ttl_s: float | None = None
 
     def __post_init__(self) -> None:

@@ -122,6 +122,7 @@ class RunPlan(PlanModel):
                            shunya_rate_per_s=shunya_rate, shunya_rate_burst=shunya_burst,
                            task_try_budget=self.scenario.stack.task_try_budget if started_here else {},
                            task_backoff_ms=self.scenario.stack.task_backoff_ms if started_here else None,
+                           task_max_retries=self.scenario.stack.task_max_retries if started_here else None,
                            idempotency_ttl_s=self.idempotency_ttl_s)
 
     def to_dict(self) -> dict[str, Any]:

@@ -141,6 +141,11 @@ class StackSpec(PlanModel):
         return (rate, max(1.0, rate)) if rate > 0 else (None, 0.0)
 
     @property
+    def task_max_retries(self) -> int:
+        """Retries the app gives a task that fails transiently before it dead-letters it (plan C1)."""
+        return int(self._setting("STORMPROOF_TASK_MAX_RETRIES", "task_max_retries"))
+
+    @property
     def task_try_budget(self) -> dict[str, int]:
         """Task name -> the most tries of one task the app's budgets allow (plan C1).
 
@@ -149,7 +154,7 @@ class StackSpec(PlanModel):
         """
         from stormproof.reference_app.worker.names import POLL_TASK, SUBMIT_TASK
 
-        retries = int(self._setting("STORMPROOF_TASK_MAX_RETRIES", "task_max_retries"))
+        retries = self.task_max_retries
         polls = int(self._setting("STORMPROOF_POLL_BUDGET", "poll_budget"))
         return {SUBMIT_TASK: 1 + retries, POLL_TASK: 1 + retries + polls}
 

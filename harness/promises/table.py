@@ -280,6 +280,13 @@ _row("C1.backoff-jitter", "C1",
      "jitter, never a fixed delay.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing or slow",
      ("shunya-outage",), ("retry-backoff",))
+# Found 2026-12-03 with a retry count read as 0: shunya-outage passed with every failed call dead-lettered at its
+# first error (the budget rule bounds tries from above only).
+_row("C1.retried-before-dead-letter", "C1",
+     "A task that fails transiently (a Shunya 5xx, a timeout) is retried STORMPROOF_TASK_MAX_RETRIES times before "
+     "it is dead-lettered: its dead letter records 1 + that many failures, unless the upstream refused it (a 4xx).",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing", ("shunya-outage",),
+     ("retries-skipped",))
 _row("C1.retry-budget", "C1",
      "A task is tried at most 1 + STORMPROOF_TASK_MAX_RETRIES times, then dead-lettered; never retried forever.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya down for longer than the budget",

@@ -182,7 +182,8 @@ def check_config_for(case: Case) -> CheckConfig:
     return CheckConfig(rate_limit_per_s=rate, rate_limit_burst=burst, task_rate_per_s=task_rate,
                        task_rate_burst=task_burst, shunya_rate_per_s=shunya_rate, shunya_rate_burst=shunya_burst,
                        task_try_budget=spec.task_try_budget,
-                       task_backoff_ms=spec.task_backoff_ms, idempotency_ttl_s=spec.idempotency_ttl_s)
+                       task_backoff_ms=spec.task_backoff_ms, task_max_retries=spec.task_max_retries,
+                       idempotency_ttl_s=spec.idempotency_ttl_s)
 
 
 class Replayer:

@@ -52,7 +52,10 @@ def backoff_seconds(failures: int, *, base_ms: int, cap_ms: int, rng: random.Ran
 
 
 def out_of_retries(settings: Settings, failures: int) -> bool:
-    """Whether a task that failed ``failures`` times has spent its retry budget (weakened ``retry-budget``: never)."""
+    """Whether a task that failed ``failures`` times has spent its retry budget (weakened ``retry-budget``: never;
+    weakened ``retries-skipped``: at its first failure)."""
+    if settings.weakened("retries-skipped"):
+        return failures > 0
     return failures > settings.task_max_retries and not settings.weakened("retry-budget")
 
 

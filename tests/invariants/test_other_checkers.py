@@ -169,6 +169,28 @@ def test_dead_letter_accounting() -> None:
     assert allowed.status == "valid"
 
 
+def test_dead_letter_accounting_flags_a_transient_failure_dead_lettered_before_its_retries() -> None:
+    """With 2 retries, a dead letter after 3 failures is due; after 1 it gave up early, unless Shunya refused (4xx)."""
+    b = HistoryBuilder()
+    config = CheckConfig(task_max_retries=2)
+    ran = {"tries": [{"event": "start", "at": 1.0}]}
+    records = tuple({**_task(t, "dead_lettered"), **ran} for t in ("t1", "t2", "t3"))
+    due = ({"id": "d1", "task_id": "t1", "task_name": "submit", "attempts": 3, "error": "create_job: HTTP 503"},
+           {"id": "d2", "task_id": "t2", "task_name": "poll", "attempts": 1,
+            "error": "get_job: HTTP 404: job not found"})
+    assert _run("dead-letter-accounting", b, task_records=records[:2], dead_letters=due, config=config).status == "valid"
+    early = due + ({"id": "d3", "task_id": "t3", "task_name": "submit", "attempts": 1,
+                    "error": "create_job: timeout (ReadTimeout)"},)
+    bad = _run("dead-letter-accounting", b, task_records=records, dead_letters=early, config=config)
+    (violation,) = bad.violations
+    assert violation.details["type"] == "gave-up-early" and violation.details["task_id"] == "t3"
+    # retries not known (an app whose budget the run did not set): not judged
+    assert _run("dead-letter-accounting", b, task_records=records, dead_letters=early).status == "valid"
+    # a letter written by hand (the seed's: its task never ran here) says nothing of the retry policy
+    seeded = records[:2] + (_task("t3", "dead_lettered"),)
+    assert _run("dead-letter-accounting", b, task_records=seeded, dead_letters=early, config=config).status == "valid"
+
+
 def test_dead_letter_accounting_judges_the_retry_budget() -> None:
     """A task tried more often than its budget allows was retried past it, whatever it ended as."""
     b = HistoryBuilder()

@@ -1258,6 +1258,22 @@ def test_shunya_failure_metrics(reference_app_module, weakened: bool) -> None:
 
 
 @FIX
+def test_retries_skipped(reference_app_module, weakened: bool) -> None:
+    """Half of Shunya's answers fail: with 8 retries no task is dead-lettered with the fix; every task whose first
+    call failed is without it, after 1 failure. dead-letter-accounting flags the second (gave-up-early)."""
+    from dataclasses import replace
+
+    from stormproof.harness.invariants import CheckConfig
+
+    app, _, _ = _failing_shunya(reference_app_module, ("retries-skipped",) if weakened else ())
+    attempts = [row[0] for row in sql_rows(app.database_url, "SELECT attempts FROM dead_letters")]
+    assert (attempts and set(attempts) == {1}) if weakened else all(n >= 9 for n in attempts), attempts
+    snap = replace(snapshot(app.database_url), config=CheckConfig(task_max_retries=8))
+    verdict = _verdict("dead-letter-accounting", Recorder([]).history(), snap)
+    assert ("gave-up-early" in {x.details["type"] for x in verdict.violations}) == weakened, verdict
+
+
+@FIX
 def test_shunya_error_endpoint(reference_app_module, weakened: bool) -> None:
     """Errors on job creations and on polls move shunya_api_errors_total under create_job and get_job with the
     fix; all under create_job without. metrics-agree flags the second (shunya-errors-by-endpoint)."""

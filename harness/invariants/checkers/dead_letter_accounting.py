@@ -19,7 +19,9 @@ quiescence ended (``snapshot.quiescence``, see ``stormproof.harness.runner.quies
 Without a quiescence measure (a snapshot built by hand), in-flight rows
 beyond ``CheckConfig.max_in_flight_tasks`` are violations, as before.
 
-The retry budget (plan C1): a task tried more times than its budget allows
+The retry policy (plan C1): a dead letter of a transient failure (anything but an
+upstream 4xx) whose task failed fewer than 1 + ``CheckConfig.task_max_retries`` times
+gave up early (``gave-up-early``). The retry budget: a task tried more times than its budget allows
 (``CheckConfig.task_try_budget``, from the budgets the run gives the app) was
 retried past it, whatever its state now: one that exhausts its budget must be
 dead-lettered, not tried again. A run that kills processes re-runs a task whose
@@ -37,6 +39,7 @@ retry after a failure (exponential backoff with full jitter, plan C1) by
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from stormproof.harness.history import History
@@ -127,6 +130,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
             else:
                 log.cannot(f"{progressing} tasks may still finish: {quiescence.reason}")
     _retry_budget(history, records, snapshot, log)
+    _gave_up_early(history, snapshot, log)
     submissions = check_unqueued_submissions(log, history, snapshot)
     backoff = snapshot.config.task_backoff_ms
     timing = None if backoff is None else check_backoff(log, records, backoff)
@@ -156,6 +160,37 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         **submissions,
         **({} if timing is None else {"retry_timing": timing}),
     )
+
+
+#: A dead letter's error that says the upstream refused the request (a 4xx): not transient, dead-lettered at once.
+_REFUSED = re.compile(r"HTTP 4\d\d")
+
+
+def _gave_up_early(history: History, snapshot: Snapshot, log: ViolationLog) -> None:
+    """A task that failed transiently is retried its budget's worth before it is dead-lettered (plan C1).
+
+    A dead letter records how many times its task failed (``attempts``); one that failed fewer times than
+    1 + ``task_max_retries``, for a transient failure (anything but an upstream refusal, a 4xx, which no retry
+    mends), gave up early: a retry policy read as 0, or a budget spent by other counts, passed shunya-outage
+    while every failed job was dead-lettered on its first error (2026-12-03). ``gave-up-early``.
+    """
+    retries = snapshot.config.task_max_retries
+    letters, records = snapshot.table("dead_letters"), snapshot.table("task_records")
+    if retries is None or letters is None or records is None:
+        return
+    # Only letters of tasks that ran in this app (their ledger row records tries): a letter written by hand
+    # (the seed's, for the manual retries) says nothing of the retry policy.
+    ran = {str(record.get("task_id")) for record in records
+           if any(isinstance(event, dict) and event.get("event") == "start" for event in record.get("tries") or ())}
+    for letter in letters:
+        failures, error = int(letter.get("attempts") or 0), str(letter.get("error") or "")
+        if str(letter.get("task_id")) not in ran or failures >= 1 + retries or _REFUSED.search(error):
+            continue
+        log.add("gave-up-early", f"task {letter.get('task_name')} {letter.get('task_id')} was dead-lettered after "
+                f"{failures} failure(s) ({error[:120]}); a transient failure is retried {retries} times first",
+                badness=float(1 + retries - failures), task_id=letter.get("task_id"),
+                task_name=letter.get("task_name"), company_id=letter.get("company_id"), failures=failures,
+                retries=retries, error=error[:200])
 
 
 def _retry_budget(history: History, records: tuple, snapshot: Snapshot, log: ViolationLog) -> None:
