@@ -55,6 +55,10 @@ class SeededTenant:
     #: With ``at_risk``: pairs of appointments whose windows overlap, none assigned, so that a rep assigned to
     #: both at once is a double booking one race away (plan A3); the load's ``appointment.double_book`` tries it.
     overlap_pair_ids: list[list[str]] = field(default_factory=list)
+    #: With ``at_risk``: pairs of appointments whose windows touch (the second starts when the first ends), none
+    #: assigned: a rep may hold both, so a check that takes touching windows for overlapping ones refuses a
+    #: free rep. ``appointment.double_book`` tries them too.
+    adjacent_pair_ids: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -170,15 +174,24 @@ def _appointment(conn: Any, company_id: uuid.UUID, title: str, starts: datetime,
 
 #: Overlapping pairs per tenant: a few, so a run has more than one chance at the race.
 _OVERLAP_PAIRS = 4
+#: Touching pairs per tenant.
+_ADJACENT_PAIRS = 2
 
 
 def _seed_overlap_pairs(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, base: datetime) -> None:
-    """Pairs of two-hour appointments, the second starting an hour into the first; a pair every six hours."""
+    """Pairs of two-hour appointments, the second starting an hour into the first, a pair every six hours; then
+    pairs of one-hour appointments that touch."""
     for n in range(_OVERLAP_PAIRS):
         starts = base + timedelta(hours=6 * n)
         pair = [_appointment(conn, company_id, f"Overlap pair {n + 1}{half}", starts + timedelta(hours=i), 2)
                 for i, half in enumerate("ab")]
         tenant.overlap_pair_ids.append([str(a) for a in pair])
+    # After the overlapping pairs, a pair every six hours: one hour each, the second starting as the first ends.
+    for n in range(_ADJACENT_PAIRS):
+        starts = base + timedelta(hours=6 * (_OVERLAP_PAIRS + n))
+        pair = [_appointment(conn, company_id, f"Adjacent pair {n + 1}{half}", starts + timedelta(hours=i), 1)
+                for i, half in enumerate("ab")]
+        tenant.adjacent_pair_ids.append([str(a) for a in pair])
 
 
 #: The short policy of the first tenant: shorter than the defaults (90, 365) and than the ages of the rows

@@ -207,6 +207,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the idempotent stop: stopping a stopped session answers 409 conflict instead of its state",
         ),
         Weakening(
+            "rep-overlap-released",
+            "A3",
+            "the double-booking check's status filter: the rep's released assignments count too, so a rep "
+            "unassigned from one appointment is refused every overlapping one for good (409 rep-double-booked)",
+        ),
+        Weakening(
             "reassign-idempotent",
             "A3",
             "the idempotent assignment: assigning the current rep again answers 409 "

@@ -47,6 +47,8 @@ _probe_turns = itertools.count()
 #: Every operation that records or analyses for an appointment, and the consent probes' turn over them.
 _CONSENT_PROBED = (v.SESSION_START, v.LEGACY_START, v.CALL_SUBMIT)
 _consent_turns = itertools.count()
+#: Turns of appointment.double_book: overlapping pairs, and one turn in four a touching pair.
+_pair_turns = itertools.count()
 #: Turns of the requests' trace headers (X-Trace-Id, or a traceparent one time in four).
 _trace_turns = itertools.count()
 
@@ -425,12 +427,18 @@ class StormUser(FastHttpUser):
 
     def do_appointment_double_book(self) -> None:
         """Assign one rep to both appointments of an overlapping pair at once (plan A3): at most one may hold,
-        the other answers 409 rep-double-booked. Pairs come from the seed (``overlap_pair_ids``), unassigned;
+        the other answers 409 rep-double-booked. Pairs come from the seed (``overlap_pair_ids``), unassigned,
+        and one turn in four a pair whose windows only touch (``adjacent_pair_ids``): both may hold;
         half the time the pair is unassigned first, so the race can be run again."""
         pairs = self.tenant.get("overlap_pair_ids") or []
         if not pairs:
             return
-        pair, rep = self.rng.choice(pairs), self.rng.choice(self.tenant["rep_ids"])
+        # One turn in four, a pair whose windows only touch: both assigns must then hold (a check that takes
+        # touching windows for overlapping ones passed assignment-storm, 2026-12-03).
+        touching = self.tenant.get("adjacent_pair_ids") or []
+        kind = "adjacent_pair" if touching and next(_pair_turns) % 4 == 3 else "overlap_pair"
+        pair = self.rng.choice(touching if kind == "adjacent_pair" else pairs)
+        rep = self.rng.choice(self.tenant["rep_ids"])
         if self.rng.random() < 0.5:
             for appointment in pair:
                 self._send(v.UNASSIGN, "POST", f"/api/v1/appointments/{appointment}/unassign",
@@ -438,7 +446,7 @@ class StormUser(FastHttpUser):
 
         def assign(appointment: str) -> None:
             self._send(v.ASSIGN, "POST", f"/api/v1/appointments/{appointment}/assign",
-                       args={"appointment_id": appointment, "rep_id": rep, "overlap_pair": True},
+                       args={"appointment_id": appointment, "rep_id": rep, kind: True},
                        body={"rep_id": rep}, key=uuid.uuid4().hex, token=self._token())
 
         together(*(lambda appointment=appointment: assign(appointment) for appointment in pair))

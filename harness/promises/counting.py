@@ -21,6 +21,7 @@ from stormproof.harness.history.vocabulary import NEMESIS, PROBE, PROBE_IDEMPOTE
 __all__ = [
     "Counter",
     "answered",
+    "answered_problem",
     "by_operations",
     "completed",
     "key_concurrent",
@@ -85,6 +86,13 @@ def answered(names: tuple[str, ...], status: int) -> Counter:
     reached the limit counts nothing (its pass would be vacuous). An app that never limits counts nothing
     either, but its checker finds the over-limit seconds: invalid outranks "not exercised"."""
     return lambda history: sum(1 for _, completion in completed(history, names) if completion.status == status)
+
+
+def answered_problem(names: tuple[str, ...], problem: str) -> Counter:
+    """Completed operations of ``names`` refused with the problem type ``problem`` (its slug): refusals a checker
+    must explain."""
+    return lambda history: sum(1 for _, completion in completed(history, names)
+                               if completion.result.get("problem") == problem)
 
 
 class over_allowance:  # noqa: N801 - a counter, named like the functions that make the others

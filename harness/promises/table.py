@@ -129,6 +129,15 @@ _row("A3.no-double-booking", "A3",
 _row("A3.denormalised-rep", "A3",
      "An appointment's assigned_rep_id names the rep of its active assignment, or nobody.",
      "single-assignment", _ASSIGN_OPS, HOT, ("assignment-storm", "smoke"), ("assignment-lock", "assignment-guard"))
+# Found 2026-12-03 with a double-booking check that counted released assignments, and one that took touching windows
+# for overlapping: assignment-storm passed both (a refusal was never judged). Touching pairs are seeded now.
+_row("A3.refusal-explained", "A3",
+     "A rep is refused 409 rep-double-booked only while an assignment of that rep to an appointment whose window "
+     "overlaps may be in place: a released assignment, or a window that only touches, never refuses a free rep.",
+     "single-assignment", (v.ASSIGN, v.UNASSIGN),
+     TENANTS + "; overlapping pairs and touching pairs of unassigned appointments", ("assignment-storm",),
+     ("rep-overlap-released",), count=c.plus(c.answered_problem((v.ASSIGN,), "rep-double-booked"),
+                                              c.with_arg((v.ASSIGN,), "adjacent_pair")))
 _row("A3.reassign-same-rep", "A3",
      "Assigning the appointment's current rep again answers the existing assignment (200, same id), not a "
      "new assignment and not a conflict.",

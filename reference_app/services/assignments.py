@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.exc import IntegrityError
 
 from ..auth import Principal
@@ -44,12 +44,16 @@ async def _active_assignment(uow: UnitOfWork, appointment: Appointment) -> Appoi
     return (await uow.session.execute(stmt)).scalar_one_or_none()
 
 
-async def _rep_overlap(uow: UnitOfWork, appointment: Appointment, rep: User) -> AppointmentAssignment | None:
+async def _rep_overlap(
+    ctx: AppContext, uow: UnitOfWork, appointment: Appointment, rep: User
+) -> AppointmentAssignment | None:
+    # Weakened ``rep-overlap-released``: the rep's released assignments are counted too.
+    active = true() if ctx.settings.weakened("rep-overlap-released") else AppointmentAssignment.status == "active"
     stmt = (
         select(AppointmentAssignment)
         .where(
             AppointmentAssignment.rep_id == rep.id,
-            AppointmentAssignment.status == "active",
+            active,
             AppointmentAssignment.appointment_id != appointment.id,
             AppointmentAssignment.starts_at < appointment.ends_at,
             AppointmentAssignment.ends_at > appointment.starts_at,
@@ -105,7 +109,7 @@ async def assign_appointment(
         if current.rep_id == rep.id and not ctx.settings.weakened("reassign-idempotent"):
             return current
         raise _already_assigned(current)
-    other = await _rep_overlap(uow, appointment, rep)
+    other = await _rep_overlap(ctx, uow, appointment, rep)
     if other is not None:
         raise _double_booked(rep, other)
     await ctx.race_window(f"assign:{appointment.id}")

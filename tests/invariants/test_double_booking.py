@@ -50,3 +50,46 @@ def test_one_rep_holding_overlapping_windows_and_wrong_refusals_are_flagged() ->
     verdict = _run(b)
     assert sorted(x.details["type"] for x in verdict.violations) == ["assign-wrong-status", "rep-double-booked"]
     assert verdict.summary["double_booked"] == 1
+
+
+def _refusals(*events: tuple) -> object:
+    """Assigns and unassigns in order: ("assign", at, appointment, rep, status, problem) or ("unassign", at, appt)."""
+    b = HistoryBuilder()
+    for event in events:
+        if event[0] == "assign":
+            _assign(b, *event[1:])
+        else:
+            b.call(v.UNASSIGN, event[1], event[1] + 5, 200, appointment_id=event[2])
+    return _run(b)
+
+
+def test_a_double_booked_refusal_is_explained_by_an_overlapping_assignment_that_may_hold() -> None:
+    # r1 holds a: refused b (overlapping) is explained; so is one while a's assign is still in flight (same start)
+    assert _refusals(("assign", 0, "a", "r1", 200), ("assign", 10, "b", "r1", 409, "rep-double-booked")).status == "valid"
+    assert _refusals(("assign", 0, "a", "r1", 200), ("assign", 0, "b", "r1", 409, "rep-double-booked")).status == "valid"
+    # the unassign of a was answered, but only after the refused request began: a may have held still
+    assert _refusals(("assign", 0, "a", "r1", 200), ("unassign", 8, "a"),
+                     ("assign", 10, "b", "r1", 409, "rep-double-booked")).status == "valid"
+
+
+def test_a_double_booked_refusal_of_a_free_rep_is_flagged() -> None:
+    """Released before (as a check that counts released assignments refuses), or never held anything overlapping."""
+    released = _refusals(("assign", 0, "a", "r1", 200), ("unassign", 10, "a"),
+                         ("assign", 20, "b", "r1", 409, "rep-double-booked"))
+    assert released.status == "invalid"
+    assert [x.details["type"] for x in released.violations] == ["double-booked-unexplained"]
+    # r1 holds c (6-8 h), which overlaps neither a nor b; r2 holds a, another rep's assignment explains nothing
+    free = _refusals(("assign", 0, "c", "r1", 200), ("assign", 0, "a", "r2", 200),
+                     ("assign", 10, "b", "r1", 409, "rep-double-booked"))
+    assert [x.details["type"] for x in free.violations] == ["double-booked-unexplained"]
+
+
+def test_touching_windows_do_not_explain_a_double_booked_refusal() -> None:
+    """[0 h, 1 h) and [1 h, 2 h) only touch: one rep may hold both."""
+    touching = [_appointment("p", 10, 1), _appointment("q", 11, 1)]
+    b = HistoryBuilder()
+    _assign(b, 0, "p", "r1", 200)
+    _assign(b, 10, "q", "r1", 409, "rep-double-booked")
+    snapshot = Snapshot.build({"appointments": APPOINTMENTS + touching, "appointment_assignments": []})
+    (verdict,) = check_all(b.build(), snapshot, ["single-assignment"])  # type: ignore[arg-type]
+    assert [x.details["type"] for x in verdict.violations] == ["double-booked-unexplained"]

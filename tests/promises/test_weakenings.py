@@ -990,6 +990,41 @@ def test_reassign_idempotent(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_rep_overlap_released(apps, weakened: bool) -> None:
+    """A rep unassigned from one appointment may take an overlapping one with the fix; refused 409
+    rep-double-booked without it. single-assignment flags the second (double-booked-unexplained)."""
+    app = apps(*(("rep-overlap-released",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    made = []
+    for hour in (9, 10):  # 9:00-11:00 and 10:00-12:00 overlap
+        window = {"title": f"overlap {hour}", "starts_at": f"2032-03-01T{hour:02d}:00:00Z",
+                  "ends_at": f"2032-03-01T{hour + 2:02d}:00:00Z"}
+        answer = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["id"])
+    body = {"rep_id": tenant.rep_ids[1]}
+    steps = (("assign", made[0]), ("unassign", made[0]), ("assign", made[1]))
+    answers = []
+    for what, appointment in steps:
+        answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/{what}",
+                            headers=auth(tenant.manager_token, new_key()), json=body if what == "assign" else None)
+        args = {"appointment_id": appointment, **({"rep_id": body["rep_id"]} if what == "assign" else {})}
+        rec.record(v.ASSIGN if what == "assign" else v.UNASSIGN, tenant.company_id, answer,
+                   body=body if what == "assign" else None, **args)
+        answers.append(answer)
+    assert answers[0].status_code == 200 and answers[1].status_code == 200, [a.text for a in answers]
+    if weakened:
+        assert answers[2].status_code == 409 and _problem_type(answers[2]) == "rep-double-booked"
+    else:
+        assert answers[2].status_code == 200, answers[2].text
+    verdict = _verdict("single-assignment", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"double-booked-unexplained"}
+
+
+@FIX
 def test_webhook_signature(apps, weakened: bool) -> None:
     """An unsigned delivery is refused 401 with the fix; processed (here: 404 unknown job) without it."""
     app = apps(*(("webhook-signature",) if weakened else ()))

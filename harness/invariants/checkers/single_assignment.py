@@ -18,7 +18,10 @@ answered 200 with another rep's current assignment told a caller that did
 not read the body that its rep was assigned; the API's answer is 409
 appointment-already-assigned).
 
-Double booking is judged in the history too: two acknowledged assigns of one
+A 409 rep-double-booked must be explained by an assignment of that rep to an
+overlapping appointment that may have been in place
+(``double-booked-unexplained``: a check that counts released assignments, or
+windows that only touch, refuses a free rep). Double booking is judged in the history too: two acknowledged assigns of one
 rep to two appointments whose windows overlap (read from the final state),
 holding at the same time, are ``rep-double-booked``, even if an unassign
 later hid it from the final state. The answers to the load's assigns of
@@ -137,9 +140,85 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
 
     refused = _check_reassign_answers(log, history)
     other_rep = _check_answered_rep(log, history)
+    unexplained = _unexplained_double_booked(log, history, snapshot)
     return log.verdict(acknowledged_assigns=acks, appointments=len(holds), active_assignments_final=active_final,
                        same_rep_refused=refused, same_rep_replaced=replaced, other_rep_answered=other_rep,
-                       double_booked=double_booked)
+                       double_booked=double_booked, double_booked_refusals_unexplained=unexplained)
+
+
+#: A probe's assign: the appointment it names (the rep is in its body, not read: any rep is assumed).
+_ASSIGN_ROUTE = re.compile(r"/appointments/(?P<id>[^/?]+)/assign(?:\?|$)")
+_NEVER = float("-inf")
+_OPEN = float("inf")
+
+
+def _unexplained_double_booked(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
+    """A 409 rep-double-booked must be explained by an assignment of that rep that may have been in place.
+
+    The refusal says the rep holds an active assignment whose window overlaps the appointment's. It is
+    explained by an assignment of the rep to another appointment of the tenant whose window overlaps
+    (``[starts_at, ends_at)``: windows that only touch do not) that may have been active: an assign of
+    the rep to it not refused (2xx, or no answer), sent before the refusal came back and not certainly
+    ended before the refused request was sent (an acknowledged unassign or delete of that appointment, sent
+    after the assign's answer and answered before the refused request began); a probe's assign of it (any
+    rep); or an assignment in the final state no assign of the run made (the seed's), until such an undo.
+    Anything else is ``double-booked-unexplained``: the check counted a released assignment, or windows
+    that touch, and refused a rep who was free (found 2026-12-03: assignment-storm passed both). Replayed
+    answers are left out (their refusal was decided when the key was first used).
+    """
+    rows = snapshot.appointments
+    if rows is None:
+        return 0
+    windows = {str(row.get("id")): (row.get("company_id"), row.get("starts_at"), row.get("ends_at")) for row in rows}
+    sources: dict[str, list[tuple[str | None, float, float]]] = defaultdict(list)  # appointment -> (rep, sent, answered)
+    made: set[str] = set()
+    for invoke, completion in history.pairs_of(ASSIGN):
+        if completion is not None and completion.result.get("id") is not None:
+            made.add(str(completion.result.get("id")))
+        if completion is not None and completion.type == "fail":
+            continue  # a definite refusal assigned nothing
+        answered = completion.time_ns if completion is not None and completion.type == "ok" else _OPEN
+        sources[str(invoke.args.get("appointment_id"))].append((str(invoke.args.get("rep_id")), invoke.time_ns, answered))
+    for _, match, span in probe_writes(history, "POST", _ASSIGN_ROUTE):
+        sources[match.group("id")].append((None, span[0], _OPEN))
+    for row in snapshot.appointment_assignments or ():
+        if str(row.get("id")) not in made:
+            sources[str(row.get("appointment_id"))].append((str(row.get("rep_id")), _NEVER, _NEVER))
+    ends: dict[str, list[tuple[float, float]]] = defaultdict(list)  # appointment -> certain undos (sent, answered)
+    for invoke, completion in history.acknowledged_of(UNASSIGN, APPOINTMENT_DELETE):
+        assert completion is not None
+        ends[str(invoke.args.get("appointment_id"))].append((invoke.time_ns, completion.time_ns))
+
+    def may_hold(appointment: str, rep: str, sent: float, answered: float) -> bool:
+        for source_rep, began, done in sources.get(appointment, ()):
+            if source_rep is not None and source_rep != rep or began >= answered:
+                continue
+            if not any(undo_sent > done and undo_answered < sent for undo_sent, undo_answered in ends[appointment]):
+                return True
+        return False
+
+    found = 0
+    for invoke, completion in history.pairs_of(ASSIGN):
+        if completion is None or completion.status != 409 or completion.result.get("replayed") \
+                or completion.result.get("problem") != "rep-double-booked":
+            continue
+        target, rep = str(invoke.args.get("appointment_id")), str(invoke.args.get("rep_id"))
+        if target not in windows or not all(isinstance(t, (int, float)) for t in windows[target][1:]):
+            continue
+        company, start, end = windows[target]
+        overlapping = [other for other in sources if other != target and (
+            other not in windows  # gone from the final state: its window is unknown, so it may overlap
+            or windows[other][0] == company and isinstance(windows[other][1], (int, float))
+            and isinstance(windows[other][2], (int, float)) and windows[other][1] < end and start < windows[other][2])]
+        if any(may_hold(other, rep, invoke.time_ns, completion.time_ns) for other in overlapping):
+            continue
+        found += 1
+        log.add("double-booked-unexplained",
+                f"assigning rep {rep} to appointment {target} was refused 409 rep-double-booked, but no assignment "
+                "of that rep to an appointment whose window overlaps can have been in place: the check counted "
+                "something else (a released assignment, a window that only touches)", (invoke.index, completion.index),
+                tenant=invoke.tenant, appointment_id=target, rep_id=rep)
+    return found
 
 
 def _check_answered_rep(log: ViolationLog, history: History) -> int:
@@ -209,7 +288,7 @@ def _judge_pair_answers(log: ViolationLog, history: History) -> None:
     """A well-formed assign of an overlapping pair answers 200 or 409 (already assigned, double booked)."""
     faults: FaultWindows | None = None
     for invoke, completion in history.pairs_of(ASSIGN):
-        if completion is None or not invoke.args.get("overlap_pair"):
+        if completion is None or not (invoke.args.get("overlap_pair") or invoke.args.get("adjacent_pair")):
             continue
         faults = faults or FaultWindows(history)
         kind = answer_class(invoke, completion, faults)
