@@ -768,6 +768,19 @@ def test_deletion_audit_counts(apps, weakened: bool) -> None:
         assert {x.details["type"] for x in verdict.violations} == {"audit-counts-short"}
 
 
+def _requested_deletion(app, tenant, rec: Recorder, day: str) -> tuple[str, httpx.Response]:
+    """A new appointment of ``tenant`` on ``day`` and the deletion request for it (recorded): (its id, the answer)."""
+    window = {"title": "to delete", "starts_at": f"{day}T10:00:00Z", "ends_at": f"{day}T10:30:00Z"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    appointment = made.json()["id"]
+    body = {"scope": "appointment", "target_id": appointment}
+    requested = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token), json=body)
+    assert requested.status_code == 201, requested.text
+    rec.record(v.DELETION_REQUEST, tenant.company_id, requested, body=body, **body)
+    return appointment, requested
+
+
 @FIX
 def test_deletion_token(apps, weakened: bool) -> None:
     """A confirmation with a wrong token is refused 422 and deletes nothing with the fix; it deletes without.
@@ -776,14 +789,7 @@ def test_deletion_token(apps, weakened: bool) -> None:
     app = apps(*(("deletion-token",) if weakened else ()))
     tenant = app.tenants[0]
     rec = Recorder([t.company_id for t in app.tenants])
-    window = {"title": "to delete", "starts_at": "2031-01-01T10:00:00Z", "ends_at": "2031-01-01T10:30:00Z"}
-    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
-    assert made.status_code == 201, made.text
-    appointment = made.json()["id"]
-    body = {"scope": "appointment", "target_id": appointment}
-    requested = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token), json=body)
-    assert requested.status_code == 201, requested.text
-    rec.record(v.DELETION_REQUEST, tenant.company_id, requested, body=body, **body)
+    appointment, requested = _requested_deletion(app, tenant, rec, "2031-01-01")
     deletion = requested.json()["id"]
     wrong = httpx.post(f"{app.url}/api/v1/deletions/{deletion}/confirm", headers=auth(tenant.manager_token),
                        json={"confirmation_token": "not-the-token"})
@@ -805,14 +811,7 @@ def test_deletion_expiry(apps, weakened: bool) -> None:
     app = apps(*(("deletion-expiry",) if weakened else ()))
     tenant = app.tenants[0]
     rec = Recorder([t.company_id for t in app.tenants])
-    window = {"title": "to delete late", "starts_at": "2031-01-02T10:00:00Z", "ends_at": "2031-01-02T10:30:00Z"}
-    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
-    assert made.status_code == 201, made.text
-    appointment = made.json()["id"]
-    body = {"scope": "appointment", "target_id": appointment}
-    requested = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token), json=body)
-    assert requested.status_code == 201, requested.text
-    rec.record(v.DELETION_REQUEST, tenant.company_id, requested, body=body, **body)
+    appointment, requested = _requested_deletion(app, tenant, rec, "2031-01-02")
     deletion = requested.json()["id"]
     # Its life run out (the app's TTL is 15 min; the test ages the request instead of waiting).
     _execute(app, "UPDATE deletion_requests SET expires_at = now() - interval '2 seconds' WHERE id = %s", deletion)
