@@ -293,7 +293,7 @@ _row("C1.backoff-jitter", "C1",
 # first error (the budget rule bounds tries from above only).
 _row("C1.retried-before-dead-letter", "C1",
      "A task that fails transiently (a Shunya 5xx, a timeout) is retried STORMPROOF_TASK_MAX_RETRIES times before "
-     "it is dead-lettered: its dead letter records 1 + that many failures, unless the upstream refused it (a 4xx).",
+     "it is dead-lettered: its dead letter records 1 + that many failures (an upstream refusal, a 4xx, is not retried).",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing", ("shunya-outage",),
      ("retries-skipped",))
 _row("C1.retry-budget", "C1",

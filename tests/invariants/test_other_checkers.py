@@ -170,14 +170,18 @@ def test_dead_letter_accounting() -> None:
 
 
 def test_dead_letter_accounting_flags_a_transient_failure_dead_lettered_before_its_retries() -> None:
-    """With 2 retries, a dead letter after 3 failures is due; after 1 it gave up early, unless Shunya refused (4xx)."""
+    """With 2 retries, a dead letter after 3 failures is due; after 1 transient failure it gave up early. A refusal
+    (4xx), a spent poll budget or a bug is not retried, and not judged."""
     b = HistoryBuilder()
     config = CheckConfig(task_max_retries=2)
     ran = {"tries": [{"event": "start", "at": 1.0}]}
     records = tuple({**_task(t, "dead_lettered"), **ran} for t in ("t1", "t2", "t3"))
     due = ({"id": "d1", "task_id": "t1", "task_name": "submit", "attempts": 3, "error": "create_job: HTTP 503"},
            {"id": "d2", "task_id": "t2", "task_name": "poll", "attempts": 1,
-            "error": "get_job: HTTP 404: job not found"})
+            "error": "ShunyaRejected: get_job: HTTP 404: job not found"},
+           {"id": "d4", "task_id": "t1", "task_name": "poll", "attempts": 1,
+            "error": "ShunyaRejected: poll budget of 40 exhausted; job still pending"},
+           {"id": "d5", "task_id": "t2", "task_name": "submit", "attempts": 1, "error": "AssertionError: "})
     assert _run("dead-letter-accounting", b, task_records=records[:2], dead_letters=due, config=config).status == "valid"
     early = due + ({"id": "d3", "task_id": "t3", "task_name": "submit", "attempts": 1,
                     "error": "create_job: timeout (ReadTimeout)"},)

@@ -122,6 +122,27 @@ def test_dead_letter_accounting(reference_app) -> None:
              == "succeeded", timeout=30, what="the retried task to succeed")
 
 
+def test_a_call_deleted_while_its_job_is_created_ends_its_task_without_a_dead_letter(reference_app) -> None:
+    """The job row gone while Shunya creates the job (plan F2's deletion racing the submission): nothing is left
+    to poll for and nothing failed, so the task succeeds. It was dead-lettered (an AssertionError, once, no retry),
+    which dead-letter-accounting's gave-up-early rule flagged in lifecycle-under-load (2026-12-03)."""
+    app = reference_app((), task_workers=1, env=FAST, shunya={"latency_ms": 2000, "webhook_enabled": False})
+    call = submit_call(app, app.tenants[0])
+    wait_for(lambda: httpx.get(f"{app.shunya_url}/admin/stats").json()["api_calls"] >= 1, timeout=30,
+             what="the worker to ask Shunya for the job")
+    _execute_sql(app, "DELETE FROM shunya_jobs WHERE call_id = %s", call["id"])
+    states = wait_for(lambda: ledger_settled(app), timeout=30, interval=0.2, what="the task to finish")
+    assert sql_rows(app.database_url, "SELECT error FROM dead_letters") == [], states
+    assert states == {"succeeded": 1}, states
+
+
+def _execute_sql(app, statement: str, *params: object) -> None:
+    import psycopg
+
+    with psycopg.connect(app.database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(statement, params)  # type: ignore[arg-type]
+
+
 def test_weakened_dead_letter_queue_drops_tasks_and_accounting_shows_it(reference_app) -> None:
     app, states = _failing_run(reference_app, ("dead-letter-queue",))
     print(f"\n[dlq weakened] states={states}")

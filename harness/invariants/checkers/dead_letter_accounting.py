@@ -19,8 +19,8 @@ quiescence ended (``snapshot.quiescence``, see ``stormproof.harness.runner.quies
 Without a quiescence measure (a snapshot built by hand), in-flight rows
 beyond ``CheckConfig.max_in_flight_tasks`` are violations, as before.
 
-The retry policy (plan C1): a dead letter of a transient failure (anything but an
-upstream 4xx) whose task failed fewer than 1 + ``CheckConfig.task_max_retries`` times
+The retry policy (plan C1): a dead letter of a transient failure (a 5xx, a timeout,
+a failed connection) whose task failed fewer than 1 + ``CheckConfig.task_max_retries`` times
 gave up early (``gave-up-early``). The retry budget: a task tried more times than its budget allows
 (``CheckConfig.task_try_budget``, from the budgets the run gives the app) was
 retried past it, whatever its state now: one that exhausts its budget must be
@@ -162,16 +162,17 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
     )
 
 
-#: A dead letter's error that says the upstream refused the request (a 4xx): not transient, dead-lettered at once.
-_REFUSED = re.compile(r"HTTP 4\d\d")
+#: A dead letter's error that reads as a transient failure of the upstream (a 5xx, a timeout, a connection that
+#: failed): what a retry policy exists for. Other errors (a 4xx, a poll budget spent, a bug) are not judged.
+_TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable", re.IGNORECASE)
 
 
 def _gave_up_early(history: History, snapshot: Snapshot, log: ViolationLog) -> None:
     """A task that failed transiently is retried its budget's worth before it is dead-lettered (plan C1).
 
     A dead letter records how many times its task failed (``attempts``); one that failed fewer times than
-    1 + ``task_max_retries``, for a transient failure (anything but an upstream refusal, a 4xx, which no retry
-    mends), gave up early: a retry policy read as 0, or a budget spent by other counts, passed shunya-outage
+    1 + ``task_max_retries``, for a transient failure (its error reads as a 5xx, a timeout or a failed
+    connection; an upstream refusal, a spent poll budget or a bug is left out: no retry mends them), gave up early: a retry policy read as 0, or a budget spent by other counts, passed shunya-outage
     while every failed job was dead-lettered on its first error (2026-12-03). ``gave-up-early``.
     """
     retries = snapshot.config.task_max_retries
@@ -184,7 +185,7 @@ def _gave_up_early(history: History, snapshot: Snapshot, log: ViolationLog) -> N
            if any(isinstance(event, dict) and event.get("event") == "start" for event in record.get("tries") or ())}
     for letter in letters:
         failures, error = int(letter.get("attempts") or 0), str(letter.get("error") or "")
-        if str(letter.get("task_id")) not in ran or failures >= 1 + retries or _REFUSED.search(error):
+        if str(letter.get("task_id")) not in ran or failures >= 1 + retries or not _TRANSIENT.search(error):
             continue
         log.add("gave-up-early", f"task {letter.get('task_name')} {letter.get('task_id')} was dead-lettered after "
                 f"{failures} failure(s) ({error[:120]}); a transient failure is retried {retries} times first",
