@@ -687,7 +687,8 @@ _row("F2.confirm-expires", "F2",
      "deletion-not-pending) and the appointment stays, whoever sends the token.",
      "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
      TENANTS + "; a confirmation TTL of a few seconds; deletion requests confirmed after it",
-     ("lifecycle-under-load",), ("deletion-expiry",), count=c.with_arg((v.DELETION_CONFIRM,), "expired"))
+     ("lifecycle-under-load",), ("deletion-expiry",),
+     count=c.with_arg_value((v.DELETION_CONFIRM,), "expired", True))
 # Found 2026-12-03 reading the reference app: DELETE /appointments/{id} hard-deleted at once, unconfirmed and
 # unaudited, its calls kept with no appointment; no load sent it on a tenant's own appointment, so nothing judged
 # it. Half the load's deletion requests now go through the route (args.route "delete").
