@@ -34,8 +34,8 @@ from stormproof.harness.history.spool import SpooledRecorder
 from . import probes as derive
 from .client import (CLIENT_IP_HEADERS, TRACE_HEADER, TRACEPARENT_HEADER, Answer, Derived, client_ip_headers,
                      record_request, sent_trace_id, together, traceparent)
-from .deadlines import LATE_MARGIN_S, LATE_WAIT_MAX_S, deletion_life_bound_s, expiry_args
 from .config import LoadConfig, load_config
+from .deadlines import LATE_MARGIN_S, LATE_WAIT_MAX_S, deletion_life_bound_s, expiry_args
 
 __all__ = ["StormUser", "CONFIG"]  # and StagesShape, when the config has stages
 

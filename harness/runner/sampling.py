@@ -94,7 +94,7 @@ class GaugeSampler:
 
 def write_samples(samples: Iterable[Mapping[str, float]], path: Path) -> None:
     """The samples as JSON lines (``gauges.jsonl`` of a run): what the gauges read while the load ran, for a
-    reader of a ``queue-depth-blind`` or ``pool-gauges-blind`` violation."""
+    reader of a ``queue-depth-blind``, ``active-tasks-blind`` or ``pool-gauges-blind`` violation."""
     with path.open("w", encoding="utf-8") as out:
         for sample in samples:
             out.write(json.dumps(dict(sample), sort_keys=True) + "\n")

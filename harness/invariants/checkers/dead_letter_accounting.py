@@ -19,9 +19,10 @@ quiescence ended (``snapshot.quiescence``, see ``stormproof.harness.runner.quies
 Without a quiescence measure (a snapshot built by hand), in-flight rows
 beyond ``CheckConfig.max_in_flight_tasks`` are violations, as before.
 
-The retry policy (plan C1): a dead letter of a transient failure (a 5xx, a timeout,
-a failed connection) whose task failed fewer than 1 + ``CheckConfig.task_max_retries`` times
-gave up early (``gave-up-early``). The retry budget: a task tried more times than its budget allows
+The retry policy (plan C1): a dead letter of a transient failure (a 5xx, a
+timeout, a failed connection) whose task failed fewer than 1 +
+``CheckConfig.task_max_retries`` times gave up early (``gave-up-early``).
+The retry budget: a task tried more times than its budget allows
 (``CheckConfig.task_try_budget``, from the budgets the run gives the app) was
 retried past it, whatever its state now: one that exhausts its budget must be
 dead-lettered, not tried again. A run that kills processes re-runs a task whose
@@ -130,7 +131,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
             else:
                 log.cannot(f"{progressing} tasks may still finish: {quiescence.reason}")
     _retry_budget(history, records, snapshot, log)
-    _gave_up_early(history, snapshot, log)
+    _gave_up_early(snapshot, log)
     submissions = check_unqueued_submissions(log, history, snapshot)
     backoff = snapshot.config.task_backoff_ms
     timing = None if backoff is None else check_backoff(log, records, backoff)
@@ -167,13 +168,14 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
 _TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable", re.IGNORECASE)
 
 
-def _gave_up_early(history: History, snapshot: Snapshot, log: ViolationLog) -> None:
+def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> None:
     """A task that failed transiently is retried its budget's worth before it is dead-lettered (plan C1).
 
     A dead letter records how many times its task failed (``attempts``); one that failed fewer times than
     1 + ``task_max_retries``, for a transient failure (its error reads as a 5xx, a timeout or a failed
-    connection; an upstream refusal, a spent poll budget or a bug is left out: no retry mends them), gave up early: a retry policy read as 0, or a budget spent by other counts, passed shunya-outage
-    while every failed job was dead-lettered on its first error (2026-12-03). ``gave-up-early``.
+    connection; an upstream refusal, a spent poll budget or a bug is left out: no retry mends them), gave
+    up early (``gave-up-early``): a retry count read as 0 passed shunya-outage while every failed job was
+    dead-lettered on its first error (2026-12-03).
     """
     retries = snapshot.config.task_max_retries
     letters, records = snapshot.table("dead_letters"), snapshot.table("task_records")

@@ -22,11 +22,13 @@ rows the run's confirmed deletions took count as rows (``_deleted_in_run``):
 - ``shunya_job_failures_total`` == ``shunya_jobs`` rows recorded as failed: every
   failed job the app learnt of is counted once;
 - ``shunya_api_errors_total`` (every endpoint and kind) >= the errors the Shunya
-  stub says it answered, and it moved under as many ``endpoint`` label values
-  as the stub answered errors on routes (plan E2: "by endpoint") (``upstream_stats.api_errors_injected``): each one reached
+  stub says it answered (``upstream_stats.api_errors_injected``): each one reached
   the app as an error status, or as a timeout or reset if the link was faulted,
   and every kind is counted. A process killed mid-call never counts the error it
-  was about to see, so under a kill fault a shortfall is ``unknown``;
+  was about to see, so under a kill fault a shortfall is ``unknown``. Plan E2
+  counts them by endpoint: the counter must grow under as many ``endpoint``
+  label values as the routes the stub answered errors on
+  (``upstream_stats.api_errors_by_route``);
 - the pool gauges of the final scrape (plan E4) exist and are consistent: no
   count below 0, ``db_pool_active + db_pool_idle <= db_pool_size + db_pool_overflow``
   (every connection is in use or idle, and no more are open than the pool holds

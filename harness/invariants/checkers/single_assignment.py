@@ -21,7 +21,9 @@ appointment-already-assigned).
 A 409 rep-double-booked must be explained by an assignment of that rep to an
 overlapping appointment that may have been in place
 (``double-booked-unexplained``: a check that counts released assignments, or
-windows that only touch, refuses a free rep). Double booking is judged in the history too: two acknowledged assigns of one
+windows that only touch, refuses a free rep).
+
+Double booking is judged in the history too: two acknowledged assigns of one
 rep to two appointments whose windows overlap (read from the final state),
 holding at the same time, are ``rep-double-booked``, even if an unassign
 later hid it from the final state. The answers to the load's assigns of
