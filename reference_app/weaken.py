@@ -230,6 +230,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "of answering 409",
         ),
         Weakening(
+            "dead-letter-retry-lock",
+            "C2",
+            "the lock on a dead letter being retried: it is read unlocked, so several retries sent at once "
+            "each read it dead and each queue the task",
+        ),
+        Weakening(
             "idempotency-key-format",
             "B1",
             "the format check of Idempotency-Key: a malformed key (spaces, control characters, too long) is "
@@ -316,6 +322,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "F2",
             "the confirmation token check of a deletion: a confirmation with any token (a wrong one, "
             "a guessed one) executes the deletion",
+        ),
+        Weakening(
+            "deletion-token-lookup",
+            "F2",
+            "the request a confirmation names: the request is found by the token sent, so the token of the "
+            "tenant's other pending request confirms that other request, whatever the URL names",
         ),
         Weakening(
             "deletion-expiry",
@@ -475,6 +487,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "F3",
             "the consent evidence's IP from the connection: it is taken from the client's X-Forwarded-For "
             "header, which anyone can write",
+        ),
+        Weakening(
+            "consent-evidence-normalised",
+            "F3",
+            "the evidence text kept as sent: it is tidied up before it is stored (edges stripped, CRLF line "
+            "ends made LF, Unicode made NFC)",
         ),
         Weakening(
             "retention-tenant-scope",

@@ -9,8 +9,8 @@ the run's seed and the user's number, so a run's mix can be replayed.
 
 from __future__ import annotations
 
-import itertools
 import base64
+import itertools
 import hashlib
 import hmac
 import json
@@ -90,6 +90,9 @@ _turns_cache: dict[tuple[Any, ...], list[tuple[str, Any]]] = {}
 _QUERY_PROBE_SHARE = 0.2
 #: Query parameters by which a client could name a tenant: the token must decide, whatever they say.
 _TENANT_PARAMS = ("company_id", "tenant_id")
+#: An unconfirmed deletion's token serves as the wrong token of another request until this long before
+#: its life is certainly over: that bound less what the ``Date`` header and a stepped clock can hide (s).
+_SPARE_MARGIN_S = 3.0
 #: Lines of a consent script a long evidence text is made of (accents, quotes and punctuation included).
 _SCRIPT = (
     "This call is recorded so that we can review the visit and improve our service.",
@@ -263,6 +266,9 @@ class StormUser(FastHttpUser):
         self._refusals = 0  # fast failures in a row: see _back_off_if_refused
         self._limited: tuple[float, Callable[[], None]] | None = None  # a keyed write refused 429: see _send
         self._burst_client: Any = None  # a session of BURST_SIZE connections, made at the first burst
+        #: The token of our last deletion request left unconfirmed, when it was answered and until when it
+        #: is surely pending: the wrong token some confirmations carry.
+        self._spare_token: tuple[str, float] | None = None
         self.rng = random.Random(f"{CONFIG.seed}:{worker}:{number}")
         self.tenant = CONFIG.tenants[(number - 1) % len(CONFIG.tenants)]
         self.company = str(self.tenant["company_id"])
@@ -922,9 +928,16 @@ class StormUser(FastHttpUser):
             lines = [f"{n + 1}. {_SCRIPT[(n + self.rng.randrange(len(_SCRIPT))) % len(_SCRIPT)]}"
                      for n in range(self.rng.randrange(6, 30))]
             evidence = evidence + "\n" + "\n".join(lines)
+        layout = self.rng.random() < 1 / 4
+        if layout:
+            # Layout kept as it came: white space at the edges, CRLF line ends, a tab, and an accent written
+            # as a letter plus a combining mark (NFD). An app that stripped the text passed
+            # lifecycle-under-load when every text began and ended with a letter (2026-12-03); one that
+            # normalised line ends or Unicode would have too.
+            evidence = f"  {evidence}\r\n\tconfirmed by Rene\u0301 (\u00ab oui \u00bb)\r\n"
         self._send(v.CONSENT_GRANT, "POST", f"/api/v1/appointments/{appointment}/consents",
                    args={"appointment_id": appointment, "scope": scope, "forwarded_for": spoofed[0],
-                         "client_ips": spoofed, "user_agent": agent, "evidence": evidence},
+                         "client_ips": spoofed, "user_agent": agent, "evidence": evidence, "layout": layout},
                    body={"scope": scope, "evidence": evidence}, token=self._token(),
                    headers={**client_ip_headers(spoofed), "User-Agent": agent})
 
@@ -998,13 +1011,22 @@ class StormUser(FastHttpUser):
         deletion = str(request.body.get("id"))
         answered = time.monotonic()
         life = deletion_life_bound_s(request.body.get("expires_at"), request.date)
-        # A mistyped token first: it must delete nothing (plan F2); and one request in three is left
-        # unconfirmed (the manager changed their mind), so the final state shows what it kept.
+        # A wrong token first: it must delete nothing (plan F2). Half the time it is a real token, of another
+        # request of ours left unconfirmed: an app that found the request by its token (not the token by
+        # the request) deleted that other request's appointment on this confirmation.
+        spare = self._spare_token
+        # Only while the other request is surely pending (its refusal must not be for expiry alone).
+        other = spare is not None and time.monotonic() < spare[1] and self.rng.random() < 0.5
+        wrong = spare[0] if other and spare is not None else f"wrong-{uuid.uuid4().hex}"
         self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
-                   args={"deletion_id": deletion, "wrong_token": True},
-                   body={"confirmation_token": f"wrong-{uuid.uuid4().hex}"}, token=self._token())
+                   args={"deletion_id": deletion, "wrong_token": True, "other_request_token": bool(other)},
+                   body={"confirmation_token": wrong}, token=self._token())
         confirm = {"confirmation_token": request.body.get("confirmation_token")}
         if self.rng.random() < 1 / 3:
+            # One request in three is left unconfirmed (the manager changed their mind), so the final state
+            # shows what it kept; its token is the wrong one of a later confirmation.
+            if isinstance(confirm["confirmation_token"], str) and life is not None:
+                self._spare_token = (confirm["confirmation_token"], answered + life - _SPARE_MARGIN_S)
             # Half of those come back once the request has expired, with the right token (plan F2: only a
             # confirmation before it expires deletes), when its life is short enough to wait out.
             if life is not None and life <= LATE_WAIT_MAX_S and self.rng.random() < 0.5:
@@ -1023,8 +1045,9 @@ class StormUser(FastHttpUser):
                        args={"deletion_id": deletion, "again": True}, body=confirm, token=self._token())
 
     def do_dead_letter_retry(self) -> None:
-        """Retry one of our dead letters by hand, then the same one again, one after the other or both at
-        once (plan C2): the task runs again once; the other retry answers 409 (judged by dead-letter-accounting).
+        """Retry one of our dead letters by hand, then the same one again: one after the other, or three
+        retries at once (plan C2). The task runs again once; every other retry answers 409 (judged by
+        dead-letter-accounting).
 
         The letter is one the tenant lists as dead now (Shunya's failures make them during the run), else
         the seed's."""
@@ -1037,15 +1060,20 @@ class StormUser(FastHttpUser):
             return
         letter = self.rng.choice(letters)
 
-        def retry(step: int) -> None:
-            self._send(v.DEAD_LETTER_RETRY, "POST", f"/api/v1/dead-letters/{letter}/retry",
-                       args={"dead_letter_id": letter, "step": step}, token=self._token())
+        def retry(step: int, together_: bool = False) -> None:
+            args: dict[str, Any] = {"dead_letter_id": letter, "step": step}
+            if together_:
+                args["together"] = True
+            self._send(v.DEAD_LETTER_RETRY, "POST", f"/api/v1/dead-letters/{letter}/retry", args=args,
+                       token=self._token())
 
-        if self.rng.random() < 0.5:
+        if self.rng.random() < 0.25:
             retry(1)
             retry(2)
         else:
-            together(lambda: retry(1), lambda: retry(2))
+            # Three at once, most of the time: two at once half the time let an app whose retry read the
+            # letter without locking it through with as few as 3 double retries in a shunya-outage run.
+            together(lambda: retry(1, True), lambda: retry(2, True), lambda: retry(3, True))
 
     def do_lifecycle_retention(self) -> None:
         """Enforce our tenant's retention now. The args name every tenant's seeded old rows (``retention_rows``)

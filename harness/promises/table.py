@@ -333,6 +333,14 @@ _row("C2.manual-retry", "C2",
      "retrying the same dead letter again answers 409.",
      "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters to retry", ("shunya-outage",),
      ("dead-letter-retry-once",))
+# Found 2026-12-03 with a retry that read the letter unlocked: shunya-outage passed (one seeded letter per tenant,
+# retried in the first seconds; every later retry answered 409). Eight letters a tenant are seeded now, and most
+# retries of one go three at once.
+_row("C2.retry-once-concurrent", "C2",
+     "Several retries of one dead letter sent at once run its task once: one answers 200, every other 409.",
+     "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters to retry, several per tenant",
+     ("shunya-outage",), ("dead-letter-retry-lock",),
+     count=c.with_arg_value((v.DEAD_LETTER_RETRY,), "together", True))
 # Exercised only where a tenant sent more than its allowance: a run too slow to reach the limit judged nothing. Measured (stormproof run noisy-tenant, 2026-12-02, load 11 from other work): 58 requests in 15 s, no 429.
 _API_LIMITED = (v.SESSION_START, v.APPOINTMENT_READ, v.APPOINTMENT_LIST, v.SESSION_READ, v.ASSIGN)
 _row("C3.tenant-limited", "C3",
@@ -680,6 +688,15 @@ _row("F2.confirm-required", "F2",
      "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
      TENANTS + "; deletion requests confirmed with a wrong token first, some never confirmed",
      ("lifecycle-under-load",), ("deletion-token",), count=c.with_arg((v.DELETION_CONFIRM,), "wrong_token"))
+# Found 2026-12-03 with an app that found the request by the token sent: lifecycle-under-load passed, every wrong
+# token was a made-up one. Half the wrong tokens are now another pending request's.
+_row("F2.token-of-its-request", "F2",
+     "A confirmation confirms the request its URL names: the token of another pending request of the tenant "
+     "is refused like any wrong token, and deletes neither appointment.",
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
+     TENANTS + "; deletion requests left pending, whose tokens confirm another request",
+     ("lifecycle-under-load",), ("deletion-token-lookup",),
+     count=c.with_arg_value((v.DELETION_CONFIRM,), "other_request_token", True))
 # Found 2026-12-03 with an app that never compared expires_at: lifecycle-under-load passed, no confirmation was
 # ever sent late. The scenario's TTL is now 4 s and a sixth of the requests are confirmed once it is over.
 _row("F2.confirm-expires", "F2",
@@ -724,6 +741,15 @@ _row("F3.evidence-from-connection", "F3",
      "nor a header the client writes, such as X-Forwarded-For) and the evidence text verbatim.",
      "consent-before-processing", (v.CONSENT_GRANT,), TENANTS + "; consents granted with a spoofed X-Forwarded-For",
      ("lifecycle-under-load",), ("consent-forwarded-for",), count=c.with_arg((v.CONSENT_GRANT,), "forwarded_for"))
+# Found 2026-12-03 with an app that stripped the text: lifecycle-under-load passed, every text began and ended
+# with a letter. A quarter of the grants now carry white space at the edges, CRLF, a tab and an NFD accent.
+_row("F3.evidence-verbatim", "F3",
+     "A consent's evidence text is stored exactly as sent: white space at its edges, its line ends and its "
+     "Unicode form included.",
+     "consent-before-processing", (v.CONSENT_GRANT,),
+     TENANTS + "; evidence texts with edge white space, CRLF line ends and decomposed accents",
+     ("lifecycle-under-load",), ("consent-evidence-normalised",),
+     count=c.with_arg_value((v.CONSENT_GRANT,), "layout", True))
 
 # -- the brief's invariants (section 5) not already rows above ------------------------------------
 _KEYED = (v.SESSION_START, v.SESSION_STOP, v.ASSIGN, v.LEGACY_START, v.LEGACY_STOP, v.CALL_SUBMIT)

@@ -180,6 +180,15 @@ async def confirm_request(
     request = await get_owned(
         session, DeletionRequest, request_id, principal, settings, what="deletion request", for_update=True
     )
+    if settings.weakened("deletion-token-lookup"):
+        # The request the token belongs to, found by the token: a tenant's other pending request's token
+        # confirms that other request, whatever request the URL names.
+        found = (await session.execute(
+            select(DeletionRequest)
+            .where(DeletionRequest.company_id == principal.company_id, DeletionRequest.token_hash == _hash(token))
+            .with_for_update()
+        )).scalar_one_or_none()
+        request = found if found is not None else request
     # Weakened ``deletion-reconfirm``: only a token check stood between an executed request and a second run.
     reconfirm = settings.weakened("deletion-reconfirm") and request.status == "executed"
     if request.status != "pending" and not reconfirm:

@@ -805,6 +805,31 @@ def test_deletion_token(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_deletion_token_lookup(apps, weakened: bool) -> None:
+    """Request B confirmed with the token of the tenant's pending request A: refused 422 with the fix, both
+    appointments kept; without it, A's appointment is deleted on B's confirmation. deletion-audited flags it."""
+    app = apps(*(("deletion-token-lookup",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    first, requested_a = _requested_deletion(app, tenant, rec, "2031-01-03")
+    second, requested_b = _requested_deletion(app, tenant, rec, "2031-01-04")
+    deletion = requested_b.json()["id"]
+    wrong = httpx.post(f"{app.url}/api/v1/deletions/{deletion}/confirm", headers=auth(tenant.manager_token),
+                       json={"confirmation_token": requested_a.json()["confirmation_token"]})
+    rec.record(v.DELETION_CONFIRM, tenant.company_id, wrong, deletion_id=deletion, wrong_token=True,
+               other_request_token=True)
+    left = {str(row[0]) for row in sql_rows(app.database_url, "SELECT id FROM appointments WHERE id IN (%s, %s)",
+                                            first, second)}
+    if weakened:
+        assert wrong.status_code == 200 and left == {second}
+    else:
+        assert wrong.status_code == 422 and _problem_type(wrong) == "confirmation-token-invalid"
+        assert left == {first, second}
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_deletion_expiry(apps, weakened: bool) -> None:
     """A confirmation with the right token after the request expired is refused 409 deletion-not-pending and
     deletes nothing with the fix; it deletes without. deletion-audited flags the second (confirmed-expired)."""
@@ -1081,6 +1106,29 @@ def test_dead_letter_retry_once(apps, weakened: bool) -> None:
         answers.append(answer.status_code)
     assert answers == ([200, 200] if weakened else [200, 409])
     # dead-letter-accounting's manual-retry rules (the rest of its verdict depends on the module's other tasks).
+    verdict = _verdict("dead-letter-accounting", rec.history(), snapshot(app.database_url))
+    flagged = {x.details["type"] for x in verdict.violations if x.details["type"].startswith("dead-letter-retr")}
+    assert flagged == ({"dead-letter-retried-twice"} if weakened else set()), verdict
+
+
+@FIX
+def test_dead_letter_retry_lock(apps, weakened: bool) -> None:
+    """Two retries of one dead letter at once: one queues the task and the other answers 409 with the fix (the
+    letter is read locked); both queue it without. The race window holds until both are in it, or 2 s where
+    the lock lets only one in: the double retry is certain, not likely. dead-letter-accounting flags it."""
+    app = apps(*(("dead-letter-retry-lock",) if weakened else ()), STORMPROOF_RACE_DELAY_MS="2000",
+               STORMPROOF_RACE_BARRIER="2")
+    tenant = app.tenants[0]
+    letter = str(uuid.uuid4())
+    _execute(app, "INSERT INTO dead_letters (id, company_id, task_id, task_name, args, error, attempts, status, "
+                  "created_at) VALUES (%s, %s, %s, 'shunya.poll_shunya_job_status', %s, 'boom', 6, 'dead', now())",
+             letter, tenant.company_id, uuid.uuid4().hex, '{"job_row_id": "%s"}' % uuid.uuid4())
+    path = f"/api/v1/dead-letters/{letter}/retry"
+    answers = asyncio.run(fire_together(app.url, [("POST", path, auth(tenant.manager_token), None)] * 2))
+    rec = Recorder([t.company_id for t in app.tenants])
+    for step, answer in enumerate(answers, 1):
+        rec.record(v.DEAD_LETTER_RETRY, tenant.company_id, answer, dead_letter_id=letter, step=step, together=True)
+    assert sorted(a.status_code for a in answers) == ([200, 200] if weakened else [200, 409])
     verdict = _verdict("dead-letter-accounting", rec.history(), snapshot(app.database_url))
     flagged = {x.details["type"] for x in verdict.violations if x.details["type"].startswith("dead-letter-retr")}
     assert flagged == ({"dead-letter-retried-twice"} if weakened else set()), verdict
@@ -1548,6 +1596,28 @@ def test_consent_forwarded_for(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"evidence-ip-from-client"}
+
+
+@FIX
+def test_consent_evidence_normalised(apps, weakened: bool) -> None:
+    """An evidence text with white space at its edges, CRLF line ends and an NFD accent is kept byte for byte
+    with the fix; tidied up without. consent-before-processing flags the second (evidence-altered)."""
+    app = apps(*(("consent-evidence-normalised",) if weakened else ()))
+    tenant = app.tenants[0]
+    appointment = tenant.appointment_ids[0]
+    agent, evidence = "weakening-test/1", "  agreed on the phone\r\n\tby Rene\u0301\r\n"
+    headers = {**auth(tenant.manager_token), "User-Agent": agent}
+    answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/consents", headers=headers,
+                        json={"scope": "recording", "evidence": evidence})
+    assert answer.status_code == 201, answer.text
+    assert (answer.json()["evidence"] == evidence) is not weakened
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.CONSENT_GRANT, tenant.company_id, answer, appointment_id=appointment, scope="recording",
+               user_agent=agent, evidence=evidence, layout=True)
+    verdict = _verdict("consent-before-processing", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"evidence-altered"}
 
 
 @FIX

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -29,8 +30,12 @@ async def create_consent(
             uow.session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
         )
         lost = await uow.session.begin_nested() if ctx.settings.weakened("consent-commit") else None
+        evidence = body.evidence
+        if ctx.settings.weakened("consent-evidence-normalised"):
+            # A tidy-up of the text: edges stripped, line ends and Unicode (NFC) normalised.
+            evidence = unicodedata.normalize("NFC", evidence.replace("\r\n", "\n").strip())
         consent = await record_consent(
-            uow.session, principal, appointment, scope=body.scope, evidence=body.evidence,
+            uow.session, principal, appointment, scope=body.scope, evidence=evidence,
             ip=evidence_ip(request.client.host if request.client else None,
                            request.headers.get("X-Forwarded-For"), ctx.settings),
             user_agent=request.headers.get("User-Agent"),

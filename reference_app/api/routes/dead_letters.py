@@ -41,13 +41,20 @@ async def list_dead_letters(
 
 @router.post("/{dead_letter_id}/retry", response_model=DeadLetterOut)
 async def retry_dead_letter(dead_letter_id: str, ctx: Ctx, principal: ManagerPrincipal) -> dict[str, Any]:
-    """Queue the task again with its original arguments (a new task, with its own ledger row)."""
+    """Queue the task again with its original arguments (a new task, with its own ledger row).
+
+    The letter is read locked (FOR UPDATE), so of several retries at once one queues the task and the
+    others, waiting on the lock, read it retried and answer 409. Weakened ``dead-letter-retry-lock``: read
+    unlocked, each retry that read it dead before the first committed queues the task too.
+    """
     async with ctx.sessions() as session, session.begin():
         letter = await get_owned(
-            session, DeadLetter, dead_letter_id, principal, ctx.settings, what="dead letter", for_update=True
+            session, DeadLetter, dead_letter_id, principal, ctx.settings, what="dead letter",
+            for_update=not ctx.settings.weakened("dead-letter-retry-lock"),
         )
         if letter.status != "dead" and not ctx.settings.weakened("dead-letter-retry-once"):
             raise Problem("conflict", "this dead letter was already retried", retried_task_id=letter.retried_task_id)
+        await ctx.race_window(f"dead-letter-retry:{letter.id}")  # tests only: the gap a lock must close
         args = {k: v for k, v in letter.args.items() if k not in ("failures", "polls")}
         try:
             queued = await ctx.tasks.enqueue(letter.task_name, args, company_id=principal.company_id, session=session)
