@@ -489,6 +489,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "header, which anyone can write",
         ),
         Weakening(
+            "task-log-trace",
+            "E1",
+            "the trace id in the task workers' log lines: a line carries one only when its code passed it "
+            "explicitly, so each task's own lines (Celery's end-of-run line among them) carry none, while "
+            "its record and the tasks it enqueues keep the request's",
+        ),
+        Weakening(
             "consent-evidence-normalised",
             "F3",
             "the evidence text kept as sent: it is tidied up before it is stored (edges stripped, CRLF line "

@@ -146,6 +146,8 @@ class Snapshot:
     ``gauge_samples`` are the gauges scraped during the load, each with the
     broker's own queue length read just before and just after
     (``stormproof.harness.runner.sampling``); None: not sampled.
+    ``task_log_traces`` are the trace ids on each task's end-of-run log lines
+    (``stormproof.harness.runner.task_logs``); None: no such log read.
     """
 
     appointments: tuple[Row, ...] | None = None
@@ -166,6 +168,7 @@ class Snapshot:
     upstream_stats: Mapping[str, Any] | None = field(default=None, hash=False)
     gauge_samples: tuple[Mapping[str, float], ...] | None = field(default=None, hash=False)
     upstream_calls: tuple[tuple[float, str], ...] | None = field(default=None, hash=False)
+    task_log_traces: Mapping[str, tuple[str | None, ...]] | None = field(default=None, hash=False)
     config: CheckConfig = field(default_factory=CheckConfig)
     quiescence: Quiescence | None = None
 
@@ -211,6 +214,7 @@ class Snapshot:
         upstream_stats: Mapping[str, Any] | None = None,
         gauge_samples: Iterable[Mapping[str, float]] | None = None,
         upstream_calls: Iterable[tuple[float, str]] | None = None,
+        task_log_traces: Mapping[str, tuple[str | None, ...]] | None = None,
         config: CheckConfig | None = None,
         quiescence: Quiescence | None = None,
     ) -> Snapshot:
@@ -229,6 +233,7 @@ class Snapshot:
             gauge_samples=None if gauge_samples is None else tuple(gauge_samples),
             upstream_calls=None if upstream_calls is None else tuple((float(at), str(who))
                                                                      for at, who in upstream_calls),
+            task_log_traces=task_log_traces,
             config=config or CheckConfig(),
             quiescence=quiescence,
         )

@@ -529,8 +529,15 @@ _row("D2.ids-in-bodies", "D2",
 # 2026-12-01): weakened, 175 of 175 tasks judged carried no trace id; all fixes on, 222 of 222 carried their request's.
 _row("E1.trace-to-tasks", "E1",
      "The trace id of a request (X-Trace-Id or traceparent) reaches the tasks it enqueues: their task "
-     "records and their log lines carry it.",
+     "records carry it.",
      "trace-echoed", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS, ("smoke",), ("trace-propagation",))
+# Found 2026-12-03: the row above promised the log lines too, but no checker read a log, so workers that logged
+# without the trace id passed. The run now reads the workers' JSON logs (harness/runner/task_logs.py).
+_row("E1.trace-in-task-logs", "E1",
+     "A task logs with the trace id its record carries: every end-of-run log line of the task (succeeded, "
+     "retry, failed) carries it, so a request's trace leads to its tasks' logs.",
+     "trace-echoed", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; task workers writing JSON log lines the run reads",
+     ("smoke",), ("task-log-trace",))
 _row("E1.trace-on-responses", "E1",
      "Every response carries X-Trace-Id, the request's own when it sent one.",
      # The load sends an X-Trace-Id with every request and records whether the answer echoed it. Measured (verify

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from ..invariants import TABLES, CheckConfig, Quiescence, Snapshot
 from ..stack.system import SystemUnderTest
 from .quiesce import QuiescePolicy, quiesce
+from .task_logs import read_task_log_traces
 
 __all__ = ["capture_snapshot", "scrape_metrics", "tls", "wait_quiet"]
 
@@ -83,6 +84,7 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
         upstream_stats=stats,
         upstream_calls=calls,
         gauge_samples=gauge_samples,
+        task_log_traces=read_task_log_traces(stack.log_dir),
         config=config,
         quiescence=quiescence,
     )

@@ -23,7 +23,7 @@ from . import tasks as _tasks  # noqa: E402,F401 - registers the tasks on this a
 
 @signals.setup_logging.connect
 def _logging(**_: object) -> None:
-    configure_logging()
+    configure_logging(trace_from_context=not _settings.weakened("task-log-trace"))
 
 
 __all__ = ["app"]

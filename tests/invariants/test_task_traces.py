@@ -92,3 +92,45 @@ def test_a_poll_enqueued_by_a_manually_retried_submit_task_may_carry_the_retrys_
     verdict = _check(b, records, letters)
     assert [v.details["task_id"] for v in verdict.violations] == ["p4"]
     assert (verdict.summary["tasks_judged"], verdict.summary["tasks_traced"]) == (3, 2)
+
+
+# -- the tasks' own log lines (Snapshot.task_log_traces, read from the workers' JSON logs) ---------------------
+def _check_logs(b: HistoryBuilder, records: tuple, traces: dict | None):
+    (verdict,) = check_all(b.build(), Snapshot(task_records=records, shunya_jobs=JOBS, task_log_traces=traces),
+                           ["trace-echoed"])
+    return verdict
+
+
+def _logged_records() -> tuple:
+    return (_task("s1", SUBMIT, "j1", "T1"), _task("p1", POLL, "j1", "T1"), _task("s2", SUBMIT, "j2", "T2"),
+            _task("x1", "retention.enforce_all", "-", "X1"),  # any task with a trace id, submitted by the load or not
+            _task("n1", POLL, "j9", None))  # no trace id in its record: its lines are not this rule's business
+
+
+def test_task_log_lines_with_their_records_trace_pass() -> None:
+    b, _ = _history()
+    traces = {"s1": ("T1",), "p1": ("T1", "T1", "T1"), "s2": ("T2",), "x1": ("X1",), "n1": (None,),
+              "gone": (None,)}  # a task whose record is gone (its data deleted)
+    verdict = _check_logs(b, _logged_records(), traces)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["task_logs_judged"] == 4
+
+
+def test_task_log_lines_without_the_trace_are_caught() -> None:
+    """What the workers do with ``task-log-trace`` weakened: the records keep the trace, the lines lose it
+    (one poll run of three logged without it is enough), whoever enqueued the task."""
+    b, submitted = _history()
+    traces = {"s1": (None,), "p1": ("T1", None, "T1"), "s2": ("T2",), "x1": ("another",), "n1": (None,)}
+    verdict = _check_logs(b, _logged_records(), traces)
+    assert verdict.status == "invalid"
+    found = sorted((v.details["type"], v.details["task_id"], v.details["logged"]) for v in verdict.violations)
+    assert found == [("trace-not-in-task-log", "p1", None), ("trace-not-in-task-log", "s1", None),
+                     ("trace-not-in-task-log", "x1", "another")]
+    assert b.at(submitted) in next(v for v in verdict.violations if v.details["task_id"] == "s1").ops
+
+
+def test_without_task_logs_nothing_is_judged_on_them() -> None:
+    """An app whose workers do not log this way (or whose logs the run cannot read) is not judged on logs."""
+    b, _ = _history()
+    verdict = _check_logs(b, _logged_records(), None)
+    assert verdict.status == "valid" and "task_logs_judged" not in verdict.summary

@@ -560,6 +560,38 @@ def test_trace_propagation(apps, weakened: bool) -> None:
     assert (traced == 0) is weakened
 
 
+@FIX
+def test_task_log_trace(reference_app_module, weakened: bool) -> None:
+    """A call submitted with a trace id: its submit task's record carries the id either way; the task's
+    end-of-run log line carries it too with the fix, none without. trace-echoed flags the second from the
+    worker's log (trace-not-in-task-log)."""
+    from dataclasses import replace
+
+    from stormproof.harness.runner.task_logs import read_task_log_traces
+    from tests.reference_app.background import wait_for
+
+    app = reference_app_module(("task-log-trace",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_RATE_API_PER_SECOND": "0"}, shunya={"webhook_enabled": False})
+    tenant = app.tenants[0]
+    trace = f"trace-{uuid.uuid4().hex}"
+    answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key(),
+                                                               **{"X-Trace-Id": trace}), json={})
+    assert answer.status_code == 202, answer.text
+    task = sql_rows(app.database_url, "SELECT task_id FROM task_records WHERE trace_id = %s", trace)[0][0]
+
+    def logged() -> tuple[str | None, ...]:
+        return (read_task_log_traces(app.stack.log_dir) or {}).get(task, ())
+
+    wait_for(lambda: bool(logged()), timeout=30, what="the submit task's end-of-run log line")
+    assert set(logged()) == ({None} if weakened else {trace})
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={}, trace_id=trace)
+    final = replace(snapshot(app.database_url), task_log_traces=read_task_log_traces(app.stack.log_dir))
+    verdict = _verdict("trace-echoed", rec.history(), final)
+    flagged = {x.details["type"] for x in verdict.violations}
+    assert ("trace-not-in-task-log" in flagged) is weakened, verdict
+
+
 # -- F1 and F2 ---------------------------------------------------------------------------------
 @FIX
 def test_retention_defaults(apps, weakened: bool) -> None:

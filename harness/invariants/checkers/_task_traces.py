@@ -21,21 +21,24 @@ the final state (its data deleted) is not judged either. A history without
 trace ids in its args (an older harness) judges nothing; a snapshot without
 the columns is ``unknown`` when there was something to judge.
 
-Log lines are not read here: tests/reference_app/test_tracing.py shows they
-carry the same id.
+Every task's own log lines are judged too, where the run read them
+(``Snapshot.task_log_traces``: the workers' end-of-run line of each task):
+a task whose record carries a trace id must log with it
+(``trace-not-in-task-log``), for any task, submitted by the load or not.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import CALL_REFRESH, CALL_SUBMIT
 from stormproof.harness.invariants.checkers._acted import probe_writes
 from stormproof.harness.invariants.checkers._common import possible_span
 from stormproof.harness.invariants.collector import ViolationLog
-from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.snapshot import Row, Snapshot
 
 __all__ = ["check_task_traces", "SUBMIT_TASK", "POLL_TASK"]
 
@@ -62,9 +65,9 @@ def check_task_traces(log: ViolationLog, history: History, snapshot: Snapshot) -
     for invoke, match, _ in probe_writes(history, "POST", _REFRESH_PATH):
         if invoke.args.get("trace_id"):
             refreshed[match.group("id")].add(str(invoke.args["trace_id"]))
-    if not submitted:
-        return {}
     records, jobs, letters = snapshot.task_records, snapshot.shunya_jobs, snapshot.dead_letters
+    if not submitted:
+        return _check_task_logs(log, records or (), {}, snapshot.task_log_traces)
     if records is None or jobs is None or (records and "trace_id" not in records[0]):
         log.cannot("task_records (with trace_id and args) or shunya_jobs not in snapshot: task trace ids not judged")
         return {}
@@ -96,4 +99,32 @@ def check_task_traces(log: ViolationLog, history: History, snapshot: Snapshot) -
         log.add("trace-not-in-task", f"task {name} {record.get('task_id')} of call {call} carries trace id "
                 f"{got!r}, not {what} ({trace})", [op], task_id=record.get("task_id"), task_name=name,
                 call_id=call, trace_id=got, expected=trace)
-    return {"tasks_judged": judged, "tasks_traced": carried}
+    counts = {"tasks_judged": judged, "tasks_traced": carried}
+    ops = {task: submitted[call][1] for task, call in ((str(r.get("task_id")), call_of_job.get(
+        str((r.get("args") or {}).get("job_row_id")))) for r in records) if call in submitted}
+    counts.update(_check_task_logs(log, records, ops, snapshot.task_log_traces))
+    return counts
+
+
+def _check_task_logs(log: ViolationLog, records: tuple[Row, ...], ops: Mapping[str, int],
+                     traces: Mapping[str, tuple[str | None, ...]] | None) -> dict[str, int]:
+    """Every end-of-run log line of a task whose record carries a trace id carries that id (plan E1: the
+    trace id in every log line of the task; ``Snapshot.task_log_traces``). Nothing judged without logs.
+    ``ops`` names the history index of the request that submitted a task's call, where there is one."""
+    if traces is None:
+        return {}
+    judged = 0
+    for record in records:
+        want, task = record.get("trace_id"), str(record.get("task_id"))
+        lines = traces.get(task)
+        if not want or not lines:
+            continue
+        judged += 1
+        wrong = [got for got in lines if got != want]
+        if wrong:
+            op = ops.get(task)
+            log.add("trace-not-in-task-log", f"task {record.get('name')} {task} carries trace id {want!r} in its "
+                    f"record, but {len(wrong)} of its {len(lines)} log lines carry {wrong[0]!r}",
+                    [] if op is None else [op], task_id=task, task_name=record.get("name"), trace_id=want,
+                    logged=wrong[0])
+    return {"task_logs_judged": judged}
