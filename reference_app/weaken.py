@@ -224,6 +224,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the webhook signature check: a delivery without a valid, fresh signature is applied",
         ),
         Weakening(
+            "failed-job-analysed",
+            "A1",
+            "a job Shunya failed recorded as failed: the failure is counted, then taken for an empty result "
+            "and applied as the call's analysis",
+        ),
+        Weakening(
             "dead-letter-retry-once",
             "C2",
             "the once-only manual retry of a dead letter: retrying it again queues the task again instead "
@@ -322,6 +328,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "F2",
             "the confirmation token check of a deletion: a confirmation with any token (a wrong one, "
             "a guessed one) executes the deletion",
+        ),
+        Weakening(
+            "start-deleted-appointment",
+            "F2",
+            "a session start that finds its appointment deleted as it writes (a confirmed deletion committed "
+            "between its read and its insert): the foreign key's refusal is not expected, and the start "
+            "answers 500 instead of 404",
         ),
         Weakening(
             "deletion-token-lookup",

@@ -1035,9 +1035,27 @@ class StormUser(FastHttpUser):
                            args={"deletion_id": deletion, "late": True, **expiry_args(life, answered)},
                            body=confirm, token=self._token())
             return
-        done = self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
-                          args={"deletion_id": deletion, **expiry_args(life, answered)}, body=confirm,
-                          token=self._token())
+        answers: list[Answer] = []
+
+        def confirm_it() -> None:
+            answers.append(self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
+                                      args={"deletion_id": deletion, **expiry_args(life, answered)}, body=confirm,
+                                      token=self._token()))
+
+        if self.rng.random() < 0.5:
+            # A recording started on the appointment (it has its consent) as the deletion is confirmed: the
+            # start comes first (201, and the deletion takes its session) or finds the appointment gone (404),
+            # never a 5xx (single-active-session), and nothing of it remains (deletion-audited). Not
+            # remembered for the stops: its session goes with the appointment.
+            start = {"appointment_id": appointment}
+            together(confirm_it, lambda: self._send(
+                v.SESSION_START, "POST", "/api/v1/recordings/sessions/start",
+                args={**start, "racing_deletion": deletion}, body=start, key=uuid.uuid4().hex, token=self._token()))
+        else:
+            confirm_it()
+        if not answers:  # stopped while it ran
+            return
+        done = answers[0]
         # Half the executed ones are confirmed again (a double click, a retry whose first answer was slow):
         # a deletion runs once, so the second gets 409 or the first answer, never a second run (plan F2).
         if done.status == 200 and self.rng.random() < 0.5:

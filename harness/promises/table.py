@@ -64,6 +64,13 @@ _row("A1.right-result", "A1",
      # Only webhook-poll-storm's load delivers results of superseded jobs (webhook.superseded).
      "job-applied-once", _JOB_OPS, JOBS + "; signed deliveries of jobs superseded for the same call",
      ("webhook-poll-storm",), ("job-match-by-call",), count=c.with_arg((v.WEBHOOK_DELIVER,), "superseded"))
+# Found 2026-12-03 with an app that applied a failed job as an empty result: shunya-outage caught it only through
+# the failure counter (an app counting failures right would have passed); no rule read the stub's failed jobs.
+_row("A1.failed-not-analysed", "A1",
+     "A job Shunya failed is recorded as failed (its call analysis_failed), never applied as an analysis: "
+     "the app never invents a result Shunya did not produce.",
+     "job-applied-once", (v.CALL_SUBMIT,), JOBS + "; Shunya failing a share of its jobs", ("shunya-outage",),
+     ("failed-job-analysed",), count=c.by_operations((v.CALL_SUBMIT,)))
 _row("A1.applied-eventually", "A1",
      "Every job Shunya completed is applied by the end of the run (after the grace period), by the webhook "
      "or by polling.",
@@ -695,6 +702,15 @@ _row("F2.confirm-required", "F2",
      "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
      TENANTS + "; deletion requests confirmed with a wrong token first, some never confirmed",
      ("lifecycle-under-load",), ("deletion-token",), count=c.with_arg((v.DELETION_CONFIRM,), "wrong_token"))
+# Found 2026-12-03 with a start that did not expect its appointment's foreign key to refuse it: lifecycle-under-load
+# passed, no start ever raced a deletion. Half the confirmations now go together with a start on the appointment.
+_row("F2.start-racing-deletion", "F2",
+     "A recording started while its appointment's deletion is confirmed comes first (and goes with the "
+     "appointment) or is refused 404 like a missing appointment; never a 5xx, and no session outlives it.",
+     "single-active-session", (v.SESSION_START, v.DELETION_CONFIRM),
+     TENANTS + "; consented appointments deleted while a session starts on them",
+     ("lifecycle-under-load",), ("start-deleted-appointment",),
+     count=c.with_arg((v.SESSION_START,), "racing_deletion"))
 # Found 2026-12-03 with an app that found the request by the token sent: lifecycle-under-load passed, every wrong
 # token was a made-up one. Half the wrong tokens are now another pending request's.
 _row("F2.token-of-its-request", "F2",

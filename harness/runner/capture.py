@@ -61,6 +61,7 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
     known = {row["shunya_job_id"] for row in tables["shunya_jobs"] if row["shunya_job_id"]}
     expected: dict[str, str] = {}
     completed: set[str] | None = None
+    failed: set[str] | None = None
     stats: dict[str, int] | None = None
     calls: list[tuple[float, str]] | None = None
     if stack.shunya_admin_url is not None:
@@ -68,8 +69,10 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
         calls = [(at, who) for at, who in
                  httpx.get(f"{stack.shunya_admin_url}/admin/calls", timeout=30, verify=tls()).json()["calls"]]
         jobs = httpx.get(f"{stack.shunya_admin_url}/admin/jobs", timeout=10, verify=tls()).json()["jobs"]
-        completed = set()
+        completed, failed = set(), set()
         for job in jobs:
+            if job.get("status") == "failed" and job.get("job_id") in known:
+                failed.add(job["job_id"])
             # Jobs the app never recorded (a submission retried after a lost answer) are not its to apply.
             if job.get("status") == "completed" and job.get("job_id") in known:
                 completed.add(job["job_id"])
@@ -81,6 +84,7 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
         baseline_text=baseline_metrics,
         expected_outputs=expected,
         completed_jobs=completed,
+        failed_jobs=failed,
         upstream_stats=stats,
         upstream_calls=calls,
         gauge_samples=gauge_samples,

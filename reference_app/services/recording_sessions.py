@@ -155,8 +155,9 @@ async def _insert_session(
         try:
             inserted = (await uow.session.execute(insert, params)).first()
         except IntegrityError as exc:
-            if isinstance(exc.orig, ForeignKeyViolation):
-                # The appointment was deleted (by a deletion or retention) after it was read.
+            if isinstance(exc.orig, ForeignKeyViolation) and not ctx.settings.weakened("start-deleted-appointment"):
+                # The appointment was deleted (by a deletion or retention) after it was read. Weakened
+                # ``start-deleted-appointment``: the violation is not expected, and the start answers 500.
                 raise Problem("not-found", "appointment not found") from None
             raise
         if inserted is not None:

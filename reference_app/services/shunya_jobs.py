@@ -109,8 +109,10 @@ async def _apply(ctx: AppContext, uow: UnitOfWork, job: JobResult, source: str) 
     if job.status != "completed":
         if not ctx.settings.weakened("shunya-failure-metrics"):
             METRICS.shunya_job_failures.labels("job_failed").inc()
-        await session.execute(update(Call).where(Call.id == row.call_id).values(status="analysis_failed"))
-        return ApplyOutcome.failed_recorded
+        if not ctx.settings.weakened("failed-job-analysed"):
+            await session.execute(update(Call).where(Call.id == row.call_id).values(status="analysis_failed"))
+            return ApplyOutcome.failed_recorded
+        # Weakened ``failed-job-analysed``: the failure counted, then taken for an empty result and applied.
     result = job.result or {}
     analysis = CallAnalysis(
         id=uuid.uuid4(),

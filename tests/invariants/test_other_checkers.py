@@ -33,6 +33,23 @@ def test_job_applied_twice_or_wrong_output_is_flagged() -> None:
     assert ok.status == "valid"
 
 
+def test_a_job_shunya_failed_analysed_is_flagged() -> None:
+    """A job the stub failed has no output: an analysis of it is invented (an app that took a failure for an
+    empty result). A job the load itself delivered as completed, signed, may be applied: the load spoke for
+    Shunya; a forged delivery of it vouches for nothing."""
+    b = HistoryBuilder()
+    b.call("webhook.deliver", 0, 1, 200, job_id="j3")
+    b.call("webhook.deliver", 1, 2, 401, job_id="j1", bad_signature="wrong")
+    rows = (_analysis("n1", "j1", output="None"), _analysis("n2", "j2"), _analysis("n3", "j3"))
+    verdict = _run("job-applied-once", b, call_analyses=rows, failed_jobs=frozenset({"j1", "j3"}))
+    assert [(v.details["type"], v.details["shunya_job_id"]) for v in verdict.violations] == \
+        [("failed-job-analysed", "j1")]
+    ok = _run("job-applied-once", b, call_analyses=rows[1:], failed_jobs=frozenset({"j1", "j3"}))
+    assert ok.status == "valid", ok.violations
+    unknown = _run("job-applied-once", b, call_analyses=rows)  # the stub's failures not read: nothing to judge
+    assert unknown.status == "valid"
+
+
 def test_completed_job_never_applied_is_a_liveness_violation() -> None:
     b = HistoryBuilder()
     _, lost = b.call("webhook.deliver", 0, 500, None, job_id="j2")

@@ -862,6 +862,38 @@ def test_deletion_token_lookup(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_start_deleted_appointment(apps, weakened: bool) -> None:
+    """A session start held in its race window (2 s, tests only) while the appointment's deletion is confirmed:
+    its insert meets the foreign key. 404 with the fix; 500 without (single-active-session: start-errored)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = apps(*(("start-deleted-appointment",) if weakened else ()), STORMPROOF_RACE_DELAY_MS="2000")
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant)
+    body = {"scope": "appointment", "target_id": appointment}
+    requested = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(tenant.manager_token), json=body)
+    assert requested.status_code == 201, requested.text
+    start = {"appointment_id": appointment}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = pool.submit(httpx.post, f"{app.url}{START}", headers=auth(tenant.manager_token, new_key()),
+                              json=start, timeout=30)
+        time.sleep(0.5)  # the start is in its window: read the appointment, not yet inserted
+        confirmed = httpx.post(f"{app.url}/api/v1/deletions/{requested.json()['id']}/confirm",
+                               headers=auth(tenant.manager_token),
+                               json={"confirmation_token": requested.json()["confirmation_token"]})
+        answer = started.result()
+    assert confirmed.status_code == 200, confirmed.text
+    assert answer.status_code == (500 if weakened else 404), answer.text
+    rec.record(v.SESSION_START, tenant.company_id, answer, body=start, racing_deletion=requested.json()["id"],
+               **start)
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"start-errored"}
+
+
+@FIX
 def test_deletion_expiry(apps, weakened: bool) -> None:
     """A confirmation with the right token after the request expired is refused 409 deletion-not-pending and
     deletes nothing with the fix; it deletes without. deletion-audited flags the second (confirmed-expired)."""
@@ -1369,6 +1401,25 @@ def test_shunya_failure_metrics(reference_app_module, weakened: bool) -> None:
     types = {x.details["type"] for x in verdict.violations}
     assert types >= {"shunya-job-failures", "shunya-api-errors"} if weakened else not types & {
         "shunya-job-failures", "shunya-api-errors"}
+
+
+@FIX
+def test_failed_job_analysed(reference_app_module, weakened: bool) -> None:
+    """Every job fails upstream: the calls end analysis_failed with no analysis with the fix; an analysis of
+    each failed job without it. job-applied-once flags the second from the stub's failed jobs."""
+    from dataclasses import replace
+
+    app, _, _ = _failing_shunya(reference_app_module, ("failed-job-analysed",) if weakened else ())
+    failed = {row[0] for row in sql_rows(app.database_url, "SELECT shunya_job_id FROM shunya_jobs "
+                                         "WHERE status = 'failed'")}
+    analysed = {row[0] for row in sql_rows(app.database_url, "SELECT shunya_job_id FROM call_analyses")}
+    assert failed and (analysed >= failed if weakened else not analysed & failed)
+    jobs = httpx.get(f"{app.shunya_url}/admin/jobs").json()["jobs"]
+    final = replace(snapshot(app.database_url),
+                    failed_jobs=frozenset(j["job_id"] for j in jobs if j.get("status") == "failed"))
+    verdict = _verdict("job-applied-once", Recorder([]).history(), final)
+    types = {x.details["type"] for x in verdict.violations}
+    assert ("failed-job-analysed" in types) is weakened, verdict
 
 
 @FIX

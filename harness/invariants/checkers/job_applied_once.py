@@ -9,6 +9,9 @@ call's analysis must come from the call's own job (``shunya_jobs``), never
 from another Shunya job (one superseded for the same call), and a delivery
 of a job the app never recorded for that call (``superseded`` in its args)
 must not be answered ``applied``.
+A job the stub failed (``failed_jobs``: no output) is recorded as failed,
+never analysed (``failed-job-analysed``), unless the load itself delivered
+it as completed with a valid signature.
 Deliveries without a valid signature must be refused 401 and apply nothing
 (``_forged_deliveries``). Jobs never applied are the liveness checker's
 business (job-applied-eventually).
@@ -41,6 +44,10 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
     by_job = analyses_by_job(rows)
     deliveries = deliveries_by_job(history)
     expected = snapshot.expected_outputs
+    # Jobs the load itself delivered as completed, signed as Shunya signs: the app may apply those whatever
+    # the stub did with the job (the load spoke for Shunya), so a failed job's analysis is judged only without.
+    vouched = {str(invoke.args.get("job_id")) for invoke, _ in history.pairs_of(WEBHOOK_DELIVER)
+               if not invoke.args.get("bad_signature")} if snapshot.failed_jobs else set()
     for job, analyses in by_job.items():
         if len(analyses) > 1:
             log.add(
@@ -55,6 +62,10 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
                 analyses=tuple(str(row.get("id")) for row in analyses),
                 applied_by=tuple(str(row.get("applied_by")) for row in analyses),
             )
+        if snapshot.failed_jobs is not None and str(job) in snapshot.failed_jobs and str(job) not in vouched:
+            log.add("failed-job-analysed", f"Shunya job {job} failed upstream (no output), but the app applied "
+                    f"{len(analyses)} analysis row(s) for it", deliveries.get(job, ()), shunya_job_id=job,
+                    call_id=str(analyses[0].get("call_id")), analysis=str(analyses[0].get("id")))
         want = expected.get(str(job))
         if want is None:
             continue
