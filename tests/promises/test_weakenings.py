@@ -1656,6 +1656,14 @@ def test_traceparent_ignored(apps, weakened: bool) -> None:
 
 
 # -- F3 ----------------------------------------------------------------------------------------
+def _judged_grant(app, tenant, answer: httpx.Response, **args: object):
+    """consent-before-processing's verdict on one consent grant (``args`` as the load records them), judged at
+    the real time of the request (the recorder's wall clock is synthetic)."""
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.CONSENT_GRANT, tenant.company_id, answer, **args)
+    return _verdict("consent-before-processing", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+
+
 @FIX
 def test_consent_forwarded_for(apps, weakened: bool) -> None:
     """A consent's IP is the connection's with the fix, even with uvicorn in front trusting loopback
@@ -1671,11 +1679,8 @@ def test_consent_forwarded_for(apps, weakened: bool) -> None:
                         json={"scope": "recording", "evidence": evidence})
     assert answer.status_code == 201, answer.text
     assert answer.json()["ip"] == (spoofed if weakened else "127.0.0.1")
-    rec = Recorder([t.company_id for t in app.tenants])
-    rec.record(v.CONSENT_GRANT, tenant.company_id, answer, appointment_id=appointment, scope="recording",
-               forwarded_for=spoofed, user_agent=agent, evidence=evidence)
-    # The recorder's wall clock is synthetic: judge granted_at at the real time of the request.
-    verdict = _verdict("consent-before-processing", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+    verdict = _judged_grant(app, tenant, answer, appointment_id=appointment, scope="recording",
+                            forwarded_for=spoofed, user_agent=agent, evidence=evidence)
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"evidence-ip-from-client"}
@@ -1694,10 +1699,8 @@ def test_consent_evidence_normalised(apps, weakened: bool) -> None:
                         json={"scope": "recording", "evidence": evidence})
     assert answer.status_code == 201, answer.text
     assert (answer.json()["evidence"] == evidence) is not weakened
-    rec = Recorder([t.company_id for t in app.tenants])
-    rec.record(v.CONSENT_GRANT, tenant.company_id, answer, appointment_id=appointment, scope="recording",
-               user_agent=agent, evidence=evidence, layout=True)
-    verdict = _verdict("consent-before-processing", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+    verdict = _judged_grant(app, tenant, answer, appointment_id=appointment, scope="recording", user_agent=agent,
+                            evidence=evidence, layout=True)
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"evidence-altered"}
