@@ -1152,15 +1152,21 @@ def test_job_match_by_call(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
+def _dead_letter(app, tenant) -> str:
+    """A new dead letter of ``tenant`` (no route makes one), status dead: its id."""
+    letter = str(uuid.uuid4())
+    _execute(app, "INSERT INTO dead_letters (id, company_id, task_id, task_name, args, error, attempts, status, "
+                  "created_at) VALUES (%s, %s, %s, 'shunya.poll_shunya_job_status', %s, 'boom', 6, 'dead', now())",
+             letter, tenant.company_id, uuid.uuid4().hex, '{"job_row_id": "%s"}' % uuid.uuid4())
+    return letter
+
+
 @FIX
 def test_dead_letter_retry_once(apps, weakened: bool) -> None:
     """A dead letter is retried once (then 409) with the fix; every retry queues the task again without it."""
     app = apps(*(("dead-letter-retry-once",) if weakened else ()))
     tenant = app.tenants[0]
-    letter = str(uuid.uuid4())
-    _execute(app, "INSERT INTO dead_letters (id, company_id, task_id, task_name, args, error, attempts, status, "
-                  "created_at) VALUES (%s, %s, %s, 'shunya.poll_shunya_job_status', %s, 'boom', 6, 'dead', now())",
-             letter, tenant.company_id, uuid.uuid4().hex, '{"job_row_id": "%s"}' % uuid.uuid4())
+    letter = _dead_letter(app, tenant)
     retry = f"{app.url}/api/v1/dead-letters/{letter}/retry"
     rec = Recorder([t.company_id for t in app.tenants])
     answers = []
@@ -1183,10 +1189,7 @@ def test_dead_letter_retry_lock(apps, weakened: bool) -> None:
     app = apps(*(("dead-letter-retry-lock",) if weakened else ()), STORMPROOF_RACE_DELAY_MS="2000",
                STORMPROOF_RACE_BARRIER="2")
     tenant = app.tenants[0]
-    letter = str(uuid.uuid4())
-    _execute(app, "INSERT INTO dead_letters (id, company_id, task_id, task_name, args, error, attempts, status, "
-                  "created_at) VALUES (%s, %s, %s, 'shunya.poll_shunya_job_status', %s, 'boom', 6, 'dead', now())",
-             letter, tenant.company_id, uuid.uuid4().hex, '{"job_row_id": "%s"}' % uuid.uuid4())
+    letter = _dead_letter(app, tenant)
     path = f"/api/v1/dead-letters/{letter}/retry"
     answers = asyncio.run(fire_together(app.url, [("POST", path, auth(tenant.manager_token), None)] * 2))
     rec = Recorder([t.company_id for t in app.tenants])
