@@ -25,7 +25,10 @@ Every run reports, in `result.json` (`coverage`) and in its report, how many
 operations exercised each promise with a definite answer (a 5xx, a timeout or
 a lost answer exercised nothing, except where a resend under the same key is
 the situation). A promise no operation exercised is *not exercised*; a checker the scenario declared whose promises were all
-not exercised is `unknown` ("not exercised: ..."), never valid.
+not exercised is `unknown` ("not exercised: ..."), never valid. A promise judged
+on something the history does not hold (the workers' log lines, the jobs
+Shunya failed) counts no more than its checker says it judged (the count named
+after "judged by" in its operations cell).
 """
 
 
@@ -60,8 +63,9 @@ def render_markdown() -> str:
                       "| id | promise | invariant | operations | seed | scenarios | weaken | still lacks |",
                       "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         lines.append(
-            f"| `{promise.id}` | {_cell(promise.sentence)} | `{promise.invariant}` | {_codes(promise.operations)} "
-            f"| {_cell(promise.seed)} | {_codes(promise.scenarios)} | {_codes(promise.weaken)} "
+            f"| `{promise.id}` | {_cell(promise.sentence)} | `{promise.invariant}` | {_codes(promise.operations)}"
+            + (f"; judged by `{promise.judged_by}`" if promise.judged_by else "") + " "
+            + f"| {_cell(promise.seed)} | {_codes(promise.scenarios)} | {_codes(promise.weaken)} "
             f"| {_cell(GAPS.get(promise.id, '–'))} |"
         )
     return "\n".join(lines) + "\n"

@@ -14,6 +14,12 @@ class Promise:
     ``weaken`` names the fixes (``stormproof.reference_app.weaken``) that, switched off
     together, break exactly this promise; empty when no weakening shows the
     row's teeth yet (the table's ``GAPS`` says what is missing).
+
+    ``judged_by`` names a count in the summary of the checker's verdict, for a
+    promise judged on the final state or on something other than the history
+    (the workers' log lines, the jobs Shunya failed): the operations that put it
+    at risk do not show that the checker had anything to judge, so the run's
+    coverage is the smaller of the two counts (no log read: not exercised).
     """
 
     id: str                      # stable slug, e.g. "A2.one-active-session"
@@ -24,3 +30,4 @@ class Promise:
     seed: str                    # the seed data it needs, in words
     scenarios: tuple[str, ...]   # scenario names where it is at risk
     weaken: tuple[str, ...]      # the fix names that, switched off together, break exactly this promise
+    judged_by: str | None = None  # a count in the checker's verdict summary that bounds the coverage

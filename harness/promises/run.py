@@ -74,4 +74,4 @@ def run_coverage(history: History | None, verdicts: Iterable[Verdict], config: A
     verdicts = list(verdicts)
     if history is None:
         return verdicts
-    return mark_not_exercised(verdicts, coverage(history, config))
+    return mark_not_exercised(verdicts, coverage(history, config, verdicts))

@@ -37,8 +37,8 @@ QUIESCE = "quiesce (metrics and task checkers)"
 
 def _row(id: str, plan_item: str, sentence: str, invariant: str, operations: tuple[str, ...], seed: str,
          scenarios: tuple[str, ...], weaken: tuple[str, ...] = (), *, count: c.Counter | None = None,
-         gap: str | None = None) -> None:
-    _rows.append(Promise(id, plan_item, sentence, invariant, operations, seed, scenarios, weaken))
+         gap: str | None = None, judged_by: str | None = None) -> None:
+    _rows.append(Promise(id, plan_item, sentence, invariant, operations, seed, scenarios, weaken, judged_by))
     _counters[id] = count or c.by_operations(operations)
     if gap:
         _gaps[id] = gap
@@ -70,7 +70,7 @@ _row("A1.failed-not-analysed", "A1",
      "A job Shunya failed is recorded as failed (its call analysis_failed), never applied as an analysis: "
      "the app never invents a result Shunya did not produce.",
      "job-applied-once", (v.CALL_SUBMIT,), JOBS + "; Shunya failing a share of its jobs", ("shunya-outage",),
-     ("failed-job-analysed",), count=c.by_operations((v.CALL_SUBMIT,)))
+     ("failed-job-analysed",), count=c.by_operations((v.CALL_SUBMIT,)), judged_by="failed_jobs_judged")
 _row("A1.applied-eventually", "A1",
      "Every job Shunya completed is applied by the end of the run (after the grace period), by the webhook "
      "or by polling.",
@@ -544,7 +544,7 @@ _row("E1.trace-in-task-logs", "E1",
      "A task logs with the trace id its record carries: every end-of-run log line of the task (succeeded, "
      "retry, failed) carries it, so a request's trace leads to its tasks' logs.",
      "trace-echoed", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; task workers writing JSON log lines the run reads",
-     ("smoke",), ("task-log-trace",))
+     ("smoke",), ("task-log-trace",), judged_by="task_logs_judged")
 _row("E1.trace-on-responses", "E1",
      "Every response carries X-Trace-Id, the request's own when it sent one.",
      # The load sends an X-Trace-Id with every request and records whether the answer echoed it. Measured (verify

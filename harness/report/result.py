@@ -239,7 +239,7 @@ def build_result(
     verdict, combined = decide(verdicts, error)
     if history is not None:
         stats, faults = summarise_history(history), fault_windows(history)
-        covered = coverage_entries(promise_coverage(history, config), (v.invariant for v in verdicts))
+        covered = coverage_entries(promise_coverage(history, config, verdicts), (v.invariant for v in verdicts))
     else:
         stats, faults, covered = summarise_history(History(())), [], []
     return RunResult(scenario=scenario, run=run, verdict=verdict, verdicts=verdicts, overall=combined,

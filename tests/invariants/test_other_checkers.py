@@ -44,10 +44,11 @@ def test_a_job_shunya_failed_analysed_is_flagged() -> None:
     verdict = _run("job-applied-once", b, call_analyses=rows, failed_jobs=frozenset({"j1", "j3"}))
     assert [(v.details["type"], v.details["shunya_job_id"]) for v in verdict.violations] == \
         [("failed-job-analysed", "j1")]
+    assert verdict.summary["failed_jobs_judged"] == 1  # j3 was vouched for by the load
     ok = _run("job-applied-once", b, call_analyses=rows[1:], failed_jobs=frozenset({"j1", "j3"}))
     assert ok.status == "valid", ok.violations
     unknown = _run("job-applied-once", b, call_analyses=rows)  # the stub's failures not read: nothing to judge
-    assert unknown.status == "valid"
+    assert unknown.status == "valid" and unknown.summary["failed_jobs_judged"] == 0
 
 
 def test_completed_job_never_applied_is_a_liveness_violation() -> None:

@@ -158,6 +158,28 @@ def test_a_checker_whose_promises_were_not_exercised_is_unknown_not_valid() -> N
     assert marked["single-active-session"].status == "valid"
 
 
+def test_a_promise_judged_beyond_the_history_counts_what_its_checker_judged() -> None:
+    """A1.failed-not-analysed and E1.trace-in-task-logs are judged on the stub's failed jobs and the workers'
+    log lines: 192 call submissions exercised nothing of them when no job failed or no log line was read
+    (smoke counted both as exercised, 2026-12-03). Their coverage is bounded by the checker's own count."""
+    b = HistoryBuilder()
+    for n in range(3):
+        b.call(v.CALL_SUBMIT, 10 * n, 10 * n + 5, 202, process=f"p{n}", appointment_id="a1",
+               idempotency_key=f"k{n}", result={"id": f"c{n}"})
+    history = b.build()
+    assert coverage(history)["A1.failed-not-analysed"] == 3  # the verdicts not known: the history's count
+    jobs = Verdict("job-applied-once", "valid", "safety", summary={"failed_jobs_judged": 0})
+    traces = Verdict("trace-echoed", "valid", "safety", summary={"tasks_judged": 3})
+    counts = coverage(history, verdicts=[jobs, traces])
+    assert counts["A1.failed-not-analysed"] == 0 and counts["E1.trace-in-task-logs"] == 0
+    assert counts["A1.job-applied-once"] == 3  # judged on the history: unchanged
+    jobs = Verdict("job-applied-once", "valid", "safety", summary={"failed_jobs_judged": 2})
+    traces = Verdict("trace-echoed", "invalid", "safety", summary={"task_logs_judged": 7})
+    counts = coverage(history, verdicts=[jobs, traces])
+    assert counts["A1.failed-not-analysed"] == 2 and counts["E1.trace-in-task-logs"] == 3
+    assert coverage(history, verdicts=[])["A1.failed-not-analysed"] == 0  # its checker did not run
+
+
 def test_an_invalid_verdict_stays_invalid_and_unknown_invariants_are_left_alone() -> None:
     invalid = Verdict("single-assignment", "invalid", "safety")
     outside = Verdict("some-future-checker", "valid", "safety")

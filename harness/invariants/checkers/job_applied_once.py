@@ -80,8 +80,10 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
                 )
     forged = check_forged_deliveries(log, history, rows)
     foreign = _foreign_results(log, history, snapshot, rows)
+    # The failed jobs whose fate this run judged (A1.failed-not-analysed is exercised only by those).
+    failed = 0 if snapshot.failed_jobs is None else len(snapshot.failed_jobs - vouched)
     return log.verdict(jobs_applied=len(by_job), analyses=len(rows), jobs_delivered=len(deliveries),
-                       forged_deliveries=forged, foreign_results=foreign)
+                       forged_deliveries=forged, foreign_results=foreign, failed_jobs_judged=failed)
 
 
 def _foreign_results(log: ViolationLog, history: History, snapshot: Snapshot, rows: tuple[Row, ...]) -> int:
