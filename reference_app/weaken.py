@@ -180,6 +180,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "(STORMPROOF_TASK_BACKOFF_BASE_MS)",
         ),
         Weakening(
+            "outbox-due",
+            "C1",
+            "the outbox relay's due time: a retry is published as soon as it is written, so it runs before "
+            "the wait its backoff chose",
+        ),
+        Weakening(
             "trace-propagation",
             "E1",
             "trace id propagation to tasks: a task's record and headers lose the request's trace id",

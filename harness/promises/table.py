@@ -296,6 +296,13 @@ _row("C1.backoff-jitter", "C1",
      "jitter, never a fixed delay.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing or slow",
      ("shunya-outage",), ("retry-backoff",))
+# Found 2026-12-03 with a relay that published retries before they were due: shunya-outage passed, rightly on that
+# run (its backlog delayed every retry some 16 s beyond waits of at most 0.1 s). retry-timing keeps the queue idle
+# and the waits long; the rule counts only waits long enough for an early start to show (retry_waits_judged).
+_row("C1.retry-waits-kept", "C1",
+     "A retry never runs before the wait its backoff chose is over: the outbox holds it until it is due.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing, the queue idle",
+     ("retry-timing",), ("outbox-due",), judged_by="retry_waits_judged")
 # Found 2026-12-03 with a retry count read as 0: shunya-outage passed with every failed call dead-lettered at its
 # first error (the budget rule bounds tries from above only).
 _row("C1.retried-before-dead-letter", "C1",

@@ -81,6 +81,31 @@ def test_over_the_bound_early_and_throttled_retries() -> None:
     assert _check((records[0], records[1])).status == "valid"
 
 
+def test_retries_run_before_they_are_due_are_caught_and_counted() -> None:
+    """retry-timing's waits (base 1 s, cap 4 s): a relay that publishes a retry as soon as it is written (the
+    weakening outbox-due) starts the next try some 50 ms after the retry was decided, whatever the wait."""
+    long = (1000, 4000)
+    settings = Settings(database_url="postgresql://x", redis_url="redis://x", task_backoff_base_ms=long[0],
+                        task_backoff_cap_ms=long[1])
+    config = CheckConfig(task_backoff_ms=long)
+    kept = _check(_ledger(settings, tasks=6, lag_s=0.2), config)
+    assert kept.status == "valid", kept.violations
+    judged = kept.summary["retry_waits_judged"]
+    waits = [e["wait_s"] for r in _ledger(settings, tasks=6, lag_s=0.2) for e in r["tries"] if e["event"] == "retry"]
+    assert judged == sum(1 for w in waits if w > 0.25) > 0
+    undue = []
+    for record in _ledger(settings, tasks=6, lag_s=0.2):
+        tries = [dict(e) for e in record["tries"]]
+        for n in range(1, len(tries)):
+            if tries[n - 1]["event"] == "retry":
+                tries[n]["at"] = tries[n - 1]["at"] + 0.05
+        undue.append({**record, "tries": tries})
+    verdict = _check(tuple(undue), config)
+    assert {v.details["type"] for v in verdict.violations} == {"retried-early"}
+    # every wait that the 50 ms start falls short of by more than the slack; the judged ones bound them
+    assert len(verdict.violations) == sum(1 for w in waits if w - 0.05 > 0.25) > judged / 2
+
+
 def test_without_tries_the_timing_is_unknown_and_without_a_backoff_not_judged() -> None:
     records = tuple({k: v for k, v in r.items() if k != "tries"} for r in _ledger(_settings()))
     assert _check(records).status == "unknown"

@@ -548,6 +548,34 @@ def test_retry_backoff(weakened: bool) -> None:
 
 
 @FIX
+def test_outbox_due(stormproof_database, stormproof_redis, reference_app_template, weakened: bool) -> None:
+    """A retry written to the outbox with its backoff's due time is held until then with the fix; the relay
+    publishes it at once without (so the task runs before the wait it chose: retried-early)."""
+    from stormproof.reference_app.context import build_context
+    from stormproof.reference_app.worker.celery_app import POLL_TASK
+
+    url = stormproof_database(reference_app_template).sqlalchemy_url
+    settings = Settings(database_url=url, redis_url=stormproof_redis.url_for(61), environment="test",
+                        weakenings=frozenset({"outbox-due"}) if weakened else frozenset())
+    for task_id, wait in (("later", 3600), ("due", -1)):
+        sql_rows(url, "INSERT INTO outbox (task_id, name, kwargs, due_at, publications, started_publication, "
+                      "created_at) VALUES (%s, %s, '{}', now() + make_interval(secs => %s), 1, 1, now()) "
+                      "RETURNING task_id", task_id, POLL_TASK, wait)
+
+    async def publish() -> int:
+        ctx = build_context(settings, pool_size=2)
+        try:
+            return await ctx.tasks.outbox.publish()
+        finally:
+            await ctx.aclose()
+
+    published = asyncio.run(publish())
+    rows = dict(sql_rows(url, "SELECT task_id, published_at IS NOT NULL FROM outbox"))
+    assert rows == {"due": True, "later": weakened}
+    assert published == (2 if weakened else 1)
+
+
+@FIX
 def test_trace_propagation(apps, weakened: bool) -> None:
     """The request's trace id reaches its task's record with the fix; the task loses it without."""
     app = apps(*(("trace-propagation",) if weakened else ()))

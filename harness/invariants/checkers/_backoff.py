@@ -54,6 +54,7 @@ def check_backoff(log: ViolationLog, records: Iterable[Row], backoff_ms: tuple[i
     base_s, cap_s = backoff_ms[0] / 1000, backoff_ms[1] / 1000
     levels: dict[int, list[float]] = defaultdict(list)
     lags: list[float] = []
+    kept = 0  # retries whose next try began and whose wait was long enough for an early start to show
     for record in records:
         tries = record.get("tries")
         if tries is None:
@@ -70,6 +71,7 @@ def check_backoff(log: ViolationLog, records: Iterable[Row], backoff_ms: tuple[i
                             f"{wait:.3f} s but ran again after {waited:.3f} s", badness=wait - waited,
                             task_id=record.get("task_id"), wait_s=wait, waited_s=round(waited, 4))
                 lags.append(waited - wait)
+                kept += wait > EARLY_SLACK_S
             failure = event.get("failure")
             if failure is None or event.get("throttled"):
                 continue
@@ -89,6 +91,7 @@ def check_backoff(log: ViolationLog, records: Iterable[Row], backoff_ms: tuple[i
                     bound_s=ceiling)
     return {
         "retries_judged": sum(len(w) for w in levels.values()),
+        "waits_judged": kept,
         "by_level": {n: {"retries": len(w), "min_s": round(min(w), 4), "max_s": round(max(w), 4),
                          "bound_s": _ceiling(n + 1, base_s, cap_s)} for n, w in sorted(levels.items())},
         "scheduling_lag_s": None if not lags else {"median": round(median(lags), 3), "max": round(max(lags), 3)},

@@ -159,7 +159,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         quiescence=None if quiescence is None else quiescence.to_dict(),
         manual_retries=retries,
         **submissions,
-        **({} if timing is None else {"retry_timing": timing}),
+        **({} if timing is None else {"retry_timing": timing, "retry_waits_judged": timing.get("waits_judged", 0)}),
     )
 
 
