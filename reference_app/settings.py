@@ -97,6 +97,10 @@ class Settings:
     rate_api_burst: int = 400
     rate_shunya_per_second: int = 50
     rate_tasks_per_second: int = 100
+    #: Per-tenant retry budget (plan C1 item 3): a tenant's failing tasks may retry this many times a second
+    #: (GCRA, with this burst); a retry over it is refused and its task dead-lettered (0 = no budget).
+    retry_budget_per_second: int = 50
+    retry_budget_burst: int = 100
     #: The outbox relay: how often it looks for rows to publish, and how many it takes at once.
     outbox_relay_interval_ms: int = 200
     outbox_batch_size: int = 200
@@ -156,6 +160,8 @@ class Settings:
             rate_api_burst=_int(env, "STORMPROOF_RATE_API_BURST", 400, 1),
             rate_shunya_per_second=_int(env, "STORMPROOF_RATE_SHUNYA_PER_SECOND", 50, 0),
             rate_tasks_per_second=_int(env, "STORMPROOF_RATE_TASKS_PER_SECOND", 100, 0),
+            retry_budget_per_second=_int(env, "STORMPROOF_RETRY_BUDGET_PER_SECOND", 50, 0),
+            retry_budget_burst=_int(env, "STORMPROOF_RETRY_BUDGET_BURST", 100, 1),
             outbox_relay_interval_ms=_int(env, "STORMPROOF_OUTBOX_RELAY_INTERVAL_MS", 200, 10),
             outbox_batch_size=_int(env, "STORMPROOF_OUTBOX_BATCH_SIZE", 200, 1),
             outbox_redeliver_seconds=_int(env, "STORMPROOF_OUTBOX_REDELIVER_SECONDS", 60, 1),

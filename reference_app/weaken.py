@@ -180,6 +180,18 @@ WEAKENINGS: dict[str, Weakening] = {
             "(STORMPROOF_TASK_BACKOFF_BASE_MS)",
         ),
         Weakening(
+            "tenant-retry-budget",
+            "C1",
+            "the per-tenant retry budget: a tenant's failing tasks retry as often as their own budgets allow, "
+            "however many fail at once",
+        ),
+        Weakening(
+            "tenant-retry-budget-shared",
+            "C1",
+            "the retry budget's tenant: one budget for all tenants, so one tenant's failures spend another's "
+            "retries (its tasks are dead-lettered while it retried little)",
+        ),
+        Weakening(
             "outbox-due",
             "C1",
             "the outbox relay's due time: a retry is published as soon as it is written, so it runs before "

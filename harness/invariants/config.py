@@ -32,6 +32,9 @@ class CheckConfig:
       (call submissions and refreshes) the app was given (None: not checked).
     - ``shunya_rate_per_s`` / ``shunya_rate_burst``: the per-tenant limit on the app's calls
       to Shunya (job creations and polls) the app was given (None: not checked).
+    - ``retry_budget_per_s`` / ``retry_budget_burst``: the per-tenant retry budget the app
+      was given (plan C1: a tenant's failure-driven retries per second, after a burst); None:
+      not known, not judged.
     - ``task_try_budget``: task name -> the most times one task may be tried (its
       retry budget, plus its polls for a task that polls); names absent are not judged.
     - ``task_max_retries``: the retries the app gives a task that fails transiently before it
@@ -54,6 +57,8 @@ class CheckConfig:
     task_rate_burst: float = 0.0
     shunya_rate_per_s: float | None = None
     shunya_rate_burst: float = 0.0
+    retry_budget_per_s: float | None = None
+    retry_budget_burst: float = 0.0
     task_try_budget: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     task_backoff_ms: tuple[int, int] | None = None
     task_max_retries: int | None = None

@@ -115,11 +115,13 @@ class RunPlan(PlanModel):
         rate, burst = self.scenario.stack.rate_limit if started_here else (None, 0.0)
         task_rate, task_burst = self.scenario.stack.task_rate_limit if started_here else (None, 0.0)
         shunya_rate, shunya_burst = self.scenario.stack.shunya_rate_limit if started_here else (None, 0.0)
+        retry_rate, retry_burst = self.scenario.stack.retry_budget if started_here else (None, 0.0)
         return CheckConfig(error_rate_max=self.scenario.slo.error_rate_max,
                            latency_p95_ms=self.scenario.slo.latency_p95_ms,
                            rate_limit_per_s=rate, rate_limit_burst=burst,
                            task_rate_per_s=task_rate, task_rate_burst=task_burst,
                            shunya_rate_per_s=shunya_rate, shunya_rate_burst=shunya_burst,
+                           retry_budget_per_s=retry_rate, retry_budget_burst=retry_burst,
                            task_try_budget=self.scenario.stack.task_try_budget if started_here else {},
                            task_backoff_ms=self.scenario.stack.task_backoff_ms if started_here else None,
                            task_max_retries=self.scenario.stack.task_max_retries if started_here else None,

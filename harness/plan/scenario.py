@@ -141,6 +141,14 @@ class StackSpec(PlanModel):
         return (rate, max(1.0, rate)) if rate > 0 else (None, 0.0)
 
     @property
+    def retry_budget(self) -> tuple[float | None, float]:
+        """The per-tenant retry budget the app is given (per second, burst): the env's or the app's default
+        (plan C1: every app has one); None when it is switched off (0)."""
+        rate = float(self._setting("STORMPROOF_RETRY_BUDGET_PER_SECOND", "retry_budget_per_second"))
+        burst = float(self._setting("STORMPROOF_RETRY_BUDGET_BURST", "retry_budget_burst"))
+        return (rate, burst) if rate > 0 else (None, 0.0)
+
+    @property
     def task_max_retries(self) -> int:
         """Retries the app gives a task that fails transiently before it dead-letters it (plan C1)."""
         return int(self._setting("STORMPROOF_TASK_MAX_RETRIES", "task_max_retries"))

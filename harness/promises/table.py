@@ -303,6 +303,20 @@ _row("C1.retry-waits-kept", "C1",
      "A retry never runs before the wait its backoff chose is over: the outbox holds it until it is due.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing, the queue idle",
      ("retry-timing",), ("outbox-due",), judged_by="retry_waits_judged")
+# Plan C1 item 3, "add retry budget per tenant", had no row (and the app no budget) until 2026-12-03.
+# dead-letter-accounting (_tenant_retry_budget) reads each tenant's failure-driven retries and refusals from the ledger.
+_row("C1.tenant-retry-budget", "C1",
+     "One tenant's failing tasks retry at most at its retry budget (STORMPROOF_RETRY_BUDGET_PER_SECOND after a burst "
+     "of STORMPROOF_RETRY_BUDGET_BURST): a retry over it is refused and its task dead-lettered, never dropped.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing most calls; tenants "
+     "submitting far faster than their retry budget", ("retry-budget",), ("tenant-retry-budget",),
+     judged_by="retry_budget_retries_judged")
+_row("C1.retry-budget-per-tenant", "C1",
+     "A retry is refused only when its own tenant's budget is spent: one tenant's failures never cost another "
+     "tenant its retries.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing most calls; noisy tenants "
+     "spending their retry budgets beside a quiet one", ("retry-budget",), ("tenant-retry-budget-shared",),
+     judged_by="retry_budget_refusals_judged")
 # Found 2026-12-03 with a retry count read as 0: shunya-outage passed with every failed call dead-lettered at its
 # first error (the budget rule bounds tries from above only).
 _row("C1.retried-before-dead-letter", "C1",

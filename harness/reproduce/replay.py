@@ -179,8 +179,10 @@ def check_config_for(case: Case) -> CheckConfig:
     rate, burst = spec.rate_limit
     task_rate, task_burst = spec.task_rate_limit
     shunya_rate, shunya_burst = spec.shunya_rate_limit
+    retry_rate, retry_burst = spec.retry_budget
     return CheckConfig(rate_limit_per_s=rate, rate_limit_burst=burst, task_rate_per_s=task_rate,
                        task_rate_burst=task_burst, shunya_rate_per_s=shunya_rate, shunya_rate_burst=shunya_burst,
+                       retry_budget_per_s=retry_rate, retry_budget_burst=retry_burst,
                        task_try_budget=spec.task_try_budget,
                        task_backoff_ms=spec.task_backoff_ms, task_max_retries=spec.task_max_retries,
                        idempotency_ttl_s=spec.idempotency_ttl_s)

@@ -58,6 +58,11 @@ def try_rearmed(wait_s: float, failure: int | None, throttled: bool) -> Any:
     return _appended(_event(event="retry", wait_s=float(wait_s), failure=failure, throttled=bool(throttled)))
 
 
+def try_refused() -> Any:
+    """The ``tries`` value after a failed try whose retry the tenant's retry budget refused (plan C1)."""
+    return _appended(_event(event="refused"))
+
+
 class DeadLetter(CreatedAt, Base):
     __tablename__ = "dead_letters"
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

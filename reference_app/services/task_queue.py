@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..models import DeadLetter, TaskRecord
-from ..models.tasks import try_rearmed, try_started
+from ..models.tasks import try_rearmed, try_refused, try_started
 from ..models.base import utcnow
 from ..obs.metrics import METRICS
 from ..obs.tracing import current_trace_id
@@ -103,6 +103,7 @@ class TaskQueue:
         self._redis = redis
         self._limiter = limiter
         self._limit = Limit("tasks", settings.rate_tasks_per_second, max(1, settings.rate_tasks_per_second))
+        self._retry_limit = Limit("retries", settings.retry_budget_per_second, settings.retry_budget_burst)
 
     @property
     def direct(self) -> bool:
@@ -118,6 +119,19 @@ class TaskQueue:
         decision = await self._limiter.check(self._limit, company_id)
         if not decision.allowed:
             raise TaskRateLimited(decision.retry_after_s)
+
+    async def retry_allowed(self, company_id: uuid.UUID | None) -> bool:
+        """Whether the tenant's retry budget (plan C1 item 3) lets a failed task retry now.
+
+        Why: without it one tenant whose jobs keep failing (a bad input, its quota spent upstream) fills
+        the workers and Shunya with retries, and every tenant's work waits. A refused retry dead-letters
+        its task (recoverable by the manual retry), it is never dropped. Weakenings: ``tenant-retry-budget``
+        (no budget), ``tenant-retry-budget-shared`` (one budget for all tenants: one tenant's failures
+        spend another's retries)."""
+        if company_id is None or self._settings.weakened("tenant-retry-budget"):
+            return True
+        tenant = "all" if self._settings.weakened("tenant-retry-budget-shared") else company_id
+        return (await self._limiter.check(self._retry_limit, tenant)).allowed
 
     @staticmethod
     def _dedupe_redis_key(name: str, key: str) -> str:
@@ -323,14 +337,18 @@ class TaskQueue:
         attempts: int,
         *,
         dedupe_key: str | None,
+        refused: bool = False,
     ) -> None:
-        """Out of retries: dead-letter it (or, weakened, drop it as the original did)."""
+        """Out of retries: dead-letter it (or, weakened, drop it as the original did).
+
+        ``refused``: its retry was refused by the tenant's retry budget (its ledger records the refusal)."""
         if self._settings.weakened("dead-letter-queue"):
             log.error("task %s %s dropped after %d attempts: %s", name, task_id, attempts, error)
             await self.mark(task_id, "dropped", error=error)
             METRICS.tasks_finished.labels(name, "dropped").inc()
         else:
-            await self.dead_letter(task_id, name, kwargs, company_id, error, attempts, self._trace_id())
+            await self.dead_letter(task_id, name, kwargs, company_id, error, attempts, self._trace_id(),
+                                   refused=refused)
         if dedupe_key and self.direct:
             await self.release_dedupe(name, dedupe_key, task_id)
 
@@ -343,7 +361,10 @@ class TaskQueue:
         error: str,
         attempts: int,
         trace_id: str | None,
+        *,
+        refused: bool = False,
     ) -> None:
+        ended: dict[str, Any] = {"tries": try_refused()} if refused else {}
         async with self._sessions() as session, session.begin():
             session.add(
                 DeadLetter(
@@ -354,7 +375,7 @@ class TaskQueue:
             await session.execute(
                 update(TaskRecord)
                 .where(TaskRecord.task_id == task_id)
-                .values(state="dead_lettered", last_error=error[:2000], finished_at=utcnow())
+                .values(state="dead_lettered", last_error=error[:2000], finished_at=utcnow(), **ended)
             )
             await Outbox.remove(session, task_id)
         METRICS.tasks_finished.labels(name, "dead_lettered").inc()

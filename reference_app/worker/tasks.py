@@ -102,6 +102,11 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, RETRYABLE)
 
 
+def _budget_spent(error: str) -> str:
+    """A dead letter's error when the tenant's retry budget refused the retry: the failure kept beside it."""
+    return f"RetryBudgetExhausted: the tenant's retry budget is spent; last failure: {error}"
+
+
 def _execute(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key: str | None) -> None:
     """Run a task body with the ledger, the retry budget and dead-lettering around it.
 
@@ -130,6 +135,10 @@ def _execute(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key: str |
             failures += 1
             if not _is_transient(exc) or out_of_retries(settings, failures):
                 rt.run(queue.give_up(task_id, name, kwargs, company_id, error, failures, dedupe_key=dedupe_key))
+                return
+            if not rt.run(queue.retry_allowed(company_id)):
+                rt.run(queue.give_up(task_id, name, kwargs, company_id, _budget_spent(error), failures,
+                                     dedupe_key=dedupe_key, refused=True))
                 return
             again = _after_failure(settings, exc, failures)
             METRICS.task_retries.labels(name, "failure").inc()
@@ -161,6 +170,10 @@ def _execute_direct(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key
         failures += 1
         if not _is_transient(exc) or out_of_retries(settings, failures):
             rt.run(queue.give_up(task_id, name, kwargs, company_id, error, failures, dedupe_key=dedupe_key))
+            return
+        if not rt.run(queue.retry_allowed(company_id)):
+            rt.run(queue.give_up(task_id, name, kwargs, company_id, _budget_spent(error), failures,
+                                 dedupe_key=dedupe_key, refused=True))
             return
         again = _after_failure(settings, exc, failures)
         METRICS.task_retries.labels(name, "failure").inc()

@@ -575,6 +575,44 @@ def test_outbox_due(stormproof_database, stormproof_redis, reference_app_templat
     assert published == (2 if weakened else 1)
 
 
+def _retries_allowed(stormproof_database, stormproof_redis, reference_app_template, db: int,
+                     weakenings: frozenset[str]) -> list[tuple[str, bool]]:
+    """Four retries of tenant A at once, then one of tenant B, against a budget of 1 a second, burst 2."""
+    from stormproof.reference_app.context import build_context
+
+    url = stormproof_database(reference_app_template).sqlalchemy_url
+    settings = Settings(database_url=url, redis_url=stormproof_redis.url_for(db), environment="test",
+                        retry_budget_per_second=1, retry_budget_burst=2, weakenings=weakenings)
+    a, b = uuid.uuid4(), uuid.uuid4()
+
+    async def ask() -> list[tuple[str, bool]]:
+        ctx = build_context(settings, pool_size=2)
+        try:
+            return [(name, await ctx.tasks.retry_allowed(tenant)) for name, tenant in
+                    (("A", a), ("A", a), ("A", a), ("A", a), ("B", b))]
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(ask())
+
+
+@FIX
+def test_tenant_retry_budget(stormproof_database, stormproof_redis, reference_app_template, weakened: bool) -> None:
+    """A tenant's retries past its budget are refused with the fix; all allowed without."""
+    allowed = _retries_allowed(stormproof_database, stormproof_redis, reference_app_template, 60,
+                               frozenset({"tenant-retry-budget"}) if weakened else frozenset())
+    assert [ok for _, ok in allowed] == ([True] * 5 if weakened else [True, True, False, False, True])
+
+
+@FIX
+def test_tenant_retry_budget_shared(stormproof_database, stormproof_redis, reference_app_template,
+                                    weakened: bool) -> None:
+    """Tenant A spending its budget leaves tenant B's whole with the fix; B is refused too without."""
+    allowed = _retries_allowed(stormproof_database, stormproof_redis, reference_app_template, 59,
+                               frozenset({"tenant-retry-budget-shared"}) if weakened else frozenset())
+    assert allowed[-1] == ("B", not weakened) and [ok for _, ok in allowed[:4]] == [True, True, False, False]
+
+
 @FIX
 def test_trace_propagation(apps, weakened: bool) -> None:
     """The request's trace id reaches its task's record with the fix; the task loses it without."""

@@ -53,6 +53,7 @@ from stormproof.harness.invariants.verdict import Verdict
 
 from ._backoff import check_backoff
 from ._manual_retry import check_manual_retries
+from ._tenant_retry_budget import check_tenant_retry_budget, refused_tasks
 from ._unqueued_submissions import check_unqueued_submissions
 
 __all__ = ["NAME", "check_dead_letter_accounting"]
@@ -135,6 +136,9 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
     submissions = check_unqueued_submissions(log, history, snapshot)
     backoff = snapshot.config.task_backoff_ms
     timing = None if backoff is None else check_backoff(log, records, backoff)
+    config = snapshot.config
+    budget = {} if config.retry_budget_per_s is None else check_tenant_retry_budget(
+        log, records, config.retry_budget_per_s, config.retry_budget_burst, config.rate_limit_tolerance)
     letters = snapshot.dead_letters
     retries = 0
     if letters is None:
@@ -159,6 +163,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         quiescence=None if quiescence is None else quiescence.to_dict(),
         manual_retries=retries,
         **submissions,
+        **budget,
         **({} if timing is None else {"retry_timing": timing, "retry_waits_judged": timing.get("waits_judged", 0)}),
     )
 
@@ -185,6 +190,8 @@ def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> None:
     # (the seed's, for the manual retries) says nothing of the retry policy.
     ran = {str(record.get("task_id")) for record in records
            if any(isinstance(event, dict) and event.get("event") == "start" for event in record.get("tries") or ())}
+    # A letter whose retry the tenant's budget refused is judged by that budget's rule (_tenant_retry_budget).
+    ran -= refused_tasks(records)
     for letter in letters:
         failures, error = int(letter.get("attempts") or 0), str(letter.get("error") or "")
         if str(letter.get("task_id")) not in ran or failures >= 1 + retries or not _TRANSIENT.search(error):

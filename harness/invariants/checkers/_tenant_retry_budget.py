@@ -1,0 +1,97 @@
+"""The per-tenant retry budget, judged for dead-letter-accounting (plan C1 item 3).
+
+The promise: one tenant's failing tasks retry at most at the tenant's budget
+(``rate`` a second after a ``burst``), and a retry is refused only when that
+tenant's own budget is spent: another tenant's failures never cost it its
+retries. A refused retry dead-letters its task, and the ledger records the
+refusal (``task_records.tries``: an event ``refused``).
+
+From the ledger (PostgreSQL's clock), per tenant, the failure-driven retries
+(``retry`` events with a failure count; the next polls of a pending job are
+not failures and are not budgeted) and the refusals:
+
+- ``retries-over-budget``: more of one tenant's retries within a window of
+  ``length`` seconds than ``rate x (1 + tolerance) x length + burst``;
+- ``retry-refused-within-budget``: a refusal for which no window ending at it
+  held anything near a spent budget. A GCRA limiter refuses only after some
+  window ``[s, t]`` admitted ``rate x (t - s) + burst - 1`` retries; the rule
+  asks for ``(1 - tolerance)`` of that, with ``SLACK_S`` either side for the
+  time between the decision in Redis and the ledger's write, so a correct
+  app's refusal is never flagged however busy the machine.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.snapshot import Row
+
+__all__ = ["SLACK_S", "WINDOWS_S", "check_tenant_retry_budget", "refused_tasks"]
+
+#: Window lengths (s) over which one tenant's retries are counted against its budget.
+WINDOWS_S = (1.0, 2.0, 4.0, 8.0)
+#: Window lengths (s) searched for the spent budget that justifies a refusal: 0.25 s doubling to 64 s.
+_JUSTIFY_S = tuple(0.25 * 2 ** k for k in range(9))
+#: Seconds either side of a refusal's window for the gap between the decision and the ledger's write.
+SLACK_S = 0.5
+
+
+def refused_tasks(records: Iterable[Row]) -> set[str]:
+    """Task ids whose retry the tenant's budget refused (their dead letter is the budget's, not early)."""
+    return {str(record.get("task_id")) for record in records
+            if any(isinstance(e, dict) and e.get("event") == "refused" for e in record.get("tries") or ())}
+
+
+def check_tenant_retry_budget(log: ViolationLog, records: Iterable[Row], rate: float, burst: float,
+                              tolerance: float) -> dict[str, int]:
+    """Judge every tenant's retries against its budget and every refusal against its spending."""
+    retries: dict[str, list[float]] = defaultdict(list)
+    refusals: list[tuple[str, float, Row]] = []
+    for record in records:
+        tenant = str(record.get("company_id"))
+        for event in record.get("tries") or ():
+            if not isinstance(event, dict) or event.get("at") is None:
+                continue
+            if event.get("event") == "retry" and event.get("failure") is not None:
+                retries[tenant].append(float(event["at"]))
+            elif event.get("event") == "refused":
+                refusals.append((tenant, float(event["at"]), record))
+    for times in retries.values():
+        times.sort()
+    busiest = 0
+    for tenant, times in sorted(retries.items()):
+        for length in WINDOWS_S:
+            bound = rate * (1 + tolerance) * length + burst
+            i = end = 0
+            while i < len(times):
+                end = max(end, i)
+                while end + 1 < len(times) and times[end + 1] < times[i] + length:
+                    end += 1
+                count = end - i + 1
+                if length == WINDOWS_S[0]:
+                    busiest = max(busiest, count)
+                if count <= bound:
+                    i += 1
+                    continue
+                log.add("retries-over-budget",
+                        f"tenant {tenant}: {count} of its tasks' retries within {length:g} s, over its retry budget "
+                        f"{rate:g}/s, burst {burst:g}: at most {bound:g}", badness=float(count - bound),
+                        tenant=tenant, window_s=length, retries=count, at=times[i])
+                i = end + 1
+    for tenant, at, record in sorted(refusals, key=lambda r: r[1]):
+        times = retries.get(tenant, [])
+        spent = max((bisect_right(times, at + SLACK_S) - bisect_left(times, at - length - SLACK_S), length)
+                    for length in _JUSTIFY_S)
+        if any(bisect_right(times, at + SLACK_S) - bisect_left(times, at - length - SLACK_S)
+               >= (1 - tolerance) * (rate * length + burst - 1) for length in _JUSTIFY_S):
+            continue
+        log.add("retry-refused-within-budget",
+                f"task {record.get('name')} {record.get('task_id')} of tenant {tenant} was refused a retry and "
+                f"dead-lettered, but the tenant had retried only {spent[0]} time(s) in the {spent[1]:g} s before: "
+                f"its budget ({rate:g}/s, burst {burst:g}) was not spent", task_id=record.get("task_id"),
+                task_name=record.get("name"), tenant=tenant, at=at, retries_before=spent[0])
+    return {"retry_budget_retries_judged": sum(len(t) for t in retries.values()),
+            "retry_budget_busiest_second": busiest, "retry_budget_refusals_judged": len(refusals)}
