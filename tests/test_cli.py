@@ -12,6 +12,8 @@ import sys
 import httpx
 import pytest
 
+from tests.interrupts import sigint_default
+
 STORMPROOF = shutil.which("stormproof", path=os.path.dirname(sys.executable)) or "stormproof"
 
 
@@ -64,7 +66,7 @@ def test_a_run_stopped_before_its_verdict_never_exits_0(tmp_path, signum: int, c
     """A CI job cancelled or timed out in the middle of a run must not read as a pass."""
     proc = subprocess.Popen(
         [STORMPROOF, "run", "smoke", "--duration", "60", "--out", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default,
     )
     try:
         assert proc.stderr is not None

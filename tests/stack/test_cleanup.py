@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from stormproof.harness.stack import sweep_stale_run_dirs
+from tests.interrupts import sigint_default
 
 SCRIPT = textwrap.dedent(
     """
@@ -64,7 +65,8 @@ def run_base() -> Path:
 def _start_harness(tmp_path: Path) -> tuple[subprocess.Popen[str], dict]:
     env = {**os.environ, "STORMPROOF_TMPDIR": str(tmp_path)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True, env=env, cwd=os.getcwd()
+        [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True, env=env, cwd=os.getcwd(),
+        preexec_fn=sigint_default,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
