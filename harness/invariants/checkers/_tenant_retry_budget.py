@@ -29,6 +29,8 @@ from collections.abc import Iterable
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.snapshot import Row
 
+from ._windows import busiest, crowded
+
 __all__ = ["SLACK_S", "WINDOWS_S", "check_tenant_retry_budget", "refused_tasks"]
 
 #: Window lengths (s) over which one tenant's retries are counted against its budget.
@@ -61,26 +63,14 @@ def check_tenant_retry_budget(log: ViolationLog, records: Iterable[Row], rate: f
                 refusals.append((tenant, float(event["at"]), record))
     for times in retries.values():
         times.sort()
-    busiest = 0
     for tenant, times in sorted(retries.items()):
         for length in WINDOWS_S:
             bound = rate * (1 + tolerance) * length + burst
-            i = end = 0
-            while i < len(times):
-                end = max(end, i)
-                while end + 1 < len(times) and times[end + 1] < times[i] + length:
-                    end += 1
-                count = end - i + 1
-                if length == WINDOWS_S[0]:
-                    busiest = max(busiest, count)
-                if count <= bound:
-                    i += 1
-                    continue
+            for i, count in crowded(times, length, bound):
                 log.add("retries-over-budget",
                         f"tenant {tenant}: {count} of its tasks' retries within {length:g} s, over its retry budget "
                         f"{rate:g}/s, burst {burst:g}: at most {bound:g}", badness=float(count - bound),
                         tenant=tenant, window_s=length, retries=count, at=times[i])
-                i = end + 1
     for tenant, at, record in sorted(refusals, key=lambda r: r[1]):
         times = retries.get(tenant, [])
         spent = max((bisect_right(times, at + SLACK_S) - bisect_left(times, at - length - SLACK_S), length)
@@ -94,4 +84,4 @@ def check_tenant_retry_budget(log: ViolationLog, records: Iterable[Row], rate: f
                 f"its budget ({rate:g}/s, burst {burst:g}) was not spent", task_id=record.get("task_id"),
                 task_name=record.get("name"), tenant=tenant, at=at, retries_before=spent[0])
     return {"retry_budget_retries_judged": sum(len(t) for t in retries.values()),
-            "retry_budget_busiest_second": busiest, "retry_budget_refusals_judged": len(refusals)}
+            "retry_budget_busiest_second": max((busiest(t, 1.0) for t in retries.values()), default=0), "retry_budget_refusals_judged": len(refusals)}

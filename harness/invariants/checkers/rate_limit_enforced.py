@@ -85,6 +85,7 @@ from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
 from ._answers import OTHER_LIMITS, answers, spends_allowance, spends_nothing
+from ._windows import busiest, crowded
 
 __all__ = ["NAME", "check_rate_limit_enforced"]
 
@@ -233,35 +234,24 @@ def _shunya_over_limit(log: ViolationLog, history: History, calls: tuple[tuple[f
     faults = FaultWindows(history)
     # The history's clock: ns since its start; the stub's: unix seconds. Any op carries both.
     origin = next((op.wall - op.time_ns / 1e9 for op in history if op.wall), None)
-    judged = near_fault = busiest = 0
+    judged = near_fault = most = 0
     for tenant, times in sorted(per_tenant.items()):
         times.sort()
         judged += len(times)
+        most = max(most, busiest(times, _SHUNYA_WINDOWS_S[0]))
         for length in _SHUNYA_WINDOWS_S:
             bound = rate * (1 + tolerance) * length + burst
-            i, end = 0, 0
-            while i < len(times):
-                end = max(end, i)
-                while end + 1 < len(times) and times[end + 1] < times[i] + length:
-                    end += 1
-                count = end - i + 1
-                if length == _SHUNYA_WINDOWS_S[0]:
-                    busiest = max(busiest, count)
-                if count <= bound:
-                    i += 1
-                    continue
+            for i, count in crowded(times, length, bound):
                 start_ns = None if origin is None else (times[i] - origin) * 1e9
                 if start_ns is not None and faults.overlaps(start_ns - 1e9, start_ns + (length + 1) * 1e9):
                     near_fault += 1
-                    i = end + 1
                     continue
                 log.add("shunya-over-limit",
                         f"tenant {tenant}: the Shunya stub served {count} of its calls (job creations and polls) "
                         f"within {length:g} s, over the app's Shunya limit {rate:g}/s, burst {burst:g}: at most "
                         f"{bound:g}", badness=float(count - bound), tenant=tenant, window_s=length, calls=count,
                         at=times[i])
-                i = end + 1
-    return {"shunya_calls_judged": judged, "shunya_busiest_second": busiest,
+    return {"shunya_calls_judged": judged, "shunya_busiest_second": most,
             "shunya_windows_not_judged_near_fault": near_fault}
 
 
