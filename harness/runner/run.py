@@ -93,12 +93,13 @@ def _commit() -> str | None:
 
 
 def _copy_logs(stack: SystemUnderTest, run_dir: Path) -> list[str]:
-    if stack.log_dir is None:
+    source = stack.log_dir  # read once: a container stack fetches every container's log to answer it
+    if source is None:
         return []
     logs = run_dir / "logs"
     logs.mkdir(exist_ok=True)
     copied = []
-    for path in sorted(Path(stack.log_dir).rglob("*.log")):
+    for path in sorted(Path(source).rglob("*.log")):
         target = logs / path.name
         shutil.copyfile(path, target)
         copied.append(str(target.relative_to(run_dir)))
