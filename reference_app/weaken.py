@@ -180,6 +180,17 @@ WEAKENINGS: dict[str, Weakening] = {
             "(STORMPROOF_TASK_BACKOFF_BASE_MS)",
         ),
         Weakening(
+            "duplicate-answered-applied",
+            "A1",
+            "the duplicate answer: a delivery of a job already applied is answered applied, not duplicate",
+        ),
+        Weakening(
+            "failed-call-status",
+            "A1",
+            "the failed call's status: a job Shunya failed is recorded on the job, but its call keeps reading "
+            "submitted",
+        ),
+        Weakening(
             "tenant-retry-budget",
             "C1",
             "the per-tenant retry budget: a tenant's failing tasks retry as often as their own budgets allow, "

@@ -71,6 +71,18 @@ _row("A1.failed-not-analysed", "A1",
      "the app never invents a result Shunya did not produce.",
      "job-applied-once", (v.CALL_SUBMIT,), JOBS + "; Shunya failing a share of its jobs", ("shunya-outage",),
      ("failed-job-analysed",), count=c.by_operations((v.CALL_SUBMIT,)), judged_by="failed_jobs_judged")
+# Found 2026-12-03 with an app that answered a duplicate delivery "applied": webhook-poll-storm passed.
+_row("A1.duplicate-answered-duplicate", "A1",
+     "A delivery of a job already applied is answered duplicate, never applied: of one job's deliveries at most "
+     "one is answered applied, and none when the poll applied it.",
+     "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS + "; the same job's result delivered several times",
+     ("webhook-poll-storm",), ("duplicate-answered-applied",), judged_by="applied_answers_judged")
+# Found 2026-12-03 with an app that recorded a failed job on the job only: shunya-outage passed.
+_row("A1.call-reads-outcome", "A1",
+     "A call whose job was taken in reads its outcome: analysis_failed when Shunya failed the job, analyzed when "
+     "its result was applied.",
+     "job-applied-once", (v.CALL_SUBMIT,), JOBS + "; Shunya failing a share of its jobs", ("shunya-outage",),
+     ("failed-call-status",), judged_by="call_statuses_judged")
 _row("A1.applied-eventually", "A1",
      "Every job Shunya completed is applied by the end of the run (after the grace period), by the webhook "
      "or by polling.",

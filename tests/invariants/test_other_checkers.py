@@ -51,6 +51,45 @@ def test_a_job_shunya_failed_analysed_is_flagged() -> None:
     assert unknown.status == "valid" and unknown.summary["failed_jobs_judged"] == 0
 
 
+def test_a_duplicate_delivery_answered_applied_is_flagged() -> None:
+    """One job, one application: a second delivery answered applied (or one of a job the poll applied) told
+    its sender a result was applied that was a duplicate."""
+    b = HistoryBuilder()
+    _delivered(b, 0, 1, 200, {"status": "applied"}, job_id="j1")
+    _delivered(b, 2, 3, 200, {"status": "applied"}, process="p2", job_id="j1")
+    _delivered(b, 4, 5, 200, {"status": "applied"}, job_id="j2")
+    rows = (_analysis("n1", "j1"), _analysis("n2", "j2", by="poll"))
+    verdict = _run("job-applied-once", b, call_analyses=rows)
+    assert sorted(v.details["shunya_job_id"] for v in verdict.violations) == ["j1", "j2"]
+    assert {v.details["type"] for v in verdict.violations} == {"applied-answered-twice"}
+    good = HistoryBuilder()
+    _delivered(good, 0, 1, 200, {"status": "applied"}, job_id="j1")
+    _delivered(good, 2, 3, 200, {"status": "duplicate"}, process="p2", job_id="j1")
+    _delivered(good, 4, 5, 200, {"status": "duplicate"}, job_id="j2")
+    ok = _run("job-applied-once", good, call_analyses=rows)
+    assert ok.status == "valid", ok.violations
+    assert ok.summary["applied_answers_judged"] == 2
+
+
+def test_a_call_whose_job_was_taken_in_reads_its_outcome() -> None:
+    """A call whose job Shunya failed reads analysis_failed; one whose job was applied reads analyzed."""
+    jobs = ({"id": "r1", "call_id": "call1", "shunya_job_id": "j1", "status": "completed",
+             "processed_output_hash": "h1"},
+            {"id": "r2", "call_id": "call2", "shunya_job_id": "j2", "status": "failed",
+             "processed_output_hash": "failed:j2"},
+            {"id": "r3", "call_id": "call3", "shunya_job_id": "j3", "status": "pending",
+             "processed_output_hash": None})
+    calls = ({"id": "call1", "status": "analyzed"}, {"id": "call2", "status": "submitted"},
+             {"id": "call3", "status": "submitted"})
+    rows = (_analysis("n1", "j1"),)
+    verdict = _run("job-applied-once", HistoryBuilder(), call_analyses=rows, shunya_jobs=jobs, calls=calls)
+    assert [(v.details["type"], v.details["call_id"]) for v in verdict.violations] == [
+        ("call-status-stale", "call2")]
+    fixed = (calls[0], {"id": "call2", "status": "analysis_failed"}, calls[2])
+    ok = _run("job-applied-once", HistoryBuilder(), call_analyses=rows, shunya_jobs=jobs, calls=fixed)
+    assert ok.status == "valid" and ok.summary["call_statuses_judged"] == 2
+
+
 def test_completed_job_never_applied_is_a_liveness_violation() -> None:
     b = HistoryBuilder()
     _, lost = b.call("webhook.deliver", 0, 500, None, job_id="j2")

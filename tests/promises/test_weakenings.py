@@ -1492,6 +1492,33 @@ def test_failed_job_analysed(reference_app_module, weakened: bool) -> None:
 
 
 @FIX
+def test_failed_call_status(reference_app_module, weakened: bool) -> None:
+    """Every job fails upstream: its call reads analysis_failed with the fix; submitted without.
+    job-applied-once flags the second (call-status-stale)."""
+    app, _, _ = _failing_shunya(reference_app_module, ("failed-call-status",) if weakened else ())
+    statuses = {row[0] for row in sql_rows(app.database_url, "SELECT c.status FROM calls c JOIN shunya_jobs j "
+                                           "ON j.call_id = c.id WHERE j.status = 'failed'")}
+    assert statuses == ({"submitted"} if weakened else {"analysis_failed"})
+    verdict = _verdict("job-applied-once", Recorder([]).history(), snapshot(app.database_url))
+    assert ("call-status-stale" in {x.details["type"] for x in verdict.violations}) is weakened, verdict
+
+
+@FIX
+def test_duplicate_answered_applied(reference_app_module, weakened: bool) -> None:
+    """A signed delivery sent twice: applied, then duplicate with the fix; applied twice without."""
+    from tests.reference_app.background import delivery, shunya_job_id, submit_call
+
+    app = reference_app_module(("duplicate-answered-applied",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_POLL_INTERVAL_MS": "60000"},
+                               shunya={"complete_after_ms": 60000, "webhook_enabled": False})
+    call = submit_call(app, app.tenants[0])
+    body, headers = delivery(shunya_job_id(app, call), call, secret=app.webhook_secret)
+    answers = [httpx.post(f"{app.url}/api/v1/shunya/webhook", content=body, headers=headers).json()["status"]
+               for _ in range(2)]
+    assert answers == ["applied", "applied" if weakened else "duplicate"]
+
+
+@FIX
 def test_retries_skipped(reference_app_module, weakened: bool) -> None:
     """Half of Shunya's answers fail: with 8 retries no task is dead-lettered with the fix; every task whose first
     call failed is without it, after 1 failure. dead-letter-accounting flags the second (gave-up-early)."""

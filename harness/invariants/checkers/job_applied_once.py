@@ -80,10 +80,70 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
                 )
     forged = check_forged_deliveries(log, history, rows)
     foreign = _foreign_results(log, history, snapshot, rows)
+    answers = _applied_answers(log, history, by_job)
+    statuses = _call_statuses(log, snapshot, by_job)
     # The failed jobs whose fate this run judged (A1.failed-not-analysed is exercised only by those).
     failed = 0 if snapshot.failed_jobs is None else len(snapshot.failed_jobs - vouched)
     return log.verdict(jobs_applied=len(by_job), analyses=len(rows), jobs_delivered=len(deliveries),
-                       forged_deliveries=forged, foreign_results=foreign, failed_jobs_judged=failed)
+                       forged_deliveries=forged, foreign_results=foreign, failed_jobs_judged=failed,
+                       applied_answers_judged=answers, call_statuses_judged=statuses)
+
+
+def _applied_answers(log: ViolationLog, history: History, by_job: dict) -> int:
+    """A job is applied once, so at most one delivery of it may be answered ``applied``: a second, or one
+    for a job the poll applied (its analysis ``applied_by`` poll), tells the sender a result was applied
+    that was not (the answer ``duplicate`` exists for it). Returns the jobs judged (those delivered)."""
+    applied: dict[str, list[tuple[int, int]]] = {}
+    delivered: set[str] = set()
+    for invoke, completion in history.pairs_of(WEBHOOK_DELIVER):
+        if completion is None or completion.type != "ok" or invoke.args.get("superseded") \
+                or invoke.args.get("bad_signature"):
+            continue
+        job = str(invoke.args.get("job_id"))
+        delivered.add(job)
+        if completion.result.get("status") == "applied":
+            applied.setdefault(job, []).append((invoke.index, completion.index))
+    for job, pairs in applied.items():
+        rows = by_job.get(job, ())
+        polled = bool(rows) and all(str(row.get("applied_by")) == "poll" for row in rows)
+        if len(pairs) > 1 or polled:
+            log.add("applied-answered-twice",
+                    f"Shunya job {job}: {len(pairs)} deliveries answered applied" + (
+                        ", and the poll applied it" if polled else "") + f"; the job was applied {len(rows)} "
+                    "time(s), the others were duplicates", [i for pair in pairs for i in pair], shunya_job_id=job,
+                    answered_applied=len(pairs))
+    return len(delivered)
+
+
+def _call_statuses(log: ViolationLog, snapshot: Snapshot, by_job: dict) -> int:
+    """A call whose one Shunya job was taken in reads its outcome: ``analyzed`` when the job was applied,
+    ``analysis_failed`` when Shunya failed it (the job recorded ``failed``). Calls with several jobs (or
+    none, or deleted) are left out. Returns the calls judged."""
+    jobs, calls = snapshot.table("shunya_jobs"), snapshot.table("calls")
+    if jobs is None or calls is None:
+        return 0
+    status = {str(call.get("id")): call.get("status") for call in calls}
+    per_call: dict[str, int] = {}
+    for job in jobs:
+        per_call[str(job.get("call_id"))] = per_call.get(str(job.get("call_id")), 0) + 1
+    judged = 0
+    for job in jobs:
+        call, job_id = str(job.get("call_id")), str(job.get("shunya_job_id"))
+        if per_call[call] != 1 or call not in status:
+            continue
+        if job.get("status") == "failed" and job.get("processed_output_hash"):
+            want = "analysis_failed"
+        elif job_id in by_job:
+            want = "analyzed"
+        else:
+            continue
+        judged += 1
+        if status[call] != want:
+            log.add("call-status-stale", f"call {call}: its Shunya job {job_id} was "
+                    + ("failed upstream and recorded failed" if want == "analysis_failed" else "applied")
+                    + f", but the call reads {status[call]!r}, not {want!r}", shunya_job_id=job_id, call_id=call,
+                    status=status[call], expected=want)
+    return judged
 
 
 def _foreign_results(log: ViolationLog, history: History, snapshot: Snapshot, rows: tuple[Row, ...]) -> int:
