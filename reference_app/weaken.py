@@ -191,6 +191,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "submitted",
         ),
         Weakening(
+            "dead-letter-retry-failures",
+            "C2",
+            "the manual retry's fresh budget: a retried dead letter's task inherits the letter's failure count, "
+            "so it is dead-lettered again at its first failure",
+        ),
+        Weakening(
             "tenant-retry-budget",
             "C1",
             "the per-tenant retry budget: a tenant's failing tasks retry as often as their own budgets allow, "

@@ -373,6 +373,13 @@ _row("C2.manual-retry", "C2",
      "retrying the same dead letter again answers 409.",
      "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters to retry", ("shunya-outage",),
      ("dead-letter-retry-once",))
+# Found 2026-12-03 with a retry that carried the letter's failure count into the new task: shunya-outage passed (the
+# letter it wrote again claimed every failure; gave-up-early now counts the tries the ledger saw begin).
+_row("C2.manual-retry-full-budget", "C2",
+     "A dead letter retried by hand runs as a new task with the whole retry budget: a transient failure of it is "
+     "retried STORMPROOF_TASK_MAX_RETRIES times before it is dead-lettered again.",
+     "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters the app wrote, retried by hand while "
+     "Shunya still fails", ("shunya-outage",), ("dead-letter-retry-failures",))
 # Found 2026-12-03 with a retry that read the letter unlocked: shunya-outage passed (one seeded letter per tenant,
 # retried in the first seconds; every later retry answered 409). Eight letters a tenant are seeded now, and most
 # retries of one go three at once.

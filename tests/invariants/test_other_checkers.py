@@ -233,6 +233,7 @@ def test_dead_letter_accounting_flags_a_transient_failure_dead_lettered_before_i
     config = CheckConfig(task_max_retries=2)
     ran = {"tries": [{"event": "start", "at": 1.0}]}
     records = tuple({**_task(t, "dead_lettered"), **ran} for t in ("t1", "t2", "t3"))
+    records = ({**records[0], "tries": [{"event": "start", "at": float(n)} for n in range(3)]},) + records[1:]
     due = ({"id": "d1", "task_id": "t1", "task_name": "submit", "attempts": 3, "error": "create_job: HTTP 503"},
            {"id": "d2", "task_id": "t2", "task_name": "poll", "attempts": 1,
             "error": "ShunyaRejected: get_job: HTTP 404: job not found"},
@@ -250,6 +251,13 @@ def test_dead_letter_accounting_flags_a_transient_failure_dead_lettered_before_i
     # a letter written by hand (the seed's: its task never ran here) says nothing of the retry policy
     seeded = records[:2] + (_task("t3", "dead_lettered"),)
     assert _run("dead-letter-accounting", b, task_records=seeded, dead_letters=early, config=config).status == "valid"
+    # A letter that claims every failure, of a task its ledger saw try once (a manual retry that inherited its
+    # letter's failure count): the ledger's count is judged.
+    claimed = due[:1] + ({"id": "d3", "task_id": "t3", "task_name": "submit", "attempts": 3,
+                          "error": "create_job: HTTP 503"},)
+    (inherited,) = [v for v in _run("dead-letter-accounting", b, task_records=records, dead_letters=claimed,
+                                    config=config).violations if v.details["type"] == "gave-up-early"]
+    assert inherited.details["type"] == "gave-up-early" and inherited.details["failures"] == 1
 
 
 def test_dead_letter_accounting_judges_the_retry_budget() -> None:

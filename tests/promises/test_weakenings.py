@@ -1248,6 +1248,22 @@ def test_dead_letter_retry_once(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_dead_letter_retry_failures(apps, weakened: bool) -> None:
+    """A letter whose args carry its failure count: the retried task starts afresh with the fix (no count in
+    its args); with the count carried over without, it is dead-lettered at its first failure."""
+    app = apps(*(("dead-letter-retry-failures",) if weakened else ()))
+    tenant = app.tenants[0]
+    letter = _dead_letter(app, tenant)
+    _execute(app, "UPDATE dead_letters SET args = %s WHERE id = %s",
+             '{"job_row_id": "%s", "failures": 6, "polls": 3}' % uuid.uuid4(), letter)
+    answer = httpx.post(f"{app.url}/api/v1/dead-letters/{letter}/retry", headers=auth(tenant.manager_token))
+    assert answer.status_code == 200, answer.text
+    args = sql_rows(app.database_url, "SELECT args FROM task_records WHERE task_id = %s",
+                    answer.json()["retried_task_id"])[0][0]
+    assert ("failures" in args and "polls" in args) is weakened, args
+
+
+@FIX
 def test_dead_letter_retry_lock(apps, weakened: bool) -> None:
     """Two retries of one dead letter at once: one queues the task and the other answers 409 with the fix (the
     letter is read locked); both queue it without. The race window holds until both are in it, or 2 s where

@@ -188,13 +188,20 @@ def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> None:
         return
     # Only letters of tasks that ran in this app (their ledger row records tries): a letter written by hand
     # (the seed's, for the manual retries) says nothing of the retry policy.
-    ran = {str(record.get("task_id")) for record in records
-           if any(isinstance(event, dict) and event.get("event") == "start" for event in record.get("tries") or ())}
+    # Tries the ledger saw begin, per task: a letter's own count of failures is the app's word, and a task
+    # queued again by hand that inherited its letter's count was dead-lettered at its first failure while its
+    # letter claimed all of them (2026-12-03).
+    began = {str(record.get("task_id")): sum(1 for event in record.get("tries") or ()
+                                             if isinstance(event, dict) and event.get("event") == "start")
+             for record in records}
+    ran = {task for task, count in began.items() if count}
     # A letter whose retry the tenant's budget refused is judged by that budget's rule (_tenant_retry_budget).
     ran -= refused_tasks(records)
     for letter in letters:
-        failures, error = int(letter.get("attempts") or 0), str(letter.get("error") or "")
-        if str(letter.get("task_id")) not in ran or failures >= 1 + retries or not _TRANSIENT.search(error):
+        task = str(letter.get("task_id"))
+        failures = min(int(letter.get("attempts") or 0), began.get(task, 0))
+        error = str(letter.get("error") or "")
+        if task not in ran or failures >= 1 + retries or not _TRANSIENT.search(error):
             continue
         log.add("gave-up-early", f"task {letter.get('task_name')} {letter.get('task_id')} was dead-lettered after "
                 f"{failures} failure(s) ({error[:120]}); a transient failure is retried {retries} times first",

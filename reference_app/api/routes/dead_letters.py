@@ -55,7 +55,11 @@ async def retry_dead_letter(dead_letter_id: str, ctx: Ctx, principal: ManagerPri
         if letter.status != "dead" and not ctx.settings.weakened("dead-letter-retry-once"):
             raise Problem("conflict", "this dead letter was already retried", retried_task_id=letter.retried_task_id)
         await ctx.race_window(f"dead-letter-retry:{letter.id}")  # tests only: the gap a lock must close
-        args = {k: v for k, v in letter.args.items() if k not in ("failures", "polls")}
+        # A new task with the whole retry budget: the letter's failure and poll counts stay with the letter.
+        # Weakened ``dead-letter-retry-failures``: they are carried over, so the retried task is dead-lettered
+        # again at its first failure.
+        kept = () if ctx.settings.weakened("dead-letter-retry-failures") else ("failures", "polls")
+        args = {k: v for k, v in letter.args.items() if k not in kept}
         try:
             queued = await ctx.tasks.enqueue(letter.task_name, args, company_id=principal.company_id, session=session)
         except TaskRateLimited as exc:
