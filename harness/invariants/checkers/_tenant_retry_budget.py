@@ -73,15 +73,16 @@ def check_tenant_retry_budget(log: ViolationLog, records: Iterable[Row], rate: f
                         tenant=tenant, window_s=length, retries=count, at=times[i])
     for tenant, at, record in sorted(refusals, key=lambda r: r[1]):
         times = retries.get(tenant, [])
-        spent = max((bisect_right(times, at + SLACK_S) - bisect_left(times, at - length - SLACK_S), length)
-                    for length in _JUSTIFY_S)
-        if any(bisect_right(times, at + SLACK_S) - bisect_left(times, at - length - SLACK_S)
-               >= (1 - tolerance) * (rate * length + burst - 1) for length in _JUSTIFY_S):
+        windows = [(bisect_right(times, at + SLACK_S) - bisect_left(times, at - length - SLACK_S), length)
+                   for length in _JUSTIFY_S]
+        if any(count >= (1 - tolerance) * (rate * length + burst - 1) for count, length in windows):
             continue
+        spent = max(windows)
         log.add("retry-refused-within-budget",
                 f"task {record.get('name')} {record.get('task_id')} of tenant {tenant} was refused a retry and "
                 f"dead-lettered, but the tenant had retried only {spent[0]} time(s) in the {spent[1]:g} s before: "
                 f"its budget ({rate:g}/s, burst {burst:g}) was not spent", task_id=record.get("task_id"),
                 task_name=record.get("name"), tenant=tenant, at=at, retries_before=spent[0])
     return {"retry_budget_retries_judged": sum(len(t) for t in retries.values()),
-            "retry_budget_busiest_second": max((busiest(t, 1.0) for t in retries.values()), default=0), "retry_budget_refusals_judged": len(refusals)}
+            "retry_budget_busiest_second": max((busiest(t, 1.0) for t in retries.values()), default=0),
+            "retry_budget_refusals_judged": len(refusals)}

@@ -92,15 +92,16 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
 def _applied_answers(log: ViolationLog, history: History, by_job: dict) -> int:
     """A job is applied once, so at most one delivery of it may be answered ``applied``: a second, or one
     for a job the poll applied (its analysis ``applied_by`` poll), tells the sender a result was applied
-    that was not (the answer ``duplicate`` exists for it). Returns the jobs judged (those delivered)."""
+    that was not (the answer ``duplicate`` exists for it). Returns the jobs judged: those delivered more than
+    once, or delivered and applied by the poll (a job delivered once, webhook-applied, risks nothing)."""
     applied: dict[str, list[tuple[int, int]]] = {}
-    delivered: set[str] = set()
+    delivered: dict[str, int] = {}
     for invoke, completion in history.pairs_of(WEBHOOK_DELIVER):
         if completion is None or completion.type != "ok" or invoke.args.get("superseded") \
                 or invoke.args.get("bad_signature"):
             continue
         job = str(invoke.args.get("job_id"))
-        delivered.add(job)
+        delivered[job] = delivered.get(job, 0) + 1
         if completion.result.get("status") == "applied":
             applied.setdefault(job, []).append((invoke.index, completion.index))
     for job, pairs in applied.items():
@@ -112,7 +113,9 @@ def _applied_answers(log: ViolationLog, history: History, by_job: dict) -> int:
                         ", and the poll applied it" if polled else "") + f"; the job was applied {len(rows)} "
                     "time(s), the others were duplicates", [i for pair in pairs for i in pair], shunya_job_id=job,
                     answered_applied=len(pairs))
-    return len(delivered)
+    polled_jobs = {str(job) for job, rows in by_job.items()
+                   if rows and all(str(row.get("applied_by")) == "poll" for row in rows)}
+    return sum(1 for job, count in delivered.items() if count > 1 or job in polled_jobs)
 
 
 def _call_statuses(log: ViolationLog, snapshot: Snapshot, by_job: dict) -> int:
