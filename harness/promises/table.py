@@ -374,15 +374,15 @@ _row("C2.manual-retry", "C2",
      "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters to retry", ("shunya-outage",),
      ("dead-letter-retry-once",))
 # Found 2026-12-03 with a retry that carried the letter's failure count into the new task: shunya-outage passed (the
-# letter it wrote again claimed every failure; gave-up-early now counts the tries the ledger saw begin).
+# letter it wrote again claimed every failure; gave-up-early now counts the tries the ledger saw begin), and still
+# did with that rule: its load retried only the seeded letters (the app's appear after the load ends). retry-timing
+# makes the app's letters within seconds and retries them while Shunya still fails (caught, 5 letters, 2026-12-03).
 _row("C2.manual-retry-full-budget", "C2",
      "A dead letter retried by hand runs as a new task with the whole retry budget: a transient failure of it is "
      "retried STORMPROOF_TASK_MAX_RETRIES times before it is dead-lettered again.",
      "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters the app wrote, retried by hand while "
-     "Shunya still fails", ("shunya-outage",), ("dead-letter-retry-failures",),
-     gap="no scenario retries a letter the app wrote: in shunya-outage the load retried only the 16 seeded letters "
-         "(82 retry turns, verify 2026-12-03), whose args carry no failure count, so the weakening escapes; the load "
-         "must pick letters made during the run")
+     "Shunya still fails", ("retry-timing",), ("dead-letter-retry-failures",),
+     judged_by="hand_retries_judged")
 # Found 2026-12-03 with a retry that read the letter unlocked: shunya-outage passed (one seeded letter per tenant,
 # retried in the first seconds; every later retry answered 409). Eight letters a tenant are seeded now, and most
 # retries of one go three at once.

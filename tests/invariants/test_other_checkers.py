@@ -260,6 +260,26 @@ def test_dead_letter_accounting_flags_a_transient_failure_dead_lettered_before_i
     assert inherited.details["type"] == "gave-up-early" and inherited.details["failures"] == 1
 
 
+def test_dead_letter_accounting_counts_the_hand_retries_whose_budget_it_judged() -> None:
+    """A task queued again by hand counts as judged for the whole-budget promise only when the letter is of a task
+    that ran here and the retried task failed at least once (it spent some of its budget)."""
+    b = HistoryBuilder()
+    config = CheckConfig(task_max_retries=2)
+    three = [{"event": "start", "at": float(n)} for n in range(3)]
+    failing = [{"event": "start", "at": 10.0}, {"event": "retry", "at": 10.5, "failure": 1, "wait_s": 0.1},
+               {"event": "start", "at": 11.0}]
+    clean = [{"event": "start", "at": 10.0}]
+    records = ({**_task("t1", "dead_lettered"), "tries": three}, {**_task("t2", "dead_lettered"), "tries": three},
+               {**_task("r1", "succeeded"), "tries": failing}, {**_task("r2", "succeeded"), "tries": clean},
+               {**_task("r3", "succeeded"), "tries": failing}, _task("s1", "dead_lettered"))
+    letter = {"task_name": "submit", "attempts": 3, "error": "create_job: HTTP 503", "status": "retried"}
+    letters = ({**letter, "id": "d1", "task_id": "t1", "retried_task_id": "r1"},   # judged: r1 failed once
+               {**letter, "id": "d2", "task_id": "t2", "retried_task_id": "r2"},   # r2 never failed
+               {**letter, "id": "d3", "task_id": "s1", "retried_task_id": "r3"})   # the seed's letter
+    verdict = _run("dead-letter-accounting", b, task_records=records, dead_letters=letters, config=config)
+    assert verdict.status == "valid" and verdict.summary["hand_retries_judged"] == 1, verdict
+
+
 def test_dead_letter_accounting_judges_the_retry_budget() -> None:
     """A task tried more often than its budget allows was retried past it, whatever it ended as."""
     b = HistoryBuilder()

@@ -132,7 +132,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
             else:
                 log.cannot(f"{progressing} tasks may still finish: {quiescence.reason}")
     _retry_budget(history, records, snapshot, log)
-    _gave_up_early(snapshot, log)
+    hand_retries = _gave_up_early(snapshot, log)
     submissions = check_unqueued_submissions(log, history, snapshot)
     backoff = snapshot.config.task_backoff_ms
     timing = None if backoff is None else check_backoff(log, records, backoff)
@@ -162,6 +162,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         balanced=len(records) == succeeded + dead + len(in_flight),
         quiescence=None if quiescence is None else quiescence.to_dict(),
         manual_retries=retries,
+        hand_retries_judged=hand_retries,
         **submissions,
         **budget,
         **({} if timing is None else {"retry_timing": timing, "retry_waits_judged": timing.get("waits_judged", 0)}),
@@ -173,7 +174,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
 _TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable", re.IGNORECASE)
 
 
-def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> None:
+def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> int:
     """A task that failed transiently is retried its budget's worth before it is dead-lettered (plan C1).
 
     A dead letter records how many times its task failed (``attempts``); one that failed fewer times than
@@ -181,11 +182,14 @@ def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> None:
     connection; an upstream refusal, a spent poll budget or a bug is left out: no retry mends them), gave
     up early (``gave-up-early``): a retry count read as 0 passed shunya-outage while every failed job was
     dead-lettered on its first error (2026-12-03).
+
+    Returns how many tasks queued again by hand, from a letter of a task that ran here, failed at least once:
+    the retries whose budget this rule could judge (a retried task that never failed spends none of it).
     """
     retries = snapshot.config.task_max_retries
     letters, records = snapshot.table("dead_letters"), snapshot.table("task_records")
     if retries is None or letters is None or records is None:
-        return
+        return 0
     # Only letters of tasks that ran in this app (their ledger row records tries): a letter written by hand
     # (the seed's, for the manual retries) says nothing of the retry policy.
     # Tries the ledger saw begin, per task: a letter's own count of failures is the app's word, and a task
@@ -197,6 +201,13 @@ def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> None:
     ran = {task for task, count in began.items() if count}
     # A letter whose retry the tenant's budget refused is judged by that budget's rule (_tenant_retry_budget).
     ran -= refused_tasks(records)
+    failed = {str(record.get("task_id")) for record in records
+              if any(isinstance(event, dict) and event.get("event") == "retry" and event.get("failure") is not None
+                     for event in record.get("tries") or ())}
+    failed |= {str(letter.get("task_id")) for letter in letters}
+    exposed = ran & failed
+    hand_retried = sum(1 for letter in letters if str(letter.get("task_id")) in ran
+                       and str(letter.get("retried_task_id")) in exposed)
     for letter in letters:
         task = str(letter.get("task_id"))
         failures = min(int(letter.get("attempts") or 0), began.get(task, 0))
@@ -208,6 +219,7 @@ def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> None:
                 badness=float(1 + retries - failures), task_id=letter.get("task_id"),
                 task_name=letter.get("task_name"), company_id=letter.get("company_id"), failures=failures,
                 retries=retries, error=error[:200])
+    return hand_retried
 
 
 def _retry_budget(history: History, records: tuple, snapshot: Snapshot, log: ViolationLog) -> None:
