@@ -102,8 +102,11 @@ class BodyLimitMiddleware:
 class MetricsMiddleware:
     """Count and time every request by its route template (not its raw path: bounded labels)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, errors: bool = True) -> None:
         self.app = app
+        # Weakened ``server-errors-counted``: a request is counted only when its handler returns, so an
+        # exception's 500 (answered by the outermost middleware) never reaches http_requests_total.
+        self.errors = errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,14 +121,21 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
+        if not self.errors:
+            await self.app(scope, receive, recording_send)
+            self._count(scope, status, started)
+            return
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "")
-            METRICS.http_requests.labels(method, template, str(status)).inc()
-            METRICS.http_duration.labels(method, template).observe(time.perf_counter() - started)
+            self._count(scope, status, started)
+
+    @staticmethod
+    def _count(scope: Scope, status: int, started: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        METRICS.http_requests.labels(scope.get("method", ""), template, str(status)).inc()
+        METRICS.http_duration.labels(scope.get("method", ""), template).observe(time.perf_counter() - started)
 
 
 _TRACE_HEADERS = (TRACE_HEADER.lower().encode(), b"traceparent")
@@ -234,7 +244,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       for method in sorted(getattr(route, "methods", None) or ()))
     _install_handlers(app)
     install_openapi(app)
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(MetricsMiddleware, errors=not settings.weakened("server-errors-counted"))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TraceMiddleware, caller_ids=not settings.weakened("trace-echo"),
                        traceparent=not settings.weakened("traceparent-ignored"))

@@ -311,6 +311,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "or rate() misses the first burst after a start",
         ),
         Weakening(
+            "server-errors-counted",
+            "E2",
+            "every answer counted in http_requests_total, an error escaping its handler as a 500 too: without it "
+            "the request is counted only when its handler returns, and the error-rate alert misses an outage's "
+            "errors",
+        ),
+        Weakening(
             "legacy-start-lock",
             "A2",
             "the per-appointment lock on the legacy POST /recordings/start (its handler kept its own path): "

@@ -641,6 +641,16 @@ _row("E2.shunya-failures-counted", "E2",
      # Measured (verify --tries 1 --only shunya-failure-metrics, 2026-12-01): weakened, 0 counted for 77 failed jobs
      # and 402 errors answered; all fixes on, 55 == 55 and 324 >= 324.
      "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; Shunya failing", ("shunya-outage",), ("shunya-failure-metrics",))
+# Found 2026-12-03 with a metrics middleware that counted a request only when its handler returned: every
+# scenario passed, while an error escaping as an exception (a reset PostgreSQL link) was answered 500 and never
+# counted, so E5's error-rate alert (5xx over all answers) stays quiet through an outage. db-latency's resets make
+# such errors. Measured (stormproof run db-latency, 2026-12-03): weakened, 0 counted for 16 5xx answers; all
+# fixes on, 15 == 15.
+_row("E2.server-errors-counted", "E2",
+     "http_requests_total counts every answer the app gave, a 5xx from an exception escaping its handler "
+     "included: its 5xx series grow by at least the 5xx answers the clients saw (E5's error-rate alert reads them).",
+     "metrics-agree", (v.SESSION_START, v.ASSIGN), HOT + "; the PostgreSQL link reset mid-request",
+     ("db-latency",), ("server-errors-counted",), judged_by="server_errors_judged")
 # Found 2026-12-03 with a client that labelled every error create_job: shunya-outage passed (the total was right).
 _row("E2.shunya-errors-by-endpoint", "E2",
      "shunya_api_errors_total counts Shunya API errors by endpoint: errors on job creations and on polls each "

@@ -762,3 +762,32 @@ def test_metrics_agree_counts_the_webhooks_dedupe_hits_by_source() -> None:
     b.call("fault", 40, 41, None, process="nemesis", tenant=None, fault="kill", phase="start", target="app")
     killed, types = judged(webhook_hits=1.0, webhook_misses=3.0)
     assert types == [] and "a process was killed" in str(killed.summary), killed.summary
+
+
+def test_metrics_agree_counts_every_server_error_the_clients_saw() -> None:
+    """http_requests_total{status=~"5.."} grows by at least the 5xx answers of the history (the error-rate
+    alert's numerator); an app counting a request only when its handler returns falls short (server-errors)."""
+    b = HistoryBuilder()
+    for n, status in enumerate((500, 503, 201)):
+        b.call("session.start", n, n + 1, status, appointment_id=f"a{n}")
+    route = 'http_requests_total{method="POST",route="/api/v1/recordings/sessions/start",status="%s"}'
+    # every other counter unmoved since the scrape before the load, the 5xx series exported at 0 from start-up
+    baseline = {**METRICS, route % "500": 0.0, route % "503": 0.0}
+    fields = dict(call_analyses=(), recording_sessions=(), shunya_jobs=(), baseline=baseline)
+    counted = {**METRICS, route % "500": 1.0, route % "503": 2.0, route % "201": 1.0}
+    ok = _run("metrics-agree", b, metrics=counted, **fields)
+    assert ok.status == "valid", ok.violations
+    assert ok.summary["compared"]["server_errors"] == {"metric": 3.0, "observed": 2}
+    # the exception's 500 never counted (as the weakening server-errors-counted does)
+    short = {**METRICS, route % "500": 0.0, route % "503": 1.0, route % "201": 1.0}
+    (violation,) = _run("metrics-agree", b, metrics=short, **fields).violations
+    assert violation.details["type"] == "server-errors" and violation.details["observed"] == 2
+    assert len(violation.ops) == 4  # both 5xx requests, invoke and completion
+    # no counter at all: not judged, and said
+    absent = _run("metrics-agree", b, metrics=METRICS, **{**fields, "baseline": METRICS})
+    assert absent.status == "unknown" and "http_requests_total missing" in (absent.error or ""), absent
+    # a killed worker or Redis takes no API counts; a killed API process does
+    b.call("fault", 9, 10, None, process="nemesis", tenant=None, fault="kill", phase="start", target="worker1")
+    assert _run("metrics-agree", b, metrics=short, **fields).status == "invalid"
+    b.call("fault", 11, 12, None, process="nemesis", tenant=None, fault="kill", phase="start", target="app")
+    assert _run("metrics-agree", b, metrics=short, **fields).status == "unknown"

@@ -1465,6 +1465,38 @@ def _failing_shunya(reference_app_module, weakenings: tuple[str, ...]):
 
 
 @FIX
+def test_server_errors_counted(weakened: bool) -> None:
+    """An error escaping its handler is answered 500 and counted in http_requests_total with the fix; without it
+    the count is skipped, and metrics-agree finds fewer 5xx counted than the clients saw (server-errors)."""
+    import asyncio
+
+    from prometheus_client import REGISTRY
+
+    from stormproof.reference_app.main import create_app
+    from stormproof.reference_app.settings import Settings
+
+    settings = Settings(database_url="postgresql://unused", redis_url="redis://unused",
+                        weakenings=frozenset({"server-errors-counted"} if weakened else ()))
+    app = create_app(settings)
+
+    @app.get("/test-only/boom")
+    async def boom() -> None:
+        raise RuntimeError("an error no handler maps")
+
+    labels = {"method": "GET", "route": "/test-only/boom", "status": "500"}
+    before = REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.get("/test-only/boom")
+
+    assert asyncio.run(call()).status_code == 500
+    counted = (REGISTRY.get_sample_value("http_requests_total", labels) or 0.0) - before
+    assert counted == (0.0 if weakened else 1.0)
+
+
+@FIX
 def test_shunya_failure_metrics(reference_app_module, weakened: bool) -> None:
     """Shunya's 5xx answers and failed jobs are counted with the fix; neither is without it."""
     from stormproof.harness.invariants.metrics import metric_sum

@@ -29,6 +29,11 @@ rows the run's confirmed deletions took count as rows (``_deleted_in_run``):
   counts them by endpoint: the counter must grow under as many ``endpoint``
   label values as the routes the stub answered errors on
   (``upstream_stats.api_errors_by_route``);
+- ``http_requests_total{status=~"5.."}`` >= the 5xx answers the clients saw
+  (plan E2, the numerator of E5's error-rate alert): an app counting a
+  request only when its handler returns misses every error that escaped as
+  an exception (``server-errors``); under a kill of the API a shortfall is
+  ``unknown``;
 - the pool gauges of the final scrape (plan E4) exist and are consistent: no
   count below 0, ``db_pool_active + db_pool_idle <= db_pool_size + db_pool_overflow``
   (every connection is in use or idle, and no more are open than the pool holds
@@ -59,7 +64,13 @@ from collections import Counter
 from collections.abc import Mapping
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import DELETION_CONFIRM, LEGACY_START, SESSION_START, WEBHOOK_DELIVER
+from stormproof.harness.history.vocabulary import (
+    DELETION_CONFIRM,
+    LEGACY_START,
+    NEMESIS,
+    SESSION_START,
+    WEBHOOK_DELIVER,
+)
 from stormproof.harness.invariants.checkers._answers import answers
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.metrics import metric_sum, split_metric_key
@@ -135,12 +146,14 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
                     metric=started, observed=rows)
 
     _shunya_failures(history, snapshot, log, compared, deleted["shunya_jobs"])
+    _server_errors(history, snapshot, log, compared)
     _pool_gauges(metrics, log)
     _pool_blind(snapshot, log, compared)
     _queue_depth(snapshot, log, compared)
     _active_tasks(snapshot, log, compared)
     alert_series = check_alert_series(log, base, metrics)
-    return log.verdict(compared=compared, alert_series=alert_series)
+    return log.verdict(compared=compared, alert_series=alert_series,
+                       server_errors_judged=int(compared["server_errors"]["observed"]))
 
 
 def _dedupe_hits(history: History, snapshot: Snapshot, log: ViolationLog,
@@ -195,6 +208,13 @@ def _refused(status: int | None) -> bool:
 def _kills(history: History) -> list[int]:
     """The invokes of kill faults: a killed process takes the counts it had not exported with it."""
     return [op.index for op in history.faults() if op.type == "invoke" and "kill" in str(op.args.get("fault", ""))]
+
+
+def _app_kills(history: History) -> list[int]:
+    """The kills that may have taken the API's counters: every kill but those of a process that serves no HTTP
+    (PostgreSQL, Redis, a task worker)."""
+    return [op.index for op in history.faults() if op.type == "invoke" and "kill" in str(op.args.get("fault", ""))
+            and not str(op.args.get("target", "")).startswith(("postgres", "redis", "worker"))]
 
 
 def _errors_by_endpoint(snapshot: Snapshot, log: ViolationLog, compared: dict[str, dict[str, float]], *,
@@ -409,6 +429,50 @@ def _deleted_in_run(history: History, snapshot: Snapshot) -> Counter[str]:
             for table, count in counts.items():
                 deleted[str(table)] += int(count or 0)
     return deleted
+
+
+def _server_errors(history: History, snapshot: Snapshot, log: ViolationLog,
+                   compared: dict[str, dict[str, float]]) -> None:
+    """Every 5xx the clients saw is counted in ``http_requests_total{status=~"5.."}`` (plan E2, and E5's
+    error-rate alert, whose numerator it is): the counter may hold more (requests outside the history, answers
+    the client gave up on), never fewer. An app that counts a request only when its handler returns misses
+    every error that escaped as an exception, and its alert stays quiet through an outage (``server-errors``).
+    """
+    seen = [index for invoke, completion in history.pairs()
+            if completion is not None and invoke.process != NEMESIS and 500 <= (completion.status or 0) <= 599
+            for index in (invoke.index, completion.index)]
+    answered = len(seen) // 2
+    compared["server_errors"] = {"metric": 0.0, "observed": answered}
+    if not answered:
+        return
+    metrics, base = snapshot.metrics or {}, snapshot.baseline
+    counted = sum((_delta(metrics, base, "http_requests_total", status=str(status)) or 0.0)
+                  for status in _statuses(metrics, "http_requests_total", 500, 599))
+    compared["server_errors"]["metric"] = counted
+    if counted >= answered:
+        return
+    kills = _app_kills(history)
+    said = f"http_requests_total{{status=~\"5..\"}} grew by {counted:g} but the clients saw {answered} 5xx answers"
+    if not any(split_metric_key(key)[0] == "http_requests_total" for key in metrics):
+        log.cannot(f"http_requests_total missing: the {answered} 5xx answers the clients saw are not judged")
+    elif kills:
+        log.cannot(f"{said}; a process was killed during the run, and its counts with it")
+    else:
+        log.add("server-errors", f"{said}: an error-rate alert on it misses them", tuple(seen[:40]),
+                badness=answered - counted, metric=counted, observed=answered)
+
+
+def _statuses(metrics: Mapping[str, float], name: str, low: int, high: int) -> set[int]:
+    """The ``status`` label values of ``name``'s samples within ``low``..``high``."""
+    found: set[int] = set()
+    for key in metrics:
+        if not key.startswith(name):
+            continue
+        sample, labels = split_metric_key(key)
+        status = dict(labels).get("status", "")
+        if sample == name and status.isdigit() and low <= int(status) <= high:
+            found.add(int(status))
+    return found
 
 
 def _shunya_failures(history: History, snapshot: Snapshot, log: ViolationLog,
