@@ -406,7 +406,9 @@ class DockerStack:
         if self.run_dir is not None:
             for service in list(self._containers):
                 with contextlib.suppress(Exception):
-                    (self.run_dir / f"{service}.log").write_bytes(self._logs(service, tail=2000))
+                    # The whole log: the checkers read every task's and error's line in it (a tail would
+                    # leave the early ones out, and judge them missing).
+                    (self.run_dir / f"{service}.log").write_bytes(self._logs(service))
         return self.run_dir
 
     @classmethod
@@ -652,7 +654,7 @@ class DockerStack:
                 continue
             if self.run_dir is not None:
                 with contextlib.suppress(OSError):
-                    (self.run_dir / f"{service}.log").write_bytes(self._logs(service, tail=500))
+                    (self.run_dir / f"{service}.log").write_bytes(self._logs(service))
             try:
                 wrapped.remove(force=True, v=True)
             except Exception as exc:  # noqa: BLE001 - keep removing the others
