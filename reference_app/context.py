@@ -144,7 +144,8 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
                           per_tenant=not settings.weakened("rate-limit-per-tenant"),
                           fail_open=not settings.weakened("redis-fail-open"),
                           fail_closed=settings.weakened("rate-limit-fail-closed"),
-                          count_refusals=settings.weakened("rate-limit-counts-refusals"))
+                          count_refusals=settings.weakened("rate-limit-counts-refusals"),
+                          atomic=not settings.weakened("rate-limit-atomic"))
     shunya = ShunyaClient(
         settings.shunya_url,
         timeout_ms=settings.shunya_timeout_ms,

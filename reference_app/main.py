@@ -144,12 +144,19 @@ _TRACE_HEADERS = (TRACE_HEADER.lower().encode(), b"traceparent")
 class TraceMiddleware:
     """Plan E1: a trace id per request, from the caller or new, echoed in ``X-Trace-Id``."""
 
-    def __init__(self, app: ASGIApp, *, caller_ids: bool = True, traceparent: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, caller_ids: bool = True, traceparent: bool = True,
+                 errors: bool = True, error_logs: bool = True) -> None:
         self.app = app
         #: False only under the weakening trace-echo: the caller's id is ignored.
         self.caller_ids = caller_ids
         #: False only under the weakening traceparent-ignored: X-Trace-Id alone is read.
         self.headers = _TRACE_HEADERS if traceparent else _TRACE_HEADERS[:1]
+        #: False only under the weakening trace-on-errors: an unhandled error is answered by Starlette's
+        #: outermost middleware, outside this one, so its 500 carries no X-Trace-Id.
+        self.errors = errors
+        #: False only under the weakening error-log-trace: the error is logged once the request's trace is
+        #: cleared (as a log handler on another thread, or a context reset before the outer handler, does).
+        self.error_logs = error_logs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -169,7 +176,28 @@ class TraceMiddleware:
                 message["headers"] = [*message["headers"], (TRACE_HEADER.lower().encode(), trace_id.encode())]
             await send(message)
 
-        await self.app(scope, receive, with_trace)
+        if not self.errors:
+            await self.app(scope, receive, with_trace)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await with_trace(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            # Answered here, inside the trace's scope: the 500 carries X-Trace-Id like any answer, and its log
+            # line the request's trace id (plan E1: trace ids on error answers and in error logs).
+            if started:
+                raise  # half an answer is out: nothing better to send
+            if not self.error_logs:
+                set_trace_id(None)
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            await problem_response(Problem("internal-error", "an unexpected error occurred"))(
+                scope, receive, with_trace)
 
 
 def _validation_problem(exc: RequestValidationError) -> Problem:
@@ -204,6 +232,8 @@ def _install_handlers(app: FastAPI) -> None:
         kind = _HTTP_KINDS.get(exc.status_code, "malformed-request" if exc.status_code < 500 else "internal-error")
         return Problem(kind, str(exc.detail) if exc.detail else None).response()
 
+    # Reached only under the weakening trace-on-errors (TraceMiddleware answers unhandled errors itself): this
+    # handler runs in Starlette's outermost middleware, outside the trace's, so its 500 has no X-Trace-Id.
     @app.exception_handler(Exception)
     async def on_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -247,7 +277,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, errors=not settings.weakened("server-errors-counted"))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TraceMiddleware, caller_ids=not settings.weakened("trace-echo"),
-                       traceparent=not settings.weakened("traceparent-ignored"))
+                       traceparent=not settings.weakened("traceparent-ignored"),
+                       errors=not settings.weakened("trace-on-errors"),
+                       error_logs=not settings.weakened("error-log-trace"))
     return app
 
 

@@ -311,6 +311,18 @@ WEAKENINGS: dict[str, Weakening] = {
             "or rate() misses the first burst after a start",
         ),
         Weakening(
+            "trace-on-errors",
+            "E1",
+            "an unhandled error answered inside the trace middleware: without it Starlette's outermost "
+            "middleware answers the 500, and the answer carries no X-Trace-Id",
+        ),
+        Weakening(
+            "error-log-trace",
+            "E1",
+            "an unhandled error logged under its request's trace id: without it the line is written once the "
+            "trace is cleared, so the error of a request answered 500 cannot be found from its trace id",
+        ),
+        Weakening(
             "server-errors-counted",
             "E2",
             "every answer counted in http_requests_total, an error escaping its handler as a 500 too: without it "
@@ -389,6 +401,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "F2",
             "the confirmation's expiry: expires_at is stored and shown but never compared, so a token leaked "
             "in a mail or a log deletes the appointment whenever it is used",
+        ),
+        Weakening(
+            "rate-limit-atomic",
+            "C3",
+            "the limiter's check and update in one Redis script: without it GCRA's arrival time is read and "
+            "written in separate round trips, and a tenant's requests that read it at once all pass",
         ),
         Weakening(
             "rate-limit-counts-refusals",

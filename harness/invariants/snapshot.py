@@ -149,6 +149,8 @@ class Snapshot:
     (``stormproof.harness.runner.sampling``); None: not sampled.
     ``task_log_traces`` are the trace ids on each task's end-of-run log lines
     (``stormproof.harness.runner.task_logs``); None: no such log read.
+    ``error_log_traces`` count the app's error log lines by their trace id (None: a
+    line without one; ``stormproof.harness.runner.error_logs``); None: no such log read.
     """
 
     appointments: tuple[Row, ...] | None = None
@@ -171,6 +173,7 @@ class Snapshot:
     gauge_samples: tuple[Mapping[str, float], ...] | None = field(default=None, hash=False)
     upstream_calls: tuple[tuple[float, str], ...] | None = field(default=None, hash=False)
     task_log_traces: Mapping[str, tuple[str | None, ...]] | None = field(default=None, hash=False)
+    error_log_traces: Mapping[str | None, int] | None = field(default=None, hash=False)
     config: CheckConfig = field(default_factory=CheckConfig)
     quiescence: Quiescence | None = None
 
@@ -218,6 +221,7 @@ class Snapshot:
         gauge_samples: Iterable[Mapping[str, float]] | None = None,
         upstream_calls: Iterable[tuple[float, str]] | None = None,
         task_log_traces: Mapping[str, tuple[str | None, ...]] | None = None,
+        error_log_traces: Mapping[str | None, int] | None = None,
         config: CheckConfig | None = None,
         quiescence: Quiescence | None = None,
     ) -> Snapshot:
@@ -238,6 +242,7 @@ class Snapshot:
             upstream_calls=None if upstream_calls is None else tuple((float(at), str(who))
                                                                      for at, who in upstream_calls),
             task_log_traces=task_log_traces,
+            error_log_traces=None if error_log_traces is None else dict(error_log_traces),
             config=config or CheckConfig(),
             quiescence=quiescence,
         )

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from ..invariants import TABLES, CheckConfig, Quiescence, Snapshot
 from ..stack.system import SystemUnderTest
 from .quiesce import QuiescePolicy, quiesce
+from .error_logs import read_error_log_traces
 from .task_logs import read_task_log_traces
 
 __all__ = ["capture_snapshot", "scrape_metrics", "tls", "wait_quiet"]
@@ -78,6 +79,7 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
                 completed.add(job["job_id"])
                 if job.get("output_hash"):
                     expected[job["job_id"]] = job["output_hash"]
+    log_dir = stack.log_dir  # read once: a container stack saves its logs each time it is asked
     return Snapshot.build(
         tables,
         metrics_text=scrape_metrics(stack) if metrics else None,
@@ -88,7 +90,8 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
         upstream_stats=stats,
         upstream_calls=calls,
         gauge_samples=gauge_samples,
-        task_log_traces=read_task_log_traces(stack.log_dir),
+        task_log_traces=read_task_log_traces(log_dir),
+        error_log_traces=read_error_log_traces(log_dir),
         config=config,
         quiescence=quiescence,
     )

@@ -69,17 +69,21 @@ class Decision:
 
 class RateLimiter:
     def __init__(self, client: "aioredis.Redis", *, enabled: bool = True, per_tenant: bool = True,
-                 fail_open: bool = True, fail_closed: bool = False, count_refusals: bool = False) -> None:
+                 fail_open: bool = True, fail_closed: bool = False, count_refusals: bool = False,
+                 atomic: bool = True) -> None:
         """``per_tenant=False`` is the weakening ``rate-limit-per-tenant``: one key for everyone;
         ``fail_open=False`` is ``redis-fail-open``: a Redis error propagates (the request answers 500);
         ``fail_closed=True`` is ``rate-limit-fail-closed``: a Redis error refuses the request (429);
-        ``count_refusals=True`` is ``rate-limit-counts-refusals``."""
+        ``count_refusals=True`` is ``rate-limit-counts-refusals``;
+        ``atomic=False`` is ``rate-limit-atomic``: the same GCRA read and written in separate round trips
+        (GET, then SET), so requests that read the key before any of them wrote it all pass."""
         self._client = client
         self._fail_open = fail_open
         self._fail_closed = fail_closed
         self._enabled = enabled
         self._per_tenant = per_tenant
         self._script = client.register_script(_GCRA_COUNTING_REFUSALS if count_refusals else _GCRA)
+        self._atomic = atomic
 
     async def check(self, limit: Limit, tenant: uuid.UUID | str) -> Decision:
         if not (self._enabled and limit.enabled):
@@ -87,9 +91,11 @@ class RateLimiter:
         interval_us = 1_000_000 // limit.per_second
         tolerance_us = interval_us * max(limit.burst, 1)
         try:
-            allowed, wait_us = await self._script(
-                keys=[f"ratelimit:{limit.scope}:{tenant if self._per_tenant else 'all'}"], args=[interval_us, tolerance_us]
-            )
+            key = f"ratelimit:{limit.scope}:{tenant if self._per_tenant else 'all'}"
+            if self._atomic:
+                allowed, wait_us = await self._script(keys=[key], args=[interval_us, tolerance_us])
+            else:
+                allowed, wait_us = await self._read_then_write(key, interval_us, tolerance_us)
         except RedisError as exc:
             if not self._fail_open:
                 raise
@@ -102,3 +108,17 @@ class RateLimiter:
             return Decision(True)
         METRICS.rate_limited.labels(limit.scope).inc()
         return Decision(False, max(1, math.ceil(int(wait_us) / 1_000_000)))
+
+    async def _read_then_write(self, key: str, interval_us: int, tolerance_us: int) -> tuple[int, int]:
+        """Weakened ``rate-limit-atomic``: the script's steps from Python, one round trip each. Between the GET
+        and the SET every other request of the tenant reads the same arrival time, and passes."""
+        seconds, micros = await self._client.time()
+        now = int(seconds) * 1_000_000 + int(micros)
+        stored = await self._client.get(key)
+        tat = max(int(float(stored)) if stored else now, now)
+        new_tat = tat + interval_us
+        allow_at = new_tat - tolerance_us
+        if allow_at > now:
+            return 0, allow_at - now
+        await self._client.set(key, new_tat, px=(new_tat - now) // 1000 + 1000)
+        return 1, 0

@@ -134,3 +134,39 @@ def test_without_task_logs_nothing_is_judged_on_them() -> None:
     b, _ = _history()
     verdict = _check_logs(b, _logged_records(), None)
     assert verdict.status == "valid" and "task_logs_judged" not in verdict.summary
+
+
+def _errors() -> HistoryBuilder:
+    """Three requests answered 500 (traces E1, E2, E3), one replayed 500 (E4: stored, no new error), one 201."""
+    b = HistoryBuilder()
+    for n in (1, 2, 3):
+        b.call("session.start", n, n + 1, 500, result={"trace": "missing"}, trace_id=f"E{n}")
+    b.call("session.start", 5, 6, 500, result={"trace": "echoed", "replayed": True}, trace_id="E4")
+    b.call("session.start", 6, 7, 201, result={"id": "s1", "trace": "echoed"}, trace_id="OK")
+    return b
+
+
+def _check_errors(b: HistoryBuilder, traces):
+    (verdict,) = check_all(b.build(), Snapshot(task_records=(), shunya_jobs=(), error_log_traces=traces),
+                           ["trace-echoed"])
+    return [v for v in verdict.violations if v.details["type"] == "error-log-untraced"], verdict
+
+
+def test_every_500_left_an_error_line_with_its_trace() -> None:
+    """Plan E1, "add trace ID to all error logs": each request answered 500 (not a replay) has an error line
+    with its trace id; lines of other traces (a worker's error, the relay's) change nothing."""
+    good, verdict = _check_errors(_errors(), {"E1": 1, "E2": 2, "E3": 1, None: 3})
+    assert good == [] and verdict.summary["error_logs_judged"] == 3
+    # what the app does with error-log-trace weakened: the lines are written once the trace is cleared
+    (bad,), _ = _check_errors(_errors(), {None: 3})
+    assert bad.details["requests"] == 3 and bad.details["untraced_lines"] == 3 and len(bad.ops) == 6
+    (one,), _ = _check_errors(_errors(), {"E1": 1, "E3": 1})
+    assert one.details["requests"] == 1
+    # no error line to read (a plain-text app, a run without logs): not judged
+    none, verdict = _check_errors(_errors(), None)
+    assert none == [] and verdict.summary["error_logs_judged"] == 0
+    # the API killed during the run: its last lines may be lost, so a shortfall is unknown
+    b = _errors()
+    b.call("fault", 8, 9, None, process="nemesis", tenant=None, fault="kill", phase="start", target="app")
+    killed, verdict = _check_errors(b, {None: 3})
+    assert killed == [] and "killed" in (verdict.error or ""), verdict

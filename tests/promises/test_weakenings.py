@@ -289,6 +289,32 @@ def test_rate_limit_counts_refusals(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_rate_limit_atomic(stormproof_redis, weakened: bool) -> None:
+    """40 checks of one tenant at once, at 5/s, burst 5, against a real Redis: with the fix (one script) at most
+    6 pass; without it (GET, then SET) the checks read the arrival time before any wrote it, and far more pass,
+    which rate-limit-enforced flags as over-limit (noisy-tenant)."""
+    import asyncio
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    from stormproof.reference_app.services.rate_limit import Limit, RateLimiter
+
+    async def burst() -> int:
+        client = aioredis.from_url(stormproof_redis.url_for(60))
+        try:
+            limiter = RateLimiter(client, atomic=not weakened)
+            tenant = uuid.uuid4()
+            decisions = await asyncio.gather(*(limiter.check(Limit("api", 5, 5), tenant) for _ in range(40)))
+            return sum(d.allowed for d in decisions)
+        finally:
+            await client.aclose()
+
+    allowed = asyncio.run(burst())
+    assert (allowed > 10) if weakened else (allowed <= 6), allowed
+
+
+@FIX
 def test_retry_after_units(apps, weakened: bool) -> None:
     """Five reads in a row under an API limit of 1/s (burst 1): the refused ones say Retry-After 1 with the fix;
     1000 without it (milliseconds), and rate-limit-enforced flags each (retry-after-too-long)."""
@@ -1494,6 +1520,96 @@ def test_server_errors_counted(weakened: bool) -> None:
     assert asyncio.run(call()).status_code == 500
     counted = (REGISTRY.get_sample_value("http_requests_total", labels) or 0.0) - before
     assert counted == (0.0 if weakened else 1.0)
+
+
+@FIX
+def test_trace_on_errors(weakened: bool) -> None:
+    """An error no handler maps is answered 500 with the request's X-Trace-Id with the fix, and logged under that
+    trace id; without it Starlette's outermost middleware answers, without the header (trace-echoed's
+    trace-missing)."""
+    import asyncio
+    import logging
+
+    from stormproof.reference_app.main import create_app
+    from stormproof.reference_app.obs.tracing import current_trace_id
+    from stormproof.reference_app.settings import Settings
+
+    settings = Settings(database_url="postgresql://unused", redis_url="redis://unused",
+                        weakenings=frozenset({"trace-on-errors"} if weakened else ()))
+    app = create_app(settings)
+
+    @app.get("/test-only/boom")
+    async def boom() -> None:
+        raise RuntimeError("an error no handler maps")
+
+    logged: list[str | None] = []
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                logged.append(current_trace_id())
+
+    seen = Seen()
+    logging.getLogger("stormproof.reference_app").addHandler(seen)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.get("/test-only/boom", headers={"X-Trace-Id": "a" * 32})
+
+    try:
+        answer = asyncio.run(call())
+    finally:
+        logging.getLogger("stormproof.reference_app").removeHandler(seen)
+    assert answer.status_code == 500 and answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.headers.get("X-Trace-Id") == (None if weakened else "a" * 32), answer.headers
+    assert logged and logged[-1] == "a" * 32, logged
+
+
+@FIX
+def test_error_log_trace(weakened: bool) -> None:
+    """An error no handler maps is logged under its request's trace id with the fix; without it the line carries
+    none (the answer still has X-Trace-Id), and trace-echoed flags the 500 (error-log-untraced)."""
+    import asyncio
+    import logging
+
+    from stormproof.reference_app.main import create_app
+    from stormproof.reference_app.obs.logging import JsonFormatter
+    from stormproof.reference_app.settings import Settings
+
+    settings = Settings(database_url="postgresql://unused", redis_url="redis://unused",
+                        weakenings=frozenset({"error-log-trace"} if weakened else ()))
+    app = create_app(settings)
+
+    @app.get("/test-only/boom")
+    async def boom() -> None:
+        raise RuntimeError("an error no handler maps")
+
+    lines: list[str] = []
+
+    class Kept(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                lines.append(self.format(record))
+
+    kept = Kept()
+    kept.setFormatter(JsonFormatter())
+    logging.getLogger("stormproof.reference_app").addHandler(kept)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.get("/test-only/boom", headers={"X-Trace-Id": "b" * 32})
+
+    try:
+        answer = asyncio.run(call())
+    finally:
+        logging.getLogger("stormproof.reference_app").removeHandler(kept)
+    assert answer.status_code == 500 and answer.headers.get("X-Trace-Id") == "b" * 32
+    import json
+
+    (line,) = [json.loads(text) for text in lines]
+    assert line["trace_id"] == (None if weakened else "b" * 32), line
 
 
 @FIX

@@ -9,7 +9,7 @@ from stormproof.harness.history import History, Op, Pair
 from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, DELETION_CONFIRM, DELETION_REQUEST
 from stormproof.harness.invariants.timeline import INF, Undoers
 
-__all__ = ["AppointmentKey", "acknowledged", "deleters", "possible_span", "write_began"]
+__all__ = ["AppointmentKey", "acknowledged", "api_kills", "deleters", "possible_span", "write_began"]
 
 #: An appointment as the caller names it: (tenant, appointment id).
 AppointmentKey = tuple[str | None, object]
@@ -71,3 +71,10 @@ def write_began(completion: Op, invoke: Op) -> float:
     time we do not know, so it may be older than anything in the history.
     """
     return -INF if completion.result.get("replayed") else invoke.time_ns
+
+
+def api_kills(history: History) -> list[int]:
+    """The kill faults that may have taken an API process (its counters, its last log lines): every kill but those
+    of a process that serves no HTTP (PostgreSQL, Redis, a task worker)."""
+    return [op.index for op in history.faults() if op.type == "invoke" and "kill" in str(op.args.get("fault", ""))
+            and not str(op.args.get("target", "")).startswith(("postgres", "redis", "worker"))]

@@ -79,6 +79,7 @@ from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
 from ._alert_series import check_alert_series
+from ._common import api_kills
 
 __all__ = ["NAME", "check_metrics_agree"]
 
@@ -208,13 +209,6 @@ def _refused(status: int | None) -> bool:
 def _kills(history: History) -> list[int]:
     """The invokes of kill faults: a killed process takes the counts it had not exported with it."""
     return [op.index for op in history.faults() if op.type == "invoke" and "kill" in str(op.args.get("fault", ""))]
-
-
-def _app_kills(history: History) -> list[int]:
-    """The kills that may have taken the API's counters: every kill but those of a process that serves no HTTP
-    (PostgreSQL, Redis, a task worker)."""
-    return [op.index for op in history.faults() if op.type == "invoke" and "kill" in str(op.args.get("fault", ""))
-            and not str(op.args.get("target", "")).startswith(("postgres", "redis", "worker"))]
 
 
 def _errors_by_endpoint(snapshot: Snapshot, log: ViolationLog, compared: dict[str, dict[str, float]], *,
@@ -451,7 +445,7 @@ def _server_errors(history: History, snapshot: Snapshot, log: ViolationLog,
     compared["server_errors"]["metric"] = counted
     if counted >= answered:
         return
-    kills = _app_kills(history)
+    kills = api_kills(history)
     said = f"http_requests_total{{status=~\"5..\"}} grew by {counted:g} but the clients saw {answered} 5xx answers"
     if not any(split_metric_key(key)[0] == "http_requests_total" for key in metrics):
         log.cannot(f"http_requests_total missing: the {answered} 5xx answers the clients saw are not judged")
