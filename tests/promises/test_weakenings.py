@@ -1490,87 +1490,11 @@ def _failing_shunya(reference_app_module, weakenings: tuple[str, ...]):
     return app, baseline, httpx.get(f"{app.shunya_url}/admin/stats").json()
 
 
-@FIX
-def test_server_errors_counted(weakened: bool) -> None:
-    """An error escaping its handler is answered 500 and counted in http_requests_total with the fix; without it
-    the count is skipped, and metrics-agree finds fewer 5xx counted than the clients saw (server-errors)."""
+def _unhandled_error(weakening: str, weakened: bool, trace: str) -> tuple[httpx.Response, list[dict]]:
+    """Ask an in-process app (its fixes on, or ``weakening`` off) a route that raises an error no handler maps,
+    with X-Trace-Id ``trace``: its answer, and the JSON of the error lines its logger wrote meanwhile."""
     import asyncio
-
-    from prometheus_client import REGISTRY
-
-    from stormproof.reference_app.main import create_app
-    from stormproof.reference_app.settings import Settings
-
-    settings = Settings(database_url="postgresql://unused", redis_url="redis://unused",
-                        weakenings=frozenset({"server-errors-counted"} if weakened else ()))
-    app = create_app(settings)
-
-    @app.get("/test-only/boom")
-    async def boom() -> None:
-        raise RuntimeError("an error no handler maps")
-
-    labels = {"method": "GET", "route": "/test-only/boom", "status": "500"}
-    before = REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
-
-    async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
-            return await client.get("/test-only/boom")
-
-    assert asyncio.run(call()).status_code == 500
-    counted = (REGISTRY.get_sample_value("http_requests_total", labels) or 0.0) - before
-    assert counted == (0.0 if weakened else 1.0)
-
-
-@FIX
-def test_trace_on_errors(weakened: bool) -> None:
-    """An error no handler maps is answered 500 with the request's X-Trace-Id with the fix, and logged under that
-    trace id; without it Starlette's outermost middleware answers, without the header (trace-echoed's
-    trace-missing)."""
-    import asyncio
-    import logging
-
-    from stormproof.reference_app.main import create_app
-    from stormproof.reference_app.obs.tracing import current_trace_id
-    from stormproof.reference_app.settings import Settings
-
-    settings = Settings(database_url="postgresql://unused", redis_url="redis://unused",
-                        weakenings=frozenset({"trace-on-errors"} if weakened else ()))
-    app = create_app(settings)
-
-    @app.get("/test-only/boom")
-    async def boom() -> None:
-        raise RuntimeError("an error no handler maps")
-
-    logged: list[str | None] = []
-
-    class Seen(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.ERROR:
-                logged.append(current_trace_id())
-
-    seen = Seen()
-    logging.getLogger("stormproof.reference_app").addHandler(seen)
-
-    async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
-            return await client.get("/test-only/boom", headers={"X-Trace-Id": "a" * 32})
-
-    try:
-        answer = asyncio.run(call())
-    finally:
-        logging.getLogger("stormproof.reference_app").removeHandler(seen)
-    assert answer.status_code == 500 and answer.headers["content-type"].startswith("application/problem+json")
-    assert answer.headers.get("X-Trace-Id") == (None if weakened else "a" * 32), answer.headers
-    assert logged and logged[-1] == "a" * 32, logged
-
-
-@FIX
-def test_error_log_trace(weakened: bool) -> None:
-    """An error no handler maps is logged under its request's trace id with the fix; without it the line carries
-    none (the answer still has X-Trace-Id), and trace-echoed flags the 500 (error-log-untraced)."""
-    import asyncio
+    import json
     import logging
 
     from stormproof.reference_app.main import create_app
@@ -1578,38 +1502,67 @@ def test_error_log_trace(weakened: bool) -> None:
     from stormproof.reference_app.settings import Settings
 
     settings = Settings(database_url="postgresql://unused", redis_url="redis://unused",
-                        weakenings=frozenset({"error-log-trace"} if weakened else ()))
+                        weakenings=frozenset({weakening} if weakened else ()))
     app = create_app(settings)
 
     @app.get("/test-only/boom")
     async def boom() -> None:
         raise RuntimeError("an error no handler maps")
 
-    lines: list[str] = []
+    lines: list[dict] = []
 
     class Kept(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             if record.levelno >= logging.ERROR:
-                lines.append(self.format(record))
+                lines.append(json.loads(self.format(record)))
 
     kept = Kept()
     kept.setFormatter(JsonFormatter())
-    logging.getLogger("stormproof.reference_app").addHandler(kept)
+    logger = logging.getLogger("stormproof.reference_app")
+    logger.addHandler(kept)
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
-            return await client.get("/test-only/boom", headers={"X-Trace-Id": "b" * 32})
+            return await client.get("/test-only/boom", headers={"X-Trace-Id": trace})
 
     try:
-        answer = asyncio.run(call())
+        return asyncio.run(call()), lines
     finally:
-        logging.getLogger("stormproof.reference_app").removeHandler(kept)
-    assert answer.status_code == 500 and answer.headers.get("X-Trace-Id") == "b" * 32
-    import json
+        logger.removeHandler(kept)
 
-    (line,) = [json.loads(text) for text in lines]
-    assert line["trace_id"] == (None if weakened else "b" * 32), line
+
+@FIX
+def test_server_errors_counted(weakened: bool) -> None:
+    """An error escaping its handler is answered 500 and counted in http_requests_total with the fix; without it
+    the count is skipped, and metrics-agree finds fewer 5xx counted than the clients saw (server-errors)."""
+    from prometheus_client import REGISTRY
+
+    labels = {"method": "GET", "route": "/test-only/boom", "status": "500"}
+    before = REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+    answer, _ = _unhandled_error("server-errors-counted", weakened, "c" * 32)
+    assert answer.status_code == 500
+    counted = (REGISTRY.get_sample_value("http_requests_total", labels) or 0.0) - before
+    assert counted == (0.0 if weakened else 1.0)
+
+
+@FIX
+def test_trace_on_errors(weakened: bool) -> None:
+    """An error no handler maps is answered 500 with the request's X-Trace-Id with the fix; without it Starlette's
+    outermost middleware answers, without the header (trace-echoed's trace-missing)."""
+    answer, lines = _unhandled_error("trace-on-errors", weakened, "a" * 32)
+    assert answer.status_code == 500 and answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.headers.get("X-Trace-Id") == (None if weakened else "a" * 32), answer.headers
+    assert [line["trace_id"] for line in lines] == ["a" * 32], lines
+
+
+@FIX
+def test_error_log_trace(weakened: bool) -> None:
+    """An error no handler maps is logged under its request's trace id with the fix; without it the line carries
+    none (the answer still has X-Trace-Id), and trace-echoed flags the 500 (error-log-untraced)."""
+    answer, lines = _unhandled_error("error-log-trace", weakened, "b" * 32)
+    assert answer.status_code == 500 and answer.headers.get("X-Trace-Id") == "b" * 32
+    assert [line["trace_id"] for line in lines] == [None if weakened else "b" * 32], lines
 
 
 @FIX
