@@ -85,6 +85,8 @@ class LoadConfig:
     #: Company ids of the quiet tenants, and the mean pause between one quiet user's actions.
     quiet_tenants: tuple[str, ...] = ()
     quiet_interval_s: float = 0.0
+    #: Busy users act on a common clock tick this long (0: after a pause of 0 to 20 ms).
+    tick_s: float = 0.0
     #: How long the app keeps an Idempotency-Key (None: not known): a short one lets a probe outlive a key.
     idempotency_ttl_s: float | None = None
 
@@ -99,6 +101,7 @@ class LoadConfig:
             "origin_ns": self.origin_ns, "history_dir": self.history_dir, "progress_path": self.progress_path,
             "stages": [s.__dict__ for s in self.stages], "request_timeout_s": self.request_timeout_s,
             "quiet_tenants": list(self.quiet_tenants), "quiet_interval_s": self.quiet_interval_s,
+            "tick_s": self.tick_s,
             "idempotency_ttl_s": self.idempotency_ttl_s,
         }
         return json.dumps(data)
@@ -123,6 +126,7 @@ class LoadConfig:
             request_timeout_s=float(data.get("request_timeout_s", 10.0)),
             quiet_tenants=tuple(str(t) for t in data.get("quiet_tenants") or ()),
             quiet_interval_s=float(data.get("quiet_interval_s", 0.0)),
+            tick_s=float(data.get("tick_s", 0.0)),
             idempotency_ttl_s=None if data.get("idempotency_ttl_s") is None else float(data["idempotency_ttl_s"]),
         )
 

@@ -282,9 +282,14 @@ class StormUser(FastHttpUser):
 
     def wait_time(self) -> float:
         """Busy users pause 0 to 20 ms between actions; a quiet tenant's users pause about
-        ``quiet_interval_s`` (half to one and a half times it), so the tenant stays far under its limit."""
+        ``quiet_interval_s`` (half to one and a half times it), so the tenant stays far under its limit.
+        With ``tick_s``, busy users wait for the next tick of the wall clock (every process reads the same
+        one), so all of a tenant's users send at the same instant: a limiter whose check and update are not
+        one atomic step lets the racing requests through together (plan C3)."""
         if self.quiet:
             return CONFIG.quiet_interval_s * (0.5 + self.rng.random())
+        if CONFIG.tick_s > 0:
+            return CONFIG.tick_s - time.time() % CONFIG.tick_s
         return _BUSY_WAIT(self)
 
     @task

@@ -68,6 +68,9 @@ class LoadSpec(PlanModel):
     #: all, so that a per-tenant limit never has cause to refuse them while the others flood (plan C3).
     quiet_tenants: NonNegInt = 0
     quiet_rate_per_s: PosFloat = 2.0
+    #: When above 0, busy users act on a common clock tick of this many milliseconds instead of after a pause
+    #: of 0 to 20 ms: a tenant's users then send at the same instant, again and again, and race each other.
+    tick_ms: NonNegInt = 0
 
     @field_validator("weights")
     @classmethod

@@ -399,18 +399,14 @@ _row("C3.tenant-limited", "C3",
      "rate-limit-enforced", _API_LIMITED, TENANTS + "; one tenant sending far above its limit", ("noisy-tenant",),
      ("rate-limit",), count=c.over_allowance(_API_LIMITED, "api"))
 # Found 2026-12-03 with a GCRA read and written from Python (GET, then SET): every scenario passed but noisy-tenant,
-# which caught it by a narrow margin (16 and 15 accepted within a second against a bound of 12.5): its tenants'
-# concurrent first requests all read the key before any wrote it.
+# which caught it only in its first second, when a tenant's users all raced for its burst (verify --tries 2: caught
+# 1 of 2). Later the few requests that read the key in the same millisecond exceed the limit by less than the
+# checker's rate tolerance. limit-race sends all of a tenant's users on one clock tick, so every slot is raced.
 _row("C3.limit-atomic", "C3",
      "A tenant's requests racing each other cannot pass the limit together: its check and update are one atomic "
      "step, so however many arrive at once, no more than rate + burst are accepted in a second.",
-     "rate-limit-enforced", _API_LIMITED, TENANTS + "; one tenant sending far above its limit, many users at once",
-     ("noisy-tenant",), ("rate-limit-atomic",), count=c.over_allowance(_API_LIMITED, "api"),
-     gap="noisy-tenant catches it only in the first second, when a tenant's users all race for its burst (verify "
-         "--tries 2 --only rate-limit-atomic, 2026-12-03: caught 1 of 2, 5 violations in the caught try); later, "
-         "the few requests that read the key in the same millisecond exceed the limit by less than the checker's "
-         "rate tolerance. The load must send a tenant's requests at the same instant again and again (users "
-         "aligned on a common tick)")
+     "rate-limit-enforced", _API_LIMITED, TENANTS + "; each tenant's users sending on one clock tick, all at once",
+     ("limit-race",), ("rate-limit-atomic",), count=c.over_allowance(_API_LIMITED, "api"))
 _row("C3.others-served", "C3",
      "While other tenants are limited, a tenant within its own allowance is served: the API limit never "
      "answers it 429, whatever the others send.",

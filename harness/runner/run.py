@@ -293,6 +293,7 @@ def _drive(
         stages=tuple(Stage(s.until_s, s.users, s.spawn_rate) for s in load_spec.stages),
         request_timeout_s=load_spec.request_timeout_s,
         idempotency_ttl_s=plan.idempotency_ttl_s,
+        tick_s=load_spec.tick_ms / 1000,
         **_quiet(load_spec, stack, plan.users),
     )
     nemesis = Nemesis(plan, stack, nemesis_recorder)
