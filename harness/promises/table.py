@@ -376,7 +376,8 @@ _row("C2.manual-retry", "C2",
 # Found 2026-12-03 with a retry that carried the letter's failure count into the new task: shunya-outage passed (the
 # letter it wrote again claimed every failure; gave-up-early now counts the tries the ledger saw begin), and still
 # did with that rule: its load retried only the seeded letters (the app's appear after the load ends). retry-timing
-# makes the app's letters within seconds and retries them while Shunya still fails (caught, 5 letters, 2026-12-03).
+# makes the app's letters within seconds and retries them while Shunya still fails. Measured (verify --tries 2
+# --only outbox-due,dead-letter-retry-failures --scenario retry-timing, 2026-12-03): caught 2/2 (4 and 2 letters).
 _row("C2.manual-retry-full-budget", "C2",
      "A dead letter retried by hand runs as a new task with the whole retry budget: a transient failure of it is "
      "retried STORMPROOF_TASK_MAX_RETRIES times before it is dead-lettered again.",
