@@ -20,10 +20,10 @@ from pathlib import Path
 __all__ = ["ERROR_LEVELS", "read_error_log_traces"]
 
 #: The levels of an error line (Python's names, as the JSON formatter writes them, lower or upper case).
-ERROR_LEVELS = frozenset({"error", "critical", "fatal"})
+ERROR_LEVELS = frozenset({"error", "critical"})
 #: Only lines that may be error lines are parsed (a log of a long run has a great many others).
-_NEEDLES = tuple(f'"level": "{level}"'.encode() for level in ("error", "ERROR", "critical", "CRITICAL")) + \
-    tuple(f'"level":"{level}"'.encode() for level in ("error", "ERROR", "critical", "CRITICAL"))
+_NEEDLES = tuple(f'"level":{space}"{level}"'.encode() for space in ("", " ")
+                 for name in sorted(ERROR_LEVELS) for level in (name, name.upper()))
 
 
 def read_error_log_traces(log_dir: Path | str | None) -> Counter[str | None] | None:

@@ -66,7 +66,9 @@ class Answers:
       index, the invoke's when it never completed);
     - ``traced``: answers (a completion with a status) that recorded ``result.trace``;
       ``trace_wrong``: ``other`` / ``missing`` -> their completion indices, in invoke order;
-    - ``replayed``: ``ok`` completions with ``result.replayed`` set, in invoke order.
+    - ``replayed``: ``ok`` completions with ``result.replayed`` set, in invoke order;
+    - ``server_errors``: (invoke, completion) of the 5xx answers, in invoke order (metrics-agree counts
+      them in ``http_requests_total``, trace-echoed holds the 500s against the error logs).
 
     tenant-isolation (answered client ops):
 
@@ -98,6 +100,7 @@ class Answers:
     """
 
     __slots__ = ("latencies", "totals", "errors", "error_examples", "traced", "trace_wrong", "replayed",
+                 "server_errors",
                  "responses", "foreign_data", "probes", "probe_answers", "named",
                  "keyed", "unfingerprinted", "errors_replayed", "key_groups", "accepted", "limited", "refused", "failed")
 
@@ -108,6 +111,7 @@ class Answers:
         examples: list[tuple[int, int]] = []  # (invoke index, listed index): merged across operations below
         wrong: list[tuple[int, int, str]] = []
         replayed: list[tuple[int, int]] = []
+        server_errors: list[tuple[int, Op, Op]] = []
         traced = 0
         responses = 0
         foreign_data: list[tuple[int, Op, Op]] = []
@@ -165,6 +169,8 @@ class Answers:
                         pass  # cut by the end of the load: no answer to judge, and nobody's error
                     else:
                         total += 1
+                        if (status or 0) >= 500:
+                            server_errors.append((invoke.index, invoke, completion))
                         if kind == "info" or (status or 0) >= 500:
                             failed_ops += 1
                             if len(f_examples) < EXAMPLES:
@@ -233,6 +239,8 @@ class Answers:
         for _, index, trace in wrong:
             self.trace_wrong[trace].append(index)
         self.replayed = [index for _, index in replayed]
+        server_errors.sort(key=lambda entry: entry[0])
+        self.server_errors = [(invoke, completion) for _, invoke, completion in server_errors]
 
         self.responses = responses
         foreign_data.sort(key=_FIRST)

@@ -64,13 +64,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import (
-    DELETION_CONFIRM,
-    LEGACY_START,
-    NEMESIS,
-    SESSION_START,
-    WEBHOOK_DELIVER,
-)
+from stormproof.harness.history.vocabulary import DELETION_CONFIRM, LEGACY_START, SESSION_START, WEBHOOK_DELIVER
 from stormproof.harness.invariants.checkers._answers import answers
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.metrics import metric_sum, split_metric_key
@@ -432,9 +426,7 @@ def _server_errors(history: History, snapshot: Snapshot, log: ViolationLog,
     the client gave up on), never fewer. An app that counts a request only when its handler returns misses
     every error that escaped as an exception, and its alert stays quiet through an outage (``server-errors``).
     """
-    seen = [index for invoke, completion in history.pairs()
-            if completion is not None and invoke.process != NEMESIS and 500 <= (completion.status or 0) <= 599
-            for index in (invoke.index, completion.index)]
+    seen = [op.index for pair in answers(history).server_errors for op in pair]
     answered = len(seen) // 2
     compared["server_errors"] = {"metric": 0.0, "observed": answered}
     if not answered:

@@ -53,8 +53,7 @@ def check_trace_echoed(history: History, snapshot: Snapshot) -> Verdict:
     tasks = check_task_traces(log, history, snapshot)
     # Answers of errors (a 5xx) are judged like any other; counted apart for E1.trace-on-error-answers, since an
     # app may answer them from a layer outside the one that sets the trace header.
-    errors = sum(1 for _, completion in history.pairs() if completion is not None
-                 and 500 <= (completion.status or 0) <= 599 and completion.result.get("trace") is not None)
+    errors = sum(1 for _, completion in seen.server_errors if completion.result.get("trace") is not None)
     logged = _error_logs(log, history, snapshot)
     return log.verdict(judged=judged, echoed=judged - len(wrong["other"]) - len(wrong["missing"]),
                        error_answers_judged=errors, error_logs_judged=logged, **tasks)
@@ -70,8 +69,8 @@ def _error_logs(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
         return 0
     logged = {trace for trace in traces if trace}
     judged, missing = 0, []
-    for invoke, completion in history.pairs():
-        if completion is None or completion.status != 500 or completion.result.get("replayed"):
+    for invoke, completion in answers(history).server_errors:
+        if completion.status != 500 or completion.result.get("replayed"):
             continue
         trace = invoke.args.get("trace_id")
         if not trace:
