@@ -54,7 +54,7 @@ class AppContext:
         s = self.settings
         return Limit("api", s.rate_api_per_second, s.rate_api_burst)
 
-    async def race_window(self, race: str | None = None) -> None:
+    async def race_window(self, race: str | None = None, *, barrier_only: bool = False) -> None:
         """The optional, documented pause between a check and its write (tests only).
 
         ``STORMPROOF_RACE_DELAY_MS`` alone: a fixed sleep, which widens the window
@@ -64,9 +64,14 @@ class AppContext:
         at most the delay: with no guard in the way, ``n`` callers pass the
         check before any of them writes, every time. The count lives in Redis,
         so the API and the task workers meet there.
+
+        ``barrier_only``: a window that opens only with a barrier (a test that
+        meets two callers of this race), so that a test widening another
+        race's window with the delay alone does not slow this step too (the
+        deletion's confirmation, which a start racing it must not wait for).
         """
         settings = self.settings
-        if not settings.race_delay_ms:
+        if not settings.race_delay_ms or (barrier_only and settings.race_barrier <= 1):
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.race_delay_ms / 1000

@@ -439,6 +439,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "rewrites its audit row (the second run's counts, zeros, and its time), answering 200",
         ),
         Weakening(
+            "deletion-confirm-lock",
+            "F2",
+            "the confirmation's lock on its deletion request: two confirmations sent at once both find the "
+            "request pending and both run the deletion; the second fails on the audit row (500)",
+        ),
+        Weakening(
             "job-match-by-call",
             "A1",
             "the match of a delivered result to its job by job id: the webhook finds the job through the "

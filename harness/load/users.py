@@ -1042,12 +1042,20 @@ class StormUser(FastHttpUser):
             return
         answers: list[Answer] = []
 
-        def confirm_it() -> None:
+        def confirm_it(**extra: object) -> None:
             answers.append(self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
-                                      args={"deletion_id": deletion, **expiry_args(life, answered)}, body=confirm,
-                                      token=self._token()))
+                                      args={"deletion_id": deletion, **expiry_args(life, answered), **extra},
+                                      body=confirm, token=self._token()))
 
-        if self.rng.random() < 0.5:
+        draw = self.rng.random()
+        if draw < 0.25:
+            # A double click: two confirmations at once. The deletion runs once: one answers 200, the other
+            # 409 deletion-not-pending (or the same answer), never a 5xx. Confirmations sent one after the
+            # other let an app that read the request without locking it pass lifecycle-under-load: the
+            # second found it pending too, ran the deletion again and failed on the audit row (2026-12-03).
+            together(lambda: confirm_it(together=True), lambda: confirm_it(together=True))
+            answers.sort(key=lambda answer: answer.status != 200)
+        elif draw < 0.625:
             # A recording started on the appointment (it has its consent) as the deletion is confirmed: the
             # start comes first (201, and the deletion takes its session) or finds the appointment gone (404),
             # never a 5xx (single-active-session), and nothing of it remains (deletion-audited). Not

@@ -775,6 +775,14 @@ _row("F2.runs-once", "F2",
      "deletion-not-pending) or the first answer again, never a second run that rewrites its audit row.",
      "deletion-audited", (v.DELETION_CONFIRM,), TENANTS + "; executed deletions confirmed a second time",
      ("lifecycle-under-load",), ("deletion-reconfirm",), count=c.with_arg((v.DELETION_CONFIRM,), "again"))
+# Found 2026-12-03: a confirmation that read its request without locking it passed lifecycle-under-load, whose
+# second confirmations were all sent after the first answered. A share of the confirmations now go as a double click.
+_row("F2.confirm-once-together", "F2",
+     "Two confirmations of one deletion sent at once (a double click) run it once: one answers 2xx, the other "
+     "409 deletion-not-pending or the same answer, never a 5xx and never a second run.",
+     "deletion-audited", (v.DELETION_CONFIRM,), TENANTS + "; deletions confirmed twice at once",
+     ("lifecycle-under-load",), ("deletion-confirm-lock",), count=c.with_arg((v.DELETION_CONFIRM,), "together"),
+     judged_by="confirmed_together")
 _row("F2.confirm-required", "F2",
      "POST /deletions deletes nothing; only a confirmation with its token, before it expires, deletes.",
      "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),

@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -174,11 +174,19 @@ async def create_request(
 
 
 async def confirm_request(
-    session: AsyncSession, settings: Settings, principal: Principal, request_id: str, token: str
+    session: AsyncSession, settings: Settings, principal: Principal, request_id: str, token: str,
+    race_window: Callable[..., Awaitable[None]] | None = None,
 ) -> DeletionAudit:
-    """Delete the target's rows and write the audit row, all in the caller's one transaction."""
+    """Delete the target's rows and write the audit row, all in the caller's one transaction.
+
+    ``race_window`` is the app's documented pause between the pending check and the deletion (tests
+    only: :meth:`AppContext.race_window`), where a second confirmation sent at once meets this one.
+    """
+    # Weakened ``deletion-confirm-lock``: the request read without its row lock, so a second confirmation
+    # sent at once (a double click) finds it pending too and runs the deletion again.
     request = await get_owned(
-        session, DeletionRequest, request_id, principal, settings, what="deletion request", for_update=True
+        session, DeletionRequest, request_id, principal, settings, what="deletion request",
+        for_update=not settings.weakened("deletion-confirm-lock"),
     )
     if settings.weakened("deletion-token-lookup"):
         # The request the token belongs to, found by the token: a tenant's other pending request's token
@@ -196,6 +204,8 @@ async def confirm_request(
     # Weakened ``deletion-token``: the original only checked that a token was sent.
     if not hmac.compare_digest(request.token_hash, _hash(token)) and not settings.weakened("deletion-token"):
         raise Problem("confirmation-token-invalid", "the confirmation token does not match this request")
+    if race_window is not None:
+        await race_window(f"deletion-confirm:{request.id}", barrier_only=True)
     now = utcnow()
     # Weakened ``deletion-expiry``: expires_at stored and shown, never compared.
     if request.expires_at <= now and not settings.weakened("deletion-expiry"):

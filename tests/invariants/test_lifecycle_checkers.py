@@ -329,15 +329,33 @@ def test_deletion_audited_flags_a_deletion_run_again_or_failing_when_confirmed_a
     assert [v.details["type"] for v in failed.violations] == ["reconfirm-failed"]
 
 
-def test_deletion_audited_passes_a_second_confirmation_refused_or_answered_the_same() -> None:
-    """409 deletion-not-pending, the first answer again, a 5xx under a fault and a confirmation in flight with the
-    first (the app serialised them in an order the history cannot see) all keep the promise."""
+def test_deletion_audited_flags_a_double_click_that_failed_or_ran_twice() -> None:
+    """Two confirmations in flight together (a double click): whichever the app ran, the other must get a
+    refusal or the same answer. A 5xx with no fault active (it found the request pending too and failed on the
+    audit row) and a second 2xx with another body (it ran twice) break "a deletion runs once" (plan F2)."""
     tables = {**EMPTY, "deletion_audit": [_audit("d1", "a1")]}
-    for history in (_reconfirmed(409, "refused"), _reconfirmed(200, "first"), _reconfirmed(404, "gone"),
-                    _reconfirmed(503, "error", fault=True), _reconfirmed(200, "second", overlapping=True)):
-        verdict = _one("deletion-audited", history, tables)
-        assert verdict.status == "valid", verdict
+    failed = _one("deletion-audited", _reconfirmed(500, "error", overlapping=True), tables)
+    assert [v.details["type"] for v in failed.violations] == ["concurrent-confirm-failed"]
+    assert failed.summary["confirmed_together"] == 1 and failed.summary["confirmed_again"] == 0
+    twice = _one("deletion-audited", _reconfirmed(200, "second", overlapping=True), tables)
+    assert [v.details["type"] for v in twice.violations] == ["deletion-executed-again"]
+
+
+def test_deletion_audited_passes_a_second_confirmation_refused_or_answered_the_same() -> None:
+    """409 deletion-not-pending, the first answer again and a 5xx under a fault all keep the promise, whether the
+    second confirmation was sent after the first answer or in flight with it (a double click: the app serialised
+    them in an order the history cannot see)."""
+    tables = {**EMPTY, "deletion_audit": [_audit("d1", "a1")]}
+    for overlapping in (False, True):
+        for history in (_reconfirmed(409, "refused", overlapping=overlapping),
+                        _reconfirmed(200, "first", overlapping=overlapping),
+                        _reconfirmed(404, "gone", overlapping=overlapping),
+                        _reconfirmed(503, "error", fault=True, overlapping=overlapping)):
+            verdict = _one("deletion-audited", history, tables)
+            assert verdict.status == "valid", verdict
     assert _one("deletion-audited", _reconfirmed(409, "refused"), tables).summary["confirmed_again"] == 1
+    together = _one("deletion-audited", _reconfirmed(409, "refused", overlapping=True), tables)
+    assert together.summary["confirmed_together"] == 1
 
 
 def test_deletion_audited_flags_an_audit_that_counts_less_than_was_erased() -> None:

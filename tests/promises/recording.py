@@ -23,23 +23,31 @@ class Recorder:
         self.clock = 0.0
 
     def record(self, f: str, tenant: str, response: httpx.Response, *, body: Any = None, **args: Any) -> None:
+        self.record_together(f, tenant, [response], body=body, **args)
+
+    def record_together(self, f: str, tenant: str, responses: list[httpx.Response], *, body: Any = None,
+                        **args: Any) -> None:
+        """Requests that were in flight at once: every invoke first, then every completion."""
         if body is not None:
             args["payload_fp"] = payload_fingerprint(body)
-        key = response.request.headers.get("Idempotency-Key")
-        if key is not None:
-            args["idempotency_key"] = key
-        result, _ = extract_result(response.content, response.headers.get("Idempotent-Replayed") == "true",
-                                   self.company_ids)
-        if response.status_code == 429:
-            result["retry_after"] = response.headers.get("Retry-After") or ""
         self.clock += 10
-        invoke = self.builder.invoke(f, self.clock, tenant=tenant, **args)
-        # Not builder.complete(): the body's own "status" would clash with its status argument.
-        inv = self.builder.ops[invoke]
+        invokes = []
+        for n, response in enumerate(responses, 1):
+            key = response.request.headers.get("Idempotency-Key")
+            invokes.append(self.builder.invoke(f, self.clock, process=f"p{n}", tenant=tenant,
+                                               **({**args, "idempotency_key": key} if key is not None else args)))
         at = self.clock + 5
-        self.builder.ops.append(Op(len(self.builder.ops), classify(response.status_code, None), inv.process, f, tenant,
-                                   inv.args, response.status_code, result, None, int(at * MS), 1e9 + at / 1e3,
-                                   invoke))
+        for invoke, response in zip(invokes, responses):
+            result, _ = extract_result(response.content, response.headers.get("Idempotent-Replayed") == "true",
+                                       self.company_ids)
+            if response.status_code == 429:
+                result["retry_after"] = response.headers.get("Retry-After") or ""
+            # Not builder.complete(): the body's own "status" would clash with its status argument.
+            inv = self.builder.ops[invoke]
+            self.builder.ops.append(Op(len(self.builder.ops), classify(response.status_code, None), inv.process, f,
+                                       tenant, inv.args, response.status_code, result, None, int(at * MS),
+                                       1e9 + at / 1e3, invoke))
+            at += 1
 
     def history(self) -> History:
         return self.builder.build()

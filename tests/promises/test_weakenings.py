@@ -829,6 +829,34 @@ def test_deletion_reconfirm(apps, weakened: bool) -> None:
         assert {x.details["type"] for x in verdict.violations} == {"deletion-executed-again"}
 
 
+@FIX
+def test_deletion_confirm_lock(apps, weakened: bool) -> None:
+    """Two confirmations sent at once: with the fix the second waits for the first's lock and answers 409
+    deletion-not-pending; without it both find the request pending, both run, and the second fails on the
+    audit row (5xx). The race window holds both inside (STORMPROOF_RACE_BARRIER), or 2 s where the lock lets
+    one in. deletion-audited flags the second (concurrent-confirm-failed)."""
+    app = apps(*(("deletion-confirm-lock",) if weakened else ()), STORMPROOF_RACE_DELAY_MS="2000",
+               STORMPROOF_RACE_BARRIER="2")
+    tenant = app.tenants[0]
+    appointment, request = _deletion_requested(app, tenant)
+    path = f"/api/v1/deletions/{request['id']}/confirm"
+    body = {"confirmation_token": request["confirmation_token"]}
+    answers = asyncio.run(fire_together(app.url, [("POST", path, auth(tenant.manager_token), body)] * 2))
+    rec = Recorder([t.company_id for t in app.tenants])
+    # The two were in flight together: record both invokes, then both completions.
+    rec.record_together(v.DELETION_CONFIRM, tenant.company_id, answers, deletion_id=request["id"], together=True)
+    statuses = sorted(answer.status_code for answer in answers)
+    if weakened:
+        assert statuses[0] == 200 and statuses[1] >= 500, [a.text for a in answers]
+    else:
+        assert statuses == [200, 409], [a.text for a in answers]
+    assert sql_rows(app.database_url, "SELECT count(*) FROM deletion_audit WHERE id = %s", request["id"]) == [(1,)]
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"concurrent-confirm-failed"}
+
+
 def _at_wall(history, wall: float):
     """The same history with every op's wall clock set to ``wall`` (the builder's is synthetic)."""
     from dataclasses import replace

@@ -26,7 +26,11 @@ Judged on the history's acknowledged confirmations and the final state:
   ``deletion-not-pending``) or the first answer again, status and body; a
   2xx with another body ran the deletion again and rewrote its audit
   (``deletion-executed-again``), a 5xx with no fault active leaves a client
-  that retries unable to learn that it is done (``reconfirm-failed``);
+  that retries unable to learn that it is done (``reconfirm-failed``); two
+  confirmations sent at once (a double click) are judged alike, whichever
+  the app ran: the other gets a refusal or the same answer, and a 5xx with no
+  fault active is ``concurrent-confirm-failed`` (the second found the request
+  still pending: it was read without a lock);
 - an executed appointment deletion's audit counts at least what it erased:
   the appointment, and each consent and call the history saw acknowledged
   for it before the confirmation (``audit-counts-short``: the record of a
@@ -116,7 +120,7 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                     deletion_id=row.get("id"), appointment_id=target, company_id=company, tables=tuple(remaining))
     short = _short_counts(log, history, audited)
     unconfirmed, pending = _unconfirmed_deletions(log, history, snapshot, audited)
-    reconfirmed = _confirmed_again(log, history)
+    reconfirmed, confirmed_together = _confirmed_again(log, history)
     known = _known_audit_rows(history)
     for audit_id, ops in known.items():
         if audit_id not in audited:
@@ -124,14 +128,17 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                     "are never deleted", ops, deletion_id=audit_id)
     return log.verdict(confirmed=confirmed, audited=len(audit), incomplete=leftovers,
                        deleted_unconfirmed=unconfirmed, left_pending=pending, known_audit_rows=len(known),
-                       confirmed_again=reconfirmed, counts_short=short)
+                       confirmed_again=reconfirmed, confirmed_together=confirmed_together, counts_short=short)
 
 
-def _confirmed_again(log: ViolationLog, history: History) -> int:
-    """Judge every confirmation sent after a confirmation of the same deletion was answered 2xx; count them.
+def _confirmed_again(log: ViolationLog, history: History) -> tuple[int, int]:
+    """Judge every other confirmation of a deletion that one confirmation executed (answered 2xx): those
+    sent after that answer came back, and those in flight beside it (a double click); count each kind.
 
-    Only those invoked after that answer came back are judged: two confirmations in flight together
-    are serialised by the app in an order the history cannot see. Any refusal is accepted (the
+    Two confirmations in flight together are serialised by the app in an order the history cannot
+    see, so either may be the one that ran: the other must get a refusal or the same answer, never a
+    second run (another 2xx body) and never a 5xx (``concurrent-confirm-failed``: the loser of the race
+    found the request still pending and failed running it again). Any refusal is accepted (the
     reference app answers 409 deletion-not-pending; 404 or 410 keep the promise too).
     """
     faults = FaultWindows(history)
@@ -139,32 +146,47 @@ def _confirmed_again(log: ViolationLog, history: History) -> int:
     for invoke, completion in history.pairs_of(DELETION_CONFIRM):
         if completion is not None and not invoke.args.get("wrong_token"):
             confirms[str(invoke.args.get("deletion_id"))].append((invoke, completion))
-    judged = 0
+    judged = together = 0
     for deletion, pairs in confirms.items():
         done = [pair for pair in pairs if pair[1].type == "ok"]
         if not done:
             continue
         first_invoke, first = min(done, key=lambda pair: pair[1].time_ns)
         for invoke, completion in pairs:
-            if invoke.time_ns <= first.time_ns:
+            if invoke is first_invoke:
                 continue
-            judged += 1
+            beside = invoke.time_ns <= first.time_ns
+            if beside and completion.time_ns <= first_invoke.time_ns:
+                continue  # over before the executing one was sent: not about running once
+            if beside:
+                together += 1
+            else:
+                judged += 1
             kind = answer_class(invoke, completion, faults)
             ops = (first_invoke.index, first.index, invoke.index, completion.index)
+            when = "at the same time as the confirmation that ran it" if beside else "again after its " \
+                f"confirmation answered {first.status}"
             if kind == "2xx" and (completion.status != first.status
                                   or completion.result.get("body_sha256") != first.result.get("body_sha256")):
                 log.add("deletion-executed-again",
-                        f"deletion {deletion} was confirmed again after its confirmation answered {first.status}, "
-                        f"and answered {completion.status} with another body: it ran again (a deletion runs once; "
-                        "a second confirmation gets 409 or the first answer)", ops, deletion_id=deletion,
+                        f"deletion {deletion} was confirmed {when}, and the two answered 2xx with different "
+                        f"bodies ({first.status} and {completion.status}): it ran twice (a deletion runs once; "
+                        "another confirmation gets 409 or the first answer)", ops, deletion_id=deletion,
                         tenant=invoke.tenant)
+            elif kind == "5xx" and beside:
+                log.add("concurrent-confirm-failed",
+                        f"deletion {deletion} was confirmed twice at once (a double click): one ran it (answered "
+                        f"{first.status}), the other answered {completion.status} with no fault active; the "
+                        "second must wait for the first and get 409 deletion-not-pending or the same answer, "
+                        "never an error (it found the request still pending and ran it again)", ops,
+                        deletion_id=deletion, tenant=invoke.tenant, status=completion.status)
             elif kind == "5xx":
                 log.add("reconfirm-failed",
                         f"deletion {deletion}, executed (answered {first.status}), was confirmed again and answered "
                         f"{completion.status} with no fault active: a client retrying its confirmation cannot "
                         "learn that it is done", ops, deletion_id=deletion, tenant=invoke.tenant,
                         status=completion.status)
-    return judged
+    return judged, together
 
 
 #: What an appointment's audit row must count at least: the appointment itself, and each of its consents and

@@ -81,7 +81,8 @@ async def confirm_deletion(
 ) -> dict[str, Any]:
     """Delete, in one transaction with the audit row; a second confirmation is 409 deletion-not-pending."""
     async with ctx.sessions() as session, session.begin():
-        audit = await confirm_request(session, ctx.settings, principal, deletion_id, body.confirmation_token)
+        audit = await confirm_request(session, ctx.settings, principal, deletion_id, body.confirmation_token,
+                                      race_window=ctx.race_window)
     return dump(DeletionAuditOut, audit)
 
 
