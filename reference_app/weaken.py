@@ -254,6 +254,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "appointment-already-assigned instead of the existing assignment",
         ),
         Weakening(
+            "unassign-idempotent",
+            "A3/E5",
+            "the idempotent unassignment: unassigning an appointment with no active assignment raises "
+            "(one active assignment is expected, as the original's scalar_one) and answers 500",
+        ),
+        Weakening(
             "webhook-signature",
             "A1",
             "the webhook signature check: a delivery without a valid, fresh signature is applied",

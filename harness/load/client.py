@@ -177,8 +177,9 @@ def record_request(
                 response.success()  # 4xx here are defined, expected answers
             replayed = (response.headers or {}).get("Idempotent-Replayed") == "true" if status else False
             trace = trace_echo(sent_trace_id(sent_headers), response.headers or {}) if status else None
-            # A limit's 429 says when to come back (plan C3); "" records that it did not.
-            retry_after = (response.headers or {}).get("Retry-After") or "" if status == 429 else None
+            # A limit's 429 says when to come back (plan C3), and so does a 503 shedding load (judged apart
+            # from an error by server-errors-explained); "" records that it did not.
+            retry_after = (response.headers or {}).get("Retry-After") or "" if status in (429, 503) else None
             date = (response.headers or {}).get("Date")
     except Exception as exc:  # noqa: BLE001 - an unknown outcome, recorded as info
         recorder.complete(handle, None, error=exc)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from .errors import PlanError
 from .faults import FAULT_KINDS, NETWORK_FAULTS, PARAMS, PROCESS_FAULTS, Fault, FaultTemplate, RandomFaults
 from .options import RunOptions
-from .run_plan import SLO_CHECKS, RunPlan, build_plan, plan_from_dict
+from .run_plan import ALWAYS_CHECKS, SLO_CHECKS, RunPlan, build_plan, plan_from_dict
 from .scenario import SLO, LoadSpec, Scenario, StackSpec, Stage, parse_scenario, read_scenario
 from .targets import Targets, targets_for
 
@@ -33,6 +33,7 @@ __all__ = [
     "PROCESS_FAULTS",
     "SLO",
     "SLO_CHECKS",
+    "ALWAYS_CHECKS",
     "Fault",
     "FaultTemplate",
     "LoadSpec",

@@ -24,10 +24,13 @@ from .options import RunOptions
 from .scenario import Scenario
 from .targets import Targets, targets_for
 
-__all__ = ["RunPlan", "SLO_CHECKS", "build_plan", "plan_from_dict"]
+__all__ = ["ALWAYS_CHECKS", "RunPlan", "SLO_CHECKS", "build_plan", "plan_from_dict"]
 
 #: The SLO checks every run adds to its scenario's invariants (reported apart from safety).
 SLO_CHECKS = ("slo-error-rate", "slo-latency-p95")
+#: The correctness checks every run adds to its scenario's invariants: promises of every route, judged
+#: in every run whatever the scenario aims at (a 5xx with no fault in place fails any run).
+ALWAYS_CHECKS = ("server-errors-explained",)
 
 _CLI = "command line"
 
@@ -204,7 +207,8 @@ def build_plan(scenario: Scenario, options: RunOptions | None = None) -> RunPlan
             workers=options.workers if options.workers is not None else scenario.load.workers,
             weakenings=tuple(sorted(options.weakenings or ())),
             faults=tuple(sorted(faults, key=lambda f: f.at)),
-            checks=(*scenario.invariants, *SLO_CHECKS), quiesce_s=options.quiesce_s,
+            checks=(*scenario.invariants, *(c for c in ALWAYS_CHECKS if c not in scenario.invariants), *SLO_CHECKS),
+            quiesce_s=options.quiesce_s,
             app_command=options.app_command, app_url=options.app_url,
         )
     except ValidationError as exc:  # only what the checks above did not name: still one line

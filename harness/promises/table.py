@@ -717,6 +717,14 @@ _row("E5.error-rate-slo", "E5",
      # Every run checks it; redis-flap is where it is at risk: two Redis kills of 3 s under load, with an
      # error_rate_max of 2 % (every fix on: 0 errors in every run since the app's Redis pool fix, a1b0c23).
      "slo-error-rate", _ALL_TENANT_OPS, TENANTS, ("redis-flap",), ("redis-fail-open",))
+# Found 2026-12-04 with an app whose unassign raised on an appointment nobody held: assignment-storm answered
+# 16 % of its requests 500 and passed (the error-rate SLO is reported apart from the verdict, and no invariant
+# judged an unassign's answer). Judged in every run (run_plan.ALWAYS_CHECKS), on every route.
+_row("E5.no-unexplained-errors", "E5",
+     "With no fault in place, no request is answered 5xx, whatever its route: with its dependencies up the app "
+     "answers a success or a definite refusal (a 503 with Retry-After sheds load and is not an error).",
+     "server-errors-explained", _ALL_TENANT_OPS, TENANTS + "; appointments unassigned while nobody holds them",
+     ("assignment-storm",), ("unassign-idempotent",), judged_by="answers_judged")
 _row("E5.latency-slo", "E5",
      "The run's p95 latency stays under the scenario's latency_p95_ms (200 ms).",
      "slo-latency-p95", _ALL_TENANT_OPS, TENANTS, ("smoke",),

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from stormproof.harness.plan.run_plan import SLO_CHECKS
+from stormproof.harness.plan.run_plan import ALWAYS_CHECKS, SLO_CHECKS
 from stormproof.scenarios import Scenario
 
 __all__ = ["Cell", "PromiseLike", "VerifyError", "build_cells", "select_cells", "uncovered_promises"]
@@ -111,7 +111,7 @@ def build_cells(scenarios: Iterable[Scenario], promises: Iterable[PromiseLike] =
 
     cells = []
     for (weaken, name), invariants in sorted(expect.items()):
-        checked = set(by_name[name].invariants) | set(SLO_CHECKS)  # every run adds the SLO checks
+        checked = set(by_name[name].invariants) | set(ALWAYS_CHECKS) | set(SLO_CHECKS)  # every run adds these
         missing = [i for i in invariants if i not in checked]
         problem = None
         if not invariants:

@@ -24,7 +24,8 @@ from stormproof.harness.invariants.timeline import INF, Interval, Undoers, certa
 ALL = {"single-active-session", "single-assignment", "job-applied-once", "job-applied-eventually",
        "idempotent-replay", "tenant-isolation", "no-lost-acknowledged-write", "dead-letter-accounting",
        "metrics-agree", "slo-error-rate", "slo-latency-p95", "consent-before-processing", "task-deduplicated",
-       "rate-limit-enforced", "deletion-audited", "retention-enforced", "authorization", "trace-echoed"}
+       "rate-limit-enforced", "deletion-audited", "retention-enforced", "authorization", "trace-echoed",
+       "server-errors-explained"}
 
 
 def test_every_checker_is_registered() -> None:

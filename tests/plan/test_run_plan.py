@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from stormproof.harness.invariants.config import CheckConfig
-from stormproof.harness.plan import SLO_CHECKS, PlanError, RunOptions, RunPlan, build_plan, parse_scenario, plan_from_dict
+from stormproof.harness.plan import ALWAYS_CHECKS, SLO_CHECKS, PlanError, RunOptions, RunPlan, build_plan, parse_scenario, plan_from_dict
 from stormproof.harness.report import RunInfo, ScenarioInfo, SLOTargets, build_result, load_result, schema_path, write_result
 from stormproof.scenarios import load_scenario, scenario_names
 
@@ -104,7 +104,7 @@ def test_options_override_the_scenario_and_late_faults_are_left_out() -> None:
     assert (plan.seed, plan.duration_s, plan.users, plan.workers) == (9, 10, 3, 0)
     assert [f.at for f in plan.faults] == [2]  # the one at 12 s would start after the load
     assert plan.weakenings == ("job-lock", "session-lock")
-    assert plan.checks == ("single-active-session", *SLO_CHECKS)
+    assert plan.checks == ("single-active-session", *ALWAYS_CHECKS, *SLO_CHECKS)
 
 
 def test_random_faults_are_drawn_once_by_seed_and_merged_by_time() -> None:

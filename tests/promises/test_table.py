@@ -61,10 +61,10 @@ def test_committed_doc_is_the_generated_one() -> None:
 
 def test_every_scenario_of_a_row_checks_its_invariant() -> None:
     """Otherwise `stormproof verify` could never catch the row's weakening in that scenario."""
-    from stormproof.harness.runner.run import SLO_CHECKS
+    from stormproof.harness.plan import ALWAYS_CHECKS, SLO_CHECKS
     from stormproof.scenarios import load_scenario
 
     for promise in PROMISES:
         for name in promise.scenarios:
-            checked = set(load_scenario(name).invariants) | set(SLO_CHECKS)
+            checked = set(load_scenario(name).invariants) | set(ALWAYS_CHECKS) | set(SLO_CHECKS)
             assert promise.invariant in checked, (promise.id, name)

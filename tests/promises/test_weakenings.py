@@ -1233,6 +1233,31 @@ def test_rep_overlap_released(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_unassign_idempotent(apps, weakened: bool) -> None:
+    """Unassigning an appointment nobody holds answers 200 with the fix; 500 without it, which
+    server-errors-explained flags (no fault was in place)."""
+    app = apps(*(("unassign-idempotent",) if weakened else ()))
+    tenant = app.tenants[1]
+    window = {"title": "never assigned", "starts_at": "2032-04-01T09:00:00Z", "ends_at": "2032-04-01T10:00:00Z"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    appointment = made.json()["id"]
+    rec = Recorder([t.company_id for t in app.tenants])
+    answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/unassign",
+                        headers=auth(tenant.manager_token, new_key()))
+    rec.record(v.UNASSIGN, tenant.company_id, answer, appointment_id=appointment)
+    if weakened:
+        assert answer.status_code == 500, answer.text
+    else:
+        assert answer.status_code == 200 and answer.json()["assigned_rep_id"] is None, answer.text
+    verdict = _verdict("server-errors-explained", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert verdict.violations[0].details == {"type": "unexplained-server-error", "tenant": tenant.company_id,
+                                                 "f": v.UNASSIGN, "status": 500}
+
+
+@FIX
 def test_webhook_signature(apps, weakened: bool) -> None:
     """An unsigned delivery is refused 401 with the fix; processed (here: 404 unknown job) without it."""
     app = apps(*(("webhook-signature",) if weakened else ()))
