@@ -254,6 +254,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "appointment-already-assigned instead of the existing assignment",
         ),
         Weakening(
+            "start-answers-active",
+            "A2",
+            "the refusal of a start while a session is active: the active session is answered (201) as if "
+            "this start had started it, an \"idempotent\" start without a key",
+        ),
+        Weakening(
             "unassign-idempotent",
             "A3/E5",
             "the idempotent unassignment: unassigning an appointment with no active assignment raises "

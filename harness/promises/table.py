@@ -124,6 +124,13 @@ _row("A2.conflict-names-active", "A2",
      "A start refused because a session is active answers 409 active-session-exists naming the active "
      "session's id, and that session is active.",
      "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",), ("conflict-names-active",))
+# Found 2026-12-04 with an app that answered a second start the active session (201): session-start-storm passed,
+# one session was active throughout, and no rule asked whether a 2xx start had started anything.
+_row("A2.start-starts-its-own", "A2",
+     "A start answered 2xx started a session of its own: no two starts (other than replays of one key) are "
+     "answered the same session, so two clients never both believe the recording is theirs.",
+     "single-active-session", (v.SESSION_START, v.LEGACY_START), HOT, ("session-start-storm",),
+     ("start-answers-active",))
 _row("A2.stop-idempotent", "A2",
      "Stopping a stopped session answers 200 with its state unchanged (stopped, same stopped_at), never an "
      "error and never a second stop.",

@@ -58,6 +58,38 @@ def test_concurrent_starts_on_different_appointments_and_replays_are_valid() -> 
         _session("s1"), _session("s2", appointment="a2"))).status == "valid"
 
 
+def test_a_start_answered_the_session_another_start_began_is_flagged() -> None:
+    """Two starts (different keys, or none) answered 2xx with one session: the later started nothing."""
+    for keys in (("k1", "k2"), (None, None)):
+        b = HistoryBuilder()
+        first, ack1 = b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"},
+                             idempotency_key=keys[0])
+        again, ack2 = b.call("legacy.start", 20, 30, 201, process="p2", appointment_id="a1", result={"id": "s1"},
+                             idempotency_key=keys[1])
+        verdict = _run("single-active-session", b, recording_sessions=(_session("s1"),))
+        assert verdict.status == "invalid", keys
+        (violation,) = verdict.violations
+        assert violation.details["type"] == "start-answered-existing"
+        assert violation.ops == tuple(sorted(b.at(i) for i in (first, ack1, again, ack2)))
+        assert verdict.summary["starts_answered_existing"] == 1
+
+
+def test_a_session_answered_again_as_a_replay_or_under_its_starts_key_is_valid() -> None:
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"}, idempotency_key="k1")
+    # the same key sent while the first ran, given the first's result (no replay header), and a marked replay
+    b.call("session.start", 5, 12, 201, process="p2", appointment_id="a1", result={"id": "s1"},
+           idempotency_key="k1")
+    b.call("session.start", 20, 25, 201, process="p3", appointment_id="a1", result={"id": "s1", "replayed": True},
+           idempotency_key="k1")
+    # another tenant's request under the same key text is not a replay of this one
+    verdict = _run("single-active-session", b, recording_sessions=(_session("s1"),))
+    assert verdict.status == "valid", verdict.violations
+    b.call("session.start", 30, 35, 201, process="p4", tenant="c2", appointment_id="a1", result={"id": "s1"},
+           idempotency_key="k1")
+    assert _run("single-active-session", b, recording_sessions=(_session("s1"),)).status == "invalid"
+
+
 def test_two_active_rows_in_the_final_state_are_flagged_with_their_acks() -> None:
     b = HistoryBuilder()
     _, ack = b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})

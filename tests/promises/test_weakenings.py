@@ -1130,6 +1130,32 @@ def test_conflict_names_active(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_start_answers_active(apps, weakened: bool) -> None:
+    """A second start while a session is active is refused 409 naming it with the fix; answered that
+    session 201 without it, which single-active-session flags (start-answered-existing)."""
+    app = apps(*(("start-answers-active",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant, rec=rec)
+    body = {"appointment_id": appointment}
+    answers = []
+    for token in (tenant.rep_tokens[0], tenant.rep_tokens[1]):
+        answer = httpx.post(app.url + START, headers=auth(token, new_key()), json=body)
+        rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=appointment)
+        answers.append(answer)
+    first, second = answers
+    assert first.status_code == 201, first.text
+    if weakened:
+        assert second.status_code == 201 and second.json()["id"] == first.json()["id"], second.text
+    else:
+        assert second.status_code == 409 and second.json()["active_session_id"] == first.json()["id"], second.text
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [x.details["type"] for x in verdict.violations] == ["start-answered-existing"]
+
+
+@FIX
 def test_legacy_start_lock(apps, weakened: bool) -> None:
     """With the unique index dropped, a legacy start and a new-route start at once leave one active session
     with the fix (both routes take the lock); two without it. The race window holds until both are in it

@@ -13,7 +13,10 @@ and a start refused with 409 active-session-exists must name the session that
 blocked it: an id (not none), a session of that appointment (per the final
 state), and not one a stop had certainly ended before the start was sent
 (a stop answered 2xx before the start's invoke). A replayed 409 is the stored
-answer of an earlier call, whose moment is unknown, so it is not judged.
+answer of an earlier call, whose moment is unknown, so it is not judged. A start
+answered 2xx started a session of its own: answered a session another start
+was answered with (not as a replay of that start's key), it is
+``start-answered-existing``.
 
 A stop of a stopped session answers its state, so its only refusals are 404,
 the Idempotency-Key protocol's and the limiter's (401, 403, 429; a 409
@@ -160,6 +163,7 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
                     status=completion.status)
 
     errored = _judge_errors(log, history)
+    taken_over = _judge_acknowledged_twice(log, first_ack, history)
     restamped = _check_stopped_at(log, history, rows)
     misnamed, judged = _judge_conflicts(log, history, rows, probe_stops)
 
@@ -168,6 +172,7 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
         conflicts_misnamed=misnamed,
         stops_refused=refused,
         errored=errored,
+        starts_answered_existing=taken_over,
         stops_restamped=restamped,
         acknowledged_sessions=len(first_ack),
         appointments=len(lifetimes),
@@ -203,6 +208,41 @@ def _judge_errors(log: ViolationLog, history: History) -> int:
                 "fault in place but on Redis: a conflict the database decides is a 409, and locks fail open",
                 (invoke.index, completion.index), status=completion.status, appointment_id=invoke.args.get(
                     "appointment_id"), session_id=invoke.args.get("session_id"))
+    return found
+
+
+def _judge_acknowledged_twice(log: ViolationLog, first_ack: dict[object, tuple[AppointmentKey, Op, Op]],
+                              history: History) -> int:
+    """A session acknowledged to two different starts: the later one started nothing (``start-answered-existing``).
+
+    A start answered 2xx says it started a session. Answering a start the session another start began
+    (an "idempotent" start without a key) leaves two clients that each believe the recording is theirs:
+    one stops it under the other. Only a replay may answer a session again: an answer marked replayed,
+    or a request under the key of the start that was acknowledged first (its key's first request, still
+    running, may be waited for and its result given). Found 2026-12-04 with an app that answered the
+    active session 201 to a second start: session-start-storm passed (one active session throughout).
+    """
+    found = 0
+    for invoke, completion in history.acknowledged_of(*STARTS):
+        assert completion is not None
+        session_id = completion.result.get("id")
+        first = first_ack.get(session_id) if session_id is not None else None
+        if first is None or completion.result.get("replayed"):
+            continue
+        _, first_invoke, first_completion = first
+        if first_completion is completion:
+            continue
+        key = invoke.args.get("idempotency_key")
+        if key is not None and key == first_invoke.args.get("idempotency_key") and invoke.tenant == first_invoke.tenant:
+            continue
+        found += 1
+        log.add("start-answered-existing",
+                f"appointment {invoke.args.get('appointment_id')}: {invoke.f} was answered {completion.status} "
+                f"with session {session_id}, which {first_invoke.f} had been answered before (and not as a "
+                "replay of its key): this start started nothing; a start while a session is active is refused "
+                "409 active-session-exists naming it",
+                (first_invoke.index, first_completion.index, invoke.index, completion.index),
+                appointment_id=invoke.args.get("appointment_id"), session_id=session_id, tenant=invoke.tenant)
     return found
 
 
