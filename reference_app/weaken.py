@@ -254,6 +254,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "appointment-already-assigned instead of the existing assignment",
         ),
         Weakening(
+            "consent-via-session",
+            "F3",
+            "the analysis consent of a call named by its recording session alone (recording_session_id, no "
+            "appointment_id): checked only when the body names the appointment, so such a call is analysed "
+            "with the recording consent alone",
+        ),
+        Weakening(
             "start-answers-active",
             "A2",
             "the refusal of a start while a session is active: the active session is answered (201) as if "

@@ -44,8 +44,10 @@ COMPANY_IDS = tuple(str(t["company_id"]) for t in CONFIG.tenants)
 _numbers = itertools.count(1)
 #: The idempotency probes' turn (see StormUser.do_probe_idempotency), one count for the process's users.
 _probe_turns = itertools.count()
-#: Every operation that records or analyses for an appointment, and the consent probes' turn over them.
-_CONSENT_PROBED = (v.SESSION_START, v.LEGACY_START, v.CALL_SUBMIT)
+#: Every operation that records or analyses for an appointment, and the consent probes' turn over them
+#: (``_VIA_SESSION``: a call submitted with the recording session it came from, not the appointment).
+_VIA_SESSION = "call.submit:via-session"
+_CONSENT_PROBED = (v.SESSION_START, v.LEGACY_START, v.CALL_SUBMIT, _VIA_SESSION)
 _consent_turns = itertools.count()
 #: Turns of appointment.double_book: overlapping pairs, and one turn in four a touching pair.
 _pair_turns = itertools.count()
@@ -967,9 +969,25 @@ class StormUser(FastHttpUser):
         scope drawn at random, so a check that accepts any consent (not the one of the processing's
         scope) is at risk too. The appointment is kept: whatever was made stays in the final state
         for ``consent-before-processing`` to judge against the consents.
+
+        The fourth way in is a call named by its recording session alone (``recording_session_id``, no
+        ``appointment_id``): the session was recorded with the recording consent, and the call's analysis
+        still needs the appointment's analysis consent (an app that checked it only when the body named
+        the appointment analysed such calls unconsented, and every run passed: no load sent one).
         """
         appointment = self._create_appointment()
         if appointment is None:
+            return
+        f = _CONSENT_PROBED[next(_consent_turns) % len(_CONSENT_PROBED)]
+        if f == _VIA_SESSION:
+            self._grant_consent(appointment, "recording")
+            started = self._start(v.SESSION_START, appointment, uuid.uuid4().hex)
+            session = started.body.get("id") if started.status == 201 and isinstance(started.body, dict) else None
+            if isinstance(session, str):
+                self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls",
+                           args={"appointment_id": appointment, "recording_session_id": session,
+                                 "consent_probe": "recording", "via": "session"},
+                           body={"recording_session_id": session}, key=uuid.uuid4().hex, token=self._token())
             return
         # The args say what the probe granted first ("none" or the scope), so that coverage counts the
         # probes (a start on a consented appointment puts no consent promise at risk) and a reader sees why.
@@ -977,7 +995,6 @@ class StormUser(FastHttpUser):
         if self.rng.random() < 0.5:
             granted = self.rng.choice(("recording", "analysis"))
             self._grant_consent(appointment, granted)
-        f = _CONSENT_PROBED[next(_consent_turns) % len(_CONSENT_PROBED)]
         if f == v.CALL_SUBMIT:
             self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls",
                        args={"appointment_id": appointment, "consent_probe": granted},

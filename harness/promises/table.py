@@ -850,6 +850,14 @@ _row("F3.consent-before-analysis", "F3",
      "No call of an appointment is analysed without an analysis consent granted before the call was submitted.",
      "consent-before-processing", (v.CALL_SUBMIT,), JOBS + "; appointments without consent",
      ("lifecycle-under-load",), ("consent-check",), count=c.with_arg((v.CALL_SUBMIT,), "consent_probe"))
+# Found 2026-12-04 reading the reference app: POST /calls with a recording_session_id and no appointment_id skipped
+# the analysis consent, and no load sent one (the consent probe named the appointment). Its fourth turn now does.
+_row("F3.consent-via-session", "F3",
+     "A call named by its recording session alone (recording_session_id, no appointment_id) is a call of that "
+     "session's appointment: without the appointment's analysis consent it is refused 409 consent-required "
+     "and never analysed.",
+     "consent-before-processing", (v.CALL_SUBMIT,), JOBS + "; appointments with a recording consent only",
+     ("lifecycle-under-load",), ("consent-via-session",), count=c.with_arg((v.CALL_SUBMIT,), "via"))
 # Found 2026-12-02 with a legacy start that skipped the check: lifecycle-under-load passed, its consent probe
 # sent session starts alone. The probe now takes each processing operation in turn (consent.probe).
 _row("F3.consent-every-route", "F3",

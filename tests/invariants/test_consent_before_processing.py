@@ -21,9 +21,9 @@ def _session(sid: str, appointment: str, at: float, cid: str = "c1") -> dict:
             "source": "sessions", "created_at": at, "stopped_at": None}
 
 
-def _call(call_id: str, appointment: str | None, at: float, cid: str = "c1") -> dict:
-    return {"id": call_id, "company_id": cid, "appointment_id": appointment, "status": "completed",
-            "lead_score": 1, "outcome": "won", "created_at": at}
+def _call(call_id: str, appointment: str | None, at: float, cid: str = "c1", session: str | None = None) -> dict:
+    return {"id": call_id, "company_id": cid, "appointment_id": appointment, "recording_session_id": session,
+            "status": "completed", "lead_score": 1, "outcome": "won", "created_at": at}
 
 
 def _analysis(aid: str, call_id: str, cid: str = "c1") -> dict:
@@ -50,6 +50,23 @@ def test_processing_without_consent_is_flagged() -> None:
     assert verdict.status == "invalid"
     (violation,) = verdict.violations
     assert violation.details["type"] == "recorded-without-consent" and violation.details["session_id"] == "s1"
+
+
+def test_a_call_named_by_its_session_alone_needs_the_sessions_appointment_analysis_consent() -> None:
+    """k3 names session s2 (appointment a2, recording consent only): analysed without consent."""
+    tables = {**GOOD,
+              "consents": [*GOOD["consents"], _consent("c1", "a2", "recording", 10.0)],
+              "recording_sessions": [*GOOD["recording_sessions"], _session("s2", "a2", 20.0)],
+              "calls": [*GOOD["calls"], _call("k3", None, 30.0, session="s2")],
+              "call_analyses": [*GOOD["call_analyses"], _analysis("n3", "k3")]}
+    verdict = _run(**tables)
+    assert verdict.status == "invalid" and verdict.summary["analyses"] == 2
+    (violation,) = verdict.violations
+    assert violation.details == {"type": "analysed-without-consent", "call_id": "k3", "appointment_id": "a2"}
+    assert "through its recording session s2" in violation.message
+    # With a2's analysis consent granted before the call, the same call is valid.
+    tables["consents"] = [*tables["consents"], _consent("c1", "a2", "analysis", 25.0)]
+    assert _run(**tables).status == "valid"
 
 
 def test_a_consent_of_the_other_scope_or_tenant_does_not_count() -> None:

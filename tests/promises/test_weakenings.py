@@ -2028,6 +2028,36 @@ def test_legacy_consent_check(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_consent_via_session(apps, weakened: bool) -> None:
+    """A call named by its recording session alone, on an appointment with a recording consent only: refused
+    409 consent-required with the fix; accepted 202 without it, and its analysis (applied here as the worker
+    would) is flagged by consent-before-processing through the session's appointment."""
+    app = apps(*(("consent-via-session",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant, ("recording",))
+    started = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()),
+                         json={"appointment_id": appointment})
+    assert started.status_code == 201, started.text
+    session = started.json()["id"]
+    body = {"recording_session_id": session}
+    call = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json=body)
+    rec.record(v.CALL_SUBMIT, tenant.company_id, call, body=body, recording_session_id=session)
+    if not weakened:
+        assert call.status_code == 409 and _problem_type(call) == "consent-required", call.text
+    else:
+        assert call.status_code == 202, call.text
+        _execute(app, "INSERT INTO call_analyses (id, company_id, call_id, shunya_job_id, output_hash, result, "
+                      "applied_by) VALUES (%s, %s, %s, 'shj_test', 'h', '{}', 'webhook')",
+                 uuid.uuid4(), tenant.company_id, call.json()["id"])
+    verdict = _verdict("consent-before-processing", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {(x.details["type"], x.details["appointment_id"]) for x in verdict.violations} == {
+            ("analysed-without-consent", appointment)}
+
+
+@FIX
 def test_consent_commit(apps, weakened: bool) -> None:
     """A consent granted 201 is in the database with the fix; not without it, though its appointment is
     (no-lost-acknowledged-write flags consent-lost)."""

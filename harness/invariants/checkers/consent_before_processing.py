@@ -4,8 +4,11 @@ Judged on the final state. Every recording session needs a ``recording``
 consent of its appointment granted no later than the session was created;
 every call analysis of a call made for an appointment needs an ``analysis``
 consent granted no later than the call was submitted. Consent granted after
-the fact does not count: processing had already happened without it. Calls
-without an appointment are not tied to a person's consent and are skipped.
+the fact does not count: processing had already happened without it. A call
+named by its recording session alone is a call of that session's appointment
+(an app that checked consent only when the body named the appointment analysed
+such calls unconsented, 2026-12-04). Calls tied to no appointment, directly or
+through a session, are not tied to a person's consent and are skipped.
 
 Each violation cites the request that created the session or the call, when the
 history holds it (a probe's or the load's), so that the report shows it and
@@ -98,19 +101,25 @@ def check_consent_before_processing(history: History, snapshot: Snapshot) -> Ver
         log.cannot("calls or call_analyses not captured")
     else:
         by_id = {row.get("id"): row for row in calls}
+        session_of = {row.get("id"): row.get("appointment_id") for row in sessions or ()}
         submitted = _created_by(history, CALL_SUBMIT)
         for analysis in analyses:
             call = by_id.get(analysis.get("call_id"))
-            if call is None or call.get("appointment_id") is None:
+            if call is None:
+                continue
+            appointment = call.get("appointment_id")
+            via = ""
+            if appointment is None and call.get("recording_session_id") is not None:
+                appointment = session_of.get(call.get("recording_session_id"))
+                via = f" (through its recording session {call.get('recording_session_id')})"
+            if appointment is None:
                 continue
             checked_analyses += 1
-            why = _missing(grants, (call.get("company_id"), call.get("appointment_id"), "analysis"),
-                           call.get("created_at"))
+            why = _missing(grants, (call.get("company_id"), appointment, "analysis"), call.get("created_at"))
             if why is not None:
                 log.add("analysed-without-consent",
                         f"analysis {analysis.get('id')} of call {call.get('id')} for appointment "
-                        f"{call.get('appointment_id')}: {why}",
-                        submitted.get(call.get("id"), ()), call_id=call.get("id"),
-                        appointment_id=call.get("appointment_id"))
+                        f"{appointment}{via}: {why}",
+                        submitted.get(call.get("id"), ()), call_id=call.get("id"), appointment_id=appointment)
     return log.verdict(sessions=checked_sessions, analyses=checked_analyses, consents=len(consents),
                        consent_grants=evidence)

@@ -49,10 +49,18 @@ async def submit_call(request: Request, body: CallSubmit, ctx: Ctx, principal: C
             await require_consent(uow.session, ctx.settings, appointment, "analysis")
             appointment_id = appointment.id
         if body.recording_session_id is not None:
-            session_id = (await get_owned(
+            recording = await get_owned(
                 uow.session, RecordingSession, body.recording_session_id, principal, ctx.settings,
                 what="recording session",
-            )).id
+            )
+            session_id = recording.id
+            if appointment_id is None and not ctx.settings.weakened("consent-via-session"):
+                # A call recorded in a session is a call of the session's appointment: its analysis needs
+                # that appointment's analysis consent, however the body names it (weakened: checked only
+                # when the body names the appointment, the original's one way in).
+                owner = await get_owned(uow.session, Appointment, recording.appointment_id, principal, ctx.settings,
+                                        what="appointment")
+                await require_consent(uow.session, ctx.settings, owner, "analysis")
         call = Call(id=uuid.uuid4(), company_id=principal.company_id, appointment_id=appointment_id,
                     recording_session_id=session_id, status="submitted", created_at=utcnow())
         job = ShunyaJob(id=uuid.uuid4(), company_id=principal.company_id, call_id=call.id, status="pending",
