@@ -267,6 +267,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "this start had started it, an \"idempotent\" start without a key",
         ),
         Weakening(
+            "stop-finds-active-only",
+            "A2",
+            "the stop's lookup of a stopped session: only active sessions are found, so stopping a stopped "
+            "session answers 404 as if it did not exist",
+        ),
+        Weakening(
             "unassign-idempotent",
             "A3/E5",
             "the idempotent unassignment: unassigning an appointment with no active assignment raises "

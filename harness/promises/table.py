@@ -124,6 +124,13 @@ _row("A2.conflict-names-active", "A2",
      "A start refused because a session is active answers 409 active-session-exists naming the active "
      "session's id, and that session is active.",
      "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",), ("conflict-names-active",))
+# Found 2026-12-04 with an app whose stop looked up active sessions only: session-start-storm passed, a 404 being
+# a stop's answer for no such session (another tenant's, a deleted one), never judged by its status alone.
+_row("A2.stop-finds-stopped", "A2",
+     "A stop of a stopped session of one's own tenant finds it: answered its state, never 404 as if the session "
+     "did not exist.",
+     "single-active-session", (v.SESSION_STOP, v.LEGACY_STOP), HOT, ("session-start-storm",),
+     ("stop-finds-active-only",))
 # Found 2026-12-04 with an app that answered a second start the active session (201): session-start-storm passed,
 # one session was active throughout, and no rule asked whether a 2xx start had started anything.
 _row("A2.start-starts-its-own", "A2",

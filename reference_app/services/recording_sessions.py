@@ -182,6 +182,9 @@ async def stop_session(
         uow.session, RecordingSession, session_id, principal, ctx.settings,
         what="recording session", for_update=True,
     )
+    if recording.status not in ACTIVE_SESSION_STATUSES and ctx.settings.weakened("stop-finds-active-only"):
+        # A lookup of active sessions only: a stopped session is "not found" to a retried stop.
+        raise Problem("not-found", "recording session not found")
     if recording.status in ACTIVE_SESSION_STATUSES and ctx.settings.weakened("stop-write-behind"):
         uow.session.expunge(recording)  # answered from memory; the row is written later
         recording.status, recording.stopped_at = "stopped", utcnow()

@@ -90,6 +90,28 @@ def test_a_session_answered_again_as_a_replay_or_under_its_starts_key_is_valid()
     assert _run("single-active-session", b, recording_sessions=(_session("s1"),)).status == "invalid"
 
 
+def test_a_stop_answered_404_for_an_own_session_that_existed_is_refused() -> None:
+    """s1 was started for c1, then stopped; a second stop answered 404 said "no such session" of it."""
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("session.stop", 20, 30, 200, session_id="s1")
+    _, missing = b.call("session.stop", 40, 50, 404, process="p2", session_id="s1")
+    verdict = _run("single-active-session", b, recording_sessions=(_session("s1", status="stopped"),))
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "stop-refused" and b.at(missing) in violation.ops
+
+
+def test_a_stop_answered_404_is_valid_for_another_tenant_a_session_gone_or_not_yet_started() -> None:
+    b = HistoryBuilder()
+    b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("session.stop", 20, 30, 404, process="p2", tenant="c2", session_id="s1")  # another tenant's probe
+    b.call("session.stop", 5, 8, 404, process="p3", session_id="s1")  # sent before the start was answered
+    b.call("session.start", 0, 10, 201, process="p4", appointment_id="a2", result={"id": "s2"})
+    b.call("session.stop", 20, 30, 404, process="p5", session_id="s2")  # s2 is gone at the end (deleted)
+    assert _run("single-active-session", b, recording_sessions=(_session("s1"),)).status == "valid"
+
+
 def test_two_active_rows_in_the_final_state_are_flagged_with_their_acks() -> None:
     b = HistoryBuilder()
     _, ack = b.call("session.start", 0, 10, 201, appointment_id="a1", result={"id": "s1"})

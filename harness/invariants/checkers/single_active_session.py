@@ -23,7 +23,10 @@ the Idempotency-Key protocol's and the limiter's (401, 403, 429; a 409
 in-flight or resource-busy; a 400 or 422 naming an ``idempotency-key-``
 problem). Any other 4xx (a 400 or 422 "session not active", a 409 naming
 another problem) is ``stop-refused``; a 409 whose body names no problem is
-not judged (an in-flight 409 of a backend that words it its own way). And
+not judged (an in-flight 409 of a backend that words it its own way). A 404
+is no such session, except for a session of the stopping tenant, started
+before the stop was sent and still there at the end: it existed, so its 404 is
+``stop-refused`` too. And
 "unchanged" includes the time it stopped: every 2xx stop of one session that
 reports ``stopped_at`` reports the same one, that of the final row
 (``stop-restamped``: a second stop wrote a new stopped_at, a second stop in
@@ -162,6 +165,7 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
                     (invoke.index, completion.index), session_id=invoke.args.get("session_id"),
                     status=completion.status)
 
+    refused += _judge_stops_not_found(log, history, first_ack, rows)
     errored = _judge_errors(log, history)
     taken_over = _judge_acknowledged_twice(log, first_ack, history)
     restamped = _check_stopped_at(log, history, rows)
@@ -208,6 +212,39 @@ def _judge_errors(log: ViolationLog, history: History) -> int:
                 "fault in place but on Redis: a conflict the database decides is a 409, and locks fail open",
                 (invoke.index, completion.index), status=completion.status, appointment_id=invoke.args.get(
                     "appointment_id"), session_id=invoke.args.get("session_id"))
+    return found
+
+
+def _judge_stops_not_found(log: ViolationLog, history: History,
+                           first_ack: dict[object, tuple[AppointmentKey, Op, Op]], rows: tuple[Row, ...] | None) -> int:
+    """A stop answered 404 for a session of its own tenant that existed all along (``stop-refused``).
+
+    404 is a stop's answer for no such session (or another tenant's), so it is not judged by its
+    status alone. But a session whose start was answered to this tenant before the stop was sent, and
+    whose row is still there at the end (rows do not come back), existed when the stop arrived: a 404
+    says "no such session" of a stopped one (an app that looked up active sessions only; found
+    2026-12-04: session-start-storm passed it).
+    """
+    if rows is None:
+        return 0
+    present = {str(row.get("id")): row.get("company_id") for row in rows}
+    found = 0
+    for invoke, completion in history.pairs_of(*STOPS):
+        if completion is None or completion.status != 404 or completion.result.get("replayed"):
+            continue  # a replayed 404 is the stored answer of an earlier request, at an unknown moment
+        session_id = invoke.args.get("session_id")
+        started = first_ack.get(session_id)
+        if started is None or str(present.get(str(session_id), "")) != str(invoke.tenant):
+            continue
+        _, start_invoke, start_completion = started
+        if start_invoke.tenant != invoke.tenant or start_completion.time_ns >= invoke.time_ns:
+            continue
+        found += 1
+        log.add("stop-refused",
+                f"stopping session {session_id} was answered 404, though the session was started for this "
+                "tenant before the stop was sent and is still there at the end: a stop of a stopped session "
+                "answers its state", (start_completion.index, invoke.index, completion.index),
+                session_id=session_id, status=404)
     return found
 
 
