@@ -267,6 +267,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "this start had started it, an \"idempotent\" start without a key",
         ),
         Weakening(
+            "throttle-retried",
+            "C3",
+            "the retry of a throttled task: a rate limit's refusal (the tenant's Shunya or task limit) is taken "
+            "for a failure no retry mends, and the task is dead-lettered at once",
+        ),
+        Weakening(
             "stop-finds-active-only",
             "A2",
             "the stop's lookup of a stopped session: only active sessions are found, so stopping a stopped "

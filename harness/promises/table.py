@@ -350,6 +350,14 @@ _row("C1.retried-before-dead-letter", "C1",
      "it is dead-lettered: its dead letter records 1 + that many failures (an upstream refusal, a 4xx, is not retried).",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing", ("shunya-outage",),
      ("retries-skipped",))
+# Found 2026-12-04 with an app whose workers took their own Shunya limit's refusal for a failure no retry mends:
+# shunya-quota passed with 73 of its tasks dead-lettered after one throttled try (gave-up-early did not read a
+# rate limit as transient), though the scenario says a limited call waits and is retried.
+_row("C3.throttled-work-kept", "C3",
+     "A task throttled by a rate limit (the app's per-tenant Shunya or task limit, or Shunya's own 429) waits for "
+     "its allowance and is retried: never dead-lettered for being throttled before its retries are spent.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; tenants calling Shunya above their limit",
+     ("shunya-quota",), ("throttle-retried",))
 _row("C1.retry-budget", "C1",
      "A task is tried at most 1 + STORMPROOF_TASK_MAX_RETRIES times, then dead-lettered; never retried forever.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya down for longer than the budget",

@@ -40,6 +40,14 @@ class ShunyaRateLimited(ShunyaError):
         super().__init__(f"tenant Shunya rate limit reached; retry in {retry_after_s}s")
 
 
+def _retry_after_s(value: str | None) -> int:
+    """Shunya's Retry-After as whole seconds (at least 1; an HTTP-date or nothing reads as 1)."""
+    try:
+        return max(1, int(value or "1"))
+    except ValueError:
+        return 1
+
+
 class ShunyaClient:
     def __init__(self, base_url: str, *, timeout_ms: int, limiter: RateLimiter, limit: Limit,
                  limited: bool = True, count_error_answers: bool = True, one_error_endpoint: bool = False) -> None:
@@ -87,6 +95,9 @@ class ShunyaClient:
             if self._count_error_answers:
                 METRICS.shunya_api_errors.labels(endpoint, "5xx").inc()
             raise ShunyaUnavailable(f"{endpoint}: HTTP {response.status_code}")
+        if response.status_code == 429:  # Shunya's own quota: come back later, not a refusal of the work
+            METRICS.shunya_api_errors.labels(endpoint, "4xx").inc()
+            raise ShunyaRateLimited(_retry_after_s(response.headers.get("Retry-After")))
         if response.status_code >= 400:
             METRICS.shunya_api_errors.labels(endpoint, "4xx").inc()
             raise ShunyaRejected(f"{endpoint}: HTTP {response.status_code}: {response.text[:200]}")

@@ -96,7 +96,11 @@ def _company(kwargs: dict[str, Any]) -> uuid.UUID | None:
         return None
 
 
-def _is_transient(exc: BaseException) -> bool:
+def _is_transient(exc: BaseException, settings: Settings) -> bool:
+    """Whether a retry may mend the failure: an outage, a timeout, a busy lock, or a rate limit (a throttled
+    task waits for its allowance; weakened ``throttle-retried``: a limit's refusal is dead-lettered at once)."""
+    if isinstance(exc, (ShunyaRateLimited, TaskRateLimited)) and settings.weakened("throttle-retried"):
+        return False
     if isinstance(exc, Problem):
         return exc.status in (409, 429, 503)  # a busy lock, a limit, an outage
     return isinstance(exc, RETRYABLE)
@@ -133,7 +137,7 @@ def _execute(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key: str |
         except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered, never lost
             error = f"{type(exc).__name__}: {exc}"
             failures += 1
-            if not _is_transient(exc) or out_of_retries(settings, failures):
+            if not _is_transient(exc, settings) or out_of_retries(settings, failures):
                 rt.run(queue.give_up(task_id, name, kwargs, company_id, error, failures, dedupe_key=dedupe_key))
                 return
             if not rt.run(queue.retry_allowed(company_id)):
@@ -168,7 +172,7 @@ def _execute_direct(task: Task, body: Any, kwargs: dict[str, Any], *, dedupe_key
     except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered, never lost
         error = f"{type(exc).__name__}: {exc}"
         failures += 1
-        if not _is_transient(exc) or out_of_retries(settings, failures):
+        if not _is_transient(exc, settings) or out_of_retries(settings, failures):
             rt.run(queue.give_up(task_id, name, kwargs, company_id, error, failures, dedupe_key=dedupe_key))
             return
         if not rt.run(queue.retry_allowed(company_id)):

@@ -260,6 +260,27 @@ def test_dead_letter_accounting_flags_a_transient_failure_dead_lettered_before_i
     assert inherited.details["type"] == "gave-up-early" and inherited.details["failures"] == 1
 
 
+def test_dead_letter_accounting_reads_a_rate_limit_as_transient() -> None:
+    """A task dead-lettered after one throttled try (the app's own Shunya or task limit, or Shunya's 429) gave
+    up early: a limited call waits for its allowance and is retried."""
+    b = HistoryBuilder()
+    config = CheckConfig(task_max_retries=2)
+    ran = {"tries": [{"event": "start", "at": 1.0}]}
+    errors = ("ShunyaRateLimited: tenant Shunya rate limit reached; retry in 1s",
+              "TaskRateLimited: tenant task-enqueue rate limit reached; retry in 2s",
+              "ShunyaRejected: create_job: HTTP 429: too many jobs", "HTTPError: 429 Too Many Requests")
+    for n, error in enumerate(errors):
+        letter = ({"id": f"d{n}", "task_id": "t1", "task_name": "submit", "attempts": 1, "error": error},)
+        verdict = _run("dead-letter-accounting", b, task_records=({**_task("t1", "dead_lettered"), **ran},),
+                       dead_letters=letter, config=config)
+        assert [v.details["type"] for v in verdict.violations] == ["gave-up-early"], error
+        # after its retries were spent, the same letter is due
+        due = ({**letter[0], "attempts": 3},)
+        spent = {"tries": [{"event": "start", "at": float(i)} for i in range(3)]}
+        assert _run("dead-letter-accounting", b, task_records=({**_task("t1", "dead_lettered"), **spent},),
+                    dead_letters=due, config=config).status == "valid", error
+
+
 def test_dead_letter_accounting_counts_the_hand_retries_whose_budget_it_judged() -> None:
     """A task queued again by hand counts as judged for the whole-budget promise only when the letter is of a task
     that ran here and the retried task failed at least once (it spent some of its budget)."""

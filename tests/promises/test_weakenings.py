@@ -1439,6 +1439,22 @@ def test_retry_budget(weakened: bool) -> None:
 
 
 @FIX
+def test_throttle_retried(weakened: bool) -> None:
+    """A rate limit's refusal (the tenant's Shunya or task limit, or Shunya's 429) is transient with the fix: the
+    task waits for its allowance and is retried; without it the task is dead-lettered at its first throttle.
+    (shunya-quota: 73 tasks dead-lettered after one try, which dead-letter-accounting flags as gave-up-early.)"""
+    from stormproof.reference_app.services.shunya_client import ShunyaRateLimited, ShunyaUnavailable
+    from stormproof.reference_app.services.task_queue import TaskRateLimited
+    from stormproof.reference_app.worker.tasks import _is_transient
+
+    settings = Settings(database_url="postgresql://x", redis_url="redis://x",
+                        weakenings=frozenset({"throttle-retried"}) if weakened else frozenset())
+    assert _is_transient(ShunyaRateLimited(1), settings) is not weakened
+    assert _is_transient(TaskRateLimited(2), settings) is not weakened
+    assert _is_transient(ShunyaUnavailable("create_job: HTTP 503"), settings)  # an outage either way
+
+
+@FIX
 def test_metrics_from_start_up(apps, weakened: bool) -> None:
     """Every series an alert rule reads is in the first scrape with the fix; without it the dedupe counters
     appear only at the first delivery, and metrics-agree's start-up rule flags the misses counter."""

@@ -20,7 +20,7 @@ Without a quiescence measure (a snapshot built by hand), in-flight rows
 beyond ``CheckConfig.max_in_flight_tasks`` are violations, as before.
 
 The retry policy (plan C1): a dead letter of a transient failure (a 5xx, a
-timeout, a failed connection) whose task failed fewer than 1 +
+timeout, a failed connection, a rate limit) whose task failed fewer than 1 +
 ``CheckConfig.task_max_retries`` times gave up early (``gave-up-early``).
 The retry budget: a task tried more times than its budget allows
 (``CheckConfig.task_try_budget``, from the budgets the run gives the app) was
@@ -170,16 +170,19 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
 
 
 #: A dead letter's error that reads as a transient failure of the upstream (a 5xx, a timeout, a connection that
-#: failed): what a retry policy exists for. Other errors (a 4xx, a poll budget spent, a bug) are not judged.
-_TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable", re.IGNORECASE)
+#: failed) or a rate limit (the app's own, or the upstream's 429: the work waits for its allowance): what a retry
+#: policy exists for. Other errors (a 4xx refusal, a poll budget spent, a bug) are not judged.
+_TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable|HTTP 429|rate.?limit|too many requests",
+                        re.IGNORECASE)
 
 
 def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> int:
     """A task that failed transiently is retried its budget's worth before it is dead-lettered (plan C1).
 
     A dead letter records how many times its task failed (``attempts``); one that failed fewer times than
-    1 + ``task_max_retries``, for a transient failure (its error reads as a 5xx, a timeout or a failed
-    connection; an upstream refusal, a spent poll budget or a bug is left out: no retry mends them), gave
+    1 + ``task_max_retries``, for a transient failure (its error reads as a 5xx, a timeout, a failed
+    connection or a rate limit; an upstream refusal, a spent poll budget or a bug is left out: no retry mends
+    them), gave
     up early (``gave-up-early``): a retry count read as 0 passed shunya-outage while every failed job was
     dead-lettered on its first error (2026-12-03).
 
