@@ -86,7 +86,8 @@ def _verify(settings: Settings, token: str) -> tuple[Principal, float]:
             token,
             settings.jwt_secret,
             algorithms=[settings.jwt_algorithm],
-            options={"require": ["sub", "cid", "role", "exp"]},
+            # Weakened ``token-expiry``: exp is required but not verified, an expired token is served.
+            options={"require": ["sub", "cid", "role", "exp"], "verify_exp": not settings.weakened("token-expiry")},
         )
     except jwt.ExpiredSignatureError:
         raise Problem("unauthenticated", "token expired") from None

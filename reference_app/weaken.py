@@ -391,6 +391,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "(a manager's still is), so a rep reads and writes another tenant's rows by id",
         ),
         Weakening(
+            "unassign-commit",
+            "A3/brief-5",
+            "the unassign's write: the release made in a savepoint that is rolled back (a write the handler "
+            "never commits), so the 200 answers an appointment that stays assigned",
+        ),
+        Weakening(
             "consent-commit",
             "F3/brief-5",
             "the consent's write: recorded in a savepoint that is rolled back (a write the handler never "
@@ -559,6 +565,18 @@ WEAKENINGS: dict[str, Weakening] = {
             "the fail-open of the Redis locks and rate limits: when Redis cannot be reached, the error "
             "propagates and the request answers 500, so a Redis restart turns the requests in flight into "
             "errors instead of leaving the decision to the database guards",
+        ),
+        Weakening(
+            "manager-role",
+            "D2",
+            "the manager role check of the manager-only routes (assign, unassign, deletions, reps, retention, "
+            "dead-letter retries): any authenticated user of the tenant, a rep too, is served",
+        ),
+        Weakening(
+            "token-expiry",
+            "D2",
+            "the expiry check of bearer tokens (exp verification switched off while debugging, left off): an "
+            "expired token is served like a live one",
         ),
         Weakening(
             "tenant-from-query",

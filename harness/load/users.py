@@ -53,6 +53,8 @@ _consent_turns = itertools.count()
 _pair_turns = itertools.count()
 #: Turns of the requests' trace headers (X-Trace-Id, or a traceparent one time in four).
 _trace_turns = itertools.count()
+#: The authorization probes' turn over every (route, caller) pair, one count for the process's users.
+_authz_turns = itertools.count()
 
 
 def _idempotency_turns(routes: list[Any], others: bool) -> list[tuple[str, Any]]:
@@ -899,11 +901,18 @@ class StormUser(FastHttpUser):
         d = derived()
         if d is None or not d.authz:
             return
-        route = self.rng.choice(d.authz)
-        roles = [r for r in derive.authz_roles(route) if r != "expired" or self.tenant.get("expired_token")]
-        if "rep" in roles and not self.tenant.get("rep_tokens"):
-            roles.remove("rep")
-        role = self.rng.choice(roles)
+        # Every (route, caller) in turn: drawn at random, a rep on one manager route went unprobed for a whole
+        # tenant-probe run (a rep let unassign passed, 2026-12-04: its 7 probes were all tokenless or forged).
+        pairs = [(route, role) for route in d.authz for role in derive.authz_roles(route)]
+        start = next(_authz_turns) + _probe_offset()
+        for turn in range(start, start + len(pairs)):
+            route, role = pairs[turn % len(pairs)]
+            if role == "expired" and not self.tenant.get("expired_token") \
+                    or role == "rep" and not self.tenant.get("rep_tokens"):
+                continue
+            break
+        else:
+            return
         token = {"none": None, "expired": self.tenant.get("expired_token"), "forged": _forge(self._token()),
                  "rep": (self.tenant.get("rep_tokens") or [None])[0], "manager": self._token()}[role]
         own = self._own()

@@ -561,6 +561,18 @@ _row("D2.every-role", "D2",
      "Another tenant's id answers 404 whoever of the tenant asks: a rep's request as surely as a manager's.",
      "tenant-isolation", (v.PROBE,), TENANTS + "; reps with tokens in every tenant", ("tenant-probe",),
      ("tenant-guard-reps",), count=c.with_arg_value((v.PROBE,), "as_role", "rep"))
+# Found 2026-12-04 with unassign open to any user of the tenant: tenant-probe passed, its authorization probes drew
+# route and caller at random and never sent a rep to unassign. They now take every (route, caller) pair in turn.
+_row("D2.manager-routes-403", "D2",
+     "A rep calling a route that needs the manager role (every one the OpenAPI document marks, writes included) "
+     "is refused 403, and served nothing.",
+     "authorization", (v.PROBE_AUTHZ,), TENANTS + "; reps with tokens in every tenant", ("tenant-probe",),
+     ("manager-role",), count=c.with_arg_value((v.PROBE_AUTHZ,), "role", "rep"))
+_row("D2.tokens-verified", "D2",
+     "A request with no token, an expired token or a forged one is refused 401 on every route, before anything "
+     "else is looked at.",
+     "authorization", (v.PROBE_AUTHZ,), TENANTS + "; an expired token per tenant", ("tenant-probe",),
+     ("token-expiry",), count=c.with_arg_value((v.PROBE_AUTHZ,), "role", "expired"))
 _row("D2.not-found-not-forbidden", "D2",
      "Another tenant's id answers 404, never 403 or another refusal that tells it exists.",
      "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("tenant-404",))
@@ -920,6 +932,13 @@ _row("brief-5.consent-kept", "brief-5",
      "processing relies on is never lost.",
      "no-lost-acknowledged-write", (v.CONSENT_GRANT,), TENANTS + "; appointments that consents are granted on",
      ("lifecycle-under-load",), ("consent-commit",))
+# Found 2026-12-04 with an unassign that wrote on a session it never committed: assignment-storm passed (only
+# assigns, starts, stops, calls, consents and creations were judged). no-lost-acknowledged-write now judges unassigns.
+_row("brief-5.unassign-kept", "brief-5",
+     "Every unassign answered 200 released the assignments its appointment had when it was sent: an assignment "
+     "an answer named before the unassign is never active at the end.",
+     "no-lost-acknowledged-write", (v.ASSIGN, v.UNASSIGN), HOT, ("assignment-storm",), ("unassign-commit",),
+     count=c.by_operations((v.UNASSIGN,)))
 _row("brief-5.task-accounting", "brief-5",
      "Every task enqueued is accounted for: enqueued = succeeded + dead-lettered (+ in flight at the cutoff).",
      "dead-letter-accounting", _TASK_OPS, JOBS + "; Shunya failing often enough to exhaust retries",

@@ -64,8 +64,9 @@ async def get_principal(request: Request, ctx: Ctx) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-async def require_manager(principal: CurrentPrincipal) -> Principal:
-    if not principal.is_manager:
+async def require_manager(principal: CurrentPrincipal, ctx: Ctx) -> Principal:
+    # Weakened ``manager-role``: the role is not checked, every user of the tenant is a manager here.
+    if not principal.is_manager and not ctx.settings.weakened("manager-role"):
         raise Problem("forbidden", "this action needs the manager role")
     return principal
 

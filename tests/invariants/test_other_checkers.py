@@ -812,3 +812,30 @@ def test_metrics_agree_counts_every_server_error_the_clients_saw() -> None:
     assert _run("metrics-agree", b, metrics=short, **fields).status == "invalid"
     b.call("fault", 11, 12, None, process="nemesis", tenant=None, fault="kill", phase="start", target="app")
     assert _run("metrics-agree", b, metrics=short, **fields).status == "unknown"
+
+
+def test_an_unassign_that_released_nothing_is_a_lost_write() -> None:
+    """An unassign answered 200 while an assignment an answer named before it was sent stays active: unassign-lost
+    (a release on a session never committed). Not flagged: the assignment released; one first answered after the
+    unassign was sent (it may have come after); an unassign whose key was first sent before the assign was answered
+    (a retry or replay acted then); a failed unassign."""
+    def judged(status: str, *, unassign_at: float = 10, first_key_at: float | None = None, answered_at: float = 3,
+               unassign_status: int = 200):
+        b = HistoryBuilder()
+        b.call("appointment.assign", 0, answered_at, 200, appointment_id="a1", rep_id="r1",
+               idempotency_key="ka", result={"id": "s1", "appointment_id": "a1", "rep_id": "r1"})
+        if first_key_at is not None:
+            b.call("appointment.unassign", first_key_at, first_key_at + 1, 503, process="p2", appointment_id="a1",
+                   idempotency_key="ku")
+        _, done = b.call("appointment.unassign", unassign_at, unassign_at + 1, unassign_status, process="p3",
+                         appointment_id="a1", idempotency_key="ku")
+        verdict = _run("no-lost-acknowledged-write", b, appointment_assignments=(
+            {"id": "s1", "company_id": "c1", "appointment_id": "a1", "rep_id": "r1", "status": status},))
+        return verdict, b.at(done)
+
+    lost, done = judged("active")
+    assert [(x.details["type"], x.ops) for x in lost.violations] == [("unassign-lost", (done,))]
+    assert lost.violations[0].details["assignment_id"] == "s1"
+    for verdict in (judged("released")[0], judged("active", answered_at=12)[0],
+                    judged("active", first_key_at=1)[0], judged("active", unassign_status=404)[0]):
+        assert verdict.status == "valid", verdict.violations

@@ -2181,3 +2181,72 @@ def test_rate_limit_fail_closed(reference_app_module, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert "quiet-tenant-limited" in {x.details["type"] for x in verdict.violations}
+
+
+@FIX
+def test_unassign_commit(apps, weakened: bool) -> None:
+    """An unassign answered 200 released the assignment with the fix; without it the assignment stays active
+    (no-lost-acknowledged-write flags unassign-lost)."""
+    app = apps(*(("unassign-commit",) if weakened else ()))
+    tenant = app.tenants[1]
+    day = datetime(2045 + random.randrange(50), 1, 1, 9, tzinfo=timezone.utc) + timedelta(days=random.randrange(360))
+    window = {"title": "assigned once", "starts_at": day.isoformat(), "ends_at": (day + timedelta(hours=1)).isoformat()}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    appointment = made.json()["id"]
+    rec = Recorder([t.company_id for t in app.tenants])
+    assigned = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/assign",
+                          headers=auth(tenant.manager_token, new_key()), json={"rep_id": tenant.rep_ids[0]})
+    assert assigned.status_code == 200, assigned.text
+    rec.record(v.ASSIGN, tenant.company_id, assigned, appointment_id=appointment, rep_id=tenant.rep_ids[0])
+    answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/unassign",
+                        headers=auth(tenant.manager_token, new_key()))
+    assert answer.status_code == 200 and answer.json()["assigned_rep_id"] is None, answer.text
+    rec.record(v.UNASSIGN, tenant.company_id, answer, appointment_id=appointment)
+    status = sql_rows(app.database_url, "SELECT status FROM appointment_assignments WHERE id = %s",
+                      assigned.json()["id"])[0][0]
+    assert status == ("active" if weakened else "released")
+    verdict = _verdict("no-lost-acknowledged-write", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"unassign-lost"}
+
+
+def _authz_probe(rec: Recorder, tenant, answer: httpx.Response, route: str, role: str, roles: list[str]) -> None:
+    rec.record(v.PROBE_AUTHZ, tenant.company_id, answer, route=route, role=role, required_roles=roles,
+               method=route.split(" ", 1)[0], path=answer.request.url.path)
+
+
+@FIX
+def test_manager_role(apps, weakened: bool) -> None:
+    """A rep unassigning (a manager-only route) is refused 403 with the fix; served 200 without it
+    (authorization flags forbidden-success)."""
+    app = apps(*(("manager-role",) if weakened else ()))
+    tenant = app.tenants[1]
+    appointment = _consented_appointment(app, tenant, scopes=())
+    rec = Recorder([t.company_id for t in app.tenants])
+    answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/unassign",
+                        headers=auth(tenant.rep_tokens[0], new_key()))
+    assert answer.status_code == (200 if weakened else 403), answer.text
+    _authz_probe(rec, tenant, answer, "POST /api/v1/appointments/{appointment_id}/unassign", "rep", ["manager"])
+    verdict = _verdict("authorization", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert verdict.violations[0].details["type"] == "forbidden-success"
+
+
+@FIX
+def test_token_expiry(apps, weakened: bool) -> None:
+    """An expired token is refused 401 with the fix; served without it (authorization flags
+    unauthenticated-success)."""
+    app = apps(*(("token-expiry",) if weakened else ()))
+    tenant = app.tenants[1]
+    assert tenant.expired_token
+    rec = Recorder([t.company_id for t in app.tenants])
+    answer = httpx.get(f"{app.url}/api/v1/appointments", headers=auth(tenant.expired_token))
+    assert answer.status_code == (200 if weakened else 401), answer.text
+    _authz_probe(rec, tenant, answer, "GET /api/v1/appointments", "expired", [])
+    verdict = _verdict("authorization", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert verdict.violations[0].details["type"] == "unauthenticated-success"

@@ -14,7 +14,9 @@ roles it names) against what the caller may get:
 - any of them: never a 5xx (``server-error``), unless a fault was active.
 
 No answer and 429 are counted, not judged. With no probe at all the verdict
-is ``unknown`` ("not exercised").
+is ``unknown`` ("not exercised"). The verdict names the manager routes that
+were probed but never by a rep (``manager_routes_without_rep``): their 403 was
+not put at risk in this run.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def check_authorization(history: History, snapshot: Snapshot) -> Verdict:
     outcomes: Counter[str] = Counter()
     per_role: Counter[str] = Counter()
     routes: set[object] = set()
+    manager_routes: set[str] = set()
+    rep_probed: set[str] = set()
     for invoke, completion in history.pairs_of(PROBE_AUTHZ):
         if completion is None:
             continue
@@ -63,6 +67,10 @@ def check_authorization(history: History, snapshot: Snapshot) -> Verdict:
             outcomes[kind] += 1
             continue
         route = invoke.args.get("route") or f"{invoke.args.get('method')} {invoke.args.get('path')}"
+        if "manager" in (invoke.args.get("required_roles") or ()):
+            manager_routes.add(str(route))
+            if role == "rep":
+                rep_probed.add(str(route))
         facts = dict(tenant=invoke.tenant, role=role, route=route, status=completion.status)
         ops = (invoke.index, completion.index)
         expected = expected_status(role, invoke.args.get("required_roles"))
@@ -82,4 +90,4 @@ def check_authorization(history: History, snapshot: Snapshot) -> Verdict:
     if not per_role:
         log.cannot("not exercised: no authorization probe in the history")
     return log.verdict(probes=sum(per_role.values()), per_role=dict(per_role), outcomes=dict(outcomes),
-                       routes=len(routes))
+                       routes=len(routes), manager_routes_without_rep=sorted(manager_routes - rep_probed))

@@ -7,6 +7,10 @@ later operation could have undone it:
 - a stopped session is ``stopped`` (sessions never restart);
 - an assignment exists, and is ``released`` only if an unassign (or delete)
   of its appointment could have acted after it;
+- an unassign released its appointment's assignments: an assignment an
+  assign's answer named before the unassign's key was first sent, still
+  ``active`` at the end, is ``unassign-lost`` (an unassign answered 200 that
+  released nothing; a released assignment is never active again);
 - a submitted call exists;
 - a granted consent exists while its appointment does (consents, the evidence
   that processing was allowed, only go with their appointment: a deletion or
@@ -25,7 +29,8 @@ from collections.abc import Callable
 
 from stormproof.harness.history import History, Pair
 from stormproof.harness.history.vocabulary import (APPOINTMENT_CREATE, ASSIGN, CALL_SUBMIT, CONSENT_GRANT,
-                                                   DELETION_CONFIRM, DELETION_REQUEST, RETENTION_RUN, STARTS, STOPS)
+                                                   DELETION_CONFIRM, DELETION_REQUEST, RETENTION_RUN, STARTS, STOPS,
+                                                   UNASSIGN)
 from stormproof.harness.invariants.checkers.single_assignment import assignment_undoers
 from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, write_began
 from stormproof.harness.invariants.collector import ViolationLog
@@ -111,9 +116,62 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
                     log.add("call-lost", f"acknowledged call {call_id} is not in the final state",
                             (completion.index,), call_id=call_id)
 
+    checked += _check_unassigns(log, history, snapshot)
     checked += _check_consents(log, history, snapshot)
     checked += _check_created_appointments(log, history, snapshot, deleted_after)
     return log.verdict(acknowledged_writes_checked=checked)
+
+
+def _check_unassigns(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
+    """Each acknowledged unassign released the assignments its appointment had when it was first sent.
+
+    An unassign acts from the first request sent under its Idempotency-Key (a retry or a replay under the
+    key acted then, not later). An assignment an assign's answer named before that moment was in place
+    when the unassign ran; still active at the end, the unassign answered 200 without releasing it (a
+    write on a session never committed, say). A released assignment is history (docs/API.md): assigning
+    the rep again makes a new one, so the old id active again is the same loss. Assignments no answer
+    named (the seed's, a probe's) are not judged: when they were made is not known.
+    """
+    unassigns = history.acknowledged_of(UNASSIGN)
+    if not unassigns:
+        return 0
+    if snapshot.appointment_assignments is None:
+        log.cannot("appointment_assignments not in snapshot")
+        return 0
+    first_sent: dict[tuple[object, object], float] = {}
+    for invoke, _ in history.pairs_of(UNASSIGN):
+        key = invoke.args.get("idempotency_key")
+        if key is not None:
+            first = (invoke.tenant, key)
+            first_sent[first] = min(first_sent.get(first, INF), invoke.time_ns)
+    acted: dict[str, tuple[float, int]] = {}  # appointment -> (latest first-sent time of an acknowledged unassign, index)
+    for invoke, completion in unassigns:
+        assert completion is not None
+        key = invoke.args.get("idempotency_key")
+        began = first_sent.get((invoke.tenant, key), invoke.time_ns) if key is not None else invoke.time_ns
+        appointment = str(invoke.args.get("appointment_id"))
+        if began > acted.get(appointment, (-INF, 0))[0]:
+            acted[appointment] = (began, completion.index)
+    answered: dict[object, float] = {}  # assignment id -> when an answer first named it
+    for _, completion in history.acknowledged_of(ASSIGN):
+        assert completion is not None
+        assignment = completion.result.get("id")
+        if assignment is not None:
+            answered[assignment] = min(answered.get(assignment, INF), completion.time_ns)
+    checked = 0
+    for row in snapshot.appointment_assignments:
+        appointment = str(row.get("appointment_id"))
+        if appointment not in acted or row.get("id") not in answered:
+            continue
+        checked += 1
+        began, index = acted[appointment]
+        if row.get("status") != "active" or answered[row.get("id")] >= began:
+            continue
+        log.add("unassign-lost", f"appointment {appointment} was unassigned (answered 2xx), but its assignment "
+                f"{row.get('id')} of rep {row.get('rep_id')}, answered before the unassign was sent, is still "
+                "active", (index,), appointment_id=appointment, assignment_id=row.get("id"),
+                rep_id=row.get("rep_id"))
+    return checked
 
 
 def _check_consents(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
