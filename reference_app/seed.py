@@ -52,6 +52,9 @@ class SeededTenant:
     #: tenant's own policy is shorter); and a deletion audit row as old as the expired call, which no
     #: retention may delete. The first tenant, with two or more, has a short policy of its own.
     retention_rows: list[dict[str, object]] = field(default_factory=list)
+    #: With ``at_risk``: the tenant's own retention policy (``call_days``, ``appointment_days``), or None where
+    #: the defaults apply. The load sets it again through PUT /retention-policy before a retention run.
+    retention_policy: dict[str, int] | None = None
     #: With ``at_risk``: pairs of appointments whose windows overlap, none assigned, so that a rep assigned to
     #: both at once is a double booking one race away (plan A3); the load's ``appointment.double_book`` tries it.
     overlap_pair_ids: list[list[str]] = field(default_factory=list)
@@ -212,6 +215,7 @@ def _seed_retention(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, mana
     """Calls and appointments past and within the default retention, so that retention has work (plan F1)."""
     if short_policy:
         conn.execute(insert(RetentionPolicy).values(company_id=company_id, updated_at=now, **SHORT_POLICY))
+        tenant.retention_policy = dict(SHORT_POLICY)
     for ages in (_EXPIRED_DAYS, _RETAINED_DAYS):
         created = now - timedelta(days=ages["call"])
         call = uuid.uuid4()

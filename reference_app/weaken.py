@@ -630,6 +630,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "ends made LF, Unicode made NFC)",
         ),
         Weakening(
+            "policy-put-fields",
+            "F1",
+            "the fields of PUT /retention-policy stored as sent: the appointment retention is stored from the "
+            "call retention field (a copy-paste slip), so a tenant's appointments go after its calls' days",
+        ),
+        Weakening(
             "retention-tenant-scope",
             "F1",
             "the tenant scope of a retention run: it deletes every company's rows older than the caller's "

@@ -33,6 +33,8 @@ probe.setup              route, kind, method, path                   like the ro
                                                                      creating its own row of a kind no
                                                                      answer named yet, for the probes)
 appointment.create       (none)                                      id (appointment id)
+retention.policy.put     call_days, appointment_days                 call_days, appointment_days
+retention.policy.read    (none)                                      call_days, appointment_days, default
 consent.grant            appointment_id, scope                       id (consent id), appointment_id
 deletion.request         scope, target_id                            id (deletion request id)
 deletion.confirm         deletion_id, [wrong_token]                  id (the audit row, same id)
@@ -73,6 +75,8 @@ __all__ = [
     "PROBE_FILTER",
     "PROBE_IDEMPOTENCY",
     "PROBE_SETUP",
+    "RETENTION_POLICY_PUT",
+    "RETENTION_POLICY_READ",
     "RETENTION_RUN",
     "SESSION_READ",
     "SESSION_START",
@@ -106,6 +110,8 @@ CONSENT_GRANT = "consent.grant"
 DELETION_REQUEST = "deletion.request"
 DELETION_CONFIRM = "deletion.confirm"
 RETENTION_RUN = "retention.run"
+RETENTION_POLICY_PUT = "retention.policy.put"
+RETENTION_POLICY_READ = "retention.policy.read"
 CALL_REFRESH = "call.refresh"
 CALL_READ = "call.read"
 APPOINTMENT_LIST = "appointment.list"

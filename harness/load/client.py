@@ -113,6 +113,10 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
             result["status"] = body["status"]
         if isinstance(body.get("type"), str):
             result["problem"] = body["type"].rsplit("/", 1)[-1]
+        for key in ("call_days", "appointment_days", "default"):  # a retention policy (retention-enforced)
+            value = body.get(key)
+            if isinstance(value, (int, bool)):
+                result[key] = value
         job = body.get("job")
         if isinstance(job, dict) and isinstance(job.get("shunya_job_id"), str):
             result["shunya_job_id"] = job["shunya_job_id"]

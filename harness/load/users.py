@@ -1138,7 +1138,17 @@ class StormUser(FastHttpUser):
 
     def do_lifecycle_retention(self) -> None:
         """Enforce our tenant's retention now. The args name every tenant's seeded old rows (``retention_rows``)
-        so that retention-enforced can tell a row deleted within its tenant's retention (plan F1)."""
+        so that retention-enforced can tell a row deleted within its tenant's retention (plan F1).
+
+        First the manager reads the tenant's policy (GET /retention-policy: its own, or the defaults), and a
+        tenant seeded with a policy of its own sets it again (PUT, the same values, so the rows' fates stay
+        those the seed planned): the policy route's answers and the row it stores are judged too (a PUT that
+        stored one field in the other's column passed every scenario, no load ever sent one, 2026-12-04)."""
+        policy = self.tenant.get("retention_policy")
+        if isinstance(policy, dict) and policy:
+            self._send(v.RETENTION_POLICY_PUT, "PUT", "/api/v1/retention-policy", args=dict(policy),
+                       body=dict(policy), token=self._token())
+        self._send(v.RETENTION_POLICY_READ, "GET", "/api/v1/retention-policy", args={}, token=self._token())
         rows = [row for tenant in CONFIG.tenants for row in tenant.get("retention_rows") or ()]
         self._send(v.RETENTION_RUN, "POST", "/api/v1/admin/retention/run", args={"rows": rows} if rows else {},
                    token=self._token())

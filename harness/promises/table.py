@@ -791,6 +791,14 @@ _row("F1.age-from-end", "F1",
      "survives a retention run.",
      "retention-enforced", (v.RETENTION_RUN,), TENANTS + "; an appointment across each tenant's cutoff",
      ("lifecycle-under-load",), ("retention-from-start",))
+# Found 2026-12-04 with a PUT /retention-policy that stored the call days as the appointment days: every scenario
+# passed, no load sent the route (the seed wrote the policy). The retention turn now reads the policy and sets the
+# seeded one again through the API; retention-enforced judges the answers and the stored row.
+_row("F1.policy-stored", "F1",
+     "A manager's PUT /retention-policy answers, and stores, the days it was sent; GET /retention-policy answers "
+     "the policy in force (the tenant's own, or the defaults).",
+     "retention-enforced", (v.RETENTION_POLICY_PUT, v.RETENTION_POLICY_READ), TENANTS + "; one tenant with a short "
+     "policy", ("lifecycle-under-load",), ("policy-put-fields",), count=c.by_operations((v.RETENTION_POLICY_PUT,)))
 _row("F1.audit-survives", "F1",
      "Deletion audit rows are never deleted, by retention or anything else.",
      "deletion-audited", (v.RETENTION_RUN, v.DELETION_CONFIRM), TENANTS + "; audit rows older than any retention",

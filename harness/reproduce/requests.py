@@ -227,6 +227,9 @@ _BUILDERS: dict[str, Callable[[Step, Mapping[str, Any], ReplayContext], Request]
     v.DELETION_REQUEST: _deletion_request,
     v.DELETION_CONFIRM: _confirm,
     v.RETENTION_RUN: _retention,
+    v.RETENTION_POLICY_PUT: _simple("PUT", "/api/v1/retention-policy", body=lambda a: {
+        "call_days": a["call_days"], "appointment_days": a["appointment_days"]}),
+    v.RETENTION_POLICY_READ: _simple("GET", "/api/v1/retention-policy"),
     # a seeded dead letter (``t0.dead_letter_ids.N``); one the run's tasks made is named by no answer it
     # recorded, and is sent as it was (a 404 on a fresh stack)
     v.DEAD_LETTER_RETRY: _simple("POST", "/api/v1/dead-letters/{dead_letter_id}/retry"),

@@ -378,3 +378,34 @@ def test_deletion_audited_flags_an_audit_that_counts_less_than_was_erased() -> N
         short = run(counts)
         assert short.status == "invalid", counts
         assert [v.details["type"] for v in short.violations] == ["audit-counts-short"]
+
+
+def test_retention_enforced_judges_the_policy_route() -> None:
+    """A PUT answered 200 for days the final row does not hold (policy-lost), or answered other days
+    (policy-misanswered), a manager's PUT refused (policy-refused), a GET sent after the PUT was answered that
+    reads other days (policy-misread), a GET of a tenant without a policy that does not read the defaults:
+    flagged. The same answers with the row stored as sent, and a GET sent before any PUT was answered: valid."""
+    def judged(stored: dict | None, *, put_answer: dict | None = None, read_c1: tuple = (30, 100),
+               read_c2: tuple = (90, 365), read_at: float = 5):
+        b = HistoryBuilder()
+        b.call("retention.policy.put", 0, 1, 200, call_days=30, appointment_days=100,
+               result=put_answer or {"call_days": 30, "appointment_days": 100})
+        b.call("retention.policy.read", read_at, read_at + 1, 200, process="p2",
+               result={"call_days": read_c1[0], "appointment_days": read_c1[1]})
+        b.call("retention.policy.read", 0, 1, 200, process="p3", tenant="c2",
+               result={"call_days": read_c2[0], "appointment_days": read_c2[1], "default": True})
+        b.call("retention.policy.put", 2, 3, 403, process="p4", tenant="c3", call_days=5, appointment_days=5)
+        tables = {"calls": [], "appointments": [],
+                  "retention_policies": [] if stored is None else [{"id": "c1", "company_id": "c1", **stored}]}
+        verdict = _one("retention-enforced", b.build(), tables)
+        return sorted(v.details["type"] for v in verdict.violations)
+
+    right = {"call_days": 30, "appointment_days": 100}
+    assert judged(right) == ["policy-refused"]  # c3's manager refused 403
+    assert judged({"call_days": 30, "appointment_days": 30}) == ["policy-lost", "policy-refused"]
+    assert judged(None) == ["policy-lost", "policy-refused"]
+    assert judged(right, put_answer={"call_days": 30, "appointment_days": 30}) == ["policy-misanswered",
+                                                                                   "policy-refused"]
+    assert judged(right, read_c1=(90, 365)) == ["policy-misread", "policy-refused"]
+    assert judged(right, read_c1=(90, 365), read_at=0.5) == ["policy-refused"]  # sent before the PUT's answer
+    assert judged(right, read_c2=(None, None)) == ["policy-misread", "policy-refused"]

@@ -2250,3 +2250,27 @@ def test_token_expiry(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert verdict.violations[0].details["type"] == "unauthenticated-success"
+
+
+@FIX
+def test_policy_put_fields(apps, weakened: bool) -> None:
+    """PUT /retention-policy stores the days it was sent with the fix; without it the appointment days are the
+    call days (retention-enforced flags policy-lost)."""
+    app = apps(*(("policy-put-fields",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    policy = {"call_days": 30, "appointment_days": 100}  # what test_retention_tenant_scope sets too
+    answer = httpx.put(f"{app.url}/api/v1/retention-policy", headers=auth(tenant.manager_token), json=policy)
+    assert answer.status_code == 200 and answer.json()["appointment_days"] == policy["appointment_days"], answer.text
+    rec.record(v.RETENTION_POLICY_PUT, tenant.company_id, answer, **policy)
+    stored = sql_rows(app.database_url, "SELECT call_days, appointment_days FROM retention_policies WHERE "
+                      "company_id = %s", tenant.company_id)[0]
+    assert tuple(stored) == ((policy["call_days"],) * 2 if weakened else (policy["call_days"],
+                                                                          policy["appointment_days"]))
+    verdict = _verdict("retention-enforced", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"policy-lost"}
+    if weakened:  # the policy as sent, for the other tests of this app
+        _execute(app, "UPDATE retention_policies SET appointment_days = %s WHERE company_id = %s",
+                 policy["appointment_days"], tenant.company_id)

@@ -22,6 +22,16 @@ tenant's latest acknowledged run (the request that had to delete it), so that
 ``stormproof reproduce`` has a request to replay. Every answer of a run is
 judged too: the caller is a manager, so a refusal (4xx other than 429) or a
 5xx outside a fault is ``retention-run-refused``.
+
+The policy route is judged as well (plan F1: per-tenant policies). A manager's
+PUT /retention-policy answers 200 with the days it was sent
+(``policy-misanswered`` otherwise; a refusal or a 5xx outside a fault is
+``policy-refused``), and the tenant's final policy row holds them
+(``policy-lost``: no row, or other days), unless a PUT of other days may have
+acted after it. A manager's GET answers the policy in force: the days of a PUT
+answered before the read was sent (when every PUT of the tenant sent the same
+days), else the final row's, else the defaults; other days are
+``policy-misread``.
 """
 
 from __future__ import annotations
@@ -30,7 +40,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import NEMESIS, RETENTION_RUN
+from stormproof.harness.history.vocabulary import (NEMESIS, RETENTION_POLICY_PUT, RETENTION_POLICY_READ,
+                                                   RETENTION_RUN)
 from stormproof.harness.invariants.checkers._common import acknowledged
 from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
@@ -68,6 +79,8 @@ def check_retention_enforced(history: History, snapshot: Snapshot) -> Verdict:
         log.cannot("calls or appointments not captured: retention not checked")
         return log.verdict(runs=len(runs))
     policies = {str(row.get("company_id")): row for row in snapshot.table("retention_policies") or ()}
+    if snapshot.table("retention_policies") is not None:
+        _judge_policy_route(log, history, policies)
     kept = held = 0
     expired: list[tuple[str, str, str, Row, float, float, float]] = []  # company, kind, column, row, at, days, began
     for company, began in runs.items():
@@ -155,6 +168,64 @@ def _retained_deleted(log: ViolationLog, pairs: list, latest: float | None, poli
                 f"at the last retention run, within its {days:.0f}-day retention, yet it is gone", ops,
                 company_id=company, row_id=row_id)
     return deleted
+
+
+_DAYS = ("call_days", "appointment_days")
+
+
+def _judge_policy_route(log: ViolationLog, history: History, policies: dict[str, Row]) -> None:
+    """Every answer of PUT and GET /retention-policy, and the row an acknowledged PUT leaves."""
+    faults = FaultWindows(history)
+    puts = history.pairs_of(RETENTION_POLICY_PUT)
+    sent: dict[str, set[tuple[object, ...]]] = {}  # tenant -> every days a PUT of it sent
+    for invoke, _ in puts:
+        sent.setdefault(str(invoke.tenant), set()).add(tuple(invoke.args.get(k) for k in _DAYS))
+    settled: dict[str, tuple[tuple[object, ...], float]] = {}  # tenant -> (the days, first answered) when all agree
+    for invoke, completion in puts:
+        if completion is None:
+            continue
+        tenant, days = str(invoke.tenant), tuple(invoke.args.get(k) for k in _DAYS)
+        ops = (invoke.index, completion.index)
+        kind = answer_class(invoke, completion, faults)
+        if kind in ("4xx", "5xx"):
+            log.add("policy-refused", f"a manager's PUT /retention-policy answered {completion.status}", ops,
+                    tenant=tenant, status=completion.status)
+        if completion.type != "ok":
+            continue
+        answered = tuple(completion.result.get(k) for k in _DAYS)
+        if answered != days:
+            log.add("policy-misanswered", f"PUT /retention-policy sent days {days} and answered {answered}", ops,
+                    tenant=tenant, sent=list(days), answered=list(answered))
+        if len(sent[tenant]) == 1:
+            settled[tenant] = (days, min(settled.get(tenant, (days, INF))[1], completion.time_ns))
+            row = policies.get(tenant)
+            stored = None if row is None else tuple(row.get(k) for k in _DAYS)
+            if stored != days:
+                log.add("policy-lost", f"PUT /retention-policy was answered {completion.status} for days {days}, "
+                        f"but the tenant's final policy is {stored or 'absent'}", ops, tenant=tenant,
+                        sent=list(days), stored=None if stored is None else list(stored))
+    for invoke, completion in history.pairs_of(RETENTION_POLICY_READ):
+        if completion is None:
+            continue
+        tenant = str(invoke.tenant)
+        ops = (invoke.index, completion.index)
+        if answer_class(invoke, completion, faults) in ("4xx", "5xx"):
+            log.add("policy-refused", f"a manager's GET /retention-policy answered {completion.status}", ops,
+                    tenant=tenant, status=completion.status)
+        if completion.type != "ok":
+            continue
+        if tenant in sent:
+            if tenant not in settled or settled[tenant][1] >= invoke.time_ns:
+                continue  # PUTs of other days, or none answered before this read: either policy may be read
+            expected = settled[tenant][0]
+        else:
+            row = policies.get(tenant)
+            expected = (DEFAULT_CALL_DAYS, DEFAULT_APPOINTMENT_DAYS) if row is None \
+                else tuple(row.get(k) for k in _DAYS)
+        answered = tuple(completion.result.get(k) for k in _DAYS)
+        if answered != expected:
+            log.add("policy-misread", f"GET /retention-policy answered days {answered}, the policy in force is "
+                    f"{expected}", ops, tenant=tenant, answered=list(answered), expected=list(expected))
 
 
 def _judge_answers(log: ViolationLog, history: History, pairs: list) -> None:

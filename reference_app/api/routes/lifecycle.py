@@ -45,7 +45,8 @@ async def put_retention_policy(body: RetentionPolicyIn, ctx: Ctx, principal: Man
             row = RetentionPolicy(company_id=principal.company_id, created_at=utcnow())
             session.add(row)
         row.call_days = body.call_days
-        row.appointment_days = body.appointment_days
+        # Weakened ``policy-put-fields``: the appointment retention stored from the call retention's field.
+        row.appointment_days = body.call_days if ctx.settings.weakened("policy-put-fields") else body.appointment_days
         row.updated_by = principal.user_id
         row.updated_at = utcnow()
     return RetentionPolicyOut(
