@@ -397,6 +397,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "never commits), so the 200 answers an appointment that stays assigned",
         ),
         Weakening(
+            "read-cache",
+            "brief-5",
+            "reads from the database: GET /appointments/{id} and GET /recordings/sessions/{id} are answered from "
+            "a per-process cache kept 5 s that writes never invalidate (a stopped session reads as recording)",
+        ),
+        Weakening(
             "consent-commit",
             "F3/brief-5",
             "the consent's write: recorded in a savepoint that is rolled back (a write the handler never "

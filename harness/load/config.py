@@ -29,6 +29,9 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     # One rep assigned to both appointments of a seeded overlapping pair at once (plan A3); off unless asked.
     "appointment.double_book": 0,
     "appointment.read": 4,
+    # Assign, read, unassign, read, on an appointment no other turn writes: each read must answer the write
+    # before it (reads-current).
+    "appointment.assign_read": 1,
     "session.read": 3,
     "appointment.list": 2,
     # A burst of lists sent at once by one user (plan C3: a limit holds when a tenant's requests arrive

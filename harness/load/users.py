@@ -471,6 +471,23 @@ class StormUser(FastHttpUser):
         self._send(v.UNASSIGN, "POST", f"/api/v1/appointments/{appointment}/unassign",
                    args={"appointment_id": appointment}, key=uuid.uuid4().hex, token=self._token())
 
+    def do_appointment_assign_read(self) -> None:
+        """Assign a rep to one of the tenant's quiet appointments (none of the hot ones the other turns write),
+        read it, unassign it, read it again: each read must answer what the write just acknowledged left
+        (reads-current). Reads of hot appointments are nearly always concurrent with some write, so a read cache
+        that writes never invalidate passed every scenario (2026-12-04)."""
+        quiet = [a for a in self.tenant["appointment_ids"][len(self.hot):] if a not in self.hot]
+        if not quiet or not self.tenant.get("rep_ids"):
+            return
+        appointment, rep = self.rng.choice(quiet), self.rng.choice(self.tenant["rep_ids"])
+        path = f"/api/v1/appointments/{appointment}"
+        self._send(v.ASSIGN, "POST", f"{path}/assign", args={"appointment_id": appointment, "rep_id": rep},
+                   body={"rep_id": rep}, key=uuid.uuid4().hex, token=self._token())
+        self._send(v.APPOINTMENT_READ, "GET", path, args={"appointment_id": appointment}, token=self._token())
+        self._send(v.UNASSIGN, "POST", f"{path}/unassign", args={"appointment_id": appointment},
+                   key=uuid.uuid4().hex, token=self._token())
+        self._send(v.APPOINTMENT_READ, "GET", path, args={"appointment_id": appointment}, token=self._token())
+
     def do_appointment_read(self) -> None:
         appointment = self.rng.choice(self.tenant["appointment_ids"])
         self._send(v.APPOINTMENT_READ, "GET", f"/api/v1/appointments/{appointment}",

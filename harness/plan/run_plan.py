@@ -30,7 +30,8 @@ __all__ = ["ALWAYS_CHECKS", "RunPlan", "SLO_CHECKS", "build_plan", "plan_from_di
 SLO_CHECKS = ("slo-error-rate", "slo-latency-p95")
 #: The correctness checks every run adds to its scenario's invariants: promises of every route, judged
 #: in every run whatever the scenario aims at (a 5xx with no fault in place fails any run).
-ALWAYS_CHECKS = ("server-errors-explained",)
+#: A read must answer what the writes acknowledged before it left (a stale cache fails any run too).
+ALWAYS_CHECKS = ("server-errors-explained", "reads-current")
 
 _CLI = "command line"
 

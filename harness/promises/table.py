@@ -947,6 +947,15 @@ _row("brief-5.unassign-kept", "brief-5",
      "an answer named before the unassign is never active at the end.",
      "no-lost-acknowledged-write", (v.ASSIGN, v.UNASSIGN), HOT, ("assignment-storm",), ("unassign-commit",),
      count=c.by_operations((v.UNASSIGN,)))
+# Found 2026-12-04 with single-row reads served from a 5-second cache no write invalidated: every scenario passed (no
+# checker judged a read's content). reads-current runs in every run; appointment.assign_read reads after its writes.
+_row("brief-5.reads-current", "brief-5",
+     "A read answers the state the writes acknowledged before it was sent left: a session stopped is never read "
+     "active, a session started is never read missing, an appointment reads the rep its last unambiguous assign "
+     "or unassign left.",
+     "reads-current", (v.SESSION_READ, v.APPOINTMENT_READ), HOT + "; appointments no other turn writes",
+     ("assignment-storm", "session-start-storm"), ("read-cache",),
+     count=c.by_operations((v.SESSION_READ, v.APPOINTMENT_READ)))
 _row("brief-5.task-accounting", "brief-5",
      "Every task enqueued is accounted for: enqueued = succeeded + dead-lettered (+ in flight at the cutoff).",
      "dead-letter-accounting", _TASK_OPS, JOBS + "; Shunya failing often enough to exhaust retries",

@@ -2274,3 +2274,31 @@ def test_policy_put_fields(apps, weakened: bool) -> None:
     if weakened:  # the policy as sent, for the other tests of this app
         _execute(app, "UPDATE retention_policies SET appointment_days = %s WHERE company_id = %s",
                  policy["appointment_days"], tenant.company_id)
+
+
+@FIX
+def test_read_cache(apps, weakened: bool) -> None:
+    """A session read after its stop was acknowledged answers it stopped with the fix; without it the read
+    cached before the stop answers recording (reads-current flags stale-session)."""
+    app = apps(*(("read-cache",) if weakened else ()))
+    tenant = app.tenants[1]
+    appointment = _consented_appointment(app, tenant)
+    rec = Recorder([t.company_id for t in app.tenants])
+    started = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()),
+                         json={"appointment_id": appointment})
+    assert started.status_code == 201, started.text
+    rec.record(v.SESSION_START, tenant.company_id, started, appointment_id=appointment)
+    session = started.json()["id"]
+    url = f"{app.url}/api/v1/recordings/sessions/{session}"
+    first = httpx.get(url, headers=auth(tenant.rep_tokens[0]))
+    rec.record(v.SESSION_READ, tenant.company_id, first, session_id=session)
+    stopped = httpx.post(f"{url}/stop", headers=auth(tenant.rep_tokens[0], new_key()))
+    assert stopped.status_code == 200, stopped.text
+    rec.record(v.SESSION_STOP, tenant.company_id, stopped, session_id=session)
+    read = httpx.get(url, headers=auth(tenant.rep_tokens[0]))
+    assert read.status_code == 200 and read.json()["status"] == ("recording" if weakened else "stopped"), read.text
+    rec.record(v.SESSION_READ, tenant.company_id, read, session_id=session)
+    verdict = _verdict("reads-current", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"stale-session"}

@@ -13,6 +13,7 @@ from ...models import Appointment, AppointmentAssignment
 from ...services.deletion import create_request
 from ...services.assignments import assign_appointment, unassign_appointment
 from ...services.idempotency import Outcome, UnitOfWork, run_write
+from ...services.read_cache import cached_read, remember_read
 from ...services.tenancy import get_owned, parse_id
 from ..deps import Ctx, CurrentPrincipal, ManagerPrincipal
 from ..schemas import (
@@ -71,9 +72,13 @@ async def create_appointment(
 
 @router.get("/{appointment_id}", response_model=AppointmentOut)
 async def get_appointment(appointment_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+    cache = ctx.settings.weakened("read-cache")
+    if cache and (hit := cached_read("appointment", principal.company_id, appointment_id)) is not None:
+        return hit
     async with ctx.reads() as session:
         row = await get_owned(session, Appointment, appointment_id, principal, ctx.settings, what="appointment")
-        return dump(AppointmentOut, row)
+        answer = dump(AppointmentOut, row)
+    return remember_read("appointment", principal.company_id, appointment_id, answer) if cache else answer
 
 
 @router.patch("/{appointment_id}", response_model=AppointmentOut)

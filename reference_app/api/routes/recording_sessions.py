@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from ...models import RecordingSession
 from ...services.idempotency import Outcome, UnitOfWork, run_write
+from ...services.read_cache import cached_read, remember_read
 from ...services.recording_sessions import start_session, stop_session
 from ...services.tenancy import get_owned, parse_id
 from ..deps import Ctx, CurrentPrincipal
@@ -65,8 +66,12 @@ async def list_sessions(
 
 @router.get("/{session_id}", response_model=SessionOut)
 async def get_session(session_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+    cache = ctx.settings.weakened("read-cache")
+    if cache and (hit := cached_read("session", principal.company_id, session_id)) is not None:
+        return hit
     async with ctx.reads() as session:
         row = await get_owned(
             session, RecordingSession, session_id, principal, ctx.settings, what="recording session"
         )
-        return dump(SessionOut, row)
+        answer = dump(SessionOut, row)
+    return remember_read("session", principal.company_id, session_id, answer) if cache else answer

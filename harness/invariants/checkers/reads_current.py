@@ -1,0 +1,162 @@
+"""reads-current (every run): a read answers the state that acknowledged writes left, never an older one.
+
+The brief's invariants judge the final state and the writes' answers; a read
+answers clients too (the API and its read model are the contract), and a
+client that was told "stopped" or "assigned to Dana" acts on what it reads
+next. A read served from a stale copy (a response cache not invalidated by
+the write, a lagging replica) passes every final-state check. Found by an
+outside bug: session and appointment reads cached for a few seconds passed
+every scenario.
+
+Judged, for reads sent after a write was answered (the write certainly took
+effect before the read began):
+
+- a session read answering it active (pending or recording) after a stop of it
+  was acknowledged: ``stale-session`` (sessions never restart);
+- a session read answering 404 after a start that created it was
+  acknowledged, with no deletion of its appointment (or retention, or a company
+  deletion of its tenant) that may have acted: ``session-read-lost``;
+- an appointment read whose ``assigned_rep_id`` is not what the last
+  acknowledged assign or unassign of it left, where that write is unambiguous:
+  every other write of the appointment that may have acted (assigns and
+  unassigns, the load's or a probe's) ended before it began or began after
+  the read was answered. ``stale-assignment``. A keyed write acted as early as its
+  key was first sent (a retry or replay under the key acted then).
+
+Reads answered while a fault was in place are judged like the others: a
+fault may refuse or delay a read, not make it answer an old state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import (APPOINTMENT_READ, ASSIGN, DELETION_CONFIRM,
+                                                   RETENTION_RUN, SESSION_READ, STARTS, STOPS, UNASSIGN)
+from stormproof.harness.invariants.checkers._acted import probe_writes
+from stormproof.harness.invariants.checkers._common import deleters, possible_span
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.timeline import INF, NO_UNDOERS
+from stormproof.harness.invariants.verdict import Verdict
+
+__all__ = ["NAME", "check_reads_current"]
+
+NAME = "reads-current"
+
+_ACTIVE = frozenset(("pending", "recording", "active"))
+_APPOINTMENT_WRITE = re.compile(r"/appointments/(?P<id>[^/?]+)/(?:assign|unassign)(?:\?|$)")
+
+
+@checker(NAME, "safety")
+def check_reads_current(history: History, snapshot: Snapshot) -> Verdict:
+    """Session and appointment reads reflect the writes acknowledged before they were sent."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+    session_reads = _judge_session_reads(log, history)
+    appointment_reads, ambiguous = _judge_appointment_reads(log, history)
+    return log.verdict(session_reads_judged=session_reads, appointment_reads_judged=appointment_reads,
+                       appointment_reads_ambiguous=ambiguous)
+
+
+def _first_sent(history: History, names: tuple[str, ...]) -> dict[tuple[object, object], float]:
+    """(tenant, Idempotency-Key) -> when the first request under it was sent."""
+    first: dict[tuple[object, object], float] = {}
+    for invoke, _ in history.pairs_of(*names):
+        key = invoke.args.get("idempotency_key")
+        if key is not None:
+            at = (invoke.tenant, key)
+            first[at] = min(first.get(at, INF), invoke.time_ns)
+    return first
+
+
+def _judge_session_reads(log: ViolationLog, history: History) -> int:
+    stopped: dict[object, tuple[float, int]] = {}  # session -> (earliest acknowledged stop's answer, its index)
+    for invoke, completion in history.acknowledged_of(*STOPS):
+        assert completion is not None
+        session = invoke.args.get("session_id")
+        if session is not None and completion.time_ns < stopped.get(session, (INF, 0))[0]:
+            stopped[session] = (completion.time_ns, completion.index)
+    started: dict[object, tuple[float, int, tuple[object, object]]] = {}  # session -> (answered, index, appointment)
+    for invoke, completion in history.acknowledged_of(*STARTS):
+        assert completion is not None
+        session = completion.result.get("id")
+        if session is not None and not completion.result.get("replayed") \
+                and completion.time_ns < started.get(session, (INF, 0, None))[0]:
+            started[session] = (completion.time_ns, completion.index,
+                                (invoke.tenant, invoke.args.get("appointment_id")))
+    deletes = deleters(history)
+    sweeping = {invoke.tenant for invoke, _ in history.pairs_of(RETENTION_RUN, DELETION_CONFIRM)}
+    judged = 0
+    for invoke, completion in history.pairs_of(SESSION_READ):
+        if completion is None:
+            continue
+        session = invoke.args.get("session_id")
+        if completion.status == 200:
+            stop = stopped.get(session)
+            if stop is None or stop[0] >= invoke.time_ns:
+                continue
+            judged += 1
+            status = completion.result.get("status")
+            if status in _ACTIVE:
+                log.add("stale-session", f"session {session} read {status} after its stop was acknowledged",
+                        (stop[1], invoke.index, completion.index), session_id=session, status=status)
+        elif completion.status == 404:
+            start = started.get(session)
+            if start is None or start[0] >= invoke.time_ns or start[2][0] != invoke.tenant:
+                continue
+            if invoke.tenant in sweeping or deletes.get(start[2], NO_UNDOERS).end_after(0) < INF:
+                continue  # its appointment (or every old row of the tenant) may have gone
+            judged += 1
+            log.add("session-read-lost", f"session {session} read 404 after its start was acknowledged",
+                    (start[1], invoke.index, completion.index), session_id=session)
+    return judged
+
+
+def _judge_appointment_reads(log: ViolationLog, history: History) -> tuple[int, int]:
+    first = _first_sent(history, (ASSIGN, UNASSIGN))
+    # appointment -> writes that may have acted: (began, ended, value or ..., completion index or None)
+    writes: dict[str, list[tuple[float, float, object, int | None]]] = defaultdict(list)
+    for pair in history.pairs_of(ASSIGN, UNASSIGN):
+        span = possible_span(pair)
+        if span is None:
+            continue
+        invoke, completion = pair
+        key = invoke.args.get("idempotency_key")
+        began = min(span[0], first.get((invoke.tenant, key), INF)) if key is not None else span[0]
+        value: object = ...  # unknown: no unambiguous value
+        if completion is not None and completion.type == "ok" and not completion.result.get("replayed"):
+            if invoke.f == ASSIGN:
+                value = str(invoke.args.get("rep_id"))
+            elif invoke.f == UNASSIGN:
+                value = None
+        writes[str(invoke.args.get("appointment_id"))].append(
+            (began, span[1], value, completion.index if completion is not None else None))
+    for invoke, match, span in probe_writes(history, "POST", _APPOINTMENT_WRITE):
+        writes[match.group("id")].append((span[0], span[1], ..., None))
+    judged = ambiguous = 0
+    for invoke, completion in history.pairs_of(APPOINTMENT_READ):
+        if completion is None or completion.status != 200:
+            continue
+        appointment = str(invoke.args.get("appointment_id"))
+        known = writes.get(appointment)
+        if not known:
+            continue
+        before = [w for w in known if w[1] < invoke.time_ns]
+        if not before:
+            continue
+        last = max(before, key=lambda w: w[1])
+        overlapping = [w for w in known if w is not last and w[1] >= last[0] and w[0] <= completion.time_ns]
+        if last[2] is ... or overlapping:
+            ambiguous += 1
+            continue
+        judged += 1
+        read = completion.result.get("assigned_rep_id")
+        if read != last[2]:
+            log.add("stale-assignment", f"appointment {appointment} read assigned to {read or 'nobody'}, but the "
+                    f"last acknowledged write left it {'assigned to ' + str(last[2]) if last[2] else 'unassigned'}",
+                    tuple(i for i in (last[3], invoke.index, completion.index) if i is not None),
+                    appointment_id=appointment, read=read, written=last[2])
+    return judged, ambiguous

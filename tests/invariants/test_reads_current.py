@@ -1,0 +1,77 @@
+"""reads-current: reads answer what acknowledged writes left (known-bad histories caught, known-good passed)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from stormproof.harness.invariants import Snapshot, check_all
+
+from .builders import HistoryBuilder
+
+
+def _session_call(b: HistoryBuilder, f: str, start: float, end: float, status: int, body_status: str, *,
+                  process: str = "p1", **args: object) -> None:
+    """A call whose answer's body has a ``status`` of its own (the builder's keyword would clash)."""
+    _, done = b.call(f, start, end, status, process=process, **args)
+    b.ops[done] = replace(b.ops[done], result={"id": args.get("session_id", "s1"), "status": body_status})
+
+
+def _judged(b: HistoryBuilder):
+    (verdict,) = check_all(b.build(), Snapshot.build({}), ["reads-current"])
+    return verdict
+
+
+def test_a_session_read_active_after_its_stop_was_acknowledged_is_stale() -> None:
+    b = HistoryBuilder()
+    _session_call(b, "session.start", 0, 1, 201, "recording", appointment_id="a1")
+    _session_call(b, "session.stop", 2, 3, 200, "stopped", session_id="s1")
+    _session_call(b, "session.read", 4, 5, 200, "recording", process="p2", session_id="s1")
+    _session_call(b, "session.read", 2.5, 5, 200, "recording", process="p3", session_id="s1")
+    verdict = _judged(b)
+    assert [v.details["type"] for v in verdict.violations] == ["stale-session"]  # not the read sent mid-stop
+
+
+def test_a_session_read_404_after_its_start_is_lost_unless_its_appointment_may_be_gone() -> None:
+    b = HistoryBuilder()
+    _session_call(b, "session.start", 0, 1, 201, "recording", appointment_id="a1")
+    b.call("session.read", 2, 3, 404, process="p2", session_id="s1")
+    b.call("session.read", 0.5, 3, 404, process="p3", session_id="s1")  # sent before the start was answered
+    assert [v.details["type"] for v in _judged(b).violations] == ["session-read-lost"]
+    b.call("appointment.delete", 1.5, 1.8, 202, process="p4", appointment_id="a1")
+    b.call("deletion.confirm", 1.9, 2.5, 200, process="p4", deletion_id="d1")
+    assert _judged(b).status == "valid"
+
+
+def test_an_appointment_read_must_show_the_last_unambiguous_assignment() -> None:
+    def read_after(rep_read: str | None, *, concurrent: bool = False, unassign: bool = False):
+        b = HistoryBuilder()
+        b.call("appointment.assign", 0, 1, 200, appointment_id="a1", rep_id="r1", idempotency_key="k1",
+               result={"id": "x1", "rep_id": "r1"})
+        if unassign:
+            b.call("appointment.unassign", 2, 3, 200, process="p2", appointment_id="a1", idempotency_key="k2")
+        if concurrent:
+            b.call("appointment.assign", 4.5, 9, 409, process="p3", appointment_id="a1", rep_id="r2",
+                   idempotency_key="k3")
+            b.call("appointment.unassign", 4.5, 9, None, process="p4", appointment_id="a1", idempotency_key="k4")
+        b.call("appointment.read", 5, 6, 200, process="p5", appointment_id="a1",
+               result={"id": "a1"} | ({"assigned_rep_id": rep_read} if rep_read else {}))
+        return _judged(b)
+
+    assert read_after("r1").status == "valid"
+    assert [v.details["type"] for v in read_after(None).violations] == ["stale-assignment"]
+    assert [v.details["type"] for v in read_after("r1", unassign=True).violations] == ["stale-assignment"]
+    assert read_after(None, unassign=True).status == "valid"
+    # an unanswered unassign in flight during the read: either state may be read (a refused assign acted nothing)
+    assert read_after(None, concurrent=True).status == "valid"
+    assert read_after("r1", concurrent=True).status == "valid"
+
+
+def test_a_retry_under_the_key_acted_when_the_key_was_first_sent() -> None:
+    """An unassign first sent before the assign was answered may have acted before it: the assign then left
+    the state, and a read showing nobody is not unambiguously stale."""
+    b = HistoryBuilder()
+    b.call("appointment.unassign", 0, 0.2, None, process="p2", appointment_id="a1", idempotency_key="k2")
+    b.call("appointment.assign", 0.5, 1, 200, appointment_id="a1", rep_id="r1", idempotency_key="k1")
+    b.call("appointment.unassign", 3, 4, 200, process="p2", appointment_id="a1", idempotency_key="k2")
+    b.call("appointment.read", 5, 6, 200, process="p5", appointment_id="a1", result={"id": "a1"})
+    assert _judged(b).status == "valid"
