@@ -41,6 +41,7 @@ from typing import Any
 
 __all__ = [
     "AUTHZ_ROLES",
+    "CONTRACT_MANAGER_ONLY",
     "EXPIRY_PROBE_MAX_TTL_S",
     "EXPIRY_PROBE_WAIT_TTLS",
     "IDEMPOTENCY_PROBES",
@@ -142,6 +143,35 @@ def _resolve(doc: Mapping[str, Any], schema: Any) -> Any:
     return schema
 
 
+#: The routes docs/API.md reserves to the manager role (method, path with every parameter as ``{}``), whatever
+#: the app's own OpenAPI document says. A document generated from the code loses the requirement with the check:
+#: a route opened to reps by mistake declares itself open, and probes taken from the document alone never sent
+#: a rep to it (an unassign any user could call passed tenant-probe, 2026-12-04).
+CONTRACT_MANAGER_ONLY: frozenset[tuple[str, str]] = frozenset((
+    ("POST", "/api/v1/appointments"),
+    ("PATCH", "/api/v1/appointments/{}"),
+    ("DELETE", "/api/v1/appointments/{}"),
+    ("POST", "/api/v1/appointments/{}/assign"),
+    ("POST", "/api/v1/appointments/{}/unassign"),
+    ("POST", "/api/v1/reps"),
+    ("GET", "/api/v1/dead-letters"),
+    ("POST", "/api/v1/dead-letters/{}/retry"),
+    ("GET", "/api/v1/deletions"),
+    ("POST", "/api/v1/deletions"),
+    ("POST", "/api/v1/deletions/{}/confirm"),
+    ("GET", "/api/v1/retention-policy"),
+    ("PUT", "/api/v1/retention-policy"),
+    ("POST", "/api/v1/admin/retention/run"),
+))
+
+
+def _with_contract(method: str, path: str, roles: tuple[str, ...]) -> tuple[str, ...]:
+    """The document's roles, plus the manager role where the contract reserves the route to it."""
+    if (method.upper(), _PARAM.sub("{}", path)) in CONTRACT_MANAGER_ONLY and "manager" not in roles:
+        return tuple(sorted({*roles, "manager"} - {"rep"}))
+    return roles
+
+
 def _security(doc: Mapping[str, Any], operation: Mapping[str, Any], path: str) -> tuple[bool, tuple[str, ...]]:
     requirement = operation.get("security", doc.get("security"))
     if requirement is None:  # nothing declared: docs/API.md's rule
@@ -177,6 +207,7 @@ def routes(doc: Mapping[str, Any]) -> tuple[Route, ...]:
                 if isinstance(p, Mapping) and p.get("in") == "header" and str(p.get("name", "")).lower() == _KEY_HEADER:
                     key = "required" if p.get("required") else "optional"
             token, roles = _security(doc, operation, path)
+            roles = _with_contract(method, path, roles) if token else roles
             body = None
             content = (_resolve(doc, operation.get("requestBody")) or {}).get("content") or {}
             for media, spec in content.items():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import random
+import re
 
 import pytest
 
@@ -197,3 +199,17 @@ def test_enumerated_filters_are_doors_too(reference_doc: dict) -> None:
                {"name": "q", "in": "query", "schema": {"type": "string", "pattern": "^[a-z]+$"}}]}}}}
     (route,) = p.routes(doc)
     assert dict(p.query_filters(doc, route)) == {"state": ("open", "closed"), "kind": ("a", "b-c")}
+
+
+def test_the_contract_reserves_the_manager_routes_whatever_the_document_says(reference_doc: dict) -> None:
+    """The reference app's document names exactly the contract's manager-only routes, so the contract adds
+    nothing on a correct app; a document that lost a route's requirement (unassign opened to any role with its
+    check) still gets a rep probe there, and a 403 expected."""
+    routes = p.routes(reference_doc)
+    declared = {(r.method, re.sub(r"\{[^}/]+\}", "{}", r.path)) for r in routes if "manager" in r.roles}
+    assert declared == p.CONTRACT_MANAGER_ONLY
+    opened = copy.deepcopy(reference_doc)
+    unassign = opened["paths"]["/api/v1/appointments/{appointment_id}/unassign"]["post"]
+    unassign["security"] = [{name: [] for requirement in unassign["security"] for name in requirement}]
+    route = _by_name(opened)["POST /api/v1/appointments/{appointment_id}/unassign"]
+    assert route.roles == ("manager",) and "rep" in p.authz_roles(route)
