@@ -41,6 +41,7 @@ from typing import Any
 
 __all__ = [
     "AUTHZ_ROLES",
+    "CONTRACT_KEYS",
     "CONTRACT_MANAGER_ONLY",
     "EXPIRY_PROBE_MAX_TTL_S",
     "EXPIRY_PROBE_WAIT_TTLS",
@@ -165,6 +166,32 @@ CONTRACT_MANAGER_ONLY: frozenset[tuple[str, str]] = frozenset((
 ))
 
 
+#: The writes docs/API.md gives an Idempotency-Key, and whether it is required, whatever the app's document says
+#: (the reference app's document derives the header from the code, so a route whose key requirement was dropped
+#: declares itself optional and was never probed without a key). A document may make a key stronger, not weaker.
+CONTRACT_KEYS: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/recordings/sessions/start"): "required",
+    ("POST", "/api/v1/recordings/sessions/{}/stop"): "required",
+    ("POST", "/api/v1/appointments/{}/assign"): "required",
+    ("POST", "/api/v1/appointments/{}/unassign"): "optional",
+    ("POST", "/api/v1/recordings/start"): "optional",
+    ("POST", "/api/v1/recordings/{}/stop"): "optional",
+    ("POST", "/api/v1/appointments"): "optional",
+    ("PATCH", "/api/v1/appointments/{}"): "optional",
+    ("POST", "/api/v1/appointments/{}/consents"): "optional",
+    ("POST", "/api/v1/reps"): "optional",
+    ("POST", "/api/v1/calls"): "optional",
+}
+
+
+def _key_with_contract(method: str, path: str, key: str | None) -> str | None:
+    """The document's Idempotency-Key requirement, raised to the contract's where the contract's is stronger."""
+    contract = CONTRACT_KEYS.get((method.upper(), _PARAM.sub("{}", path)))
+    if contract == "required" or key is None:
+        return contract or key
+    return key
+
+
 def _with_contract(method: str, path: str, roles: tuple[str, ...]) -> tuple[str, ...]:
     """The document's roles, plus the manager role where the contract reserves the route to it."""
     if (method.upper(), _PARAM.sub("{}", path)) in CONTRACT_MANAGER_ONLY and "manager" not in roles:
@@ -208,6 +235,7 @@ def routes(doc: Mapping[str, Any]) -> tuple[Route, ...]:
                     key = "required" if p.get("required") else "optional"
             token, roles = _security(doc, operation, path)
             roles = _with_contract(method, path, roles) if token else roles
+            key = _key_with_contract(method, path, key)
             body = None
             content = (_resolve(doc, operation.get("requestBody")) or {}).get("content") or {}
             for media, spec in content.items():

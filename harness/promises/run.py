@@ -46,18 +46,24 @@ def coverage_entries(counts: Mapping[str, int], judged: Iterable[str] = ()) -> l
     ]
 
 
-def mark_not_exercised(verdicts: Iterable[Verdict], counts: Mapping[str, int]) -> list[Verdict]:
+def mark_not_exercised(verdicts: Iterable[Verdict], counts: Mapping[str, int],
+                       exempt: Iterable[str] = ()) -> list[Verdict]:
     """``valid`` verdicts whose invariant's promises were all unexercised become ``unknown``.
 
-    Invariants without a promise in the table are left as they are.
+    Invariants without a promise in the table are left as they are, and so are those in ``exempt``: the
+    checks every run adds whatever its scenario (a run of idempotency probes sends no read for reads-current
+    to judge; it did not do less than its scenario asked). Their promises still show "not exercised" in the
+    coverage list.
     """
+    skipped = set(exempt)
     by_invariant: dict[str, list[str]] = defaultdict(list)
     for promise in PROMISES:
         by_invariant[promise.invariant].append(promise.id)
     marked = []
     for verdict in verdicts:
         promises = by_invariant.get(verdict.invariant)
-        if verdict.status == "valid" and promises and not any(counts.get(p, 0) for p in promises):
+        if verdict.status == "valid" and promises and verdict.invariant not in skipped \
+                and not any(counts.get(p, 0) for p in promises):
             shown = ", ".join(promises[:4]) + (f" and {len(promises) - 4} more" if len(promises) > 4 else "")
             verdict = replace(
                 verdict, status="unknown",
@@ -74,4 +80,6 @@ def run_coverage(history: History | None, verdicts: Iterable[Verdict], config: A
     verdicts = list(verdicts)
     if history is None:
         return verdicts
-    return mark_not_exercised(verdicts, coverage(history, config, verdicts))
+    from stormproof.harness.plan.run_plan import ALWAYS_CHECKS  # the plan imports the table: not at load time
+
+    return mark_not_exercised(verdicts, coverage(history, config, verdicts), exempt=ALWAYS_CHECKS)

@@ -213,3 +213,21 @@ def test_the_contract_reserves_the_manager_routes_whatever_the_document_says(ref
     unassign["security"] = [{name: [] for requirement in unassign["security"] for name in requirement}]
     route = _by_name(opened)["POST /api/v1/appointments/{appointment_id}/unassign"]
     assert route.roles == ("manager",) and "rep" in p.authz_roles(route)
+
+
+def test_the_contract_gives_the_idempotency_keys_whatever_the_document_says(reference_doc: dict) -> None:
+    """The reference document declares exactly the contract's keys; a document that dropped a required key
+    (session start made optional with its check) or the header altogether is still probed as the contract says."""
+    routes = p.routes(reference_doc)
+    declared = {(r.method, re.sub(r"\{[^}/]+\}", "{}", r.path)): r.idempotency for r in routes if r.idempotency}
+    assert declared == p.CONTRACT_KEYS
+    weakened = copy.deepcopy(reference_doc)
+    start = weakened["paths"]["/api/v1/recordings/sessions/start"]["post"]
+    for parameter in start["parameters"]:
+        if parameter.get("name", "").lower() == "idempotency-key":
+            parameter["required"] = False
+    calls = weakened["paths"]["/api/v1/calls"]["post"]
+    calls["parameters"] = [q for q in calls["parameters"] if q.get("name", "").lower() != "idempotency-key"]
+    by_name = _by_name(weakened)
+    assert by_name["POST /api/v1/recordings/sessions/start"].idempotency == "required"
+    assert by_name["POST /api/v1/calls"].idempotency == "optional"

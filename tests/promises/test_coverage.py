@@ -158,6 +158,18 @@ def test_a_checker_whose_promises_were_not_exercised_is_unknown_not_valid() -> N
     assert marked["single-active-session"].status == "valid"
 
 
+
+def test_a_check_every_run_adds_is_not_unknown_for_a_scenario_that_gave_it_nothing() -> None:
+    """reads-current is added to every run: a run with no read (idempotency probes only, say) did not do less
+    than its scenario asked, so its verdict stays valid; its promise still shows "not exercised"."""
+    history = _starts((0, 10, "c1", "k1", "x"))
+    (verdict,) = check_all(history, Snapshot.build({}), ["reads-current"])
+    (marked,) = run_coverage(history, [verdict])
+    assert marked.status == "valid"
+    entries = {e["promise"]: e for e in coverage_entries(coverage(history), ["reads-current"])}
+    assert entries["brief-5.reads-current"]["status"] == "not exercised"
+
+
 def test_a_promise_judged_beyond_the_history_counts_what_its_checker_judged() -> None:
     """A1.failed-not-analysed and E1.trace-in-task-logs are judged on the stub's failed jobs and the workers'
     log lines: 192 call submissions exercised nothing of them when no job failed or no log line was read
