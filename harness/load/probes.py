@@ -42,6 +42,7 @@ from typing import Any
 __all__ = [
     "AUTHZ_ROLES",
     "CONTRACT_KEYS",
+    "CONTRACT_PUBLIC",
     "CONTRACT_MANAGER_ONLY",
     "EXPIRY_PROBE_MAX_TTL_S",
     "EXPIRY_PROBE_WAIT_TTLS",
@@ -166,6 +167,9 @@ CONTRACT_MANAGER_ONLY: frozenset[tuple[str, str]] = frozenset((
 ))
 
 
+#: The only /api/v1 route docs/API.md lets anyone call without a token (it is signed by Shunya instead).
+CONTRACT_PUBLIC: frozenset[tuple[str, str]] = frozenset((("POST", "/api/v1/shunya/webhook"),))
+
 #: The writes docs/API.md gives an Idempotency-Key, and whether it is required, whatever the app's document says
 #: (the reference app's document derives the header from the code, so a route whose key requirement was dropped
 #: declares itself optional and was never probed without a key). A document may make a key stronger, not weaker.
@@ -234,6 +238,9 @@ def routes(doc: Mapping[str, Any]) -> tuple[Route, ...]:
                 if isinstance(p, Mapping) and p.get("in") == "header" and str(p.get("name", "")).lower() == _KEY_HEADER:
                     key = "required" if p.get("required") else "optional"
             token, roles = _security(doc, operation, path)
+            # docs/API.md: every /api/v1 route needs a token but Shunya's signed webhook, whatever the document
+            # declares (a route whose check was dropped declares itself open, and was never probed for its 401).
+            token = token or (path.startswith("/api/v1/") and (method.upper(), path) not in CONTRACT_PUBLIC)
             roles = _with_contract(method, path, roles) if token else roles
             key = _key_with_contract(method, path, key)
             body = None

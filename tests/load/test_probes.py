@@ -231,3 +231,12 @@ def test_the_contract_gives_the_idempotency_keys_whatever_the_document_says(refe
     by_name = _by_name(weakened)
     assert by_name["POST /api/v1/recordings/sessions/start"].idempotency == "required"
     assert by_name["POST /api/v1/calls"].idempotency == "optional"
+
+
+def test_every_api_route_but_the_webhook_needs_a_token_whatever_the_document_says(reference_doc: dict) -> None:
+    open_doc = copy.deepcopy(reference_doc)
+    open_doc["paths"]["/api/v1/reps/{rep_id}"]["get"]["security"] = []  # a route that lost its check
+    by_name = _by_name(open_doc)
+    assert by_name["GET /api/v1/reps/{rep_id}"].token
+    assert not by_name["POST /api/v1/shunya/webhook"].token and not by_name["GET /metrics"].token
+    assert {r.name for r in p.authz_routes(p.routes(reference_doc))} == {r.name for r in p.authz_routes(by_name.values())}
