@@ -9,7 +9,7 @@ from stormproof.harness.history import History, Op, Pair
 from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, DELETION_CONFIRM, DELETION_REQUEST
 from stormproof.harness.invariants.timeline import INF, Undoers
 
-__all__ = ["AppointmentKey", "acknowledged", "api_kills", "deleters", "possible_span", "write_began"]
+__all__ = ["AppointmentKey", "acknowledged", "api_kills", "deleters", "first_sent", "possible_span", "write_began"]
 
 #: An appointment as the caller names it: (tenant, appointment id).
 AppointmentKey = tuple[str | None, object]
@@ -78,3 +78,15 @@ def api_kills(history: History) -> list[int]:
     of a process that serves no HTTP (PostgreSQL, Redis, a task worker)."""
     return [op.index for op in history.faults() if op.type == "invoke" and "kill" in str(op.args.get("fault", ""))
             and not str(op.args.get("target", "")).startswith(("postgres", "redis", "worker"))]
+
+
+def first_sent(history: History, *names: str) -> dict[tuple[object, object], float]:
+    """(tenant, Idempotency-Key) -> when the first request of ``names`` under it was sent: a retry or a replay
+    under a key may have acted as early as that, not only when it was itself sent."""
+    first: dict[tuple[object, object], float] = {}
+    for invoke, _ in history.pairs_of(*names):
+        key = invoke.args.get("idempotency_key")
+        if key is not None:
+            at = (invoke.tenant, key)
+            first[at] = min(first.get(at, INF), invoke.time_ns)
+    return first

@@ -32,7 +32,7 @@ from stormproof.harness.history.vocabulary import (APPOINTMENT_CREATE, ASSIGN, C
                                                    DELETION_CONFIRM, DELETION_REQUEST, RETENTION_RUN, STARTS, STOPS,
                                                    UNASSIGN)
 from stormproof.harness.invariants.checkers.single_assignment import assignment_undoers
-from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, write_began
+from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, first_sent, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot
@@ -138,17 +138,12 @@ def _check_unassigns(log: ViolationLog, history: History, snapshot: Snapshot) ->
     if snapshot.appointment_assignments is None:
         log.cannot("appointment_assignments not in snapshot")
         return 0
-    first_sent: dict[tuple[object, object], float] = {}
-    for invoke, _ in history.pairs_of(UNASSIGN):
-        key = invoke.args.get("idempotency_key")
-        if key is not None:
-            first = (invoke.tenant, key)
-            first_sent[first] = min(first_sent.get(first, INF), invoke.time_ns)
+    sent = first_sent(history, UNASSIGN)
     acted: dict[str, tuple[float, int]] = {}  # appointment -> (latest first-sent time of an acknowledged unassign, index)
     for invoke, completion in unassigns:
         assert completion is not None
         key = invoke.args.get("idempotency_key")
-        began = first_sent.get((invoke.tenant, key), invoke.time_ns) if key is not None else invoke.time_ns
+        began = sent.get((invoke.tenant, key), invoke.time_ns) if key is not None else invoke.time_ns
         appointment = str(invoke.args.get("appointment_id"))
         if began > acted.get(appointment, (-INF, 0))[0]:
             acted[appointment] = (began, completion.index)

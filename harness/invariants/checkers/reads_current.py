@@ -36,7 +36,7 @@ from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import (APPOINTMENT_READ, ASSIGN, DELETION_CONFIRM,
                                                    RETENTION_RUN, SESSION_READ, STARTS, STOPS, UNASSIGN)
 from stormproof.harness.invariants.checkers._acted import probe_writes
-from stormproof.harness.invariants.checkers._common import deleters, possible_span
+from stormproof.harness.invariants.checkers._common import deleters, first_sent, possible_span
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -59,17 +59,6 @@ def check_reads_current(history: History, snapshot: Snapshot) -> Verdict:
     appointment_reads, ambiguous = _judge_appointment_reads(log, history)
     return log.verdict(session_reads_judged=session_reads, appointment_reads_judged=appointment_reads,
                        appointment_reads_ambiguous=ambiguous)
-
-
-def _first_sent(history: History, names: tuple[str, ...]) -> dict[tuple[object, object], float]:
-    """(tenant, Idempotency-Key) -> when the first request under it was sent."""
-    first: dict[tuple[object, object], float] = {}
-    for invoke, _ in history.pairs_of(*names):
-        key = invoke.args.get("idempotency_key")
-        if key is not None:
-            at = (invoke.tenant, key)
-            first[at] = min(first.get(at, INF), invoke.time_ns)
-    return first
 
 
 def _judge_session_reads(log: ViolationLog, history: History) -> int:
@@ -116,7 +105,7 @@ def _judge_session_reads(log: ViolationLog, history: History) -> int:
 
 
 def _judge_appointment_reads(log: ViolationLog, history: History) -> tuple[int, int]:
-    first = _first_sent(history, (ASSIGN, UNASSIGN))
+    first = first_sent(history, ASSIGN, UNASSIGN)
     # appointment -> writes that may have acted: (began, ended, value or ..., completion index or None)
     writes: dict[str, list[tuple[float, float, object, int | None]]] = defaultdict(list)
     for pair in history.pairs_of(ASSIGN, UNASSIGN):
