@@ -822,8 +822,8 @@ def test_an_unassign_that_released_nothing_is_a_lost_write() -> None:
     def judged(status: str, *, unassign_at: float = 10, first_key_at: float | None = None, answered_at: float = 3,
                unassign_status: int = 200):
         b = HistoryBuilder()
-        b.call("appointment.assign", 0, answered_at, 200, appointment_id="a1", rep_id="r1",
-               idempotency_key="ka", result={"id": "s1", "appointment_id": "a1", "rep_id": "r1"})
+        _, named = b.call("appointment.assign", 0, answered_at, 200, appointment_id="a1", rep_id="r1",
+                          idempotency_key="ka", result={"id": "s1", "appointment_id": "a1", "rep_id": "r1"})
         if first_key_at is not None:
             b.call("appointment.unassign", first_key_at, first_key_at + 1, 503, process="p2", appointment_id="a1",
                    idempotency_key="ku")
@@ -831,10 +831,10 @@ def test_an_unassign_that_released_nothing_is_a_lost_write() -> None:
                          appointment_id="a1", idempotency_key="ku")
         verdict = _run("no-lost-acknowledged-write", b, appointment_assignments=(
             {"id": "s1", "company_id": "c1", "appointment_id": "a1", "rep_id": "r1", "status": status},))
-        return verdict, b.at(done)
+        return verdict, (b.at(named), b.at(done))
 
-    lost, done = judged("active")
-    assert [(x.details["type"], x.ops) for x in lost.violations] == [("unassign-lost", (done,))]
+    lost, ops = judged("active")
+    assert [(x.details["type"], x.ops) for x in lost.violations] == [("unassign-lost", ops)]
     assert lost.violations[0].details["assignment_id"] == "s1"
     for verdict in (judged("released")[0], judged("active", answered_at=12)[0],
                     judged("active", first_key_at=1)[0], judged("active", unassign_status=404)[0]):

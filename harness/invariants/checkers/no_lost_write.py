@@ -147,12 +147,12 @@ def _check_unassigns(log: ViolationLog, history: History, snapshot: Snapshot) ->
         appointment = str(invoke.args.get("appointment_id"))
         if began > acted.get(appointment, (-INF, 0))[0]:
             acted[appointment] = (began, completion.index)
-    answered: dict[object, float] = {}  # assignment id -> when an answer first named it
+    answered: dict[object, tuple[float, int]] = {}  # assignment id -> (when an answer first named it, that answer)
     for _, completion in history.acknowledged_of(ASSIGN):
         assert completion is not None
         assignment = completion.result.get("id")
-        if assignment is not None:
-            answered[assignment] = min(answered.get(assignment, INF), completion.time_ns)
+        if assignment is not None and completion.time_ns < answered.get(assignment, (INF, 0))[0]:
+            answered[assignment] = (completion.time_ns, completion.index)
     checked = 0
     for row in snapshot.appointment_assignments:
         appointment = str(row.get("appointment_id"))
@@ -160,11 +160,12 @@ def _check_unassigns(log: ViolationLog, history: History, snapshot: Snapshot) ->
             continue
         checked += 1
         began, index = acted[appointment]
-        if row.get("status") != "active" or answered[row.get("id")] >= began:
+        named_at, named_by = answered[row.get("id")]
+        if row.get("status") != "active" or named_at >= began:
             continue
         log.add("unassign-lost", f"appointment {appointment} was unassigned (answered 2xx), but its assignment "
                 f"{row.get('id')} of rep {row.get('rep_id')}, answered before the unassign was sent, is still "
-                "active", (index,), appointment_id=appointment, assignment_id=row.get("id"),
+                "active", (named_by, index), appointment_id=appointment, assignment_id=row.get("id"),
                 rep_id=row.get("rep_id"))
     return checked
 
