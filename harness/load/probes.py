@@ -191,9 +191,7 @@ CONTRACT_KEYS: dict[tuple[str, str], str] = {
 def _key_with_contract(method: str, path: str, key: str | None) -> str | None:
     """The document's Idempotency-Key requirement, raised to the contract's where the contract's is stronger."""
     contract = CONTRACT_KEYS.get((method.upper(), _PARAM.sub("{}", path)))
-    if contract == "required" or key is None:
-        return contract or key
-    return key
+    return "required" if "required" in (key, contract) else key or contract
 
 
 def _with_contract(method: str, path: str, roles: tuple[str, ...]) -> tuple[str, ...]:

@@ -50,10 +50,10 @@ def mark_not_exercised(verdicts: Iterable[Verdict], counts: Mapping[str, int],
                        exempt: Iterable[str] = ()) -> list[Verdict]:
     """``valid`` verdicts whose invariant's promises were all unexercised become ``unknown``.
 
-    Invariants without a promise in the table are left as they are, and so are those in ``exempt``: the
-    checks every run adds whatever its scenario (a run of idempotency probes sends no read for reads-current
-    to judge; it did not do less than its scenario asked). Their promises still show "not exercised" in the
-    coverage list.
+    Invariants without a promise in the table are left as they are, and so are those in ``exempt``: checks
+    the run added that its scenario did not ask for (a run of idempotency probes sends no read for
+    reads-current to judge; it did not do less than its scenario asked). Their promises still show "not
+    exercised" in the coverage list.
     """
     skipped = set(exempt)
     by_invariant: dict[str, list[str]] = defaultdict(list)
@@ -73,13 +73,17 @@ def mark_not_exercised(verdicts: Iterable[Verdict], counts: Mapping[str, int],
     return marked
 
 
-def run_coverage(history: History | None, verdicts: Iterable[Verdict], config: Any = None) -> list[Verdict]:
+def run_coverage(history: History | None, verdicts: Iterable[Verdict], config: Any = None,
+                 asked: Iterable[str] = ()) -> list[Verdict]:
     """The runner's hook: the verdicts, with those that judged nothing marked "not exercised".
 
-    ``config``: the run's ``CheckConfig`` (its limits tell a flood from traffic within them)."""
+    ``config``: the run's ``CheckConfig`` (its limits tell a flood from traffic within them). ``asked``: the
+    scenario's own invariants; a check every run adds is held to "not exercised" only if the scenario asked
+    for it too."""
     verdicts = list(verdicts)
     if history is None:
         return verdicts
     from stormproof.harness.plan.run_plan import ALWAYS_CHECKS  # the plan imports the table: not at load time
 
-    return mark_not_exercised(verdicts, coverage(history, config, verdicts), exempt=ALWAYS_CHECKS)
+    exempt = set(ALWAYS_CHECKS) - set(asked)
+    return mark_not_exercised(verdicts, coverage(history, config, verdicts), exempt=exempt)

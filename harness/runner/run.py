@@ -367,6 +367,7 @@ def judge(
     history = merge_histories(sorted(parts.glob("*.jsonl")))
     write_history(history, run_dir / "history.jsonl")
     log.info("phase: %d ops merged and written", len(history))
-    verdicts = run_coverage(history, check_all(history, snapshot, plan.checks), plan.check_config())
+    verdicts = run_coverage(history, check_all(history, snapshot, plan.checks), plan.check_config(),
+                            asked=plan.scenario.invariants)
     log.info("phase: checked")
     return history, verdicts, quiescence

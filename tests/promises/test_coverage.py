@@ -166,6 +166,8 @@ def test_a_check_every_run_adds_is_not_unknown_for_a_scenario_that_gave_it_nothi
     (verdict,) = check_all(history, Snapshot.build({}), ["reads-current"])
     (marked,) = run_coverage(history, [verdict])
     assert marked.status == "valid"
+    (asked,) = run_coverage(history, [verdict], asked=["reads-current"])  # a scenario that asked for it
+    assert asked.status == "unknown" and asked.error.startswith(NOT_EXERCISED)
     entries = {e["promise"]: e for e in coverage_entries(coverage(history), ["reads-current"])}
     assert entries["brief-5.reads-current"]["status"] == "not exercised"
 

@@ -30,6 +30,7 @@ fault may refuse or delay a read, not make it answer an old state.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import defaultdict
 
 from stormproof.harness.history import History
@@ -125,20 +126,31 @@ def _judge_appointment_reads(log: ViolationLog, history: History) -> tuple[int, 
             (began, span[1], value, completion.index if completion is not None else None))
     for invoke, match, span in probe_writes(history, "POST", _APPOINTMENT_WRITE):
         writes[match.group("id")].append((span[0], span[1], ..., None))
+    # Per appointment, its writes by when they ended, and the earliest start among each write and those ending
+    # after it: a read's last write found by bisection, and whether any other write may have acted between that
+    # write's start and the read's answer in O(1) (a scan per read was quadratic on hot appointments).
+    ordered: dict[str, tuple[list[float], list[tuple[float, float, object, int | None]], list[float]]] = {}
+    for appointment, known in writes.items():
+        known.sort(key=lambda w: w[1])
+        later_start = [INF] * (len(known) + 1)
+        for i in range(len(known) - 1, -1, -1):
+            later_start[i] = min(known[i][0], later_start[i + 1])
+        ordered[appointment] = ([w[1] for w in known], known, later_start)
     judged = ambiguous = 0
     for invoke, completion in history.pairs_of(APPOINTMENT_READ):
         if completion is None or completion.status != 200:
             continue
         appointment = str(invoke.args.get("appointment_id"))
-        known = writes.get(appointment)
-        if not known:
+        if appointment not in ordered:
             continue
-        before = [w for w in known if w[1] < invoke.time_ns]
-        if not before:
+        ends, known, later_start = ordered[appointment]
+        q = bisect_left(ends, invoke.time_ns) - 1  # the write that ended last before the read was sent
+        if q < 0:
             continue
-        last = max(before, key=lambda w: w[1])
-        overlapping = [w for w in known if w is not last and w[1] >= last[0] and w[0] <= completion.time_ns]
-        if last[2] is ... or overlapping:
+        last = known[q]
+        # Another write ending at or after the last one began: one ending before the read was sent (sorted before
+        # it) overlaps it for sure; one ending later overlaps the read unless it began after the read's answer.
+        if last[2] is ... or bisect_left(ends, last[0]) < q or later_start[q + 1] <= completion.time_ns:
             ambiguous += 1
             continue
         judged += 1
