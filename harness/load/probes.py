@@ -51,6 +51,7 @@ __all__ = [
     "MARKER",
     "Route",
     "authz_roles",
+    "authz_turns",
     "authz_routes",
     "body_id_fields",
     "query_id_fields",
@@ -368,6 +369,31 @@ def authz_roles(route: Route) -> tuple[str, ...]:
     if not route.write:
         roles.append("manager")
     return tuple(roles)
+
+
+#: The order in which authorization turns take the callers: first the two whose refusals are promises of their
+#: own (a rep on a manager route, D2.manager-routes-403; an expired token, D2.tokens-verified), so that a short
+#: run's first two probes cover both.
+_AUTHZ_ORDER = ("rep", "expired", "none", "forged", "manager")
+
+
+def authz_turns(all_routes: Sequence[Route], offset: int = 0) -> list[tuple[Route, str]]:
+    """Every (route, caller) pair of the authorization probes, in the order the turns take them.
+
+    Diagonal, caller-major: turn ``j`` of round ``k`` is caller ``j`` on the ``k``-th route that caller may be
+    probed on (shifted by ``offset``, which each load process draws, so that processes probe other routes).
+    Route after route (each route's callers in a row) made the caller a run's few probes reached depend on
+    where the turn began: a 10-second smoke run on the Docker backend sent no rep and no expired token at all,
+    and ended "not exercised" (CI, 2026-12-04). Here any five consecutive turns take every caller.
+    """
+    per_role = [(role, [r for r in all_routes if role in authz_roles(r)]) for role in _AUTHZ_ORDER]
+    per_role = [(role, rs) for role, rs in per_role if rs]
+    turns: list[tuple[Route, str]] = []
+    for k in range(max((len(rs) for _, rs in per_role), default=0)):
+        for role, rs in per_role:
+            if k < len(rs):
+                turns.append((rs[(k + offset) % len(rs)], role))
+    return turns
 
 
 def fill_path(route: Route, ids: Mapping[str, str]) -> str:

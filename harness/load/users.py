@@ -21,7 +21,7 @@ import time
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
@@ -34,7 +34,7 @@ from stormproof.harness.history.spool import SpooledRecorder
 from . import probes as derive
 from .client import (CLIENT_IP_HEADERS, TRACE_HEADER, TRACEPARENT_HEADER, Answer, Derived, client_ip_headers,
                      record_request, sent_trace_id, together, traceparent)
-from .config import LoadConfig, load_config
+from .config import LoadConfig, load_config, opening_turns
 from .deadlines import LATE_MARGIN_S, LATE_WAIT_MAX_S, deletion_life_bound_s, expiry_args
 
 __all__ = ["StormUser", "CONFIG"]  # and StagesShape, when the config has stages
@@ -55,6 +55,9 @@ _pair_turns = itertools.count()
 _trace_turns = itertools.count()
 #: The authorization probes' turn over every (route, caller) pair, one count for the process's users.
 _authz_turns = itertools.count()
+#: The turns each load process takes before drawing at random (config.opening_turns).
+_OPENING = opening_turns(CONFIG.weights)
+_opening_turns = itertools.count()
 
 
 def _idempotency_turns(routes: list[Any], others: bool) -> list[tuple[str, Any]]:
@@ -88,6 +91,15 @@ def _idempotency_turns(routes: list[Any], others: bool) -> list[tuple[str, Any]]
 
 
 _turns_cache: dict[tuple[Any, ...], list[tuple[str, Any]]] = {}
+
+
+def _authz_pairs(routes: Sequence[Any]) -> list[tuple[Any, str]]:
+    """The authorization probes' (route, caller) cycle for this process (derive.authz_turns), made once."""
+    key = ("authz", tuple(id(r) for r in routes))
+    cached = _turns_cache.get(key)
+    if cached is None:
+        cached = _turns_cache[key] = derive.authz_turns(routes, _probe_offset())
+    return cached  # type: ignore[return-value]
 
 
 #: The share of cross-tenant probes that try a filter by id in a query string, when the app has one.
@@ -302,7 +314,11 @@ class StormUser(FastHttpUser):
             again, self._limited = self._limited[1], None
             again()
         elif self.actions:
-            self.rng.choices(self.actions, cum_weights=self.cum_weights)[0]()
+            turn = next(_opening_turns)
+            if turn < len(_OPENING):
+                getattr(self, "do_" + _OPENING[turn].replace(".", "_"))()
+            else:
+                self.rng.choices(self.actions, cum_weights=self.cum_weights)[0]()
 
     # -- plumbing --------------------------------------------------------------
     def _token(self) -> str:
@@ -920,8 +936,8 @@ class StormUser(FastHttpUser):
             return
         # Every (route, caller) in turn: drawn at random, a rep on one manager route went unprobed for a whole
         # tenant-probe run (a rep let unassign passed, 2026-12-04: its 7 probes were all tokenless or forged).
-        pairs = [(route, role) for route in d.authz for role in derive.authz_roles(route)]
-        start = next(_authz_turns) + _probe_offset()
+        pairs = _authz_pairs(d.authz)
+        start = next(_authz_turns)
         for turn in range(start, start + len(pairs)):
             route, role = pairs[turn % len(pairs)]
             if role == "expired" and not self.tenant.get("expired_token") \

@@ -240,3 +240,30 @@ def test_every_api_route_but_the_webhook_needs_a_token_whatever_the_document_say
     assert by_name["GET /api/v1/reps/{rep_id}"].token
     assert not by_name["POST /api/v1/shunya/webhook"].token and not by_name["GET /metrics"].token
     assert {r.name for r in p.authz_routes(p.routes(reference_doc))} == {r.name for r in p.authz_routes(by_name.values())}
+
+
+@pytest.mark.parametrize("offset", [0, 1, 7, 1234567])
+def test_authz_turns_take_every_pair_once_and_every_caller_in_any_five_turns(reference_doc: dict,
+                                                                               offset: int) -> None:
+    routes = p.authz_routes(p.routes(reference_doc))
+    turns = p.authz_turns(routes, offset)
+    pairs = {(r.name, role) for r in routes for role in p.authz_roles(r)}
+    assert sorted((r.name, role) for r, role in turns) == sorted(pairs)
+    # The first two turns of a process are the callers with promises of their own (a short run has few).
+    assert [role for _, role in turns[:2]] == ["rep", "expired"]
+    roles = set(p.AUTHZ_ROLES)
+    rounds = min(sum(1 for r in routes if role in p.authz_roles(r)) for role in roles)
+    assert rounds >= 5
+    for start in range(0, 5 * rounds - 4):  # while every caller still has routes left in the cycle
+        assert {role for _, role in turns[start:start + 5]} == roles
+
+
+def test_a_process_opens_with_every_rare_action_twice() -> None:
+    from stormproof.harness.load.config import DEFAULT_WEIGHTS, opening_turns
+
+    opening = opening_turns(DEFAULT_WEIGHTS)
+    total = sum(DEFAULT_WEIGHTS.values())
+    assert opening.count("probe.authz") == 2 and opening.count("consent.probe") == 2
+    assert "session.start" not in opening and "lifecycle.delete" not in opening  # common, or off
+    assert set(opening) == {a for a, w in DEFAULT_WEIGHTS.items() if 0 < w < 0.05 * total}
+    assert opening_turns({"session.start": 1}) == () and opening_turns({}) == ()
