@@ -53,7 +53,8 @@ class SeededTenant:
     #: retention may delete. The first tenant, with two or more, has a short policy of its own.
     retention_rows: list[dict[str, object]] = field(default_factory=list)
     #: With ``at_risk``: the tenant's own retention policy (``call_days``, ``appointment_days``), or None where
-    #: the defaults apply. The load sets it again through PUT /retention-policy before a retention run.
+    #: the defaults apply. The load sets it through PUT /retention-policy before a retention run; the seed
+    #: stores a looser one (SEEDED_POLICY), so that a PUT which stored nothing shows.
     retention_policy: dict[str, int] | None = None
     #: With ``at_risk``: pairs of appointments whose windows overlap, none assigned, so that a rep assigned to
     #: both at once is a double booking one race away (plan A3); the load's ``appointment.double_book`` tries it.
@@ -205,6 +206,12 @@ def _seed_overlap_pairs(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, 
 #: The short policy of the first tenant: shorter than the defaults (90, 365) and than the ages of the rows
 #: within them below, so one tenant's run deletes rows another tenant's policy keeps.
 SHORT_POLICY = {"call_days": 30, "appointment_days": 100}
+#: What the seed stores for that tenant: a day longer each, so that the policy is in force only once the load
+#: has set it through PUT /retention-policy (its retention turn does, before each run). A PUT that answered
+#: 200 and stored nothing passed every scenario while the seed had already stored the very days it sent
+#: (2026-12-04); now the row keeps the seed's days and retention-enforced says ``policy-lost``. A day longer,
+#: never shorter: a retention run before any PUT deletes less than SHORT_POLICY asks, never more.
+SEEDED_POLICY = {key: days + 1 for key, days in SHORT_POLICY.items()}
 #: Ages in days: past the defaults, and within them (past SHORT_POLICY).
 _EXPIRED_DAYS = {"call": 100, "appointment": 400}
 _RETAINED_DAYS = {"call": 60, "appointment": 200}
@@ -214,8 +221,8 @@ def _seed_retention(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, mana
                     *, short_policy: bool) -> None:
     """Calls and appointments past and within the default retention, so that retention has work (plan F1)."""
     if short_policy:
-        conn.execute(insert(RetentionPolicy).values(company_id=company_id, updated_at=now, **SHORT_POLICY))
-        tenant.retention_policy = dict(SHORT_POLICY)
+        conn.execute(insert(RetentionPolicy).values(company_id=company_id, updated_at=now, **SEEDED_POLICY))
+        tenant.retention_policy = dict(SHORT_POLICY)  # the days the load sets (see SEEDED_POLICY)
     for ages in (_EXPIRED_DAYS, _RETAINED_DAYS):
         created = now - timedelta(days=ages["call"])
         call = uuid.uuid4()

@@ -1173,10 +1173,11 @@ class StormUser(FastHttpUser):
         """Enforce our tenant's retention now. The args name every tenant's seeded old rows (``retention_rows``)
         so that retention-enforced can tell a row deleted within its tenant's retention (plan F1).
 
-        First the manager reads the tenant's policy (GET /retention-policy: its own, or the defaults), and a
-        tenant seeded with a policy of its own sets it again (PUT, the same values, so the rows' fates stay
-        those the seed planned): the policy route's answers and the row it stores are judged too (a PUT that
-        stored one field in the other's column passed every scenario, no load ever sent one, 2026-12-04)."""
+        First a tenant seeded with a policy of its own sets it (PUT: the seed stored a day longer, so a PUT that
+        stores nothing shows, and the rows' fates are those the seed planned once it is in force), then the
+        manager reads it (GET /retention-policy: its own, or the defaults): the policy route's answers and the
+        row it stores are judged too (a PUT that stored one field in the other's column passed every scenario,
+        no load ever sent one, 2026-12-04)."""
         policy = self.tenant.get("retention_policy")
         if isinstance(policy, dict) and policy:
             self._send(v.RETENTION_POLICY_PUT, "PUT", "/api/v1/retention-policy", args=dict(policy),

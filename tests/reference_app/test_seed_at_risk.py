@@ -47,3 +47,20 @@ def test_seeded_conflicts_are_refused(reference_app) -> None:
                       headers=auth(last.manager_token)).status_code == 404
     assert httpx.post(f"{url}/api/v1/dead-letters/{letter}/retry", headers=auth(token)).status_code == 200
     assert httpx.post(f"{url}/api/v1/dead-letters/{letter}/retry", headers=auth(token)).status_code == 409
+
+
+def test_the_seeded_policy_is_in_force_only_once_the_load_sets_it(reference_app) -> None:
+    """The seed stores a looser policy than the one the load's PUT sends, so a PUT that stores nothing shows
+    (the final row keeps the seed's days) and a run before any PUT deletes less, never more."""
+    app = reference_app(tenants=2, seed_at_risk=True)
+    short, other = app.tenants
+    url = f"{app.url}/api/v1/retention-policy"
+    wanted = short.retention_policy
+    assert wanted and other.retention_policy is None
+    before = httpx.get(url, headers=auth(short.manager_token)).json()
+    assert (before["call_days"], before["appointment_days"]) != (wanted["call_days"], wanted["appointment_days"])
+    assert before["call_days"] >= wanted["call_days"] and before["appointment_days"] >= wanted["appointment_days"]
+    assert httpx.put(url, json=wanted, headers=auth(short.manager_token)).status_code == 200
+    after = httpx.get(url, headers=auth(short.manager_token)).json()
+    assert {k: after[k] for k in wanted} == wanted
+    assert httpx.get(url, headers=auth(other.manager_token)).json()["default"] is True
