@@ -118,7 +118,11 @@ class _Generator:
         if roll < 0.75:
             if rng.random() < 0.005:
                 return "appointment.read", {"appointment_id": appointment}, None, {}  # lost answer
-            return "appointment.read", {"appointment_id": appointment}, 200, seen
+            # What the model holds now: no write of it is in flight unless one began before (reads-current then
+            # takes the read as concurrent with it, not judged).
+            held = self.assigned.get(appointment)
+            return "appointment.read", {"appointment_id": appointment}, 200, \
+                {**seen, "assigned_rep_id": held[1] if held else None}
         if roll < 0.85:
             call = self.new_id("call")
             self.calls.append({"id": call, "company_id": tenant, "appointment_id": appointment, "status": "submitted"})
