@@ -19,7 +19,7 @@ from .models.lifecycle import DEFAULT_APPOINTMENT_RETENTION_DAYS, DEFAULT_CALL_R
 from .settings import Settings
 from .worker.names import POLL_TASK  # not celery_app: Celery's import is half a second
 
-__all__ = ["SeededTenant", "seed"]
+__all__ = ["SeededTenant", "seed", "seed_disposable_company"]
 
 
 @dataclass
@@ -63,6 +63,11 @@ class SeededTenant:
     #: assigned: a rep may hold both, so a check that takes touching windows for overlapping ones refuses a
     #: free rep. ``appointment.double_book`` tries them too.
     adjacent_pair_ids: list[list[str]] = field(default_factory=list)
+    #: With ``at_risk``, on the first tenant only: another company, used by no load but the company-scope
+    #: deletion (plan F2), so that deleting all of it leaves every other promise's data alone. Its keys:
+    #: ``company_id``, ``manager_id``, ``manager_token``, ``rep_ids`` and ``rows`` (how many rows of it
+    #: each table holds, all of which the deletion must take: the seed is the only writer).
+    disposable_company: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -149,10 +154,75 @@ def seed(
                                   now, consent=consent and not (tenants > 1 and t == tenants - 1))
                     _seed_retention(conn, tenant, company_id, manager_id, now, short_policy=tenants > 1 and t == 0)
                     _seed_overlap_pairs(conn, tenant, company_id, base + timedelta(hours=2 * appointments + 24))
+                    if t == 0:
+                        tenant.disposable_company = _seed_disposable(conn, settings, base, now)
                 out.append(tenant)
     finally:
         engine.dispose()
     return out
+
+
+#: The tables a company-scope deletion empties of the company's rows (docs/API.md, "Deletion"), as the
+#: reference schema names them, with the rows of the company that each holds (``users``: reps only).
+_COMPANY_TABLES = ("appointments", "appointment_assignments", "consents", "recording_sessions", "calls",
+                   "task_records", "dead_letters", "retention_policies", "users")
+
+
+def seed_disposable_company(settings: Settings) -> dict[str, object]:
+    """One more disposable company (see ``SeededTenant.disposable_company``), for tests of company deletion."""
+    now = datetime.now(timezone.utc)
+    engine = create_engine(settings.database_url, poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            return _seed_disposable(conn, settings, (now + timedelta(days=1)).replace(microsecond=0), now)
+    finally:
+        engine.dispose()
+
+
+def _seed_disposable(conn: Any, settings: Settings, base: datetime, now: datetime) -> dict[str, object]:
+    """A company with a row in every table a company deletion must empty, for the deletion alone."""
+    company_id, manager_id = uuid.uuid4(), uuid.uuid4()
+    conn.execute(insert(Company).values(id=company_id, name="disposable"))
+    conn.execute(insert(User).values(id=manager_id, company_id=company_id, email="manager@disposable.test",
+                                     name="Manager of the disposable company", role="manager"))
+    reps = [uuid.uuid4() for _ in range(2)]
+    for n, rep in enumerate(reps):
+        conn.execute(insert(User).values(id=rep, company_id=company_id, email=f"rep{n + 1}@disposable.test",
+                                         name=f"Disposable rep {n + 1}", role="rep"))
+    starts = base + timedelta(days=30)
+    appointments = [_appointment(conn, company_id, f"Disposable {n + 1}", starts + timedelta(hours=2 * n), 1)
+                    for n in range(3)]
+    for appointment in appointments:
+        _consent(conn, company_id, appointment, manager_id, now)
+    conn.execute(insert(AppointmentAssignment).values(
+        id=uuid.uuid4(), company_id=company_id, appointment_id=appointments[0], rep_id=reps[0], starts_at=starts,
+        ends_at=starts + timedelta(hours=1), status="active"))
+    conn.execute(Appointment.__table__.update().where(Appointment.id == appointments[0])
+                 .values(assigned_rep_id=reps[0]))
+    session = uuid.uuid4()
+    conn.execute(insert(RecordingSession).values(
+        id=session, company_id=company_id, appointment_id=appointments[1], started_by=manager_id,
+        status="stopped", source="seed", stopped_at=now))
+    conn.execute(insert(Call).values(id=uuid.uuid4(), company_id=company_id, appointment_id=appointments[1],
+                                     recording_session_id=session, status="completed", created_at=now))
+    task_id = uuid.uuid4().hex
+    conn.execute(insert(TaskRecord).values(
+        task_id=task_id, name=POLL_TASK, company_id=company_id, args={"job_row_id": str(uuid.uuid4())},
+        state="dead_lettered", attempts=1, last_error="seeded", finished_at=now))
+    conn.execute(insert(DeadLetter).values(
+        id=uuid.uuid4(), company_id=company_id, task_id=task_id, task_name=POLL_TASK,
+        args={"job_row_id": str(uuid.uuid4()), "company_id": str(company_id)}, error="seeded", attempts=1,
+        status="dead"))
+    conn.execute(insert(RetentionPolicy).values(company_id=company_id, updated_at=now, call_days=45,
+                                                appointment_days=120))
+    rows = {}
+    for table in _COMPANY_TABLES:
+        extra = " AND role = 'rep'" if table == "users" else ""
+        rows[table] = int(conn.exec_driver_sql(
+            f"SELECT count(*) FROM {table} WHERE company_id = %(c)s{extra}", {"c": company_id}).scalar_one())  # noqa: S608
+    return {"company_id": str(company_id), "manager_id": str(manager_id), "rep_ids": [str(r) for r in reps],
+            "manager_token": mint_token(settings, company_id=company_id, user_id=manager_id, role="manager"),
+            "rows": rows}
 
 
 def _consent(conn: Any, company_id: uuid.UUID, appointment_id: uuid.UUID, manager_id: uuid.UUID,

@@ -636,6 +636,18 @@ WEAKENINGS: dict[str, Weakening] = {
             "ends made LF, Unicode made NFC)",
         ),
         Weakening(
+            "company-deletion-scope",
+            "F2",
+            "the company condition of a company deletion's consents step: confirming one tenant's deletion "
+            "deletes (and counts) every tenant's consents",
+        ),
+        Weakening(
+            "company-deletion-side-tables",
+            "F2",
+            "the side tables of a company deletion: its dead letters and its retention policy are left "
+            "behind (the steps an engineer forgets, no foreign key reminds them)",
+        ),
+        Weakening(
             "policy-put-fields",
             "F1",
             "the fields of PUT /retention-policy stored as sent: the appointment retention is stored from the "

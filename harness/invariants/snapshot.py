@@ -55,6 +55,9 @@ TABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "deletion_audit": ("id", "company_id", "scope", "target_id", "counts", "executed_at"),
     # The table's key is company_id; it is also read as ``id`` so that every table has one.
     "retention_policies": ("company_id AS id", "company_id", "call_days", "appointment_days"),
+    # Who exists, by role: a company deletion takes the company's reps and keeps its managers, and takes
+    # nobody of another company (plan F2).
+    "users": ("id", "company_id", "role"),
 })
 
 TIMESTAMP_COLUMNS: frozenset[str] = frozenset(
@@ -165,6 +168,7 @@ class Snapshot:
     consents: tuple[Row, ...] | None = None
     deletion_audit: tuple[Row, ...] | None = None
     retention_policies: tuple[Row, ...] | None = None
+    users: tuple[Row, ...] | None = None
     metrics: Mapping[str, float] | None = None
     baseline: Mapping[str, float] = field(default_factory=_empty, hash=False)
     expected_outputs: Mapping[str, str] = field(default_factory=_empty, hash=False)

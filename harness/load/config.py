@@ -57,6 +57,8 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "consent.probe": 1,
     "lifecycle.delete": 0,
     "lifecycle.retention": 0,
+    # A company-scope deletion of the seed's disposable company (once per load process); off unless asked.
+    "lifecycle.delete_company": 0,
     # Manual retries of dead letters (plan C2), each letter retried twice; off unless a scenario asks.
     "dead_letter.retry": 0,
 }

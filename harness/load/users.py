@@ -58,6 +58,8 @@ _authz_turns = itertools.count()
 #: The turns each load process takes before drawing at random (config.opening_turns).
 _OPENING = opening_turns(CONFIG.weights)
 _opening_turns = itertools.count()
+#: Whether this load process has deleted the seed's disposable company (do_lifecycle_delete_company).
+_company_deleted = False
 
 
 def _idempotency_turns(routes: list[Any], others: bool) -> list[tuple[str, Any]]:
@@ -1168,6 +1170,33 @@ class StormUser(FastHttpUser):
             # Three at once, most of the time: two at once half the time let an app whose retry read the
             # letter without locking it through with as few as 3 double retries in a shunya-outage run.
             together(lambda: retry(1, True), lambda: retry(2, True), lambda: retry(3, True))
+
+    def do_lifecycle_delete_company(self) -> None:
+        """Delete the seed's disposable company (plan F2, scope company), once per load process: its manager
+        asks, then confirms with the token. No other turn writes to that company, so deletion-audited can hold
+        the final state to it: none of its rows left but its managers, nobody of another company gone, and
+        the audit counting no more than the seed made. No load ever deleted a company before (2026-12-04), so
+        a company deletion that took every tenant's reps, or forgot a table, passed every scenario."""
+        global _company_deleted
+        spare = next((t.get("disposable_company") for t in CONFIG.tenants if t.get("disposable_company")), None)
+        if not isinstance(spare, dict) or _company_deleted:
+            return
+        _company_deleted = True
+        company, token = str(spare["company_id"]), str(spare["manager_token"])
+        kept = sorted({str(user) for t in CONFIG.tenants for user in [t.get("manager_id"), *t.get("rep_ids", ())]
+                       if user})
+        args = {"scope": "company", "target_id": company, "rows": dict(spare.get("rows") or {}),
+                "managers": [str(spare["manager_id"])], "kept_users": kept}
+        request = self._send(v.DELETION_REQUEST, "POST", "/api/v1/deletions", args=args,
+                             body={"scope": "company", "target_id": company}, token=token, tenant=company)
+        if request.status not in (201, 202) or not isinstance(request.body, dict):
+            return
+        answered = time.monotonic()
+        deletion = str(request.body.get("id"))
+        life = deletion_life_bound_s(request.body.get("expires_at"), request.date)
+        self._send(v.DELETION_CONFIRM, "POST", f"/api/v1/deletions/{deletion}/confirm",
+                   args={"deletion_id": deletion, **args, **expiry_args(life, answered)},
+                   body={"confirmation_token": request.body.get("confirmation_token")}, token=token, tenant=company)
 
     def do_lifecycle_retention(self) -> None:
         """Enforce our tenant's retention now. The args name every tenant's seeded old rows (``retention_rows``)

@@ -876,6 +876,23 @@ _row("F2.every-route-confirmed", "F2",
      TENANTS + "; appointments with consents and a call, asked deleted through DELETE /appointments/{id}",
      ("lifecycle-under-load",), ("appointment-delete-direct",),
      count=c.with_arg_value((v.DELETION_REQUEST,), "route", "delete"))
+# Found 2026-12-04: no load ever deleted a company, so a company deletion that forgot a table or took another
+# tenant's rows passed every scenario. The seed's disposable company is deleted whole by lifecycle-under-load.
+_row("F2.company-complete", "F2",
+     "A confirmed company deletion leaves none of the company's data but its managers: no appointment, "
+     "assignment, consent, recording session, call, task record, dead letter, retention policy or rep of it; "
+     "its managers stay, to read the audit.",
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
+     TENANTS + "; a disposable company with a row in every such table, written by nothing else",
+     ("lifecycle-under-load",), ("company-deletion-side-tables",),
+     count=c.with_arg_value((v.DELETION_CONFIRM,), "scope", "company"))
+_row("F2.company-scoped", "F2",
+     "A company deletion deletes nothing of another company: every other company's users stay, and its audit "
+     "counts no more rows of a table than the company had.",
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
+     TENANTS + "; a disposable company whose rows the seed counted, beside tenants with rows in every table",
+     ("lifecycle-under-load",), ("company-deletion-scope",),
+     count=c.with_arg_value((v.DELETION_CONFIRM,), "scope", "company"))
 _row("F3.consent-before-recording", "F3",
      "No recording session exists for an appointment without a recording consent granted before it started.",
      "consent-before-processing", (v.SESSION_START, v.LEGACY_START), TENANTS + "; appointments without consent",

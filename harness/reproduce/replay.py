@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Any
 
 import httpx
@@ -255,7 +255,10 @@ class Replayer:
         metrics = get_checker(case.invariant).reads_metrics
         baseline = scrape_metrics(self.stack) if metrics else None
         record = _Log()
-        ctx = ReplayContext(tenants=tenants, by_company={t.company_id: t for t in tenants},
+        # A company deletion is sent by the disposable company's manager: its token is found like a tenant's.
+        spares = {str(d["company_id"]): SimpleNamespace(**d) for t in tenants
+                  if isinstance(d := getattr(t, "disposable_company", None), dict)}
+        ctx = ReplayContext(tenants=tenants, by_company={**spares, **{t.company_id: t for t in tenants}},
                             webhook_secret=self.stack.webhook_secret, openapi=self._doc, bodies={}, created_by={})
         _rearm_errors(self.stack, case)
         faults = _Faults(self.stack)
@@ -275,7 +278,7 @@ class Replayer:
         quiescence = self._quiesce()
         snapshot = capture_snapshot(self.stack, baseline_metrics=baseline, config=check_config_for(case),
                                     quiescence=quiescence, metrics=metrics)
-        snapshot = _only(snapshot, {t.company_id for t in tenants})
+        snapshot = _only(snapshot, {t.company_id for t in tenants} | set(spares))
         history = History(record.ops)
         (verdict,) = check_all(history, snapshot, [case.invariant])
         return Attempt(verdict.status == "invalid", verdict, history, time.monotonic() - began)
@@ -304,13 +307,18 @@ class Replayer:
                 tenant = tenants[number]
                 if not rest:
                     out[original] = tenant.company_id
-                elif rest == "manager_id":
-                    out[original] = tenant.manager_id
-                else:
-                    name, _, position = rest.rpartition(".")
-                    values = getattr(tenant, name, None)
-                    if isinstance(values, list) and int(position) < len(values):
-                        out[original] = str(values[int(position)])
+                    continue
+                # ``manager_id``, ``appointment_ids.3``, ``disposable_company.rep_ids.0``: a path through the tenant.
+                value: Any = tenant
+                for part in rest.split("."):
+                    if isinstance(value, list):
+                        value = value[int(part)] if part.isdigit() and int(part) < len(value) else None
+                    elif isinstance(value, Mapping):
+                        value = value.get(part)
+                    else:
+                        value = getattr(value, part, None)
+                if isinstance(value, str):
+                    out[original] = value
         return out
 
     async def _group(self, group: list[Step], case: Case, fresh: dict[str, str], ctx: ReplayContext,
@@ -372,7 +380,7 @@ class Replayer:
                 return
             raw = response.content
             replayed = response.headers.get("Idempotent-Replayed") == "true"
-            result, body = extract_result(raw, replayed, tuple(ctx.by_company))
+            result, body = extract_result(raw, replayed, tuple(t.company_id for t in ctx.tenants))
             # A read that named an id a worker makes later (a call's Shunya job id) is read again until it
             # names it, as the run's read came after the worker: a write is never sent twice.
             if (request.method != "GET" or response.status_code != 200 or time.monotonic() > deadline

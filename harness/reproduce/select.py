@@ -247,6 +247,12 @@ def _seeded_refs(tenants: Sequence[Mapping[str, Any]]) -> dict[str, str]:
             elif name.endswith("_ids") and isinstance(value, list):
                 for position, item in enumerate(value):
                     refs.setdefault(str(item), f"t{t}.{name}.{position}")
+            elif name == "disposable_company" and isinstance(value, Mapping):
+                # The company a company deletion takes (the seed's, beside the tenant): its ids too.
+                refs[str(value.get("company_id"))] = f"t{t}.{name}.company_id"
+                refs[str(value.get("manager_id"))] = f"t{t}.{name}.manager_id"
+                for position, item in enumerate(value.get("rep_ids") or ()):
+                    refs.setdefault(str(item), f"t{t}.{name}.rep_ids.{position}")
     return refs
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth import Principal
@@ -85,8 +85,10 @@ def _hash(token: str) -> str:
 _CALL_TABLES = frozenset(("call_analyses", "shunya_jobs", "calls"))
 
 
-def deletion_plan(scope: str, company_id: uuid.UUID, target_id: uuid.UUID) -> Sequence[_Step]:
+def deletion_plan(scope: str, company_id: uuid.UUID, target_id: uuid.UUID,
+                  settings: Settings | None = None) -> Sequence[_Step]:
     """The tables a deletion touches, children before parents (foreign keys allow no other order)."""
+    weakened = settings.weakened if settings is not None else (lambda name: False)
     if scope == "appointment":
         sessions = select(RecordingSession.id).where(
             RecordingSession.appointment_id == target_id, RecordingSession.company_id == company_id
@@ -107,13 +109,17 @@ def deletion_plan(scope: str, company_id: uuid.UUID, target_id: uuid.UUID) -> Se
             _Step("appointments", Appointment, (Appointment.id == target_id) & (Appointment.company_id == company_id)),
         )
     if scope == "company":
-        return (
+        # Weakened ``company-deletion-scope``: the consents of every company; ``company-deletion-side-tables``:
+        # the dead letters and the retention policy left behind.
+        consents = true() if weakened("company-deletion-scope") else Consent.company_id == company_id
+        side = ("dead_letters", "retention_policies") if weakened("company-deletion-side-tables") else ()
+        return tuple(step for step in (
             _Step("call_analyses", CallAnalysis, CallAnalysis.company_id == company_id),
             _Step("shunya_jobs", ShunyaJob, ShunyaJob.company_id == company_id),
             _Step("calls", Call, Call.company_id == company_id),
             _Step("recording_sessions", RecordingSession, RecordingSession.company_id == company_id),
             _Step("appointment_assignments", AppointmentAssignment, AppointmentAssignment.company_id == company_id),
-            _Step("consents", Consent, Consent.company_id == company_id),
+            _Step("consents", Consent, consents),
             _Step("appointments", Appointment, Appointment.company_id == company_id),
             _Step("users", User, (User.company_id == company_id) & (User.role == "rep")),
             _Step("idempotency_keys", IdempotencyKey, IdempotencyKey.company_id == company_id),
@@ -121,7 +127,7 @@ def deletion_plan(scope: str, company_id: uuid.UUID, target_id: uuid.UUID) -> Se
             _Step("task_records", TaskRecord, TaskRecord.company_id == company_id),
             _Step("dead_letters", DeadLetter, DeadLetter.company_id == company_id),
             _Step("retention_policies", RetentionPolicy, RetentionPolicy.company_id == company_id),
-        )
+        ) if step.table not in side)
     raise ValueError(f"unknown deletion scope {scope!r}")
 
 
@@ -163,7 +169,7 @@ async def create_request(
         scope=scope,
         target_id=target,
         token_hash=_hash(token),
-        counts=await _count(session, deletion_plan(scope, principal.company_id, target)),
+        counts=await _count(session, deletion_plan(scope, principal.company_id, target, settings)),
         status="pending",
         expires_at=now + timedelta(seconds=settings.deletion_confirm_ttl_seconds),
         created_at=now,
@@ -219,7 +225,7 @@ async def confirm_request(
             .with_for_update()
         )
     counts: dict[str, int] = {}
-    for step in deletion_plan(request.scope, request.company_id, request.target_id):
+    for step in deletion_plan(request.scope, request.company_id, request.target_id, settings):
         if request.scope == "appointment" and step.table in _CALL_TABLES and settings.weakened("deletion-cascade"):
             continue  # weakened: the calls outlive their appointment, unlinked by ON DELETE SET NULL
         result = await session.execute(delete(step.model).where(step.where))

@@ -121,7 +121,7 @@ def test_snapshot_build_normalises() -> None:
     assert row["id"] == str(sid) and row["created_at"] == 1704067200.0 and row["stopped_at"] == 1704067201.0
     assert snap.metrics == {"x_total": 2.0} and snap.completed_jobs == {"j1"} and snap.calls is None
     with pytest.raises(ValueError):
-        Snapshot.build({"users": []})
+        Snapshot.build({"companies": []})
 
 
 def test_certain_overlaps_sweep() -> None:

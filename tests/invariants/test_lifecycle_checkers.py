@@ -409,3 +409,54 @@ def test_retention_enforced_judges_the_policy_route() -> None:
     assert judged(right, read_c1=(90, 365)) == ["policy-misread", "policy-refused"]
     assert judged(right, read_c1=(90, 365), read_at=0.5) == ["policy-refused"]  # sent before the PUT's answer
     assert judged(right, read_c2=(None, None)) == ["policy-misread", "policy-refused"]
+
+
+_SEEDED = {"appointments": 1, "consents": 2, "users": 1, "dead_letters": 1}
+
+
+def _company_deleted(status: int = 200) -> History:
+    b = HistoryBuilder()
+    b.call(DELETION_CONFIRM, 0, 5, status, tenant="dz", result={"id": "dc"}, deletion_id="dc", scope="company",
+           target_id="dz", rows=_SEEDED, managers=["mz"], kept_users=["m1", "r1"])
+    return b.build()
+
+
+def _users(*ids: tuple[str, str, str]) -> list[dict]:
+    return [{"id": user, "company_id": company, "role": role} for user, company, role in ids]
+
+
+def _company_state(*, left: dict | None = None, users: list[dict] | None = None, counts: dict | None = None) -> dict:
+    kept = _users(("mz", "dz", "manager"), ("m1", "c1", "manager"), ("r1", "c1", "rep"))
+    return {**EMPTY, "dead_letters": [], "task_records": [], "retention_policies": [], "shunya_jobs": [],
+            "call_analyses": [], **(left or {}), "users": kept if users is None else users,
+            "deletion_audit": [_audit("dc", "dz", "company", _SEEDED if counts is None else counts)]}
+
+
+def test_deletion_audited_passes_a_company_deleted_whole_and_alone() -> None:
+    verdict = _one("deletion-audited", _company_deleted(), _company_state())
+    assert verdict.status == "valid", verdict
+    assert verdict.summary["companies_deleted"] == 1
+    # Another company's rows in every table are none of its business; a refused confirmation judges nothing.
+    others = {"consents": [{"id": "k1", "company_id": "c1", "appointment_id": "a1"}],
+              "dead_letters": [{"id": "l1", "company_id": "c1"}]}
+    assert _one("deletion-audited", _company_deleted(), _company_state(left=others)).status == "valid"
+    leftover = {"dead_letters": [{"id": "l9", "company_id": "dz"}]}
+    assert _one("deletion-audited", _company_deleted(409), _company_state(left=leftover)).status == "valid"
+
+
+def test_deletion_audited_flags_a_company_deletion_that_left_rows_or_took_too_much() -> None:
+    left = {"dead_letters": [{"id": "l9", "company_id": "dz"}],
+            "retention_policies": [{"id": "dz", "company_id": "dz", "call_days": 1, "appointment_days": 1}]}
+    verdict = _one("deletion-audited", _company_deleted(), _company_state(left=left))
+    assert [v.details["type"] for v in verdict.violations] == ["company-not-deleted"]
+    assert verdict.violations[0].details["left"] == {"dead_letters": 1, "retention_policies": 1}
+    rep_left = _one("deletion-audited", _company_deleted(),
+                    _company_state(users=_users(("mz", "dz", "manager"), ("rz", "dz", "rep"), ("m1", "c1", "manager"),
+                                                ("r1", "c1", "rep"))))
+    assert rep_left.violations[0].details["left"] == {"users": 1}
+    took = _one("deletion-audited", _company_deleted(), _company_state(users=_users(("m1", "c1", "manager"))))
+    assert sorted(v.details["type"] for v in took.violations) == ["company-managers-deleted",
+                                                                  "other-company-users-deleted"]
+    over = _one("deletion-audited", _company_deleted(), _company_state(counts={**_SEEDED, "consents": 30}))
+    assert [v.details["type"] for v in over.violations] == ["company-deletion-overreach"]
+    assert over.violations[0].details["over"] == {"consents": [30, 2]}

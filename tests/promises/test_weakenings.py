@@ -2302,3 +2302,59 @@ def test_read_cache(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"stale-session"}
+
+
+def _company_deletion(app, rec: Recorder) -> dict:
+    """A disposable company seeded into ``app``'s database, then deleted through the API (scope company) by its
+    manager, recorded as the load records it: the company's seed record."""
+    from stormproof.reference_app.seed import seed_disposable_company
+
+    spare = seed_disposable_company(Settings(database_url=app.database_url, redis_url=app.redis_url,
+                                             environment="test", jwt_secret=app.stack.jwt_secret))
+    company, token = str(spare["company_id"]), str(spare["manager_token"])
+    kept = sorted({u for t in app.tenants for u in [t.manager_id, *t.rep_ids]})
+    args = {"scope": "company", "target_id": company, "rows": spare["rows"], "managers": [spare["manager_id"]],
+            "kept_users": kept}
+    body = {"scope": "company", "target_id": company}
+    created = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(token), json=body)
+    assert created.status_code == 201, created.text
+    rec.record(v.DELETION_REQUEST, company, created, body=body, **args)
+    confirmed = httpx.post(f"{app.url}/api/v1/deletions/{created.json()['id']}/confirm", headers=auth(token),
+                           json={"confirmation_token": created.json()["confirmation_token"]})
+    assert confirmed.status_code == 200, confirmed.text
+    rec.record(v.DELETION_CONFIRM, company, confirmed, deletion_id=created.json()["id"], **args)
+    return spare
+
+
+@FIX
+def test_company_deletion_side_tables(apps, weakened: bool) -> None:
+    """A company deletion takes the company's dead letters and retention policy with the fix; without it they
+    stay (deletion-audited: company-not-deleted)."""
+    app = apps(*(("company-deletion-side-tables",) if weakened else ()))
+    rec = Recorder([t.company_id for t in app.tenants])
+    spare = _company_deletion(app, rec)
+    left = sql_rows(app.database_url, "SELECT (SELECT count(*) FROM dead_letters WHERE company_id = %s), "
+                    "(SELECT count(*) FROM retention_policies WHERE company_id = %s)", spare["company_id"],
+                    spare["company_id"])
+    assert tuple(left[0]) == ((1, 1) if weakened else (0, 0))
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"company-not-deleted"}
+
+
+@FIX
+def test_company_deletion_scope(apps, weakened: bool) -> None:
+    """A company deletion takes the company's consents alone with the fix; without it every company's
+    (deletion-audited: company-deletion-overreach, the audit counting the other tenants' consents)."""
+    app = apps(*(("company-deletion-scope",) if weakened else ()))
+    rec = Recorder([t.company_id for t in app.tenants])
+    others = sql_rows(app.database_url, "SELECT count(*) FROM consents")[0][0]
+    spare = _company_deletion(app, rec)
+    left = sql_rows(app.database_url, "SELECT count(*) FROM consents")[0][0]
+    assert left == (0 if weakened else others)
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"company-deletion-overreach"}
+        assert verdict.violations[0].details["over"]["consents"][1] == spare["rows"]["consents"]

@@ -43,13 +43,24 @@ Judged on the history's acknowledged confirmations and the final state:
   late is ``deleted-unconfirmed``;
 - audit rows known to exist before the run (the seed's old ones, named by a
   ``retention.run`` invoke's ``args.rows`` with kind ``audit``) are still
-  there: retention, or anything else, deleting one is ``audit-row-deleted``.
+  there: retention, or anything else, deleting one is ``audit-row-deleted``;
+- an executed company deletion (a confirmation of scope ``company`` answered
+  2xx) takes all of the company's data but its managers (docs/API.md,
+  "Deletion"), and nothing of another company. The load deletes a company
+  nothing else of the run writes to (the seed's disposable one), so its final
+  rows are judged outright: any row of it left in a table the deletion empties
+  is ``company-not-deleted``, one of its managers (``args.managers``) gone is
+  ``company-managers-deleted``, a user of another company (``args.kept_users``)
+  gone is ``other-company-users-deleted``, and audits of it counting more rows
+  of a table than the company had (``args.rows``, counted by the seed, its only
+  writer) is ``company-deletion-overreach``: what the deletion counted beyond
+  the company was some other company's.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import (CALL_SUBMIT, CONSENT_GRANT, DELETION_CONFIRM, DELETION_REQUEST,
@@ -58,7 +69,7 @@ from stormproof.harness.invariants.checkers._common import deleters, possible_sp
 from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
-from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.snapshot import Row, Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
 __all__ = ["NAME", "check_deletion_audited"]
@@ -67,6 +78,9 @@ NAME = "deletion-audited"
 
 #: Tables whose rows name an appointment by ``appointment_id`` and go with it.
 _CHILDREN = ("consents", "appointment_assignments", "recording_sessions", "calls")
+#: Tables a company deletion empties of the company's rows (of ``users``: all but the managers).
+_COMPANY_TABLES = ("appointments", "appointment_assignments", "consents", "recording_sessions", "calls",
+                   "shunya_jobs", "call_analyses", "task_records", "dead_letters", "retention_policies", "users")
 
 
 @checker(NAME, "safety")
@@ -121,6 +135,7 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
     short = _short_counts(log, history, audited)
     unconfirmed, pending = _unconfirmed_deletions(log, history, snapshot, audited)
     reconfirmed, confirmed_together = _confirmed_again(log, history)
+    companies = _company_deletions(log, history, snapshot, audit)
     known = _known_audit_rows(history)
     for audit_id, ops in known.items():
         if audit_id not in audited:
@@ -128,7 +143,59 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                     "are never deleted", ops, deletion_id=audit_id)
     return log.verdict(confirmed=confirmed, audited=len(audit), incomplete=leftovers,
                        deleted_unconfirmed=unconfirmed, left_pending=pending, known_audit_rows=len(known),
-                       confirmed_again=reconfirmed, confirmed_together=confirmed_together, counts_short=short)
+                       confirmed_again=reconfirmed, confirmed_together=confirmed_together, counts_short=short,
+                       companies_deleted=companies)
+
+
+def _company_deletions(log: ViolationLog, history: History, snapshot: Snapshot, audit: Iterable[Row]) -> int:
+    """Judge each company an acknowledged confirmation deleted (see the module docstring); how many."""
+    done: dict[str, tuple[Op, Op]] = {}
+    for invoke, completion in history.acknowledged_of(DELETION_CONFIRM):
+        assert completion is not None
+        if invoke.args.get("scope") == "company" and not invoke.args.get("wrong_token"):
+            done.setdefault(str(invoke.args.get("target_id")), (invoke, completion))
+    users = snapshot.table("users")
+    present = None if users is None else {str(row.get("id")) for row in users}
+    for company, (invoke, completion) in done.items():
+        ops = (invoke.index, completion.index)
+        left: dict[str, int] = {}
+        for table in _COMPANY_TABLES:
+            rows = snapshot.table(table)
+            n = sum(1 for row in rows or () if row.get("company_id") == company
+                    and not (table == "users" and row.get("role") == "manager"))
+            if n:
+                left[table] = n
+        if left:
+            log.add("company-not-deleted", f"company {company} was deleted (answered {completion.status}), yet "
+                    + ", ".join(f"{n} row(s) of {table}" for table, n in left.items()) + " of it remain", ops,
+                    company_id=company, left=left)
+        if present is not None:
+            gone = [user for user in invoke.args.get("managers") or () if str(user) not in present]
+            if gone:
+                log.add("company-managers-deleted", f"company {company}'s deletion took its managers {gone}: they "
+                        "stay, to read the audit that names them", ops, company_id=company, users=gone)
+            others = [user for user in invoke.args.get("kept_users") or () if str(user) not in present]
+            if others:
+                log.add("other-company-users-deleted", f"company {company}'s deletion ran, and {len(others)} "
+                        f"user(s) of other companies are gone ({', '.join(others[:5])})", ops, company_id=company,
+                        users=others)
+        had = invoke.args.get("rows")
+        if isinstance(had, Mapping):
+            counted: dict[str, int] = defaultdict(int)
+            for row in audit:
+                if row.get("scope") == "company" and str(row.get("target_id")) == company \
+                        and isinstance(row.get("counts"), Mapping):
+                    for table, n in row["counts"].items():
+                        if isinstance(n, int):
+                            counted[str(table)] += n
+            over = {table: (counted[table], had[table]) for table in had
+                    if isinstance(had[table], int) and counted.get(table, 0) > had[table]}
+            if over:
+                log.add("company-deletion-overreach", f"company {company}'s deletion audit counts more rows than "
+                        "the company had: " + ", ".join(f"{table} {n} of {m}" for table, (n, m) in over.items())
+                        + " (the rest were another company's)", ops, company_id=company,
+                        over={table: list(pair) for table, pair in over.items()})
+    return len(done)
 
 
 def _confirmed_again(log: ViolationLog, history: History) -> tuple[int, int]:
