@@ -82,6 +82,7 @@ def seed(
     start: datetime | None = None,
     consent: bool = True,
     at_risk: bool = False,
+    disposable: bool = True,
 ) -> list[SeededTenant]:
     """Insert ``tenants`` companies; appointments are one hour long, one hour apart.
 
@@ -98,7 +99,8 @@ def seed(
     to the first rep (a double booking is one assign away); an appointment
     with a session already recording; one without consent; the id of a
     deleted appointment; and :data:`_DEAD_LETTERS` dead letters. The tenants also differ: the last one (with two or
-    more) has no consent on its overlapping appointments.
+    more) has no consent on its overlapping appointments. With ``disposable`` (the default) ``at_risk`` adds
+    the first tenant's disposable company too (``SeededTenant.disposable_company``).
     """
     now = datetime.now(timezone.utc)
     base = (start or now + timedelta(days=1)).replace(microsecond=0)
@@ -154,7 +156,7 @@ def seed(
                                   now, consent=consent and not (tenants > 1 and t == tenants - 1))
                     _seed_retention(conn, tenant, company_id, manager_id, now, short_policy=tenants > 1 and t == 0)
                     _seed_overlap_pairs(conn, tenant, company_id, base + timedelta(hours=2 * appointments + 24))
-                    if t == 0:
+                    if t == 0 and disposable:
                         tenant.disposable_company = _seed_disposable(conn, settings, base, now)
                 out.append(tenant)
     finally:

@@ -239,8 +239,11 @@ class Replayer:
         settings = Settings(database_url=stack.database_url, redis_url=stack.redis_url, environment="test",
                             jwt_secret=stack.jwt_secret)
         cfg = stack.config
-        return seed(settings, tenants=tenants_needed(self.case if case is None else case, cfg.tenants), reps=cfg.reps,
-                    appointments=cfg.appointments, consent=cfg.seed_consent, at_risk=cfg.seed_at_risk)
+        case = self.case if case is None else case
+        # The disposable company only where the case names it: seeding is most of an attempt's own time.
+        disposable = any(".disposable_company." in ref for ref in case.refs.values())
+        return seed(settings, tenants=tenants_needed(case, cfg.tenants), reps=cfg.reps, appointments=cfg.appointments,
+                    consent=cfg.seed_consent, at_risk=cfg.seed_at_risk, disposable=disposable)
 
     # -- one attempt -----------------------------------------------------------------------------
     def attempt(self, case: Case | None = None) -> Attempt:
