@@ -142,7 +142,11 @@ def test_info_has_local_stack_keys_plus_the_proxy_api(stack: DockerStack) -> Non
     import psycopg
 
     with psycopg.connect(info["database_url"], connect_timeout=5) as conn:
-        assert conn.execute("SELECT count(*) FROM companies").fetchone() == (1,)
+        companies = sorted(str(c) for (c,) in conn.execute("SELECT id FROM companies").fetchall())
+    # The one tenant asked for, and the at-risk seed's disposable company beside it (for company deletion).
+    spare = stack.tenants[0].disposable_company
+    assert spare is not None
+    assert companies == sorted([stack.tenants[0].company_id, str(spare["company_id"])])
 
 
 def test_authenticated_idempotent_request_through_the_proxy(stack: DockerStack) -> None:
