@@ -75,8 +75,9 @@ def opening_turns(weights: Mapping[str, int]) -> tuple[str, ...]:
 
     Drawn at random, an action of weight 1 in 58 comes a few times in a 10-second smoke run on the Docker
     backend (363 requests), and there none of those probes was the rep's or the expired token's the run was
-    asked to judge: the verdict was "not exercised" (CI, 2026-12-04). A run asked to judge a promise must put it at risk however short it is; these
-    few turns (16 in the default mix) cost nothing to the mix of a longer run.
+    asked to judge: the verdict was "not exercised" (CI, 2026-12-04). A run asked to judge a promise must put
+    it at risk however short it is; these few turns (16 in the default mix) cost nothing to the mix of a
+    longer run.
     """
     total = sum(w for w in weights.values() if w > 0)
     rare = [name for name, w in weights.items() if 0 < w and w < _RARE_SHARE * total]

@@ -97,11 +97,14 @@ _turns_cache: dict[tuple[Any, ...], list[tuple[str, Any]]] = {}
 
 def _authz_pairs(routes: Sequence[Any]) -> list[tuple[Any, str]]:
     """The authorization probes' (route, caller) cycle for this process (derive.authz_turns), made once."""
-    key = ("authz", tuple(id(r) for r in routes))
-    cached = _turns_cache.get(key)
+    key = tuple(id(r) for r in routes)
+    cached = _authz_cache.get(key)
     if cached is None:
-        cached = _turns_cache[key] = derive.authz_turns(routes, _probe_offset())
-    return cached  # type: ignore[return-value]
+        cached = _authz_cache[key] = derive.authz_turns(routes, _probe_offset())
+    return cached
+
+
+_authz_cache: dict[tuple[int, ...], list[tuple[Any, str]]] = {}
 
 
 #: The share of cross-tenant probes that try a filter by id in a query string, when the app has one.

@@ -798,7 +798,8 @@ _row("F1.policy-stored", "F1",
      "A manager's PUT /retention-policy answers, and stores, the days it was sent; GET /retention-policy answers "
      "the policy in force (the tenant's own, or the defaults).",
      "retention-enforced", (v.RETENTION_POLICY_PUT, v.RETENTION_POLICY_READ), TENANTS + "; one tenant with a short "
-     "policy the load sets (the seed stores a day longer)", ("lifecycle-under-load",), ("policy-put-fields",), count=c.by_operations((v.RETENTION_POLICY_PUT,)))
+     "policy the load sets (the seed stores a day longer)", ("lifecycle-under-load",), ("policy-put-fields",),
+     count=c.by_operations((v.RETENTION_POLICY_PUT,)))
 _row("F1.audit-survives", "F1",
      "Deletion audit rows are never deleted, by retention or anything else.",
      "deletion-audited", (v.RETENTION_RUN, v.DELETION_CONFIRM), TENANTS + "; audit rows older than any retention",
