@@ -53,6 +53,8 @@ __all__ = [
     "authz_roles",
     "authz_turns",
     "authz_routes",
+    "api_routes",
+    "CONTRACT_ROUTES",
     "body_id_fields",
     "query_id_fields",
     "creators",
@@ -189,6 +191,58 @@ CONTRACT_KEYS: dict[tuple[str, str], str] = {
 }
 
 
+def _object(required: Mapping[str, Any], optional: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": {**required, **(optional or {})}, "required": list(required)}
+
+
+_ID = {"type": "string", "minLength": 1, "maxLength": 64}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
+_DAYS = {"type": "integer", "minimum": 1, "maximum": 36500}
+
+#: Every ``/api/v1`` operation of docs/API.md's endpoint table, with the JSON body it takes (None: no body).
+#: A route the app's document leaves out (a hand-written document gone stale, a route registered outside
+#: it) is still a door to another tenant's rows, a write that must honour its key and a route that must
+#: refuse a rep: :func:`api_routes` adds each one the document lacks, so no promise hangs on the document.
+CONTRACT_ROUTES: dict[tuple[str, str], Mapping[str, Any] | None] = {
+    ("GET", "/api/v1/me"): None,
+    ("GET", "/api/v1/appointments"): None,
+    ("POST", "/api/v1/appointments"): _object({"title": _TEXT, "starts_at": {"type": "string", "format": "date-time"},
+                                               "ends_at": {"type": "string", "format": "date-time"}}),
+    ("GET", "/api/v1/appointments/{appointment_id}"): None,
+    ("PATCH", "/api/v1/appointments/{appointment_id}"): _object({}, {"title": _TEXT}),
+    ("DELETE", "/api/v1/appointments/{appointment_id}"): None,
+    ("POST", "/api/v1/appointments/{appointment_id}/assign"): _object({"rep_id": _ID}),
+    ("POST", "/api/v1/appointments/{appointment_id}/unassign"): None,
+    ("GET", "/api/v1/appointments/{appointment_id}/assignments"): None,
+    ("POST", "/api/v1/appointments/{appointment_id}/consents"): _object(
+        {"scope": {"type": "string", "enum": ["recording", "analysis"]}, "evidence": _TEXT}),
+    ("GET", "/api/v1/appointments/{appointment_id}/consents"): None,
+    ("GET", "/api/v1/reps"): None,
+    ("POST", "/api/v1/reps"): _object({"email": {"type": "string", "format": "email"}, "name": _TEXT}),
+    ("GET", "/api/v1/reps/{rep_id}"): None,
+    ("POST", "/api/v1/recordings/sessions/start"): _object({"appointment_id": _ID}),
+    ("POST", "/api/v1/recordings/sessions/{session_id}/stop"): None,
+    ("GET", "/api/v1/recordings/sessions"): None,
+    ("GET", "/api/v1/recordings/sessions/{session_id}"): None,
+    ("POST", "/api/v1/recordings/start"): _object({"appointment_id": _ID}),
+    ("POST", "/api/v1/recordings/{recording_id}/stop"): None,
+    ("POST", "/api/v1/calls"): _object({}, {"appointment_id": _ID, "recording_session_id": _ID}),
+    ("GET", "/api/v1/calls"): None,
+    ("GET", "/api/v1/calls/{call_id}"): None,
+    ("POST", "/api/v1/calls/{call_id}/refresh"): None,
+    ("POST", "/api/v1/shunya/webhook"): None,
+    ("GET", "/api/v1/dead-letters"): None,
+    ("POST", "/api/v1/dead-letters/{dead_letter_id}/retry"): None,
+    ("GET", "/api/v1/retention-policy"): None,
+    ("PUT", "/api/v1/retention-policy"): _object({"call_days": _DAYS, "appointment_days": _DAYS}),
+    ("POST", "/api/v1/admin/retention/run"): None,
+    ("GET", "/api/v1/deletions"): None,
+    ("POST", "/api/v1/deletions"): _object({"scope": {"type": "string", "enum": ["appointment", "company"]},
+                                            "target_id": _ID}),
+    ("POST", "/api/v1/deletions/{deletion_id}/confirm"): _object({"confirmation_token": _TEXT}),
+}
+
+
 def _key_with_contract(method: str, path: str, key: str | None) -> str | None:
     """The document's Idempotency-Key requirement, raised to the contract's where the contract's is stronger."""
     contract = CONTRACT_KEYS.get((method.upper(), _PARAM.sub("{}", path)))
@@ -254,6 +308,29 @@ def routes(doc: Mapping[str, Any]) -> tuple[Route, ...]:
                 idempotency=key, token=token, roles=roles, body_schema=body,
             ))
     return tuple(out)
+
+
+def api_routes(doc: Mapping[str, Any]) -> tuple[Route, ...]:
+    """The document's operations, then every operation of the contract (:data:`CONTRACT_ROUTES`) it lacks.
+
+    The probes draw from these: a route is probed whether or not the document names it. A route the
+    document names keeps the document's parameter names, body schema, roles and key (each raised to the
+    contract's where the contract's is stronger).
+    """
+    found = routes(doc)
+    named = {(r.method, _PARAM.sub("{}", r.path)) for r in found}
+    added: list[Route] = []
+    for (method, path), body in CONTRACT_ROUTES.items():
+        if (method, _PARAM.sub("{}", path)) in named:
+            continue
+        token = (method, path) not in CONTRACT_PUBLIC
+        added.append(Route(
+            method=method, path=path,
+            id_params=tuple((name, kind_of(name, path)) for name in _PARAM.findall(path)),
+            idempotency=_key_with_contract(method, path, None), token=token,
+            roles=_with_contract(method, path, ()) if token else (), body_schema=body,
+        ))
+    return found + tuple(added)
 
 
 def cross_tenant_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:

@@ -267,3 +267,41 @@ def test_a_process_opens_with_every_rare_action_twice() -> None:
     assert "session.start" not in opening and "lifecycle.delete" not in opening  # common, or off
     assert set(opening) == {a for a, w in DEFAULT_WEIGHTS.items() if 0 < w < 0.05 * total}
     assert opening_turns({"session.start": 1}) == () and opening_turns({}) == ()
+
+
+def test_the_reference_document_names_exactly_the_contracts_routes(reference_doc: dict) -> None:
+    """docs/API.md's table and the reference app agree, so the contract adds nothing to a correct app's document;
+    the contract's bodies are sampled exactly as the reference schemas are."""
+    routes = p.routes(reference_doc)
+    assert {(r.method, r.path) for r in routes if r.path.startswith("/api/v1/")} == set(p.CONTRACT_ROUTES)
+    assert p.api_routes(reference_doc) == routes
+    bare = {r.name: r for r in p.api_routes({})}
+    own = {"appointment": ["a1"], "rep": ["r1"], "session": ["s1"]}
+    for route in routes:
+        if route.path.startswith("/api/v1/"):
+            contract = bare[route.name]
+            assert (contract.id_params, contract.idempotency, contract.token, contract.roles) == (
+                route.id_params, route.idempotency, route.token, route.roles), route.name
+            assert (p.sample_body({}, contract, own, random.Random(3), "m")
+                    == p.sample_body(reference_doc, route, own, random.Random(3), "m")), route.name
+
+
+def test_a_route_the_document_leaves_out_is_still_probed(reference_doc: dict) -> None:
+    """A stale or partial document (a route registered outside it) hides no door: the contract's route is
+    probed across tenants, for its key and for its roles all the same; a backend serving no document at all is
+    probed on the contract alone."""
+    partial = copy.deepcopy(reference_doc)
+    del partial["paths"]["/api/v1/calls/{call_id}"]
+    del partial["paths"]["/api/v1/appointments/{appointment_id}/assign"]
+    assert "GET /api/v1/calls/{call_id}" not in _by_name(partial)
+    found = {r.name: r for r in p.api_routes(partial)}
+    cross = {r.name for r in p.cross_tenant_routes(found.values())}
+    assert {"GET /api/v1/calls/{call_id}", "POST /api/v1/appointments/{appointment_id}/assign"} <= cross
+    assign = found["POST /api/v1/appointments/{appointment_id}/assign"]
+    assert assign.idempotency == "required" and assign.roles == ("manager",)
+    assert "rep" in p.authz_roles(assign)
+    assert p.sample_body(partial, assign, {"rep": ["r1"]}, random.Random(1), "m") == {"rep_id": "r1"}
+    alone = p.api_routes({})
+    assert {r.name for r in p.authz_routes(alone)} == {
+        f"{method} {path}" for method, path in p.CONTRACT_ROUTES if "webhook" not in path}
+    assert len(p.cross_tenant_routes(alone)) == len(p.cross_tenant_routes(p.routes(reference_doc)))
