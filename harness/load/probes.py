@@ -55,6 +55,8 @@ __all__ = [
     "authz_routes",
     "api_routes",
     "CONTRACT_ROUTES",
+    "CONTRACT_QUERIES",
+    "with_contract",
     "body_id_fields",
     "query_id_fields",
     "creators",
@@ -242,6 +244,17 @@ CONTRACT_ROUTES: dict[tuple[str, str], Mapping[str, Any] | None] = {
     ("POST", "/api/v1/deletions/{deletion_id}/confirm"): _object({"confirmation_token": _TEXT}),
 }
 
+#: The query filters docs/API.md gives the contract's lists: a filter by another tenant's id, or by a value,
+#: must bring back no other tenant's rows.
+CONTRACT_QUERIES: dict[tuple[str, str], tuple[Mapping[str, Any], ...]] = {
+    ("GET", "/api/v1/recordings/sessions"): (
+        {"name": "appointment_id", "in": "query", "schema": {"type": "string"}},
+        {"name": "status", "in": "query",
+         "schema": {"type": "string", "enum": ["pending", "recording", "stopped", "failed"]}}),
+    ("GET", "/api/v1/dead-letters"): (
+        {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["dead", "retried"]}},),
+}
+
 
 def _key_with_contract(method: str, path: str, key: str | None) -> str | None:
     """The document's Idempotency-Key requirement, raised to the contract's where the contract's is stronger."""
@@ -310,27 +323,35 @@ def routes(doc: Mapping[str, Any]) -> tuple[Route, ...]:
     return tuple(out)
 
 
-def api_routes(doc: Mapping[str, Any]) -> tuple[Route, ...]:
-    """The document's operations, then every operation of the contract (:data:`CONTRACT_ROUTES`) it lacks.
+def with_contract(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The document with every operation of the contract (:data:`CONTRACT_ROUTES`) it lacks added.
 
-    The probes draw from these: a route is probed whether or not the document names it. A route the
-    document names keeps the document's parameter names, body schema, roles and key (each raised to the
-    contract's where the contract's is stronger).
+    The probes draw from this: a route is probed whether or not the document names it. An operation the
+    document names is kept as it is (its parameter names, body schema, roles and key, each raised to the
+    contract's where the contract's is stronger by :func:`routes`); an added one takes the contract's body and
+    query filters (:data:`CONTRACT_QUERIES`), and is filed under the document's spelling of its path where the
+    document names the path with other parameter names.
     """
-    found = routes(doc)
-    named = {(r.method, _PARAM.sub("{}", r.path)) for r in found}
-    added: list[Route] = []
+    paths: dict[str, Any] = {path: dict(item) if isinstance(item, Mapping) else item
+                             for path, item in (doc.get("paths") or {}).items()}
+    spelled = {_PARAM.sub("{}", path): path for path in paths}
     for (method, path), body in CONTRACT_ROUTES.items():
-        if (method, _PARAM.sub("{}", path)) in named:
+        key = spelled.setdefault(_PARAM.sub("{}", path), path)
+        item = paths.setdefault(key, {})
+        if not isinstance(item, dict) or isinstance(item.get(method.lower()), Mapping):
             continue
-        token = (method, path) not in CONTRACT_PUBLIC
-        added.append(Route(
-            method=method, path=path,
-            id_params=tuple((name, kind_of(name, path)) for name in _PARAM.findall(path)),
-            idempotency=_key_with_contract(method, path, None), token=token,
-            roles=_with_contract(method, path, ()) if token else (), body_schema=body,
-        ))
-    return found + tuple(added)
+        operation: dict[str, Any] = {"parameters": [dict(q) for q in CONTRACT_QUERIES.get((method, path), ())]}
+        if body is not None:
+            operation["requestBody"] = {"content": {"application/json": {"schema": body}}}
+        if (method, path) in CONTRACT_PUBLIC:
+            operation["security"] = []
+        item[method.lower()] = operation
+    return {**doc, "paths": paths}
+
+
+def api_routes(doc: Mapping[str, Any]) -> tuple[Route, ...]:
+    """Every operation the probes take: the document's and the contract's it lacks (:func:`with_contract`)."""
+    return routes(with_contract(doc))
 
 
 def cross_tenant_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:

@@ -219,8 +219,8 @@ class _Derived:
     """The document and the routes each kind of probe draws from, fetched once per process."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
-        self.doc = doc
-        routes = derive.api_routes(doc)
+        self.doc = doc = derive.with_contract(doc)
+        routes = derive.routes(doc)
         self.cross = derive.cross_tenant_routes(routes)
         self.idempotent = derive.idempotent_routes(routes)
         self.authz = derive.authz_routes(routes)

@@ -165,8 +165,8 @@ def _own_pools(ctx: ReplayContext, company: str | None) -> dict[str, list[str]]:
 def _probe(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
     """A probe derived from the API document: its method and path as recorded, its body rebuilt."""
     method, path = str(args.get("method") or "GET"), str(args.get("path") or "/")
-    doc = ctx.openapi()
-    route = next((r for r in derive.api_routes(doc) if r.name == args.get("route")), None)
+    doc = derive.with_contract(ctx.openapi())
+    route = next((r for r in derive.routes(doc) if r.name == args.get("route")), None)
     body = None
     if route is not None and route.body_schema is not None:
         seed = str(args.get("payload_fp") or args.get("probe_id") or step.index)

@@ -301,6 +301,16 @@ def test_a_route_the_document_leaves_out_is_still_probed(reference_doc: dict) ->
     assert assign.idempotency == "required" and assign.roles == ("manager",)
     assert "rep" in p.authz_roles(assign)
     assert p.sample_body(partial, assign, {"rep": ["r1"]}, random.Random(1), "m") == {"rep_id": "r1"}
+    del partial["paths"]["/api/v1/recordings/sessions"]
+    merged = p.with_contract(partial)
+    sessions = next(r for r in p.routes(merged) if r.name == "GET /api/v1/recordings/sessions")
+    assert p.query_id_fields(merged, sessions) == (("appointment_id", "appointment"),)
+    assert dict(p.query_filters(merged, sessions)) == {"status": ("pending", "recording", "stopped", "failed")}
+    renamed = copy.deepcopy(reference_doc)  # the document's own parameter names are kept
+    renamed["paths"]["/api/v1/calls/{id}"] = renamed["paths"].pop("/api/v1/calls/{call_id}")
+    del renamed["paths"]["/api/v1/calls/{id}"]["get"]
+    names = [r.name for r in p.api_routes(renamed) if "/calls/" in r.name and "refresh" not in r.name]
+    assert names == ["GET /api/v1/calls/{id}"]
     alone = p.api_routes({})
     assert {r.name for r in p.authz_routes(alone)} == {
         f"{method} {path}" for method, path in p.CONTRACT_ROUTES if "webhook" not in path}
