@@ -334,18 +334,21 @@ def _key_pauses(history: History, chosen: Mapping[int, Op]) -> dict[int, float]:
 
 
 def _ended_first(history: History, groups: dict[int, int], enders: set[int], cited: set[int],
-                 refs: Mapping[str, str]) -> dict[int, int]:
+                 refs: Mapping[str, str], forced: set[int] = frozenset()) -> dict[int, int]:
     """Groups where each stop in ``enders`` (with the start that made its session) plays just before the
     group of the cited request it was answered before, when the two share a group.
 
     A start storm chains every request into one group by overlap, and in one group the stop may land
     after the refused start that names its session: the replay's 409 is then right, and a misnamed
-    conflict never reproduces. Order is kept only where the violation depends on it.
+    conflict never reproduces. Order is kept only where the violation depends on it. A stop in ``forced``
+    (see :func:`_stoppers`) plays first whenever it shares the cited request's group.
     """
     moved: set[int] = set()
     for stop in enders:
         done = history.completion(history[stop])
-        if done is None or not any(groups[n] == groups[stop] and history[n].time_ns > done.time_ns for n in cited):
+        together = [n for n in cited if groups[n] == groups[stop]]
+        if not together or (stop not in forced and (done is None or all(history[n].time_ns <= done.time_ns
+                                                                         for n in together))):
             continue
         moved.add(stop)
         ref = STEP_REF.match(refs.get(str(history[stop].args.get("session_id")), ""))
@@ -356,6 +359,35 @@ def _ended_first(history: History, groups: dict[int, int], enders: set[int], cit
     order = {index: 2 * group - 1 if index in moved else 2 * group for index, group in groups.items()}
     renumber = {slot: number for number, slot in enumerate(sorted(set(order.values())))}
     return {index: renumber[slot] for index, slot in order.items()}
+
+
+#: Violations of a request that met a state another request had just made: the replay sends that request
+#: first, in a group of its own, rather than both at once through the app's race window.
+_AFTER_THE_CHANGE = frozenset(("stop-refused",))
+
+
+def _stoppers(history: History, details: Mapping[str, Any], cited: set[int]) -> set[int]:
+    """For a ``stop-refused`` (a stop answered 404 for a session that existed, as a stopped one): the stops of
+    that session answered 2xx, not as replays, before the refused stop was answered.
+
+    In the run the two stops overlapped and the other one committed first; sent together in a replay, with
+    the race window's barrier, both found the session active and nothing was refused (4/10, then 0/10 once
+    shrunk, 2026-12-04). The replay stops the session first, then sends the refused stop.
+    """
+    session = details.get("session_id")
+    if details.get("type") not in _AFTER_THE_CHANGE or not isinstance(session, str) or not cited:
+        return set()
+    answered = [done.time_ns for n in cited if (done := history.completion(history[n])) is not None]
+    if not answered:
+        return set()
+    out: set[int] = set()
+    for invoke, done in history.pairs_of(*sorted(STOPS)):
+        if invoke.index in cited or invoke.f not in SUPPORTED or str(invoke.args.get("session_id")) != session:
+            continue
+        if done is not None and done.status is not None and 200 <= done.status < 300 \
+                and not done.result.get("replayed") and done.time_ns < max(answered):
+            out.add(invoke.index)
+    return out
 
 
 def _upstream_steps(steps: Sequence[Step], refs: Mapping[str, str], details: Mapping[str, Any],
@@ -569,6 +601,10 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
                     and done is not None and done.status is not None and 200 <= done.status < 300:
                 named.setdefault(invoke.index, invoke)
                 enders.add(invoke.index)
+    forced = _stoppers(history, details, cited)
+    for index in forced:
+        named.setdefault(index, history[index])
+    enders |= forced
     if not named and not violation.get("ops"):
         what = ", ".join(_named_ids(details))
         if not what:
@@ -633,7 +669,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
             keys[key] = f"key:{len(keys)}"
     refs.update(keys)
 
-    groups = _ended_first(history, _groups(history, list(chosen.values())), enders, cited, refs)
+    groups = _ended_first(history, _groups(history, list(chosen.values())), enders, cited, refs, forced)
     before = _answered_before(history, groups)
     pauses = _key_pauses(history, chosen)
     steps = []
@@ -663,7 +699,8 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
         if covered:
             faults.append(CaseFault(fault, target, dict(params), covered))
 
-    stack = _failing_upstream(_meeting_env(_check_then_write_env(run_stack, str(verdict.get("invariant"))),
+    race = str(verdict.get("invariant")) if details.get("type") not in _AFTER_THE_CHANGE else ""
+    stack = _failing_upstream(_meeting_env(_check_then_write_env(run_stack, race),
                                            details), details,
                               tasks=sum(1 for step in steps if step.f in _CALLS_UPSTREAM))
     command = tuple(app_command) if app_command else (tuple(plan["app_command"]) if plan.get("app_command") else None)

@@ -163,6 +163,38 @@ def test_a_conflict_naming_a_stopped_session_brings_the_stop_that_ended_it(tmp_p
     assert groups[0] <= groups[3] < groups[5]  # ended before the refused start is sent
 
 
+def test_a_stop_refused_404_is_replayed_after_the_stop_that_stopped_the_session(tmp_path: Path) -> None:
+    """stop-refused cites a 404 stop; in the run another stop of the session overlapped it and committed first.
+    Sent together through the race window's barrier, both stops found the session active (4/10, then 0/10):
+    the stop that stopped it plays first, with the start that made the session, and no barrier is asked."""
+    appt, sid, t = "a" * 8 + "-0000-0000-0000-" + "0" * 12, "b" * 8 + "-0000-0000-0000-" + "0" * 12, "t"
+    start = {"appointment_id": appt, "idempotency_key": "k1"}
+    refused = {"session_id": sid, "idempotency_key": "k2"}
+    stopper = {"session_id": sid, "idempotency_key": "k3"}
+    storm = {"appointment_id": appt, "idempotency_key": "k9"}
+    ops = [Op(0, "invoke", "u1", "session.start", t, start, time_ns=0),
+           Op(1, "invoke", "u9", "session.start", t, storm, time_ns=1),
+           Op(2, "ok", "u1", "session.start", t, start, 201, {"id": sid}, time_ns=2, invoke_index=0),
+           Op(3, "invoke", "u2", "session.stop", t, refused, time_ns=3),
+           Op(4, "invoke", "u3", "session.stop", t, stopper, time_ns=4),
+           Op(5, "ok", "u3", "session.stop", t, stopper, 200, {"id": sid, "status": "stopped"}, time_ns=5,
+              invoke_index=4),
+           Op(6, "fail", "u2", "session.stop", t, refused, 404, {"problem": "not-found"}, time_ns=6, invoke_index=3),
+           Op(7, "fail", "u9", "session.start", t, storm, 409,
+              {"problem": "active-session-exists", "active_session_id": sid}, time_ns=7, invoke_index=1)]
+    violation = {"ops": [2, 3, 6], "details": {"type": "stop-refused", "session_id": sid, "status": 404}}
+    result = {"verdicts": [{"invariant": "single-active-session", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}],
+              "plan": {"weakenings": ["stop-finds-active-only"],
+                       "scenario": {"stack": {"env": {"STORMPROOF_RACE_DELAY_MS": "30"}}}}}
+    record = RunRecord(tmp_path, result, History(ops), [{"company_id": t, "appointment_ids": [appt]}])
+    _, case = select_case(record, 1)
+    groups = {step.index: step.group for step in case.steps}
+    assert {0, 3, 4} <= set(groups)
+    assert groups[0] <= groups[4] < groups[3]  # the session stopped, then the refused stop sent
+    assert "STORMPROOF_RACE_BARRIER" not in (case.stack.get("env") or {})
+
+
 def test_a_group_keeps_the_order_of_requests_that_did_not_overlap(tmp_path: Path) -> None:
     """A long start overlaps a key used by tenant t1 and then by tenant t0: the three chain into one group,
     and sent at once the two keyed requests may arrive the other way round (idempotency-tenant-scope was
