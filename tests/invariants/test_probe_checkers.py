@@ -53,6 +53,24 @@ def _filter_probe(b: HistoryBuilder, at: float, status: int, masked: str, contro
            target_tenant=None, target_id="zz", control=True, path="/x?assigned_rep_id=zz", **common)
 
 
+def test_a_probe_of_the_probers_own_row_names_the_answer_that_leaked_it_not_the_probe() -> None:
+    """c2's load held a1, c1's own row: an answer to c2 named it (a list without its tenant filter, rows without
+    company_id). c1's probe of "c2's" a1 got the 200 its own row deserves: that is ``foreign-id-learned``,
+    not a leak of the probed route; a target the final state gives c2 is still a ``probe-leak``; a row the
+    final state no longer holds is judged as before."""
+    b = HistoryBuilder()
+    _probe(b, 0, 200, "m200", target="a1")
+    verdict = _run("tenant-isolation", b, **_TABLES)
+    assert _types(verdict) == ["foreign-id-learned"]
+    assert "an answer" in verdict.violations[0].message or "answers" in verdict.violations[0].message
+    b = HistoryBuilder()
+    _probe(b, 0, 200, "m200", target="b1")
+    assert _types(_run("tenant-isolation", b, **_TABLES)) == ["probe-leak"]
+    b = HistoryBuilder()
+    _probe(b, 0, 404, target="gone")
+    assert _run("tenant-isolation", b, **_TABLES).status == "valid"
+
+
 def test_a_refusal_whose_missing_id_twin_got_no_answer_is_unpaired_not_a_violation() -> None:
     """A 409 for the foreign id whose control was cut by the end of the load (no answer) cannot be told from a
     refusal before the id mattered (a false alarm in a plain-Locust smoke run, 2026-12-02); with a control that

@@ -15,7 +15,12 @@ Every answer is judged, not only the successes:
   (``probe-distinguishable``) too. When the control got the very same
   non-404 refusal (the body was refused before the id mattered) the pair is
   inconclusive and counted. No answer and 429 are counted, not judged; a 5xx
-  while a fault was active is excused (see ``_probes``);
+  while a fault was active is excused (see ``_probes``). A probe whose
+  "foreign" id the final state gives to the prober itself is not judged as
+  a probe: the load files ids under a tenant only from its seed and its own
+  answers, so an answer to the other tenant named the prober's row
+  (``foreign-id-learned``: a list that lost its tenant filter, in a backend
+  whose rows carry no company id);
 - no ``ok`` operation of A named a row that the final state shows belongs to
   B (an id in its arguments or the ``id`` it got back);
 - the final state: no row of B carries the marker a probe of A writes into
@@ -109,7 +114,7 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
 
     for pair in probes.values():
         if False in pair:
-            outcome[_judge_probe(log, pair[False], pair.get(True), faults)] += 1
+            outcome[_judge_probe(log, pair[False], pair.get(True), faults, owners)] += 1
     if owners:
         _final_state(log, history, snapshot, probes, owners)
     if seen.responses == 0:
@@ -181,7 +186,7 @@ def _foreign_row(log: ViolationLog, invoke: Op, completion: Op, owners: dict[obj
 
 
 def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op] | None,
-                 faults: FaultWindows) -> str:
+                 faults: FaultWindows, owners: Mapping[object, tuple[str, object]] | None = None) -> str:
     """One foreign-id probe against the promise; returns how it came out (for the summary)."""
     invoke, completion = probe
     kind = answer_class(invoke, completion, faults)
@@ -191,6 +196,18 @@ def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op]
     facts = dict(tenant=invoke.tenant, target_tenant=invoke.args.get("target_tenant"),
                  target_id=invoke.args.get("target_id"), route=invoke.args.get("route"))
     ops = (invoke.index, completion.index)
+    owner = owners.get(facts["target_id"]) if owners else None
+    if owner is not None and str(owner[1]) == str(invoke.tenant) != str(facts["target_tenant"]):
+        # The load files an id under a tenant only from that tenant's seed and its own answers: the "other
+        # tenant's id" was the prober's own row, so an answer to the other tenant named it. The probe itself
+        # is not judged (a 2xx is right for one's own row); the leak that fed it is (2026-12-04: a reps list
+        # without its company filter, rows without company_id, was reported as a leak of GET /reps/{id}).
+        log.add("foreign-id-learned", f"tenant {facts['target_tenant']} was handed {facts['target_id']}, a "
+                f"{owner[0]} row of {invoke.tenant} (per the final state): the load files an id under a tenant "
+                "only from its seed and its own answers, so one of its answers named another tenant's row "
+                f"(seen when {invoke.tenant} probed it as {facts['target_tenant']}'s: {where})", ops,
+                table=owner[0], **facts)
+        return "violation"
     if "query_field" in invoke.args:
         return _judge_filter(log, probe, control, faults, where, facts)
     if kind == "2xx":
