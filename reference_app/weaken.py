@@ -215,6 +215,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "the wait its backoff chose",
         ),
         Weakening(
+            "outbox-sweep",
+            "C2",
+            "the outbox's sweeper: a row whose message the broker lost (published, never begun) stays published "
+            "and is never published again, so its task never runs",
+        ),
+        Weakening(
             "trace-propagation",
             "E1",
             "trace id propagation to tasks: a task's record and headers lose the request's trace id",

@@ -108,6 +108,12 @@ class RunPlan(PlanModel):
         scenario's stack env never reached: judging it by a TTL it was not given cried wolf."""
         return self.scenario.stack.idempotency_ttl_s if self.app_url is None else None
 
+    @property
+    def outbox_redeliver_s(self) -> float | None:
+        """The outbox redeliver bound quiescence holds the app to: the reference app's, started by the harness;
+        None for any other backend (its outbox, if it has one, keeps its own rules)."""
+        return self.scenario.stack.outbox_redeliver_s if self.app_url is None and not self.app_command else None
+
     def check_config(self) -> CheckConfig:
         """The checkers' thresholds: the scenario's SLOs, and the limits, budgets and TTL it gives the app.
 

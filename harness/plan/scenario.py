@@ -123,6 +123,11 @@ class StackSpec(PlanModel):
         return self.env.get(variable, _app_defaults()[field])
 
     @property
+    def outbox_redeliver_s(self) -> float:
+        """The reference app's outbox redeliver bound: the env's, else its default (docs/API.md)."""
+        return float(self._setting("STORMPROOF_OUTBOX_REDELIVER_SECONDS", "outbox_redeliver_seconds"))
+
+    @property
     def rate_limit(self) -> tuple[float | None, float]:
         """The per-tenant API limit the app is given (per second, burst); None: the app's default, not checked."""
         rate = float(self.env.get("STORMPROOF_RATE_API_PER_SECOND", 0) or 0)

@@ -376,6 +376,14 @@ _row("C2.survives-broker-restart", "C2",
      "completed is applied.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; the broker restarted under load",
      ("redis-flap-tasks", "redis-flap"), ("outbox",))
+# Found 2026-12-04 with a relay that never swept: redis-flap-tasks ended in an "error" (nothing moved for 15 s), never
+# a violation. Quiescence now holds each outbox row whose task has no broker message to its sweep time (docs/API.md).
+_row("C2.lost-message-published-again", "C2",
+     "A task whose message the broker lost before any worker began it is published again within the redeliver "
+     "bound (doubled for each publication in a row that no worker began, at most 8 times) and one sweep: it "
+     "runs and ends, and never stays in the outbox for good.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; the broker restarted under load",
+     ("redis-flap-tasks",), ("outbox-sweep",))
 # Measured (verify --tries 5 --source scenarios --scenario relay-worker-kill, 2026-12-01, a shared 2-core machine):
 # weakened 5/5 caught (2 to 6 tasks each: queued in the ledger with no broker message, or never queued at all);
 # every fix on 5/5 PASS, 16 to 32 s of quiescence.

@@ -20,7 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -357,7 +357,9 @@ def judge(
     gauge_samples: tuple[Mapping[str, float], ...] | None = None,
 ) -> tuple[History, list[Verdict], Quiescence]:
     """Quiesce, snapshot, merge the histories in ``parts`` and check them (``run`` and ``check`` both)."""
-    policy = QuiescePolicy() if plan.quiesce_s is None else QuiescePolicy(cap_s=plan.quiesce_s)
+    policy = QuiescePolicy(redeliver_s=plan.outbox_redeliver_s)
+    if plan.quiesce_s is not None:
+        policy = replace(policy, cap_s=plan.quiesce_s)
     quiescence = wait_quiet(stack, policy)
     log.info("quiescence: %s", quiescence.summary())
     snapshot = capture_snapshot(stack, baseline_metrics=baseline, config=plan.check_config(), quiescence=quiescence,

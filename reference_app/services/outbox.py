@@ -272,6 +272,8 @@ class Outbox:
         poll published 29 times, 18,529 duplicate deliveries, 271 s to drain). A message the broker
         really lost (published once, never begun) is still published again after one bound.
         """
+        if self._settings.weakened("outbox-sweep"):  # weakened: nothing is ever published again
+            return 0
         async with self._sessions() as session, session.begin():
             rows = (await session.execute(
                 _SWEEP, {"bound": float(self._settings.outbox_redeliver_seconds), "lock_class": _LOCK_CLASS,

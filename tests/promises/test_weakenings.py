@@ -574,6 +574,33 @@ def test_retry_backoff(weakened: bool) -> None:
 
 
 @FIX
+def test_outbox_sweep(stormproof_database, stormproof_redis, reference_app_template, weakened: bool) -> None:
+    """A row published an hour ago and never begun (its message lost) is re-armed by the sweep with the fix, for
+    the relay to publish again; without, it stays published and nothing will ever run its task."""
+    from stormproof.reference_app.context import build_context
+    from stormproof.reference_app.worker.celery_app import POLL_TASK
+
+    url = stormproof_database(reference_app_template).sqlalchemy_url
+    settings = Settings(database_url=url, redis_url=stormproof_redis.url_for(62), environment="test",
+                        outbox_redeliver_seconds=1,
+                        weakenings=frozenset({"outbox-sweep"}) if weakened else frozenset())
+    sql_rows(url, "INSERT INTO outbox (task_id, name, kwargs, due_at, published_at, publications, "
+                  "started_publication, created_at) VALUES ('lost', %s, '{}', now() - interval '1 hour', "
+                  "now() - interval '1 hour', 1, 0, now() - interval '1 hour') RETURNING task_id", POLL_TASK)
+
+    async def sweep() -> int:
+        ctx = build_context(settings, pool_size=2)
+        try:
+            return await ctx.tasks.outbox.sweep()
+        finally:
+            await ctx.aclose()
+
+    swept = asyncio.run(sweep())
+    assert dict(sql_rows(url, "SELECT task_id, published_at IS NULL FROM outbox")) == {"lost": not weakened}
+    assert swept == (0 if weakened else 1)
+
+
+@FIX
 def test_outbox_due(stormproof_database, stormproof_redis, reference_app_template, weakened: bool) -> None:
     """A retry written to the outbox with its backoff's due time is held until then with the fix; the relay
     publishes it at once without (so the task runs before the wait it chose: retried-early)."""

@@ -74,3 +74,37 @@ def test_observe_sees_ledger_and_broker_agree(reference_app) -> None:
     seen = wait_for(lambda: (o := observe(*_probe(app))).broker.messages and o, timeout=10, what="a broker message")
     assert seen.in_flight and seen.in_flight <= seen.broker.task_ids
     assert seen.orphans == frozenset()
+
+
+def _lose_the_broker_messages(app) -> None:  # type: ignore[no-untyped-def]
+    """What a Redis restart without persistence does to the queue: every waiting message gone."""
+    import redis
+
+    client = redis.Redis.from_url(app.stack.redis_url)
+    try:
+        for key in client.scan_iter(match="shunya*"):
+            client.delete(key)
+    finally:
+        client.close()
+
+
+def test_an_outbox_row_the_sweeper_never_publishes_again_is_lost(reference_app) -> None:
+    """The broker loses a submission's message (no worker had taken it). With the sweeper, it is published again
+    within its bound (1 s here): pending, never lost. With the weakening ``outbox-sweep`` it never is: past
+    the bound and the slack it is lost, and said so, on the real database's rows and locks."""
+    policy = QuiescePolicy(base_s=5, per_item_s=0.5, stall_s=4, cap_s=60, confirm_s=1, interval_s=0.2,
+                           redeliver_s=1.0, sweep_slack_s=1.0)
+    env = {"STORMPROOF_OUTBOX_REDELIVER_SECONDS": "1"}
+    for weakenings, lost in (((), False), (("outbox-sweep",), True)):
+        app = reference_app(weakenings, tenants=1, env=env)  # no task workers: nothing takes the message
+        submit_call(app, app.tenants[0])
+        wait_for(lambda: observe(*_probe(app)).broker.messages > 0, timeout=10, what="the message in the broker")
+        _lose_the_broker_messages(app)
+        outcome = quiesce(*_probe(app), policy)
+        print(f"\n[quiesce outbox, weakened {weakenings}] {outcome}")
+        assert not outcome.quiet
+        if lost:
+            assert len(outcome.lost_tasks) == 1 and "not published again by the sweeper" in outcome.reason, outcome
+        else:
+            assert outcome.lost_tasks == frozenset() and outcome.pending == 1, outcome
+            assert observe(*_probe(app)).broker.messages > 0, "the sweeper published the message again"

@@ -26,7 +26,7 @@ class Clock:
 
 def _system(clock: Clock, backlog_at, *, in_broker: bool = True):  # type: ignore[no-untyped-def]
     """A system whose in-flight tasks at time t are ``backlog_at(t)`` (each with a broker message if in_broker)."""
-    def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observation:
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None, redeliver_s: float | None = None) -> Observation:
         n = backlog_at(clock.t)
         ids = frozenset(f"t{i}" for i in range(n))
         finished = 1000 - n
@@ -81,7 +81,7 @@ def test_a_retry_due_later_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> Non
     clock = Clock()
     due = time.time() + 40
 
-    def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observation:
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None, redeliver_s: float | None = None) -> Observation:
         if clock.t < 41:
             return Observation(frozenset({"r1"}), 0, 1, BrokerView(frozenset({"r1"}), 1, due), 0, 0)
         return Observation(frozenset(), 1, 2, BrokerView(frozenset(), 0, None), 0, 0)
@@ -100,7 +100,7 @@ def test_a_task_its_outbox_will_publish_again_is_waited_for_not_lost(monkeypatch
     clock = Clock()
     ids = frozenset({"o1", "o2", "o3"})
 
-    def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observation:
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None, redeliver_s: float | None = None) -> Observation:
         if clock.t < 10:  # the relay is down: rows, no messages
             return Observation(ids, 0, 3, BrokerView(frozenset(), 0, None), 0, 0, ids)
         if clock.t < 20:  # published, running
@@ -119,7 +119,7 @@ def test_an_outbox_row_due_later_is_planned_movement(monkeypatch: pytest.MonkeyP
     clock = Clock()
     due = time.time() + 40
 
-    def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observation:
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None, redeliver_s: float | None = None) -> Observation:
         if clock.t < 41:
             return Observation(frozenset({"p1"}), 0, 1, BrokerView(frozenset(), 0, None), 0, 0,
                                frozenset({"p1"}), due)
@@ -134,10 +134,65 @@ def test_a_task_with_neither_message_nor_outbox_row_is_still_lost(monkeypatch: p
     """The weakening ``outbox`` writes no rows: a task the broker lost stays lost (the witness hides nothing)."""
     clock = Clock()
 
-    def observe(dsn: str, redis_url: str | None, stub_url: str | None) -> Observation:
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None, redeliver_s: float | None = None) -> Observation:
         return Observation(frozenset({"l1", "o1"}), 0, 2, BrokerView(frozenset(), 0, None), 0, 0,
                            frozenset({"o1"}))
 
     monkeypatch.setattr(q, "observe", observe)
     outcome = q.quiesce("dsn", "redis://x", None, POLICY, clock=clock, sleep=clock.sleep)
     assert not outcome.quiet and outcome.lost_tasks == frozenset({"l1"}) and outcome.pending == 1
+
+
+SWEEPING = QuiescePolicy(base_s=5, per_item_s=0.5, stall_s=15, cap_s=300, confirm_s=3, interval_s=0.5,
+                         redeliver_s=5.0, sweep_slack_s=5.0)
+
+
+def test_an_outbox_row_its_sweeper_never_publishes_again_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Published at 0 and never begun (the broker lost its message), due for its sweep at 5 s: with no sweep by
+    10 s (the slack, at least one bound) it is lost, not pending, and said so; with no bound given (another
+    backend's outbox) the same row stays pending."""
+    clock = Clock()
+    asked: list[float | None] = []
+
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None, redeliver_s: float | None = None) -> Observation:
+        asked.append(redeliver_s)
+        sweeps = {"o1": clock.t - 5.0} if redeliver_s is not None else {}
+        return Observation(frozenset({"o1"}), 0, 1, BrokerView(frozenset(), 0, None), 0, 0, frozenset({"o1"}),
+                           None, sweeps)
+
+    monkeypatch.setattr(q, "observe", observe)
+    outcome = q.quiesce("dsn", "redis://x", None, SWEEPING, clock=clock, sleep=clock.sleep)
+    assert asked[0] == 5.0
+    assert not outcome.quiet and outcome.lost_tasks == frozenset({"o1"}), outcome
+    assert "not published again by the sweeper" in outcome.reason
+    assert 13 <= outcome.waited_s <= 15, outcome  # 10 s to be past the slack, 3 s to confirm
+    clock.t = 0.0
+    outcome = q.quiesce("dsn", "redis://x", None, POLICY, clock=clock, sleep=clock.sleep)
+    assert not outcome.quiet and not outcome.lost_tasks and outcome.pending == 1, outcome
+
+
+def test_a_sweep_due_later_is_waited_for_and_a_row_swept_in_time_is_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row published again and again unbegun waits 40 s (the bound doubled three times) for its sweep: past the
+    15 s stall window, that wait is planned movement. Swept at 44 s (within the slack), then run: quiet."""
+    clock = Clock()
+
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None, redeliver_s: float | None = None) -> Observation:
+        if clock.t < 44:
+            return Observation(frozenset({"o1"}), 0, 1, BrokerView(frozenset(), 0, None), 0, 0, frozenset({"o1"}),
+                               None, {"o1": clock.t - 40.0})
+        if clock.t < 46:
+            return Observation(frozenset({"o1"}), 0, 1, BrokerView(frozenset({"o1"}), 1, None), 0, 0,
+                               frozenset({"o1"}), None, {"o1": -5.0})
+        return Observation(frozenset(), 1, 2, BrokerView(frozenset(), 0, None), 0, 0)
+
+    monkeypatch.setattr(q, "observe", observe)
+    outcome = q.quiesce("dsn", "redis://x", None, SWEEPING, clock=clock, sleep=clock.sleep)
+    assert outcome.quiet and 46 <= outcome.waited_s <= 47, outcome
+
+
+def test_the_sweep_rule_is_the_reference_apps() -> None:
+    """Quiescence reads the outbox by docs/API.md's rule; the reference app's sweeper implements the same one."""
+    from stormproof.reference_app.services import outbox
+
+    assert q.SWEEP_DOUBLINGS == outbox.SWEEP_DOUBLINGS
+    assert q.OUTBOX_LOCK_CLASS == outbox._LOCK_CLASS
