@@ -334,7 +334,7 @@ def _key_pauses(history: History, chosen: Mapping[int, Op]) -> dict[int, float]:
 
 
 def _ended_first(history: History, groups: dict[int, int], enders: set[int], cited: set[int],
-                 refs: Mapping[str, str], forced: set[int] = frozenset()) -> dict[int, int]:
+                 refs: Mapping[str, str], forced: frozenset[int] = frozenset()) -> dict[int, int]:
     """Groups where each stop in ``enders`` (with the start that made its session) plays just before the
     group of the cited request it was answered before, when the two share a group.
 
@@ -669,7 +669,7 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
             keys[key] = f"key:{len(keys)}"
     refs.update(keys)
 
-    groups = _ended_first(history, _groups(history, list(chosen.values())), enders, cited, refs, forced)
+    groups = _ended_first(history, _groups(history, list(chosen.values())), enders, cited, refs, frozenset(forced))
     before = _answered_before(history, groups)
     pauses = _key_pauses(history, chosen)
     steps = []
