@@ -53,7 +53,6 @@ __all__ = [
     "authz_roles",
     "authz_turns",
     "authz_routes",
-    "api_routes",
     "CONTRACT_ROUTES",
     "CONTRACT_QUERIES",
     "with_contract",
@@ -204,7 +203,7 @@ _DAYS = {"type": "integer", "minimum": 1, "maximum": 36500}
 #: Every ``/api/v1`` operation of docs/API.md's endpoint table, with the JSON body it takes (None: no body).
 #: A route the app's document leaves out (a hand-written document gone stale, a route registered outside
 #: it) is still a door to another tenant's rows, a write that must honour its key and a route that must
-#: refuse a rep: :func:`api_routes` adds each one the document lacks, so no promise hangs on the document.
+#: refuse a rep: :func:`with_contract` adds each one the document lacks, so no promise hangs on the document.
 CONTRACT_ROUTES: dict[tuple[str, str], Mapping[str, Any] | None] = {
     ("GET", "/api/v1/me"): None,
     ("GET", "/api/v1/appointments"): None,
@@ -347,11 +346,6 @@ def with_contract(doc: Mapping[str, Any]) -> dict[str, Any]:
             operation["security"] = []
         item[method.lower()] = operation
     return {**doc, "paths": paths}
-
-
-def api_routes(doc: Mapping[str, Any]) -> tuple[Route, ...]:
-    """Every operation the probes take: the document's and the contract's it lacks (:func:`with_contract`)."""
-    return routes(with_contract(doc))
 
 
 def cross_tenant_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:

@@ -187,17 +187,20 @@ def read_ledger(dsn: str) -> tuple[frozenset[str], int, int]:
     return in_flight, totals.get("finished", 0), totals.get("attempts", 0)
 
 
-def read_outbox(dsn: str) -> tuple[frozenset[str], float | None]:
-    """(task ids with an outbox row, earliest future due time of an unpublished row); empty without the table."""
+def read_outbox(dsn: str, redeliver_s: float | None = None) -> tuple[frozenset[str], float | None, dict[str, float]]:
+    """(task ids with an outbox row, earliest future due time of an unpublished row, and with ``redeliver_s``
+    the published rows that no worker runs -> seconds past their sweep time, by docs/API.md's rule, the
+    reference app's ``_SWEEP``); empty without the table, no sweeps without its publication columns."""
     with psycopg.connect(dsn, connect_timeout=5) as conn:
         if conn.execute("SELECT to_regclass('outbox')").fetchone()[0] is None:
-            return frozenset(), None
+            return frozenset(), None, {}
         rows = conn.execute(
             "SELECT task_id, CASE WHEN published_at IS NULL AND due_at > clock_timestamp() "
             "THEN extract(epoch FROM due_at) END FROM outbox"
         ).fetchall()
+        sweeps = _read_sweeps(conn, redeliver_s) if redeliver_s is not None and rows else {}
     dues = [float(due) for _, due in rows if due is not None]
-    return frozenset(str(task_id) for task_id, _ in rows), (min(dues) if dues else None)
+    return frozenset(str(task_id) for task_id, _ in rows), (min(dues) if dues else None), sweeps
 
 
 _SWEEPS = """
@@ -213,17 +216,16 @@ _SWEEPS = """
 """
 
 
-def read_outbox_sweeps(dsn: str, bound_s: float) -> dict[str, float]:
-    """Published outbox rows that no worker runs -> seconds past their sweep time (docs/API.md's rule, the
-    reference app's ``_SWEEP``); empty without the table or its publication columns."""
-    with psycopg.connect(dsn, connect_timeout=5) as conn:
-        columns = {row[0] for row in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'outbox'").fetchall()}
-        if not {"task_id", "published_at", "due_at", "started_at", "publications",
-                "started_publication"} <= columns:
-            return {}
-        rows = conn.execute(_SWEEPS, {"bound": bound_s, "doublings": SWEEP_DOUBLINGS,
-                                      "lock_class": OUTBOX_LOCK_CLASS}).fetchall()
+_SWEEP_COLUMNS = frozenset(("task_id", "published_at", "due_at", "started_at", "publications", "started_publication"))
+
+
+def _read_sweeps(conn: psycopg.Connection[Any], bound_s: float) -> dict[str, float]:
+    columns = {row[0] for row in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'outbox'").fetchall()}
+    if not _SWEEP_COLUMNS <= columns:
+        return {}
+    rows = conn.execute(_SWEEPS, {"bound": bound_s, "doublings": SWEEP_DOUBLINGS,
+                                  "lock_class": OUTBOX_LOCK_CLASS}).fetchall()
     return {str(task_id): float(past) for task_id, past in rows}
 
 
@@ -291,8 +293,7 @@ def observe(dsn: str, redis_url: str | None, stub_url: str | None, redeliver_s: 
     in_flight, finished, attempts = read_ledger(dsn)
     broker = read_broker(redis_url) if redis_url else None
     pending, activity = read_stub(stub_url)
-    outbox, next_due = read_outbox(dsn)
-    sweeps = read_outbox_sweeps(dsn, redeliver_s) if redeliver_s is not None and outbox else {}
+    outbox, next_due, sweeps = read_outbox(dsn, redeliver_s)
     return Observation(in_flight, finished, attempts, broker, pending, activity, outbox, next_due, sweeps)
 
 
@@ -336,6 +337,7 @@ def quiesce(
     orphan_since: dict[str, float] = {}
     error: str | None = None
     why = "the bound expired"
+    unswept: frozenset[str] = frozenset()  # rows the sweeper should have published again, at the last look
     while True:
         now = clock()
         try:
@@ -391,7 +393,6 @@ def quiesce(
     if last is None:
         return Quiescence(False, waited, 0, f"not quiet after {waited:.0f} s: could not observe the system ({error})")
     lost = frozenset(t for t, since in orphan_since.items() if clock() - since >= policy.confirm_s)
-    unswept = frozenset(t for t, past in last.lost_messages.items() if past > _sweep_slack(policy))
     return Quiescence(False, waited, last.backlog, _reason(waited, last, lost, why, unswept), lost_tasks=lost,
                       pending=last.backlog - len(lost))
 

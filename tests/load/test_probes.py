@@ -274,8 +274,8 @@ def test_the_reference_document_names_exactly_the_contracts_routes(reference_doc
     the contract's bodies are sampled exactly as the reference schemas are."""
     routes = p.routes(reference_doc)
     assert {(r.method, r.path) for r in routes if r.path.startswith("/api/v1/")} == set(p.CONTRACT_ROUTES)
-    assert p.api_routes(reference_doc) == routes
-    bare = {r.name: r for r in p.api_routes({})}
+    assert p.routes(p.with_contract(reference_doc)) == routes
+    bare = {r.name: r for r in p.routes(p.with_contract({}))}
     own = {"appointment": ["a1"], "rep": ["r1"], "session": ["s1"]}
     for route in routes:
         if route.path.startswith("/api/v1/"):
@@ -294,7 +294,7 @@ def test_a_route_the_document_leaves_out_is_still_probed(reference_doc: dict) ->
     del partial["paths"]["/api/v1/calls/{call_id}"]
     del partial["paths"]["/api/v1/appointments/{appointment_id}/assign"]
     assert "GET /api/v1/calls/{call_id}" not in _by_name(partial)
-    found = {r.name: r for r in p.api_routes(partial)}
+    found = {r.name: r for r in p.routes(p.with_contract(partial))}
     cross = {r.name for r in p.cross_tenant_routes(found.values())}
     assert {"GET /api/v1/calls/{call_id}", "POST /api/v1/appointments/{appointment_id}/assign"} <= cross
     assign = found["POST /api/v1/appointments/{appointment_id}/assign"]
@@ -309,9 +309,9 @@ def test_a_route_the_document_leaves_out_is_still_probed(reference_doc: dict) ->
     renamed = copy.deepcopy(reference_doc)  # the document's own parameter names are kept
     renamed["paths"]["/api/v1/calls/{id}"] = renamed["paths"].pop("/api/v1/calls/{call_id}")
     del renamed["paths"]["/api/v1/calls/{id}"]["get"]
-    names = [r.name for r in p.api_routes(renamed) if "/calls/" in r.name and "refresh" not in r.name]
+    names = [r.name for r in p.routes(p.with_contract(renamed)) if "/calls/" in r.name and "refresh" not in r.name]
     assert names == ["GET /api/v1/calls/{id}"]
-    alone = p.api_routes({})
+    alone = p.routes(p.with_contract({}))
     assert {r.name for r in p.authz_routes(alone)} == {
         f"{method} {path}" for method, path in p.CONTRACT_ROUTES if "webhook" not in path}
     assert len(p.cross_tenant_routes(alone)) == len(p.cross_tenant_routes(p.routes(reference_doc)))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from stormproof.harness.runner.quiesce import QuiescePolicy, observe, quiesce
+import psycopg
+
+from stormproof.harness.runner.quiesce import OUTBOX_LOCK_CLASS, QuiescePolicy, observe, quiesce, read_outbox
 from tests.reference_app.background import ledger_settled, submit_call, wait_for
 from tests.reference_app.helpers import sql_rows
 
@@ -100,6 +102,12 @@ def test_an_outbox_row_the_sweeper_never_publishes_again_is_lost(reference_app) 
         submit_call(app, app.tenants[0])
         wait_for(lambda: observe(*_probe(app)).broker.messages > 0, timeout=10, what="the message in the broker")
         _lose_the_broker_messages(app)
+        if lost:  # a task a worker runs (its advisory lock held) is the worker's, never the sweeper's
+            (task,) = read_outbox(app.stack.check_dsn, 1.0)[2]
+            with psycopg.connect(app.stack.check_dsn) as holder:
+                holder.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (OUTBOX_LOCK_CLASS, task))
+                assert read_outbox(app.stack.check_dsn, 1.0)[2] == {}
+            assert set(read_outbox(app.stack.check_dsn, 1.0)[2]) == {task}
         outcome = quiesce(*_probe(app), policy)
         print(f"\n[quiesce outbox, weakened {weakenings}] {outcome}")
         assert not outcome.quiet
