@@ -70,7 +70,9 @@ def decode_token(settings: Settings, token: str) -> Principal:
     hit = _VERIFIED.get(token)
     if hit is not None:
         principal, expires, secret = hit
-        if time.time() < expires and secret == settings.jwt_secret:
+        # Weakened ``token-cache-expiry``: a token verified once is served from the cache for good, its exp
+        # never looked at again (an lru_cache on the decode), so a token that expires during use stays live.
+        if (time.time() < expires or settings.weakened("token-cache-expiry")) and secret == settings.jwt_secret:
             return principal
         _VERIFIED.pop(token, None)
     principal, expires = _verify(settings, token)

@@ -591,6 +591,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "expired token is served like a live one",
         ),
         Weakening(
+            "token-cache-expiry",
+            "D2",
+            "the expiry check of the verified-token cache: a token verified once is served from the cache "
+            "for good (an lru_cache on the decode), so a token that expires while in use is still served; a "
+            "token expired before its first use is refused as before",
+        ),
+        Weakening(
             "tenant-from-query",
             "D2",
             "the tenant from the token only: a company_id query parameter (support's \"act as\", left in) "

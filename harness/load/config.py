@@ -113,6 +113,8 @@ class LoadConfig:
     tick_s: float = 0.0
     #: How long the app keeps an Idempotency-Key (None: not known): a short one lets a probe outlive a key.
     idempotency_ttl_s: float | None = None
+    #: The life of the tokens the load signs to expire during the run (``tokens.lapsing_token``); None: none.
+    token_lapse_s: float | None = None
 
     @property
     def webhook_url(self) -> str:
@@ -127,6 +129,7 @@ class LoadConfig:
             "quiet_tenants": list(self.quiet_tenants), "quiet_interval_s": self.quiet_interval_s,
             "tick_s": self.tick_s,
             "idempotency_ttl_s": self.idempotency_ttl_s,
+            "token_lapse_s": self.token_lapse_s,
         }
         return json.dumps(data)
 
@@ -152,6 +155,7 @@ class LoadConfig:
             quiet_interval_s=float(data.get("quiet_interval_s", 0.0)),
             tick_s=float(data.get("tick_s", 0.0)),
             idempotency_ttl_s=None if data.get("idempotency_ttl_s") is None else float(data["idempotency_ttl_s"]),
+            token_lapse_s=None if data.get("token_lapse_s") is None else float(data["token_lapse_s"]),
         )
 
 

@@ -75,7 +75,7 @@ __all__ = [
 #: another tenant holding it in the final state was changed by a probe.
 MARKER = "sp-probe-"
 #: The callers an authorization probe may pretend to be.
-AUTHZ_ROLES = ("none", "expired", "forged", "rep", "manager")
+AUTHZ_ROLES = ("none", "expired", "lapsed", "forged", "rep", "manager")
 #: The idempotency situations a probe may create.
 IDEMPOTENCY_PROBES = ("replay", "mismatch", "concurrent", "missing", "other-tenant", "malformed")
 #: Keys outside the format (1 to 255 printable ASCII characters): a space, a control character (a tab, which
@@ -452,10 +452,11 @@ def authz_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:
 def authz_roles(route: Route) -> tuple[str, ...]:
     """Who an authorization probe of ``route`` may pretend to be, without side effects when the app is right.
 
-    Unauthenticated callers everywhere (a 401 has no effect); a rep only where the manager role is
-    required (a 403 has no effect); a manager only on reads (its answers are ordinary traffic).
+    Unauthenticated callers everywhere (a 401 has no effect): no token, an expired one, a forged one, a
+    ``lapsed`` one (served while live, expired since: ``stormproof.harness.load.tokens``); a rep only where the
+    manager role is required (a 403 has no effect); a manager only on reads (its answers are ordinary traffic).
     """
-    roles = ["none", "expired", "forged"]
+    roles = ["none", "expired", "lapsed", "forged"]
     if "manager" in route.roles:
         roles.append("rep")
     if not route.write:
@@ -466,7 +467,7 @@ def authz_roles(route: Route) -> tuple[str, ...]:
 #: The order in which authorization turns take the callers: first the two whose refusals are promises of their
 #: own (a rep on a manager route, D2.manager-routes-403; an expired token, D2.tokens-verified), so that a short
 #: run's first two probes cover both.
-_AUTHZ_ORDER = ("rep", "expired", "none", "forged", "manager")
+_AUTHZ_ORDER = ("rep", "expired", "none", "forged", "manager", "lapsed")
 
 
 def authz_turns(all_routes: Sequence[Route], offset: int = 0) -> list[tuple[Route, str]]:
@@ -476,7 +477,7 @@ def authz_turns(all_routes: Sequence[Route], offset: int = 0) -> list[tuple[Rout
     probed on (shifted by ``offset``, which each load process draws, so that processes probe other routes).
     Route after route (each route's callers in a row) made the caller a run's few probes reached depend on
     where the turn began: a 10-second smoke run on the Docker backend sent no rep and no expired token at all,
-    and ended "not exercised" (CI, 2026-12-04). Here any five consecutive turns take every caller.
+    and ended "not exercised" (CI, 2026-12-04). Here any six consecutive turns take every caller.
     """
     per_role = [(role, [r for r in all_routes if role in authz_roles(r)]) for role in _AUTHZ_ORDER]
     per_role = [(role, rs) for role, rs in per_role if rs]

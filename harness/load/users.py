@@ -36,6 +36,7 @@ from . import probes as derive
 from .client import (CLIENT_IP_HEADERS, TRACE_HEADER, TRACEPARENT_HEADER, Answer, Derived, client_ip_headers,
                      record_request, sent_trace_id, together, traceparent)
 from .config import LoadConfig, load_config, opening_turns
+from .tokens import LapsingToken, lapsing_token
 from .deadlines import LATE_MARGIN_S, LATE_WAIT_MAX_S, deletion_life_bound_s, expiry_args
 
 __all__ = ["StormUser", "CONFIG"]  # and StagesShape, when the config has stages
@@ -257,6 +258,19 @@ def derived() -> _Derived | None:
             except (OSError, ValueError):
                 _derived_failed = time.monotonic()
     return _derived
+
+
+#: This process's lapsing token per tenant (None: it cannot sign one), signed at the tenant's first
+#: authorization probe here, so that its live moments fall in the load whenever that probe comes.
+_lapsing: dict[str, LapsingToken | None] = {}
+
+
+def _lapsing_token(tenant: dict[str, Any]) -> LapsingToken | None:
+    company = str(tenant["company_id"])
+    if company not in _lapsing:
+        secret, life = os.environ.get("STORMPROOF_LOAD_JWT_SECRET"), CONFIG.token_lapse_s
+        _lapsing[company] = lapsing_token(str(tenant["manager_token"]), secret, life) if secret and life else None
+    return _lapsing[company]
 
 
 def _forge(token: str) -> str:
@@ -941,25 +955,40 @@ class StormUser(FastHttpUser):
             send(2, their_ids, their_body, tenant=theirs, token=str(other["manager_token"]))
 
     def do_probe_authz(self) -> None:
-        """Any route that needs a token, called by someone who may not: no token, an expired or forged one,
-        a rep where the manager role is required; or by a manager on a read, who may."""
+        """Any route that needs a token, called by someone who may not: no token, an expired or forged one, one
+        that expired since it was served, a rep where the manager role is required; or by a manager on a read,
+        who may. The first probes of a tenant send its lapsing token while it is live (``lapsing``)."""
         d = derived()
         if d is None or not d.authz:
             return
         # Every (route, caller) in turn: drawn at random, a rep on one manager route went unprobed for a whole
         # tenant-probe run (a rep let unassign passed, 2026-12-04: its 7 probes were all tokenless or forged).
+        lapsing = _lapsing_token(self.tenant)
+        now = time.time()
+        if lapsing is not None and lapsing.phase(now) == "prime":
+            # Live yet: sent on a read a manager may call, so that an app that keeps verified tokens has this one.
+            reads = [r for r in d.authz if "manager" in derive.authz_roles(r)]
+            if reads:
+                lapsing.primed += 1
+                self._authz_send(d, self.rng.choice(reads), "lapsing", lapsing.token, lapsing.args(now))
+                return
         pairs = _authz_pairs(d.authz)
         start = next(_authz_turns)
         for turn in range(start, start + len(pairs)):
             route, role = pairs[turn % len(pairs)]
             if role == "expired" and not self.tenant.get("expired_token") \
-                    or role == "rep" and not self.tenant.get("rep_tokens"):
+                    or role == "rep" and not self.tenant.get("rep_tokens") \
+                    or role == "lapsed" and (lapsing is None or lapsing.phase(now) != "lapsed"):
                 continue
             break
         else:
             return
         token = {"none": None, "expired": self.tenant.get("expired_token"), "forged": _forge(self._token()),
-                 "rep": (self.tenant.get("rep_tokens") or [None])[0], "manager": self._token()}[role]
+                 "rep": (self.tenant.get("rep_tokens") or [None])[0], "manager": self._token(),
+                 "lapsed": lapsing.token if lapsing is not None else None}[role]
+        self._authz_send(d, route, role, token, lapsing.args(now) if role == "lapsed" and lapsing else {})
+
+    def _authz_send(self, d: _Derived, route: Any, role: str, token: str | None, extra: dict[str, Any]) -> None:
         own = self._own()
         ids = {name: (self.rng.choice(own[kind]) if own.get(kind) else str(uuid.uuid4()))
                for name, kind in route.id_params}
@@ -968,7 +997,7 @@ class StormUser(FastHttpUser):
         self._send(v.PROBE_AUTHZ, route.method, path, body=body, token=token,
                    key=uuid.uuid4().hex if route.idempotency else None,
                    args={"route": route.name, "role": role, "required_roles": list(route.roles),
-                         "method": route.method, "path": path})
+                         "method": route.method, "path": path, **extra})
 
     # -- data lifecycle (plan F1 to F3), off in the default mix ---------------------------------------
     def do_consent_grant(self) -> None:

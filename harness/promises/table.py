@@ -17,6 +17,7 @@ from types import MappingProxyType
 from stormproof.harness.history import vocabulary as v
 from stormproof.harness.promises import counting as c
 from stormproof.harness.promises.promise import Promise
+from stormproof.harness.invariants.checkers.authorization import lapsed_after_served
 
 __all__ = ["COUNTERS", "GAPS", "PROMISES"]
 
@@ -581,6 +582,14 @@ _row("D2.tokens-verified", "D2",
      "else is looked at.",
      "authorization", (v.PROBE_AUTHZ,), TENANTS + "; an expired token per tenant", ("tenant-probe",),
      ("token-expiry",), count=c.with_arg_value((v.PROBE_AUTHZ,), "role", "expired"))
+# Found 2026-12-04 with an app that kept each verified token for good (an lru_cache on the decode): tenant-probe
+# passed, its only expired token had expired before its first use, which such an app refuses like any other.
+_row("D2.tokens-lapse", "D2",
+     "A token the app served while it was live is refused 401 once it has expired: the expiry is checked on "
+     "every request, not once per token.",
+     "authorization", (v.PROBE_AUTHZ,),
+     TENANTS + "; a manager token per tenant that the load signs (with the stack's key) to expire during the run",
+     ("tenant-probe",), ("token-cache-expiry",), count=lapsed_after_served)
 _row("D2.not-found-not-forbidden", "D2",
      "Another tenant's id answers 404, never 403 or another refusal that tells it exists.",
      "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("tenant-404",))

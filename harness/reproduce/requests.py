@@ -176,9 +176,13 @@ def _probe(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
     token: str | None = _token(ctx, step.tenant)
     if step.f == v.PROBE_AUTHZ and tenant is not None:
         role = args.get("role")
-        token = {"none": None, "expired": getattr(tenant, "expired_token", None) or None,
-                 "forged": _forge(str(tenant.manager_token)),
-                 "rep": (list(tenant.rep_tokens) or [None])[0], "manager": str(tenant.manager_token)}.get(role, token)
+        # A lapsing token (live, then expired during the run) is replayed as what it was at that moment: a
+        # manager's live token while priming, an expired one after. The replay does not wait for a token to
+        # expire, so an app that keeps verified tokens for good is not reproduced this way.
+        expired = getattr(tenant, "expired_token", None) or None
+        token = {"none": None, "expired": expired, "lapsed": expired, "forged": _forge(str(tenant.manager_token)),
+                 "rep": (list(tenant.rep_tokens) or [None])[0], "manager": str(tenant.manager_token),
+                 "lapsing": str(tenant.manager_token)}.get(role, token)
     if step.f == v.PROBE and args.get("as_role") == "rep" and tenant is not None and tenant.rep_tokens:
         token = str(list(tenant.rep_tokens)[0])  # a cross-tenant probe sent by one of the tenant's reps
     key = args.get("idempotency_key")

@@ -16,9 +16,14 @@ LOCUSTFILE = Path(__file__).resolve().parent.parent / "load" / "locustfile.py"
 
 
 def start_load(
-    config: LoadConfig, run_dir: Path, *, users: int, spawn_rate: float, duration_s: float, workers: int
+    config: LoadConfig, run_dir: Path, *, users: int, spawn_rate: float, duration_s: float, workers: int,
+    jwt_secret: str | None = None,
 ) -> ManagedProcess:
-    """Start headless Locust; it stops by itself after ``duration_s`` (or its shape's last stage)."""
+    """Start headless Locust; it stops by itself after ``duration_s`` (or its shape's last stage).
+
+    ``jwt_secret`` (the key the stack signs its tokens with) reaches the load through its environment, not
+    the config file kept in the run directory: the load signs tokens that expire during the run with it.
+    """
     locust_dir = run_dir / "locust"
     locust_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "load-config.json"
@@ -34,6 +39,8 @@ def start_load(
     if workers > 0:
         argv += ["--processes", str(workers)]
     env = {**os.environ, "STORMPROOF_LOAD_CONFIG": str(config_path)}
+    if jwt_secret:
+        env["STORMPROOF_LOAD_JWT_SECRET"] = jwt_secret
     process = ManagedProcess("locust", argv, log_path=locust_dir / "stdout.log", env=env, stop_signal=2)
     process.start()
     return process

@@ -30,6 +30,7 @@ from ..history.spool import SPOOL_SUFFIX, finish_spool
 from ..load.client import Derived
 from ..invariants import Quiescence, Verdict, check_all
 from ..load.config import LoadConfig, Stage
+from ..load.tokens import lapse_for
 from ..plan import SLO_CHECKS, LoadSpec, RunPlan, Scenario, build_plan
 from ..plan.targets import stack_config
 from ..promises.run import run_coverage
@@ -293,6 +294,7 @@ def _drive(
         stages=tuple(Stage(s.until_s, s.users, s.spawn_rate) for s in load_spec.stages),
         request_timeout_s=load_spec.request_timeout_s,
         idempotency_ttl_s=plan.idempotency_ttl_s,
+        token_lapse_s=lapse_for(plan.duration_s),
         tick_s=load_spec.tick_ms / 1000,
         **_quiet(load_spec, stack, plan.users),
     )
@@ -300,7 +302,7 @@ def _drive(
     broker = getattr(stack, "redis_url", None)  # read directly, no proxy; None for an external app
     sampler = GaugeSampler(broker, lambda: scrape_metrics(stack)) if broker else None
     load = start_load(config, run_dir, users=plan.users, spawn_rate=load_spec.spawn_rate,
-                      duration_s=plan.duration_s, workers=plan.workers)
+                      duration_s=plan.duration_s, workers=plan.workers, jwt_secret=getattr(stack, "jwt_secret", None))
     nemesis.start()
     if sampler is not None:
         sampler.start()

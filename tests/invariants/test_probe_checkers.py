@@ -358,3 +358,44 @@ def test_authorization_right_answers_pass() -> None:
 def test_authorization_without_probes_is_not_exercised() -> None:
     verdict = _run("authorization", HistoryBuilder())
     assert verdict.status == "unknown" and verdict.error.startswith("not exercised: ")
+
+
+def _lapse(b: HistoryBuilder, at: float, role: str, status: int | None, token: str = "t1") -> None:
+    b.call("probe.authz", at, at + 1, status, role=role, required_roles=[], route="GET /api/v1/appointments",
+           token_id=token, token_exp=100.0, past_exp_s=3.5 if role == "lapsed" else -2.0,
+           result={"problem": "x"} if status and status >= 400 else None)
+
+
+def test_a_token_served_then_expired_and_served_again_is_flagged() -> None:
+    """Known bad: the lapsing token served while live (200), then served again past its exp (200): the app kept
+    its first verification. The priming answer itself is never judged, even a 401 (it may expire on the way)."""
+    b = HistoryBuilder()
+    _lapse(b, 0, "lapsing", 200)
+    _lapse(b, 2, "lapsing", 401)
+    _lapse(b, 10, "lapsed", 200)
+    _lapse(b, 12, "lapsed", 401)
+    verdict = _run("authorization", b)
+    assert verdict.status == "invalid" and _types(verdict) == ["unauthenticated-success"]
+    assert "past its exp" in verdict.violations[0].message and verdict.violations[0].details["past_exp_s"] == 3.5
+    assert verdict.summary["lapsed_after_served"] == 2
+
+
+def test_a_lapsed_token_refused_passes_and_counts_only_after_it_was_served() -> None:
+    """Known good: every lapsed probe answered 401. Only lapsed probes of a token served (2xx) before they were
+    sent put its expiry at risk: another token's, or one sent before the priming answer came, count nothing."""
+    b = HistoryBuilder()
+    _lapse(b, 0, "lapsing", 200)
+    _lapse(b, 0.5, "lapsed", 401)             # sent before the priming request was answered (at 1)
+    _lapse(b, 10, "lapsed", 401)
+    _lapse(b, 12, "lapsed", 401, token="t2")  # a token never served
+    _lapse(b, 14, "lapsing", 503)             # a 5xx is judged whatever the role: here none, so
+    verdict = _run("authorization", b)
+    assert verdict.status == "invalid" and _types(verdict) == ["server-error"]
+    b = HistoryBuilder()
+    _lapse(b, 0, "lapsing", 200)
+    _lapse(b, 0.5, "lapsed", 401)
+    _lapse(b, 10, "lapsed", 401)
+    _lapse(b, 12, "lapsed", 401, token="t2")
+    verdict = _run("authorization", b)
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+    assert verdict.summary["lapsed_after_served"] == 1

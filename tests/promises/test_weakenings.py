@@ -2280,6 +2280,35 @@ def test_token_expiry(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_token_cache_expiry(apps, weakened: bool) -> None:
+    """A token served while live is refused 401 once it has expired with the fix; without it the app's cache of
+    verified tokens serves it still (authorization flags unauthenticated-success on the lapsed probe). A token
+    expired before its first use is refused either way: the seed's expired token cannot show this."""
+    from stormproof.harness.load.tokens import LEEWAY_S, lapsing_token
+
+    app = apps(*(("token-cache-expiry",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    lapsing = lapsing_token(tenant.manager_token, app.stack.jwt_secret, 2.0)
+    assert lapsing is not None
+    route, path = "GET /api/v1/appointments", f"{app.url}/api/v1/appointments"
+    live = httpx.get(path, headers=auth(lapsing.token))
+    assert live.status_code == 200, live.text
+    rec.record(v.PROBE_AUTHZ, tenant.company_id, live, route=route, role="lapsing", required_roles=[],
+               method="GET", path="/api/v1/appointments", **lapsing.args(time.time()))
+    time.sleep(max(0.0, lapsing.exp + LEEWAY_S - time.time()))
+    lapsed = httpx.get(path, headers=auth(lapsing.token))
+    assert lapsed.status_code == (200 if weakened else 401), lapsed.text
+    rec.record(v.PROBE_AUTHZ, tenant.company_id, lapsed, route=route, role="lapsed", required_roles=[],
+               method="GET", path="/api/v1/appointments", **lapsing.args(time.time()))
+    verdict = _verdict("authorization", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    assert verdict.summary["lapsed_after_served"] == 1
+    if weakened:
+        assert verdict.violations[0].details["type"] == "unauthenticated-success"
+
+
+@FIX
 def test_policy_put_fields(apps, weakened: bool) -> None:
     """PUT /retention-policy stores the days it was sent with the fix; without it the appointment days are the
     call days (retention-enforced flags policy-lost)."""

@@ -4,8 +4,10 @@ Judges every ``probe.authz`` answer (probes derived from the OpenAPI
 document: every operation that declares a security requirement, with the
 roles it names) against what the caller may get:
 
-- no token, an expired token, a forged token (signed with another key):
-  401, on every route, writes included. A 2xx is ``unauthenticated-success``;
+- no token, an expired token, a forged token (signed with another key), a
+  ``lapsed`` token (one the load sent while it was live, ``lapsing``, and
+  sends again once it has expired: an app that verified it once and keeps
+  the answer serves it still): 401, on every route, writes included. A 2xx is ``unauthenticated-success``;
   any other refusal (403, 404, 400, ...) is ``wrong-refusal``: the route
   looked at something before it knew who asked;
 - a rep on a route that requires the ``manager`` role: 403. A 2xx is
@@ -13,7 +15,10 @@ roles it names) against what the caller may get:
 - a manager on a read: never 401 or 403 (``rightful-caller-refused``);
 - any of them: never a 5xx (``server-error``), unless a fault was active.
 
-No answer and 429 are counted, not judged. With no probe at all the verdict
+No answer and 429 are counted, not judged; nor are the answers to a ``lapsing``
+token (it may expire on the way), but a 5xx. The verdict counts the lapsed probes
+whose token had been served before (``lapsed_after_served``): only those put the
+expiry of a known token at risk. With no probe at all the verdict
 is ``unknown`` ("not exercised"). The verdict names the manager routes that
 were probed but never by a rep (``manager_routes_without_rep``): their 403 was
 not put at risk in this run.
@@ -32,14 +37,14 @@ from stormproof.harness.invariants.verdict import Verdict
 
 from ._probes import FaultWindows, answer_class
 
-__all__ = ["NAME", "check_authorization", "expected_status"]
+__all__ = ["NAME", "check_authorization", "expected_status", "lapsed_after_served"]
 
 NAME = "authorization"
 
 
 def expected_status(role: object, required_roles: object) -> int | None:
     """The status the contract names for ``role`` on a route requiring ``required_roles``; None: not a refusal."""
-    if role in ("none", "expired", "forged"):
+    if role in ("none", "expired", "forged", "lapsed"):
         return 401
     if role == "rep" and "manager" in (required_roles or ()):
         return 403
@@ -74,8 +79,16 @@ def check_authorization(history: History, snapshot: Snapshot) -> Verdict:
         facts = dict(tenant=invoke.tenant, role=role, route=route, status=completion.status)
         ops = (invoke.index, completion.index)
         expected = expected_status(role, invoke.args.get("required_roles"))
+        if role == "lapsed":
+            facts["past_exp_s"] = invoke.args.get("past_exp_s")
         if kind == "5xx":
             log.add("server-error", f"{route} called by {role} answered {completion.status}", ops, **facts)
+        elif role == "lapsing":
+            pass  # priming: a token close to its exp may be refused on the way
+        elif role == "lapsed" and kind == "2xx":
+            log.add("unauthenticated-success",
+                    f"{route} served a token {invoke.args.get('past_exp_s')} s past its exp ({completion.status}); "
+                    "the token had been served while live: its expiry was not checked again", ops, **facts)
         elif expected is None:
             if completion.status in (401, 403):
                 log.add("rightful-caller-refused", f"{route} refused a {role} with {completion.status}", ops,
@@ -90,4 +103,23 @@ def check_authorization(history: History, snapshot: Snapshot) -> Verdict:
     if not per_role:
         log.cannot("not exercised: no authorization probe in the history")
     return log.verdict(probes=sum(per_role.values()), per_role=dict(per_role), outcomes=dict(outcomes),
-                       routes=len(routes), manager_routes_without_rep=sorted(manager_routes - rep_probed))
+                       routes=len(routes), manager_routes_without_rep=sorted(manager_routes - rep_probed),
+                       lapsed_after_served=lapsed_after_served(history))
+
+
+def lapsed_after_served(history: History) -> int:
+    """Lapsed probes answered (a status, not 429) whose token an earlier ``lapsing`` probe had been served
+    with (2xx answered before the lapsed one was sent): the probes that put a known token's expiry at risk."""
+    served: dict[object, int] = {}
+    lapsed: list[tuple[object, int]] = []
+    for invoke, completion in history.pairs_of(PROBE_AUTHZ):
+        if completion is None or not completion.status or completion.status == 429:
+            continue
+        role = invoke.args.get("role")
+        if role == "lapsing" and 200 <= completion.status < 300:
+            token = invoke.args.get("token_id")
+            if token not in served or completion.time_ns < served[token]:
+                served[token] = completion.time_ns
+        elif role == "lapsed":
+            lapsed.append((invoke.args.get("token_id"), invoke.time_ns))
+    return sum(1 for token, sent in lapsed if token in served and served[token] < sent)
