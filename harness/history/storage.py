@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
 from typing import Any
 
 from stormproof.harness.history.gcpause import paused_gc
 from stormproof.harness.history.history import History
-from stormproof.harness.history.op import EMPTY, OP_TYPES, Op, freeze, op_from_dict, op_to_json
+from stormproof.harness.history.op import EMPTY, OP_TYPES, FrozenMap, Op, freeze, op_from_dict, op_to_json
 
 try:
     from orjson import loads as _fast_loads
@@ -178,7 +177,7 @@ class _Compact:
             elif kind not in _SCALARS:
                 item = freeze(item)
             out[key] = item
-        return MappingProxyType(out)
+        return FrozenMap(out)
 
 
 def load_history(path: str | os.PathLike[str]) -> History:

@@ -1,12 +1,14 @@
 import json
 import math
-from types import MappingProxyType
+import copy
+import pickle
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stormproof.harness.history import NO_EFFECT_STATUSES, Op, classify, freeze, op_from_json, op_to_json
+from stormproof.harness.history.op import FrozenMap
 
 scalars = st.none() | st.booleans() | st.integers(-2**63, 2**63) | st.text(max_size=8) | st.floats(
     allow_nan=False, allow_infinity=False)
@@ -60,10 +62,16 @@ def test_op_is_deeply_immutable() -> None:
     op = Op(0, "invoke", "p", "f", args=args)
     args["ids"].append("c")  # the caller's dict is copied
     assert op.args["ids"] == ("a", "b")
-    assert isinstance(op.args, MappingProxyType) and isinstance(op.args["nested"], MappingProxyType)
+    assert type(op.args) is FrozenMap and type(op.args["nested"]) is FrozenMap
     assert op.args["seen"] == frozenset({"c1"})
-    with pytest.raises(TypeError):
-        op.args["x"] = 1  # type: ignore[index]
+    for change in (lambda m: m.__setitem__("x", 1), lambda m: m.__delitem__("ids"), lambda m: m.update(x=1),
+                   lambda m: m.pop("ids"), lambda m: m.popitem(), lambda m: m.setdefault("x", 1),
+                   lambda m: m.clear(), lambda m: m.__ior__({"x": 1})):
+        with pytest.raises(TypeError):
+            change(op.args)
+    assert dict(op.args) == {"ids": ("a", "b"), "nested": {"k": (1,)}, "seen": frozenset({"c1"})}
+    for again in (pickle.loads(pickle.dumps(op)), copy.deepcopy(op)):  # rebuilt whole, still read-only
+        assert again == op and type(again.args) is FrozenMap and type(again.args["nested"]) is FrozenMap
     with pytest.raises(AttributeError):
         op.status = 200  # type: ignore[misc]
     assert hash(op) == hash(Op(0, "invoke", "p", "f"))  # hashable; mappings excluded from the hash
