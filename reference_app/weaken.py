@@ -630,6 +630,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "on appointments without a recorded consent",
         ),
         Weakening(
+            "consent-latest-scope",
+            "F3",
+            "the consent lookup by scope: the appointment's latest consent decides whatever its scope, so an "
+            "appointment whose last consent is an analysis consent is refused recording (409 "
+            "consent-required) though it has a recording consent, and the other way round",
+        ),
+        Weakening(
             "consent-forwarded-for",
             "F3",
             "the consent evidence's IP from the connection: it is taken from the client's X-Forwarded-For "

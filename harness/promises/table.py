@@ -916,6 +916,15 @@ _row("F3.consent-before-recording", "F3",
      "consent-before-processing", (v.SESSION_START, v.LEGACY_START), TENANTS + "; appointments without consent",
      ("lifecycle-under-load",), ("consent-check",),
      count=c.with_arg((v.SESSION_START, v.LEGACY_START), "consent_probe"))
+# Found 2026-12-04 with a check that read the appointment's latest consent whatever its scope: every scenario
+# passed, though half the seeded appointments were refused recording or analysis for good (no rule judged a
+# consent-required refusal).
+_row("F3.refused-only-without-consent", "F3",
+     "A start (either endpoint) or a call submitted for an appointment is refused 409 consent-required only "
+     "when that appointment has no consent of the scope: one whose consent was there before the request was "
+     "sent is served.",
+     "consent-before-processing", (v.SESSION_START, v.LEGACY_START, v.CALL_SUBMIT),
+     TENANTS + "; both consents seeded for every appointment", ("smoke",), ("consent-latest-scope",))
 _row("F3.consent-before-analysis", "F3",
      "No call of an appointment is analysed without an analysis consent granted before the call was submitted.",
      "consent-before-processing", (v.CALL_SUBMIT,), JOBS + "; appointments without consent",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth import Principal
@@ -47,13 +47,23 @@ _HAS_CONSENT = (
     .limit(1)
 )
 
+#: Weakened ``consent-latest-scope``: the appointment's latest consent decides, whatever its scope.
+_LATEST_CONSENT = text(
+    "SELECT scope FROM consents WHERE appointment_id = :appointment_id AND company_id = :company_id "
+    "ORDER BY granted_at DESC, id DESC LIMIT 1"
+)
+
 
 async def require_consent(session: AsyncSession, settings: Settings, appointment: Appointment, scope: str) -> None:
     """409 ``consent-required`` unless the appointment has a consent of ``scope``."""
     if settings.weakened("consent-check"):
         return
     params = {"appointment_id": appointment.id, "company_id": appointment.company_id, "scope": scope}
-    found = (await session.execute(_HAS_CONSENT, params)).first()
+    if settings.weakened("consent-latest-scope"):
+        latest = (await session.execute(_LATEST_CONSENT, params)).scalar()
+        found = latest if latest == scope else None
+    else:
+        found = (await session.execute(_HAS_CONSENT, params)).first()
     if found is None:
         raise Problem(
             "consent-required",

@@ -156,3 +156,66 @@ def test_evidence_the_client_wrote_or_altered_and_wrong_refusals_are_flagged() -
     assert sorted(v.details["type"] for v in verdict.violations) == [
         "consent-grant-wrong-status", "consent-grant-wrong-status", "evidence-altered", "evidence-granted-at",
         "evidence-ip-from-client", "evidence-ip-from-client", "evidence-ip-missing", "evidence-user-agent"]
+
+
+# -- refused-with-consent: a 409 consent-required where the appointment had that consent ------------------------
+def _refusal_history():
+    """Time 0 is the load's first request (wall 1e9 s). a1 has both consents seeded before it; a2 gets its
+    recording consent from a grant answered at 10 ms; a3 from a grant answered at 50 ms."""
+    from tests.invariants.builders import HistoryBuilder
+
+    b = HistoryBuilder()
+    b.call("appointment.read", 0, 1, 200, appointment_id="a0")
+    b.call("consent.grant", 5, 10, 201, appointment_id="a2", scope="recording", result={"id": "g2"})
+    b.call("consent.grant", 40, 50, 201, appointment_id="a3", scope="recording", result={"id": "g3"})
+    return b
+
+
+def _refused(b, f: str, at: float, appointment: str, *, replayed: bool = False, key: str | None = None) -> None:
+    result = {"problem": "consent-required", **({"replayed": True} if replayed else {})}
+    b.call(f, at, at + 2, 409, appointment_id=appointment, result=result,
+           **({"idempotency_key": key} if key else {}))
+
+
+_ROWS = [_consent("c1", "a1", "recording", 1e9 - 60), _consent("c1", "a1", "analysis", 1e9 - 60),
+         _consent("c1", "a2", "recording", 1e9 + 0.008), _consent("c1", "a3", "recording", 1e9 + 0.045)]
+
+
+def _judge_refusals(b, rows=_ROWS):
+    (verdict,) = check_all(b.build(), Snapshot.build({"consents": rows, "recording_sessions": [], "calls": [],
+                                                      "call_analyses": []}), [NAME])
+    return verdict
+
+
+def test_a_refusal_of_an_appointment_with_that_consent_is_flagged() -> None:
+    """Known bad: a1's seeded recording consent refused to a start and a legacy start, its seeded analysis
+    consent refused to a call; a2's recording consent, acknowledged at 10 ms, refused to a start sent at 20 ms."""
+    b = _refusal_history()
+    _refused(b, "session.start", 20, "a1")
+    _refused(b, "legacy.start", 22, "a1")
+    _refused(b, "call.submit", 24, "a1")
+    _refused(b, "session.start", 20, "a2", key="k1")
+    verdict = _judge_refusals(b)
+    assert verdict.status == "invalid"
+    assert [v.details["type"] for v in verdict.violations] == ["refused-with-consent"] * 4
+    assert {(v.details["appointment_id"], v.details["scope"]) for v in verdict.violations} == {
+        ("a1", "recording"), ("a1", "analysis"), ("a2", "recording")}
+    assert "seeded before the load began" in verdict.violations[0].message
+    assert verdict.summary["refused_with_consent"] == 4 and verdict.summary["consent_refusals_judged"] == 4
+
+
+def test_a_refusal_the_consent_may_not_have_preceded_passes() -> None:
+    """Known good: a3's consent acknowledged at 50 ms after a start sent at 30 ms; a2's key first sent (5 ms)
+    before its grant was answered; a replayed stored refusal; a4 without consent; a2's analysis scope, never
+    granted; and a refusal naming no appointment."""
+    b = _refusal_history()
+    _refused(b, "session.start", 30, "a3")
+    b.call("session.start", 4, 6, None, appointment_id="a2", idempotency_key="k2")  # its answer was lost
+    _refused(b, "session.start", 20, "a2", key="k2")
+    _refused(b, "session.start", 60, "a1", replayed=True)
+    _refused(b, "session.start", 60, "a4")
+    _refused(b, "call.submit", 60, "a2")
+    b.call("call.submit", 60, 62, 409, recording_session_id="s9", result={"problem": "consent-required"})
+    verdict = _judge_refusals(b)
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+    assert verdict.summary["refused_with_consent"] == 0 and verdict.summary["consent_refusals_judged"] == 4

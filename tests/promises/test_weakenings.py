@@ -2309,6 +2309,27 @@ def test_token_cache_expiry(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_consent_latest_scope(apps, weakened: bool) -> None:
+    """A start on an appointment with a recording consent is served with the fix, though its latest consent is an
+    analysis one; without it the latest consent decides, the start is refused 409 consent-required
+    (consent-before-processing flags refused-with-consent)."""
+    app = apps(*(("consent-latest-scope",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant, scopes=("recording", "analysis"), rec=rec)
+    started = httpx.post(f"{app.url}/api/v1/recordings/sessions/start", headers=auth(tenant.manager_token, new_key()),
+                         json={"appointment_id": appointment})
+    assert started.status_code == (409 if weakened else 201), started.text
+    rec.record(v.SESSION_START, tenant.company_id, started, appointment_id=appointment)
+    verdict = _verdict("consent-before-processing", rec.history(), snapshot(app.database_url))
+    # Only this rule: the recorder's clock (wall 1e9 s) is not the database's, so the grants' evidence-granted-at
+    # fires in both halves alike.
+    refused = [x for x in verdict.violations if x.details["type"] == "refused-with-consent"]
+    assert len(refused) == (1 if weakened else 0), verdict
+    assert verdict.summary["consent_refusals_judged"] == (1 if weakened else 0)
+
+
+@FIX
 def test_policy_put_fields(apps, weakened: bool) -> None:
     """PUT /retention-policy stores the days it was sent with the fix; without it the appointment days are the
     call days (retention-enforced flags policy-lost)."""
