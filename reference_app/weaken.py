@@ -254,6 +254,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "unassigned from one appointment is refused every overlapping one for good (409 rep-double-booked)",
         ),
         Weakening(
+            "appointment-released-counted",
+            "A3",
+            "the already-assigned check's status filter: the appointment's latest assignment counts even "
+            "released, so once unassigned an appointment is refused every other rep for good (409 "
+            "appointment-already-assigned)",
+        ),
+        Weakening(
             "reassign-idempotent",
             "A3",
             "the idempotent assignment: assigning the current rep again answers 409 "

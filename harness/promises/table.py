@@ -172,6 +172,14 @@ _row("A3.refusal-explained", "A3",
      TENANTS + "; overlapping pairs and touching pairs of unassigned appointments", ("assignment-storm",),
      ("rep-overlap-released",), count=c.plus(c.answered_problem((v.ASSIGN,), "rep-double-booked"),
                                               c.with_arg((v.ASSIGN,), "adjacent_pair")))
+# Found 2026-12-04 with an already-assigned check that read the appointment's latest assignment whatever its status:
+# once released, an appointment could never be assigned to another rep; assignment-storm and smoke passed (1,882
+# such refusals in assignment-storm), no rule judged that refusal.
+_row("A3.already-assigned-explained", "A3",
+     "An assign is refused 409 appointment-already-assigned only while another rep's assignment of the "
+     "appointment may be in place: an appointment whose last acknowledged write unassigned it is assigned.",
+     "single-assignment", (v.ASSIGN, v.UNASSIGN), HOT, ("assignment-storm",), ("appointment-released-counted",),
+     count=c.by_operations((v.ASSIGN,)))
 _row("A3.reassign-same-rep", "A3",
      "Assigning the appointment's current rep again answers the existing assignment (200, same id), not a "
      "new assignment and not a conflict.",

@@ -44,6 +44,20 @@ async def _active_assignment(uow: UnitOfWork, appointment: Appointment) -> Appoi
     return (await uow.session.execute(stmt)).scalar_one_or_none()
 
 
+async def _latest_assignment(uow: UnitOfWork, appointment: Appointment) -> AppointmentAssignment | None:
+    """Weakened ``appointment-released-counted``: the appointment's latest assignment, whatever its status."""
+    stmt = (
+        select(AppointmentAssignment)
+        .where(
+            AppointmentAssignment.appointment_id == appointment.id,
+            AppointmentAssignment.company_id == appointment.company_id,
+        )
+        .order_by(AppointmentAssignment.created_at.desc())
+        .limit(1)
+    )
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
 async def _rep_overlap(
     ctx: AppContext, uow: UnitOfWork, appointment: Appointment, rep: User
 ) -> AppointmentAssignment | None:
@@ -105,6 +119,10 @@ async def assign_appointment(
             ctx.locks.hold(f"appointment:assign:{appointment.id}", kind="assign")
         )
     current = await _active_assignment(uow, appointment)
+    if current is None and ctx.settings.weakened("appointment-released-counted"):
+        latest = await _latest_assignment(uow, appointment)  # released: another rep is refused as if it held
+        if latest is not None and latest.rep_id != rep.id:
+            raise _already_assigned(latest)
     if current is not None:
         if current.rep_id == rep.id and not ctx.settings.weakened("reassign-idempotent"):
             return current

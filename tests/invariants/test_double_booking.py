@@ -36,7 +36,8 @@ def test_one_rep_on_overlapping_windows_one_at_a_time_passes() -> None:
     _assign(b, 20, "c", "r1", 200)                           # a window that overlaps neither
     b.call(v.UNASSIGN, 30, 35, 200, appointment_id="a")
     _assign(b, 40, "b", "r1", 200)                           # a was released first
-    _assign(b, 50, "a", "r2", 409, "appointment-already-assigned")
+    _assign(b, 42, "a", "r3", 200)
+    _assign(b, 50, "a", "r2", 409, "appointment-already-assigned")  # r3 holds it
     verdict = _run(b)
     assert verdict.status == "valid", [x.message for x in verdict.violations]
 
@@ -93,3 +94,42 @@ def test_touching_windows_do_not_explain_a_double_booked_refusal() -> None:
     snapshot = Snapshot.build({"appointments": APPOINTMENTS + touching, "appointment_assignments": []})
     (verdict,) = check_all(b.build(), snapshot, ["single-assignment"])  # type: ignore[arg-type]
     assert [x.details["type"] for x in verdict.violations] == ["double-booked-unexplained"]
+
+
+def test_an_already_assigned_refusal_while_the_appointment_was_free_is_flagged() -> None:
+    """Known bad: a assigned to r1, then unassigned (acknowledged), then r2 refused 409
+    appointment-already-assigned with no other write of a in flight: the check counted the released one."""
+    b = HistoryBuilder()
+    _assign(b, 0, "a", "r1", 200)
+    b.call(v.UNASSIGN, 10, 15, 200, appointment_id="a")
+    _assign(b, 20, "a", "r2", 409, "appointment-already-assigned")
+    verdict = _run(b)
+    assert verdict.status == "invalid"
+    assert [x.details["type"] for x in verdict.violations] == ["already-assigned-unexplained"]
+    assert verdict.violations[0].details["rep_id"] == "r2"
+    assert verdict.summary["already_assigned_refusals_unexplained"] == 1
+
+
+def test_an_already_assigned_refusal_that_may_be_explained_passes() -> None:
+    """Known good: c refused before any write of it (the seed's state is not known); a refused while r1 held it;
+    b refused while an assign of r3 was in flight; c refused after an unassign whose answer was lost; a refused
+    under a key first sent before a's unassign; a replayed refusal."""
+    b = HistoryBuilder()
+    _assign(b, 0, "c", "r2", 409, "appointment-already-assigned")
+    _assign(b, 10, "a", "r1", 200)
+    _assign(b, 20, "a", "r2", 409, "appointment-already-assigned")
+    _assign(b, 30, "b", "r3", 200)
+    _assign(b, 32, "b", "r2", 409, "appointment-already-assigned")       # sent while r3's assign ran
+    b.call(v.ASSIGN, 40, 45, 200, appointment_id="c", rep_id="r4", result={"id": "as-c", "rep_id": "r4"})
+    b.call(v.UNASSIGN, 50, 60, None, appointment_id="c")                   # its answer was lost
+    _assign(b, 70, "c", "r2", 409, "appointment-already-assigned")
+    b.call(v.ASSIGN, 80, 81, None, appointment_id="a", rep_id="r5", idempotency_key="k1")  # first send: lost
+    b.call(v.UNASSIGN, 90, 95, 200, appointment_id="a")
+    b.call(v.ASSIGN, 100, 105, 409, appointment_id="a", rep_id="r5", idempotency_key="k1",
+           result={"problem": "appointment-already-assigned"})           # its resend: r1 held a at 80
+    b.call(v.ASSIGN, 110, 115, 409, appointment_id="a", rep_id="r6",
+           result={"problem": "appointment-already-assigned", "replayed": True})
+    verdict = _run(b)
+    assert "already-assigned-unexplained" not in [x.details["type"] for x in verdict.violations], \
+        [x.message for x in verdict.violations]
+    assert verdict.summary["already_assigned_refusals_unexplained"] == 0

@@ -2330,6 +2330,32 @@ def test_consent_latest_scope(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_appointment_released_counted(apps, weakened: bool) -> None:
+    """After an appointment's rep is unassigned, another rep is assigned with the fix; without it the released
+    assignment still counts and the assign is refused 409 appointment-already-assigned (single-assignment flags
+    already-assigned-unexplained)."""
+    app = apps(*(("appointment-released-counted",) if weakened else ()))
+    tenant = app.tenants[0]
+    appointment = _consented_appointment(app, tenant, scopes=())
+    rec = Recorder([t.company_id for t in app.tenants])
+    first, second = tenant.rep_ids[0], tenant.rep_ids[1]
+    url = f"{app.url}/api/v1/appointments/{appointment}"
+    answer = httpx.post(f"{url}/assign", headers=auth(tenant.manager_token, new_key()), json={"rep_id": first})
+    assert answer.status_code == 200, answer.text
+    rec.record(v.ASSIGN, tenant.company_id, answer, appointment_id=appointment, rep_id=first)
+    answer = httpx.post(f"{url}/unassign", headers=auth(tenant.manager_token, new_key()))
+    assert answer.status_code == 200, answer.text
+    rec.record(v.UNASSIGN, tenant.company_id, answer, appointment_id=appointment)
+    answer = httpx.post(f"{url}/assign", headers=auth(tenant.manager_token, new_key()), json={"rep_id": second})
+    assert answer.status_code == (409 if weakened else 200), answer.text
+    rec.record(v.ASSIGN, tenant.company_id, answer, appointment_id=appointment, rep_id=second)
+    verdict = _verdict("single-assignment", rec.history())
+    unexplained = [x for x in verdict.violations if x.details["type"] == "already-assigned-unexplained"]
+    assert len(unexplained) == (1 if weakened else 0), verdict
+    assert verdict.summary["already_assigned_refusals_judged"] == (1 if weakened else 0)
+
+
+@FIX
 def test_policy_put_fields(apps, weakened: bool) -> None:
     """PUT /retention-policy stores the days it was sent with the fix; without it the appointment days are the
     call days (retention-enforced flags policy-lost)."""

@@ -29,15 +29,12 @@ fault may refuse or delay a read, not make it answer an old state.
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_left
-from collections import defaultdict
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import (APPOINTMENT_READ, ASSIGN, DELETION_CONFIRM,
-                                                   RETENTION_RUN, SESSION_READ, STARTS, STOPS, UNASSIGN)
-from stormproof.harness.invariants.checkers._acted import probe_writes
-from stormproof.harness.invariants.checkers._common import deleters, first_sent, possible_span
+from stormproof.harness.history.vocabulary import (APPOINTMENT_READ, DELETION_CONFIRM, RETENTION_RUN, SESSION_READ,
+                                                   STARTS, STOPS)
+from stormproof.harness.invariants.checkers._assign_timeline import AMBIGUOUS, AssignTimeline
+from stormproof.harness.invariants.checkers._common import deleters
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -49,7 +46,6 @@ __all__ = ["NAME", "check_reads_current"]
 NAME = "reads-current"
 
 _ACTIVE = frozenset(("pending", "recording", "active"))
-_APPOINTMENT_WRITE = re.compile(r"/appointments/(?P<id>[^/?]+)/(?:assign|unassign)(?:\?|$)")
 
 
 @checker(NAME, "safety")
@@ -106,53 +102,19 @@ def _judge_session_reads(log: ViolationLog, history: History) -> int:
 
 
 def _judge_appointment_reads(log: ViolationLog, history: History) -> tuple[int, int]:
-    first = first_sent(history, ASSIGN, UNASSIGN)
-    # appointment -> writes that may have acted: (began, ended, value or ..., completion index or None)
-    writes: dict[str, list[tuple[float, float, object, int | None]]] = defaultdict(list)
-    for pair in history.pairs_of(ASSIGN, UNASSIGN):
-        span = possible_span(pair)
-        if span is None:
-            continue
-        invoke, completion = pair
-        key = invoke.args.get("idempotency_key")
-        began = min(span[0], first.get((invoke.tenant, key), INF)) if key is not None else span[0]
-        value: object = ...  # unknown: no unambiguous value
-        if completion is not None and completion.type == "ok" and not completion.result.get("replayed"):
-            if invoke.f == ASSIGN:
-                value = str(invoke.args.get("rep_id"))
-            elif invoke.f == UNASSIGN:
-                value = None
-        writes[str(invoke.args.get("appointment_id"))].append(
-            (began, span[1], value, completion.index if completion is not None else None))
-    for invoke, match, span in probe_writes(history, "POST", _APPOINTMENT_WRITE):
-        writes[match.group("id")].append((span[0], span[1], ..., None))
-    # Per appointment, its writes by when they ended, and the earliest start among each write and those ending
-    # after it: a read's last write found by bisection, and whether any other write may have acted between that
-    # write's start and the read's answer in O(1) (a scan per read was quadratic on hot appointments).
-    ordered: dict[str, tuple[list[float], list[tuple[float, float, object, int | None]], list[float]]] = {}
-    for appointment, known in writes.items():
-        known.sort(key=lambda w: w[1])
-        later_start = [INF] * (len(known) + 1)
-        for i in range(len(known) - 1, -1, -1):
-            later_start[i] = min(known[i][0], later_start[i + 1])
-        ordered[appointment] = ([w[1] for w in known], known, later_start)
+    timeline = history.view(AssignTimeline)
     judged = ambiguous = 0
     for invoke, completion in history.pairs_of(APPOINTMENT_READ):
         if completion is None or completion.status != 200:
             continue
         appointment = str(invoke.args.get("appointment_id"))
-        if appointment not in ordered:
+        last = timeline.last_write(appointment, invoke.time_ns, completion.time_ns)
+        if last is None:
             continue
-        ends, known, later_start = ordered[appointment]
-        q = bisect_left(ends, invoke.time_ns) - 1  # the write that ended last before the read was sent
-        if q < 0:
-            continue
-        last = known[q]
-        # Another write ending at or after the last one began: one ending before the read was sent (sorted before
-        # it) overlaps it for sure; one ending later overlaps the read unless it began after the read's answer.
-        if last[2] is ... or bisect_left(ends, last[0]) < q or later_start[q + 1] <= completion.time_ns:
+        if last == AMBIGUOUS:
             ambiguous += 1
             continue
+        assert isinstance(last, tuple)
         judged += 1
         read = completion.result.get("assigned_rep_id")
         if read != last[2]:

@@ -21,7 +21,14 @@ appointment-already-assigned).
 A 409 rep-double-booked must be explained by an assignment of that rep to an
 overlapping appointment that may have been in place
 (``double-booked-unexplained``: a check that counts released assignments, or
-windows that only touch, refuses a free rep).
+windows that only touch, refuses a free rep). Likewise a 409
+appointment-already-assigned must be explained by an assignment of the
+appointment that may have been in place: one refused while the last
+acknowledged write of the appointment left it unassigned and no other write may
+have acted since is ``already-assigned-unexplained`` (found 2026-12-04 with a
+check that read the appointment's latest assignment whatever its status: once
+released, an appointment could never be assigned to another rep, and
+assignment-storm passed with 1,882 such refusals).
 
 Double booking is judged in the history too: two acknowledged assigns of one
 rep to two appointments whose windows overlap (read from the final state),
@@ -41,7 +48,8 @@ from collections.abc import Iterable
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, ASSIGN, UNASSIGN
 from stormproof.harness.invariants.checkers._acted import probe_writes
-from stormproof.harness.invariants.checkers._common import AppointmentKey, possible_span, write_began
+from stormproof.harness.invariants.checkers._assign_timeline import AssignTimeline
+from stormproof.harness.invariants.checkers._common import AppointmentKey, first_sent, possible_span, write_began
 from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -143,9 +151,50 @@ def check_single_assignment(history: History, snapshot: Snapshot) -> Verdict:
     refused = _check_reassign_answers(log, history)
     other_rep = _check_answered_rep(log, history)
     unexplained = _unexplained_double_booked(log, history, snapshot)
+    held_judged, held_unexplained = _unexplained_already_assigned(log, history)
     return log.verdict(acknowledged_assigns=acks, appointments=len(holds), active_assignments_final=active_final,
                        same_rep_refused=refused, same_rep_replaced=replaced, other_rep_answered=other_rep,
-                       double_booked=double_booked, double_booked_refusals_unexplained=unexplained)
+                       double_booked=double_booked, double_booked_refusals_unexplained=unexplained,
+                       already_assigned_refusals_judged=held_judged,
+                       already_assigned_refusals_unexplained=held_unexplained)
+
+
+def _unexplained_already_assigned(log: ViolationLog, history: History) -> tuple[int, int]:
+    """409 appointment-already-assigned while the appointment was certainly free: (judged, violations).
+
+    Judged where the history says for sure what the appointment's state was from the request's first send (its
+    key's) to its answer: the last write that ended before it, with no other write that may have acted since
+    (``AssignTimeline``). A refusal with no write before it (the seed's state), or with another write in flight,
+    is not judged; nor is a replayed answer (an earlier request's).
+    """
+    refusals = [(invoke, completion) for invoke, completion in history.pairs_of(ASSIGN)
+                if completion is not None and completion.status == 409
+                and completion.result.get("problem") == "appointment-already-assigned"
+                and not completion.result.get("replayed")]
+    if not refusals:
+        return 0, 0
+    timeline = history.view(AssignTimeline)
+    first = first_sent(history, ASSIGN)
+    judged = unexplained = 0
+    for invoke, completion in refusals:
+        key = invoke.args.get("idempotency_key")
+        sent = min(invoke.time_ns, first.get((invoke.tenant, key), invoke.time_ns)) if key is not None \
+            else invoke.time_ns
+        appointment = str(invoke.args.get("appointment_id"))
+        last = timeline.last_write(appointment, sent, completion.time_ns)
+        if not isinstance(last, tuple):
+            continue
+        judged += 1
+        if last[2] is not None:
+            continue  # assigned to a rep: the refusal is explained (or, naming the same rep, reassign-refused's)
+        unexplained += 1
+        log.add("already-assigned-unexplained",
+                f"assigning rep {invoke.args.get('rep_id')} to appointment {appointment} was refused 409 "
+                "appointment-already-assigned, but the last acknowledged write left it unassigned and no other "
+                "write of it may have acted since", tuple(i for i in (last[3], invoke.index, completion.index)
+                                                          if i is not None),
+                appointment_id=appointment, rep_id=invoke.args.get("rep_id"))
+    return judged, unexplained
 
 
 #: A probe's assign: the appointment it names (the rep is in its body, not read: any rep is assumed).
