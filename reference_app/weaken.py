@@ -592,6 +592,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "dead-letter retries): any authenticated user of the tenant, a rep too, is served",
         ),
         Weakening(
+            "start-skip-locked",
+            "D2",
+            "the plain lookup of a start's appointment: the start locks it FOR UPDATE SKIP LOCKED, so a start "
+            "that meets another start's lock finds no appointment and answers 404 for the tenant's own "
+            "appointment",
+        ),
+        Weakening(
             "token-expiry",
             "D2",
             "the expiry check of bearer tokens (exp verification switched off while debugging, left off): an "

@@ -25,9 +25,16 @@ from ..problems import Problem
 from .consent import require_consent
 from .idempotency import UnitOfWork
 from .unit_of_work import run_in_transaction
-from .tenancy import get_owned
+from .tenancy import get_owned, parse_id
 
 __all__ = ["start_session", "stop_session", "ACTIVE_INDEX"]
+
+#: Weakened ``start-skip-locked``: the appointment, locked unless another transaction holds it.
+_SKIP_LOCKED_APPOINTMENT = (
+    select(Appointment)
+    .where(Appointment.id == bindparam("id"), Appointment.company_id == bindparam("company_id"))
+    .with_for_update(skip_locked=True)
+)
 
 ACTIVE_INDEX = "idx_recording_sessions_active_appointment"
 
@@ -73,9 +80,17 @@ def _conflict(existing: RecordingSession | None) -> Problem:
 async def start_session(
     ctx: AppContext, uow: UnitOfWork, principal: Principal, appointment_id: str | uuid.UUID, *, source: str
 ) -> RecordingSession:
-    appointment = await get_owned(
-        uow.session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
-    )
+    if ctx.settings.weakened("start-skip-locked"):
+        # Weakened ``start-skip-locked``: the start serialises on the appointment's row with FOR UPDATE SKIP
+        # LOCKED (a job queue's habit): a start that meets another start's lock finds no appointment, 404.
+        params = {"id": parse_id(appointment_id, "appointment"), "company_id": principal.company_id}
+        appointment = (await uow.session.execute(_SKIP_LOCKED_APPOINTMENT, params)).scalar_one_or_none()
+        if appointment is None:
+            raise Problem("not-found", "appointment not found")
+    else:
+        appointment = await get_owned(
+            uow.session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
+        )
     if not (source == "legacy" and ctx.settings.weakened("legacy-consent-check")):
         await require_consent(uow.session, ctx.settings, appointment, "recording")
     unlocked = ctx.settings.weakened("session-lock") or (source == "legacy" and ctx.settings.weakened(

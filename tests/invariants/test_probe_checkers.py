@@ -399,3 +399,48 @@ def test_a_lapsed_token_refused_passes_and_counts_only_after_it_was_served() -> 
     verdict = _run("authorization", b)
     assert verdict.status == "valid", [v.message for v in verdict.violations]
     assert verdict.summary["lapsed_after_served"] == 1
+
+
+# -- tenant-isolation: a request naming only its own tenant's rows is never answered 404 ---------------------------
+_OWN_TABLES = {
+    "appointments": ({"id": "a1", "company_id": "c1"}, {"id": "b1", "company_id": "c2"}),
+    "calls": ({"id": "k1", "company_id": "c1"},),
+    "recording_sessions": (),
+    "users": ({"id": "r1", "company_id": "c1", "role": "rep"}, {"id": "m1", "company_id": "c1", "role": "manager"}),
+}
+
+
+def _own(b: HistoryBuilder, at: float, f: str, status: int, result: dict | None = None, **args: object) -> None:
+    b.call(f, at, at + 2, status, result=result or ({"problem": "not-found"} if status == 404 else {}), **args)
+
+
+def test_a_404_for_the_tenants_own_rows_is_flagged() -> None:
+    """Known bad: a start, an assign (appointment and rep both c1's), a call read and a refresh of c1's rows, all
+    still there at the end, answered 404: the request refused its own tenant."""
+    b = HistoryBuilder()
+    _own(b, 0, "session.start", 404, appointment_id="a1", idempotency_key="k-1", trace_id="t-1")
+    _own(b, 10, "appointment.assign", 404, appointment_id="a1", rep_id="r1")
+    _own(b, 20, "call.read", 404, call_id="k1")
+    _own(b, 30, "call.refresh", 404, call_id="k1")
+    verdict = _run("tenant-isolation", b, **_OWN_TABLES)
+    assert verdict.status == "invalid" and _types(verdict) == ["own-row-not-found"] * 4
+    assert verdict.summary["own_row_404s"] == 4 and verdict.violations[0].details["appointment_id"] == "a1"
+
+
+def test_a_404_that_may_be_right_passes() -> None:
+    """Known good: a row gone at the end (deleted), another tenant's row, a manager given as a rep, an unknown id,
+    a row id the rule does not map (a deletion's), a replayed 404, a stop (stop-refused judges it), and a 404
+    whose row is not captured at all."""
+    b = HistoryBuilder()
+    _own(b, 0, "session.start", 404, appointment_id="gone")
+    _own(b, 5, "session.start", 404, appointment_id="b1")
+    _own(b, 10, "appointment.assign", 404, appointment_id="a1", rep_id="m1")
+    _own(b, 15, "appointment.read", 404, appointment_id="a9")
+    _own(b, 20, "deletion.confirm", 404, deletion_id="d1")
+    _own(b, 25, "call.read", 404, result={"problem": "not-found", "replayed": True}, call_id="k1")
+    _own(b, 30, "session.stop", 404, session_id="s1")
+    _own(b, 35, "call.submit", 404, appointment_id="a1", recording_session_id="s-missing")
+    _own(b, 40, "appointment.read", 200, appointment_id="a1")
+    verdict = _run("tenant-isolation", b, **_OWN_TABLES)
+    assert verdict.status == "valid", [v.message for v in verdict.violations]
+    assert verdict.summary["own_row_404s"] == 0 and verdict.summary["own_row_404s_judged"] == 5

@@ -2356,6 +2356,27 @@ def test_appointment_released_counted(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_start_skip_locked(apps, weakened: bool) -> None:
+    """A start while another transaction holds its appointment's row (FOR NO KEY UPDATE, which a start's foreign
+    key check does not wait for) starts the session with the fix; without it the start skips the locked row and
+    answers 404 for the tenant's own appointment (tenant-isolation flags own-row-not-found)."""
+    app = apps(*(("start-skip-locked",) if weakened else ()))
+    tenant = app.tenants[0]
+    appointment = _consented_appointment(app, tenant)
+    rec = Recorder([t.company_id for t in app.tenants])
+    with psycopg.connect(app.database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute("SELECT id FROM appointments WHERE id = %s FOR NO KEY UPDATE", (appointment,))
+        started = httpx.post(f"{app.url}/api/v1/recordings/sessions/start", timeout=15,
+                             headers=auth(tenant.manager_token, new_key()), json={"appointment_id": appointment})
+    assert started.status_code == (404 if weakened else 201), started.text
+    rec.record(v.SESSION_START, tenant.company_id, started, appointment_id=appointment)
+    verdict = _verdict("tenant-isolation", rec.history(), snapshot(app.database_url))
+    own = [x for x in verdict.violations if x.details["type"] == "own-row-not-found"]
+    assert len(own) == (1 if weakened else 0), verdict
+    assert verdict.summary["own_row_404s_judged"] == (1 if weakened else 0)
+
+
+@FIX
 def test_policy_put_fields(apps, weakened: bool) -> None:
     """PUT /retention-policy stores the days it was sent with the fix; without it the appointment days are the
     call days (retention-enforced flags policy-lost)."""

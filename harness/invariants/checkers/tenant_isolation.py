@@ -28,7 +28,14 @@ Every answer is judged, not only the successes:
   answered), no row of A names a row of B in an ``*_id`` column (a session
   or a call of A on B's appointment: an id in a body was taken, whatever the
   answer said), and no row of a foreign ``DELETE`` probe vanished unless its
-  own tenant deleted it.
+  own tenant deleted it;
+- the other way round: a request of the load of A naming only rows of A that
+  the final state holds (an appointment, a session, a call, a rep) is never
+  answered 404 (``own-row-not-found``: a guard that refuses its own tenant, a
+  lookup that skips locked rows). The load names a row only once it has it
+  (from the seed or an answer), and rows never come back once deleted, so a
+  row there at the end was there when the request was sent. Stops, session
+  reads, consent grants and dead-letter retries judge their own 404s.
 
 With no answered operation at all the verdict is ``unknown`` ("not exercised").
 """
@@ -39,6 +46,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from stormproof.harness.history import History, Op
+from stormproof.harness.history import vocabulary as v
 from stormproof.harness.history.vocabulary import RETENTION_RUN
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -117,9 +125,12 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
             outcome[_judge_probe(log, pair[False], pair.get(True), faults, owners)] += 1
     if owners:
         _final_state(log, history, snapshot, probes, owners)
+    own_judged, own_refused = _own_rows_not_found(log, history, snapshot)
     if seen.responses == 0:
         log.cannot("not exercised: no answered operation to judge")
     return log.verdict(
+        own_row_404s_judged=own_judged,
+        own_row_404s=own_refused,
         responses=seen.responses,
         probes=sum(seen.probe_answers.values()),
         probe_answers=dict(seen.probe_answers),
@@ -127,6 +138,57 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
         probed_routes=len({pair[False][0].args.get("route") for pair in probes.values() if False in pair}),
         tables_missing=missing,
     )
+
+
+#: The load's operations whose 404 no other rule judges, and the arguments naming a row: argument -> (table, the
+#: role the row must have, if any). An operation with another row id in its arguments is not judged.
+_OWN_ROW_OPS = (v.SESSION_START, v.LEGACY_START, v.ASSIGN, v.UNASSIGN, v.APPOINTMENT_READ, v.APPOINTMENT_DELETE,
+                v.CALL_SUBMIT, v.CALL_READ, v.CALL_REFRESH)
+_OWN_ROW_ARGS: Mapping[str, tuple[str, str | None]] = {
+    "appointment_id": ("appointments", None), "call_id": ("calls", None),
+    "recording_session_id": ("recording_sessions", None), "rep_id": ("users", "rep"),
+}
+
+
+def _own_rows_not_found(log: ViolationLog, history: History, snapshot: Snapshot) -> tuple[int, int]:
+    """404s of the load's requests that named only rows of their own tenant the final state holds: (judged, 404s)."""
+    refused = [(invoke, completion) for invoke, completion in history.pairs_of(*_OWN_ROW_OPS)
+               if completion is not None and completion.status == 404 and invoke.tenant is not None
+               and not completion.result.get("replayed")]
+    if not refused:
+        return 0, 0
+    rows: dict[str, dict[str, Mapping[str, object]]] = {}
+    for table in {table for table, _ in _OWN_ROW_ARGS.values()}:
+        held = snapshot.table(table)
+        if held is not None:
+            rows[table] = {str(row.get("id")): row for row in held}
+    row_keys = RowIdKeys()
+    found = 0
+    for invoke, completion in refused:
+        named = [name for name in row_keys[tuple(invoke.args)] if name != "trace_id"]  # a trace's id names no row
+        if not named or any(name not in _OWN_ROW_ARGS for name in named):
+            continue
+        present = []
+        for name in named:
+            value = invoke.args[name]
+            if value is None:
+                continue
+            table, role = _OWN_ROW_ARGS[name]
+            row = rows.get(table, {}).get(str(value))
+            if row is None or str(row.get("company_id")) != str(invoke.tenant) \
+                    or role is not None and row.get("role") != role:
+                break
+            present.append(f"{name} {value}")
+        else:
+            if not present:
+                continue
+            found += 1
+            log.add("own-row-not-found",
+                    f"{invoke.f} of {invoke.tenant} answered 404, though it named only its own rows, all still there "
+                    f"at the end ({', '.join(present)}): the request refused its own tenant",
+                    (invoke.index, completion.index), tenant=invoke.tenant, f=invoke.f,
+                    **{name: invoke.args[name] for name in named})
+    return len(refused), found
 
 
 def _foreign_data(log: ViolationLog, invoke: Op, completion: Op) -> None:
