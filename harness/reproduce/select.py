@@ -246,7 +246,11 @@ def _seeded_refs(tenants: Sequence[Mapping[str, Any]]) -> dict[str, str]:
                 refs[str(value)] = f"t{t}.manager_id"
             elif name.endswith("_ids") and isinstance(value, list):
                 for position, item in enumerate(value):
-                    refs.setdefault(str(item), f"t{t}.{name}.{position}")
+                    if isinstance(item, list):  # pairs (overlap_pair_ids, adjacent_pair_ids): each id of each
+                        for half, member in enumerate(item):
+                            refs.setdefault(str(member), f"t{t}.{name}.{position}.{half}")
+                    else:
+                        refs.setdefault(str(item), f"t{t}.{name}.{position}")
             elif name == "disposable_company" and isinstance(value, Mapping):
                 # The company a company deletion takes (the seed's, beside the tenant): its ids too.
                 refs[str(value.get("company_id"))] = f"t{t}.{name}.company_id"

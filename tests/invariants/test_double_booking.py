@@ -107,6 +107,8 @@ def test_an_already_assigned_refusal_while_the_appointment_was_free_is_flagged()
     assert verdict.status == "invalid"
     assert [x.details["type"] for x in verdict.violations] == ["already-assigned-unexplained"]
     assert verdict.violations[0].details["rep_id"] == "r2"
+    # Cited: the assign of r1 (its answer), the unassign that released it (its answer), the refused assign.
+    assert len(verdict.violations[0].ops) == 4
     assert verdict.summary["already_assigned_refusals_unexplained"] == 1
 
 

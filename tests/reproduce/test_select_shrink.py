@@ -388,3 +388,16 @@ def test_loosened_sends_the_cited_requests_with_only_what_they_need_first() -> N
     assert after == {made: (), consent: (), raced: (consent,), other: (consent,), start: (consent,)}
     assert loosened(loose) is None  # nothing left to loosen
     assert loosened(Case("single-active-session", steps, refs=case.refs, source={})) is None  # none cited
+
+
+def test_seeded_pairs_are_named_by_their_place_in_the_seed() -> None:
+    """The seed's pairs of appointments (a list of lists) are named like its other lists: an id of a pair named
+    after the first answer that carried it replayed as that answer's own id, an unknown appointment (a 404 where
+    the run had a 409 or 200, every fix on included; 2026-12-04)."""
+    from stormproof.harness.reproduce.select import _seeded_refs
+
+    refs = _seeded_refs([{"company_id": "c0", "appointment_ids": ["a0"],
+                          "overlap_pair_ids": [["o0", "o1"], ["o2", "o3"]], "adjacent_pair_ids": [["j0", "j1"]]}])
+    assert refs["a0"] == "t0.appointment_ids.0"
+    assert (refs["o1"], refs["o2"], refs["j1"]) == ("t0.overlap_pair_ids.0.1", "t0.overlap_pair_ids.1.0",
+                                                    "t0.adjacent_pair_ids.0.1")

@@ -175,6 +175,12 @@ def _unexplained_already_assigned(log: ViolationLog, history: History) -> tuple[
         return 0, 0
     timeline = history.view(AssignTimeline)
     first = first_sent(history, ASSIGN)
+    # Each appointment's acknowledged assigns (answer time, answer index), cited with the refusal: the assignment
+    # the unassign released is what a replay needs to show the refusal again.
+    assigned: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for invoke, completion in history.acknowledged_of(ASSIGN):
+        assert completion is not None
+        assigned[str(invoke.args.get("appointment_id"))].append((completion.time_ns, completion.index))
     judged = unexplained = 0
     for invoke, completion in refusals:
         key = invoke.args.get("idempotency_key")
@@ -188,11 +194,13 @@ def _unexplained_already_assigned(log: ViolationLog, history: History) -> tuple[
         if last[2] is not None:
             continue  # assigned to a rep: the refusal is explained (or, naming the same rep, reassign-refused's)
         unexplained += 1
+        before = [index for at, index in assigned.get(appointment, ()) if at < last[0]]
         log.add("already-assigned-unexplained",
                 f"assigning rep {invoke.args.get('rep_id')} to appointment {appointment} was refused 409 "
                 "appointment-already-assigned, but the last acknowledged write left it unassigned and no other "
-                "write of it may have acted since", tuple(i for i in (last[3], invoke.index, completion.index)
-                                                          if i is not None),
+                "write of it may have acted since",
+                tuple(i for i in (before[-1] if before else None, last[3], invoke.index, completion.index)
+                      if i is not None),
                 appointment_id=appointment, rep_id=invoke.args.get("rep_id"))
     return judged, unexplained
 
