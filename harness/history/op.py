@@ -42,7 +42,6 @@ OpType = Literal["invoke", "ok", "fail", "info"]
 OP_TYPES: frozenset[str] = frozenset(("invoke", "ok", "fail", "info"))
 
 
-
 class FrozenMap(dict):  # type: ignore[type-arg]
     """A dict that refuses every change: the ``args`` and ``result`` of an ``Op``.
 

@@ -1,4 +1,4 @@
-"""Tokens the load signs itself: one per tenant that expires while the run goes on (plan D2).
+"""Tokens the load signs itself: forged ones, and one per tenant that expires while the run goes on (plan D2).
 
 An app may verify a bearer token once and keep the answer (a cache keyed by the token, an ``lru_cache``
 on the decode). A token that expired before its first use, as the seed's does, is refused by such an app
@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LEEWAY_S", "LapsingToken", "PRIMES", "PRIME_MARGIN_S", "lapse_for", "lapsing_token"]
+__all__ = ["LEEWAY_S", "LapsingToken", "PRIMES", "PRIME_MARGIN_S", "forged", "lapse_for", "lapsing_token"]
 
 #: How long past its ``exp`` a token is first sent as ``lapsed``: an app may allow that much clock skew
 #: (PyJWT allows none by default). Every lapsed probe is sent at least this long after the token expired.
@@ -41,6 +41,17 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signed(signing_input: str, key: bytes) -> str:
+    """``header.claims`` with its HS256 signature under ``key`` appended."""
+    return f"{signing_input}.{_b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+def forged(token: str) -> str:
+    """The same header and claims signed with a key the app never had (HS256): a 401 is promised."""
+    head, claims = token.split(".")[:2]
+    return _signed(f"{head}.{claims}", uuid.uuid4().bytes)
 
 
 @dataclass
@@ -85,8 +96,7 @@ def lapsing_token(manager_token: str, secret: str, life_s: float, now: float | N
     payload = {**payload, "iat": int(issued), "exp": int(issued + life_s), "jti": token_id}
     signing = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}." \
               f"{_b64(json.dumps(payload, separators=(',', ':')).encode())}"
-    mac = hmac.new(secret.encode(), signing.encode(), hashlib.sha256).digest()
-    return LapsingToken(f"{signing}.{_b64(mac)}", token_id, float(payload["exp"]))
+    return LapsingToken(_signed(signing, secret.encode()), token_id, float(payload["exp"]))
 
 
 def lapse_for(duration_s: float) -> float:

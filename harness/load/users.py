@@ -9,10 +9,8 @@ the run's seed and the user's number, so a run's mix can be replayed.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import hashlib
-import hmac
 import json
 import os
 import random
@@ -36,7 +34,7 @@ from . import probes as derive
 from .client import (CLIENT_IP_HEADERS, TRACE_HEADER, TRACEPARENT_HEADER, Answer, Derived, client_ip_headers,
                      record_request, sent_trace_id, together, traceparent)
 from .config import LoadConfig, load_config, opening_turns
-from .tokens import LapsingToken, lapsing_token
+from .tokens import LapsingToken, forged, lapsing_token
 from .deadlines import LATE_MARGIN_S, LATE_WAIT_MAX_S, deletion_life_bound_s, expiry_args
 
 __all__ = ["StormUser", "CONFIG"]  # and StagesShape, when the config has stages
@@ -271,13 +269,6 @@ def _lapsing_token(tenant: dict[str, Any]) -> LapsingToken | None:
         secret, life = os.environ.get("STORMPROOF_LOAD_JWT_SECRET"), CONFIG.token_lapse_s
         _lapsing[company] = lapsing_token(str(tenant["manager_token"]), secret, life) if secret and life else None
     return _lapsing[company]
-
-
-def _forge(token: str) -> str:
-    """The same claims signed with a key the app never had (HS256)."""
-    head, claims = token.split(".")[:2]
-    mac = hmac.new(uuid.uuid4().bytes, f"{head}.{claims}".encode(), hashlib.sha256).digest()
-    return f"{head}.{claims}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 _FAST_FAILURE_S = 0.5
@@ -983,7 +974,7 @@ class StormUser(FastHttpUser):
             break
         else:
             return
-        token = {"none": None, "expired": self.tenant.get("expired_token"), "forged": _forge(self._token()),
+        token = {"none": None, "expired": self.tenant.get("expired_token"), "forged": forged(self._token()),
                  "rep": (self.tenant.get("rep_tokens") or [None])[0], "manager": self._token(),
                  "lapsed": lapsing.token if lapsing is not None else None}[role]
         self._authz_send(d, route, role, token, lapsing.args(now) if role == "lapsed" and lapsing else {})

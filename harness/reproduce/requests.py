@@ -20,6 +20,7 @@ from typing import Any
 
 from stormproof.harness.history import vocabulary as v
 from stormproof.harness.load import probes as derive
+from stormproof.harness.load.tokens import forged
 from stormproof.harness.load.client import TRACE_HEADER, TRACEPARENT_HEADER, client_ip_headers, traceparent
 
 from .case import Step
@@ -180,7 +181,7 @@ def _probe(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
         # manager's live token while priming, an expired one after. The replay does not wait for a token to
         # expire, so an app that keeps verified tokens for good is not reproduced this way.
         expired = getattr(tenant, "expired_token", None) or None
-        token = {"none": None, "expired": expired, "lapsed": expired, "forged": _forge(str(tenant.manager_token)),
+        token = {"none": None, "expired": expired, "lapsed": expired, "forged": forged(str(tenant.manager_token)),
                  "rep": (list(tenant.rep_tokens) or [None])[0], "manager": str(tenant.manager_token),
                  "lapsing": str(tenant.manager_token)}.get(role, token)
     if step.f == v.PROBE and args.get("as_role") == "rep" and tenant is not None and tenant.rep_tokens:
@@ -199,14 +200,6 @@ def _deletion_request(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -
     return (_DELETE_APPOINTMENT if args.get("route") == "delete" else _REQUEST_DELETION)(step, args, ctx)
 
 
-def _forge(token: str) -> str:
-    import base64
-    import hashlib
-    import hmac
-
-    head, claims = token.split(".")[:2]
-    mac = hmac.new(uuid.uuid4().bytes, f"{head}.{claims}".encode(), hashlib.sha256).digest()
-    return f"{head}.{claims}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 _BUILDERS: dict[str, Callable[[Step, Mapping[str, Any], ReplayContext], Request]] = {

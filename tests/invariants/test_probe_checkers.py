@@ -424,7 +424,7 @@ def test_a_404_for_the_tenants_own_rows_is_flagged() -> None:
     _own(b, 30, "call.refresh", 404, call_id="k1")
     verdict = _run("tenant-isolation", b, **_OWN_TABLES)
     assert verdict.status == "invalid" and _types(verdict) == ["own-row-not-found"] * 4
-    assert verdict.summary["own_row_404s"] == 4 and verdict.violations[0].details["appointment_id"] == "a1"
+    assert verdict.summary["own_rows_not_found"] == 4 and verdict.violations[0].details["appointment_id"] == "a1"
 
 
 def test_a_404_that_may_be_right_passes() -> None:
@@ -443,4 +443,4 @@ def test_a_404_that_may_be_right_passes() -> None:
     _own(b, 40, "appointment.read", 200, appointment_id="a1")
     verdict = _run("tenant-isolation", b, **_OWN_TABLES)
     assert verdict.status == "valid", [v.message for v in verdict.violations]
-    assert verdict.summary["own_row_404s"] == 0 and verdict.summary["own_row_404s_judged"] == 5
+    assert verdict.summary["own_rows_not_found"] == 0 and verdict.summary["own_row_404s"] == 5

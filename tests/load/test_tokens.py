@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from stormproof.harness.load.tokens import LEEWAY_S, PRIME_MARGIN_S, PRIMES, lapse_for, lapsing_token
+from stormproof.harness.load.tokens import LEEWAY_S, PRIME_MARGIN_S, PRIMES, forged, lapse_for, lapsing_token
 from stormproof.reference_app.settings import DEV_JWT_SECRET
 
 COMPANY, USER = "0c8a3e9e-5b1f-4d39-9f39-1b5a3f1e0a01", "5a0d7c55-2b6c-4f0e-8a57-6f0f2b9f7d02"
@@ -48,3 +48,11 @@ def test_no_lapsing_token_for_what_the_load_cannot_sign() -> None:
 
 def test_the_life_leaves_most_of_any_run_for_lapsed_probes() -> None:
     assert lapse_for(8) == 3.0 and lapse_for(15) == 5.0 and lapse_for(600) == 15.0
+
+
+def test_a_forged_token_keeps_the_claims_but_not_the_key() -> None:
+    token = _manager_token()
+    fake = forged(token)
+    assert fake.split(".")[:2] == token.split(".")[:2] and fake != token
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(fake, DEV_JWT_SECRET, algorithms=["HS256"], options={"verify_exp": False})

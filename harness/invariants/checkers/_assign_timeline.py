@@ -21,9 +21,8 @@ from collections import defaultdict
 
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import ASSIGN, UNASSIGN
-
-from ._acted import probe_writes
-from ._common import first_sent, possible_span
+from stormproof.harness.invariants.checkers._acted import probe_writes
+from stormproof.harness.invariants.checkers._common import first_sent, possible_span
 from stormproof.harness.invariants.timeline import INF
 
 __all__ = ["AMBIGUOUS", "AssignTimeline", "Write"]

@@ -87,8 +87,8 @@ def check_authorization(history: History, snapshot: Snapshot) -> Verdict:
             pass  # priming: a token close to its exp may be refused on the way
         elif role == "lapsed" and kind == "2xx":
             log.add("unauthenticated-success",
-                    f"{route} served a token {invoke.args.get('past_exp_s')} s past its exp ({completion.status}); "
-                    "the token had been served while live: its expiry was not checked again", ops, **facts)
+                    f"{route} served a token {invoke.args.get('past_exp_s')} s past its exp ({completion.status}): "
+                    "its expiry was not checked on this request", ops, **facts)
         elif expected is None:
             if completion.status in (401, 403):
                 log.add("rightful-caller-refused", f"{route} refused a {role} with {completion.status}", ops,

@@ -29,7 +29,6 @@ fault may refuse or delay a read, not make it answer an old state.
 
 from __future__ import annotations
 
-
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import (APPOINTMENT_READ, DELETION_CONFIRM, RETENTION_RUN, SESSION_READ,
                                                    STARTS, STOPS)

@@ -129,8 +129,8 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
     if seen.responses == 0:
         log.cannot("not exercised: no answered operation to judge")
     return log.verdict(
-        own_row_404s_judged=own_judged,
-        own_row_404s=own_refused,
+        own_row_404s=own_judged,
+        own_rows_not_found=own_refused,
         responses=seen.responses,
         probes=sum(seen.probe_answers.values()),
         probe_answers=dict(seen.probe_answers),
@@ -151,7 +151,8 @@ _OWN_ROW_ARGS: Mapping[str, tuple[str, str | None]] = {
 
 
 def _own_rows_not_found(log: ViolationLog, history: History, snapshot: Snapshot) -> tuple[int, int]:
-    """404s of the load's requests that named only rows of their own tenant the final state holds: (judged, 404s)."""
+    """The 404s of the load's requests whose 404 no other rule judges, and how many of them named only rows of their
+    own tenant that the final state holds (``own-row-not-found``): (404s, violations)."""
     refused = [(invoke, completion) for invoke, completion in history.pairs_of(*_OWN_ROW_OPS)
                if completion is not None and completion.status == 404 and invoke.tenant is not None
                and not completion.result.get("replayed")]
