@@ -298,6 +298,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "(one active assignment is expected, as the original's scalar_one) and answers 500",
         ),
         Weakening(
+            "unassign-refuses-unassigned",
+            "A3/E5",
+            "the idempotent unassignment: unassigning an appointment nobody holds is refused 409 conflict "
+            "(\"not assigned\") instead of answering the appointment unassigned",
+        ),
+        Weakening(
             "webhook-signature",
             "A1",
             "the webhook signature check: a delivery without a valid, fresh signature is applied",

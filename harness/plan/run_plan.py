@@ -30,8 +30,9 @@ __all__ = ["ALWAYS_CHECKS", "RunPlan", "SLO_CHECKS", "build_plan", "plan_from_di
 SLO_CHECKS = ("slo-error-rate", "slo-latency-p95")
 #: The correctness checks every run adds to its scenario's invariants: promises of every route, judged
 #: in every run whatever the scenario aims at (a 5xx with no fault in place fails any run).
-#: A read must answer what the writes acknowledged before it left (a stale cache fails any run too).
-ALWAYS_CHECKS = ("server-errors-explained", "reads-current")
+#: A read must answer what the writes acknowledged before it left (a stale cache fails any run too), and a
+#: well-formed request is refused only as its route's contract allows (a wrong 4xx fails any run too).
+ALWAYS_CHECKS = ("server-errors-explained", "reads-current", "refusals-explained")
 
 _CLI = "command line"
 

@@ -791,6 +791,17 @@ _row("E5.no-unexplained-errors", "E5",
      "answers a success or a definite refusal (a 503 with Retry-After sheds load and is not an error).",
      "server-errors-explained", _ALL_TENANT_OPS, TENANTS + "; appointments unassigned while nobody holds them",
      ("assignment-storm",), ("unassign-idempotent",), judged_by="answers_judged")
+# Found 2026-12-05 by a middleware refusing 12 % of the requests at random (400, 403, 409, 422) over seven scenarios:
+# the refusals of starts, reads, unassigns, submissions, deliveries and deletions were judged by no rule, and an
+# unassign refused 409 "not assigned" (a common reading of REST) passed assignment-storm. Judged in every run.
+_row("E5.no-unexplained-refusals", "E5",
+     "A well-formed request is refused only as its route's contract allows: 404, 429, its own 409s (a start's "
+     "active-session-exists or consent-required, an assign's appointment-already-assigned or rep-double-booked, "
+     "...) and the transient resource-busy or idempotency-key-in-flight; never a 400 or 422 of a valid body, a "
+     "403 of a manager, or a 409 naming a problem the route does not have (unassigning an unassigned appointment "
+     "answers it unassigned).",
+     "refusals-explained", _ALL_TENANT_OPS, TENANTS + "; appointments unassigned while nobody holds them",
+     ("assignment-storm",), ("unassign-refuses-unassigned",), judged_by="answers_judged")
 _row("E5.latency-slo", "E5",
      "The run's p95 latency stays under the scenario's latency_p95_ms (200 ms).",
      "slo-latency-p95", _ALL_TENANT_OPS, TENANTS, ("smoke",),

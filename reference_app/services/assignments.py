@@ -178,7 +178,11 @@ async def unassign_appointment(
     ).scalars()
     # Weakened ``unassign-idempotent``: the original expected the one active assignment (scalar_one), so
     # unassigning an appointment nobody holds raised (500) instead of answering it unassigned.
-    held = [rows.one()] if ctx.settings.weakened("unassign-idempotent") else rows
+    held = [rows.one()] if ctx.settings.weakened("unassign-idempotent") else list(rows)
+    if not held and ctx.settings.weakened("unassign-refuses-unassigned"):
+        # Weakened: a "nothing to release" 409 (a common reading of REST), where the contract answers the
+        # appointment unassigned: a client retrying a lost answer, or two managers unassigning, is told no.
+        raise Problem("conflict", "the appointment is not assigned")
     now = utcnow()
     for row in held:
         row.status = "released"

@@ -1337,6 +1337,29 @@ def test_unassign_idempotent(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_unassign_refuses_unassigned(apps, weakened: bool) -> None:
+    """Unassigning an appointment nobody holds answers 200 with the fix; 409 conflict ("not assigned") without
+    it, a refusal the unassign's contract does not have (refusals-explained flags it)."""
+    app = apps(*(("unassign-refuses-unassigned",) if weakened else ()))
+    tenant = app.tenants[1]
+    window = {"title": "never assigned", "starts_at": "2032-04-02T09:00:00Z", "ends_at": "2032-04-02T10:00:00Z"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    appointment = made.json()["id"]
+    rec = Recorder([t.company_id for t in app.tenants])
+    answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/unassign",
+                        headers=auth(tenant.manager_token, new_key()))
+    rec.record(v.UNASSIGN, tenant.company_id, answer, appointment_id=appointment)
+    assert answer.status_code == (409 if weakened else 200), answer.text
+    verdict = _verdict("refusals-explained", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    assert verdict.summary["refusals"] == (1 if weakened else 0)
+    if weakened:
+        assert verdict.violations[0].details == {"type": "refusal-outside-contract", "tenant": tenant.company_id,
+                                                 "f": v.UNASSIGN, "status": 409, "problem": "conflict"}
+
+
+@FIX
 def test_webhook_signature(apps, weakened: bool) -> None:
     """An unsigned delivery is refused 401 with the fix; processed (here: 404 unknown job) without it."""
     app = apps(*(("webhook-signature",) if weakened else ()))
