@@ -180,6 +180,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "(STORMPROOF_TASK_BACKOFF_BASE_MS)",
         ),
         Weakening(
+            "duplicate-delivery-conflict",
+            "A1",
+            "the duplicate answer: a delivery of a job already applied is refused 409 conflict, not answered "
+            "200 duplicate",
+        ),
+        Weakening(
             "duplicate-answered-applied",
             "A1",
             "the duplicate answer: a delivery of a job already applied is answered applied, not duplicate",

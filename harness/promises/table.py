@@ -78,6 +78,13 @@ _row("A1.duplicate-answered-duplicate", "A1",
      "one is answered applied, and none when the poll applied it.",
      "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS + "; the same job's result delivered several times",
      ("webhook-poll-storm",), ("duplicate-answered-applied",), judged_by="applied_answers_judged")
+# Found 2026-12-05 with an app that refused a duplicate delivery 409 conflict (REST's habit): webhook-poll-storm
+# passed; no rule judged a delivery's refusal. Shunya takes a 409 for a failed delivery and sends it again.
+_row("A1.duplicate-not-refused", "A1",
+     "A signed delivery of a job already applied is answered 200 duplicate, never refused (a 409 or 422 tells "
+     "Shunya the delivery failed, and it sends again a result that took effect).",
+     "refusals-explained", (v.WEBHOOK_DELIVER,), JOBS + "; the same job's result delivered several times",
+     ("webhook-poll-storm",), ("duplicate-delivery-conflict",), count=c.by_operations((v.WEBHOOK_DELIVER,)))
 # Found 2026-12-03 with an app that recorded a failed job on the job only: shunya-outage passed.
 _row("A1.call-reads-outcome", "A1",
      "A call whose job was taken in reads its outcome: analysis_failed when Shunya failed the job, analyzed when "

@@ -1814,6 +1814,29 @@ def test_duplicate_answered_applied(reference_app_module, weakened: bool) -> Non
 
 
 @FIX
+def test_duplicate_delivery_conflict(reference_app_module, weakened: bool) -> None:
+    """A signed delivery sent twice: applied, then 200 duplicate with the fix; refused 409 conflict without it,
+    which refusals-explained flags (a delivery's contract has no 409)."""
+    from tests.reference_app.background import delivery, shunya_job_id, submit_call
+
+    app = reference_app_module(("duplicate-delivery-conflict",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_POLL_INTERVAL_MS": "60000"},
+                               shunya={"complete_after_ms": 60000, "webhook_enabled": False})
+    tenant = app.tenants[0]
+    call = submit_call(app, tenant)
+    job = shunya_job_id(app, call)
+    body, headers = delivery(job, call, secret=app.webhook_secret)
+    rec = Recorder([t.company_id for t in app.tenants])
+    for _ in range(2):
+        answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=body, headers=headers)
+        rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=job, call_id=call)
+    assert (answer.status_code, answer.json().get("status")) == ((409, 409) if weakened else (200, "duplicate"))
+    verdict = _verdict("refusals-explained", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    assert verdict.summary["answers_judged"] == 2 and verdict.summary["refusals"] == (1 if weakened else 0)
+
+
+@FIX
 def test_retries_skipped(reference_app_module, weakened: bool) -> None:
     """Half of Shunya's answers fail: with 8 retries no task is dead-lettered with the fix; every task whose first
     call failed is without it, after 1 failure. dead-letter-accounting flags the second (gave-up-early)."""

@@ -91,4 +91,8 @@ async def shunya_webhook(request: Request, ctx: Ctx) -> dict[str, str]:
     )
     if outcome is ApplyOutcome.unknown_job:
         raise Problem("not-found", "unknown job")
+    if outcome is ApplyOutcome.duplicate and ctx.settings.weakened("duplicate-delivery-conflict"):
+        # Weakened: a duplicate told "conflict" (REST's habit); Shunya takes a 409 for a failed delivery and
+        # sends it again, though its result took effect the first time.
+        raise Problem("conflict", "this job's result was already applied")
     return {"status": outcome.value, "delivery_id": delivery.delivery_id}
