@@ -180,6 +180,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "(STORMPROOF_TASK_BACKOFF_BASE_MS)",
         ),
         Weakening(
+            "call-read-cache",
+            "A1/D1",
+            "current call reads: GET /calls/{id} is served from a per-process cache for 5 s (as read-cache does "
+            "for appointments and sessions), so an analysis applied since reads as not there",
+        ),
+        Weakening(
             "duplicate-delivery-conflict",
             "A1",
             "the duplicate answer: a delivery of a job already applied is refused 409 conflict, not answered "

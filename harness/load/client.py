@@ -113,6 +113,9 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
             result["status"] = body["status"]
         if isinstance(body.get("type"), str):
             result["problem"] = body["type"].rsplit("/", 1)[-1]
+        # A call read's count of applied analyses (reads-current: once a delivery was answered applied, >= 1).
+        if isinstance(body.get("analyses"), int) and not isinstance(body.get("analyses"), bool):
+            result["analyses"] = body["analyses"]
         for key in ("call_days", "appointment_days", "default"):  # a retention policy (retention-enforced)
             value = body.get(key)
             if isinstance(value, (int, bool)):

@@ -612,6 +612,10 @@ class StormUser(FastHttpUser):
             together(lambda: self._deliver(job_id, call), lambda: self._deliver(job_id, call))
         else:
             self._deliver(job_id, call)
+        # Then read the call, as the client that waits for its analysis does: a delivery answered applied
+        # must show (reads-current). The read before the delivery primes any cache a weak app keeps.
+        self._send("call.read", "GET", f"/api/v1/calls/{call}", args={"call_id": call, "after_delivery": True},
+                   token=self._token())
 
     def do_webhook_superseded(self) -> None:
         """A new call, then at once a signed delivery of another job of that call, superseded (as when a

@@ -1033,6 +1033,13 @@ _row("brief-5.reads-current", "brief-5",
      "reads-current", (v.SESSION_READ, v.APPOINTMENT_READ), HOT + "; appointments no other turn writes",
      ("assignment-storm", "session-start-storm"), ("read-cache",),
      count=c.by_operations((v.SESSION_READ, v.APPOINTMENT_READ)))
+# Found 2026-12-05 with the same cache on GET /calls/{id}, the route clients poll for a call's analysis: every
+# scenario passed (no rule read a call's answer). The load reads a call again after delivering its job's result.
+_row("brief-5.call-reads-current", "brief-5",
+     "A call read shows the analysis once it is applied: after a signed delivery of its job was answered applied, "
+     "or after another read showed it, a read of the call never answers analyses 0.",
+     "reads-current", (v.CALL_READ, v.WEBHOOK_DELIVER), JOBS, ("smoke", "redis-flap"), ("call-read-cache",),
+     count=c.by_operations((v.CALL_READ,)), judged_by="call_reads_judged")
 _row("brief-5.task-accounting", "brief-5",
      "Every task enqueued is accounted for: enqueued = succeeded + dead-lettered (+ in flight at the cutoff).",
      "dead-letter-accounting", _TASK_OPS, JOBS + "; Shunya failing often enough to exhaust retries",

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 
 from psycopg.errors import ForeignKeyViolation
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..auth import Principal
@@ -112,7 +112,10 @@ async def start_session(
     await ctx.race_window(f"session-start:{appointment.id}")
     recording = await _insert_session(ctx, uow, principal, appointment, source)
     if not ctx.settings.weakened("session-metrics"):
-        METRICS.sessions_started.labels(source).inc()
+        # Counted when the transaction commits: a start whose commit failed (a database fault: 5xx) made no
+        # session (metrics-agree compares the count with the rows; db-latency found the +1, 2026-12-05).
+        event.listen(uow.session.sync_session, "after_commit",
+                     lambda _: METRICS.sessions_started.labels(source).inc(), once=True)
     return recording
 
 

@@ -75,3 +75,41 @@ def test_a_retry_under_the_key_acted_when_the_key_was_first_sent() -> None:
     b.call("appointment.unassign", 3, 4, 200, process="p2", appointment_id="a1", idempotency_key="k2")
     b.call("appointment.read", 5, 6, 200, process="p5", appointment_id="a1", result={"id": "a1"})
     assert _judged(b).status == "valid"
+
+
+def _delivered(b: HistoryBuilder, start: float, end: float, answered: str, **args: object) -> int:
+    """A signed delivery of call c1's job, answered 200 with ``answered`` (applied, duplicate)."""
+    _, done = b.call("webhook.deliver", start, end, 200, process="shunya", call_id="c1", job_id="j1", **args)
+    b.ops[done] = replace(b.ops[done], result={"status": answered})
+    return done
+
+
+def test_a_call_read_without_its_analysis_after_it_was_applied_or_seen_is_stale() -> None:
+    b = HistoryBuilder()
+    b.call("call.read", 0, 10, 200, process="r0", call_id="c1", result={"analyses": 0})  # before: nothing yet
+    applied = _delivered(b, 20, 30, "applied")
+    b.call("call.read", 25, 40, 200, process="r1", call_id="c1", result={"analyses": 0})  # sent before the answer
+    _, stale = b.call("call.read", 50, 60, 200, process="r2", call_id="c1", result={"analyses": 0})
+    b.call("call.read", 70, 80, 200, process="r3", call_id="c1", result={"analyses": 1})
+    b.call("call.read", 90, 100, 404, process="r4", call_id="c1")  # deleted with its call: a 404, not judged
+    # Another call: a read that saw its analysis is evidence too.
+    b.call("call.read", 0, 10, 200, process="r5", call_id="c2", result={"analyses": 1})
+    b.call("call.read", 20, 30, 200, process="r6", call_id="c2", result={"analyses": 0})
+    verdict = _judged(b)
+    assert verdict.status == "invalid" and verdict.summary["call_reads_judged"] == 3
+    assert [x.details for x in verdict.violations] == [{"type": "stale-call", "call_id": "c2"},
+                                                       {"type": "stale-call", "call_id": "c1"}]  # invoke order
+    assert b.at(applied) in verdict.violations[1].ops and b.at(stale) in verdict.violations[1].ops
+    assert "answered applied" in verdict.violations[1].message
+    assert "an earlier read showed one" in verdict.violations[0].message
+
+
+def test_a_call_read_after_a_duplicate_a_superseded_or_a_forged_delivery_is_not_judged() -> None:
+    b = HistoryBuilder()
+    _delivered(b, 0, 10, "duplicate")  # the job may have failed: no analysis is promised
+    _delivered(b, 20, 30, "applied", superseded=True)
+    _delivered(b, 40, 50, "applied", bad_signature="stale")
+    b.call("call.read", 60, 70, 200, process="r", call_id="c1", result={"analyses": 0})
+    b.call("call.read", 80, 90, 200, process="r", call_id="c1")  # a backend that does not count analyses
+    verdict = _judged(b)
+    assert verdict.status == "valid" and verdict.summary["call_reads_judged"] == 0

@@ -1829,11 +1829,42 @@ def test_duplicate_delivery_conflict(reference_app_module, weakened: bool) -> No
     rec = Recorder([t.company_id for t in app.tenants])
     for _ in range(2):
         answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=body, headers=headers)
-        rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=job, call_id=call)
+        rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=job, call_id=call["id"])
     assert (answer.status_code, answer.json().get("status")) == ((409, 409) if weakened else (200, "duplicate"))
     verdict = _verdict("refusals-explained", rec.history())
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     assert verdict.summary["answers_judged"] == 2 and verdict.summary["refusals"] == (1 if weakened else 0)
+
+
+@FIX
+def test_call_read_cache(reference_app_module, weakened: bool) -> None:
+    """A call read, a signed delivery of its job answered applied, the call read again: the analysis shows with
+    the fix; without it the read cached before the delivery answers none (reads-current flags stale-call)."""
+    from tests.reference_app.background import delivery, shunya_job_id, submit_call
+
+    app = reference_app_module(("call-read-cache",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_POLL_INTERVAL_MS": "60000"},
+                               shunya={"complete_after_ms": 60000, "webhook_enabled": False})
+    tenant = app.tenants[0]
+    call = submit_call(app, tenant)
+    job = shunya_job_id(app, call)
+    rec = Recorder([t.company_id for t in app.tenants])
+    url = f"{app.url}/api/v1/calls/{call['id']}"
+    first = httpx.get(url, headers=auth(tenant.manager_token))
+    assert first.status_code == 200 and first.json()["analyses"] == 0, first.text
+    rec.record(v.CALL_READ, tenant.company_id, first, call_id=call["id"])
+    body, headers = delivery(job, call, secret=app.webhook_secret)
+    applied = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=body, headers=headers)
+    assert applied.json()["status"] == "applied", applied.text
+    rec.record(v.WEBHOOK_DELIVER, tenant.company_id, applied, job_id=job, call_id=call["id"])
+    read = httpx.get(url, headers=auth(tenant.manager_token))
+    assert read.json()["analyses"] == (0 if weakened else 1), read.text
+    rec.record(v.CALL_READ, tenant.company_id, read, call_id=call["id"])
+    verdict = _verdict("reads-current", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    assert verdict.summary["call_reads_judged"] == 1
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"stale-call"}
 
 
 @FIX

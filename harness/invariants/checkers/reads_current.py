@@ -21,7 +21,13 @@ effect before the read began):
   every other write of the appointment that may have acted (assigns and
   unassigns, the load's or a probe's) ended before it began or began after
   the read was answered. ``stale-assignment``. A keyed write acted as early as its
-  key was first sent (a retry or replay under the key acted then).
+  key was first sent (a retry or replay under the key acted then);
+- a call read answering ``analyses: 0`` after a signed delivery of the call's
+  job was answered ``applied``, or after another read of the call answered an
+  analysis: ``stale-call`` (an analysis is removed only with its call, whose
+  read is then a 404). Found by an outside bug: the read
+  cache of appointments and sessions on ``GET /calls/{id}``, the route clients
+  poll for the result, passed every scenario (no rule read a call's answer).
 
 Reads answered while a fault was in place are judged like the others: a
 fault may refuse or delay a read, not make it answer an old state.
@@ -30,8 +36,8 @@ fault may refuse or delay a read, not make it answer an old state.
 from __future__ import annotations
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import (APPOINTMENT_READ, DELETION_CONFIRM, RETENTION_RUN, SESSION_READ,
-                                                   STARTS, STOPS)
+from stormproof.harness.history.vocabulary import (APPOINTMENT_READ, CALL_READ, DELETION_CONFIRM, RETENTION_RUN,
+                                                   SESSION_READ, STARTS, STOPS, WEBHOOK_DELIVER)
 from stormproof.harness.invariants.checkers._assign_timeline import AMBIGUOUS, AssignTimeline
 from stormproof.harness.invariants.checkers._common import deleters
 from stormproof.harness.invariants.collector import ViolationLog
@@ -53,8 +59,9 @@ def check_reads_current(history: History, snapshot: Snapshot) -> Verdict:
     log = ViolationLog(NAME, "safety", snapshot.config)
     session_reads = _judge_session_reads(log, history)
     appointment_reads, ambiguous = _judge_appointment_reads(log, history)
+    call_reads = _judge_call_reads(log, history)
     return log.verdict(session_reads_judged=session_reads, appointment_reads_judged=appointment_reads,
-                       appointment_reads_ambiguous=ambiguous)
+                       appointment_reads_ambiguous=ambiguous, call_reads_judged=call_reads)
 
 
 def _judge_session_reads(log: ViolationLog, history: History) -> int:
@@ -122,3 +129,36 @@ def _judge_appointment_reads(log: ViolationLog, history: History) -> tuple[int, 
                     tuple(i for i in (last[3], invoke.index, completion.index) if i is not None),
                     appointment_id=appointment, read=read, written=last[2])
     return judged, ambiguous
+
+
+def _judge_call_reads(log: ViolationLog, history: History) -> int:
+    applied: dict[tuple[object, object], tuple[float, int]] = {}  # (tenant, call) -> earliest evidence (time, index)
+    for invoke, completion in history.acknowledged_of(WEBHOOK_DELIVER):
+        assert completion is not None
+        if completion.result.get("status") != "applied" or "superseded" in invoke.args \
+                or "bad_signature" in invoke.args:
+            continue
+        call = (invoke.tenant, invoke.args.get("call_id"))
+        if completion.time_ns < applied.get(call, (INF, 0))[0]:
+            applied[call] = (completion.time_ns, completion.index)
+    reads = [pair for pair in history.pairs_of(CALL_READ) if pair[1] is not None and pair[1].status == 200
+             and isinstance(pair[1].result.get("analyses"), int)]
+    for invoke, completion in reads:  # a read that saw an analysis is evidence too (a reader's, not a writer's)
+        assert completion is not None
+        call = (invoke.tenant, invoke.args.get("call_id"))
+        if completion.result["analyses"] > 0 and completion.time_ns < applied.get(call, (INF, 0))[0]:
+            applied[call] = (completion.time_ns, completion.index)
+    judged = 0
+    for invoke, completion in reads:
+        assert completion is not None
+        evidence = applied.get((invoke.tenant, invoke.args.get("call_id")))
+        if evidence is None or evidence[0] >= invoke.time_ns:
+            continue
+        judged += 1
+        if completion.result["analyses"] == 0:
+            call = invoke.args.get("call_id")
+            what = "its job's delivery was answered applied" if history[evidence[1]].f == WEBHOOK_DELIVER \
+                else "an earlier read showed one"
+            log.add("stale-call", f"call {call} read with no analysis after {what}",
+                    (evidence[1], invoke.index, completion.index), call_id=call)
+    return judged

@@ -17,6 +17,7 @@ from ...models.base import utcnow
 from ...problems import Problem
 from ...services.consent import require_consent
 from ...services.idempotency import Outcome, UnitOfWork, run_write
+from ...services.read_cache import cached_read, remember_read
 from ...services.task_queue import TaskRateLimited
 from ...services.tenancy import get_owned
 from ...worker.celery_app import POLL_TASK, SUBMIT_TASK
@@ -115,11 +116,17 @@ async def refresh_call(call_id: str, ctx: Ctx, principal: CurrentPrincipal) -> d
 
 @router.get("/{call_id}")
 async def get_call(call_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+    # Weakened ``call-read-cache``: the read cache of appointments and sessions on the route clients poll
+    # for a call's analysis, so a result applied since is not seen for a few seconds.
+    cache = ctx.settings.weakened("call-read-cache")
+    if cache and (hit := cached_read("call", principal.company_id, call_id)) is not None:
+        return hit
     async with ctx.reads() as session:
         call = await get_owned(session, Call, call_id, principal, ctx.settings, what="call")
         job = (await session.execute(select(ShunyaJob).where(ShunyaJob.call_id == call.id))).scalar_one_or_none()
         analyses = len((await session.execute(select(CallAnalysis.id).where(CallAnalysis.call_id == call.id))).all())
-    return _view(call, job, analyses)
+    answer = _view(call, job, analyses)
+    return remember_read("call", principal.company_id, call_id, answer) if cache else answer
 
 
 @router.get("")
