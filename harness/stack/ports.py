@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
 import random
 import socket
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 from .errors import ServiceStartError
@@ -19,6 +24,10 @@ _random = random.SystemRandom()
 
 #: How many ports a service we place ourselves tries before its start fails (see :func:`port_was_taken`).
 PORT_TRIES = 4
+#: How long a port handed out stays reserved against the other harness processes of this machine.
+RESERVE_S = 180.0
+#: The machine's reservations: every harness process (a run, a verify, a soak, a test worker) reads and writes it.
+_RESERVATIONS = os.path.join(tempfile.gettempdir(), "stormproof-ports.json")
 
 
 def port_was_taken(log_tail: str) -> bool:
@@ -79,17 +88,51 @@ def free_port(host: str = "127.0.0.1") -> int:
     window and the service fails with "address already in use", a false
     alarm on a busy machine. Ports below the range are never given to
     outgoing connections, so only another process choosing the same random
-    port in the same instant can collide. Falls back to ``bind(0)``.
+    port. That is not rare: a stack picks its ports seconds before its services
+    bind them, and two runs side by side (a soak beside a verify, 2026-12-05:
+    "[Errno 98] Address already in use" for an app) drew the same one. So a
+    port handed out is reserved for :data:`RESERVE_S` in a file every harness
+    process of the machine shares (under a lock), and no other draws it.
+    Falls back to ``bind(0)``.
     """
     low, _ = _ephemeral_range()
     if low - _LOWEST_PORT >= 1000:
-        for _ in range(50):
-            port = _random.randrange(_LOWEST_PORT, low)
-            if _bindable(host, port):
-                return port
+        with _reservations() as reserved:
+            for _ in range(50):
+                port = _random.randrange(_LOWEST_PORT, low)
+                if str(port) not in reserved and _bindable(host, port):
+                    reserved[str(port)] = time.time() + RESERVE_S
+                    return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _reservations() -> Iterator[dict[str, float]]:
+    """The machine's live reservations (port -> until), locked, written back on exit.
+
+    Best effort: a file that cannot be opened or read (another user's, a read-only /tmp) reserves nothing,
+    and the draw is then as good as a random one.
+    """
+    try:
+        fd = os.open(_RESERVATIONS, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield {}
+        return
+    with os.fdopen(fd, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            loaded = json.loads(f.read() or "{}")
+        except ValueError:
+            loaded = {}
+        now = time.time()
+        live = {port: until for port, until in loaded.items() if isinstance(until, (int, float)) and until > now} \
+            if isinstance(loaded, dict) else {}
+        yield live
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(live))
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

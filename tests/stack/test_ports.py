@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 from stormproof.harness.stack.ports import _ephemeral_range, free_port
@@ -32,3 +33,36 @@ def test_free_port_skips_a_port_in_use() -> None:
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_port_handed_out_is_not_drawn_again_by_another_process(tmp_path, monkeypatch) -> None:
+    """Two harness processes side by side (a soak beside a verify) once drew the same free port, and an app
+    failed to start: a port handed out is reserved in a file the machine's harness processes share."""
+    import subprocess
+    import sys
+
+    from stormproof.harness.stack import ports
+
+    shared = tmp_path / "ports.json"
+    monkeypatch.setattr(ports, "_RESERVATIONS", str(shared))
+    mine = ports.free_port()
+    script = ("import random, sys; from stormproof.harness.stack import ports; "
+              f"ports._RESERVATIONS = {str(shared)!r}; "
+              # the other process's draws begin with our port: it must skip it
+              f"draws = iter([{mine}, {mine}]); ports._random.randrange = lambda a, b: next(draws, random.randrange(a, b)); "
+              "print(ports.free_port())")
+    theirs = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    assert theirs != mine
+    assert {str(mine), str(theirs)} <= set(json.loads(shared.read_text()))
+
+
+def test_an_unreadable_reservation_file_reserves_nothing_and_breaks_nothing(tmp_path, monkeypatch) -> None:
+    from stormproof.harness.stack import ports
+
+    shared = tmp_path / "ports.json"
+    shared.write_text("not json")
+    monkeypatch.setattr(ports, "_RESERVATIONS", str(shared))
+    port = ports.free_port()
+    assert json.loads(shared.read_text()) == {str(port): json.loads(shared.read_text())[str(port)]}
+    monkeypatch.setattr(ports, "_RESERVATIONS", str(tmp_path / "missing-dir" / "ports.json"))
+    assert ports.free_port() > 0
