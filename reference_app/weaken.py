@@ -180,6 +180,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "(STORMPROOF_TASK_BACKOFF_BASE_MS)",
         ),
         Weakening(
+            "session-owner-scope",
+            "A2/D2",
+            "the tenant-wide stop: a recording session is stopped only by the user who started it; to every "
+            "other user of its company (its manager, another rep) the stop answers 404",
+        ),
+        Weakening(
             "call-read-cache",
             "A1/D1",
             "current call reads: GET /calls/{id} is served from a per-process cache for 5 s (as read-cache does "

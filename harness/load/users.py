@@ -429,11 +429,24 @@ class StormUser(FastHttpUser):
         self._refusals += 1
         gevent.sleep(min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** (self._refusals - 1)))
 
+    def _member(self) -> tuple[str, dict[str, str]]:
+        """A token of one of the tenant's users, at random (its manager or a rep), and ``args.as_user``.
+
+        Sessions are the tenant's, not their starter's: any user of the tenant starts, stops and reads any
+        of them (docs/API.md). A load that did all of it as the manager passed an app whose stop looked the
+        session up among the caller's own (2026-12-05); now one user starts and, as often as not, another
+        stops or reads.
+        """
+        reps = self.tenant.get("rep_tokens") or []
+        n = self.rng.randrange(len(reps) + 1)
+        return (self._token(), {}) if n == len(reps) else (str(reps[n]), {"as_user": f"rep:{n}"})
+
     def _start(self, f: str, appointment: str, key: str | None, **extra: Any) -> Answer:
         path = "/api/v1/recordings/sessions/start" if f == v.SESSION_START else "/api/v1/recordings/start"
         body = {"appointment_id": appointment}
-        answer = self._send(f, "POST", path, args={"appointment_id": appointment, **extra}, body=body, key=key,
-                            token=self._token())
+        token, who = self._member()
+        answer = self._send(f, "POST", path, args={"appointment_id": appointment, **who, **extra}, body=body,
+                            key=key, token=token)
         if isinstance(answer.body, dict):
             _remember(_sessions, self.company, answer.body.get("id") or answer.body.get("recording_id")
                       or answer.body.get("active_session_id"))
@@ -459,7 +472,8 @@ class StormUser(FastHttpUser):
             path, key = f"/api/v1/recordings/sessions/{session}/stop", uuid.uuid4().hex
         else:
             path, key = f"/api/v1/recordings/{session}/stop", None
-        self._send(f, "POST", path, args={"session_id": session}, key=key, token=self._token())
+        token, who = self._member()
+        self._send(f, "POST", path, args={"session_id": session, **who}, key=key, token=token)
 
     def do_session_stop(self) -> None:
         self._stop(v.SESSION_STOP)
@@ -531,8 +545,9 @@ class StormUser(FastHttpUser):
         if session is None:
             self.do_appointment_list()
             return
-        self._send(v.SESSION_READ, "GET", f"/api/v1/recordings/sessions/{session}", args={"session_id": session},
-                   token=self._token())
+        token, who = self._member()
+        self._send(v.SESSION_READ, "GET", f"/api/v1/recordings/sessions/{session}",
+                   args={"session_id": session, **who}, token=token)
 
     def do_appointment_list(self) -> None:
         self._send("appointment.list", "GET", "/api/v1/appointments?limit=50", args={}, token=self._token())

@@ -151,6 +151,13 @@ _row("A2.stop-idempotent", "A2",
      "error and never a second stop.",
      "single-active-session", (v.SESSION_STOP, v.LEGACY_STOP), HOT, ("session-start-storm", "smoke"),
      ("stop-idempotent",))
+# Found 2026-12-05 with a stop whose ownership check compared the session's starter with the caller: every scenario
+# passed, since the load started, stopped and read every session as the tenant's manager. It acts as any user now.
+_row("A2.stop-by-any-user", "A2",
+     "A recording session is its tenant's: any user of the tenant (its manager, any rep) stops it, not only the "
+     "user who started it; another user's stop answers 200, never 404.",
+     "single-active-session", (v.SESSION_START, v.SESSION_STOP, v.LEGACY_STOP), HOT + "; a manager and reps per tenant",
+     ("session-start-storm",), ("session-owner-scope",), count=c.with_arg((v.SESSION_STOP, v.LEGACY_STOP), "as_user"))
 
 # -- A3 assignment --------------------------------------------------------------------------------
 _ASSIGN_OPS = (v.ASSIGN, v.UNASSIGN)

@@ -59,9 +59,16 @@ class ReplayContext:
     created_by: dict[str, int]
 
 
-def _token(ctx: ReplayContext, tenant: str | None) -> str | None:
+def _token(ctx: ReplayContext, tenant: str | None, args: Mapping[str, Any] | None = None) -> str | None:
+    """The tenant's manager token, or the rep's its request was sent as (``args.as_user`` = ``rep:<n>``)."""
     t = ctx.by_company.get(tenant or "")
-    return str(t.manager_token) if t is not None else None
+    if t is None:
+        return None
+    user = (args or {}).get("as_user")
+    reps = list(getattr(t, "rep_tokens", None) or ())
+    if isinstance(user, str) and user.startswith("rep:") and user[4:].isdigit() and reps:
+        return str(reps[int(user[4:]) % len(reps)])
+    return str(t.manager_token)
 
 
 def _auth(token: str | None, key: Any = None, **extra: str) -> dict[str, str]:
@@ -76,7 +83,7 @@ def _auth(token: str | None, key: Any = None, **extra: str) -> dict[str, str]:
 def _simple(method: str, path: str, *, body: Callable[[Mapping[str, Any]], Any] | None = None,
             keyed: bool = False) -> Callable[[Step, Mapping[str, Any], ReplayContext], Request]:
     def build(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
-        return Request(method, path.format(**args), _auth(_token(ctx, step.tenant),
+        return Request(method, path.format(**args), _auth(_token(ctx, step.tenant, args),
                                                          args.get("idempotency_key") if keyed else None),
                        body(args) if body is not None else None)
     return build

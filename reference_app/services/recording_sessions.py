@@ -200,6 +200,10 @@ async def stop_session(
         uow.session, RecordingSession, session_id, principal, ctx.settings,
         what="recording session", for_update=True,
     )
+    if recording.started_by != principal.user_id and ctx.settings.weakened("session-owner-scope"):
+        # Weakened: the ownership check compares the session's starter with the caller (the user, where the
+        # tenant was meant): a session is "not found" to every other user of its own company.
+        raise Problem("not-found", "recording session not found")
     if recording.status not in ACTIVE_SESSION_STATUSES and ctx.settings.weakened("stop-finds-active-only"):
         # A lookup of active sessions only: a stopped session is "not found" to a retried stop.
         raise Problem("not-found", "recording session not found")

@@ -1312,6 +1312,32 @@ def test_stop_finds_active_only(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_session_owner_scope(apps, weakened: bool) -> None:
+    """A session a rep started is stopped by the tenant's manager and by another rep with the fix; without it
+    both stops answer 404 (single-active-session flags stop-refused: the session existed all along)."""
+    app = apps(*(("session-owner-scope",) if weakened else ()))
+    tenant = app.tenants[0]
+    assert len(tenant.rep_tokens) >= 2
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant)
+    body = {"appointment_id": appointment}
+    started = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()), json=body)
+    rec.record(v.SESSION_START, tenant.company_id, started, body=body, appointment_id=appointment, as_user="rep:0")
+    assert started.status_code == 201, started.text
+    session = started.json()["id"]
+    stops = []
+    for token, who in ((tenant.manager_token, {}), (tenant.rep_tokens[1], {"as_user": "rep:1"})):
+        stop = httpx.post(f"{app.url}/api/v1/recordings/sessions/{session}/stop", headers=auth(token, new_key()))
+        rec.record(v.SESSION_STOP, tenant.company_id, stop, session_id=session, **who)
+        stops.append(stop.status_code)
+    assert stops == ([404, 404] if weakened else [200, 200]), stops
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [x.details["type"] for x in verdict.violations] == ["stop-refused", "stop-refused"]
+
+
+@FIX
 def test_unassign_idempotent(apps, weakened: bool) -> None:
     """Unassigning an appointment nobody holds answers 200 with the fix; 500 without it, which
     server-errors-explained flags (no fault was in place)."""
