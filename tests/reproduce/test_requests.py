@@ -154,3 +154,19 @@ def test_a_deletion_asked_by_the_delete_route_is_replayed_through_it() -> None:
     deleted = build_request(Step(4, 0, "u1", "deletion.request", TENANT, {**args, "route": "delete"}),
                             {**args, "route": "delete"}, _ctx())
     assert (deleted.method, deleted.path, deleted.body) == ("DELETE", f"/api/v1/appointments/{target}", None)
+
+
+def test_a_request_the_load_sent_as_a_rep_is_replayed_as_that_rep() -> None:
+    """Sessions are the tenant's: the load stops one user's session as another. Replayed as the manager, a stop
+    that an app refused only to another user (session-owner-scope) would pass."""
+    from types import SimpleNamespace
+
+    tenant = SimpleNamespace(manager_token="m", rep_tokens=["r0", "r1"])
+    ctx = ReplayContext(tenants=[tenant], by_company={TENANT: tenant}, webhook_secret=SECRET, openapi=dict,
+                        bodies={}, created_by={})
+    sent = {}
+    for who in ({}, {"as_user": "rep:1"}, {"as_user": "rep:3"}):
+        args = {"session_id": "s1", "idempotency_key": "k", **who}
+        request = build_request(Step(3, 0, "u1", "session.stop", TENANT, args), args, ctx)
+        sent[who.get("as_user")] = dict(request.headers)["Authorization"]
+    assert sent == {None: "Bearer m", "rep:1": "Bearer r1", "rep:3": "Bearer r1"}  # a rep beyond the seed's wraps
