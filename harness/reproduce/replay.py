@@ -297,10 +297,20 @@ class Replayer:
 
     @staticmethod
     def _translation(case: Case, tenants: list[Any]) -> dict[str, str]:
-        """The run's ids, tenants and keys -> this attempt's (answers add theirs as they come)."""
+        """The run's ids, tenants and keys -> this attempt's (answers add theirs as they come).
+
+        An id a step's answer makes is an id nobody made until that answer gives it, never the run's own
+        (a step shrinking removed, or one answered without it, a 404, leaves it so): a seeded Shunya stub
+        hands its job ids out again in the same order, so the run's job id was a job of an earlier attempt
+        on the same stack, already applied. A case shrunk to one delivery of it "reproduced" 5/5 a
+        duplicate refused 409 (duplicate-delivery-conflict), and its test, on a fresh stack, passed
+        (2026-12-05).
+        """
         out: dict[str, str] = {}
         for original, ref in case.refs.items():
-            if ref.startswith("key:"):
+            if STEP_REF.match(ref) is not None:
+                out[original] = _unmade(original)
+            elif ref.startswith("key:"):
                 out[original] = fresh_key(original)
             elif ref.startswith("t"):
                 head, _, rest = ref.partition(".")
@@ -576,6 +586,14 @@ def _ids_used(args: Mapping[str, Any]) -> list[str]:
             out.append(value)
             out.extend(_IDS.findall(value))
     return out
+
+
+def _unmade(original: str) -> str:
+    """An id of the same shape as ``original`` that nothing made (a UUID, or ``prefix_`` and hex)."""
+    if _IDS.fullmatch(original):
+        return str(uuid.uuid4())
+    head, sep, tail = original.rpartition("_")
+    return f"{head}{sep}{uuid.uuid4().hex[:len(tail)] if sep else uuid.uuid4().hex}"
 
 
 def _translate(value: Any, fresh: Mapping[str, str]) -> Any:

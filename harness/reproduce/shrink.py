@@ -6,8 +6,9 @@ first removal that still reproduces at the stated rate and go on with the
 rest, else split finer; stop at single parts or when the time budget is
 spent (the best case so far is kept, never a worse one). A candidate that
 leaves no request is never tried. Requests whose ids came from a removed
-request are kept and simply meet a missing id, so "still reproduces" is
-judged on what was actually sent.
+request are kept and simply meet a missing id (a fresh one nothing made:
+replay.py ``_unmade``), so "still reproduces" is judged on what was actually
+sent.
 
 Faults are shrunk first: a fault costs seconds of every attempt it covers
 and is the part a reader most needs to know about ("no fault was needed").

@@ -170,3 +170,19 @@ def test_a_request_the_load_sent_as_a_rep_is_replayed_as_that_rep() -> None:
         request = build_request(Step(3, 0, "u1", "session.stop", TENANT, args), args, ctx)
         sent[who.get("as_user")] = dict(request.headers)["Authorization"]
     assert sent == {None: "Bearer m", "rep:1": "Bearer r1", "rep:3": "Bearer r1"}  # a rep beyond the seed's wraps
+
+
+def test_an_id_an_answer_makes_is_one_nobody_made_until_that_answer_gives_it() -> None:
+    """Never the run's own id: a seeded Shunya stub hands its job ids out again in the same order, so a case
+    shrunk to one delivery of the run's job id met a job of an earlier attempt, already applied, and
+    "reproduced" a refused duplicate 5/5 that its test, on a fresh stack, did not."""
+    from stormproof.harness.reproduce.case import Case
+    from stormproof.harness.reproduce.replay import Replayer
+
+    job, call, key = "shj_" + "ab" * 16, "c" * 8 + "-0000-0000-0000-" + "0" * 12, "k" * 32
+    case = Case("refusals-explained", (), refs={job: "step:260.shunya_job_id", call: "step:3.id", key: "key:0"})
+    fresh = Replayer._translation(case, [])
+    assert fresh[job] != job and fresh[job].startswith("shj_") and len(fresh[job]) == len(job)
+    assert fresh[call] != call and len(fresh[call]) == len(call)
+    assert Replayer._translation(case, [])[job] != fresh[job]  # a new one for every attempt
+    assert fresh[key] != key
