@@ -1337,13 +1337,10 @@ def test_session_owner_scope(apps, weakened: bool) -> None:
         assert [x.details["type"] for x in verdict.violations] == ["stop-refused", "stop-refused"]
 
 
-@FIX
-def test_unassign_idempotent(apps, weakened: bool) -> None:
-    """Unassigning an appointment nobody holds answers 200 with the fix; 500 without it, which
-    server-errors-explained flags (no fault was in place)."""
-    app = apps(*(("unassign-idempotent",) if weakened else ()))
+def _unassign_unheld(app, day: str):
+    """A new appointment of the second tenant, never assigned, unassigned once: (tenant, recorder, answer)."""
     tenant = app.tenants[1]
-    window = {"title": "never assigned", "starts_at": "2032-04-01T09:00:00Z", "ends_at": "2032-04-01T10:00:00Z"}
+    window = {"title": "never assigned", "starts_at": f"{day}T09:00:00Z", "ends_at": f"{day}T10:00:00Z"}
     made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
     assert made.status_code == 201, made.text
     appointment = made.json()["id"]
@@ -1351,6 +1348,14 @@ def test_unassign_idempotent(apps, weakened: bool) -> None:
     answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/unassign",
                         headers=auth(tenant.manager_token, new_key()))
     rec.record(v.UNASSIGN, tenant.company_id, answer, appointment_id=appointment)
+    return tenant, rec, answer
+
+
+@FIX
+def test_unassign_idempotent(apps, weakened: bool) -> None:
+    """Unassigning an appointment nobody holds answers 200 with the fix; 500 without it, which
+    server-errors-explained flags (no fault was in place)."""
+    tenant, rec, answer = _unassign_unheld(apps(*(("unassign-idempotent",) if weakened else ())), "2032-04-01")
     if weakened:
         assert answer.status_code == 500, answer.text
     else:
@@ -1366,16 +1371,8 @@ def test_unassign_idempotent(apps, weakened: bool) -> None:
 def test_unassign_refuses_unassigned(apps, weakened: bool) -> None:
     """Unassigning an appointment nobody holds answers 200 with the fix; 409 conflict ("not assigned") without
     it, a refusal the unassign's contract does not have (refusals-explained flags it)."""
-    app = apps(*(("unassign-refuses-unassigned",) if weakened else ()))
-    tenant = app.tenants[1]
-    window = {"title": "never assigned", "starts_at": "2032-04-02T09:00:00Z", "ends_at": "2032-04-02T10:00:00Z"}
-    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
-    assert made.status_code == 201, made.text
-    appointment = made.json()["id"]
-    rec = Recorder([t.company_id for t in app.tenants])
-    answer = httpx.post(f"{app.url}/api/v1/appointments/{appointment}/unassign",
-                        headers=auth(tenant.manager_token, new_key()))
-    rec.record(v.UNASSIGN, tenant.company_id, answer, appointment_id=appointment)
+    tenant, rec, answer = _unassign_unheld(apps(*(("unassign-refuses-unassigned",) if weakened else ())),
+                                           "2032-04-02")
     assert answer.status_code == (409 if weakened else 200), answer.text
     verdict = _verdict("refusals-explained", rec.history())
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
@@ -1839,18 +1836,26 @@ def test_duplicate_answered_applied(reference_app_module, weakened: bool) -> Non
     assert answers == ["applied", "applied" if weakened else "duplicate"]
 
 
-@FIX
-def test_duplicate_delivery_conflict(reference_app_module, weakened: bool) -> None:
-    """A signed delivery sent twice: applied, then 200 duplicate with the fix; refused 409 conflict without it,
-    which refusals-explained flags (a delivery's contract has no 409)."""
-    from tests.reference_app.background import delivery, shunya_job_id, submit_call
+def _a_job_nobody_applies(reference_app_module, weakened: bool, weakening: str):
+    """An app (weakened or not) whose Shunya neither finishes nor delivers for a minute, nor its worker polls,
+    and a call submitted to it: (app, tenant, call, Shunya job id). Only the test's deliveries apply it."""
+    from tests.reference_app.background import shunya_job_id, submit_call
 
-    app = reference_app_module(("duplicate-delivery-conflict",) if weakened else (), task_workers=1,
+    app = reference_app_module((weakening,) if weakened else (), task_workers=1,
                                env={"STORMPROOF_POLL_INTERVAL_MS": "60000"},
                                shunya={"complete_after_ms": 60000, "webhook_enabled": False})
     tenant = app.tenants[0]
     call = submit_call(app, tenant)
-    job = shunya_job_id(app, call)
+    return app, tenant, call, shunya_job_id(app, call)
+
+
+@FIX
+def test_duplicate_delivery_conflict(reference_app_module, weakened: bool) -> None:
+    """A signed delivery sent twice: applied, then 200 duplicate with the fix; refused 409 conflict without it,
+    which refusals-explained flags (a delivery's contract has no 409)."""
+    from tests.reference_app.background import delivery
+
+    app, tenant, call, job = _a_job_nobody_applies(reference_app_module, weakened, "duplicate-delivery-conflict")
     body, headers = delivery(job, call, secret=app.webhook_secret)
     rec = Recorder([t.company_id for t in app.tenants])
     for _ in range(2):
@@ -1866,14 +1871,9 @@ def test_duplicate_delivery_conflict(reference_app_module, weakened: bool) -> No
 def test_call_read_cache(reference_app_module, weakened: bool) -> None:
     """A call read, a signed delivery of its job answered applied, the call read again: the analysis shows with
     the fix; without it the read cached before the delivery answers none (reads-current flags stale-call)."""
-    from tests.reference_app.background import delivery, shunya_job_id, submit_call
+    from tests.reference_app.background import delivery
 
-    app = reference_app_module(("call-read-cache",) if weakened else (), task_workers=1,
-                               env={"STORMPROOF_POLL_INTERVAL_MS": "60000"},
-                               shunya={"complete_after_ms": 60000, "webhook_enabled": False})
-    tenant = app.tenants[0]
-    call = submit_call(app, tenant)
-    job = shunya_job_id(app, call)
+    app, tenant, call, job = _a_job_nobody_applies(reference_app_module, weakened, "call-read-cache")
     rec = Recorder([t.company_id for t in app.tenants])
     url = f"{app.url}/api/v1/calls/{call['id']}"
     first = httpx.get(url, headers=auth(tenant.manager_token))
