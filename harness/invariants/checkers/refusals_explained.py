@@ -97,20 +97,18 @@ def check_refusals_explained(history: History, snapshot: Snapshot) -> Verdict:
     """Every 4xx answer to a well-formed load request is one its route's contract gives it."""
     log = ViolationLog(NAME, "safety", snapshot.config)
     pairs = history.pairs_of(*CONFLICTS)
-    sent_under: dict[tuple[object, object], list[tuple[int, str, object]]] = defaultdict(list)
-    for invoke, _ in pairs:
-        key = invoke.args.get("idempotency_key")
-        if key is not None:
-            sent_under[(invoke.tenant, key)].append((invoke.time_ns, invoke.f, invoke.args.get("payload_fp")))
+    sent_under = _KeyUses(pairs)
     cut = FaultWindows(history, lambda fault, target: target == "app" and fault not in ("kill", "pause"))
     answered = refusals = unnamed = under_cut = 0
     by_route: Counter[str] = Counter()
     for invoke, completion in pairs:
-        status = completion.status if completion is not None else None
+        if completion is None:
+            continue
+        status = completion.status
         if not status:
             continue
         answered += 1
-        if not 400 <= status < 500:
+        if status < 400 or status >= 500:
             continue
         refusals += 1
         problem = completion.result.get("problem")
@@ -135,8 +133,25 @@ def check_refusals_explained(history: History, snapshot: Snapshot) -> Verdict:
                        unexplained_by_operation=dict(sorted(by_route.items())))
 
 
-def _explained(invoke: Op, completion: Op, status: int, problem: object,
-               sent_under: dict[tuple[object, object], list[tuple[int, str, object]]]) -> bool:
+class _KeyUses:
+    """(tenant, Idempotency-Key) -> every (sent, f, payload_fp) under it; built at the first 422 mismatch
+    (rare: a pass over every keyed request of a million-op history is not paid for nothing)."""
+
+    def __init__(self, pairs: list[tuple[Op, Op | None]]) -> None:
+        self._pairs = pairs
+        self._uses: dict[tuple[object, object], list[tuple[int, str, object]]] | None = None
+
+    def get(self, key: tuple[object, object]) -> list[tuple[int, str, object]]:
+        if self._uses is None:
+            self._uses = defaultdict(list)
+            for invoke, _ in self._pairs:
+                sent = invoke.args.get("idempotency_key")
+                if sent is not None:
+                    self._uses[(invoke.tenant, sent)].append((invoke.time_ns, invoke.f, invoke.args.get("payload_fp")))
+        return self._uses.get(key, [])
+
+
+def _explained(invoke: Op, completion: Op, status: int, problem: object, sent_under: _KeyUses) -> bool:
     """Whether the contract gives this refusal to this request (the faults aside)."""
     if status in (404, 429):
         return True
@@ -150,7 +165,7 @@ def _explained(invoke: Op, completion: Op, status: int, problem: object,
         # Another route or payload under the key, sent before this answer: the load reuses keys on purpose.
         mine = (invoke.f, args.get("payload_fp"))
         return any(sent < completion.time_ns and (f, fp) != mine
-                   for sent, f, fp in sent_under.get((invoke.tenant, key), ()))
+                   for sent, f, fp in sent_under.get((invoke.tenant, key)))
     if status == 400 and problem == "idempotency-key-missing":
         return key is None
     if status == 401:
