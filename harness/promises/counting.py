@@ -34,7 +34,9 @@ __all__ = [
     "probe_situation",
     "probe_case",
     "probe_route",
+    "redelivered",
     "served_beside_limited",
+    "stopped_by_another_user",
     "with_arg",
     "with_arg_value",
 ]
@@ -66,6 +68,34 @@ def completed(history: History, names: Iterable[str], *, definite: bool = True) 
 def by_operations(names: tuple[str, ...]) -> Counter:
     """Every completed operation of ``names``."""
     return lambda history: sum(1 for _ in completed(history, names))
+
+
+def redelivered(names: tuple[str, ...]) -> Counter:
+    """Signed deliveries (not of a superseded job) of a job the load had delivered before: a duplicate for sure."""
+    def count(history: History) -> int:
+        seen: set[tuple[str | None, object]] = set()
+        again = 0
+        for invoke, _ in completed(history, names):
+            if "bad_signature" in invoke.args or "superseded" in invoke.args:
+                continue
+            job = (invoke.tenant, invoke.args.get("job_id"))
+            again += job in seen
+            seen.add(job)
+        return again
+    return count
+
+
+def stopped_by_another_user(starts: tuple[str, ...], stops: tuple[str, ...]) -> Counter:
+    """Stops of a session that another user of the tenant started (``args.as_user``; none: the manager)."""
+    def count(history: History) -> int:
+        starter: dict[tuple[str | None, object], object] = {}
+        for invoke, completion in completed(history, starts):  # the first answer: a replay may come as another user
+            if completion.type == "ok":
+                starter.setdefault((invoke.tenant, completion.result.get("id")), invoke.args.get("as_user"))
+        return sum(1 for invoke, _ in completed(history, stops)
+                   if (key := (invoke.tenant, invoke.args.get("session_id"))) in starter
+                   and starter[key] != invoke.args.get("as_user"))
+    return count
 
 
 def with_arg(names: tuple[str, ...], arg: str) -> Counter:

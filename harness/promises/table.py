@@ -84,7 +84,7 @@ _row("A1.duplicate-not-refused", "A1",
      "A signed delivery of a job already applied is answered 200 duplicate, never refused (a 409 or 422 tells "
      "Shunya the delivery failed, and it sends again a result that took effect).",
      "refusals-explained", (v.WEBHOOK_DELIVER,), JOBS + "; the same job's result delivered several times",
-     ("webhook-poll-storm",), ("duplicate-delivery-conflict",), count=c.by_operations((v.WEBHOOK_DELIVER,)))
+     ("webhook-poll-storm",), ("duplicate-delivery-conflict",), count=c.redelivered((v.WEBHOOK_DELIVER,)))
 # Found 2026-12-03 with an app that recorded a failed job on the job only: shunya-outage passed.
 _row("A1.call-reads-outcome", "A1",
      "A call whose job was taken in reads its outcome: analysis_failed when Shunya failed the job, analyzed when "
@@ -157,7 +157,8 @@ _row("A2.stop-by-any-user", "A2",
      "A recording session is its tenant's: any user of the tenant (its manager, any rep) stops it, not only the "
      "user who started it; another user's stop answers 200, never 404.",
      "single-active-session", (v.SESSION_START, v.SESSION_STOP, v.LEGACY_STOP), HOT + "; a manager and reps per tenant",
-     ("session-start-storm",), ("session-owner-scope",), count=c.with_arg((v.SESSION_STOP, v.LEGACY_STOP), "as_user"))
+     ("session-start-storm",), ("session-owner-scope",),
+     count=c.stopped_by_another_user((v.SESSION_START, v.LEGACY_START), (v.SESSION_STOP, v.LEGACY_STOP)))
 
 # -- A3 assignment --------------------------------------------------------------------------------
 _ASSIGN_OPS = (v.ASSIGN, v.UNASSIGN)

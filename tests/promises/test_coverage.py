@@ -37,6 +37,24 @@ def test_key_counters_count_the_situation_not_the_operation() -> None:
     assert c.by_operations(ops)(history) == 5
 
 
+def test_a_redelivery_and_a_stop_by_another_user_count_only_their_situation() -> None:
+    b = HistoryBuilder()
+    b.call(v.WEBHOOK_DELIVER, 0, 10, 200, job_id="j1")
+    b.call(v.WEBHOOK_DELIVER, 20, 30, 200, job_id="j1")  # the same job again: a duplicate
+    b.call(v.WEBHOOK_DELIVER, 40, 50, 401, job_id="j1", bad_signature="none")  # forged: not Shunya's
+    b.call(v.WEBHOOK_DELIVER, 60, 70, 404, job_id="j2", superseded=True)
+    b.call(v.WEBHOOK_DELIVER, 80, 90, 200, job_id="j1", tenant="c2")  # another tenant's job of that id
+    b.call(v.SESSION_START, 100, 110, 201, result={"id": "s1"}, appointment_id="a1", as_user="rep:0")
+    b.call(v.SESSION_START, 120, 130, 201, result={"id": "s2"}, appointment_id="a2")
+    b.call(v.SESSION_STOP, 140, 150, 200, session_id="s1", as_user="rep:0")  # its starter
+    b.call(v.SESSION_STOP, 160, 170, 200, session_id="s1")  # the manager
+    b.call(v.LEGACY_STOP, 180, 190, 200, session_id="s2", as_user="rep:1")
+    b.call(v.SESSION_STOP, 200, 210, 404, session_id="s9", as_user="rep:1")  # a session nobody saw started
+    history = b.build()
+    assert c.redelivered((v.WEBHOOK_DELIVER,))(history) == 1
+    assert c.stopped_by_another_user(tuple(v.STARTS), tuple(v.STOPS))(history) == 2
+
+
 def test_key_missing_counts_the_missing_key_probes_of_its_route() -> None:
     """The idempotency probe sends the keyless requests (f probe.idempotency, probe missing): counting only
     keyless session.stop ops left B1.key-required.* at 0 in every run."""

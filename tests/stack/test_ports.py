@@ -49,7 +49,8 @@ def test_a_port_handed_out_is_not_drawn_again_by_another_process(tmp_path, monke
     script = ("import random, sys; from stormproof.harness.stack import ports; "
               f"ports._RESERVATIONS = {str(shared)!r}; "
               # the other process's draws begin with our port: it must skip it
-              f"draws = iter([{mine}, {mine}]); ports._random.randrange = lambda a, b: next(draws, random.randrange(a, b)); "
+              f"draws = iter([{mine}, {mine}]); "
+              "ports._random.randrange = lambda a, b: next(draws, random.randrange(a, b)); "
               "print(ports.free_port())")
     theirs = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
     assert theirs != mine

@@ -3,8 +3,9 @@
 server-errors-explained judges every 5xx; this judges every 4xx of the load's
 own requests. The load sends well-formed requests (a valid body, a fresh
 printable Idempotency-Key, a valid token of a user of the tenant that owns
-the rows it names: its manager, or a rep where any user may call), so the only refusals the contract (docs/API.md) gives them are
-the ones a state of the data explains: 404 (no such row: tenant-isolation
+the rows it names: its manager, or a rep where any user may call), so the
+only refusals the contract (docs/API.md) gives them are the ones a state of
+the data explains: 404 (no such row: tenant-isolation
 judges the tenant's own rows), 429 (a rate limit: rate-limit-enforced judges
 it), the 409s of its route's table (a start's ``active-session-exists`` or
 ``consent-required``, an assign's ``appointment-already-assigned`` or
