@@ -567,6 +567,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "its write to a buffer flushed STORMPROOF_WRITE_BEHIND_MS later, so a crash in between loses it",
         ),
         Weakening(
+            "stop-answers-stale",
+            "A2",
+            "the stop's answer built from the row as loaded before the stop: the stop is one bulk UPDATE (no "
+            "ORM flush) that does not refresh the loaded session, so a 200 stop answers status 'recording' "
+            "and no stopped_at",
+        ),
+        Weakening(
             "pool-gauges",
             "E4",
             "the pool gauges read from the pool itself: db_pool_active counts connection check-outs (an event "

@@ -159,6 +159,12 @@ _row("A2.stop-by-any-user", "A2",
      "single-active-session", (v.SESSION_START, v.SESSION_STOP, v.LEGACY_STOP), HOT + "; a manager and reps per tenant",
      ("session-start-storm",), ("session-owner-scope",),
      count=c.stopped_by_another_user((v.SESSION_START, v.LEGACY_START), (v.SESSION_STOP, v.LEGACY_STOP)))
+# Found 2026-12-05 by a sweep that rewrote one field of random 2xx answers: a stop answered "recording" (or
+# another session's id, or another appointment's) passed every rule; only stopped_at was read.
+_row("A2.answers-describe", "A2",
+     "A 2xx start answers an active session of the appointment asked for; a 2xx stop answers the session "
+     "stopped (its id, its appointment) as stopped, never as still recording.",
+     "single-active-session", _SESSION_OPS, HOT, ("session-start-storm", "smoke"), ("stop-answers-stale",))
 
 # -- A3 assignment --------------------------------------------------------------------------------
 _ASSIGN_OPS = (v.ASSIGN, v.UNASSIGN)

@@ -20,7 +20,7 @@ class HistoryBuilder:
         self.ops.append(Op(index, "invoke", process, f, tenant, args, time_ns=int(at * MS), wall=1e9 + at / 1e3))
         return index
 
-    def complete(self, invoke: int, at: float, status: int | None = None, *, type: OpType | None = None,
+    def complete(self, invoke: int, at: float, status: int | None = None, /, *, type: OpType | None = None,
                  error: str | None = None, **result: Any) -> int:
         inv = self.ops[invoke]
         index = len(self.ops)

@@ -247,3 +247,42 @@ def test_an_assign_answered_2xx_with_another_reps_assignment_is_flagged() -> Non
     (violation,) = verdict.violations
     assert violation.details["type"] == "assign-other-rep" and violation.details["answered_rep_id"] == "r1"
     assert verdict.summary["other_rep_answered"] == 1
+
+
+def _answered(start: dict, *stops: dict, stop_first: bool = False):
+    """A start of appointment a1 answered ``start``, then stops of its session s1 answered ``stops``."""
+    b = HistoryBuilder()
+    if stop_first:  # a stop sent while the start was in flight
+        b.call(SESSION_STOP, 2, 4, 200, process="p9", session_id="s1", idempotency_key="k9", payload_fp="fp",
+               result={"id": "s1", "status": "stopped"})
+    b.call("session.start", 0, 5, 201, appointment_id="a1", result={"id": "s1", **start})
+    for n, result in enumerate(stops):
+        b.call(SESSION_STOP, 10 * (n + 1), 10 * (n + 1) + 5, 200, process=f"p{n}", session_id="s1",
+               idempotency_key=f"k{n}", payload_fp="fp", result=result)
+    (verdict,) = check_all(b.build(), EMPTY, ["single-active-session"])
+    return verdict
+
+
+def test_answers_that_describe_the_session_are_valid() -> None:
+    verdict = _answered({"appointment_id": "a1", "status": "recording"},
+                        {"id": "s1", "appointment_id": "a1", "status": "stopped"}, {"id": "s1"})
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["answers_judged"] == 3
+
+
+def test_a_stop_answered_as_still_recording_is_flagged() -> None:
+    """The stop's answer built from the row as loaded before the stop (weakening stop-answers-stale)."""
+    verdict = _answered({"status": "recording"}, {"id": "s1", "status": "stopped"}, {"id": "s1", "status": "recording"})
+    assert [v.details["type"] for v in verdict.violations] == ["stop-answered-active"]
+
+
+def test_answers_naming_another_session_or_appointment_are_flagged() -> None:
+    verdict = _answered({"appointment_id": "a2"}, {"id": "s2", "status": "stopped"},
+                        {"id": "s1", "appointment_id": "a3", "status": "stopped"})
+    assert sorted(v.details["type"] for v in verdict.violations) == [
+        "answered-other-appointment", "stop-answered-other", "stop-answered-other"]
+
+
+def test_a_start_answered_stopped_is_flagged_unless_a_stop_was_sent_before_the_answer() -> None:
+    assert [v.details["type"] for v in _answered({"status": "stopped"}).violations] == ["start-answered-inactive"]
+    assert _answered({"status": "stopped"}, stop_first=True).status == "valid"

@@ -1337,6 +1337,30 @@ def test_session_owner_scope(apps, weakened: bool) -> None:
         assert [x.details["type"] for x in verdict.violations] == ["stop-refused", "stop-refused"]
 
 
+
+@FIX
+def test_stop_answers_stale(apps, weakened: bool) -> None:
+    """A 200 stop answers the session as stopped with the fix; without it, the row as loaded before the stop
+    (single-active-session flags stop-answered-active), though the row itself is stopped."""
+    app = apps(*(("stop-answers-stale",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant)
+    body = {"appointment_id": appointment}
+    started = httpx.post(app.url + START, headers=auth(tenant.manager_token, new_key()), json=body)
+    rec.record(v.SESSION_START, tenant.company_id, started, body=body, appointment_id=appointment)
+    assert started.status_code == 201, started.text
+    session = started.json()["id"]
+    stop = httpx.post(f"{app.url}/api/v1/recordings/sessions/{session}/stop",
+                      headers=auth(tenant.manager_token, new_key()))
+    rec.record(v.SESSION_STOP, tenant.company_id, stop, session_id=session)
+    assert stop.status_code == 200, stop.text
+    assert stop.json()["status"] == ("recording" if weakened else "stopped")
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [x.details["type"] for x in verdict.violations] == ["stop-answered-active"]
+
 def _unassign_unheld(app, day: str):
     """A new appointment of the second tenant, never assigned, unassigned once: (tenant, recorder, answer)."""
     tenant = app.tenants[1]

@@ -32,6 +32,15 @@ reports ``stopped_at`` reports the same one, that of the final row
 (``stop-restamped``: a second stop wrote a new stopped_at, a second stop in
 all but name).
 
+A 2xx answer describes what it did (a client acts on it): a stop's names
+the session stopped (its ``id``, the appointment its start named) and says it
+is no longer active (``stop-answered-active``: a stop answered from the row
+as loaded before it wrote, found by a sweep that rewrote fields of 2xx
+answers and counted what no rule read); a start's names the appointment
+asked for and an active session, unless a stop of that session had been sent
+before the answer came (``start-answered-inactive``). Replayed starts are the
+stored answer of an earlier moment and are judged only for the appointment.
+
 A start or stop is never an error while only Redis is faulty (its locks
 fail open; the partial unique index decides, and its refusal is a 409): a
 5xx with no fault in place on the database, the app or their links is
@@ -169,6 +178,7 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
     errored = _judge_errors(log, history)
     taken_over = _judge_acknowledged_twice(log, first_ack, history)
     restamped = _check_stopped_at(log, history, rows)
+    answers = _judge_answers(log, history, first_ack, stop_spans)
     misnamed, judged = _judge_conflicts(log, history, rows, probe_stops)
 
     return log.verdict(
@@ -178,6 +188,7 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
         errored=errored,
         starts_answered_existing=taken_over,
         stops_restamped=restamped,
+        answers_judged=answers,
         acknowledged_sessions=len(first_ack),
         appointments=len(lifetimes),
         active_sessions_final=active_final,
@@ -347,6 +358,55 @@ def _seconds(value: object) -> float | None:
     except ValueError:
         return None
     return float(moment) if isinstance(moment, (int, float)) and not isinstance(moment, bool) else None
+
+
+#: Statuses an answer may give an active session (an external backend may say ``active``).
+_ACTIVE_ANSWERED = frozenset(("pending", "recording", "active"))
+
+
+def _judge_answers(log: ViolationLog, history: History, first_ack: dict[object, tuple[AppointmentKey, Op, Op]],
+                   stop_spans: dict[object, list[tuple[float, float]]]) -> int:
+    """2xx starts and stops answer the session they acted on, in the state they left it. Returns the
+    answers judged. Fields an answer leaves out are not judged (a backend may answer less)."""
+    judged = 0
+    for invoke, completion in history.acknowledged_of(*STARTS):
+        assert completion is not None
+        judged += 1
+        result, asked = completion.result, invoke.args.get("appointment_id")
+        named = result.get("appointment_id")
+        if asked is not None and named is not None and str(named) != str(asked):
+            log.add("answered-other-appointment", f"a start of appointment {asked} was answered with session "
+                    f"{result.get('id')} of appointment {named}", (invoke.index, completion.index),
+                    appointment_id=asked, answered=named)
+        status = result.get("status")
+        if status is None or status in _ACTIVE_ANSWERED or result.get("replayed"):
+            continue
+        session = result.get("id")
+        if any(span[0] < completion.time_ns for span in stop_spans.get(session, ())):
+            continue  # a stop sent before the answer came may have ended it before the answer was written
+        log.add("start-answered-inactive", f"a start of appointment {asked} was answered {status} (session "
+                f"{session}), with no stop of it sent: the session it started is not active",
+                (invoke.index, completion.index), appointment_id=asked, session_id=session, status=status)
+    for invoke, completion in history.acknowledged_of(*STOPS):
+        assert completion is not None
+        judged += 1
+        result, session = completion.result, invoke.args.get("session_id")
+        status = result.get("status")
+        if status in _ACTIVE_ANSWERED:
+            log.add("stop-answered-active", f"a stop of session {session} was answered {status}: a stopped "
+                    "session answers stopped (the answer was the row as it was before the stop)",
+                    (invoke.index, completion.index), session_id=session, status=status)
+        named, appointment = result.get("id"), result.get("appointment_id")
+        started = first_ack.get(session)
+        if session is not None and named is not None and str(named) != str(session):
+            other = f"session {named}"
+        elif started is not None and appointment is not None and str(appointment) != str(started[0][1]):
+            other = f"a session of appointment {appointment} (it was started for {started[0][1]})"
+        else:
+            continue
+        log.add("stop-answered-other", f"a stop of session {session} was answered with {other}",
+                (invoke.index, completion.index), session_id=session, answered=str(named))
+    return judged
 
 
 def _check_stopped_at(log: ViolationLog, history: History, rows: tuple[Row, ...] | None) -> int:
