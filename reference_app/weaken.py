@@ -567,6 +567,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "its write to a buffer flushed STORMPROOF_WRITE_BEHIND_MS later, so a crash in between loses it",
         ),
         Weakening(
+            "lead-score-field",
+            "A1",
+            "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "
+            "row holds the whole result, but every analysed call reads lead_score null",
+        ),
+        Weakening(
             "stop-answers-stale",
             "A2",
             "the stop's answer built from the row as loaded before the stop: the stop is one bulk UPDATE (no "

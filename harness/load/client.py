@@ -116,6 +116,12 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
         # A call read's count of applied analyses (reads-current: once a delivery was answered applied, >= 1).
         if isinstance(body.get("analyses"), int) and not isinstance(body.get("analyses"), bool):
             result["analyses"] = body["analyses"]
+        # A call read's copy of its analysis (job-applied-once: the analysis row's lead score and outcome).
+        score = body.get("lead_score")
+        if isinstance(score, int) and not isinstance(score, bool) or score is None and "lead_score" in body:
+            result["lead_score"] = score
+        if isinstance(body.get("outcome"), str):
+            result["outcome"] = body["outcome"]
         for key in ("call_days", "appointment_days", "default"):  # a retention policy (retention-enforced)
             value = body.get(key)
             if isinstance(value, (int, bool)):

@@ -113,6 +113,13 @@ _row("A1.signed-accepted", "A1",
      "the signature check refuses only senders without the secret, never Shunya.",
      "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",), ("webhook-raw-body",),
      count=c.with_arg((v.WEBHOOK_DELIVER,), "spaced"))
+# Found 2026-12-05 by a sweep that rewrote one field of random 2xx answers: no rule read a call's lead score or
+# outcome, in an answer or in the final state.
+_row("A1.call-carries-result", "A1",
+     "A call with one analysis has that analysis's lead score and outcome, in the final state and in every call "
+     "read that answers the analysis.",
+     "job-applied-once", (v.CALL_SUBMIT, v.WEBHOOK_DELIVER, v.CALL_READ), "calls whose jobs complete",
+     ("smoke", "webhook-poll-storm"), ("lead-score-field",))
 
 # -- A2 recording sessions ------------------------------------------------------------------------
 _SESSION_OPS = (v.SESSION_START, v.LEGACY_START, v.SESSION_STOP, v.LEGACY_STOP)

@@ -136,7 +136,8 @@ async def _apply(ctx: AppContext, uow: UnitOfWork, job: JobResult, source: str) 
         METRICS.guard_rejections.labels(ANALYSIS_INDEX).inc()
         _count_duplicate(ctx, source)
         return ApplyOutcome.duplicate
-    lead_score = result.get("lead_score")
+    # Weakened ``lead-score-field``: the field's older name, so the copy is always None.
+    lead_score = result.get("score" if ctx.settings.weakened("lead-score-field") else "lead_score")
     await session.execute(
         update(Call)
         .where(Call.id == row.call_id)

@@ -90,6 +90,26 @@ def test_a_call_whose_job_was_taken_in_reads_its_outcome() -> None:
     assert ok.status == "valid" and ok.summary["call_statuses_judged"] == 2
 
 
+def test_a_call_carries_its_analysis_lead_score_and_outcome() -> None:
+    """The final row and a read answering the analysis carry its lead score and outcome; a call with two
+    analyses (or one without them) is not judged."""
+    result = {"lead_score": 42, "outcome": "won"}
+    rows = ({**_analysis("n1", "j1"), "result": result}, {**_analysis("n2", "j2"), "call_id": "call2", "result": {}})
+    b = HistoryBuilder()
+    b.call("call.read", 0, 1, 200, call_id="call1", result={"analyses": 1, "lead_score": 42, "outcome": "won"})
+    b.call("call.read", 2, 3, 200, call_id="call1", result={"analyses": 0, "lead_score": None})
+    calls = ({"id": "call1", "status": "analyzed", "lead_score": 42, "outcome": "won"},
+             {"id": "call2", "status": "analyzed", "lead_score": None, "outcome": None})
+    ok = _run("job-applied-once", b, call_analyses=rows, calls=calls)
+    assert ok.status == "valid", ok.violations
+    assert ok.summary["call_results_judged"] == 2  # call1's row and its read with one analysis
+    b.call("call.read", 4, 5, 200, call_id="call1", result={"analyses": 1, "lead_score": None, "outcome": "won"})
+    stale = ({**calls[0], "lead_score": None}, calls[1])
+    verdict = _run("job-applied-once", b, call_analyses=rows, calls=stale)
+    assert sorted(v.details["type"] for v in verdict.violations) == ["call-read-result-differs",
+                                                                     "call-result-differs"]
+
+
 def test_completed_job_never_applied_is_a_liveness_violation() -> None:
     b = HistoryBuilder()
     _, lost = b.call("webhook.deliver", 0, 500, None, job_id="j2")

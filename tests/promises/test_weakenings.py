@@ -2609,3 +2609,28 @@ def test_company_deletion_scope(apps, weakened: bool) -> None:
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"company-deletion-overreach"}
         assert verdict.violations[0].details["over"]["consents"][1] == spare["rows"]["consents"]
+
+
+@FIX
+def test_lead_score_field(reference_app_module, weakened: bool) -> None:
+    """A signed delivery applied, the call read: it carries the result's lead score with the fix; without it
+    the score copied from a misnamed field is null (job-applied-once flags call-read-result-differs, and
+    call-result-differs in the final state)."""
+    from stormproof.harness.shunya.results import expected_result
+    from tests.reference_app.background import delivery
+
+    app, tenant, call, job = _a_job_nobody_applies(reference_app_module, weakened, "lead-score-field")
+    rec = Recorder([t.company_id for t in app.tenants])
+    body, headers = delivery(job, call, secret=app.webhook_secret)
+    applied = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=body, headers=headers)
+    assert applied.json()["status"] == "applied", applied.text
+    rec.record(v.WEBHOOK_DELIVER, tenant.company_id, applied, job_id=job, call_id=call["id"])
+    read = httpx.get(f"{app.url}/api/v1/calls/{call['id']}", headers=auth(tenant.manager_token))
+    assert read.json()["analyses"] == 1, read.text
+    assert read.json()["lead_score"] == (None if weakened else expected_result(job)["lead_score"]), read.text
+    rec.record(v.CALL_READ, tenant.company_id, read, call_id=call["id"])
+    verdict = _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
+    assert verdict.summary["call_results_judged"] >= 2, verdict.summary
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"call-result-differs", "call-read-result-differs"}

@@ -12,6 +12,13 @@ must not be answered ``applied``.
 A job the stub failed (``failed_jobs``: no output) is recorded as failed,
 never analysed (``failed-job-analysed``), unless the load itself delivered
 it as completed with a valid signature.
+A call carries its result: a call with one analysis row has that row's
+``lead_score`` and ``outcome`` in the final state (``call-result-differs``),
+and a call read answering one analysis answers them too
+(``call-read-result-differs``): the columns clients read are copied from the
+result when it is applied, and a copy from a misnamed field (or from another
+delivery's payload) left every other rule green (found by a sweep that
+rewrote fields of 2xx answers: no rule read a call's lead score).
 Deliveries without a valid signature must be refused 401 and apply nothing
 (``_forged_deliveries``). Jobs never applied are the liveness checker's
 business (job-applied-eventually).
@@ -20,7 +27,7 @@ business (job-applied-eventually).
 from __future__ import annotations
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import WEBHOOK_DELIVER
+from stormproof.harness.history.vocabulary import CALL_READ, WEBHOOK_DELIVER
 from stormproof.harness.invariants.checkers._forged_deliveries import check_forged_deliveries
 from stormproof.harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
 from stormproof.harness.invariants.collector import ViolationLog
@@ -82,11 +89,13 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
     foreign = _foreign_results(log, history, snapshot, rows)
     answers = _applied_answers(log, history, by_job)
     statuses = _call_statuses(log, snapshot, by_job)
+    results = _call_results(log, history, snapshot, rows)
     # The failed jobs whose fate this run judged (A1.failed-not-analysed is exercised only by those).
     failed = 0 if snapshot.failed_jobs is None else len(snapshot.failed_jobs - vouched)
     return log.verdict(jobs_applied=len(by_job), analyses=len(rows), jobs_delivered=len(deliveries),
                        forged_deliveries=forged, foreign_results=foreign, failed_jobs_judged=failed,
-                       applied_answers_judged=answers, call_statuses_judged=statuses)
+                       applied_answers_judged=answers, call_statuses_judged=statuses,
+                       call_results_judged=results)
 
 
 def _applied_answers(log: ViolationLog, history: History, by_job: dict) -> int:
@@ -146,6 +155,60 @@ def _call_statuses(log: ViolationLog, snapshot: Snapshot, by_job: dict) -> int:
                     + ("failed upstream and recorded failed" if want == "analysis_failed" else "applied")
                     + f", but the call reads {status[call]!r}, not {want!r}", shunya_job_id=job_id, call_id=call,
                     status=status[call], expected=want)
+    return judged
+
+
+def _result_fields(result: object) -> tuple[int, str] | None:
+    """(lead_score, outcome) of an applied result, when it has both (a failed or empty result has none)."""
+    if not isinstance(result, dict):
+        return None
+    score, outcome = result.get("lead_score"), result.get("outcome")
+    if isinstance(score, bool) or not isinstance(score, int) or not isinstance(outcome, str):
+        return None
+    return score, outcome
+
+
+def _call_results(log: ViolationLog, history: History, snapshot: Snapshot, rows: tuple[Row, ...]) -> int:
+    """Calls with one analysis row read its lead_score and outcome, in the final state and in the call reads
+    that answered one analysis. Returns the calls and reads judged."""
+    calls = snapshot.table("calls")
+    if calls is None:
+        return 0
+    per_call: dict[str, list[Row]] = {}
+    for row in rows:
+        per_call.setdefault(str(row.get("call_id")), []).append(row)
+    want: dict[str, tuple[tuple[int, str], Row]] = {}
+    for call, analyses in per_call.items():
+        fields = _result_fields(analyses[0].get("result")) if len(analyses) == 1 else None
+        if fields is not None:
+            want[call] = (fields, analyses[0])
+    deliveries = deliveries_by_job(history)
+    judged = 0
+    for call_row in calls:
+        call = str(call_row.get("id"))
+        if call not in want:
+            continue
+        judged += 1
+        (score, outcome), analysis = want[call]
+        if (call_row.get("lead_score"), call_row.get("outcome")) != (score, outcome):
+            job = analysis.get("shunya_job_id")
+            log.add("call-result-differs", f"call {call} has lead score {call_row.get('lead_score')!r} and outcome "
+                    f"{call_row.get('outcome')!r}, but its analysis (Shunya job {job}) says {score!r} and "
+                    f"{outcome!r}", deliveries.get(job, ()), call_id=call, shunya_job_id=job)
+    for invoke, completion in history.pairs_of(CALL_READ):
+        if completion is None or completion.status != 200 or completion.result.get("analyses") != 1 \
+                or "lead_score" not in completion.result:
+            continue
+        call = str(invoke.args.get("call_id"))
+        if call not in want:
+            continue
+        judged += 1
+        (score, outcome), analysis = want[call]
+        read = (completion.result.get("lead_score"), completion.result.get("outcome", outcome))
+        if read != (score, outcome):
+            log.add("call-read-result-differs", f"call {call} read lead score {read[0]!r} and outcome {read[1]!r}, "
+                    f"but its one analysis says {score!r} and {outcome!r}", (invoke.index, completion.index),
+                    call_id=call, shunya_job_id=analysis.get("shunya_job_id"))
     return judged
 
 
