@@ -567,6 +567,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "its write to a buffer flushed STORMPROOF_WRITE_BEHIND_MS later, so a crash in between loses it",
         ),
         Weakening(
+            "appointment-offset-dropped",
+            "brief-5",
+            "an appointment's window 'normalised to UTC' by replacing its offset instead of converting: "
+            "10:00+05:30 is kept as 10:00 UTC, so a window written in any offset but UTC is shifted",
+        ),
+        Weakening(
             "lead-score-field",
             "A1",
             "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

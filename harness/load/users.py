@@ -214,6 +214,10 @@ def _learn(tenant: str, path: str, answer: Answer) -> None:
             pool.append(value)
 
 
+#: Offsets (seconds east of UTC, as written) and titles of the appointments the load creates.
+_OFFSETS = ((0, "Z"), (19800, "+05:30"), (-28800, "-08:00"))
+_TITLES = ("lifecycle", "Besprechung – Küche", "diagnóstico ✓")
+
 class _Derived:
     """The document and the routes each kind of probe draws from, fetched once per process."""
 
@@ -1044,10 +1048,13 @@ class StormUser(FastHttpUser):
     def _create_appointment(self) -> str | None:
         """A new appointment of our tenant, at a random hour years ahead (no consent yet)."""
         at = time.time() + 86400 * 400 + self.rng.randrange(24 * 365 * 5) * 3600
-        fmt = "%Y-%m-%dT%H:%M:%SZ"
-        window = {"title": "lifecycle", "starts_at": time.strftime(fmt, time.gmtime(at)),
-                  "ends_at": time.strftime(fmt, time.gmtime(at + 1800))}
-        created = self._send(v.APPOINTMENT_CREATE, "POST", "/api/v1/appointments", args={}, body=window,
+        # Written in the client's own offset and language two times in three: what was sent must be what is kept
+        # (no-lost-acknowledged-write compares the final row), and an offset dropped on the way shifts the window.
+        offset, suffix = self.rng.choice(_OFFSETS)
+        fmt = "%Y-%m-%dT%H:%M:%S" + suffix
+        window = {"title": self.rng.choice(_TITLES), "starts_at": time.strftime(fmt, time.gmtime(at + offset)),
+                  "ends_at": time.strftime(fmt, time.gmtime(at + offset + 1800))}
+        created = self._send(v.APPOINTMENT_CREATE, "POST", "/api/v1/appointments", args=dict(window), body=window,
                              token=self._token())
         appointment = created.body.get("id") if isinstance(created.body, dict) else None
         return appointment if created.status == 201 and isinstance(appointment, str) else None

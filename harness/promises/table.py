@@ -1045,6 +1045,13 @@ _row("brief-5.unassign-kept", "brief-5",
      "an answer named before the unassign is never active at the end.",
      "no-lost-acknowledged-write", (v.ASSIGN, v.UNASSIGN), HOT, ("assignment-storm",), ("unassign-commit",),
      count=c.by_operations((v.UNASSIGN,)))
+# Found 2026-12-05 by a sweep that rewrote one field of random 2xx answers: no rule read an appointment's title or
+# times. The load now writes two windows in three in another offset than UTC, and titles outside ASCII.
+_row("brief-5.appointment-kept-as-sent", "brief-5",
+     "An appointment answered 201 keeps the title and window it was created with: the same instants, whatever "
+     "offset the client wrote them in.",
+     "no-lost-acknowledged-write", (v.APPOINTMENT_CREATE,), TENANTS + "; windows written in offsets other than UTC",
+     ("lifecycle-under-load", "smoke"), ("appointment-offset-dropped",))
 # Found 2026-12-04 with single-row reads served from a 5-second cache no write invalidated: every scenario passed (no
 # checker judged a read's content). reads-current runs in every run; appointment.assign_read reads after its writes.
 _row("brief-5.reads-current", "brief-5",

@@ -760,6 +760,28 @@ def test_lost_consents_and_appointments() -> None:
     assert kept.status == "valid", kept.violations
 
 
+
+def test_appointments_keep_the_title_and_window_they_were_created_with() -> None:
+    """Times compare as instants, whatever the offset they were written in: a row kept at the wall-clock time of
+    another offset is flagged, and so is another title; an appointment a probe may have patched is not."""
+    sent = {"title": "diagnóstico ✓", "starts_at": "2031-03-01T15:30:00+05:30", "ends_at": "2031-03-01T16:00:00+05:30"}
+    b = HistoryBuilder()
+    b.call("appointment.create", 0, 1, 201, result={"id": "n1"}, **sent)
+    b.call("appointment.create", 0, 1, 201, process="p2", result={"id": "n2"}, **{**sent, "title": "x"})
+    b.call("appointment.create", 0, 1, 201, process="p3", result={"id": "n3"}, **sent)
+    b.call("probe.idempotency", 2, 3, 200, process="p4", method="PATCH", path="/api/v1/appointments/n3")
+    ten, half_past = 1930125600.0, 1930127400.0  # 10:00 and 10:30 UTC: the same instants as sent
+    rows = ({"id": "n1", "company_id": "c1", "title": sent["title"], "starts_at": ten, "ends_at": half_past},
+            {"id": "n2", "company_id": "c1", "title": "x", "starts_at": ten, "ends_at": half_past},
+            {"id": "n3", "company_id": "c1", "title": "patched", "starts_at": ten, "ends_at": half_past})
+    assert _run("no-lost-acknowledged-write", b, appointments=rows).status == "valid"
+    shifted = ({**rows[0], "starts_at": ten + 19800, "ends_at": half_past + 19800},
+               {**rows[1], "title": "x "}, rows[2])
+    verdict = _run("no-lost-acknowledged-write", b, appointments=shifted)
+    assert sorted((v.details["type"], v.details["appointment_id"], v.details["field"]) for v in verdict.violations) \
+        == [("appointment-altered", "n1", "starts_at"), ("appointment-altered", "n2", "title")]
+
+
 def test_metrics_agree_counts_the_webhooks_dedupe_hits_by_source() -> None:
     """Hits of source webhook: at least the deliveries answered duplicate; with that source's misses, at most the
     deliveries that reached the app (the load's and the stub's). A poll's hit counted as the webhook's, or a hit

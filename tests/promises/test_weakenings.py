@@ -2634,3 +2634,24 @@ def test_lead_score_field(reference_app_module, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"call-result-differs", "call-read-result-differs"}
+
+
+@FIX
+def test_appointment_offset_dropped(apps, weakened: bool) -> None:
+    """An appointment written at 15:30+05:30 is kept at 10:00 UTC with the fix; without it at 15:30 UTC, the
+    wall-clock time with its offset replaced (no-lost-acknowledged-write flags appointment-altered)."""
+    app = apps(*(("appointment-offset-dropped",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    window = {"title": "diagnóstico ✓", "starts_at": "2031-03-01T15:30:00+05:30",
+              "ends_at": "2031-03-01T16:00:00+05:30"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    rec.record(v.APPOINTMENT_CREATE, tenant.company_id, made, body=window, **window)
+    kept = datetime.fromisoformat(made.json()["starts_at"].replace("Z", "+00:00")).astimezone(timezone.utc)
+    assert kept.strftime("%H:%M") == ("15:30" if weakened else "10:00"), kept
+    verdict = _verdict("no-lost-acknowledged-write", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [(x.details["type"], x.details["field"]) for x in verdict.violations] == [
+            ("appointment-altered", "starts_at")]

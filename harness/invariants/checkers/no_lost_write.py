@@ -16,7 +16,12 @@ later operation could have undone it:
   that processing was allowed, only go with their appointment: a deletion or
   retention that takes the appointment takes them);
 - a created appointment exists, unless a deletion of it, or a retention run
-  or a company deletion of its tenant, may have acted after it.
+  or a company deletion of its tenant, may have acted after it; and it has
+  the title and window it was created with, the window as instants
+  (``appointment-altered``: an offset the client wrote dropped on the way
+  shifts it, found by a sweep that rewrote fields of 2xx answers, where no
+  rule read an appointment's title or times), unless a probe may have
+  patched it.
 
 ``info`` writes may or may not have applied and are never flagged; an
 appointment delete (or a confirmed deletion request of it) that may have
@@ -25,7 +30,9 @@ acted excuses everything under it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from stormproof.harness.history import History, Pair
 from stormproof.harness.history.vocabulary import (APPOINTMENT_CREATE, ASSIGN, CALL_SUBMIT, CONSENT_GRANT,
@@ -35,7 +42,8 @@ from stormproof.harness.invariants.checkers.single_assignment import assignment_
 from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, first_sent, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
-from stormproof.harness.invariants.snapshot import Row, Snapshot
+from stormproof.harness.invariants.checkers._acted import probe_writes
+from stormproof.harness.invariants.snapshot import Row, Snapshot, timestamp_seconds
 from stormproof.harness.invariants.timeline import INF, NO_UNDOERS
 from stormproof.harness.invariants.verdict import Verdict
 
@@ -194,16 +202,43 @@ def _check_consents(log: ViolationLog, history: History, snapshot: Snapshot) -> 
     return checked
 
 
+#: A PATCH of an appointment, as a probe fills the path.
+_PATCH_PATH = re.compile(r"/appointments/(?P<id>[^/?]+)(?:\?|$)")
+
+
+def _altered(sent: Mapping[str, Any], row: Row) -> tuple[str, object, object] | None:
+    """The first field of a creation the final row does not keep: (field, sent, kept), or None.
+
+    Times are compared as instants (an offset may be written any way), the title as text."""
+    for field in ("title", "starts_at", "ends_at"):
+        value, kept = sent.get(field), row.get(field)
+        if value is None or field not in row:
+            continue
+        if field == "title":
+            if kept != value:
+                return field, value, kept
+            continue
+        try:
+            moment = timestamp_seconds(value)
+        except ValueError:
+            continue
+        if not isinstance(kept, (int, float)) or abs(float(kept) - float(moment)) > 1e-3:
+            return field, value, kept
+    return None
+
+
 def _check_created_appointments(log: ViolationLog, history: History, snapshot: Snapshot,
                                 deleted_after: Callable[[AppointmentKey, float], bool]) -> int:
-    """Each acknowledged appointment creation is in the final state unless something may have removed it."""
+    """Each acknowledged appointment creation is in the final state unless something may have removed it, with
+    the title and window it was created with (unless a probe may have patched it)."""
     created = history.acknowledged_of(APPOINTMENT_CREATE)
     if not created:
         return 0
     if snapshot.appointments is None:
         log.cannot("appointments not in snapshot")
         return 0
-    rows = {row.get("id") for row in snapshot.appointments}
+    rows = {row.get("id"): row for row in snapshot.appointments}
+    patched: set[str] | None = None  # appointments a probe may have patched (built at the first altered row)
     # A retention run, or a deletion of a whole company, removes rows the load did not name one by one.
     sweeping = {invoke.tenant for invoke, _ in history.pairs_of(RETENTION_RUN)}
     whole = {str(completion.result.get("id")) for invoke, completion in history.acknowledged_of(DELETION_REQUEST)
@@ -217,6 +252,14 @@ def _check_created_appointments(log: ViolationLog, history: History, snapshot: S
         appointment = completion.result.get("id")
         if appointment is None or appointment in rows:
             checked += appointment is not None
+            altered = _altered(invoke.args, rows[appointment]) if appointment is not None else None
+            if altered is not None:
+                if patched is None:
+                    patched = {match.group("id") for _, match, _ in probe_writes(history, "PATCH", _PATCH_PATH)}
+                if appointment not in patched:
+                    log.add("appointment-altered", f"acknowledged appointment {appointment} was created with "
+                            f"{altered[0]} {altered[1]!r}, but the final row has {altered[2]!r}",
+                            (invoke.index, completion.index), appointment_id=appointment, field=altered[0])
             continue
         checked += 1
         if any_tenant or invoke.tenant in sweeping \

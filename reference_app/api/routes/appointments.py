@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -54,13 +55,17 @@ async def list_appointments(
 async def create_appointment(
     request: Request, body: AppointmentCreate, ctx: Ctx, principal: ManagerPrincipal
 ) -> Response:
+    starts_at, ends_at = body.starts_at, body.ends_at
+    if ctx.settings.weakened("appointment-offset-dropped"):  # the wall-clock time kept, its offset replaced
+        starts_at, ends_at = starts_at.replace(tzinfo=timezone.utc), ends_at.replace(tzinfo=timezone.utc)
+
     async def op(uow: UnitOfWork) -> Outcome:
         appointment = Appointment(
             id=uuid.uuid4(),
             company_id=principal.company_id,
             title=body.title,
-            starts_at=body.starts_at,
-            ends_at=body.ends_at,
+            starts_at=starts_at,
+            ends_at=ends_at,
             status="scheduled",
         )
         uow.session.add(appointment)
