@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from psycopg.errors import ForeignKeyViolation
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
@@ -123,9 +123,17 @@ async def get_call(call_id: str, ctx: Ctx, principal: CurrentPrincipal) -> dict[
         return hit
     async with ctx.reads() as session:
         call = await get_owned(session, Call, call_id, principal, ctx.settings, what="call")
-        job = (await session.execute(select(ShunyaJob).where(ShunyaJob.call_id == call.id))).scalar_one_or_none()
-        analyses = len((await session.execute(select(CallAnalysis.id).where(CallAnalysis.call_id == call.id))).all())
-    answer = _view(call, job, analyses)
+        # The call's columns, its job and its analyses in one statement, so one snapshot: an analysis is applied
+        # with the call's lead score in one transaction, and these reads run without one (autocommit), so
+        # separate statements answered "analyses: 1" with the lead score of before (job-applied-once found it).
+        count = select(func.count(CallAnalysis.id)).where(CallAnalysis.call_id == Call.id).scalar_subquery()
+        found = (await session.execute(
+            select(Call, ShunyaJob, count).outerjoin(ShunyaJob, ShunyaJob.call_id == Call.id)
+            .where(Call.id == call.id).execution_options(populate_existing=True))).one_or_none()
+        if found is None:  # deleted since the lookup
+            raise Problem("not-found", "call not found")
+        call, job, analyses = found
+    answer = _view(call, job, int(analyses))
     return remember_read("call", principal.company_id, call_id, answer) if cache else answer
 
 
