@@ -186,3 +186,15 @@ def test_an_id_an_answer_makes_is_one_nobody_made_until_that_answer_gives_it() -
     assert fresh[call] != call and len(fresh[call]) == len(call)
     assert Replayer._translation(case, [])[job] != fresh[job]  # a new one for every attempt
     assert fresh[key] != key
+
+
+def test_an_appointment_is_created_with_the_title_and_window_the_run_sent() -> None:
+    """no-lost-acknowledged-write compares the row with the recorded title and window: created with others, a
+    correct app's appointment is judged altered (a false alarm)."""
+    sent = {"title": "diagnóstico ✓", "starts_at": "2031-03-01T15:30:00+05:30", "ends_at": "2031-03-01T16:00:00+05:30"}
+    step = Step(3, 0, "u1", "appointment.create", TENANT, {**sent, "payload_fp": "fp"})
+    request = build_request(step, step.args, _ctx())
+    assert (request.method, request.path) == ("POST", "/api/v1/appointments")
+    assert request.body == sent
+    old = Step(3, 0, "u1", "appointment.create", TENANT, {"payload_fp": "fp"})  # a history from before
+    assert build_request(old, old.args, _ctx()).body["title"] == "reproduce"
