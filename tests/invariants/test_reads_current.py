@@ -113,3 +113,20 @@ def test_a_call_read_after_a_duplicate_a_superseded_or_a_forged_delivery_is_not_
     b.call("call.read", 80, 90, 200, process="r", call_id="c1")  # a backend that does not count analyses
     verdict = _judged(b)
     assert verdict.status == "valid" and verdict.summary["call_reads_judged"] == 0
+
+
+def test_a_read_answering_another_row_of_the_tenant_is_flagged() -> None:
+    """A read by id names the row asked for; a session read names its start's appointment."""
+    b = HistoryBuilder()
+    b.call("session.start", 0, 1, 201, appointment_id="a1", result={"id": "s1"})
+    b.call("session.read", 2, 3, 200, session_id="s1", result={"id": "s1", "appointment_id": "a1"})
+    b.call("appointment.read", 2, 3, 200, process="p2", appointment_id="a1", result={"id": "a1"})
+    b.call("call.read", 2, 3, 200, process="p3", call_id="k1", result={"id": "k1"})
+    good = _judged(b)
+    assert good.status == "valid" and good.summary["read_identities_judged"] == 3, good.violations
+    b.call("session.read", 4, 5, 200, session_id="s1", result={"id": "s1", "appointment_id": "a2"})
+    b.call("appointment.read", 4, 5, 200, process="p2", appointment_id="a1", result={"id": "a9"})
+    b.call("call.read", 4, 5, 200, process="p3", call_id="k1", result={"id": "k2"})
+    bad = _judged(b)
+    assert sorted((v.details["type"], v.details["f"]) for v in bad.violations) == [
+        ("read-other-row", "appointment.read"), ("read-other-row", "call.read"), ("read-other-row", "session.read")]

@@ -276,6 +276,21 @@ def test_a_stop_answered_as_still_recording_is_flagged() -> None:
     assert [v.details["type"] for v in verdict.violations] == ["stop-answered-active"]
 
 
+def test_a_stop_answered_with_another_status_than_the_rows_is_flagged() -> None:
+    """Whatever a backend calls a stopped session, the stop answers what the row keeps."""
+    b = HistoryBuilder()
+    b.call("session.start", 0, 5, 201, appointment_id="a1", result={"id": "s1"})
+    b.call(SESSION_STOP, 10, 15, 200, session_id="s1", idempotency_key="k1", payload_fp="fp",
+           result={"id": "s1", "status": "ended"})
+    b.call(SESSION_STOP, 20, 25, 200, process="p2", session_id="s1", idempotency_key="k2", payload_fp="fp",
+           result={"id": "s1", "status": "analyzed"})
+    row = Snapshot.build({"recording_sessions": [{"id": "s1", "company_id": "c1", "appointment_id": "a1",
+                                                  "status": "ended"}]})
+    (verdict,) = check_all(b.build(), row, ["single-active-session"])
+    assert [(v.details["type"], v.details["status"]) for v in verdict.violations] == [
+        ("stop-answered-active", "analyzed")]
+
+
 def test_answers_naming_another_session_or_appointment_are_flagged() -> None:
     verdict = _answered({"appointment_id": "a2"}, {"id": "s2", "status": "stopped"},
                         {"id": "s1", "appointment_id": "a3", "status": "stopped"})

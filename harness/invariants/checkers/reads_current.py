@@ -29,6 +29,12 @@ effect before the read began):
   cache of appointments and sessions on ``GET /calls/{id}``, the route clients
   poll for the result, passed every scenario (no rule read a call's answer).
 
+A read by id answers that row: a 200 naming another id, or a session read
+naming another appointment than its start did, is ``read-other-row`` (a
+cache or a query keyed wrong; tenant-isolation judges the rows of other
+tenants, this the reader's own). Found by a sweep that rewrote fields of 2xx
+answers: a read answering another row of the same tenant passed every rule.
+
 Reads answered while a fault was in place are judged like the others: a
 fault may refuse or delay a read, not make it answer an old state.
 """
@@ -60,8 +66,39 @@ def check_reads_current(history: History, snapshot: Snapshot) -> Verdict:
     session_reads = _judge_session_reads(log, history)
     appointment_reads, ambiguous = _judge_appointment_reads(log, history)
     call_reads = _judge_call_reads(log, history)
+    identities = _judge_identity(log, history)
     return log.verdict(session_reads_judged=session_reads, appointment_reads_judged=appointment_reads,
-                       appointment_reads_ambiguous=ambiguous, call_reads_judged=call_reads)
+                       appointment_reads_ambiguous=ambiguous, call_reads_judged=call_reads,
+                       read_identities_judged=identities)
+
+
+#: The reads by id, and the arg naming the row asked for.
+_READ_IDS = ((SESSION_READ, "session_id"), (APPOINTMENT_READ, "appointment_id"), (CALL_READ, "call_id"))
+
+
+def _judge_identity(log: ViolationLog, history: History) -> int:
+    """200 reads by id name the row asked for (and a session read its start's appointment). Returns the
+    reads judged; an answer that names no id is not judged."""
+    appointment_of = {completion.result.get("id"): invoke.args.get("appointment_id")
+                      for invoke, completion in history.acknowledged_of(*STARTS)}
+    judged = 0
+    for f, key in _READ_IDS:
+        for invoke, completion in history.pairs_of(f):
+            if completion is None or completion.status != 200:
+                continue
+            asked, named = invoke.args.get(key), completion.result.get("id")
+            if asked is None or named is None:
+                continue
+            judged += 1
+            other = f"{key[:-3]} {named}" if str(named) != str(asked) else None
+            if other is None and f == SESSION_READ:
+                started, read = appointment_of.get(asked), completion.result.get("appointment_id")
+                if started is not None and read is not None and str(read) != str(started):
+                    other = f"a session of appointment {read} (it was started for {started})"
+            if other is not None:
+                log.add("read-other-row", f"a read of {key[:-3]} {asked} answered {other}",
+                        (invoke.index, completion.index), f=f, asked=str(asked), answered=str(named))
+    return judged
 
 
 def _judge_session_reads(log: ViolationLog, history: History) -> int:

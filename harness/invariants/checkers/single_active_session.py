@@ -178,7 +178,7 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
     errored = _judge_errors(log, history)
     taken_over = _judge_acknowledged_twice(log, first_ack, history)
     restamped = _check_stopped_at(log, history, rows)
-    answers = _judge_answers(log, history, first_ack, stop_spans)
+    answers = _judge_answers(log, history, first_ack, stop_spans, rows)
     misnamed, judged = _judge_conflicts(log, history, rows, probe_stops)
 
     return log.verdict(
@@ -365,10 +365,12 @@ _ACTIVE_ANSWERED = frozenset(("pending", "recording", "active"))
 
 
 def _judge_answers(log: ViolationLog, history: History, first_ack: dict[object, tuple[AppointmentKey, Op, Op]],
-                   stop_spans: dict[object, list[tuple[float, float]]]) -> int:
-    """2xx starts and stops answer the session they acted on, in the state they left it. Returns the
+                   stop_spans: dict[object, list[tuple[float, float]]], rows: tuple[Row, ...] | None) -> int:
+    """2xx starts and stops answer the session they acted on, in the state they left it: a stop's status is
+    the final row's (whatever the backend calls a stopped session; sessions never restart). Returns the
     answers judged. Fields an answer leaves out are not judged (a backend may answer less)."""
     judged = 0
+    final = {row.get("id"): row.get("status") for row in rows or ()}
     for invoke, completion in history.acknowledged_of(*STARTS):
         assert completion is not None
         judged += 1
@@ -392,10 +394,12 @@ def _judge_answers(log: ViolationLog, history: History, first_ack: dict[object, 
         judged += 1
         result, session = completion.result, invoke.args.get("session_id")
         status = result.get("status")
-        if status in _ACTIVE_ANSWERED:
+        kept = final.get(session)
+        if status in _ACTIVE_ANSWERED or (status is not None and kept is not None and kept not in _ACTIVE_ANSWERED
+                                          and status != kept):
             log.add("stop-answered-active", f"a stop of session {session} was answered {status}: a stopped "
-                    "session answers stopped (the answer was the row as it was before the stop)",
-                    (invoke.index, completion.index), session_id=session, status=status)
+                    f"session answers its state (the final row's is {kept})",
+                    (invoke.index, completion.index), session_id=session, status=status, row=kept)
         named, appointment = result.get("id"), result.get("appointment_id")
         started = first_ack.get(session)
         if session is not None and named is not None and str(named) != str(session):
