@@ -567,6 +567,12 @@ WEAKENINGS: dict[str, Weakening] = {
             "its write to a buffer flushed STORMPROOF_WRITE_BEHIND_MS later, so a crash in between loses it",
         ),
         Weakening(
+            "session-read-latest",
+            "brief-5",
+            "GET /recordings/sessions/{id} answers the latest session of that session's appointment (the "
+            "'current recording' the UI polls): a read of an earlier session answers another one",
+        ),
+        Weakening(
             "appointment-offset-dropped",
             "brief-5",
             "an appointment's window 'normalised to UTC' by replacing its offset instead of converting: "

@@ -1061,6 +1061,13 @@ _row("brief-5.reads-current", "brief-5",
      "reads-current", (v.SESSION_READ, v.APPOINTMENT_READ), HOT + "; appointments no other turn writes",
      ("assignment-storm", "session-start-storm"), ("read-cache",),
      count=c.by_operations((v.SESSION_READ, v.APPOINTMENT_READ)))
+# Found 2026-12-05 by a sweep that rewrote one field of random 2xx answers: a read answering another row of the
+# reader's own tenant passed every rule (tenant-isolation judges other tenants' rows only).
+_row("brief-5.read-answers-its-row", "brief-5",
+     "A read by id answers the row asked for: the same id, and for a session the appointment its start named.",
+     "reads-current", (v.SESSION_READ, v.APPOINTMENT_READ, v.CALL_READ), HOT + "; appointments with several "
+     "sessions over the run", ("session-start-storm",), ("session-read-latest",),
+     count=c.by_operations((v.SESSION_READ, v.APPOINTMENT_READ, v.CALL_READ)))
 # Found 2026-12-05 with the same cache on GET /calls/{id}, the route clients poll for a call's analysis: every
 # scenario passed (no rule read a call's answer). The load reads a call again after delivering its job's result.
 _row("brief-5.call-reads-current", "brief-5",

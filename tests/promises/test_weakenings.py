@@ -2655,3 +2655,31 @@ def test_appointment_offset_dropped(apps, weakened: bool) -> None:
     if weakened:
         assert [(x.details["type"], x.details["field"]) for x in verdict.violations] == [
             ("appointment-altered", "starts_at")]
+
+
+@FIX
+def test_session_read_latest(apps, weakened: bool) -> None:
+    """Two sessions of one appointment, one after the other: a read of the first answers it with the fix; without
+    it, the appointment's latest session (reads-current flags read-other-row)."""
+    app = apps(*(("session-read-latest",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant)
+    body = {"appointment_id": appointment}
+    sessions = []
+    for _ in range(2):
+        started = httpx.post(app.url + START, headers=auth(tenant.manager_token, new_key()), json=body)
+        rec.record(v.SESSION_START, tenant.company_id, started, body=body, appointment_id=appointment)
+        assert started.status_code == 201, started.text
+        sessions.append(started.json()["id"])
+        stop = httpx.post(f"{app.url}/api/v1/recordings/sessions/{sessions[-1]}/stop",
+                          headers=auth(tenant.manager_token, new_key()))
+        rec.record(v.SESSION_STOP, tenant.company_id, stop, session_id=sessions[-1])
+        assert stop.status_code == 200, stop.text
+    read = httpx.get(f"{app.url}/api/v1/recordings/sessions/{sessions[0]}", headers=auth(tenant.manager_token))
+    rec.record(v.SESSION_READ, tenant.company_id, read, session_id=sessions[0])
+    assert read.json()["id"] == sessions[1 if weakened else 0], read.text
+    verdict = _verdict("reads-current", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [x.details["type"] for x in verdict.violations] == ["read-other-row"]
