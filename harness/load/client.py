@@ -118,7 +118,7 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
             result["analyses"] = body["analyses"]
         # A call read's copy of its analysis (job-applied-once: the analysis row's lead score and outcome).
         score = body.get("lead_score")
-        if isinstance(score, int) and not isinstance(score, bool) or score is None and "lead_score" in body:
+        if (isinstance(score, int) and not isinstance(score, bool)) or (score is None and "lead_score" in body):
             result["lead_score"] = score
         if isinstance(body.get("outcome"), str):
             result["outcome"] = body["outcome"]

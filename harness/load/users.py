@@ -218,6 +218,7 @@ def _learn(tenant: str, path: str, answer: Answer) -> None:
 _OFFSETS = ((0, "Z"), (19800, "+05:30"), (-28800, "-08:00"))
 _TITLES = ("lifecycle", "Besprechung – Küche", "diagnóstico ✓")
 
+
 class _Derived:
     """The document and the routes each kind of probe draws from, fetched once per process."""
 

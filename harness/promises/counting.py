@@ -38,7 +38,9 @@ __all__ = [
     "served_beside_limited",
     "stopped_by_another_user",
     "with_arg",
+    "with_arg_matching",
     "with_arg_value",
+    "with_result_value",
 ]
 
 #: The API's path prefix, which the promise table's routes leave out.
@@ -107,6 +109,20 @@ def with_arg_value(names: tuple[str, ...], arg: str, value: object, *, definite:
     """Completed operations of ``names`` whose ``arg`` is ``value`` (cross-tenant probes a rep sent, say)."""
     return lambda history: sum(1 for invoke, _ in completed(history, names, definite=definite)
                                if invoke.args.get(arg) == value)
+
+
+def with_arg_matching(names: tuple[str, ...], arg: str, pattern: str) -> Counter:
+    """Completed operations of ``names`` whose ``arg`` is a text ``pattern`` matches (searched)."""
+    compiled = re.compile(pattern)
+    return lambda history: sum(1 for invoke, _ in completed(history, names)
+                               if isinstance(arg_value := invoke.args.get(arg), str) and compiled.search(arg_value))
+
+
+def with_result_value(names: tuple[str, ...], key: str, value: object) -> Counter:
+    """Completed operations of ``names`` whose answer's recorded ``key`` is ``value`` (a delivery answered
+    applied, a call read answering one analysis)."""
+    return lambda history: sum(1 for _, completion in completed(history, names)
+                               if completion.result.get(key) == value)
 
 
 def answered(names: tuple[str, ...], status: int) -> Counter:

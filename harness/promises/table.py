@@ -119,7 +119,10 @@ _row("A1.call-carries-result", "A1",
      "A call with one analysis has that analysis's lead score and outcome, in the final state and in every call "
      "read that answers the analysis.",
      "job-applied-once", (v.CALL_SUBMIT, v.WEBHOOK_DELIVER, v.CALL_READ), "calls whose jobs complete",
-     ("smoke", "webhook-poll-storm"), ("lead-score-field",))
+     ("smoke", "webhook-poll-storm"), ("lead-score-field",),
+     # exercised by a call analysed: a delivery answered applied (its row judged), a read showing one analysis
+     count=c.plus(c.with_result_value((v.WEBHOOK_DELIVER,), "status", "applied"),
+                  c.with_result_value((v.CALL_READ,), "analyses", 1)))
 
 # -- A2 recording sessions ------------------------------------------------------------------------
 _SESSION_OPS = (v.SESSION_START, v.LEGACY_START, v.SESSION_STOP, v.LEGACY_STOP)
@@ -1051,7 +1054,8 @@ _row("brief-5.appointment-kept-as-sent", "brief-5",
      "An appointment answered 201 keeps the title and window it was created with: the same instants, whatever "
      "offset the client wrote them in.",
      "no-lost-acknowledged-write", (v.APPOINTMENT_CREATE,), TENANTS + "; windows written in offsets other than UTC",
-     ("lifecycle-under-load", "smoke"), ("appointment-offset-dropped",))
+     ("lifecycle-under-load", "smoke"), ("appointment-offset-dropped",),
+     count=c.with_arg_matching((v.APPOINTMENT_CREATE,), "starts_at", r"[+-]\d\d:\d\d$"))
 # Found 2026-12-04 with single-row reads served from a 5-second cache no write invalidated: every scenario passed (no
 # checker judged a read's content). reads-current runs in every run; appointment.assign_read reads after its writes.
 _row("brief-5.reads-current", "brief-5",

@@ -55,6 +55,21 @@ def test_a_redelivery_and_a_stop_by_another_user_count_only_their_situation() ->
     assert c.stopped_by_another_user(tuple(v.STARTS), tuple(v.STOPS))(history) == 2
 
 
+def test_an_analysed_call_and_a_window_in_another_offset_count_only_their_situation() -> None:
+    b = HistoryBuilder()
+    b.call(v.WEBHOOK_DELIVER, 0, 10, 200, job_id="j1", result={"status": "applied"})
+    b.call(v.WEBHOOK_DELIVER, 20, 30, 200, job_id="j1", result={"status": "duplicate"})
+    b.call(v.CALL_READ, 40, 50, 200, call_id="k1", result={"analyses": 1})
+    b.call(v.CALL_READ, 60, 70, 200, call_id="k2", result={"analyses": 0})
+    b.call(v.APPOINTMENT_CREATE, 80, 90, 201, result={"id": "n1"}, starts_at="2031-03-01T15:30:00+05:30")
+    b.call(v.APPOINTMENT_CREATE, 100, 110, 201, result={"id": "n2"}, starts_at="2031-03-01T10:00:00Z")
+    history = b.build()
+    analysed = c.plus(c.with_result_value((v.WEBHOOK_DELIVER,), "status", "applied"),
+                      c.with_result_value((v.CALL_READ,), "analyses", 1))
+    assert analysed(history) == 2  # the applied delivery and the read showing one analysis
+    assert c.with_arg_matching((v.APPOINTMENT_CREATE,), "starts_at", r"[+-]\d\d:\d\d$")(history) == 1
+
+
 def test_key_missing_counts_the_missing_key_probes_of_its_route() -> None:
     """The idempotency probe sends the keyless requests (f probe.idempotency, probe missing): counting only
     keyless session.stop ops left B1.key-required.* at 0 in every run."""
