@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from stormproof.harness.history import History, Op, load_history
-from stormproof.harness.history.vocabulary import (CALL_REFRESH, CALL_SUBMIT, CONSENT_GRANT, FAULT, NEMESIS, STOPS,
-                                                   WEBHOOK_DELIVER)
+from stormproof.harness.history.vocabulary import (APPOINTMENT_READ, CALL_READ, CALL_REFRESH, CALL_SUBMIT,
+                                                   CONSENT_GRANT, FAULT, NEMESIS, SESSION_READ, STOPS,
+                                                   WEBHOOK_DELIVER, WRITES)
 
 from .case import STEP_REF, Case, CaseFault, Step
 from .requests import SHUNYA_DELIVER, SUPPORTED
@@ -57,6 +58,10 @@ MAX_USERS = 8
 #: Violation details that name a session whose end matters: a start refused 409 naming a session that a stop
 #: had ended is only wrong if the replay ends it too, so the stops answered 2xx before the violation join it.
 _ENDED_IN_DETAILS = ("active_session_id",)
+#: Reads by id: what they answer is the state the writes answered before them left (see ``_state_before_reads``).
+_READS = frozenset((SESSION_READ, APPOINTMENT_READ, CALL_READ))
+#: At most this many writes answered before a cited read join the case, the latest first.
+MAX_BEFORE_READ = 6
 #: Invariants judged on latency or rates: a handful of requests cannot show them.
 UNREPRODUCIBLE_KINDS = frozenset(("slo",))
 #: At most this many requests stand for the traffic that spent a tenant's rate allowance (see ``_traffic``).
@@ -199,6 +204,39 @@ def _traffic(history: History, details: Mapping[str, Any], named: Mapping[int, O
                   and answered - _SECOND_NS <= invoke.time_ns <= answered]
         return sorted(others, key=lambda op: answered - op.time_ns)[:MAX_TRAFFIC]
     return []
+
+
+def _state_before_reads(history: History, cited: Iterable[Op], creators: Mapping[str, tuple[int, str]]) -> list[Op]:
+    """For each cited read: the writes on its row answered 2xx before it was sent, the latest
+    :data:`MAX_BEFORE_READ` first. Its row's resources are the ids it names and the ids the request that made
+    them used (a session's appointment).
+
+    A read answers the state those writes left, and a read that answers the wrong row or an old state shows
+    only if the replay leaves the same state: a session read answering its appointment's *later* session
+    (session-read-latest) needs the stop of the first and the start of the second, which name neither the
+    read nor anything it names (0/5 reproduced with the named requests and their creators alone,
+    2026-12-05). The shrinker removes those the violation does not need.
+    """
+    out: dict[int, Op] = {}
+    for read in cited:
+        if read.f not in _READS:
+            continue
+        resources = _ids_in(read.args)
+        for ident in list(resources):
+            made = creators.get(ident)
+            if made is not None and made[0] < read.index:
+                resources |= _ids_in(history[made[0]].args)
+        before = []
+        for invoke, done in history.pairs():
+            if invoke.f not in WRITES or invoke.f not in SUPPORTED or invoke.process == NEMESIS or done is None \
+                    or done.status is None or not 200 <= done.status < 300 or done.time_ns >= read.time_ns:
+                continue
+            if _ids_in(invoke.args) & resources or any(isinstance(value, str) and value in resources
+                                                       for value in done.result.values()):
+                before.append((done.time_ns, invoke))
+        for _, invoke in sorted(before, key=lambda item: -item[0])[:MAX_BEFORE_READ]:
+            out.setdefault(invoke.index, invoke)
+    return list(out.values())
 
 
 def _invoke(history: History, index: int) -> Op | None:
@@ -644,6 +682,8 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
             context.append((abs(s - start), invoke))
     for _, invoke in sorted(context, key=lambda item: item[0])[:max_context]:
         chosen[invoke.index] = invoke
+    for invoke in _state_before_reads(history, (named[n] for n in sorted(cited)), creators):
+        chosen.setdefault(invoke.index, invoke)
 
     # preconditions: creators of every id used, transitively; consents on created appointments
     todo = list(chosen.values())

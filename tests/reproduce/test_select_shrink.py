@@ -163,6 +163,35 @@ def test_a_conflict_naming_a_stopped_session_brings_the_stop_that_ended_it(tmp_p
     assert groups[0] <= groups[3] < groups[5]  # ended before the refused start is sent
 
 
+def test_a_read_brings_the_writes_on_its_row_answered_before_it(tmp_path: Path) -> None:
+    """A session read answering its appointment's later session: the stop of the first session and the start
+    of the second name neither the read nor its session, yet without them the replay reads the right row
+    (session-read-latest was 0/5). Writes on other appointments, and writes answered after the read was
+    sent, stay out."""
+    appt, other = "a" * 8 + "-0000-0000-0000-" + "0" * 12, "c" * 8 + "-0000-0000-0000-" + "0" * 12
+    s1, s2, s3 = ("b" * 8 + f"-0000-0000-0000-{n:012d}" for n in (1, 2, 3))
+    t = "t"
+    ops = [Op(0, "invoke", "u1", "session.start", t, {"appointment_id": appt, "idempotency_key": "k1"}, time_ns=0),
+           Op(1, "ok", "u1", "session.start", t, {}, 201, {"id": s1}, time_ns=1, invoke_index=0),
+           Op(2, "invoke", "u2", "session.stop", t, {"session_id": s1, "idempotency_key": "k2"}, time_ns=2),
+           Op(3, "ok", "u2", "session.stop", t, {}, 200, {"id": s1, "status": "stopped"}, time_ns=3, invoke_index=2),
+           Op(4, "invoke", "u3", "session.start", t, {"appointment_id": appt, "idempotency_key": "k3"}, time_ns=4),
+           Op(5, "ok", "u3", "session.start", t, {}, 201, {"id": s2}, time_ns=5, invoke_index=4),
+           Op(6, "invoke", "u4", "session.start", t, {"appointment_id": other, "idempotency_key": "k4"}, time_ns=6),
+           Op(7, "ok", "u4", "session.start", t, {}, 201, {"id": s3}, time_ns=7, invoke_index=6),
+           Op(8, "invoke", "u5", "session.read", t, {"session_id": s1}, time_ns=8),
+           Op(9, "invoke", "u6", "session.stop", t, {"session_id": s2, "idempotency_key": "k5"}, time_ns=9),
+           Op(10, "ok", "u5", "session.read", t, {}, 200, {"id": s2, "appointment_id": appt}, time_ns=10,
+              invoke_index=8),
+           Op(11, "ok", "u6", "session.stop", t, {}, 200, {"id": s2}, time_ns=11, invoke_index=9)]
+    violation = {"ops": [8, 10], "details": {"type": "read-other-row", "asked": s1, "answered": s2}}
+    result = {"verdicts": [{"invariant": "reads-current", "kind": "safety", "status": "invalid",
+                            "violations": [violation]}], "plan": {"weakenings": ["session-read-latest"]}}
+    record = RunRecord(tmp_path, result, History(ops), [{"company_id": t, "appointment_ids": [appt, other]}])
+    _, case = select_case(record, 1, max_context=0)
+    assert {step.index for step in case.steps} == {0, 2, 4, 8}
+
+
 def test_a_stop_refused_404_is_replayed_after_the_stop_that_stopped_the_session(tmp_path: Path) -> None:
     """stop-refused cites a 404 stop; in the run another stop of the session overlapped it and committed first.
     Sent together through the race window's barrier, both stops found the session active (4/10, then 0/10):
