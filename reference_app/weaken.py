@@ -579,6 +579,25 @@ WEAKENINGS: dict[str, Weakening] = {
             "10:00+05:30 is kept as 10:00 UTC, so a window written in any offset but UTC is shifted",
         ),
         Weakening(
+            "appointment-answer-utc-label",
+            "brief-5",
+            "a created appointment answered with its window formatted by hand as wall-clock time plus 'Z': "
+            "the row is right, but a window written in +05:30 is answered 5.5 hours late",
+        ),
+        Weakening(
+            "call-session-unlinked",
+            "F2",
+            "a call submitted with its recording session: the session read for the consent check but never "
+            "stored on the call, so the call outlives its session and answers recording_session_id null",
+        ),
+        Weakening(
+            "call-created-at-frozen",
+            "F1",
+            "a call's created_at from a default evaluated once, at import (default=utcnow() for default=utcnow): "
+            "every call is stamped with the app's start, so retention takes a new call for an old one once the "
+            "app has run longer than the policy",
+        ),
+        Weakening(
             "lead-score-field",
             "A1",
             "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

@@ -101,9 +101,10 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
         "company_ids_seen": frozenset(cid for cid in company_ids if cid in text),
     }
     if isinstance(body, dict):
-        # stopped_at: single-active-session compares every stop's answer with the others and the final row.
+        # stopped_at: single-active-session compares every stop's answer with the others and the final row;
+        # recording_session_id: a call's link (no-lost-acknowledged-write's call-unlinked).
         for key in ("id", "appointment_id", "rep_id", "company_id", "active_session_id", "assigned_rep_id",
-                    "stopped_at"):
+                    "stopped_at", "recording_session_id"):
             value = body.get(key)
             if isinstance(value, str):
                 result[key] = value
@@ -122,6 +123,11 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
             result["lead_score"] = score
         if isinstance(body.get("outcome"), str):
             result["outcome"] = body["outcome"]
+        # An appointment's (or assignment's) title and window as answered (no-lost-acknowledged-write: every
+        # answer describing an appointment gives the title and instants it was created with).
+        for key in ("title", "starts_at", "ends_at"):
+            if isinstance(body.get(key), str):
+                result[key] = body[key]
         for key in ("call_days", "appointment_days", "default"):  # a retention policy (retention-enforced)
             value = body.get(key)
             if isinstance(value, (int, bool)):

@@ -1081,13 +1081,17 @@ class StormUser(FastHttpUser):
             return
         f = _CONSENT_PROBED[next(_consent_turns) % len(_CONSENT_PROBED)]
         if f == _VIA_SESSION:
-            self._grant_consent(appointment, "recording")
+            # Half the time with the analysis consent too: the call must then be taken, and keep its session
+            # (a call stored without its session link passed every scenario: no such call was ever accepted).
+            scopes = ("recording", "analysis") if self.rng.random() < 0.5 else ("recording",)
+            for scope in scopes:
+                self._grant_consent(appointment, scope)
             started = self._start(v.SESSION_START, appointment, uuid.uuid4().hex)
             session = started.body.get("id") if started.status == 201 and isinstance(started.body, dict) else None
             if isinstance(session, str):
                 self._send(v.CALL_SUBMIT, "POST", "/api/v1/calls",
                            args={"appointment_id": appointment, "recording_session_id": session,
-                                 "consent_probe": "recording", "via": "session"},
+                                 "consent_probe": "+".join(scopes), "via": "session"},
                            body={"recording_session_id": session}, key=uuid.uuid4().hex, token=self._token())
             return
         # The args say what the probe granted first ("none" or the scope), so that coverage counts the

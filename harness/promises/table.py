@@ -986,6 +986,23 @@ _row("F3.consent-before-analysis", "F3",
      "No call of an appointment is analysed without an analysis consent granted before the call was submitted.",
      "consent-before-processing", (v.CALL_SUBMIT,), JOBS + "; appointments without consent",
      ("lifecycle-under-load",), ("consent-check",), count=c.with_arg((v.CALL_SUBMIT,), "consent_probe"))
+# Found 2026-12-05 reading which fields no rule read: a call's or a session's created_at (what retention judges age
+# by) could be any moment at all, a default evaluated once at import included.
+_row("F1.created-at-truthful", "F1",
+     "A call or a session is stamped created_at while the request that created it ran: one offset between the "
+     "app's clock and the client's puts every such stamp within its request (retention ages rows by it).",
+     "no-lost-acknowledged-write", (v.CALL_SUBMIT, v.SESSION_START, v.LEGACY_START), TENANTS + "; requests "
+     "spread over the run", ("smoke", "lifecycle-under-load"), ("call-created-at-frozen",),
+     count=c.by_operations((v.CALL_SUBMIT,)))
+# Found 2026-12-05 reading which answer fields no rule read: no call sent by its session was ever accepted (the consent
+# probe granted the recording consent only), and no rule compared a call's links with its body.
+_row("F2.call-keeps-its-links", "F2",
+     "A call answered 202 keeps the appointment or recording session its body named, in its answer and its final "
+     "row (null only once that appointment or session is gone): the links its deletion cascade and consent "
+     "check follow.",
+     "no-lost-acknowledged-write", (v.CALL_SUBMIT,), JOBS + "; appointments with both consents, calls sent "
+     "by their recording session", ("lifecycle-under-load",), ("call-session-unlinked",),
+     count=c.with_arg_value((v.CALL_SUBMIT,), "consent_probe", "recording+analysis"))
 # Found 2026-12-04 reading the reference app: POST /calls with a recording_session_id and no appointment_id skipped
 # the analysis consent, and no load sent one (the consent probe named the appointment). Its fourth turn now does.
 _row("F3.consent-via-session", "F3",
@@ -1056,6 +1073,15 @@ _row("brief-5.appointment-kept-as-sent", "brief-5",
      "no-lost-acknowledged-write", (v.APPOINTMENT_CREATE,), TENANTS + "; windows written in offsets other than UTC",
      ("lifecycle-under-load", "smoke"), ("appointment-offset-dropped",),
      count=c.with_arg_matching((v.APPOINTMENT_CREATE,), "starts_at", r"[+-]\d\d:\d\d$"))
+# Found 2026-12-05 by the same sweep: no rule read the title or window an appointment's answers gave (create, read,
+# unassign; an assign's window), so a create answered with its wall-clock time labelled UTC passed every scenario.
+_row("brief-5.appointment-answered-as-kept", "brief-5",
+     "Every 2xx answer describing an appointment (its creation's, a read's, an unassign's, an assignment's window) "
+     "gives the title and window it was created with, as instants.",
+     "no-lost-acknowledged-write", (v.APPOINTMENT_CREATE, v.APPOINTMENT_READ, v.ASSIGN, v.UNASSIGN),
+     TENANTS + "; windows written in offsets other than UTC", ("lifecycle-under-load", "smoke"),
+     ("appointment-answer-utc-label",),
+     count=c.with_arg_matching((v.APPOINTMENT_CREATE,), "starts_at", r"[+-](?!00:00)\d\d:\d\d$"))
 # Found 2026-12-04 with single-row reads served from a 5-second cache no write invalidated: every scenario passed (no
 # checker judged a read's content). reads-current runs in every run; appointment.assign_read reads after its writes.
 _row("brief-5.reads-current", "brief-5",

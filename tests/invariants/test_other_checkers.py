@@ -782,6 +782,79 @@ def test_appointments_keep_the_title_and_window_they_were_created_with() -> None
         == [("appointment-altered", "n1", "starts_at"), ("appointment-altered", "n2", "title")]
 
 
+def test_answers_describing_an_appointment_give_the_title_and_window_it_was_created_with() -> None:
+    """A create, read, unassign or assign answer giving another window (as instants) or title than the creation's
+    (an appointment the run did not create: its final row's) is flagged; the same instants written in another
+    offset are not, nor a title a probe may have patched."""
+    sent = {"title": "diagnóstico ✓", "starts_at": "2031-03-01T15:30:00+05:30", "ends_at": "2031-03-01T16:00:00+05:30"}
+    ten, half_past = 1930125600.0, 1930127400.0  # 10:00 and 10:30 UTC: the same instants as sent
+    rows = ({"id": "n1", "company_id": "c1", "title": sent["title"], "starts_at": ten, "ends_at": half_past},
+            {"id": "s1", "company_id": "c1", "title": "seeded", "starts_at": ten, "ends_at": half_past})
+    utc = {"starts_at": "2031-03-01T10:00:00Z", "ends_at": "2031-03-01T10:30:00+00:00"}
+    kept = {"appointments": rows, "appointment_assignments": (
+        {"id": "x1", "company_id": "c1", "appointment_id": "n1", "rep_id": "r1", "status": "released"},)}
+
+    def history(create: dict, read: dict, assign: dict, unassign: dict, seeded: dict) -> HistoryBuilder:
+        b = HistoryBuilder()
+        b.call("appointment.create", 0, 1, 201, result={"id": "n1", **create}, **sent)
+        b.call("appointment.read", 2, 3, 200, result={"id": "n1", **read}, appointment_id="n1")
+        b.call("appointment.assign", 4, 5, 200, result={"id": "x1", "appointment_id": "n1", **assign},
+               appointment_id="n1", rep_id="r1")
+        b.call("appointment.unassign", 6, 7, 200, result={"id": "n1", **unassign}, appointment_id="n1")
+        b.call("appointment.read", 8, 9, 200, result={"id": "s1", **seeded}, appointment_id="s1")
+        return b
+
+    good = history({**sent}, {"title": sent["title"], **utc}, utc, {"title": sent["title"], **utc},
+                   {"title": "seeded", **utc})
+    verdict = _run("no-lost-acknowledged-write", good, **kept)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["appointment_answers_judged"] == 5
+    labelled = {"starts_at": "2031-03-01T15:30:00Z", "ends_at": "2031-03-01T16:00:00Z"}  # wall clock called UTC
+    bad = history({"title": sent["title"], **labelled}, {"title": "other", **utc}, {**utc, "ends_at": "2031-03-01T11:00:00Z"},
+                  {"title": sent["title"], **utc, "starts_at": "2031-03-01T10:00:00"}, {"title": "seeded", **labelled})
+    verdict = _run("no-lost-acknowledged-write", bad, **kept)
+    got = sorted((v.details["type"], v.details["appointment_id"], v.details["field"], bad.ops[v.ops[0]].f)
+                 for v in verdict.violations)
+    assert got == [("appointment-answered-altered", "n1", "ends_at", "appointment.assign"),
+                   ("appointment-answered-altered", "n1", "starts_at", "appointment.create"),
+                   ("appointment-answered-altered", "n1", "title", "appointment.read"),
+                   ("appointment-answered-altered", "s1", "starts_at", "appointment.read")]
+    patched = history({**sent}, {"title": "patched", **utc}, utc, {"title": sent["title"], **utc},
+                      {"title": "seeded", **utc})
+    patched.call("probe.idempotency", 2, 3, 200, process="p4", method="PATCH", path="/api/v1/appointments/n1")
+    assert _run("no-lost-acknowledged-write", patched, **kept).status == "valid"
+
+
+def test_a_call_keeps_the_appointment_or_session_its_body_named() -> None:
+    """A call sent by its session keeps the session (answer and row); one sent by its appointment keeps that. A
+    link answered or kept as another id is flagged, and a null link while the session still exists; a null
+    link once the appointment is gone (ON DELETE SET NULL) is not, nor the args' appointment of a call sent
+    by its session (the load's note, not the body's)."""
+    b = HistoryBuilder()
+    by_session = {"appointment_id": "a1", "recording_session_id": "s1", "via": "session"}
+    b.call("call.submit", 0, 1, 202, result={"id": "k1", "recording_session_id": "s1"}, **by_session)
+    b.call("call.submit", 0, 1, 202, process="p2", result={"id": "k2", "appointment_id": "a1"}, appointment_id="a1")
+    b.call("call.submit", 0, 1, 202, process="p3", result={"id": "k3", "appointment_id": "a9"}, appointment_id="a9")
+    b.call("call.submit", 0, 1, 202, process="p4", result={"id": "k4", "recording_session_id": "s1"}, **by_session)
+    calls = ({"id": "k1", "company_id": "c1", "appointment_id": None, "recording_session_id": "s1"},
+             {"id": "k2", "company_id": "c1", "appointment_id": "a1", "recording_session_id": None},
+             {"id": "k3", "company_id": "c1", "appointment_id": None, "recording_session_id": None},
+             {"id": "k4", "company_id": "c1", "appointment_id": "a1", "recording_session_id": "s1"})
+    state = {"appointments": ({"id": "a1", "company_id": "c1"},),
+             "recording_sessions": ({"id": "s1", "company_id": "c1", "appointment_id": "a1", "status": "stopped"},)}
+    verdict = _run("no-lost-acknowledged-write", b, calls=calls, **state)
+    assert verdict.status == "valid", verdict.violations
+    bad = (calls[0] | {"recording_session_id": None}, calls[1] | {"appointment_id": "a2"}, calls[2], calls[3])
+    verdict = _run("no-lost-acknowledged-write", b, calls=bad, **state)
+    assert sorted((v.details["call_id"], v.details["field"]) for v in verdict.violations) == [
+        ("k1", "recording_session_id"), ("k2", "appointment_id")]
+    answered = HistoryBuilder()
+    answered.call("call.submit", 0, 1, 202, result={"id": "k1", "recording_session_id": "s2"}, **by_session)
+    verdict = _run("no-lost-acknowledged-write", answered, calls=calls[:1], **state)
+    assert [(v.details["type"], v.details["call_id"]) for v in verdict.violations] == [("call-unlinked", "k1")]
+    assert "its answer" in verdict.violations[0].message
+
+
 def test_metrics_agree_counts_the_webhooks_dedupe_hits_by_source() -> None:
     """Hits of source webhook: at least the deliveries answered duplicate; with that source's misses, at most the
     deliveries that reached the app (the load's and the stub's). A poll's hit counted as the webhook's, or a hit

@@ -19,3 +19,11 @@ def test_an_active_session_answer_has_no_stopped_at() -> None:
     body = {"id": "s1", "status": "recording", "stopped_at": None}
     result, _ = extract_result(json.dumps(body).encode(), False, ())
     assert "stopped_at" not in result
+
+
+def test_an_appointment_answer_keeps_its_title_and_window() -> None:
+    body = {"id": "a1", "company_id": "c1", "title": "Démo ☕", "starts_at": "2026-12-01T09:00:00+05:30",
+            "ends_at": "2026-12-01T10:00:00+05:30", "status": "scheduled", "assigned_rep_id": None}
+    result, _ = extract_result(json.dumps(body).encode(), False, ("c1",))
+    assert (result["title"], result["starts_at"], result["ends_at"]) == (
+        "Démo ☕", "2026-12-01T09:00:00+05:30", "2026-12-01T10:00:00+05:30")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -22,8 +23,16 @@ class Recorder:
         self.company_ids = company_ids
         self.clock = 0.0
 
-    def record(self, f: str, tenant: str, response: httpx.Response, *, body: Any = None, **args: Any) -> None:
+    def record(self, f: str, tenant: str, response: httpx.Response, *, body: Any = None,
+               wall: tuple[float, float] | None = None, **args: Any) -> None:
+        """``wall``: the real (sent, answered) wall times, for a checker that compares them with the app's clock
+        (otherwise the recorder's own clock, 10 ms a request, stands in)."""
         self.record_together(f, tenant, [response], body=body, **args)
+        if wall is not None:
+            done = self.builder.ops[-1]
+            invoke = self.builder.ops[done.invoke_index]
+            self.builder.ops[invoke.index] = replace(invoke, wall=wall[0])
+            self.builder.ops[done.index] = replace(done, wall=wall[1])
 
     def record_together(self, f: str, tenant: str, responses: list[httpx.Response], *, body: Any = None,
                         **args: Any) -> None:

@@ -1870,7 +1870,8 @@ def _a_job_nobody_applies(reference_app_module, weakened: bool, weakening: str):
                                shunya={"complete_after_ms": 60000, "webhook_enabled": False})
     tenant = app.tenants[0]
     call = submit_call(app, tenant)
-    return app, tenant, call, shunya_job_id(app, call)
+    # A fresh app's one worker starting beside the other xdist worker on 2 cores took over 20 s once (2026-12-05).
+    return app, tenant, call, shunya_job_id(app, call, timeout=60.0)
 
 
 @FIX
@@ -2251,6 +2252,57 @@ def test_consent_via_session(apps, weakened: bool) -> None:
     if weakened:
         assert {(x.details["type"], x.details["appointment_id"]) for x in verdict.violations} == {
             ("analysed-without-consent", appointment)}
+
+
+@FIX
+def test_call_session_unlinked(apps, weakened: bool) -> None:
+    """A call named by its recording session, on an appointment with both consents: accepted 202 either way; with
+    the fix it keeps the session in its answer and its row, without it neither (no-lost-acknowledged-write flags
+    call-unlinked)."""
+    app = apps(*(("call-session-unlinked",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant, ("recording", "analysis"))
+    started = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()),
+                         json={"appointment_id": appointment})
+    assert started.status_code == 201, started.text
+    rec.record(v.SESSION_START, tenant.company_id, started, appointment_id=appointment)
+    session = started.json()["id"]
+    body = {"recording_session_id": session}
+    call = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json=body)
+    assert call.status_code == 202, call.text
+    assert call.json()["recording_session_id"] == (None if weakened else session), call.text
+    rec.record(v.CALL_SUBMIT, tenant.company_id, call, body=body, appointment_id=appointment,
+               recording_session_id=session, via="session")
+    verdict = _verdict("no-lost-acknowledged-write", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [(x.details["type"], x.details["field"]) for x in verdict.violations] == [
+            ("call-unlinked", "recording_session_id")]
+
+
+@FIX
+def test_call_created_at_frozen(apps, weakened: bool) -> None:
+    """Two calls submitted 1.5 s apart: stamped while each ran with the fix; without it both with the moment the
+    app imported its routes (no-lost-acknowledged-write flags created-at-off)."""
+    app = apps(*(("call-created-at-frozen",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant, ("recording", "analysis"))
+    body = {"appointment_id": appointment}
+    for n in range(2):
+        if n:
+            time.sleep(1.5)
+        sent = time.time()
+        call = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json=body)
+        assert call.status_code == 202, call.text
+        rec.record(v.CALL_SUBMIT, tenant.company_id, call, body=body, appointment_id=appointment,
+                   wall=(sent, time.time()))
+    verdict = _verdict("no-lost-acknowledged-write", rec.history(), snapshot(app.database_url))
+    assert verdict.summary["creation_times_judged"] == 2, verdict.summary
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [x.details["type"] for x in verdict.violations] == ["created-at-off"]
 
 
 @FIX
@@ -2653,8 +2705,32 @@ def test_appointment_offset_dropped(apps, weakened: bool) -> None:
     verdict = _verdict("no-lost-acknowledged-write", rec.history(), snapshot(app.database_url))
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
+        assert sorted((x.details["type"], x.details["field"]) for x in verdict.violations) == [
+            ("appointment-altered", "starts_at"), ("appointment-answered-altered", "starts_at")]
+
+
+@FIX
+def test_appointment_answer_utc_label(apps, weakened: bool) -> None:
+    """An appointment written at 15:30+05:30 is answered 10:00 UTC (or 15:30+05:30) with the fix; without it
+    "15:30:00Z", its wall-clock time labelled UTC, while the row keeps the right instant (no-lost-acknowledged-write
+    flags appointment-answered-altered, not appointment-altered)."""
+    app = apps(*(("appointment-answer-utc-label",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    window = {"title": "Besuch ☕", "starts_at": "2031-03-01T15:30:00+05:30", "ends_at": "2031-03-01T16:00:00+05:30"}
+    made = httpx.post(f"{app.url}/api/v1/appointments", headers=auth(tenant.manager_token), json=window)
+    assert made.status_code == 201, made.text
+    rec.record(v.APPOINTMENT_CREATE, tenant.company_id, made, body=window, **window)
+    answered = datetime.fromisoformat(made.json()["starts_at"].replace("Z", "+00:00")).astimezone(timezone.utc)
+    assert answered.strftime("%H:%M") == ("15:30" if weakened else "10:00"), made.text
+    read = httpx.get(f"{app.url}/api/v1/appointments/{made.json()['id']}", headers=auth(tenant.manager_token))
+    rec.record(v.APPOINTMENT_READ, tenant.company_id, read, appointment_id=made.json()["id"])
+    verdict = _verdict("no-lost-acknowledged-write", rec.history(), snapshot(app.database_url))
+    assert verdict.summary["appointment_answers_judged"] == 2, verdict.summary
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
         assert [(x.details["type"], x.details["field"]) for x in verdict.violations] == [
-            ("appointment-altered", "starts_at")]
+            ("appointment-answered-altered", "starts_at")]
 
 
 @FIX

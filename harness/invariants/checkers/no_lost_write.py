@@ -11,7 +11,9 @@ later operation could have undone it:
   assign's answer named before the unassign's key was first sent, still
   ``active`` at the end, is ``unassign-lost`` (an unassign answered 200 that
   released nothing; a released assignment is never active again);
-- a submitted call exists;
+- a submitted call exists, and keeps the appointment or session its body
+  named, in its answer and its final row (``call-unlinked``; null once that
+  appointment or session is gone);
 - a granted consent exists while its appointment does (consents, the evidence
   that processing was allowed, only go with their appointment: a deletion or
   retention that takes the appointment takes them);
@@ -21,7 +23,16 @@ later operation could have undone it:
   (``appointment-altered``: an offset the client wrote dropped on the way
   shifts it, found by a sweep that rewrote fields of 2xx answers, where no
   rule read an appointment's title or times), unless a probe may have
-  patched it.
+  patched it;
+- every 2xx answer describing an appointment (a create's, a read's, an
+  unassign's; an assign's window) gives the title and window it was created
+  with, as instants (``appointment-answered-altered``: a create answered with
+  its wall-clock time labelled UTC keeps a right row and misleads the client
+  that books by it; the same sweep found no rule reading the answers).
+
+The rows a request certainly created (calls, sessions started 201) carry a
+``created_at`` taken while it ran, by one clock (``created-at-off``; see
+``_created_at``).
 
 ``info`` writes may or may not have applied and are never flagged; an
 appointment delete (or a confirmed deletion request of it) that may have
@@ -35,14 +46,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from stormproof.harness.history import History, Pair
-from stormproof.harness.history.vocabulary import (APPOINTMENT_CREATE, ASSIGN, CALL_SUBMIT, CONSENT_GRANT,
-                                                   DELETION_CONFIRM, DELETION_REQUEST, RETENTION_RUN, STARTS, STOPS,
-                                                   UNASSIGN)
+from stormproof.harness.history.vocabulary import (APPOINTMENT_CREATE, APPOINTMENT_READ, ASSIGN, CALL_SUBMIT,
+                                                   CONSENT_GRANT, DELETION_CONFIRM, DELETION_REQUEST, RETENTION_RUN,
+                                                   STARTS, STOPS, UNASSIGN)
 from stormproof.harness.invariants.checkers.single_assignment import assignment_undoers
 from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, first_sent, write_began
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.checkers._acted import probe_writes
+from stormproof.harness.invariants.checkers._created_at import check_created_at
 from stormproof.harness.invariants.snapshot import Row, Snapshot, timestamp_seconds
 from stormproof.harness.invariants.timeline import INF, NO_UNDOERS
 from stormproof.harness.invariants.verdict import Verdict
@@ -114,6 +126,7 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
             log.cannot("calls not in snapshot")
         else:
             call_ids = {row.get("id") for row in snapshot.calls}
+            _check_call_links(log, calls, snapshot)
             for invoke, completion in calls:
                 assert completion is not None
                 call_id = completion.result.get("id")
@@ -127,7 +140,48 @@ def check_no_lost_write(history: History, snapshot: Snapshot) -> Verdict:
     checked += _check_unassigns(log, history, snapshot)
     checked += _check_consents(log, history, snapshot)
     checked += _check_created_appointments(log, history, snapshot, deleted_after)
-    return log.verdict(acknowledged_writes_checked=checked)
+    answers = _check_appointment_answers(log, history, snapshot)
+    stamps = check_created_at(log, history, snapshot)
+    return log.verdict(acknowledged_writes_checked=checked, appointment_answers_judged=answers,
+                       creation_times_judged=stamps)
+
+
+def _check_call_links(log: ViolationLog, calls: tuple[Pair, ...], snapshot: Snapshot) -> None:
+    """An acknowledged call keeps the appointment or recording session its body named, in its answer and in its
+    final row (``call-unlinked``); a final link that is null once that appointment or session is gone is the
+    foreign key's ON DELETE SET NULL, not a loss.
+
+    A call's links are what its deletion cascade and its consent check follow (plan F2, F3): a call stored
+    without its session outlives the session's appointment. Found 2026-12-05 reading which answer fields no
+    rule read: no load sent a call by its session that an app had to accept (the consent probe's were all
+    refused), and no rule compared a call's links with what was sent. A call sent by its session alone (args
+    ``via`` = session) names only the session; the args' appointment is the load's note of whose it is."""
+    rows = _rows_by_id(snapshot.calls or ())
+    exists = {"appointment_id": {row.get("id") for row in snapshot.appointments or ()},
+              "recording_session_id": {row.get("id") for row in snapshot.recording_sessions or ()}}
+    for invoke, completion in calls:
+        assert completion is not None
+        call_id = completion.result.get("id")
+        named = ("recording_session_id",) if invoke.args.get("via") == "session" \
+            else ("appointment_id", "recording_session_id")
+        for field in named:
+            sent = invoke.args.get(field)
+            if not isinstance(sent, str):
+                continue
+            answered = completion.result.get(field)
+            row = rows.get(call_id)
+            kept = row.get(field) if row is not None else sent
+            if answered is not None and str(answered) != sent:
+                where, got = "its answer", answered
+            elif kept is not None and str(kept) != sent:
+                where, got = "its final row", kept
+            elif kept is None and row is not None and sent in exists[field]:
+                where, got = "its final row", None
+            else:
+                continue
+            log.add("call-unlinked", f"call {call_id} was submitted with {field} {sent}, but {where} has {got}",
+                    (invoke.index, completion.index), call_id=call_id, field=field)
+            break
 
 
 def _check_unassigns(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
@@ -206,11 +260,14 @@ def _check_consents(log: ViolationLog, history: History, snapshot: Snapshot) -> 
 _PATCH_PATH = re.compile(r"/appointments/(?P<id>[^/?]+)(?:\?|$)")
 
 
-def _altered(sent: Mapping[str, Any], row: Row) -> tuple[str, object, object] | None:
-    """The first field of a creation the final row does not keep: (field, sent, kept), or None.
+def _altered(sent: Mapping[str, Any], row: Mapping[str, Any],
+             fields: tuple[str, ...] = ("title", "starts_at", "ends_at")) -> tuple[str, object, object] | None:
+    """The first of ``fields`` that ``row`` (a final row, or an answer's) does not keep as ``sent`` had it:
+    (field, sent, kept), or None.
 
-    Times are compared as instants (an offset may be written any way), the title as text."""
-    for field in ("title", "starts_at", "ends_at"):
+    Times are compared as instants (an offset may be written any way; a time with none is UTC), the title
+    as text; a field missing from either side, or a time either side does not parse, is not judged."""
+    for field in fields:
         value, kept = sent.get(field), row.get(field)
         if value is None or field not in row:
             continue
@@ -219,12 +276,61 @@ def _altered(sent: Mapping[str, Any], row: Row) -> tuple[str, object, object] | 
                 return field, value, kept
             continue
         try:
-            moment = timestamp_seconds(value)
+            moment, held = timestamp_seconds(value), timestamp_seconds(kept)
         except ValueError:
             continue
-        if not isinstance(kept, (int, float)) or abs(float(kept) - float(moment)) > 1e-3:
+        if not isinstance(moment, (int, float)):
+            continue
+        if not isinstance(held, (int, float)) or abs(float(held) - float(moment)) > 1e-3:
             return field, value, kept
     return None
+
+
+#: The answers describing an appointment: the operation, the result key naming the appointment, the fields
+#: it answers (an assignment answers its appointment's window, copied when it was made).
+_DESCRIBING = ((APPOINTMENT_CREATE, "id", ("title", "starts_at", "ends_at")),
+               (APPOINTMENT_READ, "id", ("title", "starts_at", "ends_at")),
+               (UNASSIGN, "id", ("title", "starts_at", "ends_at")),
+               (ASSIGN, "appointment_id", ("starts_at", "ends_at")))
+
+
+def _check_appointment_answers(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
+    """Every 2xx answer describing an appointment gives the title and window it was created with (the
+    creation's args; for an appointment the run did not create, its final row), as instants.
+
+    A client shows and books what the answers say: a create answered with the window shifted (its
+    wall-clock time labelled UTC, say) misleads it even though the stored row is right. A title a probe
+    may have patched is not judged; windows never change. Returns the answers judged."""
+    expected: dict[object, Mapping[str, Any]] = {}
+    for invoke, completion in history.acknowledged_of(APPOINTMENT_CREATE):
+        assert completion is not None
+        appointment = completion.result.get("id")
+        if appointment is not None and appointment not in expected:
+            expected[appointment] = invoke.args
+    for row in snapshot.appointments or ():
+        expected.setdefault(row.get("id"), row)
+    patched: set[str] | None = None
+    judged = 0
+    for f, key, fields in _DESCRIBING:
+        for invoke, completion in history.pairs_of(f):
+            if completion is None or not 200 <= (completion.status or 0) < 300:
+                continue
+            appointment = completion.result.get(key)
+            sent = expected.get(appointment)
+            if sent is None or not any(field in completion.result for field in fields):
+                continue
+            judged += 1
+            altered = _altered(sent, completion.result, fields)
+            if altered is not None and altered[0] == "title":
+                if patched is None:
+                    patched = {match.group("id") for _, match, _ in probe_writes(history, "PATCH", _PATCH_PATH)}
+                if appointment in patched:
+                    altered = _altered(sent, completion.result, fields[1:])
+            if altered is not None:
+                log.add("appointment-answered-altered", f"{f} answered appointment {appointment} with {altered[0]} "
+                        f"{altered[2]!r}, but it was created with {altered[1]!r}",
+                        (invoke.index, completion.index), appointment_id=appointment, field=altered[0])
+    return judged
 
 
 def _check_created_appointments(log: ViolationLog, history: History, snapshot: Snapshot,

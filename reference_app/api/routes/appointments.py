@@ -70,7 +70,10 @@ async def create_appointment(
         )
         uow.session.add(appointment)
         await uow.session.flush()
-        return Outcome(201, dump(AppointmentOut, appointment))
+        answer = dump(AppointmentOut, appointment)
+        if ctx.settings.weakened("appointment-answer-utc-label"):  # the client's wall clock, labelled UTC
+            answer["starts_at"], answer["ends_at"] = (at.strftime("%Y-%m-%dT%H:%M:%SZ") for at in (starts_at, ends_at))
+        return Outcome(201, answer)
 
     return await run_write(request, ctx, principal, op, required=False)
 

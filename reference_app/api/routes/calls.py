@@ -26,6 +26,8 @@ from ..schemas import CallOut, CallSubmit, JobOut, dump
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
 log = logging.getLogger(__name__)
+#: Weakened ``call-created-at-frozen``: the stamp a default evaluated once gives (``default=utcnow()``).
+_IMPORTED_AT = utcnow()
 
 
 def _view(call: Call, job: ShunyaJob | None, analyses: int) -> dict[str, Any]:
@@ -54,7 +56,7 @@ async def submit_call(request: Request, body: CallSubmit, ctx: Ctx, principal: C
                 uow.session, RecordingSession, body.recording_session_id, principal, ctx.settings,
                 what="recording session",
             )
-            session_id = recording.id
+            session_id = None if ctx.settings.weakened("call-session-unlinked") else recording.id
             if appointment_id is None and not ctx.settings.weakened("consent-via-session"):
                 # A call recorded in a session is a call of the session's appointment: its analysis needs
                 # that appointment's analysis consent, however the body names it (weakened: checked only
@@ -63,7 +65,8 @@ async def submit_call(request: Request, body: CallSubmit, ctx: Ctx, principal: C
                                         what="appointment")
                 await require_consent(uow.session, ctx.settings, owner, "analysis")
         call = Call(id=uuid.uuid4(), company_id=principal.company_id, appointment_id=appointment_id,
-                    recording_session_id=session_id, status="submitted", created_at=utcnow())
+                    recording_session_id=session_id, status="submitted",
+                    created_at=_IMPORTED_AT if ctx.settings.weakened("call-created-at-frozen") else utcnow())
         job = ShunyaJob(id=uuid.uuid4(), company_id=principal.company_id, call_id=call.id, status="pending",
                         attempts=0, created_at=utcnow())
         try:
