@@ -598,6 +598,18 @@ WEAKENINGS: dict[str, Weakening] = {
             "app has run longer than the policy",
         ),
         Weakening(
+            "list-empty-404",
+            "E5",
+            "an appointment list with nothing on its page answered 404 not-found ('no appointments found') "
+            "instead of 200 and an empty page",
+        ),
+        Weakening(
+            "stop-starter-only",
+            "A2",
+            "a permission check on stops: only the user who started a session may stop it, every other user of "
+            "its tenant is answered 403 forbidden",
+        ),
+        Weakening(
             "lead-score-field",
             "A1",
             "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

@@ -62,6 +62,7 @@ __all__ = [
     "CALL_REFRESH",
     "CALL_SUBMIT",
     "CONSENT_GRANT",
+    "DEAD_LETTER_LIST",
     "DEAD_LETTER_RETRY",
     "DELETION_CONFIRM",
     "DELETION_REQUEST",
@@ -116,6 +117,7 @@ CALL_REFRESH = "call.refresh"
 CALL_READ = "call.read"
 APPOINTMENT_LIST = "appointment.list"
 DEAD_LETTER_RETRY = "dead_letter.retry"
+DEAD_LETTER_LIST = "dead_letter.list"
 
 #: The process name of fault injections and heals.
 NEMESIS = "nemesis"

@@ -49,6 +49,8 @@ _probe_turns = itertools.count()
 _VIA_SESSION = "call.submit:via-session"
 _CONSENT_PROBED = (v.SESSION_START, v.LEGACY_START, v.CALL_SUBMIT, _VIA_SESSION)
 _consent_turns = itertools.count()
+#: An appointment list's offset past any tenant's rows (the API's largest).
+_PAST_THE_END = 1_000_000
 #: Turns of appointment.double_book: overlapping pairs, and one turn in four a touching pair.
 _pair_turns = itertools.count()
 #: Turns of the requests' trace headers (X-Trace-Id, or a traceparent one time in four).
@@ -555,7 +557,13 @@ class StormUser(FastHttpUser):
                    args={"session_id": session, **who}, token=token)
 
     def do_appointment_list(self) -> None:
-        self._send("appointment.list", "GET", "/api/v1/appointments?limit=50", args={}, token=self._token())
+        """The tenant's first page; one time in four a page past the end (``args.offset``), which is 200 and
+        empty: an app that answered an empty page 404 passed every scenario, no list ever being empty."""
+        if self.rng.random() < 0.25:
+            self._send(v.APPOINTMENT_LIST, "GET", f"/api/v1/appointments?limit=50&offset={_PAST_THE_END}",
+                       args={"offset": _PAST_THE_END}, token=self._token())
+            return
+        self._send(v.APPOINTMENT_LIST, "GET", "/api/v1/appointments?limit=50", args={}, token=self._token())
 
     def do_appointment_list_burst(self) -> None:
         """BURST_SIZE lists of this user's tenant at once, each on its own connection (``args.burst``).
@@ -710,7 +718,7 @@ class StormUser(FastHttpUser):
         d = derived()
         lists = [r for r in d.authz if r.method == "GET" and not r.id_params] if d is not None else []
         if not lists or self.rng.random() < 0.5:
-            self._send("appointment.list", "GET", "/api/v1/appointments?limit=50", args={"header_tenant": other},
+            self._send(v.APPOINTMENT_LIST, "GET", "/api/v1/appointments?limit=50", args={"header_tenant": other},
                        token=self._token(), headers={"X-Company-Id": other})
             return
         route, field = self.rng.choice(lists), self.rng.choice(_TENANT_PARAMS)
@@ -1206,7 +1214,7 @@ class StormUser(FastHttpUser):
         wrote during the run (Shunya's failures), when there is one: only such a letter's retried task
         shows whether a retry by hand gets the whole retry budget (plan C2), and the seed's eight a
         tenant would be picked far more often."""
-        listed = self._send("dead_letter.list", "GET", "/api/v1/dead-letters?status=dead&limit=50", args={},
+        listed = self._send(v.DEAD_LETTER_LIST, "GET", "/api/v1/dead-letters?status=dead&limit=50", args={},
                             token=self._token())
         dead = [str(row["id"]) for row in listed.body if isinstance(row, dict) and row.get("id")] \
             if isinstance(listed.body, list) else []

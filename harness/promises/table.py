@@ -169,6 +169,14 @@ _row("A2.stop-by-any-user", "A2",
      "single-active-session", (v.SESSION_START, v.SESSION_STOP, v.LEGACY_STOP), HOT + "; a manager and reps per tenant",
      ("session-start-storm",), ("session-owner-scope",),
      count=c.stopped_by_another_user((v.SESSION_START, v.LEGACY_START), (v.SESSION_STOP, v.LEGACY_STOP)))
+# Found 2026-12-05 by injecting refusals over the fault scenarios: 0 of 14 stops answered 403 were judged (a stop's
+# 401 and 403 were taken for the token's or role's refusals, but the load's token is always a tenant user's).
+_row("A2.stop-not-forbidden", "A2",
+     "A stop with a valid token of any user of the session's tenant is never refused 401 or 403: no role or "
+     "starter check stands between a tenant's user and its sessions.",
+     "single-active-session", (v.SESSION_START, v.SESSION_STOP, v.LEGACY_STOP), HOT + "; a manager and reps per "
+     "tenant", ("session-start-storm",), ("stop-starter-only",),
+     count=c.stopped_by_another_user((v.SESSION_START, v.LEGACY_START), (v.SESSION_STOP, v.LEGACY_STOP)))
 # Found 2026-12-05 by a sweep that rewrote one field of random 2xx answers: a stop answered "recording" (or
 # another session's id, or another appointment's) passed every rule; only stopped_at was read.
 _row("A2.answers-describe", "A2",
@@ -986,6 +994,14 @@ _row("F3.consent-before-analysis", "F3",
      "No call of an appointment is analysed without an analysis consent granted before the call was submitted.",
      "consent-before-processing", (v.CALL_SUBMIT,), JOBS + "; appointments without consent",
      ("lifecycle-under-load",), ("consent-check",), count=c.with_arg((v.CALL_SUBMIT,), "consent_probe"))
+# Found 2026-12-05 by injecting refusals over the fault scenarios: 0 of 20 list 404s were judged (404 taken for a
+# deleted row), and no list was ever empty. One list in four now asks for a page past the end.
+_row("E5.empty-list-answered", "E5",
+     "A list names no row, so it is never answered 404: an empty page is 200 and empty (unless the list named "
+     "another tenant in X-Company-Id).",
+     "refusals-explained", (v.APPOINTMENT_LIST,), TENANTS + "; a page past the end of the tenant's rows",
+     ("smoke", "tenant-probe"), ("list-empty-404",),
+     count=c.with_arg((v.APPOINTMENT_LIST,), "offset"))
 # Found 2026-12-05 reading which fields no rule read: a call's or a session's created_at (what retention judges age
 # by) could be any moment at all, a default evaluated once at import included.
 _row("F1.created-at-truthful", "F1",

@@ -204,6 +204,10 @@ async def stop_session(
         # Weakened: the ownership check compares the session's starter with the caller (the user, where the
         # tenant was meant): a session is "not found" to every other user of its own company.
         raise Problem("not-found", "recording session not found")
+    if recording.started_by != principal.user_id and ctx.settings.weakened("stop-starter-only"):
+        # Weakened: a permission check that lets only the session's starter stop it; every other user of the
+        # tenant is forbidden.
+        raise Problem("forbidden", "only the user who started a recording session may stop it")
     if recording.status not in ACTIVE_SESSION_STATUSES and ctx.settings.weakened("stop-finds-active-only"):
         # A lookup of active sessions only: a stopped session is "not found" to a retried stop.
         raise Problem("not-found", "recording session not found")

@@ -43,6 +43,22 @@ def test_refusals_the_contract_does_not_give_are_flagged_on_any_route() -> None:
     assert "409 active-session-exists or consent-required" in verdict.violations[1].message
 
 
+def test_a_list_answered_404_is_flagged_unless_it_named_another_tenant() -> None:
+    """A list names no row, so "no such row" is no answer of it (0 of 20 list 404s judged, 2026-12-05); a list
+    naming another tenant in X-Company-Id may be answered as if that tenant did not exist."""
+    b = HistoryBuilder()
+    b.call("appointment.list", 0, 10, 404, result=_problem("not-found"), burst=1)
+    b.call("dead_letter.list", 20, 30, 404, process="d", result=_problem("not-found"))
+    b.call("dead_letter.list", 40, 50, 409, process="e", result=_problem("conflict"))
+    (verdict,) = check_all(b.build(), Snapshot(), [NAME])
+    assert verdict.summary["unexplained_by_operation"] == {"appointment.list": 1, "dead_letter.list": 2}
+    other = HistoryBuilder()
+    other.call("appointment.list", 0, 10, 404, result=_problem("not-found"), header_tenant="c2")
+    other.call("appointment.read", 20, 30, 404, result=_problem("not-found"), appointment_id="gone")
+    (verdict,) = check_all(other.build(), Snapshot(), [NAME])
+    assert verdict.status == "valid", verdict.violations
+
+
 def test_refusals_the_contract_gives_pass() -> None:
     b = HistoryBuilder()
     b.call("session.start", 0, 10, 409, result=_problem("active-session-exists"), appointment_id="a1",

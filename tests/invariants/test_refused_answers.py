@@ -146,16 +146,17 @@ def test_an_assignment_a_probe_unassigned_is_not_a_lost_write() -> None:
 
 def test_a_stop_refused_400_or_422_as_not_active_is_flagged() -> None:
     """The usual hand-written refusal (HTTPException 400 / a 422 "not active") breaks the promise as a 409 does."""
-    for status, problem in ((400, "session-not-active"), (422, None), (410, "gone")):
+    for status, problem in ((400, "session-not-active"), (422, None), (410, "gone"), (401, "unauthorized"),
+                            (403, "forbidden")):  # the load's token is a tenant user's, and any of them may stop
         verdict = _stops((200, None), (status, problem))
         assert verdict.status == "invalid", (status, problem)
         assert verdict.summary["stops_refused"] == 1
         assert verdict.violations[0].details["status"] == status
 
 
-def test_stop_refusals_of_the_key_protocol_token_and_limiter_are_valid() -> None:
+def test_stop_refusals_of_the_key_protocol_and_limiter_are_valid() -> None:
     verdict = _stops((200, None), (400, "idempotency-key-invalid"), (422, "idempotency-key-mismatch"),
-                     (401, "unauthorized"), (403, "forbidden"), (429, "rate-limited"), (409, "resource-busy"))
+                     (429, "rate-limited"), (409, "resource-busy"))
     assert verdict.status == "valid", verdict.violations
 
 

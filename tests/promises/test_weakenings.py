@@ -1312,10 +1312,12 @@ def test_stop_finds_active_only(apps, weakened: bool) -> None:
 
 
 @FIX
-def test_session_owner_scope(apps, weakened: bool) -> None:
+@pytest.mark.parametrize("weakening, refused", [("session-owner-scope", 404), ("stop-starter-only", 403)])
+def test_session_owner_scope(apps, weakened: bool, weakening: str, refused: int) -> None:
     """A session a rep started is stopped by the tenant's manager and by another rep with the fix; without it
-    both stops answer 404 (single-active-session flags stop-refused: the session existed all along)."""
-    app = apps(*(("session-owner-scope",) if weakened else ()))
+    both stops answer 404 (the session looked up among the caller's own) or 403 (a starter-only permission
+    check); single-active-session flags stop-refused: the session existed all along, and any user may stop it."""
+    app = apps(*((weakening,) if weakened else ()))
     tenant = app.tenants[0]
     assert len(tenant.rep_tokens) >= 2
     rec = Recorder([t.company_id for t in app.tenants])
@@ -1330,7 +1332,7 @@ def test_session_owner_scope(apps, weakened: bool) -> None:
         stop = httpx.post(f"{app.url}/api/v1/recordings/sessions/{session}/stop", headers=auth(token, new_key()))
         rec.record(v.SESSION_STOP, tenant.company_id, stop, session_id=session, **who)
         stops.append(stop.status_code)
-    assert stops == ([404, 404] if weakened else [200, 200]), stops
+    assert stops == ([refused, refused] if weakened else [200, 200]), stops
     verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
@@ -1404,6 +1406,26 @@ def test_unassign_refuses_unassigned(apps, weakened: bool) -> None:
     if weakened:
         assert verdict.violations[0].details == {"type": "refusal-outside-contract", "tenant": tenant.company_id,
                                                  "f": v.UNASSIGN, "status": 409, "problem": "conflict"}
+
+
+@FIX
+def test_list_empty_404(apps, weakened: bool) -> None:
+    """A page past the end of the tenant's appointments is 200 and empty with the fix; 404 not-found without it,
+    a refusal a list never has (refusals-explained flags it)."""
+    app = apps(*(("list-empty-404",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    answer = httpx.get(f"{app.url}/api/v1/appointments?limit=50&offset=1000000", headers=auth(tenant.manager_token))
+    assert (answer.status_code, answer.json() if answer.status_code == 200 else None) == (
+        (404, None) if weakened else (200, [])), answer.text
+    first = httpx.get(f"{app.url}/api/v1/appointments?limit=50", headers=auth(tenant.manager_token))
+    assert first.status_code == 200 and first.json(), first.text  # a page with rows is answered either way
+    rec.record(v.APPOINTMENT_LIST, tenant.company_id, answer, offset=1000000)
+    rec.record(v.APPOINTMENT_LIST, tenant.company_id, first)
+    verdict = _verdict("refusals-explained", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [(x.details["f"], x.details["status"]) for x in verdict.violations] == [(v.APPOINTMENT_LIST, 404)]
 
 
 @FIX

@@ -19,9 +19,12 @@ was answered with (not as a replay of that start's key), it is
 ``start-answered-existing``.
 
 A stop of a stopped session answers its state, so its only refusals are 404,
-the Idempotency-Key protocol's and the limiter's (401, 403, 429; a 409
-in-flight or resource-busy; a 400 or 422 naming an ``idempotency-key-``
-problem). Any other 4xx (a 400 or 422 "session not active", a 409 naming
+the Idempotency-Key protocol's and the limiter's (429; a 409 in-flight or
+resource-busy; a 400 or 422 naming an ``idempotency-key-`` problem). The
+load stops with a valid token of a user of the tenant, and any of them may
+stop any of its sessions (docs/API.md), so a 401 or 403 is ``stop-refused``
+too (the refusal sweep over the fault scenarios, 2026-12-05: 0 of 14 stop
+403s judged). Any other 4xx (a 400 or 422 "session not active", a 409 naming
 another problem) is ``stop-refused``; a 409 whose body names no problem is
 not judged (an in-flight 409 of a backend that words it its own way). A 404
 is no such session, except for a session of the stopping tenant, started
@@ -71,7 +74,7 @@ ACTIVE = frozenset(("pending", "recording"))
 _STOP_CONFLICTS_ALLOWED = frozenset(("idempotency-key-in-flight", "resource-busy"))
 #: 4xx a stop may answer whatever its problem: no such session (or another tenant's), no valid
 #: token or role, rate-limited. A 409 is judged by its problem (above), a 400 or 422 too (below).
-_STOP_REFUSALS_ALLOWED = frozenset((401, 403, 404, 429))
+_STOP_REFUSALS_ALLOWED = frozenset((404, 429))
 #: Seconds two stopped_at values may differ by and still be one (the database keeps microseconds).
 _STOPPED_AT_SLACK_S = 1e-5
 
@@ -340,9 +343,9 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
 def _refuses_stop(status: int | None, problem: object) -> bool:
     """Whether a stop's answer refused it where the session's state should have been answered.
 
-    Stopping a stopped session answers its state, so a 4xx that is not "no such session", a
-    token, role or rate refusal, or the Idempotency-Key protocol's own, refused an idempotent
-    stop: typically a 400 or 422 "session not active". A 409 with no problem named is not judged.
+    Stopping a stopped session answers its state, so a 4xx that is not "no such session", a rate
+    refusal, or the Idempotency-Key protocol's own, refused an idempotent stop: typically a 400
+    or 422 "session not active" (a 401 or 403 of the load's valid token of a tenant user, too). A 409 with no problem named is not judged.
     """
     if status is None or not 400 <= status < 500 or status in _STOP_REFUSALS_ALLOWED:
         return False

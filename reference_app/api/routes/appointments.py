@@ -11,6 +11,7 @@ from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
 from ...models import Appointment, AppointmentAssignment
+from ...problems import Problem
 from ...services.deletion import create_request
 from ...services.assignments import assign_appointment, unassign_appointment
 from ...services.idempotency import Outcome, UnitOfWork, run_write
@@ -48,6 +49,8 @@ async def list_appointments(
             stmt = stmt.where(Appointment.assigned_rep_id == rep)
     async with ctx.reads() as session:
         rows = (await session.execute(stmt)).scalars().all()
+    if not rows and ctx.settings.weakened("list-empty-404"):  # "nothing found" as an error, not an empty page
+        raise Problem("not-found", "no appointments found")
     return [dump(AppointmentOut, row) for row in rows]
 
 
