@@ -57,6 +57,12 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
     """The final state; ``metrics=False`` leaves ``/metrics`` out (for checkers that do not read it)."""
     tables: dict[str, list[dict[str, Any]]] = {}
     with psycopg.connect(_dsn(stack), connect_timeout=5, row_factory=dict_row) as conn:
+        # Every table from one snapshot of the database: read one statement at a time (READ COMMITTED), a
+        # run that ended with work still in flight (quiescence's bound expired on a loaded machine) showed a
+        # call's analysis but the call as it was before the same transaction analysed it (a false
+        # job-applied-once, 2026-12-05).
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
         for table, columns in TABLES.items():
             tables[table] = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()  # noqa: S608
     known = {row["shunya_job_id"] for row in tables["shunya_jobs"] if row["shunya_job_id"]}
