@@ -84,3 +84,10 @@ def test_sessions_are_judged_when_a_start_created_them() -> None:
     assert _verdict(b, (), rows).status == "valid"
     frozen = tuple({**row, "created_at": 1e9 - 60} for row in rows)
     assert {v.details["table"] for v in _verdict(b, (), frozen).violations} == {"recording_sessions"}
+
+
+def test_one_call_alone_is_compared_with_nothing_and_not_counted() -> None:
+    b = HistoryBuilder()
+    b.call("call.submit", 0, 200, 202, result={"id": "k1"}, idempotency_key="key0")
+    verdict = _verdict(b, _calls({"k1": 1e9 - 3600}))
+    assert verdict.status == "valid" and verdict.summary["creation_times_judged"] == 0

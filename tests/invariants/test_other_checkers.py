@@ -810,7 +810,8 @@ def test_answers_describing_an_appointment_give_the_title_and_window_it_was_crea
     assert verdict.status == "valid", verdict.violations
     assert verdict.summary["appointment_answers_judged"] == 5
     labelled = {"starts_at": "2031-03-01T15:30:00Z", "ends_at": "2031-03-01T16:00:00Z"}  # wall clock called UTC
-    bad = history({"title": sent["title"], **labelled}, {"title": "other", **utc}, {**utc, "ends_at": "2031-03-01T11:00:00Z"},
+    bad = history({"title": sent["title"], **labelled}, {"title": "other", **utc},
+                  {**utc, "ends_at": "2031-03-01T11:00:00Z"},
                   {"title": sent["title"], **utc, "starts_at": "2031-03-01T10:00:00"}, {"title": "seeded", **labelled})
     verdict = _run("no-lost-acknowledged-write", bad, **kept)
     got = sorted((v.details["type"], v.details["appointment_id"], v.details["field"], bad.ops[v.ops[0]].f)

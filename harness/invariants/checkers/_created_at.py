@@ -54,16 +54,17 @@ class _Stamp:
 
 
 def check_created_at(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
-    """Judge the created_at of every row a load request certainly created; returns how many were judged."""
+    """Judge the created_at of every row a load request certainly created; returns how many were judged (a
+    table's one stamp alone is compared with nothing, so it is not counted)."""
     judged = 0
     for names, table, noun in _CREATORS:
         rows: tuple[Row, ...] | None = getattr(snapshot, table)
         if not rows:
             continue
         stamps = _stamps(history, names, {row.get("id"): row.get("created_at") for row in rows})
-        judged += len(stamps)
         if len(stamps) < 2:
             continue
+        judged += len(stamps)
         late = max(stamps, key=lambda s: s.at - s.answered)  # the offset must be at least its at - answered
         early = min(stamps, key=lambda s: s.at - s.sent)  # ... and at most its at - sent
         if (late.at - late.answered) - (early.at - early.sent) <= TOLERANCE_S:

@@ -345,7 +345,8 @@ def _refuses_stop(status: int | None, problem: object) -> bool:
 
     Stopping a stopped session answers its state, so a 4xx that is not "no such session", a rate
     refusal, or the Idempotency-Key protocol's own, refused an idempotent stop: typically a 400
-    or 422 "session not active" (a 401 or 403 of the load's valid token of a tenant user, too). A 409 with no problem named is not judged.
+    or 422 "session not active" (a 401 or 403 of the load's valid token of a tenant user, too). A 409
+    with no problem named is not judged.
     """
     if status is None or not 400 <= status < 500 or status in _STOP_REFUSALS_ALLOWED:
         return False
