@@ -610,6 +610,13 @@ WEAKENINGS: dict[str, Weakening] = {
             "its tenant is answered 403 forbidden",
         ),
         Weakening(
+            "task-dedupe-ledger",
+            "A4/B2",
+            "de-duplication by the task ledger (task_exists_by_unique_key without the task's state): a work "
+            "item that ever had a task counts as queued, so a refresh after its last poll ended answers "
+            "deduplicated with that finished task and polls nothing",
+        ),
+        Weakening(
             "lead-score-field",
             "A1",
             "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

@@ -112,6 +112,11 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
             result["id"] = body["recording_id"]
         if isinstance(body.get("status"), str):
             result["status"] = body["status"]
+        # A refresh's answer: the poll it queued or found queued (task-deduplicated: refresh-answer-untrue).
+        if isinstance(body.get("task_id"), str):
+            result["task_id"] = body["task_id"]
+        if isinstance(body.get("deduplicated"), bool):
+            result["deduplicated"] = body["deduplicated"]
         if isinstance(body.get("type"), str):
             result["problem"] = body["type"].rsplit("/", 1)[-1]
         # A call read's count of applied analyses (reads-current: once a delivery was answered applied, >= 1).

@@ -233,6 +233,14 @@ _row("A4.refresh-deduplicated", "A4",
      "POST /calls/{id}/refresh while a poll of that call is queued answers deduplicated: true and enqueues "
      "nothing.",
      "task-deduplicated", (v.CALL_REFRESH,), JOBS, ("task-dedupe-storm",), ("task-dedupe",))
+# Found 2026-12-05 with a de-duplication by the task ledger (task_exists_by_unique_key without the task's state):
+# no rule read a refresh's answer, and a refresh after the call's poll ended answered deduplicated with that finished
+# task and queued nothing (the manual nudge dead for every call whose first poll ended).
+_row("A4.refresh-queues-when-idle", "A4",
+     "POST /calls/{id}/refresh answers deduplicated: false naming the poll it queued while no poll of the call's "
+     "job is in flight, and deduplicated: true only naming a poll of that job in flight while it ran.",
+     "task-deduplicated", (v.CALL_REFRESH,), JOBS, ("task-dedupe-storm",), ("task-dedupe-ledger",),
+     count=c.answered((v.CALL_REFRESH,), 202))
 _row("B2.redelivered-task-once", "B2",
      "A task delivered twice (its worker died before acknowledging) applies its effect once.",
      "job-applied-once", (v.CALL_SUBMIT,), JOBS, ("pause-past-lock-ttl",), ("job-db-guard",))

@@ -33,7 +33,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import RedisError
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -187,6 +187,14 @@ class TaskQueue:
         task_id = uuid.uuid4().hex
         trace_id = self._trace_id()
         unique_key = dedupe_key if dedupe_key is not None and not self._settings.weakened("task-dedupe") else None
+        if unique_key is not None and self._settings.weakened("task-dedupe-ledger"):
+            ever = await session.scalar(
+                select(TaskRecord.task_id).where(TaskRecord.name == name, TaskRecord.dedupe_key == unique_key)
+                .order_by(TaskRecord.created_at.desc()).limit(1)
+            )
+            if ever is not None:
+                METRICS.task_dedupe_hits.labels(name).inc()
+                return Enqueued(ever, True)
         existing = await self.outbox.add(
             session, task_id=task_id, name=name, kwargs=kwargs, company_id=company_id, dedupe_key=unique_key,
             trace_id=trace_id, countdown=countdown,

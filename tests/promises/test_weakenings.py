@@ -2328,6 +2328,52 @@ def test_call_created_at_frozen(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_task_dedupe_ledger(reference_app_module, weakened: bool) -> None:
+    """A call's first poll ended (its job applied); a refresh then queues a new poll with the fix (deduplicated:
+    false); without it, it answers deduplicated with the finished poll and queues nothing (task-deduplicated
+    flags refresh-answer-untrue)."""
+    app = reference_app_module(("task-dedupe-ledger",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_POLL_INTERVAL_MS": "100"},
+                               shunya={"complete_after_ms": 0, "webhook_enabled": False})
+    try:
+        _refresh_after_the_poll(app, weakened)
+    finally:
+        reference_app_module.stop(app, wait=False)
+
+
+def _refresh_after_the_poll(app, weakened: bool) -> None:
+    from tests.reference_app.background import wait_for
+
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant, ("recording", "analysis"))
+    body = {"appointment_id": appointment}
+    calls = []
+    for _ in range(2):  # two creation times: the offset between the app's clock and ours
+        sent = time.time()
+        call = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json=body)
+        assert call.status_code == 202, call.text
+        rec.record(v.CALL_SUBMIT, tenant.company_id, call, body=body, appointment_id=appointment,
+                   wall=(sent, time.time()))
+        calls.append(call.json()["id"])
+    ended = ("SELECT count(*) FROM task_records t JOIN shunya_jobs j ON t.dedupe_key = j.id::text "
+             "WHERE j.call_id = %s AND t.finished_at IS NOT NULL")
+    wait_for(lambda: sql_rows(app.database_url, ended, calls[0])[0][0] >= 1, timeout=60,
+             what="the call's first poll to end")
+    time.sleep(1.5)  # past the checker's tolerance
+    sent = time.time()
+    refresh = httpx.post(f"{app.url}/api/v1/calls/{calls[0]}/refresh", headers=auth(tenant.manager_token))
+    assert refresh.status_code == 202, refresh.text
+    rec.record(v.CALL_REFRESH, tenant.company_id, refresh, call_id=calls[0], wall=(sent, time.time()))
+    assert refresh.json()["deduplicated"] is weakened, refresh.json()
+    verdict = _verdict("task-deduplicated", rec.history(), snapshot(app.database_url))
+    assert verdict.summary["refreshes_judged"] == 1, verdict.summary
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [x.details["type"] for x in verdict.violations] == ["refresh-answer-untrue"]
+
+
+@FIX
 def test_consent_commit(apps, weakened: bool) -> None:
     """A consent granted 201 is in the database with the fix; not without it, though its appointment is
     (no-lost-acknowledged-write flags consent-lost)."""

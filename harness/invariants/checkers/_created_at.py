@@ -31,7 +31,7 @@ from stormproof.harness.history.vocabulary import CALL_SUBMIT, STARTS
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.snapshot import Row, Snapshot
 
-__all__ = ["TOLERANCE_S", "check_created_at"]
+__all__ = ["TOLERANCE_S", "check_created_at", "clock_offset"]
 
 #: Seconds by which the offset intervals may fail to meet: the two clocks' drift over a run, and the rounding of a
 #: stamp. A stamp off by more than this relative to the others was not taken while its request ran.
@@ -74,6 +74,23 @@ def check_created_at(log: ViolationLog, history: History, snapshot: Snapshot) ->
                 f"no one clock puts both stamps within their requests (tolerance {TOLERANCE_S:g} s)",
                 early.ops + late.ops, table=table, rows=[str(early.row), str(late.row)])
     return judged
+
+
+def clock_offset(history: History, snapshot: Snapshot) -> tuple[float, float] | None:
+    """The offsets (app clock minus load clock, in seconds) that put every certainly-created row's created_at
+    within its request: ``(lowest, highest)``; None when no request gives one, or when none fits them all
+    beyond :data:`TOLERANCE_S` (``created-at-off`` says so). Other rules use it to place an app's stamp
+    (a task's start and end) on the load's clock."""
+    lowest, highest = float("-inf"), float("inf")
+    for names, table, _ in _CREATORS:
+        rows: tuple[Row, ...] | None = getattr(snapshot, table)
+        if not rows:
+            continue
+        for stamp in _stamps(history, names, {row.get("id"): row.get("created_at") for row in rows}):
+            lowest, highest = max(lowest, stamp.at - stamp.answered), min(highest, stamp.at - stamp.sent)
+    if lowest == float("-inf") or lowest - highest > TOLERANCE_S:
+        return None
+    return (lowest, highest) if lowest <= highest else (highest, lowest)
 
 
 def _apart(seconds: float) -> str:
