@@ -52,6 +52,7 @@ __all__ = [
     "Route",
     "authz_roles",
     "authz_turns",
+    "foreign_for_body",
     "authz_routes",
     "CONTRACT_ROUTES",
     "CONTRACT_QUERIES",
@@ -383,6 +384,26 @@ def body_id_fields(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, str
     props = schema.get("properties") if isinstance(schema, Mapping) else None
     return tuple((name, kind_of(name)) for name in props or ()
                  if name.endswith("_id") and name not in _NOT_LEARNT)
+
+
+def foreign_for_body(pools: Mapping[str, Sequence[str]], field: str, body: Any, company: str) -> list[str]:
+    """The other tenant's ids a probe may put in a body's ``field``: those of its kind; for a field that names no
+    kind (``target_id`` of a deletion request), those of the kind another field of the body names (``scope``:
+    ``company`` is the other tenant's own id), else every id of every kind and its company's.
+
+    A check that the id names a row of the right kind, without the tenant (a company deletion that looked the
+    company up and never compared it with the caller's), shows only with an id of that kind: an appointment id
+    under ``scope: company`` is refused by the lookup alone, and passes such an app.
+    """
+    kind = kind_of(field)
+    own = pools.get(kind) or pools.get(kind.rsplit("_", 1)[-1])
+    if own:
+        return list(own)
+    named = [value for name, value in (body or {}).items() if name != field and isinstance(value, str)
+             and (value == "company" or pools.get(value))] if isinstance(body, dict) else []
+    if named:
+        return [company] if named[0] == "company" else list(pools[named[0]])
+    return [ident for ids in pools.values() for ident in ids] + [company]
 
 
 def query_id_fields(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, str], ...]:

@@ -832,7 +832,7 @@ class StormUser(FastHttpUser):
         """
         path = derive.fill_path(route, ids)
         body = derive.sample_body(d.doc, route, self._own(), self.rng, derive.MARKER + self.company, known_ids=True)
-        foreign = self.rng.choice(_pool(foreign_pools, derive.kind_of(field), anything=True))
+        foreign = self.rng.choice(derive.foreign_for_body(foreign_pools, field, body, target_company))
         for control, value in ((False, foreign), (True, str(uuid.uuid4()))):
             self._send(v.PROBE, route.method, path, body={**(body or {}), field: value}, token=token,
                        mask=(value,), key=uuid.uuid4().hex if route.idempotency else None,

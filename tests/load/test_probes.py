@@ -315,3 +315,16 @@ def test_a_route_the_document_leaves_out_is_still_probed(reference_doc: dict) ->
     assert {r.name for r in p.authz_routes(alone)} == {
         f"{method} {path}" for method, path in p.CONTRACT_ROUTES if "webhook" not in path}
     assert len(p.cross_tenant_routes(alone)) == len(p.cross_tenant_routes(p.routes(reference_doc)))
+
+
+def test_a_body_id_of_no_kind_takes_the_kind_its_scope_names() -> None:
+    """A deletion request's target_id names no kind; its scope does: under ``company`` the probe names the other
+    tenant's company (an app that looked the company up but never compared it with the caller's passes any other
+    id), under ``appointment`` one of its appointments; with no such field, any id of any kind or its company."""
+    from stormproof.harness.load.probes import foreign_for_body as _foreign_for
+
+    pools = {"appointment": ["a1", "a2"], "rep": ["r1"]}
+    assert _foreign_for(pools, "target_id", {"scope": "company", "target_id": "x"}, "c9") == ["c9"]
+    assert _foreign_for(pools, "target_id", {"scope": "appointment", "target_id": "x"}, "c9") == ["a1", "a2"]
+    assert sorted(_foreign_for(pools, "target_id", {"target_id": "x"}, "c9")) == ["a1", "a2", "c9", "r1"]
+    assert _foreign_for(pools, "rep_id", {"rep_id": "x", "scope": "company"}, "c9") == ["r1"]  # its own kind first
