@@ -53,6 +53,7 @@ __all__ = [
     "authz_roles",
     "authz_turns",
     "foreign_for_body",
+    "vary_enums",
     "authz_routes",
     "CONTRACT_ROUTES",
     "CONTRACT_QUERIES",
@@ -404,6 +405,25 @@ def foreign_for_body(pools: Mapping[str, Sequence[str]], field: str, body: Any, 
     if named:
         return [company] if named[0] == "company" else list(pools[named[0]])
     return [ident for ids in pools.values() for ident in ids] + [company]
+
+
+def vary_enums(doc: Mapping[str, Any], route: Route, body: Any, rng: random.Random) -> Any:
+    """``body`` with each top-level property the schema enumerates set to one of its values at random.
+
+    :func:`sample_body` takes an enumeration's first value, so a probe of a body whose ``scope`` says what its
+    ``target_id`` names would only ever name an appointment, and a company deletion's tenant check would never
+    meet another tenant's company (a deletion request passed every probe without it, 2026-12-05).
+    """
+    if not isinstance(body, dict) or route.body_schema is None:
+        return body
+    schema = _resolve(doc, route.body_schema)
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    out = dict(body)
+    for key in body:
+        prop = _resolve(doc, (props or {}).get(key))
+        if isinstance(prop, Mapping) and len(prop.get("enum") or ()) > 1:
+            out[key] = rng.choice(list(prop["enum"]))
+    return out
 
 
 def query_id_fields(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, str], ...]:

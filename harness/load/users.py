@@ -831,7 +831,9 @@ class StormUser(FastHttpUser):
         alike, 404, and nothing may be written (plan D2, ids in bodies; judged by tenant-isolation).
         """
         path = derive.fill_path(route, ids)
-        body = derive.sample_body(d.doc, route, self._own(), self.rng, derive.MARKER + self.company, known_ids=True)
+        body = derive.vary_enums(d.doc, route, derive.sample_body(d.doc, route, self._own(), self.rng,
+                                                                  derive.MARKER + self.company, known_ids=True),
+                                 self.rng)
         foreign = self.rng.choice(derive.foreign_for_body(foreign_pools, field, body, target_company))
         for control, value in ((False, foreign), (True, str(uuid.uuid4()))):
             self._send(v.PROBE, route.method, path, body={**(body or {}), field: value}, token=token,

@@ -328,3 +328,21 @@ def test_a_body_id_of_no_kind_takes_the_kind_its_scope_names() -> None:
     assert _foreign_for(pools, "target_id", {"scope": "appointment", "target_id": "x"}, "c9") == ["a1", "a2"]
     assert sorted(_foreign_for(pools, "target_id", {"target_id": "x"}, "c9")) == ["a1", "a2", "c9", "r1"]
     assert _foreign_for(pools, "rep_id", {"rep_id": "x", "scope": "company"}, "c9") == ["r1"]  # its own kind first
+
+
+def test_a_probe_body_varies_what_the_schema_enumerates() -> None:
+    """sample_body takes an enumeration's first value; a probe takes each of them in turn, so a deletion probe
+    names a company as often as an appointment."""
+    import random
+
+    from stormproof.harness.load.probes import Route, vary_enums
+
+    doc = {"components": {"schemas": {"D": {"type": "object", "properties": {
+        "scope": {"type": "string", "enum": ["appointment", "company"]}, "target_id": {"type": "string"},
+        "kind": {"type": "string", "enum": ["only"]}}}}}}
+    route = Route("POST", "/api/v1/deletions", (), None, True, ("manager",), {"$ref": "#/components/schemas/D"})
+    rng = random.Random(3)
+    seen = {vary_enums(doc, route, {"scope": "appointment", "target_id": "t", "kind": "only"}, rng)["scope"]
+            for _ in range(40)}
+    assert seen == {"appointment", "company"}
+    assert vary_enums(doc, route, {"target_id": "t", "kind": "only"}, rng) == {"target_id": "t", "kind": "only"}
