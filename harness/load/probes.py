@@ -388,22 +388,24 @@ def body_id_fields(doc: Mapping[str, Any], route: Route) -> tuple[tuple[str, str
 
 
 def foreign_for_body(pools: Mapping[str, Sequence[str]], field: str, body: Any, company: str) -> list[str]:
-    """The other tenant's ids a probe may put in a body's ``field``: those of its kind; for a field that names no
-    kind (``target_id`` of a deletion request), those of the kind another field of the body names (``scope``:
-    ``company`` is the other tenant's own id), else every id of every kind and its company's.
+    """The other tenant's ids a probe may put in a body's ``field``: those of the kind another field of the body
+    names (``scope: company`` of a deletion request: the other tenant's company id; ``scope: appointment``: its
+    appointments), else those of the field's own kind, else every id of every kind and its company's.
 
     A check that the id names a row of the right kind, without the tenant (a company deletion that looked the
     company up and never compared it with the caller's), shows only with an id of that kind: an appointment id
-    under ``scope: company`` is refused by the lookup alone, and passes such an app.
+    under ``scope: company`` is refused by the lookup alone, and passes such an app. The sibling comes first:
+    the load learns ``target_id`` from deletion answers as a kind of its own (appointment ids, mostly), which
+    hid the company (2026-12-05).
     """
-    kind = kind_of(field)
-    own = pools.get(kind) or pools.get(kind.rsplit("_", 1)[-1])
-    if own:
-        return list(own)
     named = [value for name, value in (body or {}).items() if name != field and isinstance(value, str)
              and (value == "company" or pools.get(value))] if isinstance(body, dict) else []
     if named:
         return [company] if named[0] == "company" else list(pools[named[0]])
+    kind = kind_of(field)
+    own = pools.get(kind) or pools.get(kind.rsplit("_", 1)[-1])
+    if own:
+        return list(own)
     return [ident for ids in pools.values() for ident in ids] + [company]
 
 

@@ -694,6 +694,14 @@ _row("D2.ids-in-bodies", "D2",
      "rep_id of an assignment) answers 404 like a missing one, and writes nothing.",
      "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("tenant-guard",),
      count=c.with_arg((v.PROBE,), "body_field"))
+# Found 2026-12-05 by a source-mutation sweep of the reference app (the company deletion's tenant check removed):
+# tenant-probe passed, its deletion probes all sent scope: appointment (sample_body took the enum's first value)
+# and never named another tenant's company. Probes now vary enumerations and take the kind the scope names.
+_row("D2.company-deletion-own", "D2",
+     "A company deletion request names the caller's own company only: another tenant's company id answers 404 like "
+     "a missing one and creates no request.",
+     "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("company-deletion-target",),
+     count=c.with_arg_value((v.PROBE,), "body_field", "target_id"))
 
 # -- E1 to E5 observability -----------------------------------------------------------------------
 # The load records the X-Trace-Id each request sent (args.trace_id); trace-echoed (_task_traces) checks the task

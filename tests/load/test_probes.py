@@ -327,7 +327,10 @@ def test_a_body_id_of_no_kind_takes_the_kind_its_scope_names() -> None:
     assert _foreign_for(pools, "target_id", {"scope": "company", "target_id": "x"}, "c9") == ["c9"]
     assert _foreign_for(pools, "target_id", {"scope": "appointment", "target_id": "x"}, "c9") == ["a1", "a2"]
     assert sorted(_foreign_for(pools, "target_id", {"target_id": "x"}, "c9")) == ["a1", "a2", "c9", "r1"]
-    assert _foreign_for(pools, "rep_id", {"rep_id": "x", "scope": "company"}, "c9") == ["r1"]  # its own kind first
+    assert _foreign_for(pools, "rep_id", {"rep_id": "x"}, "c9") == ["r1"]
+    # target_id learnt from deletion answers (appointments targeted) must not hide the company the scope names
+    learnt = {**pools, "target": ["a1"]}
+    assert _foreign_for(learnt, "target_id", {"scope": "company", "target_id": "x"}, "c9") == ["c9"]
 
 
 def test_a_probe_body_varies_what_the_schema_enumerates() -> None:

@@ -357,6 +357,25 @@ def test_tenant_guard_reps(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_company_deletion_target(apps, weakened: bool) -> None:
+    """Tenant A's manager asks to delete tenant B's company, then a missing one: 404 alike with the fix; a pending
+    request naming B without it (tenant-isolation flags the probe)."""
+    app = apps(*(("company-deletion-target",) if weakened else ()))
+    a, b = app.tenants
+    rec = Recorder([t.company_id for t in app.tenants])
+    probe_id = new_key()
+    for control, target in ((False, b.company_id), (True, str(uuid.uuid4()))):
+        body = {"scope": "company", "target_id": target}
+        answer = httpx.post(f"{app.url}/api/v1/deletions", headers=auth(a.manager_token, new_key()), json=body)
+        assert answer.status_code == (201 if weakened and not control else 404), answer.text
+        rec.record(v.PROBE, a.company_id, answer, method="POST", route="POST /api/v1/deletions", probe_id=probe_id,
+                   path="/api/v1/deletions", target_id=target, control=control, as_role="manager",
+                   target_tenant=None if control else b.company_id, body_field="target_id")
+    verdict = _verdict("tenant-isolation", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_list_filter_tenant(apps, weakened: bool) -> None:
     """Tenant A lists its appointments filtered by tenant B's rep (assigned one of B's): an empty list with the
     fix, as for a rep nobody has; B's appointment without it (tenant-isolation flags the answer)."""
