@@ -159,6 +159,7 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
         limited=not settings.weakened("shunya-limit"),
         count_error_answers=not settings.weakened("shunya-failure-metrics"),
         one_error_endpoint=settings.weakened("shunya-error-endpoint"),
+        refuse_429=settings.weakened("shunya-429-refused"),
     )
     celery = make_celery(settings)
     tasks = TaskQueue(

@@ -621,6 +621,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "another tenant's company id is accepted (201), and its confirmation erases that company",
     ),
     Weakening(
+        "shunya-429-refused",
+        "C3",
+        "Shunya's own 429 read as a refusal of the work like any other 4xx (no Retry-After wait, no retry): "
+        "the task is dead-lettered at Shunya's first throttle",
+    ),
+    Weakening(
         "lead-score-field",
         "A1",
         "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

@@ -24,7 +24,8 @@ Shunya API (subject to injected latency and 5xx)
     "company_id", "result": {...}|null, "output_hash": str|null,
     "error": {"code", "message"}|null, "created_at": iso, "completed_at": iso|null}``
     -> ``404`` unknown job.
-An injected fault answers ``error_status`` (default 503) with problem type
+An injected fault answers ``error_status`` (default 503; or 429, Shunya's own
+quota, with ``Retry-After: 1``) with problem type
 ``urn:shunya-stub:injected-fault`` *before* the handler runs (no job is created).
 
 Results: ``result == expected_result(job_id)`` and

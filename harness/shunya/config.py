@@ -122,11 +122,18 @@ def _seed(value: Any) -> str | None:
     return None
 
 
+def _error_status(value: Any) -> str | None:
+    """A 5xx (an outage), or 429: Shunya's own quota, answered with a Retry-After (a throttle, not a failure)."""
+    if not _is_int(value) or not (value == 429 or 500 <= value <= 599):
+        return "must be 429 or between 500 and 599"
+    return None
+
+
 _RATES = frozenset({"error_rate", "fail_rate", "webhook_on_poll_rate"})
 
 _RULES = {
     "error_rate": _rate,
-    "error_status": _int_range(500, 599),
+    "error_status": _error_status,
     "error_first": _int_range(0, 1_000_000),
     "latency_ms": _int_range(0, 60_000),
     "latency_jitter_ms": _int_range(0, 60_000),

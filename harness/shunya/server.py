@@ -98,11 +98,14 @@ def create_app(core: StubCore) -> Starlette:
                 core.stats.api_errors_injected += 1
                 by_route = core.stats.api_errors_by_route
                 by_route[route] = by_route.get(route, 0) + 1
-                return problem(
+                answer = problem(
                     core.config.error_status,
                     "fault injected by the Shunya stub",
                     type_="urn:shunya-stub:injected-fault",
                 )
+                if core.config.error_status == 429:  # Shunya's quota: come back after this many seconds
+                    answer.headers["Retry-After"] = "1"
+                return answer
             return await inner(request)
 
         return run

@@ -50,7 +50,8 @@ def _retry_after_s(value: str | None) -> int:
 
 class ShunyaClient:
     def __init__(self, base_url: str, *, timeout_ms: int, limiter: RateLimiter, limit: Limit,
-                 limited: bool = True, count_error_answers: bool = True, one_error_endpoint: bool = False) -> None:
+                 limited: bool = True, count_error_answers: bool = True, one_error_endpoint: bool = False,
+                 refuse_429: bool = False) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout_ms / 1000),
@@ -64,6 +65,8 @@ class ShunyaClient:
         self._count_error_answers = count_error_answers
         #: True only under the weakening shunya-error-endpoint: every error is counted under create_job.
         self._one_error_endpoint = one_error_endpoint
+        #: True only under the weakening shunya-429-refused: Shunya's quota answer taken for a refusal.
+        self._429_refused = refuse_429
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -95,7 +98,7 @@ class ShunyaClient:
             if self._count_error_answers:
                 METRICS.shunya_api_errors.labels(endpoint, "5xx").inc()
             raise ShunyaUnavailable(f"{endpoint}: HTTP {response.status_code}")
-        if response.status_code == 429:  # Shunya's own quota: come back later, not a refusal of the work
+        if response.status_code == 429 and not self._429_refused:  # Shunya's own quota: come back later, not a refusal of the work
             METRICS.shunya_api_errors.labels(endpoint, "4xx").inc()
             raise ShunyaRateLimited(_retry_after_s(response.headers.get("Retry-After")))
         if response.status_code >= 400:

@@ -1976,6 +1976,37 @@ def test_retries_skipped(reference_app_module, weakened: bool) -> None:
 
 
 @FIX
+def test_shunya_429_refused(reference_app_module, weakened: bool) -> None:
+    """Shunya answers its first three calls 429 (its quota) with a Retry-After: with the fix the submission waits
+    and retries, and its call gets its job; without it the task is dead-lettered at the first 429, which
+    dead-letter-accounting flags (gave-up-early: a throttle is transient)."""
+    from dataclasses import replace
+
+    from stormproof.harness.invariants import CheckConfig
+    from tests.reference_app.background import wait_for
+
+    app = reference_app_module(("shunya-429-refused",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_TASK_MAX_RETRIES": "8"},
+                               shunya={"error_first": 3, "error_status": 429, "complete_after_ms": 60000,
+                                       "webhook_enabled": False})
+    try:
+        tenant = app.tenants[0]
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+        assert answer.status_code == 202, answer.text
+        done = ("SELECT count(*) FROM shunya_jobs WHERE shunya_job_id IS NOT NULL" if not weakened
+                else "SELECT count(*) FROM dead_letters")
+        wait_for(lambda: sql_rows(app.database_url, done)[0][0] >= 1, timeout=60,
+                 what="the job created" if not weakened else "the submission dead-lettered")
+        letters = sql_rows(app.database_url, "SELECT attempts, error FROM dead_letters")
+        assert (len(letters) == 1 and "429" in letters[0][1]) if weakened else not letters, letters
+        snap = replace(snapshot(app.database_url), config=CheckConfig(task_max_retries=8))
+        verdict = _verdict("dead-letter-accounting", Recorder([]).history(), snap)
+        assert ("gave-up-early" in {x.details["type"] for x in verdict.violations}) == weakened, verdict
+    finally:
+        reference_app_module.stop(app, wait=False)
+
+
+@FIX
 def test_shunya_error_endpoint(reference_app_module, weakened: bool) -> None:
     """Errors on job creations and on polls move shunya_api_errors_total under create_job and get_job with the
     fix; all under create_job without. metrics-agree flags the second (shunya-errors-by-endpoint)."""

@@ -136,6 +136,20 @@ def test_error_rate_one_fails_every_api_call_and_zero_fails_none(client: ShunyaS
     assert info.value.status_code == 502
 
 
+def test_error_status_429_is_shunyas_quota_with_a_retry_after(client: ShunyaStubClient, stub: RunningStub) -> None:
+    """Shunya's own quota: a 429 the app must wait out (Retry-After) and retry, never take for a refusal."""
+    client.set_config(error_rate=1.0, error_status=429)
+    with raw(stub) as http:
+        response = http.post("/v1/jobs", json={"call_id": "c", "company_id": "co"})
+        assert_problem(response, 429)
+        assert response.headers["retry-after"] == "1"
+    client.set_config(error_status=503)
+    with raw(stub) as http:
+        outage = http.get("/v1/jobs/shj_missing")
+        assert_problem(outage, 503)
+        assert "retry-after" not in outage.headers
+
+
 def test_partial_error_rate_is_seeded_and_reproducible(client: ShunyaStubClient, stub: RunningStub) -> None:
     def pattern() -> list[int]:
         client.reset()

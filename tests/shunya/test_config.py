@@ -19,6 +19,7 @@ from stormproof.harness.shunya import ConfigError, StubConfig
         ("error_rate", True),
         ("fail_rate", 2),
         ("error_status", 404),
+        ("error_status", 428),
         ("error_status", 600),
         ("latency_ms", -1),
         ("latency_ms", 1.5),
