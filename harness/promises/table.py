@@ -413,7 +413,7 @@ _row("C3.throttled-work-kept", "C3",
      "A task throttled by a rate limit (the app's per-tenant Shunya or task limit, or Shunya's own 429) waits for "
      "its allowance and is retried: never dead-lettered for being throttled before its retries are spent.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; tenants calling Shunya above their limit",
-     ("shunya-quota",), ("throttle-retried",))
+     ("shunya-quota",), ("throttle-retried",), judged_by="throttles_judged")
 # Found 2026-12-05 by a source-mutation sweep of the reference app (Shunya's 429 handled as any other 4xx): every
 # scenario passed, as no Shunya stub answered 429 (its injected faults were 5xx only). shunya-quota's stub now
 # answers one call in ten 429 with Retry-After, and dead-letter-accounting's gave-up-early reads the letters.
@@ -421,7 +421,7 @@ _row("C3.shunya-quota-throttles", "C3",
      "A 429 from Shunya (its own quota) is a throttle: the task waits its Retry-After and is retried, never "
      "dead-lettered or failed for it before its retries are spent.",
      "dead-letter-accounting", (v.CALL_SUBMIT,), JOBS + "; Shunya answering a share of its calls 429 with a "
-     "Retry-After", ("shunya-quota",), ("shunya-429-refused",))
+     "Retry-After", ("shunya-quota",), ("shunya-429-refused",), judged_by="throttles_judged")
 _row("C1.retry-budget", "C1",
      "A task is tried at most 1 + STORMPROOF_TASK_MAX_RETRIES times, then dead-lettered; never retried forever.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya down for longer than the budget",

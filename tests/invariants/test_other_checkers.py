@@ -955,3 +955,21 @@ def test_an_unassign_that_released_nothing_is_a_lost_write() -> None:
     for verdict in (judged("released")[0], judged("active", answered_at=12)[0],
                     judged("active", first_key_at=1)[0], judged("active", unassign_status=404)[0]):
         assert verdict.status == "valid", verdict.violations
+
+
+def test_dead_letter_accounting_counts_the_throttled_tasks_it_judged() -> None:
+    """The throttle rows (plan C3) are exercised only by tasks a limit met: a throttled retry in the ledger, or a
+    letter whose error reads as a throttle; a run of unthrottled tasks judged none (not "exercised" by its
+    submissions alone)."""
+    b = HistoryBuilder()
+    plain = ({**_task("t1", "succeeded"), "tries": [{"event": "start", "at": 1.0}]},)
+    verdict = _run("dead-letter-accounting", b, task_records=plain, dead_letters=())
+    assert verdict.summary["throttles_judged"] == 0
+    waited = ({**_task("t2", "succeeded"), "tries": [
+        {"event": "start", "at": 1.0}, {"event": "retry", "wait_s": 1.0, "failure": None, "throttled": True}]},)
+    refused = ({"id": "d1", "task_id": "t3", "task_name": "submit", "attempts": 1,
+                "error": "ShunyaRejected: create_job: HTTP 429: quota"},
+               {"id": "d2", "task_id": "t4", "task_name": "submit", "attempts": 3, "error": "create_job: HTTP 503"})
+    records = plain + waited + ({**_task("t3", "dead_lettered")},) + ({**_task("t4", "dead_lettered")},)
+    verdict = _run("dead-letter-accounting", b, task_records=records, dead_letters=refused)
+    assert verdict.summary["throttles_judged"] == 2

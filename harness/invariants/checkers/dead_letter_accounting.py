@@ -163,12 +163,26 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         quiescence=None if quiescence is None else quiescence.to_dict(),
         manual_retries=retries,
         hand_retries_judged=hand_retries,
+        throttles_judged=_throttles(records, letters),
         **submissions,
         **budget,
         **({} if timing is None else {"retry_timing": timing, "retry_waits_judged": timing.get("waits_judged", 0)}),
     )
 
 
+def _throttles(records: tuple, letters: tuple | None) -> int:
+    """How many tasks met a rate limit (theirs, the app's or Shunya's 429): a throttled retry in the ledger, or a
+    dead letter whose error reads as one. What the throttle rows (plan C3) count as exercised: a run whose tasks
+    were never throttled judged nothing of them, however many calls it submitted."""
+    throttled = {str(record.get("task_id")) for record in records
+                 if any(isinstance(event, dict) and event.get("throttled") for event in record.get("tries") or ())}
+    throttled |= {str(letter.get("task_id")) for letter in letters or ()
+                  if _THROTTLE.search(str(letter.get("error") or ""))}
+    return len(throttled)
+
+
+#: A dead letter's error that reads as a rate limit's refusal (the app's or the upstream's).
+_THROTTLE = re.compile(r"HTTP 429|rate.?limit|too many requests", re.IGNORECASE)
 #: A dead letter's error that reads as a transient failure of the upstream (a 5xx, a timeout, a connection that
 #: failed) or a rate limit (the app's own, or the upstream's 429: the work waits for its allowance): what a retry
 #: policy exists for. Other errors (a 4xx refusal, a poll budget spent, a bug) are not judged.
