@@ -9,6 +9,7 @@ cannot fail.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -803,7 +804,7 @@ _DECLARED: tuple[Weakening, ...] = (
         "began before the cutoff and ended after it is deleted within its retention",
     ),
 )
-_twice = sorted({w.name for w in _DECLARED if sum(1 for o in _DECLARED if o.name == w.name) > 1})
+_twice = sorted(name for name, count in Counter(w.name for w in _DECLARED).items() if count > 1)
 if _twice:  # a dict built from the list would keep the last silently, and the first would switch off nothing
     raise RuntimeError(f"weakening names declared twice: {', '.join(_twice)}")
 WEAKENINGS: dict[str, Weakening] = {w.name: w for w in _DECLARED}

@@ -153,7 +153,7 @@ def reproduce(run_dir: str | Path, options: ReproduceOptions, out: TextIO = sys.
             f"against the weakened app ({after.seconds / max(after.tries, 1):.2f} s per replay)")
         figures["after"] = _rate(after)
         figures["shrunk"] = _size(small)
-    if options.shrink and after.reproduced:
+    if options.shrink and after.reproduced and "one_worker_first" not in figures:  # measured there already
         small = _lean_stack(small, options, kind, after, figures, say)
     if options.check_fixed:
         with Replayer(small, weakenings=()) as fixed:

@@ -98,7 +98,8 @@ class ShunyaClient:
             if self._count_error_answers:
                 METRICS.shunya_api_errors.labels(endpoint, "5xx").inc()
             raise ShunyaUnavailable(f"{endpoint}: HTTP {response.status_code}")
-        if response.status_code == 429 and not self._429_refused:  # Shunya's own quota: come back later, not a refusal of the work
+        # Shunya's own quota: come back later, not a refusal of the work (weakened: taken for one).
+        if response.status_code == 429 and not self._429_refused:
             METRICS.shunya_api_errors.labels(endpoint, "4xx").inc()
             raise ShunyaRateLimited(_retry_after_s(response.headers.get("Retry-After")))
         if response.status_code >= 400:

@@ -186,8 +186,7 @@ _THROTTLE = re.compile(r"HTTP 429|rate.?limit|too many requests", re.IGNORECASE)
 #: A dead letter's error that reads as a transient failure of the upstream (a 5xx, a timeout, a connection that
 #: failed) or a rate limit (the app's own, or the upstream's 429: the work waits for its allowance): what a retry
 #: policy exists for. Other errors (a 4xx refusal, a poll budget spent, a bug) are not judged.
-_TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable|HTTP 429|rate.?limit|too many requests",
-                        re.IGNORECASE)
+_TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable|" + _THROTTLE.pattern, re.IGNORECASE)
 
 
 def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> int:
