@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .api import schemas
 from .api.openapi import install_openapi
 from .api.routes import ROUTERS
 from .context import build_context
@@ -244,6 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
     configure_logging()
+    schemas.configure(settings.weakenings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -628,6 +628,18 @@ _DECLARED: tuple[Weakening, ...] = (
         "the task is dead-lettered at Shunya's first throttle",
     ),
     Weakening(
+        "storable-text",
+        "E5",
+        "the check that a request body's text can be stored (no NUL, no lone surrogate): a NUL reaches "
+        "PostgreSQL, which refuses it in text, and the write answers 500 instead of 422",
+    ),
+    Weakening(
+        "appointment-window-checked",
+        "A3/E5",
+        "the check of an appointment's window at creation: a window without offset, or one that ends before "
+        "it starts, is created (201), where 422 was due",
+    ),
+    Weakening(
         "lead-score-field",
         "A1",
         "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

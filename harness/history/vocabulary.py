@@ -27,6 +27,8 @@ probe.cross_tenant       target_tenant, target_id, method, path,     status, bod
 probe.idempotency        route, probe, step, method, path,           like any keyed write
                          [idempotency_key], payload_fp
 probe.authz              route, role, required_roles, method, path   status, problem
+probe.malformed          route, case, field, method, path, probe_id  status, problem (a write's body broken as
+                                                                     its own schema refuses: harness/load/malformed.py)
 probe.filter             route, query_field, value, method, path     like the read's own answer (a list read
                                                                      filtered by one of its enumerated values)
 probe.setup              route, kind, method, path                   like the route's own answer (a tenant
@@ -75,6 +77,7 @@ __all__ = [
     "PROBE_AUTHZ",
     "PROBE_FILTER",
     "PROBE_IDEMPOTENCY",
+    "PROBE_MALFORMED",
     "PROBE_SETUP",
     "RETENTION_POLICY_PUT",
     "RETENTION_POLICY_READ",
@@ -105,6 +108,7 @@ PROBE_IDEMPOTENCY = "probe.idempotency"
 PROBE_AUTHZ = "probe.authz"
 PROBE_SETUP = "probe.setup"
 PROBE_FILTER = "probe.filter"
+PROBE_MALFORMED = "probe.malformed"
 FAULT = "fault"
 APPOINTMENT_CREATE = "appointment.create"
 CONSENT_GRANT = "consent.grant"

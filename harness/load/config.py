@@ -50,6 +50,9 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     # Probes derived from the app's OpenAPI document (stormproof.harness.load.probes): every keyed write, every role.
     "probe.idempotency": 1,
     "probe.authz": 1,
+    # A write's body broken in a way its own schema refuses (stormproof.harness.load.malformed): a 4xx, never a
+    # 2xx or a 5xx.
+    "probe.malformed": 1,
     # Data lifecycle (plan F1 to F3); off unless a scenario asks, so the default mix stays as it was, but for
     # the consent probe: processing an appointment without its consent is the only load that puts the consent
     # promises at risk, and without it a smoke check (plain Locust included) judged consented appointments only.

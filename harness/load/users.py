@@ -30,6 +30,7 @@ from locust.runners import WorkerRunner
 from stormproof.harness.history import vocabulary as v
 from stormproof.harness.history.spool import SpooledRecorder
 
+from . import malformed
 from . import probes as derive
 from .client import (CLIENT_IP_HEADERS, TRACE_HEADER, TRACEPARENT_HEADER, Answer, Derived, client_ip_headers,
                      record_request, sent_trace_id, together, traceparent)
@@ -57,6 +58,8 @@ _pair_turns = itertools.count()
 _trace_turns = itertools.count()
 #: The authorization probes' turn over every (route, caller) pair, one count for the process's users.
 _authz_turns = itertools.count()
+#: The malformed-body probes' turn over every (route, case, field), one count for the process's users.
+_malformed_turns = itertools.count()
 #: The turns each load process takes before drawing at random (config.opening_turns).
 _OPENING = opening_turns(CONFIG.weights)
 _opening_turns = itertools.count()
@@ -230,6 +233,7 @@ class _Derived:
         self.cross = derive.cross_tenant_routes(routes)
         self.idempotent = derive.idempotent_routes(routes)
         self.authz = derive.authz_routes(routes)
+        self.malformed = malformed.malformed_turns(doc, routes)
         self.creators = derive.creators(routes)
         self.body_ids = tuple((route, fields) for route in routes if (fields := derive.body_id_fields(doc, route)))
         self.query_ids = tuple((route, fields) for route in routes if (fields := derive.query_id_fields(doc, route)))
@@ -1012,6 +1016,33 @@ class StormUser(FastHttpUser):
                  "rep": (self.tenant.get("rep_tokens") or [None])[0], "manager": self._token(),
                  "lapsed": lapsing.token if lapsing is not None else None}[role]
         self._authz_send(d, route, role, token, lapsing.args(now) if role == "lapsed" and lapsing else {})
+
+    def do_probe_malformed(self) -> None:
+        """A write whose body is broken in one way its own schema refuses (a required property missing, a wrong
+        type, a NUL, one character too many, a number out of range, a date-time without offset, a window that
+        ends before it starts...; stormproof.harness.load.malformed), sent by the tenant's manager with its own
+        ids: refused 4xx before anything is written, never a 2xx or a 5xx (input-validated). Every (route,
+        case, field) in turn, shared by the process's users."""
+        d = derived()
+        if d is None or not d.malformed:
+            return
+        own = self._own()
+        start = next(_malformed_turns) + _probe_offset()
+        for turn in range(start, start + len(d.malformed)):  # a route with no id of its kind yet: the next turn
+            route, (case, field) = d.malformed[turn % len(d.malformed)]
+            ids = self._fill_or_create(d, route, self.tenant) if turn == start else self._fill(route, own)
+            if ids is not None:
+                break
+        else:
+            return
+        probe_id = uuid.uuid4().hex
+        body = derive.sample_body(d.doc, route, self._own(), random.Random(probe_id),
+                                  f"{derive.MARKER}{self.company}-{probe_id[:8]}", known_ids=True)
+        path = derive.fill_path(route, ids)
+        self._send(v.PROBE_MALFORMED, route.method, path, body=malformed.malform(d.doc, route, body, case, field),
+                   token=self._token(), key=uuid.uuid4().hex if route.idempotency else None,
+                   args={"route": route.name, "case": case, "field": field, "method": route.method, "path": path,
+                         "probe_id": probe_id})
 
     def _authz_send(self, d: _Derived, route: Any, role: str, token: str | None, extra: dict[str, Any]) -> None:
         own = self._own()

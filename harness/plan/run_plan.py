@@ -34,8 +34,10 @@ SLO_CHECKS = ("slo-error-rate", "slo-latency-p95")
 #: well-formed request is refused only as its route's contract allows (a wrong 4xx fails any run too). No tenant
 #: reads another's rows, nor is told its own row does not exist, in any run: refusals-explained leaves every 404
 #: to tenant-isolation, and nine scenarios that did not ask for it let an own row's 404 pass (34 of them in the
-#: refusal sweep over the fault scenarios, 2026-12-05).
-ALWAYS_CHECKS = ("server-errors-explained", "reads-current", "refusals-explained", "tenant-isolation")
+#: refusal sweep over the fault scenarios, 2026-12-05). A body its own schema refuses is refused, in any run that
+#: sends one (the default mix does: probe.malformed).
+ALWAYS_CHECKS = ("server-errors-explained", "reads-current", "refusals-explained", "tenant-isolation",
+                 "input-validated")
 
 _CLI = "command line"
 

@@ -865,6 +865,17 @@ _row("E5.no-unexplained-refusals", "E5",
      "answers it unassigned).",
      "refusals-explained", _ALL_TENANT_OPS, TENANTS + "; appointments unassigned while nobody holds them",
      ("assignment-storm",), ("unassign-refuses-unassigned",), judged_by="answers_judged")
+# Found 2026-12-05 by a source-mutation sweep (bench/mutation_sweep.py): with any of the reference app's body validators
+# removed (NUL in text, a window without offset or ending before it starts) every scenario passed, as the load only
+# sent valid bodies. probe.malformed (harness/load/malformed.py) now breaks each write's body in every way its own
+# schema refuses, route by route from the OpenAPI document. Judged in every run that sends them (the default mix).
+_row("E5.malformed-refused", "E5",
+     "A write whose body its own schema refuses (a required property missing, a wrong type, a NUL in text, a string "
+     "over its maxLength, a number out of range, a value outside its enum, a date-time without offset, a window "
+     "that ends before it starts, a property the schema does not list) is refused 4xx before anything is written: "
+     "never a 2xx, never a 5xx.",
+     "input-validated", (v.PROBE_MALFORMED,), TENANTS, ("tenant-probe",),
+     ("storable-text", "appointment-window-checked"), judged_by="malformed_judged")
 _row("E5.latency-slo", "E5",
      "The run's p95 latency stays under the scenario's latency_p95_ms (200 ms).",
      "slo-latency-p95", _ALL_TENANT_OPS, TENANTS, ("smoke",),

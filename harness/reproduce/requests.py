@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from stormproof.harness.history import vocabulary as v
+from stormproof.harness.load import malformed
 from stormproof.harness.load import probes as derive
 from stormproof.harness.load.tokens import forged
 from stormproof.harness.load.client import TRACE_HEADER, TRACEPARENT_HEADER, client_ip_headers, traceparent
@@ -202,6 +203,17 @@ def _probe(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
     return Request(method, path, _auth(token, key), body)
 
 
+def _malformed_probe(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    """A malformed-body probe: the route's valid body rebuilt for the fresh stack, broken as the run broke it."""
+    request = _probe(step, args, ctx)
+    doc = derive.with_contract(ctx.openapi())
+    route = next((r for r in derive.routes(doc) if r.name == args.get("route")), None)
+    if route is None or route.body_schema is None:
+        return request
+    body = malformed.malform(doc, route, request.body, str(args.get("case")), str(args.get("field") or ""))
+    return replace(request, body=body)
+
+
 _REQUEST_DELETION = _simple("POST", "/api/v1/deletions",
                             body=lambda a: {"scope": a["scope"], "target_id": a["target_id"]})
 _DELETE_APPOINTMENT = _simple("DELETE", "/api/v1/appointments/{target_id}")
@@ -246,6 +258,7 @@ _BUILDERS: dict[str, Callable[[Step, Mapping[str, Any], ReplayContext], Request]
     v.PROBE_IDEMPOTENCY: _probe,
     v.PROBE_AUTHZ: _probe,
     v.PROBE_FILTER: _probe,
+    v.PROBE_MALFORMED: _malformed_probe,
 }
 
 #: The operations a replay can send.

@@ -25,7 +25,7 @@ ALL = {"single-active-session", "single-assignment", "job-applied-once", "job-ap
        "idempotent-replay", "tenant-isolation", "no-lost-acknowledged-write", "dead-letter-accounting",
        "metrics-agree", "slo-error-rate", "slo-latency-p95", "consent-before-processing", "task-deduplicated",
        "rate-limit-enforced", "deletion-audited", "retention-enforced", "authorization", "trace-echoed",
-       "server-errors-explained", "reads-current", "refusals-explained"}
+       "server-errors-explained", "reads-current", "refusals-explained", "input-validated"}
 
 
 def test_every_checker_is_registered() -> None:

@@ -375,6 +375,56 @@ def test_company_deletion_target(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
+_CREATE = "POST /api/v1/appointments"
+_CONSENTS = "POST /api/v1/appointments/{appointment_id}/consents"
+
+
+def _malformed(app, rec, tenant, route: str, path: str, case: str, field: str, body) -> httpx.Response:
+    answer = httpx.request(route.split()[0], app.url + path, headers=auth(tenant.manager_token, new_key()),
+                           json=body)
+    rec.record(v.PROBE_MALFORMED, tenant.company_id, answer, route=route, case=case, field=field,
+               method=route.split()[0], path=path, probe_id=new_key())
+    return answer
+
+
+@FIX
+def test_storable_text(apps, weakened: bool) -> None:
+    """A NUL in an appointment's title and in a consent's evidence: 422 with the fix (PostgreSQL's text cannot
+    hold it); without it, the NUL reaches the database and the write answers 500 (input-validated:
+    malformed-crashed)."""
+    app = apps(*(("storable-text",) if weakened else ()))
+    (a, _) = app.tenants
+    rec = Recorder([t.company_id for t in app.tenants])
+    window = {"starts_at": "2031-03-01T10:00:00Z", "ends_at": "2031-03-01T11:00:00Z"}
+    made = _malformed(app, rec, a, _CREATE, "/api/v1/appointments", "nul", "title", {"title": "a\x00b", **window})
+    consent = _malformed(app, rec, a, _CONSENTS, f"/api/v1/appointments/{a.appointment_ids[0]}/consents", "nul",
+                         "evidence", {"scope": "recording", "evidence": "signed\x00"})
+    assert [made.status_code, consent.status_code] == ([500, 500] if weakened else [422, 422]), made.text
+    verdict = _verdict("input-validated", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    assert verdict.summary["malformed_judged"] == 2
+
+
+@FIX
+def test_appointment_window_checked(apps, weakened: bool) -> None:
+    """An appointment whose window has no offset, or ends before it starts: 422 with the fix; without it the
+    first is created (201: malformed-accepted) and the second is either created or crashes on the database's
+    own range check (both flagged by input-validated)."""
+    app = apps(*(("appointment-window-checked",) if weakened else ()))
+    (a, _) = app.tenants
+    rec = Recorder([t.company_id for t in app.tenants])
+    naive = _malformed(app, rec, a, _CREATE, "/api/v1/appointments", "naive-datetime", "starts_at",
+                       {"title": "naive", "starts_at": "2031-03-02T10:00:00", "ends_at": "2031-03-02T11:00:00Z"})
+    inverted = _malformed(app, rec, a, _CREATE, "/api/v1/appointments", "inverted-window", "starts_at,ends_at",
+                          {"title": "inverted", "starts_at": "2031-03-02T11:00:00Z", "ends_at": "2031-03-02T10:00:00Z"})
+    if weakened:
+        assert naive.status_code == 201 and inverted.status_code in (201, 500), (naive.text, inverted.text)
+    else:
+        assert [naive.status_code, inverted.status_code] == [422, 422], (naive.text, inverted.text)
+    verdict = _verdict("input-validated", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
 @FIX
 def test_list_filter_tenant(apps, weakened: bool) -> None:
     """Tenant A lists its appointments filtered by tenant B's rep (assigned one of B's): an empty list with the

@@ -1,0 +1,101 @@
+"""input-validated (every run that sends them): a body the API's own schema refuses is refused, not run.
+
+Judges every ``probe.malformed`` answer (stormproof.harness.load.malformed: a
+write's body broken in one way its document refuses: a required property
+missing, a wrong type, a NUL in a string, one character over a maxLength, a
+number out of range, a value outside an enum, a date-time without offset, a
+window that ends before it starts, a property the schema does not list, an
+array for an object). Sent with a valid token of the tenant's manager, on the
+tenant's own ids, under a fresh Idempotency-Key where the route takes one, so
+the body is the only thing wrong with the request:
+
+- a 2xx is ``malformed-accepted``: the write ran on a body its contract
+  refuses (an appointment ending before it starts, a retention of 0 days);
+- a 5xx while no fault was in place (and not a 503 shedding load with a
+  Retry-After) is ``malformed-crashed``: the body got past validation and broke
+  something further in (a NUL refused by PostgreSQL's text, a naive date-time
+  compared with an aware one).
+
+Any 4xx is a refusal (400 and 422 are the usual; the contract of the other
+refusals is judged elsewhere); 429 and no answer are counted, not judged.
+With no probe in the history the verdict is ``unknown`` (not exercised).
+
+Found by a source-mutation sweep of the reference app (bench/mutation_sweep.py,
+2026-12-05): each of its body validators removed, every scenario passed; the
+load never sent a body the schema refuses.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from stormproof.harness.history import History, Op
+from stormproof.harness.history.vocabulary import PROBE_MALFORMED
+from stormproof.harness.invariants.collector import ViolationLog
+from stormproof.harness.invariants.registry import checker
+from stormproof.harness.invariants.snapshot import Snapshot
+from stormproof.harness.invariants.verdict import Verdict
+
+from ._probes import FaultWindows
+from .server_errors_explained import AFTER_FAULT_S
+
+__all__ = ["NAME", "check_input_validated"]
+
+NAME = "input-validated"
+
+
+def _answer(invoke: Op, completion: Op, faults: FaultWindows) -> str:
+    """``none``, ``limited`` (429, or a 503 shedding load with a Retry-After), ``excused`` (a 5xx under a fault
+    or in the AFTER_FAULT_S after one: server-errors-explained's own reading), ``5xx``, ``2xx``, ``4xx`` or
+    ``other``."""
+    status = completion.status
+    if not status:
+        return "none"
+    if status == 429 or status == 503 and completion.result.get("retry_after"):
+        return "limited"
+    if status >= 500:
+        late = faults.overlaps(invoke.time_ns - int(AFTER_FAULT_S * 1e9), completion.time_ns)
+        return "excused" if late else "5xx"
+    if 200 <= status < 300:
+        return "2xx"
+    return "4xx" if 400 <= status < 500 else "other"
+
+
+@checker(NAME, "safety")
+def check_input_validated(history: History, snapshot: Snapshot) -> Verdict:
+    """Every malformed-body probe answered with a status is refused 4xx: never a 2xx, never an unexplained 5xx."""
+    log = ViolationLog(NAME, "safety", snapshot.config)
+    faults = FaultWindows(history)
+    outcomes: Counter[str] = Counter()
+    per_case: Counter[str] = Counter()
+    routes: set[str] = set()
+    for invoke, completion in history.pairs_of(PROBE_MALFORMED):
+        if completion is None:
+            outcomes["none"] += 1
+            continue
+        case, field = str(invoke.args.get("case")), str(invoke.args.get("field") or "")
+        route = str(invoke.args.get("route") or f"{invoke.args.get('method')} {invoke.args.get('path')}")
+        kind = _answer(invoke, completion, faults)
+        if kind in ("none", "limited", "excused"):
+            outcomes[kind] += 1
+            continue
+        outcomes["judged"] += 1
+        per_case[case] += 1
+        routes.add(route)
+        what = f"{route} with {case}" + (f" ({field})" if field else "")
+        facts = dict(tenant=invoke.tenant, route=route, case=case, field=field, status=completion.status)
+        ops = (invoke.index, completion.index)
+        if kind == "2xx":
+            log.add("malformed-accepted", f"{what} was answered {completion.status}: the write ran on a body its "
+                    "own schema refuses, where a 4xx was due", ops, **facts)
+        elif kind == "5xx":
+            problem = completion.result.get("problem")
+            log.add("malformed-crashed", f"{what} was answered {completion.status}"
+                    + (f" ({problem})" if problem else "") + " with no fault in place: the body got past "
+                    "validation and broke the app, where a 4xx was due", ops, **facts)
+        elif kind == "other":  # a 1xx or 3xx: neither a refusal nor a success
+            log.add("malformed-accepted", f"{what} was answered {completion.status}, not a 4xx", ops, **facts)
+    if not outcomes["judged"]:
+        log.cannot("not exercised: no malformed-body probe was answered")
+    return log.verdict(malformed_judged=outcomes["judged"], per_case=dict(sorted(per_case.items())),
+                       routes=len(routes), outcomes=dict(outcomes))
