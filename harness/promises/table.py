@@ -141,7 +141,8 @@ _row("A2.legacy-start-same-rule", "A2",
 _row("A2.conflict-names-active", "A2",
      "A start refused because a session is active answers 409 active-session-exists naming the active "
      "session's id, and that session is active.",
-     "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",), ("conflict-names-active",))
+     "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",), ("conflict-names-active",),
+     count=c.answered_problem((v.SESSION_START,), "active-session-exists"))
 # Found 2026-12-04 with an app whose stop looked up active sessions only: session-start-storm passed, a 404 being
 # a stop's answer for no such session (another tenant's, a deleted one), never judged by its status alone.
 _row("A2.stop-finds-stopped", "A2",
@@ -377,7 +378,7 @@ _row("C1.backoff-jitter", "C1",
      "A failing task's n-th retry waits uniform(0, min(cap, base * 2**n)): exponential backoff with full "
      "jitter, never a fixed delay.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing or slow",
-     ("shunya-outage",), ("retry-backoff",))
+     ("shunya-outage",), ("retry-backoff",), judged_by="backoff_retries_judged")
 # Found 2026-12-03 with a relay that published retries before they were due: shunya-outage passed, rightly on that
 # run (its backlog delayed every retry some 16 s beyond waits of at most 0.1 s). retry-timing keeps the queue idle
 # and the waits long; the rule counts only waits long enough for an early start to show (retry_waits_judged).
@@ -405,7 +406,7 @@ _row("C1.retried-before-dead-letter", "C1",
      "A task that fails transiently (a Shunya 5xx, a timeout) is retried STORMPROOF_TASK_MAX_RETRIES times before "
      "it is dead-lettered: its dead letter records 1 + that many failures (an upstream refusal, a 4xx, is not retried).",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya failing", ("shunya-outage",),
-     ("retries-skipped",))
+     ("retries-skipped",), judged_by="failed_tasks_judged")
 # Found 2026-12-04 with an app whose workers took their own Shunya limit's refusal for a failure no retry mends:
 # shunya-quota passed with 73 of its tasks dead-lettered after one throttled try (gave-up-early did not read a
 # rate limit as transient), though the scenario says a limited call waits and is retried.
@@ -428,12 +429,12 @@ _row("C1.retry-budget", "C1",
      # dead-letter-accounting compares each task's tries (task_records.attempts) with the budget the scenario gives.
      # Measured (verify --tries 1 --only retry-budget, 2026-12-01): weakened, 54 submissions tried 4 to 9 times for a
      # budget of 3; all fixes on, none over.
-     ("shunya-outage",), ("retry-budget",))
+     ("shunya-outage",), ("retry-budget",), judged_by="failed_tasks_judged")
 _row("C2.exhausted-to-dead-letter", "C2",
      "A task that exhausts its retries lands in the dead-letter table (a dead_letters row, state "
      "dead_lettered), never silently dropped.",
      "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya down for longer than the budget",
-     ("shunya-outage",), ("dead-letter-queue",))
+     ("shunya-outage",), ("dead-letter-queue",), judged_by="failed_tasks_judged")
 _row("C2.survives-broker-restart", "C2",
      "A task written with the business write that caused it survives a restart of the broker (Redis without "
      "persistence): it is published again and ends, succeeded or dead-lettered, and every job Shunya "
@@ -794,7 +795,8 @@ _row("E2.shunya-failures-counted", "E2",
      # metrics-agree compares them with the failed jobs recorded and the errors the Shunya stub says it answered.
      # Measured (verify --tries 1 --only shunya-failure-metrics, 2026-12-01): weakened, 0 counted for 77 failed jobs
      # and 402 errors answered; all fixes on, 55 == 55 and 324 >= 324.
-     "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; Shunya failing", ("shunya-outage",), ("shunya-failure-metrics",))
+     "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; Shunya failing", ("shunya-outage",), ("shunya-failure-metrics",),
+     judged_by="shunya_errors_judged")
 # Found 2026-12-03 with a metrics middleware that counted a request only when its handler returned: every
 # scenario passed, while an error escaping as an exception (a reset PostgreSQL link) was answered 500 and never
 # counted, so E5's error-rate alert (5xx over all answers) stays quiet through an outage. db-latency's resets make
@@ -810,7 +812,7 @@ _row("E2.shunya-errors-by-endpoint", "E2",
      "shunya_api_errors_total counts Shunya API errors by endpoint: errors on job creations and on polls each "
      "move the counter under their own endpoint label.",
      "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; Shunya failing on creations and polls", ("shunya-outage",),
-     ("shunya-error-endpoint",))
+     ("shunya-error-endpoint",), judged_by="shunya_error_endpoints_judged")
 _row("E3.queue-depth-gauge", "E3",
      "celery_queue_depth reports the queue's backlog at scrape time (zero once the run is quiet).",
      # metrics-agree reads the gauge sampled during the load beside the broker's own queue length; shunya-outage
@@ -874,8 +876,15 @@ _row("E5.malformed-refused", "E5",
      "over its maxLength, a number out of range, a value outside its enum, a date-time without offset, a window "
      "that ends before it starts, a property the schema does not list) is refused 4xx before anything is written: "
      "never a 2xx, never a 5xx.",
-     "input-validated", (v.PROBE_MALFORMED,), TENANTS, ("tenant-probe",),
-     ("storable-text", "appointment-window-checked"), judged_by="malformed_judged")
+     "input-validated", (v.PROBE_MALFORMED,), TENANTS, ("tenant-probe",), ("storable-text",),
+     judged_by="malformed_judged")
+_row("E5.appointment-window-refused", "E5",
+     "An appointment is created only with a window whose date-times carry their offset and that ends after it "
+     "starts: a window without offset, or ending before it starts, is refused 4xx (never created, never a 5xx); "
+     "A3's overlap guard reads the window as a range.",
+     "input-validated", (v.PROBE_MALFORMED,), TENANTS, ("tenant-probe",), ("appointment-window-checked",),
+     count=c.plus(c.with_arg_value((v.PROBE_MALFORMED,), "case", "naive-datetime"),
+                  c.with_arg_value((v.PROBE_MALFORMED,), "case", "inverted-window")))
 _row("E5.latency-slo", "E5",
      "The run's p95 latency stays under the scenario's latency_p95_ms (200 ms).",
      "slo-latency-p95", _ALL_TENANT_OPS, TENANTS, ("smoke",),

@@ -973,3 +973,22 @@ def test_dead_letter_accounting_counts_the_throttled_tasks_it_judged() -> None:
     records = plain + waited + ({**_task("t3", "dead_lettered")},) + ({**_task("t4", "dead_lettered")},)
     verdict = _run("dead-letter-accounting", b, task_records=records, dead_letters=refused)
     assert verdict.summary["throttles_judged"] == 2
+
+
+def test_dead_letter_accounting_counts_the_failed_tasks_and_retries_it_judged() -> None:
+    """The retry and dead-letter rows (plan C1, C2) are exercised only by tasks that failed: a failure-driven retry
+    in the ledger, or a dead letter; a run whose tasks all succeeded at their first try judged none of them (and a
+    throttled wait is not a failure)."""
+    b = HistoryBuilder()
+    plain = ({**_task("t1", "succeeded"), "tries": [{"event": "start", "at": 1.0}]},
+             {**_task("t2", "succeeded"), "tries": [
+                 {"event": "start", "at": 1.0}, {"event": "retry", "at": 1.1, "wait_s": 1.0, "failure": None,
+                                                 "throttled": True}]})
+    verdict = _run("dead-letter-accounting", b, task_records=plain, dead_letters=())
+    assert verdict.summary["failed_tasks_judged"] == 0
+    failed = ({**_task("t3", "succeeded"), "tries": [
+        {"event": "start", "at": 1.0}, {"event": "retry", "at": 1.1, "wait_s": 0.05, "failure": 1},
+        {"event": "start", "at": 1.2}]}, {**_task("t4", "dead_lettered"), "tries": []})
+    verdict = _run("dead-letter-accounting", b, task_records=plain + failed, dead_letters=(
+        {"id": "d4", "task_id": "t4", "task_name": "submit", "attempts": 4, "error": "create_job: HTTP 503"},))
+    assert verdict.summary["failed_tasks_judged"] == 2

@@ -166,8 +166,20 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         throttles_judged=_throttles(records, letters),
         **submissions,
         **budget,
-        **({} if timing is None else {"retry_timing": timing, "retry_waits_judged": timing.get("waits_judged", 0)}),
+        **({} if timing is None else {"retry_timing": timing, "retry_waits_judged": timing.get("waits_judged", 0),
+                                      "backoff_retries_judged": timing.get("retries_judged", 0)}),
+        failed_tasks_judged=_failed_tasks(records),
     )
+
+
+def _failed_tasks(records: tuple) -> int:
+    """Tasks that failed at least once (a failure-driven retry in the ledger) or were dead-lettered: the tasks
+    the retry and dead-letter rules (plan C1, C2) had something to judge of. A run whose tasks all succeeded at
+    their first try put none of those promises at risk, however many calls it submitted."""
+    return sum(1 for record in records
+               if str(record.get("state")) == "dead_lettered"
+               or any(isinstance(event, dict) and event.get("event") == "retry" and event.get("failure") is not None
+                      for event in record.get("tries") or ()))
 
 
 def _throttles(records: tuple, letters: tuple | None) -> int:

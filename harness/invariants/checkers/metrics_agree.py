@@ -147,8 +147,14 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
     _queue_depth(snapshot, log, compared)
     _active_tasks(snapshot, log, compared)
     alert_series = check_alert_series(log, base, metrics)
+    # What the Shunya rows (plan E2) had to judge: the errors the stub answered and the jobs recorded failed; and
+    # the endpoints it answered errors on (two at least, or the by-endpoint rule judges nothing).
+    shunya_errors = sum(compared.get(k, {}).get("observed", 0) for k in ("shunya_api_errors", "shunya_job_failures"))
     return log.verdict(compared=compared, alert_series=alert_series,
-                       server_errors_judged=int(compared["server_errors"]["observed"]))
+                       server_errors_judged=int(compared["server_errors"]["observed"]),
+                       shunya_errors_judged=int(shunya_errors),
+                       shunya_error_endpoints_judged=int(compared.get("shunya_api_errors_endpoints", {})
+                                                         .get("observed", 0)))
 
 
 def _dedupe_hits(history: History, snapshot: Snapshot, log: ViolationLog,
