@@ -640,6 +640,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "it starts, is created (201), where 422 was due",
     ),
     Weakening(
+        "poll-budget-dead-letter",
+        "C2",
+        "the dead letter of a poll whose budget is spent: a job Shunya never finishes is polled up to the budget, "
+        "then the poll ends quietly (succeeded, a warning in the log): the call waits for good, nobody is told",
+    ),
+    Weakening(
         "lead-score-field",
         "A1",
         "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

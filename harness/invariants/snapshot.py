@@ -143,7 +143,8 @@ class Snapshot:
     as ``metrics - baseline``. ``expected_outputs`` maps a Shunya job id to the
     output hash the upstream stub produced (may be empty); ``completed_jobs``
     are the job ids the stub completed (None: not known), ``failed_jobs``
-    the ones it failed (no output to apply). ``upstream_stats``
+    the ones it failed (no output to apply), ``stuck_jobs`` the ones it never
+    finished (``stuck_rate``: pending for good, no webhook). ``upstream_stats``
     are the stub's own counters since it started (``GET /admin/stats``: API
     calls, errors it injected, jobs it failed); None: no stub, or not read.
     ``upstream_calls`` are the API calls the stub served (``GET /admin/calls``:
@@ -174,6 +175,7 @@ class Snapshot:
     expected_outputs: Mapping[str, str] = field(default_factory=_empty, hash=False)
     completed_jobs: frozenset[str] | None = None
     failed_jobs: frozenset[str] | None = None
+    stuck_jobs: frozenset[str] | None = None
     upstream_stats: Mapping[str, Any] | None = field(default=None, hash=False)
     gauge_samples: tuple[Mapping[str, float], ...] | None = field(default=None, hash=False)
     upstream_calls: tuple[tuple[float, str], ...] | None = field(default=None, hash=False)
@@ -222,6 +224,7 @@ class Snapshot:
         expected_outputs: Mapping[str, str] | None = None,
         completed_jobs: Iterable[str] | None = None,
         failed_jobs: Iterable[str] | None = None,
+        stuck_jobs: Iterable[str] | None = None,
         upstream_stats: Mapping[str, Any] | None = None,
         gauge_samples: Iterable[Mapping[str, float]] | None = None,
         upstream_calls: Iterable[tuple[float, str]] | None = None,
@@ -242,6 +245,7 @@ class Snapshot:
             expected_outputs=dict(expected_outputs or {}),
             completed_jobs=None if completed_jobs is None else frozenset(completed_jobs),
             failed_jobs=None if failed_jobs is None else frozenset(failed_jobs),
+            stuck_jobs=None if stuck_jobs is None else frozenset(stuck_jobs),
             upstream_stats=upstream_stats,
             gauge_samples=None if gauge_samples is None else tuple(gauge_samples),
             upstream_calls=None if upstream_calls is None else tuple((float(at), str(who))

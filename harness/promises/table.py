@@ -463,6 +463,15 @@ _row("C2.survives-process-kill", "C2",
 # dead_letter.retry retries a letter twice (in turn or at once); dead-letter-accounting judges every answer
 # (_manual_retry). Measured (verify --tries 1 --only dead-letter-retry-once, 2026-12-01): weakened, 72 retries all
 # 200 (2 letters retried 36 times each); all fixes on, 50 retries: 3 letters 200 once, 47 answers 409.
+# Found 2026-12-05 by a source-mutation sweep (bench/mutation_sweep.py): the poll budget's check removed, every
+# scenario passed; Shunya finished every job, so no poll ever spent its budget. shunya-stuck-jobs' Shunya now loses
+# one job in four (the stub's stuck_rate: pending for good, no webhook).
+_row("C2.stuck-job-dead-lettered", "C2",
+     "A job Shunya never finishes is polled at most STORMPROOF_POLL_BUDGET times, then its poll task is "
+     "dead-lettered (poll budget exhausted): never polled forever, never dropped quietly.",
+     "dead-letter-accounting", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya losing jobs (pending for good, no "
+     "webhook); a small poll budget", ("shunya-stuck-jobs",), ("poll-budget-dead-letter",),
+     judged_by="stuck_jobs_judged")
 _row("C2.manual-retry", "C2",
      "POST /dead-letters/{id}/retry runs the task again (a new task record that is accounted for), and "
      "retrying the same dead letter again answers 409.",

@@ -69,6 +69,7 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
     expected: dict[str, str] = {}
     completed: set[str] | None = None
     failed: set[str] | None = None
+    stuck: set[str] | None = None
     stats: dict[str, int] | None = None
     calls: list[tuple[float, str]] | None = None
     if stack.shunya_admin_url is not None:
@@ -76,8 +77,10 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
         calls = [(at, who) for at, who in
                  httpx.get(f"{stack.shunya_admin_url}/admin/calls", timeout=30, verify=tls()).json()["calls"]]
         jobs = httpx.get(f"{stack.shunya_admin_url}/admin/jobs", timeout=10, verify=tls()).json()["jobs"]
-        completed, failed = set(), set()
+        completed, failed, stuck = set(), set(), set()
         for job in jobs:
+            if job.get("stuck") and job.get("status") == "pending" and job.get("job_id") in known:
+                stuck.add(job["job_id"])
             if job.get("status") == "failed" and job.get("job_id") in known:
                 failed.add(job["job_id"])
             # Jobs the app never recorded (a submission retried after a lost answer) are not its to apply.
@@ -93,6 +96,7 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
         expected_outputs=expected,
         completed_jobs=completed,
         failed_jobs=failed,
+        stuck_jobs=stuck,
         upstream_stats=stats,
         upstream_calls=calls,
         gauge_samples=gauge_samples,

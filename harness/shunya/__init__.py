@@ -32,7 +32,8 @@ Results: ``result == expected_result(job_id)`` and
 ``output_hash == output_hash(result)`` (sha256 hex of JSON with sort_keys,
 separators ``(",", ":")``, ASCII). A job finishes ``complete_after_ms``
 after creation; it fails (result/output_hash null, ``error`` set) when
-``failure_draw(job_id) < fail_rate``.
+``failure_draw(job_id) < fail_rate``; it never finishes (pending for good, no
+webhook; ``stuck`` in the admin view) when ``stuck_draw(job_id) < stuck_rate``.
 
 Webhook (stub -> app)
 ---------------------
@@ -60,7 +61,7 @@ Admin (never faulted)
 ``422`` with per-field ``errors``) - fields and defaults in ``StubConfig``:
 ``error_rate`` 0, ``error_status`` 503, ``error_first`` 0 (the next N API calls
 answer ``error_status``, counted from when it is set), ``latency_ms`` 0, ``latency_jitter_ms`` 0,
-``complete_after_ms`` 500, ``fail_rate`` 0, ``webhook_enabled`` true,
+``complete_after_ms`` 500, ``fail_rate`` 0, ``stuck_rate`` 0, ``webhook_enabled`` true,
 ``webhook_duplicates`` 0, ``duplicate_same_delivery_id`` false,
 ``webhook_delay_ms`` 0, ``webhook_reorder`` 0 (batch size; <=1 is off),
 ``webhook_reorder_window_ms`` 1000, ``webhook_retry`` true,
@@ -92,7 +93,7 @@ from .cli import main
 from .client import ShunyaStubClient, ShunyaStubError
 from .config import ConfigError, StubConfig
 from .delivery import DeliveryRecord, WebhookEvent
-from .results import AnalysisResult, canonical_json, expected_result, failure_draw, output_hash
+from .results import AnalysisResult, canonical_json, expected_result, failure_draw, output_hash, stuck_draw
 from .runner import RunningStub, start_stub
 from .signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 
@@ -110,6 +111,7 @@ __all__ = [
     "canonical_json",
     "expected_result",
     "failure_draw",
+    "stuck_draw",
     "main",
     "output_hash",
     "sign",

@@ -42,6 +42,8 @@ class StubConfig:
     latency_jitter_ms: int = 0
     complete_after_ms: int = 500
     fail_rate: float = 0.0
+    #: The share of jobs that never finish (drawn by job id, ``stuck_draw``): pending for good, no webhook.
+    stuck_rate: float = 0.0
     webhook_enabled: bool = True
     webhook_duplicates: int = 0
     duplicate_same_delivery_id: bool = False
@@ -129,7 +131,7 @@ def _error_status(value: Any) -> str | None:
     return None
 
 
-_RATES = frozenset({"error_rate", "fail_rate", "webhook_on_poll_rate"})
+_RATES = frozenset({"error_rate", "fail_rate", "stuck_rate", "webhook_on_poll_rate"})
 
 _RULES = {
     "error_rate": _rate,
@@ -139,6 +141,7 @@ _RULES = {
     "latency_jitter_ms": _int_range(0, 60_000),
     "complete_after_ms": _int_range(0, _HOUR_MS),
     "fail_rate": _rate,
+    "stuck_rate": _rate,
     "webhook_enabled": _bool,
     "webhook_duplicates": _int_range(0, 10),
     "duplicate_same_delivery_id": _bool,

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from .config import StubConfig
 from .delivery import DeliveryRecord, WebhookDispatcher
 from .jobs import Job, JobStore
+from .results import stuck_draw
 from .stats import StubStats
 
 __all__ = ["StubCore", "StubSettings"]
@@ -150,6 +151,10 @@ class StubCore:
             self._wake.clear()
             now = time.monotonic()
             for job in self.jobs.pop_due(now):
+                if self.config.stuck_rate > 0 and stuck_draw(job.job_id) < self.config.stuck_rate:
+                    job.stuck = True  # pending for good: only POST /admin/jobs/{id}/complete finishes it
+                    self.stats.jobs_stuck += 1
+                    continue
                 self.finish_job(job)
             next_due = self.jobs.next_due()
             timeout = _IDLE_WAKE_S if next_due is None else min(_IDLE_WAKE_S, max(0.0, next_due - now))

@@ -51,6 +51,8 @@ class Job:
     completed_at: str | None = None
     completed_seq: int | None = None
     first_delivery_id: str | None = field(default=None)
+    #: Never finishes (``stuck_rate``): pending for good, no webhook; the admin view says so.
+    stuck: bool = False
 
     def public_view(self) -> dict[str, Any]:
         """The ``GET /v1/jobs/{job_id}`` body."""
@@ -74,6 +76,7 @@ class Job:
             created_seq=self.created_seq,
             completed_seq=self.completed_seq,
             first_delivery_id=self.first_delivery_id,
+            stuck=self.stuck,
         )
         return view
 

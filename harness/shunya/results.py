@@ -17,6 +17,7 @@ __all__ = [
     "expected_result",
     "failure_draw",
     "output_hash",
+    "stuck_draw",
 ]
 
 Sentiment = Literal["positive", "neutral", "negative"]
@@ -77,6 +78,16 @@ def output_hash(result: AnalysisResult | dict[str, Any]) -> str:
     checker can compare it with ``output_hash(expected_result(job_id))``.
     """
     return hashlib.sha256(canonical_json(result)).hexdigest()
+
+
+def stuck_draw(job_id: str) -> float:
+    """Return a number in [0, 1) fixed by ``job_id``, drawn apart from :func:`failure_draw`.
+
+    A job never finishes (stays pending for good, no webhook) when this draw is below the configured
+    ``stuck_rate``: Shunya losing a job. What a poll budget is for (plan C2: never polled forever, never
+    dropped silently).
+    """
+    return int.from_bytes(_digest(b"shunya-stuck:", job_id)[:8], "big") / 2**64
 
 
 def failure_draw(job_id: str) -> float:

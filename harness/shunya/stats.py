@@ -32,6 +32,7 @@ class StubStats:
     jobs_created: int = 0
     jobs_completed: int = 0
     jobs_failed: int = 0
+    jobs_stuck: int = 0
     deliveries_attempted: int = 0
     deliveries_succeeded: int = 0
     deliveries_failed: int = 0

@@ -236,6 +236,9 @@ async def _poll(rt: WorkerRuntime, kwargs: dict[str, Any]) -> Step:
     polls = int(kwargs.get("polls", 0)) + 1
     again = Step(False, settings.poll_interval_ms / 1000, {"polls": polls}, "poll")
     if polls > settings.poll_budget:
+        if settings.weakened("poll-budget-dead-letter"):
+            log.warning("job %s still pending after %d polls; giving up", job.id, settings.poll_budget)
+            return DONE
         raise ShunyaRejected(f"poll budget of {settings.poll_budget} exhausted; job still pending")
     if job.shunya_job_id is None:
         return again

@@ -68,9 +68,18 @@ def test_a_5xx_under_a_fault_or_just_after_it_is_excused_as_server_errors_explai
     assert [v.status for v in verdicts] == ["invalid", "invalid"]
 
 
-def test_no_probe_answered_is_not_exercised() -> None:
+def test_no_probe_answered_judges_nothing_and_is_not_exercised_where_asked() -> None:
+    """Every run adds the check (run_plan.ALWAYS_CHECKS): a run that sent no malformed body judged nothing, and is
+    held to it ("not exercised", unknown) only where its scenario asked for the check."""
+    from stormproof.harness.promises.run import run_coverage
+
     b = HistoryBuilder()
     b.call("appointment.read", 0, 10, 200)
     _probe(b, 100, None, error="timeout")
-    (verdict,) = check_all(b.build(), Snapshot(), [NAME])
-    assert verdict.status == "unknown"
+    history = b.build()
+    (verdict,) = check_all(history, Snapshot(), [NAME])
+    assert verdict.status == "valid" and verdict.summary["malformed_judged"] == 0
+    (added,) = run_coverage(history, [verdict], asked=())
+    assert added.status == "valid"
+    (asked,) = run_coverage(history, [verdict], asked=(NAME,))
+    assert asked.status == "unknown" and "not exercised" in (asked.error or "")

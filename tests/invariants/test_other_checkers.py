@@ -988,7 +988,34 @@ def test_dead_letter_accounting_counts_the_failed_tasks_and_retries_it_judged() 
     assert verdict.summary["failed_tasks_judged"] == 0
     failed = ({**_task("t3", "succeeded"), "tries": [
         {"event": "start", "at": 1.0}, {"event": "retry", "at": 1.1, "wait_s": 0.05, "failure": 1},
-        {"event": "start", "at": 1.2}]}, {**_task("t4", "dead_lettered"), "tries": []})
+        {"event": "start", "at": 1.2}]}, {**_task("t4", "dead_lettered"), "tries": [], "last_error": "create_job: HTTP 503"})
     verdict = _run("dead-letter-accounting", b, task_records=plain + failed, dead_letters=(
         {"id": "d4", "task_id": "t4", "task_name": "submit", "attempts": 4, "error": "create_job: HTTP 503"},))
     assert verdict.summary["failed_tasks_judged"] == 2
+
+
+def test_a_stuck_job_whose_polls_ended_without_a_dead_letter_was_dropped() -> None:
+    """A job Shunya never finished (snapshot.stuck_jobs) must end in a dead letter once its poll budget is spent:
+    polls that all ended succeeded dropped it quietly (stuck-job-dropped). Judged only once its polls all ended; a
+    job whose row is gone (its call deleted) or that the stub did not call stuck is not judged."""
+    poll = "shunya.poll_shunya_job_status"
+
+    def task(tid: str, row: str, state: str) -> dict:
+        return {**_task(tid, state), "name": poll, "args": {"job_row_id": row}, "tries": [],
+                "last_error": "poll budget of 6 exhausted" if state == "dead_lettered" else None}
+
+    jobs = tuple({"id": row, "company_id": "c1", "call_id": f"call-{row}", "shunya_job_id": f"shj-{row}",
+                  "status": "submitted"} for row in ("r1", "r2", "r3", "r4"))
+    records = (task("t1", "r1", "succeeded"), task("t2", "r1", "dead_lettered"),  # a refresh's poll, then the budget
+               task("t3", "r2", "succeeded"), task("t4", "r2", "succeeded"),  # dropped quietly
+               task("t5", "r3", "running"),  # still polling: not judged here
+               task("t6", "r4", "succeeded"))  # the stub did not call it stuck
+    letters = ({"id": "d2", "task_id": "t2", "task_name": poll, "attempts": 7, "error": "poll budget of 6 exhausted"},)
+    verdict = _run("dead-letter-accounting", HistoryBuilder(), shunya_jobs=jobs, task_records=records,
+                   dead_letters=letters, stuck_jobs=frozenset({"shj-r1", "shj-r2", "shj-r3", "shj-gone"}))
+    dropped = [x for x in verdict.violations if x.details["type"] == "stuck-job-dropped"]
+    assert [x.details["job_id"] for x in dropped] == ["shj-r2"] and dropped[0].details["poll_tasks"] == 2
+    assert verdict.summary["stuck_jobs_judged"] == 2
+    fine = _run("dead-letter-accounting", HistoryBuilder(), shunya_jobs=jobs, task_records=records,
+                dead_letters=letters, stuck_jobs=frozenset({"shj-r1"}))
+    assert not [x for x in fine.violations if x.details["type"] == "stuck-job-dropped"]

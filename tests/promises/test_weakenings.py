@@ -2927,3 +2927,33 @@ def test_session_read_latest(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert [x.details["type"] for x in verdict.violations] == ["read-other-row"]
+
+
+@FIX
+def test_poll_budget_dead_letter(reference_app_module, weakened: bool) -> None:
+    """Shunya never finishes the job (stuck_rate 1: pending for good, no webhook): with the fix its poll is
+    dead-lettered once the budget (3 polls) is spent; without it the poll ends quietly (succeeded), which
+    dead-letter-accounting flags (stuck-job-dropped)."""
+    from dataclasses import replace
+
+    from tests.reference_app.background import wait_for
+
+    app = reference_app_module(("poll-budget-dead-letter",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_POLL_INTERVAL_MS": "100", "STORMPROOF_POLL_BUDGET": "3"},
+                               shunya={"complete_after_ms": 10, "stuck_rate": 1.0})
+    try:
+        tenant = app.tenants[0]
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+        assert answer.status_code == 202, answer.text
+        polls = "SELECT state FROM task_records WHERE name = 'shunya.poll_shunya_job_status'"
+        wait_for(lambda: any(state in ("succeeded", "dead_lettered") for (state,) in sql_rows(app.database_url, polls)),
+                 timeout=60, what="the poll ended")
+        assert [state for (state,) in sql_rows(app.database_url, polls)] == (
+            ["succeeded"] if weakened else ["dead_lettered"])
+        jobs = {job for (job,) in sql_rows(app.database_url, "SELECT shunya_job_id FROM shunya_jobs")}
+        snap = replace(snapshot(app.database_url), stuck_jobs=frozenset(jobs))
+        verdict = _verdict("dead-letter-accounting", Recorder([]).history(), snap)
+        assert ("stuck-job-dropped" in {x.details["type"] for x in verdict.violations}) == weakened, verdict
+        assert verdict.summary["stuck_jobs_judged"] == 1
+    finally:
+        reference_app_module.stop(app, wait=False)

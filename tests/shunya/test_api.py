@@ -15,6 +15,7 @@ from stormproof.harness.shunya import (
     StubConfig,
     expected_result,
     failure_draw,
+    stuck_draw,
     output_hash,
 )
 
@@ -200,6 +201,21 @@ def test_partial_fail_rate_follows_failure_draw(client: ShunyaStubClient) -> Non
     predicted = {job_id: "failed" if failure_draw(job_id) < 0.5 else "completed" for job_id in ids}
     assert statuses == predicted
     assert set(statuses.values()) == {"completed", "failed"}
+
+
+def test_stuck_rate_leaves_drawn_jobs_pending_for_good(client: ShunyaStubClient) -> None:
+    """A stuck job (stuck_draw below stuck_rate) never finishes: pending past its due time, no result, marked
+    ``stuck`` in the admin view and counted; the others finish as usual; the admin may still complete it."""
+    client.set_config(complete_after_ms=0, stuck_rate=0.5)
+    ids = [client.create_job(f"c{i}", "co")["job_id"] for i in range(30)]
+    stuck = {job_id for job_id in ids if stuck_draw(job_id) < 0.5}
+    assert stuck and stuck != set(ids)
+    for job_id in set(ids) - stuck:
+        assert client.wait_for_job(job_id)["status"] == "completed"
+    wait_until(lambda: client.stats()["jobs_stuck"] == len(stuck))
+    views = {job["job_id"]: job for job in client.jobs()}
+    assert {job_id for job_id in ids if views[job_id]["stuck"]} == stuck
+    assert all(client.get_job(job_id)["status"] == "pending" for job_id in stuck)
 
 
 def test_admin_config_validation_errors(client: ShunyaStubClient, stub: RunningStub) -> None:

@@ -35,7 +35,8 @@ by ``_unqueued_submissions``. A violation about tasks cites the requests behind
 them (``_requests_behind``), so that ``stormproof reproduce`` can replay them. Manual retries of dead letters (each retried once, every answer right, the
 retried task in the ledger) are judged by ``_manual_retry``; the wait of each
 retry after a failure (exponential backoff with full jitter, plan C1) by
-``_backoff``, when the run gives the app's backoff (``CheckConfig.task_backoff_ms``).
+``_backoff``, when the run gives the app's backoff (``CheckConfig.task_backoff_ms``). A job Shunya never
+finishes must end in a dead letter once its poll budget is spent, never dropped quietly (``_stuck_jobs``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from stormproof.harness.invariants.verdict import Verdict
 
 from ._backoff import check_backoff
 from ._manual_retry import check_manual_retries
+from ._stuck_jobs import check_stuck_jobs
 from ._tenant_retry_budget import check_tenant_retry_budget, refused_tasks
 from ._unqueued_submissions import check_unqueued_submissions
 
@@ -133,6 +135,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
                 log.cannot(f"{progressing} tasks may still finish: {quiescence.reason}")
     _retry_budget(history, records, snapshot, log)
     hand_retries = _gave_up_early(snapshot, log)
+    stuck_jobs = check_stuck_jobs(log, history, snapshot)
     submissions = check_unqueued_submissions(log, history, snapshot)
     backoff = snapshot.config.task_backoff_ms
     timing = None if backoff is None else check_backoff(log, records, backoff)
@@ -169,15 +172,17 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         **({} if timing is None else {"retry_timing": timing, "retry_waits_judged": timing.get("waits_judged", 0),
                                       "backoff_retries_judged": timing.get("retries_judged", 0)}),
         failed_tasks_judged=_failed_tasks(records),
+        stuck_jobs_judged=stuck_jobs,
     )
 
 
 def _failed_tasks(records: tuple) -> int:
-    """Tasks that failed at least once (a failure-driven retry in the ledger) or were dead-lettered: the tasks
-    the retry and dead-letter rules (plan C1, C2) had something to judge of. A run whose tasks all succeeded at
-    their first try put none of those promises at risk, however many calls it submitted."""
+    """Tasks that failed at least once (a failure-driven retry in the ledger) or were dead-lettered for a transient
+    failure: the tasks the retry and dead-letter rules (plan C1, C2) had something to judge of. A run whose tasks
+    all succeeded at their first try put none of those promises at risk, however many calls it submitted; nor
+    did a poll dead-lettered for its spent poll budget (no retry mends that)."""
     return sum(1 for record in records
-               if str(record.get("state")) == "dead_lettered"
+               if str(record.get("state")) == "dead_lettered" and _TRANSIENT.search(str(record.get("last_error") or ""))
                or any(isinstance(event, dict) and event.get("event") == "retry" and event.get("failure") is not None
                       for event in record.get("tries") or ()))
 

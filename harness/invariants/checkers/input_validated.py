@@ -18,7 +18,10 @@ the body is the only thing wrong with the request:
 
 Any 4xx is a refusal (400 and 422 are the usual; the contract of the other
 refusals is judged elsewhere); 429 and no answer are counted, not judged.
-With no probe in the history the verdict is ``unknown`` (not exercised).
+With no probe in the history nothing is judged (``malformed_judged`` 0): the
+run's coverage then shows the promise "not exercised", and a run whose
+scenario asked for this check is ``unknown``; every other run adds it and is
+not held to it (run_plan.ALWAYS_CHECKS).
 
 Found by a source-mutation sweep of the reference app (bench/mutation_sweep.py,
 2026-12-05): each of its body validators removed, every scenario passed; the
@@ -95,7 +98,5 @@ def check_input_validated(history: History, snapshot: Snapshot) -> Verdict:
                     "validation and broke the app, where a 4xx was due", ops, **facts)
         elif kind == "other":  # a 1xx or 3xx: neither a refusal nor a success
             log.add("malformed-accepted", f"{what} was answered {completion.status}, not a 4xx", ops, **facts)
-    if not outcomes["judged"]:
-        log.cannot("not exercised: no malformed-body probe was answered")
     return log.verdict(malformed_judged=outcomes["judged"], per_case=dict(sorted(per_case.items())),
                        routes=len(routes), outcomes=dict(outcomes))
