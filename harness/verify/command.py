@@ -110,7 +110,8 @@ def verify(args: VerifyArgs, *, runner: Runner | None = None,
     clock = time.monotonic()
     cell_results, all_on = run_matrix(cells, scenarios, tries=args.tries, out_dir=out_dir,
                                       duration_s=args.duration_s, backend=args.backend, runner=runner,
-                                      echo=progress, all_on=args.all_on)
+                                      echo=progress, all_on=args.all_on,
+                                      at_risk={name: [p.id for p in table if name in p.scenarios] for name in scenarios})
     finished = dt.datetime.now(dt.timezone.utc)
     matrix = Matrix(cells=cell_results, all_on=all_on, tries=args.tries, duration_s=args.duration_s,
                     backend=args.backend, started_at=started.isoformat(), finished_at=finished.isoformat(),

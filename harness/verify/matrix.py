@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from stormproof.harness.history import History, load_history
@@ -45,10 +45,12 @@ def run_matrix(
     runner: Runner | None = None,
     echo: Callable[[str], None] = lambda line: None,
     all_on: bool = True,
+    at_risk: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[tuple[CellResult, ...], tuple[AllOnResult, ...]]:
     """Run every cell ``tries`` times weakened, then each of their scenarios ``tries`` times with every fix on.
 
-    ``all_on=False`` skips the second half (a batch whose false alarms another run measures).
+    ``all_on=False`` skips the second half (a batch whose false alarms another run measures). ``at_risk``: per
+    scenario, the promise table's rows that name it; those no all-on try exercised are the result's ``idle``.
     """
     if runner is None:
         from stormproof.harness.runner import run_scenario as runner
@@ -85,8 +87,11 @@ def run_matrix(
         scenario = scenarios[name]
         slos = sorted({i for c in cells if c.scenario == name and c.problem is None for i in c.expect} & set(SLO_CHECKS))
         results = []
+        exercised: set[str] = set()
         for i in range(tries):
             outcome, crash, wall = run(scenario, scenario.seed + i, None)
+            if outcome is not None:
+                exercised |= {str(e.get("promise")) for e in outcome.result.coverage if e.get("count")}
             if outcome is None:
                 results.append(Try(scenario.seed + i, False, "error", f"the runner crashed: {crash}", None, wall))
             else:
@@ -94,7 +99,8 @@ def run_matrix(
                 results.append(Try(scenario.seed + i, passed, outcome.verdict, reason,
                                    _relative(outcome.run_dir, out_dir), wall))
             echo(f"    {'pass' if results[-1].ok else 'FAILED'}: {results[-1].reason}")
-        all_on_results.append(AllOnResult(name, tuple(results)))
+        idle = tuple(p for p in (at_risk or {}).get(name, ()) if p not in exercised) if exercised else ()
+        all_on_results.append(AllOnResult(name, tuple(results), idle))
     return tuple(cell_results), tuple(all_on_results)
 
 

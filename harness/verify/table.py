@@ -43,6 +43,10 @@ def render_table(matrix: Matrix) -> str:
     lines.append(f"verify: {verdict}: {len(matrix.cells) - escaped}/{len(matrix.cells)} cells caught in every try, "
                  f"{len(matrix.all_on) - failed}/{len(matrix.all_on)} scenarios passed every all-on try "
                  f"({matrix.tries} {'try' if matrix.tries == 1 else 'tries'} each, {matrix.wall_s / 60:.1f} min)")
+    idle = [f"{a.scenario}: {', '.join(a.idle)}" for a in matrix.all_on if a.idle]
+    if idle:
+        lines.append("promises no all-on try exercised where the table says they are at risk (the scenario does less "
+                     "than its rows say): " + "; ".join(idle))
     if matrix.uncovered_promises:
         lines.append(f"promises no run verifies (no weakening, no scenario, or a known gap: docs/PROMISES.md, last column): {', '.join(matrix.uncovered_promises)}")
     return "\n".join(lines)

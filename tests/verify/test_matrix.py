@@ -128,3 +128,22 @@ def test_the_cli_answers_bad_input_with_exit_2(capsys) -> None:
     assert main(["verify", "--only", "tenant-gaurd"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("stormproof: error: --only: unknown weakening(s) tenant-gaurd") and err.count("\n") == 1
+
+
+def test_rows_no_all_on_try_exercised_in_their_own_scenario_are_listed(tmp_path, capsys) -> None:
+    """A row that names a scenario as where it is at risk, yet no all-on try of it exercised (count 0 in every
+    try): listed as the scenario's idle promises in the table and verify.json (the scenario does less than its
+    rows say: a weakening of the row would escape there)."""
+    scenarios = _all()
+    cells = select_cells(build_cells(scenarios.values()), only=("tenant-guard",))
+    at_risk = {"tenant-probe": ["D2.not-found-not-forbidden", "E5.malformed-refused"]}
+    _, all_on = run_matrix(cells, scenarios, tries=2, out_dir=tmp_path, duration_s=5,
+                           runner=FakeRunner(catches_everything), at_risk=at_risk)
+    (result,) = all_on
+    assert result.idle == ("E5.malformed-refused",)  # the fake's history sends cross-tenant probes, no bad body
+    assert result.to_dict()["idle_promises"] == ["E5.malformed-refused"]
+    from stormproof.harness.verify.table import render_table
+
+    matrix = Matrix((), all_on, 2, 5, "local", "t0", "t1", 1.0, "stormproof verify")
+    assert "tenant-probe: E5.malformed-refused" in render_table(matrix)
+    assert exit_code(matrix) == 0  # reported, not failed
