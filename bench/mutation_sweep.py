@@ -56,7 +56,7 @@ SCENARIOS: tuple[tuple[str, str], ...] = (
     ("recordings.py", "session-start-storm"), ("shunya_client.py", "shunya-quota"),
     ("task_queue.py", "task-dedupe-storm"), ("tasks.py", "task-dedupe-storm"), ("outbox.py", "relay-worker-kill"),
     ("broker_restart.py", "relay-worker-kill"), ("tenancy.py", "tenant-probe"), ("reps.py", "tenant-probe"),
-    ("dead_letters.py", "tenant-probe"),
+    ("dead_letters.py", "tenant-probe"), ("schemas.py", "tenant-probe"),
 )
 _NOOP = ("\n\nclass _SweepNoop:\n    def __await__(self):\n        if False:\n            yield\n        return None\n\n\n"
          "def _sweep_noop(*args, **kwargs):\n    return _SweepNoop()\n")
