@@ -36,6 +36,7 @@ __all__ = [
     "probe_route",
     "redelivered",
     "served_beside_limited",
+    "stopped_again",
     "stopped_by_another_user",
     "with_arg",
     "with_arg_matching",
@@ -97,6 +98,20 @@ def stopped_by_another_user(starts: tuple[str, ...], stops: tuple[str, ...]) -> 
         return sum(1 for invoke, _ in completed(history, stops)
                    if (key := (invoke.tenant, invoke.args.get("session_id"))) in starter
                    and starter[key] != invoke.args.get("as_user"))
+    return count
+
+
+def stopped_again(stops: tuple[str, ...]) -> Counter:
+    """Stops sent after another stop of the same session was answered 2xx: a stop that must find a stopped session
+    (the rest find it active, and put only the stop's own promises at risk)."""
+    def count(history: History) -> int:
+        stopped: dict[tuple[str | None, object], int] = {}
+        for invoke, completion in completed(history, stops):
+            if completion.type == "ok":
+                key = (invoke.tenant, invoke.args.get("session_id"))
+                stopped[key] = min(stopped.get(key, completion.time_ns), completion.time_ns)
+        return sum(1 for invoke, _ in completed(history, stops)
+                   if stopped.get((invoke.tenant, invoke.args.get("session_id")), invoke.time_ns) < invoke.time_ns)
     return count
 
 

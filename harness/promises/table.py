@@ -149,7 +149,7 @@ _row("A2.stop-finds-stopped", "A2",
      "A stop of a stopped session of one's own tenant finds it: answered its state, never 404 as if the session "
      "did not exist.",
      "single-active-session", (v.SESSION_STOP, v.LEGACY_STOP), HOT, ("session-start-storm",),
-     ("stop-finds-active-only",))
+     ("stop-finds-active-only",), count=c.stopped_again((v.SESSION_STOP, v.LEGACY_STOP)))
 # Found 2026-12-04 with an app that answered a second start the active session (201): session-start-storm passed,
 # one session was active throughout, and no rule asked whether a 2xx start had started anything.
 _row("A2.start-starts-its-own", "A2",

@@ -53,6 +53,7 @@ def test_a_redelivery_and_a_stop_by_another_user_count_only_their_situation() ->
     history = b.build()
     assert c.redelivered((v.WEBHOOK_DELIVER,))(history) == 1
     assert c.stopped_by_another_user(tuple(v.STARTS), tuple(v.STOPS))(history) == 2
+    assert c.stopped_again(tuple(v.STOPS))(history) == 1  # the manager's stop of s1, after rep:0's was answered
 
 
 def test_an_analysed_call_and_a_window_in_another_offset_count_only_their_situation() -> None:
