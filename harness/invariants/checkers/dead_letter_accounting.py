@@ -183,8 +183,13 @@ def _failed_tasks(records: tuple) -> int:
     did a poll dead-lettered for its spent poll budget (no retry mends that)."""
     return sum(1 for record in records
                if str(record.get("state")) == "dead_lettered" and _TRANSIENT.search(str(record.get("last_error") or ""))
-               or any(isinstance(event, dict) and event.get("event") == "retry" and event.get("failure") is not None
-                      for event in record.get("tries") or ()))
+               or _failed_once(record))
+
+
+def _failed_once(record: Row) -> bool:
+    """Whether the ledger shows a failure-driven retry of this task (a throttled wait is not a failure)."""
+    return any(isinstance(event, dict) and event.get("event") == "retry" and event.get("failure") is not None
+               for event in record.get("tries") or ())
 
 
 def _throttles(records: tuple, letters: tuple | None) -> int:
@@ -234,9 +239,7 @@ def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> int:
     ran = {task for task, count in began.items() if count}
     # A letter whose retry the tenant's budget refused is judged by that budget's rule (_tenant_retry_budget).
     ran -= refused_tasks(records)
-    failed = {str(record.get("task_id")) for record in records
-              if any(isinstance(event, dict) and event.get("event") == "retry" and event.get("failure") is not None
-                     for event in record.get("tries") or ())}
+    failed = {str(record.get("task_id")) for record in records if _failed_once(record)}
     failed |= {str(letter.get("task_id")) for letter in letters}
     exposed = ran & failed
     hand_retried = sum(1 for letter in letters if str(letter.get("task_id")) in ran

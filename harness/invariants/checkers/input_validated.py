@@ -39,7 +39,7 @@ from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
-from ._probes import FaultWindows
+from ._probes import FaultWindows, answer_class
 from .server_errors_explained import AFTER_FAULT_S
 
 __all__ = ["NAME", "check_input_validated"]
@@ -48,20 +48,15 @@ NAME = "input-validated"
 
 
 def _answer(invoke: Op, completion: Op, faults: FaultWindows) -> str:
-    """``none``, ``limited`` (429, or a 503 shedding load with a Retry-After), ``excused`` (a 5xx under a fault
-    or in the AFTER_FAULT_S after one: server-errors-explained's own reading), ``5xx``, ``2xx``, ``4xx`` or
-    ``other``."""
-    status = completion.status
-    if not status:
-        return "none"
-    if status == 429 or status == 503 and completion.result.get("retry_after"):
+    """The probes' ``answer_class``, with server-errors-explained's two further excuses, so that the two rules
+    never disagree on a malformed probe's 5xx: a 503 with a Retry-After sheds load (``limited``), and a 5xx in the
+    AFTER_FAULT_S after a fault is laid to it (``excused``)."""
+    if completion.status == 503 and completion.result.get("retry_after"):
         return "limited"
-    if status >= 500:
-        late = faults.overlaps(invoke.time_ns - int(AFTER_FAULT_S * 1e9), completion.time_ns)
-        return "excused" if late else "5xx"
-    if 200 <= status < 300:
-        return "2xx"
-    return "4xx" if 400 <= status < 500 else "other"
+    kind = answer_class(invoke, completion, faults)
+    if kind == "5xx" and faults.overlaps(invoke.time_ns - int(AFTER_FAULT_S * 1e9), completion.time_ns):
+        return "excused"
+    return kind
 
 
 @checker(NAME, "safety")
@@ -91,12 +86,10 @@ def check_input_validated(history: History, snapshot: Snapshot) -> Verdict:
         if kind == "2xx":
             log.add("malformed-accepted", f"{what} was answered {completion.status}: the write ran on a body its "
                     "own schema refuses, where a 4xx was due", ops, **facts)
-        elif kind == "5xx":
+        elif kind == "5xx":  # any other status but a 2xx is a 4xx to answer_class (a refusal)
             problem = completion.result.get("problem")
             log.add("malformed-crashed", f"{what} was answered {completion.status}"
                     + (f" ({problem})" if problem else "") + " with no fault in place: the body got past "
                     "validation and broke the app, where a 4xx was due", ops, **facts)
-        elif kind == "other":  # a 1xx or 3xx: neither a refusal nor a success
-            log.add("malformed-accepted", f"{what} was answered {completion.status}, not a 4xx", ops, **facts)
     return log.verdict(malformed_judged=outcomes["judged"], per_case=dict(sorted(per_case.items())),
                        routes=len(routes), outcomes=dict(outcomes))
