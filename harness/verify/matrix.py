@@ -50,21 +50,26 @@ def run_matrix(
     """Run every cell ``tries`` times weakened, then each of their scenarios ``tries`` times with every fix on.
 
     ``all_on=False`` skips the second half (a batch whose false alarms another run measures). ``at_risk``: per
-    scenario, the promise table's rows that name it; those no all-on try exercised are the result's ``idle``.
+    scenario, the promise table's rows that name it; those no all-on try exercised are the result's ``idle``
+    (a failure: the scenario does less than the table says). Before a row is called idle, the scenario runs one
+    more all-on try with the next seed, so that a situation a short try may miss by chance is not a false alarm;
+    that try must pass like the others.
     """
     if runner is None:
         from stormproof.harness.runner import run_scenario as runner
     runs_dir = out_dir / "runs"
     total = sum(tries for c in cells if c.problem is None) + tries * len({c.scenario for c in cells}) * all_on
+    extra = 0
     done = 0
 
     def run(scenario: Scenario, seed: int, weaken: tuple[str, ...] | None) -> tuple[RunOutcome | None, str, float]:
         nonlocal done
         done += 1
+        of = f"{total}+{extra}" if extra else f"{total}"
         options = RunOptions(duration_s=duration_s, seed=seed, backend=backend, weakenings=weaken,
                              out_dir=runs_dir, progress=False)
         what = f"{'+'.join(weaken)} @ {scenario.name}" if weaken else f"all fixes on @ {scenario.name}"
-        echo(f"[{done}/{total}] {what}, seed {seed}")
+        echo(f"[{done}/{of}] {what}, seed {seed}")
         started = time.monotonic()
         try:
             return runner(scenario, options), "", time.monotonic() - started
@@ -88,18 +93,24 @@ def run_matrix(
         slos = sorted({i for c in cells if c.scenario == name and c.problem is None for i in c.expect} & set(SLO_CHECKS))
         results = []
         exercised: set[str] = set()
-        for i in range(tries):
+        wanted = list((at_risk or {}).get(name, ()))
+        i = 0
+        while i < tries or (i == tries and any(p not in exercised for p in wanted) and exercised):
+            if i == tries:
+                extra += 1
+                echo(f"    not exercised yet: {', '.join(p for p in wanted if p not in exercised)}: one more try")
             outcome, crash, wall = run(scenario, scenario.seed + i, None)
+            i += 1
             if outcome is not None:
                 exercised |= {str(e.get("promise")) for e in outcome.result.coverage if e.get("count")}
             if outcome is None:
-                results.append(Try(scenario.seed + i, False, "error", f"the runner crashed: {crash}", None, wall))
+                results.append(Try(scenario.seed + i - 1, False, "error", f"the runner crashed: {crash}", None, wall))
             else:
                 passed, reason = judge_all_on(outcome.result, slos)
-                results.append(Try(scenario.seed + i, passed, outcome.verdict, reason,
+                results.append(Try(scenario.seed + i - 1, passed, outcome.verdict, reason,
                                    _relative(outcome.run_dir, out_dir), wall))
             echo(f"    {'pass' if results[-1].ok else 'FAILED'}: {results[-1].reason}")
-        idle = tuple(p for p in (at_risk or {}).get(name, ()) if p not in exercised) if exercised else ()
+        idle = tuple(p for p in wanted if p not in exercised) if exercised else ()
         all_on_results.append(AllOnResult(name, tuple(results), idle))
     return tuple(cell_results), tuple(all_on_results)
 

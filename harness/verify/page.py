@@ -83,9 +83,11 @@ def render_page(matrix: Matrix) -> str:
     on_rows = "".join(
         f"<tr><td><strong>{esc(a.scenario)}</strong></td>"
         f"<td>{_badge(not a.failed, f'{a.passed}/{len(a.tries)}', f'{a.passed}/{len(a.tries)} failed')}</td>"
-        f"<td>{_tries(a.tries, 'pass', 'failed')}</td></tr>" for a in matrix.all_on)
+        f"<td>{_tries(a.tries, 'pass', 'failed')}</td>"
+        f"<td class='note'>{esc(', '.join(a.idle)) or 'none'}</td></tr>" for a in matrix.all_on)
     all_on = ('<table id="all-on"><thead><tr><th scope="col">scenario</th><th scope="col">passed</th>'
-              f'<th scope="col">tries</th></tr></thead><tbody>{on_rows}</tbody></table>')
+              '<th scope="col">tries</th><th scope="col">rows at risk here, never exercised</th></tr></thead>'
+              f'<tbody>{on_rows}</tbody></table>')
     uncovered = ""
     if matrix.uncovered_promises:
         uncovered = ('<h2>Promises no run verifies</h2><p class="note">No weakening breaks them, no scenario puts '

@@ -33,6 +33,8 @@ def render_table(matrix: Matrix) -> str:
     on_rows = [("all fixes on", "passed", "")]
     for result in matrix.all_on:
         bad = [t.reason for t in result.tries if not t.ok]
+        if not bad and result.idle:
+            bad = [f"{len(result.idle)} of its rows never exercised, see below"]
         on_rows.append((result.scenario, f"{result.passed}/{len(result.tries)}",
                         f"FAILED ({bad[0]})" if bad else "ok"))
     lines += _columns(on_rows) if matrix.all_on else ["all fixes on: not run (--no-all-on)"]
@@ -45,8 +47,11 @@ def render_table(matrix: Matrix) -> str:
                  f"({matrix.tries} {'try' if matrix.tries == 1 else 'tries'} each, {matrix.wall_s / 60:.1f} min)")
     idle = [f"{a.scenario}: {', '.join(a.idle)}" for a in matrix.all_on if a.idle]
     if idle:
-        lines.append("promises no all-on try exercised where the table says they are at risk (the scenario does less "
-                     "than its rows say): " + "; ".join(idle))
+        shortened = "" if matrix.duration_s is None else (
+            f"; --duration {matrix.duration_s:g} may drop the load or faults that would have exercised them")
+        lines.append("FAILED: promises no all-on try exercised where the table says they are at risk (the scenario "
+                     "does less than its rows say, so their weakenings would escape there; make the scenario put them "
+                     f"at risk, or name another scenario in harness/promises/table.py{shortened}): " + "; ".join(idle))
     if matrix.uncovered_promises:
         lines.append(f"promises no run verifies (no weakening, no scenario, or a known gap: docs/PROMISES.md, last column): {', '.join(matrix.uncovered_promises)}")
     return "\n".join(lines)

@@ -130,20 +130,54 @@ def test_the_cli_answers_bad_input_with_exit_2(capsys) -> None:
     assert err.startswith("stormproof: error: --only: unknown weakening(s) tenant-gaurd") and err.count("\n") == 1
 
 
-def test_rows_no_all_on_try_exercised_in_their_own_scenario_are_listed(tmp_path, capsys) -> None:
+def test_rows_no_all_on_try_exercised_in_their_own_scenario_fail_verify(tmp_path, capsys) -> None:
     """A row that names a scenario as where it is at risk, yet no all-on try of it exercised (count 0 in every
-    try): listed as the scenario's idle promises in the table and verify.json (the scenario does less than its
-    rows say: a weakening of the row would escape there)."""
+    try, one extra try included): listed as the scenario's idle promises in the table and verify.json, and verify
+    fails (the scenario does less than its rows say: a weakening of the row would escape there)."""
     scenarios = _all()
     cells = select_cells(build_cells(scenarios.values()), only=("tenant-guard",))
     at_risk = {"tenant-probe": ["D2.not-found-not-forbidden", "E5.malformed-refused"]}
-    _, all_on = run_matrix(cells, scenarios, tries=2, out_dir=tmp_path, duration_s=5,
-                           runner=FakeRunner(catches_everything), at_risk=at_risk)
+    runner = FakeRunner(catches_everything)
+    _, all_on = run_matrix(cells, scenarios, tries=2, out_dir=tmp_path, duration_s=5, runner=runner, at_risk=at_risk)
     (result,) = all_on
     assert result.idle == ("E5.malformed-refused",)  # the fake's history sends cross-tenant probes, no bad body
+    assert [c[2] for c in runner.calls if c[1] is None] == [5, 6, 7]  # one more try before calling it idle
+    assert result.passed == 3 and result.failed
     assert result.to_dict()["idle_promises"] == ["E5.malformed-refused"]
     from stormproof.harness.verify.table import render_table
 
     matrix = Matrix((), all_on, 2, 5, "local", "t0", "t1", 1.0, "stormproof verify")
-    assert "tenant-probe: E5.malformed-refused" in render_table(matrix)
-    assert exit_code(matrix) == 0  # reported, not failed
+    table = render_table(matrix)
+    assert "tenant-probe: E5.malformed-refused" in table and "--duration 5" in table
+    assert exit_code(matrix) == 1
+
+
+def test_a_row_the_extra_try_exercises_is_not_idle(tmp_path) -> None:
+    """Only the extra try meets the row's situation (a rare one, missed by chance): no failure, no false alarm."""
+    from dataclasses import replace
+
+    scenarios = _all()
+    cells = select_cells(build_cells(scenarios.values()), only=("tenant-guard",))
+    fake = FakeRunner(catches_everything)
+
+    def runner(scenario, options):
+        outcome = fake(scenario, options)
+        if options.weakenings or options.seed != scenario.seed + 2:
+            return outcome
+        rare = ({"promise": "E5.malformed-refused", "count": 1, "status": "valid"},)
+        return type(outcome)(outcome.run_dir, replace(outcome.result, coverage=outcome.result.coverage + rare))
+
+    _, all_on = run_matrix(cells, scenarios, tries=2, out_dir=tmp_path, duration_s=5, runner=runner,
+                           at_risk={"tenant-probe": ["D2.not-found-not-forbidden", "E5.malformed-refused"]})
+    (result,) = all_on
+    assert result.idle == () and len(result.tries) == 3 and not result.failed
+
+
+def test_no_extra_try_when_every_row_was_exercised(tmp_path) -> None:
+    scenarios = _all()
+    cells = select_cells(build_cells(scenarios.values()), only=("tenant-guard",))
+    runner = FakeRunner(catches_everything)
+    _, all_on = run_matrix(cells, scenarios, tries=2, out_dir=tmp_path, duration_s=5, runner=runner,
+                           at_risk={"tenant-probe": ["D2.not-found-not-forbidden"]})
+    (result,) = all_on
+    assert result.idle == () and len(result.tries) == 2 and not result.failed
