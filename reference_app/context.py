@@ -160,6 +160,8 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
         count_error_answers=not settings.weakened("shunya-failure-metrics"),
         one_error_endpoint=settings.weakened("shunya-error-endpoint"),
         refuse_429=settings.weakened("shunya-429-refused"),
+        check_refusals=not settings.weakened("shunya-refusal-checked"),
+        check_shape=not settings.weakened("shunya-answer-shape-checked"),
     )
     celery = make_celery(settings)
     tasks = TaskQueue(

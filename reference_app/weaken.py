@@ -646,6 +646,18 @@ _DECLARED: tuple[Weakening, ...] = (
         "then the poll ends quietly (succeeded, a warning in the log): the call waits for good, nobody is told",
     ),
     Weakening(
+        "shunya-refusal-checked",
+        "E2",
+        "Shunya's 4xx answers (a refusal of the work) read like a success: the problem body is taken for the job "
+        "(a create finds no job id, a poll no status), nothing is counted in shunya_api_errors_total",
+    ),
+    Weakening(
+        "shunya-answer-shape-checked",
+        "E2",
+        "an answer from Shunya that is JSON but not an object used as it is: the task fails on it with a "
+        "TypeError, dead-lettered at once instead of retried, and nothing is counted as malformed",
+    ),
+    Weakening(
         "lead-score-field",
         "A1",
         "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

@@ -825,6 +825,20 @@ _row("E2.shunya-errors-by-endpoint", "E2",
      "move the counter under their own endpoint label.",
      "metrics-agree", (v.CALL_SUBMIT,), JOBS + "; Shunya failing on creations and polls", ("shunya-stuck-jobs",),
      ("shunya-error-endpoint",), judged_by="shunya_error_endpoints_judged")
+# Found 2026-12-05 by a source-mutation sweep of the reference app (the client's 4xx check, and its check that an
+# answer is a JSON object, each removed): every scenario passed, as the Shunya stub never refused a job nor answered
+# anything but an object or an error status. shunya-stuck-jobs' stub now refuses a few calls 422 and answers a few
+# 200 with a JSON array; metrics-agree counts both among the errors the stub answered (its upstream_stats).
+_row("E2.shunya-refusals-counted", "E2",
+     "A Shunya call answered with a refusal (a 4xx) is a failed call: counted in shunya_api_errors_total, never "
+     "read as the job it asked for.",
+     "metrics-agree", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya refusing a share of its calls 422",
+     ("shunya-stuck-jobs",), ("shunya-refusal-checked",), judged_by="shunya_refusals_judged")
+_row("E2.shunya-malformed-counted", "E2",
+     "A Shunya answer that is not a JSON object (a gateway's page, a changed API) is a failed call: counted in "
+     "shunya_api_errors_total, never used as the job.",
+     "metrics-agree", (v.CALL_SUBMIT, v.CALL_REFRESH), JOBS + "; Shunya answering a share of its calls 200 with a "
+     "JSON array", ("shunya-stuck-jobs",), ("shunya-answer-shape-checked",), judged_by="shunya_garbage_judged")
 _row("E3.queue-depth-gauge", "E3",
      "celery_queue_depth reports the queue's backlog at scrape time (zero once the run is quiet).",
      # metrics-agree reads the gauge sampled during the load beside the broker's own queue length; shunya-outage

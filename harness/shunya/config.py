@@ -35,6 +35,12 @@ class StubConfig:
 
     error_rate: float = 0.0
     error_status: int = 503
+    #: The share of API calls (of those not answered ``error_status``) refused 422 with a problem body: Shunya
+    #: turning the work down for good (a refusal; a client must not take it for a job, nor retry it).
+    reject_rate: float = 0.0
+    #: The share of API calls (of those neither errored nor refused) answered 200 with JSON that is not an
+    #: object (a gateway's or a new version's body): a client must treat it as a failed call, not use it.
+    garbage_rate: float = 0.0
     #: The next this many API calls are answered ``error_status`` whatever the rate (counted from when it is
     #: set): a task's run of failures replayed exactly (``stormproof reproduce``), not drawn again.
     error_first: int = 0
@@ -136,6 +142,8 @@ _RATES = frozenset({"error_rate", "fail_rate", "stuck_rate", "webhook_on_poll_ra
 _RULES = {
     "error_rate": _rate,
     "error_status": _error_status,
+    "reject_rate": _rate,
+    "garbage_rate": _rate,
     "error_first": _int_range(0, 1_000_000),
     "latency_ms": _int_range(0, 60_000),
     "latency_jitter_ms": _int_range(0, 60_000),

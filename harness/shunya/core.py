@@ -110,6 +110,16 @@ class StubCore:
             return False
         return rate >= 1.0 or self._fault_rng.random() < rate
 
+    def inject_odd_answer(self) -> str | None:
+        """``"reject"`` (a 422 refusal) at ``reject_rate``, else ``"garbage"`` (200 with a JSON array) at
+        ``garbage_rate``, else None: drawn only where a rate is set, so other runs draw as before."""
+        cfg = self.config
+        if cfg.reject_rate > 0 and (cfg.reject_rate >= 1.0 or self._fault_rng.random() < cfg.reject_rate):
+            return "reject"
+        if cfg.garbage_rate > 0 and (cfg.garbage_rate >= 1.0 or self._fault_rng.random() < cfg.garbage_rate):
+            return "garbage"
+        return None
+
     def log_call(self, company_id: str) -> None:
         """Note an API call of ``company_id`` now: what the app's per-tenant Shunya limit let through."""
         self.calls.append((time.time(), company_id))

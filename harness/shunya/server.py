@@ -106,6 +106,17 @@ def create_app(core: StubCore) -> Starlette:
                 if core.config.error_status == 429:  # Shunya's quota: come back after this many seconds
                     answer.headers["Retry-After"] = "1"
                 return answer
+            odd = core.inject_odd_answer()
+            if odd is not None:
+                core.stats.api_errors_injected += 1
+                by_route = core.stats.api_errors_by_route
+                by_route[route] = by_route.get(route, 0) + 1
+                if odd == "reject":
+                    core.stats.api_refusals_injected += 1
+                    return problem(422, "the job was refused by the Shunya stub (injected)",
+                                   type_="urn:shunya-stub:injected-refusal")
+                core.stats.api_garbage_injected += 1
+                return JSONResponse(["injected", "not an object"])
             return await inner(request)
 
         return run

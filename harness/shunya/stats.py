@@ -25,10 +25,16 @@ class StubStats:
     a duplicate, so they bound from above what the receiver may have counted.
     ``api_errors_by_route`` splits ``api_errors_injected`` by route (``POST
     /v1/jobs``, ``GET /v1/jobs/{job_id}``): plan E2 counts them by endpoint.
+    ``api_errors_injected`` counts every answer a client must count as an
+    error: ``error_status`` answers, refusals (``api_refusals_injected``,
+    ``reject_rate``) and 200s whose body is not a JSON object
+    (``api_garbage_injected``, ``garbage_rate``).
     """
 
     api_calls: int = 0
     api_errors_injected: int = 0
+    api_refusals_injected: int = 0
+    api_garbage_injected: int = 0
     jobs_created: int = 0
     jobs_completed: int = 0
     jobs_failed: int = 0

@@ -51,7 +51,7 @@ def _retry_after_s(value: str | None) -> int:
 class ShunyaClient:
     def __init__(self, base_url: str, *, timeout_ms: int, limiter: RateLimiter, limit: Limit,
                  limited: bool = True, count_error_answers: bool = True, one_error_endpoint: bool = False,
-                 refuse_429: bool = False) -> None:
+                 refuse_429: bool = False, check_refusals: bool = True, check_shape: bool = True) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout_ms / 1000),
@@ -67,6 +67,10 @@ class ShunyaClient:
         self._one_error_endpoint = one_error_endpoint
         #: True only under the weakening shunya-429-refused: Shunya's quota answer taken for a refusal.
         self._429_refused = refuse_429
+        #: False only under the weakening shunya-refusal-checked: a 4xx's problem body is read as the answer.
+        self._check_refusals = check_refusals
+        #: False only under the weakening shunya-answer-shape-checked: JSON that is not an object is used as is.
+        self._check_shape = check_shape
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -102,7 +106,7 @@ class ShunyaClient:
         if response.status_code == 429 and not self._429_refused:
             METRICS.shunya_api_errors.labels(endpoint, "4xx").inc()
             raise ShunyaRateLimited(_retry_after_s(response.headers.get("Retry-After")))
-        if response.status_code >= 400:
+        if response.status_code >= 400 and self._check_refusals:
             METRICS.shunya_api_errors.labels(endpoint, "4xx").inc()
             raise ShunyaRejected(f"{endpoint}: HTTP {response.status_code}: {response.text[:200]}")
         try:
@@ -110,7 +114,7 @@ class ShunyaClient:
         except ValueError as exc:
             METRICS.shunya_api_errors.labels(endpoint, "malformed").inc()
             raise ShunyaUnavailable(f"{endpoint}: response is not JSON") from exc
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) and self._check_shape:
             METRICS.shunya_api_errors.labels(endpoint, "malformed").inc()
             raise ShunyaUnavailable(f"{endpoint}: response is not a JSON object")
         return data

@@ -399,6 +399,31 @@ def test_metrics_agree_counts_shunya_failures() -> None:
     assert killed.status == "unknown"
 
 
+def test_metrics_agree_counts_shunya_refusals_and_malformed_answers() -> None:
+    """The stub's refusals (422) and non-object answers are among the errors it answered: an app that reads them
+    as answers (counts none) falls short of them; the rows of each count the ones judged."""
+    b = HistoryBuilder()
+    fields = dict(call_analyses=(), recording_sessions=(), shunya_jobs=())
+    base = {k: 0.0 for k in METRICS if not k.startswith("shunya")}
+    stats = {"api_errors_injected": 6, "api_refusals_injected": 2, "api_garbage_injected": 3}
+    counted = {**base, 'shunya_job_failures_total{type="job_failed"}': 0.0,
+               'shunya_api_errors_total{endpoint="create_job",kind="5xx"}': 1.0,
+               'shunya_api_errors_total{endpoint="create_job",kind="4xx"}': 2.0,
+               'shunya_api_errors_total{endpoint="get_job",kind="malformed"}': 3.0}
+    ok = _run("metrics-agree", b, metrics=counted, upstream_stats=stats, **fields)
+    assert ok.status == "valid", ok.violations
+    assert (ok.summary["shunya_refusals_judged"], ok.summary["shunya_garbage_judged"]) == (2, 3)
+    refusals_read = {**counted, 'shunya_api_errors_total{endpoint="create_job",kind="4xx"}': 0.0}
+    bad = _run("metrics-agree", b, metrics=refusals_read, upstream_stats=stats, **fields)
+    assert [v.details["type"] for v in bad.violations] == ["shunya-api-errors"]
+    garbage_used = {**counted, 'shunya_api_errors_total{endpoint="get_job",kind="malformed"}': 0.0}
+    bad = _run("metrics-agree", b, metrics=garbage_used, upstream_stats=stats, **fields)
+    assert [v.details["type"] for v in bad.violations] == ["shunya-api-errors"]
+    # no stub to ask (an external Shunya): nothing judged, so neither row is exercised
+    none = _run("metrics-agree", b, metrics=counted, upstream_stats=None, **fields)
+    assert (none.summary["shunya_refusals_judged"], none.summary["shunya_garbage_judged"]) == (0, 0)
+
+
 def test_metrics_agree_counts_shunya_errors_by_endpoint() -> None:
     """Errors the stub answered on two routes must move the counter under two endpoint labels (plan E2)."""
     b = HistoryBuilder()

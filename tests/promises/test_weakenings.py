@@ -2957,3 +2957,67 @@ def test_poll_budget_dead_letter(reference_app_module, weakened: bool) -> None:
         assert verdict.summary["stuck_jobs_judged"] == 1
     finally:
         reference_app_module.stop(app, wait=False)
+
+
+def _odd_shunya(reference_app_module, weakenings: tuple[str, ...], **shunya):
+    """An app whose Shunya answers every API call oddly (``shunya``: a refusal or a body that is not an object),
+    after two calls settled: (the app, the metrics before, the stub's stats after, the dead letters' errors and
+    failure counts)."""
+    from tests.reference_app.background import ledger_settled, wait_for
+
+    app = reference_app_module(weakenings, task_workers=1,
+                               env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_TASK_BACKOFF_BASE_MS": "20",
+                                    "STORMPROOF_TASK_BACKOFF_CAP_MS": "50", "STORMPROOF_TASK_MAX_RETRIES": "3"},
+                               shunya={"webhook_enabled": False, "seed": 5, **shunya})
+    tenant = app.tenants[0]
+    baseline = httpx.get(f"{app.url}/metrics").text
+    for _ in range(2):
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+        assert answer.status_code == 202, answer.text
+    wait_for(lambda: ledger_settled(app), timeout=60, what="every task to settle")
+    letters = sql_rows(app.database_url, "SELECT error, attempts FROM dead_letters WHERE company_id = %s",
+                       tenant.company_id)
+    return app, baseline, httpx.get(f"{app.shunya_url}/admin/stats").json(), letters
+
+
+def _shunya_errors_verdict(app, baseline: str, stats: dict):
+    """shunya_api_errors_total's growth, and metrics-agree's violation types, for the stub's ``stats``."""
+    from stormproof.harness.invariants.metrics import metric_sum
+
+    snap = replace_metrics(snapshot(app.database_url), httpx.get(f"{app.url}/metrics").text, baseline,
+                           upstream_stats={"api_errors_injected": stats["api_errors_injected"]})
+    assert snap.metrics is not None
+    errors = metric_sum(snap.metrics, "shunya_api_errors_total") - (metric_sum(snap.baseline,
+                                                                               "shunya_api_errors_total") or 0.0)
+    verdict = _verdict("metrics-agree", Recorder([]).history(), snap)
+    return errors, {x.details["type"] for x in verdict.violations}
+
+
+@FIX
+def test_shunya_refusal_checked(reference_app_module, weakened: bool) -> None:
+    """Shunya refuses every job 422: with the fix each refusal is a failed call, counted, and the submission is
+    dead-lettered at once (a refusal is not retried); without it the problem body is taken for the job (a
+    KeyError), nothing is counted, and metrics-agree flags shunya-api-errors."""
+    app, baseline, stats, letters = _odd_shunya(reference_app_module,
+                                                ("shunya-refusal-checked",) if weakened else (), reject_rate=1.0)
+    assert stats["api_refusals_injected"] == stats["api_errors_injected"] == 2, stats
+    assert len(letters) == 2 and all(attempts == 1 for _, attempts in letters), letters
+    assert all(("KeyError" if weakened else "ShunyaRejected") in error for error, _ in letters), letters
+    errors, types = _shunya_errors_verdict(app, baseline, stats)
+    assert (errors, "shunya-api-errors" in types) == ((0, True) if weakened else (2, False)), (errors, types)
+
+
+@FIX
+def test_shunya_answer_shape_checked(reference_app_module, weakened: bool) -> None:
+    """Shunya answers every call 200 with a JSON array: with the fix each answer is a failed call, counted as
+    malformed and retried (its budget of 3, then dead-lettered); without it the task fails on the array at once
+    (a TypeError), nothing is counted, and metrics-agree flags shunya-api-errors."""
+    app, baseline, stats, letters = _odd_shunya(reference_app_module,
+                                                ("shunya-answer-shape-checked",) if weakened else (),
+                                                garbage_rate=1.0)
+    assert stats["api_garbage_injected"] == stats["api_errors_injected"] == (2 if weakened else 8), stats
+    assert len(letters) == 2, letters
+    assert all((attempts, "TypeError" in error) == ((1, True) if weakened else (4, False))
+               for error, attempts in letters), letters
+    errors, types = _shunya_errors_verdict(app, baseline, stats)
+    assert (errors, "shunya-api-errors" in types) == ((0, True) if weakened else (8, False)), (errors, types)

@@ -151,6 +151,32 @@ def test_error_status_429_is_shunyas_quota_with_a_retry_after(client: ShunyaStub
         assert "retry-after" not in outage.headers
 
 
+def test_reject_and_garbage_rates_answer_a_refusal_or_a_body_that_is_no_object(client: ShunyaStubClient,
+                                                                              stub: RunningStub) -> None:
+    """``reject_rate``: a 422 problem (the work refused); ``garbage_rate``: 200 with a JSON array. Both count as
+    errors the stub answered (by route too), neither creates a job; an error_status answer comes first."""
+    client.set_config(reject_rate=1.0)
+    with raw(stub) as http:
+        body = assert_problem(http.post("/v1/jobs", json={"call_id": "c", "company_id": "co"}), 422)
+        assert body["type"] == "urn:shunya-stub:injected-refusal"
+    client.set_config(reject_rate=0.0, garbage_rate=1.0)
+    with raw(stub) as http:
+        answer = http.get("/v1/jobs/shj_missing")
+        assert answer.status_code == 200 and answer.json() == ["injected", "not an object"]
+    client.set_config(garbage_rate=1.0, error_rate=1.0)
+    with raw(stub) as http:
+        assert_problem(http.post("/v1/jobs", json={"call_id": "c", "company_id": "co"}), 503)
+    stats = client.stats()
+    assert (stats["api_refusals_injected"], stats["api_garbage_injected"], stats["api_errors_injected"]) == (1, 1, 3)
+    assert stats["api_errors_by_route"] == {"POST /v1/jobs": 2, "GET /v1/jobs/{job_id}": 1}
+    assert stats["jobs_created"] == 0
+    client.set_config(error_rate=0.0, garbage_rate=0.25, reject_rate=0.25)
+    with raw(stub) as http:
+        statuses = [http.post("/v1/jobs", json={"call_id": f"c{i}", "company_id": "co"}).status_code
+                    for i in range(60)]
+    assert set(statuses) == {200, 201, 422}, statuses  # drawn: some of each
+
+
 def test_partial_error_rate_is_seeded_and_reproducible(client: ShunyaStubClient, stub: RunningStub) -> None:
     def pattern() -> list[int]:
         client.reset()

@@ -150,7 +150,13 @@ def check_metrics_agree(history: History, snapshot: Snapshot) -> Verdict:
     # What the Shunya rows (plan E2) had to judge: the errors the stub answered and the jobs recorded failed; and
     # the endpoints it answered errors on (two at least, or the by-endpoint rule judges nothing).
     shunya_errors = sum(compared.get(k, {}).get("observed", 0) for k in ("shunya_api_errors", "shunya_job_failures"))
+    # Among those errors, the refusals (4xx) and the non-object answers: judged by the same comparison, counted
+    # apart so that a run where the stub sent none shows their rows not exercised.
+    judged = "shunya_api_errors" in compared
+    stats = snapshot.upstream_stats or {}
     return log.verdict(compared=compared, alert_series=alert_series,
+                       shunya_refusals_judged=int(stats.get("api_refusals_injected") or 0) if judged else 0,
+                       shunya_garbage_judged=int(stats.get("api_garbage_injected") or 0) if judged else 0,
                        server_errors_judged=int(compared["server_errors"]["observed"]),
                        shunya_errors_judged=int(shunya_errors),
                        shunya_error_endpoints_judged=int(compared.get("shunya_api_errors_endpoints", {})
