@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, delete, insert, pool
 
 from .auth import mint_token
 from .models import (CONSENT_SCOPES, Appointment, AppointmentAssignment, Call, Company, Consent, DeadLetter,
-                     DeletionAudit, RecordingSession, RetentionPolicy, TaskRecord, User)
+                     DeletionAudit, IdempotencyKey, OutboxRow, RecordingSession, RetentionPolicy, TaskRecord, User)
 from .models.lifecycle import DEFAULT_APPOINTMENT_RETENTION_DAYS, DEFAULT_CALL_RETENTION_DAYS
 from .settings import Settings
 from .worker.names import POLL_TASK  # not celery_app: Celery's import is half a second
@@ -167,7 +167,7 @@ def seed(
 #: The tables a company-scope deletion empties of the company's rows (docs/API.md, "Deletion"), as the
 #: reference schema names them, with the rows of the company that each holds (``users``: reps only).
 _COMPANY_TABLES = ("appointments", "appointment_assignments", "consents", "recording_sessions", "calls",
-                   "task_records", "dead_letters", "retention_policies", "users")
+                   "task_records", "dead_letters", "retention_policies", "users", "outbox", "idempotency_keys")
 
 
 def seed_disposable_company(settings: Settings) -> dict[str, object]:
@@ -217,6 +217,17 @@ def _seed_disposable(conn: Any, settings: Settings, base: datetime, now: datetim
         status="dead"))
     conn.execute(insert(RetentionPolicy).values(company_id=company_id, updated_at=now, call_days=45,
                                                 appointment_days=120))
+    # A task waiting for a retry due tomorrow (an outbox row no relay publishes during a run) and a stored
+    # idempotent answer: a company deletion must take them too (a deletion scoped wrong on either passed every
+    # scenario while the company had none, 2026-12-05).
+    conn.execute(insert(OutboxRow).values(
+        task_id=uuid.uuid4().hex, name=POLL_TASK, company_id=company_id, due_at=now + timedelta(days=1),
+        kwargs={"job_row_id": str(uuid.uuid4()), "company_id": str(company_id)}, publications=0,
+        started_publication=0))
+    conn.execute(insert(IdempotencyKey).values(
+        company_id=company_id, key=f"seeded-{uuid.uuid4().hex}", fingerprint="0" * 64, method="POST",
+        path="/api/v1/calls", state="completed", lease_expires_at=now, expires_at=now + timedelta(days=1),
+        response_status=202, response_content_type="application/json", response_body=b"{}"))
     rows = {}
     for table in _COMPANY_TABLES:
         extra = " AND role = 'rep'" if table == "users" else ""

@@ -658,6 +658,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "TypeError, dead-lettered at once instead of retried, and nothing is counted as malformed",
     ),
     Weakening(
+        "company-deletion-pending-work",
+        "F2",
+        "a company deletion forgets the machinery's tables: its outbox rows (tasks still to run for it) and its "
+        "stored idempotent answers are left behind, holding the deleted company's ids and bodies",
+    ),
+    Weakening(
         "lead-score-field",
         "A1",
         "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

@@ -32,7 +32,7 @@ from typing import Any
 from stormproof.harness.invariants.config import CheckConfig
 from stormproof.harness.invariants.metrics import parse_metrics
 
-__all__ = ["Quiescence", "Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row", "timestamp_seconds"]
+__all__ = ["COUNTED_TABLES", "Quiescence", "Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row", "timestamp_seconds"]
 
 Row = Mapping[str, Any]
 
@@ -59,6 +59,9 @@ TABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     # nobody of another company (plan F2).
     "users": ("id", "company_id", "role"),
 })
+
+#: Tables counted per company, not read row by row (``Snapshot.rows_by_company``).
+COUNTED_TABLES: tuple[str, ...] = ("outbox", "idempotency_keys")
 
 TIMESTAMP_COLUMNS: frozenset[str] = frozenset(
     ("starts_at", "ends_at", "created_at", "released_at", "stopped_at", "processed_at", "finished_at",
@@ -181,6 +184,11 @@ class Snapshot:
     upstream_calls: tuple[tuple[float, str], ...] | None = field(default=None, hash=False)
     task_log_traces: Mapping[str, tuple[str | None, ...]] | None = field(default=None, hash=False)
     error_log_traces: Mapping[str | None, int] | None = field(default=None, hash=False)
+    #: Rows per company of the tables no checker reads row by row (``COUNTED_TABLES``: the outbox, the
+    #: idempotency keys), table -> company id -> rows; a table the database lacks is absent; None: not read.
+    #: Why: a company deletion must empty them too (plan F2), and a deletion that kept its outbox rows (or
+    #: took every other company's) passed every rule while only the row-by-row tables were read (2026-12-05).
+    rows_by_company: Mapping[str, Mapping[str, int]] | None = field(default=None, hash=False)
     config: CheckConfig = field(default_factory=CheckConfig)
     quiescence: Quiescence | None = None
 
@@ -230,6 +238,7 @@ class Snapshot:
         upstream_calls: Iterable[tuple[float, str]] | None = None,
         task_log_traces: Mapping[str, tuple[str | None, ...]] | None = None,
         error_log_traces: Mapping[str | None, int] | None = None,
+        rows_by_company: Mapping[str, Mapping[str, int]] | None = None,
         config: CheckConfig | None = None,
         quiescence: Quiescence | None = None,
     ) -> Snapshot:
@@ -252,6 +261,8 @@ class Snapshot:
                                                                      for at, who in upstream_calls),
             task_log_traces=task_log_traces,
             error_log_traces=None if error_log_traces is None else dict(error_log_traces),
+            rows_by_company=None if rows_by_company is None else {table: dict(counts) for table, counts
+                                                                   in rows_by_company.items()},
             config=config or CheckConfig(),
             quiescence=quiescence,
         )

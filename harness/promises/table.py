@@ -1039,6 +1039,17 @@ _row("F2.company-complete", "F2",
      TENANTS + "; a disposable company with a row in every such table, written by nothing else",
      ("lifecycle-under-load",), ("company-deletion-side-tables",),
      count=c.with_arg_value((v.DELETION_CONFIRM,), "scope", "company"))
+# Found 2026-12-05 by a source-mutation sweep of the reference app (the outbox step of a company deletion scoped
+# to every other company): lifecycle-under-load passed, as the disposable company had no outbox row nor
+# idempotency key and no rule read those tables. The seed gives it one of each (a retry due tomorrow, a stored
+# answer); the snapshot counts both tables per company.
+_row("F2.company-pending-work-deleted", "F2",
+     "A confirmed company deletion takes the company's pending work and stored answers too: none of its outbox "
+     "rows (tasks still to run for it) or idempotency keys (answers holding its data) is left.",
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
+     TENANTS + "; a disposable company with an outbox row due tomorrow and a stored idempotent answer",
+     ("lifecycle-under-load",), ("company-deletion-pending-work",),
+     count=c.with_arg_value((v.DELETION_CONFIRM,), "scope", "company"))
 _row("F2.company-scoped", "F2",
      "A company deletion deletes nothing of another company: every other company's users stay, and its audit "
      "counts no more rows of a table than the company had.",

@@ -18,12 +18,13 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ..invariants import TABLES, CheckConfig, Quiescence, Snapshot
+from ..invariants.snapshot import COUNTED_TABLES
 from ..stack.system import SystemUnderTest
 from .quiesce import QuiescePolicy, quiesce
 from .error_logs import read_error_log_traces
 from .task_logs import read_task_log_traces
 
-__all__ = ["capture_snapshot", "scrape_metrics", "tls", "wait_quiet"]
+__all__ = ["capture_snapshot", "read_state", "scrape_metrics", "tls", "wait_quiet"]
 
 
 @functools.cache
@@ -51,20 +52,33 @@ def wait_quiet(stack: SystemUnderTest, policy: QuiescePolicy | None = None) -> Q
     return quiesce(_dsn(stack), broker, stack.shunya_admin_url, policy)
 
 
-def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, config: CheckConfig,
-                     quiescence: Quiescence | None = None,
-                     gauge_samples: tuple[Mapping[str, float], ...] | None = None, metrics: bool = True) -> Snapshot:
-    """The final state; ``metrics=False`` leaves ``/metrics`` out (for checkers that do not read it)."""
+def read_state(dsn: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, int]]]:
+    """The snapshot's tables (``TABLES``, row by row) and its rows per company of ``COUNTED_TABLES`` (a table
+    the database lacks left out: an app without an outbox), all from one snapshot of the database.
+
+    Read one statement at a time (READ COMMITTED), a run that ended with work still in flight (quiescence's
+    bound expired on a loaded machine) showed a call's analysis but the call as it was before the same
+    transaction analysed it (a false job-applied-once, 2026-12-05).
+    """
     tables: dict[str, list[dict[str, Any]]] = {}
-    with psycopg.connect(_dsn(stack), connect_timeout=5, row_factory=dict_row) as conn:
-        # Every table from one snapshot of the database: read one statement at a time (READ COMMITTED), a
-        # run that ended with work still in flight (quiescence's bound expired on a loaded machine) showed a
-        # call's analysis but the call as it was before the same transaction analysed it (a false
-        # job-applied-once, 2026-12-05).
+    counted: dict[str, dict[str, int]] = {}
+    with psycopg.connect(dsn, connect_timeout=5, row_factory=dict_row) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         for table, columns in TABLES.items():
             tables[table] = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()  # noqa: S608
+        for table in COUNTED_TABLES:
+            if conn.execute("SELECT to_regclass(%s) AS t", (table,)).fetchone()["t"] is not None:
+                counted[table] = {str(row["company_id"]): int(row["n"]) for row in conn.execute(
+                    f"SELECT company_id, count(*) AS n FROM {table} GROUP BY company_id")}  # noqa: S608
+    return tables, counted
+
+
+def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, config: CheckConfig,
+                     quiescence: Quiescence | None = None,
+                     gauge_samples: tuple[Mapping[str, float], ...] | None = None, metrics: bool = True) -> Snapshot:
+    """The final state; ``metrics=False`` leaves ``/metrics`` out (for checkers that do not read it)."""
+    tables, counted = read_state(_dsn(stack))
     known = {row["shunya_job_id"] for row in tables["shunya_jobs"] if row["shunya_job_id"]}
     expected: dict[str, str] = {}
     completed: set[str] | None = None
@@ -102,6 +116,7 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
         gauge_samples=gauge_samples,
         task_log_traces=read_task_log_traces(log_dir),
         error_log_traces=read_error_log_traces(log_dir),
+        rows_by_company=counted,
         config=config,
         quiescence=quiescence,
     )

@@ -362,10 +362,13 @@ def quiesce(
             slack = _sweep_slack(policy)
             sweeps = seen.lost_messages
             sweeps_ahead = [-past + slack for past in sweeps.values() if past <= slack]
+            # Movement planned past the cap cannot be waited for (a retry due tomorrow): it neither extends the
+            # wait nor keeps the stall rule from ending it.
+            cap_wall = time.time() + (started + policy.cap_s - now)
             planned = [eta for eta in (seen.broker.next_eta if seen.broker is not None else None,
                                        seen.outbox_next_due,
                                        time.time() + min(sweeps_ahead) if sweeps_ahead else None)
-                       if eta is not None]
+                       if eta is not None and eta <= cap_wall]
             if planned:
                 due = now + max(0.0, min(planned) - time.time())
                 last_move = max(last_move, min(due, started + policy.cap_s))

@@ -114,6 +114,8 @@ def deletion_plan(scope: str, company_id: uuid.UUID, target_id: uuid.UUID,
         # the dead letters and the retention policy left behind.
         consents = true() if weakened("company-deletion-scope") else Consent.company_id == company_id
         side = ("dead_letters", "retention_policies") if weakened("company-deletion-side-tables") else ()
+        # Weakened ``company-deletion-pending-work``: the outbox rows and idempotency keys left behind.
+        side += ("outbox", "idempotency_keys") if weakened("company-deletion-pending-work") else ()
         return tuple(step for step in (
             _Step("call_analyses", CallAnalysis, CallAnalysis.company_id == company_id),
             _Step("shunya_jobs", ShunyaJob, ShunyaJob.company_id == company_id),

@@ -460,3 +460,18 @@ def test_deletion_audited_flags_a_company_deletion_that_left_rows_or_took_too_mu
     over = _one("deletion-audited", _company_deleted(), _company_state(counts={**_SEEDED, "consents": 30}))
     assert [v.details["type"] for v in over.violations] == ["company-deletion-overreach"]
     assert over.violations[0].details["over"] == {"consents": [30, 2]}
+
+
+def test_deletion_audited_reads_the_tables_counted_per_company() -> None:
+    """The outbox and the idempotency keys are counted per company (``rows_by_company``): the deleted company's
+    left there is company-not-deleted; another company's, or none counted (an app without an outbox), judge
+    nothing more."""
+    def judged(counts: dict | None) -> list:
+        snap = Snapshot.build(_company_state(), rows_by_company=counts)
+        (verdict,) = check_all(_company_deleted(), snap, ["deletion-audited"])
+        return [(v.details["type"], v.details["left"]) for v in verdict.violations]
+
+    assert judged({"outbox": {"dz": 1, "c1": 4}, "idempotency_keys": {"dz": 2}}) == [
+        ("company-not-deleted", {"outbox": 1, "idempotency_keys": 2})]
+    assert judged({"outbox": {"c1": 4}, "idempotency_keys": {"dz": 0}}) == []
+    assert judged(None) == [] and judged({}) == []

@@ -6,11 +6,9 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
-import psycopg
-from psycopg.rows import dict_row
 
 from stormproof.harness.history import History, Op, classify
-from stormproof.harness.invariants import TABLES, Snapshot
+from stormproof.harness.invariants import Snapshot
 from stormproof.harness.load.client import extract_result, payload_fingerprint
 from tests.invariants.builders import MS, HistoryBuilder
 
@@ -64,9 +62,7 @@ class Recorder:
 
 def snapshot(database_url: str) -> Snapshot:
     """The final state, read as the runner's capture reads it."""
-    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
-    tables: dict[str, list[dict[str, Any]]] = {}
-    with psycopg.connect(dsn, row_factory=dict_row) as conn:
-        for table, columns in TABLES.items():
-            tables[table] = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()  # noqa: S608
-    return Snapshot.build(tables)
+    from stormproof.harness.runner.capture import read_state
+
+    tables, counted = read_state(database_url.replace("postgresql+psycopg://", "postgresql://"))
+    return Snapshot.build(tables, rows_by_company=counted)

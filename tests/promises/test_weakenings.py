@@ -3021,3 +3021,23 @@ def test_shunya_answer_shape_checked(reference_app_module, weakened: bool) -> No
                for error, attempts in letters), letters
     errors, types = _shunya_errors_verdict(app, baseline, stats)
     assert (errors, "shunya-api-errors" in types) == ((0, True) if weakened else (8, False)), (errors, types)
+
+
+@FIX
+def test_company_deletion_pending_work(apps, weakened: bool) -> None:
+    """A company deletion takes the company's outbox rows (a retry due tomorrow) and idempotency keys with the
+    fix; without it they stay (deletion-audited: company-not-deleted, from the rows counted per company)."""
+    app = apps(*(("company-deletion-pending-work",) if weakened else ()))
+    rec = Recorder([t.company_id for t in app.tenants])
+    spare = _company_deletion(app, rec)
+    assert (spare["rows"]["outbox"], spare["rows"]["idempotency_keys"]) == (1, 1)
+    left = sql_rows(app.database_url, "SELECT (SELECT count(*) FROM outbox WHERE company_id = %s), "
+                    "(SELECT count(*) FROM idempotency_keys WHERE company_id = %s)", spare["company_id"],
+                    spare["company_id"])
+    assert tuple(left[0]) == ((1, 1) if weakened else (0, 0))
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        (violation,) = verdict.violations
+        assert violation.details["type"] == "company-not-deleted"
+        assert violation.details["left"] == {"outbox": 1, "idempotency_keys": 1}

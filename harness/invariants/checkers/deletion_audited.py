@@ -46,7 +46,8 @@ Judged on the history's acknowledged confirmations and the final state:
   there: retention, or anything else, deleting one is ``audit-row-deleted``;
 - an executed company deletion (a confirmation of scope ``company`` answered
   2xx) takes all of the company's data but its managers (docs/API.md,
-  "Deletion"), and nothing of another company. The load deletes a company
+  "Deletion"), its outbox rows and idempotency keys too (counted per company:
+  ``Snapshot.rows_by_company``), and nothing of another company. The load deletes a company
   nothing else of the run writes to (the seed's disposable one), so its final
   rows are judged outright: any row of it left in a table the deletion empties
   is ``company-not-deleted``, one of its managers (``args.managers``) gone is
@@ -165,6 +166,9 @@ def _company_deletions(log: ViolationLog, history: History, snapshot: Snapshot, 
                     and not (table == "users" and row.get("role") == "manager"))
             if n:
                 left[table] = n
+        for table, counts in (snapshot.rows_by_company or {}).items():
+            if counts.get(company):
+                left[table] = counts[company]
         if left:
             log.add("company-not-deleted", f"company {company} was deleted (answered {completion.status}), yet "
                     + ", ".join(f"{n} row(s) of {table}" for table, n in left.items()) + " of it remain", ops,
