@@ -667,9 +667,10 @@ _row("D2.tokens-lapse", "D2",
 # 2,678 starts answered 404 for the tenant's own appointment (no rule judged a 404 of one's own row but a stop's).
 _row("D2.own-rows-found", "D2",
      "A request that names only rows of the caller's own tenant that exist (an appointment, a session, a call, a "
-     "rep) is never answered 404: the guard refuses other tenants, not its own.",
+     "rep, an appointment to delete) is never answered 404: the guard refuses other tenants, not its own.",
      "tenant-isolation", (v.SESSION_START, v.LEGACY_START, v.ASSIGN, v.UNASSIGN, v.APPOINTMENT_READ, v.CALL_SUBMIT,
-                          v.CALL_READ, v.CALL_REFRESH), TENANTS, ("session-start-storm",), ("start-skip-locked",))
+                          v.CALL_READ, v.CALL_REFRESH, v.DELETION_REQUEST), TENANTS, ("session-start-storm",),
+     ("start-skip-locked",))
 _row("D2.not-found-not-forbidden", "D2",
      "Another tenant's id answers 404, never 403 or another refusal that tells it exists.",
      "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("tenant-404",))

@@ -34,7 +34,8 @@ Every answer is judged, not only the successes:
   answered 404 (``own-row-not-found``: a guard that refuses its own tenant, a
   lookup that skips locked rows). The load names a row only once it has it
   (from the seed or an answer), and rows never come back once deleted, so a
-  row there at the end was there when the request was sent. Stops, session
+  row there at the end was there when the request was sent. A deletion
+  request of an appointment (its ``target_id``) is judged alike. Stops, session
   reads, consent grants and dead-letter retries judge their own 404s.
 
 With no answered operation at all the verdict is ``unknown`` ("not exercised").
@@ -143,11 +144,23 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
 #: The load's operations whose 404 no other rule judges, and the arguments naming a row: argument -> (table, the
 #: role the row must have, if any). An operation with another row id in its arguments is not judged.
 _OWN_ROW_OPS = (v.SESSION_START, v.LEGACY_START, v.ASSIGN, v.UNASSIGN, v.APPOINTMENT_READ, v.APPOINTMENT_DELETE,
-                v.CALL_SUBMIT, v.CALL_READ, v.CALL_REFRESH)
+                v.CALL_SUBMIT, v.CALL_READ, v.CALL_REFRESH, v.DELETION_REQUEST)
 _OWN_ROW_ARGS: Mapping[str, tuple[str, str | None]] = {
     "appointment_id": ("appointments", None), "call_id": ("calls", None),
     "recording_session_id": ("recording_sessions", None), "rep_id": ("users", "rep"),
 }
+#: A deletion request of scope ``appointment`` names its appointment as ``target_id`` (a request of scope
+#: company is not judged here: deletion-audited judges what it did). Every request was answered 404 by an app
+#: whose deletion took each scope for the other, and lifecycle-under-load passed (a sweep's mutant, 2026-12-05).
+_TARGET_ARGS: Mapping[str, Mapping[str, tuple[str, str | None]]] = {
+    "appointment": {"target_id": ("appointments", None)},
+}
+
+
+def _own_row_args(invoke: Op) -> Mapping[str, tuple[str, str | None]]:
+    if invoke.f == v.DELETION_REQUEST:
+        return _TARGET_ARGS.get(str(invoke.args.get("scope")), {})
+    return _OWN_ROW_ARGS
 
 
 def _own_rows_not_found(log: ViolationLog, history: History, snapshot: Snapshot) -> tuple[int, int]:
@@ -159,22 +172,26 @@ def _own_rows_not_found(log: ViolationLog, history: History, snapshot: Snapshot)
     if not refused:
         return 0, 0
     rows: dict[str, dict[str, Mapping[str, object]]] = {}
-    for table in {table for table, _ in _OWN_ROW_ARGS.values()}:
+    for table in {table for args in (_OWN_ROW_ARGS, *_TARGET_ARGS.values()) for table, _ in args.values()}:
         held = snapshot.table(table)
         if held is not None:
             rows[table] = {str(row.get("id")): row for row in held}
     row_keys = RowIdKeys()
     found = 0
     for invoke, completion in refused:
-        named = [name for name in row_keys[tuple(invoke.args)] if name != "trace_id"]  # a trace's id names no row
-        if not named or any(name not in _OWN_ROW_ARGS for name in named):
+        known = _own_row_args(invoke)
+        if invoke.f == v.DELETION_REQUEST:  # a target is no row id of the answers' walk (RowIdKeys)
+            named = [name for name in known if name in invoke.args]
+        else:
+            named = [name for name in row_keys[tuple(invoke.args)] if name != "trace_id"]  # a trace's id names no row
+        if not named or any(name not in known for name in named):
             continue
         present = []
         for name in named:
             value = invoke.args[name]
             if value is None:
                 continue
-            table, role = _OWN_ROW_ARGS[name]
+            table, role = known[name]
             row = rows.get(table, {}).get(str(value))
             if row is None or str(row.get("company_id")) != str(invoke.tenant) \
                     or role is not None and row.get("role") != role:
