@@ -449,17 +449,21 @@ def test_a_404_that_may_be_right_passes() -> None:
 def test_a_deletion_request_of_the_tenants_own_appointment_answered_404_is_flagged() -> None:
     """Known bad: a deletion request (POST /deletions or DELETE /appointments/{id}) of scope appointment naming
     c1's appointment a1, still there at the end, answered 404 (an app that took each scope for the other).
-    Known good: one whose appointment is gone, one naming another tenant's, and a company's (not judged here)."""
+    And one of c1's own company, whose users are still there. Known good: one whose appointment is gone, one
+    naming another tenant's, another company (not the caller's), a company nobody of which is left."""
     b = HistoryBuilder()
     _own(b, 0, "deletion.request", 404, scope="appointment", target_id="a1")
     _own(b, 5, "deletion.request", 404, scope="appointment", target_id="a1", route="delete")
+    _own(b, 10, "deletion.request", 404, scope="company", target_id="c1", rows={}, managers=["m1"])
     verdict = _run("tenant-isolation", b, **_OWN_TABLES)
-    assert _types(verdict) == ["own-row-not-found"] * 2 and verdict.violations[0].details["target_id"] == "a1"
+    assert _types(verdict) == ["own-row-not-found"] * 3 and verdict.violations[0].details["target_id"] == "a1"
+    assert verdict.violations[2].details["target_id"] == "c1"
     good = HistoryBuilder()
     _own(good, 0, "deletion.request", 404, scope="appointment", target_id="gone")
     _own(good, 5, "deletion.request", 404, scope="appointment", target_id="b1")
-    _own(good, 10, "deletion.request", 404, scope="company", target_id="c1", rows={}, managers=["m1"])
+    _own(good, 10, "deletion.request", 404, scope="company", target_id="c2", rows={}, managers=["m1"])
+    _own(good, 12, "deletion.request", 404, scope="company", target_id="c9", rows={}, managers=["m9"], tenant="c9")
     _own(good, 15, "deletion.request", 202, scope="appointment", target_id="a1")
     verdict = _run("tenant-isolation", good, **_OWN_TABLES)
     assert verdict.status == "valid", [v.message for v in verdict.violations]
-    assert verdict.summary["own_row_404s"] == 3
+    assert verdict.summary["own_row_404s"] == 4

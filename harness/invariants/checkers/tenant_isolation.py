@@ -35,7 +35,8 @@ Every answer is judged, not only the successes:
   lookup that skips locked rows). The load names a row only once it has it
   (from the seed or an answer), and rows never come back once deleted, so a
   row there at the end was there when the request was sent. A deletion
-  request of an appointment (its ``target_id``) is judged alike. Stops, session
+  request of an appointment (its ``target_id``), or of the caller's own company
+  (there while any user of it is), is judged alike. Stops, session
   reads, consent grants and dead-letter retries judge their own 404s.
 
 With no answered operation at all the verdict is ``unknown`` ("not exercised").
@@ -149,9 +150,9 @@ _OWN_ROW_ARGS: Mapping[str, tuple[str, str | None]] = {
     "appointment_id": ("appointments", None), "call_id": ("calls", None),
     "recording_session_id": ("recording_sessions", None), "rep_id": ("users", "rep"),
 }
-#: A deletion request of scope ``appointment`` names its appointment as ``target_id`` (a request of scope
-#: company is not judged here: deletion-audited judges what it did). Every request was answered 404 by an app
-#: whose deletion took each scope for the other, and lifecycle-under-load passed (a sweep's mutant, 2026-12-05).
+#: A deletion request of scope ``appointment`` names its appointment as ``target_id`` (one of scope company
+#: names the caller's own company: judged apart). Every request was answered 404 by an app whose deletion took
+#: each scope for the other, and lifecycle-under-load passed (a sweep's mutant, 2026-12-05).
 _TARGET_ARGS: Mapping[str, Mapping[str, tuple[str, str | None]]] = {
     "appointment": {"target_id": ("appointments", None)},
 }
@@ -176,9 +177,19 @@ def _own_rows_not_found(log: ViolationLog, history: History, snapshot: Snapshot)
         held = snapshot.table(table)
         if held is not None:
             rows[table] = {str(row.get("id")): row for row in held}
+    # A company is there while anyone of it is (its managers outlive its deletion).
+    companies = {str(row.get("company_id")) for row in snapshot.table("users") or ()}
     row_keys = RowIdKeys()
     found = 0
     for invoke, completion in refused:
+        if invoke.f == v.DELETION_REQUEST and invoke.args.get("scope") == "company":
+            company = str(invoke.args.get("target_id"))
+            if company == str(invoke.tenant) and company in companies:
+                found += 1
+                log.add("own-row-not-found", f"{invoke.f} of {invoke.tenant} for its own company answered 404, "
+                        "though the company is still there at the end: the request refused its own tenant",
+                        (invoke.index, completion.index), tenant=invoke.tenant, f=invoke.f, target_id=company)
+            continue
         known = _own_row_args(invoke)
         if invoke.f == v.DELETION_REQUEST:  # a target is no row id of the answers' walk (RowIdKeys)
             named = [name for name in known if name in invoke.args]
