@@ -467,3 +467,24 @@ def test_a_deletion_request_of_the_tenants_own_appointment_answered_404_is_flagg
     verdict = _run("tenant-isolation", good, **_OWN_TABLES)
     assert verdict.status == "valid", [v.message for v in verdict.violations]
     assert verdict.summary["own_row_404s"] == 4
+
+
+def test_probe_5xx_excuses_match_server_errors_explained() -> None:
+    """A probe's 5xx within AFTER_FAULT_S after a fault stops, and a 503 with a Retry-After (load shed), are
+    excused in every probe checker as in server-errors-explained (a pooled connection the fault broke is found
+    broken when next used: on a slow machine a second after the fault healed). A 5xx later than that is not."""
+    from stormproof.harness.invariants.checkers._probes import AFTER_FAULT_S
+
+    after_ms = AFTER_FAULT_S * 1_000
+    b = HistoryBuilder()
+    b.call("fault", 0, 1, None, process="nemesis", tenant=None, fault="reset_peer", phase="start", target="postgres")
+    b.call("fault", 1_000, 1_001, None, process="nemesis", tenant=None, fault="reset_peer", phase="stop",
+           target="postgres")
+    _authz(b, 1_000 + after_ms / 2, "none", 500)  # just after the fault healed: excused
+    b.call("probe.authz", 5_000, 5_001, 503, role="none", required_roles=["manager"],
+           route="DELETE /api/v1/appointments/{appointment_id}", result={"problem": "x", "retry_after": "1"})
+    assert _run("authorization", b).status != "invalid"
+    assert _run("server-errors-explained", b).status != "invalid"
+    _authz(b, 1_001 + 2 * after_ms, "none", 500)  # well after it: a server error
+    assert _types(_run("authorization", b)) == ["server-error"]
+    assert _types(_run("server-errors-explained", b)) == ["unexplained-server-error"]

@@ -1,10 +1,15 @@
 """What the probe checkers share: when a server error is excused, and how an answer is classed.
 
 A probe's answer is judged against a promise. Two answers are not judgeable
-and are counted instead: no answer (``info``: a timeout or a reset) and 429
-(the tenant's rate limit answered before the promise could). A 5xx is a
-violation, except while a fault was active (the nemesis's own ops say when):
-an injected outage may answer 5xx, and a 5xx leaves the outcome unknown.
+and are counted instead: no answer (``info``: a timeout or a reset), 429
+(the tenant's rate limit answered before the promise could) and a 503 with a
+Retry-After (load shed: come back later). A 5xx is a violation, except while a
+fault was active (the nemesis's own ops say when) or in the ``AFTER_FAULT_S``
+after it: an injected outage may answer 5xx, and a 5xx leaves the outcome
+unknown. The same two excuses as server-errors-explained's, so that no probe
+checker flags a 5xx that rule lays to a fault or to shedding (a pooled
+connection the fault broke is found broken only when next used: on a slow
+machine, a second or more after the fault heals).
 """
 
 from __future__ import annotations
@@ -16,7 +21,12 @@ from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import FAULT, NEMESIS
 from stormproof.harness.invariants.timeline import INF
 
-__all__ = ["FaultWindows", "answer_class"]
+__all__ = ["AFTER_FAULT_S", "FaultWindows", "answer_class"]
+
+#: How long after a fault stops a 5xx is still laid to it: a pooled connection the fault broke is only
+#: found broken when it is next used.
+AFTER_FAULT_S = 2.0
+_AFTER_FAULT_NS = int(AFTER_FAULT_S * 1e9)
 
 
 class FaultWindows:
@@ -52,14 +62,15 @@ class FaultWindows:
 
 
 def answer_class(invoke: Op, completion: Op, faults: FaultWindows) -> str:
-    """``none`` (no answer), ``limited`` (429), ``excused`` (5xx under a fault), ``5xx``, ``2xx`` or ``4xx``."""
+    """``none`` (no answer), ``limited`` (429, or 503 with a Retry-After), ``excused`` (5xx under a fault or in
+    the AFTER_FAULT_S after it), ``5xx``, ``2xx`` or ``4xx``."""
     status = completion.status
     if completion.type == "info" and not status:
         return "none"
     if status is None or status == 0:
         return "none"
-    if status == 429:
+    if status == 429 or status == 503 and completion.result.get("retry_after"):
         return "limited"
     if status >= 500:
-        return "excused" if faults.overlaps(invoke.time_ns, completion.time_ns) else "5xx"
+        return "excused" if faults.overlaps(invoke.time_ns - _AFTER_FAULT_NS, completion.time_ns) else "5xx"
     return "2xx" if 200 <= status < 300 else "4xx"

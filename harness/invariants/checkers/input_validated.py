@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from stormproof.harness.history import History, Op
+from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import PROBE_MALFORMED
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -40,23 +40,10 @@ from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
 from ._probes import FaultWindows, answer_class
-from .server_errors_explained import AFTER_FAULT_S
 
 __all__ = ["NAME", "check_input_validated"]
 
 NAME = "input-validated"
-
-
-def _answer(invoke: Op, completion: Op, faults: FaultWindows) -> str:
-    """The probes' ``answer_class``, with server-errors-explained's two further excuses, so that the two rules
-    never disagree on a malformed probe's 5xx: a 503 with a Retry-After sheds load (``limited``), and a 5xx in the
-    AFTER_FAULT_S after a fault is laid to it (``excused``)."""
-    if completion.status == 503 and completion.result.get("retry_after"):
-        return "limited"
-    kind = answer_class(invoke, completion, faults)
-    if kind == "5xx" and faults.overlaps(invoke.time_ns - int(AFTER_FAULT_S * 1e9), completion.time_ns):
-        return "excused"
-    return kind
 
 
 @checker(NAME, "safety")
@@ -73,7 +60,7 @@ def check_input_validated(history: History, snapshot: Snapshot) -> Verdict:
             continue
         case, field = str(invoke.args.get("case")), str(invoke.args.get("field") or "")
         route = str(invoke.args.get("route") or f"{invoke.args.get('method')} {invoke.args.get('path')}")
-        kind = _answer(invoke, completion, faults)
+        kind = answer_class(invoke, completion, faults)
         if kind in ("none", "limited", "excused"):
             outcomes[kind] += 1
             continue

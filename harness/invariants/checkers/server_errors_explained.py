@@ -23,7 +23,7 @@ from collections import Counter
 
 from stormproof.harness.history import History
 from stormproof.harness.invariants.checkers._answers import answers
-from stormproof.harness.invariants.checkers._probes import FaultWindows
+from stormproof.harness.invariants.checkers._probes import AFTER_FAULT_S, FaultWindows
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -33,9 +33,6 @@ __all__ = ["NAME", "AFTER_FAULT_S", "check_server_errors_explained"]
 
 NAME = "server-errors-explained"
 
-#: How long after a fault stops a 5xx is still laid to it: a pooled connection the fault broke is only
-#: found broken when it is next used.
-AFTER_FAULT_S = 2.0
 
 
 @checker(NAME, "safety")
