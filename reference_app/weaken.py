@@ -664,6 +664,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "stored idempotent answers are left behind, holding the deleted company's ids and bodies",
     ),
     Weakening(
+        "dead-letter-status-filter",
+        "C2",
+        "the dead-letter list's status filter ignored: ?status=dead also lists letters already retried, so an "
+        "operator retries them again or takes a handled failure for an open one",
+    ),
+    Weakening(
         "lead-score-field",
         "A1",
         "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

@@ -140,6 +140,12 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
         job = body.get("job")
         if isinstance(job, dict) and isinstance(job.get("shunya_job_id"), str):
             result["shunya_job_id"] = job["shunya_job_id"]
+    elif isinstance(body, list):
+        # A list's rows' statuses (dead-letter-accounting: a list asked for one status answers only that one).
+        statuses = frozenset(row["status"] for row in body
+                             if isinstance(row, dict) and isinstance(row.get("status"), str))
+        if statuses:
+            result["statuses"] = statuses
     return result, body
 
 

@@ -1247,8 +1247,8 @@ class StormUser(FastHttpUser):
         wrote during the run (Shunya's failures), when there is one: only such a letter's retried task
         shows whether a retry by hand gets the whole retry budget (plan C2), and the seed's eight a
         tenant would be picked far more often."""
-        listed = self._send(v.DEAD_LETTER_LIST, "GET", "/api/v1/dead-letters?status=dead&limit=50", args={},
-                            token=self._token())
+        listed = self._send(v.DEAD_LETTER_LIST, "GET", "/api/v1/dead-letters?status=dead&limit=50",
+                            args={"status": "dead"}, token=self._token())
         dead = [str(row["id"]) for row in listed.body if isinstance(row, dict) and row.get("id")] \
             if isinstance(listed.body, list) else []
         seeded = [str(x) for x in self.tenant.get("dead_letter_ids") or ()]

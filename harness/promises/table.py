@@ -488,6 +488,12 @@ _row("C2.manual-retry-full-budget", "C2",
      "dead-letter-accounting", (v.DEAD_LETTER_RETRY,), JOBS + "; dead letters the app wrote, retried by hand while "
      "Shunya still fails", ("retry-timing",), ("dead-letter-retry-failures",),
      judged_by="hand_retries_judged")
+# Found 2026-12-05 by a source-mutation sweep of the reference app (the list's status filter inverted): every
+# scenario passed; the load picked letters from the list, and retried ones answered their retry 409 as promised.
+_row("C2.dead-letters-listed-by-status", "C2",
+     "GET /dead-letters?status=dead lists dead letters only: a letter already retried is not among them.",
+     "dead-letter-accounting", (v.DEAD_LETTER_LIST,), JOBS + "; dead letters, some retried by hand",
+     ("shunya-outage",), ("dead-letter-status-filter",), judged_by="dead_letter_lists_judged")
 # Found 2026-12-03 with a retry that read the letter unlocked: shunya-outage passed (one seeded letter per tenant,
 # retried in the first seconds; every later retry answered 409). Eight letters a tenant are seeded now, and most
 # retries of one go three at once.

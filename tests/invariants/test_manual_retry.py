@@ -60,3 +60,26 @@ def test_a_second_run_a_lost_retry_and_wrong_refusals_are_flagged() -> None:
     assert sorted(x.details["type"] for x in verdict.violations) == [
         "dead-letter-retried-twice", "dead-letter-retry-unaccounted", "dead-letter-retry-wrong-status",
         "dead-letter-retry-wrong-status", "dead-letter-retry-wrong-status"]
+
+
+def _list(b: HistoryBuilder, at: float, answered: int | None, statuses: set[str] | None, **args: object) -> None:
+    invoke = b.invoke(v.DEAD_LETTER_LIST, at, **args)  # args.status is the filter, not the answer's status
+    b.complete(invoke, at + 5, answered, **({"statuses": frozenset(statuses)} if statuses is not None else {}))
+
+
+def test_a_list_asked_for_dead_letters_that_holds_a_retried_one_is_flagged() -> None:
+    """Known bad: ?status=dead answered with a retried letter among the dead (the filter not applied). Known good:
+    only dead ones, an empty list, a list asked without a filter, a refusal, no answer."""
+    b = HistoryBuilder()
+    _list(b, 0, 200, {"dead"}, status="dead")
+    _list(b, 10, 200, None, status="dead")  # nothing listed: judges nothing
+    _list(b, 20, 200, {"dead", "retried"})  # no filter asked
+    _list(b, 30, 429, None, status="dead")
+    _list(b, 40, None, None, status="dead")
+    good = _run(b, [], [])
+    assert not [x for x in good.violations if x.details["type"] == "dead-letter-list-unfiltered"]
+    assert good.summary["dead_letter_lists_judged"] == 1
+    _list(b, 50, 200, {"dead", "retried"}, status="dead")
+    bad = _run(b, [], [])
+    (violation,) = [x for x in bad.violations if x.details["type"] == "dead-letter-list-unfiltered"]
+    assert violation.details["listed"] == ["retried"] and bad.summary["dead_letter_lists_judged"] == 2

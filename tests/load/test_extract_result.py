@@ -27,3 +27,11 @@ def test_an_appointment_answer_keeps_its_title_and_window() -> None:
     result, _ = extract_result(json.dumps(body).encode(), False, ("c1",))
     assert (result["title"], result["starts_at"], result["ends_at"]) == (
         "Démo ☕", "2026-12-01T09:00:00+05:30", "2026-12-01T10:00:00+05:30")
+
+
+def test_a_list_answer_keeps_the_statuses_of_its_rows() -> None:
+    """dead-letter-accounting judges a list asked for one status by the statuses its rows answered."""
+    body = [{"id": "l1", "status": "dead"}, {"id": "l2", "status": "retried"}, {"id": "l3"}, "x"]
+    result, _ = extract_result(json.dumps(body).encode(), False, ())
+    assert result["statuses"] == frozenset({"dead", "retried"})
+    assert "statuses" not in extract_result(b"[]", False, ())[0]

@@ -3041,3 +3041,22 @@ def test_company_deletion_pending_work(apps, weakened: bool) -> None:
         (violation,) = verdict.violations
         assert violation.details["type"] == "company-not-deleted"
         assert violation.details["left"] == {"outbox": 1, "idempotency_keys": 1}
+
+
+@FIX
+def test_dead_letter_status_filter(apps, weakened: bool) -> None:
+    """A letter retried by hand is no longer listed under ?status=dead with the fix; without it the filter is
+    ignored and it is (dead-letter-accounting: dead-letter-list-unfiltered)."""
+    app = apps(*(("dead-letter-status-filter",) if weakened else ()))
+    tenant = app.tenants[1]
+    letter = _dead_letter(app, tenant)
+    answer = httpx.post(f"{app.url}/api/v1/dead-letters/{letter}/retry", headers=auth(tenant.manager_token))
+    assert answer.status_code == 200, answer.text
+    listed = httpx.get(f"{app.url}/api/v1/dead-letters?status=dead&limit=50", headers=auth(tenant.manager_token))
+    assert listed.status_code == 200, listed.text
+    assert (letter in {row["id"] for row in listed.json()}) is weakened
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.DEAD_LETTER_LIST, tenant.company_id, listed, status="dead")
+    verdict = _verdict("dead-letter-accounting", rec.history(), snapshot(app.database_url))
+    flagged = {x.details["type"] for x in verdict.violations if x.details["type"].startswith("dead-letter-list")}
+    assert flagged == ({"dead-letter-list-unfiltered"} if weakened else set()), verdict

@@ -17,6 +17,12 @@ judged, and the final state with it:
 
 No answer and 429 are counted, not judged (see ``_probes``). A letter gone
 from the final state (its tenant's data deleted) is judged on its answers only.
+
+The list an operator picks letters from (``GET /dead-letters?status=dead``,
+``dead_letter.list`` with ``args.status``) answers only letters of that
+status: one ``retried`` among them is ``dead-letter-list-unfiltered`` (an
+operator retries it again, or takes a handled failure for an open one; an app
+whose filter was dropped passed every scenario, 2026-12-05).
 """
 
 from __future__ import annotations
@@ -24,13 +30,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import DEAD_LETTER_RETRY
+from stormproof.harness.history.vocabulary import DEAD_LETTER_LIST, DEAD_LETTER_RETRY
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.snapshot import Row
 
 from ._probes import FaultWindows, answer_class
 
-__all__ = ["check_manual_retries"]
+__all__ = ["check_dead_letter_lists", "check_manual_retries"]
+
+
+def check_dead_letter_lists(log: ViolationLog, history: History) -> int:
+    """Judge every 2xx list of dead letters asked for one status; returns how many listed any letter."""
+    judged = 0
+    for invoke, completion in history.pairs_of(DEAD_LETTER_LIST):
+        wanted = invoke.args.get("status")
+        if completion is None or wanted is None or not completion.status or not 200 <= completion.status < 300:
+            continue
+        statuses = completion.result.get("statuses") or ()
+        if not statuses:
+            continue
+        judged += 1
+        other = sorted(str(s) for s in statuses if s != wanted)
+        if other:
+            log.add("dead-letter-list-unfiltered", f"the dead letters listed with status={wanted} include letters "
+                    f"{', '.join(other)}: the filter was not applied", (invoke.index, completion.index),
+                    tenant=invoke.tenant, wanted=wanted, listed=other)
+    return judged
 
 
 def check_manual_retries(log: ViolationLog, history: History, letters: Iterable[Row],

@@ -53,7 +53,7 @@ from stormproof.harness.invariants.snapshot import Row, Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
 from ._backoff import check_backoff
-from ._manual_retry import check_manual_retries
+from ._manual_retry import check_dead_letter_lists, check_manual_retries
 from ._stuck_jobs import check_stuck_jobs
 from ._tenant_retry_budget import check_tenant_retry_budget, refused_tasks
 from ._unqueued_submissions import check_unqueued_submissions
@@ -144,6 +144,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         log, records, config.retry_budget_per_s, config.retry_budget_burst, config.rate_limit_tolerance)
     letters = snapshot.dead_letters
     retries = 0
+    lists = check_dead_letter_lists(log, history)
     if letters is None:
         if dead_lettered or history.pairs_of(DEAD_LETTER_RETRY):
             log.cannot("dead_letters not in snapshot")
@@ -165,6 +166,7 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
         balanced=len(records) == succeeded + dead + len(in_flight),
         quiescence=None if quiescence is None else quiescence.to_dict(),
         manual_retries=retries,
+        dead_letter_lists_judged=lists,
         hand_retries_judged=hand_retries,
         throttles_judged=_throttles(records, letters),
         **submissions,
