@@ -2797,19 +2797,27 @@ def _company_deletion(app, rec: Recorder) -> dict:
     return spare
 
 
+def _company_deletion_leaves(apps, weakening: str, weakened: bool, tables: tuple[str, ...]):
+    """Delete the disposable company (``weakening`` off when ``weakened``); assert each of ``tables`` keeps the
+    company's one seeded row with it weakened and none with the fix; deletion-audited's verdict."""
+    app = apps(*((weakening,) if weakened else ()))
+    rec = Recorder([t.company_id for t in app.tenants])
+    spare = _company_deletion(app, rec)
+    assert all(spare["rows"][table] == 1 for table in tables), spare["rows"]
+    counts = ", ".join(f"(SELECT count(*) FROM {table} WHERE company_id = %s)" for table in tables)
+    left = sql_rows(app.database_url, f"SELECT {counts}", *[spare["company_id"]] * len(tables))
+    assert tuple(left[0]) == (1 if weakened else 0,) * len(tables)
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    return verdict
+
+
 @FIX
 def test_company_deletion_side_tables(apps, weakened: bool) -> None:
     """A company deletion takes the company's dead letters and retention policy with the fix; without it they
     stay (deletion-audited: company-not-deleted)."""
-    app = apps(*(("company-deletion-side-tables",) if weakened else ()))
-    rec = Recorder([t.company_id for t in app.tenants])
-    spare = _company_deletion(app, rec)
-    left = sql_rows(app.database_url, "SELECT (SELECT count(*) FROM dead_letters WHERE company_id = %s), "
-                    "(SELECT count(*) FROM retention_policies WHERE company_id = %s)", spare["company_id"],
-                    spare["company_id"])
-    assert tuple(left[0]) == ((1, 1) if weakened else (0, 0))
-    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
-    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    verdict = _company_deletion_leaves(apps, "company-deletion-side-tables", weakened,
+                                       ("dead_letters", "retention_policies"))
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"company-not-deleted"}
 
@@ -3027,16 +3035,7 @@ def test_shunya_answer_shape_checked(reference_app_module, weakened: bool) -> No
 def test_company_deletion_pending_work(apps, weakened: bool) -> None:
     """A company deletion takes the company's outbox rows (a retry due tomorrow) and idempotency keys with the
     fix; without it they stay (deletion-audited: company-not-deleted, from the rows counted per company)."""
-    app = apps(*(("company-deletion-pending-work",) if weakened else ()))
-    rec = Recorder([t.company_id for t in app.tenants])
-    spare = _company_deletion(app, rec)
-    assert (spare["rows"]["outbox"], spare["rows"]["idempotency_keys"]) == (1, 1)
-    left = sql_rows(app.database_url, "SELECT (SELECT count(*) FROM outbox WHERE company_id = %s), "
-                    "(SELECT count(*) FROM idempotency_keys WHERE company_id = %s)", spare["company_id"],
-                    spare["company_id"])
-    assert tuple(left[0]) == ((1, 1) if weakened else (0, 0))
-    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
-    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    verdict = _company_deletion_leaves(apps, "company-deletion-pending-work", weakened, ("outbox", "idempotency_keys"))
     if weakened:
         (violation,) = verdict.violations
         assert violation.details["type"] == "company-not-deleted"
