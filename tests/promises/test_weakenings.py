@@ -1789,17 +1789,24 @@ def test_session_metrics(apps, weakened: bool) -> None:
 def _failing_shunya(reference_app_module, weakenings: tuple[str, ...]):
     """An app whose Shunya fails half its API calls and every job, after three calls settled:
     (the app, the metrics before, the stub's stats after)."""
+    return _settled_with_shunya(reference_app_module, weakenings, calls=3, max_retries=8,
+                                shunya={"error_rate": 0.5, "fail_rate": 1.0, "complete_after_ms": 50, "seed": 3})
+
+
+def _settled_with_shunya(reference_app_module, weakenings: tuple[str, ...], *, calls: int, max_retries: int,
+                         shunya: dict):
+    """An app whose Shunya stub runs with ``shunya`` (no webhooks), after ``calls`` submissions of its first
+    tenant settled: (the app, the metrics before, the stub's stats after)."""
     from tests.reference_app.background import ledger_settled, wait_for
 
     app = reference_app_module(weakenings, task_workers=1,
                                env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_POLL_INTERVAL_MS": "100",
                                     "STORMPROOF_TASK_BACKOFF_BASE_MS": "20", "STORMPROOF_TASK_BACKOFF_CAP_MS": "50",
-                                    "STORMPROOF_TASK_MAX_RETRIES": "8"},
-                               shunya={"error_rate": 0.5, "fail_rate": 1.0, "complete_after_ms": 50,
-                                       "webhook_enabled": False, "seed": 3})
+                                    "STORMPROOF_TASK_MAX_RETRIES": str(max_retries)},
+                               shunya={"webhook_enabled": False, **shunya})
     tenant = app.tenants[0]
     baseline = httpx.get(f"{app.url}/metrics").text
-    for _ in range(3):
+    for _ in range(calls):
         answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
         assert answer.status_code == 202, answer.text
     wait_for(lambda: ledger_settled(app), timeout=60, what="every task to settle")
@@ -2971,21 +2978,11 @@ def _odd_shunya(reference_app_module, weakenings: tuple[str, ...], **shunya):
     """An app whose Shunya answers every API call oddly (``shunya``: a refusal or a body that is not an object),
     after two calls settled: (the app, the metrics before, the stub's stats after, the dead letters' errors and
     failure counts)."""
-    from tests.reference_app.background import ledger_settled, wait_for
-
-    app = reference_app_module(weakenings, task_workers=1,
-                               env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_TASK_BACKOFF_BASE_MS": "20",
-                                    "STORMPROOF_TASK_BACKOFF_CAP_MS": "50", "STORMPROOF_TASK_MAX_RETRIES": "3"},
-                               shunya={"webhook_enabled": False, "seed": 5, **shunya})
-    tenant = app.tenants[0]
-    baseline = httpx.get(f"{app.url}/metrics").text
-    for _ in range(2):
-        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
-        assert answer.status_code == 202, answer.text
-    wait_for(lambda: ledger_settled(app), timeout=60, what="every task to settle")
+    app, baseline, stats = _settled_with_shunya(reference_app_module, weakenings, calls=2, max_retries=3,
+                                                shunya={"seed": 5, **shunya})
     letters = sql_rows(app.database_url, "SELECT error, attempts FROM dead_letters WHERE company_id = %s",
-                       tenant.company_id)
-    return app, baseline, httpx.get(f"{app.shunya_url}/admin/stats").json(), letters
+                       app.tenants[0].company_id)
+    return app, baseline, stats, letters
 
 
 def _shunya_errors_verdict(app, baseline: str, stats: dict):
