@@ -24,6 +24,7 @@ from collections.abc import Collection
 from typing import Any
 
 from stormproof.harness.shunya.client import ShunyaStubClient
+from stormproof.harness.shunya.results import stuck_draw
 
 __all__ = ["HeldJobs", "HOLD_MS"]
 
@@ -45,13 +46,18 @@ class HeldJobs:
         self._client.set_config(complete_after_ms=HOLD_MS)
 
     def release(self, companies: Collection[str]) -> list[str]:
-        """Restore the stub's timing and complete the pending jobs of ``companies``; their ids."""
+        """Restore the stub's timing and complete the pending jobs of ``companies``; their ids.
+
+        A job the stub's ``stuck_rate`` loses (``stuck_draw``) stays pending: the run's stub lost it for good."""
         if self._client is None or self._saved is None:
             return []
         try:
-            self._client.set_config(complete_after_ms=self._saved)
+            config = self._client.set_config(complete_after_ms=self._saved)
+            lost = float(config.get("stuck_rate") or 0.0)
             done = []
             for job in self._client.jobs():
+                if lost and stuck_draw(str(job["job_id"])) < lost:
+                    continue
                 if job.get("status") == "pending" and str(job.get("company_id")) in companies:
                     self._client.complete(str(job["job_id"]))
                     done.append(str(job["job_id"]))

@@ -95,6 +95,12 @@ def _list(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
     return Request("GET", "/api/v1/appointments?limit=50", _auth(_token(ctx, step.tenant), **extra))
 
 
+def _dead_letters(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
+    """The list of dead letters, with the status filter the load asked (``args.status``) if any."""
+    query = f"?status={args['status']}&limit=50" if args.get("status") else "?limit=50"
+    return Request("GET", f"/api/v1/dead-letters{query}", _auth(_token(ctx, step.tenant)))
+
+
 def _create(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request:
     """The title and window the load sent (no-lost-acknowledged-write compares the row with them); a history
     recorded before the load kept them gets a new window."""
@@ -254,6 +260,7 @@ _BUILDERS: dict[str, Callable[[Step, Mapping[str, Any], ReplayContext], Request]
     # a seeded dead letter (``t0.dead_letter_ids.N``); one the run's tasks made is named by no answer it
     # recorded, and is sent as it was (a 404 on a fresh stack)
     v.DEAD_LETTER_RETRY: _simple("POST", "/api/v1/dead-letters/{dead_letter_id}/retry"),
+    v.DEAD_LETTER_LIST: _dead_letters,
     v.PROBE: _probe,
     v.PROBE_IDEMPOTENCY: _probe,
     v.PROBE_AUTHZ: _probe,

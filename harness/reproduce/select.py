@@ -576,6 +576,19 @@ def _failing_upstream(stack: Mapping[str, Any], details: Mapping[str, Any], task
     return {**stack, "shunya": {**dict(shunya), "error_rate": 1.0, "error_status": status}}
 
 
+def _lost_upstream(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack for a job the upstream lost (``stuck-job-dropped``): the replay's stub loses every job.
+
+    The run's stub lost a share of its jobs (``stuck_rate``), drawn by job id; a replay's jobs have new ids,
+    so the lost one would be lost again only at that rate (0/10 at 0.25, 2026-12-05). Every job of the case
+    is lost instead: pending for good, no webhook, only the app's poll to find out.
+    """
+    shunya = stack.get("shunya")
+    if details.get("type") != "stuck-job-dropped" or shunya is None:
+        return dict(stack)
+    return {**stack, "shunya": {**dict(shunya), "stuck_rate": 1.0}}
+
+
 def _fault_windows(history: History) -> list[tuple[str, str, Mapping[str, Any], int, int]]:
     """(fault, target, params, start, end) of every fault the nemesis injected."""
     open_: dict[tuple[str, str], tuple[Mapping[str, Any], int]] = {}
@@ -744,9 +757,9 @@ def select_case(record: RunRecord, number: int | None = None, *, max_context: in
             faults.append(CaseFault(fault, target, dict(params), covered))
 
     race = str(verdict.get("invariant")) if details.get("type") not in _AFTER_THE_CHANGE else ""
-    stack = _failing_upstream(_meeting_env(_check_then_write_env(run_stack, race),
-                                           details), details,
-                              tasks=sum(1 for step in steps if step.f in _CALLS_UPSTREAM))
+    stack = _lost_upstream(_failing_upstream(_meeting_env(_check_then_write_env(run_stack, race),
+                                                          details), details,
+                                             tasks=sum(1 for step in steps if step.f in _CALLS_UPSTREAM)), details)
     command = tuple(app_command) if app_command else (tuple(plan["app_command"]) if plan.get("app_command") else None)
     case = Case(
         invariant=str(verdict.get("invariant")),

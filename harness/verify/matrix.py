@@ -99,15 +99,16 @@ def run_matrix(
             if i == tries:
                 extra += 1
                 echo(f"    not exercised yet: {', '.join(p for p in wanted if p not in exercised)}: one more try")
-            outcome, crash, wall = run(scenario, scenario.seed + i, None)
+            seed = scenario.seed + i
             i += 1
+            outcome, crash, wall = run(scenario, seed, None)
             if outcome is not None:
                 exercised |= {str(e.get("promise")) for e in outcome.result.coverage if e.get("count")}
             if outcome is None:
-                results.append(Try(scenario.seed + i - 1, False, "error", f"the runner crashed: {crash}", None, wall))
+                results.append(Try(seed, False, "error", f"the runner crashed: {crash}", None, wall))
             else:
                 passed, reason = judge_all_on(outcome.result, slos)
-                results.append(Try(scenario.seed + i - 1, passed, outcome.verdict, reason,
+                results.append(Try(seed, passed, outcome.verdict, reason,
                                    _relative(outcome.run_dir, out_dir), wall))
             echo(f"    {'pass' if results[-1].ok else 'FAILED'}: {results[-1].reason}")
         idle = tuple(p for p in wanted if p not in exercised) if exercised else ()
