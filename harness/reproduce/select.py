@@ -581,12 +581,15 @@ def _lost_upstream(stack: Mapping[str, Any], details: Mapping[str, Any]) -> dict
 
     The run's stub lost a share of its jobs (``stuck_rate``), drawn by job id; a replay's jobs have new ids,
     so the lost one would be lost again only at that rate (0/10 at 0.25, 2026-12-05). Every job of the case
-    is lost instead: pending for good, no webhook, only the app's poll to find out.
+    is lost instead: pending for good, no webhook, only the app's poll to find out. And the stub answers every
+    call: its errors would end some replays' polls in a dead letter for their failures, not their budget (3/10
+    with the run's 28 % of errors and odd answers).
     """
     shunya = stack.get("shunya")
     if details.get("type") != "stuck-job-dropped" or shunya is None:
         return dict(stack)
-    return {**stack, "shunya": {**dict(shunya), "stuck_rate": 1.0}}
+    return {**stack, "shunya": {**dict(shunya), "stuck_rate": 1.0, "error_rate": 0.0, "error_first": 0,
+                                "reject_rate": 0.0, "garbage_rate": 0.0}}
 
 
 def _fault_windows(history: History) -> list[tuple[str, str, Mapping[str, Any], int, int]]:

@@ -18,7 +18,8 @@ STACK = {"env": {"STORMPROOF_POLL_BUDGET": "6"}, "shunya": {"stuck_rate": 0.25, 
 
 def test_a_lost_job_is_lost_on_every_replay_and_nothing_else_changes() -> None:
     lost = _lost_upstream(STACK, {"type": "stuck-job-dropped", "job_id": "shj_1"})
-    assert lost["shunya"] == {"stuck_rate": 1.0, "error_rate": 0.2} and lost["env"] == STACK["env"]
+    assert lost["shunya"] == {"stuck_rate": 1.0, "error_rate": 0.0, "error_first": 0, "reject_rate": 0.0,
+                              "garbage_rate": 0.0} and lost["env"] == STACK["env"]
     assert _lost_upstream(STACK, {"type": "over-budget"}) == STACK
     assert _lost_upstream({"env": {}}, {"type": "stuck-job-dropped"}) == {"env": {}}  # no stub: nothing to lose
 
