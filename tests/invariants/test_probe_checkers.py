@@ -464,9 +464,12 @@ def test_a_deletion_request_of_the_tenants_own_appointment_answered_404_is_flagg
     _own(good, 10, "deletion.request", 404, scope="company", target_id="c2", rows={}, managers=["m1"])
     _own(good, 12, "deletion.request", 404, scope="company", target_id="c9", rows={}, managers=["m9"], tenant="c9")
     _own(good, 15, "deletion.request", 202, scope="appointment", target_id="a1")
+    # c1 deleted (confirmed 2xx), then asked again by another load process: refused as gone, not judged
+    good.call("deletion.confirm", 20, 22, 200, scope="company", target_id="c1", deletion_id="dc")
+    _own(good, 30, "deletion.request", 404, scope="company", target_id="c1", rows={}, managers=["m1"])
     verdict = _run("tenant-isolation", good, **_OWN_TABLES)
     assert verdict.status == "valid", [v.message for v in verdict.violations]
-    assert verdict.summary["own_row_404s"] == 4
+    assert verdict.summary["own_row_404s"] == 5
 
 
 def test_probe_5xx_excuses_match_server_errors_explained() -> None:

@@ -177,14 +177,22 @@ def _own_rows_not_found(log: ViolationLog, history: History, snapshot: Snapshot)
         held = snapshot.table(table)
         if held is not None:
             rows[table] = {str(row.get("id")): row for row in held}
-    # A company is there while anyone of it is (its managers outlive its deletion).
+    # A company is there while anyone of it is (its managers outlive its deletion); one whose deletion was
+    # confirmed 2xx may be refused as gone by then (another load process's request, sent after it).
     companies = {str(row.get("company_id")) for row in snapshot.table("users") or ()}
+    deleted_from: dict[str, int] = {}
+    for confirm, done in history.pairs_of(v.DELETION_CONFIRM):
+        if done is not None and done.status and 200 <= done.status < 300 \
+                and confirm.args.get("scope") == "company" and not confirm.args.get("wrong_token"):
+            target = str(confirm.args.get("target_id"))
+            deleted_from[target] = min(deleted_from.get(target, confirm.time_ns), confirm.time_ns)
     row_keys = RowIdKeys()
     found = 0
     for invoke, completion in refused:
         if invoke.f == v.DELETION_REQUEST and invoke.args.get("scope") == "company":
             company = str(invoke.args.get("target_id"))
-            if company == str(invoke.tenant) and company in companies:
+            if company == str(invoke.tenant) and company in companies \
+                    and completion.time_ns < deleted_from.get(company, completion.time_ns + 1):
                 found += 1
                 log.add("own-row-not-found", f"{invoke.f} of {invoke.tenant} for its own company answered 404, "
                         "though the company is still there at the end: the request refused its own tenant",
