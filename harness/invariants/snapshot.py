@@ -32,7 +32,8 @@ from typing import Any
 from stormproof.harness.invariants.config import CheckConfig
 from stormproof.harness.invariants.metrics import parse_metrics
 
-__all__ = ["COUNTED_TABLES", "Quiescence", "Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row", "timestamp_seconds"]
+__all__ = ["COUNTED_TABLES", "Quiescence", "Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row",
+           "timestamp_seconds"]
 
 Row = Mapping[str, Any]
 

@@ -56,9 +56,9 @@ def read_state(dsn: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dic
     """The snapshot's tables (``TABLES``, row by row) and its rows per company of ``COUNTED_TABLES`` (a table
     the database lacks left out: an app without an outbox), all from one snapshot of the database.
 
-    Read one statement at a time (READ COMMITTED), a run that ended with work still in flight (quiescence's
-    bound expired on a loaded machine) showed a call's analysis but the call as it was before the same
-    transaction analysed it (a false job-applied-once, 2026-12-05).
+    One REPEATABLE READ transaction: read one statement at a time (READ COMMITTED), a run that ended with work
+    still in flight (quiescence's bound expired on a loaded machine) showed a call's analysis but the call as it
+    was before the same transaction analysed it (a false job-applied-once, 2026-12-05).
     """
     tables: dict[str, list[dict[str, Any]]] = {}
     counted: dict[str, dict[str, int]] = {}

@@ -60,8 +60,8 @@ Admin (never faulted)
 ``GET /admin/config`` / ``POST /admin/config`` (partial update, all-or-nothing,
 ``422`` with per-field ``errors``) - fields and defaults in ``StubConfig``:
 ``error_rate`` 0, ``error_status`` 503, ``reject_rate`` 0 (a share of the other
-calls refused 422), ``garbage_rate`` 0 (a share answered 200 with a JSON array), ``error_first`` 0 (the next N API calls
-answer ``error_status``, counted from when it is set), ``latency_ms`` 0, ``latency_jitter_ms`` 0,
+calls refused 422), ``garbage_rate`` 0 (a share answered 200 with a JSON array),
+``error_first`` 0 (the next N API calls answer ``error_status``, counted from when it is set), ``latency_ms`` 0, ``latency_jitter_ms`` 0,
 ``complete_after_ms`` 500, ``fail_rate`` 0, ``stuck_rate`` 0, ``webhook_enabled`` true,
 ``webhook_duplicates`` 0, ``duplicate_same_delivery_id`` false,
 ``webhook_delay_ms`` 0, ``webhook_reorder`` 0 (batch size; <=1 is off),

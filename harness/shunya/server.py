@@ -89,15 +89,18 @@ def create_app(core: StubCore) -> Starlette:
         """Wrap a ``/v1`` handler with the configured latency and injected errors (counted per ``route``)."""
         inner = guarded(handler)
 
+        def count_error() -> None:
+            """An answer a client must count as a failed call (``api_errors_injected``), by route too."""
+            core.stats.api_errors_injected += 1
+            core.stats.api_errors_by_route[route] = core.stats.api_errors_by_route.get(route, 0) + 1
+
         async def run(request: Request) -> Response:
             core.stats.api_calls += 1
             delay = core.api_delay_s()
             if delay > 0:
                 await asyncio.sleep(delay)
             if core.inject_error():
-                core.stats.api_errors_injected += 1
-                by_route = core.stats.api_errors_by_route
-                by_route[route] = by_route.get(route, 0) + 1
+                count_error()
                 answer = problem(
                     core.config.error_status,
                     "fault injected by the Shunya stub",
@@ -108,9 +111,7 @@ def create_app(core: StubCore) -> Starlette:
                 return answer
             odd = core.inject_odd_answer()
             if odd is not None:
-                core.stats.api_errors_injected += 1
-                by_route = core.stats.api_errors_by_route
-                by_route[route] = by_route.get(route, 0) + 1
+                count_error()
                 if odd == "reject":
                     core.stats.api_refusals_injected += 1
                     return problem(422, "the job was refused by the Shunya stub (injected)",

@@ -475,3 +475,11 @@ def test_deletion_audited_reads_the_tables_counted_per_company() -> None:
         ("company-not-deleted", {"outbox": 1, "idempotency_keys": 2})]
     assert judged({"outbox": {"c1": 4}, "idempotency_keys": {"dz": 0}}) == []
     assert judged(None) == [] and judged({}) == []
+
+    def pending_work_judged(counts: dict | None) -> int:
+        (verdict,) = check_all(_company_deleted(), Snapshot.build(_company_state(), rows_by_company=counts),
+                               ["deletion-audited"])
+        return verdict.summary["company_pending_work_judged"]
+
+    # the row F2.company-pending-work-deleted is exercised only where the tables were counted
+    assert (pending_work_judged({"outbox": {}}), pending_work_judged({}), pending_work_judged(None)) == (1, 0, 0)

@@ -130,6 +130,23 @@ def test_an_outbox_row_due_later_is_planned_movement(monkeypatch: pytest.MonkeyP
     assert outcome.quiet and 41 <= outcome.waited_s <= 42, outcome
 
 
+def test_an_outbox_row_due_past_the_cap_is_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row due tomorrow (the seed's disposable company's) beside a task that never moves: the wait cannot
+    reach the row's due time, so it stops after the stall window (pending), not at the 300 s cap."""
+    import time
+
+    clock = Clock()
+    tomorrow = time.time() + 86_400
+
+    def observe(dsn: str, redis_url: str | None, stub_url: str | None, redeliver_s: float | None = None) -> Observation:
+        return Observation(frozenset({"t1"}), 0, 1, BrokerView(frozenset({"t1"}), 1, None), 0, 0,
+                           frozenset({"later"}), tomorrow)
+
+    monkeypatch.setattr(q, "observe", observe)
+    outcome = q.quiesce("dsn", "redis://x", None, POLICY, clock=clock, sleep=clock.sleep)
+    assert not outcome.quiet and 15 <= outcome.waited_s <= 16, outcome
+
+
 def test_a_task_with_neither_message_nor_outbox_row_is_still_lost(monkeypatch: pytest.MonkeyPatch) -> None:
     """The weakening ``outbox`` writes no rows: a task the broker lost stays lost (the witness hides nothing)."""
     clock = Clock()

@@ -145,7 +145,10 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
     return log.verdict(confirmed=confirmed, audited=len(audit), incomplete=leftovers,
                        deleted_unconfirmed=unconfirmed, left_pending=pending, known_audit_rows=len(known),
                        confirmed_again=reconfirmed, confirmed_together=confirmed_together, counts_short=short,
-                       companies_deleted=companies)
+                       companies_deleted=companies,
+                       # the outbox and the idempotency keys judged too only where the snapshot counted them
+                       # (an app without an outbox table has nothing there to leave behind)
+                       company_pending_work_judged=companies if snapshot.rows_by_company else 0)
 
 
 def _company_deletions(log: ViolationLog, history: History, snapshot: Snapshot, audit: Iterable[Row]) -> int:

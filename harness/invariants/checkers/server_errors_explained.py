@@ -23,16 +23,15 @@ from collections import Counter
 
 from stormproof.harness.history import History
 from stormproof.harness.invariants.checkers._answers import answers
-from stormproof.harness.invariants.checkers._probes import AFTER_FAULT_S, FaultWindows
+from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
 from stormproof.harness.invariants.verdict import Verdict
 
-__all__ = ["NAME", "AFTER_FAULT_S", "check_server_errors_explained"]
+__all__ = ["NAME", "check_server_errors_explained"]
 
 NAME = "server-errors-explained"
-
 
 
 @checker(NAME, "safety")
@@ -45,14 +44,14 @@ def check_server_errors_explained(history: History, snapshot: Snapshot) -> Verdi
         log.cannot("no client request was answered")
         return log.verdict(answers_judged=0)
     faults = FaultWindows(history)
-    after_ns = int(AFTER_FAULT_S * 1e9)
     excused = shed = 0
     by_route: Counter[str] = Counter()
     for invoke, completion in seen.server_errors:
         status = completion.status or 0
-        if status == 503 and completion.result.get("retry_after"):
+        kind = answer_class(invoke, completion, faults)  # the probes' own two excuses, so the rules agree
+        if kind == "limited":  # a 503 with a Retry-After: load shed
             shed += 1
-        elif faults.overlaps(invoke.time_ns - after_ns, completion.time_ns):
+        elif kind == "excused":  # under a fault, or in the AFTER_FAULT_S after it
             excused += 1
         else:
             by_route[invoke.f] += 1
