@@ -57,6 +57,7 @@ class Metrics:
     outbox_published: Counter
     outbox_publish_failures: Counter
     outbox_redelivered: Counter
+    transactions_rerun: Counter
 
 
 def _build() -> Metrics:
@@ -131,6 +132,11 @@ def _build() -> Metrics:
         outbox_redelivered=Counter(
             "outbox_redelivered_total", "Outbox rows published again by the sweeper: the broker lost the message"
         ),
+        transactions_rerun=Counter(
+            "db_transactions_rerun_total",
+            "Transactions run again after PostgreSQL rolled them back as a deadlock's or serialization's victim",
+            ["sqlstate"],
+        ),
     )
 
 
@@ -145,6 +151,8 @@ def _initialise(metrics: Metrics) -> Metrics:
         metrics.sessions_started.labels(source)
         metrics.sessions_stopped.labels(source)
     metrics.shunya_job_failures.labels("job_failed")
+    for sqlstate in ("40P01", "40001"):
+        metrics.transactions_rerun.labels(sqlstate)
     for endpoint in SHUNYA_ENDPOINTS:
         for kind in SHUNYA_ERROR_KINDS:
             metrics.shunya_api_errors.labels(endpoint, kind)

@@ -63,7 +63,7 @@ from ..models import IdempotencyKey
 from ..models.base import utcnow
 from ..obs.metrics import METRICS
 from ..problems import PROBLEM_JSON, Problem
-from .unit_of_work import UnitOfWork, run_in_transaction, wrote_in_transaction
+from .unit_of_work import UnitOfWork, rerun_if_chosen, run_in_transaction, wrote_in_transaction
 
 __all__ = ["UnitOfWork", "Outcome", "run_write", "fingerprint", "HEADER", "REPLAY_HEADER"]
 
@@ -134,11 +134,14 @@ async def run_write(
 
     write = _KeyedWrite(ctx, principal, key, request.method, request.url.path,
                         fingerprint(request.method, request.url.path, await request.body()))
-    try:
+    async def attempt() -> Response:
         async with AsyncExitStack() as after:
             async with ctx.sessions() as session:
                 async with session.begin():
                     return await _write_once(ctx, write, session, UnitOfWork(session, after), operation)
+
+    try:
+        return await rerun_if_chosen(attempt)
     except _RolledBack as rolled:
         return await _store_refusal(ctx, write, rolled.problem)
     except Exception as exc:

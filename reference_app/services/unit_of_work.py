@@ -8,6 +8,8 @@ Knowing which saves a savepoint around every keyed write.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -15,9 +17,19 @@ from typing import TypeVar
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-__all__ = ["UnitOfWork", "run_in_transaction", "track_writes", "wrote_in_transaction"]
+from ..obs.metrics import METRICS
+
+__all__ = ["UnitOfWork", "rerun_if_chosen", "run_in_transaction", "track_writes", "wrote_in_transaction",
+           "TRANSACTION_ATTEMPTS"]
+
+#: SQLSTATEs with which PostgreSQL rolls a whole transaction back and asks the client to run it again:
+#: deadlock_detected and serialization_failure ("applications ... should be prepared to retry").
+_RERUN_SQLSTATES = frozenset(("40P01", "40001"))
+#: Runs of a transaction PostgreSQL chose as a victim before its error is answered (a 500).
+TRANSACTION_ATTEMPTS = 3
 
 #: Statements that may change rows (a ``WITH`` may hold a data-modifying CTE: counted as a write).
 _WRITES = ("INSERT", "UPDATE", "DELETE", "MERGE", "WITH", "COPY", "TRUNCATE")
@@ -38,13 +50,38 @@ class UnitOfWork:
     after: AsyncExitStack
 
 
+async def rerun_if_chosen(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` (one whole transaction, locks included) again when PostgreSQL chose it as a victim.
+
+    Two writes that lock rows of two tables in different orders (an assign locks the appointment, then
+    the rep; a session's insert takes key-share locks on both through its foreign keys) can deadlock:
+    PostgreSQL breaks the cycle by failing one of them with 40P01, having rolled it back. Answered
+    as is, that is a 500 with every dependency up (CI's db-latency all-on try, 2026-12-05: a start
+    answered 500 between faults). Nothing of the attempt is left (its locks went with ``after``),
+    so it runs again, after a short random pause that lets the other side finish.
+    """
+    for attempt_no in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            return await attempt()
+        except DBAPIError as exc:
+            state = getattr(exc.orig, "sqlstate", None)
+            if state not in _RERUN_SQLSTATES or attempt_no == TRANSACTION_ATTEMPTS:
+                raise
+            METRICS.transactions_rerun.labels(state).inc()
+            await asyncio.sleep(random.uniform(0.005, 0.025) * attempt_no)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
 async def run_in_transaction(
     sessions: async_sessionmaker[AsyncSession], operation: Callable[[UnitOfWork], Awaitable[T]]
 ) -> T:
-    async with AsyncExitStack() as after:
-        async with sessions() as session:
-            async with session.begin():
-                return await operation(UnitOfWork(session, after))
+    async def attempt() -> T:
+        async with AsyncExitStack() as after:
+            async with sessions() as session:
+                async with session.begin():
+                    return await operation(UnitOfWork(session, after))
+
+    return await rerun_if_chosen(attempt)
 
 
 def _on_begin(conn: object) -> None:

@@ -304,3 +304,24 @@ def test_a_start_or_stop_answered_5xx_under_no_fault_but_redis_is_flagged() -> N
     for target in ("postgres", "app"):
         assert _errored(target).status == "valid", target
     assert _errored("redis", status=409).status == "valid"
+
+
+def test_a_start_5xx_just_after_a_database_fault_is_excused_as_server_errors_explained_excuses_it() -> None:
+    """A pooled connection the fault broke is found broken only when next used: a start answered 500 within
+    AFTER_FAULT_S after a database fault stopped is laid to it (as server-errors-explained lays it), one sent
+    later is start-errored."""
+    from stormproof.harness.invariants.checkers._probes import AFTER_FAULT_S
+
+    def start_after(gap_ms: float) -> object:
+        b = HistoryBuilder()
+        b.call("fault", 0, 1, None, process="nemesis", tenant=None, fault="reset_peer", phase="start",
+               target="postgres")
+        b.call("fault", 100, 101, None, process="nemesis", tenant=None, fault="reset_peer", phase="stop",
+               target="postgres")
+        b.call("session.start", 101 + gap_ms, 120 + gap_ms, 500, result={"problem": "internal-error"},
+               appointment_id="a1")
+        return _run("single-active-session", b, recording_sessions=())
+
+    assert start_after(AFTER_FAULT_S * 1000 / 2).status == "valid"
+    late = start_after(AFTER_FAULT_S * 1000 + 500)
+    assert [v.details["type"] for v in late.violations] == ["start-errored"]

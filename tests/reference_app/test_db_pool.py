@@ -86,3 +86,80 @@ def test_writes_are_tracked_per_transaction(stormproof_database) -> None:
         return seen
 
     assert asyncio.run(scenario()) == [False, True, False]
+
+
+def test_a_deadlock_victim_is_run_again_not_answered_500(stormproof_database) -> None:
+    """Two writes locking two rows in opposite orders deadlock; PostgreSQL fails one (40P01) and the app
+    runs that one again, so both complete. Without the rerun the victim's request answered 500 with every
+    dependency up (CI's db-latency all-on try, 2026-12-05: start and assign, rep and appointment rows)."""
+    from uuid import uuid4
+
+    from stormproof.reference_app.obs.metrics import METRICS
+    from stormproof.reference_app.services.unit_of_work import UnitOfWork, run_in_transaction
+
+    table = f"deadlock_{uuid4().hex[:12]}"
+    reruns = METRICS.transactions_rerun.labels("40P01")
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        engine = make_engine(Settings(database_url=stormproof_database.sqlalchemy_url,
+                                      redis_url="redis://127.0.0.1:1/0", db_pool_size=2, db_max_overflow=0))
+        sessions = make_sessionmaker(engine)
+        both_hold_one = asyncio.Barrier(2)
+        runs = [0, 0]
+        try:
+            async with sessions() as session, session.begin():
+                await session.execute(text(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)"))
+                await session.execute(text(f"INSERT INTO {table} VALUES (1, 0), (2, 0)"))
+
+            def write(which: int, first: int, second: int):  # type: ignore[no-untyped-def]
+                async def operation(uow: UnitOfWork) -> None:
+                    runs[which] += 1
+                    await uow.session.execute(text(f"UPDATE {table} SET v = v + 1 WHERE id = {first}"))
+                    if runs[which] == 1:
+                        await both_hold_one.wait()  # each holds its first row: the second locks close a cycle
+                    await uow.session.execute(text(f"UPDATE {table} SET v = v + 1 WHERE id = {second}"))
+                return operation
+
+            await asyncio.gather(run_in_transaction(sessions, write(0, 1, 2)),
+                                 run_in_transaction(sessions, write(1, 2, 1)))
+            async with sessions() as session:
+                values = [int(v) for v in (await session.execute(text(f"SELECT v FROM {table} ORDER BY id"))).scalars()]
+                await session.execute(text(f"DROP TABLE {table}"))
+                await session.commit()
+            return runs, values
+        finally:
+            await engine.dispose()
+
+    before = reruns._value.get()
+    runs, values = asyncio.run(scenario())
+    assert sorted(runs) == [1, 2], f"one of the two writes is the deadlock's victim and runs again: {runs}"
+    assert values == [2, 2], "both writes took effect once each (the victim's first run was rolled back)"
+    assert reruns._value.get() == before + 1, "the rerun is counted in db_transactions_rerun_total"
+
+
+def test_other_database_errors_are_not_run_again(stormproof_database) -> None:
+    """Only a victim's SQLSTATE reruns: a constraint violation is an answer (or a bug), run once."""
+    from sqlalchemy.exc import IntegrityError
+
+    from stormproof.reference_app.services.unit_of_work import UnitOfWork, run_in_transaction
+
+    async def scenario() -> int:
+        engine = make_engine(_settings(stormproof_database))
+        runs = 0
+
+        async def operation(uow: UnitOfWork) -> None:
+            nonlocal runs
+            runs += 1
+            await uow.session.execute(text("CREATE TEMP TABLE once (id int PRIMARY KEY)"))
+            await uow.session.execute(text("INSERT INTO once VALUES (1), (1)"))
+
+        try:
+            try:
+                await run_in_transaction(make_sessionmaker(engine), operation)
+            except IntegrityError:
+                return runs
+            raise AssertionError("the duplicate key was not raised")
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(scenario()) == 1

@@ -59,7 +59,7 @@ from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import STARTS, STOPS
 from stormproof.harness.invariants.checkers._acted import probe_writes
 from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, possible_span, write_began
-from stormproof.harness.invariants.checkers._probes import FaultWindows
+from stormproof.harness.invariants.checkers._probes import AFTER_FAULT_S, FaultWindows
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot, timestamp_seconds
@@ -209,15 +209,16 @@ def _judge_errors(log: ViolationLog, history: History) -> int:
     A start the partial unique index refuses is a conflict (409 active-session-exists), and a Redis
     outage takes the lock away, not the answer: the database decides. An app that let the index's
     refusal through as a 500 passed redis-flap (only its error rate, reported apart from the verdict,
-    was 2.7 % against 2 %; 2026-12-03). A fault on the database, the app or its links excuses a 5xx.
+    was 2.7 % against 2 %; 2026-12-03). A fault on the database, the app or its links excuses a 5xx,
+    as does the ``AFTER_FAULT_S`` after one (the same margin as server-errors-explained's).
     """
     faults = FaultWindows(history, lambda _fault, target: target != _FAILS_OPEN)
     found = 0
     for invoke, completion in history.pairs_of(*STARTS, *STOPS):
         if completion is None or completion.status is None or completion.status < 500:
             continue
-        if faults.overlaps(invoke.time_ns, completion.time_ns):
-            continue
+        if faults.overlaps(invoke.time_ns - AFTER_FAULT_S * 1e9, completion.time_ns):
+            continue  # the margin server-errors-explained gives: a broken pooled connection found when next used
         found += 1
         what = invoke.args.get("appointment_id") or invoke.args.get("session_id")
         problem = completion.result.get("problem")
