@@ -374,6 +374,39 @@ def test_metrics_agree_with_baseline() -> None:
     assert _run("metrics-agree", b, metrics=partial, **fields).status == "unknown"
 
 
+def test_sessions_counted_may_fall_short_by_starts_whose_commit_the_app_could_not_know() -> None:
+    """A start answered 500 while the database link was reset may have committed (the acknowledgement lost):
+    one session more than counted is then excused, two are not; more counted than created never is; and
+    the same 500 with no database fault excuses nothing (the app knew its commit failed)."""
+    def run(rows: int, counted: float, fault: str | None) -> object:
+        b = HistoryBuilder()
+        if fault is not None:
+            b.call("fault", 0, 1, None, process="nemesis", tenant=None, fault="reset_peer", phase="start",
+                   target=fault)
+        b.call("session.start", 2, 5, 201, appointment_id="a1", result={"id": "s1"})
+        b.call("session.start", 3, 8, 500, appointment_id="a2", result={"problem": "internal-error"})
+        if fault is not None:
+            b.call("fault", 9, 10, None, process="nemesis", tenant=None, fault="reset_peer", phase="stop",
+                   target=fault)
+        sessions = tuple({"id": f"s{i}"} for i in range(rows))
+        metrics = dict(METRICS, **{'recording_sessions_started_total{source="sessions"}': counted,
+                                   'http_requests_total{method="POST",route="/api/v1/recordings/sessions/start",'
+                                   'status="500"}': 1.0})
+        fields = dict(call_analyses=tuple({"id": str(i)} for i in range(7)), recording_sessions=sessions,
+                      shunya_jobs=({"id": "j1", "status": "failed"}, {"id": "j2", "status": "completed"}),
+                      baseline={key: 0.0 for key in metrics})
+        return _run("metrics-agree", b, metrics=metrics, **fields)
+
+    def types(verdict: object) -> list[str]:
+        return [v.details["type"] for v in verdict.violations]  # type: ignore[attr-defined]
+
+    assert run(2, 1.0, "postgres").status == "valid"
+    assert types(run(3, 1.0, "postgres")) == ["sessions-started"]
+    assert types(run(1, 2.0, "postgres")) == ["sessions-started"]
+    assert types(run(2, 1.0, None)) == ["sessions-started"]
+    assert types(run(2, 1.0, "redis")) == ["sessions-started"]
+
+
 def test_metrics_agree_counts_shunya_failures() -> None:
     """Failed jobs counted == failed jobs recorded; API errors counted >= the errors the stub answered."""
     b = HistoryBuilder()
