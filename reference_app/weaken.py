@@ -670,6 +670,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "operator retries them again or takes a handled failure for an open one",
     ),
     Weakening(
+        "deletion-pending-status",
+        "F2",
+        "the confirmation's pending check compares the request's status with 'requested' (the name an earlier "
+        "schema gave a new request): every confirmation is refused 409 as already executed, and nothing is erased",
+    ),
+    Weakening(
         "lead-score-field",
         "A1",
         "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

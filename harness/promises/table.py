@@ -994,6 +994,14 @@ _row("F2.confirm-once-together", "F2",
      "deletion-audited", (v.DELETION_CONFIRM,), TENANTS + "; deletions confirmed twice at once",
      ("lifecycle-under-load",), ("deletion-confirm-lock",), count=c.with_arg((v.DELETION_CONFIRM,), "together"),
      judged_by="confirmed_together")
+# Found 2026-12-05 by a mutation sweep (boolop): the pending check inverted refused every confirmation 409 "already
+# executed" and lifecycle-under-load passed: no rule judged a refused confirmation. deletion-audited's confirm-refused
+# judges the first confirmation of each request sent with its token, in time, with nothing before it.
+_row("F2.confirmed-deletion-runs", "F2",
+     "A confirmation sent with its request's token before it expires runs the deletion: the first such "
+     "confirmation of a pending request, with nothing else taking its target first, is never refused.",
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM), TENANTS + "; deletion requests confirmed in time",
+     ("lifecycle-under-load",), ("deletion-pending-status",), judged_by="first_confirms_judged")
 _row("F2.confirm-required", "F2",
      "POST /deletions deletes nothing; only a confirmation with its token, before it expires, deletes.",
      "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),

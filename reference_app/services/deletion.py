@@ -213,7 +213,9 @@ async def confirm_request(
         request = found if found is not None else request
     # Weakened ``deletion-reconfirm``: only a token check stood between an executed request and a second run.
     reconfirm = settings.weakened("deletion-reconfirm") and request.status == "executed"
-    if request.status != "pending" and not reconfirm:
+    # Weakened ``deletion-pending-status``: the status a new request has under an earlier schema's name.
+    pending = "requested" if settings.weakened("deletion-pending-status") else "pending"
+    if request.status != pending and not reconfirm:
         raise Problem("deletion-not-pending", "this deletion was already executed", deletion_id=str(request.id))
     # Weakened ``deletion-token``: the original only checked that a token was sent.
     if not hmac.compare_digest(request.token_hash, _hash(token)) and not settings.weakened("deletion-token"):

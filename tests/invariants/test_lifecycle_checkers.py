@@ -483,3 +483,52 @@ def test_deletion_audited_reads_the_tables_counted_per_company() -> None:
 
     # the row F2.company-pending-work-deleted is exercised only where the tables were counted
     assert (pending_work_judged({"outbox": {}}), pending_work_judged({}), pending_work_judged(None)) == (1, 0, 0)
+
+
+def _refused_first(status: int, *, before: str | None = None) -> tuple[History, dict]:
+    """Request d1 for a1 confirmed with its token in time, first, answered ``status``; ``before``: something
+    sent before that answer that may have made it moot (``double``: a second confirmation of d1; ``delete``:
+    an appointment DELETE of a1; ``company``: a confirmed deletion of the tenant's company)."""
+    from stormproof.harness.history.vocabulary import APPOINTMENT_DELETE, DELETION_REQUEST
+
+    b = HistoryBuilder()
+    b.call(DELETION_REQUEST, 0, 5, 201, result={"id": "d1"}, scope="appointment", target_id="a1")
+    b.call(DELETION_REQUEST, 1, 6, 201, result={"id": "d9"}, scope="company", target_id="c1")
+    if before == "double":
+        b.call(DELETION_CONFIRM, 10, 14, 200, result={"id": "d1"}, deletion_id="d1", past_expiry_s=-4.0)
+    elif before == "delete":
+        b.call(APPOINTMENT_DELETE, 10, 14, 204, appointment_id="a1")
+    elif before == "company":
+        b.call(DELETION_CONFIRM, 10, 14, 200, result={"id": "d9"}, deletion_id="d9", past_expiry_s=-4.0)
+    b.call(DELETION_CONFIRM, 8 if before == "double" else 12, 20, status,
+           result={"id": "d1"} if status < 300 else {"problem": "deletion-not-pending"},
+           deletion_id="d1", past_expiry_s=-4.0, expired=False)
+    executed = status < 300 or before in ("double", "company")
+    audits = ([_audit("d1", "a1")] if executed and before != "company" else []) + (
+        [_audit("d9", "c1", scope="company", counts={})] if before == "company" else [])
+    tables = {**EMPTY, "deletion_audit": audits,
+              "appointments": [] if executed or before else [{"id": "a1", "company_id": "c1"}]}
+    return b.build(), tables
+
+
+def test_deletion_audited_flags_a_first_confirmation_in_time_refused() -> None:
+    """The pending check inverted (a mutation sweep's survivor): the only confirmation, with its token and in
+    time, answered 409 "already executed", and nothing was erased."""
+    for status in (409, 404, 422):
+        verdict = _one("deletion-audited", *_refused_first(status))
+        assert [v.details["type"] for v in verdict.violations] == ["confirm-refused"], (status, verdict)
+        assert verdict.summary["first_confirms_judged"] == 1
+
+
+def test_deletion_audited_passes_a_first_confirmation_refused_when_something_may_have_made_it_moot() -> None:
+    assert _one("deletion-audited", *_refused_first(200)).status == "valid"
+    assert _one("deletion-audited", *_refused_first(429)).status == "valid"
+    for before in ("double", "delete", "company"):
+        verdict = _one("deletion-audited", *_refused_first(409, before=before))
+        assert "confirm-refused" not in {v.details["type"] for v in verdict.violations}, (before, verdict)
+    # sent too near its expiry to be certainly in time: a refusal may be the expiry's
+    history, tables = _refused_first(409)
+    near = History([op if op.args.get("past_expiry_s") is None else type(op)(
+        op.index, op.type, op.process, op.f, op.tenant, {**op.args, "past_expiry_s": -1.0}, op.status, op.result,
+        op.error, op.time_ns, op.wall, op.invoke_index) for op in history])
+    assert "confirm-refused" not in {v.details["type"] for v in _one("deletion-audited", near, tables).violations}

@@ -926,6 +926,29 @@ def test_deletion_reconfirm(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_deletion_pending_status(apps, weakened: bool) -> None:
+    """A pending request confirmed with its token, in time, runs with the fix (200, the appointment gone); without,
+    the pending check refuses it 409 as already executed and the appointment stays. deletion-audited flags it
+    (confirm-refused)."""
+    app = apps(*(("deletion-pending-status",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment, requested = _requested_deletion(app, tenant, rec, "2031-01-03")
+    request = requested.json()
+    confirmed = httpx.post(f"{app.url}/api/v1/deletions/{request['id']}/confirm", headers=auth(tenant.manager_token),
+                           json={"confirmation_token": request["confirmation_token"]})
+    rec.record(v.DELETION_CONFIRM, tenant.company_id, confirmed, deletion_id=request["id"], past_expiry_s=-600.0,
+               expired=False)
+    left = sql_rows(app.database_url, "SELECT id FROM appointments WHERE id = %s", appointment)
+    assert (confirmed.status_code, len(left)) == ((409, 1) if weakened else (200, 0)), confirmed.text
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    assert verdict.summary["first_confirms_judged"] == 1
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"confirm-refused"}
+
+
+@FIX
 def test_deletion_confirm_lock(apps, weakened: bool) -> None:
     """Two confirmations sent at once: with the fix the second waits for the first's lock and answers 409
     deletion-not-pending; without it both find the request pending, both run, and the second fails on the

@@ -31,6 +31,13 @@ Judged on the history's acknowledged confirmations and the final state:
   the app ran: the other gets a refusal or the same answer, and a 5xx with no
   fault active is ``concurrent-confirm-failed`` (the second found the request
   still pending: it was read without a lock);
+- a confirmed deletion runs: the first confirmation of a request sent with its token well
+  before the request expired (``args.past_expiry_s`` at most ``-_IN_TIME_S``), with no other
+  confirmation of it sent before its answer and nothing else that may have taken its target
+  first (another confirmed request of the same appointment, an appointment DELETE, a confirmed
+  deletion of the tenant's company), answered a refusal (a 4xx but 429) is ``confirm-refused``:
+  the person asked twice and nothing was erased (found by a mutation sweep, 2026-12-05: the
+  pending check inverted, every confirmation answered 409 "already executed", passed);
 - an executed appointment deletion's audit counts at least what it erased:
   the appointment, and each consent and call the history saw acknowledged
   for it before the confirmation (``audit-counts-short``: the record of a
@@ -64,8 +71,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from stormproof.harness.history import History, Op
-from stormproof.harness.history.vocabulary import (CALL_SUBMIT, CONSENT_GRANT, DELETION_CONFIRM, DELETION_REQUEST,
-                                                   RETENTION_RUN)
+from stormproof.harness.history.vocabulary import (APPOINTMENT_DELETE, CALL_SUBMIT, CONSENT_GRANT, DELETION_CONFIRM,
+                                                   DELETION_REQUEST, RETENTION_RUN)
 from stormproof.harness.invariants.checkers._common import deleters, possible_span
 from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
@@ -136,6 +143,7 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
     short = _short_counts(log, history, audited)
     unconfirmed, pending = _unconfirmed_deletions(log, history, snapshot, audited)
     reconfirmed, confirmed_together = _confirmed_again(log, history)
+    first_confirms = _refused_confirmations(log, history)
     companies = _company_deletions(log, history, snapshot, audit)
     known = _known_audit_rows(history)
     for audit_id, ops in known.items():
@@ -145,6 +153,7 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
     return log.verdict(confirmed=confirmed, audited=len(audit), incomplete=leftovers,
                        deleted_unconfirmed=unconfirmed, left_pending=pending, known_audit_rows=len(known),
                        confirmed_again=reconfirmed, confirmed_together=confirmed_together, counts_short=short,
+                       first_confirms_judged=first_confirms,
                        companies_deleted=companies,
                        # the outbox and the idempotency keys judged too only where the snapshot counted them
                        # (an app without an outbox table has nothing there to leave behind)
@@ -261,6 +270,63 @@ def _confirmed_again(log: ViolationLog, history: History) -> tuple[int, int]:
                         "learn that it is done", ops, deletion_id=deletion, tenant=invoke.tenant,
                         status=completion.status)
     return judged, together
+
+
+#: How long before its request's life is certainly over (``args.past_expiry_s``) a confirmation must be sent to
+#: be certainly in time: that bound is one second over the life, ``Date`` is cut to the second, and a second more.
+_IN_TIME_S = 3.0
+
+
+def _refused_confirmations(log: ViolationLog, history: History) -> int:
+    """The first in-time confirmation with its token of each request, refused with nothing before it: flagged.
+
+    Returns how many such first confirmations were judged. A refusal is fine when something may have
+    made the request moot first: another confirmation of it (a double click: the other may have run it),
+    another confirmed request or a DELETE of the same appointment, a confirmed deletion of the company
+    (which takes the tenant's other pending requests with it). 5xx answers are judged by
+    server-errors-explained; a 429 is the limiter's.
+    """
+    requests = {str(completion.result.get("id")): (invoke.tenant, invoke.args.get("scope"), invoke.args.get("target_id"))
+                for invoke, completion in history.acknowledged_of(DELETION_REQUEST)}
+    confirms = [pair for pair in history.pairs_of(DELETION_CONFIRM) if not pair[0].args.get("wrong_token")]
+    by_deletion: dict[str, list[tuple[Op, Op | None]]] = defaultdict(list)
+    for pair in confirms:
+        by_deletion[str(pair[0].args.get("deletion_id"))].append(pair)
+    # Moments something else may have taken a target: (tenant, appointment) or (tenant, "company").
+    takers: dict[tuple[object, object], list[tuple[str, int]]] = defaultdict(list)
+    for invoke, _ in confirms:
+        tenant, scope, target = requests.get(str(invoke.args.get("deletion_id")), (None, None, None))
+        if scope is not None:
+            takers[(tenant, "company" if scope == "company" else target)].append(
+                (str(invoke.args.get("deletion_id")), invoke.time_ns))
+    for invoke, _ in history.pairs_of(APPOINTMENT_DELETE):
+        takers[(invoke.tenant, invoke.args.get("appointment_id"))].append(("", invoke.time_ns))
+    judged = 0
+    for deletion, pairs in by_deletion.items():
+        if deletion not in requests:
+            continue
+        invoke, completion = min(pairs, key=lambda pair: pair[0].time_ns)
+        past = invoke.args.get("past_expiry_s")
+        if completion is None or completion.status is None or not isinstance(past, (int, float)) or past > -_IN_TIME_S:
+            continue
+        answered = completion.time_ns
+        if any(other is not invoke and other.time_ns <= answered for other, _ in pairs):
+            continue  # another confirmation of it may have run it first
+        tenant, scope, target = requests[deletion]
+        moot = [when for key in ((tenant, target), (tenant, "company")) for who, when in takers.get(key, ())
+                if who != deletion and when <= answered]
+        if moot:
+            continue
+        judged += 1
+        if 400 <= completion.status < 500 and completion.status != 429:
+            problem = completion.result.get("problem")
+            log.add("confirm-refused",
+                    f"deletion {deletion} ({scope} {target}) was confirmed with its token {-past:g} s before it "
+                    f"could have expired, first and alone, and answered {completion.status}"
+                    + (f" ({problem})" if problem else "") + ": a confirmed deletion runs (plan F2)",
+                    (invoke.index, completion.index), deletion_id=deletion, tenant=invoke.tenant,
+                    status=completion.status)
+    return judged
 
 
 #: What an appointment's audit row must count at least: the appointment itself, and each of its consents and
