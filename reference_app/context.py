@@ -161,6 +161,7 @@ def build_context(settings: Settings, *, pool_size: int | None = None) -> AppCon
         one_error_endpoint=settings.weakened("shunya-error-endpoint"),
         refuse_429=settings.weakened("shunya-429-refused"),
         check_refusals=not settings.weakened("shunya-refusal-checked"),
+        only_200=settings.weakened("shunya-created-refused"),
         check_shape=not settings.weakened("shunya-answer-shape-checked"),
     )
     celery = make_celery(settings)

@@ -676,6 +676,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "schema gave a new request): every confirmation is refused 409 as already executed, and nothing is erased",
     ),
     Weakening(
+        "shunya-created-refused",
+        "A1",
+        "the Shunya client takes any status but 200 for a refusal: Shunya's 201 Created for a new job is counted a "
+        "4xx and the submission dead-lettered, so no call is ever analysed while Shunya works",
+    ),
+    Weakening(
         "lead-score-field",
         "A1",
         "the call's lead score copied from the result's field 'score' (Shunya's older name): the analysis "

@@ -153,6 +153,8 @@ class Snapshot:
     calls, errors it injected, jobs it failed); None: no stub, or not read.
     ``upstream_calls`` are the API calls the stub served (``GET /admin/calls``:
     unix seconds and company id each, oldest first); None: not read.
+    ``upstream_job_calls`` maps every job the stub created (answered 2xx with
+    its id) to the call it was created for; None: not read.
     ``gauge_samples`` are the gauges scraped during the load, each with the
     broker's own queue length read just before and just after
     (``stormproof.harness.runner.sampling``); None: not sampled.
@@ -183,6 +185,7 @@ class Snapshot:
     upstream_stats: Mapping[str, Any] | None = field(default=None, hash=False)
     gauge_samples: tuple[Mapping[str, float], ...] | None = field(default=None, hash=False)
     upstream_calls: tuple[tuple[float, str], ...] | None = field(default=None, hash=False)
+    upstream_job_calls: Mapping[str, str] | None = field(default=None, hash=False)
     task_log_traces: Mapping[str, tuple[str | None, ...]] | None = field(default=None, hash=False)
     error_log_traces: Mapping[str | None, int] | None = field(default=None, hash=False)
     #: Rows per company of the tables no checker reads row by row (``COUNTED_TABLES``: the outbox, the
@@ -237,6 +240,7 @@ class Snapshot:
         upstream_stats: Mapping[str, Any] | None = None,
         gauge_samples: Iterable[Mapping[str, float]] | None = None,
         upstream_calls: Iterable[tuple[float, str]] | None = None,
+        upstream_job_calls: Mapping[str, str] | None = None,
         task_log_traces: Mapping[str, tuple[str | None, ...]] | None = None,
         error_log_traces: Mapping[str | None, int] | None = None,
         rows_by_company: Mapping[str, Mapping[str, int]] | None = None,
@@ -260,6 +264,8 @@ class Snapshot:
             gauge_samples=None if gauge_samples is None else tuple(gauge_samples),
             upstream_calls=None if upstream_calls is None else tuple((float(at), str(who))
                                                                      for at, who in upstream_calls),
+            upstream_job_calls=None if upstream_job_calls is None else {
+                str(job): str(call) for job, call in upstream_job_calls.items()},
             task_log_traces=task_log_traces,
             error_log_traces=None if error_log_traces is None else dict(error_log_traces),
             rows_by_company=None if rows_by_company is None else {table: dict(counts) for table, counts

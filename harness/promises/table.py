@@ -99,6 +99,14 @@ _row("A1.applied-eventually", "A1",
      # 2026-12-01): weakened, 97 completed jobs never applied; all fixes on, 187 of 187 applied.
      "job-applied-eventually", (v.CALL_SUBMIT,), JOBS + "; webhooks lost while Shunya works slowly",
      ("webhook-outage",), ("poll-until-done",))
+# Found 2026-12-05 by a mutation sweep (boolop): a client that refused every answer (the refusal check's `and`
+# made `or`) dead-lettered every submission and shunya-stuck-jobs passed: the jobs it never recorded were excluded
+# as "not the app's to apply". job-applied-eventually's job-never-recorded reads every job the stub created.
+_row("A1.created-jobs-recorded", "A1",
+     "Every call Shunya created a job for (answered 2xx with its id) has a job recorded by the app: a good answer "
+     "is never refused or dropped, so the call can be analysed.",
+     "job-applied-eventually", (v.CALL_SUBMIT,), JOBS + "; Shunya answering every creation promptly, no fault but "
+     "on the webhook link", ("shunya-stuck-jobs",), ("shunya-created-refused",), judged_by="created_calls_judged")
 # One webhook.deliver in ten is forged (missing, stale or wrong signature, forged result); job-applied-once judges
 # it (_forged_deliveries). Measured (verify --tries 1 --only webhook-signature --scenario webhook-poll-storm,
 # 2026-12-01): weakened, 17 forged deliveries answered 200 and 7 forged results applied; all fixes on, 12 of 12 401.

@@ -86,12 +86,14 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
     stuck: set[str] | None = None
     stats: dict[str, int] | None = None
     calls: list[tuple[float, str]] | None = None
+    job_calls: dict[str, str] | None = None
     if stack.shunya_admin_url is not None:
         stats = httpx.get(f"{stack.shunya_admin_url}/admin/stats", timeout=10, verify=tls()).json()
         calls = [(at, who) for at, who in
                  httpx.get(f"{stack.shunya_admin_url}/admin/calls", timeout=30, verify=tls()).json()["calls"]]
         jobs = httpx.get(f"{stack.shunya_admin_url}/admin/jobs", timeout=10, verify=tls()).json()["jobs"]
         completed, failed, stuck = set(), set(), set()
+        job_calls = {str(job["job_id"]): str(job.get("call_id")) for job in jobs if job.get("job_id")}
         for job in jobs:
             if job.get("stuck") and job.get("status") == "pending" and job.get("job_id") in known:
                 stuck.add(job["job_id"])
@@ -113,6 +115,7 @@ def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, co
         stuck_jobs=stuck,
         upstream_stats=stats,
         upstream_calls=calls,
+        upstream_job_calls=job_calls,
         gauge_samples=gauge_samples,
         task_log_traces=read_task_log_traces(log_dir),
         error_log_traces=read_error_log_traces(log_dir),

@@ -51,7 +51,8 @@ def _retry_after_s(value: str | None) -> int:
 class ShunyaClient:
     def __init__(self, base_url: str, *, timeout_ms: int, limiter: RateLimiter, limit: Limit,
                  limited: bool = True, count_error_answers: bool = True, one_error_endpoint: bool = False,
-                 refuse_429: bool = False, check_refusals: bool = True, check_shape: bool = True) -> None:
+                 refuse_429: bool = False, check_refusals: bool = True, check_shape: bool = True,
+                 only_200: bool = False) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout_ms / 1000),
@@ -71,6 +72,8 @@ class ShunyaClient:
         self._check_refusals = check_refusals
         #: False only under the weakening shunya-answer-shape-checked: JSON that is not an object is used as is.
         self._check_shape = check_shape
+        #: True only under the weakening shunya-created-refused: a success other than 200 (a 201) is a refusal.
+        self._only_200 = only_200
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -106,7 +109,8 @@ class ShunyaClient:
         if response.status_code == 429 and not self._429_refused:
             METRICS.shunya_api_errors.labels(endpoint, "4xx").inc()
             raise ShunyaRateLimited(_retry_after_s(response.headers.get("Retry-After")))
-        if response.status_code >= 400 and self._check_refusals:
+        refused = response.status_code >= 400 or (self._only_200 and response.status_code != 200)
+        if refused and self._check_refusals:
             METRICS.shunya_api_errors.labels(endpoint, "4xx").inc()
             raise ShunyaRejected(f"{endpoint}: HTTP {response.status_code}: {response.text[:200]}")
         try:

@@ -123,6 +123,35 @@ def test_completed_job_never_applied_is_a_liveness_violation() -> None:
     assert _run("job-applied-eventually", b, call_analyses=()).status == "unknown"  # stub not consulted
 
 
+def test_a_call_shunya_created_a_job_for_with_none_recorded_is_flagged() -> None:
+    """A client that refused Shunya's good answers recorded no job, and no completed job was its to apply: every
+    call Shunya created a job for needs some recorded job (job-never-recorded), unless the call is gone, an answer
+    may have been lost (a fault on anything but the webhook link), or the wait for quiet ended with work pending."""
+    from stormproof.harness.invariants.snapshot import Quiescence
+
+    created = {"shj_1": "call1", "shj_2": "call1", "shj_3": "call2", "shj_4": "gone"}
+    calls = ({"id": "call1"}, {"id": "call2"})
+
+    def run(jobs: tuple, fault: str | None = None, quiet: bool = True) -> object:
+        b = HistoryBuilder()
+        b.call("call.submit", 0, 5, 202, result={"id": "call1"})
+        if fault is not None:
+            b.call("fault", 1, 2, None, process="nemesis", tenant=None, fault="down", phase="start", target=fault)
+        return _run("job-applied-eventually", b, call_analyses=(), completed_jobs=frozenset(), calls=calls,
+                    shunya_jobs=jobs, upstream_job_calls=created,
+                    quiescence=Quiescence(quiet=quiet, waited_s=1.0, backlog=0 if quiet else 3,
+                                               pending=0 if quiet else 3, reason="r"))
+
+    recorded = ({"call_id": "call1", "shunya_job_id": "shj_2"}, {"call_id": "call2", "shunya_job_id": "shj_3"})
+    ok = run(recorded)
+    assert ok.status == "valid" and ok.summary["created_calls_judged"] == 2, ok
+    bad = run(recorded[:1])
+    assert [(v.details["type"], v.details["call_id"]) for v in bad.violations] == [("job-never-recorded", "call2")]
+    assert run((), fault="webhook").status == "invalid"
+    for excused in (run((), fault="postgres"), run((), fault="worker1"), run((), quiet=False)):
+        assert excused.status == "valid" and excused.summary["created_calls_judged"] == 0, excused
+
+
 def _start(b: HistoryBuilder, start: float, end: float, status: int | None, fp: str, key: str = "k1",
            process: str = "p1", **result: object) -> int:
     return b.call("session.start", start, end, status, process=process, idempotency_key=key, payload_fp=fp,

@@ -12,6 +12,7 @@ import random
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -3049,6 +3050,24 @@ def test_shunya_answer_shape_checked(reference_app_module, weakened: bool) -> No
                for error, attempts in letters), letters
     errors, types = _shunya_errors_verdict(app, baseline, stats)
     assert (errors, "shunya-api-errors" in types) == ((0, True) if weakened else (8, False)), (errors, types)
+
+
+@FIX
+def test_shunya_created_refused(reference_app_module, weakened: bool) -> None:
+    """Shunya creates every job (201): with the fix the app records each and applies its result; without it the
+    201 is taken for a refusal, every submission dead-lettered, and no job recorded. job-applied-eventually flags
+    each call Shunya created a job for (job-never-recorded)."""
+    app, _, stats = _settled_with_shunya(reference_app_module, ("shunya-created-refused",) if weakened else (),
+                                         calls=2, max_retries=3, shunya={"seed": 5, "complete_after_ms": 50})
+    assert stats["jobs_created"] == 2, stats
+    jobs = httpx.get(f"{app.shunya_url}/admin/jobs").json()["jobs"]
+    snap = replace(snapshot(app.database_url), upstream_job_calls={j["job_id"]: j["call_id"] for j in jobs},
+                   completed_jobs=frozenset(j["job_id"] for j in jobs if j["status"] == "completed"))
+    verdict = _verdict("job-applied-eventually", Recorder([]).history(), snap)
+    assert verdict.summary["created_calls_judged"] == 2, verdict
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"job-never-recorded"}
 
 
 @FIX

@@ -10,6 +10,16 @@ verdict is then ``unknown`` with the reason, never a false ``invalid``. When
 nothing is left that could apply it (quiet, or only lost tasks remain), it is
 a violation. Applying it twice is job-applied-once's finding, not repeated here.
 
+A job the app never recorded is not its to apply (a submission retried after a lost
+answer leaves one upstream), so the rule above reads only recorded jobs. But a client
+that refuses Shunya's good answers (taking its 201 Created for an error) records none,
+and passed: nothing completed that the app knew of (a mutation sweep, 2026-12-05). So
+every call Shunya created a job for must have some job recorded (``job-never-recorded``),
+unless the call is gone (deleted) or an answer may have been lost: a fault on anything
+but the webhook link (a killed or paused process, the database, Redis) or a wait for quiet
+that ended with work pending. Each answer of a healthy stub reaches a healthy app, and a
+retry after a lost one records its own job for the same call.
+
 A violation cites the submission that made the job's call (``_requests_behind``)
 and the deliveries that mentioned the job, and names the call: no request reads
 a Shunya job id, so without them ``stormproof reproduce`` had nothing to select.
@@ -63,4 +73,36 @@ def check_job_applied_eventually(history: History, snapshot: Snapshot) -> Verdic
             **({} if call is None else {"call_id": str(call)}),
             deliveries_seen=len(deliveries.get(job, ())),
         )
-    return log.verdict(completed_jobs=len(completed), applied=sum(1 for job in completed if job in applied))
+    recorded_judged = _never_recorded(log, history, snapshot)
+    return log.verdict(completed_jobs=len(completed), applied=sum(1 for job in completed if job in applied),
+                       created_calls_judged=recorded_judged)
+
+
+#: The only fault target under which every answer of the stub still reaches the app and is recorded.
+_HARMLESS_TARGETS = frozenset(("webhook",))
+
+
+def _never_recorded(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
+    """Calls Shunya created a job for, still there, with no job recorded by the app; returns calls judged."""
+    created = snapshot.upstream_job_calls
+    jobs, calls = snapshot.shunya_jobs, snapshot.calls
+    if not created or jobs is None or calls is None:
+        return 0
+    if any(op.args.get("target") not in _HARMLESS_TARGETS for op in history.faults()):
+        return 0  # an answer may have been lost with the process, link or database that carried it
+    quiescence = snapshot.quiescence
+    if quiescence is not None and not quiescence.quiet and quiescence.pending > 0:
+        return 0  # a worker may be about to record the job it was just given
+    recorded = {str(row.get("call_id")) for row in jobs if row.get("shunya_job_id")}
+    existing = {str(row.get("id")) for row in calls}
+    judged = sorted({call for call in created.values() if call in existing})
+    for call in judged:
+        if call in recorded:
+            continue
+        upstream = sorted(job for job, of in created.items() if of == call)
+        log.add("job-never-recorded",
+                f"Shunya created {len(upstream)} job(s) for call {call} ({', '.join(upstream[:3])}) and answered "
+                "each with its id, yet the app recorded none: it refused or dropped a good answer, so the call is "
+                "never analysed", requests_behind_calls(history, (call,)), call_id=call,
+                shunya_job_ids=tuple(upstream))
+    return len(judged)
