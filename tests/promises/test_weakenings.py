@@ -3061,8 +3061,12 @@ def test_shunya_created_refused(reference_app_module, weakened: bool) -> None:
                                          calls=2, max_retries=3, shunya={"seed": 5, "complete_after_ms": 50})
     assert stats["jobs_created"] == 2, stats
     jobs = httpx.get(f"{app.shunya_url}/admin/jobs").json()["jobs"]
-    snap = replace(snapshot(app.database_url), upstream_job_calls={j["job_id"]: j["call_id"] for j in jobs},
-                   completed_jobs=frozenset(j["job_id"] for j in jobs if j["status"] == "completed"))
+    snap = snapshot(app.database_url)
+    known = {row.get("shunya_job_id") for row in snap.shunya_jobs or ()}
+    # as capture_snapshot reads the stub: only the completed jobs the app recorded are its to apply
+    snap = replace(snap, upstream_job_calls={j["job_id"]: j["call_id"] for j in jobs},
+                   completed_jobs=frozenset(j["job_id"] for j in jobs if j["status"] == "completed"
+                                            and j["job_id"] in known))
     verdict = _verdict("job-applied-eventually", Recorder([]).history(), snap)
     assert verdict.summary["created_calls_judged"] == 2, verdict
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
