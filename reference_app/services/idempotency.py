@@ -47,7 +47,6 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -63,7 +62,7 @@ from ..models import IdempotencyKey
 from ..models.base import utcnow
 from ..obs.metrics import METRICS
 from ..problems import PROBLEM_JSON, Problem
-from .unit_of_work import UnitOfWork, rerun_if_chosen, run_in_transaction, wrote_in_transaction
+from .unit_of_work import UnitOfWork, run_in_transaction, wrote_in_transaction
 
 __all__ = ["UnitOfWork", "Outcome", "run_write", "fingerprint", "HEADER", "REPLAY_HEADER"]
 
@@ -134,14 +133,8 @@ async def run_write(
 
     write = _KeyedWrite(ctx, principal, key, request.method, request.url.path,
                         fingerprint(request.method, request.url.path, await request.body()))
-    async def attempt() -> Response:
-        async with AsyncExitStack() as after:
-            async with ctx.sessions() as session:
-                async with session.begin():
-                    return await _write_once(ctx, write, session, UnitOfWork(session, after), operation)
-
-    try:
-        return await rerun_if_chosen(attempt)
+    try:  # one transaction, run again if PostgreSQL chose it as a deadlock's victim
+        return await run_in_transaction(ctx.sessions, lambda uow: _write_once(ctx, write, uow.session, uow, operation))
     except _RolledBack as rolled:
         return await _store_refusal(ctx, write, rolled.problem)
     except Exception as exc:

@@ -53,9 +53,10 @@ class UnitOfWork:
 async def rerun_if_chosen(attempt: Callable[[], Awaitable[T]]) -> T:
     """Run ``attempt`` (one whole transaction, locks included) again when PostgreSQL chose it as a victim.
 
-    Two writes that lock rows of two tables in different orders (an assign locks the appointment, then
-    the rep; a session's insert takes key-share locks on both through its foreign keys) can deadlock:
-    PostgreSQL breaks the cycle by failing one of them with 40P01, having rolled it back. Answered
+    Writes that lock the same rows in different orders deadlock: PostgreSQL breaks the cycle by failing
+    one of them with 40P01, having rolled it back (seen between an assign, which locks the appointment
+    and the rep FOR UPDATE, and a session start, whose foreign keys take key-share locks on both; the
+    exact cycle was not reproduced with statement logging on). Answered
     as is, that is a 500 with every dependency up (CI's db-latency all-on try, 2026-12-05: a start
     answered 500 between faults). Nothing of the attempt is left (its locks went with ``after``),
     so it runs again, after a short random pause that lets the other side finish.

@@ -55,6 +55,11 @@ class FaultWindows:
     def __len__(self) -> int:
         return len(self._spans)
 
+    def may_explain(self, invoked_ns: float, answered_ns: float) -> bool:
+        """Whether a fault may explain a failed request sent and answered then: one was active during it or
+        ended at most ``AFTER_FAULT_S`` before it was sent (a broken pooled connection is found when next used)."""
+        return self.overlaps(invoked_ns - _AFTER_FAULT_NS, answered_ns)
+
     def overlaps(self, start: float, end: float) -> bool:
         """Whether some fault was active at some time in [start, end]."""
         upto = bisect_left(self._starts, end + 1)
@@ -72,5 +77,5 @@ def answer_class(invoke: Op, completion: Op, faults: FaultWindows) -> str:
     if status == 429 or status == 503 and completion.result.get("retry_after"):
         return "limited"
     if status >= 500:
-        return "excused" if faults.overlaps(invoke.time_ns - _AFTER_FAULT_NS, completion.time_ns) else "5xx"
+        return "excused" if faults.may_explain(invoke.time_ns, completion.time_ns) else "5xx"
     return "2xx" if 200 <= status < 300 else "4xx"

@@ -71,7 +71,7 @@ from collections.abc import Mapping
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import DELETION_CONFIRM, LEGACY_START, SESSION_START, WEBHOOK_DELIVER
 from stormproof.harness.invariants.checkers._answers import answers
-from stormproof.harness.invariants.checkers._probes import AFTER_FAULT_S, FaultWindows
+from stormproof.harness.invariants.checkers._probes import FaultWindows
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.metrics import metric_sum, split_metric_key
 from stormproof.harness.invariants.registry import checker
@@ -392,12 +392,11 @@ def _starts_unsure(history: History) -> int:
     faults = FaultWindows(history, lambda _fault, target: target == "postgres")
     if not len(faults):
         return 0
-    margin = AFTER_FAULT_S * 1e9
     unsure = 0
     for invoke, done in history.pairs_of(SESSION_START, LEGACY_START):
         if done is not None and done.status is not None and 0 < done.status < 500:
             continue  # a definite answer: the app knew its outcome
-        if faults.overlaps(invoke.time_ns - margin, done.time_ns if done is not None else float("inf")):
+        if faults.may_explain(invoke.time_ns, done.time_ns if done is not None else float("inf")):
             unsure += 1
     return unsure
 

@@ -94,8 +94,6 @@ CONFLICTS: dict[str, frozenset[str]] = {
 _LISTS = frozenset((v.APPOINTMENT_LIST, v.DEAD_LETTER_LIST))
 #: Answers a network fault on the clients' link may explain: a body that arrived cut.
 _CUT_BODY = frozenset((400, 413, 422))
-#: How long after a fault stops a refusal is still laid to it (as server-errors-explained's 5xx).
-_AFTER_FAULT_NS = 2_000_000_000
 
 
 @checker(NAME, "safety")
@@ -123,7 +121,7 @@ def check_refusals_explained(history: History, snapshot: Snapshot) -> Verdict:
             continue
         if _explained(invoke, completion, status, problem, sent_under):
             continue
-        if status in _CUT_BODY and cut and cut.overlaps(invoke.time_ns - _AFTER_FAULT_NS, completion.time_ns):
+        if status in _CUT_BODY and cut and cut.may_explain(invoke.time_ns, completion.time_ns):
             under_cut += 1
             continue
         by_route[invoke.f] += 1

@@ -59,7 +59,7 @@ from stormproof.harness.history import History, Op
 from stormproof.harness.history.vocabulary import STARTS, STOPS
 from stormproof.harness.invariants.checkers._acted import probe_writes
 from stormproof.harness.invariants.checkers._common import AppointmentKey, deleters, possible_span, write_began
-from stormproof.harness.invariants.checkers._probes import AFTER_FAULT_S, FaultWindows
+from stormproof.harness.invariants.checkers._probes import FaultWindows
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Row, Snapshot, timestamp_seconds
@@ -217,7 +217,7 @@ def _judge_errors(log: ViolationLog, history: History) -> int:
     for invoke, completion in history.pairs_of(*STARTS, *STOPS):
         if completion is None or completion.status is None or completion.status < 500:
             continue
-        if faults.overlaps(invoke.time_ns - AFTER_FAULT_S * 1e9, completion.time_ns):
+        if faults.may_explain(invoke.time_ns, completion.time_ns):
             continue  # the margin server-errors-explained gives: a broken pooled connection found when next used
         found += 1
         what = invoke.args.get("appointment_id") or invoke.args.get("session_id")
