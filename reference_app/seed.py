@@ -316,6 +316,14 @@ def _seed_retention(conn: Any, tenant: SeededTenant, company_id: uuid.UUID, mana
             {"kind": "call", "id": str(call), "company_id": str(company_id), "at": created.timestamp()},
             {"kind": "appointment", "id": str(appointment), "company_id": str(company_id), "at": ended.timestamp()},
         ]
+    # A second appointment past every policy: with the call one hour past the cutoff below, each tenant has at
+    # least two expired rows of each kind, so a scenario run in batches of one (lifecycle-under-load) has a second
+    # batch to lose. With one expired appointment per tenant and batches of 500, a retention loop that stopped
+    # after its first batch passed lifecycle-under-load (a mutation sweep, 2026-12-05).
+    ended = now - timedelta(days=_EXPIRED_DAYS["appointment"] + 7)
+    appointment = _appointment(conn, company_id, "Long past, again", ended - timedelta(hours=1), 1)
+    tenant.retention_rows.append(
+        {"kind": "appointment", "id": str(appointment), "company_id": str(company_id), "at": ended.timestamp()})
     # An appointment across its tenant's cutoff: started an hour before it, ended an hour after. Kept (its age
     # counts from its end); nothing seeded sat across a cutoff, so a retention that compared starts_at passed
     # lifecycle-under-load (2026-12-02).

@@ -857,6 +857,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "the age of an appointment from its end: retention counts it from its start, so an appointment that "
         "began before the cutoff and ended after it is deleted within its retention",
     ),
+    Weakening(
+        "retention-batch-full",
+        "F1",
+        "the batch loop of a retention run: it stops once a batch comes back full as well as short (<= for <, "
+        "an off-by-one), so a run erases one batch of each kind and leaves the rest of the expired rows",
+    ),
 )
 _twice = sorted(name for name, count in Counter(w.name for w in _DECLARED).items() if count > 1)
 if _twice:  # a dict built from the list would keep the last silently, and the first would switch off nothing

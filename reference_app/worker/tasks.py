@@ -280,7 +280,8 @@ async def _retention(rt: WorkerRuntime, kwargs: dict[str, Any]) -> Step:
         counts = await enforce_retention(rt.ctx.sessions, company, batch_size=batch, weakened_defaults=weakened,
                                          weakened_scope=rt.ctx.settings.weakened("retention-tenant-scope"),
                                          weakened_audit=rt.ctx.settings.weakened("retention-audit"),
-                                         weakened_from_start=rt.ctx.settings.weakened("retention-from-start"))
+                                         weakened_from_start=rt.ctx.settings.weakened("retention-from-start"),
+                                         weakened_batch_full=rt.ctx.settings.weakened("retention-batch-full"))
         log.info("retention for %s deleted %s", company, counts.as_dict())
     else:
         for company_id, counts in (await enforce_all(rt.ctx.sessions, batch_size=batch,

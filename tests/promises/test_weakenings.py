@@ -856,6 +856,30 @@ def test_retention_from_start(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_retention_batch_full(apps, weakened: bool) -> None:
+    """In batches of one row, both of two 100-day-old calls go at a retention run with the fix; one at least
+    stays without (the loop stops after its first, full, batch). retention-enforced flags the second (expired kept)."""
+    app = apps(*(("retention-batch-full",) if weakened else ()), STORMPROOF_RETENTION_BATCH_SIZE="1")
+    tenant = app.tenants[1]
+    created = datetime.now(timezone.utc) - timedelta(days=100)
+    old = [str(uuid.uuid4()) for _ in range(2)]
+    for call in old:
+        _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'completed', %s)",
+                 call, tenant.company_id, created)
+    rec = Recorder([t.company_id for t in app.tenants])
+    run = httpx.post(f"{app.url}/api/v1/admin/retention/run", headers=auth(tenant.manager_token))
+    assert run.status_code == 200, run.text
+    rec.record(v.RETENTION_RUN, tenant.company_id, run,
+               rows=[{"kind": "call", "id": call, "company_id": tenant.company_id, "at": created.timestamp()}
+                     for call in old])
+    kept = sql_rows(app.database_url, "SELECT count(*) FROM calls WHERE id = ANY(%s)", old)[0][0]
+    assert (kept > 0) is weakened  # the first batch may take a seeded expired call, not one of ours
+    # The recorder's wall clock is synthetic: judge at the real time of the run.
+    verdict = _verdict("retention-enforced", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_retention_audit(apps, weakened: bool) -> None:
     """A deletion audit row executed 100 days ago survives a retention run with the fix; it goes without.
 

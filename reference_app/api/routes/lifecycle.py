@@ -64,6 +64,7 @@ async def run_retention(ctx: Ctx, principal: ManagerPrincipal) -> dict[str, Any]
         weakened_scope=ctx.settings.weakened("retention-tenant-scope"),
         weakened_audit=ctx.settings.weakened("retention-audit"),
         weakened_from_start=ctx.settings.weakened("retention-from-start"),
+        weakened_batch_full=ctx.settings.weakened("retention-batch-full"),
     )
     return {"company_id": str(principal.company_id), "counts": counts.as_dict()}
 
