@@ -83,23 +83,48 @@ def test_a_requeueing_reject_on_a_released_connection_puts_the_message_back(stor
     conn.client = None
 
 
-def test_the_wrapper_leaves_other_attribute_errors_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+def _wrapped_failing_restore(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """``QoS.restore_unacked`` made to raise an AttributeError of its own, wrapped; the clients of its calls."""
     from kombu.transport import redis as kombu_redis
 
-    class Alive:
-        client = object()
-
-    class Channel:
-        connection = Alive()
-
-    class QoS:
-        channel = Channel()
+    calls: list[object] = []
 
     def broken(self, client=None):  # type: ignore[no-untyped-def]
+        calls.append(client)
         raise AttributeError("a bug of its own")
 
     monkeypatch.setattr(broker_restart, "_installed", False)
     monkeypatch.setattr(kombu_redis.QoS, "restore_unacked", broken)
     broker_restart.install("redis://127.0.0.1:1/0")
+    return calls
+
+
+def _qos(client: object | None):  # type: ignore[no-untyped-def]
+    class Transport:
+        pass
+
+    transport = Transport()
+    transport.client = client  # type: ignore[attr-defined]
+    return type("QoS", (), {"channel": type("Channel", (), {"connection": transport})()})()
+
+
+def test_the_wrapper_leaves_other_attribute_errors_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the connection alive, an AttributeError is a bug of its own: raised at once, never done again (a
+    retry on a new client would run the failed call twice; a mutation sweep's survivor, ``or`` made ``and``)."""
+    from kombu.transport import redis as kombu_redis
+
+    calls = _wrapped_failing_restore(monkeypatch)
     with pytest.raises(AttributeError, match="a bug of its own"):
-        kombu_redis.QoS.restore_unacked(QoS())
+        kombu_redis.QoS.restore_unacked(_qos(client=object()))
+    assert calls == [None]
+
+
+def test_a_restore_that_brought_its_own_client_is_not_done_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restore given a client of its own failed on that client, not on the released connection: raised."""
+    from kombu.transport import redis as kombu_redis
+
+    calls = _wrapped_failing_restore(monkeypatch)
+    own = object()
+    with pytest.raises(AttributeError, match="a bug of its own"):
+        kombu_redis.QoS.restore_unacked(_qos(client=None), own)
+    assert calls == [own]
