@@ -40,7 +40,7 @@ retention.policy.read    (none)                                      call_days, 
 consent.grant            appointment_id, scope                       id (consent id), appointment_id
 deletion.request         scope, target_id                            id (deletion request id)
 deletion.confirm         deletion_id, [wrong_token]                  id (the audit row, same id)
-retention.run            (none)                                      company_id, counts
+retention.run            [rows] (seeded old rows)                    company_id, counts (calls, appointments)
 fault (nemesis)          fault, phase ("start"/"stop"), target, params
 =======================  ==========================================  ===========================================
 

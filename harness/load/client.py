@@ -137,6 +137,12 @@ def extract_result(raw: bytes, replayed: bool, company_ids: Iterable[str]) -> tu
             value = body.get(key)
             if isinstance(value, (int, bool)):
                 result[key] = value
+        counts = body.get("counts")  # a retention run's deletions (retention-enforced: run-left-expired)
+        if isinstance(counts, dict):
+            kept = {key: value for key, value in counts.items() if key in ("calls", "appointments")
+                    and isinstance(value, int) and not isinstance(value, bool)}
+            if kept:
+                result["counts"] = kept
         job = body.get("job")
         if isinstance(job, dict) and isinstance(job.get("shunya_job_id"), str):
             result["shunya_job_id"] = job["shunya_job_id"]

@@ -268,6 +268,74 @@ def test_retention_enforced_flags_rows_deleted_within_their_tenants_policy_and_r
         "retained-appointment-deleted", "retained-call-deleted", "retention-run-refused"]
 
 
+def _counted(*runs: tuple[int, int, int, int], rows: list, tenant: str = "c1", wall: float = 1e9):
+    """Runs of ``tenant`` (invoke ms, answer ms, calls counted, appointments counted) naming ``rows``."""
+    b = HistoryBuilder()
+    for start, end, calls, appointments in runs:
+        b.call(RETENTION_RUN, start, end, 200, tenant=tenant, rows=rows,
+               result={"company_id": tenant, "counts": {"calls": calls, "appointments": appointments}})
+    return b.build()
+
+
+def _expired_seed(wall: float) -> list:
+    # Two calls and two appointments past the defaults (by well over the slack), one of each within them.
+    return [_seeded("call", "k1", "c1", 100, wall), _seeded("call", "k2", "c1", 95, wall),
+            _seeded("appointment", "a1", "c1", 400, wall), _seeded("appointment", "a2", "c1", 407, wall),
+            _seeded("call", "k3", "c1", 60, wall), _seeded("appointment", "a3", "c1", 200, wall)]
+
+
+def _wall_of(history: History) -> float:
+    return next(op.wall for op in history if op.f == RETENTION_RUN)
+
+
+def test_retention_enforced_flags_a_run_that_left_expired_rows_a_later_run_cleared() -> None:
+    """The first run deleted one call of two (a loop that stopped after one full batch); the second deleted
+    the other, so the final state is clean: only the first run's counts show it."""
+    wall = _wall_of(_counted((10, 20, 0, 0), rows=[]))
+    rows = _expired_seed(wall)
+    history = _counted((10, 20, 1, 2), (30, 40, 1, 0), rows=rows)
+    tables = {"calls": [_call("k3", 60, wall)], "appointments": [_appointment("a3", 200, wall)]}
+    verdict = _one("retention-enforced", history, tables)
+    assert verdict.status == "invalid"
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "run-left-expired"
+    assert (violation.details["kind"], violation.details["deleted"], violation.details["expired"]) == ("call", 1, 2)
+    assert verdict.summary["runs_counted_judged"] == 2
+
+
+def test_retention_enforced_passes_runs_whose_counts_cover_what_was_left() -> None:
+    """A first run deleting everything, a second deleting nothing; overlapping runs that split the rows; a row a
+    request named (it may have been held); and a run after an unacknowledged one: none flagged."""
+    wall = _wall_of(_counted((10, 20, 0, 0), rows=[]))
+    rows = _expired_seed(wall)
+    tables = {"calls": [_call("k3", 60, wall)], "appointments": [_appointment("a3", 200, wall)]}
+    clean = _one("retention-enforced", _counted((10, 20, 2, 2), (30, 40, 0, 0), rows=rows), tables)
+    assert clean.status == "valid" and clean.summary["runs_counted_judged"] == 2, clean
+    split = _one("retention-enforced", _counted((10, 30, 1, 1), (15, 25, 1, 1), rows=rows), tables)
+    assert split.status == "valid" and split.summary["runs_counted_judged"] == 0, split
+    b = HistoryBuilder()
+    b.call(RETENTION_RUN, 10, 20, 503, tenant="c1", rows=rows, result=None)
+    b.call(RETENTION_RUN, 30, 40, 200, tenant="c1", rows=rows,
+           result={"company_id": "c1", "counts": {"calls": 0, "appointments": 0}})
+    after_failed = _one("retention-enforced", b.build(), tables)
+    assert "run-left-expired" not in {v.details["type"] for v in after_failed.violations}, after_failed
+    assert after_failed.summary["runs_counted_judged"] == 0
+    b = HistoryBuilder()
+    b.call(DELETION_CONFIRM, 1, 5, 200, deletion_id="d1", target_id="a2")
+    b.call(RETENTION_RUN, 10, 20, 200, tenant="c1", rows=rows,
+           result={"company_id": "c1", "counts": {"calls": 2, "appointments": 1}})
+    named = _one("retention-enforced", b.build(), {**tables, "deletion_audit": []})
+    assert "run-left-expired" not in {v.details["type"] for v in named.violations}, named
+
+
+def test_retention_enforced_counts_nothing_when_a_periodic_run_deleted_unanswered() -> None:
+    wall = _wall_of(_counted((10, 20, 0, 0), rows=[]))
+    tables = {"calls": [_call("k3", 60, wall)], "appointments": [_appointment("a3", 200, wall)],
+              "task_records": [{"task_id": "t1", "name": "lifecycle.enforce_retention", "state": "succeeded"}]}
+    verdict = _one("retention-enforced", _counted((10, 20, 0, 0), rows=_expired_seed(wall)), tables)
+    assert verdict.status == "valid" and verdict.summary["runs_counted_judged"] == 0, verdict
+
+
 def test_deletion_audited_flags_an_audit_row_there_before_the_run_and_gone() -> None:
     rows = [{"kind": "audit", "id": "old1", "company_id": "c1", "at": 1.0},
             {"kind": "audit", "id": "old2", "company_id": "c1", "at": 1.0}]

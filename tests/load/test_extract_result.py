@@ -35,3 +35,11 @@ def test_a_list_answer_keeps_the_statuses_of_its_rows() -> None:
     result, _ = extract_result(json.dumps(body).encode(), False, ())
     assert result["statuses"] == frozenset({"dead", "retried"})
     assert "statuses" not in extract_result(b"[]", False, ())[0]
+
+
+def test_a_retention_run_keeps_its_counts_of_calls_and_appointments() -> None:
+    """retention-enforced's run-left-expired compares each run's counts with the rows expired at its start."""
+    body = {"company_id": "c1", "counts": {"calls": 2, "appointments": 1, "consents": 3, "batches": 4}}
+    result, _ = extract_result(json.dumps(body).encode(), False, ("c1",))
+    assert result["counts"] == {"calls": 2, "appointments": 1}
+    assert "counts" not in extract_result(json.dumps({"counts": {"calls": "2"}}).encode(), False, ())[0]

@@ -858,7 +858,8 @@ def test_retention_from_start(apps, weakened: bool) -> None:
 @FIX
 def test_retention_batch_full(apps, weakened: bool) -> None:
     """In batches of one row, both of two 100-day-old calls go at a retention run with the fix; one at least
-    stays without (the loop stops after its first, full, batch). retention-enforced flags the second (expired kept)."""
+    stays without (the loop stops after its first, full, batch). retention-enforced flags the second (expired kept,
+    and the run's counts short of the expired rows: run-left-expired)."""
     app = apps(*(("retention-batch-full",) if weakened else ()), STORMPROOF_RETENTION_BATCH_SIZE="1")
     tenant = app.tenants[1]
     created = datetime.now(timezone.utc) - timedelta(days=100)
@@ -877,6 +878,8 @@ def test_retention_batch_full(apps, weakened: bool) -> None:
     # The recorder's wall clock is synthetic: judge at the real time of the run.
     verdict = _verdict("retention-enforced", _at_wall(rec.history(), time.time()), snapshot(app.database_url))
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    # The run's own count shows it too, even where a later run would have cleared what it left.
+    assert ("run-left-expired" in {x.details["type"] for x in verdict.violations}) is weakened, verdict
 
 
 @FIX

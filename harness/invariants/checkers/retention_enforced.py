@@ -12,6 +12,20 @@ that a request naming it (the load's, or a probe's that learnt an old row from
 a list) held during every run that found it expired is counted
 (``expired_held``), not a violation.
 
+Each run deletes every expired row, not only a batch of them (``run-left-expired``): the final state
+alone cannot tell, since a later run clears what an earlier one left. A run's
+answer counts the calls and appointments it deleted (``counts``); a tenant's
+seeded rows (``args.rows``) past every policy it may have read (the defaults,
+its final policy, every PUT's days, plus ``_SLACK_DAYS``), named by no other
+request before the run ended (which may have held or deleted them), are
+expired at its start, and the runs of the tenant before it deleted at most
+their counts of them. So a run that no other run of its tenant overlapped, all
+of whose predecessors were acknowledged with counts, must count at least the
+expired rows less those earlier counts (a run that stopped after one full
+batch, in lifecycle-under-load's batches of one row, counts one of two). A
+periodic retention (a ``lifecycle.enforce_retention`` task record) deletes
+rows no answer counts: the rule then judges nothing.
+
 And only those: a row still within its own tenant's retention must survive
 every run, its tenant's and every other tenant's. The rows known to exist are
 the ones a run's invoke names in ``args.rows`` (``{"kind", "id",
@@ -56,6 +70,11 @@ NAME = "retention-enforced"
 DEFAULT_CALL_DAYS = 90
 DEFAULT_APPOINTMENT_DAYS = 365
 _DAY = 86_400.0
+#: Days beyond every policy a run may have read before a seeded row counts as certainly expired: the seed may
+#: store a policy no history shows (the reference seed stores its short policy a day longer until the load sets it).
+_SLACK_DAYS = 2.0
+#: The reference app's periodic retention task: its deletions are answered to no one.
+_PERIODIC_TASK = "lifecycle.enforce_retention"
 
 
 @checker(NAME, "safety")
@@ -106,7 +125,70 @@ def check_retention_enforced(history: History, snapshot: Snapshot) -> Verdict:
     deleted = _retained_deleted(log, pairs, max(runs.values(), default=None), policies,
                                 {"call": {row.get("id") for row in calls},
                                  "appointment": {row.get("id") for row in appointments}})
-    return log.verdict(runs=len(runs), expired_kept=kept, expired_held=held, retained_deleted=deleted)
+    periodic = any(row.get("name") == _PERIODIC_TASK for row in snapshot.table("task_records") or ())
+    counted = 0 if periodic else _runs_left_expired(log, history, pairs, policies)
+    return log.verdict(runs=len(runs), expired_kept=kept, expired_held=held, retained_deleted=deleted,
+                       runs_counted_judged=counted)
+
+
+def _runs_left_expired(log: ViolationLog, history: History, pairs: list, policies: dict[str, Row]) -> int:
+    """Each run no other run of its tenant overlapped, after predecessors all acknowledged with counts, counts
+    at least the tenant's seeded rows certainly expired at its start, less what those predecessors counted.
+    Returns how many runs were judged."""
+    seeded: dict[str, list[Mapping[str, Any]]] = {}
+    ids: set[str] = set()
+    for invoke, _ in pairs:
+        for row in invoke.args.get("rows") or ():
+            if (isinstance(row, Mapping) and row.get("kind") in ("call", "appointment")
+                    and isinstance(row.get("at"), (int, float)) and str(row.get("id")) not in ids):
+                ids.add(str(row.get("id")))
+                seeded.setdefault(str(row.get("company_id")), []).append(row)
+    if not seeded:
+        return 0
+    sent: dict[str, list[Mapping[str, Any]]] = {}
+    for invoke, _ in history.pairs_of(RETENTION_POLICY_PUT):
+        sent.setdefault(str(invoke.tenant), []).append(invoke.args)
+    touching = _touching(history, ids)
+    by_tenant: dict[str, list] = {}
+    for invoke, completion in pairs:
+        by_tenant.setdefault(str(invoke.tenant), []).append((invoke, completion))
+    judged = 0
+    for company, runs in by_tenant.items():
+        if company not in seeded:
+            continue
+        days = {kind: max([float(default), _policy_days(policies, company, kind)]
+                          + [float(a[key]) for a in sent.get(company, ()) if isinstance(a.get(key), (int, float))])
+                + _SLACK_DAYS
+                for kind, key, default in (("call", "call_days", DEFAULT_CALL_DAYS),
+                                           ("appointment", "appointment_days", DEFAULT_APPOINTMENT_DAYS))}
+        runs.sort(key=lambda pair: pair[0].time_ns)
+        before = {"call": 0, "appointment": 0}  # what the runs before this one counted
+        for n, (invoke, completion) in enumerate(runs):
+            counts = None if completion is None or completion.type != "ok" else completion.result.get("counts")
+            if not isinstance(counts, Mapping):
+                break  # it may have deleted rows no answer counts: the runs after it are not judged
+            alone = not any(other.time_ns < completion.time_ns and (done is None or done.time_ns > invoke.time_ns)
+                            for m, (other, done) in enumerate(runs) if m != n)
+            if alone:
+                judged += 1
+                for kind in ("call", "appointment"):
+                    expired = [row for row in seeded[company] if row.get("kind") == kind
+                               and float(row["at"]) < invoke.wall - days[kind] * _DAY
+                               and not any(start < completion.time_ns
+                                           for start, _ in touching.get(str(row.get("id")), ()))]
+                    got = counts.get(f"{kind}s")
+                    if isinstance(got, int) and got < len(expired) - before[kind]:
+                        log.add("run-left-expired",
+                                f"a retention run of {company} deleted {got} {kind}s, but {len(expired)} of its "
+                                f"seeded {kind}s were past every policy it may have read and the runs before it "
+                                f"deleted {before[kind]}: it left expired rows behind",
+                                (invoke.index, completion.index), badness=len(expired) - before[kind] - got,
+                                company_id=company, kind=kind, deleted=got, expired=len(expired),
+                                deleted_before=before[kind])
+            for kind in before:
+                got = counts.get(f"{kind}s")
+                before[kind] += got if isinstance(got, int) else 0
+    return judged
 
 
 def _touching(history: History, ids: set[str]) -> dict[str, list[tuple[float, float]]]:
