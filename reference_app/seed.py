@@ -167,7 +167,8 @@ def seed(
 #: The tables a company-scope deletion empties of the company's rows (docs/API.md, "Deletion"), as the
 #: reference schema names them, with the rows of the company that each holds (``users``: reps only).
 _COMPANY_TABLES = ("appointments", "appointment_assignments", "consents", "recording_sessions", "calls",
-                   "task_records", "dead_letters", "retention_policies", "users", "outbox", "idempotency_keys")
+                   "call_analyses", "shunya_jobs", "task_records", "dead_letters", "retention_policies", "users",
+                   "outbox", "idempotency_keys")
 
 
 def seed_disposable_company(settings: Settings) -> dict[str, object]:

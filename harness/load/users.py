@@ -65,6 +65,12 @@ _OPENING = opening_turns(CONFIG.weights)
 _opening_turns = itertools.count()
 #: Whether this load process has deleted the seed's disposable company (do_lifecycle_delete_company).
 _company_deleted = False
+#: Seconds into the load before the disposable company is deleted: by then the other tenants' first calls have
+#: their Shunya jobs and analyses, so a deletion scoped wrong on those tables has rows of theirs to take (deleted
+#: in the first second, it found none: a company deletion of every other company's analyses passed
+#: lifecycle-under-load, a mutation sweep, 2026-12-06).
+_COMPANY_DELETE_AFTER_S = 6.0
+_LOAD_BEGAN = time.monotonic()
 
 
 def _idempotency_turns(routes: list[Any], others: bool) -> list[tuple[str, Any]]:
@@ -1281,7 +1287,7 @@ class StormUser(FastHttpUser):
         a company deletion that took every tenant's reps, or forgot a table, passed every scenario."""
         global _company_deleted
         spare = next((t.get("disposable_company") for t in CONFIG.tenants if t.get("disposable_company")), None)
-        if not isinstance(spare, dict) or _company_deleted:
+        if not isinstance(spare, dict) or _company_deleted or time.monotonic() - _LOAD_BEGAN < _COMPANY_DELETE_AFTER_S:
             return
         _company_deleted = True
         company, token = str(spare["company_id"]), str(spare["manager_token"])
