@@ -858,6 +858,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "began before the cutoff and ended after it is deleted within its retention",
     ),
     Weakening(
+        "conflict-names-own-id",
+        "A2",
+        "the session named by 409 active-session-exists: the answer names the id the refused start had "
+        "allocated for its own session (never stored), not the active session's",
+    ),
+    Weakening(
         "retention-batch-full",
         "F1",
         "the batch loop of a retention run: it stops once a batch comes back full as well as short (<= for <, "

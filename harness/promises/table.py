@@ -151,6 +151,15 @@ _row("A2.conflict-names-active", "A2",
      "session's id, and that session is active.",
      "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",), ("conflict-names-active",),
      count=c.answered_problem((v.SESSION_START,), "active-session-exists"))
+# Found 2026-12-06 by a mutation sweep: a start that took its own insert for the index's refusal answered 409
+# naming the session it had just rolled back; every start refused, nothing recorded, and every scenario passed
+# (a 409 was judged only against sessions that exist). single-active-session: a named session the final state
+# lacks, of an appointment it has, never existed.
+_row("A2.conflict-names-real", "A2",
+     "The session a 409 active-session-exists names exists: an id the appointment's sessions hold, never one "
+     "that was not stored.",
+     "single-active-session", (v.SESSION_START,), HOT, ("session-start-storm",), ("conflict-names-own-id",),
+     count=c.answered_problem((v.SESSION_START,), "active-session-exists"))
 # Found 2026-12-04 with an app whose stop looked up active sessions only: session-start-storm passed, a 404 being
 # a stop's answer for no such session (another tenant's, a deleted one), never judged by its status alone.
 _row("A2.stop-finds-stopped", "A2",

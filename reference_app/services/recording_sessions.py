@@ -108,6 +108,9 @@ async def start_session(
         if ctx.settings.weakened("conflict-names-active"):
             # The original looked the session up again for the answer, without the status filter.
             raise _conflict(await _oldest_session(uow, appointment))
+        if ctx.settings.weakened("conflict-names-own-id"):
+            # The session this start would have created, named instead of the one that blocks it.
+            raise _conflict(RecordingSession(id=uuid.uuid4()))
         raise _conflict(existing)
     await ctx.race_window(f"session-start:{appointment.id}")
     recording = await _insert_session(ctx, uow, principal, appointment, source)

@@ -233,6 +233,24 @@ def test_conflict_naming_a_stopped_another_or_no_session_is_flagged() -> None:
         assert violation.details["type"] == "conflict-misnamed"
 
 
+def test_conflict_naming_a_session_that_never_existed_is_flagged() -> None:
+    """The final state has the appointment and not the session the 409 named: it never existed (a start that
+    rolled its own session back and named it). Without the appointment (deleted since, with its sessions), or
+    without the appointments table, nothing is concluded."""
+    appointments = ({"id": "a1", "company_id": "c1"}, {"id": "a2", "company_id": "c1"})
+    verdict = _run("single-active-session", _conflict_history("s7"), recording_sessions=_FINAL,
+                   appointments=appointments)
+    assert [v.details["type"] for v in verdict.violations] == ["conflict-misnamed"], verdict
+    assert "never existed" in verdict.violations[0].message
+    gone = _run("single-active-session", _conflict_history("s7"), recording_sessions=_FINAL,
+                appointments=appointments[1:])
+    assert gone.status == "valid", gone
+    assert _run("single-active-session", _conflict_history("s7"), recording_sessions=_FINAL).status == "valid"
+    named = _run("single-active-session", _conflict_history("s2"), recording_sessions=_FINAL,
+                 appointments=appointments)
+    assert named.status == "valid", named
+
+
 def test_replayed_conflict_is_not_judged() -> None:
     """A stored 409 replayed later may name a session stopped since: it answered for an earlier moment."""
     verdict = _run("single-active-session", _conflict_history("s1", replayed=True), recording_sessions=_FINAL)

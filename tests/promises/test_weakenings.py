@@ -1277,6 +1277,29 @@ def test_conflict_names_active(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_conflict_names_own_id(apps, weakened: bool) -> None:
+    """A start refused because a session is active names that session with the fix; without it, an id that
+    was never stored, which single-active-session flags (conflict-misnamed: never existed)."""
+    app = apps(*(("conflict-names-own-id",) if weakened else ()))
+    tenant = app.tenants[1]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant, rec=rec)
+    body = {"appointment_id": appointment}
+    answers = []
+    for _ in range(2):
+        answer = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], new_key()), json=body)
+        rec.record(v.SESSION_START, tenant.company_id, answer, body=body, appointment_id=appointment)
+        answers.append(answer)
+    assert answers[0].status_code == 201, answers[0].text
+    assert answers[1].status_code == 409 and _problem_type(answers[1]) == "active-session-exists"
+    assert (answers[1].json()["active_session_id"] == answers[0].json()["id"]) is not weakened
+    verdict = _verdict("single-active-session", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [x.details["type"] for x in verdict.violations] == ["conflict-misnamed"]
+
+
+@FIX
 def test_start_answers_active(apps, weakened: bool) -> None:
     """A second start while a session is active is refused 409 naming it with the fix; answered that
     session 201 without it, which single-active-session flags (start-answered-existing)."""

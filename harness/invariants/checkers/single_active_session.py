@@ -11,7 +11,8 @@ flagged. Answers: a stop refused with a 409 other than the Idempotency-Key
 protocol's broke the promise that stopping a stopped session answers its state,
 and a start refused with 409 active-session-exists must name the session that
 blocked it: an id (not none), a session of that appointment (per the final
-state), and not one a stop had certainly ended before the start was sent
+state; one the final state lacks while it has the appointment never existed),
+and not one a stop had certainly ended before the start was sent
 (a stop answered 2xx before the start's invoke). A replayed 409 is the stored
 answer of an earlier call, whose moment is unknown, so it is not judged. A start
 answered 2xx started a session of its own: answered a session another start
@@ -182,7 +183,9 @@ def check_single_active_session(history: History, snapshot: Snapshot) -> Verdict
     taken_over = _judge_acknowledged_twice(log, first_ack, history)
     restamped = _check_stopped_at(log, history, rows)
     answers = _judge_answers(log, history, first_ack, stop_spans, rows)
-    misnamed, judged = _judge_conflicts(log, history, rows, probe_stops)
+    appointments = snapshot.table("appointments")
+    misnamed, judged = _judge_conflicts(log, history, rows, probe_stops,
+                                        None if appointments is None else {str(a.get("id")) for a in appointments})
 
     return log.verdict(
         conflicts_judged=judged,
@@ -299,8 +302,15 @@ def _judge_acknowledged_twice(log: ViolationLog, first_ack: dict[object, tuple[A
 
 
 def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] | None,
-                     probe_stops: list[tuple[object, tuple[float, float]]]) -> tuple[int, int]:
+                     probe_stops: list[tuple[object, tuple[float, float]]],
+                     appointments: set[str] | None = None) -> tuple[int, int]:
     """Each fresh 409 active-session-exists of a start names a session that may have been active.
+
+    A session named that the final state does not hold, of an appointment it still holds, never existed:
+    nothing deletes a session but its appointment's (or company's) deletion or retention, which take the
+    appointment too. (A start whose own insert was taken for the index's refusal answered 409 naming the
+    session it had just rolled back: every start refused, nothing ever recorded, and every scenario passed,
+    a mutation sweep, 2026-12-06.)
 
     Returns (violations, conflicts judged). "Certainly stopped" uses only stops
     answered 2xx, the load's or a probe's: a stop's 2xx says the session is
@@ -330,6 +340,10 @@ def _judge_conflicts(log: ViolationLog, history: History, rows: tuple[Row, ...] 
             problem = "names no session"
         elif named in appointment_of and str(appointment_of[named]) != str(appointment):
             problem = f"names session {named}, which belongs to appointment {appointment_of[named]}"
+        elif (rows is not None and appointments is not None and named not in appointment_of
+              and str(appointment) in appointments):
+            problem = (f"names session {named}, which never existed (the final state has the appointment, and "
+                       "no such session)")
         elif stopped_at.get(named, INF) < invoke.time_ns:
             problem = f"names session {named}, which a stop answered 2xx had ended before this start was sent"
         if problem is None:
