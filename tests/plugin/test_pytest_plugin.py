@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 USER_TESTS = '''
@@ -115,3 +117,26 @@ def test_fixtures_are_documented() -> None:
         assert line is not None, f"{name} missing from pytest --fixtures"
         after = text[text.index(line) + len(line):].lstrip("\n")
         assert after.startswith("    ") and "no docstring" not in after.splitlines()[0], name
+
+
+def test_apps_never_share_a_redis_database_while_both_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two running apps on one Redis database share a Celery queue (each worker takes the other's tasks): a database
+    is given to one running stack at a time, back once that stack has stopped, and never one of those left to
+    tests that pick theirs by hand."""
+    from stormproof.harness import pytest_plugin as plugin
+
+    monkeypatch.setattr(plugin, "_redis_dbs_held", set())
+    held = [plugin._take_redis_db() for _ in plugin._APP_REDIS_DBS]
+    assert sorted(held) == list(plugin._APP_REDIS_DBS) and not {0, 3, 7, 60, 61, 62, 63} & set(held)
+    with pytest.raises(RuntimeError, match="held by a running app"):
+        plugin._take_redis_db()
+
+    class Stack:  # what _stop_stack needs of a LocalStack
+        redis_db = held[5]
+
+        def stop(self) -> None:
+            raise OSError("a process would not die")
+
+    with pytest.raises(OSError):
+        plugin._stop_stack(Stack())  # type: ignore[arg-type]
+    assert plugin._take_redis_db() == held[5]  # given back even when the stop failed
