@@ -869,6 +869,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "the batch loop of a retention run: it stops once a batch comes back full as well as short (<= for <, "
         "an off-by-one), so a run erases one batch of each kind and leaves the rest of the expired rows",
     ),
+    Weakening(
+        "webhook-complete-result",
+        "A1",
+        "the webhook's check that a completed delivery carries its result and output hash: one without is "
+        "applied (an empty analysis, or the job marked processed under no hash, so its real result comes in again)",
+    ),
 )
 _twice = sorted(name for name, count in Counter(w.name for w in _DECLARED).items() if count > 1)
 if _twice:  # a dict built from the list would keep the last silently, and the first would switch off nothing

@@ -192,6 +192,8 @@ _ids: dict[str, dict[str, deque[str]]] = {}
 _SEEDED_KINDS = {"appointment_ids": "appointment", "rep_ids": "rep"}
 #: The share of webhook deliveries sent as an impostor would (plan A1: each must be refused 401, apply nothing).
 _BAD_SIGNATURE_SHARE = 0.1
+#: The share of the signed deliveries that say completed without a result or an output hash (must apply nothing).
+_INCOMPLETE_SHARE = 0.06
 #: (tenant, kind) -> when a probe last had that tenant create a row of that kind (``_create_unseen``).
 _create_tried: dict[tuple[str, str], float] = {}
 
@@ -669,15 +671,20 @@ class StormUser(FastHttpUser):
         A small share is not Shunya's: unsigned, signed too long ago, or signed with another secret. Each
         carries a forged result (its own output_hash), so that one applied shows in the final state.
         """
-        from stormproof.harness.shunya.forged import BAD_SIGNATURES, job_delivery
+        from stormproof.harness.shunya.forged import BAD_SIGNATURES, INCOMPLETE, job_delivery
 
         bad = self.rng.choice(BAD_SIGNATURES) if self.rng.random() < _BAD_SIGNATURE_SHARE else None
         spaced = self.rng.random() < 0.5  # another layout of the same JSON, signed as sent: must be accepted
+        # Signed but incomplete (completed, no result or no hash): aimed, like the duplicates, at a job not yet
+        # applied, where an app that takes it in records an empty analysis or a job processed under no hash.
+        incomplete = self.rng.choice(INCOMPLETE) if bad is None and not extra \
+            and self.rng.random() < _INCOMPLETE_SHARE else None
         sent = job_delivery(job_id, call, self.company, CONFIG.webhook_secret, bad=bad,
-                            forger=f"{derive.MARKER}{self.company}", spaced=spaced)
+                            forger=f"{derive.MARKER}{self.company}", spaced=spaced, incomplete=incomplete)
         self._send(v.WEBHOOK_DELIVER, "POST", "/api/v1/shunya/webhook",
                    args={"job_id": job_id, "payload_fp": sent.payload_fp, "call_id": call, **extra,
-                         **({"bad_signature": bad} if bad else {}), **({"spaced": True} if spaced else {})},
+                         **({"bad_signature": bad} if bad else {}), **({"spaced": True} if spaced else {}),
+                         **({"incomplete": incomplete} if incomplete else {})},
                    raw_body=sent.raw,
                    headers=sent.headers)
 

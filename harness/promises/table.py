@@ -121,6 +121,13 @@ _row("A1.signed-accepted", "A1",
      "the signature check refuses only senders without the secret, never Shunya.",
      "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",), ("webhook-raw-body",),
      count=c.with_arg((v.WEBHOOK_DELIVER,), "spaced"))
+# Found by the source-mutation sweeps of sessions 31 and 33: the completeness check removed passed every scenario,
+# every delivery being whole. A few signed deliveries (6 %) now say completed without a result or a hash.
+_row("A1.incomplete-delivery-refused", "A1",
+     "A signed delivery that says completed but carries no result or no output hash is refused (400/422) and "
+     "applies nothing: the job's result still comes from a whole delivery or the poll.",
+     "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",), ("webhook-complete-result",),
+     count=c.with_arg((v.WEBHOOK_DELIVER,), "incomplete"))
 # Found 2026-12-05 by a sweep that rewrote one field of random 2xx answers: no rule read a call's lead score or
 # outcome, in an answer or in the final state.
 _row("A1.call-carries-result", "A1",

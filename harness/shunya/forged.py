@@ -12,6 +12,13 @@ plan A1 against a correct app, so both senders build the bytes here.
 tolerance) or ``wrong`` (signed with another secret). A forged delivery's
 result differs from the job's (its summary names the forger), so its
 ``output_hash`` shows in the final state if the app applied it.
+
+``incomplete`` is one of :data:`INCOMPLETE`: a delivery signed as Shunya signs
+it, saying ``completed`` but without its ``result`` (``no-result``) or without
+its ``output_hash`` (``no-hash``), as a truncated or half-built sender's. It
+must be refused and apply nothing: an app that took it in would record an
+empty analysis, or mark the job processed under no hash (so the job's real
+result is applied a second time, or never).
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ from typing import Any
 from .results import canonical_json, expected_result, output_hash
 from .signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
-__all__ = ["BAD_SIGNATURES", "STALE_S", "Delivery", "job_delivery"]
+__all__ = ["BAD_SIGNATURES", "INCOMPLETE", "STALE_S", "Delivery", "job_delivery"]
 
 BAD_SIGNATURES = ("missing", "stale", "wrong")
+INCOMPLETE = ("no-result", "no-hash")
 #: How old a stale delivery's timestamp is: far past any tolerance the contract allows (docs/API.md: 300 s).
 STALE_S = 3600
 
@@ -43,7 +51,7 @@ class Delivery:
 
 
 def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: str | None = None,
-                 forger: str = "", spaced: bool = False) -> Delivery:
+                 forger: str = "", spaced: bool = False, incomplete: str | None = None) -> Delivery:
     """Job ``job_id``'s completion for ``call_id``; with ``bad``, unsigned/stale/wrongly signed and forged.
 
     ``spaced``: the body laid out with indentation and its keys in another order, signed as sent. The
@@ -52,6 +60,8 @@ def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: s
     """
     if bad is not None and bad not in BAD_SIGNATURES:
         raise ValueError(f"bad signature {bad!r}: one of {', '.join(BAD_SIGNATURES)}")
+    if incomplete is not None and incomplete not in INCOMPLETE:
+        raise ValueError(f"incomplete {incomplete!r}: one of {', '.join(INCOMPLETE)}")
     result: dict[str, Any] = dict(expected_result(job_id))
     if bad is not None:
         result["summary"] = f"forged by {forger}: {bad} signature"
@@ -59,6 +69,10 @@ def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: s
     payload = {"event": "job.completed", "delivery_id": f"dlv_{uuid.uuid4().hex}", "job_id": job_id,
                "company_id": company, "call_id": call_id, "status": "completed", "result": result,
                "output_hash": fingerprint, "error": None}
+    if incomplete == "no-result":
+        payload["result"] = None
+    elif incomplete == "no-hash":
+        payload["output_hash"] = None
     raw = json.dumps(dict(reversed(payload.items())), indent=2).encode() if spaced else canonical_json(payload)
     ts = int(time.time()) - (STALE_S if bad == "stale" else 0)
     signer = uuid.uuid4().hex if bad == "wrong" else secret

@@ -220,6 +220,14 @@ class WebhookIn(BaseModel):
         return self
 
 
+class WebhookInLax(WebhookIn):
+    """Weakened ``webhook-complete-result``: a completed delivery taken in without its result or hash."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> "WebhookInLax":
+        return self
+
+
 # -- data lifecycle (plan F1 to F3) --
 
 class ConsentIn(_In):

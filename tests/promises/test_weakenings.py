@@ -1814,6 +1814,37 @@ def test_webhook_raw_body(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
+@FIX
+def test_webhook_complete_result(apps, weakened: bool) -> None:
+    """Two signed deliveries saying completed, one without its result and one without its hash: refused 422 with
+    the fix, nothing applied; applied without it (job-applied-once: incomplete-delivery-applied, and the empty
+    analysis or the one under no hash, incomplete-result-applied)."""
+    from stormproof.harness.shunya.forged import INCOMPLETE, job_delivery
+
+    app = apps(*(("webhook-complete-result",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    for missing in INCOMPLETE:
+        call, shunya_job = _pending_job(app, tenant)
+        sent = job_delivery(shunya_job, call, tenant.company_id, app.webhook_secret, incomplete=missing)
+        answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=sent.raw,
+                            headers={**sent.headers, "Content-Type": "application/json"})
+        rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=shunya_job, call_id=call,
+                   payload_fp=sent.payload_fp, incomplete=missing)
+        applied = sql_rows(app.database_url, "SELECT output_hash FROM call_analyses WHERE call_id = %s", call)
+        if weakened:
+            assert answer.status_code == 200 and answer.json()["status"] == "applied", answer.text
+            assert len(applied) == 1
+        else:
+            assert answer.status_code == 422, answer.text
+            assert applied == []
+    verdict = _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        kinds = {violation.details["type"] for violation in verdict.violations}
+        assert {"incomplete-delivery-applied", "incomplete-result-applied"} <= kinds, kinds
+
+
 # -- E2 counters ---------------------------------------------------------------------------------
 def _metrics_agree(app, baseline: str, history):
     """metrics-agree over the app's real counters (since ``baseline``) and its final state."""

@@ -20,7 +20,8 @@ result when it is applied, and a copy from a misnamed field (or from another
 delivery's payload) left every other rule green (found by a sweep that
 rewrote fields of 2xx answers: no rule read a call's lead score).
 Deliveries without a valid signature must be refused 401 and apply nothing
-(``_forged_deliveries``). Jobs never applied are the liveness checker's
+(``_forged_deliveries``); signed deliveries without their result or hash
+must apply nothing (``_incomplete_deliveries``). Jobs never applied are the liveness checker's
 business (job-applied-eventually).
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import CALL_READ, WEBHOOK_DELIVER
 from stormproof.harness.invariants.checkers._forged_deliveries import check_forged_deliveries
+from stormproof.harness.invariants.checkers._incomplete_deliveries import check_incomplete_deliveries, is_incomplete
 from stormproof.harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -54,7 +56,8 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
     # Jobs the load itself delivered as completed, signed as Shunya signs: the app may apply those whatever
     # the stub did with the job (the load spoke for Shunya), so a failed job's analysis is judged only without.
     vouched = {str(invoke.args.get("job_id")) for invoke, _ in history.pairs_of(WEBHOOK_DELIVER)
-               if not invoke.args.get("bad_signature")} if snapshot.failed_jobs else set()
+               if not invoke.args.get("bad_signature") and not is_incomplete(invoke.args)} \
+        if snapshot.failed_jobs else set()
     for job, analyses in by_job.items():
         if len(analyses) > 1:
             log.add(
@@ -86,6 +89,7 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
                     analysis=str(row.get("id")),
                 )
     forged = check_forged_deliveries(log, history, rows)
+    incomplete = check_incomplete_deliveries(log, history, rows)
     foreign = _foreign_results(log, history, snapshot, rows)
     answers = _applied_answers(log, history, by_job)
     statuses = _call_statuses(log, snapshot, by_job)
@@ -93,7 +97,7 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
     # The failed jobs whose fate this run judged (A1.failed-not-analysed is exercised only by those).
     failed = 0 if snapshot.failed_jobs is None else len(snapshot.failed_jobs - vouched)
     return log.verdict(jobs_applied=len(by_job), analyses=len(rows), jobs_delivered=len(deliveries),
-                       forged_deliveries=forged, foreign_results=foreign, failed_jobs_judged=failed,
+                       forged_deliveries=forged, incomplete_deliveries=incomplete, foreign_results=foreign, failed_jobs_judged=failed,
                        applied_answers_judged=answers, call_statuses_judged=statuses,
                        call_results_judged=results)
 
@@ -107,7 +111,7 @@ def _applied_answers(log: ViolationLog, history: History, by_job: dict) -> int:
     delivered: dict[str, int] = {}
     for invoke, completion in history.pairs_of(WEBHOOK_DELIVER):
         if completion is None or completion.type != "ok" or invoke.args.get("superseded") \
-                or invoke.args.get("bad_signature"):
+                or invoke.args.get("bad_signature") or is_incomplete(invoke.args):
             continue
         job = str(invoke.args.get("job_id"))
         delivered[job] = delivered.get(job, 0) + 1

@@ -31,7 +31,9 @@ Explained besides:
   that key was another route or another payload (the load reuses keys on
   purpose); ``400 idempotency-key-missing`` when no key was sent; ``401`` of a
   webhook delivery the load signed wrongly on purpose (``bad_signature``;
-  job-applied-once judges those); ``422 confirmation-token-invalid`` of a
+  job-applied-once judges those); ``400``, ``422`` of a signed delivery sent
+  without its result or hash on purpose (``incomplete``; job-applied-once
+  judges those too); ``422 confirmation-token-invalid`` of a
   confirmation sent with a wrong token on purpose (``wrong_token``);
 - ``400``, ``403`` of an appointment list naming another tenant in
   ``X-Company-Id`` (an app may refuse the header; tenant-isolation judges
@@ -176,6 +178,8 @@ def _explained(invoke: Op, completion: Op, status: int, problem: object, sent_un
         return key is None
     if status == 401:
         return invoke.f == v.WEBHOOK_DELIVER and "bad_signature" in args
+    if status in (400, 422) and invoke.f == v.WEBHOOK_DELIVER and "incomplete" in args:
+        return True  # a completion without its result or hash, sent on purpose: job-applied-once judges it
     if status == 422 and problem == "confirmation-token-invalid":
         return invoke.f == v.DELETION_CONFIRM and "wrong_token" in args
     if status in (400, 403):
