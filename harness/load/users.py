@@ -193,7 +193,7 @@ _SEEDED_KINDS = {"appointment_ids": "appointment", "rep_ids": "rep"}
 #: The share of webhook deliveries sent as an impostor would (plan A1: each must be refused 401, apply nothing).
 _BAD_SIGNATURE_SHARE = 0.1
 #: The share of the signed deliveries that say completed without a result or an output hash (must apply nothing).
-_INCOMPLETE_SHARE = 0.06
+_INCOMPLETE_SHARE = 0.1
 #: (tenant, kind) -> when a probe last had that tenant create a row of that kind (``_create_unseen``).
 _create_tried: dict[tuple[str, str], float] = {}
 
