@@ -9,7 +9,7 @@ import pytest
 from stormproof.harness.load.client import CLIENT_IP_HEADERS
 from stormproof.harness.reproduce.case import Step
 from stormproof.harness.reproduce.requests import ReplayContext, build_request
-from stormproof.harness.shunya.forged import BAD_SIGNATURES
+from stormproof.harness.shunya.forged import BAD_SIGNATURES, INCOMPLETE
 from stormproof.harness.shunya.results import expected_result, output_hash
 from stormproof.harness.shunya.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
@@ -52,6 +52,21 @@ def test_a_forged_delivery_is_sent_forged_and_recorded_with_what_it_carried(bad:
     assert body["output_hash"] != output_hash(expected_result(JOB))  # a forged result, not the job's
     assert request.args is not None and request.args["payload_fp"] == body["output_hash"]
     assert request.args["bad_signature"] == bad
+
+
+@pytest.mark.parametrize("missing", INCOMPLETE)
+def test_an_incomplete_delivery_is_sent_signed_and_incomplete_again(missing: str) -> None:
+    """Sent whole, the replay of an incomplete delivery is applied by the fixed app: the reproducer would pass
+    where the run's app took in a completion without its result."""
+    step = _deliver(incomplete=missing)
+    request = build_request(step, step.args, _ctx())
+    raw = request.raw_body or b""
+    assert _signed(dict(request.headers), raw)
+    body = json.loads(raw)
+    assert body["status"] == "completed"
+    assert (body["result"] is None) == (missing == "no-result")
+    assert (body["output_hash"] is None) == (missing == "no-hash")
+    assert request.args is not None and request.args["incomplete"] == missing
 
 
 
