@@ -3,7 +3,9 @@
 The weakenings prove that each checker catches the bug it was written for; this measures the harness against
 bugs nobody named. Each mutant changes one spot of ``reference_app`` (services, routes, worker): a guard whose
 body raises removed (``guard``: the check an engineer forgets), a comparison flipped (``cmp``), ``and``/``or``
-swapped (``boolop``), a row lock, a commit or a relay nudge dropped (``dropcall``). Spots inside a weakening's
+swapped (``boolop``), a row lock, a commit or a relay nudge dropped (``dropcall``), one criterion of a query's
+``where`` dropped (``dropwhere``: the forgotten ``company_id`` or status filter, the multi-tenant backend's classic
+bug; a ``where`` of one criterion is dropped whole). Spots inside a weakening's
 own branch are left alone (they switch a named weakening on). The mutant runs through the scenario where its
 file's promises are at risk, then ``smoke`` if that passed; a run that ends VIOLATION or ERROR caught it.
 
@@ -45,6 +47,8 @@ _SWAP: dict[type, type] = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE
                            ast.NotIn: ast.In}
 #: Calls whose removal is a bug an engineer writes: a row lock, a commit, a relay nudge.
 _DROPPED = frozenset({"with_for_update", "commit", "nudge"})
+#: Query methods whose criteria a ``dropwhere`` mutant drops one at a time.
+_FILTERS = frozenset({"where", "filter"})
 #: The scenario where a file's promises are at risk (first match of the file name's end); smoke otherwise.
 SCENARIOS: tuple[tuple[str, str], ...] = (
     ("assignments.py", "assignment-storm"), ("consent.py", "lifecycle-under-load"),
@@ -67,7 +71,7 @@ class Mutant:
     number: int
     file: str           # relative to the clone
     line: int
-    kind: str           # guard, cmp, boolop, dropcall
+    kind: str           # guard, cmp, boolop, dropcall, dropwhere
     what: str           # the original code, shortened
     path: tuple[tuple[str, int | None], ...]  # fields and indices from the module to the node
 
@@ -103,6 +107,14 @@ def _sites(tree: ast.Module) -> list[tuple[tuple[tuple[str, int | None], ...], s
                     if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
                             and child.func.attr in _DROPPED:
                         found.append((at, "dropcall", line, f".{child.func.attr}()"))
+                    if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
+                            and child.func.attr in _FILTERS and child.args and not child.keywords:
+                        if len(child.args) == 1:
+                            found.append((at, "dropwhere", line, f".{child.func.attr}({ast.unparse(child.args[0])[:70]})"))
+                        else:
+                            for i, criterion in enumerate(child.args):
+                                found.append((at + (("args", i),), "dropwhere", line,
+                                              f"drop {ast.unparse(criterion)[:80]}"))
                 walk(child, at, inside)
 
     walk(tree, (), False)
@@ -156,6 +168,11 @@ def apply(clone: Path, mutant: Mutant) -> None:
         node.ops = [_SWAP[type(node.ops[0])]()]  # type: ignore[attr-defined]
     elif mutant.kind == "boolop":
         node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()  # type: ignore[attr-defined]
+    elif mutant.kind == "dropwhere" and isinstance(node, ast.Call):  # a where of one criterion: dropped whole
+        _replace(tree, mutant.path, node.func.value)  # type: ignore[attr-defined]
+    elif mutant.kind == "dropwhere":  # one criterion of several: removed from the call's arguments
+        parent, (field, index) = _node(tree, mutant.path[:-1]), mutant.path[-1]
+        del getattr(parent, field)[index]
     elif mutant.kind == "dropcall":
         func = node.func  # type: ignore[attr-defined]
         _replace(tree, mutant.path, func.value if func.attr == "with_for_update"
@@ -194,7 +211,7 @@ def _run(clone: Path, scenario: str, out: Path, timeout_s: float) -> tuple[str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clone", type=Path, required=True, help="a checkout with its own .venv (mutated!)")
-    parser.add_argument("--kinds", default="guard,dropcall", help="comma-separated: guard,cmp,boolop,dropcall")
+    parser.add_argument("--kinds", default="guard,dropcall", help="comma-separated: guard,cmp,boolop,dropcall,dropwhere")
     parser.add_argument("--only", default="", help="comma-separated mutant numbers (from --list)")
     parser.add_argument("--sample", type=int, default=0, help="at most this many, drawn with --seed")
     parser.add_argument("--seed", type=int, default=1)
