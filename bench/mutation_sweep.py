@@ -168,9 +168,9 @@ def apply(clone: Path, mutant: Mutant) -> None:
         node.ops = [_SWAP[type(node.ops[0])]()]  # type: ignore[attr-defined]
     elif mutant.kind == "boolop":
         node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()  # type: ignore[attr-defined]
-    elif mutant.kind == "dropwhere" and isinstance(node, ast.Call):  # a where of one criterion: dropped whole
+    elif mutant.kind == "dropwhere" and not mutant.what.startswith("drop "):  # a where of one criterion: dropped
         _replace(tree, mutant.path, node.func.value)  # type: ignore[attr-defined]
-    elif mutant.kind == "dropwhere":  # one criterion of several: removed from the call's arguments
+    elif mutant.kind == "dropwhere":  # one criterion of several (itself maybe a call: or_()): removed from the where
         parent, (field, index) = _node(tree, mutant.path[:-1]), mutant.path[-1]
         del getattr(parent, field)[index]
     elif mutant.kind == "dropcall":
