@@ -870,6 +870,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "an off-by-one), so a run erases one batch of each kind and leaves the rest of the expired rows",
     ),
     Weakening(
+        "call-read-count-scoped",
+        "A1",
+        "the analyses a call read counts: the count's subquery loses its call (a dropped where), so a call reads "
+        "as many analyses as the database holds, every tenant's",
+    ),
+    Weakening(
         "webhook-complete-result",
         "A1",
         "the webhook's check that a completed delivery carries its result and output hash: one without is "

@@ -130,6 +130,12 @@ _row("A1.incomplete-delivery-refused", "A1",
      "applies nothing: the job's result still comes from a whole delivery or the poll.",
      "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",), ("webhook-complete-result",),
      count=c.with_arg((v.WEBHOOK_DELIVER,), "incomplete"))
+# Found by session 36's dropwhere sweep (mutant 304: the count's subquery lost its call): every call read counted
+# every tenant's analyses and passed, reads-current taking any count above 0 for an applied result.
+_row("A1.call-read-counts-own", "A1",
+     "A call read counts the call's own analyses: never more than the call holds at the end of the run.",
+     "job-applied-once", (v.CALL_SUBMIT, v.CALL_READ), "calls whose jobs complete", ("smoke", "webhook-poll-storm"),
+     ("call-read-count-scoped",), judged_by="call_read_counts_judged")
 # Found 2026-12-05 by a sweep that rewrote one field of random 2xx answers: no rule read a call's lead score or
 # outcome, in an answer or in the final state.
 _row("A1.call-carries-result", "A1",

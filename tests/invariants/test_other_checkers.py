@@ -110,6 +110,26 @@ def test_a_call_carries_its_analysis_lead_score_and_outcome() -> None:
                                                                      "call-result-differs"]
 
 
+def test_a_call_read_never_counts_more_analyses_than_the_call_holds_in_the_end() -> None:
+    """call1 holds one analysis: reads of 0 or 1 pass, a read of 3 (every tenant's counted) is flagged; call9 is
+    gone from the final state (deleted with its analyses), so its reads are not judged."""
+    rows = (_analysis("n1", "j1"),)
+    calls = ({"id": "call1", "status": "analyzed"}, {"id": "call2", "status": "submitted"})
+    b = HistoryBuilder()
+    b.call("call.read", 0, 1, 200, call_id="call1", result={"analyses": 0})
+    b.call("call.read", 2, 3, 200, call_id="call1", result={"analyses": 1})
+    b.call("call.read", 4, 5, 200, call_id="call2", result={"analyses": 0})
+    b.call("call.read", 6, 7, 200, call_id="call9", result={"analyses": 2})
+    b.call("call.read", 8, 9, 404, call_id="call2", result={})
+    ok = _run("job-applied-once", b, call_analyses=rows, calls=calls)
+    assert ok.status == "valid", ok.violations
+    assert ok.summary["call_read_counts_judged"] == 3
+    _, bad = b.call("call.read", 10, 11, 200, call_id="call2", result={"analyses": 3})
+    verdict = _run("job-applied-once", b, call_analyses=rows, calls=calls)
+    assert [(v.details["type"], v.details["call_id"], v.ops) for v in verdict.violations] == [
+        ("call-read-overcounts", "call2", (b.at(bad - 1), b.at(bad)))]
+
+
 def test_completed_job_never_applied_is_a_liveness_violation() -> None:
     b = HistoryBuilder()
     _, lost = b.call("webhook.deliver", 0, 500, None, job_id="j2")

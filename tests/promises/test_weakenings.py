@@ -1845,6 +1845,34 @@ def test_webhook_complete_result(apps, weakened: bool) -> None:
         assert {"incomplete-delivery-applied", "incomplete-result-applied"} <= kinds, kinds
 
 
+@FIX
+def test_call_read_count_scoped(apps, weakened: bool) -> None:
+    """One call's job applied, another call of the tenant read: it counts 0 analyses with the fix; without it,
+    every analysis the database holds (job-applied-once: call-read-overcounts)."""
+    from stormproof.harness.shunya.forged import job_delivery
+
+    app = apps(*(("call-read-count-scoped",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    applied_call, shunya_job = _pending_job(app, tenant)
+    sent = job_delivery(shunya_job, applied_call, tenant.company_id, app.webhook_secret)
+    answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=sent.raw,
+                        headers={**sent.headers, "Content-Type": "application/json"})
+    assert answer.status_code == 200 and answer.json()["status"] == "applied", answer.text
+    rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=shunya_job, call_id=applied_call,
+               payload_fp=sent.payload_fp)
+    other, _ = _pending_job(app, tenant)
+    read = httpx.get(f"{app.url}/api/v1/calls/{other}", headers=auth(tenant.manager_token))
+    assert read.status_code == 200, read.text
+    assert (read.json()["analyses"] >= 1) if weakened else (read.json()["analyses"] == 0), read.text
+    rec.record(v.CALL_READ, tenant.company_id, read, call_id=other)
+    verdict = _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
+    assert verdict.summary["call_read_counts_judged"] == 1, verdict.summary
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"call-read-overcounts"}
+
+
 # -- E2 counters ---------------------------------------------------------------------------------
 def _metrics_agree(app, baseline: str, history):
     """metrics-agree over the app's real counters (since ``baseline``) and its final state."""

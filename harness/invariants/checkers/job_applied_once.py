@@ -15,7 +15,8 @@ it as completed with a valid signature.
 A call carries its result: a call with one analysis row has that row's
 ``lead_score`` and ``outcome`` in the final state (``call-result-differs``),
 and a call read answering one analysis answers them too
-(``call-read-result-differs``): the columns clients read are copied from the
+(``call-read-result-differs``), and never counts more analyses than the call
+holds in the end (``call-read-overcounts``): the columns clients read are copied from the
 result when it is applied, and a copy from a misnamed field (or from another
 delivery's payload) left every other rule green (found by a sweep that
 rewrote fields of 2xx answers: no rule read a call's lead score).
@@ -94,12 +95,13 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
     answers = _applied_answers(log, history, by_job)
     statuses = _call_statuses(log, snapshot, by_job)
     results = _call_results(log, history, snapshot, rows)
+    counts = _call_read_counts(log, history, snapshot, rows)
     # The failed jobs whose fate this run judged (A1.failed-not-analysed is exercised only by those).
     failed = 0 if snapshot.failed_jobs is None else len(snapshot.failed_jobs - vouched)
     return log.verdict(jobs_applied=len(by_job), analyses=len(rows), jobs_delivered=len(deliveries),
                        forged_deliveries=forged, incomplete_deliveries=incomplete, foreign_results=foreign, failed_jobs_judged=failed,
                        applied_answers_judged=answers, call_statuses_judged=statuses,
-                       call_results_judged=results)
+                       call_results_judged=results, call_read_counts_judged=counts)
 
 
 def _applied_answers(log: ViolationLog, history: History, by_job: dict) -> int:
@@ -213,6 +215,37 @@ def _call_results(log: ViolationLog, history: History, snapshot: Snapshot, rows:
             log.add("call-read-result-differs", f"call {call} read lead score {read[0]!r} and outcome {read[1]!r}, "
                     f"but its one analysis says {score!r} and {outcome!r}", (invoke.index, completion.index),
                     call_id=call, shunya_job_id=analysis.get("shunya_job_id"))
+    return judged
+
+
+def _call_read_counts(log: ViolationLog, history: History, snapshot: Snapshot, rows: tuple[Row, ...]) -> int:
+    """A call read's ``analyses`` never exceeds the analyses the call holds in the end (``call-read-overcounts``),
+    for a call the final state still has: an analysis goes only with its call (retention, deletion), so more than
+    the end holds were never there. A count that lost its call (every tenant's analyses counted) passed every other
+    rule: reads-current takes a count above 0 as an applied result, and the lead score is judged only for reads of
+    one analysis (found by a source-mutation sweep that dropped criteria of queries, session 36). Returns the reads
+    judged."""
+    calls = snapshot.table("calls")
+    if calls is None:
+        return 0
+    present = {str(row.get("id")) for row in calls}
+    held: dict[str, int] = {}
+    for row in rows:
+        call = str(row.get("call_id"))
+        held[call] = held.get(call, 0) + 1
+    judged = 0
+    for invoke, completion in history.pairs_of(CALL_READ):
+        if completion is None or completion.status != 200:
+            continue
+        said = completion.result.get("analyses")
+        call = str(invoke.args.get("call_id"))
+        if not isinstance(said, int) or isinstance(said, bool) or call not in present:
+            continue
+        judged += 1
+        if said > held.get(call, 0):
+            log.add("call-read-overcounts", f"call {call} read with {said} analyses, but it holds "
+                    f"{held.get(call, 0)} in the end (an analysis goes only with its call)",
+                    (invoke.index, completion.index), call_id=call, read=said, held=held.get(call, 0))
     return judged
 
 
