@@ -131,7 +131,9 @@ _row("A1.incomplete-delivery-refused", "A1",
      "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",), ("webhook-complete-result",),
      count=c.with_arg((v.WEBHOOK_DELIVER,), "incomplete"))
 # Found by session 36's dropwhere sweep (mutant 304: the count's subquery lost its call): every call read counted
-# every tenant's analyses and passed, reads-current taking any count above 0 for an applied result.
+# every tenant's analyses and passed, reads-current taking any count above 0 for an applied result. Measured
+# (verify --tries 2 --only call-read-count-scoped, 2026-12-06): caught 4/4 (84 to 577 violations); all fixes on,
+# 4/4 passed, judging 170 and 184 reads (smoke), 754 and 566 (webhook-poll-storm).
 _row("A1.call-read-counts-own", "A1",
      "A call read counts the call's own analyses: never more than the call holds at the end of the run.",
      "job-applied-once", (v.CALL_SUBMIT, v.CALL_READ), "calls whose jobs complete", ("smoke", "webhook-poll-storm"),
