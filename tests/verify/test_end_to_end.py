@@ -25,8 +25,11 @@ def test_verify_catches_tenant_guard_and_passes_all_on(tmp_path, capsys) -> None
     result = load_result(out / weakened["run_dir"])
     assert result.run.weakenings == ("tenant-guard",) and result.scenario.duration_s == 8
     (all_on,) = data["all_on"]
-    assert (all_on["scenario"], all_on["passed"], all_on["failed"]) == ("tenant-probe", 1, False)
-    assert all_on["idle_promises"] == []  # 8 s is long enough for every row of tenant-probe (tokens lapse at 6 s)
+    # An 8 s try can miss a row by chance on a busy machine (CI, 2026-12-06: D2.tokens-lapse, tokens lapse at 6 s);
+    # verify then runs one more all-on try with the next seed, which must pass too (matrix.py), and no row is idle.
+    assert all_on["scenario"] == "tenant-probe" and all_on["failed"] is False
+    assert all_on["passed"] == len(all_on["runs"]) in (1, 2), all_on
+    assert all_on["idle_promises"] == []
     assert load_result(out / all_on["runs"][0]["run_dir"]).run.weakenings == ()
     assert (out / weakened["run_dir"] / "report.html").is_file()
     assert f'href="{weakened["run_dir"]}/report.html"' in (out / "verify.html").read_text()
