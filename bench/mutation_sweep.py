@@ -84,6 +84,12 @@ def _in_weakening(node: ast.AST) -> bool:
     return "weakened" in ast.unparse(node)
 
 
+def _is_filter(node: ast.AST) -> bool:
+    """A ``.where(...)``/``.filter(...)`` call with positional criteria only: what a ``dropwhere`` mutant edits."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _FILTERS \
+        and not node.keywords
+
+
 def _sites(tree: ast.Module) -> list[tuple[tuple[tuple[str, int | None], ...], str, int, str]]:
     found: list[tuple[tuple[tuple[str, int | None], ...], str, int, str]] = []
 
@@ -107,8 +113,7 @@ def _sites(tree: ast.Module) -> list[tuple[tuple[tuple[str, int | None], ...], s
                     if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
                             and child.func.attr in _DROPPED:
                         found.append((at, "dropcall", line, f".{child.func.attr}()"))
-                    if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
-                            and child.func.attr in _FILTERS and child.args and not child.keywords:
+                    if _is_filter(child) and child.args:  # type: ignore[attr-defined]
                         if len(child.args) == 1:
                             found.append((at, "dropwhere", line, f".{child.func.attr}({ast.unparse(child.args[0])[:70]})"))
                         else:
@@ -168,11 +173,12 @@ def apply(clone: Path, mutant: Mutant) -> None:
         node.ops = [_SWAP[type(node.ops[0])]()]  # type: ignore[attr-defined]
     elif mutant.kind == "boolop":
         node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()  # type: ignore[attr-defined]
-    elif mutant.kind == "dropwhere" and not mutant.what.startswith("drop "):  # a where of one criterion: dropped
-        _replace(tree, mutant.path, node.func.value)  # type: ignore[attr-defined]
-    elif mutant.kind == "dropwhere":  # one criterion of several (itself maybe a call: or_()): removed from the where
-        parent, (field, index) = _node(tree, mutant.path[:-1]), mutant.path[-1]
-        del getattr(parent, field)[index]
+    elif mutant.kind == "dropwhere":
+        parent = _node(tree, mutant.path[:-1])
+        if _is_filter(parent) and len(parent.args) > 1:  # type: ignore[attr-defined]
+            del parent.args[mutant.path[-1][1]]  # type: ignore[attr-defined]  # one criterion of several
+        else:  # a where of one criterion: dropped whole
+            _replace(tree, mutant.path, node.func.value)  # type: ignore[attr-defined]
     elif mutant.kind == "dropcall":
         func = node.func  # type: ignore[attr-defined]
         _replace(tree, mutant.path, func.value if func.attr == "with_for_update"
