@@ -23,7 +23,7 @@ since every delivery the load and the Shunya stub sent was whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import WEBHOOK_DELIVER
@@ -36,7 +36,7 @@ __all__ = ["check_incomplete_deliveries", "is_incomplete"]
 _NO_HASH = (None, "", "None", "null")
 
 
-def is_incomplete(args: dict) -> bool:
+def is_incomplete(args: Mapping[str, object]) -> bool:
     """A delivery the load left incomplete on purpose: it vouches for no result."""
     return bool(args.get("incomplete"))
 

@@ -94,8 +94,11 @@ def check_job_applied_once(history: History, snapshot: Snapshot) -> Verdict:
     foreign = _foreign_results(log, history, snapshot, rows)
     answers = _applied_answers(log, history, by_job)
     statuses = _call_statuses(log, snapshot, by_job)
-    results = _call_results(log, history, snapshot, rows)
-    counts = _call_read_counts(log, history, snapshot, rows)
+    per_call: dict[str, list[Row]] = {}  # the analyses of each call, as both call rules read them
+    for row in rows:
+        per_call.setdefault(str(row.get("call_id")), []).append(row)
+    results = _call_results(log, history, snapshot, per_call)
+    counts = _call_read_counts(log, history, snapshot, per_call)
     # The failed jobs whose fate this run judged (A1.failed-not-analysed is exercised only by those).
     failed = 0 if snapshot.failed_jobs is None else len(snapshot.failed_jobs - vouched)
     return log.verdict(jobs_applied=len(by_job), analyses=len(rows), jobs_delivered=len(deliveries),
@@ -174,15 +177,12 @@ def _result_fields(result: object) -> tuple[int, str] | None:
     return score, outcome
 
 
-def _call_results(log: ViolationLog, history: History, snapshot: Snapshot, rows: tuple[Row, ...]) -> int:
+def _call_results(log: ViolationLog, history: History, snapshot: Snapshot, per_call: dict[str, list[Row]]) -> int:
     """Calls with one analysis row read its lead_score and outcome, in the final state and in the call reads
     that answered one analysis. Returns the calls and reads judged."""
     calls = snapshot.table("calls")
     if calls is None:
         return 0
-    per_call: dict[str, list[Row]] = {}
-    for row in rows:
-        per_call.setdefault(str(row.get("call_id")), []).append(row)
     want: dict[str, tuple[tuple[int, str], Row]] = {}
     for call, analyses in per_call.items():
         fields = _result_fields(analyses[0].get("result")) if len(analyses) == 1 else None
@@ -218,7 +218,8 @@ def _call_results(log: ViolationLog, history: History, snapshot: Snapshot, rows:
     return judged
 
 
-def _call_read_counts(log: ViolationLog, history: History, snapshot: Snapshot, rows: tuple[Row, ...]) -> int:
+def _call_read_counts(log: ViolationLog, history: History, snapshot: Snapshot,
+                      per_call: dict[str, list[Row]]) -> int:
     """A call read's ``analyses`` never exceeds the analyses the call holds in the end (``call-read-overcounts``),
     for a call the final state still has: an analysis goes only with its call (retention, deletion), so more than
     the end holds were never there. A count that lost its call (every tenant's analyses counted) passed every other
@@ -229,10 +230,7 @@ def _call_read_counts(log: ViolationLog, history: History, snapshot: Snapshot, r
     if calls is None:
         return 0
     present = {str(row.get("id")) for row in calls}
-    held: dict[str, int] = {}
-    for row in rows:
-        call = str(row.get("call_id"))
-        held[call] = held.get(call, 0) + 1
+    held = {call: len(analyses) for call, analyses in per_call.items()}
     judged = 0
     for invoke, completion in history.pairs_of(CALL_READ):
         if completion is None or completion.status != 200:
