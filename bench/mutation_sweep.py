@@ -5,7 +5,9 @@ bugs nobody named. Each mutant changes one spot of ``reference_app`` (services, 
 body raises removed (``guard``: the check an engineer forgets), a comparison flipped (``cmp``), ``and``/``or``
 swapped (``boolop``), a row lock, a commit or a relay nudge dropped (``dropcall``), one criterion of a query's
 ``where`` dropped (``dropwhere``: the forgotten ``company_id`` or status filter, the multi-tenant backend's classic
-bug; a ``where`` of one criterion is dropped whole). Spots inside a weakening's
+bug; a ``where`` of one criterion is dropped whole), a refusal answered with the wrong problem (``refusal``: a
+``Problem("not-found")`` raised as ``"forbidden"``, a conflict as a malformed request: the bug a checker that judges
+only the successes lets through). Spots inside a weakening's
 own branch are left alone (they switch a named weakening on). The mutant runs through the scenario where its
 file's promises are at risk, then ``smoke`` if that passed; a run that ends VIOLATION or ERROR caught it.
 
@@ -49,6 +51,19 @@ _SWAP: dict[type, type] = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE
 _DROPPED = frozenset({"with_for_update", "commit", "nudge"})
 #: Query methods whose criteria a ``dropwhere`` mutant drops one at a time.
 _FILTERS = frozenset({"where", "filter"})
+#: ``refusal`` mutants: each problem kind -> the plausible wrong one an engineer writes instead (another status,
+#: or for a 409 whose type tells the client what to do, another 409). The server's own errors are left alone.
+WRONG_REFUSAL: dict[str, str] = {
+    "not-found": "forbidden", "forbidden": "not-found", "unauthenticated": "forbidden",
+    "malformed-request": "validation-error", "validation-error": "malformed-request",
+    "idempotency-key-missing": "validation-error", "idempotency-key-invalid": "validation-error",
+    "idempotency-key-mismatch": "conflict", "idempotency-key-in-flight": "conflict", "resource-busy": "conflict",
+    "active-session-exists": "malformed-request", "appointment-already-assigned": "malformed-request",
+    "rep-double-booked": "malformed-request", "conflict": "malformed-request", "consent-required": "forbidden",
+    "deletion-not-pending": "not-found", "confirmation-token-invalid": "forbidden", "rate-limited": "resource-busy",
+    "payload-too-large": "malformed-request", "unsupported-media-type": "malformed-request",
+    "method-not-allowed": "not-found", "unavailable": "resource-busy",
+}
 #: The scenario where a file's promises are at risk (first match of the file name's end); smoke otherwise.
 SCENARIOS: tuple[tuple[str, str], ...] = (
     ("assignments.py", "assignment-storm"), ("consent.py", "lifecycle-under-load"),
@@ -71,7 +86,7 @@ class Mutant:
     number: int
     file: str           # relative to the clone
     line: int
-    kind: str           # guard, cmp, boolop, dropcall, dropwhere
+    kind: str           # guard, cmp, boolop, dropcall, dropwhere, refusal
     what: str           # the original code, shortened
     path: tuple[tuple[str, int | None], ...]  # fields and indices from the module to the node
 
@@ -88,6 +103,14 @@ def _is_filter(node: ast.AST) -> bool:
     """A ``.where(...)``/``.filter(...)`` call with positional criteria only: what a ``dropwhere`` mutant edits."""
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _FILTERS \
         and not node.keywords
+
+
+def _refused_kind(node: ast.AST) -> str | None:
+    """The problem kind of a ``Problem("kind", ...)`` call a ``refusal`` mutant changes, else None."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Problem" and node.args \
+            and isinstance(node.args[0], ast.Constant) and node.args[0].value in WRONG_REFUSAL:
+        return str(node.args[0].value)
+    return None
 
 
 def _sites(tree: ast.Module) -> list[tuple[tuple[tuple[str, int | None], ...], str, int, str]]:
@@ -120,6 +143,9 @@ def _sites(tree: ast.Module) -> list[tuple[tuple[tuple[str, int | None], ...], s
                             for i, criterion in enumerate(child.args):
                                 found.append((at + (("args", i),), "dropwhere", line,
                                               f"drop {ast.unparse(criterion)[:80]}"))
+                    kind = _refused_kind(child)
+                    if kind is not None:
+                        found.append((at, "refusal", line, f"Problem({kind!r}) -> {WRONG_REFUSAL[kind]!r}"))
                 walk(child, at, inside)
 
     walk(tree, (), False)
@@ -179,6 +205,8 @@ def apply(clone: Path, mutant: Mutant) -> None:
             del parent.args[mutant.path[-1][1]]  # type: ignore[attr-defined]  # one criterion of several
         else:  # a where of one criterion: dropped whole
             _replace(tree, mutant.path, node.func.value)  # type: ignore[attr-defined]
+    elif mutant.kind == "refusal":
+        node.args[0] = ast.Constant(WRONG_REFUSAL[node.args[0].value])  # type: ignore[attr-defined]
     elif mutant.kind == "dropcall":
         func = node.func  # type: ignore[attr-defined]
         _replace(tree, mutant.path, func.value if func.attr == "with_for_update"
@@ -217,7 +245,7 @@ def _run(clone: Path, scenario: str, out: Path, timeout_s: float) -> tuple[str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clone", type=Path, required=True, help="a checkout with its own .venv (mutated!)")
-    parser.add_argument("--kinds", default="guard,dropcall", help="comma-separated: guard,cmp,boolop,dropcall,dropwhere")
+    parser.add_argument("--kinds", default="guard,dropcall", help="comma-separated: guard,cmp,boolop,dropcall,dropwhere,refusal")
     parser.add_argument("--only", default="", help="comma-separated mutant numbers (from --list)")
     parser.add_argument("--sample", type=int, default=0, help="at most this many, drawn with --seed")
     parser.add_argument("--seed", type=int, default=1)
