@@ -64,6 +64,9 @@ _READS = frozenset((SESSION_READ, APPOINTMENT_READ, CALL_READ))
 MAX_BEFORE_READ = 6
 #: Invariants judged on latency or rates: a handful of requests cannot show them.
 UNREPRODUCIBLE_KINDS = frozenset(("slo",))
+#: Rate-limit violations about a 429's own answer (its Retry-After, a replayed 429): the tenant's traffic before
+#: it must spend the allowance again, or the replayed request is simply served.
+_REFUSAL_ANSWERS = frozenset(("limit-without-retry-after", "retry-after-too-long", "limit-replayed"))
 #: At most this many requests stand for the traffic that spent a tenant's rate allowance (see ``_traffic``).
 MAX_TRAFFIC = 40
 #: A reused key's pause (``_key_pauses``) counts from this long, and is kept up to this long.
@@ -184,7 +187,10 @@ def _traffic(history: History, details: Mapping[str, Any], named: Mapping[int, O
     ``quiet-tenant-limited`` 429 was refused because others spent the allowance: every other tenant's
     requests sent in the second before it was answered join it, nearest first, so that a limiter shared
     between tenants is exhausted again when the refused request comes (it waits for the answers it had
-    seen, ``Step.after``). At most :data:`MAX_TRAFFIC`; the shrinker keeps the few that matter.
+    seen, ``Step.after``). A violation about a 429's own answer (its Retry-After, a stored 429) needs that
+    429 again: the same tenant's requests sent in the second before it was answered join it, nearest first,
+    so that its own allowance is spent when it comes. At most :data:`MAX_TRAFFIC`; the shrinker keeps the few
+    that matter.
     """
     kind, tenant = details.get("type"), details.get("tenant")
 
@@ -196,12 +202,18 @@ def _traffic(history: History, details: Mapping[str, Any], named: Mapping[int, O
         return [invoke for invoke, done in history.pairs() if invoke.tenant == tenant and counted(invoke)
                 and done is not None and done.status not in (None, 429)
                 and done.time_ns // _SECOND_NS == second][:MAX_TRAFFIC]
-    if kind == "quiet-tenant-limited" and named:
+    if (kind == "quiet-tenant-limited" or kind in _REFUSAL_ANSWERS) and named:
         refused = max(named.values(), key=lambda op: op.index)
         done = history.completion(refused)
         answered = done.time_ns if done is not None else refused.time_ns
-        others = [invoke for invoke, _ in history.pairs() if invoke.tenant not in (None, tenant) and counted(invoke)
-                  and answered - _SECOND_NS <= invoke.time_ns <= answered]
+        if kind == "quiet-tenant-limited":
+            def spender(invoke: Op) -> bool:
+                return invoke.tenant not in (None, tenant)
+        else:
+            def spender(invoke: Op) -> bool:
+                return invoke.tenant is not None and invoke.tenant == refused.tenant
+        others = [invoke for invoke, _ in history.pairs() if spender(invoke) and counted(invoke)
+                  and invoke.index != refused.index and answered - _SECOND_NS <= invoke.time_ns <= answered]
         return sorted(others, key=lambda op: answered - op.time_ns)[:MAX_TRAFFIC]
     return []
 

@@ -385,6 +385,27 @@ def test_shunya_calls_over_the_limit_are_a_violation() -> None:
     assert all(v.details["calls"] > v.details["window_s"] * 4.5 + 3 for v in verdict.violations)
 
 
+def test_shunya_over_limit_cites_the_tenants_calls_in_flight_then() -> None:
+    """A crowded window names the requests that made the app call Shunya then (the tenant's submissions and
+    refreshes in flight from a second before it to its end), so that stormproof reproduce has a case to send;
+    other tenants' and earlier ones are not cited."""
+    from tests.invariants.builders import HistoryBuilder
+
+    b = HistoryBuilder()
+    early = b.call("call.submit", 0, 50, 202, tenant="a", appointment_id="x")
+    mine = [b.call("call.submit", 5000 + 10 * k, 5200 + 10 * k, 202, tenant="a", appointment_id=f"p{k}")
+            for k in range(12)]
+    refresh = b.call("call.refresh", 5300, 5400, 202, tenant="a", call_id="c1")
+    other = b.call("call.submit", 5010, 5100, 202, tenant="b", appointment_id="q")
+    calls = [(5.2 + k / 100, "a") for k in range(13)]
+    snapshot = Snapshot.build({}, upstream_calls=[(1e9 + at, tenant) for at, tenant in calls], config=SHUNYA)
+    (verdict,) = check_all(b.build(), snapshot, ["rate-limit-enforced"])
+    assert verdict.status == "invalid"
+    cited = set(verdict.violations[0].ops)
+    assert {b.at(invoke) for invoke, _ in mine} | {b.at(refresh[0])} <= cited
+    assert b.at(early[0]) not in cited and b.at(other[0]) not in cited
+
+
 def test_shunya_calls_bunched_by_a_fault_or_without_a_limit_are_not_judged() -> None:
     """Calls bunched while a fault was active (a paused worker releases them together) are not judged; nor is
     anything without the app's Shunya limit or without the stub's log."""

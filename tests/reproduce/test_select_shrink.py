@@ -322,6 +322,26 @@ def test_a_quiet_tenants_429_brings_the_others_traffic_before_it(tmp_path: Path)
     assert set(quiet.after) >= {step.index for step in others if step.group == quiet.group}
 
 
+def test_a_429s_own_answer_brings_its_tenants_traffic_before_it(tmp_path: Path) -> None:
+    """retry-after-too-long cites the refused request alone; replayed alone it is served, not refused, so its
+    Retry-After is never seen again (retry-after-units 0/5). The same tenant's requests of the second before
+    its answer join it (nearest first), the other tenants' do not, and it is sent after their answers."""
+    s = 1_000_000_000
+    spec = [("t0", 3 * s + 10 * n, 3 * s + 10 * n + 5, 200) for n in range(20)]
+    spec += [("t0", s, s + 5, 200),  # long before: not in the window
+             ("t1", 3 * s + 50, 3 * s + 60, 200),  # another tenant's: its allowance is its own
+             ("t0", 3 * s + 400, 3 * s + 450, 429)]
+    ops = _lists(spec)
+    refused = next(op for op in ops if op.status == 429)
+    violation = {"ops": [refused.invoke_index, refused.index],
+                 "details": {"type": "retry-after-too-long", "tenant": "t0", "retry_after_s": 5000.0}}
+    _, case = select_case(_rate_record(tmp_path, ops, violation), 1)
+    assert {step.tenant for step in case.steps} == {"t0"}
+    assert len(case.steps) == 21  # the 20 of its second and the 429
+    last = next(step for step in case.steps if step.status == 429)
+    assert set(last.after) >= {step.index for step in case.steps if step.group == last.group and step is not last}
+
+
 def test_a_key_reused_past_its_ttl_is_reused_as_late_in_the_replay(tmp_path: Path) -> None:
     """Groups play back to back: a key the run reused 5.5 s later (past a 3 s TTL) was reused at once, within
     the TTL, where a replayed answer is right (idempotency-expiry 0/5). The second waits as long as in the run."""

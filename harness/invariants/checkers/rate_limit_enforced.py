@@ -249,10 +249,27 @@ def _shunya_over_limit(log: ViolationLog, history: History, calls: tuple[tuple[f
                 log.add("shunya-over-limit",
                         f"tenant {tenant}: the Shunya stub served {count} of its calls (job creations and polls) "
                         f"within {length:g} s, over the app's Shunya limit {rate:g}/s, burst {burst:g}: at most "
-                        f"{bound:g}", badness=float(count - bound), tenant=tenant, window_s=length, calls=count,
-                        at=times[i])
+                        f"{bound:g}", _shunya_senders(history, tenant, start_ns, length),
+                        badness=float(count - bound), tenant=tenant, window_s=length, calls=count, at=times[i])
     return {"shunya_calls_judged": judged, "shunya_busiest_second": most,
             "shunya_windows_not_judged_near_fault": near_fault}
+
+
+#: At most this many requests cited by a shunya-over-limit window (for ``stormproof reproduce``).
+_MAX_SENDERS = 40
+
+
+def _shunya_senders(history: History, tenant: str, start_ns: float | None, length: float) -> list[int]:
+    """The tenant's call submissions and refreshes in flight from a second before a crowded window to its end
+    (invoke indices, at most ``_MAX_SENDERS``): the requests that made the app call Shunya then, so that a
+    replay of them together crowds the stub again. None without the history's clock."""
+    if start_ns is None:
+        return []
+    low, high = start_ns - 1e9, start_ns + length * 1e9
+    found = [invoke.index for invoke, completion in history.pairs_of(CALL_SUBMIT, CALL_REFRESH)
+             if invoke.tenant == tenant and invoke.process != NEMESIS and invoke.time_ns <= high
+             and (completion is None or completion.time_ns >= low)]
+    return sorted(found)[:_MAX_SENDERS]
 
 
 #: Window lengths (s) that confirm an over-limit second: the second itself, then longer ones for slow answers.
