@@ -881,6 +881,18 @@ _DECLARED: tuple[Weakening, ...] = (
         "the webhook's check that a completed delivery carries its result and output hash: one without is "
         "applied (an empty analysis, or the job marked processed under no hash, so its real result comes in again)",
     ),
+    Weakening(
+        "company-deletion-requests-scope",
+        "F2",
+        "the company condition of a company deletion's cleanup of pending deletion requests: confirming one "
+        "tenant's deletion erases every tenant's pending requests, whose tokens then confirm nothing (404)",
+    ),
+    Weakening(
+        "company-deletion-keeps-own-request",
+        "F2",
+        "the cleanup of a company's pending deletion requests takes the request being executed too (its "
+        "\"not this one\" condition dropped): the executed company deletion leaves no request beside its audit",
+    ),
 )
 _twice = sorted(name for name, count in Counter(w.name for w in _DECLARED).items() if count > 1)
 if _twice:  # a dict built from the list would keep the last silently, and the first would switch off nothing

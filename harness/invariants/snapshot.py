@@ -32,7 +32,7 @@ from typing import Any
 from stormproof.harness.invariants.config import CheckConfig
 from stormproof.harness.invariants.metrics import parse_metrics
 
-__all__ = ["COUNTED_TABLES", "Quiescence", "Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row",
+__all__ = ["COUNTED_TABLES", "OPTIONAL_TABLES", "Quiescence", "Row", "Snapshot", "TABLES", "TIMESTAMP_COLUMNS", "normalise_row",
            "timestamp_seconds"]
 
 Row = Mapping[str, Any]
@@ -54,12 +54,20 @@ TABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "dead_letters": ("id", "company_id", "task_id", "task_name", "error", "attempts", "status", "retried_task_id"),
     "consents": ("id", "company_id", "appointment_id", "scope", "granted_at", "ip", "user_agent", "evidence"),
     "deletion_audit": ("id", "company_id", "scope", "target_id", "counts", "executed_at"),
+    # Every request stays but the pending ones of a deleted company (docs/API.md, "Deletion"); read where the
+    # database has the table (``OPTIONAL_TABLES``).
+    "deletion_requests": ("id", "company_id", "scope", "target_id", "status"),
     # The table's key is company_id; it is also read as ``id`` so that every table has one.
     "retention_policies": ("company_id AS id", "company_id", "call_days", "appointment_days"),
     # Who exists, by role: a company deletion takes the company's reps and keeps its managers, and takes
     # nobody of another company (plan F2).
     "users": ("id", "company_id", "role"),
 })
+
+#: Tables of ``TABLES`` read only where the database has them (None otherwise: the rules on them not judged).
+#: Why: an app under test (``--app-command``) may keep its deletion requests elsewhere; the rows every rule
+#: needs are required, these extras are not.
+OPTIONAL_TABLES: frozenset[str] = frozenset(("deletion_requests",))
 
 #: Tables counted per company, not read row by row (``Snapshot.rows_by_company``).
 COUNTED_TABLES: tuple[str, ...] = ("outbox", "idempotency_keys")
@@ -174,6 +182,7 @@ class Snapshot:
     dead_letters: tuple[Row, ...] | None = None
     consents: tuple[Row, ...] | None = None
     deletion_audit: tuple[Row, ...] | None = None
+    deletion_requests: tuple[Row, ...] | None = None
     retention_policies: tuple[Row, ...] | None = None
     users: tuple[Row, ...] | None = None
     metrics: Mapping[str, float] | None = None

@@ -1117,6 +1117,21 @@ _row("F2.company-scoped", "F2",
      TENANTS + "; a disposable company whose rows the seed counted, beside tenants with rows in every table",
      ("lifecycle-under-load",), ("company-deletion-scope",),
      count=c.with_arg_value((v.DELETION_CONFIRM,), "scope", "company"))
+# Found 2026-12-06 by a source-mutation sweep (dropwhere 93 and 94): the company condition of a company deletion's
+# cleanup of pending deletion requests dropped (every tenant's pending requests erased), and the cleanup taking
+# the executing request itself, both passed lifecycle-under-load: no rule read the deletion_requests table. The
+# snapshot reads it now (where the database has it); the run leaves dozens of other tenants' requests pending.
+_row("F2.deletion-requests-scoped", "F2",
+     "A company deletion takes its own tenant's pending deletion requests only: every other tenant's request "
+     "is still there afterwards.",
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
+     TENANTS + "; other tenants' deletion requests left pending when the disposable company is deleted",
+     ("lifecycle-under-load",), ("company-deletion-requests-scope",), judged_by="deletion_requests_at_risk")
+_row("F2.executed-request-kept", "F2",
+     "An executed deletion request stays beside its audit, as executed, the company deletion's own included.",
+     "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),
+     TENANTS + "; a disposable company whose deletion is confirmed",
+     ("lifecycle-under-load",), ("company-deletion-keeps-own-request",), judged_by="company_requests_judged")
 _row("F3.consent-before-recording", "F3",
      "No recording session exists for an appointment without a recording consent granted before it started.",
      "consent-before-processing", (v.SESSION_START, v.LEGACY_START), TENANTS + "; appointments without consent",

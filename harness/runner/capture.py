@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ..invariants import TABLES, CheckConfig, Quiescence, Snapshot
-from ..invariants.snapshot import COUNTED_TABLES
+from ..invariants.snapshot import COUNTED_TABLES, OPTIONAL_TABLES
 from ..stack.system import SystemUnderTest
 from .quiesce import QuiescePolicy, quiesce
 from .error_logs import read_error_log_traces
@@ -53,8 +53,9 @@ def wait_quiet(stack: SystemUnderTest, policy: QuiescePolicy | None = None) -> Q
 
 
 def read_state(dsn: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, int]]]:
-    """The snapshot's tables (``TABLES``, row by row) and its rows per company of ``COUNTED_TABLES`` (a table
-    the database lacks left out: an app without an outbox), all from one snapshot of the database.
+    """The snapshot's tables (``TABLES``, row by row) and its rows per company of ``COUNTED_TABLES`` (a counted
+    or ``OPTIONAL_TABLES`` table the database lacks left out: an app without an outbox), all from one snapshot
+    of the database.
 
     One REPEATABLE READ transaction: read one statement at a time (READ COMMITTED), a run that ended with work
     still in flight (quiescence's bound expired on a loaded machine) showed a call's analysis but the call as it
@@ -66,12 +67,19 @@ def read_state(dsn: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dic
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         for table, columns in TABLES.items():
+            if table in OPTIONAL_TABLES and not _exists(conn, table):
+                continue
             tables[table] = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()  # noqa: S608
         for table in COUNTED_TABLES:
-            if conn.execute("SELECT to_regclass(%s) AS t", (table,)).fetchone()["t"] is not None:
+            if _exists(conn, table):
                 counted[table] = {str(row["company_id"]): int(row["n"]) for row in conn.execute(
                     f"SELECT company_id, count(*) AS n FROM {table} GROUP BY company_id")}  # noqa: S608
     return tables, counted
+
+
+def _exists(conn: psycopg.Connection[dict[str, Any]], table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) AS t", (table,)).fetchone()
+    return row is not None and row["t"] is not None
 
 
 def capture_snapshot(stack: SystemUnderTest, *, baseline_metrics: str | None, config: CheckConfig,

@@ -243,13 +243,14 @@ async def confirm_request(
     if request.scope == "company":
         # The tenant's other pending requests go too (their targets are gone); executed ones stay
         # beside their audit rows.
-        await session.execute(
-            delete(DeletionRequest).where(
-                DeletionRequest.company_id == request.company_id,
-                DeletionRequest.id != request.id,
-                DeletionRequest.status == "pending",
-            )
-        )
+        # Weakened ``company-deletion-requests-scope``: every tenant's pending requests;
+        # ``company-deletion-keeps-own-request``: the one being executed too.
+        criteria = [DeletionRequest.status == "pending"]
+        if not settings.weakened("company-deletion-requests-scope"):
+            criteria.append(DeletionRequest.company_id == request.company_id)
+        if not settings.weakened("company-deletion-keeps-own-request"):
+            criteria.append(DeletionRequest.id != request.id)
+        await session.execute(delete(DeletionRequest).where(*criteria))
     request.status = "executed"
     if settings.weakened("deletion-audit-counts"):
         # The original counted the row it deleted and let ON DELETE CASCADE take the rest, uncounted.

@@ -600,3 +600,78 @@ def test_deletion_audited_passes_a_first_confirmation_refused_when_something_may
         op.index, op.type, op.process, op.f, op.tenant, {**op.args, "past_expiry_s": -1.0}, op.status, op.result,
         op.error, op.time_ns, op.wall, op.invoke_index) for op in history])
     assert "confirm-refused" not in {v.details["type"] for v in _one("deletion-audited", near, tables).violations}
+
+
+# -- deletion requests kept (F2.deletion-requests-scoped, F2.executed-request-kept) ---------------------------
+
+def _requests_and_company_deletion(*, company_confirm: int | None = 200) -> tuple[History, dict[str, int]]:
+    """c1 asks to delete appointment a1 (never confirmed) and a2 (confirmed); then the disposable company dz asks
+    for its own deletion, and confirms it (``company_confirm``: its answer, None for no answer)."""
+    from stormproof.harness.history.vocabulary import DELETION_REQUEST
+
+    b = HistoryBuilder()
+    at = {}
+    at["pending"] = b.call(DELETION_REQUEST, 0, 5, 201, tenant="c1", result={"id": "p1"}, scope="appointment",
+                           target_id="a1")[1]
+    b.call(DELETION_REQUEST, 10, 15, 201, tenant="c1", result={"id": "e1"}, scope="appointment", target_id="a2")
+    b.call(DELETION_CONFIRM, 20, 25, 200, tenant="c1", result={"id": "e1"}, deletion_id="e1", scope="appointment",
+           target_id="a2")
+    b.call(DELETION_REQUEST, 30, 35, 201, tenant="dz", result={"id": "dc"}, scope="company", target_id="dz")
+    b.call(DELETION_REQUEST, 32, 36, 201, tenant="dz", result={"id": "dp"}, scope="appointment", target_id="az")
+    if company_confirm is None:
+        b.invoke(DELETION_CONFIRM, 40, tenant="dz", deletion_id="dc", scope="company", target_id="dz")
+    else:
+        b.call(DELETION_CONFIRM, 40, 45, company_confirm, tenant="dz", result={"id": "dc"}, deletion_id="dc",
+               scope="company", target_id="dz")
+    history = b.build()
+    return history, {name: b.at(index) for name, index in at.items()}
+
+
+def _requests(*rows: tuple[str, str, str]) -> list[dict]:
+    return [{"id": deletion, "company_id": company, "scope": "appointment", "target_id": None, "status": status}
+            for deletion, company, status in rows]
+
+
+_KEPT = (("p1", "c1", "pending"), ("e1", "c1", "executed"), ("dc", "dz", "executed"))
+
+
+def test_deletion_audited_passes_requests_kept_but_the_deleted_companys_pending_ones() -> None:
+    """The company's own pending request goes with it; every other request stays, the executed ones executed."""
+    history, _ = _requests_and_company_deletion()
+    state = {**EMPTY, "deletion_audit": [], "deletion_requests": _requests(*_KEPT)}
+    verdict = _one("deletion-audited", history, state)
+    assert not [v for v in verdict.violations if v.details["type"].startswith(("deletion-request", "executed-req"))]
+    assert verdict.summary["deletion_requests_kept_judged"] == 3
+    assert verdict.summary["deletion_requests_at_risk"] == 2  # c1's two, acknowledged before dz's deletion
+    assert verdict.summary["company_requests_judged"] == 1
+    # A company deletion that may have run (no answer) excuses its pending requests too; no table, no claim.
+    unsure, _ = _requests_and_company_deletion(company_confirm=None)
+    state = {**EMPTY, "deletion_audit": [], "deletion_requests": _requests(*_KEPT[:2])}
+    assert not [v for v in _one("deletion-audited", unsure, state).violations
+                if v.details["type"].startswith("deletion-request")]
+    bare = _one("deletion-audited", history, {**EMPTY, "deletion_audit": []})
+    assert bare.summary["deletion_requests_kept_judged"] == 0
+
+
+def test_deletion_audited_flags_another_tenants_request_lost_to_a_company_deletion() -> None:
+    """company-deletion-requests-scope: dz's deletion erased c1's pending request."""
+    history, at = _requests_and_company_deletion()
+    state = {**EMPTY, "deletion_audit": [], "deletion_requests": _requests(*_KEPT[1:])}
+    lost = [v for v in _one("deletion-audited", history, state).violations
+            if v.details["type"] == "deletion-request-lost"]
+    assert [v.details["deletion_id"] for v in lost] == ["p1"]
+    assert at["pending"] in lost[0].ops and lost[0].details["executed"] is False
+
+
+def test_deletion_audited_flags_an_executed_request_gone_or_still_pending() -> None:
+    """company-deletion-keeps-own-request: the executed company deletion's request gone; a confirmed request
+    left pending (its token could run it again)."""
+    history, _ = _requests_and_company_deletion()
+    gone = {**EMPTY, "deletion_audit": [], "deletion_requests": _requests(*_KEPT[:2])}
+    lost = [v for v in _one("deletion-audited", history, gone).violations if v.details["type"] == "deletion-request-lost"]
+    assert [(v.details["deletion_id"], v.details["executed"]) for v in lost] == [("dc", True)]
+    pending = {**EMPTY, "deletion_audit": [],
+               "deletion_requests": _requests(("p1", "c1", "pending"), ("e1", "c1", "pending"), ("dc", "dz", "executed"))}
+    flagged = [v for v in _one("deletion-audited", history, pending).violations
+               if v.details["type"] == "executed-request-pending"]
+    assert [v.details["deletion_id"] for v in flagged] == ["e1"]

@@ -3211,3 +3211,40 @@ def test_dead_letter_status_filter(apps, weakened: bool) -> None:
     verdict = _verdict("dead-letter-accounting", rec.history(), snapshot(app.database_url))
     flagged = {x.details["type"] for x in verdict.violations if x.details["type"].startswith("dead-letter-list")}
     assert flagged == ({"dead-letter-list-unfiltered"} if weakened else set()), verdict
+
+
+@FIX
+def test_company_deletion_requests_scope(apps, weakened: bool) -> None:
+    """Another tenant's pending deletion request outlives a company deletion with the fix; without it the
+    company's cleanup of pending requests takes every tenant's (deletion-audited: deletion-request-lost)."""
+    app = apps(*(("company-deletion-requests-scope",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    _, requested = _requested_deletion(app, tenant, rec, "2031-02-03")
+    _company_deletion(app, rec)
+    left = sql_rows(app.database_url, "SELECT status FROM deletion_requests WHERE id = %s", requested.json()["id"])
+    assert [tuple(row) for row in left] == ([] if weakened else [("pending",)])
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.summary["deletion_requests_at_risk"] == 1, verdict.summary
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [(x.details["type"], x.details["deletion_id"]) for x in verdict.violations] == [
+            ("deletion-request-lost", requested.json()["id"])]
+
+
+@FIX
+def test_company_deletion_keeps_own_request(apps, weakened: bool) -> None:
+    """The executed company deletion's own request stays, executed, with the fix; without it the cleanup of the
+    company's pending requests takes it too (deletion-audited: deletion-request-lost, an executed one)."""
+    app = apps(*(("company-deletion-keeps-own-request",) if weakened else ()))
+    rec = Recorder([t.company_id for t in app.tenants])
+    spare = _company_deletion(app, rec)
+    left = sql_rows(app.database_url, "SELECT status FROM deletion_requests WHERE company_id = %s AND scope = 'company'",
+                    spare["company_id"])
+    assert [tuple(row) for row in left] == ([] if weakened else [("executed",)])
+    verdict = _verdict("deletion-audited", rec.history(), snapshot(app.database_url))
+    assert verdict.summary["company_requests_judged"] == 1, verdict.summary
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [(x.details["type"], x.details["executed"]) for x in verdict.violations] == [
+            ("deletion-request-lost", True)]

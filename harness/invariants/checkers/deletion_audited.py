@@ -62,7 +62,17 @@ Judged on the history's acknowledged confirmations and the final state:
   gone is ``other-company-users-deleted``, and audits of it counting more rows
   of a table than the company had (``args.rows``, counted by the seed, its only
   writer) is ``company-deletion-overreach``: what the deletion counted beyond
-  the company was some other company's.
+  the company was some other company's;
+- deletion requests are kept (docs/API.md, "Deletion"): a company deletion takes
+  its own tenant's pending requests and nothing else, so every acknowledged
+  request is in the final state (where the snapshot read ``deletion_requests``),
+  but the pending ones of a company whose deletion may have run; one confirmed
+  2xx (executed) stays whatever happened to its company, as ``executed``. A
+  request gone is ``deletion-request-lost``, an executed one left pending is
+  ``executed-request-pending``. Found by a source-mutation sweep (session 37):
+  the company condition of that cleanup dropped (every tenant's pending requests
+  erased by one company's deletion) and the cleanup taking the executing request
+  itself both passed every rule, as no rule read the requests table.
 """
 
 from __future__ import annotations
@@ -145,6 +155,7 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
     reconfirmed, confirmed_together = _confirmed_again(log, history)
     first_confirms = _refused_confirmations(log, history)
     companies = _company_deletions(log, history, snapshot, audit)
+    kept, at_risk, company_requests = _requests_kept(log, history, snapshot)
     known = _known_audit_rows(history)
     for audit_id, ops in known.items():
         if audit_id not in audited:
@@ -154,10 +165,61 @@ def check_deletion_audited(history: History, snapshot: Snapshot) -> Verdict:
                        deleted_unconfirmed=unconfirmed, left_pending=pending, known_audit_rows=len(known),
                        confirmed_again=reconfirmed, confirmed_together=confirmed_together, counts_short=short,
                        first_confirms_judged=first_confirms,
-                       companies_deleted=companies,
+                       companies_deleted=companies, deletion_requests_kept_judged=kept,
+                       deletion_requests_at_risk=at_risk, company_requests_judged=company_requests,
                        # the outbox and the idempotency keys judged too only where the snapshot counted them
                        # (an app without an outbox table has nothing there to leave behind)
                        company_pending_work_judged=companies if snapshot.rows_by_company else 0)
+
+
+def _requests_kept(log: ViolationLog, history: History, snapshot: Snapshot) -> tuple[int, int, int]:
+    """Every acknowledged deletion request is still there, an executed one as ``executed`` (see the module
+    docstring). Returns the requests judged, those of them at risk (another tenant's, acknowledged before a
+    company deletion may have run) and the executed company deletions' own requests judged."""
+    rows = snapshot.table("deletion_requests")
+    if rows is None:
+        return 0, 0, 0  # not captured (an app that keeps its requests elsewhere): nothing claimed
+    present = {str(row.get("id")): row for row in rows}
+    swept: dict[str, int] = {}  # company -> when its first confirmation that may have run was sent (ns)
+    executed: set[str] = set()
+    for pair in history.pairs_of(DELETION_CONFIRM):
+        invoke, completion = pair
+        if invoke.args.get("wrong_token"):
+            continue
+        if completion is not None and completion.type == "ok":
+            executed.add(str(completion.result.get("id") or invoke.args.get("deletion_id")))
+        if invoke.args.get("scope") == "company" and possible_span(pair) is not None:
+            company = str(invoke.args.get("target_id"))
+            swept[company] = min(swept.get(company, invoke.time_ns), invoke.time_ns)
+    first_sweep = min(swept.values(), default=None)
+    judged = at_risk = own = 0
+    for invoke, completion in history.acknowledged_of(DELETION_REQUEST):
+        assert completion is not None
+        deletion = completion.result.get("id")
+        if deletion is None:
+            continue  # a route that deleted at once (judged as deleted-unconfirmed)
+        deletion, company = str(deletion), str(invoke.tenant)
+        done = deletion in executed
+        if not done and company in swept:
+            continue  # a pending request of a company whose deletion may have run: it goes with the company
+        judged += 1
+        if done and invoke.args.get("scope") == "company":
+            own += 1
+        elif first_sweep is not None and company not in swept and completion.time_ns < first_sweep:
+            at_risk += 1
+        ops = (invoke.index, completion.index)
+        row = present.get(deletion)
+        if row is None:
+            log.add("deletion-request-lost",
+                    f"deletion request {deletion} of {company} (answered {completion.status}) is gone from the final "
+                    "state: " + ("an executed request stays beside its audit" if done else
+                                 "only its own company's deletion takes a pending request"),
+                    ops, deletion_id=deletion, tenant=company, executed=done)
+        elif done and row.get("status") == "pending":
+            log.add("executed-request-pending",
+                    f"deletion request {deletion} of {company} was confirmed (answered 2xx) but is still pending: "
+                    "its token can run it again", ops, deletion_id=deletion, tenant=company)
+    return judged, at_risk, own
 
 
 def _company_deletions(log: ViolationLog, history: History, snapshot: Snapshot, audit: Iterable[Row]) -> int:
