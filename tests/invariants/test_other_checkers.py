@@ -1126,3 +1126,16 @@ def test_a_stuck_job_whose_polls_ended_without_a_dead_letter_was_dropped() -> No
     fine = _run("dead-letter-accounting", HistoryBuilder(), shunya_jobs=jobs, task_records=records,
                 dead_letters=letters, stuck_jobs=frozenset({"shj-r1"}))
     assert not [x for x in fine.violations if x.details["type"] == "stuck-job-dropped"]
+
+
+def test_gave_up_early_cites_the_request_behind_its_task() -> None:
+    """The letter names a task; the task's trace id names the request that queued it (for stormproof reproduce:
+    dead-letter-retry-failures had nothing to replay)."""
+    b = HistoryBuilder()
+    made = b.call("call.submit", 0, 1, 202, appointment_id="a1", trace_id="tr3")[0]
+    record = {**_task("t3", "dead_lettered"), "trace_id": "tr3", "tries": [{"event": "start", "at": 1.0}]}
+    letter = {"id": "d3", "task_id": "t3", "task_name": "submit", "attempts": 1, "error": "create_job: HTTP 503"}
+    verdict = _run("dead-letter-accounting", b, task_records=(record,), dead_letters=(letter,),
+                   config=CheckConfig(task_max_retries=2))
+    (violation,) = verdict.violations
+    assert violation.details["type"] == "gave-up-early" and violation.ops == (b.at(made),)

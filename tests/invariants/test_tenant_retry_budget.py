@@ -76,3 +76,25 @@ def test_a_refusal_while_the_tenant_retried_little_is_caught() -> None:
     assert [(v.details["type"], v.details["tenant"]) for v in verdict.violations] == [
         ("retry-refused-within-budget", "B")]
     assert verdict.violations[0].details["retries_before"] == 1
+
+
+def test_budget_violations_cite_the_requests_behind_their_tasks() -> None:
+    """A task names no request; its trace id leads to the one that enqueued it, so both budget rules (and
+    gave-up-early, on the refused task's letter had it been early) cite requests stormproof reproduce can
+    replay (tenant-retry-budget had nothing to replay)."""
+    over = [{**_task(n, "A", [100.0 + 0.06 * n]), "trace_id": f"tr{n}"} for n in range(30)]
+    b = HistoryBuilder()
+    sent = {n: b.call("call.submit", n, n + 1, 202, tenant="A", appointment_id=f"a{n}", trace_id=f"tr{n}")[0]
+            for n in range(30)}
+    (verdict,) = check_all(b.build(), Snapshot(task_records=tuple(over), dead_letters=_letters(over), config=CONFIG),
+                           ["dead-letter-accounting"])
+    (first, *_) = [v for v in verdict.violations if v.details["type"] == "retries-over-budget"]
+    assert first.ops and set(first.ops) <= {b.at(i) for i in sent.values()}
+    refused = _noisy_within_budget() + [_task(20, "B", [100.5]),
+                                        {**_task(21, "B", [], refused_at=104.0), "trace_id": "trB"}]
+    b = HistoryBuilder()
+    made = b.call("call.submit", 0, 1, 202, tenant="B", appointment_id="b1", trace_id="trB")[0]
+    (verdict,) = check_all(b.build(), Snapshot(task_records=tuple(refused), dead_letters=_letters(refused),
+                                               config=CONFIG), ["dead-letter-accounting"])
+    (violation,) = [v for v in verdict.violations if v.details["type"] == "retry-refused-within-budget"]
+    assert violation.ops == (b.at(made),)

@@ -28,7 +28,7 @@ The scheduling lag (actual minus chosen wait) is reported, not judged.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from statistics import median
 from typing import Any
 
@@ -49,8 +49,10 @@ def _ceiling(failure: int, base_s: float, cap_s: float) -> float:
     return min(cap_s, base_s * 2 ** max(0, failure - 1))
 
 
-def check_backoff(log: ViolationLog, records: Iterable[Row], backoff_ms: tuple[int, int]) -> dict[str, Any]:
-    """Judge every failure-driven retry's wait; returns the summary (retries judged, per level, scheduling lag)."""
+def check_backoff(log: ViolationLog, records: Iterable[Row], backoff_ms: tuple[int, int],
+                  cite: Callable[[Iterable[Row]], tuple[int, ...]] = lambda rows: ()) -> dict[str, Any]:
+    """Judge every failure-driven retry's wait; returns the summary (retries judged, per level, scheduling lag).
+    ``cite`` names the requests behind a task row (``requests_behind_tasks``), for ``stormproof reproduce``."""
     base_s, cap_s = backoff_ms[0] / 1000, backoff_ms[1] / 1000
     levels: dict[int, list[float]] = defaultdict(list)
     lags: list[float] = []
@@ -68,7 +70,7 @@ def check_backoff(log: ViolationLog, records: Iterable[Row], backoff_ms: tuple[i
                 waited = float(following["at"]) - float(event["at"])
                 if waited < wait - EARLY_SLACK_S:
                     log.add("retried-early", f"task {record.get('name')} {record.get('task_id')} chose to wait "
-                            f"{wait:.3f} s but ran again after {waited:.3f} s", badness=wait - waited,
+                            f"{wait:.3f} s but ran again after {waited:.3f} s", cite((record,)), badness=wait - waited,
                             task_id=record.get("task_id"), wait_s=wait, waited_s=round(waited, 4))
                 lags.append(waited - wait)
                 kept += wait > EARLY_SLACK_S
@@ -80,7 +82,7 @@ def check_backoff(log: ViolationLog, records: Iterable[Row], backoff_ms: tuple[i
             if wait > ceiling + 1e-6:
                 log.add("backoff-over-bound", f"task {record.get('name')} {record.get('task_id')} waited {wait:.3f} s "
                         f"after failure {failure}, above min(cap, base * 2**{int(failure) - 1}) = {ceiling:.3f} s",
-                        badness=wait - ceiling, task_id=record.get("task_id"), wait_s=wait, bound_s=ceiling)
+                        cite((record,)), badness=wait - ceiling, task_id=record.get("task_id"), wait_s=wait, bound_s=ceiling)
     for n, waits in sorted(levels.items()):
         ceiling = _ceiling(n + 1, base_s, cap_s)
         spread = max(waits) - min(waits)

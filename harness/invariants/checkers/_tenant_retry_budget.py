@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.snapshot import Row
@@ -47,10 +47,17 @@ def refused_tasks(records: Iterable[Row]) -> set[str]:
             if any(isinstance(e, dict) and e.get("event") == "refused" for e in record.get("tries") or ())}
 
 
+#: At most this many tasks whose requests a retries-over-budget window cites.
+_CITED_TASKS = 12
+
+
 def check_tenant_retry_budget(log: ViolationLog, records: Iterable[Row], rate: float, burst: float,
-                              tolerance: float) -> dict[str, int]:
-    """Judge every tenant's retries against its budget and every refusal against its spending."""
+                              tolerance: float,
+                              cite: Callable[[Iterable[Row]], tuple[int, ...]] = lambda rows: ()) -> dict[str, int]:
+    """Judge every tenant's retries against its budget and every refusal against its spending. ``cite``
+    names the requests behind task rows (``requests_behind_tasks``), so a violation leads to a replayable case."""
     retries: dict[str, list[float]] = defaultdict(list)
+    retried: dict[str, list[tuple[float, Row]]] = defaultdict(list)
     refusals: list[tuple[str, float, Row]] = []
     for record in records:
         tenant = str(record.get("company_id"))
@@ -58,19 +65,21 @@ def check_tenant_retry_budget(log: ViolationLog, records: Iterable[Row], rate: f
             if not isinstance(event, dict) or event.get("at") is None:
                 continue
             if event.get("event") == "retry" and event.get("failure") is not None:
-                retries[tenant].append(float(event["at"]))
+                retried[tenant].append((float(event["at"]), record))
             elif event.get("event") == "refused":
                 refusals.append((tenant, float(event["at"]), record))
-    for times in retries.values():
-        times.sort()
+    for tenant, events in retried.items():
+        events.sort(key=lambda event: event[0])
+        retries[tenant] = [at for at, _ in events]
     for tenant, times in sorted(retries.items()):
         for length in WINDOWS_S:
             bound = rate * (1 + tolerance) * length + burst
             for i, count in crowded(times, length, bound):
+                tasks = {id(row): row for _, row in retried[tenant][i:i + count]}
                 log.add("retries-over-budget",
                         f"tenant {tenant}: {count} of its tasks' retries within {length:g} s, over its retry budget "
-                        f"{rate:g}/s, burst {burst:g}: at most {bound:g}", badness=float(count - bound),
-                        tenant=tenant, window_s=length, retries=count, at=times[i])
+                        f"{rate:g}/s, burst {burst:g}: at most {bound:g}", cite(list(tasks.values())[:_CITED_TASKS]),
+                        badness=float(count - bound), tenant=tenant, window_s=length, retries=count, at=times[i])
     for tenant, at, record in sorted(refusals, key=lambda r: r[1]):
         times = retries.get(tenant, [])
         windows = [(bisect_right(times, at + SLACK_S) - bisect_left(times, at - length - SLACK_S), length)
@@ -81,7 +90,7 @@ def check_tenant_retry_budget(log: ViolationLog, records: Iterable[Row], rate: f
         log.add("retry-refused-within-budget",
                 f"task {record.get('name')} {record.get('task_id')} of tenant {tenant} was refused a retry and "
                 f"dead-lettered, but the tenant had retried only {spent[0]} time(s) in the {spent[1]:g} s before: "
-                f"its budget ({rate:g}/s, burst {burst:g}) was not spent", task_id=record.get("task_id"),
+                f"its budget ({rate:g}/s, burst {burst:g}) was not spent", cite((record,)), task_id=record.get("task_id"),
                 task_name=record.get("name"), tenant=tenant, at=at, retries_before=spent[0])
     return {"retry_budget_retries_judged": sum(len(t) for t in retries.values()),
             "retry_budget_busiest_second": max((busiest(t, 1.0) for t in retries.values()), default=0),

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import DEAD_LETTER_RETRY
@@ -134,14 +135,17 @@ def check_dead_letter_accounting(history: History, snapshot: Snapshot) -> Verdic
             else:
                 log.cannot(f"{progressing} tasks may still finish: {quiescence.reason}")
     _retry_budget(history, records, snapshot, log)
-    hand_retries = _gave_up_early(snapshot, log)
+    hand_retries = _gave_up_early(history, snapshot, log)
     stuck_jobs = check_stuck_jobs(log, history, snapshot)
     submissions = check_unqueued_submissions(log, history, snapshot)
     backoff = snapshot.config.task_backoff_ms
-    timing = None if backoff is None else check_backoff(log, records, backoff)
+    def cite(rows: Iterable[Row]) -> tuple[int, ...]:  # the requests behind tasks, for stormproof reproduce
+        return requests_behind_tasks(history, snapshot, rows)
+
+    timing = None if backoff is None else check_backoff(log, records, backoff, cite)
     config = snapshot.config
     budget = {} if config.retry_budget_per_s is None else check_tenant_retry_budget(
-        log, records, config.retry_budget_per_s, config.retry_budget_burst, config.rate_limit_tolerance)
+        log, records, config.retry_budget_per_s, config.retry_budget_burst, config.rate_limit_tolerance, cite)
     letters = snapshot.dead_letters
     retries = 0
     lists = check_dead_letter_lists(log, history)
@@ -213,7 +217,7 @@ _THROTTLE = re.compile(r"HTTP 429|rate.?limit|too many requests", re.IGNORECASE)
 _TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable|" + _THROTTLE.pattern, re.IGNORECASE)
 
 
-def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> int:
+def _gave_up_early(history: History, snapshot: Snapshot, log: ViolationLog) -> int:
     """A task that failed transiently is retried its budget's worth before it is dead-lettered (plan C1).
 
     A dead letter records how many times its task failed (``attempts``); one that failed fewer times than
@@ -246,6 +250,7 @@ def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> int:
     exposed = ran & failed
     hand_retried = sum(1 for letter in letters if str(letter.get("task_id")) in ran
                        and str(letter.get("retried_task_id")) in exposed)
+    by_task = {str(record.get("task_id")): record for record in records}
     for letter in letters:
         task = str(letter.get("task_id"))
         failures = min(int(letter.get("attempts") or 0), began.get(task, 0))
@@ -254,7 +259,7 @@ def _gave_up_early(snapshot: Snapshot, log: ViolationLog) -> int:
             continue
         log.add("gave-up-early", f"task {letter.get('task_name')} {letter.get('task_id')} was dead-lettered after "
                 f"{failures} failure(s) ({error[:120]}); a transient failure is retried {retries} times first",
-                badness=float(1 + retries - failures), task_id=letter.get("task_id"),
+                requests_behind_tasks(history, snapshot, (by_task[task],)), badness=float(1 + retries - failures), task_id=letter.get("task_id"),
                 task_name=letter.get("task_name"), company_id=letter.get("company_id"), failures=failures,
                 retries=retries, error=error[:200])
     return hand_retried
