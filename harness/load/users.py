@@ -70,6 +70,11 @@ _company_deleted = False
 #: in the first second, it found none: a company deletion of every other company's analyses passed
 #: lifecycle-under-load, a mutation sweep, 2026-12-06).
 _COMPANY_DELETE_AFTER_S = 6.0
+#: Seconds into the load before the first retention turn, for the same reason: a run deletes the seed's expired
+#: rows the first time it finds them, and in the first second no tenant had an analysis, a Shunya job or an
+#: assignment of the load's beside them, so a batch delete that lost its ``where`` (every tenant's analyses,
+#: jobs or assignments erased) passed lifecycle-under-load (a mutation sweep, 2026-12-06).
+_RETENTION_AFTER_S = 6.0
 _LOAD_BEGAN = time.monotonic()
 
 
@@ -1321,7 +1326,9 @@ class StormUser(FastHttpUser):
         stores nothing shows, and the rows' fates are those the seed planned once it is in force), then the
         manager reads it (GET /retention-policy: its own, or the defaults): the policy route's answers and the
         row it stores are judged too (a PUT that stored one field in the other's column passed every scenario,
-        no load ever sent one, 2026-12-04)."""
+        no load ever sent one, 2026-12-04). Not before ``_RETENTION_AFTER_S`` into the load."""
+        if time.monotonic() - _LOAD_BEGAN < _RETENTION_AFTER_S:
+            return
         policy = self.tenant.get("retention_policy")
         if isinstance(policy, dict) and policy:
             self._send(v.RETENTION_POLICY_PUT, "PUT", "/api/v1/retention-policy", args=dict(policy),

@@ -143,6 +143,23 @@ def test_completed_job_never_applied_is_a_liveness_violation() -> None:
     assert _run("job-applied-eventually", b, call_analyses=()).status == "unknown"  # stub not consulted
 
 
+def test_a_completed_job_whose_call_is_gone_is_not_judged_but_one_whose_call_stays_is() -> None:
+    """An analysis goes with its call: a completed job of a call the final state lacks (deleted, retention) is
+    not judged; one whose call is still there, its analysis gone (a retention batch that erased every tenant's
+    analyses), is never-applied."""
+    b = HistoryBuilder()
+    jobs = ({"id": "r1", "company_id": "c1", "call_id": "call1", "shunya_job_id": "j1"},
+            {"id": "r2", "company_id": "c1", "call_id": "call2", "shunya_job_id": "j2"})
+    upstream = {"j3": "call3"}  # its job row went with its call; the stub still knows the call
+    gone = _run("job-applied-eventually", b, call_analyses=(), completed_jobs=frozenset({"j2", "j3"}),
+                shunya_jobs=jobs, calls=({"id": "call1"},), upstream_job_calls=upstream)
+    assert gone.status == "valid", gone.violations
+    assert gone.summary["gone_with_call"] == 2
+    kept = _run("job-applied-eventually", b, call_analyses=(), completed_jobs=frozenset({"j1", "j3"}),
+                shunya_jobs=jobs, calls=({"id": "call1"},), upstream_job_calls=upstream)
+    assert [v.details["shunya_job_id"] for v in kept.violations] == ["j1"]
+
+
 def test_a_call_shunya_created_a_job_for_with_none_recorded_is_flagged() -> None:
     """A client that refused Shunya's good answers recorded no job, and no completed job was its to apply: every
     call Shunya created a job for needs some recorded job (job-never-recorded), unless the call is gone, an answer

@@ -20,6 +20,11 @@ but the webhook link (a killed or paused process, the database, Redis) or a wait
 that ended with work pending. Each answer of a healthy stub reaches a healthy app, and a
 retry after a lost one records its own job for the same call.
 
+A job whose call is gone from the final state (deleted with its appointment, its tenant, or
+by retention) is not judged: an analysis goes with its call (``gone_with_call`` counts them).
+Found when lifecycle-under-load, whose deletions take calls, began to judge this rule (a
+retention batch that erased every tenant's analyses passed it, 2026-12-06).
+
 A violation cites the submission that made the job's call (``_requests_behind``)
 and the deliveries that mentioned the job, and names the call: no request reads
 a Shunya job id, so without them ``stormproof reproduce`` had nothing to select.
@@ -63,8 +68,14 @@ def check_job_applied_eventually(history: History, snapshot: Snapshot) -> Verdic
     lost = "" if quiescence is None or not quiescence.lost_tasks else (
         f"; {len(quiescence.lost_tasks)} tasks were lost (no broker message, no worker)")
     calls = {row.get("shunya_job_id"): row.get("call_id") for row in snapshot.shunya_jobs or ()}
+    upstream = snapshot.upstream_job_calls or {}
+    existing = None if snapshot.calls is None else {str(row.get("id")) for row in snapshot.calls}
+    gone = 0
     for job in missing:
-        call = calls.get(job)
+        call = calls.get(job) or upstream.get(job)
+        if call is not None and existing is not None and str(call) not in existing:
+            gone += 1  # the call went (a deletion, retention) and its analysis with it
+            continue
         log.add(
             "never-applied",
             f"Shunya job {job} completed upstream but was never applied{lost}",
@@ -75,7 +86,7 @@ def check_job_applied_eventually(history: History, snapshot: Snapshot) -> Verdic
         )
     recorded_judged = _never_recorded(log, history, snapshot)
     return log.verdict(completed_jobs=len(completed), applied=sum(1 for job in completed if job in applied),
-                       created_calls_judged=recorded_judged)
+                       gone_with_call=gone, created_calls_judged=recorded_judged)
 
 
 #: The only fault target under which every answer of the stub still reaches the app and is recorded.
