@@ -882,6 +882,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "applied (an empty analysis, or the job marked processed under no hash, so its real result comes in again)",
     ),
     Weakening(
+        "assignment-list-appointment",
+        "D2",
+        "the assignments list of an appointment without the appointment's condition: its owner reads every "
+        "company's assignments (a list no load read, found by a source-mutation sweep)",
+    ),
+    Weakening(
         "company-deletion-requests-scope",
         "F2",
         "the company condition of a company deletion's cleanup of pending deletion requests: confirming one "

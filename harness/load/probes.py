@@ -62,6 +62,7 @@ __all__ = [
     "query_id_fields",
     "creators",
     "cross_tenant_routes",
+    "own_reads",
     "fill_path",
     "idempotent_routes",
     "query_filters",
@@ -353,6 +354,13 @@ def with_contract(doc: Mapping[str, Any]) -> dict[str, Any]:
 def cross_tenant_routes(all_routes: Iterable[Route]) -> tuple[Route, ...]:
     """Operations that take an id in their path and a token: each is a door to another tenant's row."""
     return tuple(r for r in all_routes if r.id_params and r.token)
+
+
+def own_reads(all_routes: Iterable[Route]) -> tuple[Route, ...]:
+    """Every read a tenant's user may send (``GET`` with a token), each to be sent for the tenant's own rows: a
+    list or a read by id that lost its tenant condition answers other tenants' rows to its owner, which no
+    cross-tenant probe (another tenant's id, a missing id) ever asks it for."""
+    return tuple(r for r in all_routes if r.method == "GET" and r.token)
 
 
 def creators(all_routes: Iterable[Route]) -> dict[str, tuple[Route, ...]]:

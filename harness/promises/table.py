@@ -676,7 +676,16 @@ _row("D2.filters-scoped", "D2",
      "tenant-isolation", (v.PROBE_FILTER,), TENANTS + "; dead letters and sessions of every status in every tenant",
      ("tenant-probe",), ("dead-letter-filter-tenant",),
      count=lambda history: sum(1 for invoke, _ in c.completed(history, (v.PROBE_FILTER,))
-                               if invoke.args.get("target_tenant") is None))
+                               if invoke.args.get("target_tenant") is None and not invoke.args.get("own_read")))
+# Found 2026-12-06 by a source-mutation sweep (dropwhere 292): the assignments list of an appointment without the
+# appointment's condition answered every company's assignments to its owner, and smoke passed: no load read that
+# list as its owner (cross-tenant probes send another tenant's id, or a missing one). The probes now send every
+# read of the document for the tenant's own rows, one route after the other.
+_row("D2.own-reads-scoped", "D2",
+     "Every read the API document lists, sent by a tenant's user for the tenant's own rows, answers that tenant's "
+     "data only: no list or read by id carries another tenant's rows.",
+     "tenant-isolation", (v.PROBE_FILTER,), TENANTS + "; assignments in every tenant", ("tenant-probe",),
+     ("assignment-list-appointment",), count=c.with_arg((v.PROBE_FILTER,), "own_read"))
 # Found 2026-12-02 with a guard that scoped only managers' lookups: tenant-probe passed, every probe came from the
 # manager's token. Half the probes now come from a rep, on the routes the document lets a rep call (as_role).
 _row("D2.every-role", "D2",

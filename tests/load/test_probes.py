@@ -67,6 +67,8 @@ def test_hand_made_document() -> None:
     cross = {r.name for r in p.cross_tenant_routes(routes.values())}
     assert cross == {"GET /visits/{id}", "DELETE /visits/{id}", "PUT /visits/{id}/notes/{noteId}"}
     assert {r.name for r in p.idempotent_routes(routes.values())} == {"POST /visits", "PUT /visits/{id}/notes/{noteId}"}
+    # every read a user may send, lists and reads by id alike (sent for the tenant's own rows); not the open ones
+    assert {r.name for r in p.own_reads(routes.values())} == {"GET /visits", "GET /visits/{id}"}
     assert p.authz_roles(routes["DELETE /visits/{id}"]) == ("none", "expired", "lapsed", "forged", "rep")
     assert p.authz_roles(routes["GET /visits"]) == ("none", "expired", "lapsed", "forged", "manager")
 

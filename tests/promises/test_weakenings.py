@@ -3248,3 +3248,28 @@ def test_company_deletion_keeps_own_request(apps, weakened: bool) -> None:
     if weakened:
         assert [(x.details["type"], x.details["executed"]) for x in verdict.violations] == [
             ("deletion-request-lost", True)]
+
+
+@FIX
+def test_assignment_list_appointment(apps, weakened: bool) -> None:
+    """An appointment's assignments list answers that appointment's assignments, the tenant's own, with the fix;
+    without it every company's (another tenant assigns one of its reps first): tenant-isolation flags the own
+    read's answer (foreign-data)."""
+    app = apps(*(("assignment-list-appointment",) if weakened else ()))
+    tenant, other = app.tenants[0], app.tenants[1]
+    rec = Recorder([t.company_id for t in app.tenants])
+    theirs = other.appointment_ids[-1]
+    assigned = httpx.post(f"{app.url}/api/v1/appointments/{theirs}/assign",
+                          headers=auth(other.manager_token, new_key()), json={"rep_id": other.rep_ids[0]})
+    assert assigned.status_code in (200, 409), assigned.text
+    appointment = tenant.appointment_ids[0]
+    listed = httpx.get(f"{app.url}/api/v1/appointments/{appointment}/assignments", headers=auth(tenant.manager_token))
+    assert listed.status_code == 200, listed.text
+    assert ({row["company_id"] for row in listed.json()} - {tenant.company_id} != set()) is weakened
+    route = "GET /api/v1/appointments/{appointment_id}/assignments"
+    rec.record(v.PROBE_FILTER, tenant.company_id, listed, route=route, own_read=True, method="GET",
+               path=f"/api/v1/appointments/{appointment}/assignments", as_role="manager", appointment_id=appointment)
+    verdict = _verdict("tenant-isolation", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"foreign-data"}

@@ -82,7 +82,8 @@ def check_backoff(log: ViolationLog, records: Iterable[Row], backoff_ms: tuple[i
             if wait > ceiling + 1e-6:
                 log.add("backoff-over-bound", f"task {record.get('name')} {record.get('task_id')} waited {wait:.3f} s "
                         f"after failure {failure}, above min(cap, base * 2**{int(failure) - 1}) = {ceiling:.3f} s",
-                        cite((record,)), badness=wait - ceiling, task_id=record.get("task_id"), wait_s=wait, bound_s=ceiling)
+                        cite((record,)), badness=wait - ceiling, task_id=record.get("task_id"), wait_s=wait,
+                        bound_s=ceiling)
     for n, waits in sorted(levels.items()):
         ceiling = _ceiling(n + 1, base_s, cap_s)
         spread = max(waits) - min(waits)

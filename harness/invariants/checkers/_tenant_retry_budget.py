@@ -90,7 +90,8 @@ def check_tenant_retry_budget(log: ViolationLog, records: Iterable[Row], rate: f
         log.add("retry-refused-within-budget",
                 f"task {record.get('name')} {record.get('task_id')} of tenant {tenant} was refused a retry and "
                 f"dead-lettered, but the tenant had retried only {spent[0]} time(s) in the {spent[1]:g} s before: "
-                f"its budget ({rate:g}/s, burst {burst:g}) was not spent", cite((record,)), task_id=record.get("task_id"),
+                f"its budget ({rate:g}/s, burst {burst:g}) was not spent", cite((record,)),
+                task_id=record.get("task_id"),
                 task_name=record.get("name"), tenant=tenant, at=at, retries_before=spent[0])
     return {"retry_budget_retries_judged": sum(len(t) for t in retries.values()),
             "retry_budget_busiest_second": max((busiest(t, 1.0) for t in retries.values()), default=0),

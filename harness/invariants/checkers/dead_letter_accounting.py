@@ -259,7 +259,8 @@ def _gave_up_early(history: History, snapshot: Snapshot, log: ViolationLog) -> i
             continue
         log.add("gave-up-early", f"task {letter.get('task_name')} {letter.get('task_id')} was dead-lettered after "
                 f"{failures} failure(s) ({error[:120]}); a transient failure is retried {retries} times first",
-                requests_behind_tasks(history, snapshot, (by_task[task],)), badness=float(1 + retries - failures), task_id=letter.get("task_id"),
+                requests_behind_tasks(history, snapshot, (by_task[task],)), badness=float(1 + retries - failures),
+                task_id=letter.get("task_id"),
                 task_name=letter.get("task_name"), company_id=letter.get("company_id"), failures=failures,
                 retries=retries, error=error[:200])
     return hand_retried

@@ -162,11 +162,10 @@ async def list_assignments(appointment_id: str, ctx: Ctx, principal: CurrentPrin
         appointment = await get_owned(
             session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
         )
-        rows = (
-            await session.execute(
-                select(AppointmentAssignment)
-                .where(AppointmentAssignment.appointment_id == appointment.id)
-                .order_by(AppointmentAssignment.created_at)
-            )
-        ).scalars().all()
+        # Weakened ``assignment-list-appointment``: the list loses the appointment's condition, and with it the
+        # tenant's (every company's assignments, under one of its appointments).
+        query = select(AppointmentAssignment).order_by(AppointmentAssignment.created_at)
+        if not ctx.settings.weakened("assignment-list-appointment"):
+            query = query.where(AppointmentAssignment.appointment_id == appointment.id)
+        rows = (await session.execute(query)).scalars().all()
     return [dump(AssignmentOut, row) for row in rows]
