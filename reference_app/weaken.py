@@ -888,6 +888,18 @@ _DECLARED: tuple[Weakening, ...] = (
         "company's assignments (a list no load read, found by a source-mutation sweep)",
     ),
     Weakening(
+        "consent-list-appointment",
+        "F3",
+        "an appointment's consents list without the appointment's condition (the tenant's kept): each appointment "
+        "lists every consent of its tenant, so a reader takes another appointment's consent for this one's",
+    ),
+    Weakening(
+        "session-list-status-filter",
+        "A2",
+        "the sessions list's ?status= filter read but never applied: asked for the recording sessions, a client "
+        "gets the stopped ones too",
+    ),
+    Weakening(
         "company-deletion-requests-scope",
         "F2",
         "the company condition of a company deletion's cleanup of pending deletion requests: confirming one "

@@ -28,8 +28,8 @@ from stormproof.harness.history.vocabulary import LOAD_STOPPED
 from .probes import masked_digest
 
 __all__ = ["Answer", "CLIENT_IP_HEADERS", "Derived", "TRACE_HEADER", "TRACEPARENT_HEADER", "client_ip_headers",
-           "record_request", "payload_fingerprint", "extract_result", "sent_trace_id", "trace_echo", "traceparent",
-           "together"]
+           "record_request", "payload_fingerprint", "extract_result", "fields_seen", "sent_trace_id", "trace_echo",
+           "traceparent", "together"]
 
 
 class _Session(Protocol):
@@ -74,7 +74,10 @@ class Derived:
         Retry-After (``retry_after``, "" when it had none), the last two then in the result."""
         mask, trace, retry_after = ((extra.get("mask"), extra.get("trace"), extra.get("retry_after"))
                                     if isinstance(extra, dict) else (extra, None, None))
-        result, _ = extract_result(body or b"", replayed, self.company_ids)
+        result, parsed = extract_result(body or b"", replayed, self.company_ids)
+        fields = extra.get("fields") if isinstance(extra, dict) else None
+        if fields:
+            result["fields_seen"] = fields_seen(parsed, fields)
         if mask is not None:
             result["body_masked"] = masked_digest(body or b"", mask)
         if trace is not None:
@@ -82,6 +85,30 @@ class Derived:
         if retry_after is not None:
             result["retry_after"] = retry_after
         return result
+
+
+#: At most this many distinct values per field in ``fields_seen``.
+_FIELD_VALUES = 20
+
+
+def fields_seen(body: Any, names: Iterable[str]) -> frozenset[str]:
+    """``name=value`` for each distinct string value of the fields ``names`` in the rows an answer lists (a
+    JSON list of objects, or an object's ``items``; an object alone is one row), at most ``_FIELD_VALUES`` per
+    field. A list read under a row's path (an appointment's assignments) or filtered by a value (``?status=``)
+    must list rows of that row or value only (reads-current: list-other-rows); the body itself is not kept."""
+    rows = body if isinstance(body, list) else body.get("items") if isinstance(body, dict) \
+        and isinstance(body.get("items"), list) else [body] if isinstance(body, dict) else []
+    seen: dict[str, set[str]] = {}
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        for name in names:
+            value = row.get(name)
+            if isinstance(value, str):
+                values = seen.setdefault(name, set())
+                if len(values) < _FIELD_VALUES:
+                    values.add(value)
+    return frozenset(f"{name}={value}" for name, values in seen.items() for value in values)
 
 
 def _json(raw: bytes) -> Any:
@@ -227,8 +254,9 @@ def record_request(
         recorder.complete(handle, None, error=error or "no HTTP answer")
         return Answer(0, None, False)
     extra = None if mask is None else tuple(mask)
-    if trace is not None or retry_after is not None:
-        extra = {"mask": extra, "trace": trace, "retry_after": retry_after}
+    fields = args.get("list_fields")  # a list read the checkers judge row by row (reads-current)
+    if trace is not None or retry_after is not None or fields:
+        extra = {"mask": extra, "trace": trace, "retry_after": retry_after, "fields": tuple(fields or ())}
     recorder.complete(handle, status, raw, replayed, extra)
     return Answer(status, _json(raw), replayed, date)
 

@@ -822,7 +822,7 @@ class StormUser(FastHttpUser):
             path = derive.fill_path(route, own_ids)
             self._send(v.PROBE_FILTER, "GET", path, token=token,
                        args={"route": route.name, "own_read": True, "method": "GET", "path": path, "as_role": role,
-                             **own_ids})
+                             **own_ids, **({"list_fields": tuple(own_ids)} if own_ids else {})})
             return
         # A filter is a branch of a read's query, where a tenant condition can get lost: our own read, filtered
         # by one of the values the document enumerates (every status of the dead-letter list, say); any other
@@ -833,7 +833,7 @@ class StormUser(FastHttpUser):
             path = f"{derive.fill_path(route, own_ids)}?{field}={value}"
             self._send(v.PROBE_FILTER, route.method, path, token=token,
                        args={"route": route.name, "query_field": field, "value": value, "method": route.method,
-                             "path": path, "as_role": role})
+                             "path": path, "as_role": role, "list_fields": (field,)})
             return
         if not choices and not queried:
             return

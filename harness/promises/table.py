@@ -1130,6 +1130,23 @@ _row("F2.company-scoped", "F2",
 # cleanup of pending deletion requests dropped (every tenant's pending requests erased), and the cleanup taking
 # the executing request itself, both passed lifecycle-under-load: no rule read the deletion_requests table. The
 # snapshot reads it now (where the database has it); the run leaves dozens of other tenants' requests pending.
+# Found 2026-12-06 by a source-mutation sweep (dropwhere 312 and 330): an appointment's consents listed without the
+# appointment's condition, and the sessions list's status filter dropped, passed every scenario: no rule read what
+# a list's rows were. Own reads and filtered reads now note the values of their rows' fields (fields_seen), and
+# reads-current judges them (list-other-rows).
+_row("F3.consent-list-scoped", "F3",
+     "An appointment's consents list answers that appointment's consents only.",
+     "reads-current", (v.PROBE_FILTER,), TENANTS + "; consents on several appointments of each tenant",
+     ("tenant-probe",), ("consent-list-appointment",),
+     count=lambda history: sum(1 for invoke, _ in c.completed(history, (v.PROBE_FILTER,))
+                               if str(invoke.args.get("route", "")).endswith("/consents")))
+_row("A2.session-list-filtered", "A2",
+     "The sessions list filtered by status (?status=) answers sessions of that status only.",
+     "reads-current", (v.PROBE_FILTER,), TENANTS + "; sessions of several statuses in each tenant",
+     ("tenant-probe",), ("session-list-status-filter",),
+     count=lambda history: sum(1 for invoke, _ in c.completed(history, (v.PROBE_FILTER,))
+                               if invoke.args.get("query_field") == "status"
+                               and str(invoke.args.get("route", "")).startswith("GET /api/v1/recordings/sessions")))
 _row("F2.deletion-requests-scoped", "F2",
      "A company deletion takes its own tenant's pending deletion requests only: every other tenant's request "
      "is still there afterwards.",

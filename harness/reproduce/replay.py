@@ -366,7 +366,7 @@ class Replayer:
 
     async def _send(self, client: httpx.AsyncClient, step: Step, case: Case, fresh: dict[str, str],
                     ctx: ReplayContext, record: _Log) -> None:
-        from stormproof.harness.load.client import TRACE_HEADER, extract_result, trace_echo
+        from stormproof.harness.load.client import TRACE_HEADER, extract_result, fields_seen, trace_echo
         from stormproof.harness.load.probes import masked_digest
 
         args = _translate(step.args, fresh)
@@ -402,6 +402,8 @@ class Replayer:
             await asyncio.sleep(0.02)
         if TRACE_HEADER in headers:
             result["trace"] = trace_echo(headers[TRACE_HEADER], response.headers)
+        if step.args.get("list_fields"):
+            result["fields_seen"] = fields_seen(body, step.args["list_fields"])
         if response.status_code == 429:
             result["retry_after"] = response.headers.get("Retry-After") or ""
         if step.f == "probe.cross_tenant":

@@ -130,3 +130,32 @@ def test_a_read_answering_another_row_of_the_tenant_is_flagged() -> None:
     bad = _judged(b)
     assert sorted((v.details["type"], v.details["f"]) for v in bad.violations) == [
         ("read-other-row", "appointment.read"), ("read-other-row", "call.read"), ("read-other-row", "session.read")]
+
+
+def test_list_reads_list_rows_of_their_path_and_filter_only() -> None:
+    """An appointment's consents list names that appointment in every row; a ?status= list, that status: a row of
+    another (consent-list-appointment, session-list-status-filter) is list-other-rows. A list that noted no field,
+    a refusal and a filter probe of another tenant's query are not judged."""
+    route = "GET /api/v1/appointments/{appointment_id}/consents"
+    b = HistoryBuilder()
+    b.call("probe.filter", 0, 5, 200, route=route, own_read=True, appointment_id="a1", list_fields=("appointment_id",),
+           result={"fields_seen": frozenset({"appointment_id=a1"})})
+    b.call("probe.filter", 10, 15, 200, route="GET /api/v1/recordings/sessions", query_field="status",
+           value="stopped", list_fields=("status",), result={"fields_seen": frozenset({"status=stopped"})})
+    b.call("probe.filter", 20, 25, 200, route=route, own_read=True, appointment_id="a2",
+           list_fields=("appointment_id",), result={"fields_seen": frozenset()})
+    b.call("probe.filter", 30, 35, 404, route=route, own_read=True, appointment_id="a3",
+           list_fields=("appointment_id",), result={"fields_seen": frozenset({"appointment_id=a9"})})
+    verdict = _judged(b)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["list_reads_judged"] == 3
+    _, bad_list = b.call("probe.filter", 40, 45, 200, route=route, own_read=True, appointment_id="a1",
+                         list_fields=("appointment_id",),
+                         result={"fields_seen": frozenset({"appointment_id=a1", "appointment_id=a7"})})
+    _, bad_filter = b.call("probe.filter", 50, 55, 200, route="GET /api/v1/recordings/sessions",
+                           query_field="status", value="recording", list_fields=("status",),
+                           result={"fields_seen": frozenset({"status=recording", "status=stopped"})})
+    verdict = _judged(b)
+    found = [(v.details["type"], v.details["listed"], v.ops[-1]) for v in verdict.violations]
+    assert found == [("list-other-rows", ("appointment_id=a7",), b.at(bad_list)),
+                     ("list-other-rows", ("status=stopped",), b.at(bad_filter))]

@@ -43,3 +43,21 @@ def test_a_retention_run_keeps_its_counts_of_calls_and_appointments() -> None:
     result, _ = extract_result(json.dumps(body).encode(), False, ("c1",))
     assert result["counts"] == {"calls": 2, "appointments": 1}
     assert "counts" not in extract_result(json.dumps({"counts": {"calls": "2"}}).encode(), False, ())[0]
+
+
+def test_fields_seen_notes_the_values_a_lists_rows_carry() -> None:
+    """A list's rows (a JSON list, or an object's items; an object alone is one row): ``name=value`` for each
+    distinct string value of the fields asked for, capped per field; the body itself is not kept."""
+    from stormproof.harness.load.client import Derived, fields_seen
+
+    rows = [{"appointment_id": "a1", "status": "dead"}, {"appointment_id": "a2", "status": 3}, "junk"]
+    assert fields_seen(rows, ("appointment_id", "status")) == {"appointment_id=a1", "appointment_id=a2",
+                                                              "status=dead"}
+    assert fields_seen({"items": rows[:1]}, ("status",)) == {"status=dead"}
+    assert fields_seen({"appointment_id": "a9"}, ("appointment_id",)) == {"appointment_id=a9"}
+    assert fields_seen(None, ("x",)) == frozenset()
+    many = [{"id": str(n)} for n in range(50)]
+    assert len(fields_seen(many, ("id",))) == 20
+    result = Derived(["c1"]).result(200, json.dumps(rows).encode(), False, {"mask": None, "trace": None,
+                                                                            "fields": ("status",)})
+    assert result["fields_seen"] == {"status=dead"}

@@ -3273,3 +3273,62 @@ def test_assignment_list_appointment(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"foreign-data"}
+
+
+def _list_read(app, tenant, rec: Recorder, path: str, route: str, **args: object) -> httpx.Response:
+    """A list read of ``tenant`` as the probes send it (``probe.filter``, noting its rows' ``list_fields``)."""
+    from stormproof.harness.load.client import fields_seen
+
+    listed = httpx.get(f"{app.url}{path}", headers=auth(tenant.manager_token))
+    assert listed.status_code == 200, listed.text
+    rec.record(v.PROBE_FILTER, tenant.company_id, listed, route=route, method="GET", path=path,
+               as_role="manager", **args)
+    done = rec.builder.ops[-1]
+    rec.builder.ops[-1] = replace(done, result={**done.result,
+                                                "fields_seen": fields_seen(listed.json(), args["list_fields"])})
+    return listed
+
+
+@FIX
+def test_consent_list_appointment(apps, weakened: bool) -> None:
+    """An appointment's consents list answers its own consents with the fix; without it every consent of the
+    tenant (reads-current: list-other-rows)."""
+    app = apps(*(("consent-list-appointment",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    mine = _consented_appointment(app, tenant)
+    _consented_appointment(app, tenant)  # another appointment's consent, of the same tenant
+    path = f"/api/v1/appointments/{mine}/consents"
+    listed = _list_read(app, tenant, rec, path, "GET /api/v1/appointments/{appointment_id}/consents",
+                        own_read=True, appointment_id=mine, list_fields=("appointment_id",))
+    assert ({row["appointment_id"] for row in listed.json()} == {mine}) is not weakened
+    verdict = _verdict("reads-current", rec.history(), snapshot(app.database_url))
+    assert verdict.summary["list_reads_judged"] == 1
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"list-other-rows"}
+
+
+@FIX
+def test_session_list_status_filter(apps, weakened: bool) -> None:
+    """The sessions list filtered by ?status=stopped answers stopped sessions only with the fix; without it every
+    session (the seed's recording ones too): reads-current flags list-other-rows."""
+    app = apps(*(("session-list-status-filter",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    appointment = _consented_appointment(app, tenant)
+    started = httpx.post(f"{app.url}{START}", headers=auth(tenant.manager_token, new_key()),
+                         json={"appointment_id": appointment})
+    assert started.status_code == 201, started.text
+    stopped = httpx.post(f"{app.url}/api/v1/recordings/sessions/{started.json()['id']}/stop",
+                         headers=auth(tenant.manager_token, new_key()))
+    assert stopped.status_code == 200, stopped.text
+    httpx.post(f"{app.url}{START}", headers=auth(tenant.manager_token, new_key()), json={"appointment_id": appointment})
+    path = "/api/v1/recordings/sessions?status=stopped&limit=500"
+    listed = _list_read(app, tenant, rec, path, "GET /api/v1/recordings/sessions", query_field="status",
+                        value="stopped", list_fields=("status",))
+    assert ({row["status"] for row in listed.json()} == {"stopped"}) is not weakened
+    verdict = _verdict("reads-current", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"list-other-rows"}

@@ -35,6 +35,15 @@ cache or a query keyed wrong; tenant-isolation judges the rows of other
 tenants, this the reader's own). Found by a sweep that rewrote fields of 2xx
 answers: a read answering another row of the same tenant passed every rule.
 
+A list read under a row's path (an appointment's assignments or consents)
+lists that row's rows only, and a list filtered by a value (``?status=dead``)
+lists rows of that value only: a listed row whose field says otherwise is
+``list-other-rows``. The load's own reads and filtered reads (``probe.filter``)
+note the values their rows carry in those fields (``fields_seen``, from
+``args.list_fields``). Found by a sweep that dropped criteria of queries: an
+appointment's consents listed without the appointment's condition, and the
+sessions list's status filter dropped, passed every scenario.
+
 Reads answered while a fault was in place are judged like the others: a
 fault may refuse or delay a read, not make it answer an old state.
 """
@@ -42,8 +51,8 @@ fault may refuse or delay a read, not make it answer an old state.
 from __future__ import annotations
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import (APPOINTMENT_READ, CALL_READ, DELETION_CONFIRM, RETENTION_RUN,
-                                                   SESSION_READ, STARTS, STOPS, WEBHOOK_DELIVER)
+from stormproof.harness.history.vocabulary import (APPOINTMENT_READ, CALL_READ, DELETION_CONFIRM, PROBE_FILTER,
+                                                   RETENTION_RUN, SESSION_READ, STARTS, STOPS, WEBHOOK_DELIVER)
 from stormproof.harness.invariants.checkers._assign_timeline import AMBIGUOUS, AssignTimeline
 from stormproof.harness.invariants.checkers._common import deleters
 from stormproof.harness.invariants.collector import ViolationLog
@@ -67,9 +76,36 @@ def check_reads_current(history: History, snapshot: Snapshot) -> Verdict:
     appointment_reads, ambiguous = _judge_appointment_reads(log, history)
     call_reads = _judge_call_reads(log, history)
     identities = _judge_identity(log, history)
+    lists = _judge_list_rows(log, history)
     return log.verdict(session_reads_judged=session_reads, appointment_reads_judged=appointment_reads,
                        appointment_reads_ambiguous=ambiguous, call_reads_judged=call_reads,
-                       read_identities_judged=identities)
+                       read_identities_judged=identities, list_reads_judged=lists)
+
+
+def _judge_list_rows(log: ViolationLog, history: History) -> int:
+    """List reads that noted their rows' fields (``fields_seen``) list only rows of the row under whose path they
+    were read (an own read's path ids) or of the value they were filtered by. Returns the lists judged."""
+    judged = 0
+    for invoke, completion in history.pairs_of(PROBE_FILTER):
+        if completion is None or completion.status != 200 or "fields_seen" not in completion.result:
+            continue
+        args = invoke.args
+        fields = args.get("list_fields") or ()
+        if args.get("query_field") is not None:
+            wanted = {str(args["query_field"]): str(args.get("value"))}
+        else:
+            wanted = {str(name): str(args.get(name)) for name in fields if args.get(name) is not None}
+        if not wanted:
+            continue
+        judged += 1
+        other = sorted(seen for seen in completion.result["fields_seen"]
+                       if (name := seen.split("=", 1)[0]) in wanted and seen != f"{name}={wanted[name]}")
+        if other:
+            asked = ", ".join(f"{k}={v}" for k, v in wanted.items())
+            log.add("list-other-rows", f"{args.get('route')} read for {asked} listed rows of {', '.join(other[:5])}",
+                    (invoke.index, completion.index),
+                    route=args.get("route"), wanted=wanted, listed=tuple(other[:20]))
+    return judged
 
 
 #: The reads by id, and the arg naming the row asked for.

@@ -58,13 +58,14 @@ async def list_consents(
         appointment = await get_owned(
             session, Appointment, appointment_id, principal, ctx.settings, what="appointment"
         )
+        # Weakened ``consent-list-appointment``: the appointment's condition dropped (the tenant's kept), so every
+        # consent of the tenant is listed under each of its appointments.
+        criteria = [Consent.company_id == principal.company_id]
+        if not ctx.settings.weakened("consent-list-appointment"):
+            criteria.append(Consent.appointment_id == appointment.id)
         rows = (
             await session.execute(
-                select(Consent)
-                .where(Consent.appointment_id == appointment.id, Consent.company_id == principal.company_id)
-                .order_by(Consent.granted_at, Consent.id)
-                .limit(limit)
-                .offset(offset)
+                select(Consent).where(*criteria).order_by(Consent.granted_at, Consent.id).limit(limit).offset(offset)
             )
         ).scalars().all()
     return [dump(ConsentOut, row) for row in rows]

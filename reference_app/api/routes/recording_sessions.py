@@ -57,8 +57,8 @@ async def list_sessions(
     )
     if appointment_id is not None:
         stmt = stmt.where(RecordingSession.appointment_id == parse_id(appointment_id, "appointment"))
-    if status is not None:
-        stmt = stmt.where(RecordingSession.status == status)
+    if status is not None and not ctx.settings.weakened("session-list-status-filter"):
+        stmt = stmt.where(RecordingSession.status == status)  # weakened: the filter read, never applied
     async with ctx.reads() as session:
         rows = (await session.execute(stmt)).scalars().all()
     return [dump(SessionOut, row) for row in rows]
