@@ -900,6 +900,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "gets the stopped ones too",
     ),
     Weakening(
+        "job-row-lookup",
+        "C2",
+        "the worker's lookup of a job row by id without its condition: once two jobs exist, every submit and poll "
+        "finds several rows and fails, is dead-lettered, and no call is analysed (a ledger that balances)",
+    ),
+    Weakening(
         "company-deletion-requests-scope",
         "F2",
         "the company condition of a company deletion's cleanup of pending deletion requests: confirming one "

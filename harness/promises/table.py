@@ -1134,6 +1134,14 @@ _row("F2.company-scoped", "F2",
 # appointment's condition, and the sessions list's status filter dropped, passed every scenario: no rule read what
 # a list's rows were. Own reads and filtered reads now note the values of their rows' fields (fields_seen), and
 # reads-current judges them (list-other-rows).
+# Found 2026-12-06 by a source-mutation sweep (dropwhere 365): the worker's job lookup without its condition failed
+# every task once two jobs existed; smoke passed with 148 tasks dead-lettered and nothing analysed (no job was ever
+# created upstream, so no rule about completed or created jobs had anything to judge).
+_row("C2.calls-analysed", "C2",
+     "With no fault and a Shunya that answers every call well, every acknowledged call still there at the end is "
+     "analysed (or its job failed or stuck upstream).",
+     "job-applied-eventually", (v.CALL_SUBMIT,), JOBS, ("smoke",), ("job-row-lookup",),
+     judged_by="acknowledged_calls_judged")
 _row("F3.consent-list-scoped", "F3",
      "An appointment's consents list answers that appointment's consents only.",
      "reads-current", (v.PROBE_FILTER,), TENANTS + "; consents on several appointments of each tenant",

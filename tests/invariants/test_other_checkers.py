@@ -1156,3 +1156,39 @@ def test_gave_up_early_cites_the_request_behind_its_task() -> None:
                    config=CheckConfig(task_max_retries=2))
     (violation,) = verdict.violations
     assert violation.details["type"] == "gave-up-early" and violation.ops == (b.at(made),)
+
+
+def test_an_acknowledged_call_never_analysed_with_shunya_healthy_is_flagged() -> None:
+    """No fault, no error from Shunya, quiet at the end: every acknowledged call still there is analysed, or its
+    job failed or stuck upstream; a call left unanalysed (its tasks dead-lettered by a bug) is call-never-analysed,
+    naming the task's last error. Not judged with an error injected, a fault, or work pending."""
+    from stormproof.harness.invariants.snapshot import Quiescence
+
+    def run(*, stats: dict | None = None, fault: bool = False, quiet: bool = True, analyses: tuple = ()) -> object:
+        b = HistoryBuilder()
+        for n in (1, 2, 3, 4):
+            b.call("call.submit", 10 * n, 10 * n + 5, 202, result={"id": f"call{n}"}, appointment_id=f"a{n}")
+        b.call("call.submit", 50, 55, 409, result={"problem": "consent-required"}, appointment_id="a5")
+        if fault:
+            b.call("fault", 60, 61, None, process="nemesis", tenant=None, fault="pause", phase="start", target="worker")
+        quiescence = Quiescence(quiet=quiet, waited_s=0.1, backlog=0 if quiet else 1, reason="idle",
+                                pending=0 if quiet else 1)
+        return _run("job-applied-eventually", b, call_analyses=analyses, completed_jobs=frozenset(),
+                    calls=tuple({"id": f"call{n}"} for n in (1, 2, 3)),  # call4 deleted
+                    shunya_jobs=({"id": "r2", "call_id": "call2", "shunya_job_id": "shj_2"},
+                                 {"id": "r3", "call_id": "call3", "shunya_job_id": None}),
+                    task_records=({"task_id": "t3", "args": {"job_row_id": "r3"},
+                                   "last_error": "MultipleResultsFound: Multiple rows were found"},),
+                    upstream_job_calls={"shj_2": "call2"}, failed_jobs=frozenset({"shj_2"}),
+                    upstream_stats={"api_errors_injected": 0} if stats is None else stats, quiescence=quiescence)
+
+    analysed = (_analysis("n1", "shj_1") | {"call_id": "call1"},)
+    verdict = run(analyses=analysed)
+    assert [(v.details["type"], v.details["call_id"]) for v in verdict.violations] == [
+        ("call-never-analysed", "call3")]
+    assert "MultipleResultsFound" in verdict.violations[0].details["task_error"]
+    assert verdict.summary["acknowledged_calls_judged"] == 3
+    for quiet_run in (run(analyses=analysed, stats={"api_errors_injected": 2}), run(analyses=analysed, fault=True),
+                      run(analyses=analysed, quiet=False)):
+        assert not [v for v in quiet_run.violations if v.details["type"] == "call-never-analysed"]
+        assert quiet_run.summary.get("acknowledged_calls_judged", 0) == 0

@@ -3332,3 +3332,36 @@ def test_session_list_status_filter(apps, weakened: bool) -> None:
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
     if weakened:
         assert {x.details["type"] for x in verdict.violations} == {"list-other-rows"}
+
+
+@FIX
+def test_job_row_lookup(reference_app_module, weakened: bool) -> None:
+    """Three calls submitted to a healthy Shunya (polled, no webhooks): each is analysed with the fix; without it the
+    worker's job lookup finds several rows once two jobs exist, every task fails and is dead-lettered, and
+    job-applied-eventually flags the calls never analysed (call-never-analysed, naming the task's error)."""
+    from stormproof.harness.invariants import Quiescence
+    from tests.reference_app.background import ledger_settled, wait_for
+
+    app = reference_app_module(("job-row-lookup",) if weakened else (), task_workers=1,
+                               env={"STORMPROOF_RATE_API_PER_SECOND": "0", "STORMPROOF_POLL_INTERVAL_MS": "100",
+                                    "STORMPROOF_TASK_BACKOFF_BASE_MS": "20", "STORMPROOF_TASK_BACKOFF_CAP_MS": "50",
+                                    "STORMPROOF_TASK_MAX_RETRIES": "1"},
+                               shunya={"webhook_enabled": False, "complete_after_ms": 50, "seed": 3})
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    for _ in range(3):
+        answer = httpx.post(f"{app.url}/api/v1/calls", headers=auth(tenant.manager_token, new_key()), json={})
+        assert answer.status_code == 202, answer.text
+        rec.record(v.CALL_SUBMIT, tenant.company_id, answer, body={})
+    wait_for(lambda: ledger_settled(app), timeout=60, what="every task to settle")
+    analysed = sql_rows(app.database_url, "SELECT count(*) FROM call_analyses")[0][0]
+    assert (analysed == 0) is weakened and (analysed >= 3 or weakened), analysed
+    jobs = httpx.get(f"{app.shunya_url}/admin/jobs").json()["jobs"]
+    final = replace(snapshot(app.database_url), upstream_stats=httpx.get(f"{app.shunya_url}/admin/stats").json(),
+                    upstream_job_calls={str(j["job_id"]): str(j.get("call_id")) for j in jobs},
+                    completed_jobs=frozenset(), quiescence=Quiescence(quiet=True, waited_s=0.0, backlog=0,
+                                                                       reason="idle"))
+    verdict = _verdict("job-applied-eventually", rec.history(), final)
+    assert verdict.summary["acknowledged_calls_judged"] >= 3, verdict.summary
+    never = [x for x in verdict.violations if x.details["type"] == "call-never-analysed"]
+    assert bool(never) is weakened, verdict

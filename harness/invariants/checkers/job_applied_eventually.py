@@ -20,6 +20,16 @@ but the webhook link (a killed or paused process, the database, Redis) or a wait
 that ended with work pending. Each answer of a healthy stub reaches a healthy app, and a
 retry after a lost one records its own job for the same call.
 
+And the end to end promise: in a run with no fault and a Shunya that answered every call well
+(no injected error, refusal or garbage, ``upstream_stats``), every call acknowledged to
+``call.submit`` that the final state still has is analysed (a ``call_analyses`` row), or its
+job failed or stuck upstream (``failed_jobs``, ``stuck_jobs``): ``call-never-analysed``. Judged
+once the wait for quiet found nothing pending. Found by a source-mutation sweep (session 37): a
+worker whose job lookup lost its ``where`` failed every task once two jobs existed, and smoke
+passed with 148 tasks dead-lettered and nothing analysed: no job was ever created upstream, so
+no rule about completed or created jobs had anything to judge. The violation names the task's
+last error, where the ledger has one.
+
 A job whose call is gone from the final state (deleted with its appointment, its tenant, or
 by retention) is not judged: an analysis goes with its call (``gone_with_call`` counts them).
 Found when lifecycle-under-load, whose deletions take calls, began to judge this rule (a
@@ -33,6 +43,7 @@ a Shunya job id, so without them ``stormproof reproduce`` had nothing to select.
 from __future__ import annotations
 
 from stormproof.harness.history import History
+from stormproof.harness.history.vocabulary import CALL_SUBMIT
 from stormproof.harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
 from stormproof.harness.invariants.checkers._requests_behind import requests_behind_calls
 from stormproof.harness.invariants.collector import ViolationLog
@@ -85,8 +96,54 @@ def check_job_applied_eventually(history: History, snapshot: Snapshot) -> Verdic
             deliveries_seen=len(deliveries.get(job, ())),
         )
     recorded_judged = _never_recorded(log, history, snapshot)
+    analysed_judged = _never_analysed(log, history, snapshot)
     return log.verdict(completed_jobs=len(completed), applied=sum(1 for job in completed if job in applied),
-                       gone_with_call=gone, created_calls_judged=recorded_judged)
+                       gone_with_call=gone, created_calls_judged=recorded_judged,
+                       acknowledged_calls_judged=analysed_judged)
+
+
+def _never_analysed(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
+    """Acknowledged calls still there, in a run with no fault and a Shunya that answered every call well, that
+    have no analysis and no job failed or stuck upstream; returns the calls judged (0: not judged)."""
+    stats, calls, rows = snapshot.upstream_stats, snapshot.calls, snapshot.call_analyses
+    if stats is None or calls is None or rows is None or snapshot.upstream_job_calls is None:
+        return 0
+    if stats.get("api_errors_injected") or history.faults():
+        return 0  # an error answered, or a fault: the call may rightly end failed or dead-lettered
+    quiescence = snapshot.quiescence
+    if quiescence is None or not quiescence.quiet or quiescence.pending:
+        return 0  # work may still analyse it
+    existing = {str(row.get("id")) for row in calls}
+    analysed = {str(row.get("call_id")) for row in rows}
+    ended_upstream = {str(call) for job, call in snapshot.upstream_job_calls.items()
+                      if job in (snapshot.failed_jobs or ()) or job in (snapshot.stuck_jobs or ())}
+    submitted: dict[str, tuple[int, int]] = {}
+    for invoke, completion in history.pairs_of(CALL_SUBMIT):
+        call = completion.result.get("id") if completion is not None and completion.type == "ok" else None
+        if call is not None and str(call) in existing:
+            submitted.setdefault(str(call), (invoke.index, completion.index))
+    errors = _last_errors(snapshot)
+    for call, ops in submitted.items():
+        if call in analysed or call in ended_upstream:
+            continue
+        error = errors.get(call)
+        log.add("call-never-analysed",
+                f"call {call} was acknowledged, Shunya answered every call well and no fault was injected, yet it "
+                "was never analysed" + (f": its task ended with {error[:160]}" if error else ""),
+                ops, call_id=call, **({"task_error": error[:300]} if error else {}))
+    return len(submitted)
+
+
+def _last_errors(snapshot: Snapshot) -> dict[str, str]:
+    """Call id -> the last error of a task of its job (the ledger's), where one is recorded."""
+    jobs = {str(row.get("id")): str(row.get("call_id")) for row in snapshot.shunya_jobs or ()}
+    out: dict[str, str] = {}
+    for record in snapshot.task_records or ():
+        args = record.get("args")
+        call = jobs.get(str(args.get("job_row_id"))) if hasattr(args, "get") else None
+        if call is not None and record.get("last_error"):
+            out[call] = str(record.get("last_error"))
+    return out
 
 
 #: The only fault target under which every answer of the stub still reaches the app and is recorded.
