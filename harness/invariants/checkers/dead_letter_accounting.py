@@ -215,6 +215,8 @@ _THROTTLE = re.compile(r"HTTP 429|rate.?limit|too many requests", re.IGNORECASE)
 #: failed) or a rate limit (the app's own, or the upstream's 429: the work waits for its allowance): what a retry
 #: policy exists for. Other errors (a 4xx refusal, a poll budget spent, a bug) are not judged.
 _TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable|" + _THROTTLE.pattern, re.IGNORECASE)
+#: The same, for job-applied-eventually: a call whose task ended on such an error under a fault is this rule's.
+TRANSIENT = _TRANSIENT
 
 
 def _gave_up_early(history: History, snapshot: Snapshot, log: ViolationLog) -> int:

@@ -20,11 +20,14 @@ but the webhook link (a killed or paused process, the database, Redis) or a wait
 that ended with work pending. Each answer of a healthy stub reaches a healthy app, and a
 retry after a lost one records its own job for the same call.
 
-And the end to end promise: in a run with no fault and a Shunya that answered every call well
-(no injected error, refusal or garbage, ``upstream_stats``), every call acknowledged to
-``call.submit`` that the final state still has is analysed (a ``call_analyses`` row), or its
-job failed or stuck upstream (``failed_jobs``, ``stuck_jobs``): ``call-never-analysed``. Judged
-once the wait for quiet found nothing pending. Found by a source-mutation sweep (session 37): a
+And the end to end promise: in a run whose faults cannot make a task fail for good (none, or
+latency, or any fault of the webhook link, which polling makes up for) and a Shunya that answered
+every call well (no injected error, refusal or garbage, ``upstream_stats``), every call
+acknowledged to ``call.submit`` that the final state still has is analysed (a ``call_analyses``
+row), or its job failed or stuck upstream (``failed_jobs``, ``stuck_jobs``):
+``call-never-analysed``. Under latency, a task dead-lettered after a transient error (a timeout,
+a 5xx) is left to dead-letter-accounting's retry rules. Judged once the wait for quiet found
+nothing pending. Found by a source-mutation sweep (session 37): a
 worker whose job lookup lost its ``where`` failed every task once two jobs existed, and smoke
 passed with 148 tasks dead-lettered and nothing analysed: no job was ever created upstream, so
 no rule about completed or created jobs had anything to judge. The violation names the task's
@@ -45,6 +48,7 @@ from __future__ import annotations
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import CALL_SUBMIT
 from stormproof.harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
+from stormproof.harness.invariants.checkers.dead_letter_accounting import TRANSIENT
 from stormproof.harness.invariants.checkers._requests_behind import requests_behind_calls
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
@@ -108,8 +112,10 @@ def _never_analysed(log: ViolationLog, history: History, snapshot: Snapshot) -> 
     stats, calls, rows = snapshot.upstream_stats, snapshot.calls, snapshot.call_analyses
     if stats is None or calls is None or rows is None or snapshot.upstream_job_calls is None:
         return 0
-    if stats.get("api_errors_injected") or history.faults():
-        return 0  # an error answered, or a fault: the call may rightly end failed or dead-lettered
+    faults = history.faults()
+    if stats.get("api_errors_injected") or any(op.args.get("target") not in _HARMLESS_TARGETS
+                                               and op.args.get("fault") != "latency" for op in faults):
+        return 0  # an error answered, or a fault that may fail a task for good: the call may rightly end failed
     quiescence = snapshot.quiescence
     if quiescence is None or not quiescence.quiet or quiescence.pending:
         return 0  # work may still analyse it
@@ -127,6 +133,8 @@ def _never_analysed(log: ViolationLog, history: History, snapshot: Snapshot) -> 
         if call in analysed or call in ended_upstream:
             continue
         error = errors.get(call)
+        if faults and error is not None and TRANSIENT.search(error):
+            continue  # a slow link's timeout, retried its budget: dead-letter-accounting judges that
         log.add("call-never-analysed",
                 f"call {call} was acknowledged, Shunya answered every call well and no fault was injected, yet it "
                 "was never analysed" + (f": its task ended with {error[:160]}" if error else ""),
