@@ -906,6 +906,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "finds several rows and fails, is dead-lettered, and no call is analysed (a ledger that balances)",
     ),
     Weakening(
+        "not-pending-not-found",
+        "F2",
+        "a confirmation of a request no longer pending (executed, or expired) answered 404 not-found instead of "
+        "409 deletion-not-pending: a client retrying a lost answer is told its deletion request does not exist",
+    ),
+    Weakening(
         "company-deletion-requests-scope",
         "F2",
         "the company condition of a company deletion's cleanup of pending deletion requests: confirming one "

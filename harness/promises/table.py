@@ -1056,6 +1056,14 @@ _row("F2.confirmed-deletion-runs", "F2",
      "confirmation of a pending request, with nothing else taking its target first, is never refused.",
      "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM), TENANTS + "; deletion requests confirmed in time",
      ("lifecycle-under-load",), ("deletion-pending-status",), judged_by="first_confirms_judged")
+# Found 2026-12-06 by a source-mutation sweep of refusals (a problem raised with the wrong kind): the confirmation's
+# "not pending" refusal raised as not-found passed lifecycle-under-load, as any refusal of a second confirmation
+# was accepted. tenant-isolation's own-row-not-found now judges confirmations too, against the requests table.
+_row("F2.reconfirm-not-pending", "F2",
+     "A confirmation of a deletion request that is no longer pending (executed or expired) answers 409 "
+     "deletion-not-pending, never 404: the request is still there.",
+     "tenant-isolation", (v.DELETION_CONFIRM,), TENANTS + "; executed deletions confirmed a second time",
+     ("lifecycle-under-load",), ("not-pending-not-found",), count=c.with_arg((v.DELETION_CONFIRM,), "again"))
 _row("F2.confirm-required", "F2",
      "POST /deletions deletes nothing; only a confirmation with its token, before it expires, deletes.",
      "deletion-audited", (v.DELETION_REQUEST, v.DELETION_CONFIRM),

@@ -215,8 +215,10 @@ async def confirm_request(
     reconfirm = settings.weakened("deletion-reconfirm") and request.status == "executed"
     # Weakened ``deletion-pending-status``: the status a new request has under an earlier schema's name.
     pending = "requested" if settings.weakened("deletion-pending-status") else "pending"
+    # Weakened ``not-pending-not-found``: a request no longer pending answered as if it did not exist.
+    not_pending = "not-found" if settings.weakened("not-pending-not-found") else "deletion-not-pending"
     if request.status != pending and not reconfirm:
-        raise Problem("deletion-not-pending", "this deletion was already executed", deletion_id=str(request.id))
+        raise Problem(not_pending, "this deletion was already executed", deletion_id=str(request.id))
     # Weakened ``deletion-token``: the original only checked that a token was sent.
     if not hmac.compare_digest(request.token_hash, _hash(token)) and not settings.weakened("deletion-token"):
         raise Problem("confirmation-token-invalid", "the confirmation token does not match this request")
@@ -225,7 +227,7 @@ async def confirm_request(
     now = utcnow()
     # Weakened ``deletion-expiry``: expires_at stored and shown, never compared.
     if request.expires_at <= now and not settings.weakened("deletion-expiry"):
-        raise Problem("deletion-not-pending", "the confirmation token expired; create a new request",
+        raise Problem(not_pending, "the confirmation token expired; create a new request",
                       deletion_id=str(request.id))
     if request.scope == "appointment":
         # Lock the appointment, so a session start racing the deletion waits, then finds it gone.

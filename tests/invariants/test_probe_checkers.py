@@ -429,8 +429,8 @@ def test_a_404_for_the_tenants_own_rows_is_flagged() -> None:
 
 def test_a_404_that_may_be_right_passes() -> None:
     """Known good: a row gone at the end (deleted), another tenant's row, a manager given as a rep, an unknown id,
-    a row id the rule does not map (a deletion's), a replayed 404, a stop (stop-refused judges it), and a 404
-    whose row is not captured at all."""
+    a deletion request's where its table was not captured, a replayed 404, a stop (stop-refused judges it), and
+    a 404 whose row is not captured at all."""
     b = HistoryBuilder()
     _own(b, 0, "session.start", 404, appointment_id="gone")
     _own(b, 5, "session.start", 404, appointment_id="b1")
@@ -443,7 +443,22 @@ def test_a_404_that_may_be_right_passes() -> None:
     _own(b, 40, "appointment.read", 200, appointment_id="a1")
     verdict = _run("tenant-isolation", b, **_OWN_TABLES)
     assert verdict.status == "valid", [v.message for v in verdict.violations]
-    assert verdict.summary["own_rows_not_found"] == 0 and verdict.summary["own_row_404s"] == 5
+    assert verdict.summary["own_rows_not_found"] == 0 and verdict.summary["own_row_404s"] == 6
+
+
+def test_a_confirmation_of_the_tenants_own_deletion_request_answered_404_is_flagged() -> None:
+    """Known bad: a confirmation of c1's request d1, still there at the end (executed, or expired: 409
+    deletion-not-pending is the answer), answered 404 (a refusal sweep's mutant). Known good: a request gone
+    at the end (its company's deletion took it), another tenant's."""
+    tables = {**_OWN_TABLES, "deletion_requests": ({"id": "d1", "company_id": "c1", "status": "executed"},
+                                                  {"id": "d2", "company_id": "c2", "status": "pending"})}
+    b = HistoryBuilder()
+    _own(b, 0, "deletion.confirm", 404, deletion_id="d1")
+    _own(b, 5, "deletion.confirm", 404, deletion_id="d2")
+    _own(b, 10, "deletion.confirm", 404, deletion_id="gone")
+    _own(b, 15, "deletion.confirm", 409, result={"problem": "deletion-not-pending"}, deletion_id="d1")
+    verdict = _run("tenant-isolation", b, **tables)
+    assert _types(verdict) == ["own-row-not-found"] and verdict.violations[0].details["deletion_id"] == "d1"
 
 
 def test_a_deletion_request_of_the_tenants_own_appointment_answered_404_is_flagged() -> None:

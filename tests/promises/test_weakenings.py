@@ -3365,3 +3365,25 @@ def test_job_row_lookup(reference_app_module, weakened: bool) -> None:
     assert verdict.summary["acknowledged_calls_judged"] >= 3, verdict.summary
     never = [x for x in verdict.violations if x.details["type"] == "call-never-analysed"]
     assert bool(never) is weakened, verdict
+
+
+@FIX
+def test_not_pending_not_found(apps, weakened: bool) -> None:
+    """A request confirmed, then confirmed again: the second is refused 409 deletion-not-pending with the fix, 404
+    without, though the request is still there (tenant-isolation: own-row-not-found, from the requests table)."""
+    app = apps(*(("not-pending-not-found",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    _, requested = _requested_deletion(app, tenant, rec, "2031-02-05")
+    deletion, token = requested.json()["id"], requested.json()["confirmation_token"]
+    for again in (False, True):
+        confirmed = httpx.post(f"{app.url}/api/v1/deletions/{deletion}/confirm", headers=auth(tenant.manager_token),
+                               json={"confirmation_token": token})
+        rec.record(v.DELETION_CONFIRM, tenant.company_id, confirmed, deletion_id=deletion,
+                   **({"again": True} if again else {}))
+    assert confirmed.status_code == (404 if weakened else 409), confirmed.text
+    verdict = _verdict("tenant-isolation", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert [(x.details["type"], x.details["deletion_id"]) for x in verdict.violations] == [
+            ("own-row-not-found", deletion)]

@@ -145,11 +145,14 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
 #: The load's operations whose 404 no other rule judges, and the arguments naming a row: argument -> (table, the
 #: role the row must have, if any). An operation with another row id in its arguments is not judged.
 _OWN_ROW_OPS = (v.SESSION_START, v.LEGACY_START, v.ASSIGN, v.UNASSIGN, v.APPOINTMENT_READ, v.APPOINTMENT_DELETE,
-                v.CALL_SUBMIT, v.CALL_READ, v.CALL_REFRESH, v.DELETION_REQUEST,
+                v.CALL_SUBMIT, v.CALL_READ, v.CALL_REFRESH, v.DELETION_REQUEST, v.DELETION_CONFIRM,
                 v.PROBE_FILTER)  # an own read names its path's ids in its args (the others name none)
 _OWN_ROW_ARGS: Mapping[str, tuple[str, str | None]] = {
     "appointment_id": ("appointments", None), "call_id": ("calls", None),
     "recording_session_id": ("recording_sessions", None), "rep_id": ("users", "rep"),
+    # A confirmation of a request still there at the end (read where the database has the table): an executed
+    # or expired one answers 409 deletion-not-pending, never 404 (a refusal sweep's mutant, 2026-12-06).
+    "deletion_id": ("deletion_requests", None),
 }
 #: A deletion request of scope ``appointment`` names its appointment as ``target_id`` (one of scope company
 #: names the caller's own company: judged apart). Every request was answered 404 by an app whose deletion took
