@@ -112,7 +112,7 @@ def _never_analysed(log: ViolationLog, history: History, snapshot: Snapshot) -> 
     stats, calls, rows = snapshot.upstream_stats, snapshot.calls, snapshot.call_analyses
     if stats is None or calls is None or rows is None or snapshot.upstream_job_calls is None:
         return 0
-    faults = history.faults()
+    faults = [op for op in history.faults() if op.args.get("phase") == "start"]  # injections (heals name "*")
     if stats.get("api_errors_injected") or any(op.args.get("target") not in _HARMLESS_TARGETS
                                                and op.args.get("fault") != "latency" for op in faults):
         return 0  # an error answered, or a fault that may fail a task for good: the call may rightly end failed
