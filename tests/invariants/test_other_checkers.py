@@ -174,6 +174,8 @@ def test_a_call_shunya_created_a_job_for_with_none_recorded_is_flagged() -> None
         b.call("call.submit", 0, 5, 202, result={"id": "call1"})
         if fault is not None:
             b.call("fault", 1, 2, None, process="nemesis", tenant=None, fault="down", phase="start", target=fault)
+            # the run's end heals every fault of the kind, naming every target: not a fault on anything
+            b.call("fault", 3, 4, None, process="nemesis", tenant=None, fault="down", phase="stop", target="*")
         return _run("job-applied-eventually", b, call_analyses=(), completed_jobs=frozenset(), calls=calls,
                     shunya_jobs=jobs, upstream_job_calls=created,
                     quiescence=Quiescence(quiet=quiet, waited_s=1.0, backlog=0 if quiet else 3,

@@ -59,7 +59,7 @@ from ._stuck_jobs import check_stuck_jobs
 from ._tenant_retry_budget import check_tenant_retry_budget, refused_tasks
 from ._unqueued_submissions import check_unqueued_submissions
 
-__all__ = ["NAME", "check_dead_letter_accounting"]
+__all__ = ["NAME", "TRANSIENT", "check_dead_letter_accounting"]
 
 NAME = "dead-letter-accounting"
 IN_FLIGHT = frozenset(("queued", "running", "retrying"))
@@ -188,7 +188,7 @@ def _failed_tasks(records: tuple) -> int:
     all succeeded at their first try put none of those promises at risk, however many calls it submitted; nor
     did a poll dead-lettered for its spent poll budget (no retry mends that)."""
     return sum(1 for record in records
-               if str(record.get("state")) == "dead_lettered" and _TRANSIENT.search(str(record.get("last_error") or ""))
+               if str(record.get("state")) == "dead_lettered" and TRANSIENT.search(str(record.get("last_error") or ""))
                or _failed_once(record))
 
 
@@ -214,9 +214,7 @@ _THROTTLE = re.compile(r"HTTP 429|rate.?limit|too many requests", re.IGNORECASE)
 #: A dead letter's error that reads as a transient failure of the upstream (a 5xx, a timeout, a connection that
 #: failed) or a rate limit (the app's own, or the upstream's 429: the work waits for its allowance): what a retry
 #: policy exists for. Other errors (a 4xx refusal, a poll budget spent, a bug) are not judged.
-_TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable|" + _THROTTLE.pattern, re.IGNORECASE)
-#: The same, for job-applied-eventually: a call whose task ended on such an error under a fault is this rule's.
-TRANSIENT = _TRANSIENT
+TRANSIENT = re.compile(r"HTTP 5\d\d|time[d ]?out|connect|unavailable|" + _THROTTLE.pattern, re.IGNORECASE)
 
 
 def _gave_up_early(history: History, snapshot: Snapshot, log: ViolationLog) -> int:
@@ -257,7 +255,7 @@ def _gave_up_early(history: History, snapshot: Snapshot, log: ViolationLog) -> i
         task = str(letter.get("task_id"))
         failures = min(int(letter.get("attempts") or 0), began.get(task, 0))
         error = str(letter.get("error") or "")
-        if task not in ran or failures >= 1 + retries or not _TRANSIENT.search(error):
+        if task not in ran or failures >= 1 + retries or not TRANSIENT.search(error):
             continue
         log.add("gave-up-early", f"task {letter.get('task_name')} {letter.get('task_id')} was dead-lettered after "
                 f"{failures} failure(s) ({error[:120]}); a transient failure is retried {retries} times first",

@@ -48,8 +48,8 @@ from __future__ import annotations
 from stormproof.harness.history import History
 from stormproof.harness.history.vocabulary import CALL_SUBMIT
 from stormproof.harness.invariants.checkers._jobs import analyses_by_job, deliveries_by_job
-from stormproof.harness.invariants.checkers.dead_letter_accounting import TRANSIENT
 from stormproof.harness.invariants.checkers._requests_behind import requests_behind_calls
+from stormproof.harness.invariants.checkers.dead_letter_accounting import TRANSIENT
 from stormproof.harness.invariants.collector import ViolationLog
 from stormproof.harness.invariants.registry import checker
 from stormproof.harness.invariants.snapshot import Snapshot
@@ -107,12 +107,13 @@ def check_job_applied_eventually(history: History, snapshot: Snapshot) -> Verdic
 
 
 def _never_analysed(log: ViolationLog, history: History, snapshot: Snapshot) -> int:
-    """Acknowledged calls still there, in a run with no fault and a Shunya that answered every call well, that
-    have no analysis and no job failed or stuck upstream; returns the calls judged (0: not judged)."""
+    """Acknowledged calls still there, in a run whose faults cannot fail a task for good and with a Shunya that
+    answered every call well, that have no analysis and no job failed or stuck upstream; returns the calls judged
+    (0: not judged)."""
     stats, calls, rows = snapshot.upstream_stats, snapshot.calls, snapshot.call_analyses
     if stats is None or calls is None or rows is None or snapshot.upstream_job_calls is None:
         return 0
-    faults = [op for op in history.faults() if op.args.get("phase") == "start"]  # injections (heals name "*")
+    faults = _injections(history)
     if stats.get("api_errors_injected") or any(op.args.get("target") not in _HARMLESS_TARGETS
                                                and op.args.get("fault") != "latency" for op in faults):
         return 0  # an error answered, or a fault that may fail a task for good: the call may rightly end failed
@@ -136,8 +137,8 @@ def _never_analysed(log: ViolationLog, history: History, snapshot: Snapshot) -> 
         if faults and error is not None and TRANSIENT.search(error):
             continue  # a slow link's timeout, retried its budget: dead-letter-accounting judges that
         log.add("call-never-analysed",
-                f"call {call} was acknowledged, Shunya answered every call well and no fault was injected, yet it "
-                "was never analysed" + (f": its task ended with {error[:160]}" if error else ""),
+                f"call {call} was acknowledged, Shunya answered every call well and no fault could fail its task for "
+                "good, yet it was never analysed" + (f": its task ended with {error[:160]}" if error else ""),
                 ops, call_id=call, **({"task_error": error[:300]} if error else {}))
     return len(submitted)
 
@@ -154,6 +155,12 @@ def _last_errors(snapshot: Snapshot) -> dict[str, str]:
     return out
 
 
+def _injections(history: History) -> list:
+    """The faults the run injected: the nemesis's heals are left out, the final ones name every target (``*``),
+    which read as a fault on anything (job-never-recorded was so never judged in a run with any fault)."""
+    return [op for op in history.faults() if op.args.get("phase") == "start"]
+
+
 #: The only fault target under which every answer of the stub still reaches the app and is recorded.
 _HARMLESS_TARGETS = frozenset(("webhook",))
 
@@ -164,7 +171,7 @@ def _never_recorded(log: ViolationLog, history: History, snapshot: Snapshot) -> 
     jobs, calls = snapshot.shunya_jobs, snapshot.calls
     if not created or jobs is None or calls is None:
         return 0
-    if any(op.args.get("target") not in _HARMLESS_TARGETS for op in history.faults()):
+    if any(op.args.get("target") not in _HARMLESS_TARGETS for op in _injections(history)):
         return 0  # an answer may have been lost with the process, link or database that carried it
     quiescence = snapshot.quiescence
     if quiescence is not None and not quiescence.quiet and quiescence.pending > 0:

@@ -262,7 +262,7 @@ _MAX_SENDERS = 40
 def _shunya_senders(history: History, tenant: str, start_ns: float | None, length: float) -> list[int]:
     """The tenant's call submissions and refreshes in flight from a second before a crowded window to its end
     (invoke indices, at most ``_MAX_SENDERS``): the requests that made the app call Shunya then, so that a
-    replay of them together crowds the stub again. None without the history's clock."""
+    replay of them together crowds the stub again. Empty without the history's clock (no op with a wall time)."""
     if start_ns is None:
         return []
     low, high = start_ns - 1e9, start_ns + length * 1e9
