@@ -331,6 +331,8 @@ class StormUser(FastHttpUser):
         #: The token of our last deletion request left unconfirmed, when it was answered and until when it
         #: is surely pending: the wrong token some confirmations carry.
         self._spare_token: tuple[str, float] | None = None
+        #: Whether this user has sent its incomplete and its forged webhook delivery (see _deliver).
+        self._incomplete_sent = self._forged_sent = False
         self.rng = random.Random(f"{CONFIG.seed}:{worker}:{number}")
         self.tenant = CONFIG.tenants[(number - 1) % len(CONFIG.tenants)]
         self.company = str(self.tenant["company_id"])
@@ -680,15 +682,22 @@ class StormUser(FastHttpUser):
 
         A small share is not Shunya's: unsigned, signed too long ago, or signed with another secret. Each
         carries a forged result (its own output_hash), so that one applied shows in the final state.
+
+        Each user's first plain delivery is incomplete and its next one forged, then each at its share:
+        a share alone left a whole run without one (webhook-poll-storm seed 4 drew no incomplete delivery,
+        so its promise was not exercised and the all-on run needed another try, CI 2026-12-06).
         """
         from stormproof.harness.shunya.forged import BAD_SIGNATURES, INCOMPLETE, job_delivery
 
-        bad = self.rng.choice(BAD_SIGNATURES) if self.rng.random() < _BAD_SIGNATURE_SHARE else None
+        forge_now = self._incomplete_sent and not self._forged_sent
+        bad = self.rng.choice(BAD_SIGNATURES) if forge_now or self.rng.random() < _BAD_SIGNATURE_SHARE else None
         spaced = self.rng.random() < 0.5  # another layout of the same JSON, signed as sent: must be accepted
         # Signed but incomplete (completed, no result or no hash): aimed, like the duplicates, at a job not yet
         # applied, where an app that takes it in records an empty analysis or a job processed under no hash.
         incomplete = self.rng.choice(INCOMPLETE) if bad is None and not extra \
-            and self.rng.random() < _INCOMPLETE_SHARE else None
+            and (not self._incomplete_sent or self.rng.random() < _INCOMPLETE_SHARE) else None
+        self._incomplete_sent |= incomplete is not None
+        self._forged_sent |= bad is not None
         sent = job_delivery(job_id, call, self.company, CONFIG.webhook_secret, bad=bad,
                             forger=f"{derive.MARKER}{self.company}", spaced=spaced, incomplete=incomplete)
         self._send(v.WEBHOOK_DELIVER, "POST", "/api/v1/shunya/webhook",
