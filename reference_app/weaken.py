@@ -110,6 +110,13 @@ _DECLARED: tuple[Weakening, ...] = (
         "workers and Shunya at whatever rate a tenant sends (the API limit alone stands)",
     ),
     Weakening(
+        "busy-stored",
+        "B1/A2",
+        "the rule that a busy resource's 409 (a lock held past the wait: resource-busy, \"retry\") is never "
+        "stored under an Idempotency-Key: it is stored like a definite refusal, so the client's retry with the "
+        "same key is answered the stored 409 for the key's lifetime and its write never runs",
+    ),
+    Weakening(
         "rate-limit-not-stored",
         "B1/C3",
         "the rule that a rate limit's 429 is never stored under an Idempotency-Key: it is stored like a "

@@ -310,6 +310,12 @@ _RESEND_WAITS_S = (0.5, 2.0, 5.0)
 _LIMITED_RETRY_S = 1.0
 
 
+def _busy(answer: Answer) -> bool:
+    """A 409 ``resource-busy``: a lock held past the app's wait, "retry" (the write did not run)."""
+    return answer.status == 409 and isinstance(answer.body, dict) \
+        and str(answer.body.get("type", "")).endswith("resource-busy")
+
+
 _BUSY_WAIT = between(0.0, 0.02)
 #: Requests of one burst (do_appointment_list_burst), each on its own connection.
 BURST_SIZE = 16
@@ -405,12 +411,14 @@ class StormUser(FastHttpUser):
             answer = self._send_once(f, method, path, args={**args, "resend": resend, "resend_after": after},
                                      body=body, key=key, token=token, tenant=tenant, raw_body=raw_body,
                                      headers=headers, mask=mask)
-        if answer.status == 429 and "after_429" not in args:
-            # A rate limit's "not now": a real client sends the same request again with the same key after
-            # Retry-After (about a second here), as the user's next action; the app must run it anew, not
-            # answer a 429 it stored under the key (args.after_429 marks the retry; rate-limit-enforced).
+        retry = "after_429" if answer.status == 429 else "after_busy" if key is not None and _busy(answer) else None
+        if retry is not None and "after_429" not in args and "after_busy" not in args:
+            # A rate limit's "not now", a busy resource's "retry": a real client sends the same request again
+            # with the same key after Retry-After (about a second here), as the user's next action; the app must
+            # run it anew, not answer a refusal it stored under the key (args.after_429 or args.after_busy marks
+            # the retry; rate-limit-enforced and idempotent-replay judge a stored one).
             def again() -> None:
-                self._send(f, method, path, args={**args, "after_429": 1}, body=body, key=key, token=token,
+                self._send(f, method, path, args={**args, retry: 1}, body=body, key=key, token=token,
                            tenant=tenant, raw_body=raw_body, headers=headers, mask=mask)
 
             self._limited = (time.monotonic() + _LIMITED_RETRY_S, again)

@@ -616,6 +616,18 @@ _row("C3.shunya-limit", "C3",
      "far above its limit", ("shunya-quota",), ("shunya-limit",),
      count=c.over_allowance((v.CALL_SUBMIT, v.CALL_REFRESH), "shunya"))
 
+# A busy lock's 409 is "retry" too. Found 2026-12-06 by reading the key store: every keyed refusal under 500 was
+# stored, resource-busy included, and no scenario met a busy lock (the app waits 5 s for one). lock-contention holds
+# each lock longer than its app waits; the load sends a keyed write refused busy again with its key a second later
+# (args.after_busy). A busy lock answered with another 409 is refusals-explained's (refusal-outside-contract).
+_row("B1.busy-not-stored", "B1",
+     "A write refused 409 resource-busy (a lock held past the app's wait: retry) ran nothing and is not stored "
+     "under its Idempotency-Key: the same request sent again with its key runs anew, never answered the "
+     "stored 409 as a replay.",
+     "idempotent-replay", (v.SESSION_START, v.ASSIGN),
+     HOT + "; each lock held longer than the app waits for one", ("lock-contention",), ("busy-stored",),
+     count=c.with_arg((v.SESSION_START, v.ASSIGN), "after_busy"))
+
 # A limit's 429 is "not now": the load sends a keyed write refused 429 again with its key a second later
 # (args.after_429), as a client does after Retry-After. Found 2026-12-02: the reference app stored the task limit's
 # 429 under the key like a 404, so the retry was refused again (replayed, and without Retry-After) for the key's

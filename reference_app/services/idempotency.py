@@ -17,7 +17,9 @@ Protocol, per (tenant, key), all of it in the write's own transaction:
 
 Definite 4xx outcomes (404, 409 conflicts) are stored and replayed like
 successes; a 5xx or a crash rolls the transaction back, which stores nothing
-and frees the lock, so the client may retry at once.
+and frees the lock, so the client may retry at once. The refusals that say
+"retry" store nothing either: a rate limit's 429 and a busy resource's 409
+``resource-busy`` (a lock held past the wait) ran no write.
 
 Why one transaction: the former protocol committed an ``in_flight`` claim row
 first, then ran the write in a second transaction and released the claim in a
@@ -176,6 +178,10 @@ async def _write_once(
         if problem.status == 429 and not ctx.settings.weakened("rate-limit-not-stored"):
             # A limit's refusal ran nothing and says "again after Retry-After": stored, the key would answer
             # 429 to that retry for its whole lifetime (and without the header, which a stored answer lacks).
+            raise
+        if problem.kind.slug == "resource-busy" and not ctx.settings.weakened("busy-stored"):
+            # A busy resource's "retry" is no outcome either: the write did not run. Stored, the key answered it
+            # to every retry for 24 h (found 2026-12-06 by reading: every keyed refusal below 500 was stored).
             raise
         if await wrote_in_transaction(session):
             raise _RolledBack(problem) from None  # its writes must go before its refusal is stored

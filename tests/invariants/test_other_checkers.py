@@ -222,6 +222,23 @@ def test_a_5xx_answered_as_a_replay_is_flagged_and_a_retry_that_runs_is_valid() 
     assert verdict.violations[0].ops == (resent - 1, resent)
 
 
+def test_a_busy_409_answered_as_a_replay_is_flagged_and_a_retry_that_runs_is_valid() -> None:
+    """A 409 resource-busy says retry: the write did not run, so the retry under the key must run. A key store
+    that kept it replays the 409 to every retry; a 409 that names a definite conflict may be stored."""
+    b = HistoryBuilder()
+    _start(b, 0, 10, 409, "fp1", problem="resource-busy")
+    _start(b, 1_000, 1_010, 201, "fp1", process="p2", id="s1", body_sha256="h")  # the retry ran
+    _start(b, 2_000, 2_010, 409, "fp2", key="k2", problem="active-session-exists")
+    _start(b, 3_000, 3_010, 409, "fp2", key="k2", process="p3", problem="active-session-exists", replayed=True)
+    assert _run("idempotent-replay", b).status == "valid"
+    b = HistoryBuilder()
+    _start(b, 0, 10, 409, "fp1", problem="resource-busy")
+    retried = _start(b, 1_000, 1_010, 409, "fp1", process="p2", problem="resource-busy", replayed=True)
+    verdict = _run("idempotent-replay", b)
+    assert [v.details["type"] for v in verdict.violations] == ["retry-replayed"]
+    assert verdict.violations[0].ops == (retried - 1, retried)
+
+
 def test_idempotency_violations_each_flagged_with_ops() -> None:
     cases = {
         "duplicate-side-effect": [(0, 10, 201, "fp1", {"id": "s1", "body_sha256": "a"}),

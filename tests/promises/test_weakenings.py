@@ -176,6 +176,39 @@ def test_idempotency_store_errors(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_busy_stored(apps, weakened: bool) -> None:
+    """A keyed start meets its appointment's lock held past the app's wait (held here in Redis, as a slow start
+    holds it): 409 resource-busy, "retry", nothing run. Once the lock is free the client retries under the same
+    key: the retry runs (201) with the fix; without it the stored 409 is replayed, and idempotent-replay flags
+    it (retry-replayed)."""
+    import redis
+
+    app = apps(*(("busy-stored",) if weakened else ()), STORMPROOF_LOCK_WAIT_MS="100")
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    key, appointment = new_key(), _consented_appointment(app, tenant)
+    body = {"appointment_id": appointment}
+    holder = redis.Redis.from_url(app.redis_url)
+    lock = f"recording_session:start:{appointment}"
+    assert holder.set(lock, "another-start", px=30_000, nx=True)
+    try:
+        busy = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], key), json=body)
+        rec.record(v.SESSION_START, tenant.company_id, busy, body=body, appointment_id=appointment)
+    finally:
+        holder.delete(lock)
+        holder.close()
+    retried = httpx.post(app.url + START, headers=auth(tenant.rep_tokens[0], key), json=body)
+    rec.record(v.SESSION_START, tenant.company_id, retried, body=body, appointment_id=appointment, after_busy=1)
+    assert busy.status_code == 409 and busy.json()["type"].endswith("/resource-busy"), busy.text
+    assert retried.status_code == (409 if weakened else 201), retried.text
+    assert (retried.headers.get("Idempotent-Replayed") == "true") is weakened
+    verdict = _verdict("idempotent-replay", rec.history())
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"retry-replayed"}
+
+
+@FIX
 def test_idempotency_in_flight(apps, weakened: bool) -> None:
     """Same key while the first runs: 409 idempotency-key-in-flight with the fix; the request runs again without."""
     app = apps(*(("idempotency-in-flight",) if weakened else ()), STORMPROOF_RACE_DELAY_MS="800")

@@ -40,6 +40,9 @@ _SECOND = 1_000_000_000
 #: Retry-After; a backend may well let the same key try again), and one whose body named no problem
 #: (a backend's own wording of it, e.g. FastAPI's {"detail": ...}): not judged as a stored answer.
 _NOT_STORED_409 = frozenset(("idempotency-key-in-flight", "resource-busy", None))
+#: Of those, the ones that say "retry": the write did not run, so a key that stored one answers every retry
+#: with it (idempotent-replay: ``retry-replayed``). An unnamed 409 may be a backend's definite conflict.
+_RETRY_409 = frozenset(("idempotency-key-in-flight", "resource-busy"))
 
 
 class RowIdKeys(dict[tuple[str, ...], tuple[str, ...]]):
@@ -83,7 +86,8 @@ class Answers:
     idempotent-replay (every op with an ``idempotency_key``, nemesis included, as before):
 
     - ``keyed``: how many; ``unfingerprinted``: answered ones without a ``payload_fp``;
-    - ``errors_replayed``: (invoke, completion) of the 5xx answers marked replayed (a stored 5xx);
+    - ``errors_replayed``: (invoke, completion) of the answers that store nothing marked replayed: a 5xx,
+      a 409 ``idempotency-key-in-flight`` or ``resource-busy`` ("retry": the write did not run);
     - ``key_groups``: (tenant, key) -> the (invoke, completion) answered ``ok``, 404 or a 409 naming a
       problem other than ``idempotency-key-in-flight`` (the answers the key stores), in invoke
       order, keys in the order of their first such answer (``expired`` probes left out).
@@ -148,7 +152,8 @@ class Answers:
                         if completion.type == "ok" or status == 404 or status == 409 \
                                 and completion.result.get("problem") not in _NOT_STORED_409:
                             keyed_answers.append((invoke.index, (invoke.tenant, args["idempotency_key"]), pair))
-                        elif status is not None and status >= 500 and completion.result.get("replayed"):
+                        elif status is not None and (status >= 500 or status == 409 and completion.result.get(
+                                "problem") in _RETRY_409) and completion.result.get("replayed"):
                             errors_replayed.append(pair)
                 client = invoke.process != NEMESIS
                 if completion is None:

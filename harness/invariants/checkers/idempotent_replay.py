@@ -18,7 +18,10 @@ with a request's fingerprint being (operation, ``payload_fp``):
 A 5xx stores nothing (the write rolled back; the key is free for a retry): a
 5xx answered as a replay (``Idempotent-Replayed: true``) is ``error-replayed``,
 a key store that kept an error the client can never get past. The load sends
-a keyed write again after a 5xx, as after a lost answer.
+a keyed write again after a 5xx, as after a lost answer. So does a refusal
+that says "retry": a 409 ``resource-busy`` (a lock held past the wait) or
+``idempotency-key-in-flight`` answered as a replay is ``retry-replayed`` (the
+load sends a keyed write refused busy again after a second, ``after_busy``).
 
 Only stored answers (``ok``, 404, a 409 other than in-flight) are compared by
 these rules: ``info`` may or may not have run, 409 in-flight and 422 mismatch
@@ -112,10 +115,18 @@ def check_idempotent_replay(history: History, snapshot: Snapshot) -> Verdict:
             _check_key(log, tenant, key, answered)
 
     for invoke, completion in seen.errors_replayed:
-        log.add("error-replayed", f"key {invoke.args.get('idempotency_key')!r} (tenant {invoke.tenant}): a "
+        key = invoke.args.get("idempotency_key")
+        if completion.status == 409:
+            problem = completion.result.get("problem")
+            log.add("retry-replayed", f"key {key!r} (tenant {invoke.tenant}): a 409 {problem} was answered as a "
+                    "replay; that refusal says retry (the write did not run), so a key that stored it refuses "
+                    "every retry for its lifetime", (invoke.index, completion.index), tenant=invoke.tenant,
+                    key=key, status=409, problem=problem)
+            continue
+        log.add("error-replayed", f"key {key!r} (tenant {invoke.tenant}): a "
                 f"{completion.status} was answered as a replay; a 5xx stores nothing, so a retry under the "
                 "key must run the request", (invoke.index, completion.index), tenant=invoke.tenant,
-                key=invoke.args.get("idempotency_key"), status=completion.status)
+                key=key, status=completion.status)
     probes = _check_probes(log, history, ttl)
     if keyed == 0 and not probes:
         log.cannot("not exercised: no operation carried an Idempotency-Key")
