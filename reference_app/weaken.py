@@ -175,6 +175,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "the expiry of Idempotency-Key: a key older than the TTL still replays instead of running as new",
     ),
     Weakening(
+        "id-parse-unguarded",
+        "D2/E5",
+        "the guard on a path id's shape: an id that is no UUID (a word, a number, a quoted SQL condition) is "
+        "parsed unguarded and the request crashes, 500, instead of answering 404 like any unknown id",
+    ),
+    Weakening(
         "tenant-404",
         "D2",
         "the 404 for another tenant's id: it answers 403 forbidden, which tells the caller the id exists",

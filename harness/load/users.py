@@ -144,6 +144,15 @@ _FILTER_PROBE_SHARE = 0.15
 _OWN_READ_SHARE = 0.15
 #: This process's own reads so far: the next one takes the next read route we can fill.
 _own_reads = itertools.count()
+#: Path ids that are no id at all: a word, a number, a UUID with a letter out of range, a quoted SQL condition
+#: (URL-encoded), an overlong one. Each must be refused 400, 404 or 422 (tenant-isolation: malformed-id-*), never
+#: served and never a crash: an app that parses its ids unguarded answered them 500 (plan E5, D2).
+_MALFORMED_IDS = ("not-an-id", "12345", "00000000-0000-0000-0000-00000000000g", "%27%20OR%20%271%27%3D%271",
+                  "a" * 300)
+#: After a path probe's pair, the share of turns that send the same route once more with a malformed id.
+_MALFORMED_ID_SHARE = 0.25
+#: The malformed ids sent so far by this process: each turn takes the next.
+_malformed_turns = itertools.count()
 
 
 def _pool(pools: dict[str, list[str]], kind: str, *, anything: bool = False) -> list[str]:
@@ -879,6 +888,15 @@ class StormUser(FastHttpUser):
                        args={"target_tenant": None if control else target_company, "target_id": target,
                              "method": route.method, "path": path, "route": route.name, "probe_id": probe_id,
                              "control": control, "as_role": role})
+        if self.rng.random() < _MALFORMED_ID_SHARE:
+            # The same request once more, its ids no ids at all (one request of its own, judged alone)
+            bad = _MALFORMED_IDS[next(_malformed_turns) % len(_MALFORMED_IDS)]
+            path = derive.fill_path(route, {name: bad for name in missing})
+            self._send(v.PROBE, route.method, path, body=body, token=token,
+                       key=uuid.uuid4().hex if route.idempotency else None,
+                       args={"target_tenant": None, "target_id": bad, "malformed_id": True, "method": route.method,
+                             "path": path, "route": route.name, "probe_id": uuid.uuid4().hex, "control": True,
+                             "as_role": role})
 
     def _probe_body_id(self, d: _Derived, route: derive.Route, ids: dict[str, str], field: str,
                        foreign_pools: dict[str, list[str]], target_company: str, probe_id: str, token: str,

@@ -698,6 +698,14 @@ _row("D2.own-reads-scoped", "D2",
      "data only: no list or read by id carries another tenant's rows.",
      "tenant-isolation", (v.PROBE_FILTER,), TENANTS + "; assignments in every tenant", ("tenant-probe",),
      ("assignment-list-appointment",), count=c.with_arg((v.PROBE_FILTER,), "own_read"))
+# Found 2026-12-06 by a refusal mutant (a malformed id answered 403) that no scenario met: no load sent an id that is
+# no id, so an app that parses ids unguarded (a 500 for every such request) passed. A quarter of the path probes now
+# send the route once more with a malformed id, every route in turn.
+_row("D2.malformed-id-refused", "D2",
+     "A path id that is no id at all (a word, a number, a quoted SQL condition, 300 characters) is refused 400, 404 "
+     "or 422 on every route that takes one: never served, never a server error.",
+     "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("id-parse-unguarded",),
+     count=c.with_arg((v.PROBE,), "malformed_id"))
 # Found 2026-12-02 with a guard that scoped only managers' lookups: tenant-probe passed, every probe came from the
 # manager's token. Half the probes now come from a rep, on the routes the document lets a rep call (as_role).
 _row("D2.every-role", "D2",

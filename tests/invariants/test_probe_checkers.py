@@ -231,6 +231,38 @@ def test_foreign_id_in_a_body_is_judged_like_one_in_a_path() -> None:
     assert verdict.status == "valid", [v.message for v in verdict.violations]
 
 
+def _malformed(b: HistoryBuilder, at: float, status: int | None, role: str = "manager") -> None:
+    """A probe whose path id is no id at all, sent alone (its own probe_id, as a control)."""
+    b.call("probe.cross_tenant", at, at + 1, status, result={"body_masked": "m"} if status else None,
+           target_tenant=None, target_id="not-an-id", malformed_id=True, control=True, path="/x/not-an-id",
+           method="GET", route="GET /api/v1/appointments/{appointment_id}", probe_id=f"m{at}", as_role=role)
+
+
+@pytest.mark.parametrize(("status", "role", "expected"), [
+    (200, "manager", "malformed-id-served"), (500, "manager", "malformed-id-crashed"),
+    (403, "manager", "malformed-id-wrong-status"), (409, "rep", "malformed-id-wrong-status")])
+def test_a_malformed_path_id_served_crashed_or_misnamed_is_flagged(status: int, role: str, expected: str) -> None:
+    b = HistoryBuilder()
+    _malformed(b, 0, 404)
+    _malformed(b, 10, status, role)
+    verdict = _run("tenant-isolation", b, **_TABLES)
+    assert _types(verdict) == [expected]
+    assert verdict.summary["probe_outcomes"] == {"malformed-refused": 1, "malformed-violation": 1}
+
+
+def test_a_malformed_path_id_refused_as_malformed_or_missing_passes() -> None:
+    b = HistoryBuilder()
+    for i, (status, role) in enumerate([(404, "manager"), (400, "manager"), (422, "rep"), (403, "rep"),
+                                        (None, "rep"), (429, "manager")]):
+        _malformed(b, 10 * i, status, role)
+    _fault(b, 100, 110)
+    _malformed(b, 104, 500)  # a crash while the database was down is the fault's
+    verdict = _run("tenant-isolation", b, **_TABLES)
+    assert verdict.status == "valid", verdict.violations
+    assert verdict.summary["probe_outcomes"] == {"malformed-refused": 4, "malformed-none": 1, "malformed-limited": 1,
+                                                 "malformed-excused": 1}
+
+
 def test_tenant_isolation_with_nothing_answered_is_not_exercised() -> None:
     verdict = _run("tenant-isolation", HistoryBuilder(), **_TABLES)
     assert verdict.status == "unknown" and verdict.error.startswith("not exercised: ")

@@ -176,6 +176,26 @@ def test_idempotency_store_errors(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_id_parse_unguarded(apps, weakened: bool) -> None:
+    """Path ids that are no ids (a word, a quoted SQL condition, 300 characters): 404 like any unknown id with the
+    fix; parsed unguarded, each request crashes 500, and tenant-isolation flags it (malformed-id-crashed)."""
+    app = apps(*(("id-parse-unguarded",) if weakened else ()))
+    tenant = app.tenants[0]
+    rec = Recorder([t.company_id for t in app.tenants])
+    for bad in ("not-an-id", "%27%20OR%20%271%27%3D%271", "a" * 300):
+        path = f"/api/v1/appointments/{bad}"
+        answer = httpx.get(app.url + path, headers=auth(tenant.manager_token))
+        rec.record(v.PROBE, tenant.company_id, answer, target_tenant=None, target_id=bad, malformed_id=True,
+                   control=True, method="GET", path=path, route="GET /api/v1/appointments/{appointment_id}",
+                   probe_id=uuid.uuid4().hex, as_role="manager")
+        assert answer.status_code == (500 if weakened else 404), answer.text
+    verdict = _verdict("tenant-isolation", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"malformed-id-crashed"}
+
+
+@FIX
 def test_busy_stored(apps, weakened: bool) -> None:
     """A keyed start meets its appointment's lock held past the app's wait (held here in Redis, as a slow start
     holds it): 409 resource-busy, "retry", nothing run. Once the lock is free the client retries under the same

@@ -21,6 +21,12 @@ Every answer is judged, not only the successes:
   answers, so an answer to the other tenant named the prober's row
   (``foreign-id-learned``: a list that lost its tenant filter, in a backend
   whose rows carry no company id);
+- a probe whose path ids are no ids at all (``malformed_id``: a word, a number, a
+  quoted SQL condition, 300 characters) is refused 400, 404 or 422 (403 to a rep
+  on a managers' route): a 2xx served a row no id names
+  (``malformed-id-served``), a 5xx crashed on parsing or looking it up
+  (``malformed-id-crashed``, a fault aside), any other refusal misnames it
+  (``malformed-id-wrong-status``);
 - no ``ok`` operation of A named a row that the final state shows belongs to
   B (an id in its arguments or the ``id`` it got back);
 - the final state: no row of B carries the marker a probe of A writes into
@@ -125,6 +131,8 @@ def check_tenant_isolation(history: History, snapshot: Snapshot) -> Verdict:
     for pair in probes.values():
         if False in pair:
             outcome[_judge_probe(log, pair[False], pair.get(True), faults, owners)] += 1
+        elif True in pair and pair[True][0].args.get("malformed_id"):
+            outcome["malformed-" + _judge_malformed(log, pair[True], faults)] += 1
     if owners:
         _final_state(log, history, snapshot, probes, owners)
     own_judged, own_refused = _own_rows_not_found(log, history, snapshot)
@@ -286,6 +294,31 @@ def _foreign_row(log: ViolationLog, invoke: Op, completion: Op, owners: dict[obj
             table=owner[0],
             row_id=row_id,
         )
+
+
+#: What a path id that is no id may be answered: refused as malformed (400, 422) or as no such row (404). A 403
+#: only where a rep called a route for managers (the role is checked before the id).
+_MALFORMED_REFUSALS = frozenset((400, 404, 422))
+
+
+def _judge_malformed(log: ViolationLog, probe: tuple[Op, Op], faults: FaultWindows) -> str:
+    """A probe whose path ids are no ids (``malformed_id``): refused 400, 404 or 422, never served or crashed."""
+    invoke, completion = probe
+    kind = answer_class(invoke, completion, faults)
+    if kind in ("none", "limited", "excused"):
+        return kind
+    status = completion.status
+    if kind == "4xx" and (status in _MALFORMED_REFUSALS or status == 403 and invoke.args.get("as_role") == "rep"):
+        return "refused"
+    where = f"{invoke.args.get('method', '')} {invoke.args.get('path', '')}".strip()
+    what = ("served it: an id that names no row answered as if it did" if kind == "2xx" else
+            "crashed on it: an id must be parsed, or looked up, without a server error" if kind == "5xx" else
+            "refused it as something else: an id that is no id is malformed (400, 422) or names no row (404)")
+    log.add(f"malformed-id-{'served' if kind == '2xx' else 'crashed' if kind == '5xx' else 'wrong-status'}",
+            f"{where} by {invoke.tenant}, its id {str(invoke.args.get('target_id'))[:40]!r} no id at all, was "
+            f"answered {status}: the app {what}", (invoke.index, completion.index), tenant=invoke.tenant,
+            route=invoke.args.get("route"), status=status)
+    return "violation"
 
 
 def _judge_probe(log: ViolationLog, probe: tuple[Op, Op], control: tuple[Op, Op] | None,
