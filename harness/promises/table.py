@@ -702,7 +702,8 @@ _row("D2.own-reads-scoped", "D2",
 # no id, so an app that parses ids unguarded (a 500 for every such request) passed. A quarter of the path probes now
 # send the route once more with a malformed id, every route in turn.
 _row("D2.malformed-id-refused", "D2",
-     "A path id that is no id at all (a word, a number, a quoted SQL condition, 300 characters) is refused 400, 404 "
+     "A path id that is no id at all (a word, a negative number, a quoted SQL condition, 300 characters) is refused "
+     "400, 404 "
      "or 422 on every route that takes one: never served, never a server error.",
      "tenant-isolation", (v.PROBE,), TENANTS, ("tenant-probe",), ("id-parse-unguarded",),
      count=c.with_arg((v.PROBE,), "malformed_id"))

@@ -21,7 +21,7 @@ Every answer is judged, not only the successes:
   answers, so an answer to the other tenant named the prober's row
   (``foreign-id-learned``: a list that lost its tenant filter, in a backend
   whose rows carry no company id);
-- a probe whose path ids are no ids at all (``malformed_id``: a word, a number, a
+- a probe whose path ids are no ids at all (``malformed_id``: a word, a negative number, a
   quoted SQL condition, 300 characters) is refused 400, 404 or 422 (403 to a rep
   on a managers' route): a 2xx served a row no id names
   (``malformed-id-served``), a 5xx crashed on parsing or looking it up
