@@ -145,8 +145,9 @@ _OWN_READ_SHARE = 0.15
 #: This process's own reads so far: the next one takes the next read route we can fill.
 _own_reads = itertools.count()
 #: Path ids that are no id at all: a word, a negative number (no row of a backend with integer ids has one), a UUID
-#: with a letter out of range, a quoted SQL condition (URL-encoded), an overlong one. Each must be refused 400, 404 or 422 (tenant-isolation: malformed-id-*), never
-#: served and never a crash: an app that parses its ids unguarded answered them 500 (plan E5, D2).
+#: with a letter out of range, a quoted SQL condition (URL-encoded), an overlong one. Each must be refused 400, 404
+#: or 422 (tenant-isolation: malformed-id-*), never served and never a crash: an app that parses its ids unguarded
+#: answered them 500 (plan E5, D2).
 _MALFORMED_IDS = ("not-an-id", "-1", "00000000-0000-0000-0000-00000000000g", "%27%20OR%20%271%27%3D%271",
                   "a" * 300)
 #: After a path probe's pair, the share of turns that send the same route once more with a malformed id.
