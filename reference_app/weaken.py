@@ -464,6 +464,18 @@ _DECLARED: tuple[Weakening, ...] = (
         "(keys sorted, compact), so a delivery laid out any other way is refused 401",
     ),
     Weakening(
+        "webhook-window-past-only",
+        "A1",
+        "the webhook timestamp's window one way: only a timestamp too far in the past is refused, so a "
+        "delivery dated an hour ahead is accepted (and stays valid for that hour)",
+    ),
+    Weakening(
+        "webhook-timestamp-unguarded",
+        "A1",
+        "the webhook timestamp parsed unguarded: one that is no integer (nan, yesterday) raises, a 500 "
+        "instead of the 401 of any other bad signature",
+    ),
+    Weakening(
         "conflict-names-active",
         "A2",
         "the active session named by 409 active-session-exists: the answer names the appointment's "

@@ -347,9 +347,13 @@ class StormUser(FastHttpUser):
         #: The token of our last deletion request left unconfirmed, when it was answered and until when it
         #: is surely pending: the wrong token some confirmations carry.
         self._spare_token: tuple[str, float] | None = None
-        #: Whether this user has sent its incomplete and its forged webhook delivery (see _deliver).
-        self._incomplete_sent = self._forged_sent = False
+        #: Whether this user has sent its incomplete webhook delivery, and how many forged ones (see _deliver).
+        self._incomplete_sent = False
+        self._forged = 0
         self.rng = random.Random(f"{CONFIG.seed}:{worker}:{number}")
+        #: Where this user's turn through the kinds of bad signature begins (each forged delivery the next kind);
+        #: not drawn from rng, whose stream the seeds of the scenarios were measured with.
+        self._forge_from = number
         self.tenant = CONFIG.tenants[(number - 1) % len(CONFIG.tenants)]
         self.company = str(self.tenant["company_id"])
         self.quiet = self.company in CONFIG.quiet_tenants
@@ -661,7 +665,8 @@ class StormUser(FastHttpUser):
 
     def do_webhook_deliver(self) -> None:
         """Deliver, signed as Shunya would, the result of a job of ours: a deliberate duplicate; or (one in
-        ten) a forged result with a missing, stale or wrong signature, which must be refused 401.
+        ten) a forged result with a missing, stale, future-dated, malformed or wrong signature, which must be
+        refused 401.
 
         Aimed at the moment a duplicate can do harm: half the time the newest call (its job most likely
         not applied yet; an old call's was, and a duplicate of an applied job meets only the plain status
@@ -707,15 +712,18 @@ class StormUser(FastHttpUser):
         """
         from stormproof.harness.shunya.forged import BAD_SIGNATURES, INCOMPLETE, job_delivery
 
-        forge_now = self._incomplete_sent and not self._forged_sent
-        bad = self.rng.choice(BAD_SIGNATURES) if forge_now or self.rng.random() < _BAD_SIGNATURE_SHARE else None
+        forge_now = self._incomplete_sent and not self._forged
+        # The kinds in turn, so that a short run still sends each (a future-dated or malformed timestamp is
+        # refused by its own check only: a run without one says nothing of it).
+        turn = BAD_SIGNATURES[(self._forge_from + self._forged) % len(BAD_SIGNATURES)]
+        bad = turn if forge_now or self.rng.random() < _BAD_SIGNATURE_SHARE else None
         spaced = self.rng.random() < 0.5  # another layout of the same JSON, signed as sent: must be accepted
         # Signed but incomplete (completed, no result or no hash): aimed, like the duplicates, at a job not yet
         # applied, where an app that takes it in records an empty analysis or a job processed under no hash.
         incomplete = self.rng.choice(INCOMPLETE) if bad is None and not extra \
             and (not self._incomplete_sent or self.rng.random() < _INCOMPLETE_SHARE) else None
         self._incomplete_sent |= incomplete is not None
-        self._forged_sent |= bad is not None
+        self._forged += bad is not None
         sent = job_delivery(job_id, call, self.company, CONFIG.webhook_secret, bad=bad,
                             forger=f"{derive.MARKER}{self.company}", spaced=spaced, incomplete=incomplete)
         self._send(v.WEBHOOK_DELIVER, "POST", "/api/v1/shunya/webhook",

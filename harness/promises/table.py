@@ -107,13 +107,28 @@ _row("A1.created-jobs-recorded", "A1",
      "is never refused or dropped, so the call can be analysed.",
      "job-applied-eventually", (v.CALL_SUBMIT,), JOBS + "; Shunya answering every creation promptly, no fault but "
      "on the webhook link", ("shunya-stuck-jobs",), ("shunya-created-refused",), judged_by="created_calls_judged")
-# One webhook.deliver in ten is forged (missing, stale or wrong signature, forged result); job-applied-once judges
+# One webhook.deliver in ten is forged (missing, stale or wrong signature, forged result; or dated ahead, or a
+# malformed timestamp, the next two rows); job-applied-once judges
 # it (_forged_deliveries). Measured (verify --tries 1 --only webhook-signature --scenario webhook-poll-storm,
 # 2026-12-01): weakened, 17 forged deliveries answered 200 and 7 forged results applied; all fixes on, 12 of 12 401.
 _row("A1.webhook-signed", "A1",
      "A webhook with a missing, stale or wrong signature is refused (401) and applies nothing.",
      "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",),
      ("webhook-signature",), count=c.with_arg((v.WEBHOOK_DELIVER,), "bad_signature"))
+# Found 2026-12-06 by reading the coverage of every scenario: no delivery ever carried a timestamp ahead of now or
+# one that is no integer, so a window checked one way (now - ts > tolerance) and a timestamp parsed unguarded (a 500)
+# passed. Forged deliveries are now also dated an hour ahead (``future``) or carry ``nan``/``yesterday``
+# (``malformed``), signed with Shunya's secret over the header as sent: only the timestamp's check refuses them.
+_row("A1.webhook-window-both-ways", "A1",
+     "A webhook signed with Shunya's secret but dated beyond the tolerance ahead of now is refused (401) and "
+     "applies nothing, as one dated beyond it in the past.",
+     "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",), ("webhook-window-past-only",),
+     count=c.with_arg_value((v.WEBHOOK_DELIVER,), "bad_signature", "future"))
+_row("A1.webhook-timestamp-malformed", "A1",
+     "A webhook whose timestamp is no unix seconds (nan, a word) is refused 401 like any bad signature, never "
+     "a 5xx, and applies nothing.",
+     "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",), ("webhook-timestamp-unguarded",),
+     count=c.with_arg_value((v.WEBHOOK_DELIVER,), "bad_signature", "malformed"))
 # Found 2026-12-02 with a signature checked over the re-serialised body: webhook-poll-storm passed, every delivery
 # was laid out exactly as the app re-serialised it. Half of the signed deliveries are now laid out another way.
 _row("A1.signed-accepted", "A1",

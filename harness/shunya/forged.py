@@ -9,7 +9,13 @@ plan A1 against a correct app, so both senders build the bytes here.
 
 ``bad`` is one of :data:`BAD_SIGNATURES`: ``missing`` (no signature headers),
 ``stale`` (signed :data:`STALE_S` seconds ago, far past the contract's 300 s
-tolerance) or ``wrong`` (signed with another secret). A forged delivery's
+tolerance), ``future`` (dated :data:`STALE_S` seconds ahead: the window holds both
+ways, or a delivery signed ahead of time stays valid for as long as its
+sender chose), ``malformed`` (a timestamp that is no unix seconds, ``nan`` or
+``yesterday``, signed over as sent: an app that parses it unguarded answers
+500, one that takes it as a float lets ``nan`` through every window) or
+``wrong`` (signed with another secret). All but ``wrong`` are signed with
+Shunya's secret, so only the timestamp's check refuses them. A forged delivery's
 result differs from the job's (its summary names the forger), so its
 ``output_hash`` shows in the final state if the app applied it.
 
@@ -33,9 +39,11 @@ from typing import Any
 from .results import canonical_json, expected_result, output_hash
 from .signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
-__all__ = ["BAD_SIGNATURES", "INCOMPLETE", "STALE_S", "Delivery", "job_delivery"]
+__all__ = ["BAD_SIGNATURES", "INCOMPLETE", "MALFORMED_TIMESTAMPS", "STALE_S", "Delivery", "job_delivery"]
 
-BAD_SIGNATURES = ("missing", "stale", "wrong")
+BAD_SIGNATURES = ("missing", "stale", "future", "malformed", "wrong")
+#: The ``malformed`` timestamps: one a float parser takes (and no window refuses), one nothing parses.
+MALFORMED_TIMESTAMPS = ("nan", "yesterday")
 INCOMPLETE = ("no-result", "no-hash")
 #: How old a stale delivery's timestamp is: far past any tolerance the contract allows (docs/API.md: 300 s).
 STALE_S = 3600
@@ -74,7 +82,9 @@ def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: s
     elif incomplete == "no-hash":
         payload["output_hash"] = None
     raw = json.dumps(dict(reversed(payload.items())), indent=2).encode() if spaced else canonical_json(payload)
-    ts = int(time.time()) - (STALE_S if bad == "stale" else 0)
+    ts: int | str = int(time.time()) + {"stale": -STALE_S, "future": STALE_S}.get(bad or "", 0)
+    if bad == "malformed":  # which one: by the job, so that a replay sends the same
+        ts = MALFORMED_TIMESTAMPS[sum(job_id.encode()) % len(MALFORMED_TIMESTAMPS)]
     signer = uuid.uuid4().hex if bad == "wrong" else secret
     headers = {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(signer, ts, raw)}
     if bad == "missing":

@@ -28,9 +28,13 @@ def _key(secret: str | bytes) -> bytes:
     return secret.encode("utf-8") if isinstance(secret, str) else secret
 
 
-def sign(secret: str | bytes, timestamp: int, body: bytes) -> str:
-    """Return the ``X-Shunya-Signature`` header value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(_key(secret), f"{int(timestamp)}.".encode("ascii") + body, hashlib.sha256)
+def sign(secret: str | bytes, timestamp: int | str, body: bytes) -> str:
+    """Return the ``X-Shunya-Signature`` header value for ``body`` sent at ``timestamp``.
+
+    A string is signed as it stands, the header's text: a malformed timestamp (``nan``) gets a signature
+    valid for its bytes, so that only the timestamp's own check can refuse it."""
+    stamp = timestamp if isinstance(timestamp, str) else str(int(timestamp))
+    mac = hmac.new(_key(secret), f"{stamp}.".encode("ascii") + body, hashlib.sha256)
     return f"{SIGNATURE_VERSION}={mac.hexdigest()}"
 
 

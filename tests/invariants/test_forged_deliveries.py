@@ -54,3 +54,19 @@ def test_a_signed_delivery_refused_401_is_flagged() -> None:
     assert [(v.details["type"], v.details["spaced"]) for v in verdict.violations] == [
         ("signed-delivery-refused", True)]
     assert verdict.violations[0].ops == (b.at(refused - 1), b.at(refused))
+
+
+def test_future_dated_and_malformed_timestamps_are_judged_like_any_forgery() -> None:
+    """A delivery dated ahead accepted (a window checked one way) and a malformed timestamp answered 500 (parsed
+    unguarded) are flagged; both refused 401 pass (plan A1: rows webhook-window-both-ways, -timestamp-malformed)."""
+    b = HistoryBuilder()
+    _forged(b, 0, 200, "future")
+    _forged(b, 10, 500, "malformed", "j2")
+    verdict = _run(b, _analysis("j1", "forged-j1-future"))
+    assert sorted((v.details["type"], v.details.get("bad_signature")) for v in verdict.violations) == [
+        ("forged-delivery-accepted", "future"), ("forged-delivery-wrong-status", "malformed"),
+        ("forged-result-applied", None)]
+    good = HistoryBuilder()
+    _forged(good, 0, 401, "future")
+    _forged(good, 10, 401, "malformed", "j2")
+    assert _run(good).status == "valid"

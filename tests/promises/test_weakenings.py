@@ -1635,6 +1635,51 @@ def test_webhook_signature(apps, weakened: bool) -> None:
     assert answer.status_code == (404 if weakened else 401), answer.text
 
 
+def _timestamp_forgery(apps, weakening: str, weakened: bool, bad: str):
+    """A delivery of a pending job signed with Shunya's secret but with a ``bad`` timestamp, a forged result
+    inside: its answer and job-applied-once's verdict on it."""
+    from stormproof.harness.shunya.forged import job_delivery
+
+    app = apps(*((weakening,) if weakened else ()))
+    tenant = app.tenants[0]
+    call, shunya_job = _pending_job(app, tenant)
+    sent = job_delivery(shunya_job, call, tenant.company_id, app.webhook_secret, bad=bad, forger="fix-test")
+    answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=sent.raw,
+                        headers={**sent.headers, "Content-Type": "application/json"})
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=shunya_job, call_id=call,
+               payload_fp=sent.payload_fp, bad_signature=bad)
+    return answer, _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
+
+
+@FIX
+def test_webhook_window_past_only(apps, weakened: bool) -> None:
+    """A delivery dated an hour ahead, signed with the secret: refused 401 with the fix; applied without it, the
+    window checked one way (job-applied-once: forged-delivery-accepted, forged-result-applied)."""
+    answer, verdict = _timestamp_forgery(apps, "webhook-window-past-only", weakened, "future")
+    assert answer.status_code == (200 if weakened else 401), answer.text
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    if weakened:
+        assert {x.details["type"] for x in verdict.violations} == {"forged-delivery-accepted", "forged-result-applied"}
+
+
+@FIX
+def test_webhook_timestamp_unguarded(apps, weakened: bool) -> None:
+    """Both malformed timestamps (nan, yesterday), signed over as sent: refused 401 with the fix; a 500 without
+    it (job-applied-once: forged-delivery-wrong-status)."""
+    from stormproof.harness.shunya.forged import MALFORMED_TIMESTAMPS
+
+    seen = set()
+    for _ in range(40):  # the job's id picks which one: until both were sent
+        answer, verdict = _timestamp_forgery(apps, "webhook-timestamp-unguarded", weakened, "malformed")
+        seen.add(answer.request.headers["X-Shunya-Timestamp"])
+        assert answer.status_code == (500 if weakened else 401), answer.text
+        assert verdict.status == ("invalid" if weakened else "valid"), verdict
+        if seen == set(MALFORMED_TIMESTAMPS):
+            break
+    assert seen == set(MALFORMED_TIMESTAMPS)
+
+
 @FIX
 def test_job_match_by_call(apps, weakened: bool) -> None:
     """A signed delivery of another job of a call is refused 404 with the fix; applied as the call's result without.

@@ -1,7 +1,7 @@
 """Webhook deliveries that Shunya did not sign, judged for job-applied-once (plan A1: webhooks are authenticated).
 
-The load sends a small share of its deliveries with a missing, stale or wrong
-signature (``args.bad_signature``), each carrying a forged result whose
+The load sends a small share of its deliveries with a missing, stale, future-dated,
+malformed or wrong signature (``args.bad_signature``), each carrying a forged result whose
 ``output_hash`` (``args.payload_fp``) no job produced. Every answer is judged:
 
 - a 2xx is ``forged-delivery-accepted``: an impostor's result was taken in;

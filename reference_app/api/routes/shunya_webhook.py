@@ -34,14 +34,24 @@ def _reject(reason: str, detail: str) -> Problem:
     return Problem("unauthenticated", detail)
 
 
-def verify_signature(secret: str, timestamp: str | None, signature: str | None, body: bytes, *, tolerance_s: int, now: float) -> None:
+def verify_signature(secret: str, timestamp: str | None, signature: str | None, body: bytes, *, tolerance_s: int,
+                     now: float, weakened_window: bool = False, weakened_parse: bool = False) -> None:
+    """401 unless ``signature`` signs ``body`` at ``timestamp``, unix seconds within ``tolerance_s`` of now.
+
+    The window holds both ways: a delivery dated ahead would stay valid for as long as its sender chose
+    (weakened ``webhook-window-past-only``: only a past timestamp is too old). A timestamp that is no
+    integer is a 401 like any bad signature (weakened ``webhook-timestamp-unguarded``: parsed unguarded,
+    a 500 to whoever sends one)."""
     if not timestamp or not signature:
         raise _reject("missing_signature", f"{SIGNATURE_HEADER} and {TIMESTAMP_HEADER} are required")
-    try:
+    if weakened_parse:
         sent_at = int(timestamp)
-    except ValueError:
-        raise _reject("malformed_timestamp", f"{TIMESTAMP_HEADER} must be unix seconds") from None
-    if abs(now - sent_at) > tolerance_s:
+    else:
+        try:
+            sent_at = int(timestamp)
+        except ValueError:
+            raise _reject("malformed_timestamp", f"{TIMESTAMP_HEADER} must be unix seconds") from None
+    if (now - sent_at if weakened_window else abs(now - sent_at)) > tolerance_s:
         raise _reject("stale", f"{TIMESTAMP_HEADER} is outside the {tolerance_s}s tolerance window")
     expected = hmac.new(secret.encode(), f"{sent_at}.".encode() + body, hashlib.sha256).hexdigest()
     given = [part.strip()[3:] for part in signature.split(",") if part.strip().startswith("v1=")]
@@ -68,6 +78,8 @@ async def shunya_webhook(request: Request, ctx: Ctx) -> dict[str, str]:
             _reserialised(body) if ctx.settings.weakened("webhook-raw-body") else body,
             tolerance_s=ctx.settings.webhook_tolerance_seconds,
             now=time.time(),
+            weakened_window=ctx.settings.weakened("webhook-window-past-only"),
+            weakened_parse=ctx.settings.weakened("webhook-timestamp-unguarded"),
         )
     try:
         model = WebhookInLax if ctx.settings.weakened("webhook-complete-result") else WebhookIn
