@@ -895,6 +895,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "an off-by-one), so a run erases one batch of each kind and leaves the rest of the expired rows",
     ),
     Weakening(
+        "retention-schedule-policies",
+        "F1",
+        "the periodic retention visits only the companies with a retention policy row (a loop over the policy "
+        "table): a company on the defaults is never cleaned by the schedule",
+    ),
+    Weakening(
         "call-read-count-scoped",
         "A1",
         "the analyses a call read counts: the count's subquery loses its call (a dropped where), so a call reads "

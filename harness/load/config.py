@@ -60,6 +60,9 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "consent.probe": 1,
     "lifecycle.delete": 0,
     "lifecycle.retention": 0,
+    # The retention policy set (once per user) and read, no run asked: for a stack whose beat runs the periodic
+    # retention (``retention_beat_s``); the read names the seeded rows, as a run does. Off unless asked.
+    "lifecycle.retention_policy": 0,
     # A company-scope deletion of the seed's disposable company (once per load process); off unless asked.
     "lifecycle.delete_company": 0,
     # Manual retries of dead letters (plan C2), each letter retried twice; off unless a scenario asks.

@@ -350,6 +350,7 @@ class StormUser(FastHttpUser):
         #: Whether this user has sent its incomplete webhook delivery, and how many forged ones (see _deliver).
         self._incomplete_sent = False
         self._forged = 0
+        self._policy_set = False  # whether this user set its tenant's retention policy (retention_policy)
         self.rng = random.Random(f"{CONFIG.seed}:{worker}:{number}")
         #: Where this user's turn through the kinds of bad signature begins (each forged delivery the next kind);
         #: not drawn from rng, whose stream the seeds of the scenarios were measured with.
@@ -1399,6 +1400,23 @@ class StormUser(FastHttpUser):
         self._send(v.RETENTION_POLICY_READ, "GET", "/api/v1/retention-policy", args={}, token=self._token())
         rows = [row for tenant in CONFIG.tenants for row in tenant.get("retention_rows") or ()]
         self._send(v.RETENTION_RUN, "POST", "/api/v1/admin/retention/run", args={"rows": rows} if rows else {},
+                   token=self._token())
+
+    def do_lifecycle_retention_policy(self) -> None:
+        """Our tenant's retention policy, set once (as in :meth:`do_lifecycle_retention`) and read, while the
+        app's own schedule enforces it (plan F1's periodic cleanup; no request asks). The read's args name every
+        tenant's seeded old rows, so that retention-enforced can tell a row the schedule deleted within its
+        retention; it judges the rows the schedule left from the task records. Not before
+        ``_RETENTION_AFTER_S`` into the load."""
+        if time.monotonic() - _LOAD_BEGAN < _RETENTION_AFTER_S:
+            return
+        policy = self.tenant.get("retention_policy")
+        if isinstance(policy, dict) and policy and not self._policy_set:
+            self._policy_set = True
+            self._send(v.RETENTION_POLICY_PUT, "PUT", "/api/v1/retention-policy", args=dict(policy),
+                       body=dict(policy), token=self._token())
+        rows = [row for tenant in CONFIG.tenants for row in tenant.get("retention_rows") or ()]
+        self._send(v.RETENTION_POLICY_READ, "GET", "/api/v1/retention-policy", args={"rows": rows} if rows else {},
                    token=self._token())
 
 

@@ -89,6 +89,8 @@ class StackSpec(PlanModel):
     app_workers: PosInt = _STACK_DEFAULTS["app_workers"]
     task_workers: NonNegInt = _STACK_DEFAULTS["task_workers"]
     worker_concurrency: PosInt = _STACK_DEFAULTS["worker_concurrency"]
+    #: Seconds between the periodic retention runs of the app's beat (run by the first task worker); 0: none.
+    retention_beat_s: NonNegInt = _STACK_DEFAULTS["retention_beat_s"]
     tenants: PosInt = _STACK_DEFAULTS["tenants"]
     reps: PosInt = _STACK_DEFAULTS["reps"]
     appointments: PosInt = _STACK_DEFAULTS["appointments"]
@@ -106,6 +108,12 @@ class StackSpec(PlanModel):
                 raise ValueError(f"{bad[0]} must be a string or an integer, got {env[bad[0]]!r}")
             return {str(k): str(v) for k, v in env.items()}
         return env
+
+    @model_validator(mode="after")
+    def _beat_needs_a_worker(self) -> StackSpec:
+        if self.retention_beat_s and not self.task_workers:
+            raise ValueError("retention_beat_s needs task_workers of 1 or more: the first task worker runs the beat")
+        return self
 
     @field_validator("shunya")
     @classmethod

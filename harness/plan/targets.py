@@ -40,7 +40,7 @@ def stack_config(stack: StackSpec, *, weakenings: Sequence[str] = (),
 
     return StackConfig(
         weakenings=tuple(weakenings), app_workers=stack.app_workers, task_workers=stack.task_workers,
-        worker_concurrency=stack.worker_concurrency, tenants=stack.tenants, reps=stack.reps,
+        worker_concurrency=stack.worker_concurrency, retention_beat_s=stack.retention_beat_s, tenants=stack.tenants, reps=stack.reps,
         appointments=stack.appointments, shunya=dict(stack.shunya), env=dict(stack.env), app_command=app_command,
     )
 

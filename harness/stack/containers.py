@@ -274,8 +274,9 @@ class WorkerContainer(StackContainer):
 
     READY = Ready.LOG_READY
 
-    def __init__(self, image: str, *, concurrency: int, **kwargs: Any) -> None:
-        super().__init__(image, command=["worker", *worker_args(kwargs["service"], concurrency)], **kwargs)
+    def __init__(self, image: str, *, concurrency: int, beat: bool = False, **kwargs: Any) -> None:
+        schedule = "/tmp/stormproof-beat-schedule" if beat else None  # noqa: S108 - the container's own /tmp
+        super().__init__(image, command=["worker", *worker_args(kwargs["service"], concurrency, schedule)], **kwargs)
         self._ready_lines = 0
 
     def before_start(self) -> None:

@@ -512,10 +512,10 @@ class DockerStack:
         ).launch())
         workers = [
             self._add(WorkerContainer(
-                self.images.app, concurrency=cfg.worker_concurrency,
+                self.images.app, concurrency=cfg.worker_concurrency, beat=bool(cfg.retention_beat_s) and n == 0,
                 **self._common(spec.name, {**env, "STORMPROOF_LOG_LEVEL": "INFO"}),
             ).launch())
-            for spec in plan.workers
+            for n, spec in enumerate(plan.workers)
         ]
         if shunya is not None:
             shunya.wait_ready()

@@ -84,6 +84,9 @@ class StackConfig:
     app_workers: int = default_app_workers()
     task_workers: int = 1
     worker_concurrency: int = 2
+    #: Above 0: the first task worker also runs the app's beat, which sends the periodic retention of every
+    #: tenant (plan F1) every this many seconds; 0: no beat (retention runs only when a request asks).
+    retention_beat_s: int = 0
     tenants: int = 2
     reps: int = 3
     appointments: int = 5
@@ -345,10 +348,11 @@ class LocalStack:
         """The task workers, then the app and the workers together (a launched app: only its wait)."""
         assert self.app is not None
         cfg = self.config
-        for spec in plan.workers:
+        for n, spec in enumerate(plan.workers):
+            beat = str(self.base_dir / f"{spec.name}-beat-schedule") if cfg.retention_beat_s and n == 0 else None
             worker = CeleryWorkerProcess(
                 database_url=database_url, redis_url=redis_url, weakenings=cfg.weakenings, env=env,
-                concurrency=cfg.worker_concurrency, name=spec.name, base_dir=self.base_dir,
+                concurrency=cfg.worker_concurrency, name=spec.name, base_dir=self.base_dir, beat_schedule=beat,
             )
             self._services.append(worker)
             self.workers.append(worker)

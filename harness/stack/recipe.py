@@ -175,14 +175,21 @@ def app_env(
     }
     if shunya_url is not None:
         env["SHUNYA_URL"] = shunya_url
+    if config.retention_beat_s:
+        env["STORMPROOF_RETENTION_INTERVAL_SECONDS"] = str(config.retention_beat_s)
     return {**env, **config.env}
 
 
-def worker_args(name: str, concurrency: int) -> list[str]:
-    """The Celery worker's arguments after ``worker -Q shunya`` (both launchers)."""
+def worker_args(name: str, concurrency: int, beat_schedule: str | None = None) -> list[str]:
+    """The Celery worker's arguments after ``worker -Q shunya`` (both launchers).
+
+    ``beat_schedule``: the worker also runs the app's beat (``-B``, its schedule kept in that file), which sends
+    the periodic retention (plan F1) every ``STORMPROOF_RETENTION_INTERVAL_SECONDS``: one worker of a stack
+    only, or each would send it."""
+    beat = ["-B", "-s", beat_schedule] if beat_schedule else []
     return [
         "-P", "prefork", "-c", str(concurrency), "-n", f"{name}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO", *beat,
     ]
 
 

@@ -39,9 +39,11 @@ class CeleryWorkerProcess(Service):
         env: Mapping[str, str] | None = None,
         base_dir: Path | None = None,
         start_timeout: float = 30.0,
+        beat_schedule: str | None = None,
     ) -> None:
         super().__init__(base_dir=base_dir)
         self.name = name
+        self.beat_schedule = beat_schedule
         self.concurrency = concurrency
         self.start_timeout = start_timeout
         self.environment = app_environment(
@@ -52,7 +54,7 @@ class CeleryWorkerProcess(Service):
         self._run_dir()
         argv = [
             sys.executable, "-m", "celery", "-A", "stormproof.reference_app.worker.main", "worker",
-            "-Q", "shunya", *worker_args(self.name, self.concurrency),
+            "-Q", "shunya", *worker_args(self.name, self.concurrency, self.beat_schedule),
         ]
         self.process = ManagedProcess(self.name, argv, log_path=self._log_path, env=self.environment, stop_timeout=15)
         self.fault_target().start()

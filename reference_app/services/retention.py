@@ -172,13 +172,18 @@ async def enforce_retention(
 
 async def enforce_all(
     sessions: async_sessionmaker[AsyncSession], *, batch_size: int = 500, now: datetime | None = None,
-    weakened_defaults: bool = False,
+    weakened_policies_only: bool = False, **weakened: bool,
 ) -> dict[str, RetentionCounts]:
-    """Every company in turn (what the periodic task does); keyed by company id."""
+    """Every company in turn (what the periodic task does); keyed by company id. ``weakened``: the weakenings
+    of :func:`enforce_retention`, passed on to each company's run.
+
+    Every company, with a policy of its own or none: a company without one gets the defaults (weakened
+    ``retention-schedule-policies``: only the companies with a policy row are visited, so the defaults are
+    never enforced by the schedule, the classic loop over the policy table)."""
     async with sessions() as session:
-        companies = (await session.execute(select(Company.id).order_by(Company.id))).scalars().all()
+        query = select(RetentionPolicy.company_id) if weakened_policies_only else select(Company.id)
+        companies = (await session.execute(query.order_by(query.selected_columns[0]))).scalars().all()
     return {
-        str(company): await enforce_retention(sessions, company, batch_size=batch_size, now=now,
-                                               weakened_defaults=weakened_defaults)
+        str(company): await enforce_retention(sessions, company, batch_size=batch_size, now=now, **weakened)
         for company in companies
     }

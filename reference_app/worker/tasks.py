@@ -278,19 +278,19 @@ def poll_shunya_job_status(self: Task, **kwargs: Any) -> None:
 
 async def _retention(rt: WorkerRuntime, kwargs: dict[str, Any]) -> Step:
     """One company (``company_id``) or, from the beat schedule, every company."""
-    batch = rt.ctx.settings.retention_batch_size
-    weakened = rt.ctx.settings.weakened("retention-defaults")
+    settings = rt.ctx.settings
+    batch = settings.retention_batch_size
+    weakened = {f"weakened_{name}": settings.weakened(f"retention-{name.replace('_', '-')}")
+                for name in ("defaults", "audit", "from_start", "batch_full")}
+    weakened["weakened_scope"] = settings.weakened("retention-tenant-scope")
     company = _company(kwargs) if kwargs.get("company_id") else None
     if company is not None:
-        counts = await enforce_retention(rt.ctx.sessions, company, batch_size=batch, weakened_defaults=weakened,
-                                         weakened_scope=rt.ctx.settings.weakened("retention-tenant-scope"),
-                                         weakened_audit=rt.ctx.settings.weakened("retention-audit"),
-                                         weakened_from_start=rt.ctx.settings.weakened("retention-from-start"),
-                                         weakened_batch_full=rt.ctx.settings.weakened("retention-batch-full"))
+        counts = await enforce_retention(rt.ctx.sessions, company, batch_size=batch, **weakened)
         log.info("retention for %s deleted %s", company, counts.as_dict())
     else:
-        for company_id, counts in (await enforce_all(rt.ctx.sessions, batch_size=batch,
-                                                           weakened_defaults=weakened)).items():
+        for company_id, counts in (await enforce_all(
+                rt.ctx.sessions, batch_size=batch,
+                weakened_policies_only=settings.weakened("retention-schedule-policies"), **weakened)).items():
             log.info("retention for %s deleted %s", company_id, counts.as_dict())
     return DONE
 

@@ -26,9 +26,17 @@ batch, in lifecycle-under-load's batches of one row, counts one of two). A
 periodic retention (a ``lifecycle.enforce_retention`` task record) deletes
 rows no answer counts: the rule then judges nothing.
 
+The periodic retention itself (plan F1's cleanup task: every company, no
+request asks) is judged from its task records: after the latest run that
+succeeded and began after each of a tenant's policy PUTs was answered, no
+row of that tenant past its retention when the run began is left
+(``scheduled-<kind>-kept``; held rows aside, as above). A tenant on the
+defaults is judged as one with a policy of its own: a schedule that visits
+only the companies with a policy row leaves its rows.
+
 And only those: a row still within its own tenant's retention must survive
 every run, its tenant's and every other tenant's. The rows known to exist are
-the ones a run's invoke names in ``args.rows`` (``{"kind", "id",
+the ones a run's (or a policy read's) invoke names in ``args.rows`` (``{"kind", "id",
 "company_id", "at"}``, the seed's old calls and appointments); one of them
 younger than its tenant's policy at the latest acknowledged run, and gone from
 the final state, is ``retained-<kind>-deleted``. An expired row kept cites the
@@ -75,6 +83,8 @@ _DAY = 86_400.0
 _SLACK_DAYS = 2.0
 #: The reference app's periodic retention task: its deletions are answered to no one.
 _PERIODIC_TASK = "lifecycle.enforce_retention"
+#: Seconds of slack between the app's clock (a periodic run's times) and the load's (its requests').
+_CLOCK_SLACK_S = 1.0
 
 
 @checker(NAME, "safety")
@@ -122,13 +132,15 @@ def check_retention_enforced(history: History, snapshot: Snapshot) -> Verdict:
                 f"{kind} {row.get('id')} of {company} ({column} {(began - at) / _DAY:.0f} days before "
                 f"the retention run) outlived its {days:.0f}-day retention", cite.get(company, ()),
                 badness=(began - days * _DAY - at) / _DAY, company_id=company, row_id=row.get("id"))
-    deleted = _retained_deleted(log, pairs, max(runs.values(), default=None), policies,
+    periodic = [row for row in snapshot.table("task_records") or () if row.get("name") == _PERIODIC_TASK]
+    scheduled, latest_scheduled = _scheduled_left_expired(log, history, periodic, policies, calls, appointments)
+    deleted = _retained_deleted(log, pairs + history.pairs_of(RETENTION_POLICY_READ),
+                                max([*runs.values(), *latest_scheduled], default=None), policies,
                                 {"call": {row.get("id") for row in calls},
                                  "appointment": {row.get("id") for row in appointments}})
-    periodic = any(row.get("name") == _PERIODIC_TASK for row in snapshot.table("task_records") or ())
     counted = 0 if periodic else _runs_left_expired(log, history, pairs, policies)
     return log.verdict(runs=len(runs), expired_kept=kept, expired_held=held, retained_deleted=deleted,
-                       runs_counted_judged=counted)
+                       runs_counted_judged=counted, scheduled_runs_judged=scheduled)
 
 
 def _runs_left_expired(log: ViolationLog, history: History, pairs: list, policies: dict[str, Row]) -> int:
@@ -189,6 +201,82 @@ def _runs_left_expired(log: ViolationLog, history: History, pairs: list, policie
                 got = counts.get(f"{kind}s")
                 before[kind] += got if isinstance(got, int) else 0
     return judged
+
+
+def _periodic_span(record: Row) -> tuple[float, float] | None:
+    """A periodic retention task's last try, (began, finished) in unix seconds, if it succeeded."""
+    tries = record.get("tries")
+    starts = [t.get("at") for t in tries if isinstance(t, Mapping) and t.get("event") == "start"] \
+        if isinstance(tries, list) else []
+    finished = record.get("finished_at")
+    if record.get("state") != "succeeded" or not starts or not isinstance(starts[-1], (int, float)) \
+            or not isinstance(finished, (int, float)):
+        return None
+    return float(starts[-1]), float(finished)
+
+
+def _scheduled_left_expired(log: ViolationLog, history: History, periodic: list[Row], policies: dict[str, Row],
+                            calls: Iterable[Row], appointments: Iterable[Row]) -> tuple[int, list[float]]:
+    """The app's periodic retention (plan F1: the cleanup task, every company, no request asks): after the
+    latest run that succeeded, no row of any tenant past its retention when that run began is left.
+
+    A tenant is judged by the latest such run that began after each of its policy PUTs was answered (before,
+    the run may have read another policy; a PUT never answered leaves the tenant unjudged) and a second after
+    its first seen row (clocks of two processes). A row that a request naming it held while the run went is
+    left for the next run (SKIP LOCKED), not a violation. Returns (tenants judged, the runs' begin times)."""
+    spans = sorted(span for span in map(_periodic_span, periodic) if span is not None)
+    if not spans:
+        return 0, []
+    put_done: dict[str, float] = {}
+    unanswered: set[str] = set()
+    for invoke, completion in history.pairs_of(RETENTION_POLICY_PUT):
+        if completion is None:
+            unanswered.add(str(invoke.tenant))
+        else:
+            put_done[str(invoke.tenant)] = max(put_done.get(str(invoke.tenant), 0.0), completion.wall)
+    run_of: dict[str, tuple[float, float]] = {}  # company -> the run it is judged by
+    expired: list[tuple[str, str, str, Row, float, float]] = []  # company, kind, column, row, at, days
+    for kind, rows, column in (("call", calls, "created_at"), ("appointment", appointments, "ends_at")):
+        for row in rows:
+            company, at = str(row.get("company_id")), row.get(column)
+            if company in unanswered or not isinstance(at, (int, float)):
+                continue
+            if company not in run_of:
+                after = put_done.get(company, float("-inf")) + _CLOCK_SLACK_S
+                run = next((span for span in reversed(spans) if span[0] >= after), None)
+                if run is None:
+                    unanswered.add(company)  # no run to judge it by
+                    continue
+                run_of[company] = run
+            days = _policy_days(policies, company, kind)
+            if at < run_of[company][0] - days * _DAY - _CLOCK_SLACK_S:
+                expired.append((company, kind, column, row, float(at), days))
+    held = _touching_wall(history, {str(item[3].get("id")) for item in expired}) if expired else {}
+    for company, kind, column, row, at, days in expired:
+        began, finished = run_of[company]
+        if any(s <= finished + _CLOCK_SLACK_S and e >= began - _CLOCK_SLACK_S
+               for s, e in held.get(str(row.get("id")), ())):
+            continue
+        log.add(f"scheduled-{kind}-kept",
+                f"{kind} {row.get('id')} of {company} ({column} {(began - at) / _DAY:.0f} days before the "
+                f"periodic retention run that began at {began:.0f}) outlived its {days:.0f}-day retention: "
+                f"the scheduled cleanup left it", (), badness=(began - days * _DAY - at) / _DAY,
+                company_id=company, row_id=row.get("id"))
+    judged = len(run_of)
+    return judged, [began for began, _ in spans]
+
+
+def _touching_wall(history: History, ids: set[str]) -> dict[str, list[tuple[float, float]]]:
+    """As :func:`_touching`, in wall seconds (the periodic runs' times come from the app's clock)."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    for invoke, completion in history.pairs():
+        if invoke.process == NEMESIS:
+            continue
+        named = {str(value) for value in invoke.args.values() if isinstance(value, str)}
+        named.update(str(invoke.args.get("path") or "").split("?", 1)[0].split("/"))
+        for row_id in named & ids:
+            found.setdefault(row_id, []).append((invoke.wall, INF if completion is None else completion.wall))
+    return found
 
 
 def _touching(history: History, ids: set[str]) -> dict[str, list[tuple[float, float]]]:
