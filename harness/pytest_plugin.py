@@ -471,15 +471,19 @@ class AppFactory:
         workers: int = 1,
         task_workers: int = 0,
         worker_concurrency: int = 2,
+        retention_beat_s: int = 0,
         shunya: dict[str, Any] | None = None,
         proxies: bool = False,
         seed_consent: bool = True,
         seed_at_risk: bool = False,
     ) -> AppUnderTest:
-        """Proxies are off by default here: most tests fault nothing and start faster without them."""
+        """Proxies are off by default here: most tests fault nothing and start faster without them.
+
+        ``retention_beat_s``: the first task worker runs the app's beat, the periodic retention every that many
+        seconds (``StackConfig.retention_beat_s``)."""
         config = StackConfig(
             weakenings=tuple(weakenings), app_workers=workers, task_workers=task_workers,
-            worker_concurrency=worker_concurrency, tenants=tenants, reps=reps, appointments=appointments,
+            worker_concurrency=worker_concurrency, retention_beat_s=retention_beat_s, tenants=tenants, reps=reps, appointments=appointments,
             shunya=shunya, env=dict(env or {}), proxies=proxies, seed_consent=seed_consent,
             seed_at_risk=seed_at_risk,
         )

@@ -675,3 +675,54 @@ def test_deletion_audited_flags_an_executed_request_gone_or_still_pending() -> N
     flagged = [v for v in _one("deletion-audited", history, pending).violations
                if v.details["type"] == "executed-request-pending"]
     assert [v.details["deletion_id"] for v in flagged] == ["e1"]
+
+
+def _periodic(began: float, finished: float, state: str = "succeeded") -> dict:
+    """A task record of the app's periodic retention (beat, every company), its last try begun at ``began``."""
+    return {"task_id": f"p{began}", "name": "lifecycle.enforce_retention", "company_id": None, "state": state,
+            "tries": [{"event": "start", "at": began - 5}, {"event": "start", "at": began}], "finished_at": finished}
+
+
+def _scheduled(history: History, *records: dict, calls: list, appointments: list = ()) -> object:
+    policy = {"company_id": "c2", "call_days": 30, "appointment_days": 400}
+    return _one("retention-enforced", history, {"calls": calls, "appointments": list(appointments),
+                                                "retention_policies": [policy], "task_records": list(records)})
+
+
+def test_retention_enforced_flags_rows_the_periodic_retention_left() -> None:
+    """No request ran retention; the app's schedule did. Its latest successful run is judged, for every tenant:
+    c1 on the defaults (90 days), c2 with a 30/400-day policy of its own."""
+    now = 1e9 + 100.0
+    calls = [_call("k1", 91, now), _call("k2", 89, now), _call("k3", 40, now, company="c2"),
+             _call("k4", 29, now, company="c2")]
+    appointments = [_appointment("a1", 399, now, company="c2"), _appointment("a2", 366, now)]
+    verdict = _scheduled(History(()), _periodic(now - 50, now - 49), _periodic(now, now + 1), calls=calls,
+                         appointments=appointments)
+    assert sorted((v.details["type"], v.details["row_id"]) for v in verdict.violations) == [
+        ("scheduled-appointment-kept", "a2"), ("scheduled-call-kept", "k1"), ("scheduled-call-kept", "k3")]
+    assert verdict.summary["scheduled_runs_judged"] == 2
+    # The same rows gone: valid.
+    kept = [_call("k2", 89, now), _call("k4", 29, now, company="c2")]
+    verdict = _scheduled(History(()), _periodic(now, now + 1), calls=kept,
+                         appointments=[_appointment("a1", 399, now, company="c2")])
+    assert verdict.status == "valid" and verdict.summary["scheduled_runs_judged"] == 2, verdict.violations
+
+
+def test_retention_enforced_judges_no_periodic_run_that_failed_or_read_an_older_policy() -> None:
+    """A run that did not succeed judges nothing; nor one that began before its tenant's policy PUT was answered
+    (it may have read the policy before), nor a tenant whose PUT was never answered. A row a request held while
+    the run went is left for the next run (SKIP LOCKED)."""
+    now = 1e9 + 100.0
+    calls = [_call("k1", 91, now), _call("k3", 40, now, company="c2")]
+    failed = _scheduled(History(()), _periodic(now, now + 1, state="dead_lettered"), calls=calls)
+    assert failed.status == "valid" and failed.summary["scheduled_runs_judged"] == 0
+    b = HistoryBuilder()  # wall = 1e9 + ms / 1000: the PUT answered at now + 0.5, after the run began
+    b.call("retention.policy.put", 99_000, 100_500, 200, tenant="c2", result={"call_days": 30, "appointment_days": 400},
+           call_days=30, appointment_days=400)
+    b.call("appointment.read", 99_000, 101_500, 200, tenant="c1", appointment_id="x", call_id="k1")
+    verdict = _scheduled(b.build(), _periodic(now, now + 1), calls=calls)
+    assert verdict.status == "valid" and verdict.summary["scheduled_runs_judged"] == 1, verdict.violations
+    unanswered = HistoryBuilder()
+    unanswered.invoke("retention.policy.put", 10, tenant="c2", call_days=30, appointment_days=400)
+    verdict = _scheduled(unanswered.build(), _periodic(now, now + 1), calls=calls)
+    assert [v.details["row_id"] for v in verdict.violations] == ["k1"]  # c2 unjudged, c1 judged

@@ -116,6 +116,7 @@ def test_an_unknown_fault_kind_lists_every_kind() -> None:
         ({"name": ""}, "name: "),
         ({"source": "elsewhere"}, "source: unknown field"),
         ({"load": {"quiet_tenants": 2}}, "load.quiet_tenants: 2 quiet tenants leave none of the stack's 2"),
+        ({"stack": {"retention_beat_s": 2, "task_workers": 0}}, "stack: retention_beat_s needs task_workers of 1"),
     ],
 )
 def test_names_are_checked_against_their_registries(patch: dict, expected: str) -> None:

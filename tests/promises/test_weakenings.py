@@ -936,6 +936,38 @@ def test_retention_batch_full(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_retention_schedule_policies(reference_app_module, weakened: bool) -> None:
+    """The app's beat runs retention every second, no request asking: a 100-day-old call of a tenant on the
+    defaults goes with the fix; it stays without (the schedule visits the companies with a policy row only, and
+    only the other tenant has one). retention-enforced flags the second from the task records
+    (scheduled-call-kept)."""
+    from tests.reference_app.background import wait_for
+
+    app = reference_app_module(("retention-schedule-policies",) if weakened else (), task_workers=1,
+                               retention_beat_s=1)
+    try:
+        with_policy, on_defaults = app.tenants
+        _execute(app, "INSERT INTO retention_policies (company_id, call_days, appointment_days, updated_at) "
+                      "VALUES (%s, 30, 100, now())", with_policy.company_id)
+        old = str(uuid.uuid4())
+        _execute(app, "INSERT INTO calls (id, company_id, status, created_at) VALUES (%s, %s, 'completed', %s)",
+                 old, on_defaults.company_id, datetime.now(timezone.utc) - timedelta(days=100))
+        inserted = time.time()
+        runs = ("SELECT count(*) FROM task_records WHERE name = 'lifecycle.enforce_retention' "
+                "AND state = 'succeeded' AND (tries->-1->>'at')::float > %s")
+        wait_for(lambda: sql_rows(app.database_url, runs, inserted + 0.5)[0][0] > 0, timeout=30,
+                 what="a periodic retention run after the insert")
+        kept = bool(sql_rows(app.database_url, "SELECT 1 FROM calls WHERE id = %s", old))
+        assert kept is weakened
+        verdict = _verdict("retention-enforced", Recorder([]).history(), snapshot(app.database_url))
+        assert verdict.summary["scheduled_runs_judged"] >= 1, verdict
+        assert ({x.details["type"] for x in verdict.violations} == {"scheduled-call-kept"}) is weakened, verdict
+        assert verdict.status == ("invalid" if weakened else "valid"), verdict
+    finally:
+        reference_app_module.stop(app, wait=False)
+
+
+@FIX
 def test_retention_audit(apps, weakened: bool) -> None:
     """A deletion audit row executed 100 days ago survives a retention run with the fix; it goes without.
 
