@@ -726,3 +726,14 @@ def test_retention_enforced_judges_no_periodic_run_that_failed_or_read_an_older_
     unanswered.invoke("retention.policy.put", 10, tenant="c2", call_days=30, appointment_days=400)
     verdict = _scheduled(unanswered.build(), _periodic(now, now + 1), calls=calls)
     assert [v.details["row_id"] for v in verdict.violations] == ["k1"]  # c2 unjudged, c1 judged
+
+
+def test_retention_enforced_leaves_a_row_created_after_the_periodic_run_began_to_the_next() -> None:
+    """An appointment the load created (dated long past) while the schedule's last run went is not that run's."""
+    now = 1e9 + 100.0
+    late, early = HistoryBuilder(), HistoryBuilder()
+    late.call("appointment.create", 100_200, 100_300, 201, result={"id": "a9"})
+    early.call("appointment.create", 10, 20, 201, result={"id": "a9"})
+    old = [_appointment("a9", 500, now)]
+    assert _scheduled(late.build(), _periodic(now, now + 1), calls=[], appointments=old).status == "valid"
+    assert _scheduled(early.build(), _periodic(now, now + 1), calls=[], appointments=old).status == "invalid"

@@ -62,8 +62,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stormproof.harness.history import History
-from stormproof.harness.history.vocabulary import (NEMESIS, RETENTION_POLICY_PUT, RETENTION_POLICY_READ,
-                                                   RETENTION_RUN)
+from stormproof.harness.history.vocabulary import (APPOINTMENT_CREATE, CALL_SUBMIT, NEMESIS, RETENTION_POLICY_PUT,
+                                                   RETENTION_POLICY_READ, RETENTION_RUN)
 from stormproof.harness.invariants.checkers._common import acknowledged
 from stormproof.harness.invariants.checkers._probes import FaultWindows, answer_class
 from stormproof.harness.invariants.collector import ViolationLog
@@ -252,8 +252,13 @@ def _scheduled_left_expired(log: ViolationLog, history: History, periodic: list[
             if at < run_of[company][0] - days * _DAY - _CLOCK_SLACK_S:
                 expired.append((company, kind, column, row, float(at), days))
     held = _touching_wall(history, {str(item[3].get("id")) for item in expired}) if expired else {}
+    made = {str(completion.result.get("id")): invoke.wall  # rows the load created, when it asked
+            for invoke, completion in history.pairs_of(APPOINTMENT_CREATE, CALL_SUBMIT)
+            if completion is not None and isinstance(completion.result, Mapping) and completion.result.get("id")}
     for company, kind, column, row, at, days in expired:
         began, finished = run_of[company]
+        if made.get(str(row.get("id")), float("-inf")) > began - _CLOCK_SLACK_S:
+            continue  # created (dated in the past) after the run began: the next run's to delete
         if any(s <= finished + _CLOCK_SLACK_S and e >= began - _CLOCK_SLACK_S
                for s, e in held.get(str(row.get("id")), ())):
             continue
