@@ -221,9 +221,10 @@ def _scheduled_left_expired(log: ViolationLog, history: History, periodic: list[
     latest run that succeeded, no row of any tenant past its retention when that run began is left.
 
     A tenant is judged by the latest such run that began after each of its policy PUTs was answered (before,
-    the run may have read another policy; a PUT never answered leaves the tenant unjudged) and a second after
-    its first seen row (clocks of two processes). A row that a request naming it held while the run went is
-    left for the next run (SKIP LOCKED), not a violation. Returns (tenants judged, the runs' begin times)."""
+    the run may have read another policy; a PUT never answered leaves the tenant unjudged), with a second of
+    slack each way between the app's clock and the load's. A row that a request naming it held while the run
+    went is left for the next run (SKIP LOCKED), as is a row the load created once the run had begun. Returns
+    (tenants judged, the runs' begin times)."""
     spans = sorted(span for span in map(_periodic_span, periodic) if span is not None)
     if not spans:
         return 0, []
@@ -251,7 +252,7 @@ def _scheduled_left_expired(log: ViolationLog, history: History, periodic: list[
             days = _policy_days(policies, company, kind)
             if at < run_of[company][0] - days * _DAY - _CLOCK_SLACK_S:
                 expired.append((company, kind, column, row, float(at), days))
-    held = _touching_wall(history, {str(item[3].get("id")) for item in expired}) if expired else {}
+    held = _touching(history, {str(item[3].get("id")) for item in expired}, wall=True) if expired else {}
     made = {str(completion.result.get("id")): invoke.wall  # rows the load created, when it asked
             for invoke, completion in history.pairs_of(APPOINTMENT_CREATE, CALL_SUBMIT)
             if completion is not None and isinstance(completion.result, Mapping) and completion.result.get("id")}
@@ -271,22 +272,10 @@ def _scheduled_left_expired(log: ViolationLog, history: History, periodic: list[
     return judged, [began for began, _ in spans]
 
 
-def _touching_wall(history: History, ids: set[str]) -> dict[str, list[tuple[float, float]]]:
-    """As :func:`_touching`, in wall seconds (the periodic runs' times come from the app's clock)."""
-    found: dict[str, list[tuple[float, float]]] = {}
-    for invoke, completion in history.pairs():
-        if invoke.process == NEMESIS:
-            continue
-        named = {str(value) for value in invoke.args.values() if isinstance(value, str)}
-        named.update(str(invoke.args.get("path") or "").split("?", 1)[0].split("/"))
-        for row_id in named & ids:
-            found.setdefault(row_id, []).append((invoke.wall, INF if completion is None else completion.wall))
-    return found
-
-
-def _touching(history: History, ids: set[str]) -> dict[str, list[tuple[float, float]]]:
+def _touching(history: History, ids: set[str], *, wall: bool = False) -> dict[str, list[tuple[float, float]]]:
     """Row id -> when requests naming it (an id in the args, or in a probe's path) were in flight: from the
-    invoke to the answer, or to the end of time for a request never answered."""
+    invoke to the answer, or to the end of time for a request never answered. In the load's clock (ns), or
+    with ``wall`` in unix seconds (to set beside the app's own times: a periodic run's)."""
     found: dict[str, list[tuple[float, float]]] = {}
     for invoke, completion in history.pairs():
         if invoke.process == NEMESIS:
@@ -295,7 +284,10 @@ def _touching(history: History, ids: set[str]) -> dict[str, list[tuple[float, fl
         named.update(str(invoke.args.get("path") or "").split("?", 1)[0].split("/"))
         hit = named & ids
         if hit:
-            span = (invoke.time_ns, INF if completion is None else completion.time_ns)
+            if wall:
+                span = (invoke.wall, INF if completion is None else completion.wall)
+            else:
+                span = (invoke.time_ns, INF if completion is None else completion.time_ns)
             for row_id in hit:
                 found.setdefault(row_id, []).append(span)
     return found
