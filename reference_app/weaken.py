@@ -470,6 +470,12 @@ _DECLARED: tuple[Weakening, ...] = (
         "delivery dated an hour ahead is accepted (and stays valid for that hour)",
     ),
     Weakening(
+        "webhook-window-tight",
+        "A1",
+        "the webhook timestamp's window hard-coded to 60 s instead of the configured tolerance (300 s): a "
+        "delivery Shunya signed two minutes before it arrived is refused 401",
+    ),
+    Weakening(
         "webhook-timestamp-unguarded",
         "A1",
         "the webhook timestamp parsed unguarded: one that is no integer (nan, yesterday) raises, a 500 "

@@ -350,6 +350,7 @@ class StormUser(FastHttpUser):
         #: Whether this user has sent its incomplete webhook delivery, and how many forged ones (see _deliver).
         self._incomplete_sent = False
         self._forged = 0
+        self._signed = 0  # whole signed deliveries sent (one in four is dated back: see _deliver)
         self._policy_set = False  # whether this user set its tenant's retention policy (retention_policy)
         self.rng = random.Random(f"{CONFIG.seed}:{worker}:{number}")
         #: Where this user's turn through the kinds of bad signature begins (each forged delivery the next kind);
@@ -711,7 +712,7 @@ class StormUser(FastHttpUser):
         a share alone left a whole run without one (webhook-poll-storm seed 4 drew no incomplete delivery,
         so its promise was not exercised and the all-on run needed another try, CI 2026-12-06).
         """
-        from stormproof.harness.shunya.forged import BAD_SIGNATURES, INCOMPLETE, job_delivery
+        from stormproof.harness.shunya.forged import BAD_SIGNATURES, DELAYED_S, INCOMPLETE, job_delivery
 
         forge_now = self._incomplete_sent and not self._forged
         # The kinds in turn, so that a short run still sends each (a future-dated or malformed timestamp is
@@ -725,12 +726,18 @@ class StormUser(FastHttpUser):
             and (not self._incomplete_sent or self.rng.random() < _INCOMPLETE_SHARE) else None
         self._incomplete_sent |= incomplete is not None
         self._forged += bad is not None
+        # One whole signed delivery in four (from the second) dated DELAYED_S back, as Shunya's queued ones are:
+        # within the contract's window, so it must be accepted (a window too tight refuses Shunya itself).
+        whole = bad is None and incomplete is None
+        self._signed += whole
+        age = DELAYED_S if whole and self._signed % 4 == 2 else 0
         sent = job_delivery(job_id, call, self.company, CONFIG.webhook_secret, bad=bad,
-                            forger=f"{derive.MARKER}{self.company}", spaced=spaced, incomplete=incomplete)
+                            forger=f"{derive.MARKER}{self.company}", spaced=spaced, incomplete=incomplete,
+                            age_s=age)
         self._send(v.WEBHOOK_DELIVER, "POST", "/api/v1/shunya/webhook",
                    args={"job_id": job_id, "payload_fp": sent.payload_fp, "call_id": call, **extra,
                          **({"bad_signature": bad} if bad else {}), **({"spaced": True} if spaced else {}),
-                         **({"incomplete": incomplete} if incomplete else {})},
+                         **({"incomplete": incomplete} if incomplete else {}), **({"delayed_s": age} if age else {})},
                    raw_body=sent.raw,
                    headers=sent.headers)
 

@@ -124,6 +124,13 @@ _row("A1.webhook-window-both-ways", "A1",
      "applies nothing, as one dated beyond it in the past.",
      "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",), ("webhook-window-past-only",),
      count=c.with_arg_value((v.WEBHOOK_DELIVER,), "bad_signature", "future"))
+# Found 2026-12-06 by reading: every signed delivery was sent the moment it was signed, so a window far tighter than
+# the contract's 300 s (a hard-coded minute) passed. One whole signed delivery in four is now dated two minutes back.
+_row("A1.delayed-delivery-accepted", "A1",
+     "A delivery signed with Shunya's secret two minutes before it arrives (within the contract's 300 s tolerance) "
+     "is accepted: the window refuses replays, never Shunya's own queued deliveries.",
+     "job-applied-once", (v.WEBHOOK_DELIVER,), JOBS, ("webhook-poll-storm",), ("webhook-window-tight",),
+     count=c.with_arg((v.WEBHOOK_DELIVER,), "delayed_s"))
 _row("A1.webhook-timestamp-malformed", "A1",
      "A webhook whose timestamp is no unix seconds (nan, a word) is refused 401 like any bad signature, never "
      "a 5xx, and applies nothing.",

@@ -171,7 +171,8 @@ def _webhook(step: Step, args: Mapping[str, Any], ctx: ReplayContext) -> Request
     bad = args.get("bad_signature")
     sent = job_delivery(job_id, call, step.tenant, ctx.webhook_secret, bad=str(bad) if bad else None,
                         forger=f"{derive.MARKER}{step.tenant}", spaced=bool(args.get("spaced")),
-                        incomplete=str(args["incomplete"]) if args.get("incomplete") else None)
+                        incomplete=str(args["incomplete"]) if args.get("incomplete") else None,
+                        age_s=int(args.get("delayed_s") or 0))
     return Request("POST", "/api/v1/shunya/webhook", {**sent.headers, "Content-Type": "application/json"},
                    raw_body=sent.raw, args={**args, "payload_fp": sent.payload_fp})
 

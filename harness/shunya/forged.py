@@ -39,7 +39,8 @@ from typing import Any
 from .results import canonical_json, expected_result, output_hash
 from .signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
-__all__ = ["BAD_SIGNATURES", "INCOMPLETE", "MALFORMED_TIMESTAMPS", "STALE_S", "Delivery", "job_delivery"]
+__all__ = ["BAD_SIGNATURES", "DELAYED_S", "INCOMPLETE", "MALFORMED_TIMESTAMPS", "STALE_S", "Delivery",
+           "job_delivery"]
 
 BAD_SIGNATURES = ("missing", "stale", "future", "malformed", "wrong")
 #: The ``malformed`` timestamps: one a float parser takes (and no window refuses), one nothing parses.
@@ -47,6 +48,8 @@ MALFORMED_TIMESTAMPS = ("nan", "yesterday")
 INCOMPLETE = ("no-result", "no-hash")
 #: How old a stale delivery's timestamp is: far past any tolerance the contract allows (docs/API.md: 300 s).
 STALE_S = 3600
+#: How old a delayed (signed, valid) delivery's timestamp is: well within the contract's 300 s tolerance.
+DELAYED_S = 120
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,15 @@ class Delivery:
 
 
 def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: str | None = None,
-                 forger: str = "", spaced: bool = False, incomplete: str | None = None) -> Delivery:
+                 forger: str = "", spaced: bool = False, incomplete: str | None = None, age_s: int = 0) -> Delivery:
     """Job ``job_id``'s completion for ``call_id``; with ``bad``, unsigned/stale/wrongly signed and forged.
 
     ``spaced``: the body laid out with indentation and its keys in another order, signed as sent. The
     signature covers the raw bytes, so any layout of a valid JSON body must be accepted; an app that
     checks it against its own re-serialisation of the parsed body refuses every sender but one.
+
+    ``age_s``: signed that many seconds ago, as a delivery Shunya queued a while (:data:`DELAYED_S`, within
+    the contract's tolerance): it must be accepted, or the window refuses Shunya's own late deliveries.
     """
     if bad is not None and bad not in BAD_SIGNATURES:
         raise ValueError(f"bad signature {bad!r}: one of {', '.join(BAD_SIGNATURES)}")
@@ -82,7 +88,7 @@ def job_delivery(job_id: str, call_id: Any, company: Any, secret: str, *, bad: s
     elif incomplete == "no-hash":
         payload["output_hash"] = None
     raw = json.dumps(dict(reversed(payload.items())), indent=2).encode() if spaced else canonical_json(payload)
-    ts: int | str = int(time.time()) + {"stale": -STALE_S, "future": STALE_S}.get(bad or "", 0)
+    ts: int | str = int(time.time()) - age_s + {"stale": -STALE_S, "future": STALE_S}.get(bad or "", 0)
     if bad == "malformed":  # which one: by the job, so that a replay sends the same
         ts = MALFORMED_TIMESTAMPS[sum(job_id.encode()) % len(MALFORMED_TIMESTAMPS)]
     signer = uuid.uuid4().hex if bad == "wrong" else secret

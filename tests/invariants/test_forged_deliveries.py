@@ -70,3 +70,16 @@ def test_future_dated_and_malformed_timestamps_are_judged_like_any_forgery() -> 
     _forged(good, 0, 401, "future")
     _forged(good, 10, 401, "malformed", "j2")
     assert _run(good).status == "valid"
+
+
+def test_a_delayed_signed_delivery_refused_401_is_flagged() -> None:
+    """Shunya's delivery signed two minutes before it was sent (within the contract's 300 s window): refused
+    401, as by an app whose window is far tighter than the contract's, is flagged; accepted, it passes."""
+    b = HistoryBuilder()
+    _, refused = b.call("webhook.deliver", 0, 1, 401, job_id="j1", payload_fp="h1", delayed_s=120)
+    verdict = _run(b)
+    assert [(v.details["type"], v.details["delayed_s"]) for v in verdict.violations] == [
+        ("signed-delivery-refused", 120)]
+    good = HistoryBuilder()
+    good.call("webhook.deliver", 0, 1, 200, job_id="j1", payload_fp="h1", delayed_s=120)
+    assert _run(good, _analysis("j1", "h1")).status == "valid"

@@ -1696,6 +1696,26 @@ def test_webhook_window_past_only(apps, weakened: bool) -> None:
 
 
 @FIX
+def test_webhook_window_tight(apps, weakened: bool) -> None:
+    """Shunya's delivery signed two minutes before it arrives (within the 300 s tolerance): applied with the fix;
+    refused 401 without it, the window a hard-coded minute (job-applied-once: signed-delivery-refused)."""
+    from stormproof.harness.shunya.forged import DELAYED_S, job_delivery
+
+    app = apps(*(("webhook-window-tight",) if weakened else ()))
+    tenant = app.tenants[0]
+    call, shunya_job = _pending_job(app, tenant)
+    sent = job_delivery(shunya_job, call, tenant.company_id, app.webhook_secret, age_s=DELAYED_S)
+    answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=sent.raw,
+                        headers={**sent.headers, "Content-Type": "application/json"})
+    assert answer.status_code == (401 if weakened else 200), answer.text
+    rec = Recorder([t.company_id for t in app.tenants])
+    rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=shunya_job, call_id=call,
+               payload_fp=sent.payload_fp, delayed_s=DELAYED_S)
+    verdict = _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
+    assert verdict.status == ("invalid" if weakened else "valid"), verdict
+
+
+@FIX
 def test_webhook_timestamp_unguarded(apps, weakened: bool) -> None:
     """Both malformed timestamps (nan, yesterday), signed over as sent: refused 401 with the fix; a 500 without
     it (job-applied-once: forged-delivery-wrong-status)."""

@@ -14,7 +14,8 @@ malformed or wrong signature (``args.bad_signature``), each carrying a forged re
 No answer and 429 are counted, not judged (see ``_probes``).
 
 And the other way round: a delivery signed as Shunya signs it (in any layout of
-its JSON: ``args.spaced``, the signature covers the raw bytes) answered 401
+its JSON: ``args.spaced``, the signature covers the raw bytes; or signed a while
+before it was sent, within the window: ``args.delayed_s``) answered 401
 outside a fault is ``signed-delivery-refused``: the check refuses the sender
 it exists for (one that verifies its own re-serialisation of the body, say),
 and every result waits for the poller.
@@ -46,10 +47,13 @@ def check_forged_deliveries(log: ViolationLog, history: History, analyses: Itera
                 faults = faults or FaultWindows(history)
                 if answer_class(invoke, completion, faults) == "4xx":
                     layout = "re-laid-out " if invoke.args.get("spaced") else ""
+                    delayed = invoke.args.get("delayed_s")
+                    when = f", signed {delayed} s before it was sent," if delayed else ""
                     log.add("signed-delivery-refused", f"a {layout}webhook delivery signed with Shunya's secret for "
-                            f"job {invoke.args.get('job_id')} answered 401: the signature check refuses Shunya",
+                            f"job {invoke.args.get('job_id')}{when} answered 401: the signature check refuses Shunya",
                             (invoke.index, completion.index), tenant=invoke.tenant,
-                            shunya_job_id=invoke.args.get("job_id"), spaced=bool(invoke.args.get("spaced")))
+                            shunya_job_id=invoke.args.get("job_id"), spaced=bool(invoke.args.get("spaced")),
+                            delayed_s=delayed or 0)
             continue
         count += 1
         ops = (invoke.index,) if completion is None else (invoke.index, completion.index)

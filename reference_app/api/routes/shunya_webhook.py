@@ -27,6 +27,8 @@ router = APIRouter(prefix="/api/v1/shunya", tags=["shunya"])
 
 SIGNATURE_HEADER = "X-Shunya-Signature"
 TIMESTAMP_HEADER = "X-Shunya-Timestamp"
+#: Weakened ``webhook-window-tight``: a hard-coded window of a minute instead of the configured one (300 s).
+_TIGHT_S = 60
 
 
 def _reject(reason: str, detail: str) -> Problem:
@@ -70,13 +72,15 @@ def _reserialised(body: bytes) -> bytes:
 @router.post("/webhook")
 async def shunya_webhook(request: Request, ctx: Ctx) -> dict[str, str]:
     body = await request.body()
+    settings = ctx.settings
+    tolerance = _TIGHT_S if settings.weakened("webhook-window-tight") else settings.webhook_tolerance_seconds
     if not ctx.settings.weakened("webhook-signature"):  # weakened: anyone can post a result
         verify_signature(
             ctx.settings.shunya_webhook_secret,
             request.headers.get(TIMESTAMP_HEADER),
             request.headers.get(SIGNATURE_HEADER),
             _reserialised(body) if ctx.settings.weakened("webhook-raw-body") else body,
-            tolerance_s=ctx.settings.webhook_tolerance_seconds,
+            tolerance_s=tolerance,
             now=time.time(),
             weakened_window=ctx.settings.weakened("webhook-window-past-only"),
             weakened_parse=ctx.settings.weakened("webhook-timestamp-unguarded"),
