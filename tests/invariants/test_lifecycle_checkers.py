@@ -708,14 +708,15 @@ def test_retention_enforced_flags_rows_the_periodic_retention_left() -> None:
     assert verdict.status == "valid" and verdict.summary["scheduled_runs_judged"] == 2, verdict.violations
 
 
-def test_retention_enforced_judges_no_periodic_run_that_failed_or_read_an_older_policy() -> None:
-    """A run that did not succeed judges nothing; nor one that began before its tenant's policy PUT was answered
+def test_retention_enforced_judges_no_periodic_run_still_going_or_that_read_an_older_policy() -> None:
+    """A run that has not ended judges nothing; nor one that began before its tenant's policy PUT was answered
     (it may have read the policy before), nor a tenant whose PUT was never answered. A row a request held while
     the run went is left for the next run (SKIP LOCKED)."""
     now = 1e9 + 100.0
     calls = [_call("k1", 91, now), _call("k3", 40, now, company="c2")]
-    failed = _scheduled(History(()), _periodic(now, now + 1, state="dead_lettered"), calls=calls)
-    assert failed.status == "valid" and failed.summary["scheduled_runs_judged"] == 0
+    running = _periodic(now, now + 1, state="retrying")
+    running["finished_at"] = None  # not ended yet: it may still delete them
+    assert _scheduled(History(()), running, calls=calls).summary["scheduled_runs_judged"] == 0
     b = HistoryBuilder()  # wall = 1e9 + ms / 1000: the PUT answered at now + 0.5, after the run began
     b.call("retention.policy.put", 99_000, 100_500, 200, tenant="c2", result={"call_days": 30, "appointment_days": 400},
            call_days=30, appointment_days=400)
@@ -737,3 +738,13 @@ def test_retention_enforced_leaves_a_row_created_after_the_periodic_run_began_to
     old = [_appointment("a9", 500, now)]
     assert _scheduled(late.build(), _periodic(now, now + 1), calls=[], appointments=old).status == "valid"
     assert _scheduled(early.build(), _periodic(now, now + 1), calls=[], appointments=old).status == "invalid"
+
+
+def test_retention_enforced_flags_rows_a_failing_schedule_left() -> None:
+    """Every periodic run failed (a crash in the run, dead-lettered): the schedule enforced nothing, and the rows
+    past their retention when its last run began are flagged as a successful run's would be."""
+    now = 1e9 + 100.0
+    verdict = _scheduled(History(()), _periodic(now - 2, now - 1, state="dead_lettered"),
+                         _periodic(now, now + 1, state="dead_lettered"), calls=[_call("k1", 91, now)])
+    assert [(v.details["type"], v.details["run_state"]) for v in verdict.violations] == [
+        ("scheduled-call-kept", "dead_lettered")]

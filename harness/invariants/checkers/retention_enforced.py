@@ -203,22 +203,25 @@ def _runs_left_expired(log: ViolationLog, history: History, pairs: list, policie
     return judged
 
 
-def _periodic_span(record: Row) -> tuple[float, float] | None:
-    """A periodic retention task's last try, (began, finished) in unix seconds, if it succeeded."""
+def _periodic_span(record: Row) -> tuple[float, float, str] | None:
+    """A periodic retention task's last try, (began, ended) in unix seconds and how it ended, once it has.
+
+    Ended any way: a run that failed (dead-lettered) owes the rows it left as much as one that succeeded; a
+    schedule whose every run fails (a crash in the run) enforces nothing."""
     tries = record.get("tries")
     starts = [t.get("at") for t in tries if isinstance(t, Mapping) and t.get("event") == "start"] \
         if isinstance(tries, list) else []
     finished = record.get("finished_at")
-    if record.get("state") != "succeeded" or not starts or not isinstance(starts[-1], (int, float)) \
-            or not isinstance(finished, (int, float)):
+    if not starts or not isinstance(starts[-1], (int, float)) or not isinstance(finished, (int, float)):
         return None
-    return float(starts[-1]), float(finished)
+    return float(starts[-1]), float(finished), str(record.get("state"))
 
 
 def _scheduled_left_expired(log: ViolationLog, history: History, periodic: list[Row], policies: dict[str, Row],
                             calls: Iterable[Row], appointments: Iterable[Row]) -> tuple[int, list[float]]:
     """The app's periodic retention (plan F1: the cleanup task, every company, no request asks): after the
-    latest run that succeeded, no row of any tenant past its retention when that run began is left.
+    latest run that ended (succeeded, or failed for good), no row of any tenant past its retention when that
+    run began is left.
 
     A tenant is judged by the latest such run that began after each of its policy PUTs was answered (before,
     the run may have read another policy; a PUT never answered leaves the tenant unjudged), with a second of
@@ -235,7 +238,7 @@ def _scheduled_left_expired(log: ViolationLog, history: History, periodic: list[
             unanswered.add(str(invoke.tenant))
         else:
             put_done[str(invoke.tenant)] = max(put_done.get(str(invoke.tenant), 0.0), completion.wall)
-    run_of: dict[str, tuple[float, float]] = {}  # company -> the run it is judged by
+    run_of: dict[str, tuple[float, float, str]] = {}  # company -> the run it is judged by
     expired: list[tuple[str, str, str, Row, float, float]] = []  # company, kind, column, row, at, days
     for kind, rows, column in (("call", calls, "created_at"), ("appointment", appointments, "ends_at")):
         for row in rows:
@@ -257,7 +260,7 @@ def _scheduled_left_expired(log: ViolationLog, history: History, periodic: list[
             for invoke, completion in history.pairs_of(APPOINTMENT_CREATE, CALL_SUBMIT)
             if completion is not None and isinstance(completion.result, Mapping) and completion.result.get("id")}
     for company, kind, column, row, at, days in expired:
-        began, finished = run_of[company]
+        began, finished, state = run_of[company]
         if made.get(str(row.get("id")), float("-inf")) > began - _CLOCK_SLACK_S:
             continue  # created (dated in the past) after the run began: the next run's to delete
         if any(s <= finished + _CLOCK_SLACK_S and e >= began - _CLOCK_SLACK_S
@@ -265,11 +268,11 @@ def _scheduled_left_expired(log: ViolationLog, history: History, periodic: list[
             continue
         log.add(f"scheduled-{kind}-kept",
                 f"{kind} {row.get('id')} of {company} ({column} {(began - at) / _DAY:.0f} days before the "
-                f"periodic retention run that began at {began:.0f}) outlived its {days:.0f}-day retention: "
-                f"the scheduled cleanup left it", (), badness=(began - days * _DAY - at) / _DAY,
-                company_id=company, row_id=row.get("id"))
+                f"periodic retention run that began at {began:.0f} and ended {state}) outlived its "
+                f"{days:.0f}-day retention: the scheduled cleanup left it", (),
+                badness=(began - days * _DAY - at) / _DAY, company_id=company, row_id=row.get("id"), run_state=state)
     judged = len(run_of)
-    return judged, [began for began, _ in spans]
+    return judged, [began for began, _, state in spans if state == "succeeded"]
 
 
 def _touching(history: History, ids: set[str], *, wall: bool = False) -> dict[str, list[tuple[float, float]]]:
