@@ -1667,21 +1667,26 @@ def test_webhook_signature(apps, weakened: bool) -> None:
     assert answer.status_code == (404 if weakened else 401), answer.text
 
 
-def _timestamp_forgery(apps, weakening: str, weakened: bool, bad: str):
-    """A delivery of a pending job signed with Shunya's secret but with a ``bad`` timestamp, a forged result
-    inside: its answer and job-applied-once's verdict on it."""
+def _one_delivery(apps, weakening: str, weakened: bool, recorded: dict, **delivery):
+    """One delivery of a pending job, built by ``job_delivery(**delivery)`` and recorded with the args
+    ``recorded``: its answer and job-applied-once's verdict on it."""
     from stormproof.harness.shunya.forged import job_delivery
 
     app = apps(*((weakening,) if weakened else ()))
     tenant = app.tenants[0]
     call, shunya_job = _pending_job(app, tenant)
-    sent = job_delivery(shunya_job, call, tenant.company_id, app.webhook_secret, bad=bad, forger="fix-test")
+    sent = job_delivery(shunya_job, call, tenant.company_id, app.webhook_secret, **delivery)
     answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=sent.raw,
                         headers={**sent.headers, "Content-Type": "application/json"})
     rec = Recorder([t.company_id for t in app.tenants])
     rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=shunya_job, call_id=call,
-               payload_fp=sent.payload_fp, bad_signature=bad)
+               payload_fp=sent.payload_fp, **recorded)
     return answer, _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
+
+
+def _timestamp_forgery(apps, weakening: str, weakened: bool, bad: str):
+    """A delivery signed with Shunya's secret but with a ``bad`` timestamp, a forged result inside."""
+    return _one_delivery(apps, weakening, weakened, {"bad_signature": bad}, bad=bad, forger="fix-test")
 
 
 @FIX
@@ -1699,19 +1704,11 @@ def test_webhook_window_past_only(apps, weakened: bool) -> None:
 def test_webhook_window_tight(apps, weakened: bool) -> None:
     """Shunya's delivery signed two minutes before it arrives (within the 300 s tolerance): applied with the fix;
     refused 401 without it, the window a hard-coded minute (job-applied-once: signed-delivery-refused)."""
-    from stormproof.harness.shunya.forged import DELAYED_S, job_delivery
+    from stormproof.harness.shunya.forged import DELAYED_S
 
-    app = apps(*(("webhook-window-tight",) if weakened else ()))
-    tenant = app.tenants[0]
-    call, shunya_job = _pending_job(app, tenant)
-    sent = job_delivery(shunya_job, call, tenant.company_id, app.webhook_secret, age_s=DELAYED_S)
-    answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=sent.raw,
-                        headers={**sent.headers, "Content-Type": "application/json"})
+    answer, verdict = _one_delivery(apps, "webhook-window-tight", weakened, {"delayed_s": DELAYED_S},
+                                    age_s=DELAYED_S)
     assert answer.status_code == (401 if weakened else 200), answer.text
-    rec = Recorder([t.company_id for t in app.tenants])
-    rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=shunya_job, call_id=call,
-               payload_fp=sent.payload_fp, delayed_s=DELAYED_S)
-    verdict = _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
@@ -1948,19 +1945,8 @@ def test_dedupe_hit_source(reference_app_module, weakened: bool) -> None:
 def test_webhook_raw_body(apps, weakened: bool) -> None:
     """A delivery signed with the secret, its JSON laid out with indentation: applied (200) with the fix; refused
     401 without it, as the app checks its own compact rendering (job-applied-once: signed-delivery-refused)."""
-    from stormproof.harness.shunya.forged import job_delivery
-
-    app = apps(*(("webhook-raw-body",) if weakened else ()))
-    tenant = app.tenants[0]
-    call, shunya_job = _pending_job(app, tenant)
-    sent = job_delivery(shunya_job, call, tenant.company_id, app.webhook_secret, spaced=True)
-    answer = httpx.post(f"{app.url}/api/v1/shunya/webhook", content=sent.raw,
-                        headers={**sent.headers, "Content-Type": "application/json"})
+    answer, verdict = _one_delivery(apps, "webhook-raw-body", weakened, {"spaced": True}, spaced=True)
     assert answer.status_code == (401 if weakened else 200), answer.text
-    rec = Recorder([t.company_id for t in app.tenants])
-    rec.record(v.WEBHOOK_DELIVER, tenant.company_id, answer, job_id=shunya_job, call_id=call,
-               payload_fp=sent.payload_fp, spaced=True)
-    verdict = _verdict("job-applied-once", rec.history(), snapshot(app.database_url))
     assert verdict.status == ("invalid" if weakened else "valid"), verdict
 
 
